@@ -1,0 +1,139 @@
+"""The `dialer` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+
+from dialer import cli
+from dialer.core.errors import ConfigError
+from dialer.settings import Settings, load_settings
+
+CONFIG_LOCATIONS = (Path("dialer.toml"), Path("/etc/dialer/dialer.toml"))
+
+
+def find_config(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    if os.environ.get("DIALER_CONFIG"):
+        return Path(os.environ["DIALER_CONFIG"])
+    return next((p for p in CONFIG_LOCATIONS if p.exists()), None)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"нужна дата ГГГГ-ММ-ДД, а не {text!r}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dialer", description="Автообзвон клиники рядом с Asterisk.")
+    p.add_argument("--config", type=Path, help="файл настроек TOML (иначе $DIALER_CONFIG или ./dialer.toml)")
+    p.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="запустить сервис (без настроек — демонстрация на песочнице)")
+    run.add_argument("--demo", action="store_true", help="демонстрация даже при наличии настроек")
+
+    sandbox = sub.add_parser("sandbox", help="локальный Asterisk 22 в chroot")
+    sandbox.add_argument("action", choices=("up", "down", "status"))
+
+    imp = sub.add_parser("import", help="загрузить список")
+    imp.add_argument("kind", choices=("appointments",))
+    imp.add_argument("file", type=Path)
+
+    exp = sub.add_parser("export", help="выгрузить результаты")
+    exp.add_argument("kind", choices=("outcomes",))
+    exp.add_argument("--date", type=_day, required=True)
+    exp.add_argument("--format", choices=("csv",), default="csv")
+    exp.add_argument("--clinic", default=None)
+
+    camp = sub.add_parser("campaign", help="кампании обзвона")
+    camp_sub = camp.add_subparsers(dest="action", required=True)
+    camp_run = camp_sub.add_parser("run", help="провести кампанию в этом процессе")
+    camp_run.add_argument("campaign", choices=("reminders",))
+    camp_run.add_argument("--date", type=_day, required=True, help="дата приёмов, о которых напоминаем")
+    camp_run.add_argument("--until-done", action="store_true", help="завершиться, когда план выполнен")
+    camp_run.add_argument("--sms-wait", type=float, default=120.0, help="сколько секунд ждать отчётов о доставке")
+
+    prompts = sub.add_parser("prompts", help="голосовые подсказки автоинформатора")
+    prompts.add_argument("action", choices=("build",))
+    prompts.add_argument("--out", type=Path, default=None, help="папка звуков Asterisk (иначе песочница)")
+
+    db = sub.add_parser("db", help="база данных")
+    db.add_argument("action", choices=("upgrade",))
+    return p
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "twilio.http_client", "aiohttp.access", "panoramisk"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _run_async(make: Callable[[asyncio.Event], Awaitable[int]]) -> int:
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await make(stop)
+
+    return asyncio.run(main())
+
+
+def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
+    out = sys.stdout
+    if args.command == "sandbox":
+        from dialer.sandbox.cli import sandbox_command
+
+        return sandbox_command(args.action, out)
+    if args.command == "run" and (args.demo or settings_path is None):
+        from dialer.demo import run_demo
+
+        return _run_async(lambda stop: run_demo(out, stop))
+    settings: Settings = load_settings(settings_path)
+    if args.command == "prompts":
+        return cli.build_prompts(settings, args.out, out)
+    if args.command == "run":
+        return _run_async(lambda stop: cli.serve(settings, out, stop))
+    if args.command == "import":
+        return asyncio.run(cli.import_appointments_file(settings, args.file, out))
+    if args.command == "export":
+        return asyncio.run(cli.export_outcomes(settings, args.date, args.clinic, out))
+    if args.command == "campaign":
+        return _run_async(lambda stop: cli.run_campaign(settings, args.date, until_done=args.until_done,
+                                                        sms_wait=args.sms_wait, out=out, stop=stop))
+    if args.command == "db":
+        return asyncio.run(cli.upgrade_db(settings, out))
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    default_level = "INFO" if args.command == "run" else "WARNING"
+    _setup_logging((args.log_level or os.environ.get("DIALER_LOG_LEVEL") or default_level).upper())
+    try:
+        return dispatch(args, find_config(args.config))
+    except ConfigError as err:
+        sys.stderr.write(f"Ошибка в настройках: {err}\n")
+        return cli.EXIT_ERROR
+    except BaseException as exc:
+        known = cli.first_known_error(exc)
+        if known is None or isinstance(exc, KeyboardInterrupt):
+            raise
+        sys.stderr.write(f"dialer: {known}\n")
+        return cli.EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""AMI adapter on panoramisk: one connection, lean event intake, Originate exactly once, reconciliation."""

@@ -1,0 +1,106 @@
+"""The engine's Telephony port on an AMI connection: Originate exactly once, and what Asterisk knows now."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from dialer.ami.connection import AmiActionError, AmiConnection, AmiLinkLost
+from dialer.core.outcomes import to_int
+from dialer.engine.ports import (
+    LiveChannel,
+    OriginateRejected,
+    OriginateRequest,
+    RecordedOutcome,
+    TelephonyUnavailable,
+)
+
+log = logging.getLogger("dialer.ami")
+
+OUTCOME_FAMILY = "dialer"
+
+
+def escape_commas(value: str) -> str:
+    """Originate splits Variable values on commas; a backslash keeps one literal."""
+    return value.replace(",", "\\,")
+
+
+def originate_fields(request: OriginateRequest) -> dict[str, Any]:
+    handler = escape_commas(f"dialer-hangup,s,1({request.attempt_id})")
+    variables = [f"{name}={escape_commas(value)}" for name, value in request.variables.items()]
+    variables.append(f"CHANNEL(hangup_handler_push)={handler}")
+    fields: dict[str, Any] = {
+        "Action": "Originate",
+        "ActionID": f"originate/{request.attempt_id}",
+        "Channel": request.channel,
+        "Context": request.context,
+        "Exten": request.exten,
+        "Priority": "1",
+        "Timeout": str(request.timeout_ms),
+        "Async": "true",  # a synchronous Originate blocks the whole AMI session until the call ends
+        "ChannelId": request.attempt_id,
+        "Variable": variables,
+    }
+    if request.caller_id:
+        fields["CallerID"] = request.caller_id
+    return fields
+
+
+class AmiTelephony:
+    def __init__(self, connection: AmiConnection) -> None:
+        self.connection = connection
+
+    async def originate(self, request: OriginateRequest) -> None:
+        if not self.connection.connected:
+            raise TelephonyUnavailable("no AMI link")
+        try:
+            await self.connection.action(originate_fields(request), as_list=False, timeout=15.0)
+        except AmiActionError as err:
+            raise OriginateRejected(str(err)) from None
+        except (AmiLinkLost, TimeoutError):
+            # Sent, but the answer is lost. Never resend: the engine reconciles with Asterisk.
+            log.warning(
+                "originate %s: link lost before Asterisk answered; will reconcile", request.attempt_id
+            )
+
+    async def live_channels(self) -> dict[str, LiveChannel]:
+        try:
+            reply = await self.connection.action({"Action": "CoreShowChannels"}, as_list=True, timeout=15.0)
+        except (AmiLinkLost, AmiActionError) as err:
+            raise TelephonyUnavailable(str(err)) from None
+        channels: dict[str, LiveChannel] = {}
+        for item in reply:
+            if item.get("Event") == "CoreShowChannel":
+                uniqueid = str(item.get("Uniqueid", ""))
+                channels[uniqueid] = LiveChannel(
+                    uniqueid, str(item.get("Channel", "")), str(item.get("ChannelStateDesc", ""))
+                )
+        return channels
+
+    async def recorded_outcome(self, attempt_id: str) -> RecordedOutcome | None:
+        try:
+            reply = await self.connection.action(
+                {"Action": "DBGet", "Family": OUTCOME_FAMILY, "Key": attempt_id}, timeout=10.0
+            )
+        except AmiActionError:
+            return None  # "Database entry not found": the dialplan never ran for this attempt
+        except AmiLinkLost as err:
+            raise TelephonyUnavailable(str(err)) from None
+        for item in reply if isinstance(reply, list) else [reply]:
+            if item.get("Event") == "DBGetResponse":
+                return parse_outcome(str(item.get("Val", "")))
+        return None
+
+    async def forget_outcome(self, attempt_id: str) -> None:
+        try:
+            await self.connection.action({"Action": "DBDel", "Family": OUTCOME_FAMILY, "Key": attempt_id})
+        except (AmiActionError, AmiLinkLost, TimeoutError) as err:
+            log.debug("DBDel %s: %s", attempt_id, err)
+
+
+def parse_outcome(value: str) -> RecordedOutcome:
+    """Parse ``cause=16;stage=menu;digit=1`` as written by the dialplan's dialer-hangup handler."""
+    fields = dict(part.partition("=")[::2] for part in value.split(";") if "=" in part)
+    return RecordedOutcome(
+        cause=to_int(fields.get("cause")), stage=fields.get("stage", ""), digit=fields.get("digit", "")
+    )

@@ -1,0 +1,255 @@
+"""The only place that builds adapters and hands them to the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from aiohttp import web
+
+from dialer.ami.connection import AmiConnection
+from dialer.ami.telephony import AmiTelephony
+from dialer.campaigns.plan import reminder_call_day
+from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
+from dialer.core.clock import SystemClock
+from dialer.core.errors import DialerError
+from dialer.core.ids import AttemptId
+from dialer.core.tracker import CallTracker
+from dialer.engine.calls import CallDesk
+from dialer.engine.eventlog import EventLog
+from dialer.engine.intake import Intake
+from dialer.engine.model import TaskKind
+from dialer.engine.pacer import TrunkPacer
+from dialer.engine.reminders import ReminderFlow
+from dialer.engine.sms import SmsSender
+from dialer.engine.worker import DueWorker
+from dialer.sandbox import Sandbox
+from dialer.settings import AmiSettings, ClinicSettings, Secret, Settings
+from dialer.sms.factory import build_gateway, build_verifiers, status_callback_url
+from dialer.storage.repository import Storage
+from dialer.web.api import ApiContext
+from dialer.web.app import create_app
+from dialer.web.sms_callbacks import CallbackContext
+
+log = logging.getLogger("dialer")
+
+CAMPAIGNS = frozenset({REMINDERS})
+LEASE = "dialing"
+LEASE_TTL = 30.0
+
+
+class AlreadyDialing(DialerError):
+    """Another dialer process holds the dialing lease for this database."""
+
+
+def resolve_ami(settings: Settings, out: TextIO) -> Settings:
+    """Use the configured Asterisk, or bring up the local sandbox when none is named, and say so."""
+    if not settings.ami.use_sandbox:
+        return settings
+    out.write("No Asterisk configured ([ami] host is empty): using the local Asterisk 22 sandbox.\n")
+    creds = Sandbox().up(out)
+    ami = replace(settings.ami, host=creds.host, port=creds.port, username=creds.username,
+                  secret=Secret(creds.secret))
+    return replace(settings, ami=ami)
+
+
+def is_our_attempt(uniqueid: str) -> bool:
+    parsed = AttemptId.try_parse(uniqueid)
+    return parsed is not None and parsed.campaign in CAMPAIGNS
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    storage: Storage
+    clock: SystemClock
+    intake: Intake
+    connection: AmiConnection
+    desk: CallDesk
+    events: EventLog
+    sms: SmsSender
+    reminders: ReminderFlow
+    worker: DueWorker
+    holder: str
+
+    async def prepare_due_days(self) -> None:
+        """Build the reminder lists whose calling day has come (and whose list-build time has passed)."""
+        now = self.clock.now()
+        build_time = self.settings.reminders.list_build_time
+        for day in await self.storage.appointments.days():
+            if any(_list_is_due(day, now, clinic, build_time) for clinic in self.settings.clinics.values()):
+                await self.reminders.prepare_day(day)
+        self.worker.wake()
+
+    async def on_imported(self, days: set[date]) -> None:
+        await self.prepare_due_days()
+
+    async def health(self) -> dict[str, object]:
+        return {
+            "ami": "connected" if self.connection.connected else "disconnected",
+            "reconciled": self.desk.reconciled.is_set(),
+            "calls_in_flight": self.desk.in_flight,
+            "due_tasks": await self.storage.due.pending_count(),
+        }
+
+
+def _list_is_due(day: date, now: datetime, clinic: ClinicSettings, build_time: time) -> bool:
+    """A visit day's list is built once its calling day has come and the clinic's list-build time has passed."""
+    local = now.astimezone(clinic.timezone)
+    if day < local.date():
+        return False
+    call_day = reminder_call_day(day, clinic.calendar)
+    if day == local.date() or call_day is None or call_day < local.date():
+        return True
+    return call_day == local.date() and local.time() >= build_time
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> AsyncIterator[Runtime]:
+    """Build every adapter for one process. The AMI link and the worker start with `run_core`."""
+    storage = await Storage.open(settings.service.db_url)
+    clock = SystemClock()
+    intake = Intake(CallTracker(is_attempt_id=is_our_attempt), clock.now)
+    ami: AmiSettings = settings.ami
+    connection = AmiConnection(host=ami.host, port=ami.port, username=ami.username, secret=ami.secret.value,
+                               sink=intake.feed, ping_interval=ami.ping_interval,
+                               connect_timeout=ami.connect_timeout, reconnect_max_delay=ami.reconnect_max_delay,
+                               record_to=record_to)
+    pacers = {name: TrunkPacer(name, t.max_channels, t.calls_per_second) for name, t in settings.trunks.items()}
+    events = EventLog(storage.attempts)
+    desk = CallDesk(telephony=AmiTelephony(connection), attempts=storage.attempts, intake=intake, clock=clock,
+                    pacers=pacers, events=events)
+    public_url = settings.service.public_url
+    gateway = build_gateway(settings.sms, public_url)
+    provider = settings.sms.provider
+    sms = SmsSender(gateway=gateway, store=storage.sms, clock=clock,
+                    callback_url=lambda key: status_callback_url(provider, public_url, key))
+    reminders = ReminderFlow(settings=settings, reminders=storage.reminders, attempts=storage.attempts,
+                             due=storage.due, desk=desk, sms=sms, clock=clock)
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    worker = DueWorker(due=storage.due, clock=clock, worker_id=holder, ready=desk.reconciled,
+                       max_outstanding=2 * sum(p.max_channels for p in pacers.values()) + 16)
+    worker.register(TaskKind.DIAL, REMINDERS, reminders.run_dial)
+    worker.register(TaskKind.SMS, REMINDERS, reminders.run_sms)
+    reminders.wake = worker.wake
+    connection.on_up.append(desk.reconcile)
+    connection.on_down.append(_cleared(desk.reconciled))
+    runtime = Runtime(settings, storage, clock, intake, connection, desk, events, sms, reminders, worker, holder)
+    try:
+        yield runtime
+    finally:
+        await events.flush()
+        if gateway is not None:
+            await gateway.close()
+        await storage.close()
+
+
+def _cleared(flag: asyncio.Event) -> Callable[[], Awaitable[None]]:
+    async def clear() -> None:
+        flag.clear()
+
+    return clear
+
+
+async def _hold_lease(rt: Runtime) -> None:
+    """Take the dialing lease, taking it over from a dead process on this host; renew it while we live."""
+    now = rt.clock.now()
+    current = await rt.storage.leases.acquire(LEASE, rt.holder, now, LEASE_TTL)
+    if current is not None:
+        host, _, rest = current.partition(":")
+        pid = int(rest.split(":")[0]) if rest.split(":")[0].isdigit() else -1
+        if host == socket.gethostname() and not _pid_alive(pid):
+            log.warning("taking over the dialing lease from %s, which is no longer running", current)
+            current = await rt.storage.leases.acquire(LEASE, rt.holder, now, LEASE_TTL, steal_from=current)
+        if current is not None:
+            raise AlreadyDialing(
+                f"another dialer process ({current}) is dialing for this database; stop it first, "
+                "or let it run this campaign"
+            )
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _renew_lease(rt: Runtime) -> None:
+    while True:
+        await asyncio.sleep(LEASE_TTL / 3)
+        if await rt.storage.leases.acquire(LEASE, rt.holder, rt.clock.now(), LEASE_TTL) is not None:
+            raise AlreadyDialing("lost the dialing lease to another process; stopping so no one dials twice")
+
+
+async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
+    """Start the long-running parts of a dialing process under the caller's TaskGroup."""
+    await _hold_lease(rt)
+    await rt.storage.due.requeue_running()
+    tasks = [
+        group.create_task(rt.connection.run(), name="ami"),
+        group.create_task(rt.desk.run(), name="facts"),
+        group.create_task(rt.events.run(), name="attempt-log"),
+        group.create_task(rt.worker.run(), name="worker"),
+        group.create_task(_renew_lease(rt), name="lease"),
+        group.create_task(_expire_tracker(rt), name="tracker-expiry"),
+    ]
+    if rt.sms.gateway is not None:
+        interval = rt.settings.sms.status_poll_interval
+        if rt.settings.service.public_url:
+            interval = max(interval, timedelta(minutes=5))  # reports come by callback; polling is a safety net
+        tasks.append(group.create_task(rt.sms.poll_forever(interval), name="sms-status"))
+    return tasks
+
+
+async def _expire_tracker(rt: Runtime) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        rt.intake.inject(rt.intake.tracker.expire(rt.clock.now()))
+
+
+async def stop_core(rt: Runtime, tasks: list[asyncio.Task[None]]) -> None:
+    await rt.connection.stop()
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with suppress(asyncio.CancelledError):
+            await task
+    await rt.storage.leases.release(LEASE, rt.holder)
+
+
+def build_web_app(rt: Runtime) -> web.Application:
+    settings = rt.settings
+    api = ApiContext(settings=settings, appointments=rt.storage.appointments, clock=rt.clock,
+                     on_imported=rt.on_imported)
+    verifiers = build_verifiers(settings.sms, settings.service.public_url)
+    callbacks = CallbackContext(verifiers={v.provider: v for v in verifiers}, sender=rt.sms,
+                                public_url=settings.service.public_url)
+    return create_app(api, callbacks, health=rt.health)
+
+
+@asynccontextmanager
+async def web_server(rt: Runtime) -> AsyncIterator[web.AppRunner]:
+    app = build_web_app(rt)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, rt.settings.service.listen_host, rt.settings.service.listen_port)
+    await site.start()
+    try:
+        yield runner
+    finally:
+        await runner.cleanup()

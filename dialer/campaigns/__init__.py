@@ -1,0 +1,1 @@
+"""Campaign kinds as data, and the one pure planner that decides each patient's next step."""

@@ -1,0 +1,52 @@
+"""SMS texts. They carry the clinic, the date and time, and a phone number: never a doctor, a service or a diagnosis."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from dialer.core.errors import ConfigError
+
+ALLOWED_PLACEHOLDERS = frozenset({"clinic", "date", "time", "phone"})
+
+DEFAULT_REMINDER_SMS = "{clinic}: напоминаем о записи {date} в {time}. Подтвердить или перенести: {phone}"
+
+_MONTHS_GENITIVE = (
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+)
+
+
+@dataclass(frozen=True)
+class SmsTemplate:
+    text: str
+
+    def __post_init__(self) -> None:
+        used = {name for _, name, _, _ in string.Formatter().parse(self.text) if name is not None}
+        extra = used - ALLOWED_PLACEHOLDERS
+        if extra:
+            raise ConfigError(
+                f"шаблон SMS: недопустимые поля {sorted(extra)}; разрешены только {sorted(ALLOWED_PLACEHOLDERS)}"
+                " — в SMS нельзя писать врача, услугу или диагноз"
+            )
+
+    def render(self, *, clinic: str, at: datetime, tz: ZoneInfo, phone: str) -> str:
+        local = at.astimezone(tz)
+        return self.text.format(
+            clinic=clinic,
+            date=f"{local.day} {_MONTHS_GENITIVE[local.month - 1]}",
+            time=local.strftime("%H:%M"),
+            phone=phone,
+        )

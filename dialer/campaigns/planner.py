@@ -1,0 +1,119 @@
+"""The one planner: given a policy's windows, the history of a target and now, what happens next.
+
+Reminders, recalls, callbacks and follow-ups are configurations of this function, not class hierarchies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from dialer.campaigns.plan import Window
+from dialer.core.outcomes import CallResult
+
+
+class Settled(StrEnum):
+    """How an answered call ended the conversation, as far as the plan is concerned."""
+
+    OPEN = "open"  # not answered, or answered without a decision: the plan goes on
+    CONFIRMED = "confirmed"  # a decision that a later reconfirm window may still revisit
+    FINAL = "final"  # nothing more to do by phone
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    n: int
+    started_at: datetime
+    result: CallResult | None  # None while the call is in flight
+    settled: Settled = Settled.OPEN
+
+
+@dataclass(frozen=True)
+class Target:
+    windows: tuple[Window, ...]
+    may_call: bool
+    may_sms: bool
+    sms_done: bool
+    retry_when_no_digit: bool = True
+    sms_when_not_reached: bool = True
+
+
+@dataclass(frozen=True)
+class Dial:
+    at: datetime
+    n: int
+
+
+@dataclass(frozen=True)
+class SendSms:
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A call is in flight: decide again when it ends."""
+
+
+class StopReason(StrEnum):
+    SETTLED = "settled"  # the patient answered with a decision
+    REACHED = "reached"  # answered without a decision, and the plan does not retry that
+    NOT_REACHED = "not_reached"  # every window is spent
+    NOT_ALLOWED = "not_allowed"  # do-not-call and no SMS consent
+
+
+@dataclass(frozen=True)
+class Stop:
+    reason: StopReason
+
+
+Step = Dial | SendSms | Wait | Stop
+
+
+def next_step(target: Target, history: Sequence[AttemptRecord], now: datetime) -> Step:
+    if any(a.result is None for a in history):
+        return Wait()
+    if any(a.settled is Settled.FINAL for a in history):
+        return Stop(StopReason.SETTLED)
+    if history and history[-1].result is CallResult.INVALID_NUMBER:
+        return Stop(StopReason.INVALID_NUMBER)
+    reached = any(a.result is CallResult.ANSWERED for a in history)
+    if reached and not target.retry_when_no_digit and not _has_confirmation(history):
+        return Stop(StopReason.REACHED)
+    if target.may_call:
+        dial = _next_dial(target, history, now)
+        if dial is not None:
+            return dial
+    if _has_confirmation(history):
+        return Stop(StopReason.SETTLED)
+    if reached:
+        return Stop(StopReason.REACHED)
+    if target.sms_when_not_reached and target.may_sms and not target.sms_done:
+        return SendSms(now)
+    return Stop(StopReason.NOT_REACHED if target.may_call else StopReason.NOT_ALLOWED)
+
+
+def _has_confirmation(history: Sequence[AttemptRecord]) -> bool:
+    return any(a.settled is Settled.CONFIRMED for a in history)
+
+
+def _next_dial(target: Target, history: Sequence[AttemptRecord], now: datetime) -> Dial | None:
+    if len(history) >= sum(w.attempts for w in target.windows):
+        return None
+    confirmed_at = max((a.started_at for a in history if a.settled is Settled.CONFIRMED), default=None)
+    last_start = max((a.started_at for a in history), default=None)
+    for window in target.windows:
+        if now >= window.end:
+            continue
+        if confirmed_at is not None and not (window.reconfirm and window.start > confirmed_at):
+            continue
+        used = sum(1 for a in history if window.contains(a.started_at))
+        if used >= window.attempts:
+            continue
+        earliest = max(now, window.start)
+        if last_start is not None:
+            earliest = max(earliest, last_start + window.min_gap)
+        if earliest < window.end:
+            return Dial(earliest, len(history) + 1)
+    return None

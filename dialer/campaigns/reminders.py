@@ -1,0 +1,118 @@
+"""The reminder campaign: the day-before calls of the customer's plan, and what each IVR answer means."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from dialer.campaigns.plan import AttemptPlan, Window, reminder_call_day, resolve_day_windows
+from dialer.campaigns.planner import Settled, StopReason
+from dialer.core.calendar import WorkCalendar
+from dialer.core.outcomes import CallResult
+
+CAMPAIGN = "reminders"
+
+
+class ReminderStatus(StrEnum):
+    """The appointment's reminder status, as the administrators see it."""
+
+    PENDING = "pending"
+    CALLING = "calling"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    TO_ADMIN = "to_admin"
+    REACHED = "reached_unconfirmed"
+    NOT_REACHED = "not_reached"
+    INVALID_NUMBER = "invalid_number"
+    DO_NOT_CALL = "do_not_call"
+
+    @property
+    def label(self) -> str:
+        return _STATUS_LABELS[self]
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (ReminderStatus.PENDING, ReminderStatus.CALLING)
+
+
+_STATUS_LABELS = {
+    ReminderStatus.PENDING: "ожидает звонка",
+    ReminderStatus.CALLING: "идёт обзвон",
+    ReminderStatus.CONFIRMED: "подтверждён",
+    ReminderStatus.CANCELLED: "отменён пациентом",
+    ReminderStatus.TO_ADMIN: "соединён с администратором",
+    ReminderStatus.REACHED: "дозвонились, без ответа в меню",
+    ReminderStatus.NOT_REACHED: "не дозвонились",
+    ReminderStatus.INVALID_NUMBER: "неверный номер",
+    ReminderStatus.DO_NOT_CALL: "не звонить (нет согласия)",
+}
+
+
+class Digit(StrEnum):
+    CONFIRM = "1"
+    CANCEL = "2"
+    ADMIN = "3"
+
+
+@dataclass(frozen=True)
+class DigitMeaning:
+    status: ReminderStatus
+    settled: Settled
+
+
+def digit_meaning(digit: str | None) -> DigitMeaning | None:
+    """What a pressed key means; None for no key or a key outside the menu."""
+    if digit == Digit.CONFIRM:
+        return DigitMeaning(ReminderStatus.CONFIRMED, Settled.CONFIRMED)
+    if digit == Digit.CANCEL:
+        return DigitMeaning(ReminderStatus.CANCELLED, Settled.FINAL)
+    if digit == Digit.ADMIN:
+        return DigitMeaning(ReminderStatus.TO_ADMIN, Settled.FINAL)
+    return None
+
+
+def status_after_stop(
+    reason: StopReason, last_result: CallResult | None, current: ReminderStatus
+) -> ReminderStatus:
+    """The appointment's status once the plan stops."""
+    if reason is StopReason.SETTLED:
+        return current
+    if reason is StopReason.REACHED:
+        return ReminderStatus.REACHED
+    if reason is StopReason.NOT_ALLOWED:
+        return ReminderStatus.DO_NOT_CALL
+    if reason is StopReason.INVALID_NUMBER or last_result is CallResult.INVALID_NUMBER:
+        return ReminderStatus.INVALID_NUMBER
+    return ReminderStatus.NOT_REACHED
+
+
+def reminder_windows(
+    plan: AttemptPlan,
+    same_day: AttemptPlan | None,
+    visit_at: datetime,
+    tz: ZoneInfo,
+    calendar: WorkCalendar,
+    high_value: bool,
+) -> tuple[Window, ...]:
+    """The concrete windows for one appointment: the day before (moved past days off), and for a
+    high-value visit one more confirmation call on the morning of the visit, ending before it starts."""
+    visit_day: date = visit_at.astimezone(tz).date()
+    windows: list[Window] = []
+    call_day = reminder_call_day(visit_day, calendar)
+    if call_day is not None:
+        windows.extend(resolve_day_windows(plan.windows, call_day, tz))
+    if high_value and same_day is not None:
+        for window in resolve_day_windows(same_day.windows, visit_day, tz):
+            end = min(window.end, visit_at)
+            if end > window.start:
+                windows.append(Window(window.start, end, window.attempts, window.min_gap, reconfirm=True))
+    return tuple(windows)
+
+
+def doctor_prompt(doctor: str) -> str:
+    """The sound file (without extension) that says "к врачу <name>", as `dialer prompts build` names it."""
+    digest = hashlib.sha1(doctor.strip().lower().encode("utf-8")).hexdigest()[:12]
+    return f"dialer/doctor-{digest}"

@@ -1,0 +1,232 @@
+"""The `dialer` commands. Each returns a process exit code; __main__ parses arguments and owns signals."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from datetime import date, datetime
+from pathlib import Path
+from typing import TextIO
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from dialer.ami.connection import AmiAuthError
+from dialer.app import Runtime, open_runtime, resolve_ami, run_core, stop_core, web_server
+from dialer.campaigns.reminders import ReminderStatus
+from dialer.core.appointments import HEADER_ALIASES, missing_columns
+from dialer.core.clock import SystemClock
+from dialer.core.csvfile import CsvError, read_csv
+from dialer.core.errors import ConfigError, DialerError
+from dialer.core.sms import SmsStatus
+from dialer.engine.importing import import_appointments
+from dialer.engine.model import DaySummary
+from dialer.settings import Settings
+from dialer.storage.repository import Storage
+
+log = logging.getLogger("dialer")
+
+EXIT_OK, EXIT_ROWS_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+async def import_appointments_file(settings: Settings, path: Path, out: TextIO) -> int:
+    try:
+        table = read_csv(path.read_bytes(), HEADER_ALIASES)
+    except (OSError, CsvError) as err:
+        out.write(f"{path}: {err}\n")
+        return EXIT_ERROR
+    missing = missing_columns(table.header)
+    if missing:
+        out.write(f"{path}: строка 1: нет обязательных столбцов: {', '.join(missing)}\n")
+        return EXIT_ERROR
+    storage = await Storage.open(settings.service.db_url)
+    try:
+        outcome = await import_appointments(table.rows, settings=settings, store=storage.appointments,
+                                            now=_now())
+    finally:
+        await storage.close()
+    for error in outcome.errors:
+        out.write(f"{path}: {error}\n")
+    out.write(
+        f"Загружено записей: {outcome.created + outcome.updated} из {outcome.rows} "
+        f"(новых {outcome.created}, обновлено {outcome.updated}, с ошибками {len(outcome.errors)}); "
+        f"кодировка {table.encoding}\n"
+    )
+    return EXIT_OK if outcome.ok else EXIT_ROWS_FAILED
+
+
+EXPORT_COLUMNS = ("clinic", "appointment_id", "visit_date", "visit_time", "status", "attempts", "last_result",
+                  "digit", "sms_status")
+
+
+async def export_outcomes(settings: Settings, day: date, clinic: str | None, out: TextIO) -> int:
+    storage = await Storage.open(settings.service.db_url)
+    try:
+        rows = await storage.appointments.outcomes(day, clinic)
+    finally:
+        await storage.close()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for r in rows:
+        tz = settings.clinics[r.clinic_id].timezone if r.clinic_id in settings.clinics else None
+        local = r.visit_at.astimezone(tz) if tz else r.visit_at
+        writer.writerow([r.clinic_id, r.appointment_id, local.date().isoformat(), local.strftime("%H:%M"), r.status,
+                         r.attempts, r.last_result, r.digit, r.sms_status])
+    return EXIT_OK
+
+
+def progress_line(s: DaySummary) -> str:
+    st = s.statuses
+    reached = sum(st.get(k, 0) for k in ("confirmed", "cancelled", "to_admin", "reached_unconfirmed"))
+    sent = sum(s.sms.get(k, 0) for k in ("queued", "sending", "sent", "delivered", "undelivered"))
+    return (
+        f"к обзвону {s.active_targets} · звоним {s.in_flight} · дозвонились {reached} · "
+        f"подтвердили {st.get('confirmed', 0)} · отменили {st.get('cancelled', 0)} · "
+        f"SMS отправлено {sent} / доставлено {s.sms.get('delivered', 0)}"
+    )
+
+
+def summary_table(day: date, s: DaySummary) -> str:
+    lines = [f"Итог напоминаний на {day.isoformat()}:", f"  {'статус':<40}{'записей':>8}"]
+    for status in ReminderStatus:
+        count = s.statuses.get(status.value, 0)
+        if count:
+            lines.append(f"  {status.label:<40}{count:>8}")
+    lines.append(f"  {'всего':<40}{s.total:>8}")
+    calls = s.attempts.get("ended", 0)
+    lines.append(f"  звонков сделано: {calls}")
+    sms = ", ".join(f"{SmsStatus(k).label} {v}" for k, v in sorted(s.sms.items())) or "нет"
+    lines.append(f"  SMS: {sms}")
+    return "\n".join(lines) + "\n"
+
+
+async def run_campaign(settings: Settings, day: date, *, until_done: bool, sms_wait: float, out: TextIO,
+                       stop: asyncio.Event) -> int:
+    settings = resolve_ami(settings, out)
+    async with open_runtime(settings) as rt, asyncio.TaskGroup() as group:
+        tasks = await run_core(rt, group)
+        try:
+            async with _maybe_web(rt):
+                count = await rt.reminders.prepare_day(day)
+                out.write(f"Напоминания на {day.isoformat()}: {count} записей в работе\n")
+                await _follow(rt, day, until_done=until_done, sms_wait=sms_wait, out=out, stop=stop)
+        finally:
+            await stop_core(rt, tasks)
+        summary = await rt.storage.reminders.day_summary(day)
+    out.write(summary_table(day, summary))
+    return EXIT_OK
+
+
+def _maybe_web(rt: Runtime) -> AbstractAsyncContextManager[object]:
+    # Delivery reports can only reach a foreground run that listens; without a public URL we poll instead.
+    return web_server(rt) if rt.settings.service.public_url else nullcontext()
+
+
+async def _follow(rt: Runtime, day: date, *, until_done: bool, sms_wait: float, out: TextIO,
+                  stop: asyncio.Event) -> None:
+    tty = out.isatty()
+    last = ""
+    sms_deadline: float | None = None
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        summary = await rt.storage.reminders.day_summary(day)
+        line = progress_line(summary)
+        if line != last:
+            out.write(("\r" + line + "\x1b[K") if tty else line + "\n")
+            out.flush()
+            last = line
+        plan_done = summary.active_targets == 0 and summary.in_flight == 0 and rt.desk.in_flight == 0
+        if until_done and plan_done:
+            unsettled = await rt.sms.poll_once()
+            if unsettled == 0:
+                break
+            sms_deadline = sms_deadline or loop.time() + sms_wait
+            if loop.time() >= sms_deadline:
+                out.write(f"\nОтчёты о доставке {unsettled} SMS не пришли за {sms_wait:.0f} с; завершаю.\n")
+                break
+        await asyncio.sleep(0.5)
+    if tty:
+        out.write("\n")
+
+
+async def serve(settings: Settings, out: TextIO, stop: asyncio.Event,
+                after_start: Callable[[Runtime], Awaitable[None]] | None = None) -> int:
+    settings = resolve_ami(settings, out)
+    async with open_runtime(settings) as rt, asyncio.TaskGroup() as group:
+        tasks = await run_core(rt, group)
+        tasks.append(group.create_task(_sweep(rt), name="list-builder"))
+        scheduler = _daily_jobs(rt)
+        try:
+            async with web_server(rt):
+                host, port = settings.service.listen_host, settings.service.listen_port
+                out.write(f"dialer работает: http://{host}:{port}/  (AMI {settings.ami.host}:{settings.ami.port})\n")
+                out.flush()
+                if after_start is not None:
+                    await after_start(rt)
+                await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            await stop_core(rt, tasks)
+    return EXIT_OK
+
+
+async def _sweep(rt: Runtime) -> None:
+    """Lists imported while the service runs (e.g. by `dialer import` from cron) are picked up within a minute."""
+    while True:
+        try:
+            await rt.prepare_due_days()
+        except Exception:
+            log.exception("building reminder lists failed; retrying in a minute")
+        await asyncio.sleep(60)
+
+
+def _daily_jobs(rt: Runtime) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler()
+    build = rt.settings.reminders.list_build_time
+    for clinic in rt.settings.clinics.values():
+        # The daily job builds the list at the clinic's own list-build time; misfires within an hour still run.
+        scheduler.add_job(rt.prepare_due_days, CronTrigger(hour=build.hour, minute=build.minute,
+                                                           timezone=clinic.timezone),
+                          id=f"build-list:{clinic.id}", misfire_grace_time=3600, coalesce=True)
+    scheduler.start()
+    return scheduler
+
+
+def _now() -> datetime:
+    return SystemClock().now()
+
+
+def first_known_error(exc: BaseException) -> BaseException | None:
+    """Dig the error a user can act on out of a TaskGroup's exception group."""
+    if isinstance(exc, (AmiAuthError, DialerError, ConfigError, OSError)):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = first_known_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+async def upgrade_db(settings: Settings, out: TextIO) -> int:
+    storage = await Storage.open(settings.service.db_url)
+    await storage.close()
+    out.write(f"База данных обновлена: {settings.service.db_url}\n")
+    return EXIT_OK
+
+
+def build_prompts(settings: Settings, out_dir: Path | None, out: TextIO) -> int:
+    from dialer.prompts import prompts_command
+
+    async def doctors() -> list[str]:
+        storage = await Storage.open(settings.service.db_url)
+        try:
+            return await storage.appointments.doctors()
+        finally:
+            await storage.close()
+
+    return prompts_command(out_dir, asyncio.run(doctors()), out)

@@ -1,0 +1,49 @@
+"""Call facts: what the tracker concludes from AMI events. Plain frozen values, consumed by the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from dialer.core.outcomes import CallResult
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    attempt_id: str
+    at: datetime
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    attempt_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DigitPressed:
+    attempt_id: str
+    digit: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JoinedQueue:
+    attempt_id: str
+    queue: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    attempt_id: str
+    at: datetime
+    answered: bool
+    reason: int | None
+    cause: int | None
+    result: CallResult
+    linkedid: str
+
+
+Fact = CallStarted | CallAnswered | DigitPressed | JoinedQueue | CallEnded

@@ -1,0 +1,78 @@
+"""Field parsers shared by every import (CSV and JSON): each raises FieldError naming its field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, time
+
+from dialer.core.errors import FieldError
+from dialer.core.timeutil import parse_time_of_day
+
+Row = Mapping[str, object]
+
+_TRUE = {"1", "true", "yes", "y", "да", "д", "+", "x", "✓"}
+_FALSE = {"0", "false", "no", "n", "нет", "н", "-", ""}
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_RU_DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+
+
+def text(row: Row, field: str, *, required: bool = True, max_len: int = 200) -> str:
+    value = row.get(field)
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        else:
+            raise FieldError(field, "ожидалась строка")
+    value = " ".join(value.split())
+    if required and not value:
+        raise FieldError(field, "не заполнено")
+    if len(value) > max_len:
+        raise FieldError(field, f"слишком длинно (больше {max_len} символов)")
+    return value
+
+
+def flag(row: Row, field: str, default: bool) -> bool:
+    value = row.get(field)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if not isinstance(value, str):
+        raise FieldError(field, "ожидалось да/нет")
+    lowered = value.strip().lower()
+    if lowered == "":
+        return default
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise FieldError(field, f"ожидалось да/нет, получено {value!r}")
+
+
+def day(row: Row, field: str) -> date:
+    """A date as ``2026-11-26`` or ``26.11.2026``."""
+    raw = text(row, field)
+    iso = _ISO_DATE.match(raw)
+    ru = _RU_DATE.match(raw)
+    try:
+        if iso:
+            return date(int(iso.group(1)), int(iso.group(2)), int(iso.group(3)))
+        if ru:
+            return date(int(ru.group(3)), int(ru.group(2)), int(ru.group(1)))
+    except ValueError:
+        raise FieldError(field, f"нет такой даты: {raw!r}") from None
+    raise FieldError(field, f"не дата: {raw!r} (формат ГГГГ-ММ-ДД или ДД.ММ.ГГГГ)")
+
+
+def time_of_day(row: Row, field: str) -> time:
+    return parse_time_of_day(text(row, field), field)
+
+
+def normalize_header(name: str, aliases: Mapping[str, str]) -> str:
+    key = " ".join(name.strip().lstrip("\ufeff").lower().replace("_", " ").split())
+    return aliases.get(key, key.replace(" ", "_"))

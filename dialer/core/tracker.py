@@ -1,0 +1,200 @@
+"""The call-tracking state machine: AMI event dicts in, call facts out.
+
+Synchronous and free of I/O, so the same code runs on the live AMI stream and on a recorded replay.
+It never raises on bad input: garbage, truncated or out-of-order events are counted and dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from dialer.core.facts import CallAnswered, CallEnded, CallStarted, DigitPressed, Fact, JoinedQueue
+from dialer.core.outcomes import REASON_ANSWERED, classify, to_int
+
+Event = dict[str, str]
+NO_FACTS: tuple[Fact, ...] = ()
+SECOND_LEG = ";2"
+
+# How long an attempt whose channel is gone waits for its OriginateResponse before it is closed anyway.
+ORIGINATE_RESPONSE_GRACE = timedelta(seconds=3)
+
+
+def event_time(event: Event, now: datetime) -> datetime:
+    """The event's own time (manager.conf timestampevents) when present and sane, else the arrival time."""
+    stamp = event.get("Timestamp")
+    if stamp:
+        try:
+            return datetime.fromtimestamp(float(stamp), UTC)
+        except (ValueError, OverflowError, OSError):
+            pass
+    return now
+
+
+@dataclass(slots=True)
+class _Attempt:
+    attempt_id: str
+    channel_seen: bool = False
+    answered: bool = False
+    originate_reason: int | None = None
+    originate_done: bool = False
+    hangup_at: datetime | None = None
+    cause: int | None = None
+    second_leg_cause: int | None = None
+    linkedid: str = ""
+
+    def best_cause(self) -> int | None:
+        # A Local channel's first leg often ends with cause 0; the second leg then knows the real reason.
+        if self.cause not in (None, 0):
+            return self.cause
+        return self.second_leg_cause if self.second_leg_cause not in (None, 0) else self.cause
+
+
+@dataclass
+class TrackerStats:
+    events: int = 0
+    ignored: int = 0
+    malformed: int = 0
+
+
+@dataclass
+class CallTracker:
+    """Follows the service's own outbound attempts, recognised by their Uniqueid (the attempt id)."""
+
+    is_attempt_id: Callable[[str], bool]
+    digit_event: str = "DialerDigit"
+    stats: TrackerStats = field(default_factory=TrackerStats)
+    _attempts: dict[str, _Attempt] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._handlers: dict[str, Callable[[Event, datetime], tuple[Fact, ...]]] = {
+            "Newchannel": self._on_newchannel,
+            "Newstate": self._on_newstate,
+            "OriginateResponse": self._on_originate_response,
+            "UserEvent": self._on_user_event,
+            "QueueCallerJoin": self._on_queue_join,
+            "Hangup": self._on_hangup,
+        }
+
+    # -- public surface -------------------------------------------------------------------------
+
+    def feed(self, event: Event, now: datetime) -> tuple[Fact, ...]:
+        self.stats.events += 1
+        handler = self._handlers.get(event.get("Event", ""))
+        if handler is None:
+            self.stats.ignored += 1
+            return NO_FACTS
+        return handler(event, now)
+
+    def expect(self, attempt_id: str) -> None:
+        """An Originate for this attempt is about to go out."""
+        self._attempts.setdefault(attempt_id, _Attempt(attempt_id))
+
+    def adopt(self, attempt_id: str, *, answered: bool, originate_done: bool) -> None:
+        """Resume following a call found alive on Asterisk after a reconnect or a restart."""
+        state = self._attempts.setdefault(attempt_id, _Attempt(attempt_id))
+        state.channel_seen = True
+        state.answered = state.answered or answered
+        state.originate_done = state.originate_done or originate_done
+
+    def forget(self, attempt_id: str) -> None:
+        self._attempts.pop(attempt_id, None)
+
+    def open_attempts(self) -> list[str]:
+        return list(self._attempts)
+
+    def expire(self, now: datetime) -> tuple[Fact, ...]:
+        """Close attempts whose channel hung up but whose OriginateResponse never came (a lost frame)."""
+        facts: list[Fact] = []
+        for state in list(self._attempts.values()):
+            if state.hangup_at is not None and now - state.hangup_at >= ORIGINATE_RESPONSE_GRACE:
+                facts.append(self._end(state, state.hangup_at))
+        return tuple(facts)
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    def _lookup(self, uniqueid: str) -> _Attempt | None:
+        state = self._attempts.get(uniqueid)
+        if state is None and uniqueid and self.is_attempt_id(uniqueid):
+            # A call of ours we did not start in this process (a restart); follow it anyway.
+            state = self._attempts[uniqueid] = _Attempt(uniqueid, originate_done=True)
+        return state
+
+    def _on_newchannel(self, event: Event, now: datetime) -> tuple[Fact, ...]:
+        uniqueid = event.get("Uniqueid", "")
+        state = self._attempts.get(uniqueid)
+        if state is None:
+            return NO_FACTS
+        state.channel_seen = True
+        state.linkedid = event.get("Linkedid", "") or state.linkedid
+        return (CallStarted(uniqueid, event_time(event, now), event.get("Channel", "")),)
+
+    def _on_newstate(self, event: Event, now: datetime) -> tuple[Fact, ...]:
+        state = self._attempts.get(event.get("Uniqueid", ""))
+        if state is None or state.answered or event.get("ChannelStateDesc") != "Up":
+            return NO_FACTS
+        state.answered = True
+        return (CallAnswered(state.attempt_id, event_time(event, now)),)
+
+    def _on_originate_response(self, event: Event, now: datetime) -> tuple[Fact, ...]:
+        state = self._lookup(event.get("Uniqueid", ""))
+        if state is None:
+            return NO_FACTS
+        state.originate_done = True
+        state.originate_reason = to_int(event.get("Reason"))
+        facts: list[Fact] = []
+        if state.originate_reason == REASON_ANSWERED and not state.answered:
+            state.answered = True
+            facts.append(CallAnswered(state.attempt_id, event_time(event, now)))
+        if state.hangup_at is not None or (not state.channel_seen and event.get("Response") == "Failure"):
+            facts.append(self._end(state, state.hangup_at or event_time(event, now)))
+        return tuple(facts)
+
+    def _on_user_event(self, event: Event, now: datetime) -> tuple[Fact, ...]:
+        if event.get("UserEvent") != self.digit_event:
+            return NO_FACTS
+        attempt_id = event.get("AttemptId", "")
+        digit = event.get("Digit", "")
+        if attempt_id not in self._attempts or len(digit) != 1:
+            self.stats.malformed += 1
+            return NO_FACTS
+        return (DigitPressed(attempt_id, digit, event_time(event, now)),)
+
+    def _on_queue_join(self, event: Event, now: datetime) -> tuple[Fact, ...]:
+        state = self._attempts.get(event.get("Uniqueid", ""))
+        if state is None:
+            return NO_FACTS
+        return (JoinedQueue(state.attempt_id, event.get("Queue", ""), event_time(event, now)),)
+
+    def _on_hangup(self, event: Event, now: datetime) -> tuple[Fact, ...]:
+        uniqueid = event.get("Uniqueid", "")
+        if uniqueid.endswith(SECOND_LEG):
+            leg = self._attempts.get(uniqueid[: -len(SECOND_LEG)])
+            if leg is not None:
+                leg.second_leg_cause = to_int(event.get("Cause"))
+            return NO_FACTS
+        state = self._lookup(uniqueid)
+        if state is None:
+            return NO_FACTS
+        state.channel_seen = True
+        state.cause = to_int(event.get("Cause"))
+        state.hangup_at = event_time(event, now)
+        state.linkedid = event.get("Linkedid", "") or state.linkedid
+        if state.originate_done:
+            return (self._end(state, state.hangup_at),)
+        return NO_FACTS
+
+    def _end(self, state: _Attempt, at: datetime) -> CallEnded:
+        self._attempts.pop(state.attempt_id, None)
+        cause = state.best_cause()
+        result = classify(answered=state.answered, reason=state.originate_reason, cause=cause)
+        return CallEnded(
+            attempt_id=state.attempt_id,
+            at=at,
+            answered=state.answered,
+            reason=state.originate_reason,
+            cause=cause,
+            result=result,
+            linkedid=state.linkedid or state.attempt_id,
+        )

@@ -1,0 +1,1 @@
+"""asyncio orchestration against ports: the due-task worker, pacing, attempt lifecycle."""

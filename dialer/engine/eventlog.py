@@ -1,0 +1,49 @@
+"""Batched writes of the append-only attempt log, off the intake's hot path."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from dialer.engine.model import EventRow
+from dialer.engine.stores import AttemptStore
+
+log = logging.getLogger("dialer.engine")
+
+
+class EventLog:
+    def __init__(self, store: AttemptStore, *, max_batch: int = 500, max_delay: float = 0.2) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self.max_delay = max_delay
+        self._rows: list[EventRow] = []
+        self._ready = asyncio.Event()
+        self.written = 0
+
+    def add(self, row: EventRow) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= self.max_batch:
+            self._ready.set()
+
+    async def flush(self) -> None:
+        rows, self._rows = self._rows, []
+        if rows:
+            try:
+                await self.store.append_events(rows)
+                self.written += len(rows)
+            except Exception:
+                # The log is a record, not a decision: keep the rows for the next flush rather than lose them.
+                log.exception("attempt log write failed; will retry")
+                self._rows = rows + self._rows
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    await asyncio.wait_for(self._ready.wait(), self.max_delay)
+                except TimeoutError:
+                    pass
+                self._ready.clear()
+                await self.flush()
+        finally:
+            await self.flush()

@@ -1,0 +1,53 @@
+"""Loading appointments: the same validation and write for `dialer import` and `POST /api/appointments`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from dialer.core.appointments import ClinicRef, validate_appointments
+from dialer.core.errors import RowError
+from dialer.core.rows import Row
+from dialer.engine.stores import AppointmentStore
+from dialer.settings import Settings
+
+
+@dataclass
+class ImportOutcome:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    days: set[date] = field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "rows": self.rows,
+            "imported": self.created + self.updated,
+            "created": self.created,
+            "updated": self.updated,
+            "errors": [e.as_dict() for e in self.errors],
+        }
+
+
+def clinic_refs(settings: Settings) -> dict[str, ClinicRef]:
+    return {cid: ClinicRef(cid, c.timezone) for cid, c in settings.clinics.items()}
+
+
+async def import_appointments(
+    rows: Iterable[tuple[int, Row]], *, settings: Settings, store: AppointmentStore, now: datetime
+) -> ImportOutcome:
+    report = validate_appointments(rows, clinic_refs(settings))
+    counts = await store.upsert(report.accepted, now)
+    return ImportOutcome(
+        rows=report.rows_seen,
+        created=counts.created,
+        updated=counts.updated,
+        errors=report.errors,
+        days={r.visit_day for r in report.accepted},
+    )

@@ -1,0 +1,153 @@
+"""Records the engine reads and writes through its ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from dialer.campaigns.planner import AttemptRecord, Settled
+from dialer.campaigns.reminders import ReminderStatus
+from dialer.core.outcomes import CallResult
+from dialer.core.sms import SmsStatus
+
+
+class TaskKind(StrEnum):
+    DIAL = "dial"
+    SMS = "sms"
+
+
+@dataclass(frozen=True)
+class DueTask:
+    task_id: str
+    clinic_id: str
+    kind: TaskKind
+    campaign: str
+    target_id: int
+    due_at: datetime
+    tries: int = 0
+
+
+@dataclass(frozen=True)
+class ReminderTarget:
+    """Everything the reminder flow needs about one appointment's reminder."""
+
+    target_id: int
+    clinic_id: str
+    appointment_id: str
+    patient_id: str
+    phone: str
+    visit_at: datetime
+    doctor: str
+    high_value: bool
+    consent_call: bool
+    consent_sms: bool
+    do_not_call: bool
+    status: ReminderStatus
+    active: bool
+    sms_status: SmsStatus | None
+
+
+class AttemptState(StrEnum):
+    DIALING = "dialing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+    UNPLACED = "unplaced"  # Asterisk never had it: not counted as a call
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    attempt_id: str
+    clinic_id: str
+    target_id: int
+    n: int
+    phone: str
+    trunk: str
+    state: AttemptState
+    created_at: datetime
+    result: CallResult | None = None
+    digit: str | None = None
+    settled: Settled = Settled.OPEN
+
+    def as_record(self) -> AttemptRecord:
+        in_flight = self.state in (AttemptState.DIALING, AttemptState.ANSWERED)
+        return AttemptRecord(self.n, self.created_at, None if in_flight else self.result, self.settled)
+
+
+@dataclass(frozen=True)
+class AttemptEnd:
+    attempt_id: str
+    at: datetime
+    reason: int | None
+    cause: int | None
+    result: CallResult
+    answered: bool
+    linkedid: str
+    digit: str | None = None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One line of the append-only attempt log."""
+
+    clinic_id: str
+    attempt_id: str
+    at: datetime
+    kind: str
+    uniqueid: str | None = None
+    linkedid: str | None = None
+    reason: int | None = None
+    cause: int | None = None
+    digit: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class SmsRow:
+    sms_key: str
+    clinic_id: str
+    target_id: int | None
+    phone: str
+    body: str
+    provider: str
+    status: SmsStatus
+    created_at: datetime
+    provider_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    """One visit day's reminders at a glance: the progress line and the final table."""
+
+    statuses: dict[str, int]
+    attempts: dict[str, int]
+    sms: dict[str, int]
+    active_targets: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def in_flight(self) -> int:
+        return self.attempts.get("dialing", 0) + self.attempts.get("answered", 0)
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    created: int
+    updated: int
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    """One appointment's reminder outcome, as exported."""
+
+    clinic_id: str
+    appointment_id: str
+    visit_at: datetime
+    status: str
+    attempts: int
+    last_result: str
+    digit: str
+    sms_status: str

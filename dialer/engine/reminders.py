@@ -1,0 +1,230 @@
+"""The reminder campaign at work: plan each appointment's calls, dial, read the answers, fall back to SMS."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from dialer.campaigns.planner import Dial, SendSms, Settled, Stop, Target, Wait, next_step
+from dialer.campaigns.reminders import (
+    CAMPAIGN,
+    ReminderStatus,
+    digit_meaning,
+    doctor_prompt,
+    reminder_windows,
+    status_after_stop,
+)
+from dialer.core.clock import Clock
+from dialer.core.ids import AttemptId, sms_key
+from dialer.core.phones import dial_forms, display_phone
+from dialer.core.sms import SmsStatus
+from dialer.engine.calls import CallDesk, attempt_row
+from dialer.engine.model import AttemptRow, AttemptState, DueTask, ReminderTarget, TaskKind
+from dialer.engine.ports import OriginateRequest
+from dialer.engine.sms import SmsRetryLater, SmsSender
+from dialer.engine.stores import AttemptStore, DueStore, ReminderStore
+from dialer.settings import Settings
+
+log = logging.getLogger("dialer.reminders")
+
+SMS_PURPOSE = "not_reached"
+CANCEL_TASK = "reschedule"
+CHECK_PHONE_TASK = "check_phone"
+CHECK_PHONE_COMMENT = "Номер не существует по ответу оператора связи: уточнить телефон пациента"
+CANCEL_COMMENT = "Пациент отменил запись через автоинформатор: перенести визит или внести в лист ожидания"
+
+
+class ReminderFlow:
+    campaign = CAMPAIGN
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        reminders: ReminderStore,
+        attempts: AttemptStore,
+        due: DueStore,
+        desk: CallDesk,
+        sms: SmsSender,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.reminders = reminders
+        self.attempts = attempts
+        self.due = due
+        self.desk = desk
+        self.sms = sms
+        self.clock = clock
+        self.wake: Callable[[], None] = lambda: None  # the worker's, so new due work starts without a poll delay
+        desk.handlers[CAMPAIGN] = self
+
+    # -- planning ---------------------------------------------------------------------------------
+
+    async def prepare_day(self, visit_day: date) -> int:
+        """Make the day's reminder list and plan every open reminder on it. Safe to repeat."""
+        await self.reminders.ensure_targets(visit_day, self.clock.now())
+        target_ids = await self.reminders.active_targets(visit_day)
+        for target_id in target_ids:
+            await self.plan(target_id)
+        return len(target_ids)
+
+    def _planner_view(self, target: ReminderTarget) -> Target:
+        clinic = self.settings.clinic(target.clinic_id)
+        plan = self.settings.reminders.plan
+        windows = reminder_windows(
+            plan,
+            self.settings.reminders.same_day,
+            target.visit_at,
+            clinic.timezone,
+            clinic.calendar,
+            target.high_value,
+        )
+        return Target(
+            windows=windows,
+            may_call=target.consent_call and not target.do_not_call,
+            may_sms=target.consent_sms,
+            sms_done=target.sms_status not in (None, SmsStatus.PENDING),
+            retry_when_no_digit=plan.retry_when_no_digit,
+            sms_when_not_reached=plan.sms_when_not_reached,
+        )
+
+    async def _step(self, target: ReminderTarget) -> tuple[Dial | SendSms | Wait | Stop, list[AttemptRow]]:
+        history = await self.attempts.history(target.target_id)
+        placed = [a.as_record() for a in history if a.state is not AttemptState.UNPLACED]
+        return next_step(self._planner_view(target), placed, self.clock.now()), history
+
+    async def plan(self, target_id: int) -> None:
+        target = await self.reminders.target(target_id)
+        if target is None or not target.active:
+            return
+        step, history = await self._step(target)
+        if isinstance(step, Dial):
+            attempt = AttemptId(CAMPAIGN, target_id, max((a.n for a in history), default=0) + 1)
+            await self.due.schedule(
+                DueTask(f"dial:{attempt}", target.clinic_id, TaskKind.DIAL, CAMPAIGN, target_id, step.at)
+            )
+        elif isinstance(step, SendSms):
+            key = sms_key(CAMPAIGN, target_id, SMS_PURPOSE)
+            await self.due.schedule(
+                DueTask(f"send:{key}", target.clinic_id, TaskKind.SMS, CAMPAIGN, target_id, step.at)
+            )
+        elif isinstance(step, Stop):
+            last = next((a.result for a in reversed(history) if a.result is not None), None)
+            final = status_after_stop(step.reason, last, target.status)
+            await self.reminders.set_status(target_id, final, None, self.clock.now())
+            if final is ReminderStatus.INVALID_NUMBER:
+                await self.reminders.open_admin_task(target_id, CHECK_PHONE_TASK, f"{CAMPAIGN}:{target_id}",
+                                                     CHECK_PHONE_COMMENT, self.clock.now())
+            await self.reminders.close(target_id, step.reason.value, self.clock.now())
+            log.info("reminder %s done: %s", target_id, final.value)
+
+    # -- due tasks --------------------------------------------------------------------------------
+
+    async def run_dial(self, task: DueTask) -> None:
+        attempt_id = AttemptId.parse(task.task_id.removeprefix("dial:"))
+        target = await self.reminders.target(task.target_id)
+        if target is None or not target.active or await self.attempts.get(str(attempt_id)) is not None:
+            await self.due.finish(task.task_id, cancelled=True)
+            return
+        trunk = self.settings.trunk_for(target.clinic_id)
+        pacer = self.desk.pacers[trunk.name]
+        await pacer.acquire()
+        handed_over = False
+        try:
+            # Decide again now that a channel is free: the window may have closed while we waited.
+            step, history = await self._step(target)
+            expected_n = max((a.n for a in history), default=0) + 1
+            if not isinstance(step, Dial) or step.at > self.clock.now() or attempt_id.n != expected_n:
+                await self.due.finish(task.task_id, cancelled=True)
+                await self.plan(target.target_id)
+                return
+            if target.status is ReminderStatus.PENDING:
+                await self.reminders.set_status(
+                    target.target_id, ReminderStatus.CALLING, None, self.clock.now()
+                )
+            handed_over = True
+            await self.desk.place(
+                attempt_row(
+                    attempt_id=attempt_id,
+                    clinic_id=target.clinic_id,
+                    phone=target.phone,
+                    trunk=trunk.name,
+                    now=self.clock.now(),
+                ),
+                self._request(target, str(attempt_id)),
+            )
+            await self.due.finish(task.task_id)
+        finally:
+            if not handed_over:
+                pacer.release()
+
+    def _request(self, target: ReminderTarget, attempt_id: str) -> OriginateRequest:
+        clinic = self.settings.clinic(target.clinic_id)
+        trunk = self.settings.trunk_for(target.clinic_id)
+        return OriginateRequest(
+            attempt_id=attempt_id,
+            channel=trunk.dial.format(**dial_forms(target.phone)),
+            context=self.settings.reminders.ivr_context,
+            exten="s",
+            timeout_ms=int(trunk.ring_timeout.total_seconds() * 1000),
+            caller_id=trunk.caller_id,
+            variables={
+                "DIALER_ATTEMPT": attempt_id,
+                "DIALER_APPT_TS": str(int(target.visit_at.timestamp())),
+                "DIALER_TZ": clinic.timezone.key,
+                "DIALER_DOCTOR_PROMPT": doctor_prompt(target.doctor),
+                "DIALER_QUEUE": clinic.queue,
+            },
+        )
+
+    async def run_sms(self, task: DueTask) -> None:
+        target = await self.reminders.target(task.target_id)
+        if target is None or not target.active:
+            await self.due.finish(task.task_id, cancelled=True)
+            return
+        clinic = self.settings.clinic(target.clinic_id)
+        body = self.settings.reminders.sms.render(
+            clinic=clinic.name,
+            at=target.visit_at,
+            tz=clinic.timezone,
+            phone=display_phone(clinic.phone) if clinic.phone else "",
+        )
+        try:
+            await self.sms.send(
+                key=sms_key(CAMPAIGN, target.target_id, SMS_PURPOSE),
+                clinic_id=target.clinic_id,
+                target_id=target.target_id,
+                phone=target.phone,
+                body=body,
+            )
+        except SmsRetryLater as err:
+            delay = min(600.0, 5.0 * 2 ** min(task.tries, 7))
+            log.warning(
+                "sms for reminder %s: gateway unavailable (%s); retry in %.0f s", target.target_id, err, delay
+            )
+            await self.due.retry_later(task.task_id, self.clock.now() + timedelta(seconds=delay))
+            return
+        await self.due.finish(task.task_id)
+        await self.plan(target.target_id)
+
+    # -- call facts -------------------------------------------------------------------------------
+
+    async def on_digit(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
+        meaning = digit_meaning(digit)
+        if meaning is None:
+            await self.reminders.set_status(attempt.target_id, None, digit, at)
+            return Settled.OPEN
+        await self.reminders.set_status(attempt.target_id, meaning.status, digit, at)
+        if meaning.status is ReminderStatus.CANCELLED:
+            await self.reminders.open_admin_task(
+                attempt.target_id, CANCEL_TASK, attempt.attempt_id, CANCEL_COMMENT, at
+            )
+        log.info("reminder %s: digit %s -> %s", attempt.target_id, digit, meaning.status.value)
+        return meaning.settled
+
+    async def on_queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
+        log.info("reminder %s: patient waits for an administrator in queue %s", attempt.target_id, queue)
+
+    async def on_finished(self, attempt: AttemptRow) -> None:
+        await self.plan(attempt.target_id)

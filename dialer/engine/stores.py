@@ -1,0 +1,129 @@
+"""The storage ports the engine needs, split by concern. dialer.storage implements them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Protocol
+
+from dialer.campaigns.planner import Settled
+from dialer.campaigns.reminders import ReminderStatus
+from dialer.core.appointments import AppointmentRecord
+from dialer.core.sms import SmsStatus
+from dialer.engine.model import (
+    AttemptEnd,
+    AttemptRow,
+    DaySummary,
+    DueTask,
+    EventRow,
+    OutcomeRow,
+    ReminderTarget,
+    SmsRow,
+    UpsertCounts,
+)
+
+
+class DueStore(Protocol):
+    async def schedule(self, task: DueTask) -> None:
+        """Insert the task, or move a still-pending one to the new due_at. A finished task stays finished."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int, worker: str) -> list[DueTask]: ...
+
+    async def next_due_at(self) -> datetime | None: ...
+
+    async def finish(self, task_id: str, *, cancelled: bool = False) -> None: ...
+
+    async def retry_later(self, task_id: str, due_at: datetime) -> None: ...
+
+    async def requeue_running(self) -> int:
+        """After a restart: tasks claimed by a dead run go back to pending."""
+        ...
+
+    async def pending_count(self, kind: str | None = None) -> int: ...
+
+
+class AttemptStore(Protocol):
+    async def create(self, row: AttemptRow) -> None:
+        """Write the attempt as "dialing" and commit, before any Originate goes out."""
+        ...
+
+    async def get(self, attempt_id: str) -> AttemptRow | None: ...
+
+    async def history(self, target_id: int) -> list[AttemptRow]: ...
+
+    async def open_attempts(self) -> list[AttemptRow]: ...
+
+    async def answered(self, attempt_id: str, at: datetime) -> None: ...
+
+    async def digit(self, attempt_id: str, digit: str, settled: Settled) -> None: ...
+
+    async def end(self, end: AttemptEnd) -> AttemptRow | None:
+        """Record the end once; returns the ended row, or None if it had already ended."""
+        ...
+
+    async def unplaced(self, attempt_id: str, at: datetime) -> AttemptRow | None: ...
+
+    async def append_events(self, rows: Sequence[EventRow]) -> None: ...
+
+
+class ReminderStore(Protocol):
+    async def target(self, target_id: int) -> ReminderTarget | None: ...
+
+    async def ensure_targets(self, visit_day: date, now: datetime) -> list[int]:
+        """Create the reminder targets of that day's appointments that have none yet; return the new ids."""
+        ...
+
+    async def active_targets(self, visit_day: date | None = None) -> list[int]: ...
+
+    async def set_status(
+        self, target_id: int, status: ReminderStatus | None, digit: str | None, now: datetime
+    ) -> None: ...
+
+    async def close(self, target_id: int, reason: str, now: datetime) -> None: ...
+
+    async def open_admin_task(
+        self, target_id: int, kind: str, source: str, comment: str, now: datetime
+    ) -> None: ...
+
+    async def day_summary(self, visit_day: date) -> DaySummary: ...
+
+
+class SmsStore(Protocol):
+    async def create(self, row: SmsRow) -> SmsRow:
+        """Insert the message, or return the existing one with that key (the idempotency guarantee)."""
+        ...
+
+    async def get(self, sms_key: str) -> SmsRow | None: ...
+
+    async def accepted(self, sms_key: str, provider_id: str, status: SmsStatus, now: datetime) -> None: ...
+
+    async def failed(
+        self, sms_key: str, error: str, now: datetime, *, status: SmsStatus = SmsStatus.FAILED
+    ) -> None: ...
+
+    async def apply_status(
+        self, provider: str, provider_id: str, status: SmsStatus, error: str, now: datetime
+    ) -> SmsRow | None: ...
+
+    async def unsettled(self) -> list[SmsRow]: ...
+
+    async def for_target(self, target_id: int) -> SmsRow | None: ...
+
+
+class LeaseStore(Protocol):
+    async def acquire(self, name: str, holder: str, now: datetime, ttl_seconds: float) -> str | None:
+        """Take the lease, or return who holds it."""
+        ...
+
+    async def release(self, name: str, holder: str) -> None: ...
+
+
+class AppointmentStore(Protocol):
+    async def upsert(self, records: Sequence[AppointmentRecord], now: datetime) -> UpsertCounts: ...
+
+    async def days(self) -> list[date]: ...
+
+    async def doctors(self, visit_day: date | None = None) -> list[str]: ...
+
+    async def outcomes(self, visit_day: date, clinic_id: str | None = None) -> list[OutcomeRow]: ...

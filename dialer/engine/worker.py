@@ -1,0 +1,86 @@
+"""The due-task worker: picks rows whose due_at has come and runs them, each under the worker's TaskGroup."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from dialer.core.clock import Clock
+from dialer.engine.model import DueTask, TaskKind
+from dialer.engine.stores import DueStore
+
+log = logging.getLogger("dialer.worker")
+
+TaskRunner = Callable[[DueTask], Awaitable[None]]
+
+IDLE_POLL_SECONDS = 5.0
+
+
+class DueWorker:
+    def __init__(
+        self, *, due: DueStore, clock: Clock, worker_id: str, ready: asyncio.Event, max_outstanding: int = 64
+    ) -> None:
+        self.due = due
+        self.clock = clock
+        self.worker_id = worker_id
+        self.ready = ready
+        self.max_outstanding = max_outstanding
+        self.runners: dict[tuple[TaskKind, str], TaskRunner] = {}
+        self._wake = asyncio.Event()
+        self._outstanding = 0
+        self.failures = 0
+
+    def register(self, kind: TaskKind, campaign: str, runner: TaskRunner) -> None:
+        self.runners[(kind, campaign)] = runner
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def busy(self) -> int:
+        return self._outstanding
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            while True:
+                await self.ready.wait()
+                room = self.max_outstanding - self._outstanding
+                tasks = await self.due.claim_due(self.clock.now(), room, self.worker_id) if room > 0 else []
+                for task in tasks:
+                    self._outstanding += 1
+                    group.create_task(self._execute(task), name=task.task_id)
+                await self._sleep()
+
+    async def _sleep(self) -> None:
+        next_at = await self.due.next_due_at()
+        delay = IDLE_POLL_SECONDS
+        if next_at is not None:
+            delay = min(delay, max(0.0, (next_at - self.clock.now()).total_seconds()))
+        if self._outstanding >= self.max_outstanding:
+            delay = IDLE_POLL_SECONDS
+        delay = max(delay, 0.02)  # a row due now that someone else holds must not make us spin
+        if delay > 0:
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+        self._wake.clear()
+
+    async def _execute(self, task: DueTask) -> None:
+        try:
+            runner = self.runners.get((task.kind, task.campaign))
+            if runner is None:
+                log.error("no runner for %s task %s; leaving it pending", task.kind, task.task_id)
+                await self.due.retry_later(task.task_id, self.clock.now() + timedelta(minutes=5))
+                return
+            await runner(task)
+        except Exception:
+            self.failures += 1
+            delay = min(300.0, 5.0 * 2 ** min(task.tries, 6))
+            log.exception("task %s failed; retry in %.0f s", task.task_id, delay)
+            await self.due.retry_later(task.task_id, self.clock.now() + timedelta(seconds=delay))
+        finally:
+            self._outstanding -= 1
+            self._wake.set()

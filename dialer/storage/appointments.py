@@ -1,0 +1,186 @@
+"""Appointment import (upsert) and the per-day outcome export."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dialer.core.appointments import AppointmentRecord
+from dialer.engine.model import AttemptState, OutcomeRow, UpsertCounts
+from dialer.storage.schema import appointments, attempts, patients, sms_messages, targets
+from dialer.storage.upsert import insert_dialect
+
+
+class SqlAppointmentStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def upsert(self, records: Sequence[AppointmentRecord], now: datetime) -> UpsertCounts:
+        if not records:
+            return UpsertCounts(0, 0)
+        async with self.engine.begin() as conn:
+            existing = {
+                (r.clinic_id, r.appointment_id)
+                for r in await conn.execute(
+                    select(appointments.c.clinic_id, appointments.c.appointment_id).where(
+                        appointments.c.appointment_id.in_({rec.appointment_id for rec in records})
+                    )
+                )
+            }
+            patient_stmt = insert_dialect(conn, patients)
+            await conn.execute(
+                patient_stmt.on_conflict_do_update(
+                    index_elements=["clinic_id", "patient_id"],
+                    set_={
+                        k: patient_stmt.excluded[k]
+                        for k in ("name", "phone", "consent_call", "consent_sms", "do_not_call", "updated_at")
+                    },
+                ),
+                [_patient_values(r, now) for r in _last_per_patient(records)],
+            )
+            appt_stmt = insert_dialect(conn, appointments)
+            await conn.execute(
+                appt_stmt.on_conflict_do_update(
+                    index_elements=["clinic_id", "appointment_id"],
+                    set_={
+                        k: appt_stmt.excluded[k]
+                        for k in (
+                            "patient_id",
+                            "visit_at",
+                            "visit_day",
+                            "doctor",
+                            "specialty",
+                            "high_value",
+                            "updated_at",
+                        )
+                    },
+                ),
+                [_appointment_values(r, now) for r in records],
+            )
+        updated = sum(1 for r in records if (r.clinic_id, r.appointment_id) in existing)
+        return UpsertCounts(len(records) - updated, updated)
+
+    async def days(self) -> list[date]:
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(select(appointments.c.visit_day).distinct())).scalars())
+
+    async def doctors(self, visit_day: date | None = None) -> list[str]:
+        query = select(appointments.c.doctor).distinct()
+        if visit_day is not None:
+            query = query.where(appointments.c.visit_day == visit_day)
+        async with self.engine.connect() as conn:
+            return sorted(str(d) for d in (await conn.execute(query)).scalars())
+
+    async def outcomes(self, visit_day: date, clinic_id: str | None = None) -> list[OutcomeRow]:
+        counted = attempts.c.state != AttemptState.UNPLACED.value
+        attempt_stats = (
+            select(
+                attempts.c.target_id,
+                func.count().filter(counted).label("n"),
+                func.max(attempts.c.n).filter(counted).label("last_n"),
+            )
+            .group_by(attempts.c.target_id)
+            .subquery()
+        )
+        last_attempt = attempts.alias("last_attempt")
+        latest_sms = (
+            select(sms_messages.c.target_id, func.max(sms_messages.c.created_at).label("created_at"))
+            .group_by(sms_messages.c.target_id)
+            .subquery()
+        )
+        query = (
+            select(
+                appointments.c.clinic_id,
+                appointments.c.appointment_id,
+                appointments.c.visit_at,
+                appointments.c.reminder_status,
+                appointments.c.reminder_digit,
+                func.coalesce(attempt_stats.c.n, 0).label("attempts"),
+                last_attempt.c.result,
+                sms_messages.c.status.label("sms_status"),
+            )
+            .select_from(
+                appointments.outerjoin(
+                    targets,
+                    and_(
+                        targets.c.clinic_id == appointments.c.clinic_id,
+                        targets.c.subject_id == appointments.c.appointment_id,
+                        targets.c.campaign == "reminders",
+                    ),
+                )
+                .outerjoin(attempt_stats, attempt_stats.c.target_id == targets.c.target_id)
+                .outerjoin(
+                    last_attempt,
+                    and_(
+                        last_attempt.c.target_id == targets.c.target_id,
+                        last_attempt.c.n == attempt_stats.c.last_n,
+                    ),
+                )
+                .outerjoin(latest_sms, latest_sms.c.target_id == targets.c.target_id)
+                .outerjoin(
+                    sms_messages,
+                    and_(
+                        sms_messages.c.target_id == targets.c.target_id,
+                        sms_messages.c.created_at == latest_sms.c.created_at,
+                    ),
+                )
+            )
+            .where(appointments.c.visit_day == visit_day)
+            .order_by(appointments.c.clinic_id, appointments.c.visit_at, appointments.c.appointment_id)
+        )
+        if clinic_id is not None:
+            query = query.where(appointments.c.clinic_id == clinic_id)
+        async with self.engine.connect() as conn:
+            return [
+                OutcomeRow(
+                    r.clinic_id,
+                    r.appointment_id,
+                    r.visit_at,
+                    r.reminder_status,
+                    int(r.attempts),
+                    r.result or "",
+                    r.reminder_digit or "",
+                    r.sms_status or "",
+                )
+                for r in await conn.execute(query)
+            ]
+
+
+def _last_per_patient(records: Sequence[AppointmentRecord]) -> list[AppointmentRecord]:
+    latest: dict[tuple[str, str], AppointmentRecord] = {}
+    for record in records:
+        latest[(record.clinic_id, record.patient_id)] = record
+    return list(latest.values())
+
+
+def _patient_values(r: AppointmentRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "clinic_id": r.clinic_id,
+        "patient_id": r.patient_id,
+        "name": r.patient_name,
+        "phone": r.phone,
+        "consent_call": r.consent_call,
+        "consent_sms": r.consent_sms,
+        "do_not_call": r.do_not_call,
+        "updated_at": now,
+    }
+
+
+def _appointment_values(r: AppointmentRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "clinic_id": r.clinic_id,
+        "appointment_id": r.appointment_id,
+        "patient_id": r.patient_id,
+        "visit_at": r.visit_at,
+        "visit_day": r.visit_day,
+        "doctor": r.doctor,
+        "specialty": r.specialty,
+        "high_value": r.high_value,
+        "reminder_status": "pending",
+        "imported_at": now,
+        "updated_at": now,
+    }

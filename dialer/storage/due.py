@@ -1,0 +1,101 @@
+"""The due-task table: work kept as absolute due_at, claimed atomically."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dialer.engine.model import DueTask, TaskKind
+from dialer.storage.schema import due_tasks
+from dialer.storage.upsert import insert_ignore
+
+
+class SqlDueStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def schedule(self, task: DueTask) -> None:
+        async with self.engine.begin() as conn:
+            inserted = await conn.execute(
+                insert_ignore(conn, due_tasks, ["task_id"]).values(
+                    task_id=task.task_id,
+                    clinic_id=task.clinic_id,
+                    kind=task.kind.value,
+                    campaign=task.campaign,
+                    target_id=task.target_id,
+                    due_at=task.due_at,
+                    state="pending",
+                    tries=task.tries,
+                    updated_at=task.due_at,
+                )
+            )
+            if inserted.rowcount == 0:
+                await conn.execute(
+                    update(due_tasks)
+                    .where(due_tasks.c.task_id == task.task_id, due_tasks.c.state == "pending")
+                    .values(due_at=task.due_at)
+                )
+
+    async def claim_due(self, now: datetime, limit: int, worker: str) -> list[DueTask]:
+        async with self.engine.begin() as conn:
+            ids = (
+                select(due_tasks.c.task_id)
+                .where(due_tasks.c.state == "pending", due_tasks.c.due_at <= now)
+                .order_by(due_tasks.c.due_at)
+                .limit(limit)
+                .scalar_subquery()
+            )
+            rows = await conn.execute(
+                update(due_tasks)
+                .where(due_tasks.c.task_id.in_(ids), due_tasks.c.state == "pending")
+                .values(state="running", claimed_by=worker, updated_at=now)
+                .returning(due_tasks)
+            )
+            claimed = [
+                DueTask(r.task_id, r.clinic_id, TaskKind(r.kind), r.campaign, r.target_id, r.due_at, r.tries)
+                for r in rows
+            ]
+        return sorted(claimed, key=lambda t: (t.due_at, t.task_id))
+
+    async def next_due_at(self) -> datetime | None:
+        async with self.engine.connect() as conn:
+            value = await conn.scalar(
+                select(func.min(due_tasks.c.due_at)).where(due_tasks.c.state == "pending")
+            )
+        return value  # type: ignore[no-any-return]
+
+    async def finish(self, task_id: str, *, cancelled: bool = False) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(due_tasks)
+                .where(due_tasks.c.task_id == task_id)
+                .values(state="cancelled" if cancelled else "done")
+            )
+
+    async def retry_later(self, task_id: str, due_at: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(due_tasks)
+                .where(due_tasks.c.task_id == task_id)
+                .values(state="pending", due_at=due_at, tries=due_tasks.c.tries + 1, claimed_by=None)
+            )
+
+    async def requeue_running(self) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(due_tasks)
+                .where(due_tasks.c.state == "running")
+                .values(state="pending", claimed_by=None)
+            )
+        return int(result.rowcount or 0)
+
+    async def pending_count(self, kind: str | None = None) -> int:
+        query = (
+            select(func.count()).select_from(due_tasks).where(due_tasks.c.state.in_(("pending", "running")))
+        )
+        if kind is not None:
+            query = query.where(due_tasks.c.kind == kind)
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(query) or 0)

@@ -1,0 +1,219 @@
+"""Reminder targets: one per appointment, joined with the patient's consent flags."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dialer.campaigns.reminders import CAMPAIGN, ReminderStatus
+from dialer.core.sms import SmsStatus
+from dialer.engine.model import DaySummary, ReminderTarget
+from dialer.storage.schema import admin_tasks, appointments, attempts, patients, sms_messages, targets
+from dialer.storage.upsert import insert_ignore
+
+_JOIN = targets.join(
+    appointments,
+    and_(
+        appointments.c.clinic_id == targets.c.clinic_id, appointments.c.appointment_id == targets.c.subject_id
+    ),
+).join(
+    patients,
+    and_(
+        patients.c.clinic_id == appointments.c.clinic_id, patients.c.patient_id == appointments.c.patient_id
+    ),
+)
+
+
+def _target(r: Any, sms_status: str | None) -> ReminderTarget:
+    return ReminderTarget(
+        target_id=r.target_id,
+        clinic_id=r.clinic_id,
+        appointment_id=r.appointment_id,
+        patient_id=r.patient_id,
+        phone=r.phone,
+        visit_at=r.visit_at,
+        doctor=r.doctor,
+        high_value=r.high_value,
+        consent_call=r.consent_call,
+        consent_sms=r.consent_sms,
+        do_not_call=r.do_not_call,
+        status=ReminderStatus(r.reminder_status),
+        active=r.state == "active",
+        sms_status=SmsStatus(sms_status) if sms_status else None,
+    )
+
+
+class SqlReminderStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def target(self, target_id: int) -> ReminderTarget | None:
+        query = (
+            select(
+                targets.c.target_id,
+                targets.c.clinic_id,
+                targets.c.state,
+                appointments.c.appointment_id,
+                appointments.c.patient_id,
+                patients.c.phone,
+                appointments.c.visit_at,
+                appointments.c.doctor,
+                appointments.c.high_value,
+                patients.c.consent_call,
+                patients.c.consent_sms,
+                patients.c.do_not_call,
+                appointments.c.reminder_status,
+            )
+            .select_from(_JOIN)
+            .where(targets.c.target_id == target_id)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+            if row is None:
+                return None
+            sms = await conn.scalar(
+                select(sms_messages.c.status)
+                .where(sms_messages.c.target_id == target_id)
+                .order_by(sms_messages.c.created_at.desc())
+                .limit(1)
+            )
+        return _target(row, sms)
+
+    async def ensure_targets(self, visit_day: date, now: datetime) -> list[int]:
+        async with self.engine.begin() as conn:
+            rows = await conn.execute(
+                select(
+                    appointments.c.clinic_id,
+                    appointments.c.appointment_id,
+                    appointments.c.patient_id,
+                    patients.c.phone,
+                )
+                .select_from(
+                    appointments.join(
+                        patients,
+                        and_(
+                            patients.c.clinic_id == appointments.c.clinic_id,
+                            patients.c.patient_id == appointments.c.patient_id,
+                        ),
+                    )
+                )
+                .where(appointments.c.visit_day == visit_day)
+            )
+            candidates = list(rows)
+            created: list[int] = []
+            for r in candidates:
+                result = await conn.execute(
+                    insert_ignore(conn, targets, ["clinic_id", "campaign", "subject_id"])
+                    .values(
+                        clinic_id=r.clinic_id,
+                        campaign=CAMPAIGN,
+                        subject_id=r.appointment_id,
+                        patient_id=r.patient_id,
+                        phone=r.phone,
+                        state="active",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(targets.c.target_id)
+                )
+                new_id = result.scalar()
+                if new_id is not None:
+                    created.append(int(new_id))
+        return created
+
+    async def active_targets(self, visit_day: date | None = None) -> list[int]:
+        query = (
+            select(targets.c.target_id)
+            .select_from(_JOIN)
+            .where(targets.c.campaign == CAMPAIGN, targets.c.state == "active")
+        )
+        if visit_day is not None:
+            query = query.where(appointments.c.visit_day == visit_day)
+        async with self.engine.connect() as conn:
+            return [int(x) for x in (await conn.execute(query.order_by(targets.c.target_id))).scalars()]
+
+    async def set_status(
+        self, target_id: int, status: ReminderStatus | None, digit: str | None, now: datetime
+    ) -> None:
+        async with self.engine.begin() as conn:
+            subject = (
+                await conn.execute(
+                    select(targets.c.clinic_id, targets.c.subject_id).where(targets.c.target_id == target_id)
+                )
+            ).one()
+            values: dict[str, Any] = {"updated_at": now}
+            if status is not None:
+                values["reminder_status"] = status.value
+            if digit is not None:
+                values["reminder_digit"] = digit
+            await conn.execute(
+                update(appointments)
+                .where(
+                    appointments.c.clinic_id == subject.clinic_id,
+                    appointments.c.appointment_id == subject.subject_id,
+                )
+                .values(**values)
+            )
+
+    async def close(self, target_id: int, reason: str, now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(targets)
+                .where(targets.c.target_id == target_id)
+                .values(state="done", stop_reason=reason, updated_at=now)
+            )
+
+    async def open_admin_task(
+        self, target_id: int, kind: str, source: str, comment: str, now: datetime
+    ) -> None:
+        async with self.engine.begin() as conn:
+            t = (await conn.execute(select(targets).where(targets.c.target_id == target_id))).one()
+            await conn.execute(
+                insert_ignore(conn, admin_tasks, ["clinic_id", "kind", "subject_id", "source"]).values(
+                    clinic_id=t.clinic_id,
+                    kind=kind,
+                    subject_id=t.subject_id,
+                    patient_id=t.patient_id,
+                    source=source,
+                    status="open",
+                    comment=comment,
+                    created_at=now,
+                )
+            )
+
+    async def day_summary(self, visit_day: date) -> DaySummary:
+        """Counts for the progress line: reminder statuses, calls in the air, SMS by status."""
+        async with self.engine.connect() as conn:
+            statuses = await conn.execute(
+                select(appointments.c.reminder_status, func.count())
+                .where(appointments.c.visit_day == visit_day)
+                .group_by(appointments.c.reminder_status)
+            )
+            day_targets = (
+                select(targets.c.target_id).select_from(_JOIN)
+                .where(appointments.c.visit_day == visit_day, targets.c.campaign == CAMPAIGN)
+            )
+            calls = await conn.execute(
+                select(attempts.c.state, func.count())
+                .where(attempts.c.target_id.in_(day_targets))
+                .group_by(attempts.c.state)
+            )
+            sms = await conn.execute(
+                select(sms_messages.c.status, func.count())
+                .where(sms_messages.c.target_id.in_(day_targets))
+                .group_by(sms_messages.c.status)
+            )
+            active = await conn.scalar(
+                select(func.count()).select_from(_JOIN)
+                .where(appointments.c.visit_day == visit_day, targets.c.campaign == CAMPAIGN,
+                       targets.c.state == "active")
+            )
+            return DaySummary(
+                statuses={str(k): int(v) for k, v in statuses},
+                attempts={str(k): int(v) for k, v in calls},
+                sms={str(k): int(v) for k, v in sms},
+                active_targets=int(active or 0),
+            )

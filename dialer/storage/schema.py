@@ -1,0 +1,211 @@
+"""The tables. Every table carries clinic_id. Attempt and SMS events are append-only."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from dialer.storage.types import UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+clinics = Table(
+    "clinics",
+    metadata,
+    Column("clinic_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+patients = Table(
+    "patients",
+    metadata,
+    Column("clinic_id", String(64), primary_key=True),
+    Column("patient_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("consent_call", Boolean, nullable=False, default=True),
+    Column("consent_sms", Boolean, nullable=False, default=True),
+    Column("do_not_call", Boolean, nullable=False, default=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_patients_phone", "clinic_id", "phone"),
+)
+
+appointments = Table(
+    "appointments",
+    metadata,
+    Column("clinic_id", String(64), primary_key=True),
+    Column("appointment_id", String(64), primary_key=True),
+    Column("patient_id", String(64), nullable=False),
+    Column("visit_at", UtcDateTime(), nullable=False),
+    Column("visit_day", Date, nullable=False),
+    Column("doctor", String(200), nullable=False),
+    Column("specialty", String(200), nullable=False, default=""),
+    Column("high_value", Boolean, nullable=False, default=False),
+    Column("reminder_status", String(32), nullable=False, default="pending"),
+    Column("reminder_digit", String(1), nullable=True),
+    Column("imported_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_appointments_day", "clinic_id", "visit_day"),
+)
+
+# One row per patient per campaign subject: the unit the planner reasons about.
+targets = Table(
+    "targets",
+    metadata,
+    Column("target_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("campaign", String(32), nullable=False),
+    Column("subject_id", String(64), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("state", String(16), nullable=False, default="active"),  # active | done
+    Column("stop_reason", String(32), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("clinic_id", "campaign", "subject_id", name="uq_targets_subject"),
+    Index("ix_targets_state", "campaign", "state"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("attempt_id", String(100), primary_key=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("target_id", Integer, ForeignKey("targets.target_id"), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("trunk", String(64), nullable=False),
+    # dialing -> (answered) -> ended | unplaced (Asterisk never had it)
+    Column("state", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("answered_at", UtcDateTime(), nullable=True),
+    Column("ended_at", UtcDateTime(), nullable=True),
+    Column("reason", Integer, nullable=True),
+    Column("cause", Integer, nullable=True),
+    Column("result", String(16), nullable=True),
+    Column("digit", String(1), nullable=True),
+    Column("settled", String(16), nullable=True),
+    Column("linkedid", String(100), nullable=True),
+    UniqueConstraint("target_id", "n", name="uq_attempts_target_n"),
+    Index("ix_attempts_state", "state"),
+)
+
+attempt_events = Table(
+    "attempt_events",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("attempt_id", String(100), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("uniqueid", String(100), nullable=True),
+    Column("linkedid", String(100), nullable=True),
+    Column("reason", Integer, nullable=True),
+    Column("cause", Integer, nullable=True),
+    Column("digit", String(1), nullable=True),
+    Column("detail", Text, nullable=True),
+    Index("ix_attempt_events_attempt", "attempt_id"),
+)
+
+# Due work with absolute due_at: a restart loses no deadline.
+due_tasks = Table(
+    "due_tasks",
+    metadata,
+    Column("task_id", String(120), primary_key=True),  # deterministic: scheduling twice is a no-op
+    Column("clinic_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # dial | sms
+    Column("campaign", String(32), nullable=False),
+    Column("target_id", Integer, nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("state", String(16), nullable=False, default="pending"),  # pending | running | done | cancelled
+    Column("tries", Integer, nullable=False, default=0),
+    Column("claimed_by", String(64), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_due_tasks_due", "state", "due_at"),
+)
+
+sms_messages = Table(
+    "sms_messages",
+    metadata,
+    Column("sms_key", String(120), primary_key=True),  # idempotency key
+    Column("clinic_id", String(64), nullable=False),
+    Column("target_id", Integer, nullable=True),
+    Column("phone", String(20), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("provider", String(16), nullable=False),
+    Column("provider_id", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_sms_provider_id", "provider", "provider_id"),
+)
+
+sms_events = Table(
+    "sms_events",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("sms_key", String(120), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("detail", Text, nullable=True),
+)
+
+# Work for the administrators: after a cancel, reschedule or put on the waiting list.
+admin_tasks = Table(
+    "admin_tasks",
+    metadata,
+    Column("task_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject_id", String(64), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("status", String(16), nullable=False, default="open"),
+    Column("comment", Text, nullable=False, default=""),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("clinic_id", "kind", "subject_id", "source", name="uq_admin_tasks_source"),
+)
+
+# Gaps in what the service saw of Asterisk: disconnects and restarts.
+ami_gaps = Table(
+    "ami_gaps",
+    metadata,
+    Column("gap_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime(), nullable=True),
+    Column("reason", Text, nullable=False),
+)
+
+# Only one process dials for a database at a time: the service, or a foreground `campaign run`.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("clinic_id", String(64), nullable=False, default="*"),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Web adapter: the aiohttp app with the REST API, delivery-report endpoints and the pages."""

@@ -1,0 +1,109 @@
+"""The JSON API. Every handler answers bad input with 400 and a list of errors, never a 500."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+from dialer.campaigns.reminders import ReminderStatus
+from dialer.core.appointments import ALL_FIELDS
+from dialer.core.clock import Clock
+from dialer.engine.importing import import_appointments
+from dialer.engine.stores import AppointmentStore
+from dialer.settings import Settings
+
+log = logging.getLogger("dialer.web")
+
+MAX_IMPORT_ROWS = 20_000
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    appointments: AppointmentStore
+    clock: Clock
+    on_imported: Any  # async (set[date]) -> None: plans the days that just got appointments
+
+
+API = web.AppKey("api", ApiContext)
+
+
+def bad_request(errors: list[dict[str, object]], status: int = 400) -> web.Response:
+    return web.json_response({"errors": errors}, status=status)
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"errors": [{"field": "body", "message": f"не JSON: {err}"}]}, ensure_ascii=False),
+            content_type="application/json",
+        ) from None
+
+
+def _items(body: Any) -> list[Any] | None:
+    if isinstance(body, dict) and set(body) == {"appointments"}:
+        body = body["appointments"]
+    return body if isinstance(body, list) else None
+
+
+async def post_appointments(request: web.Request) -> web.Response:
+    ctx = request.app[API]
+    items = _items(await _json_body(request))
+    if items is None:
+        return bad_request([{"field": "body", "message": "ожидался список записей или {\"appointments\": [...]}"}])
+    if len(items) > MAX_IMPORT_ROWS:
+        return bad_request([{"field": "body", "message": f"не больше {MAX_IMPORT_ROWS} записей за раз"}], 413)
+    numbered: list[tuple[int, dict[str, Any]]] = []
+    errors: list[dict[str, object]] = []
+    for index, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            errors.append({"row": index, "field": "row", "message": "запись должна быть объектом"})
+            continue
+        unknown = sorted(set(item) - set(ALL_FIELDS))
+        if unknown:
+            errors.append({"row": index, "field": unknown[0], "message": f"неизвестные поля {unknown}"})
+            continue
+        numbered.append((index, item))
+    outcome = await import_appointments(numbered, settings=ctx.settings, store=ctx.appointments,
+                                        now=ctx.clock.now())
+    all_errors = sorted(errors + [e.as_dict() for e in outcome.errors], key=lambda e: (str(e["row"]).zfill(9), str(e["field"])))
+    body = outcome.as_dict() | {"rows": len(items), "errors": all_errors}
+    if outcome.days:
+        await ctx.on_imported(outcome.days)
+    return web.json_response(body, status=400 if all_errors else 200)
+
+
+async def get_appointments(request: web.Request) -> web.Response:
+    ctx = request.app[API]
+    raw = request.query.get("date", "")
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        return bad_request([{"field": "date", "message": "нужна дата ГГГГ-ММ-ДД"}])
+    clinic = request.query.get("clinic") or None
+    if clinic is not None and clinic not in ctx.settings.clinics:
+        return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
+    rows = await ctx.appointments.outcomes(day, clinic)
+    return web.json_response({
+        "date": day.isoformat(),
+        "appointments": [
+            {
+                "clinic": r.clinic_id, "appointment_id": r.appointment_id, "visit_at": r.visit_at.isoformat(),
+                "status": r.status, "status_label": ReminderStatus(r.status).label, "attempts": r.attempts,
+                "last_result": r.last_result, "digit": r.digit, "sms_status": r.sms_status,
+            }
+            for r in rows
+        ],
+    })
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/appointments", post_appointments)
+    app.router.add_get("/api/appointments", get_appointments)

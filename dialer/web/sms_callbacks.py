@@ -1,0 +1,49 @@
+"""Delivery reports from SMS gateways: verified, then applied forward-only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from dialer.engine.ports import SmsCallbackRejected, StatusCallbackVerifier
+from dialer.engine.sms import SmsSender
+
+log = logging.getLogger("dialer.web")
+
+
+@dataclass
+class CallbackContext:
+    verifiers: dict[str, StatusCallbackVerifier]
+    sender: SmsSender
+    public_url: str
+
+
+CALLBACKS = web.AppKey("sms_callbacks", CallbackContext)
+
+
+async def sms_status(request: web.Request) -> web.Response:
+    ctx = request.app[CALLBACKS]
+    provider = request.match_info["provider"]
+    verifier = ctx.verifiers.get(provider)
+    if verifier is None:
+        raise web.HTTPNotFound()
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    # The gateway signed the URL it called, which is our public URL, not what the proxy forwarded to us.
+    url = ctx.public_url + request.rel_url.path_qs if ctx.public_url else str(request.url)
+    try:
+        update = verifier.parse(url, dict(request.headers), form)
+    except SmsCallbackRejected as err:
+        log.warning("rejected %s delivery report: %s", provider, err)
+        raise web.HTTPForbidden(text="signature check failed") from None
+    row = await ctx.sender.apply(provider, update)
+    if row is None:
+        log.info("delivery report for unknown %s message %s", provider, update.provider_id)
+    return web.Response(text="", status=204 if row else 200)
+
+
+def add_routes(app: web.Application, verifiers: Sequence[StatusCallbackVerifier]) -> None:
+    if verifiers:
+        app.router.add_post("/sms/{provider}/status", sms_status)
