@@ -6,11 +6,11 @@ import asyncio
 import csv
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import date, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -113,7 +113,7 @@ async def run_campaign(settings: Settings, day: date, *, until_done: bool, sms_w
             async with _maybe_web(rt):
                 count = await rt.reminders.prepare_day(day)
                 out.write(f"Напоминания на {day.isoformat()}: {count} записей в работе\n")
-                await _follow(rt, day, until_done=until_done, sms_wait=sms_wait, out=out, stop=stop)
+                await follow_day(rt, day, until_done=until_done, sms_wait=sms_wait, out=out, stop=stop)
         finally:
             await stop_core(rt, tasks)
         summary = await rt.storage.reminders.day_summary(day)
@@ -126,7 +126,7 @@ def _maybe_web(rt: Runtime) -> AbstractAsyncContextManager[object]:
     return web_server(rt) if rt.settings.service.public_url else nullcontext()
 
 
-async def _follow(rt: Runtime, day: date, *, until_done: bool, sms_wait: float, out: TextIO,
+async def follow_day(rt: Runtime, day: date, *, until_done: bool, sms_wait: float, out: TextIO,
                   stop: asyncio.Event) -> None:
     tty = out.isatty()
     last = ""
@@ -154,7 +154,7 @@ async def _follow(rt: Runtime, day: date, *, until_done: bool, sms_wait: float, 
 
 
 async def serve(settings: Settings, out: TextIO, stop: asyncio.Event,
-                after_start: Callable[[Runtime], Awaitable[None]] | None = None) -> int:
+                after_start: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None) -> int:
     settings = resolve_ami(settings, out)
     async with open_runtime(settings) as rt, asyncio.TaskGroup() as group:
         tasks = await run_core(rt, group)
@@ -166,7 +166,7 @@ async def serve(settings: Settings, out: TextIO, stop: asyncio.Event,
                 out.write(f"dialer работает: http://{host}:{port}/  (AMI {settings.ami.host}:{settings.ami.port})\n")
                 out.flush()
                 if after_start is not None:
-                    await after_start(rt)
+                    tasks.append(group.create_task(after_start(rt), name="after-start"))
                 await stop.wait()
         finally:
             scheduler.shutdown(wait=False)

@@ -45,10 +45,14 @@ class AmiActionError(Exception):
 class AmiProtocol(AMIProtocol):  # type: ignore[misc]
     """panoramisk's protocol with a byte-level parser and no resending."""
 
-    factory: AmiConnection
+    def __init__(self, factory: AmiConnection) -> None:
+        super().__init__()
+        self.factory = factory
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
+        factory = self.factory
+        super().connection_made(transport)  # resets factory to None
+        self.factory = factory
         self.parser = FrameParser()
         self.pending: dict[str, Action] = {}
 
@@ -171,7 +175,7 @@ class AmiConnection(Manager):  # type: ignore[misc]
                 except AmiAuthError:
                     raise
                 except (OSError, TimeoutError, AmiLinkLost) as err:
-                    log.warning("AMI %s:%s unavailable: %s", self.config["host"], self.config["port"], err)
+                    log.warning("AMI %s:%s unavailable: %s", self.config["host"], self.config["port"], repr(err))
                 if self._stopping:
                     break
                 failures += 1
@@ -189,10 +193,9 @@ class AmiConnection(Manager):  # type: ignore[misc]
         self._link_down.clear()
         loop = asyncio.get_running_loop()
         _, protocol = await asyncio.wait_for(
-            loop.create_connection(AmiProtocol, self.config["host"], self.config["port"]),
+            loop.create_connection(lambda: AmiProtocol(self), self.config["host"], self.config["port"]),
             self.connect_timeout,
         )
-        protocol.factory = self
         self.protocol = protocol
         try:
             await self._login(protocol)

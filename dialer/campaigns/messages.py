@@ -11,7 +11,8 @@ from dialer.core.errors import ConfigError
 
 ALLOWED_PLACEHOLDERS = frozenset({"clinic", "date", "time", "phone"})
 
-DEFAULT_REMINDER_SMS = "{clinic}: напоминаем о записи {date} в {time}. Подтвердить или перенести: {phone}"
+# Short on purpose: a Cyrillic SMS over 70 characters is billed as two.
+DEFAULT_REMINDER_SMS = "{clinic}: ждём вас {date} в {time}. Тел. {phone}"
 
 _MONTHS_GENITIVE = (
     "января",

@@ -61,6 +61,7 @@ class StopReason(StrEnum):
     REACHED = "reached"  # answered without a decision, and the plan does not retry that
     NOT_REACHED = "not_reached"  # every window is spent
     NOT_ALLOWED = "not_allowed"  # do-not-call and no SMS consent
+    INVALID_NUMBER = "invalid_number"  # the network says the number does not exist: no point calling again
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,14 @@ def next_step(target: Target, history: Sequence[AttemptRecord], now: datetime) -
     if reached:
         return Stop(StopReason.REACHED)
     if target.sms_when_not_reached and target.may_sms and not target.sms_done:
-        return SendSms(now)
+        return SendSms(_within_hours(target, now))
     return Stop(StopReason.NOT_REACHED if target.may_call else StopReason.NOT_ALLOWED)
+
+
+def _within_hours(target: Target, now: datetime) -> datetime:
+    """A message goes out no earlier than the first calling window: never at night for a do-not-call patient."""
+    first = min((w.start for w in target.windows), default=now)
+    return max(now, first)
 
 
 def _has_confirmation(history: Sequence[AttemptRecord]) -> bool:

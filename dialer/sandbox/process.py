@@ -1,0 +1,180 @@
+"""Starting, finding and stopping the sandbox's Asterisk process, and checking that its AMI answers."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from dialer.sandbox.layout import AMI_HOST, SandboxError, SandboxLayout
+from dialer.sandbox.procs import CHROOT_ENV, asterisk_rx, probe
+
+START_TIMEOUT = 45.0
+STOP_TIMEOUT = 15.0
+
+
+def port_is_free(port: int, host: str = AMI_HOST) -> bool:
+    """True when nothing listens on host:port (a bind succeeds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def port_busy_message(port: int) -> str:
+    return (
+        f"Port {port} on {AMI_HOST} is already taken by another program; stop it "
+        f"(`ss -ltnp 'sport = :{port}'` shows which) or set DIALER_SANDBOX_AMI_PORT to a free port."
+    )
+
+
+def _accepts(port: int, host: str = AMI_HOST) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def asterisk_pids(root: Path) -> list[int]:
+    """Asterisk processes whose filesystem root is this chroot: the sandbox's, and only the sandbox's."""
+    target = str(root.resolve())
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "root") != target:
+                continue
+            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+        except OSError:
+            continue
+        if argv0.endswith(b"asterisk"):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is not alive for our purposes.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _log_tail(layout: SandboxLayout, lines: int = 12) -> str:
+    try:
+        text = layout.log_file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def spawn(layout: SandboxLayout) -> int:
+    """Start `asterisk -f` in the chroot, detached (own session, output to the log file); return its pid."""
+    script = 'chroot "$1" /usr/sbin/asterisk -f </dev/null >>"$2" 2>&1 & echo $!'
+    done = subprocess.run(
+        ["sh", "-c", script, "sh", str(layout.root), str(layout.log_file)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        start_new_session=True,
+        env={**os.environ, **CHROOT_ENV},
+        check=False,
+    )
+    if done.returncode != 0 or not done.stdout.strip().isdigit():
+        raise SandboxError(f"Could not start Asterisk in {layout.root} ({done.stderr.strip()}); rebuild it.")
+    pid = int(done.stdout.strip())
+    layout.pid_file.write_text(f"{pid}\n", encoding="utf-8")
+    return pid
+
+
+def wait_ready(layout: SandboxLayout, pid: int, secret: str, timeout: float = START_TIMEOUT) -> None:
+    """Wait for the AMI port, for Asterisk to be fully booted, and for our user to log in."""
+    deadline = time.monotonic() + timeout
+    while not _accepts(layout.ami_port):
+        if not _alive(pid):
+            raise SandboxError(
+                f"Asterisk exited during start-up; read {layout.log_file} and fix the config it names.\n"
+                + _log_tail(layout)
+            )
+        if time.monotonic() > deadline:
+            raise SandboxError(
+                f"Asterisk did not open AMI port {layout.ami_port} within {timeout:.0f} s; "
+                f"read {layout.log_file}."
+            )
+        time.sleep(0.1)
+    asterisk_rx(layout.root, "core waitfullybooted", timeout=max(1.0, deadline - time.monotonic()))
+    ami_login(layout.ami_port, "dialer", secret)
+
+
+def ami_login(port: int, username: str, secret: str, host: str = AMI_HOST, timeout: float = 5.0) -> None:
+    """Log in over raw AMI and log off; raise SandboxError when the manager refuses the user."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            reader = sock.makefile("rb")
+            reader.readline()  # the banner
+            sock.sendall(
+                f"Action: Login\r\nActionID: probe\r\nUsername: {username}\r\nSecret: {secret}\r\n"
+                "Events: off\r\n\r\n".encode()
+            )
+            reply: dict[str, str] = {}
+            for raw in reader:
+                line = raw.decode("utf-8", "replace").strip()
+                if not line:
+                    if reply.get("ActionID") == "probe":
+                        break
+                    reply = {}
+                    continue
+                key, _, value = line.partition(":")
+                reply[key.strip()] = value.strip()
+            with contextlib.suppress(OSError):
+                sock.sendall(b"Action: Logoff\r\n\r\n")
+    except OSError as exc:
+        raise SandboxError(f"AMI on {host}:{port} did not answer ({exc}); try `dialer sandbox up`.") from exc
+    if reply.get("Response") != "Success":
+        raise SandboxError(
+            f"AMI on {host}:{port} refused user {username!r} ({reply.get('Message', 'no reply')}); "
+            "run `dialer sandbox up` to rewrite its config."
+        )
+
+
+def stop(layout: SandboxLayout) -> bool:
+    """Stop the sandbox's Asterisk; True when one was running."""
+    pids = asterisk_pids(layout.root)
+    if not pids:
+        layout.pid_file.unlink(missing_ok=True)
+        return False
+    probe(["chroot", layout.root, "/usr/sbin/asterisk", "-rx", "core stop now"], timeout=STOP_TIMEOUT)
+    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+        if sig is not None:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+        deadline = time.monotonic() + 5
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not any(_alive(p) for p in pids):
+            break
+    layout.pid_file.unlink(missing_ok=True)
+    if any(_alive(p) for p in pids):
+        raise SandboxError(f"Asterisk (pid {pids}) did not stop; kill it by hand with `kill -9 {pids[0]}`.")
+    return True

@@ -1,0 +1,90 @@
+"""Running the host's tools (debootstrap, chroot, the Asterisk CLI) with timeouts and readable failures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from dialer.sandbox.layout import SandboxError
+
+# apt inside the chroot must never stop to ask a question.
+CHROOT_ENV = {
+    "DEBIAN_FRONTEND": "noninteractive",
+    "LC_ALL": "C.UTF-8",
+    "LANG": "C.UTF-8",
+    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+}
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run(
+    argv: Sequence[str | Path],
+    *,
+    timeout: float,
+    what: str,
+    fix: str,
+    env: Mapping[str, str] | None = None,
+    log: TextIO | None = None,
+) -> str:
+    """Run a command to completion and return its output; on failure raise SandboxError with `what` and `fix`.
+
+    Output goes to `log` as well when given, so a slow build leaves a trail to read.
+    """
+    full_env = {**os.environ, **(env or {})}
+    try:
+        done = subprocess.run(
+            [str(a) for a in argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            env=full_env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise SandboxError(f"{what} took longer than {timeout:.0f} s; {fix}") from exc
+    except FileNotFoundError as exc:
+        raise SandboxError(f"{what} failed: {exc.filename} is not installed; {fix}") from exc
+    if log is not None:
+        log.write(f"$ {' '.join(str(a) for a in argv)}\n{done.stdout}\n")
+        log.flush()
+    if done.returncode != 0:
+        raise SandboxError(f"{what} failed (exit {done.returncode}); {fix}\n{_tail(done.stdout)}")
+    return done.stdout
+
+
+def probe(argv: Sequence[str | Path], *, timeout: float) -> tuple[int, str]:
+    """Run a quick check; a missing tool or a timeout is a failed check, not an exception."""
+    try:
+        done = subprocess.run(
+            [str(a) for a in argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        return -1, str(exc)
+    return done.returncode, done.stdout
+
+
+def asterisk_rx(root: Path, command: str, *, timeout: float = 15.0) -> str:
+    """One Asterisk CLI command against the sandbox's running Asterisk, through its control socket."""
+    return run(
+        ["chroot", root, "/usr/sbin/asterisk", "-rx", command],
+        timeout=timeout,
+        what=f"asterisk -rx {command!r}",
+        fix="check that the sandbox is running (`dialer sandbox status`).",
+        env=CHROOT_ENV,
+    )

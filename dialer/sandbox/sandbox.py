@@ -1,0 +1,205 @@
+"""The Asterisk sandbox as one object: build it once, bring it up, reload it, stop it, say how it is.
+
+A real Asterisk 22 beside the service on a developer's machine or in CI, with the project's own dialplan and
+manager user, so that tests and demos talk to the same PBX behaviour a clinic's installation has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from dialer.sandbox import asterisk_conf, build, process
+from dialer.sandbox.layout import AMI_HOST, AMI_USERNAME, SandboxError, SandboxLayout
+from dialer.sandbox.procs import asterisk_rx
+from dialer.sandbox.sounds import install_fixed_prompts
+
+LOCK_TIMEOUT = 1500.0
+RELOAD_COMMANDS = ("dialplan reload", "manager reload", "queue reload all", "moh reload", "logger reload")
+
+
+@dataclass(frozen=True)
+class AmiCredentials:
+    """How the service reaches the sandbox's AMI. The secret stays out of repr."""
+
+    host: str
+    port: int
+    username: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"AmiCredentials(host={self.host!r}, port={self.port}, user={self.username!r}, secret='****')"
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    running: bool
+    pids: tuple[int, ...]
+    built: bool
+    problem: str | None  # why the chroot cannot be used as is; None when it can
+    root: Path
+    host: str
+    port: int
+    username: str
+    version: str
+
+    def lines(self) -> list[str]:
+        state = f"running (pid {', '.join(map(str, self.pids))})" if self.running else "not running"
+        return [
+            f"Asterisk sandbox: {state}",
+            f"  AMI:     {self.host}:{self.port} user {self.username}",
+            f"  chroot:  {self.root}" + ("" if self.built else f" ({self.problem})"),
+            f"  version: {self.version}",
+        ]
+
+
+@contextlib.contextmanager
+def _locked(layout: SandboxLayout, out: TextIO) -> Iterator[None]:
+    """One `up`/`down` at a time per sandbox, so two test sessions never build it twice."""
+    layout.base.mkdir(parents=True, exist_ok=True)
+    with layout.lock_file.open("a+") as handle:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told:
+                    out.write("Waiting for another `dialer sandbox` run to finish...\n")
+                    out.flush()
+                    told = True
+                if time.monotonic() > deadline:
+                    raise SandboxError(
+                        f"Another sandbox run has held {layout.lock_file} for {LOCK_TIMEOUT:.0f} s; "
+                        "stop it, then try again."
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class Sandbox:
+    """The sandbox at `layout` (default: from the environment, see `SandboxLayout.from_env`)."""
+
+    def __init__(self, layout: SandboxLayout | None = None) -> None:
+        self.layout = layout or SandboxLayout.from_env()
+
+    def credentials(self) -> AmiCredentials:
+        """AMI host, port, user and secret; the secret exists once the sandbox has been brought up."""
+        secret = self.layout.secret_file
+        if not secret.is_file():
+            raise SandboxError("The sandbox has no AMI secret yet; run `dialer sandbox up` first.")
+        value = secret.read_text(encoding="utf-8").strip()
+        return AmiCredentials(AMI_HOST, self.layout.ami_port, AMI_USERNAME, value)
+
+    def is_running(self) -> bool:
+        return bool(process.asterisk_pids(self.layout.root))
+
+    def status(self) -> SandboxStatus:
+        problem = build.root_problem(self.layout)
+        pids = tuple(process.asterisk_pids(self.layout.root)) if self.layout.root.is_dir() else ()
+        return SandboxStatus(
+            running=bool(pids),
+            pids=pids,
+            built=problem is None,
+            problem=problem,
+            root=self.layout.root,
+            host=AMI_HOST,
+            port=self.layout.ami_port,
+            username=AMI_USERNAME,
+            version=build.asterisk_version(self.layout) if problem is None else "unknown",
+        )
+
+    def up(self, out: TextIO) -> AmiCredentials:
+        """Make sure the sandbox is built, configured from the source tree, and running; return its AMI login.
+
+        Idempotent: a running sandbox gets its config rewritten and reloaded instead of a restart.
+        """
+        problem = build.host_problem()
+        if problem:
+            raise SandboxError(problem)
+        with _locked(self.layout, out):
+            return self._up_locked(out)
+
+    def _up_locked(self, out: TextIO) -> AmiCredentials:
+        layout = self.layout
+        running = layout.root.is_dir() and bool(process.asterisk_pids(layout.root))
+        # Before any build: a busy port would only fail the start a minute later.
+        if not running and not process.port_is_free(layout.ami_port):
+            raise SandboxError(process.port_busy_message(layout.ami_port))
+        problem = build.root_problem(layout)
+        if problem:
+            process.stop(layout)
+            out.write(f"The sandbox chroot needs building: {problem}.\n")
+            build.build_root(layout, out)
+        secret = asterisk_conf.load_or_create_secret(layout)
+        files = asterisk_conf.render(layout, secret)
+        running = bool(process.asterisk_pids(layout.root))
+        before = asterisk_conf.installed_fingerprint(layout)
+        restart = running and before != asterisk_conf.restart_fingerprint(files)
+        asterisk_conf.install(layout, files)
+        for warning in install_fixed_prompts(layout.prompts_dir):
+            out.write(f"warning: {warning}\n")
+        if running and not restart:
+            self._reload()
+            process.ami_login(layout.ami_port, AMI_USERNAME, secret)
+        else:
+            if restart:
+                out.write("Restarting Asterisk: its core config changed.\n")
+                process.stop(layout)
+            self._start(secret)
+        return self.credentials()
+
+    def _start(self, secret: str) -> None:
+        layout = self.layout
+        if not process.port_is_free(layout.ami_port):
+            raise SandboxError(process.port_busy_message(layout.ami_port))
+        pid = process.spawn(layout)
+        try:
+            process.wait_ready(layout, pid, secret)
+        except SandboxError:
+            process.stop(layout)
+            raise
+
+    def _reload(self) -> None:
+        for command in RELOAD_COMMANDS:
+            asterisk_rx(self.layout.root, command)
+
+    def reload(self, out: TextIO) -> None:
+        """Rewrite the config from the source tree into a running sandbox and reload it."""
+        if not self.is_running():
+            raise SandboxError("The sandbox is not running; start it with `dialer sandbox up`.")
+        self.up(out)
+
+    def down(self, out: TextIO) -> bool:
+        """Stop Asterisk; True when it was running. The chroot stays for the next `up`."""
+        with _locked(self.layout, out):
+            return process.stop(self.layout)
+
+    def rebuild(self, out: TextIO) -> AmiCredentials:
+        """Throw the chroot away and build it again from the mirror."""
+        problem = build.host_problem()
+        if problem:
+            raise SandboxError(problem)
+        with _locked(self.layout, out):
+            process.stop(self.layout)
+            self.layout.marker.unlink(missing_ok=True)
+            return self._up_locked(out)
+
+    def rx(self, command: str, timeout: float = 15.0) -> str:
+        """Run one Asterisk CLI command in the running sandbox and return its output."""
+        return asterisk_rx(self.layout.root, command, timeout=timeout)
+
+
+def sandbox_prompts_dir() -> Path | None:
+    """The sandbox's prompts folder when a built sandbox is here (the default of `dialer prompts build`)."""
+    layout = SandboxLayout.from_env()
+    return layout.prompts_dir if layout.marker.is_file() else None

@@ -1,0 +1,168 @@
+"""One simulated patient per behaviour, run through `dialer campaign run reminders --until-done` on the real
+Asterisk sandbox, with a time-compressed plan, SMS through the official Twilio client to the local fake.
+
+The outcome is asserted twice: from the service's SQLite file and from Asterisk's own events, read by an
+independent AMI connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.asterisk_plugin import RawAmi, SandboxHandle
+from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.support import DialerHome, ami_section, appointments_csv, daytime_zone, free_port, hhmmss, sim_phone
+
+pytestmark = pytest.mark.asterisk
+
+# What the customer's plan (2 calls in the first window, 1 in the second, then SMS) must do with each
+# simulated behaviour: (final status, calls placed, SMS sent).
+EXPECTED = {
+    "1": ("confirmed", 1, 0),
+    "2": ("not_reached", 3, 1),
+    "3": ("not_reached", 3, 1),
+    "4": ("not_reached", 3, 1),
+    "5": ("cancelled", 1, 0),
+    "6": ("to_admin", 1, 0),
+    "7": ("reached_unconfirmed", 3, 0),
+    "8": ("reached_unconfirmed", 3, 0),
+    "9": ("confirmed", 2, 0),
+    "0": ("invalid_number", 1, 0),
+}
+
+
+def campaign_config(sandbox: SandboxHandle, twilio: FakeTwilio, web_port: int, now: datetime, tz_name: str,
+                    first: tuple[float, float], second: tuple[float, float]) -> str:
+    tz = __import__("zoneinfo").ZoneInfo(tz_name)
+    w1 = f'{{start="{hhmmss(now, tz, first[0])}", end="{hhmmss(now, tz, first[1])}", attempts=2, min_gap="3s"}}'
+    w2 = f'{{start="{hhmmss(now, tz, second[0])}", end="{hhmmss(now, tz, second[1])}", attempts=1}}'
+    return f"""
+[service]
+data_dir = "var"
+listen_port = {web_port}
+public_url = "http://127.0.0.1:{web_port}"
+
+{ami_section(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)}
+
+[trunks.sim]
+dial = "Local/{{number}}@patients"
+max_channels = 10
+calls_per_second = 10
+ring_timeout = "4s"
+
+[[clinics]]
+id = "c1"
+name = "Клиника «Улыбка»"
+timezone = "{tz_name}"
+phone = "+7 495 123-45-67"
+trunk = "sim"
+skip_holidays = false
+
+[campaigns.reminders]
+windows = [{w1}, {w2}]
+same_day_confirmation = false
+
+[sms]
+provider = "twilio"
+status_poll_interval = "1s"
+
+[sms.twilio]
+account_sid = "{twilio.account_sid}"
+auth_token = "{twilio.auth_token}"
+from_number = "+15005550006"
+api_base = "{twilio.url}"
+"""
+
+
+async def run_cli(home: DialerHome, *args: str, timeout: float) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dialer", "--config", str(home.config), *args,
+        cwd=home.root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp_path) -> None:
+    now = datetime.now(UTC)
+    tz = daytime_zone(now)
+    tomorrow = (now.astimezone(tz) + timedelta(days=1)).date().isoformat()
+    rng = random.Random()
+    phones = {d: sim_phone(d, rng) for d in EXPECTED}
+    observer = await RawAmi.connect(sandbox.host, sandbox.port)
+    await observer.login(sandbox.username, sandbox.secret)
+    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
+        home = DialerHome(tmp_path)
+        home.write(campaign_config(sandbox, twilio, free_port(), now, tz.key, first=(-60, 50), second=(52, 100)))
+        csv_path = tmp_path / "appointments.csv"
+        csv_path.write_text(appointments_csv([
+            {"appointment_id": f"A{d}", "clinic": "c1", "patient_name": f"Пациент Тестовый {d}",
+             "phone": phones[d], "visit_date": tomorrow, "visit_time": "10:30", "doctor": "Иванова Мария Петровна"}
+            for d in EXPECTED
+        ]), encoding="utf-8")
+        code, out, err = await run_cli(home, "import", "appointments", str(csv_path), timeout=60)
+        assert code == 0, out + err
+        code, out, err = await run_cli(home, "campaign", "run", "reminders", "--date", tomorrow, "--until-done",
+                                       "--sms-wait", "20", timeout=400)
+        assert code == 0, out + err[-3000:]
+        sent_sms = list(twilio.messages)
+    await asyncio.sleep(0.5)
+    events = list(observer.events)
+    await observer.close()
+
+    # From the service's storage.
+    rows = {r["appointment_id"]: r for r in home.query(
+        "select a.appointment_id, a.reminder_status, t.target_id from appointments a "
+        "join targets t on t.subject_id = a.appointment_id")}
+    for digit, (status, calls, sms) in EXPECTED.items():
+        row = rows[f"A{digit}"]
+        assert row["reminder_status"] == status, f"patient {digit}"
+        attempts = home.query("select * from attempts where target_id = ? and state != 'unplaced'",
+                              (row["target_id"],))
+        assert len(attempts) == calls, f"patient {digit}: {[dict(a) for a in attempts]}"
+        stored_sms = home.query("select * from sms_messages where target_id = ?", (row["target_id"],))
+        assert len(stored_sms) == sms, f"patient {digit}"
+        assert sum(1 for m in sent_sms if m.to == phones[digit]) == sms, f"patient {digit} SMS at the gateway"
+
+    # From Asterisk's own events: one first-leg channel per attempt, never more.
+    for digit, (_status, calls, _sms) in EXPECTED.items():
+        target = rows[f"A{digit}"]["target_id"]
+        ids = {f"reminders:{target}:{n}" for n in range(1, 10)}
+        channels = [f for _, f in events if f.get("Event") == "Newchannel" and f.get("Uniqueid") in ids]
+        assert len(channels) == calls, f"patient {digit}: Asterisk saw {len(channels)} calls"
+        assert len({f["Uniqueid"] for f in channels}) == calls, f"patient {digit}: an attempt dialled twice"
+
+    digits = {(f["AttemptId"], f["Digit"]) for _, f in events
+              if f.get("Event") == "UserEvent" and f.get("UserEvent") == "DialerDigit"}
+    pressed = {a.split(":")[1]: d for a, d in digits}
+    assert pressed[str(rows["A1"]["target_id"])] == "1"
+    assert pressed[str(rows["A5"]["target_id"])] == "2"
+    assert pressed[str(rows["A6"]["target_id"])] == "3"
+    assert pressed[str(rows["A8"]["target_id"])] == "9"
+
+    # The patient who cancelled gets a follow-up for the administrators; the unknown number too.
+    tasks = {(t["kind"], t["subject_id"]) for t in home.query("select kind, subject_id from admin_tasks")}
+    assert ("reschedule", "A5") in tasks
+    assert ("check_phone", "A0") in tasks
+
+    # Delivered SMS are tracked to the end; nothing medical in them.
+    sms_status = {r["phone"]: r["status"] for r in home.query("select phone, status from sms_messages")}
+    assert set(sms_status.values()) == {"delivered"}, sms_status
+    for message in sent_sms:
+        assert "Иванова" not in message.body and "врач" not in message.body
+        assert "Клиника «Улыбка»" in message.body
+
+    # The export shows one row per appointment with the same facts.
+    code, out, _ = await run_cli(home, "export", "outcomes", "--date", tomorrow, "--format", "csv", timeout=60)
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0] == "clinic,appointment_id,visit_date,visit_time,status,attempts,last_result,digit,sms_status"
+    exported = {line.split(",")[1]: line.split(",") for line in lines[1:]}
+    assert exported["A2"][4:] == ["not_reached", "3", "busy", "", "delivered"]
+    assert exported["A1"][4:] == ["confirmed", "1", "answered", "1", ""]
+    assert exported["A0"][4:] == ["invalid_number", "1", "invalid_number", "", ""]

@@ -1,0 +1,98 @@
+"""Helpers for tests that run the real `dialer` command against the real sandbox and a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from dialer.core.calendar import RUSSIAN_ZONES
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def daytime_zone(now: datetime, need: timedelta = timedelta(hours=2)) -> ZoneInfo:
+    """A Russian zone where it is daytime now and stays the same day for `need`, so windows never cross midnight."""
+    for name in RUSSIAN_ZONES:
+        tz = ZoneInfo(name)
+        local = now.astimezone(tz)
+        if 3 <= local.hour and (local + need).date() == local.date() and (local + need).hour < 23:
+            return tz
+    raise RuntimeError("no Russian zone is in daytime now (cannot happen: they span 10 hours)")
+
+
+def hhmmss(now: datetime, tz: ZoneInfo, offset: float) -> str:
+    return (now.astimezone(tz) + timedelta(seconds=offset)).strftime("%H:%M:%S")
+
+
+def sim_phone(last_digit: int | str, rng: random.Random | None = None) -> str:
+    """A Russian mobile number, different every run (the sandbox counts calls per number per day)."""
+    rng = rng or random.Random()
+    middle = "".join(str(rng.randrange(10)) for _ in range(6))
+    return f"+7916{middle}{last_digit}"
+
+
+@dataclass
+class DialerHome:
+    """A folder with a dialer.toml, for running the real CLI."""
+
+    root: Path
+    sections: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "dialer.toml"
+
+    @property
+    def db(self) -> Path:
+        return self.root / "var" / "dialer.db"
+
+    def write(self, text: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(text, encoding="utf-8")
+
+    def run(self, *args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dialer", "--config", str(self.config), *args],
+            cwd=self.root, capture_output=True, text=True, timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
+
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dialer", "--config", str(self.config), *args],
+            cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **(env or {})},
+        )
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        with sqlite3.connect(self.db) as conn:
+            conn.row_factory = sqlite3.Row
+            return list(conn.execute(sql, params))
+
+
+def ami_section(host: str, port: int, username: str, secret: str) -> str:
+    return f'[ami]\nhost = "{host}"\nport = {port}\nusername = "{username}"\nsecret = "{secret}"\nping_interval = 2\n'
+
+
+def appointments_csv(rows: Sequence[dict[str, str]]) -> str:
+    header = ["appointment_id", "clinic", "patient_name", "phone", "visit_date", "visit_time", "doctor",
+              "high_value", "consent_call", "consent_sms", "do_not_call"]
+    lines = [",".join(header)]
+    for row in rows:
+        lines.append(",".join(row.get(h, "") for h in header))
+    return "\n".join(lines) + "\n"
