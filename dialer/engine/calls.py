@@ -88,14 +88,14 @@ class CallDesk:
         """Dial with a pacer slot the caller holds; the slot is ours from here on. False when nothing was sent."""
         pacer = self.pacers[attempt.trunk]
         self._slots[attempt.attempt_id] = pacer
+        self._log(attempt.clinic_id, attempt.attempt_id, "originate", detail=mask_phone(attempt.phone))
         try:
-            await self.attempts.create(attempt)
+            await self.attempts.create(attempt, self.events.drain())
         except BaseException:
             self._slots.pop(attempt.attempt_id, None)
             pacer.release()
             raise
         self.intake.tracker.expect(attempt.attempt_id)
-        self._log(attempt.clinic_id, attempt.attempt_id, "originate", detail=mask_phone(attempt.phone))
         log.info("dial %s to %s", attempt.attempt_id, mask_phone(attempt.phone))
         try:
             await self.telephony.originate(request)
@@ -170,19 +170,15 @@ class CallDesk:
         pacer = self._slots.pop(end.attempt_id, None)
         if pacer is not None:
             pacer.release()
-        row = await self.attempts.end(end)
+        attempt = await self.attempts.get(end.attempt_id)
+        if attempt is None:
+            return
+        self._log(attempt.clinic_id, attempt.attempt_id, "ended", at=end.at, reason=end.reason, cause=end.cause,
+                  linkedid=end.linkedid, detail=detail or end.result.value)
+        # The end and the log rows before it commit together: a crash never leaves a call without its record.
+        row = await self.attempts.end(end, self.events.drain())
         if row is None:
             return  # already ended: a replayed or duplicate fact
-        self._log(
-            row.clinic_id,
-            row.attempt_id,
-            "ended",
-            at=end.at,
-            reason=end.reason,
-            cause=end.cause,
-            linkedid=end.linkedid,
-            detail=detail or end.result.value,
-        )
         log.info("call %s ended: %s (reason %s, cause %s)", row.attempt_id, end.result, end.reason, end.cause)
         await self._finished(row)
 
@@ -191,12 +187,13 @@ class CallDesk:
         if pacer is not None:
             pacer.release()
         self.intake.tracker.forget(attempt_id)
-        row = await self.attempts.unplaced(attempt_id, self.clock.now())
+        attempt = await self.attempts.get(attempt_id)
+        if attempt is None:
+            return
+        self._log(attempt.clinic_id, attempt_id, "unplaced", detail=why)
+        row = await self.attempts.unplaced(attempt_id, self.clock.now(), self.events.drain())
         if row is not None:
-            self._log(row.clinic_id, attempt_id, "unplaced", detail=why)
-            log.warning(
-                "call %s was never placed (%s); the plan continues with a new attempt", attempt_id, why
-            )
+            log.warning("call %s was never placed (%s); the plan continues with a new attempt", attempt_id, why)
             await self._finished(row)
 
     async def _finished(self, row: AttemptRow) -> None:

@@ -25,6 +25,12 @@ class EventLog:
         if len(self._rows) >= self.max_batch:
             self._ready.set()
 
+    def drain(self) -> list[EventRow]:
+        """Hand the pending rows to a caller who writes them in its own transaction."""
+        rows, self._rows = self._rows, []
+        self.written += len(rows)
+        return rows
+
     async def flush(self) -> None:
         rows, self._rows = self._rows, []
         if rows:

@@ -44,8 +44,8 @@ class DueStore(Protocol):
 
 
 class AttemptStore(Protocol):
-    async def create(self, row: AttemptRow) -> None:
-        """Write the attempt as "dialing" and commit, before any Originate goes out."""
+    async def create(self, row: AttemptRow, log: Sequence[EventRow] = ()) -> None:
+        """Write the attempt as "dialing" (with pending log rows) and commit, before any Originate goes out."""
         ...
 
     async def get(self, attempt_id: str) -> AttemptRow | None: ...
@@ -58,11 +58,12 @@ class AttemptStore(Protocol):
 
     async def digit(self, attempt_id: str, digit: str, settled: Settled) -> None: ...
 
-    async def end(self, end: AttemptEnd) -> AttemptRow | None:
-        """Record the end once; returns the ended row, or None if it had already ended."""
+    async def end(self, end: AttemptEnd, log: Sequence[EventRow] = ()) -> AttemptRow | None:
+        """Record the end once, with the log rows still pending, in one transaction; returns the ended row,
+        or None if it had already ended."""
         ...
 
-    async def unplaced(self, attempt_id: str, at: datetime) -> AttemptRow | None: ...
+    async def unplaced(self, attempt_id: str, at: datetime, log: Sequence[EventRow] = ()) -> AttemptRow | None: ...
 
     async def append_events(self, rows: Sequence[EventRow]) -> None: ...
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.campaigns.planner import Settled
 from dialer.core.outcomes import CallResult
@@ -37,8 +37,9 @@ class SqlAttemptStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def create(self, row: AttemptRow) -> None:
+    async def create(self, row: AttemptRow, log: Sequence[EventRow] = ()) -> None:
         async with self.engine.begin() as conn:
+            await _insert_events(conn, log)
             await conn.execute(
                 insert(attempts).values(
                     attempt_id=row.attempt_id,
@@ -86,7 +87,7 @@ class SqlAttemptStore:
                 .values(digit=digit, settled=settled.value)
             )
 
-    async def end(self, end: AttemptEnd) -> AttemptRow | None:
+    async def end(self, end: AttemptEnd, log: Sequence[EventRow] = ()) -> AttemptRow | None:
         values: dict[str, Any] = {
             "state": AttemptState.ENDED.value,
             "ended_at": end.at,
@@ -106,9 +107,10 @@ class SqlAttemptStore:
                     .returning(attempts)
                 )
             ).first()
+            await _insert_events(conn, log)
         return attempt_from_row(row) if row else None
 
-    async def unplaced(self, attempt_id: str, at: datetime) -> AttemptRow | None:
+    async def unplaced(self, attempt_id: str, at: datetime, log: Sequence[EventRow] = ()) -> AttemptRow | None:
         async with self.engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -118,27 +120,26 @@ class SqlAttemptStore:
                     .returning(attempts)
                 )
             ).first()
+            await _insert_events(conn, log)
         return attempt_from_row(row) if row else None
 
     async def append_events(self, rows: Sequence[EventRow]) -> None:
-        if not rows:
-            return
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(attempt_events),
-                [
-                    {
-                        "clinic_id": r.clinic_id,
-                        "attempt_id": r.attempt_id,
-                        "at": r.at,
-                        "kind": r.kind,
-                        "uniqueid": r.uniqueid,
-                        "linkedid": r.linkedid,
-                        "reason": r.reason,
-                        "cause": r.cause,
-                        "digit": r.digit,
-                        "detail": r.detail,
-                    }
-                    for r in rows
-                ],
-            )
+        if rows:
+            async with self.engine.begin() as conn:
+                await _insert_events(conn, rows)
+
+
+async def _insert_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> None:
+    if not rows:
+        return
+    await conn.execute(
+        insert(attempt_events),
+        [
+            {
+                "clinic_id": r.clinic_id, "attempt_id": r.attempt_id, "at": r.at, "kind": r.kind,
+                "uniqueid": r.uniqueid, "linkedid": r.linkedid, "reason": r.reason, "cause": r.cause,
+                "digit": r.digit, "detail": r.detail,
+            }
+            for r in rows
+        ],
+    )
