@@ -8,6 +8,7 @@ hash so that the dialplan never sees a patient-facing name in a file name.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -121,11 +122,24 @@ def build_prompts(out_dir: Path, doctors: Iterable[str] = ()) -> list[Path]:
     return paths
 
 
+def sandbox_prompts_dir() -> Path | None:
+    """The Asterisk sandbox's `sounds/ru/dialer` folder when a built sandbox is on this machine.
+
+    The same place as `dialer.sandbox.SandboxLayout.from_env().prompts_dir`, worked out here because the
+    sandbox imports this module and not the other way round; an integration test keeps the two in step.
+    """
+    raw = os.environ.get("DIALER_SANDBOX_DIR")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    base = Path(raw) if raw else cache / "dialer" / "asterisk-sandbox"
+    root = base.absolute() / "root"
+    if not (root / ".dialer-sandbox-built").is_file():
+        return None
+    return root / "usr/share/asterisk/sounds/ru" / PROMPT_FOLDER
+
+
 def prompts_command(out_dir: Path | None, doctors: list[str], out: TextIO) -> int:
     """`dialer prompts build`: make the prompts, by default into the sandbox's Russian sounds folder."""
     if out_dir is None:
-        from dialer.sandbox import sandbox_prompts_dir  # noqa: PLC0415  (the sandbox imports this module)
-
         out_dir = sandbox_prompts_dir()
         if out_dir is None:
             out.write(

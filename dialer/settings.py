@@ -359,6 +359,8 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
         reconnect_max_delay=a.number("reconnect_max_delay", 30.0),
     )
     a.done()
+    if ami.secret.value.upper().startswith("CHANGE_ME"):
+        raise ConfigError("ami.secret: замените пример из manager_dialer.conf на свой длинный случайный пароль")
 
     trunks_table = root.table("trunks")
     trunk_names = [k for k in trunks_table._raw]

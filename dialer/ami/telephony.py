@@ -92,8 +92,11 @@ class AmiTelephony:
         return None
 
     async def forget_outcome(self, attempt_id: str) -> None:
+        # DBDel needs the "system" privilege, which with "originate" would allow a shell; DB_DELETE via
+        # Setvar needs only "call".
         try:
-            await self.connection.action({"Action": "DBDel", "Family": OUTCOME_FAMILY, "Key": attempt_id})
+            await self.connection.action({"Action": "Setvar", "Variable": f"DB_DELETE({OUTCOME_FAMILY}/{attempt_id})",
+                                          "Value": "1"})
         except (AmiActionError, AmiLinkLost, TimeoutError) as err:
             log.debug("DBDel %s: %s", attempt_id, err)
 

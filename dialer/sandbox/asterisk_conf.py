@@ -17,7 +17,9 @@ from pathlib import Path
 from dialer.sandbox.layout import AMI_HOST, SandboxError, SandboxLayout
 
 SHIPPED_FILES = ("extensions_dialer.conf", "manager_dialer.conf", "queues_dialer.conf")
-TEST_FILES = ("patients.conf", "sandbox_extra.conf")
+# Test-only pieces from tests/asterisk/, by the file that includes them.
+TEST_DIALPLAN = ("patients.conf", "sandbox_extra.conf")
+TEST_QUEUES = ("queues_test.conf",)
 # Changes to these take effect only on a restart (manager.conf: the AMI port); the rest is reloaded in place.
 RESTART_FILES = ("asterisk.conf", "modules.conf", "manager.conf")
 
@@ -122,6 +124,7 @@ QUEUES_CONF = """\
 persistentmembers = no
 
 #include "queues_dialer.conf"
+{includes}
 """
 
 MUSICONHOLD_CONF = """\
@@ -129,6 +132,26 @@ MUSICONHOLD_CONF = """\
 mode = files
 directory = /usr/share/asterisk/sounds/ru/dialer/moh
 """
+
+INDICATIONS_CONF = """\
+[general]
+country = ru
+
+[ru]
+description = Russian Federation
+ringcadence = 800,3200
+dial = 425
+busy = 425/350,0/350
+ring = 425/800,0/3200
+congestion = 425/175,0/175
+callwaiting = 425/200,0/5000
+record = 1400/400,0/15000
+info = 950/330,1400/330,1800/330,0/1000
+"""
+
+QUIET_FILES = (
+    "cel.conf", "features.conf", "acl.conf", "udptl.conf", "ccss.conf", "queuerules.conf", "stasis.conf",
+)
 
 _SECRET_LINE = re.compile(r"^(\s*secret\s*=).*$", re.MULTILINE)
 
@@ -171,10 +194,12 @@ def render(layout: SandboxLayout, secret: str) -> dict[str, str]:
         lambda m: f"{m.group(1)} {secret}", files["manager_dialer.conf"]
     )
     tests_dir = layout.tests_asterisk_dir
-    test_files = [name for name in TEST_FILES if (tests_dir / name).is_file()]
+    test_files = [name for name in (*TEST_DIALPLAN, *TEST_QUEUES) if (tests_dir / name).is_file()]
     for name in test_files:
         files[name] = (tests_dir / name).read_text(encoding="utf-8")
-    includes = "\n".join(f'#include "{name}"' for name in ("extensions_dialer.conf", *test_files))
+    dialplan = ["extensions_dialer.conf", *(n for n in test_files if n in TEST_DIALPLAN)]
+    includes = "\n".join(f'#include "{n}"' for n in dialplan)
+    queue_includes = "\n".join(f'#include "{n}"' for n in test_files if n in TEST_QUEUES)
     files.update(
         {
             "asterisk.conf": ASTERISK_CONF.replace(
@@ -184,10 +209,16 @@ def render(layout: SandboxLayout, secret: str) -> dict[str, str]:
             "logger.conf": LOGGER_CONF,
             "manager.conf": MANAGER_CONF.format(host=AMI_HOST, port=layout.ami_port),
             "extensions.conf": EXTENSIONS_CONF.format(includes=includes),
-            "queues.conf": QUEUES_CONF,
+            "queues.conf": QUEUES_CONF.format(includes=queue_includes),
             "musiconhold.conf": MUSICONHOLD_CONF,
+            # No CDR backend is loaded, so skip the CDR engine's work on every call.
+            "cdr.conf": "[general]\nenable = no\n",
+            "indications.conf": INDICATIONS_CONF,
         }
     )
+    # Present but empty: otherwise each start logs an ERROR for a file that has nothing to say here.
+    for name in QUIET_FILES:
+        files.setdefault(name, "")
     return files
 
 

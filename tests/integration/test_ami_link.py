@@ -101,7 +101,10 @@ async def test_link_lost_right_after_originate_dials_once_and_keeps_the_result(
     (target,) = home.query("select target_id from targets")
     attempt = f"reminders:{target['target_id']}:1"
     assert len(channels_of(observer, attempt)) == 1
+    # Once the outcome is stored, the dialplan's AstDB record of it is deleted (with the "call" privilege only).
+    reply = await observer.send("DBGet", [("Family", "dialer"), ("Key", attempt)])
     await observer.close()
+    assert reply.get("Response") == "Error", reply
     (row,) = home.query("select state, result, digit from attempts")
     assert (row["state"], row["result"], row["digit"]) == ("ended", "answered", "1")
     (appt,) = home.query("select reminder_status from appointments")

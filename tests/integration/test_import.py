@@ -1,0 +1,155 @@
+"""Importing appointments from a clinic's CSV (the CLI) and from JSON (the API), into a real SQLite file.
+Bad rows are reported by row and field; the good rows still go in; nothing is half-written."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from dialer.core.clock import SystemClock
+from dialer.settings import load_settings
+from dialer.storage.repository import Storage
+from dialer.web.api import ApiContext
+from dialer.web.app import create_app
+from dialer.web.sms_callbacks import CallbackContext
+from tests.support import DialerHome
+
+CONFIG = """
+[service]
+data_dir = "var"
+[[clinics]]
+id = "omsk"
+name = "КДЦ Омск"
+timezone = "Asia/Omsk"
+[[clinics]]
+id = "msk"
+name = "Клиника Москва"
+timezone = "Europe/Moscow"
+"""
+
+HEADER = "ID записи;Клиника;ФИО пациента;Телефон;Дата приёма;Время приёма;Врач;Не звонить\n"
+ROWS = [
+    "1001;omsk;Смирнова Анна Сергеевна;8 (916) 123-45-67;26.11.2026;09:30;Иванова М. П.;нет",  # row 2: good
+    "1002;omsk;Кузнецов Игорь;+7 916 123 45 68;2026-11-26;10:00;Петров А. Н.;да",  # row 3: good
+    "1003;omsk;Попова Елена;12345;2026-11-26;10:30;Петров А. Н.;нет",  # row 4: bad phone
+    "1004;tomsk;Васильев Олег;9161234569;2026-11-26;11:00;Петров А. Н.;нет",  # row 5: unknown clinic
+    "1005;msk;Соколова Татьяна;9161234570;30.02.2026;11:30;Иванова М. П.;нет",  # row 6: no such date
+    "1001;omsk;Михайлов Артём;9161234571;2026-11-26;12:00;Сидорова О. И.;нет",  # row 7: duplicate id
+    "1007;msk;Новикова Ирина;+7 701 123 45 67;2026-11-26;12:30;Сидорова О. И.;нет",  # row 8: Kazakhstan
+    "1008;msk;Фёдоров Денис;9161234573;2026-11-26;25:00;Сидорова О. И.;нет",  # row 9: bad time
+    "1009;msk;;9161234574;2026-11-26;13:00;Сидорова О. И.;нет",  # row 10: no name
+    "1010;msk;Морозова Юлия;9161234575;2026-11-26;13:30;Иванова М. П.;может быть",  # row 11: bad flag
+    "1011;msk;Волков Сергей;9161234576;2026-11-26;14:00;Иванова М. П.;нет",  # row 12: good
+]
+EXPECTED_ERRORS = {(4, "phone"), (5, "clinic"), (6, "visit_date"), (7, "appointment_id"), (8, "phone"),
+                   (9, "visit_time"), (10, "patient_name"), (11, "do_not_call")}
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> DialerHome:
+    home = DialerHome(tmp_path)
+    home.write(CONFIG)
+    return home
+
+
+def test_cp1251_csv_with_bad_rows_reports_each_and_imports_the_rest(home: DialerHome) -> None:
+    path = home.root / "export-from-excel.csv"
+    path.write_bytes((HEADER + "\r\n".join(ROWS) + "\r\n").encode("cp1251"))
+    result = home.run("import", "appointments", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    reported = {(int(line.split("строка ")[1].split(",")[0]), line.split("поле «")[1].split("»")[0])
+                for line in result.stdout.splitlines() if "строка " in line}
+    assert reported == EXPECTED_ERRORS
+    assert "Загружено записей: 3 из 11" in result.stdout
+    assert "cp1251" in result.stdout
+    stored = {r["appointment_id"]: r for r in home.query(
+        "select a.appointment_id, p.name, p.phone, p.do_not_call, a.visit_day from appointments a "
+        "join patients p using (clinic_id, patient_id)")}
+    assert set(stored) == {"1001", "1002", "1011"}
+    assert stored["1001"]["name"] == "Смирнова Анна Сергеевна"  # Cyrillic intact after cp1251
+    assert stored["1001"]["phone"] == "+79161234567"
+    assert stored["1002"]["do_not_call"] == 1
+    # Importing the same file again updates in place: no duplicates.
+    again = home.run("import", "appointments", str(path))
+    assert "обновлено 3" in again.stdout
+    assert len(home.query("select * from appointments")) == 3
+
+
+def test_a_file_without_required_columns_is_refused_whole(home: DialerHome) -> None:
+    path = home.root / "short.csv"
+    path.write_text("appointment_id,clinic,phone\n1,omsk,9161234567\n", encoding="utf-8")
+    result = home.run("import", "appointments", str(path))
+    assert result.returncode == 2
+    assert "нет обязательных столбцов: patient_name, visit_date, visit_time, doctor" in result.stdout
+    assert not home.db.exists() or not home.query("select * from appointments")
+
+
+def test_an_all_good_file_exits_zero(home: DialerHome) -> None:
+    path = home.root / "good.csv"
+    path.write_text("appointment_id,clinic,patient_name,phone,visit_date,visit_time,doctor\n"
+                    "1,msk,Анна,9161234567,2026-11-26,10:00,Иванова\n", encoding="utf-8")
+    assert home.run("import", "appointments", str(path)).returncode == 0
+
+
+@pytest.fixture
+async def api(home: DialerHome) -> AsyncIterator[tuple[TestClient, list[set[object]]]]:
+    settings = load_settings(home.config, env={})
+    storage = await Storage.open(settings.service.db_url)
+    imported: list[set[object]] = []
+
+    async def on_imported(days: set[object]) -> None:
+        imported.append(days)
+
+    async def health() -> dict[str, object]:
+        return {}
+
+    app = create_app(ApiContext(settings, storage.appointments, SystemClock(), on_imported),
+                     CallbackContext({}, None, ""), health=health)  # type: ignore[arg-type]
+    async with TestClient(TestServer(app)) as client:
+        yield client, imported
+    await storage.close()
+
+
+def as_json(row: str) -> dict[str, str]:
+    keys = ["appointment_id", "clinic", "patient_name", "phone", "visit_date", "visit_time", "doctor",
+            "do_not_call"]
+    return dict(zip(keys, row.split(";"), strict=True))
+
+
+async def test_json_import_answers_400_with_every_error_and_keeps_the_good_rows(api, home: DialerHome) -> None:
+    client, imported = api
+    response = await client.post("/api/appointments", json={"appointments": [as_json(r) for r in ROWS]})
+    assert response.status == 400
+    body = await response.json()
+    assert {(e["row"] + 1, e["field"]) for e in body["errors"]} == EXPECTED_ERRORS  # JSON rows count from 1
+    assert body["imported"] == 3
+    assert all(e["message"] for e in body["errors"])
+    assert imported and len(home.query("select * from appointments")) == 3
+    listing = await client.get("/api/appointments", params={"date": "2026-11-26"})
+    assert {a["appointment_id"] for a in (await listing.json())["appointments"]} == {"1001", "1002", "1011"}
+
+
+@pytest.mark.parametrize("body", [b"not json", b"{\"appointments\": 5}", b"[1, 2]", b"\xff\xfe", b"{}"])
+async def test_json_import_refuses_malformed_bodies_with_400(api, body: bytes) -> None:
+    client, _ = api
+    response = await client.post("/api/appointments", data=body, headers={"Content-Type": "application/json"})
+    assert response.status == 400
+    assert (await response.json())["errors"]
+
+
+async def test_json_import_names_unknown_fields(api) -> None:
+    client, _ = api
+    row = as_json(ROWS[0]) | {"diagnosis": "кариес"}
+    response = await client.post("/api/appointments", json=[row])
+    assert response.status == 400
+    (error,) = (await response.json())["errors"]
+    assert error["field"] == "diagnosis" and error["row"] == 1
+
+
+async def test_listing_refuses_a_bad_date_or_clinic(api) -> None:
+    client, _ = api
+    assert (await client.get("/api/appointments", params={"date": "завтра"})).status == 400
+    assert (await client.get("/api/appointments", params={"date": "2026-11-26", "clinic": "x"})).status == 400

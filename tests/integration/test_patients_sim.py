@@ -1,0 +1,269 @@
+"""The reminder IVR and the simulated patients, end to end on the real sandbox Asterisk.
+
+Each behaviour of tests/asterisk/patients.conf is originated exactly the way the service does it (Async,
+ChannelId = attempt id, the DIALER_* variables, the hangup handler pushed through CHANNEL()), over a raw AMI
+connection logged in as the service's least-privilege user. The tests pin down what the service relies on:
+the OriginateResponse Reason, the Hangup causes, the DialerDigit UserEvents and the astdb outcome record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dialer.prompts import build_prompts, doctor_prompt_name
+from tests.asterisk_plugin import Frame, RawAmi, SandboxHandle
+
+pytestmark = pytest.mark.asterisk
+
+VISIT = datetime(2026, 5, 15, 14, 30, tzinfo=ZoneInfo("Asia/Omsk"))
+RING_OUT_MS = 3000
+CALL_LIMIT_S = 45.0
+# A test agent in the reception queue (answers, talks 2 s): a patient who presses 3 reaches someone.
+AGENT = "Local/answer@sandbox-agents"
+DOCTOR = "Иванова Мария Петровна"
+# A doctor whose prompt was never made: the IVR must skip it quietly.
+MISSING_DOCTOR = "dialer/doctor-000000000000"
+
+
+@dataclass
+class CallResult:
+    attempt: str
+    number: str
+    started: float
+    originate: Frame
+    hangups: dict[str, Frame]  # by Uniqueid: the attempt id (;1, the IVR) and "<attempt id>;2" (the patient)
+    digits: list[Frame]
+    record: str | None
+    queue_events: list[Frame] = field(default_factory=list)
+    ended: float = 0.0
+
+    @property
+    def ivr_hangup(self) -> Frame:
+        return self.hangups[self.attempt]
+
+    @property
+    def patient_hangup(self) -> Frame:
+        return self.hangups[f"{self.attempt};2"]
+
+
+async def _db_get(ami: RawAmi, key: str) -> str | None:
+    reply = await ami.send("DBGet", [("Family", "dialer"), ("Key", key)])
+    if reply["Response"] != "Success":
+        return None
+    event = await ami.wait_for(lambda f: f.get("Event") == "DBGetResponse" and f.get("Key") == key, 5)
+    return event["Val"]
+
+
+async def call(
+    ami: RawAmi, number: str, attempt: str, queue: str = "reception", doctor: str = MISSING_DOCTOR
+) -> CallResult:
+    """Originate one reminder call as the service does, and gather everything it produced."""
+    started = time.monotonic()
+    reply = await ami.send(
+        "Originate",
+        [
+            ("Channel", f"Local/{number}@patients"),
+            ("Context", "dialer-reminder"),
+            ("Exten", "s"),
+            ("Priority", "1"),
+            ("Async", "true"),
+            ("ChannelId", attempt),
+            ("Timeout", str(RING_OUT_MS)),
+            ("Variable", f"DIALER_ATTEMPT={attempt}"),
+            ("Variable", f"DIALER_APPT_TS={int(VISIT.timestamp())}"),
+            ("Variable", "DIALER_TZ=Asia/Omsk"),
+            ("Variable", f"DIALER_DOCTOR_PROMPT={doctor}"),
+            ("Variable", f"DIALER_QUEUE={queue}"),
+            ("Variable", f"CHANNEL(hangup_handler_push)=dialer-hangup\\,s\\,1({attempt})"),
+        ],
+    )
+    assert reply["Response"] == "Success", reply
+    response = await ami.wait_for(
+        lambda f: f.get("Event") == "OriginateResponse" and f.get("Uniqueid") == attempt, CALL_LIMIT_S
+    )
+    await ami.wait_for(lambda f: f.get("Event") == "Hangup" and f.get("Uniqueid") == attempt, CALL_LIMIT_S)
+    ended = time.monotonic()
+    # The patient's half may go a moment later; a failed originate can leave no ;2 Hangup of its own.
+    with contextlib.suppress(TimeoutError):
+        await ami.wait_for(lambda f: f.get("Event") == "Hangup" and f.get("Uniqueid") == f"{attempt};2", 5)
+    ids = {attempt, f"{attempt};2"}
+    hangups = ami.matching(lambda f: f.get("Event") == "Hangup" and f["Uniqueid"] in ids)
+    record = await _db_get(ami, attempt)
+    # What the service does once it has read the record; `system` is not needed for it.
+    await ami.send("Setvar", [("Variable", f"DB_DELETE(dialer/{attempt})"), ("Value", "1")])
+    return CallResult(
+        attempt=attempt,
+        number=number,
+        started=started,
+        originate=response,
+        hangups={f["Uniqueid"]: f for f in hangups},
+        digits=ami.matching(lambda f: f.get("Event") == "UserEvent" and f.get("AttemptId") == attempt),
+        record=record,
+        queue_events=ami.matching(
+            lambda f: f.get("Event", "").startswith(("QueueCaller", "Agent")) and f.get("Uniqueid") == attempt
+        ),
+        ended=ended,
+    )
+
+
+async def _second_day_patient(ami: RawAmi, number: str, prefix: str) -> list[CallResult]:
+    first = await call(ami, number, f"{prefix}:9:1")
+    second = await call(ami, number, f"{prefix}:9:2")
+    return [first, second]
+
+
+async def run_all(handle: SandboxHandle, middle: str) -> dict[str, list[CallResult]]:
+    ami = await RawAmi.connect(handle.host, handle.port)
+    try:
+        login = await ami.login(handle.username, handle.secret)
+        assert login["Response"] == "Success", login
+        prefix = f"simtest-{os.getpid()}-{middle}"
+        numbers = {d: f"7916{middle}{d}" for d in "0123456789"}
+        jobs = {d: call(ami, numbers[d], f"{prefix}:{d}:1") for d in "01234678"}
+        jobs["5"] = call(ami, numbers["5"], f"{prefix}:5:1", doctor=doctor_prompt_name(DOCTOR))
+        # Presses 3 too, but for a queue nobody can answer.
+        jobs["6-empty"] = call(ami, f"7917{middle}6", f"{prefix}:6:2", queue="sim-empty")
+        singles, day_patient = await asyncio.gather(
+            asyncio.gather(*jobs.values()), _second_day_patient(ami, numbers["9"], prefix)
+        )
+        results = {d: [r] for d, r in zip(jobs, singles, strict=True)}
+        results["9"] = day_patient
+        return results
+    finally:
+        await ami.close()
+
+
+@pytest.fixture(scope="module")
+def calls(sandbox: SandboxHandle) -> dict[str, list[CallResult]]:
+    build_prompts(sandbox.sandbox.layout.prompts_dir, [DOCTOR])
+    # Unique numbers per run: behaviour 9 counts calls per number and day in the astdb.
+    middle = f"{random.randrange(10**6):06d}"
+    sandbox.rx(f"queue add member {AGENT} to reception")
+    try:
+        return asyncio.run(run_all(sandbox, middle))
+    finally:
+        sandbox.rx(f"queue remove member {AGENT} from reception")
+        seen = sandbox.rx("database show patients-seen")
+        for line in seen.splitlines():
+            key = line.split(":", 1)[0].strip()
+            if key.startswith(f"/patients-seen/7916{middle}9-"):  # only ours: other runs may share the box
+                sandbox.rx(f"database del patients-seen {key.rsplit('/', 1)[1]}")
+
+
+def _digits(result: CallResult) -> list[str]:
+    return [frame["Digit"] for frame in result.digits]
+
+
+# digit: (OriginateResponse Response, Reason, IVR ;1 Hangup cause, patient ;2 Hangup cause, digits, record)
+ANSWERED = ("Success", "4", "16", "16")
+EXPECTED: dict[str, tuple[tuple[str, str, str, str], list[str], str]] = {
+    "1": (ANSWERED, ["1"], "cause=16;stage=confirmed;digit=1"),
+    # Busy and congestion reach Asterisk on the patient's half only: the IVR half hangs up with cause 0.
+    "2": (("Failure", "5", "0", "17"), [], "cause=0;stage=;digit="),
+    "3": (("Failure", "3", "19", "19"), [], "cause=19;stage=;digit="),
+    "4": (("Failure", "8", "0", "34"), [], "cause=0;stage=;digit="),
+    "5": (ANSWERED, ["2"], "cause=16;stage=cancelled;digit=2"),
+    "6": (ANSWERED, ["3"], "cause=16;stage=queue;digit=3"),
+    # Hangs up 4 s after answering, while the IVR is still reading the date.
+    "7": (ANSWERED, [], "cause=16;stage=intro;digit="),
+    "8": (ANSWERED, ["9"], "cause=16;stage=no_digit;digit=9"),
+    "0": (("Failure", "0", "1", "1"), [], "cause=1;stage=;digit="),
+}
+
+
+@pytest.mark.parametrize("digit", sorted(EXPECTED))
+def test_patient_behaviour(calls: dict[str, list[CallResult]], digit: str) -> None:
+    (response, reason, ivr_cause, patient_cause), digits, record = EXPECTED[digit]
+    result = calls[digit][0]
+    assert (result.originate["Response"], result.originate["Reason"]) == (response, reason)
+    assert result.ivr_hangup["Cause"] == ivr_cause
+    assert result.patient_hangup["Cause"] == patient_cause
+    assert _digits(result) == digits
+    assert result.record == record
+
+
+def test_the_digit_event_names_the_attempt(calls: dict[str, list[CallResult]]) -> None:
+    result = calls["1"][0]
+    (event,) = result.digits
+    assert event["UserEvent"] == "DialerDigit"
+    assert event["AttemptId"] == result.attempt
+    assert event["Uniqueid"] == result.attempt, "ChannelId presets the IVR channel's Uniqueid"
+    assert result.originate["Uniqueid"] == result.attempt
+
+
+def test_first_call_of_the_day_rings_out_then_the_patient_answers(calls: dict[str, list[CallResult]]) -> None:
+    first, second = calls["9"]
+    assert (first.originate["Response"], first.originate["Reason"]) == ("Failure", "3")
+    assert first.ivr_hangup["Cause"] == "19"
+    assert _digits(first) == []
+    assert first.record == "cause=19;stage=;digit="
+    assert (second.originate["Response"], second.originate["Reason"]) == ("Success", "4")
+    assert _digits(second) == ["1"]
+    assert second.record == "cause=16;stage=confirmed;digit=1"
+
+
+def test_digit_three_reaches_the_reception_queue(calls: dict[str, list[CallResult]]) -> None:
+    events = [frame["Event"] for frame in calls["6"][0].queue_events]
+    assert events[0] == "QueueCallerJoin"
+    assert {"AgentCalled", "AgentConnect", "AgentComplete", "QueueCallerLeave"} <= set(events)
+    join = calls["6"][0].queue_events[0]
+    assert join["Queue"] == "reception"
+
+
+def test_a_confirm_call_lasts_about_ten_seconds(calls: dict[str, list[CallResult]]) -> None:
+    result = calls["1"][0]
+    duration = result.ended - result.started
+    assert 6.0 < duration < 16.0, f"a confirm call took {duration:.1f} s"
+
+
+def test_the_record_is_gone_after_the_service_deletes_it(
+    sandbox: SandboxHandle, calls: dict[str, list[CallResult]]
+) -> None:
+    for results in calls.values():
+        for result in results:
+            assert "Database entry not found" in sandbox.rx(f"database get dialer {result.attempt}")
+
+
+def _played(sandbox: SandboxHandle, number: str) -> list[str]:
+    """The sound files the IVR half of a call played, from the sandbox's verbose log."""
+    log = sandbox.sandbox.layout.root / "var/log/asterisk/full.log"
+    pattern = re.compile(rf"<Local/{number}@patients-[0-9a-f]+;1> Playing '([^']+)'")
+    text = log.read_text(encoding="utf-8", errors="replace")
+    return [m.group(1).rsplit(".", 1)[0] for m in pattern.finditer(text)]
+
+
+def test_the_ivr_says_the_visit_in_russian_and_the_doctor_when_there_is_a_prompt(
+    sandbox: SandboxHandle, calls: dict[str, list[CallResult]]
+) -> None:
+    # 15 May, 14:30 in Omsk: "пятнадцатое мая в четырнадцать тридцать".
+    date_and_time = ["digits/h-15", "digits/mon-4", "digits/at", "digits/14", "digits/30"]
+    with_doctor = _played(sandbox, calls["5"][0].number)
+    assert with_doctor == [
+        "dialer/reminder-intro", *date_and_time, doctor_prompt_name(DOCTOR), "dialer/reminder-menu",
+        "dialer/reminder-cancelled",
+    ]
+    without_doctor = _played(sandbox, calls["1"][0].number)
+    assert without_doctor == [
+        "dialer/reminder-intro", *date_and_time, "dialer/reminder-menu", "dialer/reminder-confirmed",
+    ]
+
+
+def test_digit_three_with_nobody_to_answer_promises_a_call_back(
+    sandbox: SandboxHandle, calls: dict[str, list[CallResult]]
+) -> None:
+    result = calls["6-empty"][0]
+    assert _digits(result) == ["3"]
+    assert result.record == "cause=16;stage=queue;digit=3"
+    # joinempty keeps the patient out of a queue where nobody can answer: no hold music, no QueueCallerJoin.
+    assert result.queue_events == []
+    assert _played(sandbox, result.number)[-2:] == ["dialer/reminder-connecting", "dialer/reminder-callback"]
