@@ -62,7 +62,9 @@ def parser() -> argparse.ArgumentParser:
     camp_run.add_argument("campaign", choices=("reminders",))
     camp_run.add_argument("--date", type=_day, required=True, help="дата приёмов, о которых напоминаем")
     camp_run.add_argument("--until-done", action="store_true", help="завершиться, когда план выполнен")
-    camp_run.add_argument("--sms-wait", type=float, default=120.0, help="сколько секунд ждать отчётов о доставке")
+    camp_run.add_argument(
+        "--sms-wait", type=float, default=120.0, help="сколько секунд ждать отчётов о доставке"
+    )
 
     prompts = sub.add_parser("prompts", help="голосовые подсказки автоинформатора")
     prompts.add_argument("action", choices=("build",))
@@ -74,8 +76,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("apscheduler", "twilio.http_client", "aiohttp.access", "panoramisk"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -111,8 +114,11 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
     if args.command == "export":
         return asyncio.run(cli.export_outcomes(settings, args.date, args.clinic, out))
     if args.command == "campaign":
-        return _run_async(lambda stop: cli.run_campaign(settings, args.date, until_done=args.until_done,
-                                                        sms_wait=args.sms_wait, out=out, stop=stop))
+        return _run_async(
+            lambda stop: cli.run_campaign(
+                settings, args.date, until_done=args.until_done, sms_wait=args.sms_wait, out=out, stop=stop
+            )
+        )
     if args.command == "db":
         return asyncio.run(cli.upgrade_db(settings, out))
     raise AssertionError(f"unhandled command {args.command}")

@@ -57,8 +57,9 @@ def resolve_ami(settings: Settings, out: TextIO) -> Settings:
         return settings
     out.write("No Asterisk configured ([ami] host is empty): using the local Asterisk 22 sandbox.\n")
     creds = Sandbox().up(out)
-    ami = replace(settings.ami, host=creds.host, port=creds.port, username=creds.username,
-                  secret=Secret(creds.secret))
+    ami = replace(
+        settings.ami, host=creds.host, port=creds.port, username=creds.username, secret=Secret(creds.secret)
+    )
     return replace(settings, ami=ami)
 
 
@@ -120,30 +121,63 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
     clock = SystemClock()
     intake = Intake(CallTracker(is_attempt_id=is_our_attempt), clock.now)
     ami: AmiSettings = settings.ami
-    connection = AmiConnection(host=ami.host, port=ami.port, username=ami.username, secret=ami.secret.value,
-                               sink=intake.feed, ping_interval=ami.ping_interval,
-                               connect_timeout=ami.connect_timeout, reconnect_max_delay=ami.reconnect_max_delay,
-                               record_to=record_to)
-    pacers = {name: TrunkPacer(name, t.max_channels, t.calls_per_second) for name, t in settings.trunks.items()}
+    connection = AmiConnection(
+        host=ami.host,
+        port=ami.port,
+        username=ami.username,
+        secret=ami.secret.value,
+        sink=intake.feed,
+        ping_interval=ami.ping_interval,
+        connect_timeout=ami.connect_timeout,
+        reconnect_max_delay=ami.reconnect_max_delay,
+        record_to=record_to,
+    )
+    pacers = {
+        name: TrunkPacer(name, t.max_channels, t.calls_per_second) for name, t in settings.trunks.items()
+    }
     events = EventLog(storage.attempts)
-    desk = CallDesk(telephony=AmiTelephony(connection), attempts=storage.attempts, intake=intake, clock=clock,
-                    pacers=pacers, events=events)
+    desk = CallDesk(
+        telephony=AmiTelephony(connection),
+        attempts=storage.attempts,
+        intake=intake,
+        clock=clock,
+        pacers=pacers,
+        events=events,
+    )
     public_url = settings.service.public_url
     gateway = build_gateway(settings.sms, public_url)
     provider = settings.sms.provider
-    sms = SmsSender(gateway=gateway, store=storage.sms, clock=clock,
-                    callback_url=lambda key: status_callback_url(provider, public_url, key))
-    reminders = ReminderFlow(settings=settings, reminders=storage.reminders, attempts=storage.attempts,
-                             due=storage.due, desk=desk, sms=sms, clock=clock)
+    sms = SmsSender(
+        gateway=gateway,
+        store=storage.sms,
+        clock=clock,
+        callback_url=lambda key: status_callback_url(provider, public_url, key),
+    )
+    reminders = ReminderFlow(
+        settings=settings,
+        reminders=storage.reminders,
+        attempts=storage.attempts,
+        due=storage.due,
+        desk=desk,
+        sms=sms,
+        clock=clock,
+    )
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    worker = DueWorker(due=storage.due, clock=clock, worker_id=holder, ready=desk.reconciled,
-                       max_outstanding=2 * sum(p.max_channels for p in pacers.values()) + 16)
+    worker = DueWorker(
+        due=storage.due,
+        clock=clock,
+        worker_id=holder,
+        ready=desk.reconciled,
+        max_outstanding=2 * sum(p.max_channels for p in pacers.values()) + 16,
+    )
     worker.register(TaskKind.DIAL, REMINDERS, reminders.run_dial)
     worker.register(TaskKind.SMS, REMINDERS, reminders.run_sms)
     reminders.wake = worker.wake
     connection.on_up.append(desk.reconcile)
     connection.on_down.append(_cleared(desk.reconciled))
-    runtime = Runtime(settings, storage, clock, intake, connection, desk, events, sms, reminders, worker, holder)
+    runtime = Runtime(
+        settings, storage, clock, intake, connection, desk, events, sms, reminders, worker, holder
+    )
     try:
         yield runtime
     finally:
@@ -211,7 +245,9 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
     if rt.sms.gateway is not None:
         interval = rt.settings.sms.status_poll_interval
         if rt.settings.service.public_url:
-            interval = max(interval, timedelta(minutes=5))  # reports come by callback; polling is a safety net
+            interval = max(
+                interval, timedelta(minutes=5)
+            )  # reports come by callback; polling is a safety net
         tasks.append(group.create_task(rt.sms.poll_forever(interval), name="sms-status"))
     return tasks
 
@@ -234,11 +270,13 @@ async def stop_core(rt: Runtime, tasks: list[asyncio.Task[None]]) -> None:
 
 def build_web_app(rt: Runtime) -> web.Application:
     settings = rt.settings
-    api = ApiContext(settings=settings, appointments=rt.storage.appointments, clock=rt.clock,
-                     on_imported=rt.on_imported)
+    api = ApiContext(
+        settings=settings, appointments=rt.storage.appointments, clock=rt.clock, on_imported=rt.on_imported
+    )
     verifiers = build_verifiers(settings.sms, settings.service.public_url)
-    callbacks = CallbackContext(verifiers={v.provider: v for v in verifiers}, sender=rt.sms,
-                                public_url=settings.service.public_url)
+    callbacks = CallbackContext(
+        verifiers={v.provider: v for v in verifiers}, sender=rt.sms, public_url=settings.service.public_url
+    )
     return create_app(api, callbacks, health=rt.health)
 
 

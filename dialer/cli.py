@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
-import sys
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import date, datetime
@@ -35,7 +34,7 @@ EXIT_OK, EXIT_ROWS_FAILED, EXIT_ERROR = 0, 1, 2
 
 async def import_appointments_file(settings: Settings, path: Path, out: TextIO) -> int:
     try:
-        table = read_csv(path.read_bytes(), HEADER_ALIASES)
+        table = read_csv(await asyncio.to_thread(path.read_bytes), HEADER_ALIASES)
     except (OSError, CsvError) as err:
         out.write(f"{path}: {err}\n")
         return EXIT_ERROR
@@ -45,8 +44,9 @@ async def import_appointments_file(settings: Settings, path: Path, out: TextIO) 
         return EXIT_ERROR
     storage = await Storage.open(settings.service.db_url)
     try:
-        outcome = await import_appointments(table.rows, settings=settings, store=storage.appointments,
-                                            now=_now())
+        outcome = await import_appointments(
+            table.rows, settings=settings, store=storage.appointments, now=_now()
+        )
     finally:
         await storage.close()
     for error in outcome.errors:
@@ -59,8 +59,17 @@ async def import_appointments_file(settings: Settings, path: Path, out: TextIO) 
     return EXIT_OK if outcome.ok else EXIT_ROWS_FAILED
 
 
-EXPORT_COLUMNS = ("clinic", "appointment_id", "visit_date", "visit_time", "status", "attempts", "last_result",
-                  "digit", "sms_status")
+EXPORT_COLUMNS = (
+    "clinic",
+    "appointment_id",
+    "visit_date",
+    "visit_time",
+    "status",
+    "attempts",
+    "last_result",
+    "digit",
+    "sms_status",
+)
 
 
 async def export_outcomes(settings: Settings, day: date, clinic: str | None, out: TextIO) -> int:
@@ -74,8 +83,19 @@ async def export_outcomes(settings: Settings, day: date, clinic: str | None, out
     for r in rows:
         tz = settings.clinics[r.clinic_id].timezone if r.clinic_id in settings.clinics else None
         local = r.visit_at.astimezone(tz) if tz else r.visit_at
-        writer.writerow([r.clinic_id, r.appointment_id, local.date().isoformat(), local.strftime("%H:%M"), r.status,
-                         r.attempts, r.last_result, r.digit, r.sms_status])
+        writer.writerow(
+            [
+                r.clinic_id,
+                r.appointment_id,
+                local.date().isoformat(),
+                local.strftime("%H:%M"),
+                r.status,
+                r.attempts,
+                r.last_result,
+                r.digit,
+                r.sms_status,
+            ]
+        )
     return EXIT_OK
 
 
@@ -104,8 +124,9 @@ def summary_table(day: date, s: DaySummary) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def run_campaign(settings: Settings, day: date, *, until_done: bool, sms_wait: float, out: TextIO,
-                       stop: asyncio.Event) -> int:
+async def run_campaign(
+    settings: Settings, day: date, *, until_done: bool, sms_wait: float, out: TextIO, stop: asyncio.Event
+) -> int:
     settings = resolve_ami(settings, out)
     async with open_runtime(settings) as rt, asyncio.TaskGroup() as group:
         tasks = await run_core(rt, group)
@@ -126,8 +147,9 @@ def _maybe_web(rt: Runtime) -> AbstractAsyncContextManager[object]:
     return web_server(rt) if rt.settings.service.public_url else nullcontext()
 
 
-async def follow_day(rt: Runtime, day: date, *, until_done: bool, sms_wait: float, out: TextIO,
-                  stop: asyncio.Event) -> None:
+async def follow_day(
+    rt: Runtime, day: date, *, until_done: bool, sms_wait: float, out: TextIO, stop: asyncio.Event
+) -> None:
     tty = out.isatty()
     last = ""
     sms_deadline: float | None = None
@@ -153,8 +175,12 @@ async def follow_day(rt: Runtime, day: date, *, until_done: bool, sms_wait: floa
         out.write("\n")
 
 
-async def serve(settings: Settings, out: TextIO, stop: asyncio.Event,
-                after_start: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None) -> int:
+async def serve(
+    settings: Settings,
+    out: TextIO,
+    stop: asyncio.Event,
+    after_start: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None,
+) -> int:
     settings = resolve_ami(settings, out)
     async with open_runtime(settings) as rt, asyncio.TaskGroup() as group:
         tasks = await run_core(rt, group)
@@ -163,7 +189,9 @@ async def serve(settings: Settings, out: TextIO, stop: asyncio.Event,
         try:
             async with web_server(rt):
                 host, port = settings.service.listen_host, settings.service.listen_port
-                out.write(f"dialer работает: http://{host}:{port}/  (AMI {settings.ami.host}:{settings.ami.port})\n")
+                out.write(
+                    f"dialer работает: http://{host}:{port}/  (AMI {settings.ami.host}:{settings.ami.port})\n"
+                )
                 out.flush()
                 if after_start is not None:
                     tasks.append(group.create_task(after_start(rt), name="after-start"))
@@ -189,9 +217,13 @@ def _daily_jobs(rt: Runtime) -> AsyncIOScheduler:
     build = rt.settings.reminders.list_build_time
     for clinic in rt.settings.clinics.values():
         # The daily job builds the list at the clinic's own list-build time; misfires within an hour still run.
-        scheduler.add_job(rt.prepare_due_days, CronTrigger(hour=build.hour, minute=build.minute,
-                                                           timezone=clinic.timezone),
-                          id=f"build-list:{clinic.id}", misfire_grace_time=3600, coalesce=True)
+        scheduler.add_job(
+            rt.prepare_due_days,
+            CronTrigger(hour=build.hour, minute=build.minute, timezone=clinic.timezone),
+            id=f"build-list:{clinic.id}",
+            misfire_grace_time=3600,
+            coalesce=True,
+        )
     scheduler.start()
     return scheduler
 

@@ -61,11 +61,17 @@ async def fake_sms_server(out: TextIO) -> AsyncIterator[bool]:
         yield False
         return
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.fakes.twilio_server", "--port", str(FAKE_TWILIO_PORT),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=None,
+        sys.executable,
+        "-m",
+        "tests.fakes.twilio_server",
+        "--port",
+        str(FAKE_TWILIO_PORT),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=None,
     )
     try:
-        assert process.stdout is not None  # noqa: S101 - created with PIPE just above
+        assert process.stdout is not None
         ready = await asyncio.wait_for(process.stdout.readline(), 15)
         out.write(f"SMS уходят на локальный тестовый сервер Twilio: {ready.decode().strip()}\n")
         yield True
@@ -78,7 +84,9 @@ async def fake_sms_server(out: TextIO) -> AsyncIterator[bool]:
 async def run_demo(out: TextIO, stop: asyncio.Event) -> int:
     base = load_settings(DEMO_CONFIG, env={k: v for k, v in os.environ.items() if k == "DIALER_AMI_PORT"})
     shutil.rmtree(base.service.data_dir, ignore_errors=True)  # every demo starts from a clean day
-    out.write("Демонстрация dialer: песочница Asterisk, пример дня клиники, сжатый по времени план обзвона.\n")
+    out.write(
+        "Демонстрация dialer: песочница Asterisk, пример дня клиники, сжатый по времени план обзвона.\n"
+    )
     async with fake_sms_server(out):
         settings = compressed_settings(base, datetime.now().astimezone())
         return await cli.serve(settings, out, stop, after_start=lambda rt: _play(rt, out, stop))
@@ -87,17 +95,25 @@ async def run_demo(out: TextIO, stop: asyncio.Event) -> int:
 async def _play(rt: Runtime, out: TextIO, stop: asyncio.Event) -> None:
     clinic = rt.settings.clinic("demo")
     tomorrow = (rt.clock.now().astimezone(clinic.timezone) + timedelta(days=1)).date()
-    outcome = await import_appointments(sample_rows(tomorrow.isoformat()), settings=rt.settings,
-                                        store=rt.storage.appointments, now=rt.clock.now())
-    out.write(f"Загружен пример: {outcome.created} записей на {tomorrow.isoformat()} "
-              f"({len(outcome.errors)} с ошибками)\n")
+    outcome = await import_appointments(
+        sample_rows(tomorrow.isoformat()),
+        settings=rt.settings,
+        store=rt.storage.appointments,
+        now=rt.clock.now(),
+    )
+    out.write(
+        f"Загружен пример: {outcome.created} записей на {tomorrow.isoformat()} "
+        f"({len(outcome.errors)} с ошибками)\n"
+    )
     _build_doctor_prompts(await rt.storage.appointments.doctors(tomorrow), out)
     await rt.reminders.prepare_day(tomorrow)
     rt.worker.wake()
     await cli.follow_day(rt, tomorrow, until_done=True, sms_wait=60, out=out, stop=stop)
     out.write(cli.summary_table(tomorrow, await rt.storage.reminders.day_summary(tomorrow)))
-    out.write("Демонстрация закончена; сервис продолжает работать (Ctrl+C — остановить).\n"
-              f"Результаты: dialer --config {DEMO_CONFIG} export outcomes --date {tomorrow.isoformat()}\n")
+    out.write(
+        "Демонстрация закончена; сервис продолжает работать (Ctrl+C — остановить).\n"
+        f"Результаты: dialer --config {DEMO_CONFIG} export outcomes --date {tomorrow.isoformat()}\n"
+    )
     out.flush()
 
 

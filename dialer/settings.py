@@ -360,7 +360,9 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
     )
     a.done()
     if ami.secret.value.upper().startswith("CHANGE_ME"):
-        raise ConfigError("ami.secret: замените пример из manager_dialer.conf на свой длинный случайный пароль")
+        raise ConfigError(
+            "ami.secret: замените пример из manager_dialer.conf на свой длинный случайный пароль"
+        )
 
     trunks_table = root.table("trunks")
     trunk_names = [k for k in trunks_table._raw]

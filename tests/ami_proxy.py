@@ -55,12 +55,17 @@ class AmiProxy:
         number = self.connections
         up_reader, up_writer = await asyncio.open_connection(self.upstream_host, self.upstream_port)
         self._pairs.append((writer, up_writer))
-        await asyncio.gather(self._client_to_server(number, reader, up_writer),
-                             self._server_to_client(number, up_reader, writer), return_exceptions=True)
+        await asyncio.gather(
+            self._client_to_server(number, reader, up_writer),
+            self._server_to_client(number, up_reader, writer),
+            return_exceptions=True,
+        )
         writer.close()
         up_writer.close()
 
-    async def _client_to_server(self, number: int, reader: asyncio.StreamReader, up: asyncio.StreamWriter) -> None:
+    async def _client_to_server(
+        self, number: int, reader: asyncio.StreamReader, up: asyncio.StreamWriter
+    ) -> None:
         buffer = b""
         while data := await reader.read(65536):
             if number <= self.frozen_upto:
@@ -79,7 +84,9 @@ class AmiProxy:
                         self.cut_done.set()
                         return
 
-    async def _server_to_client(self, number: int, up: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _server_to_client(
+        self, number: int, up: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         while data := await up.read(65536):
             if number <= self.frozen_upto:
                 continue

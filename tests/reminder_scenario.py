@@ -27,8 +27,15 @@ EXPECTED = {
 }
 
 
-def campaign_config(sandbox: SandboxHandle, twilio: FakeTwilio, web_port: int, now: datetime, tz_name: str,
-                    first: tuple[float, float], second: tuple[float, float]) -> str:
+def campaign_config(
+    sandbox: SandboxHandle,
+    twilio: FakeTwilio,
+    web_port: int,
+    now: datetime,
+    tz_name: str,
+    first: tuple[float, float],
+    second: tuple[float, float],
+) -> str:
     tz = ZoneInfo(tz_name)
     w1 = f'{{start="{hhmmss(now, tz, first[0])}", end="{hhmmss(now, tz, first[1])}", attempts=2, min_gap="3s"}}'
     w2 = f'{{start="{hhmmss(now, tz, second[0])}", end="{hhmmss(now, tz, second[1])}", attempts=1}}'
@@ -72,10 +79,15 @@ api_base = "{twilio.url}"
 
 async def run_cli(home: DialerHome, *args: str, timeout: float) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dialer", "--config", str(home.config), *args,
-        cwd=home.root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "dialer",
+        "--config",
+        str(home.config),
+        *args,
+        cwd=home.root,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     return process.returncode or 0, out.decode(), err.decode()
-
-

@@ -30,7 +30,7 @@ def daytime_zone(now: datetime, need: timedelta = timedelta(hours=2)) -> ZoneInf
     for name in RUSSIAN_ZONES:
         tz = ZoneInfo(name)
         local = now.astimezone(tz)
-        if 3 <= local.hour and (local + need).date() == local.date() and (local + need).hour < 23:
+        if local.hour >= 3 and (local + need).date() == local.date() and (local + need).hour < 23:
             return tz
     raise RuntimeError("no Russian zone is in daytime now (cannot happen: they span 10 hours)")
 
@@ -65,17 +65,25 @@ class DialerHome:
         self.root.mkdir(parents=True, exist_ok=True)
         self.config.write_text(text, encoding="utf-8")
 
-    def run(self, *args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "dialer", "--config", str(self.config), *args],
-            cwd=self.root, capture_output=True, text=True, timeout=timeout,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             env={**os.environ, **(env or {})},
         )
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "dialer", "--config", str(self.config), *args],
-            cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**os.environ, **(env or {})},
         )
 
@@ -90,8 +98,19 @@ def ami_section(host: str, port: int, username: str, secret: str) -> str:
 
 
 def appointments_csv(rows: Sequence[dict[str, str]]) -> str:
-    header = ["appointment_id", "clinic", "patient_name", "phone", "visit_date", "visit_time", "doctor",
-              "high_value", "consent_call", "consent_sms", "do_not_call"]
+    header = [
+        "appointment_id",
+        "clinic",
+        "patient_name",
+        "phone",
+        "visit_date",
+        "visit_time",
+        "doctor",
+        "high_value",
+        "consent_call",
+        "consent_sms",
+        "do_not_call",
+    ]
     lines = [",".join(header)]
     for row in rows:
         lines.append(",".join(row.get(h, "") for h in header))

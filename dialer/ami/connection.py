@@ -23,11 +23,18 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from dialer.ami.parser import Frame, FrameParser, FrameTooLarge
+from dialer.engine.waiting import wait_event
 
 log = logging.getLogger("dialer.ami")
 
 EventSink = Callable[[Frame], None]
 LinkHook = Callable[[], Awaitable[None]]
+
+
+def reconnect_delay(failures: int, max_delay: float, jitter: float) -> float:
+    """Exponential backoff from 0.5 s, capped, spread by ±50 % so many services don't reconnect in step."""
+    base: float = 0.25 * 2.0 ** min(failures, 10)
+    return min(max_delay, base) * (0.5 + jitter)
 
 
 class AmiAuthError(Exception):
@@ -175,16 +182,15 @@ class AmiConnection(Manager):  # type: ignore[misc]
                 except AmiAuthError:
                     raise
                 except (OSError, TimeoutError, AmiLinkLost) as err:
-                    log.warning("AMI %s:%s unavailable: %s", self.config["host"], self.config["port"], repr(err))
+                    log.warning(
+                        "AMI %s:%s unavailable: %s", self.config["host"], self.config["port"], repr(err)
+                    )
                 if self._stopping:
                     break
                 failures += 1
-                delay = min(self.reconnect_max_delay, 0.25 * 2 ** min(failures, 10)) * (0.5 + random.random())
+                delay = reconnect_delay(failures, self.reconnect_max_delay, random.random())
                 log.info("AMI reconnect in %.1f s (attempt %d)", delay, failures)
-                try:
-                    await asyncio.wait_for(self._closed.wait(), delay)
-                except TimeoutError:
-                    pass
+                await wait_event(self._closed, delay)
         finally:
             if self.recorder is not None:
                 self.recorder.close()

@@ -95,8 +95,9 @@ class AmiTelephony:
         # DBDel needs the "system" privilege, which with "originate" would allow a shell; DB_DELETE via
         # Setvar needs only "call".
         try:
-            await self.connection.action({"Action": "Setvar", "Variable": f"DB_DELETE({OUTCOME_FAMILY}/{attempt_id})",
-                                          "Value": "1"})
+            await self.connection.action(
+                {"Action": "Setvar", "Variable": f"DB_DELETE({OUTCOME_FAMILY}/{attempt_id})", "Value": "1"}
+            )
         except (AmiActionError, AmiLinkLost, TimeoutError) as err:
             log.debug("DBDel %s: %s", attempt_id, err)
 

@@ -54,5 +54,4 @@ def read_csv(data: bytes, aliases: Mapping[str, str]) -> CsvTable:
 
 def _numbered(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
     # The header is row 1, so data starts at row 2, as in a spreadsheet.
-    for index, values in enumerate(reader, start=2):
-        yield index, values
+    yield from enumerate(reader, start=2)

@@ -173,8 +173,16 @@ class CallDesk:
         attempt = await self.attempts.get(end.attempt_id)
         if attempt is None:
             return
-        self._log(attempt.clinic_id, attempt.attempt_id, "ended", at=end.at, reason=end.reason, cause=end.cause,
-                  linkedid=end.linkedid, detail=detail or end.result.value)
+        self._log(
+            attempt.clinic_id,
+            attempt.attempt_id,
+            "ended",
+            at=end.at,
+            reason=end.reason,
+            cause=end.cause,
+            linkedid=end.linkedid,
+            detail=detail or end.result.value,
+        )
         # The end and the log rows before it commit together: a crash never leaves a call without its record.
         row = await self.attempts.end(end, self.events.drain())
         if row is None:
@@ -193,7 +201,9 @@ class CallDesk:
         self._log(attempt.clinic_id, attempt_id, "unplaced", detail=why)
         row = await self.attempts.unplaced(attempt_id, self.clock.now(), self.events.drain())
         if row is not None:
-            log.warning("call %s was never placed (%s); the plan continues with a new attempt", attempt_id, why)
+            log.warning(
+                "call %s was never placed (%s); the plan continues with a new attempt", attempt_id, why
+            )
             await self._finished(row)
 
     async def _finished(self, row: AttemptRow) -> None:

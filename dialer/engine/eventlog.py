@@ -7,6 +7,7 @@ import logging
 
 from dialer.engine.model import EventRow
 from dialer.engine.stores import AttemptStore
+from dialer.engine.waiting import wait_event
 
 log = logging.getLogger("dialer.engine")
 
@@ -45,10 +46,7 @@ class EventLog:
     async def run(self) -> None:
         try:
             while True:
-                try:
-                    await asyncio.wait_for(self._ready.wait(), self.max_delay)
-                except TimeoutError:
-                    pass
+                await wait_event(self._ready, self.max_delay)
                 self._ready.clear()
                 await self.flush()
         finally:

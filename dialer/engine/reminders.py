@@ -56,7 +56,9 @@ class ReminderFlow:
         self.desk = desk
         self.sms = sms
         self.clock = clock
-        self.wake: Callable[[], None] = lambda: None  # the worker's, so new due work starts without a poll delay
+        self.wake: Callable[[], None] = lambda: (
+            None
+        )  # the worker's, so new due work starts without a poll delay
         desk.handlers[CAMPAIGN] = self
 
     # -- planning ---------------------------------------------------------------------------------
@@ -114,8 +116,13 @@ class ReminderFlow:
             final = status_after_stop(step.reason, last, target.status)
             await self.reminders.set_status(target_id, final, None, self.clock.now())
             if final is ReminderStatus.INVALID_NUMBER:
-                await self.reminders.open_admin_task(target_id, CHECK_PHONE_TASK, f"{CAMPAIGN}:{target_id}",
-                                                     CHECK_PHONE_COMMENT, self.clock.now())
+                await self.reminders.open_admin_task(
+                    target_id,
+                    CHECK_PHONE_TASK,
+                    f"{CAMPAIGN}:{target_id}",
+                    CHECK_PHONE_COMMENT,
+                    self.clock.now(),
+                )
             await self.reminders.close(target_id, step.reason.value, self.clock.now())
             log.info("reminder %s done: %s", target_id, final.value)
 

@@ -52,7 +52,9 @@ class SmsSender:
         if row.status is not SmsStatus.PENDING:
             return row  # sent (or given up) before: the idempotency guarantee
         if self.gateway is None:
-            await self.store.failed(key, "SMS-шлюз не настроен ([sms] provider)", now, status=SmsStatus.SKIPPED)
+            await self.store.failed(
+                key, "SMS-шлюз не настроен ([sms] provider)", now, status=SmsStatus.SKIPPED
+            )
             return await self._reread(key)
         message = OutgoingSms(key=key, to=row.phone, body=row.body, status_callback=self.callback_url(key))
         if row.created_at < now:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from dialer.core.clock import Clock
 from dialer.engine.model import DueTask, TaskKind
 from dialer.engine.stores import DueStore
+from dialer.engine.waiting import wait_event
 
 log = logging.getLogger("dialer.worker")
 
@@ -60,12 +61,7 @@ class DueWorker:
             delay = min(delay, max(0.0, (next_at - self.clock.now()).total_seconds()))
         if self._outstanding >= self.max_outstanding:
             delay = IDLE_POLL_SECONDS
-        delay = max(delay, 0.02)  # a row due now that someone else holds must not make us spin
-        if delay > 0:
-            try:
-                await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                pass
+        await wait_event(self._wake, max(delay, 0.02))  # a row due now that another run holds must not spin us
         self._wake.clear()
 
     async def _execute(self, task: DueTask) -> None:

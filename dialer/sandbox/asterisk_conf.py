@@ -150,7 +150,13 @@ info = 950/330,1400/330,1800/330,0/1000
 """
 
 QUIET_FILES = (
-    "cel.conf", "features.conf", "acl.conf", "udptl.conf", "ccss.conf", "queuerules.conf", "stasis.conf",
+    "cel.conf",
+    "features.conf",
+    "acl.conf",
+    "udptl.conf",
+    "ccss.conf",
+    "queuerules.conf",
+    "stasis.conf",
 )
 
 _SECRET_LINE = re.compile(r"^(\s*secret\s*=).*$", re.MULTILINE)

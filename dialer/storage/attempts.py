@@ -110,7 +110,9 @@ class SqlAttemptStore:
             await _insert_events(conn, log)
         return attempt_from_row(row) if row else None
 
-    async def unplaced(self, attempt_id: str, at: datetime, log: Sequence[EventRow] = ()) -> AttemptRow | None:
+    async def unplaced(
+        self, attempt_id: str, at: datetime, log: Sequence[EventRow] = ()
+    ) -> AttemptRow | None:
         async with self.engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -136,9 +138,16 @@ async def _insert_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> Non
         insert(attempt_events),
         [
             {
-                "clinic_id": r.clinic_id, "attempt_id": r.attempt_id, "at": r.at, "kind": r.kind,
-                "uniqueid": r.uniqueid, "linkedid": r.linkedid, "reason": r.reason, "cause": r.cause,
-                "digit": r.digit, "detail": r.detail,
+                "clinic_id": r.clinic_id,
+                "attempt_id": r.attempt_id,
+                "at": r.at,
+                "kind": r.kind,
+                "uniqueid": r.uniqueid,
+                "linkedid": r.linkedid,
+                "reason": r.reason,
+                "cause": r.cause,
+                "digit": r.digit,
+                "detail": r.detail,
             }
             for r in rows
         ],

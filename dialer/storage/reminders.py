@@ -193,7 +193,8 @@ class SqlReminderStore:
                 .group_by(appointments.c.reminder_status)
             )
             day_targets = (
-                select(targets.c.target_id).select_from(_JOIN)
+                select(targets.c.target_id)
+                .select_from(_JOIN)
                 .where(appointments.c.visit_day == visit_day, targets.c.campaign == CAMPAIGN)
             )
             calls = await conn.execute(
@@ -207,9 +208,13 @@ class SqlReminderStore:
                 .group_by(sms_messages.c.status)
             )
             active = await conn.scalar(
-                select(func.count()).select_from(_JOIN)
-                .where(appointments.c.visit_day == visit_day, targets.c.campaign == CAMPAIGN,
-                       targets.c.state == "active")
+                select(func.count())
+                .select_from(_JOIN)
+                .where(
+                    appointments.c.visit_day == visit_day,
+                    targets.c.campaign == CAMPAIGN,
+                    targets.c.state == "active",
+                )
             )
             return DaySummary(
                 statuses={str(k): int(v) for k, v in statuses},

@@ -42,7 +42,9 @@ async def _json_body(request: web.Request) -> Any:
         return await request.json(loads=json.loads)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise web.HTTPBadRequest(
-            text=json.dumps({"errors": [{"field": "body", "message": f"не JSON: {err}"}]}, ensure_ascii=False),
+            text=json.dumps(
+                {"errors": [{"field": "body", "message": f"не JSON: {err}"}]}, ensure_ascii=False
+            ),
             content_type="application/json",
         ) from None
 
@@ -57,7 +59,9 @@ async def post_appointments(request: web.Request) -> web.Response:
     ctx = request.app[API]
     items = _items(await _json_body(request))
     if items is None:
-        return bad_request([{"field": "body", "message": "ожидался список записей или {\"appointments\": [...]}"}])
+        return bad_request(
+            [{"field": "body", "message": 'ожидался список записей или {"appointments": [...]}'}]
+        )
     if len(items) > MAX_IMPORT_ROWS:
         return bad_request([{"field": "body", "message": f"не больше {MAX_IMPORT_ROWS} записей за раз"}], 413)
     numbered: list[tuple[int, dict[str, Any]]] = []
@@ -71,9 +75,13 @@ async def post_appointments(request: web.Request) -> web.Response:
             errors.append({"row": index, "field": unknown[0], "message": f"неизвестные поля {unknown}"})
             continue
         numbered.append((index, item))
-    outcome = await import_appointments(numbered, settings=ctx.settings, store=ctx.appointments,
-                                        now=ctx.clock.now())
-    all_errors = sorted(errors + [e.as_dict() for e in outcome.errors], key=lambda e: (str(e["row"]).zfill(9), str(e["field"])))
+    outcome = await import_appointments(
+        numbered, settings=ctx.settings, store=ctx.appointments, now=ctx.clock.now()
+    )
+    all_errors = sorted(
+        errors + [e.as_dict() for e in outcome.errors],
+        key=lambda e: (str(e["row"]).zfill(9), str(e["field"])),
+    )
     body = outcome.as_dict() | {"rows": len(items), "errors": all_errors}
     if outcome.days:
         await ctx.on_imported(outcome.days)
@@ -91,17 +99,25 @@ async def get_appointments(request: web.Request) -> web.Response:
     if clinic is not None and clinic not in ctx.settings.clinics:
         return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
     rows = await ctx.appointments.outcomes(day, clinic)
-    return web.json_response({
-        "date": day.isoformat(),
-        "appointments": [
-            {
-                "clinic": r.clinic_id, "appointment_id": r.appointment_id, "visit_at": r.visit_at.isoformat(),
-                "status": r.status, "status_label": ReminderStatus(r.status).label, "attempts": r.attempts,
-                "last_result": r.last_result, "digit": r.digit, "sms_status": r.sms_status,
-            }
-            for r in rows
-        ],
-    })
+    return web.json_response(
+        {
+            "date": day.isoformat(),
+            "appointments": [
+                {
+                    "clinic": r.clinic_id,
+                    "appointment_id": r.appointment_id,
+                    "visit_at": r.visit_at.isoformat(),
+                    "status": r.status,
+                    "status_label": ReminderStatus(r.status).label,
+                    "attempts": r.attempts,
+                    "last_result": r.last_result,
+                    "digit": r.digit,
+                    "sms_status": r.sms_status,
+                }
+                for r in rows
+            ],
+        }
+    )
 
 
 def add_routes(app: web.Application) -> None:

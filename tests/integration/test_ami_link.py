@@ -19,7 +19,9 @@ from tests.support import DialerHome, appointments_csv, daytime_zone, hhmmss, si
 pytestmark = pytest.mark.asterisk
 
 
-def one_patient_config(port: int, sandbox: SandboxHandle, tz: str, now: datetime, secret: str | None = None) -> str:
+def one_patient_config(
+    port: int, sandbox: SandboxHandle, tz: str, now: datetime, secret: str | None = None
+) -> str:
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(tz)
@@ -47,26 +49,52 @@ same_day_confirmation = false
 """
 
 
-async def prepared_home(tmp_path: Path, port: int, sandbox: SandboxHandle, phone: str,
-                        secret: str | None = None) -> tuple[DialerHome, str]:
+async def prepared_home(
+    tmp_path: Path, port: int, sandbox: SandboxHandle, phone: str, secret: str | None = None
+) -> tuple[DialerHome, str]:
     now = datetime.now(UTC)
     tz = daytime_zone(now)
     tomorrow = (now.astimezone(tz) + timedelta(days=1)).date().isoformat()
     home = DialerHome(tmp_path)
     home.write(one_patient_config(port, sandbox, tz.key, now, secret))
-    (tmp_path / "a.csv").write_text(appointments_csv([{
-        "appointment_id": "A1", "clinic": "c1", "patient_name": "Смирнова Анна", "phone": phone,
-        "visit_date": tomorrow, "visit_time": "10:00", "doctor": "Иванова",
-    }]), encoding="utf-8")
+    (tmp_path / "a.csv").write_text(
+        appointments_csv(
+            [
+                {
+                    "appointment_id": "A1",
+                    "clinic": "c1",
+                    "patient_name": "Смирнова Анна",
+                    "phone": phone,
+                    "visit_date": tomorrow,
+                    "visit_time": "10:00",
+                    "doctor": "Иванова",
+                }
+            ]
+        ),
+        encoding="utf-8",
+    )
     assert home.run("import", "appointments", str(tmp_path / "a.csv")).returncode == 0
     return home, tomorrow
 
 
 async def run_campaign(home: DialerHome, day: str, timeout: float = 120) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dialer", "--config", str(home.config), "--log-level", "INFO", "campaign", "run",
-        "reminders", "--date", day, "--until-done", cwd=home.root,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "dialer",
+        "--config",
+        str(home.config),
+        "--log-level",
+        "INFO",
+        "campaign",
+        "run",
+        "reminders",
+        "--date",
+        day,
+        "--until-done",
+        cwd=home.root,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(process.communicate(), timeout)
     return process.returncode or 0, out.decode()
@@ -111,7 +139,8 @@ async def test_link_lost_right_after_originate_dials_once_and_keeps_the_result(
     assert appt["reminder_status"] == "confirmed"
     if down_for:
         assert "recovered from the dialplan's record" in " ".join(
-            r["detail"] or "" for r in home.query("select detail from attempt_events"))
+            r["detail"] or "" for r in home.query("select detail from attempt_events")
+        )
 
 
 async def test_bare_panoramisk_resends_an_unanswered_originate(sandbox: SandboxHandle) -> None:
@@ -122,13 +151,29 @@ async def test_bare_panoramisk_resends_an_unanswered_originate(sandbox: SandboxH
     proxy = await AmiProxy(sandbox.host, sandbox.port, cut_after_originate=True).start()
     observer = await observe(sandbox)
     phone = sim_phone(7)[1:]
-    manager = Manager(host="127.0.0.1", port=proxy.port, username=sandbox.username, secret=sandbox.secret,
-                      reconnect_timeout=1, ping_delay=60, loop=asyncio.get_running_loop())
+    manager = Manager(
+        host="127.0.0.1",
+        port=proxy.port,
+        username=sandbox.username,
+        secret=sandbox.secret,
+        reconnect_timeout=1,
+        ping_delay=60,
+        loop=asyncio.get_running_loop(),
+    )
     try:
         manager.connect()
         await asyncio.sleep(1.0)
-        manager.send_action({"Action": "Originate", "Channel": f"Local/{phone}@patients", "Context": "dialer-reminder",
-                             "Exten": "s", "Priority": "1", "Async": "true", "Timeout": "3000"})
+        manager.send_action(
+            {
+                "Action": "Originate",
+                "Channel": f"Local/{phone}@patients",
+                "Context": "dialer-reminder",
+                "Exten": "s",
+                "Priority": "1",
+                "Async": "true",
+                "Timeout": "3000",
+            }
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and proxy.originates_forwarded < 2:
             await asyncio.sleep(0.2)
@@ -136,9 +181,13 @@ async def test_bare_panoramisk_resends_an_unanswered_originate(sandbox: SandboxH
     finally:
         manager.close()
         await proxy.stop()
-    calls = [f for _, f in observer.events
-             if f.get("Event") == "Newchannel" and f.get("Channel", "").startswith(f"Local/{phone}@patients")
-             and f["Channel"].endswith(";1")]
+    calls = [
+        f
+        for _, f in observer.events
+        if f.get("Event") == "Newchannel"
+        and f.get("Channel", "").startswith(f"Local/{phone}@patients")
+        and f["Channel"].endswith(";1")
+    ]
     await observer.close()
     assert proxy.originates_forwarded == 2
     assert len(calls) == 2, "panoramisk no longer resends: the guard may be simplified"
@@ -146,8 +195,14 @@ async def test_bare_panoramisk_resends_an_unanswered_originate(sandbox: SandboxH
 
 async def test_a_dead_link_is_noticed_within_two_ping_intervals(sandbox: SandboxHandle) -> None:
     proxy = await AmiProxy(sandbox.host, sandbox.port).start()
-    connection = AmiConnection(host="127.0.0.1", port=proxy.port, username=sandbox.username,
-                               secret=sandbox.secret, sink=lambda frame: None, ping_interval=1.0)
+    connection = AmiConnection(
+        host="127.0.0.1",
+        port=proxy.port,
+        username=sandbox.username,
+        secret=sandbox.secret,
+        sink=lambda frame: None,
+        ping_interval=1.0,
+    )
     runner = asyncio.create_task(connection.run())
     try:
         await asyncio.wait_for(connection.ready.wait(), 10)
@@ -167,15 +222,22 @@ async def test_a_dead_link_is_noticed_within_two_ping_intervals(sandbox: Sandbox
 
 
 async def test_refused_login_is_a_final_error(sandbox: SandboxHandle) -> None:
-    connection = AmiConnection(host=sandbox.host, port=sandbox.port, username=sandbox.username,
-                               secret="wrong-secret", sink=lambda frame: None)
+    connection = AmiConnection(
+        host=sandbox.host,
+        port=sandbox.port,
+        username=sandbox.username,
+        secret="wrong-secret",
+        sink=lambda frame: None,
+    )
     started = time.monotonic()
     with pytest.raises(AmiAuthError, match="refused the login"):
         await asyncio.wait_for(connection.run(), 15)
     assert time.monotonic() - started < 10
 
 
-async def test_refused_login_stops_the_command_with_a_clear_message(sandbox: SandboxHandle, tmp_path: Path) -> None:
+async def test_refused_login_stops_the_command_with_a_clear_message(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
     home, day = await prepared_home(tmp_path, sandbox.port, sandbox, sim_phone(1), secret="wrong-secret")
     code, out = await run_campaign(home, day, timeout=60)
     assert code == 2, out

@@ -44,8 +44,16 @@ ROWS = [
     "1010;msk;Морозова Юлия;9161234575;2026-11-26;13:30;Иванова М. П.;может быть",  # row 11: bad flag
     "1011;msk;Волков Сергей;9161234576;2026-11-26;14:00;Иванова М. П.;нет",  # row 12: good
 ]
-EXPECTED_ERRORS = {(4, "phone"), (5, "clinic"), (6, "visit_date"), (7, "appointment_id"), (8, "phone"),
-                   (9, "visit_time"), (10, "patient_name"), (11, "do_not_call")}
+EXPECTED_ERRORS = {
+    (4, "phone"),
+    (5, "clinic"),
+    (6, "visit_date"),
+    (7, "appointment_id"),
+    (8, "phone"),
+    (9, "visit_time"),
+    (10, "patient_name"),
+    (11, "do_not_call"),
+}
 
 
 @pytest.fixture
@@ -60,14 +68,21 @@ def test_cp1251_csv_with_bad_rows_reports_each_and_imports_the_rest(home: Dialer
     path.write_bytes((HEADER + "\r\n".join(ROWS) + "\r\n").encode("cp1251"))
     result = home.run("import", "appointments", str(path))
     assert result.returncode == 1, result.stdout + result.stderr
-    reported = {(int(line.split("строка ")[1].split(",")[0]), line.split("поле «")[1].split("»")[0])
-                for line in result.stdout.splitlines() if "строка " in line}
+    reported = {
+        (int(line.split("строка ")[1].split(",")[0]), line.split("поле «")[1].split("»")[0])
+        for line in result.stdout.splitlines()
+        if "строка " in line
+    }
     assert reported == EXPECTED_ERRORS
     assert "Загружено записей: 3 из 11" in result.stdout
     assert "cp1251" in result.stdout
-    stored = {r["appointment_id"]: r for r in home.query(
-        "select a.appointment_id, p.name, p.phone, p.do_not_call, a.visit_day from appointments a "
-        "join patients p using (clinic_id, patient_id)")}
+    stored = {
+        r["appointment_id"]: r
+        for r in home.query(
+            "select a.appointment_id, p.name, p.phone, p.do_not_call, a.visit_day from appointments a "
+            "join patients p using (clinic_id, patient_id)"
+        )
+    }
     assert set(stored) == {"1001", "1002", "1011"}
     assert stored["1001"]["name"] == "Смирнова Анна Сергеевна"  # Cyrillic intact after cp1251
     assert stored["1001"]["phone"] == "+79161234567"
@@ -89,8 +104,11 @@ def test_a_file_without_required_columns_is_refused_whole(home: DialerHome) -> N
 
 def test_an_all_good_file_exits_zero(home: DialerHome) -> None:
     path = home.root / "good.csv"
-    path.write_text("appointment_id,clinic,patient_name,phone,visit_date,visit_time,doctor\n"
-                    "1,msk,Анна,9161234567,2026-11-26,10:00,Иванова\n", encoding="utf-8")
+    path.write_text(
+        "appointment_id,clinic,patient_name,phone,visit_date,visit_time,doctor\n"
+        "1,msk,Анна,9161234567,2026-11-26,10:00,Иванова\n",
+        encoding="utf-8",
+    )
     assert home.run("import", "appointments", str(path)).returncode == 0
 
 
@@ -106,20 +124,33 @@ async def api(home: DialerHome) -> AsyncIterator[tuple[TestClient, list[set[obje
     async def health() -> dict[str, object]:
         return {}
 
-    app = create_app(ApiContext(settings, storage.appointments, SystemClock(), on_imported),
-                     CallbackContext({}, None, ""), health=health)  # type: ignore[arg-type]
+    app = create_app(
+        ApiContext(settings, storage.appointments, SystemClock(), on_imported),
+        CallbackContext({}, None, ""),
+        health=health,
+    )  # type: ignore[arg-type]
     async with TestClient(TestServer(app)) as client:
         yield client, imported
     await storage.close()
 
 
 def as_json(row: str) -> dict[str, str]:
-    keys = ["appointment_id", "clinic", "patient_name", "phone", "visit_date", "visit_time", "doctor",
-            "do_not_call"]
+    keys = [
+        "appointment_id",
+        "clinic",
+        "patient_name",
+        "phone",
+        "visit_date",
+        "visit_time",
+        "doctor",
+        "do_not_call",
+    ]
     return dict(zip(keys, row.split(";"), strict=True))
 
 
-async def test_json_import_answers_400_with_every_error_and_keeps_the_good_rows(api, home: DialerHome) -> None:
+async def test_json_import_answers_400_with_every_error_and_keeps_the_good_rows(
+    api, home: DialerHome
+) -> None:
     client, imported = api
     response = await client.post("/api/appointments", json={"appointments": [as_json(r) for r in ROWS]})
     assert response.status == 400
@@ -132,7 +163,7 @@ async def test_json_import_answers_400_with_every_error_and_keeps_the_good_rows(
     assert {a["appointment_id"] for a in (await listing.json())["appointments"]} == {"1001", "1002", "1011"}
 
 
-@pytest.mark.parametrize("body", [b"not json", b"{\"appointments\": 5}", b"[1, 2]", b"\xff\xfe", b"{}"])
+@pytest.mark.parametrize("body", [b"not json", b'{"appointments": 5}', b"[1, 2]", b"\xff\xfe", b"{}"])
 async def test_json_import_refuses_malformed_bodies_with_400(api, body: bytes) -> None:
     client, _ = api
     response = await client.post("/api/appointments", data=body, headers={"Content-Type": "application/json"})

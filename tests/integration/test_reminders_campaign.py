@@ -20,6 +20,7 @@ from tests.support import DialerHome, appointments_csv, daytime_zone, free_port,
 
 pytestmark = pytest.mark.asterisk
 
+
 async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp_path) -> None:
     now = datetime.now(UTC)
     tz = daytime_zone(now)
@@ -30,17 +31,41 @@ async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp
     await observer.login(sandbox.username, sandbox.secret)
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
         home = DialerHome(tmp_path)
-        home.write(campaign_config(sandbox, twilio, free_port(), now, tz.key, first=(-60, 50), second=(52, 100)))
+        home.write(
+            campaign_config(sandbox, twilio, free_port(), now, tz.key, first=(-60, 50), second=(52, 100))
+        )
         csv_path = tmp_path / "appointments.csv"
-        csv_path.write_text(appointments_csv([
-            {"appointment_id": f"A{d}", "clinic": "c1", "patient_name": f"Пациент Тестовый {d}",
-             "phone": phones[d], "visit_date": tomorrow, "visit_time": "10:30", "doctor": "Иванова Мария Петровна"}
-            for d in EXPECTED
-        ]), encoding="utf-8")
+        csv_path.write_text(
+            appointments_csv(
+                [
+                    {
+                        "appointment_id": f"A{d}",
+                        "clinic": "c1",
+                        "patient_name": f"Пациент Тестовый {d}",
+                        "phone": phones[d],
+                        "visit_date": tomorrow,
+                        "visit_time": "10:30",
+                        "doctor": "Иванова Мария Петровна",
+                    }
+                    for d in EXPECTED
+                ]
+            ),
+            encoding="utf-8",
+        )
         code, out, err = await run_cli(home, "import", "appointments", str(csv_path), timeout=60)
         assert code == 0, out + err
-        code, out, err = await run_cli(home, "campaign", "run", "reminders", "--date", tomorrow, "--until-done",
-                                       "--sms-wait", "20", timeout=400)
+        code, out, err = await run_cli(
+            home,
+            "campaign",
+            "run",
+            "reminders",
+            "--date",
+            tomorrow,
+            "--until-done",
+            "--sms-wait",
+            "20",
+            timeout=400,
+        )
         assert code == 0, out + err[-3000:]
         sent_sms = list(twilio.messages)
     await asyncio.sleep(0.5)
@@ -48,14 +73,19 @@ async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp
     await observer.close()
 
     # From the service's storage.
-    rows = {r["appointment_id"]: r for r in home.query(
-        "select a.appointment_id, a.reminder_status, t.target_id from appointments a "
-        "join targets t on t.subject_id = a.appointment_id")}
+    rows = {
+        r["appointment_id"]: r
+        for r in home.query(
+            "select a.appointment_id, a.reminder_status, t.target_id from appointments a "
+            "join targets t on t.subject_id = a.appointment_id"
+        )
+    }
     for digit, (status, calls, sms) in EXPECTED.items():
         row = rows[f"A{digit}"]
         assert row["reminder_status"] == status, f"patient {digit}"
-        attempts = home.query("select * from attempts where target_id = ? and state != 'unplaced'",
-                              (row["target_id"],))
+        attempts = home.query(
+            "select * from attempts where target_id = ? and state != 'unplaced'", (row["target_id"],)
+        )
         assert len(attempts) == calls, f"patient {digit}: {[dict(a) for a in attempts]}"
         stored_sms = home.query("select * from sms_messages where target_id = ?", (row["target_id"],))
         assert len(stored_sms) == sms, f"patient {digit}"
@@ -69,8 +99,11 @@ async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp
         assert len(channels) == calls, f"patient {digit}: Asterisk saw {len(channels)} calls"
         assert len({f["Uniqueid"] for f in channels}) == calls, f"patient {digit}: an attempt dialled twice"
 
-    digits = {(f["AttemptId"], f["Digit"]) for _, f in events
-              if f.get("Event") == "UserEvent" and f.get("UserEvent") == "DialerDigit"}
+    digits = {
+        (f["AttemptId"], f["Digit"])
+        for _, f in events
+        if f.get("Event") == "UserEvent" and f.get("UserEvent") == "DialerDigit"
+    }
     pressed = {a.split(":")[1]: d for a, d in digits}
     assert pressed[str(rows["A1"]["target_id"])] == "1"
     assert pressed[str(rows["A5"]["target_id"])] == "2"
@@ -90,10 +123,14 @@ async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp
         assert "Клиника «Улыбка»" in message.body
 
     # The export shows one row per appointment with the same facts.
-    code, out, _ = await run_cli(home, "export", "outcomes", "--date", tomorrow, "--format", "csv", timeout=60)
+    code, out, _ = await run_cli(
+        home, "export", "outcomes", "--date", tomorrow, "--format", "csv", timeout=60
+    )
     assert code == 0
     lines = out.strip().splitlines()
-    assert lines[0] == "clinic,appointment_id,visit_date,visit_time,status,attempts,last_result,digit,sms_status"
+    assert (
+        lines[0] == "clinic,appointment_id,visit_date,visit_time,status,attempts,last_result,digit,sms_status"
+    )
     exported = {line.split(",")[1]: line.split(",") for line in lines[1:]}
     assert exported["A2"][4:] == ["not_reached", "3", "busy", "", "delivered"]
     assert exported["A1"][4:] == ["confirmed", "1", "answered", "1", ""]

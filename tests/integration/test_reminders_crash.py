@@ -24,9 +24,22 @@ pytestmark = pytest.mark.asterisk
 
 async def start_run(home: DialerHome, day: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dialer", "--config", str(home.config), "campaign", "run", "reminders",
-        "--date", day, "--until-done", "--sms-wait", "20", cwd=home.root,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "dialer",
+        "--config",
+        str(home.config),
+        "campaign",
+        "run",
+        "reminders",
+        "--date",
+        day,
+        "--until-done",
+        "--sms-wait",
+        "20",
+        cwd=home.root,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
 
 
@@ -42,7 +55,9 @@ async def kill_when(process: asyncio.subprocess.Process, home: DialerHome, sql: 
     return False
 
 
-async def test_sigkill_mid_campaign_loses_nothing_and_repeats_nothing(sandbox: SandboxHandle, tmp_path: Path) -> None:
+async def test_sigkill_mid_campaign_loses_nothing_and_repeats_nothing(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
     now = datetime.now(UTC)
     tz = daytime_zone(now)
     tomorrow = (now.astimezone(tz) + timedelta(days=1)).date().isoformat()
@@ -51,25 +66,53 @@ async def test_sigkill_mid_campaign_loses_nothing_and_repeats_nothing(sandbox: S
     await observer.login(sandbox.username, sandbox.secret)
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
         home = DialerHome(tmp_path)
-        home.write(campaign_config(sandbox, twilio, free_port(), now, tz.key, first=(-60, 60), second=(62, 110)))
-        (tmp_path / "a.csv").write_text(appointments_csv([
-            {"appointment_id": f"A{d}", "clinic": "c1", "patient_name": f"Пациент {d}", "phone": phones[d],
-             "visit_date": tomorrow, "visit_time": "10:30", "doctor": "Иванова Мария Петровна"}
-            for d in EXPECTED
-        ]), encoding="utf-8")
+        home.write(
+            campaign_config(sandbox, twilio, free_port(), now, tz.key, first=(-60, 60), second=(62, 110))
+        )
+        (tmp_path / "a.csv").write_text(
+            appointments_csv(
+                [
+                    {
+                        "appointment_id": f"A{d}",
+                        "clinic": "c1",
+                        "patient_name": f"Пациент {d}",
+                        "phone": phones[d],
+                        "visit_date": tomorrow,
+                        "visit_time": "10:30",
+                        "doctor": "Иванова Мария Петровна",
+                    }
+                    for d in EXPECTED
+                ]
+            ),
+            encoding="utf-8",
+        )
         code, out, err = await run_cli(home, "import", "appointments", str(tmp_path / "a.csv"), timeout=60)
         assert code == 0, out + err
 
         # Kill 1: while calls are in the air.
         first = await start_run(home, tomorrow)
-        assert await kill_when(first, home, "select 1 from attempts where state in ('dialing', 'answered') "
-                                            "group by 1 having count(*) >= 3", timeout=60)
+        assert await kill_when(
+            first,
+            home,
+            "select 1 from attempts where state in ('dialing', 'answered') group by 1 having count(*) >= 3",
+            timeout=60,
+        )
         # Kill 2: as soon as the first SMS is written, i.e. while it is being handed to the gateway.
         second = await start_run(home, tomorrow)
         killed_in_sms = await kill_when(second, home, "select 1 from sms_messages", timeout=150)
         if killed_in_sms:
-            code, out, err = await run_cli(home, "campaign", "run", "reminders", "--date", tomorrow,
-                                           "--until-done", "--sms-wait", "20", timeout=300)
+            code, out, err = await run_cli(
+                home,
+                "campaign",
+                "run",
+                "reminders",
+                "--date",
+                tomorrow,
+                "--until-done",
+                "--sms-wait",
+                "20",
+                timeout=300,
+            )
             assert code == 0, out + err[-3000:]
         else:
             assert await second.wait() == 0
@@ -79,25 +122,40 @@ async def test_sigkill_mid_campaign_loses_nothing_and_repeats_nothing(sandbox: S
     await observer.close()
     assert killed_in_sms, "the second kill never happened: the scenario did not reach its SMS stage"
 
-    targets = {r["subject_id"]: r["target_id"] for r in home.query("select subject_id, target_id from targets")}
+    targets = {
+        r["subject_id"]: r["target_id"] for r in home.query("select subject_id, target_id from targets")
+    }
     for digit, (status, calls, sms) in EXPECTED.items():
         target = targets[f"A{digit}"]
-        (appt,) = home.query("select reminder_status from appointments where appointment_id = ?", (f"A{digit}",))
+        (appt,) = home.query(
+            "select reminder_status from appointments where appointment_id = ?", (f"A{digit}",)
+        )
         assert appt["reminder_status"] == status, f"patient {digit}"
         rows = home.query("select attempt_id, state from attempts where target_id = ?", (target,))
-        assert all(r["state"] in ("ended", "unplaced") for r in rows), f"patient {digit}: {[dict(r) for r in rows]}"
+        assert all(r["state"] in ("ended", "unplaced") for r in rows), (
+            f"patient {digit}: {[dict(r) for r in rows]}"
+        )
         placed = [r["attempt_id"] for r in rows if r["state"] == "ended"]
         assert len(placed) == calls, f"patient {digit}: {[dict(r) for r in rows]}"
-        seen = [f["Uniqueid"] for _, f in events
-                if f.get("Event") == "Newchannel" and f.get("Uniqueid", "").startswith(f"reminders:{target}:")
-                and not f["Uniqueid"].endswith(";2")]
+        seen = [
+            f["Uniqueid"]
+            for _, f in events
+            if f.get("Event") == "Newchannel"
+            and f.get("Uniqueid", "").startswith(f"reminders:{target}:")
+            and not f["Uniqueid"].endswith(";2")
+        ]
         assert len(seen) == len(set(seen)), f"patient {digit}: an attempt was dialled twice: {seen}"
         assert sorted(seen) == sorted(placed), f"patient {digit}: Asterisk {seen} vs storage {placed}"
         assert sum(1 for m in sent if m.to == phones[digit]) == sms, f"patient {digit}: SMS sent {sms} times?"
 
     # The append-only log kept a record of every call through both kills.
     for row in home.query("select attempt_id, state from attempts"):
-        kinds = [e["kind"] for e in home.query("select kind from attempt_events where attempt_id = ?",
-                                                (row["attempt_id"],))]
+        kinds = [
+            e["kind"]
+            for e in home.query("select kind from attempt_events where attempt_id = ?", (row["attempt_id"],))
+        ]
         assert kinds.count("originate") == 1, (row["attempt_id"], kinds)
-        assert kinds.count("ended" if row["state"] == "ended" else "unplaced") == 1, (row["attempt_id"], kinds)
+        assert kinds.count("ended" if row["state"] == "ended" else "unplaced") == 1, (
+            row["attempt_id"],
+            kinds,
+        )
