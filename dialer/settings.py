@@ -18,7 +18,7 @@ from dialer.campaigns.messages import DEFAULT_REMINDER_SMS, SmsTemplate
 from dialer.campaigns.plan import AttemptPlan, WindowRule, window_rule
 from dialer.core.calendar import WorkCalendar, zone
 from dialer.core.errors import ConfigError, FieldError
-from dialer.core.phones import normalize_phone
+from dialer.core.phones import dial_forms, normalize_phone
 from dialer.core.timeutil import parse_duration, parse_time_of_day
 
 
@@ -286,10 +286,15 @@ def _clinic(raw: object, index: int, trunks: Mapping[str, TrunkSettings]) -> Cli
 def _trunk(name: str, raw: object) -> TrunkSettings:
     t = _Table(raw, f"trunks.{name}")
     dial = t.text("dial", "PJSIP/{number}@trunk")
-    if not any(p in dial for p in ("{number}", "{e164}", "{national}")):
+    sample = dial_forms("+79161234567")
+    try:
+        filled = dial.format(**sample)
+    except (KeyError, IndexError, ValueError) as err:
         raise ConfigError(
-            f"trunks.{name}.dial: шаблон должен содержать {{number}}, {{e164}} или {{national}}"
-        )
+            f"trunks.{name}.dial: шаблон {dial!r} не заполняется ({err}); можно {{number}}, {{e164}}, {{national}}"
+        ) from None
+    if not any(value in filled for value in sample.values()):
+        raise ConfigError(f"trunks.{name}.dial: шаблон должен содержать {{number}}, {{e164}} или {{national}}")
     trunk = TrunkSettings(
         name=name,
         dial=dial,
@@ -381,7 +386,8 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
     campaigns = root.table("campaigns")
     r = campaigns.table("reminders")
     same_day_table = r.table("same_day")
-    same_day = _plan(same_day_table, SAME_DAY_PLAN) if r.flag("same_day_confirmation", True) else None
+    same_day_plan = _plan(same_day_table, SAME_DAY_PLAN)  # checked even when switched off
+    same_day = same_day_plan if r.flag("same_day_confirmation", True) else None
     same_day_table.done()
     reminders = ReminderSettings(
         plan=_plan(r, CUSTOMER_PLAN),

@@ -35,6 +35,9 @@ class FrameParser:
             # Asterisk greets with one line ("Asterisk Call Manager/11.0.0") before any frame.
             line_end = buffer.find(b"\r\n")
             if line_end < 0:
+                if len(buffer) > MAX_FRAME_BYTES:
+                    self._buffer = b""
+                    raise FrameTooLarge(f"AMI greeting longer than {MAX_FRAME_BYTES} bytes")
                 self._buffer = buffer
                 return []
             self.banner = buffer[:line_end].decode("utf-8", "replace")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from dialer.core.errors import ConfigError
@@ -35,13 +35,20 @@ class SmsTemplate:
     text: str
 
     def __post_init__(self) -> None:
-        used = {name for _, name, _, _ in string.Formatter().parse(self.text) if name is not None}
+        try:
+            used = {name for _, name, _, _ in string.Formatter().parse(self.text) if name is not None}
+        except ValueError as err:
+            raise ConfigError(f"шаблон SMS {self.text!r}: {err}") from None
         extra = used - ALLOWED_PLACEHOLDERS
         if extra:
             raise ConfigError(
                 f"шаблон SMS: недопустимые поля {sorted(extra)}; разрешены только {sorted(ALLOWED_PLACEHOLDERS)}"
                 " — в SMS нельзя писать врача, услугу или диагноз"
             )
+        try:
+            self.render(clinic="К", at=datetime(2026, 1, 1, tzinfo=UTC), tz=ZoneInfo("UTC"), phone="+7")
+        except (ValueError, KeyError, IndexError) as err:
+            raise ConfigError(f"шаблон SMS {self.text!r} не заполняется: {err}") from None
 
     def render(self, *, clinic: str, at: datetime, tz: ZoneInfo, phone: str) -> str:
         local = at.astimezone(tz)

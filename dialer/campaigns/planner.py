@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 
 from dialer.campaigns.plan import Window
 from dialer.core.outcomes import CallResult
+
+
+SMS_DAY_STARTS = time(9, 0)
+SMS_NIGHT_STARTS = time(21, 0)
 
 
 class Settled(StrEnum):
@@ -96,9 +100,18 @@ def next_step(target: Target, history: Sequence[AttemptRecord], now: datetime) -
 
 
 def _within_hours(target: Target, now: datetime) -> datetime:
-    """A message goes out no earlier than the first calling window: never at night for a do-not-call patient."""
-    first = min((w.start for w in target.windows), default=now)
-    return max(now, first)
+    """When a message may go out: not before the first calling window, and never at night (21:00-09:00 in the
+    clinic's zone), so a restart late in the evening does not text a patient in their sleep."""
+    if not target.windows:
+        return now
+    first = min(w.start for w in target.windows)
+    at = max(now, first)
+    local = at.astimezone(first.tzinfo)
+    if local.time() >= SMS_NIGHT_STARTS:
+        local = datetime.combine(local.date() + timedelta(days=1), SMS_DAY_STARTS, local.tzinfo)
+    elif local.time() < SMS_DAY_STARTS:
+        local = datetime.combine(local.date(), SMS_DAY_STARTS, local.tzinfo)
+    return max(at, local)
 
 
 def _has_confirmation(history: Sequence[AttemptRecord]) -> bool:

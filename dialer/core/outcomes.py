@@ -66,6 +66,8 @@ def to_int(value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    if not text or not (text.isdigit() or (text[0] == "-" and text[1:].isdigit())):
+    digits = text[1:] if text.startswith("-") else text
+    # isascii: "²" and other Unicode digits pass isdigit() but int() refuses them.
+    if not digits or not (digits.isascii() and digits.isdigit()):
         return None
     return int(text)

@@ -18,6 +18,9 @@ def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     text = raw.strip()
     if not text:
         raise FieldError("phone", "пустой номер телефона")
+    if any(c.isalpha() for c in text):
+        # phonenumbers reads letters as a keypad spelling: a typo would become a stranger's number.
+        raise FieldError("phone", f"в номере есть буквы: {text!r}")
     digits = "".join(c for c in text if c.isdigit())
     candidate = text
     if region == "RU" and not text.startswith("+"):

@@ -6,6 +6,7 @@ It never raises on bad input: garbage, truncated or out-of-order events are coun
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,8 @@ SECOND_LEG = ";2"
 
 # How long an attempt whose channel is gone waits for its OriginateResponse before it is closed anyway.
 ORIGINATE_RESPONSE_GRACE = timedelta(seconds=3)
+# How many ended attempt ids are remembered to ignore their late events: hours of calls at full pace.
+ENDED_MEMORY = 10_000
 
 
 def event_time(event: Event, now: datetime) -> datetime:
@@ -66,6 +69,8 @@ class CallTracker:
     digit_event: str = "DialerDigit"
     stats: TrackerStats = field(default_factory=TrackerStats)
     _attempts: dict[str, _Attempt] = field(default_factory=dict)
+    # Recently ended attempts: a late OriginateResponse or Hangup must not bring one back to life.
+    _ended: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         self._handlers: dict[str, Callable[[Event, datetime], tuple[Fact, ...]]] = {
@@ -93,13 +98,16 @@ class CallTracker:
 
     def adopt(self, attempt_id: str, *, answered: bool, originate_done: bool) -> None:
         """Resume following a call found alive on Asterisk after a reconnect or a restart."""
+        self._ended.pop(attempt_id, None)
         state = self._attempts.setdefault(attempt_id, _Attempt(attempt_id))
         state.channel_seen = True
         state.answered = state.answered or answered
         state.originate_done = state.originate_done or originate_done
 
     def forget(self, attempt_id: str) -> None:
-        self._attempts.pop(attempt_id, None)
+        """Stop following an attempt the engine closed on its own (refused, never placed, recovered)."""
+        if self._attempts.pop(attempt_id, None) is not None:
+            self._remember_ended(attempt_id)
 
     def open_attempts(self) -> list[str]:
         return list(self._attempts)
@@ -116,14 +124,14 @@ class CallTracker:
 
     def _lookup(self, uniqueid: str) -> _Attempt | None:
         state = self._attempts.get(uniqueid)
-        if state is None and uniqueid and self.is_attempt_id(uniqueid):
+        if state is None and uniqueid and uniqueid not in self._ended and self.is_attempt_id(uniqueid):
             # A call of ours we did not start in this process (a restart); follow it anyway.
             state = self._attempts[uniqueid] = _Attempt(uniqueid, originate_done=True)
         return state
 
     def _on_newchannel(self, event: Event, now: datetime) -> tuple[Fact, ...]:
         uniqueid = event.get("Uniqueid", "")
-        state = self._attempts.get(uniqueid)
+        state = self._lookup(uniqueid)
         if state is None:
             return NO_FACTS
         state.channel_seen = True
@@ -131,7 +139,7 @@ class CallTracker:
         return (CallStarted(uniqueid, event_time(event, now), event.get("Channel", "")),)
 
     def _on_newstate(self, event: Event, now: datetime) -> tuple[Fact, ...]:
-        state = self._attempts.get(event.get("Uniqueid", ""))
+        state = self._lookup(event.get("Uniqueid", ""))
         if state is None or state.answered or event.get("ChannelStateDesc") != "Up":
             return NO_FACTS
         state.answered = True
@@ -156,13 +164,13 @@ class CallTracker:
             return NO_FACTS
         attempt_id = event.get("AttemptId", "")
         digit = event.get("Digit", "")
-        if attempt_id not in self._attempts or len(digit) != 1:
+        if self._lookup(attempt_id) is None or len(digit) != 1:
             self.stats.malformed += 1
             return NO_FACTS
         return (DigitPressed(attempt_id, digit, event_time(event, now)),)
 
     def _on_queue_join(self, event: Event, now: datetime) -> tuple[Fact, ...]:
-        state = self._attempts.get(event.get("Uniqueid", ""))
+        state = self._lookup(event.get("Uniqueid", ""))
         if state is None:
             return NO_FACTS
         return (JoinedQueue(state.attempt_id, event.get("Queue", ""), event_time(event, now)),)
@@ -185,8 +193,14 @@ class CallTracker:
             return (self._end(state, state.hangup_at),)
         return NO_FACTS
 
+    def _remember_ended(self, attempt_id: str) -> None:
+        self._ended[attempt_id] = None
+        if len(self._ended) > ENDED_MEMORY:
+            self._ended.popitem(last=False)
+
     def _end(self, state: _Attempt, at: datetime) -> CallEnded:
         self._attempts.pop(state.attempt_id, None)
+        self._remember_ended(state.attempt_id)
         cause = state.best_cause()
         result = classify(answered=state.answered, reason=state.originate_reason, cause=cause)
         return CallEnded(

@@ -49,14 +49,19 @@ def at(hh: int, mm: int = 0, day: date = CALL_DAY, tz: ZoneInfo = MSK) -> dateti
     return datetime.combine(day, time(hh, mm), tz)
 
 
-def target(windows: tuple[Window, ...] | None = None, **kw: bool) -> Target:
-    base = Target(
+def target(
+    windows: tuple[Window, ...] | None = None,
+    *,
+    may_call: bool = True,
+    may_sms: bool = True,
+    sms_done: bool = False,
+) -> Target:
+    return Target(
         windows=windows if windows is not None else tuple(resolve_day_windows(PLAN.windows, CALL_DAY, MSK)),
-        may_call=True,
-        may_sms=True,
-        sms_done=False,
+        may_call=may_call,
+        may_sms=may_sms,
+        sms_done=sms_done,
     )
-    return replace(base, **kw)
 
 
 def done(n: int, started: datetime, result: CallResult, settled: Settled = Settled.OPEN) -> AttemptRecord:
@@ -105,8 +110,18 @@ def test_at_15_30_the_second_attempt_no_longer_fits_and_goes_to_the_evening() ->
     assert next_step(t, history, at(18, 1)) == SendSms(at(18, 1))
 
 
+def test_a_window_ends_before_its_end_instant() -> None:
+    assert next_step(target(), [], at(16)) == Dial(at(18), 1)
+    last_second = at(16) - timedelta(seconds=1)
+    assert next_step(target(), [], last_second) == Dial(last_second, 1)
+    # A gap that lands exactly on the end does not fit either.
+    history = [done(1, at(14), CallResult.NO_ANSWER)]
+    assert next_step(target(), history, at(14, 1)) == Dial(at(18), 2)
+
+
 def test_at_21_00_a_fresh_target_gets_an_sms_or_stops() -> None:
-    assert next_step(target(), [], at(21)) == SendSms(at(21))
+    # At 21:00 a message would wake people: it waits for 09:00 the next morning.
+    assert next_step(target(), [], at(21)) == SendSms(at(9) + timedelta(days=1))
     assert next_step(target(may_sms=False), [], at(21)) == Stop(StopReason.NOT_REACHED)
     assert next_step(target(sms_done=True), [], at(21)) == Stop(StopReason.NOT_REACHED)
     no_sms = replace(target(), sms_when_not_reached=False)
@@ -252,14 +267,18 @@ def test_reminder_windows_use_the_clinics_local_day() -> None:
 @st.composite
 def rules(draw: st.DrawFn, count: int) -> tuple[WindowRule, ...]:
     out = []
+    # Whole hours and round lengths more often than not, so that a gap can land exactly on a window's end.
+    hours = st.sampled_from([60, 120, 180])
     for i in range(count):
-        start = draw(st.integers(min_value=0, max_value=24 * 60 - 2))
-        end = draw(st.integers(min_value=start + 1, max_value=24 * 60))
+        start = draw(st.one_of(st.integers(0, 23).map(lambda h: h * 60), st.integers(0, 24 * 60 - 1)))
+        length = draw(st.one_of(hours, st.integers(min_value=1, max_value=24 * 60)))
+        end = min(start + length, 24 * 60)
+        gap = draw(st.one_of(st.just(0), hours, st.integers(min_value=0, max_value=180)))
         raw = {
             "start": f"{start // 60:02d}:{start % 60:02d}",
             "end": f"{end // 60:02d}:{end % 60:02d}",
+            "min_gap": f"{gap}m",
             "attempts": draw(st.sampled_from([1, 2, 3, 0])),
-            "min_gap": f"{draw(st.integers(min_value=0, max_value=180))}m",
         }
         out.append(window_rule(raw, f"windows[{i}]"))
     return tuple(out)
@@ -300,7 +319,10 @@ def scenarios(draw: st.DrawFn) -> dict[str, object]:
     }
 
 
-OUTCOMES = st.sampled_from(list(CallResult))
+# Mostly calls that leave the plan going, so that the later windows get used too.
+OUTCOMES = st.sampled_from(
+    [CallResult.NO_ANSWER, CallResult.BUSY, CallResult.NO_ANSWER, CallResult.BUSY, *CallResult]
+)
 
 
 def _in_some_span(local: time, rule_set: tuple[WindowRule, ...]) -> bool:
@@ -308,7 +330,7 @@ def _in_some_span(local: time, rule_set: tuple[WindowRule, ...]) -> bool:
 
 
 @given(case=scenarios(), data=st.data())
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_no_dial_is_ever_planned_outside_a_window_or_to_a_do_not_call_patient(
     case: dict[str, object], data: st.DataObject
 ) -> None:
@@ -334,6 +356,10 @@ def test_no_dial_is_ever_planned_outside_a_window_or_to_a_do_not_call_patient(
     all_rules = plan.windows + (same_day.windows if same_day is not None and case["high_value"] else ())
     total = plan.max_attempts + (same_day.max_attempts if same_day is not None and case["high_value"] else 0)
     first_start = min((w.start for w in windows), default=None)
+    snap: bool = data.draw(st.booleans(), label="snap now to a window edge")
+    if windows and snap:
+        edge = data.draw(st.sampled_from([w.start for w in windows] + [w.end for w in windows]), label="edge")
+        now = edge + timedelta(seconds=data.draw(st.sampled_from([0, 0, -1, 1]), label="off"))
 
     history: list[AttemptRecord] = []
     step: Step = Wait()
@@ -351,7 +377,8 @@ def test_no_dial_is_ever_planned_outside_a_window_or_to_a_do_not_call_patient(
         assert step.n == len(history) + 1
         assert step.n <= total
         # The call goes out at the planned time or a little later; it is in flight, then ends.
-        now = step.at + timedelta(seconds=data.draw(st.integers(min_value=0, max_value=900), label="delay"))
+        delay = data.draw(st.one_of(st.just(0), st.integers(min_value=0, max_value=900)), label="delay")
+        now = step.at + timedelta(seconds=delay)
         in_flight = [*history, AttemptRecord(step.n, now, None)]
         assert next_step(t, in_flight, now + timedelta(seconds=5)) == Wait()
         result = data.draw(OUTCOMES, label="result")
@@ -377,3 +404,20 @@ def test_no_dial_is_ever_planned_outside_a_window_or_to_a_do_not_call_patient(
         assert isinstance(after, Stop), after
     else:
         assert isinstance(step, Stop)
+
+
+def test_an_sms_due_at_night_waits_for_the_morning() -> None:
+    from dialer.campaigns.planner import SendSms, Target, next_step
+    from dialer.campaigns.plan import Window
+
+    tz = ZoneInfo("Asia/Omsk")
+    day = datetime(2026, 11, 25, tzinfo=tz)
+    window = Window(day.replace(hour=11), day.replace(hour=16), 1, timedelta(0))
+    target = Target(windows=(window,), may_call=True, may_sms=True, sms_done=False)
+    late = day.replace(hour=23, minute=30)
+    history = [AttemptRecord(1, day.replace(hour=11, minute=5), CallResult.BUSY)]
+    step = next_step(target, history, late)
+    assert isinstance(step, SendSms)
+    assert step.at == datetime(2026, 11, 26, 9, 0, tzinfo=tz)
+    evening = day.replace(hour=18)
+    assert next_step(target, history, evening) == SendSms(evening)

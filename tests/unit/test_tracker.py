@@ -466,11 +466,14 @@ def test_adopt_after_reconnect_keeps_the_answer() -> None:
 
 
 def test_forget_drops_an_attempt() -> None:
-    t = tracker(A)
-    t.forget(A)
-    t.forget(A)
+    other = "recalls:3:1"  # expected by hand; the predicate does not cover it
+    t = tracker(other)
+    assert ended(run(t, [newchannel(other), hangup(other, 19), originate_response(other, "Failure", 3)]))
+    t.expect(other)
+    t.forget(other)
+    t.forget(other)
     assert t.open_attempts() == []
-    assert run(t, [newchannel(A), newstate_up(A)]) == []
+    assert run(t, [newchannel(other), newstate_up(other), hangup(other, 16)]) == []
 
 
 # Property: permutations, subsets and junk ------------------------------------------------------------
