@@ -294,7 +294,9 @@ def _trunk(name: str, raw: object) -> TrunkSettings:
             f"trunks.{name}.dial: шаблон {dial!r} не заполняется ({err}); можно {{number}}, {{e164}}, {{national}}"
         ) from None
     if not any(value in filled for value in sample.values()):
-        raise ConfigError(f"trunks.{name}.dial: шаблон должен содержать {{number}}, {{e164}} или {{national}}")
+        raise ConfigError(
+            f"trunks.{name}.dial: шаблон должен содержать {{number}}, {{e164}} или {{national}}"
+        )
     trunk = TrunkSettings(
         name=name,
         dial=dial,

@@ -51,7 +51,9 @@ class Window:
 def window_rule(raw: Mapping[str, object], where: str) -> WindowRule:
     """Build a window from its TOML table: {start="11:00", end="16:00", attempts=2, min_gap="2h"}."""
     if not isinstance(raw, Mapping):
-        raise ConfigError(f'{where}: окно задаётся таблицей, например {{start="11:00", end="16:00", attempts=2}}')
+        raise ConfigError(
+            f'{where}: окно задаётся таблицей, например {{start="11:00", end="16:00", attempts=2}}'
+        )
     unknown = set(raw) - {"start", "end", "attempts", "min_gap"}
     if unknown:
         raise ConfigError(f"{where}: неизвестные ключи {sorted(unknown)}")

@@ -13,7 +13,6 @@ from enum import StrEnum
 from dialer.campaigns.plan import Window
 from dialer.core.outcomes import CallResult
 
-
 SMS_DAY_STARTS = time(9, 0)
 SMS_NIGHT_STARTS = time(21, 0)
 

@@ -61,7 +61,9 @@ class DueWorker:
             delay = min(delay, max(0.0, (next_at - self.clock.now()).total_seconds()))
         if self._outstanding >= self.max_outstanding:
             delay = IDLE_POLL_SECONDS
-        await wait_event(self._wake, max(delay, 0.02))  # a row due now that another run holds must not spin us
+        await wait_event(
+            self._wake, max(delay, 0.02)
+        )  # a row due now that another run holds must not spin us
         self._wake.clear()
 
     async def _execute(self, task: DueTask) -> None:

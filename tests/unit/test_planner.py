@@ -407,8 +407,8 @@ def test_no_dial_is_ever_planned_outside_a_window_or_to_a_do_not_call_patient(
 
 
 def test_an_sms_due_at_night_waits_for_the_morning() -> None:
-    from dialer.campaigns.planner import SendSms, Target, next_step
     from dialer.campaigns.plan import Window
+    from dialer.campaigns.planner import SendSms, Target, next_step
 
     tz = ZoneInfo("Asia/Omsk")
     day = datetime(2026, 11, 25, tzinfo=tz)
