@@ -219,7 +219,7 @@ def _daily_jobs(rt: Runtime) -> AsyncIOScheduler:
         # The daily job builds the list at the clinic's own list-build time; misfires within an hour still run.
         scheduler.add_job(
             rt.prepare_due_days,
-            CronTrigger(hour=build.hour, minute=build.minute, timezone=clinic.timezone),
+            CronTrigger(hour=build.hour, minute=build.minute, second=build.second, timezone=clinic.timezone),
             id=f"build-list:{clinic.id}",
             misfire_grace_time=3600,
             coalesce=True,

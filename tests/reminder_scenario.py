@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import FakeTwilio
-from tests.support import DialerHome, ami_section, hhmmss
+from tests.support import DialerHome, ami_section, hhmmss, sim_phone
 
 # What the customer's plan (2 calls in the first window, 1 in the second, then SMS) must do with each
-# simulated behaviour: (final status, calls placed, SMS sent).
+# simulated behaviour: (final status, calls placed, SMS sent). Keys are the number's last digit.
 EXPECTED = {
     "1": ("confirmed", 1, 0),
     "2": ("not_reached", 3, 1),
@@ -24,7 +25,32 @@ EXPECTED = {
     "8": ("reached_unconfirmed", 3, 0),
     "9": ("confirmed", 2, 0),
     "0": ("invalid_number", 1, 0),
+    # Consent: a do-not-call patient is never dialled but gets the SMS; a busy one without SMS consent gets none.
+    "dnc": ("do_not_call", 0, 1),
+    "nosms": ("not_reached", 3, 0),
 }
+BEHAVIOUR = {"dnc": "1", "nosms": "2"}
+FLAGS = {"dnc": {"do_not_call": "да"}, "nosms": {"consent_sms": "нет"}}
+
+
+def scenario_phones(rng: random.Random) -> dict[str, str]:
+    return {key: sim_phone(BEHAVIOUR.get(key, key), rng) for key in EXPECTED}
+
+
+def scenario_rows(phones: dict[str, str], visit_date: str) -> list[dict[str, str]]:
+    return [
+        {
+            "appointment_id": f"A{key}",
+            "clinic": "c1",
+            "patient_name": f"Пациент Тестовый {key}",
+            "phone": phones[key],
+            "visit_date": visit_date,
+            "visit_time": "10:30",
+            "doctor": "Иванова Мария Петровна",
+            **FLAGS.get(key, {}),
+        }
+        for key in EXPECTED
+    ]
 
 
 def campaign_config(

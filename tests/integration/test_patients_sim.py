@@ -249,12 +249,18 @@ def test_the_ivr_says_the_visit_in_russian_and_the_doctor_when_there_is_a_prompt
     date_and_time = ["digits/h-15", "digits/mon-4", "digits/at", "digits/14", "digits/30"]
     with_doctor = _played(sandbox, calls["5"][0].number)
     assert with_doctor == [
-        "dialer/reminder-intro", *date_and_time, doctor_prompt_name(DOCTOR), "dialer/reminder-menu",
+        "dialer/reminder-intro",
+        *date_and_time,
+        doctor_prompt_name(DOCTOR),
+        "dialer/reminder-menu",
         "dialer/reminder-cancelled",
     ]
     without_doctor = _played(sandbox, calls["1"][0].number)
     assert without_doctor == [
-        "dialer/reminder-intro", *date_and_time, "dialer/reminder-menu", "dialer/reminder-confirmed",
+        "dialer/reminder-intro",
+        *date_and_time,
+        "dialer/reminder-menu",
+        "dialer/reminder-confirmed",
     ]
 
 

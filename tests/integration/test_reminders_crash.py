@@ -16,8 +16,8 @@ import pytest
 
 from tests.asterisk_plugin import RawAmi, SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.reminder_scenario import EXPECTED, campaign_config, run_cli
-from tests.support import DialerHome, appointments_csv, daytime_zone, free_port, sim_phone
+from tests.reminder_scenario import EXPECTED, campaign_config, run_cli, scenario_phones, scenario_rows
+from tests.support import DialerHome, appointments_csv, daytime_zone, free_port
 
 pytestmark = pytest.mark.asterisk
 
@@ -61,29 +61,18 @@ async def test_sigkill_mid_campaign_loses_nothing_and_repeats_nothing(
     now = datetime.now(UTC)
     tz = daytime_zone(now)
     tomorrow = (now.astimezone(tz) + timedelta(days=1)).date().isoformat()
-    phones = {d: sim_phone(d, random.Random()) for d in EXPECTED}
+    phones = scenario_phones(random.Random())
     observer = await RawAmi.connect(sandbox.host, sandbox.port)
     await observer.login(sandbox.username, sandbox.secret)
-    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
+    async with FakeTwilio(
+        DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05, undelivered_suffix=phones["3"][-8:]
+    ) as twilio:
         home = DialerHome(tmp_path)
         home.write(
             campaign_config(sandbox, twilio, free_port(), now, tz.key, first=(-60, 60), second=(62, 110))
         )
         (tmp_path / "a.csv").write_text(
-            appointments_csv(
-                [
-                    {
-                        "appointment_id": f"A{d}",
-                        "clinic": "c1",
-                        "patient_name": f"Пациент {d}",
-                        "phone": phones[d],
-                        "visit_date": tomorrow,
-                        "visit_time": "10:30",
-                        "doctor": "Иванова Мария Петровна",
-                    }
-                    for d in EXPECTED
-                ]
-            ),
+            appointments_csv(scenario_rows(phones, tomorrow)),
             encoding="utf-8",
         )
         code, out, err = await run_cli(home, "import", "appointments", str(tmp_path / "a.csv"), timeout=60)

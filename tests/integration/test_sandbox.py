@@ -126,8 +126,16 @@ async def _privileges(handle: SandboxHandle) -> dict[str, tuple[str, str]]:
             ("UserEvent", "UserEvent", [("UserEvent", "DialerDigit"), ("AttemptId", key), ("Digit", "1")]),
             ("ModuleLoad", "ModuleLoad", [("Module", "app_system.so"), ("LoadType", "load")]),
             ("QueueAdd", "QueueAdd", [("Queue", "reception"), ("Interface", "Local/ring@sandbox-agents")]),
-            ("Originate System", "Originate",
-             [("Channel", "Local/1@patients"), ("Application", "System"), ("Data", "id"), ("Async", "true")]),
+            (
+                "Originate System",
+                "Originate",
+                [
+                    ("Channel", "Local/1@patients"),
+                    ("Application", "System"),
+                    ("Data", "id"),
+                    ("Async", "true"),
+                ],
+            ),
             ("SetvarDB", "Setvar", [("Variable", f"DB(dialer/{key})"), ("Value", "forged")]),
             ("Setvar DB_DELETE", "Setvar", [("Variable", f"DB_DELETE(dialer/{key})"), ("Value", "1")]),
             ("DBGet after delete", "DBGet", [("Family", "dialer"), ("Key", key)]),
@@ -204,8 +212,11 @@ def test_missing_debootstrap_names_the_package(tmp_path: Path, no_debootstrap_pa
         free_port = probe.getsockname()[1]
     done = _run_cli(
         "up",
-        {"DIALER_SANDBOX_DIR": str(tmp_path / "sb"), "DIALER_SANDBOX_AMI_PORT": str(free_port),
-         "PATH": no_debootstrap_path},
+        {
+            "DIALER_SANDBOX_DIR": str(tmp_path / "sb"),
+            "DIALER_SANDBOX_AMI_PORT": str(free_port),
+            "PATH": no_debootstrap_path,
+        },
     )
     assert done.returncode == 1
     expected = "error: debootstrap is not installed; run `apt-get install debootstrap` and try again."
@@ -261,8 +272,11 @@ def test_a_broken_chroot_is_rebuilt_not_reused(
         free_port = probe.getsockname()[1]
     done = _run_cli(
         "up",
-        {"DIALER_SANDBOX_DIR": str(broken.base), "DIALER_SANDBOX_AMI_PORT": str(free_port),
-         "PATH": no_debootstrap_path},
+        {
+            "DIALER_SANDBOX_DIR": str(broken.base),
+            "DIALER_SANDBOX_AMI_PORT": str(free_port),
+            "PATH": no_debootstrap_path,
+        },
     )
     assert done.returncode == 1
     assert "The sandbox chroot needs building: its Asterisk binary does not run" in done.stdout
@@ -276,8 +290,12 @@ def test_a_second_up_waits_for_the_first(tmp_path: Path, no_debootstrap_path: st
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free_port = probe.getsockname()[1]
-    env = {**os.environ, "DIALER_SANDBOX_DIR": str(base), "DIALER_SANDBOX_AMI_PORT": str(free_port),
-           "PATH": no_debootstrap_path}
+    env = {
+        **os.environ,
+        "DIALER_SANDBOX_DIR": str(base),
+        "DIALER_SANDBOX_AMI_PORT": str(free_port),
+        "PATH": no_debootstrap_path,
+    }
     with (base / "sandbox.lock").open("a+") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         child = subprocess.Popen(

@@ -33,8 +33,9 @@ def settings(api_base: str, api_key: str = API_KEY) -> SmsAeroSettings:
     return SmsAeroSettings(email=EMAIL, api_key=Secret(api_key), sign="Zdorovie", api_base=api_base)
 
 
-def outgoing(key: str, body: str = "Напоминаем о приёме завтра в 10:30", to: str = PATIENT,
-             public_url: str = "") -> OutgoingSms:
+def outgoing(
+    key: str, body: str = "Напоминаем о приёме завтра в 10:30", to: str = PATIENT, public_url: str = ""
+) -> OutgoingSms:
     return OutgoingSms(key, to, body, status_callback_url("smsaero", public_url, key))
 
 
@@ -252,9 +253,20 @@ def test_gateway_is_built_outside_the_loop() -> None:
 async def test_standalone_server_starts_and_answers() -> None:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.fakes.smsaero_server", "--port", str(port),
-        "--email", EMAIL, "--api-key", API_KEY, "--step-delay", "0.02",
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "tests.fakes.smsaero_server",
+        "--port",
+        str(port),
+        "--email",
+        EMAIL,
+        "--api-key",
+        API_KEY,
+        "--step-delay",
+        "0.02",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     gw = SmsAeroGateway(settings(f"http://127.0.0.1:{port}/v2"))
     try:

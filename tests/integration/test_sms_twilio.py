@@ -36,8 +36,9 @@ def settings(api_base: str) -> TwilioSettings:
     return TwilioSettings(ACCOUNT, Secret(TOKEN), from_number=SENDER, api_base=api_base)
 
 
-def outgoing(key: str, body: str = "Напоминаем о приёме завтра в 10:30", to: str = PATIENT,
-             public_url: str = "") -> OutgoingSms:
+def outgoing(
+    key: str, body: str = "Напоминаем о приёме завтра в 10:30", to: str = PATIENT, public_url: str = ""
+) -> OutgoingSms:
     return OutgoingSms(key, to, body, status_callback_url("twilio", public_url, key))
 
 
@@ -329,9 +330,22 @@ def test_gateway_is_built_outside_the_loop_and_used_inside() -> None:
 async def test_standalone_server_starts_and_answers() -> None:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.fakes.twilio_server", "--host", "127.0.0.1", "--port", str(port),
-        "--account-sid", ACCOUNT, "--auth-token", TOKEN, "--step-delay", "0.02",
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "tests.fakes.twilio_server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--account-sid",
+        ACCOUNT,
+        "--auth-token",
+        TOKEN,
+        "--step-delay",
+        "0.02",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     gw = TwilioGateway(settings(f"http://127.0.0.1:{port}"))
     try:

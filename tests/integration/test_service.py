@@ -1,0 +1,120 @@
+"""`dialer run` as a service: the JSON API loads a day, the daily job builds the list at the clinic's
+list-build time, the calls go out on the real Asterisk, and SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.asterisk_plugin import SandboxHandle
+from tests.support import DialerHome, ami_section, daytime_zone, free_port, hhmmss, sim_phone
+
+pytestmark = pytest.mark.asterisk
+
+
+async def wait_until(check, timeout: float, every: float = 0.3):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(every)
+
+
+async def test_service_builds_the_list_at_its_time_and_calls(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    tz = daytime_zone(now)
+    port = free_port()
+    home = DialerHome(tmp_path)
+    home.write(f"""
+[service]
+data_dir = "var"
+listen_port = {port}
+{ami_section(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)}
+[trunks.sim]
+dial = "Local/{{number}}@patients"
+[[clinics]]
+id = "c1"
+name = "Клиника"
+timezone = "{tz.key}"
+trunk = "sim"
+skip_holidays = false
+[campaigns.reminders]
+windows = [{{start="{hhmmss(now, tz, -60)}", end="{hhmmss(now, tz, 300)}", attempts=1}}]
+list_build_time = "{hhmmss(now, tz, 12)}"
+same_day_confirmation = false
+""")
+    tomorrow = (now.astimezone(tz) + timedelta(days=1)).date().isoformat()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dialer",
+        "--config",
+        str(home.config),
+        "run",
+        cwd=home.root,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def up() -> bool:
+                try:
+                    async with http.get(f"{base}/api/health") as r:
+                        return r.status == 200 and (await r.json())["ami"] == "connected"
+                except aiohttp.ClientError:
+                    return False
+
+            await wait_until(up, 30)
+            body = [
+                {
+                    "appointment_id": "S1",
+                    "clinic": "c1",
+                    "patient_name": "Анна",
+                    "phone": sim_phone(1),
+                    "visit_date": tomorrow,
+                    "visit_time": "10:00",
+                    "doctor": "Иванова",
+                },
+                {
+                    "appointment_id": "S5",
+                    "clinic": "c1",
+                    "patient_name": "Игорь",
+                    "phone": sim_phone(5),
+                    "visit_date": tomorrow,
+                    "visit_time": "11:00",
+                    "doctor": "Петров",
+                },
+            ]
+            async with http.post(f"{base}/api/appointments", json=body) as r:
+                assert r.status == 200, await r.text()
+                assert (await r.json())["imported"] == 2
+            # Before the list-build time nothing is dialled.
+            assert not home.query("select * from targets")
+
+            async def statuses() -> dict[str, str] | None:
+                async with http.get(f"{base}/api/appointments", params={"date": tomorrow}) as r:
+                    rows = {a["appointment_id"]: a["status"] for a in (await r.json())["appointments"]}
+                return rows if set(rows.values()) == {"confirmed", "cancelled"} else None
+
+            final = await wait_until(statuses, 90)
+            assert final == {"S1": "confirmed", "S5": "cancelled"}
+        built = home.query("select min(created_at) as at from targets")[0]["at"]
+        built_at = datetime.fromisoformat(built).replace(tzinfo=UTC)
+        assert built_at >= now + timedelta(seconds=11), "the list was built before its time"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 20)
+        _, err = await process.communicate()
+    assert code == 0, err.decode()[-2000:]
+    assert not home.query("select * from leases"), "the dialing lease was not released on SIGTERM"
