@@ -85,10 +85,14 @@ class Runtime:
     async def prepare_due_days(self) -> None:
         """Build the reminder lists whose calling day has come (and whose list-build time has passed)."""
         now = self.clock.now()
-        build_time = self.settings.reminders.list_build_time
         for day in await self.storage.appointments.days():
-            if any(_list_is_due(day, now, clinic, build_time) for clinic in self.settings.clinics.values()):
-                await self.reminders.prepare_day(day)
+            due = [
+                c.id
+                for c in self.settings.clinics.values()
+                if _list_is_due(day, now, c, self.settings.list_build_time(c.id))
+            ]
+            if due:
+                await self.reminders.prepare_day(day, due)
         self.worker.wake()
 
     async def on_imported(self, days: set[date]) -> None:
@@ -119,6 +123,9 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
     """Build every adapter for one process. The AMI link and the worker start with `run_core`."""
     storage = await Storage.open(settings.service.db_url)
     clock = SystemClock()
+    await storage.sync_clinics(
+        [(c.id, c.name, c.timezone.key) for c in settings.clinics.values()], clock.now()
+    )
     intake = Intake(CallTracker(is_attempt_id=is_our_attempt), clock.now)
     ami: AmiSettings = settings.ami
     connection = AmiConnection(

@@ -214,9 +214,9 @@ async def _sweep(rt: Runtime) -> None:
 
 def _daily_jobs(rt: Runtime) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler()
-    build = rt.settings.reminders.list_build_time
     for clinic in rt.settings.clinics.values():
         # The daily job builds the list at the clinic's own list-build time; misfires within an hour still run.
+        build = rt.settings.list_build_time(clinic.id)
         scheduler.add_job(
             rt.prepare_due_days,
             CronTrigger(hour=build.hour, minute=build.minute, second=build.second, timezone=clinic.timezone),

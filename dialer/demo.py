@@ -15,14 +15,17 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from dialer import cli
 from dialer.app import Runtime
 from dialer.campaigns.plan import window_rule
 from dialer.core.appointments import HEADER_ALIASES
+from dialer.core.calendar import zone_in_daytime
 from dialer.core.csvfile import read_csv
 from dialer.engine.importing import import_appointments
 from dialer.settings import Settings, load_settings
@@ -31,11 +34,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "config" / "demo.toml"
 SAMPLE = ROOT / "config" / "sample" / "appointments.csv"
 FAKE_TWILIO_PORT = 8765
+DEMO_SPAN = timedelta(minutes=10)
 
 
 def compressed_settings(base: Settings, now: datetime) -> Settings:
-    """Two calls a minute apart, then one more in a second window, then SMS: the customer's plan, shrunk."""
-    tz = base.clinic("demo").timezone
+    """Two calls a minute apart, then one more in a second window, then SMS: the customer's plan, shrunk.
+
+    The demo clinic moves to a Russian zone where it is daytime now, so the demo works at any hour.
+    """
+    clinic = base.clinic("demo")
+    tz = clinic.timezone if _daytime(now, clinic.timezone) else zone_in_daytime(now, DEMO_SPAN)
     local = now.astimezone(tz)
 
     def at(seconds: int) -> str:
@@ -45,7 +53,13 @@ def compressed_settings(base: Settings, now: datetime) -> Settings:
         window_rule({"start": at(-60), "end": at(50), "attempts": 2, "min_gap": "20s"}, "demo"),
         window_rule({"start": at(55), "end": at(150), "attempts": 1}, "demo"),
     )
-    return base.with_reminder_windows(windows)
+    clinics = {**base.clinics, "demo": replace(clinic, timezone=tz)}
+    return replace(base.with_reminder_windows(windows), clinics=clinics)
+
+
+def _daytime(now: datetime, tz: ZoneInfo) -> bool:
+    local, later = now.astimezone(tz), (now + DEMO_SPAN).astimezone(tz)
+    return local.hour >= 9 and later.hour < 21 and later.date() == local.date()
 
 
 def sample_rows(tomorrow: str) -> list[tuple[int, dict[str, str]]]:

@@ -81,6 +81,7 @@ class ClinicSettings:
     trunk: str = "main"
     queue: str = "reception"
     calendar: WorkCalendar = WorkCalendar()
+    list_build_time: time | None = None  # None: the campaign's own
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,9 @@ class Settings:
             return self.clinics[clinic_id]
         except KeyError:
             raise ConfigError(f"клиника {clinic_id!r} не настроена") from None
+
+    def list_build_time(self, clinic_id: str) -> time:
+        return self.clinic(clinic_id).list_build_time or self.reminders.list_build_time
 
     def trunk_for(self, clinic_id: str) -> TrunkSettings:
         return self.trunks[self.clinic(clinic_id).trunk]
@@ -278,6 +282,7 @@ def _clinic(raw: object, index: int, trunks: Mapping[str, TrunkSettings]) -> Cli
         trunk=trunk,
         queue=t.text("queue", "reception"),
         calendar=_calendar(t),
+        list_build_time=t.time_of_day("list_build_time", time(0, 0)) if t.has("list_build_time") else None,
     )
     t.done()
     return clinic

@@ -100,3 +100,17 @@ def open_days(cal: WorkCalendar, days: Iterable[date]) -> list[date]:
 
 
 HolidayCheck = Callable[[date], bool]
+
+
+def zone_in_daytime(now: datetime, need: timedelta, day_starts: int = 9, day_ends: int = 21) -> ZoneInfo:
+    """A Russian zone where it is daytime now and stays so for `need`.
+
+    Russia's zones span ten hours, so one is always in the day: demonstrations and tests use it to play a
+    compressed calling day at any hour without crossing midnight or the night-time SMS rule.
+    """
+    for name in RUSSIAN_ZONES:
+        tz = ZoneInfo(name)
+        start, end = now.astimezone(tz), (now + need).astimezone(tz)
+        if day_starts <= start.hour and end.date() == start.date() and end.hour < day_ends:
+            return tz
+    raise ValueError(f"no Russian zone has {need} of daytime left at {now.isoformat()}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import date, datetime, timedelta
 
 from dialer.campaigns.planner import Dial, SendSms, Settled, Stop, Target, Wait, next_step
@@ -63,10 +63,11 @@ class ReminderFlow:
 
     # -- planning ---------------------------------------------------------------------------------
 
-    async def prepare_day(self, visit_day: date) -> int:
-        """Make the day's reminder list and plan every open reminder on it. Safe to repeat."""
-        await self.reminders.ensure_targets(visit_day, self.clock.now())
-        target_ids = await self.reminders.active_targets(visit_day)
+    async def prepare_day(self, visit_day: date, clinics: Collection[str] | None = None) -> int:
+        """Make the day's reminder list (of some clinics, or all) and plan every open reminder on it.
+        Safe to repeat."""
+        await self.reminders.ensure_targets(visit_day, self.clock.now(), clinics)
+        target_ids = await self.reminders.active_targets(visit_day, clinics)
         for target_id in target_ids:
             await self.plan(target_id)
         return len(target_ids)

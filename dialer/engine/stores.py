@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Protocol
 
@@ -73,11 +73,15 @@ class AttemptStore(Protocol):
 class ReminderStore(Protocol):
     async def target(self, target_id: int) -> ReminderTarget | None: ...
 
-    async def ensure_targets(self, visit_day: date, now: datetime) -> list[int]:
+    async def ensure_targets(
+        self, visit_day: date, now: datetime, clinics: Collection[str] | None = None
+    ) -> list[int]:
         """Create the reminder targets of that day's appointments that have none yet; return the new ids."""
         ...
 
-    async def active_targets(self, visit_day: date | None = None) -> list[int]: ...
+    async def active_targets(
+        self, visit_day: date | None = None, clinics: Collection[str] | None = None
+    ) -> list[int]: ...
 
     async def set_status(
         self, target_id: int, status: ReminderStatus | None, digit: str | None, now: datetime

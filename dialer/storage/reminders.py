@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.campaigns.reminders import CAMPAIGN, ReminderStatus
@@ -82,7 +83,9 @@ class SqlReminderStore:
             )
         return _target(row, sms)
 
-    async def ensure_targets(self, visit_day: date, now: datetime) -> list[int]:
+    async def ensure_targets(
+        self, visit_day: date, now: datetime, clinics: Collection[str] | None = None
+    ) -> list[int]:
         async with self.engine.begin() as conn:
             rows = await conn.execute(
                 select(
@@ -101,6 +104,7 @@ class SqlReminderStore:
                     )
                 )
                 .where(appointments.c.visit_day == visit_day)
+                .where(appointments.c.clinic_id.in_(list(clinics)) if clinics is not None else true())
             )
             candidates = list(rows)
             created: list[int] = []
@@ -124,7 +128,9 @@ class SqlReminderStore:
                     created.append(int(new_id))
         return created
 
-    async def active_targets(self, visit_day: date | None = None) -> list[int]:
+    async def active_targets(
+        self, visit_day: date | None = None, clinics: Collection[str] | None = None
+    ) -> list[int]:
         query = (
             select(targets.c.target_id)
             .select_from(_JOIN)
@@ -132,6 +138,8 @@ class SqlReminderStore:
         )
         if visit_day is not None:
             query = query.where(appointments.c.visit_day == visit_day)
+        if clinics is not None:
+            query = query.where(targets.c.clinic_id.in_(list(clinics)))
         async with self.engine.connect() as conn:
             return [int(x) for x in (await conn.execute(query.order_by(targets.c.target_id))).scalars()]
 

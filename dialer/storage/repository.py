@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dialer.storage import schema
 from dialer.storage.appointments import SqlAppointmentStore
 from dialer.storage.attempts import SqlAttemptStore
 from dialer.storage.db import create_engine, migrate
@@ -13,6 +16,7 @@ from dialer.storage.due import SqlDueStore
 from dialer.storage.leases import SqlLeaseStore
 from dialer.storage.reminders import SqlReminderStore
 from dialer.storage.sms import SqlSmsStore
+from dialer.storage.upsert import insert_dialect
 
 
 @dataclass
@@ -39,6 +43,24 @@ class Storage:
             leases=SqlLeaseStore(engine),
             appointments=SqlAppointmentStore(engine),
         )
+
+    async def sync_clinics(self, clinics: Sequence[tuple[str, str, str]], now: datetime) -> None:
+        """Keep the clinics table (id, name, zone) in step with the settings, for reports and other tools."""
+        if not clinics:
+            return
+        async with self.engine.begin() as conn:
+            stmt = insert_dialect(conn, schema.clinics)
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["clinic_id"],
+                    set_={
+                        "name": stmt.excluded.name,
+                        "timezone": stmt.excluded.timezone,
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                ),
+                [{"clinic_id": c, "name": n, "timezone": tz, "updated_at": now} for c, n, tz in clinics],
+            )
 
     async def close(self) -> None:
         await self.engine.dispose()
