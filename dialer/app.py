@@ -246,6 +246,7 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
         group.create_task(rt.desk.run(), name="facts"),
         group.create_task(rt.events.run(), name="attempt-log"),
         group.create_task(rt.worker.run(), name="worker"),
+        group.create_task(rt.reminders.run(), name="reminders"),
         group.create_task(_renew_lease(rt), name="lease"),
         group.create_task(_expire_tracker(rt), name="tracker-expiry"),
     ]

@@ -75,11 +75,13 @@ def digit_meaning(digit: str | None) -> DigitMeaning | None:
 
 
 def status_after_stop(
-    reason: StopReason, last_result: CallResult | None, current: ReminderStatus
+    reason: StopReason, last_result: CallResult | None, settled_digit: str | None
 ) -> ReminderStatus:
-    """The appointment's status once the plan stops."""
+    """The appointment's status once the plan stops. A settled plan takes it from the deciding digit, so
+    the status is right even when the digit's own status write was lost in a crash."""
     if reason is StopReason.SETTLED:
-        return current
+        meaning = digit_meaning(settled_digit)
+        return meaning.status if meaning is not None else ReminderStatus.REACHED
     if reason is StopReason.REACHED:
         return ReminderStatus.REACHED
     if reason is StopReason.NOT_ALLOWED:

@@ -4,14 +4,18 @@ A patient is never dialled twice for one attempt: the attempt row is committed b
 goes out, the Originate is never resent, and after a lost link or a restart the engine asks Asterisk
 what became of every open attempt (live channels, then the hangup handler's AstDB record) before
 anything else is dialled.
+
+Facts are applied in batches: whatever has queued up since the last commit goes into one transaction,
+so a busy hour costs one commit per batch, not one per AMI event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -19,11 +23,11 @@ from dialer.campaigns.planner import Settled
 from dialer.core.clock import Clock
 from dialer.core.facts import CallAnswered, CallEnded, CallStarted, DigitPressed, Fact, JoinedQueue
 from dialer.core.ids import AttemptId
-from dialer.core.outcomes import classify
+from dialer.core.outcomes import CallResult, classify
 from dialer.core.privacy import mask_phone
 from dialer.engine.eventlog import EventLog
 from dialer.engine.intake import Intake
-from dialer.engine.model import AttemptEnd, AttemptRow, AttemptState, EventRow
+from dialer.engine.model import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow
 from dialer.engine.pacer import TrunkPacer
 from dialer.engine.ports import (
     LiveChannel,
@@ -38,24 +42,27 @@ log = logging.getLogger("dialer.calls")
 
 # Give an Originate that was on the wire when the link dropped time to become a channel before we look.
 RECONCILE_SETTLE_SECONDS = 0.5
+MAX_BATCH = 500
+RECOVERED = "recovered from the dialplan's record"
 
 
 class CallHandler(Protocol):
-    """What a campaign does with its calls' facts."""
+    """What a campaign does with its calls' facts. Called on the fact path, so it must not wait on I/O:
+    it decides at once and queues its own writes."""
 
-    async def on_digit(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled: ...
+    def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled: ...
 
-    async def on_queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None: ...
+    def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None: ...
 
-    async def on_finished(self, attempt: AttemptRow) -> None:
-        """The attempt ended (or was never placed); plan the target's next step."""
+    def finished(self, attempt: AttemptRow) -> None:
+        """The attempt ended (or was never placed): plan the target's next step."""
         ...
 
 
-@dataclass(frozen=True)
-class PlacedCall:
-    attempt: AttemptRow
-    request: OriginateRequest
+@dataclass
+class _Batch:
+    changes: AttemptBatch = field(default_factory=AttemptBatch)
+    ended: list[AttemptRow] = field(default_factory=list)
 
 
 class CallDesk:
@@ -77,6 +84,8 @@ class CallDesk:
         self.events = events
         self.handlers: dict[str, CallHandler] = {}
         self._slots: dict[str, TrunkPacer] = {}
+        self._open: dict[str, AttemptRow] = {}  # attempts in the air, so facts need no read from storage
+        self._to_forget: asyncio.Queue[str] = asyncio.Queue()
         self._reconciling = asyncio.Lock()
         self.reconciled = asyncio.Event()
 
@@ -84,132 +93,144 @@ class CallDesk:
     def in_flight(self) -> int:
         return len(self._slots)
 
+    # -- dialling ---------------------------------------------------------------------------------
+
     async def place(self, attempt: AttemptRow, request: OriginateRequest) -> bool:
         """Dial with a pacer slot the caller holds; the slot is ours from here on. False when nothing was sent."""
         pacer = self.pacers[attempt.trunk]
         self._slots[attempt.attempt_id] = pacer
-        self._log(attempt.clinic_id, attempt.attempt_id, "originate", detail=mask_phone(attempt.phone))
+        self._log(attempt, "originate", detail=mask_phone(attempt.phone))
         try:
             await self.attempts.create(attempt, self.events.drain())
         except BaseException:
             self._slots.pop(attempt.attempt_id, None)
             pacer.release()
             raise
+        self._open[attempt.attempt_id] = attempt
         self.intake.tracker.expect(attempt.attempt_id)
+        # The call rate is kept on the wire: the token is taken after the write, right before sending.
+        await pacer.start_token()
         log.info("dial %s to %s", attempt.attempt_id, mask_phone(attempt.phone))
         try:
             await self.telephony.originate(request)
         except TelephonyUnavailable:
-            await self._unplaced(attempt.attempt_id, "no AMI link")
+            await self._unplaced(attempt, "no AMI link")
             return False
         except OriginateRejected as err:
             # Asterisk refused outright: no channel exists, so the attempt ends now as a failed call.
             self.intake.tracker.forget(attempt.attempt_id)
-            await self._end(
-                AttemptEnd(
-                    attempt.attempt_id,
-                    self.clock.now(),
-                    None,
-                    None,
-                    classify(answered=False, reason=0, cause=None),
-                    False,
-                    attempt.attempt_id,
-                ),
-                detail=str(err),
+            failed = classify(answered=False, reason=0, cause=None)
+            now = self.clock.now()
+            await self.apply(
+                [CallEnded(attempt.attempt_id, now, False, 0, None, failed, attempt.attempt_id)],
+                details={attempt.attempt_id: str(err)},
             )
         return True
 
+    # -- facts ------------------------------------------------------------------------------------
+
     async def run(self) -> None:
-        """Consume facts in order, for ever."""
-        while True:
-            fact = await self.intake.facts.get()
-            try:
-                await self.handle(fact)
-            except Exception:
-                log.exception("fact %s for %s failed", type(fact).__name__, getattr(fact, "attempt_id", "?"))
+        """Apply facts as they come, for ever; forget the dialplan's records of finished calls meanwhile."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._forget_finished(), name="forget-outcomes")
+            while True:
+                facts = [await self.intake.facts.get()]
+                while not self.intake.facts.empty() and len(facts) < MAX_BATCH:
+                    facts.append(self.intake.facts.get_nowait())
+                try:
+                    await self.apply(facts)
+                except Exception:
+                    log.exception("applying %d call facts failed", len(facts))
 
-    async def handle(self, fact: Fact) -> None:
-        if isinstance(fact, CallEnded):
-            await self._end(
-                AttemptEnd(
-                    fact.attempt_id,
-                    fact.at,
-                    fact.reason,
-                    fact.cause,
-                    fact.result,
-                    fact.answered,
-                    fact.linkedid,
-                )
-            )
-            await self.telephony.forget_outcome(fact.attempt_id)
+    async def apply(self, facts: Sequence[Fact], details: Mapping[str, str] | None = None) -> None:
+        """Apply facts in memory, commit them in one transaction, then tell the campaigns."""
+        batch = _Batch()
+        for fact in facts:
+            attempt = self._open.get(fact.attempt_id) or await self._load(fact.attempt_id)
+            if attempt is not None:
+                self._apply_one(batch, attempt, fact, (details or {}).get(fact.attempt_id))
+        if batch.changes.empty and not self.events.pending:
             return
-        attempt = await self.attempts.get(fact.attempt_id)
-        if attempt is None:
-            return
+        ended_ids = await self.attempts.apply(batch.changes, self.events.drain())
+        for row in batch.ended:
+            if row.attempt_id in ended_ids:
+                log.info("call %s ended: %s", row.attempt_id, row.result)
+                self._notify(row).finished(row)
+                self._to_forget.put_nowait(row.attempt_id)
+
+    def _apply_one(self, batch: _Batch, attempt: AttemptRow, fact: Fact, detail: str | None) -> None:
+        attempt_id = attempt.attempt_id
         if isinstance(fact, CallStarted):
-            self._log(attempt.clinic_id, attempt.attempt_id, "channel", detail=fact.channel.split("/")[0])
+            self._log(attempt, "channel", at=fact.at, detail=fact.channel.split("/")[0])
         elif isinstance(fact, CallAnswered):
-            await self.attempts.answered(attempt.attempt_id, fact.at)
-            self._log(attempt.clinic_id, attempt.attempt_id, "answered", at=fact.at)
+            batch.changes.answered.append((attempt_id, fact.at))
+            self._open[attempt_id] = replace(attempt, state=AttemptState.ANSWERED)
+            self._log(attempt, "answered", at=fact.at)
         elif isinstance(fact, DigitPressed):
-            await self._digit(attempt, fact.digit, fact.at)
+            settled = self._notify(attempt).digit_pressed(attempt, fact.digit, fact.at)
+            batch.changes.digits.append((attempt_id, fact.digit, settled))
+            self._open[attempt_id] = replace(attempt, digit=fact.digit, settled=settled)
+            self._log(attempt, "digit", at=fact.at, digit=fact.digit)
         elif isinstance(fact, JoinedQueue):
-            self._log(attempt.clinic_id, attempt.attempt_id, "queue", at=fact.at, detail=fact.queue)
-            handler = self.handlers.get(AttemptId.parse(attempt.attempt_id).campaign)
-            if handler is not None:
-                await handler.on_queued(attempt, fact.queue, fact.at)
+            self._log(attempt, "queue", at=fact.at, detail=fact.queue)
+            self._notify(attempt).queued(attempt, fact.queue, fact.at)
+        elif isinstance(fact, CallEnded):
+            self._release(attempt_id)
+            self._open.pop(attempt_id, None)
+            end = AttemptEnd(
+                attempt_id, fact.at, fact.reason, fact.cause, fact.result, fact.answered, fact.linkedid
+            )
+            batch.changes.ends.append(end)
+            batch.ended.append(replace(attempt, state=AttemptState.ENDED, result=fact.result))
+            self._log(
+                attempt,
+                "ended",
+                at=fact.at,
+                reason=fact.reason,
+                cause=fact.cause,
+                linkedid=fact.linkedid,
+                detail=detail or fact.result.value,
+            )
 
-    async def _digit(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
-        self._log(attempt.clinic_id, attempt.attempt_id, "digit", at=at, digit=digit)
-        handler = self.handlers.get(AttemptId.parse(attempt.attempt_id).campaign)
-        settled = await handler.on_digit(attempt, digit, at) if handler else Settled.OPEN
-        await self.attempts.digit(attempt.attempt_id, digit, settled)
-        return settled
+    async def _load(self, attempt_id: str) -> AttemptRow | None:
+        """An attempt of an earlier run of this process, met on the fact path (rare: after a restart)."""
+        row = await self.attempts.get(attempt_id)
+        if row is not None and row.state in (AttemptState.DIALING, AttemptState.ANSWERED):
+            self._open[attempt_id] = row
+            return row
+        return None
 
-    async def _end(self, end: AttemptEnd, detail: str | None = None) -> None:
-        pacer = self._slots.pop(end.attempt_id, None)
-        if pacer is not None:
-            pacer.release()
-        attempt = await self.attempts.get(end.attempt_id)
-        if attempt is None:
-            return
-        self._log(
-            attempt.clinic_id,
-            attempt.attempt_id,
-            "ended",
-            at=end.at,
-            reason=end.reason,
-            cause=end.cause,
-            linkedid=end.linkedid,
-            detail=detail or end.result.value,
-        )
-        # The end and the log rows before it commit together: a crash never leaves a call without its record.
-        row = await self.attempts.end(end, self.events.drain())
-        if row is None:
-            return  # already ended: a replayed or duplicate fact
-        log.info("call %s ended: %s (reason %s, cause %s)", row.attempt_id, end.result, end.reason, end.cause)
-        await self._finished(row)
+    def _notify(self, attempt: AttemptRow) -> CallHandler:
+        return self.handlers.get(AttemptId.parse(attempt.attempt_id).campaign, _NO_HANDLER)
 
-    async def _unplaced(self, attempt_id: str, why: str) -> None:
+    def _release(self, attempt_id: str) -> None:
         pacer = self._slots.pop(attempt_id, None)
         if pacer is not None:
             pacer.release()
-        self.intake.tracker.forget(attempt_id)
-        attempt = await self.attempts.get(attempt_id)
-        if attempt is None:
-            return
-        self._log(attempt.clinic_id, attempt_id, "unplaced", detail=why)
-        row = await self.attempts.unplaced(attempt_id, self.clock.now(), self.events.drain())
+
+    async def _unplaced(self, attempt: AttemptRow, why: str) -> None:
+        self._release(attempt.attempt_id)
+        self._open.pop(attempt.attempt_id, None)
+        self.intake.tracker.forget(attempt.attempt_id)
+        self._log(attempt, "unplaced", detail=why)
+        row = await self.attempts.unplaced(attempt.attempt_id, self.clock.now(), self.events.drain())
         if row is not None:
             log.warning(
-                "call %s was never placed (%s); the plan continues with a new attempt", attempt_id, why
+                "call %s was never placed (%s); the plan continues with a new attempt",
+                attempt.attempt_id,
+                why,
             )
-            await self._finished(row)
+            self._notify(row).finished(row)
 
-    async def _finished(self, row: AttemptRow) -> None:
-        handler = self.handlers.get(AttemptId.parse(row.attempt_id).campaign)
-        if handler is not None:
-            await handler.on_finished(row)
+    async def _forget_finished(self) -> None:
+        """Delete the hangup handler's AstDB record of each stored call, off the fact path."""
+        while True:
+            attempt_id = await self._to_forget.get()
+            # Without a link the record stays: harmless, it is only ever read for open attempts.
+            with contextlib.suppress(TelephonyUnavailable):
+                await self.telephony.forget_outcome(attempt_id)
+
+    # -- reconciliation ---------------------------------------------------------------------------
 
     async def reconcile(self) -> None:
         """Ask Asterisk what became of every open attempt. Runs after each (re)connect, before dialling."""
@@ -224,6 +245,7 @@ class CallDesk:
             self.reconciled.set()
 
     async def _reconcile_one(self, attempt: AttemptRow, live: LiveChannel | None) -> None:
+        self._open[attempt.attempt_id] = attempt
         if live is not None:
             answered = live.state == "Up"
             self.intake.tracker.adopt(attempt.attempt_id, answered=answered, originate_done=answered)
@@ -233,31 +255,23 @@ class CallDesk:
             return
         recorded = await self.telephony.recorded_outcome(attempt.attempt_id)
         if recorded is None:
-            await self._unplaced(attempt.attempt_id, "Asterisk has no channel and no record of it")
+            await self._unplaced(attempt, "Asterisk has no channel and no record of it")
             return
-        answered = bool(recorded.stage)
-        if recorded.digit and attempt.digit != recorded.digit:
-            await self._digit(attempt, recorded.digit, self.clock.now())
         self.intake.tracker.forget(attempt.attempt_id)
-        await self._end(
-            AttemptEnd(
-                attempt.attempt_id,
-                self.clock.now(),
-                None,
-                recorded.cause,
-                classify(answered=answered, reason=None, cause=recorded.cause),
-                answered,
-                attempt.attempt_id,
-                digit=recorded.digit or None,
-            ),
-            detail="recovered from the dialplan's record",
+        now = self.clock.now()
+        answered = bool(recorded.stage)
+        facts: list[Fact] = []
+        if recorded.digit and attempt.digit != recorded.digit:
+            facts.append(DigitPressed(attempt.attempt_id, recorded.digit, now))
+        result: CallResult = classify(answered=answered, reason=None, cause=recorded.cause)
+        facts.append(
+            CallEnded(attempt.attempt_id, now, answered, None, recorded.cause, result, attempt.attempt_id)
         )
-        await self.telephony.forget_outcome(attempt.attempt_id)
+        await self.apply(facts, details={attempt.attempt_id: RECOVERED})
 
     def _log(
         self,
-        clinic_id: str,
-        attempt_id: str,
+        attempt: AttemptRow,
         kind: str,
         *,
         at: datetime | None = None,
@@ -269,11 +283,11 @@ class CallDesk:
     ) -> None:
         self.events.add(
             EventRow(
-                clinic_id=clinic_id,
-                attempt_id=attempt_id,
+                clinic_id=attempt.clinic_id,
+                attempt_id=attempt.attempt_id,
                 at=at or self.clock.now(),
                 kind=kind,
-                uniqueid=attempt_id,
+                uniqueid=attempt.attempt_id,
                 linkedid=linkedid,
                 reason=reason,
                 cause=cause,
@@ -281,6 +295,20 @@ class CallDesk:
                 detail=detail,
             )
         )
+
+
+class _NoHandler:
+    def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
+        return Settled.OPEN
+
+    def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
+        return None
+
+    def finished(self, attempt: AttemptRow) -> None:
+        return None
+
+
+_NO_HANDLER = _NoHandler()
 
 
 def attempt_row(

@@ -26,6 +26,10 @@ class EventLog:
         if len(self._rows) >= self.max_batch:
             self._ready.set()
 
+    @property
+    def pending(self) -> int:
+        return len(self._rows)
+
     def drain(self) -> list[EventRow]:
         """Hand the pending rows to a caller who writes them in its own transaction."""
         rows, self._rows = self._rows, []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -84,6 +84,19 @@ class AttemptEnd:
     answered: bool
     linkedid: str
     digit: str | None = None
+
+
+@dataclass
+class AttemptBatch:
+    """Attempt changes that commit together."""
+
+    answered: list[tuple[str, datetime]] = field(default_factory=list)
+    digits: list[tuple[str, str, Settled]] = field(default_factory=list)
+    ends: list[AttemptEnd] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.answered or self.digits or self.ends)
 
 
 @dataclass(frozen=True)

@@ -26,19 +26,18 @@ class TrunkPacer:
         self.peak = 0
 
     async def acquire(self) -> None:
-        """Wait for a free channel, then for the next start the call rate allows."""
+        """Wait for a free channel. The call itself must still wait for `start_token` before it goes out."""
         await self._slots.acquire()
-        try:
-            async with self._start_lock:
-                wait = self._next_start - self._monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                self._next_start = max(self._monotonic(), self._next_start) + self._interval
-        except BaseException:
-            self._slots.release()
-            raise
         self.in_use += 1
         self.peak = max(self.peak, self.in_use)
+
+    async def start_token(self) -> None:
+        """Wait for the next start the call rate allows; taken right before the Originate is sent."""
+        async with self._start_lock:
+            wait = self._next_start - self._monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._next_start = max(self._monotonic(), self._next_start) + self._interval
 
     def occupy(self) -> bool:
         """Count a call found alive after a restart, if a slot is free right now."""

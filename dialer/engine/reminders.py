@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from dialer.campaigns.planner import Dial, SendSms, Settled, Stop, Target, Wait, next_step
@@ -56,9 +58,10 @@ class ReminderFlow:
         self.desk = desk
         self.sms = sms
         self.clock = clock
-        self.wake: Callable[[], None] = lambda: (
-            None
-        )  # the worker's, so new due work starts without a poll delay
+        # The worker's wake-up, so new due work starts without a poll delay.
+        self.wake: Callable[[], None] = lambda: None
+        # Work the call facts ask for, done here rather than on the fact path: digits to write, targets to plan.
+        self._work: asyncio.Queue[_Work] = asyncio.Queue()
         desk.handlers[CAMPAIGN] = self
 
     # -- planning ---------------------------------------------------------------------------------
@@ -114,17 +117,14 @@ class ReminderFlow:
             )
         elif isinstance(step, Stop):
             last = next((a.result for a in reversed(history) if a.result is not None), None)
-            final = status_after_stop(step.reason, last, target.status)
-            await self.reminders.set_status(target_id, final, None, self.clock.now())
+            settled_digit = next((a.digit for a in reversed(history) if a.settled is not Settled.OPEN), None)
+            final = status_after_stop(step.reason, last, settled_digit)
+            now = self.clock.now()
             if final is ReminderStatus.INVALID_NUMBER:
                 await self.reminders.open_admin_task(
-                    target_id,
-                    CHECK_PHONE_TASK,
-                    f"{CAMPAIGN}:{target_id}",
-                    CHECK_PHONE_COMMENT,
-                    self.clock.now(),
+                    target_id, CHECK_PHONE_TASK, f"{CAMPAIGN}:{target_id}", CHECK_PHONE_COMMENT, now
                 )
-            await self.reminders.close(target_id, step.reason.value, self.clock.now())
+            await self.reminders.finish(target_id, final, step.reason.value, now)
             log.info("reminder %s done: %s", target_id, final.value)
 
     # -- due tasks --------------------------------------------------------------------------------
@@ -216,23 +216,47 @@ class ReminderFlow:
         await self.due.finish(task.task_id)
         await self.plan(target.target_id)
 
-    # -- call facts -------------------------------------------------------------------------------
+    # -- call facts (on the fact path: decide at once, queue the writes) -------------------------
 
-    async def on_digit(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
+    def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
         meaning = digit_meaning(digit)
-        if meaning is None:
-            await self.reminders.set_status(attempt.target_id, None, digit, at)
-            return Settled.OPEN
-        await self.reminders.set_status(attempt.target_id, meaning.status, digit, at)
-        if meaning.status is ReminderStatus.CANCELLED:
+        self._work.put_nowait(_Work(attempt, digit=digit, at=at))
+        return meaning.settled if meaning is not None else Settled.OPEN
+
+    def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
+        log.info("reminder %s: patient waits for an administrator in queue %s", attempt.target_id, queue)
+
+    def finished(self, attempt: AttemptRow) -> None:
+        self._work.put_nowait(_Work(attempt))
+
+    async def run(self) -> None:
+        """Write the patients' answers and plan the next steps, in the order the calls gave them."""
+        while True:
+            work = await self._work.get()
+            try:
+                if work.digit is not None:
+                    await self._record_digit(work.attempt, work.digit, work.at or self.clock.now())
+                else:
+                    await self.plan(work.attempt.target_id)
+            except Exception:
+                log.exception(
+                    "reminder %s: follow-up of call %s failed",
+                    work.attempt.target_id,
+                    work.attempt.attempt_id,
+                )
+
+    async def _record_digit(self, attempt: AttemptRow, digit: str, at: datetime) -> None:
+        meaning = digit_meaning(digit)
+        await self.reminders.set_status(attempt.target_id, meaning.status if meaning else None, digit, at)
+        if meaning is not None and meaning.status is ReminderStatus.CANCELLED:
             await self.reminders.open_admin_task(
                 attempt.target_id, CANCEL_TASK, attempt.attempt_id, CANCEL_COMMENT, at
             )
-        log.info("reminder %s: digit %s -> %s", attempt.target_id, digit, meaning.status.value)
-        return meaning.settled
+        log.info("reminder %s: digit %s", attempt.target_id, digit)
 
-    async def on_queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
-        log.info("reminder %s: patient waits for an administrator in queue %s", attempt.target_id, queue)
 
-    async def on_finished(self, attempt: AttemptRow) -> None:
-        await self.plan(attempt.target_id)
+@dataclass(frozen=True)
+class _Work:
+    attempt: AttemptRow
+    digit: str | None = None
+    at: datetime | None = None

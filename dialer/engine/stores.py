@@ -6,12 +6,11 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Protocol
 
-from dialer.campaigns.planner import Settled
 from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.appointments import AppointmentRecord
 from dialer.core.sms import SmsStatus
 from dialer.engine.model import (
-    AttemptEnd,
+    AttemptBatch,
     AttemptRow,
     DaySummary,
     DueTask,
@@ -54,13 +53,9 @@ class AttemptStore(Protocol):
 
     async def open_attempts(self) -> list[AttemptRow]: ...
 
-    async def answered(self, attempt_id: str, at: datetime) -> None: ...
-
-    async def digit(self, attempt_id: str, digit: str, settled: Settled) -> None: ...
-
-    async def end(self, end: AttemptEnd, log: Sequence[EventRow] = ()) -> AttemptRow | None:
-        """Record the end once, with the log rows still pending, in one transaction; returns the ended row,
-        or None if it had already ended."""
+    async def apply(self, batch: AttemptBatch, log: Sequence[EventRow] = ()) -> set[str]:
+        """Commit answers, digits and ends with the pending log rows in one transaction. Returns the ids
+        that this batch ended (an attempt already ended is left alone)."""
         ...
 
     async def unplaced(
@@ -87,7 +82,9 @@ class ReminderStore(Protocol):
         self, target_id: int, status: ReminderStatus | None, digit: str | None, now: datetime
     ) -> None: ...
 
-    async def close(self, target_id: int, reason: str, now: datetime) -> None: ...
+    async def finish(self, target_id: int, status: ReminderStatus, reason: str, now: datetime) -> None:
+        """Set the final status and close the target, together."""
+        ...
 
     async def open_admin_task(
         self, target_id: int, kind: str, source: str, comment: str, now: datetime

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.campaigns.planner import Settled
 from dialer.core.outcomes import CallResult
-from dialer.engine.model import AttemptEnd, AttemptRow, AttemptState, EventRow
+from dialer.engine.model import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow
 from dialer.storage.schema import attempt_events, attempts
 
 _OPEN = (AttemptState.DIALING.value, AttemptState.ANSWERED.value)
@@ -71,44 +71,30 @@ class SqlAttemptStore:
             rows = await conn.execute(select(attempts).where(attempts.c.state.in_(_OPEN)))
             return [attempt_from_row(r) for r in rows]
 
-    async def answered(self, attempt_id: str, at: datetime) -> None:
+    async def apply(self, batch: AttemptBatch, log: Sequence[EventRow] = ()) -> set[str]:
+        ended: set[str] = set()
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(attempts)
-                .where(attempts.c.attempt_id == attempt_id, attempts.c.state == AttemptState.DIALING.value)
-                .values(state=AttemptState.ANSWERED.value, answered_at=at)
-            )
-
-    async def digit(self, attempt_id: str, digit: str, settled: Settled) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(attempts)
-                .where(attempts.c.attempt_id == attempt_id)
-                .values(digit=digit, settled=settled.value)
-            )
-
-    async def end(self, end: AttemptEnd, log: Sequence[EventRow] = ()) -> AttemptRow | None:
-        values: dict[str, Any] = {
-            "state": AttemptState.ENDED.value,
-            "ended_at": end.at,
-            "reason": end.reason,
-            "cause": end.cause,
-            "result": end.result.value,
-            "linkedid": end.linkedid,
-        }
-        if end.digit:
-            values["digit"] = end.digit
-        async with self.engine.begin() as conn:
-            row = (
+            if batch.answered:
                 await conn.execute(
                     update(attempts)
-                    .where(attempts.c.attempt_id == end.attempt_id, attempts.c.state.in_(_OPEN))
-                    .values(**values)
-                    .returning(attempts)
+                    .where(
+                        attempts.c.attempt_id == bindparam("b_id"),
+                        attempts.c.state == AttemptState.DIALING.value,
+                    )
+                    .values(state=AttemptState.ANSWERED.value, answered_at=bindparam("b_at")),
+                    [{"b_id": a, "b_at": at} for a, at in batch.answered],
                 )
-            ).first()
+            if batch.digits:
+                await conn.execute(
+                    update(attempts)
+                    .where(attempts.c.attempt_id == bindparam("b_id"))
+                    .values(digit=bindparam("b_digit"), settled=bindparam("b_settled")),
+                    [{"b_id": a, "b_digit": d, "b_settled": s.value} for a, d, s in batch.digits],
+                )
+            if batch.ends:
+                ended = await _end_open(conn, batch.ends)
             await _insert_events(conn, log)
-        return attempt_from_row(row) if row else None
+        return ended
 
     async def unplaced(
         self, attempt_id: str, at: datetime, log: Sequence[EventRow] = ()
@@ -129,6 +115,41 @@ class SqlAttemptStore:
         if rows:
             async with self.engine.begin() as conn:
                 await _insert_events(conn, rows)
+
+
+async def _end_open(conn: AsyncConnection, ends: Sequence[AttemptEnd]) -> set[str]:
+    """End the attempts still open; an attempt ended before (a replayed fact) is left as it is."""
+    ids = [e.attempt_id for e in ends]
+    query = select(attempts.c.attempt_id).where(attempts.c.attempt_id.in_(ids), attempts.c.state.in_(_OPEN))
+    still_open = set((await conn.execute(query)).scalars())
+    todo = [e for e in ends if e.attempt_id in still_open]
+    if todo:
+        await conn.execute(
+            update(attempts)
+            .where(attempts.c.attempt_id == bindparam("b_id"))
+            .values(
+                state=AttemptState.ENDED.value,
+                ended_at=bindparam("b_at"),
+                reason=bindparam("b_reason"),
+                cause=bindparam("b_cause"),
+                result=bindparam("b_result"),
+                linkedid=bindparam("b_linkedid"),
+                digit=func.coalesce(bindparam("b_digit"), attempts.c.digit),
+            ),
+            [
+                {
+                    "b_id": e.attempt_id,
+                    "b_at": e.at,
+                    "b_reason": e.reason,
+                    "b_cause": e.cause,
+                    "b_result": e.result.value,
+                    "b_linkedid": e.linkedid,
+                    "b_digit": e.digit,
+                }
+                for e in todo
+            ],
+        )
+    return {e.attempt_id for e in todo}
 
 
 async def _insert_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> None:

@@ -166,8 +166,21 @@ class SqlReminderStore:
                 .values(**values)
             )
 
-    async def close(self, target_id: int, reason: str, now: datetime) -> None:
+    async def finish(self, target_id: int, status: ReminderStatus, reason: str, now: datetime) -> None:
         async with self.engine.begin() as conn:
+            subject = (
+                await conn.execute(
+                    select(targets.c.clinic_id, targets.c.subject_id).where(targets.c.target_id == target_id)
+                )
+            ).one()
+            await conn.execute(
+                update(appointments)
+                .where(
+                    appointments.c.clinic_id == subject.clinic_id,
+                    appointments.c.appointment_id == subject.subject_id,
+                )
+                .values(reminder_status=status.value, updated_at=now)
+            )
             await conn.execute(
                 update(targets)
                 .where(targets.c.target_id == target_id)
