@@ -16,9 +16,10 @@ from pathlib import Path
 
 from dialer.sandbox.layout import AMI_HOST, SandboxError, SandboxLayout
 
-SHIPPED_FILES = ("extensions_dialer.conf", "manager_dialer.conf", "queues_dialer.conf")
+SHIPPED_DIALPLAN = ("extensions_dialer.conf", "extensions_inbound.conf")
+SHIPPED_FILES = (*SHIPPED_DIALPLAN, "manager_dialer.conf", "queues_dialer.conf")
 # Test-only pieces from tests/asterisk/, by the file that includes them.
-TEST_DIALPLAN = ("patients.conf", "sandbox_extra.conf")
+TEST_DIALPLAN = ("patients.conf", "sandbox_extra.conf", "callers.conf")
 TEST_QUEUES = ("queues_test.conf",)
 # Changes to these take effect only on a restart (manager.conf: the AMI port); the rest is reloaded in place.
 RESTART_FILES = ("asterisk.conf", "modules.conf", "manager.conf")
@@ -203,7 +204,7 @@ def render(layout: SandboxLayout, secret: str) -> dict[str, str]:
     test_files = [name for name in (*TEST_DIALPLAN, *TEST_QUEUES) if (tests_dir / name).is_file()]
     for name in test_files:
         files[name] = (tests_dir / name).read_text(encoding="utf-8")
-    dialplan = ["extensions_dialer.conf", *(n for n in test_files if n in TEST_DIALPLAN)]
+    dialplan = [*SHIPPED_DIALPLAN, *(n for n in test_files if n in TEST_DIALPLAN)]
     includes = "\n".join(f'#include "{n}"' for n in dialplan)
     queue_includes = "\n".join(f'#include "{n}"' for n in test_files if n in TEST_QUEUES)
     files.update(

@@ -1,0 +1,127 @@
+"""Missed-call callbacks: the deadline, the attempt plan, the order in which waiting callbacks are served.
+
+The customer's rule: every missed call is called back within 15 minutes, with at least two attempts and a
+message. A call missed after hours is called back from opening time, and told so by SMS at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from dialer.campaigns.messages import SmsTemplate
+from dialer.campaigns.plan import Window
+from dialer.campaigns.planner import Settled
+from dialer.core.hours import OpeningHours
+from dialer.core.outcomes import CallResult
+
+CAMPAIGN = "callback"
+
+DEFAULT_NOT_REACHED_SMS = "{clinic}: не дозвонились до вас после вашего звонка. Перезвоните: {phone}"
+DEFAULT_AFTER_HOURS_SMS = "{clinic}: вы звонили в нерабочее время. Перезвоним {date} после {time}"
+
+
+class Priority(StrEnum):
+    DEADLINE = "deadline"  # first attempts before repeats, each by its deadline
+    FIFO = "fifo"  # in the order the calls were missed, as people do it by hand
+
+
+class TaskState(StrEnum):
+    OPEN = "open"
+    CONTACTED = "contacted"
+    NOT_REACHED = "not_reached"
+
+    @property
+    def label(self) -> str:
+        return {"open": "ждёт перезвона", "contacted": "связались", "not_reached": "не дозвонились"}[
+            self.value
+        ]
+
+
+class CloseReason(StrEnum):
+    CALLBACK_ANSWERED = "callback_answered"
+    PATIENT_CALLED_IN = "patient_called_in"
+    STAFF_CALL = "staff_call"
+    NOT_REACHED = "not_reached"
+
+    @property
+    def label(self) -> str:
+        return _CLOSE_LABELS[self]
+
+
+_CLOSE_LABELS = {
+    CloseReason.CALLBACK_ANSWERED: "пациент ответил на перезвон",
+    CloseReason.PATIENT_CALLED_IN: "пациент перезвонил сам, ему ответили",
+    CloseReason.STAFF_CALL: "администратор дозвонился сам",
+    CloseReason.NOT_REACHED: "не дозвонились: две попытки и SMS",
+}
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    deadline: timedelta = timedelta(minutes=15)
+    attempts: int = 2
+    min_gap: timedelta = timedelta(minutes=3)
+    # How long a callback is still worked after its start, at most until closing time.
+    work_for: timedelta = timedelta(hours=4)
+    priority: Priority = Priority.DEADLINE
+    ring_timeout: timedelta = timedelta(seconds=30)
+    not_reached_sms: SmsTemplate = SmsTemplate(DEFAULT_NOT_REACHED_SMS)
+    after_hours_sms: SmsTemplate = SmsTemplate(DEFAULT_AFTER_HOURS_SMS)
+
+
+@dataclass(frozen=True)
+class Timing:
+    starts_at: datetime  # when calling back may begin: the miss, or the next opening
+    deadline: datetime
+    after_hours: bool
+
+
+def timing(
+    missed_at: datetime,
+    policy: CallbackPolicy,
+    hours: OpeningHours,
+    tz: ZoneInfo,
+    deadline: timedelta | None = None,
+) -> Timing:
+    """The deadline starts at the miss, or at opening time for a call missed after hours."""
+    span = deadline or policy.deadline
+    if hours.is_open(missed_at, tz):
+        return Timing(missed_at, missed_at + span, after_hours=False)
+    opens = hours.next_opening(missed_at, tz)
+    return Timing(opens, opens + span, after_hours=True)
+
+
+def windows(t: Timing, policy: CallbackPolicy, hours: OpeningHours, tz: ZoneInfo) -> tuple[Window, ...]:
+    end = t.starts_at + policy.work_for
+    closing = hours.closing(t.starts_at, tz)
+    if closing is not None:
+        end = min(end, closing)
+    end = max(end, t.deadline)  # a deadline just before closing is still honoured
+    return (Window(t.starts_at, end, policy.attempts, policy.min_gap),)
+
+
+def patient_leg_result(dial_status: str) -> tuple[CallResult, Settled]:
+    """What the patient's leg of a callback did (Asterisk's DIALSTATUS). An answer is contact: the task ends."""
+    status = dial_status.upper()
+    if status == "ANSWER":
+        return CallResult.ANSWERED, Settled.FINAL
+    if status == "BUSY":
+        return CallResult.BUSY, Settled.OPEN
+    if status in ("CONGESTION", "CHANUNAVAIL"):
+        return CallResult.CONGESTION, Settled.OPEN
+    if status in ("NOANSWER", "CANCEL"):
+        return CallResult.NO_ANSWER, Settled.OPEN
+    return CallResult.FAILED, Settled.OPEN
+
+
+def priority_key(
+    policy: CallbackPolicy, *, missed_at: datetime, deadline: datetime, due_at: datetime, attempt_n: int
+) -> tuple[float, float]:
+    """Smaller is served first when an administrator frees up."""
+    if policy.priority is Priority.FIFO:
+        return (due_at.timestamp(), missed_at.timestamp())
+    # A first attempt that can still make its deadline goes before any repeat; then the nearest deadline.
+    return (float(attempt_n > 1), deadline.timestamp())

@@ -1,0 +1,389 @@
+"""Inbound calls: AMI event dicts in, inbound call facts out. Pure and synchronous, like the outbound tracker.
+
+A call is grouped by its Linkedid. It is an inbound call when one of its channels is created in one of the
+clinic's inbound contexts (where the trunk delivers calls). It is answered when a person took it: a queue
+member connected (AgentConnect) or a dialled phone answered (DialEnd ANSWER). When every inbound channel of
+the call has hung up, the call ends; unanswered, it is a missed call with a reason:
+
+- abandoned in the queue: QueueCallerAbandon, and the caller hung up at that moment;
+- no administrator in time: the queue gave up (QueueCallerAbandon, then the caller stayed in the dialplan,
+  or the dialplan's DialerQueueExit said TIMEOUT/LEAVEEMPTY/JOINEMPTY/FULL);
+- a direct dial to an extension or ring group was not answered or busy;
+- the caller hung up in the IVR before reaching anyone.
+After-hours is decided by the engine from the clinic's hours, not here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from dialer.core.tracker import Event, event_time
+
+ABANDON_HANGUP_WINDOW = timedelta(seconds=1.5)
+HIDDEN = frozenset({"", "<unknown>", "unknown", "anonymous", "restricted", "private", "<none>"})
+_DIGITS = re.compile(r"\d{5,15}")
+
+
+class MissReason(StrEnum):
+    ABANDONED = "abandoned"
+    QUEUE_TIMEOUT = "queue_timeout"
+    NOT_ANSWERED = "not_answered"  # direct dial to an extension or ring group: no answer or busy
+    IVR_HANGUP = "ivr_hangup"
+    AFTER_HOURS = "after_hours"
+
+    @property
+    def label(self) -> str:
+        return _MISS_LABELS[self]
+
+
+_MISS_LABELS = {
+    MissReason.ABANDONED: "не дождался ответа в очереди",
+    MissReason.QUEUE_TIMEOUT: "никто не ответил за время ожидания",
+    MissReason.NOT_ANSWERED: "внутренний номер не ответил или занят",
+    MissReason.IVR_HANGUP: "положил трубку в голосовом меню",
+    MissReason.AFTER_HOURS: "звонок в нерабочее время",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class InboundStarted:
+    call_id: str
+    context: str
+    did: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallerQueued:
+    call_id: str
+    queue: str
+    caller: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallerLeftQueue:
+    call_id: str
+    queue: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRinging:
+    """An administrator's phone rings for this call (the pop-up's trigger)."""
+
+    call_id: str
+    queue: str
+    interface: str
+    member: str
+    caller: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStopped:
+    """An administrator's phone stopped ringing for this call; `answered` if they took it."""
+
+    call_id: str
+    interface: str
+    answered: bool
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InboundAnswered:
+    call_id: str
+    caller: str
+    by: str
+    waited: float
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEnded:
+    call_id: str
+    context: str
+    did: str
+    queue: str
+    caller: str  # as Asterisk gave it; empty when hidden
+    started_at: datetime
+    ended_at: datetime
+    answered_at: datetime | None
+    answered_by: str
+    waited: float  # seconds until answered, or until the caller gave up
+    miss: MissReason | None
+
+
+@dataclass(frozen=True, slots=True)
+class StaffCallAnswered:
+    """An administrator's own outbound call was answered by this number (a contact with the patient)."""
+
+    number: str
+    at: datetime
+
+
+InboundFact = (
+    InboundStarted
+    | CallerQueued
+    | CallerLeftQueue
+    | AgentRinging
+    | AgentStopped
+    | InboundAnswered
+    | InboundEnded
+    | StaffCallAnswered
+)
+NO_FACTS: tuple[InboundFact, ...] = ()
+
+
+def caller_number(raw: str) -> str:
+    """The caller's digits, or "" when the number is hidden."""
+    text = raw.strip()
+    if text.lower() in HIDDEN:
+        return ""
+    digits = "".join(c for c in text if c.isdigit())
+    return digits if len(digits) >= 5 else ""
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: str
+    context: str
+    did: str
+    started_at: datetime
+    channels: set[str] = field(default_factory=set)
+    caller: str = ""
+    queue: str = ""
+    queued_at: datetime | None = None
+    abandoned_at: datetime | None = None
+    queue_exit: str = ""
+    dialled: bool = False
+    dial_failed: bool = False
+    answered_at: datetime | None = None
+    answered_by: str = ""
+    waited: float | None = None
+
+
+@dataclass
+class InboundTracker:
+    inbound_contexts: Collection[str]
+    staff_contexts: Collection[str] = ()
+    # Our own outbound calls (reminders, callbacks) are never inbound calls, whatever context they pass.
+    is_ours: Callable[[str], bool] = lambda uniqueid: False
+    _calls: dict[str, _Call] = field(default_factory=dict)
+    _channel_call: dict[str, str] = field(default_factory=dict)
+    _staff_dials: dict[str, str] = field(default_factory=dict)  # staff channel uniqueid -> dialled number
+    _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        self._handlers: dict[str, Callable[[Event, datetime], tuple[InboundFact, ...]]] = {
+            "Newchannel": self._on_newchannel,
+            "QueueCallerJoin": self._on_queue_join,
+            "QueueCallerAbandon": self._on_abandon,
+            "QueueCallerLeave": self._on_queue_leave,
+            "AgentCalled": self._on_agent_called,
+            "AgentRingNoAnswer": self._on_agent_missed,
+            "AgentConnect": self._on_agent_connect,
+            "DialBegin": self._on_dial_begin,
+            "DialEnd": self._on_dial_end,
+            "UserEvent": self._on_user_event,
+            "Hangup": self._on_hangup,
+        }
+
+    def feed(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
+        handler = self._handlers.get(event.get("Event", ""))
+        return handler(event, now) if handler is not None else NO_FACTS
+
+    @property
+    def live_calls(self) -> int:
+        return len(self._calls)
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _call_of(self, event: Event) -> _Call | None:
+        call = self._calls.get(event.get("Linkedid", ""))
+        if call is not None:
+            number = caller_number(event.get("CallerIDNum", ""))
+            if number and not call.caller and event.get("Uniqueid", "") in call.channels:
+                call.caller = number
+        return call
+
+    # -- handlers -----------------------------------------------------------------------------------
+
+    def _on_newchannel(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
+        uniqueid, linkedid = event.get("Uniqueid", ""), event.get("Linkedid", "")
+        context = event.get("Context", "")
+        if (
+            not uniqueid
+            or context not in self.inbound_contexts
+            or self.is_ours(linkedid)
+            or self.is_ours(uniqueid)
+        ):
+            return NO_FACTS
+        if linkedid in self._done:
+            return NO_FACTS
+        call = self._calls.get(linkedid)
+        facts: tuple[InboundFact, ...] = NO_FACTS
+        if call is None:
+            at = event_time(event, now)
+            call = self._calls[linkedid] = _Call(linkedid, context, event.get("Exten", ""), at)
+            facts = (InboundStarted(linkedid, context, call.did, at),)
+        call.channels.add(uniqueid)
+        self._channel_call[uniqueid] = linkedid
+        number = caller_number(event.get("CallerIDNum", ""))
+        if number and not call.caller:
+            call.caller = number
+        return facts
+
+    def _on_queue_join(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
+        call = self._call_of(event)
+        if call is None:
+            return NO_FACTS
+        at = event_time(event, now)
+        call.queue = event.get("Queue", "")
+        call.queued_at = call.queued_at or at
+        call.abandoned_at = None
+        return (CallerQueued(call.call_id, call.queue, call.caller, at),)
+
+    def _on_abandon(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
+        call = self._call_of(event)
+        if call is not None and call.answered_at is None:
+            call.abandoned_at = event_time(event, now)
+        return NO_FACTS
+
+    def _on_queue_leave(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
+        call = self._call_of(event)
+        if call is None:
+            return NO_FACTS
+        return (CallerLeftQueue(call.call_id, event.get("Queue", call.queue), event_time(event, now)),)
+
+    def _on_agent_called(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
+        call = self._call_of(event)
+        if call is None:
+            return NO_FACTS
+        return (
+            AgentRinging(
+                call.call_id,
+                event.get("Queue", ""),
+                event.get("Interface", ""),
+                event.get("MemberName", ""),
+                call.caller,
+                event_time(event, now),
+            ),
+        )
+
+    def _on_agent_missed(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
+        call = self._call_of(event)
+        if call is None:
+            return NO_FACTS
+        return (AgentStopped(call.call_id, event.get("Interface", ""), False, event_time(event, now)),)
+
+    def _on_agent_connect(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
+        call = self._call_of(event)
+        if call is None or call.answered_at is not None:
+            return NO_FACTS
+        at = event_time(event, now)
+        interface = event.get("Interface", "")
+        return (*self._answered(call, interface, at), AgentStopped(call.call_id, interface, True, at))
+
+    def _answered(self, call: _Call, by: str, at: datetime) -> tuple[InboundFact, ...]:
+        call.answered_at, call.answered_by = at, by
+        call.waited = max(0.0, (at - call.started_at).total_seconds())
+        return (InboundAnswered(call.call_id, call.caller, by, call.waited, at),)
+
+    def _on_dial_begin(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
+        call = self._call_of(event)
+        if call is not None:
+            if event.get("Uniqueid", "") in call.channels:
+                call.dialled = True
+            return NO_FACTS
+        if event.get("Context", "") in self.staff_contexts and not self.is_ours(event.get("Uniqueid", "")):
+            match = _DIGITS.search(event.get("DialString", ""))
+            if match:
+                self._staff_dials[event.get("Uniqueid", "")] = match.group(0)
+        return NO_FACTS
+
+    def _on_dial_end(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
+        uniqueid = event.get("Uniqueid", "")
+        answered = event.get("DialStatus", "") == "ANSWER"
+        number = self._staff_dials.pop(uniqueid, None)
+        if number is not None:
+            return (StaffCallAnswered(number, event_time(event, now)),) if answered else NO_FACTS
+        call = self._call_of(event)
+        if call is None or uniqueid not in call.channels or call.queue:
+            return NO_FACTS  # queue members' dials are AgentConnect's business
+        if answered and call.answered_at is None:
+            return self._answered(call, event.get("DestChannel", ""), event_time(event, now))
+        if not answered:
+            call.dial_failed = True
+        return NO_FACTS
+
+    def _on_user_event(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
+        if event.get("UserEvent") == "DialerQueueExit":
+            call = self._call_of(event)
+            if call is not None:
+                call.queue_exit = event.get("Status", "")
+        return NO_FACTS
+
+    def _on_hangup(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
+        uniqueid = event.get("Uniqueid", "")
+        self._staff_dials.pop(uniqueid, None)
+        linkedid = self._channel_call.pop(uniqueid, None)
+        call = self._calls.get(linkedid) if linkedid else None
+        if call is None:
+            return NO_FACTS
+        number = caller_number(event.get("CallerIDNum", ""))
+        if number and not call.caller:
+            call.caller = number
+        at = event_time(event, now)
+        call.channels.discard(uniqueid)
+        if (
+            call.abandoned_at is not None
+            and call.queue_exit == ""
+            and at - call.abandoned_at > ABANDON_HANGUP_WINDOW
+        ):
+            call.queue_exit = "TIMEOUT"  # the queue let go of a caller who stayed on: it gave up, not them
+        if call.channels:
+            return NO_FACTS
+        return (self._end(call, at),)
+
+    def _end(self, call: _Call, at: datetime) -> InboundEnded:
+        del self._calls[call.call_id]
+        self._done[call.call_id] = None
+        if len(self._done) > 10_000:
+            self._done.popitem(last=False)
+        waited = call.waited
+        if waited is None:
+            gave_up = call.abandoned_at or at
+            waited = max(0.0, (gave_up - call.started_at).total_seconds())
+        return InboundEnded(
+            call_id=call.call_id,
+            context=call.context,
+            did=call.did,
+            queue=call.queue,
+            caller=call.caller,
+            started_at=call.started_at,
+            ended_at=at,
+            answered_at=call.answered_at,
+            answered_by=call.answered_by,
+            waited=waited,
+            miss=_miss_reason(call),
+        )
+
+
+def _miss_reason(call: _Call) -> MissReason | None:
+    if call.answered_at is not None:
+        return None
+    if call.queue:
+        if call.queue_exit in ("", "ABANDON") and call.abandoned_at is not None:
+            return MissReason.ABANDONED
+        if call.queue_exit in ("TIMEOUT", "LEAVEEMPTY", "JOINEMPTY", "FULL", "JOINUNAVAIL", "LEAVEUNAVAIL"):
+            return MissReason.QUEUE_TIMEOUT
+        return MissReason.ABANDONED
+    if call.dialled or call.dial_failed:
+        return MissReason.NOT_ANSWERED
+    return MissReason.IVR_HANGUP

@@ -1,0 +1,147 @@
+"""Who is free to talk and who is waiting: the live state of the clinic's queues, from AMI events.
+
+Fed by QueueStatus (at start and after every reconnect) and by the queue events as they come. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from dialer.core.outcomes import to_int
+from dialer.core.tracker import Event, event_time
+
+# Asterisk device states, as QueueMemberStatus's Status reports them.
+NOT_INUSE, INUSE, BUSY, INVALID, UNAVAILABLE, RINGING, RINGINUSE, ONHOLD = 1, 2, 3, 4, 5, 6, 7, 8
+
+
+class AdminState(StrEnum):
+    FREE = "free"
+    RINGING = "ringing"
+    TALKING = "talking"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+    OFFLINE = "offline"
+
+    @property
+    def label(self) -> str:
+        return _ADMIN_LABELS[self]
+
+
+_ADMIN_LABELS = {
+    AdminState.FREE: "свободен",
+    AdminState.RINGING: "звонит телефон",
+    AdminState.TALKING: "разговаривает",
+    AdminState.WRAP_UP: "оформляет звонок",
+    AdminState.PAUSED: "на паузе",
+    AdminState.OFFLINE: "не в сети",
+}
+
+
+@dataclass(slots=True)
+class Member:
+    queue: str
+    interface: str
+    name: str
+    status: int = NOT_INUSE
+    paused: bool = False
+    wrap_up_until: datetime | None = None
+
+    def state(self, now: datetime) -> AdminState:
+        if self.paused:
+            return AdminState.PAUSED
+        if self.status in (INVALID, UNAVAILABLE):
+            return AdminState.OFFLINE
+        if self.status in (RINGING, RINGINUSE):
+            return AdminState.RINGING
+        if self.status in (INUSE, BUSY, ONHOLD):
+            return AdminState.TALKING
+        if self.wrap_up_until is not None and now < self.wrap_up_until:
+            return AdminState.WRAP_UP
+        return AdminState.FREE
+
+
+@dataclass
+class QueueState:
+    wrap_up_seconds: float = 0.0
+    members: dict[tuple[str, str], Member] = field(default_factory=dict)
+    waiting: dict[str, dict[str, datetime]] = field(
+        default_factory=dict
+    )  # queue -> caller uniqueid -> joined
+    reserved: set[str] = field(default_factory=set)  # interfaces the dialer is calling right now
+
+    def feed(self, event: Event, now: datetime) -> bool:
+        """Apply one event; True if the state changed."""
+        name = event.get("Event", "")
+        if name in ("QueueMemberAdded", "QueueMember", "QueueMemberStatus", "QueueMemberPause"):
+            return self._member(event, now)
+        if name == "QueueMemberRemoved":
+            return self.members.pop((event.get("Queue", ""), event.get("Interface", "")), None) is not None
+        if name in ("QueueCallerJoin", "QueueEntry"):
+            queue, uniqueid = event.get("Queue", ""), event.get("Uniqueid", "")
+            if queue and uniqueid:
+                self.waiting.setdefault(queue, {}).setdefault(uniqueid, _joined(event, now))
+                return True
+            return False
+        if name in {"QueueCallerLeave", "QueueCallerAbandon"}:
+            return (
+                self.waiting.get(event.get("Queue", ""), {}).pop(event.get("Uniqueid", ""), None) is not None
+            )
+        return False
+
+    def reset(self, events: Iterable[Event], now: datetime) -> None:
+        """Start again from a QueueStatus answer (after a reconnect nothing earlier can be trusted)."""
+        self.members.clear()
+        self.waiting.clear()
+        for event in events:
+            self.feed(event, now)
+
+    def _member(self, event: Event, now: datetime) -> bool:
+        queue, interface = event.get("Queue", ""), event.get("Interface", "") or event.get("Location", "")
+        if not queue or not interface:
+            return False
+        member = self.members.setdefault(
+            (queue, interface), Member(queue, interface, event.get("MemberName", ""))
+        )
+        status = to_int(event.get("Status"))
+        if status is not None:
+            if member.status in (INUSE, BUSY, ONHOLD) and status == NOT_INUSE and self.wrap_up_seconds:
+                member.wrap_up_until = now + timedelta(seconds=self.wrap_up_seconds)
+            member.status = status
+        if "Paused" in event:
+            member.paused = event.get("Paused") == "1"
+        return True
+
+    # -- questions --------------------------------------------------------------------------------
+
+    def admins(self, queues: Collection[str], now: datetime) -> dict[str, AdminState]:
+        """Each administrator (by interface) in these queues, in their most telling state."""
+        states: dict[str, AdminState] = {}
+        order = list(AdminState)
+        for member in self.members.values():
+            if member.queue in queues:
+                state = member.state(now)
+                if member.interface in self.reserved and state is AdminState.FREE:
+                    state = AdminState.RINGING
+                current = states.get(member.interface)
+                if current is None or order.index(state) > order.index(current):
+                    states[member.interface] = state
+        return states
+
+    def free(self, queues: Collection[str], now: datetime) -> list[str]:
+        return [i for i, s in self.admins(queues, now).items() if s is AdminState.FREE]
+
+    def waiting_count(self, queues: Collection[str]) -> int:
+        return sum(len(self.waiting.get(q, {})) for q in queues)
+
+    def longest_wait(self, queues: Collection[str], now: datetime) -> float:
+        joined = [at for q in queues for at in self.waiting.get(q, {}).values()]
+        return max(((now - at).total_seconds() for at in joined), default=0.0)
+
+
+def _joined(event: Event, now: datetime) -> datetime:
+    wait = to_int(event.get("Wait"))  # QueueEntry (from QueueStatus) says how long the caller has waited
+    at = event_time(event, now)
+    return at - timedelta(seconds=wait) if wait else at

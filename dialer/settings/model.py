@@ -1,0 +1,192 @@
+"""The typed settings: one frozen dataclass per section. Secrets mask their repr."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from dialer.campaigns.callbacks import CallbackPolicy
+from dialer.campaigns.messages import DEFAULT_REMINDER_SMS, SmsTemplate
+from dialer.campaigns.plan import AttemptPlan, WindowRule, window_rule
+from dialer.core.calendar import WorkCalendar
+from dialer.core.errors import ConfigError
+from dialer.core.hours import OpeningHours
+
+
+@dataclass(frozen=True)
+class Secret:
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('****')" if self.value else "Secret('')"
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    public_url: str = ""
+    log_level: str = "INFO"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'dialer.db'}"
+
+
+@dataclass(frozen=True)
+class AmiSettings:
+    host: str = ""  # empty: use the local Asterisk sandbox
+    port: int = 5038
+    username: str = "dialer"
+    secret: Secret = Secret("")
+    ping_interval: float = 10.0
+    connect_timeout: float = 5.0
+    reconnect_max_delay: float = 30.0
+
+    @property
+    def use_sandbox(self) -> bool:
+        return not self.host
+
+
+@dataclass(frozen=True)
+class TrunkSettings:
+    name: str
+    dial: str = "PJSIP/{number}@trunk"
+    max_channels: int = 10
+    calls_per_second: float = 2.0
+    ring_timeout: timedelta = timedelta(seconds=30)
+    caller_id: str = ""
+
+
+@dataclass(frozen=True)
+class ClinicSettings:
+    id: str
+    name: str
+    timezone: ZoneInfo
+    phone: str = ""
+    trunk: str = "main"
+    queue: str = "reception"
+    calendar: WorkCalendar = WorkCalendar()
+    list_build_time: time | None = None  # None: the campaign's own
+    dids: tuple[str, ...] = ()  # the numbers patients dial (EXTEN in the inbound context)
+    queues: tuple[str, ...] = ()  # the queues administrators answer from; default: (queue,)
+    hours: OpeningHours = OpeningHours()
+    callback_deadline: timedelta | None = None  # None: the campaign's own (15 min)
+    # agent_first: ring a free administrator, then the patient; auto: when nobody is free, dial the patient
+    # first and put the answered call at the head of the reception queue.
+    callback_mode: str = "agent_first"
+    supervisor_phone: str = ""  # overload alerts go here by SMS
+
+    @property
+    def answer_queues(self) -> tuple[str, ...]:
+        return self.queues or (self.queue,)
+
+
+@dataclass(frozen=True)
+class ReminderSettings:
+    plan: AttemptPlan
+    same_day: AttemptPlan | None
+    sms: SmsTemplate = SmsTemplate(DEFAULT_REMINDER_SMS)
+    list_build_time: time = time(10, 0)
+    ivr_context: str = "dialer-reminder"
+
+
+@dataclass(frozen=True)
+class InboundSettings:
+    contexts: tuple[str, ...] = ("clinic-inbound",)  # where the trunk delivers calls
+    staff_contexts: tuple[str, ...] = ()  # where administrators' phones dial out from
+    queue_log: str = ""  # Asterisk's queue_log, read to recover misses after downtime; "" = off
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    waiting_callers: int = 3  # more callers than this waiting at once
+    longest_wait: timedelta = timedelta(seconds=90)
+    missed_percent: float = 8.0  # missed calls over the last 15 minutes, per cent
+    min_calls: int = 10  # ... counted only once there were this many calls
+    callback_due: timedelta = timedelta(minutes=3)  # a callback due this soon with nobody free
+    clear_after: timedelta = timedelta(minutes=2)  # calm this long before an alert is cleared
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str = ""
+    auth_token: Secret = Secret("")
+    from_number: str = ""
+    api_base: str = ""  # empty: Twilio's own API host
+
+
+@dataclass(frozen=True)
+class SmsAeroSettings:
+    email: str = ""
+    api_key: Secret = Secret("")
+    sign: str = "SMS Aero"
+    api_base: str = ""  # empty: https://gate.smsaero.ru/v2
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    provider: str = "none"  # twilio | smsaero | none
+    twilio: TwilioSettings = TwilioSettings()
+    smsaero: SmsAeroSettings = SmsAeroSettings()
+    status_poll_interval: timedelta = timedelta(seconds=30)
+
+
+CUSTOMER_PLAN = AttemptPlan(
+    windows=(
+        window_rule({"start": "11:00", "end": "16:00", "attempts": 2, "min_gap": "2h"}, "default"),
+        window_rule({"start": "18:00", "end": "20:00", "attempts": 1}, "default"),
+    )
+)
+SAME_DAY_PLAN = AttemptPlan(
+    windows=(window_rule({"start": "09:00", "end": "11:00", "attempts": 1}, "default"),)
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: ServiceSettings = ServiceSettings()
+    ami: AmiSettings = AmiSettings()
+    trunks: Mapping[str, TrunkSettings] = field(default_factory=lambda: {"main": TrunkSettings("main")})
+    clinics: Mapping[str, ClinicSettings] = field(default_factory=dict)
+    reminders: ReminderSettings = ReminderSettings(CUSTOMER_PLAN, SAME_DAY_PLAN)
+    sms: SmsSettings = SmsSettings()
+    callbacks: CallbackPolicy = CallbackPolicy()
+    inbound: InboundSettings = InboundSettings()
+    alerts: AlertSettings = AlertSettings()
+    source: Path | None = None
+
+    def clinic(self, clinic_id: str) -> ClinicSettings:
+        try:
+            return self.clinics[clinic_id]
+        except KeyError:
+            raise ConfigError(f"клиника {clinic_id!r} не настроена") from None
+
+    def list_build_time(self, clinic_id: str) -> time:
+        return self.clinic(clinic_id).list_build_time or self.reminders.list_build_time
+
+    def clinic_for_call(self, did: str, queue: str) -> ClinicSettings | None:
+        """The clinic an inbound call belongs to: by the number dialled, else by its queue, else the only one."""
+        for clinic in self.clinics.values():
+            if did and did in clinic.dids:
+                return clinic
+        for clinic in self.clinics.values():
+            if queue and queue in clinic.answer_queues:
+                return clinic
+        return next(iter(self.clinics.values())) if len(self.clinics) == 1 else None
+
+    def trunk_for(self, clinic_id: str) -> TrunkSettings:
+        return self.trunks[self.clinic(clinic_id).trunk]
+
+    def with_reminder_windows(self, windows: tuple[WindowRule, ...]) -> Settings:
+        return replace(
+            self, reminders=replace(self.reminders, plan=replace(self.reminders.plan, windows=windows))
+        )

@@ -1,0 +1,94 @@
+"""Reading a TOML table strictly: every key must be consumed, and each value must have the right type."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from typing import Any
+
+from dialer.core.errors import ConfigError, FieldError
+from dialer.core.timeutil import parse_duration, parse_time_of_day
+
+
+class Table:
+    """A TOML table read strictly: every key must be consumed, and each value has the right type."""
+
+    def __init__(self, raw: object, where: str) -> None:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"[{where}] должен быть таблицей")
+        self._raw: dict[str, Any] = raw
+        self._where = where
+        self._used: set[str] = set()
+
+    def _get(self, key: str) -> Any:
+        self._used.add(key)
+        return self._raw.get(key)
+
+    def has(self, key: str) -> bool:
+        return key in self._raw
+
+    def text(self, key: str, default: str) -> str:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise ConfigError(f"{self._where}.{key}: нужна строка")
+        return value
+
+    def integer(self, key: str, default: int, minimum: int = 0) -> int:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ConfigError(f"{self._where}.{key}: нужно целое число ≥ {minimum}")
+        return value
+
+    def number(self, key: str, default: float) -> float:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{self._where}.{key}: нужно положительное число")
+        return float(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self._where}.{key}: нужно true или false")
+        return value
+
+    def duration(self, key: str, default: timedelta) -> timedelta:
+        value = self._get(key)
+        if value is None:
+            return default
+        try:
+            return parse_duration(value, f"{self._where}.{key}")
+        except FieldError as err:
+            raise ConfigError(str(err)) from None
+
+    def time_of_day(self, key: str, default: time) -> time:
+        value = self._get(key)
+        if value is None:
+            return default
+        try:
+            return parse_time_of_day(str(value), f"{self._where}.{key}")
+        except FieldError as err:
+            raise ConfigError(str(err)) from None
+
+    def table(self, key: str) -> Table:
+        value = self._get(key)
+        return Table(value if value is not None else {}, f"{self._where}.{key}")
+
+    def items(self, key: str) -> list[Any]:
+        value = self._get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ConfigError(f"{self._where}.{key}: нужен список")
+        return value
+
+    def done(self) -> None:
+        unknown = set(self._raw) - self._used
+        if unknown:
+            raise ConfigError(f"[{self._where}]: неизвестные ключи {sorted(unknown)}")
