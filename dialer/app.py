@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
@@ -18,14 +18,21 @@ from aiohttp import web
 
 from dialer.ami.connection import AmiConnection
 from dialer.ami.telephony import AmiTelephony
+from dialer.campaigns.callbacks import CAMPAIGN as CALLBACK
 from dialer.campaigns.plan import reminder_call_day
 from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
 from dialer.core.clock import SystemClock
 from dialer.core.errors import DialerError
 from dialer.core.ids import AttemptId
+from dialer.core.inbound import InboundTracker
+from dialer.core.queuelog import QueueLogReader
 from dialer.core.tracker import CallTracker
+from dialer.engine.callbacks import AUTO as AUTO_CALLBACK
+from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.calls import CallDesk
+from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.eventlog import EventLog
+from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake
 from dialer.engine.model import TaskKind
 from dialer.engine.pacer import TrunkPacer
@@ -42,8 +49,11 @@ from dialer.web.sms_callbacks import CallbackContext
 
 log = logging.getLogger("dialer")
 
-CAMPAIGNS = frozenset({REMINDERS})
+CAMPAIGNS = frozenset({REMINDERS, CALLBACK, AUTO_CALLBACK})
 LEASE = "dialing"
+SEEN_MARK = "ami_seen"
+SEEN_MARK_EVERY = 5.0
+RECOVERY_MARGIN = timedelta(minutes=1)
 LEASE_TTL = 30.0
 
 
@@ -56,11 +66,15 @@ def resolve_ami(settings: Settings, out: TextIO) -> Settings:
     if not settings.ami.use_sandbox:
         return settings
     out.write("No Asterisk configured ([ami] host is empty): using the local Asterisk 22 sandbox.\n")
-    creds = Sandbox().up(out)
+    sandbox = Sandbox()
+    creds = sandbox.up(out)
+    inbound = settings.inbound
+    if not inbound.queue_log:
+        inbound = replace(inbound, queue_log=str(sandbox.layout.root / "var/log/asterisk/queue_log"))
     ami = replace(
         settings.ami, host=creds.host, port=creds.port, username=creds.username, secret=Secret(creds.secret)
     )
-    return replace(settings, ami=ami)
+    return replace(settings, ami=ami, inbound=inbound)
 
 
 def is_our_attempt(uniqueid: str) -> bool:
@@ -79,8 +93,59 @@ class Runtime:
     events: EventLog
     sms: SmsSender
     reminders: ReminderFlow
+    callbacks: CallbackFlow
+    inbound: InboundDesk
+    dispatcher: AdminDispatcher
     worker: DueWorker
     holder: str
+
+    async def link_up(self) -> None:
+        """After every (re)connect: what Asterisk has now comes first, then what happened in the gap."""
+        await self.desk.reconcile()
+        self.intake.queues.reset(await self.desk.telephony.queue_status(), self.clock.now())
+        self.intake.queues_changed.set()
+        now = self.clock.now()
+        for gap_id, started in await self.storage.inbound.close_gaps(now):
+            log.warning("AMI gap %s from %s closed", gap_id, started.isoformat(timespec="seconds"))
+        seen = await self.storage.inbound.mark_of(SEEN_MARK)
+        if seen is not None:
+            await self.recover_misses(seen - RECOVERY_MARGIN)
+        await self.storage.inbound.mark(SEEN_MARK, now)
+
+    async def recover_misses(self, since: datetime) -> int:
+        """Calls that waited in a queue while we were not watching, from Asterisk's queue_log."""
+        path = self.settings.inbound.queue_log
+        if not path:
+            return 0
+        try:
+            text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8", errors="replace")
+        except OSError as err:
+            log.warning("cannot read queue_log %s to recover missed calls: %s", path, err)
+            return 0
+        reader = QueueLogReader(since)
+        reader.feed(text.splitlines())
+        calls = reader.calls()
+        known = await self.storage.inbound.known([c.call_id for c in calls])
+        recovered = 0
+        for call in calls:
+            if call.call_id not in known:
+                await self.inbound.ended(call, source="queue_log")
+                recovered += 1
+        if recovered:
+            log.warning("recovered %d calls from queue_log since %s", recovered, since.isoformat(timespec="seconds"))
+        return recovered
+
+    async def keep_seen_mark(self) -> None:
+        """Remember until when the AMI stream was watched, so a restart knows what to recover."""
+        while True:
+            await asyncio.sleep(SEEN_MARK_EVERY)
+            if self.connection.connected and self.desk.reconciled.is_set():
+                await self.storage.inbound.mark(SEEN_MARK, self.clock.now())
+
+    async def link_down(self) -> None:
+        self.desk.reconciled.clear()
+        for clinic_id in list(self.settings.clinics) or ["*"]:
+            await self.storage.inbound.open_gap(clinic_id, self.clock.now(), "AMI link lost")
 
     async def prepare_due_days(self) -> None:
         """Build the reminder lists whose calling day has come (and whose list-build time has passed)."""
@@ -126,7 +191,10 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
     await storage.sync_clinics(
         [(c.id, c.name, c.timezone.key) for c in settings.clinics.values()], clock.now()
     )
-    intake = Intake(CallTracker(is_attempt_id=is_our_attempt), clock.now)
+    inbound = InboundTracker(
+        settings.inbound.contexts, settings.inbound.staff_contexts, is_ours=is_our_attempt
+    )
+    intake = Intake(CallTracker(is_attempt_id=is_our_attempt), clock.now, inbound=inbound)
     ami: AmiSettings = settings.ami
     connection = AmiConnection(
         host=ami.host,
@@ -169,6 +237,20 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
         sms=sms,
         clock=clock,
     )
+    dispatcher = AdminDispatcher(intake.queues, clock, intake.queues_changed)
+    callbacks = CallbackFlow(
+        settings=settings,
+        tasks=storage.callbacks,
+        attempts=storage.attempts,
+        due=storage.due,
+        desk=desk,
+        dispatcher=dispatcher,
+        sms=sms,
+        clock=clock,
+    )
+    inbound_desk = InboundDesk(
+        settings=settings, intake=intake, store=storage.inbound, callbacks=callbacks, clock=clock
+    )
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     worker = DueWorker(
         due=storage.due,
@@ -179,12 +261,28 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
     )
     worker.register(TaskKind.DIAL, REMINDERS, reminders.run_dial)
     worker.register(TaskKind.SMS, REMINDERS, reminders.run_sms)
+    worker.register(TaskKind.DIAL, CALLBACK, callbacks.run_dial)
+    worker.register(TaskKind.SMS, CALLBACK, callbacks.run_sms)
     reminders.wake = worker.wake
-    connection.on_up.append(desk.reconcile)
-    connection.on_down.append(_cleared(desk.reconciled))
+    callbacks.wake = worker.wake
     runtime = Runtime(
-        settings, storage, clock, intake, connection, desk, events, sms, reminders, worker, holder
+        settings,
+        storage,
+        clock,
+        intake,
+        connection,
+        desk,
+        events,
+        sms,
+        reminders,
+        callbacks,
+        inbound_desk,
+        dispatcher,
+        worker,
+        holder,
     )
+    connection.on_up.append(runtime.link_up)
+    connection.on_down.append(runtime.link_down)
     try:
         yield runtime
     finally:
@@ -192,13 +290,6 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
         if gateway is not None:
             await gateway.close()
         await storage.close()
-
-
-def _cleared(flag: asyncio.Event) -> Callable[[], Awaitable[None]]:
-    async def clear() -> None:
-        flag.clear()
-
-    return clear
 
 
 async def _hold_lease(rt: Runtime) -> None:
@@ -247,6 +338,10 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
         group.create_task(rt.events.run(), name="attempt-log"),
         group.create_task(rt.worker.run(), name="worker"),
         group.create_task(rt.reminders.run(), name="reminders"),
+        group.create_task(rt.callbacks.run(), name="callbacks"),
+        group.create_task(rt.inbound.run(), name="inbound"),
+        group.create_task(rt.dispatcher.run(), name="dispatcher"),
+        group.create_task(rt.keep_seen_mark(), name="seen-mark"),
         group.create_task(_renew_lease(rt), name="lease"),
         group.create_task(_expire_tracker(rt), name="tracker-expiry"),
     ]

@@ -91,6 +91,13 @@ class AmiTelephony:
                 return parse_outcome(str(item.get("Val", "")))
         return None
 
+    async def queue_status(self) -> list[dict[str, str]]:
+        try:
+            reply = await self.connection.action({"Action": "QueueStatus"}, as_list=True, timeout=15.0)
+        except (AmiLinkLost, AmiActionError) as err:
+            raise TelephonyUnavailable(str(err)) from None
+        return [{str(k): str(v) for k, v in item.items()} for item in reply if item.get("Event")]
+
     async def forget_outcome(self, attempt_id: str) -> None:
         # DBDel needs the "system" privilege, which with "originate" would allow a shell; DB_DELETE via
         # Setvar needs only "call".

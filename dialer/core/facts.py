@@ -46,4 +46,13 @@ class CallEnded:
     linkedid: str
 
 
-Fact = CallStarted | CallAnswered | DigitPressed | JoinedQueue | CallEnded
+@dataclass(frozen=True, slots=True)
+class PatientLeg:
+    """A callback's second leg, to the patient, is decided: Asterisk's DIALSTATUS (ANSWER, NOANSWER, BUSY…)."""
+
+    attempt_id: str
+    status: str
+    at: datetime
+
+
+Fact = CallStarted | CallAnswered | DigitPressed | PatientLeg | JoinedQueue | CallEnded

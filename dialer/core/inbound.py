@@ -117,6 +117,7 @@ class InboundEnded:
     answered_by: str
     waited: float  # seconds until answered, or until the caller gave up
     miss: MissReason | None
+    queue_channel: str = ""  # the Uniqueid that waited in the queue (queue_log's callid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,7 @@ class _Call:
     channels: set[str] = field(default_factory=set)
     caller: str = ""
     queue: str = ""
+    queue_channel: str = ""
     queued_at: datetime | None = None
     abandoned_at: datetime | None = None
     queue_exit: str = ""
@@ -204,12 +206,34 @@ class InboundTracker:
 
     # -- helpers ------------------------------------------------------------------------------------
 
-    def _call_of(self, event: Event) -> _Call | None:
-        call = self._calls.get(event.get("Linkedid", ""))
+    def _call_of(self, event: Event, now: datetime | None = None) -> _Call | None:
+        linkedid = event.get("Linkedid", "")
+        call = self._calls.get(linkedid)
+        if call is None and now is not None:
+            call = self._adopt(event, linkedid, now)
         if call is not None:
             number = caller_number(event.get("CallerIDNum", ""))
             if number and not call.caller and event.get("Uniqueid", "") in call.channels:
                 call.caller = number
+        return call
+
+    def _adopt(self, event: Event, linkedid: str, now: datetime) -> _Call | None:
+        """A call already in a queue when this process started: follow it from here on."""
+        uniqueid = event.get("Uniqueid", "")
+        if (
+            not linkedid
+            or not uniqueid
+            or linkedid in self._done
+            or event.get("Context", "") not in self.inbound_contexts
+            or self.is_ours(linkedid)
+            or self.is_ours(uniqueid)
+        ):
+            return None
+        call = self._calls[linkedid] = _Call(
+            linkedid, event.get("Context", ""), event.get("Exten", ""), event_time(event, now)
+        )
+        call.channels.add(uniqueid)
+        self._channel_call[uniqueid] = linkedid
         return call
 
     # -- handlers -----------------------------------------------------------------------------------
@@ -240,17 +264,20 @@ class InboundTracker:
         return facts
 
     def _on_queue_join(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
-        call = self._call_of(event)
+        call = self._call_of(event, now)
         if call is None:
             return NO_FACTS
         at = event_time(event, now)
         call.queue = event.get("Queue", "")
+        call.queue_channel = event.get("Uniqueid", "")
         call.queued_at = call.queued_at or at
         call.abandoned_at = None
         return (CallerQueued(call.call_id, call.queue, call.caller, at),)
 
     def _on_abandon(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
-        call = self._call_of(event)
+        call = self._call_of(event, now)
+        if call is not None and not call.queue:
+            call.queue, call.queue_channel = event.get("Queue", ""), event.get("Uniqueid", "")
         if call is not None and call.answered_at is None:
             call.abandoned_at = event_time(event, now)
         return NO_FACTS
@@ -283,7 +310,9 @@ class InboundTracker:
         return (AgentStopped(call.call_id, event.get("Interface", ""), False, event_time(event, now)),)
 
     def _on_agent_connect(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
-        call = self._call_of(event)
+        call = self._call_of(event, now)
+        if call is not None and not call.queue:
+            call.queue, call.queue_channel = event.get("Queue", ""), event.get("Uniqueid", "")
         if call is None or call.answered_at is not None:
             return NO_FACTS
         at = event_time(event, now)
@@ -367,6 +396,7 @@ class InboundTracker:
             queue=call.queue,
             caller=call.caller,
             started_at=call.started_at,
+            queue_channel=call.queue_channel,
             ended_at=at,
             answered_at=call.answered_at,
             answered_by=call.answered_by,

@@ -11,7 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from dialer.core.facts import CallAnswered, CallEnded, CallStarted, DigitPressed, Fact, JoinedQueue
+from dialer.core.facts import (
+    CallAnswered,
+    CallEnded,
+    CallStarted,
+    DigitPressed,
+    Fact,
+    JoinedQueue,
+    PatientLeg,
+)
 from dialer.core.outcomes import REASON_ANSWERED, classify, to_int
 
 Event = dict[str, str]
@@ -67,6 +75,7 @@ class CallTracker:
 
     is_attempt_id: Callable[[str], bool]
     digit_event: str = "DialerDigit"
+    leg_event: str = "DialerCallback"
     stats: TrackerStats = field(default_factory=TrackerStats)
     _attempts: dict[str, _Attempt] = field(default_factory=dict)
     # Recently ended attempts: a late OriginateResponse or Hangup must not bring one back to life.
@@ -160,7 +169,14 @@ class CallTracker:
         return tuple(facts)
 
     def _on_user_event(self, event: Event, now: datetime) -> tuple[Fact, ...]:
-        if event.get("UserEvent") != self.digit_event:
+        kind = event.get("UserEvent")
+        if kind == self.leg_event:
+            attempt_id, status = event.get("AttemptId", ""), event.get("DialStatus", "")
+            if self._lookup(attempt_id) is None or not status:
+                self.stats.malformed += 1
+                return NO_FACTS
+            return (PatientLeg(attempt_id, status, event_time(event, now)),)
+        if kind != self.digit_event:
             return NO_FACTS
         attempt_id = event.get("AttemptId", "")
         digit = event.get("Digit", "")

@@ -21,7 +21,15 @@ from typing import Protocol
 
 from dialer.campaigns.planner import Settled
 from dialer.core.clock import Clock
-from dialer.core.facts import CallAnswered, CallEnded, CallStarted, DigitPressed, Fact, JoinedQueue
+from dialer.core.facts import (
+    CallAnswered,
+    CallEnded,
+    CallStarted,
+    DigitPressed,
+    Fact,
+    JoinedQueue,
+    PatientLeg,
+)
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult, classify
 from dialer.core.privacy import mask_phone
@@ -51,6 +59,8 @@ class CallHandler(Protocol):
     it decides at once and queues its own writes."""
 
     def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled: ...
+
+    def patient_leg(self, attempt: AttemptRow, status: str, at: datetime) -> Settled: ...
 
     def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None: ...
 
@@ -171,12 +181,17 @@ class CallDesk:
             batch.changes.digits.append((attempt_id, fact.digit, settled))
             self._open[attempt_id] = replace(attempt, digit=fact.digit, settled=settled)
             self._log(attempt, "digit", at=fact.at, digit=fact.digit)
+        elif isinstance(fact, PatientLeg):
+            settled = self._notify(attempt).patient_leg(attempt, fact.status, fact.at)
+            batch.changes.legs.append((attempt_id, fact.status, settled))
+            self._open[attempt_id] = replace(attempt, leg_status=fact.status, settled=settled)
+            self._log(attempt, "patient_leg", at=fact.at, detail=fact.status)
         elif isinstance(fact, JoinedQueue):
             self._log(attempt, "queue", at=fact.at, detail=fact.queue)
             self._notify(attempt).queued(attempt, fact.queue, fact.at)
         elif isinstance(fact, CallEnded):
             self._release(attempt_id)
-            self._open.pop(attempt_id, None)
+            attempt = self._open.pop(attempt_id, attempt)
             end = AttemptEnd(
                 attempt_id, fact.at, fact.reason, fact.cause, fact.result, fact.answered, fact.linkedid
             )
@@ -299,6 +314,9 @@ class CallDesk:
 
 class _NoHandler:
     def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
+        return Settled.OPEN
+
+    def patient_leg(self, attempt: AttemptRow, status: str, at: datetime) -> Settled:
         return Settled.OPEN
 
     def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:

@@ -1,4 +1,4 @@
-"""The AMI event intake: frames go through the pure tracker; facts queue for the engine.
+"""The AMI event intake: each frame goes through the pure trackers; their facts queue for the engine.
 
 `feed` is synchronous and cheap because it runs inside the AMI protocol's data_received.
 """
@@ -10,22 +10,37 @@ from collections.abc import Callable
 from datetime import datetime
 
 from dialer.core.facts import Fact
+from dialer.core.inbound import InboundFact, InboundTracker
+from dialer.core.queues import QueueState
 from dialer.core.tracker import CallTracker, Event
 
 
 class Intake:
-    def __init__(self, tracker: CallTracker, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        tracker: CallTracker,
+        now: Callable[[], datetime],
+        *,
+        inbound: InboundTracker | None = None,
+        queues: QueueState | None = None,
+    ) -> None:
         self.tracker = tracker
+        self.inbound = inbound
+        self.queues = queues or QueueState()
         self.now = now
         self.facts: asyncio.Queue[Fact] = asyncio.Queue()
-        self.listeners: list[Callable[[Event], None]] = []
+        self.inbound_facts: asyncio.Queue[InboundFact] = asyncio.Queue()
+        self.queues_changed = asyncio.Event()
 
     def feed(self, event: Event) -> None:
         now = self.now()
         for fact in self.tracker.feed(event, now):
             self.facts.put_nowait(fact)
-        for listener in self.listeners:
-            listener(event)
+        if self.inbound is not None:
+            for inbound_fact in self.inbound.feed(event, now):
+                self.inbound_facts.put_nowait(inbound_fact)
+        if self.queues.feed(event, now):
+            self.queues_changed.set()
 
     def inject(self, facts: tuple[Fact, ...]) -> None:
         for fact in facts:

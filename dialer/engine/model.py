@@ -68,6 +68,7 @@ class AttemptRow:
     result: CallResult | None = None
     digit: str | None = None
     settled: Settled = Settled.OPEN
+    leg_status: str | None = None
 
     def as_record(self) -> AttemptRecord:
         in_flight = self.state in (AttemptState.DIALING, AttemptState.ANSWERED)
@@ -92,11 +93,12 @@ class AttemptBatch:
 
     answered: list[tuple[str, datetime]] = field(default_factory=list)
     digits: list[tuple[str, str, Settled]] = field(default_factory=list)
+    legs: list[tuple[str, str, Settled]] = field(default_factory=list)
     ends: list[AttemptEnd] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.answered or self.digits or self.ends)
+        return not (self.answered or self.digits or self.legs or self.ends)
 
 
 @dataclass(frozen=True)
@@ -164,3 +166,43 @@ class OutcomeRow:
     last_result: str
     digit: str
     sms_status: str
+
+
+@dataclass(frozen=True)
+class CallbackTask:
+    task_id: int
+    clinic_id: str
+    phone: str
+    state: str
+    reason: str
+    missed_count: int
+    first_call_id: str
+    first_missed_at: datetime
+    last_missed_at: datetime
+    starts_at: datetime
+    deadline_at: datetime
+    after_hours: bool
+    target_id: int | None
+    first_attempt_at: datetime | None = None
+    contacted_at: datetime | None = None
+    closed_at: datetime | None = None
+    close_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundCallRow:
+    call_id: str
+    clinic_id: str
+    did: str
+    queue: str
+    caller: str
+    hidden: bool
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    waited: float
+    answered_by: str
+    miss_reason: str | None
+    task_id: int | None = None
+    source: str = "live"
+    queue_channel: str = ""

@@ -223,6 +223,9 @@ class ReminderFlow:
         self._work.put_nowait(_Work(attempt, digit=digit, at=at))
         return meaning.settled if meaning is not None else Settled.OPEN
 
+    def patient_leg(self, attempt: AttemptRow, status: str, at: datetime) -> Settled:
+        return Settled.OPEN  # reminders have no second leg
+
     def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
         log.info("reminder %s: patient waits for an administrator in queue %s", attempt.target_id, queue)
 

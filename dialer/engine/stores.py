@@ -12,9 +12,11 @@ from dialer.core.sms import SmsStatus
 from dialer.engine.model import (
     AttemptBatch,
     AttemptRow,
+    CallbackTask,
     DaySummary,
     DueTask,
     EventRow,
+    InboundCallRow,
     OutcomeRow,
     ReminderTarget,
     SmsRow,
@@ -131,3 +133,45 @@ class AppointmentStore(Protocol):
     async def doctors(self, visit_day: date | None = None) -> list[str]: ...
 
     async def outcomes(self, visit_day: date, clinic_id: str | None = None) -> list[OutcomeRow]: ...
+
+
+class CallbackStore(Protocol):
+    async def open_task(self, clinic_id: str, phone: str) -> CallbackTask | None: ...
+
+    async def create_task(self, task: CallbackTask, now: datetime) -> CallbackTask:
+        """Insert the task and its calling target (campaign "callback"); returns it with both ids."""
+        ...
+
+    async def add_miss(self, task_id: int, missed_at: datetime) -> None: ...
+
+    async def task(self, task_id: int) -> CallbackTask | None: ...
+
+    async def task_for_target(self, target_id: int) -> CallbackTask | None: ...
+
+    async def first_attempt(self, task_id: int, at: datetime) -> None: ...
+
+    async def close(self, task_id: int, state: str, reason: str, at: datetime) -> bool:
+        """Close an open task (and its target); False if it was closed already."""
+        ...
+
+    async def open_tasks(self, clinic_id: str | None = None) -> list[CallbackTask]: ...
+
+
+class InboundStore(Protocol):
+    async def record(self, row: InboundCallRow) -> bool:
+        """Store a finished inbound call once; False if this call id was already stored."""
+        ...
+
+    async def set_task(self, call_id: str, task_id: int) -> None: ...
+
+    async def known(self, call_ids: Collection[str]) -> set[str]: ...
+
+    async def open_gap(self, clinic_id: str, at: datetime, reason: str) -> int: ...
+
+    async def mark(self, name: str, at: datetime) -> None: ...
+
+    async def mark_of(self, name: str) -> datetime | None: ...
+
+    async def close_gaps(self, at: datetime) -> list[tuple[int, datetime]]:
+        """Close every open gap; returns (gap id, started_at) of each."""
+        ...

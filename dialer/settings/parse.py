@@ -165,6 +165,7 @@ def _callbacks(t: Table) -> CallbackPolicy:
         work_for=t.duration("work_for", default.work_for),
         priority=Priority(priority),
         ring_timeout=t.duration("ring_timeout", default.ring_timeout),
+        admin_ring=t.duration("admin_ring", default.admin_ring),
         not_reached_sms=SmsTemplate(t.text("not_reached_sms", default.not_reached_sms.text)),
         after_hours_sms=SmsTemplate(t.text("after_hours_sms", default.after_hours_sms.text)),
     )

@@ -30,6 +30,7 @@ def attempt_from_row(r: Any) -> AttemptRow:
         result=CallResult(r.result) if r.result else None,
         digit=r.digit,
         settled=Settled(r.settled) if r.settled else Settled.OPEN,
+        leg_status=r.leg_status,
     )
 
 
@@ -90,6 +91,13 @@ class SqlAttemptStore:
                     .where(attempts.c.attempt_id == bindparam("b_id"))
                     .values(digit=bindparam("b_digit"), settled=bindparam("b_settled")),
                     [{"b_id": a, "b_digit": d, "b_settled": s.value} for a, d, s in batch.digits],
+                )
+            if batch.legs:
+                await conn.execute(
+                    update(attempts)
+                    .where(attempts.c.attempt_id == bindparam("b_id"))
+                    .values(leg_status=bindparam("b_leg"), settled=bindparam("b_settled")),
+                    [{"b_id": a, "b_leg": leg, "b_settled": s.value} for a, leg, s in batch.legs],
                 )
             if batch.ends:
                 ended = await _end_open(conn, batch.ends)

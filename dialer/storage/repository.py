@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dialer.storage import schema
 from dialer.storage.appointments import SqlAppointmentStore
 from dialer.storage.attempts import SqlAttemptStore
+from dialer.storage.callbacks import SqlCallbackStore
 from dialer.storage.db import create_engine, migrate
 from dialer.storage.due import SqlDueStore
+from dialer.storage.inbound import SqlInboundStore
 from dialer.storage.leases import SqlLeaseStore
 from dialer.storage.reminders import SqlReminderStore
 from dialer.storage.sms import SqlSmsStore
@@ -28,6 +30,8 @@ class Storage:
     sms: SqlSmsStore
     leases: SqlLeaseStore
     appointments: SqlAppointmentStore
+    callbacks: SqlCallbackStore
+    inbound: SqlInboundStore
 
     @classmethod
     async def open(cls, url: str, *, run_migrations: bool = True) -> Storage:
@@ -42,6 +46,8 @@ class Storage:
             sms=SqlSmsStore(engine),
             leases=SqlLeaseStore(engine),
             appointments=SqlAppointmentStore(engine),
+            callbacks=SqlCallbackStore(engine),
+            inbound=SqlInboundStore(engine),
         )
 
     async def sync_clinics(self, clinics: Sequence[tuple[str, str, str]], now: datetime) -> None:

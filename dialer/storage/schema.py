@@ -6,6 +6,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -106,6 +107,8 @@ attempts = Table(
     Column("digit", String(1), nullable=True),
     Column("settled", String(16), nullable=True),
     Column("linkedid", String(100), nullable=True),
+    # What the second leg did, where there is one: a callback's patient leg (Asterisk's DIALSTATUS).
+    Column("leg_status", String(16), nullable=True),
     UniqueConstraint("target_id", "n", name="uq_attempts_target_n"),
     Index("ix_attempts_state", "state"),
 )
@@ -208,4 +211,73 @@ leases = Table(
     Column("clinic_id", String(64), nullable=False, default="*"),
     Column("holder", String(200), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+# Every inbound call that ended, answered or not: the source of the service-level figures.
+inbound_calls = Table(
+    "inbound_calls",
+    metadata,
+    Column("call_id", String(100), primary_key=True),  # Asterisk's Linkedid
+    Column("clinic_id", String(64), nullable=False),
+    Column("did", String(40), nullable=False, default=""),
+    Column("queue", String(64), nullable=False, default=""),
+    Column("caller", String(20), nullable=False, default=""),  # E.164, or "" when hidden or not a phone
+    Column("queue_channel", String(100), nullable=False, default=""),  # queue_log's callid
+    Column("hidden", Boolean, nullable=False, default=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("answered_at", UtcDateTime(), nullable=True),
+    Column("ended_at", UtcDateTime(), nullable=False),
+    Column("waited", Float, nullable=False, default=0.0),
+    Column("answered_by", String(200), nullable=False, default=""),
+    Column("miss_reason", String(32), nullable=True),
+    Column("task_id", Integer, nullable=True),
+    Column("source", String(16), nullable=False, default="live"),  # live | queue_log (recovered)
+    Index("ix_inbound_calls_day", "clinic_id", "started_at"),
+)
+
+# One open callback per patient: several misses from one number while it is open count into it.
+callback_tasks = Table(
+    "callback_tasks",
+    metadata,
+    Column("task_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("state", String(16), nullable=False),  # open | contacted | not_reached
+    Column("reason", String(32), nullable=False),
+    Column("missed_count", Integer, nullable=False, default=1),
+    Column("first_call_id", String(100), nullable=False),
+    Column("first_missed_at", UtcDateTime(), nullable=False),
+    Column("last_missed_at", UtcDateTime(), nullable=False),
+    Column("starts_at", UtcDateTime(), nullable=False),
+    Column("deadline_at", UtcDateTime(), nullable=False),
+    Column("after_hours", Boolean, nullable=False, default=False),
+    Column("target_id", Integer, nullable=True),
+    Column("first_attempt_at", UtcDateTime(), nullable=True),
+    Column("contacted_at", UtcDateTime(), nullable=True),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    Column("close_reason", String(32), nullable=True),
+    Index("ix_callback_tasks_open", "clinic_id", "phone", "state"),
+)
+
+# Overload alerts: raised once, cleared once.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("raised_at", UtcDateTime(), nullable=False),
+    Column("cleared_at", UtcDateTime(), nullable=True),
+    Column("detail", Text, nullable=False, default=""),
+    Column("notified", Boolean, nullable=False, default=False),
+    Index("ix_alerts_open", "clinic_id", "kind", "cleared_at"),
+)
+
+# Small facts the service keeps about itself, e.g. until when it saw the AMI stream.
+marks = Table(
+    "marks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("clinic_id", String(64), nullable=False, default="*"),
+    Column("at", UtcDateTime(), nullable=False),
 )

@@ -1,0 +1,366 @@
+"""Calling back missed callers: a task per patient, administrator first, two attempts and an SMS.
+
+The first attempt goes out as soon as an administrator of the clinic is free: their phone rings first, and
+when they pick up the patient is dialled and bridged to them. When nobody is free and the clinic allows it,
+the patient is dialled first and, answering, waits at the head of the reception queue. A task closes on the
+first real contact: the callback answered, the patient calling in and being answered, or an administrator's
+own call to the number answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dialer.campaigns import callbacks as policy_
+from dialer.campaigns.callbacks import CAMPAIGN, CloseReason, TaskState, patient_leg_result, priority_key
+from dialer.campaigns.planner import AttemptRecord, Dial, SendSms, Settled, Stop, Target, Wait, next_step
+from dialer.core.clock import Clock
+from dialer.core.ids import AttemptId, sms_key
+from dialer.core.inbound import MissReason
+from dialer.core.outcomes import CallResult
+from dialer.core.phones import dial_forms, display_phone
+from dialer.core.privacy import mask_phone
+from dialer.engine.calls import CallDesk, attempt_row
+from dialer.engine.dispatch import AdminDispatcher
+from dialer.engine.model import AttemptRow, AttemptState, CallbackTask, DueTask, TaskKind
+from dialer.engine.ports import OriginateRequest
+from dialer.engine.sms import SmsRetryLater, SmsSender
+from dialer.engine.stores import AttemptStore, CallbackStore, DueStore
+from dialer.settings import ClinicSettings, Settings
+
+log = logging.getLogger("dialer.callbacks")
+
+AUTO = "autocb"  # attempts that dial the patient first (automatic mode); CAMPAIGN ones ring an administrator
+NOT_REACHED, AFTER_HOURS = "not_reached", "after_hours"
+
+
+@dataclass(frozen=True)
+class _Work:
+    kind: str  # plan | close
+    target_id: int = 0
+    phone: str = ""
+    reason: CloseReason | None = None
+    at: datetime | None = None
+
+
+class CallbackFlow:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        tasks: CallbackStore,
+        attempts: AttemptStore,
+        due: DueStore,
+        desk: CallDesk,
+        dispatcher: AdminDispatcher,
+        sms: SmsSender,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.policy = settings.callbacks
+        self.tasks = tasks
+        self.attempts = attempts
+        self.due = due
+        self.desk = desk
+        self.dispatcher = dispatcher
+        self.sms = sms
+        self.clock = clock
+        self.wake: Callable[[], None] = lambda: None
+        self._work: asyncio.Queue[_Work] = asyncio.Queue()
+        self._admin_of: dict[str, str] = {}  # attempt id -> administrator interface rung for it
+        desk.handlers[CAMPAIGN] = self
+        desk.handlers[AUTO] = self
+
+    # -- new misses and contacts --------------------------------------------------------------------
+
+    async def register_miss(
+        self, clinic: ClinicSettings, phone: str, call_id: str, missed_at: datetime, reason: MissReason
+    ) -> CallbackTask:
+        """A missed call from this patient: open a callback task, or count it into the open one."""
+        existing = await self.tasks.open_task(clinic.id, phone)
+        if existing is not None:
+            await self.tasks.add_miss(existing.task_id, missed_at)
+            log.info("callback %s: another missed call from %s", existing.task_id, mask_phone(phone))
+            return existing
+        timing = policy_.timing(
+            missed_at, self.policy, clinic.hours, clinic.timezone, clinic.callback_deadline
+        )
+        task = await self.tasks.create_task(
+            CallbackTask(
+                task_id=0,
+                clinic_id=clinic.id,
+                phone=phone,
+                state=TaskState.OPEN.value,
+                reason=MissReason.AFTER_HOURS.value if timing.after_hours else reason.value,
+                missed_count=1,
+                first_call_id=call_id,
+                first_missed_at=missed_at,
+                last_missed_at=missed_at,
+                starts_at=timing.starts_at,
+                deadline_at=timing.deadline,
+                after_hours=timing.after_hours,
+                target_id=None,
+            ),
+            self.clock.now(),
+        )
+        log.info(
+            "callback %s for %s: missed (%s), deadline %s",
+            task.task_id,
+            mask_phone(phone),
+            task.reason,
+            task.deadline_at.isoformat(timespec="seconds"),
+        )
+        if timing.after_hours and task.target_id is not None:
+            await self._schedule_sms(task, AFTER_HOURS, self.clock.now())
+        if task.target_id is not None:
+            await self.plan(task.target_id)
+        return task
+
+    def contact(self, phone: str, reason: CloseReason, at: datetime) -> None:
+        """Any real contact with this number closes its open callback tasks."""
+        self._work.put_nowait(_Work("close", phone=phone, reason=reason, at=at))
+
+    async def _close_by_phone(self, phone: str, reason: CloseReason, at: datetime) -> None:
+        for clinic_id in self.settings.clinics:
+            task = await self.tasks.open_task(clinic_id, phone)
+            if task is not None and await self.tasks.close(
+                task.task_id, TaskState.CONTACTED.value, reason.value, at
+            ):
+                log.info("callback %s closed: %s", task.task_id, reason.value)
+
+    # -- planning -----------------------------------------------------------------------------------
+
+    async def _history(self, target_id: int) -> tuple[list[AttemptRecord], list[AttemptRow]]:
+        rows = await self.attempts.history(target_id)
+        records = []
+        for row in rows:
+            if row.state is AttemptState.UNPLACED:
+                continue
+            if AttemptId.parse(row.attempt_id).campaign == CAMPAIGN and row.leg_status is None:
+                if row.state is AttemptState.ENDED:
+                    continue  # the administrator never picked up: the patient was not called
+                records.append(AttemptRecord(row.n, row.created_at, None))
+                continue
+            record = row.as_record()
+            if row.leg_status is not None and record.result is not None:
+                result, settled = patient_leg_result(row.leg_status)
+                record = AttemptRecord(row.n, row.created_at, result, settled)
+            records.append(record)
+        return records, rows
+
+    async def _step(self, task: CallbackTask) -> tuple[Dial | SendSms | Wait | Stop, list[AttemptRow]]:
+        clinic = self.settings.clinic(task.clinic_id)
+        timing = policy_.Timing(task.starts_at, task.deadline_at, task.after_hours)
+        windows = policy_.windows(timing, self.policy, clinic.hours, clinic.timezone)
+        sms_done = (await self.sms.store.get(sms_key(CAMPAIGN, task.target_id or 0, NOT_REACHED))) is not None
+        target = Target(
+            windows=windows,
+            may_call=True,
+            may_sms=True,
+            sms_done=sms_done,
+            retry_when_no_digit=True,
+            sms_when_not_reached=True,
+        )
+        records, rows = await self._history(task.target_id or 0)
+        return next_step(target, records, self.clock.now()), rows
+
+    async def plan(self, target_id: int) -> None:
+        task = await self.tasks.task_for_target(target_id)
+        if task is None or task.state != TaskState.OPEN.value:
+            return
+        step, rows = await self._step(task)
+        if isinstance(step, Dial):
+            n = max((r.n for r in rows), default=0) + 1
+            await self.due.schedule(
+                DueTask(
+                    f"dial:{CAMPAIGN}:{target_id}:{n}",
+                    task.clinic_id,
+                    TaskKind.DIAL,
+                    CAMPAIGN,
+                    target_id,
+                    step.at,
+                )
+            )
+            self.wake()
+        elif isinstance(step, SendSms):
+            await self._schedule_sms(task, NOT_REACHED, step.at)
+        elif isinstance(step, Stop):
+            contacted = step.reason.value == "settled"
+            state = TaskState.CONTACTED if contacted else TaskState.NOT_REACHED
+            reason = CloseReason.CALLBACK_ANSWERED if contacted else CloseReason.NOT_REACHED
+            if await self.tasks.close(task.task_id, state.value, reason.value, self.clock.now()):
+                log.info("callback %s closed: %s", task.task_id, reason.value)
+
+    async def _schedule_sms(self, task: CallbackTask, purpose: str, at: datetime) -> None:
+        key = sms_key(CAMPAIGN, task.target_id or 0, purpose)
+        await self.due.schedule(
+            DueTask(f"send:{key}", task.clinic_id, TaskKind.SMS, CAMPAIGN, task.target_id or 0, at)
+        )
+        self.wake()
+
+    # -- due tasks ----------------------------------------------------------------------------------
+
+    async def run_dial(self, job: DueTask) -> None:
+        attempt_id = AttemptId.parse(job.task_id.removeprefix("dial:"))
+        task = await self.tasks.task_for_target(job.target_id)
+        if task is None or task.state != TaskState.OPEN.value or await self.attempts.get(str(attempt_id)):
+            await self.due.finish(job.task_id, cancelled=True)
+            return
+        clinic = self.settings.clinic(task.clinic_id)
+        queues = clinic.answer_queues
+        auto = clinic.callback_mode == "auto" and not self.dispatcher.free(queues)
+        interface = ""
+        if not auto:
+            key = priority_key(
+                self.policy,
+                missed_at=task.first_missed_at,
+                deadline=task.deadline_at,
+                due_at=job.due_at,
+                attempt_n=attempt_id.n,
+            )
+            interface = await self.dispatcher.acquire(queues, key)
+        try:
+            await self._place(job, task, clinic, attempt_id, interface)
+        except BaseException:
+            if interface and str(attempt_id) not in self._admin_of:
+                self.dispatcher.release(interface)
+            raise
+
+    async def _place(
+        self, job: DueTask, task: CallbackTask, clinic: ClinicSettings, attempt_id: AttemptId, interface: str
+    ) -> None:
+        trunk = self.settings.trunk_for(clinic.id)
+        pacer = self.desk.pacers[trunk.name]
+        await pacer.acquire()
+        handed_over = False
+        try:
+            step, rows = await self._step(task)
+            expected_n = max((r.n for r in rows), default=0) + 1
+            if not isinstance(step, Dial) or step.at > self.clock.now() or attempt_id.n != expected_n:
+                await self.due.finish(job.task_id, cancelled=True)
+                if interface:
+                    self.dispatcher.release(interface)
+                await self.plan(job.target_id)
+                return
+            campaign = CAMPAIGN if interface else AUTO
+            real_id = AttemptId(campaign, attempt_id.target, attempt_id.n)
+            request = self._request(clinic, task, str(real_id), interface)
+            if interface:
+                self._admin_of[str(real_id)] = interface
+            handed_over = True
+            await self.tasks.first_attempt(task.task_id, self.clock.now())
+            await self.desk.place(
+                attempt_row(
+                    attempt_id=real_id,
+                    clinic_id=clinic.id,
+                    phone=task.phone,
+                    trunk=trunk.name,
+                    now=self.clock.now(),
+                ),
+                request,
+            )
+            await self.due.finish(job.task_id)
+        finally:
+            if not handed_over:
+                pacer.release()
+
+    def _request(
+        self, clinic: ClinicSettings, task: CallbackTask, attempt_id: str, interface: str
+    ) -> OriginateRequest:
+        trunk = self.settings.trunk_for(clinic.id)
+        patient = trunk.dial.format(**dial_forms(task.phone))
+        clinic_number = dial_forms(clinic.phone)["number"] if clinic.phone else ""
+        if interface:
+            return OriginateRequest(
+                attempt_id=attempt_id,
+                channel=interface,
+                context="dialer-callback",
+                exten="s",
+                timeout_ms=int(self.policy.admin_ring.total_seconds() * 1000),
+                caller_id=f'"Перезвон" <{dial_forms(task.phone)["number"]}>',
+                variables={
+                    "DIALER_ATTEMPT": attempt_id,
+                    "DIALER_PATIENT_DIAL": patient,
+                    "DIALER_RING_SECONDS": str(int(self.policy.ring_timeout.total_seconds())),
+                    "DIALER_CALLERID": clinic_number,
+                },
+            )
+        return OriginateRequest(
+            attempt_id=attempt_id,
+            channel=patient,
+            context="dialer-callback-auto",
+            exten="s",
+            timeout_ms=int(self.policy.ring_timeout.total_seconds() * 1000),
+            caller_id=trunk.caller_id,
+            variables={"DIALER_ATTEMPT": attempt_id, "DIALER_QUEUE": clinic.queue},
+        )
+
+    async def run_sms(self, job: DueTask) -> None:
+        task = await self.tasks.task_for_target(job.target_id)
+        purpose = job.task_id.rsplit(":", 1)[-1]
+        if task is None or (purpose == NOT_REACHED and task.state != TaskState.OPEN.value):
+            await self.due.finish(job.task_id, cancelled=True)
+            return
+        clinic = self.settings.clinic(task.clinic_id)
+        template = self.policy.after_hours_sms if purpose == AFTER_HOURS else self.policy.not_reached_sms
+        body = template.render(
+            clinic=clinic.name,
+            at=task.starts_at,
+            tz=clinic.timezone,
+            phone=display_phone(clinic.phone) if clinic.phone else "",
+        )
+        try:
+            await self.sms.send(
+                key=sms_key(CAMPAIGN, job.target_id, purpose),
+                clinic_id=clinic.id,
+                target_id=job.target_id,
+                phone=task.phone,
+                body=body,
+            )
+        except SmsRetryLater as err:
+            delay = min(600.0, 5.0 * 2 ** min(job.tries, 7))
+            log.warning(
+                "sms for callback %s: gateway unavailable (%s); retry in %.0f s", task.task_id, err, delay
+            )
+            await self.due.retry_later(job.task_id, self.clock.now() + timedelta(seconds=delay))
+            return
+        await self.due.finish(job.task_id)
+        if purpose == NOT_REACHED:
+            await self.plan(job.target_id)
+
+    # -- call facts (on the fact path: decide at once, queue the writes) --------------------------
+
+    def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
+        return Settled.OPEN
+
+    def patient_leg(self, attempt: AttemptRow, status: str, at: datetime) -> Settled:
+        _, settled = patient_leg_result(status)
+        if settled is Settled.FINAL:
+            self._work.put_nowait(
+                _Work("close", phone=attempt.phone, reason=CloseReason.CALLBACK_ANSWERED, at=at)
+            )
+        return settled
+
+    def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
+        return None
+
+    def finished(self, attempt: AttemptRow) -> None:
+        interface = self._admin_of.pop(attempt.attempt_id, "")
+        if interface:
+            self.dispatcher.release(interface, answered=attempt.result is CallResult.ANSWERED)
+        self._work.put_nowait(_Work("plan", target_id=attempt.target_id))
+
+    async def run(self) -> None:
+        while True:
+            work = await self._work.get()
+            try:
+                if work.kind == "close" and work.reason is not None:
+                    await self._close_by_phone(work.phone, work.reason, work.at or self.clock.now())
+                else:
+                    await self.plan(work.target_id)
+            except Exception:
+                log.exception("callback follow-up %s failed", work)

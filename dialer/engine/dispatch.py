@@ -1,0 +1,94 @@
+"""Handing free administrators to waiting callbacks, most urgent first.
+
+A callback waits here until an administrator of its clinic is free: not on a call, not ringing, not paused,
+not in wrap-up, not already being rung by the dialer, and with nobody waiting in their queue (a live caller
+comes before a callback). An administrator who let a callback ring out rests for a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from dialer.core.clock import Clock
+from dialer.core.queues import QueueState
+from dialer.engine.waiting import wait_event
+
+log = logging.getLogger("dialer.dispatch")
+
+REST_AFTER_NO_ANSWER = timedelta(minutes=1)
+TICK_SECONDS = 1.0
+
+
+@dataclass(order=True)
+class _Waiter:
+    priority: tuple[float, float]
+    seq: int
+    queues: tuple[str, ...] = field(compare=False)
+    future: asyncio.Future[str] = field(compare=False)
+
+
+class AdminDispatcher:
+    def __init__(self, queues: QueueState, clock: Clock, changed: asyncio.Event) -> None:
+        self.queues = queues
+        self.clock = clock
+        self.changed = changed
+        self._waiting: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._resting: dict[str, datetime] = {}
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for w in self._waiting if not w.future.done())
+
+    def free(self, queues: Sequence[str]) -> list[str]:
+        now = self.clock.now()
+        if self.queues.waiting_count(queues):
+            return []
+        return [i for i in self.queues.free(queues, now) if self._resting.get(i, now) <= now]
+
+    async def acquire(self, queues: Sequence[str], priority: tuple[float, float]) -> str:
+        """Wait for a free administrator of these queues; the interface is reserved until `release`."""
+        waiter = _Waiter(priority, next(self._seq), tuple(queues), asyncio.get_running_loop().create_future())
+        heapq.heappush(self._waiting, waiter)
+        self._assign()
+        try:
+            return await waiter.future
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled():
+                self.release(waiter.future.result())
+            raise
+
+    def release(self, interface: str, *, answered: bool = True) -> None:
+        self.queues.reserved.discard(interface)
+        if not answered:
+            self._resting[interface] = self.clock.now() + REST_AFTER_NO_ANSWER
+            log.info("administrator %s did not pick up a callback; resting a minute", interface)
+        self._assign()
+
+    def _assign(self) -> None:
+        kept: list[_Waiter] = []
+        while self._waiting:
+            waiter = heapq.heappop(self._waiting)
+            if waiter.future.done():
+                continue
+            free = self.free(waiter.queues)
+            if free:
+                self.queues.reserved.add(free[0])
+                waiter.future.set_result(free[0])
+            else:
+                kept.append(waiter)
+        for waiter in kept:
+            heapq.heappush(self._waiting, waiter)
+
+    async def run(self) -> None:
+        """Re-assign whenever the queues change, and every second (wrap-up and rest periods end silently)."""
+        while True:
+            await wait_event(self.changed, TICK_SECONDS)
+            self.changed.clear()
+            self._assign()

@@ -1,0 +1,108 @@
+"""What happens to inbound calls: every finished one is stored for the service level; a missed one becomes a
+callback task; an answered one (or an administrator's own call) closes the caller's open callback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from dialer.campaigns.callbacks import CloseReason
+from dialer.core.clock import Clock
+from dialer.core.errors import FieldError
+from dialer.core.inbound import InboundAnswered, InboundEnded, InboundFact, MissReason, StaffCallAnswered
+from dialer.core.phones import normalize_phone
+from dialer.core.privacy import mask_phone
+from dialer.engine.callbacks import CallbackFlow
+from dialer.engine.intake import Intake
+from dialer.engine.model import InboundCallRow
+from dialer.engine.stores import InboundStore
+from dialer.settings import Settings
+
+log = logging.getLogger("dialer.inbound")
+
+LiveListener = Callable[[InboundFact], None]
+
+
+def e164_or_empty(raw: str) -> str:
+    """The caller as E.164, or "" for a hidden, internal or foreign number (no callback for those)."""
+    if not raw:
+        return ""
+    try:
+        return normalize_phone(raw)
+    except FieldError:
+        return ""
+
+
+class InboundDesk:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        intake: Intake,
+        store: InboundStore,
+        callbacks: CallbackFlow,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.intake = intake
+        self.store = store
+        self.callbacks = callbacks
+        self.clock = clock
+        self.listeners: list[LiveListener] = []  # the operators' pop-ups and the supervisor's screen
+
+    async def run(self) -> None:
+        while True:
+            fact = await self.intake.inbound_facts.get()
+            for listener in self.listeners:
+                listener(fact)
+            try:
+                await self.handle(fact)
+            except Exception:
+                log.exception("inbound fact %s failed", type(fact).__name__)
+
+    async def handle(self, fact: InboundFact) -> None:
+        if isinstance(fact, InboundEnded):
+            await self.ended(fact)
+        elif isinstance(fact, InboundAnswered):
+            phone = e164_or_empty(fact.caller)
+            if phone:
+                self.callbacks.contact(phone, CloseReason.PATIENT_CALLED_IN, fact.at)
+        elif isinstance(fact, StaffCallAnswered):
+            phone = e164_or_empty(fact.number)
+            if phone:
+                self.callbacks.contact(phone, CloseReason.STAFF_CALL, fact.at)
+
+    async def ended(self, fact: InboundEnded, source: str = "live") -> None:
+        clinic = self.settings.clinic_for_call(fact.did, fact.queue)
+        if clinic is None:
+            log.info("inbound call %s to %s matches no clinic; not counted", fact.call_id, fact.did)
+            return
+        phone = e164_or_empty(fact.caller)
+        miss = fact.miss
+        if miss is not None and not clinic.hours.is_open(fact.started_at, clinic.timezone):
+            miss = MissReason.AFTER_HOURS
+        row = InboundCallRow(
+            call_id=fact.call_id,
+            clinic_id=clinic.id,
+            did=fact.did,
+            queue=fact.queue,
+            caller=phone,
+            hidden=not fact.caller,
+            started_at=fact.started_at,
+            answered_at=fact.answered_at,
+            ended_at=fact.ended_at,
+            waited=fact.waited,
+            answered_by=fact.answered_by,
+            miss_reason=miss.value if miss else None,
+            source=source,
+        )
+        if not await self.store.record(row):
+            return  # seen before (a replay, or recovered and then seen live)
+        if miss is None:
+            return
+        if not phone:
+            log.info("missed call %s from a hidden number: counted, cannot be called back", fact.call_id)
+            return
+        log.info("missed call %s from %s: %s", fact.call_id, mask_phone(phone), miss.value)
+        task = await self.callbacks.register_miss(clinic, phone, fact.call_id, fact.ended_at, miss)
+        await self.store.set_task(fact.call_id, task.task_id)

@@ -1,0 +1,170 @@
+"""Callback tasks for missed calls, each with its calling target."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dialer.campaigns.callbacks import CAMPAIGN, TaskState
+from dialer.engine.model import CallbackTask
+from dialer.storage.schema import callback_tasks, targets
+
+
+def task_from_row(r: Any) -> CallbackTask:
+    return CallbackTask(
+        task_id=r.task_id,
+        clinic_id=r.clinic_id,
+        phone=r.phone,
+        state=r.state,
+        reason=r.reason,
+        missed_count=r.missed_count,
+        first_call_id=r.first_call_id,
+        first_missed_at=r.first_missed_at,
+        last_missed_at=r.last_missed_at,
+        starts_at=r.starts_at,
+        deadline_at=r.deadline_at,
+        after_hours=r.after_hours,
+        target_id=r.target_id,
+        first_attempt_at=r.first_attempt_at,
+        contacted_at=r.contacted_at,
+        closed_at=r.closed_at,
+        close_reason=r.close_reason,
+    )
+
+
+class SqlCallbackStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def open_task(self, clinic_id: str, phone: str) -> CallbackTask | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(callback_tasks).where(
+                        callback_tasks.c.clinic_id == clinic_id,
+                        callback_tasks.c.phone == phone,
+                        callback_tasks.c.state == TaskState.OPEN.value,
+                    )
+                )
+            ).first()
+        return task_from_row(row) if row else None
+
+    async def create_task(self, task: CallbackTask, now: datetime) -> CallbackTask:
+        async with self.engine.begin() as conn:
+            task_id = (
+                await conn.execute(
+                    insert(callback_tasks)
+                    .values(
+                        clinic_id=task.clinic_id,
+                        phone=task.phone,
+                        state=TaskState.OPEN.value,
+                        reason=task.reason,
+                        missed_count=1,
+                        first_call_id=task.first_call_id,
+                        first_missed_at=task.first_missed_at,
+                        last_missed_at=task.last_missed_at,
+                        starts_at=task.starts_at,
+                        deadline_at=task.deadline_at,
+                        after_hours=task.after_hours,
+                    )
+                    .returning(callback_tasks.c.task_id)
+                )
+            ).scalar_one()
+            target_id = (
+                await conn.execute(
+                    insert(targets)
+                    .values(
+                        clinic_id=task.clinic_id,
+                        campaign=CAMPAIGN,
+                        subject_id=str(task_id),
+                        patient_id="",
+                        phone=task.phone,
+                        state="active",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(targets.c.target_id)
+                )
+            ).scalar_one()
+            await conn.execute(
+                update(callback_tasks).where(callback_tasks.c.task_id == task_id).values(target_id=target_id)
+            )
+            row = (
+                await conn.execute(select(callback_tasks).where(callback_tasks.c.task_id == task_id))
+            ).one()
+        return task_from_row(row)
+
+    async def add_miss(self, task_id: int, missed_at: datetime) -> None:
+        async with self.engine.begin() as conn:
+            last = (
+                await conn.execute(
+                    select(callback_tasks.c.last_missed_at).where(callback_tasks.c.task_id == task_id)
+                )
+            ).scalar()
+            await conn.execute(
+                update(callback_tasks)
+                .where(callback_tasks.c.task_id == task_id)
+                .values(
+                    missed_count=callback_tasks.c.missed_count + 1,
+                    last_missed_at=max(last, missed_at) if last else missed_at,
+                )
+            )
+
+    async def task(self, task_id: int) -> CallbackTask | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(callback_tasks).where(callback_tasks.c.task_id == task_id))
+            ).first()
+        return task_from_row(row) if row else None
+
+    async def task_for_target(self, target_id: int) -> CallbackTask | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(callback_tasks).where(callback_tasks.c.target_id == target_id))
+            ).first()
+        return task_from_row(row) if row else None
+
+    async def first_attempt(self, task_id: int, at: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(callback_tasks)
+                .where(callback_tasks.c.task_id == task_id, callback_tasks.c.first_attempt_at.is_(None))
+                .values(first_attempt_at=at)
+            )
+
+    async def close(self, task_id: int, state: str, reason: str, at: datetime) -> bool:
+        values: dict[str, Any] = {"state": state, "close_reason": reason, "closed_at": at}
+        if state == TaskState.CONTACTED.value:
+            values["contacted_at"] = at
+        async with self.engine.begin() as conn:
+            closed = await conn.execute(
+                update(callback_tasks)
+                .where(callback_tasks.c.task_id == task_id, callback_tasks.c.state == TaskState.OPEN.value)
+                .values(**values)
+            )
+            if not closed.rowcount:
+                return False
+            target_id = (
+                await conn.execute(
+                    select(callback_tasks.c.target_id).where(callback_tasks.c.task_id == task_id)
+                )
+            ).scalar()
+            if target_id is not None:
+                await conn.execute(
+                    update(targets)
+                    .where(targets.c.target_id == target_id)
+                    .values(state="done", stop_reason=reason, updated_at=at)
+                )
+        return True
+
+    async def open_tasks(self, clinic_id: str | None = None) -> list[CallbackTask]:
+        query = select(callback_tasks).where(callback_tasks.c.state == TaskState.OPEN.value)
+        if clinic_id is not None:
+            query = query.where(callback_tasks.c.clinic_id == clinic_id)
+        async with self.engine.connect() as conn:
+            return [
+                task_from_row(r) for r in await conn.execute(query.order_by(callback_tasks.c.deadline_at))
+            ]

@@ -1,0 +1,91 @@
+"""Finished inbound calls, and the gaps in what the service saw of Asterisk."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dialer.engine.model import InboundCallRow
+from dialer.storage.schema import ami_gaps, inbound_calls, marks
+from dialer.storage.upsert import insert_dialect, insert_ignore
+
+
+class SqlInboundStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def record(self, row: InboundCallRow) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                insert_ignore(conn, inbound_calls, ["call_id"]).values(
+                    call_id=row.call_id,
+                    clinic_id=row.clinic_id,
+                    did=row.did,
+                    queue=row.queue,
+                    caller=row.caller,
+                    hidden=row.hidden,
+                    started_at=row.started_at,
+                    answered_at=row.answered_at,
+                    ended_at=row.ended_at,
+                    waited=row.waited,
+                    answered_by=row.answered_by,
+                    miss_reason=row.miss_reason,
+                    task_id=row.task_id,
+                    source=row.source,
+                )
+            )
+        return bool(result.rowcount)
+
+    async def set_task(self, call_id: str, task_id: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(inbound_calls).where(inbound_calls.c.call_id == call_id).values(task_id=task_id)
+            )
+
+    async def known(self, call_ids: Collection[str]) -> set[str]:
+        if not call_ids:
+            return set()
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(inbound_calls.c.call_id).where(inbound_calls.c.call_id.in_(list(call_ids)))
+            )
+            return set(rows.scalars())
+
+    async def open_gap(self, clinic_id: str, at: datetime, reason: str) -> int:
+        async with self.engine.begin() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        insert(ami_gaps)
+                        .values(clinic_id=clinic_id, started_at=at, reason=reason)
+                        .returning(ami_gaps.c.gap_id)
+                    )
+                ).scalar_one()
+            )
+
+    async def close_gaps(self, at: datetime) -> list[tuple[int, datetime]]:
+        async with self.engine.begin() as conn:
+            rows = list(
+                await conn.execute(
+                    select(ami_gaps.c.gap_id, ami_gaps.c.started_at).where(ami_gaps.c.ended_at.is_(None))
+                )
+            )
+            if rows:
+                await conn.execute(update(ami_gaps).where(ami_gaps.c.ended_at.is_(None)).values(ended_at=at))
+        return [(int(r.gap_id), r.started_at) for r in rows]
+
+    async def mark(self, name: str, at: datetime) -> None:
+        async with self.engine.begin() as conn:
+            stmt = insert_dialect(conn, marks)
+            await conn.execute(
+                stmt.values(name=name, at=at).on_conflict_do_update(
+                    index_elements=["name"], set_={"at": stmt.excluded.at}
+                )
+            )
+
+    async def mark_of(self, name: str) -> datetime | None:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(marks.c.at).where(marks.c.name == name))).scalar()

@@ -1,0 +1,168 @@
+"""A running `dialer run` service on the sandbox, with simulated callers and administrators, for the
+missed-call tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.asterisk_plugin import RawAmi, SandboxHandle
+from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.support import DialerHome, ami_section, free_port
+
+QUEUE = "reception"
+ADMINS = ("admin1", "admin2", "admin3")
+
+
+def service_config(sandbox: SandboxHandle, twilio: FakeTwilio, port: int, tz: str, *, hours: str = "",
+                   extra: str = "", mode: str = "agent_first") -> str:
+    return f"""
+[service]
+data_dir = "var"
+listen_port = {port}
+public_url = "http://127.0.0.1:{port}"
+{ami_section(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)}
+[trunks.sim]
+dial = "Local/{{number}}@patients"
+max_channels = 10
+calls_per_second = 10
+ring_timeout = "4s"
+
+[[clinics]]
+id = "c1"
+name = "Клиника «Улыбка»"
+timezone = "{tz}"
+phone = "+7 495 123-45-67"
+trunk = "sim"
+dids = ["100", "201", "202", "203"]
+queues = ["{QUEUE}"]
+hours = [{hours}]
+callback_mode = "{mode}"
+supervisor_phone = "+7 916 999-00-11"
+skip_holidays = false
+
+[inbound]
+contexts = ["clinic-inbound", "test-direct"]
+staff_contexts = ["test-staff-outbound"]
+
+[campaigns.callbacks]
+deadline = "40s"
+min_gap = "3s"
+ring_timeout = "4s"
+admin_ring = "4s"
+{extra}
+
+[sms]
+provider = "twilio"
+status_poll_interval = "1s"
+
+[sms.twilio]
+account_sid = "{twilio.account_sid}"
+auth_token = "{twilio.auth_token}"
+from_number = "+15005550006"
+api_base = "{twilio.url}"
+"""
+
+
+@dataclass
+class Service:
+    home: DialerHome
+    ami: RawAmi
+    sandbox: SandboxHandle
+    twilio: FakeTwilio
+    base: str
+
+    async def set_global(self, name: str, value: str) -> None:
+        await self.ami.send("Setvar", [("Variable", name), ("Value", value)])
+
+    async def admins(self, **modes: str) -> None:
+        """Put these administrators in the queue with a mode each (answer, ring, busy); take the rest out."""
+        for admin in ADMINS:
+            self.sandbox.rx(f"queue remove member Local/{admin}@sandbox-agents from {QUEUE}")
+        for admin, mode in modes.items():
+            await self.set_global(f"SIM_MODE_{admin}", mode)
+            await self.set_global(f"SIM_TALK_{admin}", "3")
+            self.sandbox.rx(f"queue add member Local/{admin}@sandbox-agents to {QUEUE}")
+
+    async def call_in(self, did: str, caller: str, patience: float, context: str = "clinic-inbound") -> None:
+        """A patient calls the clinic and stays on the line `patience` seconds at most."""
+        headers = [("Channel", f"Local/{did}@{context}"), ("Application", "Wait"), ("Data", str(patience)),
+                   ("Async", "true")]
+        if caller:
+            headers.append(("CallerID", f'"Пациент" <{caller.lstrip("+")}>'))
+        reply = await self.ami.send("Originate", headers)
+        assert reply.get("Response") == "Success", reply
+
+    async def staff_call(self, number: str) -> None:
+        reply = await self.ami.send("Originate", [("Channel", f"Local/{number.lstrip('+')}@test-staff-outbound"),
+                                                  ("Application", "Wait"), ("Data", "8"), ("Async", "true")])
+        assert reply.get("Response") == "Success", reply
+
+    def tasks(self) -> list[Any]:
+        return self.home.query("select * from callback_tasks order by task_id") if self.home.db.exists() else []
+
+    def calls(self) -> list[Any]:
+        return self.home.query("select * from inbound_calls order by started_at") if self.home.db.exists() else []
+
+    async def until(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; tasks={[dict(t) for t in self.tasks()]}")
+            await asyncio.sleep(0.25)
+
+
+@contextlib.asynccontextmanager
+async def running_service(sandbox: SandboxHandle, root: Path, tz: str, **config: Any) -> AsyncIterator[Service]:
+    port = free_port()
+    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
+        home = DialerHome(root)
+        home.write(service_config(sandbox, twilio, port, tz, **config))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "dialer", "--config", str(home.config), "--log-level", "INFO", "run",
+            cwd=root, stdout=asyncio.subprocess.DEVNULL, stderr=(root / "service.log").open("wb"),
+            env={**os.environ, "DIALER_CONFIG": ""},
+        )
+        ami = await RawAmi.connect(sandbox.host, sandbox.port)
+        await ami.login(sandbox.username, sandbox.secret)
+        service = Service(home, ami, sandbox, twilio, f"http://127.0.0.1:{port}")
+        await service.set_global("DIALER_QUEUE_TIMEOUT", "30")
+        try:
+            await wait_healthy(service.base)
+            yield service
+        finally:
+            process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 20)
+            if process.returncode is None:
+                process.kill()
+            await service.admins()
+            await ami.close()
+
+
+async def wait_healthy(base: str, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession() as http:
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"{base}/api/health") as r:
+                    if r.status == 200 and (await r.json()).get("reconciled"):
+                        return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("the service did not come up")
+            await asyncio.sleep(0.3)
+
+
+Check = Callable[[], Awaitable[bool]]
