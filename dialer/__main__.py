@@ -56,6 +56,11 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=("csv",), default="csv")
     exp.add_argument("--clinic", default=None)
 
+    report = sub.add_parser("report", help="отчёты")
+    report.add_argument("kind", choices=("sla",))
+    report.add_argument("--date", type=_day, required=True)
+    report.add_argument("--clinic", default=None)
+
     camp = sub.add_parser("campaign", help="кампании обзвона")
     camp_sub = camp.add_subparsers(dest="action", required=True)
     camp_run = camp_sub.add_parser("run", help="провести кампанию в этом процессе")
@@ -119,6 +124,8 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
                 settings, args.date, until_done=args.until_done, sms_wait=args.sms_wait, out=out, stop=stop
             )
         )
+    if args.command == "report":
+        return asyncio.run(cli.report_sla(settings, args.date, args.clinic, out))
     if args.command == "db":
         return asyncio.run(cli.upgrade_db(settings, out))
     raise AssertionError(f"unhandled command {args.command}")

@@ -27,6 +27,7 @@ from dialer.core.ids import AttemptId
 from dialer.core.inbound import InboundTracker
 from dialer.core.queuelog import QueueLogReader
 from dialer.core.tracker import CallTracker
+from dialer.engine.alerts import AlertWatch
 from dialer.engine.callbacks import AUTO as AUTO_CALLBACK
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.calls import CallDesk
@@ -96,6 +97,7 @@ class Runtime:
     callbacks: CallbackFlow
     inbound: InboundDesk
     dispatcher: AdminDispatcher
+    alerts: AlertWatch
     worker: DueWorker
     holder: str
 
@@ -132,7 +134,9 @@ class Runtime:
                 await self.inbound.ended(call, source="queue_log")
                 recovered += 1
         if recovered:
-            log.warning("recovered %d calls from queue_log since %s", recovered, since.isoformat(timespec="seconds"))
+            log.warning(
+                "recovered %d calls from queue_log since %s", recovered, since.isoformat(timespec="seconds")
+            )
         return recovered
 
     async def keep_seen_mark(self) -> None:
@@ -251,6 +255,16 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
     inbound_desk = InboundDesk(
         settings=settings, intake=intake, store=storage.inbound, callbacks=callbacks, clock=clock
     )
+    alerts = AlertWatch(
+        settings=settings,
+        queues=intake.queues,
+        tasks=storage.callbacks,
+        callbacks=callbacks,
+        recent=storage.sla,
+        store=storage.alerts,
+        sms=sms,
+        clock=clock,
+    )
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     worker = DueWorker(
         due=storage.due,
@@ -278,6 +292,7 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
         callbacks,
         inbound_desk,
         dispatcher,
+        alerts,
         worker,
         holder,
     )
@@ -342,6 +357,7 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
         group.create_task(rt.inbound.run(), name="inbound"),
         group.create_task(rt.dispatcher.run(), name="dispatcher"),
         group.create_task(rt.keep_seen_mark(), name="seen-mark"),
+        group.create_task(rt.alerts.run(), name="alerts"),
         group.create_task(_renew_lease(rt), name="lease"),
         group.create_task(_expire_tracker(rt), name="tracker-expiry"),
     ]
@@ -374,7 +390,11 @@ async def stop_core(rt: Runtime, tasks: list[asyncio.Task[None]]) -> None:
 def build_web_app(rt: Runtime) -> web.Application:
     settings = rt.settings
     api = ApiContext(
-        settings=settings, appointments=rt.storage.appointments, clock=rt.clock, on_imported=rt.on_imported
+        sla=rt.storage.sla,
+        settings=settings,
+        appointments=rt.storage.appointments,
+        clock=rt.clock,
+        on_imported=rt.on_imported,
     )
     verifiers = build_verifiers(settings.sms, settings.service.public_url)
     callbacks = CallbackContext(

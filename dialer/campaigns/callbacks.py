@@ -67,8 +67,8 @@ class CallbackPolicy:
     # How long a callback is still worked after its start, at most until closing time.
     work_for: timedelta = timedelta(hours=4)
     priority: Priority = Priority.DEADLINE
-    ring_timeout: timedelta = timedelta(seconds=30)   # the patient's phone
-    admin_ring: timedelta = timedelta(seconds=20)     # the administrator's phone, before the patient's
+    ring_timeout: timedelta = timedelta(seconds=30)  # the patient's phone
+    admin_ring: timedelta = timedelta(seconds=20)  # the administrator's phone, before the patient's
     not_reached_sms: SmsTemplate = SmsTemplate(DEFAULT_NOT_REACHED_SMS)
     after_hours_sms: SmsTemplate = SmsTemplate(DEFAULT_AFTER_HOURS_SMS)
 

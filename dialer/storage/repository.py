@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.storage import schema
+from dialer.storage.alerts import SqlAlertStore
 from dialer.storage.appointments import SqlAppointmentStore
 from dialer.storage.attempts import SqlAttemptStore
 from dialer.storage.callbacks import SqlCallbackStore
@@ -17,6 +18,7 @@ from dialer.storage.due import SqlDueStore
 from dialer.storage.inbound import SqlInboundStore
 from dialer.storage.leases import SqlLeaseStore
 from dialer.storage.reminders import SqlReminderStore
+from dialer.storage.sla import SqlSlaStore
 from dialer.storage.sms import SqlSmsStore
 from dialer.storage.upsert import insert_dialect
 
@@ -32,6 +34,8 @@ class Storage:
     appointments: SqlAppointmentStore
     callbacks: SqlCallbackStore
     inbound: SqlInboundStore
+    sla: SqlSlaStore
+    alerts: SqlAlertStore
 
     @classmethod
     async def open(cls, url: str, *, run_migrations: bool = True) -> Storage:
@@ -48,6 +52,8 @@ class Storage:
             appointments=SqlAppointmentStore(engine),
             callbacks=SqlCallbackStore(engine),
             inbound=SqlInboundStore(engine),
+            sla=SqlSlaStore(engine),
+            alerts=SqlAlertStore(engine),
         )
 
     async def sync_clinics(self, clinics: Sequence[tuple[str, str, str]], now: datetime) -> None:

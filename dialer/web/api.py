@@ -14,6 +14,7 @@ from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.appointments import ALL_FIELDS
 from dialer.core.clock import Clock
 from dialer.engine.importing import import_appointments
+from dialer.engine.reports import SlaRows, sla_report
 from dialer.engine.stores import AppointmentStore
 from dialer.settings import Settings
 
@@ -28,6 +29,7 @@ class ApiContext:
     appointments: AppointmentStore
     clock: Clock
     on_imported: Any  # async (set[date]) -> None: plans the days that just got appointments
+    sla: SlaRows | None = None
 
 
 API = web.AppKey("api", ApiContext)
@@ -120,6 +122,23 @@ async def get_appointments(request: web.Request) -> web.Response:
     )
 
 
+async def get_sla(request: web.Request) -> web.Response:
+    ctx = request.app[API]
+    clinic_id = request.query.get("clinic") or (next(iter(ctx.settings.clinics), ""))
+    if clinic_id not in ctx.settings.clinics:
+        return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic_id!r}"}])
+    clinic = ctx.settings.clinics[clinic_id]
+    raw = request.query.get("date") or ctx.clock.now().astimezone(clinic.timezone).date().isoformat()
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        return bad_request([{"field": "date", "message": "нужна дата ГГГГ-ММ-ДД"}])
+    if ctx.sla is None:
+        raise web.HTTPServiceUnavailable(text="SLA figures are not available in this process")
+    return web.json_response((await sla_report(ctx.sla, clinic, day, ctx.clock.now())).as_dict())
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/appointments", post_appointments)
     app.router.add_get("/api/appointments", get_appointments)
+    app.router.add_get("/api/sla", get_sla)

@@ -1,0 +1,111 @@
+"""Service-level figures for a clinic's day and hours, from finished inbound calls and callback tasks."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+ANSWER_TARGET_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class CallStat:
+    started_at: datetime
+    answered: bool
+    waited: float
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class TaskStat:
+    starts_at: datetime  # the miss, or opening time for an after-hours miss
+    deadline_at: datetime
+    first_attempt_at: datetime | None
+    contacted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Figures:
+    calls: int
+    answered: int
+    missed: int
+    missed_pct: float
+    answered_in_target_pct: float  # answered within 20 s, of all calls (abandoned ones included)
+    avg_wait: float  # seconds, abandoned calls included
+    hidden: int
+    callbacks: int
+    first_attempt_in_deadline_pct: float
+    contacted_in_deadline_pct: float
+    breaches: int  # no first attempt by the deadline
+    median_first_attempt: float | None
+    p95_first_attempt: float | None
+    median_contact: float | None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _pct(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 1) if whole else 0.0
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return round(ordered[index], 1)
+
+
+def figures(
+    calls: Sequence[CallStat], tasks: Sequence[TaskStat], now: datetime, target: float = ANSWER_TARGET_SECONDS
+) -> Figures:
+    answered = sum(1 for c in calls if c.answered)
+    in_target = sum(1 for c in calls if c.answered and c.waited <= target)
+    first = [
+        (t.first_attempt_at - t.starts_at).total_seconds() for t in tasks if t.first_attempt_at is not None
+    ]
+    contact = [(t.contacted_at - t.starts_at).total_seconds() for t in tasks if t.contacted_at is not None]
+    first_in = sum(1 for t in tasks if t.first_attempt_at is not None and t.first_attempt_at <= t.deadline_at)
+    contact_in = sum(1 for t in tasks if t.contacted_at is not None and t.contacted_at <= t.deadline_at)
+    breaches = sum(
+        1
+        for t in tasks
+        if (t.first_attempt_at is not None and t.first_attempt_at > t.deadline_at)
+        or (t.first_attempt_at is None and t.deadline_at < now)
+    )
+    return Figures(
+        calls=len(calls),
+        answered=answered,
+        missed=len(calls) - answered,
+        missed_pct=_pct(len(calls) - answered, len(calls)),
+        answered_in_target_pct=_pct(in_target, len(calls)),
+        avg_wait=round(statistics.fmean([c.waited for c in calls]), 1) if calls else 0.0,
+        hidden=sum(1 for c in calls if c.hidden),
+        callbacks=len(tasks),
+        first_attempt_in_deadline_pct=_pct(first_in, len(tasks)),
+        contacted_in_deadline_pct=_pct(contact_in, len(tasks)),
+        breaches=breaches,
+        median_first_attempt=_quantile(first, 0.5),
+        p95_first_attempt=_quantile(first, 0.95),
+        median_contact=_quantile(contact, 0.5),
+    )
+
+
+def by_hour(
+    calls: Sequence[CallStat], tasks: Sequence[TaskStat], tz: ZoneInfo, now: datetime
+) -> dict[int, Figures]:
+    hours = sorted(
+        {c.started_at.astimezone(tz).hour for c in calls} | {t.starts_at.astimezone(tz).hour for t in tasks}
+    )
+    return {
+        h: figures(
+            [c for c in calls if c.started_at.astimezone(tz).hour == h],
+            [t for t in tasks if t.starts_at.astimezone(tz).hour == h],
+            now,
+        )
+        for h in hours
+    }

@@ -1,0 +1,129 @@
+"""Watching for overload and telling the senior administrator: stored, sent by SMS, pushed to the screen."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from dialer.core.alerts import AlertBook, AlertKind, Change, Limits, Observation
+from dialer.core.clock import Clock
+from dialer.core.ids import sms_key
+from dialer.core.queues import QueueState
+from dialer.engine.callbacks import CallbackFlow
+from dialer.engine.sms import SmsRetryLater, SmsSender
+from dialer.engine.stores import CallbackStore
+from dialer.settings import ClinicSettings, Settings
+
+log = logging.getLogger("dialer.alerts")
+
+EVERY_SECONDS = 2.0
+RECENT = timedelta(minutes=15)
+
+
+class AlertStore(Protocol):
+    async def raise_(self, clinic_id: str, kind: str, at: datetime, detail: str) -> int: ...
+
+    async def clear(self, clinic_id: str, kind: str, at: datetime) -> None: ...
+
+    async def active(self, clinic_id: str | None = None) -> list[dict[str, object]]: ...
+
+
+class RecentCalls(Protocol):
+    async def recent(self, clinic_id: str, since: datetime) -> tuple[int, int]: ...
+
+
+AlertListener = Callable[[str, Change], None]
+
+
+class AlertWatch:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        queues: QueueState,
+        tasks: CallbackStore,
+        callbacks: CallbackFlow,
+        recent: RecentCalls,
+        store: AlertStore,
+        sms: SmsSender,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.queues = queues
+        self.tasks = tasks
+        self.callbacks = callbacks
+        self.recent = recent
+        self.store = store
+        self.sms = sms
+        self.clock = clock
+        a = settings.alerts
+        limits = Limits(a.waiting_callers, a.longest_wait, a.missed_percent, a.min_calls, a.clear_after)
+        self.books = {clinic_id: AlertBook(limits) for clinic_id in settings.clinics}
+        self.listeners: list[AlertListener] = []
+
+    async def run(self) -> None:
+        for row in await self.store.active():
+            book = self.books.get(str(row["clinic_id"]))
+            if book is not None:  # after a restart, an alert already up is not raised again
+                book.active[AlertKind(str(row["kind"]))] = row["raised_at"]  # type: ignore[assignment]
+        while True:
+            for clinic in self.settings.clinics.values():
+                try:
+                    await self.check(clinic)
+                except Exception:
+                    log.exception("overload check for %s failed", clinic.id)
+            await asyncio.sleep(EVERY_SECONDS)
+
+    async def observe(self, clinic: ClinicSettings) -> Observation:
+        now = self.clock.now()
+        queues = clinic.answer_queues
+        calls, missed = await self.recent.recent(clinic.id, now - RECENT)
+        soon = now + self.settings.alerts.callback_due
+        nobody_free = not self.callbacks.dispatcher.free(queues)
+        at_risk = 0
+        if nobody_free:
+            at_risk = sum(
+                1
+                for t in await self.tasks.open_tasks(clinic.id)
+                if t.first_attempt_at is None and t.starts_at <= now and t.deadline_at <= soon
+            )
+        return Observation(
+            waiting=self.queues.waiting_count(queues),
+            longest_wait=self.queues.longest_wait(queues, now),
+            calls_15m=calls,
+            missed_15m=missed,
+            callback_at_risk=at_risk,
+        )
+
+    async def check(self, clinic: ClinicSettings) -> list[Change]:
+        now = self.clock.now()
+        changes = self.books[clinic.id].update(await self.observe(clinic), now)
+        for change in changes:
+            if change.raised:
+                alert_id = await self.store.raise_(clinic.id, change.kind.value, now, change.detail)
+                log.warning("alert for %s: %s (%s)", clinic.id, change.kind.label, change.detail)
+                await self._notify(clinic, alert_id, change)
+            else:
+                await self.store.clear(clinic.id, change.kind.value, now)
+                log.info("alert for %s cleared: %s", clinic.id, change.kind.label)
+            for listener in self.listeners:
+                listener(clinic.id, change)
+        return changes
+
+    async def _notify(self, clinic: ClinicSettings, alert_id: int, change: Change) -> None:
+        if not clinic.supervisor_phone:
+            return
+        body = f"{clinic.name}: {change.kind.label}. {change.detail}"
+        try:
+            await self.sms.send(
+                key=sms_key("alert", alert_id, "raised"),
+                clinic_id=clinic.id,
+                target_id=None,
+                phone=clinic.supervisor_phone,
+                body=body,
+            )
+        except SmsRetryLater as err:
+            log.warning("alert SMS to the senior administrator not sent: %s", err)

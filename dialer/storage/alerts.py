@@ -1,0 +1,43 @@
+"""Stored overload alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dialer.storage.schema import alerts
+
+
+class SqlAlertStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def raise_(self, clinic_id: str, kind: str, at: datetime, detail: str) -> int:
+        async with self.engine.begin() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        insert(alerts)
+                        .values(clinic_id=clinic_id, kind=kind, raised_at=at, detail=detail)
+                        .returning(alerts.c.alert_id)
+                    )
+                ).scalar_one()
+            )
+
+    async def clear(self, clinic_id: str, kind: str, at: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(alerts)
+                .where(alerts.c.clinic_id == clinic_id, alerts.c.kind == kind, alerts.c.cleared_at.is_(None))
+                .values(cleared_at=at)
+            )
+
+    async def active(self, clinic_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(alerts).where(alerts.c.cleared_at.is_(None))
+        if clinic_id is not None:
+            query = query.where(alerts.c.clinic_id == clinic_id)
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(query.order_by(alerts.c.raised_at))]
