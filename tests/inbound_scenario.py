@@ -19,12 +19,20 @@ from tests.asterisk_plugin import RawAmi, SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.support import DialerHome, ami_section, free_port
 
-QUEUE = "reception"
+QUEUE = "test-reception"
 ADMINS = ("admin1", "admin2", "admin3")
 
 
-def service_config(sandbox: SandboxHandle, twilio: FakeTwilio, port: int, tz: str, *, hours: str = "",
-                   extra: str = "", mode: str = "agent_first") -> str:
+def service_config(
+    sandbox: SandboxHandle,
+    twilio: FakeTwilio,
+    port: int,
+    tz: str,
+    *,
+    hours: str = "",
+    extra: str = "",
+    mode: str = "agent_first",
+) -> str:
     return f"""
 [service]
 data_dir = "var"
@@ -90,28 +98,50 @@ class Service:
             self.sandbox.rx(f"queue remove member Local/{admin}@sandbox-agents from {QUEUE}")
         for admin, mode in modes.items():
             await self.set_global(f"SIM_MODE_{admin}", mode)
-            await self.set_global(f"SIM_TALK_{admin}", "3")
+            await self.set_global(f"SIM_TALK_{admin}", "10")
             self.sandbox.rx(f"queue add member Local/{admin}@sandbox-agents to {QUEUE}")
+
+    async def add_admin(self, admin: str, mode: str) -> None:
+        await self.set_global(f"SIM_MODE_{admin}", mode)
+        await self.set_global(f"SIM_TALK_{admin}", "10")
+        self.sandbox.rx(f"queue add member Local/{admin}@sandbox-agents to {QUEUE}")
 
     async def call_in(self, did: str, caller: str, patience: float, context: str = "clinic-inbound") -> None:
         """A patient calls the clinic and stays on the line `patience` seconds at most."""
-        headers = [("Channel", f"Local/{did}@{context}"), ("Application", "Wait"), ("Data", str(patience)),
-                   ("Async", "true")]
+        headers = [
+            ("Channel", f"Local/{did}@{context}"),
+            ("Application", "Wait"),
+            ("Data", str(patience)),
+            ("Async", "true"),
+        ]
         if caller:
             headers.append(("CallerID", f'"Пациент" <{caller.lstrip("+")}>'))
         reply = await self.ami.send("Originate", headers)
         assert reply.get("Response") == "Success", reply
 
     async def staff_call(self, number: str) -> None:
-        reply = await self.ami.send("Originate", [("Channel", f"Local/{number.lstrip('+')}@test-staff-outbound"),
-                                                  ("Application", "Wait"), ("Data", "8"), ("Async", "true")])
+        reply = await self.ami.send(
+            "Originate",
+            [
+                ("Channel", f"Local/{number.lstrip('+')}@test-staff-outbound"),
+                ("Application", "Wait"),
+                ("Data", "8"),
+                ("Async", "true"),
+            ],
+        )
         assert reply.get("Response") == "Success", reply
 
     def tasks(self) -> list[Any]:
-        return self.home.query("select * from callback_tasks order by task_id") if self.home.db.exists() else []
+        return (
+            self.home.query("select * from callback_tasks order by task_id") if self.home.db.exists() else []
+        )
 
     def calls(self) -> list[Any]:
-        return self.home.query("select * from inbound_calls order by started_at") if self.home.db.exists() else []
+        return (
+            self.home.query("select * from inbound_calls order by started_at")
+            if self.home.db.exists()
+            else []
+        )
 
     async def until(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -125,20 +155,32 @@ class Service:
 
 
 @contextlib.asynccontextmanager
-async def running_service(sandbox: SandboxHandle, root: Path, tz: str, **config: Any) -> AsyncIterator[Service]:
+async def running_service(
+    sandbox: SandboxHandle, root: Path, tz: str, **config: Any
+) -> AsyncIterator[Service]:
     port = free_port()
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
         home = DialerHome(root)
         home.write(service_config(sandbox, twilio, port, tz, **config))
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "dialer", "--config", str(home.config), "--log-level", "INFO", "run",
-            cwd=root, stdout=asyncio.subprocess.DEVNULL, stderr=(root / "service.log").open("wb"),
+            sys.executable,
+            "-m",
+            "dialer",
+            "--config",
+            str(home.config),
+            "--log-level",
+            "INFO",
+            "run",
+            cwd=root,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=(root / "service.log").open("wb"),
             env={**os.environ, "DIALER_CONFIG": ""},
         )
         ami = await RawAmi.connect(sandbox.host, sandbox.port)
         await ami.login(sandbox.username, sandbox.secret)
         service = Service(home, ami, sandbox, twilio, f"http://127.0.0.1:{port}")
         await service.set_global("DIALER_QUEUE_TIMEOUT", "30")
+        await service.set_global("DIALER_INBOUND_QUEUE", QUEUE)
         try:
             await wait_healthy(service.base)
             yield service

@@ -141,10 +141,12 @@ class CallbackFlow:
             if row.state is AttemptState.UNPLACED:
                 continue
             if AttemptId.parse(row.attempt_id).campaign == CAMPAIGN and row.leg_status is None:
-                if row.state is AttemptState.ENDED:
-                    continue  # the administrator never picked up: the patient was not called
-                records.append(AttemptRecord(row.n, row.created_at, None))
-                continue
+                if row.state is not AttemptState.ENDED:
+                    records.append(AttemptRecord(row.n, row.created_at, None))
+                elif row.result is CallResult.ANSWERED:
+                    # The administrator hung up while the patient's phone still rang: a call all the same.
+                    records.append(AttemptRecord(row.n, row.created_at, CallResult.NO_ANSWER))
+                continue  # otherwise the administrator never picked up: the patient was not called
             record = row.as_record()
             if row.leg_status is not None and record.result is not None:
                 result, settled = patient_leg_result(row.leg_status)

@@ -21,23 +21,206 @@ def tz_name() -> str:
     return daytime_zone(datetime.now(UTC)).key
 
 
-async def test_an_abandoned_caller_is_called_back_and_the_task_closes(sandbox: SandboxHandle, tmp_path: Path) -> None:
+async def test_an_abandoned_caller_is_called_back_and_the_task_closes(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
     phone = sim_phone(1, random.Random())  # answers when called
     async with running_service(sandbox, tmp_path, tz_name()) as svc:
         await svc.admins(admin1="ring")  # on shift, but does not pick up
         await svc.call_in("100", phone, patience=8)
         (task,) = await svc.until(svc.tasks, 20, "a callback task")
-        assert (task["phone"], task["reason"], task["state"], task["missed_count"]) == (phone, "abandoned", "open", 1)
+        assert (task["phone"], task["reason"], task["state"], task["missed_count"]) == (
+            phone,
+            "abandoned",
+            "open",
+            1,
+        )
         (call,) = svc.calls()
-        assert call["miss_reason"] == "abandoned" and call["queue"] == "reception" and call["caller"] == phone
-        deadline = datetime.fromisoformat(task["deadline_at"]) - datetime.fromisoformat(task["first_missed_at"])
+        assert (
+            call["miss_reason"] == "abandoned"
+            and call["queue"] == "test-reception"
+            and call["caller"] == phone
+        )
+        deadline = datetime.fromisoformat(task["deadline_at"]) - datetime.fromisoformat(
+            task["first_missed_at"]
+        )
         assert deadline == timedelta(seconds=40)
         await svc.admins(admin2="answer")  # now someone picks up: the callback goes to them
-        done = await svc.until(lambda: [t for t in svc.tasks() if t["state"] != "open"], 40, "the task to close")
+        done = await svc.until(
+            lambda: [t for t in svc.tasks() if t["state"] != "open"], 40, "the task to close"
+        )
         assert (done[0]["state"], done[0]["close_reason"]) == ("contacted", "callback_answered")
         # The first administrator let it ring out (not counted); the second one got the patient.
-        attempts = await svc.until(lambda: [a for a in svc.home.query("select * from attempts")
-                                            if a["state"] == "ended" and a["n"] == 2], 20, "the callback to end")
+        attempts = await svc.until(
+            lambda: [
+                a for a in svc.home.query("select * from attempts") if a["state"] == "ended" and a["n"] == 2
+            ],
+            20,
+            "the callback to end",
+        )
         assert attempts[0]["leg_status"] == "ANSWER"
         first = svc.home.query("select * from attempts where n = 1")[0]
         assert (first["result"], first["leg_status"]) == ("no_answer", None)
+
+
+async def test_queue_timeout_direct_dial_ivr_hangup_and_hidden_number(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    rng = random.Random()
+    timeout_caller, direct_caller, busy_caller, ivr_caller = (sim_phone(3, rng) for _ in range(4))
+    async with running_service(sandbox, tmp_path, tz_name()) as svc:
+        await svc.admins(admin1="ring")
+        await svc.set_global("DIALER_QUEUE_TIMEOUT", "4")
+        await svc.call_in("100", timeout_caller, patience=20)  # stays on: the queue gives up after 4 s
+        await svc.call_in("201", direct_caller, patience=20, context="test-direct")  # extension never answers
+        await svc.call_in("202", busy_caller, patience=20, context="test-direct")  # extension busy
+        await svc.call_in("100", ivr_caller, patience=1)  # hangs up during the greeting
+        await svc.call_in("100", "", patience=3)  # hidden number
+        calls = await svc.until(lambda: len(svc.calls()) == 5 and svc.calls(), 40, "five finished calls")
+        reasons = {c["caller"]: c["miss_reason"] for c in calls}
+        assert reasons == {
+            timeout_caller: "queue_timeout",
+            direct_caller: "not_answered",
+            busy_caller: "not_answered",
+            ivr_caller: "ivr_hangup",
+            "": "ivr_hangup",
+        }
+        hidden = [c for c in calls if c["hidden"]]
+        assert len(hidden) == 1 and hidden[0]["task_id"] is None  # counted, but cannot be called back
+        tasks = {
+            t["phone"]: t for t in await svc.until(lambda: len(svc.tasks()) == 4 and svc.tasks(), 10, "tasks")
+        }
+        assert {p: t["reason"] for p, t in tasks.items()} == {
+            timeout_caller: "queue_timeout",
+            direct_caller: "not_answered",
+            busy_caller: "not_answered",
+            ivr_caller: "ivr_hangup",
+        }
+        assert all(t["did"] if "did" in t.keys() else True for t in calls)
+        assert {c["did"] for c in calls} == {"100", "201", "202"}
+
+
+async def test_two_misses_from_one_number_make_one_task(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    phone = sim_phone(3, random.Random())
+    async with running_service(sandbox, tmp_path, tz_name()) as svc:
+        await svc.admins()  # nobody on shift: nobody can call back either
+        await svc.call_in("100", phone, patience=1)
+        await svc.until(lambda: len(svc.calls()) == 1, 20, "the first miss")
+        await svc.call_in("100", phone, patience=1)
+        await svc.until(lambda: len(svc.calls()) == 2, 20, "the second miss")
+        await svc.until(lambda: svc.tasks() and svc.tasks()[0]["missed_count"] == 2, 10, "the count")
+        (task,) = svc.tasks()
+        assert task["state"] == "open" and task["missed_count"] == 2
+        await svc.until(
+            lambda: {c["task_id"] for c in svc.calls()} == {task["task_id"]}, 10, "both calls on it"
+        )
+
+
+async def test_an_answered_call_makes_no_task_and_closes_the_callers_open_one(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    phone = sim_phone(3, random.Random())
+    async with running_service(sandbox, tmp_path, tz_name()) as svc:
+        await svc.admins(admin2="ring")  # on shift, never picks up (the callback to them rings out too)
+        await svc.call_in("100", phone, patience=1)
+        (task,) = await svc.until(svc.tasks, 20, "a task")
+        # The patient calls again; an administrator comes on shift while they wait and answers.
+        await svc.call_in("100", phone, patience=12)
+        await svc.ami.wait_for(lambda f: f.get("Event") == "QueueCallerJoin", 15)
+        await svc.add_admin("admin1", "answer")
+        closed = await svc.until(
+            lambda: svc.tasks()[0]["state"] != "open" and svc.tasks(), 20, "the task to close"
+        )
+        assert (closed[0]["state"], closed[0]["close_reason"]) == ("contacted", "patient_called_in")
+        calls = await svc.until(lambda: len(svc.calls()) == 2 and svc.calls(), 20, "the answered call")
+        answered = [c for c in calls if c["miss_reason"] is None]
+        assert len(answered) == 1 and answered[0]["answered_by"] == "Local/admin1@sandbox-agents"
+        assert len(svc.tasks()) == 1  # the answered call made no task of its own
+
+
+async def test_an_administrators_own_call_answered_closes_the_task(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    phone = sim_phone(1, random.Random())  # answers
+    async with running_service(sandbox, tmp_path, tz_name()) as svc:
+        await svc.admins()
+        await svc.call_in("100", phone, patience=1)
+        await svc.until(svc.tasks, 20, "a task")
+        await svc.staff_call(phone)
+        closed = await svc.until(
+            lambda: svc.tasks()[0]["state"] != "open" and svc.tasks(), 20, "the task to close"
+        )
+        assert closed[0]["close_reason"] == "staff_call"
+
+
+async def test_a_callback_not_answered_twice_ends_with_an_sms(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    phone = sim_phone(3, random.Random())  # never picks up
+    async with running_service(sandbox, tmp_path, tz_name()) as svc:
+        await svc.admins(admin1="answer")
+        await svc.set_global("DIALER_QUEUE_TIMEOUT", "30")
+        await svc.call_in("201", phone, patience=20, context="test-direct")
+        done = await svc.until(
+            lambda: svc.tasks() and svc.tasks()[0]["state"] != "open" and svc.tasks(), 60, "the task to end"
+        )
+        assert (done[0]["state"], done[0]["close_reason"]) == ("not_reached", "not_reached")
+        attempts = svc.home.query("select * from attempts order by n")
+        assert [(a["leg_status"], a["result"]) for a in attempts] == [("NOANSWER", "answered")] * 2
+        gap = datetime.fromisoformat(attempts[1]["created_at"]) - datetime.fromisoformat(
+            attempts[0]["created_at"]
+        )
+        assert gap >= timedelta(seconds=3)
+        messages = [m for m in svc.twilio.messages if m.to == phone]
+        assert len(messages) == 1 and "не дозвонились" in messages[0].body
+        assert "Клиника «Улыбка»" in messages[0].body
+
+
+async def test_a_call_after_hours_gets_an_sms_at_once_and_a_deadline_from_opening(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    tz = daytime_zone(now)
+    opening = (now.astimezone(tz) + timedelta(hours=2)).replace(second=0, microsecond=0)
+    hours = f'"пн-вс {opening:%H:%M}-{(opening + timedelta(minutes=30)):%H:%M}"'
+    phone = sim_phone(1, random.Random())
+    async with running_service(sandbox, tmp_path, tz.key, hours=hours) as svc:
+        await svc.admins(admin1="answer")
+        await svc.call_in("100", phone, patience=1)
+        (task,) = await svc.until(svc.tasks, 20, "a task")
+        assert task["reason"] == "after_hours" and task["after_hours"] == 1
+        assert datetime.fromisoformat(task["starts_at"]).replace(tzinfo=UTC) == opening.astimezone(UTC)
+        assert datetime.fromisoformat(task["deadline_at"]).replace(tzinfo=UTC) == (
+            opening + timedelta(seconds=40)
+        ).astimezone(UTC)
+        message = await svc.until(lambda: [m for m in svc.twilio.messages if m.to == phone], 20, "the SMS")
+        assert "нерабочее время" in message[0].body and f"{opening:%H:%M}" in message[0].body
+        assert not svc.home.query("select * from attempts"), "nobody is called back before opening time"
+
+
+async def test_the_services_own_reminder_calls_make_no_task(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    """A reminder patient who presses 3 waits in the reception queue and gives up: that is our own call."""
+    async with running_service(sandbox, tmp_path, tz_name()) as svc:
+        await svc.admins(admin1="ring")
+        await svc.set_global("DIALER_QUEUE_TIMEOUT", "3")
+        reply = await svc.ami.send(
+            "Originate",
+            [
+                ("Channel", f"Local/{sim_phone(6).lstrip('+')}@patients"),
+                ("Context", "dialer-reminder"),
+                ("Exten", "s"),
+                ("Priority", "1"),
+                ("Async", "true"),
+                ("ChannelId", "reminders:999:1"),
+                ("Variable", "DIALER_ATTEMPT=reminders:999:1"),
+                ("Variable", "DIALER_QUEUE=test-reception"),
+            ],
+        )
+        assert reply.get("Response") == "Success"
+        await svc.ami.wait_for(
+            lambda f: f.get("Event") == "QueueCallerJoin" and f.get("Linkedid") == "reminders:999:1", 30
+        )
+        await svc.ami.wait_for(
+            lambda f: f.get("Event") == "Hangup" and f.get("Uniqueid") == "reminders:999:1", 40
+        )
+        await svc.call_in("100", "", patience=1)  # a marker call after it, to know the intake has caught up
+        await svc.until(svc.calls, 20, "the marker call")
+        assert len(svc.calls()) == 1 and not svc.tasks()
