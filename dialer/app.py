@@ -53,6 +53,7 @@ log = logging.getLogger("dialer")
 CAMPAIGNS = frozenset({REMINDERS, CALLBACK, AUTO_CALLBACK})
 LEASE = "dialing"
 SEEN_MARK = "ami_seen"
+FIRST_MARK = "first_seen"
 SEEN_MARK_EVERY = 5.0
 RECOVERY_MARGIN = timedelta(minutes=1)
 LEASE_TTL = 30.0
@@ -110,8 +111,12 @@ class Runtime:
         for gap_id, started in await self.storage.inbound.close_gaps(now):
             log.warning("AMI gap %s from %s closed", gap_id, started.isoformat(timespec="seconds"))
         seen = await self.storage.inbound.mark_of(SEEN_MARK)
-        if seen is not None:
-            await self.recover_misses(seen - RECOVERY_MARGIN)
+        first = await self.storage.inbound.mark_of(FIRST_MARK)
+        if first is None:
+            await self.storage.inbound.mark(FIRST_MARK, now)
+        if seen is not None and first is not None:
+            # A margin before the last sighting, but nothing from before this database was in service.
+            await self.recover_misses(max(seen - RECOVERY_MARGIN, first))
         await self.storage.inbound.mark(SEEN_MARK, now)
 
     async def recover_misses(self, since: datetime) -> int:

@@ -32,6 +32,7 @@ def service_config(
     hours: str = "",
     extra: str = "",
     mode: str = "agent_first",
+    deadline: str = "40s",
 ) -> str:
     return f"""
 [service]
@@ -61,9 +62,10 @@ skip_holidays = false
 [inbound]
 contexts = ["clinic-inbound", "test-direct"]
 staff_contexts = ["test-staff-outbound"]
+queue_log = "{sandbox.sandbox.layout.root / 'var/log/asterisk/queue_log'}"
 
 [campaigns.callbacks]
-deadline = "40s"
+deadline = "{deadline}"
 min_gap = "3s"
 ring_timeout = "4s"
 admin_ring = "4s"
@@ -88,6 +90,17 @@ class Service:
     sandbox: SandboxHandle
     twilio: FakeTwilio
     base: str
+    process: asyncio.subprocess.Process | None = None
+
+    async def kill(self) -> None:
+        """SIGKILL: no goodbye, no flush."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            await self.process.wait()
+
+    async def restart(self) -> None:
+        self.process = await start_process(self.home)
+        await wait_healthy(self.base)
 
     async def set_global(self, name: str, value: str) -> None:
         await self.ami.send("Setvar", [("Variable", name), ("Value", value)])
@@ -154,42 +167,36 @@ class Service:
             await asyncio.sleep(0.25)
 
 
+async def start_process(home: DialerHome) -> asyncio.subprocess.Process:
+    log = (home.root / "service.log").open("ab")
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dialer", "--config", str(home.config), "--log-level", "INFO", "run",
+        cwd=home.root, stdout=asyncio.subprocess.DEVNULL, stderr=log, env={**os.environ, "DIALER_CONFIG": ""},
+    )
+
+
 @contextlib.asynccontextmanager
-async def running_service(
-    sandbox: SandboxHandle, root: Path, tz: str, **config: Any
-) -> AsyncIterator[Service]:
+async def running_service(sandbox: SandboxHandle, root: Path, tz: str, **config: Any) -> AsyncIterator[Service]:
     port = free_port()
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
         home = DialerHome(root)
         home.write(service_config(sandbox, twilio, port, tz, **config))
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "dialer",
-            "--config",
-            str(home.config),
-            "--log-level",
-            "INFO",
-            "run",
-            cwd=root,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=(root / "service.log").open("wb"),
-            env={**os.environ, "DIALER_CONFIG": ""},
-        )
         ami = await RawAmi.connect(sandbox.host, sandbox.port)
         await ami.login(sandbox.username, sandbox.secret)
         service = Service(home, ami, sandbox, twilio, f"http://127.0.0.1:{port}")
         await service.set_global("DIALER_QUEUE_TIMEOUT", "30")
         await service.set_global("DIALER_INBOUND_QUEUE", QUEUE)
+        service.process = await start_process(home)
         try:
             await wait_healthy(service.base)
             yield service
         finally:
-            process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), 20)
-            if process.returncode is None:
-                process.kill()
+            if service.process is not None and service.process.returncode is None:
+                service.process.send_signal(signal.SIGTERM)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(service.process.wait(), 20)
+                if service.process.returncode is None:
+                    service.process.kill()
             await service.admins()
             await ami.close()
 

@@ -95,6 +95,7 @@ class InboundDesk:
             answered_by=fact.answered_by,
             miss_reason=miss.value if miss else None,
             source=source,
+            queue_channel=fact.queue_channel,
         )
         if not await self.store.record(row):
             return  # seen before (a replay, or recovered and then seen live)

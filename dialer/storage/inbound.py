@@ -35,6 +35,7 @@ class SqlInboundStore:
                     miss_reason=row.miss_reason,
                     task_id=row.task_id,
                     source=row.source,
+                    queue_channel=row.queue_channel,
                 )
             )
         return bool(result.rowcount)
@@ -48,11 +49,14 @@ class SqlInboundStore:
     async def known(self, call_ids: Collection[str]) -> set[str]:
         if not call_ids:
             return set()
+        ids = list(call_ids)
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                select(inbound_calls.c.call_id).where(inbound_calls.c.call_id.in_(list(call_ids)))
+                select(inbound_calls.c.call_id, inbound_calls.c.queue_channel).where(
+                    inbound_calls.c.call_id.in_(ids) | inbound_calls.c.queue_channel.in_(ids)
+                )
             )
-            return set(rows.scalars())
+            return {value for row in rows for value in row if value in call_ids}
 
     async def open_gap(self, clinic_id: str, at: datetime, reason: str) -> int:
         async with self.engine.begin() as conn:

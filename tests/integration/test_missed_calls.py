@@ -223,3 +223,43 @@ async def test_the_services_own_reminder_calls_make_no_task(sandbox: SandboxHand
         await svc.call_in("100", "", patience=1)  # a marker call after it, to know the intake has caught up
         await svc.until(svc.calls, 20, "the marker call")
         assert len(svc.calls()) == 1 and not svc.tasks()
+
+
+async def test_a_restart_loses_no_missed_call_and_dials_no_callback_twice(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    rng = random.Random()
+    before, during, waiting = [sim_phone(1, rng) for _ in range(2)], sim_phone(1, rng), sim_phone(1, rng)
+    async with running_service(sandbox, tmp_path, tz_name(), deadline="3m") as svc:
+        await svc.admins(admin1="ring")
+        for phone in before:
+            await svc.call_in("100", phone, patience=8)  # the greeting takes 5 s, then 3 s in the queue
+        await svc.until(lambda: len(svc.tasks()) == 2, 30, "two tasks before the crash")
+        await svc.until(lambda: svc.home.query("select * from attempts"), 20, "a callback in the air")
+        await svc.call_in("100", waiting, patience=12)  # waiting in the queue when the service dies
+        await svc.ami.wait_for(lambda f: f.get("Event") == "QueueCallerJoin"
+                               and f.get("CallerIDNum") == waiting.lstrip("+"), 15)
+        await svc.kill()
+        deadlines = {t["phone"]: t["deadline_at"] for t in svc.tasks()}
+        await svc.call_in("100", during, patience=8)  # comes and goes while nobody watches
+        await svc.ami.wait_for(lambda f: f.get("Event") == "QueueCallerAbandon"
+                               and f.get("CallerIDNum") == during.lstrip("+"), 20)
+        await svc.ami.wait_for(lambda f: f.get("Event") == "QueueCallerAbandon"
+                               and f.get("CallerIDNum") == waiting.lstrip("+"), 20)
+        await svc.admins(admin2="answer")
+        await svc.restart()
+        tasks = await svc.until(lambda: len(svc.tasks()) == 4 and svc.tasks(), 30, "the missed calls recovered")
+        assert {t["phone"] for t in tasks} == {*before, during, waiting}
+        recovered = {c["caller"] for c in svc.calls() if c["source"] == "queue_log"}
+        assert recovered == {during, waiting}
+        assert len(svc.calls()) == 4  # the calls seen live were not counted again from the log
+        for phone, deadline in deadlines.items():  # deadlines stored before the crash are kept as they were
+            assert next(t for t in svc.tasks() if t["phone"] == phone)["deadline_at"] == deadline
+        await svc.until(lambda: all(t["state"] == "contacted" for t in svc.tasks()), 120, "every callback")
+    # Asterisk saw each callback attempt once.
+    ids = [a["attempt_id"] for a in svc.home.query("select attempt_id from attempts where state != 'unplaced'")]
+    channels = [f["Uniqueid"] for _, f in svc.ami.events
+                if f.get("Event") == "Newchannel" and f.get("Uniqueid", "").startswith(("callback:", "autocb:"))
+                and not f["Uniqueid"].endswith(";2")]
+    assert sorted(channels) == sorted(ids)
+    assert len(set(channels)) == len(channels)
