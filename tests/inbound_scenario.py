@@ -33,6 +33,7 @@ def service_config(
     extra: str = "",
     mode: str = "agent_first",
     deadline: str = "40s",
+    alerts: str = "",
 ) -> str:
     return f"""
 [service]
@@ -70,6 +71,9 @@ min_gap = "3s"
 ring_timeout = "4s"
 admin_ring = "4s"
 {extra}
+
+[alerts]
+{alerts}
 
 [sms]
 provider = "twilio"
