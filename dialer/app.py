@@ -22,7 +22,6 @@ from dialer.campaigns.callbacks import CAMPAIGN as CALLBACK
 from dialer.campaigns.plan import reminder_call_day
 from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
 from dialer.core.clock import SystemClock
-from dialer.core.errors import DialerError
 from dialer.core.ids import AttemptId
 from dialer.core.inbound import InboundTracker
 from dialer.core.queuelog import QueueLogReader
@@ -40,6 +39,7 @@ from dialer.engine.pacer import TrunkPacer
 from dialer.engine.reminders import ReminderFlow
 from dialer.engine.sms import SmsSender
 from dialer.engine.worker import DueWorker
+from dialer.lease import hold_lease, release_lease, renew_lease
 from dialer.sandbox import Sandbox
 from dialer.settings import AmiSettings, ClinicSettings, Secret, Settings
 from dialer.sms.factory import build_gateway, build_verifiers, status_callback_url
@@ -51,16 +51,10 @@ from dialer.web.sms_callbacks import CallbackContext
 log = logging.getLogger("dialer")
 
 CAMPAIGNS = frozenset({REMINDERS, CALLBACK, AUTO_CALLBACK})
-LEASE = "dialing"
 SEEN_MARK = "ami_seen"
 FIRST_MARK = "first_seen"
 SEEN_MARK_EVERY = 5.0
 RECOVERY_MARGIN = timedelta(minutes=1)
-LEASE_TTL = 30.0
-
-
-class AlreadyDialing(DialerError):
-    """Another dialer process holds the dialing lease for this database."""
 
 
 def resolve_ami(settings: Settings, out: TextIO) -> Settings:
@@ -312,45 +306,9 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
         await storage.close()
 
 
-async def _hold_lease(rt: Runtime) -> None:
-    """Take the dialing lease, taking it over from a dead process on this host; renew it while we live."""
-    now = rt.clock.now()
-    current = await rt.storage.leases.acquire(LEASE, rt.holder, now, LEASE_TTL)
-    if current is not None:
-        host, _, rest = current.partition(":")
-        pid = int(rest.split(":")[0]) if rest.split(":")[0].isdigit() else -1
-        if host == socket.gethostname() and not _pid_alive(pid):
-            log.warning("taking over the dialing lease from %s, which is no longer running", current)
-            current = await rt.storage.leases.acquire(LEASE, rt.holder, now, LEASE_TTL, steal_from=current)
-        if current is not None:
-            raise AlreadyDialing(
-                f"another dialer process ({current}) is dialing for this database; stop it first, "
-                "or let it run this campaign"
-            )
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-async def _renew_lease(rt: Runtime) -> None:
-    while True:
-        await asyncio.sleep(LEASE_TTL / 3)
-        if await rt.storage.leases.acquire(LEASE, rt.holder, rt.clock.now(), LEASE_TTL) is not None:
-            raise AlreadyDialing("lost the dialing lease to another process; stopping so no one dials twice")
-
-
 async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
     """Start the long-running parts of a dialing process under the caller's TaskGroup."""
-    await _hold_lease(rt)
+    await hold_lease(rt.storage.leases, rt.holder, rt.clock.now())
     await rt.storage.due.requeue_running()
     tasks = [
         group.create_task(rt.connection.run(), name="ami"),
@@ -363,7 +321,7 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
         group.create_task(rt.dispatcher.run(), name="dispatcher"),
         group.create_task(rt.keep_seen_mark(), name="seen-mark"),
         group.create_task(rt.alerts.run(), name="alerts"),
-        group.create_task(_renew_lease(rt), name="lease"),
+        group.create_task(renew_lease(rt.storage.leases, rt.holder, rt.clock.now), name="lease"),
         group.create_task(_expire_tracker(rt), name="tracker-expiry"),
     ]
     if rt.sms.gateway is not None:
@@ -389,7 +347,7 @@ async def stop_core(rt: Runtime, tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         with suppress(asyncio.CancelledError):
             await task
-    await rt.storage.leases.release(LEASE, rt.holder)
+    await release_lease(rt.storage.leases, rt.holder)
 
 
 def build_web_app(rt: Runtime) -> web.Application:

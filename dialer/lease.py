@@ -1,0 +1,65 @@
+"""Only one process dials for a database at a time: the service, or a foreground `campaign run`.
+
+The lease names its holder (host, pid); a holder that died on this host is taken over at once, any other
+holder expires when it stops renewing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime
+
+from dialer.core.errors import DialerError
+from dialer.storage.leases import SqlLeaseStore
+
+log = logging.getLogger("dialer")
+
+LEASE = "dialing"
+LEASE_TTL = 30.0
+
+
+class AlreadyDialing(DialerError):
+    """Another dialer process holds the dialing lease for this database."""
+
+
+async def hold_lease(leases: SqlLeaseStore, holder: str, now: datetime) -> None:
+    """Take the dialing lease, taking it over from a dead process on this host."""
+    current = await leases.acquire(LEASE, holder, now, LEASE_TTL)
+    if current is not None:
+        host, _, rest = current.partition(":")
+        pid = int(rest.split(":")[0]) if rest.split(":")[0].isdigit() else -1
+        if host == socket.gethostname() and not _pid_alive(pid):
+            log.warning("taking over the dialing lease from %s, which is no longer running", current)
+            current = await leases.acquire(LEASE, holder, now, LEASE_TTL, steal_from=current)
+        if current is not None:
+            raise AlreadyDialing(
+                f"another dialer process ({current}) is dialing for this database; stop it first, "
+                "or let it run this campaign"
+            )
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def renew_lease(leases: SqlLeaseStore, holder: str, now: Callable[[], datetime]) -> None:
+    while True:
+        await asyncio.sleep(LEASE_TTL / 3)
+        if await leases.acquire(LEASE, holder, now(), LEASE_TTL) is not None:
+            raise AlreadyDialing("lost the dialing lease to another process; stopping so no one dials twice")
+
+
+async def release_lease(leases: SqlLeaseStore, holder: str) -> None:
+    await leases.release(LEASE, holder)
