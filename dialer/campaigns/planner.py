@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
 from dialer.campaigns.plan import Window
@@ -41,6 +41,7 @@ class Target:
     sms_done: bool
     retry_when_no_digit: bool = True
     sms_when_not_reached: bool = True
+    zone: tzinfo | None = None  # the clinic's; the night rule for SMS is in its local time
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _within_hours(target: Target, now: datetime) -> datetime:
         return now
     first = min(w.start for w in target.windows)
     at = max(now, first)
-    local = at.astimezone(first.tzinfo)
+    local = at.astimezone(target.zone or first.tzinfo)
     if local.time() >= SMS_NIGHT_STARTS:
         local = datetime.combine(local.date() + timedelta(days=1), SMS_DAY_STARTS, local.tzinfo)
     elif local.time() < SMS_DAY_STARTS:

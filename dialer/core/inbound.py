@@ -25,6 +25,7 @@ from enum import StrEnum
 from dialer.core.tracker import Event, event_time
 
 ABANDON_HANGUP_WINDOW = timedelta(seconds=1.5)
+_QUEUE_GAVE_UP = frozenset({"TIMEOUT", "LEAVEEMPTY", "JOINEMPTY", "FULL", "JOINUNAVAIL", "LEAVEUNAVAIL"})
 HIDDEN = frozenset({"", "<unknown>", "unknown", "anonymous", "restricted", "private", "<none>"})
 _DIGITS = re.compile(r"\d{5,15}")
 
@@ -243,6 +244,7 @@ class InboundTracker:
         context = event.get("Context", "")
         if (
             not uniqueid
+            or not linkedid
             or context not in self.inbound_contexts
             or self.is_ours(linkedid)
             or self.is_ours(uniqueid)
@@ -356,6 +358,7 @@ class InboundTracker:
             call = self._call_of(event)
             if call is not None:
                 call.queue_exit = event.get("Status", "")
+                call.queue = call.queue or event.get("Queue", "")
         return NO_FACTS
 
     def _on_hangup(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
@@ -408,11 +411,9 @@ class InboundTracker:
 def _miss_reason(call: _Call) -> MissReason | None:
     if call.answered_at is not None:
         return None
+    if call.queue_exit in _QUEUE_GAVE_UP:
+        return MissReason.QUEUE_TIMEOUT  # JOINEMPTY too: nobody on shift, so the caller never even joined
     if call.queue:
-        if call.queue_exit in ("", "ABANDON") and call.abandoned_at is not None:
-            return MissReason.ABANDONED
-        if call.queue_exit in ("TIMEOUT", "LEAVEEMPTY", "JOINEMPTY", "FULL", "JOINUNAVAIL", "LEAVEUNAVAIL"):
-            return MissReason.QUEUE_TIMEOUT
         return MissReason.ABANDONED
     if call.dialled or call.dial_failed:
         return MissReason.NOT_ANSWERED

@@ -44,7 +44,11 @@ class QueueLogReader:
             if len(parts) < 5 or stamp is None:
                 self.skipped += 1
                 continue
-            at = datetime.fromtimestamp(stamp, UTC)
+            try:
+                at = datetime.fromtimestamp(stamp, UTC)
+            except (OverflowError, OSError, ValueError):
+                self.skipped += 1
+                continue
             callid, queue, agent, event, data = parts[1], parts[2], parts[3], parts[4], parts[5:]
             if event == "ENTERQUEUE" and at >= self.since:
                 self._entries[callid] = _Entry(
@@ -58,8 +62,9 @@ class QueueLogReader:
         if entry.ended is not None:
             return
         entry.ended, entry.event, entry.agent = at, event, agent
-        # CONNECT's first field is the hold time; ABANDON and EXIT* have it third.
-        wait = to_int(data[0]) if event == "CONNECT" and data else to_int(data[2]) if len(data) > 2 else None
+        # Where each ending keeps the wait: CONNECT first, EXITWITHKEY fourth (after the key), the others third.
+        index = {"CONNECT": 0, "EXITWITHKEY": 3}.get(event, 2)
+        wait = to_int(data[index]) if len(data) > index else None
         entry.wait = float(wait) if wait is not None else (at - entry.entered).total_seconds()
 
     def calls(self) -> list[InboundEnded]:

@@ -13,6 +13,9 @@ from enum import StrEnum
 from dialer.core.outcomes import to_int
 from dialer.core.tracker import Event, event_time
 
+# A wait longer than a day is garbage, not a caller.
+MAX_WAIT_SECONDS = 86_400
+
 # Asterisk device states, as QueueMemberStatus's Status reports them.
 NOT_INUSE, INUSE, BUSY, INVALID, UNAVAILABLE, RINGING, RINGINUSE, ONHOLD = 1, 2, 3, 4, 5, 6, 7, 8
 
@@ -144,4 +147,4 @@ class QueueState:
 def _joined(event: Event, now: datetime) -> datetime:
     wait = to_int(event.get("Wait"))  # QueueEntry (from QueueStatus) says how long the caller has waited
     at = event_time(event, now)
-    return at - timedelta(seconds=wait) if wait else at
+    return at - timedelta(seconds=wait) if wait and 0 < wait < MAX_WAIT_SECONDS else at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -53,11 +54,14 @@ def _pct(part: int, whole: int) -> float:
 
 
 def _quantile(values: list[float], q: float) -> float | None:
+    """The median halfway between the middle two; other quantiles by nearest rank."""
     if not values:
         return None
+    if q == 0.5:
+        return round(statistics.median(values), 1)
     ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return round(ordered[index], 1)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return round(ordered[rank - 1], 1)
 
 
 def figures(

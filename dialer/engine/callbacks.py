@@ -160,6 +160,7 @@ class CallbackFlow:
         windows = policy_.windows(timing, self.policy, clinic.hours, clinic.timezone)
         sms_done = (await self.sms.store.get(sms_key(CAMPAIGN, task.target_id or 0, NOT_REACHED))) is not None
         target = Target(
+            zone=clinic.timezone,
             windows=windows,
             may_call=True,
             may_sms=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from dialer.campaigns.planner import AttemptRecord, Settled
 from dialer.campaigns.reminders import ReminderStatus
@@ -206,3 +207,32 @@ class InboundCallRow:
     task_id: int | None = None
     source: str = "live"
     queue_channel: str = ""
+
+
+@dataclass(frozen=True)
+class UserRow:
+    user_id: int
+    username: str
+    display_name: str
+    role: str  # operator | supervisor | admin
+    password_hash: str
+    interfaces: tuple[str, ...]  # an operator's phones, as the queue knows them (e.g. PJSIP/101)
+    clinic_id: str  # "*": every clinic
+    disabled: bool
+
+
+class UserExists(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class PatientCard:
+    """Everything the operator's pop-up shows about one phone number (several patients: a family)."""
+
+    phone: str
+    patients: list[dict[str, Any]]
+    visits: list[dict[str, Any]]
+    callback: dict[str, Any] | None
+    contacts: list[dict[str, Any]]
+    waiting_list: list[dict[str, Any]]
+    diary: list[dict[str, Any]]

@@ -87,6 +87,7 @@ class ReminderFlow:
             target.high_value,
         )
         return Target(
+            zone=clinic.timezone,
             windows=windows,
             may_call=target.consent_call and not target.do_not_call,
             may_sms=target.consent_sms,

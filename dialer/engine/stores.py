@@ -21,6 +21,7 @@ from dialer.engine.model import (
     ReminderTarget,
     SmsRow,
     UpsertCounts,
+    UserRow,
 )
 
 
@@ -175,3 +176,21 @@ class InboundStore(Protocol):
     async def close_gaps(self, at: datetime) -> list[tuple[int, datetime]]:
         """Close every open gap; returns (gap id, started_at) of each."""
         ...
+
+
+class UserStore(Protocol):
+    async def by_name(self, username: str) -> UserRow | None: ...
+
+    async def by_id(self, user_id: int) -> UserRow | None: ...
+
+    async def by_api_token(self, token_hash: str) -> UserRow | None: ...
+
+    async def all(self) -> list[UserRow]: ...
+
+    async def open_session(
+        self, token_hash: str, user_id: int, csrf: str, now: datetime, expires: datetime
+    ) -> None: ...
+
+    async def session(self, token_hash: str, now: datetime) -> tuple[UserRow, str] | None: ...
+
+    async def close_session(self, token_hash: str) -> None: ...

@@ -13,6 +13,7 @@ from dialer.storage.alerts import SqlAlertStore
 from dialer.storage.appointments import SqlAppointmentStore
 from dialer.storage.attempts import SqlAttemptStore
 from dialer.storage.callbacks import SqlCallbackStore
+from dialer.storage.cards import SqlCardStore
 from dialer.storage.db import create_engine, migrate
 from dialer.storage.due import SqlDueStore
 from dialer.storage.inbound import SqlInboundStore
@@ -21,6 +22,7 @@ from dialer.storage.reminders import SqlReminderStore
 from dialer.storage.sla import SqlSlaStore
 from dialer.storage.sms import SqlSmsStore
 from dialer.storage.upsert import insert_dialect
+from dialer.storage.users import SqlUserStore
 
 
 @dataclass
@@ -36,6 +38,8 @@ class Storage:
     inbound: SqlInboundStore
     sla: SqlSlaStore
     alerts: SqlAlertStore
+    users: SqlUserStore
+    cards: SqlCardStore
 
     @classmethod
     async def open(cls, url: str, *, run_migrations: bool = True) -> Storage:
@@ -54,6 +58,8 @@ class Storage:
             inbound=SqlInboundStore(engine),
             sla=SqlSlaStore(engine),
             alerts=SqlAlertStore(engine),
+            users=SqlUserStore(engine),
+            cards=SqlCardStore(engine),
         )
 
     async def sync_clinics(self, clinics: Sequence[tuple[str, str, str]], now: datetime) -> None:

@@ -281,3 +281,104 @@ marks = Table(
     Column("clinic_id", String(64), nullable=False, default="*"),
     Column("at", UtcDateTime(), nullable=False),
 )
+
+# People who log in: administrators (operators), the senior administrator (supervisor), and admins.
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False, default="*"),  # "*": every clinic
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),  # operator | supervisor | admin
+    Column("password_hash", String(200), nullable=False),
+    Column("interfaces", Text, nullable=False, default=""),  # the operator's phones, one per line
+    Column("api_token_hash", String(64), nullable=True, unique=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("clinic_id", String(64), nullable=False, default="*"),
+    Column("user_id", Integer, ForeignKey("users.user_id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+# Every contact with a patient, an «обращение»: who called whom, the result, and the flags.
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("contact_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("patient_id", String(64), nullable=True),
+    Column("direction", String(8), nullable=False),  # in | out («Мы звоним»)
+    Column("flags", String(64), nullable=False, default=""),  # КОС, ЕЖ., comma-separated
+    Column("user_id", Integer, nullable=True),
+    Column("call_ref", String(100), nullable=False, default=""),
+    Column("result", String(16), nullable=False),  # booked | call_again | refused | no_result
+    Column("reason", String(200), nullable=False, default=""),
+    Column("comment", Text, nullable=False, default=""),
+    Column("follow_up", Date, nullable=True),
+    Column("talk_seconds", Float, nullable=True),
+    Column("wrap_seconds", Float, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_contacts_phone", "clinic_id", "phone"),
+    Index("ix_contacts_day", "clinic_id", "created_at"),
+)
+
+# Лист ожидания: patients who want an earlier or a specific slot.
+waiting_list = Table(
+    "waiting_list",
+    metadata,
+    Column("entry_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("patient_id", String(64), nullable=True),
+    Column("doctor", String(200), nullable=False, default=""),
+    Column("wanted_day", Date, nullable=True),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("comment", Text, nullable=False, default=""),
+    Column("state", String(16), nullable=False, default="open"),
+    Column("created_by", Integer, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Ежедневник: dated call tasks with a comment.
+diary = Table(
+    "diary",
+    metadata,
+    Column("entry_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("patient_id", String(64), nullable=True),
+    Column("due_day", Date, nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("state", String(16), nullable=False, default="open"),
+    Column("created_by", Integer, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_diary_due", "clinic_id", "due_day", "state"),
+)
+
+# A call an operator has yet to wrap up: kept across page reloads until saved.
+wrapups = Table(
+    "wrapups",
+    metadata,
+    Column("wrapup_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("user_id", Integer, nullable=False),
+    Column("call_ref", String(100), nullable=False),
+    Column("phone", String(20), nullable=False, default=""),
+    Column("direction", String(8), nullable=False),
+    Column("reason", String(64), nullable=False, default=""),  # why the call was made or came: for the form
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("answered_at", UtcDateTime(), nullable=True),
+    Column("ended_at", UtcDateTime(), nullable=True),
+    Column("state", String(16), nullable=False, default="pending"),  # pending | saved
+    UniqueConstraint("user_id", "call_ref", name="uq_wrapups_call"),
+)

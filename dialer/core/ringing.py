@@ -1,0 +1,177 @@
+"""Whose phone rings for which call: the trigger of the administrator's pop-up, from AMI events. Pure.
+
+A phone rings for a call in three ways: the queue rings a member (AgentCalled, for patients calling in and
+for reminder patients who pressed 3); the dialer rings an administrator first for a callback (its Originate
+to their phone, Uniqueid = the attempt id); or a direct dial from an inbound call reaches their phone
+(DialBegin to a device). Queue members are often Local channels; the interface is what the queue calls
+them, and a device channel (PJSIP/101-0000002a) is reduced to its device (PJSIP/101).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dialer.core.inbound import caller_number
+from dialer.core.tracker import Event, event_time
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneRinging:
+    interface: str
+    call_key: str  # the call's Linkedid: one key for all the phones rung for it
+    caller: str  # the patient's number (digits), "" when hidden
+    kind: str  # inbound | reminder | callback | direct
+    queue: str
+    ref: str  # the attempt id for the dialer's own calls, else ""
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneAnswered:
+    interface: str
+    call_key: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneStopped:
+    """This phone no longer rings for the call: someone else took it, the caller left, or it rang out."""
+
+    interface: str
+    call_key: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallGone:
+    """The call is over for everyone (its first channel hung up)."""
+
+    call_key: str
+    at: datetime
+
+
+RingFact = PhoneRinging | PhoneAnswered | PhoneStopped | CallGone
+NO_FACTS: tuple[RingFact, ...] = ()
+
+
+def device_of(channel: str) -> str:
+    """PJSIP/101-0000002a -> PJSIP/101; Local/admin1@agents-00000360;1 -> Local/admin1@agents."""
+    base = channel.split(";", maxsplit=1)[0]
+    head, sep, tail = base.rpartition("-")
+    return head if sep and tail and all(c in "0123456789abcdef" for c in tail) else base
+
+
+@dataclass(slots=True)
+class _Ring:
+    interface: str
+    call_key: str
+    answered: bool = False
+
+
+@dataclass
+class RingTracker:
+    inbound_contexts: Collection[str]
+    campaign_of: Callable[[str], str | None] = lambda uniqueid: None  # "reminders", "callback"… for our ids
+    _rings: dict[tuple[str, str], _Ring] = field(default_factory=dict)  # (call_key, interface) -> ring
+    _by_dest: dict[str, tuple[str, str]] = field(default_factory=dict)  # ringing channel uniqueid -> key
+
+    def feed(self, event: Event, now: datetime) -> tuple[RingFact, ...]:
+        name = event.get("Event", "")
+        if name == "AgentCalled":
+            return self._ring(event, now, event.get("Interface", ""), event.get("DestUniqueid", ""), "queue")
+        if name == "Newchannel":
+            return self._our_admin_call(event, now)
+        if name == "DialBegin":
+            return self._direct(event, now)
+        if name == "AgentConnect":
+            return self._answer(event.get("Linkedid", ""), event.get("Interface", ""), now, event)
+        if name == "DialEnd" and event.get("DialStatus") == "ANSWER":
+            key = self._by_dest.get(event.get("DestUniqueid", ""))
+            return self._answer(key[0], key[1], now, event) if key else NO_FACTS
+        if name in ("AgentRingNoAnswer", "AgentDump"):
+            return self._stop(event.get("Linkedid", ""), event.get("Interface", ""), now, event)
+        if name == "Hangup":
+            return self._hangup(event, now)
+        return NO_FACTS
+
+    def _kind(self, linkedid: str, default: str) -> tuple[str, str]:
+        campaign = self.campaign_of(linkedid)
+        if campaign is None:
+            return default, ""
+        return ("reminder" if campaign == "reminders" else "callback"), linkedid
+
+    def _ring(self, event: Event, now: datetime, interface: str, dest: str, how: str) -> tuple[RingFact, ...]:
+        call_key = event.get("Linkedid", "")
+        if not interface or not call_key or (call_key, interface) in self._rings:
+            return NO_FACTS
+        self._rings[(call_key, interface)] = _Ring(interface, call_key)
+        if dest:
+            self._by_dest[dest] = (call_key, interface)
+        kind, ref = self._kind(call_key, "inbound" if how == "queue" else "direct")
+        return (
+            PhoneRinging(
+                interface,
+                call_key,
+                caller_number(event.get("CallerIDNum", "")),
+                kind,
+                event.get("Queue", ""),
+                ref,
+                event_time(event, now),
+            ),
+        )
+
+    def _our_admin_call(self, event: Event, now: datetime) -> tuple[RingFact, ...]:
+        uniqueid = event.get("Uniqueid", "")
+        if self.campaign_of(uniqueid) not in ("callback",) or uniqueid.endswith(";2"):
+            return NO_FACTS
+        interface = device_of(event.get("Channel", ""))
+        self._rings[(uniqueid, interface)] = _Ring(interface, uniqueid)
+        self._by_dest[uniqueid] = (uniqueid, interface)
+        return (
+            PhoneRinging(
+                interface,
+                uniqueid,
+                caller_number(event.get("CallerIDNum", "")),
+                "callback",
+                "",
+                uniqueid,
+                event_time(event, now),
+            ),
+        )
+
+    def _direct(self, event: Event, now: datetime) -> tuple[RingFact, ...]:
+        dest = event.get("DestChannel", "")
+        if event.get("Context", "") not in self.inbound_contexts or not dest or dest.startswith("Local/"):
+            return NO_FACTS
+        return self._ring(event, now, device_of(dest), event.get("DestUniqueid", ""), "direct")
+
+    def _answer(self, call_key: str, interface: str, now: datetime, event: Event) -> tuple[RingFact, ...]:
+        ring = self._rings.get((call_key, interface))
+        if ring is None or ring.answered:
+            return NO_FACTS
+        ring.answered = True
+        at = event_time(event, now)
+        facts: list[RingFact] = [PhoneAnswered(interface, call_key, at)]
+        for (key, other), other_ring in list(self._rings.items()):
+            if key == call_key and other != interface and not other_ring.answered:
+                del self._rings[(key, other)]
+                facts.append(PhoneStopped(other, call_key, at))
+        return tuple(facts)
+
+    def _stop(self, call_key: str, interface: str, now: datetime, event: Event) -> tuple[RingFact, ...]:
+        ring = self._rings.pop((call_key, interface), None)
+        if ring is None or ring.answered:
+            return NO_FACTS
+        return (PhoneStopped(interface, call_key, event_time(event, now)),)
+
+    def _hangup(self, event: Event, now: datetime) -> tuple[RingFact, ...]:
+        uniqueid = event.get("Uniqueid", "")
+        call_key = event.get("Linkedid", "")
+        self._by_dest.pop(uniqueid, None)
+        if uniqueid != call_key or not any(key == call_key for key, _ in self._rings):
+            return NO_FACTS
+        for key in [k for k in self._rings if k[0] == call_key]:
+            del self._rings[key]
+        return (CallGone(call_key, event_time(event, now)),)

@@ -1,0 +1,116 @@
+"""What the pop-up shows about a phone number: the patients on it, their next visits, open callback, last
+contacts, and what the operator last decided. One read, several small indexed queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dialer.engine.model import PatientCard
+from dialer.storage.schema import appointments, callback_tasks, contacts, diary, patients, waiting_list
+
+LAST_CONTACTS = 5
+NEXT_VISITS = 3
+
+
+class SqlCardStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def card(self, phone: str, now: datetime) -> PatientCard:
+        async with self.engine.connect() as conn:
+            people = [
+                dict(r._mapping)
+                for r in await conn.execute(
+                    select(
+                        patients.c.clinic_id, patients.c.patient_id, patients.c.name, patients.c.do_not_call
+                    )
+                    .where(patients.c.phone == phone)
+                    .order_by(patients.c.name)
+                )
+            ]
+            ids = [p["patient_id"] for p in people]
+            visits = (
+                [
+                    dict(r._mapping)
+                    for r in await conn.execute(
+                        select(
+                            appointments.c.clinic_id,
+                            appointments.c.appointment_id,
+                            appointments.c.patient_id,
+                            appointments.c.visit_at,
+                            appointments.c.doctor,
+                            appointments.c.reminder_status,
+                            appointments.c.reminder_digit,
+                        )
+                        .where(appointments.c.patient_id.in_(ids), appointments.c.visit_at >= now)
+                        .order_by(appointments.c.visit_at)
+                        .limit(NEXT_VISITS * max(1, len(ids)))
+                    )
+                ]
+                if ids
+                else []
+            )
+            task = (
+                await conn.execute(
+                    select(callback_tasks)
+                    .where(and_(callback_tasks.c.phone == phone, callback_tasks.c.state == "open"))
+                    .order_by(callback_tasks.c.deadline_at)
+                    .limit(1)
+                )
+            ).first()
+            recent = [
+                dict(r._mapping)
+                for r in await conn.execute(
+                    select(
+                        contacts.c.created_at,
+                        contacts.c.direction,
+                        contacts.c.flags,
+                        contacts.c.result,
+                        contacts.c.reason,
+                        contacts.c.comment,
+                    )
+                    .where(contacts.c.phone == phone)
+                    .order_by(contacts.c.created_at.desc())
+                    .limit(LAST_CONTACTS)
+                )
+            ]
+            waiting = [
+                dict(r._mapping)
+                for r in await conn.execute(
+                    select(waiting_list.c.doctor, waiting_list.c.wanted_day, waiting_list.c.comment).where(
+                        waiting_list.c.phone == phone, waiting_list.c.state == "open"
+                    )
+                )
+            ]
+            planned = [
+                dict(r._mapping)
+                for r in await conn.execute(
+                    select(diary.c.due_day, diary.c.comment).where(
+                        diary.c.phone == phone, diary.c.state == "open"
+                    )
+                )
+            ]
+        return PatientCard(
+            phone=phone,
+            patients=people,
+            visits=visits,
+            callback=_task(task) if task is not None else None,
+            contacts=recent,
+            waiting_list=waiting,
+            diary=planned,
+        )
+
+
+def _task(row: Any) -> dict[str, Any]:
+    return {
+        "task_id": row.task_id,
+        "reason": row.reason,
+        "missed_count": row.missed_count,
+        "first_missed_at": row.first_missed_at,
+        "deadline_at": row.deadline_at,
+        "first_attempt_at": row.first_attempt_at,
+    }
