@@ -56,6 +56,24 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=("csv",), default="csv")
     exp.add_argument("--clinic", default=None)
 
+    users = sub.add_parser("users", help="пользователи веб-интерфейса")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    add = users_sub.add_parser("add", help="создать пользователя")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=("operator", "supervisor", "admin"))
+    add.add_argument("--name", default="", help="ФИО, как его видят коллеги")
+    add.add_argument(
+        "--phone",
+        action="append",
+        default=[],
+        dest="interfaces",
+        help="телефон администратора, как его знает очередь (PJSIP/101); можно несколько",
+    )
+    add.add_argument("--clinic", default="*", help="клиника (по умолчанию все)")
+    add.add_argument("--password-stdin", action="store_true", help="прочитать пароль из стандартного ввода")
+    add.add_argument("--api-token", action="store_true", help="выдать API-токен для других систем")
+    users_sub.add_parser("list", help="список пользователей")
+
     report = sub.add_parser("report", help="отчёты")
     report.add_argument("kind", choices=("sla",))
     report.add_argument("--date", type=_day, required=True)
@@ -124,6 +142,23 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
                 settings, args.date, until_done=args.until_done, sms_wait=args.sms_wait, out=out, stop=stop
             )
         )
+    if args.command == "users" and args.action == "add":
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+        return asyncio.run(
+            cli.users_add(
+                settings,
+                username=args.username,
+                role=args.role,
+                name=args.name,
+                interfaces=args.interfaces,
+                clinic=args.clinic,
+                password=password,
+                api_token=args.api_token,
+                out=out,
+            )
+        )
+    if args.command == "users":
+        return asyncio.run(cli.users_list(settings, out))
     if args.command == "report":
         return asyncio.run(cli.report_sla(settings, args.date, args.clinic, out))
     if args.command == "db":

@@ -25,8 +25,10 @@ from dialer.core.clock import SystemClock
 from dialer.core.ids import AttemptId
 from dialer.core.inbound import InboundTracker
 from dialer.core.queuelog import QueueLogReader
+from dialer.core.ringing import RingTracker
 from dialer.core.tracker import CallTracker
 from dialer.engine.alerts import AlertWatch
+from dialer.engine.board import Board
 from dialer.engine.callbacks import AUTO as AUTO_CALLBACK
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.calls import CallDesk
@@ -36,6 +38,7 @@ from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake
 from dialer.engine.model import TaskKind
 from dialer.engine.pacer import TrunkPacer
+from dialer.engine.popups import Popups
 from dialer.engine.reminders import ReminderFlow
 from dialer.engine.sms import SmsSender
 from dialer.engine.worker import DueWorker
@@ -45,8 +48,12 @@ from dialer.settings import AmiSettings, ClinicSettings, Secret, Settings
 from dialer.sms.factory import build_gateway, build_verifiers, status_callback_url
 from dialer.storage.repository import Storage
 from dialer.web.api import ApiContext
-from dialer.web.app import create_app
+from dialer.web.app import WebParts, create_app
+from dialer.web.auth import AuthContext
+from dialer.web.live import LiveHub
+from dialer.web.operator import OperatorContext
 from dialer.web.sms_callbacks import CallbackContext
+from dialer.web.supervisor import SupervisorContext
 
 log = logging.getLogger("dialer")
 
@@ -73,6 +80,11 @@ def resolve_ami(settings: Settings, out: TextIO) -> Settings:
     return replace(settings, ami=ami, inbound=inbound)
 
 
+def campaign_of(uniqueid: str) -> str | None:
+    parsed = AttemptId.try_parse(uniqueid)
+    return parsed.campaign if parsed is not None and parsed.campaign in CAMPAIGNS else None
+
+
 def is_our_attempt(uniqueid: str) -> bool:
     parsed = AttemptId.try_parse(uniqueid)
     return parsed is not None and parsed.campaign in CAMPAIGNS
@@ -93,6 +105,8 @@ class Runtime:
     inbound: InboundDesk
     dispatcher: AdminDispatcher
     alerts: AlertWatch
+    popups: Popups
+    live: LiveHub
     worker: DueWorker
     holder: str
 
@@ -197,7 +211,8 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
     inbound = InboundTracker(
         settings.inbound.contexts, settings.inbound.staff_contexts, is_ours=is_our_attempt
     )
-    intake = Intake(CallTracker(is_attempt_id=is_our_attempt), clock.now, inbound=inbound)
+    rings = RingTracker(settings.inbound.contexts, campaign_of=campaign_of)
+    intake = Intake(CallTracker(is_attempt_id=is_our_attempt), clock.now, inbound=inbound, rings=rings)
     ami: AmiSettings = settings.ami
     connection = AmiConnection(
         host=ami.host,
@@ -264,6 +279,26 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
         sms=sms,
         clock=clock,
     )
+    popups = Popups(
+        settings=settings,
+        cards=storage.cards,
+        users=storage.users,
+        attempts=storage.attempts,
+        wrapups=storage.wrapups,
+        clock=clock,
+    )
+    intake.ring_listeners.append(popups.feed)
+    board = Board(
+        settings=settings,
+        queues=intake.queues,
+        sla=storage.sla,
+        tasks=storage.callbacks,
+        reminders=storage.reminders,
+        alerts=storage.alerts,
+        users=storage.users,
+        clock=clock,
+    )
+    live = LiveHub(settings, popups, board)
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     worker = DueWorker(
         due=storage.due,
@@ -292,6 +327,8 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
         inbound_desk,
         dispatcher,
         alerts,
+        popups,
+        live,
         worker,
         holder,
     )
@@ -321,6 +358,8 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
         group.create_task(rt.dispatcher.run(), name="dispatcher"),
         group.create_task(rt.keep_seen_mark(), name="seen-mark"),
         group.create_task(rt.alerts.run(), name="alerts"),
+        group.create_task(rt.popups.run(), name="popups"),
+        group.create_task(rt.live.boards(), name="boards"),
         group.create_task(renew_lease(rt.storage.leases, rt.holder, rt.clock.now), name="lease"),
         group.create_task(_expire_tracker(rt), name="tracker-expiry"),
     ]
@@ -363,7 +402,26 @@ def build_web_app(rt: Runtime) -> web.Application:
     callbacks = CallbackContext(
         verifiers={v.provider: v for v in verifiers}, sender=rt.sms, public_url=settings.service.public_url
     )
-    return create_app(api, callbacks, health=rt.health)
+    auth = AuthContext(
+        users=rt.storage.users,
+        clock=rt.clock,
+        secure_cookies=settings.service.public_url.startswith("https://"),
+    )
+    operators = OperatorContext(settings=settings, wrapups=rt.storage.wrapups, clock=rt.clock)
+    supervision = SupervisorContext(
+        settings=settings, reports=rt.storage.reports, sla=rt.storage.sla, clock=rt.clock
+    )
+    return create_app(
+        WebParts(
+            api=api,
+            callbacks=callbacks,
+            auth=auth,
+            operators=operators,
+            supervision=supervision,
+            live=rt.live,
+            health=rt.health,
+        )
+    )
 
 
 @asynccontextmanager

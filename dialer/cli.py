@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
+import secrets
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import date, datetime
@@ -21,12 +22,14 @@ from dialer.core.appointments import HEADER_ALIASES, missing_columns
 from dialer.core.clock import SystemClock
 from dialer.core.csvfile import CsvError, read_csv
 from dialer.core.errors import ConfigError, DialerError
+from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
 from dialer.core.sms import SmsStatus
 from dialer.engine.importing import import_appointments
-from dialer.engine.model import DaySummary
+from dialer.engine.model import DaySummary, UserExists
 from dialer.engine.reports import sla_report
 from dialer.settings import Settings
 from dialer.storage.repository import Storage
+from dialer.web.auth import ROLES
 
 log = logging.getLogger("dialer")
 
@@ -303,3 +306,68 @@ async def report_sla(settings: Settings, day: date, clinic_id: str | None, out: 
 
 def _cell(value: object) -> str:
     return "—" if value is None else str(value)
+
+
+async def users_add(
+    settings: Settings,
+    *,
+    username: str,
+    role: str,
+    name: str,
+    interfaces: list[str],
+    clinic: str,
+    password: str | None,
+    api_token: bool,
+    out: TextIO,
+) -> int:
+    """Create a user; a password that was not given is made up and shown once, as is an API token."""
+    if role not in ROLES:
+        out.write(f"Роль: {', '.join(ROLES)}\n")
+        return EXIT_ERROR
+    if clinic != "*" and clinic not in settings.clinics:
+        out.write(f"Неизвестная клиника {clinic!r}\n")
+        return EXIT_ERROR
+    made_up = password is None
+    secret = password if password is not None else secrets.token_urlsafe(12)
+    try:
+        password_hash = hash_password(secret)
+    except WeakPassword as err:
+        out.write(f"Пароль не подходит: {err}\n")
+        return EXIT_ERROR
+    token = new_token() if api_token else None
+    storage = await Storage.open(settings.service.db_url)
+    try:
+        await storage.users.add(
+            username=username,
+            display_name=name or username,
+            role=role,
+            password_hash=password_hash,
+            interfaces=tuple(interfaces),
+            clinic_id=clinic,
+            api_token_hash=token_digest(token) if token else None,
+            now=_now(),
+        )
+    except UserExists:
+        out.write(f"Пользователь {username!r} уже есть\n")
+        return EXIT_ERROR
+    finally:
+        await storage.close()
+    out.write(f"Пользователь {username} ({role}) создан.\n")
+    if made_up:
+        out.write(f"Пароль (показан один раз): {secret}\n")
+    if token:
+        out.write(f"API-токен (показан один раз): {token}\n")
+    return EXIT_OK
+
+
+async def users_list(settings: Settings, out: TextIO) -> int:
+    storage = await Storage.open(settings.service.db_url)
+    try:
+        for user in await storage.users.all():
+            state = " (отключён)" if user.disabled else ""
+            out.write(
+                f"{user.username}\t{user.role}\t{user.display_name}\t{', '.join(user.interfaces)}{state}\n"
+            )
+    finally:
+        await storage.close()
+    return EXIT_OK

@@ -13,7 +13,15 @@ from dialer.core.errors import FieldError, RowError
 from dialer.core.phones import normalize_phone
 
 REQUIRED_FIELDS = ("appointment_id", "clinic", "patient_name", "phone", "visit_date", "visit_time", "doctor")
-OPTIONAL_FIELDS = ("patient_id", "specialty", "high_value", "consent_call", "consent_sms", "do_not_call")
+OPTIONAL_FIELDS = (
+    "patient_id",
+    "specialty",
+    "high_value",
+    "consent_call",
+    "consent_sms",
+    "do_not_call",
+    "attended",
+)
 ALL_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 
 # Headers as clinics' own exports write them, mapped to our field names.
@@ -46,6 +54,9 @@ HEADER_ALIASES = {
     "согласие на звонки": "consent_call",
     "согласие на смс": "consent_sms",
     "не звонить": "do_not_call",
+    "пришёл": "attended",
+    "пришел": "attended",
+    "явка": "attended",
 }
 
 
@@ -72,6 +83,7 @@ class AppointmentRecord:
     consent_call: bool
     consent_sms: bool
     do_not_call: bool
+    attended: bool | None = None  # after the visit, from the clinic's system: for the no-show figure
 
 
 @dataclass
@@ -117,6 +129,9 @@ def validate_appointment(row: rows.Row, clinics: Mapping[str, ClinicRef]) -> App
         consent_call=rows.flag(row, "consent_call", default=True),
         consent_sms=rows.flag(row, "consent_sms", default=True),
         do_not_call=rows.flag(row, "do_not_call", default=False),
+        attended=rows.flag(row, "attended", default=False)
+        if str(row.get("attended") or "").strip()
+        else None,
     )
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from dialer.core.facts import Fact
 from dialer.core.inbound import InboundFact, InboundTracker
 from dialer.core.queues import QueueState
+from dialer.core.ringing import RingFact, RingTracker
 from dialer.core.tracker import CallTracker, Event
 
 
@@ -23,6 +24,7 @@ class Intake:
         *,
         inbound: InboundTracker | None = None,
         queues: QueueState | None = None,
+        rings: RingTracker | None = None,
     ) -> None:
         self.tracker = tracker
         self.inbound = inbound
@@ -31,6 +33,8 @@ class Intake:
         self.facts: asyncio.Queue[Fact] = asyncio.Queue()
         self.inbound_facts: asyncio.Queue[InboundFact] = asyncio.Queue()
         self.queues_changed = asyncio.Event()
+        self.rings = rings
+        self.ring_listeners: list[Callable[[RingFact], None]] = []
 
     def feed(self, event: Event) -> None:
         now = self.now()
@@ -41,6 +45,10 @@ class Intake:
                 self.inbound_facts.put_nowait(inbound_fact)
         if self.queues.feed(event, now):
             self.queues_changed.set()
+        if self.rings is not None:
+            for ring_fact in self.rings.feed(event, now):
+                for listener in self.ring_listeners:
+                    listener(ring_fact)
 
     def inject(self, facts: tuple[Fact, ...]) -> None:
         for fact in facts:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -236,3 +236,43 @@ class PatientCard:
     contacts: list[dict[str, Any]]
     waiting_list: list[dict[str, Any]]
     diary: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class WrapupRow:
+    wrapup_id: int
+    clinic_id: str
+    user_id: int
+    call_ref: str
+    phone: str
+    direction: str  # in | out
+    reason: str  # inbound | reminder | callback | direct: why the call happened
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    state: str
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    """An «обращение» as the operator recorded it, with what it puts in the diary or on the waiting list."""
+
+    clinic_id: str
+    phone: str
+    patient_id: str | None
+    direction: str
+    flags: tuple[str, ...]
+    user_id: int | None
+    call_ref: str
+    result: str
+    reason: str
+    comment: str
+    follow_up: date | None
+    talk_seconds: float | None
+    wrap_seconds: float | None
+    created_at: datetime
+    diary_day: date | None = None
+    diary_comment: str = ""
+    waiting_doctor: str | None = None
+    waiting_day: date | None = None
+    waiting_comment: str = ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.appointments import AppointmentRecord
@@ -13,15 +13,18 @@ from dialer.engine.model import (
     AttemptBatch,
     AttemptRow,
     CallbackTask,
+    ContactRecord,
     DaySummary,
     DueTask,
     EventRow,
     InboundCallRow,
     OutcomeRow,
+    PatientCard,
     ReminderTarget,
     SmsRow,
     UpsertCounts,
     UserRow,
+    WrapupRow,
 )
 
 
@@ -194,3 +197,33 @@ class UserStore(Protocol):
     async def session(self, token_hash: str, now: datetime) -> tuple[UserRow, str] | None: ...
 
     async def close_session(self, token_hash: str) -> None: ...
+
+
+class WrapupStore(Protocol):
+    async def open(self, row: WrapupRow) -> WrapupRow: ...
+
+    async def ended(self, wrapup_id: int, at: datetime) -> None: ...
+
+    async def get(self, wrapup_id: int) -> WrapupRow | None: ...
+
+    async def pending(self, user_id: int) -> list[WrapupRow]: ...
+
+    async def save(self, wrapup_id: int, contact: ContactRecord) -> bool: ...
+
+
+class CardStore(Protocol):
+    async def card(self, phone: str, now: datetime) -> PatientCard: ...
+
+
+class ReportStore(Protocol):
+    async def day_metrics(
+        self, clinic_id: str, start: datetime, end: datetime, day: date, user_id: int | None = None
+    ) -> dict[str, Any]: ...
+
+    async def missed_calls(
+        self, clinic_id: str, start: datetime, end: datetime, user_id: int | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    async def unreached(self, clinic_id: str, visit_day: date) -> list[dict[str, Any]]: ...
+
+    async def operators(self) -> list[tuple[int, str]]: ...

@@ -43,21 +43,14 @@ class SqlAppointmentStore:
                 [_patient_values(r, now) for r in _last_per_patient(records)],
             )
             appt_stmt = insert_dialect(conn, appointments)
+            kept = ("patient_id", "visit_at", "visit_day", "doctor", "specialty", "high_value", "updated_at")
+            set_: dict[str, Any] = {k: appt_stmt.excluded[k] for k in kept}
+            # Attendance comes only after the visit: a re-import without it must not erase it.
+            set_["attended"] = func.coalesce(appt_stmt.excluded.attended, appointments.c.attended)
             await conn.execute(
                 appt_stmt.on_conflict_do_update(
                     index_elements=["clinic_id", "appointment_id"],
-                    set_={
-                        k: appt_stmt.excluded[k]
-                        for k in (
-                            "patient_id",
-                            "visit_at",
-                            "visit_day",
-                            "doctor",
-                            "specialty",
-                            "high_value",
-                            "updated_at",
-                        )
-                    },
+                    set_=set_,
                 ),
                 [_appointment_values(r, now) for r in records],
             )
@@ -180,6 +173,7 @@ def _appointment_values(r: AppointmentRecord, now: datetime) -> dict[str, Any]:
         "doctor": r.doctor,
         "specialty": r.specialty,
         "high_value": r.high_value,
+        "attended": r.attended,
         "reminder_status": "pending",
         "imported_at": now,
         "updated_at": now,

@@ -19,10 +19,12 @@ from dialer.storage.due import SqlDueStore
 from dialer.storage.inbound import SqlInboundStore
 from dialer.storage.leases import SqlLeaseStore
 from dialer.storage.reminders import SqlReminderStore
+from dialer.storage.reports import SqlReportStore
 from dialer.storage.sla import SqlSlaStore
 from dialer.storage.sms import SqlSmsStore
 from dialer.storage.upsert import insert_dialect
 from dialer.storage.users import SqlUserStore
+from dialer.storage.wrapups import SqlWrapupStore
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Storage:
     alerts: SqlAlertStore
     users: SqlUserStore
     cards: SqlCardStore
+    wrapups: SqlWrapupStore
+    reports: SqlReportStore
 
     @classmethod
     async def open(cls, url: str, *, run_migrations: bool = True) -> Storage:
@@ -60,6 +64,8 @@ class Storage:
             alerts=SqlAlertStore(engine),
             users=SqlUserStore(engine),
             cards=SqlCardStore(engine),
+            wrapups=SqlWrapupStore(engine),
+            reports=SqlReportStore(engine),
         )
 
     async def sync_clinics(self, clinics: Sequence[tuple[str, str, str]], now: datetime) -> None:

@@ -64,6 +64,7 @@ appointments = Table(
     Column("high_value", Boolean, nullable=False, default=False),
     Column("reminder_status", String(32), nullable=False, default="pending"),
     Column("reminder_digit", String(1), nullable=True),
+    Column("attended", Boolean, nullable=True),  # from the clinic's system after the visit: for no-show
     Column("imported_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_appointments_day", "clinic_id", "visit_day"),
@@ -257,6 +258,7 @@ callback_tasks = Table(
     Column("closed_at", UtcDateTime(), nullable=True),
     Column("close_reason", String(32), nullable=True),
     Index("ix_callback_tasks_open", "clinic_id", "phone", "state"),
+    Index("ix_callback_tasks_deadline", "clinic_id", "state", "deadline_at"),
 )
 
 # Overload alerts: raised once, cleared once.

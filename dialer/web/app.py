@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
-from dialer.web import api, sms_callbacks
+from dialer.web import api, auth, operator, sms_callbacks, supervisor
 from dialer.web.api import API, ApiContext
+from dialer.web.auth import AUTH, AuthContext, auth_middleware
+from dialer.web.live import LiveHub
+from dialer.web.openapi import add_routes as add_openapi
+from dialer.web.operator import OPERATORS, OperatorContext
 from dialer.web.sms_callbacks import CALLBACKS, CallbackContext
+from dialer.web.supervisor import SUPERVISION, SupervisorContext
+
+STATIC = Path(__file__).parent / "static"
 
 Health = Callable[[], Awaitable[dict[str, object]]]
 HEALTH: web.AppKey[Health] = web.AppKey("health")
@@ -18,22 +27,50 @@ async def get_health(request: web.Request) -> web.Response:
     return web.json_response(await request.app[HEALTH]())
 
 
-async def index(request: web.Request) -> web.Response:
-    return web.Response(
-        text="<!doctype html><html lang=ru><meta charset=utf-8><title>dialer</title>"
-        "<h1>dialer</h1><p>Сервис работает. Выгрузка результатов: "
-        "<code>GET /api/appointments?date=ГГГГ-ММ-ДД</code>.</p></html>",
-        content_type="text/html",
+async def favicon(request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: auth.Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'",
     )
+    return response
 
 
-def create_app(api_ctx: ApiContext, callbacks: CallbackContext, *, health: Health) -> web.Application:
-    app = web.Application(client_max_size=8 * 1024 * 1024)
-    app[API] = api_ctx
-    app[CALLBACKS] = callbacks
-    app[HEALTH] = health
-    app.router.add_get("/", index)
+@dataclass
+class WebParts:
+    api: ApiContext
+    callbacks: CallbackContext
+    auth: AuthContext
+    operators: OperatorContext
+    supervision: SupervisorContext
+    live: LiveHub
+    health: Health
+
+
+def create_app(parts: WebParts) -> web.Application:
+    app = web.Application(client_max_size=8 * 1024 * 1024, middlewares=[security_headers, auth_middleware])
+    app[API] = parts.api
+    app[CALLBACKS] = parts.callbacks
+    app[AUTH] = parts.auth
+    app[OPERATORS] = parts.operators
+    app[SUPERVISION] = parts.supervision
+    app[HEALTH] = parts.health
     app.router.add_get("/api/health", get_health)
+    app.router.add_get("/favicon.ico", favicon)
+    app.router.add_get("/ws", parts.live.handler)
+    app.router.add_static("/static/", STATIC)
+    auth.add_routes(app)
     api.add_routes(app)
-    sms_callbacks.add_routes(app, list(callbacks.verifiers.values()))
+    operator.add_routes(app)
+    supervisor.add_routes(app)
+    add_openapi(app)
+    sms_callbacks.add_routes(app, list(parts.callbacks.verifiers.values()))
     return app

@@ -32,7 +32,7 @@ SESSION_COOKIE = "dialer_session"
 LOGIN_COOKIE = "dialer_login"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_LIFETIME = timedelta(hours=12)
-PUBLIC_PREFIXES = ("/login", "/static/", "/sms/", "/api/health")
+PUBLIC_PREFIXES = ("/login", "/static/", "/sms/", "/api/health", "/api/openapi.json", "/favicon.ico")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -77,13 +77,18 @@ class AuthContext:
 
 
 AUTH = web.AppKey("auth", AuthContext)
+USER = web.RequestKey("user", UserRow)
+CSRF = web.RequestKey("csrf", str)
 
 
 def user_of(request: web.Request) -> UserRow:
-    user = request.get("user")
-    if not isinstance(user, UserRow):
+    if USER not in request:
         raise web.HTTPUnauthorized()
-    return user
+    return request[USER]
+
+
+def csrf_of(request: web.Request) -> str:
+    return request[CSRF] if CSRF in request else ""
 
 
 def require_role(request: web.Request, roles: Collection[str]) -> UserRow:
@@ -120,7 +125,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                     ),
                     content_type="application/json",
                 )
-            request["user"] = user
+            request[USER] = user
             return await handler(request)
         session = await _session(request, ctx)
         if session is None:
@@ -132,7 +137,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                     content_type="application/json",
                 )
             raise web.HTTPSeeOther(f"/login?next={request.rel_url.path}")
-        request["user"], request["csrf"] = session
+        request[USER], request[CSRF] = session
         if request.method not in SAFE_METHODS and not await _csrf_ok(request, session[1]):
             raise _forbidden(request, "Форма устарела: обновите страницу (CSRF).")
     return await handler(request)
@@ -158,7 +163,8 @@ async def _csrf_ok(request: web.Request, expected: str) -> bool:
 async def login_page(request: web.Request) -> web.Response:
     from dialer.web.pages import login_html
 
-    token = secrets.token_urlsafe(24)
+    # Reuse the browser's token: a second tab, or a stray request that lands here, must not void the first form.
+    token = request.cookies.get(LOGIN_COOKIE, "") or secrets.token_urlsafe(24)
     response = web.Response(
         text=login_html(token, request.query.get("next", ""), ""), content_type="text/html"
     )

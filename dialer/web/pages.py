@@ -29,7 +29,9 @@ def layout(
             f'<form method="post" action="/logout"><input type="hidden" name="csrf" value="{escape(csrf)}">'
             f'<button class="link">Выйти</button></form></div>'
         )
-    tags = "".join(f'<script src="/static/{escape(s)}" defer></script>' for s in scripts)
+    tags = "".join(
+        f'<script src="/static/{escape(s)}" defer></script>' for s in ("common.js", *scripts) if scripts
+    )
     return (
         '<!doctype html><html lang="ru"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -59,10 +61,11 @@ def operator_html(user: UserRow, csrf: str) -> str:
     body = (
         f'<section class="operator" data-user="{escape(user.username)}">'
         f'<p class="muted">Ваш телефон: {phones}. <span id="link" class="link-state">подключение…</span></p>'
-        '<div id="cards" aria-live="polite"><p class="empty">Звонков нет. Карточка появится, когда зазвонит телефон.</p></div>'
+        '<div id="cards" aria-live="polite">'
+        '<p class="empty">Звонков нет. Карточка появится, когда зазвонит телефон.</p></div>'
         "</section>"
     )
-    return layout("Звонки", body, user=user, csrf=csrf, scripts=("operator.js",), nav=_nav(user))
+    return layout("Звонки", body, user=user, csrf=csrf, scripts=("operator.js",), nav=nav(user))
 
 
 def supervisor_html(user: UserRow, csrf: str, clinics: list[tuple[str, str]]) -> str:
@@ -80,11 +83,11 @@ def supervisor_html(user: UserRow, csrf: str, clinics: list[tuple[str, str]]) ->
         "</section>"
     )
     return layout(
-        "Старший администратор", body, user=user, csrf=csrf, scripts=("supervisor.js",), nav=_nav(user)
+        "Старший администратор", body, user=user, csrf=csrf, scripts=("supervisor.js",), nav=nav(user)
     )
 
 
-def _nav(user: UserRow) -> str:
+def nav(user: UserRow) -> str:
     if user.role == "operator":
         return '<nav><a href="/operator">Звонки</a></nav>'
     return (
@@ -119,4 +122,7 @@ def filters(
             )
             parts.append(f'<label>{escape(label)} <select name="{escape(name)}">{opts}</select></label>')
     link = f' <a class="button" href="{escape(csv)}">Скачать CSV</a>' if csv else ""
-    return f'<form class="filters" method="get" action="{escape(action)}">{"".join(parts)}<button>Показать</button>{link}</form>'
+    return (
+        f'<form class="filters" method="get" action="{escape(action)}">{"".join(parts)}'
+        f"<button>Показать</button>{link}</form>"
+    )

@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from dialer.app import build_web_app, open_runtime
 from dialer.core.clock import SystemClock
+from dialer.core.passwords import hash_password, new_token, token_digest
 from dialer.settings import load_settings
-from dialer.storage.repository import Storage
-from dialer.web.api import ApiContext
-from dialer.web.app import create_app
-from dialer.web.sms_callbacks import CallbackContext
 from tests.support import DialerHome
 
 CONFIG = """
@@ -114,24 +112,30 @@ def test_an_all_good_file_exits_zero(home: DialerHome) -> None:
 
 @pytest.fixture
 async def api(home: DialerHome) -> AsyncIterator[tuple[TestClient, list[set[object]]]]:
+    """The real web app of a service built on this config (nothing dialled: the AMI link is never started),
+    called with an API token as the clinic's own software would."""
     settings = load_settings(home.config, env={})
-    storage = await Storage.open(settings.service.db_url)
-    imported: list[set[object]] = []
+    async with open_runtime(settings) as rt:
+        imported: list[set[object]] = []
 
-    async def on_imported(days: set[object]) -> None:
-        imported.append(days)
+        async def on_imported(days: set[object]) -> None:
+            imported.append(days)
 
-    async def health() -> dict[str, object]:
-        return {}
-
-    app = create_app(
-        ApiContext(settings, storage.appointments, SystemClock(), on_imported),
-        CallbackContext({}, None, ""),
-        health=health,
-    )  # type: ignore[arg-type]
-    async with TestClient(TestServer(app)) as client:
-        yield client, imported
-    await storage.close()
+        rt.on_imported = on_imported  # type: ignore[method-assign]
+        token = new_token()
+        await rt.storage.users.add(
+            username="crm",
+            display_name="CRM",
+            role="admin",
+            password_hash=hash_password("long enough password"),
+            interfaces=(),
+            clinic_id="*",
+            api_token_hash=token_digest(token),
+            now=SystemClock().now(),
+        )
+        client = TestClient(TestServer(build_web_app(rt)), headers={"Authorization": f"Bearer {token}"})
+        async with client:
+            yield client, imported
 
 
 def as_json(row: str) -> dict[str, str]:
@@ -184,3 +188,14 @@ async def test_listing_refuses_a_bad_date_or_clinic(api) -> None:
     client, _ = api
     assert (await client.get("/api/appointments", params={"date": "завтра"})).status == 400
     assert (await client.get("/api/appointments", params={"date": "2026-11-26", "clinic": "x"})).status == 400
+
+
+async def test_the_api_refuses_calls_without_a_token(home: DialerHome) -> None:
+    settings = load_settings(home.config, env={})
+    async with open_runtime(settings) as rt, TestClient(TestServer(build_web_app(rt))) as client:
+        assert (await client.post("/api/appointments", json=[])).status == 401
+        assert (
+            await client.get(
+                "/api/appointments", params={"date": "2026-11-26"}, headers={"Authorization": "Bearer wrong"}
+            )
+        ).status == 401

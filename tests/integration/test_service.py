@@ -53,6 +53,9 @@ list_build_time = "{hhmmss(now, tz, 12)}"
 same_day_confirmation = false
 """)
     tomorrow = (now.astimezone(tz) + timedelta(days=1)).date().isoformat()
+    created = home.run("users", "add", "crm", "--role", "admin", "--api-token")
+    assert created.returncode == 0, created.stdout + created.stderr
+    token = created.stdout.split("API-токен (показан один раз): ")[1].split()[0]
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -66,7 +69,7 @@ same_day_confirmation = false
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
 
             async def up() -> bool:
                 try:

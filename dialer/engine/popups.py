@@ -1,0 +1,255 @@
+"""The administrator's pop-up: when their phone rings, a card of who is calling, and after the call the
+wrap-up. Cards follow the ring facts; a wrap-up is stored from the moment the call is answered, so a page
+reload or a second tab never loses it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from dialer.core.clock import Clock
+from dialer.core.inbound import MissReason
+from dialer.core.ringing import CallGone, PhoneAnswered, PhoneRinging, PhoneStopped, RingFact
+from dialer.engine.inbound import e164_or_empty
+from dialer.engine.model import PatientCard, WrapupRow
+from dialer.engine.stores import AttemptStore, CardStore, UserStore, WrapupStore
+from dialer.settings import Settings
+
+log = logging.getLogger("dialer.popups")
+
+Push = Callable[[int, dict[str, Any]], None]
+REFRESH_OPERATORS_SECONDS = 30.0
+UNKNOWN_PHONE_RECHECK_SECONDS = 2.0
+
+REASONS = {
+    "inbound": "Входящий звонок",
+    "direct": "Звонок на ваш номер",
+    "reminder": "Пациент нажал 3 в напоминании о визите и ждёт администратора",
+    "callback": "Перезвон пропущенного звонка («Мы звоним»)",
+}
+OFFERS = {
+    "inbound": "Узнайте цель звонка. Предложите два конкретных времени: «сегодня 18:40» или «завтра 12:20».",
+    "direct": "Узнайте цель звонка. Предложите два конкретных времени.",
+    "reminder": "Подтвердите, перенесите или отмените визит. При переносе предложите два конкретных времени.",
+    "callback": "Извинитесь, что не ответили. Предложите два конкретных времени: «сегодня 18:40» или «завтра 12:20».",
+}
+
+
+@dataclass
+class Card:
+    call_key: str
+    interface: str
+    kind: str
+    phone: str
+    state: str  # ringing | active | wrapup
+    started_at: datetime
+    patient: PatientCard | None
+    answered_at: datetime | None = None
+    wrapup_id: int | None = None
+    clinic_id: str = ""
+
+    def message(self, now: datetime) -> dict[str, Any]:
+        return {
+            "type": "card",
+            "call": self.call_key,
+            "state": self.state,
+            "kind": self.kind,
+            "phone": self.phone,
+            "reason": REASONS.get(self.kind, ""),
+            "offer": OFFERS.get(self.kind, ""),
+            "started_at": self.started_at.isoformat(),
+            "wrapup_id": self.wrapup_id,
+            "card": card_json(self.patient, now) if self.patient else None,
+        }
+
+
+def card_json(card: PatientCard, now: datetime) -> dict[str, Any]:
+    callback = None
+    if card.callback is not None:
+        deadline = card.callback["deadline_at"]
+        callback = {
+            "missed_count": card.callback["missed_count"],
+            "reason": MissReason(card.callback["reason"]).label
+            if card.callback["reason"] in MissReason._value2member_map_
+            else "",
+            "first_missed_at": card.callback["first_missed_at"].isoformat(),
+            "deadline_at": deadline.isoformat(),
+            "seconds_left": int((deadline - now).total_seconds()),
+        }
+    return {
+        "patients": [
+            {"name": p["name"], "id": p["patient_id"], "do_not_call": bool(p["do_not_call"])}
+            for p in card.patients
+        ],
+        "visits": [
+            {"at": v["visit_at"].isoformat(), "doctor": v["doctor"], "status": v["reminder_status"]}
+            for v in card.visits
+        ],
+        "callback": callback,
+        "contacts": [
+            {
+                "at": c["created_at"].isoformat(),
+                "direction": c["direction"],
+                "flags": c["flags"],
+                "result": c["result"],
+                "reason": c["reason"],
+                "comment": c["comment"],
+            }
+            for c in card.contacts
+        ],
+        "waiting_list": [
+            {
+                "doctor": w["doctor"],
+                "day": w["wanted_day"].isoformat() if w["wanted_day"] else "",
+                "comment": w["comment"],
+            }
+            for w in card.waiting_list
+        ],
+        "diary": [{"day": d["due_day"].isoformat(), "comment": d["comment"]} for d in card.diary],
+    }
+
+
+@dataclass
+class Popups:
+    settings: Settings
+    cards: CardStore
+    users: UserStore
+    attempts: AttemptStore
+    wrapups: WrapupStore
+    clock: Clock
+    push: Push = lambda user_id, message: None  # the web layer's: send to the user's open pages
+    _queue: asyncio.Queue[RingFact] = field(default_factory=asyncio.Queue)
+    _by_interface: dict[str, set[int]] = field(default_factory=dict)
+    _live: dict[int, dict[str, Card]] = field(default_factory=dict)
+    _refreshed: float = -1e9
+
+    def feed(self, fact: RingFact) -> None:
+        """Called from the intake, on the AMI protocol's path: only queue the fact."""
+        self._queue.put_nowait(fact)
+
+    async def refresh_operators(self) -> None:
+        mapping: dict[str, set[int]] = {}
+        for user in await self.users.all():
+            if not user.disabled:
+                for interface in user.interfaces:
+                    mapping.setdefault(interface, set()).add(user.user_id)
+        self._by_interface = mapping
+        self._refreshed = self.clock.monotonic()
+
+    async def run(self) -> None:
+        await self.refresh_operators()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._refresh_forever())
+            while True:
+                fact = await self._queue.get()
+                try:
+                    await self.handle(fact)
+                except Exception:
+                    log.exception("pop-up for %s failed", type(fact).__name__)
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_OPERATORS_SECONDS)
+            await self.refresh_operators()
+
+    async def handle(self, fact: RingFact) -> None:
+        if isinstance(fact, PhoneRinging):
+            await self._ringing(fact)
+        elif isinstance(fact, PhoneAnswered):
+            await self._answered(fact)
+        elif isinstance(fact, PhoneStopped):
+            for user_id in self._by_interface.get(fact.interface, ()):
+                if self._live.get(user_id, {}).pop(fact.call_key, None) is not None:
+                    self.push(user_id, {"type": "close", "call": fact.call_key})
+        elif isinstance(fact, CallGone):
+            await self._gone(fact)
+
+    async def _ringing(self, fact: PhoneRinging) -> None:
+        users = self._by_interface.get(fact.interface)
+        if not users and self.clock.monotonic() - self._refreshed > UNKNOWN_PHONE_RECHECK_SECONDS:
+            await self.refresh_operators()  # someone may have been given this phone since the last look
+            users = self._by_interface.get(fact.interface)
+        if not users:
+            return
+        phone = e164_or_empty(fact.caller)
+        clinic_id = ""
+        if fact.ref:
+            attempt = await self.attempts.get(fact.ref)
+            if attempt is not None:
+                phone, clinic_id = attempt.phone, attempt.clinic_id
+        now = self.clock.now()
+        patient = await self.cards.card(phone, now) if phone else None
+        if not clinic_id and patient is not None and patient.patients:
+            clinic_id = str(patient.patients[0]["clinic_id"])
+        clinic_id = clinic_id or next(iter(self.settings.clinics), "")
+        card = Card(
+            fact.call_key, fact.interface, fact.kind, phone, "ringing", fact.at, patient, clinic_id=clinic_id
+        )
+        for user_id in users:
+            self._live.setdefault(user_id, {})[fact.call_key] = replace(card)
+            self.push(user_id, card.message(now))
+
+    async def _answered(self, fact: PhoneAnswered) -> None:
+        now = self.clock.now()
+        for user_id in self._by_interface.get(fact.interface, ()):
+            card = self._live.get(user_id, {}).get(fact.call_key)
+            if card is None:
+                continue
+            card.state, card.answered_at = "active", fact.at
+            wrapup = await self.wrapups.open(
+                WrapupRow(
+                    0,
+                    card.clinic_id,
+                    user_id,
+                    card.call_key,
+                    card.phone,
+                    "out" if card.kind in ("reminder", "callback") else "in",
+                    card.kind,
+                    card.started_at,
+                    fact.at,
+                    None,
+                    "pending",
+                )
+            )
+            card.wrapup_id = wrapup.wrapup_id
+            self.push(user_id, card.message(now))
+
+    async def _gone(self, fact: CallGone) -> None:
+        now = self.clock.now()
+        for user_id, cards in self._live.items():
+            card = cards.pop(fact.call_key, None)
+            if card is None:
+                continue
+            if card.state == "active" and card.wrapup_id is not None:
+                await self.wrapups.ended(card.wrapup_id, fact.at)
+                card.state = "wrapup"
+                self.push(user_id, card.message(now))
+            else:
+                self.push(user_id, {"type": "close", "call": fact.call_key})
+
+    async def snapshot(self, user_id: int) -> list[dict[str, Any]]:
+        """What a page that (re)connects must show: the calls in progress and the wrap-ups not yet saved."""
+        now = self.clock.now()
+        messages = [card.message(now) for card in self._live.get(user_id, {}).values()]
+        shown = {m["call"] for m in messages}
+        for row in await self.wrapups.pending(user_id):
+            if row.call_ref not in shown:
+                patient = await self.cards.card(row.phone, now) if row.phone else None
+                card = Card(
+                    row.call_ref,
+                    "",
+                    row.reason,
+                    row.phone,
+                    "wrapup",
+                    row.started_at,
+                    patient,
+                    row.answered_at,
+                    row.wrapup_id,
+                    row.clinic_id,
+                )
+                messages.append(card.message(now))
+        return messages

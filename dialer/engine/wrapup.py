@@ -1,0 +1,77 @@
+"""Saving an operator's wrap-up: the contact («обращение»), and a diary entry or a waiting-list entry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dialer.core.clock import Clock
+from dialer.core.errors import DialerError, FieldError
+from dialer.core.wrapup import FormErrors, WrapupForm, parse_wrapup
+from dialer.engine.model import ContactRecord, UserRow
+from dialer.engine.stores import WrapupStore
+from dialer.settings import Settings
+
+OUT_FLAG = "Мы звоним"
+
+
+class WrapupGone(DialerError):
+    """No such wrap-up for this operator, or it was saved already."""
+
+
+async def save_wrapup(
+    *,
+    settings: Settings,
+    store: WrapupStore,
+    clock: Clock,
+    user: UserRow,
+    wrapup_id: int,
+    raw: Mapping[str, object],
+) -> WrapupForm:
+    row = await store.get(wrapup_id)
+    if row is None or row.user_id != user.user_id:
+        raise WrapupGone("нет такого звонка для оформления")
+    if row.state != "pending":
+        raise WrapupGone("этот звонок уже оформлен")
+    clinic = settings.clinics.get(row.clinic_id)
+    now = clock.now()
+    today = now.astimezone(clinic.timezone).date() if clinic else now.date()
+    form = parse_wrapup(raw, today)
+    if form.result == "call_again" and form.call_again_day is None:
+        raise FormErrors([FieldError("call_again_date", "когда перезвонить")])
+    talk = (row.ended_at - row.answered_at).total_seconds() if row.ended_at and row.answered_at else None
+    wrap = (now - row.ended_at).total_seconds() if row.ended_at else None
+    # "Звать / перезвонить" puts the patient in the diary on that day, unless a diary date was given.
+    diary_day = form.diary_day or (form.call_again_day if form.result == "call_again" else None)
+    contact = ContactRecord(
+        clinic_id=row.clinic_id,
+        phone=row.phone,
+        patient_id=None,
+        direction=row.direction,
+        flags=(OUT_FLAG,) if row.direction == "out" else (),
+        user_id=user.user_id,
+        call_ref=row.call_ref,
+        result=form.result,
+        reason=form.reason,
+        comment=_comment(form),
+        follow_up=form.follow_up,
+        talk_seconds=talk,
+        wrap_seconds=wrap,
+        created_at=now,
+        diary_day=diary_day,
+        diary_comment=form.diary_comment or form.comment,
+        waiting_doctor=form.waiting_doctor,
+        waiting_day=form.waiting_day,
+        waiting_comment=form.waiting_comment,
+    )
+    if not await store.save(wrapup_id, contact):
+        raise WrapupGone("этот звонок уже оформлен")
+    return form
+
+
+def _comment(form: WrapupForm) -> str:
+    parts = [form.comment] if form.comment else []
+    if form.slots:
+        parts.append("предложено: " + " / ".join(form.slots))
+    if form.visit_time and form.visit_day:
+        parts.append(f"визит {form.visit_day:%d.%m} в {form.visit_time:%H:%M}")
+    return "; ".join(parts)

@@ -1,0 +1,191 @@
+"""The supervisor's daily report and drill-down lists."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dialer.storage.schema import (
+    appointments,
+    attempts,
+    callback_tasks,
+    contacts,
+    inbound_calls,
+    targets,
+    users,
+)
+
+
+class SqlReportStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def day_metrics(
+        self, clinic_id: str, start: datetime, end: datetime, day: date, user_id: int | None = None
+    ) -> dict[str, Any]:
+        who = [contacts.c.user_id == user_id] if user_id is not None else []
+        in_day = [
+            contacts.c.clinic_id == clinic_id,
+            contacts.c.created_at >= start,
+            contacts.c.created_at < end,
+            *who,
+        ]
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        func.count(),
+                        func.count().filter(contacts.c.result == "booked"),
+                        func.avg(contacts.c.talk_seconds),
+                        func.avg(contacts.c.wrap_seconds),
+                    ).where(*in_day)
+                )
+            ).one()
+            confirmations = await conn.scalar(
+                select(func.count())
+                .select_from(attempts.join(targets, targets.c.target_id == attempts.c.target_id))
+                .where(
+                    attempts.c.clinic_id == clinic_id,
+                    targets.c.campaign == "reminders",
+                    attempts.c.digit == "1",
+                    attempts.c.ended_at >= start,
+                    attempts.c.ended_at < end,
+                )
+            )
+            visits = (
+                await conn.execute(
+                    select(
+                        func.count().filter(appointments.c.attended.is_not(None)),
+                        func.count().filter(appointments.c.attended.is_(False)),
+                    ).where(appointments.c.clinic_id == clinic_id, appointments.c.visit_day == day)
+                )
+            ).one()
+        contacts_n, booked = int(row[0]), int(row[1])
+        return {
+            "contacts": contacts_n,
+            "bookings": booked,
+            "conversion_pct": round(100.0 * booked / contacts_n, 1) if contacts_n else 0.0,
+            "confirmations": int(confirmations or 0),
+            "visits_known": int(visits[0]),
+            "no_show": int(visits[1]),
+            "no_show_pct": round(100.0 * visits[1] / visits[0], 1) if visits[0] else None,
+            "aht_seconds": round(float(row[2]), 1) if row[2] is not None else None,
+            "acw_seconds": round(float(row[3]), 1) if row[3] is not None else None,
+        }
+
+    async def missed_calls(
+        self, clinic_id: str, start: datetime, end: datetime, user_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        query = (
+            select(
+                inbound_calls.c.call_id,
+                inbound_calls.c.started_at,
+                inbound_calls.c.caller,
+                inbound_calls.c.hidden,
+                inbound_calls.c.miss_reason,
+                inbound_calls.c.waited,
+                inbound_calls.c.queue,
+                callback_tasks.c.task_id,
+                callback_tasks.c.state,
+                callback_tasks.c.close_reason,
+                callback_tasks.c.deadline_at,
+                callback_tasks.c.first_attempt_at,
+                callback_tasks.c.contacted_at,
+                callback_tasks.c.target_id,
+            )
+            .select_from(
+                inbound_calls.outerjoin(callback_tasks, callback_tasks.c.task_id == inbound_calls.c.task_id)
+            )
+            .where(
+                inbound_calls.c.clinic_id == clinic_id,
+                inbound_calls.c.miss_reason.is_not(None),
+                inbound_calls.c.started_at >= start,
+                inbound_calls.c.started_at < end,
+            )
+            .order_by(inbound_calls.c.started_at)
+        )
+        async with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in await conn.execute(query)]
+            targets_ids = [r["target_id"] for r in rows if r["target_id"] is not None]
+            history: dict[int, list[dict[str, Any]]] = {}
+            if targets_ids:
+                for a in await conn.execute(
+                    select(
+                        attempts.c.target_id,
+                        attempts.c.n,
+                        attempts.c.created_at,
+                        attempts.c.result,
+                        attempts.c.leg_status,
+                    )
+                    .where(attempts.c.target_id.in_(targets_ids))
+                    .order_by(attempts.c.n)
+                ):
+                    history.setdefault(a.target_id, []).append(dict(a._mapping))
+            if user_id is not None:
+                handled = set(
+                    (
+                        await conn.execute(
+                            select(contacts.c.phone).where(
+                                contacts.c.user_id == user_id,
+                                contacts.c.created_at >= start,
+                                contacts.c.created_at < end,
+                            )
+                        )
+                    ).scalars()
+                )
+                rows = [r for r in rows if r["caller"] in handled]
+        for r in rows:
+            r["attempts"] = history.get(r["target_id"], [])
+        return rows
+
+    async def unreached(self, clinic_id: str, visit_day: date) -> list[dict[str, Any]]:
+        query = (
+            select(
+                appointments.c.appointment_id,
+                appointments.c.visit_at,
+                appointments.c.doctor,
+                appointments.c.reminder_status,
+                func.count(attempts.c.attempt_id).label("attempts"),
+            )
+            .select_from(
+                appointments.outerjoin(
+                    targets,
+                    and_(
+                        targets.c.subject_id == appointments.c.appointment_id,
+                        targets.c.clinic_id == appointments.c.clinic_id,
+                        targets.c.campaign == "reminders",
+                    ),
+                ).outerjoin(
+                    attempts,
+                    and_(attempts.c.target_id == targets.c.target_id, attempts.c.state != "unplaced"),
+                )
+            )
+            .where(
+                appointments.c.clinic_id == clinic_id,
+                appointments.c.visit_day == visit_day,
+                appointments.c.reminder_status.in_(("not_reached", "reached_unconfirmed", "invalid_number")),
+            )
+            .group_by(
+                appointments.c.appointment_id,
+                appointments.c.visit_at,
+                appointments.c.doctor,
+                appointments.c.reminder_status,
+            )
+            .order_by(appointments.c.visit_at)
+        )
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(query)]
+
+    async def operators(self) -> list[tuple[int, str]]:
+        async with self.engine.connect() as conn:
+            return [
+                (int(r.user_id), str(r.display_name))
+                for r in await conn.execute(
+                    select(users.c.user_id, users.c.display_name)
+                    .where(users.c.role == "operator")
+                    .order_by(users.c.display_name)
+                )
+            ]

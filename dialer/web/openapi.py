@@ -1,0 +1,132 @@
+"""The JSON API described as OpenAPI 3, served at /api/openapi.json (and used to fuzz the API in tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from dialer.core.appointments import ALL_FIELDS
+from dialer.core.wrapup import FIELDS as WRAPUP_FIELDS
+from dialer.core.wrapup import RESULTS
+
+ERRORS = {
+    "type": "object",
+    "required": ["errors"],
+    "properties": {
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "row": {"type": "integer"},
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        }
+    },
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERRORS}}}
+
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "dialer", "version": "1"},
+    "components": {"securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
+    "security": [{"token": []}],
+    "paths": {
+        "/api/appointments": {
+            "post": {
+                "summary": "Загрузить записи на приём",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {f: {"type": "string"} for f in ALL_FIELDS},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "все записи загружены"},
+                    "400": _error("ошибки по строкам"),
+                    "401": _error("нужен вход"),
+                    "413": _error("слишком много записей"),
+                },
+            },
+            "get": {
+                "summary": "Записи на день с результатом напоминания",
+                "parameters": [
+                    {"name": "date", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "clinic", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {"description": "записи"},
+                    "400": _error("неверные параметры"),
+                    "401": _error("нужен вход"),
+                },
+            },
+        },
+        "/api/sla": {
+            "get": {
+                "summary": "Уровень сервиса за день и по часам",
+                "parameters": [
+                    {"name": "date", "in": "query", "schema": {"type": "string"}},
+                    {"name": "clinic", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {"description": "показатели"},
+                    "400": _error("неверные параметры"),
+                    "401": _error("нужен вход"),
+                },
+            },
+        },
+        "/api/wrapups/{wrapup_id}": {
+            "post": {
+                "summary": "Сохранить итог звонка",
+                "parameters": [
+                    {"name": "wrapup_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    **{f: {"type": "string"} for f in WRAPUP_FIELDS - {"slots", "result"}},
+                                    "result": {"type": "string", "enum": list(RESULTS)},
+                                    "slots": {"type": "array", "items": {"type": "string"}},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "сохранено"},
+                    "400": _error("ошибки в полях"),
+                    "401": _error("нужен вход"),
+                    "403": _error("нет прав"),
+                    "409": _error("нет такого звонка или он уже оформлен"),
+                },
+            },
+        },
+    },
+}
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(SPEC)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/openapi.json", openapi)

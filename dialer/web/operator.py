@@ -1,0 +1,75 @@
+"""The operator's page and the wrap-up they save after each call."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from dialer.core.clock import Clock
+from dialer.core.wrapup import CALL_AGAIN_REASONS, REFUSAL_REASONS, RESULTS, FormErrors
+from dialer.engine.stores import WrapupStore
+from dialer.engine.wrapup import WrapupGone, save_wrapup
+from dialer.settings import Settings
+from dialer.web.auth import ADMIN, OPERATOR, csrf_of, require_role
+from dialer.web.pages import operator_html
+
+
+@dataclass
+class OperatorContext:
+    settings: Settings
+    wrapups: WrapupStore
+    clock: Clock
+
+
+OPERATORS = web.AppKey("operators", OperatorContext)
+FORM_OPTIONS = json.dumps(
+    {"results": RESULTS, "refusal": REFUSAL_REASONS, "call_again": CALL_AGAIN_REASONS}, ensure_ascii=False
+)
+
+
+async def operator_page(request: web.Request) -> web.Response:
+    user = require_role(request, (OPERATOR, ADMIN))
+    html = operator_html(user, csrf_of(request))
+    html = html.replace(
+        '<div id="cards"',
+        f'<script id="form-options" type="application/json">{FORM_OPTIONS}</script><div id="cards"',
+        1,
+    )
+    return web.Response(text=html, content_type="text/html")
+
+
+async def post_wrapup(request: web.Request) -> web.Response:
+    user = require_role(request, (OPERATOR, ADMIN))
+    ctx = request.app[OPERATORS]
+    try:
+        wrapup_id = int(request.match_info["wrapup_id"])
+        body = await request.json()
+    except (ValueError, json.JSONDecodeError, UnicodeDecodeError):
+        return _errors([("body", "ожидался JSON с результатом звонка")])
+    if not isinstance(body, dict):
+        return _errors([("body", "ожидался объект")])
+    try:
+        form = await save_wrapup(
+            settings=ctx.settings,
+            store=ctx.wrapups,
+            clock=ctx.clock,
+            user=user,
+            wrapup_id=wrapup_id,
+            raw=body,
+        )
+    except FormErrors as err:
+        return _errors([(e.field, e.message) for e in err.errors])
+    except WrapupGone as err:
+        return web.json_response({"errors": [{"field": "wrapup", "message": str(err)}]}, status=409)
+    return web.json_response({"saved": True, "result": form.result, "label": RESULTS[form.result]})
+
+
+def _errors(errors: list[tuple[str, str]]) -> web.Response:
+    return web.json_response({"errors": [{"field": f, "message": m} for f, m in errors]}, status=400)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/operator", operator_page)
+    app.router.add_post(r"/api/wrapups/{wrapup_id}", post_wrapup)

@@ -1,0 +1,32 @@
+"use strict";
+// Shared by the operator's and the senior administrator's pages: the live link and small helpers.
+const dialer = {
+  csrf: () => document.querySelector('meta[name="csrf"]').content,
+  el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; },
+  time(iso) { return new Date(iso).toLocaleTimeString("ru-RU", { hour: "2-digit", minute: "2-digit" }); },
+  dateTime(iso) { return new Date(iso).toLocaleString("ru-RU", { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit" }); },
+  phone(e164) {
+    const m = /^\+7(\d{3})(\d{3})(\d{2})(\d{2})$/.exec(e164 || "");
+    return m ? `+7 (${m[1]}) ${m[2]}-${m[3]}-${m[4]}` : (e164 || "номер скрыт");
+  },
+  countdown(seconds) {
+    const sign = seconds < 0 ? "−" : ""; const s = Math.abs(seconds);
+    return `${sign}${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  },
+  // Keep one WebSocket open; reconnect with backoff; the server sends the state again on every connect.
+  live(path, onMessage, onOpen) {
+    const badge = document.getElementById("link");
+    let delay = 500, socket = null;
+    const connect = () => {
+      socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path()}`);
+      socket.onopen = () => { delay = 500; badge.textContent = "на связи"; badge.className = "link-state on"; if (onOpen) onOpen(socket); };
+      socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+      socket.onclose = () => {
+        badge.textContent = "переподключение…"; badge.className = "link-state off";
+        setTimeout(connect, delay); delay = Math.min(delay * 2, 10000);
+      };
+    };
+    connect();
+    return { send: (data) => socket && socket.readyState === 1 && socket.send(JSON.stringify(data)) };
+  },
+};

@@ -1,0 +1,235 @@
+"""The senior administrator's pages: the live board, the day's report (and CSV), the drill-down lists."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from dialer.campaigns.reminders import ReminderStatus
+from dialer.core.clock import Clock
+from dialer.core.inbound import MissReason
+from dialer.core.privacy import mask_phone
+from dialer.engine.reports import SlaRows, sla_report
+from dialer.engine.stores import ReportStore
+from dialer.settings import ClinicSettings, Settings
+from dialer.web.auth import SUPERVISORS, csrf_of, require_role
+from dialer.web.pages import filters, layout, nav, supervisor_html, table
+
+REPORT_ROWS = (
+    ("contacts", "Обращений"),
+    ("bookings", "Записей"),
+    ("conversion_pct", "Конверсия, %"),
+    ("confirmations", "Подтверждений визитов"),
+    ("no_show", "Не пришли (no-show)"),
+    ("no_show_pct", "No-show, %"),
+    ("missed_pct", "Пропущено звонков, %"),
+    ("callback_in_deadline_pct", "Перезвон ≤ 15 мин, %"),
+    ("aht_seconds", "Средняя длительность разговора (AHT), с"),
+    ("acw_seconds", "Оформление после звонка (ACW), с"),
+    ("calls", "Входящих звонков"),
+    ("answered_in_target_pct", "Отвечено за 20 с, %"),
+    ("breaches", "Нарушений срока"),
+)
+
+
+@dataclass
+class SupervisorContext:
+    settings: Settings
+    reports: ReportStore
+    sla: SlaRows
+    clock: Clock
+
+
+SUPERVISION = web.AppKey("supervision", SupervisorContext)
+
+
+def _query(request: web.Request) -> tuple[ClinicSettings, date, int | None]:
+    ctx = request.app[SUPERVISION]
+    clinic_id = request.query.get("clinic") or next(iter(ctx.settings.clinics), "")
+    clinic = ctx.settings.clinics.get(clinic_id)
+    if clinic is None:
+        raise web.HTTPBadRequest(text=f"Неизвестная клиника {clinic_id!r}")
+    raw = request.query.get("date") or ctx.clock.now().astimezone(clinic.timezone).date().isoformat()
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text="Дата должна быть в виде ГГГГ-ММ-ДД") from None
+    operator = request.query.get("operator", "")
+    if operator and not operator.isdigit():
+        raise web.HTTPBadRequest(text="Неверный администратор")
+    return clinic, day, int(operator) if operator else None
+
+
+def _bounds(clinic: ClinicSettings, day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), clinic.timezone)
+    return start, start + timedelta(days=1)
+
+
+async def board_page(request: web.Request) -> web.Response:
+    user = require_role(request, SUPERVISORS)
+    ctx = request.app[SUPERVISION]
+    clinics = [(c.id, c.name) for c in ctx.settings.clinics.values()]
+    return web.Response(text=supervisor_html(user, csrf_of(request), clinics), content_type="text/html")
+
+
+async def report_data(request: web.Request) -> tuple[ClinicSettings, date, dict[str, Any]]:
+    ctx = request.app[SUPERVISION]
+    clinic, day, operator = _query(request)
+    start, end = _bounds(clinic, day)
+    metrics = await ctx.reports.day_metrics(clinic.id, start, end, day, operator)
+    sla = (await sla_report(ctx.sla, clinic, day, ctx.clock.now())).whole_day
+    metrics.update(
+        {
+            "missed_pct": sla.missed_pct,
+            "callback_in_deadline_pct": sla.first_attempt_in_deadline_pct,
+            "calls": sla.calls,
+            "answered_in_target_pct": sla.answered_in_target_pct,
+            "breaches": sla.breaches,
+        }
+    )
+    return clinic, day, metrics
+
+
+async def report_page(request: web.Request) -> web.Response:
+    user = require_role(request, SUPERVISORS)
+    clinic, day, metrics = await report_data(request)
+    body = (
+        f"<h1>Отчёт за день: {clinic.name}, {day:%d.%m.%Y}</h1>"
+        + await _filters(request, "/supervisor/report", clinic, day, csv=True)
+        + table(["Показатель", "Значение"], [[label, _cell(metrics[key])] for key, label in REPORT_ROWS])
+    )
+    return web.Response(
+        text=layout("Отчёт за день", body, user=user, csrf=csrf_of(request), nav=nav(user)),
+        content_type="text/html",
+    )
+
+
+async def report_csv(request: web.Request) -> web.Response:
+    require_role(request, SUPERVISORS)
+    clinic, day, metrics = await report_data(request)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["clinic", "date", *(k for k, _ in REPORT_ROWS)])
+    writer.writerow([clinic.id, day.isoformat(), *(_cell(metrics[k]) for k, _ in REPORT_ROWS)])
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="report-{clinic.id}-{day}.csv"'},
+    )
+
+
+async def missed_page(request: web.Request) -> web.Response:
+    user = require_role(request, SUPERVISORS)
+    ctx = request.app[SUPERVISION]
+    clinic, day, operator = _query(request)
+    start, end = _bounds(clinic, day)
+    rows = []
+    for r in await ctx.reports.missed_calls(clinic.id, start, end, operator):
+        history = ", ".join(f"{a['n']}: {a['leg_status'] or a['result'] or 'звоним'}" for a in r["attempts"])
+        rows.append(
+            [
+                _local(r["started_at"], clinic),
+                "скрыт" if r["hidden"] else mask_phone(r["caller"]),
+                MissReason(r["miss_reason"]).label,
+                f"{r['waited']:.0f} с",
+                _local(r["deadline_at"], clinic),
+                _local(r["first_attempt_at"], clinic),
+                history or "—",
+                _task_state(r),
+            ]
+        )
+    body = (
+        f"<h1>Пропущенные звонки: {clinic.name}, {day:%d.%m.%Y}</h1>"
+        + await _filters(request, "/supervisor/missed", clinic, day)
+        + table(
+            ["Время", "Номер", "Причина", "Ждал", "Срок", "Первый перезвон", "Попытки", "Итог"],
+            rows,
+            "Пропущенных звонков нет",
+        )
+    )
+    return web.Response(
+        text=layout("Пропущенные", body, user=user, csrf=csrf_of(request), nav=nav(user)),
+        content_type="text/html",
+    )
+
+
+async def unreached_page(request: web.Request) -> web.Response:
+    user = require_role(request, SUPERVISORS)
+    ctx = request.app[SUPERVISION]
+    clinic, day, _ = _query(request)
+    rows = [
+        [
+            r["appointment_id"],
+            _local(r["visit_at"], clinic),
+            r["doctor"],
+            ReminderStatus(r["reminder_status"]).label,
+            str(r["attempts"]),
+        ]
+        for r in await ctx.reports.unreached(clinic.id, day)
+    ]
+    body = (
+        f"<h1>Не дозвонились с напоминанием: приёмы {day:%d.%m.%Y}, {clinic.name}</h1>"
+        + await _filters(request, "/supervisor/unreached", clinic, day, operators=False)
+        + table(["Запись", "Приём", "Врач", "Итог", "Звонков"], rows, "Все пациенты дозвонены")
+    )
+    return web.Response(
+        text=layout("Не дозвонились", body, user=user, csrf=csrf_of(request), nav=nav(user)),
+        content_type="text/html",
+    )
+
+
+async def _filters(
+    request: web.Request,
+    action: str,
+    clinic: ClinicSettings,
+    day: date,
+    *,
+    csv: bool = False,
+    operators: bool = True,
+) -> str:
+    ctx = request.app[SUPERVISION]
+    fields: list[tuple[str, str, str, list[tuple[str, str]] | None]] = [
+        ("clinic", "Клиника", clinic.id, [(c.id, c.name) for c in ctx.settings.clinics.values()]),
+        ("date", "Дата", day.isoformat(), None),
+    ]
+    if operators:
+        options = [("", "все"), *((str(i), n) for i, n in await ctx.reports.operators())]
+        fields.append(("operator", "Администратор", request.query.get("operator", ""), options))
+    link = f"{action}.csv?{request.query_string}" if csv else ""
+    return filters(action, fields, link)
+
+
+def _task_state(row: dict[str, Any]) -> str:
+    if row["task_id"] is None:
+        return "скрытый номер" if row["hidden"] else "—"
+    return {"open": "ждёт перезвона", "contacted": "связались", "not_reached": "не дозвонились"}.get(
+        row["state"], ""
+    )
+
+
+def _local(value: datetime | None, clinic: ClinicSettings) -> str:
+    return value.astimezone(clinic.timezone).strftime("%H:%M") if value else "—"
+
+
+def _cell(value: object) -> str:
+    return "—" if value is None else str(value)
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    from dialer.web.auth import home_of, user_of
+
+    raise web.HTTPSeeOther(home_of(user_of(request)))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", home)
+    app.router.add_get("/supervisor", board_page)
+    app.router.add_get("/supervisor/report", report_page)
+    app.router.add_get("/supervisor/report.csv", report_csv)
+    app.router.add_get("/supervisor/missed", missed_page)
+    app.router.add_get("/supervisor/unreached", unreached_page)

@@ -1,0 +1,171 @@
+"""The web pages in real Chromium against the real service and the real Asterisk sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.asterisk_plugin import SandboxHandle
+from tests.e2e.browser import chromium, logged_in, screenshot_dir
+from tests.inbound_scenario import running_service
+from tests.support import daytime_zone, sim_phone
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
+
+PASSWORD = "пароль-для-теста"
+
+
+def add_user(svc, username: str, role: str, name: str, phone: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    args = ["users", "add", username, "--role", role, "--name", name, "--password-stdin"]
+    if phone:
+        args += ["--phone", phone]
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "dialer", "--config", str(svc.home.config), *args],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        cwd=svc.home.root,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def import_patient(svc, phone: str, name: str, tz_name: str, token: str) -> None:  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    tomorrow = (datetime.now(UTC).astimezone(ZoneInfo(tz_name)) + timedelta(days=1)).date().isoformat()
+    body = [
+        {
+            "appointment_id": f"V-{phone[-4:]}",
+            "clinic": "c1",
+            "patient_name": name,
+            "phone": phone,
+            "visit_date": tomorrow,
+            "visit_time": "17:30",
+            "doctor": "Иванова Мария Петровна",
+        }
+    ]
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
+        http.post(f"{svc.base}/api/appointments", json=body) as r,
+    ):
+        assert r.status == 200, await r.text()
+
+
+def api_token(svc) -> str:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dialer",
+            "--config",
+            str(svc.home.config),
+            "users",
+            "add",
+            "crm",
+            "--role",
+            "admin",
+            "--api-token",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=svc.home.root,
+        timeout=60,
+    )
+    return result.stdout.split("API-токен (показан один раз): ")[1].split()[0]
+
+
+async def test_operators_see_the_caller_and_wrap_up_and_the_supervisor_sees_the_line(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    tz = daytime_zone(datetime.now(UTC))
+    rng = random.Random()
+    phone = sim_phone(3, rng)
+    async with running_service(sandbox, tmp_path, tz.key) as svc, chromium() as browser:
+        add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
+        add_user(svc, "olga", "operator", "Ольга Белова", "Local/admin2@sandbox-agents")
+        add_user(svc, "boss", "supervisor", "Елена Старшая")
+        token = api_token(svc)
+        await import_patient(svc, phone, "Смирнова Анна Сергеевна", tz.key, token)
+        await svc.admins(admin1="answer", admin2="ring")
+        await svc.set_global("SIM_TALK_admin1", "4")
+        _, anna = await logged_in(browser, svc.base, "anna", PASSWORD)
+        _, olga = await logged_in(browser, svc.base, "olga", PASSWORD)
+        _, boss = await logged_in(browser, svc.base, "boss", PASSWORD)
+        for page in (anna, olga, boss):
+            await page.wait_for_selector("#link.on", timeout=10_000)
+
+        # An operator is refused the supervisor's page.
+        refused = await anna.context.request.get(f"{svc.base}/supervisor")
+        assert refused.status == 403
+
+        # A patient calls; both phones ring (ringall); both cards show her, Cyrillic intact.
+        await svc.call_in("100", phone, patience=20)
+        for page in (anna, olga):
+            card = page.locator(".card.ringing")
+            await card.wait_for(timeout=15_000)
+            assert "Смирнова Анна Сергеевна" in await card.inner_text()
+        # Anna answers: Olga's card closes; Anna's turns active.
+        await olga.locator(".card").wait_for(state="detached", timeout=15_000)
+        await anna.locator(".card.active").wait_for(timeout=15_000)
+        if (shots := screenshot_dir()) is not None:
+            await anna.screenshot(path=str(shots / "operator-card.png"), full_page=True)
+        # The call ends; Anna books the patient.
+        form = anna.locator(".card.wrapup form")
+        await form.wait_for(timeout=20_000)
+        await form.locator('input[value="booked"]').check()
+        visit = (datetime.now(UTC).astimezone(tz) + timedelta(days=2)).date().isoformat()
+        await form.locator('input[name="visit_date"]').fill(visit)
+        await form.locator('input[name="slot1"]').fill("сегодня 18:40")
+        await form.locator('input[name="slot2"]').fill("завтра 12:20")
+        await form.locator("button").click()
+        await anna.locator(".toast").wait_for(timeout=10_000)
+        (contact,) = svc.home.query("select * from contacts")
+        assert (contact["result"], contact["phone"], contact["direction"]) == ("booked", phone, "in")
+        assert contact["follow_up"] == visit and "сегодня 18:40" in contact["comment"]
+        assert contact["talk_seconds"] and contact["talk_seconds"] > 2
+
+        # A caller abandons: the supervisor's missed % and the callbacks tile change, live.
+        before = await boss.locator("#tiles").get_attribute("data-missed")
+        await svc.admins(admin2="ring")
+        await svc.call_in("100", sim_phone(3, rng), patience=7)
+        for _ in range(120):  # the page's CSP forbids eval, so poll from here rather than wait_for_function
+            if await boss.locator("#tiles").get_attribute("data-missed") != before:
+                break
+            await asyncio.sleep(0.25)
+        assert await boss.locator("#tiles").get_attribute("data-missed") != before
+        assert await boss.locator("#callbacks tr.green, #callbacks tr.amber").count() >= 1
+        if shots is not None:
+            await boss.screenshot(path=str(shots / "supervisor.png"), full_page=True)
+
+
+async def test_login_is_refused_after_too_many_failures(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    tz = daytime_zone(datetime.now(UTC))
+    async with running_service(sandbox, tmp_path, tz.key) as svc, chromium() as browser:
+        add_user(svc, "anna", "operator", "Анна", "Local/admin1@sandbox-agents")
+        context = await browser.new_context()
+        page = await context.new_page()
+        statuses = []
+        for _ in range(6):
+            await page.goto(f"{svc.base}/login")
+            await page.fill('input[name="username"]', "anna")
+            await page.fill('input[name="password"]', "неправильный")
+            async with page.expect_navigation() as nav:
+                await page.click('button[type="submit"]')
+            statuses.append((await nav.value).status)  # type: ignore[union-attr]
+        assert statuses[:5] == [401] * 5 and statuses[5] == 429
+        assert "Слишком много" in await page.content()
+        # The right password is refused too while the lock holds.
+        _, page = await logged_in(browser, svc.base, "anna", PASSWORD)
+        assert page.url.endswith("/login")
