@@ -88,7 +88,7 @@ def user_of(request: web.Request) -> UserRow:
 
 
 def csrf_of(request: web.Request) -> str:
-    return request[CSRF] if CSRF in request else ""
+    return str(request.get(CSRF, ""))
 
 
 def require_role(request: web.Request, roles: Collection[str]) -> UserRow:
