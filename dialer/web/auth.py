@@ -81,6 +81,11 @@ USER = web.RequestKey("user", UserRow)
 CSRF = web.RequestKey("csrf", str)
 
 
+def same(given: str, expected: str) -> bool:
+    """Constant-time comparison that also takes the non-ASCII junk a forged request may carry."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
+
+
 def user_of(request: web.Request) -> UserRow:
     if USER not in request:
         raise web.HTTPUnauthorized()
@@ -154,7 +159,7 @@ async def _csrf_ok(request: web.Request, expected: str) -> bool:
     given = request.headers.get(CSRF_HEADER, "")
     if not given and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         given = str((await request.post()).get("csrf", ""))
-    return bool(given) and hmac.compare_digest(given, expected)
+    return bool(given) and same(given, expected)
 
 
 # -- login and logout ---------------------------------------------------------------------------------
@@ -178,7 +183,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     ctx = request.app[AUTH]
     form = await request.post()
     token = str(form.get("csrf", ""))
-    if not token or not hmac.compare_digest(token, request.cookies.get(LOGIN_COOKIE, "")):
+    if not token or not same(token, request.cookies.get(LOGIN_COOKIE, "")):
         return web.Response(
             status=403,
             text=login_html(token, "", "Форма устарела, попробуйте ещё раз."),
