@@ -11,6 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
+from typing import TextIO
 
 from dialer import cli
 from dialer.core.errors import ConfigError
@@ -47,12 +48,12 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("action", choices=("up", "down", "status"))
 
     imp = sub.add_parser("import", help="загрузить список")
-    imp.add_argument("kind", choices=("appointments",))
+    imp.add_argument("kind", choices=("appointments", "kos"))
     imp.add_argument("file", type=Path)
 
     exp = sub.add_parser("export", help="выгрузить результаты")
-    exp.add_argument("kind", choices=("outcomes",))
-    exp.add_argument("--date", type=_day, required=True)
+    exp.add_argument("kind", choices=("outcomes", "kos"))
+    exp.add_argument("--date", type=_day, default=None, help="день визитов (для outcomes)")
     exp.add_argument("--format", choices=("csv",), default="csv")
     exp.add_argument("--clinic", default=None)
 
@@ -132,10 +133,8 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
         return cli.build_prompts(settings, args.out, out)
     if args.command == "run":
         return _run_async(lambda stop: cli.serve(settings, out, stop))
-    if args.command == "import":
-        return asyncio.run(cli.import_appointments_file(settings, args.file, out))
-    if args.command == "export":
-        return asyncio.run(cli.export_outcomes(settings, args.date, args.clinic, out))
+    if args.command in ("import", "export"):
+        return asyncio.run(_lists(args, settings, out))
     if args.command == "campaign":
         return _run_async(
             lambda stop: cli.run_campaign(
@@ -164,6 +163,19 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
     if args.command == "db":
         return asyncio.run(cli.upgrade_db(settings, out))
     raise AssertionError(f"unhandled command {args.command}")
+
+
+async def _lists(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.command == "import" and args.kind == "kos":
+        return await cli.import_recalls_file(settings, args.file, out)
+    if args.command == "import":
+        return await cli.import_appointments_file(settings, args.file, out)
+    if args.kind == "kos":
+        return await cli.export_recalls(settings, args.clinic, out)
+    if args.date is None:
+        sys.stderr.write("dialer export outcomes: нужна --date ГГГГ-ММ-ДД\n")
+        return cli.EXIT_ERROR
+    return await cli.export_outcomes(settings, args.date, args.clinic, out)
 
 
 def main(argv: list[str] | None = None) -> int:

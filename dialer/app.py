@@ -36,12 +36,17 @@ from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.eventlog import EventLog
 from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake
+from dialer.engine.ivr import FOLLOWUP, SURVEY, IvrFlow
+from dialer.engine.kos import CAMPAIGN as KOS
+from dialer.engine.kos import KosSource
 from dialer.engine.model import TaskKind
 from dialer.engine.pacer import TrunkPacer
 from dialer.engine.popups import Popups
+from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.reminders import ReminderFlow
 from dialer.engine.sms import SmsSender
 from dialer.engine.worker import DueWorker
+from dialer.engine.worklists import DIARY, OFFER, DiarySource, OfferSource
 from dialer.lease import hold_lease, release_lease, renew_lease
 from dialer.sandbox import Sandbox
 from dialer.settings import AmiSettings, ClinicSettings, Secret, Settings
@@ -54,10 +59,13 @@ from dialer.web.live import LiveHub
 from dialer.web.operator import OperatorContext
 from dialer.web.sms_callbacks import CallbackContext
 from dialer.web.supervisor import SupervisorContext
+from dialer.webhook import WebhookSender
 
 log = logging.getLogger("dialer")
 
-CAMPAIGNS = frozenset({REMINDERS, CALLBACK, AUTO_CALLBACK})
+PROGRESSIVE = (KOS, DIARY, OFFER)  # calls an administrator takes
+POST_VISIT = (FOLLOWUP, SURVEY)  # IVR calls
+CAMPAIGNS = frozenset({REMINDERS, CALLBACK, AUTO_CALLBACK, *PROGRESSIVE, *POST_VISIT})
 SEEN_MARK = "ami_seen"
 FIRST_MARK = "first_seen"
 SEEN_MARK_EVERY = 5.0
@@ -109,6 +117,10 @@ class Runtime:
     live: LiveHub
     worker: DueWorker
     holder: str
+    progressive: ProgressiveFlow
+    offers: OfferSource
+    ivr: IvrFlow
+    webhook: WebhookSender
 
     async def link_up(self) -> None:
         """After every (re)connect: what Asterisk has now comes first, then what happened in the gap."""
@@ -175,10 +187,20 @@ class Runtime:
             ]
             if due:
                 await self.reminders.prepare_day(day, due)
+        await self.progressive.prepare_day()
+        await self.ivr.prepare_day()
         self.worker.wake()
 
     async def on_imported(self, days: set[date]) -> None:
         await self.prepare_due_days()
+
+    async def on_recalls(self) -> None:
+        await self.progressive.prepare_day()
+        self.worker.wake()
+
+    async def slot_freed(self, clinic_id: str, appointment_id: str) -> None:
+        """A cancelled visit's time goes to the waiting list: an SMS, then a call (planned by the offer)."""
+        await self.offers.slot_freed(clinic_id, appointment_id)
 
     async def health(self) -> dict[str, object]:
         return {
@@ -311,6 +333,9 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
     worker.register(TaskKind.SMS, REMINDERS, reminders.run_sms)
     worker.register(TaskKind.DIAL, CALLBACK, callbacks.run_dial)
     worker.register(TaskKind.SMS, CALLBACK, callbacks.run_sms)
+    progressive, offers, ivr = _worklists(settings, storage, desk, dispatcher, sms, clock)
+    intake.queue_watchers.append(progressive.changed)
+    _register(worker, progressive, ivr)
     reminders.wake = worker.wake
     callbacks.wake = worker.wake
     runtime = Runtime(
@@ -331,7 +356,12 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
         live,
         worker,
         holder,
+        progressive,
+        offers,
+        ivr,
+        WebhookSender(settings.webhook, storage.outbox, clock.now),
     )
+    reminders.on_cancelled = runtime.slot_freed
     connection.on_up.append(runtime.link_up)
     connection.on_down.append(runtime.link_down)
     try:
@@ -341,6 +371,52 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
         if gateway is not None:
             await gateway.close()
         await storage.close()
+
+
+def _worklists(
+    settings: Settings,
+    storage: Storage,
+    desk: CallDesk,
+    dispatcher: AdminDispatcher,
+    sms: SmsSender,
+    clock: SystemClock,
+) -> tuple[ProgressiveFlow, OfferSource, IvrFlow]:
+    """The administrators' call lists (КОС, the diary, waiting-list offers) and the post-visit IVRs."""
+    offers = OfferSource(settings=settings, store=storage.worklists, sms=sms, clock=clock)
+    progressive = ProgressiveFlow(
+        settings=settings,
+        sources=[
+            KosSource(settings=settings, recalls=storage.recalls, clock=clock),
+            DiarySource(settings=settings, store=storage.worklists, clock=clock),
+            offers,
+        ],
+        attempts=storage.attempts,
+        due=storage.due,
+        desk=desk,
+        dispatcher=dispatcher,
+        clock=clock,
+    )
+    offers.plan = progressive.plan
+    ivr = IvrFlow(
+        settings=settings,
+        store=storage.worklists,
+        attempts=storage.attempts,
+        due=storage.due,
+        desk=desk,
+        alerts=storage.alerts,
+        sms=sms,
+        clock=clock,
+    )
+    return progressive, offers, ivr
+
+
+def _register(worker: DueWorker, progressive: ProgressiveFlow, ivr: IvrFlow) -> None:
+    for campaign in PROGRESSIVE:
+        worker.register(TaskKind.DIAL, campaign, progressive.run_dial)
+    for campaign in POST_VISIT:
+        worker.register(TaskKind.DIAL, campaign, ivr.run_dial)
+    progressive.wake = worker.wake
+    ivr.wake = worker.wake
 
 
 async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
@@ -354,6 +430,9 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
         group.create_task(rt.worker.run(), name="worker"),
         group.create_task(rt.reminders.run(), name="reminders"),
         group.create_task(rt.callbacks.run(), name="callbacks"),
+        group.create_task(rt.progressive.run(), name="progressive"),
+        group.create_task(rt.ivr.run(), name="post-visit"),
+        group.create_task(rt.webhook.run(), name="webhook"),
         group.create_task(rt.inbound.run(), name="inbound"),
         group.create_task(rt.dispatcher.run(), name="dispatcher"),
         group.create_task(rt.keep_seen_mark(), name="seen-mark"),
@@ -397,6 +476,9 @@ def build_web_app(rt: Runtime) -> web.Application:
         appointments=rt.storage.appointments,
         clock=rt.clock,
         on_imported=rt.on_imported,
+        recalls=rt.storage.recalls,
+        on_recalls=rt.on_recalls,
+        on_cancelled=rt.slot_freed,
     )
     verifiers = build_verifiers(settings.sms, settings.service.public_url)
     callbacks = CallbackContext(
@@ -407,7 +489,9 @@ def build_web_app(rt: Runtime) -> web.Application:
         clock=rt.clock,
         secure_cookies=settings.service.public_url.startswith("https://"),
     )
-    operators = OperatorContext(settings=settings, wrapups=rt.storage.wrapups, clock=rt.clock)
+    operators = OperatorContext(
+        settings=settings, wrapups=rt.storage.wrapups, clock=rt.clock, after_wrapup=rt.progressive.wrapped_up
+    )
     supervision = SupervisorContext(
         settings=settings, reports=rt.storage.reports, sla=rt.storage.sla, clock=rt.clock
     )

@@ -6,7 +6,7 @@ import asyncio
 import csv
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import date, datetime
 from pathlib import Path
@@ -18,13 +18,13 @@ from apscheduler.triggers.cron import CronTrigger
 from dialer.ami.connection import AmiAuthError
 from dialer.app import Runtime, open_runtime, resolve_ami, run_core, stop_core, web_server
 from dialer.campaigns.reminders import ReminderStatus
-from dialer.core.appointments import HEADER_ALIASES, missing_columns
+from dialer.core import appointments, recalls
 from dialer.core.clock import SystemClock
 from dialer.core.csvfile import CsvError, read_csv
 from dialer.core.errors import ConfigError, DialerError
 from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
 from dialer.core.sms import SmsStatus
-from dialer.engine.importing import import_appointments
+from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
 from dialer.engine.model import DaySummary, UserExists
 from dialer.engine.reports import sla_report
 from dialer.settings import Settings
@@ -37,8 +37,31 @@ EXIT_OK, EXIT_ROWS_FAILED, EXIT_ERROR = 0, 1, 2
 
 
 async def import_appointments_file(settings: Settings, path: Path, out: TextIO) -> int:
+    def run(storage: Storage, rows: list[tuple[int, dict[str, str]]]) -> Awaitable[ImportOutcome]:
+        return import_appointments(rows, settings=settings, store=storage.appointments, now=_now())
+
+    return await _import_file(
+        settings, path, out, appointments.HEADER_ALIASES, appointments.missing_columns, run
+    )
+
+
+async def import_recalls_file(settings: Settings, path: Path, out: TextIO) -> int:
+    def run(storage: Storage, rows: list[tuple[int, dict[str, str]]]) -> Awaitable[ImportOutcome]:
+        return import_recalls(rows, settings=settings, store=storage.recalls, now=_now())
+
+    return await _import_file(settings, path, out, recalls.HEADER_ALIASES, recalls.missing_columns, run)
+
+
+async def _import_file(
+    settings: Settings,
+    path: Path,
+    out: TextIO,
+    aliases: Mapping[str, str],
+    missing_columns: Callable[[list[str]], list[str]],
+    run: Callable[[Storage, list[tuple[int, dict[str, str]]]], Awaitable[ImportOutcome]],
+) -> int:
     try:
-        table = read_csv(await asyncio.to_thread(path.read_bytes), HEADER_ALIASES)
+        table = read_csv(await asyncio.to_thread(path.read_bytes), aliases)
     except (OSError, CsvError) as err:
         out.write(f"{path}: {err}\n")
         return EXIT_ERROR
@@ -48,9 +71,7 @@ async def import_appointments_file(settings: Settings, path: Path, out: TextIO) 
         return EXIT_ERROR
     storage = await Storage.open(settings.service.db_url)
     try:
-        outcome = await import_appointments(
-            table.rows, settings=settings, store=storage.appointments, now=_now()
-        )
+        outcome = await run(storage, table.rows)
     finally:
         await storage.close()
     for error in outcome.errors:
@@ -61,6 +82,35 @@ async def import_appointments_file(settings: Settings, path: Path, out: TextIO) 
         f"кодировка {table.encoding}\n"
     )
     return EXIT_OK if outcome.ok else EXIT_ROWS_FAILED
+
+
+KOS_COLUMNS = (
+    "recall_id",
+    "clinic",
+    "patient_id",
+    "doctor",
+    "status",
+    "status_label",
+    "reason",
+    "comment",
+    "target_date",
+    "booked_date",
+    "moves",
+)
+
+
+async def export_recalls(settings: Settings, clinic: str | None, out: TextIO) -> int:
+    """The KOS journal with the dialer's results, for the clinic's own system."""
+    storage = await Storage.open(settings.service.db_url)
+    try:
+        rows = await storage.recalls.export(clinic)
+    finally:
+        await storage.close()
+    writer = csv.DictWriter(out, KOS_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in r.public().items()})
+    return EXIT_OK
 
 
 EXPORT_COLUMNS = (

@@ -63,7 +63,7 @@ skip_holidays = false
 [inbound]
 contexts = ["clinic-inbound", "test-direct"]
 staff_contexts = ["test-staff-outbound"]
-queue_log = "{sandbox.sandbox.layout.root / 'var/log/asterisk/queue_log'}"
+queue_log = "{sandbox.sandbox.layout.root / "var/log/asterisk/queue_log"}"
 
 [campaigns.callbacks]
 deadline = "{deadline}"
@@ -174,13 +174,25 @@ class Service:
 async def start_process(home: DialerHome) -> asyncio.subprocess.Process:
     log = (home.root / "service.log").open("ab")
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dialer", "--config", str(home.config), "--log-level", "INFO", "run",
-        cwd=home.root, stdout=asyncio.subprocess.DEVNULL, stderr=log, env={**os.environ, "DIALER_CONFIG": ""},
+        sys.executable,
+        "-m",
+        "dialer",
+        "--config",
+        str(home.config),
+        "--log-level",
+        "INFO",
+        "run",
+        cwd=home.root,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=log,
+        env={**os.environ, "DIALER_CONFIG": ""},
     )
 
 
 @contextlib.asynccontextmanager
-async def running_service(sandbox: SandboxHandle, root: Path, tz: str, **config: Any) -> AsyncIterator[Service]:
+async def running_service(
+    sandbox: SandboxHandle, root: Path, tz: str, **config: Any
+) -> AsyncIterator[Service]:
     port = free_port()
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
         home = DialerHome(root)

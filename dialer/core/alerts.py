@@ -16,6 +16,7 @@ class AlertKind(StrEnum):
     LONG_WAIT = "long_wait"  # someone waits too long
     MISSED_RATE = "missed_rate"  # too many misses over the last 15 minutes
     CALLBACK_AT_RISK = "callback_at_risk"  # a callback is due soon and nobody is free
+    LOW_RATING = "low_rating"  # a patient rated a visit low in the survey (raised by the survey itself)
 
     @property
     def label(self) -> str:
@@ -27,6 +28,7 @@ _LABELS = {
     AlertKind.LONG_WAIT: "долгое ожидание ответа",
     AlertKind.MISSED_RATE: "много пропущенных за 15 минут",
     AlertKind.CALLBACK_AT_RISK: "перезвон вот-вот опоздает, свободных администраторов нет",
+    AlertKind.LOW_RATING: "низкая оценка визита",
 }
 
 

@@ -48,11 +48,13 @@ class CallEnded:
 
 @dataclass(frozen=True, slots=True)
 class PatientLeg:
-    """A callback's second leg, to the patient, is decided: Asterisk's DIALSTATUS (ANSWER, NOANSWER, BUSY…)."""
+    """A call's second leg is decided: Asterisk's DIALSTATUS (ANSWER, NOANSWER, BUSY…) for a callback's patient,
+    CONNECTED or DROPPED for a progressive call waiting for an administrator."""
 
     attempt_id: str
     status: str
     at: datetime
+    member: str = ""  # the administrator's queue interface, when a queue connected the patient
 
 
 Fact = CallStarted | CallAnswered | DigitPressed | PatientLeg | JoinedQueue | CallEnded

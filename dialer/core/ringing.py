@@ -52,6 +52,9 @@ class CallGone:
     at: datetime
 
 
+# The pop-up's kind of call for each of the dialer's campaigns.
+_KINDS = {"reminders": "reminder", "callback": "callback", "autocb": "callback"}
+
 RingFact = PhoneRinging | PhoneAnswered | PhoneStopped | CallGone
 NO_FACTS: tuple[RingFact, ...] = ()
 
@@ -100,7 +103,7 @@ class RingTracker:
         campaign = self.campaign_of(linkedid)
         if campaign is None:
             return default, ""
-        return ("reminder" if campaign == "reminders" else "callback"), linkedid
+        return _KINDS.get(campaign, campaign), linkedid
 
     def _ring(self, event: Event, now: datetime, interface: str, dest: str, how: str) -> tuple[RingFact, ...]:
         call_key = event.get("Linkedid", "")

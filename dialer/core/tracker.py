@@ -175,7 +175,7 @@ class CallTracker:
             if self._lookup(attempt_id) is None or not status:
                 self.stats.malformed += 1
                 return NO_FACTS
-            return (PatientLeg(attempt_id, status, event_time(event, now)),)
+            return (PatientLeg(attempt_id, status, event_time(event, now), event.get("Member", "")),)
         if kind != self.digit_event:
             return NO_FACTS
         attempt_id = event.get("AttemptId", "")

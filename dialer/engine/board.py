@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dialer.campaigns.reminders import ReminderStatus
@@ -89,8 +89,20 @@ class Board:
                     "raised_at": _iso(a["raised_at"]),
                 }
                 for a in await self.alerts.active(clinic.id)
+                if _current(a, now)
             ],
         }
+
+
+# A low survey rating is news, not a condition that clears: the board shows it for a day.
+NEWS_FOR = timedelta(days=1)
+
+
+def _current(alert: dict[str, Any], now: datetime) -> bool:
+    raised = alert["raised_at"]
+    if alert["kind"] != AlertKind.LOW_RATING.value or not isinstance(raised, datetime):
+        return True
+    return now - (raised if raised.tzinfo else raised.replace(tzinfo=UTC)) < NEWS_FOR
 
 
 def _iso(value: object) -> str:

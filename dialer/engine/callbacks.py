@@ -19,6 +19,7 @@ from dialer.campaigns import callbacks as policy_
 from dialer.campaigns.callbacks import CAMPAIGN, CloseReason, TaskState, patient_leg_result, priority_key
 from dialer.campaigns.planner import AttemptRecord, Dial, SendSms, Settled, Stop, Target, Wait, next_step
 from dialer.core.clock import Clock
+from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
 from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
@@ -340,11 +341,11 @@ class CallbackFlow:
     def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
         return Settled.OPEN
 
-    def patient_leg(self, attempt: AttemptRow, status: str, at: datetime) -> Settled:
-        _, settled = patient_leg_result(status)
+    def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled:
+        _, settled = patient_leg_result(leg.status)
         if settled is Settled.FINAL:
             self._work.put_nowait(
-                _Work("close", phone=attempt.phone, reason=CloseReason.CALLBACK_ANSWERED, at=at)
+                _Work("close", phone=attempt.phone, reason=CloseReason.CALLBACK_ANSWERED, at=leg.at)
             )
         return settled
 

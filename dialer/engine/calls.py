@@ -60,7 +60,7 @@ class CallHandler(Protocol):
 
     def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled: ...
 
-    def patient_leg(self, attempt: AttemptRow, status: str, at: datetime) -> Settled: ...
+    def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled: ...
 
     def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None: ...
 
@@ -182,7 +182,7 @@ class CallDesk:
             self._open[attempt_id] = replace(attempt, digit=fact.digit, settled=settled)
             self._log(attempt, "digit", at=fact.at, digit=fact.digit)
         elif isinstance(fact, PatientLeg):
-            settled = self._notify(attempt).patient_leg(attempt, fact.status, fact.at)
+            settled = self._notify(attempt).patient_leg(attempt, fact)
             batch.changes.legs.append((attempt_id, fact.status, settled))
             self._open[attempt_id] = replace(attempt, leg_status=fact.status, settled=settled)
             self._log(attempt, "patient_leg", at=fact.at, detail=fact.status)
@@ -316,7 +316,7 @@ class _NoHandler:
     def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
         return Settled.OPEN
 
-    def patient_leg(self, attempt: AttemptRow, status: str, at: datetime) -> Settled:
+    def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled:
         return Settled.OPEN
 
     def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:

@@ -1,4 +1,4 @@
-"""Loading appointments: the same validation and write for `dialer import` and `POST /api/appointments`."""
+"""Loading lists: the same validation and write for `dialer import` and the JSON API (appointments, КОС)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from datetime import date, datetime
 
 from dialer.core.appointments import ClinicRef, validate_appointments
 from dialer.core.errors import RowError
+from dialer.core.recalls import validate_recalls
 from dialer.core.rows import Row
-from dialer.engine.stores import AppointmentStore
+from dialer.engine.stores import AppointmentStore, RecallImportStore
 from dialer.settings import Settings
 
 
@@ -50,4 +51,14 @@ async def import_appointments(
         updated=counts.updated,
         errors=report.errors,
         days={r.visit_day for r in report.accepted},
+    )
+
+
+async def import_recalls(
+    rows: Iterable[tuple[int, Row]], *, settings: Settings, store: RecallImportStore, now: datetime
+) -> ImportOutcome:
+    report = validate_recalls(rows, clinic_refs(settings))
+    counts = await store.upsert(report.accepted, now)
+    return ImportOutcome(
+        rows=report.rows_seen, created=counts.created, updated=counts.updated, errors=report.errors
     )

@@ -33,6 +33,9 @@ class Intake:
         self.facts: asyncio.Queue[Fact] = asyncio.Queue()
         self.inbound_facts: asyncio.Queue[InboundFact] = asyncio.Queue()
         self.queues_changed = asyncio.Event()
+        self.queue_watchers: list[
+            asyncio.Event
+        ] = []  # more waiters on the queue state, each with its own event
         self.rings = rings
         self.ring_listeners: list[Callable[[RingFact], None]] = []
 
@@ -45,6 +48,8 @@ class Intake:
                 self.inbound_facts.put_nowait(inbound_fact)
         if self.queues.feed(event, now):
             self.queues_changed.set()
+            for watcher in self.queue_watchers:
+                watcher.set()
         if self.rings is not None:
             for ring_fact in self.rings.feed(event, now):
                 for listener in self.ring_listeners:

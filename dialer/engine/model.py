@@ -10,6 +10,7 @@ from typing import Any
 from dialer.campaigns.planner import AttemptRecord, Settled
 from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.outcomes import CallResult
+from dialer.core.recalls import RecallStatus
 from dialer.core.sms import SmsStatus
 
 
@@ -236,6 +237,7 @@ class PatientCard:
     contacts: list[dict[str, Any]]
     waiting_list: list[dict[str, Any]]
     diary: list[dict[str, Any]]
+    recall: dict[str, Any] | None = None  # an open KOS invitation, with the doctor's comment
 
 
 @dataclass(frozen=True)
@@ -276,3 +278,38 @@ class ContactRecord:
     waiting_doctor: str | None = None
     waiting_day: date | None = None
     waiting_comment: str = ""
+
+
+@dataclass(frozen=True)
+class RecallRow:
+    recall_id: int
+    clinic_id: str
+    external_id: str
+    patient_id: str
+    patient_name: str
+    phone: str
+    doctor: str
+    comment: str
+    target_day: date
+    status: RecallStatus
+    reason: str
+    status_comment: str
+    moves: int
+    booked_day: date | None
+    planned: bool
+
+    def public(self) -> dict[str, Any]:
+        """The row as the clinic's own system takes it back: the export, the API and the webhook."""
+        return {
+            "recall_id": self.external_id,
+            "clinic": self.clinic_id,
+            "patient_id": self.patient_id,
+            "doctor": self.doctor,
+            "status": self.status.value,
+            "status_label": self.status.label,
+            "reason": self.reason,
+            "comment": self.status_comment,
+            "target_date": self.target_day.isoformat(),
+            "booked_date": self.booked_day.isoformat() if self.booked_day else None,
+            "moves": self.moves,
+        }

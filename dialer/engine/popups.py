@@ -30,12 +30,18 @@ REASONS = {
     "direct": "Звонок на ваш номер",
     "reminder": "Пациент нажал 3 в напоминании о визите и ждёт администратора",
     "callback": "Перезвон пропущенного звонка («Мы звоним»)",
+    "kos": "КОС: приглашение на контрольный осмотр («Мы звоним»)",
+    "diary": "Ежедневник: звонок по записи в ежедневнике («Мы звоним»)",
+    "offer": "Лист ожидания: освободилось время, пациент ждал его («Мы звоним»)",
 }
 OFFERS = {
     "inbound": "Узнайте цель звонка. Предложите два конкретных времени: «сегодня 18:40» или «завтра 12:20».",
     "direct": "Узнайте цель звонка. Предложите два конкретных времени.",
     "reminder": "Подтвердите, перенесите или отмените визит. При переносе предложите два конкретных времени.",
     "callback": "Извинитесь, что не ответили. Предложите два конкретных времени: «сегодня 18:40» или «завтра 12:20».",
+    "kos": "Передайте предложение врача (ниже) и пригласите на осмотр: два конкретных времени.",
+    "diary": "Позвоните по комментарию в ежедневнике; договоритесь о записи или о новой дате звонка.",
+    "offer": "Предложите освободившееся время; если не подходит — оставьте в листе ожидания.",
 }
 
 
@@ -110,6 +116,14 @@ def card_json(card: PatientCard, now: datetime) -> dict[str, Any]:
             for w in card.waiting_list
         ],
         "diary": [{"day": d["due_day"].isoformat(), "comment": d["comment"]} for d in card.diary],
+        "recall": None
+        if card.recall is None
+        else {
+            "doctor": card.recall["doctor"],
+            "comment": card.recall["comment"],
+            "day": card.recall["target_day"].isoformat(),
+            "moves": card.recall["moves"],
+        },
     }
 
 
@@ -207,7 +221,7 @@ class Popups:
                     user_id,
                     card.call_key,
                     card.phone,
-                    "out" if card.kind in ("reminder", "callback") else "in",
+                    "in" if card.kind in ("inbound", "direct") else "out",
                     card.kind,
                     card.started_at,
                     fact.at,

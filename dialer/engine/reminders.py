@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -18,6 +18,7 @@ from dialer.campaigns.reminders import (
     status_after_stop,
 )
 from dialer.core.clock import Clock
+from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
 from dialer.core.phones import dial_forms, display_phone
 from dialer.core.sms import SmsStatus
@@ -62,6 +63,8 @@ class ReminderFlow:
         self.wake: Callable[[], None] = lambda: None
         # Work the call facts ask for, done here rather than on the fact path: digits to write, targets to plan.
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
+        # A cancelled visit frees its slot for the waiting list: (clinic, appointment id).
+        self.on_cancelled: Callable[[str, str], Awaitable[None]] | None = None
         desk.handlers[CAMPAIGN] = self
 
     # -- planning ---------------------------------------------------------------------------------
@@ -224,7 +227,7 @@ class ReminderFlow:
         self._work.put_nowait(_Work(attempt, digit=digit, at=at))
         return meaning.settled if meaning is not None else Settled.OPEN
 
-    def patient_leg(self, attempt: AttemptRow, status: str, at: datetime) -> Settled:
+    def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled:
         return Settled.OPEN  # reminders have no second leg
 
     def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
@@ -256,6 +259,9 @@ class ReminderFlow:
             await self.reminders.open_admin_task(
                 attempt.target_id, CANCEL_TASK, attempt.attempt_id, CANCEL_COMMENT, at
             )
+            target = await self.reminders.target(attempt.target_id)
+            if target is not None and self.on_cancelled is not None:
+                await self.on_cancelled(target.clinic_id, target.appointment_id)
         log.info("reminder %s: digit %s", attempt.target_id, digit)
 
 

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.appointments import AppointmentRecord
+from dialer.core.recalls import RecallRecord
 from dialer.core.sms import SmsStatus
 from dialer.engine.model import (
     AttemptBatch,
@@ -20,6 +21,7 @@ from dialer.engine.model import (
     InboundCallRow,
     OutcomeRow,
     PatientCard,
+    RecallRow,
     ReminderTarget,
     SmsRow,
     UpsertCounts,
@@ -137,6 +139,14 @@ class AppointmentStore(Protocol):
     async def doctors(self, visit_day: date | None = None) -> list[str]: ...
 
     async def outcomes(self, visit_day: date, clinic_id: str | None = None) -> list[OutcomeRow]: ...
+
+    async def cancel(self, clinic_id: str, appointment_id: str, now: datetime) -> bool: ...
+
+
+class RecallImportStore(Protocol):
+    async def upsert(self, records: Sequence[RecallRecord], now: datetime) -> UpsertCounts: ...
+
+    async def export(self, clinic_id: str | None = None) -> list[RecallRow]: ...
 
 
 class CallbackStore(Protocol):

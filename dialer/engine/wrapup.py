@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from dialer.core.clock import Clock
 from dialer.core.errors import DialerError, FieldError
 from dialer.core.wrapup import FormErrors, WrapupForm, parse_wrapup
-from dialer.engine.model import ContactRecord, UserRow
+from dialer.engine.model import ContactRecord, UserRow, WrapupRow
 from dialer.engine.stores import WrapupStore
 from dialer.settings import Settings
 
 OUT_FLAG = "Мы звоним"
+KIND_FLAGS = {"kos": "КОС", "diary": "ЕЖ."}
+# Calls whose "call again" is the campaign's own next date, not a diary entry.
+OWN_DATES = frozenset({"kos"})
+
+# What happens after a wrap-up is saved: the campaign the call belonged to takes the result.
+AfterWrapup = Callable[[WrapupRow, WrapupForm, UserRow], Awaitable[None]]
 
 
 class WrapupGone(DialerError):
@@ -26,6 +32,7 @@ async def save_wrapup(
     user: UserRow,
     wrapup_id: int,
     raw: Mapping[str, object],
+    after: AfterWrapup | None = None,
 ) -> WrapupForm:
     row = await store.get(wrapup_id)
     if row is None or row.user_id != user.user_id:
@@ -41,13 +48,15 @@ async def save_wrapup(
     talk = (row.ended_at - row.answered_at).total_seconds() if row.ended_at and row.answered_at else None
     wrap = (now - row.ended_at).total_seconds() if row.ended_at else None
     # "Звать / перезвонить" puts the patient in the diary on that day, unless a diary date was given.
-    diary_day = form.diary_day or (form.call_again_day if form.result == "call_again" else None)
+    diary_day = form.diary_day or (
+        form.call_again_day if form.result == "call_again" and row.reason not in OWN_DATES else None
+    )
     contact = ContactRecord(
         clinic_id=row.clinic_id,
         phone=row.phone,
         patient_id=None,
         direction=row.direction,
-        flags=(OUT_FLAG,) if row.direction == "out" else (),
+        flags=_flags(row.direction, row.reason),
         user_id=user.user_id,
         call_ref=row.call_ref,
         result=form.result,
@@ -65,7 +74,16 @@ async def save_wrapup(
     )
     if not await store.save(wrapup_id, contact):
         raise WrapupGone("этот звонок уже оформлен")
+    if after is not None:
+        await after(row, form, user)
     return form
+
+
+def _flags(direction: str, kind: str) -> tuple[str, ...]:
+    flags = [OUT_FLAG] if direction == "out" else []
+    if kind in KIND_FLAGS:
+        flags.append(KIND_FLAGS[kind])
+    return tuple(flags)
 
 
 def _comment(form: WrapupForm) -> str:

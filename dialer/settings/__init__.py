@@ -11,6 +11,8 @@ from dialer.settings.model import (
     AmiSettings,
     ClinicSettings,
     InboundSettings,
+    IvrCampaignSettings,
+    KosSettings,
     ReminderSettings,
     Secret,
     ServiceSettings,
@@ -19,6 +21,8 @@ from dialer.settings.model import (
     SmsSettings,
     TrunkSettings,
     TwilioSettings,
+    WaitingListSettings,
+    WebhookSettings,
 )
 from dialer.settings.parse import parse_settings
 
@@ -30,6 +34,8 @@ __all__ = [
     "AmiSettings",
     "ClinicSettings",
     "InboundSettings",
+    "IvrCampaignSettings",
+    "KosSettings",
     "ReminderSettings",
     "Secret",
     "ServiceSettings",
@@ -38,6 +44,8 @@ __all__ = [
     "SmsSettings",
     "TrunkSettings",
     "TwilioSettings",
+    "WaitingListSettings",
+    "WebhookSettings",
     "load_settings",
     "parse_settings",
 ]

@@ -84,6 +84,7 @@ class ClinicSettings:
     # first and put the answered call at the head of the reception queue.
     callback_mode: str = "agent_first"
     supervisor_phone: str = ""  # overload alerts go here by SMS
+    kos_per_day: int | None = None  # the senior administrator's KOS plan for this clinic
 
     @property
     def answer_queues(self) -> tuple[str, ...]:
@@ -97,6 +98,46 @@ class ReminderSettings:
     sms: SmsTemplate = SmsTemplate(DEFAULT_REMINDER_SMS)
     list_build_time: time = time(10, 0)
     ivr_context: str = "dialer-reminder"
+
+
+@dataclass(frozen=True)
+class KosSettings:
+    calls: int = 3  # calls in one round (one day), at least the window's min_gap apart
+    moves: int = 3  # times the date moves after a round without reaching the patient; then Отказ
+    gap: timedelta = timedelta(days=7)  # how far the date moves
+    window: WindowRule = window_rule({"start": "10:00", "end": "19:00", "min_gap": "2h"}, "default")
+    ratio: float = 1.0  # patients dialled per free administrator
+    drop_cap: float = 3.0  # per cent of answered calls that may find nobody free
+    wait_for_admin: timedelta = timedelta(seconds=4)  # how long an answered patient waits before it is a drop
+    per_day: int = 30  # the senior administrator's plan, per clinic, unless the clinic says
+    refusal_reasons: tuple[str, ...] = ()  # empty: the built-in list
+
+    @property
+    def round_window(self) -> WindowRule:
+        """The calling window of one round, with its number of calls."""
+        return replace(self.window, attempts=self.calls)
+
+
+@dataclass(frozen=True)
+class IvrCampaignSettings:
+    """A post-visit IVR campaign: the follow-up call N days after a visit, or the survey."""
+
+    enabled: bool
+    days_after: int
+    plan: AttemptPlan
+    low_rating: int = 2  # survey: ratings at or below this alert the senior administrator
+
+
+@dataclass(frozen=True)
+class WaitingListSettings:
+    reply_window: timedelta = timedelta(minutes=15)  # after the SMS, before the call
+    sms: SmsTemplate = SmsTemplate("{clinic}: освободилось время {date} в {time}. Записаться: {phone}")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    url: str = ""  # empty: no write-back by webhook
+    secret: Secret = Secret("")
 
 
 @dataclass(frozen=True)
@@ -162,6 +203,19 @@ class Settings:
     callbacks: CallbackPolicy = CallbackPolicy()
     inbound: InboundSettings = InboundSettings()
     alerts: AlertSettings = AlertSettings()
+    kos: KosSettings = KosSettings()
+    followup: IvrCampaignSettings = IvrCampaignSettings(
+        True,
+        2,
+        AttemptPlan(
+            (window_rule({"start": "11:00", "end": "19:00", "attempts": 2, "min_gap": "2h"}, "default"),)
+        ),
+    )
+    survey: IvrCampaignSettings = IvrCampaignSettings(
+        True, 1, AttemptPlan((window_rule({"start": "12:00", "end": "19:00", "attempts": 1}, "default"),))
+    )
+    waiting_list: WaitingListSettings = WaitingListSettings()
+    webhook: WebhookSettings = WebhookSettings()
     source: Path | None = None
 
     def clinic(self, clinic_id: str) -> ClinicSettings:

@@ -21,6 +21,8 @@ from dialer.settings.model import (
     AmiSettings,
     ClinicSettings,
     InboundSettings,
+    IvrCampaignSettings,
+    KosSettings,
     ReminderSettings,
     Secret,
     ServiceSettings,
@@ -29,6 +31,8 @@ from dialer.settings.model import (
     SmsSettings,
     TrunkSettings,
     TwilioSettings,
+    WaitingListSettings,
+    WebhookSettings,
 )
 from dialer.settings.reader import Table
 
@@ -92,6 +96,7 @@ def _clinic(raw: object, index: int, trunks: Mapping[str, TrunkSettings]) -> Cli
         else None,
         callback_mode=mode,
         supervisor_phone=supervisor,
+        kos_per_day=t.integer("kos_per_day", 30) if t.has("kos_per_day") else None,
     )
     t.done()
     return clinic
@@ -171,6 +176,57 @@ def _callbacks(t: Table) -> CallbackPolicy:
     )
     t.done()
     return policy
+
+
+def _kos(t: Table) -> KosSettings:
+    d = KosSettings()
+    window = t.table("window")
+    rule = window_rule(window._raw, "campaigns.kos.window") if window._raw else d.window
+    window._used.update(window._raw)
+    kos = KosSettings(
+        calls=t.integer("calls", d.calls, minimum=1),
+        moves=t.integer("moves", d.moves),
+        gap=t.duration("gap", d.gap),
+        window=rule,
+        ratio=t.number("ratio", d.ratio),
+        drop_cap=t.number("drop_cap", d.drop_cap),
+        wait_for_admin=t.duration("wait_for_admin", d.wait_for_admin),
+        per_day=t.integer("per_day", d.per_day),
+        refusal_reasons=tuple(str(r) for r in t.items("refusal_reasons")),
+    )
+    t.done()
+    return kos
+
+
+def _ivr(t: Table, default: IvrCampaignSettings) -> IvrCampaignSettings:
+    settings = IvrCampaignSettings(
+        enabled=t.flag("enabled", default.enabled),
+        days_after=t.integer("days_after", default.days_after),
+        plan=_plan(t, default.plan),
+        low_rating=t.integer("low_rating", default.low_rating),
+    )
+    t.done()
+    return settings
+
+
+def _waiting_list(t: Table) -> WaitingListSettings:
+    d = WaitingListSettings()
+    settings = WaitingListSettings(
+        reply_window=t.duration("reply_window", d.reply_window),
+        sms=SmsTemplate(t.text("sms_text", d.sms.text)),
+    )
+    t.done()
+    return settings
+
+
+def _webhook(t: Table) -> WebhookSettings:
+    settings = WebhookSettings(url=t.text("url", ""), secret=Secret(t.text("secret", "")))
+    if settings.url and not settings.secret:
+        raise ConfigError(
+            "webhook.secret: нужен секрет для подписи (HMAC) — иначе получатель не сможет проверить"
+        )
+    t.done()
+    return settings
 
 
 def _inbound(t: Table) -> InboundSettings:
@@ -259,10 +315,16 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
     r.done()
 
     callbacks = _callbacks(campaigns.table("callbacks"))
+    kos = _kos(campaigns.table("kos"))
+    defaults = Settings()
+    followup = _ivr(campaigns.table("followup"), defaults.followup)
+    survey = _ivr(campaigns.table("survey"), defaults.survey)
+    waiting = _waiting_list(campaigns.table("waiting_list"))
     campaigns.done()
     sms = _sms(root.table("sms"))
     inbound = _inbound(root.table("inbound"))
     alerts = _alerts(root.table("alerts"))
+    webhook = _webhook(root.table("webhook"))
     root.done()
     return Settings(
         service=service,
@@ -274,5 +336,10 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
         callbacks=callbacks,
         inbound=inbound,
         alerts=alerts,
+        kos=kos,
+        followup=followup,
+        survey=survey,
+        waiting_list=waiting,
+        webhook=webhook,
         source=source,
     )

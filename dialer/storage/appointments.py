@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
+from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.appointments import AppointmentRecord
 from dialer.engine.model import AttemptState, OutcomeRow, UpsertCounts
 from dialer.storage.schema import appointments, attempts, patients, sms_messages, targets
@@ -56,6 +58,33 @@ class SqlAppointmentStore:
             )
         updated = sum(1 for r in records if (r.clinic_id, r.appointment_id) in existing)
         return UpsertCounts(len(records) - updated, updated)
+
+    async def cancel(self, clinic_id: str, appointment_id: str, now: datetime) -> bool:
+        """Cancel a visit from the clinic's side (the operator's page): its reminder stops calling. False when
+        there is no such visit or it was cancelled already."""
+        async with self.engine.begin() as conn:
+            changed = await conn.execute(
+                update(appointments)
+                .where(
+                    appointments.c.clinic_id == clinic_id,
+                    appointments.c.appointment_id == appointment_id,
+                    appointments.c.reminder_status != ReminderStatus.CANCELLED.value,
+                )
+                .values(reminder_status=ReminderStatus.CANCELLED.value, updated_at=now)
+            )
+            if not changed.rowcount:
+                return False
+            await conn.execute(
+                update(targets)
+                .where(
+                    targets.c.clinic_id == clinic_id,
+                    targets.c.campaign == REMINDERS,
+                    targets.c.subject_id == appointment_id,
+                    targets.c.state == "active",
+                )
+                .values(state="done", stop_reason="cancelled", updated_at=now)
+            )
+        return True
 
     async def days(self) -> list[date]:
         async with self.engine.connect() as conn:

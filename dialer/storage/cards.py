@@ -10,7 +10,15 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.engine.model import PatientCard
-from dialer.storage.schema import appointments, callback_tasks, contacts, diary, patients, waiting_list
+from dialer.storage.schema import (
+    appointments,
+    callback_tasks,
+    contacts,
+    diary,
+    patients,
+    recalls,
+    waiting_list,
+)
 
 LAST_CONTACTS = 5
 NEXT_VISITS = 3
@@ -94,6 +102,20 @@ class SqlCardStore:
                     )
                 )
             ]
+            recall = (
+                await conn.execute(
+                    select(
+                        recalls.c.doctor,
+                        recalls.c.comment,
+                        recalls.c.target_day,
+                        recalls.c.moves,
+                        recalls.c.reason,
+                    )
+                    .where(recalls.c.phone == phone, recalls.c.status == "call")
+                    .order_by(recalls.c.target_day)
+                    .limit(1)
+                )
+            ).first()
         return PatientCard(
             phone=phone,
             patients=people,
@@ -102,6 +124,7 @@ class SqlCardStore:
             contacts=recent,
             waiting_list=waiting,
             diary=planned,
+            recall=dict(recall._mapping) if recall is not None else None,
         )
 
 

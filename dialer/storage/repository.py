@@ -18,12 +18,14 @@ from dialer.storage.db import create_engine, migrate
 from dialer.storage.due import SqlDueStore
 from dialer.storage.inbound import SqlInboundStore
 from dialer.storage.leases import SqlLeaseStore
+from dialer.storage.recalls import SqlOutboxStore, SqlRecallStore
 from dialer.storage.reminders import SqlReminderStore
 from dialer.storage.reports import SqlReportStore
 from dialer.storage.sla import SqlSlaStore
 from dialer.storage.sms import SqlSmsStore
 from dialer.storage.upsert import insert_dialect
 from dialer.storage.users import SqlUserStore
+from dialer.storage.worklists import SqlWorklistStore
 from dialer.storage.wrapups import SqlWrapupStore
 
 
@@ -44,6 +46,9 @@ class Storage:
     cards: SqlCardStore
     wrapups: SqlWrapupStore
     reports: SqlReportStore
+    recalls: SqlRecallStore
+    outbox: SqlOutboxStore
+    worklists: SqlWorklistStore
 
     @classmethod
     async def open(cls, url: str, *, run_migrations: bool = True) -> Storage:
@@ -66,6 +71,9 @@ class Storage:
             cards=SqlCardStore(engine),
             wrapups=SqlWrapupStore(engine),
             reports=SqlReportStore(engine),
+            recalls=SqlRecallStore(engine),
+            outbox=SqlOutboxStore(engine),
+            worklists=SqlWorklistStore(engine),
         )
 
     async def sync_clinics(self, clinics: Sequence[tuple[str, str, str]], now: datetime) -> None:

@@ -384,3 +384,77 @@ wrapups = Table(
     Column("state", String(16), nullable=False, default="pending"),  # pending | saved
     UniqueConstraint("user_id", "call_ref", name="uq_wrapups_call"),
 )
+
+# КОС: the patients doctors want back for a control examination («3. Звать» in the clinic's journal).
+recalls = Table(
+    "recalls",
+    metadata,
+    Column("recall_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("external_id", String(64), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("patient_name", String(200), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("doctor", String(200), nullable=False),
+    Column("comment", Text, nullable=False, default=""),  # the doctor's proposal: what the call is about
+    Column("target_day", Date, nullable=False),
+    Column(
+        "status", String(16), nullable=False, default="call"
+    ),  # call (Звать) | booked (Записан) | refused (Отказ)
+    Column("reason", String(200), nullable=False, default=""),
+    Column("status_comment", Text, nullable=False, default=""),
+    Column(
+        "moves", Integer, nullable=False, default=0
+    ),  # how many times the date moved for not reaching them
+    Column("booked_day", Date, nullable=True),
+    Column("planned", Boolean, nullable=False, default=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("clinic_id", "external_id", name="uq_recalls_external"),
+    Index("ix_recalls_due", "clinic_id", "status", "target_day"),
+)
+
+# Status changes waiting to be delivered to the clinic's own system: at least once, with an idempotency key.
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("event_key", String(120), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_webhook_outbox_due", "delivered_at", "next_at"),
+)
+
+# Answers to the post-visit follow-up and the survey IVRs.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("feedback_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("appointment_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # followup | survey
+    Column("digit", String(1), nullable=False),
+    Column("attempt_id", String(100), nullable=False, unique=True),
+    Column("at", UtcDateTime(), nullable=False),
+)
+
+# A freed slot offered to the waiting list, one patient after another in priority order.
+offers = Table(
+    "offers",
+    metadata,
+    Column("offer_id", Integer, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), nullable=False),
+    Column("appointment_id", String(64), nullable=False),  # the cancelled visit whose slot is free
+    Column("doctor", String(200), nullable=False),
+    Column("slot_at", UtcDateTime(), nullable=False),
+    Column("entry_id", Integer, nullable=False),  # the waiting-list entry it is offered to
+    Column("state", String(16), nullable=False, default="offered"),  # offered | booked | declined | expired
+    Column("sms_at", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("appointment_id", "entry_id", name="uq_offers_slot_entry"),
+)

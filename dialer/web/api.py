@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -11,11 +12,12 @@ from typing import Any
 from aiohttp import web
 
 from dialer.campaigns.reminders import ReminderStatus
-from dialer.core.appointments import ALL_FIELDS
+from dialer.core.appointments import ALL_FIELDS as APPOINTMENT_FIELDS
 from dialer.core.clock import Clock
-from dialer.engine.importing import import_appointments
+from dialer.core.recalls import ALL_FIELDS as RECALL_FIELDS
+from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
 from dialer.engine.reports import SlaRows, sla_report
-from dialer.engine.stores import AppointmentStore
+from dialer.engine.stores import AppointmentStore, RecallImportStore
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.web")
@@ -30,6 +32,9 @@ class ApiContext:
     clock: Clock
     on_imported: Any  # async (set[date]) -> None: plans the days that just got appointments
     sla: SlaRows | None = None
+    recalls: RecallImportStore | None = None
+    on_recalls: Callable[[], Awaitable[None]] | None = None  # plans today's KOS after an import
+    on_cancelled: Callable[[str, str], Awaitable[None]] | None = None  # offers a freed slot
 
 
 API = web.AppKey("api", ApiContext)
@@ -51,19 +56,22 @@ async def _json_body(request: web.Request) -> Any:
         ) from None
 
 
-def _items(body: Any) -> list[Any] | None:
-    if isinstance(body, dict) and set(body) == {"appointments"}:
-        body = body["appointments"]
+def _items(body: Any, key: str) -> list[Any] | None:
+    if isinstance(body, dict) and set(body) == {key}:
+        body = body[key]
     return body if isinstance(body, list) else None
 
 
-async def post_appointments(request: web.Request) -> web.Response:
-    ctx = request.app[API]
-    items = _items(await _json_body(request))
+Importer = Callable[[list[tuple[int, dict[str, Any]]]], Awaitable[ImportOutcome]]
+
+
+async def _import_rows(
+    request: web.Request, key: str, fields: Collection[str], run: Importer
+) -> web.Response:
+    """A JSON list of rows, checked row by row like a CSV file: good rows go in, each bad one is named."""
+    items = _items(await _json_body(request), key)
     if items is None:
-        return bad_request(
-            [{"field": "body", "message": 'ожидался список записей или {"appointments": [...]}'}]
-        )
+        return bad_request([{"field": "body", "message": f'ожидался список записей или {{"{key}": [...]}}'}])
     if len(items) > MAX_IMPORT_ROWS:
         return bad_request([{"field": "body", "message": f"не больше {MAX_IMPORT_ROWS} записей за раз"}], 413)
     numbered: list[tuple[int, dict[str, Any]]] = []
@@ -72,22 +80,77 @@ async def post_appointments(request: web.Request) -> web.Response:
         if not isinstance(item, dict):
             errors.append({"row": index, "field": "row", "message": "запись должна быть объектом"})
             continue
-        unknown = sorted(set(item) - set(ALL_FIELDS))
+        unknown = sorted(set(item) - set(fields))
         if unknown:
             errors.append({"row": index, "field": unknown[0], "message": f"неизвестные поля {unknown}"})
             continue
         numbered.append((index, item))
-    outcome = await import_appointments(
-        numbered, settings=ctx.settings, store=ctx.appointments, now=ctx.clock.now()
-    )
+    outcome = await run(numbered)
     all_errors = sorted(
         errors + [e.as_dict() for e in outcome.errors],
         key=lambda e: (str(e["row"]).zfill(9), str(e["field"])),
     )
     body = outcome.as_dict() | {"rows": len(items), "errors": all_errors}
-    if outcome.days:
-        await ctx.on_imported(outcome.days)
     return web.json_response(body, status=400 if all_errors else 200)
+
+
+async def post_appointments(request: web.Request) -> web.Response:
+    ctx = request.app[API]
+
+    async def run(rows: list[tuple[int, dict[str, Any]]]) -> ImportOutcome:
+        outcome = await import_appointments(
+            rows, settings=ctx.settings, store=ctx.appointments, now=ctx.clock.now()
+        )
+        if outcome.days:
+            await ctx.on_imported(outcome.days)
+        return outcome
+
+    return await _import_rows(request, "appointments", APPOINTMENT_FIELDS, run)
+
+
+async def post_kos(request: web.Request) -> web.Response:
+    ctx = request.app[API]
+    if ctx.recalls is None:
+        raise web.HTTPServiceUnavailable(text="the KOS list is not available in this process")
+    recalls = ctx.recalls
+
+    async def run(rows: list[tuple[int, dict[str, Any]]]) -> ImportOutcome:
+        return await import_recalls(rows, settings=ctx.settings, store=recalls, now=ctx.clock.now())
+
+    response = await _import_rows(request, "recalls", RECALL_FIELDS, run)
+    if ctx.on_recalls is not None:
+        await ctx.on_recalls()
+    return response
+
+
+async def get_kos(request: web.Request) -> web.Response:
+    ctx = request.app[API]
+    if ctx.recalls is None:
+        raise web.HTTPServiceUnavailable(text="the KOS list is not available in this process")
+    clinic = request.query.get("clinic") or None
+    if clinic is not None and clinic not in ctx.settings.clinics:
+        return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
+    return web.json_response({"recalls": [r.public() for r in await ctx.recalls.export(clinic)]})
+
+
+async def cancel_appointment(request: web.Request) -> web.Response:
+    """The clinic cancels a visit (from the operator's page): its slot is offered to the waiting list."""
+    ctx = request.app[API]
+    body = await _json_body(request)
+    if not isinstance(body, dict) or set(body) - {"clinic", "appointment_id"}:
+        return bad_request([{"field": "body", "message": 'ожидался {"clinic": ..., "appointment_id": ...}'}])
+    clinic, appointment_id = body.get("clinic"), body.get("appointment_id")
+    if not isinstance(clinic, str) or clinic not in ctx.settings.clinics:
+        return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
+    if not isinstance(appointment_id, str) or not appointment_id.strip():
+        return bad_request([{"field": "appointment_id", "message": "нужен номер записи"}])
+    if not await ctx.appointments.cancel(clinic, appointment_id, ctx.clock.now()):
+        return bad_request(
+            [{"field": "appointment_id", "message": "нет такой записи, или она уже отменена"}], 404
+        )
+    if ctx.on_cancelled is not None:
+        await ctx.on_cancelled(clinic, appointment_id)
+    return web.json_response({"cancelled": True, "clinic": clinic, "appointment_id": appointment_id})
 
 
 async def get_appointments(request: web.Request) -> web.Response:
@@ -142,3 +205,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/appointments", post_appointments)
     app.router.add_get("/api/appointments", get_appointments)
     app.router.add_get("/api/sla", get_sla)
+    app.router.add_post("/api/kos", post_kos)
+    app.router.add_get("/api/kos", get_kos)
+    app.router.add_post("/api/appointments/cancel", cancel_appointment)

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from dialer.core.appointments import ALL_FIELDS
+from dialer.core.recalls import ALL_FIELDS as RECALL_FIELDS
 from dialer.core.wrapup import FIELDS as WRAPUP_FIELDS
 from dialer.core.wrapup import RESULTS
 
@@ -73,6 +74,66 @@ SPEC: dict[str, Any] = {
                     "200": {"description": "записи"},
                     "400": _error("неверные параметры"),
                     "401": _error("нужен вход"),
+                },
+            },
+        },
+        "/api/kos": {
+            "post": {
+                "summary": "Загрузить журнал КОС («3. Звать»)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {f: {"type": "string"} for f in RECALL_FIELDS},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "все строки загружены"},
+                    "400": _error("ошибки по строкам"),
+                    "401": _error("нужен вход"),
+                    "413": _error("слишком много строк"),
+                },
+            },
+            "get": {
+                "summary": "Журнал КОС с результатами обзвона",
+                "parameters": [{"name": "clinic", "in": "query", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "строки журнала"},
+                    "400": _error("неверные параметры"),
+                    "401": _error("нужен вход"),
+                },
+            },
+        },
+        "/api/appointments/cancel": {
+            "post": {
+                "summary": "Отменить визит: время предлагается листу ожидания",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["clinic", "appointment_id"],
+                                "properties": {
+                                    "clinic": {"type": "string"},
+                                    "appointment_id": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "отменён"},
+                    "400": _error("неверные поля"),
+                    "401": _error("нужен вход"),
+                    "404": _error("нет такой записи или она уже отменена"),
                 },
             },
         },

@@ -10,7 +10,7 @@ from aiohttp import web
 from dialer.core.clock import Clock
 from dialer.core.wrapup import CALL_AGAIN_REASONS, REFUSAL_REASONS, RESULTS, FormErrors
 from dialer.engine.stores import WrapupStore
-from dialer.engine.wrapup import WrapupGone, save_wrapup
+from dialer.engine.wrapup import AfterWrapup, WrapupGone, save_wrapup
 from dialer.settings import Settings
 from dialer.web.auth import ADMIN, OPERATOR, csrf_of, require_role
 from dialer.web.pages import operator_html
@@ -21,6 +21,7 @@ class OperatorContext:
     settings: Settings
     wrapups: WrapupStore
     clock: Clock
+    after_wrapup: AfterWrapup | None = None
 
 
 OPERATORS = web.AppKey("operators", OperatorContext)
@@ -58,6 +59,7 @@ async def post_wrapup(request: web.Request) -> web.Response:
             user=user,
             wrapup_id=wrapup_id,
             raw=body,
+            after=ctx.after_wrapup,
         )
     except FormErrors as err:
         return _errors([(e.field, e.message) for e in err.errors])

@@ -13,29 +13,10 @@ import pytest
 from tests.asterisk_plugin import SandboxHandle
 from tests.e2e.browser import chromium, logged_in, screenshot_dir
 from tests.inbound_scenario import running_service
+from tests.operators import PASSWORD, add_user, api_token
 from tests.support import daytime_zone, sim_phone
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
-
-PASSWORD = "пароль-для-теста"
-
-
-def add_user(svc, username: str, role: str, name: str, phone: str | None = None) -> None:  # type: ignore[no-untyped-def]
-    args = ["users", "add", username, "--role", role, "--name", name, "--password-stdin"]
-    if phone:
-        args += ["--phone", phone]
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-m", "dialer", "--config", str(svc.home.config), *args],
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        cwd=svc.home.root,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 async def import_patient(svc, phone: str, name: str, tz_name: str, token: str) -> None:  # type: ignore[no-untyped-def]
@@ -58,32 +39,6 @@ async def import_patient(svc, phone: str, name: str, tz_name: str, token: str) -
         http.post(f"{svc.base}/api/appointments", json=body) as r,
     ):
         assert r.status == 200, await r.text()
-
-
-def api_token(svc) -> str:  # type: ignore[no-untyped-def]
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dialer",
-            "--config",
-            str(svc.home.config),
-            "users",
-            "add",
-            "crm",
-            "--role",
-            "admin",
-            "--api-token",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=svc.home.root,
-        timeout=60,
-    )
-    return result.stdout.split("API-токен (показан один раз): ")[1].split()[0]
 
 
 async def test_operators_see_the_caller_and_wrap_up_and_the_supervisor_sees_the_line(

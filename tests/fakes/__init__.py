@@ -198,8 +198,9 @@ def standalone_parser(description: str, default_port: int) -> argparse.ArgumentP
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=default_port, help="0 picks a free port")
     parser.add_argument("--step-delay", type=float, default=0.2, help="seconds between status changes")
-    parser.add_argument("--undelivered-suffix", default="13",
-                        help="numbers ending with this are never delivered")
+    parser.add_argument(
+        "--undelivered-suffix", default="13", help="numbers ending with this are never delivered"
+    )
     return parser
 
 

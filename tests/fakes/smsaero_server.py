@@ -31,8 +31,15 @@ log = logging.getLogger("tests.fakes.smsaero")
 
 DEFAULT_EMAIL = "clinic@example.ru"
 DEFAULT_API_KEY = "fake-smsaero-api-key"
-EXTEND_STATUS = {0: "queue", 1: "delivery", 2: "error", 3: "transmitted", 4: "waiting", 6: "reject",
-                 8: "moderation"}
+EXTEND_STATUS = {
+    0: "queue",
+    1: "delivery",
+    2: "error",
+    3: "transmitted",
+    4: "waiting",
+    6: "reject",
+    8: "moderation",
+}
 
 
 def _answer(data: Any, status: int = 200, message: str | None = None) -> web.Response:
@@ -53,9 +60,16 @@ class AeroMessage:
 
     def resource(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "id": self.id, "from": self.sign, "number": self.number, "text": self.text,
-            "status": self.status, "extendStatus": EXTEND_STATUS[self.status], "channel": "FREE SIGN",
-            "cost": 5.49, "dateCreate": self.date_create, "dateSend": self.date_create,
+            "id": self.id,
+            "from": self.sign,
+            "number": self.number,
+            "text": self.text,
+            "status": self.status,
+            "extendStatus": EXTEND_STATUS[self.status],
+            "channel": "FREE SIGN",
+            "cost": 5.49,
+            "dateCreate": self.date_create,
+            "dateSend": self.date_create,
         }
         if self.date_answer is not None:
             data["dateAnswer"] = self.date_answer
@@ -134,8 +148,9 @@ class FakeSmsAero(FakeGatewayServer):
             return _answer({"number": ["Incorrect phone number."]}, 400, "Validation error.")
         if not text:
             return _answer({"text": ["Text cannot be blank."]}, 400, "Validation error.")
-        message = AeroMessage(self._next_id, number, text, params.get("sign", "SMS Aero"),
-                              params.get("callbackUrl", ""))
+        message = AeroMessage(
+            self._next_id, number, text, params.get("sign", "SMS Aero"), params.get("callbackUrl", "")
+        )
         self._next_id += 1
         self.messages.append(message)
         log.info("smsaero message %s to %s: %d chars", message.id, mask_phone("+" + number), len(text))
@@ -158,11 +173,14 @@ class FakeSmsAero(FakeGatewayServer):
         if params.get("text"):
             found = [m for m in found if params["text"] in m.text]
         page = max(1, int(request.query.get("page", "1")))
-        chunk = found[(page - 1) * self.page_size:page * self.page_size]
+        chunk = found[(page - 1) * self.page_size : page * self.page_size]
         last = max(1, -(-len(found) // self.page_size))
         data: dict[str, Any] = {str(i): m.resource() for i, m in enumerate(chunk)}
-        links = {"self": f"/v2/sms/list?page={page}", "first": "/v2/sms/list?page=1",
-                 "last": f"/v2/sms/list?page={last}"}
+        links = {
+            "self": f"/v2/sms/list?page={page}",
+            "first": "/v2/sms/list?page=1",
+            "last": f"/v2/sms/list?page={last}",
+        }
         if page < last:
             links["next"] = f"/v2/sms/list?page={page + 1}"
         data["links"] = links
@@ -172,8 +190,13 @@ class FakeSmsAero(FakeGatewayServer):
     # Delivery ----------------------------------------------------------------------------------------------
 
     def _report(self, message: AeroMessage) -> dict[str, str]:
-        return {"id": str(message.id), "number": message.number, "status": str(message.status),
-                "extendStatus": EXTEND_STATUS[message.status], "dateAnswer": str(message.date_answer or "")}
+        return {
+            "id": str(message.id),
+            "number": message.number,
+            "status": str(message.status),
+            "extendStatus": EXTEND_STATUS[message.status],
+            "dateAnswer": str(message.date_answer or ""),
+        }
 
     async def _progress(self, message: AeroMessage) -> None:
         final = 2 if message.number.endswith(self.undelivered_suffix) else 1
@@ -184,8 +207,12 @@ class FakeSmsAero(FakeGatewayServer):
             message.history.append(status)
             if status in (1, 2):
                 message.date_answer = int(time.time())
-            log.info("smsaero message %s to %s: %s", message.id, mask_phone("+" + message.number),
-                     EXTEND_STATUS[status])
+            log.info(
+                "smsaero message %s to %s: %s",
+                message.id,
+                mask_phone("+" + message.number),
+                EXTEND_STATUS[status],
+            )
             report = self._report(message)
             if self.out_of_order:
                 held.append(report)
@@ -201,8 +228,14 @@ def main() -> None:
     parser.add_argument("--email", default=DEFAULT_EMAIL)
     parser.add_argument("--api-key", default=DEFAULT_API_KEY)
     args = parser.parse_args()
-    server = FakeSmsAero(args.email, args.api_key, host=args.host, port=args.port,
-                         step_delay=args.step_delay, undelivered_suffix=args.undelivered_suffix)
+    server = FakeSmsAero(
+        args.email,
+        args.api_key,
+        host=args.host,
+        port=args.port,
+        step_delay=args.step_delay,
+        undelivered_suffix=args.undelivered_suffix,
+    )
     run_standalone(server, "fake smsaero ready on {url}/v2")
 
 

@@ -50,8 +50,12 @@ def _segments(body: str) -> int:
 
 
 def _error(status: int, code: int, message: str) -> web.Response:
-    payload = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-               "status": status}
+    payload = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
     return web.json_response(payload, status=status)
 
 
@@ -73,15 +77,26 @@ class FakeMessage:
     def resource(self) -> dict[str, Any]:
         base = f"{API}/Accounts/{self.account_sid}/Messages/{self.sid}"
         return {
-            "sid": self.sid, "account_sid": self.account_sid, "api_version": "2010-04-01",
-            "to": self.to, "from": self.from_, "body": self.body, "status": self.status,
-            "direction": "outbound-api", "num_segments": str(_segments(self.body)), "num_media": "0",
-            "messaging_service_sid": None, "price": None, "price_unit": "USD",
+            "sid": self.sid,
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "to": self.to,
+            "from": self.from_,
+            "body": self.body,
+            "status": self.status,
+            "direction": "outbound-api",
+            "num_segments": str(_segments(self.body)),
+            "num_media": "0",
+            "messaging_service_sid": None,
+            "price": None,
+            "price_unit": "USD",
             "error_code": self.error_code,
             "error_message": "Unreachable destination handset" if self.error_code else None,
-            "date_created": _rfc2822(self.date_created), "date_updated": _rfc2822(self.date_updated),
+            "date_created": _rfc2822(self.date_created),
+            "date_updated": _rfc2822(self.date_updated),
             "date_sent": _rfc2822(self.date_sent),
-            "uri": f"{base}.json", "subresource_uris": {"media": f"{base}/Media.json"},
+            "uri": f"{base}.json",
+            "subresource_uris": {"media": f"{base}/Media.json"},
         }
 
 
@@ -176,13 +191,19 @@ class FakeTwilio(FakeGatewayServer):
         refusal = self._refusal(to, from_ or service, body)
         if refusal is not None:
             return refusal
-        message = FakeMessage("SM" + uuid.uuid4().hex, self.account_sid, to, from_, body,
-                              str(form.get("StatusCallback", "")))
+        message = FakeMessage(
+            "SM" + uuid.uuid4().hex, self.account_sid, to, from_, body, str(form.get("StatusCallback", ""))
+        )
         if service and not from_:  # Twilio accepts first and picks the sender from the service's pool
             message.status, message.history, message.from_ = "accepted", ["accepted"], "ZDOROVIE"
         self.messages.append(message)
-        log.info("twilio message %s to %s: %d chars, %d part(s)", message.sid, mask_phone(to), len(body),
-                 _segments(body))
+        log.info(
+            "twilio message %s to %s: %d chars, %d part(s)",
+            message.sid,
+            mask_phone(to),
+            len(body),
+            _segments(body),
+        )
         self.spawn(self._progress(message))
         if self.take_drop():
             return await abort_connection(request)
@@ -215,7 +236,7 @@ class FakeTwilio(FakeGatewayServer):
         found = self._filtered(request)
         size = max(1, min(int(request.query.get("PageSize", "50")), 1000))
         page = max(0, int(request.query.get("Page", "0")))
-        chunk = found[page * size:(page + 1) * size]
+        chunk = found[page * size : (page + 1) * size]
         base_query = {k: v for k, v in request.query.items() if k not in ("Page", "PageToken", "PageSize")}
 
         def page_uri(number: int) -> str:
@@ -225,22 +246,32 @@ class FakeTwilio(FakeGatewayServer):
             return f"{request.path}?{urlencode(query)}"
 
         more = (page + 1) * size < len(found)
-        return web.json_response({
-            "messages": [m.resource() for m in chunk],
-            "end": page * size + max(len(chunk) - 1, 0), "start": page * size,
-            "page": page, "page_size": size,
-            "first_page_uri": page_uri(0), "uri": page_uri(page),
-            "next_page_uri": page_uri(page + 1) if more else None,
-            "previous_page_uri": page_uri(page - 1) if page > 0 else None,
-        })
+        return web.json_response(
+            {
+                "messages": [m.resource() for m in chunk],
+                "end": page * size + max(len(chunk) - 1, 0),
+                "start": page * size,
+                "page": page,
+                "page_size": size,
+                "first_page_uri": page_uri(0),
+                "uri": page_uri(page),
+                "next_page_uri": page_uri(page + 1) if more else None,
+                "previous_page_uri": page_uri(page - 1) if page > 0 else None,
+            }
+        )
 
     # Delivery ----------------------------------------------------------------------------------------------
 
     def _report(self, message: FakeMessage) -> dict[str, str]:
         form = {
-            "MessageSid": message.sid, "SmsSid": message.sid, "AccountSid": message.account_sid,
-            "MessageStatus": message.status, "SmsStatus": message.status,
-            "To": message.to, "From": message.from_, "ApiVersion": "2010-04-01",
+            "MessageSid": message.sid,
+            "SmsSid": message.sid,
+            "AccountSid": message.account_sid,
+            "MessageStatus": message.status,
+            "SmsStatus": message.status,
+            "To": message.to,
+            "From": message.from_,
+            "ApiVersion": "2010-04-01",
         }
         if message.error_code:
             form["ErrorCode"] = str(message.error_code)
@@ -282,8 +313,14 @@ def main() -> None:
     parser.add_argument("--account-sid", default=DEFAULT_ACCOUNT_SID)
     parser.add_argument("--auth-token", default=DEFAULT_AUTH_TOKEN)
     args = parser.parse_args()
-    server = FakeTwilio(args.account_sid, args.auth_token, host=args.host, port=args.port,
-                        step_delay=args.step_delay, undelivered_suffix=args.undelivered_suffix)
+    server = FakeTwilio(
+        args.account_sid,
+        args.auth_token,
+        host=args.host,
+        port=args.port,
+        step_delay=args.step_delay,
+        undelivered_suffix=args.undelivered_suffix,
+    )
     run_standalone(server, f"fake twilio ready on {{url}} (account {args.account_sid})")
 
 

@@ -199,3 +199,96 @@ async def test_the_api_refuses_calls_without_a_token(home: DialerHome) -> None:
                 "/api/appointments", params={"date": "2026-11-26"}, headers={"Authorization": "Bearer wrong"}
             )
         ).status == 401
+
+
+# The KOS journal («3. Звать»), as a senior administrator exports it: the same per-row checks.
+KOS_HEADER = "Номер;Клиника;ФИО пациента;Телефон;Врач;Комментарий врача;Дата КОС;Статус;В плане\n"
+KOS_ROWS = [
+    "K1;omsk;Смирнова Анна;8 (916) 123-45-67;Иванова М. П.;Контроль пломбы 36;26.11.2026;3. Звать;да",  # 2 good
+    "K2;msk;Кузнецов Игорь;+7 916 123 45 68;Петров А. Н.;Продолжить лечение;2026-12-01;;нет",  # 3 good
+    "K3;omsk;Попова Елена;12345;Петров А. Н.;;2026-12-01;Звать;да",  # 4: bad phone
+    "K4;tomsk;Васильев Олег;9161234569;Петров А. Н.;;2026-12-01;Звать;да",  # 5: unknown clinic
+    "K5;msk;Соколова Татьяна;9161234570;Петров А. Н.;;30.02.2026;Звать;да",  # 6: no such date
+    "K1;omsk;Михайлов Артём;9161234571;Петров А. Н.;;2026-12-01;Звать;да",  # 7: duplicate id
+    "K7;msk;Новикова Ирина;9161234572;Петров А. Н.;;2026-12-01;может быть;да",  # 8: unknown status
+    "K8;msk;Фёдоров Денис;9161234573;;;2026-12-01;Звать;да",  # 9: no doctor
+    "K9;msk;Морозова Юлия;9161234574;Петров А. Н.;;2026-12-01;Звать;иногда",  # 10: bad flag
+    "K10;msk;Волков Сергей;9161234575;Иванова М. П.;Имплант;2026-12-02;Отказ;да",  # 11 good
+]
+KOS_ERRORS = {
+    (4, "phone"),
+    (5, "clinic"),
+    (6, "target_date"),
+    (7, "recall_id"),
+    (8, "status"),
+    (9, "doctor"),
+    (10, "planned"),
+}
+KOS_KEYS = [
+    "recall_id",
+    "clinic",
+    "patient_name",
+    "phone",
+    "doctor",
+    "comment",
+    "target_date",
+    "status",
+    "planned",
+]
+
+
+def test_kos_csv_with_bad_rows_reports_each_imports_the_rest_and_exports_back(home: DialerHome) -> None:
+    path = home.root / "kos.csv"
+    path.write_bytes((KOS_HEADER + "\r\n".join(KOS_ROWS) + "\r\n").encode("cp1251"))
+    result = home.run("import", "kos", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    reported = {
+        (int(line.split("строка ")[1].split(",")[0]), line.split("поле «")[1].split("»")[0])
+        for line in result.stdout.splitlines()
+        if "строка " in line
+    }
+    assert reported == KOS_ERRORS
+    assert "Загружено записей: 3 из 10" in result.stdout
+    assert "обновлено 3" in home.run("import", "kos", str(path)).stdout
+    exported = home.run("export", "kos", "--format", "csv")
+    assert exported.returncode == 0, exported.stderr
+    lines = exported.stdout.splitlines()
+    assert lines[0].startswith("recall_id,clinic,patient_id,doctor,status,status_label")
+    rows = {line.split(",")[0]: line for line in lines[1:]}
+    assert set(rows) == {"K1", "K2", "K10"}
+    assert ",call,Звать," in rows["K1"] and ",refused,Отказ," in rows["K10"]
+    assert "Смирнова" not in exported.stdout  # names stay in the clinic's system
+    stored = {r["external_id"]: r for r in home.query("select * from recalls")}
+    assert stored["K1"]["phone"] == "+79161234567" and stored["K1"]["comment"] == "Контроль пломбы 36"
+    assert stored["K2"]["planned"] == 0
+
+
+async def test_kos_json_import_gives_the_same_errors_as_the_csv(api, home: DialerHome) -> None:
+    client, _ = api
+    body = [dict(zip(KOS_KEYS, row.split(";"), strict=True)) for row in KOS_ROWS]
+    response = await client.post("/api/kos", json={"recalls": body})
+    assert response.status == 400
+    reply = await response.json()
+    assert {(e["row"] + 1, e["field"]) for e in reply["errors"]} == KOS_ERRORS
+    assert reply["imported"] == 3
+    listing = await (await client.get("/api/kos")).json()
+    assert {r["recall_id"] for r in listing["recalls"]} == {"K1", "K2", "K10"}
+    unknown = await client.post("/api/kos", json=[{**body[0], "diagnosis": "кариес"}])
+    assert unknown.status == 400 and (await unknown.json())["errors"][0]["field"] == "diagnosis"
+    for bad in (b"not json", b'{"recalls": 5}', b"[1]"):
+        refused = await client.post("/api/kos", data=bad, headers={"Content-Type": "application/json"})
+        assert refused.status == 400 and (await refused.json())["errors"]
+
+
+async def test_cancelling_a_visit_from_the_ui_checks_its_input(api, home: DialerHome) -> None:
+    client, _ = api
+    await client.post("/api/appointments", json=[as_json(ROWS[0])])
+    ok = await client.post("/api/appointments/cancel", json={"clinic": "omsk", "appointment_id": "1001"})
+    assert ok.status == 200, await ok.text()
+    (row,) = home.query("select reminder_status from appointments where appointment_id = '1001'")
+    assert row["reminder_status"] == "cancelled"
+    again = await client.post("/api/appointments/cancel", json={"clinic": "omsk", "appointment_id": "1001"})
+    assert again.status == 404
+    for bad in ({"clinic": "tomsk", "appointment_id": "1"}, {"clinic": "omsk"}, {"x": 1}, [1]):
+        response = await client.post("/api/appointments/cancel", json=bad)
+        assert response.status == 400, bad

@@ -237,18 +237,25 @@ async def test_a_restart_loses_no_missed_call_and_dials_no_callback_twice(
         await svc.until(lambda: len(svc.tasks()) == 2, 30, "two tasks before the crash")
         await svc.until(lambda: svc.home.query("select * from attempts"), 20, "a callback in the air")
         await svc.call_in("100", waiting, patience=12)  # waiting in the queue when the service dies
-        await svc.ami.wait_for(lambda f: f.get("Event") == "QueueCallerJoin"
-                               and f.get("CallerIDNum") == waiting.lstrip("+"), 15)
+        await svc.ami.wait_for(
+            lambda f: f.get("Event") == "QueueCallerJoin" and f.get("CallerIDNum") == waiting.lstrip("+"), 15
+        )
         await svc.kill()
         deadlines = {t["phone"]: t["deadline_at"] for t in svc.tasks()}
         await svc.call_in("100", during, patience=8)  # comes and goes while nobody watches
-        await svc.ami.wait_for(lambda f: f.get("Event") == "QueueCallerAbandon"
-                               and f.get("CallerIDNum") == during.lstrip("+"), 20)
-        await svc.ami.wait_for(lambda f: f.get("Event") == "QueueCallerAbandon"
-                               and f.get("CallerIDNum") == waiting.lstrip("+"), 20)
+        await svc.ami.wait_for(
+            lambda f: f.get("Event") == "QueueCallerAbandon" and f.get("CallerIDNum") == during.lstrip("+"),
+            20,
+        )
+        await svc.ami.wait_for(
+            lambda f: f.get("Event") == "QueueCallerAbandon" and f.get("CallerIDNum") == waiting.lstrip("+"),
+            20,
+        )
         await svc.admins(admin2="answer")
         await svc.restart()
-        tasks = await svc.until(lambda: len(svc.tasks()) == 4 and svc.tasks(), 30, "the missed calls recovered")
+        tasks = await svc.until(
+            lambda: len(svc.tasks()) == 4 and svc.tasks(), 30, "the missed calls recovered"
+        )
         assert {t["phone"] for t in tasks} == {*before, during, waiting}
         recovered = {c["caller"] for c in svc.calls() if c["source"] == "queue_log"}
         assert recovered == {during, waiting}
@@ -257,9 +264,15 @@ async def test_a_restart_loses_no_missed_call_and_dials_no_callback_twice(
             assert next(t for t in svc.tasks() if t["phone"] == phone)["deadline_at"] == deadline
         await svc.until(lambda: all(t["state"] == "contacted" for t in svc.tasks()), 120, "every callback")
     # Asterisk saw each callback attempt once.
-    ids = [a["attempt_id"] for a in svc.home.query("select attempt_id from attempts where state != 'unplaced'")]
-    channels = [f["Uniqueid"] for _, f in svc.ami.events
-                if f.get("Event") == "Newchannel" and f.get("Uniqueid", "").startswith(("callback:", "autocb:"))
-                and not f["Uniqueid"].endswith(";2")]
+    ids = [
+        a["attempt_id"] for a in svc.home.query("select attempt_id from attempts where state != 'unplaced'")
+    ]
+    channels = [
+        f["Uniqueid"]
+        for _, f in svc.ami.events
+        if f.get("Event") == "Newchannel"
+        and f.get("Uniqueid", "").startswith(("callback:", "autocb:"))
+        and not f["Uniqueid"].endswith(";2")
+    ]
     assert sorted(channels) == sorted(ids)
     assert len(set(channels)) == len(channels)

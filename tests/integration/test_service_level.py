@@ -31,20 +31,30 @@ async def test_overload_alert_is_raised_once_and_cleared_once(sandbox: SandboxHa
         raised = await svc.until(lambda: svc.home.query("select * from alerts"), 25, "the alert")
         assert [a["kind"] for a in raised] == ["waiting"] and "в очереди 2" in raised[0]["detail"]
         # Both callers give up; the queue is calm; the alert clears once, after clear_after.
-        cleared = await svc.until(lambda: [a for a in svc.home.query("select * from alerts")
-                                           if a["cleared_at"]], 40, "the alert to clear")
+        cleared = await svc.until(
+            lambda: [a for a in svc.home.query("select * from alerts") if a["cleared_at"]],
+            40,
+            "the alert to clear",
+        )
         assert len(svc.home.query("select * from alerts")) == 1 == len(cleared)
         supervisor = [m for m in svc.twilio.messages if m.to == "+79169990011"]
         assert len(supervisor) == 1 and "много звонящих в очереди" in supervisor[0].body
 
         await svc.until(lambda: len(svc.calls()) == 2, 20, "both calls stored")
         day = datetime.now(UTC).astimezone(tz).date().isoformat()
-        async with aiohttp.ClientSession() as http, http.get(f"{svc.base}/api/sla",
-                                                              params={"clinic": "c1", "date": day}) as r:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{svc.base}/api/sla", params={"clinic": "c1", "date": day}) as r,
+        ):
             assert r.status == 200
             report = await r.json()
         figures = report["day"]
-        assert (figures["calls"], figures["missed"], figures["missed_pct"], figures["callbacks"]) == (2, 2, 100.0, 2)
+        assert (figures["calls"], figures["missed"], figures["missed_pct"], figures["callbacks"]) == (
+            2,
+            2,
+            100.0,
+            2,
+        )
         assert figures["answered_in_target_pct"] == 0.0 and figures["avg_wait"] > 5
         assert report["hours"] and report["hours"][0]["calls"] == 2
         result = svc.home.run("report", "sla", "--date", day)

@@ -92,11 +92,23 @@ def test_every_status_the_twilio_sdk_knows_is_mapped() -> None:
 
 @pytest.mark.parametrize(
     ("twilio", "ours"),
-    [("accepted", SmsStatus.QUEUED), ("scheduled", SmsStatus.QUEUED), ("queued", SmsStatus.QUEUED),
-     ("sending", SmsStatus.SENDING), ("sent", SmsStatus.SENT), ("delivered", SmsStatus.DELIVERED),
-     ("read", SmsStatus.DELIVERED), ("undelivered", SmsStatus.UNDELIVERED), ("failed", SmsStatus.FAILED),
-     ("canceled", SmsStatus.FAILED), ("receiving", SmsStatus.SENDING), ("received", SmsStatus.DELIVERED),
-     ("DELIVERED", SmsStatus.DELIVERED), ("something-new", SmsStatus.QUEUED), (None, SmsStatus.QUEUED)],
+    [
+        ("accepted", SmsStatus.QUEUED),
+        ("scheduled", SmsStatus.QUEUED),
+        ("queued", SmsStatus.QUEUED),
+        ("sending", SmsStatus.SENDING),
+        ("sent", SmsStatus.SENT),
+        ("delivered", SmsStatus.DELIVERED),
+        ("read", SmsStatus.DELIVERED),
+        ("undelivered", SmsStatus.UNDELIVERED),
+        ("failed", SmsStatus.FAILED),
+        ("canceled", SmsStatus.FAILED),
+        ("receiving", SmsStatus.SENDING),
+        ("received", SmsStatus.DELIVERED),
+        ("DELIVERED", SmsStatus.DELIVERED),
+        ("something-new", SmsStatus.QUEUED),
+        (None, SmsStatus.QUEUED),
+    ],
 )
 def test_twilio_statuses(twilio: str | None, ours: SmsStatus) -> None:
     assert map_twilio_status(twilio) is ours
@@ -104,9 +116,18 @@ def test_twilio_statuses(twilio: str | None, ours: SmsStatus) -> None:
 
 @pytest.mark.parametrize(
     ("code", "ours"),
-    [(0, SmsStatus.QUEUED), (1, SmsStatus.DELIVERED), (2, SmsStatus.UNDELIVERED), (3, SmsStatus.SENT),
-     (4, SmsStatus.SENT), (6, SmsStatus.FAILED), (8, SmsStatus.QUEUED), ("1", SmsStatus.DELIVERED),
-     (5, SmsStatus.QUEUED), ("x", SmsStatus.QUEUED)],
+    [
+        (0, SmsStatus.QUEUED),
+        (1, SmsStatus.DELIVERED),
+        (2, SmsStatus.UNDELIVERED),
+        (3, SmsStatus.SENT),
+        (4, SmsStatus.SENT),
+        (6, SmsStatus.FAILED),
+        (8, SmsStatus.QUEUED),
+        ("1", SmsStatus.DELIVERED),
+        (5, SmsStatus.QUEUED),
+        ("x", SmsStatus.QUEUED),
+    ],
 )
 def test_smsaero_statuses(code: object, ours: SmsStatus) -> None:
     assert map_smsaero_status(code) is ours
@@ -124,7 +145,10 @@ def test_callback_urls() -> None:
     assert status_callback_url("twilio", "", "k") is None
     assert status_callback_url("none", "https://x.ru", "k") is None
     assert status_callback_url("twilio", "https://x.ru/", "k") == "https://x.ru/sms/twilio/status"
-    assert status_callback_url("smsaero", "https://x.ru", "rem:1/2") == "https://x.ru/sms/smsaero/status?key=rem%3A1%2F2"
+    assert (
+        status_callback_url("smsaero", "https://x.ru", "rem:1/2")
+        == "https://x.ru/sms/smsaero/status?key=rem%3A1%2F2"
+    )
     with pytest.raises(ValueError):
         status_callback_url("smsc", "https://x.ru", "k")
 

@@ -5,7 +5,8 @@
   const options = JSON.parse(document.getElementById("form-options").textContent);
   const cards = document.getElementById("cards");
   const STATES = { ringing: "Звонит", active: "Разговор", wrapup: "Оформите звонок" };
-  const KINDS = { inbound: "Входящий", direct: "Входящий", reminder: "Мы звоним", callback: "Мы звоним" };
+  const KINDS = { inbound: "Входящий", direct: "Входящий", reminder: "Мы звоним", callback: "Мы звоним",
+                  kos: "Мы звоним · КОС", diary: "Мы звоним · ЕЖ.", offer: "Мы звоним · лист ожидания" };
   const shown = new Map();  // call id -> { node, message }
   const { el } = dialer;
 
@@ -53,7 +54,13 @@
         node.append(cb);
       }
       if (card.visits.length) node.append(section("Ближайшие визиты", card.visits.map((v) => `${dialer.dateTime(v.at)} — ${v.doctor} (${v.status})`)));
-      node.append(section("КОС", ["Открытых приглашений на контрольный осмотр нет"]));
+      if (card.recall) {
+        const kos = section("КОС", [`Врач: ${card.recall.doctor}`, `Предложение врача: ${card.recall.comment || "—"}`,
+                                    `Дата: ${card.recall.day}${card.recall.moves ? ` (переносилась ${card.recall.moves} раз)` : ""}`]);
+        kos.className = "recall"; node.append(kos);
+      } else {
+        node.append(section("КОС", ["Открытых приглашений на контрольный осмотр нет"]));
+      }
       if (card.waiting_list.length) node.append(section("Лист ожидания", card.waiting_list.map((w) => `${w.doctor} ${w.day} ${w.comment}`)));
       if (card.diary.length) node.append(section("Ежедневник", card.diary.map((d) => `${d.day}: ${d.comment}`)));
       if (card.contacts.length) node.append(section("Последние обращения", card.contacts.map((c) => `${dialer.dateTime(c.at)} ${c.direction === "out" ? "«Мы звоним»" : "входящий"}: ${options.results[c.result] || c.result}${c.reason ? ", " + c.reason : ""}${c.comment ? " — " + c.comment : ""}`)));

@@ -1,0 +1,151 @@
+"""КОС: the control-examination recall list (Журнал КОС, «3. Звать»), its rows and its statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+from dialer.core import rows
+from dialer.core.appointments import ClinicRef, patient_key
+from dialer.core.errors import FieldError, RowError
+from dialer.core.phones import normalize_phone
+
+REQUIRED_FIELDS = ("recall_id", "clinic", "patient_name", "phone", "doctor", "target_date")
+OPTIONAL_FIELDS = ("patient_id", "comment", "status", "planned")
+ALL_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
+HEADER_ALIASES = {
+    "id": "recall_id",
+    "номер": "recall_id",
+    "клиника": "clinic",
+    "филиал": "clinic",
+    "пациент": "patient_name",
+    "фио": "patient_name",
+    "фио пациента": "patient_name",
+    "телефон": "phone",
+    "врач": "doctor",
+    "доктор": "doctor",
+    "комментарий": "comment",
+    "комментарий врача": "comment",
+    "предложение": "comment",
+    "дата": "target_date",
+    "дата прозвона": "target_date",
+    "дата кос": "target_date",
+    "статус": "status",
+    "в плане": "planned",
+    "план": "planned",
+    "id пациента": "patient_id",
+}
+NOT_REACHED = "не дозвонились"
+
+
+class RecallStatus(StrEnum):
+    CALL = "call"
+    BOOKED = "booked"
+    REFUSED = "refused"
+
+    @property
+    def label(self) -> str:
+        return {"call": "Звать", "booked": "Записан", "refused": "Отказ"}[self.value]
+
+
+_STATUS_WORDS = {
+    "звать": RecallStatus.CALL,
+    "3. звать": RecallStatus.CALL,
+    "3 звать": RecallStatus.CALL,
+    "записан": RecallStatus.BOOKED,
+    "отказ": RecallStatus.REFUSED,
+    "": RecallStatus.CALL,
+}
+
+
+@dataclass(frozen=True)
+class RecallRecord:
+    clinic_id: str
+    external_id: str
+    patient_id: str
+    patient_name: str
+    phone: str
+    doctor: str
+    comment: str
+    target_day: date
+    status: RecallStatus
+    planned: bool
+
+
+@dataclass
+class RecallReport:
+    accepted: list[RecallRecord] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rows_seen: int = 0
+
+
+def validate_recall(row: rows.Row, clinics: Mapping[str, ClinicRef]) -> RecallRecord:
+    clinic_id = rows.text(row, "clinic", max_len=64)
+    if clinic_id not in clinics:
+        known = ", ".join(sorted(clinics)) or "нет ни одной"
+        raise FieldError("clinic", f"неизвестная клиника {clinic_id!r} (настроены: {known})")
+    name = rows.text(row, "patient_name")
+    phone = normalize_phone(rows.text(row, "phone", max_len=40))
+    status_text = rows.text(row, "status", required=False).lower()
+    if status_text not in _STATUS_WORDS:
+        raise FieldError("status", f"статус «Звать», «Записан» или «Отказ», а не {status_text!r}")
+    return RecallRecord(
+        clinic_id=clinic_id,
+        external_id=rows.text(row, "recall_id", max_len=64),
+        patient_id=rows.text(row, "patient_id", required=False, max_len=64) or patient_key(phone, name),
+        patient_name=name,
+        phone=phone,
+        doctor=rows.text(row, "doctor"),
+        comment=rows.text(row, "comment", required=False, max_len=1000),
+        target_day=rows.day(row, "target_date"),
+        status=_STATUS_WORDS[status_text],
+        planned=rows.flag(row, "planned", default=True),
+    )
+
+
+def validate_recalls(
+    records: Iterable[tuple[int, rows.Row]], clinics: Mapping[str, ClinicRef]
+) -> RecallReport:
+    report = RecallReport()
+    seen: dict[tuple[str, str], int] = {}
+    for number, row in records:
+        report.rows_seen += 1
+        try:
+            record = validate_recall(row, clinics)
+        except FieldError as err:
+            report.errors.append(RowError(number, err.field, err.message))
+            continue
+        key = (record.clinic_id, record.external_id)
+        if key in seen:
+            report.errors.append(
+                RowError(number, "recall_id", f"повтор id {record.external_id!r} (уже в строке {seen[key]})")
+            )
+            continue
+        seen[key] = number
+        report.accepted.append(record)
+    return report
+
+
+def missing_columns(header: Iterable[str]) -> list[str]:
+    present = set(header)
+    return [name for name in REQUIRED_FIELDS if name not in present]
+
+
+@dataclass(frozen=True)
+class Unreached:
+    """What one more round without reaching the patient does: move the date a gap later, or give up."""
+
+    moves: int
+    target_day: date
+    refused: bool
+
+
+def after_unreached(moves: int, target_day: date, max_moves: int, gap_days: int) -> Unreached:
+    """The customer's rule («Звоним три раза. Меняем дату три раза через неделю»): a round of calls that does
+    not reach the patient moves the date `gap_days` later, up to `max_moves` times; the round after the last
+    move failing too is Отказ «не дозвонились»."""
+    if moves >= max_moves:
+        return Unreached(moves, target_day, refused=True)
+    return Unreached(moves + 1, date.fromordinal(target_day.toordinal() + gap_days), refused=False)

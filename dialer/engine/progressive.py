@@ -1,0 +1,306 @@
+"""Progressive dialling for the calls an administrator must take (КОС, the diary, waiting-list offers).
+
+A patient is dialled only when an administrator of the clinic is free, never more patients than free
+administrators × ratio, and not while missed-call callbacks wait for an administrator. The answered patient
+goes to the head of the clinic's queue; nobody free within a few seconds is a dropped call. The drop rate is
+measured per clinic, and above its cap the ratio is halved until it recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from dialer.campaigns.plan import Window
+from dialer.campaigns.planner import (
+    AttemptRecord,
+    Dial,
+    SendSms,
+    Settled,
+    Stop,
+    StopReason,
+    Target,
+    Wait,
+    next_step,
+)
+from dialer.core.clock import Clock
+from dialer.core.facts import PatientLeg
+from dialer.core.ids import AttemptId
+from dialer.core.outcomes import CallResult
+from dialer.core.phones import dial_forms
+from dialer.core.wrapup import WrapupForm
+from dialer.engine.calls import CallDesk, attempt_row
+from dialer.engine.dispatch import AdminDispatcher
+from dialer.engine.model import AttemptRow, AttemptState, DueTask, TaskKind, UserRow, WrapupRow
+from dialer.engine.ports import OriginateRequest
+from dialer.engine.stores import AttemptStore, DueStore
+from dialer.engine.waiting import wait_event
+from dialer.settings import Settings
+
+log = logging.getLogger("dialer.progressive")
+
+CONNECTED, DROPPED = "CONNECTED", "DROPPED"
+DROP_WINDOW = 100  # answered calls the drop rate is measured over
+ROOM_TICK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class ProgressiveTarget:
+    target_id: int
+    clinic_id: str
+    phone: str
+    windows: tuple[Window, ...]
+    active: bool
+
+
+class Source(Protocol):
+    """One kind of progressive call: where its targets come from and what their end means."""
+
+    campaign: str
+
+    async def target(self, target_id: int) -> ProgressiveTarget | None: ...
+
+    async def stopped(self, target_id: int, reason: StopReason, contacted: bool) -> None: ...
+
+    async def day_targets(self, clinic_id: str, now: datetime) -> list[int]: ...
+
+    async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Work:
+    campaign: str
+    target_id: int
+
+
+class ProgressiveFlow:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sources: list[Source],
+        attempts: AttemptStore,
+        due: DueStore,
+        desk: CallDesk,
+        dispatcher: AdminDispatcher,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.sources = {s.campaign: s for s in sources}
+        self.attempts = attempts
+        self.due = due
+        self.desk = desk
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.wake: Callable[[], None] = lambda: None
+        self.changed = asyncio.Event()
+        self._work: asyncio.Queue[_Work] = asyncio.Queue()
+        self._in_flight: dict[str, set[str]] = {}  # clinic -> attempt ids of ours in the air
+        self._answers: dict[str, deque[bool]] = {}  # clinic -> recent answered calls: True when dropped
+        # attempt id -> the administrator talking on it. Counted busy from the moment Asterisk connects them,
+        # however late the device-state change reaches the queue state.
+        self._talking: dict[str, str] = {}
+        for campaign in self.sources:
+            desk.handlers[campaign] = self
+
+    # -- the drop rate and the room to dial -----------------------------------------------------------
+
+    def drop_rate(self, clinic_id: str) -> float:
+        answers = self._answers.get(clinic_id)
+        return 100.0 * sum(answers) / len(answers) if answers else 0.0
+
+    def room(self, clinic_id: str) -> bool:
+        clinic = self.settings.clinic(clinic_id)
+        if self.dispatcher.waiting:
+            return False  # missed-call callbacks come first
+        ratio = self.settings.kos.ratio
+        if self.drop_rate(clinic_id) > self.settings.kos.drop_cap:
+            ratio /= 2
+        talking = set(self._talking.values())
+        free = len([i for i in self.dispatcher.free(clinic.answer_queues) if i not in talking])
+        return len(self._in_flight.get(clinic_id, ())) < math.floor(free * ratio)
+
+    async def _wait_for_room(self, clinic_id: str) -> None:
+        while not self.room(clinic_id):
+            await wait_event(self.changed, ROOM_TICK_SECONDS)
+            self.changed.clear()
+
+    # -- planning -------------------------------------------------------------------------------------
+
+    async def prepare_day(self) -> int:
+        now = self.clock.now()
+        planned = 0
+        for clinic_id in self.settings.clinics:
+            for source in self.sources.values():
+                for target_id in await source.day_targets(clinic_id, now):
+                    await self.plan(source.campaign, target_id)
+                    planned += 1
+        return planned
+
+    async def _history(self, target_id: int) -> tuple[list[AttemptRecord], list[AttemptRow]]:
+        rows = await self.attempts.history(target_id)
+        records = []
+        for row in rows:
+            if row.state is AttemptState.UNPLACED:
+                continue
+            record = row.as_record()
+            if row.leg_status == CONNECTED:
+                record = AttemptRecord(row.n, row.created_at, CallResult.ANSWERED, Settled.FINAL)
+            records.append(record)
+        return records, rows
+
+    async def plan(self, campaign: str, target_id: int) -> None:
+        source = self.sources[campaign]
+        target = await source.target(target_id)
+        if target is None or not target.active:
+            return
+        records, rows = await self._history(target_id)
+        step = next_step(
+            Target(
+                windows=target.windows,
+                may_call=True,
+                may_sms=False,
+                sms_done=True,
+                zone=self.settings.clinic(target.clinic_id).timezone,
+            ),
+            records,
+            self.clock.now(),
+        )
+        if isinstance(step, Dial):
+            n = max((r.n for r in rows), default=0) + 1
+            await self.due.schedule(
+                DueTask(
+                    f"dial:{campaign}:{target_id}:{n}",
+                    target.clinic_id,
+                    TaskKind.DIAL,
+                    campaign,
+                    target_id,
+                    step.at,
+                )
+            )
+            self.wake()
+        elif isinstance(step, Stop):
+            contacted = step.reason is StopReason.SETTLED
+            await source.stopped(target_id, step.reason, contacted)
+        elif isinstance(step, SendSms | Wait):
+            return
+
+    # -- dialling -------------------------------------------------------------------------------------
+
+    async def run_dial(self, task: DueTask) -> None:
+        attempt_id = AttemptId.parse(task.task_id.removeprefix("dial:"))
+        source = self.sources[task.campaign]
+        target = await source.target(task.target_id)
+        if target is None or not target.active or await self.attempts.get(str(attempt_id)) is not None:
+            await self.due.finish(task.task_id, cancelled=True)
+            return
+        await self._wait_for_room(target.clinic_id)
+        trunk = self.settings.trunk_for(target.clinic_id)
+        pacer = self.desk.pacers[trunk.name]
+        await pacer.acquire()
+        handed_over = False
+        try:
+            records, rows = await self._history(target.target_id)
+            step = next_step(
+                Target(windows=target.windows, may_call=True, may_sms=False, sms_done=True),
+                records,
+                self.clock.now(),
+            )
+            if (
+                not isinstance(step, Dial)
+                or step.at > self.clock.now()
+                or attempt_id.n != max((r.n for r in rows), default=0) + 1
+            ):
+                await self.due.finish(task.task_id, cancelled=True)
+                await self.plan(task.campaign, target.target_id)
+                return
+            handed_over = True
+            self._in_flight.setdefault(target.clinic_id, set()).add(str(attempt_id))
+            await self.desk.place(
+                attempt_row(
+                    attempt_id=attempt_id,
+                    clinic_id=target.clinic_id,
+                    phone=target.phone,
+                    trunk=trunk.name,
+                    now=self.clock.now(),
+                ),
+                self._request(target, attempt_id),
+            )
+            await self.due.finish(task.task_id)
+        finally:
+            if not handed_over:
+                pacer.release()
+
+    def _request(self, target: ProgressiveTarget, attempt_id: AttemptId) -> OriginateRequest:
+        clinic = self.settings.clinic(target.clinic_id)
+        trunk = self.settings.trunk_for(target.clinic_id)
+        return OriginateRequest(
+            attempt_id=str(attempt_id),
+            channel=trunk.dial.format(**dial_forms(target.phone)),
+            context="dialer-progressive",
+            exten="s",
+            timeout_ms=int(trunk.ring_timeout.total_seconds() * 1000),
+            caller_id=trunk.caller_id,
+            variables={
+                "DIALER_ATTEMPT": str(attempt_id),
+                "DIALER_QUEUE": clinic.answer_queues[0],
+                "DIALER_WAIT": str(max(1, int(self.settings.kos.wait_for_admin.total_seconds()))),
+            },
+        )
+
+    # -- call facts (on the fact path) ----------------------------------------------------------------
+
+    def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
+        return Settled.OPEN
+
+    def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled:
+        self._count(attempt.clinic_id, dropped=leg.status == DROPPED)
+        if leg.status == CONNECTED:
+            # No longer waiting for an administrator: it has one, busy until the call ends.
+            self._in_flight.get(attempt.clinic_id, set()).discard(attempt.attempt_id)
+            self._talking[attempt.attempt_id] = leg.member
+            self.changed.set()
+        if leg.status == DROPPED:
+            log.warning(
+                "call %s dropped: nobody free when the patient answered (clinic drop rate %.1f%%)",
+                attempt.attempt_id,
+                self.drop_rate(attempt.clinic_id),
+            )
+        return Settled.FINAL if leg.status == CONNECTED else Settled.OPEN
+
+    def _count(self, clinic_id: str, *, dropped: bool) -> None:
+        self._answers.setdefault(clinic_id, deque(maxlen=DROP_WINDOW)).append(dropped)
+
+    def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
+        return None
+
+    def finished(self, attempt: AttemptRow) -> None:
+        if attempt.result is CallResult.ANSWERED and attempt.leg_status is None:
+            self._count(attempt.clinic_id, dropped=True)  # the patient hung up before anyone took the call
+            log.warning("call %s: the patient hung up while waiting for an administrator", attempt.attempt_id)
+        self._in_flight.get(attempt.clinic_id, set()).discard(attempt.attempt_id)
+        self._talking.pop(attempt.attempt_id, None)
+        self.changed.set()
+        self._work.put_nowait(_Work(AttemptId.parse(attempt.attempt_id).campaign, attempt.target_id))
+
+    async def wrapped_up(self, row: WrapupRow, form: WrapupForm, user: UserRow) -> None:
+        """The administrator's wrap-up of one of our calls becomes the status of what the call was about."""
+        attempt = AttemptId.try_parse(row.call_ref)
+        if attempt is not None and attempt.campaign in self.sources:
+            await self.sources[attempt.campaign].wrapped_up(attempt.target, form, user.username)
+        if form.diary_day is not None or form.result == "call_again":
+            await self.prepare_day()  # a diary call for today starts now, not at the next sweep
+
+    async def run(self) -> None:
+        while True:
+            work = await self._work.get()
+            try:
+                await self.plan(work.campaign, work.target_id)
+            except Exception:
+                log.exception("planning %s target %s failed", work.campaign, work.target_id)

@@ -1,0 +1,162 @@
+"""The diary (ежедневник) and waiting-list offers as progressive calls the administrators take."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from dialer.campaigns.plan import Window, resolve_day_windows
+from dialer.campaigns.planner import StopReason
+from dialer.core.clock import Clock
+from dialer.core.ids import sms_key
+from dialer.core.phones import display_phone
+from dialer.core.wrapup import WrapupForm
+from dialer.engine.progressive import ProgressiveTarget
+from dialer.engine.sms import SmsRetryLater, SmsSender
+from dialer.settings import Settings
+
+log = logging.getLogger("dialer.worklists")
+
+OFFER_CALL_BEFORE_SLOT = timedelta(minutes=30)
+DIARY, OFFER = "diary", "offer"
+
+
+class WorklistStore(Protocol):
+    async def close_target(self, target_id: int, reason: str, now: datetime) -> None: ...
+
+    async def diary_day(self, clinic_id: str, day: date, now: datetime) -> list[int]: ...
+
+    async def diary_entry(self, target_id: int) -> dict[str, Any] | None: ...
+
+    async def diary_move(self, entry_id: int, day: date) -> None: ...
+
+    async def diary_done(self, entry_id: int) -> None: ...
+
+    async def next_offer(
+        self, clinic_id: str, appointment_id: str, now: datetime
+    ) -> dict[str, Any] | None: ...
+
+    async def offer(self, target_id: int) -> dict[str, Any] | None: ...
+
+    async def offer_state(self, offer_id: int, state: str, entry_state: str | None = None) -> None: ...
+
+
+class DiarySource:
+    """The day's diary is worked like KOS; an entry not reached moves to the next day."""
+
+    campaign = DIARY
+
+    def __init__(self, *, settings: Settings, store: WorklistStore, clock: Clock) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+
+    async def day_targets(self, clinic_id: str, now: datetime) -> list[int]:
+        return await self.store.diary_day(
+            clinic_id, now.astimezone(self.settings.clinic(clinic_id).timezone).date(), now
+        )
+
+    async def target(self, target_id: int) -> ProgressiveTarget | None:
+        entry = await self.store.diary_entry(target_id)
+        if entry is None:
+            return None
+        clinic = self.settings.clinic(entry["clinic_id"])
+        day = date.fromisoformat(entry["target_day"])
+        windows = resolve_day_windows((self.settings.kos.round_window,), day, clinic.timezone)
+        active = entry["target_state"] == "active" and entry["state"] == "open"
+        return ProgressiveTarget(target_id, entry["clinic_id"], entry["phone"], tuple(windows), active)
+
+    async def stopped(self, target_id: int, reason: StopReason, contacted: bool) -> None:
+        entry = await self.store.diary_entry(target_id)
+        if entry is None:
+            return
+        await self.store.close_target(target_id, "contacted" if contacted else reason.value, self.clock.now())
+        if not contacted:
+            await self.store.diary_move(
+                entry["entry_id"], date.fromisoformat(entry["target_day"]) + timedelta(days=1)
+            )
+
+    async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> None:
+        entry = await self.store.diary_entry(target_id)
+        if entry is not None:
+            await self.store.diary_done(
+                entry["entry_id"]
+            )  # a new date, if any, is a new entry of the wrap-up
+
+
+class OfferSource:
+    """A freed slot goes to the waiting list in priority order: an SMS first, then after the reply window a call."""
+
+    campaign = OFFER
+
+    def __init__(self, *, settings: Settings, store: WorklistStore, sms: SmsSender, clock: Clock) -> None:
+        self.settings = settings
+        self.store = store
+        self.sms = sms
+        self.clock = clock
+        # Plans the call that follows the SMS (the progressive flow's `plan`, set when it is built).
+        self.plan: Callable[[str, int], Awaitable[None]] | None = None
+
+    async def day_targets(self, clinic_id: str, now: datetime) -> list[int]:
+        return []  # offers start from a cancellation, not from a daily list
+
+    async def slot_freed(self, clinic_id: str, appointment_id: str) -> int | None:
+        """Offer the slot to the next patient on the waiting list; the target to plan, if anyone waits."""
+        now = self.clock.now()
+        offer = await self.store.next_offer(clinic_id, appointment_id, now)
+        if offer is None:
+            log.info("slot of %s freed; nobody on the waiting list for it", appointment_id)
+            return None
+        clinic = self.settings.clinic(clinic_id)
+        body = self.settings.waiting_list.sms.render(
+            clinic=clinic.name,
+            at=offer["slot_at"],
+            tz=clinic.timezone,
+            phone=display_phone(clinic.phone) if clinic.phone else "",
+        )
+        try:
+            await self.sms.send(
+                key=sms_key("offer", offer["offer_id"], "offer"),
+                clinic_id=clinic_id,
+                target_id=offer["target_id"],
+                phone=offer["phone"],
+                body=body,
+            )
+        except SmsRetryLater as err:
+            log.warning("offer SMS not sent now (%s); the call still follows", err)
+        if offer["target_id"] is None:
+            return None
+        if self.plan is not None:
+            await self.plan(self.campaign, int(offer["target_id"]))
+        return int(offer["target_id"])
+
+    async def target(self, target_id: int) -> ProgressiveTarget | None:
+        offer = await self.store.offer(target_id)
+        if offer is None:
+            return None
+        start = offer["sms_at"] + self.settings.waiting_list.reply_window
+        end = offer["slot_at"] - OFFER_CALL_BEFORE_SLOT
+        windows = (Window(start, end, 2, timedelta(minutes=5)),) if end > start else ()
+        active = offer["target_state"] == "active" and offer["state"] == "offered"
+        return ProgressiveTarget(target_id, offer["clinic_id"], offer["phone"], windows, active)
+
+    async def stopped(self, target_id: int, reason: StopReason, contacted: bool) -> None:
+        offer = await self.store.offer(target_id)
+        if offer is None:
+            return
+        await self.store.close_target(target_id, "contacted" if contacted else reason.value, self.clock.now())
+        if not contacted:
+            await self.store.offer_state(offer["offer_id"], "expired")
+            await self.slot_freed(offer["clinic_id"], offer["appointment_id"])
+
+    async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> None:
+        offer = await self.store.offer(target_id)
+        if offer is None:
+            return
+        if form.result == "booked":
+            await self.store.offer_state(offer["offer_id"], "booked", entry_state="booked")
+        else:
+            await self.store.offer_state(offer["offer_id"], "declined")
+            await self.slot_freed(offer["clinic_id"], offer["appointment_id"])

@@ -1,0 +1,310 @@
+"""The KOS recall list, each patient's rounds of calls, and the webhook outbox of status changes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from dialer.core.recalls import RecallRecord, RecallStatus
+from dialer.engine.model import RecallRow, UpsertCounts
+from dialer.storage.schema import recalls, targets, webhook_outbox
+from dialer.storage.upsert import insert_dialect, insert_ignore
+
+CAMPAIGN = "kos"
+
+
+def recall_from_row(r: Any) -> RecallRow:
+    return RecallRow(
+        recall_id=r.recall_id,
+        clinic_id=r.clinic_id,
+        external_id=r.external_id,
+        patient_id=r.patient_id,
+        patient_name=r.patient_name,
+        phone=r.phone,
+        doctor=r.doctor,
+        comment=r.comment,
+        target_day=r.target_day,
+        status=RecallStatus(r.status),
+        reason=r.reason,
+        status_comment=r.status_comment,
+        moves=r.moves,
+        booked_day=r.booked_day,
+        planned=r.planned,
+    )
+
+
+def round_subject(recall_id: int, day: date) -> str:
+    """One round of calls per recall per date: a moved date is a new round."""
+    return f"{recall_id}:{day.isoformat()}"
+
+
+class SqlRecallStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def upsert(self, records: Sequence[RecallRecord], now: datetime) -> UpsertCounts:
+        if not records:
+            return UpsertCounts(0, 0)
+        async with self.engine.begin() as conn:
+            existing = {
+                (r.clinic_id, r.external_id)
+                for r in await conn.execute(
+                    select(recalls.c.clinic_id, recalls.c.external_id).where(
+                        recalls.c.external_id.in_({rec.external_id for rec in records})
+                    )
+                )
+            }
+            stmt = insert_dialect(conn, recalls)
+            # A re-import refreshes the journal's facts; the dialer's own progress (status, moves) is kept.
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["clinic_id", "external_id"],
+                    set_={
+                        k: stmt.excluded[k]
+                        for k in ("patient_name", "phone", "doctor", "comment", "planned", "updated_at")
+                    },
+                ),
+                [
+                    {
+                        "clinic_id": r.clinic_id,
+                        "external_id": r.external_id,
+                        "patient_id": r.patient_id,
+                        "patient_name": r.patient_name,
+                        "phone": r.phone,
+                        "doctor": r.doctor,
+                        "comment": r.comment,
+                        "target_day": r.target_day,
+                        "status": r.status.value,
+                        "planned": r.planned,
+                        "moves": 0,
+                        "reason": "",
+                        "status_comment": "",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for r in records
+                ],
+            )
+        updated = sum(1 for r in records if (r.clinic_id, r.external_id) in existing)
+        return UpsertCounts(len(records) - updated, updated)
+
+    async def plan_day(
+        self, clinic_id: str, day: date, limit: int, day_start: datetime, now: datetime
+    ) -> list[int]:
+        """Open today's rounds for the planned patients due by `day`, oldest date first, up to `limit` rounds
+        opened since `day_start` (the senior administrator's calls a day). Returns the active targets, those
+        opened earlier today included, so that repeating this is harmless."""
+        async with self.engine.begin() as conn:
+            today = {
+                r.subject_id: r
+                for r in await conn.execute(
+                    select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
+                        targets.c.clinic_id == clinic_id,
+                        targets.c.campaign == CAMPAIGN,
+                        targets.c.created_at >= day_start,
+                    )
+                )
+            }
+            room = max(0, limit - len(today))
+            due = list(
+                await conn.execute(
+                    select(recalls.c.recall_id, recalls.c.target_day, recalls.c.patient_id, recalls.c.phone)
+                    .where(
+                        recalls.c.clinic_id == clinic_id,
+                        recalls.c.status == RecallStatus.CALL.value,
+                        recalls.c.planned.is_(True),
+                        recalls.c.target_day <= day,
+                    )
+                    .order_by(recalls.c.target_day, recalls.c.recall_id)
+                )
+            )
+            subjects = {round_subject(r.recall_id, r.target_day): r for r in due}
+            earlier = {
+                t.subject_id: t
+                for t in await conn.execute(
+                    select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
+                        targets.c.clinic_id == clinic_id,
+                        targets.c.campaign == CAMPAIGN,
+                        targets.c.subject_id.in_(list(subjects)),
+                    )
+                )
+            }
+            for subject, r in subjects.items():
+                if room == 0:
+                    break
+                if subject in today:
+                    continue
+                if subject in earlier:
+                    if earlier[subject].state == "active":  # a round not finished on its day goes on today
+                        today[subject] = earlier[subject]
+                        room -= 1
+                    continue  # a finished round: the wrap-up or the plan gives the next date
+                room -= 1
+                await conn.execute(
+                    insert_ignore(conn, targets, ["clinic_id", "campaign", "subject_id"]).values(
+                        clinic_id=clinic_id,
+                        campaign=CAMPAIGN,
+                        subject_id=subject,
+                        patient_id=r.patient_id,
+                        phone=r.phone,
+                        state="active",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                today[subject] = (
+                    await conn.execute(
+                        select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
+                            targets.c.clinic_id == clinic_id,
+                            targets.c.campaign == CAMPAIGN,
+                            targets.c.subject_id == subject,
+                        )
+                    )
+                ).one()
+        return [int(t.target_id) for t in today.values() if t.state == "active"]
+
+    async def by_target(self, target_id: int) -> tuple[RecallRow, bool, datetime] | None:
+        """The recall a round belongs to, whether that round is still the current one and open, and when the
+        round was opened."""
+        async with self.engine.connect() as conn:
+            t = (
+                await conn.execute(
+                    select(targets).where(targets.c.target_id == target_id, targets.c.campaign == CAMPAIGN)
+                )
+            ).first()
+            if t is None:
+                return None
+            recall_id, day = t.subject_id.split(":", 1)
+            r = (await conn.execute(select(recalls).where(recalls.c.recall_id == int(recall_id)))).one()
+        current = (
+            t.state == "active" and r.target_day.isoformat() == day and r.status == RecallStatus.CALL.value
+        )
+        return recall_from_row(r), current, t.created_at
+
+    async def close_round(self, target_id: int, reason: str, now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(targets)
+                .where(targets.c.target_id == target_id)
+                .values(state="done", stop_reason=reason, updated_at=now)
+            )
+
+    async def open_for_phone(self, phone: str) -> RecallRow | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(recalls)
+                    .where(recalls.c.phone == phone, recalls.c.status == RecallStatus.CALL.value)
+                    .order_by(recalls.c.target_day)
+                    .limit(1)
+                )
+            ).first()
+        return recall_from_row(row) if row else None
+
+    async def change(
+        self,
+        recall_id: int,
+        *,
+        status: RecallStatus,
+        now: datetime,
+        reason: str = "",
+        comment: str = "",
+        target_day: date | None = None,
+        booked_day: date | None = None,
+        moves: int | None = None,
+        close_target: int | None = None,
+        event: dict[str, Any],
+    ) -> None:
+        """Change a recall's status and queue the webhook event, in one transaction."""
+        values: dict[str, Any] = {
+            "status": status.value,
+            "reason": reason,
+            "status_comment": comment,
+            "updated_at": now,
+        }
+        if target_day is not None:
+            values["target_day"] = target_day
+        if booked_day is not None:
+            values["booked_day"] = booked_day
+        if moves is not None:
+            values["moves"] = moves
+        async with self.engine.begin() as conn:
+            await conn.execute(update(recalls).where(recalls.c.recall_id == recall_id).values(**values))
+            if close_target is not None:
+                await conn.execute(
+                    update(targets)
+                    .where(targets.c.target_id == close_target)
+                    .values(state="done", stop_reason=status.value, updated_at=now)
+                )
+            row = (await conn.execute(select(recalls).where(recalls.c.recall_id == recall_id))).one()
+            await queue_event(
+                conn,
+                row.clinic_id,
+                f"kos:{recall_id}:{now.timestamp():.6f}",
+                "kos.status",
+                {**event, **recall_from_row(row).public()},
+                now,
+            )
+
+    async def export(self, clinic_id: str | None = None) -> list[RecallRow]:
+        query = select(recalls).order_by(recalls.c.clinic_id, recalls.c.target_day, recalls.c.recall_id)
+        if clinic_id is not None:
+            query = query.where(recalls.c.clinic_id == clinic_id)
+        async with self.engine.connect() as conn:
+            return [recall_from_row(r) for r in await conn.execute(query)]
+
+
+async def queue_event(
+    conn: AsyncConnection, clinic_id: str, key: str, kind: str, payload: dict[str, Any], now: datetime
+) -> None:
+    await conn.execute(
+        insert_ignore(conn, webhook_outbox, ["event_key"]).values(
+            clinic_id=clinic_id,
+            event_key=key,
+            kind=kind,
+            payload=json.dumps(payload, ensure_ascii=False),
+            next_at=now,
+        )
+    )
+
+
+class SqlOutboxStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def due(self, now: datetime, limit: int = 20) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            return [
+                dict(r._mapping)
+                for r in await conn.execute(
+                    select(webhook_outbox)
+                    .where(and_(webhook_outbox.c.delivered_at.is_(None), webhook_outbox.c.next_at <= now))
+                    .order_by(webhook_outbox.c.event_id)
+                    .limit(limit)
+                )
+            ]
+
+    async def delivered(self, event_id: int, at: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(webhook_outbox)
+                .where(webhook_outbox.c.event_id == event_id)
+                .values(delivered_at=at, attempts=webhook_outbox.c.attempts + 1)
+            )
+
+    async def failed(self, event_id: int, error: str, next_at: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(webhook_outbox)
+                .where(webhook_outbox.c.event_id == event_id)
+                .values(last_error=error[:500], next_at=next_at, attempts=webhook_outbox.c.attempts + 1)
+            )
+
+    async def add(self, clinic_id: str, key: str, kind: str, payload: dict[str, Any], now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await queue_event(conn, clinic_id, key, kind, payload, now)

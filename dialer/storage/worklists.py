@@ -1,0 +1,293 @@
+"""The diary (ежедневник), waiting-list offers and the post-visit IVR targets: call lists made day by day."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from dialer.storage.schema import (
+    admin_tasks,
+    appointments,
+    diary,
+    feedback,
+    offers,
+    patients,
+    targets,
+    waiting_list,
+)
+from dialer.storage.upsert import insert_ignore
+
+
+async def _open_target(
+    conn: AsyncConnection,
+    clinic_id: str,
+    campaign: str,
+    subject: str,
+    patient_id: str,
+    phone: str,
+    now: datetime,
+) -> int | None:
+    """Insert (or find) the target; its id when it is still active."""
+    await conn.execute(
+        insert_ignore(conn, targets, ["clinic_id", "campaign", "subject_id"]).values(
+            clinic_id=clinic_id,
+            campaign=campaign,
+            subject_id=subject,
+            patient_id=patient_id,
+            phone=phone,
+            state="active",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    row = (
+        await conn.execute(
+            select(targets.c.target_id, targets.c.state).where(
+                targets.c.clinic_id == clinic_id,
+                targets.c.campaign == campaign,
+                targets.c.subject_id == subject,
+            )
+        )
+    ).one()
+    return int(row.target_id) if row.state == "active" else None
+
+
+class SqlWorklistStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def target(self, target_id: int) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(targets).where(targets.c.target_id == target_id))).first()
+        return dict(row._mapping) if row else None
+
+    async def close_target(self, target_id: int, reason: str, now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(targets)
+                .where(targets.c.target_id == target_id)
+                .values(state="done", stop_reason=reason, updated_at=now)
+            )
+
+    # -- the diary ------------------------------------------------------------------------------------
+
+    async def diary_day(self, clinic_id: str, day: date, now: datetime) -> list[int]:
+        async with self.engine.begin() as conn:
+            entries = list(
+                await conn.execute(
+                    select(diary).where(
+                        diary.c.clinic_id == clinic_id, diary.c.state == "open", diary.c.due_day <= day
+                    )
+                )
+            )
+            ids = [
+                await _open_target(
+                    conn,
+                    clinic_id,
+                    "diary",
+                    f"{e.entry_id}:{day.isoformat()}",
+                    e.patient_id or "",
+                    e.phone,
+                    now,
+                )
+                for e in entries
+            ]
+        return [i for i in ids if i is not None]
+
+    async def diary_entry(self, target_id: int) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            t = (await conn.execute(select(targets).where(targets.c.target_id == target_id))).first()
+            if t is None or t.campaign != "diary":
+                return None
+            entry_id = int(t.subject_id.split(":")[0])
+            row = (await conn.execute(select(diary).where(diary.c.entry_id == entry_id))).one()
+        return {**dict(row._mapping), "target_state": t.state, "target_day": t.subject_id.split(":", 1)[1]}
+
+    async def diary_move(self, entry_id: int, day: date) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(diary).where(diary.c.entry_id == entry_id).values(due_day=day))
+
+    async def diary_done(self, entry_id: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(diary).where(diary.c.entry_id == entry_id).values(state="done"))
+
+    async def add_diary(
+        self, clinic_id: str, phone: str, patient_id: str | None, day: date, comment: str, now: datetime
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(diary).values(
+                    clinic_id=clinic_id,
+                    phone=phone,
+                    patient_id=patient_id,
+                    due_day=day,
+                    comment=comment,
+                    created_at=now,
+                )
+            )
+
+    # -- waiting-list offers --------------------------------------------------------------------------
+
+    async def next_offer(self, clinic_id: str, appointment_id: str, now: datetime) -> dict[str, Any] | None:
+        """Offer the freed slot to the next waiting patient for that doctor and day, by priority."""
+        async with self.engine.begin() as conn:
+            appt = (
+                await conn.execute(
+                    select(appointments).where(
+                        appointments.c.clinic_id == clinic_id, appointments.c.appointment_id == appointment_id
+                    )
+                )
+            ).first()
+            if appt is None:
+                return None
+            offered = select(offers.c.entry_id).where(offers.c.appointment_id == appointment_id)
+            entry = (
+                await conn.execute(
+                    select(waiting_list)
+                    .where(
+                        waiting_list.c.clinic_id == clinic_id,
+                        waiting_list.c.state == "open",
+                        waiting_list.c.doctor == appt.doctor,
+                        or_(waiting_list.c.wanted_day.is_(None), waiting_list.c.wanted_day == appt.visit_day),
+                        waiting_list.c.entry_id.not_in(offered),
+                    )
+                    .order_by(waiting_list.c.priority.desc(), waiting_list.c.created_at)
+                    .limit(1)
+                )
+            ).first()
+            if entry is None:
+                return None
+            offer_id = int(
+                (
+                    await conn.execute(
+                        insert(offers)
+                        .values(
+                            clinic_id=clinic_id,
+                            appointment_id=appointment_id,
+                            doctor=appt.doctor,
+                            slot_at=appt.visit_at,
+                            entry_id=entry.entry_id,
+                            state="offered",
+                            sms_at=now,
+                            created_at=now,
+                        )
+                        .returning(offers.c.offer_id)
+                    )
+                ).scalar_one()
+            )
+            target_id = await _open_target(
+                conn, clinic_id, "offer", str(offer_id), entry.patient_id or "", entry.phone, now
+            )
+        return {
+            "offer_id": offer_id,
+            "target_id": target_id,
+            "phone": entry.phone,
+            "slot_at": appt.visit_at,
+            "doctor": appt.doctor,
+            "entry_id": entry.entry_id,
+        }
+
+    async def offer(self, target_id: int) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            t = (await conn.execute(select(targets).where(targets.c.target_id == target_id))).first()
+            if t is None or t.campaign != "offer":
+                return None
+            row = (await conn.execute(select(offers).where(offers.c.offer_id == int(t.subject_id)))).one()
+        return {**dict(row._mapping), "target_state": t.state, "phone": t.phone}
+
+    async def offer_state(self, offer_id: int, state: str, entry_state: str | None = None) -> None:
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    update(offers)
+                    .where(offers.c.offer_id == offer_id)
+                    .values(state=state)
+                    .returning(offers.c.entry_id)
+                )
+            ).one()
+            if entry_state is not None:
+                await conn.execute(
+                    update(waiting_list)
+                    .where(waiting_list.c.entry_id == row.entry_id)
+                    .values(state=entry_state)
+                )
+
+    # -- post-visit IVRs ------------------------------------------------------------------------------
+
+    async def visits_of(self, clinic_id: str, campaign: str, day: date, now: datetime) -> list[int]:
+        """Targets for the visits of `day` the patient came to (or whose attendance is unknown)."""
+        async with self.engine.begin() as conn:
+            visits = list(
+                await conn.execute(
+                    select(
+                        appointments.c.appointment_id,
+                        appointments.c.patient_id,
+                        patients.c.phone,
+                        patients.c.consent_call,
+                        patients.c.do_not_call,
+                    )
+                    .select_from(
+                        appointments.join(
+                            patients,
+                            and_(
+                                patients.c.clinic_id == appointments.c.clinic_id,
+                                patients.c.patient_id == appointments.c.patient_id,
+                            ),
+                        )
+                    )
+                    .where(
+                        appointments.c.clinic_id == clinic_id,
+                        appointments.c.visit_day == day,
+                        or_(appointments.c.attended.is_(None), appointments.c.attended.is_(True)),
+                    )
+                )
+            )
+            ids = [
+                await _open_target(conn, clinic_id, campaign, v.appointment_id, v.patient_id, v.phone, now)
+                for v in visits
+                if v.consent_call and not v.do_not_call
+            ]
+        return [i for i in ids if i is not None]
+
+    async def feedback(
+        self, clinic_id: str, appointment_id: str, kind: str, digit: str, attempt_id: str, at: datetime
+    ) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                insert_ignore(conn, feedback, ["attempt_id"]).values(
+                    clinic_id=clinic_id,
+                    appointment_id=appointment_id,
+                    kind=kind,
+                    digit=digit,
+                    attempt_id=attempt_id,
+                    at=at,
+                )
+            )
+        return bool(result.rowcount)
+
+    async def admin_task(
+        self,
+        clinic_id: str,
+        kind: str,
+        subject: str,
+        patient_id: str,
+        source: str,
+        comment: str,
+        now: datetime,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert_ignore(conn, admin_tasks, ["clinic_id", "kind", "subject_id", "source"]).values(
+                    clinic_id=clinic_id,
+                    kind=kind,
+                    subject_id=subject,
+                    patient_id=patient_id,
+                    source=source,
+                    status="open",
+                    comment=comment,
+                    created_at=now,
+                )
+            )

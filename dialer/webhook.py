@@ -1,0 +1,80 @@
+"""Writing outcomes back to the clinic's own system: each status change is POSTed as JSON, signed with HMAC,
+with an idempotency key, and retried with backoff until it is taken (at least once)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import aiohttp
+
+from dialer.settings import WebhookSettings
+
+log = logging.getLogger("dialer.webhook")
+
+POLL_SECONDS = 1.0
+TIMEOUT_SECONDS = 10.0
+MAX_BACKOFF = timedelta(hours=1)
+
+
+class Outbox(Protocol):
+    async def due(self, now: datetime, limit: int = 20) -> list[dict[str, Any]]: ...
+
+    async def delivered(self, event_id: int, at: datetime) -> None: ...
+
+    async def failed(self, event_id: int, error: str, next_at: datetime) -> None: ...
+
+
+def signature(secret: str, body: bytes) -> str:
+    """`sha256=<hex>` of the body: the receiver recomputes it with the shared secret."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(MAX_BACKOFF, timedelta(seconds=5 * 2 ** min(attempts, 12)))
+
+
+class WebhookSender:
+    def __init__(self, settings: WebhookSettings, outbox: Outbox, now: Callable[[], datetime]) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.now = now
+
+    async def run(self) -> None:
+        if not self.settings.url:
+            return
+        timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            while True:
+                for event in await self.outbox.due(self.now()):
+                    await self._deliver(http, event)
+                await asyncio.sleep(POLL_SECONDS)
+
+    async def _deliver(self, http: aiohttp.ClientSession, event: dict[str, Any]) -> None:
+        body = json.dumps(
+            {"event": event["kind"], "id": event["event_key"], "data": json.loads(event["payload"])},
+            ensure_ascii=False,
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": event["event_key"],
+            "X-Dialer-Event": event["kind"],
+            "X-Dialer-Signature": signature(self.settings.secret.value, body),
+        }
+        try:
+            async with http.post(self.settings.url, data=body, headers=headers) as response:
+                if 200 <= response.status < 300:
+                    await self.outbox.delivered(event["event_id"], self.now())
+                    return
+                error = f"HTTP {response.status}"
+        except (aiohttp.ClientError, TimeoutError) as err:
+            error = f"{type(err).__name__}: {err}"
+        retry = backoff(int(event["attempts"]))
+        log.warning("webhook %s not taken (%s); retry in %s", event["event_key"], error, retry)
+        await self.outbox.failed(event["event_id"], error, self.now() + retry)

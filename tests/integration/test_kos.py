@@ -1,0 +1,347 @@
+"""КОС on the real Asterisk sandbox: `dialer run` dials recall patients progressively, bridges each answered
+one to a free simulated administrator, and takes the administrators' results through the wrap-up API their
+web page uses. The pacing is checked from Asterisk's own events, read by an independent AMI connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.asterisk_plugin import SandboxHandle
+from tests.inbound_scenario import QUEUE, Service, running_service
+from tests.kos_scenario import kos_config, replay_pacing, webhook_receiver
+from tests.operators import Operator, add_user, api_token, operators
+from tests.support import daytime_zone, sim_phone
+
+pytestmark = pytest.mark.asterisk
+
+DOCTOR = "Петрова Анна Викторовна"
+
+
+async def post(svc: Service, token: str, path: str, body: Any) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
+        http.post(f"{svc.base}{path}", json=body) as r,
+    ):
+        return r.status, await r.json()
+
+
+async def get(svc: Service, token: str, path: str) -> Any:
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
+        http.get(f"{svc.base}{path}") as r,
+    ):
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+
+def recall_row(n: int, phone: str, today: date, comment: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "recall_id": f"K-{n}",
+        "clinic": "c1",
+        "patient_name": f"Пациент {n}",
+        "phone": phone,
+        "doctor": DOCTOR,
+        "comment": comment,
+        "target_date": today.isoformat(),
+        **extra,
+    }
+
+
+Form = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+async def work_cards(person: Operator, form: Form, done: dict[str, dict[str, Any]], kinds: set[str]) -> None:
+    """The administrator's day: every call of these kinds that reaches wrap-up gets the form planned for it,
+    saved through the wrap-up API."""
+    while True:
+        card = await person.card(
+            lambda c: c["state"] == "wrapup" and c["kind"] in kinds and c["call"] not in done,
+            120,
+            "to wrap up",
+        )
+        status, reply = await person.wrap_up(card["wrapup_id"], form(card))
+        assert status == 200, reply
+        done[card["call"]] = {**card, "operator": person.username}
+
+
+async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_and_their_results_written_back(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    tz = daytime_zone(datetime.now(UTC))
+    today = datetime.now(UTC).astimezone(tz).date()
+    rng = random.Random()
+    booked, thinking, refusing = sim_phone(1, rng), sim_phone(1, rng), sim_phone(1, rng)
+    busy, silent, unplanned = sim_phone(2, rng), sim_phone(3, rng), sim_phone(1, rng)
+    comments = {
+        booked: "Контроль пломбы 36 через полгода",
+        thinking: "Продолжить лечение: 46 под коронку",
+        refusing: "Проверить имплант 24",
+    }
+    async with (
+        webhook_receiver(fail_first=2) as receiver,
+        running_service(sandbox, tmp_path, tz.key, extra=kos_config(receiver.port)) as svc,
+    ):
+        add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
+        add_user(svc, "olga", "operator", "Ольга Белова", "Local/admin2@sandbox-agents")
+        token = api_token(svc)
+        await svc.admins(admin1="answer", admin2="answer")
+        await svc.set_global("SIM_TALK_admin1", "3")
+        await svc.set_global("SIM_TALK_admin2", "3")
+        visit = (today + timedelta(days=5)).isoformat()
+        forms = {
+            booked: {
+                "result": "booked",
+                "visit_date": visit,
+                "visit_time": "10:30",
+                "comment": "придёт с мужем",
+            },
+            thinking: {
+                "result": "call_again",
+                "reason": "хочет подумать",
+                "call_again_date": (today + timedelta(days=3)).isoformat(),
+                "comment": "посоветуется с семьёй",
+            },
+            refusing: {"result": "refused", "reason": "дорого", "comment": "лечится в другой клинике"},
+        }
+        done: dict[str, dict[str, Any]] = {}
+        async with operators(svc, "anna", "olga") as people:
+            rows = [
+                recall_row(1, booked, today, comments[booked]),
+                recall_row(2, thinking, today, comments[thinking]),
+                recall_row(3, refusing, today, comments[refusing]),
+                recall_row(4, busy, today, "Контроль"),
+                recall_row(5, silent, today, "Контроль"),
+                recall_row(6, unplanned, today, "Не в плане", planned="нет"),
+                recall_row(7, "8 (916) АБВ-45-67", today, "Плохой номер"),
+            ]
+            status, reply = await post(svc, token, "/api/kos", rows)
+            # The bad row is named; the good ones went in.
+            assert status == 400 and reply["imported"] == 6, reply
+            assert [(e["row"], e["field"]) for e in reply["errors"]] == [(7, "phone")]
+            workers = [
+                asyncio.create_task(work_cards(p, lambda c: forms[c["phone"]], done, {"kos"}))
+                for p in people.values()
+            ]
+            try:
+                await svc.until(lambda: len(done) == 3, 120, "three KOS calls wrapped up")
+
+                def settled() -> bool:
+                    recalls = {r["phone"]: r for r in svc.home.query("select * from recalls")}
+                    return all(recalls[p]["moves"] == 1 for p in (busy, silent))
+
+                await svc.until(settled, 90, "the unreached patients moved a week")
+            finally:
+                for task in workers:
+                    task.cancel()
+        events = list(svc.ami.events)
+
+        # Statuses, in the journal's words, through the API the clinic's system reads.
+        journal = {r["recall_id"]: r for r in (await get(svc, token, "/api/kos"))["recalls"]}
+        assert journal["K-1"]["status_label"] == "Записан" and journal["K-1"]["booked_date"] == visit
+        assert (journal["K-2"]["status_label"], journal["K-2"]["reason"]) == ("Звать", "хочет подумать")
+        assert journal["K-2"]["target_date"] == (today + timedelta(days=3)).isoformat()
+        assert (journal["K-3"]["status_label"], journal["K-3"]["reason"]) == ("Отказ", "дорого")
+        for moved in ("K-4", "K-5"):
+            assert journal[moved]["status_label"] == "Звать" and journal[moved]["moves"] == 1
+            assert journal[moved]["reason"] == "не берёт трубку"
+            assert journal[moved]["target_date"] == (today + timedelta(days=7)).isoformat()
+        assert journal["K-6"]["moves"] == 0 and journal["K-6"]["status_label"] == "Звать"
+        called = {r["phone"] for r in svc.home.query("select phone from attempts")}
+        assert unplanned not in called and {busy, silent} <= called
+        tries = svc.home.query("select phone, count(*) n from attempts group by phone")
+        assert {r["phone"]: r["n"] for r in tries if r["phone"] in (busy, silent)} == {busy: 2, silent: 2}
+
+        # Each answered patient reached the administrator Asterisk connected, with the doctor's comment shown.
+        pacing = replay_pacing(events, QUEUE, ratio=1.0)
+        interfaces = {"anna": "Local/admin1@sandbox-agents", "olga": "Local/admin2@sandbox-agents"}
+        for call, card in done.items():
+            assert pacing.connected[call] == interfaces[card["operator"]], (call, pacing.connected)
+            assert card["card"]["recall"]["comment"] == comments[card["phone"]]
+            assert card["card"]["recall"]["doctor"] == DOCTOR
+        # Progressive pacing: never more patients waiting than free administrators × 1.0.
+        assert pacing.violations == []
+        assert 1 <= pacing.most_waiting <= 2 and pacing.most_in_air <= 2
+
+        # The contacts («обращения»): «Мы звоним» with the КОС mark; «Звать» did not also go to the diary.
+        contacts = svc.home.query(
+            "select phone, direction, flags, result, reason from contacts order by phone"
+        )
+        assert {(c["phone"], c["result"]) for c in contacts} == {
+            (booked, "booked"),
+            (thinking, "call_again"),
+            (refusing, "refused"),
+        }
+        assert all(c["direction"] == "out" and c["flags"] == "Мы звоним,КОС" for c in contacts)
+        assert svc.home.query("select * from diary") == []
+
+        # The webhook: every status change delivered once, though the receiver failed the first two tries.
+        await svc.until(lambda: len({r["key"] for r in receiver.accepted()}) == 5, 60, "five webhook events")
+        await asyncio.sleep(2)
+        keys = [r["key"] for r in receiver.accepted()]
+        assert len(keys) == len(set(keys)) == 5
+        assert [r["status"] for r in receiver.requests[:2]] == [500, 500]
+        assert {r["body"]["data"]["recall_id"] for r in receiver.accepted()} == {
+            "K-1",
+            "K-2",
+            "K-3",
+            "K-4",
+            "K-5",
+        }
+        assert all(
+            r["body"]["event"] == "kos.status" and r["body"]["id"] == r["key"] for r in receiver.accepted()
+        )
+        assert not any("Пациент" in str(r["body"]) for r in receiver.requests)  # no names leave the dialer
+
+
+async def test_remind_later_goes_to_the_diary_and_the_waiting_list_and_a_cancelled_slot_is_offered(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    tz = daytime_zone(datetime.now(UTC))
+    today = datetime.now(UTC).astimezone(tz).date()
+    tomorrow = today + timedelta(days=1)
+    rng = random.Random()
+    waiting, cancelling = sim_phone(1, rng), sim_phone(7, rng)
+    surgeon = "Сидоров Олег Игоревич"
+    async with (
+        webhook_receiver(fail_first=0) as receiver,
+        running_service(sandbox, tmp_path, tz.key, extra=kos_config(receiver.port)) as svc,
+    ):
+        add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
+        token = api_token(svc)
+        await svc.admins(admin1="answer")
+        await svc.set_global("SIM_TALK_admin1", "2")
+
+        def form(card: dict[str, Any]) -> dict[str, Any]:
+            if (
+                card["kind"] == "kos"
+            ):  # «перезвоните позже»: the diary today, the waiting list for the surgeon
+                return {
+                    "result": "call_again",
+                    "reason": "просил перезвонить",
+                    "call_again_date": (today + timedelta(days=14)).isoformat(),
+                    "diary_date": today.isoformat(),
+                    "diary_comment": "напомнить про снимок",
+                    "waiting_doctor": surgeon,
+                    "waiting_date": tomorrow.isoformat(),
+                    "waiting_comment": "хочет пораньше",
+                }
+            if card["kind"] == "diary":
+                return {"result": "no_result", "reason": "другое", "comment": "снимок принесёт"}
+            return {"result": "booked", "visit_date": tomorrow.isoformat(), "visit_time": "12:00"}
+
+        done: dict[str, dict[str, Any]] = {}
+        async with operators(svc, "anna") as people:
+            worker = asyncio.create_task(work_cards(people["anna"], form, done, {"kos", "diary", "offer"}))
+            try:
+                status, reply = await post(
+                    svc, token, "/api/kos", [recall_row(1, waiting, today, "Контроль")]
+                )
+                assert status == 200, reply
+                await svc.until(
+                    lambda: {c["kind"] for c in done.values()} == {"kos", "diary"}, 90, "KOS, diary"
+                )
+                # The diary call came back today, marked ЕЖ.; the patient waits for the surgeon tomorrow.
+                (entry,) = svc.home.query("select * from waiting_list")
+                assert (entry["phone"], entry["doctor"], entry["wanted_day"]) == (
+                    waiting,
+                    surgeon,
+                    str(tomorrow),
+                )
+                assert {r["state"] for r in svc.home.query("select state from diary")} == {"done"}
+
+                # Another patient's visit to the surgeon tomorrow is cancelled from the clinic's side.
+                visit = {
+                    "appointment_id": "V-77",
+                    "clinic": "c1",
+                    "patient_name": "Отменяющий Пациент",
+                    "phone": cancelling,
+                    "visit_date": tomorrow.isoformat(),
+                    "visit_time": "12:00",
+                    "doctor": surgeon,
+                }
+                assert (await post(svc, token, "/api/appointments", [visit]))[0] == 200
+                status, reply = await post(
+                    svc, token, "/api/appointments/cancel", {"clinic": "c1", "appointment_id": "V-77"}
+                )
+                assert status == 200, reply
+                # The waiting patient gets the SMS first, then the call; the administrator books them.
+                await svc.until(lambda: "offer" in {c["kind"] for c in done.values()}, 60, "the offer call")
+            finally:
+                worker.cancel()
+        (offer_sms,) = [m for m in svc.twilio.messages if m.to == waiting]
+        assert "освободилось время" in offer_sms.body and "12:00" in offer_sms.body
+        offer_call = next(c for c in done.values() if c["kind"] == "offer")
+        offer_started = datetime.fromisoformat(offer_call["started_at"])
+        assert offer_started > offer_sms.date_created + timedelta(seconds=3)  # after the reply window
+        (offer,) = svc.home.query("select * from offers")
+        assert (offer["state"], offer["appointment_id"]) == ("booked", "V-77")
+        assert svc.home.query("select state from waiting_list")[0]["state"] == "booked"
+        marks = {r["result"]: r["flags"] for r in svc.home.query("select result, flags from contacts")}
+        assert marks == {"call_again": "Мы звоним,КОС", "no_result": "Мы звоним,ЕЖ.", "booked": "Мы звоним"}
+
+
+async def test_the_follow_up_and_survey_ivrs_turn_answers_into_work(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    tz = daytime_zone(datetime.now(UTC))
+    yesterday = datetime.now(UTC).astimezone(tz).date() - timedelta(days=1)
+    rng = random.Random()
+    # Presses 2 (follow-up: «talk to us»; survey: a low rating) and presses 3 (not a follow-up answer; a 3).
+    wants_talk, rates_three = sim_phone(5, rng), sim_phone(6, rng)
+    ivr = """
+[campaigns.followup]
+days_after = 1
+windows = [{ start = "00:00", end = "23:59", attempts = 1 }]
+
+[campaigns.survey]
+days_after = 1
+low_rating = 2
+windows = [{ start = "00:00", end = "23:59", attempts = 1 }]
+"""
+    async with (
+        webhook_receiver(fail_first=0) as receiver,
+        running_service(sandbox, tmp_path, tz.key, extra=kos_config(receiver.port) + ivr) as svc,
+    ):
+        token = api_token(svc)
+        visits = [
+            {
+                "appointment_id": f"V-{n}",
+                "clinic": "c1",
+                "patient_name": f"Пациент {n}",
+                "phone": phone,
+                "visit_date": yesterday.isoformat(),
+                "visit_time": "10:00",
+                "doctor": DOCTOR,
+            }
+            for n, phone in enumerate((wants_talk, rates_three))
+        ]
+        assert (await post(svc, token, "/api/appointments", visits))[0] == 200
+        await svc.until(lambda: len(svc.home.query("select * from feedback")) == 3, 90, "three IVR answers")
+        await svc.until(
+            lambda: not svc.home.query("select * from attempts where state in ('dialing', 'answered')"), 30, "calls end"
+        )
+        answers = {
+            (r["appointment_id"], r["kind"]): r["digit"] for r in svc.home.query("select * from feedback")
+        }
+        assert answers == {
+            ("V-0", "followup"): "2",
+            ("V-0", "survey"): "2",
+            ("V-1", "survey"): "3",
+        }
+        # «2 — поговорить с нами» became a diary call for today; the rating of 2 alerted the senior administrator.
+        (entry,) = svc.home.query("select * from diary")
+        assert entry["phone"] == wants_talk and "самочувствия" in entry["comment"]
+        (alert,) = svc.home.query("select * from alerts where kind = 'low_rating'")
+        assert "оценка 2 из 5" in alert["detail"]
+        await svc.until(lambda: any(m.to == "+79169990011" for m in svc.twilio.messages), 20, "the alert SMS")
+        (sms,) = [m for m in svc.twilio.messages if m.to == "+79169990011"]
+        assert "низкая оценка" in sms.body and "Пациент" not in sms.body
