@@ -31,6 +31,16 @@ CALL_AGAIN_REASONS = (
     "просил перезвонить",
     "другое",
 )
+
+
+@dataclass(frozen=True)
+class Reasons:
+    """The clinic's lists of reasons the administrator picks from: why a patient refused, why to call again."""
+
+    refusal: tuple[str, ...] = REFUSAL_REASONS
+    call_again: tuple[str, ...] = CALL_AGAIN_REASONS
+
+
 FIELDS = frozenset(
     {
         "result",
@@ -76,7 +86,7 @@ class WrapupForm:
         return self.visit_day if self.result == "booked" else self.call_again_day
 
 
-def parse_wrapup(raw: Mapping[str, object], today: date) -> WrapupForm:
+def parse_wrapup(raw: Mapping[str, object], today: date, reasons: Reasons = Reasons()) -> WrapupForm:
     """Every problem is reported, each naming its field; nothing is half-accepted."""
     errors: list[FieldError] = []
 
@@ -104,10 +114,10 @@ def parse_wrapup(raw: Mapping[str, object], today: date) -> WrapupForm:
         if raw.get("call_again_date") or result == "call_again"
         else None
     )
-    if result == "refused" and reason not in REFUSAL_REASONS:
-        errors.append(FieldError("reason", f"причина отказа из списка: {', '.join(REFUSAL_REASONS)}"))
+    if result == "refused" and reason not in reasons.refusal:
+        errors.append(FieldError("reason", f"причина отказа из списка: {', '.join(reasons.refusal)}"))
     if result == "call_again" and not reason:
-        errors.append(FieldError("reason", "укажите причину: " + ", ".join(CALL_AGAIN_REASONS)))
+        errors.append(FieldError("reason", "укажите причину: " + ", ".join(reasons.call_again)))
     for name, value in (("visit_date", visit_day), ("call_again_date", again_day)):
         if isinstance(value, date) and value < today:
             errors.append(FieldError(name, "дата в прошлом"))

@@ -42,7 +42,7 @@ async def save_wrapup(
     clinic = settings.clinics.get(row.clinic_id)
     now = clock.now()
     today = now.astimezone(clinic.timezone).date() if clinic else now.date()
-    form = parse_wrapup(raw, today)
+    form = parse_wrapup(raw, today, settings.reasons)
     if form.result == "call_again" and form.call_again_day is None:
         raise FormErrors([FieldError("call_again_date", "когда перезвонить")])
     talk = (row.ended_at - row.answered_at).total_seconds() if row.ended_at and row.answered_at else None

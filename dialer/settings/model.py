@@ -14,6 +14,7 @@ from dialer.campaigns.plan import AttemptPlan, WindowRule, window_rule
 from dialer.core.calendar import WorkCalendar
 from dialer.core.errors import ConfigError
 from dialer.core.hours import OpeningHours
+from dialer.core.wrapup import Reasons
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,6 @@ class KosSettings:
     drop_cap: float = 3.0  # per cent of answered calls that may find nobody free
     wait_for_admin: timedelta = timedelta(seconds=4)  # how long an answered patient waits before it is a drop
     per_day: int = 30  # the senior administrator's plan, per clinic, unless the clinic says
-    refusal_reasons: tuple[str, ...] = ()  # empty: the built-in list
 
     @property
     def round_window(self) -> WindowRule:
@@ -215,6 +215,7 @@ class Settings:
         True, 1, AttemptPlan((window_rule({"start": "12:00", "end": "19:00", "attempts": 1}, "default"),))
     )
     waiting_list: WaitingListSettings = WaitingListSettings()
+    reasons: Reasons = Reasons()  # the wrap-up's lists of refusal and call-again reasons
     webhook: WebhookSettings = WebhookSettings()
     source: Path | None = None
 

@@ -14,6 +14,7 @@ from dialer.core.calendar import WorkCalendar, zone
 from dialer.core.errors import ConfigError, FieldError
 from dialer.core.hours import OpeningHours
 from dialer.core.phones import dial_forms, normalize_phone
+from dialer.core.wrapup import Reasons
 from dialer.settings.model import (
     CUSTOMER_PLAN,
     SAME_DAY_PLAN,
@@ -192,7 +193,6 @@ def _kos(t: Table) -> KosSettings:
         drop_cap=t.number("drop_cap", d.drop_cap),
         wait_for_admin=t.duration("wait_for_admin", d.wait_for_admin),
         per_day=t.integer("per_day", d.per_day),
-        refusal_reasons=tuple(str(r) for r in t.items("refusal_reasons")),
     )
     t.done()
     return kos
@@ -217,6 +217,14 @@ def _waiting_list(t: Table) -> WaitingListSettings:
     )
     t.done()
     return settings
+
+
+def _reasons(t: Table) -> Reasons:
+    d = Reasons()
+    refusal = tuple(str(r) for r in t.items("refusal_reasons")) or d.refusal
+    call_again = tuple(str(r) for r in t.items("call_again_reasons")) or d.call_again
+    t.done()
+    return Reasons(refusal, call_again)
 
 
 def _webhook(t: Table) -> WebhookSettings:
@@ -325,6 +333,7 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
     inbound = _inbound(root.table("inbound"))
     alerts = _alerts(root.table("alerts"))
     webhook = _webhook(root.table("webhook"))
+    reasons = _reasons(root.table("wrapup"))
     root.done()
     return Settings(
         service=service,
@@ -341,5 +350,6 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
         survey=survey,
         waiting_list=waiting,
         webhook=webhook,
+        reasons=reasons,
         source=source,
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from dialer.core.clock import Clock
-from dialer.core.wrapup import CALL_AGAIN_REASONS, REFUSAL_REASONS, RESULTS, FormErrors
+from dialer.core.wrapup import RESULTS, FormErrors
 from dialer.engine.stores import WrapupStore
 from dialer.engine.wrapup import AfterWrapup, WrapupGone, save_wrapup
 from dialer.settings import Settings
@@ -25,17 +25,18 @@ class OperatorContext:
 
 
 OPERATORS = web.AppKey("operators", OperatorContext)
-FORM_OPTIONS = json.dumps(
-    {"results": RESULTS, "refusal": REFUSAL_REASONS, "call_again": CALL_AGAIN_REASONS}, ensure_ascii=False
-)
 
 
 async def operator_page(request: web.Request) -> web.Response:
     user = require_role(request, (OPERATOR, ADMIN))
+    reasons = request.app[OPERATORS].settings.reasons
+    options = json.dumps(
+        {"results": RESULTS, "refusal": reasons.refusal, "call_again": reasons.call_again}, ensure_ascii=False
+    )
     html = operator_html(user, csrf_of(request))
     html = html.replace(
         '<div id="cards"',
-        f'<script id="form-options" type="application/json">{FORM_OPTIONS}</script><div id="cards"',
+        f'<script id="form-options" type="application/json">{options}</script><div id="cards"',
         1,
     )
     return web.Response(text=html, content_type="text/html")

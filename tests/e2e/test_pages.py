@@ -124,3 +124,76 @@ async def test_login_is_refused_after_too_many_failures(sandbox: SandboxHandle, 
         # The right password is refused too while the lock holds.
         _, page = await logged_in(browser, svc.base, "anna", PASSWORD)
         assert page.url.endswith("/login")
+
+
+async def test_an_administrator_works_two_kos_calls_from_pop_up_to_wrap_up(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    from tests.kos_scenario import kos_config, webhook_receiver
+
+    tz = daytime_zone(datetime.now(UTC))
+    today = datetime.now(UTC).astimezone(tz).date()
+    rng = random.Random()
+    first, second = sim_phone(1, rng), sim_phone(1, rng)
+    comments = {first: "Контроль пломбы 36 через полгода", second: "Продолжить лечение: 46 под коронку"}
+    async with (
+        webhook_receiver(fail_first=0) as receiver,
+        running_service(sandbox, tmp_path, tz.key, extra=kos_config(receiver.port)) as svc,
+        chromium() as browser,
+    ):
+        add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
+        token = api_token(svc)
+        await svc.admins(admin1="answer")
+        await svc.set_global("SIM_TALK_admin1", "4")
+        _, anna = await logged_in(browser, svc.base, "anna", PASSWORD)
+        await anna.wait_for_selector("#link.on", timeout=10_000)
+        rows = [
+            {
+                "recall_id": f"K-{n}",
+                "clinic": "c1",
+                "patient_name": name,
+                "phone": phone,
+                "doctor": "Петрова Анна Викторовна",
+                "comment": comments[phone],
+                "target_date": today.isoformat(),
+            }
+            for n, (phone, name) in enumerate(((first, "Смирнова Анна"), (second, "Кузнецов Игорь")))
+        ]
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
+            http.post(f"{svc.base}/api/kos", json=rows) as r,
+        ):
+            assert r.status == 200, await r.text()
+        shots = screenshot_dir()
+        worked = []
+        for _ in range(2):
+            # The patient is bridged to Anna: the card says why we call and shows the doctor's proposal.
+            card = anna.locator(".card.active")
+            await card.wait_for(timeout=60_000)
+            text = await card.inner_text()
+            assert "КОС" in text and "Мы звоним" in text
+            phone = first if comments[first] in text else second
+            assert comments[phone] in text and phone not in worked
+            if shots is not None and not worked:
+                await anna.screenshot(path=str(shots / "operator-kos.png"), full_page=True)
+            form = anna.locator(".card.wrapup form")
+            await form.wait_for(timeout=30_000)
+            if not worked:
+                await form.locator('input[value="booked"]').check()
+                visit = (today + timedelta(days=4)).isoformat()
+                await form.locator('input[name="visit_date"]').fill(visit)
+            else:
+                await form.locator('input[value="refused"]').check()
+                await form.locator('[data-for="refused"] select[name="reason"]').select_option("дорого")
+            await form.locator("button").click()
+            await anna.locator(".toast").wait_for(timeout=10_000)
+            await anna.locator(".card.wrapup").wait_for(state="detached", timeout=10_000)
+            worked.append(phone)
+        statuses = {
+            r["phone"]: (r["status"], r["booked_day"], r["reason"])
+            for r in svc.home.query("select * from recalls")
+        }
+        assert statuses[worked[0]] == ("booked", (today + timedelta(days=4)).isoformat(), "")
+        assert statuses[worked[1]][0] == "refused" and statuses[worked[1]][2] == "дорого"
+        flags = {r["flags"] for r in svc.home.query("select flags from contacts")}
+        assert flags == {"Мы звоним,КОС"}

@@ -327,7 +327,9 @@ windows = [{ start = "00:00", end = "23:59", attempts = 1 }]
         assert (await post(svc, token, "/api/appointments", visits))[0] == 200
         await svc.until(lambda: len(svc.home.query("select * from feedback")) == 3, 90, "three IVR answers")
         await svc.until(
-            lambda: not svc.home.query("select * from attempts where state in ('dialing', 'answered')"), 30, "calls end"
+            lambda: not svc.home.query("select * from attempts where state in ('dialing', 'answered')"),
+            30,
+            "calls end",
         )
         answers = {
             (r["appointment_id"], r["kind"]): r["digit"] for r in svc.home.query("select * from feedback")
