@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from dialer.core import rows
-from dialer.core.errors import FieldError, RowError
+from dialer.core.errors import FieldError
 from dialer.core.phones import normalize_phone
 
 REQUIRED_FIELDS = ("appointment_id", "clinic", "patient_name", "phone", "visit_date", "visit_time", "doctor")
@@ -86,15 +86,7 @@ class AppointmentRecord:
     attended: bool | None = None  # after the visit, from the clinic's system: for the no-show figure
 
 
-@dataclass
-class ImportReport:
-    accepted: list[AppointmentRecord] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-    rows_seen: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
+ImportReport = rows.RowReport[AppointmentRecord]
 
 
 def patient_key(phone: str, name: str) -> str:
@@ -138,34 +130,14 @@ def validate_appointment(row: rows.Row, clinics: Mapping[str, ClinicRef]) -> App
 def validate_appointments(
     records: Iterable[tuple[int, rows.Row]], clinics: Mapping[str, ClinicRef]
 ) -> ImportReport:
-    """Validate numbered rows. Bad rows are reported by number and field; good rows are kept.
-
-    A repeated appointment id within one batch keeps the first row and reports the others.
-    """
-    report = ImportReport()
-    seen: dict[tuple[str, str], int] = {}
-    for number, row in records:
-        report.rows_seen += 1
-        try:
-            record = validate_appointment(row, clinics)
-        except FieldError as err:
-            report.errors.append(RowError(number, err.field, err.message))
-            continue
-        key = (record.clinic_id, record.appointment_id)
-        if key in seen:
-            report.errors.append(
-                RowError(
-                    number,
-                    "appointment_id",
-                    f"повтор id {record.appointment_id!r} (уже в строке {seen[key]})",
-                )
-            )
-            continue
-        seen[key] = number
-        report.accepted.append(record)
-    return report
+    """Validate numbered rows. Bad rows are reported by number and field; good rows are kept."""
+    return rows.check_rows(
+        records,
+        lambda row: validate_appointment(row, clinics),
+        lambda r: (r.clinic_id, r.appointment_id),
+        "appointment_id",
+    )
 
 
 def missing_columns(header: Iterable[str]) -> list[str]:
-    present = set(header)
-    return [name for name in REQUIRED_FIELDS if name not in present]
+    return rows.missing(header, REQUIRED_FIELDS)

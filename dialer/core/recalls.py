@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
 from dialer.core import rows
 from dialer.core.appointments import ClinicRef, patient_key
-from dialer.core.errors import FieldError, RowError
+from dialer.core.errors import FieldError
 from dialer.core.phones import normalize_phone
 
 REQUIRED_FIELDS = ("recall_id", "clinic", "patient_name", "phone", "doctor", "target_date")
@@ -74,11 +74,7 @@ class RecallRecord:
     planned: bool
 
 
-@dataclass
-class RecallReport:
-    accepted: list[RecallRecord] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-    rows_seen: int = 0
+RecallReport = rows.RowReport[RecallRecord]
 
 
 def validate_recall(row: rows.Row, clinics: Mapping[str, ClinicRef]) -> RecallRecord:
@@ -108,29 +104,16 @@ def validate_recall(row: rows.Row, clinics: Mapping[str, ClinicRef]) -> RecallRe
 def validate_recalls(
     records: Iterable[tuple[int, rows.Row]], clinics: Mapping[str, ClinicRef]
 ) -> RecallReport:
-    report = RecallReport()
-    seen: dict[tuple[str, str], int] = {}
-    for number, row in records:
-        report.rows_seen += 1
-        try:
-            record = validate_recall(row, clinics)
-        except FieldError as err:
-            report.errors.append(RowError(number, err.field, err.message))
-            continue
-        key = (record.clinic_id, record.external_id)
-        if key in seen:
-            report.errors.append(
-                RowError(number, "recall_id", f"повтор id {record.external_id!r} (уже в строке {seen[key]})")
-            )
-            continue
-        seen[key] = number
-        report.accepted.append(record)
-    return report
+    return rows.check_rows(
+        records,
+        lambda row: validate_recall(row, clinics),
+        lambda r: (r.clinic_id, r.external_id),
+        "recall_id",
+    )
 
 
 def missing_columns(header: Iterable[str]) -> list[str]:
-    present = set(header)
-    return [name for name in REQUIRED_FIELDS if name not in present]
+    return rows.missing(header, REQUIRED_FIELDS)
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, time
+from typing import Generic, TypeVar
 
-from dialer.core.errors import FieldError
+from dialer.core.errors import FieldError, RowError
 from dialer.core.timeutil import parse_time_of_day
+
+T = TypeVar("T")
 
 Row = Mapping[str, object]
 
@@ -76,3 +80,49 @@ def time_of_day(row: Row, field: str) -> time:
 def normalize_header(name: str, aliases: Mapping[str, str]) -> str:
     key = " ".join(name.strip().lstrip("\ufeff").lower().replace("_", " ").split())
     return aliases.get(key, key.replace(" ", "_"))
+
+
+@dataclass
+class RowReport(Generic[T]):
+    """The outcome of checking a file's rows: the good records, and each bad row's number, field and reason."""
+
+    accepted: list[T] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rows_seen: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_rows(
+    records: Iterable[tuple[int, Row]],
+    validate: Callable[[Row], T],
+    key: Callable[[T], tuple[str, str]],
+    id_field: str,
+) -> RowReport[T]:
+    """Validate numbered rows; a bad row is reported and the rest still go in. An id repeated within one file
+    keeps its first row and reports the others."""
+    report: RowReport[T] = RowReport()
+    seen: dict[tuple[str, str], int] = {}
+    for number, row in records:
+        report.rows_seen += 1
+        try:
+            record = validate(row)
+        except FieldError as err:
+            report.errors.append(RowError(number, err.field, err.message))
+            continue
+        if key(record) in seen:
+            repeated = key(record)[1]
+            message = f"повтор id {repeated!r} (уже в строке {seen[key(record)]})"
+            report.errors.append(RowError(number, id_field, message))
+            continue
+        seen[key(record)] = number
+        report.accepted.append(record)
+    return report
+
+
+def missing(header: Iterable[str], required: Iterable[str]) -> list[str]:
+    """The required columns a file's header lacks, in the documented order."""
+    present = set(header)
+    return [name for name in required if name not in present]

@@ -92,7 +92,13 @@ def card_json(card: PatientCard, now: datetime) -> dict[str, Any]:
             for p in card.patients
         ],
         "visits": [
-            {"at": v["visit_at"].isoformat(), "doctor": v["doctor"], "status": v["reminder_status"]}
+            {
+                "at": v["visit_at"].isoformat(),
+                "doctor": v["doctor"],
+                "status": v["reminder_status"],
+                "clinic": v["clinic_id"],
+                "id": v["appointment_id"],
+            }
             for v in card.visits
         ],
         "callback": callback,

@@ -143,6 +143,11 @@ class ProgressiveFlow:
                     planned += 1
         return planned
 
+    def _planner_view(self, target: ProgressiveTarget) -> Target:
+        """Calls only: an administrator takes the answered patient, so there is no SMS fallback here."""
+        zone = self.settings.clinic(target.clinic_id).timezone
+        return Target(windows=target.windows, may_call=True, may_sms=False, sms_done=True, zone=zone)
+
     async def _history(self, target_id: int) -> tuple[list[AttemptRecord], list[AttemptRow]]:
         rows = await self.attempts.history(target_id)
         records = []
@@ -161,17 +166,7 @@ class ProgressiveFlow:
         if target is None or not target.active:
             return
         records, rows = await self._history(target_id)
-        step = next_step(
-            Target(
-                windows=target.windows,
-                may_call=True,
-                may_sms=False,
-                sms_done=True,
-                zone=self.settings.clinic(target.clinic_id).timezone,
-            ),
-            records,
-            self.clock.now(),
-        )
+        step = next_step(self._planner_view(target), records, self.clock.now())
         if isinstance(step, Dial):
             n = max((r.n for r in rows), default=0) + 1
             await self.due.schedule(
@@ -207,11 +202,7 @@ class ProgressiveFlow:
         handed_over = False
         try:
             records, rows = await self._history(target.target_id)
-            step = next_step(
-                Target(windows=target.windows, may_call=True, may_sms=False, sms_done=True),
-                records,
-                self.clock.now(),
-            )
+            step = next_step(self._planner_view(target), records, self.clock.now())
             if (
                 not isinstance(step, Dial)
                 or step.at > self.clock.now()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dialer.core.recalls import RecallRecord, RecallStatus
 from dialer.engine.model import RecallRow, UpsertCounts
 from dialer.storage.schema import recalls, targets, webhook_outbox
+from dialer.storage.targets import open_target
 from dialer.storage.upsert import insert_dialect, insert_ignore
 
 CAMPAIGN = "kos"
@@ -145,27 +146,9 @@ class SqlRecallStore:
                         room -= 1
                     continue  # a finished round: the wrap-up or the plan gives the next date
                 room -= 1
-                await conn.execute(
-                    insert_ignore(conn, targets, ["clinic_id", "campaign", "subject_id"]).values(
-                        clinic_id=clinic_id,
-                        campaign=CAMPAIGN,
-                        subject_id=subject,
-                        patient_id=r.patient_id,
-                        phone=r.phone,
-                        state="active",
-                        created_at=now,
-                        updated_at=now,
-                    )
+                today[subject] = await open_target(
+                    conn, clinic_id, CAMPAIGN, subject, r.patient_id, r.phone, now
                 )
-                today[subject] = (
-                    await conn.execute(
-                        select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
-                            targets.c.clinic_id == clinic_id,
-                            targets.c.campaign == CAMPAIGN,
-                            targets.c.subject_id == subject,
-                        )
-                    )
-                ).one()
         return [int(t.target_id) for t in today.values() if t.state == "active"]
 
     async def by_target(self, target_id: int) -> tuple[RecallRow, bool, datetime] | None:

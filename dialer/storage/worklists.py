@@ -18,6 +18,7 @@ from dialer.storage.schema import (
     targets,
     waiting_list,
 )
+from dialer.storage.targets import open_target
 from dialer.storage.upsert import insert_ignore
 
 
@@ -30,28 +31,8 @@ async def _open_target(
     phone: str,
     now: datetime,
 ) -> int | None:
-    """Insert (or find) the target; its id when it is still active."""
-    await conn.execute(
-        insert_ignore(conn, targets, ["clinic_id", "campaign", "subject_id"]).values(
-            clinic_id=clinic_id,
-            campaign=campaign,
-            subject_id=subject,
-            patient_id=patient_id,
-            phone=phone,
-            state="active",
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    row = (
-        await conn.execute(
-            select(targets.c.target_id, targets.c.state).where(
-                targets.c.clinic_id == clinic_id,
-                targets.c.campaign == campaign,
-                targets.c.subject_id == subject,
-            )
-        )
-    ).one()
+    """The target's id when it is (still) active."""
+    row = await open_target(conn, clinic_id, campaign, subject, patient_id, phone, now)
     return int(row.target_id) if row.state == "active" else None
 
 

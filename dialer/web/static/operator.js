@@ -53,7 +53,7 @@
         cb.append(timer);
         node.append(cb);
       }
-      if (card.visits.length) node.append(section("Ближайшие визиты", card.visits.map((v) => `${dialer.dateTime(v.at)} — ${v.doctor} (${v.status})`)));
+      if (card.visits.length) node.append(visits(card.visits));
       if (card.recall) {
         const kos = section("КОС", [`Врач: ${card.recall.doctor}`, `Предложение врача: ${card.recall.comment || "—"}`,
                                     `Дата: ${card.recall.day}${card.recall.moves ? ` (переносилась ${card.recall.moves} раз)` : ""}`]);
@@ -84,6 +84,29 @@
     const field = el("input"); field.name = name; field.type = type; wrap.append(field);
     wrap.append(el("span", "field-error")); wrap.dataset.field = name;
     return wrap;
+  }
+
+  // The next visits; one the patient gives up can be cancelled here, and its time goes to the waiting list.
+  function visits(list) {
+    const box = section("Ближайшие визиты", []);
+    list.forEach((v) => {
+      const line = el("div", "visit", `${dialer.dateTime(v.at)} — ${v.doctor} (${v.status}) `);
+      if (v.status !== "cancelled") {
+        const cancel = el("button", "link", "Отменить визит");
+        cancel.type = "button";
+        cancel.addEventListener("click", async () => {
+          if (!confirm(`Отменить визит ${dialer.dateTime(v.at)} к врачу ${v.doctor}? Время предложим листу ожидания.`)) return;
+          const response = await fetch("/api/appointments/cancel", {
+            method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": dialer.csrf() },
+            body: JSON.stringify({ clinic: v.clinic, appointment_id: v.id }),
+          });
+          cancel.replaceWith(el("span", response.ok ? "done" : "error", response.ok ? "отменён" : "не удалось отменить"));
+        });
+        line.append(cancel);
+      }
+      box.append(line);
+    });
+    return box;
   }
 
   function select(name, label, values) {

@@ -1,0 +1,45 @@
+"""Targets: one row per thing a campaign calls about (an appointment, a KOS round, a diary entry, an offer)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialer.storage.schema import targets
+from dialer.storage.upsert import insert_ignore
+
+
+async def open_target(
+    conn: AsyncConnection,
+    clinic_id: str,
+    campaign: str,
+    subject: str,
+    patient_id: str,
+    phone: str,
+    now: datetime,
+) -> Any:
+    """Insert the target unless it exists; its (target_id, subject_id, state) either way."""
+    await conn.execute(
+        insert_ignore(conn, targets, ["clinic_id", "campaign", "subject_id"]).values(
+            clinic_id=clinic_id,
+            campaign=campaign,
+            subject_id=subject,
+            patient_id=patient_id,
+            phone=phone,
+            state="active",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return (
+        await conn.execute(
+            select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
+                targets.c.clinic_id == clinic_id,
+                targets.c.campaign == campaign,
+                targets.c.subject_id == subject,
+            )
+        )
+    ).one()
