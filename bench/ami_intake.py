@@ -455,10 +455,11 @@ async def place_calls(rt: Runtime, attempt_ids: Sequence[str]) -> None:
 
 
 async def warm_statements(storage: Storage, attempt_ids: Sequence[str]) -> None:
-    """Compile the statements of AttemptStore.apply into this engine's cache, as a long-running service has
-    them after its first calls (each replay opens a new engine): two attempts of the first target, made up
-    for it, go through a batch (two rows each, as executemany is cached apart from a single execute), and
-    are deleted again."""
+    """Warm AttemptStore.apply up as a long-running service has it after its first calls (each replay opens a
+    new Storage): on SQLite its own connection opened and its statements in sqlite3's statement cache
+    (dialer/storage/fastbatch.py), elsewhere compiled into the engine's cache. Two attempts of the first
+    target, made up for it, go through a batch (two rows each, as executemany is cached apart from a single
+    execute), and are deleted again."""
     now = datetime.now(UTC)
     target = AttemptId.parse(attempt_ids[0]).target
     rows = [AttemptRow(attempt_id=f"{CAMPAIGN}:{target}:{n}", clinic_id=CLINIC, target_id=target, n=n,

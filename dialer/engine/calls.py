@@ -145,6 +145,9 @@ class CallDesk:
             group.create_task(self._forget_finished(), name="forget-outcomes")
             while True:
                 facts = [await self.intake.facts.get()]
+                # One turn of the loop first: socket reads already received add their facts to this batch, so a
+                # backlog commits as a few large transactions, not as many small ones.
+                await asyncio.sleep(0)
                 while not self.intake.facts.empty() and len(facts) < MAX_BATCH:
                     facts.append(self.intake.facts.get_nowait())
                 try:
@@ -239,11 +242,18 @@ class CallDesk:
 
     async def _forget_finished(self) -> None:
         """Delete the hangup handler's AstDB record of each stored call, off the fact path."""
-        while True:
-            attempt_id = await self._to_forget.get()
+
+        async def forget(attempt_id: str) -> None:
             # Without a link the record stays: harmless, it is only ever read for open attempts.
             with contextlib.suppress(TelephonyUnavailable):
                 await self.telephony.forget_outcome(attempt_id)
+
+        while True:
+            queued = [await self._to_forget.get()]
+            while not self._to_forget.empty():
+                queued.append(self._to_forget.get_nowait())
+            # All at once: the answers' waits overlap, a batch's ends cost one round trip, not one each.
+            await asyncio.gather(*(forget(attempt_id) for attempt_id in queued))
 
     # -- reconciliation ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dialer.campaigns.planner import Settled
 from dialer.core.outcomes import CallResult
 from dialer.engine.model import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow
+from dialer.storage.fastbatch import SqliteBatchWriter
 from dialer.storage.schema import attempt_events, attempts
 
 _OPEN = (AttemptState.DIALING.value, AttemptState.ANSWERED.value)
@@ -35,8 +36,14 @@ def attempt_from_row(r: Any) -> AttemptRow:
 
 
 class SqlAttemptStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, batches: SqliteBatchWriter | None = None) -> None:
         self.engine = engine
+        # On SQLite, `apply` goes through `batches` (fastbatch.py); without it, through SQLAlchemy below.
+        self.batches = batches
+
+    async def close(self) -> None:
+        if self.batches is not None:
+            await self.batches.close()
 
     async def create(self, row: AttemptRow, log: Sequence[EventRow] = ()) -> None:
         async with self.engine.begin() as conn:
@@ -73,6 +80,8 @@ class SqlAttemptStore:
             return [attempt_from_row(r) for r in rows]
 
     async def apply(self, batch: AttemptBatch, log: Sequence[EventRow] = ()) -> set[str]:
+        if self.batches is not None:
+            return await self.batches.apply(batch, log)
         ended: set[str] = set()
         async with self.engine.begin() as conn:
             if batch.answered:

@@ -16,6 +16,7 @@ from dialer.storage.callbacks import SqlCallbackStore
 from dialer.storage.cards import SqlCardStore
 from dialer.storage.db import create_engine, migrate
 from dialer.storage.due import SqlDueStore
+from dialer.storage.fastbatch import SqliteBatchWriter
 from dialer.storage.inbound import SqlInboundStore
 from dialer.storage.leases import SqlLeaseStore
 from dialer.storage.recalls import SqlOutboxStore, SqlRecallStore
@@ -58,7 +59,7 @@ class Storage:
         return cls(
             engine=engine,
             due=SqlDueStore(engine),
-            attempts=SqlAttemptStore(engine),
+            attempts=SqlAttemptStore(engine, SqliteBatchWriter.for_engine(engine)),
             reminders=SqlReminderStore(engine),
             sms=SqlSmsStore(engine),
             leases=SqlLeaseStore(engine),
@@ -95,4 +96,5 @@ class Storage:
             )
 
     async def close(self) -> None:
+        await self.attempts.close()
         await self.engine.dispose()
