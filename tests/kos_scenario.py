@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,35 +92,44 @@ class Pacing:
     connected: dict[str, str] = field(default_factory=dict)  # attempt id -> the administrator's interface
 
 
-def replay_pacing(events: list[tuple[float, Frame]], queue: str, ratio: float) -> Pacing:
+def replay_pacing(
+    events: list[tuple[float, Frame]], queue: str, ratio: float, phones: Collection[str]
+) -> Pacing:
     """Every time a patient is dialled, the calls still waiting for an administrator (this one included) must
-    not exceed the administrators who are free or being rung for one of them, times the ratio."""
+    not exceed the administrators who are free or being rung for one of them, times the ratio.
+
+    Calls are told apart by channel name and the patients' numbers: the sandbox is shared, and another
+    service's attempt ids may be the same."""
+    numbers = tuple(p.lstrip("+") for p in phones)
     result = Pacing()
     status: dict[str, int] = {}  # member interface -> device state
     paused: dict[str, bool] = {}
-    waiting: set[str] = set()
-    in_air: set[str] = set()
+    waiting: set[str] = set()  # channel names
+    in_air: dict[str, str] = {}  # channel name -> attempt id
     for _, e in events:
-        name = e.get("Event", "")
+        name, channel = e.get("Event", ""), e.get("Channel", "")
         if name in ("QueueMemberStatus", "QueueMemberAdded", "QueueMember") and e.get("Queue") == queue:
             status[e.get("Interface", "")] = int(e.get("Status", "0") or 0)
             paused[e.get("Interface", "")] = e.get("Paused") == "1"
         elif name == "QueueMemberRemoved" and e.get("Queue") == queue:
             status.pop(e.get("Interface", ""), None)
-        elif name == "Newchannel" and PATIENT_CALL.match(e.get("Uniqueid", "")):
-            call = e["Uniqueid"]
-            waiting.add(call)
-            in_air.add(call)
+        elif (
+            name == "Newchannel"
+            and PATIENT_CALL.match(e.get("Uniqueid", ""))
+            and any(f"/{n}@" in channel for n in numbers)
+        ):
+            waiting.add(channel)
+            in_air[channel] = e["Uniqueid"]
             # Free (1) or ringing (6) for a patient who waits: an administrator this call may have.
             available = sum(1 for i, s in status.items() if s in (1, 6) and not paused.get(i))
             if len(waiting) > available * ratio:
-                result.violations.append(f"{call}: {len(waiting)} waiting, {available} administrators")
+                result.violations.append(f"{channel}: {len(waiting)} waiting, {available} administrators")
             result.most_waiting = max(result.most_waiting, len(waiting))
             result.most_in_air = max(result.most_in_air, len(in_air))
-        elif name == "AgentConnect" and PATIENT_CALL.match(e.get("Linkedid", "")):
-            waiting.discard(e["Linkedid"])
-            result.connected[e["Linkedid"]] = e.get("Interface", "")
-        elif name == "Hangup" and e.get("Uniqueid", "") in in_air:
-            waiting.discard(e["Uniqueid"])
-            in_air.discard(e["Uniqueid"])
+        elif name == "AgentConnect" and e.get("Queue") == queue and channel in in_air:
+            waiting.discard(channel)
+            result.connected[in_air[channel]] = e.get("Interface", "")
+        elif name == "Hangup" and channel in in_air:
+            waiting.discard(channel)
+            del in_air[channel]
     return result

@@ -196,6 +196,20 @@ class ProgressiveFlow:
             await self.due.finish(task.task_id, cancelled=True)
             return
         await self._wait_for_room(target.clinic_id)
+        # The slot is taken before any other wait: several calls waiting for room must not all see the same
+        # free administrator while the pacer spaces them out.
+        flight = self._in_flight.setdefault(target.clinic_id, set())
+        flight.add(str(attempt_id))
+        placed = False
+        try:
+            placed = await self._dial(task, target, attempt_id)
+        finally:
+            if not placed:
+                flight.discard(str(attempt_id))
+                self.changed.set()
+
+    async def _dial(self, task: DueTask, target: ProgressiveTarget, attempt_id: AttemptId) -> bool:
+        """Place the call if the plan still wants it now; whether it was handed to the call desk."""
         trunk = self.settings.trunk_for(target.clinic_id)
         pacer = self.desk.pacers[trunk.name]
         await pacer.acquire()
@@ -210,10 +224,9 @@ class ProgressiveFlow:
             ):
                 await self.due.finish(task.task_id, cancelled=True)
                 await self.plan(task.campaign, target.target_id)
-                return
+                return False
             handed_over = True
-            self._in_flight.setdefault(target.clinic_id, set()).add(str(attempt_id))
-            await self.desk.place(
+            sent = await self.desk.place(
                 attempt_row(
                     attempt_id=attempt_id,
                     clinic_id=target.clinic_id,
@@ -224,6 +237,7 @@ class ProgressiveFlow:
                 self._request(target, attempt_id),
             )
             await self.due.finish(task.task_id)
+            return sent
         finally:
             if not handed_over:
                 pacer.release()

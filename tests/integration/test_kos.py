@@ -161,7 +161,7 @@ async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_
         assert {r["phone"]: r["n"] for r in tries if r["phone"] in (busy, silent)} == {busy: 2, silent: 2}
 
         # Each answered patient reached the administrator Asterisk connected, with the doctor's comment shown.
-        pacing = replay_pacing(events, QUEUE, ratio=1.0)
+        pacing = replay_pacing(events, QUEUE, 1.0, (booked, thinking, refusing, busy, silent))
         interfaces = {"anna": "Local/admin1@sandbox-agents", "olga": "Local/admin2@sandbox-agents"}
         for call, card in done.items():
             assert pacing.connected[call] == interfaces[card["operator"]], (call, pacing.connected)
