@@ -105,6 +105,9 @@ class SqlCardStore:
             recall = (
                 await conn.execute(
                     select(
+                        recalls.c.clinic_id,
+                        recalls.c.patient_id,
+                        recalls.c.patient_name,
                         recalls.c.doctor,
                         recalls.c.comment,
                         recalls.c.target_day,
@@ -116,6 +119,16 @@ class SqlCardStore:
                     .limit(1)
                 )
             ).first()
+        if not people and recall is not None:
+            # Known from the КОС journal though not (yet) from an appointment list.
+            people = [
+                {
+                    "clinic_id": recall.clinic_id,
+                    "patient_id": recall.patient_id,
+                    "name": recall.patient_name,
+                    "do_not_call": False,
+                }
+            ]
         return PatientCard(
             phone=phone,
             patients=people,

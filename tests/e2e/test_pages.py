@@ -136,6 +136,7 @@ async def test_an_administrator_works_two_kos_calls_from_pop_up_to_wrap_up(
     rng = random.Random()
     first, second = sim_phone(1, rng), sim_phone(1, rng)
     comments = {first: "Контроль пломбы 36 через полгода", second: "Продолжить лечение: 46 под коронку"}
+    names = {first: "Смирнова Анна", second: "Кузнецов Игорь"}
     async with (
         webhook_receiver(fail_first=0) as receiver,
         running_service(sandbox, tmp_path, tz.key, extra=kos_config(receiver.port)) as svc,
@@ -157,7 +158,7 @@ async def test_an_administrator_works_two_kos_calls_from_pop_up_to_wrap_up(
                 "comment": comments[phone],
                 "target_date": today.isoformat(),
             }
-            for n, (phone, name) in enumerate(((first, "Смирнова Анна"), (second, "Кузнецов Игорь")))
+            for n, (phone, name) in enumerate(names.items())
         ]
         async with (
             aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
@@ -174,6 +175,7 @@ async def test_an_administrator_works_two_kos_calls_from_pop_up_to_wrap_up(
             assert "КОС" in text and "Мы звоним" in text
             phone = first if comments[first] in text else second
             assert comments[phone] in text and phone not in worked
+            assert names[phone] in text  # the patient's name from the КОС journal, Cyrillic intact
             if shots is not None and not worked:
                 await anna.screenshot(path=str(shots / "operator-kos.png"), full_page=True)
             form = anna.locator(".card.wrapup form")
