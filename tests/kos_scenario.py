@@ -129,6 +129,15 @@ def replay_pacing(
         elif name == "AgentConnect" and e.get("Queue") == queue and channel in in_air:
             waiting.discard(channel)
             result.connected[in_air[channel]] = e.get("Interface", "")
+        elif (
+            name == "UserEvent"
+            and e.get("DialStatus") == "CONNECTED"
+            and e.get("Member") in status
+            and e.get("AttemptId") in in_air.values()
+        ):
+            # The dialplan's own word that an administrator took the call. It can reach AMI before the
+            # queue's AgentConnect, and the service may act on it (dial the next patient) in between.
+            waiting.difference_update(c for c, a in in_air.items() if a == e["AttemptId"])
         elif name == "Hangup" and channel in in_air:
             waiting.discard(channel)
             del in_air[channel]

@@ -12,6 +12,7 @@ import pytest
 
 from tests.asterisk_plugin import SandboxHandle
 from tests.inbound_scenario import running_service
+from tests.operators import api_token
 from tests.support import daytime_zone, sim_phone
 
 pytestmark = pytest.mark.asterisk
@@ -42,12 +43,15 @@ async def test_overload_alert_is_raised_once_and_cleared_once(sandbox: SandboxHa
 
         await svc.until(lambda: len(svc.calls()) == 2, 20, "both calls stored")
         day = datetime.now(UTC).astimezone(tz).date().isoformat()
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(f"{svc.base}/api/sla", params={"clinic": "c1", "date": day}) as r,
-        ):
-            assert r.status == 200
-            report = await r.json()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{svc.base}/api/sla", params={"clinic": "c1", "date": day}) as r:
+                assert r.status == 401  # the figures are the clinic's: no token, no report
+            bearer = {"Authorization": f"Bearer {api_token(svc)}"}
+            async with http.get(
+                f"{svc.base}/api/sla", params={"clinic": "c1", "date": day}, headers=bearer
+            ) as r:
+                assert r.status == 200
+                report = await r.json()
         figures = report["day"]
         assert (figures["calls"], figures["missed"], figures["missed_pct"], figures["callbacks"]) == (
             2,
@@ -65,7 +69,8 @@ async def test_overload_alert_is_raised_once_and_cleared_once(sandbox: SandboxHa
 async def test_sla_api_refuses_bad_input(sandbox: SandboxHandle, tmp_path: Path) -> None:
     tz = daytime_zone(datetime.now(UTC))
     async with running_service(sandbox, tmp_path, tz.key) as svc, aiohttp.ClientSession() as http:
+        bearer = {"Authorization": f"Bearer {api_token(svc)}"}
         for params in ({"clinic": "nope"}, {"clinic": "c1", "date": "вчера"}):
-            async with http.get(f"{svc.base}/api/sla", params=params) as r:
+            async with http.get(f"{svc.base}/api/sla", params=params, headers=bearer) as r:
                 assert r.status == 400
                 assert (await r.json())["errors"]
