@@ -66,7 +66,7 @@ class Board:
                     "attempted": task.first_attempt_at is not None,
                 }
             )
-        summary = await self.reminders.day_summary(today + timedelta(days=1))
+        summary = await self.reminders.day_summary(today + timedelta(days=1), clinic.id)
         return {
             "type": "board",
             "clinic": clinic.id,

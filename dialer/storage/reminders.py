@@ -205,18 +205,20 @@ class SqlReminderStore:
                 )
             )
 
-    async def day_summary(self, visit_day: date) -> DaySummary:
-        """Counts for the progress line: reminder statuses, calls in the air, SMS by status."""
+    async def day_summary(self, visit_day: date, clinic_id: str | None = None) -> DaySummary:
+        """Counts for the progress line: reminder statuses, calls in the air, SMS by status; of one clinic
+        when named (a clinic's board), of all of them otherwise (the service's own progress line)."""
+        day = [appointments.c.visit_day == visit_day]
+        if clinic_id is not None:
+            day.append(appointments.c.clinic_id == clinic_id)
         async with self.engine.connect() as conn:
             statuses = await conn.execute(
                 select(appointments.c.reminder_status, func.count())
-                .where(appointments.c.visit_day == visit_day)
+                .where(*day)
                 .group_by(appointments.c.reminder_status)
             )
             day_targets = (
-                select(targets.c.target_id)
-                .select_from(_JOIN)
-                .where(appointments.c.visit_day == visit_day, targets.c.campaign == CAMPAIGN)
+                select(targets.c.target_id).select_from(_JOIN).where(*day, targets.c.campaign == CAMPAIGN)
             )
             calls = await conn.execute(
                 select(attempts.c.state, func.count())
@@ -231,11 +233,7 @@ class SqlReminderStore:
             active = await conn.scalar(
                 select(func.count())
                 .select_from(_JOIN)
-                .where(
-                    appointments.c.visit_day == visit_day,
-                    targets.c.campaign == CAMPAIGN,
-                    targets.c.state == "active",
-                )
+                .where(*day, targets.c.campaign == CAMPAIGN, targets.c.state == "active")
             )
             return DaySummary(
                 statuses={str(k): int(v) for k, v in statuses},
