@@ -47,6 +47,9 @@ log = logging.getLogger("dialer.progressive")
 
 CONNECTED, DROPPED = "CONNECTED", "DROPPED"
 DROP_WINDOW = 100  # answered calls the drop rate is measured over
+# The pace is halved only on evidence: until this many calls were answered, the rate is taken over this many,
+# so that one unlucky drop among the first few answers (25 % of four) does not slow the whole morning.
+DROP_EVIDENCE = 34
 ROOM_TICK_SECONDS = 1.0
 
 
@@ -115,12 +118,17 @@ class ProgressiveFlow:
         answers = self._answers.get(clinic_id)
         return 100.0 * sum(answers) / len(answers) if answers else 0.0
 
+    def _over_drop_cap(self, clinic_id: str) -> bool:
+        answers = self._answers.get(clinic_id, ())
+        dropped = sum(answers)
+        return 100.0 * dropped / max(len(answers), DROP_EVIDENCE) > self.settings.kos.drop_cap
+
     def room(self, clinic_id: str) -> bool:
         clinic = self.settings.clinic(clinic_id)
         if self.dispatcher.waiting:
             return False  # missed-call callbacks come first
         ratio = self.settings.kos.ratio
-        if self.drop_rate(clinic_id) > self.settings.kos.drop_cap:
+        if self._over_drop_cap(clinic_id):
             ratio /= 2
         talking = set(self._talking.values())
         free = len([i for i in self.dispatcher.free(clinic.answer_queues) if i not in talking])
