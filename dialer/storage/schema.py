@@ -49,6 +49,8 @@ patients = Table(
     Column("do_not_call", Boolean, nullable=False, default=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_patients_phone", "clinic_id", "phone"),
+    # The caller's card: a number is looked up in every clinic (one Asterisk may serve several).
+    Index("ix_patients_phone_any", "phone"),
 )
 
 appointments = Table(
@@ -67,7 +69,10 @@ appointments = Table(
     Column("attended", Boolean, nullable=True),  # from the clinic's system after the visit: for no-show
     Column("imported_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
-    Index("ix_appointments_day", "clinic_id", "visit_day"),
+    # A day's visits with the keys their targets and patients are joined on, so the board's reminder funnel is
+    # driven from the day's visits and never from every target of the clinic.
+    Index("ix_appointments_visits", "clinic_id", "visit_day", "appointment_id", "patient_id"),
+    Index("ix_appointments_patient", "patient_id", "visit_at"),  # the card's next visits
 )
 
 # One row per patient per campaign subject: the unit the planner reasons about.
@@ -112,6 +117,7 @@ attempts = Table(
     Column("leg_status", String(16), nullable=True),
     UniqueConstraint("target_id", "n", name="uq_attempts_target_n"),
     Index("ix_attempts_state", "state"),
+    Index("ix_attempts_ended", "clinic_id", "ended_at"),  # the daily report's confirmations
 )
 
 attempt_events = Table(
@@ -163,6 +169,7 @@ sms_messages = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_sms_provider_id", "provider", "provider_id"),
+    Index("ix_sms_messages_target", "target_id"),  # the board's reminder funnel
 )
 
 sms_events = Table(
@@ -259,6 +266,8 @@ callback_tasks = Table(
     Column("close_reason", String(32), nullable=True),
     Index("ix_callback_tasks_open", "clinic_id", "phone", "state"),
     Index("ix_callback_tasks_deadline", "clinic_id", "state", "deadline_at"),
+    Index("ix_callback_tasks_day", "clinic_id", "starts_at"),  # the service level of a day
+    Index("ix_callback_tasks_phone", "phone", "state"),  # the card's open callbacks
 )
 
 # Overload alerts: raised once, cleared once.
@@ -332,6 +341,7 @@ contacts = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_contacts_phone", "clinic_id", "phone"),
     Index("ix_contacts_day", "clinic_id", "created_at"),
+    Index("ix_contacts_phone_at", "phone", "created_at"),  # the card's last contacts
 )
 
 # Лист ожидания: patients who want an earlier or a specific slot.
@@ -349,6 +359,7 @@ waiting_list = Table(
     Column("state", String(16), nullable=False, default="open"),
     Column("created_by", Integer, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_waiting_list_phone", "phone"),  # the card
 )
 
 # Ежедневник: dated call tasks with a comment.
@@ -365,6 +376,7 @@ diary = Table(
     Column("created_by", Integer, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_diary_due", "clinic_id", "due_day", "state"),
+    Index("ix_diary_phone", "phone"),  # the card
 )
 
 # A call an operator has yet to wrap up: kept across page reloads until saved.
@@ -412,6 +424,7 @@ recalls = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("clinic_id", "external_id", name="uq_recalls_external"),
     Index("ix_recalls_due", "clinic_id", "status", "target_day"),
+    Index("ix_recalls_phone", "phone", "status"),  # the card's КОС recall
 )
 
 # Status changes waiting to be delivered to the clinic's own system: at least once, with an idempotency key.
