@@ -262,8 +262,6 @@ async def run_tracker(chunks: Sequence[bytes], attempt_ids: Sequence[str]) -> Ru
     return run
 
 
-
-
 # -- the product as dialer/app.py wires it ----------------------------------------------------------
 
 TRUNK = "sim"
@@ -280,19 +278,45 @@ def bench_settings(home: Path, calls: int) -> Settings:
     """One clinic in a Russian zone where it is daytime, a calling window open now, one attempt per patient,
     a trunk wide and fast enough that placing the stream's calls before the clock starts takes no time."""
     local = datetime.now(UTC).astimezone(daytime_zone(datetime.now(UTC)))
-    return parse_settings({
-        "service": {"data_dir": str(home)},
-        "ami": {"host": "127.0.0.1", "secret": "bench"},  # never connected: the replay feeds the protocol
-        "trunks": {TRUNK: {"dial": "Local/{number}@patients", "max_channels": calls, "calls_per_second": 1e6,
-                           "ring_timeout": "20s", "caller_id": CYRILLIC_CALLER_ID}},
-        "clinics": [{"id": CLINIC, "name": "Клиника «Улыбка»", "timezone": str(local.tzinfo),
-                     "phone": "+7 495 123-45-67", "trunk": TRUNK, "skip_holidays": False}],
-        "campaigns": {"reminders": {
-            "windows": [{"start": (local - timedelta(minutes=2)).strftime("%H:%M:%S"),
-                         "end": (local + timedelta(hours=2)).strftime("%H:%M:%S"), "attempts": 1}],
-            "same_day_confirmation": False, "sms_when_not_reached": False}},
-        "sms": {"provider": "none"},
-    })
+    return parse_settings(
+        {
+            "service": {"data_dir": str(home)},
+            "ami": {"host": "127.0.0.1", "secret": "bench"},  # never connected: the replay feeds the protocol
+            "trunks": {
+                TRUNK: {
+                    "dial": "Local/{number}@patients",
+                    "max_channels": calls,
+                    "calls_per_second": 1e6,
+                    "ring_timeout": "20s",
+                    "caller_id": CYRILLIC_CALLER_ID,
+                }
+            },
+            "clinics": [
+                {
+                    "id": CLINIC,
+                    "name": "Клиника «Улыбка»",
+                    "timezone": str(local.tzinfo),
+                    "phone": "+7 495 123-45-67",
+                    "trunk": TRUNK,
+                    "skip_holidays": False,
+                }
+            ],
+            "campaigns": {
+                "reminders": {
+                    "windows": [
+                        {
+                            "start": (local - timedelta(minutes=2)).strftime("%H:%M:%S"),
+                            "end": (local + timedelta(hours=2)).strftime("%H:%M:%S"),
+                            "attempts": 1,
+                        }
+                    ],
+                    "same_day_confirmation": False,
+                    "sms_when_not_reached": False,
+                }
+            },
+            "sms": {"provider": "none"},
+        }
+    )
 
 
 async def seed_db(storage: Storage, settings: Settings, attempt_ids: Sequence[str], now: datetime) -> None:
@@ -302,19 +326,58 @@ async def seed_db(storage: Storage, settings: Settings, attempt_ids: Sequence[st
     visit = datetime.combine(local.date() + timedelta(days=1), local.time().replace(microsecond=0), tz)
     ids = [AttemptId.parse(a) for a in attempt_ids]
     async with storage.engine.begin() as conn:
-        await conn.execute(insert(patients), [
-            {"clinic_id": CLINIC, "patient_id": f"P{a.target}", "name": f"Пациентова Анна {a.target}",
-             "phone": phone_of(a.target), "consent_call": True, "consent_sms": True, "do_not_call": False,
-             "updated_at": now} for a in ids])
-        await conn.execute(insert(appointments), [
-            {"clinic_id": CLINIC, "appointment_id": f"B{a.target}", "patient_id": f"P{a.target}",
-             "visit_at": visit.astimezone(UTC), "visit_day": visit.date(), "doctor": "Иванова Мария Петровна",
-             "specialty": "", "high_value": False, "reminder_status": "pending", "imported_at": now,
-             "updated_at": now} for a in ids])
-        await conn.execute(insert(targets), [
-            {"target_id": a.target, "clinic_id": CLINIC, "campaign": CAMPAIGN, "subject_id": f"B{a.target}",
-             "patient_id": f"P{a.target}", "phone": phone_of(a.target), "state": "active", "created_at": now,
-             "updated_at": now} for a in ids])
+        await conn.execute(
+            insert(patients),
+            [
+                {
+                    "clinic_id": CLINIC,
+                    "patient_id": f"P{a.target}",
+                    "name": f"Пациентова Анна {a.target}",
+                    "phone": phone_of(a.target),
+                    "consent_call": True,
+                    "consent_sms": True,
+                    "do_not_call": False,
+                    "updated_at": now,
+                }
+                for a in ids
+            ],
+        )
+        await conn.execute(
+            insert(appointments),
+            [
+                {
+                    "clinic_id": CLINIC,
+                    "appointment_id": f"B{a.target}",
+                    "patient_id": f"P{a.target}",
+                    "visit_at": visit.astimezone(UTC),
+                    "visit_day": visit.date(),
+                    "doctor": "Иванова Мария Петровна",
+                    "specialty": "",
+                    "high_value": False,
+                    "reminder_status": "pending",
+                    "imported_at": now,
+                    "updated_at": now,
+                }
+                for a in ids
+            ],
+        )
+        await conn.execute(
+            insert(targets),
+            [
+                {
+                    "target_id": a.target,
+                    "clinic_id": CLINIC,
+                    "campaign": CAMPAIGN,
+                    "subject_id": f"B{a.target}",
+                    "patient_id": f"P{a.target}",
+                    "phone": phone_of(a.target),
+                    "state": "active",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for a in ids
+            ],
+        )
 
 
 class AsteriskStandIn(asyncio.Transport):
@@ -334,8 +397,10 @@ class AsteriskStandIn(asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         fields = parse_frame(bytes(data).rstrip(b"\r\n"))
         action = fields.get("Action", "")
-        answer = (f"Response: Success\r\nActionID: {fields.get('ActionID', '')}\r\n"
-                  f"Message: {ANSWERS.get(action, 'Success')}\r\n\r\n")
+        answer = (
+            f"Response: Success\r\nActionID: {fields.get('ActionID', '')}\r\n"
+            f"Message: {ANSWERS.get(action, 'Success')}\r\n\r\n"
+        )
         self._pending.append((action, answer.encode("utf-8")))
         if self.live:
             asyncio.get_running_loop().call_soon(self.deliver)
@@ -427,8 +492,9 @@ class Progress:
             self.done.set()
 
 
-def hook(obj: object, name: str, before: Callable[..., None] | None = None,
-         after: Callable[[], None] | None = None) -> None:
+def hook(
+    obj: object, name: str, before: Callable[..., None] | None = None, after: Callable[[], None] | None = None
+) -> None:
     """Wrap one coroutine method of one object: a call to `before` with its arguments, one to `after`."""
     method = getattr(obj, name)
 
@@ -448,10 +514,14 @@ async def place_calls(rt: Runtime, attempt_ids: Sequence[str]) -> None:
     now = rt.clock.now()
     for attempt_id in attempt_ids:
         target = AttemptId.parse(attempt_id).target
-        await rt.reminders.run_dial(DueTask(f"dial:{attempt_id}", CLINIC, TaskKind.DIAL, CAMPAIGN, target, now))
+        await rt.reminders.run_dial(
+            DueTask(f"dial:{attempt_id}", CLINIC, TaskKind.DIAL, CAMPAIGN, target, now)
+        )
     if rt.desk.in_flight != len(attempt_ids):
-        raise RuntimeError(f"placed {rt.desk.in_flight} of {len(attempt_ids)} calls: the calling window is "
-                           "not open? (see bench_settings)")
+        raise RuntimeError(
+            f"placed {rt.desk.in_flight} of {len(attempt_ids)} calls: the calling window is "
+            "not open? (see bench_settings)"
+        )
 
 
 async def warm_statements(storage: Storage, attempt_ids: Sequence[str]) -> None:
@@ -462,24 +532,45 @@ async def warm_statements(storage: Storage, attempt_ids: Sequence[str]) -> None:
     execute), and are deleted again."""
     now = datetime.now(UTC)
     target = AttemptId.parse(attempt_ids[0]).target
-    rows = [AttemptRow(attempt_id=f"{CAMPAIGN}:{target}:{n}", clinic_id=CLINIC, target_id=target, n=n,
-                       phone=phone_of(target), trunk=TRUNK, state=AttemptState.DIALING, created_at=now)
-            for n in (98, 99)]
+    rows = [
+        AttemptRow(
+            attempt_id=f"{CAMPAIGN}:{target}:{n}",
+            clinic_id=CLINIC,
+            target_id=target,
+            n=n,
+            phone=phone_of(target),
+            trunk=TRUNK,
+            state=AttemptState.DIALING,
+            created_at=now,
+        )
+        for n in (98, 99)
+    ]
     for row in rows:
         await storage.attempts.create(row)
     ids = [row.attempt_id for row in rows]
     result = classify(answered=True, reason=4, cause=16)
-    await storage.attempts.apply(AttemptBatch(
-        answered=[(a, now) for a in ids], digits=[(a, "1", Settled.OPEN) for a in ids],
-        legs=[(a, "Up", Settled.OPEN) for a in ids], ends=[AttemptEnd(a, now, 4, 16, result, True, a) for a in ids],
-    ), [EventRow(CLINIC, a, now, "warm-up") for a in ids])
+    await storage.attempts.apply(
+        AttemptBatch(
+            answered=[(a, now) for a in ids],
+            digits=[(a, "1", Settled.OPEN) for a in ids],
+            legs=[(a, "Up", Settled.OPEN) for a in ids],
+            ends=[AttemptEnd(a, now, 4, 16, result, True, a) for a in ids],
+        ),
+        [EventRow(CLINIC, a, now, "warm-up") for a in ids],
+    )
     async with storage.engine.begin() as conn:
         await conn.execute(delete(attempt_events).where(attempt_events.c.attempt_id.in_(ids)))
         await conn.execute(delete(attempts_table).where(attempts_table.c.attempt_id.in_(ids)))
 
 
-async def replay(rt: Runtime, standin: AsteriskStandIn, chunks: Sequence[bytes], cuts: Sequence[int | None],
-                 progress: Progress, fed: Callable[[], None] = lambda: None) -> None:
+async def replay(
+    rt: Runtime,
+    standin: AsteriskStandIn,
+    chunks: Sequence[bytes],
+    cuts: Sequence[int | None],
+    progress: Progress,
+    fed: Callable[[], None] = lambda: None,
+) -> None:
     """A fresh AMI session on the runtime's connection receives the stream, chunk by chunk, then the answers."""
     protocol = AmiProtocol(rt.connection)
     standin.attach(protocol)
@@ -497,8 +588,14 @@ async def replay(rt: Runtime, standin: AsteriskStandIn, chunks: Sequence[bytes],
     await progress.done.wait()
 
 
-async def run_full(chunks: Sequence[bytes], attempt_ids: Sequence[str], *, flow: bool,
-                   profile: cProfile.Profile | None = None, timer: Timer | None = None) -> Run:
+async def run_full(
+    chunks: Sequence[bytes],
+    attempt_ids: Sequence[str],
+    *,
+    flow: bool,
+    profile: cProfile.Profile | None = None,
+    timer: Timer | None = None,
+) -> Run:
     cuts = frame_cuts(chunks)
     if not chunks[-1].endswith(FRAME_END):
         raise ValueError("the stream must end at a frame boundary, for the stand-in's answers to follow it")
@@ -557,12 +654,28 @@ async def run_full(chunks: Sequence[bytes], attempt_ids: Sequence[str], *, flow:
                 timer.start()
             c0, t0 = time.process_time(), time.perf_counter()
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(coro) for coro in (
-                    rt.desk.run(), rt.events.run(), rt.reminders.run(), rt.callbacks.run(), rt.inbound.run(),
-                    rt.dispatcher.run())]
+                tasks = [
+                    group.create_task(coro)
+                    for coro in (
+                        rt.desk.run(),
+                        rt.events.run(),
+                        rt.reminders.run(),
+                        rt.callbacks.run(),
+                        rt.inbound.run(),
+                        rt.dispatcher.run(),
+                    )
+                ]
                 await asyncio.wait_for(
-                    replay(rt, standin, chunks, cuts, progress, lambda: mark(f"stream fed ({len(chunks)} chunks)")),
-                    300)
+                    replay(
+                        rt,
+                        standin,
+                        chunks,
+                        cuts,
+                        progress,
+                        lambda: mark(f"stream fed ({len(chunks)} chunks)"),
+                    ),
+                    300,
+                )
                 seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
                 if profile is not None:
                     profile.disable()
@@ -577,9 +690,16 @@ async def run_full(chunks: Sequence[bytes], attempt_ids: Sequence[str], *, flow:
                 closed = await conn.scalar(text("select count(*) from targets where state != 'active'"))
             if rt.events.pending:
                 raise RuntimeError(f"{rt.events.pending} log rows left uncommitted")
-            return Run(seconds, cpu, rt.intake.tracker.stats.events, facts=sum(progress.batches),
-                       rows=int(logged or 0) - int(logged_before or 0), batches=progress.batches, ended=int(ended or 0),
-                       done=int(closed or 0))
+            return Run(
+                seconds,
+                cpu,
+                rt.intake.tracker.stats.events,
+                facts=sum(progress.batches),
+                rows=int(logged or 0) - int(logged_before or 0),
+                batches=progress.batches,
+                ended=int(ended or 0),
+                done=int(closed or 0),
+            )
 
 
 class Timer:
@@ -678,25 +798,33 @@ async def measure(name: str, rounds: int, with_flow: bool) -> None:
         for variant, run in table.items():
             runs[variant].append(await run())
     base = statistics.median(r.seconds for r in runs[BASELINE])
-    print(f"\n{name}: {len(stream):,} bytes in {len(chunks)} chunks of 1-8 KiB, {events:,} events, "
-          f"{len(attempt_ids)} calls, {sum(b >= 0x80 for b in stream):,} non-ASCII bytes; "
-          f"median of {rounds} alternating rounds")
-    print(f"  {'variant':<21}{'seen':>8}{'seconds':>10}{'events/s':>11}{'vs panoramisk':>15}"
-          f"{'CPU s':>8}{'facts':>7}{'ended':>7}{'log rows':>9}{'closed':>8}")
+    print(
+        f"\n{name}: {len(stream):,} bytes in {len(chunks)} chunks of 1-8 KiB, {events:,} events, "
+        f"{len(attempt_ids)} calls, {sum(b >= 0x80 for b in stream):,} non-ASCII bytes; "
+        f"median of {rounds} alternating rounds"
+    )
+    print(
+        f"  {'variant':<21}{'seen':>8}{'seconds':>10}{'events/s':>11}{'vs panoramisk':>15}"
+        f"{'CPU s':>8}{'facts':>7}{'ended':>7}{'log rows':>9}{'closed':>8}"
+    )
     for variant, rs in runs.items():
         seconds = statistics.median(r.seconds for r in rs)
         cpu = statistics.median(r.cpu for r in rs)
         last = rs[-1]
-        print(f"  {variant:<21}{last.seen:>8,}{seconds:>10.4f}{events / seconds:>11,.0f}{base / seconds:>15.2f}"
-              f"{cpu:>8.3f}{last.facts or '':>7}{last.ended or '':>7}{last.rows or '':>9}{last.done or '':>8}")
+        print(
+            f"  {variant:<21}{last.seen:>8,}{seconds:>10.4f}{events / seconds:>11,.0f}{base / seconds:>15.2f}"
+            f"{cpu:>8.3f}{last.facts or '':>7}{last.ended or '':>7}{last.rows or '':>9}{last.done or '':>8}"
+        )
     for variant, rs in runs.items():
         if rs[-1].batches:
             rounds_ms = ", ".join(f"{1000 * r.seconds:.1f}" for r in rs)
             commits = ", ".join(str(len(r.batches or [])) for r in rs)
             print(f"  {variant}: rounds {rounds_ms} ms; batches committed {commits}")
     panoramisk_ok, dialer_ok, names = cyrillic_intact(chunks)
-    print(f"  CallerIDName intact after chunking: panoramisk {panoramisk_ok:,} of {names:,} events, "
-          f"dialer {dialer_ok:,} of {names:,}")
+    print(
+        f"  CallerIDName intact after chunking: panoramisk {panoramisk_ok:,} of {names:,} events, "
+        f"dialer {dialer_ok:,} of {names:,}"
+    )
     full = statistics.median(r.seconds for r in runs[FULL])
     verdict = "met" if base / full >= 1.0 else "MISSED"
     print(f"  ratio full intake / bare panoramisk (events/s): {base / full:.2f}  (target >= 1.0: {verdict})")
@@ -730,8 +858,10 @@ async def profile_full(name: str, flow: bool, top: int) -> None:
     await run_full(chunks, attempt_ids, flow=flow)
     profile = cProfile.Profile()
     run = await run_full(chunks, attempt_ids, flow=flow, profile=profile)
-    print(f"{name}: full intake{'+flow' if flow else ''} under cProfile: {run.seconds:.3f} s "
-          f"(profiling inflates it), {run.facts} facts in {len(run.batches or [])} batches, {run.rows} log rows")
+    print(
+        f"{name}: full intake{'+flow' if flow else ''} under cProfile: {run.seconds:.3f} s "
+        f"(profiling inflates it), {run.facts} facts in {len(run.batches or [])} batches, {run.rows} log rows"
+    )
     for order in ("tottime", "cumulative"):
         out = io.StringIO()
         pstats.Stats(profile, stream=out).strip_dirs().sort_stats(order).print_stats(top)
@@ -750,12 +880,16 @@ async def breakdown(name: str, flow: bool) -> None:
     finally:
         restore()
     sizes = run.batches or [0]
-    print(f"\n{name}: full intake{' + ReminderFlow' if flow else ''}: {run.seconds:.3f} s, {run.facts} facts "
-          f"in {len(sizes)} batches (facts per batch median {statistics.median(sizes):.0f}, max {max(sizes)}), "
-          f"{timer.hops:,} aiosqlite thread round trips ({timer.hops / max(run.facts, 1):.1f} per fact)")
+    print(
+        f"\n{name}: full intake{' + ReminderFlow' if flow else ''}: {run.seconds:.3f} s, {run.facts} facts "
+        f"in {len(sizes)} batches (facts per batch median {statistics.median(sizes):.0f}, max {max(sizes)}), "
+        f"{timer.hops:,} aiosqlite thread round trips ({timer.hops / max(run.facts, 1):.1f} per fact)"
+    )
     print("  timeline, ms from the first chunk (desk batches and their commits; marks):")
     sizes_left = list(run.batches or [])
-    lines: list[tuple[float, str]] = [(at, f"{1000 * at:8.2f}            {label}") for label, at in timer.marks]
+    lines: list[tuple[float, str]] = [
+        (at, f"{1000 * at:8.2f}            {label}") for label, at in timer.marks
+    ]
     for label, t0, t1 in timer.spans:
         if label == "desk.apply":
             what = f"desk batch of {sizes_left.pop(0) if sizes_left else '?'} facts"

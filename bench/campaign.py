@@ -176,8 +176,16 @@ async def run_cli(home: CampaignHome, *args: str, timeout: float, log_level: str
     env = {**os.environ, "DIALER_LOG_LEVEL": log_level}
     started = time.time()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dialer", "--config", str(home.config), *args,
-        cwd=home.root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        sys.executable,
+        "-m",
+        "dialer",
+        "--config",
+        str(home.config),
+        *args,
+        cwd=home.root,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
     try:
         out, err = await asyncio.wait_for(process.communicate(), timeout)
@@ -196,8 +204,17 @@ async def import_list(home: CampaignHome) -> None:
 
 async def run_reminders(home: CampaignHome, *, timeout: float, log_level: str = "INFO") -> CliRun:
     run = await run_cli(
-        home, "campaign", "run", "reminders", "--date", home.visit_day, "--until-done", "--sms-wait", "0",
-        timeout=timeout, log_level=log_level,
+        home,
+        "campaign",
+        "run",
+        "reminders",
+        "--date",
+        home.visit_day,
+        "--until-done",
+        "--sms-wait",
+        "0",
+        timeout=timeout,
+        log_level=log_level,
     )
     if run.code != 0:
         raise RuntimeError(f"dialer campaign run failed ({run.code}):\n{run.out}\n{run.err[-3000:]}")

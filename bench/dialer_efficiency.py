@@ -103,9 +103,12 @@ def collect_calls(events: list[tuple[float, Frame]], expected: dict[str, tuple[s
             ends.setdefault(uniqueid, (arrived, stamp))
     calls = [
         Call(a, expected[a][1], starts[a][0], ends[a][0], starts[a][1], ends[a][1])
-        for a in expected if a in starts and a in ends
+        for a in expected
+        if a in starts and a in ends
     ]
-    return Calls(sorted(calls, key=lambda c: c.start), sorted(a for a in expected if a not in starts or a not in ends))
+    return Calls(
+        sorted(calls, key=lambda c: c.start), sorted(a for a in expected if a not in starts or a not in ends)
+    )
 
 
 def peak_concurrency(calls: list[Call]) -> int:
@@ -200,7 +203,9 @@ class Gap:
     next_start: float  # the next call's Newchannel
 
 
-def steady_gaps(calls: list[Call], log: list[tuple[float, str, str]], ramp_end: float, last_start: float) -> list[Gap]:
+def steady_gaps(
+    calls: list[Call], log: list[tuple[float, str, str]], ramp_end: float, last_start: float
+) -> list[Gap]:
     """Each Hangup in steady state paired with the first later start (a slot freed -> refilled)."""
     ended = {a: t for t, kind, a in log if kind == "call"}
     dialled = {a: t for t, kind, a in log if kind == "dial"}
@@ -245,10 +250,14 @@ def report(args: argparse.Namespace, run: CliRun, calls: Calls) -> float:
     by_kind: dict[str, list[float]] = {}
     for c in cs:
         by_kind.setdefault(c.behaviour, []).append(c.duration)
-    print(f"\ndialer_efficiency: {len(cs)} calls ({mix_summary(parse_mix(args.mix))}), N={n} channels, "
-          f"{args.cps:g} calls/s, 1 attempt each")
-    print("  call durations (Newchannel -> Hangup of the ;1 leg): " + ", ".join(
-        f"…{k}: {statistics.median(v):.2f} s" for k, v in sorted(by_kind.items())))
+    print(
+        f"\ndialer_efficiency: {len(cs)} calls ({mix_summary(parse_mix(args.mix))}), N={n} channels, "
+        f"{args.cps:g} calls/s, 1 attempt each"
+    )
+    print(
+        "  call durations (Newchannel -> Hangup of the ;1 leg): "
+        + ", ".join(f"…{k}: {statistics.median(v):.2f} s" for k, v in sorted(by_kind.items()))
+    )
     if calls.unmatched:
         print(f"  WARNING: {len(calls.unmatched)} attempts without both events: {calls.unmatched[:5]}")
     print(f"  {'measure':<44}{'value':>12}  {'target / limit':<16}")
@@ -263,8 +272,11 @@ def report(args: argparse.Namespace, run: CliRun, calls: Calls) -> float:
         ("peak Newchannels in any 1 s", f"{peak_rate}", f"limit {args.cps:g}/s"),
         ("smallest gap between two starts", f"{1000 * min_gap:.0f} ms", f"pacer {1000 / args.cps:.0f} ms"),
         ("starts over the limit (>cps in 1 s)", f"{over_rate(starts, args.cps)}", "should be 0"),
-        ("  same from the CLI's 'dial …' log lines", f"{over_rate(dials, args.cps)}",
-         f"min gap {1000 * min((b - a for a, b in itertools.pairwise(dials)), default=0.0):.0f} ms"),
+        (
+            "  same from the CLI's 'dial …' log lines",
+            f"{over_rate(dials, args.cps)}",
+            f"min gap {1000 * min((b - a for a, b in itertools.pairwise(dials)), default=0.0):.0f} ms",
+        ),
         ("CLI wall time (start -> exit)", f"{run.wall:.2f} s", ""),
         ("  CLI start -> first Newchannel", f"{first - run.started:.2f} s", ""),
         ("  last Hangup -> CLI exit", f"{run.ended - last:.2f} s", ""),
@@ -274,15 +286,21 @@ def report(args: argparse.Namespace, run: CliRun, calls: Calls) -> float:
     idle = idle_split(cs, n, first, last)
     lost = n * makespan - total
     print(f"  idle channel-time N*makespan - sum = {lost:.1f} channel-s = {lost / n:.2f} s of makespan:")
-    print(f"    ramp-up (until all {n} busy, {idle.ramp_end - first:.2f} s): "
-          f"{idle.ramp:.1f} ch-s = {idle.ramp / n:.2f} s of makespan "
-          f"(the calls/s limit alone costs N(N-1)/2/cps = {n * (n - 1) / 2 / args.cps:.1f} ch-s)")
+    print(
+        f"    ramp-up (until all {n} busy, {idle.ramp_end - first:.2f} s): "
+        f"{idle.ramp:.1f} ch-s = {idle.ramp / n:.2f} s of makespan "
+        f"(the calls/s limit alone costs N(N-1)/2/cps = {n * (n - 1) / 2 / args.cps:.1f} ch-s)"
+    )
     print(f"    steady state: {idle.steady:.1f} ch-s = {idle.steady / n:.2f} s of makespan")
-    print(f"    tail (after the last start, {last - idle.last_start:.2f} s): "
-          f"{idle.tail:.1f} ch-s = {idle.tail / n:.2f} s of makespan")
+    print(
+        f"    tail (after the last start, {last - idle.last_start:.2f} s): "
+        f"{idle.tail:.1f} ch-s = {idle.tail / n:.2f} s of makespan"
+    )
     gaps = steady_gaps(cs, parse_log(run.err), idle.ramp_end, idle.last_start)
-    print(f"    steady-state refills ({len(gaps)}): Hangup -> next Newchannel "
-          f"{ms_stats([g.next_start - g.hangup for g in gaps])}")
+    print(
+        f"    steady-state refills ({len(gaps)}): Hangup -> next Newchannel "
+        f"{ms_stats([g.next_start - g.hangup for g in gaps])}"
+    )
     hops = [(g.hangup, g.ended_log, g.dial_log, g.next_start) for g in gaps]
     traced = [(h, e, d, s) for h, e, d, s in hops if e is not None and d is not None]
     if traced:
@@ -290,18 +308,33 @@ def report(args: argparse.Namespace, run: CliRun, calls: Calls) -> float:
         print(f"      'ended' -> next 'dial …' logged   {ms_stats([d - e for _, e, d, _ in traced])}")
         print(f"      'dial …' -> its Newchannel        {ms_stats([s - d for _, _, d, s in traced])}")
         slow = [d for _, e, d, _ in traced if d - e > 0.02]
-        paced = [d for d in slow if d in dials and dials.index(d) > 0
-                 and abs(d - dials[dials.index(d) - 1] - 1.0 / args.cps) < 0.015]
-        print(f"      refills slower than 20 ms from 'ended' to 'dial': {len(slow)}; of these, {len(paced)} went out\n"
-              f"      1/cps (±15 ms) after the previous dial, i.e. were held by the calls/s limit, not by overhead")
+        paced = [
+            d
+            for d in slow
+            if d in dials
+            and dials.index(d) > 0
+            and abs(d - dials[dials.index(d) - 1] - 1.0 / args.cps) < 0.015
+        ]
+        print(
+            f"      refills slower than 20 ms from 'ended' to 'dial': {len(slow)}; of these, {len(paced)} went out\n"
+            f"      1/cps (±15 ms) after the previous dial, i.e. were held by the calls/s limit, not by overhead"
+        )
     return ratio
 
 
-def save(path: Path, args: argparse.Namespace, run: CliRun, expected: dict[str, tuple[str, str]],
-         events: list[tuple[float, Frame]]) -> None:
-    data = {"args": {"mix": args.mix, "channels": args.channels, "cps": args.cps},
-            "run": {"code": run.code, "out": run.out, "err": run.err, "started": run.started, "ended": run.ended},
-            "expected": expected, "events": events}
+def save(
+    path: Path,
+    args: argparse.Namespace,
+    run: CliRun,
+    expected: dict[str, tuple[str, str]],
+    events: list[tuple[float, Frame]],
+) -> None:
+    data = {
+        "args": {"mix": args.mix, "channels": args.channels, "cps": args.cps},
+        "run": {"code": run.code, "out": run.out, "err": run.err, "started": run.started, "ended": run.ended},
+        "expected": expected,
+        "events": events,
+    }
     path.write_bytes(gzip.compress(json.dumps(data, ensure_ascii=False).encode("utf-8")))
 
 
@@ -318,14 +351,22 @@ async def main_async(args: argparse.Namespace) -> None:
     creds = Sandbox().up(sys.stderr)
     mix = parse_mix(args.mix)
     with tempfile.TemporaryDirectory(prefix="bench-efficiency-") as tmp:
-        home = write_home(Path(tmp), Ami(creds.host, creds.port, creds.username, creds.secret), mix,
-                          max_channels=args.channels, calls_per_second=args.cps, seed=args.seed)
+        home = write_home(
+            Path(tmp),
+            Ami(creds.host, creds.port, creds.username, creds.secret),
+            mix,
+            max_channels=args.channels,
+            calls_per_second=args.cps,
+            seed=args.seed,
+        )
         await import_list(home)
         observer = await RawAmi.connect(creds.host, creds.port)
         await observer.login(creds.username, creds.secret)
         try:
-            sys.stderr.write(f"running {sum(mix.values())} patients through `dialer campaign run reminders "
-                             f"--until-done` (N={args.channels}, {args.cps:g} calls/s)...\n")
+            sys.stderr.write(
+                f"running {sum(mix.values())} patients through `dialer campaign run reminders "
+                f"--until-done` (N={args.channels}, {args.cps:g} calls/s)...\n"
+            )
             run = await run_reminders(home, timeout=args.timeout, log_level="INFO")
             await asyncio.sleep(1.0)
         finally:

@@ -130,11 +130,18 @@ async def record(args: argparse.Namespace) -> None:
     await observers["dialer_user"].login(creds.username, creds.secret)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-record-") as tmp:
-            home = write_home(Path(tmp), Ami(creds.host, creds.port, creds.username, creds.secret), mix,
-                              max_channels=args.channels, calls_per_second=args.cps)
+            home = write_home(
+                Path(tmp),
+                Ami(creds.host, creds.port, creds.username, creds.secret),
+                mix,
+                max_channels=args.channels,
+                calls_per_second=args.cps,
+            )
             await import_list(home)
-            sys.stderr.write(f"recording a campaign of {sum(mix.values())} patients ({mix_summary(mix)}), "
-                             f"{args.channels} channels, {args.cps} calls/s\n")
+            sys.stderr.write(
+                f"recording a campaign of {sum(mix.values())} patients ({mix_summary(mix)}), "
+                f"{args.channels} channels, {args.cps} calls/s\n"
+            )
             run = await run_reminders(home, timeout=args.timeout, log_level="WARNING")
             await asyncio.sleep(1.0)  # the last Hangup/UserEvent frames after the CLI's exit
     finally:
@@ -147,9 +154,14 @@ async def record(args: argparse.Namespace) -> None:
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "how": "python -m bench.record_stream" + (" --shared" if args.shared else ""),
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
-        "campaign": {"patients": sum(mix.values()), "mix": mix, "max_channels": args.channels,
-                     "calls_per_second": args.cps, "cli_wall_seconds": round(run.wall, 1),
-                     "caller_id": '"Смирнова Анна" <74951234567>'},
+        "campaign": {
+            "patients": sum(mix.values()),
+            "mix": mix,
+            "max_channels": args.channels,
+            "calls_per_second": args.cps,
+            "cli_wall_seconds": round(run.wall, 1),
+            "caller_id": '"Смирнова Анна" <74951234567>',
+        },
         "streams": {},
     }
     targets = {"read_all": READ_ALL_STREAM, "dialer_user": DIALER_USER_STREAM}
@@ -171,8 +183,12 @@ def main() -> None:
     p.add_argument("--mix", default=DEFAULT_MIX, help=f"patients per behaviour (default {DEFAULT_MIX})")
     p.add_argument("--channels", type=int, default=20, help="trunk max_channels (default 20)")
     p.add_argument("--cps", type=float, default=10.0, help="trunk calls_per_second (default 10)")
-    p.add_argument("--port", type=int, default=BENCH_PORT, help=f"AMI port of the bench sandbox ({BENCH_PORT})")
-    p.add_argument("--shared", action="store_true", help="use the shared sandbox (records the dialer user only)")
+    p.add_argument(
+        "--port", type=int, default=BENCH_PORT, help=f"AMI port of the bench sandbox ({BENCH_PORT})"
+    )
+    p.add_argument(
+        "--shared", action="store_true", help="use the shared sandbox (records the dialer user only)"
+    )
     p.add_argument("--timeout", type=float, default=900.0)
     args = p.parse_args()
     started = time.monotonic()
