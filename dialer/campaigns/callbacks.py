@@ -119,10 +119,20 @@ def patient_leg_result(dial_status: str) -> tuple[CallResult, Settled]:
 
 
 def priority_key(
-    policy: CallbackPolicy, *, missed_at: datetime, deadline: datetime, due_at: datetime, attempt_n: int
+    policy: CallbackPolicy,
+    *,
+    missed_at: datetime,
+    deadline: datetime,
+    due_at: datetime,
+    attempt_n: int,
+    now: datetime,
 ) -> tuple[float, float]:
-    """Smaller is served first when an administrator frees up."""
+    """Smaller is served first when an administrator frees up; asked again at every hand-out."""
     if policy.priority is Priority.FIFO:
         return (due_at.timestamp(), missed_at.timestamp())
-    # A first attempt that can still make its deadline goes before any repeat; then the nearest deadline.
-    return (float(attempt_n > 1), deadline.timestamp())
+    # First attempts before any repeat, the nearest deadline first; but a first attempt that can still make its
+    # deadline goes before one already late: when the line is overloaded, serving the lost cause first only
+    # makes the next one late too.
+    if attempt_n > 1:
+        return (2.0, deadline.timestamp())
+    return (float(now >= deadline), deadline.timestamp())

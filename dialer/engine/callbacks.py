@@ -219,14 +219,24 @@ class CallbackFlow:
         auto = clinic.callback_mode == "auto" and not self.dispatcher.free(queues)
         interface = ""
         if not auto:
-            key = priority_key(
+            policy, missed_at, deadline, due_at = (
                 self.policy,
-                missed_at=task.first_missed_at,
-                deadline=task.deadline_at,
-                due_at=job.due_at,
-                attempt_n=attempt_id.n,
+                task.first_missed_at,
+                task.deadline_at,
+                job.due_at,
             )
-            interface = await self.dispatcher.acquire(queues, key)
+
+            def rank(now: datetime) -> tuple[float, float]:
+                return priority_key(
+                    policy,
+                    missed_at=missed_at,
+                    deadline=deadline,
+                    due_at=due_at,
+                    attempt_n=attempt_id.n,
+                    now=now,
+                )
+
+            interface = await self.dispatcher.acquire(queues, rank)
         try:
             await self._place(job, task, clinic, attempt_id, interface)
         except BaseException:

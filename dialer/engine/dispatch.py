@@ -8,11 +8,10 @@ comes before a callback). An administrator who let a callback ring out rests for
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dialer.core.clock import Clock
@@ -25,12 +24,17 @@ REST_AFTER_NO_ANSWER = timedelta(minutes=1)
 TICK_SECONDS = 1.0
 
 
-@dataclass(order=True)
+# The rank of a waiting callback at a given moment: the smallest is served first. A moment, because a callback's
+# urgency changes while it waits (its deadline passes).
+Rank = Callable[[datetime], tuple[float, float]]
+
+
+@dataclass
 class _Waiter:
-    priority: tuple[float, float]
+    rank: Rank
     seq: int
-    queues: tuple[str, ...] = field(compare=False)
-    future: asyncio.Future[str] = field(compare=False)
+    queues: tuple[str, ...]
+    future: asyncio.Future[str]
 
 
 class AdminDispatcher:
@@ -52,10 +56,10 @@ class AdminDispatcher:
             return []
         return [i for i in self.queues.free(queues, now) if self._resting.get(i, now) <= now]
 
-    async def acquire(self, queues: Sequence[str], priority: tuple[float, float]) -> str:
+    async def acquire(self, queues: Sequence[str], rank: Rank) -> str:
         """Wait for a free administrator of these queues; the interface is reserved until `release`."""
-        waiter = _Waiter(priority, next(self._seq), tuple(queues), asyncio.get_running_loop().create_future())
-        heapq.heappush(self._waiting, waiter)
+        waiter = _Waiter(rank, next(self._seq), tuple(queues), asyncio.get_running_loop().create_future())
+        self._waiting.append(waiter)
         self._assign()
         try:
             return await waiter.future
@@ -72,19 +76,16 @@ class AdminDispatcher:
         self._assign()
 
     def _assign(self) -> None:
-        kept: list[_Waiter] = []
-        while self._waiting:
-            waiter = heapq.heappop(self._waiting)
-            if waiter.future.done():
-                continue
+        now = self.clock.now()
+        live = sorted((w for w in self._waiting if not w.future.done()), key=lambda w: (w.rank(now), w.seq))
+        self._waiting = []
+        for waiter in live:
             free = self.free(waiter.queues)
             if free:
                 self.queues.reserved.add(free[0])
                 waiter.future.set_result(free[0])
             else:
-                kept.append(waiter)
-        for waiter in kept:
-            heapq.heappush(self._waiting, waiter)
+                self._waiting.append(waiter)
 
     async def run(self) -> None:
         """Re-assign whenever the queues change, and every second (wrap-up and rest periods end silently)."""

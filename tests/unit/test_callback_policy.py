@@ -152,19 +152,31 @@ def test_patient_leg_result_for_every_dialstatus(status: str, result: CallResult
 # priority ----------------------------------------------------------------------------------------------
 
 
-def key(policy: CallbackPolicy, missed: datetime, due: datetime, n: int) -> tuple[float, float]:
-    return priority_key(policy, missed_at=missed, deadline=missed + 15 * MIN, due_at=due, attempt_n=n)
+def key(
+    policy: CallbackPolicy, missed: datetime, due: datetime, n: int, now: datetime | None = None
+) -> tuple[float, float]:
+    """The rank when an administrator frees up at `now` (by default when the attempt fell due)."""
+    deadline = missed + 15 * MIN
+    return priority_key(policy, missed_at=missed, deadline=deadline, due_at=due, attempt_n=n, now=now or due)
 
 
 def test_deadline_priority_serves_first_attempts_before_repeats_then_the_nearest_deadline() -> None:
     t = msk(2, 10, 0)
     repeat_urgent = key(POLICY, t - 14 * MIN, t, 2)  # its deadline is a minute away, but it is a repeat
     first_late = key(POLICY, t - 1 * MIN, t, 1)
-    first_urgent = key(POLICY, t - 10 * MIN, t + 5 * MIN, 1)
+    first_urgent = key(POLICY, t - 10 * MIN, t + 5 * MIN, 1, now=t)
     order = sorted([repeat_urgent, first_late, first_urgent])
     assert order == [first_urgent, first_late, repeat_urgent]
     repeat_later = key(POLICY, t - 2 * MIN, t, 2)
     assert repeat_urgent < repeat_later
+
+
+def test_under_overload_a_first_attempt_still_in_time_goes_before_one_already_late() -> None:
+    t = msk(2, 10, 0)
+    late = key(POLICY, t - 16 * MIN, t, 1)  # its deadline passed a minute ago
+    in_time = key(POLICY, t - 12 * MIN, t, 1)  # three minutes left: serving it now keeps it in time
+    repeat = key(POLICY, t - 5 * MIN, t, 2)
+    assert sorted([repeat, late, in_time]) == [in_time, late, repeat]
 
 
 def test_fifo_priority_serves_in_due_order() -> None:
