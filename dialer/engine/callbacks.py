@@ -219,19 +219,14 @@ class CallbackFlow:
         auto = clinic.callback_mode == "auto" and not self.dispatcher.free(queues)
         interface = ""
         if not auto:
-            policy, missed_at, deadline, due_at = (
-                self.policy,
-                task.first_missed_at,
-                task.deadline_at,
-                job.due_at,
-            )
+            missed_at, deadline = task.first_missed_at, task.deadline_at
 
             def rank(now: datetime) -> tuple[float, float]:
                 return priority_key(
-                    policy,
+                    self.policy,
                     missed_at=missed_at,
                     deadline=deadline,
-                    due_at=due_at,
+                    due_at=job.due_at,
                     attempt_n=attempt_id.n,
                     now=now,
                 )
