@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -227,15 +228,29 @@ def test_not_root_is_a_clear_error(tmp_path: Path) -> None:
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) is needed to drop root for this test")
     tmp_path.chmod(0o777)
-    done = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", CLI, "up"],
-        cwd=REPO,
-        env={**os.environ, "DIALER_SANDBOX_DIR": str(tmp_path / "sb"), "HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    # The unprivileged user runs a world-readable copy of the package: the checkout may sit in a folder only
+    # root can enter (a clone in `mktemp -d`).
+    code = Path(tempfile.mkdtemp(prefix="dialer-nonroot-"))
+    code.chmod(0o755)
+    shutil.copytree(REPO / "dialer", code / "dialer", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {
+        **os.environ,
+        "DIALER_SANDBOX_DIR": str(tmp_path / "sb"),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(code),
+    }
+    try:
+        done = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", CLI, "up"],
+            cwd=code,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(code)
     assert done.returncode == 1, done.stderr
     expected = "error: The Asterisk sandbox needs root (it uses chroot); run it as root, e.g. with sudo."
     assert expected in done.stdout
