@@ -21,7 +21,8 @@ from dialer.ami.telephony import AmiTelephony
 from dialer.campaigns.callbacks import CAMPAIGN as CALLBACK
 from dialer.campaigns.plan import reminder_call_day
 from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
-from dialer.core.clock import SystemClock
+from dialer.core.clock import Clock, RehearsalClock, SystemClock
+from dialer.core.errors import ConfigError
 from dialer.core.ids import AttemptId
 from dialer.core.inbound import InboundTracker
 from dialer.core.queuelog import QueueLogReader
@@ -48,7 +49,7 @@ from dialer.engine.sms import SmsSender
 from dialer.engine.worker import DueWorker
 from dialer.engine.worklists import DIARY, OFFER, DiarySource, OfferSource
 from dialer.lease import hold_lease, release_lease, renew_lease
-from dialer.sandbox import Sandbox
+from dialer.sandbox import Sandbox, SandboxError
 from dialer.settings import AmiSettings, ClinicSettings, Secret, Settings
 from dialer.sms.factory import build_gateway, build_verifiers, status_callback_url
 from dialer.storage.repository import Storage
@@ -88,6 +89,34 @@ def resolve_ami(settings: Settings, out: TextIO) -> Settings:
     return replace(settings, ami=ami, inbound=inbound)
 
 
+def clock_for(settings: Settings) -> Clock:
+    """The host's clock; or, for a rehearsal on the local sandbox, the clinic's morning (see RehearsalSettings)."""
+    rehearsal = settings.rehearsal
+    if rehearsal.clinic_time is None:
+        return SystemClock()
+    if not _is_sandbox(settings.ami):
+        raise ConfigError(
+            "[rehearsal] переводит часы сервиса и нужен только для демонстрации и тестов с локальной "
+            "песочницей Asterisk; уберите этот раздел из настроек рабочей установки"
+        )
+    return RehearsalClock.reading(rehearsal.clinic_time, rehearsal.at_host_time)
+
+
+def _is_sandbox(ami: AmiSettings) -> bool:
+    if ami.use_sandbox:
+        return True
+    try:
+        creds = Sandbox().credentials()
+    except SandboxError:
+        return False
+    return (ami.host, ami.port, ami.username, ami.secret.value) == (
+        creds.host,
+        creds.port,
+        creds.username,
+        creds.secret,
+    )
+
+
 def campaign_of(uniqueid: str) -> str | None:
     parsed = AttemptId.try_parse(uniqueid)
     return parsed.campaign if parsed is not None and parsed.campaign in CAMPAIGNS else None
@@ -102,7 +131,7 @@ def is_our_attempt(uniqueid: str) -> bool:
 class Runtime:
     settings: Settings
     storage: Storage
-    clock: SystemClock
+    clock: Clock
     intake: Intake
     connection: AmiConnection
     desk: CallDesk
@@ -149,7 +178,7 @@ class Runtime:
         except OSError as err:
             log.warning("cannot read queue_log %s to recover missed calls: %s", path, err)
             return 0
-        reader = QueueLogReader(since)
+        reader = QueueLogReader(since, to_service=self.intake.timebase.to_service)
         reader.feed(text.splitlines())
         calls = reader.calls()
         known = await self.storage.inbound.known([c.call_id for c in calls])
@@ -167,7 +196,7 @@ class Runtime:
     async def keep_seen_mark(self) -> None:
         """Remember until when the AMI stream was watched, so a restart knows what to recover."""
         while True:
-            await asyncio.sleep(SEEN_MARK_EVERY)
+            await self.clock.sleep(SEEN_MARK_EVERY)
             if self.connection.connected and self.desk.reconciled.is_set():
                 await self.storage.inbound.mark(SEEN_MARK, self.clock.now())
 
@@ -223,10 +252,12 @@ def _list_is_due(day: date, now: datetime, clinic: ClinicSettings, build_time: t
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, *, record_to: Path | None = None, clock: Clock | None = None
+) -> AsyncIterator[Runtime]:
     """Build every adapter for one process. The AMI link and the worker start with `run_core`."""
+    clock = clock or clock_for(settings)
     storage = await Storage.open(settings.service.db_url)
-    clock = SystemClock()
     await storage.sync_clinics(
         [(c.id, c.name, c.timezone.key) for c in settings.clinics.values()], clock.now()
     )
@@ -246,11 +277,12 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
         connect_timeout=ami.connect_timeout,
         reconnect_max_delay=ami.reconnect_max_delay,
         record_to=record_to,
+        clock=clock,
     )
     pacers = {
-        name: TrunkPacer(name, t.max_channels, t.calls_per_second) for name, t in settings.trunks.items()
+        name: TrunkPacer(name, t.max_channels, t.calls_per_second, clock) for name, t in settings.trunks.items()
     }
-    events = EventLog(storage.attempts)
+    events = EventLog(storage.attempts, clock)
     desk = CallDesk(
         telephony=AmiTelephony(connection),
         attempts=storage.attempts,
@@ -359,9 +391,10 @@ async def open_runtime(settings: Settings, *, record_to: Path | None = None) -> 
         progressive,
         offers,
         ivr,
-        WebhookSender(settings.webhook, storage.outbox, clock.now),
+        WebhookSender(settings.webhook, storage.outbox, clock),
     )
     reminders.on_cancelled = runtime.slot_freed
+    connection.on_pbx_time.append(intake.pbx_time)
     connection.on_up.append(runtime.link_up)
     connection.on_down.append(runtime.link_down)
     try:
@@ -379,7 +412,7 @@ def _worklists(
     desk: CallDesk,
     dispatcher: AdminDispatcher,
     sms: SmsSender,
-    clock: SystemClock,
+    clock: Clock,
 ) -> tuple[ProgressiveFlow, OfferSource, IvrFlow]:
     """The administrators' call lists (КОС, the diary, waiting-list offers) and the post-visit IVRs."""
     offers = OfferSource(settings=settings, store=storage.worklists, sms=sms, clock=clock)
@@ -439,7 +472,7 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
         group.create_task(rt.alerts.run(), name="alerts"),
         group.create_task(rt.popups.run(), name="popups"),
         group.create_task(rt.live.boards(), name="boards"),
-        group.create_task(renew_lease(rt.storage.leases, rt.holder, rt.clock.now), name="lease"),
+        group.create_task(renew_lease(rt.storage.leases, rt.holder, rt.clock), name="lease"),
         group.create_task(_expire_tracker(rt), name="tracker-expiry"),
     ]
     if rt.sms.gateway is not None:
@@ -454,7 +487,7 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
 
 async def _expire_tracker(rt: Runtime) -> None:
     while True:
-        await asyncio.sleep(1.0)
+        await rt.clock.sleep(1.0)
         rt.intake.inject(rt.intake.tracker.expire(rt.clock.now()))
 
 

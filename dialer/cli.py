@@ -16,10 +16,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from dialer.ami.connection import AmiAuthError
-from dialer.app import Runtime, open_runtime, resolve_ami, run_core, stop_core, web_server
+from dialer.app import Runtime, clock_for, open_runtime, resolve_ami, run_core, stop_core, web_server
 from dialer.campaigns.reminders import ReminderStatus
 from dialer.core import appointments, recalls
-from dialer.core.clock import SystemClock
 from dialer.core.csvfile import CsvError, read_csv
 from dialer.core.errors import ConfigError, DialerError
 from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
@@ -38,7 +37,7 @@ EXIT_OK, EXIT_ROWS_FAILED, EXIT_ERROR = 0, 1, 2
 
 async def import_appointments_file(settings: Settings, path: Path, out: TextIO) -> int:
     def run(storage: Storage, rows: list[tuple[int, dict[str, str]]]) -> Awaitable[ImportOutcome]:
-        return import_appointments(rows, settings=settings, store=storage.appointments, now=_now())
+        return import_appointments(rows, settings=settings, store=storage.appointments, now=_now(settings))
 
     return await _import_file(
         settings, path, out, appointments.HEADER_ALIASES, appointments.missing_columns, run
@@ -47,7 +46,7 @@ async def import_appointments_file(settings: Settings, path: Path, out: TextIO) 
 
 async def import_recalls_file(settings: Settings, path: Path, out: TextIO) -> int:
     def run(storage: Storage, rows: list[tuple[int, dict[str, str]]]) -> Awaitable[ImportOutcome]:
-        return import_recalls(rows, settings=settings, store=storage.recalls, now=_now())
+        return import_recalls(rows, settings=settings, store=storage.recalls, now=_now(settings))
 
     return await _import_file(settings, path, out, recalls.HEADER_ALIASES, recalls.missing_columns, run)
 
@@ -207,7 +206,6 @@ async def follow_day(
     tty = out.isatty()
     last = ""
     sms_deadline: float | None = None
-    loop = asyncio.get_running_loop()
     while not stop.is_set():
         summary = await rt.storage.reminders.day_summary(day)
         line = progress_line(summary)
@@ -220,11 +218,11 @@ async def follow_day(
             unsettled = await rt.sms.poll_once()
             if unsettled == 0:
                 break
-            sms_deadline = sms_deadline or loop.time() + sms_wait
-            if loop.time() >= sms_deadline:
+            sms_deadline = sms_deadline or rt.clock.monotonic() + sms_wait
+            if rt.clock.monotonic() >= sms_deadline:
                 out.write(f"\nОтчёты о доставке {unsettled} SMS не пришли за {sms_wait:.0f} с; завершаю.\n")
                 break
-        await asyncio.sleep(0.5)
+        await rt.clock.sleep(0.5)
     if tty:
         out.write("\n")
 
@@ -263,7 +261,7 @@ async def _sweep(rt: Runtime) -> None:
             await rt.prepare_due_days()
         except Exception:
             log.exception("building reminder lists failed; retrying in a minute")
-        await asyncio.sleep(60)
+        await rt.clock.sleep(60)
 
 
 def _daily_jobs(rt: Runtime) -> AsyncIOScheduler:
@@ -282,8 +280,8 @@ def _daily_jobs(rt: Runtime) -> AsyncIOScheduler:
     return scheduler
 
 
-def _now() -> datetime:
-    return SystemClock().now()
+def _now(settings: Settings) -> datetime:
+    return clock_for(settings).now()
 
 
 def first_known_error(exc: BaseException) -> BaseException | None:
@@ -341,7 +339,7 @@ async def report_sla(settings: Settings, day: date, clinic_id: str | None, out: 
     storage = await Storage.open(settings.service.db_url)
     try:
         for clinic in clinics:
-            report = await sla_report(storage.sla, clinic, day, _now())
+            report = await sla_report(storage.sla, clinic, day, _now(settings))
             out.write(f"Уровень сервиса: {clinic.name} ({clinic.id}), {day.isoformat()}\n")
             whole = report.whole_day.as_dict()
             hours = {h: f.as_dict() for h, f in report.hours.items()}
@@ -395,7 +393,7 @@ async def users_add(
             interfaces=tuple(interfaces),
             clinic_id=clinic,
             api_token_hash=token_digest(token) if token else None,
-            now=_now(),
+            now=_now(settings),
         )
     except UserExists:
         out.write(f"Пользователь {username!r} уже есть\n")

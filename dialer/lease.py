@@ -6,13 +6,12 @@ holder expires when it stops renewing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable
 from datetime import datetime
 
+from dialer.core.clock import Clock
 from dialer.core.errors import DialerError
 from dialer.storage.leases import SqlLeaseStore
 
@@ -54,10 +53,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-async def renew_lease(leases: SqlLeaseStore, holder: str, now: Callable[[], datetime]) -> None:
+async def renew_lease(leases: SqlLeaseStore, holder: str, clock: Clock) -> None:
     while True:
-        await asyncio.sleep(LEASE_TTL / 3)
-        if await leases.acquire(LEASE, holder, now(), LEASE_TTL) is not None:
+        await clock.sleep(LEASE_TTL / 3)
+        if await leases.acquire(LEASE, holder, clock.now(), LEASE_TTL) is not None:
             raise AlreadyDialing("lost the dialing lease to another process; stopping so no one dials twice")
 
 

@@ -3,17 +3,16 @@ with an idempotency key, and retried with backoff until it is taken (at least on
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import aiohttp
 
+from dialer.core.clock import Clock
 from dialer.settings import WebhookSettings
 
 log = logging.getLogger("dialer.webhook")
@@ -41,10 +40,10 @@ def backoff(attempts: int) -> timedelta:
 
 
 class WebhookSender:
-    def __init__(self, settings: WebhookSettings, outbox: Outbox, now: Callable[[], datetime]) -> None:
+    def __init__(self, settings: WebhookSettings, outbox: Outbox, clock: Clock) -> None:
         self.settings = settings
         self.outbox = outbox
-        self.now = now
+        self.clock = clock
 
     async def run(self) -> None:
         if not self.settings.url:
@@ -52,9 +51,9 @@ class WebhookSender:
         timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             while True:
-                for event in await self.outbox.due(self.now()):
+                for event in await self.outbox.due(self.clock.now()):
                     await self._deliver(http, event)
-                await asyncio.sleep(POLL_SECONDS)
+                await self.clock.sleep(POLL_SECONDS)
 
     async def _deliver(self, http: aiohttp.ClientSession, event: dict[str, Any]) -> None:
         body = json.dumps(
@@ -70,11 +69,11 @@ class WebhookSender:
         try:
             async with http.post(self.settings.url, data=body, headers=headers) as response:
                 if 200 <= response.status < 300:
-                    await self.outbox.delivered(event["event_id"], self.now())
+                    await self.outbox.delivered(event["event_id"], self.clock.now())
                     return
                 error = f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError) as err:
             error = f"{type(err).__name__}: {err}"
         retry = backoff(int(event["attempts"]))
         log.warning("webhook %s not taken (%s); retry in %s", event["event_key"], error, retry)
-        await self.outbox.failed(event["event_id"], error, self.now() + retry)
+        await self.outbox.failed(event["event_id"], error, self.clock.now() + retry)

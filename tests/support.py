@@ -10,11 +10,12 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dialer.core.calendar import zone_in_daytime
+from dialer.core.calendar import WorkCalendar, working_morning
+from dialer.core.clock import RehearsalClock
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,13 +26,54 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def daytime_zone(now: datetime, need: timedelta = timedelta(hours=1)) -> ZoneInfo:
-    """A Russian zone in daytime for the whole test: windows never cross midnight, SMS never hit the night rule."""
-    return zone_in_daytime(now, need)
+@dataclass(frozen=True)
+class ClinicTime:
+    """The clinic's clock for one test: 11:00 on a working day in the clinic's zone, whatever the host's hour.
 
+    The service under test gets the same setting (`rehearsal()` in its TOML, or `clock()` in process), so the
+    test and the service share one time line, and windows written as "now + 30 s" mean the same to both.
+    """
 
-def hhmmss(now: datetime, tz: ZoneInfo, offset: float) -> str:
-    return (now.astimezone(tz) + timedelta(seconds=offset)).strftime("%H:%M:%S")
+    tz: ZoneInfo
+    start: datetime  # the clinic's time when the host's clock read `host_start`
+    host_start: datetime
+
+    @classmethod
+    def morning(
+        cls, tz_name: str = "Europe/Moscow", at: time = time(11, 0), calendar: WorkCalendar | None = None
+    ) -> ClinicTime:
+        tz = ZoneInfo(tz_name)
+        host = datetime.now(UTC)
+        return cls(tz, working_morning(host, tz, calendar or WorkCalendar(skip_holidays=False), at), host)
+
+    @property
+    def offset(self) -> timedelta:
+        return self.start - self.host_start
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def local_now(self) -> datetime:
+        return self.now().astimezone(self.tz)
+
+    @property
+    def today(self) -> date:
+        return self.local_now().date()
+
+    def clock(self) -> RehearsalClock:
+        return RehearsalClock(self.offset)
+
+    def hhmmss(self, seconds: float) -> str:
+        """The clinic's local time `seconds` from now, for a window or opening hours in a config."""
+        return (self.local_now() + timedelta(seconds=seconds)).strftime("%H:%M:%S")
+
+    def rehearsal(self) -> str:
+        """The config section that puts the service on this clock."""
+        return (
+            "[rehearsal]\n"
+            f'clinic_time = "{self.start.isoformat()}"\n'
+            f'at_host_time = "{self.host_start.isoformat()}"\n'
+        )
 
 
 def sim_phone(last_digit: int | str, rng: random.Random | None = None) -> str:

@@ -23,7 +23,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from dialer.ami.parser import Frame, FrameParser, FrameTooLarge
-from dialer.engine.waiting import wait_event
+from dialer.core.clock import Clock, SystemClock
 
 log = logging.getLogger("dialer.ami")
 
@@ -130,6 +130,7 @@ class AmiConnection(Manager):  # type: ignore[misc]
         connect_timeout: float = 5.0,
         reconnect_max_delay: float = 30.0,
         record_to: Path | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
             host=host,
@@ -148,6 +149,9 @@ class AmiConnection(Manager):  # type: ignore[misc]
         self.connect_timeout = connect_timeout
         self.reconnect_max_delay = reconnect_max_delay
         self.record_to = record_to
+        self.clock: Clock = clock or SystemClock()
+        # Asterisk's clock as each Ping answer gave it: (its Timestamp, when we sent, when the answer came).
+        self.on_pbx_time: list[Callable[[float, float], None]] = []
         self.recorder: IO[bytes] | None = None
         self.protocol: AmiProtocol | None = None
         self.on_up: list[LinkHook] = []
@@ -190,7 +194,7 @@ class AmiConnection(Manager):  # type: ignore[misc]
                 failures += 1
                 delay = reconnect_delay(failures, self.reconnect_max_delay, random.random())
                 log.info("AMI reconnect in %.1f s (attempt %d)", delay, failures)
-                await wait_event(self._closed, delay)
+                await self.clock.wait_for(self._closed, delay)
         finally:
             if self.recorder is not None:
                 self.recorder.close()
@@ -205,6 +209,10 @@ class AmiConnection(Manager):  # type: ignore[misc]
         self.protocol = protocol
         try:
             await self._login(protocol)
+            try:
+                await self.ping(protocol)  # Asterisk's clock first: what follows is timed by it
+            except TimeoutError:
+                log.warning("AMI ping unanswered right after login; event times stay on arrival times for now")
             self.reconnects += 1
             self.ready.set()
             log.info(
@@ -240,18 +248,30 @@ class AmiConnection(Manager):  # type: ignore[misc]
     async def _watch(self, protocol: AmiProtocol) -> None:
         """Ping every interval; a ping unanswered within one more interval means the link is dead."""
         while not protocol.closed and not self._stopping:
-            try:
-                await asyncio.wait_for(self._link_down.wait(), self.ping_interval)
+            if await self.clock.wait_for(self._link_down, self.ping_interval):
                 return
-            except TimeoutError:
-                pass
             try:
-                await asyncio.wait_for(protocol.send(Action({"Action": "Ping"})), self.ping_interval)
+                await self.ping(protocol)
             except TimeoutError:
                 log.warning("AMI ping unanswered for %.1f s: link is dead, reconnecting", self.ping_interval)
                 return
             except AmiLinkLost:
                 return
+
+    async def ping(self, protocol: AmiProtocol) -> None:
+        """One Ping; its answer carries Asterisk's own time, which the listeners relate to the service's."""
+        sent = self.clock.monotonic()
+        reply = await asyncio.wait_for(protocol.send(Action({"Action": "Ping"})), self.ping_interval)
+        stamp = reply.get("Timestamp") if hasattr(reply, "get") else None
+        try:
+            pbx_time = float(stamp) if stamp else None
+        except ValueError:
+            pbx_time = None
+        if pbx_time is not None:
+            # Asterisk stamped its answer between our send and its arrival: halfway is the best guess.
+            latency = (self.clock.monotonic() - sent) / 2
+            for listener in self.on_pbx_time:
+                listener(pbx_time, latency)
 
     def link_closed(self, protocol: AmiProtocol, exc: Exception | None) -> None:
         if protocol is self.protocol:

@@ -102,15 +102,18 @@ def open_days(cal: WorkCalendar, days: Iterable[date]) -> list[date]:
 HolidayCheck = Callable[[date], bool]
 
 
-def zone_in_daytime(now: datetime, need: timedelta, day_starts: int = 9, day_ends: int = 21) -> ZoneInfo:
-    """A Russian zone where it is daytime now and stays so for `need`.
+def working_morning(
+    host_now: datetime, tz: ZoneInfo, calendar: WorkCalendar, at: time = time(11, 0), max_ahead: int = 14
+) -> datetime:
+    """`at` o'clock in the clinic's zone on its first working day from the host's date there.
 
-    Russia's zones span ten hours, so one is always in the day: demonstrations and tests use it to play a
-    compressed calling day at any hour without crossing midnight or the night-time SMS rule.
+    The demonstration and the tests set the service's clock to this instant, so the clinic's day plays the
+    same whatever the host's hour or zone: a working day whose next day has visits to remind of, with the
+    whole calling day (11:00-16:00, then the evening window) ahead of it.
     """
-    for name in RUSSIAN_ZONES:
-        tz = ZoneInfo(name)
-        start, end = now.astimezone(tz), (now + need).astimezone(tz)
-        if day_starts <= start.hour and end.date() == start.date() and end.hour < day_ends:
-            return tz
-    raise ValueError(f"no Russian zone has {need} of daytime left at {now.isoformat()}")
+    day = host_now.astimezone(tz).date()
+    for _ in range(max_ahead):
+        if calendar.is_open(day):
+            return datetime.combine(day, at, tz)
+        day += timedelta(days=1)
+    raise ValueError(f"the clinic has no working day in the {max_ahead} days from {day.isoformat()}")

@@ -7,7 +7,7 @@ EXITWITHTIMEOUT or EXITEMPTY (the queue gave up). Calls that never reached a que
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -34,6 +34,8 @@ class QueueLogReader:
     """Reads queue_log lines; `calls()` gives the finished ones as InboundEnded facts."""
 
     since: datetime
+    # Asterisk's epoch seconds onto the service's time line (core/pbxtime.py); the same clock by default.
+    to_service: Callable[[float], datetime] = lambda stamp: datetime.fromtimestamp(stamp, UTC)
     skipped: int = 0
     _entries: dict[str, _Entry] = field(default_factory=dict)
 
@@ -45,7 +47,7 @@ class QueueLogReader:
                 self.skipped += 1
                 continue
             try:
-                at = datetime.fromtimestamp(stamp, UTC)
+                at = self.to_service(stamp)
             except (OverflowError, OSError, ValueError):
                 self.skipped += 1
                 continue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -75,7 +74,7 @@ class AlertWatch:
                     await self.check(clinic)
                 except Exception:
                     log.exception("overload check for %s failed", clinic.id)
-            await asyncio.sleep(EVERY_SECONDS)
+            await self.clock.sleep(EVERY_SECONDS)
 
     async def observe(self, clinic: ClinicSettings) -> Observation:
         now = self.clock.now()

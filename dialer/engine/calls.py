@@ -261,7 +261,7 @@ class CallDesk:
         """Ask Asterisk what became of every open attempt. Runs after each (re)connect, before dialling."""
         async with self._reconciling:
             self.reconciled.clear()
-            await asyncio.sleep(RECONCILE_SETTLE_SECONDS)
+            await self.clock.sleep(RECONCILE_SETTLE_SECONDS)
             open_attempts = await self.attempts.open_attempts()
             if open_attempts:
                 live = await self.telephony.live_channels()

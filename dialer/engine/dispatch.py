@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 
 from dialer.core.clock import Clock
 from dialer.core.queues import QueueState
-from dialer.engine.waiting import wait_event
 
 log = logging.getLogger("dialer.dispatch")
 
@@ -90,6 +89,6 @@ class AdminDispatcher:
     async def run(self) -> None:
         """Re-assign whenever the queues change, and every second (wrap-up and rest periods end silently)."""
         while True:
-            await wait_event(self.changed, TICK_SECONDS)
+            await self.clock.wait_for(self.changed, TICK_SECONDS)
             self.changed.clear()
             self._assign()

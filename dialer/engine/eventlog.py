@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from dialer.core.clock import Clock
 from dialer.engine.model import EventRow
 from dialer.engine.stores import AttemptStore
-from dialer.engine.waiting import wait_event
 
 log = logging.getLogger("dialer.engine")
 
 
 class EventLog:
-    def __init__(self, store: AttemptStore, *, max_batch: int = 500, max_delay: float = 0.2) -> None:
+    def __init__(
+        self, store: AttemptStore, clock: Clock, *, max_batch: int = 500, max_delay: float = 0.2
+    ) -> None:
         self.store = store
+        self.clock = clock
         self.max_batch = max_batch
         self.max_delay = max_delay
         self._rows: list[EventRow] = []
@@ -50,7 +53,7 @@ class EventLog:
     async def run(self) -> None:
         try:
             while True:
-                await wait_event(self._ready, self.max_delay)
+                await self.clock.wait_for(self._ready, self.max_delay)
                 self._ready.clear()
                 await self.flush()
         finally:

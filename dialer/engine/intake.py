@@ -1,6 +1,8 @@
 """The AMI event intake: each frame goes through the pure trackers; their facts queue for the engine.
 
-`feed` is synchronous and cheap because it runs inside the AMI protocol's data_received.
+`feed` is synchronous and cheap because it runs inside the AMI protocol's data_received. It takes the frame
+over: Asterisk's `Timestamp` is replaced by the event's time on the service's clock (see core/pbxtime.py), so
+the trackers, reports and deadlines never mix the two clocks.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import datetime
 
 from dialer.core.facts import Fact
 from dialer.core.inbound import InboundFact, InboundTracker
+from dialer.core.pbxtime import PbxTimebase
 from dialer.core.queues import QueueState
 from dialer.core.ringing import RingFact, RingTracker
 from dialer.core.tracker import CallTracker, Event
@@ -30,6 +33,7 @@ class Intake:
         self.inbound = inbound
         self.queues = queues or QueueState()
         self.now = now
+        self.timebase = PbxTimebase()
         self.facts: asyncio.Queue[Fact] = asyncio.Queue()
         self.inbound_facts: asyncio.Queue[InboundFact] = asyncio.Queue()
         self.queues_changed = asyncio.Event()
@@ -39,8 +43,12 @@ class Intake:
         self.rings = rings
         self.ring_listeners: list[Callable[[RingFact], None]] = []
 
+    def pbx_time(self, pbx_time: float, latency: float) -> None:
+        """Asterisk's clock, as an AMI Ping answer gave it."""
+        self.timebase.pinged(pbx_time, latency, self.now())
+
     def feed(self, event: Event) -> None:
-        now = self.now()
+        now = self.timebase.event_time(event.pop("Timestamp", None), self.now())
         for fact in self.tracker.feed(event, now):
             self.facts.put_nowait(fact)
         if self.inbound is not None:

@@ -173,7 +173,7 @@ class Popups:
 
     async def _refresh_forever(self) -> None:
         while True:
-            await asyncio.sleep(REFRESH_OPERATORS_SECONDS)
+            await self.clock.sleep(REFRESH_OPERATORS_SECONDS)
             await self.refresh_operators()
 
     async def handle(self, fact: RingFact) -> None:

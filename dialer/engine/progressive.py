@@ -40,7 +40,6 @@ from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.model import AttemptRow, AttemptState, DueTask, TaskKind, UserRow, WrapupRow
 from dialer.engine.ports import OriginateRequest
 from dialer.engine.stores import AttemptStore, DueStore
-from dialer.engine.waiting import wait_event
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.progressive")
@@ -136,7 +135,7 @@ class ProgressiveFlow:
 
     async def _wait_for_room(self, clinic_id: str) -> None:
         while not self.room(clinic_id):
-            await wait_event(self.changed, ROOM_TICK_SECONDS)
+            await self.clock.wait_for(self.changed, ROOM_TICK_SECONDS)
             self.changed.clear()
 
     # -- planning -------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ class SmsSender:
 
     async def poll_forever(self, interval: timedelta) -> None:
         while True:
-            await asyncio.sleep(interval.total_seconds())
+            await self.clock.sleep(interval.total_seconds())
             try:
                 await self.poll_once()
             except Exception:

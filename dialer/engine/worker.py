@@ -10,7 +10,6 @@ from datetime import timedelta
 from dialer.core.clock import Clock
 from dialer.engine.model import DueTask, TaskKind
 from dialer.engine.stores import DueStore
-from dialer.engine.waiting import wait_event
 
 log = logging.getLogger("dialer.worker")
 
@@ -61,9 +60,8 @@ class DueWorker:
             delay = min(delay, max(0.0, (next_at - self.clock.now()).total_seconds()))
         if self._outstanding >= self.max_outstanding:
             delay = IDLE_POLL_SECONDS
-        await wait_event(
-            self._wake, max(delay, 0.02)
-        )  # a row due now that another run holds must not spin us
+        # A row due now that another run holds must not spin us.
+        await self.clock.wait_for(self._wake, max(delay, 0.02))
         self._wake.clear()
 
     async def _execute(self, task: DueTask) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -181,6 +181,22 @@ class SmsSettings:
     status_poll_interval: timedelta = timedelta(seconds=30)
 
 
+@dataclass(frozen=True)
+class RehearsalSettings:
+    """A demonstration or test run against the local Asterisk sandbox, on a clock set to the clinic's morning.
+
+    The service's clock reads `clinic_time` when the host's clock reads `at_host_time` (default: when the
+    process starts), and runs in real seconds from there. Refused with any other Asterisk.
+    """
+
+    clinic_time: datetime | None = None
+    at_host_time: datetime | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.clinic_time is not None
+
+
 CUSTOMER_PLAN = AttemptPlan(
     windows=(
         window_rule({"start": "11:00", "end": "16:00", "attempts": 2, "min_gap": "2h"}, "default"),
@@ -217,6 +233,7 @@ class Settings:
     waiting_list: WaitingListSettings = WaitingListSettings()
     reasons: Reasons = Reasons()  # the wrap-up's lists of refusal and call-again reasons
     webhook: WebhookSettings = WebhookSettings()
+    rehearsal: RehearsalSettings = RehearsalSettings()
     source: Path | None = None
 
     def clinic(self, clinic_id: str) -> ClinicSettings:

@@ -24,6 +24,7 @@ from dialer.settings.model import (
     InboundSettings,
     IvrCampaignSettings,
     KosSettings,
+    RehearsalSettings,
     ReminderSettings,
     Secret,
     ServiceSettings,
@@ -261,6 +262,14 @@ def _alerts(t: Table) -> AlertSettings:
     return alerts
 
 
+def _rehearsal(t: Table) -> RehearsalSettings:
+    settings = RehearsalSettings(clinic_time=t.instant("clinic_time"), at_host_time=t.instant("at_host_time"))
+    if settings.at_host_time is not None and settings.clinic_time is None:
+        raise ConfigError("rehearsal.at_host_time: задаётся только вместе с rehearsal.clinic_time")
+    t.done()
+    return settings
+
+
 def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settings:
     root = Table(dict(raw), "config")
     base = source.parent if source else Path.cwd()
@@ -334,6 +343,7 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
     alerts = _alerts(root.table("alerts"))
     webhook = _webhook(root.table("webhook"))
     reasons = _reasons(root.table("wrapup"))
+    rehearsal = _rehearsal(root.table("rehearsal"))
     root.done()
     return Settings(
         service=service,
@@ -351,5 +361,6 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
         waiting_list=waiting,
         webhook=webhook,
         reasons=reasons,
+        rehearsal=rehearsal,
         source=source,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from dialer.core.errors import ConfigError, FieldError
@@ -75,6 +75,23 @@ class Table:
             return parse_time_of_day(str(value), f"{self._where}.{key}")
         except FieldError as err:
             raise ConfigError(str(err)) from None
+
+    def instant(self, key: str) -> datetime | None:
+        """An ISO 8601 date and time with its UTC offset, e.g. "2026-12-03T11:00:00+03:00"."""
+        value = self._get(key)
+        if value is None:
+            return None
+        parsed: object = value
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                parsed = None
+        if not isinstance(parsed, datetime) or parsed.tzinfo is None:
+            raise ConfigError(
+                f'{self._where}.{key}: нужны дата и время со смещением, например "2026-12-03T11:00:00+03:00"'
+            )
+        return parsed
 
     def table(self, key: str) -> Table:
         value = self._get(key)

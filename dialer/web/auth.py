@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import secrets
-import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
@@ -193,7 +192,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     username = str(form.get("username", "")).strip()[:64]
     password = str(form.get("password", ""))[:256]
     keys = (f"user:{username.lower()}", f"addr:{request.remote}")
-    now = time.monotonic()
+    now = ctx.clock.monotonic()
     wait = ctx.limiter.blocked_for(keys, now)
     if wait > 0:
         return web.Response(

@@ -58,7 +58,7 @@ class LiveHub:
     async def boards(self) -> None:
         """Build each watched clinic's board once a second and push it when it changed."""
         while True:
-            await asyncio.sleep(BOARD_EVERY_SECONDS)
+            await self.board.clock.sleep(BOARD_EVERY_SECONDS)
             for clinic_id in {s.clinic for s in self._boards}:
                 try:
                     await self.push_board(clinic_id)
