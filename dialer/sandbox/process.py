@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from dialer.sandbox.layout import AMI_HOST, SandboxError, SandboxLayout
-from dialer.sandbox.procs import CHROOT_ENV, asterisk_rx, probe
+from dialer.sandbox.procs import CHROOT_ENV, asterisk_rx, clean_env, probe
 
 START_TIMEOUT = 45.0
 STOP_TIMEOUT = 15.0
@@ -97,7 +97,7 @@ def spawn(layout: SandboxLayout) -> int:
         text=True,
         timeout=10,
         start_new_session=True,
-        env={**os.environ, **CHROOT_ENV},
+        env=clean_env(CHROOT_ENV),
         check=False,
     )
     if done.returncode != 0 or not done.stdout.strip().isdigit():

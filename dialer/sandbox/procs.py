@@ -19,6 +19,18 @@ CHROOT_ENV = {
 }
 
 
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment without what preloads a library into every child (LD_PRELOAD, libfaketime's
+    settings): the chroot has none of the host's libraries, so a preload only breaks its programs, and
+    Asterisk must run on the real clock whatever clock its caller is shown."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("LD_PRELOAD", "LD_LIBRARY_PATH") and not key.startswith("FAKETIME")
+    }
+    return {**env, **(extra or {})}
+
+
 def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
@@ -36,7 +48,7 @@ def run(
 
     Output goes to `log` as well when given, so a slow build leaves a trail to read.
     """
-    full_env = {**os.environ, **(env or {})}
+    full_env = clean_env(env)
     try:
         done = subprocess.run(
             [str(a) for a in argv],
@@ -72,6 +84,7 @@ def probe(argv: Sequence[str | Path], *, timeout: float) -> tuple[int, str]:
             text=True,
             errors="replace",
             timeout=timeout,
+            env=clean_env(),
             check=False,
         )
     except (subprocess.TimeoutExpired, OSError) as exc:
