@@ -71,6 +71,7 @@ class Board:
             "type": "board",
             "clinic": clinic.id,
             "at": now.isoformat(),
+            "tz": clinic.timezone.key,
             "tiles": _tiles(
                 report.whole_day,
                 self.queues.waiting_count(queues),

@@ -58,9 +58,13 @@ class Card:
     wrapup_id: int | None = None
     clinic_id: str = ""
 
-    def message(self, now: datetime) -> dict[str, Any]:
+    def message(self, now: datetime, tz: str = "") -> dict[str, Any]:
+        """The card for the operator's page; times are shown in the clinic's zone `tz`, and `now` lets the
+        browser count down on the service's clock whatever its own clock says."""
         return {
             "type": "card",
+            "now": now.isoformat(),
+            "tz": tz,
             "call": self.call_key,
             "state": self.state,
             "kind": self.kind,
@@ -160,6 +164,10 @@ class Popups:
         self._by_interface = mapping
         self._refreshed = self.clock.monotonic()
 
+    def _zone(self, clinic_id: str) -> str:
+        clinic = self.settings.clinics.get(clinic_id)
+        return clinic.timezone.key if clinic is not None else ""
+
     async def run(self) -> None:
         await self.refresh_operators()
         async with asyncio.TaskGroup() as group:
@@ -211,7 +219,7 @@ class Popups:
         )
         for user_id in users:
             self._live.setdefault(user_id, {})[fact.call_key] = replace(card)
-            self.push(user_id, card.message(now))
+            self.push(user_id, card.message(now, self._zone(card.clinic_id)))
 
     async def _answered(self, fact: PhoneAnswered) -> None:
         now = self.clock.now()
@@ -236,7 +244,7 @@ class Popups:
                 )
             )
             card.wrapup_id = wrapup.wrapup_id
-            self.push(user_id, card.message(now))
+            self.push(user_id, card.message(now, self._zone(card.clinic_id)))
 
     async def _gone(self, fact: CallGone) -> None:
         now = self.clock.now()
@@ -247,14 +255,14 @@ class Popups:
             if card.state == "active" and card.wrapup_id is not None:
                 await self.wrapups.ended(card.wrapup_id, fact.at)
                 card.state = "wrapup"
-                self.push(user_id, card.message(now))
+                self.push(user_id, card.message(now, self._zone(card.clinic_id)))
             else:
                 self.push(user_id, {"type": "close", "call": fact.call_key})
 
     async def snapshot(self, user_id: int) -> list[dict[str, Any]]:
         """What a page that (re)connects must show: the calls in progress and the wrap-ups not yet saved."""
         now = self.clock.now()
-        messages = [card.message(now) for card in self._live.get(user_id, {}).values()]
+        messages = [card.message(now, self._zone(card.clinic_id)) for card in self._live.get(user_id, {}).values()]
         shown = {m["call"] for m in messages}
         for row in await self.wrapups.pending(user_id):
             if row.call_ref not in shown:
@@ -271,5 +279,5 @@ class Popups:
                     row.wrapup_id,
                     row.clinic_id,
                 )
-                messages.append(card.message(now))
+                messages.append(card.message(now, self._zone(card.clinic_id)))
         return messages

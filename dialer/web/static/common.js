@@ -3,8 +3,14 @@
 const dialer = {
   csrf: () => document.querySelector('meta[name="csrf"]').content,
   el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; },
-  time(iso) { return new Date(iso).toLocaleTimeString("ru-RU", { hour: "2-digit", minute: "2-digit" }); },
-  dateTime(iso) { return new Date(iso).toLocaleString("ru-RU", { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit" }); },
+  // The service's clock, as its last message said: countdowns hold even when this computer's clock is off.
+  skew: 0,
+  synced(serverIso) { if (serverIso) dialer.skew = Date.parse(serverIso) - Date.now(); },
+  now() { return Date.now() + dialer.skew; },
+  // Times are the clinic's local times, wherever the browser is.
+  zone: undefined,
+  time(iso, tz) { return new Date(iso).toLocaleTimeString("ru-RU", { hour: "2-digit", minute: "2-digit", timeZone: tz || dialer.zone }); },
+  dateTime(iso, tz) { return new Date(iso).toLocaleString("ru-RU", { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", timeZone: tz || dialer.zone }); },
   phone(e164) {
     const m = /^\+7(\d{3})(\d{3})(\d{2})(\d{2})$/.exec(e164 || "");
     return m ? `+7 (${m[1]}) ${m[2]}-${m[3]}-${m[4]}` : (e164 || "номер скрыт");

@@ -175,7 +175,7 @@
 
   function tick() {
     document.querySelectorAll(".countdown[data-deadline]").forEach((timer) => {
-      const left = Math.round((new Date(timer.dataset.deadline) - Date.now()) / 1000);
+      const left = Math.round((new Date(timer.dataset.deadline) - dialer.now()) / 1000);
       timer.textContent = `осталось ${dialer.countdown(left)}`;
       timer.className = `countdown ${left < 0 ? "breach" : left < 300 ? "amber" : "green"}`;
     });
@@ -183,6 +183,8 @@
   setInterval(tick, 1000);
 
   dialer.live(() => "/ws", (message) => {
+    dialer.synced(message.now);
+    if (message.tz) dialer.zone = message.tz;
     if (message.type === "card") render(message);
     if (message.type === "close") { shown.get(message.call)?.node.remove(); shown.delete(message.call); empty(); }
   }, () => { shown.forEach(({ node }) => node.remove()); shown.clear(); empty(); });

@@ -13,6 +13,8 @@
 
   function render(board) {
     received = Date.now();
+    dialer.synced(board.at);
+    dialer.zone = board.tz || dialer.zone;
     const t = board.tiles;
     document.getElementById("tiles").replaceChildren(
       tile("ждут ответа сейчас", t.waiting, t.waiting === 0),
