@@ -1,7 +1,9 @@
 """Missed-call callbacks: the deadline, the attempt plan, the order in which waiting callbacks are served.
 
 The customer's rule: every missed call is called back within 15 minutes, with at least two attempts and a
-message. A call missed after hours is called back from opening time, and told so by SMS at once.
+message. A call missed after hours is called back from opening time, and told so by SMS at once. Opening hours
+count only within the clinic's calling hours: a call missed at night, even to a clinic open round the clock,
+is called back in the morning.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from zoneinfo import ZoneInfo
 from dialer.campaigns.messages import SmsTemplate
 from dialer.campaigns.plan import Window
 from dialer.campaigns.planner import Settled
-from dialer.core.hours import OpeningHours
+from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours, OpeningHours
 from dialer.core.outcomes import CallResult
 
 CAMPAIGN = "callback"
@@ -86,18 +88,26 @@ def timing(
     hours: OpeningHours,
     tz: ZoneInfo,
     deadline: timedelta | None = None,
+    allowed: CallingHours = DEFAULT_CALLING_HOURS,
 ) -> Timing:
-    """The deadline starts at the miss, or at opening time for a call missed after hours."""
+    """The deadline starts at the miss, or at opening time for a call missed after hours (or at night)."""
     span = deadline or policy.deadline
-    if hours.is_open(missed_at, tz):
+    open_hours = hours.within(allowed)
+    if open_hours.is_open(missed_at, tz):
         return Timing(missed_at, missed_at + span, after_hours=False)
-    opens = hours.next_opening(missed_at, tz)
+    opens = open_hours.next_opening(missed_at, tz)
     return Timing(opens, opens + span, after_hours=True)
 
 
-def windows(t: Timing, policy: CallbackPolicy, hours: OpeningHours, tz: ZoneInfo) -> tuple[Window, ...]:
+def windows(
+    t: Timing,
+    policy: CallbackPolicy,
+    hours: OpeningHours,
+    tz: ZoneInfo,
+    allowed: CallingHours = DEFAULT_CALLING_HOURS,
+) -> tuple[Window, ...]:
     end = t.starts_at + policy.work_for
-    closing = hours.closing(t.starts_at, tz)
+    closing = hours.within(allowed).closing(t.starts_at, tz)
     if closing is not None:
         end = min(end, closing)
     end = max(end, t.deadline)  # a deadline just before closing is still honoured

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
 from dialer.campaigns.plan import Window
+from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours
 from dialer.core.outcomes import CallResult
 
 SMS_DAY_STARTS = time(9, 0)
@@ -41,7 +42,9 @@ class Target:
     sms_done: bool
     retry_when_no_digit: bool = True
     sms_when_not_reached: bool = True
-    zone: tzinfo | None = None  # the clinic's; the night rule for SMS is in its local time
+    zone: tzinfo | None = None  # the clinic's; the night rules for calls and SMS are in its local time
+    # No call outside these, whatever the windows say: windows made at run time are not checked at start.
+    calling_hours: CallingHours = DEFAULT_CALLING_HOURS
 
 
 @dataclass(frozen=True)
@@ -121,19 +124,31 @@ def _has_confirmation(history: Sequence[AttemptRecord]) -> bool:
 def _next_dial(target: Target, history: Sequence[AttemptRecord], now: datetime) -> Dial | None:
     if len(history) >= sum(w.attempts for w in target.windows):
         return None
-    confirmed_at = max((a.started_at for a in history if a.settled is Settled.CONFIRMED), default=None)
-    last_start = max((a.started_at for a in history), default=None)
+    # Instants compare in UTC: two of one zone compare by the wall clock, wrong in the hour the clocks go back.
+    now = now.astimezone(UTC)
+    starts = [a.started_at.astimezone(UTC) for a in history]
+    confirmed_at = max(
+        (a.started_at.astimezone(UTC) for a in history if a.settled is Settled.CONFIRMED), default=None
+    )
+    last_start = max(starts, default=None)
     for window in target.windows:
-        if now >= window.end:
+        start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+        if now >= end:
             continue
-        if confirmed_at is not None and not (window.reconfirm and window.start > confirmed_at):
+        if confirmed_at is not None and not (window.reconfirm and start > confirmed_at):
             continue
-        used = sum(1 for a in history if window.contains(a.started_at))
+        used = sum(1 for s in starts if start <= s < end)
         if used >= window.attempts:
             continue
-        earliest = max(now, window.start)
+        earliest = max(now, start)
         if last_start is not None:
             earliest = max(earliest, last_start + window.min_gap)
-        if earliest < window.end:
-            return Dial(earliest, len(history) + 1)
+        # Not at night: the first moment of the window, from `earliest`, inside the clinic's calling hours.
+        at = target.calling_hours.first_allowed(earliest, end, _zone(target, window))
+        if at is not None:
+            return Dial(at, len(history) + 1)
     return None
+
+
+def _zone(target: Target, window: Window) -> tzinfo:
+    return target.zone or window.start.tzinfo or UTC

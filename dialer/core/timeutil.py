@@ -48,6 +48,13 @@ def parse_time_of_day(text: str, field: str = "time") -> time:
     return time(hour, minute, second)
 
 
+def format_time_of_day(value: time) -> str:
+    """As a person writes it: ``"08:00"``, ``"18:00:30"``, and ``"24:00"`` for the end of the day."""
+    if value == time(23, 59, 59, 999999):
+        return "24:00"
+    return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+
+
 def format_duration(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     if seconds % 3600 == 0 and seconds:

@@ -88,7 +88,12 @@ class CallbackFlow:
             log.info("callback %s: another missed call from %s", existing.task_id, mask_phone(phone))
             return existing
         timing = policy_.timing(
-            missed_at, self.policy, clinic.hours, clinic.timezone, clinic.callback_deadline
+            missed_at,
+            self.policy,
+            clinic.hours,
+            clinic.timezone,
+            clinic.callback_deadline,
+            clinic.calling_hours,
         )
         task = await self.tasks.create_task(
             CallbackTask(
@@ -158,10 +163,11 @@ class CallbackFlow:
     async def _step(self, task: CallbackTask) -> tuple[Dial | SendSms | Wait | Stop, list[AttemptRow]]:
         clinic = self.settings.clinic(task.clinic_id)
         timing = policy_.Timing(task.starts_at, task.deadline_at, task.after_hours)
-        windows = policy_.windows(timing, self.policy, clinic.hours, clinic.timezone)
+        windows = policy_.windows(timing, self.policy, clinic.hours, clinic.timezone, clinic.calling_hours)
         sms_done = (await self.sms.store.get(sms_key(CAMPAIGN, task.target_id or 0, NOT_REACHED))) is not None
         target = Target(
             zone=clinic.timezone,
+            calling_hours=clinic.calling_hours,
             windows=windows,
             may_call=True,
             may_sms=True,

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from dialer.campaigns.plan import resolve_day_windows
-from dialer.campaigns.planner import Dial, Settled, Stop, Target, next_step
+from dialer.campaigns.planner import Dial, Settled, Step, Stop, Target, next_step
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
@@ -101,20 +101,31 @@ class IvrFlow:
                     count += 1
         return count
 
-    async def plan(self, campaign: str, target_id: int) -> None:
-        target = await self.store.target(target_id)
-        if target is None or target["state"] != "active":
-            return
+    async def _step(
+        self, campaign: str, target_id: int, target: dict[str, Any]
+    ) -> tuple[Step, list[AttemptRow]]:
         clinic = self.settings.clinic(target["clinic_id"])
         day = target["created_at"].astimezone(clinic.timezone).date()
         windows = tuple(resolve_day_windows(self._campaign(campaign).plan.windows, day, clinic.timezone))
         rows = await self.attempts.history(target_id)
         records = [r.as_record() for r in rows if r.state is not AttemptState.UNPLACED]
-        step = next_step(
-            Target(windows=windows, may_call=True, may_sms=False, sms_done=True, retry_when_no_digit=False),
-            records,
-            self.clock.now(),
+        view = Target(
+            windows=windows,
+            may_call=True,
+            may_sms=False,
+            sms_done=True,
+            retry_when_no_digit=False,
+            zone=clinic.timezone,
+            calling_hours=clinic.calling_hours,
         )
+        return next_step(view, records, self.clock.now()), rows
+
+    async def plan(self, campaign: str, target_id: int) -> None:
+        target = await self.store.target(target_id)
+        if target is None or target["state"] != "active":
+            return
+        clinic = self.settings.clinic(target["clinic_id"])
+        step, rows = await self._step(campaign, target_id, target)
         if isinstance(step, Dial):
             n = max((r.n for r in rows), default=0) + 1
             await self.due.schedule(
@@ -140,6 +151,9 @@ class IvrFlow:
         pacer = self.desk.pacers[trunk.name]
         await pacer.acquire()
         try:
+            if await self._not_now(task, target):
+                pacer.release()
+                return
             request = OriginateRequest(
                 attempt_id=str(attempt_id),
                 channel=trunk.dial.format(**dial_forms(target["phone"])),
@@ -161,6 +175,21 @@ class IvrFlow:
             raise
         await self.desk.place(row, request)
         await self.due.finish(task.task_id)
+
+    async def _not_now(self, task: DueTask, target: dict[str, Any]) -> bool:
+        """Outside the clinic's calling hours (a task due while the service was down, a long wait for the
+        trunk): no call now; the plan's next allowed time instead, or the plan's end."""
+        clinic = self.settings.clinic(target["clinic_id"])
+        if clinic.calling_hours.allows(self.clock.now(), clinic.timezone):
+            return False
+        step, _ = await self._step(task.campaign, task.target_id, target)
+        if isinstance(step, Dial):
+            # The same attempt, later: a cancelled task id could not be scheduled again.
+            await self.due.retry_later(task.task_id, step.at)
+        else:
+            await self.due.finish(task.task_id, cancelled=True)
+            await self.plan(task.campaign, task.target_id)
+        return True
 
     # -- call facts ------------------------------------------------------------------------------------
 

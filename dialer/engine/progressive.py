@@ -152,8 +152,15 @@ class ProgressiveFlow:
 
     def _planner_view(self, target: ProgressiveTarget) -> Target:
         """Calls only: an administrator takes the answered patient, so there is no SMS fallback here."""
-        zone = self.settings.clinic(target.clinic_id).timezone
-        return Target(windows=target.windows, may_call=True, may_sms=False, sms_done=True, zone=zone)
+        clinic = self.settings.clinic(target.clinic_id)
+        return Target(
+            windows=target.windows,
+            may_call=True,
+            may_sms=False,
+            sms_done=True,
+            zone=clinic.timezone,
+            calling_hours=clinic.calling_hours,
+        )
 
     async def _history(self, target_id: int) -> tuple[list[AttemptRecord], list[AttemptRow]]:
         rows = await self.attempts.history(target_id)

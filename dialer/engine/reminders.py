@@ -91,6 +91,7 @@ class ReminderFlow:
         )
         return Target(
             zone=clinic.timezone,
+            calling_hours=clinic.calling_hours,
             windows=windows,
             may_call=target.consent_call and not target.do_not_call,
             may_sms=target.consent_sms,

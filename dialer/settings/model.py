@@ -13,7 +13,7 @@ from dialer.campaigns.messages import DEFAULT_REMINDER_SMS, SmsTemplate
 from dialer.campaigns.plan import AttemptPlan, WindowRule, window_rule
 from dialer.core.calendar import WorkCalendar
 from dialer.core.errors import ConfigError
-from dialer.core.hours import OpeningHours
+from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours, OpeningHours
 from dialer.core.wrapup import Reasons
 
 
@@ -80,6 +80,8 @@ class ClinicSettings:
     dids: tuple[str, ...] = ()  # the numbers patients dial (EXTEN in the inbound context)
     queues: tuple[str, ...] = ()  # the queues administrators answer from; default: (queue,)
     hours: OpeningHours = OpeningHours()
+    # When patients may be called at all, every day, in the clinic's zone; every window must lie within them.
+    calling_hours: CallingHours = DEFAULT_CALLING_HOURS
     callback_deadline: timedelta | None = None  # None: the campaign's own (15 min)
     # agent_first: ring a free administrator, then the patient; auto: when nobody is free, dial the patient
     # first and put the answered call at the head of the reception queue.

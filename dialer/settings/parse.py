@@ -12,9 +12,10 @@ from dialer.campaigns.messages import DEFAULT_REMINDER_SMS, SmsTemplate
 from dialer.campaigns.plan import AttemptPlan, window_rule
 from dialer.core.calendar import WorkCalendar, zone
 from dialer.core.errors import ConfigError, FieldError
-from dialer.core.hours import OpeningHours
+from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours, OpeningHours
 from dialer.core.phones import dial_forms, normalize_phone
 from dialer.core.wrapup import Reasons
+from dialer.settings.checks import refuse_calls_outside_hours
 from dialer.settings.model import (
     CUSTOMER_PLAN,
     SAME_DAY_PLAN,
@@ -78,6 +79,7 @@ def _clinic(raw: object, index: int, trunks: Mapping[str, TrunkSettings]) -> Cli
         supervisor = normalize_phone(supervisor_raw) if supervisor_raw else ""
     except FieldError as err:
         raise ConfigError(f"clinics[{index}]: {err}") from None
+    calling_hours = _calling_hours(t, index)
     mode = t.text("callback_mode", "agent_first")
     if mode not in ("agent_first", "auto"):
         raise ConfigError(f"clinics[{index}].callback_mode: agent_first или auto, а не {mode!r}")
@@ -93,6 +95,7 @@ def _clinic(raw: object, index: int, trunks: Mapping[str, TrunkSettings]) -> Cli
         dids=tuple(str(d) for d in t.items("dids")),
         queues=tuple(str(q) for q in t.items("queues")),
         hours=hours,
+        calling_hours=calling_hours,
         callback_deadline=t.duration("callback_deadline", timedelta(0))
         if t.has("callback_deadline")
         else None,
@@ -102,6 +105,16 @@ def _clinic(raw: object, index: int, trunks: Mapping[str, TrunkSettings]) -> Cli
     )
     t.done()
     return clinic
+
+
+def _calling_hours(t: Table, index: int) -> CallingHours:
+    """`calling_hours = "08:00-21:00"`: when this clinic's patients may be called at all, in its own time."""
+    if not t.has("calling_hours"):
+        return DEFAULT_CALLING_HOURS
+    try:
+        return CallingHours.parse(t.text("calling_hours", ""), f"clinics[{index}].calling_hours")
+    except FieldError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _trunk(name: str, raw: object) -> TrunkSettings:
@@ -345,7 +358,7 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
     reasons = _reasons(root.table("wrapup"))
     rehearsal = _rehearsal(root.table("rehearsal"))
     root.done()
-    return Settings(
+    settings = Settings(
         service=service,
         ami=ami,
         trunks=trunks,
@@ -364,3 +377,5 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
         rehearsal=rehearsal,
         source=source,
     )
+    refuse_calls_outside_hours(settings)
+    return settings

@@ -8,7 +8,7 @@ retry_when_no_digit and sms_when_not_reached are all true.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -38,7 +38,7 @@ from dialer.campaigns.planner import (
     next_step,
 )
 from dialer.core.clock import FakeClock
-from dialer.core.hours import OpeningHours
+from dialer.core.hours import CallingHours, OpeningHours
 from dialer.core.outcomes import CallResult
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -81,9 +81,23 @@ def test_a_clinics_own_deadline_overrides_the_policy() -> None:
     assert timing(missed, replace(POLICY, deadline=30 * MIN), HOURS, MSK).deadline == missed + 30 * MIN
 
 
-def test_a_clinic_without_hours_is_never_after_hours() -> None:
-    missed = msk(7, 3, 0)
+def test_a_clinic_without_hours_is_open_all_through_the_calling_hours() -> None:
+    missed = msk(7, 10, 0)  # Sunday morning
     assert timing(missed, POLICY, OpeningHours(), MSK) == Timing(missed, missed + 15 * MIN, False)
+
+
+def test_a_call_missed_at_night_is_called_back_in_the_morning_even_by_a_clinic_without_hours() -> None:
+    night = timing(msk(7, 3, 0), POLICY, OpeningHours(), MSK)
+    assert night == Timing(msk(7, 8, 0), msk(7, 8, 15), after_hours=True)
+    late = timing(msk(7, 3, 0), POLICY, OpeningHours(), MSK, allowed=CallingHours(time(9), time(20)))
+    assert late.starts_at == msk(7, 9, 0)
+
+
+def test_opening_hours_count_only_within_the_calling_hours() -> None:
+    late_opener = OpeningHours.parse(["пн-вс 06:00-23:00"])  # refused at start; built here as if at run time
+    t = timing(msk(2, 7, 0), POLICY, late_opener, MSK)
+    assert t.after_hours and t.starts_at == msk(2, 8, 0)
+    assert window_of(timing(msk(2, 20, 0), POLICY, late_opener, MSK), late_opener).end == msk(2, 21, 0)
 
 
 # windows -----------------------------------------------------------------------------------------------
@@ -114,9 +128,11 @@ def test_an_after_hours_window_runs_from_the_opening() -> None:
     assert (w.start, w.end) == (msk(3, 8, 0), msk(3, 12, 0))
 
 
-def test_without_hours_the_window_is_just_the_working_time() -> None:
-    t = timing(msk(7, 3, 0), POLICY, OpeningHours(), MSK)
-    assert window_of(t, OpeningHours()).end == msk(7, 7, 0)
+def test_without_hours_the_window_is_the_working_time_until_the_calling_hours_end() -> None:
+    t = timing(msk(7, 10, 0), POLICY, OpeningHours(), MSK)
+    assert window_of(t, OpeningHours()).end == msk(7, 14, 0)
+    evening = timing(msk(7, 19, 0), POLICY, OpeningHours(), MSK)
+    assert window_of(evening, OpeningHours()).end == msk(7, 21, 0)
 
 
 def test_the_window_carries_the_policys_attempts_and_gap() -> None:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dialer.core.errors import FieldError
-from dialer.core.hours import OpeningHours
+from dialer.core.hours import CallingHours, OpeningHours
 
 MSK = ZoneInfo("Europe/Moscow")
 OMSK = ZoneInfo("Asia/Omsk")
@@ -162,3 +162,38 @@ def test_next_opening_is_open_and_nothing_earlier_is(minutes: int, zone: ZoneInf
         probe += timedelta(minutes=10)
     closing = CLINIC.closing(opening, zone)
     assert closing is not None and closing > opening
+
+
+# Cut to the calling hours: when a callback may go out ------------------------------------------------------
+
+
+def test_always_open_means_open_every_day_for_the_calling_hours() -> None:
+    hours = OpeningHours().within(CallingHours())
+    assert hours.spans == tuple((d, time(8), time(21)) for d in range(1, 8))
+    assert not hours.is_open(msk(7, 3), MSK) and hours.is_open(msk(7, 8), MSK)
+
+
+def test_opening_hours_are_cut_to_the_calling_hours() -> None:
+    hours = OpeningHours.parse(["пн-пт 07:00-22:00", "сб 22:00-23:00", "вс 10:00-14:00"])
+    cut = hours.within(CallingHours(time(9), time(21)))
+    assert cut.spans == (
+        *((d, time(9), time(21)) for d in range(1, 6)),
+        (7, time(10), time(14)),
+    )
+
+
+def test_opening_hours_wholly_outside_the_calling_hours_leave_the_calling_hours() -> None:
+    """Refused at start; hours made at run time could still say so, and a night is no time to call back."""
+    cut = OpeningHours.parse(["пн-вс 22:00-23:00"]).within(CallingHours())
+    assert cut == OpeningHours().within(CallingHours())
+
+
+def test_the_first_allowed_moment() -> None:
+    hours = CallingHours()
+    assert hours.first_allowed(msk(2, 7), msk(2, 12), MSK) == msk(2, 8)
+    assert hours.first_allowed(msk(2, 9), msk(2, 12), MSK) == msk(2, 9)
+    assert hours.first_allowed(msk(2, 20, 59), msk(2, 23), MSK) == msk(2, 20, 59)
+    assert hours.first_allowed(msk(2, 21), msk(3, 8), MSK) is None  # the end is not included
+    assert hours.first_allowed(msk(2, 21), msk(3, 8, 1), MSK) == msk(3, 8)
+    assert hours.first_allowed(msk(2, 10), msk(2, 10), MSK) is None
+    assert hours.first_allowed(msk(2, 2), msk(2, 12), OMSK) == msk(2, 5)  # 08:00 in Omsk
