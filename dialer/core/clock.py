@@ -164,9 +164,18 @@ class FakeClock:
         self._wake_due()
 
     async def settle(self, turns: int = 50) -> None:
-        """Let every task that can run, run (in-memory work needs a few loop turns per await chain)."""
+        """Let every task that can run, run (in-memory work needs a few loop turns per await chain).
+
+        Stops as soon as nothing else is ready to run, at most after `turns` turns: `run_for` settles at every
+        sleeper's deadline, so a calling day with a 5-second poller is thousands of settles, and fifty empty turns
+        each made such a day cost seconds. Readiness is read from CPython's run queue; a loop without one (uvloop)
+        gets the full `turns`.
+        """
+        ready = getattr(asyncio.get_running_loop(), "_ready", None)
         for _ in range(turns):
             await asyncio.sleep(0)
+            if ready is not None and not ready:
+                return
 
     async def run_for(self, delta: timedelta | float, *, turns: int = 50) -> None:
         """Let `delta` pass, waking each sleeper at its own deadline and letting the tasks run in between."""

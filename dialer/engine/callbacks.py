@@ -253,9 +253,17 @@ class CallbackFlow:
         await pacer.acquire()
         handed_over = False
         try:
+            # Read the task again: it may have closed while this callback waited for an administrator (the
+            # patient called in and was answered).
+            task = await self.tasks.task_for_target(job.target_id) or task
             step, rows = await self._step(task)
             expected_n = max((r.n for r in rows), default=0) + 1
-            if not isinstance(step, Dial) or step.at > self.clock.now() or attempt_id.n != expected_n:
+            if (
+                task.state != TaskState.OPEN.value
+                or not isinstance(step, Dial)
+                or step.at > self.clock.now()
+                or attempt_id.n != expected_n
+            ):
                 await self.due.finish(job.task_id, cancelled=True)
                 if interface:
                     self.dispatcher.release(interface)

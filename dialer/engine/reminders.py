@@ -115,11 +115,13 @@ class ReminderFlow:
             await self.due.schedule(
                 DueTask(f"dial:{attempt}", target.clinic_id, TaskKind.DIAL, CAMPAIGN, target_id, step.at)
             )
+            self.wake()
         elif isinstance(step, SendSms):
             key = sms_key(CAMPAIGN, target_id, SMS_PURPOSE)
             await self.due.schedule(
                 DueTask(f"send:{key}", target.clinic_id, TaskKind.SMS, CAMPAIGN, target_id, step.at)
             )
+            self.wake()
         elif isinstance(step, Stop):
             last = next((a.result for a in reversed(history) if a.result is not None), None)
             settled_digit = next((a.digit for a in reversed(history) if a.settled is not Settled.OPEN), None)

@@ -1,0 +1,220 @@
+"""Missed calls become callbacks with a 15-minute deadline: two attempts at least 3 minutes apart, then an SMS.
+
+A patient calls the clinic, waits in the queue while every administrator is on a call, and hangs up: the real
+inbound tracker and InboundDesk turn that into a callback task. The callback rings a free administrator first
+(agent_first), or dials the patient first when the clinic allows it and nobody is free (auto).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dialer.campaigns.callbacks import CloseReason, TaskState
+from dialer.core.inbound import InboundAnswered, MissReason
+from dialer.core.outcomes import CallResult
+from dialer.core.queues import INUSE, NOT_INUSE
+from dialer.core.sla import TaskStat, figures
+from dialer.engine.board import risk
+from dialer.engine.model import CallbackTask
+from tests.fakes.pbx import ANSWERS, NO_ANSWER
+from tests.fakes.rig import Rig, build, clinic_settings, running
+
+MSK = ZoneInfo("Europe/Moscow")
+DAY = date(2026, 12, 2)  # a Wednesday
+PHONE = "+79161234567"
+ANNA, BORIS = "PJSIP/101", "PJSIP/102"
+
+
+def local(hh: int, mm: int = 0, ss: float = 0) -> datetime:
+    return datetime.combine(DAY, time(hh, mm), MSK) + timedelta(seconds=ss)
+
+
+MISSED_AT = local(12, 0, 43)  # the caller joined the queue at 12:00:03 and gave up 40 s later
+DEADLINE = MISSED_AT + timedelta(minutes=15)
+
+
+@pytest.fixture(autouse=True)
+def no_errors(caplog: pytest.LogCaptureFixture) -> object:
+    yield
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def clinic(mode: str = "agent_first", *busy: str) -> Rig:
+    rig = build(clinic_settings(hours=["пн-пт 08:00-20:00"], callback_mode=mode), start=local(11, 59, 59))
+    for interface, name in ((ANNA, "Анна"), (BORIS, "Борис")):
+        rig.asterisk.admin(interface, name, status=INUSE if interface in busy else NOT_INUSE)
+    return rig
+
+
+async def missed_call(rig: Rig) -> CallbackTask:
+    """The patient calls at 12:00 and gives up after 40 s in the queue; the call becomes a callback task."""
+    assert rig.clock.now() == local(12)  # the rig started at 11:59:59 and brought the link up in a second
+    rig.asterisk.call_in(PHONE.lstrip("+"), "100", gives_up_after=40)
+    await rig.clock.run_until(MISSED_AT + timedelta(milliseconds=1))
+    (task,) = rig.callback_store.tasks.values()
+    return task
+
+
+def stat(task: CallbackTask) -> TaskStat:
+    return TaskStat(task.starts_at, task.deadline_at, task.first_attempt_at, task.contacted_at)
+
+
+async def test_a_missed_call_is_called_back_twice_through_a_free_administrator_then_texted() -> None:
+    rig = clinic("agent_first", ANNA, BORIS)
+    rig.asterisk.patient(PHONE, NO_ANSWER)
+    async with running(rig, tickers=True):
+        task = await missed_call(rig)
+        assert (task.phone, task.reason, task.missed_count) == (PHONE, MissReason.ABANDONED.value, 1)
+        assert (task.starts_at, task.deadline_at) == (MISSED_AT, DEADLINE)
+        (call,) = rig.inbound_store.calls.values()
+        assert (call.caller, call.miss_reason, call.task_id) == (PHONE, "abandoned", task.task_id)
+
+        await rig.clock.run_until(local(12, 5))
+        assert rig.asterisk.originates == []  # both administrators are still talking
+        assert rig.dispatcher.waiting == 1
+        rig.asterisk.set_status(ANNA, NOT_INUSE)  # Anna hangs up: her phone is free
+        await rig.clock.run_until(local(12, 30))
+
+    t = task.target_id
+    assert t is not None
+    calls = rig.asterisk.originates
+    assert [(c.at, c.request.attempt_id, c.request.channel) for c in calls] == [
+        (local(12, 5), f"callback:{t}:1", ANNA),
+        (local(12, 8), f"callback:{t}:2", ANNA),  # three minutes after the first attempt began
+    ]
+    assert {c.request.context for c in calls} == {"dialer-callback"}
+    assert calls[0].request.variables["DIALER_PATIENT_DIAL"] == "Local/79161234567@patients"
+    rows = rig.attempts.of_target(t)
+    assert [(r.result, r.leg_status) for r in rows] == [(CallResult.ANSWERED, "NOANSWER")] * 2
+
+    (sms,) = rig.gateway.sent
+    assert sms.sms.key == f"sms:callback:{t}:not_reached"
+    assert sms.at == local(12, 8, 33)  # Anna picked up in 3 s, the patient's phone rang 30 s
+    assert (
+        sms.sms.body
+        == "Клиника на Лесной: не дозвонились до вас после вашего звонка. Перезвоните: +7 495 123-45-67"
+    )
+
+    done = rig.callback_store.tasks[task.task_id]
+    assert (done.state, done.close_reason) == (TaskState.NOT_REACHED.value, CloseReason.NOT_REACHED.value)
+    assert done.first_attempt_at == local(12, 5)
+    assert done.contacted_at is None
+    day = figures([], [stat(done)], local(12, 30))
+    assert (day.breaches, day.first_attempt_in_deadline_pct, day.contacted_in_deadline_pct) == (0, 100.0, 0.0)
+    assert rig.intake.queues.reserved == set()
+    assert rig.pacers["sim"].in_use == 0
+
+
+async def test_a_callback_no_administrator_could_take_within_15_minutes_is_a_breach() -> None:
+    rig = clinic("agent_first", ANNA, BORIS)
+    rig.asterisk.patient(PHONE, ANSWERS)
+    async with running(rig, tickers=True):
+        task = await missed_call(rig)
+        await rig.clock.run_until(DEADLINE - timedelta(seconds=1))
+        assert figures([], [stat(rig.callback_store.tasks[task.task_id])], rig.clock.now()).breaches == 0
+        assert risk((task.deadline_at - rig.clock.now()).total_seconds()) == "amber"
+        await rig.clock.run_until(DEADLINE + timedelta(seconds=1))
+        waiting = rig.callback_store.tasks[task.task_id]
+        assert waiting.first_attempt_at is None
+        assert figures([], [stat(waiting)], rig.clock.now()).breaches == 1
+        assert risk((waiting.deadline_at - rig.clock.now()).total_seconds()) == "breach"
+
+        await rig.clock.run_until(local(12, 20))
+        rig.asterisk.set_status(BORIS, NOT_INUSE)
+        await rig.clock.run_until(local(12, 30))
+
+    assert [(c.at, c.request.channel) for c in rig.asterisk.originates] == [(local(12, 20), BORIS)]
+    done = rig.callback_store.tasks[task.task_id]
+    assert done.first_attempt_at == local(12, 20) > done.deadline_at
+    assert (done.state, done.close_reason) == (TaskState.CONTACTED.value, CloseReason.CALLBACK_ANSWERED.value)
+    assert done.contacted_at == local(12, 20, 10)  # Boris picked up in 3 s, the patient in 7
+    day = figures([], [stat(done)], local(12, 30))
+    assert (day.breaches, day.first_attempt_in_deadline_pct, day.contacted_in_deadline_pct) == (1, 0.0, 0.0)
+    assert rig.gateway.sent == []
+
+
+async def test_auto_mode_dials_the_patient_first_when_nobody_is_free_and_the_answer_closes_the_task() -> None:
+    rig = clinic("auto", ANNA, BORIS)
+    rig.asterisk.patient(PHONE, ANSWERS)
+    async with running(rig, tickers=True):
+        task = await missed_call(rig)
+        await rig.clock.run_until(local(12, 30))
+
+    t = task.target_id
+    assert t is not None
+    (call,) = rig.asterisk.originates
+    assert (call.at, call.request.attempt_id, call.request.context) == (
+        MISSED_AT,
+        f"autocb:{t}:1",
+        "dialer-callback-auto",
+    )
+    assert call.request.channel == "Local/79161234567@patients"
+    done = rig.callback_store.tasks[task.task_id]
+    assert (done.state, done.close_reason) == (TaskState.CONTACTED.value, CloseReason.CALLBACK_ANSWERED.value)
+    assert done.first_attempt_at == MISSED_AT
+    assert done.contacted_at == MISSED_AT + timedelta(seconds=7)
+    assert figures([], [stat(done)], local(12, 30)).contacted_in_deadline_pct == 100.0
+    assert rig.gateway.sent == []
+
+
+async def test_an_administrator_who_lets_a_callback_ring_out_rests_and_it_is_no_call_to_the_patient() -> None:
+    rig = clinic("agent_first")
+    rig.asterisk.admins[ANNA].picks_up_after = None  # Anna is away from her desk; her phone shows free
+    rig.asterisk.patient(PHONE, NO_ANSWER)
+    async with running(rig, tickers=True):
+        task = await missed_call(rig)
+        await rig.clock.run_until(local(12, 30))
+
+    t = task.target_id
+    assert t is not None
+    calls = [(c.at, c.request.attempt_id, c.request.channel) for c in rig.asterisk.originates]
+    second = MISSED_AT + timedelta(seconds=20)  # Anna's phone rang its 20 s; she rests a minute: Boris
+    third = second + timedelta(minutes=3)  # the patient's second call, 3 min after the first; Anna has rested
+    assert calls == [
+        (MISSED_AT, f"callback:{t}:1", ANNA),
+        (second, f"callback:{t}:2", BORIS),
+        (third, f"callback:{t}:3", ANNA),
+        (third + timedelta(seconds=20), f"callback:{t}:4", BORIS),
+    ]
+    rows = rig.attempts.of_target(t)
+    # Only the attempts an administrator picked up dialled the patient: two calls to the patient, as the plan says.
+    assert [(r.result, r.leg_status) for r in rows] == [
+        (CallResult.NO_ANSWER, None),
+        (CallResult.ANSWERED, "NOANSWER"),
+        (CallResult.NO_ANSWER, None),
+        (CallResult.ANSWERED, "NOANSWER"),
+    ]
+    (sms,) = rig.gateway.sent
+    assert (sms.sms.key, sms.at) == (f"sms:callback:{t}:not_reached", third + timedelta(seconds=53))
+    done = rig.callback_store.tasks[task.task_id]
+    assert (done.state, done.first_attempt_at) == (TaskState.NOT_REACHED.value, MISSED_AT)
+
+
+async def test_a_patient_who_calls_in_and_is_answered_closes_the_task_and_is_not_called_back() -> None:
+    rig = clinic("agent_first", ANNA, BORIS)
+    async with running(rig, tickers=True):
+        task = await missed_call(rig)
+        await rig.clock.run_until(local(12, 3))
+        # A second missed call from the same number counts into the open task.
+        rig.asterisk.call_in(PHONE.lstrip("+"), "100", gives_up_after=10)
+        await rig.clock.run_until(local(12, 4))
+        assert rig.callback_store.tasks[task.task_id].missed_count == 2
+        assert len(rig.callback_store.tasks) == 1
+        await rig.inbound.handle(
+            InboundAnswered("1795600000.77", PHONE.lstrip("+"), ANNA, 12.0, local(12, 4))
+        )
+        await rig.clock.run_until(local(12, 5))
+        assert rig.callback_store.tasks[task.task_id].state == TaskState.CONTACTED.value
+        rig.asterisk.set_status(ANNA, NOT_INUSE)  # the callback that waited for an administrator gets Anna
+        await rig.clock.run_until(local(12, 30))
+
+    done = rig.callback_store.tasks[task.task_id]
+    assert (done.state, done.close_reason) == (TaskState.CONTACTED.value, CloseReason.PATIENT_CALLED_IN.value)
+    assert done.contacted_at == local(12, 4)
+    assert rig.asterisk.originates == []
+    assert rig.gateway.sent == []
+    assert rig.intake.queues.reserved == set()  # the waiting callback gave Anna back
