@@ -222,7 +222,13 @@ class AmiConnection(Manager):  # type: ignore[misc]
                 self.config["username"],
             )
             for hook in self.on_up:
-                await hook()
+                try:
+                    await hook()
+                except Exception as err:
+                    # The link went down under the hook, or the hook failed: start over on a fresh link,
+                    # where the hooks run again, rather than carry on half reconciled.
+                    log.warning("AMI link-up step failed (%s); reconnecting", type(err).__name__, exc_info=True)
+                    return
             await self._watch(protocol)
         finally:
             was_ready = self.ready.is_set()

@@ -96,6 +96,7 @@ class CallDesk:
         self._slots: dict[str, TrunkPacer] = {}
         self._open: dict[str, AttemptRow] = {}  # attempts in the air, so facts need no read from storage
         self._to_forget: asyncio.Queue[str] = asyncio.Queue()
+        self._adopted: set[str] = set()  # calls found up after a reconnect: their gap may hold a key press
         self._reconciling = asyncio.Lock()
         self.reconciled = asyncio.Event()
 
@@ -157,6 +158,8 @@ class CallDesk:
 
     async def apply(self, facts: Sequence[Fact], details: Mapping[str, str] | None = None) -> None:
         """Apply facts in memory, commit them in one transaction, then tell the campaigns."""
+        if self._adopted:
+            facts = await self._with_recorded_digits(facts)
         batch = _Batch()
         for fact in facts:
             attempt = self._open.get(fact.attempt_id) or await self._load(fact.attempt_id)
@@ -170,6 +173,21 @@ class CallDesk:
                 log.info("call %s ended: %s", row.attempt_id, row.result)
                 self._notify(row).finished(row)
                 self._to_forget.put_nowait(row.attempt_id)
+
+    async def _with_recorded_digits(self, facts: Sequence[Fact]) -> list[Fact]:
+        """A call followed since a reconnect may have had its key pressed while the link was down; the dialplan's
+        hangup record, written before the Hangup event, still has it."""
+        completed: list[Fact] = []
+        for fact in facts:
+            if isinstance(fact, CallEnded) and fact.attempt_id in self._adopted:
+                self._adopted.discard(fact.attempt_id)
+                attempt = self._open.get(fact.attempt_id)
+                with contextlib.suppress(TelephonyUnavailable):
+                    recorded = await self.telephony.recorded_outcome(fact.attempt_id)
+                    if recorded and recorded.digit and attempt is not None and attempt.digit != recorded.digit:
+                        completed.append(DigitPressed(fact.attempt_id, recorded.digit, fact.at))
+            completed.append(fact)
+        return completed
 
     def _apply_one(self, batch: _Batch, attempt: AttemptRow, fact: Fact, detail: str | None) -> None:
         attempt_id = attempt.attempt_id
@@ -274,6 +292,7 @@ class CallDesk:
         if live is not None:
             answered = live.state == "Up"
             self.intake.tracker.adopt(attempt.attempt_id, answered=answered, originate_done=answered)
+            self._adopted.add(attempt.attempt_id)
             if attempt.attempt_id not in self._slots and self.pacers[attempt.trunk].occupy():
                 self._slots[attempt.attempt_id] = self.pacers[attempt.trunk]
             log.info("call %s is still up on Asterisk; following it", attempt.attempt_id)

@@ -32,10 +32,12 @@ class SqlDueStore:
                 )
             )
             if inserted.rowcount == 0:
+                # A task set aside (cancelled because its moment had not come) is planned again under its id;
+                # one that ran to the end stays done.
                 await conn.execute(
                     update(due_tasks)
-                    .where(due_tasks.c.task_id == task.task_id, due_tasks.c.state == "pending")
-                    .values(due_at=task.due_at)
+                    .where(due_tasks.c.task_id == task.task_id, due_tasks.c.state.in_(("pending", "cancelled")))
+                    .values(due_at=task.due_at, state="pending")
                 )
 
     async def claim_due(self, now: datetime, limit: int, worker: str) -> list[DueTask]:

@@ -66,8 +66,9 @@ class MemoryDueStore:
         row = self.rows.get(task.task_id)
         if row is None:
             self.rows[task.task_id] = DueRow(task)
-        elif row.state == "pending":
+        elif row.state in ("pending", "cancelled"):
             row.task = replace(row.task, due_at=task.due_at)
+            row.state = "pending"
 
     async def claim_due(self, now: datetime, limit: int, worker: str) -> list[DueTask]:
         due = sorted(

@@ -229,12 +229,6 @@ async def test_a_due_task_run_again_after_a_restart_never_originates_its_attempt
     assert r.reminder_store.appointment_of(T).status is ReminderStatus.CONFIRMED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine gap (see the report): a call adopted after a reconnect ends from its live events only, so a "
-    "key pressed while the link was down is lost and the patient who confirmed is called again at 13:00; the "
-    "hangup handler's AstDB record has the digit but is read only for calls gone by the reconnect",
-)
 async def test_a_confirmation_given_during_the_outage_on_a_call_still_up_at_reconnect_is_not_lost() -> None:
     r = rig()
     r.asterisk.patient(PHONE, presses("1", answer_after=5))
