@@ -10,6 +10,7 @@ from dialer.core.appointments import ALL_FIELDS
 from dialer.core.recalls import ALL_FIELDS as RECALL_FIELDS
 from dialer.core.wrapup import FIELDS as WRAPUP_FIELDS
 from dialer.core.wrapup import RESULTS
+from dialer.web.access import add_route, public
 
 ERRORS = {
     "type": "object",
@@ -190,4 +191,4 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/openapi.json", openapi)
+    add_route(app, "GET", "/api/openapi.json", openapi, public("the API's description, no data"))
