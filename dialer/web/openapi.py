@@ -186,6 +186,12 @@ SPEC: dict[str, Any] = {
 }
 
 
+# Every operation answers 403 to a role it is not for, and to a request naming a clinic the caller does not hold.
+for _item in SPEC["paths"].values():
+    for _operation in _item.values():
+        _operation["responses"].setdefault("403", _error("нет прав, или клиника не ваша"))
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(SPEC)
 
