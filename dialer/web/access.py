@@ -53,9 +53,8 @@ class Rule:
     roles: frozenset[str]
     scope: Scope = Scope.NONE
     tokens: bool = True  # may an API token (Authorization: Bearer) be used instead of a session?
-    public: str = (
-        ""  # a public route says what protects it instead: its own signature check, or nothing to hide
-    )
+    # A public route says what protects it instead: its own signature check, or nothing to hide.
+    public: str = ""
 
     def admits(self, user: UserRow, by_token: bool) -> bool:
         return user.role in self.roles and (self.tokens or not by_token)
