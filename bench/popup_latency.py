@@ -84,6 +84,7 @@ from dialer.ami.connection import AmiProtocol
 from dialer.app import Runtime, build_web_app, open_runtime, run_core, stop_core
 from dialer.engine.model import PatientCard
 from dialer.storage.cards import SqlCardStore
+from dialer.web.access import OPERATOR, add_route, allow
 from dialer.web.auth import user_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -478,7 +479,7 @@ def add_poll_route(app: web.Application, rt: Runtime) -> None:
             dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str),
         )
 
-    app.router.add_get("/bench/poll", poll)
+    add_route(app, "GET", "/bench/poll", poll, allow(OPERATOR))
 
 
 async def serve(

@@ -1090,7 +1090,7 @@ async def add_users(storage: Storage, volume: Volume, now: datetime) -> list[tup
             role="operator",
             password_hash=password_hash,
             interfaces=(interface,),
-            clinic_id=names[i % len(names)],
+            clinics=(names[i % len(names)],),
             api_token_hash=None,
             now=now,
         )
@@ -1101,7 +1101,7 @@ async def add_users(storage: Storage, volume: Volume, now: datetime) -> list[tup
         role="supervisor",
         password_hash=password_hash,
         interfaces=(),
-        clinic_id="*",
+        clinics=("*",),
         api_token_hash=None,
         now=now,
     )

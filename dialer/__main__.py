@@ -70,7 +70,14 @@ def parser() -> argparse.ArgumentParser:
         dest="interfaces",
         help="телефон администратора, как его знает очередь (PJSIP/101); можно несколько",
     )
-    add.add_argument("--clinic", default="*", help="клиника (по умолчанию все)")
+    add.add_argument(
+        "--clinic",
+        action="append",
+        default=[],
+        dest="clinics",
+        help="клиника пользователя; можно несколько раз; '*' — все клиники "
+        "(по умолчанию все для admin и там, где клиника одна)",
+    )
     add.add_argument("--password-stdin", action="store_true", help="прочитать пароль из стандартного ввода")
     add.add_argument("--api-token", action="store_true", help="выдать API-токен для других систем")
     users_sub.add_parser("list", help="список пользователей")
@@ -150,7 +157,7 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
                 role=args.role,
                 name=args.name,
                 interfaces=args.interfaces,
-                clinic=args.clinic,
+                clinics=args.clinics,
                 password=password,
                 api_token=args.api_token,
                 out=out,

@@ -24,11 +24,11 @@ from dialer.core.errors import ConfigError, DialerError
 from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
 from dialer.core.sms import SmsStatus
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
-from dialer.engine.model import DaySummary, UserExists
+from dialer.engine.model import ALL_CLINICS, DaySummary, UserExists
 from dialer.engine.reports import sla_report
 from dialer.settings import Settings
 from dialer.storage.repository import Storage
-from dialer.web.auth import ROLES
+from dialer.web.access import ROLES
 
 log = logging.getLogger("dialer")
 
@@ -363,7 +363,7 @@ async def users_add(
     role: str,
     name: str,
     interfaces: list[str],
-    clinic: str,
+    clinics: list[str],
     password: str | None,
     api_token: bool,
     out: TextIO,
@@ -372,8 +372,8 @@ async def users_add(
     if role not in ROLES:
         out.write(f"Роль: {', '.join(ROLES)}\n")
         return EXIT_ERROR
-    if clinic != "*" and clinic not in settings.clinics:
-        out.write(f"Неизвестная клиника {clinic!r}\n")
+    held = user_clinics(settings, role, clinics, out)
+    if held is None:
         return EXIT_ERROR
     made_up = password is None
     secret = password if password is not None else secrets.token_urlsafe(12)
@@ -391,7 +391,7 @@ async def users_add(
             role=role,
             password_hash=password_hash,
             interfaces=tuple(interfaces),
-            clinic_id=clinic,
+            clinics=held,
             api_token_hash=token_digest(token) if token else None,
             now=_now(settings),
         )
@@ -400,7 +400,8 @@ async def users_add(
         return EXIT_ERROR
     finally:
         await storage.close()
-    out.write(f"Пользователь {username} ({role}) создан.\n")
+    where = "все клиники" if ALL_CLINICS in held else ", ".join(sorted(held))
+    out.write(f"Пользователь {username} ({role}; {where}) создан.\n")
     if made_up:
         out.write(f"Пароль (показан один раз): {secret}\n")
     if token:
@@ -408,13 +409,35 @@ async def users_add(
     return EXIT_OK
 
 
+def user_clinics(settings: Settings, role: str, clinics: list[str], out: TextIO) -> frozenset[str] | None:
+    """The clinics a new user works for. "*" is every clinic. Without --clinic: an admin gets every clinic, and
+    so does anyone where only one clinic is set up; where there are several, an operator's or a supervisor's
+    clinics must be named, so that nobody sees another clinic's patients by default."""
+    unknown = [c for c in clinics if c != ALL_CLINICS and c not in settings.clinics]
+    if unknown:
+        known = ", ".join(settings.clinics) or "нет ни одной"
+        out.write(f"Неизвестная клиника {unknown[0]!r} (настроены: {known})\n")
+        return None
+    if ALL_CLINICS in clinics:
+        return frozenset({ALL_CLINICS})
+    if clinics:
+        return frozenset(clinics)
+    if role == "admin" or len(settings.clinics) <= 1:
+        return frozenset({ALL_CLINICS})
+    out.write(
+        "Укажите клиники пользователя: --clinic c1 (можно несколько раз), или --clinic '*' для всех клиник\n"
+    )
+    return None
+
+
 async def users_list(settings: Settings, out: TextIO) -> int:
     storage = await Storage.open(settings.service.db_url)
     try:
         for user in await storage.users.all():
             state = " (отключён)" if user.disabled else ""
+            where = ",".join(sorted(user.clinics)) or "-"
             out.write(
-                f"{user.username}\t{user.role}\t{user.display_name}\t{', '.join(user.interfaces)}{state}\n"
+                f"{user.username}\t{user.role}\t{where}\t{user.display_name}\t{', '.join(user.interfaces)}{state}\n"
             )
     finally:
         await storage.close()

@@ -8,7 +8,7 @@ import contextlib
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +19,14 @@ from tests.inbound_scenario import Service
 PASSWORD = "пароль-для-теста"
 
 
-def add_user(svc: Service, username: str, role: str, name: str, phone: str | None = None) -> None:
+def add_user(
+    svc: Service, username: str, role: str, name: str, phone: str | None = None, clinics: Sequence[str] = ()
+) -> None:
     args = ["users", "add", username, "--role", role, "--name", name, "--password-stdin"]
     if phone:
         args += ["--phone", phone]
+    for clinic in clinics:
+        args += ["--clinic", clinic]
     result = subprocess.run(
         [sys.executable, "-m", "dialer", "--config", str(svc.home.config), *args],
         input=PASSWORD + "\n",

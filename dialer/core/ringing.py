@@ -26,6 +26,7 @@ class PhoneRinging:
     queue: str
     ref: str  # the attempt id for the dialer's own calls, else ""
     at: datetime
+    did: str = ""  # the number the patient dialled, for a call that came in through an inbound context
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class CallGone:
 # The pop-up's kind of call for each of the dialer's campaigns.
 _KINDS = {"reminders": "reminder", "callback": "callback", "autocb": "callback"}
 
+MAX_DIDS = 10_000
 RingFact = PhoneRinging | PhoneAnswered | PhoneStopped | CallGone
 NO_FACTS: tuple[RingFact, ...] = ()
 
@@ -79,12 +81,14 @@ class RingTracker:
     campaign_of: Callable[[str], str | None] = lambda uniqueid: None  # "reminders", "callback"… for our ids
     _rings: dict[tuple[str, str], _Ring] = field(default_factory=dict)  # (call_key, interface) -> ring
     _by_dest: dict[str, tuple[str, str]] = field(default_factory=dict)  # ringing channel uniqueid -> key
+    _dids: dict[str, str] = field(default_factory=dict)  # an inbound call's key -> the number dialled
 
     def feed(self, event: Event, now: datetime) -> tuple[RingFact, ...]:
         name = event.get("Event", "")
         if name == "AgentCalled":
             return self._ring(event, now, event.get("Interface", ""), event.get("DestUniqueid", ""), "queue")
         if name == "Newchannel":
+            self._note_did(event)
             return self._our_admin_call(event, now)
         if name == "DialBegin":
             return self._direct(event, now)
@@ -122,8 +126,19 @@ class RingTracker:
                 event.get("Queue", ""),
                 ref,
                 event_time(event, now),
+                self._dids.get(call_key, ""),
             ),
         )
+
+    def _note_did(self, event: Event) -> None:
+        """A call's first channel created in an inbound context: its extension is the number dialled, which
+        tells the clinic the call is for (one Asterisk may answer several clinics' numbers)."""
+        call_key = event.get("Linkedid", "")
+        if not call_key or call_key in self._dids or event.get("Context", "") not in self.inbound_contexts:
+            return
+        if len(self._dids) >= MAX_DIDS:  # calls whose end was never seen (a lost link) go first
+            del self._dids[next(iter(self._dids))]
+        self._dids[call_key] = event.get("Exten", "")
 
     def _our_admin_call(self, event: Event, now: datetime) -> tuple[RingFact, ...]:
         uniqueid = event.get("Uniqueid", "")
@@ -173,6 +188,8 @@ class RingTracker:
         uniqueid = event.get("Uniqueid", "")
         call_key = event.get("Linkedid", "")
         self._by_dest.pop(uniqueid, None)
+        if uniqueid == call_key:
+            self._dids.pop(call_key, None)
         if uniqueid != call_key or not any(key == call_key for key, _ in self._rings):
             return NO_FACTS
         for key in [k for k in self._rings if k[0] == call_key]:

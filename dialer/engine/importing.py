@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from dialer.core import rows as fields
 from dialer.core.appointments import ClinicRef, validate_appointments
-from dialer.core.errors import RowError
+from dialer.core.errors import FieldError, RowError
 from dialer.core.recalls import validate_recalls
 from dialer.core.rows import Row
 from dialer.engine.stores import AppointmentStore, RecallImportStore
@@ -40,25 +41,64 @@ def clinic_refs(settings: Settings) -> dict[str, ClinicRef]:
     return {cid: ClinicRef(cid, c.timezone) for cid, c in settings.clinics.items()}
 
 
+Holds = Callable[[str], bool]  # may the caller load rows for this clinic?
+
+
+def walled(
+    rows: Iterable[tuple[int, Row]], holds: Holds | None
+) -> tuple[Iterable[tuple[int, Row]], list[RowError]]:
+    """Each row for a clinic the caller does not hold is refused, naming its row; the others go on. The clinic
+    is read as the validation reads it; a row whose clinic does not parse is left for the validation to name."""
+    if holds is None:
+        return rows, []
+    kept: list[tuple[int, Row]] = []
+    refused: list[RowError] = []
+    for number, row in rows:
+        try:
+            clinic = fields.text(row, "clinic", max_len=64)
+        except FieldError:
+            clinic = ""
+        if clinic and not holds(clinic):
+            refused.append(RowError(number, "clinic", f"нет доступа к клинике {clinic!r}"))
+        else:
+            kept.append((number, row))
+    return kept, refused
+
+
 async def import_appointments(
-    rows: Iterable[tuple[int, Row]], *, settings: Settings, store: AppointmentStore, now: datetime
+    rows: Iterable[tuple[int, Row]],
+    *,
+    settings: Settings,
+    store: AppointmentStore,
+    now: datetime,
+    holds: Holds | None = None,
 ) -> ImportOutcome:
-    report = validate_appointments(rows, clinic_refs(settings))
+    kept, refused = walled(rows, holds)
+    report = validate_appointments(kept, clinic_refs(settings))
     counts = await store.upsert(report.accepted, now)
     return ImportOutcome(
-        rows=report.rows_seen,
+        rows=report.rows_seen + len(refused),
         created=counts.created,
         updated=counts.updated,
-        errors=report.errors,
+        errors=refused + report.errors,
         days={r.visit_day for r in report.accepted},
     )
 
 
 async def import_recalls(
-    rows: Iterable[tuple[int, Row]], *, settings: Settings, store: RecallImportStore, now: datetime
+    rows: Iterable[tuple[int, Row]],
+    *,
+    settings: Settings,
+    store: RecallImportStore,
+    now: datetime,
+    holds: Holds | None = None,
 ) -> ImportOutcome:
-    report = validate_recalls(rows, clinic_refs(settings))
+    kept, refused = walled(rows, holds)
+    report = validate_recalls(kept, clinic_refs(settings))
     counts = await store.upsert(report.accepted, now)
     return ImportOutcome(
-        rows=report.rows_seen, created=counts.created, updated=counts.updated, errors=report.errors
+        rows=report.rows_seen + len(refused),
+        created=counts.created,
+        updated=counts.updated,
+        errors=refused + report.errors,
     )

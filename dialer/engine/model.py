@@ -13,6 +13,8 @@ from dialer.core.outcomes import CallResult
 from dialer.core.recalls import RecallStatus
 from dialer.core.sms import SmsStatus
 
+ALL_CLINICS = "*"
+
 
 class TaskKind(StrEnum):
     DIAL = "dial"
@@ -218,8 +220,16 @@ class UserRow:
     role: str  # operator | supervisor | admin
     password_hash: str
     interfaces: tuple[str, ...]  # an operator's phones, as the queue knows them (e.g. PJSIP/101)
-    clinic_id: str  # "*": every clinic
+    clinics: frozenset[str]  # the clinics they work for; ALL_CLINICS ("*"): every clinic; empty: none
     disabled: bool
+
+    @property
+    def all_clinics(self) -> bool:
+        return ALL_CLINICS in self.clinics
+
+    def holds(self, clinic_id: str) -> bool:
+        """May this user see and act on this clinic's patients?"""
+        return self.all_clinics or (bool(clinic_id) and clinic_id in self.clinics)
 
 
 class UserExists(Exception):

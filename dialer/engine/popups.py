@@ -1,6 +1,10 @@
 """The administrator's pop-up: when their phone rings, a card of who is calling, and after the call the
 wrap-up. Cards follow the ring facts; a wrap-up is stored from the moment the call is answered, so a page
-reload or a second tab never loses it."""
+reload or a second tab never loses it.
+
+A card belongs to the clinic of its call (the dialer's own call: its attempt's; a patient's: the number they
+dialled, else the queue) and goes only to the users of that clinic whose phone rings, with that clinic's
+records only. A call of no known clinic goes only to users of every clinic."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
 from dialer.core.ringing import CallGone, PhoneAnswered, PhoneRinging, PhoneStopped, RingFact
 from dialer.engine.inbound import e164_or_empty
-from dialer.engine.model import PatientCard, WrapupRow
+from dialer.engine.model import PatientCard, UserRow, WrapupRow
 from dialer.engine.stores import AttemptStore, CardStore, UserStore, WrapupStore
 from dialer.settings import Settings
 
@@ -148,6 +152,7 @@ class Popups:
     push: Push = lambda user_id, message: None  # the web layer's: send to the user's open pages
     _queue: asyncio.Queue[RingFact] = field(default_factory=asyncio.Queue)
     _by_interface: dict[str, set[int]] = field(default_factory=dict)
+    _users: dict[int, UserRow] = field(default_factory=dict)
     _live: dict[int, dict[str, Card]] = field(default_factory=dict)
     _refreshed: float = -1e9
 
@@ -157,11 +162,13 @@ class Popups:
 
     async def refresh_operators(self) -> None:
         mapping: dict[str, set[int]] = {}
+        people: dict[int, UserRow] = {}
         for user in await self.users.all():
             if not user.disabled:
+                people[user.user_id] = user
                 for interface in user.interfaces:
                     mapping.setdefault(interface, set()).add(user.user_id)
-        self._by_interface = mapping
+        self._by_interface, self._users = mapping, people
         self._refreshed = self.clock.monotonic()
 
     def _zone(self, clinic_id: str) -> str:
@@ -209,11 +216,21 @@ class Popups:
             attempt = await self.attempts.get(fact.ref)
             if attempt is not None:
                 phone, clinic_id = attempt.phone, attempt.clinic_id
+        else:
+            clinic = self.settings.clinic_for_call(fact.did, fact.queue)
+            clinic_id = clinic.id if clinic is not None else ""
+        # Only the users of the call's clinic get its card, even when a phone is shared across clinics.
+        users = {u for u in users if u in self._users and self._users[u].holds(clinic_id)}
+        if not users:
+            log.info(
+                "call %s rang %s: no user of clinic %r has that phone",
+                fact.call_key,
+                fact.interface,
+                clinic_id,
+            )
+            return
         now = self.clock.now()
-        patient = await self.cards.card(phone, now) if phone else None
-        if not clinic_id and patient is not None and patient.patients:
-            clinic_id = str(patient.patients[0]["clinic_id"])
-        clinic_id = clinic_id or next(iter(self.settings.clinics), "")
+        patient = await self.cards.card(phone, now, clinic_id or None) if phone else None
         card = Card(
             fact.call_key, fact.interface, fact.kind, phone, "ringing", fact.at, patient, clinic_id=clinic_id
         )
@@ -259,14 +276,19 @@ class Popups:
             else:
                 self.push(user_id, {"type": "close", "call": fact.call_key})
 
-    async def snapshot(self, user_id: int) -> list[dict[str, Any]]:
-        """What a page that (re)connects must show: the calls in progress and the wrap-ups not yet saved."""
+    async def snapshot(self, user: UserRow) -> list[dict[str, Any]]:
+        """What a page that (re)connects must show: the calls in progress and the wrap-ups not yet saved, of
+        the clinics the user holds now."""
         now = self.clock.now()
-        messages = [card.message(now, self._zone(card.clinic_id)) for card in self._live.get(user_id, {}).values()]
+        messages = [
+            card.message(now, self._zone(card.clinic_id))
+            for card in self._live.get(user.user_id, {}).values()
+            if user.holds(card.clinic_id)
+        ]
         shown = {m["call"] for m in messages}
-        for row in await self.wrapups.pending(user_id):
-            if row.call_ref not in shown:
-                patient = await self.cards.card(row.phone, now) if row.phone else None
+        for row in await self.wrapups.pending(user.user_id):
+            if row.call_ref not in shown and user.holds(row.clinic_id):
+                patient = await self.cards.card(row.phone, now, row.clinic_id or None) if row.phone else None
                 card = Card(
                     row.call_ref,
                     "",

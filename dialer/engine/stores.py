@@ -222,7 +222,9 @@ class WrapupStore(Protocol):
 
 
 class CardStore(Protocol):
-    async def card(self, phone: str, now: datetime) -> PatientCard: ...
+    async def card(self, phone: str, now: datetime, clinic_id: str | None = None) -> PatientCard:
+        """What is known about this number; with a clinic, only that clinic's records."""
+        ...
 
 
 class ReportStore(Protocol):
@@ -236,4 +238,4 @@ class ReportStore(Protocol):
 
     async def unreached(self, clinic_id: str, visit_day: date) -> list[dict[str, Any]]: ...
 
-    async def operators(self) -> list[tuple[int, str]]: ...
+    async def operators(self, clinic_id: str) -> list[tuple[int, str]]: ...

@@ -35,7 +35,8 @@ async def save_wrapup(
     after: AfterWrapup | None = None,
 ) -> WrapupForm:
     row = await store.get(wrapup_id)
-    if row is None or row.user_id != user.user_id:
+    # Another operator's call, or one of a clinic this operator no longer holds, answers as if it did not exist.
+    if row is None or row.user_id != user.user_id or not user.holds(row.clinic_id):
         raise WrapupGone("нет такого звонка для оформления")
     if row.state != "pending":
         raise WrapupGone("этот звонок уже оформлен")

@@ -1,12 +1,13 @@
 """What the pop-up shows about a phone number: the patients on it, their next visits, open callback, last
-contacts, and what the operator last decided. One read, several small indexed queries."""
+contacts, and what the operator last decided. One read, several small indexed queries. A call of one clinic
+shows that clinic's records only, though the same number may be a patient's of another clinic too."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, Table, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.engine.model import PatientCard
@@ -28,7 +29,10 @@ class SqlCardStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def card(self, phone: str, now: datetime) -> PatientCard:
+    async def card(self, phone: str, now: datetime, clinic_id: str | None = None) -> PatientCard:
+        def of(table: Table) -> ColumnElement[bool]:
+            return true() if clinic_id is None else table.c.clinic_id == clinic_id
+
         async with self.engine.connect() as conn:
             people = [
                 dict(r._mapping)
@@ -36,7 +40,7 @@ class SqlCardStore:
                     select(
                         patients.c.clinic_id, patients.c.patient_id, patients.c.name, patients.c.do_not_call
                     )
-                    .where(patients.c.phone == phone)
+                    .where(patients.c.phone == phone, of(patients))
                     .order_by(patients.c.name)
                 )
             ]
@@ -54,7 +58,11 @@ class SqlCardStore:
                             appointments.c.reminder_status,
                             appointments.c.reminder_digit,
                         )
-                        .where(appointments.c.patient_id.in_(ids), appointments.c.visit_at >= now)
+                        .where(
+                            appointments.c.patient_id.in_(ids),
+                            appointments.c.visit_at >= now,
+                            of(appointments),
+                        )
                         .order_by(appointments.c.visit_at)
                         .limit(NEXT_VISITS * max(1, len(ids)))
                     )
@@ -65,7 +73,13 @@ class SqlCardStore:
             task = (
                 await conn.execute(
                     select(callback_tasks)
-                    .where(and_(callback_tasks.c.phone == phone, callback_tasks.c.state == "open"))
+                    .where(
+                        and_(
+                            callback_tasks.c.phone == phone,
+                            callback_tasks.c.state == "open",
+                            of(callback_tasks),
+                        )
+                    )
                     .order_by(callback_tasks.c.deadline_at)
                     .limit(1)
                 )
@@ -81,7 +95,7 @@ class SqlCardStore:
                         contacts.c.reason,
                         contacts.c.comment,
                     )
-                    .where(contacts.c.phone == phone)
+                    .where(contacts.c.phone == phone, of(contacts))
                     .order_by(contacts.c.created_at.desc())
                     .limit(LAST_CONTACTS)
                 )
@@ -90,7 +104,7 @@ class SqlCardStore:
                 dict(r._mapping)
                 for r in await conn.execute(
                     select(waiting_list.c.doctor, waiting_list.c.wanted_day, waiting_list.c.comment).where(
-                        waiting_list.c.phone == phone, waiting_list.c.state == "open"
+                        waiting_list.c.phone == phone, waiting_list.c.state == "open", of(waiting_list)
                     )
                 )
             ]
@@ -98,7 +112,7 @@ class SqlCardStore:
                 dict(r._mapping)
                 for r in await conn.execute(
                     select(diary.c.due_day, diary.c.comment).where(
-                        diary.c.phone == phone, diary.c.state == "open"
+                        diary.c.phone == phone, diary.c.state == "open", of(diary)
                     )
                 )
             ]
@@ -114,7 +128,7 @@ class SqlCardStore:
                         recalls.c.moves,
                         recalls.c.reason,
                     )
-                    .where(recalls.c.phone == phone, recalls.c.status == "call")
+                    .where(recalls.c.phone == phone, recalls.c.status == "call", of(recalls))
                     .order_by(recalls.c.target_day)
                     .limit(1)
                 )

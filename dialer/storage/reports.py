@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dialer.engine.model import ALL_CLINICS
 from dialer.storage.schema import (
     appointments,
     attempts,
@@ -15,6 +16,7 @@ from dialer.storage.schema import (
     contacts,
     inbound_calls,
     targets,
+    user_clinics,
     users,
 )
 
@@ -179,13 +181,16 @@ class SqlReportStore:
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in await conn.execute(query)]
 
-    async def operators(self) -> list[tuple[int, str]]:
+    async def operators(self, clinic_id: str) -> list[tuple[int, str]]:
+        """The operators who work for this clinic (or for every clinic)."""
         async with self.engine.connect() as conn:
             return [
                 (int(r.user_id), str(r.display_name))
                 for r in await conn.execute(
                     select(users.c.user_id, users.c.display_name)
-                    .where(users.c.role == "operator")
+                    .distinct()
+                    .select_from(users.join(user_clinics, user_clinics.c.user_id == users.c.user_id))
+                    .where(users.c.role == "operator", user_clinics.c.clinic_id.in_((clinic_id, ALL_CLINICS)))
                     .order_by(users.c.display_name)
                 )
             ]

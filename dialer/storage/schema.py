@@ -298,7 +298,6 @@ users = Table(
     "users",
     metadata,
     Column("user_id", Integer, primary_key=True, autoincrement=True),
-    Column("clinic_id", String(64), nullable=False, default="*"),  # "*": every clinic
     Column("username", String(64), nullable=False, unique=True),
     Column("display_name", String(200), nullable=False),
     Column("role", String(16), nullable=False),  # operator | supervisor | admin
@@ -307,6 +306,15 @@ users = Table(
     Column("api_token_hash", String(64), nullable=True, unique=True),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# The clinics a user works for: one row per clinic, or one row "*" for every clinic. A user with no row holds
+# no clinic and sees no clinic's data.
+user_clinics = Table(
+    "user_clinics",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.user_id"), primary_key=True),
+    Column("clinic_id", String(64), primary_key=True),
 )
 
 sessions = Table(

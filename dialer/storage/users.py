@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.engine.model import UserExists, UserRow
-from dialer.storage.schema import sessions, users
+from dialer.storage.schema import sessions, user_clinics, users
+
+# Each user row comes with its clinics, as one "\n"-joined column (group_concat on SQLite, string_agg on
+# PostgreSQL): one query, whatever the number of users.
+_CLINICS = (
+    select(func.aggregate_strings(user_clinics.c.clinic_id, "\n"))
+    .where(user_clinics.c.user_id == users.c.user_id)
+    .scalar_subquery()
+    .label("clinics")
+)
 
 
 def _user(r: Any) -> UserRow:
@@ -21,9 +31,20 @@ def _user(r: Any) -> UserRow:
         r.role,
         r.password_hash,
         tuple(i for i in r.interfaces.splitlines() if i),
-        r.clinic_id,
+        frozenset(c for c in (r.clinics or "").split("\n") if c),
         bool(r.disabled),
     )
+
+
+def _users() -> Any:
+    return select(users, _CLINICS)
+
+
+async def _add_clinics(conn: AsyncConnection, user_id: int, clinics: Collection[str]) -> None:
+    if clinics:
+        await conn.execute(
+            insert(user_clinics), [{"user_id": user_id, "clinic_id": c} for c in sorted(clinics)]
+        )
 
 
 class SqlUserStore:
@@ -38,13 +59,13 @@ class SqlUserStore:
         role: str,
         password_hash: str,
         interfaces: tuple[str, ...],
-        clinic_id: str,
+        clinics: Collection[str],
         api_token_hash: str | None,
         now: datetime,
     ) -> int:
         try:
             async with self.engine.begin() as conn:
-                return int(
+                user_id = int(
                     (
                         await conn.execute(
                             insert(users)
@@ -54,7 +75,6 @@ class SqlUserStore:
                                 role=role,
                                 password_hash=password_hash,
                                 interfaces="\n".join(interfaces),
-                                clinic_id=clinic_id,
                                 api_token_hash=api_token_hash,
                                 created_at=now,
                             )
@@ -62,6 +82,8 @@ class SqlUserStore:
                         )
                     ).scalar_one()
                 )
+                await _add_clinics(conn, user_id, clinics)
+                return user_id
         except IntegrityError:
             raise UserExists(username) from None
 
@@ -74,22 +96,22 @@ class SqlUserStore:
 
     async def by_name(self, username: str) -> UserRow | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(users).where(users.c.username == username))).first()
+            row = (await conn.execute(_users().where(users.c.username == username))).first()
         return _user(row) if row else None
 
     async def by_id(self, user_id: int) -> UserRow | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(users).where(users.c.user_id == user_id))).first()
+            row = (await conn.execute(_users().where(users.c.user_id == user_id))).first()
         return _user(row) if row else None
 
     async def by_api_token(self, token_hash: str) -> UserRow | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(users).where(users.c.api_token_hash == token_hash))).first()
+            row = (await conn.execute(_users().where(users.c.api_token_hash == token_hash))).first()
         return _user(row) if row else None
 
     async def all(self) -> list[UserRow]:
         async with self.engine.connect() as conn:
-            return [_user(r) for r in await conn.execute(select(users).order_by(users.c.username))]
+            return [_user(r) for r in await conn.execute(_users().order_by(users.c.username))]
 
     async def open_session(
         self, token_hash: str, user_id: int, csrf: str, now: datetime, expires: datetime
@@ -109,7 +131,7 @@ class SqlUserStore:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(sessions.c.csrf_token, users)
+                    select(sessions.c.csrf_token, users, _CLINICS)
                     .select_from(sessions.join(users, users.c.user_id == sessions.c.user_id))
                     .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > now)
                 )

@@ -19,6 +19,18 @@ from dialer.engine.importing import ImportOutcome, import_appointments, import_r
 from dialer.engine.reports import SlaRows, sla_report
 from dialer.engine.stores import AppointmentStore, RecallImportStore
 from dialer.settings import Settings
+from dialer.web.access import (
+    ADMIN,
+    OPERATOR,
+    SUPERVISOR,
+    Scope,
+    add_route,
+    allow,
+    not_held,
+    one_clinic,
+    some_clinics,
+)
+from dialer.web.auth import user_of
 
 log = logging.getLogger("dialer.web")
 
@@ -94,12 +106,19 @@ async def _import_rows(
     return web.json_response(body, status=400 if all_errors else 200)
 
 
+def _holds(request: web.Request) -> Callable[[str], bool] | None:
+    """The wall for imported rows: None for a user of every clinic, else the check each row's clinic meets."""
+    user = user_of(request)
+    return None if user.all_clinics else user.holds
+
+
 async def post_appointments(request: web.Request) -> web.Response:
     ctx = request.app[API]
+    holds = _holds(request)
 
     async def run(rows: list[tuple[int, dict[str, Any]]]) -> ImportOutcome:
         outcome = await import_appointments(
-            rows, settings=ctx.settings, store=ctx.appointments, now=ctx.clock.now()
+            rows, settings=ctx.settings, store=ctx.appointments, now=ctx.clock.now(), holds=holds
         )
         if outcome.days:
             await ctx.on_imported(outcome.days)
@@ -113,9 +132,12 @@ async def post_kos(request: web.Request) -> web.Response:
     if ctx.recalls is None:
         raise web.HTTPServiceUnavailable(text="the KOS list is not available in this process")
     recalls = ctx.recalls
+    holds = _holds(request)
 
     async def run(rows: list[tuple[int, dict[str, Any]]]) -> ImportOutcome:
-        return await import_recalls(rows, settings=ctx.settings, store=recalls, now=ctx.clock.now())
+        return await import_recalls(
+            rows, settings=ctx.settings, store=recalls, now=ctx.clock.now(), holds=holds
+        )
 
     response = await _import_rows(request, "recalls", RECALL_FIELDS, run)
     if ctx.on_recalls is not None:
@@ -127,10 +149,24 @@ async def get_kos(request: web.Request) -> web.Response:
     ctx = request.app[API]
     if ctx.recalls is None:
         raise web.HTTPServiceUnavailable(text="the KOS list is not available in this process")
-    clinic = request.query.get("clinic") or None
-    if clinic is not None and clinic not in ctx.settings.clinics:
-        return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
-    return web.json_response({"recalls": [r.public() for r in await ctx.recalls.export(clinic)]})
+    clinics = some_clinics(request, user_of(request), list(ctx.settings.clinics))
+    unknown = _unknown(ctx.settings, clinics)
+    if unknown is not None:
+        return unknown
+    rows = [r for c in _each(clinics) for r in await ctx.recalls.export(c)]
+    return web.json_response({"recalls": [r.public() for r in rows]})
+
+
+def _each(clinics: list[str] | None) -> list[str | None]:
+    """The store's clinic filters for a user's clinics: None asks for every clinic at once; [] for none."""
+    return [None] if clinics is None else list(clinics)
+
+
+def _unknown(settings: Settings, clinics: list[str] | None) -> web.Response | None:
+    for clinic in clinics or ():
+        if clinic not in settings.clinics:
+            return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
+    return None
 
 
 async def cancel_appointment(request: web.Request) -> web.Response:
@@ -140,6 +176,8 @@ async def cancel_appointment(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or set(body) - {"clinic", "appointment_id"}:
         return bad_request([{"field": "body", "message": 'ожидался {"clinic": ..., "appointment_id": ...}'}])
     clinic, appointment_id = body.get("clinic"), body.get("appointment_id")
+    if isinstance(clinic, str) and clinic and not user_of(request).holds(clinic):
+        raise not_held(request, clinic)
     if not isinstance(clinic, str) or clinic not in ctx.settings.clinics:
         return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
     if not isinstance(appointment_id, str) or not appointment_id.strip():
@@ -160,10 +198,11 @@ async def get_appointments(request: web.Request) -> web.Response:
         day = date.fromisoformat(raw)
     except ValueError:
         return bad_request([{"field": "date", "message": "нужна дата ГГГГ-ММ-ДД"}])
-    clinic = request.query.get("clinic") or None
-    if clinic is not None and clinic not in ctx.settings.clinics:
-        return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
-    rows = await ctx.appointments.outcomes(day, clinic)
+    clinics = some_clinics(request, user_of(request), list(ctx.settings.clinics))
+    unknown = _unknown(ctx.settings, clinics)
+    if unknown is not None:
+        return unknown
+    rows = [r for c in _each(clinics) for r in await ctx.appointments.outcomes(day, c)]
     return web.json_response(
         {
             "date": day.isoformat(),
@@ -187,7 +226,7 @@ async def get_appointments(request: web.Request) -> web.Response:
 
 async def get_sla(request: web.Request) -> web.Response:
     ctx = request.app[API]
-    clinic_id = request.query.get("clinic") or (next(iter(ctx.settings.clinics), ""))
+    clinic_id = one_clinic(request, user_of(request), list(ctx.settings.clinics))
     if clinic_id not in ctx.settings.clinics:
         return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic_id!r}"}])
     clinic = ctx.settings.clinics[clinic_id]
@@ -202,9 +241,24 @@ async def get_sla(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/appointments", post_appointments)
-    app.router.add_get("/api/appointments", get_appointments)
-    app.router.add_get("/api/sla", get_sla)
-    app.router.add_post("/api/kos", post_kos)
-    app.router.add_get("/api/kos", get_kos)
-    app.router.add_post("/api/appointments/cancel", cancel_appointment)
+    # Loading lists schedules calls and SMS: the clinic's system (an admin's API token) or an admin, row by row
+    # for the clinics they hold. Reading results: supervisors and admins, for their clinics. Cancelling a
+    # visit: also the operator, from the caller's card, in their own clinics.
+    add_route(app, "POST", "/api/appointments", post_appointments, allow(ADMIN, scope=Scope.ROWS))
+    add_route(
+        app,
+        "GET",
+        "/api/appointments",
+        get_appointments,
+        allow(SUPERVISOR, ADMIN, scope=Scope.CLINICS),
+    )
+    add_route(app, "GET", "/api/sla", get_sla, allow(SUPERVISOR, ADMIN, scope=Scope.CLINIC))
+    add_route(app, "POST", "/api/kos", post_kos, allow(ADMIN, scope=Scope.ROWS))
+    add_route(app, "GET", "/api/kos", get_kos, allow(SUPERVISOR, ADMIN, scope=Scope.CLINICS))
+    add_route(
+        app,
+        "POST",
+        "/api/appointments/cancel",
+        cancel_appointment,
+        allow(OPERATOR, SUPERVISOR, ADMIN, scope=Scope.ROWS),
+    )

@@ -9,6 +9,17 @@ from pathlib import Path
 from aiohttp import web
 
 from dialer.web import api, auth, operator, sms_callbacks, supervisor
+from dialer.web.access import (
+    ADMIN,
+    OPERATOR,
+    SUPERVISOR,
+    Handler,
+    Scope,
+    add_route,
+    add_static,
+    allow,
+    public,
+)
 from dialer.web.api import API, ApiContext
 from dialer.web.auth import AUTH, AuthContext, auth_middleware
 from dialer.web.live import LiveHub
@@ -32,7 +43,7 @@ async def favicon(request: web.Request) -> web.Response:
 
 
 @web.middleware
-async def security_headers(request: web.Request, handler: auth.Handler) -> web.StreamResponse:
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -63,10 +74,12 @@ def create_app(parts: WebParts) -> web.Application:
     app[OPERATORS] = parts.operators
     app[SUPERVISION] = parts.supervision
     app[HEALTH] = parts.health
-    app.router.add_get("/api/health", get_health)
-    app.router.add_get("/favicon.ico", favicon)
-    app.router.add_get("/ws", parts.live.handler)
-    app.router.add_static("/static/", STATIC)
+    add_route(app, "GET", "/api/health", get_health, public("link and queue counts only, for the monitoring"))
+    add_route(app, "GET", "/favicon.ico", favicon, public("an empty answer"))
+    # Pop-ups for operators, the live board for supervisors: each message filtered by the user's clinics.
+    live = allow(OPERATOR, SUPERVISOR, ADMIN, scope=Scope.CLINIC, tokens=False)
+    add_route(app, "GET", "/ws", parts.live.handler, live)
+    add_static(app, "/static/", STATIC, public("the pages' scripts and styles, the same for everyone"))
     auth.add_routes(app)
     api.add_routes(app)
     operator.add_routes(app)

@@ -1,4 +1,5 @@
-"""Logging in: scrypt passwords, session cookies, CSRF tokens, a limit on failed logins, roles.
+"""Logging in: scrypt passwords, session cookies, CSRF tokens, a limit on failed logins; and the middleware
+that enforces each route's declared access rule (dialer.web.access).
 
 Browsers carry an HttpOnly, SameSite=Strict session cookie and send the session's CSRF token with every
 change (a form field or the X-CSRF-Token header). Other systems (the clinic's own software importing
@@ -14,7 +15,7 @@ import json
 import logging
 import secrets
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,20 @@ from dialer.core.clock import Clock
 from dialer.core.passwords import new_token, token_digest, verify_password
 from dialer.engine.model import UserRow
 from dialer.engine.stores import UserStore
+from dialer.web.access import (
+    OPERATOR,
+    ROLES,
+    Handler,
+    Scope,
+    add_route,
+    allow,
+    check_named_clinic,
+    forbidden,
+    matched,
+    public,
+    rule_for,
+    wants_json,
+)
 
 log = logging.getLogger("dialer.web")
 
@@ -32,13 +47,7 @@ SESSION_COOKIE = "dialer_session"
 LOGIN_COOKIE = "dialer_login"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_LIFETIME = timedelta(hours=12)
-PUBLIC_PREFIXES = ("/login", "/static/", "/sms/", "/api/health", "/api/openapi.json", "/favicon.ico")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-OPERATOR, SUPERVISOR, ADMIN = "operator", "supervisor", "admin"
-ROLES = (OPERATOR, SUPERVISOR, ADMIN)
-SUPERVISORS = frozenset({SUPERVISOR, ADMIN})
 
 
 @dataclass
@@ -96,56 +105,59 @@ def csrf_of(request: web.Request) -> str:
     return str(request.get(CSRF, ""))
 
 
-def require_role(request: web.Request, roles: Collection[str]) -> UserRow:
-    user = user_of(request)
-    if user.role not in roles:
-        raise _forbidden(request, "Эта страница только для старшего администратора.")
-    return user
-
-
-def _forbidden(request: web.Request, message: str) -> web.HTTPException:
-    if _wants_json(request):
-        return web.HTTPForbidden(
-            text=json.dumps({"errors": [{"field": "role", "message": message}]}, ensure_ascii=False),
+def _unauthorized(request: web.Request, field: str, message: str) -> web.HTTPException:
+    """Other systems (a token) and scripts get JSON; a browser on a page goes to the login form."""
+    if field == "token" or wants_json(request):
+        return web.HTTPUnauthorized(
+            text=json.dumps({"errors": [{"field": field, "message": message}]}, ensure_ascii=False),
             content_type="application/json",
         )
-    return web.HTTPForbidden(text=message)
-
-
-def _wants_json(request: web.Request) -> bool:
-    return request.path.startswith("/api/") or request.path == "/ws"
+    return web.HTTPSeeOther(f"/login?next={request.rel_url.path}")
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path == "/" or not request.path.startswith(PUBLIC_PREFIXES):
-        ctx = request.app[AUTH]
-        bearer = request.headers.get("Authorization", "")
-        if bearer.startswith("Bearer "):
-            user = await ctx.users.by_api_token(token_digest(bearer[7:].strip()))
-            if user is None or user.disabled:
-                raise web.HTTPUnauthorized(
-                    text=json.dumps(
-                        {"errors": [{"field": "token", "message": "неверный токен"}]}, ensure_ascii=False
-                    ),
-                    content_type="application/json",
-                )
-            request[USER] = user
-            return await handler(request)
+    """Each matched route's declared rule, enforced: who is asking, by session or token, their role, CSRF on
+    changes, and the clinic a request names. A matched route without a rule is refused to everyone."""
+    if not matched(request):
+        return await handler(request)  # aiohttp's own 404 or 405
+    rule = rule_for(request)
+    if rule is None:
+        log.error("refused %s %s: the route declares no access rule", request.method, request.path)
+        raise forbidden(request, "Этот адрес никому не открыт.")
+    if rule.public:
+        return await handler(request)
+    ctx = request.app[AUTH]
+    bearer = request.headers.get("Authorization", "")
+    by_token = bearer.startswith("Bearer ")
+    if by_token:
+        user = await ctx.users.by_api_token(token_digest(bearer[7:].strip()))
+        if user is None or user.disabled:
+            raise _unauthorized(request, "token", "неверный токен")
+        request[USER] = user
+    else:
         session = await _session(request, ctx)
         if session is None:
-            if _wants_json(request):
-                raise web.HTTPUnauthorized(
-                    text=json.dumps(
-                        {"errors": [{"field": "session", "message": "войдите"}]}, ensure_ascii=False
-                    ),
-                    content_type="application/json",
-                )
-            raise web.HTTPSeeOther(f"/login?next={request.rel_url.path}")
+            raise _unauthorized(request, "session", "войдите")
+        user = session[0]
         request[USER], request[CSRF] = session
-        if request.method not in SAFE_METHODS and not await _csrf_ok(request, session[1]):
-            raise _forbidden(request, "Форма устарела: обновите страницу (CSRF).")
+    if not rule.admits(user, by_token):
+        how = ", API token" if by_token else ""
+        log.warning("refused %s %s to %s (%s%s)", request.method, request.path, user.username, user.role, how)
+        raise forbidden(request, _no_right(rule.roles, by_token))
+    if not by_token and request.method not in SAFE_METHODS and not await _csrf_ok(request, request[CSRF]):
+        raise forbidden(request, "Форма устарела: обновите страницу (CSRF).", "csrf")
+    if rule.scope in (Scope.CLINIC, Scope.CLINICS):
+        check_named_clinic(request, user)
     return await handler(request)
+
+
+def _no_right(roles: Collection[str], by_token: bool) -> str:
+    if by_token:
+        return "Этот адрес не принимает API-токен этого пользователя."
+    if OPERATOR not in roles:
+        return "Эта страница только для старшего администратора."
+    return "Нет прав на это действие."
 
 
 async def _session(request: web.Request, ctx: AuthContext) -> tuple[UserRow, str] | None:
@@ -250,9 +262,10 @@ def _set_cookie(response: web.StreamResponse, name: str, value: str, ctx: AuthCo
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/login", login_page)
-    app.router.add_post("/login", login)
-    app.router.add_post("/logout", logout)
+    form = public("the login form: its own CSRF cookie and the failed-login limit")
+    add_route(app, "GET", "/login", login_page, form)
+    add_route(app, "POST", "/login", login, form)
+    add_route(app, "POST", "/logout", logout, allow(*ROLES, tokens=False))
 
 
 def public_user(user: UserRow) -> dict[str, Any]:

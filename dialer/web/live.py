@@ -14,9 +14,11 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from dialer.engine.board import Board
+from dialer.engine.model import UserRow
 from dialer.engine.popups import Popups
 from dialer.settings import Settings
-from dialer.web.auth import SUPERVISORS, user_of
+from dialer.web.access import SUPERVISORS, one_clinic
+from dialer.web.auth import user_of
 from dialer.web.charts import hours_svg
 
 log = logging.getLogger("dialer.web")
@@ -28,7 +30,7 @@ OUTBOX_LIMIT = 200
 @dataclass(eq=False)
 class _Socket:
     ws: web.WebSocketResponse
-    user_id: int
+    user: UserRow
     supervisor: bool
     clinic: str = ""
     outbox: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
@@ -80,18 +82,20 @@ class LiveHub:
 
     async def handler(self, request: web.Request) -> web.WebSocketResponse:
         user = user_of(request)
+        supervisor = user.role in SUPERVISORS
+        # A board only of a clinic the user holds: ?clinic= of another is refused before the socket opens.
+        clinic = one_clinic(request, user, list(self.settings.clinics)) if supervisor else ""
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
-        socket = _Socket(ws, user.user_id, user.role in SUPERVISORS)
+        socket = _Socket(ws, user, supervisor, clinic)
         self._sockets[user.user_id].add(socket)
         writer = asyncio.create_task(self._write(socket))
         try:
             if socket.supervisor:
-                socket.clinic = request.query.get("clinic") or next(iter(self.settings.clinics), "")
                 self._boards.add(socket)
                 await self.push_board(socket.clinic, only=socket)
             else:
-                for card in await self.popups.snapshot(user.user_id):
+                for card in await self.popups.snapshot(user):
                     socket.send(json.dumps(card, ensure_ascii=False, default=str))
             async for incoming in ws:
                 if incoming.type == WSMsgType.TEXT and socket.supervisor:
@@ -107,7 +111,7 @@ class LiveHub:
     async def _choose_clinic(self, socket: _Socket, data: str) -> None:
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             clinic = json.loads(data).get("clinic")
-            if clinic in self.settings.clinics:
+            if clinic in self.settings.clinics and socket.user.holds(clinic):
                 socket.clinic = clinic
                 await self.push_board(clinic, only=socket)
 

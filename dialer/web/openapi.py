@@ -10,6 +10,7 @@ from dialer.core.appointments import ALL_FIELDS
 from dialer.core.recalls import ALL_FIELDS as RECALL_FIELDS
 from dialer.core.wrapup import FIELDS as WRAPUP_FIELDS
 from dialer.core.wrapup import RESULTS
+from dialer.web.access import add_route, public
 
 ERRORS = {
     "type": "object",
@@ -185,9 +186,15 @@ SPEC: dict[str, Any] = {
 }
 
 
+# Every operation answers 403 to a role it is not for, and to a request naming a clinic the caller does not hold.
+for _item in SPEC["paths"].values():
+    for _operation in _item.values():
+        _operation["responses"].setdefault("403", _error("нет прав, или клиника не ваша"))
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(SPEC)
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/openapi.json", openapi)
+    add_route(app, "GET", "/api/openapi.json", openapi, public("the API's description, no data"))

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from dialer.engine.ports import SmsCallbackRejected, StatusCallbackVerifier
 from dialer.engine.sms import SmsSender
+from dialer.web.access import add_route, public
 
 log = logging.getLogger("dialer.web")
 
@@ -46,4 +47,5 @@ async def sms_status(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, verifiers: Sequence[StatusCallbackVerifier]) -> None:
     if verifiers:
-        app.router.add_post("/sms/{provider}/status", sms_status)
+        rule = public("the gateway's delivery reports: each is checked against the gateway's signature")
+        add_route(app, "POST", "/sms/{provider}/status", sms_status, rule)

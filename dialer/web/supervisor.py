@@ -17,7 +17,8 @@ from dialer.core.privacy import mask_phone
 from dialer.engine.reports import SlaRows, sla_report
 from dialer.engine.stores import ReportStore
 from dialer.settings import ClinicSettings, Settings
-from dialer.web.auth import SUPERVISORS, csrf_of, require_role
+from dialer.web.access import ADMIN, EVERYONE, SUPERVISOR, Scope, add_route, allow, held, one_clinic
+from dialer.web.auth import csrf_of, user_of
 from dialer.web.pages import filters, layout, nav, supervisor_html, table
 
 REPORT_ROWS = (
@@ -50,7 +51,7 @@ SUPERVISION = web.AppKey("supervision", SupervisorContext)
 
 def _query(request: web.Request) -> tuple[ClinicSettings, date, int | None]:
     ctx = request.app[SUPERVISION]
-    clinic_id = request.query.get("clinic") or next(iter(ctx.settings.clinics), "")
+    clinic_id = one_clinic(request, user_of(request), list(ctx.settings.clinics))
     clinic = ctx.settings.clinics.get(clinic_id)
     if clinic is None:
         raise web.HTTPBadRequest(text=f"Неизвестная клиника {clinic_id!r}")
@@ -71,9 +72,9 @@ def _bounds(clinic: ClinicSettings, day: date) -> tuple[datetime, datetime]:
 
 
 async def board_page(request: web.Request) -> web.Response:
-    user = require_role(request, SUPERVISORS)
+    user = user_of(request)
     ctx = request.app[SUPERVISION]
-    clinics = [(c.id, c.name) for c in ctx.settings.clinics.values()]
+    clinics = [(c.id, c.name) for c in ctx.settings.clinics.values() if user.holds(c.id)]
     return web.Response(text=supervisor_html(user, csrf_of(request), clinics), content_type="text/html")
 
 
@@ -96,7 +97,7 @@ async def report_data(request: web.Request) -> tuple[ClinicSettings, date, dict[
 
 
 async def report_page(request: web.Request) -> web.Response:
-    user = require_role(request, SUPERVISORS)
+    user = user_of(request)
     clinic, day, metrics = await report_data(request)
     body = (
         f"<h1>Отчёт за день: {clinic.name}, {day:%d.%m.%Y}</h1>"
@@ -110,7 +111,6 @@ async def report_page(request: web.Request) -> web.Response:
 
 
 async def report_csv(request: web.Request) -> web.Response:
-    require_role(request, SUPERVISORS)
     clinic, day, metrics = await report_data(request)
     out = io.StringIO()
     writer = csv.writer(out)
@@ -124,7 +124,7 @@ async def report_csv(request: web.Request) -> web.Response:
 
 
 async def missed_page(request: web.Request) -> web.Response:
-    user = require_role(request, SUPERVISORS)
+    user = user_of(request)
     ctx = request.app[SUPERVISION]
     clinic, day, operator = _query(request)
     start, end = _bounds(clinic, day)
@@ -159,7 +159,7 @@ async def missed_page(request: web.Request) -> web.Response:
 
 
 async def unreached_page(request: web.Request) -> web.Response:
-    user = require_role(request, SUPERVISORS)
+    user = user_of(request)
     ctx = request.app[SUPERVISION]
     clinic, day, _ = _query(request)
     rows = [
@@ -193,12 +193,13 @@ async def _filters(
     operators: bool = True,
 ) -> str:
     ctx = request.app[SUPERVISION]
+    mine = held(user_of(request), ctx.settings.clinics)
     fields: list[tuple[str, str, str, list[tuple[str, str]] | None]] = [
-        ("clinic", "Клиника", clinic.id, [(c.id, c.name) for c in ctx.settings.clinics.values()]),
+        ("clinic", "Клиника", clinic.id, [(c, ctx.settings.clinics[c].name) for c in mine]),
         ("date", "Дата", day.isoformat(), None),
     ]
     if operators:
-        options = [("", "все"), *((str(i), n) for i, n in await ctx.reports.operators())]
+        options = [("", "все"), *((str(i), n) for i, n in await ctx.reports.operators(clinic.id))]
         fields.append(("operator", "Администратор", request.query.get("operator", ""), options))
     link = f"{action}.csv?{request.query_string}" if csv else ""
     return filters(action, fields, link)
@@ -227,9 +228,11 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/", home)
-    app.router.add_get("/supervisor", board_page)
-    app.router.add_get("/supervisor/report", report_page)
-    app.router.add_get("/supervisor/report.csv", report_csv)
-    app.router.add_get("/supervisor/missed", missed_page)
-    app.router.add_get("/supervisor/unreached", unreached_page)
+    add_route(app, "GET", "/", home, allow(*EVERYONE))
+    # The board's page frame lists the user's clinics; the board itself comes over /ws, walled there.
+    add_route(app, "GET", "/supervisor", board_page, allow(SUPERVISOR, ADMIN))
+    one = allow(SUPERVISOR, ADMIN, scope=Scope.CLINIC)
+    add_route(app, "GET", "/supervisor/report", report_page, one)
+    add_route(app, "GET", "/supervisor/report.csv", report_csv, one)
+    add_route(app, "GET", "/supervisor/missed", missed_page, one)
+    add_route(app, "GET", "/supervisor/unreached", unreached_page, one)

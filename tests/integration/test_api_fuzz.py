@@ -91,7 +91,7 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
             role="operator",
             password_hash=hash_password("long enough password"),
             interfaces=("PJSIP/101",),
-            clinic_id="*",
+            clinics=("*",),
             api_token_hash=token_digest(token),
             now=SystemClock().now(),
         )
@@ -102,12 +102,24 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
             role="supervisor",
             password_hash=hash_password("long enough password"),
             interfaces=(),
-            clinic_id="*",
+            clinics=("*",),
             api_token_hash=token_digest(boss),
             now=SystemClock().now(),
         )
+        # The API is for admins and other systems: fuzz it as the clinic's system does, with an admin's token.
+        crm = new_token()
+        await rt.storage.users.add(
+            username="crm",
+            display_name="CRM",
+            role="admin",
+            password_hash=hash_password("long enough password"),
+            interfaces=(),
+            clinics=("*",),
+            api_token_hash=token_digest(crm),
+            now=SystemClock().now(),
+        )
         async with TestClient(
-            TestServer(build_web_app(rt)), headers={"Authorization": f"Bearer {token}"}
+            TestServer(build_web_app(rt)), headers={"Authorization": f"Bearer {crm}"}
         ) as c:
             c.boss_token = boss  # type: ignore[attr-defined]
             yield c

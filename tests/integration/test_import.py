@@ -129,7 +129,7 @@ async def api(home: DialerHome) -> AsyncIterator[tuple[TestClient, list[set[obje
             role="admin",
             password_hash=hash_password("long enough password"),
             interfaces=(),
-            clinic_id="*",
+            clinics=("*",),
             api_token_hash=token_digest(token),
             now=SystemClock().now(),
         )

@@ -1,0 +1,301 @@
+"""Who may use what, route by route: every route the web app answers (walked from its own route table) ×
+every kind of person (nobody, an operator, a supervisor of one clinic, a supervisor of two, an admin of every
+clinic, the clinic's system with an admin's API token for one clinic, an operator's API token) × their own
+clinic and a clinic that is not theirs, sent over a real socket to the app as the service builds it, on a
+real SQLite file. The expected answers come from SPECS below, written from the issue ("who may see and do
+what"), not from the code's rules: a route the table does not know, a route without a rule, or a rule that
+differs from the table fails the suite."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+from dialer.app import build_web_app
+from dialer.engine.model import WrapupRow
+from dialer.web.access import RULES, Rule, route_table
+from tests.clinics import TWILIO_TOKEN, Chain, Person, clinic_chain
+from tests.support import free_port
+
+OPERATOR, SUPERVISOR, ADMIN = "operator", "supervisor", "admin"
+EVERYONE = frozenset({OPERATOR, SUPERVISOR, ADMIN})
+SUPERVISORS = frozenset({SUPERVISOR, ADMIN})
+LOGIN = "login"  # 401, or a page's redirect to the login form
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    params: dict[str, str] | None = None
+    json: Any = None
+    data: dict[str, str] | None = None
+    headers: dict[str, str] | None = None
+    socket: bool = False
+
+
+Build = Callable[[Chain, Person, str], Awaitable[Call]]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the issue says about one route. `roles` empty and `public` set: anyone, with no login."""
+
+    roles: frozenset[str]
+    build: Build
+    ok: int  # the answer to someone who may
+    other: int | None = None  # the answer to them for a clinic they do not hold; None: the route names none
+    tokens: bool = True  # may an API token be used (the live socket, wrap-ups and logout: a browser only)
+    public: bool = False
+
+
+def get(path: str, **params: str) -> Build:
+    async def build(chain: Chain, person: Person, clinic: str) -> Call:
+        return Call("GET", path, params or None)
+
+    return build
+
+
+def get_clinic(path: str, *, socket: bool = False, **params: str) -> Build:
+    async def build(chain: Chain, person: Person, clinic: str) -> Call:
+        return Call("GET", path, {**params, "clinic": clinic}, socket=socket)
+
+    return build
+
+
+async def appointments_day(chain: Chain, person: Person, clinic: str) -> Call:
+    return Call(
+        "GET",
+        "/api/appointments",
+        {"date": chain.appointment_row(clinic, "x")["visit_date"], "clinic": clinic},
+    )
+
+
+async def import_appointment(chain: Chain, person: Person, clinic: str) -> Call:
+    return Call("POST", "/api/appointments", json=[chain.appointment_row(clinic, chain.next_id("NEW"))])
+
+
+async def import_recall(chain: Chain, person: Person, clinic: str) -> Call:
+    return Call("POST", "/api/kos", json=[chain.recall_row(clinic, chain.next_id("K"))])
+
+
+async def cancel(chain: Chain, person: Person, clinic: str) -> Call:
+    return Call(
+        "POST",
+        "/api/appointments/cancel",
+        json={"clinic": clinic, "appointment_id": chain.appointments[clinic].pop()},
+    )
+
+
+async def wrap_up(chain: Chain, person: Person, clinic: str) -> Call:
+    """A call this person answered (someone's, for the anonymous), in the clinic given, waiting for its wrap-up."""
+    now = chain.time.now()
+    owner = person.user_id or chain.people["op1"].user_id
+    row = await chain.rt.storage.wrapups.open(
+        WrapupRow(
+            0,
+            clinic,
+            owner,
+            chain.next_id("call"),
+            chain.phones[clinic],
+            "in",
+            "inbound",
+            now,
+            now,
+            None,
+            "pending",
+        )
+    )
+    await chain.rt.storage.wrapups.ended(row.wrapup_id, now)
+    return Call("POST", f"/api/wrapups/{row.wrapup_id}", json={"result": "no_result"})
+
+
+async def delivery_report(chain: Chain, person: Person, clinic: str) -> Call:
+    path = "/sms/twilio/status"
+    form = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered"}
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(chain.base + path, form)
+    return Call("POST", path, data=form, headers={"X-Twilio-Signature": signature})
+
+
+async def login_form(chain: Chain, person: Person, clinic: str) -> Call:
+    return Call("POST", "/login", data={"username": person.name, "password": "x"})
+
+
+async def logout(chain: Chain, person: Person, clinic: str) -> Call:
+    return Call("POST", "/logout")
+
+
+SPECS: dict[tuple[str, str], Spec] = {
+    # Public: each says what protects it instead.
+    ("GET", "/login"): Spec(frozenset(), get("/login"), 200, public=True),
+    ("POST", "/login"): Spec(frozenset(), login_form, 403, public=True),  # no form token: refused by the form
+    ("GET", "/static"): Spec(frozenset(), get("/static/app.css"), 200, public=True),
+    ("GET", "/favicon.ico"): Spec(frozenset(), get("/favicon.ico"), 204, public=True),
+    ("GET", "/api/health"): Spec(frozenset(), get("/api/health"), 200, public=True),
+    ("GET", "/api/openapi.json"): Spec(frozenset(), get("/api/openapi.json"), 200, public=True),
+    ("POST", "/sms/{provider}/status"): Spec(frozenset(), delivery_report, 200, public=True),  # signed
+    # Everyone logged in.
+    ("GET", "/"): Spec(EVERYONE, get("/"), 303),
+    ("POST", "/logout"): Spec(EVERYONE, logout, 303, tokens=False),
+    ("GET", "/ws"): Spec(EVERYONE, get_clinic("/ws", socket=True), 101, 403, tokens=False),
+    # The operator's page and their wrap-ups.
+    ("GET", "/operator"): Spec(frozenset({OPERATOR, ADMIN}), get("/operator"), 200),
+    ("POST", "/api/wrapups/{wrapup_id}"): Spec(frozenset({OPERATOR, ADMIN}), wrap_up, 200, 409, tokens=False),
+    # The supervisor's pages.
+    ("GET", "/supervisor"): Spec(SUPERVISORS, get("/supervisor"), 200),
+    ("GET", "/supervisor/report"): Spec(SUPERVISORS, get_clinic("/supervisor/report"), 200, 403),
+    ("GET", "/supervisor/report.csv"): Spec(SUPERVISORS, get_clinic("/supervisor/report.csv"), 200, 403),
+    ("GET", "/supervisor/missed"): Spec(SUPERVISORS, get_clinic("/supervisor/missed"), 200, 403),
+    ("GET", "/supervisor/unreached"): Spec(SUPERVISORS, get_clinic("/supervisor/unreached"), 200, 403),
+    # The JSON API: loading lists (calls and SMS follow) is for admins and the clinic's system, row by row
+    # for their clinics; reading results also for supervisors; cancelling a visit also for the operator.
+    ("POST", "/api/appointments"): Spec(frozenset({ADMIN}), import_appointment, 200, 400),
+    ("POST", "/api/kos"): Spec(frozenset({ADMIN}), import_recall, 200, 400),
+    ("GET", "/api/appointments"): Spec(SUPERVISORS, appointments_day, 200, 403),
+    ("GET", "/api/kos"): Spec(SUPERVISORS, get_clinic("/api/kos"), 200, 403),
+    ("GET", "/api/sla"): Spec(SUPERVISORS, get_clinic("/api/sla"), 200, 403),
+    ("POST", "/api/appointments/cancel"): Spec(EVERYONE, cancel, 200, 403),
+}
+
+
+def expected(spec: Spec, person: Person, mine: bool) -> int | str:
+    if spec.public:
+        return spec.ok
+    if not person.role:
+        return LOGIN
+    if person.role not in spec.roles or (person.token and not spec.tokens):
+        return 403
+    if not mine and spec.other is not None and not person.all_clinics:
+        return spec.other
+    return spec.ok
+
+
+async def send(chain: Chain, person: Person, call: Call) -> int | str:
+    assert person.http is not None
+    headers = {**person.headers(), **(call.headers or {})}
+    url = chain.base + call.path
+    if call.socket:
+        try:
+            async with person.http.ws_connect(url, params=call.params, headers=headers):
+                return 101
+        except aiohttp.WSServerHandshakeError as err:
+            return LOGIN if err.status == 401 else err.status
+    async with person.http.request(
+        call.method,
+        url,
+        params=call.params,
+        json=call.json,
+        data=call.data,
+        headers=headers,
+        allow_redirects=False,
+    ) as response:
+        await response.read()
+        location = response.headers.get("Location", "")
+        if response.status == 401 or (response.status == 303 and location.startswith("/login?next=")):
+            return LOGIN
+        return response.status
+
+
+def table_problems(app: web.Application) -> list[str]:
+    """Routes the matrix cannot vouch for: without a rule, unknown to SPECS, or ruled otherwise than SPECS."""
+    problems = []
+    for method, path, rule in route_table(app):
+        spec = SPECS.get((method, path))
+        if rule is None:
+            problems.append(f"{method} {path}: no access rule (refused to everyone)")
+        if spec is None:
+            problems.append(f"{method} {path}: not in the authorization matrix")
+        elif rule is not None and not same_rule(rule, spec):
+            problems.append(
+                f"{method} {path}: rule says {rule.describe()}, the matrix says {sorted(spec.roles)}"
+            )
+    return problems
+
+
+def same_rule(rule: Rule, spec: Spec) -> bool:
+    if spec.public:
+        return bool(rule.public)
+    return not rule.public and rule.roles == spec.roles and rule.tokens == spec.tokens
+
+
+async def run_matrix(chain: Chain, app: web.Application) -> tuple[int, list[str]]:
+    """Every route × person × own/other clinic; logging out last, as it ends the session."""
+    routes = [(m, p) for m, p, _ in route_table(app) if (m, p) in SPECS]
+    routes.sort(key=lambda r: r == ("POST", "/logout"))
+    sent, wrong = 0, []
+    for method, path in routes:
+        spec = SPECS[(method, path)]
+        for person in chain.people.values():
+            for mine in (True, False) if spec.other is not None else (True,):
+                call = await spec.build(chain, person, person.own if mine else person.other)
+                got = await send(chain, person, call)
+                want = expected(spec, person, mine)
+                sent += 1
+                if got != want:
+                    where = "own clinic" if mine else "other clinic"
+                    wrong.append(f"{method} {path} as {person.name} ({where}): got {got}, expected {want}")
+    return sent, wrong
+
+
+async def test_every_route_answers_each_person_as_the_matrix_says(tmp_path: Path) -> None:
+    async with clinic_chain(tmp_path) as chain:
+        app = chain.app
+        assert app is not None
+        assert table_problems(app) == []
+        sent, wrong = await run_matrix(chain, app)
+        assert wrong == [], "\n".join(wrong)
+        assert sent >= 200  # 23 routes × 7 people, × 2 clinics where the route names one
+
+
+async def test_a_route_added_without_a_rule_is_refused_to_everyone_and_fails_the_matrix(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def secret(request: web.Request) -> web.Response:
+        return web.json_response({"patients": ["Смирнова Анна"]})
+
+    async with clinic_chain(tmp_path) as chain:
+        app = build_web_app(chain.rt)
+        app.router.add_get("/api/secret", secret)  # a new route whose author forgot its rule
+        app.router.add_post("/api/secret", secret)
+        assert table_problems(app) == [
+            "GET /api/secret: no access rule (refused to everyone)",
+            "GET /api/secret: not in the authorization matrix",
+            "POST /api/secret: no access rule (refused to everyone)",
+            "POST /api/secret: not in the authorization matrix",
+        ]
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        site = web.TCPSite(runner, "127.0.0.1", port)
+        await site.start()
+        try:
+            caplog.set_level(logging.ERROR, "dialer.web")
+            for person in chain.people.values():
+                assert person.http is not None
+                for method in ("GET", "POST"):
+                    async with person.http.request(
+                        method, f"http://127.0.0.1:{port}/api/secret", headers=person.headers()
+                    ) as response:
+                        assert response.status == 403, (person.name, method, response.status)
+                        assert "Смирнова" not in await response.text()
+            assert "refused GET /api/secret: the route declares no access rule" in caplog.text
+        finally:
+            await runner.cleanup()
+        assert RULES in app and ("GET", "/api/secret") not in app[RULES]
+
+
+def test_the_matrix_knows_the_difference_between_a_rule_and_its_spec() -> None:
+    """A loosened rule (operators let into the import) is caught by the table check, not only by requests."""
+    loose = Rule(EVERYONE)
+    assert not same_rule(loose, SPECS[("POST", "/api/kos")])
+    assert same_rule(Rule(frozenset({ADMIN})), SPECS[("POST", "/api/kos")])
+    assert not same_rule(Rule(EVERYONE), SPECS[("GET", "/ws")])  # a socket that took API tokens
+    assert expected(SPECS[("GET", "/api/kos")], Person("x", OPERATOR, frozenset({"c1"})), True) == 403

@@ -1,0 +1,67 @@
+"""The ring facts carry the number the patient dialled: it is how a pop-up knows which clinic a call is for
+when one Asterisk answers several clinics' numbers through one queue."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from dialer.core.ringing import MAX_DIDS, CallGone, PhoneRinging, RingTracker
+from dialer.core.tracker import Event
+
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+PHONE = "PJSIP/101"
+
+
+def newchannel(uniqueid: str, linkedid: str, context: str, exten: str) -> Event:
+    return {
+        "Event": "Newchannel",
+        "Channel": f"Local/{exten}@{context}-00000001;1",
+        "Uniqueid": uniqueid,
+        "Linkedid": linkedid,
+        "Context": context,
+        "Exten": exten,
+        "CallerIDNum": "79161234567",
+    }
+
+
+def agent_called(linkedid: str, queue: str = "reception", interface: str = PHONE) -> Event:
+    return {
+        "Event": "AgentCalled",
+        "Queue": queue,
+        "Interface": interface,
+        "Linkedid": linkedid,
+        "DestUniqueid": f"{linkedid}-agent",
+        "CallerIDNum": "79161234567",
+    }
+
+
+def test_a_queue_call_rings_with_the_number_the_patient_dialled() -> None:
+    rings = RingTracker(("clinic-inbound",))
+    rings.feed(newchannel("1.1", "1.1", "clinic-inbound", "200"), T0)
+    rings.feed(newchannel("1.2", "1.1", "clinic-inbound", "s"), T0)  # a later leg of the same call
+    (fact,) = rings.feed(agent_called("1.1"), T0)
+    assert isinstance(fact, PhoneRinging)
+    assert (fact.did, fact.queue, fact.kind) == ("200", "reception", "inbound")
+
+
+def test_a_call_not_from_an_inbound_context_has_no_number_and_the_call_end_forgets_it() -> None:
+    rings = RingTracker(("clinic-inbound",))
+    rings.feed(newchannel("2.1", "2.1", "from-internal", "101"), T0)
+    (fact,) = rings.feed(agent_called("2.1"), T0)
+    assert isinstance(fact, PhoneRinging) and fact.did == ""
+    rings.feed(newchannel("3.1", "3.1", "clinic-inbound", "300"), T0)
+    rings.feed(agent_called("3.1"), T0)
+    (gone,) = rings.feed({"Event": "Hangup", "Uniqueid": "3.1", "Linkedid": "3.1"}, T0)
+    assert isinstance(gone, CallGone)
+    (again,) = rings.feed(agent_called("3.1", interface="PJSIP/102"), T0)
+    assert isinstance(again, PhoneRinging) and again.did == ""
+
+
+def test_numbers_of_calls_whose_end_was_never_seen_do_not_pile_up() -> None:
+    rings = RingTracker(("clinic-inbound",))
+    for n in range(MAX_DIDS + 5):
+        rings.feed(newchannel(f"{n}.1", f"{n}.1", "clinic-inbound", "200"), T0)
+    (latest,) = rings.feed(agent_called(f"{MAX_DIDS + 4}.1"), T0)
+    (oldest,) = rings.feed(agent_called("0.1"), T0)
+    assert isinstance(latest, PhoneRinging) and latest.did == "200"
+    assert isinstance(oldest, PhoneRinging) and oldest.did == ""
