@@ -16,9 +16,11 @@ from dialer.core.appointments import ALL_FIELDS as APPOINTMENT_FIELDS
 from dialer.core.clock import Clock
 from dialer.core.recalls import ALL_FIELDS as RECALL_FIELDS
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
+from dialer.engine.model import AuditAction
 from dialer.engine.reports import SlaRows, sla_report
 from dialer.engine.stores import AppointmentStore, RecallImportStore
 from dialer.settings import Settings
+from dialer.web.audit import record
 
 log = logging.getLogger("dialer.web")
 
@@ -86,6 +88,7 @@ async def _import_rows(
             continue
         numbered.append((index, item))
     outcome = await run(numbered)
+    await record(request, AuditAction.IMPORT, *outcome.audit(key, "api"))
     all_errors = sorted(
         errors + [e.as_dict() for e in outcome.errors],
         key=lambda e: (str(e["row"]).zfill(9), str(e["field"])),
@@ -130,7 +133,11 @@ async def get_kos(request: web.Request) -> web.Response:
     clinic = request.query.get("clinic") or None
     if clinic is not None and clinic not in ctx.settings.clinics:
         return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
-    return web.json_response({"recalls": [r.public() for r in await ctx.recalls.export(clinic)]})
+    rows = [r.public() for r in await ctx.recalls.export(clinic)]
+    await record(
+        request, AuditAction.EXPORT, clinic or "*", {"report": "kos", "via": "api", "rows": len(rows)}
+    )
+    return web.json_response({"recalls": rows})
 
 
 async def cancel_appointment(request: web.Request) -> web.Response:
@@ -148,6 +155,7 @@ async def cancel_appointment(request: web.Request) -> web.Response:
         return bad_request(
             [{"field": "appointment_id", "message": "нет такой записи, или она уже отменена"}], 404
         )
+    await record(request, AuditAction.CANCEL, clinic, {"appointment_id": appointment_id, "via": "api"})
     if ctx.on_cancelled is not None:
         await ctx.on_cancelled(clinic, appointment_id)
     return web.json_response({"cancelled": True, "clinic": clinic, "appointment_id": appointment_id})
@@ -164,6 +172,12 @@ async def get_appointments(request: web.Request) -> web.Response:
     if clinic is not None and clinic not in ctx.settings.clinics:
         return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
     rows = await ctx.appointments.outcomes(day, clinic)
+    await record(
+        request,
+        AuditAction.EXPORT,
+        clinic or "*",
+        {"report": "outcomes", "date": day.isoformat(), "via": "api", "rows": len(rows)},
+    )
     return web.json_response(
         {
             "date": day.isoformat(),

@@ -12,7 +12,7 @@ from dialer.core.wrapup import RESULTS, FormErrors
 from dialer.engine.stores import WrapupStore
 from dialer.engine.wrapup import AfterWrapup, WrapupGone, save_wrapup
 from dialer.settings import Settings
-from dialer.web.auth import ADMIN, OPERATOR, csrf_of, require_role
+from dialer.web.auth import ADMIN, AUTH, OPERATOR, csrf_of, require_role
 from dialer.web.pages import operator_html
 
 
@@ -61,6 +61,7 @@ async def post_wrapup(request: web.Request) -> web.Response:
             wrapup_id=wrapup_id,
             raw=body,
             after=ctx.after_wrapup,
+            audit=request.app[AUTH].audit,
         )
     except FormErrors as err:
         return _errors([(e.field, e.message) for e in err.errors])
