@@ -13,8 +13,9 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
-from dialer import cli
+from dialer import accounts, cli
 from dialer.core.errors import ConfigError
+from dialer.core.passwords import MIN_LENGTH
 from dialer.settings import Settings, load_settings
 
 CONFIG_LOCATIONS = (Path("dialer.toml"), Path("/etc/dialer/dialer.toml"))
@@ -33,6 +34,18 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"нужна дата ГГГГ-ММ-ДД, а не {text!r}") from None
+
+
+PASSWORD_STDIN = (
+    f"прочитать пароль (не короче {MIN_LENGTH} символов) из стандартного ввода; иначе он будет придуман"
+)
+USER_ACTIONS = {
+    "disable": "отключить: вход закрыт, сессии и открытые страницы завершаются",
+    "enable": "снова разрешить вход",
+    "passwd": "сменить пароль (сессии пользователя завершаются)",
+    "token": "выдать новый API-токен (прежний перестаёт действовать)",
+    "revoke-token": "отозвать API-токен",
+}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -78,9 +91,20 @@ def parser() -> argparse.ArgumentParser:
         help="клиника пользователя; можно несколько раз; '*' — все клиники "
         "(по умолчанию все для admin и там, где клиника одна)",
     )
-    add.add_argument("--password-stdin", action="store_true", help="прочитать пароль из стандартного ввода")
+    add.add_argument("--password-stdin", action="store_true", help=PASSWORD_STDIN)
     add.add_argument("--api-token", action="store_true", help="выдать API-токен для других систем")
-    users_sub.add_parser("list", help="список пользователей")
+    users_sub.add_parser("list", help="список пользователей: роль, клиники, телефоны, токен, последний вход")
+    for action, text in USER_ACTIONS.items():
+        one = users_sub.add_parser(action, help=text)
+        one.add_argument("username")
+        if action == "passwd":
+            one.add_argument("--password-stdin", action="store_true", help=PASSWORD_STDIN)
+
+    audit = sub.add_parser(
+        "audit", help="журнал действий: входы, выгрузки, загрузки, итоги звонков, пользователи"
+    )
+    audit.add_argument("--since", type=_day, default=None, help="с этого дня (ГГГГ-ММ-ДД)")
+    audit.add_argument("--user", default=None, help="только действия этого пользователя (или cli:ИМЯ)")
 
     report = sub.add_parser("report", help="отчёты")
     report.add_argument("kind", choices=("sla",))
@@ -164,12 +188,29 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
             )
         )
     if args.command == "users":
-        return asyncio.run(cli.users_list(settings, out))
+        return asyncio.run(_users(args, settings, out))
+    if args.command == "audit":
+        return asyncio.run(accounts.audit(settings, args.since, args.user, out))
     if args.command == "report":
         return asyncio.run(cli.report_sla(settings, args.date, args.clinic, out))
     if args.command == "db":
         return asyncio.run(cli.upgrade_db(settings, out))
     raise AssertionError(f"unhandled command {args.command}")
+
+
+async def _users(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.action == "list":
+        return await accounts.users_list(settings, out)
+    if args.action == "passwd":
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+        return await accounts.users_passwd(settings, args.username, password, out)
+    change = {
+        "disable": accounts.users_disable,
+        "enable": accounts.users_enable,
+        "token": accounts.users_token,
+        "revoke-token": accounts.users_revoke_token,
+    }[args.action]
+    return await change(settings, args.username, out)
 
 
 async def _lists(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

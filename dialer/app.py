@@ -352,7 +352,7 @@ async def open_runtime(
         users=storage.users,
         clock=clock,
     )
-    live = LiveHub(settings, popups, board)
+    live = LiveHub(settings, popups, board, storage.users)
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     worker = DueWorker(
         due=storage.due,
@@ -521,6 +521,7 @@ def build_web_app(rt: Runtime) -> web.Application:
         users=rt.storage.users,
         clock=rt.clock,
         secure_cookies=settings.service.public_url.startswith("https://"),
+        audit=rt.storage.audit,
     )
     operators = OperatorContext(
         settings=settings, wrapups=rt.storage.wrapups, clock=rt.clock, after_wrapup=rt.progressive.wrapped_up

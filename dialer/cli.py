@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import getpass
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -24,7 +25,7 @@ from dialer.core.errors import ConfigError, DialerError
 from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
 from dialer.core.sms import SmsStatus
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
-from dialer.engine.model import ALL_CLINICS, DaySummary, UserExists
+from dialer.engine.model import ALL_CLINICS, AuditAction, DaySummary, UserExists
 from dialer.engine.reports import sla_report
 from dialer.settings import Settings
 from dialer.storage.repository import Storage
@@ -40,7 +41,7 @@ async def import_appointments_file(settings: Settings, path: Path, out: TextIO) 
         return import_appointments(rows, settings=settings, store=storage.appointments, now=_now(settings))
 
     return await _import_file(
-        settings, path, out, appointments.HEADER_ALIASES, appointments.missing_columns, run
+        settings, path, out, appointments.HEADER_ALIASES, appointments.missing_columns, run, "appointments"
     )
 
 
@@ -48,7 +49,9 @@ async def import_recalls_file(settings: Settings, path: Path, out: TextIO) -> in
     def run(storage: Storage, rows: list[tuple[int, dict[str, str]]]) -> Awaitable[ImportOutcome]:
         return import_recalls(rows, settings=settings, store=storage.recalls, now=_now(settings))
 
-    return await _import_file(settings, path, out, recalls.HEADER_ALIASES, recalls.missing_columns, run)
+    return await _import_file(
+        settings, path, out, recalls.HEADER_ALIASES, recalls.missing_columns, run, "recalls"
+    )
 
 
 async def _import_file(
@@ -58,6 +61,7 @@ async def _import_file(
     aliases: Mapping[str, str],
     missing_columns: Callable[[list[str]], list[str]],
     run: Callable[[Storage, list[tuple[int, dict[str, str]]]], Awaitable[ImportOutcome]],
+    kind: str,
 ) -> int:
     try:
         table = read_csv(await asyncio.to_thread(path.read_bytes), aliases)
@@ -71,6 +75,9 @@ async def _import_file(
     storage = await Storage.open(settings.service.db_url)
     try:
         outcome = await run(storage, table.rows)
+        clinic, detail = outcome.audit(kind, "file")
+        detail["file"] = path.name
+        await storage.audit.record(cli_actor(), AuditAction.IMPORT, clinic, detail, _now(settings))
     finally:
         await storage.close()
     for error in outcome.errors:
@@ -103,6 +110,8 @@ async def export_recalls(settings: Settings, clinic: str | None, out: TextIO) ->
     storage = await Storage.open(settings.service.db_url)
     try:
         rows = await storage.recalls.export(clinic)
+        detail = {"report": "kos", "via": "cli", "rows": len(rows)}
+        await storage.audit.record(cli_actor(), AuditAction.EXPORT, clinic or "*", detail, _now(settings))
     finally:
         await storage.close()
     writer = csv.DictWriter(out, KOS_COLUMNS, lineterminator="\n")
@@ -129,6 +138,8 @@ async def export_outcomes(settings: Settings, day: date, clinic: str | None, out
     storage = await Storage.open(settings.service.db_url)
     try:
         rows = await storage.appointments.outcomes(day, clinic)
+        detail = {"report": "outcomes", "date": day.isoformat(), "via": "cli", "rows": len(rows)}
+        await storage.audit.record(cli_actor(), AuditAction.EXPORT, clinic or "*", detail, _now(settings))
     finally:
         await storage.close()
     writer = csv.writer(out, lineterminator="\n")
@@ -284,6 +295,14 @@ def _now(settings: Settings) -> datetime:
     return clock_for(settings).now()
 
 
+def cli_actor() -> str:
+    """Who the audit log says ran a command: the system user, as the command line knows it."""
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except (OSError, KeyError):
+        return "cli:?"
+
+
 def first_known_error(exc: BaseException) -> BaseException | None:
     """Dig the error a user can act on out of a TaskGroup's exception group."""
     if isinstance(exc, (AmiAuthError, DialerError, ConfigError, OSError)):
@@ -395,6 +414,9 @@ async def users_add(
             api_token_hash=token_digest(token) if token else None,
             now=_now(settings),
         )
+        detail = {"user": username, "role": role, "clinics": sorted(held), "api_token": bool(token)}
+        only = next(iter(held)) if len(held) == 1 else ALL_CLINICS
+        await storage.audit.record(cli_actor(), AuditAction.USER_ADD, only, detail, _now(settings))
     except UserExists:
         out.write(f"Пользователь {username!r} уже есть\n")
         return EXIT_ERROR
@@ -428,17 +450,3 @@ def user_clinics(settings: Settings, role: str, clinics: list[str], out: TextIO)
         "Укажите клиники пользователя: --clinic c1 (можно несколько раз), или --clinic '*' для всех клиник\n"
     )
     return None
-
-
-async def users_list(settings: Settings, out: TextIO) -> int:
-    storage = await Storage.open(settings.service.db_url)
-    try:
-        for user in await storage.users.all():
-            state = " (отключён)" if user.disabled else ""
-            where = ",".join(sorted(user.clinics)) or "-"
-            out.write(
-                f"{user.username}\t{user.role}\t{where}\t{user.display_name}\t{', '.join(user.interfaces)}{state}\n"
-            )
-    finally:
-        await storage.close()
-    return EXIT_OK

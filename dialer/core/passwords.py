@@ -8,7 +8,7 @@ import hmac
 import secrets
 
 N, R, P, LENGTH = 2**14, 8, 1, 32
-MIN_LENGTH = 8
+MIN_LENGTH = 10  # the one minimum: the CLI, its help and the README say the same
 
 
 class WeakPassword(ValueError):

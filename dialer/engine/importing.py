@@ -22,10 +22,25 @@ class ImportOutcome:
     updated: int = 0
     errors: list[RowError] = field(default_factory=list)
     days: set[date] = field(default_factory=set)
+    clinics: set[str] = field(default_factory=set)  # of the rows that went in
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def audit(self, kind: str, via: str) -> tuple[str, dict[str, object]]:
+        """The clinic ("*" for several) and detail the audit log keeps of this import: counts, no rows."""
+        clinic = next(iter(self.clinics)) if len(self.clinics) == 1 else "*" if self.clinics else ""
+        detail: dict[str, object] = {
+            "kind": kind,
+            "via": via,
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "errors": len(self.errors),
+            "clinics": sorted(self.clinics),
+        }
+        return clinic, detail
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -82,6 +97,7 @@ async def import_appointments(
         updated=counts.updated,
         errors=refused + report.errors,
         days={r.visit_day for r in report.accepted},
+        clinics={r.clinic_id for r in report.accepted},
     )
 
 
@@ -101,4 +117,5 @@ async def import_recalls(
         created=counts.created,
         updated=counts.updated,
         errors=refused + report.errors,
+        clinics={r.clinic_id for r in report.accepted},
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -13,6 +13,7 @@ from dialer.core.sms import SmsStatus
 from dialer.engine.model import (
     AttemptBatch,
     AttemptRow,
+    AuditEntry,
     CallbackTask,
     ContactRecord,
     DaySummary,
@@ -207,6 +208,45 @@ class UserStore(Protocol):
     async def session(self, token_hash: str, now: datetime) -> tuple[UserRow, str] | None: ...
 
     async def close_session(self, token_hash: str) -> None: ...
+
+    async def live_sessions(self, token_hashes: Collection[str], now: datetime) -> dict[str, datetime]:
+        """Of these sessions, the ones still open (of a user not disabled), with when each expires."""
+        ...
+
+    async def live_tokens(self, token_hashes: Collection[str]) -> set[str]:
+        """Of these API tokens, the ones that still belong to a user who is not disabled."""
+        ...
+
+    async def set_disabled(self, username: str, disabled: bool) -> int | None:
+        """Disable (ending every session) or enable a user; the sessions ended, or None if no such user."""
+        ...
+
+    async def set_password(self, username: str, password_hash: str) -> int | None:
+        """Change the password and end every session; the sessions ended, or None if no such user."""
+        ...
+
+    async def set_api_token(self, username: str, token_hash: str | None) -> bool:
+        """Replace (or, with None, revoke) the user's API token; False if no such user."""
+        ...
+
+
+class AuditLog(Protocol):
+    """Who did what: logins, exports, imports, status changes, changes to users.
+
+    `actor` is a user name or "cli:<system user>"; `clinic_id` is "" when no clinic applies and "*" for
+    several; `detail` holds ids, counts and masked phone numbers (dialer.core.privacy.mask_phone) only: never
+    a patient's name or phone number, never a password.
+    """
+
+    async def record(
+        self, actor: str, action: str, clinic_id: str, detail: Mapping[str, object], now: datetime
+    ) -> None: ...
+
+    async def entries(
+        self, *, since: datetime | None = None, actor: str | None = None, limit: int = 1000
+    ) -> list[AuditEntry]:
+        """The newest entries first."""
+        ...
 
 
 class WrapupStore(Protocol):

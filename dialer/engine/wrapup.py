@@ -6,9 +6,10 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from dialer.core.clock import Clock
 from dialer.core.errors import DialerError, FieldError
+from dialer.core.privacy import mask_phone
 from dialer.core.wrapup import FormErrors, WrapupForm, parse_wrapup
-from dialer.engine.model import ContactRecord, UserRow, WrapupRow
-from dialer.engine.stores import WrapupStore
+from dialer.engine.model import AuditAction, ContactRecord, UserRow, WrapupRow
+from dialer.engine.stores import AuditLog, WrapupStore
 from dialer.settings import Settings
 
 OUT_FLAG = "Мы звоним"
@@ -33,6 +34,7 @@ async def save_wrapup(
     wrapup_id: int,
     raw: Mapping[str, object],
     after: AfterWrapup | None = None,
+    audit: AuditLog | None = None,
 ) -> WrapupForm:
     row = await store.get(wrapup_id)
     # Another operator's call, or one of a clinic this operator no longer holds, answers as if it did not exist.
@@ -75,6 +77,14 @@ async def save_wrapup(
     )
     if not await store.save(wrapup_id, contact):
         raise WrapupGone("этот звонок уже оформлен")
+    if audit is not None:
+        detail = {
+            "wrapup_id": wrapup_id,
+            "call": row.reason,
+            "result": form.result,
+            "phone": mask_phone(row.phone),
+        }
+        await audit.record(user.username, AuditAction.WRAPUP, row.clinic_id, detail, now)
     if after is not None:
         await after(row, form, user)
     return form

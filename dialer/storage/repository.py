@@ -12,6 +12,7 @@ from dialer.storage import schema
 from dialer.storage.alerts import SqlAlertStore
 from dialer.storage.appointments import SqlAppointmentStore
 from dialer.storage.attempts import SqlAttemptStore
+from dialer.storage.audit import SqlAuditLog
 from dialer.storage.callbacks import SqlCallbackStore
 from dialer.storage.cards import SqlCardStore
 from dialer.storage.db import create_engine, migrate
@@ -50,6 +51,7 @@ class Storage:
     recalls: SqlRecallStore
     outbox: SqlOutboxStore
     worklists: SqlWorklistStore
+    audit: SqlAuditLog
 
     @classmethod
     async def open(cls, url: str, *, run_migrations: bool = True) -> Storage:
@@ -75,6 +77,7 @@ class Storage:
             recalls=SqlRecallStore(engine),
             outbox=SqlOutboxStore(engine),
             worklists=SqlWorklistStore(engine),
+            audit=SqlAuditLog(engine),
         )
 
     async def sync_clinics(self, clinics: Sequence[tuple[str, str, str]], now: datetime) -> None:

@@ -306,6 +306,7 @@ users = Table(
     Column("api_token_hash", String(64), nullable=True, unique=True),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_login_at", UtcDateTime(), nullable=True),
 )
 
 # The clinics a user works for: one row per clinic, or one row "*" for every clinic. A user with no row holds
@@ -326,6 +327,22 @@ sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_sessions_user", "user_id"),
+)
+
+# Who did what, for the clinic's own checks: logins, exports, imports, status changes, changes to users.
+# Ids and masked numbers only: never a patient's name or phone number, never a password.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("audit_id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(64), nullable=False),  # a user name, "cli:<system user>", or "" (unknown name)
+    Column("action", String(32), nullable=False),
+    Column("clinic_id", String(64), nullable=False, default=""),  # "" when no clinic, "*" for several
+    Column("detail", Text, nullable=False, default="{}"),  # JSON
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_actor", "actor", "at"),
 )
 
 # Every contact with a patient, an «обращение»: who called whom, the result, and the flags.

@@ -33,6 +33,8 @@ def _user(r: Any) -> UserRow:
         tuple(i for i in r.interfaces.splitlines() if i),
         frozenset(c for c in (r.clinics or "").split("\n") if c),
         bool(r.disabled),
+        r.api_token_hash is not None,
+        r.last_login_at,
     )
 
 
@@ -87,10 +89,34 @@ class SqlUserStore:
         except IntegrityError:
             raise UserExists(username) from None
 
-    async def set_password(self, username: str, password_hash: str) -> bool:
+    async def set_password(self, username: str, password_hash: str) -> int | None:
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                update(users).where(users.c.username == username).values(password_hash=password_hash)
+                update(users)
+                .where(users.c.username == username)
+                .values(password_hash=password_hash)
+                .returning(users.c.user_id)
+            )
+            user_id = result.scalar_one_or_none()
+            return None if user_id is None else await _end_sessions(conn, user_id)
+
+    async def set_disabled(self, username: str, disabled: bool) -> int | None:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(users)
+                .where(users.c.username == username)
+                .values(disabled=disabled)
+                .returning(users.c.user_id)
+            )
+            user_id = result.scalar_one_or_none()
+            if user_id is None:
+                return None
+            return await _end_sessions(conn, user_id) if disabled else 0
+
+    async def set_api_token(self, username: str, token_hash: str | None) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(users).where(users.c.username == username).values(api_token_hash=token_hash)
             )
         return bool(result.rowcount)
 
@@ -116,7 +142,9 @@ class SqlUserStore:
     async def open_session(
         self, token_hash: str, user_id: int, csrf: str, now: datetime, expires: datetime
     ) -> None:
+        """Open a session; the user's last login is now."""
         async with self.engine.begin() as conn:
+            await conn.execute(update(users).where(users.c.user_id == user_id).values(last_login_at=now))
             await conn.execute(
                 insert(sessions).values(
                     token_hash=token_hash,
@@ -143,3 +171,46 @@ class SqlUserStore:
     async def close_session(self, token_hash: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(delete(sessions).where(sessions.c.token_hash == token_hash))
+
+    async def live_sessions(self, token_hashes: Collection[str], now: datetime) -> dict[str, datetime]:
+        live: dict[str, datetime] = {}
+        if not token_hashes:
+            return live
+        async with self.engine.connect() as conn:
+            for chunk in _chunks(token_hashes):
+                rows = await conn.execute(
+                    select(sessions.c.token_hash, sessions.c.expires_at)
+                    .select_from(sessions.join(users, users.c.user_id == sessions.c.user_id))
+                    .where(
+                        sessions.c.token_hash.in_(chunk),
+                        sessions.c.expires_at > now,
+                        users.c.disabled.is_(False),
+                    )
+                )
+                live.update((str(r.token_hash), r.expires_at) for r in rows)
+        return live
+
+    async def live_tokens(self, token_hashes: Collection[str]) -> set[str]:
+        live: set[str] = set()
+        if not token_hashes:
+            return live
+        async with self.engine.connect() as conn:
+            for chunk in _chunks(token_hashes):
+                rows = await conn.execute(
+                    select(users.c.api_token_hash).where(
+                        users.c.api_token_hash.in_(chunk), users.c.disabled.is_(False)
+                    )
+                )
+                live.update(str(r.api_token_hash) for r in rows)
+        return live
+
+
+def _chunks(items: Collection[str], size: int = 500) -> list[list[str]]:
+    """Small enough for any SQLite's limit on bound parameters."""
+    listed = list(items)
+    return [listed[i : i + size] for i in range(0, len(listed), size)]
+
+
+async def _end_sessions(conn: AsyncConnection, user_id: int) -> int:
+    result = await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+    return int(result.rowcount)

@@ -16,6 +16,7 @@ from dialer.core.appointments import ALL_FIELDS as APPOINTMENT_FIELDS
 from dialer.core.clock import Clock
 from dialer.core.recalls import ALL_FIELDS as RECALL_FIELDS
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
+from dialer.engine.model import AuditAction
 from dialer.engine.reports import SlaRows, sla_report
 from dialer.engine.stores import AppointmentStore, RecallImportStore
 from dialer.settings import Settings
@@ -30,6 +31,7 @@ from dialer.web.access import (
     one_clinic,
     some_clinics,
 )
+from dialer.web.audit import record
 from dialer.web.auth import user_of
 
 log = logging.getLogger("dialer.web")
@@ -98,6 +100,7 @@ async def _import_rows(
             continue
         numbered.append((index, item))
     outcome = await run(numbered)
+    await record(request, AuditAction.IMPORT, *outcome.audit(key, "api"))
     all_errors = sorted(
         errors + [e.as_dict() for e in outcome.errors],
         key=lambda e: (str(e["row"]).zfill(9), str(e["field"])),
@@ -153,8 +156,10 @@ async def get_kos(request: web.Request) -> web.Response:
     unknown = _unknown(ctx.settings, clinics)
     if unknown is not None:
         return unknown
-    rows = [r for c in _each(clinics) for r in await ctx.recalls.export(c)]
-    return web.json_response({"recalls": [r.public() for r in rows]})
+    rows = [r.public() for c in _each(clinics) for r in await ctx.recalls.export(c)]
+    detail = {"report": "kos", "via": "api", "rows": len(rows)}
+    await record(request, AuditAction.EXPORT, _audit_clinic(clinics), detail)
+    return web.json_response({"recalls": rows})
 
 
 def _each(clinics: list[str] | None) -> list[str | None]:
@@ -167,6 +172,10 @@ def _unknown(settings: Settings, clinics: list[str] | None) -> web.Response | No
         if clinic not in settings.clinics:
             return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
     return None
+
+
+def _audit_clinic(clinics: list[str] | None) -> str:
+    return clinics[0] if clinics and len(clinics) == 1 else "*"
 
 
 async def cancel_appointment(request: web.Request) -> web.Response:
@@ -186,6 +195,7 @@ async def cancel_appointment(request: web.Request) -> web.Response:
         return bad_request(
             [{"field": "appointment_id", "message": "нет такой записи, или она уже отменена"}], 404
         )
+    await record(request, AuditAction.CANCEL, clinic, {"appointment_id": appointment_id, "via": "api"})
     if ctx.on_cancelled is not None:
         await ctx.on_cancelled(clinic, appointment_id)
     return web.json_response({"cancelled": True, "clinic": clinic, "appointment_id": appointment_id})
@@ -203,6 +213,12 @@ async def get_appointments(request: web.Request) -> web.Response:
     if unknown is not None:
         return unknown
     rows = [r for c in _each(clinics) for r in await ctx.appointments.outcomes(day, c)]
+    await record(
+        request,
+        AuditAction.EXPORT,
+        _audit_clinic(clinics),
+        {"report": "outcomes", "date": day.isoformat(), "via": "api", "rows": len(rows)},
+    )
     return web.json_response(
         {
             "date": day.isoformat(),

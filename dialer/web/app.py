@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from dialer.web import api, auth, operator, sms_callbacks, supervisor
+from dialer.web import api, audit, auth, operator, sms_callbacks, supervisor
 from dialer.web.access import (
     ADMIN,
     OPERATOR,
@@ -66,6 +66,10 @@ class WebParts:
     health: Health
 
 
+async def _warm(ctx: AuthContext) -> None:
+    await ctx.dummy.get()  # the stand-in hash for unknown names, made before the first login needs it
+
+
 def create_app(parts: WebParts) -> web.Application:
     app = web.Application(client_max_size=8 * 1024 * 1024, middlewares=[security_headers, auth_middleware])
     app[API] = parts.api
@@ -74,6 +78,9 @@ def create_app(parts: WebParts) -> web.Application:
     app[OPERATORS] = parts.operators
     app[SUPERVISION] = parts.supervision
     app[HEALTH] = parts.health
+    parts.auth.on_ended = parts.live.end
+    app.cleanup_ctx.append(parts.live.running)
+    app.on_startup.append(lambda _: _warm(parts.auth))
     add_route(app, "GET", "/api/health", get_health, public("link and queue counts only, for the monitoring"))
     add_route(app, "GET", "/favicon.ico", favicon, public("an empty answer"))
     # Pop-ups for operators, the live board for supervisors: each message filtered by the user's clinics.
@@ -84,6 +91,7 @@ def create_app(parts: WebParts) -> web.Application:
     api.add_routes(app)
     operator.add_routes(app)
     supervisor.add_routes(app)
+    audit.add_routes(app)
     add_openapi(app)
     sms_callbacks.add_routes(app, list(parts.callbacks.verifiers.values()))
     return app

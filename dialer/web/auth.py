@@ -1,10 +1,14 @@
-"""Logging in: scrypt passwords, session cookies, CSRF tokens, a limit on failed logins; and the middleware
+"""Logging in: scrypt passwords, session cookies, CSRF tokens, a limit on login attempts; and the middleware
 that enforces each route's declared access rule (dialer.web.access).
 
 Browsers carry an HttpOnly, SameSite=Strict session cookie and send the session's CSRF token with every
 change (a form field or the X-CSRF-Token header). Other systems (the clinic's own software importing
 appointments) use `Authorization: Bearer <API token>`, which needs no CSRF token because no browser sends it
 on its own.
+
+Login attempts are counted as they arrive, before the password is checked (dialer.core.throttle), and an
+unknown name is checked against a stand-in hash, so it takes as long as a known one. Logging in, failing to
+and logging out are written to the audit log.
 """
 
 from __future__ import annotations
@@ -13,19 +17,21 @@ import asyncio
 import hmac
 import json
 import logging
+import math
 import secrets
-from collections import defaultdict, deque
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from dialer.core.clock import Clock
 from dialer.core.passwords import new_token, token_digest, verify_password
-from dialer.engine.model import UserRow
-from dialer.engine.stores import UserStore
+from dialer.core.throttle import LoginLimiter, Ticket
+from dialer.engine.model import AuditAction, UserRow
+from dialer.engine.stores import AuditLog, UserStore
 from dialer.web.access import (
     OPERATOR,
     ROLES,
@@ -40,6 +46,7 @@ from dialer.web.access import (
     rule_for,
     wants_json,
 )
+from dialer.web.logins import KNOWN_COOKIE, KNOWN_LIFETIME, DummyHash, KnownBrowsers, safe_next
 
 log = logging.getLogger("dialer.web")
 
@@ -50,31 +57,12 @@ SESSION_LIFETIME = timedelta(hours=12)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-@dataclass
-class LoginLimiter:
-    """At most `attempts` failed logins per user name and per address in `window` seconds."""
+@dataclass(frozen=True)
+class Credential:
+    """What a request was let in with: a browser session or an API token, by its digest."""
 
-    attempts: int = 5
-    window: float = 600.0
-    _failures: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures[key]
-        while failures and now - failures[0] > self.window:
-            failures.popleft()
-        return failures
-
-    def blocked_for(self, keys: Collection[str], now: float) -> float:
-        waits = [self.window - (now - f[0]) for k in keys if len(f := self._recent(k, now)) >= self.attempts]
-        return max(waits, default=0.0)
-
-    def failed(self, keys: Collection[str], now: float) -> None:
-        for key in keys:
-            self._failures[key].append(now)
-
-    def succeeded(self, keys: Collection[str]) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
+    kind: str  # session | token
+    digest: str
 
 
 @dataclass
@@ -82,12 +70,22 @@ class AuthContext:
     users: UserStore
     clock: Clock
     secure_cookies: bool
+    audit: AuditLog | None = None
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    browsers: KnownBrowsers = field(default_factory=KnownBrowsers)
+    dummy: DummyHash = field(default_factory=DummyHash)
+    # Set by the app: closes the WebSockets opened with a credential that has just ended (logout).
+    on_ended: Callable[[Credential], Awaitable[None]] | None = None
+
+    async def record(self, actor: str, action: str, clinic_id: str, detail: dict[str, object]) -> None:
+        if self.audit is not None:
+            await self.audit.record(actor, action, clinic_id, detail, self.clock.now())
 
 
 AUTH = web.AppKey("auth", AuthContext)
 USER = web.RequestKey("user", UserRow)
 CSRF = web.RequestKey("csrf", str)
+CREDENTIAL = web.RequestKey("credential", Credential)
 
 
 def same(given: str, expected: str) -> bool:
@@ -112,7 +110,7 @@ def _unauthorized(request: web.Request, field: str, message: str) -> web.HTTPExc
             text=json.dumps({"errors": [{"field": field, "message": message}]}, ensure_ascii=False),
             content_type="application/json",
         )
-    return web.HTTPSeeOther(f"/login?next={request.rel_url.path}")
+    return web.HTTPSeeOther("/login?" + urlencode({"next": request.rel_url.raw_path_qs}))
 
 
 @web.middleware
@@ -131,16 +129,18 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     bearer = request.headers.get("Authorization", "")
     by_token = bearer.startswith("Bearer ")
     if by_token:
-        user = await ctx.users.by_api_token(token_digest(bearer[7:].strip()))
+        digest = token_digest(bearer[7:].strip())
+        user = await ctx.users.by_api_token(digest)
         if user is None or user.disabled:
             raise _unauthorized(request, "token", "неверный токен")
-        request[USER] = user
+        request[USER], request[CREDENTIAL] = user, Credential("token", digest)
     else:
         session = await _session(request, ctx)
         if session is None:
             raise _unauthorized(request, "session", "войдите")
         user = session[0]
         request[USER], request[CSRF] = session
+        request[CREDENTIAL] = Credential("session", token_digest(request.cookies[SESSION_COOKIE]))
     if not rule.admits(user, by_token):
         how = ", API token" if by_token else ""
         log.warning("refused %s %s to %s (%s%s)", request.method, request.path, user.username, user.role, how)
@@ -183,7 +183,7 @@ async def login_page(request: web.Request) -> web.Response:
     # Reuse the browser's token: a second tab, or a stray request that lands here, must not void the first form.
     token = request.cookies.get(LOGIN_COOKIE, "") or secrets.token_urlsafe(24)
     response = web.Response(
-        text=login_html(token, request.query.get("next", ""), ""), content_type="text/html"
+        text=login_html(token, safe_next(request.query.get("next", "")) or "", ""), content_type="text/html"
     )
     _set_cookie(response, LOGIN_COOKIE, token, request.app[AUTH], max_age=3600)
     return response
@@ -203,25 +203,40 @@ async def login(request: web.Request) -> web.StreamResponse:
         )
     username = str(form.get("username", "")).strip()[:64]
     password = str(form.get("password", ""))[:256]
-    keys = (f"user:{username.lower()}", f"addr:{request.remote}")
-    now = ctx.clock.monotonic()
-    wait = ctx.limiter.blocked_for(keys, now)
-    if wait > 0:
+    next_url = safe_next(str(form.get("next", ""))) or ""
+    address = request.remote or ""
+    browser = ctx.browsers.key_for(request.cookies.get(KNOWN_COOKIE, ""), username)
+    # Counted now, before the password is checked: attempts sent at once are each counted.
+    ticket = ctx.limiter.admit(username, address, browser, ctx.clock.monotonic())
+    if not isinstance(ticket, Ticket):
+        seconds = math.ceil(ticket)
         return web.Response(
             status=429,
             content_type="text/html",
-            text=login_html(token, "", f"Слишком много неудачных попыток. Подождите {wait / 60:.0f} мин."),
+            headers={"Retry-After": str(seconds)},
+            text=login_html(
+                token, next_url, f"Слишком много неудачных попыток. Повторите через {seconds} с."
+            ),
         )
     user = await ctx.users.by_name(username) if username else None
+    # An unknown name is checked against a stand-in hash: it costs what a known one costs.
     # scrypt is made slow on purpose: on a thread, so that a shift logging in at once does not stall pop-ups.
-    matches = user is not None and await asyncio.to_thread(verify_password, password, user.password_hash)
+    stored = user.password_hash if user is not None else await ctx.dummy.get()
+    matches = await asyncio.to_thread(verify_password, password, stored)
     if user is None or user.disabled or not matches:
-        ctx.limiter.failed(keys, now)
-        log.warning("failed login for %r from %s", username, request.remote)
-        return web.Response(
-            status=401, text=login_html(token, "", "Неверное имя или пароль."), content_type="text/html"
+        reason = "unknown_user" if user is None else "disabled" if user.disabled else "password"
+        # An unknown name is not written down: it may be a password typed into the wrong field.
+        await ctx.record(
+            user.username if user else "",
+            AuditAction.LOGIN_FAILED,
+            user.clinic_of_record if user else "",
+            {"address": address, "reason": reason},
         )
-    ctx.limiter.succeeded(keys)
+        log.warning("failed login (%s) from %s", reason, address)
+        return web.Response(
+            status=401, text=login_html(token, next_url, "Неверное имя или пароль."), content_type="text/html"
+        )
+    ctx.limiter.succeeded(ticket)
     session_token = new_token()
     current = ctx.clock.now()
     await ctx.users.open_session(
@@ -231,11 +246,11 @@ async def login(request: web.Request) -> web.StreamResponse:
         current,
         current + SESSION_LIFETIME,
     )
-    target = str(form.get("next", "")) or home_of(user)
-    if not target.startswith("/") or target.startswith("//"):
-        target = home_of(user)
-    response = web.HTTPSeeOther(target)
+    await ctx.record(user.username, AuditAction.LOGIN, user.clinic_of_record, {"address": address})
+    response = web.HTTPSeeOther(next_url or home_of(user))
     _set_cookie(response, SESSION_COOKIE, session_token, ctx, max_age=int(SESSION_LIFETIME.total_seconds()))
+    known = ctx.browsers.remember(request.cookies.get(KNOWN_COOKIE, ""), user.username)
+    _set_cookie(response, KNOWN_COOKIE, known, ctx, max_age=KNOWN_LIFETIME, path="/login")
     response.del_cookie(LOGIN_COOKIE, path="/")
     log.info("login of %s (%s)", user.username, user.role)
     raise response
@@ -246,6 +261,11 @@ async def logout(request: web.Request) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE, "")
     if token:
         await ctx.users.close_session(token_digest(token))
+        if ctx.on_ended is not None:
+            await ctx.on_ended(Credential("session", token_digest(token)))
+    if USER in request:
+        user = request[USER]
+        await ctx.record(user.username, AuditAction.LOGOUT, user.clinic_of_record, {})
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
@@ -255,9 +275,11 @@ def home_of(user: UserRow) -> str:
     return "/operator" if user.role == OPERATOR else "/supervisor"
 
 
-def _set_cookie(response: web.StreamResponse, name: str, value: str, ctx: AuthContext, max_age: int) -> None:
+def _set_cookie(
+    response: web.StreamResponse, name: str, value: str, ctx: AuthContext, max_age: int, path: str = "/"
+) -> None:
     response.set_cookie(
-        name, value, max_age=max_age, path="/", httponly=True, samesite="Strict", secure=ctx.secure_cookies
+        name, value, max_age=max_age, path=path, httponly=True, samesite="Strict", secure=ctx.secure_cookies
     )
 
 

@@ -1,5 +1,13 @@
 """WebSockets: each operator's pop-ups, and the senior administrators' live board. The server pushes; the
-browser never polls. Each socket has its own outbox and writer, so a slow browser never holds up the rest."""
+browser never polls. Each socket has its own outbox and writer, so a slow browser never holds up the rest.
+
+A socket lives only as long as the session (or API token) it was opened with. Logging out in this process
+closes it at once. Ending a session elsewhere (`dialer users disable` or `passwd` run from another process
+delete the user's sessions in the database) is found by a check of every open socket's session, one query
+for all of them, every SESSION_CHECK_SECONDS, and before each message a browser sends. A socket whose session
+ended or expired is closed with the code ENDED, which the page shows as «войдите снова»; until it is closed
+its writer sends nothing, and nothing at all after the session's expiry.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,9 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -16,15 +26,19 @@ from aiohttp import WSMsgType, web
 from dialer.engine.board import Board
 from dialer.engine.model import UserRow
 from dialer.engine.popups import Popups
+from dialer.engine.stores import UserStore
 from dialer.settings import Settings
 from dialer.web.access import SUPERVISORS, one_clinic
-from dialer.web.auth import user_of
+from dialer.web.auth import CREDENTIAL, Credential, user_of
 from dialer.web.charts import hours_svg
 
 log = logging.getLogger("dialer.web")
 
 BOARD_EVERY_SECONDS = 1.0
 OUTBOX_LIMIT = 200
+SESSION_CHECK_SECONDS = 1.0
+ENDED = 4401  # a private close code: the session ended or expired; the page says «войдите снова»
+ENDED_TEXT = "войдите снова".encode()
 
 
 @dataclass(eq=False)
@@ -32,8 +46,11 @@ class _Socket:
     ws: web.WebSocketResponse
     user: UserRow
     supervisor: bool
+    credential: Credential
     clinic: str = ""
     outbox: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
+    expires_at: datetime | None = None  # the session's end, as last checked (None: an API token)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # the session ended: the handler closes
 
     def send(self, text: str) -> None:
         with contextlib.suppress(asyncio.QueueFull):  # a browser that stopped reading gets no more
@@ -45,6 +62,7 @@ class LiveHub:
     settings: Settings
     popups: Popups
     board: Board
+    users: UserStore
     _sockets: dict[int, set[_Socket]] = field(default_factory=lambda: defaultdict(set))
     _boards: set[_Socket] = field(default_factory=set)
     _last_board: dict[str, str] = field(default_factory=dict)
@@ -87,19 +105,22 @@ class LiveHub:
         clinic = one_clinic(request, user, list(self.settings.clinics)) if supervisor else ""
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
-        socket = _Socket(ws, user, supervisor, clinic)
+        socket = _Socket(ws, user, supervisor, request[CREDENTIAL], clinic)
         self._sockets[user.user_id].add(socket)
         writer = asyncio.create_task(self._write(socket))
         try:
-            if socket.supervisor:
-                self._boards.add(socket)
-                await self.push_board(socket.clinic, only=socket)
-            else:
-                for card in await self.popups.snapshot(user):
-                    socket.send(json.dumps(card, ensure_ascii=False, default=str))
-            async for incoming in ws:
-                if incoming.type == WSMsgType.TEXT and socket.supervisor:
-                    await self._choose_clinic(socket, incoming.data)
+            if await self.check(socket):
+                if socket.supervisor:
+                    self._boards.add(socket)
+                    await self.push_board(socket.clinic, only=socket)
+                else:
+                    for card in await self.popups.snapshot(user):
+                        socket.send(json.dumps(card, ensure_ascii=False, default=str))
+                await self._read(socket)
+            if socket.ended.is_set():
+                # Closed here, by the task that reads: the browser's answer to the close is awaited, so it
+                # surely gets the code.
+                await ws.close(code=ENDED, message=ENDED_TEXT)
         finally:
             self._sockets[user.user_id].discard(socket)
             self._boards.discard(socket)
@@ -108,6 +129,28 @@ class LiveHub:
                 await writer
         return ws
 
+    async def _read(self, socket: _Socket) -> None:
+        """The browser's messages, until it goes away or its session ends (the session is checked on each)."""
+        ended = asyncio.create_task(socket.ended.wait())
+        try:
+            while True:
+                incoming = asyncio.create_task(socket.ws.receive())
+                await asyncio.wait((incoming, ended), return_when=asyncio.FIRST_COMPLETED)
+                if not incoming.done() or ended.done():
+                    incoming.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await incoming
+                    return
+                message = incoming.result()
+                if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    return
+                if not await self.check(socket):
+                    return
+                if message.type == WSMsgType.TEXT and socket.supervisor:
+                    await self._choose_clinic(socket, message.data)
+        finally:
+            ended.cancel()
+
     async def _choose_clinic(self, socket: _Socket, data: str) -> None:
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             clinic = json.loads(data).get("clinic")
@@ -115,11 +158,70 @@ class LiveHub:
                 socket.clinic = clinic
                 await self.push_board(clinic, only=socket)
 
-    @staticmethod
-    async def _write(socket: _Socket) -> None:
+    async def _write(self, socket: _Socket) -> None:
         while True:
             text = await socket.outbox.get()
+            if socket.ended.is_set() or (
+                socket.expires_at is not None and self.board.clock.now() >= socket.expires_at
+            ):
+                continue  # closed within SESSION_CHECK_SECONDS; meanwhile not a word more
             try:
                 await socket.ws.send_str(text)
             except ConnectionError:
                 return
+
+    # -- sessions ---------------------------------------------------------------------------------------
+
+    async def watch_sessions(self) -> None:
+        """Close the sockets whose session ended or expired, wherever it was ended."""
+        while True:
+            await self.board.clock.sleep(SESSION_CHECK_SECONDS)
+            try:
+                await self.check_all()
+            except Exception:
+                log.exception("checking the sessions of open sockets failed")
+
+    async def check_all(self) -> None:
+        await self._check([s for group in self._sockets.values() for s in group if not s.ended.is_set()])
+
+    async def check(self, socket: _Socket) -> bool:
+        """Is the socket's session still open? If not, the socket is being closed."""
+        await self._check([socket])
+        return not socket.ended.is_set()
+
+    async def end(self, credential: Credential) -> None:
+        """A session ended in this process (logout): close its sockets now."""
+        self._end(s for group in self._sockets.values() for s in group if s.credential == credential)
+
+    async def _check(self, sockets: list[_Socket]) -> None:
+        if not sockets:
+            return
+        sessions = {s.credential.digest for s in sockets if s.credential.kind == "session"}
+        tokens = {s.credential.digest for s in sockets if s.credential.kind == "token"}
+        live = await self.users.live_sessions(sessions, self.board.clock.now())
+        live_tokens = await self.users.live_tokens(tokens)
+        gone = []
+        for socket in sockets:
+            if socket.credential.kind == "session":
+                socket.expires_at = live.get(socket.credential.digest)
+                if socket.expires_at is None:
+                    gone.append(socket)
+            elif socket.credential.digest not in live_tokens:
+                gone.append(socket)
+        self._end(gone)
+
+    def _end(self, sockets: Iterable[_Socket]) -> None:
+        for socket in sockets:
+            if not socket.ended.is_set():
+                socket.ended.set()
+                log.info("closing a live socket of user %s: the session ended", socket.user.user_id)
+
+    async def running(self, app: web.Application) -> AsyncIterator[None]:
+        """The web app's cleanup context: the session check runs while the app serves."""
+        watcher = asyncio.create_task(self.watch_sessions(), name="ws-sessions")
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher

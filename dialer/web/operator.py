@@ -13,7 +13,7 @@ from dialer.engine.stores import WrapupStore
 from dialer.engine.wrapup import AfterWrapup, WrapupGone, save_wrapup
 from dialer.settings import Settings
 from dialer.web.access import ADMIN, OPERATOR, Scope, add_route, allow
-from dialer.web.auth import csrf_of, user_of
+from dialer.web.auth import AUTH, csrf_of, user_of
 from dialer.web.pages import operator_html
 
 
@@ -62,6 +62,7 @@ async def post_wrapup(request: web.Request) -> web.Response:
             wrapup_id=wrapup_id,
             raw=body,
             after=ctx.after_wrapup,
+            audit=request.app[AUTH].audit,
         )
     except FormErrors as err:
         return _errors([(e.field, e.message) for e in err.errors])

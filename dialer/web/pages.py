@@ -92,7 +92,8 @@ def nav(user: UserRow) -> str:
         return '<nav><a href="/operator">Звонки</a></nav>'
     return (
         '<nav><a href="/supervisor">Сейчас</a><a href="/supervisor/report">Отчёт за день</a>'
-        '<a href="/supervisor/missed">Пропущенные</a><a href="/supervisor/unreached">Не дозвонились</a></nav>'
+        '<a href="/supervisor/missed">Пропущенные</a><a href="/supervisor/unreached">Не дозвонились</a>'
+        '<a href="/supervisor/audit">Журнал</a></nav>'
     )
 
 

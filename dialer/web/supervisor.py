@@ -14,10 +14,12 @@ from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
 from dialer.core.privacy import mask_phone
+from dialer.engine.model import AuditAction
 from dialer.engine.reports import SlaRows, sla_report
 from dialer.engine.stores import ReportStore
 from dialer.settings import ClinicSettings, Settings
 from dialer.web.access import ADMIN, EVERYONE, SUPERVISOR, Scope, add_route, allow, held, one_clinic
+from dialer.web.audit import record
 from dialer.web.auth import csrf_of, user_of
 from dialer.web.pages import filters, layout, nav, supervisor_html, table
 
@@ -116,6 +118,7 @@ async def report_csv(request: web.Request) -> web.Response:
     writer = csv.writer(out)
     writer.writerow(["clinic", "date", *(k for k, _ in REPORT_ROWS)])
     writer.writerow([clinic.id, day.isoformat(), *(_cell(metrics[k]) for k, _ in REPORT_ROWS)])
+    await record(request, AuditAction.EXPORT, clinic.id, {"report": "day_report", "date": day.isoformat()})
     return web.Response(
         text=out.getvalue(),
         content_type="text/csv",

@@ -121,7 +121,8 @@ async def test_login_is_refused_after_too_many_failures(sandbox: SandboxHandle, 
             statuses.append((await nav.value).status)  # type: ignore[union-attr]
         assert statuses[:5] == [401] * 5 and statuses[5] == 429
         assert "Слишком много" in await page.content()
-        # The right password is refused too while the lock holds.
+        # The right password waits its turn too, from a new browser: 5 s after the fifth failure (slowed, not
+        # locked: a browser that had logged in as anna before would not wait at all).
         _, page = await logged_in(browser, svc.base, "anna", PASSWORD)
         assert page.url.endswith("/login")
 

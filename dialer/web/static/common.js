@@ -20,6 +20,7 @@ const dialer = {
     return `${sign}${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
   },
   // Keep one WebSocket open; reconnect with backoff; the server sends the state again on every connect.
+  // A socket closed with 4401 belongs to a session that ended: the badge asks to log in again instead.
   live(path, onMessage, onOpen) {
     const badge = document.getElementById("link");
     let delay = 500, socket = null;
@@ -27,7 +28,14 @@ const dialer = {
       socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path()}`);
       socket.onopen = () => { delay = 500; badge.textContent = "на связи"; badge.className = "link-state on"; if (onOpen) onOpen(socket); };
       socket.onmessage = (event) => onMessage(JSON.parse(event.data));
-      socket.onclose = () => {
+      socket.onclose = (event) => {
+        if (event.code === 4401) {  // the session ended or expired: no point reconnecting
+          badge.textContent = ""; badge.className = "link-state off";
+          const link = dialer.el("a", "", "войдите снова");
+          link.href = `/login?next=${encodeURIComponent(location.pathname)}`;
+          badge.append(link);
+          return;
+        }
         badge.textContent = "переподключение…"; badge.className = "link-state off";
         setTimeout(connect, delay); delay = Math.min(delay * 2, 10000);
       };
