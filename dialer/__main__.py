@@ -13,8 +13,10 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
-from dialer import cli
+from dialer import cli, personal_data
+from dialer.app import clock_for
 from dialer.core.errors import ConfigError
+from dialer.core.privacy import describe_error
 from dialer.settings import Settings, load_settings
 
 CONFIG_LOCATIONS = (Path("dialer.toml"), Path("/etc/dialer/dialer.toml"))
@@ -96,15 +98,32 @@ def parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="база данных")
     db.add_argument("action", choices=("upgrade",))
+
+    purge = sub.add_parser("purge", help="удалить персональные данные старше сроков хранения ([retention])")
+    purge.add_argument("--dry-run", action="store_true", help="только посчитать, ничего не менять")
+    patients = sub.add_parser("patients", help="персональные данные пациентов")
+    patients_sub = patients.add_subparsers(dest="action", required=True)
+    forget = patients_sub.add_parser("forget", help="стереть всё о пациентах с этим номером (152-ФЗ, ст. 21)")
+    forget.add_argument("phone", help="номер, как его пишут: 8 (916) 123-45-67, +79161234567")
+    forget.add_argument("--dry-run", action="store_true", help="только посчитать, ничего не менять")
     return p
+
+
+# Libraries kept at WARNING whatever the level asked for: noise, or worse, aiosqlite's DEBUG lines, which
+# show every statement with the values bound to it (patients' names and phones).
+QUIET_LIBRARIES = ("apscheduler", "twilio.http_client", "aiohttp.access", "panoramisk", "aiosqlite")
+
+
+def quiet_libraries() -> None:
+    for noisy in QUIET_LIBRARIES:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    for noisy in ("apscheduler", "twilio.http_client", "aiohttp.access", "panoramisk"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_libraries()
 
 
 def _run_async(make: Callable[[asyncio.Event], Awaitable[int]]) -> int:
@@ -162,7 +181,15 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
         return asyncio.run(cli.report_sla(settings, args.date, args.clinic, out))
     if args.command == "db":
         return asyncio.run(cli.upgrade_db(settings, out))
+    if args.command in ("purge", "patients"):
+        return asyncio.run(_personal_data(args, settings, out))
     raise AssertionError(f"unhandled command {args.command}")
+
+
+async def _personal_data(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.command == "purge":
+        return await personal_data.purge_command(settings, clock_for(settings), dry_run=args.dry_run, out=out)
+    return await personal_data.forget_command(settings, args.phone, dry_run=args.dry_run, out=out)
 
 
 async def _lists(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -187,11 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         sys.stderr.write(f"Ошибка в настройках: {err}\n")
         return cli.EXIT_ERROR
+    except (KeyboardInterrupt, SystemExit):
+        raise
     except BaseException as exc:
         known = cli.first_known_error(exc)
-        if known is None or isinstance(exc, KeyboardInterrupt):
-            raise
-        sys.stderr.write(f"dialer: {known}\n")
+        if known is None:
+            # Not a traceback: a database error's text carries the values it was given (names, phones).
+            sys.stderr.write(f"dialer: внутренняя ошибка: {describe_error(exc)}\n")
+        else:
+            sys.stderr.write(f"dialer: {known}\n")
         return cli.EXIT_ERROR
 
 

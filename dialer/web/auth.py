@@ -22,7 +22,15 @@ from typing import Any
 from aiohttp import web
 
 from dialer.core.clock import Clock
-from dialer.core.passwords import new_token, token_digest, verify_password
+from dialer.core.passwords import (
+    HASH_THREADS,
+    WeakPassword,
+    hash_password,
+    needs_rehash,
+    new_token,
+    token_digest,
+    verify_password,
+)
 from dialer.engine.model import UserRow
 from dialer.engine.stores import UserStore
 
@@ -201,8 +209,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             text=login_html(token, "", f"Слишком много неудачных попыток. Подождите {wait / 60:.0f} мин."),
         )
     user = await ctx.users.by_name(username) if username else None
-    # scrypt is made slow on purpose: on a thread, so that a shift logging in at once does not stall pop-ups.
-    matches = user is not None and await asyncio.to_thread(verify_password, password, user.password_hash)
+    matches = user is not None and await _on_hash_threads(verify_password, password, user.password_hash)
     if user is None or user.disabled or not matches:
         ctx.limiter.failed(keys, now)
         log.warning("failed login for %r from %s", username, request.remote)
@@ -210,6 +217,8 @@ async def login(request: web.Request) -> web.StreamResponse:
             status=401, text=login_html(token, "", "Неверное имя или пароль."), content_type="text/html"
         )
     ctx.limiter.succeeded(keys)
+    if needs_rehash(user.password_hash):
+        await _rehash(ctx, user, password)
     session_token = new_token()
     current = ctx.clock.now()
     await ctx.users.open_session(
@@ -237,6 +246,21 @@ async def logout(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
+
+
+async def _on_hash_threads(fn: Callable[[str, str], bool], password: str, stored: str) -> bool:
+    # scrypt is slow on purpose: off the loop, so that a shift logging in at once does not stall pop-ups.
+    return await asyncio.get_running_loop().run_in_executor(HASH_THREADS, fn, password, stored)
+
+
+async def _rehash(ctx: AuthContext, user: UserRow, password: str) -> None:
+    """A hash made at an older, cheaper cost is replaced now that the password is known to be right."""
+    try:
+        fresh = await asyncio.get_running_loop().run_in_executor(HASH_THREADS, hash_password, password)
+    except WeakPassword:
+        return  # kept as it is until the user sets a longer password
+    await ctx.users.set_password(user.username, fresh)
+    log.info("password hash of %s moved to the current cost", user.username)
 
 
 def home_of(user: UserRow) -> str:
