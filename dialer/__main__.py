@@ -11,11 +11,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from dialer import accounts, cli
+from dialer import accounts, cli, personal_data
+from dialer.app import clock_for
 from dialer.core.errors import ConfigError
 from dialer.core.passwords import MIN_LENGTH
+from dialer.core.privacy import describe_error
 from dialer.settings import Settings, load_settings
 
 CONFIG_LOCATIONS = (Path("dialer.toml"), Path("/etc/dialer/dialer.toml"))
@@ -70,6 +72,34 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=("csv",), default="csv")
     exp.add_argument("--clinic", default=None)
 
+    _users_parser(sub)
+
+    report = sub.add_parser("report", help="отчёты")
+    report.add_argument("kind", choices=("sla",))
+    report.add_argument("--date", type=_day, required=True)
+    report.add_argument("--clinic", default=None)
+
+    camp = sub.add_parser("campaign", help="кампании обзвона")
+    camp_sub = camp.add_subparsers(dest="action", required=True)
+    camp_run = camp_sub.add_parser("run", help="провести кампанию в этом процессе")
+    camp_run.add_argument("campaign", choices=("reminders",))
+    camp_run.add_argument("--date", type=_day, required=True, help="дата приёмов, о которых напоминаем")
+    camp_run.add_argument("--until-done", action="store_true", help="завершиться, когда план выполнен")
+    camp_run.add_argument(
+        "--sms-wait", type=float, default=120.0, help="сколько секунд ждать отчётов о доставке"
+    )
+
+    prompts = sub.add_parser("prompts", help="голосовые подсказки автоинформатора")
+    prompts.add_argument("action", choices=("build",))
+    prompts.add_argument("--out", type=Path, default=None, help="папка звуков Asterisk (иначе песочница)")
+
+    db = sub.add_parser("db", help="база данных")
+    db.add_argument("action", choices=("upgrade",))
+
+    _personal_data_parser(sub)
+    return p
+
+def _users_parser(sub: Any) -> None:
     users = sub.add_parser("users", help="пользователи веб-интерфейса")
     users_sub = users.add_subparsers(dest="action", required=True)
     add = users_sub.add_parser("add", help="создать пользователя")
@@ -106,36 +136,32 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", type=_day, default=None, help="с этого дня (ГГГГ-ММ-ДД)")
     audit.add_argument("--user", default=None, help="только действия этого пользователя (или cli:ИМЯ)")
 
-    report = sub.add_parser("report", help="отчёты")
-    report.add_argument("kind", choices=("sla",))
-    report.add_argument("--date", type=_day, required=True)
-    report.add_argument("--clinic", default=None)
 
-    camp = sub.add_parser("campaign", help="кампании обзвона")
-    camp_sub = camp.add_subparsers(dest="action", required=True)
-    camp_run = camp_sub.add_parser("run", help="провести кампанию в этом процессе")
-    camp_run.add_argument("campaign", choices=("reminders",))
-    camp_run.add_argument("--date", type=_day, required=True, help="дата приёмов, о которых напоминаем")
-    camp_run.add_argument("--until-done", action="store_true", help="завершиться, когда план выполнен")
-    camp_run.add_argument(
-        "--sms-wait", type=float, default=120.0, help="сколько секунд ждать отчётов о доставке"
-    )
+def _personal_data_parser(sub: Any) -> None:
+    purge = sub.add_parser("purge", help="удалить персональные данные старше сроков хранения ([retention])")
+    purge.add_argument("--dry-run", action="store_true", help="только посчитать, ничего не менять")
+    patients = sub.add_parser("patients", help="персональные данные пациентов")
+    patients_sub = patients.add_subparsers(dest="action", required=True)
+    forget = patients_sub.add_parser("forget", help="стереть всё о пациентах с этим номером (152-ФЗ, ст. 21)")
+    forget.add_argument("phone", help="номер, как его пишут: 8 (916) 123-45-67, +79161234567")
+    forget.add_argument("--dry-run", action="store_true", help="только посчитать, ничего не менять")
 
-    prompts = sub.add_parser("prompts", help="голосовые подсказки автоинформатора")
-    prompts.add_argument("action", choices=("build",))
-    prompts.add_argument("--out", type=Path, default=None, help="папка звуков Asterisk (иначе песочница)")
 
-    db = sub.add_parser("db", help="база данных")
-    db.add_argument("action", choices=("upgrade",))
-    return p
+# Libraries kept at WARNING whatever the level asked for: noise, or worse, aiosqlite's DEBUG lines, which
+# show every statement with the values bound to it (patients' names and phones).
+QUIET_LIBRARIES = ("apscheduler", "twilio.http_client", "aiohttp.access", "panoramisk", "aiosqlite")
+
+
+def quiet_libraries() -> None:
+    for noisy in QUIET_LIBRARIES:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    for noisy in ("apscheduler", "twilio.http_client", "aiohttp.access", "panoramisk"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_libraries()
 
 
 def _run_async(make: Callable[[asyncio.Event], Awaitable[int]]) -> int:
@@ -172,21 +198,6 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
                 settings, args.date, until_done=args.until_done, sms_wait=args.sms_wait, out=out, stop=stop
             )
         )
-    if args.command == "users" and args.action == "add":
-        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
-        return asyncio.run(
-            cli.users_add(
-                settings,
-                username=args.username,
-                role=args.role,
-                name=args.name,
-                interfaces=args.interfaces,
-                clinics=args.clinics,
-                password=password,
-                api_token=args.api_token,
-                out=out,
-            )
-        )
     if args.command == "users":
         return asyncio.run(_users(args, settings, out))
     if args.command == "audit":
@@ -195,10 +206,24 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
         return asyncio.run(cli.report_sla(settings, args.date, args.clinic, out))
     if args.command == "db":
         return asyncio.run(cli.upgrade_db(settings, out))
+    if args.command in ("purge", "patients"):
+        return asyncio.run(_personal_data(args, settings, out))
     raise AssertionError(f"unhandled command {args.command}")
 
 
 async def _users(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.action == "add":
+        return await cli.users_add(
+            settings,
+            username=args.username,
+            role=args.role,
+            name=args.name,
+            interfaces=args.interfaces,
+            clinics=args.clinics,
+            password=sys.stdin.readline().rstrip("\n") if args.password_stdin else None,
+            api_token=args.api_token,
+            out=out,
+        )
     if args.action == "list":
         return await accounts.users_list(settings, out)
     if args.action == "passwd":
@@ -211,6 +236,12 @@ async def _users(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         "revoke-token": accounts.users_revoke_token,
     }[args.action]
     return await change(settings, args.username, out)
+
+
+async def _personal_data(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.command == "purge":
+        return await personal_data.purge_command(settings, clock_for(settings), dry_run=args.dry_run, out=out)
+    return await personal_data.forget_command(settings, args.phone, dry_run=args.dry_run, out=out)
 
 
 async def _lists(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -235,11 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         sys.stderr.write(f"Ошибка в настройках: {err}\n")
         return cli.EXIT_ERROR
+    except (KeyboardInterrupt, SystemExit):
+        raise
     except BaseException as exc:
         known = cli.first_known_error(exc)
-        if known is None or isinstance(exc, KeyboardInterrupt):
-            raise
-        sys.stderr.write(f"dialer: {known}\n")
+        if known is None:
+            # Not a traceback: a database error's text carries the values it was given (names, phones).
+            sys.stderr.write(f"dialer: внутренняя ошибка: {describe_error(exc)}\n")
+        else:
+            sys.stderr.write(f"dialer: {known}\n")
         return cli.EXIT_ERROR
 
 

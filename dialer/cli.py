@@ -9,7 +9,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,14 +20,17 @@ from dialer.ami.connection import AmiAuthError
 from dialer.app import Runtime, clock_for, open_runtime, resolve_ami, run_core, stop_core, web_server
 from dialer.campaigns.reminders import ReminderStatus
 from dialer.core import appointments, recalls
-from dialer.core.csvfile import CsvError, read_csv
+from dialer.core.csvfile import CsvError, formula_safe, formula_safe_row, read_csv
 from dialer.core.errors import ConfigError, DialerError
 from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
+from dialer.core.privacy import describe_error
 from dialer.core.sms import SmsStatus
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
 from dialer.engine.model import ALL_CLINICS, AuditAction, DaySummary, UserExists
 from dialer.engine.reports import sla_report
+from dialer.personal_data import daily_purge
 from dialer.settings import Settings
+from dialer.settings.safety import check_start
 from dialer.storage.repository import Storage
 from dialer.web.access import ROLES
 
@@ -117,7 +120,7 @@ async def export_recalls(settings: Settings, clinic: str | None, out: TextIO) ->
     writer = csv.DictWriter(out, KOS_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in r.public().items()})
+        writer.writerow({k: formula_safe("" if v is None else v) for k, v in r.public().items()})
     return EXIT_OK
 
 
@@ -148,17 +151,19 @@ async def export_outcomes(settings: Settings, day: date, clinic: str | None, out
         tz = settings.clinics[r.clinic_id].timezone if r.clinic_id in settings.clinics else None
         local = r.visit_at.astimezone(tz) if tz else r.visit_at
         writer.writerow(
-            [
-                r.clinic_id,
-                r.appointment_id,
-                local.date().isoformat(),
-                local.strftime("%H:%M"),
-                r.status,
-                r.attempts,
-                r.last_result,
-                r.digit,
-                r.sms_status,
-            ]
+            formula_safe_row(
+                [
+                    r.clinic_id,
+                    r.appointment_id,
+                    local.date().isoformat(),
+                    local.strftime("%H:%M"),
+                    r.status,
+                    r.attempts,
+                    r.last_result,
+                    r.digit,
+                    r.sms_status,
+                ]
+            )
         )
     return EXIT_OK
 
@@ -191,6 +196,7 @@ def summary_table(day: date, s: DaySummary) -> str:
 async def run_campaign(
     settings: Settings, day: date, *, until_done: bool, sms_wait: float, out: TextIO, stop: asyncio.Event
 ) -> int:
+    _check_start(settings, listening=bool(settings.service.public_url))
     settings = resolve_ami(settings, out)
     async with open_runtime(settings) as rt, asyncio.TaskGroup() as group:
         tasks = await run_core(rt, group)
@@ -244,6 +250,7 @@ async def serve(
     stop: asyncio.Event,
     after_start: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None,
 ) -> int:
+    _check_start(settings, listening=True)
     settings = resolve_ami(settings, out)
     async with open_runtime(settings) as rt, asyncio.TaskGroup() as group:
         tasks = await run_core(rt, group)
@@ -270,9 +277,27 @@ async def _sweep(rt: Runtime) -> None:
     while True:
         try:
             await rt.prepare_due_days()
-        except Exception:
-            log.exception("building reminder lists failed; retrying in a minute")
+        except Exception as exc:
+            log.error("building reminder lists failed (%s); retrying in a minute", describe_error(exc))
         await rt.clock.sleep(60)
+
+
+def _check_start(settings: Settings, *, listening: bool) -> None:
+    """No example secrets, no patients' data in cleartext to the network unless asked for (ConfigError)."""
+    if check_start(settings, listening=listening):
+        log.warning(
+            "ВНИМАНИЕ: веб-страницы открыты на %s:%s по HTTP без шифрования (insecure_http = true): пароли и "
+            'данные пациентов видны в сети. Поставьте обратный прокси с TLS и public_url = "https://…".',
+            settings.service.listen_host or "*",
+            settings.service.listen_port,
+        )
+
+
+async def _build_lists(rt: Runtime) -> None:
+    try:
+        await rt.prepare_due_days()
+    except Exception as exc:  # the scheduler would log the text, which may carry a patient's data
+        log.error("building reminder lists failed: %s", describe_error(exc))
 
 
 def _daily_jobs(rt: Runtime) -> AsyncIOScheduler:
@@ -281,9 +306,23 @@ def _daily_jobs(rt: Runtime) -> AsyncIOScheduler:
         # The daily job builds the list at the clinic's own list-build time; misfires within an hour still run.
         build = rt.settings.list_build_time(clinic.id)
         scheduler.add_job(
-            rt.prepare_due_days,
+            _build_lists,
             CronTrigger(hour=build.hour, minute=build.minute, second=build.second, timezone=clinic.timezone),
+            args=[rt],
             id=f"build-list:{clinic.id}",
+            misfire_grace_time=3600,
+            coalesce=True,
+        )
+    retention = rt.settings.retention
+    if retention.enabled:
+        # Once a day for the whole database, at night in the (first) clinic's zone.
+        zone = next((c.timezone for c in rt.settings.clinics.values()), UTC)
+        at = retention.purge_time
+        scheduler.add_job(
+            daily_purge,
+            CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=zone),
+            args=[rt.storage, retention, rt.clock],
+            id="retention-purge",
             misfire_grace_time=3600,
             coalesce=True,
         )
@@ -318,7 +357,7 @@ def first_known_error(exc: BaseException) -> BaseException | None:
 async def upgrade_db(settings: Settings, out: TextIO) -> int:
     storage = await Storage.open(settings.service.db_url)
     await storage.close()
-    out.write(f"База данных обновлена: {settings.service.db_url}\n")
+    out.write(f"База данных обновлена: {settings.service.db_url_shown}\n")
     return EXIT_OK
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from dialer.core.rows import normalize_header
@@ -55,3 +55,23 @@ def read_csv(data: bytes, aliases: Mapping[str, str]) -> CsvTable:
 def _numbered(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
     # The header is row 1, so data starts at row 2, as in a spreadsheet.
     yield from enumerate(reader, start=2)
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (=HYPERLINK(...), =cmd|...): OWASP's list.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(value: object) -> object:
+    """A cell Excel or LibreOffice shows as text and never runs: a leading apostrophe when the text starts with
+    `= + - @`, a tab or a CR. Numbers stay numbers.
+
+    A phone written "+79161234567" goes out as "'+79161234567": Excel hides the apostrophe (its "this is text"
+    mark) and shows +79161234567, where without it the cell would be the number 79161234567 (7,92E+10).
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def formula_safe_row(values: Iterable[object]) -> list[object]:
+    return [formula_safe(v) for v in values]

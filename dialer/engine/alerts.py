@@ -10,6 +10,7 @@ from typing import Protocol
 from dialer.core.alerts import AlertBook, AlertKind, Change, Limits, Observation
 from dialer.core.clock import Clock
 from dialer.core.ids import sms_key
+from dialer.core.privacy import describe_error
 from dialer.core.queues import QueueState
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.sms import SmsRetryLater, SmsSender
@@ -72,8 +73,8 @@ class AlertWatch:
             for clinic in self.settings.clinics.values():
                 try:
                     await self.check(clinic)
-                except Exception:
-                    log.exception("overload check for %s failed", clinic.id)
+                except Exception as exc:
+                    log.error("overload check for %s failed: %s", clinic.id, describe_error(exc))
             await self.clock.sleep(EVERY_SECONDS)
 
     async def observe(self, clinic: ClinicSettings) -> Observation:

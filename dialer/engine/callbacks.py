@@ -24,7 +24,7 @@ from dialer.core.ids import AttemptId, sms_key
 from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
 from dialer.core.phones import dial_forms, display_phone
-from dialer.core.privacy import mask_phone
+from dialer.core.privacy import describe_error, mask_phone
 from dialer.engine.calls import CallDesk, attempt_row
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.model import AttemptRow, AttemptState, CallbackTask, DueTask, TaskKind
@@ -385,5 +385,11 @@ class CallbackFlow:
                     await self._close_by_phone(work.phone, work.reason, work.at or self.clock.now())
                 else:
                     await self.plan(work.target_id)
-            except Exception:
-                log.exception("callback follow-up %s failed", work)
+            except Exception as exc:
+                # Never the work item itself: it carries the caller's number.
+                log.error(
+                    "callback follow-up (%s, target %s) failed: %s",
+                    work.kind,
+                    work.target_id or "-",
+                    describe_error(exc),
+                )

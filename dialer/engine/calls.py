@@ -32,7 +32,7 @@ from dialer.core.facts import (
 )
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult, classify
-from dialer.core.privacy import mask_phone
+from dialer.core.privacy import describe_error, mask_phone
 from dialer.engine.eventlog import EventLog
 from dialer.engine.intake import Intake
 from dialer.engine.model import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow
@@ -153,8 +153,8 @@ class CallDesk:
                     facts.append(self.intake.facts.get_nowait())
                 try:
                     await self.apply(facts)
-                except Exception:
-                    log.exception("applying %d call facts failed", len(facts))
+                except Exception as exc:
+                    log.error("applying %d call facts failed: %s", len(facts), describe_error(exc))
 
     async def apply(self, facts: Sequence[Fact], details: Mapping[str, str] | None = None) -> None:
         """Apply facts in memory, commit them in one transaction, then tell the campaigns."""

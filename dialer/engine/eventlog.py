@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from dialer.core.clock import Clock
+from dialer.core.privacy import describe_error
 from dialer.engine.model import EventRow
 from dialer.engine.stores import AttemptStore
 
@@ -45,9 +46,9 @@ class EventLog:
             try:
                 await self.store.append_events(rows)
                 self.written += len(rows)
-            except Exception:
+            except Exception as exc:
                 # The log is a record, not a decision: keep the rows for the next flush rather than lose them.
-                log.exception("attempt log write failed; will retry")
+                log.error("attempt log write failed (%s); will retry", describe_error(exc))
                 self._rows = rows + self._rows
 
     async def run(self) -> None:

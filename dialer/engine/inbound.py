@@ -11,7 +11,7 @@ from dialer.core.clock import Clock
 from dialer.core.errors import FieldError
 from dialer.core.inbound import InboundAnswered, InboundEnded, InboundFact, MissReason, StaffCallAnswered
 from dialer.core.phones import normalize_phone
-from dialer.core.privacy import mask_phone
+from dialer.core.privacy import describe_error, mask_phone
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.intake import Intake
 from dialer.engine.model import InboundCallRow
@@ -57,8 +57,8 @@ class InboundDesk:
                 listener(fact)
             try:
                 await self.handle(fact)
-            except Exception:
-                log.exception("inbound fact %s failed", type(fact).__name__)
+            except Exception as exc:
+                log.error("inbound fact %s failed: %s", type(fact).__name__, describe_error(exc))
 
     async def handle(self, fact: InboundFact) -> None:
         if isinstance(fact, InboundEnded):

@@ -17,6 +17,7 @@ from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
 from dialer.core.phones import dial_forms
+from dialer.core.privacy import describe_error
 from dialer.engine.calls import CallDesk, attempt_row
 from dialer.engine.model import AttemptRow, AttemptState, DueTask, TaskKind
 from dialer.engine.ports import OriginateRequest
@@ -218,8 +219,12 @@ class IvrFlow:
                     await self._answered(work)
                 else:
                     await self.plan(*work)
-            except Exception:
-                log.exception("IVR follow-up of %s failed", work)
+            except Exception as exc:
+                # Never the work item itself: an answer carries the attempt, with the number dialled.
+                which = (
+                    work.attempt.attempt_id if isinstance(work, _Answer) else f"{work[0]} target {work[1]}"
+                )
+                log.error("IVR follow-up of %s failed: %s", which, describe_error(exc))
 
     async def _answered(self, answer: _Answer) -> None:
         campaign = AttemptId.parse(answer.attempt.attempt_id).campaign

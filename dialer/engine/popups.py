@@ -17,6 +17,7 @@ from typing import Any
 
 from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
+from dialer.core.privacy import describe_error
 from dialer.core.ringing import CallGone, PhoneAnswered, PhoneRinging, PhoneStopped, RingFact
 from dialer.engine.inbound import e164_or_empty
 from dialer.engine.model import PatientCard, UserRow, WrapupRow
@@ -183,8 +184,8 @@ class Popups:
                 fact = await self._queue.get()
                 try:
                     await self.handle(fact)
-                except Exception:
-                    log.exception("pop-up for %s failed", type(fact).__name__)
+                except Exception as exc:
+                    log.error("pop-up for %s failed: %s", type(fact).__name__, describe_error(exc))
 
     async def _refresh_forever(self) -> None:
         while True:

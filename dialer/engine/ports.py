@@ -27,11 +27,16 @@ class SmsReceipt:
 
 @dataclass(frozen=True)
 class SmsStatusUpdate:
-    """A delivery report: the gateway's message id and its new status."""
+    """A delivery report: the gateway's message id and its new status.
+
+    `key` is our message key when the report's URL was issued for that one message (SMS Aero): the report then
+    counts only for that message. Empty when the gateway signs the whole report (Twilio).
+    """
 
     provider_id: str
     status: SmsStatus
     error: str = ""
+    key: str = ""
 
 
 class SmsError(Exception):

@@ -34,6 +34,7 @@ from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
 from dialer.core.phones import dial_forms
+from dialer.core.privacy import describe_error
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.calls import CallDesk, attempt_row
 from dialer.engine.dispatch import AdminDispatcher
@@ -321,5 +322,7 @@ class ProgressiveFlow:
             work = await self._work.get()
             try:
                 await self.plan(work.campaign, work.target_id)
-            except Exception:
-                log.exception("planning %s target %s failed", work.campaign, work.target_id)
+            except Exception as exc:
+                log.error(
+                    "planning %s target %s failed: %s", work.campaign, work.target_id, describe_error(exc)
+                )

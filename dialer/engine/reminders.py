@@ -21,6 +21,7 @@ from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
 from dialer.core.phones import dial_forms, display_phone
+from dialer.core.privacy import describe_error
 from dialer.core.sms import SmsStatus
 from dialer.engine.calls import CallDesk, attempt_row
 from dialer.engine.model import AttemptRow, AttemptState, DueTask, ReminderTarget, TaskKind
@@ -248,11 +249,12 @@ class ReminderFlow:
                     await self._record_digit(work.attempt, work.digit, work.at or self.clock.now())
                 else:
                     await self.plan(work.attempt.target_id)
-            except Exception:
-                log.exception(
-                    "reminder %s: follow-up of call %s failed",
+            except Exception as exc:
+                log.error(
+                    "reminder %s: follow-up of call %s failed: %s",
                     work.attempt.target_id,
                     work.attempt.attempt_id,
+                    describe_error(exc),
                 )
 
     async def _record_digit(self, attempt: AttemptRow, digit: str, at: datetime) -> None:

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from dialer.core.clock import Clock
-from dialer.core.privacy import mask_phone
+from dialer.core.privacy import describe_error, mask_phone
 from dialer.core.sms import SmsStatus
 from dialer.engine.model import SmsRow
-from dialer.engine.ports import OutgoingSms, SmsError, SmsGateway, SmsStatusUpdate
+from dialer.engine.ports import OutgoingSms, SmsCallbackRejected, SmsError, SmsGateway, SmsStatusUpdate
 from dialer.engine.stores import SmsStore
 
 log = logging.getLogger("dialer.sms")
@@ -86,9 +86,15 @@ class SmsSender:
         return row
 
     async def apply(self, provider: str, update: SmsStatusUpdate) -> SmsRow | None:
+        """A status only moves forward. A report bound to one message (`update.key`) counts for that message
+        only, and only if it names that message's gateway id: SmsCallbackRejected otherwise."""
         row = await self.store.apply_status(
-            provider, update.provider_id, update.status, update.error, self.clock.now()
+            provider, update.provider_id, update.status, update.error, self.clock.now(), key=update.key
         )
+        if row is None and update.key:
+            known = await self.store.get(update.key)
+            if known is not None and known.provider == provider:
+                raise SmsCallbackRejected(f"report for {update.key} names another message")
         if row is not None:
             self.changed.set()
         return row
@@ -117,5 +123,5 @@ class SmsSender:
             await self.clock.sleep(interval.total_seconds())
             try:
                 await self.poll_once()
-            except Exception:
-                log.exception("SMS status poll failed")
+            except Exception as exc:
+                log.error("SMS status poll failed: %s", describe_error(exc))

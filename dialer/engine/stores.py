@@ -116,7 +116,7 @@ class SmsStore(Protocol):
     ) -> None: ...
 
     async def apply_status(
-        self, provider: str, provider_id: str, status: SmsStatus, error: str, now: datetime
+        self, provider: str, provider_id: str, status: SmsStatus, error: str, now: datetime, key: str = ""
     ) -> SmsRow | None: ...
 
     async def unsettled(self) -> list[SmsRow]: ...
@@ -223,6 +223,10 @@ class UserStore(Protocol):
 
     async def set_password(self, username: str, password_hash: str) -> int | None:
         """Change the password and end every session; the sessions ended, or None if no such user."""
+        ...
+
+    async def rehash_password(self, username: str, password_hash: str) -> bool:
+        """Store the same password hashed at the current cost; sessions stay. False if no such user."""
         ...
 
     async def set_api_token(self, username: str, token_hash: str | None) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from dialer.core.clock import Clock
+from dialer.core.privacy import describe_error
 from dialer.engine.model import DueTask, TaskKind
 from dialer.engine.stores import DueStore
 
@@ -72,10 +73,10 @@ class DueWorker:
                 await self.due.retry_later(task.task_id, self.clock.now() + timedelta(minutes=5))
                 return
             await runner(task)
-        except Exception:
+        except Exception as exc:
             self.failures += 1
             delay = min(300.0, 5.0 * 2 ** min(task.tries, 6))
-            log.exception("task %s failed; retry in %.0f s", task.task_id, delay)
+            log.error("task %s failed (%s); retry in %.0f s", task.task_id, describe_error(exc), delay)
             await self.due.retry_later(task.task_id, self.clock.now() + timedelta(seconds=delay))
         finally:
             self._outstanding -= 1

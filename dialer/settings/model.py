@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,6 +14,7 @@ from dialer.campaigns.plan import AttemptPlan, WindowRule, window_rule
 from dialer.core.calendar import WorkCalendar
 from dialer.core.errors import ConfigError
 from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours, OpeningHours
+from dialer.core.privacy import mask_url_password
 from dialer.core.wrapup import Reasons
 
 
@@ -36,10 +37,22 @@ class ServiceSettings:
     listen_port: int = 8080
     public_url: str = ""
     log_level: str = "INFO"
+    # Plain HTTP on a non-loopback address, on purpose (a closed network, a trial): started with a warning.
+    insecure_http: bool = False
 
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'dialer.db'}"
+
+    @property
+    def db_url_shown(self) -> str:
+        """The database URL fit for a log line or a message: its password masked."""
+        return mask_url_password(self.db_url)
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["database_url"] = mask_url_password(self.database_url)
+        return f"ServiceSettings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
 @dataclass(frozen=True)
@@ -183,6 +196,28 @@ class SmsSettings:
     status_poll_interval: timedelta = timedelta(seconds=30)
 
 
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long personal data is kept (152-FZ: no longer than its purpose needs), and when the daily purge runs.
+
+    Each limit counts back from now; what is older is deleted, or anonymised where the count still matters
+    for the service-level figures (see dialer/storage/retention.py for exactly what each one covers).
+    """
+
+    attempts: timedelta = 90 * DAY  # the number dialled for each call, the call log, delivered webhook events
+    sms: timedelta = 90 * DAY  # an SMS's text and number, and its delivery log
+    missed_calls: timedelta = 365 * DAY  # the caller's number on inbound calls and callback tasks
+    appointments: timedelta = 365 * DAY  # after the visit: the visit, its calls, SMS, answers; idle patients
+    recalls: timedelta = 365 * DAY  # after a КОС case is closed (Записан or Отказ)
+    contacts: timedelta = 365 * DAY  # contacts («обращения»), wrap-ups, closed diary and waiting-list entries
+    comments: timedelta = 180 * DAY  # the free text of wrap-up comments, before the contact itself goes
+    purge_time: time = time(3, 30)  # the daily purge, in the first clinic's time zone
+    enabled: bool = True  # the daily purge in the service; `dialer purge` works either way
+
+
 @dataclass(frozen=True)
 class RehearsalSettings:
     """A demonstration or test run against the local Asterisk sandbox, on a clock set to the clinic's morning.
@@ -235,6 +270,7 @@ class Settings:
     waiting_list: WaitingListSettings = WaitingListSettings()
     reasons: Reasons = Reasons()  # the wrap-up's lists of refusal and call-again reasons
     webhook: WebhookSettings = WebhookSettings()
+    retention: RetentionSettings = RetentionSettings()
     rehearsal: RehearsalSettings = RehearsalSettings()
     source: Path | None = None
 

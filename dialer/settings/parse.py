@@ -27,6 +27,7 @@ from dialer.settings.model import (
     KosSettings,
     RehearsalSettings,
     ReminderSettings,
+    RetentionSettings,
     Secret,
     ServiceSettings,
     Settings,
@@ -275,6 +276,30 @@ def _alerts(t: Table) -> AlertSettings:
     return alerts
 
 
+def _retention(t: Table) -> RetentionSettings:
+    d = RetentionSettings()
+
+    def limit(key: str, default: timedelta) -> timedelta:
+        value = t.duration(key, default)
+        if value < timedelta(days=1):
+            raise ConfigError(f'retention.{key}: не меньше суток (например "90d")')
+        return value
+
+    settings = RetentionSettings(
+        attempts=limit("attempts", d.attempts),
+        sms=limit("sms", d.sms),
+        missed_calls=limit("missed_calls", d.missed_calls),
+        appointments=limit("appointments", d.appointments),
+        recalls=limit("recalls", d.recalls),
+        contacts=limit("contacts", d.contacts),
+        comments=limit("comments", d.comments),
+        purge_time=t.time_of_day("purge_time", d.purge_time),
+        enabled=t.flag("enabled", d.enabled),
+    )
+    t.done()
+    return settings
+
+
 def _rehearsal(t: Table) -> RehearsalSettings:
     settings = RehearsalSettings(clinic_time=t.instant("clinic_time"), at_host_time=t.instant("at_host_time"))
     if settings.at_host_time is not None and settings.clinic_time is None:
@@ -296,6 +321,7 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
         listen_port=s.integer("listen_port", 8080, minimum=1),
         public_url=s.text("public_url", "").rstrip("/"),
         log_level=s.text("log_level", "INFO").upper(),
+        insecure_http=s.flag("insecure_http", False),
     )
     s.done()
 
@@ -356,6 +382,7 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
     alerts = _alerts(root.table("alerts"))
     webhook = _webhook(root.table("webhook"))
     reasons = _reasons(root.table("wrapup"))
+    retention = _retention(root.table("retention"))
     rehearsal = _rehearsal(root.table("rehearsal"))
     root.done()
     settings = Settings(
@@ -374,6 +401,7 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
         waiting_list=waiting,
         webhook=webhook,
         reasons=reasons,
+        retention=retention,
         rehearsal=rehearsal,
         source=source,
     )

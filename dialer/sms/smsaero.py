@@ -12,6 +12,8 @@ send it twice.
 
 SMS Aero signs nothing in its delivery reports. The gateway therefore puts the message key and an HMAC
 token of it into the callback URL it registers, and `SmsAeroStatusVerifier` accepts only a matching token.
+The report is then bound to that key: it counts for that one message, and only if its `id` is that message's
+(a report for message A's URL naming message B's id changes nothing), so one leaked URL exposes one message.
 
 Construction touches no event loop; the aiohttp session is opened on first use, inside the running loop.
 """
@@ -78,8 +80,9 @@ def _error_text(code: object, extend: object) -> str:
 
 
 def callback_token(api_key: str, key: str) -> str:
-    """The token that proves a delivery-report URL was issued by us for message `key`."""
-    return hmac.new(api_key.encode(), key.encode(), hashlib.sha256).hexdigest()[:32]
+    """The token that proves a delivery-report URL was issued by us for message `key`, and for no other."""
+    message = b"dialer smsaero delivery report\x00" + key.encode()
+    return hmac.new(api_key.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
 def signed_callback_url(url: str, key: str, api_key: str) -> str:
@@ -261,5 +264,5 @@ class SmsAeroStatusVerifier:
         if not provider_id or status == "":
             raise SmsCallbackRejected("smsaero status callback without id or status")
         return SmsStatusUpdate(
-            provider_id, map_smsaero_status(status), _error_text(status, form.get("extendStatus"))
+            provider_id, map_smsaero_status(status), _error_text(status, form.get("extendStatus")), key=key
         )

@@ -118,6 +118,7 @@ attempts = Table(
     UniqueConstraint("target_id", "n", name="uq_attempts_target_n"),
     Index("ix_attempts_state", "state"),
     Index("ix_attempts_ended", "clinic_id", "ended_at"),  # the daily report's confirmations
+    Index("ix_attempts_created", "created_at"),  # the retention purge
 )
 
 attempt_events = Table(
@@ -135,6 +136,7 @@ attempt_events = Table(
     Column("digit", String(1), nullable=True),
     Column("detail", Text, nullable=True),
     Index("ix_attempt_events_attempt", "attempt_id"),
+    Index("ix_attempt_events_at", "at"),  # the retention purge
 )
 
 # Due work with absolute due_at: a restart loses no deadline.
@@ -152,6 +154,7 @@ due_tasks = Table(
     Column("claimed_by", String(64), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_due_tasks_due", "state", "due_at"),
+    Index("ix_due_tasks_target", "target_id"),  # erasing a target's work
 )
 
 sms_messages = Table(
@@ -170,6 +173,7 @@ sms_messages = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_sms_provider_id", "provider", "provider_id"),
     Index("ix_sms_messages_target", "target_id"),  # the board's reminder funnel
+    Index("ix_sms_messages_created", "created_at"),  # the retention purge
 )
 
 sms_events = Table(
@@ -181,6 +185,8 @@ sms_events = Table(
     Column("at", UtcDateTime(), nullable=False),
     Column("status", String(16), nullable=False),
     Column("detail", Text, nullable=True),
+    Index("ix_sms_events_key", "sms_key"),  # erasing a message's log
+    Index("ix_sms_events_at", "at"),  # the retention purge
 )
 
 # Work for the administrators: after a cancel, reschedule or put on the waiting list.
@@ -241,6 +247,7 @@ inbound_calls = Table(
     Column("task_id", Integer, nullable=True),
     Column("source", String(16), nullable=False, default="live"),  # live | queue_log (recovered)
     Index("ix_inbound_calls_day", "clinic_id", "started_at"),
+    Index("ix_inbound_calls_started", "started_at"),  # the retention purge
 )
 
 # One open callback per patient: several misses from one number while it is open count into it.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.sms import SmsStatus, advance
@@ -84,15 +84,19 @@ class SqlSmsStore:
             await self._log(conn, sms_key, status, now, error[:500])
 
     async def apply_status(
-        self, provider: str, provider_id: str, status: SmsStatus, error: str, now: datetime
+        self, provider: str, provider_id: str, status: SmsStatus, error: str, now: datetime, key: str = ""
     ) -> SmsRow | None:
+        """Apply a report to the message with this gateway id; with `key`, only to that message, and only if the
+        id is its own (or not known yet: the report came before the gateway's answer was stored)."""
+        same_id = sms_messages.c.provider_id == provider_id
+        match = (
+            [sms_messages.c.sms_key == key, or_(same_id, sms_messages.c.provider_id.is_(None))]
+            if key
+            else [same_id]
+        )
         async with self.engine.begin() as conn:
             row = (
-                await conn.execute(
-                    select(sms_messages).where(
-                        sms_messages.c.provider == provider, sms_messages.c.provider_id == provider_id
-                    )
-                )
+                await conn.execute(select(sms_messages).where(sms_messages.c.provider == provider, *match))
             ).first()
             if row is None:
                 return None

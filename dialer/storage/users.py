@@ -100,6 +100,13 @@ class SqlUserStore:
             user_id = result.scalar_one_or_none()
             return None if user_id is None else await _end_sessions(conn, user_id)
 
+    async def rehash_password(self, username: str, password_hash: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(users).where(users.c.username == username).values(password_hash=password_hash)
+            )
+            return bool(result.rowcount)
+
     async def set_disabled(self, username: str, disabled: bool) -> int | None:
         async with self.engine.begin() as conn:
             result = await conn.execute(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
+from dialer.core.privacy import describe_error, scrub_phones
 from dialer.web import api, audit, auth, operator, sms_callbacks, supervisor
 from dialer.web.access import (
     ADMIN,
@@ -27,6 +29,8 @@ from dialer.web.openapi import add_routes as add_openapi
 from dialer.web.operator import OPERATORS, OperatorContext
 from dialer.web.sms_callbacks import CALLBACKS, CallbackContext
 from dialer.web.supervisor import SUPERVISION, SupervisorContext
+
+log = logging.getLogger("dialer.web")
 
 STATIC = Path(__file__).parent / "static"
 
@@ -52,7 +56,22 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'",
     )
+    if request.app[AUTH].secure_cookies:  # served as https://: browsers must never come back over plain HTTP
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
+
+
+@web.middleware
+async def private_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An unexpected failure is logged by its type and place, never its text: a database error's text carries
+    the values it was given (a patient's name, a phone). aiohttp's own handler would log the full text."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        log.error("%s %s failed: %s", request.method, scrub_phones(request.path), describe_error(exc))
+        raise web.HTTPInternalServerError() from None
 
 
 @dataclass
@@ -71,7 +90,9 @@ async def _warm(ctx: AuthContext) -> None:
 
 
 def create_app(parts: WebParts) -> web.Application:
-    app = web.Application(client_max_size=8 * 1024 * 1024, middlewares=[security_headers, auth_middleware])
+    app = web.Application(
+        client_max_size=8 * 1024 * 1024, middlewares=[private_errors, security_headers, auth_middleware]
+    )
     app[API] = parts.api
     app[CALLBACKS] = parts.callbacks
     app[AUTH] = parts.auth

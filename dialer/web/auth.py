@@ -28,7 +28,15 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from dialer.core.clock import Clock
-from dialer.core.passwords import new_token, token_digest, verify_password
+from dialer.core.passwords import (
+    HASH_THREADS,
+    WeakPassword,
+    hash_password,
+    needs_rehash,
+    new_token,
+    token_digest,
+    verify_password,
+)
 from dialer.core.throttle import LoginLimiter, Ticket
 from dialer.engine.model import AuditAction, UserRow
 from dialer.engine.stores import AuditLog, UserStore
@@ -220,9 +228,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         )
     user = await ctx.users.by_name(username) if username else None
     # An unknown name is checked against a stand-in hash: it costs what a known one costs.
-    # scrypt is made slow on purpose: on a thread, so that a shift logging in at once does not stall pop-ups.
     stored = user.password_hash if user is not None else await ctx.dummy.get()
-    matches = await asyncio.to_thread(verify_password, password, stored)
+    matches = await _on_hash_threads(verify_password, password, stored)
     if user is None or user.disabled or not matches:
         reason = "unknown_user" if user is None else "disabled" if user.disabled else "password"
         # An unknown name is not written down: it may be a password typed into the wrong field.
@@ -237,6 +244,8 @@ async def login(request: web.Request) -> web.StreamResponse:
             status=401, text=login_html(token, next_url, "Неверное имя или пароль."), content_type="text/html"
         )
     ctx.limiter.succeeded(ticket)
+    if needs_rehash(user.password_hash):
+        await _rehash(ctx, user, password)
     session_token = new_token()
     current = ctx.clock.now()
     await ctx.users.open_session(
@@ -269,6 +278,21 @@ async def logout(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
+
+
+async def _on_hash_threads(fn: Callable[[str, str], bool], password: str, stored: str) -> bool:
+    # scrypt is slow on purpose: off the loop, so that a shift logging in at once does not stall pop-ups.
+    return await asyncio.get_running_loop().run_in_executor(HASH_THREADS, fn, password, stored)
+
+
+async def _rehash(ctx: AuthContext, user: UserRow, password: str) -> None:
+    """A hash made at an older, cheaper cost is replaced now that the password is known to be right."""
+    try:
+        fresh = await asyncio.get_running_loop().run_in_executor(HASH_THREADS, hash_password, password)
+    except WeakPassword:
+        return  # kept as it is until the user sets a longer password
+    await ctx.users.rehash_password(user.username, fresh)
+    log.info("password hash of %s moved to the current cost", user.username)
 
 
 def home_of(user: UserRow) -> str:

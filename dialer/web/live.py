@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from dialer.core.privacy import describe_error
 from dialer.engine.board import Board
 from dialer.engine.model import UserRow
 from dialer.engine.popups import Popups
@@ -82,8 +83,8 @@ class LiveHub:
             for clinic_id in {s.clinic for s in self._boards}:
                 try:
                     await self.push_board(clinic_id)
-                except Exception:
-                    log.exception("board for %s failed", clinic_id)
+                except Exception as exc:
+                    log.error("board for %s failed: %s", clinic_id, describe_error(exc))
 
     async def push_board(self, clinic_id: str, only: _Socket | None = None) -> None:
         clinic = self.settings.clinics.get(clinic_id)

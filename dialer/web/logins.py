@@ -10,7 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from dialer.core.passwords import hash_password
+from dialer.core.passwords import HASH_THREADS, hash_password
 
 # A path on this site and nothing a browser could read as another host: one leading slash, then only the
 # printable ASCII of a URL's path, query and fragment. No "//" or "/\" (both mean "another host" to a
@@ -79,5 +79,7 @@ class DummyHash:
 
     async def get(self) -> str:
         if not self._value:
-            self._value = await asyncio.to_thread(hash_password, secrets.token_urlsafe(24))
+            self._value = await asyncio.get_running_loop().run_in_executor(
+                HASH_THREADS, hash_password, secrets.token_urlsafe(24)
+            )
         return self._value

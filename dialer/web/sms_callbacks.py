@@ -36,10 +36,10 @@ async def sms_status(request: web.Request) -> web.Response:
     url = ctx.public_url + request.rel_url.path_qs if ctx.public_url else str(request.url)
     try:
         update = verifier.parse(url, dict(request.headers), form)
+        row = await ctx.sender.apply(provider, update)
     except SmsCallbackRejected as err:
         log.warning("rejected %s delivery report: %s", provider, err)
         raise web.HTTPForbidden(text="signature check failed") from None
-    row = await ctx.sender.apply(provider, update)
     if row is None:
         log.info("delivery report for unknown %s message %s", provider, update.provider_id)
     return web.Response(text="", status=204 if row else 200)

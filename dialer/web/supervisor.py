@@ -12,6 +12,7 @@ from aiohttp import web
 
 from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.clock import Clock
+from dialer.core.csvfile import formula_safe_row
 from dialer.core.inbound import MissReason
 from dialer.core.privacy import mask_phone
 from dialer.engine.model import AuditAction
@@ -117,7 +118,9 @@ async def report_csv(request: web.Request) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["clinic", "date", *(k for k, _ in REPORT_ROWS)])
-    writer.writerow([clinic.id, day.isoformat(), *(_cell(metrics[k]) for k, _ in REPORT_ROWS)])
+    writer.writerow(
+        formula_safe_row([clinic.id, day.isoformat(), *(_cell(metrics[k]) for k, _ in REPORT_ROWS)])
+    )
     await record(request, AuditAction.EXPORT, clinic.id, {"report": "day_report", "date": day.isoformat()})
     return web.Response(
         text=out.getvalue(),

@@ -10,14 +10,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 
+from dialer.app import Runtime, build_web_app, open_runtime
 from dialer.core.sms import SmsStatus, advance, segments
 from dialer.engine.ports import OutgoingSms, SmsCallbackRejected, SmsError
-from dialer.settings import Secret, SmsAeroSettings, SmsSettings
+from dialer.settings import Secret, SmsAeroSettings, SmsSettings, load_settings
 from dialer.sms import SmsAeroGateway, SmsAeroStatusVerifier, build_gateway, status_callback_url
 from tests.fakes import CallbackReceiver, free_port
 from tests.fakes.smsaero_server import FakeSmsAero
+from tests.support import DialerHome
 
 EMAIL = "clinic@example.ru"
 API_KEY = "smsaero-test-key"
@@ -285,3 +289,94 @@ async def test_standalone_server_starts_and_answers() -> None:
         _, stderr = await asyncio.wait_for(process.communicate(), 10)
     assert "+7916*****67" in stderr.decode() and "79161234567" not in stderr.decode()
     assert process.returncode == 0
+
+
+# Delivery reports through the real service: its web app, its SMS sender, its SQLite file ---------------------
+
+
+@pytest.fixture
+async def service(tmp_path: Path, aero: FakeSmsAero) -> AsyncIterator[Runtime]:
+    port = free_port()
+    home = DialerHome(tmp_path)
+    home.write(
+        f"""
+[service]
+data_dir = "var"
+public_url = "http://127.0.0.1:{port}"
+[[clinics]]
+id = "c1"
+name = "Клиника"
+timezone = "Europe/Moscow"
+[sms]
+provider = "smsaero"
+[sms.smsaero]
+email = "{EMAIL}"
+api_key = "{API_KEY}"
+api_base = "{aero.url}/v2"
+"""
+    )
+    async with open_runtime(load_settings(home.config, env={})) as rt:
+        server = TestServer(build_web_app(rt), host="127.0.0.1", port=port)
+        await server.start_server()
+        try:
+            yield rt
+        finally:
+            await server.close()
+
+
+async def send(rt: Runtime, key: str, phone: str = PATIENT) -> str:
+    row = await rt.sms.send(key=key, clinic_id="c1", target_id=None, phone=phone, body="Клиника: ждём вас")
+    assert row.provider_id is not None
+    return row.provider_id
+
+
+async def status_of(rt: Runtime, key: str) -> SmsStatus:
+    row = await rt.storage.sms.get(key)
+    assert row is not None
+    return row.status
+
+
+async def post(url: str, form: dict[str, str]) -> int:
+    async with aiohttp.ClientSession() as http, http.post(url, data=form) as response:
+        return response.status
+
+
+def with_query(url: str, **query: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
+
+
+async def test_a_report_counts_only_for_the_message_its_url_was_issued_for(
+    aero: FakeSmsAero, service: Runtime
+) -> None:
+    first_id = await send(service, "reminders:1:sms")
+    await aero.settle()  # its reports came back through the service: delivered
+    assert await status_of(service, "reminders:1:sms") is SmsStatus.DELIVERED
+    assert [c.http_status for c in aero.callbacks] == [204, 204]
+    aero.step_delay = 3600  # the second message stays with the operator: queued
+    second_id = await send(service, "reminders:2:sms", phone="+79161234568")
+    first_url = aero.callbacks[0].url
+    second_url = aero.messages[1].callback_url
+    first_token = parse_qs(urlsplit(first_url).query)["token"][0]
+
+    # One message's report URL, with the next message's id (ids are sequential): refused, nothing changes.
+    assert await post(first_url, {"id": second_id, "status": "1"}) == 403
+    # The second message's key with the first one's token; no token at all.
+    assert (
+        await post(
+            with_query(first_url, key="reminders:2:sms", token=first_token), {"id": second_id, "status": "2"}
+        )
+        == 403
+    )
+    assert await post(with_query(first_url, key="reminders:2:sms"), {"id": second_id, "status": "2"}) == 403
+    assert await status_of(service, "reminders:2:sms") is SmsStatus.QUEUED
+
+    # A replayed older report never moves a status back; a replayed final one changes nothing either.
+    for report in aero.callbacks[:2]:
+        assert await post(report.url, report.form) == 204
+    assert await post(first_url, {"id": first_id, "status": "2"}) == 204
+    assert await status_of(service, "reminders:1:sms") is SmsStatus.DELIVERED
+
+    # The second message's own report, from its own URL, still counts.
+    assert await post(second_url, {"id": second_id, "status": "3"}) == 204
+    assert await status_of(service, "reminders:2:sms") is SmsStatus.SENT

@@ -1,0 +1,181 @@
+"""`dialer patients forget PHONE` (152-FZ art. 21) on a real SQLite file: the person on that number leaves no
+trace in any table, nor in the database's files, and nobody else's rows change."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from dialer.storage import schema
+from dialer.storage.repository import Storage
+from dialer.storage.retention import forget
+from tests.people_db import PERSONAL_COLUMNS, STAFF, Db, Person, fill
+from tests.support import DialerHome
+
+AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+CONFIG = """
+[service]
+data_dir = "var"
+[[clinics]]
+id = "c1"
+name = "Клиника"
+timezone = "Europe/Moscow"
+"""
+
+
+def forgotten() -> Person:
+    return Person("X", "+79161234567", "Смирнова Анна Сергеевна")
+
+
+def other() -> Person:
+    return Person("Y", "+79031112233", "Кузнецов Игорь Петрович")
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    store = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'dialer.db'}")
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def snapshot(db: Db, person: Person) -> dict[str, list[dict[str, object]]]:
+    """Every row that names this person, table by table."""
+    marks = person.traces()
+    return {
+        t.name: [
+            r
+            for r in await db.rows(t)
+            if any(isinstance(v, str) and m in v for v in r.values() for m in marks)
+        ]
+        for t in schema.metadata.sorted_tables
+    }
+
+
+async def test_the_fill_reaches_every_table_that_can_hold_a_patient(storage: Storage) -> None:
+    db = Db(storage.engine)
+    x = forgotten()
+    await fill(db, x, AT)
+    personal = {
+        t.name
+        for t in schema.metadata.sorted_tables
+        if t.name not in STAFF and PERSONAL_COLUMNS & set(t.c.keys())
+    }
+    filled = {t.name for t in schema.metadata.sorted_tables if await db.rows(t)}
+    assert personal - filled == set(), "a new table may hold a patient's data: add it to tests/people_db.fill"
+    assert "ami_gaps" not in personal and "patients" in personal
+
+
+async def test_forgetting_a_phone_leaves_no_trace_in_any_table_and_spares_everyone_else(
+    storage: Storage,
+) -> None:
+    db = Db(storage.engine)
+    x, y = forgotten(), other()
+    await fill(db, x, AT)
+    await fill(db, y, AT)
+    y_before = await snapshot(db, y)
+    assert all((await db.where_found(*x.traces())).values())  # the search does find them before
+
+    erased = await forget(storage.engine, x.phone)
+
+    left = await db.where_found(*x.traces())  # table by table, every text column
+    assert left == {mark: [] for mark in x.traces()}
+    assert await snapshot(db, y) == y_before  # the other patient's rows, untouched
+    assert erased.counts["patients"] == 1 and erased.counts["appointments"] == 1
+    assert erased.counts["attempts"] == 6  # reminder, follow-up, КОС, callback, diary and offer calls
+    assert set(erased.counts) >= {
+        "patients", "appointments", "targets", "attempts", "attempt_events", "due_tasks", "sms_messages",
+        "sms_events", "feedback", "alerts", "admin_tasks", "recalls", "webhook_outbox", "callback_tasks",
+        "inbound_calls", "contacts", "wrapups", "diary", "waiting_list", "offers",
+    }  # fmt: skip
+
+
+async def test_another_patient_offered_the_forgotten_visit_keeps_the_offer_without_the_link(
+    storage: Storage,
+) -> None:
+    db = Db(storage.engine)
+    x, y = forgotten(), other()
+    await fill(db, x, AT)
+    await fill(db, y, AT)
+    slot = await db.add(
+        schema.offers,
+        clinic_id="c1",
+        appointment_id=x.appointment_id,  # X cancelled; the slot went to Y on the waiting list
+        doctor="Петров А. Н.",
+        slot_at=AT,
+        entry_id=y.ids["waiting"],
+        created_at=AT,
+    )
+
+    erased = await forget(storage.engine, x.phone)
+
+    [offer] = [r for r in await db.rows(schema.offers) if r["offer_id"] == slot]
+    assert offer["entry_id"] == y.ids["waiting"] and offer["appointment_id"] == f"forgotten-{slot}"
+    assert erased.counts["offers.appointment_id"] == 1
+
+
+async def test_a_dry_run_counts_the_same_and_changes_nothing(storage: Storage) -> None:
+    db = Db(storage.engine)
+    x = forgotten()
+    await fill(db, x, AT)
+    before = {t.name: await db.rows(t) for t in schema.metadata.sorted_tables}
+
+    dry = await forget(storage.engine, x.phone, dry_run=True)
+
+    assert {t.name: await db.rows(t) for t in schema.metadata.sorted_tables} == before
+    assert dry.dry_run and dry.counts == (await forget(storage.engine, x.phone)).counts
+
+
+async def test_nothing_forgotten_stays_in_the_database_files(tmp_path: Path) -> None:
+    """Deleted rows are overwritten (secure_delete) and the write-ahead log emptied: a copy of the files taken
+    after the erasure holds neither the number nor the name."""
+    home = DialerHome(tmp_path)
+    home.write(CONFIG)
+    storage = await Storage.open(f"sqlite+aiosqlite:///{home.db}")
+    try:
+        db = Db(storage.engine)
+        x, y = forgotten(), other()
+        await fill(db, x, AT)
+        await fill(db, y, AT)
+        await forget(storage.engine, x.phone)
+        files = b"".join(p.read_bytes() for p in home.db.parent.iterdir() if p.name.startswith("dialer.db"))
+    finally:
+        await storage.close()
+    assert y.phone.encode() in files and y.name.encode() in files  # the search can see what is there
+    for mark in x.traces():
+        assert mark.encode() not in files, mark
+
+
+def test_the_command_prints_what_it_erased_per_table(tmp_path: Path) -> None:
+    home = DialerHome(tmp_path)
+    home.write(CONFIG)
+
+    async def seed() -> None:
+        storage = await Storage.open(f"sqlite+aiosqlite:///{home.db}")
+        try:
+            await fill(Db(storage.engine), forgotten(), AT)
+            await fill(Db(storage.engine), other(), AT)
+        finally:
+            await storage.close()
+
+    asyncio.run(seed())
+
+    dry = home.run("patients", "forget", "8 (916) 123-45-67", "--dry-run")
+    done = home.run("patients", "forget", "8 (916) 123-45-67")
+    again = home.run("patients", "forget", "+7 916 123 45 67")
+    bad = home.run("patients", "forget", "12345")
+
+    assert dry.returncode == done.returncode == again.returncode == 0, dry.stderr + done.stderr
+    assert "Пробный прогон: ничего не изменено." in dry.stdout
+    lines = dict(line.split() for line in done.stdout.splitlines() if line.startswith("  "))
+    assert lines["patients"] == "1" and lines["appointments"] == "1" and lines["recalls"] == "1"
+    assert lines == dict(line.split() for line in dry.stdout.splitlines() if line.startswith("  "))
+    assert "+7916*****67" in done.stdout and "9161234567" not in done.stdout + done.stderr
+    assert "ничего" in again.stdout
+    assert bad.returncode == 2 and "Номер не распознан" in bad.stdout
+    assert len(home.query("select * from patients")) == 1

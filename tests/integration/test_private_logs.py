@@ -1,0 +1,210 @@
+"""No patient's name or unmasked phone in a log line or an error message, even when a write fails.
+
+The database is made to refuse a write (an SQLite trigger raising an error, as a full disk or a broken
+constraint would) in the middle of real work: a missed call becoming a callback task, a callback closed by the
+patient calling again, an import through the API and one through the command line. A failed statement's text
+carries the values bound to it; none of that may reach the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+
+from dialer.__main__ import QUIET_LIBRARIES, quiet_libraries
+from dialer.app import Runtime, build_web_app, open_runtime
+from dialer.campaigns.callbacks import CloseReason
+from dialer.core.clock import SystemClock
+from dialer.core.inbound import InboundEnded, MissReason
+from dialer.core.passwords import new_token, token_digest
+from dialer.settings import load_settings
+from dialer.storage.repository import Storage
+from dialer.storage.schema import patients
+from tests.support import DialerHome
+
+NAME = "Смирнова Анна Сергеевна"
+PHONE = "+79161234567"
+TYPED = "8 (916) 123-45-67"
+CONFIG = """
+[service]
+data_dir = "var"
+[[clinics]]
+id = "c1"
+name = "Клиника"
+timezone = "Europe/Moscow"
+"""
+HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+def assert_private(text: str) -> None:
+    assert text, "nothing was logged: the failure went unnoticed"
+    for secret in (NAME, "Смирнова", PHONE, PHONE[1:], PHONE[2:], "916) 123"):
+        assert secret not in text, f"{secret!r} in:\n{text}"
+
+
+def refuse(db: Path, table: str, operation: str = "INSERT") -> None:
+    """From now on the database refuses this kind of write to this table."""
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            f"CREATE TRIGGER refuse_{table}_{operation.lower()} BEFORE {operation} ON {table} "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+
+
+@pytest.fixture(autouse=True)
+def service_logging() -> Iterator[None]:
+    """The library log levels `dialer` sets for itself, whatever the level asked for (DEBUG here)."""
+    before = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
+    quiet_libraries()
+    yield
+    for name, level in before.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> DialerHome:
+    home = DialerHome(tmp_path)
+    home.write(CONFIG)
+    return home
+
+
+@pytest.fixture
+async def rt(home: DialerHome) -> AsyncIterator[Runtime]:
+    async with open_runtime(load_settings(home.config, env={})) as runtime:
+        yield runtime
+
+
+def missed_call(call_id: str) -> InboundEnded:
+    now = SystemClock().now()
+    return InboundEnded(
+        call_id=call_id,
+        context="clinic-inbound",
+        did="74951234567",
+        queue="reception",
+        caller=PHONE,
+        started_at=now - timedelta(seconds=40),
+        ended_at=now,
+        answered_at=None,
+        answered_by="",
+        waited=40.0,
+        miss=MissReason.ABANDONED,
+    )
+
+
+async def wait_for_error(caplog: pytest.LogCaptureFixture) -> None:
+    for _ in range(200):
+        if any(r.levelno >= logging.ERROR for r in caplog.records):
+            return
+        await asyncio.sleep(0.02)
+
+
+async def test_a_missed_call_whose_callback_task_cannot_be_written(
+    rt: Runtime, home: DialerHome, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    refuse(home.db, "callback_tasks")
+    loop = asyncio.create_task(rt.inbound.run())
+    try:
+        rt.intake.inbound_facts.put_nowait(missed_call("1700000000.1"))
+        await wait_for_error(caplog)
+    finally:
+        loop.cancel()
+    assert "IntegrityError" in caplog.text  # the failure is still told: its kind and where
+    assert_private(caplog.text)
+
+
+async def test_a_callback_that_cannot_be_closed_when_the_patient_calls_again(
+    rt: Runtime, home: DialerHome, caplog: pytest.LogCaptureFixture
+) -> None:
+    await rt.inbound.handle(missed_call("1700000000.2"))  # an open callback task for the number
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    refuse(home.db, "callback_tasks", "UPDATE")
+    loop = asyncio.create_task(rt.callbacks.run())
+    try:
+        rt.callbacks.contact(PHONE, CloseReason.PATIENT_CALLED_IN, SystemClock().now())
+        await wait_for_error(caplog)
+    finally:
+        loop.cancel()
+    assert_private(caplog.text)
+
+
+async def test_an_api_import_that_cannot_be_written(
+    rt: Runtime, home: DialerHome, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = new_token()
+    await rt.storage.users.add(
+        username="crm",
+        display_name="CRM",
+        role="admin",
+        password_hash=HASH,
+        interfaces=(),
+        clinic_id="*",
+        api_token_hash=token_digest(token),
+        now=SystemClock().now(),
+    )
+    refuse(home.db, "patients")
+    caplog.set_level(logging.DEBUG)
+    row = {
+        "appointment_id": "A-1",
+        "clinic": "c1",
+        "patient_name": NAME,
+        "phone": TYPED,
+        "visit_date": "2026-12-24",
+        "visit_time": "10:00",
+        "doctor": "Иванова М. П.",
+    }
+    async with TestClient(
+        TestServer(build_web_app(rt)), headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        response = await client.post("/api/appointments", json=[row])
+        body = await response.text()
+    assert response.status == 500
+    assert_private(caplog.text + body)
+
+
+async def test_a_command_line_import_that_cannot_be_written(home: DialerHome) -> None:
+    storage = await Storage.open(f"sqlite+aiosqlite:///{home.db}")
+    await storage.close()
+    refuse(home.db, "patients")
+    path = home.root / "day.csv"
+    path.write_text(
+        "appointment_id,clinic,patient_name,phone,visit_date,visit_time,doctor\n"
+        f'A-1,c1,{NAME},"{TYPED}",2026-12-24,10:00,Иванова\n',
+        encoding="utf-8",
+    )
+    result = await asyncio.to_thread(home.run, "import", "appointments", str(path))
+    assert result.returncode == 2
+    assert "внутренняя ошибка: IntegrityError" in result.stderr
+    assert_private(result.stdout + result.stderr)
+
+
+async def test_a_failed_statements_own_text_carries_no_values(home: DialerHome) -> None:
+    """The engine hides bound values from its errors, for whatever path might still print one."""
+    storage = await Storage.open(f"sqlite+aiosqlite:///{home.db}")
+    try:
+        refuse(home.db, "patients")
+        with pytest.raises(IntegrityError) as failed:
+            async with storage.engine.begin() as conn:
+                await conn.execute(
+                    insert(patients).values(
+                        clinic_id="c1",
+                        patient_id="P-1",
+                        name=NAME,
+                        phone=PHONE,
+                        updated_at=SystemClock().now(),
+                    )
+                )
+    finally:
+        await storage.close()
+    assert "parameters hidden" in str(failed.value)
+    assert_private(str(failed.value))
