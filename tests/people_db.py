@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dialer.storage import schema
 
 # Columns that name a patient or point at one: a table with any of them must be covered by `fill` (and so by
-# the erasure tests). The staff's own tables (users, sessions) name administrators, not patients; "name"
-# alone is also a clinic's, a lease's or a mark's.
+# the erasure tests). The staff's own tables (users, sessions) name administrators, not patients; the audit
+# log records what staff did, with ids and masked numbers only (checked by the accounts tests), and is kept for
+# accountability; "name" alone is also a clinic's, a lease's or a mark's.
 PERSONAL_COLUMNS = frozenset(
     {"phone", "caller", "patient_name", "patient_id", "appointment_id", "subject_id", "target_id",
      "attempt_id", "sms_key", "entry_id", "task_id", "payload", "detail", "comment"}
 )  # fmt: skip
-STAFF = frozenset({"users", "sessions"})
+STAFF = frozenset({"users", "sessions", "user_clinics", "audit_log"})
 
 
 @dataclass

@@ -231,8 +231,8 @@ def test_users_add_takes_several_clinics_and_asks_for_them_where_there_are_sever
     boss = _add(home, "root", "admin")
     assert boss.returncode == 0 and "все клиники" in boss.stdout
     listed = home.run("users", "list").stdout
-    clinics = {line.split("\t")[0]: line.split("\t")[2] for line in listed.splitlines()}
-    assert clinics == {"lena": "c1,c2", "olga": "c3", "root": "*"}
+    clinics = {line.split("\t")[0]: line.split("\t")[2] for line in listed.splitlines()[1:]}
+    assert clinics == {"lena": "c1, c2", "olga": "c3", "root": "*"}
     rows = home.query("select u.username, c.clinic_id from user_clinics c join users u using (user_id)")
     assert sorted((r["username"], r["clinic_id"]) for r in rows) == [
         ("lena", "c1"),

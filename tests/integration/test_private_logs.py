@@ -148,7 +148,7 @@ async def test_an_api_import_that_cannot_be_written(
         role="admin",
         password_hash=HASH,
         interfaces=(),
-        clinic_id="*",
+        clinics=frozenset({"*"}),
         api_token_hash=token_digest(token),
         now=SystemClock().now(),
     )

@@ -83,7 +83,7 @@ async def web(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[t
             role="operator",
             password_hash=old_hash(PASSWORD),  # made by an older version, at N=2^14
             interfaces=(),
-            clinic_id="*",
+            clinics=frozenset({"*"}),
             api_token_hash=None,
             now=SystemClock().now(),
         )
