@@ -4,9 +4,10 @@ a refused login is final. A TCP proxy between the service and Asterisk cuts or f
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,18 +15,17 @@ import pytest
 from dialer.ami.connection import AmiAuthError, AmiConnection
 from tests.ami_proxy import AmiProxy
 from tests.asterisk_plugin import RawAmi, SandboxHandle
-from tests.support import DialerHome, appointments_csv, daytime_zone, hhmmss, sim_phone
+from tests.support import ClinicTime, DialerHome, appointments_csv, sim_phone
 
 pytestmark = pytest.mark.asterisk
 
 
-def one_patient_config(
-    port: int, sandbox: SandboxHandle, tz: str, now: datetime, secret: str | None = None
-) -> str:
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(tz)
+def one_patient_config(port: int, sandbox: SandboxHandle, clinic: ClinicTime, secret: str | None = None) -> str:
+    # A refused login is about the login, whatever the hour: with a wrong secret the service is not on the
+    # sandbox, and the [rehearsal] section would be (rightly) refused before the login is tried.
+    rehearsal = clinic.rehearsal() if secret is None else ""
     return f"""
+{rehearsal}
 [service]
 data_dir = "var"
 [ami]
@@ -40,23 +40,30 @@ ring_timeout = "5s"
 [[clinics]]
 id = "c1"
 name = "Клиника"
-timezone = "{tz}"
+timezone = "{clinic.tz.key}"
 trunk = "sim"
 skip_holidays = false
 [campaigns.reminders]
-windows = [{{start="{hhmmss(now, zone, -60)}", end="{hhmmss(now, zone, 120)}", attempts=1}}]
+windows = [{{start="{clinic.hhmmss(-60)}", end="{clinic.hhmmss(120)}", attempts=1}}]
 same_day_confirmation = false
 """
+
+
+def through_proxy(port: int) -> dict[str, str]:
+    """The environment for a `dialer` run whose AMI is a test proxy in front of the sandbox.
+
+    The service accepts [rehearsal] only with the sandbox's own AMI address; the proxy forwards to that very
+    sandbox (same user and secret), so the run is told that the sandbox's AMI port is the proxy's."""
+    return {"DIALER_SANDBOX_AMI_PORT": str(port)}
 
 
 async def prepared_home(
     tmp_path: Path, port: int, sandbox: SandboxHandle, phone: str, secret: str | None = None
 ) -> tuple[DialerHome, str]:
-    now = datetime.now(UTC)
-    tz = daytime_zone(now)
-    tomorrow = (now.astimezone(tz) + timedelta(days=1)).date().isoformat()
+    clinic = ClinicTime.morning()
+    tomorrow = (clinic.today + timedelta(days=1)).isoformat()
     home = DialerHome(tmp_path)
-    home.write(one_patient_config(port, sandbox, tz.key, now, secret))
+    home.write(one_patient_config(port, sandbox, clinic, secret))
     (tmp_path / "a.csv").write_text(
         appointments_csv(
             [
@@ -73,11 +80,12 @@ async def prepared_home(
         ),
         encoding="utf-8",
     )
-    assert home.run("import", "appointments", str(tmp_path / "a.csv")).returncode == 0
+    imported = home.run("import", "appointments", str(tmp_path / "a.csv"), env=through_proxy(port))
+    assert imported.returncode == 0, imported.stdout + imported.stderr
     return home, tomorrow
 
 
-async def run_campaign(home: DialerHome, day: str, timeout: float = 120) -> tuple[int, str]:
+async def run_campaign(home: DialerHome, port: int, day: str, timeout: float = 120) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -95,6 +103,7 @@ async def run_campaign(home: DialerHome, day: str, timeout: float = 120) -> tupl
         cwd=home.root,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **through_proxy(port)},
     )
     out, _ = await asyncio.wait_for(process.communicate(), timeout)
     return process.returncode or 0, out.decode()
@@ -118,7 +127,7 @@ async def test_link_lost_right_after_originate_dials_once_and_keeps_the_result(
     observer = await observe(sandbox)
     try:
         home, day = await prepared_home(tmp_path, proxy.port, sandbox, sim_phone(1))
-        code, out = await run_campaign(home, day)
+        code, out = await run_campaign(home, proxy.port, day)
         assert code == 0, out
         await asyncio.sleep(0.5)
     finally:
@@ -239,6 +248,6 @@ async def test_refused_login_stops_the_command_with_a_clear_message(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
     home, day = await prepared_home(tmp_path, sandbox.port, sandbox, sim_phone(1), secret="wrong-secret")
-    code, out = await run_campaign(home, day, timeout=60)
+    code, out = await run_campaign(home, sandbox.port, day, timeout=60)
     assert code == 2, out
     assert "refused the login" in out and "wrong-secret" not in out
