@@ -4,7 +4,6 @@ a refused login is final. A TCP proxy between the service and Asterisk cuts or f
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 from datetime import timedelta
@@ -49,14 +48,6 @@ same_day_confirmation = false
 """
 
 
-def through_proxy(port: int) -> dict[str, str]:
-    """The environment for a `dialer` run whose AMI is a test proxy in front of the sandbox.
-
-    The service accepts [rehearsal] only with the sandbox's own AMI address; the proxy forwards to that very
-    sandbox (same user and secret), so the run is told that the sandbox's AMI port is the proxy's."""
-    return {"DIALER_SANDBOX_AMI_PORT": str(port)}
-
-
 async def prepared_home(
     tmp_path: Path, port: int, sandbox: SandboxHandle, phone: str, secret: str | None = None
 ) -> tuple[DialerHome, str]:
@@ -80,7 +71,7 @@ async def prepared_home(
         ),
         encoding="utf-8",
     )
-    imported = home.run("import", "appointments", str(tmp_path / "a.csv"), env=through_proxy(port))
+    imported = home.run("import", "appointments", str(tmp_path / "a.csv"))
     assert imported.returncode == 0, imported.stdout + imported.stderr
     return home, tomorrow
 
@@ -103,7 +94,6 @@ async def run_campaign(home: DialerHome, port: int, day: str, timeout: float = 1
         cwd=home.root,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **through_proxy(port)},
     )
     out, _ = await asyncio.wait_for(process.communicate(), timeout)
     return process.returncode or 0, out.decode()
