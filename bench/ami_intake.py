@@ -62,7 +62,7 @@ from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 from sqlalchemy import delete, insert, text
 
-from bench.campaign import CYRILLIC_CALLER_ID, daytime_zone
+from bench.campaign import CYRILLIC_CALLER_ID, ClinicMorning
 from bench.rawami import parse_frame
 from dialer.ami.connection import AmiProtocol
 from dialer.ami.parser import FRAME_END, Frame, FrameParser
@@ -274,10 +274,11 @@ def phone_of(target: int) -> str:
     return f"+7916{target:07d}"
 
 
-def bench_settings(home: Path, calls: int) -> Settings:
-    """One clinic in a Russian zone where it is daytime, a calling window open now, one attempt per patient,
-    a trunk wide and fast enough that placing the stream's calls before the clock starts takes no time."""
-    local = datetime.now(UTC).astimezone(daytime_zone(datetime.now(UTC)))
+def bench_settings(home: Path, calls: int, clinic: ClinicMorning) -> Settings:
+    """One clinic on its morning (the runtime gets `clinic.clock()`), a calling window open now, one attempt
+    per patient, a trunk wide and fast enough that placing the stream's calls before the clock starts takes
+    no time."""
+    local = clinic.local_now()
     return parse_settings(
         {
             "service": {"data_dir": str(home)},
@@ -600,8 +601,9 @@ async def run_full(
     if not chunks[-1].endswith(FRAME_END):
         raise ValueError("the stream must end at a frame boundary, for the stand-in's answers to follow it")
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
-        settings = bench_settings(Path(tmp), len(attempt_ids))
-        async with open_runtime(settings) as rt:
+        clinic = ClinicMorning.of()
+        settings = bench_settings(Path(tmp), len(attempt_ids), clinic)
+        async with open_runtime(settings, clock=clinic.clock()) as rt:
             await seed_db(rt.storage, settings, attempt_ids, rt.clock.now())
             standin = AsteriskStandIn()
             session = AmiProtocol(rt.connection)  # the session the calls are placed on, as after a login

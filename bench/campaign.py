@@ -15,12 +15,15 @@ import socket
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dialer.core.calendar import RUSSIAN_ZONES
+from dialer.core.calendar import WorkCalendar, working_morning
+from dialer.core.clock import RehearsalClock
+from dialer.sandbox.layout import ENV_DIR, ENV_PORT
 
 REPO = Path(__file__).resolve().parents[1]
 # Multi-byte UTF-8 on every channel of the run: Asterisk repeats the CallerID name in most call events.
@@ -35,6 +38,14 @@ class Ami:
     port: int
     username: str
     secret: str
+    # The sandbox these credentials are for, when it is not the one the environment names (bench.record_stream's
+    # own): the `dialer` runs are told, so that they accept the [rehearsal] section.
+    sandbox_dir: Path | None = None
+
+    def env(self) -> dict[str, str]:
+        if self.sandbox_dir is None:
+            return {}
+        return {ENV_DIR: str(self.sandbox_dir), ENV_PORT: str(self.port)}
 
 
 def parse_mix(text: str) -> dict[str, int]:
@@ -48,14 +59,46 @@ def parse_mix(text: str) -> dict[str, int]:
     return mix
 
 
-def daytime_zone(now: datetime, need: timedelta = timedelta(hours=3)) -> ZoneInfo:
-    """A Russian zone where it is daytime now and stays the same day for `need` (windows never cross midnight)."""
-    for name in RUSSIAN_ZONES:
-        tz = ZoneInfo(name)
-        local = now.astimezone(tz)
-        if local.hour >= 3 and (local + need).date() == local.date() and (local + need).hour < 23:
-            return tz
-    raise RuntimeError("no Russian zone is in daytime now")
+@dataclass(frozen=True)
+class ClinicMorning:
+    """The clinic's clock for a bench run: 11:00 on a working day in the clinic's zone, whatever the host's hour.
+
+    The same idea as tests/support.py `ClinicTime`: the `dialer` processes a bench starts get `rehearsal()` in
+    their config (in process: `clock()`), so their clock reads the clinic's morning and runs in real seconds
+    from there, and windows written as "now ± n" mean the same to the bench and the service.
+    """
+
+    tz: ZoneInfo
+    start: datetime  # the clinic's time when the host's clock read `host_start`
+    host_start: datetime
+
+    @classmethod
+    def of(cls, tz_name: str = "Europe/Moscow", at: clock_time = clock_time(11, 0)) -> ClinicMorning:
+        tz = ZoneInfo(tz_name)
+        host = datetime.now(UTC)
+        return cls(tz, working_morning(host, tz, WorkCalendar(skip_holidays=False), at), host)
+
+    @property
+    def offset(self) -> timedelta:
+        return self.start - self.host_start
+
+    def local_now(self) -> datetime:
+        return (datetime.now(UTC) + self.offset).astimezone(self.tz)
+
+    @property
+    def today(self) -> date:
+        return self.local_now().date()
+
+    def clock(self) -> RehearsalClock:
+        return RehearsalClock(self.offset)
+
+    def rehearsal(self) -> str:
+        """The config section that puts the service on this clock."""
+        return (
+            "[rehearsal]\n"
+            f'clinic_time = "{self.start.isoformat()}"\n'
+            f'at_host_time = "{self.host_start.isoformat()}"\n'
+        )
 
 
 def free_port() -> int:
@@ -72,6 +115,7 @@ class CampaignHome:
     visit_day: str
     phones: dict[str, str]  # appointment id -> phone
     behaviours: dict[str, str]  # appointment id -> last digit
+    env: dict[str, str] = field(default_factory=dict)  # for the `dialer` runs (see Ami.env)
 
     @property
     def config(self) -> Path:
@@ -92,17 +136,18 @@ def write_home(
     ring_timeout_s: int = 20,
     seed: int | None = None,
 ) -> CampaignHome:
-    """Config with one calling window around now and one attempt per patient, SMS off; the CSV; no import yet."""
+    """Config with one calling window around the clinic's now (its 11:00, see ClinicMorning) and one attempt per
+    patient, SMS off; the CSV; no import yet."""
     rng = random.Random(seed)
-    now = datetime.now(UTC)
-    tz = daytime_zone(now)
-    local = now.astimezone(tz)
+    clinic = ClinicMorning.of()
+    local = clinic.local_now()
     start = (local - timedelta(minutes=2)).strftime("%H:%M:%S")
     end = (local + timedelta(hours=2)).strftime("%H:%M:%S")
     visit_day = (local + timedelta(days=1)).date().isoformat()
     root.mkdir(parents=True, exist_ok=True)
     root.joinpath("dialer.toml").write_text(
         f"""
+{clinic.rehearsal()}
 [service]
 data_dir = "var"
 listen_port = {free_port()}
@@ -123,7 +168,7 @@ caller_id = '{CYRILLIC_CALLER_ID}'
 [[clinics]]
 id = "c1"
 name = "Клиника «Улыбка»"
-timezone = "{tz.key}"
+timezone = "{clinic.tz.key}"
 phone = "+7 495 123-45-67"
 trunk = "sim"
 skip_holidays = false
@@ -156,7 +201,7 @@ provider = "none"
         visit_time = f"{9 + i % 9:02d}:{(i * 5) % 60:02d}"
         lines.append(f"{appointment},c1,{name},{phone},{visit_day},{visit_time},{rng.choice(DOCTORS)}")
     root.joinpath("appointments.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return CampaignHome(root, visit_day, phones, behaviours)
+    return CampaignHome(root, visit_day, phones, behaviours, ami.env())
 
 
 @dataclass(frozen=True)
@@ -173,7 +218,7 @@ class CliRun:
 
 
 async def run_cli(home: CampaignHome, *args: str, timeout: float, log_level: str = "WARNING") -> CliRun:
-    env = {**os.environ, "DIALER_LOG_LEVEL": log_level}
+    env = {**os.environ, **home.env, "DIALER_LOG_LEVEL": log_level}
     started = time.time()
     process = await asyncio.create_subprocess_exec(
         sys.executable,

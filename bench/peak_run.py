@@ -28,16 +28,17 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.campaign import daytime_zone, free_port
+from bench.campaign import ClinicMorning, free_port
 from bench.peak_traffic import PATIENT_RING_S, Caller, Traffic
 from bench.rawami import Frame, RawAmi
 from dialer.sandbox import Sandbox
+from dialer.sandbox.layout import ENV_DIR, ENV_PORT
 from dialer.sandbox.sandbox import AmiCredentials
 
 QUEUE = "test-reception"
@@ -52,10 +53,12 @@ def ms(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def service_config(creds: AmiCredentials, traffic: Traffic, policy: str, port: int) -> str:
+def service_config(
+    creds: AmiCredentials, traffic: Traffic, policy: str, port: int, clinic: ClinicMorning
+) -> str:
     p, scale = traffic.profile, traffic.scale
-    tz = daytime_zone(datetime.now(UTC))
     return f"""
+{clinic.rehearsal()}
 [service]
 data_dir = "var"
 listen_port = {port}
@@ -77,7 +80,7 @@ ring_timeout = "{ms(scale.wall(p.ring_timeout_real))}"
 [[clinics]]
 id = "c1"
 name = "Клиника «Улыбка»"
-timezone = "{tz.key}"
+timezone = "{clinic.tz.key}"
 phone = "+7 495 123-45-67"
 trunk = "sim"
 dids = ["100"]
@@ -289,7 +292,8 @@ class Driver:
         self.root.mkdir(parents=True, exist_ok=True)
         port = free_port()
         config = self.root / "dialer.toml"
-        config.write_text(service_config(self.creds, self.traffic, self.policy, port), encoding="utf-8")
+        clinic = ClinicMorning.of()
+        config.write_text(service_config(self.creds, self.traffic, self.policy, port, clinic), encoding="utf-8")
         ami = self.ami = await Observer.open(self.creds.host, self.creds.port)
         await ami.login(self.creds.username, self.creds.secret)
         saved = {name: await self.getvar(name) for name in SAVED_GLOBALS}
@@ -330,7 +334,7 @@ class Driver:
                 t0,
                 stopped,
                 list(ami.events),
-                *self._rows(),
+                *self._rows(clinic.offset),
                 originated,
                 dict(self.talk_set),
                 dict(self.hung_up),
@@ -348,7 +352,10 @@ class Driver:
             await ami.close()
 
     def _env(self) -> dict[str, str]:
-        env = {**os.environ, "DIALER_CONFIG": ""}
+        # The service is told which sandbox it talks to (the bench's own one, by default), so that it accepts
+        # the [rehearsal] section that puts it on the clinic's morning.
+        layout = self.sandbox.layout
+        env = {**os.environ, "DIALER_CONFIG": "", ENV_DIR: str(layout.base), ENV_PORT: str(layout.ami_port)}
         if self.source is not None:
             env["PYTHONPATH"] = str(self.source)
         return env
@@ -482,11 +489,15 @@ class Driver:
                 return
         log(f"  {self.policy}: drain cap reached ({cap - t0:.0f} s after the start)")
 
-    def _rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    def _rows(
+        self, offset: timedelta
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """The service's rows, with their times moved from the service's clock (the clinic's morning, see
+        ClinicMorning) back to the host's, where the driver's and Asterisk's times are."""
         return (
-            self._query("select * from inbound_calls order by started_at"),
-            self._query("select * from callback_tasks order by task_id"),
-            self._query("select * from attempts order by created_at"),
+            on_host_clock(self._query("select * from inbound_calls order by started_at"), offset),
+            on_host_clock(self._query("select * from callback_tasks order by task_id"), offset),
+            on_host_clock(self._query("select * from attempts order by created_at"), offset),
         )
 
     def _errors(self) -> list[str]:
@@ -495,3 +506,16 @@ class Driver:
             return []
         lines = path.read_text(errors="replace").splitlines()
         return [line for line in lines if " ERROR " in line or "Traceback" in line]
+
+
+def on_host_clock(rows: list[dict[str, Any]], offset: timedelta) -> list[dict[str, Any]]:
+    """Storage times (naive UTC text, columns named *_at) minus the service clock's offset from the host's."""
+    return [
+        {
+            key: (datetime.fromisoformat(value) - offset).isoformat(sep=" ")
+            if key.endswith("_at") and isinstance(value, str)
+            else value
+            for key, value in row.items()
+        }
+        for row in rows
+    ]

@@ -59,13 +59,12 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.campaign import daytime_zone, free_port, parse_mix
+from bench.campaign import ClinicMorning, free_port, parse_mix
 from bench.rawami import Frame, RawAmi
 from dialer.engine.progressive import DROP_EVIDENCE
 from dialer.sandbox import Sandbox
@@ -192,8 +191,11 @@ class Talks:
 # -- the progressive mode: the real service ---------------------------------------------------------------
 
 
-def service_config(creds: AmiCredentials, scale: Scale, port: int, tz: str, args: argparse.Namespace) -> str:
+def service_config(
+    creds: AmiCredentials, scale: Scale, port: int, clinic: ClinicMorning, args: argparse.Namespace
+) -> str:
     return f"""
+{clinic.rehearsal()}
 [service]
 data_dir = "var"
 listen_port = {port}
@@ -215,7 +217,7 @@ ring_timeout = "{round(scale.wall(scale.ring_timeout_real) * 1000)}ms"
 [[clinics]]
 id = "c1"
 name = "Клиника «Улыбка»"
-timezone = "{tz}"
+timezone = "{clinic.tz.key}"
 phone = "+7 495 123-45-67"
 trunk = "sim"
 queues = ["{args.queue}"]
@@ -418,13 +420,13 @@ async def run_progressive(
     ami: Observer, creds: AmiCredentials, scale: Scale, patients: list[Patient], args: argparse.Namespace
 ) -> ModeRun:
     started = time.time()
-    tz = daytime_zone(datetime.now(UTC))
-    today = datetime.now(UTC).astimezone(tz).date().isoformat()
+    clinic = ClinicMorning.of()
+    today = clinic.today.isoformat()
     lines = Lines(patients)
     ami.listeners.append(lines.on_event)
     with tempfile.TemporaryDirectory(prefix="bench-progressive-") as tmp:
         home = Home(Path(tmp), free_port())
-        home.config.write_text(service_config(creds, scale, home.port, tz.key, args), encoding="utf-8")
+        home.config.write_text(service_config(creds, scale, home.port, clinic, args), encoding="utf-8")
         process = await start_service(home)
         try:
             await wait_healthy(home.base)

@@ -132,7 +132,7 @@ async def record(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory(prefix="bench-record-") as tmp:
             home = write_home(
                 Path(tmp),
-                Ami(creds.host, creds.port, creds.username, creds.secret),
+                Ami(creds.host, creds.port, creds.username, creds.secret, sandbox.layout.base),
                 mix,
                 max_channels=args.channels,
                 calls_per_second=args.cps,

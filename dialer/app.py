@@ -109,12 +109,9 @@ def _is_sandbox(ami: AmiSettings) -> bool:
         creds = Sandbox().credentials()
     except SandboxError:
         return False
-    return (ami.host, ami.port, ami.username, ami.secret.value) == (
-        creds.host,
-        creds.port,
-        creds.username,
-        creds.secret,
-    )
+    # The port is not compared: a test may put a proxy in front of the sandbox's AMI to cut the link.
+    loopback = ami.host in ("127.0.0.1", "localhost", "::1")
+    return loopback and (ami.username, ami.secret.value) == (creds.username, creds.secret)
 
 
 def campaign_of(uniqueid: str) -> str | None:

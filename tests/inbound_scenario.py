@@ -17,7 +17,7 @@ import aiohttp
 
 from tests.asterisk_plugin import RawAmi, SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.support import DialerHome, ami_section, free_port
+from tests.support import ClinicTime, DialerHome, ami_section, free_port
 
 QUEUE = "test-reception"
 ADMINS = ("admin1", "admin2", "admin3")
@@ -27,7 +27,7 @@ def service_config(
     sandbox: SandboxHandle,
     twilio: FakeTwilio,
     port: int,
-    tz: str,
+    clinic: ClinicTime,
     *,
     hours: str = "",
     extra: str = "",
@@ -36,6 +36,7 @@ def service_config(
     alerts: str = "",
 ) -> str:
     return f"""
+{clinic.rehearsal()}
 [service]
 data_dir = "var"
 listen_port = {port}
@@ -50,7 +51,7 @@ ring_timeout = "4s"
 [[clinics]]
 id = "c1"
 name = "Клиника «Улыбка»"
-timezone = "{tz}"
+timezone = "{clinic.tz.key}"
 phone = "+7 495 123-45-67"
 trunk = "sim"
 dids = ["100", "201", "202", "203"]
@@ -94,6 +95,7 @@ class Service:
     sandbox: SandboxHandle
     twilio: FakeTwilio
     base: str
+    clinic: ClinicTime  # the service's clock: restarts read the same [rehearsal] section from the config
     process: asyncio.subprocess.Process | None = None
 
     async def kill(self) -> None:
@@ -191,15 +193,17 @@ async def start_process(home: DialerHome) -> asyncio.subprocess.Process:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    sandbox: SandboxHandle, root: Path, tz: str, **config: Any
+    sandbox: SandboxHandle, root: Path, clinic: ClinicTime | None = None, **config: Any
 ) -> AsyncIterator[Service]:
+    """`dialer run` on the clinic's clock (by default 11:00 on a working day in Moscow, whatever the host's hour)."""
+    clinic = clinic or ClinicTime.morning()
     port = free_port()
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
         home = DialerHome(root)
-        home.write(service_config(sandbox, twilio, port, tz, **config))
+        home.write(service_config(sandbox, twilio, port, clinic, **config))
         ami = await RawAmi.connect(sandbox.host, sandbox.port)
         await ami.login(sandbox.username, sandbox.secret)
-        service = Service(home, ami, sandbox, twilio, f"http://127.0.0.1:{port}")
+        service = Service(home, ami, sandbox, twilio, f"http://127.0.0.1:{port}", clinic)
         await service.set_global("DIALER_QUEUE_TIMEOUT", "30")
         await service.set_global("DIALER_INBOUND_QUEUE", QUEUE)
         service.process = await start_process(home)

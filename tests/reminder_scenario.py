@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import FakeTwilio
-from tests.support import DialerHome, ami_section, hhmmss, sim_phone
+from tests.support import ClinicTime, DialerHome, ami_section, sim_phone
 
 # What the customer's plan (2 calls in the first window, 1 in the second, then SMS) must do with each
 # simulated behaviour: (final status, calls placed, SMS sent). Keys are the number's last digit.
@@ -57,15 +55,15 @@ def campaign_config(
     sandbox: SandboxHandle,
     twilio: FakeTwilio,
     web_port: int,
-    now: datetime,
-    tz_name: str,
+    clinic: ClinicTime,
     first: tuple[float, float],
     second: tuple[float, float],
 ) -> str:
-    tz = ZoneInfo(tz_name)
-    w1 = f'{{start="{hhmmss(now, tz, first[0])}", end="{hhmmss(now, tz, first[1])}", attempts=2, min_gap="3s"}}'
-    w2 = f'{{start="{hhmmss(now, tz, second[0])}", end="{hhmmss(now, tz, second[1])}", attempts=1}}'
+    """The customer's plan compressed into two windows `first` and `second` (seconds from the clinic's now)."""
+    w1 = f'{{start="{clinic.hhmmss(first[0])}", end="{clinic.hhmmss(first[1])}", attempts=2, min_gap="3s"}}'
+    w2 = f'{{start="{clinic.hhmmss(second[0])}", end="{clinic.hhmmss(second[1])}", attempts=1}}'
     return f"""
+{clinic.rehearsal()}
 [service]
 data_dir = "var"
 listen_port = {web_port}
@@ -82,7 +80,7 @@ ring_timeout = "4s"
 [[clinics]]
 id = "c1"
 name = "Клиника «Улыбка»"
-timezone = "{tz_name}"
+timezone = "{clinic.tz.key}"
 phone = "+7 495 123-45-67"
 trunk = "sim"
 skip_holidays = false

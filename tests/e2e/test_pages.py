@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -14,15 +14,13 @@ from tests.asterisk_plugin import SandboxHandle
 from tests.e2e.browser import chromium, logged_in, screenshot_dir
 from tests.inbound_scenario import running_service
 from tests.operators import PASSWORD, add_user, api_token
-from tests.support import daytime_zone, sim_phone
+from tests.support import ClinicTime, sim_phone
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
+pytestmark = [pytest.mark.asterisk, pytest.mark.browser, pytest.mark.anyhour]
 
 
-async def import_patient(svc, phone: str, name: str, tz_name: str, token: str) -> None:  # type: ignore[no-untyped-def]
-    from zoneinfo import ZoneInfo
-
-    tomorrow = (datetime.now(UTC).astimezone(ZoneInfo(tz_name)) + timedelta(days=1)).date().isoformat()
+async def import_patient(svc, phone: str, name: str, token: str) -> None:  # type: ignore[no-untyped-def]
+    tomorrow = (svc.clinic.today + timedelta(days=1)).isoformat()
     body = [
         {
             "appointment_id": f"V-{phone[-4:]}",
@@ -44,15 +42,14 @@ async def import_patient(svc, phone: str, name: str, tz_name: str, token: str) -
 async def test_operators_see_the_caller_and_wrap_up_and_the_supervisor_sees_the_line(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
-    tz = daytime_zone(datetime.now(UTC))
     rng = random.Random()
     phone = sim_phone(3, rng)
-    async with running_service(sandbox, tmp_path, tz.key) as svc, chromium() as browser:
+    async with running_service(sandbox, tmp_path) as svc, chromium() as browser:
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
         add_user(svc, "olga", "operator", "Ольга Белова", "Local/admin2@sandbox-agents")
         add_user(svc, "boss", "supervisor", "Елена Старшая")
         token = api_token(svc)
-        await import_patient(svc, phone, "Смирнова Анна Сергеевна", tz.key, token)
+        await import_patient(svc, phone, "Смирнова Анна Сергеевна", token)
         await svc.admins(admin1="answer", admin2="ring")
         await svc.set_global("SIM_TALK_admin1", "4")
         _, anna = await logged_in(browser, svc.base, "anna", PASSWORD)
@@ -80,7 +77,7 @@ async def test_operators_see_the_caller_and_wrap_up_and_the_supervisor_sees_the_
         form = anna.locator(".card.wrapup form")
         await form.wait_for(timeout=20_000)
         await form.locator('input[value="booked"]').check()
-        visit = (datetime.now(UTC).astimezone(tz) + timedelta(days=2)).date().isoformat()
+        visit = (svc.clinic.today + timedelta(days=2)).isoformat()
         await form.locator('input[name="visit_date"]').fill(visit)
         await form.locator('input[name="slot1"]').fill("сегодня 18:40")
         await form.locator('input[name="slot2"]').fill("завтра 12:20")
@@ -106,8 +103,7 @@ async def test_operators_see_the_caller_and_wrap_up_and_the_supervisor_sees_the_
 
 
 async def test_login_is_refused_after_too_many_failures(sandbox: SandboxHandle, tmp_path: Path) -> None:
-    tz = daytime_zone(datetime.now(UTC))
-    async with running_service(sandbox, tmp_path, tz.key) as svc, chromium() as browser:
+    async with running_service(sandbox, tmp_path) as svc, chromium() as browser:
         add_user(svc, "anna", "operator", "Анна", "Local/admin1@sandbox-agents")
         context = await browser.new_context()
         page = await context.new_page()
@@ -132,15 +128,15 @@ async def test_an_administrator_works_two_kos_calls_from_pop_up_to_wrap_up(
 ) -> None:
     from tests.kos_scenario import kos_config, webhook_receiver
 
-    tz = daytime_zone(datetime.now(UTC))
-    today = datetime.now(UTC).astimezone(tz).date()
+    clinic = ClinicTime.morning()
+    today = clinic.today
     rng = random.Random()
     first, second = sim_phone(1, rng), sim_phone(1, rng)
     comments = {first: "Контроль пломбы 36 через полгода", second: "Продолжить лечение: 46 под коронку"}
     names = {first: "Смирнова Анна", second: "Кузнецов Игорь"}
     async with (
         webhook_receiver(fail_first=0) as receiver,
-        running_service(sandbox, tmp_path, tz.key, extra=kos_config(receiver.port)) as svc,
+        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port)) as svc,
         chromium() as browser,
     ):
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,18 +14,17 @@ import pytest
 from dialer.ami.connection import AmiAuthError, AmiConnection
 from tests.ami_proxy import AmiProxy
 from tests.asterisk_plugin import RawAmi, SandboxHandle
-from tests.support import DialerHome, appointments_csv, daytime_zone, hhmmss, sim_phone
+from tests.support import ClinicTime, DialerHome, appointments_csv, sim_phone
 
 pytestmark = pytest.mark.asterisk
 
 
-def one_patient_config(
-    port: int, sandbox: SandboxHandle, tz: str, now: datetime, secret: str | None = None
-) -> str:
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(tz)
+def one_patient_config(port: int, sandbox: SandboxHandle, clinic: ClinicTime, secret: str | None = None) -> str:
+    # A refused login is about the login, whatever the hour: with a wrong secret the service is not on the
+    # sandbox, and the [rehearsal] section would be (rightly) refused before the login is tried.
+    rehearsal = clinic.rehearsal() if secret is None else ""
     return f"""
+{rehearsal}
 [service]
 data_dir = "var"
 [ami]
@@ -40,11 +39,11 @@ ring_timeout = "5s"
 [[clinics]]
 id = "c1"
 name = "Клиника"
-timezone = "{tz}"
+timezone = "{clinic.tz.key}"
 trunk = "sim"
 skip_holidays = false
 [campaigns.reminders]
-windows = [{{start="{hhmmss(now, zone, -60)}", end="{hhmmss(now, zone, 120)}", attempts=1}}]
+windows = [{{start="{clinic.hhmmss(-60)}", end="{clinic.hhmmss(120)}", attempts=1}}]
 same_day_confirmation = false
 """
 
@@ -52,11 +51,10 @@ same_day_confirmation = false
 async def prepared_home(
     tmp_path: Path, port: int, sandbox: SandboxHandle, phone: str, secret: str | None = None
 ) -> tuple[DialerHome, str]:
-    now = datetime.now(UTC)
-    tz = daytime_zone(now)
-    tomorrow = (now.astimezone(tz) + timedelta(days=1)).date().isoformat()
+    clinic = ClinicTime.morning()
+    tomorrow = (clinic.today + timedelta(days=1)).isoformat()
     home = DialerHome(tmp_path)
-    home.write(one_patient_config(port, sandbox, tz.key, now, secret))
+    home.write(one_patient_config(port, sandbox, clinic, secret))
     (tmp_path / "a.csv").write_text(
         appointments_csv(
             [
@@ -73,7 +71,8 @@ async def prepared_home(
         ),
         encoding="utf-8",
     )
-    assert home.run("import", "appointments", str(tmp_path / "a.csv")).returncode == 0
+    imported = home.run("import", "appointments", str(tmp_path / "a.csv"))
+    assert imported.returncode == 0, imported.stdout + imported.stderr
     return home, tomorrow
 
 

@@ -154,9 +154,10 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
         intake=intake,
         clock=clock,
         pacers={
-            name: TrunkPacer(name, t.max_channels, t.calls_per_second) for name, t in settings.trunks.items()
+            name: TrunkPacer(name, t.max_channels, t.calls_per_second, clock)
+            for name, t in settings.trunks.items()
         },
-        events=EventLog(storage.attempts),
+        events=EventLog(storage.attempts, clock),
     )
     sms = SmsSender(gateway=None, store=storage.sms, clock=clock, callback_url=lambda key: None)
     callbacks = CallbackFlow(

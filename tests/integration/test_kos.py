@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from tests.asterisk_plugin import SandboxHandle
 from tests.inbound_scenario import QUEUE, Service, running_service
 from tests.kos_scenario import kos_config, replay_pacing, webhook_receiver
 from tests.operators import Operator, add_user, api_token, operators
-from tests.support import daytime_zone, sim_phone
+from tests.support import ClinicTime, sim_phone
 
 pytestmark = pytest.mark.asterisk
 
@@ -76,8 +76,8 @@ async def work_cards(person: Operator, form: Form, done: dict[str, dict[str, Any
 async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_and_their_results_written_back(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
-    tz = daytime_zone(datetime.now(UTC))
-    today = datetime.now(UTC).astimezone(tz).date()
+    clinic = ClinicTime.morning()
+    today = clinic.today
     rng = random.Random()
     booked, thinking, refusing = sim_phone(1, rng), sim_phone(1, rng), sim_phone(1, rng)
     busy, silent, unplanned = sim_phone(2, rng), sim_phone(3, rng), sim_phone(1, rng)
@@ -88,7 +88,7 @@ async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_
     }
     async with (
         webhook_receiver(fail_first=2) as receiver,
-        running_service(sandbox, tmp_path, tz.key, extra=kos_config(receiver.port)) as svc,
+        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port)) as svc,
     ):
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
         add_user(svc, "olga", "operator", "Ольга Белова", "Local/admin2@sandbox-agents")
@@ -205,15 +205,15 @@ async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_
 async def test_remind_later_goes_to_the_diary_and_the_waiting_list_and_a_cancelled_slot_is_offered(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
-    tz = daytime_zone(datetime.now(UTC))
-    today = datetime.now(UTC).astimezone(tz).date()
+    clinic = ClinicTime.morning()
+    today = clinic.today
     tomorrow = today + timedelta(days=1)
     rng = random.Random()
     waiting, cancelling = sim_phone(1, rng), sim_phone(7, rng)
     surgeon = "Сидоров Олег Игоревич"
     async with (
         webhook_receiver(fail_first=0) as receiver,
-        running_service(sandbox, tmp_path, tz.key, extra=kos_config(receiver.port)) as svc,
+        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port)) as svc,
     ):
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
         token = api_token(svc)
@@ -281,7 +281,9 @@ async def test_remind_later_goes_to_the_diary_and_the_waiting_list_and_a_cancell
         assert "освободилось время" in offer_sms.body and "12:00" in offer_sms.body
         offer_call = next(c for c in done.values() if c["kind"] == "offer")
         offer_started = datetime.fromisoformat(offer_call["started_at"])
-        assert offer_started > offer_sms.date_created + timedelta(seconds=3)  # after the reply window
+        # The fake gateway stamps its messages with the host's clock; the service runs on the clinic's.
+        sms_created = offer_sms.date_created + clinic.offset
+        assert offer_started > sms_created + timedelta(seconds=3)  # after the reply window
         (offer,) = svc.home.query("select * from offers")
         assert (offer["state"], offer["appointment_id"]) == ("booked", "V-77")
         assert svc.home.query("select state from waiting_list")[0]["state"] == "booked"
@@ -292,8 +294,8 @@ async def test_remind_later_goes_to_the_diary_and_the_waiting_list_and_a_cancell
 async def test_the_follow_up_and_survey_ivrs_turn_answers_into_work(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
-    tz = daytime_zone(datetime.now(UTC))
-    yesterday = datetime.now(UTC).astimezone(tz).date() - timedelta(days=1)
+    clinic = ClinicTime.morning()
+    yesterday = clinic.today - timedelta(days=1)
     rng = random.Random()
     # Presses 2 (follow-up: «talk to us»; survey: a low rating) and presses 3 (not a follow-up answer; a 3).
     wants_talk, rates_three = sim_phone(5, rng), sim_phone(6, rng)
@@ -309,7 +311,7 @@ windows = [{ start = "00:00", end = "23:59", attempts = 1 }]
 """
     async with (
         webhook_receiver(fail_first=0) as receiver,
-        running_service(sandbox, tmp_path, tz.key, extra=kos_config(receiver.port) + ivr) as svc,
+        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port) + ivr) as svc,
     ):
         token = api_token(svc)
         visits = [

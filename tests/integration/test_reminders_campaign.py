@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from tests.asterisk_plugin import RawAmi, SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.reminder_scenario import EXPECTED, campaign_config, run_cli, scenario_phones, scenario_rows
-from tests.support import DialerHome, appointments_csv, daytime_zone, free_port
+from tests.support import ClinicTime, DialerHome, appointments_csv, free_port
 
-pytestmark = pytest.mark.asterisk
+pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
 
 
 async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp_path) -> None:
-    now = datetime.now(UTC)
-    tz = daytime_zone(now)
-    tomorrow = (now.astimezone(tz) + timedelta(days=1)).date().isoformat()
+    clinic = ClinicTime.morning()
+    tomorrow = (clinic.today + timedelta(days=1)).isoformat()
     rng = random.Random()
     phones = scenario_phones(rng)
     observer = await RawAmi.connect(sandbox.host, sandbox.port)
@@ -34,7 +33,7 @@ async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp
     ) as twilio:
         home = DialerHome(tmp_path)
         home.write(
-            campaign_config(sandbox, twilio, free_port(), now, tz.key, first=(-60, 50), second=(52, 100))
+            campaign_config(sandbox, twilio, free_port(), clinic, first=(-60, 50), second=(52, 100))
         )
         csv_path = tmp_path / "appointments.csv"
         csv_path.write_text(

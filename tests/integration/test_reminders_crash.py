@@ -9,7 +9,7 @@ import random
 import signal
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ import pytest
 from tests.asterisk_plugin import RawAmi, SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.reminder_scenario import EXPECTED, campaign_config, run_cli, scenario_phones, scenario_rows
-from tests.support import DialerHome, appointments_csv, daytime_zone, free_port
+from tests.support import ClinicTime, DialerHome, appointments_csv, free_port
 
 pytestmark = pytest.mark.asterisk
 
@@ -58,9 +58,8 @@ async def kill_when(process: asyncio.subprocess.Process, home: DialerHome, sql: 
 async def test_sigkill_mid_campaign_loses_nothing_and_repeats_nothing(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
-    now = datetime.now(UTC)
-    tz = daytime_zone(now)
-    tomorrow = (now.astimezone(tz) + timedelta(days=1)).date().isoformat()
+    clinic = ClinicTime.morning()
+    tomorrow = (clinic.today + timedelta(days=1)).isoformat()
     phones = scenario_phones(random.Random())
     observer = await RawAmi.connect(sandbox.host, sandbox.port)
     await observer.login(sandbox.username, sandbox.secret)
@@ -69,7 +68,7 @@ async def test_sigkill_mid_campaign_loses_nothing_and_repeats_nothing(
     ) as twilio:
         home = DialerHome(tmp_path)
         home.write(
-            campaign_config(sandbox, twilio, free_port(), now, tz.key, first=(-60, 60), second=(62, 110))
+            campaign_config(sandbox, twilio, free_port(), clinic, first=(-60, 60), second=(62, 110))
         )
         (tmp_path / "a.csv").write_text(
             appointments_csv(scenario_rows(phones, tomorrow)),
@@ -78,6 +77,8 @@ async def test_sigkill_mid_campaign_loses_nothing_and_repeats_nothing(
         code, out, err = await run_cli(home, "import", "appointments", str(tmp_path / "a.csv"), timeout=60)
         assert code == 0, out + err
 
+        # Every run below reads the same dialer.toml, so each restarted process gets the same [rehearsal]
+        # section: its clock reads the clinic's time line where the killed one left it.
         # Kill 1: while calls are in the air.
         first = await start_run(home, tomorrow)
         assert await kill_when(

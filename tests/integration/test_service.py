@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from tests.asterisk_plugin import SandboxHandle
-from tests.support import DialerHome, ami_section, daytime_zone, free_port, hhmmss, sim_phone
+from tests.support import ClinicTime, DialerHome, ami_section, free_port, sim_phone
 
 pytestmark = pytest.mark.asterisk
 
@@ -30,11 +30,12 @@ async def wait_until(check, timeout: float, every: float = 0.3):  # type: ignore
 
 
 async def test_service_builds_the_list_at_its_time_and_calls(sandbox: SandboxHandle, tmp_path: Path) -> None:
-    now = datetime.now(UTC)
-    tz = daytime_zone(now)
+    clinic = ClinicTime.morning()
+    now = clinic.now()
     port = free_port()
     home = DialerHome(tmp_path)
     home.write(f"""
+{clinic.rehearsal()}
 [service]
 data_dir = "var"
 listen_port = {port}
@@ -44,15 +45,15 @@ dial = "Local/{{number}}@patients"
 [[clinics]]
 id = "c1"
 name = "Клиника"
-timezone = "{tz.key}"
+timezone = "{clinic.tz.key}"
 trunk = "sim"
 skip_holidays = false
 [campaigns.reminders]
-windows = [{{start="{hhmmss(now, tz, -60)}", end="{hhmmss(now, tz, 300)}", attempts=1}}]
-list_build_time = "{hhmmss(now, tz, 12)}"
+windows = [{{start="{clinic.hhmmss(-60)}", end="{clinic.hhmmss(300)}", attempts=1}}]
+list_build_time = "{clinic.hhmmss(12)}"
 same_day_confirmation = false
 """)
-    tomorrow = (now.astimezone(tz) + timedelta(days=1)).date().isoformat()
+    tomorrow = (clinic.today + timedelta(days=1)).isoformat()
     created = home.run("users", "add", "crm", "--role", "admin", "--api-token")
     assert created.returncode == 0, created.stdout + created.stderr
     token = created.stdout.split("API-токен (показан один раз): ")[1].split()[0]

@@ -4,7 +4,6 @@ administrator, cleared once without flapping; the day's figures from the API and
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -13,7 +12,7 @@ import pytest
 from tests.asterisk_plugin import SandboxHandle
 from tests.inbound_scenario import running_service
 from tests.operators import api_token
-from tests.support import daytime_zone, sim_phone
+from tests.support import sim_phone
 
 pytestmark = pytest.mark.asterisk
 
@@ -22,10 +21,9 @@ ALERTS = 'waiting_callers = 1\nlongest_wait = "1h"\nmin_calls = 1000\ncallback_d
 
 
 async def test_overload_alert_is_raised_once_and_cleared_once(sandbox: SandboxHandle, tmp_path: Path) -> None:
-    tz = daytime_zone(datetime.now(UTC))
     rng = random.Random()
     callers = [sim_phone(3, rng) for _ in range(2)]
-    async with running_service(sandbox, tmp_path, tz.key, alerts=ALERTS) as svc:
+    async with running_service(sandbox, tmp_path, alerts=ALERTS) as svc:
         await svc.admins(admin1="ring")
         for phone in callers:
             await svc.call_in("100", phone, patience=12)
@@ -42,7 +40,7 @@ async def test_overload_alert_is_raised_once_and_cleared_once(sandbox: SandboxHa
         assert len(supervisor) == 1 and "много звонящих в очереди" in supervisor[0].body
 
         await svc.until(lambda: len(svc.calls()) == 2, 20, "both calls stored")
-        day = datetime.now(UTC).astimezone(tz).date().isoformat()
+        day = svc.clinic.today.isoformat()
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{svc.base}/api/sla", params={"clinic": "c1", "date": day}) as r:
                 assert r.status == 401  # the figures are the clinic's: no token, no report
@@ -67,8 +65,7 @@ async def test_overload_alert_is_raised_once_and_cleared_once(sandbox: SandboxHa
 
 
 async def test_sla_api_refuses_bad_input(sandbox: SandboxHandle, tmp_path: Path) -> None:
-    tz = daytime_zone(datetime.now(UTC))
-    async with running_service(sandbox, tmp_path, tz.key) as svc, aiohttp.ClientSession() as http:
+    async with running_service(sandbox, tmp_path) as svc, aiohttp.ClientSession() as http:
         bearer = {"Authorization": f"Bearer {api_token(svc)}"}
         for params in ({"clinic": "nope"}, {"clinic": "c1", "date": "вчера"}):
             async with http.get(f"{svc.base}/api/sla", params=params, headers=bearer) as r:
