@@ -66,7 +66,7 @@ from bench.campaign import CYRILLIC_CALLER_ID, ClinicMorning
 from bench.rawami import parse_frame
 from dialer.ami.connection import AmiProtocol
 from dialer.ami.parser import FRAME_END, Frame, FrameParser
-from dialer.app import Runtime, is_our_attempt, open_runtime
+from dialer.app import OurAttempts, Runtime, open_runtime
 from dialer.campaigns.planner import Settled
 from dialer.campaigns.reminders import CAMPAIGN, digit_meaning
 from dialer.core.clock import SystemClock
@@ -87,6 +87,9 @@ from dialer.settings import Settings, parse_settings
 from dialer.storage.repository import Storage
 from dialer.storage.schema import appointments, attempt_events, patients, targets
 from dialer.storage.schema import attempts as attempts_table
+
+# The recorded streams' attempt ids carry no installation id (they are read as installation "").
+OURS = OurAttempts("")
 
 DATA = Path(__file__).resolve().parent / "data"
 STREAMS = ("ami_read_all.bin.gz", "ami_dialer_user.bin.gz")
@@ -124,7 +127,7 @@ def stream_attempts(stream: bytes) -> list[str]:
     for line in stream.split(b"\r\n"):
         if line.startswith(b"Uniqueid: "):
             value = line[10:].decode("utf-8", "replace")
-            if is_our_attempt(value):
+            if OURS.is_ours(value):
                 seen.setdefault(value)
     return list(seen)
 
@@ -247,7 +250,7 @@ async def run_protocol(chunks: Sequence[bytes]) -> Run:
 
 
 async def run_tracker(chunks: Sequence[bytes], attempt_ids: Sequence[str]) -> Run:
-    intake = Intake(CallTracker(is_attempt_id=is_our_attempt), SystemClock().now)
+    intake = Intake(CallTracker(is_attempt_id=OURS.is_ours), SystemClock().now)
     for attempt_id in attempt_ids:
         intake.tracker.expect(attempt_id)
     protocol = dialer_protocol(intake.feed)

@@ -52,6 +52,7 @@ from dialer.lease import hold_lease, release_lease, renew_lease
 from dialer.sandbox import Sandbox, SandboxError
 from dialer.settings import AmiSettings, ClinicSettings, Secret, Settings
 from dialer.sms.factory import build_gateway, build_verifiers, status_callback_url
+from dialer.storage.installation import installation_id
 from dialer.storage.repository import Storage
 from dialer.web.api import ApiContext
 from dialer.web.app import WebParts, create_app
@@ -114,14 +115,20 @@ def _is_sandbox(ami: AmiSettings) -> bool:
     return loopback and (ami.username, ami.secret.value) == (creds.username, creds.secret)
 
 
-def campaign_of(uniqueid: str) -> str | None:
-    parsed = AttemptId.try_parse(uniqueid)
-    return parsed.campaign if parsed is not None and parsed.campaign in CAMPAIGNS else None
+@dataclass(frozen=True)
+class OurAttempts:
+    """Tells this installation's calls from everyone else's by their Uniqueid (the attempt id)."""
 
+    installation: str
 
-def is_our_attempt(uniqueid: str) -> bool:
-    parsed = AttemptId.try_parse(uniqueid)
-    return parsed is not None and parsed.campaign in CAMPAIGNS
+    def campaign_of(self, uniqueid: str) -> str | None:
+        parsed = AttemptId.try_parse(uniqueid)
+        if parsed is None or parsed.installation != self.installation or parsed.campaign not in CAMPAIGNS:
+            return None
+        return parsed.campaign
+
+    def is_ours(self, uniqueid: str) -> bool:
+        return self.campaign_of(uniqueid) is not None
 
 
 @dataclass
@@ -258,11 +265,10 @@ async def open_runtime(
     await storage.sync_clinics(
         [(c.id, c.name, c.timezone.key) for c in settings.clinics.values()], clock.now()
     )
-    inbound = InboundTracker(
-        settings.inbound.contexts, settings.inbound.staff_contexts, is_ours=is_our_attempt
-    )
-    rings = RingTracker(settings.inbound.contexts, campaign_of=campaign_of)
-    intake = Intake(CallTracker(is_attempt_id=is_our_attempt), clock.now, inbound=inbound, rings=rings)
+    ours = OurAttempts(await installation_id(storage.engine, clock.now()))
+    inbound = InboundTracker(settings.inbound.contexts, settings.inbound.staff_contexts, is_ours=ours.is_ours)
+    rings = RingTracker(settings.inbound.contexts, campaign_of=ours.campaign_of)
+    intake = Intake(CallTracker(is_attempt_id=ours.is_ours), clock.now, inbound=inbound, rings=rings)
     ami: AmiSettings = settings.ami
     connection = AmiConnection(
         host=ami.host,
@@ -287,6 +293,7 @@ async def open_runtime(
         clock=clock,
         pacers=pacers,
         events=events,
+        installation=ours.installation,
     )
     public_url = settings.service.public_url
     gateway = build_gateway(settings.sms, public_url)

@@ -129,6 +129,11 @@ class DialerHome:
             conn.row_factory = sqlite3.Row
             return list(conn.execute(sql, params))
 
+    def attempt_id(self, campaign: str, target: int, n: int) -> str:
+        """An attempt id as this installation's service makes it (its installation id first)."""
+        (row,) = self.query("select installation_id from installation")
+        return f"{row['installation_id']}:{campaign}:{target}:{n}"
+
 
 def ami_section(host: str, port: int, username: str, secret: str) -> str:
     return f'[ami]\nhost = "{host}"\nport = {port}\nusername = "{username}"\nsecret = "{secret}"\nping_interval = 2\n'

@@ -187,7 +187,7 @@ class CallbackFlow:
             n = max((r.n for r in rows), default=0) + 1
             await self.due.schedule(
                 DueTask(
-                    f"dial:{CAMPAIGN}:{target_id}:{n}",
+                    f"dial:{self.desk.attempt_id(CAMPAIGN, target_id, n)}",
                     task.clinic_id,
                     TaskKind.DIAL,
                     CAMPAIGN,
@@ -270,7 +270,7 @@ class CallbackFlow:
                 await self.plan(job.target_id)
                 return
             campaign = CAMPAIGN if interface else AUTO
-            real_id = AttemptId(campaign, attempt_id.target, attempt_id.n)
+            real_id = AttemptId(campaign, attempt_id.target, attempt_id.n, attempt_id.installation)
             request = self._request(clinic, task, str(real_id), interface)
             if interface:
                 self._admin_of[str(real_id)] = interface

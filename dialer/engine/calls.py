@@ -85,6 +85,7 @@ class CallDesk:
         clock: Clock,
         pacers: Mapping[str, TrunkPacer],
         events: EventLog,
+        installation: str,
     ) -> None:
         self.telephony = telephony
         self.attempts = attempts
@@ -92,6 +93,7 @@ class CallDesk:
         self.clock = clock
         self.pacers = pacers
         self.events = events
+        self.installation = installation  # this database's, first in every attempt id
         self.handlers: dict[str, CallHandler] = {}
         self._slots: dict[str, TrunkPacer] = {}
         self._open: dict[str, AttemptRow] = {}  # attempts in the air, so facts need no read from storage
@@ -99,6 +101,10 @@ class CallDesk:
         self._adopted: set[str] = set()  # calls found up after a reconnect: their gap may hold a key press
         self._reconciling = asyncio.Lock()
         self.reconciled = asyncio.Event()
+
+    def attempt_id(self, campaign: str, target: int, n: int) -> AttemptId:
+        """The id of a new attempt: this installation's, so no other installation on the PBX can reuse it."""
+        return AttemptId(campaign, target, n, self.installation)
 
     @property
     def in_flight(self) -> int:

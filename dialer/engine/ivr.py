@@ -131,7 +131,12 @@ class IvrFlow:
             n = max((r.n for r in rows), default=0) + 1
             await self.due.schedule(
                 DueTask(
-                    f"dial:{campaign}:{target_id}:{n}", clinic.id, TaskKind.DIAL, campaign, target_id, step.at
+                    f"dial:{self.desk.attempt_id(campaign, target_id, n)}",
+                    clinic.id,
+                    TaskKind.DIAL,
+                    campaign,
+                    target_id,
+                    step.at,
                 )
             )
             self.wake()

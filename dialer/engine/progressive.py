@@ -186,7 +186,7 @@ class ProgressiveFlow:
             n = max((r.n for r in rows), default=0) + 1
             await self.due.schedule(
                 DueTask(
-                    f"dial:{campaign}:{target_id}:{n}",
+                    f"dial:{self.desk.attempt_id(campaign, target_id, n)}",
                     target.clinic_id,
                     TaskKind.DIAL,
                     campaign,

@@ -112,7 +112,7 @@ class ReminderFlow:
             return
         step, history = await self._step(target)
         if isinstance(step, Dial):
-            attempt = AttemptId(CAMPAIGN, target_id, max((a.n for a in history), default=0) + 1)
+            attempt = self.desk.attempt_id(CAMPAIGN, target_id, max((a.n for a in history), default=0) + 1)
             await self.due.schedule(
                 DueTask(f"dial:{attempt}", target.clinic_id, TaskKind.DIAL, CAMPAIGN, target_id, step.at)
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     Float,
@@ -25,6 +26,7 @@ metadata = MetaData(
         "uq": "uq_%(table_name)s_%(column_0_name)s",
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
         "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
     }
 )
 
@@ -335,6 +337,17 @@ sessions = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
     Index("ix_sessions_user", "user_id"),
+)
+
+# This database's installation id, made once: the first part of every attempt id, so that installations sharing
+# one PBX never take each other's calls.
+installation = Table(
+    "installation",
+    metadata,
+    Column("slot", Integer, primary_key=True, autoincrement=False),  # always 1: one row, whatever the race
+    Column("installation_id", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    CheckConstraint("slot = 1", name="one_row"),
 )
 
 # Who did what, for the clinic's own checks: logins, exports, imports, status changes, changes to users.

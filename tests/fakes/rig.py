@@ -141,7 +141,8 @@ def build(settings: Settings, start: datetime) -> Rig:
     }
     events = EventLog(attempts, clock)
     desk = CallDesk(
-        telephony=asterisk, attempts=attempts, intake=intake, clock=clock, pacers=pacers, events=events
+        telephony=asterisk, attempts=attempts, intake=intake, clock=clock, pacers=pacers, events=events,
+        installation="",
     )
     gateway = MemorySmsGateway(clock)
     sms = SmsSender(gateway=gateway, store=sms_store, clock=clock, callback_url=lambda key: None)

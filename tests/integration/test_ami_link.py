@@ -126,7 +126,7 @@ async def test_link_lost_right_after_originate_dials_once_and_keeps_the_result(
     assert proxy.originates_forwarded == 1, "an Originate was sent again after the reconnect"
     assert proxy.connections >= 2
     (target,) = home.query("select target_id from targets")
-    attempt = f"reminders:{target['target_id']}:1"
+    attempt = home.attempt_id("reminders", target["target_id"], 1)
     assert len(channels_of(observer, attempt)) == 1
     # Once the outcome is stored, the dialplan's AstDB record of it is deleted (with the "call" privilege only).
     reply = await observer.send("DBGet", [("Family", "dialer"), ("Key", attempt)])

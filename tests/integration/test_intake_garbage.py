@@ -158,6 +158,7 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
             for name, t in settings.trunks.items()
         },
         events=EventLog(storage.attempts, clock),
+        installation="",
     )
     sms = SmsSender(gateway=None, store=storage.sms, clock=clock, callback_url=lambda key: None)
     callbacks = CallbackFlow(

@@ -82,7 +82,7 @@ async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp
     # From Asterisk's own events: one first-leg channel per attempt, never more.
     for digit, (_status, calls, _sms) in EXPECTED.items():
         target = rows[f"A{digit}"]["target_id"]
-        ids = {f"reminders:{target}:{n}" for n in range(1, 10)}
+        ids = {home.attempt_id("reminders", target, n) for n in range(1, 10)}
         channels = [f for _, f in events if f.get("Event") == "Newchannel" and f.get("Uniqueid") in ids]
         assert len(channels) == calls, f"patient {digit}: Asterisk saw {len(channels)} calls"
         assert len({f["Uniqueid"] for f in channels}) == calls, f"patient {digit}: an attempt dialled twice"
@@ -92,7 +92,7 @@ async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp
         for _, f in events
         if f.get("Event") == "UserEvent" and f.get("UserEvent") == "DialerDigit"
     }
-    pressed = {a.split(":")[1]: d for a, d in digits}
+    pressed = {a.split(":")[-2]: d for a, d in digits}
     assert pressed[str(rows["A1"]["target_id"])] == "1"
     assert pressed[str(rows["A5"]["target_id"])] == "2"
     assert pressed[str(rows["A6"]["target_id"])] == "3"

@@ -131,7 +131,7 @@ async def test_sigkill_mid_campaign_loses_nothing_and_repeats_nothing(
             f["Uniqueid"]
             for _, f in events
             if f.get("Event") == "Newchannel"
-            and f.get("Uniqueid", "").startswith(f"reminders:{target}:")
+            and f.get("Uniqueid", "").startswith(home.attempt_id("reminders", target, 0)[:-1])
             and not f["Uniqueid"].endswith(";2")
         ]
         assert len(seen) == len(set(seen)), f"patient {digit}: an attempt was dialled twice: {seen}"
