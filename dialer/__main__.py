@@ -149,7 +149,7 @@ def _personal_data_parser(sub: Any) -> None:
 
 # Libraries kept at WARNING whatever the level asked for: noise, or worse, aiosqlite's DEBUG lines, which
 # show every statement with the values bound to it (patients' names and phones).
-QUIET_LIBRARIES = ("apscheduler", "twilio.http_client", "aiohttp.access", "panoramisk", "aiosqlite")
+QUIET_LIBRARIES = ("twilio.http_client", "aiohttp.access", "panoramisk", "aiosqlite")
 
 
 def quiet_libraries() -> None:

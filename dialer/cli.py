@@ -9,12 +9,10 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
+from zoneinfo import ZoneInfo
 
 from dialer.ami.connection import AmiAuthError
 from dialer.app import Runtime, clock_for, open_runtime, resolve_ami, run_core, stop_core, web_server
@@ -25,6 +23,7 @@ from dialer.core.errors import ConfigError, DialerError
 from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
 from dialer.core.privacy import describe_error
 from dialer.core.sms import SmsStatus
+from dialer.engine.daily import DailyJob, run_daily
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
 from dialer.engine.model import ALL_CLINICS, AuditAction, DaySummary, UserExists
 from dialer.engine.reports import sla_report
@@ -255,7 +254,7 @@ async def serve(
     async with open_runtime(settings) as rt, asyncio.TaskGroup() as group:
         tasks = await run_core(rt, group)
         tasks.append(group.create_task(_sweep(rt), name="list-builder"))
-        scheduler = _daily_jobs(rt)
+        tasks.append(group.create_task(run_daily(_daily_jobs(rt), rt.clock), name="daily-jobs"))
         try:
             async with web_server(rt):
                 host, port = settings.service.listen_host, settings.service.listen_port
@@ -267,7 +266,6 @@ async def serve(
                     tasks.append(group.create_task(after_start(rt), name="after-start"))
                 await stop.wait()
         finally:
-            scheduler.shutdown(wait=False)
             await stop_core(rt, tasks)
     return EXIT_OK
 
@@ -293,41 +291,18 @@ def _check_start(settings: Settings, *, listening: bool) -> None:
         )
 
 
-async def _build_lists(rt: Runtime) -> None:
-    try:
-        await rt.prepare_due_days()
-    except Exception as exc:  # the scheduler would log the text, which may carry a patient's data
-        log.error("building reminder lists failed: %s", describe_error(exc))
-
-
-def _daily_jobs(rt: Runtime) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler()
-    for clinic in rt.settings.clinics.values():
-        # The daily job builds the list at the clinic's own list-build time; misfires within an hour still run.
-        build = rt.settings.list_build_time(clinic.id)
-        scheduler.add_job(
-            _build_lists,
-            CronTrigger(hour=build.hour, minute=build.minute, second=build.second, timezone=clinic.timezone),
-            args=[rt],
-            id=f"build-list:{clinic.id}",
-            misfire_grace_time=3600,
-            coalesce=True,
-        )
+def _daily_jobs(rt: Runtime) -> list[DailyJob]:
+    """The purge of personal data, once a day at night in the (first) clinic's zone. Reminder lists need no
+    daily job: the sweep builds each clinic's list within a minute of its list-build time."""
     retention = rt.settings.retention
-    if retention.enabled:
-        # Once a day for the whole database, at night in the (first) clinic's zone.
-        zone = next((c.timezone for c in rt.settings.clinics.values()), UTC)
-        at = retention.purge_time
-        scheduler.add_job(
-            daily_purge,
-            CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=zone),
-            args=[rt.storage, retention, rt.clock],
-            id="retention-purge",
-            misfire_grace_time=3600,
-            coalesce=True,
+    if not retention.enabled:
+        return []
+    zone = next((c.timezone for c in rt.settings.clinics.values()), ZoneInfo("UTC"))
+    return [
+        DailyJob(
+            "retention-purge", retention.purge_time, zone, lambda: daily_purge(rt.storage, retention, rt.clock)
         )
-    scheduler.start()
-    return scheduler
+    ]
 
 
 def _now(settings: Settings) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -290,13 +290,26 @@ def test_the_purge_command_and_its_settings(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "retention.attempts: не меньше суток" in refused.stderr
 
 
+async def purges(caplog: pytest.LogCaptureFixture, count: int) -> list[str]:
+    import asyncio
+
+    for _ in range(200):
+        lines = [r.getMessage() for r in caplog.records if r.name == "dialer.retention"]
+        if len(lines) >= count:
+            return lines
+        await asyncio.sleep(0.05)
+    return lines
+
+
 async def test_the_service_purges_every_night_and_logs_counts_only(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    import asyncio
+
     from dialer.app import open_runtime
     from dialer.cli import _daily_jobs
     from dialer.core.clock import FakeClock
-    from dialer.personal_data import daily_purge
+    from dialer.engine.daily import run_daily
     from dialer.settings import load_settings
 
     home = DialerHome(tmp_path)
@@ -304,20 +317,23 @@ async def test_the_service_purges_every_night_and_logs_counts_only(
         '[service]\ndata_dir = "var"\n[[clinics]]\nid = "c1"\nname = "К"\ntimezone = "Asia/Omsk"\n'
         '[retention]\npurge_time = "03:30"\n'
     )
-    async with open_runtime(load_settings(home.config, env={})) as rt:
-        scheduler = _daily_jobs(rt)
-        try:
-            job = scheduler.get_job("retention-purge")
-            assert job is not None and job.func is daily_purge
-            fields = {f.name: str(f) for f in job.trigger.fields}
-            assert (fields["hour"], fields["minute"], str(job.trigger.timezone)) == ("3", "30", "Asia/Omsk")
-        finally:
-            scheduler.shutdown(wait=False)
+    clock = FakeClock(datetime(2026, 11, 30, 21, 0, tzinfo=UTC))  # 03:00 in Omsk
+    async with open_runtime(load_settings(home.config, env={}), clock=clock) as rt:
+        (job,) = _daily_jobs(rt)
+        assert (job.name, job.at, job.zone.key) == ("retention-purge", time(3, 30), "Asia/Omsk")
         person = Person("N", "+79161230050", "Ночная Очистка")
-        await fill(Db(rt.storage.engine), person, old(RetentionSettings().contacts))
+        await fill(Db(rt.storage.engine), person, old(RetentionSettings().contacts) - D)
         caplog.set_level(logging.INFO)
-        erased = await daily_purge(rt.storage, rt.settings.retention, FakeClock(NOW))
-    assert erased is not None and erased.counts["appointments"] == 1
-    [line] = [r.getMessage() for r in caplog.records if r.name == "dialer.retention"]
-    assert line.startswith(f"retention purge: {erased.total} rows deleted or anonymised (")
+        nightly = asyncio.create_task(run_daily([job], clock))
+        try:
+            await clock.run_for(timedelta(minutes=29))  # 03:29 in Omsk
+            assert not [r for r in caplog.records if r.name == "dialer.retention"]
+            await clock.run_for(timedelta(minutes=2))
+            [line] = await purges(caplog, 1)  # the purge itself writes to the real file: real time
+            await clock.run_for(timedelta(days=1))  # and again the next night, once
+            assert len(await purges(caplog, 2)) == 2
+        finally:
+            nightly.cancel()
+    assert line.startswith("retention purge: ") and "rows deleted or anonymised (" in line
+    assert "appointments 1" in line
     assert "9161230050" not in caplog.text and "Ночная" not in caplog.text
