@@ -24,6 +24,10 @@ class WrapupGone(DialerError):
     """No such wrap-up for this operator, or it was saved already."""
 
 
+class WrapupNotFound(WrapupGone):
+    """No such wrap-up for this operator."""
+
+
 async def save_wrapup(
     *,
     settings: Settings,
@@ -36,7 +40,7 @@ async def save_wrapup(
 ) -> WrapupForm:
     row = await store.get(wrapup_id)
     if row is None or row.user_id != user.user_id:
-        raise WrapupGone("нет такого звонка для оформления")
+        raise WrapupNotFound("нет такого звонка для оформления")
     if row.state != "pending":
         raise WrapupGone("этот звонок уже оформлен")
     clinic = settings.clinics.get(row.clinic_id)

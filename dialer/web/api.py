@@ -6,7 +6,6 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +18,7 @@ from dialer.engine.importing import ImportOutcome, import_appointments, import_r
 from dialer.engine.reports import SlaRows, sla_report
 from dialer.engine.stores import AppointmentStore, RecallImportStore
 from dialer.settings import Settings
+from dialer.web.params import clinic_or_first, known_clinic, query_clinic, query_day
 
 log = logging.getLogger("dialer.web")
 
@@ -127,10 +127,9 @@ async def get_kos(request: web.Request) -> web.Response:
     ctx = request.app[API]
     if ctx.recalls is None:
         raise web.HTTPServiceUnavailable(text="the KOS list is not available in this process")
-    clinic = request.query.get("clinic") or None
-    if clinic is not None and clinic not in ctx.settings.clinics:
-        return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
-    return web.json_response({"recalls": [r.public() for r in await ctx.recalls.export(clinic)]})
+    clinic = query_clinic(request, ctx.settings)
+    rows = await ctx.recalls.export(clinic.id if clinic else None)
+    return web.json_response({"recalls": [r.public() for r in rows]})
 
 
 async def cancel_appointment(request: web.Request) -> web.Response:
@@ -139,9 +138,8 @@ async def cancel_appointment(request: web.Request) -> web.Response:
     body = await _json_body(request)
     if not isinstance(body, dict) or set(body) - {"clinic", "appointment_id"}:
         return bad_request([{"field": "body", "message": 'ожидался {"clinic": ..., "appointment_id": ...}'}])
-    clinic, appointment_id = body.get("clinic"), body.get("appointment_id")
-    if not isinstance(clinic, str) or clinic not in ctx.settings.clinics:
-        return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
+    clinic = known_clinic(request, ctx.settings, body.get("clinic")).id
+    appointment_id = body.get("appointment_id")
     if not isinstance(appointment_id, str) or not appointment_id.strip():
         return bad_request([{"field": "appointment_id", "message": "нужен номер записи"}])
     if not await ctx.appointments.cancel(clinic, appointment_id, ctx.clock.now()):
@@ -155,15 +153,9 @@ async def cancel_appointment(request: web.Request) -> web.Response:
 
 async def get_appointments(request: web.Request) -> web.Response:
     ctx = request.app[API]
-    raw = request.query.get("date", "")
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        return bad_request([{"field": "date", "message": "нужна дата ГГГГ-ММ-ДД"}])
-    clinic = request.query.get("clinic") or None
-    if clinic is not None and clinic not in ctx.settings.clinics:
-        return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
-    rows = await ctx.appointments.outcomes(day, clinic)
+    day = query_day(request)
+    clinic = query_clinic(request, ctx.settings)
+    rows = await ctx.appointments.outcomes(day, clinic.id if clinic else None)
     return web.json_response(
         {
             "date": day.isoformat(),
@@ -187,15 +179,8 @@ async def get_appointments(request: web.Request) -> web.Response:
 
 async def get_sla(request: web.Request) -> web.Response:
     ctx = request.app[API]
-    clinic_id = request.query.get("clinic") or (next(iter(ctx.settings.clinics), ""))
-    if clinic_id not in ctx.settings.clinics:
-        return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic_id!r}"}])
-    clinic = ctx.settings.clinics[clinic_id]
-    raw = request.query.get("date") or ctx.clock.now().astimezone(clinic.timezone).date().isoformat()
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        return bad_request([{"field": "date", "message": "нужна дата ГГГГ-ММ-ДД"}])
+    clinic = clinic_or_first(request, ctx.settings)
+    day = query_day(request, default=ctx.clock.now().astimezone(clinic.timezone).date())
     if ctx.sla is None:
         raise web.HTTPServiceUnavailable(text="SLA figures are not available in this process")
     return web.json_response((await sla_report(ctx.sla, clinic, day, ctx.clock.now())).as_dict())

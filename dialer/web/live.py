@@ -18,6 +18,7 @@ from dialer.engine.popups import Popups
 from dialer.settings import Settings
 from dialer.web.auth import SUPERVISORS, user_of
 from dialer.web.charts import hours_svg
+from dialer.web.params import query_clinic
 
 log = logging.getLogger("dialer.web")
 
@@ -80,14 +81,16 @@ class LiveHub:
 
     async def handler(self, request: web.Request) -> web.WebSocketResponse:
         user = user_of(request)
+        supervisor = user.role in SUPERVISORS
+        chosen = query_clinic(request, self.settings) if supervisor else None  # refused before the upgrade
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
-        socket = _Socket(ws, user.user_id, user.role in SUPERVISORS)
+        socket = _Socket(ws, user.user_id, supervisor)
         self._sockets[user.user_id].add(socket)
         writer = asyncio.create_task(self._write(socket))
         try:
             if socket.supervisor:
-                socket.clinic = request.query.get("clinic") or next(iter(self.settings.clinics), "")
+                socket.clinic = chosen.id if chosen else next(iter(self.settings.clinics), "")
                 self._boards.add(socket)
                 await self.push_board(socket.clinic, only=socket)
             else:

@@ -19,6 +19,7 @@ from dialer.engine.stores import ReportStore
 from dialer.settings import ClinicSettings, Settings
 from dialer.web.auth import SUPERVISORS, csrf_of, require_role
 from dialer.web.pages import filters, layout, nav, supervisor_html, table
+from dialer.web.params import clinic_or_first, query_day, query_id
 
 REPORT_ROWS = (
     ("contacts", "Обращений"),
@@ -50,19 +51,9 @@ SUPERVISION = web.AppKey("supervision", SupervisorContext)
 
 def _query(request: web.Request) -> tuple[ClinicSettings, date, int | None]:
     ctx = request.app[SUPERVISION]
-    clinic_id = request.query.get("clinic") or next(iter(ctx.settings.clinics), "")
-    clinic = ctx.settings.clinics.get(clinic_id)
-    if clinic is None:
-        raise web.HTTPBadRequest(text=f"Неизвестная клиника {clinic_id!r}")
-    raw = request.query.get("date") or ctx.clock.now().astimezone(clinic.timezone).date().isoformat()
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text="Дата должна быть в виде ГГГГ-ММ-ДД") from None
-    operator = request.query.get("operator", "")
-    if operator and not operator.isdigit():
-        raise web.HTTPBadRequest(text="Неверный администратор")
-    return clinic, day, int(operator) if operator else None
+    clinic = clinic_or_first(request, ctx.settings)
+    day = query_day(request, default=ctx.clock.now().astimezone(clinic.timezone).date())
+    return clinic, day, query_id(request, "operator")
 
 
 def _bounds(clinic: ClinicSettings, day: date) -> tuple[datetime, datetime]:
