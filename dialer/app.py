@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
@@ -27,7 +27,7 @@ from dialer.core.ids import AttemptId
 from dialer.core.inbound import InboundTracker
 from dialer.core.queuelog import QueueLogReader
 from dialer.core.ringing import RingTracker
-from dialer.core.tracker import CallTracker
+from dialer.core.tracker import CallTracker, Event
 from dialer.engine.alerts import AlertWatch
 from dialer.engine.board import Board
 from dialer.engine.callbacks import AUTO as AUTO_CALLBACK
@@ -40,9 +40,11 @@ from dialer.engine.intake import Intake
 from dialer.engine.ivr import FOLLOWUP, SURVEY, IvrFlow
 from dialer.engine.kos import CAMPAIGN as KOS
 from dialer.engine.kos import KosSource
+from dialer.engine.loops import forever
 from dialer.engine.model import TaskKind
 from dialer.engine.pacer import TrunkPacer
 from dialer.engine.popups import Popups
+from dialer.engine.ports import PbxLink, Telephony
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.reminders import ReminderFlow
 from dialer.engine.sms import SmsSender
@@ -133,7 +135,7 @@ class Runtime:
     storage: Storage
     clock: Clock
     intake: Intake
-    connection: AmiConnection
+    connection: PbxLink
     desk: CallDesk
     events: EventLog
     sms: SmsSender
@@ -195,10 +197,13 @@ class Runtime:
 
     async def keep_seen_mark(self) -> None:
         """Remember until when the AMI stream was watched, so a restart knows what to recover."""
-        while True:
+
+        async def turn() -> None:
             await self.clock.sleep(SEEN_MARK_EVERY)
             if self.connection.connected and self.desk.reconciled.is_set():
                 await self.storage.inbound.mark(SEEN_MARK, self.clock.now())
+
+        await forever("seen-mark", turn, self.clock)
 
     async def link_down(self) -> None:
         self.desk.reconciled.clear()
@@ -251,13 +256,44 @@ def _list_is_due(day: date, now: datetime, clinic: ClinicSettings, build_time: t
     return call_day == local.date() and local.time() >= build_time
 
 
+# The link to Asterisk and the telephony on it, given where its events go: AMI, or a fake in unit tests.
+Pbx = Callable[[Callable[[Event], None]], tuple[PbxLink, Telephony]]
+
+
+def ami_pbx(settings: Settings, clock: Clock, record_to: Path | None = None) -> Pbx:
+    def build(sink: Callable[[Event], None]) -> tuple[PbxLink, Telephony]:
+        ami: AmiSettings = settings.ami
+        connection = AmiConnection(
+            host=ami.host,
+            port=ami.port,
+            username=ami.username,
+            secret=ami.secret.value,
+            sink=sink,
+            ping_interval=ami.ping_interval,
+            connect_timeout=ami.connect_timeout,
+            reconnect_max_delay=ami.reconnect_max_delay,
+            record_to=record_to,
+            clock=clock,
+        )
+        return connection, AmiTelephony(connection)
+
+    return build
+
+
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, record_to: Path | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    record_to: Path | None = None,
+    clock: Clock | None = None,
+    pbx: Pbx | None = None,
+    storage: Storage | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Build every adapter for one process. The AMI link and the worker start with `run_core`."""
+    """Build every adapter for one process. The AMI link and the worker start with `run_core`.
+
+    `pbx` and `storage` replace the AMI link and the database opened from the settings (unit tests)."""
     clock = clock or clock_for(settings)
-    storage = await Storage.open(settings.service.db_url)
+    storage = storage or await Storage.open(settings.service.db_url)
     await storage.sync_clinics(
         [(c.id, c.name, c.timezone.key) for c in settings.clinics.values()], clock.now()
     )
@@ -266,25 +302,13 @@ async def open_runtime(
     )
     rings = RingTracker(settings.inbound.contexts, campaign_of=campaign_of)
     intake = Intake(CallTracker(is_attempt_id=is_our_attempt), clock.now, inbound=inbound, rings=rings)
-    ami: AmiSettings = settings.ami
-    connection = AmiConnection(
-        host=ami.host,
-        port=ami.port,
-        username=ami.username,
-        secret=ami.secret.value,
-        sink=intake.feed,
-        ping_interval=ami.ping_interval,
-        connect_timeout=ami.connect_timeout,
-        reconnect_max_delay=ami.reconnect_max_delay,
-        record_to=record_to,
-        clock=clock,
-    )
+    connection, telephony = (pbx or ami_pbx(settings, clock, record_to))(intake.feed)
     pacers = {
         name: TrunkPacer(name, t.max_channels, t.calls_per_second, clock) for name, t in settings.trunks.items()
     }
     events = EventLog(storage.attempts, clock)
     desk = CallDesk(
-        telephony=AmiTelephony(connection),
+        telephony=telephony,
         attempts=storage.attempts,
         intake=intake,
         clock=clock,
@@ -453,7 +477,12 @@ def _register(worker: DueWorker, progressive: ProgressiveFlow, ivr: IvrFlow) -> 
 
 
 async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
-    """Start the long-running parts of a dialing process under the caller's TaskGroup."""
+    """Start the long-running parts of a dialing process under the caller's TaskGroup.
+
+    Each loop survives its own errors (dialer/engine/loops.py: logged, a growing pause, then on), so one
+    failing part never ends the group that holds every call. Two stop the service on purpose (ServiceStop):
+    "ami" when Asterisk refuses the login, and "lease" when the dialing lease is lost or cannot be renewed
+    before it expires, so that no two processes dial the same patients."""
     await hold_lease(rt.storage.leases, rt.holder, rt.clock.now())
     await rt.storage.due.requeue_running()
     tasks = [
@@ -486,9 +515,11 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
 
 
 async def _expire_tracker(rt: Runtime) -> None:
-    while True:
+    async def turn() -> None:
         await rt.clock.sleep(1.0)
         rt.intake.inject(rt.intake.tracker.expire(rt.clock.now()))
+
+    await forever("tracker-expiry", turn, rt.clock)
 
 
 async def stop_core(rt: Runtime, tasks: list[asyncio.Task[None]]) -> None:

@@ -24,6 +24,7 @@ from dialer.core.errors import ConfigError, DialerError
 from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
 from dialer.core.sms import SmsStatus
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
+from dialer.engine.loops import forever
 from dialer.engine.model import DaySummary, UserExists
 from dialer.engine.reports import sla_report
 from dialer.settings import Settings
@@ -256,12 +257,12 @@ async def serve(
 
 async def _sweep(rt: Runtime) -> None:
     """Lists imported while the service runs (e.g. by `dialer import` from cron) are picked up within a minute."""
-    while True:
-        try:
-            await rt.prepare_due_days()
-        except Exception:
-            log.exception("building reminder lists failed; retrying in a minute")
+
+    async def turn() -> None:
+        await rt.prepare_due_days()
         await rt.clock.sleep(60)
+
+    await forever("list-builder", turn, rt.clock)
 
 
 def _daily_jobs(rt: Runtime) -> AsyncIOScheduler:

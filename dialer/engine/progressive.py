@@ -37,6 +37,7 @@ from dialer.core.phones import dial_forms
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.calls import CallDesk, attempt_row
 from dialer.engine.dispatch import AdminDispatcher
+from dialer.engine.loops import consume
 from dialer.engine.model import AttemptRow, AttemptState, DueTask, TaskKind, UserRow, WrapupRow
 from dialer.engine.ports import OriginateRequest
 from dialer.engine.stores import AttemptStore, DueStore
@@ -310,9 +311,6 @@ class ProgressiveFlow:
             await self.prepare_day()  # a diary call for today starts now, not at the next sweep
 
     async def run(self) -> None:
-        while True:
-            work = await self._work.get()
-            try:
-                await self.plan(work.campaign, work.target_id)
-            except Exception:
-                log.exception("planning %s target %s failed", work.campaign, work.target_id)
+        await consume(
+            "progressive", self._work, lambda work: self.plan(work.campaign, work.target_id), self.clock
+        )

@@ -10,6 +10,7 @@ from datetime import timedelta
 from dialer.core.clock import Clock
 from dialer.core.privacy import mask_phone
 from dialer.core.sms import SmsStatus
+from dialer.engine.loops import forever
 from dialer.engine.model import SmsRow
 from dialer.engine.ports import OutgoingSms, SmsError, SmsGateway, SmsStatusUpdate
 from dialer.engine.stores import SmsStore
@@ -113,9 +114,8 @@ class SmsSender:
         return left
 
     async def poll_forever(self, interval: timedelta) -> None:
-        while True:
+        async def turn() -> None:
             await self.clock.sleep(interval.total_seconds())
-            try:
-                await self.poll_once()
-            except Exception:
-                log.exception("SMS status poll failed")
+            await self.poll_once()
+
+        await forever("sms-status", turn, self.clock)

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from dialer.engine.board import Board
+from dialer.engine.loops import forever
 from dialer.engine.popups import Popups
 from dialer.settings import Settings
 from dialer.web.auth import SUPERVISORS, user_of
@@ -58,13 +59,16 @@ class LiveHub:
 
     async def boards(self) -> None:
         """Build each watched clinic's board once a second and push it when it changed."""
-        while True:
+
+        async def turn() -> None:
             await self.board.clock.sleep(BOARD_EVERY_SECONDS)
             for clinic_id in {s.clinic for s in self._boards}:
-                try:
+                try:  # one clinic's trouble does not hold up the others' boards
                     await self.push_board(clinic_id)
                 except Exception:
                     log.exception("board for %s failed", clinic_id)
+
+        await forever("boards", turn, self.board.clock)
 
     async def push_board(self, clinic_id: str, only: _Socket | None = None) -> None:
         clinic = self.settings.clinics.get(clinic_id)
