@@ -7,9 +7,9 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -24,8 +24,8 @@ from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
 from dialer.core.clock import Clock, RehearsalClock, SystemClock
 from dialer.core.errors import ConfigError
 from dialer.core.ids import AttemptId
-from dialer.core.inbound import InboundTracker
-from dialer.core.queuelog import QueueLogReader
+from dialer.core.inbound import InboundEnded, InboundTracker
+from dialer.core.queuelog import QueueLogReader, settle_unseen
 from dialer.core.ringing import RingTracker
 from dialer.core.tracker import CallTracker, Event
 from dialer.engine.alerts import AlertWatch
@@ -152,12 +152,15 @@ class Runtime:
     offers: OfferSource
     ivr: IvrFlow
     webhook: WebhookSender
+    lost_at: datetime | None = None  # when the AMI link was lost, until link-up has dealt with the gap
+    unseen: list[InboundEnded] = field(default_factory=list)  # calls that ended in the gap, not yet told
 
     async def link_up(self) -> None:
         """After every (re)connect: what Asterisk has now comes first, then what happened in the gap."""
         await self.desk.reconcile()
         self.intake.queues.reset(await self.desk.telephony.queue_status(), self.clock.now())
         self.intake.queues_changed.set()
+        await self.calls_gone()
         now = self.clock.now()
         for gap_id, started in await self.storage.inbound.close_gaps(now):
             log.warning("AMI gap %s from %s closed", gap_id, started.isoformat(timespec="seconds"))
@@ -165,35 +168,58 @@ class Runtime:
         first = await self.storage.inbound.mark_of(FIRST_MARK)
         if first is None:
             await self.storage.inbound.mark(FIRST_MARK, now)
-        if seen is not None and first is not None:
-            # A margin before the last sighting, but nothing from before this database was in service.
-            await self.recover_misses(max(seen - RECOVERY_MARGIN, first))
+        # A margin before the last sighting, but nothing from before this database was in service.
+        since = max(seen - RECOVERY_MARGIN, first) if seen is not None and first is not None else None
+        await self.recover_misses(since, self.unseen)
+        self.unseen = []
         await self.storage.inbound.mark(SEEN_MARK, now)
 
-    async def recover_misses(self, since: datetime) -> int:
-        """Calls that waited in a queue while we were not watching, from Asterisk's queue_log."""
+    async def calls_gone(self) -> None:
+        """Calls the trackers follow that Asterisk no longer has (CoreShowChannels): their Hangup was lost
+        with the link. Their pop-ups close now; the inbound ones wait in `unseen` until they are told."""
+        followed = self.intake.followed_channels()  # before asking: a call that starts meanwhile is not gone
+        if followed:
+            alive = await self.desk.telephony.live_channels()
+            ended = self.intake.gone(followed - alive.keys(), self.lost_at or self.clock.now())
+            if ended:
+                log.warning("%d inbound calls ended while the AMI link was down", len(ended))
+            self.unseen.extend(ended)
+        self.lost_at = None
+
+    async def recover_misses(self, since: datetime | None, unseen: Sequence[InboundEnded] = ()) -> int:
+        """Calls that ended while we were not watching: those the trackers held when the link was lost
+        (`unseen`), told by Asterisk's queue_log where it has them, and the queue calls only queue_log knows.
+        Each is counted once; a missed one becomes a callback task."""
+        start = min([f.started_at for f in unseen] + ([since] if since is not None else []), default=None)
+        gap = settle_unseen(unseen, await self._queue_log_calls(start) if start is not None else [])
+        for call in gap.from_log:
+            await self.inbound.ended(call, source="queue_log")
+        for call in gap.unseen:
+            await self.inbound.ended(call, source="link_gap")
+        known = await self.storage.inbound.known([c.call_id for c in gap.log_only])
+        recovered = 0
+        for call in gap.log_only:
+            if call.call_id not in known:
+                await self.inbound.ended(call, source="queue_log")
+                recovered += 1
+        if recovered and start is not None:
+            log.warning(
+                "recovered %d calls from queue_log since %s", recovered, start.isoformat(timespec="seconds")
+            )
+        return recovered + len(unseen)
+
+    async def _queue_log_calls(self, since: datetime) -> list[InboundEnded]:
         path = self.settings.inbound.queue_log
         if not path:
-            return 0
+            return []
         try:
             text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8", errors="replace")
         except OSError as err:
             log.warning("cannot read queue_log %s to recover missed calls: %s", path, err)
-            return 0
+            return []
         reader = QueueLogReader(since, to_service=self.intake.timebase.to_service)
         reader.feed(text.splitlines())
-        calls = reader.calls()
-        known = await self.storage.inbound.known([c.call_id for c in calls])
-        recovered = 0
-        for call in calls:
-            if call.call_id not in known:
-                await self.inbound.ended(call, source="queue_log")
-                recovered += 1
-        if recovered:
-            log.warning(
-                "recovered %d calls from queue_log since %s", recovered, since.isoformat(timespec="seconds")
-            )
-        return recovered
+        return reader.calls()
 
     async def keep_seen_mark(self) -> None:
         """Remember until when the AMI stream was watched, so a restart knows what to recover."""
@@ -206,6 +232,7 @@ class Runtime:
         await forever("seen-mark", turn, self.clock)
 
     async def link_down(self) -> None:
+        self.lost_at = self.lost_at or self.clock.now()
         self.desk.reconciled.clear()
         for clinic_id in list(self.settings.clinics) or ["*"]:
             await self.storage.inbound.open_gap(clinic_id, self.clock.now(), "AMI link lost")
@@ -241,6 +268,7 @@ class Runtime:
             "ami": "connected" if self.connection.connected else "disconnected",
             "reconciled": self.desk.reconciled.is_set(),
             "calls_in_flight": self.desk.in_flight,
+            "inbound_calls_open": self.intake.inbound.live_calls if self.intake.inbound is not None else 0,
             "due_tasks": await self.storage.due.pending_count(),
         }
 

@@ -69,38 +69,51 @@ class FakePbx:
     originated: list[OriginateRequest] = field(default_factory=list)
     channels: dict[str, LiveChannel] = field(default_factory=dict)  # what CoreShowChannels would list
     up: bool = False
-    linked: asyncio.Event = field(default_factory=asyncio.Event)  # the hooks after link-up have all run
-    _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    linked: asyncio.Event = field(default_factory=asyncio.Event)  # up, and the hooks after link-up have run
+    unlinked: asyncio.Event = field(default_factory=asyncio.Event)  # down, and the hooks after it have run
+    _want_up: asyncio.Event = field(default_factory=asyncio.Event)
+    _want_down: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._want_up.set()
 
     def __call__(self, sink: Callable[[Event], None]) -> tuple[FakePbx, FakePbx]:
         self.sink = sink
         return self, self
 
-    # -- the link ---------------------------------------------------------------------------------
+    # -- the link: run by the service's "ami" task, as AmiConnection is --------------------------
 
     @property
     def connected(self) -> bool:
         return self.up
 
     async def run(self) -> None:
-        await self.restore()
-        await self._stopped.wait()
+        while True:
+            await self._want_up.wait()
+            self.up = True
+            self.unlinked.clear()
+            for hook in self.on_up:
+                await hook()
+            self.linked.set()
+            await self._want_down.wait()
+            self._want_down.clear()
+            self.linked.clear()
+            for hook in self.on_down:
+                await hook()
+            self.unlinked.set()
 
     async def stop(self) -> None:
-        self._stopped.set()
+        return None  # the task is cancelled
 
-    async def drop(self) -> None:
-        """The link is lost: events sent meanwhile never arrive."""
+    def cut(self) -> None:
+        """The link is lost: from now on Asterisk's events never arrive."""
         self.up = False
-        self.linked.clear()
-        for hook in self.on_down:
-            await hook()
+        self._want_up.clear()
+        self._want_down.set()
 
-    async def restore(self) -> None:
-        self.up = True
-        for hook in self.on_up:
-            await hook()
-        self.linked.set()
+    def mend(self) -> None:
+        """The link can be made again: the service logs in and runs its link-up."""
+        self._want_up.set()
 
     def emit(self, *events: Event) -> None:
         """Asterisk sends these events; with the link down they are lost."""
@@ -169,6 +182,14 @@ class World:
     clock: FakeClock
     pbx: FakePbx
     tasks: list[asyncio.Task[None]]
+
+    async def drop_link(self) -> None:
+        self.pbx.cut()
+        await self.run_until(self.pbx.unlinked.is_set, "the link-down handled")
+
+    async def restore_link(self) -> None:
+        self.pbx.mend()
+        await self.run_until(self.pbx.linked.is_set, "the link up and reconciled again")
 
     def task(self, name: str) -> asyncio.Task[None]:
         return next(t for t in self.tasks if t.get_name() == name)
@@ -262,6 +283,9 @@ async def running_world(
             await world.run_until(pbx.linked.is_set, "the link up and reconciled")
             yield world
         finally:
+            # Let what is in flight reach its end first: a write cancelled halfway can leave SQLite locked,
+            # and stopping releases the dialing lease with a write of its own.
+            await asyncio.sleep(0.2)
             await stop_core(rt, tasks)
 
 
