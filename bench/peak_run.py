@@ -293,7 +293,9 @@ class Driver:
         port = free_port()
         config = self.root / "dialer.toml"
         clinic = ClinicMorning.of()
-        config.write_text(service_config(self.creds, self.traffic, self.policy, port, clinic), encoding="utf-8")
+        config.write_text(
+            service_config(self.creds, self.traffic, self.policy, port, clinic), encoding="utf-8"
+        )
         ami = self.ami = await Observer.open(self.creds.host, self.creds.port)
         await ami.login(self.creds.username, self.creds.secret)
         saved = {name: await self.getvar(name) for name in SAVED_GLOBALS}

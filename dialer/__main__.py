@@ -99,6 +99,7 @@ def parser() -> argparse.ArgumentParser:
     _personal_data_parser(sub)
     return p
 
+
 def _users_parser(sub: Any) -> None:
     users = sub.add_parser("users", help="пользователи веб-интерфейса")
     users_sub = users.add_subparsers(dest="action", required=True)

@@ -39,7 +39,11 @@ async def _with_user(
 
 async def _record(settings: Settings, storage: Storage, action: str, user: UserRow, **detail: object) -> None:
     await storage.audit.record(
-        cli_actor(), action, user.clinic_of_record, {"user": user.username, **detail}, clock_for(settings).now()
+        cli_actor(),
+        action,
+        user.clinic_of_record,
+        {"user": user.username, **detail},
+        clock_for(settings).now(),
     )
 
 

@@ -7,9 +7,9 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -24,10 +24,10 @@ from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
 from dialer.core.clock import Clock, RehearsalClock, SystemClock
 from dialer.core.errors import ConfigError
 from dialer.core.ids import AttemptId
-from dialer.core.inbound import InboundTracker
-from dialer.core.queuelog import QueueLogReader
+from dialer.core.inbound import InboundEnded, InboundTracker
+from dialer.core.queuelog import QueueLogReader, settle_unseen
 from dialer.core.ringing import RingTracker
-from dialer.core.tracker import CallTracker
+from dialer.core.tracker import CallTracker, Event
 from dialer.engine.alerts import AlertWatch
 from dialer.engine.board import Board
 from dialer.engine.callbacks import AUTO as AUTO_CALLBACK
@@ -40,9 +40,11 @@ from dialer.engine.intake import Intake
 from dialer.engine.ivr import FOLLOWUP, SURVEY, IvrFlow
 from dialer.engine.kos import CAMPAIGN as KOS
 from dialer.engine.kos import KosSource
+from dialer.engine.loops import forever
 from dialer.engine.model import TaskKind
 from dialer.engine.pacer import TrunkPacer
 from dialer.engine.popups import Popups
+from dialer.engine.ports import PbxLink, Telephony
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.reminders import ReminderFlow
 from dialer.engine.sms import SmsSender
@@ -137,7 +139,7 @@ class Runtime:
     storage: Storage
     clock: Clock
     intake: Intake
-    connection: AmiConnection
+    connection: PbxLink
     desk: CallDesk
     events: EventLog
     sms: SmsSender
@@ -154,12 +156,15 @@ class Runtime:
     offers: OfferSource
     ivr: IvrFlow
     webhook: WebhookSender
+    lost_at: datetime | None = None  # when the AMI link was lost, until link-up has dealt with the gap
+    unseen: list[InboundEnded] = field(default_factory=list)  # calls that ended in the gap, not yet told
 
     async def link_up(self) -> None:
         """After every (re)connect: what Asterisk has now comes first, then what happened in the gap."""
         await self.desk.reconcile()
         self.intake.queues.reset(await self.desk.telephony.queue_status(), self.clock.now())
         self.intake.queues_changed.set()
+        await self.calls_gone()
         now = self.clock.now()
         for gap_id, started in await self.storage.inbound.close_gaps(now):
             log.warning("AMI gap %s from %s closed", gap_id, started.isoformat(timespec="seconds"))
@@ -167,44 +172,71 @@ class Runtime:
         first = await self.storage.inbound.mark_of(FIRST_MARK)
         if first is None:
             await self.storage.inbound.mark(FIRST_MARK, now)
-        if seen is not None and first is not None:
-            # A margin before the last sighting, but nothing from before this database was in service.
-            await self.recover_misses(max(seen - RECOVERY_MARGIN, first))
+        # A margin before the last sighting, but nothing from before this database was in service.
+        since = max(seen - RECOVERY_MARGIN, first) if seen is not None and first is not None else None
+        await self.recover_misses(since, self.unseen)
+        self.unseen = []
         await self.storage.inbound.mark(SEEN_MARK, now)
 
-    async def recover_misses(self, since: datetime) -> int:
-        """Calls that waited in a queue while we were not watching, from Asterisk's queue_log."""
+    async def calls_gone(self) -> None:
+        """Calls the trackers follow that Asterisk no longer has (CoreShowChannels): their Hangup was lost
+        with the link. Their pop-ups close now; the inbound ones wait in `unseen` until they are told."""
+        followed = self.intake.followed_channels()  # before asking: a call that starts meanwhile is not gone
+        if followed:
+            alive = await self.desk.telephony.live_channels()
+            ended = self.intake.gone(followed - alive.keys(), self.lost_at or self.clock.now())
+            if ended:
+                log.warning("%d inbound calls ended while the AMI link was down", len(ended))
+            self.unseen.extend(ended)
+        self.lost_at = None
+
+    async def recover_misses(self, since: datetime | None, unseen: Sequence[InboundEnded] = ()) -> int:
+        """Calls that ended while we were not watching: those the trackers held when the link was lost
+        (`unseen`), told by Asterisk's queue_log where it has them, and the queue calls only queue_log knows.
+        Each is counted once; a missed one becomes a callback task."""
+        start = min([f.started_at for f in unseen] + ([since] if since is not None else []), default=None)
+        gap = settle_unseen(unseen, await self._queue_log_calls(start) if start is not None else [])
+        for call in gap.from_log:
+            await self.inbound.ended(call, source="queue_log")
+        for call in gap.unseen:
+            await self.inbound.ended(call, source="link_gap")
+        known = await self.storage.inbound.known([c.call_id for c in gap.log_only])
+        recovered = 0
+        for call in gap.log_only:
+            if call.call_id not in known:
+                await self.inbound.ended(call, source="queue_log")
+                recovered += 1
+        if recovered and start is not None:
+            log.warning(
+                "recovered %d calls from queue_log since %s", recovered, start.isoformat(timespec="seconds")
+            )
+        return recovered + len(unseen)
+
+    async def _queue_log_calls(self, since: datetime) -> list[InboundEnded]:
         path = self.settings.inbound.queue_log
         if not path:
-            return 0
+            return []
         try:
             text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8", errors="replace")
         except OSError as err:
             log.warning("cannot read queue_log %s to recover missed calls: %s", path, err)
-            return 0
+            return []
         reader = QueueLogReader(since, to_service=self.intake.timebase.to_service)
         reader.feed(text.splitlines())
-        calls = reader.calls()
-        known = await self.storage.inbound.known([c.call_id for c in calls])
-        recovered = 0
-        for call in calls:
-            if call.call_id not in known:
-                await self.inbound.ended(call, source="queue_log")
-                recovered += 1
-        if recovered:
-            log.warning(
-                "recovered %d calls from queue_log since %s", recovered, since.isoformat(timespec="seconds")
-            )
-        return recovered
+        return reader.calls()
 
     async def keep_seen_mark(self) -> None:
         """Remember until when the AMI stream was watched, so a restart knows what to recover."""
-        while True:
+
+        async def turn() -> None:
             await self.clock.sleep(SEEN_MARK_EVERY)
             if self.connection.connected and self.desk.reconciled.is_set():
                 await self.storage.inbound.mark(SEEN_MARK, self.clock.now())
 
+        await forever("seen-mark", turn, self.clock)
+
     async def link_down(self) -> None:
+        self.lost_at = self.lost_at or self.clock.now()
         self.desk.reconciled.clear()
         for clinic_id in list(self.settings.clinics) or ["*"]:
             await self.storage.inbound.open_gap(clinic_id, self.clock.now(), "AMI link lost")
@@ -240,6 +272,7 @@ class Runtime:
             "ami": "connected" if self.connection.connected else "disconnected",
             "reconciled": self.desk.reconciled.is_set(),
             "calls_in_flight": self.desk.in_flight,
+            "inbound_calls_open": self.intake.inbound.live_calls if self.intake.inbound is not None else 0,
             "due_tasks": await self.storage.due.pending_count(),
         }
 
@@ -255,13 +288,44 @@ def _list_is_due(day: date, now: datetime, clinic: ClinicSettings, build_time: t
     return call_day == local.date() and local.time() >= build_time
 
 
+# The link to Asterisk and the telephony on it, given where its events go: AMI, or a fake in unit tests.
+Pbx = Callable[[Callable[[Event], None]], tuple[PbxLink, Telephony]]
+
+
+def ami_pbx(settings: Settings, clock: Clock, record_to: Path | None = None) -> Pbx:
+    def build(sink: Callable[[Event], None]) -> tuple[PbxLink, Telephony]:
+        ami: AmiSettings = settings.ami
+        connection = AmiConnection(
+            host=ami.host,
+            port=ami.port,
+            username=ami.username,
+            secret=ami.secret.value,
+            sink=sink,
+            ping_interval=ami.ping_interval,
+            connect_timeout=ami.connect_timeout,
+            reconnect_max_delay=ami.reconnect_max_delay,
+            record_to=record_to,
+            clock=clock,
+        )
+        return connection, AmiTelephony(connection)
+
+    return build
+
+
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, record_to: Path | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    record_to: Path | None = None,
+    clock: Clock | None = None,
+    pbx: Pbx | None = None,
+    storage: Storage | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Build every adapter for one process. The AMI link and the worker start with `run_core`."""
+    """Build every adapter for one process. The AMI link and the worker start with `run_core`.
+
+    `pbx` and `storage` replace the AMI link and the database opened from the settings (unit tests)."""
     clock = clock or clock_for(settings)
-    storage = await Storage.open(settings.service.db_url)
+    storage = storage or await Storage.open(settings.service.db_url)
     await storage.sync_clinics(
         [(c.id, c.name, c.timezone.key) for c in settings.clinics.values()], clock.now()
     )
@@ -269,25 +333,14 @@ async def open_runtime(
     inbound = InboundTracker(settings.inbound.contexts, settings.inbound.staff_contexts, is_ours=ours.is_ours)
     rings = RingTracker(settings.inbound.contexts, campaign_of=ours.campaign_of)
     intake = Intake(CallTracker(is_attempt_id=ours.is_ours), clock.now, inbound=inbound, rings=rings)
-    ami: AmiSettings = settings.ami
-    connection = AmiConnection(
-        host=ami.host,
-        port=ami.port,
-        username=ami.username,
-        secret=ami.secret.value,
-        sink=intake.feed,
-        ping_interval=ami.ping_interval,
-        connect_timeout=ami.connect_timeout,
-        reconnect_max_delay=ami.reconnect_max_delay,
-        record_to=record_to,
-        clock=clock,
-    )
+    connection, telephony = (pbx or ami_pbx(settings, clock, record_to))(intake.feed)
     pacers = {
-        name: TrunkPacer(name, t.max_channels, t.calls_per_second, clock) for name, t in settings.trunks.items()
+        name: TrunkPacer(name, t.max_channels, t.calls_per_second, clock)
+        for name, t in settings.trunks.items()
     }
     events = EventLog(storage.attempts, clock)
     desk = CallDesk(
-        telephony=AmiTelephony(connection),
+        telephony=telephony,
         attempts=storage.attempts,
         intake=intake,
         clock=clock,
@@ -457,7 +510,12 @@ def _register(worker: DueWorker, progressive: ProgressiveFlow, ivr: IvrFlow) -> 
 
 
 async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
-    """Start the long-running parts of a dialing process under the caller's TaskGroup."""
+    """Start the long-running parts of a dialing process under the caller's TaskGroup.
+
+    Each loop survives its own errors (dialer/engine/loops.py: logged, a growing pause, then on), so one
+    failing part never ends the group that holds every call. Two stop the service on purpose (ServiceStop):
+    "ami" when Asterisk refuses the login, and "lease" when the dialing lease is lost or cannot be renewed
+    before it expires, so that no two processes dial the same patients."""
     await hold_lease(rt.storage.leases, rt.holder, rt.clock.now())
     await rt.storage.due.requeue_running()
     tasks = [
@@ -490,9 +548,11 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
 
 
 async def _expire_tracker(rt: Runtime) -> None:
-    while True:
+    async def turn() -> None:
         await rt.clock.sleep(1.0)
         rt.intake.inject(rt.intake.tracker.expire(rt.clock.now()))
+
+    await forever("tracker-expiry", turn, rt.clock)
 
 
 async def stop_core(rt: Runtime, tasks: list[asyncio.Task[None]]) -> None:

@@ -21,10 +21,10 @@ from dialer.core import appointments, recalls
 from dialer.core.csvfile import CsvError, formula_safe, formula_safe_row, read_csv
 from dialer.core.errors import ConfigError, DialerError
 from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
-from dialer.core.privacy import describe_error
 from dialer.core.sms import SmsStatus
 from dialer.engine.daily import DailyJob, run_daily
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
+from dialer.engine.loops import forever
 from dialer.engine.model import ALL_CLINICS, AuditAction, DaySummary, UserExists
 from dialer.engine.reports import sla_report
 from dialer.personal_data import daily_purge
@@ -272,12 +272,12 @@ async def serve(
 
 async def _sweep(rt: Runtime) -> None:
     """Lists imported while the service runs (e.g. by `dialer import` from cron) are picked up within a minute."""
-    while True:
-        try:
-            await rt.prepare_due_days()
-        except Exception as exc:
-            log.error("building reminder lists failed (%s); retrying in a minute", describe_error(exc))
+
+    async def turn() -> None:
+        await rt.prepare_due_days()
         await rt.clock.sleep(60)
+
+    await forever("list-builder", turn, rt.clock)
 
 
 def _check_start(settings: Settings, *, listening: bool) -> None:
@@ -300,7 +300,10 @@ def _daily_jobs(rt: Runtime) -> list[DailyJob]:
     zone = next((c.timezone for c in rt.settings.clinics.values()), ZoneInfo("UTC"))
     return [
         DailyJob(
-            "retention-purge", retention.purge_time, zone, lambda: daily_purge(rt.storage, retention, rt.clock)
+            "retention-purge",
+            retention.purge_time,
+            zone,
+            lambda: daily_purge(rt.storage, retention, rt.clock),
         )
     ]
 

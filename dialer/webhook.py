@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from dialer.core.clock import Clock
+from dialer.engine.loops import forever
 from dialer.settings import WebhookSettings
 
 log = logging.getLogger("dialer.webhook")
@@ -50,10 +51,13 @@ class WebhookSender:
             return
         timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
         async with aiohttp.ClientSession(timeout=timeout) as http:
-            while True:
+
+            async def turn() -> None:
                 for event in await self.outbox.due(self.clock.now()):
                     await self._deliver(http, event)
                 await self.clock.sleep(POLL_SECONDS)
+
+            await forever("webhook", turn, self.clock)
 
     async def _deliver(self, http: aiohttp.ClientSession, event: dict[str, Any]) -> None:
         body = json.dumps(

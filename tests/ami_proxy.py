@@ -36,6 +36,14 @@ class AmiProxy:
             self._server.close()
         self.drop_all()
 
+    def cut(self, refuse_for: float) -> None:
+        """Drop every connection now, and refuse new ones for `refuse_for` seconds (until `reopen`)."""
+        self._refuse_until = asyncio.get_running_loop().time() + refuse_for
+        self.drop_all()
+
+    def reopen(self) -> None:
+        self._refuse_until = 0.0
+
     def freeze(self) -> None:
         """Make every current connection a dead link: no bytes pass, no FIN, no RST."""
         self.frozen_upto = self.connections

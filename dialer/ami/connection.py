@@ -24,6 +24,7 @@ from panoramisk.message import Message
 
 from dialer.ami.parser import Frame, FrameParser, FrameTooLarge
 from dialer.core.clock import Clock, SystemClock
+from dialer.core.errors import ServiceStop
 
 log = logging.getLogger("dialer.ami")
 
@@ -37,8 +38,8 @@ def reconnect_delay(failures: int, max_delay: float, jitter: float) -> float:
     return min(max_delay, base) * (0.5 + jitter)
 
 
-class AmiAuthError(Exception):
-    """Asterisk refused the login. Retrying cannot help, so this is final."""
+class AmiAuthError(ServiceStop):
+    """Asterisk refused the login. Retrying cannot help, so this is final: the service stops."""
 
 
 class AmiLinkLost(ConnectionError):
@@ -189,6 +190,10 @@ class AmiConnection(Manager):  # type: ignore[misc]
                     log.warning(
                         "AMI %s:%s unavailable: %s", self.config["host"], self.config["port"], repr(err)
                     )
+                except Exception:
+                    # What the link's hooks do after link-up (reconcile, rebuild) or link-down failed: drop
+                    # this session and reconnect, so that link-up runs again from the start.
+                    log.exception("AMI session failed; reconnecting")
                 if self._stopping:
                     break
                 failures += 1
@@ -212,7 +217,9 @@ class AmiConnection(Manager):  # type: ignore[misc]
             try:
                 await self.ping(protocol)  # Asterisk's clock first: what follows is timed by it
             except TimeoutError:
-                log.warning("AMI ping unanswered right after login; event times stay on arrival times for now")
+                log.warning(
+                    "AMI ping unanswered right after login; event times stay on arrival times for now"
+                )
             self.reconnects += 1
             self.ready.set()
             log.info(
@@ -227,7 +234,9 @@ class AmiConnection(Manager):  # type: ignore[misc]
                 except Exception as err:
                     # The link went down under the hook, or the hook failed: start over on a fresh link,
                     # where the hooks run again, rather than carry on half reconciled.
-                    log.warning("AMI link-up step failed (%s); reconnecting", type(err).__name__, exc_info=True)
+                    log.warning(
+                        "AMI link-up step failed (%s); reconnecting", type(err).__name__, exc_info=True
+                    )
                     return
             await self._watch(protocol)
         finally:

@@ -35,3 +35,9 @@ class RowError:
 
 class ConfigError(DialerError):
     """The configuration is wrong; the message names the key."""
+
+
+class ServiceStop(DialerError):
+    """An error after which the service must stop rather than go on: going on would do harm (the dialing
+    lease is lost, so another process may be dialing the same patients) or can never help (Asterisk refuses
+    the login). Every other error inside a long-running loop is logged and the loop goes on."""

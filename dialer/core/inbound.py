@@ -9,7 +9,9 @@ the call has hung up, the call ends; unanswered, it is a missed call with a reas
 - no administrator in time: the queue gave up (QueueCallerAbandon, then the caller stayed in the dialplan,
   or the dialplan's DialerQueueExit said TIMEOUT/LEAVEEMPTY/JOINEMPTY/FULL);
 - a direct dial to an extension or ring group was not answered or busy;
-- the caller hung up in the IVR before reaching anyone.
+- the caller hung up in the IVR before reaching anyone;
+- the call ended while the AMI link was down, and nobody had answered it before: its end was never seen
+  (`gone`, after the link is back), so it is treated as missed: the patient is called back.
 After-hours is decided by the engine from the clinic's hours, not here.
 """
 
@@ -36,6 +38,7 @@ class MissReason(StrEnum):
     NOT_ANSWERED = "not_answered"  # direct dial to an extension or ring group: no answer or busy
     IVR_HANGUP = "ivr_hangup"
     AFTER_HOURS = "after_hours"
+    ENDED_UNSEEN = "ended_unseen"  # ended while the AMI link was down, not seen answered
 
     @property
     def label(self) -> str:
@@ -48,6 +51,7 @@ _MISS_LABELS = {
     MissReason.NOT_ANSWERED: "внутренний номер не ответил или занят",
     MissReason.IVR_HANGUP: "положил трубку в голосовом меню",
     MissReason.AFTER_HOURS: "звонок в нерабочее время",
+    MissReason.ENDED_UNSEEN: "завершился, пока не было связи с АТС; ответа не видели",
 }
 
 
@@ -119,6 +123,8 @@ class InboundEnded:
     waited: float  # seconds until answered, or until the caller gave up
     miss: MissReason | None
     queue_channel: str = ""  # the Uniqueid that waited in the queue (queue_log's callid)
+    unseen: bool = False  # its end was not seen (the link was down): `ended_at` is when it was last seen
+    channels: tuple[str, ...] = ()  # for an unseen end: the call's channels, to find it in queue_log
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +210,30 @@ class InboundTracker:
     @property
     def live_calls(self) -> int:
         return len(self._calls)
+
+    def channels(self) -> frozenset[str]:
+        """Every channel this tracker follows now (calls in progress, administrators' own dials)."""
+        return frozenset(self._channel_call) | frozenset(self._staff_dials)
+
+    def gone(self, dead: Collection[str], last_seen: datetime) -> tuple[InboundEnded, ...]:
+        """After the AMI link came back: these channels are no longer on Asterisk, and their Hangup was lost
+        with the link. A call left without a channel ends, unseen, as it was when the link was lost
+        (`last_seen`): answered if it had been answered, else missed with the reason known by then
+        (the queue had given up, the caller had abandoned, the dial had failed) or ENDED_UNSEEN."""
+        ended: list[InboundEnded] = []
+        lost: dict[str, list[str]] = {}  # call -> its channels that went in the gap
+        for uniqueid in sorted(dead):
+            self._staff_dials.pop(uniqueid, None)
+            linkedid = self._channel_call.pop(uniqueid, None)
+            call = self._calls.get(linkedid) if linkedid else None
+            if call is None:
+                continue
+            lost.setdefault(call.call_id, []).append(uniqueid)
+            call.channels.discard(uniqueid)
+            if not call.channels:
+                at = max(last_seen, call.started_at)
+                ended.append(self._end(call, at, unseen=tuple(lost[call.call_id])))
+        return tuple(ended)
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -383,7 +413,8 @@ class InboundTracker:
             return NO_FACTS
         return (self._end(call, at),)
 
-    def _end(self, call: _Call, at: datetime) -> InboundEnded:
+    def _end(self, call: _Call, at: datetime, unseen: tuple[str, ...] = ()) -> InboundEnded:
+        """The call's end at `at`; `unseen`: the channels it had, when that end was not seen (the link was down)."""
         del self._calls[call.call_id]
         self._done[call.call_id] = None
         if len(self._done) > 10_000:
@@ -404,13 +435,17 @@ class InboundTracker:
             answered_at=call.answered_at,
             answered_by=call.answered_by,
             waited=waited,
-            miss=_miss_reason(call),
+            miss=_miss_reason(call, unseen=bool(unseen)),
+            unseen=bool(unseen),
+            channels=unseen,
         )
 
 
-def _miss_reason(call: _Call) -> MissReason | None:
+def _miss_reason(call: _Call, *, unseen: bool = False) -> MissReason | None:
     if call.answered_at is not None:
         return None
+    if unseen:
+        return _unseen_miss_reason(call)
     if call.queue_exit in _QUEUE_GAVE_UP:
         return MissReason.QUEUE_TIMEOUT  # JOINEMPTY too: nobody on shift, so the caller never even joined
     if call.queue:
@@ -418,3 +453,14 @@ def _miss_reason(call: _Call) -> MissReason | None:
     if call.dialled or call.dial_failed:
         return MissReason.NOT_ANSWERED
     return MissReason.IVR_HANGUP
+
+
+def _unseen_miss_reason(call: _Call) -> MissReason:
+    """What was known of an unanswered call when the link was lost; anything after that was not seen."""
+    if call.queue_exit in _QUEUE_GAVE_UP:
+        return MissReason.QUEUE_TIMEOUT
+    if call.abandoned_at is not None:
+        return MissReason.ABANDONED
+    if call.dial_failed:
+        return MissReason.NOT_ANSWERED
+    return MissReason.ENDED_UNSEEN

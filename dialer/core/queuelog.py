@@ -8,7 +8,7 @@ EXITWITHTIMEOUT or EXITEMPTY (the queue gave up). Calls that never reached a que
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from dialer.core.inbound import InboundEnded, MissReason, caller_number
@@ -97,3 +97,49 @@ class QueueLogReader:
                 )
             )
         return facts
+
+
+@dataclass(frozen=True)
+class GapAccount:
+    """The calls that ended while the link was down, told once each (see `settle_unseen`)."""
+
+    from_log: list[InboundEnded]  # calls followed live whose end queue_log tells
+    unseen: list[InboundEnded]  # calls followed live whose end nothing tells
+    log_only: list[InboundEnded]  # calls that only queue_log knows
+
+
+def settle_unseen(unseen: Iterable[InboundEnded], logged: Iterable[InboundEnded]) -> GapAccount:
+    """Put together what the trackers held when the link was lost and what queue_log wrote meanwhile.
+
+    A call followed live whose queue channel (or any of its channels) is in queue_log takes its ending from
+    there: answered, abandoned or given up, and when. It keeps its own id, number and start, so it is one
+    call, counted once, and the log's line for it is not recovered again on its own."""
+    by_callid = {call.call_id: call for call in logged}
+    from_log: list[InboundEnded] = []
+    still_unseen: list[InboundEnded] = []
+    for fact in unseen:
+        ids = (fact.queue_channel, fact.call_id, *fact.channels)
+        entry = next((by_callid.pop(i) for i in ids if i in by_callid), None)
+        if entry is None:
+            still_unseen.append(fact)
+        elif fact.answered_at is not None:  # answered before the link was lost: the log adds only the end
+            from_log.append(replace(fact, ended_at=max(fact.ended_at, entry.ended_at), unseen=False))
+        else:
+            # Answered (CONNECT: the call went on past that moment) or given up (the end is the log's).
+            left_queue = max(entry.ended_at, fact.started_at)
+            from_log.append(
+                replace(
+                    fact,
+                    queue=fact.queue or entry.queue,
+                    queue_channel=fact.queue_channel or entry.call_id,
+                    ended_at=max(left_queue, fact.ended_at) if entry.answered_at else left_queue,
+                    answered_at=entry.answered_at,
+                    answered_by=entry.answered_by,
+                    waited=(
+                        left_queue - fact.started_at
+                    ).total_seconds(),  # from the start, as when seen live
+                    miss=entry.miss,
+                    unseen=False,
+                )
+            )
+    return GapAccount(from_log, still_unseen, list(by_callid.values()))

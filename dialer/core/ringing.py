@@ -103,6 +103,27 @@ class RingTracker:
             return self._hangup(event, now)
         return NO_FACTS
 
+    def channels(self) -> frozenset[str]:
+        """The channels this tracker follows now: each call's first channel, and each phone rung for it."""
+        return frozenset(key for key, _ in self._rings) | frozenset(self._by_dest)
+
+    def gone(self, dead: Collection[str], last_seen: datetime) -> tuple[RingFact, ...]:
+        """After the AMI link came back: these channels are no longer on Asterisk (their Hangup was lost with
+        the link). A call whose first channel is gone is over for everyone; a phone whose ringing channel is
+        gone, unanswered, no longer rings."""
+        facts: list[RingFact] = []
+        for call_key in sorted({key for key, _ in self._rings if key in dead}):
+            for key in [k for k in self._rings if k[0] == call_key]:
+                del self._rings[key]
+            facts.append(CallGone(call_key, last_seen))
+        for dest in [d for d in self._by_dest if d in dead]:
+            call_key, interface = self._by_dest.pop(dest)
+            ring = self._rings.get((call_key, interface))
+            if ring is not None and not ring.answered:
+                del self._rings[(call_key, interface)]
+                facts.append(PhoneStopped(interface, call_key, last_seen))
+        return tuple(facts)
+
     def _kind(self, linkedid: str, default: str) -> tuple[str, str]:
         campaign = self.campaign_of(linkedid)
         if campaign is None:

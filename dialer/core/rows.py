@@ -19,6 +19,9 @@ _TRUE = {"1", "true", "yes", "y", "да", "д", "+", "x", "✓"}
 _FALSE = {"0", "false", "no", "n", "нет", "н", "-", ""}
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _RU_DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+# The dates the service takes from outside (files, forms, query strings): real visits, calls and reports.
+# Far ones are refused at the door: year 1 or 9999 overflows as soon as it meets a time zone.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
 
 def text(row: Row, field: str, *, required: bool = True, max_len: int = 200) -> str:
@@ -59,18 +62,22 @@ def flag(row: Row, field: str, default: bool) -> bool:
 
 
 def day(row: Row, field: str) -> date:
-    """A date as ``2026-11-26`` or ``26.11.2026``."""
+    """A date as ``2026-11-26`` or ``26.11.2026``, between FIRST_DAY and LAST_DAY."""
     raw = text(row, field)
-    iso = _ISO_DATE.match(raw)
-    ru = _RU_DATE.match(raw)
+    iso, ru = _ISO_DATE.match(raw), _RU_DATE.match(raw)
+    if iso:
+        year, month, day_of_month = iso.groups()
+    elif ru:
+        day_of_month, month, year = ru.groups()
+    else:
+        raise FieldError(field, f"не дата: {raw!r} (формат ГГГГ-ММ-ДД или ДД.ММ.ГГГГ)")
     try:
-        if iso:
-            return date(int(iso.group(1)), int(iso.group(2)), int(iso.group(3)))
-        if ru:
-            return date(int(ru.group(3)), int(ru.group(2)), int(ru.group(1)))
+        value = date(int(year), int(month), int(day_of_month))
     except ValueError:
         raise FieldError(field, f"нет такой даты: {raw!r}") from None
-    raise FieldError(field, f"не дата: {raw!r} (формат ГГГГ-ММ-ДД или ДД.ММ.ГГГГ)")
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise FieldError(field, f"дата вне {FIRST_DAY.year}–{LAST_DAY.year} годов: {raw!r}")
+    return value
 
 
 def time_of_day(row: Row, field: str) -> time:

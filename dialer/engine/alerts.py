@@ -13,6 +13,7 @@ from dialer.core.ids import sms_key
 from dialer.core.privacy import describe_error
 from dialer.core.queues import QueueState
 from dialer.engine.callbacks import CallbackFlow
+from dialer.engine.loops import forever
 from dialer.engine.sms import SmsRetryLater, SmsSender
 from dialer.engine.stores import CallbackStore
 from dialer.settings import ClinicSettings, Settings
@@ -65,17 +66,28 @@ class AlertWatch:
         self.listeners: list[AlertListener] = []
 
     async def run(self) -> None:
-        for row in await self.store.active():
-            book = self.books.get(str(row["clinic_id"]))
-            if book is not None:  # after a restart, an alert already up is not raised again
-                book.active[AlertKind(str(row["kind"]))] = row["raised_at"]  # type: ignore[assignment]
-        while True:
+        resumed = False
+
+        async def turn() -> None:
+            nonlocal resumed
+            if not resumed:
+                await self._resume()
+                resumed = True
             for clinic in self.settings.clinics.values():
-                try:
+                try:  # one clinic's trouble does not hold up the others' alerts
                     await self.check(clinic)
                 except Exception as exc:
                     log.error("overload check for %s failed: %s", clinic.id, describe_error(exc))
             await self.clock.sleep(EVERY_SECONDS)
+
+        await forever("alerts", turn, self.clock)
+
+    async def _resume(self) -> None:
+        """After a restart, an alert already up is not raised again."""
+        for row in await self.store.active():
+            book = self.books.get(str(row["clinic_id"]))
+            if book is not None:
+                book.active[AlertKind(str(row["kind"]))] = row["raised_at"]  # type: ignore[assignment]
 
     async def observe(self, clinic: ClinicSettings) -> Observation:
         now = self.clock.now()

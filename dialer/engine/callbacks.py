@@ -24,9 +24,10 @@ from dialer.core.ids import AttemptId, sms_key
 from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
 from dialer.core.phones import dial_forms, display_phone
-from dialer.core.privacy import describe_error, mask_phone
+from dialer.core.privacy import mask_phone
 from dialer.engine.calls import CallDesk, attempt_row
 from dialer.engine.dispatch import AdminDispatcher
+from dialer.engine.loops import consume
 from dialer.engine.model import AttemptRow, AttemptState, CallbackTask, DueTask, TaskKind
 from dialer.engine.ports import OriginateRequest
 from dialer.engine.sms import SmsRetryLater, SmsSender
@@ -378,18 +379,10 @@ class CallbackFlow:
         self._work.put_nowait(_Work("plan", target_id=attempt.target_id))
 
     async def run(self) -> None:
-        while True:
-            work = await self._work.get()
-            try:
-                if work.kind == "close" and work.reason is not None:
-                    await self._close_by_phone(work.phone, work.reason, work.at or self.clock.now())
-                else:
-                    await self.plan(work.target_id)
-            except Exception as exc:
-                # Never the work item itself: it carries the caller's number.
-                log.error(
-                    "callback follow-up (%s, target %s) failed: %s",
-                    work.kind,
-                    work.target_id or "-",
-                    describe_error(exc),
-                )
+        await consume("callbacks", self._work, self._follow_up, self.clock)
+
+    async def _follow_up(self, work: _Work) -> None:
+        if work.kind == "close" and work.reason is not None:
+            await self._close_by_phone(work.phone, work.reason, work.at or self.clock.now())
+        else:
+            await self.plan(work.target_id)

@@ -32,9 +32,10 @@ from dialer.core.facts import (
 )
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult, classify
-from dialer.core.privacy import describe_error, mask_phone
+from dialer.core.privacy import mask_phone
 from dialer.engine.eventlog import EventLog
 from dialer.engine.intake import Intake
+from dialer.engine.loops import forever
 from dialer.engine.model import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow
 from dialer.engine.pacer import TrunkPacer
 from dialer.engine.ports import (
@@ -149,18 +150,18 @@ class CallDesk:
     async def run(self) -> None:
         """Apply facts as they come, for ever; forget the dialplan's records of finished calls meanwhile."""
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._forget_finished(), name="forget-outcomes")
-            while True:
-                facts = [await self.intake.facts.get()]
-                # One turn of the loop first: socket reads already received add their facts to this batch, so a
-                # backlog commits as a few large transactions, not as many small ones.
-                await asyncio.sleep(0)
-                while not self.intake.facts.empty() and len(facts) < MAX_BATCH:
-                    facts.append(self.intake.facts.get_nowait())
-                try:
-                    await self.apply(facts)
-                except Exception as exc:
-                    log.error("applying %d call facts failed: %s", len(facts), describe_error(exc))
+            forget = forever("forget-outcomes", self._forget_finished, self.clock)
+            group.create_task(forget, name="forget-outcomes")
+            await forever("facts", self._apply_batch, self.clock)
+
+    async def _apply_batch(self) -> None:
+        facts = [await self.intake.facts.get()]
+        # One turn of the loop first: socket reads already received add their facts to this batch, so a
+        # backlog commits as a few large transactions, not as many small ones.
+        await asyncio.sleep(0)
+        while not self.intake.facts.empty() and len(facts) < MAX_BATCH:
+            facts.append(self.intake.facts.get_nowait())
+        await self.apply(facts)
 
     async def apply(self, facts: Sequence[Fact], details: Mapping[str, str] | None = None) -> None:
         """Apply facts in memory, commit them in one transaction, then tell the campaigns."""
@@ -190,7 +191,12 @@ class CallDesk:
                 attempt = self._open.get(fact.attempt_id)
                 with contextlib.suppress(TelephonyUnavailable):
                     recorded = await self.telephony.recorded_outcome(fact.attempt_id)
-                    if recorded and recorded.digit and attempt is not None and attempt.digit != recorded.digit:
+                    if (
+                        recorded
+                        and recorded.digit
+                        and attempt is not None
+                        and attempt.digit != recorded.digit
+                    ):
                         completed.append(DigitPressed(fact.attempt_id, recorded.digit, fact.at))
             completed.append(fact)
         return completed
@@ -265,19 +271,18 @@ class CallDesk:
             self._notify(row).finished(row)
 
     async def _forget_finished(self) -> None:
-        """Delete the hangup handler's AstDB record of each stored call, off the fact path."""
+        """Delete the hangup handler's AstDB record of each stored call, off the fact path (one batch)."""
 
         async def forget(attempt_id: str) -> None:
             # Without a link the record stays: harmless, it is only ever read for open attempts.
             with contextlib.suppress(TelephonyUnavailable):
                 await self.telephony.forget_outcome(attempt_id)
 
-        while True:
-            queued = [await self._to_forget.get()]
-            while not self._to_forget.empty():
-                queued.append(self._to_forget.get_nowait())
-            # All at once: the answers' waits overlap, a batch's ends cost one round trip, not one each.
-            await asyncio.gather(*(forget(attempt_id) for attempt_id in queued))
+        queued = [await self._to_forget.get()]
+        while not self._to_forget.empty():
+            queued.append(self._to_forget.get_nowait())
+        # All at once: the answers' waits overlap, a batch's ends cost one round trip, not one each.
+        await asyncio.gather(*(forget(attempt_id) for attempt_id in queued))
 
     # -- reconciliation ---------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from dialer.core.clock import Clock
 from dialer.core.queues import QueueState
+from dialer.engine.loops import forever
 
 log = logging.getLogger("dialer.dispatch")
 
@@ -88,7 +89,10 @@ class AdminDispatcher:
 
     async def run(self) -> None:
         """Re-assign whenever the queues change, and every second (wrap-up and rest periods end silently)."""
-        while True:
+
+        async def turn() -> None:
             await self.clock.wait_for(self.changed, TICK_SECONDS)
             self.changed.clear()
             self._assign()
+
+        await forever("dispatcher", turn, self.clock)

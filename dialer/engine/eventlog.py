@@ -7,6 +7,7 @@ import logging
 
 from dialer.core.clock import Clock
 from dialer.core.privacy import describe_error
+from dialer.engine.loops import forever
 from dialer.engine.model import EventRow
 from dialer.engine.stores import AttemptStore
 
@@ -52,10 +53,12 @@ class EventLog:
                 self._rows = rows + self._rows
 
     async def run(self) -> None:
+        async def turn() -> None:
+            await self.clock.wait_for(self._ready, self.max_delay)
+            self._ready.clear()
+            await self.flush()
+
         try:
-            while True:
-                await self.clock.wait_for(self._ready, self.max_delay)
-                self._ready.clear()
-                await self.flush()
+            await forever("attempt-log", turn, self.clock)
         finally:
             await self.flush()

@@ -11,9 +11,10 @@ from dialer.core.clock import Clock
 from dialer.core.errors import FieldError
 from dialer.core.inbound import InboundAnswered, InboundEnded, InboundFact, MissReason, StaffCallAnswered
 from dialer.core.phones import normalize_phone
-from dialer.core.privacy import describe_error, mask_phone
+from dialer.core.privacy import mask_phone
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.intake import Intake
+from dialer.engine.loops import consume
 from dialer.engine.model import InboundCallRow
 from dialer.engine.stores import InboundStore
 from dialer.settings import Settings
@@ -51,14 +52,12 @@ class InboundDesk:
         self.listeners: list[LiveListener] = []  # the operators' pop-ups and the supervisor's screen
 
     async def run(self) -> None:
-        while True:
-            fact = await self.intake.inbound_facts.get()
-            for listener in self.listeners:
-                listener(fact)
-            try:
-                await self.handle(fact)
-            except Exception as exc:
-                log.error("inbound fact %s failed: %s", type(fact).__name__, describe_error(exc))
+        await consume("inbound", self.intake.inbound_facts, self._take, self.clock)
+
+    async def _take(self, fact: InboundFact) -> None:
+        for listener in self.listeners:
+            listener(fact)
+        await self.handle(fact)
 
     async def handle(self, fact: InboundFact) -> None:
         if isinstance(fact, InboundEnded):

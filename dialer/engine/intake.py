@@ -8,11 +8,11 @@ the trackers, reports and deadlines never mix the two clocks.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from dialer.core.facts import Fact
-from dialer.core.inbound import InboundFact, InboundTracker
+from dialer.core.inbound import InboundEnded, InboundFact, InboundTracker
 from dialer.core.pbxtime import PbxTimebase
 from dialer.core.queues import QueueState
 from dialer.core.ringing import RingFact, RingTracker
@@ -62,6 +62,20 @@ class Intake:
             for ring_fact in self.rings.feed(event, now):
                 for listener in self.ring_listeners:
                     listener(ring_fact)
+
+    def followed_channels(self) -> frozenset[str]:
+        """The channels of the inbound calls and the rung phones the trackers follow now."""
+        inbound = self.inbound.channels() if self.inbound is not None else frozenset()
+        return inbound | (self.rings.channels() if self.rings is not None else frozenset())
+
+    def gone(self, dead: Collection[str], last_seen: datetime) -> list[InboundEnded]:
+        """After the link came back: these channels ended while it was down. The pop-ups of their calls
+        close at once; the inbound calls that ended are returned, to be told with what queue_log knows."""
+        if self.rings is not None:
+            for ring_fact in self.rings.gone(dead, last_seen):
+                for listener in self.ring_listeners:
+                    listener(ring_fact)
+        return list(self.inbound.gone(dead, last_seen)) if self.inbound is not None else []
 
     def inject(self, facts: tuple[Fact, ...]) -> None:
         for fact in facts:

@@ -17,8 +17,8 @@ from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
 from dialer.core.phones import dial_forms
-from dialer.core.privacy import describe_error
 from dialer.engine.calls import CallDesk, attempt_row
+from dialer.engine.loops import consume
 from dialer.engine.model import AttemptRow, AttemptState, DueTask, TaskKind
 from dialer.engine.ports import OriginateRequest
 from dialer.engine.sms import SmsRetryLater, SmsSender
@@ -217,19 +217,13 @@ class IvrFlow:
         self._work.put_nowait((AttemptId.parse(attempt.attempt_id).campaign, attempt.target_id))
 
     async def run(self) -> None:
-        while True:
-            work = await self._work.get()
-            try:
-                if isinstance(work, _Answer):
-                    await self._answered(work)
-                else:
-                    await self.plan(*work)
-            except Exception as exc:
-                # Never the work item itself: an answer carries the attempt, with the number dialled.
-                which = (
-                    work.attempt.attempt_id if isinstance(work, _Answer) else f"{work[0]} target {work[1]}"
-                )
-                log.error("IVR follow-up of %s failed: %s", which, describe_error(exc))
+        await consume("post-visit", self._work, self._follow_up, self.clock)
+
+    async def _follow_up(self, work: _Answer | tuple[str, int]) -> None:
+        if isinstance(work, _Answer):
+            await self._answered(work)
+        else:
+            await self.plan(*work)
 
     async def _answered(self, answer: _Answer) -> None:
         campaign = AttemptId.parse(answer.attempt.attempt_id).campaign

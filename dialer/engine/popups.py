@@ -17,9 +17,9 @@ from typing import Any
 
 from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
-from dialer.core.privacy import describe_error
 from dialer.core.ringing import CallGone, PhoneAnswered, PhoneRinging, PhoneStopped, RingFact
 from dialer.engine.inbound import e164_or_empty
+from dialer.engine.loops import consume, forever
 from dialer.engine.model import PatientCard, UserRow, WrapupRow
 from dialer.engine.stores import AttemptStore, CardStore, UserStore, WrapupStore
 from dialer.settings import Settings
@@ -177,20 +177,14 @@ class Popups:
         return clinic.timezone.key if clinic is not None else ""
 
     async def run(self) -> None:
-        await self.refresh_operators()
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._refresh_forever())
-            while True:
-                fact = await self._queue.get()
-                try:
-                    await self.handle(fact)
-                except Exception as exc:
-                    log.error("pop-up for %s failed: %s", type(fact).__name__, describe_error(exc))
+            group.create_task(forever("operators", self._refresh_turn, self.clock))
+            await consume("popups", self._queue, self.handle, self.clock)
 
-    async def _refresh_forever(self) -> None:
-        while True:
-            await self.clock.sleep(REFRESH_OPERATORS_SECONDS)
-            await self.refresh_operators()
+    async def _refresh_turn(self) -> None:
+        """Who has which phone: now, then every REFRESH_OPERATORS_SECONDS."""
+        await self.refresh_operators()
+        await self.clock.sleep(REFRESH_OPERATORS_SECONDS)
 
     async def handle(self, fact: RingFact) -> None:
         if isinstance(fact, PhoneRinging):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -136,3 +136,22 @@ class Telephony(Protocol):
     async def queue_status(self) -> list[dict[str, str]]:
         """QueueStatus: every queue's members (QueueMember) and waiting callers (QueueEntry), now."""
         ...
+
+
+LinkHook = Callable[[], Awaitable[None]]
+
+
+class PbxLink(Protocol):
+    """The link to Asterisk as the service runs it: kept up by `run()` until `stop()`, calling `on_up` after
+    each (re)connect, `on_down` after each loss, and `on_pbx_time` with Asterisk's clock (from Ping)."""
+
+    on_up: list[LinkHook]
+    on_down: list[LinkHook]
+    on_pbx_time: list[Callable[[float, float], None]]
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def run(self) -> None: ...
+
+    async def stop(self) -> None: ...

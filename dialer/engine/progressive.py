@@ -34,10 +34,10 @@ from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
 from dialer.core.phones import dial_forms
-from dialer.core.privacy import describe_error
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.calls import CallDesk, attempt_row
 from dialer.engine.dispatch import AdminDispatcher
+from dialer.engine.loops import consume
 from dialer.engine.model import AttemptRow, AttemptState, DueTask, TaskKind, UserRow, WrapupRow
 from dialer.engine.ports import OriginateRequest
 from dialer.engine.stores import AttemptStore, DueStore
@@ -318,11 +318,6 @@ class ProgressiveFlow:
             await self.prepare_day()  # a diary call for today starts now, not at the next sweep
 
     async def run(self) -> None:
-        while True:
-            work = await self._work.get()
-            try:
-                await self.plan(work.campaign, work.target_id)
-            except Exception as exc:
-                log.error(
-                    "planning %s target %s failed: %s", work.campaign, work.target_id, describe_error(exc)
-                )
+        await consume(
+            "progressive", self._work, lambda work: self.plan(work.campaign, work.target_id), self.clock
+        )

@@ -21,9 +21,9 @@ from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
 from dialer.core.phones import dial_forms, display_phone
-from dialer.core.privacy import describe_error
 from dialer.core.sms import SmsStatus
 from dialer.engine.calls import CallDesk, attempt_row
+from dialer.engine.loops import consume
 from dialer.engine.model import AttemptRow, AttemptState, DueTask, ReminderTarget, TaskKind
 from dialer.engine.ports import OriginateRequest
 from dialer.engine.sms import SmsRetryLater, SmsSender
@@ -242,20 +242,13 @@ class ReminderFlow:
 
     async def run(self) -> None:
         """Write the patients' answers and plan the next steps, in the order the calls gave them."""
-        while True:
-            work = await self._work.get()
-            try:
-                if work.digit is not None:
-                    await self._record_digit(work.attempt, work.digit, work.at or self.clock.now())
-                else:
-                    await self.plan(work.attempt.target_id)
-            except Exception as exc:
-                log.error(
-                    "reminder %s: follow-up of call %s failed: %s",
-                    work.attempt.target_id,
-                    work.attempt.attempt_id,
-                    describe_error(exc),
-                )
+        await consume("reminders", self._work, self._follow_up, self.clock)
+
+    async def _follow_up(self, work: _Work) -> None:
+        if work.digit is not None:
+            await self._record_digit(work.attempt, work.digit, work.at or self.clock.now())
+        else:
+            await self.plan(work.attempt.target_id)
 
     async def _record_digit(self, attempt: AttemptRow, digit: str, at: datetime) -> None:
         meaning = digit_meaning(digit)

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from dialer.core.clock import Clock
-from dialer.core.privacy import describe_error, mask_phone
+from dialer.core.privacy import mask_phone
 from dialer.core.sms import SmsStatus
+from dialer.engine.loops import forever
 from dialer.engine.model import SmsRow
 from dialer.engine.ports import OutgoingSms, SmsCallbackRejected, SmsError, SmsGateway, SmsStatusUpdate
 from dialer.engine.stores import SmsStore
@@ -119,9 +120,8 @@ class SmsSender:
         return left
 
     async def poll_forever(self, interval: timedelta) -> None:
-        while True:
+        async def turn() -> None:
             await self.clock.sleep(interval.total_seconds())
-            try:
-                await self.poll_once()
-            except Exception as exc:
-                log.error("SMS status poll failed: %s", describe_error(exc))
+            await self.poll_once()
+
+        await forever("sms-status", turn, self.clock)

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from dialer.core.clock import Clock
 from dialer.core.privacy import describe_error
+from dialer.engine.loops import forever
 from dialer.engine.model import DueTask, TaskKind
 from dialer.engine.stores import DueStore
 
@@ -45,7 +46,8 @@ class DueWorker:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
-            while True:
+
+            async def turn() -> None:
                 await self.ready.wait()
                 room = self.max_outstanding - self._outstanding
                 tasks = await self.due.claim_due(self.clock.now(), room, self.worker_id) if room > 0 else []
@@ -53,6 +55,8 @@ class DueWorker:
                     self._outstanding += 1
                     group.create_task(self._execute(task), name=task.task_id)
                 await self._sleep()
+
+            await forever("worker", turn, self.clock)
 
     async def _sleep(self) -> None:
         next_at = await self.due.next_due_at()
@@ -77,7 +81,14 @@ class DueWorker:
             self.failures += 1
             delay = min(300.0, 5.0 * 2 ** min(task.tries, 6))
             log.error("task %s failed (%s); retry in %.0f s", task.task_id, describe_error(exc), delay)
-            await self.due.retry_later(task.task_id, self.clock.now() + timedelta(seconds=delay))
+            await self._retry_later(task, delay)
         finally:
             self._outstanding -= 1
             self._wake.set()
+
+    async def _retry_later(self, task: DueTask, delay: float) -> None:
+        try:
+            await self.due.retry_later(task.task_id, self.clock.now() + timedelta(seconds=delay))
+        except Exception as exc:
+            # Not a reason to stop the other tasks: the row stays claimed and is requeued at the next start.
+            log.error("task %s could not be put back for a retry: %s", task.task_id, describe_error(exc))

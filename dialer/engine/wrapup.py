@@ -25,6 +25,10 @@ class WrapupGone(DialerError):
     """No such wrap-up for this operator, or it was saved already."""
 
 
+class WrapupNotFound(WrapupGone):
+    """No such wrap-up for this operator."""
+
+
 async def save_wrapup(
     *,
     settings: Settings,
@@ -39,7 +43,7 @@ async def save_wrapup(
     row = await store.get(wrapup_id)
     # Another operator's call, or one of a clinic this operator no longer holds, answers as if it did not exist.
     if row is None or row.user_id != user.user_id or not user.holds(row.clinic_id):
-        raise WrapupGone("нет такого звонка для оформления")
+        raise WrapupNotFound("нет такого звонка для оформления")
     if row.state != "pending":
         raise WrapupGone("этот звонок уже оформлен")
     clinic = settings.clinics.get(row.clinic_id)

@@ -36,7 +36,9 @@ class SqlDueStore:
                 # one that ran to the end stays done.
                 await conn.execute(
                     update(due_tasks)
-                    .where(due_tasks.c.task_id == task.task_id, due_tasks.c.state.in_(("pending", "cancelled")))
+                    .where(
+                        due_tasks.c.task_id == task.task_id, due_tasks.c.state.in_(("pending", "cancelled"))
+                    )
                     .values(due_at=task.due_at, state="pending")
                 )
 

@@ -6,7 +6,6 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -33,6 +32,7 @@ from dialer.web.access import (
 )
 from dialer.web.audit import record
 from dialer.web.auth import user_of
+from dialer.web.params import known_clinic, query_day
 
 log = logging.getLogger("dialer.web")
 
@@ -184,11 +184,10 @@ async def cancel_appointment(request: web.Request) -> web.Response:
     body = await _json_body(request)
     if not isinstance(body, dict) or set(body) - {"clinic", "appointment_id"}:
         return bad_request([{"field": "body", "message": 'ожидался {"clinic": ..., "appointment_id": ...}'}])
-    clinic, appointment_id = body.get("clinic"), body.get("appointment_id")
-    if isinstance(clinic, str) and clinic and not user_of(request).holds(clinic):
-        raise not_held(request, clinic)
-    if not isinstance(clinic, str) or clinic not in ctx.settings.clinics:
-        return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
+    clinic_value, appointment_id = body.get("clinic"), body.get("appointment_id")
+    if isinstance(clinic_value, str) and clinic_value and not user_of(request).holds(clinic_value):
+        raise not_held(request, clinic_value)
+    clinic = known_clinic(request, ctx.settings, clinic_value).id
     if not isinstance(appointment_id, str) or not appointment_id.strip():
         return bad_request([{"field": "appointment_id", "message": "нужен номер записи"}])
     if not await ctx.appointments.cancel(clinic, appointment_id, ctx.clock.now()):
@@ -203,11 +202,7 @@ async def cancel_appointment(request: web.Request) -> web.Response:
 
 async def get_appointments(request: web.Request) -> web.Response:
     ctx = request.app[API]
-    raw = request.query.get("date", "")
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        return bad_request([{"field": "date", "message": "нужна дата ГГГГ-ММ-ДД"}])
+    day = query_day(request)
     clinics = some_clinics(request, user_of(request), list(ctx.settings.clinics))
     unknown = _unknown(ctx.settings, clinics)
     if unknown is not None:
@@ -242,15 +237,10 @@ async def get_appointments(request: web.Request) -> web.Response:
 
 async def get_sla(request: web.Request) -> web.Response:
     ctx = request.app[API]
-    clinic_id = one_clinic(request, user_of(request), list(ctx.settings.clinics))
-    if clinic_id not in ctx.settings.clinics:
-        return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic_id!r}"}])
-    clinic = ctx.settings.clinics[clinic_id]
-    raw = request.query.get("date") or ctx.clock.now().astimezone(clinic.timezone).date().isoformat()
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        return bad_request([{"field": "date", "message": "нужна дата ГГГГ-ММ-ДД"}])
+    clinic = known_clinic(
+        request, ctx.settings, one_clinic(request, user_of(request), list(ctx.settings.clinics))
+    )
+    day = query_day(request, default=ctx.clock.now().astimezone(clinic.timezone).date())
     if ctx.sla is None:
         raise web.HTTPServiceUnavailable(text="SLA figures are not available in this process")
     return web.json_response((await sla_report(ctx.sla, clinic, day, ctx.clock.now())).as_dict())

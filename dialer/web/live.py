@@ -25,6 +25,7 @@ from aiohttp import WSMsgType, web
 
 from dialer.core.privacy import describe_error
 from dialer.engine.board import Board
+from dialer.engine.loops import forever
 from dialer.engine.model import UserRow
 from dialer.engine.popups import Popups
 from dialer.engine.stores import UserStore
@@ -32,6 +33,7 @@ from dialer.settings import Settings
 from dialer.web.access import SUPERVISORS, one_clinic
 from dialer.web.auth import CREDENTIAL, Credential, user_of
 from dialer.web.charts import hours_svg
+from dialer.web.params import known_clinic
 
 log = logging.getLogger("dialer.web")
 
@@ -78,13 +80,16 @@ class LiveHub:
 
     async def boards(self) -> None:
         """Build each watched clinic's board once a second and push it when it changed."""
-        while True:
+
+        async def turn() -> None:
             await self.board.clock.sleep(BOARD_EVERY_SECONDS)
             for clinic_id in {s.clinic for s in self._boards}:
-                try:
+                try:  # one clinic's trouble does not hold up the others' boards
                     await self.push_board(clinic_id)
                 except Exception as exc:
                     log.error("board for %s failed: %s", clinic_id, describe_error(exc))
+
+        await forever("boards", turn, self.board.clock)
 
     async def push_board(self, clinic_id: str, only: _Socket | None = None) -> None:
         clinic = self.settings.clinics.get(clinic_id)
@@ -103,7 +108,11 @@ class LiveHub:
         user = user_of(request)
         supervisor = user.role in SUPERVISORS
         # A board only of a clinic the user holds: ?clinic= of another is refused before the socket opens.
-        clinic = one_clinic(request, user, list(self.settings.clinics)) if supervisor else ""
+        clinic = ""
+        if supervisor:
+            clinic = known_clinic(
+                request, self.settings, one_clinic(request, user, list(self.settings.clinics))
+            ).id
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
         socket = _Socket(ws, user, supervisor, request[CREDENTIAL], clinic)
@@ -175,12 +184,12 @@ class LiveHub:
 
     async def watch_sessions(self) -> None:
         """Close the sockets whose session ended or expired, wherever it was ended."""
-        while True:
+
+        async def turn() -> None:
             await self.board.clock.sleep(SESSION_CHECK_SECONDS)
-            try:
-                await self.check_all()
-            except Exception:
-                log.exception("checking the sessions of open sockets failed")
+            await self.check_all()
+
+        await forever("socket-sessions", turn, self.board.clock)
 
     async def check_all(self) -> None:
         await self._check([s for group in self._sockets.values() for s in group if not s.ended.is_set()])

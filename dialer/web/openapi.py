@@ -68,7 +68,12 @@ SPEC: dict[str, Any] = {
             "get": {
                 "summary": "Записи на день с результатом напоминания",
                 "parameters": [
-                    {"name": "date", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "date",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "format": "date"},
+                    },
                     {"name": "clinic", "in": "query", "schema": {"type": "string"}},
                 ],
                 "responses": {
@@ -142,7 +147,7 @@ SPEC: dict[str, Any] = {
             "get": {
                 "summary": "Уровень сервиса за день и по часам",
                 "parameters": [
-                    {"name": "date", "in": "query", "schema": {"type": "string"}},
+                    {"name": "date", "in": "query", "schema": {"type": "string", "format": "date"}},
                     {"name": "clinic", "in": "query", "schema": {"type": "string"}},
                 ],
                 "responses": {
@@ -156,7 +161,12 @@ SPEC: dict[str, Any] = {
             "post": {
                 "summary": "Сохранить итог звонка",
                 "parameters": [
-                    {"name": "wrapup_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                    {
+                        "name": "wrapup_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                    }
                 ],
                 "requestBody": {
                     "required": True,
@@ -178,7 +188,8 @@ SPEC: dict[str, Any] = {
                     "400": _error("ошибки в полях"),
                     "401": _error("нужен вход"),
                     "403": _error("нет прав"),
-                    "409": _error("нет такого звонка или он уже оформлен"),
+                    "404": _error("нет такого звонка для оформления"),
+                    "409": _error("звонок уже оформлен"),
                 },
             },
         },

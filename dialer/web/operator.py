@@ -10,11 +10,12 @@ from aiohttp import web
 from dialer.core.clock import Clock
 from dialer.core.wrapup import RESULTS, FormErrors
 from dialer.engine.stores import WrapupStore
-from dialer.engine.wrapup import AfterWrapup, WrapupGone, save_wrapup
+from dialer.engine.wrapup import AfterWrapup, WrapupGone, WrapupNotFound, save_wrapup
 from dialer.settings import Settings
 from dialer.web.access import ADMIN, OPERATOR, Scope, add_route, allow
 from dialer.web.auth import AUTH, csrf_of, user_of
 from dialer.web.pages import operator_html
+from dialer.web.params import path_id
 
 
 @dataclass
@@ -46,8 +47,8 @@ async def operator_page(request: web.Request) -> web.Response:
 async def post_wrapup(request: web.Request) -> web.Response:
     user = user_of(request)
     ctx = request.app[OPERATORS]
+    wrapup_id = path_id(request, "wrapup_id", "такого звонка для оформления")
     try:
-        wrapup_id = int(request.match_info["wrapup_id"])
         body = await request.json()
     except (ValueError, json.JSONDecodeError, UnicodeDecodeError):
         return _errors([("body", "ожидался JSON с результатом звонка")])
@@ -67,7 +68,8 @@ async def post_wrapup(request: web.Request) -> web.Response:
     except FormErrors as err:
         return _errors([(e.field, e.message) for e in err.errors])
     except WrapupGone as err:
-        return web.json_response({"errors": [{"field": "wrapup", "message": str(err)}]}, status=409)
+        status = 404 if isinstance(err, WrapupNotFound) else 409
+        return web.json_response({"errors": [{"field": "wrapup", "message": str(err)}]}, status=status)
     return web.json_response({"saved": True, "result": form.result, "label": RESULTS[form.result]})
 
 

@@ -23,6 +23,7 @@ from dialer.web.access import ADMIN, EVERYONE, SUPERVISOR, Scope, add_route, all
 from dialer.web.audit import record
 from dialer.web.auth import csrf_of, user_of
 from dialer.web.pages import filters, layout, nav, supervisor_html, table
+from dialer.web.params import known_clinic, query_day, query_id
 
 REPORT_ROWS = (
     ("contacts", "Обращений"),
@@ -55,18 +56,9 @@ SUPERVISION = web.AppKey("supervision", SupervisorContext)
 def _query(request: web.Request) -> tuple[ClinicSettings, date, int | None]:
     ctx = request.app[SUPERVISION]
     clinic_id = one_clinic(request, user_of(request), list(ctx.settings.clinics))
-    clinic = ctx.settings.clinics.get(clinic_id)
-    if clinic is None:
-        raise web.HTTPBadRequest(text=f"Неизвестная клиника {clinic_id!r}")
-    raw = request.query.get("date") or ctx.clock.now().astimezone(clinic.timezone).date().isoformat()
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text="Дата должна быть в виде ГГГГ-ММ-ДД") from None
-    operator = request.query.get("operator", "")
-    if operator and not operator.isdigit():
-        raise web.HTTPBadRequest(text="Неверный администратор")
-    return clinic, day, int(operator) if operator else None
+    clinic = known_clinic(request, ctx.settings, clinic_id)
+    day = query_day(request, default=ctx.clock.now().astimezone(clinic.timezone).date())
+    return clinic, day, query_id(request, "operator")
 
 
 def _bounds(clinic: ClinicSettings, day: date) -> tuple[datetime, datetime]:

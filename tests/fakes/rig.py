@@ -141,7 +141,12 @@ def build(settings: Settings, start: datetime) -> Rig:
     }
     events = EventLog(attempts, clock)
     desk = CallDesk(
-        telephony=asterisk, attempts=attempts, intake=intake, clock=clock, pacers=pacers, events=events,
+        telephony=asterisk,
+        attempts=attempts,
+        intake=intake,
+        clock=clock,
+        pacers=pacers,
+        events=events,
         installation="",
     )
     gateway = MemorySmsGateway(clock)

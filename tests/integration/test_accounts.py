@@ -76,7 +76,9 @@ async def test_disabling_a_user_ends_the_sessions_and_closes_the_open_pages(tmp_
             await one_check(site)
             await assert_closed_for_login(page)
             assert not boris_page.closed
-        assert (await anna.get("/", headers=bearer))[0] == 401  # her API token is refused while she is disabled
+        assert (await anna.get("/", headers=bearer))[
+            0
+        ] == 401  # her API token is refused while she is disabled
         status, location, _ = await anna.get("/operator")
         assert status == 303 and location.startswith("/login")
         assert (await anna.login("anna")).status == 401

@@ -19,7 +19,9 @@ from tests.support import ClinicTime, DialerHome, appointments_csv, sim_phone
 pytestmark = pytest.mark.asterisk
 
 
-def one_patient_config(port: int, sandbox: SandboxHandle, clinic: ClinicTime, secret: str | None = None) -> str:
+def one_patient_config(
+    port: int, sandbox: SandboxHandle, clinic: ClinicTime, secret: str | None = None
+) -> str:
     # A refused login is about the login, whatever the hour: with a wrong secret the service is not on the
     # sandbox, and the [rehearsal] section would be (rightly) refused before the login is tried.
     rehearsal = clinic.rehearsal() if secret is None else ""

@@ -147,6 +147,10 @@ async def test_a_page_asked_for_before_logging_in_is_carried_through_the_form(tm
         assert status == 303
         _, _, page = await browser.get(location)
         carried = page.split('name="next" value="')[1].split('"')[0]
-        assert carried == "/supervisor/missed?clinic=c1&amp;next=//evil.example"  # the whole path, as one value
+        assert (
+            carried == "/supervisor/missed?clinic=c1&amp;next=//evil.example"
+        )  # the whole path, as one value
         attempt = await browser.login("boss", next_url="/supervisor/missed?clinic=c1&next=//evil.example")
-        assert attempt.location == "/supervisor/missed?clinic=c1&next=//evil.example"  # a path on this site, harmless
+        assert (
+            attempt.location == "/supervisor/missed?clinic=c1&next=//evil.example"
+        )  # a path on this site, harmless

@@ -213,9 +213,7 @@ async def test_the_services_own_reminder_calls_make_no_task(sandbox: SandboxHand
         await svc.ami.wait_for(
             lambda f: f.get("Event") == "QueueCallerJoin" and f.get("Linkedid") == ours, 30
         )
-        await svc.ami.wait_for(
-            lambda f: f.get("Event") == "Hangup" and f.get("Uniqueid") == ours, 40
-        )
+        await svc.ami.wait_for(lambda f: f.get("Event") == "Hangup" and f.get("Uniqueid") == ours, 40)
         await svc.call_in("100", "", patience=1)  # a marker call after it, to know the intake has caught up
         await svc.until(svc.calls, 20, "the marker call")
         assert len(svc.calls()) == 1 and not svc.tasks()

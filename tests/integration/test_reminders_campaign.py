@@ -32,9 +32,7 @@ async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp
         DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05, undelivered_suffix=phones["3"][-8:]
     ) as twilio:
         home = DialerHome(tmp_path)
-        home.write(
-            campaign_config(sandbox, twilio, free_port(), clinic, first=(-60, 50), second=(52, 100))
-        )
+        home.write(campaign_config(sandbox, twilio, free_port(), clinic, first=(-60, 50), second=(52, 100)))
         csv_path = tmp_path / "appointments.csv"
         csv_path.write_text(
             appointments_csv(scenario_rows(phones, tomorrow)),

@@ -67,9 +67,7 @@ async def test_sigkill_mid_campaign_loses_nothing_and_repeats_nothing(
         DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05, undelivered_suffix=phones["3"][-8:]
     ) as twilio:
         home = DialerHome(tmp_path)
-        home.write(
-            campaign_config(sandbox, twilio, free_port(), clinic, first=(-60, 60), second=(62, 110))
-        )
+        home.write(campaign_config(sandbox, twilio, free_port(), clinic, first=(-60, 60), second=(62, 110)))
         (tmp_path / "a.csv").write_text(
             appointments_csv(scenario_rows(phones, tomorrow)),
             encoding="utf-8",

@@ -45,7 +45,11 @@ def test_by_default_a_clinic_calls_from_8_to_21_its_own_time() -> None:
         ("09:00-20:30", time(9), time(20, 30)),
         (" 08:30 - 21:00 ", time(8, 30), time(21)),
         ("07:00-24:00", time(7), time(23, 59, 59, 999999)),
-        ("00:00-24:00", time(0), time(23, 59, 59, 999999)),  # the whole day: for a test bench, not for patients
+        (
+            "00:00-24:00",
+            time(0),
+            time(23, 59, 59, 999999),
+        ),  # the whole day: for a test bench, not for patients
         ("08:00:30-21:00", time(8, 0, 30), time(21)),
     ],
 )

@@ -302,3 +302,20 @@ def test_any_small_file_gives_rows_or_a_csv_error_never_a_crash(lines: list[str]
     numbers = [n for n, _ in table.rows]
     assert numbers == sorted(set(numbers)) and all(n >= 2 for n in numbers)
     assert all(isinstance(e, RowError) and e.row in numbers for e in report.errors)
+
+
+@pytest.mark.parametrize("visit_date", ["01.01.0001", "9999-12-31", "31.12.1999", "2100-01-01"])
+def test_a_visit_date_far_outside_the_services_years_is_refused_by_name(visit_date: str) -> None:
+    """Year 1 overflowed as soon as it met the clinic's zone (an import, a form or a query string)."""
+    row = {
+        "appointment_id": "A-1",
+        "clinic": "msk",
+        "patient_name": "Анна",
+        "phone": "+79161234567",
+        "visit_date": visit_date,
+        "visit_time": "00:30",
+        "doctor": "Иванов",
+    }
+    with pytest.raises(FieldError) as err:
+        validate_appointment(row, CLINICS)
+    assert err.value.field == "visit_date" and "2000–2099" in err.value.message

@@ -1,0 +1,77 @@
+"""How a long-running loop goes on after an error in one of its turns.
+
+Every loop of the service is a turn run again and again: wait for something, then act on it. An error
+inside one turn (a database that is locked for a moment, a bad row, a bug met by one call) is logged by its
+type and where it was raised, never its text, which may carry a patient's number (core/privacy). The loop goes
+on after a pause that grows while the turns keep failing (1 s, 2 s, 4 s … one minute), waited through the
+clock. One failing loop therefore never ends the TaskGroup that holds every call.
+
+Only two kinds of error end a loop: cancellation (the service is stopping) and `ServiceStop`, raised on
+purpose where going on would do harm (the dialing lease was lost: another process dials now) or can never
+help (Asterisk refuses the login).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
+
+from dialer.core.clock import Clock
+from dialer.core.errors import ServiceStop
+from dialer.core.privacy import describe_error
+
+log = logging.getLogger("dialer.loops")
+
+T = TypeVar("T")
+
+FIRST_PAUSE = 1.0
+LONGEST_PAUSE = 60.0
+
+
+def pause_after(failures: int) -> float:
+    """Seconds to wait after `failures` turns in a row have failed."""
+    return min(LONGEST_PAUSE, FIRST_PAUSE * 2.0 ** min(max(failures - 1, 0), 16))
+
+
+def must_stop(error: BaseException) -> bool:
+    """A ServiceStop, also inside the exception group of a loop's own TaskGroup."""
+    if isinstance(error, BaseExceptionGroup):
+        return error.subgroup(ServiceStop) is not None
+    return isinstance(error, ServiceStop)
+
+
+async def forever(name: str, turn: Callable[[], Awaitable[object]], clock: Clock) -> NoReturn:
+    """Run `turn` for ever; an error in one turn is logged and the loop goes on after a growing pause."""
+    failures = 0
+    while True:
+        try:
+            await turn()
+        except Exception as error:
+            if must_stop(error):
+                raise
+            failures += 1
+            pause = pause_after(failures)
+            log.error(
+                "%s: a turn failed (%d in a row): %s; going on in %.0f s",
+                name,
+                failures,
+                describe_error(error),
+                pause,
+            )
+            await clock.sleep(pause)
+        else:
+            failures = 0
+
+
+async def consume(
+    name: str, queue: asyncio.Queue[T], handle: Callable[[T], Awaitable[object]], clock: Clock
+) -> NoReturn:
+    """Handle a queue's items one by one, for ever. An item whose handling fails is dropped (not named in the
+    log: items carry callers' numbers); the next one is handled after the pause."""
+
+    async def turn() -> None:
+        await handle(await queue.get())
+
+    await forever(name, turn, clock)

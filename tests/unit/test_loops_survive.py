@@ -1,0 +1,204 @@
+"""Every long-running loop survives its own errors: a failing turn is logged, the loop goes on after a pause,
+and the service goes on placing calls and applying their facts. Only the errors that must stop the service
+(the dialing lease lost, Asterisk refusing the login) stop it.
+
+The failures are injected through the service's own ports: one store of the real runtime fails a chosen
+number of times (tests/engine_world.py), on a FakeClock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dialer.core.clock import FakeClock
+from dialer.core.errors import ServiceStop
+from dialer.engine.loops import consume, forever, pause_after
+from dialer.lease import AlreadyDialing
+from dialer.storage.repository import Storage
+from tests.engine_world import MORNING, Flaky, World, replace_store, running_world, world_settings
+
+Trigger = Callable[[World], Awaitable[None]]
+
+
+async def nothing(world: World) -> None:
+    """The loop calls its store on its own, every few seconds."""
+
+
+async def a_confirmed_reminder(world: World) -> None:
+    """A patient is called, presses 1 and hangs up: facts to apply, a reminder to finish."""
+    count = len(world.pbx.originated)
+    await world.book_visit(f"T{count}", f"+7916123456{count}")
+    await world.run_until(lambda: len(world.pbx.originated) > count, "Originate")
+    world.answer_and_confirm(world.pbx.originated[-1].attempt_id)
+    await world.run_for(3)
+
+
+async def an_inbound_call(world: World) -> None:
+    """Someone calls the clinic and hangs up in the greeting: a missed call to record."""
+    uid = f"1795600800.{100 + len(world.pbx.originated) + int(world.clock.monotonic())}"
+    channel = f"Local/100@clinic-inbound-{uid[-4:]};1"
+    world.pbx.emit(
+        {"Event": "Newchannel", "Channel": channel, "Uniqueid": uid, "Linkedid": uid,
+         "Context": "clinic-inbound", "Exten": "100", "CallerIDNum": "79161234599"},
+        {"Event": "Hangup", "Channel": channel, "Uniqueid": uid, "Linkedid": uid, "Cause": "16"},
+    )  # fmt: skip
+    await world.run_for(3)
+
+
+@dataclass(frozen=True)
+class Case:
+    loop: str  # the loop's name in the log
+    task: str  # the task of run_core that holds it
+    store: str  # the store of Storage that fails
+    method: str
+    trigger: Trigger = nothing
+    at_start: bool = False  # fail from the very start, before the link is up
+    times: int = 2  # how many calls in a row fail
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.loop
+
+
+CASES = [
+    Case("worker", "worker", "due", "claim_due"),
+    Case(
+        "webhook",
+        "webhook",
+        "outbox",
+        "due",
+        settings={"webhook": {"url": "http://127.0.0.1:9/", "secret": "s"}},
+    ),
+    Case("seen-mark", "seen-mark", "inbound", "mark"),
+    Case("operators", "popups", "users", "all"),
+    Case("alerts", "alerts", "alerts", "active", at_start=True),
+    Case("lease", "lease", "leases", "acquire"),
+    Case("facts", "facts", "attempts", "apply", trigger=a_confirmed_reminder, times=1),
+    Case("reminders", "reminders", "reminders", "finish", trigger=a_confirmed_reminder, times=1),
+    Case("inbound", "inbound", "inbound", "record", trigger=an_inbound_call, times=1),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+async def test_a_loop_whose_turn_fails_goes_on_and_so_does_the_service(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, case: Case
+) -> None:
+    flaky: list[Flaky] = []
+
+    def wrap(storage: Storage) -> Storage:
+        flaky.append(Flaky(getattr(storage, case.store), case.method))
+        if case.at_start:
+            flaky[0].arm(case.times)
+        return replace_store(storage, case.store, flaky[0])
+
+    settings = world_settings(tmp_path, **case.settings)
+    with caplog.at_level(logging.ERROR, logger="dialer.loops"):
+        async with running_world(tmp_path, settings, wrap) as world:
+            store = flaky[0]
+            before = 0 if case.at_start else store.calls
+            if not case.at_start:
+                store.arm(case.times)
+            await case.trigger(world)
+            await world.run_until(lambda: store.failed == case.times, f"{case.store}.{case.method} to fail")
+            # The loop goes on: its store is called again, and this time it works.
+            await case.trigger(world)
+            await world.run_until(
+                lambda: store.calls > before + case.times, f"{case.loop} to go on", limit=180
+            )
+            # And so does the service: a call is placed, its facts applied, the patient's answer kept.
+            placed = len(world.pbx.originated)
+            await world.book_visit("LAST", "+79160000001")
+            await world.run_until(lambda: len(world.pbx.originated) > placed, "the last call")
+            world.answer_and_confirm(world.pbx.originated[-1].attempt_id)
+
+            async def confirmed() -> bool:
+                rows = await world.db(
+                    "select reminder_status from appointments where appointment_id = 'LAST'"
+                )
+                return bool(rows) and rows[0]["reminder_status"] == "confirmed"
+
+            await world.run_until(confirmed, "the last patient's confirmation")
+            assert not world.task(case.task).done()
+            assert not [t.get_name() for t in world.tasks if t.done() and t.exception() is not None]
+    failures = [r for r in caplog.records if r.name == "dialer.loops" and r.args and r.args[0] == case.loop]
+    assert len(failures) >= 1, [r.getMessage() for r in caplog.records]
+    # The error's type and where it was raised, never its text (which may carry a patient's number).
+    assert all("StoreTrouble at " in r.getMessage() and "on purpose" not in r.getMessage() for r in failures)
+
+
+async def test_a_lease_that_cannot_be_renewed_in_time_stops_the_service(tmp_path: Path) -> None:
+    flaky: list[Flaky] = []
+
+    def wrap(storage: Storage) -> Storage:
+        flaky.append(Flaky(storage.leases, "acquire"))
+        return replace_store(storage, "leases", flaky[0])
+
+    with pytest.raises(BaseExceptionGroup) as stopped:
+        async with running_world(tmp_path, world_settings(tmp_path), wrap) as world:
+            flaky[0].arm(1000)
+            await world.run_for(60)
+    errors = stopped.value.exceptions
+    assert errors and all(isinstance(e, AlreadyDialing) and "could not renew" in str(e) for e in errors)
+    assert 20 <= world.clock.monotonic() < 30  # stopped before the lease could expire under it
+
+
+# The helper itself ------------------------------------------------------------------------------------
+
+
+async def test_forever_pauses_longer_while_turns_keep_failing_and_resets_after_one_works() -> None:
+    clock = FakeClock(MORNING)
+    outcomes = iter([False, False, False, True, False, True])
+    started: list[float] = []
+
+    async def turn() -> None:
+        started.append(clock.monotonic())
+        if not next(outcomes, True):
+            raise OSError("database is locked")
+        await clock.sleep(10)
+
+    loop = __import__("asyncio").ensure_future(forever("test", turn, clock))
+    await clock.run_for(50)
+    loop.cancel()
+    assert started[:6] == [0.0, 1.0, 3.0, 7.0, 17.0, 18.0]  # fails at 0, 1, 3, 7; works at 17 (and sleeps 10)
+    assert [pause_after(n) for n in (1, 2, 3, 7, 8, 100)] == [1.0, 2.0, 4.0, 60.0, 60.0, 60.0]
+
+
+async def test_forever_stops_on_a_service_stop_and_on_cancellation() -> None:
+    clock = FakeClock(MORNING)
+
+    async def stop() -> None:
+        raise AlreadyDialing("lost the lease")
+
+    with pytest.raises(ServiceStop):
+        await forever("test", stop, clock)
+
+
+async def test_consume_drops_the_item_that_failed_unnamed_and_handles_the_next(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    clock = FakeClock(MORNING)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    done: list[int] = []
+
+    async def handle(item: int) -> None:
+        if item == 2:
+            raise ValueError("bad item +79161234567")
+        done.append(item)
+
+    for item in (1, 2, 3):
+        queue.put_nowait(item)
+    loop = asyncio.ensure_future(consume("things", queue, handle, clock))
+    await clock.run_for(5)
+    loop.cancel()
+    assert done == [1, 3]
+    (record,) = [r for r in caplog.records if r.name == "dialer.loops"]
+    assert "things: a turn failed" in record.getMessage() and "ValueError" in record.getMessage()
+    assert "bad item" not in record.getMessage() and record.exc_info is None
