@@ -25,6 +25,7 @@ from panoramisk.message import Message
 from dialer.ami.parser import Frame, FrameParser, FrameTooLarge
 from dialer.core.clock import Clock, SystemClock
 from dialer.core.errors import ServiceStop
+from dialer.core.privacy import describe_error
 
 log = logging.getLogger("dialer.ami")
 
@@ -190,10 +191,10 @@ class AmiConnection(Manager):  # type: ignore[misc]
                     log.warning(
                         "AMI %s:%s unavailable: %s", self.config["host"], self.config["port"], repr(err)
                     )
-                except Exception:
+                except Exception as err:
                     # What the link's hooks do after link-up (reconcile, rebuild) or link-down failed: drop
                     # this session and reconnect, so that link-up runs again from the start.
-                    log.exception("AMI session failed; reconnecting")
+                    log.error("AMI session failed (%s); reconnecting", describe_error(err))
                 if self._stopping:
                     break
                 failures += 1
@@ -234,9 +235,7 @@ class AmiConnection(Manager):  # type: ignore[misc]
                 except Exception as err:
                     # The link went down under the hook, or the hook failed: start over on a fresh link,
                     # where the hooks run again, rather than carry on half reconciled.
-                    log.warning(
-                        "AMI link-up step failed (%s); reconnecting", type(err).__name__, exc_info=True
-                    )
+                    log.warning("AMI link-up step failed (%s); reconnecting", describe_error(err))
                     return
             await self._watch(protocol)
         finally:

@@ -45,8 +45,6 @@ dids = ["300"]
 queues = ["{QUEUE}"]
 callback_mode = "agent_first"
 skip_holidays = false
-
-{clock.rehearsal()}
 """
 
 
@@ -135,7 +133,7 @@ async def test_clinic_c1_staff_never_see_clinic_c2_patients_while_c2_calls_ring_
     visit_day = (clock.today + timedelta(days=3)).isoformat()  # no reminder is due today
     visit = {"visit_time": "17:30", "visit_date": visit_day, "doctor": "Иванова Мария Петровна"}
     async with (
-        running_service(sandbox, tmp_path, clock.tz.key, extra=second_clinic(clock)) as svc,
+        running_service(sandbox, tmp_path, clock, extra=second_clinic(clock)) as svc,
         chromium() as browser,
     ):
         add_user(svc, "anna", "operator", "Анна Морозова", "Local/admin1@sandbox-agents", clinics=["c1"])

@@ -148,7 +148,7 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/ws"): Spec(EVERYONE, get_clinic("/ws", socket=True), 101, 403, tokens=False),
     # The operator's page and their wrap-ups.
     ("GET", "/operator"): Spec(frozenset({OPERATOR, ADMIN}), get("/operator"), 200),
-    ("POST", "/api/wrapups/{wrapup_id}"): Spec(frozenset({OPERATOR, ADMIN}), wrap_up, 200, 409, tokens=False),
+    ("POST", "/api/wrapups/{wrapup_id}"): Spec(frozenset({OPERATOR, ADMIN}), wrap_up, 200, 404, tokens=False),
     # The supervisor's pages.
     ("GET", "/supervisor"): Spec(SUPERVISORS, get("/supervisor"), 200),
     ("GET", "/supervisor/report"): Spec(SUPERVISORS, get_clinic("/supervisor/report"), 200, 403),

@@ -139,7 +139,7 @@ async def test_an_operator_wraps_up_only_their_own_call(tmp_path: Path) -> None:
         assert op2.http is not None and op1.http is not None
         url = f"{chain.base}/api/wrapups/{theirs.wrapup_id}"
         async with op2.http.post(url, json={"result": "no_result"}, headers=op2.headers()) as r:
-            assert r.status == 409  # as if there were no such call
+            assert r.status == 404  # as if there were no such call
         async with op1.http.post(url, json={"result": "no_result"}, headers=op1.headers()) as r:
             assert r.status == 200, await r.text()
 

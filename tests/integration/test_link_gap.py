@@ -24,7 +24,7 @@ from tests.asterisk_plugin import RawAmi, SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.inbound_scenario import Service, service_config, start_process, wait_healthy
 from tests.operators import add_user, operators
-from tests.support import DialerHome, free_port, sim_phone
+from tests.support import ClinicTime, DialerHome, free_port, sim_phone
 
 pytestmark = pytest.mark.asterisk
 
@@ -38,7 +38,8 @@ async def service_behind(
     """`dialer run` whose AMI link goes through `proxy`; anna's phone is admin1's."""
     port = free_port()
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
-        config = service_config(sandbox, twilio, port, "Europe/Moscow")
+        clinic = ClinicTime.morning()
+        config = service_config(sandbox, twilio, port, clinic)
         config = re.sub(
             rf"(?m)^port = {sandbox.port}$", f"port = {proxy.port}\nreconnect_max_delay = 1", config
         )
@@ -48,7 +49,7 @@ async def service_behind(
         home.write(config)
         ami = await RawAmi.connect(sandbox.host, sandbox.port)  # the test's own view of Asterisk, not cut
         await ami.login(sandbox.username, sandbox.secret)
-        svc = Service(home, ami, sandbox, twilio, f"http://127.0.0.1:{port}")
+        svc = Service(home, ami, sandbox, twilio, f"http://127.0.0.1:{port}", clinic)
         await svc.set_global("DIALER_QUEUE_TIMEOUT", "60")
         await svc.set_global("DIALER_INBOUND_QUEUE", QUEUE)
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
