@@ -238,7 +238,7 @@ ratio = {args.ratio}
 wait_for_admin = "{args.wait_for_admin}s"
 drop_cap = {args.drop_cap}
 per_day = 1000
-window = {{ start = "00:00", end = "23:59", min_gap = "3s" }}
+window = {{ start = "08:00", end = "21:00", min_gap = "3s" }}
 
 [sms]
 provider = "none"

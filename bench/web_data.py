@@ -211,7 +211,7 @@ def bench_settings(home: Path, db: Path, volume: Volume, port: int = 8080, **ext
                 "timezone": ZONE.key,
                 "queue": QUEUE,
                 "dids": [did_of(c)],
-                "hours": ["пн-вс 00:00-23:59"],
+                "hours": ["пн-вс 08:00-21:00"],
             }
             for c in clinic_ids(volume)
         ],

@@ -18,7 +18,7 @@ from tests.asterisk_plugin import Frame
 from tests.support import free_port
 
 WEBHOOK_SECRET = "секрет-для-подписи"
-PATIENT_CALL = re.compile(r"^(kos|diary|offer):\d+:\d+$")
+PATIENT_CALL = re.compile(r"^(?:[0-9a-f]+:)?(?:kos|diary|offer):\d+:\d+$")  # installation:campaign:target:n
 
 
 def kos_config(webhook_port: int, *, wait: str = "6s", ratio: float = 1.0) -> str:
@@ -30,7 +30,7 @@ gap = "7d"
 ratio = {ratio}
 wait_for_admin = "{wait}"
 per_day = 20
-window = {{ start = "00:00", end = "23:59", min_gap = "3s" }}
+window = {{ start = "08:00", end = "21:00", min_gap = "3s" }}
 
 [campaigns.waiting_list]
 reply_window = "3s"

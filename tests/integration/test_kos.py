@@ -302,12 +302,12 @@ async def test_the_follow_up_and_survey_ivrs_turn_answers_into_work(
     ivr = """
 [campaigns.followup]
 days_after = 1
-windows = [{ start = "00:00", end = "23:59", attempts = 1 }]
+windows = [{ start = "08:00", end = "21:00", attempts = 1 }]
 
 [campaigns.survey]
 days_after = 1
 low_rating = 2
-windows = [{ start = "00:00", end = "23:59", attempts = 1 }]
+windows = [{ start = "08:00", end = "21:00", attempts = 1 }]
 """
     async with (
         webhook_receiver(fail_first=0) as receiver,

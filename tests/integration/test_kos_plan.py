@@ -58,7 +58,10 @@ def flow(storage: Storage, clock: FakeClock) -> tuple[ProgressiveFlow, KosSource
     settings = parse_settings(CONFIG)
     kos = KosSource(settings=settings, recalls=storage.recalls, clock=clock)
     diary = DiarySource(settings=settings, store=storage.worklists, clock=clock)
-    desk: Any = SimpleNamespace(handlers={}, pacers={})  # planning only: nothing is dialled here
+    # Planning only: nothing is dialled here.
+    desk: Any = SimpleNamespace(
+        handlers={}, pacers={}, attempt_id=lambda campaign, target, n: AttemptId(campaign, target, n, "plan")
+    )
     progressive = ProgressiveFlow(
         settings=settings,
         sources=[kos, diary],
