@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dialer import accounts, cli, personal_data
-from dialer.app import clock_for
 from dialer.core.errors import ConfigError
 from dialer.core.passwords import MIN_LENGTH
 from dialer.core.privacy import describe_error
+from dialer.environment import clock_for
 from dialer.settings import Settings, load_settings
 
 CONFIG_LOCATIONS = (Path("dialer.toml"), Path("/etc/dialer/dialer.toml"))

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from dialer.ami.connection import AmiAuthError
-from dialer.app import Runtime, clock_for, open_runtime, resolve_ami, run_core, stop_core, web_server
+from dialer.app import Runtime, open_runtime, run_core, stop_core, web_server
 from dialer.campaigns.reminders import ReminderStatus
 from dialer.core import appointments, recalls
 from dialer.core.csvfile import CsvError, formula_safe, formula_safe_row, read_csv
@@ -24,9 +24,9 @@ from dialer.core.passwords import WeakPassword, hash_password, new_token, token_
 from dialer.core.sms import SmsStatus
 from dialer.engine.daily import DailyJob, run_daily
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
-from dialer.engine.loops import forever
 from dialer.engine.model import ALL_CLINICS, AuditAction, DaySummary, UserExists
 from dialer.engine.reports import sla_report
+from dialer.environment import clock_for, resolve_ami
 from dialer.personal_data import daily_purge
 from dialer.settings import Settings
 from dialer.settings.safety import check_start
@@ -253,7 +253,7 @@ async def serve(
     settings = resolve_ami(settings, out)
     async with open_runtime(settings) as rt, asyncio.TaskGroup() as group:
         tasks = await run_core(rt, group)
-        tasks.append(group.create_task(_sweep(rt), name="list-builder"))
+        tasks.append(group.create_task(rt.day_lists.run(), name="list-builder"))
         tasks.append(group.create_task(run_daily(_daily_jobs(rt), rt.clock), name="daily-jobs"))
         try:
             async with web_server(rt):
@@ -270,16 +270,6 @@ async def serve(
     return EXIT_OK
 
 
-async def _sweep(rt: Runtime) -> None:
-    """Lists imported while the service runs (e.g. by `dialer import` from cron) are picked up within a minute."""
-
-    async def turn() -> None:
-        await rt.prepare_due_days()
-        await rt.clock.sleep(60)
-
-    await forever("list-builder", turn, rt.clock)
-
-
 def _check_start(settings: Settings, *, listening: bool) -> None:
     """No example secrets, no patients' data in cleartext to the network unless asked for (ConfigError)."""
     if check_start(settings, listening=listening):
@@ -293,7 +283,8 @@ def _check_start(settings: Settings, *, listening: bool) -> None:
 
 def _daily_jobs(rt: Runtime) -> list[DailyJob]:
     """The purge of personal data, once a day at night in the (first) clinic's zone. Reminder lists need no
-    daily job: the sweep builds each clinic's list within a minute of its list-build time."""
+    daily job: the list builder (engine/daylists.py) builds each clinic's list within a minute of its
+    list-build time."""
     retention = rt.settings.retention
     if not retention.enabled:
         return []

@@ -65,7 +65,7 @@ class ReminderFlow:
         # Work the call facts ask for, done here rather than on the fact path: digits to write, targets to plan.
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         # A cancelled visit frees its slot for the waiting list: (clinic, appointment id).
-        self.on_cancelled: Callable[[str, str], Awaitable[None]] | None = None
+        self.on_cancelled: Callable[[str, str], Awaitable[object]] | None = None
         desk.handlers[CAMPAIGN] = self
 
     # -- planning ---------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ class ApiContext:
     sla: SlaRows | None = None
     recalls: RecallImportStore | None = None
     on_recalls: Callable[[], Awaitable[None]] | None = None  # plans today's KOS after an import
-    on_cancelled: Callable[[str, str], Awaitable[None]] | None = None  # offers a freed slot
+    on_cancelled: Callable[[str, str], Awaitable[object]] | None = None  # offers a freed slot
 
 
 API = web.AppKey("api", ApiContext)

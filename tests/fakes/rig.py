@@ -114,7 +114,7 @@ class Rig:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def link_up(self) -> None:
-        """Runtime.link_up without its storage marks: reconcile first, then take the queues as they are now."""
+        """LinkRecovery.link_up without its storage marks: reconcile first, then take the queues as they are now."""
         await self.desk.reconcile()
         self.intake.queues.reset(await self.desk.telephony.queue_status(), self.clock.now())
         self.intake.queues_changed.set()

@@ -121,7 +121,7 @@ async def api(home: DialerHome) -> AsyncIterator[tuple[TestClient, list[set[obje
         async def on_imported(days: set[object]) -> None:
             imported.append(days)
 
-        rt.on_imported = on_imported  # type: ignore[method-assign]
+        rt.day_lists.on_imported = on_imported  # type: ignore[method-assign]
         token = new_token()
         await rt.storage.users.add(
             username="crm",

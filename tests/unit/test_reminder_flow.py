@@ -44,7 +44,7 @@ def no_errors(caplog: pytest.LogCaptureFixture) -> object:
 
 
 async def make_list(rig: Rig) -> None:
-    """What Runtime.prepare_due_days does once the list-build time has come: plan every reminder, wake the worker."""
+    """What DayLists.prepare_due_days does once the list-build time has come: plan every reminder, wake the worker."""
     assert await rig.reminders.prepare_day(VISIT_DAY) == 1
     rig.worker.wake()
 

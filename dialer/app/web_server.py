@@ -1,0 +1,71 @@
+"""The web pages and APIs of one dialing process, served from its parts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+from dialer.app.parts import Runtime
+from dialer.sms.factory import build_verifiers
+from dialer.web.api import ApiContext
+from dialer.web.app import WebParts, create_app
+from dialer.web.auth import AuthContext
+from dialer.web.operator import OperatorContext
+from dialer.web.sms_callbacks import CallbackContext
+from dialer.web.supervisor import SupervisorContext
+
+
+def build_web_app(rt: Runtime) -> web.Application:
+    settings = rt.settings
+    api = ApiContext(
+        sla=rt.storage.sla,
+        settings=settings,
+        appointments=rt.storage.appointments,
+        clock=rt.clock,
+        on_imported=rt.day_lists.on_imported,
+        recalls=rt.storage.recalls,
+        on_recalls=rt.day_lists.on_recalls,
+        on_cancelled=rt.offers.slot_freed,
+    )
+    verifiers = build_verifiers(settings.sms, settings.service.public_url)
+    callbacks = CallbackContext(
+        verifiers={v.provider: v for v in verifiers}, sender=rt.sms, public_url=settings.service.public_url
+    )
+    auth = AuthContext(
+        users=rt.storage.users,
+        clock=rt.clock,
+        secure_cookies=settings.service.public_url.startswith("https://"),
+        audit=rt.storage.audit,
+    )
+    operators = OperatorContext(
+        settings=settings, wrapups=rt.storage.wrapups, clock=rt.clock, after_wrapup=rt.progressive.wrapped_up
+    )
+    supervision = SupervisorContext(
+        settings=settings, reports=rt.storage.reports, sla=rt.storage.sla, clock=rt.clock
+    )
+    return create_app(
+        WebParts(
+            api=api,
+            callbacks=callbacks,
+            auth=auth,
+            operators=operators,
+            supervision=supervision,
+            live=rt.live,
+            health=rt.health,
+        )
+    )
+
+
+@asynccontextmanager
+async def web_server(rt: Runtime) -> AsyncIterator[web.AppRunner]:
+    app = build_web_app(rt)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, rt.settings.service.listen_host, rt.settings.service.listen_port)
+    await site.start()
+    try:
+        yield runner
+    finally:
+        await runner.cleanup()
