@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from dialer.core.errors import DialerError
 from dialer.core.privacy import describe_error, scrub_phones
 from dialer.web import api, audit, auth, operator, sms_callbacks, supervisor
 from dialer.web.access import (
@@ -24,6 +25,7 @@ from dialer.web.access import (
 )
 from dialer.web.api import API, ApiContext
 from dialer.web.auth import AUTH, AuthContext, auth_middleware
+from dialer.web.errors import error_response, http_status
 from dialer.web.live import LiveHub
 from dialer.web.openapi import add_routes as add_openapi
 from dialer.web.operator import OPERATORS, OperatorContext
@@ -69,6 +71,11 @@ async def private_errors(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     except web.HTTPException:
         raise
+    except DialerError as exc:
+        # A product error's message is written for the user and carries no patient's data (core/errors.py).
+        if http_status(exc) >= 500:
+            log.error("%s %s failed: %s", request.method, scrub_phones(request.path), type(exc).__name__)
+        return error_response(exc, getattr(exc, "field", ""))
     except Exception as exc:
         log.error("%s %s failed: %s", request.method, scrub_phones(request.path), describe_error(exc))
         raise web.HTTPInternalServerError() from None
