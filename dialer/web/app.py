@@ -65,17 +65,22 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def private_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """An unexpected failure is logged by its type and place, never its text: a database error's text carries
-    the values it was given (a patient's name, a phone). aiohttp's own handler would log the full text."""
+    """A product error answers with its kind's HTTP status (dialer.web.errors). An unexpected failure is logged
+    by its type and place, never its text: a database error's text carries the values it was given (a patient's
+    name, a phone). aiohttp's own handler would log the full text."""
     try:
         return await handler(request)
     except web.HTTPException:
         raise
     except DialerError as exc:
-        # A product error's message is written for the user and carries no patient's data (core/errors.py).
-        if http_status(exc) >= 500:
-            log.error("%s %s failed: %s", request.method, scrub_phones(request.path), type(exc).__name__)
-        return error_response(exc, getattr(exc, "field", ""))
+        status = http_status(exc)
+        if status < 500:
+            # Written for the person who sent the request, and carries no patient's data (core/errors.py).
+            return error_response(exc, getattr(exc, "field", ""))
+        # A peer's failure (an SMS gateway's answer, the database's) may quote what it was given: logged as
+        # the others are, and not shown.
+        log.error("%s %s failed: %s", request.method, scrub_phones(request.path), describe_error(exc))
+        return web.Response(status=status)
     except Exception as exc:
         log.error("%s %s failed: %s", request.method, scrub_phones(request.path), describe_error(exc))
         raise web.HTTPInternalServerError() from None
