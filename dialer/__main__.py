@@ -13,10 +13,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
-from dialer import accounts, cli, personal_data
-from dialer.core.errors import ConfigError
+from dialer import accounts, personal_data
+from dialer.cli import exits, lists, reports, service
 from dialer.core.passwords import MIN_LENGTH
-from dialer.core.privacy import describe_error
 from dialer.environment import clock_for
 from dialer.settings import Settings, load_settings
 
@@ -188,14 +187,14 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
         return _run_async(lambda stop: run_demo(out, stop))
     settings: Settings = load_settings(settings_path)
     if args.command == "prompts":
-        return cli.build_prompts(settings, args.out, out)
+        return reports.build_prompts(settings, args.out, out)
     if args.command == "run":
-        return _run_async(lambda stop: cli.serve(settings, out, stop))
+        return _run_async(lambda stop: service.serve(settings, out, stop))
     if args.command in ("import", "export"):
         return asyncio.run(_lists(args, settings, out))
     if args.command == "campaign":
         return _run_async(
-            lambda stop: cli.run_campaign(
+            lambda stop: service.run_campaign(
                 settings, args.date, until_done=args.until_done, sms_wait=args.sms_wait, out=out, stop=stop
             )
         )
@@ -204,9 +203,9 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
     if args.command == "audit":
         return asyncio.run(accounts.audit(settings, args.since, args.user, out))
     if args.command == "report":
-        return asyncio.run(cli.report_sla(settings, args.date, args.clinic, out))
+        return asyncio.run(reports.report_sla(settings, args.date, args.clinic, out))
     if args.command == "db":
-        return asyncio.run(cli.upgrade_db(settings, out))
+        return asyncio.run(reports.upgrade_db(settings, out))
     if args.command in ("purge", "patients"):
         return asyncio.run(_personal_data(args, settings, out))
     raise AssertionError(f"unhandled command {args.command}")
@@ -214,7 +213,7 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
 
 async def _users(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if args.action == "add":
-        return await cli.users_add(
+        return await accounts.users_add(
             settings,
             username=args.username,
             role=args.role,
@@ -247,15 +246,15 @@ async def _personal_data(args: argparse.Namespace, settings: Settings, out: Text
 
 async def _lists(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if args.command == "import" and args.kind == "kos":
-        return await cli.import_recalls_file(settings, args.file, out)
+        return await lists.import_recalls_file(settings, args.file, out)
     if args.command == "import":
-        return await cli.import_appointments_file(settings, args.file, out)
+        return await lists.import_appointments_file(settings, args.file, out)
     if args.kind == "kos":
-        return await cli.export_recalls(settings, args.clinic, out)
+        return await lists.export_recalls(settings, args.clinic, out)
     if args.date is None:
         sys.stderr.write("dialer export outcomes: нужна --date ГГГГ-ММ-ДД\n")
-        return cli.EXIT_ERROR
-    return await cli.export_outcomes(settings, args.date, args.clinic, out)
+        return exits.EXIT_ERROR
+    return await lists.export_outcomes(settings, args.date, args.clinic, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,19 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging((args.log_level or os.environ.get("DIALER_LOG_LEVEL") or default_level).upper())
     try:
         return dispatch(args, find_config(args.config))
-    except ConfigError as err:
-        sys.stderr.write(f"Ошибка в настройках: {err}\n")
-        return cli.EXIT_ERROR
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:
-        known = cli.first_known_error(exc)
-        if known is None:
-            # Not a traceback: a database error's text carries the values it was given (names, phones).
-            sys.stderr.write(f"dialer: внутренняя ошибка: {describe_error(exc)}\n")
-        else:
-            sys.stderr.write(f"dialer: {known}\n")
-        return cli.EXIT_ERROR
+        line, code = exits.explain(exc)
+        sys.stderr.write(line + "\n")
+        return code
 
 
 if __name__ == "__main__":

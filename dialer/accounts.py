@@ -1,4 +1,4 @@
-"""The `dialer users` commands that change or list accounts, and `dialer audit` (`users add` is in dialer.cli).
+"""The `dialer users` commands that create, change or list accounts, and `dialer audit`.
 
 They run in their own process, beside the service: disabling a user or changing a password deletes that user's
 sessions in the database, and the service closes the pages' live sockets of a deleted session within a second
@@ -13,12 +13,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import TextIO
 
-from dialer.cli import EXIT_ERROR, EXIT_OK, cli_actor
+from dialer.cli.audit import cli_actor, command_time
+from dialer.cli.exits import EXIT_ERROR, EXIT_OK
 from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
-from dialer.engine.model import AuditAction, UserRow
-from dialer.environment import clock_for
+from dialer.engine.model import ALL_CLINICS, AuditAction, UserExists, UserRow
 from dialer.settings import Settings
 from dialer.storage.repository import Storage
+from dialer.web.access import ROLES
 
 AUDIT_LIMIT = 1000
 
@@ -43,7 +44,7 @@ async def _record(settings: Settings, storage: Storage, action: str, user: UserR
         action,
         user.clinic_of_record,
         {"user": user.username, **detail},
-        clock_for(settings).now(),
+        command_time(settings),
     )
 
 
@@ -71,12 +72,10 @@ async def users_enable(settings: Settings, username: str, out: TextIO) -> int:
 
 async def users_passwd(settings: Settings, username: str, password: str | None, out: TextIO) -> int:
     """A new password (made up and shown once unless given); every session of the user ends."""
-    secret = password if password is not None else secrets.token_urlsafe(12)
-    try:
-        password_hash = hash_password(secret)
-    except WeakPassword as err:
-        out.write(f"Пароль не подходит: {err}\n")
+    hashed = password_and_hash(password, out)
+    if hashed is None:
         return EXIT_ERROR
+    secret, password_hash = hashed
 
     async def change(storage: Storage, user: UserRow) -> int:
         ended = await storage.users.set_password(user.username, password_hash) or 0
@@ -166,3 +165,88 @@ async def audit(settings: Settings, since: date | None, username: str | None, ou
     if len(entries) == AUDIT_LIMIT:
         out.write(f"(показаны последние {AUDIT_LIMIT}; уточните --since или --user)\n")
     return EXIT_OK
+
+
+async def users_add(
+    settings: Settings,
+    *,
+    username: str,
+    role: str,
+    name: str,
+    interfaces: list[str],
+    clinics: list[str],
+    password: str | None,
+    api_token: bool,
+    out: TextIO,
+) -> int:
+    """Create a user; a password that was not given is made up and shown once, as is an API token."""
+    if role not in ROLES:
+        out.write(f"Роль: {', '.join(ROLES)}\n")
+        return EXIT_ERROR
+    held = user_clinics(settings, role, clinics, out)
+    if held is None:
+        return EXIT_ERROR
+    hashed = password_and_hash(password, out)
+    if hashed is None:
+        return EXIT_ERROR
+    secret, password_hash = hashed
+    token = new_token() if api_token else None
+    storage = await Storage.open(settings.service.db_url)
+    try:
+        await storage.users.add(
+            username=username,
+            display_name=name or username,
+            role=role,
+            password_hash=password_hash,
+            interfaces=tuple(interfaces),
+            clinics=held,
+            api_token_hash=token_digest(token) if token else None,
+            now=command_time(settings),
+        )
+        detail = {"user": username, "role": role, "clinics": sorted(held), "api_token": bool(token)}
+        only = next(iter(held)) if len(held) == 1 else ALL_CLINICS
+        await storage.audit.record(cli_actor(), AuditAction.USER_ADD, only, detail, command_time(settings))
+    except UserExists:
+        out.write(f"Пользователь {username!r} уже есть\n")
+        return EXIT_ERROR
+    finally:
+        await storage.close()
+    where = "все клиники" if ALL_CLINICS in held else ", ".join(sorted(held))
+    out.write(f"Пользователь {username} ({role}; {where}) создан.\n")
+    if password is None:
+        out.write(f"Пароль (показан один раз): {secret}\n")
+    if token:
+        out.write(f"API-токен (показан один раз): {token}\n")
+    return EXIT_OK
+
+
+def user_clinics(settings: Settings, role: str, clinics: list[str], out: TextIO) -> frozenset[str] | None:
+    """The clinics a new user works for. "*" is every clinic. Without --clinic: an admin gets every clinic, and
+    so does anyone where only one clinic is set up; where there are several, an operator's or a supervisor's
+    clinics must be named, so that nobody sees another clinic's patients by default."""
+    unknown = [c for c in clinics if c != ALL_CLINICS and c not in settings.clinics]
+    if unknown:
+        known = ", ".join(settings.clinics) or "нет ни одной"
+        out.write(f"Неизвестная клиника {unknown[0]!r} (настроены: {known})\n")
+        return None
+    if ALL_CLINICS in clinics:
+        return frozenset({ALL_CLINICS})
+    if clinics:
+        return frozenset(clinics)
+    if role == "admin" or len(settings.clinics) <= 1:
+        return frozenset({ALL_CLINICS})
+    out.write(
+        "Укажите клиники пользователя: --clinic c1 (можно несколько раз), или --clinic '*' для всех клиник\n"
+    )
+    return None
+
+
+def password_and_hash(password: str | None, out: TextIO) -> tuple[str, str] | None:
+    """The password given, or one made up when none was, and its hash; None (and why, on `out`) when the
+    password given is too weak to store."""
+    secret = password if password is not None else secrets.token_urlsafe(12)
+    try:
+        return secret, hash_password(secret)
+    except WeakPassword as err:
+        out.write(f"Пароль не подходит: {err}\n")
+        return None

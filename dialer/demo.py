@@ -21,14 +21,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from dialer import cli
 from dialer.app import Runtime
 from dialer.campaigns.plan import window_rule
+from dialer.cli import exits, service
 from dialer.core.appointments import HEADER_ALIASES
 from dialer.core.calendar import working_morning
 from dialer.core.clock import SystemClock
 from dialer.core.csvfile import read_csv
-from dialer.core.errors import DialerError
+from dialer.core.errors import DialerError, PeerFailed
 from dialer.engine.importing import import_appointments
 from dialer.sandbox.process import port_is_free
 from dialer.settings import RehearsalSettings, Settings, load_settings
@@ -67,7 +67,7 @@ def sample_rows(tomorrow: str) -> list[tuple[int, dict[str, str]]]:
     return [(n, {**row, "visit_date": tomorrow}) for n, row in table.rows]
 
 
-class DemoError(DialerError):
+class DemoError(PeerFailed):
     """The demonstration cannot start; the message says what went wrong and what to do."""
 
 
@@ -116,7 +116,7 @@ async def run_demo(out: TextIO, stop: asyncio.Event) -> int:
     try:
         return await _run_demo(out, stop)
     except Exception as err:
-        known = cli.first_known_error(err)
+        known = exits.first_known_error(err)
         if isinstance(known, DialerError):
             raise known from None
         if known is not None:
@@ -145,7 +145,7 @@ async def _run_demo(out: TextIO, stop: asyncio.Event) -> int:
                 f"Часы демонстрации переведены на {local:%d.%m.%Y %H:%M} ({clinic.timezone.key}), "
                 "рабочее утро клиники, — на компьютере может быть любое время.\n"
             )
-        return await cli.serve(settings, out, stop, after_start=lambda rt: _play(rt, out, stop))
+        return await service.serve(settings, out, stop, after_start=lambda rt: _play(rt, out, stop))
 
 
 async def _play(rt: Runtime, out: TextIO, stop: asyncio.Event) -> None:
@@ -164,8 +164,8 @@ async def _play(rt: Runtime, out: TextIO, stop: asyncio.Event) -> None:
     _build_doctor_prompts(await rt.storage.appointments.doctors(tomorrow), out)
     await rt.reminders.prepare_day(tomorrow)
     rt.worker.wake()
-    await cli.follow_day(rt, tomorrow, until_done=True, sms_wait=60, out=out, stop=stop)
-    out.write(cli.summary_table(tomorrow, await rt.storage.reminders.day_summary(tomorrow)))
+    await service.follow_day(rt, tomorrow, until_done=True, sms_wait=60, out=out, stop=stop)
+    out.write(service.summary_table(tomorrow, await rt.storage.reminders.day_summary(tomorrow)))
     out.write(
         "Демонстрация закончена; сервис продолжает работать (Ctrl+C — остановить).\n"
         f"Результаты: dialer --config {DEMO_CONFIG} export outcomes --date {tomorrow.isoformat()}\n"

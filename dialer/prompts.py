@@ -8,7 +8,6 @@ hash so that the dialplan never sees a patient-facing name in a file name.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -16,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from dialer.core.errors import DialerError
+from dialer.core.errors import PeerFailed
 
 # Short on purpose: a whole reminder call should last 10-12 s. Digits are words so espeak reads them evenly.
 FIXED_PROMPTS: dict[str, str] = {
@@ -54,7 +53,7 @@ RECIPE = "espeak-ng " + " ".join(VOICE) + " | sox " + " ".join(SOX_EFFECTS) + " 
 TOOL_TIMEOUT = 60.0
 
 
-class PromptError(DialerError):
+class PromptError(PeerFailed):
     """A prompt could not be made; the message says what to install or fix."""
 
 
@@ -132,25 +131,13 @@ def build_prompts(out_dir: Path, doctors: Iterable[str] = ()) -> list[Path]:
     return paths
 
 
-def sandbox_prompts_dir() -> Path | None:
-    """The Asterisk sandbox's `sounds/ru/dialer` folder when a built sandbox is on this machine.
-
-    The same place as `dialer.sandbox.SandboxLayout.from_env().prompts_dir`, worked out here because the
-    sandbox imports this module and not the other way round; an integration test keeps the two in step.
-    """
-    raw = os.environ.get("DIALER_SANDBOX_DIR")
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    base = Path(raw) if raw else cache / "dialer" / "asterisk-sandbox"
-    root = base.absolute() / "root"
-    if not (root / ".dialer-sandbox-built").is_file():
-        return None
-    return root / "usr/share/asterisk/sounds/ru" / PROMPT_FOLDER
-
-
-def prompts_command(out_dir: Path | None, doctors: list[str], out: TextIO) -> int:
-    """`dialer prompts build`: make the prompts, by default into the sandbox's Russian sounds folder."""
+def prompts_command(
+    out_dir: Path | None, doctors: list[str], out: TextIO, *, sandbox_dir: Path | None
+) -> int:
+    """`dialer prompts build`: make the prompts into `out_dir`, by default into the sandbox's Russian sounds
+    folder (`sandbox_dir`, None where no sandbox is built)."""
     if out_dir is None:
-        out_dir = sandbox_prompts_dir()
+        out_dir = sandbox_dir
         if out_dir is None:
             out.write(
                 "error: no Asterisk sandbox here; give the folder Asterisk plays `dialer/…` sounds from "

@@ -1,1 +1,1 @@
-"""AMI adapter on panoramisk: one connection, lean event intake, Originate exactly once, reconciliation."""
+"""AMI adapter: one connection on its own protocol, lean event intake, Originate exactly once, reconciliation."""

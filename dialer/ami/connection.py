@@ -1,11 +1,15 @@
-"""One AMI connection on panoramisk, with the guards its defects call for.
+"""One AMI connection, on dialer's own protocol: frames parsed in bytes, nothing resent, every event delivered.
 
-panoramisk 1.4 resends unanswered actions after a reconnect (a lost Originate response would call the
-patient twice), hands an async Originate's OriginateResponse to the action instead of the event
-callbacks, never notices a dead link, loops forever on bad credentials, and decodes the stream per TCP
-chunk. This module keeps panoramisk's Manager and Action objects and replaces those behaviours:
-actions are never resent, every event (OriginateResponse included) reaches the intake, a ping watchdog
-closes a silent link, a refused login is a final error, and frames are parsed in bytes.
+panoramisk 1.4's Manager and its AMIProtocol do not do what a dialer needs (design.md, "panoramisk 1.4"): they
+resend unanswered actions after a reconnect (a lost Originate response would call the patient twice), hand an
+async Originate's OriginateResponse to the action instead of the event callbacks, decode the stream per TCP chunk
+(a Cyrillic name cut between two reads loses a character), never notice a dead link and loop forever on bad
+credentials. Those behaviours sit in their private parts, so instead of switching them off in subclasses this
+module owns the session: `AmiProtocol` cuts frames with the project's `FrameParser`, matches answers to actions by
+ActionID, sends every event (OriginateResponse included) to the intake and fails, never resends, what was
+pending when the link went; `AmiConnection` logs in, reconnects with backoff and jitter, pings to find a dead
+link and stops on a refused login. From panoramisk it keeps two public classes: `Action` (an action's wire form,
+its ActionID, and when its answer is complete, lists included) and `Message` (an answer, keys in any case).
 """
 
 from __future__ import annotations
@@ -15,16 +19,14 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, cast
 
-from panoramisk import Manager
 from panoramisk.actions import Action
-from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from dialer.ami.parser import Frame, FrameParser, FrameTooLarge
 from dialer.core.clock import Clock, SystemClock
-from dialer.core.errors import ServiceStop
+from dialer.core.errors import PeerFailed, ServiceStop
 from dialer.core.privacy import describe_error
 
 log = logging.getLogger("dialer.ami")
@@ -43,49 +45,60 @@ class AmiAuthError(ServiceStop):
     """Asterisk refused the login. Retrying cannot help, so this is final: the service stops."""
 
 
-class AmiLinkLost(ConnectionError):
+class AmiLinkLost(PeerFailed):
     """The link went down before Asterisk answered this action. It was NOT resent."""
 
 
-class AmiActionError(Exception):
+class AmiActionError(PeerFailed):
     """Asterisk answered an action with Response: Error."""
 
 
-class AmiProtocol(AMIProtocol):  # type: ignore[misc]
-    """panoramisk's protocol with a byte-level parser and no resending."""
+class Wire(Protocol):
+    """What the protocol needs of its transport: a socket's, or a test's stand-in."""
 
-    def __init__(self, factory: AmiConnection) -> None:
-        super().__init__()
-        self.factory = factory
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class AmiProtocol(asyncio.Protocol):
+    """One TCP session with Asterisk: bytes in through the frame parser, actions out, no resending."""
+
+    def __init__(self, link: AmiConnection) -> None:
+        self.link = link
+        self.parser = FrameParser()
+        self.pending: dict[str, Any] = {}  # ActionID -> panoramisk Action, until its answer is complete
+        self.wire: Wire | None = None
+        self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        factory = self.factory
-        super().connection_made(transport)  # resets factory to None
-        self.factory = factory
+        self.wire = cast(Wire, transport)
         self.parser = FrameParser()
-        self.pending: dict[str, Action] = {}
+        self.pending = {}
+        self.closed = False
 
-    def send(self, data: Any, as_list: bool | None = False) -> asyncio.Future[Any]:
-        action = data if isinstance(data, Action) else Action(data, as_list=as_list)
-        action.as_list = as_list
+    def send(self, action: Any) -> asyncio.Future[Any]:
+        """Write one panoramisk Action; its future resolves to the answer (a list for a list action)."""
+        if self.wire is None or self.closed:
+            raise AmiLinkLost("no AMI link")
         self.pending[action.id] = action
-        self.transport.write(str(action).encode("utf-8"))
-        return action.future  # type: ignore[no-any-return]
+        self.wire.write(str(action).encode("utf-8"))
+        return cast("asyncio.Future[Any]", action.future)
 
     def data_received(self, data: bytes) -> None:
-        recorder = self.factory.recorder
+        recorder = self.link.recorder
         if recorder is not None:
             recorder.write(data)
         try:
             frames = self.parser.feed(data)
         except FrameTooLarge as err:
             log.error("AMI stream broken: %s; reconnecting", err)
-            self.transport.close()
+            self.close()
             return
         for frame in frames:
-            self._route(frame)
+            self.route(frame)
 
-    def _route(self, frame: Frame) -> None:
+    def route(self, frame: Frame) -> None:
         action_id = frame.get("ActionID")
         action = self.pending.get(action_id) if action_id else None
         event = "Event" in frame
@@ -94,15 +107,15 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
                 self.pending.pop(action.id, None)
             # OriginateResponse and list items belong to an action, and the intake still sees events.
             if event and frame["Event"] == "OriginateResponse":
-                self.factory.sink(frame)
+                self.link.sink(frame)
             return
         if event:
-            self.factory.sink(frame)
+            self.link.sink(frame)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail_pending()
         self.closed = True
-        self.factory.link_closed(self, exc)
+        self.link.link_closed(self, exc)
 
     def fail_pending(self) -> None:
         for action in self.pending.values():
@@ -111,13 +124,13 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
         self.pending.clear()
 
     def close(self) -> None:
-        # panoramisk's close() queues unanswered actions for resending; we never resend.
         if not self.closed:
             self.closed = True
-            self.transport.close()
+            if self.wire is not None:
+                self.wire.close()
 
 
-class AmiConnection(Manager):  # type: ignore[misc]
+class AmiConnection:
     """Keeps one logged-in AMI session alive: backoff with jitter, ping watchdog, final error on bad login."""
 
     def __init__(
@@ -134,18 +147,10 @@ class AmiConnection(Manager):  # type: ignore[misc]
         record_to: Path | None = None,
         clock: Clock | None = None,
     ) -> None:
-        super().__init__(
-            host=host,
-            port=port,
-            username=username,
-            secret=secret,
-            ping_delay=0,
-            ping_interval=0,
-            protocol_factory=AmiProtocol,
-            loop=asyncio.get_running_loop(),
-        )
-        self.callbacks.clear()
-        self.patterns.clear()  # drops panoramisk's FullyBooted -> send_awaiting_actions
+        self.host = host
+        self.port = port
+        self.username = username
+        self.secret = secret
         self.sink = sink
         self.ping_interval = ping_interval
         self.connect_timeout = connect_timeout
@@ -168,13 +173,6 @@ class AmiConnection(Manager):  # type: ignore[misc]
     def connected(self) -> bool:
         return self.ready.is_set() and self.protocol is not None and not self.protocol.closed
 
-    def send_action(self, action: Any, as_list: bool | None = None, **kwargs: Any) -> asyncio.Future[Any]:
-        if not self.connected or self.protocol is None:
-            raise AmiLinkLost("no AMI link")
-        if isinstance(action, dict) and not isinstance(action, Action):
-            action = Action(dict(action, **kwargs), as_list=as_list)
-        return self.protocol.send(action, as_list=as_list)
-
     async def run(self) -> None:
         """Connect, log in, stay connected until stop(). Raises AmiAuthError on refused credentials."""
         if self.record_to is not None:
@@ -188,9 +186,7 @@ class AmiConnection(Manager):  # type: ignore[misc]
                 except AmiAuthError:
                     raise
                 except (OSError, TimeoutError, AmiLinkLost) as err:
-                    log.warning(
-                        "AMI %s:%s unavailable: %s", self.config["host"], self.config["port"], repr(err)
-                    )
+                    log.warning("AMI %s:%s unavailable: %s", self.host, self.port, repr(err))
                 except Exception as err:
                     # What the link's hooks do after link-up (reconcile, rebuild) or link-down failed: drop
                     # this session and reconnect, so that link-up runs again from the start.
@@ -209,7 +205,7 @@ class AmiConnection(Manager):  # type: ignore[misc]
         self._link_down.clear()
         loop = asyncio.get_running_loop()
         _, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: AmiProtocol(self), self.config["host"], self.config["port"]),
+            loop.create_connection(lambda: AmiProtocol(self), self.host, self.port),
             self.connect_timeout,
         )
         self.protocol = protocol
@@ -225,9 +221,9 @@ class AmiConnection(Manager):  # type: ignore[misc]
             self.ready.set()
             log.info(
                 "AMI logged in to %s:%s as %s",
-                self.config["host"],
-                self.config["port"],
-                self.config["username"],
+                self.host,
+                self.port,
+                self.username,
             )
             for hook in self.on_up:
                 try:
@@ -248,14 +244,14 @@ class AmiConnection(Manager):  # type: ignore[misc]
 
     async def _login(self, protocol: AmiProtocol) -> None:
         future = protocol.send(
-            Action({"Action": "Login", "Username": self.config["username"], "Secret": self.config["secret"]})
+            Action({"Action": "Login", "Username": self.username, "Secret": self.secret}, as_list=False)
         )
         reply = await asyncio.wait_for(future, self.connect_timeout)
         if reply.get("Response") != "Success":
             self._stopping = True
             raise AmiAuthError(
-                f"Asterisk at {self.config['host']}:{self.config['port']} refused the login of "
-                f"{self.config['username']!r}: {reply.get('Message', 'no reason given')}. "
+                f"Asterisk at {self.host}:{self.port} refused the login of "
+                f"{self.username!r}: {reply.get('Message', 'no reason given')}. "
                 "Check [ami] username and secret, and the user's permit/deny in manager.conf."
             )
 
@@ -275,7 +271,9 @@ class AmiConnection(Manager):  # type: ignore[misc]
     async def ping(self, protocol: AmiProtocol) -> None:
         """One Ping; its answer carries Asterisk's own time, which the listeners relate to the service's."""
         sent = self.clock.monotonic()
-        reply = await asyncio.wait_for(protocol.send(Action({"Action": "Ping"})), self.ping_interval)
+        reply = await asyncio.wait_for(
+            protocol.send(Action({"Action": "Ping"}, as_list=False)), self.ping_interval
+        )
         stamp = reply.get("Timestamp") if hasattr(reply, "get") else None
         try:
             pbx_time = float(stamp) if stamp else None
@@ -304,9 +302,9 @@ class AmiConnection(Manager):  # type: ignore[misc]
         self, fields: dict[str, Any], *, as_list: bool | None = None, timeout: float = 10.0
     ) -> Any:
         """Send one action and wait for its complete answer. Raises AmiActionError on Response: Error."""
-        reply = await asyncio.wait_for(
-            self.send_action(Action(fields, as_list=as_list), as_list=as_list), timeout
-        )
+        if not self.connected or self.protocol is None:
+            raise AmiLinkLost("no AMI link")
+        reply = await asyncio.wait_for(self.protocol.send(Action(fields, as_list=as_list)), timeout)
         first = reply[0] if isinstance(reply, list) else reply
         if first.get("Response") == "Error":
             raise AmiActionError(f"{fields.get('Action')}: {first.get('Message', 'error')}")

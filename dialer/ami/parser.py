@@ -7,6 +7,8 @@ TCP chunk on its own and drops the bytes of a character cut in two.
 
 from __future__ import annotations
 
+from dialer.core.errors import PeerFailed
+
 FRAME_END = b"\r\n\r\n"
 LINE_END = "\r\n"
 SEPARATOR = ": "
@@ -16,8 +18,8 @@ MAX_FRAME_BYTES = 1 << 20
 Frame = dict[str, str]
 
 
-class FrameTooLarge(Exception):
-    pass
+class FrameTooLarge(PeerFailed):
+    """Asterisk (or whatever answers on its port) sent a frame no AMI peer sends."""
 
 
 class FrameParser:

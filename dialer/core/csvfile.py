@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from dialer.core.errors import BadInput
 from dialer.core.rows import normalize_header
 
 ENCODINGS = ("utf-8-sig", "cp1251")
@@ -20,8 +21,8 @@ class CsvTable:
     rows: list[tuple[int, dict[str, str]]]  # (row number as a spreadsheet shows it, values by field)
 
 
-class CsvError(Exception):
-    pass
+class CsvError(BadInput):
+    """The file as a whole cannot be read as a table (its encoding, or nothing in it)."""
 
 
 def decode(data: bytes) -> tuple[str, str]:

@@ -8,6 +8,8 @@ import hmac
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
+from dialer.core.errors import BadInput
+
 # OWASP's scrypt setting: N=2^17, r=8, p=1 (128 MiB, about half a second). Hashes made with a lower cost
 # (2^14 before) still verify, and `needs_rehash` says to store a new one at the next successful login.
 N, R, P, LENGTH = 2**17, 8, 1, 32
@@ -18,8 +20,8 @@ HASH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="scrypt")
 MAX_N = 2**20  # a stored hash asking for more is refused, not computed (a tampered row must not eat the RAM)
 
 
-class WeakPassword(ValueError):
-    pass
+class WeakPassword(BadInput):
+    """The password is too short to be hashed and stored."""
 
 
 def hash_password(password: str) -> str:

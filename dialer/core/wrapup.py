@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, time
 
 from dialer.core import rows
-from dialer.core.errors import DialerError, FieldError
+from dialer.core.errors import BadInput, FieldError
 
 RESULTS = {
     "booked": "Записан",
@@ -60,7 +60,7 @@ FIELDS = frozenset(
 MAX_COMMENT = 1000
 
 
-class FormErrors(DialerError):
+class FormErrors(BadInput):
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(str(e) for e in errors))
         self.errors = errors

@@ -9,6 +9,7 @@ from typing import Any
 
 from dialer.campaigns.planner import AttemptRecord, Settled
 from dialer.campaigns.reminders import ReminderStatus
+from dialer.core.errors import Conflict
 from dialer.core.outcomes import CallResult
 from dialer.core.recalls import RecallStatus
 from dialer.core.sms import SmsStatus
@@ -239,8 +240,8 @@ class UserRow:
         return self.all_clinics or (bool(clinic_id) and clinic_id in self.clinics)
 
 
-class UserExists(Exception):
-    pass
+class UserExists(Conflict):
+    """A user by this name exists already."""
 
 
 class AuditAction(StrEnum):

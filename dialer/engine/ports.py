@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from dialer.core.errors import PeerFailed, Refused
 from dialer.core.sms import SmsStatus
 
 
@@ -39,7 +40,7 @@ class SmsStatusUpdate:
     key: str = ""
 
 
-class SmsError(Exception):
+class SmsError(PeerFailed):
     """The gateway refused or failed. `retryable` says whether trying again later may help."""
 
     def __init__(self, message: str, *, retryable: bool) -> None:
@@ -75,8 +76,8 @@ class StatusCallbackVerifier(Protocol):
         ...
 
 
-class SmsCallbackRejected(Exception):
-    pass
+class SmsCallbackRejected(Refused):
+    """A delivery report that fails the gateway's signature check or names another message."""
 
 
 # -- Telephony -----------------------------------------------------------------------------------
@@ -111,11 +112,11 @@ class RecordedOutcome:
     digit: str
 
 
-class TelephonyUnavailable(Exception):
+class TelephonyUnavailable(PeerFailed):
     """No usable AMI link right now; nothing was sent."""
 
 
-class OriginateRejected(Exception):
+class OriginateRejected(PeerFailed):
     """Asterisk refused the Originate outright (no channel was created)."""
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from dialer.core.clock import Clock
+from dialer.core.errors import PeerFailed
 from dialer.core.privacy import mask_phone
 from dialer.core.sms import SmsStatus
 from dialer.engine.loops import forever
@@ -21,7 +22,7 @@ log = logging.getLogger("dialer.sms")
 LOOKUP_MARGIN = timedelta(minutes=2)
 
 
-class SmsRetryLater(Exception):
+class SmsRetryLater(PeerFailed):
     """The gateway is unavailable for now; the due task is retried with backoff."""
 
 

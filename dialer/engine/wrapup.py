@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from dialer.core.clock import Clock
-from dialer.core.errors import DialerError, FieldError
+from dialer.core.errors import Conflict, FieldError, NotFound
 from dialer.core.privacy import mask_phone
 from dialer.core.wrapup import FormErrors, WrapupForm, parse_wrapup
 from dialer.engine.model import AuditAction, ContactRecord, UserRow, WrapupRow
@@ -21,11 +21,11 @@ OWN_DATES = frozenset({"kos"})
 AfterWrapup = Callable[[WrapupRow, WrapupForm, UserRow], Awaitable[None]]
 
 
-class WrapupGone(DialerError):
+class WrapupGone(Conflict):
     """No such wrap-up for this operator, or it was saved already."""
 
 
-class WrapupNotFound(WrapupGone):
+class WrapupNotFound(NotFound, WrapupGone):
     """No such wrap-up for this operator."""
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dialer
-from dialer.core.errors import DialerError
+from dialer.core.errors import PeerFailed
 
 ENV_DIR = "DIALER_SANDBOX_DIR"
 ENV_PORT = "DIALER_SANDBOX_AMI_PORT"
@@ -25,7 +25,7 @@ AMI_USERNAME = "dialer"
 CHROOT_SOUNDS_RU = Path("usr/share/asterisk/sounds/ru")
 
 
-class SandboxError(DialerError):
+class SandboxError(PeerFailed):
     """The sandbox cannot do what was asked. The message says, in one sentence, what to do about it."""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from dialer.core.errors import DialerError
 from dialer.core.privacy import describe_error, scrub_phones
 from dialer.web import api, audit, auth, operator, sms_callbacks, supervisor
 from dialer.web.access import (
@@ -24,6 +25,7 @@ from dialer.web.access import (
 )
 from dialer.web.api import API, ApiContext
 from dialer.web.auth import AUTH, AuthContext, auth_middleware
+from dialer.web.errors import error_response, http_status
 from dialer.web.live import LiveHub
 from dialer.web.openapi import add_routes as add_openapi
 from dialer.web.operator import OPERATORS, OperatorContext
@@ -63,12 +65,22 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def private_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """An unexpected failure is logged by its type and place, never its text: a database error's text carries
-    the values it was given (a patient's name, a phone). aiohttp's own handler would log the full text."""
+    """A product error answers with its kind's HTTP status (dialer.web.errors). An unexpected failure is logged
+    by its type and place, never its text: a database error's text carries the values it was given (a patient's
+    name, a phone). aiohttp's own handler would log the full text."""
     try:
         return await handler(request)
     except web.HTTPException:
         raise
+    except DialerError as exc:
+        status = http_status(exc)
+        if status < 500:
+            # Written for the person who sent the request, and carries no patient's data (core/errors.py).
+            return error_response(exc, getattr(exc, "field", ""))
+        # A peer's failure (an SMS gateway's answer, the database's) may quote what it was given: logged as
+        # the others are, and not shown.
+        log.error("%s %s failed: %s", request.method, scrub_phones(request.path), describe_error(exc))
+        return web.Response(status=status)
     except Exception as exc:
         log.error("%s %s failed: %s", request.method, scrub_phones(request.path), describe_error(exc))
         raise web.HTTPInternalServerError() from None

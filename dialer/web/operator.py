@@ -10,10 +10,11 @@ from aiohttp import web
 from dialer.core.clock import Clock
 from dialer.core.wrapup import RESULTS, FormErrors
 from dialer.engine.stores import WrapupStore
-from dialer.engine.wrapup import AfterWrapup, WrapupGone, WrapupNotFound, save_wrapup
+from dialer.engine.wrapup import AfterWrapup, WrapupGone, save_wrapup
 from dialer.settings import Settings
 from dialer.web.access import ADMIN, OPERATOR, Scope, add_route, allow
 from dialer.web.auth import AUTH, csrf_of, user_of
+from dialer.web.errors import error_response, http_status
 from dialer.web.pages import operator_html
 from dialer.web.params import path_id
 
@@ -66,15 +67,14 @@ async def post_wrapup(request: web.Request) -> web.Response:
             audit=request.app[AUTH].audit,
         )
     except FormErrors as err:
-        return _errors([(e.field, e.message) for e in err.errors])
-    except WrapupGone as err:
-        status = 404 if isinstance(err, WrapupNotFound) else 409
-        return web.json_response({"errors": [{"field": "wrapup", "message": str(err)}]}, status=status)
+        return _errors([(e.field, e.message) for e in err.errors], http_status(err))
+    except WrapupGone as err:  # not this operator's (404), or saved already (409)
+        return error_response(err, "wrapup")
     return web.json_response({"saved": True, "result": form.result, "label": RESULTS[form.result]})
 
 
-def _errors(errors: list[tuple[str, str]]) -> web.Response:
-    return web.json_response({"errors": [{"field": f, "message": m} for f, m in errors]}, status=400)
+def _errors(errors: list[tuple[str, str]], status: int = 400) -> web.Response:
+    return web.json_response({"errors": [{"field": f, "message": m} for f, m in errors]}, status=status)
 
 
 def add_routes(app: web.Application) -> None:

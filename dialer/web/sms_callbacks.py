@@ -11,6 +11,7 @@ from aiohttp import web
 from dialer.engine.ports import SmsCallbackRejected, StatusCallbackVerifier
 from dialer.engine.sms import SmsSender
 from dialer.web.access import add_route, public
+from dialer.web.errors import http_status
 
 log = logging.getLogger("dialer.web")
 
@@ -39,7 +40,7 @@ async def sms_status(request: web.Request) -> web.Response:
         row = await ctx.sender.apply(provider, update)
     except SmsCallbackRejected as err:
         log.warning("rejected %s delivery report: %s", provider, err)
-        raise web.HTTPForbidden(text="signature check failed") from None
+        return web.Response(text="signature check failed", status=http_status(err))
     if row is None:
         log.info("delivery report for unknown %s message %s", provider, update.provider_id)
     return web.Response(text="", status=204 if row else 200)

@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from dialer import accounts, cli
+from dialer import accounts
+from dialer.cli import audit, lists
 from dialer.engine.model import WrapupRow
 from dialer.web.auth import SESSION_LIFETIME
 from dialer.web.live import ENDED, SESSION_CHECK_SECONDS
@@ -161,15 +162,15 @@ async def test_the_audit_log_has_a_line_for_each_action_and_no_patient_data(tmp_
             f"A-78,c1,Кузнецов Игорь,+79161234568,{patient['visit_date']},11:00,Петров А. Н.\n",
             encoding="utf-8",
         )
-        assert await cli.import_appointments_file(site.settings, csv, out) == 0
-        assert await cli.export_outcomes(site.settings, site.clock.now().date(), "c1", out) == 0
+        assert await lists.import_appointments_file(site.settings, csv, out) == 0
+        assert await lists.export_outcomes(site.settings, site.clock.now().date(), "c1", out) == 0
         assert await accounts.users_disable(site.settings, "anna", out) == 0
         assert await accounts.users_enable(site.settings, "anna", out) == 0
         assert await accounts.users_passwd(site.settings, "anna", None, out) == 0
         assert await accounts.users_token(site.settings, "anna", out) == 0
         assert await accounts.users_revoke_token(site.settings, "anna", out) == 0
         assert (
-            await cli.users_add(
+            await accounts.users_add(
                 site.settings,
                 username="vera",
                 role="operator",
@@ -185,7 +186,7 @@ async def test_the_audit_log_has_a_line_for_each_action_and_no_patient_data(tmp_
 
         rows = site.home.query("select actor, action, clinic_id, detail from audit_log order by audit_id")
         actions = [(r["actor"], r["action"]) for r in rows]
-        system = cli.cli_actor()
+        system = audit.cli_actor()
         assert actions == [
             ("anna", "login_failed"),
             ("", "login_failed"),  # an unknown name is not written down

@@ -10,7 +10,7 @@ import io
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from dialer.cli import export_outcomes, export_recalls
+from dialer.cli.lists import export_outcomes, export_recalls
 from dialer.settings import parse_settings
 from dialer.storage import schema
 from dialer.storage.repository import Storage

@@ -307,7 +307,7 @@ async def test_the_service_purges_every_night_and_logs_counts_only(
     import asyncio
 
     from dialer.app import open_runtime
-    from dialer.cli import _daily_jobs
+    from dialer.cli.service import _daily_jobs
     from dialer.core.clock import FakeClock
     from dialer.engine.daily import run_daily
     from dialer.settings import load_settings

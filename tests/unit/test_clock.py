@@ -118,9 +118,9 @@ def test_the_tests_clinic_time_section_puts_the_service_on_the_same_clock(tmp_pa
 
 
 def test_a_production_config_cannot_set_the_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dialer.environment import clock_for
     from dialer.core.clock import SystemClock
     from dialer.core.errors import ConfigError
+    from dialer.environment import clock_for
 
     monkeypatch.setenv("DIALER_SANDBOX_DIR", str(tmp_path / "no-sandbox"))
     moment = ClinicTime.morning()

@@ -103,7 +103,7 @@ def test_loopback_or_https_starts_quietly(host: str, public_url: str) -> None:
 
 
 def test_cleartext_on_purpose_starts_with_a_loud_warning(caplog: pytest.LogCaptureFixture) -> None:
-    from dialer.cli import _check_start
+    from dialer.cli.service import _check_start
 
     settings = parse_settings(
         with_ami(GOOD_SECRET) | {"service": {"listen_host": "0.0.0.0", "insecure_http": True}}
