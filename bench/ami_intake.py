@@ -519,7 +519,7 @@ async def place_calls(rt: Runtime, attempt_ids: Sequence[str]) -> None:
     for attempt_id in attempt_ids:
         target = AttemptId.parse(attempt_id).target
         await rt.reminders.run_dial(
-            DueTask(f"dial:{attempt_id}", CLINIC, TaskKind.DIAL, CAMPAIGN, target, now)
+            DueTask(AttemptId.parse(attempt_id).due_task_id, CLINIC, TaskKind.DIAL, CAMPAIGN, target, now)
         )
     if rt.desk.in_flight != len(attempt_ids):
         raise RuntimeError(

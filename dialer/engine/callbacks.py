@@ -20,7 +20,7 @@ from dialer.campaigns.callbacks import CAMPAIGN, CloseReason, TaskState, patient
 from dialer.campaigns.planner import AttemptRecord, Dial, SendSms, Settled, Stop, Target, Wait, next_step
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
-from dialer.core.ids import AttemptId, sms_key
+from dialer.core.ids import AttemptId, SmsKey, sms_key
 from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
 from dialer.core.phones import dial_forms, display_phone
@@ -188,7 +188,7 @@ class CallbackFlow:
             n = max((r.n for r in rows), default=0) + 1
             await self.due.schedule(
                 DueTask(
-                    f"dial:{self.desk.attempt_id(CAMPAIGN, target_id, n)}",
+                    self.desk.attempt_id(CAMPAIGN, target_id, n).due_task_id,
                     task.clinic_id,
                     TaskKind.DIAL,
                     CAMPAIGN,
@@ -207,16 +207,16 @@ class CallbackFlow:
                 log.info("callback %s closed: %s", task.task_id, reason.value)
 
     async def _schedule_sms(self, task: CallbackTask, purpose: str, at: datetime) -> None:
-        key = sms_key(CAMPAIGN, task.target_id or 0, purpose)
+        key = SmsKey(CAMPAIGN, task.target_id or 0, purpose)
         await self.due.schedule(
-            DueTask(f"send:{key}", task.clinic_id, TaskKind.SMS, CAMPAIGN, task.target_id or 0, at)
+            DueTask(key.due_task_id, task.clinic_id, TaskKind.SMS, CAMPAIGN, task.target_id or 0, at)
         )
         self.wake()
 
     # -- due tasks ----------------------------------------------------------------------------------
 
     async def run_dial(self, job: DueTask) -> None:
-        attempt_id = AttemptId.parse(job.task_id.removeprefix("dial:"))
+        attempt_id = AttemptId.of_due_task(job.task_id)
         task = await self.tasks.task_for_target(job.target_id)
         if task is None or task.state != TaskState.OPEN.value or await self.attempts.get(str(attempt_id)):
             await self.due.finish(job.task_id, cancelled=True)
@@ -271,7 +271,7 @@ class CallbackFlow:
                 await self.plan(job.target_id)
                 return
             campaign = CAMPAIGN if interface else AUTO
-            real_id = AttemptId(campaign, attempt_id.target, attempt_id.n, attempt_id.installation)
+            real_id = attempt_id.with_campaign(campaign)
             request = self._request(clinic, task, str(real_id), interface)
             if interface:
                 self._admin_of[str(real_id)] = interface
@@ -325,7 +325,7 @@ class CallbackFlow:
 
     async def run_sms(self, job: DueTask) -> None:
         task = await self.tasks.task_for_target(job.target_id)
-        purpose = job.task_id.rsplit(":", 1)[-1]
+        purpose = SmsKey.of_due_task(job.task_id).purpose
         if task is None or (purpose == NOT_REACHED and task.state != TaskState.OPEN.value):
             await self.due.finish(job.task_id, cancelled=True)
             return

@@ -131,7 +131,7 @@ class IvrFlow:
             n = max((r.n for r in rows), default=0) + 1
             await self.due.schedule(
                 DueTask(
-                    f"dial:{self.desk.attempt_id(campaign, target_id, n)}",
+                    self.desk.attempt_id(campaign, target_id, n).due_task_id,
                     clinic.id,
                     TaskKind.DIAL,
                     campaign,
@@ -144,7 +144,7 @@ class IvrFlow:
             await self.store.close_target(target_id, step.reason.value, self.clock.now())
 
     async def run_dial(self, task: DueTask) -> None:
-        attempt_id = AttemptId.parse(task.task_id.removeprefix("dial:"))
+        attempt_id = AttemptId.of_due_task(task.task_id)
         target = await self.store.target(task.target_id)
         if (
             target is None

@@ -186,7 +186,7 @@ class ProgressiveFlow:
             n = max((r.n for r in rows), default=0) + 1
             await self.due.schedule(
                 DueTask(
-                    f"dial:{self.desk.attempt_id(campaign, target_id, n)}",
+                    self.desk.attempt_id(campaign, target_id, n).due_task_id,
                     target.clinic_id,
                     TaskKind.DIAL,
                     campaign,
@@ -204,7 +204,7 @@ class ProgressiveFlow:
     # -- dialling -------------------------------------------------------------------------------------
 
     async def run_dial(self, task: DueTask) -> None:
-        attempt_id = AttemptId.parse(task.task_id.removeprefix("dial:"))
+        attempt_id = AttemptId.of_due_task(task.task_id)
         source = self.sources[task.campaign]
         target = await source.target(task.target_id)
         if target is None or not target.active or await self.attempts.get(str(attempt_id)) is not None:

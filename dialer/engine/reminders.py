@@ -19,7 +19,7 @@ from dialer.campaigns.reminders import (
 )
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
-from dialer.core.ids import AttemptId, sms_key
+from dialer.core.ids import AttemptId, SmsKey, sms_key
 from dialer.core.phones import dial_forms, display_phone
 from dialer.core.sms import SmsStatus
 from dialer.engine.calls import CallDesk, attempt_row
@@ -114,13 +114,13 @@ class ReminderFlow:
         if isinstance(step, Dial):
             attempt = self.desk.attempt_id(CAMPAIGN, target_id, max((a.n for a in history), default=0) + 1)
             await self.due.schedule(
-                DueTask(f"dial:{attempt}", target.clinic_id, TaskKind.DIAL, CAMPAIGN, target_id, step.at)
+                DueTask(attempt.due_task_id, target.clinic_id, TaskKind.DIAL, CAMPAIGN, target_id, step.at)
             )
             self.wake()
         elif isinstance(step, SendSms):
-            key = sms_key(CAMPAIGN, target_id, SMS_PURPOSE)
+            key = SmsKey(CAMPAIGN, target_id, SMS_PURPOSE)
             await self.due.schedule(
-                DueTask(f"send:{key}", target.clinic_id, TaskKind.SMS, CAMPAIGN, target_id, step.at)
+                DueTask(key.due_task_id, target.clinic_id, TaskKind.SMS, CAMPAIGN, target_id, step.at)
             )
             self.wake()
         elif isinstance(step, Stop):
@@ -138,7 +138,7 @@ class ReminderFlow:
     # -- due tasks --------------------------------------------------------------------------------
 
     async def run_dial(self, task: DueTask) -> None:
-        attempt_id = AttemptId.parse(task.task_id.removeprefix("dial:"))
+        attempt_id = AttemptId.of_due_task(task.task_id)
         target = await self.reminders.target(task.target_id)
         if target is None or not target.active or await self.attempts.get(str(attempt_id)) is not None:
             await self.due.finish(task.task_id, cancelled=True)

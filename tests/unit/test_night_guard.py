@@ -24,6 +24,7 @@ from dialer.campaigns.planner import AttemptRecord, Dial, Settled, Step, Target,
 from dialer.core.calendar import RUSSIAN_ZONES
 from dialer.core.clock import FakeClock
 from dialer.core.hours import CallingHours
+from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
 from dialer.engine.ivr import FOLLOWUP, IvrFlow
 from dialer.engine.model import DueTask, TaskKind
@@ -361,7 +362,7 @@ def followup_settings(windows: Sequence[dict[str, object]] | None = None) -> Set
 
 async def test_an_ivr_call_due_at_night_waits_for_the_morning() -> None:
     settings = followup_settings([{"start": "06:00", "end": "12:00", "attempts": 1}])
-    task = DueTask(f"dial:{FOLLOWUP}:7:1", "center", TaskKind.DIAL, FOLLOWUP, 7, msk(6))
+    task = DueTask(AttemptId(FOLLOWUP, 7, 1).due_task_id, "center", TaskKind.DIAL, FOLLOWUP, 7, msk(6))
     flow, due, (placed, _) = ivr_flow(settings, msk(6, 30), msk(5))
     await flow.run_dial(task)
     assert placed == []
@@ -371,7 +372,7 @@ async def test_an_ivr_call_due_at_night_waits_for_the_morning() -> None:
 
 async def test_an_ivr_call_due_after_its_window_and_the_hours_ends_the_plan() -> None:
     settings = followup_settings()
-    task = DueTask(f"dial:{FOLLOWUP}:7:1", "center", TaskKind.DIAL, FOLLOWUP, 7, msk(18, 50))
+    task = DueTask(AttemptId(FOLLOWUP, 7, 1).due_task_id, "center", TaskKind.DIAL, FOLLOWUP, 7, msk(18, 50))
     flow, due, (placed, closed) = ivr_flow(settings, msk(22, 10), msk(9))  # the service was down till 22:10
     await flow.run_dial(task)
     assert placed == [] and due.done == [(task.task_id, True)] and closed == ["not_reached"]
@@ -379,7 +380,7 @@ async def test_an_ivr_call_due_after_its_window_and_the_hours_ends_the_plan() ->
 
 async def test_an_ivr_call_inside_the_hours_goes_out() -> None:
     settings = followup_settings()
-    task = DueTask(f"dial:{FOLLOWUP}:7:1", "center", TaskKind.DIAL, FOLLOWUP, 7, msk(11))
+    task = DueTask(AttemptId(FOLLOWUP, 7, 1).due_task_id, "center", TaskKind.DIAL, FOLLOWUP, 7, msk(11))
     flow, due, (placed, _) = ivr_flow(settings, msk(11), msk(9))
     await flow.run_dial(task)
     assert len(placed) == 1 and due.done == [(task.task_id, False)]
