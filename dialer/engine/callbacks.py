@@ -250,10 +250,7 @@ class CallbackFlow:
         self, job: DueTask, task: CallbackTask, clinic: ClinicSettings, attempt_id: AttemptId, interface: str
     ) -> None:
         trunk = self.settings.trunk_for(clinic.id)
-        pacer = self.desk.pacers[trunk.name]
-        await pacer.acquire()
-        handed_over = False
-        try:
+        async with self.desk.pacers[trunk.name].slot() as slot:
             # Read the task again: it may have closed while this callback waited for an administrator (the
             # patient called in and was answered).
             task = await self.tasks.task_for_target(job.target_id) or task
@@ -275,7 +272,6 @@ class CallbackFlow:
             request = self._request(clinic, task, str(real_id), interface)
             if interface:
                 self._admin_of[str(real_id)] = interface
-            handed_over = True
             await self.tasks.first_attempt(task.task_id, self.clock.now())
             await self.desk.place(
                 attempt_row(
@@ -286,11 +282,9 @@ class CallbackFlow:
                     now=self.clock.now(),
                 ),
                 request,
+                slot,
             )
             await self.due.finish(job.task_id)
-        finally:
-            if not handed_over:
-                pacer.release()
 
     def _request(
         self, clinic: ClinicSettings, task: CallbackTask, attempt_id: str, interface: str

@@ -154,11 +154,8 @@ class IvrFlow:
             await self.due.finish(task.task_id, cancelled=True)
             return
         trunk = self.settings.trunk_for(target["clinic_id"])
-        pacer = self.desk.pacers[trunk.name]
-        await pacer.acquire()
-        try:
+        async with self.desk.pacers[trunk.name].slot() as slot:
             if await self._not_now(task, target):
-                pacer.release()
                 return
             request = OriginateRequest(
                 attempt_id=str(attempt_id),
@@ -176,11 +173,8 @@ class IvrFlow:
                 trunk=trunk.name,
                 now=self.clock.now(),
             )
-        except BaseException:
-            pacer.release()
-            raise
-        await self.desk.place(row, request)
-        await self.due.finish(task.task_id)
+            await self.desk.place(row, request, slot)
+            await self.due.finish(task.task_id)
 
     async def _not_now(self, task: DueTask, target: dict[str, Any]) -> bool:
         """Outside the clinic's calling hours (a task due while the service was down, a long wait for the

@@ -226,10 +226,7 @@ class ProgressiveFlow:
     async def _dial(self, task: DueTask, target: ProgressiveTarget, attempt_id: AttemptId) -> bool:
         """Place the call if the plan still wants it now; whether it was handed to the call desk."""
         trunk = self.settings.trunk_for(target.clinic_id)
-        pacer = self.desk.pacers[trunk.name]
-        await pacer.acquire()
-        handed_over = False
-        try:
+        async with self.desk.pacers[trunk.name].slot() as slot:
             records, rows = await self._history(target.target_id)
             step = next_step(self._planner_view(target), records, self.clock.now())
             if (
@@ -240,7 +237,6 @@ class ProgressiveFlow:
                 await self.due.finish(task.task_id, cancelled=True)
                 await self.plan(task.campaign, target.target_id)
                 return False
-            handed_over = True
             sent = await self.desk.place(
                 attempt_row(
                     attempt_id=attempt_id,
@@ -250,12 +246,10 @@ class ProgressiveFlow:
                     now=self.clock.now(),
                 ),
                 self._request(target, attempt_id),
+                slot,
             )
             await self.due.finish(task.task_id)
             return sent
-        finally:
-            if not handed_over:
-                pacer.release()
 
     def _request(self, target: ProgressiveTarget, attempt_id: AttemptId) -> OriginateRequest:
         clinic = self.settings.clinic(target.clinic_id)

@@ -144,10 +144,7 @@ class ReminderFlow:
             await self.due.finish(task.task_id, cancelled=True)
             return
         trunk = self.settings.trunk_for(target.clinic_id)
-        pacer = self.desk.pacers[trunk.name]
-        await pacer.acquire()
-        handed_over = False
-        try:
+        async with self.desk.pacers[trunk.name].slot() as slot:
             # Decide again now that a channel is free: the window may have closed while we waited.
             step, history = await self._step(target)
             expected_n = max((a.n for a in history), default=0) + 1
@@ -159,7 +156,6 @@ class ReminderFlow:
                 await self.reminders.set_status(
                     target.target_id, ReminderStatus.CALLING, None, self.clock.now()
                 )
-            handed_over = True
             await self.desk.place(
                 attempt_row(
                     attempt_id=attempt_id,
@@ -169,11 +165,9 @@ class ReminderFlow:
                     now=self.clock.now(),
                 ),
                 self._request(target, str(attempt_id)),
+                slot,
             )
             await self.due.finish(task.task_id)
-        finally:
-            if not handed_over:
-                pacer.release()
 
     def _request(self, target: ReminderTarget, attempt_id: str) -> OriginateRequest:
         clinic = self.settings.clinic(target.clinic_id)

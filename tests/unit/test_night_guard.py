@@ -28,6 +28,7 @@ from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
 from dialer.engine.ivr import FOLLOWUP, IvrFlow
 from dialer.engine.model import DueTask, TaskKind
+from dialer.engine.pacer import PacerSlot, TrunkPacer
 from dialer.settings import Settings, parse_settings
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -305,17 +306,6 @@ class _Due:
         self.scheduled.append(task)
 
 
-class _Pacer:
-    def __init__(self) -> None:
-        self.held = 0
-
-    async def acquire(self) -> None:
-        self.held += 1
-
-    def release(self) -> None:
-        self.held -= 1
-
-
 def ivr_flow(settings: Settings, now: datetime, created_at: datetime) -> tuple[IvrFlow, _Due, list[Any]]:
     row = {"state": "active", "clinic_id": "center", "phone": "+79161234567", "created_at": created_at}
     closed: list[Any] = []
@@ -333,20 +323,22 @@ def ivr_flow(settings: Settings, now: datetime, created_at: datetime) -> tuple[I
     async def close_target(target_id: int, reason: str, at: datetime) -> None:
         closed.append(reason)
 
-    async def place(attempt: Any, request: Any) -> bool:
+    async def place(attempt: Any, request: Any, slot: PacerSlot) -> bool:
         placed.append(request)
+        slot.take().release()  # the call, ended at once
         return True
 
     due = _Due()
+    clock = FakeClock(now)
     flow = IvrFlow(
         settings=settings,
         store=SimpleNamespace(target=target, close_target=close_target),
         attempts=SimpleNamespace(history=history, get=get),
         due=due,  # type: ignore[arg-type]
-        desk=SimpleNamespace(handlers={}, pacers={"main": _Pacer()}, place=place),  # type: ignore[arg-type]
+        desk=SimpleNamespace(handlers={}, pacers={"main": TrunkPacer("main", 1, 1.0, clock)}, place=place),  # type: ignore[arg-type]
         alerts=None,  # type: ignore[arg-type]
         sms=None,  # type: ignore[arg-type]
-        clock=FakeClock(now),
+        clock=clock,
     )
     return flow, due, [placed, closed]
 
@@ -367,7 +359,7 @@ async def test_an_ivr_call_due_at_night_waits_for_the_morning() -> None:
     await flow.run_dial(task)
     assert placed == []
     assert due.later == [(task.task_id, msk(8))]
-    assert flow.desk.pacers["main"].held == 0  # type: ignore[attr-defined]
+    assert flow.desk.pacers["main"].in_use == 0
 
 
 async def test_an_ivr_call_due_after_its_window_and_the_hours_ends_the_plan() -> None:
