@@ -13,10 +13,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from dialer.campaigns import callbacks as policy_
 from dialer.campaigns.callbacks import CAMPAIGN, CloseReason, TaskState, patient_leg_result, priority_key
+from dialer.campaigns.messages import GATEWAY_DOWN_BACKOFF
 from dialer.campaigns.planner import AttemptRecord, Dial, SendSms, Settled, Stop, Target, Wait, next_step
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
@@ -340,11 +341,14 @@ class CallbackFlow:
                 body=body,
             )
         except SmsRetryLater as err:
-            delay = min(600.0, 5.0 * 2 ** min(job.tries, 7))
+            delay = GATEWAY_DOWN_BACKOFF.after(job.tries)
             log.warning(
-                "sms for callback %s: gateway unavailable (%s); retry in %.0f s", task.task_id, err, delay
+                "sms for callback %s: gateway unavailable (%s); retry in %.0f s",
+                task.task_id,
+                err,
+                delay.total_seconds(),
             )
-            await self.due.retry_later(job.task_id, self.clock.now() + timedelta(seconds=delay))
+            await self.due.retry_later(job.task_id, self.clock.now() + delay)
             return
         await self.due.finish(job.task_id)
         if purpose == NOT_REACHED:

@@ -6,8 +6,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
+from dialer.campaigns.messages import GATEWAY_DOWN_BACKOFF
 from dialer.campaigns.planner import Dial, SendSms, Settled, Stop, Target, Wait, next_step
 from dialer.campaigns.reminders import (
     CAMPAIGN,
@@ -209,11 +210,14 @@ class ReminderFlow:
                 body=body,
             )
         except SmsRetryLater as err:
-            delay = min(600.0, 5.0 * 2 ** min(task.tries, 7))
+            delay = GATEWAY_DOWN_BACKOFF.after(task.tries)
             log.warning(
-                "sms for reminder %s: gateway unavailable (%s); retry in %.0f s", target.target_id, err, delay
+                "sms for reminder %s: gateway unavailable (%s); retry in %.0f s",
+                target.target_id,
+                err,
+                delay.total_seconds(),
             )
-            await self.due.retry_later(task.task_id, self.clock.now() + timedelta(seconds=delay))
+            await self.due.retry_later(task.task_id, self.clock.now() + delay)
             return
         await self.due.finish(task.task_id)
         await self.plan(target.target_id)
