@@ -648,7 +648,7 @@ async def run_full(
             if flow:
                 hook(rt.reminders, "plan", after=planned)
             else:
-                rt.desk.handlers[CAMPAIGN] = NoopHandler(finished)
+                rt.desk.register(NoopHandler(finished), (CAMPAIGN,))
             if timer is not None:
                 timer.wrap_storage(rt.storage)
                 timer.wrap(rt.desk, "apply", "desk.apply")

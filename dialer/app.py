@@ -425,6 +425,8 @@ async def open_runtime(
     progressive, offers, ivr = _worklists(settings, storage, desk, dispatcher, sms, clock)
     intake.queue_watchers.append(progressive.changed)
     _register(worker, progressive, ivr)
+    for flow in (reminders, callbacks, progressive, ivr):
+        desk.register(flow, flow.campaigns)
     reminders.wake = worker.wake
     callbacks.wake = worker.wake
     runtime = Runtime(

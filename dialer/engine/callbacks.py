@@ -51,6 +51,8 @@ class _Work:
 
 
 class CallbackFlow:
+    campaigns = (CAMPAIGN, AUTO)  # whose call facts the desk sends here
+
     def __init__(
         self,
         *,
@@ -75,8 +77,6 @@ class CallbackFlow:
         self.wake: Callable[[], None] = lambda: None
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._admin_of: dict[str, str] = {}  # attempt id -> administrator interface rung for it
-        desk.handlers[CAMPAIGN] = self
-        desk.handlers[AUTO] = self
 
     # -- new misses and contacts --------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -102,6 +102,11 @@ class CallDesk:
         self._adopted: set[str] = set()  # calls found up after a reconnect: their gap may hold a key press
         self._reconciling = asyncio.Lock()
         self.reconciled = asyncio.Event()
+
+    def register(self, handler: CallHandler, campaigns: Iterable[str]) -> None:
+        """Send the facts of these campaigns' calls to `handler`."""
+        for campaign in campaigns:
+            self.handlers[campaign] = handler
 
     def attempt_id(self, campaign: str, target: int, n: int) -> AttemptId:
         """The id of a new attempt: this installation's, so no other installation on the PBX can reuse it."""

@@ -60,6 +60,8 @@ class _Answer:
 
 
 class IvrFlow:
+    campaigns = tuple(CONTEXTS)  # whose call facts the desk sends here
+
     def __init__(
         self,
         *,
@@ -82,8 +84,6 @@ class IvrFlow:
         self.clock = clock
         self.wake: Callable[[], None] = lambda: None
         self._work: asyncio.Queue[_Answer | tuple[str, int]] = asyncio.Queue()
-        for campaign in CONTEXTS:
-            desk.handlers[campaign] = self
 
     def _campaign(self, campaign: str) -> IvrCampaignSettings:
         return self.settings.followup if campaign == FOLLOWUP else self.settings.survey

@@ -109,8 +109,6 @@ class ProgressiveFlow:
         # attempt id -> the administrator talking on it. Counted busy from the moment Asterisk connects them,
         # however late the device-state change reaches the queue state.
         self._talking: dict[str, str] = {}
-        for campaign in self.sources:
-            desk.handlers[campaign] = self
 
     # -- the drop rate and the room to dial -----------------------------------------------------------
 
@@ -140,6 +138,11 @@ class ProgressiveFlow:
             self.changed.clear()
 
     # -- planning -------------------------------------------------------------------------------------
+
+    @property
+    def campaigns(self) -> tuple[str, ...]:
+        """Whose call facts the desk sends here."""
+        return tuple(self.sources)
 
     async def prepare_day(self) -> int:
         now = self.clock.now()

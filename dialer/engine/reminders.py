@@ -42,6 +42,7 @@ CANCEL_COMMENT = "Пациент отменил запись через авто
 
 class ReminderFlow:
     campaign = CAMPAIGN
+    campaigns = (CAMPAIGN,)  # whose call facts the desk sends here
 
     def __init__(
         self,
@@ -67,7 +68,6 @@ class ReminderFlow:
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         # A cancelled visit frees its slot for the waiting list: (clinic, appointment id).
         self.on_cancelled: Callable[[str, str], Awaitable[None]] | None = None
-        desk.handlers[CAMPAIGN] = self
 
     # -- planning ---------------------------------------------------------------------------------
 

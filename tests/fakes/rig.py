@@ -201,6 +201,8 @@ def build(settings: Settings, start: datetime) -> Rig:
     worker.register(TaskKind.SMS, CALLBACK, callbacks.run_sms)
     for campaign in PROGRESSIVE:
         worker.register(TaskKind.DIAL, campaign, progressive.run_dial)
+    for flow in (reminders, callbacks, progressive):
+        desk.register(flow, flow.campaigns)
     intake.queue_watchers.append(progressive.changed)
     reminders.wake = worker.wake
     callbacks.wake = worker.wake

@@ -60,7 +60,7 @@ def flow(storage: Storage, clock: FakeClock) -> tuple[ProgressiveFlow, KosSource
     diary = DiarySource(settings=settings, store=storage.worklists, clock=clock)
     # Planning only: nothing is dialled here.
     desk: Any = SimpleNamespace(
-        handlers={}, pacers={}, attempt_id=lambda campaign, target, n: AttemptId(campaign, target, n, "plan")
+        pacers={}, attempt_id=lambda campaign, target, n: AttemptId(campaign, target, n, "plan")
     )
     progressive = ProgressiveFlow(
         settings=settings,

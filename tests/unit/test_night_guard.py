@@ -335,7 +335,7 @@ def ivr_flow(settings: Settings, now: datetime, created_at: datetime) -> tuple[I
         store=SimpleNamespace(target=target, close_target=close_target),
         attempts=SimpleNamespace(history=history, get=get),
         due=due,  # type: ignore[arg-type]
-        desk=SimpleNamespace(handlers={}, pacers={"main": TrunkPacer("main", 1, 1.0, clock)}, place=place),  # type: ignore[arg-type]
+        desk=SimpleNamespace(pacers={"main": TrunkPacer("main", 1, 1.0, clock)}, place=place),  # type: ignore[arg-type]
         alerts=None,  # type: ignore[arg-type]
         sms=None,  # type: ignore[arg-type]
         clock=clock,
