@@ -18,9 +18,8 @@ from aiohttp import web
 
 from dialer.ami.connection import AmiConnection
 from dialer.ami.telephony import AmiTelephony
-from dialer.campaigns.callbacks import CAMPAIGN as CALLBACK
+from dialer.campaigns.kinds import ADMINISTRATOR_TAKES, POST_VISIT, CampaignKind
 from dialer.campaigns.plan import reminder_call_day
-from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
 from dialer.core.clock import Clock, RehearsalClock, SystemClock
 from dialer.core.errors import ConfigError
 from dialer.core.ids import AttemptId
@@ -30,15 +29,13 @@ from dialer.core.ringing import RingTracker
 from dialer.core.tracker import CallTracker, Event
 from dialer.engine.alerts import AlertWatch
 from dialer.engine.board import Board
-from dialer.engine.callbacks import AUTO as AUTO_CALLBACK
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.calls import CallDesk
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.eventlog import EventLog
 from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake
-from dialer.engine.ivr import FOLLOWUP, SURVEY, IvrFlow
-from dialer.engine.kos import CAMPAIGN as KOS
+from dialer.engine.ivr import IvrFlow
 from dialer.engine.kos import KosSource
 from dialer.engine.loops import forever
 from dialer.engine.model import TaskKind
@@ -49,7 +46,7 @@ from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.reminders import ReminderFlow
 from dialer.engine.sms import SmsSender
 from dialer.engine.worker import DueWorker
-from dialer.engine.worklists import DIARY, OFFER, DiarySource, OfferSource
+from dialer.engine.worklists import DiarySource, OfferSource
 from dialer.lease import hold_lease, release_lease, renew_lease
 from dialer.sandbox import Sandbox, SandboxError
 from dialer.settings import AmiSettings, ClinicSettings, Secret, Settings
@@ -67,9 +64,7 @@ from dialer.webhook import WebhookSender
 
 log = logging.getLogger("dialer")
 
-PROGRESSIVE = (KOS, DIARY, OFFER)  # calls an administrator takes
-POST_VISIT = (FOLLOWUP, SURVEY)  # IVR calls
-CAMPAIGNS = frozenset({REMINDERS, CALLBACK, AUTO_CALLBACK, *PROGRESSIVE, *POST_VISIT})
+CAMPAIGNS = frozenset(CampaignKind)
 SEEN_MARK = "ami_seen"
 FIRST_MARK = "first_seen"
 SEEN_MARK_EVERY = 5.0
@@ -418,10 +413,10 @@ async def open_runtime(
         ready=desk.reconciled,
         max_outstanding=2 * sum(p.max_channels for p in pacers.values()) + 16,
     )
-    worker.register(TaskKind.DIAL, REMINDERS, reminders.run_dial)
-    worker.register(TaskKind.SMS, REMINDERS, reminders.run_sms)
-    worker.register(TaskKind.DIAL, CALLBACK, callbacks.run_dial)
-    worker.register(TaskKind.SMS, CALLBACK, callbacks.run_sms)
+    worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
+    worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
+    worker.register(TaskKind.DIAL, CampaignKind.CALLBACK, callbacks.run_dial)
+    worker.register(TaskKind.SMS, CampaignKind.CALLBACK, callbacks.run_sms)
     progressive, offers, ivr = _worklists(settings, storage, desk, dispatcher, sms, clock)
     intake.queue_watchers.append(progressive.changed)
     _register(worker, progressive, ivr)
@@ -503,7 +498,7 @@ def _worklists(
 
 
 def _register(worker: DueWorker, progressive: ProgressiveFlow, ivr: IvrFlow) -> None:
-    for campaign in PROGRESSIVE:
+    for campaign in ADMINISTRATOR_TAKES:
         worker.register(TaskKind.DIAL, campaign, progressive.run_dial)
     for campaign in POST_VISIT:
         worker.register(TaskKind.DIAL, campaign, ivr.run_dial)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dialer.campaigns import callbacks as policy_
-from dialer.campaigns.callbacks import CAMPAIGN, CloseReason, TaskState, patient_leg_result, priority_key
+from dialer.campaigns.callbacks import CloseReason, TaskState, patient_leg_result, priority_key
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.messages import GATEWAY_DOWN_BACKOFF
 from dialer.campaigns.planner import AttemptRecord, Dial, SendSms, Settled, Stop, Target, Wait, next_step
 from dialer.core.clock import Clock
@@ -37,7 +38,6 @@ from dialer.settings import ClinicSettings, Settings
 
 log = logging.getLogger("dialer.callbacks")
 
-AUTO = "autocb"  # attempts that dial the patient first (automatic mode); CAMPAIGN ones ring an administrator
 NOT_REACHED, AFTER_HOURS = "not_reached", "after_hours"
 
 
@@ -51,7 +51,7 @@ class _Work:
 
 
 class CallbackFlow:
-    campaigns = (CAMPAIGN, AUTO)  # whose call facts the desk sends here
+    campaigns = (CampaignKind.CALLBACK, CampaignKind.AUTO_CALLBACK)  # whose call facts the desk sends here
 
     def __init__(
         self,
@@ -148,7 +148,7 @@ class CallbackFlow:
         for row in rows:
             if row.state is AttemptState.UNPLACED:
                 continue
-            if AttemptId.parse(row.attempt_id).campaign == CAMPAIGN and row.leg_status is None:
+            if AttemptId.parse(row.attempt_id).campaign == CampaignKind.CALLBACK and row.leg_status is None:
                 if row.state is not AttemptState.ENDED:
                     records.append(AttemptRecord(row.n, row.created_at, None))
                 elif row.result is CallResult.ANSWERED:
@@ -166,7 +166,9 @@ class CallbackFlow:
         clinic = self.settings.clinic(task.clinic_id)
         timing = policy_.Timing(task.starts_at, task.deadline_at, task.after_hours)
         windows = policy_.windows(timing, self.policy, clinic.hours, clinic.timezone, clinic.calling_hours)
-        sms_done = (await self.sms.store.get(sms_key(CAMPAIGN, task.target_id or 0, NOT_REACHED))) is not None
+        sms_done = (
+            await self.sms.store.get(sms_key(CampaignKind.CALLBACK, task.target_id or 0, NOT_REACHED))
+        ) is not None
         target = Target(
             zone=clinic.timezone,
             calling_hours=clinic.calling_hours,
@@ -189,10 +191,10 @@ class CallbackFlow:
             n = max((r.n for r in rows), default=0) + 1
             await self.due.schedule(
                 DueTask(
-                    self.desk.attempt_id(CAMPAIGN, target_id, n).due_task_id,
+                    self.desk.attempt_id(CampaignKind.CALLBACK, target_id, n).due_task_id,
                     task.clinic_id,
                     TaskKind.DIAL,
-                    CAMPAIGN,
+                    CampaignKind.CALLBACK,
                     target_id,
                     step.at,
                 )
@@ -208,9 +210,11 @@ class CallbackFlow:
                 log.info("callback %s closed: %s", task.task_id, reason.value)
 
     async def _schedule_sms(self, task: CallbackTask, purpose: str, at: datetime) -> None:
-        key = SmsKey(CAMPAIGN, task.target_id or 0, purpose)
+        key = SmsKey(CampaignKind.CALLBACK, task.target_id or 0, purpose)
         await self.due.schedule(
-            DueTask(key.due_task_id, task.clinic_id, TaskKind.SMS, CAMPAIGN, task.target_id or 0, at)
+            DueTask(
+                key.due_task_id, task.clinic_id, TaskKind.SMS, CampaignKind.CALLBACK, task.target_id or 0, at
+            )
         )
         self.wake()
 
@@ -268,7 +272,7 @@ class CallbackFlow:
                     self.dispatcher.release(interface)
                 await self.plan(job.target_id)
                 return
-            campaign = CAMPAIGN if interface else AUTO
+            campaign = CampaignKind.CALLBACK if interface else CampaignKind.AUTO_CALLBACK
             real_id = attempt_id.with_campaign(campaign)
             request = self._request(clinic, task, str(real_id), interface)
             if interface:
@@ -334,7 +338,7 @@ class CallbackFlow:
         )
         try:
             await self.sms.send(
-                key=sms_key(CAMPAIGN, job.target_id, purpose),
+                key=sms_key(CampaignKind.CALLBACK, job.target_id, purpose),
                 clinic_id=clinic.id,
                 target_id=job.target_id,
                 phone=task.phone,

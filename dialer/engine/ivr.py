@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import resolve_day_windows
 from dialer.campaigns.planner import Dial, Settled, Step, Stop, Target, next_step
 from dialer.core.clock import Clock
@@ -27,8 +28,7 @@ from dialer.settings import IvrCampaignSettings, Settings
 
 log = logging.getLogger("dialer.ivr")
 
-FOLLOWUP, SURVEY = "followup", "survey"
-CONTEXTS = {FOLLOWUP: "dialer-followup", SURVEY: "dialer-survey"}
+CONTEXTS = {CampaignKind.FOLLOWUP: "dialer-followup", CampaignKind.SURVEY: "dialer-survey"}
 TALK_TO_US = "2"
 
 
@@ -86,7 +86,7 @@ class IvrFlow:
         self._work: asyncio.Queue[_Answer | tuple[str, int]] = asyncio.Queue()
 
     def _campaign(self, campaign: str) -> IvrCampaignSettings:
-        return self.settings.followup if campaign == FOLLOWUP else self.settings.survey
+        return self.settings.followup if campaign == CampaignKind.FOLLOWUP else self.settings.survey
 
     async def prepare_day(self) -> int:
         now = self.clock.now()
@@ -160,7 +160,7 @@ class IvrFlow:
             request = OriginateRequest(
                 attempt_id=str(attempt_id),
                 channel=trunk.dial.format(**dial_forms(target["phone"])),
-                context=CONTEXTS[task.campaign],
+                context=CONTEXTS[CampaignKind(task.campaign)],
                 exten="s",
                 timeout_ms=int(trunk.ring_timeout.total_seconds() * 1000),
                 caller_id=trunk.caller_id,
@@ -195,7 +195,7 @@ class IvrFlow:
 
     def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
         campaign = AttemptId.parse(attempt.attempt_id).campaign
-        valid = digit in ("1", "2") if campaign == FOLLOWUP else digit in "12345"
+        valid = digit in ("1", "2") if campaign == CampaignKind.FOLLOWUP else digit in "12345"
         if not valid:
             return Settled.OPEN
         self._work.put_nowait(_Answer(attempt, digit, at))
@@ -231,7 +231,7 @@ class IvrFlow:
         if not fresh:
             return
         now = self.clock.now()
-        if campaign == FOLLOWUP and answer.digit == TALK_TO_US:
+        if campaign == CampaignKind.FOLLOWUP and answer.digit == TALK_TO_US:
             await self.store.add_diary(
                 clinic.id,
                 target["phone"],
@@ -243,7 +243,7 @@ class IvrFlow:
             log.info(
                 "follow-up of %s: the patient asks to talk; a diary call for today", target["subject_id"]
             )
-        elif campaign == SURVEY and int(answer.digit) <= self.settings.survey.low_rating:
+        elif campaign == CampaignKind.SURVEY and int(answer.digit) <= self.settings.survey.low_rating:
             detail = f"оценка {answer.digit} из 5, запись {target['subject_id']}"
             alert_id = await self.alerts.raise_(clinic.id, "low_rating", now, detail)
             if clinic.supervisor_phone:

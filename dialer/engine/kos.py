@@ -8,6 +8,7 @@ import logging
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import resolve_day_windows
 from dialer.campaigns.planner import StopReason
 from dialer.core.clock import Clock
@@ -19,7 +20,6 @@ from dialer.settings import Settings
 
 log = logging.getLogger("dialer.kos")
 
-CAMPAIGN = "kos"
 NO_ANSWER_REASON = "не берёт трубку"
 
 
@@ -49,7 +49,7 @@ class RecallStore(Protocol):
 
 
 class KosSource:
-    campaign = CAMPAIGN
+    campaign = CampaignKind.KOS
 
     def __init__(self, *, settings: Settings, recalls: RecallStore, clock: Clock) -> None:
         self.settings = settings

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import Window
 from dialer.campaigns.planner import (
     AttemptRecord,
@@ -65,7 +66,7 @@ class ProgressiveTarget:
 class Source(Protocol):
     """One kind of progressive call: where its targets come from and what their end means."""
 
-    campaign: str
+    campaign: CampaignKind
 
     async def target(self, target_id: int) -> ProgressiveTarget | None: ...
 
@@ -95,7 +96,7 @@ class ProgressiveFlow:
         clock: Clock,
     ) -> None:
         self.settings = settings
-        self.sources = {s.campaign: s for s in sources}
+        self.sources: dict[str, Source] = {s.campaign: s for s in sources}
         self.attempts = attempts
         self.due = due
         self.desk = desk

@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.messages import GATEWAY_DOWN_BACKOFF
 from dialer.campaigns.planner import Dial, SendSms, Settled, Stop, Target, Wait, next_step
 from dialer.campaigns.reminders import (
-    CAMPAIGN,
     ReminderStatus,
     digit_meaning,
     doctor_prompt,
@@ -41,8 +41,8 @@ CANCEL_COMMENT = "Пациент отменил запись через авто
 
 
 class ReminderFlow:
-    campaign = CAMPAIGN
-    campaigns = (CAMPAIGN,)  # whose call facts the desk sends here
+    campaign = CampaignKind.REMINDERS
+    campaigns = (CampaignKind.REMINDERS,)  # whose call facts the desk sends here
 
     def __init__(
         self,
@@ -113,15 +113,31 @@ class ReminderFlow:
             return
         step, history = await self._step(target)
         if isinstance(step, Dial):
-            attempt = self.desk.attempt_id(CAMPAIGN, target_id, max((a.n for a in history), default=0) + 1)
+            attempt = self.desk.attempt_id(
+                CampaignKind.REMINDERS, target_id, max((a.n for a in history), default=0) + 1
+            )
             await self.due.schedule(
-                DueTask(attempt.due_task_id, target.clinic_id, TaskKind.DIAL, CAMPAIGN, target_id, step.at)
+                DueTask(
+                    attempt.due_task_id,
+                    target.clinic_id,
+                    TaskKind.DIAL,
+                    CampaignKind.REMINDERS,
+                    target_id,
+                    step.at,
+                )
             )
             self.wake()
         elif isinstance(step, SendSms):
-            key = SmsKey(CAMPAIGN, target_id, SMS_PURPOSE)
+            key = SmsKey(CampaignKind.REMINDERS, target_id, SMS_PURPOSE)
             await self.due.schedule(
-                DueTask(key.due_task_id, target.clinic_id, TaskKind.SMS, CAMPAIGN, target_id, step.at)
+                DueTask(
+                    key.due_task_id,
+                    target.clinic_id,
+                    TaskKind.SMS,
+                    CampaignKind.REMINDERS,
+                    target_id,
+                    step.at,
+                )
             )
             self.wake()
         elif isinstance(step, Stop):
@@ -131,7 +147,11 @@ class ReminderFlow:
             now = self.clock.now()
             if final is ReminderStatus.INVALID_NUMBER:
                 await self.reminders.open_admin_task(
-                    target_id, CHECK_PHONE_TASK, f"{CAMPAIGN}:{target_id}", CHECK_PHONE_COMMENT, now
+                    target_id,
+                    CHECK_PHONE_TASK,
+                    f"{CampaignKind.REMINDERS}:{target_id}",
+                    CHECK_PHONE_COMMENT,
+                    now,
                 )
             await self.reminders.finish(target_id, final, step.reason.value, now)
             log.info("reminder %s done: %s", target_id, final.value)
@@ -203,7 +223,7 @@ class ReminderFlow:
         )
         try:
             await self.sms.send(
-                key=sms_key(CAMPAIGN, target.target_id, SMS_PURPOSE),
+                key=sms_key(CampaignKind.REMINDERS, target.target_id, SMS_PURPOSE),
                 clinic_id=target.clinic_id,
                 target_id=target.target_id,
                 phone=target.phone,

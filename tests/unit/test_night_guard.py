@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import Window, window_rule
 from dialer.campaigns.planner import AttemptRecord, Dial, Settled, Step, Target, Wait, next_step
 from dialer.core.calendar import RUSSIAN_ZONES
@@ -26,7 +27,7 @@ from dialer.core.clock import FakeClock
 from dialer.core.hours import CallingHours
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
-from dialer.engine.ivr import FOLLOWUP, IvrFlow
+from dialer.engine.ivr import IvrFlow
 from dialer.engine.model import DueTask, TaskKind
 from dialer.engine.pacer import PacerSlot, TrunkPacer
 from dialer.settings import Settings, parse_settings
@@ -354,7 +355,14 @@ def followup_settings(windows: Sequence[dict[str, object]] | None = None) -> Set
 
 async def test_an_ivr_call_due_at_night_waits_for_the_morning() -> None:
     settings = followup_settings([{"start": "06:00", "end": "12:00", "attempts": 1}])
-    task = DueTask(AttemptId(FOLLOWUP, 7, 1).due_task_id, "center", TaskKind.DIAL, FOLLOWUP, 7, msk(6))
+    task = DueTask(
+        AttemptId(CampaignKind.FOLLOWUP, 7, 1).due_task_id,
+        "center",
+        TaskKind.DIAL,
+        CampaignKind.FOLLOWUP,
+        7,
+        msk(6),
+    )
     flow, due, (placed, _) = ivr_flow(settings, msk(6, 30), msk(5))
     await flow.run_dial(task)
     assert placed == []
@@ -364,7 +372,14 @@ async def test_an_ivr_call_due_at_night_waits_for_the_morning() -> None:
 
 async def test_an_ivr_call_due_after_its_window_and_the_hours_ends_the_plan() -> None:
     settings = followup_settings()
-    task = DueTask(AttemptId(FOLLOWUP, 7, 1).due_task_id, "center", TaskKind.DIAL, FOLLOWUP, 7, msk(18, 50))
+    task = DueTask(
+        AttemptId(CampaignKind.FOLLOWUP, 7, 1).due_task_id,
+        "center",
+        TaskKind.DIAL,
+        CampaignKind.FOLLOWUP,
+        7,
+        msk(18, 50),
+    )
     flow, due, (placed, closed) = ivr_flow(settings, msk(22, 10), msk(9))  # the service was down till 22:10
     await flow.run_dial(task)
     assert placed == [] and due.done == [(task.task_id, True)] and closed == ["not_reached"]
@@ -372,7 +387,14 @@ async def test_an_ivr_call_due_after_its_window_and_the_hours_ends_the_plan() ->
 
 async def test_an_ivr_call_inside_the_hours_goes_out() -> None:
     settings = followup_settings()
-    task = DueTask(AttemptId(FOLLOWUP, 7, 1).due_task_id, "center", TaskKind.DIAL, FOLLOWUP, 7, msk(11))
+    task = DueTask(
+        AttemptId(CampaignKind.FOLLOWUP, 7, 1).due_task_id,
+        "center",
+        TaskKind.DIAL,
+        CampaignKind.FOLLOWUP,
+        7,
+        msk(11),
+    )
     flow, due, (placed, _) = ivr_flow(settings, msk(11), msk(9))
     await flow.run_dial(task)
     assert len(placed) == 1 and due.done == [(task.task_id, False)]
@@ -381,5 +403,5 @@ async def test_an_ivr_call_inside_the_hours_goes_out() -> None:
 async def test_the_ivr_plan_keeps_runtime_windows_out_of_the_night() -> None:
     settings = followup_settings([{"start": "21:30", "end": "23:00", "attempts": 1}])
     flow, due, (_, closed) = ivr_flow(settings, msk(21, 40), msk(9))
-    await flow.plan(FOLLOWUP, 7)
+    await flow.plan(CampaignKind.FOLLOWUP, 7)
     assert due.scheduled == [] and closed == ["not_reached"]
