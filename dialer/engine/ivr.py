@@ -17,11 +17,10 @@ from dialer.campaigns.planner import Dial, Settled, Step, Stop, Target, next_ste
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
-from dialer.core.phones import dial_forms
-from dialer.engine.calls import CallDesk, attempt_row
+from dialer.engine.calls import CallDesk
 from dialer.engine.loops import consume
-from dialer.engine.model import AttemptRow, AttemptState, DueTask, TaskKind
-from dialer.engine.ports import OriginateRequest
+from dialer.engine.model import AttemptRow, DueTask
+from dialer.engine.runner import CampaignRunner, placed_records
 from dialer.engine.sms import SmsRetryLater, SmsSender
 from dialer.engine.stores import AttemptStore, DueStore
 from dialer.settings import IvrCampaignSettings, Settings
@@ -82,6 +81,9 @@ class IvrFlow:
         self.alerts = alerts
         self.sms = sms
         self.clock = clock
+        self.runner = CampaignRunner(
+            settings=settings, attempts=attempts, due=due, desk=desk, sms=sms, clock=clock
+        )
         self.wake: Callable[[], None] = lambda: None
         self._work: asyncio.Queue[_Answer | tuple[str, int]] = asyncio.Queue()
 
@@ -109,7 +111,7 @@ class IvrFlow:
         day = target["created_at"].astimezone(clinic.timezone).date()
         windows = tuple(resolve_day_windows(self._campaign(campaign).plan.windows, day, clinic.timezone))
         rows = await self.attempts.history(target_id)
-        records = [r.as_record() for r in rows if r.state is not AttemptState.UNPLACED]
+        records = placed_records(rows)
         view = Target(
             windows=windows,
             may_call=True,
@@ -128,53 +130,22 @@ class IvrFlow:
         clinic = self.settings.clinic(target["clinic_id"])
         step, rows = await self._step(campaign, target_id, target)
         if isinstance(step, Dial):
-            n = max((r.n for r in rows), default=0) + 1
-            await self.due.schedule(
-                DueTask(
-                    self.desk.attempt_id(campaign, target_id, n).due_task_id,
-                    clinic.id,
-                    TaskKind.DIAL,
-                    campaign,
-                    target_id,
-                    step.at,
-                )
-            )
+            await self.runner.schedule_dial(campaign, target_id, clinic.id, step.at, rows)
             self.wake()
         elif isinstance(step, Stop):
             await self.store.close_target(target_id, step.reason.value, self.clock.now())
 
     async def run_dial(self, task: DueTask) -> None:
-        attempt_id = AttemptId.of_due_task(task.task_id)
         target = await self.store.target(task.target_id)
-        if (
-            target is None
-            or target["state"] != "active"
-            or await self.attempts.get(str(attempt_id)) is not None
-        ):
-            await self.due.finish(task.task_id, cancelled=True)
+        attempt_id = await self.runner.claim(task, target is not None and target["state"] == "active")
+        if target is None or attempt_id is None:
             return
-        trunk = self.settings.trunk_for(target["clinic_id"])
-        async with self.desk.pacers[trunk.name].slot() as slot:
+        async with self.runner.slot(target["clinic_id"]) as slot:
             if await self._not_now(task, target):
                 return
-            request = OriginateRequest(
-                attempt_id=str(attempt_id),
-                channel=trunk.dial.format(**dial_forms(target["phone"])),
-                context=CONTEXTS[CampaignKind(task.campaign)],
-                exten="s",
-                timeout_ms=int(trunk.ring_timeout.total_seconds() * 1000),
-                caller_id=trunk.caller_id,
-                variables={"DIALER_ATTEMPT": str(attempt_id)},
-            )
-            row = attempt_row(
-                attempt_id=attempt_id,
-                clinic_id=target["clinic_id"],
-                phone=target["phone"],
-                trunk=trunk.name,
-                now=self.clock.now(),
-            )
-            await self.desk.place(row, request, slot)
-            await self.due.finish(task.task_id)
+            context = CONTEXTS[CampaignKind(task.campaign)]
+            call = self.runner.patient_call(attempt_id, target["clinic_id"], target["phone"], context)
+            await self.runner.place(task, attempt_id, call, slot)
 
     async def _not_now(self, task: DueTask, target: dict[str, Any]) -> bool:
         """Outside the clinic's calling hours (a task due while the service was down, a long wait for the
