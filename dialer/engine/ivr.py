@@ -14,6 +14,14 @@ from typing import Any, Protocol
 from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import resolve_day_windows
 from dialer.campaigns.planner import Dial, Settled, Step, Stop, Target, next_step
+from dialer.campaigns.post_visit import (
+    DIALPLAN_CONTEXTS,
+    TALK_TO_US_COMMENT,
+    asks_to_talk,
+    is_answer,
+    is_low_rating,
+    low_rating_detail,
+)
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
@@ -26,9 +34,6 @@ from dialer.engine.stores import AttemptStore, DueStore
 from dialer.settings import IvrCampaignSettings, Settings
 
 log = logging.getLogger("dialer.ivr")
-
-CONTEXTS = {CampaignKind.FOLLOWUP: "dialer-followup", CampaignKind.SURVEY: "dialer-survey"}
-TALK_TO_US = "2"
 
 
 class IvrStore(Protocol):
@@ -59,7 +64,7 @@ class _Answer:
 
 
 class IvrFlow:
-    campaigns = tuple(CONTEXTS)  # whose call facts the desk sends here
+    campaigns = tuple(DIALPLAN_CONTEXTS)  # whose call facts the desk sends here
 
     def __init__(
         self,
@@ -93,7 +98,7 @@ class IvrFlow:
     async def prepare_day(self) -> int:
         now = self.clock.now()
         count = 0
-        for campaign in CONTEXTS:
+        for campaign in DIALPLAN_CONTEXTS:
             config = self._campaign(campaign)
             if not config.enabled:
                 continue
@@ -143,7 +148,7 @@ class IvrFlow:
         async with self.runner.slot(target["clinic_id"]) as slot:
             if await self._not_now(task, target):
                 return
-            context = CONTEXTS[CampaignKind(task.campaign)]
+            context = DIALPLAN_CONTEXTS[CampaignKind(task.campaign)]
             call = self.runner.patient_call(attempt_id, target["clinic_id"], target["phone"], context)
             await self.runner.place(task, attempt_id, call, slot)
 
@@ -166,8 +171,7 @@ class IvrFlow:
 
     def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
         campaign = AttemptId.parse(attempt.attempt_id).campaign
-        valid = digit in ("1", "2") if campaign == CampaignKind.FOLLOWUP else digit in "12345"
-        if not valid:
+        if not is_answer(campaign, digit):
             return Settled.OPEN
         self._work.put_nowait(_Answer(attempt, digit, at))
         return Settled.FINAL
@@ -202,20 +206,20 @@ class IvrFlow:
         if not fresh:
             return
         now = self.clock.now()
-        if campaign == CampaignKind.FOLLOWUP and answer.digit == TALK_TO_US:
+        if asks_to_talk(campaign, answer.digit):
             await self.store.add_diary(
                 clinic.id,
                 target["phone"],
                 target["patient_id"] or None,
                 now.astimezone(clinic.timezone).date(),
-                "После визита: пациент просит связаться (опрос самочувствия)",
+                TALK_TO_US_COMMENT,
                 now,
             )
             log.info(
                 "follow-up of %s: the patient asks to talk; a diary call for today", target["subject_id"]
             )
-        elif campaign == CampaignKind.SURVEY and int(answer.digit) <= self.settings.survey.low_rating:
-            detail = f"оценка {answer.digit} из 5, запись {target['subject_id']}"
+        elif is_low_rating(campaign, answer.digit, self.settings.survey.low_rating):
+            detail = low_rating_detail(answer.digit, target["subject_id"])
             alert_id = await self.alerts.raise_(clinic.id, "low_rating", now, detail)
             if clinic.supervisor_phone:
                 try:

@@ -118,7 +118,7 @@ class OfferSource:
         )
         try:
             await self.sms.send(
-                key=sms_key("offer", offer["offer_id"], "offer"),
+                key=sms_key(CampaignKind.OFFER, offer["offer_id"], "offer"),
                 clinic_id=clinic_id,
                 target_id=offer["target_id"],
                 phone=offer["phone"],
