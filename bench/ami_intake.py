@@ -67,8 +67,9 @@ from bench.rawami import parse_frame
 from dialer.ami.connection import AmiProtocol
 from dialer.ami.parser import FRAME_END, Frame, FrameParser
 from dialer.app import OurAttempts, Runtime, open_runtime
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.planner import Settled
-from dialer.campaigns.reminders import CAMPAIGN, digit_meaning
+from dialer.campaigns.reminders import digit_meaning
 from dialer.core.clock import SystemClock
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import classify
@@ -371,7 +372,7 @@ async def seed_db(storage: Storage, settings: Settings, attempt_ids: Sequence[st
                 {
                     "target_id": a.target,
                     "clinic_id": CLINIC,
-                    "campaign": CAMPAIGN,
+                    "campaign": CampaignKind.REMINDERS,
                     "subject_id": f"B{a.target}",
                     "patient_id": f"P{a.target}",
                     "phone": phone_of(a.target),
@@ -519,7 +520,14 @@ async def place_calls(rt: Runtime, attempt_ids: Sequence[str]) -> None:
     for attempt_id in attempt_ids:
         target = AttemptId.parse(attempt_id).target
         await rt.reminders.run_dial(
-            DueTask(f"dial:{attempt_id}", CLINIC, TaskKind.DIAL, CAMPAIGN, target, now)
+            DueTask(
+                AttemptId.parse(attempt_id).due_task_id,
+                CLINIC,
+                TaskKind.DIAL,
+                CampaignKind.REMINDERS,
+                target,
+                now,
+            )
         )
     if rt.desk.in_flight != len(attempt_ids):
         raise RuntimeError(
@@ -538,7 +546,7 @@ async def warm_statements(storage: Storage, attempt_ids: Sequence[str]) -> None:
     target = AttemptId.parse(attempt_ids[0]).target
     rows = [
         AttemptRow(
-            attempt_id=f"{CAMPAIGN}:{target}:{n}",
+            attempt_id=f"{CampaignKind.REMINDERS}:{target}:{n}",
             clinic_id=CLINIC,
             target_id=target,
             n=n,
@@ -648,7 +656,7 @@ async def run_full(
             if flow:
                 hook(rt.reminders, "plan", after=planned)
             else:
-                rt.desk.handlers[CAMPAIGN] = NoopHandler(finished)
+                rt.desk.register(NoopHandler(finished), (CampaignKind.REMINDERS,))
             if timer is not None:
                 timer.wrap_storage(rt.storage)
                 timer.wrap(rt.desk, "apply", "desk.apply")

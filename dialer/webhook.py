@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from dialer.core.clock import Clock
+from dialer.core.retry import RetryBackoff
 from dialer.engine.loops import forever
 from dialer.settings import WebhookSettings
 
@@ -20,7 +21,8 @@ log = logging.getLogger("dialer.webhook")
 
 POLL_SECONDS = 1.0
 TIMEOUT_SECONDS = 10.0
-MAX_BACKOFF = timedelta(hours=1)
+# Until the clinic's system takes the event: at least once, however long it is down.
+DELIVERY_BACKOFF = RetryBackoff(first=timedelta(seconds=5), longest=timedelta(hours=1), max_doublings=12)
 
 
 class Outbox(Protocol):
@@ -34,10 +36,6 @@ class Outbox(Protocol):
 def signature(secret: str, body: bytes) -> str:
     """`sha256=<hex>` of the body: the receiver recomputes it with the shared secret."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def backoff(attempts: int) -> timedelta:
-    return min(MAX_BACKOFF, timedelta(seconds=5 * 2 ** min(attempts, 12)))
 
 
 class WebhookSender:
@@ -78,6 +76,6 @@ class WebhookSender:
                 error = f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError) as err:
             error = f"{type(err).__name__}: {err}"
-        retry = backoff(int(event["attempts"]))
+        retry = DELIVERY_BACKOFF.after(int(event["attempts"]))
         log.warning("webhook %s not taken (%s); retry in %s", event["event_key"], error, retry)
         await self.outbox.failed(event["event_id"], error, self.clock.now() + retry)

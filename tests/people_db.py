@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dialer.core.ids import AttemptId
 from dialer.storage import schema
 
 # Columns that name a patient or point at one: a table with any of them must be covered by `fill` (and so by
@@ -117,7 +118,7 @@ async def add_target(
         )
     await db.add(
         schema.due_tasks,
-        task_id=f"dial:{campaign}:{target}:1",
+        task_id=AttemptId(campaign, target, 1).due_task_id,
         clinic_id=p.clinic,
         kind="dial",
         campaign=campaign,

@@ -7,12 +7,10 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from dialer.campaigns.callbacks import CAMPAIGN as CALLBACK
-from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
+from dialer.campaigns.kinds import ADMINISTRATOR_TAKES, POST_VISIT, CampaignKind
 from dialer.core.clock import Clock
 from dialer.engine.alerts import AlertWatch
 from dialer.engine.board import Board
-from dialer.engine.callbacks import AUTO as AUTO_CALLBACK
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.calls import CallDesk
 from dialer.engine.daylists import DayLists
@@ -20,8 +18,7 @@ from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.eventlog import EventLog
 from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake
-from dialer.engine.ivr import FOLLOWUP, SURVEY, IvrFlow
-from dialer.engine.kos import CAMPAIGN as KOS
+from dialer.engine.ivr import IvrFlow
 from dialer.engine.kos import KosSource
 from dialer.engine.model import TaskKind
 from dialer.engine.popups import Popups
@@ -31,15 +28,13 @@ from dialer.engine.recovery import LinkRecovery
 from dialer.engine.reminders import ReminderFlow
 from dialer.engine.sms import SmsSender
 from dialer.engine.worker import DueWorker
-from dialer.engine.worklists import DIARY, OFFER, DiarySource, OfferSource
+from dialer.engine.worklists import DiarySource, OfferSource
 from dialer.settings import Settings
 from dialer.storage.repository import Storage
 from dialer.web.live import LiveHub
 from dialer.webhook import WebhookSender
 
-PROGRESSIVE = (KOS, DIARY, OFFER)  # calls an administrator takes
-POST_VISIT = (FOLLOWUP, SURVEY)  # IVR calls
-CAMPAIGNS = frozenset({REMINDERS, CALLBACK, AUTO_CALLBACK, *PROGRESSIVE, *POST_VISIT})
+CAMPAIGNS = frozenset(CampaignKind)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,7 +90,7 @@ def build_parts(
     dispatcher = AdminDispatcher(intake.queues, clock, intake.queues_changed)
     reminders, callbacks = _reminders_and_callbacks(settings, storage, desk, dispatcher, sms, clock)
     progressive, offers, ivr = _worklists(settings, storage, desk, dispatcher, sms, clock)
-    _register(worker, reminders, callbacks, progressive, ivr)
+    _register(worker, desk, reminders, callbacks, progressive, ivr)
     reminders.on_cancelled = offers.slot_freed
     intake.queue_watchers.append(progressive.changed)
     inbound = InboundDesk(
@@ -253,22 +248,25 @@ def _worklists(
 
 def _register(
     worker: DueWorker,
+    desk: CallDesk,
     reminders: ReminderFlow,
     callbacks: CallbackFlow,
     progressive: ProgressiveFlow,
     ivr: IvrFlow,
 ) -> None:
-    """Which flow runs which due task, and the worker's wake-up for each flow's new work."""
-    worker.register(TaskKind.DIAL, REMINDERS, reminders.run_dial)
-    worker.register(TaskKind.SMS, REMINDERS, reminders.run_sms)
-    worker.register(TaskKind.DIAL, CALLBACK, callbacks.run_dial)
-    worker.register(TaskKind.SMS, CALLBACK, callbacks.run_sms)
-    for campaign in PROGRESSIVE:
+    """Which flow runs which due task and follows which campaigns' calls, and the worker's wake-up for each
+    flow's new work."""
+    worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
+    worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
+    worker.register(TaskKind.DIAL, CampaignKind.CALLBACK, callbacks.run_dial)
+    worker.register(TaskKind.SMS, CampaignKind.CALLBACK, callbacks.run_sms)
+    for campaign in ADMINISTRATOR_TAKES:
         worker.register(TaskKind.DIAL, campaign, progressive.run_dial)
     for campaign in POST_VISIT:
         worker.register(TaskKind.DIAL, campaign, ivr.run_dial)
     for flow in (reminders, callbacks, progressive, ivr):
         flow.wake = worker.wake
+        desk.register(flow, flow.campaigns)
 
 
 def _alerts(

@@ -19,8 +19,6 @@ from dialer.campaigns.planner import Settled
 from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours, OpeningHours
 from dialer.core.outcomes import CallResult
 
-CAMPAIGN = "callback"
-
 DEFAULT_NOT_REACHED_SMS = "{clinic}: не дозвонились до вас после вашего звонка. Перезвоните: {phone}"
 DEFAULT_AFTER_HOURS_SMS = "{clinic}: вы звонили в нерабочее время. Перезвоним {date} после {time}"
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dialer.core.errors import ConfigError
+from dialer.core.retry import RetryBackoff
+
+# A campaign's SMS while the gateway is unavailable: tried again within seconds, then every ten minutes.
+GATEWAY_DOWN_BACKOFF = RetryBackoff(
+    first=timedelta(seconds=5), longest=timedelta(minutes=10), max_doublings=7
+)
 
 ALLOWED_PLACEHOLDERS = frozenset({"clinic", "date", "time", "phone"})
 

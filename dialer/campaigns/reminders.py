@@ -13,8 +13,6 @@ from dialer.campaigns.planner import Settled, StopReason
 from dialer.core.calendar import WorkCalendar
 from dialer.core.outcomes import CallResult
 
-CAMPAIGN = "reminders"
-
 
 class ReminderStatus(StrEnum):
     """The appointment's reminder status, as the administrators see it."""

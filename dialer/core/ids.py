@@ -8,6 +8,17 @@ from dialer.core.errors import DialerError
 
 # Asterisk limits a preset Uniqueid to 149 characters; ours stay far below.
 _SEPARATOR = ":"
+# Heads of the due-task ids: the worker's row for placing an attempt, and for sending an SMS.
+_DIAL_TASK = "dial"
+_SMS_TASK = "send"
+_SMS = "sms"
+
+
+def _due_task_body(task_id: str, head: str) -> str:
+    prefix = f"{head}{_SEPARATOR}"
+    if not task_id.startswith(prefix):
+        raise DialerError(f"not a {head} task id: {task_id!r}")
+    return task_id[len(prefix) :]
 
 
 @dataclass(frozen=True, order=True)
@@ -42,7 +53,48 @@ class AttemptId:
         except DialerError:
             return None
 
+    @property
+    def due_task_id(self) -> str:
+        """The id of the due task that places this attempt: one task per attempt, ever."""
+        return f"{_DIAL_TASK}{_SEPARATOR}{self}"
+
+    @classmethod
+    def of_due_task(cls, task_id: str) -> AttemptId:
+        return cls.parse(_due_task_body(task_id, _DIAL_TASK))
+
+    def with_campaign(self, campaign: str) -> AttemptId:
+        """The same attempt filed under another campaign (a callback that dials the patient first)."""
+        return AttemptId(campaign, self.target, self.n, self.installation)
+
+
+@dataclass(frozen=True)
+class SmsKey:
+    """`sms:<campaign>:<target>:<purpose>`: the idempotency key of an SMS, one message per target and purpose, ever."""
+
+    campaign: str
+    target: int
+    purpose: str
+
+    def __str__(self) -> str:
+        return _SEPARATOR.join((_SMS, self.campaign, str(self.target), self.purpose))
+
+    @classmethod
+    def parse(cls, text: str) -> SmsKey:
+        parts = text.split(_SEPARATOR)
+        if len(parts) != 4 or parts[0] != _SMS or not parts[2].isdigit() or not parts[3]:
+            raise DialerError(f"not an SMS key: {text!r}")
+        return cls(parts[1], int(parts[2]), parts[3])
+
+    @property
+    def due_task_id(self) -> str:
+        """The id of the due task that sends this SMS."""
+        return f"{_SMS_TASK}{_SEPARATOR}{self}"
+
+    @classmethod
+    def of_due_task(cls, task_id: str) -> SmsKey:
+        return cls.parse(_due_task_body(task_id, _SMS_TASK))
+
 
 def sms_key(campaign: str, target: int, purpose: str) -> str:
     """The idempotency key of an SMS: one message per target and purpose, ever."""
-    return f"sms{_SEPARATOR}{campaign}{_SEPARATOR}{target}{_SEPARATOR}{purpose}"
+    return str(SmsKey(campaign, target, purpose))

@@ -13,30 +13,31 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from dialer.campaigns import callbacks as policy_
-from dialer.campaigns.callbacks import CAMPAIGN, CloseReason, TaskState, patient_leg_result, priority_key
+from dialer.campaigns.callbacks import CloseReason, TaskState, patient_leg_result, priority_key
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.planner import AttemptRecord, Dial, SendSms, Settled, Stop, Target, Wait, next_step
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
-from dialer.core.ids import AttemptId, sms_key
+from dialer.core.ids import AttemptId, SmsKey, sms_key
 from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
 from dialer.core.phones import dial_forms, display_phone
 from dialer.core.privacy import mask_phone
-from dialer.engine.calls import CallDesk, attempt_row
+from dialer.engine.calls import CallDesk
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
-from dialer.engine.model import AttemptRow, AttemptState, CallbackTask, DueTask, TaskKind
+from dialer.engine.model import AttemptRow, AttemptState, CallbackTask, DueTask
 from dialer.engine.ports import OriginateRequest
-from dialer.engine.sms import SmsRetryLater, SmsSender
+from dialer.engine.runner import Call, CampaignRunner
+from dialer.engine.sms import SmsSender
 from dialer.engine.stores import AttemptStore, CallbackStore, DueStore
 from dialer.settings import ClinicSettings, Settings
 
 log = logging.getLogger("dialer.callbacks")
 
-AUTO = "autocb"  # attempts that dial the patient first (automatic mode); CAMPAIGN ones ring an administrator
 NOT_REACHED, AFTER_HOURS = "not_reached", "after_hours"
 
 
@@ -50,6 +51,8 @@ class _Work:
 
 
 class CallbackFlow:
+    campaigns = (CampaignKind.CALLBACK, CampaignKind.AUTO_CALLBACK)  # whose call facts the desk sends here
+
     def __init__(
         self,
         *,
@@ -73,9 +76,10 @@ class CallbackFlow:
         self.clock = clock
         self.wake: Callable[[], None] = lambda: None
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
+        self.runner = CampaignRunner(
+            settings=settings, attempts=attempts, due=due, desk=desk, sms=sms, clock=clock
+        )
         self._admin_of: dict[str, str] = {}  # attempt id -> administrator interface rung for it
-        desk.handlers[CAMPAIGN] = self
-        desk.handlers[AUTO] = self
 
     # -- new misses and contacts --------------------------------------------------------------------
 
@@ -147,7 +151,7 @@ class CallbackFlow:
         for row in rows:
             if row.state is AttemptState.UNPLACED:
                 continue
-            if AttemptId.parse(row.attempt_id).campaign == CAMPAIGN and row.leg_status is None:
+            if AttemptId.parse(row.attempt_id).campaign == CampaignKind.CALLBACK and row.leg_status is None:
                 if row.state is not AttemptState.ENDED:
                     records.append(AttemptRecord(row.n, row.created_at, None))
                 elif row.result is CallResult.ANSWERED:
@@ -165,7 +169,9 @@ class CallbackFlow:
         clinic = self.settings.clinic(task.clinic_id)
         timing = policy_.Timing(task.starts_at, task.deadline_at, task.after_hours)
         windows = policy_.windows(timing, self.policy, clinic.hours, clinic.timezone, clinic.calling_hours)
-        sms_done = (await self.sms.store.get(sms_key(CAMPAIGN, task.target_id or 0, NOT_REACHED))) is not None
+        sms_done = (
+            await self.sms.store.get(sms_key(CampaignKind.CALLBACK, task.target_id or 0, NOT_REACHED))
+        ) is not None
         target = Target(
             zone=clinic.timezone,
             calling_hours=clinic.calling_hours,
@@ -185,17 +191,7 @@ class CallbackFlow:
             return
         step, rows = await self._step(task)
         if isinstance(step, Dial):
-            n = max((r.n for r in rows), default=0) + 1
-            await self.due.schedule(
-                DueTask(
-                    f"dial:{self.desk.attempt_id(CAMPAIGN, target_id, n)}",
-                    task.clinic_id,
-                    TaskKind.DIAL,
-                    CAMPAIGN,
-                    target_id,
-                    step.at,
-                )
-            )
+            await self.runner.schedule_dial(CampaignKind.CALLBACK, target_id, task.clinic_id, step.at, rows)
             self.wake()
         elif isinstance(step, SendSms):
             await self._schedule_sms(task, NOT_REACHED, step.at)
@@ -207,19 +203,16 @@ class CallbackFlow:
                 log.info("callback %s closed: %s", task.task_id, reason.value)
 
     async def _schedule_sms(self, task: CallbackTask, purpose: str, at: datetime) -> None:
-        key = sms_key(CAMPAIGN, task.target_id or 0, purpose)
-        await self.due.schedule(
-            DueTask(f"send:{key}", task.clinic_id, TaskKind.SMS, CAMPAIGN, task.target_id or 0, at)
-        )
+        key = SmsKey(CampaignKind.CALLBACK, task.target_id or 0, purpose)
+        await self.runner.schedule_sms(key, task.clinic_id, at)
         self.wake()
 
     # -- due tasks ----------------------------------------------------------------------------------
 
     async def run_dial(self, job: DueTask) -> None:
-        attempt_id = AttemptId.parse(job.task_id.removeprefix("dial:"))
         task = await self.tasks.task_for_target(job.target_id)
-        if task is None or task.state != TaskState.OPEN.value or await self.attempts.get(str(attempt_id)):
-            await self.due.finish(job.task_id, cancelled=True)
+        attempt_id = await self.runner.claim(job, task is not None and task.state == TaskState.OPEN.value)
+        if task is None or attempt_id is None:
             return
         clinic = self.settings.clinic(task.clinic_id)
         queues = clinic.answer_queues
@@ -249,83 +242,62 @@ class CallbackFlow:
     async def _place(
         self, job: DueTask, task: CallbackTask, clinic: ClinicSettings, attempt_id: AttemptId, interface: str
     ) -> None:
-        trunk = self.settings.trunk_for(clinic.id)
-        pacer = self.desk.pacers[trunk.name]
-        await pacer.acquire()
-        handed_over = False
-        try:
+        async with self.runner.slot(clinic.id) as slot:
             # Read the task again: it may have closed while this callback waited for an administrator (the
             # patient called in and was answered).
             task = await self.tasks.task_for_target(job.target_id) or task
             step, rows = await self._step(task)
-            expected_n = max((r.n for r in rows), default=0) + 1
-            if (
-                task.state != TaskState.OPEN.value
-                or not isinstance(step, Dial)
-                or step.at > self.clock.now()
-                or attempt_id.n != expected_n
-            ):
-                await self.due.finish(job.task_id, cancelled=True)
+            if task.state != TaskState.OPEN.value or not self.runner.still_due(step, rows, attempt_id):
+                await self.runner.drop(job)
                 if interface:
                     self.dispatcher.release(interface)
                 await self.plan(job.target_id)
                 return
-            campaign = CAMPAIGN if interface else AUTO
-            real_id = AttemptId(campaign, attempt_id.target, attempt_id.n, attempt_id.installation)
-            request = self._request(clinic, task, str(real_id), interface)
+            campaign = CampaignKind.CALLBACK if interface else CampaignKind.AUTO_CALLBACK
+            real_id = attempt_id.with_campaign(campaign)
+            call = self._call(clinic, task, real_id, interface)
             if interface:
                 self._admin_of[str(real_id)] = interface
-            handed_over = True
             await self.tasks.first_attempt(task.task_id, self.clock.now())
-            await self.desk.place(
-                attempt_row(
-                    attempt_id=real_id,
-                    clinic_id=clinic.id,
-                    phone=task.phone,
-                    trunk=trunk.name,
-                    now=self.clock.now(),
-                ),
-                request,
-            )
-            await self.due.finish(job.task_id)
-        finally:
-            if not handed_over:
-                pacer.release()
+            await self.runner.place(job, real_id, call, slot)
 
-    def _request(
-        self, clinic: ClinicSettings, task: CallbackTask, attempt_id: str, interface: str
-    ) -> OriginateRequest:
+    def _call(
+        self, clinic: ClinicSettings, task: CallbackTask, attempt_id: AttemptId, interface: str
+    ) -> Call:
+        """Administrator first when one was free for it, else the patient first into the reception queue."""
         trunk = self.settings.trunk_for(clinic.id)
         patient = trunk.dial.format(**dial_forms(task.phone))
         clinic_number = dial_forms(clinic.phone)["number"] if clinic.phone else ""
         if interface:
-            return OriginateRequest(
-                attempt_id=attempt_id,
+            request = OriginateRequest(
+                attempt_id=str(attempt_id),
                 channel=interface,
                 context="dialer-callback",
                 exten="s",
                 timeout_ms=int(self.policy.admin_ring.total_seconds() * 1000),
                 caller_id=f'"Перезвон" <{dial_forms(task.phone)["number"]}>',
                 variables={
-                    "DIALER_ATTEMPT": attempt_id,
+                    "DIALER_ATTEMPT": str(attempt_id),
                     "DIALER_PATIENT_DIAL": patient,
                     "DIALER_RING_SECONDS": str(int(self.policy.ring_timeout.total_seconds())),
                     "DIALER_CALLERID": clinic_number,
                 },
             )
-        return OriginateRequest(
-            attempt_id=attempt_id,
+            return Call(clinic.id, task.phone, request)
+        request = OriginateRequest(
+            attempt_id=str(attempt_id),
             channel=patient,
             context="dialer-callback-auto",
             exten="s",
             timeout_ms=int(self.policy.ring_timeout.total_seconds() * 1000),
             caller_id=trunk.caller_id,
-            variables={"DIALER_ATTEMPT": attempt_id, "DIALER_QUEUE": clinic.queue},
+            variables={"DIALER_ATTEMPT": str(attempt_id), "DIALER_QUEUE": clinic.queue},
         )
+        return Call(clinic.id, task.phone, request)
 
     async def run_sms(self, job: DueTask) -> None:
         task = await self.tasks.task_for_target(job.target_id)
-        purpose = job.task_id.rsplit(":", 1)[-1]
+        purpose = SmsKey.of_due_task(job.task_id).purpose
         if task is None or (purpose == NOT_REACHED and task.state != TaskState.OPEN.value):
             await self.due.finish(job.task_id, cancelled=True)
             return
@@ -337,23 +309,8 @@ class CallbackFlow:
             tz=clinic.timezone,
             phone=display_phone(clinic.phone) if clinic.phone else "",
         )
-        try:
-            await self.sms.send(
-                key=sms_key(CAMPAIGN, job.target_id, purpose),
-                clinic_id=clinic.id,
-                target_id=job.target_id,
-                phone=task.phone,
-                body=body,
-            )
-        except SmsRetryLater as err:
-            delay = min(600.0, 5.0 * 2 ** min(job.tries, 7))
-            log.warning(
-                "sms for callback %s: gateway unavailable (%s); retry in %.0f s", task.task_id, err, delay
-            )
-            await self.due.retry_later(job.task_id, self.clock.now() + timedelta(seconds=delay))
-            return
-        await self.due.finish(job.task_id)
-        if purpose == NOT_REACHED:
+        sent = await self.runner.send_sms(job, clinic_id=clinic.id, phone=task.phone, body=body)
+        if sent and purpose == NOT_REACHED:
             await self.plan(job.target_id)
 
     # -- call facts (on the fact path: decide at once, queue the writes) --------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -37,7 +37,7 @@ from dialer.engine.eventlog import EventLog
 from dialer.engine.intake import Intake
 from dialer.engine.loops import forever
 from dialer.engine.model import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow
-from dialer.engine.pacer import TrunkPacer
+from dialer.engine.pacer import PacerSlot, TrunkPacer
 from dialer.engine.ports import (
     LiveChannel,
     OriginateRejected,
@@ -96,12 +96,17 @@ class CallDesk:
         self.events = events
         self.installation = installation  # this database's, first in every attempt id
         self.handlers: dict[str, CallHandler] = {}
-        self._slots: dict[str, TrunkPacer] = {}
+        self._slots: dict[str, PacerSlot] = {}  # attempt id -> its trunk channel, until the call ends
         self._open: dict[str, AttemptRow] = {}  # attempts in the air, so facts need no read from storage
         self._to_forget: asyncio.Queue[str] = asyncio.Queue()
         self._adopted: set[str] = set()  # calls found up after a reconnect: their gap may hold a key press
         self._reconciling = asyncio.Lock()
         self.reconciled = asyncio.Event()
+
+    def register(self, handler: CallHandler, campaigns: Iterable[str]) -> None:
+        """Send the facts of these campaigns' calls to `handler`."""
+        for campaign in campaigns:
+            self.handlers[campaign] = handler
 
     def attempt_id(self, campaign: str, target: int, n: int) -> AttemptId:
         """The id of a new attempt: this installation's, so no other installation on the PBX can reuse it."""
@@ -113,21 +118,21 @@ class CallDesk:
 
     # -- dialling ---------------------------------------------------------------------------------
 
-    async def place(self, attempt: AttemptRow, request: OriginateRequest) -> bool:
-        """Dial with a pacer slot the caller holds; the slot is ours from here on. False when nothing was sent."""
-        pacer = self.pacers[attempt.trunk]
-        self._slots[attempt.attempt_id] = pacer
+    async def place(self, attempt: AttemptRow, request: OriginateRequest, slot: PacerSlot) -> bool:
+        """Dial on a pacer slot the caller holds; the desk takes the slot over and gives it back when the call
+        ends. False when nothing was sent."""
+        held = slot.take()
+        self._slots[attempt.attempt_id] = held
         self._log(attempt, "originate", detail=mask_phone(attempt.phone))
         try:
             await self.attempts.create(attempt, self.events.drain())
         except BaseException:
-            self._slots.pop(attempt.attempt_id, None)
-            pacer.release()
+            self._release(attempt.attempt_id)
             raise
         self._open[attempt.attempt_id] = attempt
         self.intake.tracker.expect(attempt.attempt_id)
         # The call rate is kept on the wire: the token is taken after the write, right before sending.
-        await pacer.start_token()
+        await held.start_token()
         log.info("dial %s to %s", attempt.attempt_id, mask_phone(attempt.phone))
         try:
             await self.telephony.originate(request)
@@ -252,9 +257,9 @@ class CallDesk:
         return self.handlers.get(AttemptId.parse(attempt.attempt_id).campaign, _NO_HANDLER)
 
     def _release(self, attempt_id: str) -> None:
-        pacer = self._slots.pop(attempt_id, None)
-        if pacer is not None:
-            pacer.release()
+        slot = self._slots.pop(attempt_id, None)
+        if slot is not None:
+            slot.release()
 
     async def _unplaced(self, attempt: AttemptRow, why: str) -> None:
         self._release(attempt.attempt_id)
@@ -304,8 +309,10 @@ class CallDesk:
             answered = live.state == "Up"
             self.intake.tracker.adopt(attempt.attempt_id, answered=answered, originate_done=answered)
             self._adopted.add(attempt.attempt_id)
-            if attempt.attempt_id not in self._slots and self.pacers[attempt.trunk].occupy():
-                self._slots[attempt.attempt_id] = self.pacers[attempt.trunk]
+            if attempt.attempt_id not in self._slots:
+                slot = self.pacers[attempt.trunk].occupy()
+                if slot is not None:
+                    self._slots[attempt.attempt_id] = slot
             log.info("call %s is still up on Asterisk; following it", attempt.attempt_id)
             return
         recorded = await self.telephony.recorded_outcome(attempt.attempt_id)

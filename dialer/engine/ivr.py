@@ -11,25 +11,29 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import resolve_day_windows
 from dialer.campaigns.planner import Dial, Settled, Step, Stop, Target, next_step
+from dialer.campaigns.post_visit import (
+    DIALPLAN_CONTEXTS,
+    TALK_TO_US_COMMENT,
+    asks_to_talk,
+    is_answer,
+    is_low_rating,
+    low_rating_detail,
+)
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
-from dialer.core.phones import dial_forms
-from dialer.engine.calls import CallDesk, attempt_row
+from dialer.engine.calls import CallDesk
 from dialer.engine.loops import consume
-from dialer.engine.model import AttemptRow, AttemptState, DueTask, TaskKind
-from dialer.engine.ports import OriginateRequest
+from dialer.engine.model import AttemptRow, DueTask
+from dialer.engine.runner import CampaignRunner, placed_records
 from dialer.engine.sms import SmsRetryLater, SmsSender
 from dialer.engine.stores import AttemptStore, DueStore
 from dialer.settings import IvrCampaignSettings, Settings
 
 log = logging.getLogger("dialer.ivr")
-
-FOLLOWUP, SURVEY = "followup", "survey"
-CONTEXTS = {FOLLOWUP: "dialer-followup", SURVEY: "dialer-survey"}
-TALK_TO_US = "2"
 
 
 class IvrStore(Protocol):
@@ -60,6 +64,8 @@ class _Answer:
 
 
 class IvrFlow:
+    campaigns = tuple(DIALPLAN_CONTEXTS)  # whose call facts the desk sends here
+
     def __init__(
         self,
         *,
@@ -80,18 +86,19 @@ class IvrFlow:
         self.alerts = alerts
         self.sms = sms
         self.clock = clock
+        self.runner = CampaignRunner(
+            settings=settings, attempts=attempts, due=due, desk=desk, sms=sms, clock=clock
+        )
         self.wake: Callable[[], None] = lambda: None
         self._work: asyncio.Queue[_Answer | tuple[str, int]] = asyncio.Queue()
-        for campaign in CONTEXTS:
-            desk.handlers[campaign] = self
 
     def _campaign(self, campaign: str) -> IvrCampaignSettings:
-        return self.settings.followup if campaign == FOLLOWUP else self.settings.survey
+        return self.settings.followup if campaign == CampaignKind.FOLLOWUP else self.settings.survey
 
     async def prepare_day(self) -> int:
         now = self.clock.now()
         count = 0
-        for campaign in CONTEXTS:
+        for campaign in DIALPLAN_CONTEXTS:
             config = self._campaign(campaign)
             if not config.enabled:
                 continue
@@ -109,7 +116,7 @@ class IvrFlow:
         day = target["created_at"].astimezone(clinic.timezone).date()
         windows = tuple(resolve_day_windows(self._campaign(campaign).plan.windows, day, clinic.timezone))
         rows = await self.attempts.history(target_id)
-        records = [r.as_record() for r in rows if r.state is not AttemptState.UNPLACED]
+        records = placed_records(rows)
         view = Target(
             windows=windows,
             may_call=True,
@@ -128,59 +135,22 @@ class IvrFlow:
         clinic = self.settings.clinic(target["clinic_id"])
         step, rows = await self._step(campaign, target_id, target)
         if isinstance(step, Dial):
-            n = max((r.n for r in rows), default=0) + 1
-            await self.due.schedule(
-                DueTask(
-                    f"dial:{self.desk.attempt_id(campaign, target_id, n)}",
-                    clinic.id,
-                    TaskKind.DIAL,
-                    campaign,
-                    target_id,
-                    step.at,
-                )
-            )
+            await self.runner.schedule_dial(campaign, target_id, clinic.id, step.at, rows)
             self.wake()
         elif isinstance(step, Stop):
             await self.store.close_target(target_id, step.reason.value, self.clock.now())
 
     async def run_dial(self, task: DueTask) -> None:
-        attempt_id = AttemptId.parse(task.task_id.removeprefix("dial:"))
         target = await self.store.target(task.target_id)
-        if (
-            target is None
-            or target["state"] != "active"
-            or await self.attempts.get(str(attempt_id)) is not None
-        ):
-            await self.due.finish(task.task_id, cancelled=True)
+        attempt_id = await self.runner.claim(task, target is not None and target["state"] == "active")
+        if target is None or attempt_id is None:
             return
-        trunk = self.settings.trunk_for(target["clinic_id"])
-        pacer = self.desk.pacers[trunk.name]
-        await pacer.acquire()
-        try:
+        async with self.runner.slot(target["clinic_id"]) as slot:
             if await self._not_now(task, target):
-                pacer.release()
                 return
-            request = OriginateRequest(
-                attempt_id=str(attempt_id),
-                channel=trunk.dial.format(**dial_forms(target["phone"])),
-                context=CONTEXTS[task.campaign],
-                exten="s",
-                timeout_ms=int(trunk.ring_timeout.total_seconds() * 1000),
-                caller_id=trunk.caller_id,
-                variables={"DIALER_ATTEMPT": str(attempt_id)},
-            )
-            row = attempt_row(
-                attempt_id=attempt_id,
-                clinic_id=target["clinic_id"],
-                phone=target["phone"],
-                trunk=trunk.name,
-                now=self.clock.now(),
-            )
-        except BaseException:
-            pacer.release()
-            raise
-        await self.desk.place(row, request)
-        await self.due.finish(task.task_id)
+            context = DIALPLAN_CONTEXTS[CampaignKind(task.campaign)]
+            call = self.runner.patient_call(attempt_id, target["clinic_id"], target["phone"], context)
+            await self.runner.place(task, attempt_id, call, slot)
 
     async def _not_now(self, task: DueTask, target: dict[str, Any]) -> bool:
         """Outside the clinic's calling hours (a task due while the service was down, a long wait for the
@@ -201,8 +171,7 @@ class IvrFlow:
 
     def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
         campaign = AttemptId.parse(attempt.attempt_id).campaign
-        valid = digit in ("1", "2") if campaign == FOLLOWUP else digit in "12345"
-        if not valid:
+        if not is_answer(campaign, digit):
             return Settled.OPEN
         self._work.put_nowait(_Answer(attempt, digit, at))
         return Settled.FINAL
@@ -237,20 +206,20 @@ class IvrFlow:
         if not fresh:
             return
         now = self.clock.now()
-        if campaign == FOLLOWUP and answer.digit == TALK_TO_US:
+        if asks_to_talk(campaign, answer.digit):
             await self.store.add_diary(
                 clinic.id,
                 target["phone"],
                 target["patient_id"] or None,
                 now.astimezone(clinic.timezone).date(),
-                "После визита: пациент просит связаться (опрос самочувствия)",
+                TALK_TO_US_COMMENT,
                 now,
             )
             log.info(
                 "follow-up of %s: the patient asks to talk; a diary call for today", target["subject_id"]
             )
-        elif campaign == SURVEY and int(answer.digit) <= self.settings.survey.low_rating:
-            detail = f"оценка {answer.digit} из 5, запись {target['subject_id']}"
+        elif is_low_rating(campaign, answer.digit, self.settings.survey.low_rating):
+            detail = low_rating_detail(answer.digit, target["subject_id"])
             alert_id = await self.alerts.raise_(clinic.id, "low_rating", now, detail)
             if clinic.supervisor_phone:
                 try:

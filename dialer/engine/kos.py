@@ -5,22 +5,21 @@ give in the wrap-up. Every status change goes to the clinic's own system by webh
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any, Protocol
 
+from dialer.campaigns.kinds import CampaignKind
+from dialer.campaigns.kos import RecallChange, after_round_unreached, after_wrapup, round_day
 from dialer.campaigns.plan import resolve_day_windows
 from dialer.campaigns.planner import StopReason
 from dialer.core.clock import Clock
-from dialer.core.recalls import NOT_REACHED, RecallStatus, after_unreached
+from dialer.core.recalls import RecallStatus
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.model import RecallRow
 from dialer.engine.progressive import ProgressiveTarget
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.kos")
-
-CAMPAIGN = "kos"
-NO_ANSWER_REASON = "не берёт трубку"
 
 
 class RecallStore(Protocol):
@@ -49,7 +48,7 @@ class RecallStore(Protocol):
 
 
 class KosSource:
-    campaign = CAMPAIGN
+    campaign = CampaignKind.KOS
 
     def __init__(self, *, settings: Settings, recalls: RecallStore, clock: Clock) -> None:
         self.settings = settings
@@ -73,8 +72,7 @@ class KosSource:
             return None
         recall, current, _ = found
         clinic = self.settings.clinic(recall.clinic_id)
-        # A round not finished on its day (the service was down, the window closed early) goes on today.
-        day = max(recall.target_day, self._today(recall.clinic_id))
+        day = round_day(recall.target_day, self._today(recall.clinic_id))
         windows = resolve_day_windows((self.settings.kos.round_window,), day, clinic.timezone)
         return ProgressiveTarget(target_id, recall.clinic_id, recall.phone, tuple(windows), current)
 
@@ -88,31 +86,13 @@ class KosSource:
             await self.recalls.close_round(target_id, "contacted", now)  # the administrator's wrap-up decides
             return
         kos = self.settings.kos
-        start = max(recall.target_day, self._today(recall.clinic_id))
-        moved = after_unreached(recall.moves, start, kos.moves, kos.gap.days or 1)
-        if moved.refused:
-            await self.recalls.change(
-                recall.recall_id,
-                status=RecallStatus.REFUSED,
-                now=now,
-                reason=NOT_REACHED,
-                moves=moved.moves,
-                close_target=target_id,
-                event={"source": "dialer"},
-            )
-            log.info("recall %s: Отказ «%s» after %d rounds", recall.recall_id, NOT_REACHED, moved.moves)
+        today = self._today(recall.clinic_id)
+        change = after_round_unreached(recall.moves, recall.target_day, today, kos.moves, kos.gap.days)
+        await self._change(recall, change, target_id, {"source": "dialer"})
+        if change.status is RecallStatus.REFUSED:
+            log.info("recall %s: Отказ «%s» after %d rounds", recall.recall_id, change.reason, change.moves)
         else:
-            await self.recalls.change(
-                recall.recall_id,
-                status=RecallStatus.CALL,
-                now=now,
-                reason=NO_ANSWER_REASON,
-                target_day=moved.target_day,
-                moves=moved.moves,
-                close_target=target_id,
-                event={"source": "dialer"},
-            )
-            log.info("recall %s: not reached, moved to %s", recall.recall_id, moved.target_day)
+            log.info("recall %s: not reached, moved to %s", recall.recall_id, change.target_day)
 
     async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> None:
         """The administrator's result becomes the recall's status in the journal's words."""
@@ -120,40 +100,21 @@ class KosSource:
         if found is None:
             return
         recall = found[0]
-        now = self.clock.now()
-        event = {"source": "operator", "operator": operator}
-        if form.result == "booked":
-            await self.recalls.change(
-                recall.recall_id,
-                status=RecallStatus.BOOKED,
-                now=now,
-                comment=form.comment,
-                booked_day=form.visit_day,
-                close_target=target_id,
-                event=event,
-            )
-        elif form.result == "refused":
-            await self.recalls.change(
-                recall.recall_id,
-                status=RecallStatus.REFUSED,
-                now=now,
-                reason=form.reason,
-                comment=form.comment,
-                close_target=target_id,
-                event=event,
-            )
-        else:
-            # Звать: the patient was reached, so this is not one of the unanswered rounds; the date is theirs.
-            day = form.call_again_day or self._today(recall.clinic_id) + timedelta(
-                days=self.settings.kos.gap.days
-            )
-            await self.recalls.change(
-                recall.recall_id,
-                status=RecallStatus.CALL,
-                now=now,
-                reason=form.reason or "просто позвонил без результата",
-                comment=form.comment,
-                target_day=day,
-                close_target=target_id,
-                event=event,
-            )
+        change = after_wrapup(form, self._today(recall.clinic_id), self.settings.kos.gap.days)
+        await self._change(recall, change, target_id, {"source": "operator", "operator": operator})
+
+    async def _change(
+        self, recall: RecallRow, change: RecallChange, target_id: int, event: dict[str, Any]
+    ) -> None:
+        await self.recalls.change(
+            recall.recall_id,
+            status=change.status,
+            now=self.clock.now(),
+            reason=change.reason,
+            comment=change.comment,
+            target_day=change.target_day,
+            booked_day=change.booked_day,
+            moves=change.moves,
+            close_target=target_id,
+            event=event,
+        )

@@ -4,8 +4,40 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from dialer.core.clock import Clock
+
+
+class PacerSlot:
+    """One channel of a trunk, held from before an attempt is written until its call ends.
+
+    It is given back exactly once, by whoever ends the call: the desk takes it over (`take`) when it
+    places the call, and a slot that was taken over or released frees nothing more."""
+
+    def __init__(self, pacer: TrunkPacer) -> None:
+        self._pacer: TrunkPacer | None = pacer
+
+    @property
+    def held(self) -> bool:
+        return self._pacer is not None
+
+    def take(self) -> PacerSlot:
+        """Move the channel to a new holder; this one is empty from now on."""
+        pacer, self._pacer = self._pacer, None
+        if pacer is None:
+            raise RuntimeError("this pacer slot was already given back or handed over")
+        return PacerSlot(pacer)
+
+    async def start_token(self) -> None:
+        if self._pacer is not None:
+            await self._pacer.start_token()
+
+    def release(self) -> None:
+        pacer, self._pacer = self._pacer, None
+        if pacer is not None:
+            pacer._give_back()
 
 
 class TrunkPacer:
@@ -20,7 +52,7 @@ class TrunkPacer:
         self.in_use = 0
         self.peak = 0
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> PacerSlot:
         """Wait for a free channel. The call itself must still wait for `start_token` before it goes out."""
         while self.in_use >= self.max_channels:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -31,7 +63,16 @@ class TrunkPacer:
                 if waiter.done() and not waiter.cancelled():
                     self._wake_next()  # woken, then cancelled: the freed slot goes to the next in line
                 raise
-        self._take()
+        return self._take()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[PacerSlot]:
+        """A channel for the body: given back at its end unless the call desk took it over for a call."""
+        held = await self.acquire()
+        try:
+            yield held
+        finally:
+            held.release()
 
     async def start_token(self) -> None:
         """Wait for the next start the call rate allows; taken right before the Originate is sent."""
@@ -41,14 +82,13 @@ class TrunkPacer:
                 await self._clock.sleep(wait)
             self._next_start = max(self._clock.monotonic(), self._next_start) + self._interval
 
-    def occupy(self) -> bool:
-        """Count a call found alive after a restart, if a slot is free right now."""
+    def occupy(self) -> PacerSlot | None:
+        """A channel for a call found alive after a restart, if one is free right now."""
         if self.in_use >= self.max_channels:
-            return False
-        self._take()
-        return True
+            return None
+        return self._take()
 
-    def release(self) -> None:
+    def _give_back(self) -> None:
         self.in_use -= 1
         self._wake_next()
 
@@ -59,9 +99,10 @@ class TrunkPacer:
                 waiter.set_result(None)
                 return
 
-    def _take(self) -> None:
+    def _take(self) -> PacerSlot:
         self.in_use += 1
         self.peak = max(self.peak, self.in_use)
+        return PacerSlot(self)
 
     @property
     def free(self) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import Window
 from dialer.campaigns.planner import (
     AttemptRecord,
@@ -33,13 +34,12 @@ from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
-from dialer.core.phones import dial_forms
 from dialer.core.wrapup import WrapupForm
-from dialer.engine.calls import CallDesk, attempt_row
+from dialer.engine.calls import CallDesk
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
-from dialer.engine.model import AttemptRow, AttemptState, DueTask, TaskKind, UserRow, WrapupRow
-from dialer.engine.ports import OriginateRequest
+from dialer.engine.model import AttemptRow, AttemptState, DueTask, UserRow, WrapupRow
+from dialer.engine.runner import Call, CampaignRunner
 from dialer.engine.stores import AttemptStore, DueStore
 from dialer.settings import Settings
 
@@ -65,7 +65,7 @@ class ProgressiveTarget:
 class Source(Protocol):
     """One kind of progressive call: where its targets come from and what their end means."""
 
-    campaign: str
+    campaign: CampaignKind
 
     async def target(self, target_id: int) -> ProgressiveTarget | None: ...
 
@@ -95,12 +95,15 @@ class ProgressiveFlow:
         clock: Clock,
     ) -> None:
         self.settings = settings
-        self.sources = {s.campaign: s for s in sources}
+        self.sources: dict[str, Source] = {s.campaign: s for s in sources}
         self.attempts = attempts
         self.due = due
         self.desk = desk
         self.dispatcher = dispatcher
         self.clock = clock
+        self.runner = CampaignRunner(
+            settings=settings, attempts=attempts, due=due, desk=desk, sms=None, clock=clock
+        )
         self.wake: Callable[[], None] = lambda: None
         self.changed = asyncio.Event()
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
@@ -109,8 +112,6 @@ class ProgressiveFlow:
         # attempt id -> the administrator talking on it. Counted busy from the moment Asterisk connects them,
         # however late the device-state change reaches the queue state.
         self._talking: dict[str, str] = {}
-        for campaign in self.sources:
-            desk.handlers[campaign] = self
 
     # -- the drop rate and the room to dial -----------------------------------------------------------
 
@@ -140,6 +141,11 @@ class ProgressiveFlow:
             self.changed.clear()
 
     # -- planning -------------------------------------------------------------------------------------
+
+    @property
+    def campaigns(self) -> tuple[str, ...]:
+        """Whose call facts the desk sends here."""
+        return tuple(self.sources)
 
     async def prepare_day(self) -> int:
         now = self.clock.now()
@@ -183,17 +189,7 @@ class ProgressiveFlow:
         records, rows = await self._history(target_id)
         step = next_step(self._planner_view(target), records, self.clock.now())
         if isinstance(step, Dial):
-            n = max((r.n for r in rows), default=0) + 1
-            await self.due.schedule(
-                DueTask(
-                    f"dial:{self.desk.attempt_id(campaign, target_id, n)}",
-                    target.clinic_id,
-                    TaskKind.DIAL,
-                    campaign,
-                    target_id,
-                    step.at,
-                )
-            )
+            await self.runner.schedule_dial(campaign, target_id, target.clinic_id, step.at, rows)
             self.wake()
         elif isinstance(step, Stop):
             contacted = step.reason is StopReason.SETTLED
@@ -204,11 +200,9 @@ class ProgressiveFlow:
     # -- dialling -------------------------------------------------------------------------------------
 
     async def run_dial(self, task: DueTask) -> None:
-        attempt_id = AttemptId.parse(task.task_id.removeprefix("dial:"))
-        source = self.sources[task.campaign]
-        target = await source.target(task.target_id)
-        if target is None or not target.active or await self.attempts.get(str(attempt_id)) is not None:
-            await self.due.finish(task.task_id, cancelled=True)
+        target = await self.sources[task.campaign].target(task.target_id)
+        attempt_id = await self.runner.claim(task, target is not None and target.active)
+        if target is None or attempt_id is None:
             return
         await self._wait_for_room(target.clinic_id)
         # The slot is taken before any other wait: several calls waiting for room must not all see the same
@@ -225,53 +219,24 @@ class ProgressiveFlow:
 
     async def _dial(self, task: DueTask, target: ProgressiveTarget, attempt_id: AttemptId) -> bool:
         """Place the call if the plan still wants it now; whether it was handed to the call desk."""
-        trunk = self.settings.trunk_for(target.clinic_id)
-        pacer = self.desk.pacers[trunk.name]
-        await pacer.acquire()
-        handed_over = False
-        try:
+        async with self.runner.slot(target.clinic_id) as slot:
             records, rows = await self._history(target.target_id)
             step = next_step(self._planner_view(target), records, self.clock.now())
-            if (
-                not isinstance(step, Dial)
-                or step.at > self.clock.now()
-                or attempt_id.n != max((r.n for r in rows), default=0) + 1
-            ):
-                await self.due.finish(task.task_id, cancelled=True)
+            if not self.runner.still_due(step, rows, attempt_id):
+                await self.runner.drop(task)
                 await self.plan(task.campaign, target.target_id)
                 return False
-            handed_over = True
-            sent = await self.desk.place(
-                attempt_row(
-                    attempt_id=attempt_id,
-                    clinic_id=target.clinic_id,
-                    phone=target.phone,
-                    trunk=trunk.name,
-                    now=self.clock.now(),
-                ),
-                self._request(target, attempt_id),
-            )
-            await self.due.finish(task.task_id)
-            return sent
-        finally:
-            if not handed_over:
-                pacer.release()
+            return await self.runner.place(task, attempt_id, self._call(target, attempt_id), slot)
 
-    def _request(self, target: ProgressiveTarget, attempt_id: AttemptId) -> OriginateRequest:
+    def _call(self, target: ProgressiveTarget, attempt_id: AttemptId) -> Call:
+        """The patient first; answering, they wait at the head of the clinic's queue for an administrator."""
         clinic = self.settings.clinic(target.clinic_id)
-        trunk = self.settings.trunk_for(target.clinic_id)
-        return OriginateRequest(
-            attempt_id=str(attempt_id),
-            channel=trunk.dial.format(**dial_forms(target.phone)),
-            context="dialer-progressive",
-            exten="s",
-            timeout_ms=int(trunk.ring_timeout.total_seconds() * 1000),
-            caller_id=trunk.caller_id,
-            variables={
-                "DIALER_ATTEMPT": str(attempt_id),
-                "DIALER_QUEUE": clinic.answer_queues[0],
-                "DIALER_WAIT": str(max(1, int(self.settings.kos.wait_for_admin.total_seconds()))),
-            },
+        variables = {
+            "DIALER_QUEUE": clinic.answer_queues[0],
+            "DIALER_WAIT": str(max(1, int(self.settings.kos.wait_for_admin.total_seconds()))),
+        }
+        return self.runner.patient_call(
+            attempt_id, target.clinic_id, target.phone, "dialer-progressive", variables
         )
 
     # -- call facts (on the fact path) ----------------------------------------------------------------

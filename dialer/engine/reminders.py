@@ -6,11 +6,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.planner import Dial, SendSms, Settled, Stop, Target, Wait, next_step
 from dialer.campaigns.reminders import (
-    CAMPAIGN,
     ReminderStatus,
     digit_meaning,
     doctor_prompt,
@@ -19,14 +19,14 @@ from dialer.campaigns.reminders import (
 )
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
-from dialer.core.ids import AttemptId, sms_key
-from dialer.core.phones import dial_forms, display_phone
+from dialer.core.ids import AttemptId, SmsKey
+from dialer.core.phones import display_phone
 from dialer.core.sms import SmsStatus
-from dialer.engine.calls import CallDesk, attempt_row
+from dialer.engine.calls import CallDesk
 from dialer.engine.loops import consume
-from dialer.engine.model import AttemptRow, AttemptState, DueTask, ReminderTarget, TaskKind
-from dialer.engine.ports import OriginateRequest
-from dialer.engine.sms import SmsRetryLater, SmsSender
+from dialer.engine.model import AttemptRow, DueTask, ReminderTarget
+from dialer.engine.runner import Call, CampaignRunner, placed_records
+from dialer.engine.sms import SmsSender
 from dialer.engine.stores import AttemptStore, DueStore, ReminderStore
 from dialer.settings import Settings
 
@@ -40,7 +40,8 @@ CANCEL_COMMENT = "Пациент отменил запись через авто
 
 
 class ReminderFlow:
-    campaign = CAMPAIGN
+    campaign = CampaignKind.REMINDERS
+    campaigns = (CampaignKind.REMINDERS,)  # whose call facts the desk sends here
 
     def __init__(
         self,
@@ -60,13 +61,15 @@ class ReminderFlow:
         self.desk = desk
         self.sms = sms
         self.clock = clock
+        self.runner = CampaignRunner(
+            settings=settings, attempts=attempts, due=due, desk=desk, sms=sms, clock=clock
+        )
         # The worker's wake-up, so new due work starts without a poll delay.
         self.wake: Callable[[], None] = lambda: None
         # Work the call facts ask for, done here rather than on the fact path: digits to write, targets to plan.
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         # A cancelled visit frees its slot for the waiting list: (clinic, appointment id).
         self.on_cancelled: Callable[[str, str], Awaitable[object]] | None = None
-        desk.handlers[CAMPAIGN] = self
 
     # -- planning ---------------------------------------------------------------------------------
 
@@ -103,8 +106,7 @@ class ReminderFlow:
 
     async def _step(self, target: ReminderTarget) -> tuple[Dial | SendSms | Wait | Stop, list[AttemptRow]]:
         history = await self.attempts.history(target.target_id)
-        placed = [a.as_record() for a in history if a.state is not AttemptState.UNPLACED]
-        return next_step(self._planner_view(target), placed, self.clock.now()), history
+        return next_step(self._planner_view(target), placed_records(history), self.clock.now()), history
 
     async def plan(self, target_id: int) -> None:
         target = await self.reminders.target(target_id)
@@ -112,16 +114,11 @@ class ReminderFlow:
             return
         step, history = await self._step(target)
         if isinstance(step, Dial):
-            attempt = self.desk.attempt_id(CAMPAIGN, target_id, max((a.n for a in history), default=0) + 1)
-            await self.due.schedule(
-                DueTask(f"dial:{attempt}", target.clinic_id, TaskKind.DIAL, CAMPAIGN, target_id, step.at)
-            )
+            await self.runner.schedule_dial(self.campaign, target_id, target.clinic_id, step.at, history)
             self.wake()
         elif isinstance(step, SendSms):
-            key = sms_key(CAMPAIGN, target_id, SMS_PURPOSE)
-            await self.due.schedule(
-                DueTask(f"send:{key}", target.clinic_id, TaskKind.SMS, CAMPAIGN, target_id, step.at)
-            )
+            key = SmsKey(self.campaign, target_id, SMS_PURPOSE)
+            await self.runner.schedule_sms(key, target.clinic_id, step.at)
             self.wake()
         elif isinstance(step, Stop):
             last = next((a.result for a in reversed(history) if a.result is not None), None)
@@ -130,7 +127,11 @@ class ReminderFlow:
             now = self.clock.now()
             if final is ReminderStatus.INVALID_NUMBER:
                 await self.reminders.open_admin_task(
-                    target_id, CHECK_PHONE_TASK, f"{CAMPAIGN}:{target_id}", CHECK_PHONE_COMMENT, now
+                    target_id,
+                    CHECK_PHONE_TASK,
+                    f"{CampaignKind.REMINDERS}:{target_id}",
+                    CHECK_PHONE_COMMENT,
+                    now,
                 )
             await self.reminders.finish(target_id, final, step.reason.value, now)
             log.info("reminder %s done: %s", target_id, final.value)
@@ -138,61 +139,33 @@ class ReminderFlow:
     # -- due tasks --------------------------------------------------------------------------------
 
     async def run_dial(self, task: DueTask) -> None:
-        attempt_id = AttemptId.parse(task.task_id.removeprefix("dial:"))
         target = await self.reminders.target(task.target_id)
-        if target is None or not target.active or await self.attempts.get(str(attempt_id)) is not None:
-            await self.due.finish(task.task_id, cancelled=True)
+        attempt_id = await self.runner.claim(task, target is not None and target.active)
+        if target is None or attempt_id is None:
             return
-        trunk = self.settings.trunk_for(target.clinic_id)
-        pacer = self.desk.pacers[trunk.name]
-        await pacer.acquire()
-        handed_over = False
-        try:
+        async with self.runner.slot(target.clinic_id) as slot:
             # Decide again now that a channel is free: the window may have closed while we waited.
             step, history = await self._step(target)
-            expected_n = max((a.n for a in history), default=0) + 1
-            if not isinstance(step, Dial) or step.at > self.clock.now() or attempt_id.n != expected_n:
-                await self.due.finish(task.task_id, cancelled=True)
+            if not self.runner.still_due(step, history, attempt_id):
+                await self.runner.drop(task)
                 await self.plan(target.target_id)
                 return
             if target.status is ReminderStatus.PENDING:
                 await self.reminders.set_status(
                     target.target_id, ReminderStatus.CALLING, None, self.clock.now()
                 )
-            handed_over = True
-            await self.desk.place(
-                attempt_row(
-                    attempt_id=attempt_id,
-                    clinic_id=target.clinic_id,
-                    phone=target.phone,
-                    trunk=trunk.name,
-                    now=self.clock.now(),
-                ),
-                self._request(target, str(attempt_id)),
-            )
-            await self.due.finish(task.task_id)
-        finally:
-            if not handed_over:
-                pacer.release()
+            await self.runner.place(task, attempt_id, self._call(target, attempt_id), slot)
 
-    def _request(self, target: ReminderTarget, attempt_id: str) -> OriginateRequest:
+    def _call(self, target: ReminderTarget, attempt_id: AttemptId) -> Call:
         clinic = self.settings.clinic(target.clinic_id)
-        trunk = self.settings.trunk_for(target.clinic_id)
-        return OriginateRequest(
-            attempt_id=attempt_id,
-            channel=trunk.dial.format(**dial_forms(target.phone)),
-            context=self.settings.reminders.ivr_context,
-            exten="s",
-            timeout_ms=int(trunk.ring_timeout.total_seconds() * 1000),
-            caller_id=trunk.caller_id,
-            variables={
-                "DIALER_ATTEMPT": attempt_id,
-                "DIALER_APPT_TS": str(int(target.visit_at.timestamp())),
-                "DIALER_TZ": clinic.timezone.key,
-                "DIALER_DOCTOR_PROMPT": doctor_prompt(target.doctor),
-                "DIALER_QUEUE": clinic.queue,
-            },
-        )
+        variables = {
+            "DIALER_APPT_TS": str(int(target.visit_at.timestamp())),
+            "DIALER_TZ": clinic.timezone.key,
+            "DIALER_DOCTOR_PROMPT": doctor_prompt(target.doctor),
+            "DIALER_QUEUE": clinic.queue,
+        }
+        context = self.settings.reminders.ivr_context
+        return self.runner.patient_call(attempt_id, target.clinic_id, target.phone, context, variables)
 
     async def run_sms(self, task: DueTask) -> None:
         target = await self.reminders.target(task.target_id)
@@ -206,23 +179,8 @@ class ReminderFlow:
             tz=clinic.timezone,
             phone=display_phone(clinic.phone) if clinic.phone else "",
         )
-        try:
-            await self.sms.send(
-                key=sms_key(CAMPAIGN, target.target_id, SMS_PURPOSE),
-                clinic_id=target.clinic_id,
-                target_id=target.target_id,
-                phone=target.phone,
-                body=body,
-            )
-        except SmsRetryLater as err:
-            delay = min(600.0, 5.0 * 2 ** min(task.tries, 7))
-            log.warning(
-                "sms for reminder %s: gateway unavailable (%s); retry in %.0f s", target.target_id, err, delay
-            )
-            await self.due.retry_later(task.task_id, self.clock.now() + timedelta(seconds=delay))
-            return
-        await self.due.finish(task.task_id)
-        await self.plan(target.target_id)
+        if await self.runner.send_sms(task, clinic_id=target.clinic_id, phone=target.phone, body=body):
+            await self.plan(target.target_id)
 
     # -- call facts (on the fact path: decide at once, queue the writes) -------------------------
 

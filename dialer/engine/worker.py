@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from dialer.core.clock import Clock
 from dialer.core.privacy import describe_error
+from dialer.core.retry import RetryBackoff
 from dialer.engine.loops import forever
 from dialer.engine.model import DueTask, TaskKind
 from dialer.engine.stores import DueStore
@@ -18,6 +19,8 @@ log = logging.getLogger("dialer.worker")
 TaskRunner = Callable[[DueTask], Awaitable[None]]
 
 IDLE_POLL_SECONDS = 5.0
+# A task that raised: tried again soon, then less and less often, at least every five minutes.
+FAILED_TASK_BACKOFF = RetryBackoff(first=timedelta(seconds=5), longest=timedelta(minutes=5), max_doublings=6)
 
 
 class DueWorker:
@@ -79,16 +82,21 @@ class DueWorker:
             await runner(task)
         except Exception as exc:
             self.failures += 1
-            delay = min(300.0, 5.0 * 2 ** min(task.tries, 6))
-            log.error("task %s failed (%s); retry in %.0f s", task.task_id, describe_error(exc), delay)
+            delay = FAILED_TASK_BACKOFF.after(task.tries)
+            log.error(
+                "task %s failed (%s); retry in %.0f s",
+                task.task_id,
+                describe_error(exc),
+                delay.total_seconds(),
+            )
             await self._retry_later(task, delay)
         finally:
             self._outstanding -= 1
             self._wake.set()
 
-    async def _retry_later(self, task: DueTask, delay: float) -> None:
+    async def _retry_later(self, task: DueTask, delay: timedelta) -> None:
         try:
-            await self.due.retry_later(task.task_id, self.clock.now() + timedelta(seconds=delay))
+            await self.due.retry_later(task.task_id, self.clock.now() + delay)
         except Exception as exc:
             # Not a reason to stop the other tasks: the row stays claimed and is requeued at the next start.
             log.error("task %s could not be put back for a retry: %s", task.task_id, describe_error(exc))

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import Window, resolve_day_windows
 from dialer.campaigns.planner import StopReason
 from dialer.core.clock import Clock
@@ -20,7 +21,6 @@ from dialer.settings import Settings
 log = logging.getLogger("dialer.worklists")
 
 OFFER_CALL_BEFORE_SLOT = timedelta(minutes=30)
-DIARY, OFFER = "diary", "offer"
 
 
 class WorklistStore(Protocol):
@@ -46,7 +46,7 @@ class WorklistStore(Protocol):
 class DiarySource:
     """The day's diary is worked like KOS; an entry not reached moves to the next day."""
 
-    campaign = DIARY
+    campaign = CampaignKind.DIARY
 
     def __init__(self, *, settings: Settings, store: WorklistStore, clock: Clock) -> None:
         self.settings = settings
@@ -89,7 +89,7 @@ class DiarySource:
 class OfferSource:
     """A freed slot goes to the waiting list in priority order: an SMS first, then after the reply window a call."""
 
-    campaign = OFFER
+    campaign = CampaignKind.OFFER
 
     def __init__(self, *, settings: Settings, store: WorklistStore, sms: SmsSender, clock: Clock) -> None:
         self.settings = settings
@@ -118,7 +118,7 @@ class OfferSource:
         )
         try:
             await self.sms.send(
-                key=sms_key("offer", offer["offer_id"], "offer"),
+                key=sms_key(CampaignKind.OFFER, offer["offer_id"], "offer"),
                 clinic_id=clinic_id,
                 target_id=offer["target_id"],
                 phone=offer["phone"],

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.appointments import AppointmentRecord
 from dialer.engine.model import AttemptState, OutcomeRow, UpsertCounts
@@ -78,7 +78,7 @@ class SqlAppointmentStore:
                 update(targets)
                 .where(
                     targets.c.clinic_id == clinic_id,
-                    targets.c.campaign == REMINDERS,
+                    targets.c.campaign == CampaignKind.REMINDERS,
                     targets.c.subject_id == appointment_id,
                     targets.c.state == "active",
                 )

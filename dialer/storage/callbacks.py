@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.campaigns.callbacks import CAMPAIGN, TaskState
+from dialer.campaigns.callbacks import TaskState
+from dialer.campaigns.kinds import CampaignKind
 from dialer.engine.model import CallbackTask
 from dialer.storage.schema import callback_tasks, targets
 
@@ -78,7 +79,7 @@ class SqlCallbackStore:
                     insert(targets)
                     .values(
                         clinic_id=task.clinic_id,
-                        campaign=CAMPAIGN,
+                        campaign=CampaignKind.CALLBACK,
                         subject_id=str(task_id),
                         patient_id="",
                         phone=task.phone,

@@ -10,13 +10,12 @@ from typing import Any
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dialer.campaigns.kinds import CampaignKind
 from dialer.core.recalls import RecallRecord, RecallStatus
 from dialer.engine.model import RecallRow, UpsertCounts
 from dialer.storage.schema import recalls, targets, webhook_outbox
 from dialer.storage.targets import open_target
 from dialer.storage.upsert import insert_dialect, insert_ignore
-
-CAMPAIGN = "kos"
 
 
 def recall_from_row(r: Any) -> RecallRow:
@@ -106,7 +105,7 @@ class SqlRecallStore:
                 for r in await conn.execute(
                     select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
                         targets.c.clinic_id == clinic_id,
-                        targets.c.campaign == CAMPAIGN,
+                        targets.c.campaign == CampaignKind.KOS,
                         targets.c.created_at >= day_start,
                     )
                 )
@@ -130,7 +129,7 @@ class SqlRecallStore:
                 for t in await conn.execute(
                     select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
                         targets.c.clinic_id == clinic_id,
-                        targets.c.campaign == CAMPAIGN,
+                        targets.c.campaign == CampaignKind.KOS,
                         targets.c.subject_id.in_(list(subjects)),
                     )
                 )
@@ -147,7 +146,7 @@ class SqlRecallStore:
                     continue  # a finished round: the wrap-up or the plan gives the next date
                 room -= 1
                 today[subject] = await open_target(
-                    conn, clinic_id, CAMPAIGN, subject, r.patient_id, r.phone, now
+                    conn, clinic_id, CampaignKind.KOS, subject, r.patient_id, r.phone, now
                 )
         return [int(t.target_id) for t in today.values() if t.state == "active"]
 
@@ -157,7 +156,9 @@ class SqlRecallStore:
         async with self.engine.connect() as conn:
             t = (
                 await conn.execute(
-                    select(targets).where(targets.c.target_id == target_id, targets.c.campaign == CAMPAIGN)
+                    select(targets).where(
+                        targets.c.target_id == target_id, targets.c.campaign == CampaignKind.KOS
+                    )
                 )
             ).first()
             if t is None:

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import and_, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.campaigns.reminders import CAMPAIGN, ReminderStatus
+from dialer.campaigns.kinds import CampaignKind
+from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.sms import SmsStatus
 from dialer.engine.model import DaySummary, ReminderTarget
 from dialer.storage.schema import admin_tasks, appointments, attempts, patients, sms_messages, targets
@@ -113,7 +114,7 @@ class SqlReminderStore:
                     insert_ignore(conn, targets, ["clinic_id", "campaign", "subject_id"])
                     .values(
                         clinic_id=r.clinic_id,
-                        campaign=CAMPAIGN,
+                        campaign=CampaignKind.REMINDERS,
                         subject_id=r.appointment_id,
                         patient_id=r.patient_id,
                         phone=r.phone,
@@ -134,7 +135,7 @@ class SqlReminderStore:
         query = (
             select(targets.c.target_id)
             .select_from(_JOIN)
-            .where(targets.c.campaign == CAMPAIGN, targets.c.state == "active")
+            .where(targets.c.campaign == CampaignKind.REMINDERS, targets.c.state == "active")
         )
         if visit_day is not None:
             query = query.where(appointments.c.visit_day == visit_day)
@@ -218,7 +219,9 @@ class SqlReminderStore:
                 .group_by(appointments.c.reminder_status)
             )
             day_targets = (
-                select(targets.c.target_id).select_from(_JOIN).where(*day, targets.c.campaign == CAMPAIGN)
+                select(targets.c.target_id)
+                .select_from(_JOIN)
+                .where(*day, targets.c.campaign == CampaignKind.REMINDERS)
             )
             calls = await conn.execute(
                 select(attempts.c.state, func.count())
@@ -233,7 +236,7 @@ class SqlReminderStore:
             active = await conn.scalar(
                 select(func.count())
                 .select_from(_JOIN)
-                .where(*day, targets.c.campaign == CAMPAIGN, targets.c.state == "active")
+                .where(*day, targets.c.campaign == CampaignKind.REMINDERS, targets.c.state == "active")
             )
             return DaySummary(
                 statuses={str(k): int(v) for k, v in statuses},

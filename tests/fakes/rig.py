@@ -14,21 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dialer.campaigns.callbacks import CAMPAIGN as CALLBACK
-from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
+from dialer.campaigns.kinds import ADMINISTRATOR_TAKES, CampaignKind
 from dialer.core.clock import FakeClock
 from dialer.core.ids import AttemptId
 from dialer.core.inbound import InboundTracker
 from dialer.core.tracker import CallTracker
-from dialer.engine.callbacks import AUTO as AUTO_CALLBACK
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.calls import CallDesk
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.eventlog import EventLog
 from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake
-from dialer.engine.ivr import FOLLOWUP, SURVEY
-from dialer.engine.kos import CAMPAIGN as KOS
 from dialer.engine.kos import KosSource
 from dialer.engine.model import TaskKind
 from dialer.engine.pacer import TrunkPacer
@@ -36,7 +32,6 @@ from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.reminders import ReminderFlow
 from dialer.engine.sms import SmsSender
 from dialer.engine.worker import DueWorker
-from dialer.engine.worklists import DIARY, OFFER
 from dialer.settings import Settings, parse_settings
 from tests.fakes.memory import (
     MemoryAttemptStore,
@@ -51,9 +46,7 @@ from tests.fakes.memory import (
 )
 from tests.fakes.pbx import FakeAsterisk
 
-# app.PROGRESSIVE and app.CAMPAIGNS, spelled out: importing dialer.app (all the adapters) costs ~1.7 s.
-PROGRESSIVE = (KOS, DIARY, OFFER)
-CAMPAIGNS = frozenset({REMINDERS, CALLBACK, AUTO_CALLBACK, *PROGRESSIVE, FOLLOWUP, SURVEY})
+CAMPAIGNS = frozenset(CampaignKind)  # app.CAMPAIGNS: importing dialer.app (all the adapters) costs ~1.7 s
 
 CLINIC = "c1"
 CLINIC_PHONE = "+74951234567"
@@ -195,12 +188,14 @@ def build(settings: Settings, start: datetime) -> Rig:
         ready=desk.reconciled,
         max_outstanding=2 * sum(p.max_channels for p in pacers.values()) + 16,
     )
-    worker.register(TaskKind.DIAL, REMINDERS, reminders.run_dial)
-    worker.register(TaskKind.SMS, REMINDERS, reminders.run_sms)
-    worker.register(TaskKind.DIAL, CALLBACK, callbacks.run_dial)
-    worker.register(TaskKind.SMS, CALLBACK, callbacks.run_sms)
-    for campaign in PROGRESSIVE:
+    worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
+    worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
+    worker.register(TaskKind.DIAL, CampaignKind.CALLBACK, callbacks.run_dial)
+    worker.register(TaskKind.SMS, CampaignKind.CALLBACK, callbacks.run_sms)
+    for campaign in ADMINISTRATOR_TAKES:
         worker.register(TaskKind.DIAL, campaign, progressive.run_dial)
+    for flow in (reminders, callbacks, progressive):
+        desk.register(flow, flow.campaigns)
     intake.queue_watchers.append(progressive.changed)
     reminders.wake = worker.wake
     callbacks.wake = worker.wake

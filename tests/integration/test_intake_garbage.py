@@ -171,6 +171,7 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
         sms=sms,
         clock=clock,
     )
+    desk.register(callbacks, callbacks.campaigns)
     inbound = InboundDesk(
         settings=settings, intake=intake, store=storage.inbound, callbacks=callbacks, clock=clock
     )

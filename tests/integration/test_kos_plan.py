@@ -60,7 +60,7 @@ def flow(storage: Storage, clock: FakeClock) -> tuple[ProgressiveFlow, KosSource
     diary = DiarySource(settings=settings, store=storage.worklists, clock=clock)
     # Planning only: nothing is dialled here.
     desk: Any = SimpleNamespace(
-        handlers={}, pacers={}, attempt_id=lambda campaign, target, n: AttemptId(campaign, target, n, "plan")
+        pacers={}, attempt_id=lambda campaign, target, n: AttemptId(campaign, target, n, "plan")
     )
     progressive = ProgressiveFlow(
         settings=settings,
@@ -89,7 +89,7 @@ async def due_dials(storage: Storage, campaign: str) -> list[tuple[str, datetime
 
 async def call_not_answered(storage: Storage, task_id: str, at: datetime) -> None:
     """What the call desk writes for a call the patient did not pick up."""
-    attempt = AttemptId.parse(task_id.removeprefix("dial:"))
+    attempt = AttemptId.of_due_task(task_id)
     row = AttemptRow(str(attempt), "c1", attempt.target, attempt.n, PHONE, "sim", AttemptState.DIALING, at)
     await storage.attempts.create(row)
     end = AttemptEnd(
@@ -115,7 +115,7 @@ async def work_a_day(storage: Storage, progressive: ProgressiveFlow, clock: Fake
         move_to(clock, at)
         await call_not_answered(storage, task_id, at)
         times.append(at)
-        await progressive.plan("kos", AttemptId.parse(task_id.removeprefix("dial:")).target)
+        await progressive.plan("kos", AttemptId.of_due_task(task_id).target)
     return times
 
 
@@ -209,7 +209,7 @@ async def test_remind_later_in_the_diary_comes_back_on_its_date(storage: Storage
     move_to(clock, MONDAY + timedelta(days=3))
     await progressive.prepare_day()
     ((task_id, at),) = await due_dials(storage, "diary")
-    target = AttemptId.parse(task_id.removeprefix("dial:")).target
+    target = AttemptId.of_due_task(task_id).target
     entry = await storage.worklists.diary_entry(target)
     assert entry is not None and entry["comment"] == "перезвонить после отпуска"
     assert at.astimezone(parse_settings(CONFIG).clinic("c1").timezone).date() == thursday

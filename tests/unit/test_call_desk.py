@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dialer.campaigns.reminders import ReminderStatus
+from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
 from dialer.engine.calls import RECOVERED
 from dialer.engine.model import AttemptState
@@ -212,7 +213,7 @@ async def test_a_due_task_run_again_after_a_restart_never_originates_its_attempt
         await r.clock.run_until(local(11, 0, 1))
         assert r.asterisk.originated_ids() == [FIRST]
         # A process that died after the Originate left its due task "running"; the next one requeues it.
-        r.due.rows[f"dial:{FIRST}"].state = "running"
+        r.due.rows[AttemptId.parse(FIRST).due_task_id].state = "running"
         assert await r.due.requeue_running() == 1
         r.worker.wake()
         await r.clock.run_until(local(11, 0, 2))
@@ -225,7 +226,7 @@ async def test_a_due_task_run_again_after_a_restart_never_originates_its_attempt
         await r.clock.run_until(local(11, 10))
 
     assert r.asterisk.originated_ids() == [FIRST]
-    assert r.due.rows[f"dial:{FIRST}"].state == "cancelled"
+    assert r.due.rows[AttemptId.parse(FIRST).due_task_id].state == "cancelled"
     assert r.reminder_store.appointment_of(T).status is ReminderStatus.CONFIRMED
 
 

@@ -19,14 +19,17 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import Window, window_rule
 from dialer.campaigns.planner import AttemptRecord, Dial, Settled, Step, Target, Wait, next_step
 from dialer.core.calendar import RUSSIAN_ZONES
 from dialer.core.clock import FakeClock
 from dialer.core.hours import CallingHours
+from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
-from dialer.engine.ivr import FOLLOWUP, IvrFlow
+from dialer.engine.ivr import IvrFlow
 from dialer.engine.model import DueTask, TaskKind
+from dialer.engine.pacer import PacerSlot, TrunkPacer
 from dialer.settings import Settings, parse_settings
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -304,17 +307,6 @@ class _Due:
         self.scheduled.append(task)
 
 
-class _Pacer:
-    def __init__(self) -> None:
-        self.held = 0
-
-    async def acquire(self) -> None:
-        self.held += 1
-
-    def release(self) -> None:
-        self.held -= 1
-
-
 def ivr_flow(settings: Settings, now: datetime, created_at: datetime) -> tuple[IvrFlow, _Due, list[Any]]:
     row = {"state": "active", "clinic_id": "center", "phone": "+79161234567", "created_at": created_at}
     closed: list[Any] = []
@@ -332,20 +324,22 @@ def ivr_flow(settings: Settings, now: datetime, created_at: datetime) -> tuple[I
     async def close_target(target_id: int, reason: str, at: datetime) -> None:
         closed.append(reason)
 
-    async def place(attempt: Any, request: Any) -> bool:
+    async def place(attempt: Any, request: Any, slot: PacerSlot) -> bool:
         placed.append(request)
+        slot.take().release()  # the call, ended at once
         return True
 
     due = _Due()
+    clock = FakeClock(now)
     flow = IvrFlow(
         settings=settings,
         store=SimpleNamespace(target=target, close_target=close_target),
         attempts=SimpleNamespace(history=history, get=get),
         due=due,  # type: ignore[arg-type]
-        desk=SimpleNamespace(handlers={}, pacers={"main": _Pacer()}, place=place),  # type: ignore[arg-type]
+        desk=SimpleNamespace(pacers={"main": TrunkPacer("main", 1, 1.0, clock)}, place=place),  # type: ignore[arg-type]
         alerts=None,  # type: ignore[arg-type]
         sms=None,  # type: ignore[arg-type]
-        clock=FakeClock(now),
+        clock=clock,
     )
     return flow, due, [placed, closed]
 
@@ -361,17 +355,31 @@ def followup_settings(windows: Sequence[dict[str, object]] | None = None) -> Set
 
 async def test_an_ivr_call_due_at_night_waits_for_the_morning() -> None:
     settings = followup_settings([{"start": "06:00", "end": "12:00", "attempts": 1}])
-    task = DueTask(f"dial:{FOLLOWUP}:7:1", "center", TaskKind.DIAL, FOLLOWUP, 7, msk(6))
+    task = DueTask(
+        AttemptId(CampaignKind.FOLLOWUP, 7, 1).due_task_id,
+        "center",
+        TaskKind.DIAL,
+        CampaignKind.FOLLOWUP,
+        7,
+        msk(6),
+    )
     flow, due, (placed, _) = ivr_flow(settings, msk(6, 30), msk(5))
     await flow.run_dial(task)
     assert placed == []
     assert due.later == [(task.task_id, msk(8))]
-    assert flow.desk.pacers["main"].held == 0  # type: ignore[attr-defined]
+    assert flow.desk.pacers["main"].in_use == 0
 
 
 async def test_an_ivr_call_due_after_its_window_and_the_hours_ends_the_plan() -> None:
     settings = followup_settings()
-    task = DueTask(f"dial:{FOLLOWUP}:7:1", "center", TaskKind.DIAL, FOLLOWUP, 7, msk(18, 50))
+    task = DueTask(
+        AttemptId(CampaignKind.FOLLOWUP, 7, 1).due_task_id,
+        "center",
+        TaskKind.DIAL,
+        CampaignKind.FOLLOWUP,
+        7,
+        msk(18, 50),
+    )
     flow, due, (placed, closed) = ivr_flow(settings, msk(22, 10), msk(9))  # the service was down till 22:10
     await flow.run_dial(task)
     assert placed == [] and due.done == [(task.task_id, True)] and closed == ["not_reached"]
@@ -379,7 +387,14 @@ async def test_an_ivr_call_due_after_its_window_and_the_hours_ends_the_plan() ->
 
 async def test_an_ivr_call_inside_the_hours_goes_out() -> None:
     settings = followup_settings()
-    task = DueTask(f"dial:{FOLLOWUP}:7:1", "center", TaskKind.DIAL, FOLLOWUP, 7, msk(11))
+    task = DueTask(
+        AttemptId(CampaignKind.FOLLOWUP, 7, 1).due_task_id,
+        "center",
+        TaskKind.DIAL,
+        CampaignKind.FOLLOWUP,
+        7,
+        msk(11),
+    )
     flow, due, (placed, _) = ivr_flow(settings, msk(11), msk(9))
     await flow.run_dial(task)
     assert len(placed) == 1 and due.done == [(task.task_id, False)]
@@ -388,5 +403,5 @@ async def test_an_ivr_call_inside_the_hours_goes_out() -> None:
 async def test_the_ivr_plan_keeps_runtime_windows_out_of_the_night() -> None:
     settings = followup_settings([{"start": "21:30", "end": "23:00", "attempts": 1}])
     flow, due, (_, closed) = ivr_flow(settings, msk(21, 40), msk(9))
-    await flow.plan(FOLLOWUP, 7)
+    await flow.plan(CampaignKind.FOLLOWUP, 7)
     assert due.scheduled == [] and closed == ["not_reached"]

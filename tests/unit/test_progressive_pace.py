@@ -26,7 +26,7 @@ def flow(ratio: float = 2.0) -> ProgressiveFlow:
         }
     )
     dispatcher: Any = SimpleNamespace(waiting=0, free=lambda queues: list(ADMINS))
-    desk: Any = SimpleNamespace(handlers={}, pacers={})
+    desk: Any = SimpleNamespace(pacers={})
     return ProgressiveFlow(
         settings=settings,
         sources=[],

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.reminders import ReminderStatus
+from dialer.core.ids import SmsKey
 from dialer.core.outcomes import CallResult
 from dialer.engine.model import AttemptState
 from tests.fakes.memory import Appointment
@@ -196,11 +198,11 @@ async def test_the_sms_waits_for_a_gateway_that_is_down_and_goes_out_once() -> N
         (target_id,) = rig.reminder_store.targets
         await rig.clock.run_until(local(18, 1))
         assert rig.gateway.sent == []
-        key = f"sms:reminders:{target_id}:not_reached"
-        assert rig.due.rows[f"send:{key}"].task.tries >= 1  # retried with backoff
+        key = SmsKey(CampaignKind.REMINDERS, target_id, "not_reached")
+        assert rig.due.rows[key.due_task_id].task.tries >= 1  # retried with backoff
         rig.gateway.refuse = None
         await rig.clock.run_until(local(18, 30))
 
-    assert [s.sms.key for s in rig.gateway.sent] == [key]
+    assert [s.sms.key for s in rig.gateway.sent] == [str(key)]
     assert rig.reminder_store.appointment_of(target_id).status is ReminderStatus.NOT_REACHED
     assert timedelta(0) < rig.gateway.sent[0].at - local(18, 0, 30) <= timedelta(minutes=10)

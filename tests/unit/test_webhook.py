@@ -7,7 +7,7 @@ import hmac
 import itertools
 from datetime import timedelta
 
-from dialer.webhook import MAX_BACKOFF, backoff, signature
+from dialer.webhook import DELIVERY_BACKOFF, signature
 
 
 def test_the_signature_is_the_bodys_hmac_sha256_with_the_shared_secret() -> None:
@@ -19,7 +19,7 @@ def test_the_signature_is_the_bodys_hmac_sha256_with_the_shared_secret() -> None
 
 
 def test_retries_back_off_exponentially_up_to_an_hour() -> None:
-    waits = [backoff(n) for n in range(20)]
+    waits = [DELIVERY_BACKOFF.after(n) for n in range(20)]
     assert waits[:3] == [timedelta(seconds=5), timedelta(seconds=10), timedelta(seconds=20)]
     assert all(a <= b for a, b in itertools.pairwise(waits))
-    assert max(waits) == MAX_BACKOFF == timedelta(hours=1)
+    assert max(waits) == DELIVERY_BACKOFF.longest == timedelta(hours=1)

@@ -1,0 +1,22 @@
+"""The campaign kinds: the one list of their names, which are also the middle of every attempt id."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CampaignKind(StrEnum):
+    REMINDERS = "reminders"  # the day-before IVR call of an appointment
+    CALLBACK = "callback"  # a missed caller called back: an administrator's phone rings first
+    AUTO_CALLBACK = "autocb"  # a missed caller called back with the patient dialled first
+    KOS = "kos"  # КОС: the senior administrator's recall list of patients due a check-up
+    DIARY = "diary"  # the administrators' diary (ежедневник) of promised calls
+    OFFER = "offer"  # a freed slot offered to the waiting list
+    FOLLOWUP = "followup"  # the post-visit "all well?" IVR call
+    SURVEY = "survey"  # the post-visit 1-5 rating IVR call
+
+
+# Calls an administrator takes: dialled progressively, only as administrators are free.
+ADMINISTRATOR_TAKES = (CampaignKind.KOS, CampaignKind.DIARY, CampaignKind.OFFER)
+# Post-visit IVR calls: the patient answers with a key.
+POST_VISIT = (CampaignKind.FOLLOWUP, CampaignKind.SURVEY)

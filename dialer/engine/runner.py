@@ -1,0 +1,162 @@
+"""The attempt lifecycle every campaign kind shares: schedule a due attempt, claim it when due, pace it on its
+clinic's trunk, place it through the call desk, finish its due task; send a kind's SMS, retrying while the
+gateway is down. The kinds (engine/reminders.py, callbacks.py, progressive.py, ivr.py) decide what to dial and
+what the answers mean; this runner does the rest the same way for all of them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from dialer.campaigns.messages import GATEWAY_DOWN_BACKOFF
+from dialer.campaigns.planner import AttemptRecord, Dial, Step
+from dialer.core.clock import Clock
+from dialer.core.ids import AttemptId, SmsKey
+from dialer.core.phones import dial_forms
+from dialer.engine.calls import CallDesk, attempt_row
+from dialer.engine.model import AttemptRow, AttemptState, DueTask, TaskKind
+from dialer.engine.pacer import PacerSlot
+from dialer.engine.ports import OriginateRequest
+from dialer.engine.sms import SmsRetryLater, SmsSender
+from dialer.engine.stores import AttemptStore, DueStore
+from dialer.settings import Settings
+
+log = logging.getLogger("dialer.runner")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One attempt ready to go out: whom it is for and the Originate that places it."""
+
+    clinic_id: str
+    phone: str
+    request: OriginateRequest
+
+
+def placed_records(history: Sequence[AttemptRow]) -> list[AttemptRecord]:
+    """The planner's view of a target's attempts: those never placed do not count."""
+    return [row.as_record() for row in history if row.state is not AttemptState.UNPLACED]
+
+
+def next_attempt_n(history: Sequence[AttemptRow]) -> int:
+    return max((row.n for row in history), default=0) + 1
+
+
+class CampaignRunner:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        attempts: AttemptStore,
+        due: DueStore,
+        desk: CallDesk,
+        sms: SmsSender | None,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.attempts = attempts
+        self.due = due
+        self.desk = desk
+        self.sms = sms
+        self.clock = clock
+
+    # -- scheduling -------------------------------------------------------------------------------
+
+    async def schedule_dial(
+        self, campaign: str, target_id: int, clinic_id: str, at: datetime, history: Sequence[AttemptRow]
+    ) -> None:
+        """The target's next attempt, due at `at`: one due task per attempt, ever."""
+        attempt = self.desk.attempt_id(campaign, target_id, next_attempt_n(history))
+        await self.due.schedule(
+            DueTask(attempt.due_task_id, clinic_id, TaskKind.DIAL, campaign, target_id, at)
+        )
+
+    async def schedule_sms(self, key: SmsKey, clinic_id: str, at: datetime) -> None:
+        await self.due.schedule(
+            DueTask(key.due_task_id, clinic_id, TaskKind.SMS, key.campaign, key.target, at)
+        )
+
+    # -- placing ----------------------------------------------------------------------------------
+
+    async def claim(self, task: DueTask, wanted: bool) -> AttemptId | None:
+        """The attempt a due dial task places, or None (the task cancelled) when its target no longer wants
+        calls or the attempt exists already: a patient is never dialled twice for one attempt."""
+        attempt_id = AttemptId.of_due_task(task.task_id)
+        if not wanted or await self.attempts.get(str(attempt_id)) is not None:
+            await self.due.finish(task.task_id, cancelled=True)
+            return None
+        return attempt_id
+
+    @asynccontextmanager
+    async def slot(self, clinic_id: str) -> AsyncIterator[PacerSlot]:
+        """A channel of the clinic's trunk; given back at the end unless a call was placed on it."""
+        async with self.desk.pacers[self.settings.trunk_for(clinic_id).name].slot() as slot:
+            yield slot
+
+    def still_due(self, step: Step, history: Sequence[AttemptRow], attempt_id: AttemptId) -> bool:
+        """Decided again once a channel is free: the plan still dials now, and this is its next attempt."""
+        return (
+            isinstance(step, Dial) and step.at <= self.clock.now() and attempt_id.n == next_attempt_n(history)
+        )
+
+    async def drop(self, task: DueTask) -> None:
+        """The due attempt is not placed: its kind plans the target's next step instead."""
+        await self.due.finish(task.task_id, cancelled=True)
+
+    async def place(self, task: DueTask, attempt_id: AttemptId, call: Call, slot: PacerSlot) -> bool:
+        """Write the attempt, send its one Originate (the desk takes the slot over), finish the due task.
+        False when nothing was sent."""
+        trunk = self.settings.trunk_for(call.clinic_id)
+        row = attempt_row(
+            attempt_id=attempt_id,
+            clinic_id=call.clinic_id,
+            phone=call.phone,
+            trunk=trunk.name,
+            now=self.clock.now(),
+        )
+        sent = await self.desk.place(row, call.request, slot)
+        await self.due.finish(task.task_id)
+        return sent
+
+    def patient_call(
+        self,
+        attempt_id: AttemptId,
+        clinic_id: str,
+        phone: str,
+        context: str,
+        variables: Mapping[str, str] | None = None,
+    ) -> Call:
+        """A call that rings the patient first, on the clinic's trunk, into one of our dialplan contexts."""
+        trunk = self.settings.trunk_for(clinic_id)
+        request = OriginateRequest(
+            attempt_id=str(attempt_id),
+            channel=trunk.dial.format(**dial_forms(phone)),
+            context=context,
+            exten="s",
+            timeout_ms=int(trunk.ring_timeout.total_seconds() * 1000),
+            caller_id=trunk.caller_id,
+            variables={"DIALER_ATTEMPT": str(attempt_id), **(variables or {})},
+        )
+        return Call(clinic_id, phone, request)
+
+    # -- SMS --------------------------------------------------------------------------------------
+
+    async def send_sms(self, task: DueTask, *, clinic_id: str, phone: str, body: str) -> bool:
+        """Send a kind's SMS once, ever; while the gateway is down, retry the due task later. True when done."""
+        if self.sms is None:
+            raise RuntimeError("this runner was built without an SMS sender")
+        key = SmsKey.of_due_task(task.task_id)
+        try:
+            await self.sms.send(
+                key=str(key), clinic_id=clinic_id, target_id=key.target, phone=phone, body=body
+            )
+        except SmsRetryLater as err:
+            delay = GATEWAY_DOWN_BACKOFF.after(task.tries)
+            log.warning("sms %s: gateway unavailable (%s); retry in %.0f s", key, err, delay.total_seconds())
+            await self.due.retry_later(task.task_id, self.clock.now() + delay)
+            return False
+        await self.due.finish(task.task_id)
+        return True
