@@ -31,7 +31,7 @@ from dialer.engine.worker import DueWorker
 from dialer.engine.worklists import DiarySource, OfferSource
 from dialer.settings import Settings
 from dialer.storage.repository import Storage
-from dialer.web.live import LiveHub
+from dialer.web.live import LiveHub, OpenPages
 from dialer.webhook import WebhookSender
 
 CAMPAIGNS = frozenset(CampaignKind)
@@ -88,15 +88,17 @@ def build_parts(
     intake = desk.intake
     worker = _worker(storage, desk, clock)
     dispatcher = AdminDispatcher(intake.queues, clock, intake.queues_changed)
-    reminders, callbacks = _reminders_and_callbacks(settings, storage, desk, dispatcher, sms, clock)
-    progressive, offers, ivr = _worklists(settings, storage, desk, dispatcher, sms, clock)
+    progressive, offers, ivr = _worklists(settings, storage, desk, dispatcher, sms, clock, worker)
+    reminders, callbacks = _reminders_and_callbacks(
+        settings, storage, desk, dispatcher, sms, clock, worker, offers
+    )
     _register(worker, desk, reminders, callbacks, progressive, ivr)
-    reminders.on_cancelled = offers.slot_freed
     intake.queue_watchers.append(progressive.changed)
     inbound = InboundDesk(
         settings=settings, intake=intake, store=storage.inbound, callbacks=callbacks, clock=clock
     )
-    popups = _popups(settings, storage, clock)
+    pages = OpenPages()
+    popups = _popups(settings, storage, clock, pages)
     intake.ring_listeners.append(popups.feed)
     return Runtime(
         settings=settings,
@@ -113,7 +115,7 @@ def build_parts(
         dispatcher=dispatcher,
         alerts=_alerts(settings, storage, intake, callbacks, sms, clock),
         popups=popups,
-        live=LiveHub(settings, popups, _board(settings, storage, intake, clock), storage.users),
+        live=LiveHub(settings, popups, _board(settings, storage, intake, clock), storage.users, pages),
         worker=worker,
         holder=worker.worker_id,
         progressive=progressive,
@@ -172,6 +174,8 @@ def _reminders_and_callbacks(
     dispatcher: AdminDispatcher,
     sms: SmsSender,
     clock: Clock,
+    worker: DueWorker,
+    offers: OfferSource,
 ) -> tuple[ReminderFlow, CallbackFlow]:
     """The robot's reminder calls, and the calls back to patients whose call was missed."""
     reminders = ReminderFlow(
@@ -182,6 +186,8 @@ def _reminders_and_callbacks(
         desk=desk,
         sms=sms,
         clock=clock,
+        wake=worker.wake,
+        on_cancelled=offers.slot_freed,  # a cancelled visit's time goes to the waiting list
     )
     callbacks = CallbackFlow(
         settings=settings,
@@ -192,6 +198,7 @@ def _reminders_and_callbacks(
         dispatcher=dispatcher,
         sms=sms,
         clock=clock,
+        wake=worker.wake,
     )
     return reminders, callbacks
 
@@ -216,6 +223,7 @@ def _worklists(
     dispatcher: AdminDispatcher,
     sms: SmsSender,
     clock: Clock,
+    worker: DueWorker,
 ) -> tuple[ProgressiveFlow, OfferSource, IvrFlow]:
     """The administrators' call lists (КОС, the diary, waiting-list offers) and the post-visit IVRs."""
     offers = OfferSource(settings=settings, store=storage.worklists, sms=sms, clock=clock)
@@ -231,6 +239,7 @@ def _worklists(
         desk=desk,
         dispatcher=dispatcher,
         clock=clock,
+        wake=worker.wake,
     )
     offers.plan = progressive.plan
     ivr = IvrFlow(
@@ -242,6 +251,7 @@ def _worklists(
         alerts=storage.alerts,
         sms=sms,
         clock=clock,
+        wake=worker.wake,
     )
     return progressive, offers, ivr
 
@@ -254,8 +264,7 @@ def _register(
     progressive: ProgressiveFlow,
     ivr: IvrFlow,
 ) -> None:
-    """Which flow runs which due task and follows which campaigns' calls, and the worker's wake-up for each
-    flow's new work."""
+    """Which flow runs which due task, and which follows which campaigns' calls."""
     worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
     worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
     worker.register(TaskKind.DIAL, CampaignKind.CALLBACK, callbacks.run_dial)
@@ -265,7 +274,6 @@ def _register(
     for campaign in POST_VISIT:
         worker.register(TaskKind.DIAL, campaign, ivr.run_dial)
     for flow in (reminders, callbacks, progressive, ivr):
-        flow.wake = worker.wake
         desk.register(flow, flow.campaigns)
 
 
@@ -289,7 +297,7 @@ def _alerts(
     )
 
 
-def _popups(settings: Settings, storage: Storage, clock: Clock) -> Popups:
+def _popups(settings: Settings, storage: Storage, clock: Clock, pages: OpenPages) -> Popups:
     return Popups(
         settings=settings,
         cards=storage.cards,
@@ -297,4 +305,5 @@ def _popups(settings: Settings, storage: Storage, clock: Clock) -> Popups:
         attempts=storage.attempts,
         wrapups=storage.wrapups,
         clock=clock,
+        push=pages.to_user,
     )

@@ -64,6 +64,7 @@ class CallbackFlow:
         dispatcher: AdminDispatcher,
         sms: SmsSender,
         clock: Clock,
+        wake: Callable[[], None],
     ) -> None:
         self.settings = settings
         self.policy = settings.callbacks
@@ -74,7 +75,7 @@ class CallbackFlow:
         self.dispatcher = dispatcher
         self.sms = sms
         self.clock = clock
-        self.wake: Callable[[], None] = lambda: None
+        self.wake = wake  # the worker's wake-up, so new due work starts without a poll delay
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self.runner = CampaignRunner(
             settings=settings, attempts=attempts, due=due, desk=desk, sms=sms, clock=clock

@@ -77,6 +77,7 @@ class IvrFlow:
         alerts: AlertSink,
         sms: SmsSender,
         clock: Clock,
+        wake: Callable[[], None],
     ) -> None:
         self.settings = settings
         self.store = store
@@ -89,7 +90,7 @@ class IvrFlow:
         self.runner = CampaignRunner(
             settings=settings, attempts=attempts, due=due, desk=desk, sms=sms, clock=clock
         )
-        self.wake: Callable[[], None] = lambda: None
+        self.wake = wake  # the worker's wake-up, so new due work starts without a poll delay
         self._work: asyncio.Queue[_Answer | tuple[str, int]] = asyncio.Queue()
 
     def _campaign(self, campaign: str) -> IvrCampaignSettings:

@@ -150,7 +150,7 @@ class Popups:
     attempts: AttemptStore
     wrapups: WrapupStore
     clock: Clock
-    push: Push = lambda user_id, message: None  # the web layer's: send to the user's open pages
+    push: Push  # the web layer's: send to the user's open pages
     _queue: asyncio.Queue[RingFact] = field(default_factory=asyncio.Queue)
     _by_interface: dict[str, set[int]] = field(default_factory=dict)
     _users: dict[int, UserRow] = field(default_factory=dict)

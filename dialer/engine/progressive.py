@@ -93,6 +93,7 @@ class ProgressiveFlow:
         desk: CallDesk,
         dispatcher: AdminDispatcher,
         clock: Clock,
+        wake: Callable[[], None],
     ) -> None:
         self.settings = settings
         self.sources: dict[str, Source] = {s.campaign: s for s in sources}
@@ -104,7 +105,7 @@ class ProgressiveFlow:
         self.runner = CampaignRunner(
             settings=settings, attempts=attempts, due=due, desk=desk, sms=None, clock=clock
         )
-        self.wake: Callable[[], None] = lambda: None
+        self.wake = wake  # the worker's wake-up, so new due work starts without a poll delay
         self.changed = asyncio.Event()
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._in_flight: dict[str, set[str]] = {}  # clinic -> attempt ids of ours in the air

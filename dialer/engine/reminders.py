@@ -53,6 +53,8 @@ class ReminderFlow:
         desk: CallDesk,
         sms: SmsSender,
         clock: Clock,
+        wake: Callable[[], None],
+        on_cancelled: Callable[[str, str], Awaitable[object]],
     ) -> None:
         self.settings = settings
         self.reminders = reminders
@@ -64,12 +66,12 @@ class ReminderFlow:
         self.runner = CampaignRunner(
             settings=settings, attempts=attempts, due=due, desk=desk, sms=sms, clock=clock
         )
-        # The worker's wake-up, so new due work starts without a poll delay.
-        self.wake: Callable[[], None] = lambda: None
+        # The worker\'s wake-up, so new due work starts without a poll delay.
+        self.wake = wake
         # Work the call facts ask for, done here rather than on the fact path: digits to write, targets to plan.
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         # A cancelled visit frees its slot for the waiting list: (clinic, appointment id).
-        self.on_cancelled: Callable[[str, str], Awaitable[object]] | None = None
+        self.on_cancelled = on_cancelled
 
     # -- planning ---------------------------------------------------------------------------------
 
@@ -216,7 +218,7 @@ class ReminderFlow:
                 attempt.target_id, CANCEL_TASK, attempt.attempt_id, CANCEL_COMMENT, at
             )
             target = await self.reminders.target(attempt.target_id)
-            if target is not None and self.on_cancelled is not None:
+            if target is not None:
                 await self.on_cancelled(target.clinic_id, target.appointment_id)
         log.info("reminder %s: digit %s", attempt.target_id, digit)
 

@@ -60,23 +60,30 @@ class _Socket:
             self.outbox.put_nowait(text)
 
 
+class OpenPages:
+    """Each user's open pages (WebSockets), to which the pop-ups are pushed."""
+
+    def __init__(self) -> None:
+        self.by_user: dict[int, set[_Socket]] = defaultdict(set)
+
+    def to_user(self, user_id: int, message: dict[str, Any]) -> None:
+        text = json.dumps(message, ensure_ascii=False, default=str)
+        for socket in self.by_user.get(user_id, ()):
+            socket.send(text)
+
+
 @dataclass
 class LiveHub:
     settings: Settings
     popups: Popups
     board: Board
     users: UserStore
-    _sockets: dict[int, set[_Socket]] = field(default_factory=lambda: defaultdict(set))
+    pages: OpenPages
     _boards: set[_Socket] = field(default_factory=set)
     _last_board: dict[str, str] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.popups.push = self.to_user
-
     def to_user(self, user_id: int, message: dict[str, Any]) -> None:
-        text = json.dumps(message, ensure_ascii=False, default=str)
-        for socket in self._sockets.get(user_id, ()):
-            socket.send(text)
+        self.pages.to_user(user_id, message)
 
     async def boards(self) -> None:
         """Build each watched clinic's board once a second and push it when it changed."""
@@ -116,7 +123,7 @@ class LiveHub:
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
         socket = _Socket(ws, user, supervisor, request[CREDENTIAL], clinic)
-        self._sockets[user.user_id].add(socket)
+        self.pages.by_user[user.user_id].add(socket)
         writer = asyncio.create_task(self._write(socket))
         try:
             if await self.check(socket):
@@ -132,7 +139,7 @@ class LiveHub:
                 # surely gets the code.
                 await ws.close(code=ENDED, message=ENDED_TEXT)
         finally:
-            self._sockets[user.user_id].discard(socket)
+            self.pages.by_user[user.user_id].discard(socket)
             self._boards.discard(socket)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -192,7 +199,7 @@ class LiveHub:
         await forever("socket-sessions", turn, self.board.clock)
 
     async def check_all(self) -> None:
-        await self._check([s for group in self._sockets.values() for s in group if not s.ended.is_set()])
+        await self._check([s for group in self.pages.by_user.values() for s in group if not s.ended.is_set()])
 
     async def check(self, socket: _Socket) -> bool:
         """Is the socket's session still open? If not, the socket is being closed."""
@@ -201,7 +208,7 @@ class LiveHub:
 
     async def end(self, credential: Credential) -> None:
         """A session ended in this process (logout): close its sockets now."""
-        self._end(s for group in self._sockets.values() for s in group if s.credential == credential)
+        self._end(s for group in self.pages.by_user.values() for s in group if s.credential == credential)
 
     async def _check(self, sockets: list[_Socket]) -> None:
         if not sockets:

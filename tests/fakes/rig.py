@@ -104,6 +104,9 @@ class Rig:
     progressive: ProgressiveFlow
     kos: KosSource
     worker: DueWorker
+    freed_slots: list[
+        tuple[str, str]
+    ]  # (clinic, appointment) of each cancelled visit, as the waiting list hears
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def link_up(self) -> None:
@@ -144,7 +147,19 @@ def build(settings: Settings, start: datetime) -> Rig:
     )
     gateway = MemorySmsGateway(clock)
     sms = SmsSender(gateway=gateway, store=sms_store, clock=clock, callback_url=lambda key: None)
+    worker = DueWorker(
+        due=due,
+        clock=clock,
+        worker_id="test-worker",
+        ready=desk.reconciled,
+        max_outstanding=2 * sum(p.max_channels for p in pacers.values()) + 16,
+    )
     reminder_store = MemoryReminderStore(ids, sms_store)
+    freed_slots: list[tuple[str, str]] = []
+
+    async def slot_freed(clinic_id: str, appointment_id: str) -> None:
+        freed_slots.append((clinic_id, appointment_id))
+
     reminders = ReminderFlow(
         settings=settings,
         reminders=reminder_store,
@@ -153,6 +168,8 @@ def build(settings: Settings, start: datetime) -> Rig:
         desk=desk,
         sms=sms,
         clock=clock,
+        wake=worker.wake,
+        on_cancelled=slot_freed,
     )
     dispatcher = AdminDispatcher(intake.queues, clock, intake.queues_changed)
     callback_store = MemoryCallbackStore(ids)
@@ -165,6 +182,7 @@ def build(settings: Settings, start: datetime) -> Rig:
         dispatcher=dispatcher,
         sms=sms,
         clock=clock,
+        wake=worker.wake,
     )
     inbound_store = MemoryInboundStore()
     inbound = InboundDesk(
@@ -180,13 +198,7 @@ def build(settings: Settings, start: datetime) -> Rig:
         desk=desk,
         dispatcher=dispatcher,
         clock=clock,
-    )
-    worker = DueWorker(
-        due=due,
-        clock=clock,
-        worker_id="test-worker",
-        ready=desk.reconciled,
-        max_outstanding=2 * sum(p.max_channels for p in pacers.values()) + 16,
+        wake=worker.wake,
     )
     worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
     worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
@@ -197,9 +209,6 @@ def build(settings: Settings, start: datetime) -> Rig:
     for flow in (reminders, callbacks, progressive):
         desk.register(flow, flow.campaigns)
     intake.queue_watchers.append(progressive.changed)
-    reminders.wake = worker.wake
-    callbacks.wake = worker.wake
-    progressive.wake = worker.wake
     rig = Rig(
         settings=settings,
         clock=clock,
@@ -224,6 +233,7 @@ def build(settings: Settings, start: datetime) -> Rig:
         progressive=progressive,
         kos=kos,
         worker=worker,
+        freed_slots=freed_slots,
     )
     asterisk.on_up.append(rig.link_up)
     asterisk.on_down.append(rig.link_down)

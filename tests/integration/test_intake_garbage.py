@@ -170,6 +170,7 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
         dispatcher=AdminDispatcher(intake.queues, clock, intake.queues_changed),
         sms=sms,
         clock=clock,
+        wake=lambda: None,  # no due-task worker in this test
     )
     desk.register(callbacks, callbacks.campaigns)
     inbound = InboundDesk(

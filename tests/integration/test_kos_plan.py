@@ -70,6 +70,7 @@ def flow(storage: Storage, clock: FakeClock) -> tuple[ProgressiveFlow, KosSource
         desk=desk,
         dispatcher=SimpleNamespace(waiting=0),  # type: ignore[arg-type]
         clock=clock,
+        wake=lambda: None,  # no due-task worker in this test
     )
     return progressive, kos, diary
 

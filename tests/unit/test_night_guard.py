@@ -340,6 +340,7 @@ def ivr_flow(settings: Settings, now: datetime, created_at: datetime) -> tuple[I
         alerts=None,  # type: ignore[arg-type]
         sms=None,  # type: ignore[arg-type]
         clock=clock,
+        wake=lambda: None,  # no due-task worker in this test
     )
     return flow, due, [placed, closed]
 

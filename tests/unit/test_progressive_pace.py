@@ -35,6 +35,7 @@ def flow(ratio: float = 2.0) -> ProgressiveFlow:
         desk=desk,
         dispatcher=dispatcher,
         clock=FakeClock(NOW),
+        wake=lambda: None,  # no due-task worker in this test
     )
 
 

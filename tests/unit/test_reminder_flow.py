@@ -142,12 +142,7 @@ async def test_a_patient_always_busy_gets_the_whole_plan_and_the_sms() -> None:
 async def test_a_patient_who_cancels_gets_a_reschedule_task_and_the_freed_slot_is_offered() -> None:
     rig = rig_with_patient()
     rig.asterisk.patient(PHONE, NO_ANSWER, presses("2"))
-    freed: list[tuple[str, str]] = []
-
-    async def slot_freed(clinic_id: str, appointment_id: str) -> None:
-        freed.append((clinic_id, appointment_id))
-
-    rig.reminders.on_cancelled = slot_freed
+    freed = rig.freed_slots
     async with running(rig):
         target_id = await play_day(rig)
 
