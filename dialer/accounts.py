@@ -16,7 +16,7 @@ from typing import TextIO
 from dialer.app import clock_for
 from dialer.cli import EXIT_ERROR, EXIT_OK, cli_actor
 from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
-from dialer.engine.model import AuditAction, UserRow
+from dialer.core.staff import AuditAction, UserRow
 from dialer.settings import Settings
 from dialer.storage.repository import Storage
 

@@ -25,7 +25,9 @@ from dialer.core.clock import Clock, RehearsalClock, SystemClock
 from dialer.core.errors import ConfigError
 from dialer.core.ids import AttemptId
 from dialer.core.inbound import InboundEnded, InboundTracker
+from dialer.core.ports import PbxLink, Telephony
 from dialer.core.queuelog import QueueLogReader, settle_unseen
+from dialer.core.records import TaskKind
 from dialer.core.ringing import RingTracker
 from dialer.core.tracker import CallTracker, Event
 from dialer.engine.alerts import AlertWatch
@@ -41,10 +43,8 @@ from dialer.engine.ivr import FOLLOWUP, SURVEY, IvrFlow
 from dialer.engine.kos import CAMPAIGN as KOS
 from dialer.engine.kos import KosSource
 from dialer.engine.loops import forever
-from dialer.engine.model import TaskKind
 from dialer.engine.pacer import TrunkPacer
 from dialer.engine.popups import Popups
-from dialer.engine.ports import PbxLink, Telephony
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.reminders import ReminderFlow
 from dialer.engine.sms import SmsSender

@@ -16,16 +16,16 @@ from zoneinfo import ZoneInfo
 
 from dialer.ami.connection import AmiAuthError
 from dialer.app import Runtime, clock_for, open_runtime, resolve_ami, run_core, stop_core, web_server
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.core import appointments, recalls
 from dialer.core.csvfile import CsvError, formula_safe, formula_safe_row, read_csv
 from dialer.core.errors import ConfigError, DialerError
 from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
+from dialer.core.records import DaySummary, ReminderStatus
 from dialer.core.sms import SmsStatus
+from dialer.core.staff import ALL_CLINICS, AuditAction, UserExists
 from dialer.engine.daily import DailyJob, run_daily
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
 from dialer.engine.loops import forever
-from dialer.engine.model import ALL_CLINICS, AuditAction, DaySummary, UserExists
 from dialer.engine.reports import sla_report
 from dialer.personal_data import daily_purge
 from dialer.settings import Settings

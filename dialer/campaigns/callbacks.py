@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from dialer.campaigns.messages import SmsTemplate
 from dialer.campaigns.plan import Window
-from dialer.campaigns.planner import Settled
 from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours, OpeningHours
 from dialer.core.outcomes import CallResult
+from dialer.core.records import Settled
 
 CAMPAIGN = "callback"
 

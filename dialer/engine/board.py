@@ -6,16 +6,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.alerts import AlertKind
 from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
 from dialer.core.privacy import mask_phone
 from dialer.core.queues import QueueState
+from dialer.core.records import ReminderStatus
 from dialer.core.sla import Figures
+from dialer.core.stores import CallbackStore, ReminderStore, UserStore
 from dialer.engine.alerts import AlertStore
 from dialer.engine.reports import SlaRows, sla_report
-from dialer.engine.stores import CallbackStore, ReminderStore, UserStore
 from dialer.settings import ClinicSettings, Settings
 
 MISSED_TARGET = (5.0, 8.0)  # the checklist's goal for missed calls, per cent

@@ -17,21 +17,29 @@ from datetime import datetime, timedelta
 
 from dialer.campaigns import callbacks as policy_
 from dialer.campaigns.callbacks import CAMPAIGN, CloseReason, TaskState, patient_leg_result, priority_key
-from dialer.campaigns.planner import AttemptRecord, Dial, SendSms, Settled, Stop, Target, Wait, next_step
+from dialer.campaigns.planner import Dial, SendSms, Stop, Target, Wait, next_step
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
 from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
 from dialer.core.phones import dial_forms, display_phone
+from dialer.core.ports import OriginateRequest
 from dialer.core.privacy import mask_phone
+from dialer.core.records import (
+    AttemptRecord,
+    AttemptRow,
+    AttemptState,
+    CallbackTask,
+    DueTask,
+    Settled,
+    TaskKind,
+)
+from dialer.core.stores import AttemptStore, CallbackStore, DueStore
 from dialer.engine.calls import CallDesk, attempt_row
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
-from dialer.engine.model import AttemptRow, AttemptState, CallbackTask, DueTask, TaskKind
-from dialer.engine.ports import OriginateRequest
 from dialer.engine.sms import SmsRetryLater, SmsSender
-from dialer.engine.stores import AttemptStore, CallbackStore, DueStore
 from dialer.settings import ClinicSettings, Settings
 
 log = logging.getLogger("dialer.callbacks")

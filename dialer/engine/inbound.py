@@ -12,11 +12,11 @@ from dialer.core.errors import FieldError
 from dialer.core.inbound import InboundAnswered, InboundEnded, InboundFact, MissReason, StaffCallAnswered
 from dialer.core.phones import normalize_phone
 from dialer.core.privacy import mask_phone
+from dialer.core.records import InboundCallRow
+from dialer.core.stores import InboundStore
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.intake import Intake
 from dialer.engine.loops import consume
-from dialer.engine.model import InboundCallRow
-from dialer.engine.stores import InboundStore
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.inbound")

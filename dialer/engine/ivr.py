@@ -12,17 +12,17 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from dialer.campaigns.plan import resolve_day_windows
-from dialer.campaigns.planner import Dial, Settled, Step, Stop, Target, next_step
+from dialer.campaigns.planner import Dial, Step, Stop, Target, next_step
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
 from dialer.core.phones import dial_forms
+from dialer.core.ports import OriginateRequest
+from dialer.core.records import AttemptRow, AttemptState, DueTask, Settled, TaskKind
+from dialer.core.stores import AttemptStore, DueStore
 from dialer.engine.calls import CallDesk, attempt_row
 from dialer.engine.loops import consume
-from dialer.engine.model import AttemptRow, AttemptState, DueTask, TaskKind
-from dialer.engine.ports import OriginateRequest
 from dialer.engine.sms import SmsRetryLater, SmsSender
-from dialer.engine.stores import AttemptStore, DueStore
 from dialer.settings import IvrCampaignSettings, Settings
 
 log = logging.getLogger("dialer.ivr")

@@ -11,9 +11,8 @@ from typing import Any, Protocol
 from dialer.campaigns.plan import resolve_day_windows
 from dialer.campaigns.planner import StopReason
 from dialer.core.clock import Clock
-from dialer.core.recalls import NOT_REACHED, RecallStatus, after_unreached
+from dialer.core.recalls import NOT_REACHED, RecallRecord, RecallStatus, after_unreached
 from dialer.core.wrapup import WrapupForm
-from dialer.engine.model import RecallRow
 from dialer.engine.progressive import ProgressiveTarget
 from dialer.settings import Settings
 
@@ -28,7 +27,7 @@ class RecallStore(Protocol):
         self, clinic_id: str, day: date, limit: int, day_start: datetime, now: datetime
     ) -> list[int]: ...
 
-    async def by_target(self, target_id: int) -> tuple[RecallRow, bool, datetime] | None: ...
+    async def by_target(self, target_id: int) -> tuple[RecallRecord, bool, datetime] | None: ...
 
     async def close_round(self, target_id: int, reason: str, now: datetime) -> None: ...
 

@@ -18,29 +18,20 @@ from datetime import datetime
 from typing import Protocol
 
 from dialer.campaigns.plan import Window
-from dialer.campaigns.planner import (
-    AttemptRecord,
-    Dial,
-    SendSms,
-    Settled,
-    Stop,
-    StopReason,
-    Target,
-    Wait,
-    next_step,
-)
+from dialer.campaigns.planner import Dial, SendSms, Stop, StopReason, Target, Wait, next_step
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
 from dialer.core.phones import dial_forms
+from dialer.core.ports import OriginateRequest
+from dialer.core.records import AttemptRecord, AttemptRow, AttemptState, DueTask, Settled, TaskKind, WrapupRow
+from dialer.core.staff import UserRow
+from dialer.core.stores import AttemptStore, DueStore
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.calls import CallDesk, attempt_row
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
-from dialer.engine.model import AttemptRow, AttemptState, DueTask, TaskKind, UserRow, WrapupRow
-from dialer.engine.ports import OriginateRequest
-from dialer.engine.stores import AttemptStore, DueStore
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.progressive")

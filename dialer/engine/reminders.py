@@ -8,10 +8,9 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from dialer.campaigns.planner import Dial, SendSms, Settled, Stop, Target, Wait, next_step
+from dialer.campaigns.planner import Dial, SendSms, Stop, Target, Wait, next_step
 from dialer.campaigns.reminders import (
     CAMPAIGN,
-    ReminderStatus,
     digit_meaning,
     doctor_prompt,
     reminder_windows,
@@ -21,13 +20,21 @@ from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
 from dialer.core.phones import dial_forms, display_phone
+from dialer.core.ports import OriginateRequest
+from dialer.core.records import (
+    AttemptRow,
+    AttemptState,
+    DueTask,
+    ReminderStatus,
+    ReminderTarget,
+    Settled,
+    TaskKind,
+)
 from dialer.core.sms import SmsStatus
+from dialer.core.stores import AttemptStore, DueStore, ReminderStore
 from dialer.engine.calls import CallDesk, attempt_row
 from dialer.engine.loops import consume
-from dialer.engine.model import AttemptRow, AttemptState, DueTask, ReminderTarget, TaskKind
-from dialer.engine.ports import OriginateRequest
 from dialer.engine.sms import SmsRetryLater, SmsSender
-from dialer.engine.stores import AttemptStore, DueStore, ReminderStore
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.reminders")

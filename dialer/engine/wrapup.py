@@ -7,9 +7,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dialer.core.clock import Clock
 from dialer.core.errors import DialerError, FieldError
 from dialer.core.privacy import mask_phone
+from dialer.core.records import ContactRecord, WrapupRow
+from dialer.core.staff import AuditAction, UserRow
+from dialer.core.stores import AuditLog, WrapupStore
 from dialer.core.wrapup import FormErrors, WrapupForm, parse_wrapup
-from dialer.engine.model import AuditAction, ContactRecord, UserRow, WrapupRow
-from dialer.engine.stores import AuditLog, WrapupStore
 from dialer.settings import Settings
 
 OUT_FLAG = "Мы звоним"

@@ -10,9 +10,8 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.appointments import AppointmentRecord
-from dialer.engine.model import AttemptState, OutcomeRow, UpsertCounts
+from dialer.core.records import AttemptState, OutcomeRow, ReminderStatus, UpsertCounts
 from dialer.storage.schema import appointments, attempts, patients, sms_messages, targets
 from dialer.storage.upsert import insert_dialect
 

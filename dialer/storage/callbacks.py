@@ -9,7 +9,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.campaigns.callbacks import CAMPAIGN, TaskState
-from dialer.engine.model import CallbackTask
+from dialer.core.records import CallbackTask
 from dialer.storage.schema import callback_tasks, targets
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.engine.model import DueTask, TaskKind
+from dialer.core.records import DueTask, TaskKind
 from dialer.storage.schema import due_tasks
 from dialer.storage.upsert import insert_ignore
 

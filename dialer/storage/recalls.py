@@ -11,7 +11,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.recalls import RecallRecord, RecallStatus
-from dialer.engine.model import RecallRow, UpsertCounts
+from dialer.core.records import UpsertCounts
 from dialer.storage.schema import recalls, targets, webhook_outbox
 from dialer.storage.targets import open_target
 from dialer.storage.upsert import insert_dialect, insert_ignore
@@ -19,8 +19,8 @@ from dialer.storage.upsert import insert_dialect, insert_ignore
 CAMPAIGN = "kos"
 
 
-def recall_from_row(r: Any) -> RecallRow:
-    return RecallRow(
+def recall_from_row(r: Any) -> RecallRecord:
+    return RecallRecord(
         recall_id=r.recall_id,
         clinic_id=r.clinic_id,
         external_id=r.external_id,
@@ -151,7 +151,7 @@ class SqlRecallStore:
                 )
         return [int(t.target_id) for t in today.values() if t.state == "active"]
 
-    async def by_target(self, target_id: int) -> tuple[RecallRow, bool, datetime] | None:
+    async def by_target(self, target_id: int) -> tuple[RecallRecord, bool, datetime] | None:
         """The recall a round belongs to, whether that round is still the current one and open, and when the
         round was opened."""
         async with self.engine.connect() as conn:
@@ -177,7 +177,7 @@ class SqlRecallStore:
                 .values(state="done", stop_reason=reason, updated_at=now)
             )
 
-    async def open_for_phone(self, phone: str) -> RecallRow | None:
+    async def open_for_phone(self, phone: str) -> RecallRecord | None:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -234,7 +234,7 @@ class SqlRecallStore:
                 now,
             )
 
-    async def export(self, clinic_id: str | None = None) -> list[RecallRow]:
+    async def export(self, clinic_id: str | None = None) -> list[RecallRecord]:
         query = select(recalls).order_by(recalls.c.clinic_id, recalls.c.target_day, recalls.c.recall_id)
         if clinic_id is not None:
             query = query.where(recalls.c.clinic_id == clinic_id)

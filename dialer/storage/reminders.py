@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import and_, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.campaigns.reminders import CAMPAIGN, ReminderStatus
+from dialer.campaigns.reminders import CAMPAIGN
+from dialer.core.records import DaySummary, ReminderStatus, ReminderTarget
 from dialer.core.sms import SmsStatus
-from dialer.engine.model import DaySummary, ReminderTarget
 from dialer.storage.schema import admin_tasks, appointments, attempts, patients, sms_messages, targets
 from dialer.storage.upsert import insert_ignore
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.engine.model import ALL_CLINICS
+from dialer.core.staff import ALL_CLINICS
 from dialer.storage.schema import (
     appointments,
     attempts,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.engine.model import ContactRecord, WrapupRow
+from dialer.core.records import ContactRecord, WrapupRow
 from dialer.storage.schema import contacts, diary, waiting_list, wrapups
 from dialer.storage.upsert import insert_ignore
 

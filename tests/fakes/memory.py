@@ -1,6 +1,6 @@
 """In-memory implementations of the engine's storage ports and of the SmsGateway port, for the flow tests.
 
-Each keeps the contract its protocol states (dialer/engine/stores.py, dialer/engine/ports.py) and that the SQL
+Each keeps the contract its protocol states (dialer/core/stores.py, dialer/core/ports.py) and that the SQL
 stores keep: a due task moves only while pending, an attempt ended once stays ended, an SMS key is one message
 ever, a closed callback task stays closed. Nothing here sleeps or reads the time: the callers pass `now`.
 """
@@ -14,11 +14,10 @@ from datetime import date, datetime
 from typing import Any
 
 from dialer.campaigns.callbacks import TaskState
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.clock import Clock
-from dialer.core.recalls import RecallStatus
-from dialer.core.sms import SmsStatus, advance
-from dialer.engine.model import (
+from dialer.core.ports import OutgoingSms, SmsError, SmsReceipt
+from dialer.core.recalls import RecallRecord, RecallStatus
+from dialer.core.records import (
     AttemptBatch,
     AttemptEnd,
     AttemptRow,
@@ -28,11 +27,11 @@ from dialer.engine.model import (
     DueTask,
     EventRow,
     InboundCallRow,
-    RecallRow,
+    ReminderStatus,
     ReminderTarget,
     SmsRow,
 )
-from dialer.engine.ports import OutgoingSms, SmsError, SmsReceipt
+from dialer.core.sms import SmsStatus, advance
 
 _OPEN = (AttemptState.DIALING, AttemptState.ANSWERED)
 
@@ -519,11 +518,11 @@ class MemoryRecallStore:
     """The RecallStore KosSource reads (dialer/engine/kos.py): rounds of calls per recall and date."""
 
     ids: TargetIds
-    recalls: dict[int, RecallRow] = field(default_factory=dict)
+    recalls: dict[int, RecallRecord] = field(default_factory=dict)
     rounds: dict[int, _Round] = field(default_factory=dict)
     webhook: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, row: RecallRow) -> None:
+    def add(self, row: RecallRecord) -> None:
         self.recalls[row.recall_id] = row
 
     async def plan_day(
@@ -564,7 +563,7 @@ class MemoryRecallStore:
             today[key] = target_id
         return [tid for tid in today.values() if self.rounds[tid].state == "active"]
 
-    async def by_target(self, target_id: int) -> tuple[RecallRow, bool, datetime] | None:
+    async def by_target(self, target_id: int) -> tuple[RecallRecord, bool, datetime] | None:
         r = self.rounds.get(target_id)
         if r is None:
             return None

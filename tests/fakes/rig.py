@@ -19,6 +19,7 @@ from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
 from dialer.core.clock import FakeClock
 from dialer.core.ids import AttemptId
 from dialer.core.inbound import InboundTracker
+from dialer.core.records import TaskKind
 from dialer.core.tracker import CallTracker
 from dialer.engine.callbacks import AUTO as AUTO_CALLBACK
 from dialer.engine.callbacks import CallbackFlow
@@ -30,7 +31,6 @@ from dialer.engine.intake import Intake
 from dialer.engine.ivr import FOLLOWUP, SURVEY
 from dialer.engine.kos import CAMPAIGN as KOS
 from dialer.engine.kos import KosSource
-from dialer.engine.model import TaskKind
 from dialer.engine.pacer import TrunkPacer
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.reminders import ReminderFlow

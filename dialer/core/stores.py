@@ -6,14 +6,11 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.appointments import AppointmentRecord
 from dialer.core.recalls import RecallRecord
-from dialer.core.sms import SmsStatus
-from dialer.engine.model import (
+from dialer.core.records import (
     AttemptBatch,
     AttemptRow,
-    AuditEntry,
     CallbackTask,
     ContactRecord,
     DaySummary,
@@ -22,13 +19,14 @@ from dialer.engine.model import (
     InboundCallRow,
     OutcomeRow,
     PatientCard,
-    RecallRow,
+    ReminderStatus,
     ReminderTarget,
     SmsRow,
     UpsertCounts,
-    UserRow,
     WrapupRow,
 )
+from dialer.core.sms import SmsStatus
+from dialer.core.staff import AuditEntry, UserRow
 
 
 class DueStore(Protocol):
@@ -147,7 +145,7 @@ class AppointmentStore(Protocol):
 class RecallImportStore(Protocol):
     async def upsert(self, records: Sequence[RecallRecord], now: datetime) -> UpsertCounts: ...
 
-    async def export(self, clinic_id: str | None = None) -> list[RecallRow]: ...
+    async def export(self, clinic_id: str | None = None) -> list[RecallRecord]: ...
 
 
 class CallbackStore(Protocol):
