@@ -14,7 +14,7 @@ from dialer.core.recalls import RecallRecord, RecallStatus
 from dialer.core.records import UpsertCounts
 from dialer.storage.schema import recalls, targets, webhook_outbox
 from dialer.storage.targets import open_target
-from dialer.storage.upsert import insert_dialect, insert_ignore
+from dialer.storage.upsert import insert_ignore, upsert_clinic_rows
 
 CAMPAIGN = "kos"
 
@@ -39,6 +39,26 @@ def recall_from_row(r: Any) -> RecallRecord:
     )
 
 
+def _recall_values(r: RecallRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "clinic_id": r.clinic_id,
+        "external_id": r.external_id,
+        "patient_id": r.patient_id,
+        "patient_name": r.patient_name,
+        "phone": r.phone,
+        "doctor": r.doctor,
+        "comment": r.comment,
+        "target_day": r.target_day,
+        "status": r.status.value,
+        "planned": r.planned,
+        "moves": 0,
+        "reason": "",
+        "status_comment": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def round_subject(recall_id: int, day: date) -> str:
     """One round of calls per recall per date: a moved date is a new round."""
     return f"{recall_id}:{day.isoformat()}"
@@ -51,48 +71,12 @@ class SqlRecallStore:
     async def upsert(self, records: Sequence[RecallRecord], now: datetime) -> UpsertCounts:
         if not records:
             return UpsertCounts(0, 0)
+        # A re-import refreshes the journal's facts; the dialer's own progress (status, moves) is kept.
+        refreshed = ("patient_name", "phone", "doctor", "comment", "planned", "updated_at")
         async with self.engine.begin() as conn:
-            existing = {
-                (r.clinic_id, r.external_id)
-                for r in await conn.execute(
-                    select(recalls.c.clinic_id, recalls.c.external_id).where(
-                        recalls.c.external_id.in_({rec.external_id for rec in records})
-                    )
-                )
-            }
-            stmt = insert_dialect(conn, recalls)
-            # A re-import refreshes the journal's facts; the dialer's own progress (status, moves) is kept.
-            await conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["clinic_id", "external_id"],
-                    set_={
-                        k: stmt.excluded[k]
-                        for k in ("patient_name", "phone", "doctor", "comment", "planned", "updated_at")
-                    },
-                ),
-                [
-                    {
-                        "clinic_id": r.clinic_id,
-                        "external_id": r.external_id,
-                        "patient_id": r.patient_id,
-                        "patient_name": r.patient_name,
-                        "phone": r.phone,
-                        "doctor": r.doctor,
-                        "comment": r.comment,
-                        "target_day": r.target_day,
-                        "status": r.status.value,
-                        "planned": r.planned,
-                        "moves": 0,
-                        "reason": "",
-                        "status_comment": "",
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for r in records
-                ],
+            return await upsert_clinic_rows(
+                conn, recalls, "external_id", [_recall_values(r, now) for r in records], refreshed
             )
-        updated = sum(1 for r in records if (r.clinic_id, r.external_id) in existing)
-        return UpsertCounts(len(records) - updated, updated)
 
     async def plan_day(
         self, clinic_id: str, day: date, limit: int, day_start: datetime, now: datetime
