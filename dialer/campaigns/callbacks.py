@@ -30,37 +30,6 @@ class Priority(StrEnum):
     FIFO = "fifo"  # in the order the calls were missed, as people do it by hand
 
 
-class TaskState(StrEnum):
-    OPEN = "open"
-    CONTACTED = "contacted"
-    NOT_REACHED = "not_reached"
-
-    @property
-    def label(self) -> str:
-        return {"open": "ждёт перезвона", "contacted": "связались", "not_reached": "не дозвонились"}[
-            self.value
-        ]
-
-
-class CloseReason(StrEnum):
-    CALLBACK_ANSWERED = "callback_answered"
-    PATIENT_CALLED_IN = "patient_called_in"
-    STAFF_CALL = "staff_call"
-    NOT_REACHED = "not_reached"
-
-    @property
-    def label(self) -> str:
-        return _CLOSE_LABELS[self]
-
-
-_CLOSE_LABELS = {
-    CloseReason.CALLBACK_ANSWERED: "пациент ответил на перезвон",
-    CloseReason.PATIENT_CALLED_IN: "пациент перезвонил сам, ему ответили",
-    CloseReason.STAFF_CALL: "администратор дозвонился сам",
-    CloseReason.NOT_REACHED: "не дозвонились: две попытки и SMS",
-}
-
-
 @dataclass(frozen=True)
 class CallbackPolicy:
     deadline: timedelta = timedelta(minutes=15)

@@ -17,6 +17,22 @@ class TaskKind(StrEnum):
     SMS = "sms"
 
 
+class DueState(StrEnum):
+    """A due task's life: waiting for its time, claimed by a worker, finished, or called off."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class TargetState(StrEnum):
+    """A calling target (one patient, one campaign subject): still being worked, or finished."""
+
+    ACTIVE = "active"
+    DONE = "done"
+
+
 @dataclass(frozen=True)
 class DueTask:
     task_id: str
@@ -219,12 +235,47 @@ class OutcomeRow:
     sms_status: str
 
 
+class TaskState(StrEnum):
+    """Where a missed call's callback task stands."""
+
+    OPEN = "open"
+    CONTACTED = "contacted"
+    NOT_REACHED = "not_reached"
+
+    @property
+    def label(self) -> str:
+        return {"open": "ждёт перезвона", "contacted": "связались", "not_reached": "не дозвонились"}[
+            self.value
+        ]
+
+
+class CloseReason(StrEnum):
+    """Why a callback task was closed."""
+
+    CALLBACK_ANSWERED = "callback_answered"
+    PATIENT_CALLED_IN = "patient_called_in"
+    STAFF_CALL = "staff_call"
+    NOT_REACHED = "not_reached"
+
+    @property
+    def label(self) -> str:
+        return _CLOSE_LABELS[self]
+
+
+_CLOSE_LABELS = {
+    CloseReason.CALLBACK_ANSWERED: "пациент ответил на перезвон",
+    CloseReason.PATIENT_CALLED_IN: "пациент перезвонил сам, ему ответили",
+    CloseReason.STAFF_CALL: "администратор дозвонился сам",
+    CloseReason.NOT_REACHED: "не дозвонились: две попытки и SMS",
+}
+
+
 @dataclass(frozen=True)
 class CallbackTask:
     task_id: int
     clinic_id: str
     phone: str
-    state: str
+    state: TaskState
     reason: str
     missed_count: int
     first_call_id: str
@@ -237,7 +288,7 @@ class CallbackTask:
     first_attempt_at: datetime | None = None
     contacted_at: datetime | None = None
     closed_at: datetime | None = None
-    close_reason: str | None = None
+    close_reason: CloseReason | None = None
 
 
 @dataclass(frozen=True)

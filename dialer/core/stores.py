@@ -12,6 +12,7 @@ from dialer.core.records import (
     AttemptBatch,
     AttemptRow,
     CallbackTask,
+    CloseReason,
     ContactRecord,
     DaySummary,
     DueTask,
@@ -22,6 +23,7 @@ from dialer.core.records import (
     ReminderStatus,
     ReminderTarget,
     SmsRow,
+    TaskState,
     UpsertCounts,
     WrapupRow,
 )
@@ -163,7 +165,7 @@ class CallbackStore(Protocol):
 
     async def first_attempt(self, task_id: int, at: datetime) -> None: ...
 
-    async def close(self, task_id: int, state: str, reason: str, at: datetime) -> bool:
+    async def close(self, task_id: int, state: TaskState, reason: CloseReason, at: datetime) -> bool:
         """Close an open task (and its target); False if it was closed already."""
         ...
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dialer.campaigns import callbacks as policy_
-from dialer.campaigns.callbacks import CAMPAIGN, CloseReason, TaskState, patient_leg_result, priority_key
-from dialer.campaigns.planner import Dial, SendSms, Stop, Target, Wait, next_step
+from dialer.campaigns.callbacks import CAMPAIGN, patient_leg_result, priority_key
+from dialer.campaigns.planner import Dial, SendSms, Stop, StopReason, Target, Wait, next_step
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
@@ -31,9 +31,11 @@ from dialer.core.records import (
     AttemptRow,
     AttemptState,
     CallbackTask,
+    CloseReason,
     DueTask,
     Settled,
     TaskKind,
+    TaskState,
 )
 from dialer.core.stores import AttemptStore, CallbackStore, DueStore
 from dialer.engine.calls import CallDesk, attempt_row
@@ -109,7 +111,7 @@ class CallbackFlow:
                 task_id=0,
                 clinic_id=clinic.id,
                 phone=phone,
-                state=TaskState.OPEN.value,
+                state=TaskState.OPEN,
                 reason=MissReason.AFTER_HOURS.value if timing.after_hours else reason.value,
                 missed_count=1,
                 first_call_id=call_id,
@@ -142,9 +144,7 @@ class CallbackFlow:
     async def _close_by_phone(self, phone: str, reason: CloseReason, at: datetime) -> None:
         for clinic_id in self.settings.clinics:
             task = await self.tasks.open_task(clinic_id, phone)
-            if task is not None and await self.tasks.close(
-                task.task_id, TaskState.CONTACTED.value, reason.value, at
-            ):
+            if task is not None and await self.tasks.close(task.task_id, TaskState.CONTACTED, reason, at):
                 log.info("callback %s closed: %s", task.task_id, reason.value)
 
     # -- planning -----------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ class CallbackFlow:
 
     async def plan(self, target_id: int) -> None:
         task = await self.tasks.task_for_target(target_id)
-        if task is None or task.state != TaskState.OPEN.value:
+        if task is None or task.state is not TaskState.OPEN:
             return
         step, rows = await self._step(task)
         if isinstance(step, Dial):
@@ -208,10 +208,10 @@ class CallbackFlow:
         elif isinstance(step, SendSms):
             await self._schedule_sms(task, NOT_REACHED, step.at)
         elif isinstance(step, Stop):
-            contacted = step.reason.value == "settled"
+            contacted = step.reason is StopReason.SETTLED
             state = TaskState.CONTACTED if contacted else TaskState.NOT_REACHED
             reason = CloseReason.CALLBACK_ANSWERED if contacted else CloseReason.NOT_REACHED
-            if await self.tasks.close(task.task_id, state.value, reason.value, self.clock.now()):
+            if await self.tasks.close(task.task_id, state, reason, self.clock.now()):
                 log.info("callback %s closed: %s", task.task_id, reason.value)
 
     async def _schedule_sms(self, task: CallbackTask, purpose: str, at: datetime) -> None:
@@ -226,7 +226,7 @@ class CallbackFlow:
     async def run_dial(self, job: DueTask) -> None:
         attempt_id = AttemptId.parse(job.task_id.removeprefix("dial:"))
         task = await self.tasks.task_for_target(job.target_id)
-        if task is None or task.state != TaskState.OPEN.value or await self.attempts.get(str(attempt_id)):
+        if task is None or task.state is not TaskState.OPEN or await self.attempts.get(str(attempt_id)):
             await self.due.finish(job.task_id, cancelled=True)
             return
         clinic = self.settings.clinic(task.clinic_id)
@@ -268,7 +268,7 @@ class CallbackFlow:
             step, rows = await self._step(task)
             expected_n = max((r.n for r in rows), default=0) + 1
             if (
-                task.state != TaskState.OPEN.value
+                task.state is not TaskState.OPEN
                 or not isinstance(step, Dial)
                 or step.at > self.clock.now()
                 or attempt_id.n != expected_n
@@ -334,7 +334,7 @@ class CallbackFlow:
     async def run_sms(self, job: DueTask) -> None:
         task = await self.tasks.task_for_target(job.target_id)
         purpose = job.task_id.rsplit(":", 1)[-1]
-        if task is None or (purpose == NOT_REACHED and task.state != TaskState.OPEN.value):
+        if task is None or (purpose == NOT_REACHED and task.state is not TaskState.OPEN):
             await self.due.finish(job.task_id, cancelled=True)
             return
         clinic = self.settings.clinic(task.clinic_id)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from dialer.campaigns.callbacks import CloseReason
 from dialer.core.clock import Clock
 from dialer.core.errors import FieldError
 from dialer.core.inbound import InboundAnswered, InboundEnded, InboundFact, MissReason, StaffCallAnswered
 from dialer.core.phones import normalize_phone
 from dialer.core.privacy import mask_phone
-from dialer.core.records import InboundCallRow
+from dialer.core.records import CloseReason, InboundCallRow
 from dialer.core.stores import InboundStore
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.intake import Intake

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from dialer.campaigns.callbacks import TaskState
 from dialer.core.clock import Clock
 from dialer.core.ports import OutgoingSms, SmsError, SmsReceipt
 from dialer.core.recalls import RecallRecord, RecallStatus
@@ -23,6 +22,7 @@ from dialer.core.records import (
     AttemptRow,
     AttemptState,
     CallbackTask,
+    CloseReason,
     DaySummary,
     DueTask,
     EventRow,
@@ -30,6 +30,7 @@ from dialer.core.records import (
     ReminderStatus,
     ReminderTarget,
     SmsRow,
+    TaskState,
 )
 from dialer.core.sms import SmsStatus, advance
 
@@ -411,7 +412,7 @@ class MemoryCallbackStore:
             (
                 t
                 for t in self.tasks.values()
-                if (t.clinic_id, t.phone, t.state) == (clinic_id, phone, TaskState.OPEN.value)
+                if (t.clinic_id, t.phone, t.state) == (clinic_id, phone, TaskState.OPEN)
             ),
             None,
         )
@@ -419,7 +420,7 @@ class MemoryCallbackStore:
     async def create_task(self, task: CallbackTask, now: datetime) -> CallbackTask:
         task_id = next(self._task_ids)
         stored = replace(
-            task, task_id=task_id, state=TaskState.OPEN.value, missed_count=1, target_id=self.ids.take()
+            task, task_id=task_id, state=TaskState.OPEN, missed_count=1, target_id=self.ids.take()
         )
         self.tasks[task_id] = stored
         return stored
@@ -441,11 +442,11 @@ class MemoryCallbackStore:
         if t.first_attempt_at is None:
             self.tasks[task_id] = replace(t, first_attempt_at=at)
 
-    async def close(self, task_id: int, state: str, reason: str, at: datetime) -> bool:
+    async def close(self, task_id: int, state: TaskState, reason: CloseReason, at: datetime) -> bool:
         t = self.tasks[task_id]
-        if t.state != TaskState.OPEN.value:
+        if t.state is not TaskState.OPEN:
             return False
-        contacted = at if state == TaskState.CONTACTED.value else t.contacted_at
+        contacted = at if state is TaskState.CONTACTED else t.contacted_at
         self.tasks[task_id] = replace(
             t, state=state, close_reason=reason, closed_at=at, contacted_at=contacted
         )
@@ -456,7 +457,7 @@ class MemoryCallbackStore:
             (
                 t
                 for t in self.tasks.values()
-                if t.state == TaskState.OPEN.value and (clinic_id is None or t.clinic_id == clinic_id)
+                if t.state is TaskState.OPEN and (clinic_id is None or t.clinic_id == clinic_id)
             ),
             key=lambda t: t.deadline_at,
         )

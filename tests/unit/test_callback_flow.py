@@ -13,11 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dialer.campaigns.callbacks import CloseReason, TaskState
 from dialer.core.inbound import InboundAnswered, MissReason
 from dialer.core.outcomes import CallResult
 from dialer.core.queues import INUSE, NOT_INUSE
-from dialer.core.records import CallbackTask
+from dialer.core.records import CallbackTask, CloseReason, TaskState
 from dialer.core.sla import TaskStat, figures
 from dialer.engine.board import risk
 from tests.fakes.pbx import ANSWERS, NO_ANSWER
