@@ -291,6 +291,14 @@ class CallbackTask:
     close_reason: CloseReason | None = None
 
 
+class InboundSource(StrEnum):
+    """How the service learnt of an inbound call: live from the AMI stream, or recovered after a gap."""
+
+    LIVE = "live"
+    QUEUE_LOG = "queue_log"  # read back from Asterisk's queue_log
+    LINK_GAP = "link_gap"  # seen only in part while the link was down
+
+
 @dataclass(frozen=True)
 class InboundCallRow:
     call_id: str

@@ -18,7 +18,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from dialer.storage.types import UtcDateTime
+from dialer.core.records import AttemptState, DueState, InboundSource, TargetState, TaskKind, TaskState
+from dialer.core.sms import SmsStatus
+from dialer.storage.types import UtcDateTime, one_of
 
 metadata = MetaData(
     naming_convention={
@@ -87,11 +89,12 @@ targets = Table(
     Column("subject_id", String(64), nullable=False),
     Column("patient_id", String(64), nullable=False),
     Column("phone", String(20), nullable=False),
-    Column("state", String(16), nullable=False, default="active"),  # active | done
+    Column("state", String(16), nullable=False, default=TargetState.ACTIVE.value),
     Column("stop_reason", String(32), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("clinic_id", "campaign", "subject_id", name="uq_targets_subject"),
+    one_of("state", TargetState),
     Index("ix_targets_state", "campaign", "state"),
 )
 
@@ -118,6 +121,7 @@ attempts = Table(
     # What the second leg did, where there is one: a callback's patient leg (Asterisk's DIALSTATUS).
     Column("leg_status", String(16), nullable=True),
     UniqueConstraint("target_id", "n", name="uq_attempts_target_n"),
+    one_of("state", AttemptState),
     Index("ix_attempts_state", "state"),
     Index("ix_attempts_ended", "clinic_id", "ended_at"),  # the daily report's confirmations
     Index("ix_attempts_created", "created_at"),  # the retention purge
@@ -147,16 +151,18 @@ due_tasks = Table(
     metadata,
     Column("task_id", String(120), primary_key=True),  # deterministic: scheduling twice is a no-op
     Column("clinic_id", String(64), nullable=False),
-    Column("kind", String(16), nullable=False),  # dial | sms
+    Column("kind", String(16), nullable=False),
     Column("campaign", String(32), nullable=False),
     Column("target_id", Integer, nullable=False),
     Column("due_at", UtcDateTime(), nullable=False),
-    Column("state", String(16), nullable=False, default="pending"),  # pending | running | done | cancelled
+    Column("state", String(16), nullable=False, default=DueState.PENDING.value),
     Column("tries", Integer, nullable=False, default=0),
     Column("claimed_by", String(64), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_due_tasks_due", "state", "due_at"),
     Index("ix_due_tasks_target", "target_id"),  # erasing a target's work
+    one_of("kind", TaskKind),
+    one_of("state", DueState),
 )
 
 sms_messages = Table(
@@ -176,6 +182,7 @@ sms_messages = Table(
     Index("ix_sms_provider_id", "provider", "provider_id"),
     Index("ix_sms_messages_target", "target_id"),  # the board's reminder funnel
     Index("ix_sms_messages_created", "created_at"),  # the retention purge
+    one_of("status", SmsStatus),
 )
 
 sms_events = Table(
@@ -247,9 +254,10 @@ inbound_calls = Table(
     Column("answered_by", String(200), nullable=False, default=""),
     Column("miss_reason", String(32), nullable=True),
     Column("task_id", Integer, nullable=True),
-    Column("source", String(16), nullable=False, default="live"),  # live | queue_log (recovered)
+    Column("source", String(16), nullable=False, default=InboundSource.LIVE.value),
     Index("ix_inbound_calls_day", "clinic_id", "started_at"),
     Index("ix_inbound_calls_started", "started_at"),  # the retention purge
+    one_of("source", InboundSource),
 )
 
 # One open callback per patient: several misses from one number while it is open count into it.
@@ -259,7 +267,7 @@ callback_tasks = Table(
     Column("task_id", Integer, primary_key=True, autoincrement=True),
     Column("clinic_id", String(64), nullable=False),
     Column("phone", String(20), nullable=False),
-    Column("state", String(16), nullable=False),  # open | contacted | not_reached
+    Column("state", String(16), nullable=False),
     Column("reason", String(32), nullable=False),
     Column("missed_count", Integer, nullable=False, default=1),
     Column("first_call_id", String(100), nullable=False),
@@ -277,6 +285,7 @@ callback_tasks = Table(
     Index("ix_callback_tasks_deadline", "clinic_id", "state", "deadline_at"),
     Index("ix_callback_tasks_day", "clinic_id", "starts_at"),  # the service level of a day
     Index("ix_callback_tasks_phone", "phone", "state"),  # the card's open callbacks
+    one_of("state", TaskState),
 )
 
 # Overload alerts: raised once, cleared once.
