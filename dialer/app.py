@@ -27,7 +27,7 @@ from dialer.core.ids import AttemptId
 from dialer.core.inbound import InboundEnded, InboundTracker
 from dialer.core.ports import PbxLink, Telephony
 from dialer.core.queuelog import QueueLogReader, settle_unseen
-from dialer.core.records import TaskKind
+from dialer.core.records import InboundSource, TaskKind
 from dialer.core.ringing import RingTracker
 from dialer.core.tracker import CallTracker, Event
 from dialer.engine.alerts import AlertWatch
@@ -197,14 +197,14 @@ class Runtime:
         start = min([f.started_at for f in unseen] + ([since] if since is not None else []), default=None)
         gap = settle_unseen(unseen, await self._queue_log_calls(start) if start is not None else [])
         for call in gap.from_log:
-            await self.inbound.ended(call, source="queue_log")
+            await self.inbound.ended(call, source=InboundSource.QUEUE_LOG)
         for call in gap.unseen:
-            await self.inbound.ended(call, source="link_gap")
+            await self.inbound.ended(call, source=InboundSource.LINK_GAP)
         known = await self.storage.inbound.known([c.call_id for c in gap.log_only])
         recovered = 0
         for call in gap.log_only:
             if call.call_id not in known:
-                await self.inbound.ended(call, source="queue_log")
+                await self.inbound.ended(call, source=InboundSource.QUEUE_LOG)
                 recovered += 1
         if recovered and start is not None:
             log.warning(

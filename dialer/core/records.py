@@ -8,6 +8,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
 from dialer.core.sms import SmsStatus
 
@@ -312,9 +313,9 @@ class InboundCallRow:
     ended_at: datetime
     waited: float
     answered_by: str
-    miss_reason: str | None
+    miss_reason: MissReason | None
     task_id: int | None = None
-    source: str = "live"
+    source: InboundSource = InboundSource.LIVE
     queue_channel: str = ""
 
 
@@ -332,6 +333,13 @@ class PatientCard:
     recall: dict[str, Any] | None = None  # an open KOS invitation, with the doctor's comment
 
 
+class WrapupState(StrEnum):
+    """An operator's wrap-up of a call: still to fill in, or saved."""
+
+    PENDING = "pending"
+    SAVED = "saved"
+
+
 @dataclass(frozen=True)
 class WrapupRow:
     wrapup_id: int
@@ -344,7 +352,7 @@ class WrapupRow:
     started_at: datetime
     answered_at: datetime | None
     ended_at: datetime | None
-    state: str
+    state: WrapupState
 
 
 @dataclass(frozen=True)

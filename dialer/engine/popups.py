@@ -17,7 +17,7 @@ from typing import Any
 
 from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
-from dialer.core.records import PatientCard, WrapupRow
+from dialer.core.records import PatientCard, WrapupRow, WrapupState
 from dialer.core.ringing import CallGone, PhoneAnswered, PhoneRinging, PhoneStopped, RingFact
 from dialer.core.staff import UserRow
 from dialer.core.stores import AttemptStore, CardStore, UserStore, WrapupStore
@@ -253,7 +253,7 @@ class Popups:
                     card.started_at,
                     fact.at,
                     None,
-                    "pending",
+                    WrapupState.PENDING,
                 )
             )
             card.wrapup_id = wrapup.wrapup_id

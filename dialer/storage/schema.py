@@ -18,7 +18,15 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from dialer.core.records import AttemptState, DueState, InboundSource, TargetState, TaskKind, TaskState
+from dialer.core.records import (
+    AttemptState,
+    DueState,
+    InboundSource,
+    TargetState,
+    TaskKind,
+    TaskState,
+    WrapupState,
+)
 from dialer.core.sms import SmsStatus
 from dialer.storage.types import UtcDateTime, one_of
 
@@ -447,8 +455,9 @@ wrapups = Table(
     Column("started_at", UtcDateTime(), nullable=False),
     Column("answered_at", UtcDateTime(), nullable=True),
     Column("ended_at", UtcDateTime(), nullable=True),
-    Column("state", String(16), nullable=False, default="pending"),  # pending | saved
+    Column("state", String(16), nullable=False, default=WrapupState.PENDING.value),
     UniqueConstraint("user_id", "call_ref", name="uq_wrapups_call"),
+    one_of("state", WrapupState),
 )
 
 # КОС: the patients doctors want back for a control examination («3. Звать» in the clinic's journal).

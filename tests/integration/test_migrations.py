@@ -41,6 +41,7 @@ STATE_COLUMNS = {
     ("sms_messages", "status"): "pending",
     ("inbound_calls", "source"): "queue_log",
     ("callback_tasks", "state"): "open",
+    ("wrapups", "state"): "pending",
 }
 CHECKS_ADDED_BY = "0011"
 

@@ -1,9 +1,10 @@
 """state columns hold only the states the code knows
 
 Every state column (a target's, an attempt's, a due task's kind and state, an SMS's status, an inbound call's
-source, a callback task's state) gets a CHECK listing its values, so that a typo or a stale writer is refused
-by the database instead of being read back as a state nobody handles. The values are written out here, not
-taken from the enums: a later revision that adds a state changes the CHECK in a revision of its own.
+source, a callback task's and a wrap-up's state) gets a CHECK listing its values, so that a typo or a stale
+writer is refused by the database instead of being read back as a state nobody handles. The values are written
+out here, not taken from the enums: a later revision that adds a state changes the CHECK in a revision of its
+own.
 
 Revision ID: 0011
 Revises: 0010
@@ -32,6 +33,7 @@ KNOWN_STATES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     ],
     "inbound_calls": [("source", ("live", "queue_log", "link_gap"))],
     "callback_tasks": [("state", ("open", "contacted", "not_reached"))],
+    "wrapups": [("state", ("pending", "saved"))],
 }
 
 
