@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.campaigns.reminders import CAMPAIGN as REMINDERS
 from dialer.core.appointments import AppointmentRecord
-from dialer.core.records import AttemptState, OutcomeRow, ReminderStatus, UpsertCounts
+from dialer.core.records import AttemptState, OutcomeRow, ReminderStatus, TargetState, UpsertCounts
 from dialer.storage.schema import appointments, attempts, patients, sms_messages, targets
 from dialer.storage.upsert import insert_dialect, upsert_clinic_rows
 
@@ -77,9 +77,9 @@ class SqlAppointmentStore:
                     targets.c.clinic_id == clinic_id,
                     targets.c.campaign == REMINDERS,
                     targets.c.subject_id == appointment_id,
-                    targets.c.state == "active",
+                    targets.c.state == TargetState.ACTIVE.value,
                 )
-                .values(state="done", stop_reason="cancelled", updated_at=now)
+                .values(state=TargetState.DONE.value, stop_reason="cancelled", updated_at=now)
             )
         return True
 

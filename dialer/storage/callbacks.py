@@ -9,7 +9,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.campaigns.callbacks import CAMPAIGN
-from dialer.core.records import CallbackTask, CloseReason, TaskState
+from dialer.core.records import CallbackTask, CloseReason, TargetState, TaskState
 from dialer.storage.schema import callback_tasks, targets
 
 
@@ -82,7 +82,7 @@ class SqlCallbackStore:
                         subject_id=str(task_id),
                         patient_id="",
                         phone=task.phone,
-                        state="active",
+                        state=TargetState.ACTIVE.value,
                         created_at=now,
                         updated_at=now,
                     )
@@ -156,7 +156,7 @@ class SqlCallbackStore:
                 await conn.execute(
                     update(targets)
                     .where(targets.c.target_id == target_id)
-                    .values(state="done", stop_reason=reason, updated_at=at)
+                    .values(state=TargetState.DONE.value, stop_reason=reason, updated_at=at)
                 )
         return True
 

@@ -11,7 +11,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.recalls import RecallRecord, RecallStatus
-from dialer.core.records import UpsertCounts
+from dialer.core.records import TargetState, UpsertCounts
 from dialer.storage.schema import recalls, targets, webhook_outbox
 from dialer.storage.targets import open_target
 from dialer.storage.upsert import insert_ignore, upsert_clinic_rows
@@ -125,7 +125,8 @@ class SqlRecallStore:
                 if subject in today:
                     continue
                 if subject in earlier:
-                    if earlier[subject].state == "active":  # a round not finished on its day goes on today
+                    # A round not finished on its day goes on today.
+                    if earlier[subject].state == TargetState.ACTIVE.value:
                         today[subject] = earlier[subject]
                         room -= 1
                     continue  # a finished round: the wrap-up or the plan gives the next date
@@ -133,7 +134,7 @@ class SqlRecallStore:
                 today[subject] = await open_target(
                     conn, clinic_id, CAMPAIGN, subject, r.patient_id, r.phone, now
                 )
-        return [int(t.target_id) for t in today.values() if t.state == "active"]
+        return [int(t.target_id) for t in today.values() if t.state == TargetState.ACTIVE.value]
 
     async def by_target(self, target_id: int) -> tuple[RecallRecord, bool, datetime] | None:
         """The recall a round belongs to, whether that round is still the current one and open, and when the
@@ -149,7 +150,9 @@ class SqlRecallStore:
             recall_id, day = t.subject_id.split(":", 1)
             r = (await conn.execute(select(recalls).where(recalls.c.recall_id == int(recall_id)))).one()
         current = (
-            t.state == "active" and r.target_day.isoformat() == day and r.status == RecallStatus.CALL.value
+            t.state == TargetState.ACTIVE.value
+            and r.target_day.isoformat() == day
+            and r.status == RecallStatus.CALL.value
         )
         return recall_from_row(r), current, t.created_at
 
@@ -158,7 +161,7 @@ class SqlRecallStore:
             await conn.execute(
                 update(targets)
                 .where(targets.c.target_id == target_id)
-                .values(state="done", stop_reason=reason, updated_at=now)
+                .values(state=TargetState.DONE.value, stop_reason=reason, updated_at=now)
             )
 
     async def open_for_phone(self, phone: str) -> RecallRecord | None:
@@ -206,7 +209,7 @@ class SqlRecallStore:
                 await conn.execute(
                     update(targets)
                     .where(targets.c.target_id == close_target)
-                    .values(state="done", stop_reason=status.value, updated_at=now)
+                    .values(state=TargetState.DONE.value, stop_reason=status.value, updated_at=now)
                 )
             row = (await conn.execute(select(recalls).where(recalls.c.recall_id == recall_id))).one()
             await queue_event(
