@@ -101,7 +101,7 @@ NEWS_FOR = timedelta(days=1)
 
 def _current(alert: dict[str, Any], now: datetime) -> bool:
     raised = alert["raised_at"]
-    if alert["kind"] != AlertKind.LOW_RATING.value or not isinstance(raised, datetime):
+    if alert["kind"] != AlertKind.LOW_RATING or not isinstance(raised, datetime):
         return True
     return now - (raised if raised.tzinfo else raised.replace(tzinfo=UTC)) < NEWS_FOR
 
