@@ -200,7 +200,7 @@ def _appointment_values(r: AppointmentRecord, now: datetime) -> dict[str, Any]:
         "specialty": r.specialty,
         "high_value": r.high_value,
         "attended": r.attended,
-        "reminder_status": "pending",
+        "reminder_status": ReminderStatus.PENDING.value,
         "imported_at": now,
         "updated_at": now,
     }

@@ -18,10 +18,12 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from dialer.core.recalls import RecallStatus
 from dialer.core.records import (
     AttemptState,
     DueState,
     InboundSource,
+    ReminderStatus,
     TargetState,
     TaskKind,
     TaskState,
@@ -76,7 +78,7 @@ appointments = Table(
     Column("doctor", String(200), nullable=False),
     Column("specialty", String(200), nullable=False, default=""),
     Column("high_value", Boolean, nullable=False, default=False),
-    Column("reminder_status", String(32), nullable=False, default="pending"),
+    Column("reminder_status", String(32), nullable=False, default=ReminderStatus.PENDING.value),
     Column("reminder_digit", String(1), nullable=True),
     Column("attended", Boolean, nullable=True),  # from the clinic's system after the visit: for no-show
     Column("imported_at", UtcDateTime(), nullable=False),
@@ -85,6 +87,7 @@ appointments = Table(
     # driven from the day's visits and never from every target of the clinic.
     Index("ix_appointments_visits", "clinic_id", "visit_day", "appointment_id", "patient_id"),
     Index("ix_appointments_patient", "patient_id", "visit_at"),  # the card's next visits
+    one_of("reminder_status", ReminderStatus),
 )
 
 # One row per patient per campaign subject: the unit the planner reasons about.
@@ -473,9 +476,7 @@ recalls = Table(
     Column("doctor", String(200), nullable=False),
     Column("comment", Text, nullable=False, default=""),  # the doctor's proposal: what the call is about
     Column("target_day", Date, nullable=False),
-    Column(
-        "status", String(16), nullable=False, default="call"
-    ),  # call (Звать) | booked (Записан) | refused (Отказ)
+    Column("status", String(16), nullable=False, default=RecallStatus.CALL.value),
     Column("reason", String(200), nullable=False, default=""),
     Column("status_comment", Text, nullable=False, default=""),
     Column(
@@ -488,6 +489,7 @@ recalls = Table(
     UniqueConstraint("clinic_id", "external_id", name="uq_recalls_external"),
     Index("ix_recalls_due", "clinic_id", "status", "target_day"),
     Index("ix_recalls_phone", "phone", "status"),  # the card's КОС recall
+    one_of("status", RecallStatus),
 )
 
 # Status changes waiting to be delivered to the clinic's own system: at least once, with an idempotency key.

@@ -5,7 +5,7 @@ constraints kept every row of a database made by the revision before."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Connection,
+    Date,
     Float,
     Integer,
     Table,
@@ -34,6 +35,7 @@ from dialer.storage.types import UtcDateTime
 
 # The columns that hold a state, with a value of each that the code knows; the revision that added their CHECKs.
 STATE_COLUMNS = {
+    ("appointments", "reminder_status"): "pending",
     ("targets", "state"): "active",
     ("attempts", "state"): "dialing",
     ("due_tasks", "kind"): "dial",
@@ -42,6 +44,7 @@ STATE_COLUMNS = {
     ("inbound_calls", "source"): "queue_log",
     ("callback_tasks", "state"): "open",
     ("wrapups", "state"): "pending",
+    ("recalls", "status"): "call",
 }
 CHECKS_ADDED_BY = "0011"
 
@@ -78,7 +81,7 @@ def check_differences(connection: Connection) -> list[object]:
     ]
 
 
-def a_row(table: Table, **values: Any) -> dict[str, Any]:
+def a_row(table: Table, fill: str = "x", **values: Any) -> dict[str, Any]:
     """A row of `table` with every required column filled (a state column with a state the code knows), and
     these values."""
     row: dict[str, Any] = {}
@@ -89,12 +92,14 @@ def a_row(table: Table, **values: Any) -> dict[str, Any]:
             row[column.name] = STATE_COLUMNS[table.name, column.name]
         elif isinstance(column.type, UtcDateTime):
             row[column.name] = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+        elif isinstance(column.type, Date):
+            row[column.name] = date(2026, 12, 3)
         elif isinstance(column.type, Boolean):
             row[column.name] = False
         elif isinstance(column.type, (Integer, Float)):
             row[column.name] = 1
         else:
-            row[column.name] = "x"
+            row[column.name] = fill
     return {**row, **values}
 
 
@@ -130,7 +135,7 @@ def test_a_state_column_refuses_a_state_the_code_does_not_know(
         insert_known_states(connection)  # the values the code writes are taken
     with engine.connect() as connection, pytest.raises(IntegrityError, match=f"ck_{table}_{column}_known"):
         t = metadata.tables[table]
-        connection.execute(t.insert(), [a_row(t, **{column: "bogus"})])
+        connection.execute(t.insert(), [a_row(t, "another", **{column: "bogus"})])
     engine.dispose()
 
 

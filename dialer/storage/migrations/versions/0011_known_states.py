@@ -1,10 +1,10 @@
 """state columns hold only the states the code knows
 
-Every state column (a target's, an attempt's, a due task's kind and state, an SMS's status, an inbound call's
-source, a callback task's and a wrap-up's state) gets a CHECK listing its values, so that a typo or a stale
-writer is refused by the database instead of being read back as a state nobody handles. The values are written
-out here, not taken from the enums: a later revision that adds a state changes the CHECK in a revision of its
-own.
+Every state column (a visit's reminder status, a target's, an attempt's, a due task's kind and state, an SMS's
+status, an inbound call's source, a callback task's and a wrap-up's state, a recall's status) gets a CHECK
+listing its values, so that a typo or a stale writer is refused by the database instead of being read back as
+a state nobody handles. The values are written out here, not taken from the enums: a later revision that adds
+a state changes the CHECK in a revision of its own.
 
 Revision ID: 0011
 Revises: 0010
@@ -22,6 +22,22 @@ depends_on = None
 
 # table -> [(column, its values)]
 KNOWN_STATES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "appointments": [
+        (
+            "reminder_status",
+            (
+                "pending",
+                "calling",
+                "confirmed",
+                "cancelled",
+                "to_admin",
+                "reached_unconfirmed",
+                "not_reached",
+                "invalid_number",
+                "do_not_call",
+            ),
+        ),
+    ],
     "targets": [("state", ("active", "done"))],
     "attempts": [("state", ("dialing", "answered", "ended", "unplaced"))],
     "due_tasks": [
@@ -34,6 +50,7 @@ KNOWN_STATES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "inbound_calls": [("source", ("live", "queue_log", "link_gap"))],
     "callback_tasks": [("state", ("open", "contacted", "not_reached"))],
     "wrapups": [("state", ("pending", "saved"))],
+    "recalls": [("status", ("call", "booked", "refused"))],
 }
 
 
