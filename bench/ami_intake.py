@@ -68,22 +68,22 @@ from dialer.ami.connection import AmiProtocol
 from dialer.ami.parser import FRAME_END, Frame, FrameParser
 from dialer.app import OurAttempts, Runtime, open_runtime
 from dialer.campaigns.kinds import CampaignKind
-from dialer.campaigns.planner import Settled
 from dialer.campaigns.reminders import digit_meaning
 from dialer.core.clock import SystemClock
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import classify
-from dialer.core.tracker import CallTracker
-from dialer.engine.intake import Intake
-from dialer.engine.model import (
+from dialer.core.records import (
     AttemptBatch,
     AttemptEnd,
     AttemptRow,
     AttemptState,
     DueTask,
     EventRow,
+    Settled,
     TaskKind,
 )
+from dialer.core.tracker import CallTracker
+from dialer.engine.intake import Intake
 from dialer.settings import Settings, parse_settings
 from dialer.storage.repository import Storage
 from dialer.storage.schema import appointments, attempt_events, patients, targets

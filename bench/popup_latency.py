@@ -82,7 +82,7 @@ from bench.web_data import (
 from bench.web_env import busy_check, describe
 from dialer.ami.connection import AmiProtocol
 from dialer.app import Runtime, build_web_app, open_runtime, run_core, stop_core
-from dialer.engine.model import PatientCard
+from dialer.core.records import PatientCard
 from dialer.storage.cards import SqlCardStore
 from dialer.web.access import OPERATOR, add_route, allow
 from dialer.web.auth import user_of

@@ -16,7 +16,7 @@ from typing import TextIO
 from dialer.cli.audit import cli_actor, command_time
 from dialer.cli.exits import EXIT_ERROR, EXIT_OK
 from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
-from dialer.engine.model import ALL_CLINICS, AuditAction, UserExists, UserRow
+from dialer.core.staff import ALL_CLINICS, AuditAction, UserExists, UserRow
 from dialer.settings import Settings
 from dialer.storage.repository import Storage
 from dialer.web.access import ROLES

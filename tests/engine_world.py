@@ -20,8 +20,8 @@ from typing import Any
 
 from dialer.app import Runtime, open_runtime, run_core, stop_core
 from dialer.core.clock import FakeClock
+from dialer.core.ports import LinkHook, LiveChannel, OriginateRequest, RecordedOutcome, TelephonyUnavailable
 from dialer.engine.importing import import_appointments
-from dialer.engine.ports import LinkHook, LiveChannel, OriginateRequest, RecordedOutcome, TelephonyUnavailable
 from dialer.settings import Settings, parse_settings
 from dialer.storage.repository import Storage
 

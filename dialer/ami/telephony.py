@@ -7,7 +7,7 @@ from typing import Any
 
 from dialer.ami.connection import AmiActionError, AmiConnection, AmiLinkLost
 from dialer.core.outcomes import to_int
-from dialer.engine.ports import (
+from dialer.core.ports import (
     LiveChannel,
     OriginateRejected,
     OriginateRequest,

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from dialer.campaigns.kinds import ADMINISTRATOR_TAKES, POST_VISIT, CampaignKind
 from dialer.core.clock import Clock
+from dialer.core.ports import PbxLink
+from dialer.core.records import TaskKind
 from dialer.engine.alerts import AlertWatch
 from dialer.engine.board import Board
 from dialer.engine.callbacks import CallbackFlow
@@ -20,9 +22,7 @@ from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake
 from dialer.engine.ivr import IvrFlow
 from dialer.engine.kos import KosSource
-from dialer.engine.model import TaskKind
 from dialer.engine.popups import Popups
-from dialer.engine.ports import PbxLink
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.recovery import LinkRecovery
 from dialer.engine.reminders import ReminderFlow

@@ -15,6 +15,7 @@ from dialer.app.parts import CAMPAIGNS, Runtime, build_parts
 from dialer.core.clock import Clock
 from dialer.core.inbound import InboundTracker
 from dialer.core.ownership import OurAttempts
+from dialer.core.ports import PbxLink, Telephony
 from dialer.core.ringing import RingTracker
 from dialer.core.tracker import CallTracker, Event
 from dialer.engine.calls import CallDesk
@@ -22,7 +23,6 @@ from dialer.engine.eventlog import EventLog
 from dialer.engine.intake import Intake
 from dialer.engine.loops import forever
 from dialer.engine.pacer import TrunkPacer
-from dialer.engine.ports import PbxLink, Telephony
 from dialer.engine.sms import SmsSender
 from dialer.environment import clock_for
 from dialer.lease import hold_lease, release_lease, renew_lease

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from dialer.campaigns.messages import SmsTemplate
 from dialer.campaigns.plan import Window
-from dialer.campaigns.planner import Settled
 from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours, OpeningHours
 from dialer.core.outcomes import CallResult
+from dialer.core.records import Settled
 
 DEFAULT_NOT_REACHED_SMS = "{clinic}: не дозвонились до вас после вашего звонка. Перезвоните: {phone}"
 DEFAULT_AFTER_HOURS_SMS = "{clinic}: вы звонили в нерабочее время. Перезвоним {date} после {time}"
@@ -26,37 +26,6 @@ DEFAULT_AFTER_HOURS_SMS = "{clinic}: вы звонили в нерабочее �
 class Priority(StrEnum):
     DEADLINE = "deadline"  # first attempts before repeats, each by its deadline
     FIFO = "fifo"  # in the order the calls were missed, as people do it by hand
-
-
-class TaskState(StrEnum):
-    OPEN = "open"
-    CONTACTED = "contacted"
-    NOT_REACHED = "not_reached"
-
-    @property
-    def label(self) -> str:
-        return {"open": "ждёт перезвона", "contacted": "связались", "not_reached": "не дозвонились"}[
-            self.value
-        ]
-
-
-class CloseReason(StrEnum):
-    CALLBACK_ANSWERED = "callback_answered"
-    PATIENT_CALLED_IN = "patient_called_in"
-    STAFF_CALL = "staff_call"
-    NOT_REACHED = "not_reached"
-
-    @property
-    def label(self) -> str:
-        return _CLOSE_LABELS[self]
-
-
-_CLOSE_LABELS = {
-    CloseReason.CALLBACK_ANSWERED: "пациент ответил на перезвон",
-    CloseReason.PATIENT_CALLED_IN: "пациент перезвонил сам, ему ответили",
-    CloseReason.STAFF_CALL: "администратор дозвонился сам",
-    CloseReason.NOT_REACHED: "не дозвонились: две попытки и SMS",
-}
 
 
 @dataclass(frozen=True)

@@ -13,25 +13,10 @@ from enum import StrEnum
 from dialer.campaigns.plan import Window
 from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours
 from dialer.core.outcomes import CallResult
+from dialer.core.records import AttemptRecord, Settled
 
 SMS_DAY_STARTS = time(9, 0)
 SMS_NIGHT_STARTS = time(21, 0)
-
-
-class Settled(StrEnum):
-    """How an answered call ended the conversation, as far as the plan is concerned."""
-
-    OPEN = "open"  # not answered, or answered without a decision: the plan goes on
-    CONFIRMED = "confirmed"  # a decision that a later reconfirm window may still revisit
-    FINAL = "final"  # nothing more to do by phone
-
-
-@dataclass(frozen=True)
-class AttemptRecord:
-    n: int
-    started_at: datetime
-    result: CallResult | None  # None while the call is in flight
-    settled: Settled = Settled.OPEN
 
 
 @dataclass(frozen=True)

@@ -9,44 +9,10 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from dialer.campaigns.plan import AttemptPlan, Window, reminder_call_day, resolve_day_windows
-from dialer.campaigns.planner import Settled, StopReason
+from dialer.campaigns.planner import StopReason
 from dialer.core.calendar import WorkCalendar
 from dialer.core.outcomes import CallResult
-
-
-class ReminderStatus(StrEnum):
-    """The appointment's reminder status, as the administrators see it."""
-
-    PENDING = "pending"
-    CALLING = "calling"
-    CONFIRMED = "confirmed"
-    CANCELLED = "cancelled"
-    TO_ADMIN = "to_admin"
-    REACHED = "reached_unconfirmed"
-    NOT_REACHED = "not_reached"
-    INVALID_NUMBER = "invalid_number"
-    DO_NOT_CALL = "do_not_call"
-
-    @property
-    def label(self) -> str:
-        return _STATUS_LABELS[self]
-
-    @property
-    def is_final(self) -> bool:
-        return self not in (ReminderStatus.PENDING, ReminderStatus.CALLING)
-
-
-_STATUS_LABELS = {
-    ReminderStatus.PENDING: "ожидает звонка",
-    ReminderStatus.CALLING: "идёт обзвон",
-    ReminderStatus.CONFIRMED: "подтверждён",
-    ReminderStatus.CANCELLED: "отменён пациентом",
-    ReminderStatus.TO_ADMIN: "соединён с администратором",
-    ReminderStatus.REACHED: "дозвонились, без ответа в меню",
-    ReminderStatus.NOT_REACHED: "не дозвонились",
-    ReminderStatus.INVALID_NUMBER: "неверный номер",
-    ReminderStatus.DO_NOT_CALL: "не звонить (нет согласия)",
-}
+from dialer.core.records import ReminderStatus, Settled
 
 
 class Digit(StrEnum):

@@ -13,8 +13,8 @@ from dialer.cli.audit import cli_actor, command_time
 from dialer.cli.exits import EXIT_ERROR, EXIT_OK, EXIT_ROWS_FAILED
 from dialer.core import appointments, recalls
 from dialer.core.csvfile import CsvError, formula_safe, formula_safe_row, read_csv
+from dialer.core.staff import AuditAction
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
-from dialer.engine.model import AuditAction
 from dialer.settings import Settings
 from dialer.storage.repository import Storage
 

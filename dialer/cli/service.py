@@ -11,11 +11,10 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from dialer.app import Runtime, open_runtime, run_core, stop_core, web_server
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.cli.exits import EXIT_OK
+from dialer.core.records import DaySummary, ReminderStatus
 from dialer.core.sms import SmsStatus
 from dialer.engine.daily import DailyJob, run_daily
-from dialer.engine.model import DaySummary
 from dialer.environment import resolve_ami
 from dialer.personal_data import daily_purge
 from dialer.settings import Settings

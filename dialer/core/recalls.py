@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from dialer.core import rows
 from dialer.core.appointments import ClinicRef, patient_key
@@ -62,6 +63,8 @@ _STATUS_WORDS = {
 
 @dataclass(frozen=True)
 class RecallRecord:
+    """One row of the recall journal: as imported from the clinic's file, and as the dialer has moved it on."""
+
     clinic_id: str
     external_id: str
     patient_id: str
@@ -72,6 +75,29 @@ class RecallRecord:
     target_day: date
     status: RecallStatus
     planned: bool
+    # What the dialer adds once the row is stored: its id (0 for a row read from a file), why the status
+    # changed, how many times the date was moved, and the visit day it booked.
+    recall_id: int = 0
+    reason: str = ""
+    status_comment: str = ""
+    moves: int = 0
+    booked_day: date | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The row as the clinic's own system takes it back: the export, the API and the webhook."""
+        return {
+            "recall_id": self.external_id,
+            "clinic": self.clinic_id,
+            "patient_id": self.patient_id,
+            "doctor": self.doctor,
+            "status": self.status.value,
+            "status_label": self.status.label,
+            "reason": self.reason,
+            "comment": self.status_comment,
+            "target_date": self.target_day.isoformat(),
+            "booked_date": self.booked_day.isoformat() if self.booked_day else None,
+            "moves": self.moves,
+        }
 
 
 RecallReport = rows.RowReport[RecallRecord]

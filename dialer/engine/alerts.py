@@ -12,10 +12,10 @@ from dialer.core.clock import Clock
 from dialer.core.ids import sms_key
 from dialer.core.privacy import describe_error
 from dialer.core.queues import QueueState
+from dialer.core.stores import CallbackStore
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.loops import forever
 from dialer.engine.sms import SmsRetryLater, SmsSender
-from dialer.engine.stores import CallbackStore
 from dialer.settings import ClinicSettings, Settings
 
 log = logging.getLogger("dialer.alerts")

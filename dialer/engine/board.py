@@ -6,16 +6,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.alerts import AlertKind
 from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
 from dialer.core.privacy import mask_phone
 from dialer.core.queues import QueueState
+from dialer.core.records import ReminderStatus
 from dialer.core.sla import Figures
+from dialer.core.stores import CallbackStore, ReminderStore, UserStore
 from dialer.engine.alerts import AlertStore
 from dialer.engine.reports import SlaRows, sla_report
-from dialer.engine.stores import CallbackStore, ReminderStore, UserStore
 from dialer.settings import ClinicSettings, Settings
 
 MISSED_TARGET = (5.0, 8.0)  # the checklist's goal for missed calls, per cent
@@ -101,7 +101,7 @@ NEWS_FOR = timedelta(days=1)
 
 def _current(alert: dict[str, Any], now: datetime) -> bool:
     raised = alert["raised_at"]
-    if alert["kind"] != AlertKind.LOW_RATING.value or not isinstance(raised, datetime):
+    if alert["kind"] != AlertKind.LOW_RATING or not isinstance(raised, datetime):
         return True
     return now - (raised if raised.tzinfo else raised.replace(tzinfo=UTC)) < NEWS_FOR
 

@@ -16,24 +16,33 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dialer.campaigns import callbacks as policy_
-from dialer.campaigns.callbacks import CloseReason, TaskState, patient_leg_result, priority_key
+from dialer.campaigns.callbacks import patient_leg_result, priority_key
 from dialer.campaigns.kinds import CampaignKind
-from dialer.campaigns.planner import AttemptRecord, Dial, SendSms, Settled, Stop, Target, Wait, next_step
+from dialer.campaigns.planner import Dial, SendSms, Stop, StopReason, Target, Wait, next_step
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, SmsKey, sms_key
 from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
 from dialer.core.phones import dial_forms, display_phone
+from dialer.core.ports import OriginateRequest
 from dialer.core.privacy import mask_phone
+from dialer.core.records import (
+    AttemptRecord,
+    AttemptRow,
+    AttemptState,
+    CallbackTask,
+    CloseReason,
+    DueTask,
+    Settled,
+    TaskState,
+)
+from dialer.core.stores import AttemptStore, CallbackStore, DueStore
 from dialer.engine.calls import CallDesk
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
-from dialer.engine.model import AttemptRow, AttemptState, CallbackTask, DueTask
-from dialer.engine.ports import OriginateRequest
 from dialer.engine.runner import Call, CampaignRunner
 from dialer.engine.sms import SmsSender
-from dialer.engine.stores import AttemptStore, CallbackStore, DueStore
 from dialer.settings import ClinicSettings, Settings
 
 log = logging.getLogger("dialer.callbacks")
@@ -106,7 +115,7 @@ class CallbackFlow:
                 task_id=0,
                 clinic_id=clinic.id,
                 phone=phone,
-                state=TaskState.OPEN.value,
+                state=TaskState.OPEN,
                 reason=MissReason.AFTER_HOURS.value if timing.after_hours else reason.value,
                 missed_count=1,
                 first_call_id=call_id,
@@ -139,9 +148,7 @@ class CallbackFlow:
     async def _close_by_phone(self, phone: str, reason: CloseReason, at: datetime) -> None:
         for clinic_id in self.settings.clinics:
             task = await self.tasks.open_task(clinic_id, phone)
-            if task is not None and await self.tasks.close(
-                task.task_id, TaskState.CONTACTED.value, reason.value, at
-            ):
+            if task is not None and await self.tasks.close(task.task_id, TaskState.CONTACTED, reason, at):
                 log.info("callback %s closed: %s", task.task_id, reason.value)
 
     # -- planning -----------------------------------------------------------------------------------
@@ -188,7 +195,7 @@ class CallbackFlow:
 
     async def plan(self, target_id: int) -> None:
         task = await self.tasks.task_for_target(target_id)
-        if task is None or task.state != TaskState.OPEN.value:
+        if task is None or task.state is not TaskState.OPEN:
             return
         step, rows = await self._step(task)
         if isinstance(step, Dial):
@@ -197,10 +204,10 @@ class CallbackFlow:
         elif isinstance(step, SendSms):
             await self._schedule_sms(task, NOT_REACHED, step.at)
         elif isinstance(step, Stop):
-            contacted = step.reason.value == "settled"
+            contacted = step.reason is StopReason.SETTLED
             state = TaskState.CONTACTED if contacted else TaskState.NOT_REACHED
             reason = CloseReason.CALLBACK_ANSWERED if contacted else CloseReason.NOT_REACHED
-            if await self.tasks.close(task.task_id, state.value, reason.value, self.clock.now()):
+            if await self.tasks.close(task.task_id, state, reason, self.clock.now()):
                 log.info("callback %s closed: %s", task.task_id, reason.value)
 
     async def _schedule_sms(self, task: CallbackTask, purpose: str, at: datetime) -> None:
@@ -212,7 +219,7 @@ class CallbackFlow:
 
     async def run_dial(self, job: DueTask) -> None:
         task = await self.tasks.task_for_target(job.target_id)
-        attempt_id = await self.runner.claim(job, task is not None and task.state == TaskState.OPEN.value)
+        attempt_id = await self.runner.claim(job, task is not None and task.state is TaskState.OPEN)
         if task is None or attempt_id is None:
             return
         clinic = self.settings.clinic(task.clinic_id)
@@ -248,7 +255,7 @@ class CallbackFlow:
             # patient called in and was answered).
             task = await self.tasks.task_for_target(job.target_id) or task
             step, rows = await self._step(task)
-            if task.state != TaskState.OPEN.value or not self.runner.still_due(step, rows, attempt_id):
+            if task.state is not TaskState.OPEN or not self.runner.still_due(step, rows, attempt_id):
                 await self.runner.drop(job)
                 if interface:
                     self.dispatcher.release(interface)
@@ -299,7 +306,7 @@ class CallbackFlow:
     async def run_sms(self, job: DueTask) -> None:
         task = await self.tasks.task_for_target(job.target_id)
         purpose = SmsKey.of_due_task(job.task_id).purpose
-        if task is None or (purpose == NOT_REACHED and task.state != TaskState.OPEN.value):
+        if task is None or (purpose == NOT_REACHED and task.state is not TaskState.OPEN):
             await self.due.finish(job.task_id, cancelled=True)
             return
         clinic = self.settings.clinic(task.clinic_id)

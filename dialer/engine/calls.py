@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from dialer.campaigns.planner import Settled
 from dialer.core.clock import Clock
 from dialer.core.facts import (
     CallAnswered,
@@ -32,20 +31,20 @@ from dialer.core.facts import (
 )
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult, classify
-from dialer.core.privacy import mask_phone
-from dialer.engine.eventlog import EventLog
-from dialer.engine.intake import Intake
-from dialer.engine.loops import forever
-from dialer.engine.model import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow
-from dialer.engine.pacer import PacerSlot, TrunkPacer
-from dialer.engine.ports import (
+from dialer.core.ports import (
     LiveChannel,
     OriginateRejected,
     OriginateRequest,
     Telephony,
     TelephonyUnavailable,
 )
-from dialer.engine.stores import AttemptStore
+from dialer.core.privacy import mask_phone
+from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow, Settled
+from dialer.core.stores import AttemptStore
+from dialer.engine.eventlog import EventLog
+from dialer.engine.intake import Intake
+from dialer.engine.loops import forever
+from dialer.engine.pacer import PacerSlot, TrunkPacer
 
 log = logging.getLogger("dialer.calls")
 

@@ -11,8 +11,8 @@ from datetime import date, datetime, time
 
 from dialer.campaigns.plan import reminder_call_day
 from dialer.core.clock import Clock
+from dialer.core.stores import AppointmentStore
 from dialer.engine.loops import forever
-from dialer.engine.stores import AppointmentStore
 from dialer.settings import ClinicSettings, Settings
 
 SWEEP_EVERY = 60.0

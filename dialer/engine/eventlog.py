@@ -7,9 +7,9 @@ import logging
 
 from dialer.core.clock import Clock
 from dialer.core.privacy import describe_error
+from dialer.core.records import EventRow
+from dialer.core.stores import AttemptStore
 from dialer.engine.loops import forever
-from dialer.engine.model import EventRow
-from dialer.engine.stores import AttemptStore
 
 log = logging.getLogger("dialer.engine")
 

@@ -11,7 +11,7 @@ from dialer.core.appointments import ClinicRef, validate_appointments
 from dialer.core.errors import FieldError, RowError
 from dialer.core.recalls import validate_recalls
 from dialer.core.rows import Row
-from dialer.engine.stores import AppointmentStore, RecallImportStore
+from dialer.core.stores import AppointmentStore, RecallImportStore
 from dialer.settings import Settings
 
 

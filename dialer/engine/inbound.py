@@ -6,17 +6,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from dialer.campaigns.callbacks import CloseReason
 from dialer.core.clock import Clock
 from dialer.core.errors import FieldError
 from dialer.core.inbound import InboundAnswered, InboundEnded, InboundFact, MissReason, StaffCallAnswered
 from dialer.core.phones import normalize_phone
 from dialer.core.privacy import mask_phone
+from dialer.core.records import CloseReason, InboundCallRow, InboundSource
+from dialer.core.stores import InboundStore
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.intake import Intake
 from dialer.engine.loops import consume
-from dialer.engine.model import InboundCallRow
-from dialer.engine.stores import InboundStore
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.inbound")
@@ -71,7 +70,7 @@ class InboundDesk:
             if phone:
                 self.callbacks.contact(phone, CloseReason.STAFF_CALL, fact.at)
 
-    async def ended(self, fact: InboundEnded, source: str = "live") -> None:
+    async def ended(self, fact: InboundEnded, source: InboundSource = InboundSource.LIVE) -> None:
         clinic = self.settings.clinic_for_call(fact.did, fact.queue)
         if clinic is None:
             log.info("inbound call %s to %s matches no clinic; not counted", fact.call_id, fact.did)
@@ -92,7 +91,7 @@ class InboundDesk:
             ended_at=fact.ended_at,
             waited=fact.waited,
             answered_by=fact.answered_by,
-            miss_reason=miss.value if miss else None,
+            miss_reason=miss,
             source=source,
             queue_channel=fact.queue_channel,
         )

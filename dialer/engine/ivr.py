@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import resolve_day_windows
-from dialer.campaigns.planner import Dial, Settled, Step, Stop, Target, next_step
+from dialer.campaigns.planner import Dial, Step, Stop, Target, next_step
 from dialer.campaigns.post_visit import (
     DIALPLAN_CONTEXTS,
     TALK_TO_US_COMMENT,
@@ -25,12 +25,12 @@ from dialer.campaigns.post_visit import (
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, sms_key
+from dialer.core.records import AttemptRow, DueTask, Settled
+from dialer.core.stores import AttemptStore, DueStore
 from dialer.engine.calls import CallDesk
 from dialer.engine.loops import consume
-from dialer.engine.model import AttemptRow, DueTask
 from dialer.engine.runner import CampaignRunner, placed_records
 from dialer.engine.sms import SmsRetryLater, SmsSender
-from dialer.engine.stores import AttemptStore, DueStore
 from dialer.settings import IvrCampaignSettings, Settings
 
 log = logging.getLogger("dialer.ivr")

@@ -13,9 +13,8 @@ from dialer.campaigns.kos import RecallChange, after_round_unreached, after_wrap
 from dialer.campaigns.plan import resolve_day_windows
 from dialer.campaigns.planner import StopReason
 from dialer.core.clock import Clock
-from dialer.core.recalls import RecallStatus
+from dialer.core.recalls import RecallRecord, RecallStatus
 from dialer.core.wrapup import WrapupForm
-from dialer.engine.model import RecallRow
 from dialer.engine.progressive import ProgressiveTarget
 from dialer.settings import Settings
 
@@ -27,7 +26,7 @@ class RecallStore(Protocol):
         self, clinic_id: str, day: date, limit: int, day_start: datetime, now: datetime
     ) -> list[int]: ...
 
-    async def by_target(self, target_id: int) -> tuple[RecallRow, bool, datetime] | None: ...
+    async def by_target(self, target_id: int) -> tuple[RecallRecord, bool, datetime] | None: ...
 
     async def close_round(self, target_id: int, reason: str, now: datetime) -> None: ...
 
@@ -104,7 +103,7 @@ class KosSource:
         await self._change(recall, change, target_id, {"source": "operator", "operator": operator})
 
     async def _change(
-        self, recall: RecallRow, change: RecallChange, target_id: int, event: dict[str, Any]
+        self, recall: RecallRecord, change: RecallChange, target_id: int, event: dict[str, Any]
     ) -> None:
         await self.recalls.change(
             recall.recall_id,

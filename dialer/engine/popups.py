@@ -17,11 +17,12 @@ from typing import Any
 
 from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
+from dialer.core.records import PatientCard, WrapupRow, WrapupState
 from dialer.core.ringing import CallGone, PhoneAnswered, PhoneRinging, PhoneStopped, RingFact
+from dialer.core.staff import UserRow
+from dialer.core.stores import AttemptStore, CardStore, UserStore, WrapupStore
 from dialer.engine.inbound import e164_or_empty
 from dialer.engine.loops import consume, forever
-from dialer.engine.model import PatientCard, UserRow, WrapupRow
-from dialer.engine.stores import AttemptStore, CardStore, UserStore, WrapupStore
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.popups")
@@ -252,7 +253,7 @@ class Popups:
                     card.started_at,
                     fact.at,
                     None,
-                    "pending",
+                    WrapupState.PENDING,
                 )
             )
             card.wrapup_id = wrapup.wrapup_id

@@ -19,28 +19,19 @@ from typing import Protocol
 
 from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import Window
-from dialer.campaigns.planner import (
-    AttemptRecord,
-    Dial,
-    SendSms,
-    Settled,
-    Stop,
-    StopReason,
-    Target,
-    Wait,
-    next_step,
-)
+from dialer.campaigns.planner import Dial, SendSms, Stop, StopReason, Target, Wait, next_step
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
+from dialer.core.records import AttemptRecord, AttemptRow, AttemptState, DueTask, Settled, WrapupRow
+from dialer.core.staff import UserRow
+from dialer.core.stores import AttemptStore, DueStore
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.calls import CallDesk
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
-from dialer.engine.model import AttemptRow, AttemptState, DueTask, UserRow, WrapupRow
 from dialer.engine.runner import Call, CampaignRunner
-from dialer.engine.stores import AttemptStore, DueStore
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.progressive")

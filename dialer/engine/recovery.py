@@ -15,13 +15,14 @@ from pathlib import Path
 
 from dialer.core.clock import Clock
 from dialer.core.inbound import InboundEnded
+from dialer.core.ports import PbxLink
 from dialer.core.queuelog import QueueLogReader, settle_unseen
+from dialer.core.records import InboundSource
+from dialer.core.stores import InboundStore
 from dialer.engine.calls import CallDesk
 from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake
 from dialer.engine.loops import forever
-from dialer.engine.ports import PbxLink
-from dialer.engine.stores import InboundStore
 
 log = logging.getLogger("dialer.recovery")
 
@@ -102,14 +103,14 @@ class LinkRecovery:
         start = min([f.started_at for f in unseen] + ([since] if since is not None else []), default=None)
         gap = settle_unseen(unseen, await self._queue_log_calls(start) if start is not None else [])
         for call in gap.from_log:
-            await self._inbound.ended(call, source="queue_log")
+            await self._inbound.ended(call, source=InboundSource.QUEUE_LOG)
         for call in gap.unseen:
-            await self._inbound.ended(call, source="link_gap")
+            await self._inbound.ended(call, source=InboundSource.LINK_GAP)
         known = await self._store.known([c.call_id for c in gap.log_only])
         recovered = 0
         for call in gap.log_only:
             if call.call_id not in known:
-                await self._inbound.ended(call, source="queue_log")
+                await self._inbound.ended(call, source=InboundSource.QUEUE_LOG)
                 recovered += 1
         if recovered and start is not None:
             log.warning(

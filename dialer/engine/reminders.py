@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from dialer.campaigns.kinds import CampaignKind
-from dialer.campaigns.planner import Dial, SendSms, Settled, Stop, Target, Wait, next_step
+from dialer.campaigns.planner import Dial, SendSms, Stop, Target, Wait, next_step
 from dialer.campaigns.reminders import (
-    ReminderStatus,
     digit_meaning,
     doctor_prompt,
     reminder_windows,
@@ -21,13 +20,19 @@ from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, SmsKey
 from dialer.core.phones import display_phone
+from dialer.core.records import (
+    AttemptRow,
+    DueTask,
+    ReminderStatus,
+    ReminderTarget,
+    Settled,
+)
 from dialer.core.sms import SmsStatus
+from dialer.core.stores import AttemptStore, DueStore, ReminderStore
 from dialer.engine.calls import CallDesk
 from dialer.engine.loops import consume
-from dialer.engine.model import AttemptRow, DueTask, ReminderTarget
 from dialer.engine.runner import Call, CampaignRunner, placed_records
 from dialer.engine.sms import SmsSender
-from dialer.engine.stores import AttemptStore, DueStore, ReminderStore
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.reminders")

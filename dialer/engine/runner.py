@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dialer.campaigns.messages import GATEWAY_DOWN_BACKOFF
-from dialer.campaigns.planner import AttemptRecord, Dial, Step
+from dialer.campaigns.planner import Dial, Step
 from dialer.core.clock import Clock
 from dialer.core.ids import AttemptId, SmsKey
 from dialer.core.phones import dial_forms
+from dialer.core.ports import OriginateRequest
+from dialer.core.records import AttemptRecord, AttemptRow, AttemptState, DueTask, TaskKind
+from dialer.core.stores import AttemptStore, DueStore
 from dialer.engine.calls import CallDesk, attempt_row
-from dialer.engine.model import AttemptRow, AttemptState, DueTask, TaskKind
 from dialer.engine.pacer import PacerSlot
-from dialer.engine.ports import OriginateRequest
 from dialer.engine.sms import SmsRetryLater, SmsSender
-from dialer.engine.stores import AttemptStore, DueStore
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.runner")

@@ -9,12 +9,12 @@ from datetime import timedelta
 
 from dialer.core.clock import Clock
 from dialer.core.errors import PeerFailed
+from dialer.core.ports import OutgoingSms, SmsCallbackRejected, SmsError, SmsGateway, SmsStatusUpdate
 from dialer.core.privacy import mask_phone
+from dialer.core.records import SmsRow
 from dialer.core.sms import SmsStatus
+from dialer.core.stores import SmsStore
 from dialer.engine.loops import forever
-from dialer.engine.model import SmsRow
-from dialer.engine.ports import OutgoingSms, SmsCallbackRejected, SmsError, SmsGateway, SmsStatusUpdate
-from dialer.engine.stores import SmsStore
 
 log = logging.getLogger("dialer.sms")
 

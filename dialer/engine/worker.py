@@ -9,10 +9,10 @@ from datetime import timedelta
 
 from dialer.core.clock import Clock
 from dialer.core.privacy import describe_error
+from dialer.core.records import DueTask, TaskKind
 from dialer.core.retry import RetryBackoff
+from dialer.core.stores import DueStore
 from dialer.engine.loops import forever
-from dialer.engine.model import DueTask, TaskKind
-from dialer.engine.stores import DueStore
 
 log = logging.getLogger("dialer.worker")
 

@@ -7,9 +7,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dialer.core.clock import Clock
 from dialer.core.errors import Conflict, FieldError, NotFound
 from dialer.core.privacy import mask_phone
+from dialer.core.records import ContactRecord, WrapupRow, WrapupState
+from dialer.core.staff import AuditAction, UserRow
+from dialer.core.stores import AuditLog, WrapupStore
 from dialer.core.wrapup import FormErrors, WrapupForm, parse_wrapup
-from dialer.engine.model import AuditAction, ContactRecord, UserRow, WrapupRow
-from dialer.engine.stores import AuditLog, WrapupStore
 from dialer.settings import Settings
 
 OUT_FLAG = "Мы звоним"
@@ -44,7 +45,7 @@ async def save_wrapup(
     # Another operator's call, or one of a clinic this operator no longer holds, answers as if it did not exist.
     if row is None or row.user_id != user.user_id or not user.holds(row.clinic_id):
         raise WrapupNotFound("нет такого звонка для оформления")
-    if row.state != "pending":
+    if row.state != WrapupState.PENDING:
         raise WrapupGone("этот звонок уже оформлен")
     clinic = settings.clinics.get(row.clinic_id)
     now = clock.now()

@@ -6,7 +6,7 @@ import logging
 from urllib.parse import quote
 
 from dialer.core.errors import ConfigError
-from dialer.engine.ports import SmsGateway, StatusCallbackVerifier
+from dialer.core.ports import SmsGateway, StatusCallbackVerifier
 from dialer.settings import SmsSettings
 from dialer.sms.smsaero import SmsAeroGateway, SmsAeroStatusVerifier
 from dialer.sms.twilio import TwilioGateway, TwilioStatusVerifier

@@ -33,9 +33,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
+from dialer.core.ports import OutgoingSms, SmsCallbackRejected, SmsError, SmsReceipt, SmsStatusUpdate
 from dialer.core.privacy import mask_phone
 from dialer.core.sms import SmsStatus
-from dialer.engine.ports import OutgoingSms, SmsCallbackRejected, SmsError, SmsReceipt, SmsStatusUpdate
 from dialer.settings import SmsAeroSettings
 
 log = logging.getLogger(__name__)

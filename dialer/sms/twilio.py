@@ -25,9 +25,9 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from dialer.core.ports import OutgoingSms, SmsCallbackRejected, SmsError, SmsReceipt, SmsStatusUpdate
 from dialer.core.privacy import mask_phone
 from dialer.core.sms import SmsStatus
-from dialer.engine.ports import OutgoingSms, SmsCallbackRejected, SmsError, SmsReceipt, SmsStatusUpdate
 from dialer.settings import TwilioSettings
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,21 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.appointments import AppointmentRecord
-from dialer.engine.model import AttemptState, OutcomeRow, UpsertCounts
+from dialer.core.records import AttemptState, OutcomeRow, ReminderStatus, TargetState, UpsertCounts
 from dialer.storage.schema import appointments, attempts, patients, sms_messages, targets
-from dialer.storage.upsert import insert_dialect
+from dialer.storage.upsert import insert_dialect, upsert_clinic_rows
+
+# A re-import brings the clinic's latest facts about a visit; the dialer's reminder progress stays.
+_REFRESHED_ON_IMPORT = (
+    "patient_id",
+    "visit_at",
+    "visit_day",
+    "doctor",
+    "specialty",
+    "high_value",
+    "updated_at",
+)
 
 
 class SqlAppointmentStore:
@@ -25,14 +35,6 @@ class SqlAppointmentStore:
         if not records:
             return UpsertCounts(0, 0)
         async with self.engine.begin() as conn:
-            existing = {
-                (r.clinic_id, r.appointment_id)
-                for r in await conn.execute(
-                    select(appointments.c.clinic_id, appointments.c.appointment_id).where(
-                        appointments.c.appointment_id.in_({rec.appointment_id for rec in records})
-                    )
-                )
-            }
             patient_stmt = insert_dialect(conn, patients)
             await conn.execute(
                 patient_stmt.on_conflict_do_update(
@@ -44,20 +46,15 @@ class SqlAppointmentStore:
                 ),
                 [_patient_values(r, now) for r in _last_per_patient(records)],
             )
-            appt_stmt = insert_dialect(conn, appointments)
-            kept = ("patient_id", "visit_at", "visit_day", "doctor", "specialty", "high_value", "updated_at")
-            set_: dict[str, Any] = {k: appt_stmt.excluded[k] for k in kept}
             # Attendance comes only after the visit: a re-import without it must not erase it.
-            set_["attended"] = func.coalesce(appt_stmt.excluded.attended, appointments.c.attended)
-            await conn.execute(
-                appt_stmt.on_conflict_do_update(
-                    index_elements=["clinic_id", "appointment_id"],
-                    set_=set_,
-                ),
+            return await upsert_clinic_rows(
+                conn,
+                appointments,
+                "appointment_id",
                 [_appointment_values(r, now) for r in records],
+                _REFRESHED_ON_IMPORT,
+                keep_when_null=("attended",),
             )
-        updated = sum(1 for r in records if (r.clinic_id, r.appointment_id) in existing)
-        return UpsertCounts(len(records) - updated, updated)
 
     async def cancel(self, clinic_id: str, appointment_id: str, now: datetime) -> bool:
         """Cancel a visit from the clinic's side (the operator's page): its reminder stops calling. False when
@@ -80,9 +77,9 @@ class SqlAppointmentStore:
                     targets.c.clinic_id == clinic_id,
                     targets.c.campaign == CampaignKind.REMINDERS,
                     targets.c.subject_id == appointment_id,
-                    targets.c.state == "active",
+                    targets.c.state == TargetState.ACTIVE.value,
                 )
-                .values(state="done", stop_reason="cancelled", updated_at=now)
+                .values(state=TargetState.DONE.value, stop_reason="cancelled", updated_at=now)
             )
         return True
 
@@ -203,7 +200,7 @@ def _appointment_values(r: AppointmentRecord, now: datetime) -> dict[str, Any]:
         "specialty": r.specialty,
         "high_value": r.high_value,
         "attended": r.attended,
-        "reminder_status": "pending",
+        "reminder_status": ReminderStatus.PENDING.value,
         "imported_at": now,
         "updated_at": now,
     }

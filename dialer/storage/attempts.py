@@ -9,9 +9,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dialer.campaigns.planner import Settled
 from dialer.core.outcomes import CallResult
-from dialer.engine.model import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow
+from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow, Settled
 from dialer.storage.fastbatch import SqliteBatchWriter
 from dialer.storage.schema import attempt_events, attempts
 

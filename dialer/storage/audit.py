@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.engine.model import AuditEntry
+from dialer.core.staff import AuditEntry
 from dialer.storage.schema import audit_log
 
 DETAIL_LIMIT = 2000  # characters of JSON: a detail is a few ids and counts, never a list of rows

@@ -8,9 +8,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.campaigns.callbacks import TaskState
 from dialer.campaigns.kinds import CampaignKind
-from dialer.engine.model import CallbackTask
+from dialer.core.records import CallbackTask, CloseReason, TargetState, TaskState
 from dialer.storage.schema import callback_tasks, targets
 
 
@@ -19,7 +18,7 @@ def task_from_row(r: Any) -> CallbackTask:
         task_id=r.task_id,
         clinic_id=r.clinic_id,
         phone=r.phone,
-        state=r.state,
+        state=TaskState(r.state),
         reason=r.reason,
         missed_count=r.missed_count,
         first_call_id=r.first_call_id,
@@ -32,7 +31,7 @@ def task_from_row(r: Any) -> CallbackTask:
         first_attempt_at=r.first_attempt_at,
         contacted_at=r.contacted_at,
         closed_at=r.closed_at,
-        close_reason=r.close_reason,
+        close_reason=CloseReason(r.close_reason) if r.close_reason else None,
     )
 
 
@@ -83,7 +82,7 @@ class SqlCallbackStore:
                         subject_id=str(task_id),
                         patient_id="",
                         phone=task.phone,
-                        state="active",
+                        state=TargetState.ACTIVE.value,
                         created_at=now,
                         updated_at=now,
                     )
@@ -136,9 +135,9 @@ class SqlCallbackStore:
                 .values(first_attempt_at=at)
             )
 
-    async def close(self, task_id: int, state: str, reason: str, at: datetime) -> bool:
-        values: dict[str, Any] = {"state": state, "close_reason": reason, "closed_at": at}
-        if state == TaskState.CONTACTED.value:
+    async def close(self, task_id: int, state: TaskState, reason: CloseReason, at: datetime) -> bool:
+        values: dict[str, Any] = {"state": state.value, "close_reason": reason.value, "closed_at": at}
+        if state is TaskState.CONTACTED:
             values["contacted_at"] = at
         async with self.engine.begin() as conn:
             closed = await conn.execute(
@@ -157,7 +156,7 @@ class SqlCallbackStore:
                 await conn.execute(
                     update(targets)
                     .where(targets.c.target_id == target_id)
-                    .values(state="done", stop_reason=reason, updated_at=at)
+                    .values(state=TargetState.DONE.value, stop_reason=reason, updated_at=at)
                 )
         return True
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.engine.model import PatientCard
+from dialer.core.records import PatientCard
 from dialer.storage.schema import (
     appointments,
     callback_tasks,

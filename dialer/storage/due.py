@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.engine.model import DueTask, TaskKind
+from dialer.core.records import DueState, DueTask, TaskKind
 from dialer.storage.schema import due_tasks
 from dialer.storage.upsert import insert_ignore
 
@@ -26,7 +26,7 @@ class SqlDueStore:
                     campaign=task.campaign,
                     target_id=task.target_id,
                     due_at=task.due_at,
-                    state="pending",
+                    state=DueState.PENDING.value,
                     tries=task.tries,
                     updated_at=task.due_at,
                 )
@@ -37,24 +37,25 @@ class SqlDueStore:
                 await conn.execute(
                     update(due_tasks)
                     .where(
-                        due_tasks.c.task_id == task.task_id, due_tasks.c.state.in_(("pending", "cancelled"))
+                        due_tasks.c.task_id == task.task_id,
+                        due_tasks.c.state.in_((DueState.PENDING.value, DueState.CANCELLED.value)),
                     )
-                    .values(due_at=task.due_at, state="pending")
+                    .values(due_at=task.due_at, state=DueState.PENDING.value)
                 )
 
     async def claim_due(self, now: datetime, limit: int, worker: str) -> list[DueTask]:
         async with self.engine.begin() as conn:
             ids = (
                 select(due_tasks.c.task_id)
-                .where(due_tasks.c.state == "pending", due_tasks.c.due_at <= now)
+                .where(due_tasks.c.state == DueState.PENDING.value, due_tasks.c.due_at <= now)
                 .order_by(due_tasks.c.due_at)
                 .limit(limit)
                 .scalar_subquery()
             )
             rows = await conn.execute(
                 update(due_tasks)
-                .where(due_tasks.c.task_id.in_(ids), due_tasks.c.state == "pending")
-                .values(state="running", claimed_by=worker, updated_at=now)
+                .where(due_tasks.c.task_id.in_(ids), due_tasks.c.state == DueState.PENDING.value)
+                .values(state=DueState.RUNNING.value, claimed_by=worker, updated_at=now)
                 .returning(due_tasks)
             )
             claimed = [
@@ -66,7 +67,7 @@ class SqlDueStore:
     async def next_due_at(self) -> datetime | None:
         async with self.engine.connect() as conn:
             value = await conn.scalar(
-                select(func.min(due_tasks.c.due_at)).where(due_tasks.c.state == "pending")
+                select(func.min(due_tasks.c.due_at)).where(due_tasks.c.state == DueState.PENDING.value)
             )
         return value  # type: ignore[no-any-return]
 
@@ -75,7 +76,7 @@ class SqlDueStore:
             await conn.execute(
                 update(due_tasks)
                 .where(due_tasks.c.task_id == task_id)
-                .values(state="cancelled" if cancelled else "done")
+                .values(state=DueState.CANCELLED.value if cancelled else DueState.DONE.value)
             )
 
     async def retry_later(self, task_id: str, due_at: datetime) -> None:
@@ -83,21 +84,25 @@ class SqlDueStore:
             await conn.execute(
                 update(due_tasks)
                 .where(due_tasks.c.task_id == task_id)
-                .values(state="pending", due_at=due_at, tries=due_tasks.c.tries + 1, claimed_by=None)
+                .values(
+                    state=DueState.PENDING.value, due_at=due_at, tries=due_tasks.c.tries + 1, claimed_by=None
+                )
             )
 
     async def requeue_running(self) -> int:
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 update(due_tasks)
-                .where(due_tasks.c.state == "running")
-                .values(state="pending", claimed_by=None)
+                .where(due_tasks.c.state == DueState.RUNNING.value)
+                .values(state=DueState.PENDING.value, claimed_by=None)
             )
         return int(result.rowcount or 0)
 
     async def pending_count(self, kind: str | None = None) -> int:
         query = (
-            select(func.count()).select_from(due_tasks).where(due_tasks.c.state.in_(("pending", "running")))
+            select(func.count())
+            .select_from(due_tasks)
+            .where(due_tasks.c.state.in_((DueState.PENDING.value, DueState.RUNNING.value)))
         )
         if kind is not None:
             query = query.where(due_tasks.c.kind == kind)

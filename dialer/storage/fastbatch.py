@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.engine.model import AttemptBatch, AttemptEnd, AttemptState, EventRow
+from dialer.core.records import AttemptBatch, AttemptEnd, AttemptState, EventRow
 from dialer.storage.db import sqlite_pragmas
 from dialer.storage.schema import attempts
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.engine.model import InboundCallRow
+from dialer.core.records import InboundCallRow
 from dialer.storage.schema import ami_gaps, inbound_calls, marks
 from dialer.storage.upsert import insert_dialect, insert_ignore
 

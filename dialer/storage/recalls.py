@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.recalls import RecallRecord, RecallStatus
-from dialer.engine.model import RecallRow, UpsertCounts
+from dialer.core.records import TargetState, UpsertCounts
 from dialer.storage.schema import recalls, targets, webhook_outbox
 from dialer.storage.targets import open_target
-from dialer.storage.upsert import insert_dialect, insert_ignore
+from dialer.storage.upsert import insert_ignore, upsert_clinic_rows
 
 
-def recall_from_row(r: Any) -> RecallRow:
-    return RecallRow(
+def recall_from_row(r: Any) -> RecallRecord:
+    return RecallRecord(
         recall_id=r.recall_id,
         clinic_id=r.clinic_id,
         external_id=r.external_id,
@@ -38,6 +38,26 @@ def recall_from_row(r: Any) -> RecallRow:
     )
 
 
+def _recall_values(r: RecallRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "clinic_id": r.clinic_id,
+        "external_id": r.external_id,
+        "patient_id": r.patient_id,
+        "patient_name": r.patient_name,
+        "phone": r.phone,
+        "doctor": r.doctor,
+        "comment": r.comment,
+        "target_day": r.target_day,
+        "status": r.status.value,
+        "planned": r.planned,
+        "moves": 0,
+        "reason": "",
+        "status_comment": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def round_subject(recall_id: int, day: date) -> str:
     """One round of calls per recall per date: a moved date is a new round."""
     return f"{recall_id}:{day.isoformat()}"
@@ -50,48 +70,12 @@ class SqlRecallStore:
     async def upsert(self, records: Sequence[RecallRecord], now: datetime) -> UpsertCounts:
         if not records:
             return UpsertCounts(0, 0)
+        # A re-import refreshes the journal's facts; the dialer's own progress (status, moves) is kept.
+        refreshed = ("patient_name", "phone", "doctor", "comment", "planned", "updated_at")
         async with self.engine.begin() as conn:
-            existing = {
-                (r.clinic_id, r.external_id)
-                for r in await conn.execute(
-                    select(recalls.c.clinic_id, recalls.c.external_id).where(
-                        recalls.c.external_id.in_({rec.external_id for rec in records})
-                    )
-                )
-            }
-            stmt = insert_dialect(conn, recalls)
-            # A re-import refreshes the journal's facts; the dialer's own progress (status, moves) is kept.
-            await conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["clinic_id", "external_id"],
-                    set_={
-                        k: stmt.excluded[k]
-                        for k in ("patient_name", "phone", "doctor", "comment", "planned", "updated_at")
-                    },
-                ),
-                [
-                    {
-                        "clinic_id": r.clinic_id,
-                        "external_id": r.external_id,
-                        "patient_id": r.patient_id,
-                        "patient_name": r.patient_name,
-                        "phone": r.phone,
-                        "doctor": r.doctor,
-                        "comment": r.comment,
-                        "target_day": r.target_day,
-                        "status": r.status.value,
-                        "planned": r.planned,
-                        "moves": 0,
-                        "reason": "",
-                        "status_comment": "",
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for r in records
-                ],
+            return await upsert_clinic_rows(
+                conn, recalls, "external_id", [_recall_values(r, now) for r in records], refreshed
             )
-        updated = sum(1 for r in records if (r.clinic_id, r.external_id) in existing)
-        return UpsertCounts(len(records) - updated, updated)
 
     async def plan_day(
         self, clinic_id: str, day: date, limit: int, day_start: datetime, now: datetime
@@ -140,7 +124,8 @@ class SqlRecallStore:
                 if subject in today:
                     continue
                 if subject in earlier:
-                    if earlier[subject].state == "active":  # a round not finished on its day goes on today
+                    # A round not finished on its day goes on today.
+                    if earlier[subject].state == TargetState.ACTIVE.value:
                         today[subject] = earlier[subject]
                         room -= 1
                     continue  # a finished round: the wrap-up or the plan gives the next date
@@ -148,9 +133,9 @@ class SqlRecallStore:
                 today[subject] = await open_target(
                     conn, clinic_id, CampaignKind.KOS, subject, r.patient_id, r.phone, now
                 )
-        return [int(t.target_id) for t in today.values() if t.state == "active"]
+        return [int(t.target_id) for t in today.values() if t.state == TargetState.ACTIVE.value]
 
-    async def by_target(self, target_id: int) -> tuple[RecallRow, bool, datetime] | None:
+    async def by_target(self, target_id: int) -> tuple[RecallRecord, bool, datetime] | None:
         """The recall a round belongs to, whether that round is still the current one and open, and when the
         round was opened."""
         async with self.engine.connect() as conn:
@@ -166,7 +151,9 @@ class SqlRecallStore:
             recall_id, day = t.subject_id.split(":", 1)
             r = (await conn.execute(select(recalls).where(recalls.c.recall_id == int(recall_id)))).one()
         current = (
-            t.state == "active" and r.target_day.isoformat() == day and r.status == RecallStatus.CALL.value
+            t.state == TargetState.ACTIVE.value
+            and r.target_day.isoformat() == day
+            and r.status == RecallStatus.CALL.value
         )
         return recall_from_row(r), current, t.created_at
 
@@ -175,10 +162,10 @@ class SqlRecallStore:
             await conn.execute(
                 update(targets)
                 .where(targets.c.target_id == target_id)
-                .values(state="done", stop_reason=reason, updated_at=now)
+                .values(state=TargetState.DONE.value, stop_reason=reason, updated_at=now)
             )
 
-    async def open_for_phone(self, phone: str) -> RecallRow | None:
+    async def open_for_phone(self, phone: str) -> RecallRecord | None:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -223,7 +210,7 @@ class SqlRecallStore:
                 await conn.execute(
                     update(targets)
                     .where(targets.c.target_id == close_target)
-                    .values(state="done", stop_reason=status.value, updated_at=now)
+                    .values(state=TargetState.DONE.value, stop_reason=status.value, updated_at=now)
                 )
             row = (await conn.execute(select(recalls).where(recalls.c.recall_id == recall_id))).one()
             await queue_event(
@@ -235,7 +222,7 @@ class SqlRecallStore:
                 now,
             )
 
-    async def export(self, clinic_id: str | None = None) -> list[RecallRow]:
+    async def export(self, clinic_id: str | None = None) -> list[RecallRecord]:
         query = select(recalls).order_by(recalls.c.clinic_id, recalls.c.target_day, recalls.c.recall_id)
         if clinic_id is not None:
             query = query.where(recalls.c.clinic_id == clinic_id)

@@ -10,9 +10,8 @@ from sqlalchemy import and_, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
-from dialer.campaigns.reminders import ReminderStatus
+from dialer.core.records import DaySummary, ReminderStatus, ReminderTarget, TargetState
 from dialer.core.sms import SmsStatus
-from dialer.engine.model import DaySummary, ReminderTarget
 from dialer.storage.schema import admin_tasks, appointments, attempts, patients, sms_messages, targets
 from dialer.storage.upsert import insert_ignore
 
@@ -43,7 +42,7 @@ def _target(r: Any, sms_status: str | None) -> ReminderTarget:
         consent_sms=r.consent_sms,
         do_not_call=r.do_not_call,
         status=ReminderStatus(r.reminder_status),
-        active=r.state == "active",
+        active=r.state == TargetState.ACTIVE.value,
         sms_status=SmsStatus(sms_status) if sms_status else None,
     )
 
@@ -118,7 +117,7 @@ class SqlReminderStore:
                         subject_id=r.appointment_id,
                         patient_id=r.patient_id,
                         phone=r.phone,
-                        state="active",
+                        state=TargetState.ACTIVE.value,
                         created_at=now,
                         updated_at=now,
                     )
@@ -135,7 +134,7 @@ class SqlReminderStore:
         query = (
             select(targets.c.target_id)
             .select_from(_JOIN)
-            .where(targets.c.campaign == CampaignKind.REMINDERS, targets.c.state == "active")
+            .where(targets.c.campaign == CampaignKind.REMINDERS, targets.c.state == TargetState.ACTIVE.value)
         )
         if visit_day is not None:
             query = query.where(appointments.c.visit_day == visit_day)
@@ -185,7 +184,7 @@ class SqlReminderStore:
             await conn.execute(
                 update(targets)
                 .where(targets.c.target_id == target_id)
-                .values(state="done", stop_reason=reason, updated_at=now)
+                .values(state=TargetState.DONE.value, stop_reason=reason, updated_at=now)
             )
 
     async def open_admin_task(
@@ -236,7 +235,11 @@ class SqlReminderStore:
             active = await conn.scalar(
                 select(func.count())
                 .select_from(_JOIN)
-                .where(*day, targets.c.campaign == CampaignKind.REMINDERS, targets.c.state == "active")
+                .where(
+                    *day,
+                    targets.c.campaign == CampaignKind.REMINDERS,
+                    targets.c.state == TargetState.ACTIVE.value,
+                )
             )
             return DaySummary(
                 statuses={str(k): int(v) for k, v in statuses},

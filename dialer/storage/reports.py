@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.engine.model import ALL_CLINICS
+from dialer.core.records import AttemptState, ReminderStatus
+from dialer.core.staff import ALL_CLINICS
 from dialer.storage.schema import (
     appointments,
     attempts,
@@ -19,6 +20,9 @@ from dialer.storage.schema import (
     user_clinics,
     users,
 )
+
+# Visits whose reminder ended without the patient's decision: the list an administrator calls by hand.
+_UNREACHED = (ReminderStatus.NOT_REACHED, ReminderStatus.REACHED, ReminderStatus.INVALID_NUMBER)
 
 
 class SqlReportStore:
@@ -162,13 +166,16 @@ class SqlReportStore:
                     ),
                 ).outerjoin(
                     attempts,
-                    and_(attempts.c.target_id == targets.c.target_id, attempts.c.state != "unplaced"),
+                    and_(
+                        attempts.c.target_id == targets.c.target_id,
+                        attempts.c.state != AttemptState.UNPLACED.value,
+                    ),
                 )
             )
             .where(
                 appointments.c.clinic_id == clinic_id,
                 appointments.c.visit_day == visit_day,
-                appointments.c.reminder_status.in_(("not_reached", "reached_unconfirmed", "invalid_number")),
+                appointments.c.reminder_status.in_([s.value for s in _UNREACHED]),
             )
             .group_by(
                 appointments.c.appointment_id,

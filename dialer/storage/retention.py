@@ -44,6 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dialer.core.records import TargetState
 from dialer.settings import RetentionSettings
 from dialer.storage.erasure import (
     Erase,
@@ -136,7 +137,7 @@ async def _rules(run: _Purge, policy: RetentionSettings, now: datetime) -> None:
     )
     await run.rule(
         select(targets.c.target_id).where(
-            targets.c.state == "done", targets.c.updated_at < cut, targets.c.phone != ""
+            targets.c.state == TargetState.DONE.value, targets.c.updated_at < cut, targets.c.phone != ""
         ),
         blank_columns(targets, "target_id", phone=""),
     )

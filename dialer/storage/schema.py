@@ -18,7 +18,19 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from dialer.storage.types import UtcDateTime
+from dialer.core.recalls import RecallStatus
+from dialer.core.records import (
+    AttemptState,
+    DueState,
+    InboundSource,
+    ReminderStatus,
+    TargetState,
+    TaskKind,
+    TaskState,
+    WrapupState,
+)
+from dialer.core.sms import SmsStatus
+from dialer.storage.types import UtcDateTime, one_of
 
 metadata = MetaData(
     naming_convention={
@@ -66,7 +78,7 @@ appointments = Table(
     Column("doctor", String(200), nullable=False),
     Column("specialty", String(200), nullable=False, default=""),
     Column("high_value", Boolean, nullable=False, default=False),
-    Column("reminder_status", String(32), nullable=False, default="pending"),
+    Column("reminder_status", String(32), nullable=False, default=ReminderStatus.PENDING.value),
     Column("reminder_digit", String(1), nullable=True),
     Column("attended", Boolean, nullable=True),  # from the clinic's system after the visit: for no-show
     Column("imported_at", UtcDateTime(), nullable=False),
@@ -75,6 +87,7 @@ appointments = Table(
     # driven from the day's visits and never from every target of the clinic.
     Index("ix_appointments_visits", "clinic_id", "visit_day", "appointment_id", "patient_id"),
     Index("ix_appointments_patient", "patient_id", "visit_at"),  # the card's next visits
+    one_of("reminder_status", ReminderStatus),
 )
 
 # One row per patient per campaign subject: the unit the planner reasons about.
@@ -87,11 +100,12 @@ targets = Table(
     Column("subject_id", String(64), nullable=False),
     Column("patient_id", String(64), nullable=False),
     Column("phone", String(20), nullable=False),
-    Column("state", String(16), nullable=False, default="active"),  # active | done
+    Column("state", String(16), nullable=False, default=TargetState.ACTIVE.value),
     Column("stop_reason", String(32), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("clinic_id", "campaign", "subject_id", name="uq_targets_subject"),
+    one_of("state", TargetState),
     Index("ix_targets_state", "campaign", "state"),
 )
 
@@ -118,6 +132,7 @@ attempts = Table(
     # What the second leg did, where there is one: a callback's patient leg (Asterisk's DIALSTATUS).
     Column("leg_status", String(16), nullable=True),
     UniqueConstraint("target_id", "n", name="uq_attempts_target_n"),
+    one_of("state", AttemptState),
     Index("ix_attempts_state", "state"),
     Index("ix_attempts_ended", "clinic_id", "ended_at"),  # the daily report's confirmations
     Index("ix_attempts_created", "created_at"),  # the retention purge
@@ -147,16 +162,18 @@ due_tasks = Table(
     metadata,
     Column("task_id", String(120), primary_key=True),  # deterministic: scheduling twice is a no-op
     Column("clinic_id", String(64), nullable=False),
-    Column("kind", String(16), nullable=False),  # dial | sms
+    Column("kind", String(16), nullable=False),
     Column("campaign", String(32), nullable=False),
     Column("target_id", Integer, nullable=False),
     Column("due_at", UtcDateTime(), nullable=False),
-    Column("state", String(16), nullable=False, default="pending"),  # pending | running | done | cancelled
+    Column("state", String(16), nullable=False, default=DueState.PENDING.value),
     Column("tries", Integer, nullable=False, default=0),
     Column("claimed_by", String(64), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_due_tasks_due", "state", "due_at"),
     Index("ix_due_tasks_target", "target_id"),  # erasing a target's work
+    one_of("kind", TaskKind),
+    one_of("state", DueState),
 )
 
 sms_messages = Table(
@@ -176,6 +193,7 @@ sms_messages = Table(
     Index("ix_sms_provider_id", "provider", "provider_id"),
     Index("ix_sms_messages_target", "target_id"),  # the board's reminder funnel
     Index("ix_sms_messages_created", "created_at"),  # the retention purge
+    one_of("status", SmsStatus),
 )
 
 sms_events = Table(
@@ -247,9 +265,10 @@ inbound_calls = Table(
     Column("answered_by", String(200), nullable=False, default=""),
     Column("miss_reason", String(32), nullable=True),
     Column("task_id", Integer, nullable=True),
-    Column("source", String(16), nullable=False, default="live"),  # live | queue_log (recovered)
+    Column("source", String(16), nullable=False, default=InboundSource.LIVE.value),
     Index("ix_inbound_calls_day", "clinic_id", "started_at"),
     Index("ix_inbound_calls_started", "started_at"),  # the retention purge
+    one_of("source", InboundSource),
 )
 
 # One open callback per patient: several misses from one number while it is open count into it.
@@ -259,7 +278,7 @@ callback_tasks = Table(
     Column("task_id", Integer, primary_key=True, autoincrement=True),
     Column("clinic_id", String(64), nullable=False),
     Column("phone", String(20), nullable=False),
-    Column("state", String(16), nullable=False),  # open | contacted | not_reached
+    Column("state", String(16), nullable=False),
     Column("reason", String(32), nullable=False),
     Column("missed_count", Integer, nullable=False, default=1),
     Column("first_call_id", String(100), nullable=False),
@@ -277,6 +296,7 @@ callback_tasks = Table(
     Index("ix_callback_tasks_deadline", "clinic_id", "state", "deadline_at"),
     Index("ix_callback_tasks_day", "clinic_id", "starts_at"),  # the service level of a day
     Index("ix_callback_tasks_phone", "phone", "state"),  # the card's open callbacks
+    one_of("state", TaskState),
 )
 
 # Overload alerts: raised once, cleared once.
@@ -438,8 +458,9 @@ wrapups = Table(
     Column("started_at", UtcDateTime(), nullable=False),
     Column("answered_at", UtcDateTime(), nullable=True),
     Column("ended_at", UtcDateTime(), nullable=True),
-    Column("state", String(16), nullable=False, default="pending"),  # pending | saved
+    Column("state", String(16), nullable=False, default=WrapupState.PENDING.value),
     UniqueConstraint("user_id", "call_ref", name="uq_wrapups_call"),
+    one_of("state", WrapupState),
 )
 
 # КОС: the patients doctors want back for a control examination («3. Звать» in the clinic's journal).
@@ -455,9 +476,7 @@ recalls = Table(
     Column("doctor", String(200), nullable=False),
     Column("comment", Text, nullable=False, default=""),  # the doctor's proposal: what the call is about
     Column("target_day", Date, nullable=False),
-    Column(
-        "status", String(16), nullable=False, default="call"
-    ),  # call (Звать) | booked (Записан) | refused (Отказ)
+    Column("status", String(16), nullable=False, default=RecallStatus.CALL.value),
     Column("reason", String(200), nullable=False, default=""),
     Column("status_comment", Text, nullable=False, default=""),
     Column(
@@ -470,6 +489,7 @@ recalls = Table(
     UniqueConstraint("clinic_id", "external_id", name="uq_recalls_external"),
     Index("ix_recalls_due", "clinic_id", "status", "target_day"),
     Index("ix_recalls_phone", "phone", "status"),  # the card's КОС recall
+    one_of("status", RecallStatus),
 )
 
 # Status changes waiting to be delivered to the clinic's own system: at least once, with an idempotency key.

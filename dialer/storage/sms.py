@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dialer.core.records import SmsRow
 from dialer.core.sms import SmsStatus, advance
-from dialer.engine.model import SmsRow
 from dialer.storage.schema import sms_events, sms_messages
 from dialer.storage.upsert import insert_ignore
 

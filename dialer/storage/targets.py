@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialer.core.records import TargetState
 from dialer.storage.schema import targets
 from dialer.storage.upsert import insert_ignore
 
@@ -29,7 +30,7 @@ async def open_target(
             subject_id=subject,
             patient_id=patient_id,
             phone=phone,
-            state="active",
+            state=TargetState.ACTIVE.value,
             created_at=now,
             updated_at=now,
         )

@@ -1,11 +1,13 @@
-"""Column types that keep every instant timezone-aware (UTC) on SQLite and PostgreSQL alike."""
+"""Column types that keep every instant timezone-aware (UTC) on SQLite and PostgreSQL alike, and the CHECK
+that a state column holds a state the code knows."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import CheckConstraint, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -28,3 +30,9 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         instant: datetime = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
         return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
+
+
+def one_of(column: str, states: type[StrEnum]) -> CheckConstraint:
+    """The column holds one of these states (or NULL, where it may)."""
+    listed = ", ".join(f"'{state.value}'" for state in states)
+    return CheckConstraint(f"{column} IN ({listed})", name=f"{column}_known")

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dialer.engine.model import UserExists, UserRow
+from dialer.core.staff import UserExists, UserRow
 from dialer.storage.schema import sessions, user_clinics, users
 
 # Each user row comes with its clinics, as one "\n"-joined column (group_concat on SQLite, string_agg on

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dialer.core.records import TargetState
 from dialer.storage.schema import (
     admin_tasks,
     appointments,
@@ -33,7 +34,7 @@ async def _open_target(
 ) -> int | None:
     """The target's id when it is (still) active."""
     row = await open_target(conn, clinic_id, campaign, subject, patient_id, phone, now)
-    return int(row.target_id) if row.state == "active" else None
+    return int(row.target_id) if row.state == TargetState.ACTIVE.value else None
 
 
 class SqlWorklistStore:
@@ -50,7 +51,7 @@ class SqlWorklistStore:
             await conn.execute(
                 update(targets)
                 .where(targets.c.target_id == target_id)
-                .values(state="done", stop_reason=reason, updated_at=now)
+                .values(state=TargetState.DONE.value, stop_reason=reason, updated_at=now)
             )
 
     # -- the diary ------------------------------------------------------------------------------------

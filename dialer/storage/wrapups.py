@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.engine.model import ContactRecord, WrapupRow
+from dialer.core.records import ContactRecord, WrapupRow, WrapupState
 from dialer.storage.schema import contacts, diary, waiting_list, wrapups
 from dialer.storage.upsert import insert_ignore
 
@@ -25,7 +25,7 @@ def _row(r: Any) -> WrapupRow:
         r.started_at,
         r.answered_at,
         r.ended_at,
-        r.state,
+        WrapupState(r.state),
     )
 
 
@@ -45,7 +45,7 @@ class SqlWrapupStore:
                     reason=row.reason,
                     started_at=row.started_at,
                     answered_at=row.answered_at,
-                    state="pending",
+                    state=WrapupState.PENDING.value,
                 )
             )
             stored = (
@@ -74,7 +74,7 @@ class SqlWrapupStore:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(wrapups)
-                .where(wrapups.c.user_id == user_id, wrapups.c.state == "pending")
+                .where(wrapups.c.user_id == user_id, wrapups.c.state == WrapupState.PENDING.value)
                 .order_by(wrapups.c.started_at)
             )
             return [_row(r) for r in rows]
@@ -84,8 +84,8 @@ class SqlWrapupStore:
         async with self.engine.begin() as conn:
             done = await conn.execute(
                 update(wrapups)
-                .where(wrapups.c.wrapup_id == wrapup_id, wrapups.c.state == "pending")
-                .values(state="saved")
+                .where(wrapups.c.wrapup_id == wrapup_id, wrapups.c.state == WrapupState.PENDING.value)
+                .values(state=WrapupState.SAVED.value)
             )
             if not done.rowcount:
                 return False

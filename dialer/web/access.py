@@ -26,7 +26,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from dialer.engine.model import UserRow
+from dialer.core.staff import UserRow
 
 log = logging.getLogger("dialer.web")
 

@@ -10,14 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.appointments import ALL_FIELDS as APPOINTMENT_FIELDS
 from dialer.core.clock import Clock
 from dialer.core.recalls import ALL_FIELDS as RECALL_FIELDS
+from dialer.core.records import ReminderStatus
+from dialer.core.staff import AuditAction
+from dialer.core.stores import AppointmentStore, RecallImportStore
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
-from dialer.engine.model import AuditAction
 from dialer.engine.reports import SlaRows, sla_report
-from dialer.engine.stores import AppointmentStore, RecallImportStore
 from dialer.settings import Settings
 from dialer.web.access import (
     ADMIN,

@@ -37,9 +37,9 @@ from dialer.core.passwords import (
     token_digest,
     verify_password,
 )
+from dialer.core.staff import AuditAction, UserRow
+from dialer.core.stores import AuditLog, UserStore
 from dialer.core.throttle import LoginLimiter, Ticket
-from dialer.engine.model import AuditAction, UserRow
-from dialer.engine.stores import AuditLog, UserStore
 from dialer.web.access import (
     OPERATOR,
     ROLES,

@@ -24,11 +24,11 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from dialer.core.privacy import describe_error
+from dialer.core.staff import UserRow
+from dialer.core.stores import UserStore
 from dialer.engine.board import Board
 from dialer.engine.loops import forever
-from dialer.engine.model import UserRow
 from dialer.engine.popups import Popups
-from dialer.engine.stores import UserStore
 from dialer.settings import Settings
 from dialer.web.access import SUPERVISORS, one_clinic
 from dialer.web.auth import CREDENTIAL, Credential, user_of

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from dialer.core.clock import Clock
+from dialer.core.stores import WrapupStore
 from dialer.core.wrapup import RESULTS, FormErrors
-from dialer.engine.stores import WrapupStore
 from dialer.engine.wrapup import AfterWrapup, WrapupGone, save_wrapup
 from dialer.settings import Settings
 from dialer.web.access import ADMIN, OPERATOR, Scope, add_route, allow

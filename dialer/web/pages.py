@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from dialer.engine.model import UserRow
+from dialer.core.staff import UserRow
 
 ROLE_NAMES = {
     "operator": "администратор",

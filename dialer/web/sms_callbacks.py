@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from dialer.engine.ports import SmsCallbackRejected, StatusCallbackVerifier
+from dialer.core.ports import SmsCallbackRejected, StatusCallbackVerifier
 from dialer.engine.sms import SmsSender
 from dialer.web.access import add_route, public
 from dialer.web.errors import http_status

@@ -10,14 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.clock import Clock
 from dialer.core.csvfile import formula_safe_row
 from dialer.core.inbound import MissReason
 from dialer.core.privacy import mask_phone
-from dialer.engine.model import AuditAction
+from dialer.core.records import ReminderStatus
+from dialer.core.staff import AuditAction
+from dialer.core.stores import ReportStore
 from dialer.engine.reports import SlaRows, sla_report
-from dialer.engine.stores import ReportStore
 from dialer.settings import ClinicSettings, Settings
 from dialer.web.access import ADMIN, EVERYONE, SUPERVISOR, Scope, add_route, allow, held, one_clinic
 from dialer.web.audit import record

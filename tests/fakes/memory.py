@@ -1,6 +1,6 @@
 """In-memory implementations of the engine's storage ports and of the SmsGateway port, for the flow tests.
 
-Each keeps the contract its protocol states (dialer/engine/stores.py, dialer/engine/ports.py) and that the SQL
+Each keeps the contract its protocol states (dialer/core/stores.py, dialer/core/ports.py) and that the SQL
 stores keep: a due task moves only while pending, an attempt ended once stays ended, an SMS key is one message
 ever, a closed callback task stays closed. Nothing here sleeps or reads the time: the callers pass `now`.
 """
@@ -13,26 +13,26 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from dialer.campaigns.callbacks import TaskState
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.clock import Clock
-from dialer.core.recalls import RecallStatus
-from dialer.core.sms import SmsStatus, advance
-from dialer.engine.model import (
+from dialer.core.ports import OutgoingSms, SmsError, SmsReceipt
+from dialer.core.recalls import RecallRecord, RecallStatus
+from dialer.core.records import (
     AttemptBatch,
     AttemptEnd,
     AttemptRow,
     AttemptState,
     CallbackTask,
+    CloseReason,
     DaySummary,
     DueTask,
     EventRow,
     InboundCallRow,
-    RecallRow,
+    ReminderStatus,
     ReminderTarget,
     SmsRow,
+    TaskState,
 )
-from dialer.engine.ports import OutgoingSms, SmsError, SmsReceipt
+from dialer.core.sms import SmsStatus, advance
 
 _OPEN = (AttemptState.DIALING, AttemptState.ANSWERED)
 
@@ -412,7 +412,7 @@ class MemoryCallbackStore:
             (
                 t
                 for t in self.tasks.values()
-                if (t.clinic_id, t.phone, t.state) == (clinic_id, phone, TaskState.OPEN.value)
+                if (t.clinic_id, t.phone, t.state) == (clinic_id, phone, TaskState.OPEN)
             ),
             None,
         )
@@ -420,7 +420,7 @@ class MemoryCallbackStore:
     async def create_task(self, task: CallbackTask, now: datetime) -> CallbackTask:
         task_id = next(self._task_ids)
         stored = replace(
-            task, task_id=task_id, state=TaskState.OPEN.value, missed_count=1, target_id=self.ids.take()
+            task, task_id=task_id, state=TaskState.OPEN, missed_count=1, target_id=self.ids.take()
         )
         self.tasks[task_id] = stored
         return stored
@@ -442,11 +442,11 @@ class MemoryCallbackStore:
         if t.first_attempt_at is None:
             self.tasks[task_id] = replace(t, first_attempt_at=at)
 
-    async def close(self, task_id: int, state: str, reason: str, at: datetime) -> bool:
+    async def close(self, task_id: int, state: TaskState, reason: CloseReason, at: datetime) -> bool:
         t = self.tasks[task_id]
-        if t.state != TaskState.OPEN.value:
+        if t.state is not TaskState.OPEN:
             return False
-        contacted = at if state == TaskState.CONTACTED.value else t.contacted_at
+        contacted = at if state is TaskState.CONTACTED else t.contacted_at
         self.tasks[task_id] = replace(
             t, state=state, close_reason=reason, closed_at=at, contacted_at=contacted
         )
@@ -457,7 +457,7 @@ class MemoryCallbackStore:
             (
                 t
                 for t in self.tasks.values()
-                if t.state == TaskState.OPEN.value and (clinic_id is None or t.clinic_id == clinic_id)
+                if t.state is TaskState.OPEN and (clinic_id is None or t.clinic_id == clinic_id)
             ),
             key=lambda t: t.deadline_at,
         )
@@ -519,11 +519,11 @@ class MemoryRecallStore:
     """The RecallStore KosSource reads (dialer/engine/kos.py): rounds of calls per recall and date."""
 
     ids: TargetIds
-    recalls: dict[int, RecallRow] = field(default_factory=dict)
+    recalls: dict[int, RecallRecord] = field(default_factory=dict)
     rounds: dict[int, _Round] = field(default_factory=dict)
     webhook: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, row: RecallRow) -> None:
+    def add(self, row: RecallRecord) -> None:
         self.recalls[row.recall_id] = row
 
     async def plan_day(
@@ -564,7 +564,7 @@ class MemoryRecallStore:
             today[key] = target_id
         return [tid for tid in today.values() if self.rounds[tid].state == "active"]
 
-    async def by_target(self, target_id: int) -> tuple[RecallRow, bool, datetime] | None:
+    async def by_target(self, target_id: int) -> tuple[RecallRecord, bool, datetime] | None:
         r = self.rounds.get(target_id)
         if r is None:
             return None

@@ -20,14 +20,14 @@ from datetime import datetime
 from typing import Any
 
 from dialer.core.clock import FakeClock
-from dialer.core.queues import INUSE, NOT_INUSE, RINGING
-from dialer.engine.ports import (
+from dialer.core.ports import (
     LiveChannel,
     OriginateRejected,
     OriginateRequest,
     RecordedOutcome,
     TelephonyUnavailable,
 )
+from dialer.core.queues import INUSE, NOT_INUSE, RINGING
 
 Event = dict[str, str]
 Hook = Callable[[], Awaitable[None]]

@@ -18,6 +18,7 @@ from dialer.campaigns.kinds import ADMINISTRATOR_TAKES, CampaignKind
 from dialer.core.clock import FakeClock
 from dialer.core.ids import AttemptId
 from dialer.core.inbound import InboundTracker
+from dialer.core.records import TaskKind
 from dialer.core.tracker import CallTracker
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.calls import CallDesk
@@ -26,7 +27,6 @@ from dialer.engine.eventlog import EventLog
 from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake
 from dialer.engine.kos import KosSource
-from dialer.engine.model import TaskKind
 from dialer.engine.pacer import TrunkPacer
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.reminders import ReminderFlow

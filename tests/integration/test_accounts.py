@@ -17,7 +17,7 @@ import pytest
 
 from dialer import accounts
 from dialer.cli import audit, lists
-from dialer.engine.model import WrapupRow
+from dialer.core.records import WrapupRow
 from dialer.web.auth import SESSION_LIFETIME
 from dialer.web.live import ENDED, SESSION_CHECK_SECONDS
 from tests.logins import PASSWORD, Browser, Site, running_site

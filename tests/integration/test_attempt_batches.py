@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from dialer.campaigns.planner import Settled
 from dialer.core.outcomes import CallResult
-from dialer.engine.model import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow
+from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow, Settled
 from dialer.storage.attempts import SqlAttemptStore
 from dialer.storage.db import create_engine
 from dialer.storage.fastbatch import SqliteBatchWriter

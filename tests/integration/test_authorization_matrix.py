@@ -20,7 +20,7 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from dialer.app import build_web_app
-from dialer.engine.model import WrapupRow
+from dialer.core.records import WrapupRow
 from dialer.web.access import RULES, Rule, route_table
 from tests.clinics import TWILIO_TOKEN, Chain, Person, clinic_chain
 from tests.support import free_port

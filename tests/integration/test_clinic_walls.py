@@ -19,9 +19,9 @@ import aiohttp
 from alembic import command
 from sqlalchemy import create_engine, text
 
+from dialer.core.records import WrapupRow
 from dialer.core.tracker import Event
 from dialer.engine.importing import import_appointments
-from dialer.engine.model import WrapupRow
 from dialer.storage.db import alembic_config
 from tests.clinics import Chain, Person, chain_config, clinic_chain, staff
 from tests.support import DialerHome

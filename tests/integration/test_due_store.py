@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dialer.engine.model import DueTask, TaskKind
+from dialer.core.records import DueTask, TaskKind
 from dialer.storage.repository import Storage
 
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)

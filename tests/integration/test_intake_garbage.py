@@ -22,6 +22,7 @@ from dialer.ami.connection import AmiProtocol
 from dialer.ami.parser import Frame
 from dialer.core.clock import FakeClock
 from dialer.core.inbound import InboundTracker
+from dialer.core.ports import LiveChannel, OriginateRequest, RecordedOutcome, TelephonyUnavailable
 from dialer.core.tracker import CallTracker
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.calls import CallDesk
@@ -30,7 +31,6 @@ from dialer.engine.eventlog import EventLog
 from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake
 from dialer.engine.pacer import TrunkPacer
-from dialer.engine.ports import LiveChannel, OriginateRequest, RecordedOutcome, TelephonyUnavailable
 from dialer.engine.sms import SmsSender
 from dialer.settings import Settings, parse_settings
 from dialer.storage import schema

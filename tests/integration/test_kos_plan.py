@@ -20,9 +20,9 @@ from dialer.core.clock import FakeClock
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
 from dialer.core.recalls import RecallRecord, RecallStatus
+from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.kos import KosSource
-from dialer.engine.model import AttemptBatch, AttemptEnd, AttemptRow, AttemptState
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.worklists import DiarySource
 from dialer.settings import parse_settings

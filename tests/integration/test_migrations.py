@@ -1,18 +1,52 @@
-"""The migrations on a real SQLite file: a database brought to the newest revision has exactly the tables and
-indexes the code declares, and the newest revision steps down and up again (an installation can roll back)."""
+"""The migrations on a real SQLite file: a database brought to the newest revision has exactly the tables,
+indexes and CHECK constraints the code declares, and the newest revision steps down and up again (an
+installation can roll back). The state columns refuse a state the code does not know, and adding those
+constraints kept every row of a database made by the revision before."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Connection,
+    Date,
+    Float,
+    Integer,
+    Table,
+    create_engine,
+    func,
+    inspect,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
 
 from dialer.storage.db import alembic_config
 from dialer.storage.schema import metadata
+from dialer.storage.types import UtcDateTime
+
+# The columns that hold a state, with a value of each that the code knows; the revision that added their CHECKs.
+STATE_COLUMNS = {
+    ("appointments", "reminder_status"): "pending",
+    ("targets", "state"): "active",
+    ("attempts", "state"): "dialing",
+    ("due_tasks", "kind"): "dial",
+    ("due_tasks", "state"): "pending",
+    ("sms_messages", "status"): "pending",
+    ("inbound_calls", "source"): "queue_log",
+    ("callback_tasks", "state"): "open",
+    ("wrapups", "state"): "pending",
+    ("recalls", "status"): "call",
+}
+CHECKS_ADDED_BY = "0011"
 
 
 def step(connection: Connection, revision: str, *, down: bool = False) -> None:
@@ -22,7 +56,58 @@ def step(connection: Connection, revision: str, *, down: bool = False) -> None:
 
 
 def differences(connection: Connection) -> list[object]:
-    return list(compare_metadata(MigrationContext.configure(connection), metadata))
+    return [
+        *compare_metadata(MigrationContext.configure(connection), metadata),
+        *check_differences(connection),
+    ]
+
+
+def check_differences(connection: Connection) -> list[object]:
+    """CHECK constraints declared but not in the database, or there but not declared (alembic's comparison
+    does not look at them)."""
+    found = {
+        (table, c["name"])
+        for table in metadata.tables
+        for c in inspect(connection).get_check_constraints(table)
+    }
+    declared = {
+        (table.name, str(c.name))
+        for table in metadata.tables.values()
+        for c in table.constraints
+        if isinstance(c, CheckConstraint)
+    }
+    return [("missing check", *d) for d in sorted(declared - found)] + [
+        ("undeclared check", *f) for f in sorted(found - declared)
+    ]
+
+
+def a_row(table: Table, fill: str = "x", **values: Any) -> dict[str, Any]:
+    """A row of `table` with every required column filled (a state column with a state the code knows), and
+    these values."""
+    row: dict[str, Any] = {}
+    for column in table.columns:
+        if column.nullable or column.autoincrement is True:
+            continue
+        if (table.name, column.name) in STATE_COLUMNS:
+            row[column.name] = STATE_COLUMNS[table.name, column.name]
+        elif isinstance(column.type, UtcDateTime):
+            row[column.name] = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+        elif isinstance(column.type, Date):
+            row[column.name] = date(2026, 12, 3)
+        elif isinstance(column.type, Boolean):
+            row[column.name] = False
+        elif isinstance(column.type, (Integer, Float)):
+            row[column.name] = 1
+        else:
+            row[column.name] = fill
+    return {**row, **values}
+
+
+def insert_known_states(connection: Connection) -> None:
+    for (name, column), known in STATE_COLUMNS.items():
+        table = metadata.tables[name]
+        keys = {c.name: f"{name}-{column}" for c in table.primary_key.columns if c.autoincrement is not True}
+        connection.execute(table.insert(), [a_row(table, **keys, **{column: known})])
 
 
 def test_the_newest_revision_is_the_declared_schema_and_steps_down_and_up(tmp_path: Path) -> None:
@@ -37,4 +122,38 @@ def test_the_newest_revision_is_the_declared_schema_and_steps_down_and_up(tmp_pa
         step(connection, "head")
         assert differences(connection) == []
         assert MigrationContext.configure(connection).get_current_revision() == newest
+    engine.dispose()
+
+
+@pytest.mark.parametrize(("table", "column"), sorted(STATE_COLUMNS))
+def test_a_state_column_refuses_a_state_the_code_does_not_know(
+    tmp_path: Path, table: str, column: str
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'dialer.sqlite3'}")
+    with engine.begin() as connection:
+        step(connection, "head")
+        insert_known_states(connection)  # the values the code writes are taken
+    with engine.connect() as connection, pytest.raises(IntegrityError, match=f"ck_{table}_{column}_known"):
+        t = metadata.tables[table]
+        connection.execute(t.insert(), [a_row(t, "another", **{column: "bogus"})])
+    engine.dispose()
+
+
+def test_adding_the_state_checks_keeps_every_row(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'dialer.sqlite3'}")
+    with engine.begin() as connection:
+        previous = ScriptDirectory.from_config(alembic_config()).get_revision(CHECKS_ADDED_BY).down_revision
+        assert isinstance(previous, str)
+        step(connection, previous)
+        insert_known_states(connection)
+        before = {name: connection.execute(select(metadata.tables[name])).all() for name, _ in STATE_COLUMNS}
+        step(connection, CHECKS_ADDED_BY)
+        after = {name: connection.execute(select(metadata.tables[name])).all() for name, _ in STATE_COLUMNS}
+        assert after == before
+        assert all(len(rows) >= 1 for rows in after.values())
+        assert (
+            connection.execute(select(func.count()).select_from(metadata.tables["due_tasks"])).scalar() == 2
+        )
+        step(connection, "head")
+        assert differences(connection) == []
     engine.dispose()

@@ -22,10 +22,10 @@ from sqlalchemy.exc import IntegrityError
 
 from dialer.__main__ import QUIET_LIBRARIES, quiet_libraries
 from dialer.app import Runtime, build_web_app, open_runtime
-from dialer.campaigns.callbacks import CloseReason
 from dialer.core.clock import SystemClock
 from dialer.core.inbound import InboundEnded, MissReason
 from dialer.core.passwords import new_token, token_digest
+from dialer.core.records import CloseReason
 from dialer.settings import load_settings
 from dialer.storage.repository import Storage
 from dialer.storage.schema import patients

@@ -15,8 +15,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from dialer.app import Runtime, build_web_app, open_runtime
+from dialer.core.ports import OutgoingSms, SmsCallbackRejected, SmsError
 from dialer.core.sms import SmsStatus, advance, segments
-from dialer.engine.ports import OutgoingSms, SmsCallbackRejected, SmsError
 from dialer.settings import Secret, SmsAeroSettings, SmsSettings, load_settings
 from dialer.sms import SmsAeroGateway, SmsAeroStatusVerifier, build_gateway, status_callback_url
 from tests.fakes import CallbackReceiver, free_port

@@ -13,8 +13,8 @@ import pytest
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from dialer.core.ports import OutgoingSms, SmsCallbackRejected, SmsError
 from dialer.core.sms import SmsStatus, advance, segments
-from dialer.engine.ports import OutgoingSms, SmsCallbackRejected, SmsError
 from dialer.settings import Secret, SmsSettings, TwilioSettings
 from dialer.sms import TwilioGateway, TwilioStatusVerifier, build_gateway, status_callback_url
 from dialer.sms.twilio import TwilioHttpClient

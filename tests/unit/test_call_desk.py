@@ -12,12 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
+from dialer.core.ports import OriginateRequest
+from dialer.core.records import AttemptState, ReminderStatus
 from dialer.engine.calls import RECOVERED
-from dialer.engine.model import AttemptState
-from dialer.engine.ports import OriginateRequest
 from tests.fakes.memory import Appointment
 from tests.fakes.pbx import NO_ANSWER, presses
 from tests.fakes.rig import CLINIC, Rig, build, clinic_settings, running

@@ -13,13 +13,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dialer.campaigns.callbacks import CloseReason, TaskState
 from dialer.core.inbound import InboundAnswered, MissReason
 from dialer.core.outcomes import CallResult
 from dialer.core.queues import INUSE, NOT_INUSE
+from dialer.core.records import CallbackTask, CloseReason, TaskState
 from dialer.core.sla import TaskStat, figures
 from dialer.engine.board import risk
-from dialer.engine.model import CallbackTask
 from tests.fakes.pbx import ANSWERS, NO_ANSWER
 from tests.fakes.rig import Rig, build, clinic_settings, running
 

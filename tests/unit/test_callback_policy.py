@@ -25,21 +25,11 @@ from dialer.campaigns.callbacks import (
     windows,
 )
 from dialer.campaigns.plan import Window
-from dialer.campaigns.planner import (
-    AttemptRecord,
-    Dial,
-    SendSms,
-    Settled,
-    Step,
-    Stop,
-    StopReason,
-    Target,
-    Wait,
-    next_step,
-)
+from dialer.campaigns.planner import Dial, SendSms, Step, Stop, StopReason, Target, Wait, next_step
 from dialer.core.clock import FakeClock
 from dialer.core.hours import CallingHours, OpeningHours
 from dialer.core.outcomes import CallResult
+from dialer.core.records import AttemptRecord, Settled
 
 MSK = ZoneInfo("Europe/Moscow")
 HOURS = OpeningHours.parse(["пн-пт 08:00-20:00", "сб 09:00-15:00"])

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.planner import Dial, Wait
 from dialer.core.ids import AttemptId
+from dialer.core.records import AttemptRow, DueTask, TaskKind
 from dialer.engine.calls import attempt_row
-from dialer.engine.model import AttemptRow, DueTask, TaskKind
 from tests.fakes.rig import CLINIC, build, clinic_settings
 
 NOW = datetime(2026, 12, 2, 8, tzinfo=UTC)

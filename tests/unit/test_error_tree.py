@@ -19,7 +19,7 @@ from dialer.core.errors import (
     Refused,
     ServiceStop,
 )
-from dialer.engine.ports import SmsCallbackRejected, TelephonyUnavailable
+from dialer.core.ports import SmsCallbackRejected, TelephonyUnavailable
 from dialer.engine.wrapup import WrapupGone, WrapupNotFound
 from dialer.web.errors import http_status
 

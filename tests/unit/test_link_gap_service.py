@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dialer.core.ports import LiveChannel
+from dialer.core.staff import UserRow
 from dialer.core.tracker import Event
-from dialer.engine.model import UserRow
-from dialer.engine.ports import LiveChannel
 from tests.engine_world import World, running_world, world_settings
 from tests.unit.test_inbound import Call
 

@@ -21,14 +21,14 @@ from hypothesis import strategies as st
 
 from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import Window, window_rule
-from dialer.campaigns.planner import AttemptRecord, Dial, Settled, Step, Target, Wait, next_step
+from dialer.campaigns.planner import Dial, Step, Target, Wait, next_step
 from dialer.core.calendar import RUSSIAN_ZONES
 from dialer.core.clock import FakeClock
 from dialer.core.hours import CallingHours
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
+from dialer.core.records import AttemptRecord, DueTask, Settled, TaskKind
 from dialer.engine.ivr import IvrFlow
-from dialer.engine.model import DueTask, TaskKind
 from dialer.engine.pacer import PacerSlot, TrunkPacer
 from dialer.settings import Settings, parse_settings
 

@@ -18,21 +18,11 @@ from dialer.campaigns.plan import (
     resolve_day_windows,
     window_rule,
 )
-from dialer.campaigns.planner import (
-    AttemptRecord,
-    Dial,
-    SendSms,
-    Settled,
-    Step,
-    Stop,
-    StopReason,
-    Target,
-    Wait,
-    next_step,
-)
+from dialer.campaigns.planner import Dial, SendSms, Step, Stop, StopReason, Target, Wait, next_step
 from dialer.campaigns.reminders import reminder_windows
 from dialer.core.calendar import RUSSIAN_ZONES, WorkCalendar
 from dialer.core.outcomes import CallResult
+from dialer.core.records import AttemptRecord, Settled
 
 MSK = ZoneInfo("Europe/Moscow")
 CALL_DAY = date(2026, 11, 25)  # a Wednesday, not a holiday

@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dialer.core.outcomes import CallResult
+from dialer.core.ports import OriginateRequest
 from dialer.core.queues import INUSE, NOT_INUSE
-from dialer.core.recalls import RecallStatus
+from dialer.core.recalls import RecallRecord, RecallStatus
+from dialer.core.records import WrapupRow
+from dialer.core.staff import UserRow
 from dialer.core.wrapup import WrapupForm
-from dialer.engine.model import RecallRow, UserRow, WrapupRow
-from dialer.engine.ports import OriginateRequest
 from tests.fakes.pbx import NO_ANSWER, Patient
 from tests.fakes.rig import CLINIC, Rig, build, clinic_settings, running
 
@@ -39,8 +40,8 @@ def no_errors(caplog: pytest.LogCaptureFixture) -> object:
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
-def recall(n: int) -> RecallRow:
-    return RecallRow(
+def recall(n: int) -> RecallRecord:
+    return RecallRecord(
         recall_id=n,
         clinic_id=CLINIC,
         external_id=f"K-{n}",

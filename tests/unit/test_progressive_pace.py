@@ -9,7 +9,7 @@ from typing import Any
 
 from dialer.core.clock import FakeClock
 from dialer.core.facts import PatientLeg
-from dialer.engine.model import AttemptRow, AttemptState
+from dialer.core.records import AttemptRow, AttemptState
 from dialer.engine.progressive import CONNECTED, DROPPED, ProgressiveFlow
 from dialer.settings import parse_settings
 

@@ -11,10 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dialer.campaigns.kinds import CampaignKind
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.ids import SmsKey
 from dialer.core.outcomes import CallResult
-from dialer.engine.model import AttemptState
+from dialer.core.records import AttemptState, ReminderStatus
 from tests.fakes.memory import Appointment
 from tests.fakes.pbx import BUSY, NO_ANSWER, presses
 from tests.fakes.rig import CLINIC, Rig, build, clinic_settings, running
@@ -183,7 +182,7 @@ async def test_an_unallocated_number_stops_the_plan_and_asks_an_administrator_to
 
 
 async def test_the_sms_waits_for_a_gateway_that_is_down_and_goes_out_once() -> None:
-    from dialer.engine.ports import SmsError
+    from dialer.core.ports import SmsError
 
     rig = rig_with_patient()
     rig.asterisk.patient(PHONE, NO_ANSWER)

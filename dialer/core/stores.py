@@ -6,15 +6,13 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from dialer.campaigns.reminders import ReminderStatus
 from dialer.core.appointments import AppointmentRecord
 from dialer.core.recalls import RecallRecord
-from dialer.core.sms import SmsStatus
-from dialer.engine.model import (
+from dialer.core.records import (
     AttemptBatch,
     AttemptRow,
-    AuditEntry,
     CallbackTask,
+    CloseReason,
     ContactRecord,
     DaySummary,
     DueTask,
@@ -22,13 +20,15 @@ from dialer.engine.model import (
     InboundCallRow,
     OutcomeRow,
     PatientCard,
-    RecallRow,
+    ReminderStatus,
     ReminderTarget,
     SmsRow,
+    TaskState,
     UpsertCounts,
-    UserRow,
     WrapupRow,
 )
+from dialer.core.sms import SmsStatus
+from dialer.core.staff import AuditEntry, UserRow
 
 
 class DueStore(Protocol):
@@ -147,7 +147,7 @@ class AppointmentStore(Protocol):
 class RecallImportStore(Protocol):
     async def upsert(self, records: Sequence[RecallRecord], now: datetime) -> UpsertCounts: ...
 
-    async def export(self, clinic_id: str | None = None) -> list[RecallRow]: ...
+    async def export(self, clinic_id: str | None = None) -> list[RecallRecord]: ...
 
 
 class CallbackStore(Protocol):
@@ -165,7 +165,7 @@ class CallbackStore(Protocol):
 
     async def first_attempt(self, task_id: int, at: datetime) -> None: ...
 
-    async def close(self, task_id: int, state: str, reason: str, at: datetime) -> bool:
+    async def close(self, task_id: int, state: TaskState, reason: CloseReason, at: datetime) -> bool:
         """Close an open task (and its target); False if it was closed already."""
         ...
 

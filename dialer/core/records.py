@@ -1,4 +1,5 @@
-"""Records the engine reads and writes through its ports."""
+"""The records the service reads and writes through its ports: due tasks, reminders, attempts and their log,
+SMS, callback tasks, inbound calls, wrap-ups and what the operator's pop-up shows."""
 
 from __future__ import annotations
 
@@ -7,19 +8,30 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from dialer.campaigns.planner import AttemptRecord, Settled
-from dialer.campaigns.reminders import ReminderStatus
-from dialer.core.errors import Conflict
+from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
-from dialer.core.recalls import RecallStatus
 from dialer.core.sms import SmsStatus
-
-ALL_CLINICS = "*"
 
 
 class TaskKind(StrEnum):
     DIAL = "dial"
     SMS = "sms"
+
+
+class DueState(StrEnum):
+    """A due task's life: waiting for its time, claimed by a worker, finished, or called off."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class TargetState(StrEnum):
+    """A calling target (one patient, one campaign subject): still being worked, or finished."""
+
+    ACTIVE = "active"
+    DONE = "done"
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,41 @@ class DueTask:
     target_id: int
     due_at: datetime
     tries: int = 0
+
+
+class ReminderStatus(StrEnum):
+    """The appointment's reminder status, as the administrators see it."""
+
+    PENDING = "pending"
+    CALLING = "calling"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    TO_ADMIN = "to_admin"
+    REACHED = "reached_unconfirmed"
+    NOT_REACHED = "not_reached"
+    INVALID_NUMBER = "invalid_number"
+    DO_NOT_CALL = "do_not_call"
+
+    @property
+    def label(self) -> str:
+        return _STATUS_LABELS[self]
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (ReminderStatus.PENDING, ReminderStatus.CALLING)
+
+
+_STATUS_LABELS = {
+    ReminderStatus.PENDING: "ожидает звонка",
+    ReminderStatus.CALLING: "идёт обзвон",
+    ReminderStatus.CONFIRMED: "подтверждён",
+    ReminderStatus.CANCELLED: "отменён пациентом",
+    ReminderStatus.TO_ADMIN: "соединён с администратором",
+    ReminderStatus.REACHED: "дозвонились, без ответа в меню",
+    ReminderStatus.NOT_REACHED: "не дозвонились",
+    ReminderStatus.INVALID_NUMBER: "неверный номер",
+    ReminderStatus.DO_NOT_CALL: "не звонить (нет согласия)",
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +98,22 @@ class ReminderTarget:
     status: ReminderStatus
     active: bool
     sms_status: SmsStatus | None
+
+
+class Settled(StrEnum):
+    """How an answered call ended the conversation, as far as the plan is concerned."""
+
+    OPEN = "open"  # not answered, or answered without a decision: the plan goes on
+    CONFIRMED = "confirmed"  # a decision that a later reconfirm window may still revisit
+    FINAL = "final"  # nothing more to do by phone
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    n: int
+    started_at: datetime
+    result: CallResult | None  # None while the call is in flight
+    settled: Settled = Settled.OPEN
 
 
 class AttemptState(StrEnum):
@@ -173,12 +236,47 @@ class OutcomeRow:
     sms_status: str
 
 
+class TaskState(StrEnum):
+    """Where a missed call's callback task stands."""
+
+    OPEN = "open"
+    CONTACTED = "contacted"
+    NOT_REACHED = "not_reached"
+
+    @property
+    def label(self) -> str:
+        return {"open": "ждёт перезвона", "contacted": "связались", "not_reached": "не дозвонились"}[
+            self.value
+        ]
+
+
+class CloseReason(StrEnum):
+    """Why a callback task was closed."""
+
+    CALLBACK_ANSWERED = "callback_answered"
+    PATIENT_CALLED_IN = "patient_called_in"
+    STAFF_CALL = "staff_call"
+    NOT_REACHED = "not_reached"
+
+    @property
+    def label(self) -> str:
+        return _CLOSE_LABELS[self]
+
+
+_CLOSE_LABELS = {
+    CloseReason.CALLBACK_ANSWERED: "пациент ответил на перезвон",
+    CloseReason.PATIENT_CALLED_IN: "пациент перезвонил сам, ему ответили",
+    CloseReason.STAFF_CALL: "администратор дозвонился сам",
+    CloseReason.NOT_REACHED: "не дозвонились: две попытки и SMS",
+}
+
+
 @dataclass(frozen=True)
 class CallbackTask:
     task_id: int
     clinic_id: str
     phone: str
-    state: str
+    state: TaskState
     reason: str
     missed_count: int
     first_call_id: str
@@ -191,7 +289,15 @@ class CallbackTask:
     first_attempt_at: datetime | None = None
     contacted_at: datetime | None = None
     closed_at: datetime | None = None
-    close_reason: str | None = None
+    close_reason: CloseReason | None = None
+
+
+class InboundSource(StrEnum):
+    """How the service learnt of an inbound call: live from the AMI stream, or recovered after a gap."""
+
+    LIVE = "live"
+    QUEUE_LOG = "queue_log"  # read back from Asterisk's queue_log
+    LINK_GAP = "link_gap"  # seen only in part while the link was down
 
 
 @dataclass(frozen=True)
@@ -207,102 +313,10 @@ class InboundCallRow:
     ended_at: datetime
     waited: float
     answered_by: str
-    miss_reason: str | None
+    miss_reason: MissReason | None
     task_id: int | None = None
-    source: str = "live"
+    source: InboundSource = InboundSource.LIVE
     queue_channel: str = ""
-
-
-@dataclass(frozen=True)
-class UserRow:
-    user_id: int
-    username: str
-    display_name: str
-    role: str  # operator | supervisor | admin
-    password_hash: str
-    interfaces: tuple[str, ...]  # an operator's phones, as the queue knows them (e.g. PJSIP/101)
-    clinics: frozenset[str]  # the clinics they work for; ALL_CLINICS ("*"): every clinic; empty: none
-    disabled: bool
-    has_api_token: bool = False
-    last_login_at: datetime | None = None
-
-    @property
-    def all_clinics(self) -> bool:
-        return ALL_CLINICS in self.clinics
-
-    @property
-    def clinic_of_record(self) -> str:
-        """The clinic this person's actions are filed under: their one clinic, else every clinic ("*")."""
-        return next(iter(self.clinics)) if len(self.clinics) == 1 else ALL_CLINICS
-
-    def holds(self, clinic_id: str) -> bool:
-        """May this user see and act on this clinic's patients?"""
-        return self.all_clinics or (bool(clinic_id) and clinic_id in self.clinics)
-
-
-class UserExists(Conflict):
-    """A user by this name exists already."""
-
-
-class AuditAction(StrEnum):
-    """What the audit log records. Other parts may record their own actions: the column is free text."""
-
-    LOGIN = "login"
-    LOGIN_FAILED = "login_failed"
-    LOGOUT = "logout"
-    EXPORT = "export"
-    IMPORT = "import"
-    WRAPUP = "wrapup"
-    CANCEL = "cancel"
-    USER_ADD = "user_add"
-    USER_DISABLE = "user_disable"
-    USER_ENABLE = "user_enable"
-    USER_PASSWD = "user_passwd"
-    USER_TOKEN = "user_token"
-    USER_REVOKE_TOKEN = "user_revoke_token"
-
-    @property
-    def label(self) -> str:
-        return AUDIT_LABELS[self]
-
-
-AUDIT_LABELS = {
-    AuditAction.LOGIN: "вход",
-    AuditAction.LOGIN_FAILED: "неудачный вход",
-    AuditAction.LOGOUT: "выход",
-    AuditAction.EXPORT: "выгрузка",
-    AuditAction.IMPORT: "загрузка",
-    AuditAction.WRAPUP: "итог звонка",
-    AuditAction.CANCEL: "отмена визита",
-    AuditAction.USER_ADD: "пользователь создан",
-    AuditAction.USER_DISABLE: "пользователь отключён",
-    AuditAction.USER_ENABLE: "пользователь включён",
-    AuditAction.USER_PASSWD: "пароль сменён",
-    AuditAction.USER_TOKEN: "выдан API-токен",
-    AuditAction.USER_REVOKE_TOKEN: "API-токен отозван",
-}
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One line of the audit log: who (a user name, or "cli:<system user>"), did what, in which clinic.
-
-    `detail` holds ids, counts and masked numbers only; never a patient's name or phone number.
-    """
-
-    audit_id: int
-    at: datetime
-    actor: str
-    action: str
-    clinic_id: str
-    detail: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        try:
-            return AuditAction(self.action).label
-        except ValueError:
-            return self.action
 
 
 @dataclass(frozen=True)
@@ -319,6 +333,13 @@ class PatientCard:
     recall: dict[str, Any] | None = None  # an open KOS invitation, with the doctor's comment
 
 
+class WrapupState(StrEnum):
+    """An operator's wrap-up of a call: still to fill in, or saved."""
+
+    PENDING = "pending"
+    SAVED = "saved"
+
+
 @dataclass(frozen=True)
 class WrapupRow:
     wrapup_id: int
@@ -331,7 +352,7 @@ class WrapupRow:
     started_at: datetime
     answered_at: datetime | None
     ended_at: datetime | None
-    state: str
+    state: WrapupState
 
 
 @dataclass(frozen=True)
@@ -357,38 +378,3 @@ class ContactRecord:
     waiting_doctor: str | None = None
     waiting_day: date | None = None
     waiting_comment: str = ""
-
-
-@dataclass(frozen=True)
-class RecallRow:
-    recall_id: int
-    clinic_id: str
-    external_id: str
-    patient_id: str
-    patient_name: str
-    phone: str
-    doctor: str
-    comment: str
-    target_day: date
-    status: RecallStatus
-    reason: str
-    status_comment: str
-    moves: int
-    booked_day: date | None
-    planned: bool
-
-    def public(self) -> dict[str, Any]:
-        """The row as the clinic's own system takes it back: the export, the API and the webhook."""
-        return {
-            "recall_id": self.external_id,
-            "clinic": self.clinic_id,
-            "patient_id": self.patient_id,
-            "doctor": self.doctor,
-            "status": self.status.value,
-            "status_label": self.status.label,
-            "reason": self.reason,
-            "comment": self.status_comment,
-            "target_date": self.target_day.isoformat(),
-            "booked_date": self.booked_day.isoformat() if self.booked_day else None,
-            "moves": self.moves,
-        }
