@@ -50,7 +50,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -63,13 +63,14 @@ from panoramisk.ami_protocol import AMIProtocol
 from sqlalchemy import delete, insert, text
 
 from bench.campaign import CYRILLIC_CALLER_ID, ClinicMorning
-from bench.rawami import parse_frame
+from bench.lib.standin import StandIn, open_session
 from dialer.ami.connection import AmiProtocol
 from dialer.ami.parser import FRAME_END, Frame, FrameParser
 from dialer.app import OurAttempts, Runtime, open_runtime
 from dialer.campaigns.planner import Settled
 from dialer.campaigns.reminders import CAMPAIGN, digit_meaning
 from dialer.core.clock import SystemClock
+from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import classify
 from dialer.core.tracker import CallTracker
@@ -270,7 +271,6 @@ async def run_tracker(chunks: Sequence[bytes], attempt_ids: Sequence[str]) -> Ru
 TRUNK = "sim"
 CLINIC = "c1"
 # What Asterisk 22 answers to the actions the runtime sends during a replay.
-ANSWERS = {"Originate": "Originate successfully queued", "Setvar": "Variable Set"}
 
 
 def phone_of(target: int) -> str:
@@ -384,61 +384,6 @@ async def seed_db(storage: Storage, settings: Settings, attempt_ids: Sequence[st
         )
 
 
-class AsteriskStandIn(asyncio.Transport):
-    """The AMI socket of the runtime's AmiConnection, to an Asterisk that answers every action at once with
-    Response: Success. An answer enters the byte stream at a frame boundary, as a real one does: straight
-    away while nothing else is being received (`live`), else it waits for the replay to splice it into its
-    next chunk after a frame end."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.protocol: AmiProtocol | None = None
-        self.live = True
-        self._pending: list[tuple[str, bytes]] = []
-        self.answered: Counter[str] = Counter()
-        self.on_answer: Callable[[str], None] = lambda action: None
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        fields = parse_frame(bytes(data).rstrip(b"\r\n"))
-        action = fields.get("Action", "")
-        answer = (
-            f"Response: Success\r\nActionID: {fields.get('ActionID', '')}\r\n"
-            f"Message: {ANSWERS.get(action, 'Success')}\r\n\r\n"
-        )
-        self._pending.append((action, answer.encode("utf-8")))
-        if self.live:
-            asyncio.get_running_loop().call_soon(self.deliver)
-
-    @property
-    def pending(self) -> bool:
-        return bool(self._pending)
-
-    def take(self) -> bytes:
-        """The queued answers, as bytes to splice into the stream; counted as delivered."""
-        pending, self._pending = self._pending, []
-        for action, _ in pending:
-            self.answered[action] += 1
-            self.on_answer(action)
-        return b"".join(answer for _, answer in pending)
-
-    def deliver(self) -> None:
-        if self._pending and self.protocol is not None:
-            self.protocol.data_received(self.take())
-
-    def attach(self, protocol: AmiProtocol) -> None:
-        self.protocol = protocol
-        protocol.connection_made(self)
-
-    def close(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
-
-
 def frame_cuts(chunks: Sequence[bytes]) -> list[int | None]:
     """For each chunk, the offset just after the first frame end in it (None: no frame ends in it)."""
     stream = b"".join(chunks)
@@ -467,7 +412,7 @@ class NoopHandler:
         meaning = digit_meaning(digit)
         return meaning.settled if meaning is not None else Settled.OPEN
 
-    def patient_leg(self, attempt: AttemptRow, status: str, at: datetime) -> Settled:
+    def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled:
         return Settled.OPEN
 
     def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
@@ -569,16 +514,14 @@ async def warm_statements(storage: Storage, attempt_ids: Sequence[str]) -> None:
 
 async def replay(
     rt: Runtime,
-    standin: AsteriskStandIn,
+    standin: StandIn,
     chunks: Sequence[bytes],
     cuts: Sequence[int | None],
     progress: Progress,
     fed: Callable[[], None] = lambda: None,
 ) -> None:
     """A fresh AMI session on the runtime's connection receives the stream, chunk by chunk, then the answers."""
-    protocol = AmiProtocol(rt.connection)
-    standin.attach(protocol)
-    rt.connection.protocol = protocol
+    protocol = open_session(rt, standin, banner=False)
     standin.live = False
     for chunk, cut in zip(chunks, cuts, strict=True):
         received = chunk
@@ -608,12 +551,8 @@ async def run_full(
         settings = bench_settings(Path(tmp), len(attempt_ids), clinic)
         async with open_runtime(settings, clock=clinic.clock()) as rt:
             await seed_db(rt.storage, settings, attempt_ids, rt.clock.now())
-            standin = AsteriskStandIn()
-            session = AmiProtocol(rt.connection)  # the session the calls are placed on, as after a login
-            standin.attach(session)
-            session.data_received(b"Asterisk Call Manager/11.0.0\r\n")
-            rt.connection.protocol = session
-            rt.connection.ready.set()
+            standin = StandIn()
+            open_session(rt, standin)  # the session the calls are placed on, as after a login
             await place_calls(rt, attempt_ids)
             await warm_statements(rt.storage, attempt_ids)
             async with rt.storage.engine.connect() as conn:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import sys
 import time
 from collections import Counter
@@ -21,6 +20,7 @@ from datetime import time as clock_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bench.lib.service import free_port
 from dialer.core.calendar import WorkCalendar, working_morning
 from dialer.core.clock import RehearsalClock
 from dialer.sandbox.layout import ENV_DIR, ENV_PORT
@@ -99,12 +99,6 @@ class ClinicMorning:
             f'clinic_time = "{self.start.isoformat()}"\n'
             f'at_host_time = "{self.host_start.isoformat()}"\n'
         )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

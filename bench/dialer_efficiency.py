@@ -6,7 +6,7 @@
 A campaign of simulated patients (tests/asterisk/patients.conf: `…1` answers and confirms, `…5` cancels,
 `…2` busy, `…7` answers and stays silent) goes through the real
 `dialer campaign run reminders --date … --until-done`: one calling window around now, one attempt per patient,
-SMS provider "none". An independent raw AMI connection (bench/rawami.py, logged in with the sandbox
+SMS provider "none". An independent raw AMI connection (bench/lib/rawami.py, logged in with the sandbox
 credentials) keeps every event with its arrival time. Per call (the `;1` leg whose Uniqueid is the attempt id
 `reminders:<target>:1`, and whose channel dials the patient's number): start = its Newchannel, end = its
 Hangup.
@@ -48,7 +48,7 @@ from bench.campaign import (
     run_reminders,
     write_home,
 )
-from bench.rawami import Frame, RawAmi
+from bench.lib.rawami import Frame, RawAmi
 from dialer.sandbox import Sandbox
 
 DEFAULT_MIX = "1:90,5:12,2:12,7:6"

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.lib.rawami import Frame
 from bench.peak_run import ADMIN_CHANNEL, QUEUE, RunData
 from bench.peak_traffic import GREETING_S, PATIENT_RING_S, Traffic, quantile
-from bench.rawami import Frame
 
 CALLBACK_PREFIXES = ("callback:", "autocb:")
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
-import signal
 import sqlite3
 import statistics
 import sys
@@ -32,11 +30,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from bench.campaign import ClinicMorning, free_port
+from bench.campaign import ClinicMorning
+from bench.lib.rawami import Frame, RawAmi
+from bench.lib.service import free_port, service_env, start_service, stop_service, wait_healthy
 from bench.peak_traffic import PATIENT_RING_S, Caller, Traffic
-from bench.rawami import Frame, RawAmi
 from dialer.sandbox import Sandbox
 from dialer.sandbox.layout import ENV_DIR, ENV_PORT
 from dialer.sandbox.sandbox import AmiCredentials
@@ -112,24 +109,6 @@ provider = "none"
 """
 
 
-class Observer(RawAmi):
-    """bench.rawami.RawAmi that also hands every event to a listener as it arrives."""
-
-    listener: Callable[[Frame], None] | None = None
-
-    @classmethod
-    async def open(cls, host: str, port: int) -> Observer:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
-        ami = cls(reader, writer)
-        ami._task = asyncio.create_task(ami._read_loop())
-        return ami
-
-    def _dispatch(self, now: float, frame: Frame) -> None:
-        super()._dispatch(now, frame)
-        if self.listener is not None and "Event" in frame:
-            self.listener(frame)
-
-
 @dataclass
 class RunData:
     """Everything measured from one run: raw events, the service's rows, what the driver did."""
@@ -167,7 +146,7 @@ class Driver:
         self.root = root
         self.policy = policy
         self.callers = traffic.by_digits()
-        self.ami: Observer | None = None
+        self.ami: RawAmi | None = None
         self.actions: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self.talk_set: dict[str, int] = {"queue": 0, "callback": 0, "unknown": 0}
         # How much longer than SIM_TALK an administrator's leg stays up, per kind of call: learnt from the run's
@@ -296,8 +275,9 @@ class Driver:
         config.write_text(
             service_config(self.creds, self.traffic, self.policy, port, clinic), encoding="utf-8"
         )
-        ami = self.ami = await Observer.open(self.creds.host, self.creds.port)
-        await ami.login(self.creds.username, self.creds.secret)
+        ami = self.ami = await RawAmi.logged_in(
+            self.creds.host, self.creds.port, self.creds.username, self.creds.secret
+        )
         saved = {name: await self.getvar(name) for name in SAVED_GLOBALS}
         process: asyncio.subprocess.Process | None = None
         try:
@@ -313,9 +293,9 @@ class Driver:
                 await self.setvar(f"SIM_MODE_{admin}", "answer")
                 await self.setvar(f"SIM_TALK_{admin}", f"{scale.wall(sum(profile.talk_real) / 2):.2f}")
             await asyncio.to_thread(self.members, profile.admins)
-            process = await self._start(config)
-            await self._healthy(f"http://127.0.0.1:{port}", process)
-            ami.listener = self._on_event
+            process = await start_service(self.root, config, self._env())
+            await wait_healthy(f"http://127.0.0.1:{port}", process, root=self.root, timeout=40)
+            ami.listeners.append(self._on_event)
             async with asyncio.TaskGroup() as group:
                 setter = group.create_task(self._set_talk_times())
                 t0 = time.time() + 1.0
@@ -329,7 +309,7 @@ class Driver:
                 await self._drain(t0, log)
                 setter.cancel()
             stopped = time.time()
-            await self._stop(process)
+            await stop_service(process)
             errors = self._errors()
             return RunData(
                 self.policy,
@@ -345,19 +325,19 @@ class Driver:
             )
         finally:
             if process is not None and process.returncode is None:
-                await self._stop(process)
+                await stop_service(process)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.members, 0)
                 for name, value in saved.items():
                     await self.setvar(name, value)
-            ami.listener = None
+            ami.listeners.clear()
             await ami.close()
 
     def _env(self) -> dict[str, str]:
         # The service is told which sandbox it talks to (the bench's own one, by default), so that it accepts
         # the [rehearsal] section that puts it on the clinic's morning.
         layout = self.sandbox.layout
-        env = {**os.environ, "DIALER_CONFIG": "", ENV_DIR: str(layout.base), ENV_PORT: str(layout.ami_port)}
+        env = service_env({ENV_DIR: str(layout.base), ENV_PORT: str(layout.ami_port)})
         if self.source is not None:
             env["PYTHONPATH"] = str(self.source)
         return env
@@ -375,49 +355,6 @@ class Driver:
         )
         out, _ = await probe.communicate()
         return out.decode().strip()
-
-    async def _start(self, config: Path) -> asyncio.subprocess.Process:
-        log = (self.root / "service.log").open("ab")
-        try:
-            return await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "dialer",
-                "--config",
-                str(config),
-                "--log-level",
-                "INFO",
-                "run",
-                cwd=self.root,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=log,
-                env=self._env(),
-            )
-        finally:
-            log.close()
-
-    async def _healthy(self, base: str, process: asyncio.subprocess.Process, timeout: float = 40) -> None:
-        end = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < end:
-                if process.returncode is not None:
-                    break
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(f"{base}/api/health") as r:
-                        if r.status == 200 and (await r.json()).get("reconciled"):
-                            return
-                await asyncio.sleep(0.3)
-        tail = (self.root / "service.log").read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"the service did not come up:\n{tail}")
-
-    async def _stop(self, process: asyncio.subprocess.Process) -> None:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
 
     async def _originate_all(self, t0: float) -> dict[str, float]:
         assert self.ami is not None

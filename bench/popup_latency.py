@@ -12,7 +12,7 @@ file (bench/web_data.py: patients, appointments, contacts, callback tasks... and
 `users.add`, one phone each, PJSIP/1001..1200), every task `run_core` starts except the AMI link's own
 `run()` (the worker idles: nothing is reconciled, so nothing is dialled), and `build_web_app(rt)` on a local
 port (aiohttp AppRunner/TCPSite, as `web_server` does; plus one bench route for the polling baseline). The
-AMI socket is a stand-in (bench.web_ami.StandIn, which answers actions): the bench hands bytes to
+AMI socket is a stand-in (bench.lib.standin.StandIn, which answers actions): the bench hands bytes to
 the runtime's own `AmiProtocol.data_received`, as the event loop does on a socket read.
 
 The clients are another process (bench/web_clients.py): 200 operators log in through /login and open /ws.
@@ -64,8 +64,9 @@ from aiohttp import web
 from sqlalchemy import event
 
 from bench.board_build import downgrade
-from bench.campaign import free_port
-from bench.web_ami import Background, InboundCall, StandIn, Timeline, load_templates
+from bench.lib.service import free_port
+from bench.lib.standin import StandIn, open_session
+from bench.web_ami import Background, InboundCall, Timeline, load_templates
 from bench.web_data import (
     INBOUND_CONTEXT,
     PASSWORD,
@@ -157,7 +158,7 @@ class Server:
         self.standin = StandIn()
         self.waiting = 0  # measured pop-ups not pushed yet
         self.all_pushed = asyncio.Event()
-        self.session = AmiProtocol(rt.connection)
+        self.session: AmiProtocol | None = None
         self.popups: dict[str, Popup] = {}
         self.lag: list[float] = []
         # (lag, CPU the loop's thread used meanwhile, a full collection ran meanwhile)
@@ -173,10 +174,7 @@ class Server:
         return self.wall0 + (at - self.perf0)
 
     def attach(self) -> None:
-        self.standin.attach(self.session)
-        self.session.data_received(b"Asterisk Call Manager/11.0.0\r\n")
-        self.rt.connection.protocol = self.session
-        self.rt.connection.ready.set()
+        self.session = open_session(self.rt, self.standin)
         original = self.rt.popups.push
 
         def push(user_id: int, message: dict[str, Any]) -> None:
@@ -193,10 +191,10 @@ class Server:
         cards = self.rt.storage.cards
         card = cards.card
 
-        async def timed_card(phone: str, now: datetime) -> PatientCard:
+        async def timed_card(phone: str, now: datetime, clinic_id: str | None = None) -> PatientCard:
             t0 = time.perf_counter()
             try:
-                return await card(phone, now)
+                return await card(phone, now, clinic_id)
             finally:
                 self.last_lookup = time.perf_counter() - t0
                 self.lookups.append(self.last_lookup)
@@ -213,6 +211,8 @@ class Server:
             self.gc_pauses.append(time.perf_counter() - self._gc_start)
 
     def feed(self, data: bytes) -> None:
+        if self.session is None:
+            raise RuntimeError("feed before attach: no AMI session yet")
         self.session.data_received(data)
 
     def new_call(self, user: int) -> InboundCall:
@@ -472,10 +472,8 @@ def add_poll_route(app: web.Application, rt: Runtime) -> None:
 
     async def poll(request: web.Request) -> web.Response:
         user = user_of(request)
-        now = rt.clock.now()
-        live = rt.popups._live.get(user.user_id, {})
         return web.json_response(
-            [card.message(now) for card in live.values()],
+            rt.popups.in_progress(user),
             dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str),
         )
 

@@ -27,7 +27,7 @@ ring timeout 30 s -> 3 s. Not compressible: the simulated phones' 1 s ring befor
 the queue's wait for an administrator before a call counts as dropped (`wait_for_admin`, the product's 4 s
 default: it must cover the administrator's 1 s ring).
 
-Measured from Asterisk's own events on an independent AMI connection (bench/rawami.py):
+Measured from Asterisk's own events on an independent AMI connection (bench/lib/rawami.py):
 
   talk         per administrator: their channel's time in the bridge with a patient (BridgeEnter -> Leave)
   logged in    the same window for every administrator of a mode: start of work (progressive: the first dial;
@@ -49,7 +49,6 @@ import json
 import os
 import random
 import re
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -64,8 +63,9 @@ from typing import Any
 
 import aiohttp
 
-from bench.campaign import ClinicMorning, free_port, parse_mix
-from bench.rawami import Frame, RawAmi
+from bench.campaign import ClinicMorning, parse_mix
+from bench.lib.rawami import Frame, RawAmi
+from bench.lib.service import free_port, service_env, start_service, stop_service, wait_healthy
 from dialer.engine.progressive import DROP_EVIDENCE
 from dialer.sandbox import Sandbox
 from dialer.sandbox.sandbox import AmiCredentials
@@ -134,37 +134,11 @@ def patient_lists(mix: dict[str, int], scale: Scale, seed: int) -> dict[str, lis
 # -- the observer ----------------------------------------------------------------------------------------
 
 
-class Observer(RawAmi):
-    """bench.rawami.RawAmi that also hands each event to the listeners as it arrives."""
-
-    listeners: list[Callable[[Frame], None]]
-
-    @classmethod
-    async def open(cls, creds: AmiCredentials) -> Observer:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(creds.host, creds.port), 5)
-        ami = cls(reader, writer)
-        ami.listeners = []
-        ami._task = asyncio.create_task(ami._read_loop())
-        await ami.login(creds.username, creds.secret)
-        return ami
-
-    def _dispatch(self, now: float, frame: Frame) -> None:
-        super()._dispatch(now, frame)
-        if "Event" in frame:
-            for listener in self.listeners:
-                listener(frame)
-
-    async def setvar(self, name: str, value: str) -> None:
-        reply = await self.send("Setvar", [("Variable", name), ("Value", value)])
-        if reply.get("Response") != "Success":
-            raise RuntimeError(f"Setvar {name} refused: {reply}")
-
-
 class Talks:
     """Sets each administrator's talk time for the patient Asterisk is ringing them for (AgentCalled names
     the patient's channel), so that a patient talks as long whoever takes them, in both modes."""
 
-    def __init__(self, ami: Observer, patients: Iterable[Patient], queue: str) -> None:
+    def __init__(self, ami: RawAmi, patients: Iterable[Patient], queue: str) -> None:
         self.ami = ami
         self.queue = queue
         self.talk = {p.digits: p.talk for p in patients}
@@ -270,7 +244,7 @@ class Home:
             text=True,
             cwd=self.root,
             timeout=120,
-            env={**os.environ, "DIALER_CONFIG": ""},
+            env=service_env(),
             check=False,
         )
         if result.returncode != 0:
@@ -295,49 +269,6 @@ def offset_target_ids(home: Home) -> None:
             " created_at, updated_at) values (?, 'c1', 'bench-offset', 'offset', '', '', 'done', ?, ?)",
             (base, "2000-01-01 00:00:00.000000", "2000-01-01 00:00:00.000000"),
         )
-
-
-async def start_service(home: Home) -> asyncio.subprocess.Process:
-    log = (home.root / "service.log").open("ab")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dialer",
-        "--config",
-        str(home.config),
-        "--log-level",
-        "INFO",
-        "run",
-        cwd=home.root,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=log,
-        env={**os.environ, "DIALER_CONFIG": ""},
-    )
-    log.close()
-    return process
-
-
-async def wait_healthy(base: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"{base}/api/health") as r:
-                    if r.status == 200 and (await r.json()).get("reconciled"):
-                        return
-            await asyncio.sleep(0.3)
-    raise RuntimeError("the service did not come up; see service.log")
-
-
-async def stop_service(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(process.wait(), 20)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
 
 
 def add_users(home: Home) -> str:
@@ -417,7 +348,7 @@ class ModeRun:
 
 
 async def run_progressive(
-    ami: Observer, creds: AmiCredentials, scale: Scale, patients: list[Patient], args: argparse.Namespace
+    ami: RawAmi, creds: AmiCredentials, scale: Scale, patients: list[Patient], args: argparse.Namespace
 ) -> ModeRun:
     started = time.time()
     clinic = ClinicMorning.of()
@@ -427,9 +358,9 @@ async def run_progressive(
     with tempfile.TemporaryDirectory(prefix="bench-progressive-") as tmp:
         home = Home(Path(tmp), free_port())
         home.config.write_text(service_config(creds, scale, home.port, clinic, args), encoding="utf-8")
-        process = await start_service(home)
+        process = await start_service(home.root, home.config)
         try:
-            await wait_healthy(home.base)
+            await wait_healthy(home.base, process, root=home.root)
             await asyncio.to_thread(offset_target_ids, home)
             token = await asyncio.to_thread(add_users, home)
             sys.stderr.write(f"progressive: posting {len(patients)} recalls to the service...\n")
@@ -492,7 +423,7 @@ class Hangups:
 
 
 async def preview_admin(
-    ami: Observer, admin: str, todo: deque[Patient], hangups: Hangups, scale: Scale, tag: str
+    ami: RawAmi, admin: str, todo: deque[Patient], hangups: Hangups, scale: Scale, tag: str
 ) -> list[str]:
     """One administrator's preview shift: card, call by hand, talk, next card. Returns any anomalies."""
     problems = []
@@ -534,7 +465,7 @@ async def settle(lines: Lines, timeout: float = 30) -> None:
         await asyncio.sleep(0.2)
 
 
-async def run_preview(ami: Observer, scale: Scale, patients: list[Patient]) -> ModeRun:
+async def run_preview(ami: RawAmi, scale: Scale, patients: list[Patient]) -> ModeRun:
     started = time.time()
     lines = Lines(patients)
     hangups = Hangups()
@@ -947,7 +878,7 @@ def load(path: Path, args: argparse.Namespace) -> tuple[Scale, dict[str, ModeRun
 # -- the sandbox ------------------------------------------------------------------------------------------
 
 
-async def admins_in_queue(ami: Observer, sandbox: Sandbox, queue: str) -> None:
+async def admins_in_queue(ami: RawAmi, sandbox: Sandbox, queue: str) -> None:
     for admin in ADMINS:
         sandbox.rx(f"queue remove member Local/{admin}@sandbox-agents from {queue}")
         await ami.setvar(f"SIM_MODE_{admin}", "answer")
@@ -955,7 +886,7 @@ async def admins_in_queue(ami: Observer, sandbox: Sandbox, queue: str) -> None:
         sandbox.rx(f"queue add member Local/{admin}@sandbox-agents to {queue}")
 
 
-async def admins_out(ami: Observer, sandbox: Sandbox, queue: str) -> None:
+async def admins_out(ami: RawAmi, sandbox: Sandbox, queue: str) -> None:
     for admin in ADMINS:
         sandbox.rx(f"queue remove member Local/{admin}@sandbox-agents from {queue}")
         await ami.setvar(f"SIM_TALK_{admin}", "")
@@ -1000,7 +931,7 @@ async def main_async(args: argparse.Namespace) -> None:
         raise SystemExit(
             "our administrators are in use elsewhere (--force to run anyway):\n  " + "\n  ".join(elsewhere)
         )
-    ami = await Observer.open(creds)
+    ami = await RawAmi.logged_in(creds.host, creds.port, creds.username, creds.secret)
     talks = Talks(ami, lists["progressive"], args.queue)
     ami.listeners.append(talks.on_event)
     runs: dict[str, ModeRun] = {}

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.campaign import REPO, Ami, import_list, mix_summary, parse_mix, run_reminders, write_home
-from bench.rawami import RawAmi
+from bench.lib.rawami import RawAmi
 from dialer.core.ids import AttemptId
 from dialer.sandbox import Sandbox, SandboxLayout
 from dialer.sandbox.layout import default_sandbox_dir

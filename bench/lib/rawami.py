@@ -1,4 +1,4 @@
-"""A raw AMI client for the benchmarks: every byte and every event Asterisk sends, with arrival times.
+"""The benchmarks' raw AMI client: every byte and every event Asterisk sends, with arrival times.
 
 Independent of `dialer.ami` on purpose: it records and observes what Asterisk itself does, so it must not
 share a parsing bug with the code under measurement.
@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 Frame = dict[str, str]
@@ -30,13 +30,15 @@ def parse_frame(raw: bytes) -> Frame:
 
 @dataclass
 class RawAmi:
-    """Logs in, keeps every received chunk (arrival time, bytes) and every event (arrival time, frame)."""
+    """Logs in, keeps every received chunk (arrival time, bytes) and every event (arrival time, frame), and
+    hands each event to the `listeners` as it arrives."""
 
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     chunks: list[tuple[float, bytes]] = field(default_factory=list)
     events: list[tuple[float, Frame]] = field(default_factory=list)
     banner: str = ""
+    listeners: list[Callable[[Frame], None]] = field(default_factory=list)
     _responses: dict[str, asyncio.Future[Frame]] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=itertools.count)
     _task: asyncio.Task[None] | None = None
@@ -47,6 +49,13 @@ class RawAmi:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
         ami = cls(reader, writer)
         ami._task = asyncio.create_task(ami._read_loop())
+        return ami
+
+    @classmethod
+    async def logged_in(cls, host: str, port: int, username: str, secret: str) -> RawAmi:
+        """A connection already logged in as `username`."""
+        ami = await cls.connect(host, port)
+        await ami.login(username, secret)
         return ami
 
     @property
@@ -85,6 +94,8 @@ class RawAmi:
             self._responses.pop(action_id).set_result(frame)
         elif "Event" in frame:
             self.events.append((now, frame))
+            for listener in self.listeners:
+                listener(frame)
 
     async def send(self, action: str, headers: Sequence[tuple[str, str]] = (), timeout: float = 10) -> Frame:
         action_id = f"bench{next(self._ids)}"
@@ -99,6 +110,17 @@ class RawAmi:
         reply = await self.send("Login", [("Username", username), ("Secret", secret)])
         if reply.get("Response") != "Success":
             raise ConnectionError(f"AMI login as {username!r} refused: {reply.get('Message', '')}")
+
+    async def setvar(self, name: str, value: str) -> None:
+        """Set a global dialplan variable (how the simulated people are told what to do)."""
+        reply = await self.send("Setvar", [("Variable", name), ("Value", value)])
+        if reply.get("Response") != "Success":
+            raise RuntimeError(f"Setvar {name} refused: {reply}")
+
+    async def getvar(self, name: str) -> str:
+        """A global dialplan variable's value, empty when unset."""
+        reply = await self.send("Getvar", [("Variable", name)])
+        return reply.get("Value", "")
 
     async def close(self) -> None:
         if not self.closed:
