@@ -56,8 +56,9 @@ from alembic import command
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
-from bench.web_data import Built, Volume, bench_settings, cached
+from bench.web_data import cached
 from bench.web_env import busy_check, describe
+from bench.webdb.volume import Built, Volume, bench_settings
 from dialer.app import Runtime, build_web_app, open_runtime
 from dialer.core.sla import by_hour, figures
 from dialer.settings import ClinicSettings

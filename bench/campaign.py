@@ -25,7 +25,6 @@ from dialer.core.calendar import WorkCalendar, working_morning
 from dialer.core.clock import RehearsalClock
 from dialer.sandbox.layout import ENV_DIR, ENV_PORT
 
-REPO = Path(__file__).resolve().parents[1]
 # Multi-byte UTF-8 on every channel of the run: Asterisk repeats the CallerID name in most call events.
 CYRILLIC_CALLER_ID = '"Смирнова Анна" <74951234567>'
 DOCTORS = ("Иванова Мария Петровна", "Кузнецов Пётр Сергеевич", "Шевчук Ольга Юрьевна")

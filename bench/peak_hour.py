@@ -34,6 +34,7 @@ import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.lib.paths import REPO
 from bench.peak_measure import Figures, figures
 from bench.peak_run import Driver, RunData
 from bench.peak_traffic import GREETING_S, Profile, Scale, Traffic, generate, offered_load
@@ -42,7 +43,6 @@ from dialer.sandbox import Sandbox
 from dialer.sandbox.sandbox import AmiCredentials
 
 POLICIES = ("deadline", "fifo")
-REPO = Path(__file__).resolve().parents[1]
 
 
 def parse_range(text: str) -> tuple[float, float]:

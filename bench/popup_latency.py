@@ -64,23 +64,24 @@ from aiohttp import web
 from sqlalchemy import event
 
 from bench.board_build import downgrade
+from bench.lib.paths import REPO
 from bench.lib.service import free_port
 from bench.lib.standin import StandIn, open_session
 from bench.web_ami import Background, InboundCall, Timeline, load_templates
-from bench.web_data import (
+from bench.web_data import cached
+from bench.web_env import busy_check, describe
+from bench.webdb.names import SURNAMES
+from bench.webdb.volume import (
     INBOUND_CONTEXT,
     PASSWORD,
     QUEUE,
-    SURNAMES,
     Built,
     Volume,
     bench_settings,
-    cached,
     did_of,
     operator_interface,
     operator_name,
 )
-from bench.web_env import busy_check, describe
 from dialer.ami.connection import AmiProtocol
 from dialer.app import Runtime, build_web_app, open_runtime, run_core, stop_core
 from dialer.engine.model import PatientCard
@@ -88,7 +89,6 @@ from dialer.storage.cards import SqlCardStore
 from dialer.web.access import OPERATOR, add_route, allow
 from dialer.web.auth import user_of
 
-REPO = Path(__file__).resolve().parents[1]
 TARGET_P99_MS = 20.0
 TICK = 0.010
 RAMP_SECONDS = 15.0  # background calls last ~13 s: by then the other traffic is at its steady state

@@ -34,13 +34,13 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.campaign import REPO, Ami, import_list, mix_summary, parse_mix, run_reminders, write_home
+from bench.campaign import Ami, import_list, mix_summary, parse_mix, run_reminders, write_home
+from bench.lib.paths import DATA, REPO
 from bench.lib.rawami import RawAmi
 from dialer.core.ids import AttemptId
 from dialer.sandbox import Sandbox, SandboxLayout
 from dialer.sandbox.layout import default_sandbox_dir
 
-DATA = Path(__file__).resolve().parent / "data"
 READ_ALL_STREAM = DATA / "ami_read_all.bin.gz"
 DIALER_USER_STREAM = DATA / "ami_dialer_user.bin.gz"
 META = DATA / "streams.json"

@@ -41,7 +41,11 @@ def ratio(measured: float, baseline: float) -> str:
 
 
 def print_table(
-    columns: Sequence[str], rows: Sequence[tuple[str, Sequence[str]]], *, label_width: int = 46, width: int = 14
+    columns: Sequence[str],
+    rows: Sequence[tuple[str, Sequence[str]]],
+    *,
+    label_width: int = 46,
+    width: int = 14,
 ) -> None:
     """One line per figure, one column per variant, the baseline's column first by convention."""
     print(f"  {'':<{label_width}}" + "".join(f"{c:>{width}}" for c in columns))

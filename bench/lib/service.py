@@ -54,7 +54,11 @@ async def start_service(
 
 
 async def wait_healthy(
-    base: str, process: asyncio.subprocess.Process | None = None, *, root: Path | None = None, timeout: float = 60
+    base: str,
+    process: asyncio.subprocess.Process | None = None,
+    *,
+    root: Path | None = None,
+    timeout: float = 60,
 ) -> None:
     """Until the service at `base` says it is healthy and reconciled with Asterisk; an error (with the tail of
     its log when `root` is given) if it exits or does not come up in time."""
