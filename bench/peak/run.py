@@ -26,87 +26,24 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bench.campaign import ClinicMorning
 from bench.lib.rawami import Frame, RawAmi
 from bench.lib.service import free_port, service_env, start_service, stop_service, wait_healthy
-from bench.peak_traffic import PATIENT_RING_S, Caller, Traffic
+from bench.peak.config import QUEUE, on_host_clock, service_config
+from bench.peak.traffic import PATIENT_RING_S, Caller, Traffic
 from dialer.sandbox import Sandbox
 from dialer.sandbox.layout import ENV_DIR, ENV_PORT
 from dialer.sandbox.sandbox import AmiCredentials
 
-QUEUE = "test-reception"
 ALL_ADMINS = tuple(f"admin{i}" for i in range(1, 10))
 ADMIN_CHANNEL = re.compile(r"^Local/(admin\d)@sandbox-agents-[0-9a-f]+;2$")
 CALLER_CHANNEL = re.compile(r"^Local/100@clinic-inbound-[0-9a-f]+;1$")
 LINE_KEPT_S = 600.0  # the caller's Wait(): longer than any wait plus conversation
 SAVED_GLOBALS = ("DIALER_INBOUND_QUEUE", "DIALER_QUEUE_TIMEOUT")
-
-
-def ms(seconds: float) -> str:
-    return f"{max(1, round(seconds * 1000))}ms"
-
-
-def service_config(
-    creds: AmiCredentials, traffic: Traffic, policy: str, port: int, clinic: ClinicMorning
-) -> str:
-    p, scale = traffic.profile, traffic.scale
-    return f"""
-{clinic.rehearsal()}
-[service]
-data_dir = "var"
-listen_port = {port}
-public_url = "http://127.0.0.1:{port}"
-
-[ami]
-host = "{creds.host}"
-port = {creds.port}
-username = "{creds.username}"
-secret = "{creds.secret}"
-ping_interval = 2
-
-[trunks.sim]
-dial = "Local/{{number}}@patients"
-max_channels = 20
-calls_per_second = 20
-ring_timeout = "{ms(scale.wall(p.ring_timeout_real))}"
-
-[[clinics]]
-id = "c1"
-name = "Клиника «Улыбка»"
-timezone = "{clinic.tz.key}"
-phone = "+7 495 123-45-67"
-trunk = "sim"
-dids = ["100"]
-queues = ["{QUEUE}"]
-hours = []
-callback_mode = "agent_first"
-supervisor_phone = "+7 916 999-00-11"
-skip_holidays = false
-
-[inbound]
-contexts = ["clinic-inbound"]
-staff_contexts = []
-
-[campaigns.callbacks]
-deadline = "{ms(scale.wall(p.deadline_real))}"
-min_gap = "{ms(scale.wall(p.min_gap_real))}"
-work_for = "{ms(scale.wall(4 * 3600))}"
-priority = "{policy}"
-ring_timeout = "{ms(scale.wall(p.ring_timeout_real))}"
-admin_ring = "{ms(max(3.0, scale.wall(p.admin_ring_real)))}"
-
-[alerts]
-longest_wait = "{ms(scale.wall(90))}"
-callback_due = "{ms(scale.wall(180))}"
-clear_after = "{ms(scale.wall(120))}"
-
-[sms]
-provider = "none"
-"""
 
 
 @dataclass
@@ -445,16 +382,3 @@ class Driver:
             return []
         lines = path.read_text(errors="replace").splitlines()
         return [line for line in lines if " ERROR " in line or "Traceback" in line]
-
-
-def on_host_clock(rows: list[dict[str, Any]], offset: timedelta) -> list[dict[str, Any]]:
-    """Storage times (naive UTC text, columns named *_at) minus the service clock's offset from the host's."""
-    return [
-        {
-            key: (datetime.fromisoformat(value) - offset).isoformat(sep=" ")
-            if key.endswith("_at") and isinstance(value, str)
-            else value
-            for key, value in row.items()
-        }
-        for row in rows
-    ]
