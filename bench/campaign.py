@@ -15,14 +15,11 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock_time
+from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
+from bench.lib.clinic import ClinicTime
 from bench.lib.service import free_port
-from dialer.core.calendar import WorkCalendar, working_morning
-from dialer.core.clock import RehearsalClock
 from dialer.sandbox.layout import ENV_DIR, ENV_PORT
 
 # Multi-byte UTF-8 on every channel of the run: Asterisk repeats the CallerID name in most call events.
@@ -58,48 +55,6 @@ def parse_mix(text: str) -> dict[str, int]:
     return mix
 
 
-@dataclass(frozen=True)
-class ClinicMorning:
-    """The clinic's clock for a bench run: 11:00 on a working day in the clinic's zone, whatever the host's hour.
-
-    The same idea as tests/support.py `ClinicTime`: the `dialer` processes a bench starts get `rehearsal()` in
-    their config (in process: `clock()`), so their clock reads the clinic's morning and runs in real seconds
-    from there, and windows written as "now ± n" mean the same to the bench and the service.
-    """
-
-    tz: ZoneInfo
-    start: datetime  # the clinic's time when the host's clock read `host_start`
-    host_start: datetime
-
-    @classmethod
-    def of(cls, tz_name: str = "Europe/Moscow", at: clock_time = clock_time(11, 0)) -> ClinicMorning:
-        tz = ZoneInfo(tz_name)
-        host = datetime.now(UTC)
-        return cls(tz, working_morning(host, tz, WorkCalendar(skip_holidays=False), at), host)
-
-    @property
-    def offset(self) -> timedelta:
-        return self.start - self.host_start
-
-    def local_now(self) -> datetime:
-        return (datetime.now(UTC) + self.offset).astimezone(self.tz)
-
-    @property
-    def today(self) -> date:
-        return self.local_now().date()
-
-    def clock(self) -> RehearsalClock:
-        return RehearsalClock(self.offset)
-
-    def rehearsal(self) -> str:
-        """The config section that puts the service on this clock."""
-        return (
-            "[rehearsal]\n"
-            f'clinic_time = "{self.start.isoformat()}"\n'
-            f'at_host_time = "{self.host_start.isoformat()}"\n'
-        )
-
-
 @dataclass
 class CampaignHome:
     """A folder with a dialer.toml and an imported appointment list for tomorrow."""
@@ -129,10 +84,10 @@ def write_home(
     ring_timeout_s: int = 20,
     seed: int | None = None,
 ) -> CampaignHome:
-    """Config with one calling window around the clinic's now (its 11:00, see ClinicMorning) and one attempt per
+    """Config with one calling window around the clinic's now (its 11:00, see ClinicTime) and one attempt per
     patient, SMS off; the CSV; no import yet."""
     rng = random.Random(seed)
-    clinic = ClinicMorning.of()
+    clinic = ClinicTime.morning()
     local = clinic.local_now()
     start = (local - timedelta(minutes=2)).strftime("%H:%M:%S")
     end = (local + timedelta(hours=2)).strftime("%H:%M:%S")

@@ -360,8 +360,7 @@ async def main_async(args: argparse.Namespace) -> None:
             seed=args.seed,
         )
         await import_list(home)
-        observer = await RawAmi.connect(creds.host, creds.port)
-        await observer.login(creds.username, creds.secret)
+        observer = await RawAmi.logged_in(creds.host, creds.port, creds.username, creds.secret)
         try:
             sys.stderr.write(
                 f"running {sum(mix.values())} patients through `dialer campaign run reminders "

@@ -124,10 +124,8 @@ async def record(args: argparse.Namespace) -> None:
     mix = parse_mix(args.mix)
     observers: dict[str, RawAmi] = {}
     if not args.shared:
-        observers["read_all"] = await RawAmi.connect(creds.host, creds.port)
-        await observers["read_all"].login(BENCH_USER, creds.secret)
-    observers["dialer_user"] = await RawAmi.connect(creds.host, creds.port)
-    await observers["dialer_user"].login(creds.username, creds.secret)
+        observers["read_all"] = await RawAmi.logged_in(creds.host, creds.port, BENCH_USER, creds.secret)
+    observers["dialer_user"] = await RawAmi.logged_in(creds.host, creds.port, creds.username, creds.secret)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-record-") as tmp:
             home = write_home(

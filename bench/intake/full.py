@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 import aiosqlite.core
 from sqlalchemy import text
 
-from bench.campaign import ClinicMorning
 from bench.intake.seed import bench_settings, place_calls, seed_db, warm_statements
 from bench.intake.stream import (
     frame_cuts,
@@ -24,6 +23,7 @@ from bench.intake.stream import (
 from bench.intake.variants import (
     Run,
 )
+from bench.lib.clinic import ClinicTime
 from bench.lib.standin import StandIn, open_session
 from dialer.ami.parser import FRAME_END
 from dialer.app import Runtime, open_runtime
@@ -127,7 +127,7 @@ async def run_full(
     if not chunks[-1].endswith(FRAME_END):
         raise ValueError("the stream must end at a frame boundary, for the stand-in's answers to follow it")
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
-        clinic = ClinicMorning.of()
+        clinic = ClinicTime.morning()
         settings = bench_settings(Path(tmp), len(attempt_ids), clinic)
         async with open_runtime(settings, clock=clinic.clock()) as rt:
             await seed_db(rt.storage, settings, attempt_ids, rt.clock.now())

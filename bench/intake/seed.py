@@ -9,7 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import delete, insert
 
-from bench.campaign import CYRILLIC_CALLER_ID, ClinicMorning
+from bench.campaign import CYRILLIC_CALLER_ID
+from bench.lib.clinic import ClinicTime
 from dialer.app import Runtime
 from dialer.campaigns.planner import Settled
 from dialer.campaigns.reminders import CAMPAIGN
@@ -39,7 +40,7 @@ def phone_of(target: int) -> str:
     return f"+7916{target:07d}"
 
 
-def bench_settings(home: Path, calls: int, clinic: ClinicMorning) -> Settings:
+def bench_settings(home: Path, calls: int, clinic: ClinicTime) -> Settings:
     """One clinic on its morning (the runtime gets `clinic.clock()`), a calling window open now, one attempt
     per patient, a trunk wide and fast enough that placing the stream's calls before the clock starts takes
     no time."""

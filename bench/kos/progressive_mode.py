@@ -16,7 +16,6 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.campaign import ClinicMorning
 from bench.kos.world import (
     ADMINS,
     PASSWORD,
@@ -26,13 +25,14 @@ from bench.kos.world import (
     Scale,
     is_patient_start,
 )
+from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
 from bench.lib.service import free_port, service_env, start_service, stop_service, wait_healthy
 from dialer.sandbox.sandbox import AmiCredentials
 
 
 def service_config(
-    creds: AmiCredentials, scale: Scale, port: int, clinic: ClinicMorning, args: argparse.Namespace
+    creds: AmiCredentials, scale: Scale, port: int, clinic: ClinicTime, args: argparse.Namespace
 ) -> str:
     return f"""
 {clinic.rehearsal()}
@@ -178,7 +178,7 @@ async def run_progressive(
     ami: RawAmi, creds: AmiCredentials, scale: Scale, patients: list[Patient], args: argparse.Namespace
 ) -> ModeRun:
     started = time.time()
-    clinic = ClinicMorning.of()
+    clinic = ClinicTime.morning()
     today = clinic.today.isoformat()
     lines = Lines(patients)
     ami.listeners.append(lines.on_event)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from bench.campaign import ClinicMorning
+from bench.lib.clinic import ClinicTime
 from bench.peak.traffic import Traffic
 from dialer.sandbox.sandbox import AmiCredentials
 
 
 def service_config(
-    creds: AmiCredentials, traffic: Traffic, policy: str, port: int, clinic: ClinicMorning
+    creds: AmiCredentials, traffic: Traffic, policy: str, port: int, clinic: ClinicTime
 ) -> str:
     p, scale = traffic.profile, traffic.scale
     return f"""

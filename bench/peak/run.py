@@ -30,7 +30,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.campaign import ClinicMorning
+from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import Frame, RawAmi
 from bench.lib.service import free_port, service_env, start_service, stop_service, wait_healthy
 from bench.peak.config import QUEUE, on_host_clock, service_config
@@ -208,7 +208,7 @@ class Driver:
         self.root.mkdir(parents=True, exist_ok=True)
         port = free_port()
         config = self.root / "dialer.toml"
-        clinic = ClinicMorning.of()
+        clinic = ClinicTime.morning()
         config.write_text(
             service_config(self.creds, self.traffic, self.policy, port, clinic), encoding="utf-8"
         )
@@ -369,7 +369,7 @@ class Driver:
         self, offset: timedelta
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         """The service's rows, with their times moved from the service's clock (the clinic's morning, see
-        ClinicMorning) back to the host's, where the driver's and Asterisk's times are."""
+        ClinicTime) back to the host's, where the driver's and Asterisk's times are."""
         return (
             on_host_clock(self._query("select * from inbound_calls order by started_at"), offset),
             on_host_clock(self._query("select * from callback_tasks order by task_id"), offset),
