@@ -133,6 +133,13 @@ class Server:
         else:
             self.gc_pauses.append(time.perf_counter() - self._gc_start)
 
+    def reset_measures(self) -> None:
+        """Forget what the ramp left in the measures: the phase counts from here."""
+        self.lag.clear()
+        self.stalls.clear()
+        self.gc_pauses.clear()
+        self.lookups.clear()
+
     def feed(self, data: bytes) -> None:
         if self.session is None:
             raise RuntimeError("feed before attach: no AMI session yet")
