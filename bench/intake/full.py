@@ -68,11 +68,35 @@ class Progress:
     forgotten: int = 0
     batches: list[int] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    timer: Timer | None = None
 
     def check(self) -> None:
         calls_done = self.planned >= self.calls if self.flow else self.finished >= self.calls
         if calls_done and self.forgotten >= self.calls:
             self.done.set()
+
+    def mark(self, label: str) -> None:
+        if self.timer is not None:
+            self.timer.mark(label)
+
+    def answered(self, action: str) -> None:
+        if action == "Setvar":
+            self.forgotten += 1
+            if self.forgotten == self.calls:
+                self.mark("every AstDB record forgotten (Setvar answered)")
+            self.check()
+
+    def call_finished(self) -> None:
+        self.finished += 1
+        if self.finished == self.calls:
+            self.mark("every call's end committed and told to the campaign")
+        self.check()
+
+    def call_planned(self) -> None:
+        self.planned += 1
+        if self.planned == self.calls:
+            self.mark("every call's follow-up done by ReminderFlow")
+        self.check()
 
 
 def hook(
@@ -115,6 +139,55 @@ async def replay(
     await progress.done.wait()
 
 
+def instrument(rt: Runtime, standin: StandIn, progress: Progress) -> None:
+    """Count what the replay waits for; with a timer, time the storage calls and the desk's batches."""
+    standin.on_answer = progress.answered
+    hook(rt.desk, "apply", before=lambda facts, details=None: progress.batches.append(len(facts)))
+    if progress.flow:
+        hook(rt.reminders, "plan", after=progress.call_planned)
+    else:
+        rt.desk.handlers[CAMPAIGN] = NoopHandler(progress.call_finished)
+    if progress.timer is not None:
+        progress.timer.wrap_storage(rt.storage)
+        progress.timer.wrap(rt.desk, "apply", "desk.apply")
+
+
+async def count(rt: Runtime, sql: str) -> int:
+    async with rt.storage.engine.connect() as conn:
+        return int(await conn.scalar(text(sql)) or 0)
+
+
+async def timed_replay(
+    rt: Runtime,
+    standin: StandIn,
+    chunks: Sequence[bytes],
+    progress: Progress,
+    profile: cProfile.Profile | None,
+) -> tuple[float, float]:
+    """The replay with the intake's tasks of `run_core` running; its wall and CPU seconds."""
+    cuts = frame_cuts(chunks)
+    gc.collect()
+    if profile is not None:
+        profile.enable()
+    if progress.timer is not None:
+        progress.timer.start()
+    c0, t0 = time.process_time(), time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        loops = (rt.desk, rt.events, rt.reminders, rt.callbacks, rt.inbound, rt.dispatcher)
+        tasks = [group.create_task(loop.run()) for loop in loops]
+        fed = f"stream fed ({len(chunks)} chunks)"
+        await asyncio.wait_for(replay(rt, standin, chunks, cuts, progress, lambda: progress.mark(fed)), 300)
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if profile is not None:
+            profile.disable()
+        if progress.timer is not None:
+            progress.timer.mark("done")
+            progress.timer.counting = False
+        for task in tasks:
+            task.cancel()
+    return seconds, cpu
+
+
 async def run_full(
     chunks: Sequence[bytes],
     attempt_ids: Sequence[str],
@@ -123,7 +196,6 @@ async def run_full(
     profile: cProfile.Profile | None = None,
     timer: Timer | None = None,
 ) -> Run:
-    cuts = frame_cuts(chunks)
     if not chunks[-1].endswith(FRAME_END):
         raise ValueError("the stream must end at a frame boundary, for the stand-in's answers to follow it")
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
@@ -135,94 +207,22 @@ async def run_full(
             open_session(rt, standin)  # the session the calls are placed on, as after a login
             await place_calls(rt, attempt_ids)
             await warm_statements(rt.storage, attempt_ids)
-            async with rt.storage.engine.connect() as conn:
-                logged_before = await conn.scalar(text("select count(*) from attempt_events"))
-            progress = Progress(len(attempt_ids), flow)
-
-            def mark(label: str) -> None:
-                if timer is not None:
-                    timer.mark(label)
-
-            def answered(action: str) -> None:
-                if action == "Setvar":
-                    progress.forgotten += 1
-                    if progress.forgotten == progress.calls:
-                        mark("every AstDB record forgotten (Setvar answered)")
-                    progress.check()
-
-            def finished() -> None:
-                progress.finished += 1
-                if progress.finished == progress.calls:
-                    mark("every call's end committed and told to the campaign")
-                progress.check()
-
-            def planned() -> None:
-                progress.planned += 1
-                if progress.planned == progress.calls:
-                    mark("every call's follow-up done by ReminderFlow")
-                progress.check()
-
-            standin.on_answer = answered
-            hook(rt.desk, "apply", before=lambda facts, details=None: progress.batches.append(len(facts)))
-            if flow:
-                hook(rt.reminders, "plan", after=planned)
-            else:
-                rt.desk.handlers[CAMPAIGN] = NoopHandler(finished)
-            if timer is not None:
-                timer.wrap_storage(rt.storage)
-                timer.wrap(rt.desk, "apply", "desk.apply")
-            gc.collect()
-            if profile is not None:
-                profile.enable()
-            if timer is not None:
-                timer.start()
-            c0, t0 = time.process_time(), time.perf_counter()
-            async with asyncio.TaskGroup() as group:
-                tasks = [
-                    group.create_task(coro)
-                    for coro in (
-                        rt.desk.run(),
-                        rt.events.run(),
-                        rt.reminders.run(),
-                        rt.callbacks.run(),
-                        rt.inbound.run(),
-                        rt.dispatcher.run(),
-                    )
-                ]
-                await asyncio.wait_for(
-                    replay(
-                        rt,
-                        standin,
-                        chunks,
-                        cuts,
-                        progress,
-                        lambda: mark(f"stream fed ({len(chunks)} chunks)"),
-                    ),
-                    300,
-                )
-                seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-                if profile is not None:
-                    profile.disable()
-                if timer is not None:
-                    timer.mark("done")
-                    timer.counting = False
-                for task in tasks:
-                    task.cancel()
-            async with rt.storage.engine.connect() as conn:  # the writes hit real rows: count them
-                ended = await conn.scalar(text("select count(*) from attempts where state = 'ended'"))
-                logged = await conn.scalar(text("select count(*) from attempt_events"))
-                closed = await conn.scalar(text("select count(*) from targets where state != 'active'"))
+            logged_before = await count(rt, "select count(*) from attempt_events")
+            progress = Progress(len(attempt_ids), flow, timer=timer)
+            instrument(rt, standin, progress)
+            seconds, cpu = await timed_replay(rt, standin, chunks, progress, profile)
             if rt.events.pending:
                 raise RuntimeError(f"{rt.events.pending} log rows left uncommitted")
+            # The writes hit real rows: count them.
             return Run(
                 seconds,
                 cpu,
                 rt.intake.tracker.stats.events,
                 facts=sum(progress.batches),
-                rows=int(logged or 0) - int(logged_before or 0),
+                rows=await count(rt, "select count(*) from attempt_events") - logged_before,
                 batches=progress.batches,
-                ended=int(ended or 0),
-                done=int(closed or 0),
+                ended=await count(rt, "select count(*) from attempts where state = 'ended'"),
+                done=await count(rt, "select count(*) from targets where state != 'active'"),
             )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bench.webdb.base import RowsBase
@@ -13,6 +14,20 @@ from bench.webdb.volume import (
     operator_interface,
     ts,
 )
+
+
+@dataclass
+class CallbackOutcome:
+    """Where one callback task stands: its first attempt's instant, how many attempts, how it closed."""
+
+    first: float
+    attempts: int
+    contacted: bool
+    state: str = "contacted"
+    close: str | None = "callback_answered"
+    first_at: float | None = None
+    contacted_at: float | None = None
+    closed_at: float | None = None
 
 
 class CallRows(RowsBase):
@@ -136,36 +151,38 @@ class CallRows(RowsBase):
             )
         )
 
+    def callback_outcome(self, missed_at: float) -> CallbackOutcome:
+        """How a missed call's callback went, as of now: open and counting down, contacted, or not reached."""
+        rng = self.rng
+        first = missed_at + min(rng.lognormvariate(5.5, 0.6), 3 * 3600)  # median ~4 min, ~92 % within 15
+        o = CallbackOutcome(first, attempts=1 if rng.random() < 0.6 else 2, contacted=rng.random() < 0.7)
+        if first > self.t_now:  # not tried yet: open, counting down
+            o.state, o.close, o.attempts = "open", None, 0
+            return o
+        o.first_at = first
+        last = first + (o.attempts - 1) * 180
+        if last > self.t_now:
+            o.attempts, last = 1, first
+        if o.contacted:
+            o.contacted_at = o.closed_at = last + 60
+        else:
+            o.state, o.close = "not_reached", "not_reached"
+            o.closed_at = last + 60
+        if o.closed_at is not None and o.closed_at > self.t_now:
+            o.state, o.close, o.contacted_at, o.closed_at = "open", None, None, None
+        return o
+
     def callback(
         self, task_id: int, clinic: str, phone: str, call_id: str, missed_at: float, after: bool
     ) -> None:
         rng = self.rng
         starts = missed_at
         deadline = starts + 900
-        first = starts + min(rng.lognormvariate(5.5, 0.6), 3 * 3600)  # median ~4 min, ~92 % within 15
+        o = self.callback_outcome(missed_at)
         self.target_seq += 1
         target = self.target_seq
-        attempts = 1 if rng.random() < 0.6 else 2
-        contacted = rng.random() < 0.7
-        state = "contacted"
-        close: str | None = "callback_answered"
-        contacted_at: float | None = None
-        closed_at: float | None = None
-        first_at: float | None = None
-        if first > self.t_now:  # not tried yet: open, counting down
-            state, close, attempts = "open", None, 0
-        else:
-            first_at = first
-            last = first + (attempts - 1) * 180
-            if last > self.t_now:
-                attempts, last = 1, first
-            if contacted:
-                contacted_at = closed_at = last + 60
-            else:
-                state, close = "not_reached", "not_reached"
-                closed_at = last + 60
-            if closed_at is not None and closed_at > self.t_now:
-                state, close, contacted_at, closed_at = "open", None, None, None
+        state, close, attempts, contacted = o.state, o.close, o.attempts, o.contacted
+        first, first_at, contacted_at, closed_at = o.first, o.first_at, o.contacted_at, o.closed_at
         self.tables["callback_tasks"].append(
             (
                 task_id,
