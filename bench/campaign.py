@@ -74,27 +74,11 @@ class CampaignHome:
         return self.root / "var" / "dialer.db"
 
 
-def write_home(
-    root: Path,
-    ami: Ami,
-    mix: dict[str, int],
-    *,
-    max_channels: int,
-    calls_per_second: float,
-    ring_timeout_s: int = 20,
-    seed: int | None = None,
-) -> CampaignHome:
-    """Config with one calling window around the clinic's now (its 11:00, see ClinicTime) and one attempt per
-    patient, SMS off; the CSV; no import yet."""
-    rng = random.Random(seed)
-    clinic = ClinicTime.morning()
-    local = clinic.local_now()
-    start = (local - timedelta(minutes=2)).strftime("%H:%M:%S")
-    end = (local + timedelta(hours=2)).strftime("%H:%M:%S")
-    visit_day = (local + timedelta(days=1)).date().isoformat()
-    root.mkdir(parents=True, exist_ok=True)
-    root.joinpath("dialer.toml").write_text(
-        f"""
+def campaign_config(
+    clinic: ClinicTime, ami: Ami, max_channels: int, calls_per_second: float, ring_timeout_s: int, window: str
+) -> str:
+    """The service's TOML: the simulated trunk, one clinic on the clinic's clock, one reminder window."""
+    return f"""
 {clinic.rehearsal()}
 [service]
 data_dir = "var"
@@ -122,15 +106,37 @@ trunk = "sim"
 skip_holidays = false
 
 [campaigns.reminders]
-windows = [{{start = "{start}", end = "{end}", attempts = 1}}]
+windows = [{window}]
 same_day_confirmation = false
 sms_when_not_reached = false
 
 [sms]
 provider = "none"
-""",
-        encoding="utf-8",
-    )
+"""
+
+
+def write_home(
+    root: Path,
+    ami: Ami,
+    mix: dict[str, int],
+    *,
+    max_channels: int,
+    calls_per_second: float,
+    ring_timeout_s: int = 20,
+    seed: int | None = None,
+) -> CampaignHome:
+    """Config with one calling window around the clinic's now (its 11:00, see ClinicTime) and one attempt per
+    patient, SMS off; the CSV; no import yet."""
+    rng = random.Random(seed)
+    clinic = ClinicTime.morning()
+    local = clinic.local_now()
+    start = (local - timedelta(minutes=2)).strftime("%H:%M:%S")
+    end = (local + timedelta(hours=2)).strftime("%H:%M:%S")
+    visit_day = (local + timedelta(days=1)).date().isoformat()
+    root.mkdir(parents=True, exist_ok=True)
+    window = f'{{start = "{start}", end = "{end}", attempts = 1}}'
+    config = campaign_config(clinic, ami, max_channels, calls_per_second, ring_timeout_s, window)
+    root.joinpath("dialer.toml").write_text(config, encoding="utf-8")
     digits = [d for d, n in mix.items() for _ in range(n)]
     rng.shuffle(digits)
     phones: dict[str, str] = {}

@@ -202,9 +202,18 @@ class Driver:
             await asyncio.sleep(1.0)
         return left
 
-    # -- the run ---------------------------------------------------------------------------------------
+    async def prepare_sandbox(self) -> None:
+        """The queue the inbound calls go to, its timeout, and the administrators in it, answering."""
+        profile, scale = self.traffic.profile, self.traffic.scale
+        await self.setvar("DIALER_INBOUND_QUEUE", QUEUE)
+        await self.setvar("DIALER_QUEUE_TIMEOUT", str(max(1, round(scale.wall(profile.queue_timeout_real)))))
+        for admin in ALL_ADMINS[: profile.admins]:
+            await self.setvar(f"SIM_MODE_{admin}", "answer")
+            await self.setvar(f"SIM_TALK_{admin}", f"{scale.wall(sum(profile.talk_real) / 2):.2f}")
+        await asyncio.to_thread(self.members, profile.admins)
 
     async def run(self, *, log: Callable[[str], None]) -> RunData:
+        """One policy's run: the service started on a fresh home, the callers placed, the rows and events kept."""
         self.root.mkdir(parents=True, exist_ok=True)
         port = free_port()
         config = self.root / "dialer.toml"
@@ -221,15 +230,7 @@ class Driver:
             left = await self.wait_idle()
             if left:
                 log(f"warning: {left} channels still up on the sandbox before the {self.policy} run")
-            profile, scale = self.traffic.profile, self.traffic.scale
-            await self.setvar("DIALER_INBOUND_QUEUE", QUEUE)
-            await self.setvar(
-                "DIALER_QUEUE_TIMEOUT", str(max(1, round(scale.wall(profile.queue_timeout_real))))
-            )
-            for admin in ALL_ADMINS[: profile.admins]:
-                await self.setvar(f"SIM_MODE_{admin}", "answer")
-                await self.setvar(f"SIM_TALK_{admin}", f"{scale.wall(sum(profile.talk_real) / 2):.2f}")
-            await asyncio.to_thread(self.members, profile.admins)
+            await self.prepare_sandbox()
             process = await start_service(self.root, config, self._env())
             await wait_healthy(f"http://127.0.0.1:{port}", process, root=self.root, timeout=40)
             ami.listeners.append(self._on_event)
@@ -247,19 +248,12 @@ class Driver:
                 setter.cancel()
             stopped = time.time()
             await stop_service(process)
-            errors = self._errors()
+            calls, tasks, attempts = self._rows(clinic.offset)
             return RunData(
-                self.policy,
-                t0,
-                stopped,
-                list(ami.events),
-                *self._rows(clinic.offset),
-                originated,
-                dict(self.talk_set),
-                dict(self.hung_up),
-                errors,
-                dict(self.hold),
-            )
+                self.policy, t0, stopped, list(ami.events), calls, tasks, attempts, originated,
+                talk_set=dict(self.talk_set), hung_up=dict(self.hung_up), service_errors=self._errors(),
+                hold=dict(self.hold),
+            )  # fmt: skip
         finally:
             if process is not None and process.returncode is None:
                 await stop_service(process)

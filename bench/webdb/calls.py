@@ -172,53 +172,31 @@ class CallRows(RowsBase):
             o.state, o.close, o.contacted_at, o.closed_at = "open", None, None, None
         return o
 
+    def callback_rows(
+        self, task_id: int, clinic: str, phone: str, call_id: str, missed_at: float, after: bool
+    ) -> tuple[int, CallbackOutcome]:
+        """The callback task of a missed call and its target; the target's id and how the task went."""
+        o = self.callback_outcome(missed_at)
+        self.target_seq += 1
+        target = self.target_seq
+        stamps = [ts(at) if at else None for at in (o.first_at, o.contacted_at, o.closed_at)]
+        self.tables["callback_tasks"].append(
+            (task_id, clinic, phone, o.state, "after_hours" if after else "abandoned", 1, call_id, ts(missed_at),
+             ts(missed_at), ts(missed_at), ts(missed_at + 900), int(after), target, *stamps, o.close)
+        )  # fmt: skip
+        self.tables["targets"].append(
+            (target, clinic, "callback", str(task_id), "", phone, "done" if o.state != "open" else "active",
+             o.close, ts(missed_at), ts(o.closed_at or missed_at))
+        )  # fmt: skip
+        return target, o
+
     def callback(
         self, task_id: int, clinic: str, phone: str, call_id: str, missed_at: float, after: bool
     ) -> None:
         rng = self.rng
-        starts = missed_at
-        deadline = starts + 900
-        o = self.callback_outcome(missed_at)
-        self.target_seq += 1
-        target = self.target_seq
-        state, close, attempts, contacted = o.state, o.close, o.attempts, o.contacted
+        target, o = self.callback_rows(task_id, clinic, phone, call_id, missed_at, after)
+        state, attempts, contacted = o.state, o.attempts, o.contacted
         first, first_at, contacted_at, closed_at = o.first, o.first_at, o.contacted_at, o.closed_at
-        self.tables["callback_tasks"].append(
-            (
-                task_id,
-                clinic,
-                phone,
-                state,
-                "after_hours" if after else "abandoned",
-                1,
-                call_id,
-                ts(missed_at),
-                ts(missed_at),
-                ts(starts),
-                ts(deadline),
-                int(after),
-                target,
-                ts(first_at) if first_at else None,
-                ts(contacted_at) if contacted_at else None,
-                ts(closed_at) if closed_at else None,
-                close,
-            )
-        )
-        done = state != "open"
-        self.tables["targets"].append(
-            (
-                target,
-                clinic,
-                "callback",
-                str(task_id),
-                "",
-                phone,
-                "done" if done else "active",
-                close,
-                ts(missed_at),
-                ts(closed_at or missed_at),
-            )
-        )
         for n in range(1, attempts + 1):
             at = (first_at or 0) + (n - 1) * 180
             answered = contacted and n == attempts
