@@ -14,7 +14,7 @@ from dataclasses import dataclass
 GREETING_S = 4.4
 # A simulated administrator (tests/asterisk/sandbox_extra.conf, [sim-admin]) rings 1 s before answering. Its
 # leg stays up a little longer than SIM_TALK (~0.5 s, or ~0 for callbacks on some sandboxes: learnt during the
-# run, see peak_run.Driver._learn_hold), so SIM_TALK is set that much shorter. On a callback the
+# run, see bench.peak.run.Driver._learn_hold), so SIM_TALK is set that much shorter. On a callback the
 # administrator's leg also carries the patient's ring (…1 rings 1 s), so SIM_TALK is set that much longer:
 # the patient talks for the drawn talk time either way.
 ADMIN_ANSWER_S = 1.0

@@ -83,7 +83,7 @@ async def serve(
             costs = await card_costs(rt, db, phones)
             costs.full_gc = full_gc()
         finally:
-            gc.callbacks.remove(server._gc)
+            gc.callbacks.remove(server.on_gc)
             await runner.cleanup()
         return push, poll, costs
 

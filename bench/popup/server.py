@@ -125,9 +125,10 @@ class Server:
         self.lookups: list[float] = []
         self.last_lookup = 0.0
         cards.card = timed_card  # type: ignore[method-assign]
-        gc.callbacks.append(self._gc)
+        gc.callbacks.append(self.on_gc)
 
-    def _gc(self, phase: str, info: dict[str, Any]) -> None:
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        """gc.callbacks hook: the pauses of the collector while the phase runs."""
         if phase == "start":
             self._gc_start = time.perf_counter()
         else:
