@@ -26,8 +26,8 @@ EXPLAIN QUERY PLAN: which query costs what, and why.
 
 Variants (each on its own copy of the same file):
 
-  before   the schema of migration 0004: the runtime opens the copy (to the newest revision), then the
-           product's own downgrade of migration 0005 (the board indexes) is run on its engine.
+  before   without the board indexes of migration 0005: the runtime opens the copy (to the newest
+           revision), then the indexes are taken away as that migration's downgrade does.
   shipped  the schema as the migrations make it now (0005 included). The product never runs ANALYZE, so
            SQLite plans without statistics in both.
 """
@@ -52,31 +52,23 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
-from alembic import command
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
 
 from bench.web_data import cached
 from bench.web_env import busy_check, describe
+from bench.webdb.indexes import WITHOUT_BOARD_INDEXES, take_away
 from bench.webdb.volume import Built, Volume, bench_settings
 from dialer.app import Runtime, build_web_app, open_runtime
 from dialer.core.sla import by_hour, figures
 from dialer.settings import ClinicSettings
-from dialer.storage.db import alembic_config
 from dialer.storage.repository import Storage
+from dialer.web.auth import USER
 from dialer.web.charts import hours_svg
 from dialer.web.supervisor import report_data
 
 CLINIC = "c1"
 TARGET_MS = 100.0
 VARIANTS = ("before", "shipped")
-BEFORE = "0004"  # the revision before the board indexes
-
-
-def downgrade(conn: Connection, revision: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = conn
-    command.downgrade(config, revision)
 
 
 @dataclass
@@ -197,9 +189,11 @@ async def run_variant(built: Built, db_name: str, variant: str, builds: int, wor
     migrated = await migrate_copy(settings.service.db_url)
     clinic = settings.clinic(CLINIC)
     async with open_runtime(settings) as rt:
+        supervisor = await rt.storage.users.by_name("boss")
+        if supervisor is None:
+            raise RuntimeError(f"{built.path.name} has no supervisor 'boss': regenerate it with --fresh")
         if variant == "before":
-            async with rt.storage.engine.begin() as conn:
-                await conn.run_sync(downgrade, BEFORE)
+            await take_away(rt.storage.engine, WITHOUT_BOARD_INDEXES)
         app: web.Application = build_web_app(rt)
         today = rt.clock.now().astimezone(clinic.timezone).date().isoformat()
 
@@ -207,9 +201,9 @@ async def run_variant(built: Built, db_name: str, variant: str, builds: int, wor
             await rt.live.push_board(CLINIC)
 
         async def report() -> None:
-            await report_data(
-                make_mocked_request("GET", f"/supervisor/report?clinic={CLINIC}&date={today}", app=app)
-            )
+            request = make_mocked_request("GET", f"/supervisor/report?clinic={CLINIC}&date={today}", app=app)
+            request[USER] = supervisor  # the report is built for the logged-in supervisor of the chain
+            await report_data(request)
 
         async def timed(build: Callable[[], Awaitable[None]]) -> float:
             t0 = time.perf_counter()

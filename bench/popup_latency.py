@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--before-card-indexes",
         action="store_true",
-        help="run the product's downgrade of migration 0006 (the caller's card indexes) on the copy",
+        help="take the caller's card indexes of migration 0006 away on the copy",
     )
     p.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the ramp, before measuring")
     p.add_argument("--popups", type=int, default=1000, help="measured pop-ups per phase")

@@ -144,7 +144,7 @@ def header(built: Built, args: argparse.Namespace) -> None:
     extras = [
         name
         for name, on in (
-            ("no card indexes (0005)", args.before_card_indexes),
+            ("no card indexes (migration 0006)", args.before_card_indexes),
             ("gc.freeze()", args.gc_freeze),
         )
         if on

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bench.board_build import downgrade
 from bench.lib.service import free_port
 from bench.popup.costs import CardCosts, card_costs, full_gc
 from bench.popup.phase import run_phase
 from bench.popup.server import Phase, Server
 from bench.web_ami import load_templates
+from bench.webdb.indexes import WITHOUT_CARD_INDEXES, take_away
 from bench.webdb.names import SURNAMES
 from bench.webdb.volume import (
     PASSWORD,
@@ -56,8 +56,7 @@ async def serve(
     users = [(operator_name(i), PASSWORD) for i in range(min(args.operators, built.volume.operators))]
     async with open_runtime(settings) as rt:
         if args.before_card_indexes:
-            async with rt.storage.engine.begin() as conn:
-                await conn.run_sync(downgrade, "0005")
+            await take_away(rt.storage.engine, WITHOUT_CARD_INDEXES)
         idle = asyncio.Event()
 
         async def no_link() -> None:  # the stand-in is the socket: no connect, no login

@@ -208,5 +208,7 @@ ORDER = (
 def statement(table: Table, columns: Sequence[str]) -> str:
     for name in columns:
         if name not in table.c:
-            raise RuntimeError(f"bench/webdb/columns.py: {table.name}.{name} is not in dialer/storage/schema.py")
+            raise RuntimeError(
+                f"bench/webdb/columns.py: {table.name}.{name} is not in dialer/storage/schema.py"
+            )
     return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
