@@ -7,6 +7,7 @@ from typing import Any
 
 from bench.lib.clinic import ClinicTime
 from bench.peak.traffic import Traffic
+from dialer.core.ids import AttemptId
 from dialer.sandbox.sandbox import AmiCredentials
 
 
@@ -87,3 +88,13 @@ QUEUE = "test-reception"
 
 def ms(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
+
+
+CALLBACK_CAMPAIGNS = ("callback", "autocb")
+
+
+def callback_attempt(uniqueid: str) -> AttemptId | None:
+    """The callback attempt a channel belongs to, from its Uniqueid (the service's Originate ChannelId, with
+    `;2` on a Local channel's second leg), or None for any other channel."""
+    attempt = AttemptId.try_parse(uniqueid.split(";", maxsplit=1)[0])
+    return attempt if attempt is not None and attempt.campaign in CALLBACK_CAMPAIGNS else None

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.lib.rawami import Frame
-from bench.peak.config import QUEUE
+from bench.peak.config import QUEUE, callback_attempt
 from bench.peak.occupancy import (
-    CALLBACK_PREFIXES,
     Occupancy,
     QueueRings,
     Starvation,
@@ -163,25 +162,18 @@ def ami_tfa_check(data: RunData) -> tuple[float, int]:
     """Time to first attempt again, from Asterisk alone: the missed call's last Hangup (by Linkedid) to the
     Newchannel of the task's first callback leg. Returns the largest difference from the service's figure."""
     last_hangup: dict[str, float] = {}
-    first_leg: dict[str, float] = {}
+    first_leg: dict[tuple[int, int], float] = {}  # (target, n) of a callback attempt -> its first Newchannel
     for arrived, frame in data.events:
         name = frame.get("Event")
         if name == "Hangup":
             last_hangup[frame.get("Linkedid", "")] = event_time(arrived, frame)
-        elif name == "Newchannel" and frame.get("Uniqueid", "").startswith(CALLBACK_PREFIXES):
-            first_leg.setdefault(frame["Uniqueid"], event_time(arrived, frame))
+        elif name == "Newchannel" and (attempt := callback_attempt(frame.get("Uniqueid", ""))) is not None:
+            first_leg.setdefault((attempt.target, attempt.n), event_time(arrived, frame))
     gaps = []
     for task in data.tasks:
         attempt_at, missed_at = stamp(task["first_attempt_at"]), stamp(task["first_missed_at"])
         hangup = last_hangup.get(task["first_call_id"])
-        leg = next(
-            (
-                first_leg[f"{p}{task['target_id']}:1"]
-                for p in CALLBACK_PREFIXES
-                if f"{p}{task['target_id']}:1" in first_leg
-            ),
-            None,
-        )
+        leg = first_leg.get((int(task["target_id"]), 1))
         if attempt_at is None or missed_at is None or hangup is None or leg is None:
             continue
         gaps.append(abs((leg - hangup) - (attempt_at - missed_at)))

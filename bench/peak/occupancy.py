@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.lib.rawami import Frame
+from bench.peak.config import callback_attempt
 from bench.peak.run import ADMIN_CHANNEL, RunData
 
 
@@ -41,7 +42,7 @@ def admin_talks(events: list[tuple[float, Frame]]) -> list[Talk]:
         if name == "Newstate" and frame.get("ChannelStateDesc") == "Up":
             up.setdefault(channel, event_time(arrived, frame))
         elif name == "Hangup" and channel in up:
-            callback = frame.get("Uniqueid", "").startswith(CALLBACK_PREFIXES)
+            callback = callback_attempt(frame.get("Uniqueid", "")) is not None
             talks.append(
                 Talk(
                     match.group(1),
@@ -252,9 +253,6 @@ def queue_rings(events: list[tuple[float, Frame]], lo: float, hi: float) -> Queu
             gone += seconds
             rounds.add((caller, round(end, 1)))
     return QueueRings(answered, lost, gone, len(rounds))
-
-
-CALLBACK_PREFIXES = ("callback:", "autocb:")
 
 
 def stamp(value: Any) -> float | None:

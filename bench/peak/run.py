@@ -33,7 +33,7 @@ from typing import Any
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import Frame, RawAmi
 from bench.lib.service import free_port, service_env, start_service, stop_service, wait_healthy
-from bench.peak.config import QUEUE, on_host_clock, service_config
+from bench.peak.config import QUEUE, callback_attempt, on_host_clock, service_config
 from bench.peak.traffic import PATIENT_RING_S, Caller, Traffic
 from dialer.sandbox import Sandbox
 from dialer.sandbox.layout import ENV_DIR, ENV_PORT
@@ -117,7 +117,7 @@ class Driver:
         elif name == "Newchannel":
             match = ADMIN_CHANNEL.match(frame.get("Channel", ""))
             uniqueid = frame.get("Uniqueid", "")
-            if match and uniqueid.startswith(("callback:", "autocb:")):
+            if match and callback_attempt(uniqueid) is not None:
                 caller = self._callback_caller(uniqueid.removesuffix(";2"), frame)
                 key = "callback" if caller is not None else "unknown"
                 self.talk_set[key] += 1
