@@ -69,9 +69,6 @@ BASELINE = "panoramisk"
 FULL = "dialer full"
 
 
-# What Asterisk 22 answers to the actions the runtime sends during a replay.
-
-
 Variant = Callable[[], Awaitable[Run]]
 
 

@@ -64,9 +64,6 @@ def profile_of(args: argparse.Namespace) -> Profile:
     )
 
 
-# -- running ------------------------------------------------------------------------------------------------
-
-
 def busy_elsewhere() -> list[str]:
     found = subprocess.run(["pgrep", "-af", "pytest"], capture_output=True, text=True, check=False)
     return [line for line in found.stdout.splitlines() if "pgrep" not in line]

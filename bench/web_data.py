@@ -55,8 +55,6 @@ from dialer.core.passwords import hash_password
 from dialer.storage import schema
 from dialer.storage.repository import Storage
 
-# appointments, reminder targets and attempts
-
 
 def load(path: Path, rows: Rows) -> dict[str, int]:
     db = sqlite3.connect(path)

@@ -12,6 +12,7 @@ from bench.lib.rawami import parse_frame
 from dialer.ami.connection import AmiConnection, AmiProtocol
 from dialer.app import Runtime
 
+# What Asterisk 22 answers to the actions the runtime sends during a replay.
 ANSWERS = {"Originate": "Originate successfully queued", "Setvar": "Variable Set"}
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 

@@ -68,8 +68,6 @@ class RowsBase:
                 )
             )
 
-    # inbound calls, their callback tasks, callback targets and attempts, contacts
-
     def attempt(
         self,
         attempt_id: str,
