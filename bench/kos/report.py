@@ -25,14 +25,13 @@ from bench.kos.world import (
     Scale,
 )
 from bench.lib.rawami import Frame
+from bench.lib.report import column_rows, print_table
 
 Row = tuple[str, Callable[["Figures"], str]]
 
 
 def table(columns: list[Figures], rows: list[Row]) -> None:
-    print(f"  {'':<46}" + "".join(f"{f.mode:>14}" for f in columns))
-    for name, show in rows:
-        print(f"  {name:<46}" + "".join(f"{show(f):>14}" for f in columns))
+    print_table([f.mode for f in columns], column_rows(columns, rows))
 
 
 def progressive_only(show: Callable[[Figures], str]) -> Callable[[Figures], str]:

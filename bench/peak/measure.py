@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.lib.rawami import Frame
+from bench.lib.report import quantile
 from bench.peak.config import QUEUE, callback_attempt
 from bench.peak.occupancy import (
     Occupancy,
@@ -28,7 +29,7 @@ from bench.peak.occupancy import (
     starvation,
 )
 from bench.peak.run import RunData
-from bench.peak.traffic import GREETING_S, PATIENT_RING_S, Traffic, quantile
+from bench.peak.traffic import GREETING_S, PATIENT_RING_S, Traffic
 
 FOREIGN_MEMBER_EVENTS = ("QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause")
 

@@ -5,7 +5,6 @@ Pure: no I/O. Times are in wall seconds of the compressed run unless a name says
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 
@@ -122,12 +121,3 @@ def offered_load(traffic: Traffic) -> float:
     stay = [c for c in traffic.callers if not c.abandoner]
     work = sum(ADMIN_ANSWER_S + c.talk for c in stay)
     return work / traffic.span
-
-
-def quantile(values: list[float], q: float) -> float:
-    """Nearest-rank quantile (the value at rank ceil(q·n)); nan when empty."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q * len(ordered)))
-    return ordered[rank - 1]
