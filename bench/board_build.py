@@ -54,6 +54,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from sqlalchemy import event
 
+from bench.lib.report import quantile
 from bench.web_data import cached
 from bench.web_env import busy_check, describe
 from bench.webdb.indexes import WITHOUT_BOARD_INDEXES, take_away
@@ -128,11 +129,6 @@ class Result:
     funnel_due: int
     python: dict[str, float]
     day_rows: tuple[int, int]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
 
 
 class Capture:
@@ -253,11 +249,11 @@ def print_result(r: Result, small: Result | None) -> None:
         "  target p95 < 100 ms"
     )
     for name, values, first in (("board", r.board, r.first_board), ("report", r.report, r.first_report)):
-        p95 = 1000 * pct(values, 0.95)
+        p95 = 1000 * quantile(values, 0.95)
         ratio = ""
         if small is not None:
             base = small.board if name == "board" else small.report
-            ratio = f"{p95 / (1000 * pct(base, 0.95)):.1f}x"
+            ratio = f"{p95 / (1000 * quantile(base, 0.95)):.1f}x"
         print(
             f"  {name:<8}{len(values):>4}{1000 * first:>10.1f}{1000 * statistics.median(values):>9.1f}{p95:>9.1f}"
             f"{1000 * max(values):>9.1f}{ratio:>14}  {'met' if p95 < TARGET_MS else 'MISSED'}"
@@ -283,10 +279,9 @@ def summary(results: list[Result]) -> None:
     print("\n## Summary: p95 over the builds (ms); target < 100 ms")
     print(f"  {'DB':<7}{'variant':<10}{'board p50':>10}{'board p95':>10}{'report p50':>11}{'report p95':>11}")
     for r in results:
-        print(
-            f"  {r.db:<7}{r.variant:<10}{1000 * statistics.median(r.board):>10.1f}{1000 * pct(r.board, 0.95):>10.1f}"
-            f"{1000 * statistics.median(r.report):>11.1f}{1000 * pct(r.report, 0.95):>11.1f}"
-        )
+        board = f"{1000 * statistics.median(r.board):>10.1f}{1000 * quantile(r.board, 0.95):>10.1f}"
+        report = f"{1000 * statistics.median(r.report):>11.1f}{1000 * quantile(r.report, 0.95):>11.1f}"
+        print(f"  {r.db:<7}{r.variant:<10}{board}{report}")
 
 
 def main(argv: list[str] | None = None) -> None:
