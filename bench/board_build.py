@@ -26,8 +26,8 @@ EXPLAIN QUERY PLAN: which query costs what, and why.
 
 Variants (each on its own copy of the same file):
 
-  before   the schema of migration 0004: the runtime opens the copy (to the newest revision), then the
-           product's own downgrade of migration 0005 (the board indexes) is run on its engine.
+  before   without the board indexes of migration 0005: the runtime opens the copy (to the newest
+           revision), then the indexes are taken away as that migration's downgrade does.
   shipped  the schema as the migrations make it now (0005 included). The product never runs ANALYZE, so
            SQLite plans without statistics in both.
 """
@@ -52,30 +52,24 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
-from alembic import command
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
 
-from bench.web_data import Built, Volume, bench_settings, cached
+from bench.lib.report import quantile
+from bench.web_data import cached
 from bench.web_env import busy_check, describe
+from bench.webdb.indexes import WITHOUT_BOARD_INDEXES, take_away
+from bench.webdb.volume import Built, Volume, bench_settings
 from dialer.app import Runtime, build_web_app, open_runtime
 from dialer.core.sla import by_hour, figures
 from dialer.settings import ClinicSettings
-from dialer.storage.db import alembic_config
 from dialer.storage.repository import Storage
+from dialer.web.auth import USER
 from dialer.web.charts import hours_svg
 from dialer.web.supervisor import report_data
 
 CLINIC = "c1"
 TARGET_MS = 100.0
 VARIANTS = ("before", "shipped")
-BEFORE = "0004"  # the revision before the board indexes
-
-
-def downgrade(conn: Connection, revision: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = conn
-    command.downgrade(config, revision)
 
 
 @dataclass
@@ -137,11 +131,6 @@ class Result:
     day_rows: tuple[int, int]
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
-
-
 class Capture:
     """Every statement the runtime's engine sends while `on`."""
 
@@ -196,9 +185,11 @@ async def run_variant(built: Built, db_name: str, variant: str, builds: int, wor
     migrated = await migrate_copy(settings.service.db_url)
     clinic = settings.clinic(CLINIC)
     async with open_runtime(settings) as rt:
+        supervisor = await rt.storage.users.by_name("boss")
+        if supervisor is None:
+            raise RuntimeError(f"{built.path.name} has no supervisor 'boss': regenerate it with --fresh")
         if variant == "before":
-            async with rt.storage.engine.begin() as conn:
-                await conn.run_sync(downgrade, BEFORE)
+            await take_away(rt.storage.engine, WITHOUT_BOARD_INDEXES)
         app: web.Application = build_web_app(rt)
         today = rt.clock.now().astimezone(clinic.timezone).date().isoformat()
 
@@ -206,9 +197,9 @@ async def run_variant(built: Built, db_name: str, variant: str, builds: int, wor
             await rt.live.push_board(CLINIC)
 
         async def report() -> None:
-            await report_data(
-                make_mocked_request("GET", f"/supervisor/report?clinic={CLINIC}&date={today}", app=app)
-            )
+            request = make_mocked_request("GET", f"/supervisor/report?clinic={CLINIC}&date={today}", app=app)
+            request[USER] = supervisor  # the report is built for the logged-in supervisor of the chain
+            await report_data(request)
 
         async def timed(build: Callable[[], Awaitable[None]]) -> float:
             t0 = time.perf_counter()
@@ -258,11 +249,11 @@ def print_result(r: Result, small: Result | None) -> None:
         "  target p95 < 100 ms"
     )
     for name, values, first in (("board", r.board, r.first_board), ("report", r.report, r.first_report)):
-        p95 = 1000 * pct(values, 0.95)
+        p95 = 1000 * quantile(values, 0.95)
         ratio = ""
         if small is not None:
             base = small.board if name == "board" else small.report
-            ratio = f"{p95 / (1000 * pct(base, 0.95)):.1f}x"
+            ratio = f"{p95 / (1000 * quantile(base, 0.95)):.1f}x"
         print(
             f"  {name:<8}{len(values):>4}{1000 * first:>10.1f}{1000 * statistics.median(values):>9.1f}{p95:>9.1f}"
             f"{1000 * max(values):>9.1f}{ratio:>14}  {'met' if p95 < TARGET_MS else 'MISSED'}"
@@ -288,10 +279,9 @@ def summary(results: list[Result]) -> None:
     print("\n## Summary: p95 over the builds (ms); target < 100 ms")
     print(f"  {'DB':<7}{'variant':<10}{'board p50':>10}{'board p95':>10}{'report p50':>11}{'report p95':>11}")
     for r in results:
-        print(
-            f"  {r.db:<7}{r.variant:<10}{1000 * statistics.median(r.board):>10.1f}{1000 * pct(r.board, 0.95):>10.1f}"
-            f"{1000 * statistics.median(r.report):>11.1f}{1000 * pct(r.report, 0.95):>11.1f}"
-        )
+        board = f"{1000 * statistics.median(r.board):>10.1f}{1000 * quantile(r.board, 0.95):>10.1f}"
+        report = f"{1000 * statistics.median(r.report):>11.1f}{1000 * quantile(r.report, 0.95):>11.1f}"
+        print(f"  {r.db:<7}{r.variant:<10}{board}{report}")
 
 
 def main(argv: list[str] | None = None) -> None:

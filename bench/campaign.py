@@ -11,21 +11,17 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock_time
+from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from dialer.core.calendar import WorkCalendar, working_morning
-from dialer.core.clock import RehearsalClock
+from bench.lib.clinic import ClinicTime
+from bench.lib.service import free_port
 from dialer.sandbox.layout import ENV_DIR, ENV_PORT
 
-REPO = Path(__file__).resolve().parents[1]
 # Multi-byte UTF-8 on every channel of the run: Asterisk repeats the CallerID name in most call events.
 CYRILLIC_CALLER_ID = '"Смирнова Анна" <74951234567>'
 DOCTORS = ("Иванова Мария Петровна", "Кузнецов Пётр Сергеевич", "Шевчук Ольга Юрьевна")
@@ -59,54 +55,6 @@ def parse_mix(text: str) -> dict[str, int]:
     return mix
 
 
-@dataclass(frozen=True)
-class ClinicMorning:
-    """The clinic's clock for a bench run: 11:00 on a working day in the clinic's zone, whatever the host's hour.
-
-    The same idea as tests/support.py `ClinicTime`: the `dialer` processes a bench starts get `rehearsal()` in
-    their config (in process: `clock()`), so their clock reads the clinic's morning and runs in real seconds
-    from there, and windows written as "now ± n" mean the same to the bench and the service.
-    """
-
-    tz: ZoneInfo
-    start: datetime  # the clinic's time when the host's clock read `host_start`
-    host_start: datetime
-
-    @classmethod
-    def of(cls, tz_name: str = "Europe/Moscow", at: clock_time = clock_time(11, 0)) -> ClinicMorning:
-        tz = ZoneInfo(tz_name)
-        host = datetime.now(UTC)
-        return cls(tz, working_morning(host, tz, WorkCalendar(skip_holidays=False), at), host)
-
-    @property
-    def offset(self) -> timedelta:
-        return self.start - self.host_start
-
-    def local_now(self) -> datetime:
-        return (datetime.now(UTC) + self.offset).astimezone(self.tz)
-
-    @property
-    def today(self) -> date:
-        return self.local_now().date()
-
-    def clock(self) -> RehearsalClock:
-        return RehearsalClock(self.offset)
-
-    def rehearsal(self) -> str:
-        """The config section that puts the service on this clock."""
-        return (
-            "[rehearsal]\n"
-            f'clinic_time = "{self.start.isoformat()}"\n'
-            f'at_host_time = "{self.host_start.isoformat()}"\n'
-        )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class CampaignHome:
     """A folder with a dialer.toml and an imported appointment list for tomorrow."""
@@ -126,27 +74,11 @@ class CampaignHome:
         return self.root / "var" / "dialer.db"
 
 
-def write_home(
-    root: Path,
-    ami: Ami,
-    mix: dict[str, int],
-    *,
-    max_channels: int,
-    calls_per_second: float,
-    ring_timeout_s: int = 20,
-    seed: int | None = None,
-) -> CampaignHome:
-    """Config with one calling window around the clinic's now (its 11:00, see ClinicMorning) and one attempt per
-    patient, SMS off; the CSV; no import yet."""
-    rng = random.Random(seed)
-    clinic = ClinicMorning.of()
-    local = clinic.local_now()
-    start = (local - timedelta(minutes=2)).strftime("%H:%M:%S")
-    end = (local + timedelta(hours=2)).strftime("%H:%M:%S")
-    visit_day = (local + timedelta(days=1)).date().isoformat()
-    root.mkdir(parents=True, exist_ok=True)
-    root.joinpath("dialer.toml").write_text(
-        f"""
+def campaign_config(
+    clinic: ClinicTime, ami: Ami, max_channels: int, calls_per_second: float, ring_timeout_s: int, window: str
+) -> str:
+    """The service's TOML: the simulated trunk, one clinic on the clinic's clock, one reminder window."""
+    return f"""
 {clinic.rehearsal()}
 [service]
 data_dir = "var"
@@ -174,15 +106,37 @@ trunk = "sim"
 skip_holidays = false
 
 [campaigns.reminders]
-windows = [{{start = "{start}", end = "{end}", attempts = 1}}]
+windows = [{window}]
 same_day_confirmation = false
 sms_when_not_reached = false
 
 [sms]
 provider = "none"
-""",
-        encoding="utf-8",
-    )
+"""
+
+
+def write_home(
+    root: Path,
+    ami: Ami,
+    mix: dict[str, int],
+    *,
+    max_channels: int,
+    calls_per_second: float,
+    ring_timeout_s: int = 20,
+    seed: int | None = None,
+) -> CampaignHome:
+    """Config with one calling window around the clinic's now (its 11:00, see ClinicTime) and one attempt per
+    patient, SMS off; the CSV; no import yet."""
+    rng = random.Random(seed)
+    clinic = ClinicTime.morning()
+    local = clinic.local_now()
+    start = (local - timedelta(minutes=2)).strftime("%H:%M:%S")
+    end = (local + timedelta(hours=2)).strftime("%H:%M:%S")
+    visit_day = (local + timedelta(days=1)).date().isoformat()
+    root.mkdir(parents=True, exist_ok=True)
+    window = f'{{start = "{start}", end = "{end}", attempts = 1}}'
+    config = campaign_config(clinic, ami, max_channels, calls_per_second, ring_timeout_s, window)
+    root.joinpath("dialer.toml").write_text(config, encoding="utf-8")
     digits = [d for d, n in mix.items() for _ in range(n)]
     rng.shuffle(digits)
     phones: dict[str, str] = {}

@@ -6,7 +6,7 @@
 A campaign of simulated patients (tests/asterisk/patients.conf: `…1` answers and confirms, `…5` cancels,
 `…2` busy, `…7` answers and stays silent) goes through the real
 `dialer campaign run reminders --date … --until-done`: one calling window around now, one attempt per patient,
-SMS provider "none". An independent raw AMI connection (bench/rawami.py, logged in with the sandbox
+SMS provider "none". An independent raw AMI connection (bench/lib/rawami.py, logged in with the sandbox
 credentials) keeps every event with its arrival time. Per call (the `;1` leg whose Uniqueid is the attempt id
 `reminders:<target>:1`, and whose channel dials the patient's number): start = its Newchannel, end = its
 Hangup.
@@ -29,18 +29,13 @@ import asyncio
 import gzip
 import itertools
 import json
-import re
-import sqlite3
 import statistics
 import sys
 import tempfile
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from bench.campaign import (
     Ami,
-    CampaignHome,
     CliRun,
     import_list,
     mix_summary,
@@ -48,190 +43,28 @@ from bench.campaign import (
     run_reminders,
     write_home,
 )
-from bench.rawami import Frame, RawAmi
+from bench.efficiency.measure import (
+    Call,
+    Calls,
+    collect_calls,
+    ideal_makespan,
+    idle_split,
+    ms_stats,
+    over_rate,
+    parse_log,
+    peak_concurrency,
+    peak_starts_per_second,
+    placed_attempts,
+    steady_gaps,
+)
+from bench.lib.rawami import Frame, RawAmi
 from dialer.sandbox import Sandbox
 
 DEFAULT_MIX = "1:90,5:12,2:12,7:6"
-LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ [\w.]+: (dial|call) (\S+)")
-
-
-@dataclass
-class Call:
-    attempt_id: str
-    behaviour: str
-    start: float  # observer arrival time of its Newchannel (wall clock)
-    end: float  # ... of its Hangup
-    start_ts: float  # Asterisk's own Timestamp of the same events
-    end_ts: float
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
-
-
-@dataclass
-class Calls:
-    calls: list[Call]
-    unmatched: list[str]
-
-
-def placed_attempts(home: CampaignHome) -> dict[str, tuple[str, str]]:
-    """attempt id -> (dialled digits, behaviour), from the service's own database after the run."""
-    with sqlite3.connect(home.db) as conn:
-        rows = conn.execute(
-            "select a.attempt_id, a.phone, t.subject_id from attempts a join targets t using (target_id) "
-            "where a.state != 'unplaced'"
-        ).fetchall()
-    return {attempt: (phone.lstrip("+"), home.behaviours[subject]) for attempt, phone, subject in rows}
-
-
-def collect_calls(events: list[tuple[float, Frame]], expected: dict[str, tuple[str, str]]) -> Calls:
-    """Our calls from Asterisk's events, matched by attempt id AND the patient's number in the channel name."""
-    starts: dict[str, tuple[float, float]] = {}
-    ends: dict[str, tuple[float, float]] = {}
-    for arrived, frame in events:
-        uniqueid = frame.get("Uniqueid", "")
-        if uniqueid not in expected:
-            continue
-        number = expected[uniqueid][0]
-        if not frame.get("Channel", "").startswith(f"Local/{number}@patients-"):
-            continue  # someone else's test call with the same attempt id, on the shared sandbox
-        stamp = float(frame.get("Timestamp", arrived))
-        if frame.get("Event") == "Newchannel":
-            starts.setdefault(uniqueid, (arrived, stamp))
-        elif frame.get("Event") == "Hangup":
-            ends.setdefault(uniqueid, (arrived, stamp))
-    calls = [
-        Call(a, expected[a][1], starts[a][0], ends[a][0], starts[a][1], ends[a][1])
-        for a in expected
-        if a in starts and a in ends
-    ]
-    return Calls(
-        sorted(calls, key=lambda c: c.start), sorted(a for a in expected if a not in starts or a not in ends)
-    )
-
-
-def peak_concurrency(calls: list[Call]) -> int:
-    edges = sorted([(c.start, 1) for c in calls] + [(c.end, -1) for c in calls], key=lambda e: (e[0], e[1]))
-    busy = peak = 0
-    for _, step in edges:
-        busy += step
-        peak = max(peak, busy)
-    return peak
-
-
-def over_rate(starts: list[float], cps: float) -> int:
-    """Starts that had int(cps) others in the second before them: each one is over the calls/s limit."""
-    k = int(cps)
-    return sum(1 for i in range(k, len(starts)) if starts[i] - starts[i - k] < 1.0)
-
-
-def peak_starts_per_second(starts: list[float]) -> int:
-    """The most starts in any half-open window [t, t+1 s)."""
-    best = 0
-    j = 0
-    for i in range(len(starts)):
-        while starts[i] - starts[j] >= 1.0:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
-
-
-@dataclass
-class Idle:
-    ramp: float
-    steady: float
-    tail: float
-    ramp_end: float
-    last_start: float
-
-
-def idle_split(calls: list[Call], n: int, start: float, end: float) -> Idle:
-    """Idle channel-seconds (N - busy, integrated): before all N were first busy, between, after the last start."""
-    edges = sorted([(c.start, 1) for c in calls] + [(c.end, -1) for c in calls], key=lambda e: (e[0], e[1]))
-    last_start = max(c.start for c in calls)
-    ramp_end = None
-    busy = 0
-    t = start
-    idle = {"ramp": 0.0, "steady": 0.0, "tail": 0.0}
-    for when, step in edges:
-        phase = "ramp" if ramp_end is None else ("tail" if t >= last_start else "steady")
-        if phase == "steady" and when > last_start:  # split the interval at the last start
-            idle["steady"] += max(0, n - busy) * (last_start - t)
-            idle["tail"] += max(0, n - busy) * (when - last_start)
-        else:
-            idle[phase] += max(0, n - busy) * (when - t)
-        t = when
-        busy += step
-        if ramp_end is None and busy >= n:
-            ramp_end = when
-    idle["tail"] += max(0, n - busy) * (end - t)
-    return Idle(idle["ramp"], idle["steady"], idle["tail"], ramp_end or last_start, last_start)
-
-
-def ideal_makespan(calls: list[Call], n: int, cps: float) -> float:
-    """A dialler with zero overhead: the same calls, in the same order, with the same durations, N channels and
-    calls/s limit; each call starts the moment a channel is free and the rate allows."""
-    free = [0.0] * n  # when each channel is next free
-    last = -1.0 / cps
-    end = 0.0
-    for call in sorted(calls, key=lambda c: c.start):
-        slot = min(range(n), key=free.__getitem__)
-        start = max(free[slot], last + 1.0 / cps)
-        free[slot] = start + call.duration
-        last = start
-        end = max(end, free[slot])
-    return end
-
-
-def parse_log(err: str) -> list[tuple[float, str, str]]:
-    """(wall time, 'dial' | 'call', attempt id) from the CLI's INFO log."""
-    out = []
-    for line in err.splitlines():
-        m = LOG_LINE.match(line)
-        if m:
-            at = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time, like asctime
-            out.append((at, m.group(2), m.group(3)))
-    return out
-
-
-@dataclass
-class Gap:
-    hangup: float  # the call's Hangup seen by the observer
-    ended_log: float | None  # the service logged "call … ended" (attempt row ended, pacer slot released)
-    dial_log: float | None  # the next attempt written as dialing, Originate about to go out
-    next_start: float  # the next call's Newchannel
-
-
-def steady_gaps(
-    calls: list[Call], log: list[tuple[float, str, str]], ramp_end: float, last_start: float
-) -> list[Gap]:
-    """Each Hangup in steady state paired with the first later start (a slot freed -> refilled)."""
-    ended = {a: t for t, kind, a in log if kind == "call"}
-    dialled = {a: t for t, kind, a in log if kind == "dial"}
-    starts = sorted((c.start, c.attempt_id) for c in calls)
-    gaps: list[Gap] = []
-    taken: set[str] = set()
-    for call in sorted(calls, key=lambda c: c.end):
-        if not ramp_end <= call.end < last_start:
-            continue
-        nxt = next(((s, a) for s, a in starts if s > call.end and a not in taken), None)
-        if nxt is None:
-            continue
-        taken.add(nxt[1])
-        gaps.append(Gap(call.end, ended.get(call.attempt_id), dialled.get(nxt[1]), nxt[0]))
-    return gaps
-
-
-def ms_stats(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    values = sorted(values)
-    p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
-    return f"median {1000 * statistics.median(values):.0f} ms, p90 {1000 * p90:.0f} ms, max {1000 * values[-1]:.0f} ms"
 
 
 def report(args: argparse.Namespace, run: CliRun, calls: Calls) -> float:
+    """The table of the run against its baselines; the ratio makespan / bound."""
     cs = calls.calls
     n = args.channels
     first, last = min(c.start for c in cs), max(c.end for c in cs)
@@ -283,8 +116,17 @@ def report(args: argparse.Namespace, run: CliRun, calls: Calls) -> float:
     ]
     for name, value, note in rows:
         print(f"  {name:<44}{value:>12}  {note:<16}")
+    report_idle(args, run, cs, dials)
+    return ratio
+
+
+def report_idle(args: argparse.Namespace, run: CliRun, cs: list[Call], dials: list[float]) -> None:
+    """Where the channels sat idle: the ramp-up, the steady state's refills, the tail."""
+    n = args.channels
+    first, last = min(c.start for c in cs), max(c.end for c in cs)
+    total = sum(c.duration for c in cs)
     idle = idle_split(cs, n, first, last)
-    lost = n * makespan - total
+    lost = n * (last - first) - total
     print(f"  idle channel-time N*makespan - sum = {lost:.1f} channel-s = {lost / n:.2f} s of makespan:")
     print(
         f"    ramp-up (until all {n} busy, {idle.ramp_end - first:.2f} s): "
@@ -319,7 +161,6 @@ def report(args: argparse.Namespace, run: CliRun, calls: Calls) -> float:
             f"      refills slower than 20 ms from 'ended' to 'dial': {len(slow)}; of these, {len(paced)} went out\n"
             f"      1/cps (±15 ms) after the previous dial, i.e. were held by the calls/s limit, not by overhead"
         )
-    return ratio
 
 
 def save(
@@ -360,8 +201,7 @@ async def main_async(args: argparse.Namespace) -> None:
             seed=args.seed,
         )
         await import_list(home)
-        observer = await RawAmi.connect(creds.host, creds.port)
-        await observer.login(creds.username, creds.secret)
+        observer = await RawAmi.logged_in(creds.host, creds.port, creds.username, creds.secret)
         try:
             sys.stderr.write(
                 f"running {sum(mix.values())} patients through `dialer campaign run reminders "

@@ -23,7 +23,6 @@ import dataclasses
 import gzip
 import io
 import json
-import math
 import os
 import subprocess
 import sys
@@ -34,15 +33,16 @@ import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.peak_measure import Figures, figures
-from bench.peak_run import Driver, RunData
-from bench.peak_traffic import GREETING_S, Profile, Scale, Traffic, generate, offered_load
+from bench.lib.paths import REPO
+from bench.peak.measure import figures
+from bench.peak.report import header, table
+from bench.peak.run import Driver, RunData
+from bench.peak.traffic import GREETING_S, Profile, Scale, Traffic, generate
 from bench.record_stream import BENCH_PORT, bench_sandbox
 from dialer.sandbox import Sandbox
 from dialer.sandbox.sandbox import AmiCredentials
 
 POLICIES = ("deadline", "fifo")
-REPO = Path(__file__).resolve().parents[1]
 
 
 def parse_range(text: str) -> tuple[float, float]:
@@ -62,209 +62,6 @@ def profile_of(args: argparse.Namespace) -> Profile:
         talk_real=args.talk,
         no_answer_share=args.no_answer,
     )
-
-
-# -- printing -------------------------------------------------------------------------------------------
-
-
-def pct(part: int, whole: int) -> str:
-    return f"{part}/{whole} ({100.0 * part / whole:.1f}%)" if whole else "-"
-
-
-def pp(a: tuple[int, int], b: tuple[int, int]) -> str:
-    if not a[1] or not b[1]:
-        return ""
-    return f"{100.0 * (a[0] / a[1] - b[0] / b[1]):+.1f} pp"
-
-
-def minutes(wall: float, scale: Scale) -> str:
-    if math.isinf(wall):
-        return "never"
-    if math.isnan(wall):
-        return "-"
-    return f"{scale.real(wall) / 60:.2f} min ({wall:.1f} s)"
-
-
-def ratio(a: float, b: float) -> str:
-    if math.isnan(a) or math.isnan(b) or math.isinf(a) or math.isinf(b) or b == 0:
-        return ""
-    return f"x{a / b:.2f}"
-
-
-def header(traffic: Traffic, greeting: float | None) -> list[str]:
-    p, s = traffic.profile, traffic.scale
-    stay = sum(1 for c in traffic.callers if not c.abandoner)
-    lines = [
-        f"Peak hour: {p.calls} inbound calls over {p.hour_real / 60:.0f} real min, compressed x{s.compression:g} "
-        f"({traffic.span:.0f} s wall), {p.admins} administrators, seed {traffic.seed}",
-        f"  talk {p.talk_real[0]:g}-{p.talk_real[1]:g} s real ({s.wall(p.talk_real[0]):.2f}-"
-        f"{s.wall(p.talk_real[1]):.2f} s wall) + 1 s ring (= {s.real(1.0):g} s real); {p.calls - stay} callers "
-        f"({100 * (p.calls - stay) / p.calls:.0f}%) "
-        f"hang up before anyone could answer; the others wait up to {p.patience_real[0]:g}-{p.patience_real[1]:g} s "
-        f"real, the queue gives up after {s.wall(p.queue_timeout_real):.0f} s wall ({p.queue_timeout_real:g} s real)",
-        f"  deadline {p.deadline_real / 60:g} min -> {s.wall(p.deadline_real):.1f} s, "
-        f"min gap {p.min_gap_real / 60:g} min -> {s.wall(p.min_gap_real):.1f} s, "
-        f"patient ring {p.ring_timeout_real:g} s -> {int(s.wall(p.ring_timeout_real))} s "
-        f"(Dial takes whole seconds); callback patients: {100 * (1 - p.no_answer_share):.0f}% answer (…1), "
-        f"{100 * p.no_answer_share:.0f}% ring out (…3)",
-        f"  offered load of the callers who stay (ring + talk, all answered): {offered_load(traffic):.2f} Erlang "
-        f"of {p.admins}; greeting {greeting if greeting is not None else GREETING_S:.2f} s wall, not compressed "
-        f"(= {s.real(greeting or GREETING_S):.0f} s real)",
-    ]
-    return lines
-
-
-def table(traffic: Traffic, runs: list[Figures]) -> list[str]:
-    s = traffic.scale
-    by = {f.policy: f for f in runs}
-    d, b = by.get("deadline"), by.get("fifo")
-    order = [f for f in (d, b) if f is not None]
-    target = s.wall(180.0)
-    rows: list[tuple[str, list[str], str]] = []
-
-    def row(name: str, cell: object, diff: str = "") -> None:
-        rows.append((name, [str(cell(f)) if callable(cell) else str(cell) for f in order], diff))
-
-    both = d is not None and b is not None
-
-    def diff_pct(num: str, den: str) -> str:
-        if d is None or b is None:
-            return ""
-        return pp((getattr(d, num), getattr(d, den)), (getattr(b, num), getattr(b, den)))
-
-    row("inbound calls (recorded)", lambda f: f.calls)
-    row("answered", lambda f: pct(f.answered, f.calls), diff_pct("answered", "calls"))
-    row("missed", lambda f: pct(f.missed, f.calls), diff_pct("missed", "calls"))
-    for reason in sorted({r for f in order for r in f.missed_by_reason}):
-        row(f"  {reason}", lambda f, r=reason: f.missed_by_reason.get(r, 0))
-    row(
-        "queue wait of answered calls, p50 / p95",
-        lambda f: f"{s.real(f.queue_wait_p50):.0f} / {s.real(f.queue_wait_p95):.0f} s real",
-    )
-    row("callback tasks", lambda f: f.tasks)
-    row(
-        "FIRST CALLBACK WITHIN THE DEADLINE",
-        lambda f: pct(f.first_in_deadline, f.tasks),
-        diff_pct("first_in_deadline", "tasks"),
-    )
-    row("  breaches (no first attempt by the deadline)", lambda f: f.tasks - f.first_in_deadline)
-    row(
-        "  replay: same slots, oldest deadline first",
-        lambda f: (
-            pct(f.slots_oldest_first[0], f.tasks) + f", p95 {s.real(f.slots_oldest_first[1]) / 60:.1f} min"
-        ),
-    )
-    row(
-        "  replay: same slots, in-time tasks first",
-        lambda f: (
-            pct(f.slots_in_time_first[0], f.tasks) + f", p95 {s.real(f.slots_in_time_first[1]) / 60:.1f} min"
-        ),
-    )
-    row("CONTACTED (callback answered)", lambda f: pct(f.contacted, f.tasks), diff_pct("contacted", "tasks"))
-    row(
-        "  contacted within the deadline",
-        lambda f: pct(f.contacted_in_deadline, f.tasks),
-        diff_pct("contacted_in_deadline", "tasks"),
-    )
-    row("  not reached (2 attempts, then SMS)", lambda f: f.not_reached)
-    row("  still open when the run ended", lambda f: f.still_open)
-    p50 = [f.tfa_quantile(0.5) for f in order]
-    p95 = [f.tfa_quantile(0.95) for f in order]
-    row(
-        "TIME TO FIRST ATTEMPT, median",
-        lambda f: minutes(f.tfa_quantile(0.5), s),
-        ratio(p50[0], p50[1]) if both else "",
-    )
-    row(
-        "TIME TO FIRST ATTEMPT, p95",
-        lambda f: minutes(f.tfa_quantile(0.95), s),
-        ratio(p95[0], p95[1]) if both else "",
-    )
-    row("  max", lambda f: minutes(f.tfa_quantile(1.0), s))
-    row(
-        f"  target p95 < 3 min real (< {target:.1f} s wall)",
-        lambda f: "met" if f.tfa_quantile(0.95) < target else "MISSED",
-    )
-    row(
-        "  time with a first callback waiting",
-        lambda f: f"{s.real(f.starvation.waiting_s) / 60:.1f} min real",
-    )
-    row(
-        "    of it with a caller in the queue (no callback)",
-        lambda f: f"{100 * f.starvation.queue_busy_share:.0f}%",
-    )
-    row(
-        "    admin idle meanwhile (admin-min real)", lambda f: f"{s.real(f.starvation.idle_admin_s) / 60:.1f}"
-    )
-    row(
-        "    of it with a caller in the queue",
-        lambda f: f"{s.real(f.starvation.idle_admin_queue_s) / 60:.1f}",
-    )
-    row("share of the hour with a caller in the queue", lambda f: f"{100 * f.queue_busy_hour:.0f}%")
-    row(
-        "  admin idle (not even ringing) meanwhile",
-        lambda f: f"{s.real(f.idle_queued_hour) / 60:.1f} admin-min real",
-    )
-    row("attempts placed, by number", lambda f: " ".join(f"n{n}:{c}" for n, c in f.attempts_by_n.items()))
-    row("  repeats placed while a first attempt waited", lambda f: f.repeats_ahead)
-    row(
-        "ADMINISTRATOR OCCUPANCY, the hour (talk)",
-        lambda f: f"{100 * f.occupancy.hour:.1f}%",
-        f"{100 * (d.occupancy.hour - b.occupancy.hour):+.1f} pp" if d is not None and b is not None else "",
-    )
-    row("  of which callbacks", lambda f: f"{100 * f.occupancy.hour_callbacks:.1f}%")
-    row("  ringing or talking, the hour", lambda f: f"{100 * f.occupancy.busy_hour:.1f}%")
-    hour = traffic.profile.admins * traffic.span
-    row(
-        "  ringing for queue callers: answered / lost to another",
-        lambda f: (
-            f"{100 * f.queue_rings.answered / hour:.1f}% / {100 * f.queue_rings.lost_to_another / hour:.1f}%"
-        ),
-    )
-    row(
-        "  ringing for callers who then left (rounds)",
-        lambda f: f"{100 * f.queue_rings.caller_gone / hour:.1f}% ({f.queue_rings.rounds_lost})",
-    )
-    row("  until the last administrator hung up", lambda f: f"{100 * f.occupancy.run:.1f}%")
-    row(
-        "  double booking: calls / seconds", lambda f: f"{f.occupancy.overlaps} / {f.occupancy.overlap:.1f} s"
-    )
-    row(
-        "check: AMI vs service time to 1st attempt",
-        lambda f: f"max {f.ami_tfa_gap * 1000:.0f} ms ({f.ami_tfa_matched} tasks)",
-    )
-    row(
-        "check: talk time kept, |error| p50 / p95",
-        lambda f: f"{f.talk_error[0]:.2f} / {f.talk_error[1]:.2f} s wall",
-    )
-    row(
-        "check: SIM_TALK set for queue/callback/unknown",
-        lambda f: "/".join(str(f.talk_set.get(k, 0)) for k in ("queue", "callback", "unknown")),
-    )
-    row(
-        "check: patience over: hung up/answered/lost",
-        lambda f: "/".join(str(f.hung_up.get(k, 0)) for k in ("patience", "answered first", "no channel")),
-    )
-    row("check: foreign events (other sandbox users)", lambda f: f.foreign_events)
-    row(
-        "check: worst caller lateness, ERROR lines",
-        lambda f: f"{f.late_originate * 1000:.0f} ms, {f.service_errors}",
-    )
-    width = max(len(r[0]) for r in rows) + 2
-    cols = [max(len(r[1][i]) for r in rows) + 2 for i in range(len(order))]
-    names = [f.policy + (" (baseline)" if f.policy == "fifo" else "") for f in order]
-    cols = [max(c, len(n) + 2) for c, n in zip(cols, names, strict=True)]
-    out = [
-        "".ljust(width)
-        + "".join(n.ljust(c) for n, c in zip(names, cols, strict=True))
-        + ("deadline vs fifo" if both else "")
-    ]
-    for name, cells, diff in rows:
-        out.append(name.ljust(width) + "".join(v.ljust(c) for v, c in zip(cells, cols, strict=True)) + diff)
-    return out
-
-
-# -- running ------------------------------------------------------------------------------------------------
 
 
 def busy_elsewhere() -> list[str]:

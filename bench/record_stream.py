@@ -34,13 +34,13 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.campaign import REPO, Ami, import_list, mix_summary, parse_mix, run_reminders, write_home
-from bench.rawami import RawAmi
+from bench.campaign import Ami, import_list, mix_summary, parse_mix, run_reminders, write_home
+from bench.lib.paths import DATA, REPO
+from bench.lib.rawami import RawAmi
 from dialer.core.ids import AttemptId
 from dialer.sandbox import Sandbox, SandboxLayout
 from dialer.sandbox.layout import default_sandbox_dir
 
-DATA = Path(__file__).resolve().parent / "data"
 READ_ALL_STREAM = DATA / "ami_read_all.bin.gz"
 DIALER_USER_STREAM = DATA / "ami_dialer_user.bin.gz"
 META = DATA / "streams.json"
@@ -124,10 +124,8 @@ async def record(args: argparse.Namespace) -> None:
     mix = parse_mix(args.mix)
     observers: dict[str, RawAmi] = {}
     if not args.shared:
-        observers["read_all"] = await RawAmi.connect(creds.host, creds.port)
-        await observers["read_all"].login(BENCH_USER, creds.secret)
-    observers["dialer_user"] = await RawAmi.connect(creds.host, creds.port)
-    await observers["dialer_user"].login(creds.username, creds.secret)
+        observers["read_all"] = await RawAmi.logged_in(creds.host, creds.port, BENCH_USER, creds.secret)
+    observers["dialer_user"] = await RawAmi.logged_in(creds.host, creds.port, creds.username, creds.secret)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-record-") as tmp:
             home = write_home(

@@ -14,16 +14,12 @@ TestEvents) are left out.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import heapq
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from dialer.ami.connection import AmiProtocol
 
 DATA = Path(__file__).resolve().parent / "data"
 ID_TOKEN = b"\x00CALLID\x00"
@@ -310,36 +306,3 @@ class Timeline:
 
     def __len__(self) -> int:
         return len(self._heap)
-
-
-class StandIn(asyncio.Transport):
-    """The AMI socket: whatever the runtime writes (an action) is answered at once with Response: Success, as
-    its own read, between two of the bench's reads (so always at a frame boundary)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.protocol: AmiProtocol | None = None
-        self.actions = 0
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        action_id = ""
-        for line in bytes(data).decode("utf-8", "replace").split("\r\n"):
-            if line.startswith("ActionID: "):
-                action_id = line[10:]
-        self.actions += 1
-        answer = f"Response: Success\r\nActionID: {action_id}\r\nMessage: Success\r\n\r\n".encode()
-        if self.protocol is not None:
-            asyncio.get_running_loop().call_soon(self.protocol.data_received, answer)
-
-    def attach(self, protocol: AmiProtocol) -> None:
-        self.protocol = protocol
-        protocol.connection_made(self)
-
-    def close(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default

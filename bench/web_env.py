@@ -8,9 +8,8 @@ import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.lib.paths import REPO
 
 
 def busy_check() -> None:

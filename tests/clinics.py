@@ -16,11 +16,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bench.lib.clinic import ClinicTime
+from bench.lib.service import free_port
 from dialer.app import Runtime, open_runtime, web_server
 from dialer.core.passwords import hash_password, new_token, token_digest
 from dialer.engine.importing import import_appointments, import_recalls
 from dialer.settings import load_settings
-from tests.support import ClinicTime, DialerHome, free_port, sim_phone
+from tests.support import DialerHome, sim_phone
 
 PASSWORD = "пароль-для-теста"
 TWILIO_TOKEN = "matrix-twilio-auth-token"

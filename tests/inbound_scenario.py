@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from tests.asterisk_plugin import RawAmi, SandboxHandle
+from bench.lib.clinic import ClinicTime
+from bench.lib.rawami import RawAmi
+from bench.lib.service import free_port, start_service, wait_healthy
+from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.support import ClinicTime, DialerHome, ami_section, free_port
+from tests.support import DialerHome, ami_section
 
 QUEUE = "test-reception"
 ADMINS = ("admin1", "admin2", "admin3")
@@ -105,8 +104,8 @@ class Service:
             await self.process.wait()
 
     async def restart(self) -> None:
-        self.process = await start_process(self.home)
-        await wait_healthy(self.base)
+        self.process = await start_service(self.home.root, self.home.config)
+        await wait_healthy(self.base, timeout=30)
 
     async def set_global(self, name: str, value: str) -> None:
         await self.ami.send("Setvar", [("Variable", name), ("Value", value)])
@@ -173,24 +172,6 @@ class Service:
             await asyncio.sleep(0.25)
 
 
-async def start_process(home: DialerHome) -> asyncio.subprocess.Process:
-    log = (home.root / "service.log").open("ab")
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dialer",
-        "--config",
-        str(home.config),
-        "--log-level",
-        "INFO",
-        "run",
-        cwd=home.root,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=log,
-        env={**os.environ, "DIALER_CONFIG": ""},
-    )
-
-
 @contextlib.asynccontextmanager
 async def running_service(
     sandbox: SandboxHandle, root: Path, clinic: ClinicTime | None = None, **config: Any
@@ -206,9 +187,9 @@ async def running_service(
         service = Service(home, ami, sandbox, twilio, f"http://127.0.0.1:{port}", clinic)
         await service.set_global("DIALER_QUEUE_TIMEOUT", "30")
         await service.set_global("DIALER_INBOUND_QUEUE", QUEUE)
-        service.process = await start_process(home)
+        service.process = await start_service(home.root, home.config)
         try:
-            await wait_healthy(service.base)
+            await wait_healthy(service.base, timeout=30)
             yield service
         finally:
             if service.process is not None and service.process.returncode is None:
@@ -219,19 +200,6 @@ async def running_service(
                     service.process.kill()
             await service.admins()
             await ami.close()
-
-
-async def wait_healthy(base: str, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    async with aiohttp.ClientSession() as http:
-        while True:
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"{base}/api/health") as r:
-                    if r.status == 200 and (await r.json()).get("reconciled"):
-                        return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError("the service did not come up")
-            await asyncio.sleep(0.3)
 
 
 Check = Callable[[], Awaitable[bool]]

@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.asterisk_plugin import Frame
-from tests.support import free_port
+from bench.lib.rawami import Frame
+from bench.lib.service import free_port
 
 WEBHOOK_SECRET = "секрет-для-подписи"
 PATIENT_CALL = re.compile(r"^(?:[0-9a-f]+:)?(?:kos|diary|offer):\d+:\d+$")  # installation:campaign:target:n

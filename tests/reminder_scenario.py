@@ -6,9 +6,10 @@ import asyncio
 import random
 import sys
 
+from bench.lib.clinic import ClinicTime
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import FakeTwilio
-from tests.support import ClinicTime, DialerHome, ami_section, sim_phone
+from tests.support import DialerHome, ami_section, sim_phone
 
 # What the customer's plan (2 calls in the first window, 1 in the second, then SMS) must do with each
 # simulated behaviour: (final status, calls placed, SMS sent). Keys are the number's last digit.

@@ -272,15 +272,21 @@ class Popups:
             else:
                 self.push(user_id, {"type": "close", "call": fact.call_key})
 
-    async def snapshot(self, user: UserRow) -> list[dict[str, Any]]:
-        """What a page that (re)connects must show: the calls in progress and the wrap-ups not yet saved, of
-        the clinics the user holds now."""
+    def in_progress(self, user: UserRow) -> list[dict[str, Any]]:
+        """The cards of the calls in progress that the user is shown now, of the clinics the user holds (no
+        wrap-ups): what a page that polls for its calls is answered."""
         now = self.clock.now()
-        messages = [
+        return [
             card.message(now, self._zone(card.clinic_id))
             for card in self._live.get(user.user_id, {}).values()
             if user.holds(card.clinic_id)
         ]
+
+    async def snapshot(self, user: UserRow) -> list[dict[str, Any]]:
+        """What a page that (re)connects must show: the calls in progress and the wrap-ups not yet saved, of
+        the clinics the user holds now."""
+        now = self.clock.now()
+        messages = self.in_progress(user)
         shown = {m["call"] for m in messages}
         for row in await self.wrapups.pending(user.user_id):
             if row.call_ref not in shown and user.holds(row.clinic_id):

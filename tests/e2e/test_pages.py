@@ -10,11 +10,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bench.lib.clinic import ClinicTime
 from tests.asterisk_plugin import SandboxHandle
 from tests.e2e.browser import chromium, logged_in, screenshot_dir
 from tests.inbound_scenario import running_service
 from tests.operators import PASSWORD, add_user, api_token
-from tests.support import ClinicTime, sim_phone
+from tests.support import sim_phone
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser, pytest.mark.anyhour]
 

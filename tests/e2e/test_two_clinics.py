@@ -20,12 +20,13 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, WebSocket
 
+from bench.lib.clinic import ClinicTime
 from dialer.core.privacy import mask_phone
 from tests.asterisk_plugin import SandboxHandle
 from tests.e2e.browser import chromium
 from tests.inbound_scenario import QUEUE, Service, running_service
 from tests.operators import PASSWORD, add_user, api_token
-from tests.support import ClinicTime, sim_phone
+from tests.support import sim_phone
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.lib.clinic import ClinicTime
+from bench.lib.rawami import RawAmi
 from dialer.ami.connection import AmiAuthError, AmiConnection
 from tests.ami_proxy import AmiProxy
-from tests.asterisk_plugin import RawAmi, SandboxHandle
-from tests.support import ClinicTime, DialerHome, appointments_csv, sim_phone
+from tests.asterisk_plugin import SandboxHandle
+from tests.support import DialerHome, appointments_csv, sim_phone
 
 pytestmark = pytest.mark.asterisk
 

@@ -19,11 +19,11 @@ import pytest
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from bench.lib.service import free_port
 from dialer.app import build_web_app
 from dialer.core.records import WrapupRow
 from dialer.web.access import RULES, Rule, route_table
 from tests.clinics import TWILIO_TOKEN, Chain, Person, clinic_chain
-from tests.support import free_port
 
 OPERATOR, SUPERVISOR, ADMIN = "operator", "supervisor", "admin"
 EVERYONE = frozenset({OPERATOR, SUPERVISOR, ADMIN})

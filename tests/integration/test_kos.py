@@ -15,11 +15,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bench.lib.clinic import ClinicTime
 from tests.asterisk_plugin import SandboxHandle
 from tests.inbound_scenario import QUEUE, Service, running_service
 from tests.kos_scenario import kos_config, replay_pacing, webhook_receiver
 from tests.operators import Operator, add_user, api_token, operators
-from tests.support import ClinicTime, sim_phone
+from tests.support import sim_phone
 
 pytestmark = pytest.mark.asterisk
 

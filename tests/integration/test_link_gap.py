@@ -19,12 +19,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bench.lib.clinic import ClinicTime
+from bench.lib.rawami import RawAmi
+from bench.lib.service import free_port, start_service, wait_healthy
 from tests.ami_proxy import AmiProxy
-from tests.asterisk_plugin import RawAmi, SandboxHandle
+from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.inbound_scenario import Service, service_config, start_process, wait_healthy
+from tests.inbound_scenario import Service, service_config
 from tests.operators import add_user, operators
-from tests.support import ClinicTime, DialerHome, free_port, sim_phone
+from tests.support import DialerHome, sim_phone
 
 pytestmark = pytest.mark.asterisk
 
@@ -53,9 +56,9 @@ async def service_behind(
         await svc.set_global("DIALER_QUEUE_TIMEOUT", "60")
         await svc.set_global("DIALER_INBOUND_QUEUE", QUEUE)
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
-        svc.process = await start_process(home)
+        svc.process = await start_service(home.root, home.config)
         try:
-            await wait_healthy(svc.base)
+            await wait_healthy(svc.base, timeout=30)
             yield svc
         finally:
             svc.process.send_signal(signal.SIGTERM)

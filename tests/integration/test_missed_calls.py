@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.lib.clinic import ClinicTime
 from tests.asterisk_plugin import SandboxHandle
 from tests.inbound_scenario import running_service
-from tests.support import ClinicTime, sim_phone
+from tests.support import sim_phone
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
 

@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bench.lib.rawami import Frame, RawAmi
 from dialer.prompts import build_prompts, doctor_prompt_name
-from tests.asterisk_plugin import Frame, RawAmi, SandboxHandle
+from tests.asterisk_plugin import SandboxHandle
 
 pytestmark = pytest.mark.asterisk
 

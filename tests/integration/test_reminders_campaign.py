@@ -13,10 +13,13 @@ from datetime import timedelta
 
 import pytest
 
-from tests.asterisk_plugin import RawAmi, SandboxHandle
+from bench.lib.clinic import ClinicTime
+from bench.lib.rawami import RawAmi
+from bench.lib.service import free_port
+from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.reminder_scenario import EXPECTED, campaign_config, run_cli, scenario_phones, scenario_rows
-from tests.support import ClinicTime, DialerHome, appointments_csv, free_port
+from tests.support import DialerHome, appointments_csv
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
 

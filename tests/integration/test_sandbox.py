@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.lib.rawami import RawAmi
 from dialer import prompts
 from dialer.sandbox import Sandbox, SandboxLayout, sandbox_prompts_dir
 from dialer.sandbox.build import root_problem
 from dialer.sandbox.cli import sandbox_command
 from dialer.sandbox.process import port_is_free
-from tests.asterisk_plugin import RawAmi, SandboxHandle
+from tests.asterisk_plugin import SandboxHandle
 
 pytestmark = pytest.mark.asterisk
 

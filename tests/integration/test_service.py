@@ -12,8 +12,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bench.lib.clinic import ClinicTime
+from bench.lib.service import free_port
 from tests.asterisk_plugin import SandboxHandle
-from tests.support import ClinicTime, DialerHome, ami_section, free_port, sim_phone
+from tests.support import DialerHome, ami_section, sim_phone
 
 pytestmark = pytest.mark.asterisk
 

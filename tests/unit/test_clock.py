@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bench.lib.clinic import ClinicTime
 from dialer.core.calendar import RUSSIAN_ZONES, WorkCalendar, working_morning
 from dialer.core.clock import FakeClock, RehearsalClock
 from dialer.demo import DEMO_CONFIG, compressed_settings
 from dialer.settings import load_settings
-from tests.support import ClinicTime
 
 START = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 

@@ -19,115 +19,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
-import signal
 import sqlite3
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from bench.campaign import ClinicMorning, free_port
-from bench.peak_traffic import PATIENT_RING_S, Caller, Traffic
-from bench.rawami import Frame, RawAmi
+from bench.lib.clinic import ClinicTime
+from bench.lib.rawami import Frame, RawAmi
+from bench.lib.service import free_port, service_env, start_service, stop_service, wait_healthy
+from bench.peak.config import QUEUE, callback_attempt, on_host_clock, service_config
+from bench.peak.traffic import PATIENT_RING_S, Caller, Traffic
 from dialer.sandbox import Sandbox
 from dialer.sandbox.layout import ENV_DIR, ENV_PORT
 from dialer.sandbox.sandbox import AmiCredentials
 
-QUEUE = "test-reception"
 ALL_ADMINS = tuple(f"admin{i}" for i in range(1, 10))
 ADMIN_CHANNEL = re.compile(r"^Local/(admin\d)@sandbox-agents-[0-9a-f]+;2$")
 CALLER_CHANNEL = re.compile(r"^Local/100@clinic-inbound-[0-9a-f]+;1$")
 LINE_KEPT_S = 600.0  # the caller's Wait(): longer than any wait plus conversation
 SAVED_GLOBALS = ("DIALER_INBOUND_QUEUE", "DIALER_QUEUE_TIMEOUT")
-
-
-def ms(seconds: float) -> str:
-    return f"{max(1, round(seconds * 1000))}ms"
-
-
-def service_config(
-    creds: AmiCredentials, traffic: Traffic, policy: str, port: int, clinic: ClinicMorning
-) -> str:
-    p, scale = traffic.profile, traffic.scale
-    return f"""
-{clinic.rehearsal()}
-[service]
-data_dir = "var"
-listen_port = {port}
-public_url = "http://127.0.0.1:{port}"
-
-[ami]
-host = "{creds.host}"
-port = {creds.port}
-username = "{creds.username}"
-secret = "{creds.secret}"
-ping_interval = 2
-
-[trunks.sim]
-dial = "Local/{{number}}@patients"
-max_channels = 20
-calls_per_second = 20
-ring_timeout = "{ms(scale.wall(p.ring_timeout_real))}"
-
-[[clinics]]
-id = "c1"
-name = "Клиника «Улыбка»"
-timezone = "{clinic.tz.key}"
-phone = "+7 495 123-45-67"
-trunk = "sim"
-dids = ["100"]
-queues = ["{QUEUE}"]
-hours = []
-callback_mode = "agent_first"
-supervisor_phone = "+7 916 999-00-11"
-skip_holidays = false
-
-[inbound]
-contexts = ["clinic-inbound"]
-staff_contexts = []
-
-[campaigns.callbacks]
-deadline = "{ms(scale.wall(p.deadline_real))}"
-min_gap = "{ms(scale.wall(p.min_gap_real))}"
-work_for = "{ms(scale.wall(4 * 3600))}"
-priority = "{policy}"
-ring_timeout = "{ms(scale.wall(p.ring_timeout_real))}"
-admin_ring = "{ms(max(3.0, scale.wall(p.admin_ring_real)))}"
-
-[alerts]
-longest_wait = "{ms(scale.wall(90))}"
-callback_due = "{ms(scale.wall(180))}"
-clear_after = "{ms(scale.wall(120))}"
-
-[sms]
-provider = "none"
-"""
-
-
-class Observer(RawAmi):
-    """bench.rawami.RawAmi that also hands every event to a listener as it arrives."""
-
-    listener: Callable[[Frame], None] | None = None
-
-    @classmethod
-    async def open(cls, host: str, port: int) -> Observer:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
-        ami = cls(reader, writer)
-        ami._task = asyncio.create_task(ami._read_loop())
-        return ami
-
-    def _dispatch(self, now: float, frame: Frame) -> None:
-        super()._dispatch(now, frame)
-        if self.listener is not None and "Event" in frame:
-            self.listener(frame)
 
 
 @dataclass
@@ -167,7 +83,7 @@ class Driver:
         self.root = root
         self.policy = policy
         self.callers = traffic.by_digits()
-        self.ami: Observer | None = None
+        self.ami: RawAmi | None = None
         self.actions: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self.talk_set: dict[str, int] = {"queue": 0, "callback": 0, "unknown": 0}
         # How much longer than SIM_TALK an administrator's leg stays up, per kind of call: learnt from the run's
@@ -201,7 +117,7 @@ class Driver:
         elif name == "Newchannel":
             match = ADMIN_CHANNEL.match(frame.get("Channel", ""))
             uniqueid = frame.get("Uniqueid", "")
-            if match and uniqueid.startswith(("callback:", "autocb:")):
+            if match and callback_attempt(uniqueid) is not None:
                 caller = self._callback_caller(uniqueid.removesuffix(";2"), frame)
                 key = "callback" if caller is not None else "unknown"
                 self.talk_set[key] += 1
@@ -286,36 +202,38 @@ class Driver:
             await asyncio.sleep(1.0)
         return left
 
-    # -- the run ---------------------------------------------------------------------------------------
+    async def prepare_sandbox(self) -> None:
+        """The queue the inbound calls go to, its timeout, and the administrators in it, answering."""
+        profile, scale = self.traffic.profile, self.traffic.scale
+        await self.setvar("DIALER_INBOUND_QUEUE", QUEUE)
+        await self.setvar("DIALER_QUEUE_TIMEOUT", str(max(1, round(scale.wall(profile.queue_timeout_real)))))
+        for admin in ALL_ADMINS[: profile.admins]:
+            await self.setvar(f"SIM_MODE_{admin}", "answer")
+            await self.setvar(f"SIM_TALK_{admin}", f"{scale.wall(sum(profile.talk_real) / 2):.2f}")
+        await asyncio.to_thread(self.members, profile.admins)
 
     async def run(self, *, log: Callable[[str], None]) -> RunData:
+        """One policy's run: the service started on a fresh home, the callers placed, the rows and events kept."""
         self.root.mkdir(parents=True, exist_ok=True)
         port = free_port()
         config = self.root / "dialer.toml"
-        clinic = ClinicMorning.of()
+        clinic = ClinicTime.morning()
         config.write_text(
             service_config(self.creds, self.traffic, self.policy, port, clinic), encoding="utf-8"
         )
-        ami = self.ami = await Observer.open(self.creds.host, self.creds.port)
-        await ami.login(self.creds.username, self.creds.secret)
+        ami = self.ami = await RawAmi.logged_in(
+            self.creds.host, self.creds.port, self.creds.username, self.creds.secret
+        )
         saved = {name: await self.getvar(name) for name in SAVED_GLOBALS}
         process: asyncio.subprocess.Process | None = None
         try:
             left = await self.wait_idle()
             if left:
                 log(f"warning: {left} channels still up on the sandbox before the {self.policy} run")
-            profile, scale = self.traffic.profile, self.traffic.scale
-            await self.setvar("DIALER_INBOUND_QUEUE", QUEUE)
-            await self.setvar(
-                "DIALER_QUEUE_TIMEOUT", str(max(1, round(scale.wall(profile.queue_timeout_real))))
-            )
-            for admin in ALL_ADMINS[: profile.admins]:
-                await self.setvar(f"SIM_MODE_{admin}", "answer")
-                await self.setvar(f"SIM_TALK_{admin}", f"{scale.wall(sum(profile.talk_real) / 2):.2f}")
-            await asyncio.to_thread(self.members, profile.admins)
-            process = await self._start(config)
-            await self._healthy(f"http://127.0.0.1:{port}", process)
-            ami.listener = self._on_event
+            await self.prepare_sandbox()
+            process = await start_service(self.root, config, self._env())
+            await wait_healthy(f"http://127.0.0.1:{port}", process, root=self.root, timeout=40)
+            ami.listeners.append(self._on_event)
             async with asyncio.TaskGroup() as group:
                 setter = group.create_task(self._set_talk_times())
                 t0 = time.time() + 1.0
@@ -329,35 +247,28 @@ class Driver:
                 await self._drain(t0, log)
                 setter.cancel()
             stopped = time.time()
-            await self._stop(process)
-            errors = self._errors()
+            await stop_service(process)
+            calls, tasks, attempts = self._rows(clinic.offset)
             return RunData(
-                self.policy,
-                t0,
-                stopped,
-                list(ami.events),
-                *self._rows(clinic.offset),
-                originated,
-                dict(self.talk_set),
-                dict(self.hung_up),
-                errors,
-                dict(self.hold),
-            )
+                self.policy, t0, stopped, list(ami.events), calls, tasks, attempts, originated,
+                talk_set=dict(self.talk_set), hung_up=dict(self.hung_up), service_errors=self._errors(),
+                hold=dict(self.hold),
+            )  # fmt: skip
         finally:
             if process is not None and process.returncode is None:
-                await self._stop(process)
+                await stop_service(process)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.members, 0)
                 for name, value in saved.items():
                     await self.setvar(name, value)
-            ami.listener = None
+            ami.listeners.clear()
             await ami.close()
 
     def _env(self) -> dict[str, str]:
         # The service is told which sandbox it talks to (the bench's own one, by default), so that it accepts
         # the [rehearsal] section that puts it on the clinic's morning.
         layout = self.sandbox.layout
-        env = {**os.environ, "DIALER_CONFIG": "", ENV_DIR: str(layout.base), ENV_PORT: str(layout.ami_port)}
+        env = service_env({ENV_DIR: str(layout.base), ENV_PORT: str(layout.ami_port)})
         if self.source is not None:
             env["PYTHONPATH"] = str(self.source)
         return env
@@ -375,49 +286,6 @@ class Driver:
         )
         out, _ = await probe.communicate()
         return out.decode().strip()
-
-    async def _start(self, config: Path) -> asyncio.subprocess.Process:
-        log = (self.root / "service.log").open("ab")
-        try:
-            return await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "dialer",
-                "--config",
-                str(config),
-                "--log-level",
-                "INFO",
-                "run",
-                cwd=self.root,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=log,
-                env=self._env(),
-            )
-        finally:
-            log.close()
-
-    async def _healthy(self, base: str, process: asyncio.subprocess.Process, timeout: float = 40) -> None:
-        end = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < end:
-                if process.returncode is not None:
-                    break
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(f"{base}/api/health") as r:
-                        if r.status == 200 and (await r.json()).get("reconciled"):
-                            return
-                await asyncio.sleep(0.3)
-        tail = (self.root / "service.log").read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"the service did not come up:\n{tail}")
-
-    async def _stop(self, process: asyncio.subprocess.Process) -> None:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
 
     async def _originate_all(self, t0: float) -> dict[str, float]:
         assert self.ami is not None
@@ -495,7 +363,7 @@ class Driver:
         self, offset: timedelta
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         """The service's rows, with their times moved from the service's clock (the clinic's morning, see
-        ClinicMorning) back to the host's, where the driver's and Asterisk's times are."""
+        ClinicTime) back to the host's, where the driver's and Asterisk's times are."""
         return (
             on_host_clock(self._query("select * from inbound_calls order by started_at"), offset),
             on_host_clock(self._query("select * from callback_tasks order by task_id"), offset),
@@ -508,16 +376,3 @@ class Driver:
             return []
         lines = path.read_text(errors="replace").splitlines()
         return [line for line in lines if " ERROR " in line or "Traceback" in line]
-
-
-def on_host_clock(rows: list[dict[str, Any]], offset: timedelta) -> list[dict[str, Any]]:
-    """Storage times (naive UTC text, columns named *_at) minus the service clock's offset from the host's."""
-    return [
-        {
-            key: (datetime.fromisoformat(value) - offset).isoformat(sep=" ")
-            if key.endswith("_at") and isinstance(value, str)
-            else value
-            for key, value in row.items()
-        }
-        for row in rows
-    ]

@@ -5,7 +5,6 @@ Pure: no I/O. Times are in wall seconds of the compressed run unless a name says
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 GREETING_S = 4.4
 # A simulated administrator (tests/asterisk/sandbox_extra.conf, [sim-admin]) rings 1 s before answering. Its
 # leg stays up a little longer than SIM_TALK (~0.5 s, or ~0 for callbacks on some sandboxes: learnt during the
-# run, see peak_run.Driver._learn_hold), so SIM_TALK is set that much shorter. On a callback the
+# run, see bench.peak.run.Driver._learn_hold), so SIM_TALK is set that much shorter. On a callback the
 # administrator's leg also carries the patient's ring (…1 rings 1 s), so SIM_TALK is set that much longer:
 # the patient talks for the drawn talk time either way.
 ADMIN_ANSWER_S = 1.0
@@ -122,12 +121,3 @@ def offered_load(traffic: Traffic) -> float:
     stay = [c for c in traffic.callers if not c.abandoner]
     work = sum(ADMIN_ANSWER_S + c.talk for c in stay)
     return work / traffic.span
-
-
-def quantile(values: list[float], q: float) -> float:
-    """Nearest-rank quantile (the value at rank ceil(q·n)); nan when empty."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q * len(ordered)))
-    return ordered[rank - 1]

@@ -1,0 +1,88 @@
+"""What one patient card costs: the product's lookup against the same statements through sqlite3, and GC."""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite.core
+from sqlalchemy import event
+
+from dialer.app import Runtime
+from dialer.storage.cards import SqlCardStore
+
+
+@dataclass
+class CardCosts:
+    product: list[float]  # SqlCardStore.card, idle (after the phases)
+    sqlite: list[float]  # the same statements through sqlite3, one after the other
+    statements: float  # per card
+    hops: float  # aiosqlite thread hand-offs per card
+    full_gc: tuple[int, float, float] = (0, 0.0, 0.0)  # objects tracked; gc.collect() s; after gc.freeze() s
+
+
+def full_gc() -> tuple[int, float, float]:
+    """What a full (generation 2) collection of this process costs, and the same once gc.freeze() has moved
+    everything alive into the permanent generation (the service would do that once started)."""
+    gc.collect()
+    objects = len(gc.get_objects())
+    t0 = time.perf_counter()
+    gc.collect()
+    full = time.perf_counter() - t0
+    gc.freeze()
+    t0 = time.perf_counter()
+    gc.collect()
+    frozen = time.perf_counter() - t0
+    gc.unfreeze()
+    return objects, full, frozen
+
+
+async def card_costs(rt: Runtime, db: Path, phones: list[str], n: int = 200) -> CardCosts:
+    """One card lookup taken apart, with nothing else running: the product's call against the bare SQLite work
+    of the same statements, and how many statements and aiosqlite thread round trips it takes."""
+    captured: list[list[tuple[str, tuple[Any, ...]]]] = []
+
+    def before(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        captured[-1].append((statement, tuple(parameters or ())))
+
+    hops = 0
+    cls: Any = aiosqlite.core.Connection
+    original = cls._execute
+
+    async def counted(conn: Any, fn: Any, *a: Any, **kw: Any) -> Any:
+        nonlocal hops
+        hops += 1
+        return await original(conn, fn, *a, **kw)
+
+    engine = rt.storage.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", before)
+    cls._execute = counted
+    product = []
+    try:
+        for phone in phones[:n]:
+            captured.append([])
+            t0 = time.perf_counter()
+            await SqlCardStore.card(
+                rt.storage.cards, phone, rt.clock.now()
+            )  # the product's, whatever is in use
+            product.append(time.perf_counter() - t0)
+    finally:
+        cls._execute = original
+        event.remove(engine, "before_cursor_execute", before)
+    raw = []
+    con = sqlite3.connect(db)
+    try:
+        for statements in captured:
+            t0 = time.perf_counter()
+            for sql, params in statements:
+                con.execute(sql, params).fetchall()
+            raw.append(time.perf_counter() - t0)
+    finally:
+        con.close()
+    return CardCosts(product, raw, sum(map(len, captured)) / len(captured), hops / len(captured))

@@ -1,0 +1,1 @@
+"""The web benchmarks' clinic-chain database: its volume, its rows, written straight into SQLite."""
