@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -137,6 +137,11 @@ class RawAmi:
 
     def matching(self, predicate: Callable[[Frame], bool]) -> list[Frame]:
         return [frame for _, frame in self.events if predicate(frame)]
+
+    def hung_up(self, uniqueids: Iterable[str]) -> bool:
+        """Whether this link has told the end of every one of these channels: its events trail the calls'."""
+        ended = {frame.get("Uniqueid") for _, frame in self.events if frame.get("Event") == "Hangup"}
+        return set(uniqueids) <= ended
 
     async def close(self) -> None:
         if not self.closed:

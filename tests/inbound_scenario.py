@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +15,7 @@ import aiohttp
 
 from tests.asterisk_plugin import RawAmi, SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.support import ClinicTime, DialerHome, ami_section, free_port
+from tests.support import ClinicTime, DialerHome, ami_section, free_port, until
 
 QUEUE = "test-reception"
 ADMINS = ("admin1", "admin2", "admin3")
@@ -163,32 +161,24 @@ class Service:
         )
 
     async def until(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            value = check()
-            if value:
-                return value
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; tasks={[dict(t) for t in self.tasks()]}")
-            await asyncio.sleep(0.25)
+        """`until`, with the callback tasks in the failure: what a scenario most needs to see when it fails."""
+        try:
+            return await until(check, what, timeout=timeout, every=0.25)
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}; tasks={[dict(t) for t in self.tasks()]}") from None
 
 
 async def start_process(home: DialerHome) -> asyncio.subprocess.Process:
-    log = (home.root / "service.log").open("ab")
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dialer",
-        "--config",
-        str(home.config),
-        "--log-level",
-        "INFO",
-        "run",
-        cwd=home.root,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=log,
-        env={**os.environ, "DIALER_CONFIG": ""},
-    )
+    # The service writes to its own copy of the file's descriptor: this one is closed once it has started.
+    with (home.root / "service.log").open("ab") as log:
+        return await home.start(
+            "--log-level",
+            "INFO",
+            "run",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log,
+            env={"DIALER_CONFIG": ""},
+        )
 
 
 @contextlib.asynccontextmanager
@@ -222,16 +212,15 @@ async def running_service(
 
 
 async def wait_healthy(base: str, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
     async with aiohttp.ClientSession() as http:
-        while True:
+
+        async def reconciled() -> bool:
             with contextlib.suppress(aiohttp.ClientError):
                 async with http.get(f"{base}/api/health") as r:
-                    if r.status == 200 and (await r.json()).get("reconciled"):
-                        return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError("the service did not come up")
-            await asyncio.sleep(0.3)
+                    return r.status == 200 and bool((await r.json()).get("reconciled"))
+            return False
+
+        await until(reconciled, "the service to come up", timeout=timeout, every=0.3)
 
 
 Check = Callable[[], Awaitable[bool]]
