@@ -19,9 +19,10 @@ from aiohttp import web
 from bench.lib.clinic import ClinicTime
 from bench.lib.service import free_port
 from dialer.app import Runtime, open_runtime, web_server
-from dialer.core.passwords import hash_password, new_token, token_digest
+from dialer.core.passwords import hash_password
 from dialer.engine.importing import import_appointments, import_recalls
 from dialer.settings import load_settings
+from tests.staff import add_staff
 from tests.support import DialerHome, sim_phone
 
 PASSWORD = "пароль-для-теста"
@@ -170,18 +171,18 @@ async def clinic_chain(root: Path, people: list[Person] | None = None) -> AsyncI
         for person in cast:
             if not person.role:
                 continue
-            token = new_token() if person.token else None
-            person.user_id = await rt.storage.users.add(
-                username=person.name,
-                display_name=f"Сотрудник {person.name}",
-                role=person.role,
+            member = await add_staff(
+                rt.storage,
+                person.name,
+                person.role,
                 password_hash=password_hash,
                 interfaces=person.interfaces,
                 clinics=person.clinics,
-                api_token_hash=token_digest(token) if token else None,
+                token=person.token,
+                display_name=f"Сотрудник {person.name}",
                 now=clock.now(),
             )
-            person.bearer = token or ""
+            person.user_id, person.bearer = member.user_id, member.token
         chain = Chain(rt, home, f"http://127.0.0.1:{port}", clock, {p.name: p for p in cast})
         for n, clinic in enumerate(CLINICS, start=1):
             chain.phones[clinic] = sim_phone(n, rng)

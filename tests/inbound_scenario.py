@@ -16,7 +16,7 @@ from bench.lib.rawami import RawAmi
 from bench.lib.service import free_port, start_service, wait_healthy
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.support import DialerHome, ami_section
+from tests.support import DialerHome, ami_section, until
 
 QUEUE = "test-reception"
 ADMINS = ("admin1", "admin2", "admin3")
@@ -162,14 +162,11 @@ class Service:
         )
 
     async def until(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            value = check()
-            if value:
-                return value
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; tasks={[dict(t) for t in self.tasks()]}")
-            await asyncio.sleep(0.25)
+        """`until`, with the callback tasks in the failure: what a scenario most needs to see when it fails."""
+        try:
+            return await until(check, what, timeout=timeout, every=0.25)
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}; tasks={[dict(t) for t in self.tasks()]}") from None
 
 
 @contextlib.asynccontextmanager

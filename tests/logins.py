@@ -15,18 +15,11 @@ from aiohttp.test_utils import TestServer
 
 from dialer.app import Runtime, build_web_app, open_runtime
 from dialer.core.clock import FakeClock
-from dialer.core.passwords import hash_password, new_token, token_digest
+from dialer.core.passwords import hash_password
 from dialer.settings import Settings, load_settings
+from tests.staff import add_staff
 from tests.support import DialerHome
 
-CONFIG = """
-[service]
-data_dir = "var"
-[[clinics]]
-id = "c1"
-name = "Клиника"
-timezone = "Europe/Moscow"
-"""
 PASSWORD = "верный-пароль-123"
 
 
@@ -44,19 +37,19 @@ class Site:
         return f"http://{self.server.host}:{self.server.port}"
 
     async def add_user(self, username: str, role: str = "operator", *, token: bool = False) -> int:
-        api = new_token() if token else None
-        if api:
-            self.tokens[username] = api
-        return await self.rt.storage.users.add(
-            username=username,
-            display_name=username.title(),
-            role=role,
+        staff = await add_staff(
+            self.rt.storage,
+            username,
+            role,
             password_hash=hash_password(PASSWORD),
             interfaces=(f"PJSIP/{username}",),
-            clinics=frozenset({"c1"}),
-            api_token_hash=token_digest(api) if api else None,
+            clinics=("c1",),
+            token=token,
             now=self.clock.now(),
         )
+        if staff.token:
+            self.tokens[username] = staff.token
+        return staff.user_id
 
     @contextlib.asynccontextmanager
     async def browser(self, address: str = "127.0.0.1") -> AsyncIterator[Browser]:
@@ -122,8 +115,7 @@ class Browser:
 
 @contextlib.asynccontextmanager
 async def running_site(tmp_path: Path) -> AsyncIterator[Site]:
-    home = DialerHome(tmp_path)
-    home.write(CONFIG)
+    home = DialerHome.one_clinic(tmp_path)
     settings = load_settings(home.config, env={})
     clock = FakeClock(datetime.now(UTC))
     async with open_runtime(settings, clock=clock) as rt:

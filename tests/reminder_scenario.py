@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 
 from bench.lib.clinic import ClinicTime
 from tests.asterisk_plugin import SandboxHandle
@@ -102,17 +101,11 @@ api_base = "{twilio.url}"
 """
 
 
+# The day's whole reminder campaign, run to its end, with 20 s for the last SMS receipts.
+REMINDERS_UNTIL_DONE = ("campaign", "run", "reminders", "--until-done", "--sms-wait", "20", "--date")
+
+
 async def run_cli(home: DialerHome, *args: str, timeout: float) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dialer",
-        "--config",
-        str(home.config),
-        *args,
-        cwd=home.root,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await home.start(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     return process.returncode or 0, out.decode(), err.decode()

@@ -2,16 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import random
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
+
+T = TypeVar("T")
+# Where a child process's output goes: a file, or asyncio.subprocess.PIPE and its kin.
+Output = int | IO[Any] | None
+
+# The smallest installation: one clinic, its data under the test's folder.
+ONE_CLINIC = """
+[service]
+data_dir = "var"
+[[clinics]]
+id = "c1"
+name = "Клиника"
+timezone = "Europe/Moscow"
+"""
+
+
+async def until(
+    check: Callable[[], T | Awaitable[T]], what: str, *, timeout: float = 10.0, every: float = 0.1
+) -> T:
+    """Ask `check` (a plain or a coroutine function) every `every` seconds until its answer is true, and return
+    that answer; fail the test, naming `what`, when `timeout` seconds pass first."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        answer = check()
+        value: T = await answer if inspect.isawaitable(answer) else answer
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}")
+        await asyncio.sleep(every)
 
 
 def sim_phone(last_digit: int | str, rng: random.Random | None = None) -> str:
@@ -36,6 +70,13 @@ class DialerHome:
     def db(self) -> Path:
         return self.root / "var" / "dialer.db"
 
+    @classmethod
+    def one_clinic(cls, root: Path) -> DialerHome:
+        """A home with the `ONE_CLINIC` config written."""
+        home = cls(root)
+        home.write(ONE_CLINIC)
+        return home
+
     def write(self, text: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.config.write_text(text, encoding="utf-8")
@@ -49,6 +90,23 @@ class DialerHome:
             capture_output=True,
             text=True,
             timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
+
+    async def start(
+        self, *args: str, stdout: Output = None, stderr: Output = None, env: dict[str, str] | None = None
+    ) -> asyncio.subprocess.Process:
+        """`dialer` on this home's config, from its folder, as an asyncio child process."""
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "dialer",
+            "--config",
+            str(self.config),
+            *args,
+            cwd=self.root,
+            stdout=stdout,
+            stderr=stderr,
             env={**os.environ, **(env or {})},
         )
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 Frame = dict[str, str]
@@ -146,6 +146,11 @@ class RawAmi:
     def matching(self, predicate: Callable[[Frame], bool]) -> list[Frame]:
         """The events seen so far that match."""
         return [frame for _, frame in self.events if predicate(frame)]
+
+    def hung_up(self, uniqueids: Iterable[str]) -> bool:
+        """Whether this link has told the end of every one of these channels: its events trail the calls'."""
+        ended = {frame.get("Uniqueid") for _, frame in self.events if frame.get("Event") == "Hangup"}
+        return set(uniqueids) <= ended
 
     async def close(self) -> None:
         """Log off (if the link is still up) and close the socket."""

@@ -13,7 +13,7 @@ from dialer.web.api import ApiContext
 from dialer.web.app import WebParts, create_app
 from dialer.web.auth import AuthContext
 from dialer.web.operator import OperatorContext
-from dialer.web.sms_callbacks import CallbackContext
+from dialer.web.sms_receipts import SmsReceiptContext
 from dialer.web.supervisor import SupervisorContext
 
 
@@ -30,7 +30,7 @@ def build_web_app(rt: Runtime) -> web.Application:
         on_cancelled=rt.offers.slot_freed,
     )
     verifiers = build_verifiers(settings.sms, settings.service.public_url)
-    callbacks = CallbackContext(
+    sms_receipts = SmsReceiptContext(
         verifiers={v.provider: v for v in verifiers}, sender=rt.sms, public_url=settings.service.public_url
     )
     auth = AuthContext(
@@ -48,7 +48,7 @@ def build_web_app(rt: Runtime) -> web.Application:
     return create_app(
         WebParts(
             api=api,
-            callbacks=callbacks,
+            sms_receipts=sms_receipts,
             auth=auth,
             operators=operators,
             supervision=supervision,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from dialer.core import rows
 from dialer.core.appointments import ClinicRef, patient_key
@@ -158,3 +158,42 @@ def after_unreached(moves: int, target_day: date, max_moves: int, gap_days: int)
     if moves >= max_moves:
         return Unreached(moves, target_day, refused=True)
     return Unreached(moves + 1, date.fromordinal(target_day.toordinal() + gap_days), refused=False)
+
+
+RoundKey = TypeVar("RoundKey", bound=Hashable)
+
+
+def rounds_for_today(
+    due: Iterable[RoundKey], today: Collection[RoundKey], earlier_active: Mapping[RoundKey, bool], limit: int
+) -> list[RoundKey]:
+    """The due rounds (oldest date first) that join today's plan, in that order, at most `limit` rounds a day
+    with those opened earlier today counted. A round opened on an earlier day goes on today while it is still
+    active; a finished one adds nothing (the wrap-up or the unreached rule gave its recall the next date).
+    The others are new rounds to open."""
+    room = max(0, limit - len(today))
+    joining: list[RoundKey] = []
+    for key in due:
+        if len(joining) >= room:
+            break
+        if key in today or not earlier_active.get(key, True):
+            continue
+        joining.append(key)
+    return joining
+
+
+def status_change(
+    status: RecallStatus,
+    *,
+    reason: str = "",
+    comment: str = "",
+    target_day: date | None = None,
+    booked_day: date | None = None,
+    moves: int | None = None,
+) -> dict[str, object]:
+    """The fields of a recall that a status change sets, named as on the recall row and in its table: the
+    status, its reason and comment always; the date, the booked visit's date and the count of moves only when
+    the change brings them."""
+    fields: dict[str, object] = {"status": status, "reason": reason, "status_comment": comment}
+    brought = {"target_day": target_day, "booked_day": booked_day, "moves": moves}
+    fields.update({name: value for name, value in brought.items() if value is not None})
+    return fields

@@ -11,7 +11,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
-from dialer.core.recalls import RecallRecord, RecallStatus
+from dialer.core.recalls import RecallRecord, RecallStatus, rounds_for_today, status_change
 from dialer.core.records import TargetState, UpsertCounts
 from dialer.storage.schema import recalls, targets, webhook_outbox
 from dialer.storage.targets import open_target
@@ -94,7 +94,6 @@ class SqlRecallStore:
                     )
                 )
             }
-            room = max(0, limit - len(today))
             due = list(
                 await conn.execute(
                     select(recalls.c.recall_id, recalls.c.target_day, recalls.c.patient_id, recalls.c.phone)
@@ -118,20 +117,15 @@ class SqlRecallStore:
                     )
                 )
             }
-            for subject, r in subjects.items():
-                if room == 0:
-                    break
-                if subject in today:
-                    continue
-                if subject in earlier:
-                    # A round not finished on its day goes on today.
-                    if earlier[subject].state == TargetState.ACTIVE.value:
-                        today[subject] = earlier[subject]
-                        room -= 1
-                    continue  # a finished round: the wrap-up or the plan gives the next date
-                room -= 1
-                today[subject] = await open_target(
-                    conn, clinic_id, CampaignKind.KOS, subject, r.patient_id, r.phone, now
+            active = {subject: t.state == TargetState.ACTIVE.value for subject, t in earlier.items()}
+            for subject in rounds_for_today(subjects, today, active, limit):
+                r, carried = subjects[subject], earlier.get(subject)
+                today[subject] = (
+                    carried
+                    if carried is not None
+                    else await open_target(
+                        conn, clinic_id, CampaignKind.KOS, subject, r.patient_id, r.phone, now
+                    )
                 )
         return [int(t.target_id) for t in today.values() if t.state == TargetState.ACTIVE.value]
 
@@ -192,18 +186,10 @@ class SqlRecallStore:
         event: dict[str, Any],
     ) -> None:
         """Change a recall's status and queue the webhook event, in one transaction."""
-        values: dict[str, Any] = {
-            "status": status.value,
-            "reason": reason,
-            "status_comment": comment,
-            "updated_at": now,
-        }
-        if target_day is not None:
-            values["target_day"] = target_day
-        if booked_day is not None:
-            values["booked_day"] = booked_day
-        if moves is not None:
-            values["moves"] = moves
+        change = status_change(
+            status, reason=reason, comment=comment, target_day=target_day, booked_day=booked_day, moves=moves
+        )
+        values = {**change, "updated_at": now}
         async with self.engine.begin() as conn:
             await conn.execute(update(recalls).where(recalls.c.recall_id == recall_id).values(**values))
             if close_target is not None:

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from dialer.core.errors import DialerError
 from dialer.core.privacy import describe_error, scrub_phones
-from dialer.web import api, audit, auth, operator, sms_callbacks, supervisor
+from dialer.web import api, audit, auth, operator, sms_receipts, supervisor
 from dialer.web.access import (
     ADMIN,
     OPERATOR,
@@ -29,7 +29,7 @@ from dialer.web.errors import error_response, http_status
 from dialer.web.live import LiveHub
 from dialer.web.openapi import add_routes as add_openapi
 from dialer.web.operator import OPERATORS, OperatorContext
-from dialer.web.sms_callbacks import CALLBACKS, CallbackContext
+from dialer.web.sms_receipts import SMS_RECEIPTS, SmsReceiptContext
 from dialer.web.supervisor import SUPERVISION, SupervisorContext
 
 log = logging.getLogger("dialer.web")
@@ -89,7 +89,7 @@ async def private_errors(request: web.Request, handler: Handler) -> web.StreamRe
 @dataclass
 class WebParts:
     api: ApiContext
-    callbacks: CallbackContext
+    sms_receipts: SmsReceiptContext
     auth: AuthContext
     operators: OperatorContext
     supervision: SupervisorContext
@@ -106,7 +106,7 @@ def create_app(parts: WebParts) -> web.Application:
         client_max_size=8 * 1024 * 1024, middlewares=[private_errors, security_headers, auth_middleware]
     )
     app[API] = parts.api
-    app[CALLBACKS] = parts.callbacks
+    app[SMS_RECEIPTS] = parts.sms_receipts
     app[AUTH] = parts.auth
     app[OPERATORS] = parts.operators
     app[SUPERVISION] = parts.supervision
@@ -126,5 +126,5 @@ def create_app(parts: WebParts) -> web.Application:
     supervisor.add_routes(app)
     audit.add_routes(app)
     add_openapi(app)
-    sms_callbacks.add_routes(app, list(parts.callbacks.verifiers.values()))
+    sms_receipts.add_routes(app, list(parts.sms_receipts.verifiers.values()))
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ from tests.asterisk_plugin import SandboxHandle
 from tests.e2e.browser import chromium, logged_in, screenshot_dir
 from tests.inbound_scenario import running_service
 from tests.operators import PASSWORD, add_user, api_token
-from tests.support import sim_phone
+from tests.support import sim_phone, until
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser, pytest.mark.anyhour]
 
@@ -93,11 +92,12 @@ async def test_operators_see_the_caller_and_wrap_up_and_the_supervisor_sees_the_
         before = await boss.locator("#tiles").get_attribute("data-missed")
         await svc.admins(admin2="ring")
         await svc.call_in("100", sim_phone(3, rng), patience=7)
-        for _ in range(120):  # the page's CSP forbids eval, so poll from here rather than wait_for_function
-            if await boss.locator("#tiles").get_attribute("data-missed") != before:
-                break
-            await asyncio.sleep(0.25)
-        assert await boss.locator("#tiles").get_attribute("data-missed") != before
+
+        async def missed_changed() -> bool:
+            return await boss.locator("#tiles").get_attribute("data-missed") != before
+
+        # The page's CSP forbids eval, so this polls from here rather than with wait_for_function.
+        await until(missed_changed, "the board's missed % to change", timeout=30, every=0.25)
         assert await boss.locator("#callbacks tr.green, #callbacks tr.amber").count() >= 1
         if shots is not None:
             await boss.screenshot(path=str(shots / "supervisor.png"), full_page=True)

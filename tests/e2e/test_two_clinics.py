@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -26,7 +26,7 @@ from tests.asterisk_plugin import SandboxHandle
 from tests.e2e.browser import chromium
 from tests.inbound_scenario import QUEUE, Service, running_service
 from tests.operators import PASSWORD, add_user, api_token
-from tests.support import sim_phone
+from tests.support import sim_phone, until
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 
@@ -103,15 +103,6 @@ async def crafted_socket(
         http.ws_connect(f"{base}/ws", params=params) as ws,
     ):
         yield ws
-
-
-async def poll(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    """Wait for a condition checked from here (the pages' CSP forbids eval, so no wait_for_function)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.25)
 
 
 async def import_visits(svc: Service, token: str, visits: list[dict[str, str]]) -> None:
@@ -193,11 +184,13 @@ async def test_clinic_c1_staff_never_see_clinic_c2_patients_while_c2_calls_ring_
         async def shows(seen: Seen, phone: str) -> bool:
             return mask_phone(phone) in await seen.page.locator("#callbacks").inner_text()
 
-        await poll(lambda: shows(boss1, p1), 30, "c1's callback on c1's board")
-        await poll(lambda: shows(boss2, p2), 30, "c2's callback on c2's board")
+        # Checked from here: the pages' CSP forbids eval, so no wait_for_function.
+        await until(lambda: shows(boss1, p1), "c1's callback on c1's board", timeout=30, every=0.25)
+        await until(lambda: shows(boss2, p2), "c2's callback on c2's board", timeout=30, every=0.25)
         assert not await shows(boss1, p2)
         # Let the callbacks ring the administrators' phones for a while (they do not answer): the dialer's own
-        # calls of both clinics ring admin1 and admin2 too.
+        # calls of both clinics ring admin1 and admin2 too. The time is the point: what the pages are sent meanwhile
+        # is searched for the other clinic's data below.
         await asyncio.sleep(8)
 
         # Every page and export c1's supervisor may open, and their crafted attempts at c2's.

@@ -15,7 +15,7 @@ from typing import Any
 
 from dialer.core.clock import Clock
 from dialer.core.ports import OutgoingSms, SmsError, SmsReceipt
-from dialer.core.recalls import RecallRecord, RecallStatus
+from dialer.core.recalls import RecallRecord, RecallStatus, rounds_for_today, status_change
 from dialer.core.records import (
     AttemptBatch,
     AttemptEnd,
@@ -534,7 +534,6 @@ class MemoryRecallStore:
             for tid, r in self.rounds.items()
             if r.clinic_id == clinic_id and r.created_at >= day_start
         }
-        room = max(0, limit - len(today))
         due = sorted(
             (
                 r
@@ -547,21 +546,15 @@ class MemoryRecallStore:
             key=lambda r: (r.target_day, r.recall_id),
         )
         earlier = {(r.recall_id, r.day): tid for tid, r in self.rounds.items()}
-        for recall in due:
-            key = (recall.recall_id, recall.target_day)
-            if room == 0:
-                break
-            if key in today:
-                continue
-            if key in earlier:
-                if self.rounds[earlier[key]].state == "active":
-                    today[key] = earlier[key]
-                    room -= 1
-                continue
-            room -= 1
-            target_id = self.ids.take()
-            self.rounds[target_id] = _Round(recall.recall_id, recall.target_day, clinic_id, now)
-            today[key] = target_id
+        active = {key: self.rounds[tid].state == "active" for key, tid in earlier.items()}
+        for recall_id, round_day in rounds_for_today(
+            [(r.recall_id, r.target_day) for r in due], today, active, limit
+        ):
+            carried = earlier.get((recall_id, round_day))
+            if carried is None:
+                carried = self.ids.take()
+                self.rounds[carried] = _Round(recall_id, round_day, clinic_id, now)
+            today[(recall_id, round_day)] = carried
         return [tid for tid in today.values() if self.rounds[tid].state == "active"]
 
     async def by_target(self, target_id: int) -> tuple[RecallRecord, bool, datetime] | None:
@@ -590,14 +583,10 @@ class MemoryRecallStore:
         close_target: int | None = None,
         event: dict[str, Any],
     ) -> None:
-        row = replace(self.recalls[recall_id], status=status, reason=reason, status_comment=comment)
-        if target_day is not None:
-            row = replace(row, target_day=target_day)
-        if booked_day is not None:
-            row = replace(row, booked_day=booked_day)
-        if moves is not None:
-            row = replace(row, moves=moves)
-        self.recalls[recall_id] = row
+        change = status_change(
+            status, reason=reason, comment=comment, target_day=target_day, booked_day=booked_day, moves=moves
+        )
+        row = self.recalls[recall_id] = replace(self.recalls[recall_id], **change)
         if close_target is not None:
             r = self.rounds[close_target]
             r.state, r.stop_reason = "done", status.value

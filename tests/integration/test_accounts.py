@@ -21,6 +21,7 @@ from dialer.core.records import WrapupRow
 from dialer.web.auth import SESSION_LIFETIME
 from dialer.web.live import ENDED, SESSION_CHECK_SECONDS
 from tests.logins import PASSWORD, Browser, Site, running_site
+from tests.support import until
 
 CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
 
@@ -118,8 +119,10 @@ async def test_an_expired_sessions_socket_is_closed(tmp_path: Path) -> None:
         anna_id = await site.add_user("anna")
         assert (await browser.login("anna")).status == 303
         async with browser.socket() as page:
+            asleep = site.clock.sleepers
             site.clock.advance(SESSION_LIFETIME - timedelta(minutes=1))
-            await asyncio.sleep(0.3)  # the check ran (and found the session open)
+            # The loops the jump woke (the session check among them) are done once they sleep again.
+            await until(lambda: site.clock.sleepers >= asleep, "the session check to run (and find it open)")
             site.rt.live.to_user(anna_id, {"type": "card", "call": "still-on"})
             assert json.loads((await next_message(page)).data)["call"] == "still-on"
             site.clock.advance(timedelta(minutes=1))

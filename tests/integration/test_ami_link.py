@@ -4,7 +4,6 @@ a refused login is final. A TCP proxy between the service and Asterisk cuts or f
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from bench.lib.rawami import RawAmi
 from dialer.ami.connection import AmiAuthError, AmiConnection
 from tests.ami_proxy import AmiProxy
 from tests.asterisk_plugin import SandboxHandle
-from tests.support import DialerHome, appointments_csv, sim_phone
+from tests.support import DialerHome, appointments_csv, sim_phone, until
 
 pytestmark = pytest.mark.asterisk
 
@@ -81,21 +80,8 @@ async def prepared_home(
 
 
 async def run_campaign(home: DialerHome, day: str, timeout: float = 120) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dialer",
-        "--config",
-        str(home.config),
-        "--log-level",
-        "INFO",
-        "campaign",
-        "run",
-        "reminders",
-        "--date",
-        day,
-        "--until-done",
-        cwd=home.root,
+    process = await home.start(
+        *("--log-level", "INFO", "campaign", "run", "reminders", "--date", day, "--until-done"),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -123,7 +109,6 @@ async def test_link_lost_right_after_originate_dials_once_and_keeps_the_result(
         home, day = await prepared_home(tmp_path, proxy.port, sandbox, sim_phone(1))
         code, out = await run_campaign(home, day)
         assert code == 0, out
-        await asyncio.sleep(0.5)
     finally:
         await proxy.stop()
     assert proxy.cut_done.is_set(), "the link was never cut"
@@ -131,6 +116,7 @@ async def test_link_lost_right_after_originate_dials_once_and_keeps_the_result(
     assert proxy.connections >= 2
     (target,) = home.query("select target_id from targets")
     attempt = home.attempt_id("reminders", target["target_id"], 1)
+    await until(lambda: observer.hung_up([attempt]), "the call's end on the observer's link")
     assert len(channels_of(observer, attempt)) == 1
     # Once the outcome is stored, the dialplan's AstDB record of it is deleted (with the "call" privilege only).
     reply = await observer.send("DBGet", [("Family", "dialer"), ("Key", attempt)])
@@ -165,7 +151,7 @@ async def test_bare_panoramisk_resends_an_unanswered_originate(sandbox: SandboxH
     )
     try:
         manager.connect()
-        await asyncio.sleep(1.0)
+        await until(lambda: manager.authenticated, "panoramisk logged in through the proxy")
         manager.send_action(
             {
                 "Action": "Originate",
@@ -177,23 +163,27 @@ async def test_bare_panoramisk_resends_an_unanswered_originate(sandbox: SandboxH
                 "Timeout": "3000",
             }
         )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and proxy.originates_forwarded < 2:
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(1.0)
+        await until(
+            lambda: proxy.originates_forwarded >= 2, "the Originate sent again", timeout=15, every=0.2
+        )
+
+        def calls() -> list[dict[str, str]]:
+            return [
+                f
+                for _, f in observer.events
+                if f.get("Event") == "Newchannel"
+                and f.get("Channel", "").startswith(f"Local/{phone}@patients")
+                and f["Channel"].endswith(";1")
+            ]
+
+        # Both calls, as Asterisk tells the observer on its own link.
+        await until(lambda: len(calls()) >= 2, "the second call's channel on the observer's link")
     finally:
         manager.close()
         await proxy.stop()
-    calls = [
-        f
-        for _, f in observer.events
-        if f.get("Event") == "Newchannel"
-        and f.get("Channel", "").startswith(f"Local/{phone}@patients")
-        and f["Channel"].endswith(";1")
-    ]
     await observer.close()
     assert proxy.originates_forwarded == 2
-    assert len(calls) == 2, "panoramisk no longer resends: the guard may be simplified"
+    assert len(calls()) == 2, "panoramisk no longer resends: the guard may be simplified"
 
 
 async def test_a_dead_link_is_noticed_within_two_ping_intervals(sandbox: SandboxHandle) -> None:
@@ -211,8 +201,7 @@ async def test_a_dead_link_is_noticed_within_two_ping_intervals(sandbox: Sandbox
         await asyncio.wait_for(connection.ready.wait(), 10)
         proxy.freeze()
         frozen_at = time.monotonic()
-        while connection.ready.is_set():
-            await asyncio.sleep(0.05)
+        await until(lambda: not connection.ready.is_set(), "the frozen link noticed", every=0.05)
         noticed = time.monotonic() - frozen_at
         await asyncio.wait_for(connection.ready.wait(), 10)
     finally:

@@ -15,21 +15,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dialer.app import build_web_app, open_runtime
-from dialer.core.clock import SystemClock
-from dialer.core.passwords import hash_password, new_token, token_digest
+from dialer.core.passwords import hash_password
 from dialer.settings import load_settings
 from dialer.web.openapi import SPEC
 from tests.hypothesis_profiles import examples
+from tests.staff import add_staff
 from tests.support import DialerHome
-
-CONFIG = """
-[service]
-data_dir = "var"
-[[clinics]]
-id = "c1"
-name = "Клиника"
-timezone = "Europe/Moscow"
-"""
 
 scalars = st.one_of(
     st.none(),
@@ -87,45 +78,18 @@ bodies = st.one_of(json_values, objects, st.lists(objects, max_size=5), st.binar
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
-    home = DialerHome(tmp_path)
-    home.write(CONFIG)
+    home = DialerHome.one_clinic(tmp_path)
     async with open_runtime(load_settings(home.config, env={})) as rt:
-        token = new_token()
-        await rt.storage.users.add(
-            username="fuzz",
-            display_name="Fuzz",
-            role="operator",
-            password_hash=hash_password("long enough password"),
-            interfaces=("PJSIP/101",),
-            clinics=("*",),
-            api_token_hash=token_digest(token),
-            now=SystemClock().now(),
-        )
-        boss = new_token()
-        await rt.storage.users.add(
-            username="boss",
-            display_name="Boss",
-            role="supervisor",
-            password_hash=hash_password("long enough password"),
-            interfaces=(),
-            clinics=("*",),
-            api_token_hash=token_digest(boss),
-            now=SystemClock().now(),
-        )
+        password = hash_password("long enough password")
+        await add_staff(rt.storage, "fuzz", password_hash=password, interfaces=("PJSIP/101",), token=True)
+        boss = await add_staff(rt.storage, "boss", "supervisor", password_hash=password, token=True)
         # The API is for admins and other systems: fuzz it as the clinic's system does, with an admin's token.
-        crm = new_token()
-        await rt.storage.users.add(
-            username="crm",
-            display_name="CRM",
-            role="admin",
-            password_hash=hash_password("long enough password"),
-            interfaces=(),
-            clinics=("*",),
-            api_token_hash=token_digest(crm),
-            now=SystemClock().now(),
+        crm = await add_staff(
+            rt.storage, "crm", "admin", password_hash=password, display_name="CRM", token=True
         )
-        async with TestClient(TestServer(build_web_app(rt)), headers={"Authorization": f"Bearer {crm}"}) as c:
-            c.boss_token = boss  # type: ignore[attr-defined]
+        headers = {"Authorization": f"Bearer {crm.token}"}
+        async with TestClient(TestServer(build_web_app(rt)), headers=headers) as c:
+            c.boss_token = boss.token  # type: ignore[attr-defined]
             yield c
 
 

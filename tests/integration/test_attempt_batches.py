@@ -194,7 +194,7 @@ async def test_a_writer_holding_the_database_is_waited_for(both: tuple[Storage, 
                 AttemptBatch(ends=[end(IDS[0], 20, CallResult.NO_ANSWER)]), [logged(IDS[0], 20, "ended")]
             )
         )
-        await asyncio.sleep(hold)
+        await asyncio.sleep(hold)  # the point: for this long the write waits behind the other writer
         assert not applying.done()  # waiting for the write lock, not failed
     assert await applying == {IDS[0]}
     assert time.monotonic() - started >= hold

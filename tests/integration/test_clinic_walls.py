@@ -52,7 +52,10 @@ async def messages(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[
     return got
 
 
-async def until(ws: aiohttp.ClientWebSocketResponse, check: Any, seconds: float = 10) -> dict[str, Any]:
+async def first_message(
+    ws: aiohttp.ClientWebSocketResponse, check: Any, seconds: float = 10
+) -> dict[str, Any]:
+    """The first message on the socket that passes `check`."""
     async with asyncio.timeout(seconds):
         async for message in ws:
             data = json.loads(message.data)
@@ -100,10 +103,12 @@ async def test_a_call_pops_up_only_for_its_clinic_with_that_clinics_records(tmp_
         popups = asyncio.create_task(chain.rt.popups.run())
         try:
             async with socket(chain, op1) as ws1, socket(chain, op2) as ws2:
-                await asyncio.sleep(0.3)  # both pages connected, the operators' phones known
+                # The server holds a page's socket from its handshake on; the operators' phones are read here
+                # rather than waited for from the popups loop's first turn.
+                await chain.rt.popups.refresh_operators()
                 for event in inbound_call("1700.1", "200", phone, "c2-reception"):  # dialled c2's number
                     chain.rt.intake.feed(event)
-                card = await until(ws2, lambda m: m.get("type") == "card")
+                card = await first_message(ws2, lambda m: m.get("type") == "card")
                 names = [p["name"] for p in card["card"]["patients"]]
                 assert names == ["Двойникова Ольга"] and {v["clinic"] for v in card["card"]["visits"]} == {
                     "c2"
@@ -111,7 +116,7 @@ async def test_a_call_pops_up_only_for_its_clinic_with_that_clinics_records(tmp_
                 assert await messages(ws1, 1.0) == []  # the c1 operator at the same phone: nothing
                 for event in inbound_call("1800.1", "100", phone, "c1-reception"):  # dialled c1's number
                     chain.rt.intake.feed(event)
-                card = await until(ws1, lambda m: m.get("type") == "card")
+                card = await first_message(ws1, lambda m: m.get("type") == "card")
                 assert [p["name"] for p in card["card"]["patients"]] == ["Пациент Проверочный"]
                 assert "Двойникова" not in json.dumps(card, ensure_ascii=False)
                 assert {v["clinic"] for v in card["card"]["visits"]} == {"c1"}
@@ -148,13 +153,13 @@ async def test_the_live_board_stays_on_the_supervisors_clinics(tmp_path: Path) -
     async with clinic_chain(tmp_path) as chain:
         sup1, sup23 = chain.people["sup1"], chain.people["sup23"]
         async with socket(chain, sup1) as ws:  # no ?clinic=: their own clinic
-            assert (await until(ws, lambda m: m.get("type") == "board"))["clinic"] == "c1"
+            assert (await first_message(ws, lambda m: m.get("type") == "board"))["clinic"] == "c1"
             await ws.send_str(json.dumps({"clinic": "c2"}))  # the browser asks for another clinic's board
             assert [m for m in await messages(ws, 1.5) if m.get("clinic") == "c2"] == []
         async with socket(chain, sup23) as ws:
-            assert (await until(ws, lambda m: m.get("type") == "board"))["clinic"] == "c2"
+            assert (await first_message(ws, lambda m: m.get("type") == "board"))["clinic"] == "c2"
             await ws.send_str(json.dumps({"clinic": "c3"}))  # their other clinic: switched
-            assert (await until(ws, lambda m: m.get("type") == "board"))["clinic"] == "c3"
+            assert (await first_message(ws, lambda m: m.get("type") == "board"))["clinic"] == "c3"
             await ws.send_str(json.dumps({"clinic": "c1"}))
             assert [m for m in await messages(ws, 1.5) if m.get("clinic") == "c1"] == []
 

@@ -15,6 +15,9 @@ from tests.asterisk_plugin import SandboxHandle
 pytestmark = pytest.mark.asterisk
 
 
+# A whole reminder day, with up to 240 s allowed between two of its lines; it took 106 s on a loaded
+# two-core machine.
+@pytest.mark.timeout(900)
 async def test_the_demo_plays_a_clinic_day_and_keeps_serving(sandbox: SandboxHandle, tmp_path) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,

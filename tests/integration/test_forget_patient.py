@@ -17,14 +17,6 @@ from tests.people_db import PERSONAL_COLUMNS, STAFF, Db, Person, fill
 from tests.support import DialerHome
 
 AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
-CONFIG = """
-[service]
-data_dir = "var"
-[[clinics]]
-id = "c1"
-name = "Клиника"
-timezone = "Europe/Moscow"
-"""
 
 
 def forgotten() -> Person:
@@ -134,8 +126,7 @@ async def test_a_dry_run_counts_the_same_and_changes_nothing(storage: Storage) -
 async def test_nothing_forgotten_stays_in_the_database_files(tmp_path: Path) -> None:
     """Deleted rows are overwritten (secure_delete) and the write-ahead log emptied: a copy of the files taken
     after the erasure holds neither the number nor the name."""
-    home = DialerHome(tmp_path)
-    home.write(CONFIG)
+    home = DialerHome.one_clinic(tmp_path)
     storage = await Storage.open(f"sqlite+aiosqlite:///{home.db}")
     try:
         db = Db(storage.engine)
@@ -152,8 +143,7 @@ async def test_nothing_forgotten_stays_in_the_database_files(tmp_path: Path) -> 
 
 
 def test_the_command_prints_what_it_erased_per_table(tmp_path: Path) -> None:
-    home = DialerHome(tmp_path)
-    home.write(CONFIG)
+    home = DialerHome.one_clinic(tmp_path)
 
     async def seed() -> None:
         storage = await Storage.open(f"sqlite+aiosqlite:///{home.db}")

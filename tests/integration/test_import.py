@@ -10,9 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from dialer.app import build_web_app, open_runtime
-from dialer.core.clock import SystemClock
-from dialer.core.passwords import hash_password, new_token, token_digest
+from dialer.core.passwords import hash_password
 from dialer.settings import load_settings
+from tests.staff import add_staff
 from tests.support import DialerHome
 
 CONFIG = """
@@ -122,18 +122,11 @@ async def api(home: DialerHome) -> AsyncIterator[tuple[TestClient, list[set[obje
             imported.append(days)
 
         rt.day_lists.on_imported = on_imported  # type: ignore[method-assign]
-        token = new_token()
-        await rt.storage.users.add(
-            username="crm",
-            display_name="CRM",
-            role="admin",
-            password_hash=hash_password("long enough password"),
-            interfaces=(),
-            clinics=("*",),
-            api_token_hash=token_digest(token),
-            now=SystemClock().now(),
+        password = hash_password("long enough password")
+        crm = await add_staff(
+            rt.storage, "crm", "admin", password_hash=password, display_name="CRM", token=True
         )
-        client = TestClient(TestServer(build_web_app(rt)), headers={"Authorization": f"Bearer {token}"})
+        client = TestClient(TestServer(build_web_app(rt)), headers={"Authorization": f"Bearer {crm.token}"})
         async with client:
             yield client, imported
 

@@ -186,7 +186,12 @@ async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_
 
         # The webhook: every status change delivered once, though the receiver failed the first two tries.
         await svc.until(lambda: len({r["key"] for r in receiver.accepted()}) == 5, 60, "five webhook events")
-        await asyncio.sleep(2)
+        # Once the outbox has every event marked delivered, nothing is left to send again.
+        await svc.until(
+            lambda: not svc.home.query("select 1 from webhook_outbox where delivered_at is null"),
+            30,
+            "every webhook event marked delivered",
+        )
         keys = [r["key"] for r in receiver.accepted()]
         assert len(keys) == len(set(keys)) == 5
         assert [r["status"] for r in receiver.requests[:2]] == [500, 500]

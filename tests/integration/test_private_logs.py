@@ -24,24 +24,16 @@ from dialer.__main__ import QUIET_LIBRARIES, quiet_libraries
 from dialer.app import Runtime, build_web_app, open_runtime
 from dialer.core.clock import SystemClock
 from dialer.core.inbound import InboundEnded, MissReason
-from dialer.core.passwords import new_token, token_digest
 from dialer.core.records import CloseReason
 from dialer.settings import load_settings
 from dialer.storage.repository import Storage
 from dialer.storage.schema import patients
-from tests.support import DialerHome
+from tests.staff import add_staff
+from tests.support import DialerHome, until
 
 NAME = "Смирнова Анна Сергеевна"
 PHONE = "+79161234567"
 TYPED = "8 (916) 123-45-67"
-CONFIG = """
-[service]
-data_dir = "var"
-[[clinics]]
-id = "c1"
-name = "Клиника"
-timezone = "Europe/Moscow"
-"""
 HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
@@ -72,9 +64,7 @@ def service_logging() -> Iterator[None]:
 
 @pytest.fixture
 def home(tmp_path: Path) -> DialerHome:
-    home = DialerHome(tmp_path)
-    home.write(CONFIG)
-    return home
+    return DialerHome.one_clinic(tmp_path)
 
 
 @pytest.fixture
@@ -101,10 +91,9 @@ def missed_call(call_id: str) -> InboundEnded:
 
 
 async def wait_for_error(caplog: pytest.LogCaptureFixture) -> None:
-    for _ in range(200):
-        if any(r.levelno >= logging.ERROR for r in caplog.records):
-            return
-        await asyncio.sleep(0.02)
+    await until(
+        lambda: any(r.levelno >= logging.ERROR for r in caplog.records), "an error logged", every=0.02
+    )
 
 
 async def test_a_missed_call_whose_callback_task_cannot_be_written(
@@ -141,17 +130,9 @@ async def test_a_callback_that_cannot_be_closed_when_the_patient_calls_again(
 async def test_an_api_import_that_cannot_be_written(
     rt: Runtime, home: DialerHome, caplog: pytest.LogCaptureFixture
 ) -> None:
-    token = new_token()
-    await rt.storage.users.add(
-        username="crm",
-        display_name="CRM",
-        role="admin",
-        password_hash=HASH,
-        interfaces=(),
-        clinics=frozenset({"*"}),
-        api_token_hash=token_digest(token),
-        now=SystemClock().now(),
-    )
+    token = (
+        await add_staff(rt.storage, "crm", "admin", password_hash=HASH, display_name="CRM", token=True)
+    ).token
     refuse(home.db, "patients")
     caplog.set_level(logging.DEBUG)
     row = {

@@ -16,7 +16,7 @@ from dialer.storage import schema
 from dialer.storage.repository import Storage
 from dialer.storage.retention import purge
 from tests.people_db import Db, Person, add_target, fill
-from tests.support import DialerHome
+from tests.support import DialerHome, until
 
 NOW = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -291,14 +291,11 @@ def test_the_purge_command_and_its_settings(tmp_path: Path) -> None:
 
 
 async def purges(caplog: pytest.LogCaptureFixture, count: int) -> list[str]:
-    import asyncio
+    def lines() -> list[str]:
+        found = [r.getMessage() for r in caplog.records if r.name == "dialer.retention"]
+        return found if len(found) >= count else []
 
-    for _ in range(200):
-        lines = [r.getMessage() for r in caplog.records if r.name == "dialer.retention"]
-        if len(lines) >= count:
-            return lines
-        await asyncio.sleep(0.05)
-    return lines
+    return await until(lines, f"{count} purge lines in the log", every=0.05)
 
 
 async def test_the_service_purges_every_night_and_logs_counts_only(

@@ -19,6 +19,7 @@ from dialer.app import build_web_app, open_runtime
 from dialer.core.clock import SystemClock
 from dialer.settings import load_settings
 from dialer.storage.repository import Storage
+from tests.staff import add_staff
 from tests.support import DialerHome
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,16 +78,8 @@ async def web(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[t
         '[[clinics]]\nid = "c1"\nname = "Клиника"\ntimezone = "Europe/Moscow"\n'
     )
     async with open_runtime(load_settings(home.config, env={})) as rt:
-        await rt.storage.users.add(
-            username="anna",
-            display_name="Анна",
-            role="operator",
-            password_hash=old_hash(PASSWORD),  # made by an older version, at N=2^14
-            interfaces=(),
-            clinics=frozenset({"*"}),
-            api_token_hash=None,
-            now=SystemClock().now(),
-        )
+        # The password hash is made by an older version, at N=2^14.
+        await add_staff(rt.storage, "anna", password_hash=old_hash(PASSWORD), display_name="Анна")
         async with TestClient(TestServer(build_web_app(rt))) as client:
             yield client, rt.storage
 

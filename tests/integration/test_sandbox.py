@@ -318,7 +318,7 @@ def test_a_second_up_waits_for_the_first(tmp_path: Path, no_debootstrap_path: st
             [sys.executable, "-c", CLI, "up"], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
         )
         try:
-            time.sleep(2.0)
+            time.sleep(2.0)  # the point: for this long the second `up` must keep waiting
             assert child.poll() is None, "the second `up` must wait while another holds the lock"
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)

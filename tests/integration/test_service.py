@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,20 +14,9 @@ import pytest
 from bench.lib.clinic import ClinicTime
 from bench.lib.service import free_port
 from tests.asterisk_plugin import SandboxHandle
-from tests.support import DialerHome, ami_section, sim_phone
+from tests.support import DialerHome, ami_section, sim_phone, until
 
 pytestmark = pytest.mark.asterisk
-
-
-async def wait_until(check, timeout: float, every: float = 0.3):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(every)
 
 
 async def test_service_builds_the_list_at_its_time_and_calls(sandbox: SandboxHandle, tmp_path: Path) -> None:
@@ -59,17 +47,7 @@ same_day_confirmation = false
     created = home.run("users", "add", "crm", "--role", "admin", "--api-token")
     assert created.returncode == 0, created.stdout + created.stderr
     token = created.stdout.split("API-токен (показан один раз): ")[1].split()[0]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dialer",
-        "--config",
-        str(home.config),
-        "run",
-        cwd=home.root,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await home.start("run", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
@@ -81,7 +59,7 @@ same_day_confirmation = false
                 except aiohttp.ClientError:
                     return False
 
-            await wait_until(up, 30)
+            await until(up, "the service linked to Asterisk", timeout=30, every=0.3)
             body = [
                 {
                     "appointment_id": "S1",
@@ -113,7 +91,7 @@ same_day_confirmation = false
                     rows = {a["appointment_id"]: a["status"] for a in (await r.json())["appointments"]}
                 return rows if set(rows.values()) == {"confirmed", "cancelled"} else None
 
-            final = await wait_until(statuses, 90)
+            final = await until(statuses, "every visit confirmed or cancelled", timeout=90, every=0.3)
             assert final == {"S1": "confirmed", "S5": "cancelled"}
         built = home.query("select min(created_at) as at from targets")[0]["at"]
         built_at = datetime.fromisoformat(built).replace(tzinfo=UTC)

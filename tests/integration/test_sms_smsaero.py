@@ -21,7 +21,7 @@ from dialer.settings import Secret, SmsAeroSettings, SmsSettings, load_settings
 from dialer.sms import SmsAeroGateway, SmsAeroStatusVerifier, build_gateway, status_callback_url
 from tests.fakes import CallbackReceiver, free_port
 from tests.fakes.smsaero_server import FakeSmsAero
-from tests.support import DialerHome
+from tests.support import DialerHome, until
 
 EMAIL = "clinic@example.ru"
 API_KEY = "smsaero-test-key"
@@ -278,11 +278,11 @@ async def test_standalone_server_starts_and_answers() -> None:
         ready = (await asyncio.wait_for(process.stdout.readline(), 15)).decode()
         assert f"http://127.0.0.1:{port}/v2" in ready
         receipt = await gw.send(outgoing("reminder:16:sms"))
-        for _ in range(100):
-            if await gw.fetch_status(receipt.provider_id) is SmsStatus.DELIVERED:
-                break
-            await asyncio.sleep(0.05)
-        assert await gw.fetch_status(receipt.provider_id) is SmsStatus.DELIVERED
+
+        async def delivered() -> bool:
+            return await gw.fetch_status(receipt.provider_id) is SmsStatus.DELIVERED
+
+        await until(delivered, "the gateway to report the message delivered", timeout=5, every=0.05)
     finally:
         await gw.close()
         process.terminate()

@@ -20,6 +20,7 @@ from dialer.sms import TwilioGateway, TwilioStatusVerifier, build_gateway, statu
 from dialer.sms.twilio import TwilioHttpClient
 from tests.fakes import CallbackReceiver, free_port
 from tests.fakes.twilio_server import FakeTwilio
+from tests.support import until
 
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "twilio-test-token"
@@ -353,11 +354,11 @@ async def test_standalone_server_starts_and_answers() -> None:
         ready = (await asyncio.wait_for(process.stdout.readline(), 15)).decode()
         assert f"http://127.0.0.1:{port}" in ready
         receipt = await gw.send(outgoing("reminder:17:sms"))
-        for _ in range(100):
-            if await gw.fetch_status(receipt.provider_id) is SmsStatus.DELIVERED:
-                break
-            await asyncio.sleep(0.05)
-        assert await gw.fetch_status(receipt.provider_id) is SmsStatus.DELIVERED
+
+        async def delivered() -> bool:
+            return await gw.fetch_status(receipt.provider_id) is SmsStatus.DELIVERED
+
+        await until(delivered, "the gateway to report the message delivered", timeout=5, every=0.05)
     finally:
         await gw.close()
         process.terminate()

@@ -12,6 +12,7 @@ from dialer.core.ports import LiveChannel
 from dialer.core.staff import UserRow
 from dialer.core.tracker import Event
 from tests.engine_world import World, running_world, world_settings
+from tests.staff import add_staff
 from tests.unit.test_inbound import Call
 
 QUEUE = "reception"
@@ -24,16 +25,10 @@ def live(event: Event) -> Event:
 
 async def operator_watching(world: World, call: Call) -> tuple[int, list[dict[str, Any]]]:
     """An administrator on `call`'s ringing phone, with the messages their open page would get."""
-    user_id = await world.rt.storage.users.add(
-        username="anna",
-        display_name="Анна",
-        role="operator",
-        password_hash="-",
-        interfaces=(call.interface,),
-        clinics=("*",),
-        api_token_hash=None,
-        now=world.clock.now(),
+    anna = await add_staff(
+        world.rt.storage, "anna", interfaces=(call.interface,), display_name="Анна", now=world.clock.now()
     )
+    user_id = anna.user_id
     pushed: list[dict[str, Any]] = []
     world.rt.popups.push = lambda user, message: pushed.append(message) if user == user_id else None
     await world.run_for(3)  # a phone that rings soon after the pop-ups last looked is looked up again

@@ -17,17 +17,17 @@ log = logging.getLogger("dialer.web")
 
 
 @dataclass
-class CallbackContext:
+class SmsReceiptContext:
     verifiers: dict[str, StatusCallbackVerifier]
     sender: SmsSender
     public_url: str
 
 
-CALLBACKS = web.AppKey("sms_callbacks", CallbackContext)
+SMS_RECEIPTS = web.AppKey("sms_receipts", SmsReceiptContext)
 
 
 async def sms_status(request: web.Request) -> web.Response:
-    ctx = request.app[CALLBACKS]
+    ctx = request.app[SMS_RECEIPTS]
     provider = request.match_info["provider"]
     verifier = ctx.verifiers.get(provider)
     if verifier is None:
