@@ -12,7 +12,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from dialer.core.errors import PeerFailed
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class MigrationError(PeerFailed):
+    """The database could not be brought to the newest revision; the upgrade was rolled back."""
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -66,5 +72,25 @@ def _upgrade(connection: Connection) -> None:
 
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision. Safe to run on every start."""
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+        return
+    async with engine.connect() as conn:
+        # SQLite changes a table by building a new one and dropping the old (alembic's batch mode), which the
+        # foreign keys of rows pointing at it refuse. They are off for the migration (a pragma that only takes
+        # effect outside a transaction) and checked as a whole before it is committed.
+        await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        await conn.commit()
+        try:
+            async with conn.begin():
+                await conn.run_sync(_upgrade)
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).fetchall()
+                if broken:
+                    tables = sorted({str(row[0]) for row in broken})
+                    raise MigrationError(
+                        f"the upgrade would leave rows pointing at nothing in {', '.join(tables)}"
+                    )
+        finally:
+            await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            await conn.commit()

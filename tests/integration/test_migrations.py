@@ -23,13 +23,15 @@ from sqlalchemy import (
     Integer,
     Table,
     create_engine,
+    event,
     func,
     inspect,
     select,
 )
 from sqlalchemy.exc import IntegrityError
 
-from dialer.storage.db import alembic_config
+from dialer.storage.db import alembic_config, migrate, sqlite_pragmas
+from dialer.storage.db import create_engine as create_service_engine
 from dialer.storage.schema import metadata
 from dialer.storage.types import UtcDateTime
 
@@ -157,3 +159,29 @@ def test_adding_the_state_checks_keeps_every_row(tmp_path: Path) -> None:
         step(connection, "head")
         assert differences(connection) == []
     engine.dispose()
+
+
+async def test_the_upgrade_rebuilds_tables_that_other_rows_point_at(tmp_path: Path) -> None:
+    """As an installation meets it: a database of the revision before, with foreign keys on as the service
+    keeps them and rows pointing at the tables the upgrade rebuilds, opened by the service's own migrate."""
+    url = f"sqlite:///{tmp_path / 'dialer.sqlite3'}"
+    engine = create_engine(url)
+    event.listen(engine, "connect", sqlite_pragmas)
+    linked = ("targets", "attempts", "users", "user_clinics")
+    with engine.begin() as connection:
+        previous = ScriptDirectory.from_config(alembic_config()).get_revision(CHECKS_ADDED_BY).down_revision
+        assert isinstance(previous, str)
+        step(connection, previous)
+        for name in linked:  # each first row gets id 1, which the next table's row points at
+            connection.execute(metadata.tables[name].insert(), [a_row(metadata.tables[name])])
+        before = {name: connection.execute(select(metadata.tables[name])).all() for name in linked}
+    engine.dispose()
+
+    service_engine = create_service_engine(url.replace("sqlite://", "sqlite+aiosqlite://"))
+    await migrate(service_engine)
+    async with service_engine.connect() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+        assert (await conn.exec_driver_sql("PRAGMA foreign_key_check")).fetchall() == []
+        for name in linked:
+            assert (await conn.execute(select(metadata.tables[name]))).all() == before[name]
+    await service_engine.dispose()
