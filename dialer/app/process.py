@@ -13,7 +13,7 @@ from dialer.ami.connection import AmiConnection
 from dialer.ami.telephony import AmiTelephony
 from dialer.app.parts import CAMPAIGNS, Runtime, build_parts
 from dialer.core.clock import Clock
-from dialer.core.inbound import InboundTracker
+from dialer.core.inbound_tracker import InboundTracker
 from dialer.core.ownership import OurAttempts
 from dialer.core.ports import PbxLink, Telephony
 from dialer.core.ringing import RingTracker

@@ -65,26 +65,42 @@ Step = Dial | SendSms | Wait | Stop
 
 
 def next_step(target: Target, history: Sequence[AttemptRecord], now: datetime) -> Step:
+    settled = _settled_by_calls(target, history)
+    if settled is not None:
+        return settled
+    if target.may_call:
+        dial = _next_dial(target, history, now)
+        if dial is not None:
+            return dial
+    return _after_calls(target, history, now)
+
+
+def _settled_by_calls(target: Target, history: Sequence[AttemptRecord]) -> Wait | Stop | None:
+    """What the calls so far decide before any new call: wait for the one in flight, or stop for good."""
     if any(a.result is None for a in history):
         return Wait()
     if any(a.settled is Settled.FINAL for a in history):
         return Stop(StopReason.SETTLED)
     if history and history[-1].result is CallResult.INVALID_NUMBER:
         return Stop(StopReason.INVALID_NUMBER)
-    reached = any(a.result is CallResult.ANSWERED for a in history)
-    if reached and not target.retry_when_no_digit and not _has_confirmation(history):
+    if _reached(history) and not target.retry_when_no_digit and not _has_confirmation(history):
         return Stop(StopReason.REACHED)
-    if target.may_call:
-        dial = _next_dial(target, history, now)
-        if dial is not None:
-            return dial
+    return None
+
+
+def _after_calls(target: Target, history: Sequence[AttemptRecord], now: datetime) -> SendSms | Stop:
+    """No call left to make: why the calls ended, or the SMS for a patient they never reached."""
     if _has_confirmation(history):
         return Stop(StopReason.SETTLED)
-    if reached:
+    if _reached(history):
         return Stop(StopReason.REACHED)
     if target.sms_when_not_reached and target.may_sms and not target.sms_done:
         return SendSms(_within_hours(target, now))
     return Stop(StopReason.NOT_REACHED if target.may_call else StopReason.NOT_ALLOWED)
+
+
+def _reached(history: Sequence[AttemptRecord]) -> bool:
+    return any(a.result is CallResult.ANSWERED for a in history)
 
 
 def _within_hours(target: Target, now: datetime) -> datetime:
@@ -117,22 +133,28 @@ def _next_dial(target: Target, history: Sequence[AttemptRecord], now: datetime) 
     )
     last_start = max(starts, default=None)
     for window in target.windows:
-        start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
-        if now >= end:
+        if not _window_open(window, now, starts, confirmed_at):
             continue
-        if confirmed_at is not None and not (window.reconfirm and start > confirmed_at):
-            continue
-        used = sum(1 for s in starts if start <= s < end)
-        if used >= window.attempts:
-            continue
-        earliest = max(now, start)
+        earliest = max(now, window.start.astimezone(UTC))
         if last_start is not None:
             earliest = max(earliest, last_start + window.min_gap)
         # Not at night: the first moment of the window, from `earliest`, inside the clinic's calling hours.
-        at = target.calling_hours.first_allowed(earliest, end, _zone(target, window))
+        at = target.calling_hours.first_allowed(earliest, window.end.astimezone(UTC), _zone(target, window))
         if at is not None:
             return Dial(at, len(history) + 1)
     return None
+
+
+def _window_open(
+    window: Window, now: datetime, starts: Sequence[datetime], confirmed_at: datetime | None
+) -> bool:
+    """Not over yet, not spent, and (once the patient confirmed) a window that asks again after that."""
+    start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+    if now >= end:
+        return False
+    if confirmed_at is not None and not (window.reconfirm and start > confirmed_at):
+        return False
+    return sum(1 for s in starts if start <= s < end) < window.attempts
 
 
 def _zone(target: Target, window: Window) -> tzinfo:

@@ -9,6 +9,18 @@ from dialer.core.errors import FieldError
 DEFAULT_REGION = "RU"
 
 
+def _with_country_code(text: str) -> str:
+    """Russians write trunk prefix 8 or bare ten digits; phonenumbers needs a hint for the latter."""
+    if text.startswith("+"):
+        return text
+    digits = "".join(c for c in text if c.isdigit())
+    if len(digits) == 11 and digits[0] in "78":
+        return "+7" + digits[1:]
+    if len(digits) == 10:
+        return "+7" + digits
+    return text
+
+
 def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     """Return the number in E.164 (+79161234567) or raise FieldError saying why not.
 
@@ -21,14 +33,7 @@ def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     if any(c.isalpha() for c in text):
         # phonenumbers reads letters as a keypad spelling: a typo would become a stranger's number.
         raise FieldError("phone", f"в номере есть буквы: {text!r}")
-    digits = "".join(c for c in text if c.isdigit())
-    candidate = text
-    if region == "RU" and not text.startswith("+"):
-        # Russians write trunk prefix 8 or bare ten digits; phonenumbers needs a hint for the latter.
-        if len(digits) == 11 and digits[0] in "78":
-            candidate = "+7" + digits[1:]
-        elif len(digits) == 10:
-            candidate = "+7" + digits
+    candidate = _with_country_code(text) if region == "RU" else text
     try:
         parsed = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException as exc:

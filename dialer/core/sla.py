@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -64,23 +64,36 @@ def _quantile(values: list[float], q: float) -> float | None:
     return round(ordered[rank - 1], 1)
 
 
+def _delays(
+    tasks: Sequence[TaskStat], moment: Callable[[TaskStat], datetime | None]
+) -> tuple[list[float], int]:
+    """Seconds from each task's start to its `moment` (where there is one), and how many came by the deadline."""
+    delays: list[float] = []
+    in_deadline = 0
+    for t in tasks:
+        at = moment(t)
+        if at is not None:
+            delays.append((at - t.starts_at).total_seconds())
+            if at <= t.deadline_at:
+                in_deadline += 1
+    return delays, in_deadline
+
+
+def _breached(t: TaskStat, now: datetime) -> bool:
+    """First called after the deadline, or not called yet and the deadline has passed."""
+    if t.first_attempt_at is None:
+        return t.deadline_at < now
+    return t.first_attempt_at > t.deadline_at
+
+
 def figures(
     calls: Sequence[CallStat], tasks: Sequence[TaskStat], now: datetime, target: float = ANSWER_TARGET_SECONDS
 ) -> Figures:
     answered = sum(1 for c in calls if c.answered)
     in_target = sum(1 for c in calls if c.answered and c.waited <= target)
-    first = [
-        (t.first_attempt_at - t.starts_at).total_seconds() for t in tasks if t.first_attempt_at is not None
-    ]
-    contact = [(t.contacted_at - t.starts_at).total_seconds() for t in tasks if t.contacted_at is not None]
-    first_in = sum(1 for t in tasks if t.first_attempt_at is not None and t.first_attempt_at <= t.deadline_at)
-    contact_in = sum(1 for t in tasks if t.contacted_at is not None and t.contacted_at <= t.deadline_at)
-    breaches = sum(
-        1
-        for t in tasks
-        if (t.first_attempt_at is not None and t.first_attempt_at > t.deadline_at)
-        or (t.first_attempt_at is None and t.deadline_at < now)
-    )
+    first, first_in = _delays(tasks, lambda t: t.first_attempt_at)
+    contact, contact_in = _delays(tasks, lambda t: t.contacted_at)
+    breaches = sum(1 for t in tasks if _breached(t, now))
     return Figures(
         calls=len(calls),
         answered=answered,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, time
+from typing import TypeVar
 
 from dialer.core import rows
 from dialer.core.errors import BadInput, FieldError
+
+T = TypeVar("T")
 
 RESULTS = {
     "booked": "Записан",
@@ -86,63 +89,106 @@ class WrapupForm:
         return self.visit_day if self.result == "booked" else self.call_again_day
 
 
-def parse_wrapup(raw: Mapping[str, object], today: date, reasons: Reasons = Reasons()) -> WrapupForm:
-    """Every problem is reported, each naming its field; nothing is half-accepted."""
-    errors: list[FieldError] = []
+class _Reader:
+    """Reads the raw form field by field, collecting every FieldError instead of stopping at the first."""
 
-    def take(parse: object) -> object:
+    def __init__(self, raw: Mapping[str, object]) -> None:
+        self.raw = raw
+        self.errors: list[FieldError] = []
+
+    def take(self, parse: Callable[[], T]) -> T | None:
         try:
-            return parse() if callable(parse) else parse
+            return parse()
         except FieldError as err:
-            errors.append(err)
+            self.errors.append(err)
             return None
 
+    def text(self, name: str, max_len: int = 200) -> str:
+        return self.take(lambda: rows.text(self.raw, name, required=False, max_len=max_len)) or ""
+
+    def day(self, name: str, required: bool = False) -> date | None:
+        """A date field, read when it is filled in or when the result needs it."""
+        if not (self.raw.get(name) or required):
+            return None
+        return self.take(lambda: rows.day(self.raw, name))
+
+    def visit_time(self) -> time | None:
+        return (
+            self.take(lambda: rows.time_of_day(self.raw, "visit_time"))
+            if self.raw.get("visit_time")
+            else None
+        )
+
+    def slots(self) -> tuple[str, ...]:
+        slots = self.raw.get("slots", [])
+        if not isinstance(slots, list) or not all(isinstance(s, str) and len(s) <= 100 for s in slots):
+            self.errors.append(FieldError("slots", "список предложенных времён (строки)"))
+            return ()
+        return tuple(str(s) for s in slots)[:4]
+
+
+# The date each result cannot do without: a booking needs the visit, a call-back needs its day.
+_DAY_NEEDED: dict[object, str] = {"booked": "visit_date", "call_again": "call_again_date"}
+
+
+def _refused_reason(reason: str, reasons: Reasons) -> FieldError | None:
+    if reason in reasons.refusal:
+        return None
+    return FieldError("reason", f"причина отказа из списка: {', '.join(reasons.refusal)}")
+
+
+def _call_again_reason(reason: str, reasons: Reasons) -> FieldError | None:
+    return None if reason else FieldError("reason", "укажите причину: " + ", ".join(reasons.call_again))
+
+
+# How each result checks the reason the operator picked; the other results take any reason or none.
+_REASON_CHECKS: dict[object, Callable[[str, Reasons], FieldError | None]] = {
+    "refused": _refused_reason,
+    "call_again": _call_again_reason,
+}
+
+
+def parse_wrapup(raw: Mapping[str, object], today: date, reasons: Reasons = Reasons()) -> WrapupForm:
+    """Every problem is reported, each naming its field; nothing is half-accepted."""
+    form = _Reader(raw)
     unknown = sorted(set(raw) - FIELDS)
     if unknown:
-        errors.append(FieldError(unknown[0], f"неизвестные поля {unknown}"))
+        form.errors.append(FieldError(unknown[0], f"неизвестные поля {unknown}"))
     result = raw.get("result")
     if result not in RESULTS:
-        errors.append(FieldError("result", f"выберите результат: {', '.join(RESULTS.values())}"))
-    reason = take(lambda: rows.text(raw, "reason", required=False))
-    comment = take(lambda: rows.text(raw, "comment", required=False, max_len=MAX_COMMENT))
-    visit_day = (
-        take(lambda: rows.day(raw, "visit_date")) if raw.get("visit_date") or result == "booked" else None
-    )
-    visit_time = take(lambda: rows.time_of_day(raw, "visit_time")) if raw.get("visit_time") else None
-    again_day = (
-        take(lambda: rows.day(raw, "call_again_date"))
-        if raw.get("call_again_date") or result == "call_again"
-        else None
-    )
-    if result == "refused" and reason not in reasons.refusal:
-        errors.append(FieldError("reason", f"причина отказа из списка: {', '.join(reasons.refusal)}"))
-    if result == "call_again" and not reason:
-        errors.append(FieldError("reason", "укажите причину: " + ", ".join(reasons.call_again)))
+        form.errors.append(FieldError("result", f"выберите результат: {', '.join(RESULTS.values())}"))
+    reason = form.text("reason")
+    comment = form.text("comment", MAX_COMMENT)
+    needed = _DAY_NEEDED.get(result)
+    visit_day = form.day("visit_date", required=needed == "visit_date")
+    visit_time = form.visit_time()
+    again_day = form.day("call_again_date", required=needed == "call_again_date")
+    check = _REASON_CHECKS.get(result)
+    problem = check(reason, reasons) if check else None
+    if problem:
+        form.errors.append(problem)
     for name, value in (("visit_date", visit_day), ("call_again_date", again_day)):
-        if isinstance(value, date) and value < today:
-            errors.append(FieldError(name, "дата в прошлом"))
-    slots_raw = raw.get("slots", [])
-    if not isinstance(slots_raw, list) or not all(isinstance(s, str) and len(s) <= 100 for s in slots_raw):
-        errors.append(FieldError("slots", "список предложенных времён (строки)"))
-        slots_raw = []
-    diary_day = take(lambda: rows.day(raw, "diary_date")) if raw.get("diary_date") else None
-    waiting_doctor = take(lambda: rows.text(raw, "waiting_doctor", required=False)) or None
-    waiting_day = take(lambda: rows.day(raw, "waiting_date")) if raw.get("waiting_date") else None
-    diary_comment = take(lambda: rows.text(raw, "diary_comment", required=False, max_len=MAX_COMMENT))
-    waiting_comment = take(lambda: rows.text(raw, "waiting_comment", required=False, max_len=MAX_COMMENT))
-    if errors:
-        raise FormErrors(errors)
+        if value is not None and value < today:
+            form.errors.append(FieldError(name, "дата в прошлом"))
+    slots = form.slots()
+    diary_day = form.day("diary_date")
+    waiting_doctor = form.text("waiting_doctor")
+    waiting_day = form.day("waiting_date")
+    diary_comment = form.text("diary_comment", MAX_COMMENT)
+    waiting_comment = form.text("waiting_comment", MAX_COMMENT)
+    if form.errors:
+        raise FormErrors(form.errors)
     return WrapupForm(
         result=str(result),
-        reason=str(reason or ""),
-        comment=str(comment or ""),
-        visit_day=visit_day if isinstance(visit_day, date) else None,
-        visit_time=visit_time if isinstance(visit_time, time) else None,
-        call_again_day=again_day if isinstance(again_day, date) else None,
-        slots=tuple(str(s) for s in slots_raw)[:4],
-        diary_day=diary_day if isinstance(diary_day, date) else None,
-        diary_comment=str(diary_comment or ""),
-        waiting_doctor=str(waiting_doctor) if waiting_doctor else None,
-        waiting_day=waiting_day if isinstance(waiting_day, date) else None,
-        waiting_comment=str(waiting_comment or ""),
+        reason=reason,
+        comment=comment,
+        visit_day=visit_day,
+        visit_time=visit_time,
+        call_again_day=again_day,
+        slots=slots,
+        diary_day=diary_day,
+        diary_comment=diary_comment,
+        waiting_doctor=waiting_doctor or None,
+        waiting_day=waiting_day,
+        waiting_comment=waiting_comment,
     )

@@ -12,7 +12,8 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 
 from dialer.core.facts import Fact
-from dialer.core.inbound import InboundEnded, InboundFact, InboundTracker
+from dialer.core.inbound import InboundEnded, InboundFact
+from dialer.core.inbound_tracker import InboundTracker
 from dialer.core.pbxtime import PbxTimebase
 from dialer.core.queues import QueueState
 from dialer.core.ringing import RingFact, RingTracker

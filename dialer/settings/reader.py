@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from dialer.core.errors import ConfigError, FieldError
 from dialer.core.timeutil import parse_duration, parse_time_of_day
+
+T = TypeVar("T")
 
 
 class Table:
@@ -109,3 +111,8 @@ class Table:
         unknown = set(self._raw) - self._used
         if unknown:
             raise ConfigError(f"[{self._where}]: неизвестные ключи {sorted(unknown)}")
+
+    def close(self, value: T) -> T:
+        """`done()`, then hand back the value built from this table: `return t.close(Section(a=t.text(...)))`."""
+        self.done()
+        return value

@@ -17,7 +17,7 @@ from typing import Any
 from dialer.campaigns.kinds import ADMINISTRATOR_TAKES, CampaignKind
 from dialer.core.clock import FakeClock
 from dialer.core.ids import AttemptId
-from dialer.core.inbound import InboundTracker
+from dialer.core.inbound_tracker import InboundTracker
 from dialer.core.records import TaskKind
 from dialer.core.tracker import CallTracker
 from dialer.engine.callbacks import CallbackFlow

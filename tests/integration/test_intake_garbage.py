@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from dialer.ami.connection import AmiProtocol
 from dialer.ami.parser import Frame
 from dialer.core.clock import FakeClock
-from dialer.core.inbound import InboundTracker
+from dialer.core.inbound_tracker import InboundTracker
 from dialer.core.ports import LiveChannel, OriginateRequest, RecordedOutcome, TelephonyUnavailable
 from dialer.core.tracker import CallTracker
 from dialer.engine.callbacks import CallbackFlow

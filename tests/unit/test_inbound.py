@@ -24,11 +24,11 @@ from dialer.core.inbound import (
     InboundEnded,
     InboundFact,
     InboundStarted,
-    InboundTracker,
     MissReason,
     StaffCallAnswered,
     caller_number,
 )
+from dialer.core.inbound_tracker import InboundTracker
 from dialer.core.tracker import Event
 
 INBOUND = ("clinic-inbound", "test-direct")
