@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -35,6 +36,30 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ERRORS}}}
 
 
+def _upload(summary: str, fields: Iterable[str], loaded: str, rows: str) -> dict[str, Any]:
+    """A POST of a JSON array of rows, each an object of string fields; `rows` names them in the 413."""
+    return {
+        "summary": summary,
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "items": {"type": "object", "properties": {f: {"type": "string"} for f in fields}},
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": {"description": loaded},
+            "400": _error("ошибки по строкам"),
+            "401": _error("нужен вход"),
+            "413": _error(f"слишком много {rows}"),
+        },
+    }
+
+
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "dialer", "version": "1"},
@@ -42,29 +67,7 @@ SPEC: dict[str, Any] = {
     "security": [{"token": []}],
     "paths": {
         "/api/appointments": {
-            "post": {
-                "summary": "Загрузить записи на приём",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "properties": {f: {"type": "string"} for f in ALL_FIELDS},
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {"description": "все записи загружены"},
-                    "400": _error("ошибки по строкам"),
-                    "401": _error("нужен вход"),
-                    "413": _error("слишком много записей"),
-                },
-            },
+            "post": _upload("Загрузить записи на приём", ALL_FIELDS, "все записи загружены", "записей"),
             "get": {
                 "summary": "Записи на день с результатом напоминания",
                 "parameters": [
@@ -84,29 +87,9 @@ SPEC: dict[str, Any] = {
             },
         },
         "/api/kos": {
-            "post": {
-                "summary": "Загрузить журнал КОС («3. Звать»)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "properties": {f: {"type": "string"} for f in RECALL_FIELDS},
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {"description": "все строки загружены"},
-                    "400": _error("ошибки по строкам"),
-                    "401": _error("нужен вход"),
-                    "413": _error("слишком много строк"),
-                },
-            },
+            "post": _upload(
+                "Загрузить журнал КОС («3. Звать»)", RECALL_FIELDS, "все строки загружены", "строк"
+            ),
             "get": {
                 "summary": "Журнал КОС с результатами обзвона",
                 "parameters": [{"name": "clinic", "in": "query", "schema": {"type": "string"}}],
