@@ -60,6 +60,22 @@ def _upload(summary: str, fields: Iterable[str], loaded: str, rows: str) -> dict
     }
 
 
+CLINIC = {"name": "clinic", "in": "query", "schema": {"type": "string"}}
+
+
+def _read(summary: str, found: str, *parameters: dict[str, Any]) -> dict[str, Any]:
+    """A GET that reads by query parameters: `found` describes what a 200 holds."""
+    return {
+        "summary": summary,
+        "parameters": list(parameters),
+        "responses": {
+            "200": {"description": found},
+            "400": _error("неверные параметры"),
+            "401": _error("нужен вход"),
+        },
+    }
+
+
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "dialer", "version": "1"},
@@ -68,37 +84,23 @@ SPEC: dict[str, Any] = {
     "paths": {
         "/api/appointments": {
             "post": _upload("Загрузить записи на приём", ALL_FIELDS, "все записи загружены", "записей"),
-            "get": {
-                "summary": "Записи на день с результатом напоминания",
-                "parameters": [
-                    {
-                        "name": "date",
-                        "in": "query",
-                        "required": True,
-                        "schema": {"type": "string", "format": "date"},
-                    },
-                    {"name": "clinic", "in": "query", "schema": {"type": "string"}},
-                ],
-                "responses": {
-                    "200": {"description": "записи"},
-                    "400": _error("неверные параметры"),
-                    "401": _error("нужен вход"),
+            "get": _read(
+                "Записи на день с результатом напоминания",
+                "записи",
+                {
+                    "name": "date",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "format": "date"},
                 },
-            },
+                CLINIC,
+            ),
         },
         "/api/kos": {
             "post": _upload(
                 "Загрузить журнал КОС («3. Звать»)", RECALL_FIELDS, "все строки загружены", "строк"
             ),
-            "get": {
-                "summary": "Журнал КОС с результатами обзвона",
-                "parameters": [{"name": "clinic", "in": "query", "schema": {"type": "string"}}],
-                "responses": {
-                    "200": {"description": "строки журнала"},
-                    "400": _error("неверные параметры"),
-                    "401": _error("нужен вход"),
-                },
-            },
+            "get": _read("Журнал КОС с результатами обзвона", "строки журнала", CLINIC),
         },
         "/api/appointments/cancel": {
             "post": {
@@ -127,18 +129,12 @@ SPEC: dict[str, Any] = {
             },
         },
         "/api/sla": {
-            "get": {
-                "summary": "Уровень сервиса за день и по часам",
-                "parameters": [
-                    {"name": "date", "in": "query", "schema": {"type": "string", "format": "date"}},
-                    {"name": "clinic", "in": "query", "schema": {"type": "string"}},
-                ],
-                "responses": {
-                    "200": {"description": "показатели"},
-                    "400": _error("неверные параметры"),
-                    "401": _error("нужен вход"),
-                },
-            },
+            "get": _read(
+                "Уровень сервиса за день и по часам",
+                "показатели",
+                {"name": "date", "in": "query", "schema": {"type": "string", "format": "date"}},
+                CLINIC,
+            ),
         },
         "/api/wrapups/{wrapup_id}": {
             "post": {
