@@ -36,21 +36,20 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ERRORS}}}
 
 
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def _upload(summary: str, fields: Iterable[str], loaded: str, rows: str) -> dict[str, Any]:
     """A POST of a JSON array of rows, each an object of string fields; `rows` names them in the 413."""
     return {
         "summary": summary,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "array",
-                        "items": {"type": "object", "properties": {f: {"type": "string"} for f in fields}},
-                    }
-                }
-            },
-        },
+        "requestBody": _json_body(
+            {
+                "type": "array",
+                "items": {"type": "object", "properties": {f: {"type": "string"} for f in fields}},
+            }
+        ),
         "responses": {
             "200": {"description": loaded},
             "400": _error("ошибки по строкам"),
@@ -105,21 +104,13 @@ SPEC: dict[str, Any] = {
         "/api/appointments/cancel": {
             "post": {
                 "summary": "Отменить визит: время предлагается листу ожидания",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["clinic", "appointment_id"],
-                                "properties": {
-                                    "clinic": {"type": "string"},
-                                    "appointment_id": {"type": "string"},
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["clinic", "appointment_id"],
+                        "properties": {"clinic": {"type": "string"}, "appointment_id": {"type": "string"}},
+                    }
+                ),
                 "responses": {
                     "200": {"description": "отменён"},
                     "400": _error("неверные поля"),
@@ -147,21 +138,16 @@ SPEC: dict[str, Any] = {
                         "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
                     }
                 ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    **{f: {"type": "string"} for f in WRAPUP_FIELDS - {"slots", "result"}},
-                                    "result": {"type": "string", "enum": list(RESULTS)},
-                                    "slots": {"type": "array", "items": {"type": "string"}},
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            **{f: {"type": "string"} for f in WRAPUP_FIELDS - {"slots", "result"}},
+                            "result": {"type": "string", "enum": list(RESULTS)},
+                            "slots": {"type": "array", "items": {"type": "string"}},
+                        },
+                    }
+                ),
                 "responses": {
                     "200": {"description": "сохранено"},
                     "400": _error("ошибки в полях"),
