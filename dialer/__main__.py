@@ -190,24 +190,29 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
         return reports.build_prompts(settings, args.out, out)
     if args.command == "run":
         return _run_async(lambda stop: service.serve(settings, out, stop))
-    if args.command in ("import", "export"):
-        return asyncio.run(_lists(args, settings, out))
     if args.command == "campaign":
         return _run_async(
             lambda stop: service.run_campaign(
                 settings, args.date, until_done=args.until_done, sms_wait=args.sms_wait, out=out, stop=stop
             )
         )
+    return asyncio.run(_one_shot(args, settings, out))
+
+
+async def _one_shot(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """The commands that do one thing and end, rather than run until stopped."""
+    if args.command in ("import", "export"):
+        return await _lists(args, settings, out)
     if args.command == "users":
-        return asyncio.run(_users(args, settings, out))
+        return await _users(args, settings, out)
     if args.command == "audit":
-        return asyncio.run(accounts.audit(settings, args.since, args.user, out))
+        return await accounts.audit(settings, args.since, args.user, out)
     if args.command == "report":
-        return asyncio.run(reports.report_sla(settings, args.date, args.clinic, out))
+        return await reports.report_sla(settings, args.date, args.clinic, out)
     if args.command == "db":
-        return asyncio.run(reports.upgrade_db(settings, out))
+        return await reports.upgrade_db(settings, out)
     if args.command in ("purge", "patients"):
-        return asyncio.run(_personal_data(args, settings, out))
+        return await _personal_data(args, settings, out)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-from dialer.core.errors import (
-    BadInput,
-    ConfigError,
-    Conflict,
-    DialerError,
-    NotFound,
-    PeerFailed,
-    Refused,
-    ServiceStop,
-)
+from dialer.core.errors import ConfigError, DialerError
 from dialer.core.privacy import describe_error
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_ERROR = 0, 1, 2
 
-# The line and the exit code for each kind of error a user can act on, looked up along the error's classes. An
-# OSError (a file that cannot be read, a port taken) is the world's, not ours, but a user can act on it as well.
+# The line and the exit code for each kind of error a user can act on, looked up along the error's classes: every
+# kind in dialer.core.errors but a settings error reads the same. An OSError (a file that cannot be read, a port
+# taken) is the world's, not ours, but a user can act on it as well.
 ERROR_EXITS: dict[type[BaseException], tuple[str, int]] = {
     ConfigError: ("Ошибка в настройках: {error}", EXIT_ERROR),
-    BadInput: ("dialer: {error}", EXIT_ERROR),
-    NotFound: ("dialer: {error}", EXIT_ERROR),
-    Conflict: ("dialer: {error}", EXIT_ERROR),
-    PeerFailed: ("dialer: {error}", EXIT_ERROR),
-    Refused: ("dialer: {error}", EXIT_ERROR),
-    ServiceStop: ("dialer: {error}", EXIT_ERROR),
     DialerError: ("dialer: {error}", EXIT_ERROR),
     OSError: ("dialer: {error}", EXIT_ERROR),
 }

@@ -20,6 +20,7 @@ from dialer.settings import ClinicSettings, Settings
 
 log = logging.getLogger("dialer.alerts")
 
+
 EVERY_SECONDS = 2.0
 RECENT = timedelta(minutes=15)
 
@@ -126,16 +127,22 @@ class AlertWatch:
         return changes
 
     async def _notify(self, clinic: ClinicSettings, alert_id: int, change: Change) -> None:
-        if not clinic.supervisor_phone:
-            return
         body = f"{clinic.name}: {change.kind.label}. {change.detail}"
         try:
-            await self.sms.send(
-                key=sms_key("alert", alert_id, "raised"),
-                clinic_id=clinic.id,
-                target_id=None,
-                phone=clinic.supervisor_phone,
-                body=body,
-            )
+            await text_supervisor(self.sms, clinic, alert_id, body)
         except SmsRetryLater as err:
             log.warning("alert SMS to the senior administrator not sent: %s", err)
+
+
+async def text_supervisor(sms: SmsSender, clinic: ClinicSettings, alert_id: int, body: str) -> None:
+    """The SMS about a raised alert to the clinic's senior administrator, when the clinic has a phone for one.
+    Raises SmsRetryLater when the gateway cannot take it now."""
+    if not clinic.supervisor_phone:
+        return
+    await sms.send(
+        key=sms_key("alert", alert_id, "raised"),
+        clinic_id=clinic.id,
+        target_id=None,
+        phone=clinic.supervisor_phone,
+        body=body,
+    )

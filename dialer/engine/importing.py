@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from dialer.core import rows as fields
 from dialer.core.appointments import ClinicRef, validate_appointments
 from dialer.core.errors import FieldError, RowError
 from dialer.core.recalls import validate_recalls
-from dialer.core.rows import Row
+from dialer.core.records import UpsertCounts
+from dialer.core.rows import Row, RowReport
 from dialer.core.stores import AppointmentStore, RecallImportStore
 from dialer.settings import Settings
 
@@ -91,14 +93,8 @@ async def import_appointments(
     kept, refused = walled(rows, holds)
     report = validate_appointments(kept, clinic_refs(settings))
     counts = await store.upsert(report.accepted, now)
-    return ImportOutcome(
-        rows=report.rows_seen + len(refused),
-        created=counts.created,
-        updated=counts.updated,
-        errors=refused + report.errors,
-        days={r.visit_day for r in report.accepted},
-        clinics={r.clinic_id for r in report.accepted},
-    )
+    days = {r.visit_day for r in report.accepted}
+    return _outcome(report, refused, counts, {r.clinic_id for r in report.accepted}, days)
 
 
 async def import_recalls(
@@ -112,10 +108,22 @@ async def import_recalls(
     kept, refused = walled(rows, holds)
     report = validate_recalls(kept, clinic_refs(settings))
     counts = await store.upsert(report.accepted, now)
+    return _outcome(report, refused, counts, {r.clinic_id for r in report.accepted}, set())
+
+
+def _outcome(
+    report: RowReport[Any],
+    refused: list[RowError],
+    counts: UpsertCounts,
+    clinics: set[str],
+    days: set[date],
+) -> ImportOutcome:
+    """The rows the wall refused count as seen and come first among the errors."""
     return ImportOutcome(
         rows=report.rows_seen + len(refused),
         created=counts.created,
         updated=counts.updated,
         errors=refused + report.errors,
-        clinics={r.clinic_id for r in report.accepted},
+        days=days,
+        clinics=clinics,
     )

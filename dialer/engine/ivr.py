@@ -24,9 +24,10 @@ from dialer.campaigns.post_visit import (
 )
 from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
-from dialer.core.ids import AttemptId, sms_key
+from dialer.core.ids import AttemptId
 from dialer.core.records import AttemptRow, DueTask, Settled
 from dialer.core.stores import AttemptStore, DueStore
+from dialer.engine.alerts import text_supervisor
 from dialer.engine.calls import CallDesk
 from dialer.engine.loops import consume
 from dialer.engine.runner import CampaignRunner, placed_records
@@ -222,14 +223,9 @@ class IvrFlow:
         elif is_low_rating(campaign, answer.digit, self.settings.survey.low_rating):
             detail = low_rating_detail(answer.digit, target["subject_id"])
             alert_id = await self.alerts.raise_(clinic.id, "low_rating", now, detail)
-            if clinic.supervisor_phone:
-                try:
-                    await self.sms.send(
-                        key=sms_key("alert", alert_id, "raised"),
-                        clinic_id=clinic.id,
-                        target_id=None,
-                        phone=clinic.supervisor_phone,
-                        body=f"{clinic.name}: низкая оценка визита. {detail}",
-                    )
-                except SmsRetryLater as err:
-                    log.warning("low-rating SMS not sent: %s", err)
+            try:
+                await text_supervisor(
+                    self.sms, clinic, alert_id, f"{clinic.name}: низкая оценка визита. {detail}"
+                )
+            except SmsRetryLater as err:
+                log.warning("low-rating SMS not sent: %s", err)

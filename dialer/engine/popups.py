@@ -200,21 +200,10 @@ class Popups:
             await self._gone(fact)
 
     async def _ringing(self, fact: PhoneRinging) -> None:
-        users = self._by_interface.get(fact.interface)
-        if not users and self.clock.monotonic() - self._refreshed > UNKNOWN_PHONE_RECHECK_SECONDS:
-            await self.refresh_operators()  # someone may have been given this phone since the last look
-            users = self._by_interface.get(fact.interface)
+        users = await self._users_of_phone(fact.interface)
         if not users:
             return
-        phone = e164_or_empty(fact.caller)
-        clinic_id = ""
-        if fact.ref:
-            attempt = await self.attempts.get(fact.ref)
-            if attempt is not None:
-                phone, clinic_id = attempt.phone, attempt.clinic_id
-        else:
-            clinic = self.settings.clinic_for_call(fact.did, fact.queue)
-            clinic_id = clinic.id if clinic is not None else ""
+        phone, clinic_id = await self._caller(fact)
         # Only the users of the call's clinic get its card, even when a phone is shared across clinics.
         users = {u for u in users if u in self._users and self._users[u].holds(clinic_id)}
         if not users:
@@ -233,6 +222,23 @@ class Popups:
         for user_id in users:
             self._live.setdefault(user_id, {})[fact.call_key] = replace(card)
             self.push(user_id, card.message(now, self._zone(card.clinic_id)))
+
+    async def _users_of_phone(self, interface: str) -> set[int] | None:
+        users = self._by_interface.get(interface)
+        if not users and self.clock.monotonic() - self._refreshed > UNKNOWN_PHONE_RECHECK_SECONDS:
+            await self.refresh_operators()  # someone may have been given this phone since the last look
+            users = self._by_interface.get(interface)
+        return users
+
+    async def _caller(self, fact: PhoneRinging) -> tuple[str, str]:
+        """The phone and clinic a card shows: our own call's attempt, or the caller and the number dialled."""
+        if fact.ref:
+            attempt = await self.attempts.get(fact.ref)
+            if attempt is not None:
+                return attempt.phone, attempt.clinic_id
+            return e164_or_empty(fact.caller), ""
+        clinic = self.settings.clinic_for_call(fact.did, fact.queue)
+        return e164_or_empty(fact.caller), clinic.id if clinic is not None else ""
 
     async def _answered(self, fact: PhoneAnswered) -> None:
         now = self.clock.now()

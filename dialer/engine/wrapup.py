@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 
 from dialer.core.clock import Clock
 from dialer.core.errors import Conflict, FieldError, NotFound
@@ -41,25 +42,48 @@ async def save_wrapup(
     after: AfterWrapup | None = None,
     audit: AuditLog | None = None,
 ) -> WrapupForm:
-    row = await store.get(wrapup_id)
-    # Another operator's call, or one of a clinic this operator no longer holds, answers as if it did not exist.
-    if row is None or row.user_id != user.user_id or not user.holds(row.clinic_id):
-        raise WrapupNotFound("нет такого звонка для оформления")
-    if row.state != WrapupState.PENDING:
-        raise WrapupGone("этот звонок уже оформлен")
+    row = await _pending(store, user, wrapup_id)
     clinic = settings.clinics.get(row.clinic_id)
     now = clock.now()
     today = now.astimezone(clinic.timezone).date() if clinic else now.date()
     form = parse_wrapup(raw, today, settings.reasons)
     if form.result == "call_again" and form.call_again_day is None:
         raise FormErrors([FieldError("call_again_date", "когда перезвонить")])
+    if not await store.save(wrapup_id, _contact(row, form, user, now)):
+        raise WrapupGone("этот звонок уже оформлен")
+    if audit is not None:
+        detail = {
+            "wrapup_id": wrapup_id,
+            "call": row.reason,
+            "result": form.result,
+            "phone": mask_phone(row.phone),
+        }
+        await audit.record(user.username, AuditAction.WRAPUP, row.clinic_id, detail, now)
+    if after is not None:
+        await after(row, form, user)
+    return form
+
+
+async def _pending(store: WrapupStore, user: UserRow, wrapup_id: int) -> WrapupRow:
+    """The operator's own wrap-up, still to be saved."""
+    row = await store.get(wrapup_id)
+    # Another operator's call, or one of a clinic this operator no longer holds, answers as if it did not exist.
+    if row is None or row.user_id != user.user_id or not user.holds(row.clinic_id):
+        raise WrapupNotFound("нет такого звонка для оформления")
+    if row.state != WrapupState.PENDING:
+        raise WrapupGone("этот звонок уже оформлен")
+    return row
+
+
+def _contact(row: WrapupRow, form: WrapupForm, user: UserRow, now: datetime) -> ContactRecord:
+    """The contact the wrap-up records, with the talk and wrap-up times measured from the call."""
     talk = (row.ended_at - row.answered_at).total_seconds() if row.ended_at and row.answered_at else None
     wrap = (now - row.ended_at).total_seconds() if row.ended_at else None
     # "Звать / перезвонить" puts the patient in the diary on that day, unless a diary date was given.
     diary_day = form.diary_day or (
         form.call_again_day if form.result == "call_again" and row.reason not in OWN_DATES else None
     )
-    contact = ContactRecord(
+    return ContactRecord(
         clinic_id=row.clinic_id,
         phone=row.phone,
         patient_id=None,
@@ -80,19 +104,6 @@ async def save_wrapup(
         waiting_day=form.waiting_day,
         waiting_comment=form.waiting_comment,
     )
-    if not await store.save(wrapup_id, contact):
-        raise WrapupGone("этот звонок уже оформлен")
-    if audit is not None:
-        detail = {
-            "wrapup_id": wrapup_id,
-            "call": row.reason,
-            "result": form.result,
-            "phone": mask_phone(row.phone),
-        }
-        await audit.record(user.username, AuditAction.WRAPUP, row.clinic_id, detail, now)
-    if after is not None:
-        await after(row, form, user)
-    return form
 
 
 def _flags(direction: str, kind: str) -> tuple[str, ...]:

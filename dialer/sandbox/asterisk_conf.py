@@ -187,6 +187,20 @@ def load_or_create_secret(layout: SandboxLayout) -> str:
 
 def render(layout: SandboxLayout, secret: str) -> dict[str, str]:
     """Every file of the chroot's /etc/asterisk, by name."""
+    files = _shipped(layout, secret)
+    tests_dir = layout.tests_asterisk_dir
+    test_files = [name for name in (*TEST_DIALPLAN, *TEST_QUEUES) if (tests_dir / name).is_file()]
+    for name in test_files:
+        files[name] = (tests_dir / name).read_text(encoding="utf-8")
+    files.update(_generated(layout, test_files))
+    # Present but empty: otherwise each start logs an ERROR for a file that has nothing to say here.
+    for name in QUIET_FILES:
+        files.setdefault(name, "")
+    return files
+
+
+def _shipped(layout: SandboxLayout, secret: str) -> dict[str, str]:
+    """The project's own config files, the AMI user's secret filled in."""
     shipped = layout.config_dir / "asterisk"
     missing = [name for name in SHIPPED_FILES if not (shipped / name).is_file()]
     if missing:
@@ -200,33 +214,28 @@ def render(layout: SandboxLayout, secret: str) -> dict[str, str]:
     files["manager_dialer.conf"] = _SECRET_LINE.sub(
         lambda m: f"{m.group(1)} {secret}", files["manager_dialer.conf"]
     )
-    tests_dir = layout.tests_asterisk_dir
-    test_files = [name for name in (*TEST_DIALPLAN, *TEST_QUEUES) if (tests_dir / name).is_file()]
-    for name in test_files:
-        files[name] = (tests_dir / name).read_text(encoding="utf-8")
+    return files
+
+
+def _generated(layout: SandboxLayout, test_files: list[str]) -> dict[str, str]:
+    """The files made here for the sandbox, including the shipped dialplan and the tests' pieces present."""
     dialplan = [*SHIPPED_DIALPLAN, *(n for n in test_files if n in TEST_DIALPLAN)]
     includes = "\n".join(f'#include "{n}"' for n in dialplan)
     queue_includes = "\n".join(f'#include "{n}"' for n in test_files if n in TEST_QUEUES)
-    files.update(
-        {
-            "asterisk.conf": ASTERISK_CONF.replace(
-                "/usr/lib/x86_64-linux-gnu/asterisk/modules", machine_arch_modules_dir(layout.root)
-            ),
-            "modules.conf": "[modules]\nautoload = no\n" + "".join(f"load => {m}.so\n" for m in MODULES),
-            "logger.conf": LOGGER_CONF,
-            "manager.conf": MANAGER_CONF.format(host=AMI_HOST, port=layout.ami_port),
-            "extensions.conf": EXTENSIONS_CONF.format(includes=includes),
-            "queues.conf": QUEUES_CONF.format(includes=queue_includes),
-            "musiconhold.conf": MUSICONHOLD_CONF,
-            # No CDR backend is loaded, so skip the CDR engine's work on every call.
-            "cdr.conf": "[general]\nenable = no\n",
-            "indications.conf": INDICATIONS_CONF,
-        }
-    )
-    # Present but empty: otherwise each start logs an ERROR for a file that has nothing to say here.
-    for name in QUIET_FILES:
-        files.setdefault(name, "")
-    return files
+    return {
+        "asterisk.conf": ASTERISK_CONF.replace(
+            "/usr/lib/x86_64-linux-gnu/asterisk/modules", machine_arch_modules_dir(layout.root)
+        ),
+        "modules.conf": "[modules]\nautoload = no\n" + "".join(f"load => {m}.so\n" for m in MODULES),
+        "logger.conf": LOGGER_CONF,
+        "manager.conf": MANAGER_CONF.format(host=AMI_HOST, port=layout.ami_port),
+        "extensions.conf": EXTENSIONS_CONF.format(includes=includes),
+        "queues.conf": QUEUES_CONF.format(includes=queue_includes),
+        "musiconhold.conf": MUSICONHOLD_CONF,
+        # No CDR backend is loaded, so skip the CDR engine's work on every call.
+        "cdr.conf": "[general]\nenable = no\n",
+        "indications.conf": INDICATIONS_CONF,
+    }
 
 
 def restart_fingerprint(files: Mapping[str, str]) -> str:

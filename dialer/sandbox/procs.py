@@ -48,19 +48,8 @@ def run(
 
     Output goes to `log` as well when given, so a slow build leaves a trail to read.
     """
-    full_env = clean_env(env)
     try:
-        done = subprocess.run(
-            [str(a) for a in argv],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            env=full_env,
-            check=False,
-        )
+        done = _run(argv, timeout=timeout, env=clean_env(env))
     except subprocess.TimeoutExpired as exc:
         raise SandboxError(f"{what} took longer than {timeout:.0f} s; {fix}") from exc
     except FileNotFoundError as exc:
@@ -76,20 +65,27 @@ def run(
 def probe(argv: Sequence[str | Path], *, timeout: float) -> tuple[int, str]:
     """Run a quick check; a missing tool or a timeout is a failed check, not an exception."""
     try:
-        done = subprocess.run(
-            [str(a) for a in argv],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            env=clean_env(),
-            check=False,
-        )
+        done = _run(argv, timeout=timeout, env=clean_env())
     except (subprocess.TimeoutExpired, OSError) as exc:
         return -1, str(exc)
     return done.returncode, done.stdout
+
+
+def _run(
+    argv: Sequence[str | Path], *, timeout: float, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run to completion with no input, stderr folded into stdout, undecodable bytes replaced; any exit code."""
+    return subprocess.run(
+        [str(a) for a in argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
 
 
 def asterisk_rx(root: Path, command: str, *, timeout: float = 15.0) -> str:

@@ -133,22 +133,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise forbidden(request, "Этот адрес никому не открыт.")
     if rule.public:
         return await handler(request)
-    ctx = request.app[AUTH]
-    bearer = request.headers.get("Authorization", "")
-    by_token = bearer.startswith("Bearer ")
-    if by_token:
-        digest = token_digest(bearer[7:].strip())
-        user = await ctx.users.by_api_token(digest)
-        if user is None or user.disabled:
-            raise _unauthorized(request, "token", "неверный токен")
-        request[USER], request[CREDENTIAL] = user, Credential("token", digest)
-    else:
-        session = await _session(request, ctx)
-        if session is None:
-            raise _unauthorized(request, "session", "войдите")
-        user = session[0]
-        request[USER], request[CSRF] = session
-        request[CREDENTIAL] = Credential("session", token_digest(request.cookies[SESSION_COOKIE]))
+    user, by_token = await _identify(request, request.app[AUTH])
     if not rule.admits(user, by_token):
         how = ", API token" if by_token else ""
         log.warning("refused %s %s to %s (%s%s)", request.method, request.path, user.username, user.role, how)
@@ -158,6 +143,24 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if rule.scope in (Scope.CLINIC, Scope.CLINICS):
         check_named_clinic(request, user)
     return await handler(request)
+
+
+async def _identify(request: web.Request, ctx: AuthContext) -> tuple[UserRow, bool]:
+    """Who is asking, by API token or by session, noted on the request; and whether it was by token."""
+    bearer = request.headers.get("Authorization", "")
+    if bearer.startswith("Bearer "):
+        digest = token_digest(bearer[7:].strip())
+        user = await ctx.users.by_api_token(digest)
+        if user is None or user.disabled:
+            raise _unauthorized(request, "token", "неверный токен")
+        request[USER], request[CREDENTIAL] = user, Credential("token", digest)
+        return user, True
+    session = await _session(request, ctx)
+    if session is None:
+        raise _unauthorized(request, "session", "войдите")
+    request[USER], request[CSRF] = session
+    request[CREDENTIAL] = Credential("session", token_digest(request.cookies[SESSION_COOKIE]))
+    return session[0], False
 
 
 def _no_right(roles: Collection[str], by_token: bool) -> str:
@@ -226,26 +229,39 @@ async def login(request: web.Request) -> web.StreamResponse:
                 token, next_url, f"Слишком много неудачных попыток. Повторите через {seconds} с."
             ),
         )
-    user = await ctx.users.by_name(username) if username else None
-    # An unknown name is checked against a stand-in hash: it costs what a known one costs.
-    stored = user.password_hash if user is not None else await ctx.dummy.get()
-    matches = await _on_hash_threads(verify_password, password, stored)
-    if user is None or user.disabled or not matches:
-        reason = "unknown_user" if user is None else "disabled" if user.disabled else "password"
-        # An unknown name is not written down: it may be a password typed into the wrong field.
-        await ctx.record(
-            user.username if user else "",
-            AuditAction.LOGIN_FAILED,
-            user.clinic_of_record if user else "",
-            {"address": address, "reason": reason},
-        )
-        log.warning("failed login (%s) from %s", reason, address)
+    user = await _password_holder(ctx, username, password, address)
+    if user is None:
         return web.Response(
             status=401, text=login_html(token, next_url, "Неверное имя или пароль."), content_type="text/html"
         )
     ctx.limiter.succeeded(ticket)
     if needs_rehash(user.password_hash):
         await _rehash(ctx, user, password)
+    raise await _signed_in(request, ctx, user, next_url or home_of(user))
+
+
+async def _password_holder(ctx: AuthContext, username: str, password: str, address: str) -> UserRow | None:
+    """The enabled user this password is right for; a failure is audited and logged, and answers None."""
+    user = await ctx.users.by_name(username) if username else None
+    # An unknown name is checked against a stand-in hash: it costs what a known one costs.
+    stored = user.password_hash if user is not None else await ctx.dummy.get()
+    matches = await _on_hash_threads(verify_password, password, stored)
+    if user is not None and not user.disabled and matches:
+        return user
+    reason = "unknown_user" if user is None else "disabled" if user.disabled else "password"
+    # An unknown name is not written down: it may be a password typed into the wrong field.
+    await ctx.record(
+        user.username if user else "",
+        AuditAction.LOGIN_FAILED,
+        user.clinic_of_record if user else "",
+        {"address": address, "reason": reason},
+    )
+    log.warning("failed login (%s) from %s", reason, address)
+    return None
+
+
+async def _signed_in(request: web.Request, ctx: AuthContext, user: UserRow, to: str) -> web.HTTPSeeOther:
+    """A new session for the user, audited; the redirect that sets its cookie and remembers the browser."""
     session_token = new_token()
     current = ctx.clock.now()
     await ctx.users.open_session(
@@ -255,14 +271,16 @@ async def login(request: web.Request) -> web.StreamResponse:
         current,
         current + SESSION_LIFETIME,
     )
-    await ctx.record(user.username, AuditAction.LOGIN, user.clinic_of_record, {"address": address})
-    response = web.HTTPSeeOther(next_url or home_of(user))
+    await ctx.record(
+        user.username, AuditAction.LOGIN, user.clinic_of_record, {"address": request.remote or ""}
+    )
+    response = web.HTTPSeeOther(to)
     _set_cookie(response, SESSION_COOKIE, session_token, ctx, max_age=int(SESSION_LIFETIME.total_seconds()))
     known = ctx.browsers.remember(request.cookies.get(KNOWN_COOKIE, ""), user.username)
     _set_cookie(response, KNOWN_COOKIE, known, ctx, max_age=KNOWN_LIFETIME, path="/login")
     response.del_cookie(LOGIN_COOKIE, path="/")
     log.info("login of %s (%s)", user.username, user.role)
-    raise response
+    return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -35,6 +36,45 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ERRORS}}}
 
 
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _upload(summary: str, fields: Iterable[str], loaded: str, rows: str) -> dict[str, Any]:
+    """A POST of a JSON array of rows, each an object of string fields; `rows` names them in the 413."""
+    return {
+        "summary": summary,
+        "requestBody": _json_body(
+            {
+                "type": "array",
+                "items": {"type": "object", "properties": {f: {"type": "string"} for f in fields}},
+            }
+        ),
+        "responses": {
+            "200": {"description": loaded},
+            "400": _error("ошибки по строкам"),
+            "401": _error("нужен вход"),
+            "413": _error(f"слишком много {rows}"),
+        },
+    }
+
+
+CLINIC = {"name": "clinic", "in": "query", "schema": {"type": "string"}}
+
+
+def _read(summary: str, found: str, *parameters: dict[str, Any]) -> dict[str, Any]:
+    """A GET that reads by query parameters: `found` describes what a 200 holds."""
+    return {
+        "summary": summary,
+        "parameters": list(parameters),
+        "responses": {
+            "200": {"description": found},
+            "400": _error("неверные параметры"),
+            "401": _error("нужен вход"),
+        },
+    }
+
+
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "dialer", "version": "1"},
@@ -42,99 +82,35 @@ SPEC: dict[str, Any] = {
     "security": [{"token": []}],
     "paths": {
         "/api/appointments": {
-            "post": {
-                "summary": "Загрузить записи на приём",
-                "requestBody": {
+            "post": _upload("Загрузить записи на приём", ALL_FIELDS, "все записи загружены", "записей"),
+            "get": _read(
+                "Записи на день с результатом напоминания",
+                "записи",
+                {
+                    "name": "date",
+                    "in": "query",
                     "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "properties": {f: {"type": "string"} for f in ALL_FIELDS},
-                                },
-                            }
-                        }
-                    },
+                    "schema": {"type": "string", "format": "date"},
                 },
-                "responses": {
-                    "200": {"description": "все записи загружены"},
-                    "400": _error("ошибки по строкам"),
-                    "401": _error("нужен вход"),
-                    "413": _error("слишком много записей"),
-                },
-            },
-            "get": {
-                "summary": "Записи на день с результатом напоминания",
-                "parameters": [
-                    {
-                        "name": "date",
-                        "in": "query",
-                        "required": True,
-                        "schema": {"type": "string", "format": "date"},
-                    },
-                    {"name": "clinic", "in": "query", "schema": {"type": "string"}},
-                ],
-                "responses": {
-                    "200": {"description": "записи"},
-                    "400": _error("неверные параметры"),
-                    "401": _error("нужен вход"),
-                },
-            },
+                CLINIC,
+            ),
         },
         "/api/kos": {
-            "post": {
-                "summary": "Загрузить журнал КОС («3. Звать»)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "properties": {f: {"type": "string"} for f in RECALL_FIELDS},
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {"description": "все строки загружены"},
-                    "400": _error("ошибки по строкам"),
-                    "401": _error("нужен вход"),
-                    "413": _error("слишком много строк"),
-                },
-            },
-            "get": {
-                "summary": "Журнал КОС с результатами обзвона",
-                "parameters": [{"name": "clinic", "in": "query", "schema": {"type": "string"}}],
-                "responses": {
-                    "200": {"description": "строки журнала"},
-                    "400": _error("неверные параметры"),
-                    "401": _error("нужен вход"),
-                },
-            },
+            "post": _upload(
+                "Загрузить журнал КОС («3. Звать»)", RECALL_FIELDS, "все строки загружены", "строк"
+            ),
+            "get": _read("Журнал КОС с результатами обзвона", "строки журнала", CLINIC),
         },
         "/api/appointments/cancel": {
             "post": {
                 "summary": "Отменить визит: время предлагается листу ожидания",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["clinic", "appointment_id"],
-                                "properties": {
-                                    "clinic": {"type": "string"},
-                                    "appointment_id": {"type": "string"},
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["clinic", "appointment_id"],
+                        "properties": {"clinic": {"type": "string"}, "appointment_id": {"type": "string"}},
+                    }
+                ),
                 "responses": {
                     "200": {"description": "отменён"},
                     "400": _error("неверные поля"),
@@ -144,18 +120,12 @@ SPEC: dict[str, Any] = {
             },
         },
         "/api/sla": {
-            "get": {
-                "summary": "Уровень сервиса за день и по часам",
-                "parameters": [
-                    {"name": "date", "in": "query", "schema": {"type": "string", "format": "date"}},
-                    {"name": "clinic", "in": "query", "schema": {"type": "string"}},
-                ],
-                "responses": {
-                    "200": {"description": "показатели"},
-                    "400": _error("неверные параметры"),
-                    "401": _error("нужен вход"),
-                },
-            },
+            "get": _read(
+                "Уровень сервиса за день и по часам",
+                "показатели",
+                {"name": "date", "in": "query", "schema": {"type": "string", "format": "date"}},
+                CLINIC,
+            ),
         },
         "/api/wrapups/{wrapup_id}": {
             "post": {
@@ -168,21 +138,16 @@ SPEC: dict[str, Any] = {
                         "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
                     }
                 ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    **{f: {"type": "string"} for f in WRAPUP_FIELDS - {"slots", "result"}},
-                                    "result": {"type": "string", "enum": list(RESULTS)},
-                                    "slots": {"type": "array", "items": {"type": "string"}},
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            **{f: {"type": "string"} for f in WRAPUP_FIELDS - {"slots", "result"}},
+                            "result": {"type": "string", "enum": list(RESULTS)},
+                            "slots": {"type": "array", "items": {"type": "string"}},
+                        },
+                    }
+                ),
                 "responses": {
                     "200": {"description": "сохранено"},
                     "400": _error("ошибки в полях"),
