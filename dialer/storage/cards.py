@@ -11,15 +11,8 @@ from sqlalchemy import ColumnElement, Table, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.records import PatientCard
-from dialer.storage.schema import (
-    appointments,
-    callback_tasks,
-    contacts,
-    diary,
-    patients,
-    recalls,
-    waiting_list,
-)
+from dialer.storage.journal_schema import contacts, diary, recalls, waiting_list
+from dialer.storage.schema import appointments, callback_tasks, patients
 
 LAST_CONTACTS = 5
 NEXT_VISITS = 3

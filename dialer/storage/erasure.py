@@ -14,21 +14,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Table, delete, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialer.storage.journal_schema import diary, feedback, offers, recalls, waiting_list, webhook_outbox
 from dialer.storage.schema import (
     alerts,
     appointments,
     attempt_events,
     attempts,
-    diary,
     due_tasks,
-    feedback,
-    offers,
-    recalls,
     sms_events,
     sms_messages,
     targets,
-    waiting_list,
-    webhook_outbox,
 )
 
 # Campaigns whose target subject is a visit's appointment_id; the others: kos "recall_id:day", diary

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.recalls import RecallRecord, RecallStatus
 from dialer.core.records import TargetState, UpsertCounts
-from dialer.storage.schema import recalls, targets, webhook_outbox
+from dialer.storage.journal_schema import recalls, webhook_outbox
+from dialer.storage.schema import targets
 from dialer.storage.targets import open_target
 from dialer.storage.upsert import insert_ignore, upsert_clinic_rows
 

@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.records import AttemptState, ReminderStatus
 from dialer.core.staff import ALL_CLINICS
+from dialer.storage.journal_schema import contacts
 from dialer.storage.schema import (
     appointments,
     attempts,
     callback_tasks,
-    contacts,
     inbound_calls,
     targets,
     user_clinics,

@@ -64,24 +64,26 @@ from dialer.storage.erasure import (
     slices,
     targets_by_subject,
 )
+from dialer.storage.journal_schema import (
+    contacts,
+    diary,
+    offers,
+    recalls,
+    waiting_list,
+    webhook_outbox,
+    wrapups,
+)
 from dialer.storage.schema import (
     admin_tasks,
     appointments,
     attempt_events,
     attempts,
     callback_tasks,
-    contacts,
-    diary,
     inbound_calls,
-    offers,
     patients,
-    recalls,
     sms_events,
     sms_messages,
     targets,
-    waiting_list,
-    webhook_outbox,
-    wrapups,
 )
 
 CHUNK = 2000  # rows per transaction in a purge: the dialer's own writes wait no longer than that takes

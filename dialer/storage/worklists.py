@@ -9,16 +9,8 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.records import TargetState
-from dialer.storage.schema import (
-    admin_tasks,
-    appointments,
-    diary,
-    feedback,
-    offers,
-    patients,
-    targets,
-    waiting_list,
-)
+from dialer.storage.journal_schema import diary, feedback, offers, waiting_list
+from dialer.storage.schema import admin_tasks, appointments, patients, targets
 from dialer.storage.targets import open_target
 from dialer.storage.upsert import insert_ignore
 

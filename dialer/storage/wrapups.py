@@ -9,7 +9,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.records import ContactRecord, WrapupRow, WrapupState
-from dialer.storage.schema import contacts, diary, waiting_list, wrapups
+from dialer.storage.journal_schema import contacts, diary, waiting_list, wrapups
 from dialer.storage.upsert import insert_ignore
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from dialer.storage import journal_schema  # noqa: F401  (its tables join the one metadata)
 from dialer.storage.db import alembic_config
 from dialer.storage.schema import metadata
 from dialer.storage.types import UtcDateTime
