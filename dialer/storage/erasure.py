@@ -1,7 +1,7 @@
 """Erasing rows together with what hangs off them: a target with its calls, SMS and their logs; a visit, a КОС
-case, a diary or waiting-list entry with their targets. Shared by the retention purge and by forgetting a
-patient (dialer/storage/retention.py). Every function works inside the caller's transaction and returns
-the rows it erased per table.
+case, a diary or waiting-list entry with their targets. Shared by the retention purge (dialer/storage/retention.py)
+and by forgetting a patient (dialer/storage/forgetting.py). Every function works inside the caller's transaction
+and returns the rows it erased per table.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from dialer.storage import journal_schema, schema
+from dialer.storage.forgetting import forget
 from dialer.storage.repository import Storage
-from dialer.storage.retention import forget
 from tests.people_db import PERSONAL_COLUMNS, STAFF, Db, Person, fill
 from tests.support import DialerHome
 
