@@ -15,7 +15,7 @@ from dialer.core.recalls import RecallRecord, RecallStatus
 from dialer.core.records import TargetState, UpsertCounts
 from dialer.storage.journal_schema import recalls, webhook_outbox
 from dialer.storage.schema import targets
-from dialer.storage.targets import open_target
+from dialer.storage.targets import finish_target, open_target
 from dialer.storage.upsert import insert_ignore, upsert_clinic_rows
 
 
@@ -160,11 +160,7 @@ class SqlRecallStore:
 
     async def close_round(self, target_id: int, reason: str, now: datetime) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(targets)
-                .where(targets.c.target_id == target_id)
-                .values(state=TargetState.DONE.value, stop_reason=reason, updated_at=now)
-            )
+            await finish_target(conn, target_id, reason, now)
 
     async def open_for_phone(self, phone: str) -> RecallRecord | None:
         async with self.engine.connect() as conn:
@@ -208,11 +204,7 @@ class SqlRecallStore:
         async with self.engine.begin() as conn:
             await conn.execute(update(recalls).where(recalls.c.recall_id == recall_id).values(**values))
             if close_target is not None:
-                await conn.execute(
-                    update(targets)
-                    .where(targets.c.target_id == close_target)
-                    .values(state=TargetState.DONE.value, stop_reason=status.value, updated_at=now)
-                )
+                await finish_target(conn, close_target, status.value, now)
             row = (await conn.execute(select(recalls).where(recalls.c.recall_id == recall_id))).one()
             await queue_event(
                 conn,
