@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
@@ -85,16 +85,7 @@ class SqlRecallStore:
         opened since `day_start` (the senior administrator's calls a day). Returns the active targets, those
         opened earlier today included, so that repeating this is harmless."""
         async with self.engine.begin() as conn:
-            today = {
-                r.subject_id: r
-                for r in await conn.execute(
-                    select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
-                        targets.c.clinic_id == clinic_id,
-                        targets.c.campaign == CampaignKind.KOS,
-                        targets.c.created_at >= day_start,
-                    )
-                )
-            }
+            today = await _rounds(conn, clinic_id, targets.c.created_at >= day_start)
             room = max(0, limit - len(today))
             due = list(
                 await conn.execute(
@@ -109,16 +100,7 @@ class SqlRecallStore:
                 )
             )
             subjects = {round_subject(r.recall_id, r.target_day): r for r in due}
-            earlier = {
-                t.subject_id: t
-                for t in await conn.execute(
-                    select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
-                        targets.c.clinic_id == clinic_id,
-                        targets.c.campaign == CampaignKind.KOS,
-                        targets.c.subject_id.in_(list(subjects)),
-                    )
-                )
-            }
+            earlier = await _rounds(conn, clinic_id, targets.c.subject_id.in_(list(subjects)))
             for subject, r in subjects.items():
                 if room == 0:
                     break
@@ -272,3 +254,13 @@ class SqlOutboxStore:
     async def add(self, clinic_id: str, key: str, kind: str, payload: dict[str, Any], now: datetime) -> None:
         async with self.engine.begin() as conn:
             await queue_event(conn, clinic_id, key, kind, payload, now)
+
+
+async def _rounds(conn: AsyncConnection, clinic_id: str, which: ColumnElement[bool]) -> dict[str, Any]:
+    """The clinic's КОС rounds (target_id, subject_id, state) that match, by subject."""
+    rows = await conn.execute(
+        select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
+            targets.c.clinic_id == clinic_id, targets.c.campaign == CampaignKind.KOS, which
+        )
+    )
+    return {r.subject_id: r for r in rows}
