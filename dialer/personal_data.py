@@ -15,8 +15,9 @@ from dialer.core.phones import normalize_phone
 from dialer.core.privacy import describe_error, mask_phone
 from dialer.settings import RetentionSettings, Settings
 from dialer.storage.erasure import Erased
+from dialer.storage.forgetting import forget
 from dialer.storage.repository import Storage
-from dialer.storage.retention import forget, purge
+from dialer.storage.retention import purge
 
 log = logging.getLogger("dialer.retention")
 

@@ -13,7 +13,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.ids import AttemptId
-from dialer.storage import schema
+from dialer.storage import journal_schema, schema
 
 # Columns that name a patient or point at one: a table with any of them must be covered by `fill` (and so by
 # the erasure tests). The staff's own tables (users, sessions) name administrators, not patients; the audit
@@ -172,7 +172,7 @@ async def fill(db: Db, p: Person, at: datetime) -> None:
     reminder = await add_target(db, p, "reminders", p.appointment_id, at)
     await add_target(db, p, "followup", p.appointment_id, at)
     await db.add(
-        schema.feedback,
+        journal_schema.feedback,
         clinic_id=p.clinic,
         appointment_id=p.appointment_id,
         kind="survey",
@@ -198,7 +198,7 @@ async def fill(db: Db, p: Person, at: datetime) -> None:
         created_at=at,
     )
     recall = await db.add(
-        schema.recalls,
+        journal_schema.recalls,
         clinic_id=p.clinic,
         external_id=p.recall_ref,
         patient_id=p.patient_id,
@@ -213,7 +213,7 @@ async def fill(db: Db, p: Person, at: datetime) -> None:
     await add_target(db, p, "kos", f"{recall}:{day.isoformat()}", at)
     payload = {"event": "kos.status", "data": {"recall_id": p.recall_ref, "patient_id": p.patient_id}}
     await db.add(
-        schema.webhook_outbox,
+        journal_schema.webhook_outbox,
         clinic_id=p.clinic,
         event_key=f"kos:{recall}:{at.timestamp():.6f}",
         kind="kos.status",
@@ -246,7 +246,7 @@ async def fill(db: Db, p: Person, at: datetime) -> None:
         task_id=task,
     )
     await db.add(
-        schema.contacts,
+        journal_schema.contacts,
         clinic_id=p.clinic,
         phone=p.phone,
         patient_id=p.patient_id,
@@ -256,7 +256,7 @@ async def fill(db: Db, p: Person, at: datetime) -> None:
         created_at=at,
     )
     await db.add(
-        schema.wrapups,
+        journal_schema.wrapups,
         clinic_id=p.clinic,
         user_id=1,
         call_ref=f"call-{p.tag}",
@@ -266,7 +266,7 @@ async def fill(db: Db, p: Person, at: datetime) -> None:
         state="saved",
     )
     entry = await db.add(
-        schema.diary,
+        journal_schema.diary,
         clinic_id=p.clinic,
         phone=p.phone,
         patient_id=p.patient_id,
@@ -277,7 +277,7 @@ async def fill(db: Db, p: Person, at: datetime) -> None:
     )
     await add_target(db, p, "diary", f"{entry}:{day.isoformat()}", at)
     waiting = await db.add(
-        schema.waiting_list,
+        journal_schema.waiting_list,
         clinic_id=p.clinic,
         phone=p.phone,
         patient_id=p.patient_id,
@@ -287,7 +287,7 @@ async def fill(db: Db, p: Person, at: datetime) -> None:
         created_at=at,
     )
     offer = await db.add(
-        schema.offers,
+        journal_schema.offers,
         clinic_id=p.clinic,
         appointment_id=f"freed-slot-for-{p.tag}",
         doctor="Петров А. Н.",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
@@ -95,62 +95,7 @@ class SqlAppointmentStore:
             return sorted(str(d) for d in (await conn.execute(query)).scalars())
 
     async def outcomes(self, visit_day: date, clinic_id: str | None = None) -> list[OutcomeRow]:
-        counted = attempts.c.state != AttemptState.UNPLACED.value
-        attempt_stats = (
-            select(
-                attempts.c.target_id,
-                func.count().filter(counted).label("n"),
-                func.max(attempts.c.n).filter(counted).label("last_n"),
-            )
-            .group_by(attempts.c.target_id)
-            .subquery()
-        )
-        last_attempt = attempts.alias("last_attempt")
-        latest_sms = (
-            select(sms_messages.c.target_id, func.max(sms_messages.c.created_at).label("created_at"))
-            .group_by(sms_messages.c.target_id)
-            .subquery()
-        )
-        query = (
-            select(
-                appointments.c.clinic_id,
-                appointments.c.appointment_id,
-                appointments.c.visit_at,
-                appointments.c.reminder_status,
-                appointments.c.reminder_digit,
-                func.coalesce(attempt_stats.c.n, 0).label("attempts"),
-                last_attempt.c.result,
-                sms_messages.c.status.label("sms_status"),
-            )
-            .select_from(
-                appointments.outerjoin(
-                    targets,
-                    and_(
-                        targets.c.clinic_id == appointments.c.clinic_id,
-                        targets.c.subject_id == appointments.c.appointment_id,
-                        targets.c.campaign == "reminders",
-                    ),
-                )
-                .outerjoin(attempt_stats, attempt_stats.c.target_id == targets.c.target_id)
-                .outerjoin(
-                    last_attempt,
-                    and_(
-                        last_attempt.c.target_id == targets.c.target_id,
-                        last_attempt.c.n == attempt_stats.c.last_n,
-                    ),
-                )
-                .outerjoin(latest_sms, latest_sms.c.target_id == targets.c.target_id)
-                .outerjoin(
-                    sms_messages,
-                    and_(
-                        sms_messages.c.target_id == targets.c.target_id,
-                        sms_messages.c.created_at == latest_sms.c.created_at,
-                    ),
-                )
-            )
-            .where(appointments.c.visit_day == visit_day)
-            .order_by(appointments.c.clinic_id, appointments.c.visit_at, appointments.c.appointment_id)
-        )
+        query = _outcomes_query(visit_day)
         if clinic_id is not None:
             query = query.where(appointments.c.clinic_id == clinic_id)
         async with self.engine.connect() as conn:
@@ -167,6 +112,66 @@ class SqlAppointmentStore:
                 )
                 for r in await conn.execute(query)
             ]
+
+
+def _outcomes_query(visit_day: date) -> Select[Any]:
+    """Each visit of the day with its reminder: the calls counted, the last call's result, the latest SMS's status."""
+    counted = attempts.c.state != AttemptState.UNPLACED.value
+    attempt_stats = (
+        select(
+            attempts.c.target_id,
+            func.count().filter(counted).label("n"),
+            func.max(attempts.c.n).filter(counted).label("last_n"),
+        )
+        .group_by(attempts.c.target_id)
+        .subquery()
+    )
+    last_attempt = attempts.alias("last_attempt")
+    latest_sms = (
+        select(sms_messages.c.target_id, func.max(sms_messages.c.created_at).label("created_at"))
+        .group_by(sms_messages.c.target_id)
+        .subquery()
+    )
+    return (
+        select(
+            appointments.c.clinic_id,
+            appointments.c.appointment_id,
+            appointments.c.visit_at,
+            appointments.c.reminder_status,
+            appointments.c.reminder_digit,
+            func.coalesce(attempt_stats.c.n, 0).label("attempts"),
+            last_attempt.c.result,
+            sms_messages.c.status.label("sms_status"),
+        )
+        .select_from(
+            appointments.outerjoin(
+                targets,
+                and_(
+                    targets.c.clinic_id == appointments.c.clinic_id,
+                    targets.c.subject_id == appointments.c.appointment_id,
+                    targets.c.campaign == "reminders",
+                ),
+            )
+            .outerjoin(attempt_stats, attempt_stats.c.target_id == targets.c.target_id)
+            .outerjoin(
+                last_attempt,
+                and_(
+                    last_attempt.c.target_id == targets.c.target_id,
+                    last_attempt.c.n == attempt_stats.c.last_n,
+                ),
+            )
+            .outerjoin(latest_sms, latest_sms.c.target_id == targets.c.target_id)
+            .outerjoin(
+                sms_messages,
+                and_(
+                    sms_messages.c.target_id == targets.c.target_id,
+                    sms_messages.c.created_at == latest_sms.c.created_at,
+                ),
+            )
+        )
+        .where(appointments.c.visit_day == visit_day)
+        .order_by(appointments.c.clinic_id, appointments.c.visit_at, appointments.c.appointment_id)
+    )
 
 
 def _last_per_patient(records: Sequence[AppointmentRecord]) -> list[AppointmentRecord]:

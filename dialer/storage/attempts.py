@@ -94,19 +94,9 @@ class SqlAttemptStore:
                     [{"b_id": a, "b_at": at} for a, at in batch.answered],
                 )
             if batch.digits:
-                await conn.execute(
-                    update(attempts)
-                    .where(attempts.c.attempt_id == bindparam("b_id"))
-                    .values(digit=bindparam("b_digit"), settled=bindparam("b_settled")),
-                    [{"b_id": a, "b_digit": d, "b_settled": s.value} for a, d, s in batch.digits],
-                )
+                await _settle(conn, "digit", batch.digits)
             if batch.legs:
-                await conn.execute(
-                    update(attempts)
-                    .where(attempts.c.attempt_id == bindparam("b_id"))
-                    .values(leg_status=bindparam("b_leg"), settled=bindparam("b_settled")),
-                    [{"b_id": a, "b_leg": leg, "b_settled": s.value} for a, leg, s in batch.legs],
-                )
+                await _settle(conn, "leg_status", batch.legs)
             if batch.ends:
                 ended = await _end_open(conn, batch.ends)
             await _insert_events(conn, log)
@@ -188,4 +178,14 @@ async def _insert_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> Non
             }
             for r in rows
         ],
+    )
+
+
+async def _settle(conn: AsyncConnection, column: str, rows: list[tuple[str, str, Settled]]) -> None:
+    """Per (attempt_id, value, settled): the value in `column` (the digit or the leg's status) and how it settled."""
+    await conn.execute(
+        update(attempts)
+        .where(attempts.c.attempt_id == bindparam("b_id"))
+        .values({column: bindparam("b_value"), "settled": bindparam("b_settled")}),
+        [{"b_id": a, "b_value": value, "b_settled": s.value} for a, value, s in rows],
     )

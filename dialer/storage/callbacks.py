@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.records import CallbackTask, CloseReason, TargetState, TaskState
 from dialer.storage.schema import callback_tasks, targets
+from dialer.storage.targets import finish_target
 
 
 def task_from_row(r: Any) -> CallbackTask:
@@ -153,11 +154,7 @@ class SqlCallbackStore:
                 )
             ).scalar()
             if target_id is not None:
-                await conn.execute(
-                    update(targets)
-                    .where(targets.c.target_id == target_id)
-                    .values(state=TargetState.DONE.value, stop_reason=reason, updated_at=at)
-                )
+                await finish_target(conn, target_id, reason, at)
         return True
 
     async def open_tasks(self, clinic_id: str | None = None) -> list[CallbackTask]:

@@ -1,7 +1,7 @@
 """Erasing rows together with what hangs off them: a target with its calls, SMS and their logs; a visit, a КОС
-case, a diary or waiting-list entry with their targets. Shared by the retention purge and by forgetting a
-patient (dialer/storage/retention.py). Every function works inside the caller's transaction and returns
-the rows it erased per table.
+case, a diary or waiting-list entry with their targets. Shared by the retention purge (dialer/storage/retention.py)
+and by forgetting a patient (dialer/storage/forgetting.py). Every function works inside the caller's transaction
+and returns the rows it erased per table.
 """
 
 from __future__ import annotations
@@ -14,21 +14,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Table, delete, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialer.storage.journal_schema import diary, feedback, offers, recalls, waiting_list, webhook_outbox
 from dialer.storage.schema import (
     alerts,
     appointments,
     attempt_events,
     attempts,
-    diary,
     due_tasks,
-    feedback,
-    offers,
-    recalls,
     sms_events,
     sms_messages,
     targets,
-    waiting_list,
-    webhook_outbox,
 )
 
 # Campaigns whose target subject is a visit's appointment_id; the others: kos "recall_id:day", diary
@@ -196,22 +191,29 @@ async def erase_recalls(conn: AsyncConnection, recall_ids: Sequence[int]) -> Cou
 
 
 async def erase_diary(conn: AsyncConnection, entry_ids: Sequence[int]) -> Counter[str]:
-    rows = await conn.execute(
-        select(diary.c.clinic_id, diary.c.entry_id).where(diary.c.entry_id.in_(entry_ids))
-    )
-    subjects = [(r.clinic_id, str(r.entry_id)) for r in rows]
-    done = await erase_targets(conn, await targets_by_subject(conn, "diary", subjects, prefix=True))
-    done["diary"] += await delete_in(conn, diary, diary.c.entry_id, entry_ids)
-    return done
+    return await _erase_with_targets(conn, diary, "entry_id", "diary", entry_ids, prefix=True)
 
 
 async def erase_offers(conn: AsyncConnection, offer_ids: Sequence[int]) -> Counter[str]:
-    rows = await conn.execute(
-        select(offers.c.clinic_id, offers.c.offer_id).where(offers.c.offer_id.in_(offer_ids))
-    )
-    subjects = [(r.clinic_id, str(r.offer_id)) for r in rows]
-    done = await erase_targets(conn, await targets_by_subject(conn, "offer", subjects))
-    done["offers"] += await delete_in(conn, offers, offers.c.offer_id, offer_ids)
+    return await _erase_with_targets(conn, offers, "offer_id", "offer", offer_ids)
+
+
+async def _erase_with_targets(
+    conn: AsyncConnection,
+    table: Table,
+    id_column: str,
+    campaign: str,
+    ids: Sequence[int],
+    *,
+    prefix: bool = False,
+) -> Counter[str]:
+    """The rows of `table` with these ids, and the targets of `campaign` whose subject is such an id (with
+    `prefix`, "id:…")."""
+    key = table.c[id_column]
+    rows = await conn.execute(select(table.c.clinic_id, key).where(key.in_(ids)))
+    subjects = [(r.clinic_id, str(r[1])) for r in rows]
+    done = await erase_targets(conn, await targets_by_subject(conn, campaign, subjects, prefix=prefix))
+    done[table.name] += await delete_in(conn, table, key, ids)
     return done
 
 

@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.recalls import RecallRecord, RecallStatus, rounds_for_today, status_change
 from dialer.core.records import TargetState, UpsertCounts
-from dialer.storage.schema import recalls, targets, webhook_outbox
-from dialer.storage.targets import open_target
+from dialer.storage.journal_schema import recalls, webhook_outbox
+from dialer.storage.schema import targets
+from dialer.storage.targets import finish_target, open_target
 from dialer.storage.upsert import insert_ignore, upsert_clinic_rows
 
 
@@ -84,16 +85,7 @@ class SqlRecallStore:
         opened since `day_start` (the senior administrator's calls a day). Returns the active targets, those
         opened earlier today included, so that repeating this is harmless."""
         async with self.engine.begin() as conn:
-            today = {
-                r.subject_id: r
-                for r in await conn.execute(
-                    select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
-                        targets.c.clinic_id == clinic_id,
-                        targets.c.campaign == CampaignKind.KOS,
-                        targets.c.created_at >= day_start,
-                    )
-                )
-            }
+            today = await _rounds(conn, clinic_id, targets.c.created_at >= day_start)
             due = list(
                 await conn.execute(
                     select(recalls.c.recall_id, recalls.c.target_day, recalls.c.patient_id, recalls.c.phone)
@@ -107,16 +99,7 @@ class SqlRecallStore:
                 )
             )
             subjects = {round_subject(r.recall_id, r.target_day): r for r in due}
-            earlier = {
-                t.subject_id: t
-                for t in await conn.execute(
-                    select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
-                        targets.c.clinic_id == clinic_id,
-                        targets.c.campaign == CampaignKind.KOS,
-                        targets.c.subject_id.in_(list(subjects)),
-                    )
-                )
-            }
+            earlier = await _rounds(conn, clinic_id, targets.c.subject_id.in_(list(subjects)))
             active = {subject: t.state == TargetState.ACTIVE.value for subject, t in earlier.items()}
             for subject in rounds_for_today(subjects, today, active, limit):
                 r, carried = subjects[subject], earlier.get(subject)
@@ -153,11 +136,7 @@ class SqlRecallStore:
 
     async def close_round(self, target_id: int, reason: str, now: datetime) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(targets)
-                .where(targets.c.target_id == target_id)
-                .values(state=TargetState.DONE.value, stop_reason=reason, updated_at=now)
-            )
+            await finish_target(conn, target_id, reason, now)
 
     async def open_for_phone(self, phone: str) -> RecallRecord | None:
         async with self.engine.connect() as conn:
@@ -193,11 +172,7 @@ class SqlRecallStore:
         async with self.engine.begin() as conn:
             await conn.execute(update(recalls).where(recalls.c.recall_id == recall_id).values(**values))
             if close_target is not None:
-                await conn.execute(
-                    update(targets)
-                    .where(targets.c.target_id == close_target)
-                    .values(state=TargetState.DONE.value, stop_reason=status.value, updated_at=now)
-                )
+                await finish_target(conn, close_target, status.value, now)
             row = (await conn.execute(select(recalls).where(recalls.c.recall_id == recall_id))).one()
             await queue_event(
                 conn,
@@ -265,3 +240,13 @@ class SqlOutboxStore:
     async def add(self, clinic_id: str, key: str, kind: str, payload: dict[str, Any], now: datetime) -> None:
         async with self.engine.begin() as conn:
             await queue_event(conn, clinic_id, key, kind, payload, now)
+
+
+async def _rounds(conn: AsyncConnection, clinic_id: str, which: ColumnElement[bool]) -> dict[str, Any]:
+    """The clinic's КОС rounds (target_id, subject_id, state) that match, by subject."""
+    rows = await conn.execute(
+        select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
+            targets.c.clinic_id == clinic_id, targets.c.campaign == CampaignKind.KOS, which
+        )
+    )
+    return {r.subject_id: r for r in rows}

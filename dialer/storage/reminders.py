@@ -13,6 +13,7 @@ from dialer.campaigns.kinds import CampaignKind
 from dialer.core.records import DaySummary, ReminderStatus, ReminderTarget, TargetState
 from dialer.core.sms import SmsStatus
 from dialer.storage.schema import admin_tasks, appointments, attempts, patients, sms_messages, targets
+from dialer.storage.targets import finish_target
 from dialer.storage.upsert import insert_ignore
 
 _JOIN = targets.join(
@@ -181,11 +182,7 @@ class SqlReminderStore:
                 )
                 .values(reminder_status=status.value, updated_at=now)
             )
-            await conn.execute(
-                update(targets)
-                .where(targets.c.target_id == target_id)
-                .values(state=TargetState.DONE.value, stop_reason=reason, updated_at=now)
-            )
+            await finish_target(conn, target_id, reason, now)
 
     async def open_admin_task(
         self, target_id: int, kind: str, source: str, comment: str, now: datetime

@@ -6,15 +6,15 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.records import AttemptState, ReminderStatus
 from dialer.core.staff import ALL_CLINICS
+from dialer.storage.journal_schema import contacts
 from dialer.storage.schema import (
     appointments,
     attempts,
     callback_tasks,
-    contacts,
     inbound_calls,
     targets,
     user_clinics,
@@ -115,33 +115,11 @@ class SqlReportStore:
         )
         async with self.engine.connect() as conn:
             rows = [dict(r._mapping) for r in await conn.execute(query)]
-            targets_ids = [r["target_id"] for r in rows if r["target_id"] is not None]
-            history: dict[int, list[dict[str, Any]]] = {}
-            if targets_ids:
-                for a in await conn.execute(
-                    select(
-                        attempts.c.target_id,
-                        attempts.c.n,
-                        attempts.c.created_at,
-                        attempts.c.result,
-                        attempts.c.leg_status,
-                    )
-                    .where(attempts.c.target_id.in_(targets_ids))
-                    .order_by(attempts.c.n)
-                ):
-                    history.setdefault(a.target_id, []).append(dict(a._mapping))
+            history = await _attempt_history(
+                conn, [r["target_id"] for r in rows if r["target_id"] is not None]
+            )
             if user_id is not None:
-                handled = set(
-                    (
-                        await conn.execute(
-                            select(contacts.c.phone).where(
-                                contacts.c.user_id == user_id,
-                                contacts.c.created_at >= start,
-                                contacts.c.created_at < end,
-                            )
-                        )
-                    ).scalars()
-                )
+                handled = await _phones_handled(conn, user_id, start, end)
                 rows = [r for r in rows if r["caller"] in handled]
         for r in rows:
             r["attempts"] = history.get(r["target_id"], [])
@@ -201,3 +179,30 @@ class SqlReportStore:
                     .order_by(users.c.display_name)
                 )
             ]
+
+
+async def _attempt_history(conn: AsyncConnection, target_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The callback calls of each target, in order."""
+    history: dict[int, list[dict[str, Any]]] = {}
+    if target_ids:
+        for a in await conn.execute(
+            select(
+                attempts.c.target_id,
+                attempts.c.n,
+                attempts.c.created_at,
+                attempts.c.result,
+                attempts.c.leg_status,
+            )
+            .where(attempts.c.target_id.in_(target_ids))
+            .order_by(attempts.c.n)
+        ):
+            history.setdefault(a.target_id, []).append(dict(a._mapping))
+    return history
+
+
+async def _phones_handled(conn: AsyncConnection, user_id: int, start: datetime, end: datetime) -> set[str]:
+    """The numbers this user had a contact with in the period."""
+    query = select(contacts.c.phone).where(
+        contacts.c.user_id == user_id, contacts.c.created_at >= start, contacts.c.created_at < end
+    )
+    return set((await conn.execute(query)).scalars())

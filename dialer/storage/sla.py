@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, Table, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.sla import CallStat, TaskStat
@@ -25,11 +25,7 @@ class SqlSlaStore:
                     inbound_calls.c.answered_at,
                     inbound_calls.c.waited,
                     inbound_calls.c.hidden,
-                ).where(
-                    inbound_calls.c.clinic_id == clinic_id,
-                    inbound_calls.c.started_at >= start,
-                    inbound_calls.c.started_at < end,
-                )
+                ).where(_in_period(inbound_calls, "started_at", clinic_id, start, end))
             )
             call_stats = [
                 CallStat(r.started_at, r.answered_at is not None, float(r.waited), bool(r.hidden))
@@ -41,11 +37,7 @@ class SqlSlaStore:
                     callback_tasks.c.deadline_at,
                     callback_tasks.c.first_attempt_at,
                     callback_tasks.c.contacted_at,
-                ).where(
-                    callback_tasks.c.clinic_id == clinic_id,
-                    callback_tasks.c.starts_at >= start,
-                    callback_tasks.c.starts_at < end,
-                )
+                ).where(_in_period(callback_tasks, "starts_at", clinic_id, start, end))
             )
             task_stats = [
                 TaskStat(r.starts_at, r.deadline_at, r.first_attempt_at, r.contacted_at) for r in tasks
@@ -63,3 +55,10 @@ class SqlSlaStore:
                 )
             ).one()
         return int(row[0]), int(row[1])
+
+
+def _in_period(
+    table: Table, column: str, clinic_id: str, start: datetime, end: datetime
+) -> ColumnElement[bool]:
+    """The clinic's rows whose `column` is in [start, end)."""
+    return and_(table.c.clinic_id == clinic_id, table.c[column] >= start, table.c[column] < end)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialer.core.records import TargetState
@@ -44,3 +44,12 @@ async def open_target(
             )
         )
     ).one()
+
+
+async def finish_target(conn: AsyncConnection, target_id: int, reason: str, now: datetime) -> None:
+    """The target is done, for this reason: no more calls about it."""
+    await conn.execute(
+        update(targets)
+        .where(targets.c.target_id == target_id)
+        .values(state=TargetState.DONE.value, stop_reason=reason, updated_at=now)
+    )

@@ -91,13 +91,7 @@ class SqlUserStore:
 
     async def set_password(self, username: str, password_hash: str) -> int | None:
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(users)
-                .where(users.c.username == username)
-                .values(password_hash=password_hash)
-                .returning(users.c.user_id)
-            )
-            user_id = result.scalar_one_or_none()
+            user_id = await _update_user(conn, username, password_hash=password_hash)
             return None if user_id is None else await _end_sessions(conn, user_id)
 
     async def rehash_password(self, username: str, password_hash: str) -> bool:
@@ -109,13 +103,7 @@ class SqlUserStore:
 
     async def set_disabled(self, username: str, disabled: bool) -> int | None:
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(users)
-                .where(users.c.username == username)
-                .values(disabled=disabled)
-                .returning(users.c.user_id)
-            )
-            user_id = result.scalar_one_or_none()
+            user_id = await _update_user(conn, username, disabled=disabled)
             if user_id is None:
                 return None
             return await _end_sessions(conn, user_id) if disabled else 0
@@ -221,3 +209,12 @@ def _chunks(items: Collection[str], size: int = 500) -> list[list[str]]:
 async def _end_sessions(conn: AsyncConnection, user_id: int) -> int:
     result = await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
     return int(result.rowcount)
+
+
+async def _update_user(conn: AsyncConnection, username: str, **values: Any) -> int | None:
+    """Change the user of that name: their id, or None when there is no such user."""
+    result = await conn.execute(
+        update(users).where(users.c.username == username).values(**values).returning(users.c.user_id)
+    )
+    user_id: int | None = result.scalar_one_or_none()
+    return user_id

@@ -9,17 +9,9 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.records import TargetState
-from dialer.storage.schema import (
-    admin_tasks,
-    appointments,
-    diary,
-    feedback,
-    offers,
-    patients,
-    targets,
-    waiting_list,
-)
-from dialer.storage.targets import open_target
+from dialer.storage.journal_schema import diary, feedback, offers, waiting_list
+from dialer.storage.schema import admin_tasks, appointments, patients, targets
+from dialer.storage.targets import finish_target, open_target
 from dialer.storage.upsert import insert_ignore
 
 
@@ -48,11 +40,7 @@ class SqlWorklistStore:
 
     async def close_target(self, target_id: int, reason: str, now: datetime) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(targets)
-                .where(targets.c.target_id == target_id)
-                .values(state=TargetState.DONE.value, stop_reason=reason, updated_at=now)
-            )
+            await finish_target(conn, target_id, reason, now)
 
     # -- the diary ------------------------------------------------------------------------------------
 

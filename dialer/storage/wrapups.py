@@ -9,7 +9,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.records import ContactRecord, WrapupRow, WrapupState
-from dialer.storage.schema import contacts, diary, waiting_list, wrapups
+from dialer.storage.journal_schema import contacts, diary, waiting_list, wrapups
 from dialer.storage.upsert import insert_ignore
 
 
@@ -118,29 +118,20 @@ async def add_contact(conn: Any, c: ContactRecord) -> int:
             )
         ).scalar_one()
     )
+    # What the diary and waiting-list entries the contact opens take from it.
+    entry = {
+        "clinic_id": c.clinic_id,
+        "phone": c.phone,
+        "patient_id": c.patient_id,
+        "created_by": c.user_id,
+        "created_at": c.created_at,
+    }
     if c.diary_day is not None:
-        await conn.execute(
-            insert(diary).values(
-                clinic_id=c.clinic_id,
-                phone=c.phone,
-                patient_id=c.patient_id,
-                due_day=c.diary_day,
-                comment=c.diary_comment,
-                created_by=c.user_id,
-                created_at=c.created_at,
-            )
-        )
+        await conn.execute(insert(diary).values(**entry, due_day=c.diary_day, comment=c.diary_comment))
     if c.waiting_doctor is not None:
         await conn.execute(
             insert(waiting_list).values(
-                clinic_id=c.clinic_id,
-                phone=c.phone,
-                patient_id=c.patient_id,
-                doctor=c.waiting_doctor,
-                wanted_day=c.waiting_day,
-                comment=c.waiting_comment,
-                created_by=c.user_id,
-                created_at=c.created_at,
+                **entry, doctor=c.waiting_doctor, wanted_day=c.waiting_day, comment=c.waiting_comment
             )
         )
     return contact_id

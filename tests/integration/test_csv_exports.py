@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dialer.cli.lists import export_outcomes, export_recalls
 from dialer.settings import parse_settings
-from dialer.storage import schema
+from dialer.storage import journal_schema, schema
 from dialer.storage.repository import Storage
 from tests.people_db import Db
 
@@ -31,7 +31,7 @@ async def test_the_kos_export_neutralises_formula_cells_and_keeps_phones_readabl
     storage = await Storage.open(settings.service.db_url)
     try:
         await Db(storage.engine).add(
-            schema.recalls,
+            journal_schema.recalls,
             clinic_id="c1",
             external_id="@K-1",
             patient_id="-P-1",

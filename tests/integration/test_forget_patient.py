@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dialer.storage import schema
+from dialer.storage import journal_schema, schema
+from dialer.storage.forgetting import forget
 from dialer.storage.repository import Storage
-from dialer.storage.retention import forget
 from tests.people_db import PERSONAL_COLUMNS, STAFF, Db, Person, fill
 from tests.support import DialerHome
 
@@ -95,7 +95,7 @@ async def test_another_patient_offered_the_forgotten_visit_keeps_the_offer_witho
     await fill(db, x, AT)
     await fill(db, y, AT)
     slot = await db.add(
-        schema.offers,
+        journal_schema.offers,
         clinic_id="c1",
         appointment_id=x.appointment_id,  # X cancelled; the slot went to Y on the waiting list
         doctor="Петров А. Н.",
@@ -106,7 +106,7 @@ async def test_another_patient_offered_the_forgotten_visit_keeps_the_offer_witho
 
     erased = await forget(storage.engine, x.phone)
 
-    [offer] = [r for r in await db.rows(schema.offers) if r["offer_id"] == slot]
+    [offer] = [r for r in await db.rows(journal_schema.offers) if r["offer_id"] == slot]
     assert offer["entry_id"] == y.ids["waiting"] and offer["appointment_id"] == f"forgotten-{slot}"
     assert erased.counts["offers.appointment_id"] == 1
 

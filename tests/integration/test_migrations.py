@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from dialer.storage import journal_schema  # noqa: F401  (its tables join the one metadata)
 from dialer.storage.db import alembic_config, migrate, sqlite_pragmas
 from dialer.storage.db import create_engine as create_service_engine
 from dialer.storage.schema import metadata

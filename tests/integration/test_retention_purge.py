@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dialer.settings import RetentionSettings
-from dialer.storage import schema
+from dialer.storage import journal_schema, schema
 from dialer.storage.repository import Storage
 from dialer.storage.retention import purge
 from tests.people_db import Db, Person, add_target, fill
@@ -157,7 +157,7 @@ async def test_visits_go_with_everything_about_them_after_the_limit(db: Db) -> N
         r["subject_id"] for r in await db.rows(schema.targets) if r["campaign"] in ("reminders", "followup")
     }
     assert visit_targets == {kept.appointment_id}
-    assert {r["appointment_id"] for r in await db.rows(schema.feedback)} == {kept.appointment_id}
+    assert {r["appointment_id"] for r in await db.rows(journal_schema.feedback)} == {kept.appointment_id}
     assert [r["detail"] for r in await db.rows(schema.alerts)] == [
         f"оценка 1 из 5, запись {kept.appointment_id}"
     ]
@@ -177,7 +177,7 @@ async def test_closed_recalls_go_after_their_limit_and_open_ones_stay(db: Db) ->
         ("old-open", "call", old(POLICY.recalls)),
     ]:
         rows[name] = await db.add(
-            schema.recalls,
+            journal_schema.recalls,
             clinic_id="c1",
             external_id=name,
             patient_id=name,
@@ -191,7 +191,7 @@ async def test_closed_recalls_go_after_their_limit_and_open_ones_stay(db: Db) ->
         )
         await add_target(db, Person(name, "+79161230020", "Имя"), "kos", f"{rows[name]}:{at.date()}", at)
         await db.add(
-            schema.webhook_outbox,
+            journal_schema.webhook_outbox,
             clinic_id="c1",
             event_key=f"kos:{rows[name]}:1.0",
             kind="kos.status",
@@ -204,7 +204,7 @@ async def test_closed_recalls_go_after_their_limit_and_open_ones_stay(db: Db) ->
     assert set(await by(db, "recalls", "external_id")) == {"fresh-closed", "old-open"}
     kos = {r["subject_id"].split(":")[0] for r in await db.rows(schema.targets)}
     assert kos == {str(rows["fresh-closed"]), str(rows["old-open"])}
-    outbox = {r["event_key"] for r in await db.rows(schema.webhook_outbox)}
+    outbox = {r["event_key"] for r in await db.rows(journal_schema.webhook_outbox)}
     assert outbox == {f"kos:{rows['fresh-closed']}:1.0", f"kos:{rows['old-open']}:1.0"}
 
 
@@ -215,7 +215,7 @@ async def test_contacts_go_after_their_limit_and_their_comments_earlier(db: Db) 
         ("new", fresh(POLICY.comments)),
     ]:
         await db.add(
-            schema.contacts,
+            journal_schema.contacts,
             clinic_id="c1",
             phone="+79161230030",
             direction="in",
@@ -225,7 +225,7 @@ async def test_contacts_go_after_their_limit_and_their_comments_earlier(db: Db) 
             created_at=at,
         )
         await db.add(
-            schema.wrapups,
+            journal_schema.wrapups,
             clinic_id="c1",
             user_id=1,
             call_ref=name,
@@ -233,7 +233,7 @@ async def test_contacts_go_after_their_limit_and_their_comments_earlier(db: Db) 
             direction="in",
             started_at=at,
         )
-        for table, state in ((schema.diary, "done"), (schema.diary, "open")):
+        for table, state in ((journal_schema.diary, "done"), (journal_schema.diary, "open")):
             await db.add(
                 table,
                 clinic_id="c1",
@@ -244,7 +244,7 @@ async def test_contacts_go_after_their_limit_and_their_comments_earlier(db: Db) 
                 created_at=at,
             )
         await db.add(
-            schema.waiting_list,
+            journal_schema.waiting_list,
             clinic_id="c1",
             phone="+79161230030",
             comment=f"{name}/booked",
@@ -254,12 +254,12 @@ async def test_contacts_go_after_their_limit_and_their_comments_earlier(db: Db) 
 
     erased = await purge(db.engine, POLICY, NOW)
 
-    contacts = {r["call_ref"]: r["comment"] for r in await db.rows(schema.contacts)}
+    contacts = {r["call_ref"]: r["comment"] for r in await db.rows(journal_schema.contacts)}
     assert contacts == {"mid": "", "new": "new: просила перезвонить"}
-    assert {r["call_ref"] for r in await db.rows(schema.wrapups)} == {"mid", "new"}
-    diary = sorted(r["comment"] for r in await db.rows(schema.diary))
+    assert {r["call_ref"] for r in await db.rows(journal_schema.wrapups)} == {"mid", "new"}
+    diary = sorted(r["comment"] for r in await db.rows(journal_schema.diary))
     assert diary == ["", "mid/open", "new/done", "new/open", "old/open"]  # open entries are still work
-    assert sorted(r["comment"] for r in await db.rows(schema.waiting_list)) == ["", "new/booked"]
+    assert sorted(r["comment"] for r in await db.rows(journal_schema.waiting_list)) == ["", "new/booked"]
     assert erased.counts["contacts"] == 1 and erased.counts["contacts.comment"] == 1
 
 

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlalchemy.engine import Connection
 
+from dialer.storage import journal_schema  # noqa: F401  (its tables join the one metadata)
 from dialer.storage.schema import metadata
 
 config = context.config
