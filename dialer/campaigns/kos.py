@@ -3,26 +3,13 @@ takes. What a round's end and an administrator's wrap-up mean for the recall, in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 
-from dialer.core.recalls import NOT_REACHED, RecallStatus, after_unreached
+from dialer.core.recalls import NOT_REACHED, RecallChange, RecallStatus, after_unreached
 from dialer.core.wrapup import WrapupForm
 
 NO_ANSWER_REASON = "не берёт трубку"
 NO_RESULT_REASON = "просто позвонил без результата"
-
-
-@dataclass(frozen=True)
-class RecallChange:
-    """A new status of a recall, with what goes with it into the journal and the webhook."""
-
-    status: RecallStatus
-    reason: str = ""
-    comment: str = ""
-    target_day: date | None = None
-    booked_day: date | None = None
-    moves: int | None = None
 
 
 def round_day(target_day: date, today: date) -> date:

@@ -51,6 +51,18 @@ class RecallStatus(StrEnum):
         return {"call": "Звать", "booked": "Записан", "refused": "Отказ"}[self.value]
 
 
+@dataclass(frozen=True)
+class RecallChange:
+    """A new status of a recall, with what goes with it into the journal and the webhook."""
+
+    status: RecallStatus
+    reason: str = ""
+    comment: str = ""
+    target_day: date | None = None
+    booked_day: date | None = None
+    moves: int | None = None
+
+
 _STATUS_WORDS = {
     "звать": RecallStatus.CALL,
     "3. звать": RecallStatus.CALL,
@@ -181,19 +193,15 @@ def rounds_for_today(
     return joining
 
 
-def status_change(
-    status: RecallStatus,
-    *,
-    reason: str = "",
-    comment: str = "",
-    target_day: date | None = None,
-    booked_day: date | None = None,
-    moves: int | None = None,
-) -> dict[str, object]:
+def status_change(change: RecallChange) -> dict[str, object]:
     """The fields of a recall that a status change sets, named as on the recall row and in its table: the
     status, its reason and comment always; the date, the booked visit's date and the count of moves only when
     the change brings them."""
-    fields: dict[str, object] = {"status": status, "reason": reason, "status_comment": comment}
-    brought = {"target_day": target_day, "booked_day": booked_day, "moves": moves}
+    fields: dict[str, object] = {
+        "status": change.status,
+        "reason": change.reason,
+        "status_comment": change.comment,
+    }
+    brought = {"target_day": change.target_day, "booked_day": change.booked_day, "moves": change.moves}
     fields.update({name: value for name, value in brought.items() if value is not None})
     return fields

@@ -9,11 +9,11 @@ from datetime import date, datetime, time
 from typing import Any, Protocol
 
 from dialer.campaigns.kinds import CampaignKind
-from dialer.campaigns.kos import RecallChange, after_round_unreached, after_wrapup, round_day
+from dialer.campaigns.kos import after_round_unreached, after_wrapup, round_day
 from dialer.campaigns.plan import resolve_day_windows
 from dialer.campaigns.planner import StopReason
 from dialer.core.clock import Clock
-from dialer.core.recalls import RecallRecord, RecallStatus
+from dialer.core.recalls import RecallChange, RecallRecord, RecallStatus
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.progressive import ProgressiveTarget
 from dialer.settings import Settings
@@ -33,14 +33,9 @@ class RecallStore(Protocol):
     async def change(
         self,
         recall_id: int,
+        change: RecallChange,
         *,
-        status: RecallStatus,
         now: datetime,
-        reason: str = "",
-        comment: str = "",
-        target_day: date | None = None,
-        booked_day: date | None = None,
-        moves: int | None = None,
         close_target: int | None = None,
         event: dict[str, Any],
     ) -> None: ...
@@ -106,14 +101,5 @@ class KosSource:
         self, recall: RecallRecord, change: RecallChange, target_id: int, event: dict[str, Any]
     ) -> None:
         await self.recalls.change(
-            recall.recall_id,
-            status=change.status,
-            now=self.clock.now(),
-            reason=change.reason,
-            comment=change.comment,
-            target_day=change.target_day,
-            booked_day=change.booked_day,
-            moves=change.moves,
-            close_target=target_id,
-            event=event,
+            recall.recall_id, change, now=self.clock.now(), close_target=target_id, event=event
         )

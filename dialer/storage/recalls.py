@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
-from dialer.core.recalls import RecallRecord, RecallStatus, rounds_for_today, status_change
+from dialer.core.recalls import RecallChange, RecallRecord, RecallStatus, rounds_for_today, status_change
 from dialer.core.records import TargetState, UpsertCounts
 from dialer.storage.journal_schema import recalls, webhook_outbox
 from dialer.storage.schema import targets
@@ -138,41 +138,21 @@ class SqlRecallStore:
         async with self.engine.begin() as conn:
             await finish_target(conn, target_id, reason, now)
 
-    async def open_for_phone(self, phone: str) -> RecallRecord | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(recalls)
-                    .where(recalls.c.phone == phone, recalls.c.status == RecallStatus.CALL.value)
-                    .order_by(recalls.c.target_day)
-                    .limit(1)
-                )
-            ).first()
-        return recall_from_row(row) if row else None
-
     async def change(
         self,
         recall_id: int,
+        change: RecallChange,
         *,
-        status: RecallStatus,
         now: datetime,
-        reason: str = "",
-        comment: str = "",
-        target_day: date | None = None,
-        booked_day: date | None = None,
-        moves: int | None = None,
         close_target: int | None = None,
         event: dict[str, Any],
     ) -> None:
         """Change a recall's status and queue the webhook event, in one transaction."""
-        change = status_change(
-            status, reason=reason, comment=comment, target_day=target_day, booked_day=booked_day, moves=moves
-        )
-        values = {**change, "updated_at": now}
+        values = {**status_change(change), "updated_at": now}
         async with self.engine.begin() as conn:
             await conn.execute(update(recalls).where(recalls.c.recall_id == recall_id).values(**values))
             if close_target is not None:
-                await finish_target(conn, close_target, status.value, now)
+                await finish_target(conn, close_target, change.status.value, now)
             row = (await conn.execute(select(recalls).where(recalls.c.recall_id == recall_id))).one()
             await queue_event(
                 conn,

@@ -15,7 +15,7 @@ from typing import Any
 
 from dialer.core.clock import Clock
 from dialer.core.ports import OutgoingSms, SmsError, SmsReceipt
-from dialer.core.recalls import RecallRecord, RecallStatus, rounds_for_today, status_change
+from dialer.core.recalls import RecallChange, RecallRecord, RecallStatus, rounds_for_today, status_change
 from dialer.core.records import (
     AttemptBatch,
     AttemptEnd,
@@ -572,22 +572,14 @@ class MemoryRecallStore:
     async def change(
         self,
         recall_id: int,
+        change: RecallChange,
         *,
-        status: RecallStatus,
         now: datetime,
-        reason: str = "",
-        comment: str = "",
-        target_day: date | None = None,
-        booked_day: date | None = None,
-        moves: int | None = None,
         close_target: int | None = None,
         event: dict[str, Any],
     ) -> None:
-        change = status_change(
-            status, reason=reason, comment=comment, target_day=target_day, booked_day=booked_day, moves=moves
-        )
-        row = self.recalls[recall_id] = replace(self.recalls[recall_id], **change)
+        row = self.recalls[recall_id] = replace(self.recalls[recall_id], **status_change(change))
         if close_target is not None:
             r = self.rounds[close_target]
-            r.state, r.stop_reason = "done", status.value
+            r.state, r.stop_reason = "done", change.status.value
         self.webhook.append({**event, **row.public()})

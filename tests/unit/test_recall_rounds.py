@@ -7,7 +7,7 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dialer.core.recalls import RecallStatus, rounds_for_today, status_change
+from dialer.core.recalls import RecallChange, RecallStatus, rounds_for_today, status_change
 
 
 def test_new_rounds_fill_the_day_oldest_first_up_to_the_limit() -> None:
@@ -42,12 +42,14 @@ def test_the_plan_never_passes_the_limit_and_keeps_the_due_order(
 
 
 def test_a_status_change_sets_what_it_brings_and_leaves_the_rest() -> None:
-    assert status_change(RecallStatus.REFUSED, reason="не дозвонились") == {
+    assert status_change(RecallChange(RecallStatus.REFUSED, reason="не дозвонились")) == {
         "status": RecallStatus.REFUSED,
         "reason": "не дозвонились",
         "status_comment": "",
     }
-    moved = status_change(RecallStatus.CALL, comment="в отпуске", target_day=date(2026, 12, 7), moves=2)
+    moved = status_change(
+        RecallChange(RecallStatus.CALL, comment="в отпуске", target_day=date(2026, 12, 7), moves=2)
+    )
     assert moved == {
         "status": RecallStatus.CALL,
         "reason": "",
@@ -55,5 +57,5 @@ def test_a_status_change_sets_what_it_brings_and_leaves_the_rest() -> None:
         "target_day": date(2026, 12, 7),
         "moves": 2,
     }
-    booked = status_change(RecallStatus.BOOKED, booked_day=date(2026, 12, 10), moves=0)
+    booked = status_change(RecallChange(RecallStatus.BOOKED, booked_day=date(2026, 12, 10), moves=0))
     assert booked["booked_day"] == date(2026, 12, 10) and booked["moves"] == 0  # a zero is still brought
