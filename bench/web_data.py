@@ -52,7 +52,7 @@ from bench.webdb.volume import (
 )
 from dialer.core.clock import Clock, SystemClock
 from dialer.core.passwords import hash_password
-from dialer.storage import schema
+from dialer.storage.journal_schema import all_tables
 from dialer.storage.repository import Storage
 
 
@@ -67,7 +67,7 @@ def load(path: Path, rows: Rows) -> dict[str, int]:
             if name in TIME_COLUMN:
                 i = COLUMNS[name].index(TIME_COLUMN[name])
                 data.sort(key=lambda r, i=i: r[i] or "")  # type: ignore[misc]
-            db.executemany(statement(schema.metadata.tables[name], COLUMNS[name]), data)
+            db.executemany(statement(all_tables().tables[name], COLUMNS[name]), data)
             counts[name] = len(data)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()

@@ -70,7 +70,7 @@ class Db:
     async def where_found(self, *needles: str) -> dict[str, list[str]]:
         """For each needle, every "table.column" where some row's text contains it."""
         found: dict[str, list[str]] = {n: [] for n in needles}
-        for table in schema.metadata.sorted_tables:
+        for table in journal_schema.all_tables().sorted_tables:
             for row in await self.rows(table):
                 for k, v in row.items():
                     for n in needles:

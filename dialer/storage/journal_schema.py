@@ -1,9 +1,21 @@
 """The clinic's journal tables: contacts, waiting list, diary, wrapups, КОС recalls, their webhook outbox, feedback and
-offers. On the one `metadata` of schema: whatever needs every table (migrations) imports this module too."""
+offers, on the one `metadata` of schema; and `all_tables()`, that metadata with every table on it."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, Float, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from dialer.core.recalls import RecallStatus
 from dialer.core.records import WrapupState
@@ -161,3 +173,9 @@ offers = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("appointment_id", "entry_id", name="uq_offers_slot_entry"),
 )
+
+
+def all_tables() -> MetaData:
+    """Every table of the database: schema's and this module's, on their one metadata. What needs them all (the
+    migrations, a check of the whole database) takes them from here, so that none is missed."""
+    return metadata

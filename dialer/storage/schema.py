@@ -1,6 +1,7 @@
 """The tables of calls, SMS, inbound traffic and access, and the one `metadata` every table is on.
 
-Every table carries clinic_id. Attempt and SMS events are append-only. The clinic's journal is in journal_schema."""
+Every table carries clinic_id. Attempt and SMS events are append-only. The clinic's journal is in journal_schema,
+and so is `all_tables()`, this metadata with the journal's tables on it too."""
 
 from __future__ import annotations
 

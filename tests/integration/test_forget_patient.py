@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dialer.storage import journal_schema, schema
+from dialer.storage import journal_schema
 from dialer.storage.forgetting import forget
 from dialer.storage.repository import Storage
 from tests.people_db import PERSONAL_COLUMNS, STAFF, Db, Person, fill
@@ -45,7 +45,7 @@ async def snapshot(db: Db, person: Person) -> dict[str, list[dict[str, object]]]
             for r in await db.rows(t)
             if any(isinstance(v, str) and m in v for v in r.values() for m in marks)
         ]
-        for t in schema.metadata.sorted_tables
+        for t in journal_schema.all_tables().sorted_tables
     }
 
 
@@ -55,10 +55,10 @@ async def test_the_fill_reaches_every_table_that_can_hold_a_patient(storage: Sto
     await fill(db, x, AT)
     personal = {
         t.name
-        for t in schema.metadata.sorted_tables
+        for t in journal_schema.all_tables().sorted_tables
         if t.name not in STAFF and PERSONAL_COLUMNS & set(t.c.keys())
     }
-    filled = {t.name for t in schema.metadata.sorted_tables if await db.rows(t)}
+    filled = {t.name for t in journal_schema.all_tables().sorted_tables if await db.rows(t)}
     assert personal - filled == set(), "a new table may hold a patient's data: add it to tests/people_db.fill"
     assert "ami_gaps" not in personal and "patients" in personal
 
@@ -115,11 +115,11 @@ async def test_a_dry_run_counts_the_same_and_changes_nothing(storage: Storage) -
     db = Db(storage.engine)
     x = forgotten()
     await fill(db, x, AT)
-    before = {t.name: await db.rows(t) for t in schema.metadata.sorted_tables}
+    before = {t.name: await db.rows(t) for t in journal_schema.all_tables().sorted_tables}
 
     dry = await forget(storage.engine, x.phone, dry_run=True)
 
-    assert {t.name: await db.rows(t) for t in schema.metadata.sorted_tables} == before
+    assert {t.name: await db.rows(t) for t in journal_schema.all_tables().sorted_tables} == before
     assert dry.dry_run and dry.counts == (await forget(storage.engine, x.phone)).counts
 
 

@@ -30,10 +30,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from dialer.storage import journal_schema  # noqa: F401  (its tables join the one metadata)
 from dialer.storage.db import alembic_config, migrate, sqlite_pragmas
 from dialer.storage.db import create_engine as create_service_engine
-from dialer.storage.schema import metadata
+from dialer.storage.journal_schema import all_tables
 from dialer.storage.types import UtcDateTime
 
 # The columns that hold a state, with a value of each that the code knows; the revision that added their CHECKs.
@@ -50,6 +49,7 @@ STATE_COLUMNS = {
     ("recalls", "status"): "call",
 }
 CHECKS_ADDED_BY = "0011"
+metadata = all_tables()
 
 
 def step(connection: Connection, revision: str, *, down: bool = False) -> None:

@@ -51,7 +51,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Db]:
 
 
 async def by(db: Db, table: str, key: str) -> dict[Any, dict[str, Any]]:
-    return {r[key]: r for r in await db.rows(schema.metadata.tables[table])}
+    return {r[key]: r for r in await db.rows(journal_schema.all_tables().tables[table])}
 
 
 async def test_attempts_and_sms_lose_the_number_and_text_after_their_limits(db: Db) -> None:
@@ -266,11 +266,11 @@ async def test_contacts_go_after_their_limit_and_their_comments_earlier(db: Db) 
 async def test_a_dry_run_counts_what_the_purge_does_and_changes_nothing(db: Db) -> None:
     await fill(db, Person("O", "+79161230040", "Старая"), old(POLICY.contacts))
     await fill(db, Person("F", "+79161230041", "Свежая"), fresh(POLICY.attempts))
-    before = {t.name: await db.rows(t) for t in schema.metadata.sorted_tables}
+    before = {t.name: await db.rows(t) for t in journal_schema.all_tables().sorted_tables}
 
     dry = await purge(db.engine, POLICY, NOW, dry_run=True)
 
-    assert {t.name: await db.rows(t) for t in schema.metadata.sorted_tables} == before
+    assert {t.name: await db.rows(t) for t in journal_schema.all_tables().sorted_tables} == before
     done = await purge(db.engine, POLICY, NOW)
     assert dry.dry_run and dry.counts == done.counts and done.total > 0
     assert (await purge(db.engine, POLICY, NOW)).total == 0  # nothing left to do the second time

@@ -6,8 +6,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlalchemy.engine import Connection
 
-from dialer.storage import journal_schema  # noqa: F401  (its tables join the one metadata)
-from dialer.storage.schema import metadata
+from dialer.storage.journal_schema import all_tables
 
 config = context.config
 
@@ -15,7 +14,7 @@ config = context.config
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=metadata,
+        target_metadata=all_tables(),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
