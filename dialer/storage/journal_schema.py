@@ -19,6 +19,7 @@ from sqlalchemy import (
 
 from dialer.core.recalls import RecallStatus
 from dialer.core.records import WrapupState
+from dialer.core.worklist_states import DiaryState, OfferState, WaitingState
 from dialer.storage.schema import metadata
 from dialer.storage.types import UtcDateTime, one_of
 
@@ -58,10 +59,11 @@ waiting_list = Table(
     Column("wanted_day", Date, nullable=True),
     Column("priority", Integer, nullable=False, default=0),
     Column("comment", Text, nullable=False, default=""),
-    Column("state", String(16), nullable=False, default="open"),
+    Column("state", String(16), nullable=False, default=WaitingState.OPEN.value),
     Column("created_by", Integer, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_waiting_list_phone", "phone"),  # the card
+    one_of("state", WaitingState),
 )
 
 # Ежедневник: dated call tasks with a comment.
@@ -74,11 +76,12 @@ diary = Table(
     Column("patient_id", String(64), nullable=True),
     Column("due_day", Date, nullable=False),
     Column("comment", Text, nullable=False, default=""),
-    Column("state", String(16), nullable=False, default="open"),
+    Column("state", String(16), nullable=False, default=DiaryState.OPEN.value),
     Column("created_by", Integer, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_diary_due", "clinic_id", "due_day", "state"),
     Index("ix_diary_phone", "phone"),  # the card
+    one_of("state", DiaryState),
 )
 
 # A call an operator has yet to wrap up: kept across page reloads until saved.
@@ -168,10 +171,11 @@ offers = Table(
     Column("doctor", String(200), nullable=False),
     Column("slot_at", UtcDateTime(), nullable=False),
     Column("entry_id", Integer, nullable=False),  # the waiting-list entry it is offered to
-    Column("state", String(16), nullable=False, default="offered"),  # offered | booked | declined | expired
+    Column("state", String(16), nullable=False, default=OfferState.OFFERED.value),
     Column("sms_at", UtcDateTime(), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("appointment_id", "entry_id", name="uq_offers_slot_entry"),
+    one_of("state", OfferState),
 )
 
 

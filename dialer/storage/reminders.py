@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.records import DaySummary, ReminderStatus, ReminderTarget, TargetState
 from dialer.core.sms import SmsStatus
+from dialer.core.worklist_states import AdminTaskStatus
 from dialer.storage.schema import admin_tasks, appointments, attempts, patients, sms_messages, targets
 from dialer.storage.targets import finish_target
 from dialer.storage.upsert import insert_ignore
@@ -196,7 +197,7 @@ class SqlReminderStore:
                     subject_id=t.subject_id,
                     patient_id=t.patient_id,
                     source=source,
-                    status="open",
+                    status=AdminTaskStatus.OPEN.value,
                     comment=comment,
                     created_at=now,
                 )

@@ -42,7 +42,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dialer.core.records import TargetState
+from dialer.core.records import TargetState, TaskState
+from dialer.core.worklist_states import DiaryState, WaitingState
 from dialer.settings import RetentionSettings
 from dialer.storage.erasure import (
     Erase,
@@ -163,7 +164,7 @@ async def _rules(run: _Purge, policy: RetentionSettings, now: datetime) -> None:
     await run.rule(
         select(callback_tasks.c.task_id).where(
             callback_tasks.c.first_missed_at < cut,
-            callback_tasks.c.state != "open",
+            callback_tasks.c.state != TaskState.OPEN.value,
             callback_tasks.c.phone != "",
         ),
         blank_columns(callback_tasks, "task_id", phone=""),
@@ -224,12 +225,12 @@ async def _contact_rules(run: _Purge, cut: datetime, comments_cut: datetime) -> 
         select(wrapups.c.wrapup_id).where(wrapups.c.started_at < cut), drop_rows(wrapups, "wrapup_id")
     )
     await run.rule(
-        select(diary.c.entry_id).where(diary.c.state != "open", diary.c.created_at < cut),
+        select(diary.c.entry_id).where(diary.c.state != DiaryState.OPEN.value, diary.c.created_at < cut),
         _by_id(erase_diary),
     )
     await run.rule(
         select(waiting_list.c.entry_id).where(
-            waiting_list.c.state != "open", waiting_list.c.created_at < cut
+            waiting_list.c.state != WaitingState.OPEN.value, waiting_list.c.created_at < cut
         ),
         _by_id(erase_waiting),
     )
@@ -237,10 +238,10 @@ async def _contact_rules(run: _Purge, cut: datetime, comments_cut: datetime) -> 
         select(contacts.c.contact_id).where(contacts.c.created_at < comments_cut, contacts.c.comment != ""),
         blank_columns(contacts, "contact_id", comment=""),
     )
-    for table in (diary, waiting_list):
+    for table, still_open in ((diary, DiaryState.OPEN), (waiting_list, WaitingState.OPEN)):
         await run.rule(
             select(table.c.entry_id).where(
-                table.c.state != "open", table.c.created_at < comments_cut, table.c.comment != ""
+                table.c.state != still_open.value, table.c.created_at < comments_cut, table.c.comment != ""
             ),
             blank_columns(table, "entry_id", comment=""),
         )

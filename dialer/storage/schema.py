@@ -31,6 +31,7 @@ from dialer.core.records import (
     TaskState,
 )
 from dialer.core.sms import SmsStatus
+from dialer.core.worklist_states import AdminTaskStatus
 from dialer.storage.types import UtcDateTime, one_of
 
 metadata = MetaData(
@@ -208,6 +209,7 @@ sms_events = Table(
     Column("detail", Text, nullable=True),
     Index("ix_sms_events_key", "sms_key"),  # erasing a message's log
     Index("ix_sms_events_at", "at"),  # the retention purge
+    one_of("status", SmsStatus),
 )
 
 # Work for the administrators: after a cancel, reschedule or put on the waiting list.
@@ -220,11 +222,12 @@ admin_tasks = Table(
     Column("subject_id", String(64), nullable=False),
     Column("patient_id", String(64), nullable=False),
     Column("source", String(100), nullable=False),
-    Column("status", String(16), nullable=False, default="open"),
+    Column("status", String(16), nullable=False, default=AdminTaskStatus.OPEN.value),
     Column("comment", Text, nullable=False, default=""),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("due_at", UtcDateTime(), nullable=True),
     UniqueConstraint("clinic_id", "kind", "subject_id", "source", name="uq_admin_tasks_source"),
+    one_of("status", AdminTaskStatus),
 )
 
 # Gaps in what the service saw of Asterisk: disconnects and restarts.

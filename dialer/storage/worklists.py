@@ -9,6 +9,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.records import TargetState
+from dialer.core.worklist_states import AdminTaskStatus, DiaryState, OfferState, WaitingState
 from dialer.storage.journal_schema import diary, feedback, offers, waiting_list
 from dialer.storage.schema import admin_tasks, appointments, patients, targets
 from dialer.storage.targets import finish_target, open_target
@@ -49,7 +50,9 @@ class SqlWorklistStore:
             entries = list(
                 await conn.execute(
                     select(diary).where(
-                        diary.c.clinic_id == clinic_id, diary.c.state == "open", diary.c.due_day <= day
+                        diary.c.clinic_id == clinic_id,
+                        diary.c.state == DiaryState.OPEN.value,
+                        diary.c.due_day <= day,
                     )
                 )
             )
@@ -82,7 +85,9 @@ class SqlWorklistStore:
 
     async def diary_done(self, entry_id: int) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(update(diary).where(diary.c.entry_id == entry_id).values(state="done"))
+            await conn.execute(
+                update(diary).where(diary.c.entry_id == entry_id).values(state=DiaryState.DONE.value)
+            )
 
     async def add_diary(
         self, clinic_id: str, phone: str, patient_id: str | None, day: date, comment: str, now: datetime
@@ -119,7 +124,7 @@ class SqlWorklistStore:
                     select(waiting_list)
                     .where(
                         waiting_list.c.clinic_id == clinic_id,
-                        waiting_list.c.state == "open",
+                        waiting_list.c.state == WaitingState.OPEN.value,
                         waiting_list.c.doctor == appt.doctor,
                         or_(waiting_list.c.wanted_day.is_(None), waiting_list.c.wanted_day == appt.visit_day),
                         waiting_list.c.entry_id.not_in(offered),
@@ -140,7 +145,7 @@ class SqlWorklistStore:
                             doctor=appt.doctor,
                             slot_at=appt.visit_at,
                             entry_id=entry.entry_id,
-                            state="offered",
+                            state=OfferState.OFFERED.value,
                             sms_at=now,
                             created_at=now,
                         )
@@ -256,7 +261,7 @@ class SqlWorklistStore:
                     subject_id=subject,
                     patient_id=patient_id,
                     source=source,
-                    status="open",
+                    status=AdminTaskStatus.OPEN.value,
                     comment=comment,
                     created_at=now,
                 )

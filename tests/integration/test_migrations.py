@@ -35,7 +35,7 @@ from dialer.storage.db import create_engine as create_service_engine
 from dialer.storage.journal_schema import all_tables
 from dialer.storage.types import UtcDateTime
 
-# The columns that hold a state, with a value of each that the code knows; the revision that added their CHECKs.
+# The columns that hold a state, with a value of each that the code knows; the revisions that added their CHECKs.
 STATE_COLUMNS = {
     ("appointments", "reminder_status"): "pending",
     ("targets", "state"): "active",
@@ -47,8 +47,14 @@ STATE_COLUMNS = {
     ("callback_tasks", "state"): "open",
     ("wrapups", "state"): "pending",
     ("recalls", "status"): "call",
+    ("sms_events", "status"): "sent",
+    ("admin_tasks", "status"): "open",
+    ("diary", "state"): "done",
+    ("waiting_list", "state"): "booked",
+    ("offers", "state"): "offered",
 }
 CHECKS_ADDED_BY = "0011"
+MORE_CHECKS_ADDED_BY = "0012"
 metadata = all_tables()
 
 
@@ -142,15 +148,16 @@ def test_a_state_column_refuses_a_state_the_code_does_not_know(
     engine.dispose()
 
 
-def test_adding_the_state_checks_keeps_every_row(tmp_path: Path) -> None:
+@pytest.mark.parametrize("revision", [CHECKS_ADDED_BY, MORE_CHECKS_ADDED_BY])
+def test_adding_the_state_checks_keeps_every_row(tmp_path: Path, revision: str) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'dialer.sqlite3'}")
     with engine.begin() as connection:
-        previous = ScriptDirectory.from_config(alembic_config()).get_revision(CHECKS_ADDED_BY).down_revision
+        previous = ScriptDirectory.from_config(alembic_config()).get_revision(revision).down_revision
         assert isinstance(previous, str)
         step(connection, previous)
         insert_known_states(connection)
         before = {name: connection.execute(select(metadata.tables[name])).all() for name, _ in STATE_COLUMNS}
-        step(connection, CHECKS_ADDED_BY)
+        step(connection, revision)
         after = {name: connection.execute(select(metadata.tables[name])).all() for name, _ in STATE_COLUMNS}
         assert after == before
         assert all(len(rows) >= 1 for rows in after.values())
