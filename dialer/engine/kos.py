@@ -31,13 +31,7 @@ class RecallStore(Protocol):
     async def close_round(self, target_id: int, reason: str, now: datetime) -> None: ...
 
     async def change(
-        self,
-        recall_id: int,
-        change: RecallChange,
-        *,
-        now: datetime,
-        close_target: int | None = None,
-        event: dict[str, Any],
+        self, recall_id: int, change: RecallChange, *, now: datetime, close_target: int, event: dict[str, Any]
     ) -> None: ...
 
 

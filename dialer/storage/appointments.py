@@ -15,6 +15,11 @@ from dialer.core.records import AttemptState, OutcomeRow, ReminderStatus, Target
 from dialer.storage.schema import appointments, attempts, patients, sms_messages, targets
 from dialer.storage.upsert import insert_dialect, upsert_clinic_rows
 
+# A visit's patient: the same clinic, the same patient id (the patient's row has the phone and the consents).
+VISIT_PATIENT = and_(
+    patients.c.clinic_id == appointments.c.clinic_id, patients.c.patient_id == appointments.c.patient_id
+)
+
 # A re-import brings the clinic's latest facts about a visit; the dialer's reminder progress stays.
 _REFRESHED_ON_IMPORT = (
     "patient_id",

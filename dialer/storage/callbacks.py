@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
-from dialer.core.records import CallbackTask, CloseReason, TargetState, TaskState
+from dialer.core.records import CallbackTask, CloseReason, TaskState
 from dialer.storage.schema import callback_tasks, targets
-from dialer.storage.targets import finish_target
+from dialer.storage.targets import finish_target, target_row
 
 
 def task_from_row(r: Any) -> CallbackTask:
@@ -40,18 +40,17 @@ class SqlCallbackStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def open_task(self, clinic_id: str, phone: str) -> CallbackTask | None:
+    async def _task_where(self, *which: ColumnElement[bool]) -> CallbackTask | None:
         async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(callback_tasks).where(
-                        callback_tasks.c.clinic_id == clinic_id,
-                        callback_tasks.c.phone == phone,
-                        callback_tasks.c.state == TaskState.OPEN.value,
-                    )
-                )
-            ).first()
+            row = (await conn.execute(select(callback_tasks).where(*which))).first()
         return task_from_row(row) if row else None
+
+    async def open_task(self, clinic_id: str, phone: str) -> CallbackTask | None:
+        return await self._task_where(
+            callback_tasks.c.clinic_id == clinic_id,
+            callback_tasks.c.phone == phone,
+            callback_tasks.c.state == TaskState.OPEN.value,
+        )
 
     async def create_task(self, task: CallbackTask, now: datetime) -> CallbackTask:
         async with self.engine.begin() as conn:
@@ -78,14 +77,7 @@ class SqlCallbackStore:
                 await conn.execute(
                     insert(targets)
                     .values(
-                        clinic_id=task.clinic_id,
-                        campaign=CampaignKind.CALLBACK,
-                        subject_id=str(task_id),
-                        patient_id="",
-                        phone=task.phone,
-                        state=TargetState.ACTIVE.value,
-                        created_at=now,
-                        updated_at=now,
+                        **target_row(task.clinic_id, CampaignKind.CALLBACK, str(task_id), "", task.phone, now)
                     )
                     .returning(targets.c.target_id)
                 )
@@ -115,18 +107,10 @@ class SqlCallbackStore:
             )
 
     async def task(self, task_id: int) -> CallbackTask | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(callback_tasks).where(callback_tasks.c.task_id == task_id))
-            ).first()
-        return task_from_row(row) if row else None
+        return await self._task_where(callback_tasks.c.task_id == task_id)
 
     async def task_for_target(self, target_id: int) -> CallbackTask | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(callback_tasks).where(callback_tasks.c.target_id == target_id))
-            ).first()
-        return task_from_row(row) if row else None
+        return await self._task_where(callback_tasks.c.target_id == target_id)
 
     async def first_attempt(self, task_id: int, at: datetime) -> None:
         async with self.engine.begin() as conn:

@@ -139,20 +139,13 @@ class SqlRecallStore:
             await finish_target(conn, target_id, reason, now)
 
     async def change(
-        self,
-        recall_id: int,
-        change: RecallChange,
-        *,
-        now: datetime,
-        close_target: int | None = None,
-        event: dict[str, Any],
+        self, recall_id: int, change: RecallChange, *, now: datetime, close_target: int, event: dict[str, Any]
     ) -> None:
         """Change a recall's status and queue the webhook event, in one transaction."""
         values = {**status_change(change), "updated_at": now}
         async with self.engine.begin() as conn:
             await conn.execute(update(recalls).where(recalls.c.recall_id == recall_id).values(**values))
-            if close_target is not None:
-                await finish_target(conn, close_target, change.status.value, now)
+            await finish_target(conn, close_target, change.status.value, now)
             row = (await conn.execute(select(recalls).where(recalls.c.recall_id == recall_id))).one()
             await queue_event(
                 conn,

@@ -13,8 +13,9 @@ from dialer.campaigns.kinds import CampaignKind
 from dialer.core.records import DaySummary, ReminderStatus, ReminderTarget, TargetState
 from dialer.core.sms import SmsStatus
 from dialer.core.worklist_states import AdminTaskStatus
+from dialer.storage.appointments import VISIT_PATIENT
 from dialer.storage.schema import admin_tasks, appointments, attempts, patients, sms_messages, targets
-from dialer.storage.targets import finish_target
+from dialer.storage.targets import finish_target, insert_target, target_row
 from dialer.storage.upsert import insert_ignore
 
 _JOIN = targets.join(
@@ -22,12 +23,7 @@ _JOIN = targets.join(
     and_(
         appointments.c.clinic_id == targets.c.clinic_id, appointments.c.appointment_id == targets.c.subject_id
     ),
-).join(
-    patients,
-    and_(
-        patients.c.clinic_id == appointments.c.clinic_id, patients.c.patient_id == appointments.c.patient_id
-    ),
-)
+).join(patients, VISIT_PATIENT)
 
 
 def _target(r: Any, sms_status: str | None) -> ReminderTarget:
@@ -96,38 +92,21 @@ class SqlReminderStore:
                     appointments.c.patient_id,
                     patients.c.phone,
                 )
-                .select_from(
-                    appointments.join(
-                        patients,
-                        and_(
-                            patients.c.clinic_id == appointments.c.clinic_id,
-                            patients.c.patient_id == appointments.c.patient_id,
-                        ),
-                    )
-                )
+                .select_from(appointments.join(patients, VISIT_PATIENT))
                 .where(appointments.c.visit_day == visit_day)
                 .where(appointments.c.clinic_id.in_(list(clinics)) if clinics is not None else true())
             )
             candidates = list(rows)
             created: list[int] = []
             for r in candidates:
-                result = await conn.execute(
-                    insert_ignore(conn, targets, ["clinic_id", "campaign", "subject_id"])
-                    .values(
-                        clinic_id=r.clinic_id,
-                        campaign=CampaignKind.REMINDERS,
-                        subject_id=r.appointment_id,
-                        patient_id=r.patient_id,
-                        phone=r.phone,
-                        state=TargetState.ACTIVE.value,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(targets.c.target_id)
+                new_id = await insert_target(
+                    conn,
+                    target_row(
+                        r.clinic_id, CampaignKind.REMINDERS, r.appointment_id, r.patient_id, r.phone, now
+                    ),
                 )
-                new_id = result.scalar()
                 if new_id is not None:
-                    created.append(int(new_id))
+                    created.append(new_id)
         return created
 
     async def active_targets(

@@ -5,29 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.core.records import TargetState
-from dialer.core.worklist_states import AdminTaskStatus, DiaryState, OfferState, WaitingState
+from dialer.core.worklist_states import DiaryState, OfferState, WaitingState
+from dialer.storage.appointments import VISIT_PATIENT
 from dialer.storage.journal_schema import diary, feedback, offers, waiting_list
-from dialer.storage.schema import admin_tasks, appointments, patients, targets
-from dialer.storage.targets import finish_target, open_target
+from dialer.storage.schema import appointments, patients, targets
+from dialer.storage.targets import active_id, finish_target, open_target
 from dialer.storage.upsert import insert_ignore
-
-
-async def _open_target(
-    conn: AsyncConnection,
-    clinic_id: str,
-    campaign: str,
-    subject: str,
-    patient_id: str,
-    phone: str,
-    now: datetime,
-) -> int | None:
-    """The target's id when it is (still) active."""
-    row = await open_target(conn, clinic_id, campaign, subject, patient_id, phone, now)
-    return int(row.target_id) if row.state == TargetState.ACTIVE.value else None
 
 
 class SqlWorklistStore:
@@ -57,14 +43,16 @@ class SqlWorklistStore:
                 )
             )
             ids = [
-                await _open_target(
-                    conn,
-                    clinic_id,
-                    "diary",
-                    f"{e.entry_id}:{day.isoformat()}",
-                    e.patient_id or "",
-                    e.phone,
-                    now,
+                active_id(
+                    await open_target(
+                        conn,
+                        clinic_id,
+                        "diary",
+                        f"{e.entry_id}:{day.isoformat()}",
+                        e.patient_id or "",
+                        e.phone,
+                        now,
+                    )
                 )
                 for e in entries
             ]
@@ -153,8 +141,10 @@ class SqlWorklistStore:
                     )
                 ).scalar_one()
             )
-            target_id = await _open_target(
-                conn, clinic_id, "offer", str(offer_id), entry.patient_id or "", entry.phone, now
+            target_id = active_id(
+                await open_target(
+                    conn, clinic_id, "offer", str(offer_id), entry.patient_id or "", entry.phone, now
+                )
             )
         return {
             "offer_id": offer_id,
@@ -204,15 +194,7 @@ class SqlWorklistStore:
                         patients.c.consent_call,
                         patients.c.do_not_call,
                     )
-                    .select_from(
-                        appointments.join(
-                            patients,
-                            and_(
-                                patients.c.clinic_id == appointments.c.clinic_id,
-                                patients.c.patient_id == appointments.c.patient_id,
-                            ),
-                        )
-                    )
+                    .select_from(appointments.join(patients, VISIT_PATIENT))
                     .where(
                         appointments.c.clinic_id == clinic_id,
                         appointments.c.visit_day == day,
@@ -221,7 +203,9 @@ class SqlWorklistStore:
                 )
             )
             ids = [
-                await _open_target(conn, clinic_id, campaign, v.appointment_id, v.patient_id, v.phone, now)
+                active_id(
+                    await open_target(conn, clinic_id, campaign, v.appointment_id, v.patient_id, v.phone, now)
+                )
                 for v in visits
                 if v.consent_call and not v.do_not_call
             ]
@@ -242,27 +226,3 @@ class SqlWorklistStore:
                 )
             )
         return bool(result.rowcount)
-
-    async def admin_task(
-        self,
-        clinic_id: str,
-        kind: str,
-        subject: str,
-        patient_id: str,
-        source: str,
-        comment: str,
-        now: datetime,
-    ) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert_ignore(conn, admin_tasks, ["clinic_id", "kind", "subject_id", "source"]).values(
-                    clinic_id=clinic_id,
-                    kind=kind,
-                    subject_id=subject,
-                    patient_id=patient_id,
-                    source=source,
-                    status=AdminTaskStatus.OPEN.value,
-                    comment=comment,
-                    created_at=now,
-                )
-            )

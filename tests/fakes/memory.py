@@ -570,16 +570,9 @@ class MemoryRecallStore:
         r.state, r.stop_reason = "done", reason
 
     async def change(
-        self,
-        recall_id: int,
-        change: RecallChange,
-        *,
-        now: datetime,
-        close_target: int | None = None,
-        event: dict[str, Any],
+        self, recall_id: int, change: RecallChange, *, now: datetime, close_target: int, event: dict[str, Any]
     ) -> None:
         row = self.recalls[recall_id] = replace(self.recalls[recall_id], **status_change(change))
-        if close_target is not None:
-            r = self.rounds[close_target]
-            r.state, r.stop_reason = "done", change.status.value
+        r = self.rounds[close_target]
+        r.state, r.stop_reason = "done", change.status.value
         self.webhook.append({**event, **row.public()})
