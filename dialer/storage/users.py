@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -115,20 +115,19 @@ class SqlUserStore:
             )
         return bool(result.rowcount)
 
-    async def by_name(self, username: str) -> UserRow | None:
+    async def _user_where(self, which: ColumnElement[bool]) -> UserRow | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(_users().where(users.c.username == username))).first()
+            row = (await conn.execute(_users().where(which))).first()
         return _user(row) if row else None
+
+    async def by_name(self, username: str) -> UserRow | None:
+        return await self._user_where(users.c.username == username)
 
     async def by_id(self, user_id: int) -> UserRow | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(_users().where(users.c.user_id == user_id))).first()
-        return _user(row) if row else None
+        return await self._user_where(users.c.user_id == user_id)
 
     async def by_api_token(self, token_hash: str) -> UserRow | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(_users().where(users.c.api_token_hash == token_hash))).first()
-        return _user(row) if row else None
+        return await self._user_where(users.c.api_token_hash == token_hash)
 
     async def all(self) -> list[UserRow]:
         async with self.engine.connect() as conn:
