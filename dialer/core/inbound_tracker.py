@@ -18,7 +18,6 @@ After-hours is decided by the engine from the clinic's hours, not here.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,7 +36,7 @@ from dialer.core.inbound import (
     StaffCallAnswered,
     caller_number,
 )
-from dialer.core.tracker import Event, event_time
+from dialer.core.tracker import Event, RecentIds, event_time
 
 ABANDON_HANGUP_WINDOW = timedelta(seconds=1.5)
 _QUEUE_GAVE_UP = frozenset({"TIMEOUT", "LEAVEEMPTY", "JOINEMPTY", "FULL", "JOINUNAVAIL", "LEAVEUNAVAIL"})
@@ -73,7 +72,7 @@ class InboundTracker:
     _calls: dict[str, _Call] = field(default_factory=dict)
     _channel_call: dict[str, str] = field(default_factory=dict)
     _staff_dials: dict[str, str] = field(default_factory=dict)  # staff channel uniqueid -> dialled number
-    _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _done: RecentIds = field(default_factory=RecentIds)
 
     def __post_init__(self) -> None:
         self._handlers: dict[str, Callable[[Event, datetime], tuple[InboundFact, ...]]] = {
@@ -303,9 +302,7 @@ class InboundTracker:
     def _end(self, call: _Call, at: datetime, unseen: tuple[str, ...] = ()) -> InboundEnded:
         """The call's end at `at`; `unseen`: the channels it had, when that end was not seen (the link was down)."""
         del self._calls[call.call_id]
-        self._done[call.call_id] = None
-        if len(self._done) > 10_000:
-            self._done.popitem(last=False)
+        self._done.add(call.call_id)
         waited = call.waited
         if waited is None:
             gave_up = call.abandoned_at or at
