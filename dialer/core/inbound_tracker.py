@@ -109,9 +109,7 @@ class InboundTracker:
         ended: list[InboundEnded] = []
         lost: dict[str, list[str]] = {}  # call -> its channels that went in the gap
         for uniqueid in sorted(dead):
-            self._staff_dials.pop(uniqueid, None)
-            linkedid = self._channel_call.pop(uniqueid, None)
-            call = self._calls.get(linkedid) if linkedid else None
+            call = self._drop_channel(uniqueid)
             if call is None:
                 continue
             lost.setdefault(call.call_id, []).append(uniqueid)
@@ -133,6 +131,13 @@ class InboundTracker:
             if number and not call.caller and event.get("Uniqueid", "") in call.channels:
                 call.caller = number
         return call
+
+    def _drop_channel(self, uniqueid: str) -> _Call | None:
+        """Forget a channel that is gone (an administrator's own dial, or one of a call's channels); return the
+        call it belonged to, which still lists it among its channels."""
+        self._staff_dials.pop(uniqueid, None)
+        linkedid = self._channel_call.pop(uniqueid, None)
+        return self._calls.get(linkedid) if linkedid else None
 
     def _adopt(self, event: Event, linkedid: str, now: datetime) -> _Call | None:
         """A call already in a queue when this process started: follow it from here on."""
@@ -279,9 +284,7 @@ class InboundTracker:
 
     def _on_hangup(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
         uniqueid = event.get("Uniqueid", "")
-        self._staff_dials.pop(uniqueid, None)
-        linkedid = self._channel_call.pop(uniqueid, None)
-        call = self._calls.get(linkedid) if linkedid else None
+        call = self._drop_channel(uniqueid)
         if call is None:
             return NO_FACTS
         number = caller_number(event.get("CallerIDNum", ""))
