@@ -108,6 +108,10 @@ class Table:
             raise ConfigError(f"{self._where}.{key}: нужен список")
         return value
 
+    def texts(self, key: str) -> tuple[str, ...]:
+        """A list whose items are taken as text (`str(item)`); empty when the key is absent."""
+        return tuple(str(item) for item in self.items(key))
+
     def done(self) -> None:
         unknown = set(self._raw) - self._used
         if unknown:
