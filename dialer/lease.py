@@ -9,13 +9,13 @@ life stops, before the lease can expire under it and another process starts dial
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from datetime import datetime
 
 from dialer.core.clock import Clock
 from dialer.core.errors import ServiceStop
 from dialer.engine.loops import forever
+from dialer.sandbox.procs import pid_exists
 from dialer.storage.leases import SqlLeaseStore
 
 log = logging.getLogger("dialer")
@@ -34,7 +34,7 @@ async def hold_lease(leases: SqlLeaseStore, holder: str, now: datetime) -> None:
     if current is not None:
         host, _, rest = current.partition(":")
         pid = int(rest.split(":")[0]) if rest.split(":")[0].isdigit() else -1
-        if host == socket.gethostname() and not _pid_alive(pid):
+        if host == socket.gethostname() and not pid_exists(pid):
             log.warning("taking over the dialing lease from %s, which is no longer running", current)
             current = await leases.acquire(LEASE, holder, now, LEASE_TTL, steal_from=current)
         if current is not None:
@@ -42,18 +42,6 @@ async def hold_lease(leases: SqlLeaseStore, holder: str, now: datetime) -> None:
                 f"another dialer process ({current}) is dialing for this database; stop it first, "
                 "or let it run this campaign"
             )
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 async def renew_lease(leases: SqlLeaseStore, holder: str, clock: Clock) -> None:

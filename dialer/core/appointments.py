@@ -95,12 +95,18 @@ def patient_key(phone: str, name: str) -> str:
     return f"p-{digest}"
 
 
-def validate_appointment(row: rows.Row, clinics: Mapping[str, ClinicRef]) -> AppointmentRecord:
+def known_clinic(row: rows.Row, clinics: Mapping[str, ClinicRef]) -> ClinicRef:
+    """The row's clinic, which must be one of the configured ones."""
     clinic_id = rows.text(row, "clinic", max_len=64)
     clinic = clinics.get(clinic_id)
     if clinic is None:
         known = ", ".join(sorted(clinics)) or "нет ни одной"
         raise FieldError("clinic", f"неизвестная клиника {clinic_id!r} (настроены: {known})")
+    return clinic
+
+
+def validate_appointment(row: rows.Row, clinics: Mapping[str, ClinicRef]) -> AppointmentRecord:
+    clinic = known_clinic(row, clinics)
     appointment_id = rows.text(row, "appointment_id", max_len=64)
     name = rows.text(row, "patient_name")
     phone = normalize_phone(rows.text(row, "phone", max_len=40))
@@ -108,7 +114,7 @@ def validate_appointment(row: rows.Row, clinics: Mapping[str, ClinicRef]) -> App
     visit_time = rows.time_of_day(row, "visit_time")
     visit_at = datetime.combine(visit_day, visit_time, clinic.tz).astimezone(UTC)
     return AppointmentRecord(
-        clinic_id=clinic_id,
+        clinic_id=clinic.id,
         appointment_id=appointment_id,
         patient_id=rows.text(row, "patient_id", required=False, max_len=64) or patient_key(phone, name),
         patient_name=name,

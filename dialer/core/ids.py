@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Self
 
 from dialer.core.errors import DialerError
 
@@ -14,15 +15,29 @@ _SMS_TASK = "send"
 _SMS = "sms"
 
 
-def _due_task_body(task_id: str, head: str) -> str:
-    prefix = f"{head}{_SEPARATOR}"
-    if not task_id.startswith(prefix):
-        raise DialerError(f"not a {head} task id: {task_id!r}")
-    return task_id[len(prefix) :]
+class _DueTaskKey:
+    """A key that names exactly one due task: the task's id is the key under the kind's head, `<head>:<key>`."""
+
+    _task_head: ClassVar[str]
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        raise NotImplementedError
+
+    @property
+    def due_task_id(self) -> str:
+        return f"{self._task_head}{_SEPARATOR}{self}"
+
+    @classmethod
+    def of_due_task(cls, task_id: str) -> Self:
+        prefix = f"{cls._task_head}{_SEPARATOR}"
+        if not task_id.startswith(prefix):
+            raise DialerError(f"not a {cls._task_head} task id: {task_id!r}")
+        return cls.parse(task_id[len(prefix) :])
 
 
 @dataclass(frozen=True, order=True)
-class AttemptId:
+class AttemptId(_DueTaskKey):
     """`<installation>:<campaign>:<target>:<n>`, e.g. `3f9a0c1d:reminders:17:2`.
 
     The installation id is made once per database (storage/installation.py), so that installations sharing
@@ -33,6 +48,7 @@ class AttemptId:
     target: int
     n: int
     installation: str = ""
+    _task_head = _DIAL_TASK  # the due task that places this attempt: one task per attempt, ever
 
     def __str__(self) -> str:
         own = f"{self.campaign}{_SEPARATOR}{self.target}{_SEPARATOR}{self.n}"
@@ -53,27 +69,19 @@ class AttemptId:
         except DialerError:
             return None
 
-    @property
-    def due_task_id(self) -> str:
-        """The id of the due task that places this attempt: one task per attempt, ever."""
-        return f"{_DIAL_TASK}{_SEPARATOR}{self}"
-
-    @classmethod
-    def of_due_task(cls, task_id: str) -> AttemptId:
-        return cls.parse(_due_task_body(task_id, _DIAL_TASK))
-
     def with_campaign(self, campaign: str) -> AttemptId:
         """The same attempt filed under another campaign (a callback that dials the patient first)."""
         return AttemptId(campaign, self.target, self.n, self.installation)
 
 
 @dataclass(frozen=True)
-class SmsKey:
+class SmsKey(_DueTaskKey):
     """`sms:<campaign>:<target>:<purpose>`: the idempotency key of an SMS, one message per target and purpose, ever."""
 
     campaign: str
     target: int
     purpose: str
+    _task_head = _SMS_TASK  # the due task that sends this SMS
 
     def __str__(self) -> str:
         return _SEPARATOR.join((_SMS, self.campaign, str(self.target), self.purpose))
@@ -84,15 +92,6 @@ class SmsKey:
         if len(parts) != 4 or parts[0] != _SMS or not parts[2].isdigit() or not parts[3]:
             raise DialerError(f"not an SMS key: {text!r}")
         return cls(parts[1], int(parts[2]), parts[3])
-
-    @property
-    def due_task_id(self) -> str:
-        """The id of the due task that sends this SMS."""
-        return f"{_SMS_TASK}{_SEPARATOR}{self}"
-
-    @classmethod
-    def of_due_task(cls, task_id: str) -> SmsKey:
-        return cls.parse(_due_task_body(task_id, _SMS_TASK))
 
 
 def sms_key(campaign: str, target: int, purpose: str) -> str:

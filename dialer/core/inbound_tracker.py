@@ -18,7 +18,6 @@ After-hours is decided by the engine from the clinic's hours, not here.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,7 +36,7 @@ from dialer.core.inbound import (
     StaffCallAnswered,
     caller_number,
 )
-from dialer.core.tracker import Event, event_time
+from dialer.core.tracker import Event, RecentIds, event_time
 
 ABANDON_HANGUP_WINDOW = timedelta(seconds=1.5)
 _QUEUE_GAVE_UP = frozenset({"TIMEOUT", "LEAVEEMPTY", "JOINEMPTY", "FULL", "JOINUNAVAIL", "LEAVEUNAVAIL"})
@@ -73,7 +72,7 @@ class InboundTracker:
     _calls: dict[str, _Call] = field(default_factory=dict)
     _channel_call: dict[str, str] = field(default_factory=dict)
     _staff_dials: dict[str, str] = field(default_factory=dict)  # staff channel uniqueid -> dialled number
-    _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _done: RecentIds = field(default_factory=RecentIds)
 
     def __post_init__(self) -> None:
         self._handlers: dict[str, Callable[[Event, datetime], tuple[InboundFact, ...]]] = {
@@ -110,9 +109,7 @@ class InboundTracker:
         ended: list[InboundEnded] = []
         lost: dict[str, list[str]] = {}  # call -> its channels that went in the gap
         for uniqueid in sorted(dead):
-            self._staff_dials.pop(uniqueid, None)
-            linkedid = self._channel_call.pop(uniqueid, None)
-            call = self._calls.get(linkedid) if linkedid else None
+            call = self._drop_channel(uniqueid)
             if call is None:
                 continue
             lost.setdefault(call.call_id, []).append(uniqueid)
@@ -134,6 +131,13 @@ class InboundTracker:
             if number and not call.caller and event.get("Uniqueid", "") in call.channels:
                 call.caller = number
         return call
+
+    def _drop_channel(self, uniqueid: str) -> _Call | None:
+        """Forget a channel that is gone (an administrator's own dial, or one of a call's channels); return the
+        call it belonged to, which still lists it among its channels."""
+        self._staff_dials.pop(uniqueid, None)
+        linkedid = self._channel_call.pop(uniqueid, None)
+        return self._calls.get(linkedid) if linkedid else None
 
     def _adopt(self, event: Event, linkedid: str, now: datetime) -> _Call | None:
         """A call already in a queue when this process started: follow it from here on."""
@@ -280,9 +284,7 @@ class InboundTracker:
 
     def _on_hangup(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
         uniqueid = event.get("Uniqueid", "")
-        self._staff_dials.pop(uniqueid, None)
-        linkedid = self._channel_call.pop(uniqueid, None)
-        call = self._calls.get(linkedid) if linkedid else None
+        call = self._drop_channel(uniqueid)
         if call is None:
             return NO_FACTS
         number = caller_number(event.get("CallerIDNum", ""))
@@ -303,9 +305,7 @@ class InboundTracker:
     def _end(self, call: _Call, at: datetime, unseen: tuple[str, ...] = ()) -> InboundEnded:
         """The call's end at `at`; `unseen`: the channels it had, when that end was not seen (the link was down)."""
         del self._calls[call.call_id]
-        self._done[call.call_id] = None
-        if len(self._done) > 10_000:
-            self._done.popitem(last=False)
+        self._done.add(call.call_id)
         waited = call.waited
         if waited is None:
             gave_up = call.abandoned_at or at

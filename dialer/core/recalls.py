@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from dialer.core import rows
-from dialer.core.appointments import ClinicRef, patient_key
+from dialer.core.appointments import ClinicRef, known_clinic, patient_key
 from dialer.core.errors import FieldError
 from dialer.core.phones import normalize_phone
 
@@ -116,17 +116,14 @@ RecallReport = rows.RowReport[RecallRecord]
 
 
 def validate_recall(row: rows.Row, clinics: Mapping[str, ClinicRef]) -> RecallRecord:
-    clinic_id = rows.text(row, "clinic", max_len=64)
-    if clinic_id not in clinics:
-        known = ", ".join(sorted(clinics)) or "нет ни одной"
-        raise FieldError("clinic", f"неизвестная клиника {clinic_id!r} (настроены: {known})")
+    clinic = known_clinic(row, clinics)
     name = rows.text(row, "patient_name")
     phone = normalize_phone(rows.text(row, "phone", max_len=40))
     status_text = rows.text(row, "status", required=False).lower()
     if status_text not in _STATUS_WORDS:
         raise FieldError("status", f"статус «Звать», «Записан» или «Отказ», а не {status_text!r}")
     return RecallRecord(
-        clinic_id=clinic_id,
+        clinic_id=clinic.id,
         external_id=rows.text(row, "recall_id", max_len=64),
         patient_id=rows.text(row, "patient_id", required=False, max_len=64) or patient_key(phone, name),
         patient_name=name,

@@ -28,7 +28,8 @@ SECOND_LEG = ";2"
 
 # How long an attempt whose channel is gone waits for its OriginateResponse before it is closed anyway.
 ORIGINATE_RESPONSE_GRACE = timedelta(seconds=3)
-# How many ended attempt ids are remembered to ignore their late events: hours of calls at full pace.
+# How many ended calls (attempt ids, inbound Linkedids) are remembered to ignore their late events: hours of
+# calls at full pace.
 ENDED_MEMORY = 10_000
 
 
@@ -41,6 +42,24 @@ def event_time(event: Event, now: datetime) -> datetime:
         except (ValueError, OverflowError, OSError):
             pass
     return now
+
+
+@dataclass
+class RecentIds:
+    """The ids of the last ENDED_MEMORY calls that ended, oldest forgotten first: their late events are ignored."""
+
+    _ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def __contains__(self, call_id: object) -> bool:
+        return call_id in self._ids
+
+    def add(self, call_id: str) -> None:
+        self._ids[call_id] = None
+        if len(self._ids) > ENDED_MEMORY:
+            self._ids.popitem(last=False)
+
+    def discard(self, call_id: str) -> None:
+        self._ids.pop(call_id, None)
 
 
 @dataclass(slots=True)
@@ -79,7 +98,7 @@ class CallTracker:
     stats: TrackerStats = field(default_factory=TrackerStats)
     _attempts: dict[str, _Attempt] = field(default_factory=dict)
     # Recently ended attempts: a late OriginateResponse or Hangup must not bring one back to life.
-    _ended: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _ended: RecentIds = field(default_factory=RecentIds)
 
     def __post_init__(self) -> None:
         self._handlers: dict[str, Callable[[Event, datetime], tuple[Fact, ...]]] = {
@@ -107,7 +126,7 @@ class CallTracker:
 
     def adopt(self, attempt_id: str, *, answered: bool, originate_done: bool) -> None:
         """Resume following a call found alive on Asterisk after a reconnect or a restart."""
-        self._ended.pop(attempt_id, None)
+        self._ended.discard(attempt_id)
         state = self._attempts.setdefault(attempt_id, _Attempt(attempt_id))
         state.channel_seen = True
         state.answered = state.answered or answered
@@ -116,7 +135,7 @@ class CallTracker:
     def forget(self, attempt_id: str) -> None:
         """Stop following an attempt the engine closed on its own (refused, never placed, recovered)."""
         if self._attempts.pop(attempt_id, None) is not None:
-            self._remember_ended(attempt_id)
+            self._ended.add(attempt_id)
 
     def open_attempts(self) -> list[str]:
         return list(self._attempts)
@@ -209,14 +228,9 @@ class CallTracker:
             return (self._end(state, state.hangup_at),)
         return NO_FACTS
 
-    def _remember_ended(self, attempt_id: str) -> None:
-        self._ended[attempt_id] = None
-        if len(self._ended) > ENDED_MEMORY:
-            self._ended.popitem(last=False)
-
     def _end(self, state: _Attempt, at: datetime) -> CallEnded:
         self._attempts.pop(state.attempt_id, None)
-        self._remember_ended(state.attempt_id)
+        self._ended.add(state.attempt_id)
         cause = state.best_cause()
         result = classify(answered=state.answered, reason=state.originate_reason, cause=cause)
         return CallEnded(

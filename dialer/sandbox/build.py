@@ -44,20 +44,25 @@ def host_problem() -> str | None:
     return None
 
 
+def _asterisk_v(layout: SandboxLayout) -> tuple[int, str]:
+    """`asterisk -V` in the chroot: its exit code and output."""
+    return probe(["chroot", layout.root, "/usr/sbin/asterisk", "-V"], timeout=20)
+
+
 def root_problem(layout: SandboxLayout) -> str | None:
     """Why the existing chroot cannot be reused, or None when it is sound."""
     if not layout.root.is_dir():
         return "not built yet"
     if not layout.marker.is_file():
         return "the last build did not finish"
-    code, output = probe(["chroot", layout.root, "/usr/sbin/asterisk", "-V"], timeout=20)
+    code, output = _asterisk_v(layout)
     if code != 0 or not output.startswith("Asterisk "):
         return f"its Asterisk binary does not run ({output.strip()[:120] or f'exit {code}'})"
     return None
 
 
 def asterisk_version(layout: SandboxLayout) -> str:
-    code, output = probe(["chroot", layout.root, "/usr/sbin/asterisk", "-V"], timeout=20)
+    code, output = _asterisk_v(layout)
     return output.strip() if code == 0 else "unknown"
 
 

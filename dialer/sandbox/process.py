@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from dialer.sandbox.layout import AMI_HOST, SandboxError, SandboxLayout
-from dialer.sandbox.procs import CHROOT_ENV, asterisk_rx, clean_env, probe
+from dialer.sandbox.procs import CHROOT_ENV, asterisk_rx, clean_env, pid_exists, probe
 
 START_TIMEOUT = 45.0
 STOP_TIMEOUT = 15.0
@@ -65,12 +65,8 @@ def asterisk_pids(root: Path) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_exists(pid):
         return False
-    except PermissionError:
-        return True
     # A zombie is not alive for our purposes.
     try:
         state = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0]

@@ -58,6 +58,12 @@ class SandboxStatus:
         ]
 
 
+def _refuse_unfit_host() -> None:
+    problem = build.host_problem()
+    if problem:
+        raise SandboxError(problem)
+
+
 @contextlib.contextmanager
 def _locked(layout: SandboxLayout, out: TextIO) -> Iterator[None]:
     """One `up`/`down` at a time per sandbox, so two test sessions never build it twice."""
@@ -123,9 +129,7 @@ class Sandbox:
 
         Idempotent: a running sandbox gets its config rewritten and reloaded instead of a restart.
         """
-        problem = build.host_problem()
-        if problem:
-            raise SandboxError(problem)
+        _refuse_unfit_host()
         with _locked(self.layout, out):
             return self._up_locked(out)
 
@@ -186,9 +190,7 @@ class Sandbox:
 
     def rebuild(self, out: TextIO) -> AmiCredentials:
         """Throw the chroot away and build it again from the mirror."""
-        problem = build.host_problem()
-        if problem:
-            raise SandboxError(problem)
+        _refuse_unfit_host()
         with _locked(self.layout, out):
             process.stop(self.layout)
             self.layout.marker.unlink(missing_ok=True)

@@ -70,8 +70,8 @@ def _clinic(raw: object, index: int, trunks: Mapping[str, TrunkSettings]) -> Cli
             list_build_time=t.time_of_day("list_build_time", time(0, 0))
             if t.has("list_build_time")
             else None,
-            dids=tuple(str(d) for d in t.items("dids")),
-            queues=tuple(str(q) for q in t.items("queues")),
+            dids=t.texts("dids"),
+            queues=t.texts("queues"),
             hours=hours,
             calling_hours=calling_hours,
             callback_deadline=t.duration("callback_deadline", timedelta(0))

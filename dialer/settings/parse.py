@@ -147,8 +147,8 @@ def _waiting_list(t: Table) -> WaitingListSettings:
 
 def _reasons(t: Table) -> Reasons:
     d = Reasons()
-    refusal = tuple(str(r) for r in t.items("refusal_reasons")) or d.refusal
-    call_again = tuple(str(r) for r in t.items("call_again_reasons")) or d.call_again
+    refusal = t.texts("refusal_reasons") or d.refusal
+    call_again = t.texts("call_again_reasons") or d.call_again
     t.done()
     return Reasons(refusal, call_again)
 
@@ -166,8 +166,8 @@ def _webhook(t: Table) -> WebhookSettings:
 def _inbound(t: Table) -> InboundSettings:
     return t.close(
         InboundSettings(
-            contexts=tuple(str(c) for c in t.items("contexts")) or InboundSettings().contexts,
-            staff_contexts=tuple(str(c) for c in t.items("staff_contexts")),
+            contexts=t.texts("contexts") or InboundSettings().contexts,
+            staff_contexts=t.texts("staff_contexts"),
             queue_log=t.text("queue_log", ""),
         )
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
 
@@ -28,55 +29,55 @@ class Table:
     def has(self, key: str) -> bool:
         return key in self._raw
 
-    def text(self, key: str, default: str) -> str:
+    def _checked(self, key: str, default: T, fits: Callable[[Any], bool], wanted: str) -> T:
+        """The key's value, or `default` when it is absent; a value that does not fit names what was wanted."""
         value = self._get(key)
         if value is None:
             return default
-        if not isinstance(value, str):
-            raise ConfigError(f"{self._where}.{key}: нужна строка")
-        return value
+        if not fits(value):
+            raise ConfigError(f"{self._where}.{key}: {wanted}")
+        checked: T = value
+        return checked
+
+    def _parsed(self, key: str, default: T, parse: Callable[[Any, str], T]) -> T:
+        """The key's value read by `parse` (which names the key in its FieldError), or `default` when absent."""
+        value = self._get(key)
+        if value is None:
+            return default
+        try:
+            return parse(value, f"{self._where}.{key}")
+        except FieldError as err:
+            raise ConfigError(str(err)) from None
+
+    def text(self, key: str, default: str) -> str:
+        return self._checked(key, default, lambda v: isinstance(v, str), "нужна строка")
 
     def integer(self, key: str, default: int, minimum: int = 0) -> int:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ConfigError(f"{self._where}.{key}: нужно целое число ≥ {minimum}")
-        return value
+        return self._checked(
+            key,
+            default,
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
+            f"нужно целое число ≥ {minimum}",
+        )
 
     def number(self, key: str, default: float) -> float:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"{self._where}.{key}: нужно положительное число")
+        # `not v <= 0` rather than `v > 0`: nan is let through, as it always was.
+        value = self._checked(
+            key,
+            default,
+            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and not v <= 0,
+            "нужно положительное число",
+        )
         return float(value)
 
     def flag(self, key: str, default: bool) -> bool:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise ConfigError(f"{self._where}.{key}: нужно true или false")
-        return value
+        return self._checked(key, default, lambda v: isinstance(v, bool), "нужно true или false")
 
     def duration(self, key: str, default: timedelta) -> timedelta:
-        value = self._get(key)
-        if value is None:
-            return default
-        try:
-            return parse_duration(value, f"{self._where}.{key}")
-        except FieldError as err:
-            raise ConfigError(str(err)) from None
+        return self._parsed(key, default, parse_duration)
 
     def time_of_day(self, key: str, default: time) -> time:
-        value = self._get(key)
-        if value is None:
-            return default
-        try:
-            return parse_time_of_day(str(value), f"{self._where}.{key}")
-        except FieldError as err:
-            raise ConfigError(str(err)) from None
+        return self._parsed(key, default, lambda value, where: parse_time_of_day(str(value), where))
 
     def instant(self, key: str) -> datetime | None:
         """An ISO 8601 date and time with its UTC offset, e.g. "2026-12-03T11:00:00+03:00"."""
@@ -106,6 +107,10 @@ class Table:
         if not isinstance(value, list):
             raise ConfigError(f"{self._where}.{key}: нужен список")
         return value
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        """A list whose items are taken as text (`str(item)`); empty when the key is absent."""
+        return tuple(str(item) for item in self.items(key))
 
     def done(self) -> None:
         unknown = set(self._raw) - self._used
