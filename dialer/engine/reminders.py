@@ -17,7 +17,6 @@ from dialer.campaigns.reminders import (
     status_after_stop,
 )
 from dialer.core.clock import Clock
-from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, SmsKey
 from dialer.core.phones import display_phone
 from dialer.core.records import (
@@ -29,7 +28,7 @@ from dialer.core.records import (
 )
 from dialer.core.sms import SmsStatus
 from dialer.core.stores import AttemptStore, DueStore, ReminderStore
-from dialer.engine.calls import CallDesk
+from dialer.engine.calls import CallDesk, CallHandler
 from dialer.engine.loops import consume
 from dialer.engine.runner import Call, CampaignRunner, placed_records
 from dialer.engine.sms import SmsSender
@@ -44,7 +43,7 @@ CHECK_PHONE_COMMENT = "Номер не существует по ответу о
 CANCEL_COMMENT = "Пациент отменил запись через автоинформатор: перенести визит или внести в лист ожидания"
 
 
-class ReminderFlow:
+class ReminderFlow(CallHandler):
     campaign = CampaignKind.REMINDERS
     campaigns = (CampaignKind.REMINDERS,)  # whose call facts the desk sends here
 
@@ -195,9 +194,6 @@ class ReminderFlow:
         meaning = digit_meaning(digit)
         self._work.put_nowait(_Work(attempt, digit=digit, at=at))
         return meaning.settled if meaning is not None else Settled.OPEN
-
-    def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled:
-        return Settled.OPEN  # reminders have no second leg
 
     def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
         log.info("reminder %s: patient waits for an administrator in queue %s", attempt.target_id, queue)
