@@ -24,7 +24,7 @@ from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, SmsKey, sms_key
 from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
-from dialer.core.phones import dial_forms, display_phone
+from dialer.core.phones import dial_forms
 from dialer.core.ports import OriginateRequest
 from dialer.core.privacy import mask_phone
 from dialer.core.records import (
@@ -42,7 +42,7 @@ from dialer.engine.calls import CallDesk, CallHandler
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
 from dialer.engine.runner import Call, CampaignRunner
-from dialer.engine.sms import SmsSender
+from dialer.engine.sms import SmsSender, clinic_sms
 from dialer.settings import ClinicSettings, Settings
 
 log = logging.getLogger("dialer.callbacks")
@@ -308,12 +308,7 @@ class CallbackFlow(CallHandler):
             return
         clinic = self.settings.clinic(task.clinic_id)
         template = self.policy.after_hours_sms if purpose == AFTER_HOURS else self.policy.not_reached_sms
-        body = template.render(
-            clinic=clinic.name,
-            at=task.starts_at,
-            tz=clinic.timezone,
-            phone=display_phone(clinic.phone) if clinic.phone else "",
-        )
+        body = clinic_sms(template, clinic, task.starts_at)
         sent = await self.runner.send_sms(job, clinic_id=clinic.id, phone=task.phone, body=body)
         if sent and purpose == NOT_REACHED:
             await self.plan(job.target_id)

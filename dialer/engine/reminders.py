@@ -18,7 +18,6 @@ from dialer.campaigns.reminders import (
 )
 from dialer.core.clock import Clock
 from dialer.core.ids import AttemptId, SmsKey
-from dialer.core.phones import display_phone
 from dialer.core.records import (
     AttemptRow,
     DueTask,
@@ -31,7 +30,7 @@ from dialer.core.stores import AttemptStore, DueStore, ReminderStore
 from dialer.engine.calls import CallDesk, CallHandler
 from dialer.engine.loops import consume
 from dialer.engine.runner import Call, CampaignRunner, placed_records
-from dialer.engine.sms import SmsSender
+from dialer.engine.sms import SmsSender, clinic_sms
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.reminders")
@@ -179,12 +178,7 @@ class ReminderFlow(CallHandler):
             await self.due.finish(task.task_id, cancelled=True)
             return
         clinic = self.settings.clinic(target.clinic_id)
-        body = self.settings.reminders.sms.render(
-            clinic=clinic.name,
-            at=target.visit_at,
-            tz=clinic.timezone,
-            phone=display_phone(clinic.phone) if clinic.phone else "",
-        )
+        body = clinic_sms(self.settings.reminders.sms, clinic, target.visit_at)
         if await self.runner.send_sms(task, clinic_id=target.clinic_id, phone=target.phone, body=body):
             await self.plan(target.target_id)
 
