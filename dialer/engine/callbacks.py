@@ -24,7 +24,7 @@ from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, SmsKey, sms_key
 from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
-from dialer.core.phones import dial_forms, display_phone
+from dialer.core.phones import dial_forms
 from dialer.core.ports import OriginateRequest
 from dialer.core.privacy import mask_phone
 from dialer.core.records import (
@@ -38,11 +38,11 @@ from dialer.core.records import (
     TaskState,
 )
 from dialer.core.stores import AttemptStore, CallbackStore, DueStore
-from dialer.engine.calls import CallDesk
+from dialer.engine.calls import CallDesk, CallHandler
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
 from dialer.engine.runner import Call, CampaignRunner
-from dialer.engine.sms import SmsSender
+from dialer.engine.sms import SmsSender, clinic_sms
 from dialer.settings import ClinicSettings, Settings
 
 log = logging.getLogger("dialer.callbacks")
@@ -59,7 +59,7 @@ class _Work:
     at: datetime | None = None
 
 
-class CallbackFlow:
+class CallbackFlow(CallHandler):
     campaigns = (CampaignKind.CALLBACK, CampaignKind.AUTO_CALLBACK)  # whose call facts the desk sends here
 
     def __init__(
@@ -273,33 +273,30 @@ class CallbackFlow:
         self, clinic: ClinicSettings, task: CallbackTask, attempt_id: AttemptId, interface: str
     ) -> Call:
         """Administrator first when one was free for it, else the patient first into the reception queue."""
-        trunk = self.settings.trunk_for(clinic.id)
-        patient = trunk.dial.format(**dial_forms(task.phone))
-        clinic_number = dial_forms(clinic.phone)["number"] if clinic.phone else ""
-        if interface:
-            request = OriginateRequest(
-                attempt_id=str(attempt_id),
-                channel=interface,
-                context="dialer-callback",
-                exten="s",
-                timeout_ms=int(self.policy.admin_ring.total_seconds() * 1000),
-                caller_id=f'"Перезвон" <{dial_forms(task.phone)["number"]}>',
-                variables={
-                    "DIALER_ATTEMPT": str(attempt_id),
-                    "DIALER_PATIENT_DIAL": patient,
-                    "DIALER_RING_SECONDS": str(int(self.policy.ring_timeout.total_seconds())),
-                    "DIALER_CALLERID": clinic_number,
-                },
+        if not interface:
+            return self.runner.patient_call(
+                attempt_id,
+                clinic.id,
+                task.phone,
+                "dialer-callback-auto",
+                {"DIALER_QUEUE": clinic.queue},
+                ring=self.policy.ring_timeout,
             )
-            return Call(clinic.id, task.phone, request)
+        patient = self.settings.trunk_for(clinic.id).dial.format(**dial_forms(task.phone))
+        clinic_number = dial_forms(clinic.phone)["number"] if clinic.phone else ""
         request = OriginateRequest(
             attempt_id=str(attempt_id),
-            channel=patient,
-            context="dialer-callback-auto",
+            channel=interface,
+            context="dialer-callback",
             exten="s",
-            timeout_ms=int(self.policy.ring_timeout.total_seconds() * 1000),
-            caller_id=trunk.caller_id,
-            variables={"DIALER_ATTEMPT": str(attempt_id), "DIALER_QUEUE": clinic.queue},
+            timeout_ms=int(self.policy.admin_ring.total_seconds() * 1000),
+            caller_id=f'"Перезвон" <{dial_forms(task.phone)["number"]}>',
+            variables={
+                "DIALER_ATTEMPT": str(attempt_id),
+                "DIALER_PATIENT_DIAL": patient,
+                "DIALER_RING_SECONDS": str(int(self.policy.ring_timeout.total_seconds())),
+                "DIALER_CALLERID": clinic_number,
+            },
         )
         return Call(clinic.id, task.phone, request)
 
@@ -311,20 +308,12 @@ class CallbackFlow:
             return
         clinic = self.settings.clinic(task.clinic_id)
         template = self.policy.after_hours_sms if purpose == AFTER_HOURS else self.policy.not_reached_sms
-        body = template.render(
-            clinic=clinic.name,
-            at=task.starts_at,
-            tz=clinic.timezone,
-            phone=display_phone(clinic.phone) if clinic.phone else "",
-        )
+        body = clinic_sms(template, clinic, task.starts_at)
         sent = await self.runner.send_sms(job, clinic_id=clinic.id, phone=task.phone, body=body)
         if sent and purpose == NOT_REACHED:
             await self.plan(job.target_id)
 
     # -- call facts (on the fact path: decide at once, queue the writes) --------------------------
-
-    def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
-        return Settled.OPEN
 
     def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled:
         _, settled = patient_leg_result(leg.status)
@@ -333,9 +322,6 @@ class CallbackFlow:
                 _Work("close", phone=attempt.phone, reason=CloseReason.CALLBACK_ANSWERED, at=leg.at)
             )
         return settled
-
-    def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
-        return None
 
     def finished(self, attempt: AttemptRow) -> None:
         interface = self._admin_of.pop(attempt.attempt_id, "")

@@ -56,13 +56,17 @@ RECOVERED = "recovered from the dialplan's record"
 
 class CallHandler(Protocol):
     """What a campaign does with its calls' facts. Called on the fact path, so it must not wait on I/O:
-    it decides at once and queues its own writes."""
+    it decides at once and queues its own writes. A campaign that subclasses this ignores the facts it has no
+    use for: a digit or a second leg settles nothing, a queue is not followed."""
 
-    def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled: ...
+    def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
+        return Settled.OPEN
 
-    def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled: ...
+    def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled:
+        return Settled.OPEN
 
-    def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None: ...
+    def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
+        return None
 
     def finished(self, attempt: AttemptRow) -> None:
         """The attempt ended (or was never placed): plan the target's next step."""
@@ -358,16 +362,7 @@ class CallDesk:
         )
 
 
-class _NoHandler:
-    def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
-        return Settled.OPEN
-
-    def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled:
-        return Settled.OPEN
-
-    def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
-        return None
-
+class _NoHandler(CallHandler):
     def finished(self, attempt: AttemptRow) -> None:
         return None
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Protocol, TypeVar
 
 from dialer.core import rows as fields
 from dialer.core.appointments import ClinicRef, validate_appointments
@@ -90,11 +90,7 @@ async def import_appointments(
     now: datetime,
     holds: Holds | None = None,
 ) -> ImportOutcome:
-    kept, refused = walled(rows, holds)
-    report = validate_appointments(kept, clinic_refs(settings))
-    counts = await store.upsert(report.accepted, now)
-    days = {r.visit_day for r in report.accepted}
-    return _outcome(report, refused, counts, {r.clinic_id for r in report.accepted}, days)
+    return await _load(rows, holds, settings, validate_appointments, store.upsert, now, lambda r: r.visit_day)
 
 
 async def import_recalls(
@@ -105,25 +101,36 @@ async def import_recalls(
     now: datetime,
     holds: Holds | None = None,
 ) -> ImportOutcome:
-    kept, refused = walled(rows, holds)
-    report = validate_recalls(kept, clinic_refs(settings))
-    counts = await store.upsert(report.accepted, now)
-    return _outcome(report, refused, counts, {r.clinic_id for r in report.accepted}, set())
+    return await _load(rows, holds, settings, validate_recalls, store.upsert, now)
 
 
-def _outcome(
-    report: RowReport[Any],
-    refused: list[RowError],
-    counts: UpsertCounts,
-    clinics: set[str],
-    days: set[date],
+class _Record(Protocol):
+    @property
+    def clinic_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Record)
+
+
+async def _load(
+    rows: Iterable[tuple[int, Row]],
+    holds: Holds | None,
+    settings: Settings,
+    validate: Callable[[Iterable[tuple[int, Row]], Mapping[str, ClinicRef]], RowReport[R]],
+    upsert: Callable[[Sequence[R], datetime], Awaitable[UpsertCounts]],
+    now: datetime,
+    day: Callable[[R], date] | None = None,
 ) -> ImportOutcome:
-    """The rows the wall refused count as seen and come first among the errors."""
+    """Wall the rows, validate them, write the good ones; `day`: the day a record is for, when it has one.
+    The rows the wall refused count as seen and come first among the errors."""
+    kept, refused = walled(rows, holds)
+    report = validate(kept, clinic_refs(settings))
+    counts = await upsert(report.accepted, now)
     return ImportOutcome(
         rows=report.rows_seen + len(refused),
         created=counts.created,
         updated=counts.updated,
         errors=refused + report.errors,
-        days=days,
-        clinics=clinics,
+        days={day(r) for r in report.accepted} if day is not None else set(),
+        clinics={r.clinic_id for r in report.accepted},
     )

@@ -23,12 +23,11 @@ from dialer.campaigns.post_visit import (
     low_rating_detail,
 )
 from dialer.core.clock import Clock
-from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId
 from dialer.core.records import AttemptRow, DueTask, Settled
 from dialer.core.stores import AttemptStore, DueStore
 from dialer.engine.alerts import text_supervisor
-from dialer.engine.calls import CallDesk
+from dialer.engine.calls import CallDesk, CallHandler
 from dialer.engine.loops import consume
 from dialer.engine.runner import CampaignRunner, placed_records
 from dialer.engine.sms import SmsRetryLater, SmsSender
@@ -64,7 +63,7 @@ class _Answer:
     at: datetime
 
 
-class IvrFlow:
+class IvrFlow(CallHandler):
     campaigns = tuple(DIALPLAN_CONTEXTS)  # whose call facts the desk sends here
 
     def __init__(
@@ -177,12 +176,6 @@ class IvrFlow:
             return Settled.OPEN
         self._work.put_nowait(_Answer(attempt, digit, at))
         return Settled.FINAL
-
-    def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled:
-        return Settled.OPEN
-
-    def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
-        return None
 
     def finished(self, attempt: AttemptRow) -> None:
         self._work.put_nowait((AttemptId.parse(attempt.attempt_id).campaign, attempt.target_id))

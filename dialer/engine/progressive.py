@@ -28,7 +28,7 @@ from dialer.core.records import AttemptRecord, AttemptRow, AttemptState, DueTask
 from dialer.core.staff import UserRow
 from dialer.core.stores import AttemptStore, DueStore
 from dialer.core.wrapup import WrapupForm
-from dialer.engine.calls import CallDesk
+from dialer.engine.calls import CallDesk, CallHandler
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
 from dialer.engine.runner import Call, CampaignRunner
@@ -73,7 +73,7 @@ class _Work:
     target_id: int
 
 
-class ProgressiveFlow:
+class ProgressiveFlow(CallHandler):
     def __init__(
         self,
         *,
@@ -233,9 +233,6 @@ class ProgressiveFlow:
 
     # -- call facts (on the fact path) ----------------------------------------------------------------
 
-    def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
-        return Settled.OPEN
-
     def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled:
         self._count(attempt.clinic_id, dropped=leg.status == DROPPED)
         if leg.status == CONNECTED:
@@ -253,9 +250,6 @@ class ProgressiveFlow:
 
     def _count(self, clinic_id: str, *, dropped: bool) -> None:
         self._answers.setdefault(clinic_id, deque(maxlen=DROP_WINDOW)).append(dropped)
-
-    def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
-        return None
 
     def finished(self, attempt: AttemptRow) -> None:
         if attempt.result is CallResult.ANSWERED and attempt.leg_status is None:

@@ -17,9 +17,7 @@ from dialer.campaigns.reminders import (
     status_after_stop,
 )
 from dialer.core.clock import Clock
-from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, SmsKey
-from dialer.core.phones import display_phone
 from dialer.core.records import (
     AttemptRow,
     DueTask,
@@ -29,10 +27,10 @@ from dialer.core.records import (
 )
 from dialer.core.sms import SmsStatus
 from dialer.core.stores import AttemptStore, DueStore, ReminderStore
-from dialer.engine.calls import CallDesk
+from dialer.engine.calls import CallDesk, CallHandler
 from dialer.engine.loops import consume
 from dialer.engine.runner import Call, CampaignRunner, placed_records
-from dialer.engine.sms import SmsSender
+from dialer.engine.sms import SmsSender, clinic_sms
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.reminders")
@@ -44,7 +42,7 @@ CHECK_PHONE_COMMENT = "Номер не существует по ответу о
 CANCEL_COMMENT = "Пациент отменил запись через автоинформатор: перенести визит или внести в лист ожидания"
 
 
-class ReminderFlow:
+class ReminderFlow(CallHandler):
     campaign = CampaignKind.REMINDERS
     campaigns = (CampaignKind.REMINDERS,)  # whose call facts the desk sends here
 
@@ -180,12 +178,7 @@ class ReminderFlow:
             await self.due.finish(task.task_id, cancelled=True)
             return
         clinic = self.settings.clinic(target.clinic_id)
-        body = self.settings.reminders.sms.render(
-            clinic=clinic.name,
-            at=target.visit_at,
-            tz=clinic.timezone,
-            phone=display_phone(clinic.phone) if clinic.phone else "",
-        )
+        body = clinic_sms(self.settings.reminders.sms, clinic, target.visit_at)
         if await self.runner.send_sms(task, clinic_id=target.clinic_id, phone=target.phone, body=body):
             await self.plan(target.target_id)
 
@@ -195,9 +188,6 @@ class ReminderFlow:
         meaning = digit_meaning(digit)
         self._work.put_nowait(_Work(attempt, digit=digit, at=at))
         return meaning.settled if meaning is not None else Settled.OPEN
-
-    def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled:
-        return Settled.OPEN  # reminders have no second leg
 
     def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
         log.info("reminder %s: patient waits for an administrator in queue %s", attempt.target_id, queue)

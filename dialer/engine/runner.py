@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from dialer.campaigns.messages import GATEWAY_DOWN_BACKOFF
 from dialer.campaigns.planner import Dial, Step
@@ -128,15 +128,17 @@ class CampaignRunner:
         phone: str,
         context: str,
         variables: Mapping[str, str] | None = None,
+        ring: timedelta | None = None,
     ) -> Call:
-        """A call that rings the patient first, on the clinic's trunk, into one of our dialplan contexts."""
+        """A call that rings the patient first, on the clinic's trunk, into one of our dialplan contexts; for
+        `ring` (by default the trunk's ring timeout)."""
         trunk = self.settings.trunk_for(clinic_id)
         request = OriginateRequest(
             attempt_id=str(attempt_id),
             channel=trunk.dial.format(**dial_forms(phone)),
             context=context,
             exten="s",
-            timeout_ms=int(trunk.ring_timeout.total_seconds() * 1000),
+            timeout_ms=int((trunk.ring_timeout if ring is None else ring).total_seconds() * 1000),
             caller_id=trunk.caller_id,
             variables={"DIALER_ATTEMPT": str(attempt_id), **(variables or {})},
         )

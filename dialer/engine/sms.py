@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from dialer.campaigns.messages import SmsTemplate
 from dialer.core.clock import Clock
 from dialer.core.errors import PeerFailed
+from dialer.core.phones import display_phone
 from dialer.core.ports import OutgoingSms, SmsCallbackRejected, SmsError, SmsGateway, SmsStatusUpdate
 from dialer.core.privacy import mask_phone
 from dialer.core.records import SmsRow
 from dialer.core.sms import SmsStatus
 from dialer.core.stores import SmsStore
 from dialer.engine.loops import forever
+from dialer.settings import ClinicSettings
 
 log = logging.getLogger("dialer.sms")
 
@@ -24,6 +27,16 @@ LOOKUP_MARGIN = timedelta(minutes=2)
 
 class SmsRetryLater(PeerFailed):
     """The gateway is unavailable for now; the due task is retried with backoff."""
+
+
+def clinic_sms(template: SmsTemplate, clinic: ClinicSettings, at: datetime) -> str:
+    """A campaign's text to a patient: the clinic's name and phone, and `at` in the clinic's time zone."""
+    return template.render(
+        clinic=clinic.name,
+        at=at,
+        tz=clinic.timezone,
+        phone=display_phone(clinic.phone) if clinic.phone else "",
+    )
 
 
 class SmsSender:

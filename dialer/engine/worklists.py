@@ -12,10 +12,9 @@ from dialer.campaigns.plan import Window, resolve_day_windows
 from dialer.campaigns.planner import StopReason
 from dialer.core.clock import Clock
 from dialer.core.ids import sms_key
-from dialer.core.phones import display_phone
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.progressive import ProgressiveTarget
-from dialer.engine.sms import SmsRetryLater, SmsSender
+from dialer.engine.sms import SmsRetryLater, SmsSender, clinic_sms
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.worklists")
@@ -110,12 +109,7 @@ class OfferSource:
             log.info("slot of %s freed; nobody on the waiting list for it", appointment_id)
             return None
         clinic = self.settings.clinic(clinic_id)
-        body = self.settings.waiting_list.sms.render(
-            clinic=clinic.name,
-            at=offer["slot_at"],
-            tz=clinic.timezone,
-            phone=display_phone(clinic.phone) if clinic.phone else "",
-        )
+        body = clinic_sms(self.settings.waiting_list.sms, clinic, offer["slot_at"])
         try:
             await self.sms.send(
                 key=sms_key(CampaignKind.OFFER, offer["offer_id"], "offer"),
