@@ -59,7 +59,6 @@ class Runtime:
     worker: DueWorker
     holder: str
     progressive: ProgressiveFlow
-    offers: OfferSource
     ivr: IvrFlow
     webhook: WebhookSender
     recovery: LinkRecovery
@@ -88,9 +87,9 @@ def build_parts(
     intake = desk.intake
     worker = _worker(storage, desk, clock)
     dispatcher = AdminDispatcher(intake.queues, clock, intake.queues_changed)
-    progressive, offers, ivr = _worklists(settings, storage, desk, dispatcher, sms, clock, worker)
+    progressive, ivr = _worklists(settings, storage, desk, dispatcher, sms, clock, worker)
     reminders, callbacks = _reminders_and_callbacks(
-        settings, storage, desk, dispatcher, sms, clock, worker, offers
+        settings, storage, desk, dispatcher, sms, clock, worker, progressive
     )
     _register(worker, desk, reminders, callbacks, progressive, ivr)
     intake.queue_watchers.append(progressive.changed)
@@ -119,7 +118,6 @@ def build_parts(
         worker=worker,
         holder=worker.worker_id,
         progressive=progressive,
-        offers=offers,
         ivr=ivr,
         webhook=WebhookSender(settings.webhook, storage.outbox, clock),
         recovery=LinkRecovery(
@@ -175,7 +173,7 @@ def _reminders_and_callbacks(
     sms: SmsSender,
     clock: Clock,
     worker: DueWorker,
-    offers: OfferSource,
+    progressive: ProgressiveFlow,
 ) -> tuple[ReminderFlow, CallbackFlow]:
     """The robot's reminder calls, and the calls back to patients whose call was missed."""
     reminders = ReminderFlow(
@@ -187,7 +185,7 @@ def _reminders_and_callbacks(
         sms=sms,
         clock=clock,
         wake=worker.wake,
-        on_cancelled=offers.slot_freed,  # a cancelled visit's time goes to the waiting list
+        on_cancelled=progressive.slot_freed,  # a cancelled visit's time goes to the waiting list
     )
     callbacks = CallbackFlow(
         settings=settings,
@@ -224,16 +222,15 @@ def _worklists(
     sms: SmsSender,
     clock: Clock,
     worker: DueWorker,
-) -> tuple[ProgressiveFlow, OfferSource, IvrFlow]:
+) -> tuple[ProgressiveFlow, IvrFlow]:
     """The administrators' call lists (КОС, the diary, waiting-list offers) and the post-visit IVRs."""
-    offers = OfferSource(settings=settings, store=storage.worklists, sms=sms, clock=clock)
     progressive = ProgressiveFlow(
         settings=settings,
         sources=[
             KosSource(settings=settings, recalls=storage.recalls, clock=clock),
             DiarySource(settings=settings, store=storage.worklists, clock=clock),
-            offers,
         ],
+        offers=OfferSource(settings=settings, store=storage.worklists, sms=sms, clock=clock),
         attempts=storage.attempts,
         due=storage.due,
         desk=desk,
@@ -241,7 +238,6 @@ def _worklists(
         clock=clock,
         wake=worker.wake,
     )
-    offers.plan = progressive.plan
     ivr = IvrFlow(
         settings=settings,
         store=storage.worklists,
@@ -253,7 +249,7 @@ def _worklists(
         clock=clock,
         wake=worker.wake,
     )
-    return progressive, offers, ivr
+    return progressive, ivr
 
 
 def _register(

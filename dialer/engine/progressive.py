@@ -54,17 +54,26 @@ class ProgressiveTarget:
 
 
 class Source(Protocol):
-    """One kind of progressive call: where its targets come from and what their end means."""
+    """One kind of progressive call: where its targets come from and what their end means.
+
+    `stopped` and `wrapped_up` may return another target of the same kind to plan next (the waiting list's
+    next patient, when an offered slot is free again)."""
 
     campaign: CampaignKind
 
     async def target(self, target_id: int) -> ProgressiveTarget | None: ...
 
-    async def stopped(self, target_id: int, reason: StopReason, contacted: bool) -> None: ...
+    async def stopped(self, target_id: int, reason: StopReason, contacted: bool) -> int | None: ...
 
     async def day_targets(self, clinic_id: str, now: datetime) -> list[int]: ...
 
-    async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> None: ...
+    async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> int | None: ...
+
+
+class SlotOffers(Source, Protocol):
+    """The waiting list: a freed slot is offered by SMS to the next patient, whose target is then called."""
+
+    async def slot_freed(self, clinic_id: str, appointment_id: str) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -85,9 +94,12 @@ class ProgressiveFlow:
         dispatcher: AdminDispatcher,
         clock: Clock,
         wake: Callable[[], None],
+        offers: SlotOffers | None = None,
     ) -> None:
         self.settings = settings
-        self.sources: dict[str, Source] = {s.campaign: s for s in sources}
+        self.offers = offers
+        every = [*sources, offers] if offers is not None else sources
+        self.sources: dict[str, Source] = {s.campaign: s for s in every}
         self.attempts = attempts
         self.due = due
         self.desk = desk
@@ -185,9 +197,20 @@ class ProgressiveFlow:
             self.wake()
         elif isinstance(step, Stop):
             contacted = step.reason is StopReason.SETTLED
-            await source.stopped(target_id, step.reason, contacted)
+            await self._plan_next(campaign, await source.stopped(target_id, step.reason, contacted))
         elif isinstance(step, SendSms | Wait):
             return
+
+    async def _plan_next(self, campaign: str, target_id: int | None) -> None:
+        if target_id is not None:
+            await self.plan(campaign, target_id)
+
+    async def slot_freed(self, clinic_id: str, appointment_id: str) -> None:
+        """A cancelled visit's time goes to the waiting list: the offer's SMS now, then its call planned."""
+        if self.offers is not None:
+            await self._plan_next(
+                self.offers.campaign, await self.offers.slot_freed(clinic_id, appointment_id)
+            )
 
     # -- dialling -------------------------------------------------------------------------------------
 
@@ -270,7 +293,10 @@ class ProgressiveFlow:
         """The administrator's wrap-up of one of our calls becomes the status of what the call was about."""
         attempt = AttemptId.try_parse(row.call_ref)
         if attempt is not None and attempt.campaign in self.sources:
-            await self.sources[attempt.campaign].wrapped_up(attempt.target, form, user.username)
+            source = self.sources[attempt.campaign]
+            await self._plan_next(
+                attempt.campaign, await source.wrapped_up(attempt.target, form, user.username)
+            )
         if form.diary_day is not None or form.result == "call_again":
             await self.prepare_day()  # a diary call for today starts now, not at the next sweep
 
