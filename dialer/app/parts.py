@@ -1,45 +1,65 @@
-"""Every part of one dialing process and how they are built on top of the call desk."""
+"""Every part of one dialing process, each built by keyword with what it needs: wiring, no decisions."""
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from dialer.ami.factory import build_ami
 from dialer.campaigns.kinds import ADMINISTRATOR_TAKES, POST_VISIT, CampaignKind
 from dialer.core.clock import Clock
-from dialer.core.ports import PbxLink
+from dialer.core.inbound_tracker import InboundTracker
+from dialer.core.ownership import OurAttempts
+from dialer.core.ports import PbxLink, Telephony
 from dialer.core.records import TaskKind
+from dialer.core.ringing import RingTracker
+from dialer.core.tracker import CallTracker
 from dialer.engine.alerts import AlertWatch
 from dialer.engine.board import Board
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.calls import CallDesk
+from dialer.engine.daily import DayJobs, retention_purge
 from dialer.engine.daylists import DayLists
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.eventlog import EventLog
+from dialer.engine.health import Health
 from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake
 from dialer.engine.ivr import IvrFlow
 from dialer.engine.kos import KosSource
+from dialer.engine.pacer import TrunkPacer
 from dialer.engine.popups import Popups
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.recovery import LinkRecovery
 from dialer.engine.reminders import ReminderFlow
 from dialer.engine.sms import SmsSender
-from dialer.engine.worker import DueWorker
+from dialer.engine.worker import DueWorker, outstanding_for
 from dialer.engine.worklists import DiarySource, OfferSource
+from dialer.personal_data import daily_purge
 from dialer.settings import Settings
+from dialer.sms.factory import build_gateway, status_callback_url
 from dialer.storage.repository import Storage
 from dialer.web.live import LiveHub, OpenPages
 from dialer.webhook import WebhookSender
 
 CAMPAIGNS = frozenset(CampaignKind)
 
+# The link to Asterisk and the telephony on it, given the intake its events and Asterisk's clock go to: the
+# AMI adapter (`ami_pbx`), or a fake in the tests.
+Pbx = Callable[[Intake], tuple[PbxLink, Telephony]]
+
+
+def ami_pbx(settings: Settings, clock: Clock, record_to: Path | None = None) -> Pbx:
+    return lambda intake: build_ami(
+        settings.ami, sink=intake.feed, on_pbx_time=intake.pbx_time, clock=clock, record_to=record_to
+    )
+
 
 @dataclass(frozen=True, kw_only=True)
 class Runtime:
-    """Every part of one dialing process, as `open_runtime` wired them."""
+    """Every part of one dialing process, as `build_runtime` wired them."""
 
     settings: Settings
     storage: Storage
@@ -49,133 +69,98 @@ class Runtime:
     desk: CallDesk
     events: EventLog
     sms: SmsSender
+    worker: DueWorker
     reminders: ReminderFlow
     callbacks: CallbackFlow
-    inbound: InboundDesk
+    progressive: ProgressiveFlow
+    ivr: IvrFlow
     dispatcher: AdminDispatcher
+    inbound: InboundDesk
+    recovery: LinkRecovery
     alerts: AlertWatch
     popups: Popups
     live: LiveHub
-    worker: DueWorker
-    holder: str
-    progressive: ProgressiveFlow
-    ivr: IvrFlow
     webhook: WebhookSender
-    recovery: LinkRecovery
     day_lists: DayLists
-
-    async def health(self) -> dict[str, object]:
-        return {
-            "ami": "connected" if self.connection.connected else "disconnected",
-            "reconciled": self.desk.reconciled.is_set(),
-            "calls_in_flight": self.desk.in_flight,
-            "inbound_calls_open": self.intake.inbound.live_calls if self.intake.inbound is not None else 0,
-            "due_tasks": await self.storage.due.pending_count(),
-        }
+    day_jobs: DayJobs
+    health: Health
 
 
-def build_parts(
-    settings: Settings,
-    storage: Storage,
-    clock: Clock,
-    connection: PbxLink,
-    desk: CallDesk,
-    events: EventLog,
-    sms: SmsSender,
-) -> Runtime:
-    """The campaigns, the inbound desk and what the pages show, on top of the call desk."""
-    intake = desk.intake
-    worker = _worker(storage, desk, clock)
-    dispatcher = AdminDispatcher(intake.queues, clock, intake.queues_changed)
-    progressive, ivr = _worklists(settings, storage, desk, dispatcher, sms, clock, worker)
-    reminders, callbacks = _reminders_and_callbacks(
-        settings, storage, desk, dispatcher, sms, clock, worker, progressive
-    )
-    _register(worker, desk, reminders, callbacks, progressive, ivr)
-    intake.queue_watchers.append(progressive.changed)
-    inbound = InboundDesk(
-        settings=settings, intake=intake, store=storage.inbound, callbacks=callbacks, clock=clock
-    )
+def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, installation: str) -> Runtime:
+    ours = OurAttempts(installation, CAMPAIGNS)
     pages = OpenPages()
-    popups = _popups(settings, storage, clock, pages)
-    intake.ring_listeners.append(popups.feed)
-    return Runtime(
+    popups = Popups(
         settings=settings,
-        storage=storage,
+        cards=storage.cards,
+        users=storage.users,
+        attempts=storage.attempts,
+        wrapups=storage.wrapups,
         clock=clock,
-        intake=intake,
-        connection=connection,
-        desk=desk,
-        events=events,
-        sms=sms,
-        reminders=reminders,
-        callbacks=callbacks,
-        inbound=inbound,
-        dispatcher=dispatcher,
-        alerts=_alerts(settings, storage, intake, callbacks, sms, clock),
-        popups=popups,
-        live=LiveHub(settings, popups, _board(settings, storage, intake, clock), storage.users, pages),
-        worker=worker,
-        holder=worker.worker_id,
-        progressive=progressive,
-        ivr=ivr,
-        webhook=WebhookSender(settings.webhook, storage.outbox, clock),
-        recovery=LinkRecovery(
-            link=connection,
-            desk=desk,
-            intake=intake,
-            store=storage.inbound,
-            inbound=inbound,
-            clock=clock,
-            queue_log=settings.inbound.queue_log,
-            clinic_ids=settings.clinics,
-        ),
-        day_lists=_day_lists(settings, storage, reminders, progressive, ivr, worker, clock),
+        push=pages.to_user,
     )
-
-
-def _worker(storage: Storage, desk: CallDesk, clock: Clock) -> DueWorker:
-    """Runs due tasks as they fall due, this process named so that a task it holds is not taken twice."""
-    return DueWorker(
+    room_changed = asyncio.Event()  # the progressive flow's: the room to dial may have changed
+    intake = Intake(
+        CallTracker(is_attempt_id=ours.is_ours),
+        clock.now,
+        inbound=InboundTracker(
+            settings.inbound.contexts, settings.inbound.staff_contexts, is_ours=ours.is_ours
+        ),
+        rings=RingTracker(settings.inbound.contexts, campaign_of=ours.campaign_of),
+        queue_watchers=[room_changed],
+        ring_listeners=[popups.feed],
+    )
+    connection, telephony = pbx(intake)
+    events = EventLog(storage.attempts, clock)
+    desk = CallDesk(
+        telephony=telephony,
+        attempts=storage.attempts,
+        intake=intake,
+        clock=clock,
+        pacers={
+            n: TrunkPacer(n, t.max_channels, t.calls_per_second, clock) for n, t in settings.trunks.items()
+        },
+        events=events,
+        installation=ours.installation,
+    )
+    sms = SmsSender(
+        gateway=build_gateway(settings.sms, settings.service.public_url),
+        store=storage.sms,
+        clock=clock,
+        callback_url=lambda key: status_callback_url(settings.sms.provider, settings.service.public_url, key),
+    )
+    worker = DueWorker(
         due=storage.due,
         clock=clock,
-        worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         ready=desk.reconciled,
-        max_outstanding=2 * sum(p.max_channels for p in desk.pacers.values()) + 16,
+        max_outstanding=outstanding_for(desk.pacers.values()),
     )
-
-
-def _day_lists(
-    settings: Settings,
-    storage: Storage,
-    reminders: ReminderFlow,
-    progressive: ProgressiveFlow,
-    ivr: IvrFlow,
-    worker: DueWorker,
-    clock: Clock,
-) -> DayLists:
-    return DayLists(
+    dispatcher = AdminDispatcher(intake.queues, clock, intake.queues_changed)
+    progressive = ProgressiveFlow(
         settings=settings,
-        appointments=storage.appointments,
-        plan_reminders=reminders.prepare_day,
-        plan_worklists=progressive.prepare_day,
-        plan_post_visit=ivr.prepare_day,
-        wake=worker.wake,
+        sources=[
+            KosSource(settings=settings, recalls=storage.recalls, clock=clock),
+            DiarySource(settings=settings, store=storage.worklists, clock=clock),
+        ],
+        offers=OfferSource(settings=settings, store=storage.worklists, sms=sms, clock=clock),
+        attempts=storage.attempts,
+        due=storage.due,
+        desk=desk,
+        dispatcher=dispatcher,
         clock=clock,
+        wake=worker.wake,
+        changed=room_changed,
     )
-
-
-def _reminders_and_callbacks(
-    settings: Settings,
-    storage: Storage,
-    desk: CallDesk,
-    dispatcher: AdminDispatcher,
-    sms: SmsSender,
-    clock: Clock,
-    worker: DueWorker,
-    progressive: ProgressiveFlow,
-) -> tuple[ReminderFlow, CallbackFlow]:
-    """The robot's reminder calls, and the calls back to patients whose call was missed."""
+    ivr = IvrFlow(
+        settings=settings,
+        store=storage.worklists,
+        attempts=storage.attempts,
+        due=storage.due,
+        desk=desk,
+        alerts=storage.alerts,
+        sms=sms,
+        clock=clock,
+        wake=worker.wake,
+    )
     reminders = ReminderFlow(
         settings=settings,
         reminders=storage.reminders,
@@ -198,11 +183,31 @@ def _reminders_and_callbacks(
         clock=clock,
         wake=worker.wake,
     )
-    return reminders, callbacks
-
-
-def _board(settings: Settings, storage: Storage, intake: Intake, clock: Clock) -> Board:
-    return Board(
+    _register(worker, desk, reminders, callbacks, progressive, ivr)
+    inbound = InboundDesk(
+        settings=settings, intake=intake, store=storage.inbound, callbacks=callbacks, clock=clock
+    )
+    recovery = LinkRecovery(
+        link=connection,
+        desk=desk,
+        intake=intake,
+        store=storage.inbound,
+        inbound=inbound,
+        clock=clock,
+        queue_log=settings.inbound.queue_log,
+        clinic_ids=settings.clinics,
+    )
+    connection.subscribe(on_up=recovery.link_up, on_down=recovery.link_down)  # the link is built before them
+    day_lists = DayLists(
+        settings=settings,
+        appointments=storage.appointments,
+        plan_reminders=reminders.prepare_day,
+        plan_worklists=progressive.prepare_day,
+        plan_post_visit=ivr.prepare_day,
+        wake=worker.wake,
+        clock=clock,
+    )
+    board = Board(
         settings=settings,
         queues=intake.queues,
         sla=storage.sla,
@@ -212,44 +217,44 @@ def _board(settings: Settings, storage: Storage, intake: Intake, clock: Clock) -
         users=storage.users,
         clock=clock,
     )
-
-
-def _worklists(
-    settings: Settings,
-    storage: Storage,
-    desk: CallDesk,
-    dispatcher: AdminDispatcher,
-    sms: SmsSender,
-    clock: Clock,
-    worker: DueWorker,
-) -> tuple[ProgressiveFlow, IvrFlow]:
-    """The administrators' call lists (КОС, the diary, waiting-list offers) and the post-visit IVRs."""
-    progressive = ProgressiveFlow(
+    return Runtime(
         settings=settings,
-        sources=[
-            KosSource(settings=settings, recalls=storage.recalls, clock=clock),
-            DiarySource(settings=settings, store=storage.worklists, clock=clock),
-        ],
-        offers=OfferSource(settings=settings, store=storage.worklists, sms=sms, clock=clock),
-        attempts=storage.attempts,
-        due=storage.due,
-        desk=desk,
-        dispatcher=dispatcher,
+        storage=storage,
         clock=clock,
-        wake=worker.wake,
-    )
-    ivr = IvrFlow(
-        settings=settings,
-        store=storage.worklists,
-        attempts=storage.attempts,
-        due=storage.due,
+        intake=intake,
+        connection=connection,
         desk=desk,
-        alerts=storage.alerts,
+        events=events,
         sms=sms,
-        clock=clock,
-        wake=worker.wake,
+        worker=worker,
+        reminders=reminders,
+        callbacks=callbacks,
+        progressive=progressive,
+        ivr=ivr,
+        dispatcher=dispatcher,
+        inbound=inbound,
+        recovery=recovery,
+        alerts=AlertWatch(
+            settings=settings,
+            queues=intake.queues,
+            tasks=storage.callbacks,
+            callbacks=callbacks,
+            recent=storage.sla,
+            store=storage.alerts,
+            sms=sms,
+            clock=clock,
+        ),
+        popups=popups,
+        live=LiveHub(settings, popups, board, storage.users, pages),
+        webhook=WebhookSender(settings.webhook, storage.outbox, clock),
+        day_lists=day_lists,
+        day_jobs=DayJobs(
+            lists=day_lists,
+            daily=retention_purge(settings, lambda: daily_purge(storage, settings.retention, clock)),
+            clock=clock,
+        ),
+        health=Health(link=connection, desk=desk, intake=intake, due=storage.due),
     )
-    return progressive, ivr
 
 
 def _register(
@@ -271,35 +276,3 @@ def _register(
         worker.register(TaskKind.DIAL, campaign, ivr.run_dial)
     for flow in (reminders, callbacks, progressive, ivr):
         desk.register(flow, flow.campaigns)
-
-
-def _alerts(
-    settings: Settings,
-    storage: Storage,
-    intake: Intake,
-    callbacks: CallbackFlow,
-    sms: SmsSender,
-    clock: Clock,
-) -> AlertWatch:
-    return AlertWatch(
-        settings=settings,
-        queues=intake.queues,
-        tasks=storage.callbacks,
-        callbacks=callbacks,
-        recent=storage.sla,
-        store=storage.alerts,
-        sms=sms,
-        clock=clock,
-    )
-
-
-def _popups(settings: Settings, storage: Storage, clock: Clock, pages: OpenPages) -> Popups:
-    return Popups(
-        settings=settings,
-        cards=storage.cards,
-        users=storage.users,
-        attempts=storage.attempts,
-        wrapups=storage.wrapups,
-        clock=clock,
-        push=pages.to_user,
-    )

@@ -8,7 +8,7 @@ the trackers, reports and deadlines never mix the two clocks.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
 from dialer.core.facts import Fact
@@ -29,7 +29,11 @@ class Intake:
         inbound: InboundTracker | None = None,
         queues: QueueState | None = None,
         rings: RingTracker | None = None,
+        queue_watchers: Sequence[asyncio.Event] = (),
+        ring_listeners: Sequence[Callable[[RingFact], None]] = (),
     ) -> None:
+        """`queue_watchers` are set at each change of the queue state, besides `queues_changed` (each waiter
+        has its own event); `ring_listeners` get each fact of a rung phone (the operators' pop-ups)."""
         self.tracker = tracker
         self.inbound = inbound
         self.queues = queues or QueueState()
@@ -38,11 +42,9 @@ class Intake:
         self.facts: asyncio.Queue[Fact] = asyncio.Queue()
         self.inbound_facts: asyncio.Queue[InboundFact] = asyncio.Queue()
         self.queues_changed = asyncio.Event()
-        self.queue_watchers: list[
-            asyncio.Event
-        ] = []  # more waiters on the queue state, each with its own event
+        self.queue_watchers = tuple(queue_watchers)
         self.rings = rings
-        self.ring_listeners: list[Callable[[RingFact], None]] = []
+        self.ring_listeners = tuple(ring_listeners)
 
     def pbx_time(self, pbx_time: float, latency: float) -> None:
         """Asterisk's clock, as an AMI Ping answer gave it."""

@@ -95,7 +95,10 @@ class ProgressiveFlow:
         clock: Clock,
         wake: Callable[[], None],
         offers: SlotOffers | None = None,
+        changed: asyncio.Event | None = None,
     ) -> None:
+        """`changed` is set when the room to dial may have changed: by the intake at each change of the
+        administrators' queues, and by this flow as its calls end."""
         self.settings = settings
         self.offers = offers
         every = [*sources, offers] if offers is not None else sources
@@ -109,7 +112,7 @@ class ProgressiveFlow:
             settings=settings, attempts=attempts, due=due, desk=desk, sms=None, clock=clock
         )
         self.wake = wake  # the worker's wake-up, so new due work starts without a poll delay
-        self.changed = asyncio.Event()
+        self.changed = changed or asyncio.Event()
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._in_flight: dict[str, set[str]] = {}  # clinic -> attempt ids of ours in the air
         self._answers: dict[str, deque[bool]] = {}  # clinic -> recent answered calls: True when dropped

@@ -128,7 +128,13 @@ def build(settings: Settings, start: datetime) -> Rig:
     inbound_tracker = InboundTracker(
         settings.inbound.contexts, settings.inbound.staff_contexts, is_ours=is_our_attempt
     )
-    intake = Intake(CallTracker(is_attempt_id=is_our_attempt), clock.now, inbound=inbound_tracker)
+    room_changed = asyncio.Event()  # the progressive flow's, set by the intake at each queue change
+    intake = Intake(
+        CallTracker(is_attempt_id=is_our_attempt),
+        clock.now,
+        inbound=inbound_tracker,
+        queue_watchers=[room_changed],
+    )
     asterisk = FakeAsterisk(clock)
     asterisk.sinks.append(intake.feed)
     pacers = {
@@ -199,6 +205,7 @@ def build(settings: Settings, start: datetime) -> Rig:
         dispatcher=dispatcher,
         clock=clock,
         wake=worker.wake,
+        changed=room_changed,
     )
     worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
     worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
@@ -208,7 +215,6 @@ def build(settings: Settings, start: datetime) -> Rig:
         worker.register(TaskKind.DIAL, campaign, progressive.run_dial)
     for flow in (reminders, callbacks, progressive):
         desk.register(flow, flow.campaigns)
-    intake.queue_watchers.append(progressive.changed)
     rig = Rig(
         settings=settings,
         clock=clock,
