@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from dialer.ami.factory import build_ami
 from dialer.campaigns.kinds import ADMINISTRATOR_TAKES, POST_VISIT, CampaignKind
 from dialer.core.clock import Clock
 from dialer.core.inbound_tracker import InboundTracker
@@ -34,6 +32,7 @@ from dialer.engine.popups import Popups
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.recovery import LinkRecovery
 from dialer.engine.reminders import ReminderFlow
+from dialer.engine.runner import FlowBasics
 from dialer.engine.sms import SmsSender
 from dialer.engine.worker import DueWorker, outstanding_for
 from dialer.engine.worklists import DiarySource, OfferSource
@@ -47,14 +46,8 @@ from dialer.webhook import WebhookSender
 CAMPAIGNS = frozenset(CampaignKind)
 
 # The link to Asterisk and the telephony on it, given the intake its events and Asterisk's clock go to: the
-# AMI adapter (`ami_pbx`), or a fake in the tests.
+# AMI adapter (app/process.py `ami_pbx`), or a fake in the tests.
 Pbx = Callable[[Intake], tuple[PbxLink, Telephony]]
-
-
-def ami_pbx(settings: Settings, clock: Clock, record_to: Path | None = None) -> Pbx:
-    return lambda intake: build_ami(
-        settings.ami, sink=intake.feed, on_pbx_time=intake.pbx_time, clock=clock, record_to=record_to
-    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +80,6 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, installation: str) -> Runtime:
-    ours = OurAttempts(installation, CAMPAIGNS)
     pages = OpenPages()
     popups = Popups(
         settings=settings,
@@ -99,6 +91,7 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         push=pages.to_user,
     )
     room_changed = asyncio.Event()  # the progressive flow's: the room to dial may have changed
+    ours = OurAttempts(installation, CAMPAIGNS)
     intake = Intake(
         CallTracker(is_attempt_id=ours.is_ours),
         clock.now,
@@ -110,7 +103,6 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         ring_listeners=[popups.feed],
     )
     connection, telephony = pbx(intake)
-    events = EventLog(storage.attempts, clock)
     desk = CallDesk(
         telephony=telephony,
         attempts=storage.attempts,
@@ -119,14 +111,8 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         pacers={
             n: TrunkPacer(n, t.max_channels, t.calls_per_second, clock) for n, t in settings.trunks.items()
         },
-        events=events,
-        installation=ours.installation,
-    )
-    sms = SmsSender(
-        gateway=build_gateway(settings.sms, settings.service.public_url),
-        store=storage.sms,
-        clock=clock,
-        callback_url=lambda key: status_callback_url(settings.sms.provider, settings.service.public_url, key),
+        events=EventLog(storage.attempts, clock),
+        installation=installation,
     )
     worker = DueWorker(
         due=storage.due,
@@ -134,138 +120,60 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         ready=desk.reconciled,
         max_outstanding=outstanding_for(desk.pacers.values()),
     )
+    basics = FlowBasics(
+        settings=settings,
+        attempts=storage.attempts,
+        due=storage.due,
+        desk=desk,
+        clock=clock,
+        wake=worker.wake,
+    )
+    campaigns = _campaigns(basics, storage, worker, room_changed)
+    return _runtime(basics, storage, connection, campaigns, popups, pages)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Campaigns:
+    worker: DueWorker
+    dispatcher: AdminDispatcher
+    sms: SmsSender
+    reminders: ReminderFlow
+    callbacks: CallbackFlow
+    progressive: ProgressiveFlow
+    ivr: IvrFlow
+
+
+def _campaigns(
+    basics: FlowBasics, storage: Storage, worker: DueWorker, room_changed: asyncio.Event
+) -> _Campaigns:
+    """The four flows, each given the due tasks and the calls of its campaigns."""
+    settings, clock, intake = basics.settings, basics.clock, basics.desk.intake
+    public_url = settings.service.public_url
+    sms = SmsSender(
+        gateway=build_gateway(settings.sms, public_url),
+        store=storage.sms,
+        clock=clock,
+        callback_url=lambda key: status_callback_url(settings.sms.provider, public_url, key),
+    )
     dispatcher = AdminDispatcher(intake.queues, clock, intake.queues_changed)
     progressive = ProgressiveFlow(
-        settings=settings,
+        basics=basics,
         sources=[
             KosSource(settings=settings, recalls=storage.recalls, clock=clock),
             DiarySource(settings=settings, store=storage.worklists, clock=clock),
         ],
         offers=OfferSource(settings=settings, store=storage.worklists, sms=sms, clock=clock),
-        attempts=storage.attempts,
-        due=storage.due,
-        desk=desk,
         dispatcher=dispatcher,
-        clock=clock,
-        wake=worker.wake,
         changed=room_changed,
     )
-    ivr = IvrFlow(
-        settings=settings,
-        store=storage.worklists,
-        attempts=storage.attempts,
-        due=storage.due,
-        desk=desk,
-        alerts=storage.alerts,
-        sms=sms,
-        clock=clock,
-        wake=worker.wake,
-    )
     reminders = ReminderFlow(
-        settings=settings,
+        basics=basics,
         reminders=storage.reminders,
-        attempts=storage.attempts,
-        due=storage.due,
-        desk=desk,
         sms=sms,
-        clock=clock,
-        wake=worker.wake,
         on_cancelled=progressive.slot_freed,  # a cancelled visit's time goes to the waiting list
     )
-    callbacks = CallbackFlow(
-        settings=settings,
-        tasks=storage.callbacks,
-        attempts=storage.attempts,
-        due=storage.due,
-        desk=desk,
-        dispatcher=dispatcher,
-        sms=sms,
-        clock=clock,
-        wake=worker.wake,
-    )
-    _register(worker, desk, reminders, callbacks, progressive, ivr)
-    inbound = InboundDesk(
-        settings=settings, intake=intake, store=storage.inbound, callbacks=callbacks, clock=clock
-    )
-    recovery = LinkRecovery(
-        link=connection,
-        desk=desk,
-        intake=intake,
-        store=storage.inbound,
-        inbound=inbound,
-        clock=clock,
-        queue_log=settings.inbound.queue_log,
-        clinic_ids=settings.clinics,
-    )
-    connection.subscribe(on_up=recovery.link_up, on_down=recovery.link_down)  # the link is built before them
-    day_lists = DayLists(
-        settings=settings,
-        appointments=storage.appointments,
-        plan_reminders=reminders.prepare_day,
-        plan_worklists=progressive.prepare_day,
-        plan_post_visit=ivr.prepare_day,
-        wake=worker.wake,
-        clock=clock,
-    )
-    board = Board(
-        settings=settings,
-        queues=intake.queues,
-        sla=storage.sla,
-        tasks=storage.callbacks,
-        reminders=storage.reminders,
-        alerts=storage.alerts,
-        users=storage.users,
-        clock=clock,
-    )
-    return Runtime(
-        settings=settings,
-        storage=storage,
-        clock=clock,
-        intake=intake,
-        connection=connection,
-        desk=desk,
-        events=events,
-        sms=sms,
-        worker=worker,
-        reminders=reminders,
-        callbacks=callbacks,
-        progressive=progressive,
-        ivr=ivr,
-        dispatcher=dispatcher,
-        inbound=inbound,
-        recovery=recovery,
-        alerts=AlertWatch(
-            settings=settings,
-            queues=intake.queues,
-            tasks=storage.callbacks,
-            callbacks=callbacks,
-            recent=storage.sla,
-            store=storage.alerts,
-            sms=sms,
-            clock=clock,
-        ),
-        popups=popups,
-        live=LiveHub(settings, popups, board, storage.users, pages),
-        webhook=WebhookSender(settings.webhook, storage.outbox, clock),
-        day_lists=day_lists,
-        day_jobs=DayJobs(
-            lists=day_lists,
-            daily=retention_purge(settings, lambda: daily_purge(storage, settings.retention, clock)),
-            clock=clock,
-        ),
-        health=Health(link=connection, desk=desk, intake=intake, due=storage.due),
-    )
-
-
-def _register(
-    worker: DueWorker,
-    desk: CallDesk,
-    reminders: ReminderFlow,
-    callbacks: CallbackFlow,
-    progressive: ProgressiveFlow,
-    ivr: IvrFlow,
-) -> None:
-    """Which flow runs which due task, and which follows which campaigns' calls."""
+    callbacks = CallbackFlow(basics=basics, tasks=storage.callbacks, dispatcher=dispatcher, sms=sms)
+    ivr = IvrFlow(basics=basics, store=storage.worklists, alerts=storage.alerts, sms=sms)
     worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
     worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
     worker.register(TaskKind.DIAL, CampaignKind.CALLBACK, callbacks.run_dial)
@@ -275,4 +183,113 @@ def _register(
     for campaign in POST_VISIT:
         worker.register(TaskKind.DIAL, campaign, ivr.run_dial)
     for flow in (reminders, callbacks, progressive, ivr):
-        desk.register(flow, flow.campaigns)
+        basics.desk.register(flow, flow.campaigns)
+    return _Campaigns(
+        worker=worker,
+        dispatcher=dispatcher,
+        sms=sms,
+        reminders=reminders,
+        callbacks=callbacks,
+        progressive=progressive,
+        ivr=ivr,
+    )
+
+
+def _runtime(
+    basics: FlowBasics,
+    storage: Storage,
+    link: PbxLink,
+    campaigns: _Campaigns,
+    popups: Popups,
+    pages: OpenPages,
+) -> Runtime:
+    """The inbound desk, the recovery after link-up, the day's jobs and what the pages show, on the flows."""
+    settings, clock, desk = basics.settings, basics.clock, basics.desk
+    inbound = InboundDesk(
+        settings=settings,
+        intake=desk.intake,
+        store=storage.inbound,
+        callbacks=campaigns.callbacks,
+        clock=clock,
+    )
+    recovery = _recovery(basics, storage, link, inbound)
+    day_jobs = _day_jobs(basics, storage, campaigns)
+    return Runtime(
+        settings=settings,
+        storage=storage,
+        clock=clock,
+        intake=desk.intake,
+        connection=link,
+        desk=desk,
+        events=desk.events,
+        sms=campaigns.sms,
+        worker=campaigns.worker,
+        reminders=campaigns.reminders,
+        callbacks=campaigns.callbacks,
+        progressive=campaigns.progressive,
+        ivr=campaigns.ivr,
+        dispatcher=campaigns.dispatcher,
+        inbound=inbound,
+        recovery=recovery,
+        alerts=AlertWatch(
+            settings=settings,
+            queues=desk.intake.queues,
+            tasks=storage.callbacks,
+            callbacks=campaigns.callbacks,
+            recent=storage.sla,
+            store=storage.alerts,
+            sms=campaigns.sms,
+            clock=clock,
+        ),
+        popups=popups,
+        live=LiveHub(settings, popups, _board(basics, storage), storage.users, pages),
+        webhook=WebhookSender(settings.webhook, storage.outbox, clock),
+        day_lists=day_jobs.lists,
+        day_jobs=day_jobs,
+        health=Health(link=link, desk=desk, intake=desk.intake, due=storage.due),
+    )
+
+
+def _recovery(basics: FlowBasics, storage: Storage, link: PbxLink, inbound: InboundDesk) -> LinkRecovery:
+    """What the link's loss and return mean for the calls; subscribed to the link, which is built before it."""
+    recovery = LinkRecovery(
+        link=link,
+        desk=basics.desk,
+        intake=basics.desk.intake,
+        store=storage.inbound,
+        inbound=inbound,
+        clock=basics.clock,
+        queue_log=basics.settings.inbound.queue_log,
+        clinic_ids=basics.settings.clinics,
+    )
+    link.subscribe(on_up=recovery.link_up, on_down=recovery.link_down)
+    return recovery
+
+
+def _day_jobs(basics: FlowBasics, storage: Storage, campaigns: _Campaigns) -> DayJobs:
+    """The day lists built when their time has come, and the retention purge at night."""
+    settings, clock = basics.settings, basics.clock
+    lists = DayLists(
+        settings=settings,
+        appointments=storage.appointments,
+        plan_reminders=campaigns.reminders.prepare_day,
+        plan_worklists=campaigns.progressive.prepare_day,
+        plan_post_visit=campaigns.ivr.prepare_day,
+        wake=basics.wake,
+        clock=clock,
+    )
+    purge = retention_purge(settings, lambda: daily_purge(storage, settings.retention, clock))
+    return DayJobs(lists=lists, daily=purge, clock=clock)
+
+
+def _board(basics: FlowBasics, storage: Storage) -> Board:
+    return Board(
+        settings=basics.settings,
+        queues=basics.desk.intake.queues,
+        sla=storage.sla,
+        tasks=storage.callbacks,
+        reminders=storage.reminders,
+        alerts=storage.alerts,
+        users=storage.users,
+        clock=basics.clock,
+    )

@@ -7,14 +7,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
-from dialer.app.parts import Pbx, Runtime, ami_pbx, build_runtime
+from dialer.ami.factory import build_ami
+from dialer.app.parts import Pbx, Runtime, build_runtime
 from dialer.core.clock import Clock
-from dialer.engine.loops import forever
 from dialer.environment import clock_for
 from dialer.lease import hold_lease, release_lease, renew_lease
 from dialer.settings import Settings
 from dialer.storage.installation import installation_id
 from dialer.storage.repository import Storage
+
+
+def ami_pbx(settings: Settings, clock: Clock, record_to: Path | None = None) -> Pbx:
+    return lambda intake: build_ami(
+        settings.ami, sink=intake.feed, on_pbx_time=intake.pbx_time, clock=clock, record_to=record_to
+    )
 
 
 @asynccontextmanager
@@ -72,7 +78,7 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
         group.create_task(rt.popups.run(), name="popups"),
         group.create_task(rt.live.boards(), name="boards"),
         group.create_task(renew_lease(rt.storage.leases, holder, rt.clock), name="lease"),
-        group.create_task(_expire_tracker(rt), name="tracker-expiry"),
+        group.create_task(rt.intake.expire_forever(rt.clock), name="tracker-expiry"),
     ]
     if rt.sms.gateway is not None:
         interval, by_callback = rt.settings.sms.status_poll_interval, bool(rt.settings.service.public_url)
@@ -82,14 +88,6 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
             )
         )
     return tasks
-
-
-async def _expire_tracker(rt: Runtime) -> None:
-    async def turn() -> None:
-        await rt.clock.sleep(1.0)
-        rt.intake.inject(rt.intake.tracker.expire(rt.clock.now()))
-
-    await forever("tracker-expiry", turn, rt.clock)
 
 
 async def stop_core(rt: Runtime, tasks: list[asyncio.Task[None]]) -> None:

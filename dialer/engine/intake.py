@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
+from dialer.core.clock import Clock
 from dialer.core.facts import Fact
 from dialer.core.inbound import InboundEnded, InboundFact
 from dialer.core.inbound_tracker import InboundTracker
@@ -18,6 +19,7 @@ from dialer.core.pbxtime import PbxTimebase
 from dialer.core.queues import QueueState
 from dialer.core.ringing import RingFact, RingTracker
 from dialer.core.tracker import CallTracker, Event
+from dialer.engine.loops import forever
 
 
 class Intake:
@@ -83,3 +85,12 @@ class Intake:
     def inject(self, facts: tuple[Fact, ...]) -> None:
         for fact in facts:
             self.facts.put_nowait(fact)
+
+    async def expire_forever(self, clock: Clock) -> None:
+        """Every second, close the attempts whose channel hung up but whose OriginateResponse never came."""
+
+        async def turn() -> None:
+            await clock.sleep(1.0)
+            self.inject(self.tracker.expire(clock.now()))
+
+        await forever("tracker-expiry", turn, clock)

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -20,19 +19,15 @@ from typing import Protocol
 from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import Window
 from dialer.campaigns.planner import Dial, SendSms, Stop, StopReason, Target, Wait, next_step
-from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
 from dialer.core.records import AttemptRecord, AttemptRow, AttemptState, DueTask, Settled, WrapupRow
 from dialer.core.staff import UserRow
-from dialer.core.stores import AttemptStore, DueStore
 from dialer.core.wrapup import WrapupForm
-from dialer.engine.calls import CallDesk
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
-from dialer.engine.runner import Call, CampaignRunner
-from dialer.settings import Settings
+from dialer.engine.runner import Call, FlowBasics
 
 log = logging.getLogger("dialer.progressive")
 
@@ -86,32 +81,25 @@ class ProgressiveFlow:
     def __init__(
         self,
         *,
-        settings: Settings,
+        basics: FlowBasics,
         sources: list[Source],
-        attempts: AttemptStore,
-        due: DueStore,
-        desk: CallDesk,
         dispatcher: AdminDispatcher,
-        clock: Clock,
-        wake: Callable[[], None],
         offers: SlotOffers | None = None,
         changed: asyncio.Event | None = None,
     ) -> None:
         """`changed` is set when the room to dial may have changed: by the intake at each change of the
         administrators' queues, and by this flow as its calls end."""
-        self.settings = settings
+        self.settings = basics.settings
         self.offers = offers
         every = [*sources, offers] if offers is not None else sources
         self.sources: dict[str, Source] = {s.campaign: s for s in every}
-        self.attempts = attempts
-        self.due = due
-        self.desk = desk
+        self.attempts = basics.attempts
+        self.due = basics.due
+        self.desk = basics.desk
         self.dispatcher = dispatcher
-        self.clock = clock
-        self.runner = CampaignRunner(
-            settings=settings, attempts=attempts, due=due, desk=desk, sms=None, clock=clock
-        )
-        self.wake = wake  # the worker's wake-up, so new due work starts without a poll delay
+        self.clock = basics.clock
+        self.runner = basics.runner(None)
+        self.wake = basics.wake  # the worker's wake-up, so new due work starts without a poll delay
         self.changed = changed or asyncio.Event()
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._in_flight: dict[str, set[str]] = {}  # clinic -> attempt ids of ours in the air

@@ -30,6 +30,7 @@ from dialer.engine.kos import KosSource
 from dialer.engine.pacer import TrunkPacer
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.reminders import ReminderFlow
+from dialer.engine.runner import FlowBasics
 from dialer.engine.sms import SmsSender
 from dialer.engine.worker import DueWorker
 from dialer.settings import Settings, parse_settings
@@ -160,53 +161,26 @@ def build(settings: Settings, start: datetime) -> Rig:
         ready=desk.reconciled,
         max_outstanding=2 * sum(p.max_channels for p in pacers.values()) + 16,
     )
+    basics = FlowBasics(
+        settings=settings, attempts=attempts, due=due, desk=desk, clock=clock, wake=worker.wake
+    )
     reminder_store = MemoryReminderStore(ids, sms_store)
     freed_slots: list[tuple[str, str]] = []
 
     async def slot_freed(clinic_id: str, appointment_id: str) -> None:
         freed_slots.append((clinic_id, appointment_id))
 
-    reminders = ReminderFlow(
-        settings=settings,
-        reminders=reminder_store,
-        attempts=attempts,
-        due=due,
-        desk=desk,
-        sms=sms,
-        clock=clock,
-        wake=worker.wake,
-        on_cancelled=slot_freed,
-    )
+    reminders = ReminderFlow(basics=basics, reminders=reminder_store, sms=sms, on_cancelled=slot_freed)
     dispatcher = AdminDispatcher(intake.queues, clock, intake.queues_changed)
     callback_store = MemoryCallbackStore(ids)
-    callbacks = CallbackFlow(
-        settings=settings,
-        tasks=callback_store,
-        attempts=attempts,
-        due=due,
-        desk=desk,
-        dispatcher=dispatcher,
-        sms=sms,
-        clock=clock,
-        wake=worker.wake,
-    )
+    callbacks = CallbackFlow(basics=basics, tasks=callback_store, dispatcher=dispatcher, sms=sms)
     inbound_store = MemoryInboundStore()
     inbound = InboundDesk(
         settings=settings, intake=intake, store=inbound_store, callbacks=callbacks, clock=clock
     )
     recall_store = MemoryRecallStore(ids)
     kos = KosSource(settings=settings, recalls=recall_store, clock=clock)
-    progressive = ProgressiveFlow(
-        settings=settings,
-        sources=[kos],
-        attempts=attempts,
-        due=due,
-        desk=desk,
-        dispatcher=dispatcher,
-        clock=clock,
-        wake=worker.wake,
-        changed=room_changed,
-    )
+    progressive = ProgressiveFlow(basics=basics, sources=[kos], dispatcher=dispatcher, changed=room_changed)
     worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
     worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
     worker.register(TaskKind.DIAL, CampaignKind.CALLBACK, callbacks.run_dial)
