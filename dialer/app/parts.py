@@ -128,34 +128,77 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         clock=clock,
         wake=worker.wake,
     )
-    campaigns = _campaigns(basics, storage, worker, room_changed)
-    return _runtime(basics, storage, connection, campaigns, popups, pages)
+    return _runtime(basics, storage, connection, worker, room_changed, popups, pages)
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Campaigns:
-    worker: DueWorker
-    dispatcher: AdminDispatcher
-    sms: SmsSender
-    reminders: ReminderFlow
-    callbacks: CallbackFlow
-    progressive: ProgressiveFlow
-    ivr: IvrFlow
-
-
-def _campaigns(
-    basics: FlowBasics, storage: Storage, worker: DueWorker, room_changed: asyncio.Event
-) -> _Campaigns:
-    """The four flows, each given the due tasks and the calls of its campaigns."""
-    settings, clock, intake = basics.settings, basics.clock, basics.desk.intake
-    public_url = settings.service.public_url
+def _runtime(
+    basics: FlowBasics,
+    storage: Storage,
+    link: PbxLink,
+    worker: DueWorker,
+    room_changed: asyncio.Event,
+    popups: Popups,
+    pages: OpenPages,
+) -> Runtime:
+    """The campaigns, the inbound desk, the recovery after link-up, the day's jobs and what the pages show."""
+    settings, clock, desk = basics.settings, basics.clock, basics.desk
     sms = SmsSender(
-        gateway=build_gateway(settings.sms, public_url),
+        gateway=build_gateway(settings.sms, settings.service.public_url),
         store=storage.sms,
         clock=clock,
-        callback_url=lambda key: status_callback_url(settings.sms.provider, public_url, key),
+        callback_url=lambda key: status_callback_url(settings.sms.provider, settings.service.public_url, key),
     )
-    dispatcher = AdminDispatcher(intake.queues, clock, intake.queues_changed)
+    dispatcher = AdminDispatcher(desk.intake.queues, clock, desk.intake.queues_changed)
+    reminders, callbacks, progressive, ivr = _flows(basics, storage, sms, dispatcher, room_changed)
+    _register(worker, desk, reminders, callbacks, progressive, ivr)
+    inbound = InboundDesk(
+        settings=settings, intake=desk.intake, store=storage.inbound, callbacks=callbacks, clock=clock
+    )
+    day_jobs = _day_jobs(basics, storage, reminders, progressive, ivr)
+    return Runtime(
+        settings=settings,
+        storage=storage,
+        clock=clock,
+        intake=desk.intake,
+        connection=link,
+        desk=desk,
+        events=desk.events,
+        sms=sms,
+        worker=worker,
+        reminders=reminders,
+        callbacks=callbacks,
+        progressive=progressive,
+        ivr=ivr,
+        dispatcher=dispatcher,
+        inbound=inbound,
+        recovery=_recovery(basics, storage, link, inbound),
+        alerts=AlertWatch(
+            settings=settings,
+            queues=desk.intake.queues,
+            tasks=storage.callbacks,
+            callbacks=callbacks,
+            recent=storage.sla,
+            store=storage.alerts,
+            sms=sms,
+            clock=clock,
+        ),
+        popups=popups,
+        live=LiveHub(settings, popups, _board(basics, storage), storage.users, pages),
+        webhook=WebhookSender(settings.webhook, storage.outbox, clock),
+        day_lists=day_jobs.lists,
+        day_jobs=day_jobs,
+        health=Health(link=link, desk=desk, intake=desk.intake, due=storage.due),
+    )
+
+
+def _flows(
+    basics: FlowBasics,
+    storage: Storage,
+    sms: SmsSender,
+    dispatcher: AdminDispatcher,
+    room_changed: asyncio.Event,
+) -> tuple[ReminderFlow, CallbackFlow, ProgressiveFlow, IvrFlow]:
+    settings, clock = basics.settings, basics.clock
     progressive = ProgressiveFlow(
         basics=basics,
         sources=[
@@ -174,6 +217,18 @@ def _campaigns(
     )
     callbacks = CallbackFlow(basics=basics, tasks=storage.callbacks, dispatcher=dispatcher, sms=sms)
     ivr = IvrFlow(basics=basics, store=storage.worklists, alerts=storage.alerts, sms=sms)
+    return reminders, callbacks, progressive, ivr
+
+
+def _register(
+    worker: DueWorker,
+    desk: CallDesk,
+    reminders: ReminderFlow,
+    callbacks: CallbackFlow,
+    progressive: ProgressiveFlow,
+    ivr: IvrFlow,
+) -> None:
+    """Which flow runs which due task, and which follows which campaigns' calls."""
     worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
     worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
     worker.register(TaskKind.DIAL, CampaignKind.CALLBACK, callbacks.run_dial)
@@ -183,71 +238,7 @@ def _campaigns(
     for campaign in POST_VISIT:
         worker.register(TaskKind.DIAL, campaign, ivr.run_dial)
     for flow in (reminders, callbacks, progressive, ivr):
-        basics.desk.register(flow, flow.campaigns)
-    return _Campaigns(
-        worker=worker,
-        dispatcher=dispatcher,
-        sms=sms,
-        reminders=reminders,
-        callbacks=callbacks,
-        progressive=progressive,
-        ivr=ivr,
-    )
-
-
-def _runtime(
-    basics: FlowBasics,
-    storage: Storage,
-    link: PbxLink,
-    campaigns: _Campaigns,
-    popups: Popups,
-    pages: OpenPages,
-) -> Runtime:
-    """The inbound desk, the recovery after link-up, the day's jobs and what the pages show, on the flows."""
-    settings, clock, desk = basics.settings, basics.clock, basics.desk
-    inbound = InboundDesk(
-        settings=settings,
-        intake=desk.intake,
-        store=storage.inbound,
-        callbacks=campaigns.callbacks,
-        clock=clock,
-    )
-    recovery = _recovery(basics, storage, link, inbound)
-    day_jobs = _day_jobs(basics, storage, campaigns)
-    return Runtime(
-        settings=settings,
-        storage=storage,
-        clock=clock,
-        intake=desk.intake,
-        connection=link,
-        desk=desk,
-        events=desk.events,
-        sms=campaigns.sms,
-        worker=campaigns.worker,
-        reminders=campaigns.reminders,
-        callbacks=campaigns.callbacks,
-        progressive=campaigns.progressive,
-        ivr=campaigns.ivr,
-        dispatcher=campaigns.dispatcher,
-        inbound=inbound,
-        recovery=recovery,
-        alerts=AlertWatch(
-            settings=settings,
-            queues=desk.intake.queues,
-            tasks=storage.callbacks,
-            callbacks=campaigns.callbacks,
-            recent=storage.sla,
-            store=storage.alerts,
-            sms=campaigns.sms,
-            clock=clock,
-        ),
-        popups=popups,
-        live=LiveHub(settings, popups, _board(basics, storage), storage.users, pages),
-        webhook=WebhookSender(settings.webhook, storage.outbox, clock),
-        day_lists=day_jobs.lists,
-        day_jobs=day_jobs,
-        health=Health(link=link, desk=desk, intake=desk.intake, due=storage.due),
-    )
+        desk.register(flow, flow.campaigns)
 
 
 def _recovery(basics: FlowBasics, storage: Storage, link: PbxLink, inbound: InboundDesk) -> LinkRecovery:
@@ -266,15 +257,17 @@ def _recovery(basics: FlowBasics, storage: Storage, link: PbxLink, inbound: Inbo
     return recovery
 
 
-def _day_jobs(basics: FlowBasics, storage: Storage, campaigns: _Campaigns) -> DayJobs:
+def _day_jobs(
+    basics: FlowBasics, storage: Storage, reminders: ReminderFlow, progressive: ProgressiveFlow, ivr: IvrFlow
+) -> DayJobs:
     """The day lists built when their time has come, and the retention purge at night."""
     settings, clock = basics.settings, basics.clock
     lists = DayLists(
         settings=settings,
         appointments=storage.appointments,
-        plan_reminders=campaigns.reminders.prepare_day,
-        plan_worklists=campaigns.progressive.prepare_day,
-        plan_post_visit=campaigns.ivr.prepare_day,
+        plan_reminders=reminders.prepare_day,
+        plan_worklists=progressive.prepare_day,
+        plan_post_visit=ivr.prepare_day,
         wake=basics.wake,
         clock=clock,
     )
