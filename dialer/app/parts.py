@@ -80,6 +80,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, installation: str) -> Runtime:
+    """The call side (the pop-ups that follow rung phones, the intake, the link, the call desk, the worker)."""
     pages = OpenPages()
     popups = Popups(
         settings=settings,
@@ -149,8 +150,7 @@ def _runtime(
         callback_url=lambda key: status_callback_url(settings.sms.provider, settings.service.public_url, key),
     )
     dispatcher = AdminDispatcher(desk.intake.queues, clock, desk.intake.queues_changed)
-    reminders, callbacks, progressive, ivr = _flows(basics, storage, sms, dispatcher, room_changed)
-    _register(worker, desk, reminders, callbacks, progressive, ivr)
+    reminders, callbacks, progressive, ivr = _flows(basics, storage, worker, sms, dispatcher, room_changed)
     inbound = InboundDesk(
         settings=settings, intake=desk.intake, store=storage.inbound, callbacks=callbacks, clock=clock
     )
@@ -194,10 +194,12 @@ def _runtime(
 def _flows(
     basics: FlowBasics,
     storage: Storage,
+    worker: DueWorker,
     sms: SmsSender,
     dispatcher: AdminDispatcher,
     room_changed: asyncio.Event,
 ) -> tuple[ReminderFlow, CallbackFlow, ProgressiveFlow, IvrFlow]:
+    """The four flows, and which of them runs which due task and follows which campaigns' calls."""
     settings, clock = basics.settings, basics.clock
     progressive = ProgressiveFlow(
         basics=basics,
@@ -217,18 +219,6 @@ def _flows(
     )
     callbacks = CallbackFlow(basics=basics, tasks=storage.callbacks, dispatcher=dispatcher, sms=sms)
     ivr = IvrFlow(basics=basics, store=storage.worklists, alerts=storage.alerts, sms=sms)
-    return reminders, callbacks, progressive, ivr
-
-
-def _register(
-    worker: DueWorker,
-    desk: CallDesk,
-    reminders: ReminderFlow,
-    callbacks: CallbackFlow,
-    progressive: ProgressiveFlow,
-    ivr: IvrFlow,
-) -> None:
-    """Which flow runs which due task, and which follows which campaigns' calls."""
     worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
     worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
     worker.register(TaskKind.DIAL, CampaignKind.CALLBACK, callbacks.run_dial)
@@ -238,7 +228,8 @@ def _register(
     for campaign in POST_VISIT:
         worker.register(TaskKind.DIAL, campaign, ivr.run_dial)
     for flow in (reminders, callbacks, progressive, ivr):
-        desk.register(flow, flow.campaigns)
+        basics.desk.register(flow, flow.campaigns)
+    return reminders, callbacks, progressive, ivr
 
 
 def _recovery(basics: FlowBasics, storage: Storage, link: PbxLink, inbound: InboundDesk) -> LinkRecovery:
