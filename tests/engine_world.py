@@ -22,6 +22,7 @@ from dialer.app import Runtime, open_runtime, run_core, stop_core
 from dialer.core.clock import FakeClock
 from dialer.core.ports import LinkHook, LiveChannel, OriginateRequest, RecordedOutcome, TelephonyUnavailable
 from dialer.engine.importing import import_appointments
+from dialer.engine.intake import Intake
 from dialer.settings import Settings, parse_settings
 from dialer.storage.repository import Storage
 
@@ -65,7 +66,6 @@ class FakePbx:
     sink: Callable[[Event], None] | None = None
     on_up: list[LinkHook] = field(default_factory=list)
     on_down: list[LinkHook] = field(default_factory=list)
-    on_pbx_time: list[Callable[[float, float], None]] = field(default_factory=list)
     originated: list[OriginateRequest] = field(default_factory=list)
     channels: dict[str, LiveChannel] = field(default_factory=dict)  # what CoreShowChannels would list
     up: bool = False
@@ -77,9 +77,13 @@ class FakePbx:
     def __post_init__(self) -> None:
         self._want_up.set()
 
-    def __call__(self, sink: Callable[[Event], None]) -> tuple[FakePbx, FakePbx]:
-        self.sink = sink
+    def __call__(self, intake: Intake) -> tuple[FakePbx, FakePbx]:
+        self.sink = intake.feed
         return self, self
+
+    def subscribe(self, *, on_up: LinkHook, on_down: LinkHook) -> None:
+        self.on_up.append(on_up)
+        self.on_down.append(on_down)
 
     # -- the link: run by the service's "ami" task, as AmiConnection is --------------------------
 

@@ -146,6 +146,7 @@ class AmiConnection:
         reconnect_max_delay: float = 30.0,
         record_to: Path | None = None,
         clock: Clock | None = None,
+        on_pbx_time: Callable[[float, float], None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -157,17 +158,22 @@ class AmiConnection:
         self.reconnect_max_delay = reconnect_max_delay
         self.record_to = record_to
         self.clock: Clock = clock or SystemClock()
-        # Asterisk's clock as each Ping answer gave it: (its Timestamp, when we sent, when the answer came).
-        self.on_pbx_time: list[Callable[[float, float], None]] = []
+        # Asterisk's clock as each Ping answer gave it: (its Timestamp, the answer's latency).
+        self.on_pbx_time = on_pbx_time
         self.recorder: IO[bytes] | None = None
         self.protocol: AmiProtocol | None = None
-        self.on_up: list[LinkHook] = []
-        self.on_down: list[LinkHook] = []
+        self._on_up: list[LinkHook] = []
+        self._on_down: list[LinkHook] = []
         self._closed = asyncio.Event()
         self._link_down = asyncio.Event()
         self._stopping = False
         self.ready = asyncio.Event()
         self.reconnects = 0
+
+    def subscribe(self, *, on_up: LinkHook, on_down: LinkHook) -> None:
+        """Await `on_up` after each login (a failing one starts a new session) and `on_down` after each loss."""
+        self._on_up.append(on_up)
+        self._on_down.append(on_down)
 
     @property
     def connected(self) -> bool:
@@ -225,7 +231,7 @@ class AmiConnection:
                 self.port,
                 self.username,
             )
-            for hook in self.on_up:
+            for hook in self._on_up:
                 try:
                     await hook()
                 except Exception as err:
@@ -239,7 +245,7 @@ class AmiConnection:
             self.ready.clear()
             protocol.close()
             if was_ready:
-                for hook in self.on_down:
+                for hook in self._on_down:
                     await hook()
 
     async def _login(self, protocol: AmiProtocol) -> None:
@@ -279,11 +285,9 @@ class AmiConnection:
             pbx_time = float(stamp) if stamp else None
         except ValueError:
             pbx_time = None
-        if pbx_time is not None:
+        if pbx_time is not None and self.on_pbx_time is not None:
             # Asterisk stamped its answer between our send and its arrival: halfway is the best guess.
-            latency = (self.clock.monotonic() - sent) / 2
-            for listener in self.on_pbx_time:
-                listener(pbx_time, latency)
+            self.on_pbx_time(pbx_time, (self.clock.monotonic() - sent) / 2)
 
     def link_closed(self, protocol: AmiProtocol, exc: Exception | None) -> None:
         if protocol is self.protocol:

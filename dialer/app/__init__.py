@@ -1,7 +1,7 @@
 """The only place that builds adapters and hands them to the engine (wiring, no decisions)."""
 
-from dialer.app.parts import Runtime
-from dialer.app.process import Pbx, ami_pbx, open_runtime, run_core, stop_core
+from dialer.app.parts import Pbx, Runtime
+from dialer.app.process import ami_pbx, open_runtime, run_core, stop_core
 from dialer.app.web_server import build_web_app, web_server
 
 __all__ = [

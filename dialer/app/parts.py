@@ -1,45 +1,58 @@
-"""Every part of one dialing process and how they are built on top of the call desk."""
+"""Every part of one dialing process, each built by keyword with what it needs: wiring, no decisions."""
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dialer.campaigns.kinds import ADMINISTRATOR_TAKES, POST_VISIT, CampaignKind
 from dialer.core.clock import Clock
-from dialer.core.ports import PbxLink
+from dialer.core.inbound_tracker import InboundTracker
+from dialer.core.ownership import OurAttempts
+from dialer.core.ports import PbxLink, Telephony
 from dialer.core.records import TaskKind
+from dialer.core.ringing import RingTracker
+from dialer.core.tracker import CallTracker
 from dialer.engine.alerts import AlertWatch
 from dialer.engine.board import Board
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.calls import CallDesk
+from dialer.engine.daily import DayJobs, retention_purge
 from dialer.engine.daylists import DayLists
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.eventlog import EventLog
+from dialer.engine.health import Health
 from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake
 from dialer.engine.ivr import IvrFlow
 from dialer.engine.kos import KosSource
+from dialer.engine.pacer import TrunkPacer
 from dialer.engine.popups import Popups
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.recovery import LinkRecovery
 from dialer.engine.reminders import ReminderFlow
+from dialer.engine.runner import FlowBasics
 from dialer.engine.sms import SmsSender
-from dialer.engine.worker import DueWorker
+from dialer.engine.worker import DueWorker, outstanding_for
 from dialer.engine.worklists import DiarySource, OfferSource
+from dialer.personal_data import daily_purge
 from dialer.settings import Settings
+from dialer.sms.factory import build_gateway, status_callback_url
 from dialer.storage.repository import Storage
 from dialer.web.live import LiveHub, OpenPages
 from dialer.webhook import WebhookSender
 
 CAMPAIGNS = frozenset(CampaignKind)
 
+# The link to Asterisk and the telephony on it, given the intake its events and Asterisk's clock go to: the
+# AMI adapter (app/process.py `ami_pbx`), or a fake in the tests.
+Pbx = Callable[[Intake], tuple[PbxLink, Telephony]]
+
 
 @dataclass(frozen=True, kw_only=True)
 class Runtime:
-    """Every part of one dialing process, as `open_runtime` wired them."""
+    """Every part of one dialing process, as `build_runtime` wired them."""
 
     settings: Settings
     storage: Storage
@@ -49,222 +62,163 @@ class Runtime:
     desk: CallDesk
     events: EventLog
     sms: SmsSender
+    worker: DueWorker
     reminders: ReminderFlow
     callbacks: CallbackFlow
-    inbound: InboundDesk
+    progressive: ProgressiveFlow
+    ivr: IvrFlow
     dispatcher: AdminDispatcher
+    inbound: InboundDesk
+    recovery: LinkRecovery
     alerts: AlertWatch
     popups: Popups
     live: LiveHub
-    worker: DueWorker
-    holder: str
-    progressive: ProgressiveFlow
-    offers: OfferSource
-    ivr: IvrFlow
     webhook: WebhookSender
-    recovery: LinkRecovery
     day_lists: DayLists
-
-    async def health(self) -> dict[str, object]:
-        return {
-            "ami": "connected" if self.connection.connected else "disconnected",
-            "reconciled": self.desk.reconciled.is_set(),
-            "calls_in_flight": self.desk.in_flight,
-            "inbound_calls_open": self.intake.inbound.live_calls if self.intake.inbound is not None else 0,
-            "due_tasks": await self.storage.due.pending_count(),
-        }
+    day_jobs: DayJobs
+    health: Health
 
 
-def build_parts(
-    settings: Settings,
-    storage: Storage,
-    clock: Clock,
-    connection: PbxLink,
-    desk: CallDesk,
-    events: EventLog,
-    sms: SmsSender,
-) -> Runtime:
-    """The campaigns, the inbound desk and what the pages show, on top of the call desk."""
-    intake = desk.intake
-    worker = _worker(storage, desk, clock)
-    dispatcher = AdminDispatcher(intake.queues, clock, intake.queues_changed)
-    progressive, offers, ivr = _worklists(settings, storage, desk, dispatcher, sms, clock, worker)
-    reminders, callbacks = _reminders_and_callbacks(
-        settings, storage, desk, dispatcher, sms, clock, worker, offers
-    )
-    _register(worker, desk, reminders, callbacks, progressive, ivr)
-    intake.queue_watchers.append(progressive.changed)
-    inbound = InboundDesk(
-        settings=settings, intake=intake, store=storage.inbound, callbacks=callbacks, clock=clock
-    )
+def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, installation: str) -> Runtime:
+    """The call side (the pop-ups that follow rung phones, the intake, the link, the call desk, the worker)."""
     pages = OpenPages()
-    popups = _popups(settings, storage, clock, pages)
-    intake.ring_listeners.append(popups.feed)
+    popups = Popups(
+        settings=settings,
+        cards=storage.cards,
+        users=storage.users,
+        attempts=storage.attempts,
+        wrapups=storage.wrapups,
+        clock=clock,
+        push=pages.to_user,
+    )
+    room_changed = asyncio.Event()  # the progressive flow's: the room to dial may have changed
+    ours = OurAttempts(installation, CAMPAIGNS)
+    intake = Intake(
+        CallTracker(is_attempt_id=ours.is_ours),
+        clock.now,
+        inbound=InboundTracker(
+            settings.inbound.contexts, settings.inbound.staff_contexts, is_ours=ours.is_ours
+        ),
+        rings=RingTracker(settings.inbound.contexts, campaign_of=ours.campaign_of),
+        queue_watchers=[room_changed],
+        ring_listeners=[popups.feed],
+    )
+    connection, telephony = pbx(intake)
+    desk = CallDesk(
+        telephony=telephony,
+        attempts=storage.attempts,
+        intake=intake,
+        clock=clock,
+        pacers={
+            n: TrunkPacer(n, t.max_channels, t.calls_per_second, clock) for n, t in settings.trunks.items()
+        },
+        events=EventLog(storage.attempts, clock),
+        installation=installation,
+    )
+    worker = DueWorker(
+        due=storage.due,
+        clock=clock,
+        ready=desk.reconciled,
+        max_outstanding=outstanding_for(desk.pacers.values()),
+    )
+    basics = FlowBasics(
+        settings=settings,
+        attempts=storage.attempts,
+        due=storage.due,
+        desk=desk,
+        clock=clock,
+        wake=worker.wake,
+    )
+    return _runtime(basics, storage, connection, worker, room_changed, popups, pages)
+
+
+def _runtime(
+    basics: FlowBasics,
+    storage: Storage,
+    link: PbxLink,
+    worker: DueWorker,
+    room_changed: asyncio.Event,
+    popups: Popups,
+    pages: OpenPages,
+) -> Runtime:
+    """The campaigns, the inbound desk, the recovery after link-up, the day's jobs and what the pages show."""
+    settings, clock, desk = basics.settings, basics.clock, basics.desk
+    sms = SmsSender(
+        gateway=build_gateway(settings.sms, settings.service.public_url),
+        store=storage.sms,
+        clock=clock,
+        callback_url=lambda key: status_callback_url(settings.sms.provider, settings.service.public_url, key),
+    )
+    dispatcher = AdminDispatcher(desk.intake.queues, clock, desk.intake.queues_changed)
+    reminders, callbacks, progressive, ivr = _flows(basics, storage, worker, sms, dispatcher, room_changed)
+    inbound = InboundDesk(
+        settings=settings, intake=desk.intake, store=storage.inbound, callbacks=callbacks, clock=clock
+    )
+    day_jobs = _day_jobs(basics, storage, reminders, progressive, ivr)
     return Runtime(
         settings=settings,
         storage=storage,
         clock=clock,
-        intake=intake,
-        connection=connection,
+        intake=desk.intake,
+        connection=link,
         desk=desk,
-        events=events,
+        events=desk.events,
         sms=sms,
+        worker=worker,
         reminders=reminders,
         callbacks=callbacks,
-        inbound=inbound,
-        dispatcher=dispatcher,
-        alerts=_alerts(settings, storage, intake, callbacks, sms, clock),
-        popups=popups,
-        live=LiveHub(settings, popups, _board(settings, storage, intake, clock), storage.users, pages),
-        worker=worker,
-        holder=worker.worker_id,
         progressive=progressive,
-        offers=offers,
         ivr=ivr,
-        webhook=WebhookSender(settings.webhook, storage.outbox, clock),
-        recovery=LinkRecovery(
-            link=connection,
-            desk=desk,
-            intake=intake,
-            store=storage.inbound,
-            inbound=inbound,
-            clock=clock,
-            queue_log=settings.inbound.queue_log,
-            clinic_ids=settings.clinics,
-        ),
-        day_lists=_day_lists(settings, storage, reminders, progressive, ivr, worker, clock),
-    )
-
-
-def _worker(storage: Storage, desk: CallDesk, clock: Clock) -> DueWorker:
-    """Runs due tasks as they fall due, this process named so that a task it holds is not taken twice."""
-    return DueWorker(
-        due=storage.due,
-        clock=clock,
-        worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-        ready=desk.reconciled,
-        max_outstanding=2 * sum(p.max_channels for p in desk.pacers.values()) + 16,
-    )
-
-
-def _day_lists(
-    settings: Settings,
-    storage: Storage,
-    reminders: ReminderFlow,
-    progressive: ProgressiveFlow,
-    ivr: IvrFlow,
-    worker: DueWorker,
-    clock: Clock,
-) -> DayLists:
-    return DayLists(
-        settings=settings,
-        appointments=storage.appointments,
-        plan_reminders=reminders.prepare_day,
-        plan_worklists=progressive.prepare_day,
-        plan_post_visit=ivr.prepare_day,
-        wake=worker.wake,
-        clock=clock,
-    )
-
-
-def _reminders_and_callbacks(
-    settings: Settings,
-    storage: Storage,
-    desk: CallDesk,
-    dispatcher: AdminDispatcher,
-    sms: SmsSender,
-    clock: Clock,
-    worker: DueWorker,
-    offers: OfferSource,
-) -> tuple[ReminderFlow, CallbackFlow]:
-    """The robot's reminder calls, and the calls back to patients whose call was missed."""
-    reminders = ReminderFlow(
-        settings=settings,
-        reminders=storage.reminders,
-        attempts=storage.attempts,
-        due=storage.due,
-        desk=desk,
-        sms=sms,
-        clock=clock,
-        wake=worker.wake,
-        on_cancelled=offers.slot_freed,  # a cancelled visit's time goes to the waiting list
-    )
-    callbacks = CallbackFlow(
-        settings=settings,
-        tasks=storage.callbacks,
-        attempts=storage.attempts,
-        due=storage.due,
-        desk=desk,
         dispatcher=dispatcher,
-        sms=sms,
-        clock=clock,
-        wake=worker.wake,
+        inbound=inbound,
+        recovery=_recovery(basics, storage, link, inbound),
+        alerts=AlertWatch(
+            settings=settings,
+            queues=desk.intake.queues,
+            tasks=storage.callbacks,
+            callbacks=callbacks,
+            recent=storage.sla,
+            store=storage.alerts,
+            sms=sms,
+            clock=clock,
+        ),
+        popups=popups,
+        live=LiveHub(settings, popups, _board(basics, storage), storage.users, pages),
+        webhook=WebhookSender(settings.webhook, storage.outbox, clock),
+        day_lists=day_jobs.lists,
+        day_jobs=day_jobs,
+        health=Health(link=link, desk=desk, intake=desk.intake, due=storage.due),
     )
-    return reminders, callbacks
 
 
-def _board(settings: Settings, storage: Storage, intake: Intake, clock: Clock) -> Board:
-    return Board(
-        settings=settings,
-        queues=intake.queues,
-        sla=storage.sla,
-        tasks=storage.callbacks,
-        reminders=storage.reminders,
-        alerts=storage.alerts,
-        users=storage.users,
-        clock=clock,
-    )
-
-
-def _worklists(
-    settings: Settings,
+def _flows(
+    basics: FlowBasics,
     storage: Storage,
-    desk: CallDesk,
-    dispatcher: AdminDispatcher,
-    sms: SmsSender,
-    clock: Clock,
     worker: DueWorker,
-) -> tuple[ProgressiveFlow, OfferSource, IvrFlow]:
-    """The administrators' call lists (КОС, the diary, waiting-list offers) and the post-visit IVRs."""
-    offers = OfferSource(settings=settings, store=storage.worklists, sms=sms, clock=clock)
+    sms: SmsSender,
+    dispatcher: AdminDispatcher,
+    room_changed: asyncio.Event,
+) -> tuple[ReminderFlow, CallbackFlow, ProgressiveFlow, IvrFlow]:
+    """The four flows, and which of them runs which due task and follows which campaigns' calls."""
+    settings, clock = basics.settings, basics.clock
     progressive = ProgressiveFlow(
-        settings=settings,
+        basics=basics,
         sources=[
             KosSource(settings=settings, recalls=storage.recalls, clock=clock),
             DiarySource(settings=settings, store=storage.worklists, clock=clock),
-            offers,
         ],
-        attempts=storage.attempts,
-        due=storage.due,
-        desk=desk,
+        offers=OfferSource(settings=settings, store=storage.worklists, sms=sms, clock=clock),
         dispatcher=dispatcher,
-        clock=clock,
-        wake=worker.wake,
+        changed=room_changed,
     )
-    offers.plan = progressive.plan
-    ivr = IvrFlow(
-        settings=settings,
-        store=storage.worklists,
-        attempts=storage.attempts,
-        due=storage.due,
-        desk=desk,
-        alerts=storage.alerts,
+    reminders = ReminderFlow(
+        basics=basics,
+        reminders=storage.reminders,
         sms=sms,
-        clock=clock,
-        wake=worker.wake,
+        on_cancelled=progressive.slot_freed,  # a cancelled visit's time goes to the waiting list
     )
-    return progressive, offers, ivr
-
-
-def _register(
-    worker: DueWorker,
-    desk: CallDesk,
-    reminders: ReminderFlow,
-    callbacks: CallbackFlow,
-    progressive: ProgressiveFlow,
-    ivr: IvrFlow,
-) -> None:
-    """Which flow runs which due task, and which follows which campaigns' calls."""
+    callbacks = CallbackFlow(basics=basics, tasks=storage.callbacks, dispatcher=dispatcher, sms=sms)
+    ivr = IvrFlow(basics=basics, store=storage.worklists, alerts=storage.alerts, sms=sms)
     worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
     worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
     worker.register(TaskKind.DIAL, CampaignKind.CALLBACK, callbacks.run_dial)
@@ -274,36 +228,52 @@ def _register(
     for campaign in POST_VISIT:
         worker.register(TaskKind.DIAL, campaign, ivr.run_dial)
     for flow in (reminders, callbacks, progressive, ivr):
-        desk.register(flow, flow.campaigns)
+        basics.desk.register(flow, flow.campaigns)
+    return reminders, callbacks, progressive, ivr
 
 
-def _alerts(
-    settings: Settings,
-    storage: Storage,
-    intake: Intake,
-    callbacks: CallbackFlow,
-    sms: SmsSender,
-    clock: Clock,
-) -> AlertWatch:
-    return AlertWatch(
+def _recovery(basics: FlowBasics, storage: Storage, link: PbxLink, inbound: InboundDesk) -> LinkRecovery:
+    """What the link's loss and return mean for the calls; subscribed to the link, which is built before it."""
+    recovery = LinkRecovery(
+        link=link,
+        desk=basics.desk,
+        intake=basics.desk.intake,
+        store=storage.inbound,
+        inbound=inbound,
+        clock=basics.clock,
+        queue_log=basics.settings.inbound.queue_log,
+        clinic_ids=basics.settings.clinics,
+    )
+    link.subscribe(on_up=recovery.link_up, on_down=recovery.link_down)
+    return recovery
+
+
+def _day_jobs(
+    basics: FlowBasics, storage: Storage, reminders: ReminderFlow, progressive: ProgressiveFlow, ivr: IvrFlow
+) -> DayJobs:
+    """The day lists built when their time has come, and the retention purge at night."""
+    settings, clock = basics.settings, basics.clock
+    lists = DayLists(
         settings=settings,
-        queues=intake.queues,
-        tasks=storage.callbacks,
-        callbacks=callbacks,
-        recent=storage.sla,
-        store=storage.alerts,
-        sms=sms,
+        appointments=storage.appointments,
+        plan_reminders=reminders.prepare_day,
+        plan_worklists=progressive.prepare_day,
+        plan_post_visit=ivr.prepare_day,
+        wake=basics.wake,
         clock=clock,
     )
+    purge = retention_purge(settings, lambda: daily_purge(storage, settings.retention, clock))
+    return DayJobs(lists=lists, daily=purge, clock=clock)
 
 
-def _popups(settings: Settings, storage: Storage, clock: Clock, pages: OpenPages) -> Popups:
-    return Popups(
-        settings=settings,
-        cards=storage.cards,
+def _board(basics: FlowBasics, storage: Storage) -> Board:
+    return Board(
+        settings=basics.settings,
+        queues=basics.desk.intake.queues,
+        sla=storage.sla,
+        tasks=storage.callbacks,
+        reminders=storage.reminders,
+        alerts=storage.alerts,
         users=storage.users,
-        attempts=storage.attempts,
-        wrapups=storage.wrapups,
-        clock=clock,
-        push=pages.to_user,
+        clock=basics.clock,
     )

@@ -27,7 +27,7 @@ def build_web_app(rt: Runtime) -> web.Application:
         on_imported=rt.day_lists.on_imported,
         recalls=rt.storage.recalls,
         on_recalls=rt.day_lists.on_recalls,
-        on_cancelled=rt.offers.slot_freed,
+        on_cancelled=rt.progressive.slot_freed,
     )
     verifiers = build_verifiers(settings.sms, settings.service.public_url)
     sms_receipts = SmsReceiptContext(

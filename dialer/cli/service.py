@@ -8,15 +8,12 @@ from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import date
 from typing import Any, TextIO
-from zoneinfo import ZoneInfo
 
 from dialer.app import Runtime, open_runtime, run_core, stop_core, web_server
 from dialer.cli.exits import EXIT_OK
 from dialer.core.records import DaySummary, ReminderStatus
 from dialer.core.sms import SmsStatus
-from dialer.engine.daily import DailyJob, run_daily
 from dialer.environment import resolve_ami
-from dialer.personal_data import daily_purge
 from dialer.settings import Settings
 from dialer.settings.safety import check_start
 
@@ -109,8 +106,7 @@ async def serve(
     settings = resolve_ami(settings, out)
     async with open_runtime(settings) as rt, asyncio.TaskGroup() as group:
         tasks = await run_core(rt, group)
-        tasks.append(group.create_task(rt.day_lists.run(), name="list-builder"))
-        tasks.append(group.create_task(run_daily(_daily_jobs(rt), rt.clock), name="daily-jobs"))
+        tasks.append(group.create_task(rt.day_jobs.run(), name="day-jobs"))
         try:
             async with web_server(rt):
                 host, port = settings.service.listen_host, settings.service.listen_port
@@ -135,21 +131,3 @@ def _check_start(settings: Settings, *, listening: bool) -> None:
             settings.service.listen_host or "*",
             settings.service.listen_port,
         )
-
-
-def _daily_jobs(rt: Runtime) -> list[DailyJob]:
-    """The purge of personal data, once a day at night in the (first) clinic's zone. Reminder lists need no
-    daily job: the list builder (engine/daylists.py) builds each clinic's list within a minute of its
-    list-build time."""
-    retention = rt.settings.retention
-    if not retention.enabled:
-        return []
-    zone = next((c.timezone for c in rt.settings.clinics.values()), ZoneInfo("UTC"))
-    return [
-        DailyJob(
-            "retention-purge",
-            retention.purge_time,
-            zone,
-            lambda: daily_purge(rt.storage, retention, rt.clock),
-        )
-    ]

@@ -143,12 +143,12 @@ LinkHook = Callable[[], Awaitable[None]]
 
 
 class PbxLink(Protocol):
-    """The link to Asterisk as the service runs it: kept up by `run()` until `stop()`, calling `on_up` after
-    each (re)connect, `on_down` after each loss, and `on_pbx_time` with Asterisk's clock (from Ping)."""
+    """The link to Asterisk as the service runs it: kept up by `run()` until `stop()`. Where Asterisk's clock
+    (from Ping) goes is given to the adapter's constructor."""
 
-    on_up: list[LinkHook]
-    on_down: list[LinkHook]
-    on_pbx_time: list[Callable[[float, float], None]]
+    def subscribe(self, *, on_up: LinkHook, on_down: LinkHook) -> None:
+        """Await `on_up` after each (re)connect and `on_down` after each loss of the link. The recovery after
+        link-up needs the call desk, which needs the link: so it subscribes once both are built."""
 
     @property
     def connected(self) -> bool: ...

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +18,6 @@ from dialer.campaigns import callbacks as policy_
 from dialer.campaigns.callbacks import patient_leg_result, priority_key
 from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.planner import Dial, SendSms, Stop, StopReason, Target, Wait, next_step
-from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, SmsKey, sms_key
 from dialer.core.inbound import MissReason
@@ -37,13 +35,13 @@ from dialer.core.records import (
     Settled,
     TaskState,
 )
-from dialer.core.stores import AttemptStore, CallbackStore, DueStore
-from dialer.engine.calls import CallDesk, CallHandler
+from dialer.core.stores import CallbackStore
+from dialer.engine.calls import CallHandler
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
-from dialer.engine.runner import Call, CampaignRunner
+from dialer.engine.runner import Call, FlowBasics
 from dialer.engine.sms import SmsSender, clinic_sms
-from dialer.settings import ClinicSettings, Settings
+from dialer.settings import ClinicSettings
 
 log = logging.getLogger("dialer.callbacks")
 
@@ -65,30 +63,23 @@ class CallbackFlow(CallHandler):
     def __init__(
         self,
         *,
-        settings: Settings,
+        basics: FlowBasics,
         tasks: CallbackStore,
-        attempts: AttemptStore,
-        due: DueStore,
-        desk: CallDesk,
         dispatcher: AdminDispatcher,
         sms: SmsSender,
-        clock: Clock,
-        wake: Callable[[], None],
     ) -> None:
-        self.settings = settings
-        self.policy = settings.callbacks
+        self.settings = basics.settings
+        self.policy = basics.settings.callbacks
         self.tasks = tasks
-        self.attempts = attempts
-        self.due = due
-        self.desk = desk
+        self.attempts = basics.attempts
+        self.due = basics.due
+        self.desk = basics.desk
         self.dispatcher = dispatcher
         self.sms = sms
-        self.clock = clock
-        self.wake = wake  # the worker's wake-up, so new due work starts without a poll delay
+        self.clock = basics.clock
+        self.wake = basics.wake  # the worker's wake-up, so new due work starts without a poll delay
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
-        self.runner = CampaignRunner(
-            settings=settings, attempts=attempts, due=due, desk=desk, sms=sms, clock=clock
-        )
+        self.runner = basics.runner(sms)
         self._admin_of: dict[str, str] = {}  # attempt id -> administrator interface rung for it
 
     # -- new misses and contacts --------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """When each campaign's list of the day is built: reminders per clinic at its list-build time, the
 administrators' lists (КОС, the diary, waiting-list offers) and the post-visit IVRs every sweep.
 
-Lists imported while the service runs (e.g. by `dialer import` from cron) are picked up within a sweep.
+Lists imported while the service runs (e.g. by `dialer import` from cron) are picked up within a sweep (the
+minute sweep of engine/daily.py).
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ from datetime import date, datetime, time
 from dialer.campaigns.plan import reminder_call_day
 from dialer.core.clock import Clock
 from dialer.core.stores import AppointmentStore
-from dialer.engine.loops import forever
 from dialer.settings import ClinicSettings, Settings
-
-SWEEP_EVERY = 60.0
 
 PlanVisitDay = Callable[[date, Collection[str]], Awaitable[int]]
 PlanToday = Callable[[], Awaitable[int]]
@@ -64,13 +62,6 @@ class DayLists:
     async def on_recalls(self) -> None:
         await self._plan_worklists()
         self._wake()
-
-    async def run(self) -> None:
-        async def turn() -> None:
-            await self.prepare_due_days()
-            await self._clock.sleep(SWEEP_EVERY)
-
-        await forever("list-builder", turn, self._clock)
 
 
 def list_is_due(day: date, now: datetime, clinic: ClinicSettings, build_time: time) -> bool:

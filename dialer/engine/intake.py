@@ -8,9 +8,10 @@ the trackers, reports and deadlines never mix the two clocks.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
+from dialer.core.clock import Clock
 from dialer.core.facts import Fact
 from dialer.core.inbound import InboundEnded, InboundFact
 from dialer.core.inbound_tracker import InboundTracker
@@ -18,6 +19,7 @@ from dialer.core.pbxtime import PbxTimebase
 from dialer.core.queues import QueueState
 from dialer.core.ringing import RingFact, RingTracker
 from dialer.core.tracker import CallTracker, Event
+from dialer.engine.loops import forever
 
 
 class Intake:
@@ -29,7 +31,11 @@ class Intake:
         inbound: InboundTracker | None = None,
         queues: QueueState | None = None,
         rings: RingTracker | None = None,
+        queue_watchers: Sequence[asyncio.Event] = (),
+        ring_listeners: Sequence[Callable[[RingFact], None]] = (),
     ) -> None:
+        """`queue_watchers` are set at each change of the queue state, besides `queues_changed` (each waiter
+        has its own event); `ring_listeners` get each fact of a rung phone (the operators' pop-ups)."""
         self.tracker = tracker
         self.inbound = inbound
         self.queues = queues or QueueState()
@@ -38,11 +44,9 @@ class Intake:
         self.facts: asyncio.Queue[Fact] = asyncio.Queue()
         self.inbound_facts: asyncio.Queue[InboundFact] = asyncio.Queue()
         self.queues_changed = asyncio.Event()
-        self.queue_watchers: list[
-            asyncio.Event
-        ] = []  # more waiters on the queue state, each with its own event
+        self.queue_watchers = tuple(queue_watchers)
         self.rings = rings
-        self.ring_listeners: list[Callable[[RingFact], None]] = []
+        self.ring_listeners = tuple(ring_listeners)
 
     def pbx_time(self, pbx_time: float, latency: float) -> None:
         """Asterisk's clock, as an AMI Ping answer gave it."""
@@ -81,3 +85,12 @@ class Intake:
     def inject(self, facts: tuple[Fact, ...]) -> None:
         for fact in facts:
             self.facts.put_nowait(fact)
+
+    async def expire_forever(self, clock: Clock) -> None:
+        """Every second, close the attempts whose channel hung up but whose OriginateResponse never came."""
+
+        async def turn() -> None:
+            await clock.sleep(1.0)
+            self.inject(self.tracker.expire(clock.now()))
+
+        await forever("tracker-expiry", turn, clock)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -22,16 +21,14 @@ from dialer.campaigns.post_visit import (
     is_low_rating,
     low_rating_detail,
 )
-from dialer.core.clock import Clock
 from dialer.core.ids import AttemptId
 from dialer.core.records import AttemptRow, DueTask, Settled
-from dialer.core.stores import AttemptStore, DueStore
 from dialer.engine.alerts import text_supervisor
-from dialer.engine.calls import CallDesk, CallHandler
+from dialer.engine.calls import CallHandler
 from dialer.engine.loops import consume
-from dialer.engine.runner import CampaignRunner, placed_records
+from dialer.engine.runner import FlowBasics, placed_records
 from dialer.engine.sms import SmsRetryLater, SmsSender
-from dialer.settings import IvrCampaignSettings, Settings
+from dialer.settings import IvrCampaignSettings
 
 log = logging.getLogger("dialer.ivr")
 
@@ -69,28 +66,21 @@ class IvrFlow(CallHandler):
     def __init__(
         self,
         *,
-        settings: Settings,
+        basics: FlowBasics,
         store: IvrStore,
-        attempts: AttemptStore,
-        due: DueStore,
-        desk: CallDesk,
         alerts: AlertSink,
         sms: SmsSender,
-        clock: Clock,
-        wake: Callable[[], None],
     ) -> None:
-        self.settings = settings
+        self.settings = basics.settings
         self.store = store
-        self.attempts = attempts
-        self.due = due
-        self.desk = desk
+        self.attempts = basics.attempts
+        self.due = basics.due
+        self.desk = basics.desk
         self.alerts = alerts
         self.sms = sms
-        self.clock = clock
-        self.runner = CampaignRunner(
-            settings=settings, attempts=attempts, due=due, desk=desk, sms=sms, clock=clock
-        )
-        self.wake = wake  # the worker's wake-up, so new due work starts without a poll delay
+        self.clock = basics.clock
+        self.runner = basics.runner(sms)
+        self.wake = basics.wake  # the worker's wake-up, so new due work starts without a poll delay
         self._work: asyncio.Queue[_Answer | tuple[str, int]] = asyncio.Queue()
 
     def _campaign(self, campaign: str) -> IvrCampaignSettings:

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -20,19 +19,16 @@ from typing import Protocol
 from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import Window
 from dialer.campaigns.planner import Dial, SendSms, Stop, StopReason, Target, Wait, next_step
-from dialer.core.clock import Clock
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
 from dialer.core.records import AttemptRecord, AttemptRow, AttemptState, DueTask, Settled, WrapupRow
 from dialer.core.staff import UserRow
-from dialer.core.stores import AttemptStore, DueStore
 from dialer.core.wrapup import WrapupForm
-from dialer.engine.calls import CallDesk, CallHandler
+from dialer.engine.calls import CallHandler
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
-from dialer.engine.runner import Call, CampaignRunner
-from dialer.settings import Settings
+from dialer.engine.runner import Call, FlowBasics
 
 log = logging.getLogger("dialer.progressive")
 
@@ -54,17 +50,26 @@ class ProgressiveTarget:
 
 
 class Source(Protocol):
-    """One kind of progressive call: where its targets come from and what their end means."""
+    """One kind of progressive call: where its targets come from and what their end means.
+
+    `stopped` and `wrapped_up` may return another target of the same kind to plan next (the waiting list's
+    next patient, when an offered slot is free again)."""
 
     campaign: CampaignKind
 
     async def target(self, target_id: int) -> ProgressiveTarget | None: ...
 
-    async def stopped(self, target_id: int, reason: StopReason, contacted: bool) -> None: ...
+    async def stopped(self, target_id: int, reason: StopReason, contacted: bool) -> int | None: ...
 
     async def day_targets(self, clinic_id: str, now: datetime) -> list[int]: ...
 
-    async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> None: ...
+    async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> int | None: ...
+
+
+class SlotOffers(Source, Protocol):
+    """The waiting list: a freed slot is offered by SMS to the next patient, whose target is then called."""
+
+    async def slot_freed(self, clinic_id: str, appointment_id: str) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -77,27 +82,26 @@ class ProgressiveFlow(CallHandler):
     def __init__(
         self,
         *,
-        settings: Settings,
+        basics: FlowBasics,
         sources: list[Source],
-        attempts: AttemptStore,
-        due: DueStore,
-        desk: CallDesk,
         dispatcher: AdminDispatcher,
-        clock: Clock,
-        wake: Callable[[], None],
+        offers: SlotOffers | None = None,
+        changed: asyncio.Event | None = None,
     ) -> None:
-        self.settings = settings
-        self.sources: dict[str, Source] = {s.campaign: s for s in sources}
-        self.attempts = attempts
-        self.due = due
-        self.desk = desk
+        """`changed` is set when the room to dial may have changed: by the intake at each change of the
+        administrators' queues, and by this flow as its calls end."""
+        self.settings = basics.settings
+        self.offers = offers
+        every = [*sources, offers] if offers is not None else sources
+        self.sources: dict[str, Source] = {s.campaign: s for s in every}
+        self.attempts = basics.attempts
+        self.due = basics.due
+        self.desk = basics.desk
         self.dispatcher = dispatcher
-        self.clock = clock
-        self.runner = CampaignRunner(
-            settings=settings, attempts=attempts, due=due, desk=desk, sms=None, clock=clock
-        )
-        self.wake = wake  # the worker's wake-up, so new due work starts without a poll delay
-        self.changed = asyncio.Event()
+        self.clock = basics.clock
+        self.runner = basics.runner(None)
+        self.wake = basics.wake  # the worker's wake-up, so new due work starts without a poll delay
+        self.changed = changed or asyncio.Event()
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._in_flight: dict[str, set[str]] = {}  # clinic -> attempt ids of ours in the air
         self._answers: dict[str, deque[bool]] = {}  # clinic -> recent answered calls: True when dropped
@@ -185,9 +189,20 @@ class ProgressiveFlow(CallHandler):
             self.wake()
         elif isinstance(step, Stop):
             contacted = step.reason is StopReason.SETTLED
-            await source.stopped(target_id, step.reason, contacted)
+            await self._plan_next(campaign, await source.stopped(target_id, step.reason, contacted))
         elif isinstance(step, SendSms | Wait):
             return
+
+    async def _plan_next(self, campaign: str, target_id: int | None) -> None:
+        if target_id is not None:
+            await self.plan(campaign, target_id)
+
+    async def slot_freed(self, clinic_id: str, appointment_id: str) -> None:
+        """A cancelled visit's time goes to the waiting list: the offer's SMS now, then its call planned."""
+        if self.offers is not None:
+            await self._plan_next(
+                self.offers.campaign, await self.offers.slot_freed(clinic_id, appointment_id)
+            )
 
     # -- dialling -------------------------------------------------------------------------------------
 
@@ -264,7 +279,10 @@ class ProgressiveFlow(CallHandler):
         """The administrator's wrap-up of one of our calls becomes the status of what the call was about."""
         attempt = AttemptId.try_parse(row.call_ref)
         if attempt is not None and attempt.campaign in self.sources:
-            await self.sources[attempt.campaign].wrapped_up(attempt.target, form, user.username)
+            source = self.sources[attempt.campaign]
+            await self._plan_next(
+                attempt.campaign, await source.wrapped_up(attempt.target, form, user.username)
+            )
         if form.diary_day is not None or form.result == "call_again":
             await self.prepare_day()  # a diary call for today starts now, not at the next sweep
 

@@ -16,7 +16,6 @@ from dialer.campaigns.reminders import (
     reminder_windows,
     status_after_stop,
 )
-from dialer.core.clock import Clock
 from dialer.core.ids import AttemptId, SmsKey
 from dialer.core.records import (
     AttemptRow,
@@ -26,12 +25,11 @@ from dialer.core.records import (
     Settled,
 )
 from dialer.core.sms import SmsStatus
-from dialer.core.stores import AttemptStore, DueStore, ReminderStore
-from dialer.engine.calls import CallDesk, CallHandler
+from dialer.core.stores import ReminderStore
+from dialer.engine.calls import CallHandler
 from dialer.engine.loops import consume
-from dialer.engine.runner import Call, CampaignRunner, placed_records
+from dialer.engine.runner import Call, FlowBasics, placed_records
 from dialer.engine.sms import SmsSender, clinic_sms
-from dialer.settings import Settings
 
 log = logging.getLogger("dialer.reminders")
 
@@ -49,28 +47,21 @@ class ReminderFlow(CallHandler):
     def __init__(
         self,
         *,
-        settings: Settings,
+        basics: FlowBasics,
         reminders: ReminderStore,
-        attempts: AttemptStore,
-        due: DueStore,
-        desk: CallDesk,
         sms: SmsSender,
-        clock: Clock,
-        wake: Callable[[], None],
         on_cancelled: Callable[[str, str], Awaitable[object]],
     ) -> None:
-        self.settings = settings
+        self.settings = basics.settings
         self.reminders = reminders
-        self.attempts = attempts
-        self.due = due
-        self.desk = desk
+        self.attempts = basics.attempts
+        self.due = basics.due
+        self.desk = basics.desk
         self.sms = sms
-        self.clock = clock
-        self.runner = CampaignRunner(
-            settings=settings, attempts=attempts, due=due, desk=desk, sms=sms, clock=clock
-        )
+        self.clock = basics.clock
+        self.runner = basics.runner(sms)
         # The worker\'s wake-up, so new due work starts without a poll delay.
-        self.wake = wake
+        self.wake = basics.wake
         # Work the call facts ask for, done here rather than on the fact path: digits to write, targets to plan.
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         # A cancelled visit frees its slot for the waiting list: (clinic, appointment id).

@@ -6,7 +6,7 @@ what the answers mean; this runner does the rest the same way for all of them.""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +43,29 @@ def placed_records(history: Sequence[AttemptRow]) -> list[AttemptRecord]:
 
 def next_attempt_n(history: Sequence[AttemptRow]) -> int:
     return max((row.n for row in history), default=0) + 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowBasics:
+    """What every campaign flow is given: the settings, the attempt and due-task stores, the call desk, the
+    clock, and the worker's wake-up (so that new due work starts without a poll delay)."""
+
+    settings: Settings
+    attempts: AttemptStore
+    due: DueStore
+    desk: CallDesk
+    clock: Clock
+    wake: Callable[[], None]
+
+    def runner(self, sms: SmsSender | None) -> CampaignRunner:
+        return CampaignRunner(
+            settings=self.settings,
+            attempts=self.attempts,
+            due=self.due,
+            desk=self.desk,
+            sms=sms,
+            clock=self.clock,
+        )
 
 
 class CampaignRunner:

@@ -19,6 +19,8 @@ from dialer.core.stores import SmsStore
 from dialer.engine.loops import forever
 from dialer.settings import ClinicSettings
 
+CALLBACK_SAFETY_POLL = timedelta(minutes=5)
+
 log = logging.getLogger("dialer.sms")
 
 # A crash between "about to send" and "gateway answered" is looked up this far back at the gateway.
@@ -133,7 +135,12 @@ class SmsSender:
                 left += 1
         return left
 
-    async def poll_forever(self, interval: timedelta) -> None:
+    async def poll_forever(self, interval: timedelta, *, reports_by_callback: bool) -> None:
+        """Ask about unsettled messages every `interval`; when the gateway reports by callback, polling is a
+        safety net, at most every five minutes."""
+        if reports_by_callback:
+            interval = max(interval, CALLBACK_SAFETY_POLL)
+
         async def turn() -> None:
             await self.clock.sleep(interval.total_seconds())
             await self.poll_once()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
 from dialer.core.clock import Clock
@@ -13,6 +16,7 @@ from dialer.core.records import DueTask, TaskKind
 from dialer.core.retry import RetryBackoff
 from dialer.core.stores import DueStore
 from dialer.engine.loops import forever
+from dialer.engine.pacer import TrunkPacer
 
 log = logging.getLogger("dialer.worker")
 
@@ -23,13 +27,29 @@ IDLE_POLL_SECONDS = 5.0
 FAILED_TASK_BACKOFF = RetryBackoff(first=timedelta(seconds=5), longest=timedelta(minutes=5), max_doublings=6)
 
 
+def this_process() -> str:
+    """The worker's name as the holder of its due tasks and of the dialing lease: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def outstanding_for(pacers: Iterable[TrunkPacer]) -> int:
+    """How many due tasks run at once: twice the channels of all the trunks, and 16 more."""
+    return 2 * sum(p.max_channels for p in pacers) + 16
+
+
 class DueWorker:
     def __init__(
-        self, *, due: DueStore, clock: Clock, worker_id: str, ready: asyncio.Event, max_outstanding: int = 64
+        self,
+        *,
+        due: DueStore,
+        clock: Clock,
+        ready: asyncio.Event,
+        worker_id: str | None = None,
+        max_outstanding: int = 64,
     ) -> None:
         self.due = due
         self.clock = clock
-        self.worker_id = worker_id
+        self.worker_id = worker_id or this_process()
         self.ready = ready
         self.max_outstanding = max_outstanding
         self.runners: dict[tuple[TaskKind, str], TaskRunner] = {}

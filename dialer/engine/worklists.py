@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -95,14 +94,13 @@ class OfferSource:
         self.store = store
         self.sms = sms
         self.clock = clock
-        # Plans the call that follows the SMS (the progressive flow's `plan`, set when it is built).
-        self.plan: Callable[[str, int], Awaitable[None]] | None = None
 
     async def day_targets(self, clinic_id: str, now: datetime) -> list[int]:
         return []  # offers start from a cancellation, not from a daily list
 
     async def slot_freed(self, clinic_id: str, appointment_id: str) -> int | None:
-        """Offer the slot to the next patient on the waiting list; the target to plan, if anyone waits."""
+        """Offer the slot to the next patient on the waiting list by SMS; the target whose call the
+        progressive flow plans next, if anyone waits."""
         now = self.clock.now()
         offer = await self.store.next_offer(clinic_id, appointment_id, now)
         if offer is None:
@@ -120,11 +118,7 @@ class OfferSource:
             )
         except SmsRetryLater as err:
             log.warning("offer SMS not sent now (%s); the call still follows", err)
-        if offer["target_id"] is None:
-            return None
-        if self.plan is not None:
-            await self.plan(self.campaign, int(offer["target_id"]))
-        return int(offer["target_id"])
+        return None if offer["target_id"] is None else int(offer["target_id"])
 
     async def target(self, target_id: int) -> ProgressiveTarget | None:
         offer = await self.store.offer(target_id)
@@ -136,21 +130,22 @@ class OfferSource:
         active = offer["target_state"] == "active" and offer["state"] == "offered"
         return ProgressiveTarget(target_id, offer["clinic_id"], offer["phone"], windows, active)
 
-    async def stopped(self, target_id: int, reason: StopReason, contacted: bool) -> None:
+    async def stopped(self, target_id: int, reason: StopReason, contacted: bool) -> int | None:
         offer = await self.store.offer(target_id)
         if offer is None:
-            return
+            return None
         await self.store.close_target(target_id, "contacted" if contacted else reason.value, self.clock.now())
-        if not contacted:
-            await self.store.offer_state(offer["offer_id"], "expired")
-            await self.slot_freed(offer["clinic_id"], offer["appointment_id"])
+        if contacted:
+            return None
+        await self.store.offer_state(offer["offer_id"], "expired")
+        return await self.slot_freed(offer["clinic_id"], offer["appointment_id"])
 
-    async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> None:
+    async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> int | None:
         offer = await self.store.offer(target_id)
         if offer is None:
-            return
+            return None
         if form.result == "booked":
             await self.store.offer_state(offer["offer_id"], "booked", entry_state="booked")
-        else:
-            await self.store.offer_state(offer["offer_id"], "declined")
-            await self.slot_freed(offer["clinic_id"], offer["appointment_id"])
+            return None
+        await self.store.offer_state(offer["offer_id"], "declined")
+        return await self.slot_freed(offer["clinic_id"], offer["appointment_id"])

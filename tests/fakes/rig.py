@@ -30,6 +30,7 @@ from dialer.engine.kos import KosSource
 from dialer.engine.pacer import TrunkPacer
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.reminders import ReminderFlow
+from dialer.engine.runner import FlowBasics
 from dialer.engine.sms import SmsSender
 from dialer.engine.worker import DueWorker
 from dialer.settings import Settings, parse_settings
@@ -128,7 +129,13 @@ def build(settings: Settings, start: datetime) -> Rig:
     inbound_tracker = InboundTracker(
         settings.inbound.contexts, settings.inbound.staff_contexts, is_ours=is_our_attempt
     )
-    intake = Intake(CallTracker(is_attempt_id=is_our_attempt), clock.now, inbound=inbound_tracker)
+    room_changed = asyncio.Event()  # the progressive flow's, set by the intake at each queue change
+    intake = Intake(
+        CallTracker(is_attempt_id=is_our_attempt),
+        clock.now,
+        inbound=inbound_tracker,
+        queue_watchers=[room_changed],
+    )
     asterisk = FakeAsterisk(clock)
     asterisk.sinks.append(intake.feed)
     pacers = {
@@ -154,52 +161,26 @@ def build(settings: Settings, start: datetime) -> Rig:
         ready=desk.reconciled,
         max_outstanding=2 * sum(p.max_channels for p in pacers.values()) + 16,
     )
+    basics = FlowBasics(
+        settings=settings, attempts=attempts, due=due, desk=desk, clock=clock, wake=worker.wake
+    )
     reminder_store = MemoryReminderStore(ids, sms_store)
     freed_slots: list[tuple[str, str]] = []
 
     async def slot_freed(clinic_id: str, appointment_id: str) -> None:
         freed_slots.append((clinic_id, appointment_id))
 
-    reminders = ReminderFlow(
-        settings=settings,
-        reminders=reminder_store,
-        attempts=attempts,
-        due=due,
-        desk=desk,
-        sms=sms,
-        clock=clock,
-        wake=worker.wake,
-        on_cancelled=slot_freed,
-    )
+    reminders = ReminderFlow(basics=basics, reminders=reminder_store, sms=sms, on_cancelled=slot_freed)
     dispatcher = AdminDispatcher(intake.queues, clock, intake.queues_changed)
     callback_store = MemoryCallbackStore(ids)
-    callbacks = CallbackFlow(
-        settings=settings,
-        tasks=callback_store,
-        attempts=attempts,
-        due=due,
-        desk=desk,
-        dispatcher=dispatcher,
-        sms=sms,
-        clock=clock,
-        wake=worker.wake,
-    )
+    callbacks = CallbackFlow(basics=basics, tasks=callback_store, dispatcher=dispatcher, sms=sms)
     inbound_store = MemoryInboundStore()
     inbound = InboundDesk(
         settings=settings, intake=intake, store=inbound_store, callbacks=callbacks, clock=clock
     )
     recall_store = MemoryRecallStore(ids)
     kos = KosSource(settings=settings, recalls=recall_store, clock=clock)
-    progressive = ProgressiveFlow(
-        settings=settings,
-        sources=[kos],
-        attempts=attempts,
-        due=due,
-        desk=desk,
-        dispatcher=dispatcher,
-        clock=clock,
-        wake=worker.wake,
-    )
+    progressive = ProgressiveFlow(basics=basics, sources=[kos], dispatcher=dispatcher, changed=room_changed)
     worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
     worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
     worker.register(TaskKind.DIAL, CampaignKind.CALLBACK, callbacks.run_dial)
@@ -208,7 +189,6 @@ def build(settings: Settings, start: datetime) -> Rig:
         worker.register(TaskKind.DIAL, campaign, progressive.run_dial)
     for flow in (reminders, callbacks, progressive):
         desk.register(flow, flow.campaigns)
-    intake.queue_watchers.append(progressive.changed)
     rig = Rig(
         settings=settings,
         clock=clock,

@@ -34,7 +34,10 @@ async def test_a_link_up_that_fails_is_run_again_on_a_new_session(sandbox: Sandb
             raise sqlite3.OperationalError("database is locked")
         done.set()
 
-    connection.on_up.append(link_up)
+    async def link_down() -> None:
+        return None
+
+    connection.subscribe(on_up=link_up, on_down=link_down)
     runner = asyncio.create_task(connection.run())
     try:
         await asyncio.wait_for(done.wait(), 15)

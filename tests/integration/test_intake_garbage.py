@@ -31,6 +31,7 @@ from dialer.engine.eventlog import EventLog
 from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake
 from dialer.engine.pacer import TrunkPacer
+from dialer.engine.runner import FlowBasics
 from dialer.engine.sms import SmsSender
 from dialer.settings import Settings, parse_settings
 from dialer.storage import schema
@@ -162,15 +163,17 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
     )
     sms = SmsSender(gateway=None, store=storage.sms, clock=clock, callback_url=lambda key: None)
     callbacks = CallbackFlow(
-        settings=settings,
+        basics=FlowBasics(
+            settings=settings,
+            attempts=storage.attempts,
+            due=storage.due,
+            desk=desk,
+            clock=clock,
+            wake=lambda: None,  # no due-task worker in this test
+        ),
         tasks=storage.callbacks,
-        attempts=storage.attempts,
-        due=storage.due,
-        desk=desk,
         dispatcher=AdminDispatcher(intake.queues, clock, intake.queues_changed),
         sms=sms,
-        clock=clock,
-        wake=lambda: None,  # no due-task worker in this test
     )
     desk.register(callbacks, callbacks.campaigns)
     inbound = InboundDesk(

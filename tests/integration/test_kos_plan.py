@@ -24,6 +24,7 @@ from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptSta
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.kos import KosSource
 from dialer.engine.progressive import ProgressiveFlow
+from dialer.engine.runner import FlowBasics
 from dialer.engine.worklists import DiarySource
 from dialer.settings import parse_settings
 from dialer.storage.repository import Storage
@@ -63,14 +64,16 @@ def flow(storage: Storage, clock: FakeClock) -> tuple[ProgressiveFlow, KosSource
         pacers={}, attempt_id=lambda campaign, target, n: AttemptId(campaign, target, n, "plan")
     )
     progressive = ProgressiveFlow(
-        settings=settings,
+        basics=FlowBasics(
+            settings=settings,
+            attempts=storage.attempts,
+            due=storage.due,
+            desk=desk,
+            clock=clock,
+            wake=lambda: None,  # no due-task worker in this test
+        ),
         sources=[kos, diary],
-        attempts=storage.attempts,
-        due=storage.due,
-        desk=desk,
         dispatcher=SimpleNamespace(waiting=0),  # type: ignore[arg-type]
-        clock=clock,
-        wake=lambda: None,  # no due-task worker in this test
     )
     return progressive, kos, diary
 

@@ -304,7 +304,6 @@ async def test_the_service_purges_every_night_and_logs_counts_only(
     import asyncio
 
     from dialer.app import open_runtime
-    from dialer.cli.service import _daily_jobs
     from dialer.core.clock import FakeClock
     from dialer.engine.daily import run_daily
     from dialer.settings import load_settings
@@ -316,7 +315,7 @@ async def test_the_service_purges_every_night_and_logs_counts_only(
     )
     clock = FakeClock(datetime(2026, 11, 30, 21, 0, tzinfo=UTC))  # 03:00 in Omsk
     async with open_runtime(load_settings(home.config, env={}), clock=clock) as rt:
-        (job,) = _daily_jobs(rt)
+        (job,) = rt.day_jobs.daily
         assert (job.name, job.at, job.zone.key) == ("retention-purge", time(3, 30), "Asia/Omsk")
         person = Person("N", "+79161230050", "Ночная Очистка")
         await fill(Db(rt.storage.engine), person, old(RetentionSettings().contacts) - D)

@@ -30,6 +30,7 @@ from dialer.core.outcomes import CallResult
 from dialer.core.records import AttemptRecord, DueTask, Settled, TaskKind
 from dialer.engine.ivr import IvrFlow
 from dialer.engine.pacer import PacerSlot, TrunkPacer
+from dialer.engine.runner import FlowBasics
 from dialer.settings import Settings, parse_settings
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -332,15 +333,17 @@ def ivr_flow(settings: Settings, now: datetime, created_at: datetime) -> tuple[I
     due = _Due()
     clock = FakeClock(now)
     flow = IvrFlow(
-        settings=settings,
+        basics=FlowBasics(
+            settings=settings,
+            attempts=SimpleNamespace(history=history, get=get),
+            due=due,  # type: ignore[arg-type]
+            desk=SimpleNamespace(pacers={"main": TrunkPacer("main", 1, 1.0, clock)}, place=place),  # type: ignore[arg-type]
+            clock=clock,
+            wake=lambda: None,  # no due-task worker in this test
+        ),
         store=SimpleNamespace(target=target, close_target=close_target),
-        attempts=SimpleNamespace(history=history, get=get),
-        due=due,  # type: ignore[arg-type]
-        desk=SimpleNamespace(pacers={"main": TrunkPacer("main", 1, 1.0, clock)}, place=place),  # type: ignore[arg-type]
         alerts=None,  # type: ignore[arg-type]
         sms=None,  # type: ignore[arg-type]
-        clock=clock,
-        wake=lambda: None,  # no due-task worker in this test
     )
     return flow, due, [placed, closed]
 

@@ -11,6 +11,7 @@ from dialer.core.clock import FakeClock
 from dialer.core.facts import PatientLeg
 from dialer.core.records import AttemptRow, AttemptState
 from dialer.engine.progressive import CONNECTED, DROPPED, ProgressiveFlow
+from dialer.engine.runner import FlowBasics
 from dialer.settings import parse_settings
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -28,14 +29,16 @@ def flow(ratio: float = 2.0) -> ProgressiveFlow:
     dispatcher: Any = SimpleNamespace(waiting=0, free=lambda queues: list(ADMINS))
     desk: Any = SimpleNamespace(pacers={})
     return ProgressiveFlow(
-        settings=settings,
+        basics=FlowBasics(
+            settings=settings,
+            attempts=None,  # type: ignore[arg-type]
+            due=None,  # type: ignore[arg-type]
+            desk=desk,
+            clock=FakeClock(NOW),
+            wake=lambda: None,  # no due-task worker in this test
+        ),
         sources=[],
-        attempts=None,  # type: ignore[arg-type]
-        due=None,  # type: ignore[arg-type]
-        desk=desk,
         dispatcher=dispatcher,
-        clock=FakeClock(NOW),
-        wake=lambda: None,  # no due-task worker in this test
     )
 
 
