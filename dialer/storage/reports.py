@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.records import AttemptState, ReminderStatus
-from dialer.core.staff import ALL_CLINICS
+from dialer.core.staff import ALL_CLINICS, Role
 from dialer.storage.journal_schema import contacts
 from dialer.storage.schema import (
     appointments,
@@ -175,7 +175,10 @@ class SqlReportStore:
                     select(users.c.user_id, users.c.display_name)
                     .distinct()
                     .select_from(users.join(user_clinics, user_clinics.c.user_id == users.c.user_id))
-                    .where(users.c.role == "operator", user_clinics.c.clinic_id.in_((clinic_id, ALL_CLINICS)))
+                    .where(
+                        users.c.role == Role.OPERATOR.value,
+                        user_clinics.c.clinic_id.in_((clinic_id, ALL_CLINICS)),
+                    )
                     .order_by(users.c.display_name)
                 )
             ]

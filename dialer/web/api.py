@@ -14,15 +14,12 @@ from dialer.core.appointments import ALL_FIELDS as APPOINTMENT_FIELDS
 from dialer.core.clock import Clock
 from dialer.core.recalls import ALL_FIELDS as RECALL_FIELDS
 from dialer.core.records import ReminderStatus
-from dialer.core.staff import AuditAction
+from dialer.core.staff import AuditAction, Role
 from dialer.core.stores import AppointmentStore, RecallImportStore
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
 from dialer.engine.reports import SlaRows, sla_report
 from dialer.settings import Settings
 from dialer.web.access import (
-    ADMIN,
-    OPERATOR,
-    SUPERVISOR,
     Scope,
     add_route,
     allow,
@@ -250,21 +247,21 @@ def add_routes(app: web.Application) -> None:
     # Loading lists schedules calls and SMS: the clinic's system (an admin's API token) or an admin, row by row
     # for the clinics they hold. Reading results: supervisors and admins, for their clinics. Cancelling a
     # visit: also the operator, from the caller's card, in their own clinics.
-    add_route(app, "POST", "/api/appointments", post_appointments, allow(ADMIN, scope=Scope.ROWS))
+    add_route(app, "POST", "/api/appointments", post_appointments, allow(Role.ADMIN, scope=Scope.ROWS))
     add_route(
         app,
         "GET",
         "/api/appointments",
         get_appointments,
-        allow(SUPERVISOR, ADMIN, scope=Scope.CLINICS),
+        allow(Role.SUPERVISOR, Role.ADMIN, scope=Scope.CLINICS),
     )
-    add_route(app, "GET", "/api/sla", get_sla, allow(SUPERVISOR, ADMIN, scope=Scope.CLINIC))
-    add_route(app, "POST", "/api/kos", post_kos, allow(ADMIN, scope=Scope.ROWS))
-    add_route(app, "GET", "/api/kos", get_kos, allow(SUPERVISOR, ADMIN, scope=Scope.CLINICS))
+    add_route(app, "GET", "/api/sla", get_sla, allow(Role.SUPERVISOR, Role.ADMIN, scope=Scope.CLINIC))
+    add_route(app, "POST", "/api/kos", post_kos, allow(Role.ADMIN, scope=Scope.ROWS))
+    add_route(app, "GET", "/api/kos", get_kos, allow(Role.SUPERVISOR, Role.ADMIN, scope=Scope.CLINICS))
     add_route(
         app,
         "POST",
         "/api/appointments/cancel",
         cancel_appointment,
-        allow(OPERATOR, SUPERVISOR, ADMIN, scope=Scope.ROWS),
+        allow(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, scope=Scope.ROWS),
     )

@@ -37,12 +37,10 @@ from dialer.core.passwords import (
     token_digest,
     verify_password,
 )
-from dialer.core.staff import AuditAction, UserRow
+from dialer.core.staff import AuditAction, Role, UserRow
 from dialer.core.stores import AuditLog, UserStore
 from dialer.core.throttle import LoginLimiter, Ticket
 from dialer.web.access import (
-    OPERATOR,
-    ROLES,
     Handler,
     Scope,
     add_route,
@@ -163,10 +161,10 @@ async def _identify(request: web.Request, ctx: AuthContext) -> tuple[UserRow, bo
     return session[0], False
 
 
-def _no_right(roles: Collection[str], by_token: bool) -> str:
+def _no_right(roles: Collection[Role], by_token: bool) -> str:
     if by_token:
         return "Этот адрес не принимает API-токен этого пользователя."
-    if OPERATOR not in roles:
+    if Role.OPERATOR not in roles:
         return "Эта страница только для старшего администратора."
     return "Нет прав на это действие."
 
@@ -314,7 +312,7 @@ async def _rehash(ctx: AuthContext, user: UserRow, password: str) -> None:
 
 
 def home_of(user: UserRow) -> str:
-    return "/operator" if user.role == OPERATOR else "/supervisor"
+    return "/operator" if user.role == Role.OPERATOR else "/supervisor"
 
 
 def _set_cookie(
@@ -329,7 +327,7 @@ def add_routes(app: web.Application) -> None:
     form = public("the login form: its own CSRF cookie and the failed-login limit")
     add_route(app, "GET", "/login", login_page, form)
     add_route(app, "POST", "/login", login, form)
-    add_route(app, "POST", "/logout", logout, allow(*ROLES, tokens=False))
+    add_route(app, "POST", "/logout", logout, allow(*Role, tokens=False))
 
 
 def public_user(user: UserRow) -> dict[str, Any]:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from dialer.core.clock import Clock
+from dialer.core.staff import Role
 from dialer.core.stores import WrapupStore
 from dialer.core.wrapup import RESULTS, FormErrors
 from dialer.engine.wrapup import AfterWrapup, WrapupGone, save_wrapup
 from dialer.settings import Settings
-from dialer.web.access import ADMIN, OPERATOR, Scope, add_route, allow
+from dialer.web.access import Scope, add_route, allow
 from dialer.web.auth import AUTH, csrf_of, user_of
 from dialer.web.errors import error_response, http_status
 from dialer.web.pages import operator_html
@@ -78,7 +79,7 @@ def _errors(errors: list[tuple[str, str]], status: int = 400) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    add_route(app, "GET", "/operator", operator_page, allow(OPERATOR, ADMIN))
+    add_route(app, "GET", "/operator", operator_page, allow(Role.OPERATOR, Role.ADMIN))
     # Only the operator whose card it was, for a clinic they hold (save_wrapup checks both).
-    own = allow(OPERATOR, ADMIN, scope=Scope.OWN, tokens=False)
+    own = allow(Role.OPERATOR, Role.ADMIN, scope=Scope.OWN, tokens=False)
     add_route(app, "POST", "/api/wrapups/{wrapup_id}", post_wrapup, own)

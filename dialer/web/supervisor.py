@@ -15,11 +15,11 @@ from dialer.core.csvfile import formula_safe_row
 from dialer.core.inbound import MissReason
 from dialer.core.privacy import mask_phone
 from dialer.core.records import ReminderStatus
-from dialer.core.staff import AuditAction
+from dialer.core.staff import AuditAction, Role
 from dialer.core.stores import ReportStore
 from dialer.engine.reports import SlaRows, sla_report
 from dialer.settings import ClinicSettings, Settings
-from dialer.web.access import ADMIN, EVERYONE, SUPERVISOR, Scope, add_route, allow, held, one_clinic
+from dialer.web.access import EVERYONE, Scope, add_route, allow, held, one_clinic
 from dialer.web.audit import record
 from dialer.web.auth import csrf_of, user_of
 from dialer.web.pages import filters, layout, nav, supervisor_html, table
@@ -228,8 +228,8 @@ async def home(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     add_route(app, "GET", "/", home, allow(*EVERYONE))
     # The board's page frame lists the user's clinics; the board itself comes over /ws, walled there.
-    add_route(app, "GET", "/supervisor", board_page, allow(SUPERVISOR, ADMIN))
-    one = allow(SUPERVISOR, ADMIN, scope=Scope.CLINIC)
+    add_route(app, "GET", "/supervisor", board_page, allow(Role.SUPERVISOR, Role.ADMIN))
+    one = allow(Role.SUPERVISOR, Role.ADMIN, scope=Scope.CLINIC)
     add_route(app, "GET", "/supervisor/report", report_page, one)
     add_route(app, "GET", "/supervisor/report.csv", report_csv, one)
     add_route(app, "GET", "/supervisor/missed", missed_page, one)
