@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from dialer.core.appointments import AppointmentRecord
+from dialer.core.cards import PatientCard
 from dialer.core.recalls import RecallRecord
 from dialer.core.records import (
     AttemptBatch,
@@ -19,7 +20,6 @@ from dialer.core.records import (
     EventRow,
     InboundCallRow,
     OutcomeRow,
-    PatientCard,
     ReminderStatus,
     ReminderTarget,
     SmsRow,

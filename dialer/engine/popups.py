@@ -13,11 +13,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
+from dialer.core.cards import CardMessage, CloseMessage, PatientCard, PopupMessage
 from dialer.core.clock import Clock
-from dialer.core.inbound import MissReason
-from dialer.core.records import PatientCard, WrapupRow, WrapupState
+from dialer.core.records import WrapupRow, WrapupState
 from dialer.core.ringing import CallGone, PhoneAnswered, PhoneRinging, PhoneStopped, RingFact
 from dialer.core.staff import UserRow
 from dialer.core.stores import AttemptStore, CardStore, UserStore, WrapupStore
@@ -27,7 +26,7 @@ from dialer.settings import Settings
 
 log = logging.getLogger("dialer.popups")
 
-Push = Callable[[int, dict[str, Any]], None]
+Push = Callable[[int, PopupMessage], None]
 REFRESH_OPERATORS_SECONDS = 30.0
 UNKNOWN_PHONE_RECHECK_SECONDS = 2.0
 
@@ -64,7 +63,7 @@ class Card:
     wrapup_id: int | None = None
     clinic_id: str = ""
 
-    def message(self, now: datetime, tz: str = "") -> dict[str, Any]:
+    def message(self, now: datetime, tz: str = "") -> CardMessage:
         """The card for the operator's page; times are shown in the clinic's zone `tz`, and `now` lets the
         browser count down on the service's clock whatever its own clock says."""
         return {
@@ -79,68 +78,8 @@ class Card:
             "offer": OFFERS.get(self.kind, ""),
             "started_at": self.started_at.isoformat(),
             "wrapup_id": self.wrapup_id,
-            "card": card_json(self.patient, now) if self.patient else None,
+            "card": self.patient.view(now) if self.patient else None,
         }
-
-
-def card_json(card: PatientCard, now: datetime) -> dict[str, Any]:
-    callback = None
-    if card.callback is not None:
-        deadline = card.callback["deadline_at"]
-        callback = {
-            "missed_count": card.callback["missed_count"],
-            "reason": MissReason(card.callback["reason"]).label
-            if card.callback["reason"] in MissReason._value2member_map_
-            else "",
-            "first_missed_at": card.callback["first_missed_at"].isoformat(),
-            "deadline_at": deadline.isoformat(),
-            "seconds_left": int((deadline - now).total_seconds()),
-        }
-    return {
-        "patients": [
-            {"name": p["name"], "id": p["patient_id"], "do_not_call": bool(p["do_not_call"])}
-            for p in card.patients
-        ],
-        "visits": [
-            {
-                "at": v["visit_at"].isoformat(),
-                "doctor": v["doctor"],
-                "status": v["reminder_status"],
-                "clinic": v["clinic_id"],
-                "id": v["appointment_id"],
-            }
-            for v in card.visits
-        ],
-        "callback": callback,
-        "contacts": [
-            {
-                "at": c["created_at"].isoformat(),
-                "direction": c["direction"],
-                "flags": c["flags"],
-                "result": c["result"],
-                "reason": c["reason"],
-                "comment": c["comment"],
-            }
-            for c in card.contacts
-        ],
-        "waiting_list": [
-            {
-                "doctor": w["doctor"],
-                "day": w["wanted_day"].isoformat() if w["wanted_day"] else "",
-                "comment": w["comment"],
-            }
-            for w in card.waiting_list
-        ],
-        "diary": [{"day": d["due_day"].isoformat(), "comment": d["comment"]} for d in card.diary],
-        "recall": None
-        if card.recall is None
-        else {
-            "doctor": card.recall["doctor"],
-            "comment": card.recall["comment"],
-            "day": card.recall["target_day"].isoformat(),
-            "moves": card.recall["moves"],
-        },
-    }
 
 
 @dataclass
@@ -195,7 +134,7 @@ class Popups:
         elif isinstance(fact, PhoneStopped):
             for user_id in self._by_interface.get(fact.interface, ()):
                 if self._live.get(user_id, {}).pop(fact.call_key, None) is not None:
-                    self.push(user_id, {"type": "close", "call": fact.call_key})
+                    self.push(user_id, _closed(fact.call_key))
         elif isinstance(fact, CallGone):
             await self._gone(fact)
 
@@ -276,9 +215,9 @@ class Popups:
                 card.state = "wrapup"
                 self.push(user_id, card.message(now, self._zone(card.clinic_id)))
             else:
-                self.push(user_id, {"type": "close", "call": fact.call_key})
+                self.push(user_id, _closed(fact.call_key))
 
-    def in_progress(self, user: UserRow) -> list[dict[str, Any]]:
+    def in_progress(self, user: UserRow) -> list[CardMessage]:
         """The cards of the calls in progress that the user is shown now, of the clinics the user holds (no
         wrap-ups): what a page that polls for its calls is answered."""
         now = self.clock.now()
@@ -288,7 +227,7 @@ class Popups:
             if user.holds(card.clinic_id)
         ]
 
-    async def snapshot(self, user: UserRow) -> list[dict[str, Any]]:
+    async def snapshot(self, user: UserRow) -> list[CardMessage]:
         """What a page that (re)connects must show: the calls in progress and the wrap-ups not yet saved, of
         the clinics the user holds now."""
         now = self.clock.now()
@@ -311,3 +250,7 @@ class Popups:
                 )
                 messages.append(card.message(now, self._zone(card.clinic_id)))
         return messages
+
+
+def _closed(call_key: str) -> CloseMessage:
+    return {"type": "close", "call": call_key}
