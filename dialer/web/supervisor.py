@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from aiohttp import web
 
@@ -15,8 +15,10 @@ from dialer.core.csvfile import formula_safe_row
 from dialer.core.inbound import MissReason
 from dialer.core.privacy import mask_phone
 from dialer.core.records import ReminderStatus
+from dialer.core.sla import Figures
 from dialer.core.staff import AuditAction, Role
 from dialer.core.stores import ReportStore
+from dialer.core.supervision import DayMetrics, MissedCall
 from dialer.engine.reports import SlaRows, sla_report
 from dialer.settings import ClinicSettings, Settings
 from dialer.web.access import EVERYONE, Scope, add_route, allow, held, one_clinic
@@ -25,20 +27,30 @@ from dialer.web.auth import csrf_of, user_of
 from dialer.web.pages import filters, layout, nav, supervisor_html, table
 from dialer.web.params import known_clinic, query_day, query_id
 
-REPORT_ROWS = (
-    ("contacts", "Обращений"),
-    ("bookings", "Записей"),
-    ("conversion_pct", "Конверсия, %"),
-    ("confirmations", "Подтверждений визитов"),
-    ("no_show", "Не пришли (no-show)"),
-    ("no_show_pct", "No-show, %"),
-    ("missed_pct", "Пропущено звонков, %"),
-    ("callback_in_deadline_pct", "Перезвон ≤ 15 мин, %"),
-    ("aht_seconds", "Средняя длительность разговора (AHT), с"),
-    ("acw_seconds", "Оформление после звонка (ACW), с"),
-    ("calls", "Входящих звонков"),
-    ("answered_in_target_pct", "Отвечено за 20 с, %"),
-    ("breaches", "Нарушений срока"),
+
+@dataclass(frozen=True)
+class DayReport:
+    """The day's report of one clinic (or one operator): the journal's figures and the service level."""
+
+    metrics: DayMetrics
+    sla: Figures
+
+
+# The report's lines, in order: the CSV column, the page's label, the figure.
+REPORT_ROWS: tuple[tuple[str, str, Callable[[DayReport], object]], ...] = (
+    ("contacts", "Обращений", lambda r: r.metrics.contacts),
+    ("bookings", "Записей", lambda r: r.metrics.bookings),
+    ("conversion_pct", "Конверсия, %", lambda r: r.metrics.conversion_pct),
+    ("confirmations", "Подтверждений визитов", lambda r: r.metrics.confirmations),
+    ("no_show", "Не пришли (no-show)", lambda r: r.metrics.no_show),
+    ("no_show_pct", "No-show, %", lambda r: r.metrics.no_show_pct),
+    ("missed_pct", "Пропущено звонков, %", lambda r: r.sla.missed_pct),
+    ("callback_in_deadline_pct", "Перезвон ≤ 15 мин, %", lambda r: r.sla.first_attempt_in_deadline_pct),
+    ("aht_seconds", "Средняя длительность разговора (AHT), с", lambda r: r.metrics.aht_seconds),
+    ("acw_seconds", "Оформление после звонка (ACW), с", lambda r: r.metrics.acw_seconds),
+    ("calls", "Входящих звонков", lambda r: r.sla.calls),
+    ("answered_in_target_pct", "Отвечено за 20 с, %", lambda r: r.sla.answered_in_target_pct),
+    ("breaches", "Нарушений срока", lambda r: r.sla.breaches),
 )
 
 
@@ -73,31 +85,24 @@ async def board_page(request: web.Request) -> web.Response:
     return web.Response(text=supervisor_html(user, csrf_of(request), clinics), content_type="text/html")
 
 
-async def report_data(request: web.Request) -> tuple[ClinicSettings, date, dict[str, Any]]:
+async def report_data(request: web.Request) -> tuple[ClinicSettings, date, DayReport]:
     ctx = request.app[SUPERVISION]
     clinic, day, operator = _query(request)
     start, end = _bounds(clinic, day)
     metrics = await ctx.reports.day_metrics(clinic.id, start, end, day, operator)
     sla = (await sla_report(ctx.sla, clinic, day, ctx.clock.now())).whole_day
-    metrics.update(
-        {
-            "missed_pct": sla.missed_pct,
-            "callback_in_deadline_pct": sla.first_attempt_in_deadline_pct,
-            "calls": sla.calls,
-            "answered_in_target_pct": sla.answered_in_target_pct,
-            "breaches": sla.breaches,
-        }
-    )
-    return clinic, day, metrics
+    return clinic, day, DayReport(metrics, sla)
 
 
 async def report_page(request: web.Request) -> web.Response:
     user = user_of(request)
-    clinic, day, metrics = await report_data(request)
+    clinic, day, report = await report_data(request)
     body = (
         f"<h1>Отчёт за день: {clinic.name}, {day:%d.%m.%Y}</h1>"
         + await _filters(request, "/supervisor/report", clinic, day, csv=True)
-        + table(["Показатель", "Значение"], [[label, _cell(metrics[key])] for key, label in REPORT_ROWS])
+        + table(
+            ["Показатель", "Значение"], [[label, _cell(figure(report))] for _, label, figure in REPORT_ROWS]
+        )
     )
     return web.Response(
         text=layout("Отчёт за день", body, user=user, csrf=csrf_of(request), nav=nav(user)),
@@ -106,12 +111,14 @@ async def report_page(request: web.Request) -> web.Response:
 
 
 async def report_csv(request: web.Request) -> web.Response:
-    clinic, day, metrics = await report_data(request)
+    clinic, day, report = await report_data(request)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["clinic", "date", *(k for k, _ in REPORT_ROWS)])
+    writer.writerow(["clinic", "date", *(key for key, _, _ in REPORT_ROWS)])
     writer.writerow(
-        formula_safe_row([clinic.id, day.isoformat(), *(_cell(metrics[k]) for k, _ in REPORT_ROWS)])
+        formula_safe_row(
+            [clinic.id, day.isoformat(), *(_cell(figure(report)) for _, _, figure in REPORT_ROWS)]
+        )
     )
     await record(request, AuditAction.EXPORT, clinic.id, {"report": "day_report", "date": day.isoformat()})
     return web.Response(
@@ -128,15 +135,15 @@ async def missed_page(request: web.Request) -> web.Response:
     start, end = _bounds(clinic, day)
     rows = []
     for r in await ctx.reports.missed_calls(clinic.id, start, end, operator):
-        history = ", ".join(f"{a['n']}: {a['leg_status'] or a['result'] or 'звоним'}" for a in r["attempts"])
+        history = ", ".join(f"{a.n}: {a.leg_status or a.result or 'звоним'}" for a in r.attempts)
         rows.append(
             [
-                _local(r["started_at"], clinic),
-                "скрыт" if r["hidden"] else mask_phone(r["caller"]),
-                MissReason(r["miss_reason"]).label,
-                f"{r['waited']:.0f} с",
-                _local(r["deadline_at"], clinic),
-                _local(r["first_attempt_at"], clinic),
+                _local(r.started_at, clinic),
+                "скрыт" if r.hidden else mask_phone(r.caller),
+                MissReason(r.miss_reason).label,
+                f"{r.waited:.0f} с",
+                _local(r.deadline_at, clinic),
+                _local(r.first_attempt_at, clinic),
                 history or "—",
                 _task_state(r),
             ]
@@ -162,11 +169,11 @@ async def unreached_page(request: web.Request) -> web.Response:
     clinic, day, _ = _query(request)
     rows = [
         [
-            r["appointment_id"],
-            _local(r["visit_at"], clinic),
-            r["doctor"],
-            ReminderStatus(r["reminder_status"]).label,
-            str(r["attempts"]),
+            r.appointment_id,
+            _local(r.visit_at, clinic),
+            r.doctor,
+            ReminderStatus(r.reminder_status).label,
+            str(r.attempts),
         ]
         for r in await ctx.reports.unreached(clinic.id, day)
     ]
@@ -203,11 +210,11 @@ async def _filters(
     return filters(action, fields, link)
 
 
-def _task_state(row: dict[str, Any]) -> str:
-    if row["task_id"] is None:
-        return "скрытый номер" if row["hidden"] else "—"
+def _task_state(row: MissedCall) -> str:
+    if row.task_id is None:
+        return "скрытый номер" if row.hidden else "—"
     return {"open": "ждёт перезвона", "contacted": "связались", "not_reached": "не дозвонились"}.get(
-        row["state"], ""
+        row.state or "", ""
     )
 
 
