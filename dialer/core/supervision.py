@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,14 @@ class UnreachedVisit:
     doctor: str
     reminder_status: str
     attempts: int
+
+
+class SlaDayView(TypedDict):
+    """A clinic's service level for a day, as GET /api/sla answers it. The figures are
+    dialer.core.sla.Figures as a dict (its fields by name), the day's and each hour's."""
+
+    clinic: str
+    date: str
+    timezone: str
+    day: dict[str, object]
+    hours: list[dict[str, object]]

@@ -16,7 +16,6 @@ other clinics are never shown, and a record the user may not act on is answered 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
 from dialer.core.staff import Role, UserRow
+from dialer.web.errors import json_refusal
 
 log = logging.getLogger("dialer.web")
 
@@ -150,10 +150,7 @@ def wants_json(request: web.Request) -> bool:
 
 def forbidden(request: web.Request, message: str, field: str = "role") -> web.HTTPForbidden:
     if wants_json(request):
-        return web.HTTPForbidden(
-            text=json.dumps({"errors": [{"field": field, "message": message}]}, ensure_ascii=False),
-            content_type="application/json",
-        )
+        return json_refusal(web.HTTPForbidden, field, message)
     return web.HTTPForbidden(text=message)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import math
 import secrets
@@ -52,6 +51,7 @@ from dialer.web.access import (
     rule_for,
     wants_json,
 )
+from dialer.web.errors import json_refusal
 from dialer.web.logins import KNOWN_COOKIE, KNOWN_LIFETIME, DummyHash, KnownBrowsers, safe_next
 
 log = logging.getLogger("dialer.web")
@@ -112,10 +112,7 @@ def csrf_of(request: web.Request) -> str:
 def _unauthorized(request: web.Request, field: str, message: str) -> web.HTTPException:
     """Other systems (a token) and scripts get JSON; a browser on a page goes to the login form."""
     if field == "token" or wants_json(request):
-        return web.HTTPUnauthorized(
-            text=json.dumps({"errors": [{"field": field, "message": message}]}, ensure_ascii=False),
-            content_type="application/json",
-        )
+        return json_refusal(web.HTTPUnauthorized, field, message)
     return web.HTTPSeeOther("/login?" + urlencode({"next": request.rel_url.raw_path_qs}))
 
 

@@ -15,7 +15,7 @@ from dialer.engine.wrapup import AfterWrapup, WrapupGone, save_wrapup
 from dialer.settings import Settings
 from dialer.web.access import Scope, add_route, allow
 from dialer.web.auth import AUTH, csrf_of, user_of
-from dialer.web.errors import error_response, http_status
+from dialer.web.errors import error_response, errors_response, http_status
 from dialer.web.pages import operator_html
 from dialer.web.params import path_id
 
@@ -75,7 +75,7 @@ async def post_wrapup(request: web.Request) -> web.Response:
 
 
 def _errors(errors: list[tuple[str, str]], status: int = 400) -> web.Response:
-    return web.json_response({"errors": [{"field": f, "message": m} for f, m in errors]}, status=status)
+    return errors_response([{"field": f, "message": m} for f, m in errors], status)
 
 
 def add_routes(app: web.Application) -> None:
