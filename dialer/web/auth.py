@@ -21,7 +21,6 @@ import secrets
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -325,7 +324,3 @@ def add_routes(app: web.Application) -> None:
     add_route(app, "GET", "/login", login_page, form)
     add_route(app, "POST", "/login", login, form)
     add_route(app, "POST", "/logout", logout, allow(*Role, tokens=False))
-
-
-def public_user(user: UserRow) -> dict[str, Any]:
-    return {"username": user.username, "name": user.display_name, "role": user.role}

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 
 from aiohttp import web
@@ -35,22 +34,33 @@ class DayReport:
     metrics: DayMetrics
     sla: Figures
 
+    def cells(self) -> list[str]:
+        """The report's figures in the order of REPORT_ROWS, as the page's table and the CSV show them."""
+        sla = {
+            "missed_pct": self.sla.missed_pct,
+            "callback_in_deadline_pct": self.sla.first_attempt_in_deadline_pct,
+            "calls": self.sla.calls,
+            "answered_in_target_pct": self.sla.answered_in_target_pct,
+            "breaches": self.sla.breaches,
+        }
+        figures = asdict(self.metrics) | sla
+        return [_cell(figures[key]) for key, _ in REPORT_ROWS]
 
-# The report's lines, in order: the CSV column, the page's label, the figure.
-REPORT_ROWS: tuple[tuple[str, str, Callable[[DayReport], object]], ...] = (
-    ("contacts", "Обращений", lambda r: r.metrics.contacts),
-    ("bookings", "Записей", lambda r: r.metrics.bookings),
-    ("conversion_pct", "Конверсия, %", lambda r: r.metrics.conversion_pct),
-    ("confirmations", "Подтверждений визитов", lambda r: r.metrics.confirmations),
-    ("no_show", "Не пришли (no-show)", lambda r: r.metrics.no_show),
-    ("no_show_pct", "No-show, %", lambda r: r.metrics.no_show_pct),
-    ("missed_pct", "Пропущено звонков, %", lambda r: r.sla.missed_pct),
-    ("callback_in_deadline_pct", "Перезвон ≤ 15 мин, %", lambda r: r.sla.first_attempt_in_deadline_pct),
-    ("aht_seconds", "Средняя длительность разговора (AHT), с", lambda r: r.metrics.aht_seconds),
-    ("acw_seconds", "Оформление после звонка (ACW), с", lambda r: r.metrics.acw_seconds),
-    ("calls", "Входящих звонков", lambda r: r.sla.calls),
-    ("answered_in_target_pct", "Отвечено за 20 с, %", lambda r: r.sla.answered_in_target_pct),
-    ("breaches", "Нарушений срока", lambda r: r.sla.breaches),
+
+REPORT_ROWS = (
+    ("contacts", "Обращений"),
+    ("bookings", "Записей"),
+    ("conversion_pct", "Конверсия, %"),
+    ("confirmations", "Подтверждений визитов"),
+    ("no_show", "Не пришли (no-show)"),
+    ("no_show_pct", "No-show, %"),
+    ("missed_pct", "Пропущено звонков, %"),
+    ("callback_in_deadline_pct", "Перезвон ≤ 15 мин, %"),
+    ("aht_seconds", "Средняя длительность разговора (AHT), с"),
+    ("acw_seconds", "Оформление после звонка (ACW), с"),
+    ("calls", "Входящих звонков"),
+    ("answered_in_target_pct", "Отвечено за 20 с, %"),
+    ("breaches", "Нарушений срока"),
 )
 
 
@@ -101,7 +111,8 @@ async def report_page(request: web.Request) -> web.Response:
         f"<h1>Отчёт за день: {clinic.name}, {day:%d.%m.%Y}</h1>"
         + await _filters(request, "/supervisor/report", clinic, day, csv=True)
         + table(
-            ["Показатель", "Значение"], [[label, _cell(figure(report))] for _, label, figure in REPORT_ROWS]
+            ["Показатель", "Значение"],
+            [[label, cell] for (_, label), cell in zip(REPORT_ROWS, report.cells(), strict=True)],
         )
     )
     return web.Response(
@@ -114,12 +125,8 @@ async def report_csv(request: web.Request) -> web.Response:
     clinic, day, report = await report_data(request)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["clinic", "date", *(key for key, _, _ in REPORT_ROWS)])
-    writer.writerow(
-        formula_safe_row(
-            [clinic.id, day.isoformat(), *(_cell(figure(report)) for _, _, figure in REPORT_ROWS)]
-        )
-    )
+    writer.writerow(["clinic", "date", *(key for key, _ in REPORT_ROWS)])
+    writer.writerow(formula_safe_row([clinic.id, day.isoformat(), *report.cells()]))
     await record(request, AuditAction.EXPORT, clinic.id, {"report": "day_report", "date": day.isoformat()})
     return web.Response(
         text=out.getvalue(),
