@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Literal, TypedDict
 
 from dialer.core.inbound import MissReason
@@ -208,6 +209,14 @@ def _callback(task: CardCallback, now: datetime) -> CallbackView:
     }
 
 
+class CardState(StrEnum):
+    """Where the call of a pop-up card is: ringing the operator's phone, talking, or waiting for its wrap-up."""
+
+    RINGING = "ringing"
+    ACTIVE = "active"
+    WRAPUP = "wrapup"
+
+
 class CardMessage(TypedDict):
     """A pop-up card pushed to the operator's pages: a call ringing, answered, or waiting for its wrap-up."""
 
@@ -215,7 +224,7 @@ class CardMessage(TypedDict):
     now: str
     tz: str
     call: str
-    state: str
+    state: CardState
     kind: str
     phone: str
     reason: str

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from dialer.core.cards import CardMessage, CloseMessage, PatientCard, PopupMessage
+from dialer.core.cards import CardMessage, CardState, CloseMessage, PatientCard, PopupMessage
 from dialer.core.clock import Clock
 from dialer.core.records import WrapupRow, WrapupState
 from dialer.core.ringing import CallGone, PhoneAnswered, PhoneRinging, PhoneStopped, RingFact
@@ -56,7 +56,7 @@ class Card:
     interface: str
     kind: str
     phone: str
-    state: str  # ringing | active | wrapup
+    state: CardState
     started_at: datetime
     patient: PatientCard | None
     answered_at: datetime | None = None
@@ -156,7 +156,14 @@ class Popups:
         now = self.clock.now()
         patient = await self.cards.card(phone, now, clinic_id or None) if phone else None
         card = Card(
-            fact.call_key, fact.interface, fact.kind, phone, "ringing", fact.at, patient, clinic_id=clinic_id
+            fact.call_key,
+            fact.interface,
+            fact.kind,
+            phone,
+            CardState.RINGING,
+            fact.at,
+            patient,
+            clinic_id=clinic_id,
         )
         for user_id in users:
             self._live.setdefault(user_id, {})[fact.call_key] = replace(card)
@@ -185,7 +192,7 @@ class Popups:
             card = self._live.get(user_id, {}).get(fact.call_key)
             if card is None:
                 continue
-            card.state, card.answered_at = "active", fact.at
+            card.state, card.answered_at = CardState.ACTIVE, fact.at
             wrapup = await self.wrapups.open(
                 WrapupRow(
                     0,
@@ -210,9 +217,9 @@ class Popups:
             card = cards.pop(fact.call_key, None)
             if card is None:
                 continue
-            if card.state == "active" and card.wrapup_id is not None:
+            if card.state == CardState.ACTIVE and card.wrapup_id is not None:
                 await self.wrapups.ended(card.wrapup_id, fact.at)
-                card.state = "wrapup"
+                card.state = CardState.WRAPUP
                 self.push(user_id, card.message(now, self._zone(card.clinic_id)))
             else:
                 self.push(user_id, _closed(fact.call_key))
@@ -241,7 +248,7 @@ class Popups:
                     "",
                     row.reason,
                     row.phone,
-                    "wrapup",
+                    CardState.WRAPUP,
                     row.started_at,
                     patient,
                     row.answered_at,

@@ -21,6 +21,8 @@ from dialer.core.cards import (
     CardWaiting,
     PatientCard,
 )
+from dialer.core.recalls import RecallStatus
+from dialer.core.records import TaskState
 from dialer.storage.journal_schema import contacts, diary, recalls, waiting_list
 from dialer.storage.schema import appointments, callback_tasks, patients
 
@@ -103,7 +105,7 @@ class _CardQueries:
             .where(
                 and_(
                     callback_tasks.c.phone == self.phone,
-                    callback_tasks.c.state == "open",
+                    callback_tasks.c.state == TaskState.OPEN.value,
                     self.of(callback_tasks),
                 )
             )
@@ -132,7 +134,9 @@ class _CardQueries:
     def open_recall(self) -> Select[Any]:
         return (
             _columns(recalls, CardRecall)
-            .where(recalls.c.phone == self.phone, recalls.c.status == "call", self.of(recalls))
+            .where(
+                recalls.c.phone == self.phone, recalls.c.status == RecallStatus.CALL.value, self.of(recalls)
+            )
             .order_by(recalls.c.target_day)
             .limit(1)
         )

@@ -13,7 +13,7 @@ from dialer.core.clock import Clock
 from dialer.core.csvfile import formula_safe_row
 from dialer.core.inbound import MissReason
 from dialer.core.privacy import mask_phone
-from dialer.core.records import ReminderStatus
+from dialer.core.records import ReminderStatus, TaskState
 from dialer.core.sla import Figures
 from dialer.core.staff import AuditAction, Role
 from dialer.core.stores import ReportStore
@@ -220,9 +220,8 @@ async def _filters(
 def _task_state(row: MissedCall) -> str:
     if row.task_id is None:
         return "скрытый номер" if row.hidden else "—"
-    return {"open": "ждёт перезвона", "contacted": "связались", "not_reached": "не дозвонились"}.get(
-        row.state or "", ""
-    )
+    state = TaskState._value2member_map_.get(row.state or "")
+    return state.label if isinstance(state, TaskState) else ""
 
 
 def _local(value: datetime | None, clinic: ClinicSettings) -> str:
