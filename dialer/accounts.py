@@ -16,10 +16,9 @@ from typing import TextIO
 from dialer.cli.audit import cli_actor, command_time
 from dialer.cli.exits import EXIT_ERROR, EXIT_OK
 from dialer.core.passwords import WeakPassword, hash_password, new_token, token_digest
-from dialer.core.staff import ALL_CLINICS, AuditAction, UserExists, UserRow
+from dialer.core.staff import ALL_CLINICS, AuditAction, Role, UserExists, UserRow
 from dialer.settings import Settings
 from dialer.storage.repository import Storage
-from dialer.web.access import ROLES
 
 AUDIT_LIMIT = 1000
 
@@ -180,8 +179,8 @@ async def users_add(
     out: TextIO,
 ) -> int:
     """Create a user; a password that was not given is made up and shown once, as is an API token."""
-    if role not in ROLES:
-        out.write(f"Роль: {', '.join(ROLES)}\n")
+    if role not in tuple(Role):
+        out.write(f"Роль: {', '.join(Role)}\n")
         return EXIT_ERROR
     held = user_clinics(settings, role, clinics, out)
     if held is None:
@@ -233,7 +232,7 @@ def user_clinics(settings: Settings, role: str, clinics: list[str], out: TextIO)
         return frozenset({ALL_CLINICS})
     if clinics:
         return frozenset(clinics)
-    if role == "admin" or len(settings.clinics) <= 1:
+    if role == Role.ADMIN or len(settings.clinics) <= 1:
         return frozenset({ALL_CLINICS})
     out.write(
         "Укажите клиники пользователя: --clinic c1 (можно несколько раз), или --clinic '*' для всех клиник\n"

@@ -27,7 +27,8 @@ from bench.webdb.volume import (
     operator_name,
 )
 from dialer.app import Runtime, build_web_app, open_runtime, run_core, stop_core
-from dialer.web.access import OPERATOR, add_route, allow
+from dialer.core.staff import Role
+from dialer.web.access import add_route, allow
 from dialer.web.auth import user_of
 
 
@@ -41,7 +42,7 @@ def add_poll_route(app: web.Application, rt: Runtime) -> None:
             dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str),
         )
 
-    add_route(app, "GET", "/bench/poll", poll, allow(OPERATOR))
+    add_route(app, "GET", "/bench/poll", poll, allow(Role.OPERATOR))
 
 
 async def serve(

@@ -21,7 +21,7 @@ from bench.webdb.volume import (
 )
 from dialer.ami.connection import AmiProtocol
 from dialer.app import Runtime
-from dialer.core.records import PatientCard
+from dialer.core.cards import PatientCard, PopupMessage
 
 TICK = 0.010
 
@@ -100,9 +100,9 @@ class Server:
         self.session = open_session(self.rt, self.standin)
         original = self.rt.popups.push
 
-        def push(user_id: int, message: dict[str, Any]) -> None:
-            popup = self.popups.get(str(message.get("call", "")))
-            if popup is not None and not popup.pushed and message.get("type") == "card":
+        def push(user_id: int, message: PopupMessage) -> None:
+            popup = self.popups.get(message["call"])
+            if popup is not None and not popup.pushed and message["type"] == "card":
                 popup.pushed = time.perf_counter()
                 if popup.measured:
                     self.waiting -= 1

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
 from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
@@ -317,20 +316,6 @@ class InboundCallRow:
     task_id: int | None = None
     source: InboundSource = InboundSource.LIVE
     queue_channel: str = ""
-
-
-@dataclass(frozen=True)
-class PatientCard:
-    """Everything the operator's pop-up shows about one phone number (several patients: a family)."""
-
-    phone: str
-    patients: list[dict[str, Any]]
-    visits: list[dict[str, Any]]
-    callback: dict[str, Any] | None
-    contacts: list[dict[str, Any]]
-    waiting_list: list[dict[str, Any]]
-    diary: list[dict[str, Any]]
-    recall: dict[str, Any] | None = None  # an open KOS invitation, with the doctor's comment
 
 
 class WrapupState(StrEnum):

@@ -12,12 +12,31 @@ from dialer.core.errors import Conflict
 ALL_CLINICS = "*"
 
 
+class Role(StrEnum):
+    """What a user may do; stored by its value."""
+
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS = {
+    Role.OPERATOR: "администратор",
+    Role.SUPERVISOR: "старший администратор",
+    Role.ADMIN: "администратор системы",
+}
+
+
 @dataclass(frozen=True)
 class UserRow:
     user_id: int
     username: str
     display_name: str
-    role: str  # operator | supervisor | admin
+    role: Role
     password_hash: str
     interfaces: tuple[str, ...]  # an operator's phones, as the queue knows them (e.g. PJSIP/101)
     clinics: frozenset[str]  # the clinics they work for; ALL_CLINICS ("*"): every clinic; empty: none

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from dialer.core.appointments import AppointmentRecord
+from dialer.core.cards import PatientCard
 from dialer.core.recalls import RecallRecord
 from dialer.core.records import (
     AttemptBatch,
@@ -19,7 +20,6 @@ from dialer.core.records import (
     EventRow,
     InboundCallRow,
     OutcomeRow,
-    PatientCard,
     ReminderStatus,
     ReminderTarget,
     SmsRow,
@@ -29,6 +29,7 @@ from dialer.core.records import (
 )
 from dialer.core.sms import SmsStatus
 from dialer.core.staff import AuditEntry, UserRow
+from dialer.core.supervision import DayMetrics, MissedCall, UnreachedVisit
 
 
 class DueStore(Protocol):
@@ -274,12 +275,12 @@ class CardStore(Protocol):
 class ReportStore(Protocol):
     async def day_metrics(
         self, clinic_id: str, start: datetime, end: datetime, day: date, user_id: int | None = None
-    ) -> dict[str, Any]: ...
+    ) -> DayMetrics: ...
 
     async def missed_calls(
         self, clinic_id: str, start: datetime, end: datetime, user_id: int | None = None
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[MissedCall]: ...
 
-    async def unreached(self, clinic_id: str, visit_day: date) -> list[dict[str, Any]]: ...
+    async def unreached(self, clinic_id: str, visit_day: date) -> list[UnreachedVisit]: ...
 
     async def operators(self, clinic_id: str) -> list[tuple[int, str]]: ...

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dialer.core.alerts import AlertKind
+from dialer.core.board_view import AdminState, BoardMessage, Funnel, OpenCallback, Tiles
 from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
 from dialer.core.privacy import mask_phone
@@ -39,17 +40,17 @@ class Board:
     users: UserStore
     clock: Clock
 
-    async def snapshot(self, clinic: ClinicSettings) -> dict[str, Any]:
+    async def snapshot(self, clinic: ClinicSettings) -> BoardMessage:
         now = self.clock.now()
         today = now.astimezone(clinic.timezone).date()
         report = await sla_report(self.sla, clinic, today, now)
         queues = clinic.answer_queues
         names = {i: u.display_name for u in await self.users.all() for i in u.interfaces}
-        admins = [
+        admins: list[AdminState] = [
             {"interface": i, "name": names.get(i, i), "state": s.value, "label": s.label}
             for i, s in sorted(self.queues.admins(queues, now).items())
         ]
-        open_tasks = []
+        open_tasks: list[OpenCallback] = []
         for task in await self.tasks.open_tasks(clinic.id):
             left = (task.deadline_at - now).total_seconds()
             open_tasks.append(
@@ -110,7 +111,7 @@ def _iso(value: object) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
-def _tiles(day: Figures, waiting: int, longest: float, open_callbacks: int) -> dict[str, Any]:
+def _tiles(day: Figures, waiting: int, longest: float, open_callbacks: int) -> Tiles:
     return {
         "waiting": waiting,
         "longest_wait": round(longest),
@@ -126,9 +127,7 @@ def _tiles(day: Figures, waiting: int, longest: float, open_callbacks: int) -> d
     }
 
 
-def _funnel(
-    statuses: dict[str, int], attempts: dict[str, int], sms: dict[str, int], total: int
-) -> dict[str, int]:
+def _funnel(statuses: dict[str, int], attempts: dict[str, int], sms: dict[str, int], total: int) -> Funnel:
     reached = sum(
         statuses.get(s.value, 0)
         for s in (

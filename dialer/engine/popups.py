@@ -13,11 +13,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
+from dialer.core.cards import CardMessage, CardState, CloseMessage, PatientCard, PopupMessage
 from dialer.core.clock import Clock
-from dialer.core.inbound import MissReason
-from dialer.core.records import PatientCard, WrapupRow, WrapupState
+from dialer.core.records import WrapupRow, WrapupState
 from dialer.core.ringing import CallGone, PhoneAnswered, PhoneRinging, PhoneStopped, RingFact
 from dialer.core.staff import UserRow
 from dialer.core.stores import AttemptStore, CardStore, UserStore, WrapupStore
@@ -27,7 +26,7 @@ from dialer.settings import Settings
 
 log = logging.getLogger("dialer.popups")
 
-Push = Callable[[int, dict[str, Any]], None]
+Push = Callable[[int, PopupMessage], None]
 REFRESH_OPERATORS_SECONDS = 30.0
 UNKNOWN_PHONE_RECHECK_SECONDS = 2.0
 
@@ -57,14 +56,14 @@ class Card:
     interface: str
     kind: str
     phone: str
-    state: str  # ringing | active | wrapup
+    state: CardState
     started_at: datetime
     patient: PatientCard | None
     answered_at: datetime | None = None
     wrapup_id: int | None = None
     clinic_id: str = ""
 
-    def message(self, now: datetime, tz: str = "") -> dict[str, Any]:
+    def message(self, now: datetime, tz: str = "") -> CardMessage:
         """The card for the operator's page; times are shown in the clinic's zone `tz`, and `now` lets the
         browser count down on the service's clock whatever its own clock says."""
         return {
@@ -79,68 +78,8 @@ class Card:
             "offer": OFFERS.get(self.kind, ""),
             "started_at": self.started_at.isoformat(),
             "wrapup_id": self.wrapup_id,
-            "card": card_json(self.patient, now) if self.patient else None,
+            "card": self.patient.view(now) if self.patient else None,
         }
-
-
-def card_json(card: PatientCard, now: datetime) -> dict[str, Any]:
-    callback = None
-    if card.callback is not None:
-        deadline = card.callback["deadline_at"]
-        callback = {
-            "missed_count": card.callback["missed_count"],
-            "reason": MissReason(card.callback["reason"]).label
-            if card.callback["reason"] in MissReason._value2member_map_
-            else "",
-            "first_missed_at": card.callback["first_missed_at"].isoformat(),
-            "deadline_at": deadline.isoformat(),
-            "seconds_left": int((deadline - now).total_seconds()),
-        }
-    return {
-        "patients": [
-            {"name": p["name"], "id": p["patient_id"], "do_not_call": bool(p["do_not_call"])}
-            for p in card.patients
-        ],
-        "visits": [
-            {
-                "at": v["visit_at"].isoformat(),
-                "doctor": v["doctor"],
-                "status": v["reminder_status"],
-                "clinic": v["clinic_id"],
-                "id": v["appointment_id"],
-            }
-            for v in card.visits
-        ],
-        "callback": callback,
-        "contacts": [
-            {
-                "at": c["created_at"].isoformat(),
-                "direction": c["direction"],
-                "flags": c["flags"],
-                "result": c["result"],
-                "reason": c["reason"],
-                "comment": c["comment"],
-            }
-            for c in card.contacts
-        ],
-        "waiting_list": [
-            {
-                "doctor": w["doctor"],
-                "day": w["wanted_day"].isoformat() if w["wanted_day"] else "",
-                "comment": w["comment"],
-            }
-            for w in card.waiting_list
-        ],
-        "diary": [{"day": d["due_day"].isoformat(), "comment": d["comment"]} for d in card.diary],
-        "recall": None
-        if card.recall is None
-        else {
-            "doctor": card.recall["doctor"],
-            "comment": card.recall["comment"],
-            "day": card.recall["target_day"].isoformat(),
-            "moves": card.recall["moves"],
-        },
-    }
 
 
 @dataclass
@@ -195,7 +134,7 @@ class Popups:
         elif isinstance(fact, PhoneStopped):
             for user_id in self._by_interface.get(fact.interface, ()):
                 if self._live.get(user_id, {}).pop(fact.call_key, None) is not None:
-                    self.push(user_id, {"type": "close", "call": fact.call_key})
+                    self.push(user_id, _closed(fact.call_key))
         elif isinstance(fact, CallGone):
             await self._gone(fact)
 
@@ -217,7 +156,14 @@ class Popups:
         now = self.clock.now()
         patient = await self.cards.card(phone, now, clinic_id or None) if phone else None
         card = Card(
-            fact.call_key, fact.interface, fact.kind, phone, "ringing", fact.at, patient, clinic_id=clinic_id
+            fact.call_key,
+            fact.interface,
+            fact.kind,
+            phone,
+            CardState.RINGING,
+            fact.at,
+            patient,
+            clinic_id=clinic_id,
         )
         for user_id in users:
             self._live.setdefault(user_id, {})[fact.call_key] = replace(card)
@@ -246,7 +192,7 @@ class Popups:
             card = self._live.get(user_id, {}).get(fact.call_key)
             if card is None:
                 continue
-            card.state, card.answered_at = "active", fact.at
+            card.state, card.answered_at = CardState.ACTIVE, fact.at
             wrapup = await self.wrapups.open(
                 WrapupRow(
                     0,
@@ -271,14 +217,14 @@ class Popups:
             card = cards.pop(fact.call_key, None)
             if card is None:
                 continue
-            if card.state == "active" and card.wrapup_id is not None:
+            if card.state == CardState.ACTIVE and card.wrapup_id is not None:
                 await self.wrapups.ended(card.wrapup_id, fact.at)
-                card.state = "wrapup"
+                card.state = CardState.WRAPUP
                 self.push(user_id, card.message(now, self._zone(card.clinic_id)))
             else:
-                self.push(user_id, {"type": "close", "call": fact.call_key})
+                self.push(user_id, _closed(fact.call_key))
 
-    def in_progress(self, user: UserRow) -> list[dict[str, Any]]:
+    def in_progress(self, user: UserRow) -> list[CardMessage]:
         """The cards of the calls in progress that the user is shown now, of the clinics the user holds (no
         wrap-ups): what a page that polls for its calls is answered."""
         now = self.clock.now()
@@ -288,7 +234,7 @@ class Popups:
             if user.holds(card.clinic_id)
         ]
 
-    async def snapshot(self, user: UserRow) -> list[dict[str, Any]]:
+    async def snapshot(self, user: UserRow) -> list[CardMessage]:
         """What a page that (re)connects must show: the calls in progress and the wrap-ups not yet saved, of
         the clinics the user holds now."""
         now = self.clock.now()
@@ -302,7 +248,7 @@ class Popups:
                     "",
                     row.reason,
                     row.phone,
-                    "wrapup",
+                    CardState.WRAPUP,
                     row.started_at,
                     patient,
                     row.answered_at,
@@ -311,3 +257,7 @@ class Popups:
                 )
                 messages.append(card.message(now, self._zone(card.clinic_id)))
         return messages
+
+
+def _closed(call_key: str) -> CloseMessage:
+    return {"type": "close", "call": call_key}

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
 from dialer.core.sla import CallStat, Figures, TaskStat, by_hour, figures
+from dialer.core.supervision import SlaDayView
 from dialer.settings import ClinicSettings
 
 
@@ -23,7 +24,7 @@ class SlaReport:
     whole_day: Figures
     hours: dict[int, Figures]
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> SlaDayView:
         return {
             "clinic": self.clinic.id,
             "date": self.day.isoformat(),

@@ -13,6 +13,7 @@ from dialer.campaigns.kinds import CampaignKind
 from dialer.core.appointments import AppointmentRecord
 from dialer.core.records import AttemptState, OutcomeRow, ReminderStatus, TargetState, UpsertCounts
 from dialer.storage.schema import appointments, attempts, patients, sms_messages, targets
+from dialer.storage.targets import REMINDER_TARGET
 from dialer.storage.upsert import insert_dialect, upsert_clinic_rows
 
 # A visit's patient: the same clinic, the same patient id (the patient's row has the phone and the consents).
@@ -149,14 +150,7 @@ def _outcomes_query(visit_day: date) -> Select[Any]:
             sms_messages.c.status.label("sms_status"),
         )
         .select_from(
-            appointments.outerjoin(
-                targets,
-                and_(
-                    targets.c.clinic_id == appointments.c.clinic_id,
-                    targets.c.subject_id == appointments.c.appointment_id,
-                    targets.c.campaign == "reminders",
-                ),
-            )
+            appointments.outerjoin(targets, REMINDER_TARGET)
             .outerjoin(attempt_stats, attempt_stats.c.target_id == targets.c.target_id)
             .outerjoin(
                 last_attempt,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.records import AttemptState, ReminderStatus
-from dialer.core.staff import ALL_CLINICS
+from dialer.core.staff import ALL_CLINICS, Role
+from dialer.core.supervision import CallbackAttempt, DayMetrics, MissedCall, UnreachedVisit
 from dialer.storage.journal_schema import contacts
 from dialer.storage.schema import (
     appointments,
@@ -20,6 +21,7 @@ from dialer.storage.schema import (
     user_clinics,
     users,
 )
+from dialer.storage.targets import REMINDER_TARGET
 
 # Visits whose reminder ended without the patient's decision: the list an administrator calls by hand.
 _UNREACHED = (ReminderStatus.NOT_REACHED, ReminderStatus.REACHED, ReminderStatus.INVALID_NUMBER)
@@ -31,7 +33,7 @@ class SqlReportStore:
 
     async def day_metrics(
         self, clinic_id: str, start: datetime, end: datetime, day: date, user_id: int | None = None
-    ) -> dict[str, Any]:
+    ) -> DayMetrics:
         who = [contacts.c.user_id == user_id] if user_id is not None else []
         in_day = [
             contacts.c.clinic_id == clinic_id,
@@ -70,21 +72,21 @@ class SqlReportStore:
                 )
             ).one()
         contacts_n, booked = int(row[0]), int(row[1])
-        return {
-            "contacts": contacts_n,
-            "bookings": booked,
-            "conversion_pct": round(100.0 * booked / contacts_n, 1) if contacts_n else 0.0,
-            "confirmations": int(confirmations or 0),
-            "visits_known": int(visits[0]),
-            "no_show": int(visits[1]),
-            "no_show_pct": round(100.0 * visits[1] / visits[0], 1) if visits[0] else None,
-            "aht_seconds": round(float(row[2]), 1) if row[2] is not None else None,
-            "acw_seconds": round(float(row[3]), 1) if row[3] is not None else None,
-        }
+        return DayMetrics(
+            contacts=contacts_n,
+            bookings=booked,
+            conversion_pct=round(100.0 * booked / contacts_n, 1) if contacts_n else 0.0,
+            confirmations=int(confirmations or 0),
+            visits_known=int(visits[0]),
+            no_show=int(visits[1]),
+            no_show_pct=round(100.0 * visits[1] / visits[0], 1) if visits[0] else None,
+            aht_seconds=round(float(row[2]), 1) if row[2] is not None else None,
+            acw_seconds=round(float(row[3]), 1) if row[3] is not None else None,
+        )
 
     async def missed_calls(
         self, clinic_id: str, start: datetime, end: datetime, user_id: int | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[MissedCall]:
         query = (
             select(
                 inbound_calls.c.call_id,
@@ -114,18 +116,17 @@ class SqlReportStore:
             .order_by(inbound_calls.c.started_at)
         )
         async with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in await conn.execute(query)]
-            history = await _attempt_history(
-                conn, [r["target_id"] for r in rows if r["target_id"] is not None]
-            )
+            rows = [MissedCall(**r._mapping) for r in await conn.execute(query)]
+            history = await _attempt_history(conn, [r.target_id for r in rows if r.target_id is not None])
             if user_id is not None:
                 handled = await _phones_handled(conn, user_id, start, end)
-                rows = [r for r in rows if r["caller"] in handled]
-        for r in rows:
-            r["attempts"] = history.get(r["target_id"], [])
-        return rows
+                rows = [r for r in rows if r.caller in handled]
+        return [
+            replace(r, attempts=tuple(history.get(r.target_id, []))) if r.target_id is not None else r
+            for r in rows
+        ]
 
-    async def unreached(self, clinic_id: str, visit_day: date) -> list[dict[str, Any]]:
+    async def unreached(self, clinic_id: str, visit_day: date) -> list[UnreachedVisit]:
         query = (
             select(
                 appointments.c.appointment_id,
@@ -135,14 +136,7 @@ class SqlReportStore:
                 func.count(attempts.c.attempt_id).label("attempts"),
             )
             .select_from(
-                appointments.outerjoin(
-                    targets,
-                    and_(
-                        targets.c.subject_id == appointments.c.appointment_id,
-                        targets.c.clinic_id == appointments.c.clinic_id,
-                        targets.c.campaign == "reminders",
-                    ),
-                ).outerjoin(
+                appointments.outerjoin(targets, REMINDER_TARGET).outerjoin(
                     attempts,
                     and_(
                         attempts.c.target_id == targets.c.target_id,
@@ -164,7 +158,7 @@ class SqlReportStore:
             .order_by(appointments.c.visit_at)
         )
         async with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in await conn.execute(query)]
+            return [UnreachedVisit(**r._mapping) for r in await conn.execute(query)]
 
     async def operators(self, clinic_id: str) -> list[tuple[int, str]]:
         """The operators who work for this clinic (or for every clinic)."""
@@ -175,15 +169,18 @@ class SqlReportStore:
                     select(users.c.user_id, users.c.display_name)
                     .distinct()
                     .select_from(users.join(user_clinics, user_clinics.c.user_id == users.c.user_id))
-                    .where(users.c.role == "operator", user_clinics.c.clinic_id.in_((clinic_id, ALL_CLINICS)))
+                    .where(
+                        users.c.role == Role.OPERATOR.value,
+                        user_clinics.c.clinic_id.in_((clinic_id, ALL_CLINICS)),
+                    )
                     .order_by(users.c.display_name)
                 )
             ]
 
 
-async def _attempt_history(conn: AsyncConnection, target_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+async def _attempt_history(conn: AsyncConnection, target_ids: list[int]) -> dict[int, list[CallbackAttempt]]:
     """The callback calls of each target, in order."""
-    history: dict[int, list[dict[str, Any]]] = {}
+    history: dict[int, list[CallbackAttempt]] = {}
     if target_ids:
         for a in await conn.execute(
             select(
@@ -196,7 +193,7 @@ async def _attempt_history(conn: AsyncConnection, target_ids: list[int]) -> dict
             .where(attempts.c.target_id.in_(target_ids))
             .order_by(attempts.c.n)
         ):
-            history.setdefault(a.target_id, []).append(dict(a._mapping))
+            history.setdefault(a.target_id, []).append(CallbackAttempt(**a._mapping))
     return history
 
 

@@ -5,12 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialer.core.records import TargetState
-from dialer.storage.schema import targets
+from dialer.storage.schema import appointments, targets
 from dialer.storage.upsert import insert_ignore
+
+# An appointment's reminder target (the row its reminder calls hang from), to join an appointment to.
+REMINDER_TARGET = and_(
+    targets.c.clinic_id == appointments.c.clinic_id,
+    targets.c.subject_id == appointments.c.appointment_id,
+    targets.c.campaign == "reminders",
+)
 
 
 def target_row(

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dialer.core.staff import UserExists, UserRow
+from dialer.core.staff import Role, UserExists, UserRow
 from dialer.storage.schema import sessions, user_clinics, users
 
 # Each user row comes with its clinics, as one "\n"-joined column (group_concat on SQLite, string_agg on
@@ -28,7 +28,7 @@ def _user(r: Any) -> UserRow:
         r.user_id,
         r.username,
         r.display_name,
-        r.role,
+        Role(r.role),
         r.password_hash,
         tuple(i for i in r.interfaces.splitlines() if i),
         frozenset(c for c in (r.clinics or "").split("\n") if c),

@@ -3,8 +3,8 @@
 route that has none (fail closed). A rule names the roles that may use the route, whether an API token may be
 used instead of a browser session, and how the route meets clinics:
 
-    add_route(app, "GET", "/supervisor/missed", missed_page, allow(SUPERVISOR, ADMIN, scope=Scope.CLINIC))
-    add_route(app, "POST", "/api/kos", post_kos, allow(ADMIN, scope=Scope.ROWS))
+    add_route(app, "GET", "/supervisor/missed", missed_page, allow(Role.SUPERVISOR, Role.ADMIN, scope=Scope.CLINIC))
+    add_route(app, "POST", "/api/kos", post_kos, allow(Role.ADMIN, scope=Scope.ROWS))
     add_route(app, "GET", "/login", login_page, public("the login form"))
 
 An API token belongs to a user and acts as that user: the same role and clinics, never more, on every route
@@ -16,7 +16,6 @@ other clinics are never shown, and a record the user may not act on is answered 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,16 +25,15 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from dialer.core.staff import UserRow
+from dialer.core.staff import Role, UserRow
+from dialer.web.errors import json_refusal
 
 log = logging.getLogger("dialer.web")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-OPERATOR, SUPERVISOR, ADMIN = "operator", "supervisor", "admin"
-ROLES = (OPERATOR, SUPERVISOR, ADMIN)
-SUPERVISORS = frozenset({SUPERVISOR, ADMIN})
-EVERYONE = frozenset(ROLES)
+SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+EVERYONE = frozenset(Role)
 
 
 class Scope(StrEnum):
@@ -50,7 +48,7 @@ class Scope(StrEnum):
 
 @dataclass(frozen=True)
 class Rule:
-    roles: frozenset[str]
+    roles: frozenset[Role]
     scope: Scope = Scope.NONE
     tokens: bool = True  # may an API token (Authorization: Bearer) be used instead of a session?
     # A public route says what protects it instead: its own signature check, or nothing to hide.
@@ -63,13 +61,12 @@ class Rule:
         if self.public:
             return f"public ({self.public})"
         via = "session or API token" if self.tokens else "session"
-        return f"{', '.join(r for r in ROLES if r in self.roles)}; {via}; clinics: {self.scope.value}"
+        return f"{', '.join(r for r in Role if r in self.roles)}; {via}; clinics: {self.scope.value}"
 
 
-def allow(*roles: str, scope: Scope = Scope.NONE, tokens: bool = True) -> Rule:
-    unknown = set(roles) - set(ROLES)
-    if not roles or unknown:
-        raise ValueError(f"a rule needs known roles, got {roles!r}")
+def allow(*roles: Role, scope: Scope = Scope.NONE, tokens: bool = True) -> Rule:
+    if not roles:
+        raise ValueError("a rule needs roles")
     return Rule(frozenset(roles), scope, tokens)
 
 
@@ -153,10 +150,7 @@ def wants_json(request: web.Request) -> bool:
 
 def forbidden(request: web.Request, message: str, field: str = "role") -> web.HTTPForbidden:
     if wants_json(request):
-        return web.HTTPForbidden(
-            text=json.dumps({"errors": [{"field": field, "message": message}]}, ensure_ascii=False),
-            content_type="application/json",
-        )
+        return json_refusal(web.HTTPForbidden, field, message)
     return web.HTTPForbidden(text=message)
 
 

@@ -6,23 +6,20 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from aiohttp import web
 
 from dialer.core.appointments import ALL_FIELDS as APPOINTMENT_FIELDS
 from dialer.core.clock import Clock
 from dialer.core.recalls import ALL_FIELDS as RECALL_FIELDS
-from dialer.core.records import ReminderStatus
-from dialer.core.staff import AuditAction
+from dialer.core.records import OutcomeRow, ReminderStatus
+from dialer.core.staff import AuditAction, Role
 from dialer.core.stores import AppointmentStore, RecallImportStore
 from dialer.engine.importing import ImportOutcome, import_appointments, import_recalls
 from dialer.engine.reports import SlaRows, sla_report
 from dialer.settings import Settings
 from dialer.web.access import (
-    ADMIN,
-    OPERATOR,
-    SUPERVISOR,
     Scope,
     add_route,
     allow,
@@ -32,6 +29,7 @@ from dialer.web.access import (
 )
 from dialer.web.audit import record
 from dialer.web.auth import user_of
+from dialer.web.errors import ErrorLine, errors_response, json_refusal
 from dialer.web.params import known_clinic, query_day
 
 log = logging.getLogger("dialer.web")
@@ -54,26 +52,27 @@ class ApiContext:
 API = web.AppKey("api", ApiContext)
 
 
-def bad_request(errors: list[dict[str, object]], status: int = 400) -> web.Response:
-    return web.json_response({"errors": errors}, status=status)
-
-
 async def _json_body(request: web.Request) -> Any:
     try:
         return await request.json(loads=json.loads)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise web.HTTPBadRequest(
-            text=json.dumps(
-                {"errors": [{"field": "body", "message": f"не JSON: {err}"}]}, ensure_ascii=False
-            ),
-            content_type="application/json",
-        ) from None
+        raise json_refusal(web.HTTPBadRequest, "body", f"не JSON: {err}") from None
 
 
 def _items(body: Any, key: str) -> list[Any] | None:
     if isinstance(body, dict) and set(body) == {key}:
         body = body[key]
     return body if isinstance(body, list) else None
+
+
+class ImportAnswer(TypedDict):
+    """The answer to a list loaded through the API: how many rows came, went in, and each bad row's error."""
+
+    rows: int
+    imported: int
+    created: int
+    updated: int
+    errors: list[ErrorLine]
 
 
 Importer = Callable[[list[tuple[int, dict[str, Any]]]], Awaitable[ImportOutcome]]
@@ -85,11 +84,15 @@ async def _import_rows(
     """A JSON list of rows, checked row by row like a CSV file: good rows go in, each bad one is named."""
     items = _items(await _json_body(request), key)
     if items is None:
-        return bad_request([{"field": "body", "message": f'ожидался список записей или {{"{key}": [...]}}'}])
+        return errors_response(
+            [{"field": "body", "message": f'ожидался список записей или {{"{key}": [...]}}'}]
+        )
     if len(items) > MAX_IMPORT_ROWS:
-        return bad_request([{"field": "body", "message": f"не больше {MAX_IMPORT_ROWS} записей за раз"}], 413)
+        return errors_response(
+            [{"field": "body", "message": f"не больше {MAX_IMPORT_ROWS} записей за раз"}], 413
+        )
     numbered: list[tuple[int, dict[str, Any]]] = []
-    errors: list[dict[str, object]] = []
+    errors: list[ErrorLine] = []
     for index, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             errors.append({"row": index, "field": "row", "message": "запись должна быть объектом"})
@@ -102,10 +105,16 @@ async def _import_rows(
     outcome = await run(numbered)
     await record(request, AuditAction.IMPORT, *outcome.audit(key, "api"))
     all_errors = sorted(
-        errors + [e.as_dict() for e in outcome.errors],
-        key=lambda e: (str(e["row"]).zfill(9), str(e["field"])),
+        errors + [{"row": e.row, "field": e.field, "message": e.message} for e in outcome.errors],
+        key=lambda e: (str(e.get("row")).zfill(9), e["field"]),
     )
-    body = outcome.as_dict() | {"rows": len(items), "errors": all_errors}
+    body: ImportAnswer = {
+        "rows": len(items),
+        "imported": outcome.created + outcome.updated,
+        "created": outcome.created,
+        "updated": outcome.updated,
+        "errors": all_errors,
+    }
     return web.json_response(body, status=400 if all_errors else 200)
 
 
@@ -170,7 +179,7 @@ def _each(clinics: list[str] | None) -> list[str | None]:
 def _unknown(settings: Settings, clinics: list[str] | None) -> web.Response | None:
     for clinic in clinics or ():
         if clinic not in settings.clinics:
-            return bad_request([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
+            return errors_response([{"field": "clinic", "message": f"неизвестная клиника {clinic!r}"}])
     return None
 
 
@@ -183,15 +192,17 @@ async def cancel_appointment(request: web.Request) -> web.Response:
     ctx = request.app[API]
     body = await _json_body(request)
     if not isinstance(body, dict) or set(body) - {"clinic", "appointment_id"}:
-        return bad_request([{"field": "body", "message": 'ожидался {"clinic": ..., "appointment_id": ...}'}])
+        return errors_response(
+            [{"field": "body", "message": 'ожидался {"clinic": ..., "appointment_id": ...}'}]
+        )
     clinic_value, appointment_id = body.get("clinic"), body.get("appointment_id")
     if isinstance(clinic_value, str) and clinic_value and not user_of(request).holds(clinic_value):
         raise not_held(request, clinic_value)
     clinic = known_clinic(request, ctx.settings, clinic_value).id
     if not isinstance(appointment_id, str) or not appointment_id.strip():
-        return bad_request([{"field": "appointment_id", "message": "нужен номер записи"}])
+        return errors_response([{"field": "appointment_id", "message": "нужен номер записи"}])
     if not await ctx.appointments.cancel(clinic, appointment_id, ctx.clock.now()):
-        return bad_request(
+        return errors_response(
             [{"field": "appointment_id", "message": "нет такой записи, или она уже отменена"}], 404
         )
     await record(request, AuditAction.CANCEL, clinic, {"appointment_id": appointment_id, "via": "api"})
@@ -214,25 +225,35 @@ async def get_appointments(request: web.Request) -> web.Response:
         _audit_clinic(clinics),
         {"report": "outcomes", "date": day.isoformat(), "via": "api", "rows": len(rows)},
     )
-    return web.json_response(
-        {
-            "date": day.isoformat(),
-            "appointments": [
-                {
-                    "clinic": r.clinic_id,
-                    "appointment_id": r.appointment_id,
-                    "visit_at": r.visit_at.isoformat(),
-                    "status": r.status,
-                    "status_label": ReminderStatus(r.status).label,
-                    "attempts": r.attempts,
-                    "last_result": r.last_result,
-                    "digit": r.digit,
-                    "sms_status": r.sms_status,
-                }
-                for r in rows
-            ],
-        }
-    )
+    return web.json_response({"date": day.isoformat(), "appointments": [_outcome(r) for r in rows]})
+
+
+class AppointmentOutcome(TypedDict):
+    """One visit's reminder outcome, as GET /api/appointments lists it."""
+
+    clinic: str
+    appointment_id: str
+    visit_at: str
+    status: str
+    status_label: str
+    attempts: int
+    last_result: str
+    digit: str
+    sms_status: str
+
+
+def _outcome(r: OutcomeRow) -> AppointmentOutcome:
+    return {
+        "clinic": r.clinic_id,
+        "appointment_id": r.appointment_id,
+        "visit_at": r.visit_at.isoformat(),
+        "status": r.status,
+        "status_label": ReminderStatus(r.status).label,
+        "attempts": r.attempts,
+        "last_result": r.last_result,
+        "digit": r.digit,
+        "sms_status": r.sms_status,
+    }
 
 
 async def get_sla(request: web.Request) -> web.Response:
@@ -250,21 +271,21 @@ def add_routes(app: web.Application) -> None:
     # Loading lists schedules calls and SMS: the clinic's system (an admin's API token) or an admin, row by row
     # for the clinics they hold. Reading results: supervisors and admins, for their clinics. Cancelling a
     # visit: also the operator, from the caller's card, in their own clinics.
-    add_route(app, "POST", "/api/appointments", post_appointments, allow(ADMIN, scope=Scope.ROWS))
+    add_route(app, "POST", "/api/appointments", post_appointments, allow(Role.ADMIN, scope=Scope.ROWS))
     add_route(
         app,
         "GET",
         "/api/appointments",
         get_appointments,
-        allow(SUPERVISOR, ADMIN, scope=Scope.CLINICS),
+        allow(Role.SUPERVISOR, Role.ADMIN, scope=Scope.CLINICS),
     )
-    add_route(app, "GET", "/api/sla", get_sla, allow(SUPERVISOR, ADMIN, scope=Scope.CLINIC))
-    add_route(app, "POST", "/api/kos", post_kos, allow(ADMIN, scope=Scope.ROWS))
-    add_route(app, "GET", "/api/kos", get_kos, allow(SUPERVISOR, ADMIN, scope=Scope.CLINICS))
+    add_route(app, "GET", "/api/sla", get_sla, allow(Role.SUPERVISOR, Role.ADMIN, scope=Scope.CLINIC))
+    add_route(app, "POST", "/api/kos", post_kos, allow(Role.ADMIN, scope=Scope.ROWS))
+    add_route(app, "GET", "/api/kos", get_kos, allow(Role.SUPERVISOR, Role.ADMIN, scope=Scope.CLINICS))
     add_route(
         app,
         "POST",
         "/api/appointments/cancel",
         cancel_appointment,
-        allow(OPERATOR, SUPERVISOR, ADMIN, scope=Scope.ROWS),
+        allow(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, scope=Scope.ROWS),
     )

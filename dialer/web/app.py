@@ -11,11 +11,9 @@ from aiohttp import web
 
 from dialer.core.errors import DialerError
 from dialer.core.privacy import describe_error, scrub_phones
+from dialer.core.staff import Role
 from dialer.web import api, audit, auth, operator, sms_receipts, supervisor
 from dialer.web.access import (
-    ADMIN,
-    OPERATOR,
-    SUPERVISOR,
     Handler,
     Scope,
     add_route,
@@ -117,7 +115,7 @@ def create_app(parts: WebParts) -> web.Application:
     add_route(app, "GET", "/api/health", get_health, public("link and queue counts only, for the monitoring"))
     add_route(app, "GET", "/favicon.ico", favicon, public("an empty answer"))
     # Pop-ups for operators, the live board for supervisors: each message filtered by the user's clinics.
-    live = allow(OPERATOR, SUPERVISOR, ADMIN, scope=Scope.CLINIC, tokens=False)
+    live = allow(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, scope=Scope.CLINIC, tokens=False)
     add_route(app, "GET", "/ws", parts.live.handler, live)
     add_static(app, "/static/", STATIC, public("the pages' scripts and styles, the same for everyone"))
     auth.add_routes(app)

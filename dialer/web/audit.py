@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, time, tzinfo
 
 from aiohttp import web
 
-from dialer.web.access import ADMIN, SUPERVISOR, Scope, add_route, allow
+from dialer.core.staff import Role
+from dialer.web.access import Scope, add_route, allow
 from dialer.web.auth import AUTH, USER, csrf_of, user_of
 from dialer.web.pages import filters, layout, nav, table
 
@@ -67,4 +68,6 @@ def _zone(request: web.Request) -> tzinfo:
 
 
 def add_routes(app: web.Application) -> None:
-    add_route(app, "GET", "/supervisor/audit", audit_page, allow(SUPERVISOR, ADMIN, scope=Scope.CLINICS))
+    add_route(
+        app, "GET", "/supervisor/audit", audit_page, allow(Role.SUPERVISOR, Role.ADMIN, scope=Scope.CLINICS)
+    )

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import math
 import secrets
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -37,12 +35,10 @@ from dialer.core.passwords import (
     token_digest,
     verify_password,
 )
-from dialer.core.staff import AuditAction, UserRow
+from dialer.core.staff import AuditAction, Role, UserRow
 from dialer.core.stores import AuditLog, UserStore
 from dialer.core.throttle import LoginLimiter, Ticket
 from dialer.web.access import (
-    OPERATOR,
-    ROLES,
     Handler,
     Scope,
     add_route,
@@ -54,6 +50,7 @@ from dialer.web.access import (
     rule_for,
     wants_json,
 )
+from dialer.web.errors import json_refusal
 from dialer.web.logins import KNOWN_COOKIE, KNOWN_LIFETIME, DummyHash, KnownBrowsers, safe_next
 
 log = logging.getLogger("dialer.web")
@@ -114,10 +111,7 @@ def csrf_of(request: web.Request) -> str:
 def _unauthorized(request: web.Request, field: str, message: str) -> web.HTTPException:
     """Other systems (a token) and scripts get JSON; a browser on a page goes to the login form."""
     if field == "token" or wants_json(request):
-        return web.HTTPUnauthorized(
-            text=json.dumps({"errors": [{"field": field, "message": message}]}, ensure_ascii=False),
-            content_type="application/json",
-        )
+        return json_refusal(web.HTTPUnauthorized, field, message)
     return web.HTTPSeeOther("/login?" + urlencode({"next": request.rel_url.raw_path_qs}))
 
 
@@ -163,10 +157,10 @@ async def _identify(request: web.Request, ctx: AuthContext) -> tuple[UserRow, bo
     return session[0], False
 
 
-def _no_right(roles: Collection[str], by_token: bool) -> str:
+def _no_right(roles: Collection[Role], by_token: bool) -> str:
     if by_token:
         return "Этот адрес не принимает API-токен этого пользователя."
-    if OPERATOR not in roles:
+    if Role.OPERATOR not in roles:
         return "Эта страница только для старшего администратора."
     return "Нет прав на это действие."
 
@@ -314,7 +308,7 @@ async def _rehash(ctx: AuthContext, user: UserRow, password: str) -> None:
 
 
 def home_of(user: UserRow) -> str:
-    return "/operator" if user.role == OPERATOR else "/supervisor"
+    return "/operator" if user.role == Role.OPERATOR else "/supervisor"
 
 
 def _set_cookie(
@@ -329,8 +323,4 @@ def add_routes(app: web.Application) -> None:
     form = public("the login form: its own CSRF cookie and the failed-login limit")
     add_route(app, "GET", "/login", login_page, form)
     add_route(app, "POST", "/login", login, form)
-    add_route(app, "POST", "/logout", logout, allow(*ROLES, tokens=False))
-
-
-def public_user(user: UserRow) -> dict[str, Any]:
-    return {"username": user.username, "name": user.display_name, "role": user.role}
+    add_route(app, "POST", "/logout", logout, allow(*Role, tokens=False))

@@ -19,10 +19,11 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from dialer.core.board_view import BoardMessage
+from dialer.core.cards import PopupMessage
 from dialer.core.privacy import describe_error
 from dialer.core.staff import UserRow
 from dialer.core.stores import UserStore
@@ -42,6 +43,11 @@ OUTBOX_LIMIT = 200
 SESSION_CHECK_SECONDS = 1.0
 ENDED = 4401  # a private close code: the session ended or expired; the page says «войдите снова»
 ENDED_TEXT = "войдите снова".encode()
+
+
+def as_json(message: PopupMessage | BoardMessage) -> str:
+    """The one place a live message becomes the text a socket sends."""
+    return json.dumps(message, ensure_ascii=False, default=str)
 
 
 @dataclass(eq=False)
@@ -66,8 +72,8 @@ class OpenPages:
     def __init__(self) -> None:
         self.by_user: dict[int, set[_Socket]] = defaultdict(set)
 
-    def to_user(self, user_id: int, message: dict[str, Any]) -> None:
-        text = json.dumps(message, ensure_ascii=False, default=str)
+    def to_user(self, user_id: int, message: PopupMessage) -> None:
+        text = as_json(message)
         for socket in self.by_user.get(user_id, ()):
             socket.send(text)
 
@@ -82,7 +88,7 @@ class LiveHub:
     _boards: set[_Socket] = field(default_factory=set)
     _last_board: dict[str, str] = field(default_factory=dict)
 
-    def to_user(self, user_id: int, message: dict[str, Any]) -> None:
+    def to_user(self, user_id: int, message: PopupMessage) -> None:
         self.pages.to_user(user_id, message)
 
     async def boards(self) -> None:
@@ -104,7 +110,7 @@ class LiveHub:
             return
         board = await self.board.snapshot(clinic)
         board["chart"] = hours_svg(board["hours"])
-        text = json.dumps(board, ensure_ascii=False, default=str)
+        text = as_json(board)
         if only is None and self._last_board.get(clinic_id) == text:
             return
         self._last_board[clinic_id] = text
@@ -132,7 +138,7 @@ class LiveHub:
                     await self.push_board(socket.clinic, only=socket)
                 else:
                     for card in await self.popups.snapshot(user):
-                        socket.send(json.dumps(card, ensure_ascii=False, default=str))
+                        socket.send(as_json(card))
                 await self._read(socket)
             if socket.ended.is_set():
                 # Closed here, by the task that reads: the browser's answer to the close is awaited, so it

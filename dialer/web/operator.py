@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from dialer.core.clock import Clock
+from dialer.core.staff import Role
 from dialer.core.stores import WrapupStore
 from dialer.core.wrapup import RESULTS, FormErrors
 from dialer.engine.wrapup import AfterWrapup, WrapupGone, save_wrapup
 from dialer.settings import Settings
-from dialer.web.access import ADMIN, OPERATOR, Scope, add_route, allow
+from dialer.web.access import Scope, add_route, allow
 from dialer.web.auth import AUTH, csrf_of, user_of
-from dialer.web.errors import error_response, http_status
+from dialer.web.errors import error_response, errors_response, http_status
 from dialer.web.pages import operator_html
 from dialer.web.params import path_id
 
@@ -74,11 +75,11 @@ async def post_wrapup(request: web.Request) -> web.Response:
 
 
 def _errors(errors: list[tuple[str, str]], status: int = 400) -> web.Response:
-    return web.json_response({"errors": [{"field": f, "message": m} for f, m in errors]}, status=status)
+    return errors_response([{"field": f, "message": m} for f, m in errors], status)
 
 
 def add_routes(app: web.Application) -> None:
-    add_route(app, "GET", "/operator", operator_page, allow(OPERATOR, ADMIN))
+    add_route(app, "GET", "/operator", operator_page, allow(Role.OPERATOR, Role.ADMIN))
     # Only the operator whose card it was, for a clinic they hold (save_wrapup checks both).
-    own = allow(OPERATOR, ADMIN, scope=Scope.OWN, tokens=False)
+    own = allow(Role.OPERATOR, Role.ADMIN, scope=Scope.OWN, tokens=False)
     add_route(app, "POST", "/api/wrapups/{wrapup_id}", post_wrapup, own)

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from dialer.core.staff import UserRow
-
-ROLE_NAMES = {
-    "operator": "администратор",
-    "supervisor": "старший администратор",
-    "admin": "администратор системы",
-}
+from dialer.core.staff import Role, UserRow
 
 
 def layout(
@@ -25,7 +19,7 @@ def layout(
     who = ""
     if user is not None:
         who = (
-            f'<div class="who"><span>{escape(user.display_name)}</span> · <span>{ROLE_NAMES.get(user.role, "")}</span>'
+            f'<div class="who"><span>{escape(user.display_name)}</span> · <span>{user.role.label}</span>'
             f'<form method="post" action="/logout"><input type="hidden" name="csrf" value="{escape(csrf)}">'
             f'<button class="link">Выйти</button></form></div>'
         )
@@ -88,7 +82,7 @@ def supervisor_html(user: UserRow, csrf: str, clinics: list[tuple[str, str]]) ->
 
 
 def nav(user: UserRow) -> str:
-    if user.role == "operator":
+    if user.role == Role.OPERATOR:
         return '<nav><a href="/operator">Звонки</a></nav>'
     return (
         '<nav><a href="/supervisor">Сейчас</a><a href="/supervisor/report">Отчёт за день</a>'

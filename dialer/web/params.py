@@ -9,7 +9,6 @@ overflows a column or a datetime, so bad input is a clear 4xx and never a 500.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 
@@ -17,6 +16,7 @@ from aiohttp import web
 
 from dialer.core.rows import FIRST_DAY, LAST_DAY
 from dialer.settings import ClinicSettings, Settings
+from dialer.web.errors import json_refusal
 
 MAX_ID = 2**63 - 1
 # ASCII digits only: int() would also take "٣", "1_000" and " +5 ".
@@ -29,8 +29,7 @@ def refusal(request: web.Request, field: str, message: str, status: int = 400) -
     """The answer to a bad value: the API's JSON error list, or a line of text for a page."""
     kind = _REFUSALS[status]
     if request.path.startswith("/api/"):
-        body = json.dumps({"errors": [{"field": field, "message": message}]}, ensure_ascii=False)
-        return kind(text=body, content_type="application/json")
+        return json_refusal(kind, field, message)
     return kind(text=message)
 
 

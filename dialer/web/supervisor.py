@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from aiohttp import web
 
@@ -14,16 +13,39 @@ from dialer.core.clock import Clock
 from dialer.core.csvfile import formula_safe_row
 from dialer.core.inbound import MissReason
 from dialer.core.privacy import mask_phone
-from dialer.core.records import ReminderStatus
-from dialer.core.staff import AuditAction
+from dialer.core.records import ReminderStatus, TaskState
+from dialer.core.sla import Figures
+from dialer.core.staff import AuditAction, Role
 from dialer.core.stores import ReportStore
+from dialer.core.supervision import DayMetrics, MissedCall
 from dialer.engine.reports import SlaRows, sla_report
 from dialer.settings import ClinicSettings, Settings
-from dialer.web.access import ADMIN, EVERYONE, SUPERVISOR, Scope, add_route, allow, held, one_clinic
+from dialer.web.access import EVERYONE, Scope, add_route, allow, held, one_clinic
 from dialer.web.audit import record
 from dialer.web.auth import csrf_of, user_of
 from dialer.web.pages import filters, layout, nav, supervisor_html, table
 from dialer.web.params import known_clinic, query_day, query_id
+
+
+@dataclass(frozen=True)
+class DayReport:
+    """The day's report of one clinic (or one operator): the journal's figures and the service level."""
+
+    metrics: DayMetrics
+    sla: Figures
+
+    def cells(self) -> list[str]:
+        """The report's figures in the order of REPORT_ROWS, as the page's table and the CSV show them."""
+        sla = {
+            "missed_pct": self.sla.missed_pct,
+            "callback_in_deadline_pct": self.sla.first_attempt_in_deadline_pct,
+            "calls": self.sla.calls,
+            "answered_in_target_pct": self.sla.answered_in_target_pct,
+            "breaches": self.sla.breaches,
+        }
+        figures = asdict(self.metrics) | sla
+        return [_cell(figures[key]) for key, _ in REPORT_ROWS]
+
 
 REPORT_ROWS = (
     ("contacts", "Обращений"),
@@ -73,31 +95,25 @@ async def board_page(request: web.Request) -> web.Response:
     return web.Response(text=supervisor_html(user, csrf_of(request), clinics), content_type="text/html")
 
 
-async def report_data(request: web.Request) -> tuple[ClinicSettings, date, dict[str, Any]]:
+async def report_data(request: web.Request) -> tuple[ClinicSettings, date, DayReport]:
     ctx = request.app[SUPERVISION]
     clinic, day, operator = _query(request)
     start, end = _bounds(clinic, day)
     metrics = await ctx.reports.day_metrics(clinic.id, start, end, day, operator)
     sla = (await sla_report(ctx.sla, clinic, day, ctx.clock.now())).whole_day
-    metrics.update(
-        {
-            "missed_pct": sla.missed_pct,
-            "callback_in_deadline_pct": sla.first_attempt_in_deadline_pct,
-            "calls": sla.calls,
-            "answered_in_target_pct": sla.answered_in_target_pct,
-            "breaches": sla.breaches,
-        }
-    )
-    return clinic, day, metrics
+    return clinic, day, DayReport(metrics, sla)
 
 
 async def report_page(request: web.Request) -> web.Response:
     user = user_of(request)
-    clinic, day, metrics = await report_data(request)
+    clinic, day, report = await report_data(request)
     body = (
         f"<h1>Отчёт за день: {clinic.name}, {day:%d.%m.%Y}</h1>"
         + await _filters(request, "/supervisor/report", clinic, day, csv=True)
-        + table(["Показатель", "Значение"], [[label, _cell(metrics[key])] for key, label in REPORT_ROWS])
+        + table(
+            ["Показатель", "Значение"],
+            [[label, cell] for (_, label), cell in zip(REPORT_ROWS, report.cells(), strict=True)],
+        )
     )
     return web.Response(
         text=layout("Отчёт за день", body, user=user, csrf=csrf_of(request), nav=nav(user)),
@@ -106,13 +122,11 @@ async def report_page(request: web.Request) -> web.Response:
 
 
 async def report_csv(request: web.Request) -> web.Response:
-    clinic, day, metrics = await report_data(request)
+    clinic, day, report = await report_data(request)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["clinic", "date", *(k for k, _ in REPORT_ROWS)])
-    writer.writerow(
-        formula_safe_row([clinic.id, day.isoformat(), *(_cell(metrics[k]) for k, _ in REPORT_ROWS)])
-    )
+    writer.writerow(["clinic", "date", *(key for key, _ in REPORT_ROWS)])
+    writer.writerow(formula_safe_row([clinic.id, day.isoformat(), *report.cells()]))
     await record(request, AuditAction.EXPORT, clinic.id, {"report": "day_report", "date": day.isoformat()})
     return web.Response(
         text=out.getvalue(),
@@ -128,15 +142,15 @@ async def missed_page(request: web.Request) -> web.Response:
     start, end = _bounds(clinic, day)
     rows = []
     for r in await ctx.reports.missed_calls(clinic.id, start, end, operator):
-        history = ", ".join(f"{a['n']}: {a['leg_status'] or a['result'] or 'звоним'}" for a in r["attempts"])
+        history = ", ".join(f"{a.n}: {a.leg_status or a.result or 'звоним'}" for a in r.attempts)
         rows.append(
             [
-                _local(r["started_at"], clinic),
-                "скрыт" if r["hidden"] else mask_phone(r["caller"]),
-                MissReason(r["miss_reason"]).label,
-                f"{r['waited']:.0f} с",
-                _local(r["deadline_at"], clinic),
-                _local(r["first_attempt_at"], clinic),
+                _local(r.started_at, clinic),
+                "скрыт" if r.hidden else mask_phone(r.caller),
+                MissReason(r.miss_reason).label,
+                f"{r.waited:.0f} с",
+                _local(r.deadline_at, clinic),
+                _local(r.first_attempt_at, clinic),
                 history or "—",
                 _task_state(r),
             ]
@@ -162,11 +176,11 @@ async def unreached_page(request: web.Request) -> web.Response:
     clinic, day, _ = _query(request)
     rows = [
         [
-            r["appointment_id"],
-            _local(r["visit_at"], clinic),
-            r["doctor"],
-            ReminderStatus(r["reminder_status"]).label,
-            str(r["attempts"]),
+            r.appointment_id,
+            _local(r.visit_at, clinic),
+            r.doctor,
+            ReminderStatus(r.reminder_status).label,
+            str(r.attempts),
         ]
         for r in await ctx.reports.unreached(clinic.id, day)
     ]
@@ -203,12 +217,11 @@ async def _filters(
     return filters(action, fields, link)
 
 
-def _task_state(row: dict[str, Any]) -> str:
-    if row["task_id"] is None:
-        return "скрытый номер" if row["hidden"] else "—"
-    return {"open": "ждёт перезвона", "contacted": "связались", "not_reached": "не дозвонились"}.get(
-        row["state"], ""
-    )
+def _task_state(row: MissedCall) -> str:
+    if row.task_id is None:
+        return "скрытый номер" if row.hidden else "—"
+    state = TaskState._value2member_map_.get(row.state or "")
+    return state.label if isinstance(state, TaskState) else ""
 
 
 def _local(value: datetime | None, clinic: ClinicSettings) -> str:
@@ -228,8 +241,8 @@ async def home(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     add_route(app, "GET", "/", home, allow(*EVERYONE))
     # The board's page frame lists the user's clinics; the board itself comes over /ws, walled there.
-    add_route(app, "GET", "/supervisor", board_page, allow(SUPERVISOR, ADMIN))
-    one = allow(SUPERVISOR, ADMIN, scope=Scope.CLINIC)
+    add_route(app, "GET", "/supervisor", board_page, allow(Role.SUPERVISOR, Role.ADMIN))
+    one = allow(Role.SUPERVISOR, Role.ADMIN, scope=Scope.CLINIC)
     add_route(app, "GET", "/supervisor/report", report_page, one)
     add_route(app, "GET", "/supervisor/report.csv", report_csv, one)
     add_route(app, "GET", "/supervisor/missed", missed_page, one)
