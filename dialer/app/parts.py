@@ -6,12 +6,11 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dialer.campaigns.kinds import ADMINISTRATOR_TAKES, POST_VISIT, CampaignKind
+from dialer.campaigns.kinds import CampaignKind
 from dialer.core.clock import Clock
 from dialer.core.inbound_tracker import InboundTracker
 from dialer.core.ownership import OurAttempts
 from dialer.core.ports import PbxLink, Telephony
-from dialer.core.records import TaskKind
 from dialer.core.ringing import RingTracker
 from dialer.core.tracker import CallTracker
 from dialer.engine.alerts import AlertWatch
@@ -74,7 +73,6 @@ class Runtime:
     popups: Popups
     live: LiveHub
     webhook: WebhookSender
-    day_lists: DayLists
     day_jobs: DayJobs
     health: Health
 
@@ -185,7 +183,6 @@ def _runtime(
         popups=popups,
         live=LiveHub(settings, popups, _board(basics, storage), storage.users, pages),
         webhook=WebhookSender(settings.webhook, storage.outbox, clock),
-        day_lists=day_jobs.lists,
         day_jobs=day_jobs,
         health=Health(link=link, desk=desk, intake=desk.intake, due=storage.due),
     )
@@ -219,15 +216,8 @@ def _flows(
     )
     callbacks = CallbackFlow(basics=basics, tasks=storage.callbacks, dispatcher=dispatcher, sms=sms)
     ivr = IvrFlow(basics=basics, store=storage.worklists, alerts=storage.alerts, sms=sms)
-    worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
-    worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
-    worker.register(TaskKind.DIAL, CampaignKind.CALLBACK, callbacks.run_dial)
-    worker.register(TaskKind.SMS, CampaignKind.CALLBACK, callbacks.run_sms)
-    for campaign in ADMINISTRATOR_TAKES:
-        worker.register(TaskKind.DIAL, campaign, progressive.run_dial)
-    for campaign in POST_VISIT:
-        worker.register(TaskKind.DIAL, campaign, ivr.run_dial)
     for flow in (reminders, callbacks, progressive, ivr):
+        worker.register_all(flow.due_runners)
         basics.desk.register(flow, flow.campaigns)
     return reminders, callbacks, progressive, ivr
 

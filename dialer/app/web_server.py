@@ -24,9 +24,9 @@ def build_web_app(rt: Runtime) -> web.Application:
         settings=settings,
         appointments=rt.storage.appointments,
         clock=rt.clock,
-        on_imported=rt.day_lists.on_imported,
+        on_imported=rt.day_jobs.lists.on_imported,
         recalls=rt.storage.recalls,
-        on_recalls=rt.day_lists.on_recalls,
+        on_recalls=rt.day_jobs.lists.on_recalls,
         on_cancelled=rt.progressive.slot_freed,
     )
     verifiers = build_verifiers(settings.sms, settings.service.public_url)

@@ -33,14 +33,15 @@ from dialer.core.records import (
     CloseReason,
     DueTask,
     Settled,
+    TaskKind,
     TaskState,
 )
 from dialer.core.stores import CallbackStore
-from dialer.engine.calls import CallHandler
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
-from dialer.engine.runner import Call, FlowBasics
+from dialer.engine.runner import Call, CampaignFlow, FlowBasics
 from dialer.engine.sms import SmsSender, clinic_sms
+from dialer.engine.worker import DueRunners
 from dialer.settings import ClinicSettings
 
 log = logging.getLogger("dialer.callbacks")
@@ -57,8 +58,16 @@ class _Work:
     at: datetime | None = None
 
 
-class CallbackFlow(CallHandler):
+class CallbackFlow(CampaignFlow):
     campaigns = (CampaignKind.CALLBACK, CampaignKind.AUTO_CALLBACK)  # whose call facts the desk sends here
+
+    @property
+    def due_runners(self) -> DueRunners:
+        """The automatic callback is placed by the callback's own due task: it has none of its own."""
+        return (
+            (TaskKind.DIAL, CampaignKind.CALLBACK, self.run_dial),
+            (TaskKind.SMS, CampaignKind.CALLBACK, self.run_sms),
+        )
 
     def __init__(
         self,
@@ -68,18 +77,12 @@ class CallbackFlow(CallHandler):
         dispatcher: AdminDispatcher,
         sms: SmsSender,
     ) -> None:
-        self.settings = basics.settings
+        super().__init__(basics, sms)
         self.policy = basics.settings.callbacks
         self.tasks = tasks
-        self.attempts = basics.attempts
-        self.due = basics.due
-        self.desk = basics.desk
         self.dispatcher = dispatcher
         self.sms = sms
-        self.clock = basics.clock
-        self.wake = basics.wake  # the worker's wake-up, so new due work starts without a poll delay
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
-        self.runner = basics.runner(sms)
         self._admin_of: dict[str, str] = {}  # attempt id -> administrator interface rung for it
 
     # -- new misses and contacts --------------------------------------------------------------------

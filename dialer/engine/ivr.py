@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from dialer.campaigns.kinds import CampaignKind
+from dialer.campaigns.kinds import POST_VISIT, CampaignKind
 from dialer.campaigns.plan import resolve_day_windows
 from dialer.campaigns.planner import Dial, Step, Stop, Target, next_step
 from dialer.campaigns.post_visit import (
@@ -22,12 +22,12 @@ from dialer.campaigns.post_visit import (
     low_rating_detail,
 )
 from dialer.core.ids import AttemptId
-from dialer.core.records import AttemptRow, DueTask, Settled
+from dialer.core.records import AttemptRow, DueTask, Settled, TaskKind
 from dialer.engine.alerts import text_supervisor
-from dialer.engine.calls import CallHandler
 from dialer.engine.loops import consume
-from dialer.engine.runner import FlowBasics, placed_records
+from dialer.engine.runner import CampaignFlow, FlowBasics, placed_records
 from dialer.engine.sms import SmsRetryLater, SmsSender
+from dialer.engine.worker import DueRunners
 from dialer.settings import IvrCampaignSettings
 
 log = logging.getLogger("dialer.ivr")
@@ -60,8 +60,12 @@ class _Answer:
     at: datetime
 
 
-class IvrFlow(CallHandler):
+class IvrFlow(CampaignFlow):
     campaigns = tuple(DIALPLAN_CONTEXTS)  # whose call facts the desk sends here
+
+    @property
+    def due_runners(self) -> DueRunners:
+        return tuple((TaskKind.DIAL, campaign, self.run_dial) for campaign in POST_VISIT)
 
     def __init__(
         self,
@@ -71,16 +75,10 @@ class IvrFlow(CallHandler):
         alerts: AlertSink,
         sms: SmsSender,
     ) -> None:
-        self.settings = basics.settings
+        super().__init__(basics, sms)
         self.store = store
-        self.attempts = basics.attempts
-        self.due = basics.due
-        self.desk = basics.desk
         self.alerts = alerts
         self.sms = sms
-        self.clock = basics.clock
-        self.runner = basics.runner(sms)
-        self.wake = basics.wake  # the worker's wake-up, so new due work starts without a poll delay
         self._work: asyncio.Queue[_Answer | tuple[str, int]] = asyncio.Queue()
 
     def _campaign(self, campaign: str) -> IvrCampaignSettings:

@@ -16,19 +16,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from dialer.campaigns.kinds import CampaignKind
+from dialer.campaigns.kinds import ADMINISTRATOR_TAKES, CampaignKind
 from dialer.campaigns.plan import Window
 from dialer.campaigns.planner import Dial, SendSms, Stop, StopReason, Target, Wait, next_step
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
-from dialer.core.records import AttemptRecord, AttemptRow, AttemptState, DueTask, Settled, WrapupRow
+from dialer.core.records import AttemptRecord, AttemptRow, AttemptState, DueTask, Settled, TaskKind, WrapupRow
 from dialer.core.staff import UserRow
 from dialer.core.wrapup import WrapupForm
-from dialer.engine.calls import CallHandler
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
-from dialer.engine.runner import Call, FlowBasics
+from dialer.engine.runner import Call, CampaignFlow, FlowBasics
+from dialer.engine.worker import DueRunners
 
 log = logging.getLogger("dialer.progressive")
 
@@ -78,7 +78,11 @@ class _Work:
     target_id: int
 
 
-class ProgressiveFlow(CallHandler):
+class ProgressiveFlow(CampaignFlow):
+    @property
+    def due_runners(self) -> DueRunners:
+        return tuple((TaskKind.DIAL, campaign, self.run_dial) for campaign in ADMINISTRATOR_TAKES)
+
     def __init__(
         self,
         *,
@@ -90,17 +94,11 @@ class ProgressiveFlow(CallHandler):
     ) -> None:
         """`changed` is set when the room to dial may have changed: by the intake at each change of the
         administrators' queues, and by this flow as its calls end."""
-        self.settings = basics.settings
+        super().__init__(basics, None)
         self.offers = offers
         every = [*sources, offers] if offers is not None else sources
         self.sources: dict[str, Source] = {s.campaign: s for s in every}
-        self.attempts = basics.attempts
-        self.due = basics.due
-        self.desk = basics.desk
         self.dispatcher = dispatcher
-        self.clock = basics.clock
-        self.runner = basics.runner(None)
-        self.wake = basics.wake  # the worker's wake-up, so new due work starts without a poll delay
         self.changed = changed or asyncio.Event()
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._in_flight: dict[str, set[str]] = {}  # clinic -> attempt ids of ours in the air

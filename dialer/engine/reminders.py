@@ -23,13 +23,14 @@ from dialer.core.records import (
     ReminderStatus,
     ReminderTarget,
     Settled,
+    TaskKind,
 )
 from dialer.core.sms import SmsStatus
 from dialer.core.stores import ReminderStore
-from dialer.engine.calls import CallHandler
 from dialer.engine.loops import consume
-from dialer.engine.runner import Call, FlowBasics, placed_records
+from dialer.engine.runner import Call, CampaignFlow, FlowBasics, placed_records
 from dialer.engine.sms import SmsSender, clinic_sms
+from dialer.engine.worker import DueRunners
 
 log = logging.getLogger("dialer.reminders")
 
@@ -40,9 +41,16 @@ CHECK_PHONE_COMMENT = "Номер не существует по ответу о
 CANCEL_COMMENT = "Пациент отменил запись через автоинформатор: перенести визит или внести в лист ожидания"
 
 
-class ReminderFlow(CallHandler):
+class ReminderFlow(CampaignFlow):
     campaign = CampaignKind.REMINDERS
     campaigns = (CampaignKind.REMINDERS,)  # whose call facts the desk sends here
+
+    @property
+    def due_runners(self) -> DueRunners:
+        return (
+            (TaskKind.DIAL, CampaignKind.REMINDERS, self.run_dial),
+            (TaskKind.SMS, CampaignKind.REMINDERS, self.run_sms),
+        )
 
     def __init__(
         self,
@@ -52,16 +60,9 @@ class ReminderFlow(CallHandler):
         sms: SmsSender,
         on_cancelled: Callable[[str, str], Awaitable[object]],
     ) -> None:
-        self.settings = basics.settings
+        super().__init__(basics, sms)
         self.reminders = reminders
-        self.attempts = basics.attempts
-        self.due = basics.due
-        self.desk = basics.desk
         self.sms = sms
-        self.clock = basics.clock
-        self.runner = basics.runner(sms)
-        # The worker\'s wake-up, so new due work starts without a poll delay.
-        self.wake = basics.wake
         # Work the call facts ask for, done here rather than on the fact path: digits to write, targets to plan.
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         # A cancelled visit frees its slot for the waiting list: (clinic, appointment id).

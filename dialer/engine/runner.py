@@ -19,7 +19,7 @@ from dialer.core.phones import dial_forms
 from dialer.core.ports import OriginateRequest
 from dialer.core.records import AttemptRecord, AttemptRow, AttemptState, DueTask, TaskKind
 from dialer.core.stores import AttemptStore, DueStore
-from dialer.engine.calls import CallDesk, attempt_row
+from dialer.engine.calls import CallDesk, CallHandler, attempt_row
 from dialer.engine.pacer import PacerSlot
 from dialer.engine.sms import SmsRetryLater, SmsSender
 from dialer.settings import Settings
@@ -185,3 +185,17 @@ class CampaignRunner:
             return False
         await self.due.finish(task.task_id)
         return True
+
+
+class CampaignFlow(CallHandler):
+    """A campaign kind's flow: the call desk sends it its campaigns' facts, and it keeps what every flow is
+    given (FlowBasics) and one CampaignRunner for the lifecycle every kind shares."""
+
+    def __init__(self, basics: FlowBasics, sms: SmsSender | None) -> None:
+        self.settings = basics.settings
+        self.attempts = basics.attempts
+        self.due = basics.due
+        self.desk = basics.desk
+        self.clock = basics.clock
+        self.wake = basics.wake  # the worker's wake-up, so new due work starts without a poll delay
+        self.runner = basics.runner(sms)

@@ -21,6 +21,8 @@ from dialer.engine.pacer import TrunkPacer
 log = logging.getLogger("dialer.worker")
 
 TaskRunner = Callable[[DueTask], Awaitable[None]]
+# Which due tasks a flow runs: (kind, campaign, the flow's runner for them).
+DueRunners = tuple[tuple[TaskKind, str, TaskRunner], ...]
 
 IDLE_POLL_SECONDS = 5.0
 # A task that raised: tried again soon, then less and less often, at least every five minutes.
@@ -59,6 +61,10 @@ class DueWorker:
 
     def register(self, kind: TaskKind, campaign: str, runner: TaskRunner) -> None:
         self.runners[(kind, campaign)] = runner
+
+    def register_all(self, runners: DueRunners) -> None:
+        for kind, campaign, runner in runners:
+            self.register(kind, campaign, runner)
 
     def wake(self) -> None:
         self._wake.set()

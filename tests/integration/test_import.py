@@ -121,7 +121,7 @@ async def api(home: DialerHome) -> AsyncIterator[tuple[TestClient, list[set[obje
         async def on_imported(days: set[object]) -> None:
             imported.append(days)
 
-        rt.day_lists.on_imported = on_imported  # type: ignore[method-assign]
+        rt.day_jobs.lists.on_imported = on_imported  # type: ignore[method-assign]
         password = hash_password("long enough password")
         crm = await add_staff(
             rt.storage, "crm", "admin", password_hash=password, display_name="CRM", token=True
