@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.lib.paths import DATA
 from dialer.ami.parser import FRAME_END
-from dialer.app.parts import CAMPAIGNS
+from dialer.campaigns.kinds import EVERY_KIND
 from dialer.core.ownership import OurAttempts
 
 STREAMS = ("ami_read_all.bin.gz", "ami_dialer_user.bin.gz")
@@ -66,4 +66,4 @@ def frame_cuts(chunks: Sequence[bytes]) -> list[int | None]:
 
 
 # The recorded streams' attempt ids carry no installation id (they are read as installation "").
-OURS = OurAttempts("", CAMPAIGNS)
+OURS = OurAttempts("", EVERY_KIND)

@@ -6,13 +6,8 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dialer.campaigns.kinds import CampaignKind
 from dialer.core.clock import Clock
-from dialer.core.inbound_tracker import InboundTracker
-from dialer.core.ownership import OurAttempts
 from dialer.core.ports import PbxLink, Telephony
-from dialer.core.ringing import RingTracker
-from dialer.core.tracker import CallTracker
 from dialer.engine.alerts import AlertWatch
 from dialer.engine.board import Board
 from dialer.engine.callbacks import CallbackFlow
@@ -23,10 +18,10 @@ from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.eventlog import EventLog
 from dialer.engine.health import Health
 from dialer.engine.inbound import InboundDesk
-from dialer.engine.intake import Intake
+from dialer.engine.intake import Intake, installation_intake
 from dialer.engine.ivr import IvrFlow
 from dialer.engine.kos import KosSource
-from dialer.engine.pacer import TrunkPacer
+from dialer.engine.pacer import trunk_pacers
 from dialer.engine.popups import Popups
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.recovery import LinkRecovery
@@ -42,10 +37,7 @@ from dialer.storage.repository import Storage
 from dialer.web.live import LiveHub, OpenPages
 from dialer.webhook import WebhookSender
 
-CAMPAIGNS = frozenset(CampaignKind)
-
-# The link to Asterisk and the telephony on it, given the intake its events and Asterisk's clock go to: the
-# AMI adapter (app/process.py `ami_pbx`), or a fake in the tests.
+# The link to Asterisk and its telephony, given the intake: the AMI adapter (process.py `ami_pbx`) or a fake.
 Pbx = Callable[[Intake], tuple[PbxLink, Telephony]]
 
 
@@ -90,16 +82,8 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         push=pages.to_user,
     )
     room_changed = asyncio.Event()  # the progressive flow's: the room to dial may have changed
-    ours = OurAttempts(installation, CAMPAIGNS)
-    intake = Intake(
-        CallTracker(is_attempt_id=ours.is_ours),
-        clock.now,
-        inbound=InboundTracker(
-            settings.inbound.contexts, settings.inbound.staff_contexts, is_ours=ours.is_ours
-        ),
-        rings=RingTracker(settings.inbound.contexts, campaign_of=ours.campaign_of),
-        queue_watchers=[room_changed],
-        ring_listeners=[popups.feed],
+    intake = installation_intake(
+        settings.inbound, installation, clock.now, queue_watchers=[room_changed], ring_listeners=[popups.feed]
     )
     connection, telephony = pbx(intake)
     desk = CallDesk(
@@ -107,9 +91,7 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         attempts=storage.attempts,
         intake=intake,
         clock=clock,
-        pacers={
-            n: TrunkPacer(n, t.max_channels, t.calls_per_second, clock) for n, t in settings.trunks.items()
-        },
+        pacers=trunk_pacers(settings.trunks, clock),
         events=EventLog(storage.attempts, clock),
         installation=installation,
     )
@@ -227,12 +209,10 @@ def _recovery(basics: FlowBasics, storage: Storage, link: PbxLink, inbound: Inbo
     recovery = LinkRecovery(
         link=link,
         desk=basics.desk,
-        intake=basics.desk.intake,
         store=storage.inbound,
         inbound=inbound,
+        settings=basics.settings,
         clock=basics.clock,
-        queue_log=basics.settings.inbound.queue_log,
-        clinic_ids=basics.settings.clinics,
     )
     link.subscribe(on_up=recovery.link_up, on_down=recovery.link_down)
     return recovery

@@ -20,3 +20,6 @@ class CampaignKind(StrEnum):
 ADMINISTRATOR_TAKES = (CampaignKind.KOS, CampaignKind.DIARY, CampaignKind.OFFER)
 # Post-visit IVR calls: the patient answers with a key.
 POST_VISIT = (CampaignKind.FOLLOWUP, CampaignKind.SURVEY)
+
+# Every kind: an attempt id whose campaign is none of these is not one of the service's calls.
+EVERY_KIND = frozenset(CampaignKind)

@@ -11,15 +11,18 @@ import asyncio
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
+from dialer.campaigns.kinds import EVERY_KIND
 from dialer.core.clock import Clock
 from dialer.core.facts import Fact
 from dialer.core.inbound import InboundEnded, InboundFact
 from dialer.core.inbound_tracker import InboundTracker
+from dialer.core.ownership import OurAttempts
 from dialer.core.pbxtime import PbxTimebase
 from dialer.core.queues import QueueState
 from dialer.core.ringing import RingFact, RingTracker
 from dialer.core.tracker import CallTracker, Event
 from dialer.engine.loops import forever
+from dialer.settings import InboundSettings
 
 
 class Intake:
@@ -94,3 +97,24 @@ class Intake:
             self.inject(self.tracker.expire(clock.now()))
 
         await forever("tracker-expiry", turn, clock)
+
+
+def installation_intake(
+    inbound: InboundSettings,
+    installation: str,
+    now: Callable[[], datetime],
+    *,
+    queue_watchers: Sequence[asyncio.Event] = (),
+    ring_listeners: Sequence[Callable[[RingFact], None]] = (),
+) -> Intake:
+    """The intake of one installation: its own calls told from every other installation's on the same PBX by
+    the installation id, and the inbound contexts followed for missed calls and rung phones."""
+    ours = OurAttempts(installation, EVERY_KIND)
+    return Intake(
+        CallTracker(is_attempt_id=ours.is_ours),
+        now,
+        inbound=InboundTracker(inbound.contexts, inbound.staff_contexts, is_ours=ours.is_ours),
+        rings=RingTracker(inbound.contexts, campaign_of=ours.campaign_of),
+        queue_watchers=queue_watchers,
+        ring_listeners=ring_listeners,
+    )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from dialer.core.clock import Clock
+from dialer.settings import TrunkSettings
 
 
 class PacerSlot:
@@ -107,3 +108,8 @@ class TrunkPacer:
     @property
     def free(self) -> int:
         return self.max_channels - self.in_use
+
+
+def trunk_pacers(trunks: Mapping[str, TrunkSettings], clock: Clock) -> dict[str, TrunkPacer]:
+    """One pacer for each trunk, by its name."""
+    return {name: TrunkPacer(name, t.max_channels, t.calls_per_second, clock) for name, t in trunks.items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,8 +21,8 @@ from dialer.core.records import InboundSource
 from dialer.core.stores import InboundStore
 from dialer.engine.calls import CallDesk
 from dialer.engine.inbound import InboundDesk
-from dialer.engine.intake import Intake
 from dialer.engine.loops import forever
+from dialer.settings import Settings
 
 log = logging.getLogger("dialer.recovery")
 
@@ -41,21 +41,19 @@ class LinkRecovery:
         *,
         link: PbxLink,
         desk: CallDesk,
-        intake: Intake,
         store: InboundStore,
         inbound: InboundDesk,
+        settings: Settings,
         clock: Clock,
-        queue_log: str,
-        clinic_ids: Collection[str],
     ) -> None:
         self._link = link
         self._desk = desk
-        self._intake = intake
+        self._intake = desk.intake
         self._store = store
         self._inbound = inbound
         self._clock = clock
-        self._queue_log = queue_log
-        self._clinic_ids = list(clinic_ids) or ["*"]
+        self._queue_log = settings.inbound.queue_log
+        self._clinic_ids = list(settings.clinics) or ["*"]
         self._lost_at: datetime | None = None  # when the link was lost, until link-up has dealt with the gap
         self._unseen: list[InboundEnded] = []  # calls that ended in the gap, not yet told
 

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dialer.campaigns.kinds import ADMINISTRATOR_TAKES, CampaignKind
+from dialer.campaigns.kinds import EVERY_KIND
 from dialer.core.clock import FakeClock
 from dialer.core.ids import AttemptId
 from dialer.core.inbound_tracker import InboundTracker
-from dialer.core.records import TaskKind
 from dialer.core.tracker import CallTracker
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.calls import CallDesk
@@ -47,8 +46,6 @@ from tests.fakes.memory import (
 )
 from tests.fakes.pbx import FakeAsterisk
 
-CAMPAIGNS = frozenset(CampaignKind)  # app.CAMPAIGNS: importing dialer.app (all the adapters) costs ~1.7 s
-
 CLINIC = "c1"
 CLINIC_PHONE = "+74951234567"
 
@@ -56,7 +53,7 @@ CLINIC_PHONE = "+74951234567"
 def is_our_attempt(uniqueid: str) -> bool:
     """app.is_our_attempt: a Uniqueid that is one of our attempt ids."""
     parsed = AttemptId.try_parse(uniqueid)
-    return parsed is not None and parsed.campaign in CAMPAIGNS
+    return parsed is not None and parsed.campaign in EVERY_KIND
 
 
 def clinic_settings(**clinic: Any) -> Settings:
@@ -181,13 +178,8 @@ def build(settings: Settings, start: datetime) -> Rig:
     recall_store = MemoryRecallStore(ids)
     kos = KosSource(settings=settings, recalls=recall_store, clock=clock)
     progressive = ProgressiveFlow(basics=basics, sources=[kos], dispatcher=dispatcher, changed=room_changed)
-    worker.register(TaskKind.DIAL, CampaignKind.REMINDERS, reminders.run_dial)
-    worker.register(TaskKind.SMS, CampaignKind.REMINDERS, reminders.run_sms)
-    worker.register(TaskKind.DIAL, CampaignKind.CALLBACK, callbacks.run_dial)
-    worker.register(TaskKind.SMS, CampaignKind.CALLBACK, callbacks.run_sms)
-    for campaign in ADMINISTRATOR_TAKES:
-        worker.register(TaskKind.DIAL, campaign, progressive.run_dial)
     for flow in (reminders, callbacks, progressive):
+        worker.register_all(flow.due_runners)
         desk.register(flow, flow.campaigns)
     rig = Rig(
         settings=settings,
