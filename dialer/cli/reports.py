@@ -60,12 +60,11 @@ async def report_sla(settings: Settings, day: date, clinic_id: str | None, out: 
         for clinic in clinics:
             report = await sla_report(storage.sla, clinic, day, command_time(settings))
             out.write(f"Уровень сервиса: {clinic.name} ({clinic.id}), {day.isoformat()}\n")
-            whole = report.whole_day.as_dict()
-            hours = {h: f.as_dict() for h, f in report.hours.items()}
+            hours = report.hours
             out.write("  " + f"{'':<34}{'день':>8}" + "".join(f"{h:>6}ч" for h in hours) + "\n")
             for key, label in SLA_ROWS:
-                cells = "".join(f"{_cell(f[key]):>7}" for f in hours.values())
-                out.write(f"  {label:<34}{_cell(whole[key]):>8}{cells}\n")
+                cells = "".join(f"{_cell(getattr(f, key)):>7}" for f in hours.values())
+                out.write(f"  {label:<34}{_cell(getattr(report.whole_day, key)):>8}{cells}\n")
     finally:
         await storage.close()
     return EXIT_OK

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Literal, NotRequired, TypedDict
 
+from dialer.core.sla import FiguresView
+
 
 class Tiles(TypedDict):
     waiting: int
@@ -65,6 +67,6 @@ class BoardMessage(TypedDict):
     callbacks: list[OpenCallback]
     admins: list[AdminState]
     campaign: Funnel
-    hours: dict[int, dict[str, object]]  # core.sla.Figures.as_dict() of each hour
+    hours: dict[int, FiguresView]
     alerts: list[AlertLine]
     chart: NotRequired[str]  # today by hour as SVG, drawn by the web

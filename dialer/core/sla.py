@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import TypedDict, cast
 from zoneinfo import ZoneInfo
 
 ANSWER_TARGET_SECONDS = 20.0
@@ -28,6 +29,29 @@ class TaskStat:
     contacted_at: datetime | None
 
 
+class FiguresView(TypedDict):
+    """`Figures` as JSON: the board's hours, GET /api/sla and the supervisor's pages read these keys."""
+
+    calls: int
+    answered: int
+    missed: int
+    missed_pct: float
+    answered_in_target_pct: float
+    avg_wait: float
+    hidden: int
+    callbacks: int
+    first_attempt_in_deadline_pct: float
+    contacted_in_deadline_pct: float
+    breaches: int
+    median_first_attempt: float | None
+    p95_first_attempt: float | None
+    median_contact: float | None
+
+
+class HourFiguresView(FiguresView):
+    hour: int
+
+
 @dataclass(frozen=True)
 class Figures:
     calls: int
@@ -45,8 +69,11 @@ class Figures:
     p95_first_attempt: float | None
     median_contact: float | None
 
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+    def as_dict(self) -> FiguresView:
+        return cast(FiguresView, asdict(self))  # the view's keys are these fields, of the same types
+
+    def of_hour(self, hour: int) -> HourFiguresView:
+        return {"hour": hour, **self.as_dict()}
 
 
 def _pct(part: int, whole: int) -> float:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypedDict
 
+from dialer.core.sla import FiguresView, HourFiguresView
+
 
 @dataclass(frozen=True)
 class DayMetrics:
@@ -73,5 +75,5 @@ class SlaDayView(TypedDict):
     clinic: str
     date: str
     timezone: str
-    day: dict[str, object]
-    hours: list[dict[str, object]]
+    day: FiguresView
+    hours: list[HourFiguresView]

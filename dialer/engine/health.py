@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dialer.core.health import HealthView
 from dialer.core.ports import PbxLink
 from dialer.core.stores import DueStore
 from dialer.engine.calls import CallDesk
@@ -17,7 +18,7 @@ class Health:
     intake: Intake
     due: DueStore
 
-    async def __call__(self) -> dict[str, object]:
+    async def __call__(self) -> HealthView:
         inbound = self.intake.inbound
         return {
             "ami": "connected" if self.link.connected else "disconnected",

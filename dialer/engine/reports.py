@@ -30,7 +30,7 @@ class SlaReport:
             "date": self.day.isoformat(),
             "timezone": self.clinic.timezone.key,
             "day": self.whole_day.as_dict(),
-            "hours": [{"hour": h, **f.as_dict()} for h, f in self.hours.items()],
+            "hours": [f.of_hour(h) for h, f in self.hours.items()],
         }
 
 

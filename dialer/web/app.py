@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from dialer.core.errors import DialerError
+from dialer.core.health import HealthView
 from dialer.core.privacy import describe_error, scrub_phones
 from dialer.core.staff import Role
 from dialer.web import api, audit, auth, operator, sms_receipts, supervisor
@@ -34,7 +35,7 @@ log = logging.getLogger("dialer.web")
 
 STATIC = Path(__file__).parent / "static"
 
-Health = Callable[[], Awaitable[dict[str, object]]]
+Health = Callable[[], Awaitable[HealthView]]
 HEALTH: web.AppKey[Health] = web.AppKey("health")
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from html import escape
-from typing import Any
+
+from dialer.core.sla import FiguresView
 
 WIDTH, HEIGHT, PAD = 720, 220, 32
 
 
-def hours_svg(hours: Mapping[int, Mapping[str, Any]]) -> str:
+def hours_svg(hours: Mapping[int, FiguresView]) -> str:
     if not hours:
         return '<p class="empty">Сегодня звонков ещё не было.</p>'
     keys = sorted(hours)

@@ -1,0 +1,13 @@
+"""What the monitoring's health check answers (GET /health): the link, the calls in the air, the due tasks."""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+
+class HealthView(TypedDict):
+    ami: Literal["connected", "disconnected"]
+    reconciled: bool  # the calls in the air were matched to Asterisk's after the last (re)connect
+    calls_in_flight: int
+    inbound_calls_open: int
+    due_tasks: int
