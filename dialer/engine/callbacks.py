@@ -39,7 +39,7 @@ from dialer.core.records import (
 from dialer.core.stores import CallbackStore
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
-from dialer.engine.runner import Call, CampaignFlow, FlowBasics
+from dialer.engine.runner import Call, CampaignFlow, FlowBasics, placed_records
 from dialer.engine.sms import SmsSender, clinic_sms
 from dialer.engine.worker import DueRunners
 from dialer.settings import ClinicSettings
@@ -149,23 +149,7 @@ class CallbackFlow(CampaignFlow):
 
     async def _history(self, target_id: int) -> tuple[list[AttemptRecord], list[AttemptRow]]:
         rows = await self.attempts.history(target_id)
-        records = []
-        for row in rows:
-            if row.state is AttemptState.UNPLACED:
-                continue
-            if AttemptId.parse(row.attempt_id).campaign == CampaignKind.CALLBACK and row.leg_status is None:
-                if row.state is not AttemptState.ENDED:
-                    records.append(AttemptRecord(row.n, row.created_at, None))
-                elif row.result is CallResult.ANSWERED:
-                    # The administrator hung up while the patient's phone still rang: a call all the same.
-                    records.append(AttemptRecord(row.n, row.created_at, CallResult.NO_ANSWER))
-                continue  # otherwise the administrator never picked up: the patient was not called
-            record = row.as_record()
-            if row.leg_status is not None and record.result is not None:
-                result, settled = patient_leg_result(row.leg_status)
-                record = AttemptRecord(row.n, row.created_at, result, settled)
-            records.append(record)
-        return records, rows
+        return placed_records(rows, _callback_record), rows
 
     async def _step(self, task: CallbackTask) -> tuple[Dial | SendSms | Wait | Stop, list[AttemptRow]]:
         clinic = self.settings.clinic(task.clinic_id)
@@ -331,3 +315,20 @@ class CallbackFlow(CampaignFlow):
             await self._close_by_phone(work.phone, work.reason, work.at or self.clock.now())
         else:
             await self.plan(work.target_id)
+
+
+def _callback_record(row: AttemptRow) -> AttemptRecord | None:
+    """A callback attempt as the planner counts it: the patient's leg, when the administrator's side was placed
+    first; None when the administrator never picked up, so the patient was not called."""
+    if AttemptId.parse(row.attempt_id).campaign == CampaignKind.CALLBACK and row.leg_status is None:
+        if row.state is not AttemptState.ENDED:
+            return AttemptRecord(row.n, row.created_at, None)
+        if row.result is CallResult.ANSWERED:
+            # The administrator hung up while the patient's phone still rang: a call all the same.
+            return AttemptRecord(row.n, row.created_at, CallResult.NO_ANSWER)
+        return None
+    record = row.as_record()
+    if row.leg_status is not None and record.result is not None:
+        result, settled = patient_leg_result(row.leg_status)
+        return AttemptRecord(row.n, row.created_at, result, settled)
+    return record

@@ -22,12 +22,12 @@ from dialer.campaigns.planner import Dial, SendSms, Stop, StopReason, Target, Wa
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
-from dialer.core.records import AttemptRecord, AttemptRow, AttemptState, DueTask, Settled, TaskKind, WrapupRow
+from dialer.core.records import AttemptRecord, AttemptRow, DueTask, Settled, TaskKind, WrapupRow
 from dialer.core.staff import UserRow
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.loops import consume
-from dialer.engine.runner import Call, CampaignFlow, FlowBasics
+from dialer.engine.runner import Call, CampaignFlow, FlowBasics, placed_records
 from dialer.engine.worker import DueRunners
 
 log = logging.getLogger("dialer.progressive")
@@ -165,15 +165,7 @@ class ProgressiveFlow(CampaignFlow):
 
     async def _history(self, target_id: int) -> tuple[list[AttemptRecord], list[AttemptRow]]:
         rows = await self.attempts.history(target_id)
-        records = []
-        for row in rows:
-            if row.state is AttemptState.UNPLACED:
-                continue
-            record = row.as_record()
-            if row.leg_status == CONNECTED:
-                record = AttemptRecord(row.n, row.created_at, CallResult.ANSWERED, Settled.FINAL)
-            records.append(record)
-        return records, rows
+        return placed_records(rows, _connected_is_final), rows
 
     async def plan(self, campaign: str, target_id: int) -> None:
         source = self.sources[campaign]
@@ -288,3 +280,10 @@ class ProgressiveFlow(CampaignFlow):
         await consume(
             "progressive", self._work, lambda work: self.plan(work.campaign, work.target_id), self.clock
         )
+
+
+def _connected_is_final(row: AttemptRow) -> AttemptRecord:
+    """A call an administrator was connected on settles its target, whatever the patient's leg says."""
+    if row.leg_status == CONNECTED:
+        return AttemptRecord(row.n, row.created_at, CallResult.ANSWERED, Settled.FINAL)
+    return row.as_record()

@@ -36,9 +36,13 @@ class Call:
     request: OriginateRequest
 
 
-def placed_records(history: Sequence[AttemptRow]) -> list[AttemptRecord]:
-    """The planner's view of a target's attempts: those never placed do not count."""
-    return [row.as_record() for row in history if row.state is not AttemptState.UNPLACED]
+def placed_records(
+    history: Sequence[AttemptRow], read: Callable[[AttemptRow], AttemptRecord | None] = AttemptRow.as_record
+) -> list[AttemptRecord]:
+    """The planner's view of a target's attempts: those never placed do not count, nor those the campaign's
+    `read` leaves out (None); `read` says what a placed attempt's outcome means to the campaign."""
+    records = (read(row) for row in history if row.state is not AttemptState.UNPLACED)
+    return [record for record in records if record is not None]
 
 
 def next_attempt_n(history: Sequence[AttemptRow]) -> int:
