@@ -215,8 +215,9 @@ async def test_remind_later_in_the_diary_comes_back_on_its_date(storage: Storage
     ((task_id, at),) = await due_dials(storage, "diary")
     target = AttemptId.of_due_task(task_id).target
     entry = await storage.worklists.diary_entry(target)
-    assert entry is not None and entry["comment"] == "перезвонить после отпуска"
+    assert entry is not None and entry.comment == "перезвонить после отпуска"
     assert at.astimezone(parse_settings(CONFIG).clinic("c1").timezone).date() == thursday
     # The administrator's wrap-up closes the entry.
     await diary.wrapped_up(target, WrapupForm("booked", "", "", visit_day=date(2026, 12, 10)), "anna")
-    assert (await storage.worklists.diary_entry(target))["state"] == "done"  # type: ignore[index]
+    done = await storage.worklists.diary_entry(target)
+    assert done is not None and done.state == "done"
