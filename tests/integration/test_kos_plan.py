@@ -167,8 +167,8 @@ async def test_a_patient_never_reached_moves_a_week_three_times_then_is_refused(
     assert (row.status, row.reason, row.moves) == (RecallStatus.REFUSED, "не дозвонились", 3)
     # Every change went to the outbox for the clinic's system: three moves and the refusal.
     events = await storage.outbox.due(clock.now() + timedelta(days=1), limit=50)
-    assert [e["kind"] for e in events] == ["kos.status"] * 4
-    assert '"status": "refused"' in events[-1]["payload"]
+    assert [e.kind for e in events] == ["kos.status"] * 4
+    assert '"status": "refused"' in events[-1].payload
 
 
 async def test_the_plan_calls_only_the_senior_administrators_number_a_day(storage: Storage) -> None:
