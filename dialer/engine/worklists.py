@@ -12,7 +12,7 @@ from dialer.campaigns.planner import StopReason
 from dialer.core.clock import Clock
 from dialer.core.ids import sms_key
 from dialer.core.records import TargetState
-from dialer.core.worklist_states import DiaryState, OfferState
+from dialer.core.worklist_states import DiaryState, OfferState, WaitingState
 from dialer.core.worklists import DiaryEntry, Offer, OfferMade
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.progressive import ProgressiveTarget
@@ -39,7 +39,9 @@ class WorklistStore(Protocol):
 
     async def offer(self, target_id: int) -> Offer | None: ...
 
-    async def offer_state(self, offer_id: int, state: str, entry_state: str | None = None) -> None: ...
+    async def offer_state(
+        self, offer_id: int, state: OfferState, entry_state: WaitingState | None = None
+    ) -> None: ...
 
 
 class DiarySource:
@@ -133,7 +135,7 @@ class OfferSource:
         await self.store.close_target(target_id, "contacted" if contacted else reason.value, self.clock.now())
         if contacted:
             return None
-        await self.store.offer_state(offer.offer_id, "expired")
+        await self.store.offer_state(offer.offer_id, OfferState.EXPIRED)
         return await self.slot_freed(offer.clinic_id, offer.appointment_id)
 
     async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> int | None:
@@ -141,7 +143,7 @@ class OfferSource:
         if offer is None:
             return None
         if form.result == "booked":
-            await self.store.offer_state(offer.offer_id, "booked", entry_state="booked")
+            await self.store.offer_state(offer.offer_id, OfferState.BOOKED, entry_state=WaitingState.BOOKED)
             return None
-        await self.store.offer_state(offer.offer_id, "declined")
+        await self.store.offer_state(offer.offer_id, OfferState.DECLINED)
         return await self.slot_freed(offer.clinic_id, offer.appointment_id)

@@ -196,13 +196,15 @@ class SqlWorklistStore:
             target_state=TargetState(t.state),
         )
 
-    async def offer_state(self, offer_id: int, state: str, entry_state: str | None = None) -> None:
+    async def offer_state(
+        self, offer_id: int, state: OfferState, entry_state: WaitingState | None = None
+    ) -> None:
         async with self.engine.begin() as conn:
             row = (
                 await conn.execute(
                     update(offers)
                     .where(offers.c.offer_id == offer_id)
-                    .values(state=state)
+                    .values(state=state.value)
                     .returning(offers.c.entry_id)
                 )
             ).one()
@@ -210,7 +212,7 @@ class SqlWorklistStore:
                 await conn.execute(
                     update(waiting_list)
                     .where(waiting_list.c.entry_id == row.entry_id)
-                    .values(state=entry_state)
+                    .values(state=entry_state.value)
                 )
 
     # -- post-visit IVRs ------------------------------------------------------------------------------
