@@ -8,11 +8,12 @@ import hmac
 import json
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import aiohttp
 
 from dialer.core.clock import Clock
+from dialer.core.records import OutboxEvent
 from dialer.core.retry import RetryBackoff
 from dialer.engine.loops import forever
 from dialer.settings import WebhookSettings
@@ -26,7 +27,7 @@ DELIVERY_BACKOFF = RetryBackoff(first=timedelta(seconds=5), longest=timedelta(ho
 
 
 class Outbox(Protocol):
-    async def due(self, now: datetime, limit: int = 20) -> list[dict[str, Any]]: ...
+    async def due(self, now: datetime, limit: int = 20) -> list[OutboxEvent]: ...
 
     async def delivered(self, event_id: int, at: datetime) -> None: ...
 
@@ -57,25 +58,25 @@ class WebhookSender:
 
             await forever("webhook", turn, self.clock)
 
-    async def _deliver(self, http: aiohttp.ClientSession, event: dict[str, Any]) -> None:
+    async def _deliver(self, http: aiohttp.ClientSession, event: OutboxEvent) -> None:
         body = json.dumps(
-            {"event": event["kind"], "id": event["event_key"], "data": json.loads(event["payload"])},
+            {"event": event.kind, "id": event.event_key, "data": json.loads(event.payload)},
             ensure_ascii=False,
         ).encode()
         headers = {
             "Content-Type": "application/json",
-            "Idempotency-Key": event["event_key"],
-            "X-Dialer-Event": event["kind"],
+            "Idempotency-Key": event.event_key,
+            "X-Dialer-Event": event.kind,
             "X-Dialer-Signature": signature(self.settings.secret.value, body),
         }
         try:
             async with http.post(self.settings.url, data=body, headers=headers) as response:
                 if 200 <= response.status < 300:
-                    await self.outbox.delivered(event["event_id"], self.clock.now())
+                    await self.outbox.delivered(event.event_id, self.clock.now())
                     return
                 error = f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError) as err:
             error = f"{type(err).__name__}: {err}"
-        retry = DELIVERY_BACKOFF.after(int(event["attempts"]))
-        log.warning("webhook %s not taken (%s); retry in %s", event["event_key"], error, retry)
-        await self.outbox.failed(event["event_id"], error, self.clock.now() + retry)
+        retry = DELIVERY_BACKOFF.after(event.attempts)
+        log.warning("webhook %s not taken (%s); retry in %s", event.event_key, error, retry)
+        await self.outbox.failed(event.event_id, error, self.clock.now() + retry)

@@ -33,6 +33,17 @@ _LABELS = {
 
 
 @dataclass(frozen=True)
+class AlertRow:
+    """A stored alert still up (not cleared)."""
+
+    alert_id: int
+    clinic_id: str
+    kind: AlertKind
+    raised_at: datetime
+    detail: str
+
+
+@dataclass(frozen=True)
 class Limits:
     waiting_callers: int
     longest_wait: timedelta

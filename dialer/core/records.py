@@ -185,6 +185,17 @@ class EventRow:
 
 
 @dataclass(frozen=True)
+class OutboxEvent:
+    """A status change queued for the clinic's own system, until its webhook is taken."""
+
+    event_id: int
+    event_key: str  # the idempotency key the receiver sees
+    kind: str
+    payload: str  # the JSON body's data, as queued
+    attempts: int
+
+
+@dataclass(frozen=True)
 class SmsRow:
     sms_key: str
     clinic_id: str

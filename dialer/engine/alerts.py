@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from dialer.core.alerts import AlertBook, AlertKind, Change, Limits, Observation
+from dialer.core.alerts import AlertBook, AlertRow, Change, Limits, Observation
 from dialer.core.clock import Clock
 from dialer.core.ids import sms_key
 from dialer.core.privacy import describe_error
@@ -30,7 +30,7 @@ class AlertStore(Protocol):
 
     async def clear(self, clinic_id: str, kind: str, at: datetime) -> None: ...
 
-    async def active(self, clinic_id: str | None = None) -> list[dict[str, object]]: ...
+    async def active(self, clinic_id: str | None = None) -> list[AlertRow]: ...
 
 
 class RecentCalls(Protocol):
@@ -86,9 +86,9 @@ class AlertWatch:
     async def _resume(self) -> None:
         """After a restart, an alert already up is not raised again."""
         for row in await self.store.active():
-            book = self.books.get(str(row["clinic_id"]))
+            book = self.books.get(row.clinic_id)
             if book is not None:
-                book.active[AlertKind(str(row["kind"]))] = row["raised_at"]  # type: ignore[assignment]
+                book.active[row.kind] = row.raised_at
 
     async def observe(self, clinic: ClinicSettings) -> Observation:
         now = self.clock.now()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
-from dialer.core.alerts import AlertKind
+from dialer.core.alerts import AlertKind, AlertRow
 from dialer.core.board_view import AdminState, BoardMessage, Funnel, OpenCallback, Tiles
 from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
@@ -85,10 +84,10 @@ class Board:
             "hours": {h: f.as_dict() for h, f in report.hours.items()},
             "alerts": [
                 {
-                    "kind": a["kind"],
-                    "label": AlertKind(str(a["kind"])).label,
-                    "detail": a["detail"],
-                    "raised_at": _iso(a["raised_at"]),
+                    "kind": a.kind.value,
+                    "label": a.kind.label,
+                    "detail": a.detail,
+                    "raised_at": a.raised_at.isoformat(),
                 }
                 for a in await self.alerts.active(clinic.id)
                 if _current(a, now)
@@ -100,15 +99,8 @@ class Board:
 NEWS_FOR = timedelta(days=1)
 
 
-def _current(alert: dict[str, Any], now: datetime) -> bool:
-    raised = alert["raised_at"]
-    if alert["kind"] != AlertKind.LOW_RATING or not isinstance(raised, datetime):
-        return True
-    return now - (raised if raised.tzinfo else raised.replace(tzinfo=UTC)) < NEWS_FOR
-
-
-def _iso(value: object) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
+def _current(alert: AlertRow, now: datetime) -> bool:
+    return alert.kind is not AlertKind.LOW_RATING or now - alert.raised_at < NEWS_FOR
 
 
 def _tiles(day: Figures, waiting: int, longest: float, open_callbacks: int) -> Tiles:

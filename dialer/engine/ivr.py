@@ -8,7 +8,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from dialer.campaigns.kinds import POST_VISIT, CampaignKind
 from dialer.campaigns.plan import resolve_day_windows
@@ -22,7 +22,8 @@ from dialer.campaigns.post_visit import (
     low_rating_detail,
 )
 from dialer.core.ids import AttemptId
-from dialer.core.records import AttemptRow, DueTask, Settled, TaskKind
+from dialer.core.records import AttemptRow, DueTask, Settled, TargetState, TaskKind
+from dialer.core.worklists import TargetRow
 from dialer.engine.alerts import text_supervisor
 from dialer.engine.loops import consume
 from dialer.engine.runner import CampaignFlow, FlowBasics, placed_records
@@ -34,7 +35,7 @@ log = logging.getLogger("dialer.ivr")
 
 
 class IvrStore(Protocol):
-    async def target(self, target_id: int) -> dict[str, Any] | None: ...
+    async def target(self, target_id: int) -> TargetRow | None: ...
 
     async def close_target(self, target_id: int, reason: str, now: datetime) -> None: ...
 
@@ -98,11 +99,9 @@ class IvrFlow(CampaignFlow):
                     count += 1
         return count
 
-    async def _step(
-        self, campaign: str, target_id: int, target: dict[str, Any]
-    ) -> tuple[Step, list[AttemptRow]]:
-        clinic = self.settings.clinic(target["clinic_id"])
-        day = target["created_at"].astimezone(clinic.timezone).date()
+    async def _step(self, campaign: str, target_id: int, target: TargetRow) -> tuple[Step, list[AttemptRow]]:
+        clinic = self.settings.clinic(target.clinic_id)
+        day = target.created_at.astimezone(clinic.timezone).date()
         windows = tuple(resolve_day_windows(self._campaign(campaign).plan.windows, day, clinic.timezone))
         rows = await self.attempts.history(target_id)
         records = placed_records(rows)
@@ -119,9 +118,9 @@ class IvrFlow(CampaignFlow):
 
     async def plan(self, campaign: str, target_id: int) -> None:
         target = await self.store.target(target_id)
-        if target is None or target["state"] != "active":
+        if target is None or target.state is not TargetState.ACTIVE:
             return
-        clinic = self.settings.clinic(target["clinic_id"])
+        clinic = self.settings.clinic(target.clinic_id)
         step, rows = await self._step(campaign, target_id, target)
         if isinstance(step, Dial):
             await self.runner.schedule_dial(campaign, target_id, clinic.id, step.at, rows)
@@ -131,20 +130,20 @@ class IvrFlow(CampaignFlow):
 
     async def run_dial(self, task: DueTask) -> None:
         target = await self.store.target(task.target_id)
-        attempt_id = await self.runner.claim(task, target is not None and target["state"] == "active")
+        attempt_id = await self.runner.claim(task, target is not None and target.state is TargetState.ACTIVE)
         if target is None or attempt_id is None:
             return
-        async with self.runner.slot(target["clinic_id"]) as slot:
+        async with self.runner.slot(target.clinic_id) as slot:
             if await self._not_now(task, target):
                 return
             context = DIALPLAN_CONTEXTS[CampaignKind(task.campaign)]
-            call = self.runner.patient_call(attempt_id, target["clinic_id"], target["phone"], context)
+            call = self.runner.patient_call(attempt_id, target.clinic_id, target.phone, context)
             await self.runner.place(task, attempt_id, call, slot)
 
-    async def _not_now(self, task: DueTask, target: dict[str, Any]) -> bool:
+    async def _not_now(self, task: DueTask, target: TargetRow) -> bool:
         """Outside the clinic's calling hours (a task due while the service was down, a long wait for the
         trunk): no call now; the plan's next allowed time instead, or the plan's end."""
-        clinic = self.settings.clinic(target["clinic_id"])
+        clinic = self.settings.clinic(target.clinic_id)
         if clinic.calling_hours.allows(self.clock.now(), clinic.timezone):
             return False
         step, _ = await self._step(task.campaign, task.target_id, target)
@@ -182,9 +181,9 @@ class IvrFlow(CampaignFlow):
         target = await self.store.target(answer.attempt.target_id)
         if target is None:
             return
-        clinic = self.settings.clinic(target["clinic_id"])
+        clinic = self.settings.clinic(target.clinic_id)
         fresh = await self.store.feedback(
-            clinic.id, target["subject_id"], campaign, answer.digit, answer.attempt.attempt_id, answer.at
+            clinic.id, target.subject_id, campaign, answer.digit, answer.attempt.attempt_id, answer.at
         )
         if not fresh:
             return
@@ -192,17 +191,15 @@ class IvrFlow(CampaignFlow):
         if asks_to_talk(campaign, answer.digit):
             await self.store.add_diary(
                 clinic.id,
-                target["phone"],
-                target["patient_id"] or None,
+                target.phone,
+                target.patient_id or None,
                 now.astimezone(clinic.timezone).date(),
                 TALK_TO_US_COMMENT,
                 now,
             )
-            log.info(
-                "follow-up of %s: the patient asks to talk; a diary call for today", target["subject_id"]
-            )
+            log.info("follow-up of %s: the patient asks to talk; a diary call for today", target.subject_id)
         elif is_low_rating(campaign, answer.digit, self.settings.survey.low_rating):
-            detail = low_rating_detail(answer.digit, target["subject_id"])
+            detail = low_rating_detail(answer.digit, target.subject_id)
             alert_id = await self.alerts.raise_(clinic.id, "low_rating", now, detail)
             try:
                 await text_supervisor(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time
-from typing import Any, Protocol
+from typing import Protocol
 
 from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.kos import after_round_unreached, after_wrapup, round_day
@@ -31,7 +31,7 @@ class RecallStore(Protocol):
     async def close_round(self, target_id: int, reason: str, now: datetime) -> None: ...
 
     async def change(
-        self, recall_id: int, change: RecallChange, *, now: datetime, close_target: int, event: dict[str, Any]
+        self, recall_id: int, change: RecallChange, *, now: datetime, close_target: int, event: dict[str, str]
     ) -> None: ...
 
 
@@ -92,7 +92,7 @@ class KosSource:
         await self._change(recall, change, target_id, {"source": "operator", "operator": operator})
 
     async def _change(
-        self, recall: RecallRecord, change: RecallChange, target_id: int, event: dict[str, Any]
+        self, recall: RecallRecord, change: RecallChange, target_id: int, event: dict[str, str]
     ) -> None:
         await self.recalls.change(
             recall.recall_id, change, now=self.clock.now(), close_target=target_id, event=event

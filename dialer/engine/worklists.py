@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.plan import Window, resolve_day_windows
 from dialer.campaigns.planner import StopReason
 from dialer.core.clock import Clock
 from dialer.core.ids import sms_key
+from dialer.core.records import TargetState
+from dialer.core.worklist_states import DiaryState, OfferState, WaitingState
+from dialer.core.worklists import DiaryEntry, Offer, OfferMade
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.progressive import ProgressiveTarget
 from dialer.engine.sms import SmsRetryLater, SmsSender, clinic_sms
@@ -26,19 +29,19 @@ class WorklistStore(Protocol):
 
     async def diary_day(self, clinic_id: str, day: date, now: datetime) -> list[int]: ...
 
-    async def diary_entry(self, target_id: int) -> dict[str, Any] | None: ...
+    async def diary_entry(self, target_id: int) -> DiaryEntry | None: ...
 
     async def diary_move(self, entry_id: int, day: date) -> None: ...
 
     async def diary_done(self, entry_id: int) -> None: ...
 
-    async def next_offer(
-        self, clinic_id: str, appointment_id: str, now: datetime
-    ) -> dict[str, Any] | None: ...
+    async def next_offer(self, clinic_id: str, appointment_id: str, now: datetime) -> OfferMade | None: ...
 
-    async def offer(self, target_id: int) -> dict[str, Any] | None: ...
+    async def offer(self, target_id: int) -> Offer | None: ...
 
-    async def offer_state(self, offer_id: int, state: str, entry_state: str | None = None) -> None: ...
+    async def offer_state(
+        self, offer_id: int, state: OfferState, entry_state: WaitingState | None = None
+    ) -> None: ...
 
 
 class DiarySource:
@@ -60,11 +63,10 @@ class DiarySource:
         entry = await self.store.diary_entry(target_id)
         if entry is None:
             return None
-        clinic = self.settings.clinic(entry["clinic_id"])
-        day = date.fromisoformat(entry["target_day"])
-        windows = resolve_day_windows((self.settings.kos.round_window,), day, clinic.timezone)
-        active = entry["target_state"] == "active" and entry["state"] == "open"
-        return ProgressiveTarget(target_id, entry["clinic_id"], entry["phone"], tuple(windows), active)
+        clinic = self.settings.clinic(entry.clinic_id)
+        windows = resolve_day_windows((self.settings.kos.round_window,), entry.target_day, clinic.timezone)
+        active = entry.target_state is TargetState.ACTIVE and entry.state is DiaryState.OPEN
+        return ProgressiveTarget(target_id, entry.clinic_id, entry.phone, tuple(windows), active)
 
     async def stopped(self, target_id: int, reason: StopReason, contacted: bool) -> None:
         entry = await self.store.diary_entry(target_id)
@@ -72,16 +74,12 @@ class DiarySource:
             return
         await self.store.close_target(target_id, "contacted" if contacted else reason.value, self.clock.now())
         if not contacted:
-            await self.store.diary_move(
-                entry["entry_id"], date.fromisoformat(entry["target_day"]) + timedelta(days=1)
-            )
+            await self.store.diary_move(entry.entry_id, entry.target_day + timedelta(days=1))
 
     async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> None:
         entry = await self.store.diary_entry(target_id)
         if entry is not None:
-            await self.store.diary_done(
-                entry["entry_id"]
-            )  # a new date, if any, is a new entry of the wrap-up
+            await self.store.diary_done(entry.entry_id)  # a new date, if any, is a new entry of the wrap-up
 
 
 class OfferSource:
@@ -107,28 +105,28 @@ class OfferSource:
             log.info("slot of %s freed; nobody on the waiting list for it", appointment_id)
             return None
         clinic = self.settings.clinic(clinic_id)
-        body = clinic_sms(self.settings.waiting_list.sms, clinic, offer["slot_at"])
+        body = clinic_sms(self.settings.waiting_list.sms, clinic, offer.slot_at)
         try:
             await self.sms.send(
-                key=sms_key(CampaignKind.OFFER, offer["offer_id"], "offer"),
+                key=sms_key(CampaignKind.OFFER, offer.offer_id, "offer"),
                 clinic_id=clinic_id,
-                target_id=offer["target_id"],
-                phone=offer["phone"],
+                target_id=offer.target_id,
+                phone=offer.phone,
                 body=body,
             )
         except SmsRetryLater as err:
             log.warning("offer SMS not sent now (%s); the call still follows", err)
-        return None if offer["target_id"] is None else int(offer["target_id"])
+        return offer.target_id
 
     async def target(self, target_id: int) -> ProgressiveTarget | None:
         offer = await self.store.offer(target_id)
         if offer is None:
             return None
-        start = offer["sms_at"] + self.settings.waiting_list.reply_window
-        end = offer["slot_at"] - OFFER_CALL_BEFORE_SLOT
+        start = offer.sms_at + self.settings.waiting_list.reply_window
+        end = offer.slot_at - OFFER_CALL_BEFORE_SLOT
         windows = (Window(start, end, 2, timedelta(minutes=5)),) if end > start else ()
-        active = offer["target_state"] == "active" and offer["state"] == "offered"
-        return ProgressiveTarget(target_id, offer["clinic_id"], offer["phone"], windows, active)
+        active = offer.target_state is TargetState.ACTIVE and offer.state is OfferState.OFFERED
+        return ProgressiveTarget(target_id, offer.clinic_id, offer.phone, windows, active)
 
     async def stopped(self, target_id: int, reason: StopReason, contacted: bool) -> int | None:
         offer = await self.store.offer(target_id)
@@ -137,15 +135,15 @@ class OfferSource:
         await self.store.close_target(target_id, "contacted" if contacted else reason.value, self.clock.now())
         if contacted:
             return None
-        await self.store.offer_state(offer["offer_id"], "expired")
-        return await self.slot_freed(offer["clinic_id"], offer["appointment_id"])
+        await self.store.offer_state(offer.offer_id, OfferState.EXPIRED)
+        return await self.slot_freed(offer.clinic_id, offer.appointment_id)
 
     async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> int | None:
         offer = await self.store.offer(target_id)
         if offer is None:
             return None
         if form.result == "booked":
-            await self.store.offer_state(offer["offer_id"], "booked", entry_state="booked")
+            await self.store.offer_state(offer.offer_id, OfferState.BOOKED, entry_state=WaitingState.BOOKED)
             return None
-        await self.store.offer_state(offer["offer_id"], "declined")
-        return await self.slot_freed(offer["clinic_id"], offer["appointment_id"])
+        await self.store.offer_state(offer.offer_id, OfferState.DECLINED)
+        return await self.slot_freed(offer.clinic_id, offer.appointment_id)

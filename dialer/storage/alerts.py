@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dialer.core.alerts import AlertKind, AlertRow
 from dialer.storage.schema import alerts
 
 
@@ -35,9 +35,10 @@ class SqlAlertStore:
                 .values(cleared_at=at)
             )
 
-    async def active(self, clinic_id: str | None = None) -> list[dict[str, Any]]:
+    async def active(self, clinic_id: str | None = None) -> list[AlertRow]:
         query = select(alerts).where(alerts.c.cleared_at.is_(None))
         if clinic_id is not None:
             query = query.where(alerts.c.clinic_id == clinic_id)
         async with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in await conn.execute(query.order_by(alerts.c.raised_at))]
+            rows = await conn.execute(query.order_by(alerts.c.raised_at))
+        return [AlertRow(r.alert_id, r.clinic_id, AlertKind(r.kind), r.raised_at, r.detail) for r in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.recalls import RecallChange, RecallRecord, RecallStatus, rounds_for_today, status_change
-from dialer.core.records import TargetState, UpsertCounts
+from dialer.core.records import OutboxEvent, TargetState, UpsertCounts
 from dialer.storage.journal_schema import recalls, webhook_outbox
 from dialer.storage.schema import targets
 from dialer.storage.targets import finish_target, open_target
@@ -59,6 +60,19 @@ def _recall_values(r: RecallRecord, now: datetime) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Round:
+    """A КОС round: the target of one recall's calls on one date."""
+
+    target_id: int
+    active: bool
+
+
+def _round(target: Any) -> _Round:
+    """The round of a target row (target_id, state)."""
+    return _Round(int(target.target_id), target.state == TargetState.ACTIVE.value)
+
+
 def round_subject(recall_id: int, day: date) -> str:
     """One round of calls per recall per date: a moved date is a new round."""
     return f"{recall_id}:{day.isoformat()}"
@@ -100,17 +114,19 @@ class SqlRecallStore:
             )
             subjects = {round_subject(r.recall_id, r.target_day): r for r in due}
             earlier = await _rounds(conn, clinic_id, targets.c.subject_id.in_(list(subjects)))
-            active = {subject: t.state == TargetState.ACTIVE.value for subject, t in earlier.items()}
+            active = {subject: t.active for subject, t in earlier.items()}
             for subject in rounds_for_today(subjects, today, active, limit):
                 r, carried = subjects[subject], earlier.get(subject)
                 today[subject] = (
                     carried
                     if carried is not None
-                    else await open_target(
-                        conn, clinic_id, CampaignKind.KOS, subject, r.patient_id, r.phone, now
+                    else _round(
+                        await open_target(
+                            conn, clinic_id, CampaignKind.KOS, subject, r.patient_id, r.phone, now
+                        )
                     )
                 )
-        return [int(t.target_id) for t in today.values() if t.state == TargetState.ACTIVE.value]
+        return [t.target_id for t in today.values() if t.active]
 
     async def by_target(self, target_id: int) -> tuple[RecallRecord, bool, datetime] | None:
         """The recall a round belongs to, whether that round is still the current one and open, and when the
@@ -139,7 +155,7 @@ class SqlRecallStore:
             await finish_target(conn, target_id, reason, now)
 
     async def change(
-        self, recall_id: int, change: RecallChange, *, now: datetime, close_target: int, event: dict[str, Any]
+        self, recall_id: int, change: RecallChange, *, now: datetime, close_target: int, event: dict[str, str]
     ) -> None:
         """Change a recall's status and queue the webhook event, in one transaction."""
         values = {**status_change(change), "updated_at": now}
@@ -182,10 +198,10 @@ class SqlOutboxStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def due(self, now: datetime, limit: int = 20) -> list[dict[str, Any]]:
+    async def due(self, now: datetime, limit: int = 20) -> list[OutboxEvent]:
         async with self.engine.connect() as conn:
             return [
-                dict(r._mapping)
+                OutboxEvent(r.event_id, r.event_key, r.kind, r.payload, r.attempts)
                 for r in await conn.execute(
                     select(webhook_outbox)
                     .where(and_(webhook_outbox.c.delivered_at.is_(None), webhook_outbox.c.next_at <= now))
@@ -215,11 +231,11 @@ class SqlOutboxStore:
             await queue_event(conn, clinic_id, key, kind, payload, now)
 
 
-async def _rounds(conn: AsyncConnection, clinic_id: str, which: ColumnElement[bool]) -> dict[str, Any]:
-    """The clinic's КОС rounds (target_id, subject_id, state) that match, by subject."""
+async def _rounds(conn: AsyncConnection, clinic_id: str, which: ColumnElement[bool]) -> dict[str, _Round]:
+    """The clinic's КОС rounds that match, by subject."""
     rows = await conn.execute(
         select(targets.c.target_id, targets.c.subject_id, targets.c.state).where(
             targets.c.clinic_id == clinic_id, targets.c.campaign == CampaignKind.KOS, which
         )
     )
-    return {r.subject_id: r for r in rows}
+    return {r.subject_id: _round(r) for r in rows}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dialer.core.records import TargetState
 from dialer.core.worklist_states import DiaryState, OfferState, WaitingState
+from dialer.core.worklists import DiaryEntry, Offer, OfferMade, TargetRow
 from dialer.storage.appointments import VISIT_PATIENT
 from dialer.storage.journal_schema import diary, feedback, offers, waiting_list
 from dialer.storage.schema import appointments, patients, targets
@@ -20,10 +21,21 @@ class SqlWorklistStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def target(self, target_id: int) -> dict[str, Any] | None:
+    async def target(self, target_id: int) -> TargetRow | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(targets).where(targets.c.target_id == target_id))).first()
-        return dict(row._mapping) if row else None
+        if row is None:
+            return None
+        return TargetRow(
+            target_id=row.target_id,
+            clinic_id=row.clinic_id,
+            campaign=row.campaign,
+            subject_id=row.subject_id,
+            patient_id=row.patient_id,
+            phone=row.phone,
+            state=TargetState(row.state),
+            created_at=row.created_at,
+        )
 
     async def close_target(self, target_id: int, reason: str, now: datetime) -> None:
         async with self.engine.begin() as conn:
@@ -58,14 +70,24 @@ class SqlWorklistStore:
             ]
         return [i for i in ids if i is not None]
 
-    async def diary_entry(self, target_id: int) -> dict[str, Any] | None:
+    async def diary_entry(self, target_id: int) -> DiaryEntry | None:
         async with self.engine.connect() as conn:
             t = (await conn.execute(select(targets).where(targets.c.target_id == target_id))).first()
             if t is None or t.campaign != "diary":
                 return None
             entry_id = int(t.subject_id.split(":")[0])
             row = (await conn.execute(select(diary).where(diary.c.entry_id == entry_id))).one()
-        return {**dict(row._mapping), "target_state": t.state, "target_day": t.subject_id.split(":", 1)[1]}
+        return DiaryEntry(
+            entry_id=row.entry_id,
+            clinic_id=row.clinic_id,
+            phone=row.phone,
+            patient_id=row.patient_id,
+            due_day=row.due_day,
+            comment=row.comment,
+            state=DiaryState(row.state),
+            target_state=TargetState(t.state),
+            target_day=date.fromisoformat(t.subject_id.split(":", 1)[1]),
+        )
 
     async def diary_move(self, entry_id: int, day: date) -> None:
         async with self.engine.begin() as conn:
@@ -94,7 +116,7 @@ class SqlWorklistStore:
 
     # -- waiting-list offers --------------------------------------------------------------------------
 
-    async def next_offer(self, clinic_id: str, appointment_id: str, now: datetime) -> dict[str, Any] | None:
+    async def next_offer(self, clinic_id: str, appointment_id: str, now: datetime) -> OfferMade | None:
         """Offer the freed slot to the next waiting patient for that doctor and day, by priority."""
         async with self.engine.begin() as conn:
             appt = (
@@ -146,30 +168,43 @@ class SqlWorklistStore:
                     conn, clinic_id, "offer", str(offer_id), entry.patient_id or "", entry.phone, now
                 )
             )
-        return {
-            "offer_id": offer_id,
-            "target_id": target_id,
-            "phone": entry.phone,
-            "slot_at": appt.visit_at,
-            "doctor": appt.doctor,
-            "entry_id": entry.entry_id,
-        }
+        return OfferMade(
+            offer_id=offer_id,
+            target_id=target_id,
+            phone=entry.phone,
+            slot_at=appt.visit_at,
+            doctor=appt.doctor,
+            entry_id=entry.entry_id,
+        )
 
-    async def offer(self, target_id: int) -> dict[str, Any] | None:
+    async def offer(self, target_id: int) -> Offer | None:
         async with self.engine.connect() as conn:
             t = (await conn.execute(select(targets).where(targets.c.target_id == target_id))).first()
             if t is None or t.campaign != "offer":
                 return None
             row = (await conn.execute(select(offers).where(offers.c.offer_id == int(t.subject_id)))).one()
-        return {**dict(row._mapping), "target_state": t.state, "phone": t.phone}
+        return Offer(
+            offer_id=row.offer_id,
+            clinic_id=row.clinic_id,
+            appointment_id=row.appointment_id,
+            doctor=row.doctor,
+            slot_at=row.slot_at,
+            entry_id=row.entry_id,
+            state=OfferState(row.state),
+            sms_at=row.sms_at,
+            phone=t.phone,
+            target_state=TargetState(t.state),
+        )
 
-    async def offer_state(self, offer_id: int, state: str, entry_state: str | None = None) -> None:
+    async def offer_state(
+        self, offer_id: int, state: OfferState, entry_state: WaitingState | None = None
+    ) -> None:
         async with self.engine.begin() as conn:
             row = (
                 await conn.execute(
                     update(offers)
                     .where(offers.c.offer_id == offer_id)
-                    .values(state=state)
+                    .values(state=state.value)
                     .returning(offers.c.entry_id)
                 )
             ).one()
@@ -177,7 +212,7 @@ class SqlWorklistStore:
                 await conn.execute(
                     update(waiting_list)
                     .where(waiting_list.c.entry_id == row.entry_id)
-                    .values(state=entry_state)
+                    .values(state=entry_state.value)
                 )
 
     # -- post-visit IVRs ------------------------------------------------------------------------------

@@ -167,8 +167,8 @@ async def test_a_patient_never_reached_moves_a_week_three_times_then_is_refused(
     assert (row.status, row.reason, row.moves) == (RecallStatus.REFUSED, "не дозвонились", 3)
     # Every change went to the outbox for the clinic's system: three moves and the refusal.
     events = await storage.outbox.due(clock.now() + timedelta(days=1), limit=50)
-    assert [e["kind"] for e in events] == ["kos.status"] * 4
-    assert '"status": "refused"' in events[-1]["payload"]
+    assert [e.kind for e in events] == ["kos.status"] * 4
+    assert '"status": "refused"' in events[-1].payload
 
 
 async def test_the_plan_calls_only_the_senior_administrators_number_a_day(storage: Storage) -> None:
@@ -215,8 +215,9 @@ async def test_remind_later_in_the_diary_comes_back_on_its_date(storage: Storage
     ((task_id, at),) = await due_dials(storage, "diary")
     target = AttemptId.of_due_task(task_id).target
     entry = await storage.worklists.diary_entry(target)
-    assert entry is not None and entry["comment"] == "перезвонить после отпуска"
+    assert entry is not None and entry.comment == "перезвонить после отпуска"
     assert at.astimezone(parse_settings(CONFIG).clinic("c1").timezone).date() == thursday
     # The administrator's wrap-up closes the entry.
     await diary.wrapped_up(target, WrapupForm("booked", "", "", visit_day=date(2026, 12, 10)), "anna")
-    assert (await storage.worklists.diary_entry(target))["state"] == "done"  # type: ignore[index]
+    done = await storage.worklists.diary_entry(target)
+    assert done is not None and done.state == "done"

@@ -27,7 +27,8 @@ from dialer.core.clock import FakeClock
 from dialer.core.hours import CallingHours
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
-from dialer.core.records import AttemptRecord, DueTask, Settled, TaskKind
+from dialer.core.records import AttemptRecord, DueTask, Settled, TargetState, TaskKind
+from dialer.core.worklists import TargetRow
 from dialer.engine.ivr import IvrFlow
 from dialer.engine.pacer import PacerSlot, TrunkPacer
 from dialer.engine.runner import FlowBasics
@@ -309,11 +310,13 @@ class _Due:
 
 
 def ivr_flow(settings: Settings, now: datetime, created_at: datetime) -> tuple[IvrFlow, _Due, list[Any]]:
-    row = {"state": "active", "clinic_id": "center", "phone": "+79161234567", "created_at": created_at}
+    row = TargetRow(
+        7, "center", CampaignKind.FOLLOWUP, "A-1", "P-1", "+79161234567", TargetState.ACTIVE, created_at
+    )
     closed: list[Any] = []
     placed: list[Any] = []
 
-    async def target(target_id: int) -> dict[str, Any]:
+    async def target(target_id: int) -> TargetRow:
         return row
 
     async def history(target_id: int) -> list[Any]:
