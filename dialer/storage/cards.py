@@ -23,6 +23,7 @@ from dialer.core.cards import (
 )
 from dialer.core.recalls import RecallStatus
 from dialer.core.records import TaskState
+from dialer.core.worklist_states import DiaryState, WaitingState
 from dialer.storage.journal_schema import contacts, diary, recalls, waiting_list
 from dialer.storage.schema import appointments, callback_tasks, patients
 
@@ -123,12 +124,12 @@ class _CardQueries:
 
     def open_waiting(self) -> Select[Any]:
         return _columns(waiting_list, CardWaiting).where(
-            waiting_list.c.phone == self.phone, waiting_list.c.state == "open", self.of(waiting_list)
+            waiting_list.c.phone == self.phone, waiting_list.c.state == WaitingState.OPEN, self.of(waiting_list)
         )
 
     def open_diary(self) -> Select[Any]:
         return _columns(diary, CardDiaryEntry).where(
-            diary.c.phone == self.phone, diary.c.state == "open", self.of(diary)
+            diary.c.phone == self.phone, diary.c.state == DiaryState.OPEN, self.of(diary)
         )
 
     def open_recall(self) -> Select[Any]:

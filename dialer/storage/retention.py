@@ -42,7 +42,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dialer.core.recalls import RecallStatus
 from dialer.core.records import TargetState, TaskState
+from dialer.core.sms import SmsStatus
 from dialer.core.worklist_states import DiaryState, WaitingState
 from dialer.settings import RetentionSettings
 from dialer.storage.erasure import (
@@ -82,7 +84,7 @@ from dialer.storage.schema import (
 )
 
 CHUNK = 2000  # rows per transaction in a purge: the dialer's own writes wait no longer than that takes
-CLOSED_RECALLS = ("booked", "refused")
+CLOSED_RECALLS = (RecallStatus.BOOKED, RecallStatus.REFUSED)
 
 
 # -- the purge ---------------------------------------------------------------------------------------------
@@ -147,7 +149,7 @@ async def _rules(run: _Purge, policy: RetentionSettings, now: datetime) -> None:
     await run.rule(
         select(sms_messages.c.sms_key).where(
             sms_messages.c.created_at < cut,
-            sms_messages.c.status != "pending",  # a message still to send keeps what it is to send
+            sms_messages.c.status != SmsStatus.PENDING,  # a message still to send keeps what it is to send
             or_(sms_messages.c.phone != "", sms_messages.c.body != ""),
         ),
         blank_columns(sms_messages, "sms_key", phone="", body=""),
