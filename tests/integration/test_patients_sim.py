@@ -73,6 +73,7 @@ async def call(
     queue: str = "reception",
     doctor: str = MISSING_DOCTOR,
     context: str = "dialer-reminder",
+    visit: datetime = VISIT,
 ) -> CallResult:
     """Originate one reminder (or post-visit) call as the service does, and gather everything it produced."""
     started = time.monotonic()
@@ -87,7 +88,7 @@ async def call(
             ("ChannelId", attempt),
             ("Timeout", str(RING_OUT_MS)),
             ("Variable", f"DIALER_ATTEMPT={attempt}"),
-            ("Variable", f"DIALER_APPT_TS={int(VISIT.timestamp())}"),
+            ("Variable", f"DIALER_APPT_TS={int(visit.timestamp())}"),
             ("Variable", "DIALER_TZ=Asia/Omsk"),
             ("Variable", f"DIALER_DOCTOR_PROMPT={doctor}"),
             ("Variable", f"DIALER_QUEUE={queue}"),
@@ -403,3 +404,28 @@ def test_a_patient_who_presses_and_hangs_up_is_gone_before_the_ivr(timed: dict[s
     for case in ("r2-gone", "r1-at-3s-gone", "f2-gone"):
         result = timed[case]
         assert float(result.patient_hangup["Timestamp"]) <= float(result.ivr_hangup["Timestamp"]), case
+
+
+def test_the_date_words_for_a_late_day_and_hour(sandbox: SandboxHandle) -> None:
+    # 23 December, 21:05 in Omsk: "двадцать третье декабря в двадцать один ноль пять", the files SayUnixTime
+    # would choose (ordinals exist up to 20, so "двадцать" + "третье").
+    visit = datetime(2026, 12, 23, 21, 5, tzinfo=ZoneInfo("Asia/Omsk"))
+    number = f"7918{random.randrange(10**6):06d}1"  # waits for the menu, presses 1
+
+    async def ring() -> CallResult:
+        ami = await RawAmi.connect(sandbox.host, sandbox.port)
+        try:
+            await ami.login(sandbox.username, sandbox.secret)
+            return await call(ami, number, f"datetest-{os.getpid()}:1:1", visit=visit)
+        finally:
+            await ami.close()
+
+    result = asyncio.run(ring())
+    assert _digits(result) == ["1"]
+    assert _played(sandbox, number) == [
+        "dialer/reminder-intro",
+        *["digits/20", "digits/h-3", "digits/mon-11", "digits/at", "digits/20", "digits/1"],
+        *["digits/0", "digits/5"],
+        "dialer/reminder-menu",
+        "dialer/reminder-confirmed",
+    ]
