@@ -429,3 +429,26 @@ def test_the_date_words_for_a_late_day_and_hour(sandbox: SandboxHandle) -> None:
         "dialer/reminder-menu",
         "dialer/reminder-confirmed",
     ]
+
+
+def test_a_key_read_but_not_yet_reported_is_reported_by_the_hangup_handler(sandbox: SandboxHandle) -> None:
+    # A patient of behaviour 7 answers and stays 4 s; the sandbox context plays the IVR whose Read has just
+    # taken 2 when the line drops (tests/asterisk/sandbox_extra.conf).
+    attempt = f"handlertest-{os.getpid()}:1:1"
+
+    async def ring() -> CallResult:
+        ami = await RawAmi.connect(sandbox.host, sandbox.port)
+        try:
+            await ami.login(sandbox.username, sandbox.secret)
+            number = f"7916{random.randrange(10**6):06d}7"
+            return await call(ami, number, attempt, context="sandbox-read-then-gone")
+        finally:
+            await ami.close()
+
+    result = asyncio.run(ring())
+    assert _digits(result) == ["2"]
+    (event,) = result.digits
+    assert event["AttemptId"] == attempt
+    # The UserEvent comes before the Hangup, where the service's tracker still follows the call.
+    assert float(event["Timestamp"]) <= float(result.ivr_hangup["Timestamp"])
+    assert result.record == "cause=16;stage=intro;digit=2"
