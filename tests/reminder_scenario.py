@@ -9,6 +9,7 @@ from bench.lib.clinic import ClinicTime
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import FakeTwilio
 from tests.support import DialerHome, ami_section, sim_phone
+from tests.timed_patients import Timed
 
 # What the customer's plan (2 calls in the first window, 1 in the second, then SMS) must do with each
 # simulated behaviour: (final status, calls placed, SMS sent). Keys are the number's last digit.
@@ -26,13 +27,33 @@ EXPECTED = {
     # Consent: a do-not-call patient is never dialled but gets the SMS; a busy one without SMS consent gets none.
     "dnc": ("do_not_call", 0, 1),
     "nosms": ("not_reached", 3, 0),
+    # Patients who keep their own time (TIMED below): a key pressed during the greeting, the date or the menu
+    # is the answer, even when they hang up right after it, and the call is never made again.
+    "early1": ("confirmed", 1, 0),
+    "early2gone": ("cancelled", 1, 0),
+    "at3s1gone": ("confirmed", 1, 0),
+    "menu1gone": ("confirmed", 1, 0),
+    "quick12": ("confirmed", 1, 0),
+}
+TIMED = {
+    "early1": Timed(1.0, "1", 6),  # the patient: presses at +1 s, hangs up 6 s later
+    "early2gone": Timed(1.0, "2", 0),
+    "at3s1gone": Timed(3.0, "1", 0),
+    # The greeting, the date and the doctor take about 8.7 s with this doctor's prompt; the menu follows.
+    "menu1gone": Timed(9.5, "1", 0),
+    "quick12": Timed(1.0, "12", 9),  # "12" in one go: 1 counts, 2 is logged as ignored
 }
 BEHAVIOUR = {"dnc": "1", "nosms": "2"}
 FLAGS = {"dnc": {"do_not_call": "да"}, "nosms": {"consent_sms": "нет"}}
 
 
 def scenario_phones(rng: random.Random) -> dict[str, str]:
-    return {key: sim_phone(BEHAVIOUR.get(key, key), rng) for key in EXPECTED}
+    return {
+        key: f"+{TIMED[key].number(f'{rng.randrange(100):02d}')}"
+        if key in TIMED
+        else sim_phone(BEHAVIOUR.get(key, key), rng)
+        for key in EXPECTED
+    }
 
 
 def scenario_rows(phones: dict[str, str], visit_date: str) -> list[dict[str, str]]:

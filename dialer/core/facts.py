@@ -29,6 +29,16 @@ class DigitPressed:
 
 
 @dataclass(frozen=True, slots=True)
+class DigitIgnored:
+    """A second key pressed right after the one the IVR took ("12" in one go): not an answer, only logged."""
+
+    attempt_id: str
+    digit: str
+    taken: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class JoinedQueue:
     attempt_id: str
     queue: str
@@ -57,4 +67,4 @@ class PatientLeg:
     member: str = ""  # the administrator's queue interface, when a queue connected the patient
 
 
-Fact = CallStarted | CallAnswered | DigitPressed | PatientLeg | JoinedQueue | CallEnded
+Fact = CallStarted | CallAnswered | DigitPressed | DigitIgnored | PatientLeg | JoinedQueue | CallEnded

@@ -15,6 +15,7 @@ from dialer.core.facts import (
     CallAnswered,
     CallEnded,
     CallStarted,
+    DigitIgnored,
     DigitPressed,
     Fact,
     JoinedQueue,
@@ -94,6 +95,7 @@ class CallTracker:
 
     is_attempt_id: Callable[[str], bool]
     digit_event: str = "DialerDigit"
+    ignored_digit_event: str = "DialerDigitIgnored"
     leg_event: str = "DialerCallback"
     stats: TrackerStats = field(default_factory=TrackerStats)
     _attempts: dict[str, _Attempt] = field(default_factory=dict)
@@ -195,13 +197,15 @@ class CallTracker:
                 self.stats.malformed += 1
                 return NO_FACTS
             return (PatientLeg(attempt_id, status, event_time(event, now), event.get("Member", "")),)
-        if kind != self.digit_event:
+        if kind not in (self.digit_event, self.ignored_digit_event):
             return NO_FACTS
         attempt_id = event.get("AttemptId", "")
         digit = event.get("Digit", "")
         if self._lookup(attempt_id) is None or len(digit) != 1:
             self.stats.malformed += 1
             return NO_FACTS
+        if kind == self.ignored_digit_event:
+            return (DigitIgnored(attempt_id, digit, event.get("Taken", ""), event_time(event, now)),)
         return (DigitPressed(attempt_id, digit, event_time(event, now)),)
 
     def _on_queue_join(self, event: Event, now: datetime) -> tuple[Fact, ...]:

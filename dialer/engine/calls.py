@@ -24,6 +24,7 @@ from dialer.core.facts import (
     CallAnswered,
     CallEnded,
     CallStarted,
+    DigitIgnored,
     DigitPressed,
     Fact,
     JoinedQueue,
@@ -218,10 +219,16 @@ class CallDesk:
             self._open[attempt_id] = replace(attempt, state=AttemptState.ANSWERED)
             self._log(attempt, "answered", at=fact.at)
         elif isinstance(fact, DigitPressed):
+            if fact.digit == attempt.digit and attempt.settled is Settled.FINAL:
+                # The hangup handler's report of a key the IVR had already reported: one answer, not two.
+                return
             settled = self._notify(attempt).digit_pressed(attempt, fact.digit, fact.at)
             batch.changes.digits.append((attempt_id, fact.digit, settled))
             self._open[attempt_id] = replace(attempt, digit=fact.digit, settled=settled)
             self._log(attempt, "digit", at=fact.at, digit=fact.digit)
+        elif isinstance(fact, DigitIgnored):
+            log.info("call %s: key %s ignored, %s was taken first", attempt_id, fact.digit, fact.taken)
+            self._log(attempt, "digit_ignored", at=fact.at, digit=fact.digit, detail=f"taken {fact.taken}")
         elif isinstance(fact, PatientLeg):
             settled = self._notify(attempt).patient_leg(attempt, fact)
             batch.changes.legs.append((attempt_id, fact.status, settled))

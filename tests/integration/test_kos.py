@@ -21,6 +21,7 @@ from tests.inbound_scenario import QUEUE, Service, running_service
 from tests.kos_scenario import kos_config, replay_pacing, webhook_receiver
 from tests.operators import Operator, add_user, api_token, operators
 from tests.support import sim_phone
+from tests.timed_patients import Timed
 
 pytestmark = pytest.mark.asterisk
 
@@ -305,6 +306,9 @@ async def test_the_follow_up_and_survey_ivrs_turn_answers_into_work(
     rng = random.Random()
     # Presses 2 (follow-up: «talk to us»; survey: a low rating) and presses 3 (not a follow-up answer; a 3).
     wants_talk, rates_three = sim_phone(5, rng), sim_phone(6, rng)
+    # Patients on their own clock: presses 1 a second after answering and hangs up at once; presses "45" in one go.
+    early_one = f"+{Timed(1.0, '1', 0).number(f'{rng.randrange(100):02d}')}"
+    quick_pair = f"+{Timed(1.0, '45', 9).number(f'{rng.randrange(100):02d}')}"
     ivr = """
 [campaigns.followup]
 days_after = 1
@@ -330,10 +334,10 @@ windows = [{ start = "08:00", end = "21:00", attempts = 1 }]
                 "visit_time": "10:00",
                 "doctor": DOCTOR,
             }
-            for n, phone in enumerate((wants_talk, rates_three))
+            for n, phone in enumerate((wants_talk, rates_three, early_one, quick_pair))
         ]
         assert (await post(svc, token, "/api/appointments", visits))[0] == 200
-        await svc.until(lambda: len(svc.home.query("select * from feedback")) == 3, 90, "three IVR answers")
+        await svc.until(lambda: len(svc.home.query("select * from feedback")) == 6, 90, "six IVR answers")
         await svc.until(
             lambda: not svc.home.query("select * from attempts where state in ('dialing', 'answered')"),
             30,
@@ -346,12 +350,32 @@ windows = [{ start = "08:00", end = "21:00", attempts = 1 }]
             ("V-0", "followup"): "2",
             ("V-0", "survey"): "2",
             ("V-1", "survey"): "3",
+            # Pressed during the greeting: the answer counts, though the patient hung up at once.
+            ("V-2", "followup"): "1",
+            ("V-2", "survey"): "1",
+            # "45": 4 is taken. A 4 is not a follow-up answer, so that call records nothing.
+            ("V-3", "survey"): "4",
         }
-        # «2 — поговорить с нами» became a diary call for today; the rating of 2 alerted the senior administrator.
+        # Each patient was called once per campaign: an answer during the greeting is not redialled.
+        targets = svc.home.query("select target_id from targets where campaign in ('followup', 'survey')")
+        placed = svc.home.query(
+            "select a.target_id from attempts a join targets t on t.target_id = a.target_id "
+            "where t.campaign in ('followup', 'survey') and a.state != 'unplaced'"
+        )
+        assert sorted(r["target_id"] for r in placed) == sorted(r["target_id"] for r in targets)
+        ignored = svc.home.query("select digit, detail from attempt_events where kind = 'digit_ignored'")
+        assert sorted((r["digit"], r["detail"]) for r in ignored) == [("5", "taken 4"), ("5", "taken 4")]
+        # «2 — поговорить с нами» became a diary call for today; the ratings of 2 and 1 alerted the senior
+        # administrator.
         (entry,) = svc.home.query("select * from diary")
         assert entry["phone"] == wants_talk and "самочувствия" in entry["comment"]
-        (alert,) = svc.home.query("select * from alerts where kind = 'low_rating'")
-        assert "оценка 2 из 5" in alert["detail"]
-        await svc.until(lambda: any(m.to == "+79169990011" for m in svc.twilio.messages), 20, "the alert SMS")
-        (sms,) = [m for m in svc.twilio.messages if m.to == "+79169990011"]
-        assert "низкая оценка" in sms.body and "Пациент" not in sms.body
+        alerts = svc.home.query("select * from alerts where kind = 'low_rating'")
+        assert sorted(a["detail"][a["detail"].index("оценка") :][:13] for a in alerts) == [
+            "оценка 1 из 5",
+            "оценка 2 из 5",
+        ]
+        await svc.until(
+            lambda: sum(m.to == "+79169990011" for m in svc.twilio.messages) == 2, 20, "the alert SMS"
+        )
+        for sms in [m for m in svc.twilio.messages if m.to == "+79169990011"]:
+            assert "низкая оценка" in sms.body and "Пациент" not in sms.body

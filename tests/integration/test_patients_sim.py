@@ -23,6 +23,7 @@ import pytest
 from bench.lib.rawami import Frame, RawAmi
 from dialer.prompts import build_prompts, doctor_prompt_name
 from tests.asterisk_plugin import SandboxHandle
+from tests.timed_patients import Timed
 
 pytestmark = pytest.mark.asterisk
 
@@ -66,22 +67,28 @@ async def _db_get(ami: RawAmi, key: str) -> str | None:
 
 
 async def call(
-    ami: RawAmi, number: str, attempt: str, queue: str = "reception", doctor: str = MISSING_DOCTOR
+    ami: RawAmi,
+    number: str,
+    attempt: str,
+    queue: str = "reception",
+    doctor: str = MISSING_DOCTOR,
+    context: str = "dialer-reminder",
+    visit: datetime = VISIT,
 ) -> CallResult:
-    """Originate one reminder call as the service does, and gather everything it produced."""
+    """Originate one reminder (or post-visit) call as the service does, and gather everything it produced."""
     started = time.monotonic()
     reply = await ami.send(
         "Originate",
         [
             ("Channel", f"Local/{number}@patients"),
-            ("Context", "dialer-reminder"),
+            ("Context", context),
             ("Exten", "s"),
             ("Priority", "1"),
             ("Async", "true"),
             ("ChannelId", attempt),
             ("Timeout", str(RING_OUT_MS)),
             ("Variable", f"DIALER_ATTEMPT={attempt}"),
-            ("Variable", f"DIALER_APPT_TS={int(VISIT.timestamp())}"),
+            ("Variable", f"DIALER_APPT_TS={int(visit.timestamp())}"),
             ("Variable", "DIALER_TZ=Asia/Omsk"),
             ("Variable", f"DIALER_DOCTOR_PROMPT={doctor}"),
             ("Variable", f"DIALER_QUEUE={queue}"),
@@ -274,3 +281,186 @@ def test_digit_three_with_nobody_to_answer_promises_a_call_back(
     # joinempty keeps the patient out of a queue where nobody can answer: no hold music, no QueueCallerJoin.
     assert result.queue_events == []
     assert _played(sandbox, result.number)[-2:] == ["dialer/reminder-connecting", "dialer/reminder-callback"]
+
+
+# -- patients who keep their own time (barge-in) -------------------------------------------------------
+
+
+# The reminder without a doctor's prompt speaks for about 7 s (breath, greeting, date), then the menu for 6 s.
+TIMED = {
+    "r1-then-6s": Timed(1.0, "1", 6),  # the issue's patient: knows the menu, presses at +1 s, gone 6 s later
+    "r2-gone": Timed(1.0, "2", 0),  # presses 2 and hangs up at once
+    "r1-at-3s": Timed(3.0, "1", 9),
+    "r1-at-3s-gone": Timed(3.0, "1", 0),
+    "r3-at-3s": Timed(3.0, "3", 9),
+    "r1-in-menu": Timed(9.5, "1", 9),
+    "r12": Timed(1.0, "12", 9),  # "12" in one go: 1 is taken, 2 logged
+    "r9-early": Timed(1.0, "9", 9),  # an invalid key early: the menu is read again
+    "f2-gone": Timed(1.0, "2", 0, "dialer-followup"),
+    "f1-in-menu": Timed(6.0, "1", 9, "dialer-followup"),
+    "s5-at-3s": Timed(3.0, "5", 9, "dialer-survey"),
+    "s45": Timed(1.0, "45", 9, "dialer-survey"),
+}
+# case: (digits reported, keys ignored, the hangup record's stage or stages, what it says of the digit)
+TIMED_EXPECTED: dict[str, tuple[list[str], list[str], set[str], str]] = {
+    "r1-then-6s": (["1"], [], {"confirmed"}, "1"),
+    "r2-gone": (["2"], [], {"intro", "cancelled"}, "2"),
+    "r1-at-3s": (["1"], [], {"confirmed"}, "1"),
+    "r1-at-3s-gone": (["1"], [], {"intro", "confirmed"}, "1"),
+    "r3-at-3s": (["3"], [], {"queue"}, "3"),
+    "r1-in-menu": (["1"], [], {"confirmed"}, "1"),
+    "r12": (["1"], ["2"], {"confirmed"}, "1"),
+    "r9-early": (["9"], [], {"no_digit"}, "9"),
+    "f2-gone": (["2"], [], {"intro", "answered"}, "2"),
+    "f1-in-menu": (["1"], [], {"answered"}, "1"),
+    "s5-at-3s": (["5"], [], {"answered"}, "5"),
+    "s45": (["4"], ["5"], {"answered"}, "4"),
+}
+
+
+async def _run_timed(handle: SandboxHandle, run: int) -> dict[str, CallResult]:
+    ami = await RawAmi.connect(handle.host, handle.port)
+    try:
+        login = await ami.login(handle.username, handle.secret)
+        assert login["Response"] == "Success", login
+        prefix = f"timedtest-{os.getpid()}-{run}"
+        jobs = [
+            # Each its own number, so the sandbox's log tells their prompts apart.
+            call(ami, case.number(f"{(run + i) % 100:02d}"), f"{prefix}:{i}:1", context=case.context)
+            for i, case in enumerate(TIMED.values())
+        ]
+        return dict(zip(TIMED, await asyncio.gather(*jobs), strict=True))
+    finally:
+        await ami.close()
+
+
+@pytest.fixture(scope="module")
+def timed(sandbox: SandboxHandle) -> dict[str, CallResult]:
+    build_prompts(sandbox.sandbox.layout.prompts_dir, [DOCTOR])
+    sandbox.rx(f"queue add member {AGENT} to reception")
+    try:
+        return asyncio.run(_run_timed(sandbox, random.randrange(100)))
+    finally:
+        sandbox.rx(f"queue remove member {AGENT} from reception")
+
+
+def _kinds(result: CallResult, kind: str) -> list[str]:
+    return [f["Digit"] for f in result.digits if f.get("UserEvent") == kind]
+
+
+def _record(result: CallResult) -> dict[str, str]:
+    assert result.record is not None, result.attempt
+    return dict(part.split("=", 1) for part in result.record.split(";"))
+
+
+@pytest.mark.parametrize("case", sorted(TIMED))
+def test_a_key_pressed_any_time_after_answer_is_taken(timed: dict[str, CallResult], case: str) -> None:
+    reported, ignored, stages, digit = TIMED_EXPECTED[case]
+    result = timed[case]
+    assert (result.originate["Response"], result.originate["Reason"]) == ("Success", "4")
+    assert _kinds(result, "DialerDigit") == reported, result.digits
+    assert _kinds(result, "DialerDigitIgnored") == ignored, result.digits
+    record = _record(result)
+    assert record["stage"] in stages, record
+    assert record["digit"] == digit, record
+
+
+def test_the_ignored_key_names_the_one_taken(timed: dict[str, CallResult]) -> None:
+    (event,) = [f for f in timed["r12"].digits if f.get("UserEvent") == "DialerDigitIgnored"]
+    assert (event["AttemptId"], event["Digit"], event["Taken"]) == (timed["r12"].attempt, "2", "1")
+
+
+def _heard(sandbox: SandboxHandle, result: CallResult) -> list[str]:
+    """What this one call's IVR played. A timed patient's number (100 per plan) recurs in the log across runs,
+    and so may a channel's name after a restart: read from this channel's last start only."""
+    channel = result.ivr_hangup["Channel"]
+    log = sandbox.sandbox.layout.root / "var/log/asterisk/full.log"
+    text = log.read_text(encoding="utf-8", errors="replace")
+    start = text.rfind(f'NoOp("{channel}"')
+    assert start >= 0, channel
+    pattern = re.compile(rf"<{re.escape(channel)}> Playing '([^']+)'")
+    return [m.group(1).rsplit(".", 1)[0] for m in pattern.finditer(text, start)]
+
+
+def test_an_early_key_cuts_the_greeting_short(sandbox: SandboxHandle, timed: dict[str, CallResult]) -> None:
+    # Pressed at +1 s: the greeting is cut, the date and the menu are never read, the answer follows at once.
+    assert _heard(sandbox, timed["r1-then-6s"]) == [
+        "dialer/reminder-intro",
+        "dialer/reminder-confirmed",
+    ]
+    assert _heard(sandbox, timed["r2-gone"])[:1] == ["dialer/reminder-intro"]
+    assert "dialer/reminder-menu" not in _heard(sandbox, timed["r2-gone"])
+    # Pressed at +3 s, during the date: the rest of it is skipped.
+    at_3s = _heard(sandbox, timed["r1-at-3s"])
+    assert at_3s[0] == "dialer/reminder-intro" and at_3s[-1] == "dialer/reminder-confirmed"
+    assert "dialer/reminder-menu" not in at_3s
+    # The patient who waited pressed during the menu, after the whole visit was read.
+    assert _heard(sandbox, timed["r1-in-menu"])[-2:] == [
+        "dialer/reminder-menu",
+        "dialer/reminder-confirmed",
+    ]
+    # An invalid key early: "no such key", then the menu, read twice, then goodbye.
+    assert _heard(sandbox, timed["r9-early"])[-4:] == [
+        "dialer/reminder-invalid",
+        "dialer/reminder-menu",
+        "dialer/reminder-menu",
+        "dialer/reminder-goodbye",
+    ]
+    assert _heard(sandbox, timed["f2-gone"])[:1] == ["dialer/followup-intro"]
+    assert "dialer/followup-menu" not in _heard(sandbox, timed["f2-gone"])
+    assert _heard(sandbox, timed["s45"]) == ["dialer/survey-intro", "dialer/survey-thanks"]
+
+
+def test_a_patient_who_presses_and_hangs_up_is_gone_before_the_ivr(timed: dict[str, CallResult]) -> None:
+    # The case the hangup handler exists for: the patient's half ends first, and the key still arrived.
+    for case in ("r2-gone", "r1-at-3s-gone", "f2-gone"):
+        result = timed[case]
+        assert float(result.patient_hangup["Timestamp"]) <= float(result.ivr_hangup["Timestamp"]), case
+
+
+def test_the_date_words_for_a_late_day_and_hour(sandbox: SandboxHandle) -> None:
+    # 23 December, 21:05 in Omsk: "двадцать третье декабря в двадцать один ноль пять", the files SayUnixTime
+    # would choose (ordinals exist up to 20, so "двадцать" + "третье").
+    visit = datetime(2026, 12, 23, 21, 5, tzinfo=ZoneInfo("Asia/Omsk"))
+    number = f"7918{random.randrange(10**6):06d}1"  # waits for the menu, presses 1
+
+    async def ring() -> CallResult:
+        ami = await RawAmi.connect(sandbox.host, sandbox.port)
+        try:
+            await ami.login(sandbox.username, sandbox.secret)
+            return await call(ami, number, f"datetest-{os.getpid()}:1:1", visit=visit)
+        finally:
+            await ami.close()
+
+    result = asyncio.run(ring())
+    assert _digits(result) == ["1"]
+    assert _played(sandbox, number) == [
+        "dialer/reminder-intro",
+        *["digits/20", "digits/h-3", "digits/mon-11", "digits/at", "digits/20", "digits/1"],
+        *["digits/0", "digits/5"],
+        "dialer/reminder-menu",
+        "dialer/reminder-confirmed",
+    ]
+
+
+def test_a_key_read_but_not_yet_reported_is_reported_by_the_hangup_handler(sandbox: SandboxHandle) -> None:
+    # A patient of behaviour 7 answers and stays 4 s; the sandbox context plays the IVR whose Read has just
+    # taken 2 when the line drops (tests/asterisk/sandbox_extra.conf).
+    attempt = f"handlertest-{os.getpid()}:1:1"
+
+    async def ring() -> CallResult:
+        ami = await RawAmi.connect(sandbox.host, sandbox.port)
+        try:
+            await ami.login(sandbox.username, sandbox.secret)
+            number = f"7916{random.randrange(10**6):06d}7"
+            return await call(ami, number, attempt, context="sandbox-read-then-gone")
+        finally:
+            await ami.close()
+
+    result = asyncio.run(ring())
+    assert _digits(result) == ["2"]
+    (event,) = result.digits
+    assert event["AttemptId"] == attempt
+    # The UserEvent comes before the Hangup, where the service's tracker still follows the call.
+    assert float(event["Timestamp"]) <= float(result.ivr_hangup["Timestamp"])
+    assert result.record == "cause=16;stage=intro;digit=2"

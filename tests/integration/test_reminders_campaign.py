@@ -99,9 +99,24 @@ async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp
     assert pressed[str(rows["A6"]["target_id"])] == "3"
     assert pressed[str(rows["A8"]["target_id"])] == "9"
 
+    # Keys pressed before the menu reached the service, and each patient pressed once.
+    assert pressed[str(rows["Aearly1"]["target_id"])] == "1"
+    assert pressed[str(rows["Aearly2gone"]["target_id"])] == "2"
+    assert pressed[str(rows["Aquick12"]["target_id"])] == "1"
+    # The second key of "12" is in the call's log, with the one taken.
+    ignored = home.query(
+        "select e.digit, e.detail from attempt_events e join attempts a on a.attempt_id = e.attempt_id "
+        "where e.kind = 'digit_ignored' and a.target_id = ?",
+        (rows["Aquick12"]["target_id"],),
+    )
+    assert [(e["digit"], e["detail"]) for e in ignored] == [("2", "taken 1")]
+    assert len(home.query("select 1 from attempt_events where kind = 'digit_ignored'")) == 1
+
     # The patient who cancelled gets a follow-up for the administrators; the unknown number too.
     tasks = {(t["kind"], t["subject_id"]) for t in home.query("select kind, subject_id from admin_tasks")}
     assert ("reschedule", "A5") in tasks
+    # Also the one who cancelled during the greeting and hung up at once.
+    assert ("reschedule", "Aearly2gone") in tasks
     assert ("check_phone", "A0") in tasks
 
     # Delivered SMS are tracked to the end; nothing medical in them.

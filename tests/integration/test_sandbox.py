@@ -100,7 +100,8 @@ def test_cli_up_and_status_report_the_ami_login(sandbox: SandboxHandle) -> None:
 def test_the_sandbox_runs_the_projects_dialplan_and_prompts(sandbox: SandboxHandle) -> None:
     dialplan = sandbox.rx("dialplan show s@dialer-reminder")
     assert "extensions_dialer.conf" in dialplan
-    assert "UserEvent(DialerDigit" in dialplan
+    assert "Gosub(dialer-report-digit" in dialplan
+    assert "UserEvent(DialerDigit" in sandbox.rx("dialplan show s@dialer-report-digit")
     assert "patients.conf" in sandbox.rx("dialplan show patients")
     assert "reception" in sandbox.rx("queue show reception")
     prompts = sandbox.sandbox.layout.prompts_dir

@@ -7,6 +7,7 @@ Driven through the reminder flow, as in production: the worker places the day's 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -242,3 +243,22 @@ async def test_a_confirmation_given_during_the_outage_on_a_call_still_up_at_reco
 
     assert r.attempts.rows[FIRST].digit == "1"
     assert r.asterisk.originated_ids() == [FIRST]
+
+
+async def test_a_quick_pair_takes_the_first_key_logs_the_second_and_a_repeated_report_counts_once() -> None:
+    r = rig()
+    r.asterisk.patient(PHONE, replace(presses("25"), echo=True))
+    async with running(r):
+        await listed(r)
+        await r.clock.run_until(local(21))
+
+    assert r.asterisk.originated_ids() == [FIRST]
+    assert r.attempts.rows[FIRST].digit == "2"
+    assert r.reminder_store.appointment_of(T).status is ReminderStatus.CANCELLED
+    assert [x.kind for x in r.reminder_store.admin_tasks] == ["reschedule"]
+    log = r.attempts.log_of(FIRST)
+    assert [(e.kind, e.digit) for e in log if e.kind.startswith("digit")] == [
+        ("digit", "2"),
+        ("digit_ignored", "5"),
+    ]
+    assert [e.detail for e in log if e.kind == "digit_ignored"] == ["taken 2"]

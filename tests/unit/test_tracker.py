@@ -9,7 +9,15 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialer.core.facts import CallAnswered, CallEnded, CallStarted, DigitPressed, Fact, JoinedQueue
+from dialer.core.facts import (
+    CallAnswered,
+    CallEnded,
+    CallStarted,
+    DigitIgnored,
+    DigitPressed,
+    Fact,
+    JoinedQueue,
+)
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
 from dialer.core.tracker import ORIGINATE_RESPONSE_GRACE, CallTracker, Event
@@ -390,6 +398,17 @@ def test_a_digit_for_an_unknown_attempt_or_with_two_characters_is_dropped_and_co
     ]
     assert run(t, bad) == []
     assert t.stats.malformed == len(bad)
+
+
+def test_a_second_key_pressed_in_one_go_is_a_fact_of_its_own_not_a_digit() -> None:
+    t = tracker(A)
+    ignored = {**digit(A, "2"), "UserEvent": "DialerDigitIgnored", "Taken": "1"}
+    facts = run(t, [digit(A, "1"), ignored])
+    assert [type(f) for f in facts] == [DigitPressed, DigitIgnored]
+    (fact,) = [f for f in facts if isinstance(f, DigitIgnored)]
+    assert (fact.attempt_id, fact.digit, fact.taken) == (A, "2", "1")
+    assert run(t, [{**ignored, "AttemptId": FOREIGN}, {**ignored, "Digit": "23"}]) == []
+    assert t.stats.malformed == 2
 
 
 def test_other_user_events_are_not_malformed() -> None:
