@@ -124,7 +124,9 @@ class _CardQueries:
 
     def open_waiting(self) -> Select[Any]:
         return _columns(waiting_list, CardWaiting).where(
-            waiting_list.c.phone == self.phone, waiting_list.c.state == WaitingState.OPEN, self.of(waiting_list)
+            waiting_list.c.phone == self.phone,
+            waiting_list.c.state == WaitingState.OPEN,
+            self.of(waiting_list),
         )
 
     def open_diary(self) -> Select[Any]:
