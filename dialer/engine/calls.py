@@ -36,11 +36,12 @@ from dialer.core.ports import (
     LiveChannel,
     OriginateRejected,
     OriginateRequest,
+    RecordedOutcome,
     Telephony,
     TelephonyUnavailable,
 )
 from dialer.core.privacy import mask_phone
-from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow, Settled
+from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, Settled
 from dialer.core.stores import AttemptStore
 from dialer.engine.eventlog import EventLog
 from dialer.engine.intake import Intake
@@ -51,6 +52,10 @@ log = logging.getLogger("dialer.calls")
 
 # Give an Originate that was on the wire when the link dropped time to become a channel before we look.
 RECONCILE_SETTLE_SECONDS = 0.5
+# An attempt Asterisk shows neither as a channel nor in the hangup record may be an Originate a loaded Asterisk
+# has not yet made a channel of: it is looked for again after these pauses before it counts as never placed,
+# because a new attempt then would ring the patient twice. Nothing is dialled meanwhile.
+RECONCILE_RECHECK_SECONDS = (1.5, 4.0)
 MAX_BATCH = 500
 RECOVERED = "recovered from the dialplan's record"
 
@@ -127,7 +132,7 @@ class CallDesk:
         ends. False when nothing was sent."""
         held = slot.take()
         self._slots[attempt.attempt_id] = held
-        self._log(attempt, "originate", detail=mask_phone(attempt.phone))
+        self.events.of_attempt(attempt, "originate", detail=mask_phone(attempt.phone))
         try:
             await self.attempts.create(attempt, self.events.drain())
         except BaseException:
@@ -213,11 +218,11 @@ class CallDesk:
     def _apply_one(self, batch: _Batch, attempt: AttemptRow, fact: Fact, detail: str | None) -> None:
         attempt_id = attempt.attempt_id
         if isinstance(fact, CallStarted):
-            self._log(attempt, "channel", at=fact.at, detail=fact.channel.split("/")[0])
+            self.events.of_attempt(attempt, "channel", at=fact.at, detail=fact.channel.split("/")[0])
         elif isinstance(fact, CallAnswered):
             batch.changes.answered.append((attempt_id, fact.at))
             self._open[attempt_id] = replace(attempt, state=AttemptState.ANSWERED)
-            self._log(attempt, "answered", at=fact.at)
+            self.events.of_attempt(attempt, "answered", at=fact.at)
         elif isinstance(fact, DigitPressed):
             if fact.digit == attempt.digit and attempt.settled is Settled.FINAL:
                 # The hangup handler's report of a key the IVR had already reported: one answer, not two.
@@ -225,17 +230,19 @@ class CallDesk:
             settled = self._notify(attempt).digit_pressed(attempt, fact.digit, fact.at)
             batch.changes.digits.append((attempt_id, fact.digit, settled))
             self._open[attempt_id] = replace(attempt, digit=fact.digit, settled=settled)
-            self._log(attempt, "digit", at=fact.at, digit=fact.digit)
+            self.events.of_attempt(attempt, "digit", at=fact.at, digit=fact.digit)
         elif isinstance(fact, DigitIgnored):
             log.info("call %s: key %s ignored, %s was taken first", attempt_id, fact.digit, fact.taken)
-            self._log(attempt, "digit_ignored", at=fact.at, digit=fact.digit, detail=f"taken {fact.taken}")
+            self.events.of_attempt(
+                attempt, "digit_ignored", at=fact.at, digit=fact.digit, detail=f"taken {fact.taken}"
+            )
         elif isinstance(fact, PatientLeg):
             settled = self._notify(attempt).patient_leg(attempt, fact)
             batch.changes.legs.append((attempt_id, fact.status, settled))
             self._open[attempt_id] = replace(attempt, leg_status=fact.status, settled=settled)
-            self._log(attempt, "patient_leg", at=fact.at, detail=fact.status)
+            self.events.of_attempt(attempt, "patient_leg", at=fact.at, detail=fact.status)
         elif isinstance(fact, JoinedQueue):
-            self._log(attempt, "queue", at=fact.at, detail=fact.queue)
+            self.events.of_attempt(attempt, "queue", at=fact.at, detail=fact.queue)
             self._notify(attempt).queued(attempt, fact.queue, fact.at)
         elif isinstance(fact, CallEnded):
             self._release(attempt_id)
@@ -245,7 +252,7 @@ class CallDesk:
             )
             batch.changes.ends.append(end)
             batch.ended.append(replace(attempt, state=AttemptState.ENDED, result=fact.result))
-            self._log(
+            self.events.of_attempt(
                 attempt,
                 "ended",
                 at=fact.at,
@@ -275,7 +282,7 @@ class CallDesk:
         self._release(attempt.attempt_id)
         self._open.pop(attempt.attempt_id, None)
         self.intake.tracker.forget(attempt.attempt_id)
-        self._log(attempt, "unplaced", detail=why)
+        self.events.of_attempt(attempt, "unplaced", detail=why)
         row = await self.attempts.unplaced(attempt.attempt_id, self.clock.now(), self.events.drain())
         if row is not None:
             log.warning(
@@ -306,14 +313,34 @@ class CallDesk:
         async with self._reconciling:
             self.reconciled.clear()
             await self.clock.sleep(RECONCILE_SETTLE_SECONDS)
-            open_attempts = await self.attempts.open_attempts()
-            if open_attempts:
-                live = await self.telephony.live_channels()
-                for attempt in open_attempts:
-                    await self._reconcile_one(attempt, live.get(attempt.attempt_id))
+            unseen = await self.attempts.open_attempts()
+            for pause in (*RECONCILE_RECHECK_SECONDS, None):
+                if not unseen:
+                    break
+                unseen = await self._reconcile_seen(unseen, last_look=pause is None)
+                if pause is not None and unseen:
+                    await self.clock.sleep(pause)
             self.reconciled.set()
 
-    async def _reconcile_one(self, attempt: AttemptRow, live: LiveChannel | None) -> None:
+    async def _reconcile_seen(self, attempts: list[AttemptRow], *, last_look: bool) -> list[AttemptRow]:
+        """Reconcile the attempts Asterisk knows of; the others are returned to be looked for again, or, at the
+        last look, counted as never placed."""
+        live = await self.telephony.live_channels()
+        unseen = []
+        for attempt in attempts:
+            channel = live.get(attempt.attempt_id)
+            recorded = (
+                None if channel is not None else await self.telephony.recorded_outcome(attempt.attempt_id)
+            )
+            if channel is None and recorded is None and not last_look:
+                unseen.append(attempt)
+            else:
+                await self._reconcile_one(attempt, channel, recorded)
+        return unseen
+
+    async def _reconcile_one(
+        self, attempt: AttemptRow, live: LiveChannel | None, recorded: RecordedOutcome | None
+    ) -> None:
         self._open[attempt.attempt_id] = attempt
         if live is not None:
             answered = live.state == "Up"
@@ -325,7 +352,6 @@ class CallDesk:
                     self._slots[attempt.attempt_id] = slot
             log.info("call %s is still up on Asterisk; following it", attempt.attempt_id)
             return
-        recorded = await self.telephony.recorded_outcome(attempt.attempt_id)
         if recorded is None:
             await self._unplaced(attempt, "Asterisk has no channel and no record of it")
             return
@@ -340,33 +366,6 @@ class CallDesk:
             CallEnded(attempt.attempt_id, now, answered, None, recorded.cause, result, attempt.attempt_id)
         )
         await self.apply(facts, details={attempt.attempt_id: RECOVERED})
-
-    def _log(
-        self,
-        attempt: AttemptRow,
-        kind: str,
-        *,
-        at: datetime | None = None,
-        reason: int | None = None,
-        cause: int | None = None,
-        digit: str | None = None,
-        linkedid: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        self.events.add(
-            EventRow(
-                clinic_id=attempt.clinic_id,
-                attempt_id=attempt.attempt_id,
-                at=at or self.clock.now(),
-                kind=kind,
-                uniqueid=attempt.attempt_id,
-                linkedid=linkedid,
-                reason=reason,
-                cause=cause,
-                digit=digit,
-                detail=detail,
-            )
-        )
 
 
 class _NoHandler(CallHandler):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 from dialer.core.clock import Clock
 from dialer.core.privacy import describe_error
-from dialer.core.records import EventRow
+from dialer.core.records import AttemptRow, EventRow
 from dialer.core.stores import AttemptStore
 from dialer.engine.loops import forever
 
@@ -30,6 +31,34 @@ class EventLog:
         self._rows.append(row)
         if len(self._rows) >= self.max_batch:
             self._ready.set()
+
+    def of_attempt(
+        self,
+        attempt: AttemptRow,
+        kind: str,
+        *,
+        at: datetime | None = None,
+        reason: int | None = None,
+        cause: int | None = None,
+        digit: str | None = None,
+        linkedid: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """A line of the attempt's log; its channel's Uniqueid is the attempt id (the Originate's ChannelId)."""
+        self.add(
+            EventRow(
+                clinic_id=attempt.clinic_id,
+                attempt_id=attempt.attempt_id,
+                at=at or self.clock.now(),
+                kind=kind,
+                uniqueid=attempt.attempt_id,
+                linkedid=linkedid,
+                reason=reason,
+                cause=cause,
+                digit=digit,
+                detail=detail,
+            )
+        )
 
     @property
     def pending(self) -> int:

@@ -124,6 +124,7 @@ class FakeAsterisk:
         self.drop_link_on_next_originate = False  # the link goes before the next Originate could be sent
         self.drop_link_after_next_send = False  # the next Originate goes out, then the link drops
         self.lose_next_originate = False  # the next Originate is lost with the link, never reaching Asterisk
+        self.channel_late_by = 0.0  # a loaded Asterisk: the next Originate becomes a channel this much later
         self.lost: list[Originated] = []
         self.astdb: dict[str, RecordedOutcome] = {}
         self.forgotten: list[str] = []
@@ -157,6 +158,9 @@ class FakeAsterisk:
         self.linked = True
         self._spawn(self._run_hooks(self.on_up))
 
+    def live_channel_ids(self) -> list[str]:
+        return list(self._live)
+
     def originated_ids(self) -> list[str]:
         return [o.request.attempt_id for o in self.originates]
 
@@ -189,7 +193,8 @@ class FakeAsterisk:
             self.drop_link()
             return
         self.originates.append(Originated(now, request))
-        self._spawn(self._dialplan(request))
+        late, self.channel_late_by = self.channel_late_by, 0.0
+        self._spawn(self._dialplan(request, late))
         if self.drop_link_after_next_send:
             # Sent; the answer is lost with the link. AmiTelephony then returns without raising.
             self.drop_link_after_next_send = False
@@ -346,7 +351,9 @@ class FakeAsterisk:
 
     # -- the dialplan ----------------------------------------------------------------------------
 
-    async def _dialplan(self, request: OriginateRequest) -> None:
+    async def _dialplan(self, request: OriginateRequest, late: float = 0.0) -> None:
+        if late:
+            await self.clock.sleep(late)
         contexts: dict[str, Callable[[OriginateRequest], Coroutine[Any, Any, None]]] = {
             "dialer-reminder": self._reminder,
             "dialer-callback": self._callback_admin_first,

@@ -201,8 +201,28 @@ async def test_an_originate_that_never_reached_asterisk_is_unplaced_at_reconcile
         await r.clock.run_until(local(11, 5))
 
     assert r.attempts.rows[FIRST].state is AttemptState.UNPLACED
-    assert [(x.at, x.request.attempt_id) for x in r.asterisk.originates] == [(local(11, 0, 10.5), SECOND)]
+    # Looked for at the reconnect and twice more (1.5 s, then 4 s later) before it counts as never placed.
+    assert [(x.at, x.request.attempt_id) for x in r.asterisk.originates] == [(local(11, 0, 16), SECOND)]
     sent_once(r)
+
+
+async def test_an_originate_a_loaded_asterisk_makes_a_channel_of_late_is_followed_not_dialled_again() -> None:
+    r = rig()
+    r.asterisk.patient(PHONE, presses("1", answer_after=7))
+    r.asterisk.drop_link_after_next_send = True
+    r.asterisk.channel_late_by = 1.0  # after the reconnect's first look, before its last
+    async with running(r):
+        await listed(r)
+        await r.clock.run_until(local(11, 0, 0.2))
+        assert r.asterisk.live_channel_ids() == []
+        r.asterisk.restore_link()
+        await r.clock.run_until(local(11, 10))
+
+    assert r.asterisk.originated_ids() == [FIRST]
+    row = r.attempts.rows[FIRST]
+    assert (row.state, row.result, row.digit) == (AttemptState.ENDED, CallResult.ANSWERED, "1")
+    assert r.reminder_store.appointment_of(T).status is ReminderStatus.CONFIRMED
+    assert r.pacers["sim"].in_use == 0
 
 
 async def test_a_due_task_run_again_after_a_restart_never_originates_its_attempt_twice() -> None:
