@@ -106,30 +106,32 @@ async def test_link_lost_right_after_originate_dials_once_and_keeps_the_result(
     proxy = await AmiProxy(sandbox.host, sandbox.port, cut_after_originate=True, refuse_for=down_for).start()
     observer = await observe(sandbox)
     try:
-        home, day = await prepared_home(tmp_path, proxy.port, sandbox, sim_phone(1))
-        code, out = await run_campaign(home, day)
-        assert code == 0, out
+        try:
+            home, day = await prepared_home(tmp_path, proxy.port, sandbox, sim_phone(1))
+            code, out = await run_campaign(home, day)
+            assert code == 0, out
+        finally:
+            await proxy.stop()
+        assert proxy.cut_done.is_set(), "the link was never cut"
+        assert proxy.originates_forwarded == 1, "an Originate was sent again after the reconnect"
+        assert proxy.connections >= 2
+        (target,) = home.query("select target_id from targets")
+        attempt = home.attempt_id("reminders", target["target_id"], 1)
+        await until(lambda: observer.hung_up([attempt]), "the call's end on the observer's link")
+        assert len(channels_of(observer, attempt)) == 1
+        # Once the outcome is stored, the dialplan's AstDB record of it is deleted (with the "call" privilege only).
+        reply = await observer.send("DBGet", [("Family", "dialer"), ("Key", attempt)])
+        assert reply.get("Response") == "Error", reply
+        (row,) = home.query("select state, result, digit from attempts")
+        assert (row["state"], row["result"], row["digit"]) == ("ended", "answered", "1")
+        (appt,) = home.query("select reminder_status from appointments")
+        assert appt["reminder_status"] == "confirmed"
+        if down_for:
+            assert "recovered from the dialplan's record" in " ".join(
+                r["detail"] or "" for r in home.query("select detail from attempt_events")
+            )
     finally:
-        await proxy.stop()
-    assert proxy.cut_done.is_set(), "the link was never cut"
-    assert proxy.originates_forwarded == 1, "an Originate was sent again after the reconnect"
-    assert proxy.connections >= 2
-    (target,) = home.query("select target_id from targets")
-    attempt = home.attempt_id("reminders", target["target_id"], 1)
-    await until(lambda: observer.hung_up([attempt]), "the call's end on the observer's link")
-    assert len(channels_of(observer, attempt)) == 1
-    # Once the outcome is stored, the dialplan's AstDB record of it is deleted (with the "call" privilege only).
-    reply = await observer.send("DBGet", [("Family", "dialer"), ("Key", attempt)])
-    await observer.close()
-    assert reply.get("Response") == "Error", reply
-    (row,) = home.query("select state, result, digit from attempts")
-    assert (row["state"], row["result"], row["digit"]) == ("ended", "answered", "1")
-    (appt,) = home.query("select reminder_status from appointments")
-    assert appt["reminder_status"] == "confirmed"
-    if down_for:
-        assert "recovered from the dialplan's record" in " ".join(
-            r["detail"] or "" for r in home.query("select detail from attempt_events")
-        )
+        await observer.close()
 
 
 async def test_bare_panoramisk_resends_an_unanswered_originate(sandbox: SandboxHandle) -> None:
