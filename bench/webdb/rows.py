@@ -41,7 +41,7 @@ class Rows(CallRows, ReminderRows):
                     day_text(local_day(at) + timedelta(days=rng.randint(1, 30))),
                     rng.randint(0, 2),
                     "хочет раньше",
-                    "open" if rng.random() < 0.3 else "done",
+                    "open" if rng.random() < 0.3 else "booked",
                     rng.randrange(self.v.operators) + 1,
                     ts(at),
                 )
