@@ -63,12 +63,13 @@ def asterisk_pids(instance: AsteriskInstance) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv[0].endswith(b"asterisk") and _config_of(argv) == instance.conf:
+        if argv[0].endswith(b"asterisk") and config_of(argv) == instance.conf:
             found.append(int(entry.name))
     return sorted(found)
 
 
-def _config_of(argv: list[bytes]) -> str | None:
+def config_of(argv: list[bytes]) -> str | None:
+    """The `-C` config an asterisk command line names; None for the packaged default (the clinic's)."""
     for flag, value in itertools.pairwise(argv):
         if flag == b"-C":
             return value.decode("utf-8", "replace")
