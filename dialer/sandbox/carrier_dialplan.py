@@ -16,7 +16,8 @@ OUTCOMES: dict[str, str] = {
     "3": "rings until the clinic gives up",
     "4": "congestion: 503",
     "5": "switched off: early-media announcement, then 480",
-    "6": "a person who presses the key about 1 s after answering and hangs up 6 s later",
+    "6": "a person who presses the key early (the 4th digit from the end: seconds after answering, 0 = 1 s),"
+    " saying «Алло?» first when there is time, and hangs up 6 s later",
     "7": "answers and says nothing",
     "8": "voicemail: a greeting of 8-15 s, a beep, then listens",
     "9": "a voice assistant asks who is calling and why",
@@ -32,12 +33,14 @@ clearglobalvars = no
 [globals]
 
 ; The number's last digit picks the outcome (dialer/sandbox/carrier_dialplan.py OUTCOMES); the one before it
-; is the key a person presses (0: none); the third from the end picks voice, speed and line noise (mod 3).
+; is the key a person presses (0: none); the third from the end picks voice, speed and line noise (mod 3);
+; the fourth from the end is when an early presser presses, in seconds after answering (0: 1 s).
 [carrier-public]
 exten => _+X.,1,Goto(${EXTEN:1},1)
 exten => _XXX.,1,NoOp(carrier: outcome ${EXTEN:-1})
  same => n,Set(KEY=${EXTEN:-2:1})
  same => n,Set(VOICE=$[${EXTEN:-3:1} % 3])
+ same => n,Set(PRESS_AT=${IF($["${EXTEN:-4:1}" = "0"]?1:${EXTEN:-4:1})})
  same => n,Goto(outcome-${EXTEN:-1},1)
 
 exten => outcome-0,1,Hangup(1)
@@ -71,12 +74,16 @@ exten => outcome-5,1,Progress()
  same => n,Playback(carrier/unavailable-${VOICE},noanswer)
  same => n,Hangup(20)
 
+; Pressed at PRESS_AT seconds after answering (1: before saying anything), then hung up 6 s later.
 exten => outcome-6,1,Ringing()
  same => n,Wait(1)
  same => n,Answer()
- same => n,Wait(0.4)
+ same => n,GotoIf($[${PRESS_AT} < 2]?quick)
  same => n,Playback(carrier/hello-${VOICE})
- same => n,SendDTMF(${IF($["${KEY}" = "0"]?1:${KEY})},250)
+ same => n,Wait($[${PRESS_AT} - 1])
+ same => n,Goto(press)
+ same => n(quick),Wait(${PRESS_AT})
+ same => n(press),SendDTMF(${IF($["${KEY}" = "0"]?1:${KEY})},250)
  same => n,Wait(6)
  same => n,Hangup(16)
 

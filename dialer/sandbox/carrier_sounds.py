@@ -29,31 +29,45 @@ class Voice:
 
 VOICES = (Voice("ru+f3", 150, 0.004), Voice("ru+m3", 175, 0.012), Voice("ru+f5", 195, 0.025))
 
-# name -> (text, shortest length in seconds: voicemail greetings are padded to 8-15 s, before their beep)
-SPEECH: dict[str, tuple[str, float]] = {
-    "hello": ("Алло?", 0.0),
-    "listening": ("Да, слушаю.", 0.0),
-    "unavailable": ("Аппарат абонента выключен или находится вне зоны действия сети.", 0.0),
+# name -> (its text, or one text per voice; the shortest each voice's recording may be, in seconds)
+SPEECH: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
+    "hello": (("Алло?",), ()),
+    "listening": (("Да, слушаю.",), ()),
+    "unavailable": (("Аппарат абонента выключен или находится вне зоны действия сети.",), ()),
+    # A personal greeting, an operator's, a long personal one: speech all the way to the beep, as real
+    # greetings are (a long pause inside one would sound like a person waiting for an answer).
     "voicemail": (
-        "Здравствуйте. Сейчас я не могу ответить на ваш звонок. "
-        "Пожалуйста, оставьте сообщение после звукового сигнала.",
-        8.5,
+        (
+            "Здравствуйте. Сейчас я не могу ответить на ваш звонок. "
+            "Пожалуйста, оставьте сообщение после звукового сигнала.",
+            "Абонент не может ответить на ваш звонок. Вы можете оставить голосовое сообщение, "
+            "оно будет доставлено абоненту в виде эс-эм-эс. Говорите после сигнала.",
+            "Добрый день! Вы позвонили мне, но я сейчас не могу взять трубку: я за рулём или на встрече. "
+            "Оставьте, пожалуйста, сообщение с вашим именем и номером телефона, "
+            "и я обязательно вам перезвоню, как только смогу. Спасибо!",
+        ),
+        # Speech of 7.5, 8.1 and 11.4 s, then a short pause before the beep: the set spans the 8-15 s
+        # that real greetings take.
+        (8.0, 10.0, 13.0),
     ),
     "assistant": (
-        "Здравствуйте, я голосовой помощник. Представьтесь, пожалуйста, и скажите, по какому вы вопросу.",
-        0.0,
+        ("Здравствуйте, я голосовой помощник. Представьтесь, пожалуйста, и скажите, по какому вы вопросу.",),
+        (),
     ),
 }
-# Greetings grow by variant (8.5, 11.5, 14.5 s) so the set spans the 8-15 s that real voicemails take.
-VOICEMAIL_STEP_S = 3.0
 BEEP = "beep"
 RECIPE_FILE = ".recipe"
-RECIPE = f"v1 {VOICES} {SPEECH} {VOICEMAIL_STEP_S} highpass 300 lowpass 3400 norm -6"
+RECIPE = f"v2 {VOICES} {SPEECH} highpass 300 lowpass 3400 norm -6"
 
 
 def sound_names() -> list[str]:
     """Every file the carrier's dialplan plays, without the .wav."""
     return [f"{name}-{n}" for name in SPEECH for n in range(len(VOICES))] + [BEEP]
+
+
+def _shortest_s(name: str, variant: int) -> float:
+    shortest = SPEECH[name][1]
+    return shortest[variant % len(shortest)] if shortest else 0.0
 
 
 def _seconds(path: Path) -> float:
@@ -108,10 +122,10 @@ def _speak(text: str, voice: Voice, shortest: float, out: Path, work: Path) -> N
 def _make_all(folder: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="carrier-sounds-") as tmp:
         work = Path(tmp)
-        for name, (text, shortest) in SPEECH.items():
+        for name, (texts, _shortest) in SPEECH.items():
             for n, voice in enumerate(VOICES):
-                longest = shortest + n * VOICEMAIL_STEP_S if shortest else 0.0
-                _speak(text, voice, longest, folder / f"{name}-{n}.wav", work)
+                text = texts[n % len(texts)]
+                _speak(text, voice, _shortest_s(name, n), folder / f"{name}-{n}.wav", work)
         _sox(
             "-n",
             "-r",
@@ -131,11 +145,9 @@ def _make_all(folder: Path) -> None:
 
 
 def _silent_all(folder: Path) -> None:
-    for name, (_text, shortest) in SPEECH.items():
+    for name in SPEECH:
         for n in range(len(VOICES)):
-            write_silence(
-                folder / f"{name}-{n}.wav", max(1.0, shortest + n * VOICEMAIL_STEP_S if shortest else 2.0)
-            )
+            write_silence(folder / f"{name}-{n}.wav", _shortest_s(name, n) or 2.0)
     write_silence(folder / f"{BEEP}.wav", 0.45)
 
 
