@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bench.lib.rawami import Frame, RawAmi
+from dialer.sandbox.carrier import CARRIER_USERNAME
 from tests.asterisk_plugin import SandboxHandle
 
 pytestmark = pytest.mark.asterisk
@@ -262,3 +263,47 @@ def test_a_voice_assistant_asks_who_is_calling(calls: dict[str, TrunkCall]) -> N
     assert call.digit == ""
     talk = call.talk_ms()
     assert talk and 4000 <= sum(talk) <= 9000, talk
+
+
+def test_the_clinics_own_calls_show_the_trunks_inbound_context_with_exten_s(
+    calls: dict[str, TrunkCall],
+) -> None:
+    # What a tracker of inbound calls must not take for a caller (issue 11): the leg the clinic dials out on.
+    for name, call in calls.items():
+        found = call.first("Newchannel")
+        assert found is not None, name
+        frame = found[1]
+        assert frame.get("Channel", "").startswith("PJSIP/trunk-"), frame
+        assert (frame.get("Context"), frame.get("Exten")) == ("clinic-inbound", "s"), frame
+
+
+async def test_a_caller_on_the_public_network_reaches_the_clinics_inbound_context(
+    sandbox: SandboxHandle,
+) -> None:
+    layout = sandbox.sandbox.layout
+    clinic = await RawAmi.logged_in(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)
+    carrier = await RawAmi.logged_in(sandbox.host, layout.carrier_ami_port, CARRIER_USERNAME, sandbox.secret)
+    caller, did = "79161230001", "4951234567"
+    try:
+        reply = await carrier.send(
+            "Originate",
+            [
+                ("Channel", f"PJSIP/{did}@clinic"),
+                ("Application", "Wait"),
+                ("Data", "2"),
+                ("CallerID", f'"" <{caller}>'),
+                ("Async", "true"),
+                ("ChannelId", f"public{int(time.time() * 1000)}"),
+            ],
+        )
+        assert reply.get("Response") == "Success", reply
+        arrived = await clinic.wait_for(
+            lambda f: f.get("Event") == "Newchannel" and f.get("CallerIDNum") == caller, timeout=10
+        )
+    finally:
+        await carrier.close()
+        await clinic.close()
+    assert arrived.get("Channel", "").startswith("PJSIP/trunk-")
+    assert (arrived.get("Context"), arrived.get("Exten")) == ("clinic-inbound", did)
+    # A call from outside starts its own linked group (Uniqueid = Linkedid), as the inbound tracker expects.
+    assert arrived.get("Uniqueid") == arrived.get("Linkedid")
