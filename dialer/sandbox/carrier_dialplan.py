@@ -18,7 +18,7 @@ OUTCOMES: dict[str, str] = {
     "5": "switched off: early-media announcement, then 480",
     "6": "a person who presses the key early (the 4th digit from the end: seconds after answering, 0 = 1 s),"
     " saying «Алло?» first when there is time, and hangs up 6 s later",
-    "7": "answers and says nothing",
+    "7": "answers and says nothing: the open line's noise for 30 s",
     "8": "voicemail: a greeting of 8-15 s, a beep, then listens",
     "9": "a voice assistant asks who is calling and why",
 }
@@ -87,10 +87,12 @@ exten => outcome-6,1,Ringing()
  same => n,Wait(6)
  same => n,Hangup(16)
 
+; Silent, but not digital silence: the open line's noise, as a real phone picked up and put down gives.
 exten => outcome-7,1,Ringing()
  same => n,Wait(1)
  same => n,Answer()
- same => n,Wait(40)
+ same => n,Playback(carrier/line-${VOICE})
+ same => n,Wait(10)
  same => n,Hangup(16)
 
 exten => outcome-8,1,Ringing()

@@ -56,13 +56,17 @@ SPEECH: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     ),
 }
 BEEP = "beep"
+# An open line where nobody speaks: the voice's own noise, band-limited like the speech, for silent answers.
+LINE = "line"
+LINE_S = 30.0
 RECIPE_FILE = ".recipe"
-RECIPE = f"v2 {VOICES} {SPEECH} highpass 300 lowpass 3400 norm -6"
+RECIPE = f"v3 {VOICES} {SPEECH} {LINE_S} highpass 300 lowpass 3400 norm -6"
 
 
 def sound_names() -> list[str]:
     """Every file the carrier's dialplan plays, without the .wav."""
-    return [f"{name}-{n}" for name in SPEECH for n in range(len(VOICES))] + [BEEP]
+    per_voice = [*SPEECH, LINE]
+    return [f"{name}-{n}" for name in per_voice for n in range(len(VOICES))] + [BEEP]
 
 
 def _shortest_s(name: str, variant: int) -> float:
@@ -119,9 +123,33 @@ def _speak(text: str, voice: Voice, shortest: float, out: Path, work: Path) -> N
     _sox("-m", clean, noise, "-b", "16", out)
 
 
+def _line(voice: Voice, out: Path) -> None:
+    _sox(
+        "-n",
+        "-r",
+        SAMPLE_RATE,
+        "-c",
+        "1",
+        "-b",
+        "16",
+        out,
+        "synth",
+        LINE_S,
+        "pinknoise",
+        "vol",
+        voice.noise,
+        "highpass",
+        "300",
+        "lowpass",
+        "3400",
+    )
+
+
 def _make_all(folder: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="carrier-sounds-") as tmp:
         work = Path(tmp)
+        for n, voice in enumerate(VOICES):
+            _line(voice, folder / f"{LINE}-{n}.wav")
         for name, (texts, _shortest) in SPEECH.items():
             for n, voice in enumerate(VOICES):
                 text = texts[n % len(texts)]
@@ -149,6 +177,8 @@ def _silent_all(folder: Path) -> None:
         for n in range(len(VOICES)):
             write_silence(folder / f"{name}-{n}.wav", _shortest_s(name, n) or 2.0)
     write_silence(folder / f"{BEEP}.wav", 0.45)
+    for n in range(len(VOICES)):
+        write_silence(folder / f"{LINE}-{n}.wav", LINE_S)
 
 
 def install_carrier_sounds(folder: Path) -> list[str]:

@@ -35,7 +35,8 @@ NUMBERS = {
     "unavailable": "79990000005",
     "early": "79990000026",
     "early-3s": "79990003036",
-    "silent": "79990000007",
+    "silent-0": "79990000007",
+    "silent-2": "79990000207",
     "voicemail-0": "79990000008",
     "voicemail-1": "79990000108",
     "voicemail-2": "79990000208",
@@ -240,8 +241,9 @@ def test_an_early_presser_presses_at_the_second_the_number_says(
     assert hangup[0] - call.answered_at < LISTEN_S
 
 
-def test_a_silent_answer_says_nothing_and_presses_nothing(calls: dict[str, TrunkCall]) -> None:
-    call = calls["silent"]
+@pytest.mark.parametrize("variant", ["0", "2"])  # the quietest line and the noisiest
+def test_a_silent_answer_says_nothing_and_presses_nothing(calls: dict[str, TrunkCall], variant: str) -> None:
+    call = calls[f"silent-{variant}"]
     assert call.answered_at is not None
     assert call.digit == ""
     assert not call.all("ChannelTalkingStart"), call.all("ChannelTalkingStart")
