@@ -40,5 +40,7 @@ def sandbox_command(action: str, out: TextIO) -> int:
     out.write(
         f"Asterisk sandbox is up. AMI host {creds.host} port {creds.port} user {creds.username} "
         f"(secret in {sandbox.layout.secret_file})\n"
+        f"Its carrier answers PJSIP/<number>@trunk on SIP {creds.host}:{sandbox.layout.carrier_sip_port} "
+        "(README: The carrier).\n"
     )
     return 0

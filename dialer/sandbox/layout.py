@@ -21,6 +21,13 @@ ENV_MIRROR = "DIALER_SANDBOX_MIRROR"
 AMI_HOST = "127.0.0.1"
 DEFAULT_AMI_PORT = 5038
 AMI_USERNAME = "dialer"
+# The carrier's own ports sit at fixed offsets from the clinic's AMI port, so that every sandbox on a machine
+# (each with its own DIALER_SANDBOX_AMI_PORT) gets its own carrier without a second setting to keep apart.
+CARRIER_AMI_OFFSET = 1
+CLINIC_SIP_OFFSET = 1000
+CARRIER_SIP_OFFSET = 1001
+# The carrier runs from the same chroot and binary, with its own config folder, named by `asterisk -C`.
+CARRIER_ETC = Path("etc/asterisk-carrier")
 # What the chroot's Asterisk sees as its sounds folder for language "ru".
 CHROOT_SOUNDS_RU = Path("usr/share/asterisk/sounds/ru")
 
@@ -54,6 +61,23 @@ def ami_port_from_env() -> int:
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise SandboxError(f"{ENV_PORT}={raw!r} is not a TCP port; set it to a number between 1 and 65535.")
     return int(raw)
+
+
+@dataclass(frozen=True)
+class AsteriskInstance:
+    """One Asterisk process in the chroot: the clinic's (default config) or the carrier's (`-C conf`)."""
+
+    name: str
+    root: Path
+    ami_port: int
+    pid_file: Path
+    log_file: Path
+    conf: str | None = None  # asterisk.conf inside the chroot, None for the packaged default
+
+    def asterisk_argv(self, *args: str) -> list[str]:
+        """`asterisk ARGS` for this instance, run inside the chroot."""
+        config = ["-C", self.conf] if self.conf else []
+        return ["chroot", str(self.root), "/usr/sbin/asterisk", *config, *args]
 
 
 @dataclass(frozen=True)
@@ -114,3 +138,38 @@ class SandboxLayout:
     @property
     def tests_asterisk_dir(self) -> Path:
         return repo_tests_asterisk_dir(self.config_dir)
+
+    @property
+    def carrier_ami_port(self) -> int:
+        return self.ami_port + CARRIER_AMI_OFFSET
+
+    @property
+    def clinic_sip_port(self) -> int:
+        return self.ami_port + CLINIC_SIP_OFFSET
+
+    @property
+    def carrier_sip_port(self) -> int:
+        return self.ami_port + CARRIER_SIP_OFFSET
+
+    @property
+    def carrier_etc(self) -> Path:
+        return self.root / CARRIER_ETC
+
+    @property
+    def carrier_sounds(self) -> Path:
+        return self.sounds_ru / "carrier"
+
+    @property
+    def clinic(self) -> AsteriskInstance:
+        return AsteriskInstance("clinic", self.root, self.ami_port, self.pid_file, self.log_file)
+
+    @property
+    def carrier(self) -> AsteriskInstance:
+        return AsteriskInstance(
+            "carrier",
+            self.root,
+            self.carrier_ami_port,
+            self.base / "carrier.pid",
+            self.base / "carrier.log",
+            conf="/" + str(CARRIER_ETC / "asterisk.conf"),
+        )

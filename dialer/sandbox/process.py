@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import signal
 import socket
@@ -11,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from dialer.sandbox.layout import AMI_HOST, SandboxError, SandboxLayout
+from dialer.sandbox.layout import AMI_HOST, AsteriskInstance, SandboxError
 from dialer.sandbox.procs import CHROOT_ENV, asterisk_rx, clean_env, pid_exists, probe
 
 START_TIMEOUT = 45.0
@@ -46,9 +47,12 @@ def _accepts(port: int, host: str = AMI_HOST) -> bool:
         return False
 
 
-def asterisk_pids(root: Path) -> list[int]:
-    """Asterisk processes whose filesystem root is this chroot: the sandbox's, and only the sandbox's."""
-    target = str(root.resolve())
+def asterisk_pids(instance: AsteriskInstance) -> list[int]:
+    """Asterisk processes of this instance: their filesystem root is the chroot, and their `-C` config (none
+    for the clinic's) says which of the chroot's two Asterisks they are."""
+    if not instance.root.is_dir():
+        return []
+    target = str(instance.root.resolve())
     found: list[int] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -56,12 +60,20 @@ def asterisk_pids(root: Path) -> list[int]:
         try:
             if os.readlink(entry / "root") != target:
                 continue
-            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv0.endswith(b"asterisk"):
+        if argv[0].endswith(b"asterisk") and config_of(argv) == instance.conf:
             found.append(int(entry.name))
     return sorted(found)
+
+
+def config_of(argv: list[bytes]) -> str | None:
+    """The `-C` config an asterisk command line names; None for the packaged default (the clinic's)."""
+    for flag, value in itertools.pairwise(argv):
+        if flag == b"-C":
+            return value.decode("utf-8", "replace")
+    return None
 
 
 def _alive(pid: int) -> bool:
@@ -75,19 +87,19 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _log_tail(layout: SandboxLayout, lines: int = 12) -> str:
+def _log_tail(instance: AsteriskInstance, lines: int = 12) -> str:
     try:
-        text = layout.log_file.read_text(encoding="utf-8", errors="replace")
+        text = instance.log_file.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def spawn(layout: SandboxLayout) -> int:
+def spawn(instance: AsteriskInstance) -> int:
     """Start `asterisk -f` in the chroot, detached (own session, output to the log file); return its pid."""
-    script = 'chroot "$1" /usr/sbin/asterisk -f </dev/null >>"$2" 2>&1 & echo $!'
+    script = 'log="$1"; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!'
     done = subprocess.run(
-        ["sh", "-c", script, "sh", str(layout.root), str(layout.log_file)],
+        ["sh", "-c", script, "sh", str(instance.log_file), *instance.asterisk_argv("-f")],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -97,29 +109,33 @@ def spawn(layout: SandboxLayout) -> int:
         check=False,
     )
     if done.returncode != 0 or not done.stdout.strip().isdigit():
-        raise SandboxError(f"Could not start Asterisk in {layout.root} ({done.stderr.strip()}); rebuild it.")
+        raise SandboxError(
+            f"Could not start the {instance.name} Asterisk in {instance.root} ({done.stderr.strip()}); rebuild it."
+        )
     pid = int(done.stdout.strip())
-    layout.pid_file.write_text(f"{pid}\n", encoding="utf-8")
+    instance.pid_file.write_text(f"{pid}\n", encoding="utf-8")
     return pid
 
 
-def wait_ready(layout: SandboxLayout, pid: int, secret: str, timeout: float = START_TIMEOUT) -> None:
+def wait_ready(
+    instance: AsteriskInstance, pid: int, secret: str, username: str, timeout: float = START_TIMEOUT
+) -> None:
     """Wait for the AMI port, for Asterisk to be fully booted, and for our user to log in."""
     deadline = time.monotonic() + timeout
-    while not _accepts(layout.ami_port):
+    while not _accepts(instance.ami_port):
         if not _alive(pid):
             raise SandboxError(
-                f"Asterisk exited during start-up; read {layout.log_file} and fix the config it names.\n"
-                + _log_tail(layout)
+                f"The {instance.name} Asterisk exited during start-up; read {instance.log_file} and fix the "
+                "config it names.\n" + _log_tail(instance)
             )
         if time.monotonic() > deadline:
             raise SandboxError(
-                f"Asterisk did not open AMI port {layout.ami_port} within {timeout:.0f} s; "
-                f"read {layout.log_file}."
+                f"The {instance.name} Asterisk did not open AMI port {instance.ami_port} within "
+                f"{timeout:.0f} s; read {instance.log_file}."
             )
         time.sleep(0.1)
-    asterisk_rx(layout.root, "core waitfullybooted", timeout=max(1.0, deadline - time.monotonic()))
-    ami_login(layout.ami_port, "dialer", secret)
+    asterisk_rx(instance, "core waitfullybooted", timeout=max(1.0, deadline - time.monotonic()))
+    ami_login(instance.ami_port, username, secret)
 
 
 def ami_login(port: int, username: str, secret: str, host: str = AMI_HOST, timeout: float = 5.0) -> None:
@@ -153,13 +169,13 @@ def ami_login(port: int, username: str, secret: str, host: str = AMI_HOST, timeo
         )
 
 
-def stop(layout: SandboxLayout) -> bool:
-    """Stop the sandbox's Asterisk; True when one was running."""
-    pids = asterisk_pids(layout.root)
+def stop(instance: AsteriskInstance) -> bool:
+    """Stop this Asterisk of the sandbox; True when it was running."""
+    pids = asterisk_pids(instance)
     if not pids:
-        layout.pid_file.unlink(missing_ok=True)
+        instance.pid_file.unlink(missing_ok=True)
         return False
-    probe(["chroot", layout.root, "/usr/sbin/asterisk", "-rx", "core stop now"], timeout=STOP_TIMEOUT)
+    probe(instance.asterisk_argv("-rx", "core stop now"), timeout=STOP_TIMEOUT)
     for sig in (None, signal.SIGTERM, signal.SIGKILL):
         if sig is not None:
             for pid in pids:
@@ -170,7 +186,7 @@ def stop(layout: SandboxLayout) -> bool:
             time.sleep(0.05)
         if not any(_alive(p) for p in pids):
             break
-    layout.pid_file.unlink(missing_ok=True)
+    instance.pid_file.unlink(missing_ok=True)
     if any(_alive(p) for p in pids):
         raise SandboxError(f"Asterisk (pid {pids}) did not stop; kill it by hand with `kill -9 {pids[0]}`.")
     return True

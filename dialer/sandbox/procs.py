@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from dialer.sandbox.layout import SandboxError
+from dialer.sandbox.layout import AsteriskInstance, SandboxError
 
 # apt inside the chroot must never stop to ask a question.
 CHROOT_ENV = {
@@ -101,10 +101,10 @@ def _run(
     )
 
 
-def asterisk_rx(root: Path, command: str, *, timeout: float = 15.0) -> str:
-    """One Asterisk CLI command against the sandbox's running Asterisk, through its control socket."""
+def asterisk_rx(instance: AsteriskInstance, command: str, *, timeout: float = 15.0) -> str:
+    """One Asterisk CLI command against one of the sandbox's running Asterisks, through its control socket."""
     return run(
-        ["chroot", root, "/usr/sbin/asterisk", "-rx", command],
+        instance.asterisk_argv("-rx", command),
         timeout=timeout,
         what=f"asterisk -rx {command!r}",
         fix="check that the sandbox is running (`dialer sandbox status`).",

@@ -15,12 +15,20 @@ from pathlib import Path
 from typing import TextIO
 
 from dialer.sandbox import asterisk_conf, build, process
+from dialer.sandbox.carrier import carrier_up
 from dialer.sandbox.layout import AMI_HOST, AMI_USERNAME, SandboxError, SandboxLayout
 from dialer.sandbox.procs import asterisk_rx
 from dialer.sandbox.sounds import install_fixed_prompts
 
 LOCK_TIMEOUT = 1500.0
-RELOAD_COMMANDS = ("dialplan reload", "manager reload", "queue reload all", "moh reload", "logger reload")
+RELOAD_COMMANDS = (
+    "dialplan reload",
+    "manager reload",
+    "queue reload all",
+    "moh reload",
+    "logger reload",
+    "module reload res_pjsip.so",
+)
 
 
 @dataclass(frozen=True)
@@ -47,12 +55,21 @@ class SandboxStatus:
     port: int
     username: str
     version: str
+    carrier_pids: tuple[int, ...] = ()
+    clinic_sip_port: int = 0
+    carrier_sip_port: int = 0
+    carrier_ami_port: int = 0
 
     def lines(self) -> list[str]:
         state = f"running (pid {', '.join(map(str, self.pids))})" if self.running else "not running"
+        carrier = (
+            f"running (pid {', '.join(map(str, self.carrier_pids))})" if self.carrier_pids else "not running"
+        )
         return [
             f"Asterisk sandbox: {state}",
             f"  AMI:     {self.host}:{self.port} user {self.username}",
+            f"  trunk:   SIP/UDP {self.host}:{self.clinic_sip_port} -> carrier {self.host}:{self.carrier_sip_port}",
+            f"  carrier: {carrier}, AMI {self.host}:{self.carrier_ami_port} (tests only)",
             f"  chroot:  {self.root}" + ("" if self.built else f" ({self.problem})"),
             f"  version: {self.version}",
         ]
@@ -107,11 +124,11 @@ class Sandbox:
         return AmiCredentials(AMI_HOST, self.layout.ami_port, AMI_USERNAME, value)
 
     def is_running(self) -> bool:
-        return bool(process.asterisk_pids(self.layout.root))
+        return bool(process.asterisk_pids(self.layout.clinic))
 
     def status(self) -> SandboxStatus:
         problem = build.root_problem(self.layout)
-        pids = tuple(process.asterisk_pids(self.layout.root)) if self.layout.root.is_dir() else ()
+        pids = tuple(process.asterisk_pids(self.layout.clinic))
         return SandboxStatus(
             running=bool(pids),
             pids=pids,
@@ -122,6 +139,10 @@ class Sandbox:
             port=self.layout.ami_port,
             username=AMI_USERNAME,
             version=build.asterisk_version(self.layout) if problem is None else "unknown",
+            carrier_pids=tuple(process.asterisk_pids(self.layout.carrier)),
+            clinic_sip_port=self.layout.clinic_sip_port,
+            carrier_sip_port=self.layout.carrier_sip_port,
+            carrier_ami_port=self.layout.carrier_ami_port,
         )
 
     def up(self, out: TextIO) -> AmiCredentials:
@@ -135,18 +156,19 @@ class Sandbox:
 
     def _up_locked(self, out: TextIO) -> AmiCredentials:
         layout = self.layout
-        running = layout.root.is_dir() and bool(process.asterisk_pids(layout.root))
+        running = bool(process.asterisk_pids(layout.clinic))
         # Before any build: a busy port would only fail the start a minute later.
         if not running and not process.port_is_free(layout.ami_port):
             raise SandboxError(process.port_busy_message(layout.ami_port))
         problem = build.root_problem(layout)
         if problem:
-            process.stop(layout)
+            process.stop(layout.carrier)
+            process.stop(layout.clinic)
             out.write(f"The sandbox chroot needs building: {problem}.\n")
             build.build_root(layout, out)
         secret = asterisk_conf.load_or_create_secret(layout)
         files = asterisk_conf.render(layout, secret)
-        running = bool(process.asterisk_pids(layout.root))
+        running = bool(process.asterisk_pids(layout.clinic))
         before = asterisk_conf.installed_fingerprint(layout)
         restart = running and before != asterisk_conf.restart_fingerprint(files)
         asterisk_conf.install(layout, files)
@@ -158,24 +180,26 @@ class Sandbox:
         else:
             if restart:
                 out.write("Restarting Asterisk: its core config changed.\n")
-                process.stop(layout)
+                process.stop(layout.clinic)
             self._start(secret)
+        for warning in carrier_up(layout, secret):
+            out.write(f"warning: {warning}\n")
         return self.credentials()
 
     def _start(self, secret: str) -> None:
         layout = self.layout
         if not process.port_is_free(layout.ami_port):
             raise SandboxError(process.port_busy_message(layout.ami_port))
-        pid = process.spawn(layout)
+        pid = process.spawn(layout.clinic)
         try:
-            process.wait_ready(layout, pid, secret)
+            process.wait_ready(layout.clinic, pid, secret, AMI_USERNAME)
         except SandboxError:
-            process.stop(layout)
+            process.stop(layout.clinic)
             raise
 
     def _reload(self) -> None:
         for command in RELOAD_COMMANDS:
-            asterisk_rx(self.layout.root, command)
+            asterisk_rx(self.layout.clinic, command)
 
     def reload(self, out: TextIO) -> None:
         """Rewrite the config from the source tree into a running sandbox and reload it."""
@@ -184,21 +208,27 @@ class Sandbox:
         self.up(out)
 
     def down(self, out: TextIO) -> bool:
-        """Stop Asterisk; True when it was running. The chroot stays for the next `up`."""
+        """Stop the carrier and the clinic's Asterisk; True when the clinic's was running. The chroot stays."""
         with _locked(self.layout, out):
-            return process.stop(self.layout)
+            process.stop(self.layout.carrier)
+            return process.stop(self.layout.clinic)
 
     def rebuild(self, out: TextIO) -> AmiCredentials:
         """Throw the chroot away and build it again from the mirror."""
         _refuse_unfit_host()
         with _locked(self.layout, out):
-            process.stop(self.layout)
+            process.stop(self.layout.carrier)
+            process.stop(self.layout.clinic)
             self.layout.marker.unlink(missing_ok=True)
             return self._up_locked(out)
 
     def rx(self, command: str, timeout: float = 15.0) -> str:
         """Run one Asterisk CLI command in the running sandbox and return its output."""
-        return asterisk_rx(self.layout.root, command, timeout=timeout)
+        return asterisk_rx(self.layout.clinic, command, timeout=timeout)
+
+    def carrier_rx(self, command: str, timeout: float = 15.0) -> str:
+        """Run one Asterisk CLI command in the running carrier and return its output."""
+        return asterisk_rx(self.layout.carrier, command, timeout=timeout)
 
 
 def sandbox_prompts_dir() -> Path | None:
