@@ -39,7 +39,7 @@ class CarrierPatient:
     press_at: int = 0
 
     def number(self, serial: int) -> str:
-        """A Russian mobile number (+7 92S SSS TTTT) unique by `serial` (0-9999), ending in the carrier's four digits."""
+        """A Russian mobile number (+7 92S SSS TTTT) unique by `serial` (0-9999), ending in the carrier's digits."""
         if not 0 <= serial <= 9999:
             raise ValueError(f"serial {serial} is outside 0-9999")
         if not (len(self.key) == 1 and self.key.isdigit()):
