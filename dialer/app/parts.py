@@ -166,7 +166,7 @@ def _runtime(
         live=LiveHub(settings, popups, _board(basics, storage), storage.users, pages),
         webhook=WebhookSender(settings.webhook, storage.outbox, clock),
         day_jobs=day_jobs,
-        health=Health(link=link, desk=desk, intake=desk.intake, due=storage.due),
+        health=Health(link=link, desk=desk, due=storage.due),
     )
 
 

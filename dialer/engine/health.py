@@ -8,18 +8,16 @@ from dialer.core.health import HealthView
 from dialer.core.ports import PbxLink
 from dialer.core.stores import DueStore
 from dialer.engine.calls import CallDesk
-from dialer.engine.intake import Intake
 
 
 @dataclass(frozen=True, kw_only=True)
 class Health:
     link: PbxLink
-    desk: CallDesk
-    intake: Intake
+    desk: CallDesk  # its intake keeps the inbound calls
     due: DueStore
 
     async def __call__(self) -> HealthView:
-        inbound = self.intake.inbound
+        inbound = self.desk.intake.inbound
         return {
             "ami": "connected" if self.link.connected else "disconnected",
             "reconciled": self.desk.reconciled.is_set(),
