@@ -17,7 +17,9 @@ from tests.operators import add_user, operators
 from tests.support import sim_phone
 from tests.trunk_service import FREEPBX_QUEUE, QUEUE_DID, RING_GROUP_DID, TrunkService, trunk_service
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
+# Not among the faked-hour reruns (scripts/test-anyhour): the missed-call rules are rerun there by
+# test_trunk_staff_calls and test_missed_calls, and this module would add about 40 s to each rerun.
+pytestmark = pytest.mark.asterisk
 
 ANNA, OLGA = "Local/admin7@sandbox-agents", "Local/admin8@sandbox-agents"  # members admin7 and admin8
 OLGAS_MEMBER = "Local/admin8@from-queue/n"
