@@ -275,10 +275,18 @@ class InboundTracker:
             if event.get("Uniqueid", "") in call.channels:
                 call.dialled = True
             return NO_FACTS
-        if event.get("Context", "") in self.staff_contexts and not self.is_ours(event.get("Uniqueid", "")):
+        uniqueid = event.get("Uniqueid", "")
+        if not uniqueid or self.is_ours(uniqueid) or self.is_ours(event.get("Linkedid", "")):
+            return NO_FACTS
+        # A leg created in the trunk's (inbound) context is a call out over the trunk, whichever context
+        # dials it: FreePBX dials its trunks from its dial-out subroutine, not from the phones' context.
+        if (
+            event.get("Context", "") in self.staff_contexts
+            or event.get("DestContext", "") in self.inbound_contexts
+        ):
             match = _DIGITS.search(event.get("DialString", ""))
             if match:
-                self._staff_dials[event.get("Uniqueid", "")] = match.group(0)
+                self._staff_dials[uniqueid] = match.group(0)
         return NO_FACTS
 
     def _on_dial_end(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:

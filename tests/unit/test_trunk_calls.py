@@ -100,6 +100,18 @@ def test_an_administrators_answered_call_out_over_the_trunk_is_a_staff_call_not_
     assert isinstance(fact, StaffCallAnswered) and fact.number == "79990000011"
 
 
+@pytest.mark.parametrize("dialling_context", ["macro-dialout-trunk", "sub-dialout-trunk"])
+def test_a_call_out_over_the_trunk_is_a_staff_call_whichever_context_dials_it(dialling_context: str) -> None:
+    """FreePBX dials its trunks from its dial-out subroutine: the leg is still created in the trunk's context."""
+    moved = [
+        {**e, "Context": dialling_context} if e.get("Context") == "from-internal" else e
+        for e in cap.STAFF_ANSWERED
+    ]
+    tracker = InboundTracker(INBOUND, staff_contexts=())
+    facts = [fact for event in moved for fact in tracker.feed(dict(event), NOW)]
+    assert [(type(f), getattr(f, "number", "")) for f in facts] == [(StaffCallAnswered, "79990000011")]
+
+
 def test_an_administrators_call_out_that_rang_out_leaves_nothing() -> None:
     assert inbound(cap.STAFF_RANG_OUT) == []
 
