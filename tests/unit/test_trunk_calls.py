@@ -229,3 +229,17 @@ def rings_key(facts: list[RingFact]) -> str:
 )
 def test_a_call_out_over_the_trunk_pops_nothing_up(events: list[Event]) -> None:
     assert rings(events) == []
+
+
+def test_a_caller_already_in_a_freepbx_queue_is_followed_when_ext_queues_is_listed() -> None:
+    """The service started while the caller waited: it never saw the call come in, only the queue's events."""
+    joined_at = next(n for n, e in enumerate(cap.QUEUE_ABANDONED) if e["Event"] == "QueueCallerJoin")
+    later = cap.QUEUE_ABANDONED[joined_at + 1 :]
+    assert not inbound(later)  # the trunk's context alone: nothing to go by
+    end = ended_in(later, ("clinic-inbound", "ext-queues"))
+    assert (end.miss, end.queue, end.caller) == (MissReason.ABANDONED, "freepbx-7001", "79161230006")
+
+
+def ended_in(events: list[Event], contexts: tuple[str, ...]) -> InboundEnded:
+    (end,) = [f for f in inbound(events, contexts) if isinstance(f, InboundEnded)]
+    return end
