@@ -1,7 +1,8 @@
 """Inbound calls: AMI event dicts in, inbound call facts out. Pure and synchronous, like the outbound tracker.
 
-A call is grouped by its Linkedid. It is an inbound call when one of its channels is created in one of the
-clinic's inbound contexts (where the trunk delivers calls). It is answered when a person took it: a queue
+A call is grouped by its Linkedid. It is an inbound call when it arrives from outside (see `arrives`) in one
+of the clinic's inbound contexts (where the trunk delivers calls); later channels of the call created there
+join it. It is answered when a person took it: a queue
 member connected (AgentConnect) or a dialled phone answered (DialEnd ANSWER). When every inbound channel of
 the call has hung up, the call ends; unanswered, it is a missed call with a reason:
 
@@ -39,8 +40,27 @@ from dialer.core.inbound import (
 from dialer.core.tracker import Event, RecentIds, event_time
 
 ABANDON_HANGUP_WINDOW = timedelta(seconds=1.5)
+_RING = "4"
 _QUEUE_GAVE_UP = frozenset({"TIMEOUT", "LEAVEEMPTY", "JOINEMPTY", "FULL", "JOINUNAVAIL", "LEAVEUNAVAIL"})
 _DIGITS = re.compile(r"\d{5,15}")
+
+
+def arrives(newchannel: Event) -> bool:
+    """Whether this Newchannel is a call arriving at the PBX, not a leg the PBX made to place a call.
+
+    Both are created in the trunk endpoint's context, which the installation guide makes the inbound one, so
+    the context cannot tell them apart. What does, as measured over the sandbox's PJSIP trunk (issue 11): a
+    call the carrier offers starts its own linked group (Uniqueid = Linkedid) in state 4, Ring, with the DID as
+    its extension; the leg Asterisk creates to dial out (an administrator's call, a forward, an Originate) is
+    created Down, with extension `s`, in the dialling call's group or, for an Originate, in its own.
+    A Local channel's first half is created Down too, but a Local channel pointed at an inbound context is
+    how a call is put into it by hand (the sandbox's simulated callers, a PBX's own bridging): its extension
+    is the DID, so it counts as arriving.
+    """
+    uniqueid = newchannel.get("Uniqueid", "")
+    if not uniqueid or uniqueid != newchannel.get("Linkedid", ""):
+        return False
+    return newchannel.get("ChannelState") == _RING or newchannel.get("Channel", "").startswith("Local/")
 
 
 @dataclass(slots=True)
@@ -176,6 +196,8 @@ class InboundTracker:
         call = self._calls.get(linkedid)
         facts: tuple[InboundFact, ...] = NO_FACTS
         if call is None:
+            if not arrives(event):
+                return NO_FACTS  # a leg dialled out over the trunk: the call that dialled it is not inbound
             at = event_time(event, now)
             call = self._calls[linkedid] = _Call(linkedid, context, event.get("Exten", ""), at)
             facts = (InboundStarted(linkedid, context, call.did, at),)
@@ -253,10 +275,18 @@ class InboundTracker:
             if event.get("Uniqueid", "") in call.channels:
                 call.dialled = True
             return NO_FACTS
-        if event.get("Context", "") in self.staff_contexts and not self.is_ours(event.get("Uniqueid", "")):
+        uniqueid = event.get("Uniqueid", "")
+        if not uniqueid or self.is_ours(uniqueid) or self.is_ours(event.get("Linkedid", "")):
+            return NO_FACTS
+        # A leg created in the trunk's (inbound) context is a call out over the trunk, whichever context
+        # dials it: FreePBX dials its trunks from its dial-out subroutine, not from the phones' context.
+        if (
+            event.get("Context", "") in self.staff_contexts
+            or event.get("DestContext", "") in self.inbound_contexts
+        ):
             match = _DIGITS.search(event.get("DialString", ""))
             if match:
-                self._staff_dials[event.get("Uniqueid", "")] = match.group(0)
+                self._staff_dials[uniqueid] = match.group(0)
         return NO_FACTS
 
     def _on_dial_end(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:

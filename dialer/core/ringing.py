@@ -2,9 +2,14 @@
 
 A phone rings for a call in three ways: the queue rings a member (AgentCalled, for patients calling in and
 for reminder patients who pressed 3); the dialer rings an administrator first for a callback (its Originate
-to their phone, Uniqueid = the attempt id); or a direct dial from an inbound call reaches their phone
+to their phone, Uniqueid = the attempt id); or a dial from an inbound or queued call reaches their phone
 (DialBegin to a device). Queue members are often Local channels; the interface is what the queue calls
 them, and a device channel (PJSIP/101-0000002a) is reduced to its device (PJSIP/101).
+
+FreePBX and its relatives ring queue members and ring groups through Local/ channels
+(Local/101@from-queue/n), whose second half dials the phone from its own context: that DialBegin carries
+neither the inbound context nor the queue. So a dial rings a phone for any call known to have arrived from
+outside or to be waiting in a queue, by its Linkedid, whatever context it is dialled from.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from dialer.core.inbound import caller_number
+from dialer.core.inbound_tracker import arrives
 from dialer.core.tracker import Event, event_time
 
 
@@ -73,6 +79,7 @@ class _Ring:
     interface: str
     call_key: str
     answered: bool = False
+    dialled: bool = False  # rung by a DialBegin, so its DialEnd says when it stops ringing
 
 
 @dataclass
@@ -82,10 +89,12 @@ class RingTracker:
     _rings: dict[tuple[str, str], _Ring] = field(default_factory=dict)  # (call_key, interface) -> ring
     _by_dest: dict[str, tuple[str, str]] = field(default_factory=dict)  # ringing channel uniqueid -> key
     _dids: dict[str, str] = field(default_factory=dict)  # an inbound call's key -> the number dialled
+    _queued: dict[str, str] = field(default_factory=dict)  # a call a queue rings members for -> the queue
 
     def feed(self, event: Event, now: datetime) -> tuple[RingFact, ...]:
         name = event.get("Event", "")
         if name == "AgentCalled":
+            self._note_queue(event)
             return self._ring(event, now, event.get("Interface", ""), event.get("DestUniqueid", ""), "queue")
         if name == "Newchannel":
             self._note_did(event)
@@ -94,9 +103,8 @@ class RingTracker:
             return self._direct(event, now)
         if name == "AgentConnect":
             return self._answer(event.get("Linkedid", ""), event.get("Interface", ""), now, event)
-        if name == "DialEnd" and event.get("DialStatus") == "ANSWER":
-            key = self._by_dest.get(event.get("DestUniqueid", ""))
-            return self._answer(key[0], key[1], now, event) if key else NO_FACTS
+        if name == "DialEnd":
+            return self._dial_end(event, now)
         if name in ("AgentRingNoAnswer", "AgentDump"):
             return self._stop(event.get("Linkedid", ""), event.get("Interface", ""), now, event)
         if name == "Hangup":
@@ -130,21 +138,24 @@ class RingTracker:
             return default, ""
         return _KINDS.get(campaign, campaign), linkedid
 
-    def _ring(self, event: Event, now: datetime, interface: str, dest: str, how: str) -> tuple[RingFact, ...]:
+    def _ring(
+        self, event: Event, now: datetime, interface: str, dest: str, how: str, queue: str | None = None
+    ) -> tuple[RingFact, ...]:
         call_key = event.get("Linkedid", "")
         if not interface or not call_key or (call_key, interface) in self._rings:
             return NO_FACTS
-        self._rings[(call_key, interface)] = _Ring(interface, call_key)
+        self._rings[(call_key, interface)] = _Ring(interface, call_key, dialled=how == "dial")
         if dest:
             self._by_dest[dest] = (call_key, interface)
-        kind, ref = self._kind(call_key, "inbound" if how == "queue" else "direct")
+        queued = how == "queue" or queue is not None
+        kind, ref = self._kind(call_key, "inbound" if queued else "direct")
         return (
             PhoneRinging(
                 interface,
                 call_key,
                 caller_number(event.get("CallerIDNum", "")),
                 kind,
-                event.get("Queue", ""),
+                event.get("Queue", "") if queue is None else queue,
                 ref,
                 event_time(event, now),
                 self._dids.get(call_key, ""),
@@ -155,11 +166,24 @@ class RingTracker:
         """A call's first channel created in an inbound context: its extension is the number dialled, which
         tells the clinic the call is for (one Asterisk may answer several clinics' numbers)."""
         call_key = event.get("Linkedid", "")
-        if not call_key or call_key in self._dids or event.get("Context", "") not in self.inbound_contexts:
+        if (
+            not call_key
+            or call_key in self._dids
+            or event.get("Context", "") not in self.inbound_contexts
+            or not arrives(event)  # a leg dialled out over the trunk, created in its inbound context
+        ):
             return
         if len(self._dids) >= MAX_DIDS:  # calls whose end was never seen (a lost link) go first
             del self._dids[next(iter(self._dids))]
         self._dids[call_key] = event.get("Exten", "")
+
+    def _note_queue(self, event: Event) -> None:
+        call_key = event.get("Linkedid", "")
+        if not call_key or call_key in self._queued:
+            return
+        if len(self._queued) >= MAX_DIDS:
+            del self._queued[next(iter(self._queued))]
+        self._queued[call_key] = event.get("Queue", "")
 
     def _our_admin_call(self, event: Event, now: datetime) -> tuple[RingFact, ...]:
         uniqueid = event.get("Uniqueid", "")
@@ -181,10 +205,36 @@ class RingTracker:
         )
 
     def _direct(self, event: Event, now: datetime) -> tuple[RingFact, ...]:
-        dest = event.get("DestChannel", "")
-        if event.get("Context", "") not in self.inbound_contexts or not dest or dest.startswith("Local/"):
+        """A dial from a call that came in (or waits in a queue) rings the phone dialled, from any context:
+        a queue member's or ring group's Local/ channel dials the phone from its own. The queue's dial to a
+        member it announced in AgentCalled is that ring already."""
+        dest, dest_id, call_key = (
+            event.get("DestChannel", ""),
+            event.get("DestUniqueid", ""),
+            event.get("Linkedid", ""),
+        )
+        known = call_key in self._dids or call_key in self._queued
+        if (
+            not dest
+            or dest_id in self._by_dest
+            or not (known or event.get("Context", "") in self.inbound_contexts)
+        ):
             return NO_FACTS
-        return self._ring(event, now, device_of(dest), event.get("DestUniqueid", ""), "direct")
+        # A member's phone rung through a Local/ channel is still the queue's call: it shows as one.
+        return self._ring(event, now, device_of(dest), dest_id, "dial", self._queued.get(call_key))
+
+    def _dial_end(self, event: Event, now: datetime) -> tuple[RingFact, ...]:
+        dest = event.get("DestUniqueid", "")
+        key = self._by_dest.get(dest)
+        if key is None:
+            return NO_FACTS
+        if event.get("DialStatus") == "ANSWER":
+            return self._answer(key[0], key[1], now, event)
+        ring = self._rings.get(key)
+        if ring is None or not ring.dialled:
+            return NO_FACTS  # a queue member's ring ends with the queue's own events
+        del self._by_dest[dest]
+        return self._stop(key[0], key[1], now, event)
 
     def _answer(self, call_key: str, interface: str, now: datetime, event: Event) -> tuple[RingFact, ...]:
         ring = self._rings.get((call_key, interface))
@@ -211,6 +261,7 @@ class RingTracker:
         self._by_dest.pop(uniqueid, None)
         if uniqueid == call_key:
             self._dids.pop(call_key, None)
+            self._queued.pop(call_key, None)
         if uniqueid != call_key or not any(key == call_key for key, _ in self._rings):
             return NO_FACTS
         for key in [k for k in self._rings if k[0] == call_key]:

@@ -22,8 +22,14 @@ SHIPPED_FILES = (*SHIPPED_DIALPLAN, "manager_dialer.conf", "queues_dialer.conf")
 TRUNK_SAMPLE = "pjsip_trunk.conf.sample"
 SAMPLE_CARRIER_HOST = "sip.carrier.example"
 # Test-only pieces from tests/asterisk/, by the file that includes them.
-TEST_DIALPLAN = ("patients.conf", "sandbox_extra.conf", "callers.conf", "carrier_probe.conf")
-TEST_QUEUES = ("queues_test.conf",)
+TEST_DIALPLAN = (
+    "patients.conf",
+    "sandbox_extra.conf",
+    "callers.conf",
+    "carrier_probe.conf",
+    "freepbx.conf",
+)
+TEST_QUEUES = ("queues_test.conf", "freepbx_queues.conf")
 # Changes to these take effect only on a restart (manager.conf: the AMI port); the rest is reloaded in place.
 RESTART_FILES = ("asterisk.conf", "modules.conf", "manager.conf", "pjsip.conf")
 

@@ -475,7 +475,7 @@ def trunk_call(status: str | None, hangup_after: float) -> list[Event]:
         }
 
     return [
-        ev("Newchannel", 0),
+        ev("Newchannel", 0, ChannelState="4", ChannelStateDesc="Ring"),  # offered by the carrier
         ev("QueueCallerJoin", 4, Queue="reception", Position="1", Count="1"),
         ev("QueueCallerAbandon", 10, Queue="reception", Position="1", OriginalPosition="1", HoldTime="6"),
         ev("QueueCallerLeave", 10, Queue="reception", Count="0", Position="1"),
