@@ -49,7 +49,7 @@ def arrives(newchannel: Event) -> bool:
     """Whether this Newchannel is a call arriving at the PBX, not a leg the PBX made to place a call.
 
     Both are created in the trunk endpoint's context, which the installation guide makes the inbound one, so
-    the context cannot tell them apart. What does, as measured over the sandbox's PJSIP trunk (issue 11): a
+    the context cannot tell them apart. What does, as measured over the sandbox's PJSIP trunk: a
     call the carrier offers starts its own linked group (Uniqueid = Linkedid) in state 4, Ring, with the DID as
     its extension; the leg Asterisk creates to dial out (an administrator's call, a forward, an Originate) is
     created Down, with extension `s`, in the dialling call's group or, for an Originate, in its own.

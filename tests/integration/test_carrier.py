@@ -278,7 +278,7 @@ def test_a_voice_assistant_asks_who_is_calling(calls: dict[str, TrunkCall]) -> N
 def test_the_clinics_own_calls_show_the_trunks_inbound_context_with_exten_s(
     calls: dict[str, TrunkCall],
 ) -> None:
-    # What a tracker of inbound calls must not take for a caller (issue 11): the leg the clinic dials out on.
+    # What a tracker of inbound calls must not take for a caller: the leg the clinic dials out on.
     for name, call in calls.items():
         found = call.first("Newchannel")
         assert found is not None, name
