@@ -22,7 +22,13 @@ SHIPPED_FILES = (*SHIPPED_DIALPLAN, "manager_dialer.conf", "queues_dialer.conf")
 TRUNK_SAMPLE = "pjsip_trunk.conf.sample"
 SAMPLE_CARRIER_HOST = "sip.carrier.example"
 # Test-only pieces from tests/asterisk/, by the file that includes them.
-TEST_DIALPLAN = ("patients.conf", "sandbox_extra.conf", "callers.conf", "carrier_probe.conf")
+TEST_DIALPLAN = (
+    "patients.conf",
+    "sandbox_extra.conf",
+    "callers.conf",
+    "carrier_probe.conf",
+    "amd_probe.conf",
+)
 TEST_QUEUES = ("queues_test.conf",)
 # Changes to these take effect only on a restart (manager.conf: the AMI port); the rest is reloaded in place.
 RESTART_FILES = ("asterisk.conf", "modules.conf", "manager.conf", "pjsip.conf")
@@ -41,6 +47,8 @@ MODULES = (
     "app_while",
     "app_stack",
     "app_echo",
+    "app_amd",
+    "app_waitforsilence",
     "func_db",
     "func_channel",
     "func_strings",
@@ -289,6 +297,8 @@ def _generated(layout: SandboxLayout, test_files: list[str]) -> dict[str, str]:
         "musiconhold.conf": MUSICONHOLD_CONF,
         # No CDR backend is loaded, so skip the CDR engine's work on every call.
         "cdr.conf": "[general]\nenable = no\n",
+        # app_amd refuses to load without its file; empty, it runs on its compiled-in defaults (bench.amd's baseline).
+        "amd.conf": "[general]\n",
         "indications.conf": INDICATIONS_CONF,
     }
 
