@@ -39,6 +39,11 @@ FIXED_PROMPTS: dict[str, str] = {
     "survey-intro": "Здравствуйте! Клиника просит оценить ваш визит.",
     "survey-menu": "Нажмите цифру от одного до пяти: пять — отлично, один — плохо.",
     "survey-thanks": "Спасибо за оценку! До свидания.",
+    # Left on a voicemail or said to a voice assistant: who called, the visit's date and time, the phone.
+    "machine-intro": "Здравствуйте! Вам звонили из клиники.",
+    "machine-visit": "Напоминаем о вашей записи",
+    "machine-phone": "Телефон клиники:",
+    "machine-bye": "До свидания.",
 }
 PROMPT_FOLDER = "dialer"
 VOICE = ("-v", "ru", "-s", "175")

@@ -171,6 +171,14 @@ class CampaignRunner:
         )
         return Call(clinic_id, phone, request)
 
+    def machine_variables(self, clinic_id: str, on: bool) -> dict[str, str]:
+        """What the IVR needs to tell machines apart and leave them the message (config/asterisk/README.md):
+        TALK_DETECT on, and the clinic's phone to say; nothing when the campaign leaves machines alone."""
+        if not on:
+            return {}
+        phone = "".join(c for c in self.settings.clinic(clinic_id).phone if c.isdigit())
+        return {"DIALER_AMD": "1", "DIALER_CLINIC_PHONE": phone}
+
     # -- SMS --------------------------------------------------------------------------------------
 
     async def send_sms(self, task: DueTask, *, clinic_id: str, phone: str, body: str) -> bool:
