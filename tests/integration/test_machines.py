@@ -19,6 +19,7 @@ from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import Frame, RawAmi
 from bench.lib.service import free_port
 from dialer.sandbox.carrier import CARRIER_USERNAME
+from dialer.storage.repository import Storage
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.reminder_scenario import REMINDERS_UNTIL_DONE, run_cli
@@ -143,6 +144,7 @@ async def test_machines_hear_the_message_and_count_apart_people_keep_their_keys(
         assert code == 0, out + err
         code, out, err = await run_cli(home, *REMINDERS_UNTIL_DONE, tomorrow, timeout=400)
         assert code == 0, out + err[-3000:]
+        assert "из них автоответчик: 4" in out, out
         sent_sms = list(twilio.messages)
     dialled = [
         r["attempt_id"] for r in home.query("select attempt_id from attempts where state != 'unplaced'")
@@ -205,3 +207,18 @@ async def test_machines_hear_the_message_and_count_apart_people_keep_their_keys(
     # The SMS names the clinic and nothing medical, as for any patient not reached.
     for message in sent_sms:
         assert "Иванова" not in message.body and "Клиника «Улыбка»" in message.body
+
+    # The day report counts the machines apart; the list of visits not reached shows them per visit.
+    storage = await Storage.open(f"sqlite+aiosqlite:///{home.db}", run_migrations=False)
+    try:
+        today = clinic.local_now()
+        start = today.replace(hour=0, minute=0, second=0, microsecond=0)
+        metrics = await storage.reports.day_metrics("c1", start, start + timedelta(days=1), clinic.today)
+        unreached = {
+            v.appointment_id: v.machines
+            for v in await storage.reports.unreached("c1", clinic.today + timedelta(days=1))
+        }
+    finally:
+        await storage.close()
+    assert metrics.machines == 4
+    assert unreached == {"A-voicemail": 2, "A-assistant": 2, "A-silent": 0}

@@ -16,6 +16,8 @@ from dialer.core.facts import CallAnswered, CallStarted, DigitPressed, FarEndTal
 from dialer.core.ids import AttemptId
 from dialer.engine.machines import MACHINE_CONTEXT, MachineWatch
 from dialer.prompts import FIXED_PROMPTS
+from dialer.sandbox import asterisk_conf
+from dialer.sandbox.layout import SandboxLayout, repo_config_dir
 from dialer.settings import parse_settings
 
 START = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
@@ -113,3 +115,12 @@ def test_every_ivr_turns_the_watch_on_at_answer_and_keeps_listening_for_keys() -
         assert watch_line < body.index("Read(DIALER_READ,,1,,1,0.5)"), context
         assert "n(answered),Gosub(dialer-machine-watch" in body, context
     assert f"TALK_DETECT(set)={AmdSettings().talk_detect_silence_ms}" in _context("dialer-machine-watch")
+
+
+def test_the_sandbox_clinic_loads_what_the_machine_branch_and_the_bench_need(tmp_path: Path) -> None:
+    layout = SandboxLayout(base=tmp_path, config_dir=repo_config_dir(), ami_port=5068)
+    files = asterisk_conf.render(layout, "s3cret")
+    for module in ("func_talkdetect", "app_waitforsilence", "app_amd"):
+        assert f"load => {module}.so" in files["modules.conf"], module
+    # app_amd declines to load without amd.conf; an empty one keeps its compiled-in defaults (the baseline).
+    assert files["amd.conf"].strip() == "[general]"
