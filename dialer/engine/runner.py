@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from dialer.campaigns.messages import GATEWAY_DOWN_BACKOFF
 from dialer.campaigns.planner import Dial, Step
+from dialer.campaigns.reminders import clinic_prompt
 from dialer.core.clock import Clock
 from dialer.core.ids import AttemptId, SmsKey
 from dialer.core.phones import dial_forms
@@ -176,8 +177,13 @@ class CampaignRunner:
         TALK_DETECT on, and the clinic's phone to say; nothing when the campaign leaves machines alone."""
         if not on:
             return {}
-        phone = "".join(c for c in self.settings.clinic(clinic_id).phone if c.isdigit())
-        return {"DIALER_AMD": "1", "DIALER_CLINIC_PHONE": phone}
+        clinic = self.settings.clinic(clinic_id)
+        phone = "".join(c for c in clinic.phone if c.isdigit())
+        return {
+            "DIALER_AMD": "1",
+            "DIALER_CLINIC_PHONE": phone,
+            "DIALER_CLINIC_PROMPT": clinic_prompt(clinic.name),
+        }
 
     # -- SMS --------------------------------------------------------------------------------------
 

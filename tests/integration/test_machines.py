@@ -18,6 +18,7 @@ from bench.lib.carrier_numbers import TRUNK_DIAL, CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import Frame, RawAmi
 from bench.lib.service import free_port
+from dialer.campaigns.reminders import clinic_prompt
 from dialer.sandbox.carrier import CARRIER_USERNAME
 from dialer.storage.repository import Storage
 from tests.asterisk_plugin import SandboxHandle
@@ -142,6 +143,9 @@ async def test_machines_hear_the_message_and_count_apart_people_keep_their_keys(
         csv_path.write_text(appointments_csv(rows), encoding="utf-8")
         code, out, err = await run_cli(home, "import", "appointments", str(csv_path), timeout=60)
         assert code == 0, out + err
+        # As an installer does: the prompts, the clinic's name among them, into the sandbox's sounds.
+        code, out, err = await run_cli(home, "prompts", "build", timeout=120)
+        assert code == 0, out + err
         code, out, err = await run_cli(home, *REMINDERS_UNTIL_DONE, tomorrow, timeout=400)
         assert code == 0, out + err[-3000:]
         assert "из них автоответчик: 4" in out, out
@@ -191,9 +195,11 @@ async def test_machines_hear_the_message_and_count_apart_people_keep_their_keys(
             and f.get("AttemptId", "").split(":")[-2] == target
         ]
 
-    # Once per call, and only to the machines.
+    # Once per call, only to the machines, and naming the clinic by its own name.
     for key, (_status, _calls, _sms, machines) in EXPECTED.items():
         assert len(said("DialerMachineMessage", key)) == machines, key
+    named = {f.get("Clinic") for key in ("voicemail", "assistant") for f in said("DialerMachineMessage", key)}
+    assert named == {clinic_prompt("Клиника «Улыбка»")}
     # The voicemail's message starts after its beep has ended, every time, and not long after.
     beeps = _beeps(carrier_events, phones["voicemail"])
     messages = [_stamp(f) for f in said("DialerMachineMessage", "voicemail")]

@@ -10,12 +10,13 @@ import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from dialer.campaigns.reminders import clinic_prompt
 from dialer.core.amd import AmdSettings
 from dialer.core.clock import FakeClock
 from dialer.core.facts import CallAnswered, CallStarted, DigitPressed, FarEndTalk
 from dialer.core.ids import AttemptId
 from dialer.engine.machines import MACHINE_CONTEXT, MachineWatch
-from dialer.prompts import FIXED_PROMPTS
+from dialer.prompts import FIXED_PROMPTS, clinic_prompt_name
 from dialer.sandbox import asterisk_conf
 from dialer.sandbox.layout import SandboxLayout, repo_config_dir
 from dialer.settings import parse_settings
@@ -115,6 +116,13 @@ def test_every_ivr_turns_the_watch_on_at_answer_and_keeps_listening_for_keys() -
         assert watch_line < body.index("Read(DIALER_READ,,1,,1,0.5)"), context
         assert "n(answered),Gosub(dialer-machine-watch" in body, context
     assert f"TALK_DETECT(set)={AmdSettings().talk_detect_silence_ms}" in _context("dialer-machine-watch")
+
+
+def test_the_service_names_the_clinic_prompt_as_the_prompt_builder_makes_it(tmp_path: Path) -> None:
+    assert clinic_prompt(" Клиника «Улыбка» ") == clinic_prompt_name("клиника «улыбка»")
+    assert clinic_prompt("Клиника «Улыбка»") != clinic_prompt("Клиника «Радуга»")
+    branch = _context(MACHINE_CONTEXT)
+    assert "${DIALER_CLINIC_PROMPT}" in branch and "dialer/machine-clinic" in branch
 
 
 def test_the_sandbox_clinic_loads_what_the_machine_branch_and_the_bench_need(tmp_path: Path) -> None:
