@@ -4,7 +4,9 @@
 A voicemail hears the message after its beep and an assistant hears it once; both calls count as «автоответчик»
 (result "machine"), the plan goes on and the SMS goes out as for a patient not reached. A person who waits for the
 menu and one who presses at +1 s are not machines and their keys count. A silent line is not a machine either:
-someone may be listening, so the IVR plays on and the call counts as answered.
+someone may be listening, so the IVR plays on and the call counts as answered. On the post-visit calls, under
+`dialer run`, the follow-up (machines handled by default) gives an assistant the message and the survey (not
+handled) lets its IVR play.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 from bench.lib.carrier_numbers import TRUNK_DIAL, CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import Frame, RawAmi
-from bench.lib.service import free_port
+from bench.lib.service import free_port, start_service, stop_service, wait_healthy
 from dialer.campaigns.reminders import clinic_prompt
 from dialer.sandbox.carrier import CARRIER_USERNAME
 from dialer.storage.repository import Storage
@@ -228,3 +230,72 @@ async def test_machines_hear_the_message_and_count_apart_people_keep_their_keys(
         await storage.close()
     assert metrics.machines == 4
     assert unreached == {"A-voicemail": 2, "A-assistant": 2, "A-silent": 0}
+
+
+@pytest.mark.timeout(300)
+async def test_a_follow_up_answered_by_an_assistant_hears_the_message_the_survey_leaves_machines_alone(
+    sandbox: SandboxHandle, tmp_path
+) -> None:
+    # The follow-up handles machines by default, the survey does not: the same assistant answers both.
+    clinic = ClinicTime.morning()
+    yesterday = (clinic.today - timedelta(days=1)).isoformat()
+    phone = CarrierPatient(FarEnd.ASSISTANT, voice=2).number(random.Random().randrange(9000, 9999))
+    post_visit = """
+[campaigns.followup]
+days_after = 1
+windows = [{ start = "08:00", end = "21:00", attempts = 1 }]
+
+[campaigns.survey]
+days_after = 1
+windows = [{ start = "08:00", end = "21:00", attempts = 1 }]
+"""
+    observer = await RawAmi.logged_in(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)
+    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
+        port = free_port()
+        home = DialerHome(tmp_path)
+        home.write(_config(sandbox, twilio, port, clinic) + post_visit)
+        visit = {
+            "appointment_id": "V-1",
+            "clinic": "c1",
+            "patient_name": "Пациент Тестовый",
+            "phone": phone,
+            "visit_date": yesterday,
+            "visit_time": "10:00",
+            "doctor": "Иванова Мария Петровна",
+        }
+        csv_path = tmp_path / "visits.csv"
+        csv_path.write_text(appointments_csv([visit]), encoding="utf-8")
+        code, out, err = await run_cli(home, "import", "appointments", str(csv_path), timeout=60)
+        assert code == 0, out + err
+        process = await start_service(home.root, home.config)
+        try:
+            await wait_healthy(f"http://127.0.0.1:{port}", process, root=home.root, timeout=30)
+
+            def ended() -> bool:
+                rows = home.query(
+                    "select a.state from attempts a join targets t on t.target_id = a.target_id "
+                    "where t.campaign in ('followup', 'survey')"
+                )
+                return len(rows) == 2 and all(r["state"] == "ended" for r in rows)
+
+            await until(ended, "the follow-up and the survey calls end", timeout=150)
+        finally:
+            await stop_service(process)
+    events = list(observer.events)
+    await observer.close()
+    results = {
+        r["campaign"]: (r["attempt_id"], r["result"])
+        for r in home.query(
+            "select t.campaign, a.attempt_id, a.result from attempts a join targets t on t.target_id = a.target_id"
+        )
+    }
+    assert {k: v[1] for k, v in results.items()} == {"followup": "machine", "survey": "answered"}
+
+    def user_events(name: str) -> list[str]:
+        return [
+            f["AttemptId"] for _, f in events if f.get("Event") == "UserEvent" and f.get("UserEvent") == name
+        ]
+
+    followup_id = results["followup"][0]
+    assert user_events("DialerMachine") == [followup_id]
+    assert user_events("DialerMachineMessage") == [followup_id]
