@@ -34,10 +34,6 @@ class ProbeCall:
     def answered_at(self) -> float | None:
         return self.stamp("Newstate", ChannelStateDesc="Up")
 
-    @property
-    def ended(self) -> bool:
-        return any(frame.get("Event") == "Hangup" for frame in self.frames)
-
     def talk_events(self) -> list[tuple[str, float, int]]:
         """("start" | "stop", Asterisk's timestamp, the stretch's length in ms) in order."""
         out: list[tuple[str, float, int]] = []
