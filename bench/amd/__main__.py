@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.amd                       # 345 answers, 10 calls at a time (about 5 min)
     .venv/bin/python -m bench.amd --save amd.json.gz    # keep every call's events; --analyze reprints from it
     .venv/bin/python -m bench.amd --analyze amd.json.gz --sweep   # the thresholds around the shipped ones
+    .venv/bin/python -m bench.amd --app-amd 2500,3000,800,5000,100,50,5,256,5000   # app_amd tuned, what-if
 
 Each answer of the labelled set (bench/amd/answers.py: people saying «Алло?», «Да», «Алло, слушаю», «Да,
 здравствуйте» or «Алло, здравствуйте, слушаю вас»; voicemail greetings; voice assistants; silent lines; three
@@ -37,12 +38,14 @@ from dialer.core.amd import AmdSettings
 from dialer.sandbox import Sandbox
 
 
-async def measure(concurrency: int, settings: AmdSettings) -> list[ProbeCall]:
+async def measure(concurrency: int, settings: AmdSettings, app_amd_args: str) -> list[ProbeCall]:
     sandbox = Sandbox()
     creds = sandbox.up(sys.stderr)
     ami = await RawAmi.logged_in(creds.host, creds.port, creds.username, creds.secret)
     try:
-        return await place_all(ami, labelled_set(), concurrency, settings.talk_detect_silence_ms)
+        return await place_all(
+            ami, labelled_set(), concurrency, settings.talk_detect_silence_ms, app_amd_args
+        )
     finally:
         await ami.close()
 
@@ -74,7 +77,9 @@ def sweep(calls: list[ProbeCall], settings: AmdSettings) -> None:
     print_table(["machines_found", "people_as_mach", "median_s"], rows, label_width=34, width=16)
 
 
-def report(rows: list[Scored], unanswered: int, calls: int, took_s: float | None) -> None:
+def report(
+    rows: list[Scored], unanswered: int, calls: int, took_s: float | None, app_amd_args: str = ""
+) -> None:
     print(f"{calls} calls, {len(rows)} answered, {unanswered} left out (not answered)")
     if took_s is not None:
         print(f"whole run {took_s:.0f} s")
@@ -88,10 +93,11 @@ def report(rows: list[Scored], unanswered: int, calls: int, took_s: float | None
     if wrong:
         print("our detector's mistakes:\n  " + "\n  ".join(wrong))
     f = figures(rows)
-    print(f"app_amd default: median decision {f.amd_median_s:.1f} s after answer")
+    baseline = f"app_amd_tuned({app_amd_args})" if app_amd_args else "app_amd_default"
+    print(f"{baseline}: median decision {f.amd_median_s:.1f} s after answer")
     print(
         f"amd: machines_found={f.machines_found:.2f} people_as_machine={f.people_as_machine:.2f} "
-        f"median_decision_s={f.median_decision_s:.1f} | app_amd_default: "
+        f"median_decision_s={f.median_decision_s:.1f} | {baseline}: "
         f"machines_found={f.amd_machines_found:.2f} people_as_machine={f.amd_people_as_machine:.2f}"
     )
 
@@ -102,6 +108,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--save", type=Path, help="write every call's events here (.json.gz)")
     p.add_argument("--analyze", type=Path, help="score a saved run instead of calling")
     p.add_argument("--sweep", action="store_true", help="also print the figures for thresholds around ours")
+    p.add_argument(
+        "--app-amd",
+        default="",
+        metavar="ARGS",
+        help="app_amd's arguments instead of its defaults (a what-if: the last line then names them)",
+    )
     args = p.parse_args(argv)
     settings = AmdSettings()
     took: float | None = None
@@ -109,14 +121,14 @@ def main(argv: list[str] | None = None) -> None:
         calls = load(args.analyze)
     else:
         started = time.monotonic()
-        calls = asyncio.run(measure(args.concurrency, settings))
+        calls = asyncio.run(measure(args.concurrency, settings, args.app_amd))
         took = time.monotonic() - started
         if args.save:
             save(args.save, calls)
     if args.sweep:
         sweep(calls, settings)
     rows, unanswered = score(calls, settings)
-    report(rows, unanswered, len(calls), took)
+    report(rows, unanswered, len(calls), took, args.app_amd)
 
 
 if __name__ == "__main__":

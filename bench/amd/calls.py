@@ -54,8 +54,9 @@ class ProbeCall:
 
 
 async def place_all(
-    ami: RawAmi, answers: list[Answer], concurrency: int, talk_silence_ms: int
+    ami: RawAmi, answers: list[Answer], concurrency: int, talk_silence_ms: int, app_amd_args: str = ""
 ) -> list[ProbeCall]:
+    """Every answer's call, `concurrency` at a time; app_amd runs with `app_amd_args` (empty: its defaults)."""
     tag = f"amd{int(time.time()) % 100000:05d}"
     # Fixed width: Asterisk refuses a ChannelId that is a prefix of a live channel's Uniqueid.
     calls = [ProbeCall(answer, f"{tag}-{n:04d}") for n, answer in enumerate(answers)]
@@ -84,6 +85,8 @@ async def place_all(
                     ("Async", "true"),
                     ("ChannelId", call.uniqueid),
                     ("Variable", f"DIALER_TALK_SILENCE_MS={talk_silence_ms}"),
+                    # Originate splits a Variable on commas; a backslash keeps one.
+                    ("Variable", "DIALER_AMD_ARGS=" + app_amd_args.replace(",", "\\,")),
                 ],
             )
             if reply.get("Response") != "Success":
