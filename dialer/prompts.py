@@ -39,6 +39,12 @@ FIXED_PROMPTS: dict[str, str] = {
     "survey-intro": "Здравствуйте! Клиника просит оценить ваш визит.",
     "survey-menu": "Нажмите цифру от одного до пяти: пять — отлично, один — плохо.",
     "survey-thanks": "Спасибо за оценку! До свидания.",
+    # Left on a voicemail or said to a voice assistant: who called, the visit's date and time, the phone.
+    "machine-intro": "Здравствуйте! Это",
+    "machine-clinic": "клиника.",  # when the clinic's own name has no prompt yet
+    "machine-visit": "Напоминаем о вашей записи",
+    "machine-phone": "Телефон клиники:",
+    "machine-bye": "До свидания.",
 }
 PROMPT_FOLDER = "dialer"
 VOICE = ("-v", "ru", "-s", "175")
@@ -70,6 +76,11 @@ def doctor_prompt_name(name: str) -> str:
     return f"{PROMPT_FOLDER}/doctor-{doctor_key(name)}"
 
 
+def clinic_prompt_name(name: str) -> str:
+    """The sound of a clinic's name, as the service passes it in DIALER_CLINIC_PROMPT: `dialer/clinic-<hash>`."""
+    return f"{PROMPT_FOLDER}/clinic-{doctor_key(name)}"
+
+
 def doctor_text(name: str) -> str:
     return f"к врачу {' '.join(name.split())}"
 
@@ -98,20 +109,23 @@ def _synthesize(text: str, target: Path) -> None:
         staged.replace(target)
 
 
-def _wanted(doctors: Iterable[str]) -> dict[str, str]:
+def _wanted(doctors: Iterable[str], clinics: Iterable[str]) -> dict[str, str]:
     wanted = dict(FIXED_PROMPTS)
     for name in doctors:
         if name.strip():
             wanted[f"doctor-{doctor_key(name)}"] = doctor_text(name)
+    for name in clinics:
+        if name.strip():
+            wanted[f"clinic-{doctor_key(name)}"] = " ".join(name.split())
     return wanted
 
 
-def build_prompts(out_dir: Path, doctors: Iterable[str] = ()) -> list[Path]:
-    """Make the fixed prompts and one per doctor in `out_dir`; return every prompt's path.
+def build_prompts(out_dir: Path, doctors: Iterable[str] = (), clinics: Iterable[str] = ()) -> list[Path]:
+    """Make the fixed prompts, one per doctor and one per clinic's name in `out_dir`; return every prompt's path.
 
     Idempotent: a prompt whose text and recipe are unchanged is not synthesized again.
     """
-    wanted = _wanted(doctors)
+    wanted = _wanted(doctors, clinics)
     missing = missing_tools()
     if missing:
         raise PromptToolsMissing(
@@ -132,7 +146,12 @@ def build_prompts(out_dir: Path, doctors: Iterable[str] = ()) -> list[Path]:
 
 
 def prompts_command(
-    out_dir: Path | None, doctors: list[str], out: TextIO, *, sandbox_dir: Path | None
+    out_dir: Path | None,
+    doctors: list[str],
+    out: TextIO,
+    *,
+    sandbox_dir: Path | None,
+    clinics: Iterable[str] = (),
 ) -> int:
     """`dialer prompts build`: make the prompts into `out_dir`, by default into the sandbox's Russian sounds
     folder (`sandbox_dir`, None where no sandbox is built)."""
@@ -145,7 +164,7 @@ def prompts_command(
             )
             return 2
     try:
-        paths = build_prompts(out_dir, doctors)
+        paths = build_prompts(out_dir, doctors, clinics)
     except PromptError as exc:
         out.write(f"error: {exc}\n")
         return 1

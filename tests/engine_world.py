@@ -143,6 +143,10 @@ class FakePbx:
     async def forget_outcome(self, attempt_id: str) -> None:
         return None
 
+    async def redirect(self, channel: str, context: str) -> None:
+        if not self.up:
+            raise TelephonyUnavailable("no AMI link")
+
     async def queue_status(self) -> list[dict[str, str]]:
         return []
 

@@ -108,6 +108,16 @@ class AmiTelephony:
         except (AmiActionError, AmiLinkLost, TimeoutError) as err:
             log.debug("DBDel %s: %s", attempt_id, err)
 
+    async def redirect(self, channel: str, context: str) -> None:
+        if not self.connection.connected:
+            raise TelephonyUnavailable("no AMI link")
+        fields = {"Action": "Redirect", "Channel": channel, "Context": context, "Exten": "s", "Priority": "1"}
+        try:
+            await self.connection.action(fields, timeout=5.0)
+        except (AmiActionError, AmiLinkLost, TimeoutError) as err:
+            # The channel may have hung up meanwhile: the call ends as what it was.
+            raise TelephonyUnavailable(str(err)) from None
+
 
 def parse_outcome(value: str) -> RecordedOutcome:
     """Parse ``cause=16;stage=menu;digit=1`` as written by the dialplan's dialer-hangup handler."""

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dialer.campaigns.kinds import CampaignKind
 from dialer.core.clock import Clock
 from dialer.core.ports import PbxLink, Telephony
 from dialer.engine.alerts import AlertWatch
@@ -21,6 +22,7 @@ from dialer.engine.inbound import InboundDesk
 from dialer.engine.intake import Intake, installation_intake
 from dialer.engine.ivr import IvrFlow
 from dialer.engine.kos import KosSource
+from dialer.engine.machines import MachineWatch
 from dialer.engine.pacer import trunk_pacers
 from dialer.engine.popups import Popups
 from dialer.engine.progressive import ProgressiveFlow
@@ -69,6 +71,20 @@ class Runtime:
     health: Health
 
 
+def machine_watch(settings: Settings, clock: Clock, telephony: Telephony) -> MachineWatch | None:
+    """The detector's watch over the campaigns that handle voicemails and assistants, if any does."""
+    campaigns = [
+        kind
+        for kind, on in (
+            (CampaignKind.REMINDERS, settings.reminders.machines),
+            (CampaignKind.FOLLOWUP, settings.followup.machines),
+            (CampaignKind.SURVEY, settings.survey.machines),
+        )
+        if on
+    ]
+    return MachineWatch(clock=clock, redirect=telephony.redirect, campaigns=campaigns) if campaigns else None
+
+
 def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, installation: str) -> Runtime:
     """The call side (the pop-ups that follow rung phones, the intake, the link, the call desk, the worker)."""
     pages = OpenPages()
@@ -95,6 +111,7 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         events=EventLog(storage.attempts, clock),
         installation=installation,
     )
+    desk.machines = machine_watch(settings, clock, telephony)
     worker = DueWorker(
         due=storage.due,
         clock=clock,

@@ -78,6 +78,12 @@ def reminder_windows(
     return tuple(windows)
 
 
+def clinic_prompt(clinic_name: str) -> str:
+    """The sound file that says the clinic's name, as `dialer prompts build` names it (a machine hears it)."""
+    digest = hashlib.sha1(clinic_name.strip().lower().encode("utf-8")).hexdigest()[:12]
+    return f"dialer/clinic-{digest}"
+
+
 def doctor_prompt(doctor: str) -> str:
     """The sound file (without extension) that says "к врачу <name>", as `dialer prompts build` names it."""
     digest = hashlib.sha1(doctor.strip().lower().encode("utf-8")).hexdigest()[:12]

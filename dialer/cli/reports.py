@@ -32,7 +32,10 @@ def build_prompts(settings: Settings, out_dir: Path | None, out: TextIO) -> int:
         finally:
             await storage.close()
 
-    return prompts_command(out_dir, asyncio.run(doctors()), out, sandbox_dir=sandbox_prompts_dir())
+    clinics = [clinic.name for clinic in settings.clinics.values()]
+    return prompts_command(
+        out_dir, asyncio.run(doctors()), out, sandbox_dir=sandbox_prompts_dir(), clinics=clinics
+    )
 
 
 SLA_ROWS = (

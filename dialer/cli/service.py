@@ -40,6 +40,8 @@ def summary_table(day: date, s: DaySummary) -> str:
     lines.append(f"  {'всего':<40}{s.total:>8}")
     calls = s.attempts.get("ended", 0)
     lines.append(f"  звонков сделано: {calls}")
+    if s.machines:
+        lines.append(f"  из них автоответчик: {s.machines}")
     sms = ", ".join(f"{SmsStatus(k).label} {v}" for k, v in sorted(s.sms.items())) or "нет"
     lines.append(f"  SMS: {sms}")
     return "\n".join(lines) + "\n"

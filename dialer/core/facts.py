@@ -67,4 +67,32 @@ class PatientLeg:
     member: str = ""  # the administrator's queue interface, when a queue connected the patient
 
 
-Fact = CallStarted | CallAnswered | DigitPressed | DigitIgnored | PatientLeg | JoinedQueue | CallEnded
+@dataclass(frozen=True, slots=True)
+class FarEndTalk:
+    """TALK_DETECT on an attempt's channel: the far end started making sound, or stopped after `duration_ms`."""
+
+    attempt_id: str
+    at: datetime
+    talking: bool
+    duration_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MachineAnswered:
+    """The dialplan's machine branch took the call (UserEvent DialerMachine): a voicemail or an assistant."""
+
+    attempt_id: str
+    at: datetime
+
+
+Fact = (
+    CallStarted
+    | CallAnswered
+    | DigitPressed
+    | DigitIgnored
+    | PatientLeg
+    | JoinedQueue
+    | CallEnded
+    | FarEndTalk
+    | MachineAnswered
+)

@@ -12,6 +12,8 @@ class CallResult(StrEnum):
     CONGESTION = "congestion"
     INVALID_NUMBER = "invalid_number"
     FAILED = "failed"
+    # Answered by a voicemail or a voice assistant (dialer/core/amd.py): it heard the message, nobody was reached.
+    MACHINE = "machine"
 
     @property
     def label(self) -> str:
@@ -25,6 +27,7 @@ _RESULT_LABELS = {
     CallResult.CONGESTION: "сеть перегружена",
     CallResult.INVALID_NUMBER: "номер не существует",
     CallResult.FAILED: "ошибка вызова",
+    CallResult.MACHINE: "автоответчик",
 }
 
 # OriginateResponse Reason (Asterisk's AST_CONTROL_* derived codes).

@@ -134,6 +134,10 @@ class Telephony(Protocol):
 
     async def forget_outcome(self, attempt_id: str) -> None: ...
 
+    async def redirect(self, channel: str, context: str) -> None:
+        """Send a live channel to <context>,s,1 (AMI Redirect). Raises TelephonyUnavailable when it cannot."""
+        ...
+
     async def queue_status(self) -> list[dict[str, str]]:
         """QueueStatus: every queue's members (QueueMember) and waiting callers (QueueEntry), now."""
         ...

@@ -216,6 +216,7 @@ class DaySummary:
     attempts: dict[str, int]
     sms: dict[str, int]
     active_targets: int
+    machines: int = 0  # calls answered by a voicemail or a voice assistant
 
     @property
     def total(self) -> int:

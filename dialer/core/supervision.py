@@ -23,6 +23,7 @@ class DayMetrics:
     no_show_pct: float | None
     aht_seconds: float | None
     acw_seconds: float | None
+    machines: int = 0  # the service's calls answered by a voicemail or a voice assistant (автоответчик)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class UnreachedVisit:
     doctor: str
     reminder_status: str
     attempts: int
+    machines: int = 0  # of those calls, answered by a voicemail or a voice assistant
 
 
 class SlaDayView(TypedDict):

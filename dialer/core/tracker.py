@@ -18,7 +18,9 @@ from dialer.core.facts import (
     DigitIgnored,
     DigitPressed,
     Fact,
+    FarEndTalk,
     JoinedQueue,
+    MachineAnswered,
     PatientLeg,
 )
 from dialer.core.outcomes import REASON_ANSWERED, classify, to_int
@@ -97,6 +99,7 @@ class CallTracker:
     digit_event: str = "DialerDigit"
     ignored_digit_event: str = "DialerDigitIgnored"
     leg_event: str = "DialerCallback"
+    machine_event: str = "DialerMachine"
     stats: TrackerStats = field(default_factory=TrackerStats)
     _attempts: dict[str, _Attempt] = field(default_factory=dict)
     # Recently ended attempts: a late OriginateResponse or Hangup must not bring one back to life.
@@ -110,6 +113,8 @@ class CallTracker:
             "UserEvent": self._on_user_event,
             "QueueCallerJoin": self._on_queue_join,
             "Hangup": self._on_hangup,
+            "ChannelTalkingStart": self._on_talk,
+            "ChannelTalkingStop": self._on_talk,
         }
 
     # -- public surface -------------------------------------------------------------------------
@@ -189,8 +194,20 @@ class CallTracker:
             facts.append(self._end(state, state.hangup_at or event_time(event, now)))
         return tuple(facts)
 
+    def _on_talk(self, event: Event, now: datetime) -> tuple[Fact, ...]:
+        state = self._lookup(event.get("Uniqueid", ""))
+        if state is None:
+            return NO_FACTS
+        talking = event.get("Event") == "ChannelTalkingStart"
+        duration = 0 if talking else (to_int(event.get("Duration")) or 0)
+        return (FarEndTalk(state.attempt_id, event_time(event, now), talking, duration),)
+
     def _on_user_event(self, event: Event, now: datetime) -> tuple[Fact, ...]:
         kind = event.get("UserEvent")
+        if kind == self.machine_event:
+            if self._lookup(event.get("AttemptId", "")) is None:
+                return NO_FACTS
+            return (MachineAnswered(event.get("AttemptId", ""), event_time(event, now)),)
         if kind == self.leg_event:
             attempt_id, status = event.get("AttemptId", ""), event.get("DialStatus", "")
             if self._lookup(attempt_id) is None or not status:

@@ -28,6 +28,7 @@ from dialer.core.facts import (
     DigitPressed,
     Fact,
     JoinedQueue,
+    MachineAnswered,
     PatientLeg,
 )
 from dialer.core.ids import AttemptId
@@ -46,6 +47,7 @@ from dialer.core.stores import AttemptStore
 from dialer.engine.eventlog import EventLog
 from dialer.engine.intake import Intake
 from dialer.engine.loops import forever
+from dialer.engine.machines import MachineWatch
 from dialer.engine.pacer import PacerSlot, TrunkPacer
 
 log = logging.getLogger("dialer.calls")
@@ -58,6 +60,7 @@ RECONCILE_SETTLE_SECONDS = 0.5
 RECONCILE_RECHECK_SECONDS = (1.5, 4.0)
 MAX_BATCH = 500
 RECOVERED = "recovered from the dialplan's record"
+MACHINE_STAGE = "machine"  # the hangup record's stage after the dialplan's machine branch
 
 
 class CallHandler(Protocol):
@@ -111,6 +114,8 @@ class CallDesk:
         self._adopted: set[str] = set()  # calls found up after a reconnect: their gap may hold a key press
         self._reconciling = asyncio.Lock()
         self.reconciled = asyncio.Event()
+        self.machines: MachineWatch | None = None  # set when a campaign handles voicemails and assistants
+        self._machine_calls: set[str] = set()  # attempts the dialplan's machine branch took
 
     def register(self, handler: CallHandler, campaigns: Iterable[str]) -> None:
         """Send the facts of these campaigns' calls to `handler`."""
@@ -166,6 +171,8 @@ class CallDesk:
         async with asyncio.TaskGroup() as group:
             forget = forever("forget-outcomes", self._forget_finished, self.clock)
             group.create_task(forget, name="forget-outcomes")
+            if self.machines is not None:
+                group.create_task(self.machines.run(), name="machine-watch")
             await forever("facts", self._apply_batch, self.clock)
 
     async def _apply_batch(self) -> None:
@@ -217,7 +224,12 @@ class CallDesk:
 
     def _apply_one(self, batch: _Batch, attempt: AttemptRow, fact: Fact, detail: str | None) -> None:
         attempt_id = attempt.attempt_id
-        if isinstance(fact, CallStarted):
+        if self.machines is not None:
+            self.machines.see(fact)
+        if isinstance(fact, MachineAnswered):
+            self._machine_calls.add(attempt_id)
+            self.events.of_attempt(attempt, "machine", at=fact.at)
+        elif isinstance(fact, CallStarted):
             self.events.of_attempt(attempt, "channel", at=fact.at, detail=fact.channel.split("/")[0])
         elif isinstance(fact, CallAnswered):
             batch.changes.answered.append((attempt_id, fact.at))
@@ -247,6 +259,9 @@ class CallDesk:
         elif isinstance(fact, CallEnded):
             self._release(attempt_id)
             attempt = self._open.pop(attempt_id, attempt)
+            if attempt_id in self._machine_calls:
+                self._machine_calls.discard(attempt_id)
+                fact = replace(fact, result=CallResult.MACHINE)
             end = AttemptEnd(
                 attempt_id, fact.at, fact.reason, fact.cause, fact.result, fact.answered, fact.linkedid
             )
@@ -362,6 +377,8 @@ class CallDesk:
         if recorded.digit and attempt.digit != recorded.digit:
             facts.append(DigitPressed(attempt.attempt_id, recorded.digit, now))
         result: CallResult = classify(answered=answered, reason=None, cause=recorded.cause)
+        if recorded.stage == MACHINE_STAGE:
+            result = CallResult.MACHINE
         facts.append(
             CallEnded(attempt.attempt_id, now, answered, None, recorded.cause, result, attempt.attempt_id)
         )

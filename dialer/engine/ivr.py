@@ -137,7 +137,8 @@ class IvrFlow(CampaignFlow):
             if await self._not_now(task, target):
                 return
             context = DIALPLAN_CONTEXTS[CampaignKind(task.campaign)]
-            call = self.runner.patient_call(attempt_id, target.clinic_id, target.phone, context)
+            machines = self.runner.machine_variables(target.clinic_id, self._campaign(task.campaign).machines)
+            call = self.runner.patient_call(attempt_id, target.clinic_id, target.phone, context, machines)
             await self.runner.place(task, attempt_id, call, slot)
 
     async def _not_now(self, task: DueTask, target: TargetRow) -> bool:

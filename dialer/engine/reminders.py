@@ -160,6 +160,7 @@ class ReminderFlow(CampaignFlow):
             "DIALER_TZ": clinic.timezone.key,
             "DIALER_DOCTOR_PROMPT": doctor_prompt(target.doctor),
             "DIALER_QUEUE": clinic.queue,
+            **self.runner.machine_variables(target.clinic_id, self.settings.reminders.machines),
         }
         context = self.settings.reminders.ivr_context
         return self.runner.patient_call(attempt_id, target.clinic_id, target.phone, context, variables)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from dialer.campaigns.messages import GATEWAY_DOWN_BACKOFF
 from dialer.campaigns.planner import Dial, Step
+from dialer.campaigns.reminders import clinic_prompt
 from dialer.core.clock import Clock
 from dialer.core.ids import AttemptId, SmsKey
 from dialer.core.phones import dial_forms
@@ -170,6 +171,19 @@ class CampaignRunner:
             variables={"DIALER_ATTEMPT": str(attempt_id), **(variables or {})},
         )
         return Call(clinic_id, phone, request)
+
+    def machine_variables(self, clinic_id: str, on: bool) -> dict[str, str]:
+        """What the IVR needs to tell machines apart and leave them the message (config/asterisk/README.md):
+        TALK_DETECT on, and the clinic's phone to say; nothing when the campaign leaves machines alone."""
+        if not on:
+            return {}
+        clinic = self.settings.clinic(clinic_id)
+        phone = "".join(c for c in clinic.phone if c.isdigit())
+        return {
+            "DIALER_AMD": "1",
+            "DIALER_CLINIC_PHONE": phone,
+            "DIALER_CLINIC_PROMPT": clinic_prompt(clinic.name),
+        }
 
     # -- SMS --------------------------------------------------------------------------------------
 

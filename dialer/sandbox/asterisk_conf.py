@@ -28,6 +28,7 @@ TEST_DIALPLAN = (
     "callers.conf",
     "carrier_probe.conf",
     "freepbx.conf",
+    "amd_probe.conf",
 )
 TEST_QUEUES = ("queues_test.conf", "freepbx_queues.conf")
 # Changes to these take effect only on a restart (manager.conf: the AMI port); the rest is reloaded in place.
@@ -47,6 +48,8 @@ MODULES = (
     "app_while",
     "app_stack",
     "app_echo",
+    "app_amd",
+    "app_waitforsilence",
     "func_db",
     "func_channel",
     "func_strings",
@@ -295,6 +298,8 @@ def _generated(layout: SandboxLayout, test_files: list[str]) -> dict[str, str]:
         "musiconhold.conf": MUSICONHOLD_CONF,
         # No CDR backend is loaded, so skip the CDR engine's work on every call.
         "cdr.conf": "[general]\nenable = no\n",
+        # app_amd refuses to load without its file; empty, it runs on its compiled-in defaults (bench.amd's baseline).
+        "amd.conf": "[general]\n",
         "indications.conf": INDICATIONS_CONF,
     }
 

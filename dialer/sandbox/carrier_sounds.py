@@ -55,18 +55,49 @@ SPEECH: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
         (),
     ),
 }
+# The answers `bench.amd` plays (dialer/sandbox/carrier_dialplan.py, the 7997 prefix): what people say when they
+# pick up, and more greetings of voicemails and voice assistants, each text in every voice (`<name>-<text>-<voice>`).
+ANSWERS: dict[str, tuple[str, ...]] = {
+    "amd-person": (
+        "Алло?",
+        "Да.",
+        "Алло, слушаю.",
+        "Да, здравствуйте.",
+        "Алло, здравствуйте, слушаю вас.",
+    ),
+    "amd-voicemail": (
+        "Вы позвонили Ивану. Оставьте, пожалуйста, сообщение после сигнала.",
+        "Здравствуйте, вы позвонили на автоответчик. Оставьте ваше сообщение после звукового сигнала, "
+        "и вам обязательно перезвонят.",
+        "Привет, это Марина. Не могу сейчас говорить, напиши мне или оставь сообщение после гудка.",
+        "Абонент не отвечает. Оставьте голосовое сообщение после сигнала, абонент получит его текстом.",
+    ),
+    "amd-assistant": (
+        "Алло, здравствуйте! Я Олег, голосовой помощник. Владелец номера сейчас не может ответить. "
+        "Что ему передать?",
+        "Здравствуйте! Я секретарь абонента. Скажите, пожалуйста, как вас зовут и по какому вы вопросу?",
+        "Добрый день, это Алиса, помощник абонента. Расскажите, зачем вы звоните, и я всё передам.",
+        "Здравствуйте, вы позвонили абоненту, он сейчас занят. Я его виртуальный помощник, слушаю вас.",
+    ),
+}
 BEEP = "beep"
 # An open line where nobody speaks: the voice's own noise, band-limited like the speech, for silent answers.
 LINE = "line"
 LINE_S = 30.0
 RECIPE_FILE = ".recipe"
-RECIPE = f"v3 {VOICES} {SPEECH} {LINE_S} highpass 300 lowpass 3400 norm -6"
+RECIPE = f"v4 {VOICES} {SPEECH} {ANSWERS} {LINE_S} highpass 300 lowpass 3400 norm -6"
 
 
 def sound_names() -> list[str]:
     """Every file the carrier's dialplan plays, without the .wav."""
     per_voice = [*SPEECH, LINE]
-    return [f"{name}-{n}" for name in per_voice for n in range(len(VOICES))] + [BEEP]
+    answers = [
+        f"{name}-{t}-{n}"
+        for name, texts in ANSWERS.items()
+        for t in range(len(texts))
+        for n in range(len(VOICES))
+    ]
+    return [f"{name}-{n}" for name in per_voice for n in range(len(VOICES))] + answers + [BEEP]
 
 
 def _shortest_s(name: str, variant: int) -> float:
@@ -154,6 +185,10 @@ def _make_all(folder: Path) -> None:
             for n, voice in enumerate(VOICES):
                 text = texts[n % len(texts)]
                 _speak(text, voice, _shortest_s(name, n), folder / f"{name}-{n}.wav", work)
+        for name, answers in ANSWERS.items():
+            for t, text in enumerate(answers):
+                for n, voice in enumerate(VOICES):
+                    _speak(text, voice, 0.0, folder / f"{name}-{t}-{n}.wav", work)
         _sox(
             "-n",
             "-r",
@@ -176,6 +211,10 @@ def _silent_all(folder: Path) -> None:
     for name in SPEECH:
         for n in range(len(VOICES)):
             write_silence(folder / f"{name}-{n}.wav", _shortest_s(name, n) or 2.0)
+    for name, answers in ANSWERS.items():
+        for t in range(len(answers)):
+            for n in range(len(VOICES)):
+                write_silence(folder / f"{name}-{t}-{n}.wav", 2.0)
     write_silence(folder / f"{BEEP}.wav", 0.45)
     for n in range(len(VOICES)):
         write_silence(folder / f"{LINE}-{n}.wav", LINE_S)

@@ -114,6 +114,8 @@ class ReminderSettings:
     sms: SmsTemplate = SmsTemplate(DEFAULT_REMINDER_SMS)
     list_build_time: time = time(10, 0)
     ivr_context: str = "dialer-reminder"
+    # Voicemails and voice assistants get a short message (clinic, date, time, phone) and count as "machine".
+    machines: bool = True
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class IvrCampaignSettings:
     days_after: int
     plan: AttemptPlan
     low_rating: int = 2  # survey: ratings at or below this alert the senior administrator
+    machines: bool = False  # as ReminderSettings.machines; on for the follow-up by default
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,7 @@ class Settings:
         AttemptPlan(
             (window_rule({"start": "11:00", "end": "19:00", "attempts": 2, "min_gap": "2h"}, "default"),)
         ),
+        machines=True,
     )
     survey: IvrCampaignSettings = IvrCampaignSettings(
         True, 1, AttemptPlan((window_rule({"start": "12:00", "end": "19:00", "attempts": 1}, "default"),))

@@ -131,6 +131,7 @@ def _ivr(t: Table, default: IvrCampaignSettings) -> IvrCampaignSettings:
             days_after=t.integer("days_after", default.days_after),
             plan=_plan(t, default.plan),
             low_rating=t.integer("low_rating", default.low_rating),
+            machines=t.flag("machines", default.machines),
         )
     )
 
@@ -265,6 +266,7 @@ def _reminders(r: Table) -> ReminderSettings:
             sms=SmsTemplate(r.text("sms_text", DEFAULT_REMINDER_SMS)),
             list_build_time=r.time_of_day("list_build_time", time(10, 0)),
             ivr_context=r.text("ivr_context", "dialer-reminder"),
+            machines=r.flag("machines", True),
         )
     )
 

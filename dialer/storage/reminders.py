@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
+from dialer.core.outcomes import CallResult
 from dialer.core.records import DaySummary, ReminderStatus, ReminderTarget, TargetState
 from dialer.core.sms import SmsStatus
 from dialer.core.worklist_states import AdminTaskStatus
@@ -204,6 +205,11 @@ class SqlReminderStore:
                 .where(attempts.c.target_id.in_(day_targets))
                 .group_by(attempts.c.state)
             )
+            machines = await conn.scalar(
+                select(func.count()).where(
+                    attempts.c.target_id.in_(day_targets), attempts.c.result == CallResult.MACHINE.value
+                )
+            )
             sms = await conn.execute(
                 select(sms_messages.c.status, func.count())
                 .where(sms_messages.c.target_id.in_(day_targets))
@@ -223,4 +229,5 @@ class SqlReminderStore:
                 attempts={str(k): int(v) for k, v in calls},
                 sms={str(k): int(v) for k, v in sms},
                 active_targets=int(active or 0),
+                machines=int(machines or 0),
             )

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dialer.core.outcomes import CallResult
 from dialer.core.records import AttemptState, ReminderStatus
 from dialer.core.staff import ALL_CLINICS, Role
 from dialer.core.supervision import CallbackAttempt, DayMetrics, MissedCall, UnreachedVisit
@@ -63,6 +64,14 @@ class SqlReportStore:
                     attempts.c.ended_at < end,
                 )
             )
+            machines = await conn.scalar(
+                select(func.count()).where(
+                    attempts.c.clinic_id == clinic_id,
+                    attempts.c.result == CallResult.MACHINE.value,
+                    attempts.c.ended_at >= start,
+                    attempts.c.ended_at < end,
+                )
+            )
             visits = (
                 await conn.execute(
                     select(
@@ -82,6 +91,7 @@ class SqlReportStore:
             no_show_pct=round(100.0 * visits[1] / visits[0], 1) if visits[0] else None,
             aht_seconds=round(float(row[2]), 1) if row[2] is not None else None,
             acw_seconds=round(float(row[3]), 1) if row[3] is not None else None,
+            machines=int(machines or 0),
         )
 
     async def missed_calls(
@@ -134,6 +144,9 @@ class SqlReportStore:
                 appointments.c.doctor,
                 appointments.c.reminder_status,
                 func.count(attempts.c.attempt_id).label("attempts"),
+                func.count(attempts.c.attempt_id)
+                .filter(attempts.c.result == CallResult.MACHINE.value)
+                .label("machines"),
             )
             .select_from(
                 appointments.outerjoin(targets, REMINDER_TARGET).outerjoin(

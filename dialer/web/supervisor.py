@@ -52,6 +52,7 @@ REPORT_ROWS = (
     ("bookings", "Записей"),
     ("conversion_pct", "Конверсия, %"),
     ("confirmations", "Подтверждений визитов"),
+    ("machines", "Автоответчик: звонков"),
     ("no_show", "Не пришли (no-show)"),
     ("no_show_pct", "No-show, %"),
     ("missed_pct", "Пропущено звонков, %"),
@@ -181,13 +182,16 @@ async def unreached_page(request: web.Request) -> web.Response:
             r.doctor,
             ReminderStatus(r.reminder_status).label,
             str(r.attempts),
+            str(r.machines),
         ]
         for r in await ctx.reports.unreached(clinic.id, day)
     ]
     body = (
         f"<h1>Не дозвонились с напоминанием: приёмы {day:%d.%m.%Y}, {clinic.name}</h1>"
         + await _filters(request, "/supervisor/unreached", clinic, day, operators=False)
-        + table(["Запись", "Приём", "Врач", "Итог", "Звонков"], rows, "Все пациенты дозвонены")
+        + table(
+            ["Запись", "Приём", "Врач", "Итог", "Звонков", "Автоответчик"], rows, "Все пациенты дозвонены"
+        )
     )
     return web.Response(
         text=layout("Не дозвонились", body, user=user, csrf=csrf_of(request), nav=nav(user)),

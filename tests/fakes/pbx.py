@@ -128,6 +128,7 @@ class FakeAsterisk:
         self.lost: list[Originated] = []
         self.astdb: dict[str, RecordedOutcome] = {}
         self.forgotten: list[str] = []
+        self.redirected: list[tuple[str, str]] = []
         self.waiting: dict[str, dict[str, datetime]] = {}  # queue -> caller uniqueid -> joined
         self._live: dict[str, _Leg] = {}
         self._seq = itertools.count(1)
@@ -212,6 +213,10 @@ class FakeAsterisk:
         self._require_link()
         self.astdb.pop(attempt_id, None)
         self.forgotten.append(attempt_id)
+
+    async def redirect(self, channel: str, context: str) -> None:
+        self._require_link()
+        self.redirected.append((channel, context))
 
     async def queue_status(self) -> list[dict[str, str]]:
         self._require_link()

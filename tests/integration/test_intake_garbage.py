@@ -64,6 +64,10 @@ class NoTelephony:
         self.requests += 1
         raise TelephonyUnavailable("no dialling in this test")
 
+    async def redirect(self, channel: str, context: str) -> None:
+        self.requests += 1
+        raise TelephonyUnavailable("no dialling in this test")
+
     async def queue_status(self) -> list[dict[str, str]]:
         self.requests += 1
         raise TelephonyUnavailable("no dialling in this test")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from dialer.sandbox import asterisk_conf, carrier
-from dialer.sandbox.carrier_dialplan import EXTENSIONS_CONF, OUTCOMES
-from dialer.sandbox.carrier_sounds import VOICES, sound_names
+from dialer.sandbox.carrier_dialplan import ANSWER_KINDS, ANSWER_PREFIX, EXTENSIONS_CONF, OUTCOMES
+from dialer.sandbox.carrier_sounds import ANSWERS, VOICES, sound_names
 from dialer.sandbox.layout import SandboxError, SandboxLayout, repo_config_dir
 from dialer.sandbox.process import config_of
 
@@ -71,12 +71,27 @@ def test_the_two_asterisks_are_told_apart_by_their_config() -> None:
 
 
 def test_every_recording_the_carrier_plays_is_made() -> None:
-    played = set(re.findall(r"Playback\(carrier/([a-z]+)(-\$\{VOICE\})?", EXTENSIONS_CONF))
+    played = set(re.findall(r"carrier/(?!amd-)([a-z]+)(-\$\{VOICE\})?", EXTENSIONS_CONF))
     assert played
     made = set(sound_names())
     for name, per_voice in played:
         wanted = [f"{name}-{n}" for n in range(len(VOICES))] if per_voice else [name]
         assert set(wanted) <= made, name
+
+
+def test_every_answer_of_the_amd_bench_is_made_in_every_voice_and_played() -> None:
+    made = set(sound_names())
+    for name, texts in ANSWERS.items():
+        assert f"carrier/{name}-${{TEXT}}-${{VOICE}}" in EXTENSIONS_CONF, name
+        assert {f"{name}-{t}-{v}" for t in range(len(texts)) for v in range(len(VOICES))} <= made, name
+    for kind in ANSWER_KINDS:
+        assert f"exten => answer-{kind}," in EXTENSIONS_CONF
+
+
+def test_the_answers_prefix_leaves_every_other_number_to_its_last_digit() -> None:
+    # 7997 is more specific than _XXX. for 11 digits only; the existing patients' numbers never start with it.
+    assert f"exten => _{ANSWER_PREFIX}XXXXXXX,1," in EXTENSIONS_CONF
+    assert "exten => _XXX.,1,NoOp(carrier: outcome ${EXTEN:-1})" in EXTENSIONS_CONF
 
 
 def test_every_last_digit_has_an_outcome() -> None:

@@ -16,7 +16,9 @@ from dialer.core.facts import (
     DigitIgnored,
     DigitPressed,
     Fact,
+    FarEndTalk,
     JoinedQueue,
+    MachineAnswered,
 )
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
@@ -593,3 +595,31 @@ def test_any_reordering_subset_and_junk_never_raises_nor_doubles_an_end(
     for fact in facts:
         assert fact.attempt_id in expected or is_ours(fact.attempt_id), fact
         assert not fact.attempt_id.endswith(";2")
+
+
+# Machines: TALK_DETECT on our channel and the dialplan's machine branch -----------------------------------
+
+
+def test_talk_on_our_channel_becomes_facts_with_the_stretch_length_and_others_are_ignored() -> None:
+    t = tracker(A)
+    start = {"Event": "ChannelTalkingStart", "Uniqueid": A, "Timestamp": str(T0.timestamp() + 0.6)}
+    stop = {
+        "Event": "ChannelTalkingStop",
+        "Uniqueid": A,
+        "Duration": "870",
+        "Timestamp": str(T0.timestamp() + 1.7),
+    }
+    foreign = {"Event": "ChannelTalkingStart", "Uniqueid": FOREIGN}
+    (started,) = t.feed(start, T0)
+    (stopped,) = t.feed(stop, T0)
+    assert isinstance(started, FarEndTalk) and started.talking and started.attempt_id == A
+    assert started.at == T0 + timedelta(seconds=0.6)
+    assert isinstance(stopped, FarEndTalk) and not stopped.talking and stopped.duration_ms == 870
+    assert t.feed(foreign, T0) == ()
+
+
+def test_the_machine_branch_reports_a_machine_for_our_attempt_only() -> None:
+    t = tracker(A)
+    (fact,) = t.feed({"Event": "UserEvent", "UserEvent": "DialerMachine", "AttemptId": A}, T0)
+    assert fact == MachineAnswered(A, T0)
+    assert t.feed({"Event": "UserEvent", "UserEvent": "DialerMachine", "AttemptId": FOREIGN}, T0) == ()
