@@ -74,6 +74,8 @@ class _Attempt:
     cause: int | None = None
     second_leg_cause: int | None = None
     linkedid: str = ""
+    sip: int | None = None  # the trunk's final response (Hangup TechCause); None on Local channels
+    early_media: bool = False  # the network played something before any answer (DialState PROGRESS)
 
     def best_cause(self) -> int | None:
         # A Local channel's first leg often ends with cause 0; the second leg then knows the real reason.
@@ -107,6 +109,7 @@ class CallTracker:
             "Newchannel": self._on_newchannel,
             "Newstate": self._on_newstate,
             "OriginateResponse": self._on_originate_response,
+            "DialState": self._on_dial_state,
             "UserEvent": self._on_user_event,
             "QueueCallerJoin": self._on_queue_join,
             "Hangup": self._on_hangup,
@@ -189,6 +192,13 @@ class CallTracker:
             facts.append(self._end(state, state.hangup_at or event_time(event, now)))
         return tuple(facts)
 
+    def _on_dial_state(self, event: Event, now: datetime) -> tuple[Fact, ...]:
+        # An Originate dials its channel itself, so the attempt is the dialled side: DestUniqueid.
+        state = self._attempts.get(event.get("DestUniqueid", ""))
+        if state is not None and event.get("DialStatus") == "PROGRESS":
+            state.early_media = True
+        return NO_FACTS
+
     def _on_user_event(self, event: Event, now: datetime) -> tuple[Fact, ...]:
         kind = event.get("UserEvent")
         if kind == self.leg_event:
@@ -226,6 +236,7 @@ class CallTracker:
             return NO_FACTS
         state.channel_seen = True
         state.cause = to_int(event.get("Cause"))
+        state.sip = to_int(event.get("TechCause"))
         state.hangup_at = event_time(event, now)
         state.linkedid = event.get("Linkedid", "") or state.linkedid
         if state.originate_done:
@@ -236,7 +247,13 @@ class CallTracker:
         self._attempts.pop(state.attempt_id, None)
         self._ended.add(state.attempt_id)
         cause = state.best_cause()
-        result = classify(answered=state.answered, reason=state.originate_reason, cause=cause)
+        result = classify(
+            answered=state.answered,
+            reason=state.originate_reason,
+            cause=cause,
+            sip=state.sip,
+            early_media=state.early_media,
+        )
         return CallEnded(
             attempt_id=state.attempt_id,
             at=at,
@@ -245,4 +262,5 @@ class CallTracker:
             cause=cause,
             result=result,
             linkedid=state.linkedid or state.attempt_id,
+            sip=state.sip,
         )
