@@ -18,7 +18,7 @@ OUTCOMES: dict[str, str] = {
     "5": "switched off: early-media announcement, then 480",
     "6": "a person who presses the key early (the 4th digit from the end: seconds after answering, 0 = 1 s),"
     " saying «Алло?» first when there is time, and hangs up 6 s later (on +7 93… numbers: right after the key)",
-    "7": "answers and says nothing: the open line's noise for 30 s",
+    "7": "answers and says nothing: the open line's noise for 30 s (on +7 93… numbers: hangs up after 4 s)",
     "8": "voicemail: a greeting of 8-15 s, a beep, then listens",
     "9": "a voice assistant asks who is calling and why",
 }
@@ -43,13 +43,19 @@ exten => _XXX.,1,NoOp(carrier: outcome ${EXTEN:-1})
  same => n,Set(PRESS_AT=${IF($["${EXTEN:-4:1}" = "0"]?1:${EXTEN:-4:1})})
  same => n,Goto(outcome-${EXTEN:-1},1)
 
-; Early pressers on +7 93… numbers hang up right after the key, as a person who gave the answer and is done
-; (the clinic gets the key and the BYE within a few milliseconds). Every other digit reads as above.
+; On +7 93… numbers early pressers hang up right after the key, as a person who gave the answer and is done
+; (the clinic gets the key and the BYE within a few milliseconds), and silent answers after 4 s. Every other
+; number reads as above.
 exten => _793XXXXXXX6,1,Set(GONE_AT_ONCE=1)
  same => n,Set(KEY=${EXTEN:-2:1})
  same => n,Set(VOICE=$[${EXTEN:-3:1} % 3])
  same => n,Set(PRESS_AT=${IF($["${EXTEN:-4:1}" = "0"]?1:${EXTEN:-4:1})})
  same => n,Goto(outcome-6,1)
+
+; Silent answers on +7 93… numbers put the phone down after 4 s, as a person who picked up by mistake.
+exten => _793XXXXXXX7,1,Set(GONE_AT_ONCE=1)
+ same => n,Set(VOICE=$[${EXTEN:-3:1} % 3])
+ same => n,Goto(outcome-7,1)
 
 exten => outcome-0,1,Hangup(1)
 
@@ -100,8 +106,11 @@ exten => outcome-6,1,Ringing()
 exten => outcome-7,1,Ringing()
  same => n,Wait(1)
  same => n,Answer()
+ same => n,GotoIf($["${GONE_AT_ONCE}" = "1"]?soon)
  same => n,Playback(carrier/line-${VOICE})
  same => n,Wait(10)
+ same => n,Hangup(16)
+ same => n(soon),Wait(4)
  same => n,Hangup(16)
 
 exten => outcome-8,1,Ringing()
