@@ -29,6 +29,9 @@ _RESULT_LABELS = {
     CallResult.UNAVAILABLE: "абонент недоступен",
 }
 
+# A second leg's status (beside Asterisk's DIALSTATUS values) for a number the network says does not exist.
+UNALLOCATED = "UNALLOCATED"
+
 # OriginateResponse Reason (Asterisk's AST_CONTROL_* derived codes).
 REASON_ANSWERED = 4
 REASON_REFUSED = 0  # over a SIP trunk every refusal by the far end arrives as 0: the Hangup tells which

@@ -21,7 +21,7 @@ from dialer.core.facts import (
     JoinedQueue,
     PatientLeg,
 )
-from dialer.core.outcomes import REASON_ANSWERED, classify, to_int
+from dialer.core.outcomes import REASON_ANSWERED, UNALLOCATED, CallResult, classify, to_int
 
 Event = dict[str, str]
 NO_FACTS: tuple[Fact, ...] = ()
@@ -32,6 +32,17 @@ ORIGINATE_RESPONSE_GRACE = timedelta(seconds=3)
 # How many ended calls (attempt ids, inbound Linkedids) are remembered to ignore their late events: hours of
 # calls at full pace.
 ENDED_MEMORY = 10_000
+
+
+def leg_status(dial_status: str, cause: int | None) -> str:
+    """A second leg's DIALSTATUS, made exact by its hangup cause: Dial says CHANUNAVAIL or NOANSWER for a number
+    the network does not know, as for a network failure or a phone left ringing."""
+    if (
+        dial_status != "ANSWER"
+        and classify(answered=False, reason=None, cause=cause) is CallResult.INVALID_NUMBER
+    ):
+        return UNALLOCATED
+    return dial_status
 
 
 def event_time(event: Event, now: datetime) -> datetime:
@@ -206,6 +217,7 @@ class CallTracker:
             if self._lookup(attempt_id) is None or not status:
                 self.stats.malformed += 1
                 return NO_FACTS
+            status = leg_status(status, to_int(event.get("Cause")))
             return (PatientLeg(attempt_id, status, event_time(event, now), event.get("Member", "")),)
         if kind not in (self.digit_event, self.ignored_digit_event):
             return NO_FACTS

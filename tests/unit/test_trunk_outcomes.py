@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dialer.core.facts import CallEnded
+from dialer.core.facts import CallEnded, PatientLeg
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult, classify
 from dialer.core.tracker import CallTracker, Event
@@ -173,3 +173,27 @@ def test_q850_causes_alone_still_classify(cause: int, result: CallResult) -> Non
 
 def test_the_unavailable_label_is_russian() -> None:
     assert CallResult.UNAVAILABLE.label == "абонент недоступен"
+
+
+# A callback's patient leg: the dialplan's Dial() over the trunk, reported by UserEvent DialerCallback. What Dial
+# said of each carrier number (DIALSTATUS, HANGUPCAUSE), as captured: a wrong number reads CHANUNAVAIL, like a
+# network failure, until its cause says otherwise.
+@pytest.mark.parametrize(
+    ("dial_status", "cause", "status"),
+    [
+        ("CHANUNAVAIL", "1", "UNALLOCATED"),  # 404
+        ("BUSY", "17", "BUSY"),  # 486
+        ("CONGESTION", "34", "CONGESTION"),  # 503
+        ("NOANSWER", "19", "NOANSWER"),  # 480 after the announcement
+        ("NOANSWER", "0", "NOANSWER"),  # rang until Dial's timeout
+        ("CHANUNAVAIL", "", "CHANUNAVAIL"),  # a dialplan of before, without the cause
+    ],
+)
+def test_a_callbacks_patient_leg_says_when_the_number_does_not_exist(
+    dial_status: str, cause: str, status: str
+) -> None:
+    tracker = CallTracker(is_attempt_id=lambda uid: AttemptId.try_parse(uid) is not None)
+    tracker.expect(A)
+    event = _ev("UserEvent", UserEvent="DialerCallback", AttemptId=A, DialStatus=dial_status, Cause=cause)
+    (leg,) = tracker.feed(event, T0)
+    assert isinstance(leg, PatientLeg) and leg.status == status
