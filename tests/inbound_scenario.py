@@ -1,16 +1,19 @@
 """A running `dialer run` service on the sandbox, with simulated callers and administrators, for the
-missed-call tests."""
+missed-call tests. Callers come in on `Local/` channels into the shipped inbound dialplan; the clinic calls them
+back over the PJSIP trunk, where the sandbox's carrier answers for them by their number."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.lib.carrier_numbers import TRUNK_DIAL, CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
 from bench.lib.service import free_port, start_service, wait_healthy
@@ -33,7 +36,10 @@ def service_config(
     mode: str = "agent_first",
     deadline: str = "40s",
     alerts: str = "",
+    trunk: str = "sim",
 ) -> str:
+    """`trunk` is "carrier" (PJSIP to the sandbox's carrier: the missed-call tests) or "sim" (`Local/` patients
+    of tests/asterisk/patients.conf, for the tests whose patients the carrier has not taken over yet)."""
     return f"""
 {clinic.rehearsal()}
 [service]
@@ -41,6 +47,12 @@ data_dir = "var"
 listen_port = {port}
 public_url = "http://127.0.0.1:{port}"
 {ami_section(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)}
+[trunks.carrier]
+dial = "{TRUNK_DIAL}"
+max_channels = 10
+calls_per_second = 10
+ring_timeout = "4s"
+
 [trunks.sim]
 dial = "Local/{{number}}@patients"
 max_channels = 10
@@ -52,7 +64,7 @@ id = "c1"
 name = "Клиника «Улыбка»"
 timezone = "{clinic.tz.key}"
 phone = "+7 495 123-45-67"
-trunk = "sim"
+trunk = "{trunk}"
 dids = ["100", "201", "202", "203"]
 queues = ["{QUEUE}"]
 hours = [{hours}]
@@ -85,6 +97,11 @@ auth_token = "{twilio.auth_token}"
 from_number = "+15005550006"
 api_base = "{twilio.url}"
 """
+
+
+def carrier_phone(far_end: FarEnd, rng: random.Random, key: str = "0") -> str:
+    """A caller's number, new each run, that the carrier answers as `far_end` when the clinic calls it back."""
+    return CarrierPatient(far_end, key=key).number(rng.randrange(10000))
 
 
 @dataclass

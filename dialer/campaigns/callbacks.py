@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from dialer.campaigns.messages import SmsTemplate
 from dialer.campaigns.plan import Window
 from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours, OpeningHours
-from dialer.core.outcomes import CallResult
+from dialer.core.outcomes import UNALLOCATED, CallResult
 from dialer.core.records import Settled
 
 DEFAULT_NOT_REACHED_SMS = "{clinic}: не дозвонились до вас после вашего звонка. Перезвоните: {phone}"
@@ -92,6 +92,8 @@ def patient_leg_result(dial_status: str) -> tuple[CallResult, Settled]:
         return CallResult.CONGESTION, Settled.OPEN
     if status in ("NOANSWER", "CANCEL"):
         return CallResult.NO_ANSWER, Settled.OPEN
+    if status == UNALLOCATED:
+        return CallResult.INVALID_NUMBER, Settled.OPEN
     return CallResult.FAILED, Settled.OPEN
 
 

@@ -18,6 +18,13 @@ from dialer.core.records import AttemptRecord, Settled
 SMS_DAY_STARTS = time(9, 0)
 SMS_NIGHT_STARTS = time(21, 0)
 
+# The next call after these results comes sooner or later than the window's min_gap: a busy line is a person on
+# the phone now, a congested network clears in a minute, a phone that is off stays off for a while.
+RETRY_SOONER = {CallResult.BUSY: timedelta(minutes=5), CallResult.CONGESTION: timedelta(minutes=1)}
+RETRY_LATER = {CallResult.UNAVAILABLE: timedelta(hours=1)}
+# Calls the network failed (congestion) do not use up the patient's attempts, up to this many.
+FREE_CONGESTION_RETRIES = 2
+
 
 @dataclass(frozen=True)
 class Target:
@@ -122,22 +129,44 @@ def _has_confirmation(history: Sequence[AttemptRecord]) -> bool:
     return any(a.settled is Settled.CONFIRMED for a in history)
 
 
+def _counted(history: Sequence[AttemptRecord]) -> list[AttemptRecord]:
+    """The attempts that use up the plan: all but the first few the network itself failed."""
+    free = 0
+    counted = []
+    for attempt in history:
+        if attempt.result is CallResult.CONGESTION and free < FREE_CONGESTION_RETRIES:
+            free += 1
+            continue
+        counted.append(attempt)
+    return counted
+
+
+def _gap_after(last: AttemptRecord | None, window: Window) -> timedelta:
+    result = last.result if last is not None else None
+    if result in RETRY_SOONER:
+        return min(window.min_gap, RETRY_SOONER[result])
+    if result in RETRY_LATER:
+        return max(window.min_gap, RETRY_LATER[result])
+    return window.min_gap
+
+
 def _next_dial(target: Target, history: Sequence[AttemptRecord], now: datetime) -> Dial | None:
-    if len(history) >= sum(w.attempts for w in target.windows):
+    counted = _counted(history)
+    if len(counted) >= sum(w.attempts for w in target.windows):
         return None
     # Instants compare in UTC: two of one zone compare by the wall clock, wrong in the hour the clocks go back.
     now = now.astimezone(UTC)
-    starts = [a.started_at.astimezone(UTC) for a in history]
+    starts = [a.started_at.astimezone(UTC) for a in counted]
     confirmed_at = max(
         (a.started_at.astimezone(UTC) for a in history if a.settled is Settled.CONFIRMED), default=None
     )
-    last_start = max(starts, default=None)
+    last = max(history, key=lambda a: a.started_at.astimezone(UTC), default=None)
     for window in target.windows:
         if not _window_open(window, now, starts, confirmed_at):
             continue
         earliest = max(now, window.start.astimezone(UTC))
-        if last_start is not None:
-            earliest = max(earliest, last_start + window.min_gap)
+        if last is not None:
+            earliest = max(earliest, last.started_at.astimezone(UTC) + _gap_after(last, window))
         # Not at night: the first moment of the window, from `earliest`, inside the clinic's calling hours.
         at = target.calling_hours.first_allowed(earliest, window.end.astimezone(UTC), _zone(target, window))
         if at is not None:

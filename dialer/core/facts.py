@@ -54,6 +54,7 @@ class CallEnded:
     cause: int | None
     result: CallResult
     linkedid: str
+    sip: int | None = None  # the SIP response that ended an unanswered call over a trunk
 
 
 @dataclass(frozen=True, slots=True)

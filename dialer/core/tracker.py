@@ -23,7 +23,7 @@ from dialer.core.facts import (
     MachineAnswered,
     PatientLeg,
 )
-from dialer.core.outcomes import REASON_ANSWERED, classify, to_int
+from dialer.core.outcomes import REASON_ANSWERED, UNALLOCATED, CallResult, classify, to_int
 
 Event = dict[str, str]
 NO_FACTS: tuple[Fact, ...] = ()
@@ -34,6 +34,17 @@ ORIGINATE_RESPONSE_GRACE = timedelta(seconds=3)
 # How many ended calls (attempt ids, inbound Linkedids) are remembered to ignore their late events: hours of
 # calls at full pace.
 ENDED_MEMORY = 10_000
+
+
+def leg_status(dial_status: str, cause: int | None) -> str:
+    """A second leg's DIALSTATUS, made exact by its hangup cause: Dial says CHANUNAVAIL or NOANSWER for a number
+    the network does not know, as for a network failure or a phone left ringing."""
+    if (
+        dial_status != "ANSWER"
+        and classify(answered=False, reason=None, cause=cause) is CallResult.INVALID_NUMBER
+    ):
+        return UNALLOCATED
+    return dial_status
 
 
 def event_time(event: Event, now: datetime) -> datetime:
@@ -76,6 +87,8 @@ class _Attempt:
     cause: int | None = None
     second_leg_cause: int | None = None
     linkedid: str = ""
+    sip: int | None = None  # the trunk's final response (Hangup TechCause); None on Local channels
+    early_media: bool = False  # the network played something before any answer (DialState PROGRESS)
 
     def best_cause(self) -> int | None:
         # A Local channel's first leg often ends with cause 0; the second leg then knows the real reason.
@@ -110,6 +123,7 @@ class CallTracker:
             "Newchannel": self._on_newchannel,
             "Newstate": self._on_newstate,
             "OriginateResponse": self._on_originate_response,
+            "DialState": self._on_dial_state,
             "UserEvent": self._on_user_event,
             "QueueCallerJoin": self._on_queue_join,
             "Hangup": self._on_hangup,
@@ -202,6 +216,13 @@ class CallTracker:
         duration = 0 if talking else (to_int(event.get("Duration")) or 0)
         return (FarEndTalk(state.attempt_id, event_time(event, now), talking, duration),)
 
+    def _on_dial_state(self, event: Event, now: datetime) -> tuple[Fact, ...]:
+        # An Originate dials its channel itself, so the attempt is the dialled side: DestUniqueid.
+        state = self._attempts.get(event.get("DestUniqueid", ""))
+        if state is not None and event.get("DialStatus") == "PROGRESS":
+            state.early_media = True
+        return NO_FACTS
+
     def _on_user_event(self, event: Event, now: datetime) -> tuple[Fact, ...]:
         kind = event.get("UserEvent")
         if kind == self.machine_event:
@@ -213,6 +234,7 @@ class CallTracker:
             if self._lookup(attempt_id) is None or not status:
                 self.stats.malformed += 1
                 return NO_FACTS
+            status = leg_status(status, to_int(event.get("Cause")))
             return (PatientLeg(attempt_id, status, event_time(event, now), event.get("Member", "")),)
         if kind not in (self.digit_event, self.ignored_digit_event):
             return NO_FACTS
@@ -243,6 +265,7 @@ class CallTracker:
             return NO_FACTS
         state.channel_seen = True
         state.cause = to_int(event.get("Cause"))
+        state.sip = to_int(event.get("TechCause"))
         state.hangup_at = event_time(event, now)
         state.linkedid = event.get("Linkedid", "") or state.linkedid
         if state.originate_done:
@@ -253,7 +276,13 @@ class CallTracker:
         self._attempts.pop(state.attempt_id, None)
         self._ended.add(state.attempt_id)
         cause = state.best_cause()
-        result = classify(answered=state.answered, reason=state.originate_reason, cause=cause)
+        result = classify(
+            answered=state.answered,
+            reason=state.originate_reason,
+            cause=cause,
+            sip=state.sip,
+            early_media=state.early_media,
+        )
         return CallEnded(
             attempt_id=state.attempt_id,
             at=at,
@@ -262,4 +291,5 @@ class CallTracker:
             cause=cause,
             result=result,
             linkedid=state.linkedid or state.attempt_id,
+            sip=state.sip,
         )

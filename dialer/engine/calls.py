@@ -274,7 +274,7 @@ class CallDesk:
                 reason=fact.reason,
                 cause=fact.cause,
                 linkedid=fact.linkedid,
-                detail=detail or fact.result.value,
+                detail=detail or _outcome_detail(fact),
             )
 
     async def _load(self, attempt_id: str) -> AttemptRow | None:
@@ -383,6 +383,11 @@ class CallDesk:
             CallEnded(attempt.attempt_id, now, answered, None, recorded.cause, result, attempt.attempt_id)
         )
         await self.apply(facts, details={attempt.attempt_id: RECOVERED})
+
+
+def _outcome_detail(fact: CallEnded) -> str:
+    """The result, and over a trunk the SIP response it came from: the one thing a carrier's support asks for."""
+    return fact.result.value if fact.sip is None else f"{fact.result.value}, SIP {fact.sip}"
 
 
 class _NoHandler(CallHandler):

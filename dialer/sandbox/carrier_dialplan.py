@@ -17,8 +17,8 @@ OUTCOMES: dict[str, str] = {
     "4": "congestion: 503",
     "5": "switched off: early-media announcement, then 480",
     "6": "a person who presses the key early (the 4th digit from the end: seconds after answering, 0 = 1 s),"
-    " saying «Алло?» first when there is time, and hangs up 6 s later",
-    "7": "answers and says nothing: the open line's noise for 30 s",
+    " saying «Алло?» first when there is time, and hangs up 6 s later (on +7 93… numbers: right after the key)",
+    "7": "answers and says nothing: the open line's noise for 30 s (on +7 93… numbers: hangs up after 4 s)",
     "8": "voicemail: a greeting of 8-15 s, a beep, then listens",
     "9": "a voice assistant asks who is calling and why",
 }
@@ -59,6 +59,20 @@ exten => _XXX.,1,NoOp(carrier: outcome ${EXTEN:-1})
  same => n,Set(PRESS_AT=${IF($["${EXTEN:-4:1}" = "0"]?1:${EXTEN:-4:1})})
  same => n,Goto(outcome-${EXTEN:-1},1)
 
+; On +7 93… numbers early pressers hang up right after the key, as a person who gave the answer and is done
+; (the clinic gets the key and the BYE within a few milliseconds), and silent answers after 4 s. Every other
+; number reads as above.
+exten => _793XXXXXXX6,1,Set(GONE_AT_ONCE=1)
+ same => n,Set(KEY=${EXTEN:-2:1})
+ same => n,Set(VOICE=$[${EXTEN:-3:1} % 3])
+ same => n,Set(PRESS_AT=${IF($["${EXTEN:-4:1}" = "0"]?1:${EXTEN:-4:1})})
+ same => n,Goto(outcome-6,1)
+
+; Silent answers on +7 93… numbers put the phone down after 4 s, as a person who picked up by mistake.
+exten => _793XXXXXXX7,1,Set(GONE_AT_ONCE=1)
+ same => n,Set(VOICE=$[${EXTEN:-3:1} % 3])
+ same => n,Goto(outcome-7,1)
+
 exten => outcome-0,1,Hangup(1)
 
 exten => outcome-1,1,Ringing()
@@ -90,7 +104,7 @@ exten => outcome-5,1,Progress()
  same => n,Playback(carrier/unavailable-${VOICE},noanswer)
  same => n,Hangup(20)
 
-; Pressed at PRESS_AT seconds after answering (1: before saying anything), then hung up 6 s later.
+; Pressed at PRESS_AT seconds after answering (1: before saying anything), then hung up 6 s later, or at once.
 exten => outcome-6,1,Ringing()
  same => n,Wait(1)
  same => n,Answer()
@@ -100,15 +114,19 @@ exten => outcome-6,1,Ringing()
  same => n,Goto(press)
  same => n(quick),Wait(${PRESS_AT})
  same => n(press),SendDTMF(${IF($["${KEY}" = "0"]?1:${KEY})},250)
+ same => n,GotoIf($["${GONE_AT_ONCE}" = "1"]?gone)
  same => n,Wait(6)
- same => n,Hangup(16)
+ same => n(gone),Hangup(16)
 
 ; Silent, but not digital silence: the open line's noise, as a real phone picked up and put down gives.
 exten => outcome-7,1,Ringing()
  same => n,Wait(1)
  same => n,Answer()
+ same => n,GotoIf($["${GONE_AT_ONCE}" = "1"]?soon)
  same => n,Playback(carrier/line-${VOICE})
  same => n,Wait(10)
+ same => n,Hangup(16)
+ same => n(soon),Wait(4)
  same => n,Hangup(16)
 
 exten => outcome-8,1,Ringing()

@@ -42,6 +42,9 @@ NUMBERS = {
     "voicemail-1": "79990000108",
     "voicemail-2": "79990000208",
     "assistant": "79990000009",
+    # +7 93… variants: the early presser hangs up right after the key, the silent answer after 4 s.
+    "early-gone": "79300000026",
+    "silent-gone": "79300000107",
 }
 
 
@@ -247,6 +250,22 @@ def test_an_early_presser_presses_at_the_second_the_number_says(
     hangup = call.first("Hangup")
     assert hangup is not None and hangup[1].get("Cause") == "16"
     assert hangup[0] - call.answered_at < LISTEN_S
+
+
+def test_on_93_numbers_the_early_presser_and_the_silent_answer_hang_up_early(
+    calls: dict[str, TrunkCall],
+) -> None:
+    early, silent = calls["early-gone"], calls["silent-gone"]
+    # The silent one is gone before the clinic's end would report "no key": no report at all.
+    assert early.digit == "2" and silent.digit is None
+    for call, latest_s in ((early, 3.0), (silent, 5.5)):
+        hangup = call.first("Hangup")
+        assert call.answered_at is not None and hangup is not None and hangup[1].get("Cause") == "16"
+        # The 6 s after an early key and the 40 s of an open line are gone.
+        assert hangup[0] - call.answered_at < latest_s, call.number
+    hangup = silent.first("Hangup")
+    assert hangup is not None and silent.answered_at is not None
+    assert hangup[0] - silent.answered_at > 3.5
 
 
 @pytest.mark.parametrize("variant", ["0", "2"])  # the quietest line and the noisiest

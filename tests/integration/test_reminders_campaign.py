@@ -1,5 +1,6 @@
-"""One simulated patient per behaviour, run through `dialer campaign run reminders --until-done` on the real
-Asterisk sandbox, with a time-compressed plan, SMS through the official Twilio client to the local fake.
+"""One far end per behaviour, run through `dialer campaign run reminders --until-done` on the real Asterisk
+sandbox, over its PJSIP trunk to the carrier (every SIP outcome, people, early pressers, a silent answer), with a
+time-compressed plan, SMS through the official Twilio client to the local fake.
 
 The outcome is asserted twice: from the service's SQLite file and from Asterisk's own events, read by an
 independent AMI connection.
@@ -20,6 +21,7 @@ from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, F
 from tests.reminder_scenario import (
     EXPECTED,
     REMINDERS_UNTIL_DONE,
+    RESULTS,
     campaign_config,
     run_cli,
     scenario_phones,
@@ -80,6 +82,28 @@ async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp
         assert len(stored_sms) == sms, f"patient {digit}"
         assert sum(1 for m in sent_sms if m.to == phones[digit]) == sms, f"patient {digit} SMS at the gateway"
 
+    # What the network said of each call, as the service classified it, and the SIP response in the call's log.
+    for key, results in RESULTS.items():
+        stored = home.query(
+            "select result from attempts where target_id = ? and state != 'unplaced' order by n",
+            (rows[f"A{key}"]["target_id"],),
+        )
+        assert [r["result"] for r in stored] == results, f"patient {key}"
+    details = {
+        r["appointment_id"]: r["detail"]
+        for r in home.query(
+            "select a.subject_id as appointment_id, e.detail from attempt_events e "
+            "join attempts t on t.attempt_id = e.attempt_id join targets a on a.target_id = t.target_id "
+            "where e.kind = 'ended'"
+        )
+    }
+    assert details["Aoff"] == "unavailable, SIP 480"
+    assert details["A0"] == "invalid_number, SIP 404"
+    assert details["A2"] == "busy, SIP 486"
+    assert details["A4"] == "congestion, SIP 503"
+    # The clinic's own ring timeout: Asterisk's 480 of its own making is no answer, not a switched-off phone.
+    assert details["A3"] == "no_answer, SIP 480"
+
     # From Asterisk's own events: one first-leg channel per attempt, never more.
     for digit, (_status, calls, _sms) in EXPECTED.items():
         target = rows[f"A{digit}"]["target_id"]
@@ -123,7 +147,7 @@ async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp
     sms_status = {r["phone"]: r["status"] for r in home.query("select phone, status from sms_messages")}
     # Patient 3's phone is one the gateway cannot deliver to: that status is tracked too.
     assert sms_status == {
-        phones[k]: "undelivered" if k == "3" else "delivered" for k in ("2", "3", "4", "dnc")
+        phones[k]: "undelivered" if k == "3" else "delivered" for k in ("2", "3", "4", "off", "dnc")
     }
     for message in sent_sms:
         assert "Иванова" not in message.body and "врач" not in message.body
@@ -142,3 +166,4 @@ async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp
     assert exported["A2"][4:] == ["not_reached", "3", "busy", "", "delivered"]
     assert exported["A1"][4:] == ["confirmed", "1", "answered", "1", ""]
     assert exported["A0"][4:] == ["invalid_number", "1", "invalid_number", "", ""]
+    assert exported["Aoff"][4:] == ["not_reached", "1", "unavailable", "", "delivered"]

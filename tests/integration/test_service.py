@@ -4,6 +4,7 @@ list-build time, the calls go out on the real Asterisk, and SIGTERM stops it cle
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,10 +12,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bench.lib.carrier_numbers import TRUNK_DIAL, CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.service import free_port
 from tests.asterisk_plugin import SandboxHandle
-from tests.support import DialerHome, ami_section, sim_phone, until
+from tests.support import DialerHome, ami_section, until
 
 pytestmark = pytest.mark.asterisk
 
@@ -23,6 +25,7 @@ async def test_service_builds_the_list_at_its_time_and_calls(sandbox: SandboxHan
     clinic = ClinicTime.morning()
     now = clinic.now()
     port = free_port()
+    serial = random.randrange(10000)  # people on the carrier: one confirms, one cancels
     home = DialerHome(tmp_path)
     home.write(f"""
 {clinic.rehearsal()}
@@ -30,13 +33,13 @@ async def test_service_builds_the_list_at_its_time_and_calls(sandbox: SandboxHan
 data_dir = "var"
 listen_port = {port}
 {ami_section(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)}
-[trunks.sim]
-dial = "Local/{{number}}@patients"
+[trunks.carrier]
+dial = "{TRUNK_DIAL}"
 [[clinics]]
 id = "c1"
 name = "Клиника"
 timezone = "{clinic.tz.key}"
-trunk = "sim"
+trunk = "carrier"
 skip_holidays = false
 [campaigns.reminders]
 windows = [{{start="{clinic.hhmmss(-60)}", end="{clinic.hhmmss(300)}", attempts=1}}]
@@ -65,7 +68,7 @@ same_day_confirmation = false
                     "appointment_id": "S1",
                     "clinic": "c1",
                     "patient_name": "Анна",
-                    "phone": sim_phone(1),
+                    "phone": CarrierPatient(FarEnd.PERSON, key="1").number(serial),
                     "visit_date": tomorrow,
                     "visit_time": "10:00",
                     "doctor": "Иванова",
@@ -74,7 +77,7 @@ same_day_confirmation = false
                     "appointment_id": "S5",
                     "clinic": "c1",
                     "patient_name": "Игорь",
-                    "phone": sim_phone(5),
+                    "phone": CarrierPatient(FarEnd.PERSON, key="2").number(serial),
                     "visit_date": tomorrow,
                     "visit_time": "11:00",
                     "doctor": "Петров",

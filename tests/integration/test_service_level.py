@@ -9,10 +9,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bench.lib.carrier_numbers import FarEnd
 from tests.asterisk_plugin import SandboxHandle
-from tests.inbound_scenario import running_service
+from tests.inbound_scenario import carrier_phone, running_service
 from tests.operators import api_token
-from tests.support import sim_phone
 
 pytestmark = pytest.mark.asterisk
 
@@ -22,8 +22,8 @@ ALERTS = 'waiting_callers = 1\nlongest_wait = "1h"\nmin_calls = 1000\ncallback_d
 
 async def test_overload_alert_is_raised_once_and_cleared_once(sandbox: SandboxHandle, tmp_path: Path) -> None:
     rng = random.Random()
-    callers = [sim_phone(3, rng) for _ in range(2)]
-    async with running_service(sandbox, tmp_path, alerts=ALERTS) as svc:
+    callers = [carrier_phone(FarEnd.RINGS_OUT, rng) for _ in range(2)]
+    async with running_service(sandbox, tmp_path, alerts=ALERTS, trunk="carrier") as svc:
         await svc.admins(admin1="ring")
         for phone in callers:
             await svc.call_in("100", phone, patience=12)
@@ -65,7 +65,7 @@ async def test_overload_alert_is_raised_once_and_cleared_once(sandbox: SandboxHa
 
 
 async def test_sla_api_refuses_bad_input(sandbox: SandboxHandle, tmp_path: Path) -> None:
-    async with running_service(sandbox, tmp_path) as svc, aiohttp.ClientSession() as http:
+    async with running_service(sandbox, tmp_path, trunk="carrier") as svc, aiohttp.ClientSession() as http:
         bearer = {"Authorization": f"Bearer {api_token(svc)}"}
         for params in ({"clinic": "nope"}, {"clinic": "c1", "date": "вчера"}):
             async with http.get(f"{svc.base}/api/sla", params=params, headers=bearer) as r:

@@ -144,6 +144,7 @@ def test_the_window_carries_the_policys_attempts_and_gap() -> None:
         ("CANCEL", CallResult.NO_ANSWER, Settled.OPEN),
         ("CONGESTION", CallResult.CONGESTION, Settled.OPEN),
         ("CHANUNAVAIL", CallResult.CONGESTION, Settled.OPEN),
+        ("UNALLOCATED", CallResult.INVALID_NUMBER, Settled.OPEN),
         ("DONTCALL", CallResult.FAILED, Settled.OPEN),
         ("TORTURE", CallResult.FAILED, Settled.OPEN),
         ("INVALIDARGS", CallResult.FAILED, Settled.OPEN),

@@ -87,8 +87,53 @@ def test_the_whole_plan_when_nobody_answers() -> None:
 
 
 def test_second_attempt_keeps_the_two_hour_gap() -> None:
-    history = [done(1, at(12, 10), CallResult.BUSY)]
+    history = [done(1, at(12, 10), CallResult.NO_ANSWER)]
     assert next_step(target(), history, at(12, 11)) == Dial(at(14, 10), 2)
+
+
+# What the network said decides when to call again ----------------------------------------------------------
+
+
+def test_a_busy_line_is_called_again_soon() -> None:
+    history = [done(1, at(12, 10), CallResult.BUSY)]
+    assert next_step(target(), history, at(12, 11)) == Dial(at(12, 15), 2)
+
+
+def test_a_switched_off_phone_is_called_again_later_than_the_gap() -> None:
+    history = [done(1, at(12, 10), CallResult.UNAVAILABLE)]
+    assert next_step(target(), history, at(12, 11)) == Dial(at(14, 10), 2)
+    windows = (Window(at(11), at(16), 3, timedelta(minutes=10)),)
+    assert next_step(target(windows), history, at(12, 11)) == Dial(at(13, 10), 2)
+
+
+def test_a_switched_off_phone_after_the_last_call_gets_the_sms() -> None:
+    history = [
+        done(1, at(11), CallResult.UNAVAILABLE),
+        done(2, at(13), CallResult.UNAVAILABLE),
+        done(3, at(18), CallResult.UNAVAILABLE),
+    ]
+    assert next_step(target(), history, at(18, 1)) == SendSms(at(18, 1))
+
+
+def test_an_unallocated_number_is_never_called_again_nor_texted() -> None:
+    history = [done(1, at(11), CallResult.INVALID_NUMBER)]
+    assert next_step(target(), history, at(11, 1)) == Stop(StopReason.INVALID_NUMBER)
+
+
+def test_congestion_is_retried_soon_and_does_not_use_up_the_patients_calls() -> None:
+    t = target()
+    history = [done(1, at(11), CallResult.CONGESTION)]
+    assert next_step(t, history, at(11, 0)) == Dial(at(11, 1), 2)
+    history += [done(2, at(11, 1), CallResult.CONGESTION), done(3, at(11, 2), CallResult.NO_ANSWER)]
+    # Two failures of the network cost nothing: the patient still has the second call of the window.
+    assert next_step(t, history, at(11, 3)) == Dial(at(13, 2), 4)
+
+
+def test_congestion_beyond_the_free_retries_counts() -> None:
+    t = target()
+    history = [done(n, at(11, n - 1), CallResult.CONGESTION) for n in (1, 2, 3, 4)]
+    # The first two were free; the third and fourth spent the window's two calls.
+    assert next_step(t, history, at(11, 5)) == Dial(at(18), 5)
 
 
 def test_at_15_30_the_second_attempt_no_longer_fits_and_goes_to_the_evening() -> None:
