@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dialer.sandbox.carrier_dialplan import GONE_AT_ONCE_PREFIX
+from dialer.sandbox.carrier_dialplan import GONE_AT_ONCE_PREFIX, TWO_KEYS_PREFIX
 
 TRUNK_DIAL = "PJSIP/{number}@trunk"
 
@@ -33,26 +33,32 @@ class FarEnd(StrEnum):
 @dataclass(frozen=True)
 class CarrierPatient:
     """One far end: `key` is what a person presses ("0": nothing), `voice` 0-2 picks voice, speed and line noise,
-    `press_at` is an early presser's second after answering (0 and 1: at once); `gone_at_once`, for an early
-    presser only, hangs up the moment the key is sent instead of 6 s later."""
+    `press_at` is an early presser's second after answering (0 and 1: at once); for an early presser only,
+    `gone_at_once` hangs up the moment the key is sent instead of 6 s later, and `then` is a second key pressed
+    in the same go."""
 
     far_end: FarEnd
     key: str = "0"
     voice: int = 0
     press_at: int = 0
     gone_at_once: bool = False
+    then: str = ""
 
     def number(self, serial: int) -> str:
-        """A Russian mobile number (+7 92S SSS TTTT, or +7 94S SSS TTTT for one gone at once) unique by `serial`
-        (0-9999), ending in the carrier's digits."""
+        """A Russian mobile number (+7 92S SSS TTTT; +7 94S SSS TTTT for one gone at once; +7 95S SSK TTTT for
+        two keys, then unique by `serial` 0-999) unique by `serial` (0-9999), ending in the carrier's digits."""
         if not 0 <= serial <= 9999:
             raise ValueError(f"serial {serial} is outside 0-9999")
         if not (len(self.key) == 1 and self.key.isdigit()):
             raise ValueError(f"key {self.key!r} is not one phone key")
         if not (0 <= self.voice <= 2 and 0 <= self.press_at <= 9):
             raise ValueError("voice is 0-2 and press_at 0-9")
-        if self.gone_at_once and self.far_end is not FarEnd.EARLY_PRESSER:
-            raise ValueError("only an early presser can hang up at once after pressing")
+        if (self.gone_at_once or self.then) and self.far_end is not FarEnd.EARLY_PRESSER:
+            raise ValueError("only an early presser can hang up at once or press two keys")
         tail = f"{self.press_at}{self.voice}{self.key}{self.far_end.value}"
+        if self.then:
+            if self.gone_at_once or not (len(self.then) == 1 and self.then.isdigit()) or serial > 999:
+                raise ValueError("two keys: `then` is one phone key, serial 0-999, and the presser stays 6 s")
+            return f"+{TWO_KEYS_PREFIX}{serial:03d}{self.then}{tail}"
         prefix = GONE_AT_ONCE_PREFIX if self.gone_at_once else "792"
         return f"+{prefix}{serial:04d}{tail}"

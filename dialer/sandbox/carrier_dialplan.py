@@ -23,11 +23,15 @@ OUTCOMES: dict[str, str] = {
     "9": "a voice assistant asks who is calling and why",
 }
 
-# Numbers of this shape (+7 94X XXX XXX6) are an early presser (outcome 6) who hangs up the moment the key
-# is sent, as a patient who knows the menu does; every other number keeps the outcome of its last digit.
+# Early pressers (outcome 6) the last digits cannot describe, told by the number's prefix; every other
+# number keeps the outcome of its last digit. +7 94S SSS TTT6 hangs up the moment the key is sent, as a
+# patient who knows the menu does; +7 95S SSK TTT6 presses two keys in one go, the 5th digit from the end
+# after the key.
 GONE_AT_ONCE_PREFIX = "794"
+TWO_KEYS_PREFIX = "795"
 VARIANTS: dict[str, str] = {
     f"_{GONE_AT_ONCE_PREFIX}XXXXXXX6": "an early presser (outcome 6) who hangs up at once after pressing",
+    f"_{TWO_KEYS_PREFIX}XXXXXXX6": "an early presser (outcome 6) who presses two keys in one go",
 }
 
 EXTENSIONS_CONF = """\
@@ -56,6 +60,13 @@ exten => _794XXXXXXX6,1,NoOp(carrier: early presser who hangs up at once)
  same => n,Set(VOICE=$[${EXTEN:-3:1} % 3])
  same => n,Set(PRESS_AT=${IF($["${EXTEN:-4:1}" = "0"]?1:${EXTEN:-4:1})})
  same => n,Set(GONE_AT_ONCE=yes)
+ same => n,Goto(outcome-6,1)
+
+exten => _795XXXXXXX6,1,NoOp(carrier: early presser of two keys in one go)
+ same => n,Set(KEY=${EXTEN:-2:1})
+ same => n,Set(VOICE=$[${EXTEN:-3:1} % 3])
+ same => n,Set(PRESS_AT=${IF($["${EXTEN:-4:1}" = "0"]?1:${EXTEN:-4:1})})
+ same => n,Set(KEY2=${EXTEN:-5:1})
  same => n,Goto(outcome-6,1)
 
 exten => outcome-0,1,Hangup(1)
@@ -98,7 +109,7 @@ exten => outcome-6,1,Ringing()
  same => n,Wait($[${PRESS_AT} - 1])
  same => n,Goto(press)
  same => n(quick),Wait(${PRESS_AT})
- same => n(press),SendDTMF(${IF($["${KEY}" = "0"]?1:${KEY})},250)
+ same => n(press),SendDTMF(${IF($["${KEY}" = "0"]?1:${KEY})}${KEY2},250)
  same => n,GotoIf($["${GONE_AT_ONCE}" = "yes"]?gone)
  same => n,Wait(6)
  same => n(gone),Hangup(16)
