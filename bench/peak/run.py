@@ -239,8 +239,10 @@ class Driver:
         saved = {name: await self.getvar(name) for name in SAVED_GLOBALS}
         process: asyncio.subprocess.Process | None = None
         if self.traffic.carrier:
-            port = self.sandbox.layout.carrier_ami_port
-            self.carrier = await RawAmi.logged_in(self.creds.host, port, CARRIER_USERNAME, self.creds.secret)
+            carrier_port = self.sandbox.layout.carrier_ami_port
+            self.carrier = await RawAmi.logged_in(
+                self.creds.host, carrier_port, CARRIER_USERNAME, self.creds.secret
+            )
             self.carrier.listeners.append(self._on_carrier_event)
         try:
             left = await self.wait_idle()
