@@ -53,8 +53,9 @@ async def service_on_the_trunk(
     sandbox: SandboxHandle, root: Path, clinic: ClinicTime, extra: str
 ) -> AsyncIterator[Service]:
     """tests/inbound_scenario.py's service, its trunk dialling the sandbox's carrier (`PJSIP/{number}@trunk`)
-    as a clinic's does. The config is rewritten before the first call goes out: the service starts with no
-    KOS rows or visits, and the one restart costs about a second."""
+    as a clinic's does. While that service's own trunk still dials `Local/` patients, its config is rewritten
+    and the service restarted before the first call goes out (it starts with no KOS rows or visits; the restart
+    costs about a second); once it dials the carrier itself, it is used as it is."""
     async with running_service(sandbox, root, clinic, extra=extra) as svc:
         config = svc.home.config.read_text(encoding="utf-8")
         local = 'dial = "Local/{number}@patients"'
