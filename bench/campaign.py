@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from bench.lib.carrier_numbers import TRUNK_DIAL, CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.service import free_port
 from dialer.sandbox.layout import ENV_DIR, ENV_PORT
@@ -26,6 +27,16 @@ from dialer.sandbox.layout import ENV_DIR, ENV_PORT
 CYRILLIC_CALLER_ID = '"Смирнова Анна" <74951234567>'
 DOCTORS = ("Иванова Мария Петровна", "Кузнецов Пётр Сергеевич", "Шевчук Ольга Юрьевна")
 FIRST_NAMES = ("Анна", "Ёлка", "Юрий", "Щукин", "Жанна", "Эльвира", "Фёдор", "Цветана")
+LOCAL_DIAL = "Local/{number}@patients"
+# A mix's digits are tests/asterisk/patients.conf's behaviours; on the carrier the same people are: a person who
+# waits for the menu and presses 1 (confirms) or 2 (cancels), a busy line (486), a silent answer. Any other
+# digit is the carrier's outcome of that last digit.
+CARRIER_PATIENTS = {
+    "1": CarrierPatient(FarEnd.PERSON, key="1"),
+    "5": CarrierPatient(FarEnd.PERSON, key="2"),
+    "2": CarrierPatient(FarEnd.BUSY),
+    "7": CarrierPatient(FarEnd.SILENT),
+}
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,13 @@ class CampaignHome:
 
 
 def campaign_config(
-    clinic: ClinicTime, ami: Ami, max_channels: int, calls_per_second: float, ring_timeout_s: int, window: str
+    clinic: ClinicTime,
+    ami: Ami,
+    max_channels: int,
+    calls_per_second: float,
+    ring_timeout_s: int,
+    window: str,
+    dial: str = LOCAL_DIAL,
 ) -> str:
     """The service's TOML: the simulated trunk, one clinic on the clinic's clock, one reminder window."""
     return f"""
@@ -91,7 +108,7 @@ username = "{ami.username}"
 secret = "{ami.secret}"
 
 [trunks.sim]
-dial = "Local/{{number}}@patients"
+dial = "{dial}"
 max_channels = {max_channels}
 calls_per_second = {calls_per_second}
 ring_timeout = "{ring_timeout_s}s"
@@ -124,9 +141,11 @@ def write_home(
     calls_per_second: float,
     ring_timeout_s: int = 20,
     seed: int | None = None,
+    carrier: bool = False,
 ) -> CampaignHome:
     """Config with one calling window around the clinic's now (its 11:00, see ClinicTime) and one attempt per
-    patient, SMS off; the CSV; no import yet."""
+    patient, SMS off; the CSV; no import yet. `carrier`: the trunk dials the sandbox's carrier, and the
+    patients are its people (CARRIER_PATIENTS)."""
     rng = random.Random(seed)
     clinic = ClinicTime.morning()
     local = clinic.local_now()
@@ -135,7 +154,8 @@ def write_home(
     visit_day = (local + timedelta(days=1)).date().isoformat()
     root.mkdir(parents=True, exist_ok=True)
     window = f'{{start = "{start}", end = "{end}", attempts = 1}}'
-    config = campaign_config(clinic, ami, max_channels, calls_per_second, ring_timeout_s, window)
+    dial = TRUNK_DIAL if carrier else LOCAL_DIAL
+    config = campaign_config(clinic, ami, max_channels, calls_per_second, ring_timeout_s, window, dial)
     root.joinpath("dialer.toml").write_text(config, encoding="utf-8")
     digits = [d for d, n in mix.items() for _ in range(n)]
     rng.shuffle(digits)
@@ -143,8 +163,12 @@ def write_home(
     behaviours: dict[str, str] = {}
     used: set[str] = set()
     lines = ["appointment_id,clinic,patient_name,phone,visit_date,visit_time,doctor"]
+    serials = rng.sample(range(10_000), len(digits))
     for i, digit in enumerate(digits, start=1):
         phone = ""
+        if carrier:
+            patient = CARRIER_PATIENTS.get(digit, CarrierPatient(FarEnd(digit)))
+            phone = CarrierPatient(patient.far_end, patient.key, voice=i % 3).number(serials[i - 1])
         while not phone or phone in used:
             phone = "+7916" + "".join(str(rng.randrange(10)) for _ in range(6)) + digit
         used.add(phone)

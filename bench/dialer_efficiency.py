@@ -2,13 +2,16 @@
 
     .venv/bin/python -m bench.dialer_efficiency                        # 120 patients, N=10, 5 calls/s
     .venv/bin/python -m bench.dialer_efficiency --channels 20 --cps 10 --mix 1:150,5:20,2:20,7:10
+    .venv/bin/python -m bench.dialer_efficiency --local                # the `Local/` patients instead
 
-A campaign of simulated patients (tests/asterisk/patients.conf: `…1` answers and confirms, `…5` cancels,
-`…2` busy, `…7` answers and stays silent) goes through the real
+A campaign of simulated patients (`1` answers and confirms, `5` cancels, `2` busy, `7` answers and stays
+silent) rung over the PJSIP trunk to the sandbox's carrier (bench/campaign.py CARRIER_PATIENTS: its people
+wait for the menu, press about 12.5 s after answering; busy is a 486; the silent one is 30 s of the open
+line's noise), or with `--local` tests/asterisk/patients.conf's `Local/` patients, goes through the real
 `dialer campaign run reminders --date … --until-done`: one calling window around now, one attempt per patient,
 SMS provider "none". An independent raw AMI connection (bench/lib/rawami.py, logged in with the sandbox
-credentials) keeps every event with its arrival time. Per call (the `;1` leg whose Uniqueid is the attempt id
-`reminders:<target>:1`, and whose channel dials the patient's number): start = its Newchannel, end = its
+credentials) keeps every event with its arrival time. Per call (the channel whose Uniqueid is the attempt id:
+the trunk's, or the `;1` leg that dials a `Local/` patient's number): start = its Newchannel, end = its
 Hangup.
 
   makespan   first Newchannel -> last Hangup
@@ -85,7 +88,8 @@ def report(args: argparse.Namespace, run: CliRun, calls: Calls) -> float:
         by_kind.setdefault(c.behaviour, []).append(c.duration)
     print(
         f"\ndialer_efficiency: {len(cs)} calls ({mix_summary(parse_mix(args.mix))}), N={n} channels, "
-        f"{args.cps:g} calls/s, 1 attempt each"
+        f"{args.cps:g} calls/s, 1 attempt each, "
+        f"{'Local/ patients' if getattr(args, 'local', False) else 'the carrier over the PJSIP trunk'}"
     )
     print(
         "  call durations (Newchannel -> Hangup of the ;1 leg): "
@@ -171,7 +175,7 @@ def save(
     events: list[tuple[float, Frame]],
 ) -> None:
     data = {
-        "args": {"mix": args.mix, "channels": args.channels, "cps": args.cps},
+        "args": {"mix": args.mix, "channels": args.channels, "cps": args.cps, "local": args.local},
         "run": {"code": run.code, "out": run.out, "err": run.err, "started": run.started, "ended": run.ended},
         "expected": expected,
         "events": events,
@@ -199,6 +203,7 @@ async def main_async(args: argparse.Namespace) -> None:
             max_channels=args.channels,
             calls_per_second=args.cps,
             seed=args.seed,
+            carrier=not args.local,
         )
         await import_list(home)
         observer = await RawAmi.logged_in(creds.host, creds.port, creds.username, creds.secret)
@@ -223,6 +228,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--channels", type=int, default=10, help="max channels N (default 10)")
     p.add_argument("--cps", type=float, default=5.0, help="calls_per_second limit (default 5)")
     p.add_argument("--seed", type=int, default=None, help="seed for the order of the patients")
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="ring the Local/ patients of patients.conf instead of the carrier",
+    )
     p.add_argument("--timeout", type=float, default=1200.0)
     p.add_argument("--save", help="keep the run (events, CLI log) in this .json.gz for --analyze")
     p.add_argument("--analyze", help="report on a run kept with --save instead of running one")

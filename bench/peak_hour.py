@@ -3,6 +3,12 @@
     .venv/bin/python -m bench.peak_hour                           # 300 calls, 1 h compressed x6, seed 1
     .venv/bin/python -m bench.peak_hour --calls 45 --talk 300:420  # the Omsk seed's 5-7 min talk times
     .venv/bin/python -m bench.peak_hour --save run.json.gz         # keep the raw runs; --analyze reprints
+    .venv/bin/python -m bench.peak_hour --local                    # callers as Local/ channels, not the carrier
+
+The callers are the sandbox's carrier (the default): each calls the clinic's DID over the PJSIP trunk (an
+Originate on the carrier's AMI, `PJSIP/100@clinic`, with the caller's number), and the service calls them back
+over the trunk (`PJSIP/{number}@trunk`) to the carrier's people (…1 rings 2 s and answers, …3 rings out).
+The carrier's timings (its 2 s ring, SIP's setup) are real seconds, not compressed.
 
 The same seeded traffic (Poisson arrivals, each caller's patience, number and talk time) is played twice
 against the real `dialer run` service on the sandbox, each time with a fresh data dir: first with
@@ -166,7 +172,9 @@ def load(path: Path) -> tuple[argparse.Namespace, list[RunData], float | None, s
 
 
 def report(args: argparse.Namespace, runs: list[RunData], greeting: float | None, code: str) -> None:
-    traffic = generate(profile_of(args), Scale(args.compression), args.seed)
+    traffic = generate(
+        profile_of(args), Scale(args.compression), args.seed, carrier=not getattr(args, "local", False)
+    )
     print("\n".join(header(traffic, greeting)))
     when = [f"{r.policy} {datetime.fromtimestamp(r.t0, UTC):%Y-%m-%d %H:%M:%S} UTC" for r in runs]
     print(f"  runs: {', '.join(when)}; service code: {code}; {os.cpu_count()} cores")
@@ -187,6 +195,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--abandon", type=float, default=0.15, help="share of callers who give up at once (0.15)")
     p.add_argument("--no-answer", type=float, default=0.2, help="share of numbers that ring out (0.2)")
     p.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="callers and called-back patients as Local/ channels (patients.conf) instead of the carrier",
+    )
     p.add_argument(
         "--sandbox",
         choices=("own", "shared"),
@@ -216,7 +229,9 @@ def main(argv: list[str] | None = None) -> None:
     others = busy_elsewhere()
     if others and not args.force:
         sys.exit("pytest is running (" + "; ".join(others)[:200] + "): the figures would be skewed; --force")
-    traffic = generate(profile_of(args), Scale(args.compression), args.seed)
+    traffic = generate(
+        profile_of(args), Scale(args.compression), args.seed, carrier=not getattr(args, "local", False)
+    )
     runs, greeting, code = asyncio.run(run_all(args, traffic))
     if args.save:
         save(Path(args.save), args, runs, greeting, code)

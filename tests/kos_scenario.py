@@ -3,19 +3,26 @@ and the pacing check read from Asterisk's own events."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
 import json
 import re
-from collections.abc import AsyncIterator, Collection
+import signal
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from bench.lib.carrier_numbers import TRUNK_DIAL
+from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import Frame
 from bench.lib.service import free_port
+from tests.asterisk_plugin import SandboxHandle
+from tests.inbound_scenario import Service, running_service
 
 WEBHOOK_SECRET = "секрет-для-подписи"
 PATIENT_CALL = re.compile(r"^(?:[0-9a-f]+:)?(?:kos|diary|offer):\d+:\d+$")  # installation:campaign:target:n
@@ -39,6 +46,27 @@ reply_window = "3s"
 url = "http://127.0.0.1:{webhook_port}/dialer"
 secret = "{WEBHOOK_SECRET}"
 """
+
+
+@contextlib.asynccontextmanager
+async def service_on_the_trunk(
+    sandbox: SandboxHandle, root: Path, clinic: ClinicTime, extra: str
+) -> AsyncIterator[Service]:
+    """tests/inbound_scenario.py's service, its trunk dialling the sandbox's carrier (`PJSIP/{number}@trunk`)
+    as a clinic's does. While that service's own trunk still dials `Local/` patients, its config is rewritten
+    and the service restarted before the first call goes out (it starts with no KOS rows or visits; the restart
+    costs about a second); once it dials the carrier itself, it is used as it is."""
+    async with running_service(sandbox, root, clinic, extra=extra) as svc:
+        config = svc.home.config.read_text(encoding="utf-8")
+        local = 'dial = "Local/{number}@patients"'
+        if local in config and svc.process is not None:
+            svc.process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(svc.process.wait(), 20)
+            svc.home.config.write_text(config.replace(local, f'dial = "{TRUNK_DIAL}"'), encoding="utf-8")
+            await svc.restart()
+        elif f'dial = "{TRUNK_DIAL}"' not in config:
+            raise AssertionError("the service's trunk dials neither Local/ patients nor the carrier")
+        yield svc
 
 
 @dataclass
@@ -93,14 +121,20 @@ class Pacing:
 
 
 def replay_pacing(
-    events: list[tuple[float, Frame]], queue: str, ratio: float, phones: Collection[str]
+    events: list[tuple[float, Frame]],
+    queue: str,
+    ratio: float,
+    phones: Collection[str],
+    attempts: Mapping[str, str] | None = None,
 ) -> Pacing:
     """Every time a patient is dialled, the calls still waiting for an administrator (this one included) must
     not exceed the administrators who are free or being rung for one of them, times the ratio.
 
-    Calls are told apart by channel name and the patients' numbers: the sandbox is shared, and another
-    service's attempt ids may be the same."""
+    Calls are told apart by the patients' numbers: a `Local/` patient's is in its channel's name; a trunk's
+    channel (PJSIP/trunk-…) names no number, so `attempts` (attempt id -> phone, from the service's database)
+    says whose call it is."""
     numbers = tuple(p.lstrip("+") for p in phones)
+    ours = {a for a, phone in (attempts or {}).items() if phone.lstrip("+") in numbers}
     result = Pacing()
     status: dict[str, int] = {}  # member interface -> device state
     paused: dict[str, bool] = {}
@@ -116,7 +150,7 @@ def replay_pacing(
         elif (
             name == "Newchannel"
             and PATIENT_CALL.match(e.get("Uniqueid", ""))
-            and any(f"/{n}@" in channel for n in numbers)
+            and (e["Uniqueid"] in ours or any(f"/{n}@" in channel for n in numbers))
         ):
             waiting.add(channel)
             in_air[channel] = e["Uniqueid"]

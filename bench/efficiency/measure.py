@@ -47,7 +47,9 @@ def placed_attempts(home: CampaignHome) -> dict[str, tuple[str, str]]:
 
 
 def collect_calls(events: list[tuple[float, Frame]], expected: dict[str, tuple[str, str]]) -> Calls:
-    """Our calls from Asterisk's events, matched by attempt id AND the patient's number in the channel name."""
+    """Our calls from Asterisk's events, matched by attempt id AND, for a `Local/` patient, the patient's number
+    in the channel name (a trunk's channel names no number; the attempt id, headed by the installation's id,
+    is then enough)."""
     starts: dict[str, tuple[float, float]] = {}
     ends: dict[str, tuple[float, float]] = {}
     for arrived, frame in events:
@@ -55,7 +57,8 @@ def collect_calls(events: list[tuple[float, Frame]], expected: dict[str, tuple[s
         if uniqueid not in expected:
             continue
         number = expected[uniqueid][0]
-        if not frame.get("Channel", "").startswith(f"Local/{number}@patients-"):
+        channel = frame.get("Channel", "")
+        if not channel.startswith((f"Local/{number}@patients-", "PJSIP/trunk-")):
             continue  # someone else's test call with the same attempt id, on the shared sandbox
         stamp = float(frame.get("Timestamp", arrived))
         if frame.get("Event") == "Newchannel":

@@ -11,9 +11,10 @@ from bench.kos.world import (
     ADMIN,
     ADMINS,
     AVAILABLE,
-    PATIENT,
+    PEOPLE,
     ModeRun,
     Patient,
+    Registry,
 )
 from bench.lib.rawami import Frame
 from dialer.engine.progressive import DROP_EVIDENCE
@@ -68,8 +69,9 @@ class Collector:
     """One pass over the events, keeping only the calls of one mode (by the patients' numbers) and their
     administrators' legs (by Linkedid)."""
 
-    def __init__(self, patients: list[Patient], ratio: float, queue: str) -> None:
+    def __init__(self, patients: list[Patient], ratio: float, queue: str, registry: Registry) -> None:
         self.queue = queue
+        self.registry = registry
         self.behaviour = {p.digits: p.behaviour for p in patients}
         self.ratio = ratio
         self.seen = Observed()
@@ -127,9 +129,9 @@ class Collector:
         return channel.removeprefix("Local/").split("@")[0]
 
     def _newchannel(self, at: float, frame: Frame, channel: str) -> None:
-        patient = PATIENT.match(channel)
-        if patient and patient.group(1) in self.behaviour:
-            call = Call(channel, frame.get("Uniqueid", ""), self.behaviour[patient.group(1)], at)
+        patient = self.registry.patient(frame)
+        if patient:
+            call = Call(channel, frame.get("Uniqueid", ""), self.behaviour[patient], at)
             self.seen.calls[channel] = call
             self.by_id[call.uniqueid] = call
             self.ids.add(call.uniqueid)
@@ -173,8 +175,11 @@ class Collector:
             self.by_id.pop(call.uniqueid, None)
 
 
-def observe(events: list[tuple[float, Frame]], patients: list[Patient], ratio: float, queue: str) -> Observed:
-    collector = Collector(patients, ratio, queue)
+def observe(
+    events: list[tuple[float, Frame]], patients: list[Patient], ratio: float, queue: str, ids: dict[str, str]
+) -> Observed:
+    """`ids`: the trunk channels' Uniqueids -> the patients' numbers, as the run's Registry found them."""
+    collector = Collector(patients, ratio, queue, Registry(patients, ids=ids))
     for arrived, frame in events:
         collector.feed(arrived, frame)
     return collector.seen
@@ -186,7 +191,9 @@ class Figures:
     patients: int
     calls: int
     answered: int
-    reached: int
+    reached: int  # answered calls put through to an administrator, machines included
+    reached_people: int  # of them, a patient on the line
+    machines_put_through: int
     drops: int
     dropped_events: int
     busy_or_no_answer: int
@@ -210,8 +217,9 @@ class Figures:
 
     @property
     def reached_per_admin_hour(self) -> float:
+        """Patients (not machines) put through to an administrator, per administrator-hour of real time."""
         admin_hours = len(ADMINS) * self.window * self.factor / 3600.0
-        return self.reached / admin_hours if admin_hours else 0.0
+        return self.reached_people / admin_hours if admin_hours else 0.0
 
 
 def halved_share(calls: list[Call], start: float, end: float, cap: float = 3.0, window: int = 100) -> float:
@@ -247,6 +255,8 @@ def figures(run: ModeRun, seen: Observed, factor: float, cap: float) -> Figures:
         calls=len(calls),
         answered=len(answered),
         reached=len(reached),
+        reached_people=sum(c.behaviour in PEOPLE for c in reached),
+        machines_put_through=sum(c.behaviour not in PEOPLE for c in reached),
         drops=len(answered) - len(reached),
         dropped_events=sum(c.dropped_event for c in calls),
         busy_or_no_answer=len(calls) - len(answered),

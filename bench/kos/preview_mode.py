@@ -7,12 +7,14 @@ import random
 import sys
 import time
 from collections import deque
+from dataclasses import dataclass
 
 from bench.kos.world import (
     ADMINS,
     Lines,
     ModeRun,
     Patient,
+    Registry,
     Scale,
 )
 from bench.lib.rawami import Frame, RawAmi
@@ -37,21 +39,23 @@ class Hangups:
 
 
 async def preview_admin(
-    ami: RawAmi, admin: str, todo: deque[Patient], hangups: Hangups, scale: Scale, tag: str
+    ami: RawAmi, admin: str, todo: deque[Patient], hangups: Hangups, scale: Scale, tag: str, dial: Dial
 ) -> list[str]:
     """One administrator's preview shift: card, call by hand, talk, next card. Returns any anomalies."""
     problems = []
-    ring_ms = round(scale.wall(scale.ring_timeout_real) * 1000)
+    ring_ms = round(scale.ring_timeout_wall * 1000)
     while todo:
         patient = todo.popleft()
         await asyncio.sleep(scale.wall(scale.card_real))  # reading the card
         await ami.setvar(f"SIM_TALK_{admin}", f"{patient.talk:.1f}")
-        uniqueid = f"preview-{tag}-{patient.n}"
+        # Fixed width: Asterisk refuses a ChannelId that is a prefix of a live channel's Uniqueid.
+        uniqueid = f"preview-{tag}-{patient.n:05d}"
+        dial.registry.add(uniqueid, patient.digits)
         ended = hangups.expect(uniqueid)
         reply = await ami.send(
             "Originate",
             [
-                ("Channel", f"Local/{patient.digits}@patients"),
+                ("Channel", dial.template.format(number=dial.number(patient))),
                 ("Application", "Dial"),
                 # The administrator's phone rings only once the patient has answered.
                 ("Data", f"Local/{admin}@sandbox-agents,30"),
@@ -66,7 +70,7 @@ async def preview_admin(
             hangups.waiting.pop(uniqueid, None)
             continue
         try:
-            await asyncio.wait_for(ended, scale.wall(scale.ring_timeout_real) + patient.talk + 60)
+            await asyncio.wait_for(ended, scale.ring_timeout_wall + patient.talk + 60)
         except TimeoutError:
             problems.append(f"{uniqueid}: no hangup seen")
     return problems
@@ -79,9 +83,23 @@ async def settle(lines: Lines, timeout: float = 30) -> None:
         await asyncio.sleep(0.2)
 
 
-async def run_preview(ami: RawAmi, scale: Scale, patients: list[Patient]) -> ModeRun:
+@dataclass(frozen=True)
+class Dial:
+    """How the administrators ring a patient: `template` as a trunk's `dial`, and whose channel is whose."""
+
+    template: str
+    registry: Registry
+
+    def number(self, patient: Patient) -> str:
+        # The carrier takes E.164; the `Local/` patients' context matches digits only.
+        return patient.digits if self.template.startswith("Local/") else patient.phone
+
+
+async def run_preview(ami: RawAmi, scale: Scale, patients: list[Patient], template: str) -> ModeRun:
     started = time.time()
-    lines = Lines(patients)
+    registry = Registry(patients)
+    dial = Dial(template, registry)
+    lines = Lines(patients, registry)
     hangups = Hangups()
     ami.listeners += [lines.on_event, hangups.on_event]
     todo = deque(patients)  # one shared list, in order: whoever is free takes the next card
@@ -89,12 +107,13 @@ async def run_preview(ami: RawAmi, scale: Scale, patients: list[Patient]) -> Mod
     sys.stderr.write(f"preview: {len(ADMINS)} administrators work {len(patients)} cards by hand...\n")
     work_start = time.time()
     try:
-        results = await asyncio.gather(*(preview_admin(ami, a, todo, hangups, scale, tag) for a in ADMINS))
+        results = await asyncio.gather(
+            *(preview_admin(ami, a, todo, hangups, scale, tag, dial) for a in ADMINS)
+        )
         await settle(lines)
     finally:
         ami.listeners.remove(lines.on_event)
         ami.listeners.remove(hangups.on_event)
     ended = time.time()
-    return ModeRun(
-        "preview", patients, work_start, started, ended, {"problems": [p for r in results for p in r]}
-    )
+    notes = {"problems": [p for r in results for p in r], "channel_ids": registry.by_id}
+    return ModeRun("preview", patients, work_start, started, ended, notes)

@@ -22,6 +22,7 @@ from bench.kos.world import (
     Lines,
     ModeRun,
     Patient,
+    Registry,
     Scale,
     is_patient_start,
 )
@@ -32,7 +33,7 @@ from dialer.sandbox.sandbox import AmiCredentials
 
 
 def service_config(
-    creds: AmiCredentials, scale: Scale, port: int, clinic: ClinicTime, args: argparse.Namespace
+    creds: AmiCredentials, scale: Scale, port: int, clinic: ClinicTime, args: argparse.Namespace, dial: str
 ) -> str:
     return f"""
 {clinic.rehearsal()}
@@ -49,10 +50,10 @@ secret = "{creds.secret}"
 ping_interval = 2
 
 [trunks.sim]
-dial = "Local/{{number}}@patients"
+dial = "{dial}"
 max_channels = {args.max_channels}
 calls_per_second = 10
-ring_timeout = "{round(scale.wall(scale.ring_timeout_real) * 1000)}ms"
+ring_timeout = "{round(scale.ring_timeout_wall * 1000)}ms"
 
 [[clinics]]
 id = "c1"
@@ -175,16 +176,24 @@ async def post_recalls(home: Home, token: str, rows: list[dict[str, str]]) -> No
 
 
 async def run_progressive(
-    ami: RawAmi, creds: AmiCredentials, scale: Scale, patients: list[Patient], args: argparse.Namespace
+    ami: RawAmi,
+    creds: AmiCredentials,
+    scale: Scale,
+    patients: list[Patient],
+    args: argparse.Namespace,
+    registry: Registry,
 ) -> ModeRun:
+    """`registry` is shared with the bench's Talks: both need to know whose call a trunk channel is."""
     started = time.time()
     clinic = ClinicTime.morning()
     today = clinic.today.isoformat()
-    lines = Lines(patients)
+    lines = Lines(patients, registry)
     ami.listeners.append(lines.on_event)
     with tempfile.TemporaryDirectory(prefix="bench-progressive-") as tmp:
         home = Home(Path(tmp), free_port())
-        home.config.write_text(service_config(creds, scale, home.port, clinic, args), encoding="utf-8")
+        registry.db = home.db
+        config = service_config(creds, scale, home.port, clinic, args, args.dial)
+        home.config.write_text(config, encoding="utf-8")
         process = await start_service(home.root, home.config)
         try:
             await wait_healthy(home.base, process, root=home.root)
@@ -210,7 +219,7 @@ async def run_progressive(
             await stop_service(process)
             ami.listeners.remove(lines.on_event)
     first_dial = min(
-        (float(f.get("Timestamp", t)) for t, f in ami.events if is_patient_start(f, lines.numbers)),
+        (float(f.get("Timestamp", t)) for t, f in ami.events if is_patient_start(f, registry)),
         default=posted,
     )
     notes = {
@@ -219,5 +228,6 @@ async def run_progressive(
         "log_hung_up_waiting": log.count("hung up while waiting for an administrator"),
         "log_errors": [line for line in log.splitlines() if " ERROR " in line or "Traceback" in line][:20],
         "service_log": log,
+        "channel_ids": dict(registry.by_id),
     }
     return ModeRun("progressive", patients, first_dial, started, ended, notes)

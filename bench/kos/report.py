@@ -52,7 +52,7 @@ def report(
     print(
         f"  talk {min(talks):.1f}-{max(talks):.1f} s (mean {statistics.mean(talks):.1f} s = "
         f"{statistics.mean(talks) * scale.factor:.0f} s real), card {scale.wall(scale.card_real):.1f} s, "
-        f"ring timeout {scale.wall(scale.ring_timeout_real):.1f} s; progressive: wait_for_admin "
+        f"ring timeout {scale.ring_timeout_wall:.1f} s; progressive: wait_for_admin "
         f"{args.wait_for_admin} s, ratio {args.ratio:g}, drop_cap {args.drop_cap:g} %, "
         f"trunk max_channels {args.max_channels}, queue {args.queue}"
     )
@@ -62,14 +62,16 @@ def report(
             ("calls placed", lambda f: str(f.calls)),
             ("  answered", lambda f: str(f.answered)),
             ("  busy or no answer", lambda f: str(f.busy_or_no_answer)),
-            ("reached an administrator", lambda f: str(f.reached)),
+            ("put through to an administrator", lambda f: str(f.reached)),
+            ("  a patient (reached)", lambda f: str(f.reached_people)),
+            ("  a voicemail or an assistant", lambda f: str(f.machines_put_through)),
             ("dropped (answered, never reached one)", lambda f: str(f.drops)),
             ("  of which UserEvent DialerCallback DROPPED", lambda f: str(f.dropped_events)),
             ("drop rate (target <= 3 %)", lambda f: f"{f.drop_rate:.1f} %"),
             ("logged-in window (wall s, each admin)", lambda f: f"{f.window:.1f}"),
             ("talk, all administrators (wall s)", lambda f: f"{sum(f.talk.values()):.1f}"),
             ("occupancy = talk / logged-in", lambda f: f"{f.occupancy:.3f}"),
-            ("reached per administrator-hour (real)", lambda f: f"{f.reached_per_admin_hour:.1f}"),
+            ("reached patients per administrator-hour (real)", lambda f: f"{f.reached_per_admin_hour:.1f}"),
             ("median idle gap between talks (wall s)", lambda f: f"{f.idle_gap_median:.2f}"),
             ("most patient calls up at once", lambda f: str(f.most_in_air)),
             ("most patients waiting for an admin", lambda f: str(f.most_waiting)),
@@ -99,11 +101,16 @@ def notes(runs: dict[str, ModeRun], figs: dict[str, Figures]) -> None:
         )
     if pro is not None and pre is not None:
         ratio = pro.occupancy / pre.occupancy if pre.occupancy else 0.0
+        reached = (
+            pro.reached_per_admin_hour / pre.reached_per_admin_hour if pre.reached_per_admin_hour else 0.0
+        )
         print(
-            f"\n  occupancy ratio progressive / preview: {ratio:.2f} (target >= 1.5: "
-            f"{'met' if ratio >= 1.5 else 'MISSED'}); progressive drop rate {pro.drop_rate:.1f} % "
+            f"\n  reached patients per administrator-hour, progressive / preview: {pro.reached_per_admin_hour:.1f}"
+            f" / {pre.reached_per_admin_hour:.1f} = {reached:.2f} (target >= 1.5: "
+            f"{'met' if reached >= 1.5 else 'MISSED'}); progressive drop rate {pro.drop_rate:.1f} % "
             f"(target <= 3 %: {'met' if pro.drop_rate <= 3.0 else 'MISSED'})"
         )
+        print(f"  occupancy ratio progressive / preview: {ratio:.2f}")
         print(
             f"  the most any dialler could reach against this baseline: {1 / pre.occupancy:.2f}x (occupancy 1)"
         )
@@ -127,7 +134,12 @@ def analyse(
     runs: dict[str, ModeRun], events: list[tuple[float, Frame]], scale: Scale, args: argparse.Namespace
 ) -> dict[str, Figures]:
     return {
-        mode: figures(run, observe(events, run.patients, args.ratio, args.queue), scale.factor, args.drop_cap)
+        mode: figures(
+            run,
+            observe(events, run.patients, args.ratio, args.queue, run.notes.get("channel_ids", {})),
+            scale.factor,
+            args.drop_cap,
+        )
         for mode, run in runs.items()
     }
 
@@ -157,7 +169,7 @@ def load(path: Path, args: argparse.Namespace) -> tuple[Scale, dict[str, ModeRun
     for key, value in data["args"].items():
         setattr(args, key, value)
     s = data["scale"]
-    scale = Scale(s["factor"], tuple(s["talk_real"]), s["card_real"], s["ring_timeout_real"])
+    scale = Scale(**{**s, "talk_real": tuple(s["talk_real"])})
     runs = {}
     for mode, r in data["runs"].items():
         patients = [Patient(**p) for p in r.pop("patients")]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from dialer.sandbox.carrier_dialplan import GONE_AT_ONCE_PREFIX, TWO_KEYS_PREFIX
+
 TRUNK_DIAL = "PJSIP/{number}@trunk"
 
 
@@ -32,17 +34,19 @@ class FarEnd(StrEnum):
 class CarrierPatient:
     """One far end: `key` is what a person presses ("0": nothing), `voice` 0-2 picks voice, speed and line noise,
     `press_at` is an early presser's second after answering (0 and 1: at once); `gone_at_once` makes an early
-    presser hang up right after the key instead of 6 s later, and a silent answer after 4 s instead of 40."""
+    presser hang up right after the key instead of 6 s later, and a silent answer after 4 s instead of 40; for an
+    early presser only, `then` is a second key pressed in the same go."""
 
     far_end: FarEnd
     key: str = "0"
     voice: int = 0
     press_at: int = 0
     gone_at_once: bool = False
+    then: str = ""
 
     def number(self, serial: int) -> str:
-        """A Russian mobile number (+7 92S SSS TTTT; 93S when `gone_at_once`) unique by `serial` (0-9999), ending
-        in the carrier's digits."""
+        """A Russian mobile number (+7 92S SSS TTTT; +7 93S SSS TTTT when `gone_at_once`; +7 95S SSK TTTT for two
+        keys, `serial` 0-999 then) unique by `serial` (0-9999), ending in the carrier's digits."""
         if not 0 <= serial <= 9999:
             raise ValueError(f"serial {serial} is outside 0-9999")
         if not (len(self.key) == 1 and self.key.isdigit()):
@@ -52,5 +56,11 @@ class CarrierPatient:
         if self.gone_at_once and self.far_end not in (FarEnd.EARLY_PRESSER, FarEnd.SILENT):
             raise ValueError("only an early presser or a silent answer hangs up early")
         tail = f"{self.press_at}{self.voice}{self.key}{self.far_end.value}"
-        # The carrier tells the early presser who hangs up at once by the operator code 93x.
-        return f"+79{3 if self.gone_at_once else 2}{serial:04d}{tail}"
+        if self.then:
+            if self.far_end is not FarEnd.EARLY_PRESSER or self.gone_at_once:
+                raise ValueError("two keys: only an early presser who stays 6 s")
+            if not (len(self.then) == 1 and self.then.isdigit()) or serial > 999:
+                raise ValueError("two keys: `then` is one phone key and the serial 0-999")
+            return f"+{TWO_KEYS_PREFIX}{serial:03d}{self.then}{tail}"
+        prefix = GONE_AT_ONCE_PREFIX if self.gone_at_once else "792"
+        return f"+{prefix}{serial:04d}{tail}"

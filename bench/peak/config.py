@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from bench.lib.carrier_numbers import TRUNK_DIAL
 from bench.lib.clinic import ClinicTime
 from bench.peak.traffic import Traffic
 from dialer.core.ids import AttemptId
@@ -15,6 +16,7 @@ def service_config(
     creds: AmiCredentials, traffic: Traffic, policy: str, port: int, clinic: ClinicTime
 ) -> str:
     p, scale = traffic.profile, traffic.scale
+    dial = TRUNK_DIAL if traffic.carrier else "Local/{number}@patients"
     return f"""
 {clinic.rehearsal()}
 [service]
@@ -30,7 +32,7 @@ secret = "{creds.secret}"
 ping_interval = 2
 
 [trunks.sim]
-dial = "Local/{{number}}@patients"
+dial = "{dial}"
 max_channels = 20
 calls_per_second = 20
 ring_timeout = "{ms(scale.wall(p.ring_timeout_real))}"

@@ -29,12 +29,12 @@ from bench.peak.occupancy import (
     starvation,
 )
 from bench.peak.run import RunData
-from bench.peak.traffic import GREETING_S, PATIENT_RING_S, Traffic
+from bench.peak.traffic import GREETING_S, Traffic
 
 FOREIGN_MEMBER_EVENTS = ("QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause")
 
 
-OUR_CHANNELS = ("@sandbox-agents-", "@clinic-inbound-", "@patients-")
+OUR_CHANNELS = ("@sandbox-agents-", "@clinic-inbound-", "@patients-", "PJSIP/trunk-")
 
 
 def is_foreign(frame: Frame, queue: str) -> bool:
@@ -189,7 +189,7 @@ def talk_error(talks: list[Talk], traffic: Traffic) -> tuple[float, float]:
         caller = callers.get(talk.number)
         if caller is None or talk.length < 0.3:
             continue  # a ringall loser answering in the same instant: not a conversation
-        drawn = caller.talk + (PATIENT_RING_S if talk.callback else 0.0)
+        drawn = caller.talk + (traffic.patient_ring_s if talk.callback else 0.0)
         if talk.callback and not caller.answers_callback:
             continue  # rings out: the administrator's leg ends with the patient's ring timeout
         errors.append(abs(talk.length - drawn))

@@ -38,7 +38,12 @@ def header(traffic: Traffic, greeting: float | None) -> list[str]:
         f"min gap {p.min_gap_real / 60:g} min -> {s.wall(p.min_gap_real):.1f} s, "
         f"patient ring {p.ring_timeout_real:g} s -> {int(s.wall(p.ring_timeout_real))} s "
         f"(Dial takes whole seconds); callback patients: {100 * (1 - p.no_answer_share):.0f}% answer (…1), "
-        f"{100 * p.no_answer_share:.0f}% ring out (…3)",
+        f"{100 * p.no_answer_share:.0f}% ring out (…3); "
+        + (
+            "callers on the sandbox's carrier, over the PJSIP trunk both ways"
+            if traffic.carrier
+            else "callers and patients as Local/ channels"
+        ),
         f"  offered load of the callers who stay (ring + talk, all answered): {offered_load(traffic):.2f} Erlang "
         f"of {p.admins}; greeting {greeting if greeting is not None else GREETING_S:.2f} s wall, not compressed "
         f"(= {s.real(greeting or GREETING_S):.0f} s real)",

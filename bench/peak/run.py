@@ -3,11 +3,15 @@
 As tests/inbound_scenario.py does it: a home folder with a dialer.toml (fresh SQLite under it), the queue
 `test-reception` (tests/asterisk/queues_test.conf) selected with the global DIALER_INBOUND_QUEUE, simulated
 administrators `Local/adminN@sandbox-agents` (tests/asterisk/sandbox_extra.conf) as its members, and callers
-as AMI Originates of `Local/100@clinic-inbound` running `Wait(<patience>)`.
+as AMI Originates of `Local/100@clinic-inbound` running `Wait(<patience>)`; over the carrier (the default
+of bench.peak_hour), Originates on the carrier's AMI of `PJSIP/100@clinic`, which reach `clinic-inbound`
+over the trunk with the caller's number, as a call from the public network does, and callbacks go out over the
+trunk to the carrier's people.
 
-Patience: the caller's leg runs `Wait()` far longer than needed, and the driver hangs it up (AMI Hangup) when
-the caller's patience runs out unless an administrator has picked up by then (AgentConnect with the caller's
-number): patience bounds the wait, never the conversation.
+Patience: the caller's leg runs `Wait()` far longer than needed, and the driver hangs it up (AMI Hangup; over
+the carrier, the caller's own channel on the carrier, so the clinic sees the BYE) when the caller's patience
+runs out unless an administrator has picked up by then (AgentConnect with the caller's number): patience bounds
+the wait, never the conversation.
 
 Talk times: the simulated administrator reads the global SIM_TALK_adminN once it answers (1 s after it starts
 ringing). The observer sets it per conversation just before that: on AgentCalled (a queue call: the caller's
@@ -34,8 +38,9 @@ from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import Frame, RawAmi
 from bench.lib.service import free_port, service_env, start_service, stop_service, wait_healthy
 from bench.peak.config import QUEUE, callback_attempt, on_host_clock, service_config
-from bench.peak.traffic import PATIENT_RING_S, Caller, Traffic
+from bench.peak.traffic import Caller, Traffic
 from dialer.sandbox import Sandbox
+from dialer.sandbox.carrier import CARRIER_USERNAME
 from dialer.sandbox.layout import ENV_DIR, ENV_PORT
 from dialer.sandbox.sandbox import AmiCredentials
 
@@ -94,6 +99,8 @@ class Driver:
         self.up_at: dict[str, float] = {}  # admin `;2` channel -> its Up time
         self.caller_channel: dict[str, str] = {}  # caller digits -> their `;1` channel (the phone)
         self.connected: set[str] = set()  # caller digits an administrator picked up
+        self.carrier: RawAmi | None = None  # the carrier's AMI, where callers call from (traffic.carrier)
+        self.carrier_channel: dict[str, str] = {}  # the caller's ChannelId on the carrier -> its channel name
         self.hung_up: dict[str, int] = {"patience": 0, "answered first": 0, "no channel": 0}
 
     @property
@@ -127,9 +134,14 @@ class Driver:
                     else self.traffic.scale.wall(sum(self.traffic.profile.talk_real) / 2)
                 )
                 answers = caller is not None and caller.answers_callback
-                self._set_talk(match.group(1), "callback", talk + PATIENT_RING_S, conversation=answers)
+                ring = self.traffic.patient_ring_s
+                self._set_talk(match.group(1), "callback", talk + ring, conversation=answers)
         elif name in ("Newstate", "Hangup"):
             self._learn_hold(frame)
+
+    def _on_carrier_event(self, frame: Frame) -> None:
+        if frame.get("Event") == "Newchannel" and frame.get("Uniqueid", "").startswith("peak-"):
+            self.carrier_channel[frame["Uniqueid"]] = frame.get("Channel", "")
 
     def _set_talk(self, admin: str, kind: str, seconds: float, *, conversation: bool) -> None:
         value = round(max(0.1, seconds - self.hold[kind]), 2)
@@ -226,6 +238,12 @@ class Driver:
         )
         saved = {name: await self.getvar(name) for name in SAVED_GLOBALS}
         process: asyncio.subprocess.Process | None = None
+        if self.traffic.carrier:
+            carrier_port = self.sandbox.layout.carrier_ami_port
+            self.carrier = await RawAmi.logged_in(
+                self.creds.host, carrier_port, CARRIER_USERNAME, self.creds.secret
+            )
+            self.carrier.listeners.append(self._on_carrier_event)
         try:
             left = await self.wait_idle()
             if left:
@@ -263,6 +281,8 @@ class Driver:
                     await self.setvar(name, value)
             ami.listeners.clear()
             await ami.close()
+            if self.carrier is not None:
+                await self.carrier.close()
 
     def _env(self) -> dict[str, str]:
         # The service is told which sandbox it talks to (the bench's own one, by default), so that it accepts
@@ -295,16 +315,19 @@ class Driver:
         async def call(caller: Caller) -> None:
             assert self.ami is not None
             sent[caller.digits] = time.time()
-            reply = await self.ami.send(
-                "Originate",
-                [
-                    ("Channel", "Local/100@clinic-inbound"),
-                    ("Application", "Wait"),
-                    ("Data", f"{LINE_KEPT_S:.0f}"),
-                    ("CallerID", f'"Пациент" <{caller.digits}>'),
-                    ("Async", "true"),
-                ],
-            )
+            headers = [
+                ("Application", "Wait"),
+                ("Data", f"{LINE_KEPT_S:.0f}"),
+                ("CallerID", f'"Пациент" <{caller.digits}>'),
+                ("Async", "true"),
+            ]
+            if self.carrier is not None:
+                # Fixed width: Asterisk refuses a ChannelId that is a prefix of a live channel's Uniqueid.
+                channel_id = self._caller_id(caller)
+                headers += [("Channel", "PJSIP/100@clinic"), ("ChannelId", channel_id)]
+                reply = await self.carrier.send("Originate", headers)
+            else:
+                reply = await self.ami.send("Originate", [("Channel", "Local/100@clinic-inbound"), *headers])
             if reply.get("Response") != "Success":
                 failures.append(f"{caller.digits}: {reply}")
                 return
@@ -321,11 +344,22 @@ class Driver:
             raise RuntimeError(f"{len(failures)} Originates refused, e.g. {failures[0]}")
         return sent
 
+    def _caller_id(self, caller: Caller) -> str:
+        return f"peak-{self.policy[:4]}-{caller.index:05d}"
+
     async def _give_up(self, caller: Caller) -> None:
         """The caller's patience is over: hang up unless an administrator has answered."""
         assert self.ami is not None
         if caller.digits in self.connected:
             self.hung_up["answered first"] += 1
+            return
+        if self.carrier is not None:
+            channel = self.carrier_channel.get(self._caller_id(caller))
+            if channel is None:
+                self.hung_up["no channel"] += 1
+                return
+            self.hung_up["patience"] += 1
+            await self.carrier.send("Hangup", [("Channel", channel), ("Cause", "16")])
             return
         channel = self.caller_channel.get(caller.digits)
         if channel is None:

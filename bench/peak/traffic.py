@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from bench.lib.carrier_numbers import CarrierPatient, FarEnd
+
 # The shipped inbound greeting (config/asterisk/extensions_inbound.conf, `dialer/inbound-greeting`) is real
 # audio: 4.38 s in the sandbox, played in full before the caller reaches the queue. It is NOT compressed.
 GREETING_S = 4.4
@@ -18,6 +20,8 @@ GREETING_S = 4.4
 # the patient talks for the drawn talk time either way.
 ADMIN_ANSWER_S = 1.0
 PATIENT_RING_S = 1.0
+# The sandbox's carrier's person rings 2 s before answering (dialer/sandbox/carrier_dialplan.py, outcome 1).
+CARRIER_PERSON_RING_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,13 @@ class Traffic:
     scale: Scale
     seed: int
     callers: tuple[Caller, ...]
+    # The callers are the sandbox's carrier: they call in over the PJSIP trunk and are called back over it.
+    carrier: bool = False
+
+    @property
+    def patient_ring_s(self) -> float:
+        """How long a called-back patient's phone rings before they answer (not compressed)."""
+        return CARRIER_PERSON_RING_S if self.carrier else PATIENT_RING_S
 
     @property
     def span(self) -> float:
@@ -86,8 +97,9 @@ class Traffic:
         return {c.digits: c for c in self.callers}
 
 
-def generate(profile: Profile, scale: Scale, seed: int) -> Traffic:
-    """Poisson arrivals (n uniform order statistics over the hour: a Poisson process given its count)."""
+def generate(profile: Profile, scale: Scale, seed: int, *, carrier: bool = False) -> Traffic:
+    """Poisson arrivals (n uniform order statistics over the hour: a Poisson process given its count).
+    `carrier`: the numbers are the carrier's (…1 a person who answers, …3 rings out), else patients.conf's."""
     rng = random.Random(seed)
     arrivals = sorted(rng.uniform(0.0, scale.wall(profile.hour_real)) for _ in range(profile.calls))
     n_abandon = round(profile.abandon_share * profile.calls)
@@ -108,12 +120,15 @@ def generate(profile: Profile, scale: Scale, seed: int) -> Traffic:
             patience = GREETING_S + scale.wall(rng.uniform(*profile.patience_real))
         digit = "3" if i in silent else "1"
         phone = ""
+        if carrier:
+            far_end = CarrierPatient(FarEnd.RINGS_OUT if i in silent else FarEnd.PERSON, voice=i % 3)
+            phone = far_end.number(rng.randrange(10_000))
         while not phone or phone in used:
             phone = "+7916" + "".join(str(rng.randrange(10)) for _ in range(6)) + digit
         used.add(phone)
         talk = scale.wall(rng.uniform(*profile.talk_real))
         callers.append(Caller(i, at, phone, round(patience, 2), i in abandoners, round(talk, 2)))
-    return Traffic(profile, scale, seed, tuple(callers))
+    return Traffic(profile, scale, seed, tuple(callers), carrier)
 
 
 def offered_load(traffic: Traffic) -> float:

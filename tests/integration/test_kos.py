@@ -15,17 +15,22 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from tests.asterisk_plugin import SandboxHandle
-from tests.inbound_scenario import QUEUE, Service, running_service
-from tests.kos_scenario import kos_config, replay_pacing, webhook_receiver
+from tests.inbound_scenario import QUEUE, Service
+from tests.kos_scenario import kos_config, replay_pacing, service_on_the_trunk, webhook_receiver
 from tests.operators import Operator, add_user, api_token, operators
-from tests.support import sim_phone
-from tests.timed_patients import Timed
 
 pytestmark = pytest.mark.asterisk
 
 DOCTOR = "Петрова Анна Викторовна"
+
+
+def carrier_phone(patient: CarrierPatient, rng: random.Random) -> str:
+    """A number on the sandbox's carrier for this far end, different every run (the service's attempts are
+    per number)."""
+    return patient.number(rng.randrange(1000 if patient.then else 10000))
 
 
 async def post(svc: Service, token: str, path: str, body: Any) -> tuple[int, Any]:
@@ -81,8 +86,13 @@ async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_
     clinic = ClinicTime.morning()
     today = clinic.today
     rng = random.Random()
-    booked, thinking, refusing = sim_phone(1, rng), sim_phone(1, rng), sim_phone(1, rng)
-    busy, silent, unplanned = sim_phone(2, rng), sim_phone(3, rng), sim_phone(1, rng)
+    # People who answer (the carrier's «Алло?», «Да, слушаю» and a wait: they press nothing on a KOS call),
+    # a busy line and a phone that rings until the clinic gives up.
+    person = CarrierPatient(FarEnd.PERSON)
+    booked, thinking, refusing = (carrier_phone(person, rng) for _ in range(3))
+    busy = carrier_phone(CarrierPatient(FarEnd.BUSY), rng)
+    silent = carrier_phone(CarrierPatient(FarEnd.RINGS_OUT), rng)
+    unplanned = carrier_phone(person, rng)
     comments = {
         booked: "Контроль пломбы 36 через полгода",
         thinking: "Продолжить лечение: 46 под коронку",
@@ -90,7 +100,7 @@ async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_
     }
     async with (
         webhook_receiver(fail_first=2) as receiver,
-        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port)) as svc,
+        service_on_the_trunk(sandbox, tmp_path, clinic, kos_config(receiver.port)) as svc,
     ):
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
         add_user(svc, "olga", "operator", "Ольга Белова", "Local/admin2@sandbox-agents")
@@ -163,7 +173,10 @@ async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_
         assert {r["phone"]: r["n"] for r in tries if r["phone"] in (busy, silent)} == {busy: 2, silent: 2}
 
         # Each answered patient reached the administrator Asterisk connected, with the doctor's comment shown.
-        pacing = replay_pacing(events, QUEUE, 1.0, (booked, thinking, refusing, busy, silent))
+        attempts = {
+            r["attempt_id"]: r["phone"] for r in svc.home.query("select attempt_id, phone from attempts")
+        }
+        pacing = replay_pacing(events, QUEUE, 1.0, (booked, thinking, refusing, busy, silent), attempts)
         interfaces = {"anna": "Local/admin1@sandbox-agents", "olga": "Local/admin2@sandbox-agents"}
         for call, card in done.items():
             assert pacing.connected[call] == interfaces[card["operator"]], (call, pacing.connected)
@@ -216,11 +229,13 @@ async def test_remind_later_goes_to_the_diary_and_the_waiting_list_and_a_cancell
     today = clinic.today
     tomorrow = today + timedelta(days=1)
     rng = random.Random()
-    waiting, cancelling = sim_phone(1, rng), sim_phone(7, rng)
+    waiting = carrier_phone(CarrierPatient(FarEnd.PERSON), rng)
+    # Never needs to answer here: their visit is cancelled from the clinic's side.
+    cancelling = carrier_phone(CarrierPatient(FarEnd.BUSY), rng)
     surgeon = "Сидоров Олег Игоревич"
     async with (
         webhook_receiver(fail_first=0) as receiver,
-        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port)) as svc,
+        service_on_the_trunk(sandbox, tmp_path, clinic, kos_config(receiver.port)) as svc,
     ):
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
         token = api_token(svc)
@@ -304,11 +319,14 @@ async def test_the_follow_up_and_survey_ivrs_turn_answers_into_work(
     clinic = ClinicTime.morning()
     yesterday = clinic.today - timedelta(days=1)
     rng = random.Random()
-    # Presses 2 (follow-up: «talk to us»; survey: a low rating) and presses 3 (not a follow-up answer; a 3).
-    wants_talk, rates_three = sim_phone(5, rng), sim_phone(6, rng)
-    # Patients on their own clock: presses 1 a second after answering and hangs up at once; presses "45" in one go.
-    early_one = f"+{Timed(1.0, '1', 0).number(f'{rng.randrange(100):02d}')}"
-    quick_pair = f"+{Timed(1.0, '45', 9).number(f'{rng.randrange(100):02d}')}"
+    # Patients on their own clock, on the carrier: presses 2 at +3 s (follow-up: «talk to us»; survey: a low
+    # rating); presses 3 during the menu (not a follow-up answer; a 3); presses 1 a second after answering and
+    # hangs up at once; presses "45" in one go.
+    early = FarEnd.EARLY_PRESSER
+    wants_talk = carrier_phone(CarrierPatient(early, key="2", press_at=3), rng)
+    rates_three = carrier_phone(CarrierPatient(early, key="3", voice=1, press_at=6), rng)
+    early_one = carrier_phone(CarrierPatient(early, key="1", voice=2, press_at=1, gone_at_once=True), rng)
+    quick_pair = carrier_phone(CarrierPatient(early, key="4", press_at=1, then="5"), rng)
     ivr = """
 [campaigns.followup]
 days_after = 1
@@ -321,7 +339,7 @@ windows = [{ start = "08:00", end = "21:00", attempts = 1 }]
 """
     async with (
         webhook_receiver(fail_first=0) as receiver,
-        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port) + ivr) as svc,
+        service_on_the_trunk(sandbox, tmp_path, clinic, kos_config(receiver.port) + ivr) as svc,
     ):
         token = api_token(svc)
         visits = [

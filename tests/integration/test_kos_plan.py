@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bench.lib.carrier_numbers import TRUNK_DIAL
 from dialer.core.clock import FakeClock
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
@@ -30,8 +31,9 @@ from dialer.settings import parse_settings
 from dialer.storage.repository import Storage
 
 CONFIG = {
-    "trunks": {"sim": {"dial": "Local/{number}@patients"}},
-    "clinics": [{"id": "c1", "name": "Клиника", "timezone": "Europe/Moscow", "trunk": "sim"}],
+    # What a clinic's trunk dials (nothing is dialled here: the plan only names the trunk on each attempt).
+    "trunks": {"carrier": {"dial": TRUNK_DIAL}},
+    "clinics": [{"id": "c1", "name": "Клиника", "timezone": "Europe/Moscow", "trunk": "carrier"}],
     "campaigns": {
         "kos": {
             "calls": 3,
@@ -94,7 +96,9 @@ async def due_dials(storage: Storage, campaign: str) -> list[tuple[str, datetime
 async def call_not_answered(storage: Storage, task_id: str, at: datetime) -> None:
     """What the call desk writes for a call the patient did not pick up."""
     attempt = AttemptId.of_due_task(task_id)
-    row = AttemptRow(str(attempt), "c1", attempt.target, attempt.n, PHONE, "sim", AttemptState.DIALING, at)
+    row = AttemptRow(
+        str(attempt), "c1", attempt.target, attempt.n, PHONE, "carrier", AttemptState.DIALING, at
+    )
     await storage.attempts.create(row)
     end = AttemptEnd(
         str(attempt), at + timedelta(seconds=30), 3, 19, CallResult.NO_ANSWER, False, str(attempt)
