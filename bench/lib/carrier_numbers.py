@@ -45,7 +45,7 @@ class CarrierPatient:
     then: str = ""
 
     def number(self, serial: int) -> str:
-        """A Russian mobile number (+7 92S SSS TTTT; +7 93S SSS TTTT when `gone_at_once`; +7 95S SSK TTTT for two
+        """A Russian mobile number (+7 92S SSS TTTT; +7 94S SSS TTTT when `gone_at_once`; +7 95S SSK TTTT for two
         keys, `serial` 0-999 then) unique by `serial` (0-9999), ending in the carrier's digits."""
         if not 0 <= serial <= 9999:
             raise ValueError(f"serial {serial} is outside 0-9999")

@@ -17,8 +17,8 @@ OUTCOMES: dict[str, str] = {
     "4": "congestion: 503",
     "5": "switched off: early-media announcement, then 480",
     "6": "a person who presses the key early (the 4th digit from the end: seconds after answering, 0 = 1 s),"
-    " saying «Алло?» first when there is time, and hangs up 6 s later (on +7 93… numbers: right after the key)",
-    "7": "answers and says nothing: the open line's noise for 30 s (on +7 93… numbers: hangs up after 4 s)",
+    " saying «Алло?» first when there is time, and hangs up 6 s later (on +7 94… numbers: right after the key)",
+    "7": "answers and says nothing: the open line's noise for 30 s (on +7 94… numbers: hangs up after 4 s)",
     "8": "voicemail: a greeting of 8-15 s, a beep, then listens",
     "9": "a voice assistant asks who is calling and why",
 }
@@ -34,10 +34,10 @@ ANSWER_KINDS: dict[str, str] = {
     "9": "a voice assistant's greeting (T 0-3; 4 and up: the one outcome 9 plays), then listens",
 }
 
-# Pressers and silent answers the last digits cannot describe, told by the number's prefix: +7 93S SSS TTT6
-# hangs up the moment the key is sent and +7 93S SSS TTT7 after 4 s of silence; +7 95S SSK TTT6 presses two
+# Pressers and silent answers the last digits cannot describe, told by the number's prefix: +7 94S SSS TTT6
+# hangs up the moment the key is sent and +7 94S SSS TTT7 after 4 s of silence; +7 95S SSK TTT6 presses two
 # keys in one go, the 5th digit from the end after the key.
-GONE_AT_ONCE_PREFIX = "793"
+GONE_AT_ONCE_PREFIX = "794"
 TWO_KEYS_PREFIX = "795"
 VARIANTS: dict[str, str] = {
     f"_{GONE_AT_ONCE_PREFIX}XXXXXXX6": "an early presser (outcome 6) who hangs up at once after pressing",
@@ -70,19 +70,19 @@ exten => _XXX.,1,NoOp(carrier: outcome ${EXTEN:-1})
  same => n,Set(PRESS_AT=${IF($["${EXTEN:-4:1}" = "0"]?1:${EXTEN:-4:1})})
  same => n,Goto(outcome-${EXTEN:-1},1)
 
-; On +7 93… numbers early pressers hang up right after the key, as a person who gave the answer and is done
+; On +7 94… numbers early pressers hang up right after the key, as a person who gave the answer and is done
 ; (the clinic gets the key and the BYE within a few milliseconds), and silent answers after 4 s; on +7 95…
 ; numbers early pressers press two keys in one go, the 5th digit from the end after the key. These patterns
 ; are more specific than _XXX., so Asterisk takes them first for these numbers only; every other number reads
 ; as above.
-exten => _793XXXXXXX6,1,Set(GONE_AT_ONCE=1)
+exten => _794XXXXXXX6,1,Set(GONE_AT_ONCE=1)
  same => n,Set(KEY=${EXTEN:-2:1})
  same => n,Set(VOICE=$[${EXTEN:-3:1} % 3])
  same => n,Set(PRESS_AT=${IF($["${EXTEN:-4:1}" = "0"]?1:${EXTEN:-4:1})})
  same => n,Goto(outcome-6,1)
 
-; Silent answers on +7 93… numbers put the phone down after 4 s, as a person who picked up by mistake.
-exten => _793XXXXXXX7,1,Set(GONE_AT_ONCE=1)
+; Silent answers on +7 94… numbers put the phone down after 4 s, as a person who picked up by mistake.
+exten => _794XXXXXXX7,1,Set(GONE_AT_ONCE=1)
  same => n,Set(VOICE=$[${EXTEN:-3:1} % 3])
  same => n,Goto(outcome-7,1)
 

@@ -42,9 +42,9 @@ NUMBERS = {
     "voicemail-1": "79990000108",
     "voicemail-2": "79990000208",
     "assistant": "79990000009",
-    # +7 93… variants: the early presser hangs up right after the key, the silent answer after 4 s.
-    "early-gone": "79300000026",
-    "silent-gone": "79300000107",
+    # +7 94… variants: the early presser hangs up right after the key, the silent answer after 4 s.
+    "early-gone": "79400000026",
+    "silent-gone": "79400000107",
 }
 
 
