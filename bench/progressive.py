@@ -10,7 +10,7 @@ Five simulated administrators (`Local/admin10@sandbox-agents` … `admin14`, tes
 rings 1 s, answers, talks SIM_TALK_adminN seconds, hangs up) work two lists of 200 recall patients with the same
 far ends in the same order and the same talk time each, but fresh numbers. The patients are the sandbox's
 carrier (dialer/sandbox/carrier_dialplan.py, bench/lib/carrier_numbers.py), rung over the PJSIP trunk as a
-clinic's calls go (`PJSIP/{number}@trunk`), in issue 11's mix: 45 % a person (rings 2 s, «Алло?», «Да,
+clinic's calls go (`PJSIP/{number}@trunk`), in a real recall list's mix: 45 % a person (rings 2 s, «Алло?», «Да,
 слушаю», then listens), 20 % ringing until the clinic gives up, 10 % busy (486), 15 % machines (8 % voicemail,
 7 % a voice assistant), 5 % switched off (an announcement as early media, then 480), 5 % wrong numbers (404).
 `--local` rings tests/asterisk/patients.conf's `Local/` patients instead (60 % answer, 25 % no answer, 15 % busy).

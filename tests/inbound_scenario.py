@@ -16,7 +16,7 @@ from typing import Any
 from bench.lib.carrier_numbers import TRUNK_DIAL, CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
-from bench.lib.service import free_port, start_service, wait_healthy
+from bench.lib.service import free_port, start_service, stop_service, wait_healthy
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.support import DialerHome, ami_section, until
@@ -206,12 +206,8 @@ async def running_service(
             await wait_healthy(service.base, timeout=30)
             yield service
         finally:
-            if service.process is not None and service.process.returncode is None:
-                service.process.send_signal(signal.SIGTERM)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(service.process.wait(), 20)
-                if service.process.returncode is None:
-                    service.process.kill()
+            if service.process is not None:
+                await stop_service(service.process, grace=20)
             await service.admins()
             await ami.close()
 

@@ -67,7 +67,7 @@ CARRIER = {
     "off": CarrierPatient(FarEnd.SWITCHED_OFF, voice=2),
     "dnc": CarrierPatient(FarEnd.PERSON, key="1"),
     "nosms": CarrierPatient(FarEnd.BUSY, voice=1),
-    "early1": CarrierPatient(FarEnd.EARLY_PRESSER, key="1"),  # the issue's: +1 s, hangs up 6 s later
+    "early1": CarrierPatient(FarEnd.EARLY_PRESSER, key="1"),  # knows the menu: +1 s, hangs up 6 s later
     "early2gone": CarrierPatient(FarEnd.EARLY_PRESSER, key="2", voice=1, gone_at_once=True),
     "at3s1gone": CarrierPatient(FarEnd.EARLY_PRESSER, key="1", press_at=3, voice=2, gone_at_once=True),
     # The greeting, the date and the doctor take about 8.7 s with this doctor's prompt; the menu follows.

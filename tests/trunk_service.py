@@ -5,15 +5,13 @@ patients out over the trunk from their own extensions."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
-from bench.lib.service import free_port, start_service, wait_healthy
+from bench.lib.service import free_port, start_service, stop_service, wait_healthy
 from dialer.sandbox.carrier import CARRIER_USERNAME
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
@@ -106,11 +104,7 @@ async def trunk_service(
             await wait_healthy(service.base, timeout=30)
             yield service
         finally:
-            if service.process is not None and service.process.returncode is None:
-                service.process.send_signal(signal.SIGTERM)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(service.process.wait(), 20)
-                if service.process.returncode is None:
-                    service.process.kill()
+            if service.process is not None:
+                await stop_service(service.process, grace=20)
             await carrier.close()
             await ami.close()

@@ -23,7 +23,7 @@ QUEUES = ("bench-kos", "bench-kos-rr")  # tests/asterisk/queues_test.conf: ringa
 ADMINS = ("admin10", "admin11", "admin12", "admin13", "admin14")
 
 
-# The carrier's far ends by last digit (dialer/sandbox/carrier_dialplan.py), as issue 11 describes a clinic's
+# The carrier's far ends by last digit (dialer/sandbox/carrier_dialplan.py), as a clinic's
 # list: 45 % a person, 20 % ringing out, 10 % busy, 15 % machines (8 % voicemail, 7 % a voice assistant),
 # 5 % switched off, 5 % wrong numbers.
 DEFAULT_MIX = "1:90,3:40,2:20,8:16,9:14,5:10,0:10"

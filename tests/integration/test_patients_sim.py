@@ -352,7 +352,7 @@ class Early:
 
 # The reminder without a doctor's prompt speaks for about 7 s (breath, greeting, date), then the menu for 6 s.
 TIMED: dict[str, Early | Timed] = {
-    "r1-then-6s": Early("1", 1),  # the patient: knows the menu, presses at +1 s, gone 6 s later
+    "r1-then-6s": Early("1", 1),  # knows the menu, presses at +1 s, gone 6 s later
     "r2-gone": Early("2", 1, gone_at_once=True),  # presses 2 and hangs up at once
     "r1-at-3s": Early("1", 3),
     "r1-at-3s-gone": Early("1", 3, gone_at_once=True),
