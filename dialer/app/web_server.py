@@ -58,14 +58,24 @@ def build_web_app(rt: Runtime) -> web.Application:
     )
 
 
+# A stop must end well within a service manager's grace (systemd's TimeoutStopSec, 20 s in our own tests and
+# benches): the open pages get this long to close, then each request still running this long, twice over
+# (aiohttp waits for it, then for its cancellation).
+PAGES_CLOSE_SECONDS = 3.0
+REQUESTS_GRACE_SECONDS = 2.0
+
+
 @asynccontextmanager
 async def web_server(rt: Runtime) -> AsyncIterator[web.AppRunner]:
     app = build_web_app(rt)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=REQUESTS_GRACE_SECONDS)
     await runner.setup()
     site = web.TCPSite(runner, rt.settings.service.listen_host, rt.settings.service.listen_port)
     await site.start()
     try:
         yield runner
     finally:
+        # Before the runner's cleanup, which stops reading from the browsers: a socket closed after it never
+        # hears the browser's answer, and one left open holds the cleanup until its heartbeat fails (30 s).
+        await rt.live.close_all(within=PAGES_CLOSE_SECONDS)
         await runner.cleanup()

@@ -106,6 +106,7 @@ async def serve(
 ) -> int:
     _check_start(settings, listening=True)
     settings = resolve_ami(settings, out)
+    asked_at: float | None = None
     async with open_runtime(settings) as rt, asyncio.TaskGroup() as group:
         tasks = await run_core(rt, group)
         tasks.append(group.create_task(rt.day_jobs.run(), name="day-jobs"))
@@ -119,8 +120,14 @@ async def serve(
                 if after_start is not None:
                     tasks.append(group.create_task(after_start(rt), name="after-start"))
                 await stop.wait()
+                asked_at = rt.clock.monotonic()
+                log.info("stopping: closing the pages, the link to Asterisk and the loops")
         finally:
             await stop_core(rt, tasks)
+        clock = rt.clock
+    # Its length in the log: a stop that nears the service manager's grace shows before it is killed.
+    if asked_at is not None:
+        log.info("stopped in %.1f s", clock.monotonic() - asked_at)
     return EXIT_OK
 
 

@@ -236,9 +236,6 @@ class CallDesk:
             self._open[attempt_id] = replace(attempt, state=AttemptState.ANSWERED)
             self.events.of_attempt(attempt, "answered", at=fact.at)
         elif isinstance(fact, DigitPressed):
-            if fact.digit == attempt.digit and attempt.settled is Settled.FINAL:
-                # The hangup handler's report of a key the IVR had already reported: one answer, not two.
-                return
             settled = self._notify(attempt).digit_pressed(attempt, fact.digit, fact.at)
             batch.changes.digits.append((attempt_id, fact.digit, settled))
             self._open[attempt_id] = replace(attempt, digit=fact.digit, settled=settled)

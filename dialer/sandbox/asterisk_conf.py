@@ -152,7 +152,8 @@ messages.log => notice,warning,error
 full.log => notice,warning,error,verbose(3)
 """
 
-MANAGER_CONF = """\
+# The clinic's and the carrier's AMI: loopback only, events stamped with Asterisk's own time.
+MANAGER_GENERAL = """\
 [general]
 enabled = yes
 webenabled = no
@@ -160,9 +161,8 @@ bindaddr = {host}
 port = {port}
 timestampevents = yes
 displayconnects = no
-
-#include "manager_dialer.conf"
 """
+MANAGER_CONF = MANAGER_GENERAL + '\n#include "manager_dialer.conf"\n'
 
 EXTENSIONS_CONF = """\
 [general]
@@ -327,21 +327,25 @@ def restart_fingerprint(files: Mapping[str, str]) -> str:
     return digest.hexdigest()
 
 
-def installed_fingerprint(layout: SandboxLayout) -> str:
+def _installed_fingerprint(etc: Path) -> str:
     files = {}
     for name in RESTART_FILES:
-        path = layout.etc / name
+        path = etc / name
         files[name] = path.read_text(encoding="utf-8") if path.is_file() else ""
     return restart_fingerprint(files)
 
 
-def install(layout: SandboxLayout, files: Mapping[str, str]) -> None:
-    """Swap the chroot's /etc/asterisk for exactly `files`."""
-    install_dir(layout.etc, files, secret_files=("manager_dialer.conf",))
+def install(layout: SandboxLayout, files: Mapping[str, str]) -> bool:
+    """Swap the chroot's /etc/asterisk for exactly `files`; True when a running Asterisk must restart."""
+    return install_dir(layout.etc, files, secret_files=("manager_dialer.conf",))
 
 
-def install_dir(etc: Path, files: Mapping[str, str], secret_files: tuple[str, ...]) -> None:
-    """Swap one config folder of the chroot for exactly `files`; `secret_files` are readable by root only."""
+def install_dir(etc: Path, files: Mapping[str, str], secret_files: tuple[str, ...]) -> bool:
+    """Swap one config folder of the chroot for exactly `files`; `secret_files` are readable by root only.
+
+    True when a file that Asterisk reads only at start changed: a running one must restart, a reload is not
+    enough."""
+    changed = _installed_fingerprint(etc) != restart_fingerprint(files)
     staging = etc.with_name(etc.name + ".new")
     if staging.exists():
         shutil.rmtree(staging)
@@ -355,3 +359,4 @@ def install_dir(etc: Path, files: Mapping[str, str], secret_files: tuple[str, ..
     elif etc.exists():
         shutil.rmtree(etc)
     staging.rename(etc)
+    return changed

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dialer.sandbox import asterisk_conf, process
 from dialer.sandbox.carrier_dialplan import CARRIER_CONTEXT, EXTENSIONS_CONF
 from dialer.sandbox.carrier_sounds import install_carrier_sounds
-from dialer.sandbox.layout import AMI_HOST, AsteriskInstance, SandboxError, SandboxLayout
+from dialer.sandbox.layout import AMI_HOST, SandboxLayout
 from dialer.sandbox.procs import CHROOT_ENV, asterisk_rx, run
 
 CARRIER_USERNAME = "carrier"
@@ -44,15 +44,9 @@ CARRIER_MODULES = (
 )
 RELOAD_COMMANDS = ("dialplan reload", "manager reload", "module reload res_pjsip.so")
 
-MANAGER_CONF = """\
-[general]
-enabled = yes
-webenabled = no
-bindaddr = {host}
-port = {port}
-timestampevents = yes
-displayconnects = no
-
+MANAGER_CONF = (
+    asterisk_conf.MANAGER_GENERAL
+    + """
 ; For tests only: what the far end of a call did.
 [{user}]
 secret = {secret}
@@ -61,6 +55,7 @@ permit = 127.0.0.1/255.255.255.255
 read = all
 write = system,call,originate,reporting
 """
+)
 
 CLINIC_ENDPOINT = """\
 ; The clinic's PBX as the carrier knows it: identified by address, RFC 4733 digits, qualified like the trunk.
@@ -141,14 +136,6 @@ def _make_dirs(layout: SandboxLayout) -> None:
     )
 
 
-def installed_fingerprint(layout: SandboxLayout) -> str:
-    files = {}
-    for name in asterisk_conf.RESTART_FILES:
-        path = layout.carrier_etc / name
-        files[name] = path.read_text(encoding="utf-8") if path.is_file() else ""
-    return asterisk_conf.restart_fingerprint(files)
-
-
 def carrier_up(layout: SandboxLayout, secret: str) -> list[str]:
     """Install the carrier's config and sounds, then start it, reload it or restart it as its config needs.
 
@@ -157,30 +144,18 @@ def carrier_up(layout: SandboxLayout, secret: str) -> list[str]:
     instance = layout.carrier
     files = render(layout, secret)
     running = bool(process.asterisk_pids(instance))
-    restart = running and installed_fingerprint(layout) != asterisk_conf.restart_fingerprint(files)
     _make_dirs(layout)
-    asterisk_conf.install_dir(layout.carrier_etc, files, secret_files=("manager.conf",))
+    restart = asterisk_conf.install_dir(layout.carrier_etc, files, secret_files=("manager.conf",)) and running
     warnings = install_carrier_sounds(layout.carrier_sounds)
     if running and not restart:
         for command in RELOAD_COMMANDS:
             asterisk_rx(instance, command)
     else:
-        _start(instance, secret, restart=restart)
+        if restart:
+            process.stop(instance)
+        process.start(instance, secret, CARRIER_USERNAME)
     # Asterisk spreads its first OPTIONS over up to qualify_frequency seconds; ask both ends now, so that a
     # trunk that works is shown Avail within a second of `up`.
     asterisk_rx(layout.clinic, f"pjsip qualify {CLINIC_TRUNK}")
     asterisk_rx(instance, "pjsip qualify clinic")
     return warnings
-
-
-def _start(instance: AsteriskInstance, secret: str, *, restart: bool) -> None:
-    if restart:
-        process.stop(instance)
-    if not process.port_is_free(instance.ami_port):
-        raise SandboxError(process.port_busy_message(instance.ami_port))
-    pid = process.spawn(instance)
-    try:
-        process.wait_ready(instance, pid, secret, CARRIER_USERNAME)
-    except SandboxError:
-        process.stop(instance)
-        raise

@@ -85,7 +85,10 @@ BEEP = "beep"
 LINE = "line"
 LINE_S = 30.0
 RECIPE_FILE = ".recipe"
-RECIPE = f"v4 {VOICES} {SPEECH} {ANSWERS} {LINE_S} highpass 300 lowpass 3400 norm -6"
+# The recordings' format, as Asterisk plays them, and a telephone line's band.
+PCM = ("-r", SAMPLE_RATE, "-c", "1", "-b", "16")
+PHONE_BAND = ("highpass", "300", "lowpass", "3400")
+RECIPE = f"v4 {VOICES} {SPEECH} {ANSWERS} {LINE_S} {' '.join(PHONE_BAND)} norm -6"
 
 
 def sound_names() -> list[str]:
@@ -111,11 +114,17 @@ def _seconds(path: Path) -> float:
 
 
 def _sox(*args: str | Path | float) -> None:
-    subprocess.run(["sox", *map(str, args)], check=True, capture_output=True, timeout=TOOL_TIMEOUT)
+    # -R: sox seeds its dither and noise from the clock otherwise, and every rebuild of the cache would differ.
+    subprocess.run(["sox", "-R", *map(str, args)], check=True, capture_output=True, timeout=TOOL_TIMEOUT)
+
+
+def _synth(out: Path, *effects: str | float) -> None:
+    """A sound made from nothing (noise, a tone), in the recordings' format."""
+    _sox("-n", *PCM, out, "synth", *effects)
 
 
 def _speak(text: str, voice: Voice, shortest: float, out: Path, work: Path) -> None:
-    raw, clean, noise = work / "raw.wav", work / "clean.wav", work / "noise.wav"
+    raw, band, clean, noise = work / "raw.wav", work / "band.wav", work / "clean.wav", work / "noise.wav"
     subprocess.run(
         ["espeak-ng", "-v", voice.espeak_voice, "-s", str(voice.words_per_minute), "-w", str(raw), text],
         check=True,
@@ -123,64 +132,17 @@ def _speak(text: str, voice: Voice, shortest: float, out: Path, work: Path) -> N
         timeout=TOOL_TIMEOUT,
     )
     # A telephone line's band and level; then silence up to the shortest length the recording must have.
-    _sox(
-        raw, "-r", SAMPLE_RATE, "-c", "1", "-b", "16", work / "band.wav", "highpass", "300", "lowpass", "3400"
-    )
-    _sox(
-        work / "band.wav",
-        clean,
-        "norm",
-        "-6",
-        "pad",
-        "0.1",
-        f"{max(0.2, shortest - _seconds(work / 'band.wav')):.2f}",
-    )
-    length = f"{_seconds(clean):.3f}"
-    _sox(
-        "-n",
-        "-r",
-        SAMPLE_RATE,
-        "-c",
-        "1",
-        "-b",
-        "16",
-        noise,
-        "synth",
-        length,
-        "whitenoise",
-        "vol",
-        voice.noise,
-    )
+    _sox(raw, *PCM, band, *PHONE_BAND)
+    _sox(band, clean, "norm", "-6", "pad", "0.1", f"{max(0.2, shortest - _seconds(band)):.2f}")
+    _synth(noise, f"{_seconds(clean):.3f}", "whitenoise", "vol", voice.noise)
     _sox("-m", clean, noise, "-b", "16", out)
-
-
-def _line(voice: Voice, out: Path) -> None:
-    _sox(
-        "-n",
-        "-r",
-        SAMPLE_RATE,
-        "-c",
-        "1",
-        "-b",
-        "16",
-        out,
-        "synth",
-        LINE_S,
-        "pinknoise",
-        "vol",
-        voice.noise,
-        "highpass",
-        "300",
-        "lowpass",
-        "3400",
-    )
 
 
 def _make_all(folder: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="carrier-sounds-") as tmp:
         work = Path(tmp)
         for n, voice in enumerate(VOICES):
-            _line(voice, folder / f"{LINE}-{n}.wav")
+            _synth(folder / f"{LINE}-{n}.wav", LINE_S, "pinknoise", "vol", voice.noise, *PHONE_BAND)
         for name, (texts, _shortest) in SPEECH.items():
             for n, voice in enumerate(VOICES):
                 text = texts[n % len(texts)]
@@ -189,22 +151,7 @@ def _make_all(folder: Path) -> None:
             for t, text in enumerate(answers):
                 for n, voice in enumerate(VOICES):
                     _speak(text, voice, 0.0, folder / f"{name}-{t}-{n}.wav", work)
-        _sox(
-            "-n",
-            "-r",
-            SAMPLE_RATE,
-            "-c",
-            "1",
-            "-b",
-            "16",
-            folder / f"{BEEP}.wav",
-            "synth",
-            "0.45",
-            "sine",
-            "1000",
-            "vol",
-            "0.5",
-        )
+        _synth(folder / f"{BEEP}.wav", "0.45", "sine", "1000", "vol", "0.5")
 
 
 def _silent_all(folder: Path) -> None:

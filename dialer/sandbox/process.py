@@ -138,6 +138,18 @@ def wait_ready(
     ami_login(instance.ami_port, username, secret)
 
 
+def start(instance: AsteriskInstance, secret: str, username: str) -> None:
+    """Start one Asterisk of the sandbox and wait until `username` can log in; stopped again if it cannot."""
+    if not port_is_free(instance.ami_port):
+        raise SandboxError(port_busy_message(instance.ami_port))
+    pid = spawn(instance)
+    try:
+        wait_ready(instance, pid, secret, username)
+    except SandboxError:
+        stop(instance)
+        raise
+
+
 def ami_login(port: int, username: str, secret: str, host: str = AMI_HOST, timeout: float = 5.0) -> None:
     """Log in over raw AMI and log off; raise SandboxError when the manager refuses the user."""
     try:

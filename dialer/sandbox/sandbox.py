@@ -169,9 +169,7 @@ class Sandbox:
         secret = asterisk_conf.load_or_create_secret(layout)
         files = asterisk_conf.render(layout, secret)
         running = bool(process.asterisk_pids(layout.clinic))
-        before = asterisk_conf.installed_fingerprint(layout)
-        restart = running and before != asterisk_conf.restart_fingerprint(files)
-        asterisk_conf.install(layout, files)
+        restart = asterisk_conf.install(layout, files) and running
         for warning in install_fixed_prompts(layout.prompts_dir):
             out.write(f"warning: {warning}\n")
         if running and not restart:
@@ -181,21 +179,10 @@ class Sandbox:
             if restart:
                 out.write("Restarting Asterisk: its core config changed.\n")
                 process.stop(layout.clinic)
-            self._start(secret)
+            process.start(layout.clinic, secret, AMI_USERNAME)
         for warning in carrier_up(layout, secret):
             out.write(f"warning: {warning}\n")
         return self.credentials()
-
-    def _start(self, secret: str) -> None:
-        layout = self.layout
-        if not process.port_is_free(layout.ami_port):
-            raise SandboxError(process.port_busy_message(layout.ami_port))
-        pid = process.spawn(layout.clinic)
-        try:
-            process.wait_ready(layout.clinic, pid, secret, AMI_USERNAME)
-        except SandboxError:
-            process.stop(layout.clinic)
-            raise
 
     def _reload(self) -> None:
         for command in RELOAD_COMMANDS:

@@ -7,6 +7,10 @@ delete the user's sessions in the database) is found by a check of every open so
 for all of them, every SESSION_CHECK_SECONDS, and before each message a browser sends. A socket whose session
 ended or expired is closed with the code ENDED, which the page shows as «войдите снова»; until it is closed
 its writer sends nothing, and nothing at all after the session's expiry.
+
+When the service stops, every socket is closed with GOING_AWAY (the page reconnects to the next run) before the
+web runner stops: from then on aiohttp reads nothing more from the browsers, so a socket still open would wait
+for its heartbeat to fail (20 s, then 10 s for the pong) and hold the stop past a service manager's grace.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from dialer.core.board_view import BoardMessage
 from dialer.core.cards import PopupMessage
@@ -43,6 +47,10 @@ OUTBOX_LIMIT = 200
 SESSION_CHECK_SECONDS = 1.0
 ENDED = 4401  # a private close code: the session ended or expired; the page says «войдите снова»
 ENDED_TEXT = "войдите снова".encode()
+GOING_AWAY_TEXT = "сервис перезапускается".encode()
+# How long a closing socket waits for the browser's answer to the close: a browser that never answers must not
+# hold up the stop.
+CLOSE_ANSWER_SECONDS = 2.0
 
 
 def as_json(message: PopupMessage | BoardMessage) -> str:
@@ -60,6 +68,7 @@ class _Socket:
     outbox: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
     expires_at: datetime | None = None  # the session's end, as last checked (None: an API token)
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # the session ended: the handler closes
+    closed: asyncio.Event = field(default_factory=asyncio.Event)  # the handler is done with the socket
 
     def send(self, text: str) -> None:
         with contextlib.suppress(asyncio.QueueFull):  # a browser that stopped reading gets no more
@@ -87,6 +96,7 @@ class LiveHub:
     pages: OpenPages
     _boards: set[_Socket] = field(default_factory=set)
     _last_board: dict[str, str] = field(default_factory=dict)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def to_user(self, user_id: int, message: PopupMessage) -> None:
         self.pages.to_user(user_id, message)
@@ -126,7 +136,7 @@ class LiveHub:
             clinic = known_clinic(
                 request, self.settings, one_clinic(request, user, list(self.settings.clinics))
             ).id
-        ws = web.WebSocketResponse(heartbeat=20)
+        ws = web.WebSocketResponse(heartbeat=20, timeout=CLOSE_ANSWER_SECONDS)
         await ws.prepare(request)
         socket = _Socket(ws, user, supervisor, request[CREDENTIAL], clinic)
         self.pages.by_user[user.user_id].add(socket)
@@ -144,22 +154,27 @@ class LiveHub:
                 # Closed here, by the task that reads: the browser's answer to the close is awaited, so it
                 # surely gets the code.
                 await ws.close(code=ENDED, message=ENDED_TEXT)
+            elif self._stopping.is_set():
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=GOING_AWAY_TEXT)
         finally:
             self.pages.by_user[user.user_id].discard(socket)
             self._boards.discard(socket)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            socket.closed.set()
         return ws
 
     async def _read(self, socket: _Socket) -> None:
-        """The browser's messages, until it goes away or its session ends (the session is checked on each)."""
+        """The browser's messages, until it goes away, its session ends (the session is checked on each) or the
+        service stops."""
         ended = asyncio.create_task(socket.ended.wait())
+        stopping = asyncio.create_task(self._stopping.wait())
         try:
             while True:
                 incoming = asyncio.create_task(socket.ws.receive())
-                await asyncio.wait((incoming, ended), return_when=asyncio.FIRST_COMPLETED)
-                if not incoming.done() or ended.done():
+                await asyncio.wait((incoming, ended, stopping), return_when=asyncio.FIRST_COMPLETED)
+                if not incoming.done() or ended.done() or stopping.done():
                     incoming.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await incoming
@@ -173,6 +188,7 @@ class LiveHub:
                     await self._choose_clinic(socket, message.data)
         finally:
             ended.cancel()
+            stopping.cancel()
 
     async def _choose_clinic(self, socket: _Socket, data: str) -> None:
         with contextlib.suppress(ValueError, TypeError, AttributeError):
@@ -238,6 +254,22 @@ class LiveHub:
             if not socket.ended.is_set():
                 socket.ended.set()
                 log.info("closing a live socket of user %s: the session ended", socket.user.user_id)
+
+    async def close_all(self, within: float) -> None:
+        """The service is stopping: close every open page's socket, waiting at most `within` seconds."""
+        self._stopping.set()
+        sockets = [s for group in self.pages.by_user.values() for s in group]
+        if not sockets:
+            return
+        log.info("closing %d live pages: the service is stopping", len(sockets))
+        waits = [asyncio.create_task(s.closed.wait()) for s in sockets]
+        _, late = await asyncio.wait(waits, timeout=within)
+        for wait in late:
+            wait.cancel()
+        if late:
+            log.warning(
+                "%d live pages did not close within %.0f s; the web server ends them", len(late), within
+            )
 
     async def running(self, app: web.Application) -> AsyncIterator[None]:
         """The web app's cleanup context: the session check runs while the app serves."""

@@ -44,8 +44,6 @@ class Patient:
     busy: bool = False
     cause: int = 19  # when they do not answer: 19 rings out, 1 the number does not exist, 34 congestion
     digit: str = ""  # the key they press in the menu; "" none; two keys are a quick pair, the first one taken
-    # The dialplan's hangup handler reports the taken key again (it lost the race with the IVR's own report).
-    echo: bool = False
     press_after: float = 9.0  # seconds after answering: during the greeting, as real patients do
     talk: float = 40.0  # once through to a person (a callback, a progressive call, key 3)
 
@@ -419,8 +417,6 @@ class FakeAsterisk:
             for extra in quick:
                 self._user_event(first, call, "DialerDigitIgnored", Digit=extra, Taken=taken)
             await self._wait(patient.talk if taken == "3" else 4)
-            if patient.echo:
-                self._user_event(first, call, "DialerDigit", Digit=taken)
         else:
             await self._wait(15)  # the greeting, then the menu twice with its timeouts
             call.stage = "no_digit"
