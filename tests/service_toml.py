@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from bench.lib.carrier_numbers import TRUNK_DIAL
 from bench.lib.clinic import ClinicTime
+from bench.lib.service import service_head
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import FakeTwilio
-from tests.support import ami_section
 
 CARRIER_TRUNK, SIM_TRUNK = "carrier", "sim"
 # CARRIER_TRUNK dials the sandbox's carrier over the PJSIP trunk, as a clinic dials the public network; SIM_TRUNK
@@ -53,14 +53,7 @@ def service_toml(
     """The whole file: `sections` (trunks, clinics, campaigns, in the order TOML needs them) between the service's
     own settings and the SMS gateway's."""
     body = "".join(sections)
-    return f"""
-{clock.rehearsal()}
-[service]
-data_dir = "var"
-listen_port = {web_port}
-public_url = "http://127.0.0.1:{web_port}"
-
-{ami_section(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)}
+    return f"""{service_head(clock, web_port, sandbox)}
 {body}
 [sms]
 provider = "twilio"
