@@ -45,11 +45,16 @@ def service_config(
     deadline: str = "40s",
     alerts: str = "",
     trunk: str = CARRIER_TRUNK,
+    queue_log: bool = True,
+    ami_proxy_port: int | None = None,
 ) -> str:
     """The settings of an installation beside the sandbox's PBX: the shipped inbound dialplan and the FreePBX-style
     flows of tests/asterisk/freepbx.conf (their DIDs, from-pstn among the inbound contexts, from-internal where
     the administrators dial out). The clinic calls back over `trunk`: CARRIER_TRUNK, the PJSIP trunk to the
-    sandbox's carrier, or SIM_TRUNK, the `Local/` patients, for a test that needs one of theirs."""
+    sandbox's carrier, or SIM_TRUNK, the `Local/` patients, for a test that needs one of theirs. Without
+    `queue_log` the service has only its own events to recover missed calls from after a gap in its AMI link
+    (which goes through a proxy at `ami_proxy_port` when given)."""
+    queue_log_path = sandbox.sandbox.layout.root / "var/log/asterisk/queue_log" if queue_log else ""
     return service_toml(
         sandbox,
         twilio,
@@ -71,7 +76,7 @@ supervisor_phone = "+7 916 999-00-11"
 [inbound]
 contexts = ["clinic-inbound", "from-pstn", "test-direct"]
 staff_contexts = ["test-staff-outbound", "from-internal"]
-queue_log = "{sandbox.sandbox.layout.root / "var/log/asterisk/queue_log"}"
+queue_log = "{queue_log_path}"
 
 [campaigns.callbacks]
 deadline = "{deadline}"
@@ -83,6 +88,7 @@ admin_ring = "4s"
 [alerts]
 {alerts}
 """,
+        ami_proxy_port=ami_proxy_port,
     )
 
 

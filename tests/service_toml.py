@@ -4,6 +4,8 @@ changed here once, not in every scenario that starts a service."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bench.lib.carrier_numbers import TRUNK_DIAL
 from bench.lib.clinic import ClinicTime
 from bench.lib.service import service_head
@@ -48,12 +50,25 @@ skip_holidays = false
 
 
 def service_toml(
-    sandbox: SandboxHandle, twilio: FakeTwilio, web_port: int, clock: ClinicTime, *sections: str
+    sandbox: SandboxHandle,
+    twilio: FakeTwilio,
+    web_port: int,
+    clock: ClinicTime,
+    *sections: str,
+    ami_proxy_port: int | None = None,
 ) -> str:
     """The whole file: `sections` (trunks, clinics, campaigns, in the order TOML needs them) between the service's
-    own settings and the SMS gateway's."""
+    own settings and the SMS gateway's. With `ami_proxy_port` the service reaches the sandbox's AMI through a
+    proxy there (tests/ami_proxy.py), which a test cuts."""
     body = "".join(sections)
-    return f"""{service_head(clock, web_port, sandbox)}
+    if ami_proxy_port is None:
+        head = service_head(clock, web_port, sandbox)
+    else:
+        # Back within a second of the proxy reopening, rather than after the default backoff of up to 30 s.
+        head = service_head(
+            clock, web_port, replace(sandbox, port=ami_proxy_port), "reconnect_max_delay = 1\n"
+        )
+    return f"""{head}
 {body}
 [sms]
 provider = "twilio"

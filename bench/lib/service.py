@@ -33,9 +33,10 @@ class AmiLogin(Protocol):
     def secret(self) -> str: ...
 
 
-def service_head(clinic: ClinicTime, web_port: int, ami: AmiLogin) -> str:
+def service_head(clinic: ClinicTime, web_port: int, ami: AmiLogin, ami_settings: str = "") -> str:
     """The top of a `dialer.toml` for a service on the sandbox: on the clinic's clock, its data in the working
-    folder, its pages on 127.0.0.1:`web_port`, pinging Asterisk every 2 s (a lost link is seen quickly)."""
+    folder, its pages on 127.0.0.1:`web_port`, pinging Asterisk every 2 s (a lost link is seen quickly);
+    `ami_settings` are more keys of its [ami] table."""
     return f"""
 {clinic.rehearsal()}
 [service]
@@ -49,7 +50,7 @@ port = {ami.port}
 username = "{ami.username}"
 secret = "{ami.secret}"
 ping_interval = 2
-"""
+{ami_settings}"""
 
 
 def free_port() -> int:

@@ -51,3 +51,12 @@ def test_the_reminder_scenarios_dial_the_carrier_and_keep_local_patients_apart()
     assert dials(reminders) == {"c1": TRUNK_DIAL, "c2": LOCAL_DIAL}
     assert dials(machines) == {"c1": TRUNK_DIAL}
     assert len(reminders.reminders.plan.windows) == len(machines.reminders.plan.windows) == 2
+
+
+def test_a_service_behind_the_tests_ami_proxy_reaches_it_and_comes_back_within_a_second() -> None:
+    clock, twilio = ClinicTime.morning(), FakeTwilio()
+    behind = read(service_config(SANDBOX, twilio, 8085, clock, ami_proxy_port=9099, queue_log=False))
+    direct = read(service_config(SANDBOX, twilio, 8085, clock))
+    assert (behind.ami.port, behind.ami.reconnect_max_delay, behind.inbound.queue_log) == (9099, 1, "")
+    assert direct.ami.port == SANDBOX.port and direct.inbound.queue_log.endswith("var/log/asterisk/queue_log")
+    assert direct.ami.reconnect_max_delay > 1
