@@ -1,6 +1,7 @@
 """A running `dialer run` service on the sandbox, with simulated callers and administrators, for the
-missed-call tests. Callers come in on `Local/` channels into the shipped inbound dialplan; the clinic calls them
-back over the PJSIP trunk, where the sandbox's carrier answers for them by their number."""
+missed-call, KOS and page tests. Callers come in on `Local/` channels into the shipped inbound dialplan, or from
+the public network through the sandbox's carrier over the PJSIP trunk; the clinic calls patients over that trunk,
+where the carrier answers for them by their number. Administrators dial out from their own phones over it too."""
 
 from __future__ import annotations
 
@@ -13,16 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.lib.carrier_numbers import TRUNK_DIAL, CarrierPatient, FarEnd
+from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
 from bench.lib.service import free_port, start_service, stop_service, wait_healthy
+from dialer.sandbox.carrier import CARRIER_USERNAME
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.support import DialerHome, ami_section, until
+from tests.service_toml import CARRIER_TRUNK, SIM_TRUNK, clinic_entry, service_toml, trunk_table
+from tests.support import DialerHome, until
 
 QUEUE = "test-reception"
 ADMINS = ("admin1", "admin2", "admin3")
+# The FreePBX-style flows of tests/asterisk/freepbx.conf: the numbers their inbound routes take, their queue,
+# and the administrator's desk phone that dials patients out over the trunk.
+QUEUE_DID, RING_GROUP_DID = "4957300001", "4957300002"
+FREEPBX_QUEUE = "freepbx-7001"
+STAFF_PHONE = "admin9"
 
 
 def service_config(
@@ -36,46 +44,39 @@ def service_config(
     mode: str = "agent_first",
     deadline: str = "40s",
     alerts: str = "",
-    trunk: str = "sim",
+    trunk: str = CARRIER_TRUNK,
+    queue_log: bool = True,
+    ami_proxy_port: int | None = None,
 ) -> str:
-    """`trunk` is "carrier" (PJSIP to the sandbox's carrier: the missed-call tests) or "sim" (`Local/` patients
-    of tests/asterisk/patients.conf, for the tests whose patients the carrier has not taken over yet)."""
-    return f"""
-{clinic.rehearsal()}
-[service]
-data_dir = "var"
-listen_port = {port}
-public_url = "http://127.0.0.1:{port}"
-{ami_section(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)}
-[trunks.carrier]
-dial = "{TRUNK_DIAL}"
-max_channels = 10
-calls_per_second = 10
-ring_timeout = "4s"
-
-[trunks.sim]
-dial = "Local/{{number}}@patients"
-max_channels = 10
-calls_per_second = 10
-ring_timeout = "4s"
-
-[[clinics]]
-id = "c1"
-name = "Клиника «Улыбка»"
-timezone = "{clinic.tz.key}"
-phone = "+7 495 123-45-67"
-trunk = "{trunk}"
-dids = ["100", "201", "202", "203"]
+    """The settings of an installation beside the sandbox's PBX: the shipped inbound dialplan and the FreePBX-style
+    flows of tests/asterisk/freepbx.conf (their DIDs, from-pstn among the inbound contexts, from-internal where
+    the administrators dial out). The clinic calls back over `trunk`: CARRIER_TRUNK, the PJSIP trunk to the
+    sandbox's carrier, or SIM_TRUNK, the `Local/` patients, for a test that needs one of theirs. Without
+    `queue_log` the service has only its own events to recover missed calls from after a gap in its AMI link
+    (which goes through a proxy at `ami_proxy_port` when given)."""
+    queue_log_path = sandbox.sandbox.layout.root / "var/log/asterisk/queue_log" if queue_log else ""
+    return service_toml(
+        sandbox,
+        twilio,
+        port,
+        clinic,
+        trunk_table(CARRIER_TRUNK),
+        trunk_table(SIM_TRUNK),
+        clinic_entry(
+            clinic,
+            trunk,
+            settings=f"""dids = ["100", "201", "202", "203", "{QUEUE_DID}", "{RING_GROUP_DID}"]
 queues = ["{QUEUE}"]
 hours = [{hours}]
 callback_mode = "{mode}"
 supervisor_phone = "+7 916 999-00-11"
-skip_holidays = false
-
+""",
+        ),
+        f"""
 [inbound]
-contexts = ["clinic-inbound", "test-direct"]
-staff_contexts = ["test-staff-outbound"]
-queue_log = "{sandbox.sandbox.layout.root / "var/log/asterisk/queue_log"}"
+contexts = ["clinic-inbound", "from-pstn", "test-direct"]
+staff_contexts = ["test-staff-outbound", "from-internal"]
+queue_log = "{queue_log_path}"
 
 [campaigns.callbacks]
 deadline = "{deadline}"
@@ -86,17 +87,9 @@ admin_ring = "4s"
 
 [alerts]
 {alerts}
-
-[sms]
-provider = "twilio"
-status_poll_interval = "1s"
-
-[sms.twilio]
-account_sid = "{twilio.account_sid}"
-auth_token = "{twilio.auth_token}"
-from_number = "+15005550006"
-api_base = "{twilio.url}"
-"""
+""",
+        ami_proxy_port=ami_proxy_port,
+    )
 
 
 def carrier_phone(far_end: FarEnd, rng: random.Random, key: str = "0") -> str:
@@ -113,6 +106,7 @@ class Service:
     base: str
     clinic: ClinicTime  # the service's clock: restarts read the same [rehearsal] section from the config
     process: asyncio.subprocess.Process | None = None
+    carrier: RawAmi | None = None  # the carrier's AMI, where callers from the public network are placed
 
     async def kill(self) -> None:
         """SIGKILL: no goodbye, no flush."""
@@ -166,6 +160,44 @@ class Service:
         )
         assert reply.get("Response") == "Success", reply
 
+    async def call_from_public_network(self, did: str, caller: str, patience: float) -> None:
+        """A patient on the public network calls the clinic's number and holds on `patience` seconds at most."""
+        if self.carrier is None:
+            raise AssertionError(
+                "no link to the carrier's AMI: start with running_service(..., carrier_ami=True)"
+            )
+        reply = await self.carrier.send(
+            "Originate",
+            [
+                ("Channel", f"PJSIP/{did}@clinic"),
+                ("Application", "Wait"),
+                ("Data", str(patience)),
+                ("CallerID", f'"" <{caller.lstrip("+")}>'),
+                ("Async", "true"),
+            ],
+        )
+        assert reply.get("Response") == "Success", reply
+
+    async def dial_out(self, number: str, channel_id: str) -> None:
+        """The administrator at STAFF_PHONE picks up their phone and dials the patient over the trunk."""
+        reply = await self.ami.send(
+            "Originate",
+            [
+                ("Channel", f"Local/{STAFF_PHONE}@sandbox-agents"),
+                ("Context", "from-internal"),
+                ("Exten", number.lstrip("+")),
+                ("Priority", "1"),
+                ("Async", "true"),
+                ("ChannelId", channel_id),
+            ],
+        )
+        assert reply.get("Response") == "Success", reply
+
+    async def hung_up(self, uniqueid: str, timeout: float) -> None:
+        await self.ami.wait_for(
+            lambda f: f.get("Event") == "Hangup" and f.get("Uniqueid") == uniqueid, timeout
+        )
+
     def tasks(self) -> list[Any]:
         return (
             self.home.query("select * from callback_tasks order by task_id") if self.home.db.exists() else []
@@ -188,19 +220,37 @@ class Service:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    sandbox: SandboxHandle, root: Path, clinic: ClinicTime | None = None, **config: Any
+    sandbox: SandboxHandle,
+    root: Path,
+    clinic: ClinicTime | None = None,
+    *,
+    carrier_ami: bool = False,
+    **config: Any,
 ) -> AsyncIterator[Service]:
-    """`dialer run` on the clinic's clock (by default 11:00 on a working day in Moscow, whatever the host's hour)."""
+    """`dialer run` on the clinic's clock (by default 11:00 on a working day in Moscow, whatever the host's hour),
+    with `service_config(**config)`; `carrier_ami` also logs in to the carrier's AMI, for
+    `call_from_public_network`. Nobody is in the reception queue when it starts (a test puts its administrators
+    there), so that no callback rings anyone the test did not expect."""
     clinic = clinic or ClinicTime.morning()
     port = free_port()
-    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
+    async with (
+        contextlib.AsyncExitStack() as links,
+        FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio,
+    ):
         home = DialerHome(root)
         home.write(service_config(sandbox, twilio, port, clinic, **config))
-        ami = await RawAmi.connect(sandbox.host, sandbox.port)
-        await ami.login(sandbox.username, sandbox.secret)
+        ami = await RawAmi.logged_in(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)
+        links.push_async_callback(ami.close)
         service = Service(home, ami, sandbox, twilio, f"http://127.0.0.1:{port}", clinic)
+        if carrier_ami:
+            carrier_port = sandbox.sandbox.layout.carrier_ami_port
+            service.carrier = await RawAmi.logged_in(
+                sandbox.host, carrier_port, CARRIER_USERNAME, sandbox.secret
+            )
+            links.push_async_callback(service.carrier.close)
         await service.set_global("DIALER_QUEUE_TIMEOUT", "30")
         await service.set_global("DIALER_INBOUND_QUEUE", QUEUE)
+        await service.admins()
         service.process = await start_service(home.root, home.config)
         try:
             await wait_healthy(service.base, timeout=30)
@@ -209,7 +259,6 @@ async def running_service(
             if service.process is not None:
                 await stop_service(service.process, grace=20)
             await service.admins()
-            await ami.close()
 
 
 Check = Callable[[], Awaitable[bool]]

@@ -3,26 +3,19 @@ and the pacing check read from Asterisk's own events."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import hmac
 import json
 import re
-import signal
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from bench.lib.carrier_numbers import TRUNK_DIAL
-from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import Frame
 from bench.lib.service import free_port
-from tests.asterisk_plugin import SandboxHandle
-from tests.inbound_scenario import Service, running_service
 
 WEBHOOK_SECRET = "секрет-для-подписи"
 PATIENT_CALL = re.compile(r"^(?:[0-9a-f]+:)?(?:kos|diary|offer):\d+:\d+$")  # installation:campaign:target:n
@@ -46,27 +39,6 @@ reply_window = "3s"
 url = "http://127.0.0.1:{webhook_port}/dialer"
 secret = "{WEBHOOK_SECRET}"
 """
-
-
-@contextlib.asynccontextmanager
-async def service_on_the_trunk(
-    sandbox: SandboxHandle, root: Path, clinic: ClinicTime, extra: str
-) -> AsyncIterator[Service]:
-    """tests/inbound_scenario.py's service, its trunk dialling the sandbox's carrier (`PJSIP/{number}@trunk`)
-    as a clinic's does. While that service's own trunk still dials `Local/` patients, its config is rewritten
-    and the service restarted before the first call goes out (it starts with no KOS rows or visits; the restart
-    costs about a second); once it dials the carrier itself, it is used as it is."""
-    async with running_service(sandbox, root, clinic, extra=extra) as svc:
-        config = svc.home.config.read_text(encoding="utf-8")
-        local = 'dial = "Local/{number}@patients"'
-        if local in config and svc.process is not None:
-            svc.process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(svc.process.wait(), 20)
-            svc.home.config.write_text(config.replace(local, f'dial = "{TRUNK_DIAL}"'), encoding="utf-8")
-            await svc.restart()
-        elif f'dial = "{TRUNK_DIAL}"' not in config:
-            raise AssertionError("the service's trunk dials neither Local/ patients nor the carrier")
-        yield svc
 
 
 @dataclass

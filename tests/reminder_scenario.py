@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import random
 
-from bench.lib.carrier_numbers import TRUNK_DIAL, CarrierPatient, FarEnd
+from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import FakeTwilio
-from tests.support import DialerHome, ami_section, sim_phone
+from tests.service_toml import CARRIER_TRUNK, SIM_TRUNK, clinic_entry, service_toml, trunk_table
+from tests.support import DialerHome, sim_phone
 from tests.timed_patients import Timed
 
 # What the customer's plan (2 calls in the first window, 1 in the second, then SMS) must do with each far end:
@@ -118,58 +119,24 @@ def campaign_config(
     """The customer's plan compressed into two windows `first` and `second` (seconds from the clinic's now)."""
     w1 = f'{{start="{clinic.hhmmss(first[0])}", end="{clinic.hhmmss(first[1])}", attempts=2, min_gap="3s"}}'
     w2 = f'{{start="{clinic.hhmmss(second[0])}", end="{clinic.hhmmss(second[1])}", attempts=1}}'
-    return f"""
-{clinic.rehearsal()}
-[service]
-data_dir = "var"
-listen_port = {web_port}
-public_url = "http://127.0.0.1:{web_port}"
-
-{ami_section(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)}
-
-[trunks.carrier]
-dial = "{TRUNK_DIAL}"
-max_channels = 10
-calls_per_second = 10
-# Longer than the switched-off announcement (up to 4.6 s): a clinic that gives up sooner never hears the 480.
-ring_timeout = "6s"
-
-[trunks.sim]
-dial = "Local/{{number}}@patients"
-max_channels = 4
-calls_per_second = 10
-ring_timeout = "4s"
-
-[[clinics]]
-id = "c1"
-name = "Клиника «Улыбка»"
-timezone = "{clinic.tz.key}"
-phone = "+7 495 123-45-67"
-trunk = "carrier"
-skip_holidays = false
-
-[[clinics]]
-id = "c2"
-name = "Клиника «Улыбка», филиал"
-timezone = "{clinic.tz.key}"
-phone = "+7 495 123-45-68"
-trunk = "sim"
-skip_holidays = false
-
+    return service_toml(
+        sandbox,
+        twilio,
+        web_port,
+        clinic,
+        # Longer than the switched-off announcement (up to 4.6 s): a clinic that gives up sooner never hears the 480.
+        trunk_table(CARRIER_TRUNK, ring_timeout="6s"),
+        trunk_table(SIM_TRUNK, max_channels=4),
+        clinic_entry(clinic, CARRIER_TRUNK),
+        clinic_entry(
+            clinic, SIM_TRUNK, clinic_id="c2", name="Клиника «Улыбка», филиал", phone="+7 495 123-45-68"
+        ),
+        f"""
 [campaigns.reminders]
 windows = [{w1}, {w2}]
 same_day_confirmation = false
-
-[sms]
-provider = "twilio"
-status_poll_interval = "1s"
-
-[sms.twilio]
-account_sid = "{twilio.account_sid}"
-auth_token = "{twilio.auth_token}"
-from_number = "+15005550006"
-api_base = "{twilio.url}"
-"""
+""",
+    )
 
 
 # The day's whole reminder campaign, run to its end, with 20 s for the last SMS receipts.

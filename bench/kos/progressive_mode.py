@@ -28,27 +28,21 @@ from bench.kos.world import (
 )
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
-from bench.lib.service import free_port, service_env, start_service, stop_service, wait_healthy
+from bench.lib.service import (
+    free_port,
+    service_env,
+    service_head,
+    start_service,
+    stop_service,
+    wait_healthy,
+)
 from dialer.sandbox.sandbox import AmiCredentials
 
 
 def service_config(
     creds: AmiCredentials, scale: Scale, port: int, clinic: ClinicTime, args: argparse.Namespace, dial: str
 ) -> str:
-    return f"""
-{clinic.rehearsal()}
-[service]
-data_dir = "var"
-listen_port = {port}
-public_url = "http://127.0.0.1:{port}"
-
-[ami]
-host = "{creds.host}"
-port = {creds.port}
-username = "{creds.username}"
-secret = "{creds.secret}"
-ping_interval = 2
-
+    return f"""{service_head(clinic, port, creds)}
 [trunks.sim]
 dial = "{dial}"
 max_channels = {args.max_channels}

@@ -11,10 +11,46 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 import aiohttp
 
+from bench.lib.clinic import ClinicTime
+
 SERVICE_LOG = "service.log"
+
+
+class AmiLogin(Protocol):
+    """Where the service logs in to Asterisk: the sandbox's credentials, or a test's handle on them."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def secret(self) -> str: ...
+
+
+def service_head(clinic: ClinicTime, web_port: int, ami: AmiLogin, ami_settings: str = "") -> str:
+    """The top of a `dialer.toml` for a service on the sandbox: on the clinic's clock, its data in the working
+    folder, its pages on 127.0.0.1:`web_port`, pinging Asterisk every 2 s (a lost link is seen quickly);
+    `ami_settings` are more keys of its [ami] table."""
+    return f"""
+{clinic.rehearsal()}
+[service]
+data_dir = "var"
+listen_port = {web_port}
+public_url = "http://127.0.0.1:{web_port}"
+
+[ami]
+host = "{ami.host}"
+port = {ami.port}
+username = "{ami.username}"
+secret = "{ami.secret}"
+ping_interval = 2
+{ami_settings}"""
 
 
 def free_port() -> int:

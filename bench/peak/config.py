@@ -7,6 +7,7 @@ from typing import Any
 
 from bench.lib.carrier_numbers import TRUNK_DIAL
 from bench.lib.clinic import ClinicTime
+from bench.lib.service import service_head
 from bench.peak.traffic import Traffic
 from dialer.core.ids import AttemptId
 from dialer.sandbox.sandbox import AmiCredentials
@@ -17,20 +18,7 @@ def service_config(
 ) -> str:
     p, scale = traffic.profile, traffic.scale
     dial = TRUNK_DIAL if traffic.carrier else "Local/{number}@patients"
-    return f"""
-{clinic.rehearsal()}
-[service]
-data_dir = "var"
-listen_port = {port}
-public_url = "http://127.0.0.1:{port}"
-
-[ami]
-host = "{creds.host}"
-port = {creds.port}
-username = "{creds.username}"
-secret = "{creds.secret}"
-ping_interval = 2
-
+    return f"""{service_head(clinic, port, creds)}
 [trunks.sim]
 dial = "{dial}"
 max_channels = 20

@@ -9,10 +9,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bench.lib.carrier_numbers import FarEnd
 from bench.lib.clinic import ClinicTime
 from tests.asterisk_plugin import SandboxHandle
 from tests.e2e.browser import chromium, logged_in, screenshot_dir
-from tests.inbound_scenario import running_service
+from tests.inbound_scenario import carrier_phone, running_service
 from tests.operators import PASSWORD, add_user, api_token
 from tests.support import sim_phone, until
 
@@ -132,7 +133,7 @@ async def test_an_administrator_works_two_kos_calls_from_pop_up_to_wrap_up(
     clinic = ClinicTime.morning()
     today = clinic.today
     rng = random.Random()
-    first, second = sim_phone(1, rng), sim_phone(1, rng)
+    first, second = carrier_phone(FarEnd.PERSON, rng), carrier_phone(FarEnd.PERSON, rng)  # they press nothing
     comments = {first: "Контроль пломбы 36 через полгода", second: "Продолжить лечение: 46 под коронку"}
     names = {first: "Смирнова Анна", second: "Кузнецов Игорь"}
     async with (

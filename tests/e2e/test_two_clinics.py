@@ -26,6 +26,7 @@ from tests.asterisk_plugin import SandboxHandle
 from tests.e2e.browser import chromium
 from tests.inbound_scenario import QUEUE, Service, running_service
 from tests.operators import PASSWORD, add_user, api_token
+from tests.service_toml import CARRIER_TRUNK, clinic_entry
 from tests.support import sim_phone, until
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
@@ -35,18 +36,14 @@ C1_PATIENT, C2_PATIENT = "Смирнова Анна Сергеевна", "Куз
 
 def second_clinic(clock: ClinicTime) -> str:
     """Clinic c2: its own number (300), the same trunk and the same reception queue as c1."""
-    return f"""
-[[clinics]]
-id = "c2"
-name = "Клиника «Здоровье»"
-timezone = "{clock.tz.key}"
-phone = "+7 495 765-43-21"
-trunk = "sim"
-dids = ["300"]
-queues = ["{QUEUE}"]
-callback_mode = "agent_first"
-skip_holidays = false
-"""
+    return clinic_entry(
+        clock,
+        CARRIER_TRUNK,
+        clinic_id="c2",
+        name="Клиника «Здоровье»",
+        phone="+7 495 765-43-21",
+        settings=f'dids = ["300"]\nqueues = ["{QUEUE}"]\ncallback_mode = "agent_first"\n',
+    )
 
 
 @dataclass

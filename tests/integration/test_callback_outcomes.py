@@ -19,7 +19,7 @@ async def test_a_callback_to_an_unallocated_number_stops_without_an_sms(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
     phone = carrier_phone(FarEnd.UNALLOCATED, random.Random())
-    async with running_service(sandbox, tmp_path, trunk="carrier") as svc:
+    async with running_service(sandbox, tmp_path) as svc:
         await svc.admins(admin1="answer")
         await svc.call_in("201", phone, patience=20, context="test-direct")
         done = await svc.until(

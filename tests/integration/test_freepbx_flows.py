@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.asterisk_plugin import SandboxHandle
+from tests.inbound_scenario import FREEPBX_QUEUE, QUEUE_DID, RING_GROUP_DID, Service, running_service
 from tests.operators import add_user, operators
 from tests.support import sim_phone
-from tests.trunk_service import FREEPBX_QUEUE, QUEUE_DID, RING_GROUP_DID, TrunkService, trunk_service
 
 # Not among the faked-hour reruns (scripts/test-anyhour): the missed-call rules are rerun there by
 # test_trunk_staff_calls and test_missed_calls, and this module would add about 40 s to each rerun.
@@ -25,7 +25,7 @@ ANNA, OLGA = "Local/admin7@sandbox-agents", "Local/admin8@sandbox-agents"  # mem
 OLGAS_MEMBER = "Local/admin8@from-queue/n"
 
 
-async def admins(svc: TrunkService, **modes: str) -> None:
+async def admins(svc: Service, **modes: str) -> None:
     for admin, mode in modes.items():
         await svc.set_global(f"SIM_MODE_{admin}", mode)
         await svc.set_global(f"SIM_TALK_{admin}", "3")
@@ -35,7 +35,7 @@ async def test_a_queue_call_pops_up_for_the_ringing_administrator_only_and_is_an
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
     caller = sim_phone(1, random.Random())
-    async with trunk_service(sandbox, tmp_path) as svc:
+    async with running_service(sandbox, tmp_path, carrier_ami=True) as svc:
         add_user(svc, "anna", "operator", "Анна Кузнецова", ANNA)
         add_user(svc, "olga", "operator", "Ольга Белова", OLGA)
         add_user(
@@ -74,7 +74,7 @@ async def test_freepbx_misses_are_told_apart_and_the_ring_group_pops_up_on_both_
 ) -> None:
     rng = random.Random()
     abandoned, kept_waiting, rang_out = (sim_phone(1, rng) for _ in range(3))
-    async with trunk_service(sandbox, tmp_path) as svc:
+    async with running_service(sandbox, tmp_path, carrier_ami=True) as svc:
         add_user(svc, "anna", "operator", "Анна Кузнецова", ANNA)
         add_user(svc, "olga", "operator", "Ольга Белова", OLGA)
         await admins(svc, admin7="ring", admin8="ring")  # on shift, nobody picks up

@@ -18,8 +18,8 @@ import pytest
 from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from tests.asterisk_plugin import SandboxHandle
-from tests.inbound_scenario import QUEUE, Service
-from tests.kos_scenario import kos_config, replay_pacing, service_on_the_trunk, webhook_receiver
+from tests.inbound_scenario import QUEUE, Service, running_service
+from tests.kos_scenario import kos_config, replay_pacing, webhook_receiver
 from tests.operators import Operator, add_user, api_token, operators
 
 pytestmark = pytest.mark.asterisk
@@ -100,7 +100,7 @@ async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_
     }
     async with (
         webhook_receiver(fail_first=2) as receiver,
-        service_on_the_trunk(sandbox, tmp_path, clinic, kos_config(receiver.port)) as svc,
+        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port)) as svc,
     ):
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
         add_user(svc, "olga", "operator", "Ольга Белова", "Local/admin2@sandbox-agents")
@@ -235,7 +235,7 @@ async def test_remind_later_goes_to_the_diary_and_the_waiting_list_and_a_cancell
     surgeon = "Сидоров Олег Игоревич"
     async with (
         webhook_receiver(fail_first=0) as receiver,
-        service_on_the_trunk(sandbox, tmp_path, clinic, kos_config(receiver.port)) as svc,
+        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port)) as svc,
     ):
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
         token = api_token(svc)
@@ -339,7 +339,7 @@ windows = [{ start = "08:00", end = "21:00", attempts = 1 }]
 """
     async with (
         webhook_receiver(fail_first=0) as receiver,
-        service_on_the_trunk(sandbox, tmp_path, clinic, kos_config(receiver.port) + ivr) as svc,
+        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port) + ivr) as svc,
     ):
         token = api_token(svc)
         visits = [

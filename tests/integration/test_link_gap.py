@@ -9,65 +9,19 @@ The clinic has no opening hours (always open), so nothing here depends on the ho
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-import re
-import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bench.lib.clinic import ClinicTime
-from bench.lib.rawami import RawAmi
-from bench.lib.service import free_port, start_service, wait_healthy
 from tests.ami_proxy import AmiProxy
 from tests.asterisk_plugin import SandboxHandle
-from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.inbound_scenario import Service, service_config
+from tests.inbound_scenario import Service, running_service
 from tests.operators import add_user, operators
-from tests.support import DialerHome, sim_phone, until
+from tests.support import sim_phone, until
 
 pytestmark = pytest.mark.asterisk
-
-QUEUE = "test-reception"
-
-
-@contextlib.asynccontextmanager
-async def service_behind(
-    proxy: AmiProxy, sandbox: SandboxHandle, root: Path, *, queue_log: bool
-) -> AsyncIterator[Service]:
-    """`dialer run` whose AMI link goes through `proxy`; anna's phone is admin1's."""
-    port = free_port()
-    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
-        clinic = ClinicTime.morning()
-        config = service_config(sandbox, twilio, port, clinic)
-        config = re.sub(
-            rf"(?m)^port = {sandbox.port}$", f"port = {proxy.port}\nreconnect_max_delay = 1", config
-        )
-        if not queue_log:
-            config = re.sub(r'(?m)^queue_log = ".*"$', 'queue_log = ""', config)
-        home = DialerHome(root)
-        home.write(config)
-        ami = await RawAmi.connect(sandbox.host, sandbox.port)  # the test's own view of Asterisk, not cut
-        await ami.login(sandbox.username, sandbox.secret)
-        svc = Service(home, ami, sandbox, twilio, f"http://127.0.0.1:{port}", clinic)
-        await svc.set_global("DIALER_QUEUE_TIMEOUT", "60")
-        await svc.set_global("DIALER_INBOUND_QUEUE", QUEUE)
-        add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
-        svc.process = await start_service(home.root, home.config)
-        try:
-            await wait_healthy(svc.base, timeout=30)
-            yield svc
-        finally:
-            svc.process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(svc.process.wait(), 20)
-            if svc.process.returncode is None:
-                svc.process.kill()
-            await svc.admins()
-            await ami.close()
 
 
 async def health(svc: Service) -> dict[str, object]:
@@ -83,52 +37,53 @@ async def test_a_caller_who_hangs_up_while_the_link_is_down_is_missed_once_and_t
     number = phone.lstrip("+")
     proxy = await AmiProxy(sandbox.host, sandbox.port).start()
     try:
-        async with (
-            service_behind(proxy, sandbox, tmp_path, queue_log=queue_log) as svc,
-            operators(svc, "anna") as people,
-        ):
-            anna = people["anna"]
-            await svc.admins(admin1="ring")  # on shift; her phone rings, she does not pick up
-            await svc.call_in("100", phone, patience=16)  # greeting ~5 s, then the queue
-            joined = await svc.ami.wait_for(
-                lambda f: f.get("Event") == "QueueCallerJoin" and f.get("CallerIDNum") == number, 20
-            )
-            call = joined["Linkedid"]
-            await anna.card(lambda c: c["call"] == call and c["state"] == "ringing", 15, "ringing")
+        async with running_service(sandbox, tmp_path, ami_proxy_port=proxy.port, queue_log=queue_log) as svc:
+            add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
+            async with operators(svc, "anna") as people:
+                anna = people["anna"]
+                await svc.admins(admin1="ring")  # on shift; her phone rings, she does not pick up
+                await svc.call_in("100", phone, patience=16)  # greeting ~5 s, then the queue
+                joined = await svc.ami.wait_for(
+                    lambda f: f.get("Event") == "QueueCallerJoin" and f.get("CallerIDNum") == number, 20
+                )
+                call = joined["Linkedid"]
+                await anna.card(lambda c: c["call"] == call and c["state"] == "ringing", 15, "ringing")
 
-            proxy.cut(refuse_for=120)  # the link is lost, and stays lost until reopened
-            await svc.ami.wait_for(
-                lambda f: f.get("Event") == "QueueCallerAbandon" and f.get("Linkedid") == call, 20
-            )
-            await svc.ami.wait_for(
-                lambda f: (
-                    f.get("Event") == "Hangup" and f.get("Linkedid") == call and f.get("Uniqueid") == call
-                ),
-                10,
-            )
-            await svc.admins()  # nobody on shift now: the callback waits, and rings no one meanwhile
-            assert call in anna.cards, "the card closed before the link was back: nothing was cut"
-            connections = proxy.connections
-            proxy.reopen()
+                proxy.cut(refuse_for=120)  # the link is lost, and stays lost until reopened
+                await svc.ami.wait_for(
+                    lambda f: f.get("Event") == "QueueCallerAbandon" and f.get("Linkedid") == call, 20
+                )
+                await svc.ami.wait_for(
+                    lambda f: (
+                        f.get("Event") == "Hangup" and f.get("Linkedid") == call and f.get("Uniqueid") == call
+                    ),
+                    10,
+                )
+                await svc.admins()  # nobody on shift now: the callback waits, and rings no one meanwhile
+                assert call in anna.cards, "the card closed before the link was back: nothing was cut"
+                connections = proxy.connections
+                proxy.reopen()
 
-            calls = await svc.until(svc.calls, 30, "the call recorded after the gap")
-            assert proxy.connections > connections  # it did come back through the proxy
-            (row,) = calls  # once, not again from queue_log
-            expected = ("abandoned", "queue_log") if queue_log else ("ended_unseen", "link_gap")
-            assert (row["call_id"], row["caller"], row["answered_at"]) == (call, phone, None)
-            assert (row["miss_reason"], row["source"]) == expected
-            (task,) = await svc.until(svc.tasks, 20, "a callback task")
-            assert (task["phone"], task["reason"], task["missed_count"], task["state"]) == (
-                phone,
-                expected[0],
-                1,
-                "open",
-            )
-            assert (await health(svc))["inbound_calls_open"] == 0
-            await until(
-                lambda: call not in anna.cards, "the card of the call that is over to leave the screen"
-            )
-            await asyncio.sleep(3)  # and nothing is told twice a little later: the quiet period is the point
-            assert len(svc.calls()) == 1 and len(svc.tasks()) == 1
+                calls = await svc.until(svc.calls, 30, "the call recorded after the gap")
+                assert proxy.connections > connections  # it did come back through the proxy
+                (row,) = calls  # once, not again from queue_log
+                expected = ("abandoned", "queue_log") if queue_log else ("ended_unseen", "link_gap")
+                assert (row["call_id"], row["caller"], row["answered_at"]) == (call, phone, None)
+                assert (row["miss_reason"], row["source"]) == expected
+                (task,) = await svc.until(svc.tasks, 20, "a callback task")
+                assert (task["phone"], task["reason"], task["missed_count"], task["state"]) == (
+                    phone,
+                    expected[0],
+                    1,
+                    "open",
+                )
+                assert (await health(svc))["inbound_calls_open"] == 0
+                await until(
+                    lambda: call not in anna.cards, "the card of the call that is over to leave the screen"
+                )
+                await asyncio.sleep(
+                    3
+                )  # and nothing is told twice a little later: the quiet period is the point
+                assert len(svc.calls()) == 1 and len(svc.tasks()) == 1
     finally:
         await proxy.stop()

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import pytest
 
-from bench.lib.carrier_numbers import TRUNK_DIAL, CarrierPatient, FarEnd
+from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import Frame, RawAmi
 from bench.lib.service import free_port, start_service, stop_service, wait_healthy
@@ -26,7 +26,8 @@ from dialer.storage.repository import Storage
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.reminder_scenario import REMINDERS_UNTIL_DONE, run_cli
-from tests.support import DialerHome, ami_section, appointments_csv, until
+from tests.service_toml import CARRIER_TRUNK, clinic_entry, service_toml, trunk_table
+from tests.support import DialerHome, appointments_csv, until
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
 
@@ -54,43 +55,19 @@ def _config(sandbox: SandboxHandle, twilio: FakeTwilio, web_port: int, clinic: C
     # whole IVR, about 35 s) has ended.
     w1 = f'{{start="{clinic.hhmmss(-60)}", end="{clinic.hhmmss(40)}", attempts=1}}'
     w2 = f'{{start="{clinic.hhmmss(45)}", end="{clinic.hhmmss(200)}", attempts=1}}'
-    return f"""
-{clinic.rehearsal()}
-[service]
-data_dir = "var"
-listen_port = {web_port}
-public_url = "http://127.0.0.1:{web_port}"
-
-{ami_section(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)}
-
-[trunks.carrier]
-dial = "{TRUNK_DIAL}"
-max_channels = 10
-calls_per_second = 10
-ring_timeout = "15s"
-
-[[clinics]]
-id = "c1"
-name = "Клиника «Улыбка»"
-timezone = "{clinic.tz.key}"
-phone = "+7 495 123-45-67"
-trunk = "carrier"
-skip_holidays = false
-
+    return service_toml(
+        sandbox,
+        twilio,
+        web_port,
+        clinic,
+        trunk_table(CARRIER_TRUNK, ring_timeout="15s"),
+        clinic_entry(clinic, CARRIER_TRUNK),
+        f"""
 [campaigns.reminders]
 windows = [{w1}, {w2}]
 same_day_confirmation = false
-
-[sms]
-provider = "twilio"
-status_poll_interval = "1s"
-
-[sms.twilio]
-account_sid = "{twilio.account_sid}"
-auth_token = "{twilio.auth_token}"
-from_number = "+15005550006"
-api_base = "{twilio.url}"
-"""
+""",
+    )
 
 
 def _stamp(frame: Frame) -> float:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.asterisk_plugin import SandboxHandle
+from tests.inbound_scenario import STAFF_PHONE, running_service
 from tests.support import sim_phone
-from tests.trunk_service import STAFF_PHONE, trunk_service
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
 
@@ -32,7 +32,7 @@ async def test_an_administrators_calls_out_make_no_missed_call_and_the_answered_
     unanswered = carrier_number(rng, "03")  # rings until the clinic gives up
     marker = carrier_number(rng, "11")
     tag = f"{int(time.time() * 1000) % 10**9:09d}"  # fixed width: a ChannelId must not prefix a live one
-    async with trunk_service(sandbox, tmp_path) as svc:
+    async with running_service(sandbox, tmp_path, carrier_ami=True) as svc:
         await svc.set_global(f"SIM_MODE_{STAFF_PHONE}", "answer")
         await svc.set_global(f"SIM_TALK_{STAFF_PHONE}", "7")  # picks up in 1 s, talks until 8 s
         await svc.set_global("FREEPBX_OUT_RING", "4")
