@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         help="[campaigns.kos] pacing (default predictive, the product's)",
     )
     p.add_argument(
-        "--lookahead", type=float, default=4.0, help="[campaigns.kos] lookahead, s (predictive; default 4)"
+        "--lookahead", type=float, default=3.0, help="[campaigns.kos] lookahead, s (predictive; default 3)"
     )
     p.add_argument(
         "--ratio", type=float, default=1.0, help="[campaigns.kos] ratio (progressive; default 1.0)"

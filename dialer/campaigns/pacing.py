@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
-AIM = 0.85  # expected answers per administrator expected free: the margin that keeps drops under the cap
+AIM = 0.8  # expected answers per administrator expected free: the margin that keeps drops under the cap
 HISTORY = 100  # recent rings and talks learnt from
 PRIOR_WEIGHT = 5.0  # calls' worth of the assumption that every patient answers, before evidence outweighs it
 
