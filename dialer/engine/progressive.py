@@ -42,7 +42,7 @@ DROP_WINDOW = 100  # answered calls the drop rate is measured over
 # The pace is halved only on evidence: until this many calls were answered, the rate is taken over this many,
 # so that one unlucky drop among the first few answers (25 % of four) does not slow the whole morning.
 DROP_EVIDENCE = 34
-ROOM_TICK_SECONDS = 1.0
+ROOM_TICK_SECONDS = 0.2  # the predictive pacer spaces dials by fractions of a second
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Predictive pacing: one call per free administrator until the clinic's own calls show fewer answers; then more,
 as many as the expected answers allow; a call ringing for long counts for little; an administrator near the end
-of a typical talk counts as nearly free; over the drop cap, back to one call per free administrator."""
+of a typical talk counts as nearly free; dials spaced so that answers do not bunch; over the drop cap, back to
+one call per free administrator."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,12 +19,14 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def dial_while_allowed(pacer: PredictivePacer, now: datetime, free: int, prefix: str) -> int:
+def dial_while_allowed(pacer: PredictivePacer, now: datetime, free: int, prefix: str) -> tuple[int, datetime]:
+    """Dial each time the spacing allows, until the pacer says no more: how many, and when it said so."""
     placed = 0
     while pacer.may_dial(now, free, cautious=False) and placed < 50:
         pacer.placed(f"{prefix}{placed}", now)
         placed += 1
-    return placed
+        now += timedelta(microseconds=math.ceil(pacer.spacing_s() * 1e6))
+    return placed, now
 
 
 def teach_rings(pacer: PredictivePacer, answered: int, rang_out: int, answer_s: float = 2.0) -> None:
@@ -45,20 +49,21 @@ def teach_talks(pacer: PredictivePacer, lengths: list[float]) -> None:
 
 def test_without_evidence_one_call_per_free_administrator() -> None:
     pacer = PredictivePacer(lookahead_s=4)
-    assert dial_while_allowed(pacer, T0, free=3, prefix="c") == 3
+    placed, then = dial_while_allowed(pacer, T0, free=3, prefix="c")
+    assert (placed, then) == (3, at(3))  # a second apart: an administrator's ring each, until one is seen
     assert pacer.in_the_air == 3
-    assert not pacer.may_dial(T0, 0, cautious=False)
+    assert not pacer.may_dial(at(10), 0, cautious=False)
 
 
 @pytest.mark.parametrize("free", [1, 2, 5])
 def test_with_few_answers_more_calls_than_administrators_within_the_expected_answers(free: int) -> None:
     pacer = PredictivePacer(lookahead_s=4)
     teach_rings(pacer, answered=30, rang_out=70)
-    placed = dial_while_allowed(pacer, T0, free, prefix="c")
+    placed, then = dial_while_allowed(pacer, T0, free, prefix="c")
     assert placed > free
     # Each new call promises about a third of an answer: the last one placed kept the total within the aim.
-    assert pacer.expected_answers(T0) <= AIM * free + 1e-9
-    assert pacer.expected_answers(T0) + pacer.answer_chance(0) > AIM * free
+    assert pacer.expected_answers(then) <= AIM * free + 1e-9
+    assert pacer.expected_answers(then) + pacer.answer_chance(0) > AIM * free
 
 
 def test_a_call_ringing_past_the_usual_answer_promises_little() -> None:
@@ -101,14 +106,28 @@ def test_without_talks_seen_nobody_talking_counts() -> None:
     assert pacer.in_the_air == 0
 
 
+def test_dials_are_spaced_to_one_expected_answer_per_connection() -> None:
+    pacer = PredictivePacer(lookahead_s=4)
+    teach_rings(pacer, answered=20, rang_out=80)
+    for n in range(4):  # patients reached an administrator half a second after answering
+        pacer.placed(f"q{n}", at(-60))
+        pacer.answered(f"q{n}", at(-58))
+        pacer.connected(f"q{n}", at(-57.5))
+    pacer.placed("c", T0)
+    assert pacer.spacing_s() == pytest.approx(0.5 * pacer.answer_chance(0))
+    assert not pacer.may_dial(at(0.05), 5, cautious=False)
+    assert pacer.may_dial(at(0.5 * pacer.answer_chance(0) + 0.01), 5, cautious=False)
+
+
 def test_over_the_drop_cap_back_to_one_call_per_free_administrator() -> None:
     pacer = PredictivePacer(lookahead_s=4)
     teach_rings(pacer, answered=20, rang_out=80)
     for n in range(2):
         pacer.placed(f"c{n}", T0)
-    assert pacer.may_dial(T0, 2, cautious=False)
-    assert not pacer.may_dial(T0, 2, cautious=True)
-    assert pacer.may_dial(T0, 3, cautious=True)
+    later = at(1)
+    assert pacer.may_dial(later, 2, cautious=False)
+    assert not pacer.may_dial(later, 2, cautious=True)
+    assert pacer.may_dial(later, 3, cautious=True)
 
 
 def test_a_call_not_placed_after_all_teaches_nothing() -> None:
