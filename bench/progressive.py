@@ -183,8 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--pacing",
         choices=("predictive", "progressive"),
-        default="predictive",
-        help="[campaigns.kos] pacing (default predictive, the product's)",
+        default="progressive",
+        help="[campaigns.kos] pacing (default progressive, the product's)",
     )
     p.add_argument(
         "--lookahead", type=float, default=3.0, help="[campaigns.kos] lookahead, s (predictive; default 3)"

@@ -1,9 +1,9 @@
 """Dialling the calls an administrator must take (КОС, the diary, waiting-list offers), paced to the clinic's
 administrators.
 
-Predictive (the default, dialer/campaigns/pacing.py): patients are dialled for the administrators free now and
-for those likely to be free by the time the patients answer, as far as the clinic's recent answers and talks
-show. Progressive (`pacing = "progressive"`): never more patients than free administrators × ratio. Either way
+Progressive (the default): never more patients in the air than free administrators × ratio. Predictive
+(`pacing = "predictive"`, dialer/campaigns/pacing.py): patients are also dialled for the administrators likely to
+be free by the time the patients answer, as far as the clinic's recent answers and talks show. Either way
 no patient is dialled while missed-call callbacks wait for an administrator. The answered patient goes to the
 head of the clinic's queue; nobody free within a few seconds is a dropped call. The drop rate is measured per
 clinic; above its cap predictive pacing falls back to one call per free administrator, and progressive pacing

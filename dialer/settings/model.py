@@ -124,7 +124,7 @@ class KosSettings:
     moves: int = 3  # times the date moves after a round without reaching the patient; then Отказ
     gap: timedelta = timedelta(days=7)  # how far the date moves
     window: WindowRule = window_rule({"start": "10:00", "end": "19:00", "min_gap": "2h"}, "default")
-    pacing: str = "predictive"  # or "progressive": dialer/engine/progressive.py
+    pacing: str = "progressive"  # or "predictive": dialer/engine/progressive.py
     lookahead: timedelta = timedelta(seconds=3)  # predictive: administrators likely free within this count
     ratio: float = 1.0  # progressive: patients dialled per free administrator
     drop_cap: float = 3.0  # per cent of answered calls that may find nobody free

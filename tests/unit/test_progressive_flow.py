@@ -75,9 +75,8 @@ class Watch:
         self.seen.append((self.rig.clock.now(), in_air, free))
 
 
-def kos_rig(recalls: int, ratio: float | None = None, **admins: int) -> Rig:
-    """`ratio` given: progressive pacing at that ratio; else the default, predictive."""
-    kos = {"pacing": "progressive", "ratio": ratio} if ratio is not None else {}
+def kos_rig(recalls: int, ratio: float = 1.0, pacing: str = "progressive", **admins: int) -> Rig:
+    kos = {"pacing": pacing, "ratio": ratio}
     rig = build(clinic_settings(campaigns={"kos": kos}), start=local(10, 59, 59))
     for interface, status in admins.items():
         rig.asterisk.admin(
@@ -143,7 +142,7 @@ async def test_never_more_patients_in_the_air_than_free_administrators_times_the
 
 
 async def test_predictive_pacing_dials_ahead_once_the_clinics_calls_show_few_answers() -> None:
-    rig = kos_rig(12, a101=NOT_INUSE)
+    rig = kos_rig(12, pacing="predictive", a101=NOT_INUSE)
     for n in range(1, 13):
         rig.asterisk.patient(phone(n), NO_ANSWER)
     watch = Watch(rig)

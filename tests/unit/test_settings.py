@@ -69,7 +69,7 @@ def test_the_defaults_are_the_customers_plan() -> None:
     assert list(s.trunks) == ["main"]
     assert s.clinics == {}
     assert s.ami.use_sandbox
-    assert (s.kos.pacing, s.kos.lookahead) == ("predictive", timedelta(seconds=3))
+    assert (s.kos.pacing, s.kos.lookahead) == ("progressive", timedelta(seconds=3))
     with pytest.raises(ConfigError, match="nowhere"):
         s.clinic("nowhere")
 
