@@ -180,7 +180,18 @@ def main(argv: list[str] | None = None) -> None:
         help="ring tests/asterisk/patients.conf's Local/ patients instead of the carrier over the trunk",
     )
     p.add_argument("--factor", type=float, default=10.0, help="time compression factor (default 10)")
-    p.add_argument("--ratio", type=float, default=1.0, help="[campaigns.kos] ratio (default 1.0)")
+    p.add_argument(
+        "--pacing",
+        choices=("predictive", "progressive"),
+        default="progressive",
+        help="[campaigns.kos] pacing (default progressive, the product's)",
+    )
+    p.add_argument(
+        "--lookahead", type=float, default=3.0, help="[campaigns.kos] lookahead, s (predictive; default 3)"
+    )
+    p.add_argument(
+        "--ratio", type=float, default=1.0, help="[campaigns.kos] ratio (progressive; default 1.0)"
+    )
     p.add_argument(
         "--wait-for-admin", type=int, default=4, help="[campaigns.kos] wait_for_admin, s (default 4)"
     )

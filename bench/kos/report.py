@@ -53,7 +53,8 @@ def report(
         f"  talk {min(talks):.1f}-{max(talks):.1f} s (mean {statistics.mean(talks):.1f} s = "
         f"{statistics.mean(talks) * scale.factor:.0f} s real), card {scale.wall(scale.card_real):.1f} s, "
         f"ring timeout {scale.ring_timeout_wall:.1f} s; progressive: wait_for_admin "
-        f"{args.wait_for_admin} s, ratio {args.ratio:g}, drop_cap {args.drop_cap:g} %, "
+        f"{args.wait_for_admin} s, pacing {args.pacing} (lookahead "
+        f"{args.lookahead:g} s, ratio {args.ratio:g}), drop_cap {args.drop_cap:g} %, "
         f"trunk max_channels {args.max_channels}, queue {args.queue}"
     )
     table(
@@ -77,7 +78,7 @@ def report(
             ("most patients waiting for an admin", lambda f: str(f.most_waiting)),
             ("dials with waiting > available x ratio", progressive_only(lambda f: str(f.over_dials))),
             (
-                "time with the drop rate > drop_cap (halved)",
+                "time with the drop rate > drop_cap (slowed)",
                 progressive_only(lambda f: f"{100 * f.halved:.0f} %"),
             ),
             (
@@ -152,6 +153,8 @@ def save(
             "mix": args.mix,
             "seed": args.seed,
             "ratio": args.ratio,
+            "pacing": args.pacing,
+            "lookahead": args.lookahead,
             "wait_for_admin": args.wait_for_admin,
             "max_channels": args.max_channels,
             "drop_cap": args.drop_cap,

@@ -16,7 +16,7 @@ class CampaignKind(StrEnum):
     SURVEY = "survey"  # the post-visit 1-5 rating IVR call
 
 
-# Calls an administrator takes: dialled progressively, only as administrators are free.
+# Calls an administrator takes: paced to the clinic's free administrators (dialer/engine/progressive.py).
 ADMINISTRATOR_TAKES = (CampaignKind.KOS, CampaignKind.DIARY, CampaignKind.OFFER)
 # Post-visit IVR calls: the patient answers with a key.
 POST_VISIT = (CampaignKind.FOLLOWUP, CampaignKind.SURVEY)

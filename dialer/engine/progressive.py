@@ -1,9 +1,13 @@
-"""Progressive dialling for the calls an administrator must take (КОС, the diary, waiting-list offers).
+"""Dialling the calls an administrator must take (КОС, the diary, waiting-list offers), paced to the clinic's
+administrators.
 
-A patient is dialled only when an administrator of the clinic is free, never more patients than free
-administrators × ratio, and not while missed-call callbacks wait for an administrator. The answered patient
-goes to the head of the clinic's queue; nobody free within a few seconds is a dropped call. The drop rate is
-measured per clinic, and above its cap the ratio is halved until it recovers.
+Progressive (the default): never more patients in the air than free administrators × ratio. Predictive
+(`pacing = "predictive"`, dialer/campaigns/pacing.py): patients are also dialled for the administrators likely to
+be free by the time the patients answer, as far as the clinic's recent answers and talks show. Either way
+no patient is dialled while missed-call callbacks wait for an administrator. The answered patient goes to the
+head of the clinic's queue; nobody free within a few seconds is a dropped call. The drop rate is measured per
+clinic; above its cap predictive pacing falls back to one call per free administrator, and progressive pacing
+halves its ratio, until it recovers.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import datetime
 from typing import Protocol
 
 from dialer.campaigns.kinds import ADMINISTRATOR_TAKES, CampaignKind
+from dialer.campaigns.pacing import PredictivePacer
 from dialer.campaigns.plan import Window
 from dialer.campaigns.planner import Dial, SendSms, Stop, StopReason, Target, Wait, next_step
 from dialer.core.facts import PatientLeg
@@ -37,7 +42,7 @@ DROP_WINDOW = 100  # answered calls the drop rate is measured over
 # The pace is halved only on evidence: until this many calls were answered, the rate is taken over this many,
 # so that one unlucky drop among the first few answers (25 % of four) does not slow the whole morning.
 DROP_EVIDENCE = 34
-ROOM_TICK_SECONDS = 1.0
+ROOM_TICK_SECONDS = 0.2  # the predictive pacer spaces dials by fractions of a second
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ class ProgressiveFlow(CampaignFlow):
         self.changed = changed or asyncio.Event()
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._in_flight: dict[str, set[str]] = {}  # clinic -> attempt ids of ours in the air
+        self._pacers: dict[str, PredictivePacer] = {}  # clinic -> what its calls and talks have shown
         self._answers: dict[str, deque[bool]] = {}  # clinic -> recent answered calls: True when dropped
         # attempt id -> the administrator talking on it. Counted busy from the moment Asterisk connects them,
         # however late the device-state change reaches the queue state.
@@ -118,15 +124,20 @@ class ProgressiveFlow(CampaignFlow):
         dropped = sum(answers)
         return 100.0 * dropped / max(len(answers), DROP_EVIDENCE) > self.settings.kos.drop_cap
 
+    def pacer(self, clinic_id: str) -> PredictivePacer:
+        lookahead = self.settings.kos.lookahead.total_seconds()
+        return self._pacers.setdefault(clinic_id, PredictivePacer(lookahead))
+
     def room(self, clinic_id: str) -> bool:
         clinic = self.settings.clinic(clinic_id)
         if self.dispatcher.waiting:
             return False  # missed-call callbacks come first
-        ratio = self.settings.kos.ratio
-        if self._over_drop_cap(clinic_id):
-            ratio /= 2
         talking = set(self._talking.values())
         free = len([i for i in self.dispatcher.free(clinic.answer_queues) if i not in talking])
+        over_cap = self._over_drop_cap(clinic_id)
+        if self.settings.kos.pacing == "predictive":
+            return self.pacer(clinic_id).may_dial(self.clock.now(), free, cautious=over_cap)
+        ratio = self.settings.kos.ratio / 2 if over_cap else self.settings.kos.ratio
         return len(self._in_flight.get(clinic_id, ())) < math.floor(free * ratio)
 
     async def _wait_for_room(self, clinic_id: str) -> None:
@@ -206,12 +217,15 @@ class ProgressiveFlow(CampaignFlow):
         # free administrator while the pacer spaces them out.
         flight = self._in_flight.setdefault(target.clinic_id, set())
         flight.add(str(attempt_id))
+        pacer = self.pacer(target.clinic_id)
+        pacer.placed(str(attempt_id), self.clock.now())
         placed = False
         try:
             placed = await self._dial(task, target, attempt_id)
         finally:
             if not placed:
                 flight.discard(str(attempt_id))
+                pacer.withdrawn(str(attempt_id))
                 self.changed.set()
 
     async def _dial(self, task: DueTask, target: ProgressiveTarget, attempt_id: AttemptId) -> bool:
@@ -238,14 +252,23 @@ class ProgressiveFlow(CampaignFlow):
 
     # -- call facts (on the fact path) ----------------------------------------------------------------
 
+    def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
+        """The patient answered and waits for an administrator. The pacer keeps to the service's clock (as
+        when it dialled), not the PBX's."""
+        self.pacer(attempt.clinic_id).answered(attempt.attempt_id, self.clock.now())
+        self.changed.set()
+
     def patient_leg(self, attempt: AttemptRow, leg: PatientLeg) -> Settled:
         self._count(attempt.clinic_id, dropped=leg.status == DROPPED)
+        pacer = self.pacer(attempt.clinic_id)
         if leg.status == CONNECTED:
+            pacer.connected(attempt.attempt_id, self.clock.now())
             # No longer waiting for an administrator: it has one, busy until the call ends.
             self._in_flight.get(attempt.clinic_id, set()).discard(attempt.attempt_id)
             self._talking[attempt.attempt_id] = leg.member
             self.changed.set()
         if leg.status == DROPPED:
+            pacer.answered(attempt.attempt_id, self.clock.now())
             log.warning(
                 "call %s dropped: nobody free when the patient answered (clinic drop rate %.1f%%)",
                 attempt.attempt_id,
@@ -261,6 +284,7 @@ class ProgressiveFlow(CampaignFlow):
             self._count(attempt.clinic_id, dropped=True)  # the patient hung up before anyone took the call
             log.warning("call %s: the patient hung up while waiting for an administrator", attempt.attempt_id)
         self._in_flight.get(attempt.clinic_id, set()).discard(attempt.attempt_id)
+        self.pacer(attempt.clinic_id).ended(attempt.attempt_id, self.clock.now())
         self._talking.pop(attempt.attempt_id, None)
         self.changed.set()
         self._work.put_nowait(_Work(AttemptId.parse(attempt.attempt_id).campaign, attempt.target_id))

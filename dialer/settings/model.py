@@ -124,7 +124,9 @@ class KosSettings:
     moves: int = 3  # times the date moves after a round without reaching the patient; then Отказ
     gap: timedelta = timedelta(days=7)  # how far the date moves
     window: WindowRule = window_rule({"start": "10:00", "end": "19:00", "min_gap": "2h"}, "default")
-    ratio: float = 1.0  # patients dialled per free administrator
+    pacing: str = "progressive"  # or "predictive": dialer/engine/progressive.py
+    lookahead: timedelta = timedelta(seconds=3)  # predictive: administrators likely free within this count
+    ratio: float = 1.0  # progressive: patients dialled per free administrator
     drop_cap: float = 3.0  # per cent of answered calls that may find nobody free
     wait_for_admin: timedelta = timedelta(seconds=4)  # how long an answered patient waits before it is a drop
     per_day: int = 30  # the senior administrator's plan, per clinic, unless the clinic says

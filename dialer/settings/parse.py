@@ -107,6 +107,9 @@ def _callbacks(t: Table) -> CallbackPolicy:
 
 def _kos(t: Table) -> KosSettings:
     d = KosSettings()
+    pacing = t.text("pacing", d.pacing)
+    if pacing not in ("predictive", "progressive"):
+        raise ConfigError(f"campaigns.kos.pacing: predictive или progressive, а не {pacing!r}")
     window = t.table("window")
     rule = window_rule(window._raw, "campaigns.kos.window") if window._raw else d.window
     window._used.update(window._raw)
@@ -116,6 +119,8 @@ def _kos(t: Table) -> KosSettings:
             moves=t.integer("moves", d.moves),
             gap=t.duration("gap", d.gap),
             window=rule,
+            pacing=pacing,
+            lookahead=t.duration("lookahead", d.lookahead),
             ratio=t.number("ratio", d.ratio),
             drop_cap=t.number("drop_cap", d.drop_cap),
             wait_for_admin=t.duration("wait_for_admin", d.wait_for_admin),

@@ -75,8 +75,9 @@ class Watch:
         self.seen.append((self.rig.clock.now(), in_air, free))
 
 
-def kos_rig(recalls: int, ratio: float = 1.0, **admins: int) -> Rig:
-    rig = build(clinic_settings(campaigns={"kos": {"ratio": ratio}}), start=local(10, 59, 59))
+def kos_rig(recalls: int, ratio: float = 1.0, pacing: str = "progressive", **admins: int) -> Rig:
+    kos = {"pacing": pacing, "ratio": ratio}
+    rig = build(clinic_settings(campaigns={"kos": kos}), start=local(10, 59, 59))
     for interface, status in admins.items():
         rig.asterisk.admin(
             f"PJSIP/{interface.removeprefix('a')}", f"Администратор {interface}", status=status
@@ -138,6 +139,25 @@ async def test_never_more_patients_in_the_air_than_free_administrators_times_the
     first = [c.at for c in rig.asterisk.originates[:in_air]]
     assert first == [local(11, 0, 0.5 * i) for i in range(in_air)]
     assert len(rig.asterisk.originates) == 6
+
+
+async def test_predictive_pacing_dials_ahead_once_the_clinics_calls_show_few_answers() -> None:
+    rig = kos_rig(12, pacing="predictive", a101=NOT_INUSE)
+    for n in range(1, 13):
+        rig.asterisk.patient(phone(n), NO_ANSWER)
+    watch = Watch(rig)
+    async with running(rig, tickers=True):
+        assert await rig.progressive.prepare_day() == 12
+        rig.worker.wake()
+        await rig.clock.run_until(local(11, 10))
+
+    in_air = [before for _, before, _ in watch.seen]
+    assert len(in_air) == 12
+    # Until seven calls have rung out, every patient is taken to answer: one call for the one free administrator.
+    assert in_air[:7] == [0] * 7
+    # Then a call promises less than half an answer, and two ring at once for her.
+    assert max(in_air[7:]) == 1
+    assert all(free == 1 for _, _, free in watch.seen)
 
 
 async def test_no_patient_is_dialled_while_a_missed_call_callback_waits_for_the_administrator() -> None:

@@ -23,7 +23,7 @@ def flow(ratio: float = 2.0) -> ProgressiveFlow:
         {
             "trunks": {"sim": {"dial": "Local/{number}@patients"}},
             "clinics": [{"id": "c1", "name": "Клиника", "timezone": "Europe/Moscow", "trunk": "sim"}],
-            "campaigns": {"kos": {"ratio": ratio, "drop_cap": 3.0}},
+            "campaigns": {"kos": {"pacing": "progressive", "ratio": ratio, "drop_cap": 3.0}},
         }
     )
     dispatcher: Any = SimpleNamespace(waiting=0, free=lambda queues: list(ADMINS))

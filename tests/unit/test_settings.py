@@ -69,6 +69,7 @@ def test_the_defaults_are_the_customers_plan() -> None:
     assert list(s.trunks) == ["main"]
     assert s.clinics == {}
     assert s.ami.use_sandbox
+    assert (s.kos.pacing, s.kos.lookahead) == ("progressive", timedelta(seconds=3))
     with pytest.raises(ConfigError, match="nowhere"):
         s.clinic("nowhere")
 
@@ -213,6 +214,7 @@ def test_wrong_types_are_named() -> None:
     assert "service.listen_port" in config_error("[service]\nlisten_port = '8080'")
     assert "ami.ping_interval" in config_error("[ami]\nping_interval = 0")
     assert "sms.provider" in config_error("[sms]\nprovider = 'pigeon'")
+    assert "campaigns.kos.pacing" in config_error("[campaigns.kos]\npacing = 'fast'")
     assert "service" in config_error("service = 5")
 
 
