@@ -11,7 +11,7 @@ One more patient is dialled while the answers expected from the calls in the air
 and the new call stay within `AIM` of the administrators expected free. Answers are also kept from bunching: a
 queue that rings every free administrator for the first patient in line connects one waiting patient per
 administrator's ring, so dials are spaced to expect no more than one answer per connection time (how long
-recent answered patients took to reach an administrator). Until the clinic's own calls say
+recent answered patients took to reach a free administrator). Until the clinic's own calls say
 otherwise every patient is taken to answer and no talk to end early, which is progressive dialling: one call
 per free administrator. Over the drop cap the pacer is `cautious` and falls back to exactly that.
 
@@ -100,8 +100,13 @@ class PredictivePacer:
         return sum(1 for took in longer if took <= talking_s + self.lookahead_s) / len(longer)
 
     def spacing_s(self) -> float:
-        """Between two dials: one expected answer per connection time."""
-        connect = statistics.median(self._connects) if self._connects else PRIOR_CONNECT_S
+        """Between two dials: one expected answer per connection time. The time taken is the quick end of the
+        recent connections (an administrator's ring), not their middle, which includes waits for an
+        administrator and would slow dialling just when the team is busy."""
+        if len(self._connects) >= 2:
+            connect = statistics.quantiles(self._connects, n=4)[0]
+        else:
+            connect = self._connects[0] if self._connects else PRIOR_CONNECT_S
         return connect * self.answer_chance(0.0)
 
     def expected_answers(self, now: datetime) -> float:

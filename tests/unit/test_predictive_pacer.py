@@ -109,10 +109,11 @@ def test_without_talks_seen_nobody_talking_counts() -> None:
 def test_dials_are_spaced_to_one_expected_answer_per_connection() -> None:
     pacer = PredictivePacer(lookahead_s=4)
     teach_rings(pacer, answered=20, rang_out=80)
-    for n in range(4):  # patients reached an administrator half a second after answering
+    # Patients reached an administrator half a second after answering, or later when all were busy.
+    for n, waited in enumerate((0.5, 0.5, 0.5, 3.0, 3.5, 4.0)):
         pacer.placed(f"q{n}", at(-60))
         pacer.answered(f"q{n}", at(-58))
-        pacer.connected(f"q{n}", at(-57.5))
+        pacer.connected(f"q{n}", at(-58 + waited))
     pacer.placed("c", T0)
     assert pacer.spacing_s() == pytest.approx(0.5 * pacer.answer_chance(0))
     assert not pacer.may_dial(at(0.05), 5, cautious=False)
