@@ -106,8 +106,8 @@ class ProgressiveFlow(CampaignFlow):
         self.dispatcher = dispatcher
         self.changed = changed or asyncio.Event()
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
-        self._in_flight: dict[str, set[str]] = {}  # clinic -> attempt ids of ours in the air
-        self._pacers: dict[str, PredictivePacer] = {}  # clinic -> what its calls and talks have shown
+        # clinic -> its calls in the air and what its calls and talks have shown (both pacings count on it)
+        self._pacers: dict[str, PredictivePacer] = {}
         self._answers: dict[str, deque[bool]] = {}  # clinic -> recent answered calls: True when dropped
         # attempt id -> the administrator talking on it. Counted busy from the moment Asterisk connects them,
         # however late the device-state change reaches the queue state.
@@ -138,7 +138,7 @@ class ProgressiveFlow(CampaignFlow):
         if self.settings.kos.pacing == "predictive":
             return self.pacer(clinic_id).may_dial(self.clock.now(), free, cautious=over_cap)
         ratio = self.settings.kos.ratio / 2 if over_cap else self.settings.kos.ratio
-        return len(self._in_flight.get(clinic_id, ())) < math.floor(free * ratio)
+        return self.pacer(clinic_id).in_the_air < math.floor(free * ratio)
 
     async def _wait_for_room(self, clinic_id: str) -> None:
         while not self.room(clinic_id):
@@ -215,8 +215,6 @@ class ProgressiveFlow(CampaignFlow):
         await self._wait_for_room(target.clinic_id)
         # The slot is taken before any other wait: several calls waiting for room must not all see the same
         # free administrator while the pacer spaces them out.
-        flight = self._in_flight.setdefault(target.clinic_id, set())
-        flight.add(str(attempt_id))
         pacer = self.pacer(target.clinic_id)
         pacer.placed(str(attempt_id), self.clock.now())
         placed = False
@@ -224,7 +222,6 @@ class ProgressiveFlow(CampaignFlow):
             placed = await self._dial(task, target, attempt_id)
         finally:
             if not placed:
-                flight.discard(str(attempt_id))
                 pacer.withdrawn(str(attempt_id))
                 self.changed.set()
 
@@ -263,8 +260,7 @@ class ProgressiveFlow(CampaignFlow):
         pacer = self.pacer(attempt.clinic_id)
         if leg.status == CONNECTED:
             pacer.connected(attempt.attempt_id, self.clock.now())
-            # No longer waiting for an administrator: it has one, busy until the call ends.
-            self._in_flight.get(attempt.clinic_id, set()).discard(attempt.attempt_id)
+            # No longer waiting for an administrator (the pacer knows): it has one, busy until the call ends.
             self._talking[attempt.attempt_id] = leg.member
             self.changed.set()
         if leg.status == DROPPED:
@@ -283,7 +279,6 @@ class ProgressiveFlow(CampaignFlow):
         if attempt.result is CallResult.ANSWERED and attempt.leg_status is None:
             self._count(attempt.clinic_id, dropped=True)  # the patient hung up before anyone took the call
             log.warning("call %s: the patient hung up while waiting for an administrator", attempt.attempt_id)
-        self._in_flight.get(attempt.clinic_id, set()).discard(attempt.attempt_id)
         self.pacer(attempt.clinic_id).ended(attempt.attempt_id, self.clock.now())
         self._talking.pop(attempt.attempt_id, None)
         self.changed.set()

@@ -50,11 +50,14 @@ def answered(progressive: ProgressiveFlow, n: int, status: str) -> None:
 
 def room_for(progressive: ProgressiveFlow) -> int:
     """Calls that may be placed now, counting up from none in the air."""
-    flight = progressive._in_flight.setdefault("c1", set())
-    flight.clear()
+    pacer = progressive.pacer("c1")
+    placed = 0
     while progressive.room("c1"):
-        flight.add(f"kos:{len(flight) + 1000}:1")
-    return len(flight)
+        placed += 1
+        pacer.placed(f"kos:{placed + 1000}:1", NOW)
+    for n in range(1, placed + 1):
+        pacer.withdrawn(f"kos:{n + 1000}:1")
+    return placed
 
 
 def test_free_administrators_times_the_ratio() -> None:
