@@ -10,7 +10,8 @@ from dialer.core.calendar import WorkCalendar, zone
 from dialer.core.errors import ConfigError, FieldError
 from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours, OpeningHours
 from dialer.core.phones import dial_forms, normalize_phone
-from dialer.settings.model import ClinicSettings, TrunkSettings
+from dialer.core.quality import CRITERIA, SCORECARD_TOTAL, scorecard
+from dialer.settings.model import ClinicSettings, QualitySettings, TrunkSettings
 from dialer.settings.reader import Table
 
 
@@ -42,6 +43,31 @@ def _callback_mode(t: Table, index: int) -> str:
     return mode
 
 
+def _quality(t: Table, index: int) -> QualitySettings:
+    """`[clinics.quality]`: recording, its announcement, and the scorecard's points (`[clinics.quality.weights]`)."""
+    q = t.table("quality")
+    d = QualitySettings()
+    weights = q.table("weights")
+    points = {c.key: weights.integer(c.key, c.points) for c in CRITERIA}
+    weights.done()
+    try:
+        card = scorecard(points)
+    except FieldError as err:
+        raise ConfigError(f"clinics[{index}].quality.{err}") from None
+    goal = q.integer("qa_goal", d.qa_goal)
+    if goal > SCORECARD_TOTAL:
+        raise ConfigError(f"clinics[{index}].quality.qa_goal: от 0 до {SCORECARD_TOTAL}, а не {goal}")
+    return q.close(
+        QualitySettings(
+            record=q.flag("record", d.record),
+            announce=q.flag("announce", d.announce),
+            operators_hear_own=q.flag("operators_hear_own", d.operators_hear_own),
+            scorecard=card,
+            qa_goal=goal,
+        )
+    )
+
+
 def _clinic(raw: object, index: int, trunks: Mapping[str, TrunkSettings]) -> ClinicSettings:
     t = Table(raw, f"clinics[{index}]")
     clinic_id = t.text("id", "")
@@ -58,6 +84,7 @@ def _clinic(raw: object, index: int, trunks: Mapping[str, TrunkSettings]) -> Cli
         supervisor = _phone(t, "supervisor_phone")
     calling_hours = _calling_hours(t, index)
     mode = _callback_mode(t, index)
+    quality = _quality(t, index)
     return t.close(
         ClinicSettings(
             id=clinic_id,
@@ -80,6 +107,7 @@ def _clinic(raw: object, index: int, trunks: Mapping[str, TrunkSettings]) -> Cli
             callback_mode=mode,
             supervisor_phone=supervisor,
             kos_per_day=t.integer("kos_per_day", 30) if t.has("kos_per_day") else None,
+            quality=quality,
         )
     )
 

@@ -15,6 +15,7 @@ from dialer.core.calendar import WorkCalendar
 from dialer.core.errors import ConfigError
 from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours, OpeningHours
 from dialer.core.privacy import mask_url_password
+from dialer.core.quality import CRITERIA, QA_GOAL, Criterion
 from dialer.core.wrapup import Reasons
 
 
@@ -39,6 +40,11 @@ class ServiceSettings:
     log_level: str = "INFO"
     # Plain HTTP on a non-loopback address, on purpose (a closed network, a trial): started with a warning.
     insecure_http: bool = False
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where the service keeps the clinic's conversation recordings, compressed, one folder per clinic."""
+        return self.data_dir / "recordings"
 
     @property
     def db_url(self) -> str:
@@ -81,6 +87,17 @@ class TrunkSettings:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    """A clinic's recording of its administrators' conversations and how their calls are scored."""
+
+    record: bool = True  # record every conversation an administrator has through the service's call flows
+    announce: bool = True  # tell the patient first: «Разговор может быть записан для контроля качества»
+    operators_hear_own: bool = False  # an administrator may play their own calls' recordings
+    scorecard: tuple[Criterion, ...] = CRITERIA  # the checklist's eight criteria, with this clinic's points
+    qa_goal: int = QA_GOAL  # of 100
+
+
+@dataclass(frozen=True)
 class ClinicSettings:
     id: str
     name: str
@@ -101,6 +118,7 @@ class ClinicSettings:
     callback_mode: str = "agent_first"
     supervisor_phone: str = ""  # overload alerts go here by SMS
     kos_per_day: int | None = None  # the senior administrator's KOS plan for this clinic
+    quality: QualitySettings = QualitySettings()
 
     @property
     def answer_queues(self) -> tuple[str, ...]:
@@ -219,6 +237,7 @@ class RetentionSettings:
     recalls: timedelta = 365 * DAY  # after a КОС case is closed (Записан or Отказ)
     contacts: timedelta = 365 * DAY  # contacts («обращения»), wrap-ups, closed diary and waiting-list entries
     comments: timedelta = 180 * DAY  # the free text of wrap-up comments, before the contact itself goes
+    recordings: timedelta = 180 * DAY  # conversation recordings (the file and its row); scores stay
     purge_time: time = time(3, 30)  # the daily purge, in the first clinic's time zone
     enabled: bool = True  # the daily purge in the service; `dialer purge` works either way
 

@@ -211,6 +211,7 @@ def _retention(t: Table) -> RetentionSettings:
             recalls=limit("recalls", d.recalls),
             contacts=limit("contacts", d.contacts),
             comments=limit("comments", d.comments),
+            recordings=limit("recordings", d.recordings),
             purge_time=t.time_of_day("purge_time", d.purge_time),
             enabled=t.flag("enabled", d.enabled),
         )

@@ -73,15 +73,18 @@ def differences(connection: Connection) -> list[object]:
 
 def check_differences(connection: Connection) -> list[object]:
     """CHECK constraints declared but not in the database, or there but not declared (alembic's comparison
-    does not look at them)."""
+    does not look at them). A table not in the database at all is alembic's comparison's to report."""
+    present = set(inspect(connection).get_table_names())
     found = {
         (table, c["name"])
         for table in metadata.tables
+        if table in present
         for c in inspect(connection).get_check_constraints(table)
     }
     declared = {
         (table.name, str(c.name))
         for table in metadata.tables.values()
+        if table.name in present
         for c in table.constraints
         if isinstance(c, CheckConstraint)
     }
