@@ -59,7 +59,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--demo", action="store_true", help="демонстрация даже при наличии настроек")
 
     sandbox = sub.add_parser("sandbox", help="локальный Asterisk 22 в chroot")
-    sandbox.add_argument("action", choices=("up", "down", "status"))
+    sandbox.add_argument(
+        "action",
+        choices=("up", "down", "status", "reload", "rebuild"),
+        help="up, down, status; reload: the dialplan and sounds again; rebuild: the chroot from scratch",
+    )
 
     imp = sub.add_parser("import", help="загрузить список")
     imp.add_argument("kind", choices=("appointments", "kos"))
