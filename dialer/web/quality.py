@@ -87,7 +87,10 @@ async def quality_page(request: web.Request) -> web.Response:
         f"<h1>Оценка звонков по неделям: {escape(clinic.name)}</h1>"
         + filters(
             "/supervisor/quality",
-            [("clinic", "Клиника", clinic.id, clinic_options(request)), ("date", "Неделя с датой", "", None)],
+            [
+                ("clinic", "Клиника", clinic.id, clinic_options(request)),
+                ("date", "Неделя с датой", request.query.get("date", ""), None),
+            ],
         )
         + f'<p class="muted">Средний балл оценённых звонков за неделю (с понедельника), цель — не ниже {goal} из 100. '
         'Ниже цели отмечено красным. <a href="/supervisor/calls">Журнал звонков</a></p>' + table

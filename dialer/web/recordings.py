@@ -79,5 +79,6 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     # An operator passes the rule; the recording itself decides (their own call, where the clinic allows it).
-    rule = allow(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, scope=Scope.ROWS)
+    # A person listens, in a browser: an API token (another system) never takes a conversation away.
+    rule = allow(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, scope=Scope.ROWS, tokens=False)
     add_route(app, "GET", "/recordings/{recording_id}", get_recording, rule)

@@ -204,9 +204,10 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/supervisor/calls/{contact_id}"): Spec(SUPERVISORS, call_card, 200, 404),
     ("POST", "/supervisor/calls/{contact_id}/score"): Spec(SUPERVISORS, score_call, 303, 404, tokens=False),
     ("GET", "/supervisor/quality"): Spec(SUPERVISORS, get_clinic("/supervisor/quality"), 200, 403),
-    # An operator may hear their own calls only, where the clinic allows it: another's is not there for them.
+    # An operator may hear their own calls only, where the clinic allows it: another's is not there for them;
+    # a person listens, in a browser, and never another system by an API token.
     ("GET", "/recordings/{recording_id}"): Spec(
-        EVERYONE, someone_elses_recording, 200, 404, not_theirs=frozenset({OPERATOR})
+        EVERYONE, someone_elses_recording, 200, 404, tokens=False, not_theirs=frozenset({OPERATOR})
     ),
     # The JSON API: loading lists (calls and SMS follow) is for admins and the clinic's system, row by row
     # for their clinics; reading results also for supervisors; cancelling a visit also for the operator.
