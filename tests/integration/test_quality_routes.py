@@ -111,9 +111,15 @@ async def test_the_call_log_filters_the_clinics_calls_and_masks_numbers(tmp_path
         ]:
             _, page = await fetch(sup, chain, "/supervisor/calls", **span, **params)
             assert contact_ids(page) == expected, params
-        # A recording is shown as there, or not.
+        # A recording is shown as there, or not; another clinic's recording of the same call is not this one's.
+        engine, folder = chain.rt.storage.engine, chain.rt.settings.service.recordings_dir
+        await add_recording(
+            engine, folder, "c2", call_ref="L-2", user_id=None, at=chain.time.now(), seconds=1
+        )
         _, page = await fetch(sup, chain, "/supervisor/calls", **span, kind="kos")
-        assert "<td>нет</td>" in page
+        assert "<td>нет</td>" in page and "<td>есть</td>" not in page
+        _, card = await fetch(sup, chain, f"/supervisor/calls/{ids['kos']}")
+        assert "/recordings/" not in card
         for bad in (
             {"kind": "x"},
             {"min": "-1"},
