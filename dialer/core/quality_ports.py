@@ -30,6 +30,8 @@ class CallQuery:
     result: str | None = None
     min_seconds: float | None = None
     max_seconds: float | None = None
+    recorded: bool | None = None  # only calls with a recording (True), or only those without (False)
+    scored: bool | None = None  # only scored calls (True), or only those still to score (False)
     offset: int = 0
     limit: int = 50
 

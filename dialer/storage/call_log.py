@@ -32,7 +32,15 @@ _RECORDED = and_(
     recordings.c.clinic_id.concat("") == contacts.c.clinic_id,
     contacts.c.call_ref != "",
 )
-_RECORDING_COUNT = select(func.count()).where(_RECORDED).scalar_subquery()
+# Each correlated to the call only: the page's query joins call_scores too, which must stay the subquery's own.
+_RECORDING_COUNT = select(func.count()).where(_RECORDED).correlate(contacts).scalar_subquery()
+_HAS_RECORDING = select(recordings.c.recording_id).where(_RECORDED).correlate(contacts).exists()
+_HAS_SCORE = (
+    select(call_scores.c.score_id)
+    .where(call_scores.c.contact_id == contacts.c.contact_id)
+    .correlate(contacts)
+    .exists()
+)
 _LINE_COLUMNS = (
     contacts.c.contact_id,
     contacts.c.clinic_id,
@@ -71,6 +79,10 @@ def _filtered(query: CallQuery, stmt: Select[Any]) -> Select[Any]:
         where.append(contacts.c.talk_seconds >= query.min_seconds)
     if query.max_seconds is not None:
         where.append(contacts.c.talk_seconds <= query.max_seconds)
+    if query.recorded is not None:
+        where.append(_HAS_RECORDING if query.recorded else ~_HAS_RECORDING)
+    if query.scored is not None:
+        where.append(_HAS_SCORE if query.scored else ~_HAS_SCORE)
     return stmt.where(*where)
 
 

@@ -43,6 +43,15 @@ def _choice(request: web.Request, name: str, allowed: dict[str, str]) -> str | N
     return raw or None
 
 
+YES_NO = {"yes": "есть", "no": "нет"}
+SCORED = {"yes": "оценённые", "no": "не оценённые"}
+
+
+def _yes_no(request: web.Request, name: str, allowed: dict[str, str]) -> bool | None:
+    chosen = _choice(request, name, allowed)
+    return None if chosen is None else chosen == "yes"
+
+
 def _page_number(request: web.Request) -> int:
     raw = request.query.get("page", "1")
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 100_000:
@@ -67,6 +76,8 @@ def _query(request: web.Request, clinic: ClinicSettings) -> tuple[CallQuery, dat
         result=_choice(request, "result", RESULTS),
         min_seconds=_seconds(request, "min"),
         max_seconds=_seconds(request, "max"),
+        recorded=_yes_no(request, "recorded", YES_NO),
+        scored=_yes_no(request, "scored", SCORED),
         offset=(number - 1) * PAGE_CALLS,
         limit=PAGE_CALLS,
     )
@@ -127,6 +138,8 @@ async def calls_page(request: web.Request) -> web.Response:
             ("result", "Итог", query.result or "", [("", "все"), *RESULTS.items()]),
             ("min", "Длительность от, с", request.query.get("min", ""), None),
             ("max", "до, с", request.query.get("max", ""), None),
+            ("recorded", "Запись", request.query.get("recorded", ""), [("", "все"), *YES_NO.items()]),
+            ("scored", "Оценка", request.query.get("scored", ""), [("", "все"), *SCORED.items()]),
         ],
     ).replace('type="text" name="until"', 'type="date" name="until"')
     headers = ["Время", "Номер", "Вид", "Администратор", "Итог", "Разговор", "Запись", "Оценка", ""]

@@ -108,6 +108,10 @@ async def test_the_call_log_filters_the_clinics_calls_and_masks_numbers(tmp_path
             ({"operator": str(chain.people["optoken"].user_id)}, [ids["long"]]),
             ({"min": "90"}, [ids["booked"], ids["long"]]),
             ({"min": "30", "max": "100"}, [ids["booked"]]),
+            ({"recorded": "yes"}, [ids["booked"], ids["long"]]),
+            ({"recorded": "no"}, [ids["kos"]]),
+            ({"scored": "no"}, [ids["booked"], ids["kos"], ids["long"]]),
+            ({"scored": "yes"}, []),
         ]:
             _, page = await fetch(sup, chain, "/supervisor/calls", **span, **params)
             assert contact_ids(page) == expected, params
@@ -169,6 +173,11 @@ async def test_a_call_is_scored_rescored_and_bad_input_is_refused_naming_the_fie
         ]
         _, log = await fetch(sup, chain, "/supervisor/calls")
         assert 'class="below-goal"' in log  # 70 < 85
+        _, log = await fetch(sup, chain, "/supervisor/calls", scored="yes")
+        assert contact_ids(log) == [ids["booked"]]
+        entries = await chain.rt.storage.audit.entries(actor="sup1")
+        scored = [e.detail for e in entries if e.action == "call_score"]
+        assert scored == [{"contact_id": ids["booked"], "total": t} for t in (70, 90)]  # the newest first
 
         # Another clinic's supervisor neither sees nor scores it.
         other = chain.people["sup23"]
