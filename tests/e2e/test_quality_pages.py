@@ -61,6 +61,8 @@ async def test_the_supervisor_plays_a_recording_scores_the_call_and_sees_the_wee
         await boss.goto(f"{chain.base}/supervisor/calls")
         row = boss.locator(f'tr[data-contact="{contact}"]')
         assert "есть" in await row.inner_text()
+        if (shots := screenshot_dir()) is not None:
+            await boss.screenshot(path=str(shots / "call-log.png"), full_page=True)
         await row.locator("a").click()
         await boss.wait_for_url(f"**/supervisor/calls/{contact}")
 
@@ -84,7 +86,7 @@ async def test_the_supervisor_plays_a_recording_scores_the_call_and_sees_the_wee
 
         await score(boss, {"slots": 5, "objections": 5})  # 80: below the goal of 85
         assert "Оценка: 80 из 100" in await boss.locator(".score-total").inner_text()
-        if (shots := screenshot_dir()) is not None:
+        if shots is not None:
             await boss.screenshot(path=str(shots / "call-card.png"), full_page=True)
         await boss.goto(f"{chain.base}/supervisor/quality")
         assert (await week_cell(boss, op1)).startswith("80")
@@ -96,6 +98,8 @@ async def test_the_supervisor_plays_a_recording_scores_the_call_and_sees_the_wee
         await boss.goto(f"{chain.base}/supervisor/quality")
         assert (await week_cell(boss, op1)).startswith("95")
         assert await boss.locator(f'tr[data-user="{op1}"] td.below-goal').count() == 0
+        if (shots := screenshot_dir()) is not None:
+            await boss.screenshot(path=str(shots / "weekly-scores.png"), full_page=True)
 
         entries = await chain.rt.storage.audit.entries(actor="sup1")
         assert "recording_play" in [e.action for e in entries]

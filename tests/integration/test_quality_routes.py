@@ -12,7 +12,10 @@ from sqlalchemy import select
 
 from dialer.core.privacy import mask_phone
 from dialer.core.quality import CRITERIA
+from dialer.core.quality_ports import NewScore
+from dialer.core.scoring import read_sheet
 from dialer.storage.quality_schema import call_scores
+from dialer.storage.scores import SqlScoreStore
 from dialer.web.quality import QUALITY
 from tests.clinics import Chain, Person, clinic_chain
 from tests.quality_calls import add_call, add_recording
@@ -207,6 +210,27 @@ async def test_the_weekly_scores_show_each_administrator_against_the_goal(tmp_pa
         assert (
             '<td class="below-goal" title="ниже цели">90' not in rows[other] and "<td>90 <span" in rows[other]
         )
+        assert '<td class="trend none"></td>' in rows[op1]  # one week scored: nothing to compare yet
+
+        # A call of op1's scored in the week before, lower: this week's is up on it.
+        earlier = chain.time.now() - timedelta(days=7)
+        op1_id = chain.people["op1"].user_id
+        old_call = await add_call(
+            chain.rt.storage.engine,
+            "c1",
+            user_id=op1_id,
+            phone=chain.phones["c1"],
+            at=earlier,
+            call_ref="L-0",
+        )
+        sheet = read_sheet(CRITERIA, full_marks(need=0, slots=0, objections=0))  # 55
+        await SqlScoreStore(chain.rt.storage.engine).save(
+            NewScore("c1", old_call, op1_id, sup.user_id, sheet, earlier)
+        )
+        _, page = await fetch(sup, chain, "/supervisor/quality")
+        rows = dict(re.findall(r'<tr data-user="(\d+)"><td>[^<]*</td>(.*?)</tr>', page))
+        assert '<td class="below-goal" title="ниже цели">55 <span class="muted">(1)</span></td>' in rows[op1]
+        assert '<td class="trend up">↑</td>' in rows[op1]
         status, page = await fetch(chain.people["sup23"], chain, "/supervisor/quality")
         assert status == 200 and "Оценённых звонков за эти недели нет" in page
 
