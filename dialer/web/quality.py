@@ -93,7 +93,8 @@ async def quality_page(request: web.Request) -> web.Response:
             ],
         )
         + f'<p class="muted">Средний балл оценённых звонков за неделю (с понедельника), цель — не ниже {goal} из 100. '
-        'Ниже цели отмечено красным. <a href="/supervisor/calls">Журнал звонков</a></p>' + table
+        'Ниже цели отмечено красным. <a href="/supervisor/calls?scored=no">Звонки без оценки</a> · '
+        '<a href="/supervisor/listening">Прослушка недели</a></p>' + table
     )
     return page(request, "Оценка звонков", body)
 

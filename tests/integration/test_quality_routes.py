@@ -255,10 +255,14 @@ async def test_a_recording_is_served_in_ranges_to_the_clinics_supervisors_and_ev
             assert r.status == 206 and await r.read() == whole[-50:]
         async with sup.http.get(chain.base + path, params={"download": "1"}) as r:
             assert r.status == 200 and "attachment" in r.headers["Content-Disposition"]
+        async with sup.http.get(chain.base + path, headers={"Range": f"bytes={len(whole) + 10}-"}) as r:
+            assert r.status == 416
         entries = await chain.rt.storage.audit.entries(actor="sup1")
         actions = [(e.action, e.detail.get("recording_id")) for e in entries]
         assert actions.count(("recording_play", ids["rec_booked"])) == 1  # a seek is not a second play
         assert actions.count(("recording_download", ids["rec_booked"])) == 1
+        _, log = await fetch(sup, chain, "/supervisor/audit")
+        assert "прослушивание записи" in log and "скачивание записи" in log
 
         # An administrator hears no recording while the clinic does not allow it, then only their own.
         op1 = chain.people["op1"]
@@ -285,3 +289,26 @@ async def test_a_recording_is_served_in_ranges_to_the_clinics_supervisors_and_ev
             )
             assert (await fetch(sup, chain, f"/recordings/{escaped}"))[0] == 404, name
         assert (await fetch(sup, chain, "/recordings/999999"))[0] == 404
+
+
+async def test_the_call_log_pages_through_a_busy_day(tmp_path: Path) -> None:
+    async with clinic_chain(tmp_path) as chain:
+        now, op1 = chain.time.now(), chain.people["op1"].user_id
+        made = [
+            await add_call(
+                chain.rt.storage.engine,
+                "c1",
+                user_id=op1,
+                phone=chain.phones["c1"],
+                at=now - timedelta(seconds=n),
+                call_ref=f"L-{n}",
+            )
+            for n in range(55)
+        ]
+        sup = chain.people["sup1"]
+        _, first = await fetch(sup, chain, "/supervisor/calls")
+        assert contact_ids(first) == made[:50] and "Страница 1 из 2" in first and "page=2" in first
+        _, second = await fetch(sup, chain, "/supervisor/calls", page="2")
+        assert contact_ids(second) == made[50:] and "Страница 2 из 2" in second
+        _, beyond = await fetch(sup, chain, "/supervisor/calls", page="3")
+        assert contact_ids(beyond) == []
