@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from html import escape
 
@@ -188,10 +190,22 @@ async def _held_card(request: web.Request) -> tuple[CallCard, ClinicSettings]:
 
 async def card_page(request: web.Request) -> web.Response:
     card, clinic = await _held_card(request)
-    return page(request, "Звонок", _card_html(card, clinic, csrf_of(request), problem=None))
+    return page(request, "Звонок", _card_html(card, clinic, csrf_of(request), Refused.none()))
 
 
-def _card_html(card: CallCard, clinic: ClinicSettings, csrf: str, problem: FieldError | None) -> str:
+@dataclass(frozen=True)
+class Refused:
+    """A sheet sent back: what was wrong, and what the supervisor typed, shown again for them to correct."""
+
+    problem: FieldError | None
+    typed: Mapping[str, str]
+
+    @classmethod
+    def none(cls) -> Refused:
+        return cls(None, {})
+
+
+def _card_html(card: CallCard, clinic: ClinicSettings, csrf: str, refused: Refused) -> str:
     line = card.line
     facts = [
         ("Когда", _local(line.created_at, clinic, "%d.%m.%Y %H:%M")),
@@ -214,7 +228,7 @@ def _card_html(card: CallCard, clinic: ClinicSettings, csrf: str, problem: Field
         f'<section><h2>Карточка звонка</h2><dl class="facts">{facts_html}</dl>'
         f"<h2>Запись разговора</h2>{_players(card.recordings, clinic)}</section>"
         f"<section><h2>Оценка по чек-листу</h2>"
-        f"{_score_form(card, clinic.quality.scorecard, clinic.quality.qa_goal, csrf, problem)}</section>"
+        f"{_score_form(card, clinic.quality.scorecard, clinic.quality.qa_goal, csrf, refused)}</section>"
         "</div>"
     )
 
@@ -238,10 +252,24 @@ def _players(found: list[Recording], clinic: ClinicSettings) -> str:
     return "".join(parts)
 
 
+def _typed_or_saved(saved: SavedScore | None, refused: Refused) -> dict[str, str]:
+    """The form's values: what was just typed if it was sent back, else the saved sheet's."""
+    if refused.problem is not None:
+        return dict(refused.typed)
+    if saved is None:
+        return {}
+    values = {"comment": saved.sheet.comment}
+    for key, item in saved.sheet.items.items():
+        values[f"points_{key}"], values[f"comment_{key}"] = str(item.points), item.comment
+    return values
+
+
 def _score_form(
-    card: CallCard, scorecard: tuple[Criterion, ...], goal: int, csrf: str, problem: FieldError | None
+    card: CallCard, scorecard: tuple[Criterion, ...], goal: int, csrf: str, refused: Refused
 ) -> str:
     saved: SavedScore | None = card.score
+    problem = refused.problem
+    values = _typed_or_saved(saved, refused)
     status = (
         f'<p class="score-total{" below-goal" if saved.total < goal else ""}">Оценка: <b>{saved.total}</b> из 100 '
         f"(цель — {goal})</p>"
@@ -255,10 +283,12 @@ def _score_form(
     )
     rows = []
     for criterion in scorecard:
-        item = saved.sheet.items.get(criterion.key) if saved is not None else None
-        points = str(item.points) if item is not None else ""
-        comment = item.comment if item is not None else ""
-        wrong = " field-wrong" if problem and problem.field.endswith(criterion.key) else ""
+        points, comment = (
+            values.get(f"points_{criterion.key}", ""),
+            values.get(f"comment_{criterion.key}", ""),
+        )
+        fields = (f"points_{criterion.key}", f"comment_{criterion.key}")
+        wrong = " field-wrong" if problem is not None and problem.field in fields else ""
         rows.append(
             f'<tr class="criterion{wrong}"><td>{escape(criterion.label)}</td>'
             f'<td><input type="number" name="points_{criterion.key}" min="0" max="{criterion.points}" '
@@ -266,7 +296,7 @@ def _score_form(
             f'<td><input name="comment_{criterion.key}" value="{escape(comment)}" maxlength="2000" '
             f'aria-label="Комментарий: {escape(criterion.label)}"></td></tr>'
         )
-    overall = saved.sheet.comment if saved is not None else ""
+    overall = values.get("comment", "")
     return (
         status
         + error
@@ -286,7 +316,7 @@ async def post_score(request: web.Request) -> web.Response:
     try:
         sheet = read_sheet(clinic.quality.scorecard, form)
     except FieldError as problem:
-        html = _card_html(card, clinic, csrf_of(request), problem)
+        html = _card_html(card, clinic, csrf_of(request), Refused(problem, form))
         response = page(request, "Звонок", html)
         response.set_status(400)
         return response

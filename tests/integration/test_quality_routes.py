@@ -153,8 +153,10 @@ async def test_a_call_is_scored_rescored_and_bad_input_is_refused_naming_the_fie
         assert mask_phone(chain.phones["c1"]) in card and chain.phones["c1"] not in card
         assert all(f'name="points_{c.key}"' in card for c in CRITERIA)
 
-        status, _, page = await post_form(sup, chain, path + "/score", full_marks(need=16))
+        typed = full_marks(need=16) | {"comment_need": "не спросила о жалобах"}
+        status, _, page = await post_form(sup, chain, path + "/score", typed)
         assert status == 400 and 'data-field="points_need"' in page
+        assert 'value="16"' in page and "не спросила о жалобах" in page  # kept for correcting
         status, _, page = await post_form(sup, chain, path + "/score", {"points_greeting": "10"})
         assert status == 400 and 'data-field="points_need"' in page
         # Without the form's token: refused before anything is saved.
