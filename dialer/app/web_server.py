@@ -9,10 +9,13 @@ from aiohttp import web
 
 from dialer.app.parts import Runtime
 from dialer.sms.factory import build_verifiers
+from dialer.storage.call_log import SqlCallLog
+from dialer.storage.scores import SqlScoreStore
 from dialer.web.api import ApiContext
 from dialer.web.app import WebParts, create_app
 from dialer.web.auth import AuthContext
 from dialer.web.operator import OperatorContext
+from dialer.web.quality import QualityContext
 from dialer.web.sms_receipts import SmsReceiptContext
 from dialer.web.supervisor import SupervisorContext
 
@@ -45,6 +48,13 @@ def build_web_app(rt: Runtime) -> web.Application:
     supervision = SupervisorContext(
         settings=settings, reports=rt.storage.reports, sla=rt.storage.sla, clock=rt.clock
     )
+    quality = QualityContext(
+        settings=settings,
+        calls=SqlCallLog(rt.storage.engine),
+        scores=SqlScoreStore(rt.storage.engine),
+        clock=rt.clock,
+        recordings_dir=settings.service.recordings_dir,
+    )
     return create_app(
         WebParts(
             api=api,
@@ -54,6 +64,7 @@ def build_web_app(rt: Runtime) -> web.Application:
             supervision=supervision,
             live=rt.live,
             health=rt.health,
+            quality=quality,
         )
     )
 

@@ -15,6 +15,16 @@ from dialer.web.pages import filters, layout, nav, table
 
 PAGE_ROWS = 500
 
+# Call quality's actions, with their words for the log's page.
+RECORDING_PLAY = "recording_play"
+RECORDING_DOWNLOAD = "recording_download"
+SCORE = "call_score"
+WEB_LABELS = {
+    RECORDING_PLAY: "прослушивание записи",
+    RECORDING_DOWNLOAD: "скачивание записи",
+    SCORE: "оценка звонка",
+}
+
 
 async def record(request: web.Request, action: str, clinic_id: str, detail: dict[str, object]) -> None:
     """Write down that the request's user did `action`. Ids, counts and masked numbers only in `detail`."""
@@ -40,7 +50,7 @@ async def audit_page(request: web.Request) -> web.Response:
         [
             e.at.astimezone(zone).strftime("%d.%m.%Y %H:%M:%S"),
             e.actor or "—",
-            e.label,
+            WEB_LABELS.get(e.action, e.label),
             e.clinic_id or "—",
             json.dumps(e.detail, ensure_ascii=False, sort_keys=True),
         ]

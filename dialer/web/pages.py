@@ -87,6 +87,7 @@ def nav(user: UserRow) -> str:
     return (
         '<nav><a href="/supervisor">Сейчас</a><a href="/supervisor/report">Отчёт за день</a>'
         '<a href="/supervisor/missed">Пропущенные</a><a href="/supervisor/unreached">Не дозвонились</a>'
+        '<a href="/supervisor/calls">Звонки</a><a href="/supervisor/quality">Оценка</a>'
         '<a href="/supervisor/audit">Журнал</a></nav>'
     )
 

@@ -21,9 +21,11 @@ from twilio.request_validator import RequestValidator
 
 from bench.lib.service import free_port
 from dialer.app import build_web_app
+from dialer.core.quality import CRITERIA
 from dialer.core.records import WrapupRow
 from dialer.web.access import RULES, Rule, route_table
 from tests.clinics import TWILIO_TOKEN, Chain, Person, clinic_chain
+from tests.quality_calls import add_call, add_recording, make_ogg
 
 OPERATOR, SUPERVISOR, ADMIN = "operator", "supervisor", "admin"
 EVERYONE = frozenset({OPERATOR, SUPERVISOR, ADMIN})
@@ -55,6 +57,8 @@ class Spec:
     other: int | None = None  # the answer to them for a clinic they do not hold; None: the route names none
     tokens: bool = True  # may an API token be used (the live socket, wrap-ups and logout: a browser only)
     public: bool = False
+    # Roles the rule lets in, to whom the record built is not theirs to see: answered as if it did not exist.
+    not_theirs: frozenset[str] = frozenset()
 
 
 def get(path: str, **params: str) -> Build:
@@ -125,6 +129,45 @@ async def delivery_report(chain: Chain, person: Person, clinic: str) -> Call:
     return Call("POST", path, data=form, headers={"X-Twilio-Signature": signature})
 
 
+async def a_call(chain: Chain, person: Person, clinic: str) -> int:
+    """A call of the clinic's journal, answered by the clinic's operator op1."""
+    return await add_call(
+        chain.rt.storage.engine,
+        clinic,
+        user_id=chain.people["op1"].user_id,
+        phone=chain.phones[clinic],
+        at=chain.time.now(),
+        call_ref=chain.next_id("L"),
+    )
+
+
+async def call_card(chain: Chain, person: Person, clinic: str) -> Call:
+    return Call("GET", f"/supervisor/calls/{await a_call(chain, person, clinic)}")
+
+
+async def score_call(chain: Chain, person: Person, clinic: str) -> Call:
+    points = {f"points_{c.key}": str(c.points) for c in CRITERIA}
+    return Call("POST", f"/supervisor/calls/{await a_call(chain, person, clinic)}/score", data=points)
+
+
+async def someone_elses_recording(chain: Chain, person: Person, clinic: str) -> Call:
+    """A recording of a call of the clinic answered by someone other than this person."""
+    folder = chain.rt.settings.service.recordings_dir
+    if not (folder / "tone.ogg").is_file():
+        make_ogg(folder / "tone.ogg", 1)
+    owner = next(p.user_id for p in chain.people.values() if p.role and p.user_id != person.user_id)
+    recording = await add_recording(
+        chain.rt.storage.engine,
+        folder,
+        clinic,
+        call_ref=chain.next_id("L"),
+        user_id=owner,
+        at=chain.time.now(),
+        file_name="tone.ogg",
+    )
+    return Call("GET", f"/recordings/{recording}")
+
+
 async def login_form(chain: Chain, person: Person, clinic: str) -> Call:
     return Call("POST", "/login", data={"username": person.name, "password": "x"})
 
@@ -156,6 +199,16 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/supervisor/missed"): Spec(SUPERVISORS, get_clinic("/supervisor/missed"), 200, 403),
     ("GET", "/supervisor/unreached"): Spec(SUPERVISORS, get_clinic("/supervisor/unreached"), 200, 403),
     ("GET", "/supervisor/audit"): Spec(SUPERVISORS, get_clinic("/supervisor/audit"), 200, 403),
+    # Listening and scoring: a call or a recording names its clinic, and one not held does not exist.
+    ("GET", "/supervisor/calls"): Spec(SUPERVISORS, get_clinic("/supervisor/calls"), 200, 403),
+    ("GET", "/supervisor/calls/{contact_id}"): Spec(SUPERVISORS, call_card, 200, 404),
+    ("POST", "/supervisor/calls/{contact_id}/score"): Spec(SUPERVISORS, score_call, 303, 404, tokens=False),
+    ("GET", "/supervisor/quality"): Spec(SUPERVISORS, get_clinic("/supervisor/quality"), 200, 403),
+    # An operator may hear their own calls only, where the clinic allows it: another's is not there for them;
+    # a person listens, in a browser, and never another system by an API token.
+    ("GET", "/recordings/{recording_id}"): Spec(
+        EVERYONE, someone_elses_recording, 200, 404, tokens=False, not_theirs=frozenset({OPERATOR})
+    ),
     # The JSON API: loading lists (calls and SMS follow) is for admins and the clinic's system, row by row
     # for their clinics; reading results also for supervisors; cancelling a visit also for the operator.
     ("POST", "/api/appointments"): Spec(frozenset({ADMIN}), import_appointment, 200, 400),
@@ -176,6 +229,8 @@ def expected(spec: Spec, person: Person, mine: bool) -> int | str:
         return 403
     if not mine and spec.other is not None and not person.all_clinics:
         return spec.other
+    if person.role in spec.not_theirs:
+        return 404
     return spec.ok
 
 
