@@ -155,6 +155,7 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/supervisor/report.csv"): Spec(SUPERVISORS, get_clinic("/supervisor/report.csv"), 200, 403),
     ("GET", "/supervisor/missed"): Spec(SUPERVISORS, get_clinic("/supervisor/missed"), 200, 403),
     ("GET", "/supervisor/unreached"): Spec(SUPERVISORS, get_clinic("/supervisor/unreached"), 200, 403),
+    ("GET", "/supervisor/noshow"): Spec(SUPERVISORS, get_clinic("/supervisor/noshow"), 200, 403),
     ("GET", "/supervisor/audit"): Spec(SUPERVISORS, get_clinic("/supervisor/audit"), 200, 403),
     # The JSON API: loading lists (calls and SMS follow) is for admins and the clinic's system, row by row
     # for their clinics; reading results also for supervisors; cancelling a visit also for the operator.
