@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 
 from dialer.app.parts import Runtime
+from dialer.engine.complaints import ComplaintDesk
 from dialer.sms.factory import build_verifiers
+from dialer.storage.complaints import SqlComplaintStore
 from dialer.web.api import ApiContext
 from dialer.web.app import WebParts, create_app
 from dialer.web.auth import AuthContext
@@ -39,8 +41,15 @@ def build_web_app(rt: Runtime) -> web.Application:
         secure_cookies=settings.service.public_url.startswith("https://"),
         audit=rt.storage.audit,
     )
+    complaints = ComplaintDesk(
+        settings=settings, store=SqlComplaintStore(rt.storage.engine), alerts=rt.storage.alerts, sms=rt.sms
+    )
     operators = OperatorContext(
-        settings=settings, wrapups=rt.storage.wrapups, clock=rt.clock, after_wrapup=rt.progressive.wrapped_up
+        settings=settings,
+        wrapups=rt.storage.wrapups,
+        clock=rt.clock,
+        after_wrapup=rt.progressive.wrapped_up,
+        complaints=complaints,
     )
     supervision = SupervisorContext(
         settings=settings, reports=rt.storage.reports, sla=rt.storage.sla, clock=rt.clock

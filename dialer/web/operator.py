@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from dialer.core.clock import Clock
+from dialer.core.quality import COMPLAINT_LABELS
 from dialer.core.staff import Role
 from dialer.core.stores import WrapupStore
 from dialer.core.wrapup import RESULTS, FormErrors
+from dialer.engine.complaints import ComplaintDesk
 from dialer.engine.wrapup import AfterWrapup, WrapupGone, save_wrapup
 from dialer.settings import Settings
 from dialer.web.access import Scope, add_route, allow
@@ -26,6 +28,7 @@ class OperatorContext:
     wrapups: WrapupStore
     clock: Clock
     after_wrapup: AfterWrapup | None = None
+    complaints: ComplaintDesk | None = None
 
 
 OPERATORS = web.AppKey("operators", OperatorContext)
@@ -35,7 +38,13 @@ async def operator_page(request: web.Request) -> web.Response:
     user = user_of(request)
     reasons = request.app[OPERATORS].settings.reasons
     options = json.dumps(
-        {"results": RESULTS, "refusal": reasons.refusal, "call_again": reasons.call_again}, ensure_ascii=False
+        {
+            "results": RESULTS,
+            "refusal": reasons.refusal,
+            "call_again": reasons.call_again,
+            "complaints": {c.value: label for c, label in COMPLAINT_LABELS.items()},
+        },
+        ensure_ascii=False,
     )
     html = operator_html(user, csrf_of(request))
     html = html.replace(
@@ -66,6 +75,7 @@ async def post_wrapup(request: web.Request) -> web.Response:
             raw=body,
             after=ctx.after_wrapup,
             audit=request.app[AUTH].audit,
+            complaints=ctx.complaints,
         )
     except FormErrors as err:
         return _errors([(e.field, e.message) for e in err.errors], http_status(err))
