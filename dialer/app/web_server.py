@@ -11,9 +11,11 @@ from dialer.app.parts import Runtime
 from dialer.engine.complaints import ComplaintDesk
 from dialer.sms.factory import build_verifiers
 from dialer.storage.complaints import SqlComplaintStore
+from dialer.storage.skills import SqlSkillStore
 from dialer.web.api import ApiContext
 from dialer.web.app import WebParts, create_app
 from dialer.web.auth import AuthContext
+from dialer.web.listening import ListeningContext
 from dialer.web.operator import OperatorContext
 from dialer.web.sms_receipts import SmsReceiptContext
 from dialer.web.supervisor import SupervisorContext
@@ -41,6 +43,7 @@ def build_web_app(rt: Runtime) -> web.Application:
         secure_cookies=settings.service.public_url.startswith("https://"),
         audit=rt.storage.audit,
     )
+    skills = SqlSkillStore(rt.storage.engine)
     complaints = ComplaintDesk(
         settings=settings, store=SqlComplaintStore(rt.storage.engine), alerts=rt.storage.alerts, sms=rt.sms
     )
@@ -50,6 +53,7 @@ def build_web_app(rt: Runtime) -> web.Application:
         clock=rt.clock,
         after_wrapup=rt.progressive.wrapped_up,
         complaints=complaints,
+        skills=skills,
     )
     supervision = SupervisorContext(
         settings=settings, reports=rt.storage.reports, sla=rt.storage.sla, clock=rt.clock
@@ -63,6 +67,7 @@ def build_web_app(rt: Runtime) -> web.Application:
             supervision=supervision,
             live=rt.live,
             health=rt.health,
+            listening=ListeningContext(settings=settings, calls=skills, skills=skills, clock=rt.clock),
         )
     )
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from html import escape
 
 from aiohttp import web
 
 from dialer.core.clock import Clock
+from dialer.core.listening import week_start
 from dialer.core.quality import COMPLAINT_LABELS
-from dialer.core.staff import Role
+from dialer.core.skills import SkillStore
+from dialer.core.staff import Role, UserRow
 from dialer.core.stores import WrapupStore
 from dialer.core.wrapup import RESULTS, FormErrors
 from dialer.engine.complaints import ComplaintDesk
@@ -29,6 +32,7 @@ class OperatorContext:
     clock: Clock
     after_wrapup: AfterWrapup | None = None
     complaints: ComplaintDesk | None = None
+    skills: SkillStore | None = None
 
 
 OPERATORS = web.AppKey("operators", OperatorContext)
@@ -47,12 +51,31 @@ async def operator_page(request: web.Request) -> web.Response:
         ensure_ascii=False,
     )
     html = operator_html(user, csrf_of(request))
+    skills = await _own_skills(request.app[OPERATORS], user)
     html = html.replace(
         '<div id="cards"',
-        f'<script id="form-options" type="application/json">{options}</script><div id="cards"',
+        f'{skills}<script id="form-options" type="application/json">{options}</script><div id="cards"',
         1,
     )
     return web.Response(text=html, content_type="text/html")
+
+
+async def _own_skills(ctx: OperatorContext, user: UserRow) -> str:
+    """«Навык недели» the senior administrator set this administrator for the current week, per clinic."""
+    if ctx.skills is None:
+        return ""
+    now = ctx.clock.now()
+    clinics = [c for c in ctx.settings.clinics.values() if user.holds(c.id)]
+    weeks = {c.id: week_start(now.astimezone(c.timezone).date()) for c in clinics}
+    found: list[str] = []
+    for week in sorted(set(weeks.values())):
+        for clinic_id, skill in await ctx.skills.own_skills(user.user_id, week):
+            if weeks.get(clinic_id) == week:
+                name = ctx.settings.clinics[clinic_id].name
+                found.append(f"{escape(skill)}" + (f" ({escape(name)})" if len(clinics) > 1 else ""))
+    if not found:
+        return ""
+    return '<p class="skill-of-week"><strong>Навык недели:</strong> ' + "; ".join(found) + "</p>"
 
 
 async def post_wrapup(request: web.Request) -> web.Response:

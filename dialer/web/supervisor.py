@@ -98,7 +98,9 @@ async def report_page(request: web.Request) -> web.Response:
         + table(["Показатель", "Значение", "Цель", "Выполнено"], rows)
         + "<p>Пропуски, перезвон и подтверждения считаются по клинике; no-show — по приёмам периода. "
         + f'<a href="/supervisor/noshow?clinic={escape(clinic.id)}&amp;date={day.isoformat()}">'
-        + "No-show за неделю</a></p>"
+        + "No-show за неделю</a> · "
+        + f'<a href="/supervisor/listening?clinic={escape(clinic.id)}&amp;date={day.isoformat()}">'
+        + "Прослушка недели</a></p>"
     )
     return web.Response(
         text=layout("Отчёт", body, user=user, csrf=csrf_of(request), nav=nav(user)),
