@@ -13,7 +13,7 @@ from dialer.core.records import AttemptState, ReminderStatus
 from dialer.core.staff import ALL_CLINICS, Role
 from dialer.core.supervision import CallbackAttempt, DayMetrics, MissedCall, NoShowVisit, UnreachedVisit
 from dialer.storage.journal_schema import contacts
-from dialer.storage.quality_reports import quality_figures
+from dialer.storage.quality_reports import QualityFigures, quality_figures
 from dialer.storage.schema import (
     appointments,
     attempts,
@@ -96,7 +96,7 @@ class SqlReportStore:
                     )
                 )
             ).one()
-            quality = await quality_figures(conn, clinic_id, start, end, user_id)
+            quality = await self.quality(conn, clinic_id, start, end, user_id)
         contacts_n, booked = int(row[0]), int(row[1])
         return DayMetrics(
             contacts=contacts_n,
@@ -111,6 +111,12 @@ class SqlReportStore:
             machines=int(machines or 0),
             **quality,
         )
+
+    async def quality(
+        self, conn: AsyncConnection, clinic_id: str, start: datetime, end: datetime, user_id: int | None
+    ) -> QualityFigures:
+        """Complaints by class and the mean scorecard of the period."""
+        return await quality_figures(conn, clinic_id, start, end, user_id)
 
     async def no_shows(self, clinic_id: str, first_day: date, days: int) -> list[NoShowVisit]:
         query = (
