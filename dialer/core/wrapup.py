@@ -210,7 +210,7 @@ def parse_wrapup(raw: Mapping[str, object], today: date, reasons: Reasons = Reas
 
 def _complaint(form: _Reader) -> MarkedComplaint | None:
     """The patient's complaint, when the administrator marked one: its class and what it was about."""
-    klass = form.text("complaint_class", 1)
+    klass = form.text("complaint_class", 10)
     comment = form.text("complaint_comment", MAX_COMMENT)
     if not klass:
         if comment:
