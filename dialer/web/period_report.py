@@ -23,6 +23,11 @@ class Period(StrEnum):
     def label(self) -> str:
         return {"day": "день", "week": "неделя"}[self.value]
 
+    @property
+    def title_word(self) -> str:
+        """The period as «Отчёт за …» names it."""
+        return {"day": "день", "week": "неделю"}[self.value]
+
     def first_day(self, day: date) -> date:
         """A week is Monday to Sunday, the one the chosen day is in."""
         return day - timedelta(days=day.weekday()) if self is Period.WEEK else day

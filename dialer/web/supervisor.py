@@ -93,7 +93,7 @@ async def report_page(request: web.Request) -> web.Response:
         )
     ]
     body = (
-        f"<h1>Отчёт за {period.label}: {escape(clinic.name)}, {period.heading(day)}</h1>"
+        f"<h1>Отчёт за {period.title_word}: {escape(clinic.name)}, {period.heading(day)}</h1>"
         + await _filters(request, "/supervisor/report", clinic, day, csv=True, period=period)
         + table(["Показатель", "Значение", "Цель", "Выполнено"], rows)
         + "<p>Пропуски, перезвон и подтверждения считаются по клинике; no-show — по приёмам периода. "

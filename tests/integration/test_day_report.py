@@ -29,7 +29,7 @@ class Day:
     contacts: list[int] = field(default_factory=list)
 
     def at(self, day: date, hh: int, mm: int = 0) -> datetime:
-        return datetime.combine(day, time(hh, mm), self.chain.time.tz)
+        return datetime.combine(day, time(hh), self.chain.time.tz) + timedelta(minutes=mm)
 
     def next(self) -> int:
         self.serial += 1
