@@ -17,8 +17,12 @@ What is timed, each `--builds` times after 3 warm-up builds, alternating:
   board   LiveHub.push_board("c1"): Board.snapshot (SLA report of today, users, open callbacks, the reminder
           funnel of tomorrow's visits of c1, active alerts) + the hours chart (SVG) + json.dumps: what the
           service does every second for each clinic a supervisor watches (no socket attached, nothing sent).
-  report  dialer.web.supervisor.report_data on a mocked GET /supervisor/report?clinic=c1 (today): the day
-          metrics of ReportStore.day_metrics + the SlaReport's whole day, as the report page and its CSV get it.
+  report  dialer.web.supervisor.report_data on a mocked GET /supervisor/report?clinic=c1 (today): the whole
+          end-of-day report (contacts, visits, confirmations, complaints by class, the QA average, the
+          SlaReport's whole day), as the report page and its CSV get it.
+  plain   the same report without its quality figures (complaints and scorecards not read): what the quality
+          part costs, measured in the same run. The copy gets scorecards for 5 % of the administrators'
+          contacts and complaints for 1 % (bench/webdb/quality.py) before it is opened.
 
 Then every SQL statement one board build and one report build executed is captured (SQLAlchemy's
 before_cursor_execute) and re-run on its own through sqlite3 on the same file (median of 5), with its
@@ -44,7 +48,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -53,23 +57,36 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.lib.report import quantile
 from bench.web_data import cached
 from bench.web_env import busy_check, describe
 from bench.webdb.indexes import WITHOUT_BOARD_INDEXES, take_away
+from bench.webdb.quality import QualityRows, add_quality_rows
 from bench.webdb.volume import Built, Volume, bench_settings
 from dialer.app import Runtime, build_web_app, open_runtime
 from dialer.core.sla import by_hour, figures
 from dialer.settings import ClinicSettings
+from dialer.storage.quality_reports import QualityFigures
+from dialer.storage.reports import SqlReportStore
 from dialer.storage.repository import Storage
 from dialer.web.auth import USER
 from dialer.web.charts import hours_svg
-from dialer.web.supervisor import report_data
+from dialer.web.supervisor import SUPERVISION, report_data
 
 CLINIC = "c1"
 TARGET_MS = 100.0
 VARIANTS = ("before", "shipped")
+
+
+class WithoutQuality(SqlReportStore):
+    """The report store with its quality figures left out: the report as it was before them."""
+
+    async def quality(
+        self, conn: AsyncConnection, clinic_id: str, start: datetime, end: datetime, user_id: int | None
+    ) -> QualityFigures:
+        return QualityFigures(complaints_a=0, complaints_b=0, complaints_c=0, qa_average=None, qa_scored=0)
 
 
 @dataclass
@@ -122,6 +139,7 @@ class Result:
     variant: str
     board: list[float]
     report: list[float]
+    plain: list[float]
     first_board: float
     first_report: float
     statements: dict[str, list[Statement]]
@@ -129,6 +147,7 @@ class Result:
     funnel_due: int
     python: dict[str, float]
     day_rows: tuple[int, int]
+    quality_rows: QualityRows
 
 
 class Capture:
@@ -183,6 +202,7 @@ async def run_variant(built: Built, db_name: str, variant: str, builds: int, wor
     shutil.copyfile(built.path, path)
     settings = bench_settings(workdir, path, built.volume)
     migrated = await migrate_copy(settings.service.db_url)
+    quality_rows = add_quality_rows(path)
     clinic = settings.clinic(CLINIC)
     async with open_runtime(settings) as rt:
         supervisor = await rt.storage.users.by_name("boss")
@@ -201,6 +221,16 @@ async def run_variant(built: Built, db_name: str, variant: str, builds: int, wor
             request[USER] = supervisor  # the report is built for the logged-in supervisor of the chain
             await report_data(request)
 
+        plain_app: web.Application = build_web_app(rt)
+        plain_app[SUPERVISION] = replace(plain_app[SUPERVISION], reports=WithoutQuality(rt.storage.engine))
+
+        async def plain() -> None:
+            request = make_mocked_request(
+                "GET", f"/supervisor/report?clinic={CLINIC}&date={today}", app=plain_app
+            )
+            request[USER] = supervisor
+            await report_data(request)
+
         async def timed(build: Callable[[], Awaitable[None]]) -> float:
             t0 = time.perf_counter()
             await build()
@@ -210,12 +240,15 @@ async def run_variant(built: Built, db_name: str, variant: str, builds: int, wor
         for _ in range(2):
             await board()
             await report()
+            await plain()
         gc.collect()
         board_s: list[float] = []
         report_s: list[float] = []
+        plain_s: list[float] = []
         for _ in range(builds):
             board_s.append(await timed(board))
             report_s.append(await timed(report))
+            plain_s.append(await timed(plain))
         capture = Capture(rt)
         statements = {"board": await capture.during(board), "report": await capture.during(report)}
         due = (await rt.live.board.snapshot(clinic))["campaign"]["due"]
@@ -227,6 +260,7 @@ async def run_variant(built: Built, db_name: str, variant: str, builds: int, wor
         variant,
         board_s,
         report_s,
+        plain_s,
         first_board,
         first_report,
         statements,
@@ -234,6 +268,7 @@ async def run_variant(built: Built, db_name: str, variant: str, builds: int, wor
         int(due),
         python,
         (n_calls, n_tasks),
+        quality_rows,
     )
 
 
@@ -248,16 +283,28 @@ def print_result(r: Result, small: Result | None) -> None:
         f"  {'build':<8}{'n':>4}{'first ms':>10}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'vs small p95':>14}"
         "  target p95 < 100 ms"
     )
-    for name, values, first in (("board", r.board, r.first_board), ("report", r.report, r.first_report)):
+    rows: tuple[tuple[str, list[float], float | None], ...] = (
+        ("board", r.board, r.first_board),
+        ("report", r.report, r.first_report),
+        ("plain", r.plain, None),
+    )
+    for name, values, first in rows:
         p95 = 1000 * quantile(values, 0.95)
         ratio = ""
         if small is not None:
-            base = small.board if name == "board" else small.report
+            base = {"board": small.board, "report": small.report, "plain": small.plain}[name]
             ratio = f"{p95 / (1000 * quantile(base, 0.95)):.1f}x"
         print(
-            f"  {name:<8}{len(values):>4}{1000 * first:>10.1f}{1000 * statistics.median(values):>9.1f}{p95:>9.1f}"
+            f"  {name:<8}{len(values):>4}{'—' if first is None else f'{1000 * first:.1f}':>10}"
+            f"{1000 * statistics.median(values):>9.1f}{p95:>9.1f}"
             f"{1000 * max(values):>9.1f}{ratio:>14}  {'met' if p95 < TARGET_MS else 'MISSED'}"
         )
+    with_q, without_q = 1000 * quantile(r.report, 0.95), 1000 * quantile(r.plain, 0.95)
+    print(
+        f"  report with its quality figures / without, p95: {with_q:.1f} / {without_q:.1f} ms "
+        f"({with_q / without_q:.2f}x; {r.quality_rows.scores:,} scorecards, "
+        f"{r.quality_rows.complaints:,} complaints in the file)"
+    )
     print(f"  reminder funnel 'due' on c1's board: {r.funnel_due:,} appointments tomorrow")
     print(
         f"  outside SQLite (median of 20, ms; today's rows for c1: {r.day_rows[0]:,} calls, "
@@ -277,11 +324,14 @@ def print_result(r: Result, small: Result | None) -> None:
 
 def summary(results: list[Result]) -> None:
     print("\n## Summary: p95 over the builds (ms); target < 100 ms")
-    print(f"  {'DB':<7}{'variant':<10}{'board p50':>10}{'board p95':>10}{'report p50':>11}{'report p95':>11}")
+    print(
+        f"  {'DB':<7}{'variant':<10}{'board p50':>10}{'board p95':>10}{'report p50':>11}{'report p95':>11}"
+        f"{'plain p95':>10}"
+    )
     for r in results:
         board = f"{1000 * statistics.median(r.board):>10.1f}{1000 * quantile(r.board, 0.95):>10.1f}"
         report = f"{1000 * statistics.median(r.report):>11.1f}{1000 * quantile(r.report, 0.95):>11.1f}"
-        print(f"  {r.db:<7}{r.variant:<10}{board}{report}")
+        print(f"  {r.db:<7}{r.variant:<10}{board}{report}{1000 * quantile(r.plain, 0.95):>10.1f}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,6 +27,7 @@ from bench.webdb.volume import (
     operator_name,
 )
 from dialer.app import Runtime, build_web_app, open_runtime, run_core, stop_core
+from dialer.app.web_server import PAGES_CLOSE_SECONDS
 from dialer.core.staff import Role
 from dialer.web.access import add_route, allow
 from dialer.web.auth import user_of
@@ -84,6 +85,9 @@ async def serve(
             costs.full_gc = full_gc()
         finally:
             gc.callbacks.remove(server.on_gc)
+            await rt.live.close_all(
+                within=PAGES_CLOSE_SECONDS
+            )  # as the service stops: open pages would hold it
             await runner.cleanup()
         return push, poll, costs
 

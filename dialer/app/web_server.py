@@ -8,12 +8,16 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 
 from dialer.app.parts import Runtime
+from dialer.engine.complaints import ComplaintDesk
 from dialer.sms.factory import build_verifiers
 from dialer.storage.call_log import SqlCallLog
+from dialer.storage.complaints import SqlComplaintStore
 from dialer.storage.scores import SqlScoreStore
+from dialer.storage.skills import SqlSkillStore
 from dialer.web.api import ApiContext
 from dialer.web.app import WebParts, create_app
 from dialer.web.auth import AuthContext
+from dialer.web.listening import ListeningContext
 from dialer.web.operator import OperatorContext
 from dialer.web.quality import QualityContext
 from dialer.web.sms_receipts import SmsReceiptContext
@@ -42,8 +46,17 @@ def build_web_app(rt: Runtime) -> web.Application:
         secure_cookies=settings.service.public_url.startswith("https://"),
         audit=rt.storage.audit,
     )
+    skills = SqlSkillStore(rt.storage.engine)
+    complaints = ComplaintDesk(
+        settings=settings, store=SqlComplaintStore(rt.storage.engine), alerts=rt.storage.alerts, sms=rt.sms
+    )
     operators = OperatorContext(
-        settings=settings, wrapups=rt.storage.wrapups, clock=rt.clock, after_wrapup=rt.progressive.wrapped_up
+        settings=settings,
+        wrapups=rt.storage.wrapups,
+        clock=rt.clock,
+        after_wrapup=rt.progressive.wrapped_up,
+        complaints=complaints,
+        skills=skills,
     )
     supervision = SupervisorContext(
         settings=settings, reports=rt.storage.reports, sla=rt.storage.sla, clock=rt.clock
@@ -65,6 +78,7 @@ def build_web_app(rt: Runtime) -> web.Application:
             live=rt.live,
             health=rt.health,
             quality=quality,
+            listening=ListeningContext(settings=settings, calls=skills, skills=skills, clock=rt.clock),
         )
     )
 

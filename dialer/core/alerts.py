@@ -17,6 +17,7 @@ class AlertKind(StrEnum):
     MISSED_RATE = "missed_rate"  # too many misses over the last 15 minutes
     CALLBACK_AT_RISK = "callback_at_risk"  # a callback is due soon and nobody is free
     LOW_RATING = "low_rating"  # a patient rated a visit low in the survey (raised by the survey itself)
+    COMPLAINT = "complaint"  # a class A complaint marked in a wrap-up (raised by the wrap-up itself)
 
     @property
     def label(self) -> str:
@@ -29,7 +30,11 @@ _LABELS = {
     AlertKind.MISSED_RATE: "много пропущенных за 15 минут",
     AlertKind.CALLBACK_AT_RISK: "перезвон вот-вот опоздает, свободных администраторов нет",
     AlertKind.LOW_RATING: "низкая оценка визита",
+    AlertKind.COMPLAINT: "жалоба класса A (качество/безопасность)",
 }
+
+# Alerts that are news rather than a condition: nothing clears them, the board shows them for a while.
+NEWS_KINDS = frozenset({AlertKind.LOW_RATING, AlertKind.COMPLAINT})
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,24 @@ class DayMetrics:
     aht_seconds: float | None
     acw_seconds: float | None
     machines: int = 0  # the service's calls answered by a voicemail or a voice assistant (автоответчик)
+    complaints_a: int = 0
+    complaints_b: int = 0
+    complaints_c: int = 0
+    qa_average: float | None = None  # the mean scorecard total of the calls scored in the period
+    qa_scored: int = 0
+
+
+@dataclass(frozen=True)
+class NoShowVisit:
+    """A visit the patient did not come to, with what the service knows of it: the clinic's system records no
+    reason, so the reminder's outcome is the nearest thing to one."""
+
+    appointment_id: str
+    visit_at: datetime
+    doctor: str
+    specialty: str
+    reminder_status: str
+    reminder_digit: str | None
 
 
 @dataclass(frozen=True)

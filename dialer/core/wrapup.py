@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from dialer.core import rows
 from dialer.core.errors import BadInput, FieldError
+from dialer.core.quality import ComplaintClass
 
 T = TypeVar("T")
 
@@ -58,6 +59,8 @@ FIELDS = frozenset(
         "waiting_doctor",
         "waiting_date",
         "waiting_comment",
+        "complaint_class",
+        "complaint_comment",
     }
 )
 MAX_COMMENT = 1000
@@ -67,6 +70,14 @@ class FormErrors(BadInput):
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(str(e) for e in errors))
         self.errors = errors
+
+
+@dataclass(frozen=True)
+class MarkedComplaint:
+    """A complaint the administrator marked in the wrap-up (class A: quality or safety)."""
+
+    complaint_class: ComplaintClass
+    comment: str
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,7 @@ class WrapupForm:
     waiting_doctor: str | None = None
     waiting_day: date | None = None
     waiting_comment: str = ""
+    complaint: MarkedComplaint | None = None
 
     @property
     def follow_up(self) -> date | None:
@@ -176,6 +188,7 @@ def parse_wrapup(raw: Mapping[str, object], today: date, reasons: Reasons = Reas
     waiting_day = form.day("waiting_date")
     diary_comment = form.text("diary_comment", MAX_COMMENT)
     waiting_comment = form.text("waiting_comment", MAX_COMMENT)
+    complaint = _complaint(form)
     if form.errors:
         raise FormErrors(form.errors)
     return WrapupForm(
@@ -191,4 +204,22 @@ def parse_wrapup(raw: Mapping[str, object], today: date, reasons: Reasons = Reas
         waiting_doctor=waiting_doctor or None,
         waiting_day=waiting_day,
         waiting_comment=waiting_comment,
+        complaint=complaint,
     )
+
+
+def _complaint(form: _Reader) -> MarkedComplaint | None:
+    """The patient's complaint, when the administrator marked one: its class and what it was about."""
+    klass = form.text("complaint_class", 10)
+    comment = form.text("complaint_comment", MAX_COMMENT)
+    if not klass:
+        if comment:
+            form.errors.append(FieldError("complaint_class", "выберите класс жалобы: A, B или C"))
+        return None
+    if klass not in ComplaintClass._value2member_map_:
+        form.errors.append(FieldError("complaint_class", "класс жалобы: A, B или C"))
+        return None
+    if not comment.strip():
+        form.errors.append(FieldError("complaint_comment", "опишите жалобу"))
+        return None
+    return MarkedComplaint(ComplaintClass(klass), comment.strip())

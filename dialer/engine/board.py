@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dialer.core.alerts import AlertKind, AlertRow
+from dialer.core.alerts import NEWS_KINDS, AlertRow
 from dialer.core.board_view import AdminState, BoardMessage, Funnel, OpenCallback, Tiles
 from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
@@ -95,12 +95,12 @@ class Board:
         }
 
 
-# A low survey rating is news, not a condition that clears: the board shows it for a day.
+# A low survey rating or a class A complaint is news, not a condition that clears: the board shows it for a day.
 NEWS_FOR = timedelta(days=1)
 
 
 def _current(alert: AlertRow, now: datetime) -> bool:
-    return alert.kind is not AlertKind.LOW_RATING or now - alert.raised_at < NEWS_FOR
+    return alert.kind not in NEWS_KINDS or now - alert.raised_at < NEWS_FOR
 
 
 def _tiles(day: Figures, waiting: int, longest: float, open_callbacks: int) -> Tiles:

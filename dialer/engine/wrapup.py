@@ -12,6 +12,7 @@ from dialer.core.records import ContactRecord, WrapupRow, WrapupState
 from dialer.core.staff import AuditAction, UserRow
 from dialer.core.stores import AuditLog, WrapupStore
 from dialer.core.wrapup import FormErrors, WrapupForm, parse_wrapup
+from dialer.engine.complaints import ComplaintDesk
 from dialer.settings import Settings
 
 OUT_FLAG = "Мы звоним"
@@ -41,6 +42,7 @@ async def save_wrapup(
     raw: Mapping[str, object],
     after: AfterWrapup | None = None,
     audit: AuditLog | None = None,
+    complaints: ComplaintDesk | None = None,
 ) -> WrapupForm:
     row = await _pending(store, user, wrapup_id)
     clinic = settings.clinics.get(row.clinic_id)
@@ -58,7 +60,11 @@ async def save_wrapup(
             "result": form.result,
             "phone": mask_phone(row.phone),
         }
+        if form.complaint is not None:
+            detail["complaint"] = form.complaint.complaint_class.value
         await audit.record(user.username, AuditAction.WRAPUP, row.clinic_id, detail, now)
+    if form.complaint is not None and complaints is not None:
+        await complaints.record(row, form.complaint, user, now)
     if after is not None:
         await after(row, form, user)
     return form

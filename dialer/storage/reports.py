@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dialer.core.outcomes import CallResult
 from dialer.core.records import AttemptState, ReminderStatus
 from dialer.core.staff import ALL_CLINICS, Role
-from dialer.core.supervision import CallbackAttempt, DayMetrics, MissedCall, UnreachedVisit
+from dialer.core.supervision import CallbackAttempt, DayMetrics, MissedCall, NoShowVisit, UnreachedVisit
 from dialer.storage.journal_schema import contacts
+from dialer.storage.quality_reports import QualityFigures, quality_figures
 from dialer.storage.schema import (
     appointments,
     attempts,
@@ -34,6 +35,17 @@ class SqlReportStore:
 
     async def day_metrics(
         self, clinic_id: str, start: datetime, end: datetime, day: date, user_id: int | None = None
+    ) -> DayMetrics:
+        return await self.period_metrics(clinic_id, start, end, day, 1, user_id)
+
+    async def period_metrics(
+        self,
+        clinic_id: str,
+        start: datetime,
+        end: datetime,
+        first_day: date,
+        days: int,
+        user_id: int | None = None,
     ) -> DayMetrics:
         who = [contacts.c.user_id == user_id] if user_id is not None else []
         in_day = [
@@ -77,9 +89,14 @@ class SqlReportStore:
                     select(
                         func.count().filter(appointments.c.attended.is_not(None)),
                         func.count().filter(appointments.c.attended.is_(False)),
-                    ).where(appointments.c.clinic_id == clinic_id, appointments.c.visit_day == day)
+                    ).where(
+                        appointments.c.clinic_id == clinic_id,
+                        appointments.c.visit_day >= first_day,
+                        appointments.c.visit_day < first_day + timedelta(days=days),
+                    )
                 )
             ).one()
+            quality = await self.quality(conn, clinic_id, start, end, user_id)
         contacts_n, booked = int(row[0]), int(row[1])
         return DayMetrics(
             contacts=contacts_n,
@@ -92,7 +109,35 @@ class SqlReportStore:
             aht_seconds=round(float(row[2]), 1) if row[2] is not None else None,
             acw_seconds=round(float(row[3]), 1) if row[3] is not None else None,
             machines=int(machines or 0),
+            **quality,
         )
+
+    async def quality(
+        self, conn: AsyncConnection, clinic_id: str, start: datetime, end: datetime, user_id: int | None
+    ) -> QualityFigures:
+        """Complaints by class and the mean scorecard of the period."""
+        return await quality_figures(conn, clinic_id, start, end, user_id)
+
+    async def no_shows(self, clinic_id: str, first_day: date, days: int) -> list[NoShowVisit]:
+        query = (
+            select(
+                appointments.c.appointment_id,
+                appointments.c.visit_at,
+                appointments.c.doctor,
+                appointments.c.specialty,
+                appointments.c.reminder_status,
+                appointments.c.reminder_digit,
+            )
+            .where(
+                appointments.c.clinic_id == clinic_id,
+                appointments.c.visit_day >= first_day,
+                appointments.c.visit_day < first_day + timedelta(days=days),
+                appointments.c.attended.is_(False),
+            )
+            .order_by(appointments.c.visit_at)
+        )
+        async with self.engine.connect() as conn:
+            return [NoShowVisit(**r._mapping) for r in await conn.execute(query)]
 
     async def missed_calls(
         self, clinic_id: str, start: datetime, end: datetime, user_id: int | None = None

@@ -13,7 +13,18 @@ from dialer.core.errors import DialerError
 from dialer.core.health import HealthView
 from dialer.core.privacy import describe_error, scrub_phones
 from dialer.core.staff import Role
-from dialer.web import api, audit, auth, calls, operator, quality, recordings, sms_receipts, supervisor
+from dialer.web import (
+    api,
+    audit,
+    auth,
+    calls,
+    listening,
+    operator,
+    quality,
+    recordings,
+    sms_receipts,
+    supervisor,
+)
 from dialer.web.access import (
     Handler,
     Scope,
@@ -25,6 +36,7 @@ from dialer.web.access import (
 from dialer.web.api import API, ApiContext
 from dialer.web.auth import AUTH, AuthContext, auth_middleware
 from dialer.web.errors import error_response, http_status
+from dialer.web.listening import LISTENING, ListeningContext
 from dialer.web.live import LiveHub
 from dialer.web.openapi import add_routes as add_openapi
 from dialer.web.operator import OPERATORS, OperatorContext
@@ -96,6 +108,7 @@ class WebParts:
     live: LiveHub
     health: Health
     quality: QualityContext
+    listening: ListeningContext
 
 
 async def _warm(ctx: AuthContext) -> None:
@@ -113,6 +126,7 @@ def create_app(parts: WebParts) -> web.Application:
     app[SUPERVISION] = parts.supervision
     app[HEALTH] = parts.health
     app[QUALITY] = parts.quality
+    app[LISTENING] = parts.listening
     parts.auth.on_ended = parts.live.end
     app.cleanup_ctx.append(parts.live.running)
     app.on_startup.append(lambda _: _warm(parts.auth))
@@ -126,6 +140,7 @@ def create_app(parts: WebParts) -> web.Application:
     api.add_routes(app)
     operator.add_routes(app)
     supervisor.add_routes(app)
+    listening.add_routes(app)
     audit.add_routes(app)
     calls.add_routes(app)
     quality.add_routes(app)

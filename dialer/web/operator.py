@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from html import escape
 
 from aiohttp import web
 
 from dialer.core.clock import Clock
-from dialer.core.staff import Role
+from dialer.core.listening import week_start
+from dialer.core.quality import COMPLAINT_LABELS
+from dialer.core.skills import SkillStore
+from dialer.core.staff import Role, UserRow
 from dialer.core.stores import WrapupStore
 from dialer.core.wrapup import RESULTS, FormErrors
+from dialer.engine.complaints import ComplaintDesk
 from dialer.engine.wrapup import AfterWrapup, WrapupGone, save_wrapup
 from dialer.settings import Settings
 from dialer.web.access import Scope, add_route, allow
@@ -26,6 +31,8 @@ class OperatorContext:
     wrapups: WrapupStore
     clock: Clock
     after_wrapup: AfterWrapup | None = None
+    complaints: ComplaintDesk | None = None
+    skills: SkillStore | None = None
 
 
 OPERATORS = web.AppKey("operators", OperatorContext)
@@ -35,15 +42,40 @@ async def operator_page(request: web.Request) -> web.Response:
     user = user_of(request)
     reasons = request.app[OPERATORS].settings.reasons
     options = json.dumps(
-        {"results": RESULTS, "refusal": reasons.refusal, "call_again": reasons.call_again}, ensure_ascii=False
+        {
+            "results": RESULTS,
+            "refusal": reasons.refusal,
+            "call_again": reasons.call_again,
+            "complaints": {c.value: label for c, label in COMPLAINT_LABELS.items()},
+        },
+        ensure_ascii=False,
     )
     html = operator_html(user, csrf_of(request))
+    skills = await _own_skills(request.app[OPERATORS], user)
     html = html.replace(
         '<div id="cards"',
-        f'<script id="form-options" type="application/json">{options}</script><div id="cards"',
+        f'{skills}<script id="form-options" type="application/json">{options}</script><div id="cards"',
         1,
     )
     return web.Response(text=html, content_type="text/html")
+
+
+async def _own_skills(ctx: OperatorContext, user: UserRow) -> str:
+    """«Навык недели» the senior administrator set this administrator for the current week, per clinic."""
+    if ctx.skills is None:
+        return ""
+    now = ctx.clock.now()
+    clinics = [c for c in ctx.settings.clinics.values() if user.holds(c.id)]
+    weeks = {c.id: week_start(now.astimezone(c.timezone).date()) for c in clinics}
+    found: list[str] = []
+    for week in sorted(set(weeks.values())):
+        for clinic_id, skill in await ctx.skills.own_skills(user.user_id, week):
+            if weeks.get(clinic_id) == week:
+                name = ctx.settings.clinics[clinic_id].name
+                found.append(f"{escape(skill)}" + (f" ({escape(name)})" if len(clinics) > 1 else ""))
+    if not found:
+        return ""
+    return '<p class="skill-of-week"><strong>Навык недели:</strong> ' + "; ".join(found) + "</p>"
 
 
 async def post_wrapup(request: web.Request) -> web.Response:
@@ -66,6 +98,7 @@ async def post_wrapup(request: web.Request) -> web.Response:
             raw=body,
             after=ctx.after_wrapup,
             audit=request.app[AUTH].audit,
+            complaints=ctx.complaints,
         )
     except FormErrors as err:
         return _errors([(e.field, e.message) for e in err.errors], http_status(err))

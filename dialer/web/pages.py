@@ -85,9 +85,11 @@ def nav(user: UserRow) -> str:
     if user.role == Role.OPERATOR:
         return '<nav><a href="/operator">Звонки</a></nav>'
     return (
-        '<nav><a href="/supervisor">Сейчас</a><a href="/supervisor/report">Отчёт за день</a>'
+        '<nav><a href="/supervisor">Сейчас</a><a href="/supervisor/report">Отчёт</a>'
         '<a href="/supervisor/missed">Пропущенные</a><a href="/supervisor/unreached">Не дозвонились</a>'
+        '<a href="/supervisor/noshow">No-show</a>'
         '<a href="/supervisor/calls">Звонки</a><a href="/supervisor/quality">Оценка</a>'
+        '<a href="/supervisor/listening">Прослушка недели</a>'
         '<a href="/supervisor/audit">Журнал</a></nav>'
     )
 

@@ -82,12 +82,22 @@ async def test_operators_see_the_caller_and_wrap_up_and_the_supervisor_sees_the_
         await form.locator('input[name="visit_date"]').fill(visit)
         await form.locator('input[name="slot1"]').fill("сегодня 18:40")
         await form.locator('input[name="slot2"]').fill("завтра 12:20")
+        # She also marks the patient's complaint about the service: class A, quality or safety.
+        await form.locator('select[name="complaint_class"]').select_option("A")
+        await form.locator('input[name="complaint_comment"]').fill("грубо ответили на ресепшене")
         await form.locator("button").click()
         await anna.locator(".toast").wait_for(timeout=10_000)
         (contact,) = svc.home.query("select * from contacts")
         assert (contact["result"], contact["phone"], contact["direction"]) == ("booked", phone, "in")
         assert contact["follow_up"] == visit and "сегодня 18:40" in contact["comment"]
         assert contact["talk_seconds"] and contact["talk_seconds"] > 2
+        (complaint,) = svc.home.query("select * from complaints")
+        assert (complaint["contact_id"], complaint["complaint_class"]) == (contact["contact_id"], "A")
+        assert complaint["alerted_at"] is not None
+        # The senior administrator's board shows it at once, and so does her phone (no patient's name in it).
+        await boss.locator("#alerts", has_text="жалоба класса A").wait_for(timeout=10_000)
+        texts = [m.body for m in svc.twilio.messages if "жалоба класса A" in m.body]
+        assert len(texts) == 1 and "Смирнова" not in texts[0] and "грубо" not in texts[0]
 
         # A caller abandons: the supervisor's missed % and the callbacks tile change, live.
         before = await boss.locator("#tiles").get_attribute("data-missed")

@@ -26,6 +26,7 @@ from dialer.core.records import WrapupRow
 from dialer.web.access import RULES, Rule, route_table
 from tests.clinics import TWILIO_TOKEN, Chain, Person, clinic_chain
 from tests.quality_calls import add_call, add_recording, make_ogg
+from tests.staff import add_staff
 
 OPERATOR, SUPERVISOR, ADMIN = "operator", "supervisor", "admin"
 EVERYONE = frozenset({OPERATOR, SUPERVISOR, ADMIN})
@@ -73,6 +74,20 @@ def get_clinic(path: str, *, socket: bool = False, **params: str) -> Build:
         return Call("GET", path, {**params, "clinic": clinic}, socket=socket)
 
     return build
+
+
+async def skill_of_week(chain: Chain, person: Person, clinic: str) -> Call:
+    """«Навык недели» for an administrator of that clinic, made for the call."""
+    admin = await add_staff(
+        chain.rt.storage,
+        chain.next_id(f"op-{clinic}"),
+        "operator",
+        clinics=frozenset({clinic}),
+        display_name="Администратор недели",
+        now=chain.time.now(),
+    )
+    form = {"user_id": str(admin.user_id), "week": chain.time.today.isoformat(), "skill": "Два слота"}
+    return Call("POST", "/supervisor/listening/skill", {"clinic": clinic}, data=form)
 
 
 async def appointments_day(chain: Chain, person: Person, clinic: str) -> Call:
@@ -198,6 +213,7 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/supervisor/report.csv"): Spec(SUPERVISORS, get_clinic("/supervisor/report.csv"), 200, 403),
     ("GET", "/supervisor/missed"): Spec(SUPERVISORS, get_clinic("/supervisor/missed"), 200, 403),
     ("GET", "/supervisor/unreached"): Spec(SUPERVISORS, get_clinic("/supervisor/unreached"), 200, 403),
+    ("GET", "/supervisor/noshow"): Spec(SUPERVISORS, get_clinic("/supervisor/noshow"), 200, 403),
     ("GET", "/supervisor/audit"): Spec(SUPERVISORS, get_clinic("/supervisor/audit"), 200, 403),
     # Listening and scoring: a call or a recording names its clinic, and one not held does not exist.
     ("GET", "/supervisor/calls"): Spec(SUPERVISORS, get_clinic("/supervisor/calls"), 200, 403),
@@ -209,6 +225,8 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/recordings/{recording_id}"): Spec(
         EVERYONE, someone_elses_recording, 200, 404, tokens=False, not_theirs=frozenset({OPERATOR})
     ),
+    ("GET", "/supervisor/listening"): Spec(SUPERVISORS, get_clinic("/supervisor/listening"), 200, 403),
+    ("POST", "/supervisor/listening/skill"): Spec(SUPERVISORS, skill_of_week, 303, 403),
     # The JSON API: loading lists (calls and SMS follow) is for admins and the clinic's system, row by row
     # for their clinics; reading results also for supervisors; cancelling a visit also for the operator.
     ("POST", "/api/appointments"): Spec(frozenset({ADMIN}), import_appointment, 200, 400),

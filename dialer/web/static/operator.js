@@ -139,8 +139,14 @@
     extra.append(input("waiting_doctor", "В лист ожидания: врач"), input("waiting_date", "на дату", "date"),
                  input("waiting_comment", "комментарий"), input("diary_date", "В ежедневник: дата", "date"),
                  input("diary_comment", "комментарий"));
+    const complaint = el("fieldset", "complaint"); complaint.append(el("legend", null, "Жалоба пациента"));
+    const klass = select("complaint_class", "Класс", []);
+    Object.entries(options.complaints || {}).forEach(([value, label]) => {
+      const o = el("option", null, label); o.value = value; klass.querySelector("select").append(o);
+    });
+    complaint.append(klass, input("complaint_comment", "О чём жалоба"));
     const errors = el("p", "error"); const save = el("button", null, "Сохранить");
-    form.append(results, booked, again, refused, slots, comment, extra, errors, save);
+    form.append(results, booked, again, refused, slots, comment, extra, complaint, errors, save);
     form.addEventListener("change", () => {
       const value = form.querySelector('input[name="result"]:checked')?.value;
       form.querySelectorAll("[data-for]").forEach((box) => box.classList.toggle("hidden", box.dataset.for !== value));
@@ -151,7 +157,7 @@
       const body = { result, comment: text.value };
       const visible = (name) => [...form.querySelectorAll(`[name="${name}"]`)].find((f) => !f.closest(".hidden"));
       ["visit_date", "visit_time", "call_again_date", "reason", "waiting_doctor", "waiting_date", "waiting_comment",
-       "diary_date", "diary_comment"].forEach((name) => { const f = visible(name); if (f && f.value) body[name] = f.value; });
+       "diary_date", "diary_comment", "complaint_class", "complaint_comment"].forEach((name) => { const f = visible(name); if (f && f.value) body[name] = f.value; });
       body.slots = ["slot1", "slot2"].map((n) => visible(n).value).filter(Boolean);
       form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; }); errors.textContent = "";
       const response = await fetch(`/api/wrapups/${message.wrapup_id}`, {
