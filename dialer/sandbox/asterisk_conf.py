@@ -50,6 +50,7 @@ MODULES = (
     "app_echo",
     "app_amd",
     "app_waitforsilence",
+    "app_mixmonitor",
     "func_db",
     "func_channel",
     "func_strings",
