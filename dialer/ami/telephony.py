@@ -108,14 +108,11 @@ class AmiTelephony:
         except (AmiActionError, AmiLinkLost, TimeoutError) as err:
             log.debug("DBDel %s: %s", attempt_id, err)
 
-    async def put_db(self, family: str, key: str, value: str) -> None:
-        # Through Setvar and the DB() function, like forget_outcome: DBPut would need the "system" privilege.
+    async def set_global(self, name: str, value: str) -> None:
         try:
-            await self.connection.action(
-                {"Action": "Setvar", "Variable": f"DB({family}/{key})", "Value": value}
-            )
+            await self.connection.action({"Action": "Setvar", "Variable": name, "Value": value})
         except (AmiActionError, AmiLinkLost, TimeoutError) as err:
-            log.warning("AstDB %s/%s not written: %s", family, key, err)
+            log.warning("global %s not set: %s", name, err)
 
     async def redirect(self, channel: str, context: str) -> None:
         if not self.connection.connected:

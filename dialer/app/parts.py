@@ -26,7 +26,7 @@ from dialer.engine.machines import MachineWatch
 from dialer.engine.pacer import trunk_pacers
 from dialer.engine.popups import Popups
 from dialer.engine.progressive import ProgressiveFlow
-from dialer.engine.recordings import PbxDatabase, RecordingCollector
+from dialer.engine.recordings import PbxGlobals, RecordingCollector
 from dialer.engine.recovery import LinkRecovery
 from dialer.engine.reminders import ReminderFlow
 from dialer.engine.runner import FlowBasics
@@ -134,7 +134,7 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         store=SqlRecordingStore(storage.engine),
         users=storage.users,
         clock=clock,
-        pbx=telephony if isinstance(telephony, PbxDatabase) else None,
+        pbx=telephony if isinstance(telephony, PbxGlobals) else None,
     )
     connection.subscribe(on_up=recordings.link_up, on_down=recordings.link_down)
     return _runtime(basics, storage, connection, worker, room_changed, popups, pages, recordings)

@@ -89,7 +89,7 @@ def recording_variables(
 
 
 def inbound_switch(clinic_id: str, record: bool, announce: bool) -> str:
-    """What the inbound dialplan reads for one DID (AstDB dialer-recording/<DID>): clinic:record:announce."""
+    """What the inbound dialplan reads for one DID (the global DIALER_RECORDING_<DID>): clinic:record:announce."""
     on = record and announce
     return f"{clinic_id}:{'1' if record else '0'}:{'1' if on else '0'}"
 

@@ -7,9 +7,10 @@ a restart the next sweep takes whatever finished meanwhile. Each file is compres
 play) into `recordings_dir/<clinic>/<yyyy-mm>/`, its row written with the length sox reads from the stored file,
 and the raw file deleted. A file that cannot be read is set aside (`.bad`) and logged without the number.
 
-On each link-up the inbound switches go to AstDB (dialer-recording/<DID> = clinic,record,announce), where the
-inbound dialplan reads them: Asterisk keeps them across its restarts, and the service's own calls carry theirs
-as Originate variables instead.
+On each link-up the inbound switches go to dialplan globals (DIALER_RECORDING_<DID> = clinic:record:announce),
+where the inbound dialplan reads them. A global, not AstDB: the DB() function is not writable over AMI (it is
+"dangerous" to Asterisk), and a restarted Asterisk, which forgets globals, is also a new AMI login that sets them
+again. The service's own calls carry their switches as Originate variables instead.
 """
 
 from __future__ import annotations
@@ -40,16 +41,16 @@ from dialer.settings import Settings
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 2.0
-SWITCH_FAMILY = "dialer-recording"
+SWITCH_PREFIX = "DIALER_RECORDING_"
 SOX_TIMEOUT = 120.0
 # Vorbis at quality 2 on 8 kHz mono speech: about a tenth of the raw file, clear enough to score a call.
 VORBIS_QUALITY = "2"
 
 
 @runtime_checkable
-class PbxDatabase(Protocol):
-    async def put_db(self, family: str, key: str, value: str) -> None:
-        """AstDB <family>/<key> = value on the PBX; raises nothing when the link is down (the next link-up)."""
+class PbxGlobals(Protocol):
+    async def set_global(self, name: str, value: str) -> None:
+        """A dialplan global on the PBX; raises nothing when the link is down (the next link-up sets it)."""
         ...
 
 
@@ -88,6 +89,11 @@ async def compress(raw: Path, out: Path) -> None:
     partial.replace(out)
 
 
+def switch_name(did: str) -> str:
+    """The global the inbound dialplan reads for calls to `did` (its EXTEN)."""
+    return SWITCH_PREFIX + "".join(c if c.isalnum() else "_" for c in did)
+
+
 def _set_aside(path: Path) -> None:
     path.replace(path.with_name(path.name + ".bad"))
 
@@ -116,7 +122,7 @@ class RecordingCollector:
         store: RecordingStore,
         users: Directory,
         clock: Clock,
-        pbx: PbxDatabase | None,
+        pbx: PbxGlobals | None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -134,7 +140,7 @@ class RecordingCollector:
         for clinic in self.settings.clinics.values():
             value = inbound_switch(clinic.id, clinic.quality.record, clinic.quality.announce)
             for did in clinic.dids:
-                await self.pbx.put_db(SWITCH_FAMILY, did, value)
+                await self.pbx.set_global(switch_name(did), value)
 
     async def link_down(self) -> None:
         return None

@@ -1,0 +1,210 @@
+"""Conversations recorded on the real Asterisk: a patient calls the clinic, a simulated administrator answers
+and talks for a known time, MixMonitor records the bridged conversation, and the running service compresses the
+file into the clinic's folder with its row. The file's length (as soxi reads it) is checked against the bridged
+time Asterisk reports (BridgeEnter to BridgeLeave); the notice is checked by what the patient heard."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.lib.clinic import ClinicTime
+from bench.lib.rawami import RawAmi
+from bench.lib.service import free_port, start_service, stop_service, wait_healthy
+from tests.asterisk_plugin import SandboxHandle
+from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.inbound_scenario import QUEUE, Service, service_config
+from tests.support import DialerHome, until
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
+
+SPOOL = Path("var/spool/asterisk/monitor/dialer")  # inside the chroot: the dialplan's default
+HEARD = Path("var/spool/asterisk/monitor/sim-heard")
+TALK = 6  # seconds the administrator talks once they answer
+DID = "100"
+
+
+def _with_recording(text: str, spool: Path, *, record: bool, announce: bool) -> str:
+    """The scenario's settings with the recordings spool and the clinic's [clinics.quality] switches."""
+    quality = f"\n[clinics.quality]\nrecord = {str(record).lower()}\nannounce = {str(announce).lower()}\n"
+    text = text.replace("[service]\n", f'[service]\nrecordings_spool = "{spool}"\n', 1)
+    return text.replace("\n[inbound]", f"{quality}\n[inbound]", 1)
+
+
+@contextlib.asynccontextmanager
+async def recording_service(
+    sandbox: SandboxHandle, root: Path, *, record: bool, announce: bool
+) -> AsyncIterator[Service]:
+    """`dialer run` beside the sandbox as tests/inbound_scenario.py starts it, with recording set up."""
+    clinic = ClinicTime.morning()
+    port = free_port()
+    spool = sandbox.sandbox.layout.root / SPOOL / "done"
+    async with (
+        contextlib.AsyncExitStack() as links,
+        FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio,
+    ):
+        home = DialerHome(root)
+        home.write(
+            _with_recording(
+                service_config(sandbox, twilio, port, clinic), spool, record=record, announce=announce
+            )
+        )
+        ami = await RawAmi.logged_in(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)
+        links.push_async_callback(ami.close)
+        service = Service(home, ami, sandbox, twilio, f"http://127.0.0.1:{port}", clinic)
+        await service.set_global("DIALER_QUEUE_TIMEOUT", "30")
+        await service.set_global("DIALER_INBOUND_QUEUE", QUEUE)
+        await service.admins()
+        service.process = await start_service(home.root, home.config)
+        try:
+            await wait_healthy(service.base, timeout=30)
+            # The service has told the inbound dialplan this number's switches at its AMI login.
+            expected = f"c1:{int(record)}:{int(record and announce)}"
+            await until(lambda: _switch(service, expected), "the DID's recording switch", timeout=15)
+            yield service
+        finally:
+            await stop_service(service.process, grace=20)
+            await service.admins()
+            # Other tests call this number too: without the switch their calls are not recorded.
+            await service.set_global(f"DIALER_RECORDING_{DID}", "")
+            await service.set_global("SIM_VOICE_admin1", "")
+
+
+async def _switch(service: Service, expected: str) -> bool:
+    return await service.ami.getvar(f"DIALER_RECORDING_{DID}") == expected
+
+
+async def _patient_calls(service: Service, heard: str, caller: str) -> None:
+    """A patient calls the clinic's number and stays on the line, keeping what they hear in `heard`."""
+    reply = await service.ami.send(
+        "Originate",
+        [
+            ("Channel", f"Local/{DID}@clinic-inbound"),
+            ("Context", "sim-listening-patient"),
+            ("Exten", "s"),
+            ("Priority", "1"),
+            ("CallerID", f'"Пациент" <{caller}>'),
+            ("Variable", f"SIM_HEARD={heard}"),
+            ("Variable", "SIM_PATIENCE=40"),
+            ("Async", "true"),
+        ],
+    )
+    assert reply.get("Response") == "Success", reply
+
+
+def _bridged_seconds(service: Service, linkedid: str) -> float:
+    """How long the patient and the administrator were bridged, from Asterisk's own events."""
+    frames = service.ami.matching(lambda f: f.get("Linkedid") == linkedid)
+    enters = [float(f["Timestamp"]) for f in frames if f.get("Event") == "BridgeEnter"]
+    leaves = [float(f["Timestamp"]) for f in frames if f.get("Event") == "BridgeLeave"]
+    assert enters and leaves, f"no bridge seen for {linkedid}"
+    return max(leaves) - min(enters)
+
+
+def _soxi_seconds(path: Path) -> float:
+    return float(subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True).stdout)
+
+
+def _loudness(path: Path, start: float, length: float) -> float:
+    """The RMS amplitude of a stretch of a recording (0 is silence, 1 full scale)."""
+    out = subprocess.run(
+        ["sox", str(path), "-n", "trim", f"{start:.2f}", f"{length:.2f}", "stat"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    line = next(x for x in out.splitlines() if x.startswith("RMS     amplitude"))
+    return float(line.split(":")[1])
+
+
+def _greeting_seconds(sandbox: SandboxHandle) -> float:
+    return _soxi_seconds(sandbox.sandbox.layout.prompts_dir / "inbound-greeting.wav")
+
+
+async def _talk(service: Service, caller: str) -> str:
+    """admin1 on shift with sound on the line; the patient calls and hangs up; the name of what they heard."""
+    await service.set_global("SIM_VOICE_admin1", "1")
+    await service.set_global("SIM_TALK_admin1", str(TALK))
+    await service.add_admin("admin1", "answer")
+    await service.set_global("SIM_TALK_admin1", str(TALK))
+    heard = f"heard-{uuid.uuid4().hex[:12]}"
+    await _patient_calls(service, heard, caller)
+    return heard
+
+
+def _caller() -> str:
+    """A patient's number of its own for each test: the sandbox's spool may hold other calls' recordings."""
+    return f"7916{uuid.uuid4().int % 10**7:07d}"
+
+
+def _rows(service: Service, caller: str) -> list[Any]:
+    if not service.home.db.exists():
+        return []
+    return service.home.query("select * from recordings where phone = ? order by recording_id", (caller,))
+
+
+async def test_an_answered_inbound_call_gives_one_recording_as_long_as_the_conversation_with_the_notice_heard(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    async with recording_service(sandbox, tmp_path, record=True, announce=True) as svc:
+        caller = _caller()
+        heard = await _talk(svc, caller)
+        rows = await until(lambda: _rows(svc, caller), "the recording's row", timeout=60, every=0.5)
+        assert len(rows) == 1
+        row = rows[0]
+        assert (row["clinic_id"], row["kind"], row["phone"]) == ("c1", "inbound", caller)
+        assert row["member"] == "Local/admin1@sandbox-agents"
+        assert row["announced"] == 1
+        stored = tmp_path / "var" / "recordings" / row["file_name"]
+        assert stored.is_file() and stored.suffix == ".ogg"
+        assert row["bytes"] == stored.stat().st_size
+        seconds = _soxi_seconds(stored)
+        assert abs(seconds - row["seconds"]) < 0.01
+        bridged = _bridged_seconds(svc, row["call_ref"])
+        assert abs(seconds - bridged) <= 1.0, (seconds, bridged)
+        assert seconds >= TALK - 1
+        # The raw file is gone from Asterisk's spool once stored.
+        assert not list((sandbox.sandbox.layout.root / SPOOL / "done").glob(f"*{row['call_ref']}*"))
+        # The patient heard the notice: speech right after the greeting, where there is silence without it.
+        heard_file = sandbox.sandbox.layout.root / HEARD / f"{heard}.wav"
+        await until(heard_file.is_file, "the patient's side of the call", timeout=20)
+        assert _loudness(heard_file, _greeting_seconds(sandbox) + 0.8, 1.5) > 0.02
+
+
+async def test_without_the_notice_the_patient_hears_none_and_the_call_is_still_recorded(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    async with recording_service(sandbox, tmp_path, record=True, announce=False) as svc:
+        caller = _caller()
+        heard = await _talk(svc, caller)
+        rows = await until(lambda: _rows(svc, caller), "the recording's row", timeout=60, every=0.5)
+        assert len(rows) == 1 and rows[0]["announced"] == 0
+        heard_file = sandbox.sandbox.layout.root / HEARD / f"{heard}.wav"
+        await until(heard_file.is_file, "the patient's side of the call", timeout=20)
+        assert _loudness(heard_file, _greeting_seconds(sandbox) + 0.8, 1.5) < 0.005
+
+
+async def test_a_clinic_that_does_not_record_leaves_no_file_and_no_row(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    done = sandbox.sandbox.layout.root / SPOOL / "done"
+    before = set(done.glob("*")) if done.is_dir() else set()
+    async with recording_service(sandbox, tmp_path, record=False, announce=True) as svc:
+        caller = _caller()
+        await _talk(svc, caller)
+        hangup = await svc.ami.wait_for(
+            lambda f: f.get("Event") == "BridgeLeave" and "clinic-inbound" in f.get("Channel", ""), 40
+        )
+        await svc.hung_up(hangup["Uniqueid"], 10)
+        await until(lambda: svc.home.query("select * from inbound_calls"), "the call in the log", timeout=20)
+        await asyncio.sleep(4)
+        assert svc.home.query("select * from recordings") == []
+        after = set(done.glob("*")) if done.is_dir() else set()
+        assert after == before
