@@ -262,7 +262,8 @@ def _day_jobs(
         wake=basics.wake,
         clock=clock,
     )
-    purge = retention_purge(settings, lambda: daily_purge(storage, settings.retention, clock))
+    folder = settings.service.recordings_dir
+    purge = retention_purge(settings, lambda: daily_purge(storage, settings.retention, clock, folder))
     return DayJobs(lists=lists, daily=purge, clock=clock)
 
 

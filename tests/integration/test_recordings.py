@@ -10,6 +10,7 @@ import contextlib
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,15 @@ import pytest
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
 from bench.lib.service import free_port, start_service, stop_service, wait_healthy
+from dialer.core.recording import RawRecording
+from dialer.settings import RetentionSettings
+from dialer.storage.recordings import SqlRecordingStore
+from dialer.storage.repository import Storage
+from dialer.storage.retention import purge
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.inbound_scenario import QUEUE, Service, service_config
 from tests.support import DialerHome, until
-
-pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
 
 SPOOL = Path("var/spool/asterisk/monitor/dialer")  # inside the chroot: the dialplan's default
 HEARD = Path("var/spool/asterisk/monitor/sim-heard")
@@ -150,6 +154,8 @@ def _rows(service: Service, caller: str) -> list[Any]:
     return service.home.query("select * from recordings where phone = ? order by recording_id", (caller,))
 
 
+@pytest.mark.asterisk
+@pytest.mark.anyhour
 async def test_an_answered_inbound_call_gives_one_recording_as_long_as_the_conversation_with_the_notice_heard(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
@@ -178,6 +184,8 @@ async def test_an_answered_inbound_call_gives_one_recording_as_long_as_the_conve
         assert _loudness(heard_file, _greeting_seconds(sandbox) + 0.8, 1.5) > 0.02
 
 
+@pytest.mark.asterisk
+@pytest.mark.anyhour
 async def test_without_the_notice_the_patient_hears_none_and_the_call_is_still_recorded(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
@@ -191,6 +199,8 @@ async def test_without_the_notice_the_patient_hears_none_and_the_call_is_still_r
         assert _loudness(heard_file, _greeting_seconds(sandbox) + 0.8, 1.5) < 0.005
 
 
+@pytest.mark.asterisk
+@pytest.mark.anyhour
 async def test_a_clinic_that_does_not_record_leaves_no_file_and_no_row(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
@@ -208,3 +218,41 @@ async def test_a_clinic_that_does_not_record_leaves_no_file_and_no_row(
         assert svc.home.query("select * from recordings") == []
         after = set(done.glob("*")) if done.is_dir() else set()
         assert after == before
+
+
+async def test_the_retention_purge_deletes_old_recordings_files_and_rows_and_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    """On a real SQLite file: a recording a second past `[retention] recordings` goes, file and row; one a second
+    inside stays; a dry run changes neither."""
+    now = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
+    policy = RetentionSettings(recordings=timedelta(days=90))
+    folder = tmp_path / "recordings"
+    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'dialer.db'}")
+    try:
+        store = SqlRecordingStore(storage.engine)
+        kept: dict[str, int] = {}
+        for label, started in (
+            ("old", now - policy.recordings - timedelta(seconds=1)),
+            ("fresh", now - policy.recordings + timedelta(seconds=1)),
+        ):
+            raw = RawRecording("inbound", "c1", f"call-{label}", "PJSIP/101", started, True, "79161230001")
+            name = raw.stored_name(started)
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(b"OggS" + bytes(100))
+            kept[label] = await store.insert(raw, None)
+            await store.finish(kept[label], file_name=str(name), seconds=5.0, size=104, ended_at=started)
+        files = sorted(folder.rglob("*.ogg"))
+        dry = await purge(storage.engine, policy, now, dry_run=True, recordings_dir=folder)
+        assert dry.counts.get("recordings") == 1
+        assert sorted(folder.rglob("*.ogg")) == files
+        assert await store.get(kept["old"]) is not None
+
+        done = await purge(storage.engine, policy, now, recordings_dir=folder)
+        assert (done.counts["recordings"], done.counts["recording_files"]) == (1, 1)
+        assert await store.get(kept["old"]) is None
+        fresh = await store.get(kept["fresh"])
+        assert fresh is not None and (folder / fresh.file_name).is_file()
+        assert [p.name for p in folder.rglob("*.ogg")] == [Path(fresh.file_name).name]
+    finally:
+        await storage.close()
