@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from bench.lib.carrier_numbers import FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
 from bench.lib.service import free_port, start_service, stop_service, wait_healthy
@@ -26,7 +28,7 @@ from dialer.storage.repository import Storage
 from dialer.storage.retention import purge
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.inbound_scenario import QUEUE, Service, service_config
+from tests.inbound_scenario import QUEUE, Service, carrier_phone, service_config
 from tests.support import DialerHome, until
 
 SPOOL = Path("var/spool/asterisk/monitor/dialer")  # inside the chroot: the dialplan's default
@@ -256,3 +258,32 @@ async def test_the_retention_purge_deletes_old_recordings_files_and_rows_and_kee
         assert [p.name for p in folder.rglob("*.ogg")] == [Path(fresh.file_name).name]
     finally:
         await storage.close()
+
+
+@pytest.mark.asterisk
+@pytest.mark.anyhour
+async def test_a_callback_answered_by_the_patient_is_recorded_as_long_as_the_conversation(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    phone = carrier_phone(FarEnd.PERSON, random.Random())  # answers when the clinic calls back
+    async with recording_service(sandbox, tmp_path, record=True, announce=True) as svc:
+        await svc.call_in(DID, phone, patience=1)  # nobody on shift: a missed call, a callback task
+        await svc.until(svc.tasks, 20, "a callback task")
+        await svc.set_global("SIM_VOICE_admin1", "1")
+        await svc.add_admin("admin1", "answer")
+        await svc.set_global("SIM_TALK_admin1", "12")
+        digits = phone.lstrip("+")
+        rows = await until(lambda: _rows(svc, digits), "the callback's recording", timeout=60, every=0.5)
+        assert len(rows) == 1
+        row = rows[0]
+        assert (row["kind"], row["member"], row["announced"]) == (
+            "callback",
+            "Local/admin1@sandbox-agents",
+            1,
+        )
+        attempt = svc.home.query("select attempt_id from attempts where leg_status = 'ANSWER'")[0]
+        assert row["call_ref"] == attempt["attempt_id"]
+        seconds = _soxi_seconds(tmp_path / "var" / "recordings" / row["file_name"])
+        bridged = _bridged_seconds(svc, row["call_ref"])
+        assert abs(seconds - bridged) <= 1.0, (seconds, bridged)
+        assert seconds > 3
