@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import subprocess
 import uuid
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bench.lib.carrier_numbers import FarEnd
@@ -29,6 +31,8 @@ from dialer.storage.retention import purge
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.inbound_scenario import QUEUE, Service, carrier_phone, service_config
+from tests.kos_scenario import kos_config, webhook_receiver
+from tests.operators import add_user, api_token
 from tests.support import DialerHome, until
 
 SPOOL = Path("var/spool/asterisk/monitor/dialer")  # inside the chroot: the dialplan's default
@@ -46,7 +50,7 @@ def _with_recording(text: str, spool: Path, *, record: bool, announce: bool) -> 
 
 @contextlib.asynccontextmanager
 async def recording_service(
-    sandbox: SandboxHandle, root: Path, *, record: bool, announce: bool
+    sandbox: SandboxHandle, root: Path, *, record: bool, announce: bool, extra: str = ""
 ) -> AsyncIterator[Service]:
     """`dialer run` beside the sandbox as tests/inbound_scenario.py starts it, with recording set up."""
     clinic = ClinicTime.morning()
@@ -59,7 +63,10 @@ async def recording_service(
         home = DialerHome(root)
         home.write(
             _with_recording(
-                service_config(sandbox, twilio, port, clinic), spool, record=record, announce=announce
+                service_config(sandbox, twilio, port, clinic, extra=extra),
+                spool,
+                record=record,
+                announce=announce,
             )
         )
         ami = await RawAmi.logged_in(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)
@@ -287,3 +294,53 @@ async def test_a_callback_answered_by_the_patient_is_recorded_as_long_as_the_con
         bridged = _bridged_seconds(svc, row["call_ref"])
         assert abs(seconds - bridged) <= 1.0, (seconds, bridged)
         assert seconds > 3
+
+
+@pytest.mark.asterisk
+@pytest.mark.anyhour
+async def test_a_kos_call_is_recorded_under_the_administrator_who_took_it(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    phone = carrier_phone(FarEnd.PERSON, random.Random())
+    async with (
+        webhook_receiver(fail_first=0) as receiver,
+        recording_service(
+            sandbox, tmp_path, record=True, announce=False, extra=kos_config(receiver.port)
+        ) as svc,
+    ):
+        add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents", clinics=["c1"])
+        (anna,) = svc.home.query("select user_id from users where username = 'anna'")
+        token = api_token(svc)
+        await svc.set_global("SIM_VOICE_admin1", "1")
+        await svc.add_admin("admin1", "answer")
+        await svc.set_global("SIM_TALK_admin1", "8")
+        recall = {
+            "recall_id": "K-1",
+            "clinic": "c1",
+            "patient_name": "Пациент",
+            "phone": phone,
+            "doctor": "Петрова Анна Викторовна",
+            "comment": "Контроль",
+            "target_date": svc.clinic.today.isoformat(),
+        }
+        reply = await _post(svc, token, "/api/kos", [recall])
+        assert reply[0] == 200, reply
+        digits = phone.lstrip("+")
+        rows = await until(lambda: _rows(svc, digits), "the KOS call's recording", timeout=90, every=0.5)
+        assert len(rows) == 1
+        row = rows[0]
+        assert (row["kind"], row["user_id"], row["announced"]) == ("kos", anna["user_id"], 0)
+        seconds = _soxi_seconds(tmp_path / "var" / "recordings" / row["file_name"])
+        bridged = _bridged_seconds(svc, row["call_ref"])
+        assert abs(seconds - bridged) <= 1.0, (seconds, bridged)
+        assert seconds > 3
+
+
+async def _post(svc: Service, token: str, path: str, body: Any) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
+        http.post(
+            f"{svc.base}{path}", data=json.dumps(body), headers={"Content-Type": "application/json"}
+        ) as r,
+    ):
+        return r.status, await r.text()
