@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 from typing import Protocol
 
 from dialer.core.errors import FieldError
+from dialer.core.privacy import mask_phone
 
 SEPARATOR = "~"
 RAW_SUFFIX = ".wav"
@@ -45,16 +46,29 @@ class RawRecording:
         )
 
 
+def shown_name(name: str) -> str:
+    """A file's name fit for a log line or an error: the patient's number in it masked."""
+    head, sep, last = name.rpartition(SEPARATOR)
+    if not sep:
+        return name
+    digits = last.removesuffix(RAW_SUFFIX)
+    return (
+        f"{head}{sep}{mask_phone(digits) if digits else ''}{RAW_SUFFIX if last.endswith(RAW_SUFFIX) else ''}"
+    )
+
+
 def parse_raw_name(name: str) -> RawRecording:
-    """The call a finished file's name describes; FieldError naming the file when it is not one of ours."""
+    """The call a finished file's name describes; FieldError naming the file (its number masked) when it is not
+    one of ours."""
+    shown = shown_name(name)
     if not name.endswith(RAW_SUFFIX):
-        raise FieldError(name, f"не {RAW_SUFFIX}")
+        raise FieldError(shown, f"не {RAW_SUFFIX}")
     parts = name[: -len(RAW_SUFFIX)].split(SEPARATOR)
     if len(parts) != len(FIELDS):
-        raise FieldError(name, f"ожидалось {len(FIELDS)} полей через {SEPARATOR!r}, а не {len(parts)}")
+        raise FieldError(shown, f"ожидалось {len(FIELDS)} полей через {SEPARATOR!r}, а не {len(parts)}")
     kind, clinic, call_ref, member, epoch, announced, phone = parts
     if not (kind and clinic and call_ref) or not epoch.isdigit():
-        raise FieldError(name, "нет вида звонка, клиники, звонка или времени начала")
+        raise FieldError(shown, "нет вида звонка, клиники, звонка или времени начала")
     return RawRecording(
         kind=kind,
         clinic_id=clinic,

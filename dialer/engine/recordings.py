@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from dialer.core.clock import Clock
-from dialer.core.errors import FieldError
+from dialer.core.errors import FieldError, PeerFailed
 from dialer.core.privacy import mask_phone
 from dialer.core.recording import (
     RAW_SUFFIX,
@@ -58,8 +58,8 @@ class Directory(Protocol):
     async def all(self) -> list[UserRow]: ...
 
 
-class SoxFailed(Exception):
-    pass
+class SoxFailed(PeerFailed):
+    """sox could not read or write a recording."""
 
 
 async def _run(*argv: str) -> str:
@@ -174,7 +174,7 @@ class RecordingCollector:
         try:
             raw = parse_raw_name(path.name)
         except FieldError as err:
-            log.warning("recordings: %s is not a recording of ours (%s); set aside", path.name, err.message)
+            log.warning("recordings: %s is not a recording of ours (%s); set aside", err.field, err.message)
             await asyncio.to_thread(_set_aside, path)
             return False
         try:

@@ -44,7 +44,14 @@ def test_the_stored_name_is_by_clinic_and_local_month_and_names_the_call() -> No
 def test_a_name_that_is_not_ours_is_refused_with_the_file_named(name: str) -> None:
     with pytest.raises(FieldError) as err:
         parse_raw_name(name)
-    assert name in str(err.value)
+    assert name.split("~")[1] in str(err.value)
+
+
+def test_the_refusal_masks_the_patients_number() -> None:
+    name = "inbound~c1~1.2~m~soon~1~79161234567.wav"
+    with pytest.raises(FieldError) as err:
+        parse_raw_name(name)
+    assert "79161234567" not in str(err.value) and "inbound~c1~1.2~m~soon~1~" in str(err.value)
 
 
 def test_switches_never_announce_what_is_not_recorded() -> None:
