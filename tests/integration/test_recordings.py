@@ -33,6 +33,7 @@ from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, F
 from tests.inbound_scenario import QUEUE, Service, carrier_phone, service_config
 from tests.kos_scenario import kos_config, webhook_receiver
 from tests.operators import add_user, api_token
+from tests.service_toml import QUALITY_OFF
 from tests.support import DialerHome, until
 
 SPOOL = Path("var/spool/asterisk/monitor/dialer")  # inside the chroot: the dialplan's default
@@ -43,9 +44,10 @@ DID = "100"
 
 def _with_recording(text: str, spool: Path, *, record: bool, announce: bool) -> str:
     """The scenario's settings with the recordings spool and the clinic's [clinics.quality] switches."""
-    quality = f"\n[clinics.quality]\nrecord = {str(record).lower()}\nannounce = {str(announce).lower()}\n"
+    quality = f"[clinics.quality]\nrecord = {str(record).lower()}\nannounce = {str(announce).lower()}\n"
+    assert QUALITY_OFF in text
     text = text.replace("[service]\n", f'[service]\nrecordings_spool = "{spool}"\n', 1)
-    return text.replace("\n[inbound]", f"{quality}\n[inbound]", 1)
+    return text.replace(QUALITY_OFF, quality, 1)
 
 
 @contextlib.asynccontextmanager
