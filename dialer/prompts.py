@@ -45,7 +45,7 @@ FIXED_PROMPTS: dict[str, str] = {
     "machine-visit": "Напоминаем о вашей записи",
     "machine-phone": "Телефон клиники:",
     "machine-bye": "До свидания.",
-    # Before an administrator answers, when the clinic records and says so ([clinics.quality] announce).
+    # Said into the conversation as an administrator answers, when the clinic records and says so.
     "recording-notice": "Разговор может быть записан для контроля качества.",
 }
 PROMPT_FOLDER = "dialer"

@@ -51,6 +51,8 @@ MODULES = (
     "app_amd",
     "app_waitforsilence",
     "app_mixmonitor",
+    "app_originate",
+    "app_bridgeaddchan",
     "func_db",
     "func_channel",
     "func_strings",

@@ -1,7 +1,8 @@
 """Conversations recorded on the real Asterisk: a patient calls the clinic, a simulated administrator answers
 and talks for a known time, MixMonitor records the bridged conversation, and the running service compresses the
 file into the clinic's folder with its row. The file's length (as soxi reads it) is checked against the bridged
-time Asterisk reports (BridgeEnter to BridgeLeave); the notice is checked by what the patient heard."""
+time Asterisk reports (BridgeEnter to BridgeLeave). The administrators' line carries digital silence, so the
+notice, said inside the conversation, shows as the only sound: in the recording and in what the patient heard."""
 
 from __future__ import annotations
 
@@ -127,10 +128,11 @@ def _soxi_seconds(path: Path) -> float:
     return float(subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True).stdout)
 
 
-def _loudness(path: Path, start: float, length: float) -> float:
-    """The RMS amplitude of a stretch of a recording (0 is silence, 1 full scale)."""
+def _loudness(path: Path, start: float, length: float | None = None) -> float:
+    """The RMS amplitude of a stretch of a recording, to its end without `length` (0 is silence, 1 full scale)."""
+    stretch = [f"{start:.2f}"] + ([f"{length:.2f}"] if length is not None else [])
     out = subprocess.run(
-        ["sox", str(path), "-n", "trim", f"{start:.2f}", f"{length:.2f}", "stat"],
+        ["sox", str(path), "-n", "trim", *stretch, "stat"],
         capture_output=True,
         text=True,
         check=True,
@@ -189,10 +191,13 @@ async def test_an_answered_inbound_call_gives_one_recording_as_long_as_the_conve
         assert seconds >= TALK - 1
         # The raw file is gone from Asterisk's spool once stored.
         assert not list((sandbox.sandbox.layout.root / SPOOL / "done").glob(f"*{row['call_ref']}*"))
-        # The patient heard the notice: speech right after the greeting, where there is silence without it.
+        # The notice is in the recording: speech at its start, where the administrator's line is silent.
+        assert _loudness(stored, 0.6, 1.5) > 0.02
+        assert _loudness(stored, seconds - 2, 1.5) < 0.005
+        # And the patient heard it: speech after the greeting, where there is silence without it.
         heard_file = sandbox.sandbox.layout.root / HEARD / f"{heard}.wav"
         await until(heard_file.is_file, "the patient's side of the call", timeout=20)
-        assert _loudness(heard_file, _greeting_seconds(sandbox) + 0.8, 1.5) > 0.02
+        assert _loudness(heard_file, _greeting_seconds(sandbox) + 0.8) > 0.02
 
 
 @pytest.mark.asterisk
@@ -205,9 +210,10 @@ async def test_without_the_notice_the_patient_hears_none_and_the_call_is_still_r
         heard = await _talk(svc, caller)
         rows = await until(lambda: _rows(svc, caller), "the recording's row", timeout=60, every=0.5)
         assert len(rows) == 1 and rows[0]["announced"] == 0
+        assert _loudness(tmp_path / "var" / "recordings" / rows[0]["file_name"], 0.6, 1.5) < 0.005
         heard_file = sandbox.sandbox.layout.root / HEARD / f"{heard}.wav"
         await until(heard_file.is_file, "the patient's side of the call", timeout=20)
-        assert _loudness(heard_file, _greeting_seconds(sandbox) + 0.8, 1.5) < 0.005
+        assert _loudness(heard_file, _greeting_seconds(sandbox) + 0.8) < 0.005
 
 
 @pytest.mark.asterisk
