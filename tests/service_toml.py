@@ -40,8 +40,9 @@ def clinic_entry(
 ) -> str:
     """One `[[clinics]]` entry on the clinic's time zone; `settings` are more of its keys (DIDs, queues…).
 
-    Its conversations are not recorded (QUALITY_OFF): the recording notice, said before a patient is
-    connected, would lengthen every scenario's timings; tests/integration/test_recordings.py turns it on."""
+    Its conversations are not recorded (QUALITY_OFF): those services collect no recordings, so their calls
+    would only pile files into the sandbox's spool; tests/integration/test_recordings.py turns it on (the
+    missed-call, КОС and FreePBX suites also pass with it on)."""
     return f"""
 [[clinics]]
 id = "{clinic_id}"
