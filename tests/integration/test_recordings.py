@@ -20,11 +20,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bench.lib.carrier_numbers import FarEnd
+from bench.lib.carrier_numbers import TRUNK_DIAL, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
 from bench.lib.service import free_port, start_service, stop_service, wait_healthy
-from dialer.core.recording import RawRecording
+from dialer.core.recording import RawRecording, recording_variables
 from dialer.settings import RetentionSettings
 from dialer.storage.recordings import SqlRecordingStore
 from dialer.storage.repository import Storage
@@ -352,3 +352,42 @@ async def _post(svc: Service, token: str, path: str, body: Any) -> tuple[int, An
         ) as r,
     ):
         return r.status, await r.text()
+
+
+@pytest.mark.asterisk
+@pytest.mark.anyhour
+async def test_a_reminder_patient_who_presses_3_is_recorded_with_the_administrator(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    """The reminder IVR's «3» puts the patient in the queue; the conversation with whoever answers is recorded,
+    with the switches the service's Originate carries (recording_variables)."""
+    phone = carrier_phone(FarEnd.EARLY_PRESSER, random.Random(), "3")  # presses 3, hangs up 6 s later
+    async with recording_service(sandbox, tmp_path, record=True, announce=True) as svc:
+        await svc.set_global("SIM_VOICE_admin1", "1")
+        await svc.add_admin("admin1", "answer")
+        await svc.set_global("SIM_TALK_admin1", "20")
+        ours = svc.home.attempt_id("reminders", 998, 1)
+        switches = recording_variables("c1", "reminders", phone, record=True, announce=True)
+        reply = await svc.ami.send(
+            "Originate",
+            [
+                ("Channel", TRUNK_DIAL.format(number=phone.lstrip("+"))),
+                ("Context", "dialer-reminder"),
+                ("Exten", "s"),
+                ("Priority", "1"),
+                ("Async", "true"),
+                ("ChannelId", ours),
+                ("Variable", f"DIALER_ATTEMPT={ours}"),
+                ("Variable", f"DIALER_QUEUE={QUEUE}"),
+                *(("Variable", f"{k}={v}") for k, v in switches.items()),
+            ],
+        )
+        assert reply.get("Response") == "Success", reply
+        digits = phone.lstrip("+")
+        rows = await until(lambda: _rows(svc, digits), "the reminder call's recording", timeout=60, every=0.5)
+        assert len(rows) == 1
+        row = rows[0]
+        assert (row["kind"], row["call_ref"], row["announced"]) == ("reminder", ours, 1)
+        seconds = _soxi_seconds(tmp_path / "var" / "recordings" / row["file_name"])
+        bridged = _bridged_seconds(svc, ours)
+        assert abs(seconds - bridged) <= 1.0, (seconds, bridged)
