@@ -7,6 +7,7 @@ per table, and never a name or a number; the functions return it, so that a call
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TextIO
 
 from dialer.core.clock import Clock
@@ -38,7 +39,13 @@ def report(erased: Erased, out: TextIO, *, done: str, dry: str) -> None:
 async def purge_command(settings: Settings, clock: Clock, *, dry_run: bool, out: TextIO) -> int:
     storage = await Storage.open(settings.service.db_url)
     try:
-        erased = await purge(storage.engine, settings.retention, clock.now(), dry_run=dry_run)
+        erased = await purge(
+            storage.engine,
+            settings.retention,
+            clock.now(),
+            dry_run=dry_run,
+            recordings_dir=settings.service.recordings_dir,
+        )
     finally:
         await storage.close()
     report(
@@ -76,10 +83,12 @@ async def forget_command(settings: Settings, phone: str, *, dry_run: bool, out: 
     return EXIT_OK
 
 
-async def daily_purge(storage: Storage, policy: RetentionSettings, clock: Clock) -> Erased | None:
+async def daily_purge(
+    storage: Storage, policy: RetentionSettings, clock: Clock, recordings_dir: Path | None = None
+) -> Erased | None:
     """The service's scheduled purge. Logs counts only; a failure is logged by type, never by its text."""
     try:
-        erased = await purge(storage.engine, policy, clock.now())
+        erased = await purge(storage.engine, policy, clock.now(), recordings_dir=recordings_dir)
     except Exception as exc:
         log.error("retention purge failed: %s; next try tomorrow", describe_error(exc))
         return None

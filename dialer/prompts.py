@@ -45,6 +45,8 @@ FIXED_PROMPTS: dict[str, str] = {
     "machine-visit": "Напоминаем о вашей записи",
     "machine-phone": "Телефон клиники:",
     "machine-bye": "До свидания.",
+    # Said into the conversation as an administrator answers, when the clinic records and says so.
+    "recording-notice": "Разговор может быть записан для контроля качества.",
 }
 PROMPT_FOLDER = "dialer"
 VOICE = ("-v", "ru", "-s", "175")

@@ -16,6 +16,7 @@ CARRIER_TRUNK, SIM_TRUNK = "carrier", "sim"
 # CARRIER_TRUNK dials the sandbox's carrier over the PJSIP trunk, as a clinic dials the public network; SIM_TRUNK
 # dials the `Local/` patients of tests/asterisk/patients.conf, for what the carrier has no number for.
 DIALS = {CARRIER_TRUNK: TRUNK_DIAL, SIM_TRUNK: "Local/{number}@patients"}
+QUALITY_OFF = "[clinics.quality]\nrecord = false\n"
 
 
 def trunk_table(name: str, *, ring_timeout: str = "4s", max_channels: int = 10) -> str:
@@ -37,7 +38,11 @@ def clinic_entry(
     phone: str = "+7 495 123-45-67",
     settings: str = "",
 ) -> str:
-    """One `[[clinics]]` entry on the clinic's time zone; `settings` are more of its keys (DIDs, queues…)."""
+    """One `[[clinics]]` entry on the clinic's time zone; `settings` are more of its keys (DIDs, queues…).
+
+    Its conversations are not recorded (QUALITY_OFF): those services collect no recordings, so their calls
+    would only pile files into the sandbox's spool; tests/integration/test_recordings.py turns it on (the
+    missed-call, КОС and FreePBX suites also pass with it on)."""
     return f"""
 [[clinics]]
 id = "{clinic_id}"
@@ -46,7 +51,8 @@ timezone = "{clock.tz.key}"
 phone = "{phone}"
 trunk = "{trunk}"
 skip_holidays = false
-{settings}"""
+{settings}
+{QUALITY_OFF}"""
 
 
 def service_toml(

@@ -108,6 +108,12 @@ class AmiTelephony:
         except (AmiActionError, AmiLinkLost, TimeoutError) as err:
             log.debug("DBDel %s: %s", attempt_id, err)
 
+    async def set_global(self, name: str, value: str) -> None:
+        try:
+            await self.connection.action({"Action": "Setvar", "Variable": name, "Value": value})
+        except (AmiActionError, AmiLinkLost, TimeoutError) as err:
+            log.warning("global %s not set: %s", name, err)
+
     async def redirect(self, channel: str, context: str) -> None:
         if not self.connection.connected:
             raise TelephonyUnavailable("no AMI link")

@@ -26,6 +26,7 @@ from dialer.engine.machines import MachineWatch
 from dialer.engine.pacer import trunk_pacers
 from dialer.engine.popups import Popups
 from dialer.engine.progressive import ProgressiveFlow
+from dialer.engine.recordings import PbxGlobals, RecordingCollector
 from dialer.engine.recovery import LinkRecovery
 from dialer.engine.reminders import ReminderFlow
 from dialer.engine.runner import FlowBasics
@@ -35,6 +36,7 @@ from dialer.engine.worklists import DiarySource, OfferSource
 from dialer.personal_data import daily_purge
 from dialer.settings import Settings
 from dialer.sms.factory import build_gateway, status_callback_url
+from dialer.storage.recordings import SqlRecordingStore
 from dialer.storage.repository import Storage
 from dialer.web.live import LiveHub, OpenPages
 from dialer.webhook import WebhookSender
@@ -69,6 +71,7 @@ class Runtime:
     webhook: WebhookSender
     day_jobs: DayJobs
     health: Health
+    recordings: RecordingCollector
 
 
 def machine_watch(settings: Settings, clock: Clock, telephony: Telephony) -> MachineWatch | None:
@@ -126,7 +129,15 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         clock=clock,
         wake=worker.wake,
     )
-    return _runtime(basics, storage, connection, worker, room_changed, popups, pages)
+    recordings = RecordingCollector(
+        settings=settings,
+        store=SqlRecordingStore(storage.engine),
+        users=storage.users,
+        clock=clock,
+        pbx=telephony if isinstance(telephony, PbxGlobals) else None,
+    )
+    connection.subscribe(on_up=recordings.link_up, on_down=recordings.link_down)
+    return _runtime(basics, storage, connection, worker, room_changed, popups, pages, recordings)
 
 
 def _runtime(
@@ -137,6 +148,7 @@ def _runtime(
     room_changed: asyncio.Event,
     popups: Popups,
     pages: OpenPages,
+    recordings: RecordingCollector,
 ) -> Runtime:
     """The campaigns, the inbound desk, the recovery after link-up, the day's jobs and what the pages show."""
     settings, clock, desk = basics.settings, basics.clock, basics.desk
@@ -184,6 +196,7 @@ def _runtime(
         webhook=WebhookSender(settings.webhook, storage.outbox, clock),
         day_jobs=day_jobs,
         health=Health(link=link, desk=desk, due=storage.due),
+        recordings=recordings,
     )
 
 
@@ -249,7 +262,8 @@ def _day_jobs(
         wake=basics.wake,
         clock=clock,
     )
-    purge = retention_purge(settings, lambda: daily_purge(storage, settings.retention, clock))
+    folder = settings.service.recordings_dir
+    purge = retention_purge(settings, lambda: daily_purge(storage, settings.retention, clock, folder))
     return DayJobs(lists=lists, daily=purge, clock=clock)
 
 

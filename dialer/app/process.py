@@ -79,6 +79,7 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
         group.create_task(rt.live.boards(), name="boards"),
         group.create_task(renew_lease(rt.storage.leases, holder, rt.clock), name="lease"),
         group.create_task(rt.intake.expire_forever(rt.clock), name="tracker-expiry"),
+        group.create_task(rt.recordings.run(), name="recordings"),
     ]
     if rt.sms.gateway is not None:
         interval, by_callback = rt.settings.sms.status_poll_interval, bool(rt.settings.service.public_url)

@@ -274,6 +274,8 @@ class CallbackFlow(CampaignFlow):
                 "DIALER_PATIENT_DIAL": patient,
                 "DIALER_RING_SECONDS": str(int(self.policy.ring_timeout.total_seconds())),
                 "DIALER_CALLERID": clinic_number,
+                "DIALER_ADMIN": interface,  # the recording's administrator
+                **self.runner.recording_variables(attempt_id, clinic.id, task.phone),
             },
         )
         return Call(clinic.id, task.phone, request)

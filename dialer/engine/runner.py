@@ -18,6 +18,7 @@ from dialer.core.clock import Clock
 from dialer.core.ids import AttemptId, SmsKey
 from dialer.core.phones import dial_forms
 from dialer.core.ports import OriginateRequest
+from dialer.core.recording import recording_variables
 from dialer.core.records import AttemptRecord, AttemptRow, AttemptState, DueTask, TaskKind
 from dialer.core.stores import AttemptStore, DueStore
 from dialer.engine.calls import CallDesk, CallHandler, attempt_row
@@ -168,9 +169,20 @@ class CampaignRunner:
             exten="s",
             timeout_ms=int((trunk.ring_timeout if ring is None else ring).total_seconds() * 1000),
             caller_id=trunk.caller_id,
-            variables={"DIALER_ATTEMPT": str(attempt_id), **(variables or {})},
+            variables={
+                "DIALER_ATTEMPT": str(attempt_id),
+                **self.recording_variables(attempt_id, clinic_id, phone),
+                **(variables or {}),
+            },
         )
         return Call(clinic_id, phone, request)
+
+    def recording_variables(self, attempt_id: AttemptId, clinic_id: str, phone: str) -> dict[str, str]:
+        """Whether the dialplan records the conversation and tells the patient first (the clinic's switches)."""
+        quality = self.settings.clinic(clinic_id).quality
+        return recording_variables(
+            clinic_id, attempt_id.campaign, phone, record=quality.record, announce=quality.announce
+        )
 
     def machine_variables(self, clinic_id: str, on: bool) -> dict[str, str]:
         """What the IVR needs to tell machines apart and leave them the message (config/asterisk/README.md):

@@ -40,6 +40,9 @@ class ServiceSettings:
     log_level: str = "INFO"
     # Plain HTTP on a non-loopback address, on purpose (a closed network, a trial): started with a warning.
     insecure_http: bool = False
+    # Where Asterisk leaves finished conversation recordings, as this service sees the folder (the dialplan's
+    # DIALER_RECORDING_DIR + "/done", seen from outside a chroot or over a shared mount); "" = not collected.
+    recordings_spool: str = ""
 
     @property
     def recordings_dir(self) -> Path:

@@ -237,6 +237,7 @@ def _service(t: Table, base: Path) -> ServiceSettings:
             public_url=t.text("public_url", "").rstrip("/"),
             log_level=t.text("log_level", "INFO").upper(),
             insecure_http=t.flag("insecure_http", False),
+            recordings_spool=t.text("recordings_spool", ""),
         )
     )
 

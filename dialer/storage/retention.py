@@ -12,6 +12,8 @@ appointments  visits (by the visit's time) deleted with their calls, SMS, follow
 recalls       КОС cases closed (Записан, Отказ) that long ago, with their calls, SMS and webhook events
 contacts      contacts («обращения»), wrap-up forms, and closed diary and waiting-list entries (with their calls)
 comments      the free text of the same rows blanked earlier than the rows themselves
+recordings    conversation recordings (by their start): the compressed file in the recordings folder, then its
+              row; a scorecard of the call stays
 
 `forget` (in dialer/storage/forgetting.py) erases everything about the people on one phone number: every row
 holding that number, their patient ids (in any clinic) and what hangs off those rows; see `forget` for the tables.
@@ -28,6 +30,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -70,6 +73,7 @@ from dialer.storage.journal_schema import (
     webhook_outbox,
     wrapups,
 )
+from dialer.storage.quality_schema import recordings
 from dialer.storage.schema import (
     admin_tasks,
     appointments,
@@ -97,6 +101,11 @@ class _Purge:
         self.engine = engine
         self.shared = shared
         self.done: Counter[str] = Counter()
+
+    @property
+    def dry(self) -> bool:
+        """A dry run shares one transaction it rolls back: nothing outside the database may change either."""
+        return self.shared is not None
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -184,6 +193,35 @@ async def _rules(run: _Purge, policy: RetentionSettings, now: datetime) -> None:
     await _idle_patients(run, now - policy.appointments)
 
 
+async def _recording_rule(run: _Purge, cut: datetime, folder: Path | None) -> None:
+    """Old recordings: their files first (when the folder is known), then their rows."""
+
+    async def erase(conn: AsyncConnection, keys: Keys) -> Counter[str]:
+        ids = [k[0] for k in keys]
+        done = 0
+        for part in slices(ids):
+            which = recordings.c.recording_id.in_(list(part))
+            done += (await conn.execute(delete(recordings).where(which))).rowcount
+        files = 0
+        if folder is not None and not run.dry:
+            for _, name in keys:
+                if name and _remove(folder / name):
+                    files += 1
+        return Counter({"recordings": done, "recording_files": files})
+
+    await run.rule(
+        select(recordings.c.recording_id, recordings.c.file_name).where(recordings.c.started_at < cut), erase
+    )
+
+
+def _remove(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 async def _idle_patients(run: _Purge, cut: datetime) -> None:
     """Last, once the rest has gone: a patient row nothing refers to any more, not updated since the cut."""
 
@@ -250,20 +288,28 @@ async def _contact_rules(run: _Purge, cut: datetime, comments_cut: datetime) -> 
 
 
 async def purge(
-    engine: AsyncEngine, policy: RetentionSettings, now: datetime, *, dry_run: bool = False
+    engine: AsyncEngine,
+    policy: RetentionSettings,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    recordings_dir: Path | None = None,
 ) -> Erased:
-    """Delete or anonymise what is older than each limit. Dry: count it, change nothing."""
+    """Delete or anonymise what is older than each limit. Dry: count it, change nothing. With `recordings_dir`,
+    the files of the old recordings go too (without it, only their rows)."""
     if dry_run:
         async with engine.connect() as conn:
             transaction = await conn.begin()
             run = _Purge(engine, conn)
             try:
                 await _rules(run, policy, now)
+                await _recording_rule(run, now - policy.recordings, recordings_dir)
             finally:
                 await transaction.rollback()
         return Erased(dict(run.done), dry_run=True)
     run = _Purge(engine, None)
     await _rules(run, policy, now)
+    await _recording_rule(run, now - policy.recordings, recordings_dir)
     async with engine.connect() as conn:
         await checkpoint(conn)
     return Erased(dict(run.done))
