@@ -66,7 +66,9 @@ async def forget_command(settings: Settings, phone: str, *, dry_run: bool, out: 
         return EXIT_ERROR
     storage = await Storage.open(settings.service.db_url)
     try:
-        erased = await forget(storage.engine, e164, dry_run=dry_run)
+        erased = await forget(
+            storage.engine, e164, dry_run=dry_run, recordings_dir=settings.service.recordings_dir
+        )
     finally:
         await storage.close()
     shown = mask_phone(e164)

@@ -13,7 +13,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.ids import AttemptId
-from dialer.storage import journal_schema, schema
+from dialer.storage import journal_schema, quality_schema, schema
 
 # Columns that name a patient or point at one: a table with any of them must be covered by `fill` (and so by
 # the erasure tests). The staff's own tables (users, sessions) name administrators, not patients; the audit
@@ -245,14 +245,44 @@ async def fill(db: Db, p: Person, at: datetime) -> None:
         miss_reason="abandoned",
         task_id=task,
     )
-    await db.add(
+    contact = await db.add(
         journal_schema.contacts,
         clinic_id=p.clinic,
         phone=p.phone,
         patient_id=p.patient_id,
         direction="out",
         result="booked",
+        call_ref=f"call-{p.tag}",
         comment=f"{p.name} просила перезвонить",
+        created_at=at,
+    )
+    await db.add(
+        quality_schema.recordings,
+        clinic_id=p.clinic,
+        call_ref=f"call-{p.tag}",
+        kind="inbound",
+        member="PJSIP/101",
+        phone=p.phone,
+        file_name=f"{p.clinic}/recording-{p.tag}.ogg",
+        started_at=at,
+    )
+    await db.add(
+        quality_schema.call_scores,
+        clinic_id=p.clinic,
+        contact_id=contact,
+        user_id=1,
+        total=90,
+        items=json.dumps({"greeting": {"points": 10, "comment": f"назвала {p.name} по имени"}}),
+        comment=f"хорошо с {p.name}",
+        scored_at=at,
+    )
+    await db.add(
+        quality_schema.complaints,
+        clinic_id=p.clinic,
+        contact_id=contact,
+        user_id=1,
+        complaint_class="B",
+        comment=f"{p.name} ждала долго",
         created_at=at,
     )
     await db.add(

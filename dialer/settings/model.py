@@ -238,9 +238,10 @@ class RetentionSettings:
     missed_calls: timedelta = 365 * DAY  # the caller's number on inbound calls and callback tasks
     appointments: timedelta = 365 * DAY  # after the visit: the visit, its calls, SMS, answers; idle patients
     recalls: timedelta = 365 * DAY  # after a КОС case is closed (Записан or Отказ)
-    contacts: timedelta = 365 * DAY  # contacts («обращения»), wrap-ups, closed diary and waiting-list entries
+    # contacts («обращения») with their scores and complaints, wrap-ups, closed diary and waiting-list entries
+    contacts: timedelta = 365 * DAY
     comments: timedelta = 180 * DAY  # the free text of wrap-up comments, before the contact itself goes
-    recordings: timedelta = 180 * DAY  # conversation recordings (the file and its row); scores stay
+    recordings: timedelta = 180 * DAY  # conversation recordings (the file and its row); a call's score stays
     purge_time: time = time(3, 30)  # the daily purge, in the first clinic's time zone
     enabled: bool = True  # the daily purge in the service; `dialer purge` works either way
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, delete, or_, select, text, tuple_, update
@@ -230,3 +231,20 @@ async def checkpoint(conn: AsyncConnection) -> None:
     """SQLite: copy the write-ahead log into the database and empty it, so erased pages do not linger there."""
     if conn.dialect.name == "sqlite":
         await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+
+def remove_recordings(folder: Path, names: Sequence[str]) -> int:
+    """Delete recordings' files (names relative to the recordings folder); how many there were. A name that
+    would lead out of the folder is left alone: the folder is the only place the service deletes from."""
+    root = folder.resolve()
+    removed = 0
+    for name in names:
+        path = (folder / name).resolve()
+        if not path.is_relative_to(root):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed += 1
+    return removed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 from sqlalchemy import ColumnElement, Table, delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -23,6 +24,7 @@ from dialer.storage.erasure import (
     erase_targets,
     erase_visits,
     erase_waiting,
+    remove_recordings,
     targets_by_subject,
 )
 from dialer.storage.journal_schema import (
@@ -34,6 +36,7 @@ from dialer.storage.journal_schema import (
     webhook_outbox,
     wrapups,
 )
+from dialer.storage.quality_schema import call_scores, complaints, recordings
 from dialer.storage.schema import (
     admin_tasks,
     appointments,
@@ -70,7 +73,8 @@ def _of(table: Table, phone: str, people: People, phone_column: str = "phone") -
     return or_(mine, tuple_(table.c.clinic_id, table.c.patient_id).in_(sorted(people)))
 
 
-async def _forget(conn: AsyncConnection, phone: str) -> Counter[str]:
+async def _forget(conn: AsyncConnection, phone: str, files: list[str]) -> Counter[str]:
+    """Erase the rows; the names of the recordings' files to delete once the rows are gone go into `files`."""
     people = await _people(conn, phone)
     done = await _erase_their_visits(conn, people)
     done += await erase_recalls(
@@ -87,6 +91,7 @@ async def _forget(conn: AsyncConnection, phone: str) -> Counter[str]:
         conn, await column_of(conn, select(targets.c.target_id).where(_of(targets, phone, people)))
     )
     done += await _erase_stray(conn, phone)
+    done += await _erase_quality(conn, phone, people, files)
     done["contacts"] += (await conn.execute(delete(contacts).where(_of(contacts, phone, people)))).rowcount
     done["wrapups"] += (await conn.execute(delete(wrapups).where(wrapups.c.phone == phone))).rowcount
     if people:
@@ -94,6 +99,24 @@ async def _forget(conn: AsyncConnection, phone: str) -> Counter[str]:
         done["admin_tasks"] += (await conn.execute(delete(admin_tasks).where(match))).rowcount
     done["webhook_outbox"] += await _erase_webhook_events(conn, people)
     done["patients"] += (await conn.execute(delete(patients).where(_of(patients, phone, people)))).rowcount
+    return done
+
+
+async def _erase_quality(conn: AsyncConnection, phone: str, people: People, files: list[str]) -> Counter[str]:
+    """Their conversations' recordings, and the scorecards and complaints of their contacts (their comments may
+    speak of the patient)."""
+    done: Counter[str] = Counter()
+    theirs = await column_of(conn, select(contacts.c.contact_id).where(_of(contacts, phone, people)))
+    done["call_scores"] += await delete_in(conn, call_scores, call_scores.c.contact_id, theirs)
+    done["complaints"] += await delete_in(conn, complaints, complaints.c.contact_id, theirs)
+    recorded = (
+        await conn.execute(
+            select(recordings.c.recording_id, recordings.c.file_name).where(recordings.c.phone == phone)
+        )
+    ).all()
+    files.extend(r.file_name for r in recorded if r.file_name)
+    ids = [r.recording_id for r in recorded]
+    done["recordings"] += await delete_in(conn, recordings, recordings.c.recording_id, ids)
     return done
 
 
@@ -176,20 +199,24 @@ async def _erase_webhook_events(conn: AsyncConnection, people: People) -> int:
     return await delete_in(conn, webhook_outbox, webhook_outbox.c.event_id, ids)
 
 
-async def forget(engine: AsyncEngine, phone: str, *, dry_run: bool = False) -> Erased:
+async def forget(
+    engine: AsyncEngine, phone: str, *, dry_run: bool = False, recordings_dir: Path | None = None
+) -> Erased:
     """Erase everything about the people on `phone` (E.164), in one transaction: all of it or nothing.
 
     Covered: patients, appointments (with their reminder, follow-up and survey calls and SMS, follow-up
     answers, low-rating alerts naming them), recalls (with their rounds and webhook events), callback tasks
     and the inbound calls from the number, the diary and the waiting list (with their offers and calls),
     any other target, attempt or SMS on the number, contacts, wrap-up forms, administrators' tasks, and
-    webhook events naming the patient. Another patient offered this person's freed slot keeps the offer,
-    without the link to the erased visit.
+    webhook events naming the patient, recordings of their conversations (with `recordings_dir`, their files
+    too, once the rows are gone), and the scorecards and complaints of their contacts. Another patient offered
+    this person's freed slot keeps the offer, without the link to the erased visit.
     """
+    files: list[str] = []
     async with engine.connect() as conn:
         transaction = await conn.begin()
         try:
-            done = await _forget(conn, phone)
+            done = await _forget(conn, phone, files)
         except BaseException:
             await transaction.rollback()
             raise
@@ -198,4 +225,6 @@ async def forget(engine: AsyncEngine, phone: str, *, dry_run: bool = False) -> E
         else:
             await transaction.commit()
             await checkpoint(conn)
+            if recordings_dir is not None:
+                done["recording_files"] += remove_recordings(recordings_dir, files)
     return Erased({k: v for k, v in done.items() if v}, dry_run=dry_run)

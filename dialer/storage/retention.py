@@ -10,8 +10,9 @@ appointments  visits (by the visit's time) deleted with their calls, SMS, follow
               the administrators' tasks of that time and the waiting-list offers of their slot; then patients
               nothing refers to any more
 recalls       КОС cases closed (Записан, Отказ) that long ago, with their calls, SMS and webhook events
-contacts      contacts («обращения»), wrap-up forms, and closed diary and waiting-list entries (with their calls)
-comments      the free text of the same rows blanked earlier than the rows themselves
+contacts      contacts («обращения») with their scorecards and complaints, wrap-up forms, and closed diary and
+              waiting-list entries (with their calls)
+comments      the free text of the same rows (and of complaints) blanked earlier than the rows themselves
 recordings    conversation recordings (by their start): the compressed file in the recordings folder, then its
               row; a scorecard of the call stays
 
@@ -62,6 +63,7 @@ from dialer.storage.erasure import (
     erase_recalls,
     erase_visits,
     erase_waiting,
+    remove_recordings,
     slices,
 )
 from dialer.storage.journal_schema import (
@@ -73,7 +75,7 @@ from dialer.storage.journal_schema import (
     webhook_outbox,
     wrapups,
 )
-from dialer.storage.quality_schema import recordings
+from dialer.storage.quality_schema import call_scores, complaints, recordings
 from dialer.storage.schema import (
     admin_tasks,
     appointments,
@@ -204,22 +206,12 @@ async def _recording_rule(run: _Purge, cut: datetime, folder: Path | None) -> No
             done += (await conn.execute(delete(recordings).where(which))).rowcount
         files = 0
         if folder is not None and not run.dry:
-            for _, name in keys:
-                if name and _remove(folder / name):
-                    files += 1
+            files = remove_recordings(folder, [name for _, name in keys if name])
         return Counter({"recordings": done, "recording_files": files})
 
     await run.rule(
         select(recordings.c.recording_id, recordings.c.file_name).where(recordings.c.started_at < cut), erase
     )
-
-
-def _remove(path: Path) -> bool:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    return True
 
 
 async def _idle_patients(run: _Purge, cut: datetime) -> None:
@@ -258,9 +250,19 @@ async def _visit_rules(run: _Purge, cut: datetime) -> None:
 
 
 async def _contact_rules(run: _Purge, cut: datetime, comments_cut: datetime) -> None:
+    # A contact's scorecard and complaint go with it (their comments may speak of the patient).
+    old_contacts = select(contacts.c.contact_id).where(contacts.c.created_at < cut)
     await run.rule(
-        select(contacts.c.contact_id).where(contacts.c.created_at < cut), drop_rows(contacts, "contact_id")
+        select(call_scores.c.score_id).where(call_scores.c.contact_id.in_(old_contacts)),
+        drop_rows(call_scores, "score_id"),
     )
+    await run.rule(
+        select(complaints.c.complaint_id).where(
+            or_(complaints.c.contact_id.in_(old_contacts), complaints.c.created_at < cut)
+        ),
+        drop_rows(complaints, "complaint_id"),
+    )
+    await run.rule(old_contacts, drop_rows(contacts, "contact_id"))
     await run.rule(
         select(wrapups.c.wrapup_id).where(wrapups.c.started_at < cut), drop_rows(wrapups, "wrapup_id")
     )
@@ -277,6 +279,12 @@ async def _contact_rules(run: _Purge, cut: datetime, comments_cut: datetime) -> 
     await run.rule(
         select(contacts.c.contact_id).where(contacts.c.created_at < comments_cut, contacts.c.comment != ""),
         blank_columns(contacts, "contact_id", comment=""),
+    )
+    await run.rule(
+        select(complaints.c.complaint_id).where(
+            complaints.c.created_at < comments_cut, complaints.c.comment != ""
+        ),
+        blank_columns(complaints, "complaint_id", comment=""),
     )
     for table, still_open in ((diary, DiaryState.OPEN), (waiting_list, WaitingState.OPEN)):
         await run.rule(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dialer.storage import journal_schema
+from dialer.storage import journal_schema, quality_schema
 from dialer.storage.forgetting import forget
 from dialer.storage.repository import Storage
 from tests.people_db import PERSONAL_COLUMNS, STAFF, Db, Person, fill
@@ -109,6 +109,39 @@ async def test_another_patient_offered_the_forgotten_visit_keeps_the_offer_witho
     [offer] = [r for r in await db.rows(journal_schema.offers) if r["offer_id"] == slot]
     assert offer["entry_id"] == y.ids["waiting"] and offer["appointment_id"] == f"forgotten-{slot}"
     assert erased.counts["offers.appointment_id"] == 1
+
+
+async def test_their_recordings_files_go_after_the_rows_and_nobody_elses(
+    storage: Storage, tmp_path: Path
+) -> None:
+    db = Db(storage.engine)
+    x, y = forgotten(), other()
+    await fill(db, x, AT)
+    await fill(db, y, AT)
+    folder = tmp_path / "recordings"
+    files = {}
+    for person in (x, y):
+        [row] = [r for r in await db.rows(quality_schema.recordings) if r["phone"] == person.phone]
+        files[person.tag] = folder / row["file_name"]
+        files[person.tag].parent.mkdir(parents=True, exist_ok=True)
+        files[person.tag].write_bytes(b"OggS")
+    outside = tmp_path / "elsewhere.ogg"
+    outside.write_bytes(b"OggS")
+    await db.add(  # a row whose name would lead out of the folder: never followed
+        quality_schema.recordings, clinic_id="c1", call_ref="odd", kind="inbound", phone=x.phone,
+        file_name="../elsewhere.ogg", started_at=AT,
+    )  # fmt: skip
+
+    dry = await forget(storage.engine, x.phone, dry_run=True, recordings_dir=folder)
+    assert files["X"].exists() and "recording_files" not in dry.counts
+
+    erased = await forget(storage.engine, x.phone, recordings_dir=folder)
+
+    assert not files["X"].exists() and files["Y"].exists() and outside.exists()
+    assert erased.counts["recordings"] == 2 and erased.counts["recording_files"] == 1
+    assert erased.counts["call_scores"] == 1 and erased.counts["complaints"] == 1
+    left = await db.rows(quality_schema.recordings)
+    assert [r["phone"] for r in left] == [y.phone]
 
 
 async def test_a_dry_run_counts_the_same_and_changes_nothing(storage: Storage) -> None:
