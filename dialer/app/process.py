@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -42,6 +43,11 @@ async def open_runtime(
     )
     installation = await installation_id(storage.engine, clock.now())
     rt = build_runtime(settings, storage, clock, pbx or ami_pbx(settings, clock, record_to), installation)
+    # What start-up made (modules, settings, SQLAlchemy's compiled statements) lives as long as the process:
+    # moved out of the collector's sight, a full collection walks only what the calls make, and a pop-up
+    # never waits ~150 ms behind one.
+    gc.collect()
+    gc.freeze()
     try:
         yield rt
     finally:

@@ -4,12 +4,13 @@ shows that clinic's records only, though the same number may be a patient's of a
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Table, and_, select, true
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, select, true
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.cards import (
     CardCallback,
@@ -26,6 +27,7 @@ from dialer.core.records import TaskState
 from dialer.core.worklist_states import DiaryState, WaitingState
 from dialer.storage.journal_schema import contacts, diary, recalls, waiting_list
 from dialer.storage.schema import appointments, callback_tasks, patients
+from dialer.storage.sync_reader import sqlite_file_reader
 
 LAST_CONTACTS = 5
 NEXT_VISITS = 3
@@ -36,34 +38,48 @@ Row = TypeVar("Row")
 class SqlCardStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._reader = sqlite_file_reader(engine)
 
     async def card(self, phone: str, now: datetime, clinic_id: str | None = None) -> PatientCard:
-        query = _CardQueries(phone, clinic_id)
+        if self._reader is not None:
+            return await asyncio.to_thread(self._read_on_file, phone, now, clinic_id)
         async with self.engine.connect() as conn:
-            people = await _rows(conn, query.people(), CardPatient)
-            ids = [p.patient_id for p in people]
-            visits = await _rows(conn, query.next_visits(ids, now), CardVisit) if ids else []
-            tasks = await _rows(conn, query.open_callback(), CardCallback)
-            recent = await _rows(conn, query.last_contacts(), CardContact)
-            waiting = await _rows(conn, query.open_waiting(), CardWaiting)
-            planned = await _rows(conn, query.open_diary(), CardDiaryEntry)
-            invitations = await _rows(conn, query.open_recall(), CardRecall)
-        recall = invitations[0] if invitations else None
-        if not people and recall is not None:
-            # Known from the КОС journal though not (yet) from an appointment list.
-            people = [
-                CardPatient(recall.clinic_id, recall.patient_id, recall.patient_name, do_not_call=False)
-            ]
-        return PatientCard(
-            phone=phone,
-            patients=people,
-            visits=visits,
-            callback=tasks[0] if tasks else None,
-            contacts=recent,
-            waiting_list=waiting,
-            diary=planned,
-            recall=recall,
-        )
+            return await conn.run_sync(_read_card, phone, now, clinic_id)
+
+    def _read_on_file(self, phone: str, now: datetime, clinic_id: str | None) -> PatientCard:
+        assert self._reader is not None
+        with self._reader.connect() as conn:
+            return _read_card(conn, phone, now, clinic_id)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await asyncio.to_thread(self._reader.dispose)
+
+
+def _read_card(conn: Connection, phone: str, now: datetime, clinic_id: str | None) -> PatientCard:
+    query = _CardQueries(phone, clinic_id)
+    people = _rows(conn, query.people(), CardPatient)
+    ids = [p.patient_id for p in people]
+    visits = _rows(conn, query.next_visits(ids, now), CardVisit) if ids else []
+    tasks = _rows(conn, query.open_callback(), CardCallback)
+    recent = _rows(conn, query.last_contacts(), CardContact)
+    waiting = _rows(conn, query.open_waiting(), CardWaiting)
+    planned = _rows(conn, query.open_diary(), CardDiaryEntry)
+    invitations = _rows(conn, query.open_recall(), CardRecall)
+    recall = invitations[0] if invitations else None
+    if not people and recall is not None:
+        # Known from the КОС journal though not (yet) from an appointment list.
+        people = [CardPatient(recall.clinic_id, recall.patient_id, recall.patient_name, do_not_call=False)]
+    return PatientCard(
+        phone=phone,
+        patients=people,
+        visits=visits,
+        callback=tasks[0] if tasks else None,
+        contacts=recent,
+        waiting_list=waiting,
+        diary=planned,
+        recall=recall,
+    )
 
 
 def _columns(table: Table, row: type[Any]) -> Select[Any]:
@@ -71,8 +87,8 @@ def _columns(table: Table, row: type[Any]) -> Select[Any]:
     return select(*(table.c[f.name] for f in fields(row)))
 
 
-async def _rows(conn: AsyncConnection, query: Select[Any], row: type[Row]) -> list[Row]:
-    return [row(**r._mapping) for r in await conn.execute(query)]
+def _rows(conn: Connection, query: Select[Any], row: type[Row]) -> list[Row]:
+    return [row(**r._mapping) for r in conn.execute(query)]
 
 
 class _CardQueries:

@@ -100,4 +100,5 @@ class Storage:
 
     async def close(self) -> None:
         await self.attempts.close()
+        await self.cards.close()
         await self.engine.dispose()
