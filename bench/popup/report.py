@@ -95,7 +95,7 @@ def report_costs(push: Phase, costs: CardCosts, args: argparse.Namespace) -> Non
         f"  one card lookup with nothing else running ({len(costs.product)} known numbers): SqlCardStore.card "
         f"{latency_ms(costs.product)}; the same {costs.statements:.0f} statements through sqlite3 "
         f"{latency_ms(costs.sqlite)}; "
-        f"{costs.hops:.0f} aiosqlite thread round trips per card"
+        f"{costs.hops:.0f} thread round trips per card"
     )
     objects, full, frozen = costs.full_gc
     print(

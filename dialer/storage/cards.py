@@ -9,7 +9,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, and_, select, true
+from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.cards import (
@@ -39,6 +39,11 @@ class SqlCardStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._reader = sqlite_file_reader(engine)
+
+    @property
+    def file_reader(self) -> Engine | None:
+        """The synchronous engine the cards are read with on a SQLite file; None on the asyncio path."""
+        return self._reader
 
     async def card(self, phone: str, now: datetime, clinic_id: str | None = None) -> PatientCard:
         if self._reader is not None:
