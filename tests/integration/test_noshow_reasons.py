@@ -124,6 +124,19 @@ async def test_reasons_from_the_file_and_the_form_counted_on_the_week_s_page_and
         assert table[0]["doctor"] == "Иванова Мария Петровна" and table[0]["reminder"]
         assert "Пациент" not in text and chain.phones["c1"][2:] not in text
 
+        # The clinic's system over the JSON API: the same column, the same reading.
+        adm = chain.people["adm"]
+        assert adm.http is not None
+        visits = [
+            {**chain.appointment_row("c1", "API-1"), **visit, "noshow_reason": "работа: совещание"},
+            {**chain.appointment_row("c1", "API-2"), **visit, "noshow_reason": None},
+        ]
+        async with adm.http.post(f"{chain.base}/api/appointments", json=visits, headers=adm.headers()) as r:
+            assert r.status == 200, await r.text()
+        stored = await reasons(chain)
+        assert (stored["API-1"]["reason"], stored["API-1"]["comment"]) == ("busy", "совещание")
+        assert "API-2" not in stored
+
         audited = [
             json.loads(r["detail"])
             for r in await Db(chain.rt.storage.engine).rows(schema.audit_log)
