@@ -83,8 +83,14 @@ class NoShowNote:
     comment: str = ""
 
 
+def squeeze(raw: str) -> str:
+    """Free text on one line, single-spaced."""
+    return " ".join(raw.split())
+
+
 def clean_comment(raw: str) -> str:
-    return " ".join(raw.split())[:MAX_COMMENT]
+    """The clinic's text as a comment: a longer one is cut rather than costing the visit its import."""
+    return squeeze(raw)[:MAX_COMMENT]
 
 
 def note_from_text(raw: str) -> NoShowNote | None:

@@ -23,8 +23,8 @@ from dialer.core.noshow import (
     NoShowRow,
     NoShowStore,
     ReasonTally,
-    clean_comment,
     parse_reason,
+    squeeze,
     tally,
 )
 from dialer.core.records import ReminderStatus
@@ -166,10 +166,10 @@ async def post_reason(request: web.Request) -> web.StreamResponse:
     reason = parse_reason(str(form.get("reason", "")))
     if reason is None:
         raise refusal(request, "reason", "причина неявки: выберите из списка")
-    raw_comment = str(form.get("comment", ""))
-    if len(raw_comment) > 4 * MAX_COMMENT:
+    comment = squeeze(str(form.get("comment", "")))
+    if len(comment) > MAX_COMMENT:
         raise refusal(request, "comment", f"комментарий: не больше {MAX_COMMENT} знаков")
-    note = NoShowNote(reason, clean_comment(raw_comment))
+    note = NoShowNote(reason, comment)
     if not await ctx.store.record(clinic.id, appointment_id, note, user.user_id, ctx.clock.now()):
         raise refusal(request, "appointment_id", "нет такой неявки в этой клинике", 404)
     # Ids only: the comment may speak of the patient.

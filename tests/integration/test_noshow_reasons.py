@@ -107,6 +107,7 @@ async def test_reasons_from_the_file_and_the_form_counted_on_the_week_s_page_and
 
         # Bad input and the wrong people.
         assert await post_reason(chain, sup1, "c1", "NS-3", "guessed") == 400
+        assert await post_reason(chain, sup1, "c1", "NS-3", "other", "слово " * 100) == 400  # over 500
         assert await post_reason(chain, sup1, "c1", "CAME", "forgot") == 404  # the patient came
         assert await post_reason(chain, sup1, "c1", "C2-NS", "forgot") == 404  # another clinic's visit
         assert await post_reason(chain, sup23, "c1", "NS-3", "forgot") == 403
