@@ -13,7 +13,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.ids import AttemptId
-from dialer.storage import journal_schema, quality_schema, schema
+from dialer.storage import journal_schema, noshow_schema, quality_schema, schema
 
 # Columns that name a patient or point at one: a table with any of them must be covered by `fill` (and so by
 # the erasure tests). The staff's own tables (users, sessions) name administrators, not patients; the audit
@@ -168,6 +168,16 @@ async def fill(db: Db, p: Person, at: datetime) -> None:
         doctor="Иванова М. П.",
         imported_at=at,
         updated_at=at,
+    )
+    await db.add(
+        noshow_schema.noshow_reasons,
+        clinic_id=p.clinic,
+        appointment_id=p.appointment_id,
+        reason="other",
+        comment=f"{p.name} уехала к родным",
+        source="staff",
+        recorded_by=1,
+        recorded_at=at,
     )
     reminder = await add_target(db, p, "reminders", p.appointment_id, at)
     await add_target(db, p, "followup", p.appointment_id, at)

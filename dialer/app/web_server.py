@@ -12,12 +12,14 @@ from dialer.engine.complaints import ComplaintDesk
 from dialer.sms.factory import build_verifiers
 from dialer.storage.call_log import SqlCallLog
 from dialer.storage.complaints import SqlComplaintStore
+from dialer.storage.noshows import SqlNoShowStore
 from dialer.storage.scores import SqlScoreStore
 from dialer.storage.skills import SqlSkillStore
 from dialer.web.api import ApiContext
 from dialer.web.app import WebParts, create_app
 from dialer.web.auth import AuthContext
 from dialer.web.listening import ListeningContext
+from dialer.web.noshow import NoShowContext
 from dialer.web.operator import OperatorContext
 from dialer.web.quality import QualityContext
 from dialer.web.sms_receipts import SmsReceiptContext
@@ -79,6 +81,7 @@ def build_web_app(rt: Runtime) -> web.Application:
             health=rt.health,
             quality=quality,
             listening=ListeningContext(settings=settings, calls=skills, skills=skills, clock=rt.clock),
+            noshows=NoShowContext(settings=settings, store=SqlNoShowStore(rt.storage.engine), clock=rt.clock),
         )
     )
 

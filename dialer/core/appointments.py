@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from dialer.core import rows
 from dialer.core.errors import FieldError
+from dialer.core.noshow import NoShowNote, note_from_text
 from dialer.core.phones import normalize_phone
 
 REQUIRED_FIELDS = ("appointment_id", "clinic", "patient_name", "phone", "visit_date", "visit_time", "doctor")
@@ -21,6 +22,7 @@ OPTIONAL_FIELDS = (
     "consent_sms",
     "do_not_call",
     "attended",
+    "noshow_reason",
 )
 ALL_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 
@@ -57,6 +59,7 @@ HEADER_ALIASES = {
     "пришёл": "attended",
     "пришел": "attended",
     "явка": "attended",
+    "причина неявки": "noshow_reason",
 }
 
 
@@ -84,6 +87,7 @@ class AppointmentRecord:
     consent_sms: bool
     do_not_call: bool
     attended: bool | None = None  # after the visit, from the clinic's system: for the no-show figure
+    noshow: NoShowNote | None = None  # why the patient did not come, when the clinic's system knows
 
 
 ImportReport = rows.RowReport[AppointmentRecord]
@@ -130,7 +134,17 @@ def validate_appointment(row: rows.Row, clinics: Mapping[str, ClinicRef]) -> App
         attended=rows.flag(row, "attended", default=False)
         if str(row.get("attended") or "").strip()
         else None,
+        noshow=_noshow_note(row),
     )
+
+
+def _noshow_note(row: rows.Row) -> NoShowNote | None:
+    """The clinic's own words for a no-show: any text is taken (an unknown one as «другое» with the text as its
+    comment), so that a reason the list lacks never costs the visit its import."""
+    value = row.get("noshow_reason")
+    if value is None or isinstance(value, bool):
+        return None
+    return note_from_text(str(value))
 
 
 def validate_appointments(

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.appointments import AppointmentRecord
 from dialer.core.records import AttemptState, OutcomeRow, ReminderStatus, TargetState, UpsertCounts
+from dialer.storage.noshows import put_imported
 from dialer.storage.schema import appointments, attempts, patients, sms_messages, targets
 from dialer.storage.targets import REMINDER_TARGET
 from dialer.storage.upsert import insert_dialect, upsert_clinic_rows
@@ -53,7 +54,7 @@ class SqlAppointmentStore:
                 [_patient_values(r, now) for r in _last_per_patient(records)],
             )
             # Attendance comes only after the visit: a re-import without it must not erase it.
-            return await upsert_clinic_rows(
+            counts = await upsert_clinic_rows(
                 conn,
                 appointments,
                 "appointment_id",
@@ -61,6 +62,8 @@ class SqlAppointmentStore:
                 _REFRESHED_ON_IMPORT,
                 keep_when_null=("attended",),
             )
+            await put_imported(conn, records, now)
+            return counts
 
     async def cancel(self, clinic_id: str, appointment_id: str, now: datetime) -> bool:
         """Cancel a visit from the clinic's side (the operator's page): its reminder stops calling. False when

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, Table, delete, or_, select, text, 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialer.storage.journal_schema import diary, feedback, offers, recalls, waiting_list, webhook_outbox
+from dialer.storage.noshow_schema import noshow_reasons
 from dialer.storage.schema import (
     alerts,
     appointments,
@@ -141,7 +142,8 @@ async def targets_by_subject(
 
 
 async def erase_visits(conn: AsyncConnection, visits: Keys) -> Counter[str]:
-    """Visits (clinic, appointment_id) with their calls, SMS, follow-up answers and low-rating alerts."""
+    """Visits (clinic, appointment_id) with their calls, SMS, follow-up answers, low-rating alerts and no-show
+    reasons."""
     done: Counter[str] = Counter()
     pairs = [(str(c), str(a)) for c, a in visits]
     target_ids: list[int] = []
@@ -155,6 +157,10 @@ async def erase_visits(conn: AsyncConnection, visits: Keys) -> Counter[str]:
             )
         ).rowcount
     done["alerts"] += await _erase_rating_alerts(conn, pairs)
+    for part in slices(pairs):
+        # Why they did not come: the comment may speak of the patient.
+        of_visits = tuple_(noshow_reasons.c.clinic_id, noshow_reasons.c.appointment_id).in_(part)
+        done["noshow_reasons"] += (await conn.execute(delete(noshow_reasons).where(of_visits))).rowcount
     for part in slices(pairs):
         match = tuple_(appointments.c.clinic_id, appointments.c.appointment_id).in_(part)
         done["appointments"] += (await conn.execute(delete(appointments).where(match))).rowcount

@@ -204,13 +204,13 @@ async def forget(
 ) -> Erased:
     """Erase everything about the people on `phone` (E.164), in one transaction: all of it or nothing.
 
-    Covered: patients, appointments (with their reminder, follow-up and survey calls and SMS, follow-up
-    answers, low-rating alerts naming them), recalls (with their rounds and webhook events), callback tasks
-    and the inbound calls from the number, the diary and the waiting list (with their offers and calls),
-    any other target, attempt or SMS on the number, contacts, wrap-up forms, administrators' tasks, and
-    webhook events naming the patient, recordings of their conversations (with `recordings_dir`, their files
-    too, once the rows are gone), and the scorecards and complaints of their contacts. Another patient offered
-    this person's freed slot keeps the offer, without the link to the erased visit.
+    Covered: patients, appointments (with their reminder, follow-up and survey calls and SMS, follow-up answers,
+    low-rating alerts naming them, the reasons they did not come), recalls (with their rounds and webhook events),
+    callback tasks and the inbound calls from the number, the diary and the waiting list (with their offers and
+    calls), any other target, attempt or SMS on the number, contacts, wrap-up forms, administrators' tasks, and
+    webhook events naming the patient, recordings of their conversations (with `recordings_dir`, their files too,
+    once the rows are gone), and the scorecards and complaints of their contacts. Another patient offered this
+    person's freed slot keeps the offer, without the link to the erased visit.
     """
     files: list[str] = []
     async with engine.connect() as conn:

@@ -182,6 +182,6 @@ offers = Table(
 def all_tables() -> MetaData:
     """Every table of the database: schema's and this module's, on their one metadata. What needs them all (the
     migrations, a check of the whole database) takes them from here, so that none is missed."""
-    from dialer.storage import quality_schema  # noqa: F401  (its tables join the metadata on import)
+    from dialer.storage import noshow_schema, quality_schema  # noqa: F401  (their tables join the metadata)
 
     return metadata

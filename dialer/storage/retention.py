@@ -7,12 +7,13 @@ attempts      attempts.phone and, for finished work, targets.phone blanked (the 
 sms           sms_messages.phone and .body blanked (status stays); the delivery log (sms_events) deleted
 missed_calls  inbound_calls.caller and, for closed tasks, callback_tasks.phone blanked (the service level stays)
 appointments  visits (by the visit's time) deleted with their calls, SMS, follow-up answers, low-rating alerts,
-              the administrators' tasks of that time and the waiting-list offers of their slot; then patients
-              nothing refers to any more
+              no-show reasons, the administrators' tasks of that time and the waiting-list offers of their slot;
+              then patients nothing refers to any more
 recalls       КОС cases closed (Записан, Отказ) that long ago, with their calls, SMS and webhook events
 contacts      contacts («обращения») with their scorecards and complaints, wrap-up forms, and closed diary and
               waiting-list entries (with their calls)
-comments      the free text of the same rows (and of complaints) blanked earlier than the rows themselves
+comments      the free text of the same rows (and of complaints and no-show reasons) blanked earlier than the rows
+              themselves
 recordings    conversation recordings (by their start): the compressed file in the recordings folder, then its
               row; a scorecard of the call stays
 
@@ -75,6 +76,7 @@ from dialer.storage.journal_schema import (
     webhook_outbox,
     wrapups,
 )
+from dialer.storage.noshow_schema import noshow_reasons
 from dialer.storage.quality_schema import call_scores, complaints, recordings
 from dialer.storage.schema import (
     admin_tasks,
@@ -285,6 +287,12 @@ async def _contact_rules(run: _Purge, cut: datetime, comments_cut: datetime) -> 
             complaints.c.created_at < comments_cut, complaints.c.comment != ""
         ),
         blank_columns(complaints, "complaint_id", comment=""),
+    )
+    await run.rule(
+        select(noshow_reasons.c.reason_id).where(
+            noshow_reasons.c.recorded_at < comments_cut, noshow_reasons.c.comment != ""
+        ),
+        blank_columns(noshow_reasons, "reason_id", comment=""),
     )
     for table, still_open in ((diary, DiaryState.OPEN), (waiting_list, WaitingState.OPEN)):
         await run.rule(

@@ -19,6 +19,7 @@ from dialer.web import (
     auth,
     calls,
     listening,
+    noshow,
     operator,
     quality,
     recordings,
@@ -38,6 +39,7 @@ from dialer.web.auth import AUTH, AuthContext, auth_middleware
 from dialer.web.errors import error_response, http_status
 from dialer.web.listening import LISTENING, ListeningContext
 from dialer.web.live import LiveHub
+from dialer.web.noshow import NOSHOWS, NoShowContext
 from dialer.web.openapi import add_routes as add_openapi
 from dialer.web.operator import OPERATORS, OperatorContext
 from dialer.web.quality import QUALITY, QualityContext
@@ -109,6 +111,7 @@ class WebParts:
     health: Health
     quality: QualityContext
     listening: ListeningContext
+    noshows: NoShowContext
 
 
 async def _warm(ctx: AuthContext) -> None:
@@ -127,6 +130,7 @@ def create_app(parts: WebParts) -> web.Application:
     app[HEALTH] = parts.health
     app[QUALITY] = parts.quality
     app[LISTENING] = parts.listening
+    app[NOSHOWS] = parts.noshows
     parts.auth.on_ended = parts.live.end
     app.cleanup_ctx.append(parts.live.running)
     app.on_startup.append(lambda _: _warm(parts.auth))
@@ -141,6 +145,7 @@ def create_app(parts: WebParts) -> web.Application:
     operator.add_routes(app)
     supervisor.add_routes(app)
     listening.add_routes(app)
+    noshow.add_routes(app)
     audit.add_routes(app)
     calls.add_routes(app)
     quality.add_routes(app)

@@ -128,40 +128,6 @@ async def report_csv(request: web.Request) -> web.Response:
     )
 
 
-async def no_show_page(request: web.Request) -> web.Response:
-    """The week's no-shows: the clinic's system says who did not come but not why, so each visit shows what its
-    reminder call got from the patient."""
-    user = user_of(request)
-    ctx = request.app[SUPERVISION]
-    clinic, day, _ = _query(request)
-    first = Period.WEEK.first_day(day)
-    rows = [
-        [
-            r.appointment_id,
-            r.visit_at.astimezone(clinic.timezone).strftime("%d.%m %H:%M"),
-            r.doctor,
-            r.specialty,
-            ReminderStatus(r.reminder_status).label,
-            r.reminder_digit or "—",
-        ]
-        for r in await ctx.reports.no_shows(clinic.id, first, 7)
-    ]
-    body = (
-        f"<h1>No-show за неделю: {escape(clinic.name)}, {Period.WEEK.heading(day)}</h1>"
-        + await _filters(request, "/supervisor/noshow", clinic, day, operators=False)
-        + "<p>Причину неявки система клиники не передаёт; показан итог напоминания.</p>"
-        + table(
-            ["Запись", "Приём", "Врач", "Специальность", "Напоминание", "Нажал"],
-            rows,
-            "Неявок за неделю нет",
-        )
-    )
-    return web.Response(
-        text=layout("No-show", body, user=user, csrf=csrf_of(request), nav=nav(user)),
-        content_type="text/html",
-    )
-
-
 async def missed_page(request: web.Request) -> web.Response:
     user = user_of(request)
     ctx = request.app[SUPERVISION]
@@ -276,4 +242,3 @@ def add_routes(app: web.Application) -> None:
     add_route(app, "GET", "/supervisor/report.csv", report_csv, one)
     add_route(app, "GET", "/supervisor/missed", missed_page, one)
     add_route(app, "GET", "/supervisor/unreached", unreached_page, one)
-    add_route(app, "GET", "/supervisor/noshow", no_show_page, one)

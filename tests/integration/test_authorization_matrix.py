@@ -23,6 +23,7 @@ from bench.lib.service import free_port
 from dialer.app import build_web_app
 from dialer.core.quality import CRITERIA
 from dialer.core.records import WrapupRow
+from dialer.engine.importing import import_appointments
 from dialer.web.access import RULES, Rule, route_table
 from tests.clinics import TWILIO_TOKEN, Chain, Person, clinic_chain
 from tests.quality_calls import add_call, add_recording, make_ogg
@@ -88,6 +89,18 @@ async def skill_of_week(chain: Chain, person: Person, clinic: str) -> Call:
     )
     form = {"user_id": str(admin.user_id), "week": chain.time.today.isoformat(), "skill": "Два слота"}
     return Call("POST", "/supervisor/listening/skill", {"clinic": clinic}, data=form)
+
+
+async def noshow_reason(chain: Chain, person: Person, clinic: str) -> Call:
+    """Why a patient of that clinic did not come, for a missed visit made for the call."""
+    appointment = chain.next_id("NS")
+    row = {**chain.appointment_row(clinic, appointment), "attended": "нет"}
+    outcome = await import_appointments(
+        [(1, row)], settings=chain.rt.settings, store=chain.rt.storage.appointments, now=chain.time.now()
+    )
+    assert outcome.ok, outcome.errors
+    form = {"reason": "forgot", "comment": "перепутал дни"}
+    return Call("POST", f"/supervisor/noshow/{appointment}/reason", {"clinic": clinic}, data=form)
 
 
 async def appointments_day(chain: Chain, person: Person, clinic: str) -> Call:
@@ -214,6 +227,11 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/supervisor/missed"): Spec(SUPERVISORS, get_clinic("/supervisor/missed"), 200, 403),
     ("GET", "/supervisor/unreached"): Spec(SUPERVISORS, get_clinic("/supervisor/unreached"), 200, 403),
     ("GET", "/supervisor/noshow"): Spec(SUPERVISORS, get_clinic("/supervisor/noshow"), 200, 403),
+    ("GET", "/supervisor/noshow.csv"): Spec(SUPERVISORS, get_clinic("/supervisor/noshow.csv"), 200, 403),
+    # Why a patient did not come: a person's judgement, in a browser.
+    ("POST", "/supervisor/noshow/{appointment_id}/reason"): Spec(
+        SUPERVISORS, noshow_reason, 303, 403, tokens=False
+    ),
     ("GET", "/supervisor/audit"): Spec(SUPERVISORS, get_clinic("/supervisor/audit"), 200, 403),
     # Listening and scoring: a call or a recording names its clinic, and one not held does not exist.
     ("GET", "/supervisor/calls"): Spec(SUPERVISORS, get_clinic("/supervisor/calls"), 200, 403),

@@ -304,4 +304,4 @@ async def test_every_figure_of_the_day_and_the_week_for_the_clinic_and_one_admin
         ) as r:
             page = await r.text()
         assert r.status == 200
-        assert page.count("HAND-") == 2  # the week's two visits the patient did not come to
+        assert page.count("<td>HAND-") == 2  # the week's two visits the patient did not come to
