@@ -68,9 +68,9 @@ def render(series: Iterable[Series]) -> str:
         name = PREFIX + s.name
         # An info family is a gauge of 1 whose labels carry the information (the build's version).
         kind = "gauge" if s.kind == "info" else s.kind
-        family = name[: -len("_total")] if kind == "counter" else name
-        lines.append(f"# HELP {family} {_escape(s.help)}")
-        lines.append(f"# TYPE {family} {kind}")
+        # In the text format a counter is declared under its sample's name, _total included.
+        lines.append(f"# HELP {name} {_escape(s.help)}")
+        lines.append(f"# TYPE {name} {kind}")
         lines.extend(_sample(name, labels, value) for labels, value in s.samples)
     return "\n".join(lines) + "\n"
 
