@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from twilio.rest import Client
 
 from dialer.cli.exits import EXIT_ERROR, EXIT_OK
-from dialer.core.errors import DialerError
+from dialer.core.errors import DialerError, PeerFailed
 from dialer.core.privacy import scrub_phones
 from dialer.sandbox import Sandbox, SandboxError
 from dialer.settings import Settings, load_settings
@@ -45,7 +45,7 @@ class Outcome:
         return f"{'ok' if self.ok else 'error'}: {self.name}: {scrub_phones(self.detail)}"
 
 
-class CheckFailed(Exception):
+class CheckFailed(PeerFailed):
     """A check's reason, written for the person who runs it, with no secret in it."""
 
 
