@@ -90,11 +90,11 @@ class MetricsStore(Protocol):
     async def ping(self) -> None:
         """Raise if the database does not answer."""
 
-    async def attempts_by_result(self) -> list[Tally]:
-        """Call attempts by campaign and result (the state while a call has no result yet)."""
+    async def attempts_by_result(self, since: datetime) -> list[Tally]:
+        """Call attempts placed since the instant that have ended, by campaign and result."""
 
-    async def sms_by_state(self) -> list[Tally]:
-        """SMS by provider and delivery state."""
+    async def sms_by_state(self, since: datetime) -> list[Tally]:
+        """SMS made since the instant, by provider and their delivery state now."""
 
     async def callbacks_by_state(self) -> list[Tally]:
         """Callback tasks by clinic and state."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.metrics import Tally
 from dialer.core.records import TaskState
 from dialer.storage.schema import attempts, callback_tasks, leases, sms_messages, targets
+from dialer.storage.types import UtcDateTime
 
 
 class SqlMetricsStore:
@@ -21,20 +22,31 @@ class SqlMetricsStore:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    async def attempts_by_result(self) -> list[Tally]:
-        result = func.coalesce(attempts.c.result, attempts.c.state)
+    async def attempts_by_result(self, since: datetime) -> list[Tally]:
         query = (
-            select(targets.c.campaign, result, func.count())
+            select(targets.c.campaign, attempts.c.result, func.count())
             .select_from(attempts.join(targets, attempts.c.target_id == targets.c.target_id))
-            .group_by(targets.c.campaign, result)
+            .where(attempts.c.created_at >= since, attempts.c.result.is_not(None))
+            .group_by(targets.c.campaign, attempts.c.result)
         )
         return await self._tallies(query)
 
-    async def sms_by_state(self) -> list[Tally]:
-        query = select(sms_messages.c.provider, sms_messages.c.status, func.count()).group_by(
-            sms_messages.c.provider, sms_messages.c.status
+    async def sms_by_state(self, since: datetime) -> list[Tally]:
+        if self.engine.dialect.name == "sqlite":
+            # Without statistics SQLite would rather walk the whole table in the (provider, id) index's order
+            # for the GROUP BY (0.7 s on 170,000 messages) than read the day's range of created_at.
+            query = text(
+                "SELECT provider, status, count(*) FROM sms_messages INDEXED BY ix_sms_messages_created "
+                "WHERE created_at >= :since GROUP BY provider, status"
+            ).bindparams(bindparam("since", since, type_=UtcDateTime()))
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            return [Tally(str(a), str(b), int(n)) for a, b, n in rows]
+        return await self._tallies(
+            select(sms_messages.c.provider, sms_messages.c.status, func.count())
+            .where(sms_messages.c.created_at >= since)
+            .group_by(sms_messages.c.provider, sms_messages.c.status)
         )
-        return await self._tallies(query)
 
     async def callbacks_by_state(self) -> list[Tally]:
         query = select(callback_tasks.c.clinic_id, callback_tasks.c.state, func.count()).group_by(

@@ -51,8 +51,8 @@ async def probe(base: str, path: str) -> tuple[int, dict[str, Any]]:
 
 def attempts_in_db(svc: Service) -> dict[tuple[str, str], int]:
     rows = svc.home.query(
-        "select t.campaign, coalesce(a.result, a.state) as result, count(*) as n "
-        "from attempts a join targets t on t.target_id = a.target_id group by 1, 2"
+        "select t.campaign, a.result, count(*) as n from attempts a join targets t on t.target_id = a.target_id "
+        "where a.result is not null group by 1, 2"
     )
     return {(r["campaign"], r["result"]): r["n"] for r in rows}
 
