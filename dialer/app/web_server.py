@@ -7,23 +7,19 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from dialer.app.operations import add_operations
 from dialer.app.parts import Runtime
 from dialer.engine.complaints import ComplaintDesk
-from dialer.engine.metrics import MetricsReport, Readiness
 from dialer.sms.factory import build_verifiers
 from dialer.storage.call_log import SqlCallLog
 from dialer.storage.complaints import SqlComplaintStore
-from dialer.storage.metrics import SqlMetricsStore
 from dialer.storage.scores import SqlScoreStore
 from dialer.storage.skills import SqlSkillStore
 from dialer.web.api import ApiContext
 from dialer.web.app import WebParts, create_app
 from dialer.web.auth import AuthContext
 from dialer.web.listening import ListeningContext
-from dialer.web.metrics import METRICS, Gather
 from dialer.web.operator import OperatorContext
-from dialer.web.probes import READINESS
-from dialer.web.probes import Readiness as ReadinessCheck
 from dialer.web.quality import QualityContext
 from dialer.web.sms_receipts import SmsReceiptContext
 from dialer.web.supervisor import SupervisorContext
@@ -86,22 +82,7 @@ def build_web_app(rt: Runtime) -> web.Application:
             listening=ListeningContext(settings=settings, calls=skills, skills=skills, clock=rt.clock),
         )
     )
-    watch = SqlMetricsStore(rt.storage.engine)
-    ready: ReadinessCheck = Readiness(link=rt.connection, desk=rt.desk, store=watch)
-    app[READINESS] = ready
-    report = MetricsReport(
-        settings=settings,
-        now=rt.clock.now,
-        monotonic=rt.clock.monotonic,
-        link=rt.connection,
-        desk=rt.desk,
-        store=watch,
-        sla=rt.storage.sla,
-        holder=rt.worker.worker_id,
-        events=rt.ami_events,
-    )
-    gather: Gather = report.series
-    app[METRICS] = gather
+    add_operations(app, rt)
     return app
 
 

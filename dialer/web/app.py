@@ -19,9 +19,7 @@ from dialer.web import (
     auth,
     calls,
     listening,
-    metrics,
     operator,
-    probes,
     quality,
     recordings,
     sms_receipts,
@@ -148,7 +146,5 @@ def create_app(parts: WebParts) -> web.Application:
     quality.add_routes(app)
     recordings.add_routes(app)
     add_openapi(app)
-    probes.add_routes(app)
-    metrics.add_routes(app)
     sms_receipts.add_routes(app, list(parts.sms_receipts.verifiers.values()))
     return app
