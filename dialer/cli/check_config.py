@@ -73,7 +73,7 @@ async def _run(name: str, check: Awaitable[str]) -> Outcome:
         return Outcome(name, False, str(err))
     except TimeoutError:
         return Outcome(name, False, f"нет ответа за {TIMEOUT_SECONDS * 2:.0f} с")
-    except (OSError, aiohttp.ClientError) as err:
+    except (OSError, EOFError, aiohttp.ClientError) as err:  # EOFError: the peer closed mid-answer
         return Outcome(name, False, f"нет связи ({type(err).__name__})")
 
 
@@ -96,6 +96,8 @@ async def check_ami(settings: Settings) -> str:
         raise CheckFailed(f"{where}: нет соединения ({type(err).__name__})") from None
     try:
         banner = (await asyncio.wait_for(reader.readline(), TIMEOUT_SECONDS)).decode(errors="replace").strip()
+        if not banner:
+            raise CheckFailed(f"{where}: соединение закрыто без приветствия AMI")
         if not banner.startswith("Asterisk Call Manager"):
             raise CheckFailed(f"{where}: это не AMI (ответ {banner[:40]!r})")
         answer = await _action(reader, writer, {"Action": "Login", "Username": username, "Secret": secret})
