@@ -17,6 +17,7 @@ from dialer import accounts, personal_data
 from dialer.cli import exits, lists, reports, service
 from dialer.core.passwords import MIN_LENGTH
 from dialer.environment import clock_for
+from dialer.logjson import LOG_FORMATS, use_format
 from dialer.settings import Settings, load_settings
 
 CONFIG_LOCATIONS = (Path("dialer.toml"), Path("/etc/dialer/dialer.toml"))
@@ -53,6 +54,12 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dialer", description="Автообзвон клиники рядом с Asterisk.")
     p.add_argument("--config", type=Path, help="файл настроек TOML (иначе $DIALER_CONFIG или ./dialer.toml)")
     p.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING")
+    p.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=None,
+        help="text или json (по строке JSON на запись; иначе [service] log_format)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="запустить сервис (без настроек — демонстрация на песочнице)")
@@ -98,6 +105,11 @@ def parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="база данных")
     db.add_argument("action", choices=("upgrade",))
+
+    sub.add_parser(
+        "check-config",
+        help="проверить настройки, вход в AMI, базу данных и SMS-шлюз, никому не звоня и ничего не отправляя",
+    )
 
     _personal_data_parser(sub)
     return p
@@ -161,10 +173,9 @@ def quiet_libraries() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _setup_logging(level: str, log_format: str = "text") -> None:
+    logging.basicConfig(level=level, stream=sys.stderr)
+    use_format(log_format)
     quiet_libraries()
 
 
@@ -189,7 +200,13 @@ def dispatch(args: argparse.Namespace, settings_path: Path | None) -> int:
         from dialer.demo import run_demo
 
         return _run_async(lambda stop: run_demo(out, stop))
+    if args.command == "check-config":
+        from dialer.cli.check_config import check_config
+
+        return asyncio.run(check_config(settings_path, out))
     settings: Settings = load_settings(settings_path)
+    if args.log_format is None:
+        use_format(settings.service.log_format)
     if args.command == "prompts":
         return reports.build_prompts(settings, args.out, out)
     if args.command == "run":
@@ -269,7 +286,10 @@ async def _lists(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     default_level = "INFO" if args.command == "run" else "WARNING"
-    _setup_logging((args.log_level or os.environ.get("DIALER_LOG_LEVEL") or default_level).upper())
+    _setup_logging(
+        (args.log_level or os.environ.get("DIALER_LOG_LEVEL") or default_level).upper(),
+        args.log_format or "text",
+    )
     try:
         return dispatch(args, find_config(args.config))
     except (KeyboardInterrupt, SystemExit):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.clock import Clock
@@ -23,6 +23,7 @@ from dialer.engine.intake import Intake, installation_intake
 from dialer.engine.ivr import IvrFlow
 from dialer.engine.kos import KosSource
 from dialer.engine.machines import MachineWatch
+from dialer.engine.metrics import EventCount
 from dialer.engine.pacer import trunk_pacers
 from dialer.engine.popups import Popups
 from dialer.engine.progressive import ProgressiveFlow
@@ -72,6 +73,7 @@ class Runtime:
     day_jobs: DayJobs
     health: Health
     recordings: RecordingCollector
+    ami_events: EventCount = field(default_factory=EventCount)  # counted by the link's sink (process.py)
 
 
 def machine_watch(settings: Settings, clock: Clock, telephony: Telephony) -> MachineWatch | None:

@@ -6,11 +6,15 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 
+from dialer.ami.connection import EventSink
 from dialer.ami.factory import build_ami
 from dialer.app.parts import Pbx, Runtime, build_runtime
 from dialer.core.clock import Clock
+from dialer.engine.intake import Intake
+from dialer.engine.metrics import EventCount
 from dialer.environment import clock_for
 from dialer.lease import hold_lease, release_lease, renew_lease
 from dialer.settings import Settings
@@ -18,9 +22,14 @@ from dialer.storage.installation import installation_id
 from dialer.storage.repository import Storage
 
 
-def ami_pbx(settings: Settings, clock: Clock, record_to: Path | None = None) -> Pbx:
+def ami_pbx(
+    settings: Settings, clock: Clock, record_to: Path | None = None, events: EventCount | None = None
+) -> Pbx:
+    def sink(intake: Intake) -> EventSink:
+        return intake.feed if events is None else events.counting(intake.feed)
+
     return lambda intake: build_ami(
-        settings.ami, sink=intake.feed, on_pbx_time=intake.pbx_time, clock=clock, record_to=record_to
+        settings.ami, sink=sink(intake), on_pbx_time=intake.pbx_time, clock=clock, record_to=record_to
     )
 
 
@@ -42,7 +51,9 @@ async def open_runtime(
         [(c.id, c.name, c.timezone.key) for c in settings.clinics.values()], clock.now()
     )
     installation = await installation_id(storage.engine, clock.now())
-    rt = build_runtime(settings, storage, clock, pbx or ami_pbx(settings, clock, record_to), installation)
+    events = EventCount()
+    pbx = pbx or ami_pbx(settings, clock, record_to, events)
+    rt = replace(build_runtime(settings, storage, clock, pbx, installation), ami_events=events)
     # What start-up made (modules, settings, SQLAlchemy's compiled statements) lives as long as the process:
     # moved out of the collector's sight, a full collection walks only what the calls make, and a pop-up
     # never waits ~150 ms behind one.

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from dialer.app.operations import add_operations
 from dialer.app.parts import Runtime
 from dialer.engine.complaints import ComplaintDesk
 from dialer.sms.factory import build_verifiers
@@ -70,7 +71,7 @@ def build_web_app(rt: Runtime) -> web.Application:
         clock=rt.clock,
         recordings_dir=settings.service.recordings_dir,
     )
-    return create_app(
+    app = create_app(
         WebParts(
             api=api,
             sms_receipts=sms_receipts,
@@ -84,6 +85,8 @@ def build_web_app(rt: Runtime) -> web.Application:
             noshows=NoShowContext(settings=settings, store=SqlNoShowStore(rt.storage.engine), clock=rt.clock),
         )
     )
+    add_operations(app, rt)
+    return app
 
 
 # A stop must end well within a service manager's grace (systemd's TimeoutStopSec, 20 s in our own tests and

@@ -38,6 +38,7 @@ class ServiceSettings:
     listen_port: int = 8080
     public_url: str = ""
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object a line, for a log collector
     # Plain HTTP on a non-loopback address, on purpose (a closed network, a trial): started with a warning.
     insecure_http: bool = False
     # Where Asterisk leaves finished conversation recordings, as this service sees the folder (the dialplan's

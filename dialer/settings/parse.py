@@ -236,10 +236,20 @@ def _service(t: Table, base: Path) -> ServiceSettings:
             listen_port=t.integer("listen_port", 8080, minimum=1),
             public_url=t.text("public_url", "").rstrip("/"),
             log_level=t.text("log_level", "INFO").upper(),
+            log_format=_log_format(t.text("log_format", "text")),
             insecure_http=t.flag("insecure_http", False),
             recordings_spool=t.text("recordings_spool", ""),
         )
     )
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(name: str) -> str:
+    if name not in LOG_FORMATS:
+        raise ConfigError(f"service.log_format: text или json, а не {name!r}")
+    return name
 
 
 def _ami(t: Table) -> AmiSettings:

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from ipaddress import ip_address
 from pathlib import Path
 
 from aiohttp import web
@@ -53,6 +54,8 @@ class Rule:
     tokens: bool = True  # may an API token (Authorization: Bearer) be used instead of a session?
     # A public route says what protects it instead: its own signature check, or nothing to hide.
     public: str = ""
+    # Also open without a login to a client on this host that no proxy forwarded (Prometheus beside it).
+    loopback: bool = False
 
     def admits(self, user: UserRow, by_token: bool) -> bool:
         return user.role in self.roles and (self.tokens or not by_token)
@@ -61,13 +64,29 @@ class Rule:
         if self.public:
             return f"public ({self.public})"
         via = "session or API token" if self.tokens else "session"
-        return f"{', '.join(r for r in Role if r in self.roles)}; {via}; clinics: {self.scope.value}"
+        here = "; this host without login" if self.loopback else ""
+        return f"{', '.join(r for r in Role if r in self.roles)}; {via}; clinics: {self.scope.value}{here}"
 
 
-def allow(*roles: Role, scope: Scope = Scope.NONE, tokens: bool = True) -> Rule:
+def allow(*roles: Role, scope: Scope = Scope.NONE, tokens: bool = True, loopback: bool = False) -> Rule:
     if not roles:
         raise ValueError("a rule needs roles")
-    return Rule(frozenset(roles), scope, tokens)
+    if loopback and scope is not Scope.NONE:
+        raise ValueError("a route open to this host without login cannot show any clinic's records")
+    return Rule(frozenset(roles), scope, tokens, loopback=loopback)
+
+
+# A reverse proxy on this host makes every outside request look local: it is told apart by the headers it adds.
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+def from_this_host(request: web.Request) -> bool:
+    """A request from a loopback address that no proxy forwarded."""
+    try:
+        local = ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+    return local and not any(h in request.headers for h in PROXY_HEADERS)
 
 
 def public(why: str) -> Rule:

@@ -152,6 +152,7 @@ class FakeTwilio(FakeGatewayServer):
         app.router.add_post(f"{prefix}.json", self._create)
         app.router.add_get(f"{prefix}.json", self._list)
         app.router.add_get(f"{prefix}/{{sid}}.json", self._fetch)
+        app.router.add_get(f"{API}/Accounts/{{account}}.json", self._account)
         return app
 
     def message(self, sid: str) -> FakeMessage | None:
@@ -216,6 +217,14 @@ class FakeTwilio(FakeGatewayServer):
         if message is None:
             return _error(404, 20404, f"The requested resource {request.path} was not found")
         return web.json_response(message.resource())
+
+    async def _account(self, request: web.Request) -> web.Response:
+        """The account resource, as a credentials check reads it."""
+        if not self._authorized(request):
+            return _error(401, 20003, "Authenticate")
+        return web.json_response(
+            {"sid": self.account_sid, "status": "active", "type": "Full", "friendly_name": "clinic"}
+        )
 
     def _filtered(self, request: web.Request) -> list[FakeMessage]:
         query = request.query

@@ -61,11 +61,21 @@ class Spec:
     public: bool = False
     # Roles the rule lets in, to whom the record built is not theirs to see: answered as if it did not exist.
     not_theirs: frozenset[str] = frozenset()
+    loopback: bool = False  # also open without a login to a client on this host that no proxy forwarded
 
 
 def get(path: str, **params: str) -> Build:
     async def build(chain: Chain, person: Person, clinic: str) -> Call:
         return Call("GET", path, params or None)
+
+    return build
+
+
+def proxied(path: str) -> Build:
+    """As a reverse proxy on this host forwards an outside request: what the matrix's loopback client is."""
+
+    async def build(chain: Chain, person: Person, clinic: str) -> Call:
+        return Call("GET", path, headers={"X-Forwarded-For": "203.0.113.7"})
 
     return build
 
@@ -213,6 +223,11 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/api/health"): Spec(frozenset(), get("/api/health"), 200, public=True),
     ("GET", "/api/openapi.json"): Spec(frozenset(), get("/api/openapi.json"), 200, public=True),
     ("POST", "/sms/{provider}/status"): Spec(frozenset(), delivery_report, 200, public=True),  # signed
+    # The load balancer's probes: no data. The app is not connected to Asterisk here, so it is not ready.
+    ("GET", "/health"): Spec(frozenset(), get("/health"), 200, public=True),
+    ("GET", "/ready"): Spec(frozenset(), get("/ready"), 503, public=True),
+    # Counts only, but not for the internet: the admin, the clinic's system, or Prometheus on this host.
+    ("GET", "/metrics"): Spec(frozenset({ADMIN}), proxied("/metrics"), 200, loopback=True),
     # Everyone logged in.
     ("GET", "/"): Spec(EVERYONE, get("/"), 303),
     ("POST", "/logout"): Spec(EVERYONE, logout, 303, tokens=False),
@@ -315,7 +330,12 @@ def table_problems(app: web.Application) -> list[str]:
 def same_rule(rule: Rule, spec: Spec) -> bool:
     if spec.public:
         return bool(rule.public)
-    return not rule.public and rule.roles == spec.roles and rule.tokens == spec.tokens
+    return (
+        not rule.public
+        and rule.roles == spec.roles
+        and rule.tokens == spec.tokens
+        and rule.loopback == spec.loopback
+    )
 
 
 async def run_matrix(chain: Chain, app: web.Application) -> tuple[int, list[str]]:
@@ -391,3 +411,19 @@ def test_the_matrix_knows_the_difference_between_a_rule_and_its_spec() -> None:
     assert same_rule(Rule(frozenset({ADMIN})), SPECS[("POST", "/api/kos")])
     assert not same_rule(Rule(EVERYONE), SPECS[("GET", "/ws")])  # a socket that took API tokens
     assert expected(SPECS[("GET", "/api/kos")], Person("x", OPERATOR, frozenset({"c1"})), True) == 403
+
+
+async def test_metrics_are_open_to_this_host_without_login_and_closed_when_a_proxy_forwards(
+    tmp_path: Path,
+) -> None:
+    """Prometheus beside the service scrapes without a login; the same request forwarded by a reverse proxy on
+    this host (the internet, as far as the service can tell) needs the admin's login or token."""
+    async with clinic_chain(tmp_path) as chain, aiohttp.ClientSession() as anonymous:
+        async with anonymous.get(chain.base + "/metrics") as here:
+            assert here.status == 200 and "dialer_ami_up" in await here.text()
+        for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+            async with anonymous.get(
+                chain.base + "/metrics", headers={header: "203.0.113.7"}, allow_redirects=False
+            ) as far:
+                assert far.status == 303 and far.headers["Location"].startswith("/login?"), header
+        assert not same_rule(Rule(frozenset({ADMIN})), SPECS[("GET", "/metrics")])  # the loopback is declared

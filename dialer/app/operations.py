@@ -1,0 +1,32 @@
+"""The operations routes of one process's web app: the load balancer's probes and Prometheus' /metrics,
+wired to the process's link, call desk and database."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from dialer.app.parts import Runtime
+from dialer.engine.metrics import MetricsReport, Readiness
+from dialer.storage.metrics import SqlMetricsStore
+from dialer.web import metrics, probes
+
+
+def add_operations(app: web.Application, rt: Runtime) -> None:
+    store = SqlMetricsStore(rt.storage.engine)
+    ready: probes.Readiness = Readiness(link=rt.connection, desk=rt.desk, store=store)
+    app[probes.READINESS] = ready
+    report = MetricsReport(
+        settings=rt.settings,
+        now=rt.clock.now,
+        monotonic=rt.clock.monotonic,
+        link=rt.connection,
+        desk=rt.desk,
+        store=store,
+        sla=rt.storage.sla,
+        holder=rt.worker.worker_id,
+        events=rt.ami_events,
+    )
+    gather: metrics.Gather = report.series
+    app[metrics.METRICS] = gather
+    probes.add_routes(app)
+    metrics.add_routes(app)

@@ -1,0 +1,220 @@
+"""What /metrics and /ready report: the link and the calls in the air as this process sees them, and counts
+from storage.
+
+Attempts, SMS and callback tasks are counted in the database rather than in memory: the rows are the truth
+every node shares, whichever node dials, and a restart loses no count. The counts cover the current UTC day
+(attempts and SMS through their created_at index): counting every row ever kept took 9 s on a million attempts,
+a day's take tens of milliseconds. So `attempts_total` counts the day's ended attempts and starts again at
+00:00 UTC, which Prometheus reads as a counter reset (rate() and increase() stay right). Those reads are kept
+for a few seconds, so that several scrapers (or a scraper and a person) cost one set of queries. The AMI
+events are counted in memory where they enter the intake: nothing stores them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from importlib import metadata
+from platform import python_version
+from typing import Literal
+
+from dialer.core.metrics import MetricsStore, Series, Tally, one
+from dialer.core.ports import PbxLink
+from dialer.core.records import TaskState
+from dialer.core.sla import figures
+from dialer.core.tracker import Event
+from dialer.engine.calls import CallDesk
+from dialer.engine.reports import SlaRows
+from dialer.settings import ClinicSettings, Settings
+
+DIALING_LEASE = "dialing"
+STORED_FOR_SECONDS = 5.0
+DATABASE_TIMEOUT_SECONDS = 2.0
+
+
+class EventCount:
+    """The AMI events this process has received, counted on their way into the intake."""
+
+    def __init__(self) -> None:
+        self.received = 0
+
+    def counting(self, sink: Callable[[Event], None]) -> Callable[[Event], None]:
+        def count(event: Event) -> None:
+            self.received += 1
+            sink(event)
+
+        return count
+
+
+def version() -> str:
+    try:
+        return metadata.version("dialer")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def pbx_name(settings: Settings) -> str:
+    """The PBX as a label: its configured host, or the local sandbox."""
+    return settings.ami.host or "sandbox"
+
+
+@dataclass(kw_only=True)
+class Readiness:
+    """Ready for a load balancer's traffic: the database answers, and the AMI link is up and reconciled."""
+
+    link: PbxLink
+    desk: CallDesk
+    store: MetricsStore
+
+    async def __call__(self) -> str | None:
+        """None when ready, else the reason, short and free of any data."""
+        try:
+            await asyncio.wait_for(self.store.ping(), DATABASE_TIMEOUT_SECONDS)
+        except Exception as exc:  # any failure to answer means not ready; its text may quote values
+            return f"database: {type(exc).__name__}"
+        if not self.link.connected:
+            return "ami: disconnected"
+        if not self.desk.reconciled.is_set():
+            return "ami: calls not yet reconciled"
+        return None
+
+
+@dataclass(kw_only=True)
+class MetricsReport:
+    settings: Settings
+    now: Callable[[], datetime]
+    monotonic: Callable[[], float]
+    link: PbxLink
+    desk: CallDesk
+    store: MetricsStore
+    sla: SlaRows
+    holder: str  # this process's name in the dialing lease
+    events: EventCount
+    _stored: tuple[float, list[Series]] | None = field(default=None, init=False)
+
+    async def series(self) -> list[Series]:
+        return self._live() + await self._from_storage()
+
+    def _live(self) -> list[Series]:
+        pbx = {"pbx": pbx_name(self.settings)}
+        return [
+            Series(
+                "build_info",
+                "info",
+                "The running build.",
+                (({"version": version(), "python": python_version()}, 1),),
+            ),
+            Series(
+                "ami_up",
+                "gauge",
+                "1 while the AMI link to the PBX is up.",
+                ((pbx, int(self.link.connected)),),
+            ),
+            Series(
+                "ami_reconciled",
+                "gauge",
+                "1 once the calls in the air were matched to the PBX's after the last (re)connect.",
+                ((pbx, int(self.desk.reconciled.is_set())),),
+            ),
+            Series(
+                "ami_events_received_total",
+                "counter",
+                "AMI events received by this process.",
+                ((pbx, self.events.received),),
+            ),
+            one("calls_in_flight", "gauge", "Outbound calls placed and not yet ended.", self.desk.in_flight),
+        ]
+
+    async def _from_storage(self) -> list[Series]:
+        at = self.monotonic()
+        if self._stored is not None and at - self._stored[0] < STORED_FOR_SECONDS:
+            return self._stored[1]
+        stored = await self._read()
+        self._stored = (at, stored)
+        return stored
+
+    async def _read(self) -> list[Series]:
+        now = self.now()
+        midnight = datetime.combine(now.astimezone(UTC).date(), time(0), UTC)
+        holder = await self.store.lease_holder(DIALING_LEASE, now)
+        deadlines = await self.store.nearest_open_deadlines()
+        return [
+            one(
+                "leader",
+                "gauge",
+                "1 while this process holds the dialing lease (it dials and runs due work).",
+                int(holder == self.holder),
+            ),
+            _tallied(
+                "attempts_total",
+                "counter",
+                "Call attempts placed today (UTC) that have ended, by campaign and result; 0 again at 00:00 UTC.",
+                ("campaign", "result"),
+                await self.store.attempts_by_result(midnight),
+            ),
+            _tallied(
+                "sms_today",
+                "gauge",
+                "SMS made today (UTC), by provider and their delivery state now.",
+                ("provider", "state"),
+                await self.store.sms_by_state(midnight),
+            ),
+            Series(
+                "callback_tasks",
+                "gauge",
+                "Callback tasks by clinic and state.",
+                self._tasks(await self.store.callbacks_by_state()),
+            ),
+            Series(
+                "callback_deadline_seconds",
+                "gauge",
+                "Seconds to the nearest deadline among the clinic's open callback tasks (negative: overdue).",
+                tuple(({"clinic": c}, (d - now).total_seconds()) for c, d in sorted(deadlines.items())),
+            ),
+            *await self._service_level(now),
+        ]
+
+    def _tasks(self, tallies: list[Tally]) -> tuple[tuple[dict[str, str], float], ...]:
+        """Every configured clinic in every state, zeros included: an alert on a series needs the series."""
+        counts = {(t.first, t.second): t.count for t in tallies}
+        for clinic in self.settings.clinics:
+            for state in TaskState:
+                counts.setdefault((clinic, state.value), 0)
+        return tuple(({"clinic": c, "state": s}, n) for (c, s), n in sorted(counts.items()))
+
+    async def _service_level(self, now: datetime) -> list[Series]:
+        missed: list[tuple[dict[str, str], float]] = []
+        called: list[tuple[dict[str, str], float]] = []
+        for clinic in self.settings.clinics.values():
+            start = _day_start(clinic, now)
+            calls, tasks = await self.sla.rows(clinic.id, start, start + timedelta(days=1))
+            today = figures(calls, tasks, now)
+            missed.append(({"clinic": clinic.id}, today.missed))
+            called.append(({"clinic": clinic.id}, today.first_attempt_in_deadline_pct / 100))
+        return [
+            Series(
+                "missed_calls_today",
+                "gauge",
+                "Inbound calls nobody answered, today in the clinic's time.",
+                tuple(missed),
+            ),
+            Series(
+                "callbacks_in_deadline_ratio",
+                "gauge",
+                "Today's callback tasks first called back within their deadline (15 min), of all of today's.",
+                tuple(called),
+            ),
+        ]
+
+
+def _tallied(
+    name: str, kind: Literal["gauge", "counter"], help: str, labels: tuple[str, str], tallies: list[Tally]
+) -> Series:
+    return Series(
+        name, kind, help, tuple(({labels[0]: t.first, labels[1]: t.second}, t.count) for t in tallies)
+    )
+
+
+def _day_start(clinic: ClinicSettings, now: datetime) -> datetime:
+    return datetime.combine(now.astimezone(clinic.timezone).date(), time(0), clinic.timezone)

@@ -1,0 +1,139 @@
+"""`dialer check-config` against the real peers: the sandbox's Asterisk (a login with the right secret and one
+with a wrong one), a real SQLite file (missing, then made by `dialer db upgrade`), and the local
+Twilio-compatible and SMS Aero servers. Nobody is called and nothing is sent: checked on the fakes' own
+counters and on the lines printed."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bench.lib.clinic import ClinicTime
+from bench.lib.service import free_port, service_env
+from dialer.cli.check_config import check_config
+from dialer.cli.reports import upgrade_db
+from dialer.settings import load_settings
+from tests.asterisk_plugin import SandboxHandle
+from tests.fakes.smsaero_server import FakeSmsAero
+from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.service_toml import SIM_TRUNK, clinic_entry, service_toml, trunk_table
+
+pytestmark = [pytest.mark.asterisk]
+
+
+def write_config(path: Path, sandbox: SandboxHandle, twilio: FakeTwilio) -> Path:
+    clinic = ClinicTime.morning()
+    text = service_toml(
+        sandbox, twilio, free_port(), clinic, trunk_table(SIM_TRUNK), clinic_entry(clinic, SIM_TRUNK)
+    )
+    config = path / "dialer.toml"
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+async def checked(config: Path) -> tuple[int, list[str]]:
+    out = io.StringIO()
+    code = await check_config(config, out)
+    return code, out.getvalue().splitlines()
+
+
+async def test_every_check_passes_once_the_database_is_made_and_nobody_is_called(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
+        config = write_config(tmp_path, sandbox, twilio)
+        code, lines = await checked(config)
+        assert code == 2
+        assert lines[0].startswith("ok: настройки: ")
+        assert lines[1].startswith(
+            f"ok: ami: {sandbox.host}:{sandbox.port} (пользователь {sandbox.username})"
+        )
+        assert lines[2].startswith("error: база данных: ") and "dialer db upgrade" in lines[2]
+        assert not (tmp_path / "var" / "dialer.db").exists()  # checked, not made
+        assert lines[3].startswith("ok: sms (twilio): Twilio: учётная запись")
+
+        await upgrade_db(load_settings(config), io.StringIO())
+        code, lines = await checked(config)
+        assert code == 0, lines
+        assert [line.split(":")[0] for line in lines] == ["ok"] * 4
+        assert "схема актуальна" in lines[2]
+        assert twilio.messages == [] and twilio.create_attempts == 0
+        assert sandbox.secret not in "\n".join(lines) and DEFAULT_AUTH_TOKEN not in "\n".join(lines)
+
+
+async def test_a_wrong_ami_secret_and_a_wrong_twilio_token_each_fail_with_their_reason(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
+        wrong = replace(sandbox, secret="not-the-secret")
+        config = write_config(tmp_path, wrong, twilio)
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace(DEFAULT_AUTH_TOKEN, "wrong-token"), encoding="utf-8")
+        code, lines = await checked(config)
+        assert code == 2
+        ami = next(line for line in lines if ": ami: " in line)
+        assert ami.startswith("error: ami: ") and "Asterisk отклонил вход: Authentication failed" in ami
+        sms = next(line for line in lines if ": sms (twilio): " in line)
+        assert sms == "error: sms (twilio): Twilio: неверный account_sid или auth_token (HTTP 401)"
+        assert "not-the-secret" not in "\n".join(lines) and "wrong-token" not in "\n".join(lines)
+
+
+async def test_a_closed_ami_port_bad_settings_and_smsaero_credentials(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    closed = replace(sandbox, port=free_port())
+    async with (
+        FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio,
+        FakeSmsAero("clinic@example.ru", "aero-key") as aero,
+    ):
+        config = write_config(tmp_path, closed, twilio)
+        code, lines = await checked(config)
+        assert (
+            code == 2 and f"error: ami: 127.0.0.1:{closed.port}" in lines[1] and "нет соединения" in lines[1]
+        )
+
+        text = config.read_text(encoding="utf-8").split("[sms]")[0]
+        for key, expected in (
+            ("aero-key", "ok: sms (smsaero): SMS Aero: вход выполнен"),
+            ("bad", "error: sms (smsaero): SMS Aero: неверный email или api_key"),
+        ):
+            aero_section = f"""[sms]
+provider = "smsaero"
+[sms.smsaero]
+email = "clinic@example.ru"
+api_key = "{key}"
+api_base = "{aero.url}/v2"
+"""
+            config.write_text(text + aero_section, encoding="utf-8")
+            _, lines = await checked(config)
+            assert lines[3].startswith(expected), lines
+        assert aero.messages == []
+
+        config.write_text(text + "[service.extra]\nunknown = 1\n", encoding="utf-8")
+        code, lines = await checked(config)
+        assert code == 2 and lines[0].startswith("error: настройки: ") and len(lines) == 1
+
+
+async def test_the_command_line_prints_the_lines_and_exits_non_zero(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
+        config = write_config(tmp_path, sandbox, twilio)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "dialer",
+            "--config",
+            str(config),
+            "check-config",
+            stdout=asyncio.subprocess.PIPE,
+            env=service_env(),
+        )
+        out, _ = await process.communicate()
+        assert process.returncode == 2
+        assert [line.split(":")[0] for line in out.decode().splitlines()] == ["ok", "ok", "error", "ok"]
