@@ -155,12 +155,13 @@ class CallDesk:
             return False
         except OriginateRejected as err:
             # Asterisk refused outright: no channel exists, so the attempt ends now as a failed call.
+            log.warning("call %s refused by Asterisk: %s", attempt.attempt_id, err)
             self.intake.tracker.forget(attempt.attempt_id)
             failed = classify(answered=False, reason=0, cause=None)
             now = self.clock.now()
             await self.apply(
                 [CallEnded(attempt.attempt_id, now, False, 0, None, failed, attempt.attempt_id)],
-                details={attempt.attempt_id: str(err)},
+                details={attempt.attempt_id: f"{REFUSED}: {err}"},
             )
         return True
 
@@ -259,6 +260,8 @@ class CallDesk:
             if attempt_id in self._machine_calls:
                 self._machine_calls.discard(attempt_id)
                 fact = replace(fact, result=CallResult.MACHINE)
+            if refused(fact):
+                log.warning("call %s refused by Asterisk (its id in use on the PBX?): no channel", attempt_id)
             end = AttemptEnd(
                 attempt_id, fact.at, fact.reason, fact.cause, fact.result, fact.answered, fact.linkedid
             )
@@ -382,9 +385,21 @@ class CallDesk:
         await self.apply(facts, details={attempt.attempt_id: RECOVERED})
 
 
+REFUSED = "refused by Asterisk, no channel made"
+
+
 def _outcome_detail(fact: CallEnded) -> str:
     """The result, and over a trunk the SIP response it came from: the one thing a carrier's support asks for."""
+    if refused(fact):
+        return f"{fact.result.value}, {REFUSED}"
     return fact.result.value if fact.sip is None else f"{fact.result.value}, SIP {fact.sip}"
+
+
+def refused(fact: CallEnded) -> bool:
+    """Asterisk answered our Originate with Failure before any channel of ours existed (Reason 0 and no hangup
+    cause): its id already in use on the PBX, an unknown channel technology. The attempt ends failed, as any
+    call that did not go through: the plan's next call comes at its own time, under a new id."""
+    return not fact.answered and fact.reason == 0 and fact.cause is None
 
 
 class _NoHandler(CallHandler):
