@@ -184,3 +184,68 @@ async def test_two_installations_dial_at_once_and_each_records_only_its_own_call
     # Both numbered their targets and attempts alike: the PBX told them apart only by the installation id.
     assert {a.split(":", 1)[1] for a in placed["a"]} & {b.split(":", 1)[1] for b in placed["b"]}
     assert took < RUN_LIMIT_S
+
+
+# About 30 s: the first installation's call, and the second one's next call after the refused one.
+@pytest.mark.timeout(240)
+async def test_an_originate_refused_for_an_id_in_use_fails_that_attempt_and_leaves_the_live_call_to_its_owner(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    clinic = ClinicTime.morning()
+    day = (clinic.today + timedelta(days=1)).isoformat()
+    numbers = serials(random.Random())
+    shared_id = f"{random.randrange(16**8):08x}"
+    observer = await observed(sandbox)
+    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
+        first = await installation(
+            tmp_path / "a", sandbox, twilio, clinic, rows([CONFIRMS], numbers, day), shared_id
+        )
+        copy = await installation(
+            tmp_path / "b", sandbox, twilio, clinic, rows([CANCELS], numbers, day), shared_id
+        )
+        busy_id = first.attempt_id("reminders", 1, 1)
+        assert copy.attempt_id("reminders", 1, 1) == busy_id
+        first_run = await run_reminders(first, day)
+        # The copy starts once the first installation's call is up on the PBX, so its first Originate meets it.
+        await observer.wait_for(
+            lambda f: f.get("Event") == "Newchannel" and f.get("Uniqueid") == busy_id, RUN_LIMIT_S
+        )
+        copy_run = await run_reminders(copy, day)
+        await asyncio.gather(finished(first_run), finished(copy_run))
+    await until(lambda: observer.hung_up([busy_id]), "the first installation's call's end on the observer")
+    events = list(observer.events)
+    await observer.close()
+
+    # Asterisk made one channel with that id: the first installation's.
+    assert channels_made(events, busy_id) == 1
+    refusals = [
+        f for _, f in events if f.get("Event") == "OriginateResponse" and f.get("Uniqueid") == busy_id
+    ]
+    assert [f.get("Response") for f in refusals].count("Failure") == 1, refusals
+
+    # The first installation recorded its own call: answered, the patient's 1, the timings of its channel.
+    assert statuses(first) == {"A1": "confirmed"}
+    (own,) = first.query("select state, result, digit from attempts where attempt_id = ?", (busy_id,))
+    assert (own["state"], own["result"], own["digit"]) == ("ended", "answered", "1")
+    talk, stored = asterisk_talk_s(events, busy_id), stored_talk_s(first, busy_id)
+    assert abs(talk - stored) < 1.0, f"Asterisk {talk:.2f} s, stored {stored:.2f} s"
+
+    # The copy's attempt with that id failed, refused, without the other's answer or key; its plan went on
+    # with a call of its own, under the next id, and reached its own patient.
+    refused, *later = copy.query(
+        "select attempt_id, state, result, digit, answered_at from attempts order by n"
+    )
+    assert refused["attempt_id"] == busy_id
+    assert (refused["state"], refused["result"], refused["digit"], refused["answered_at"]) == (
+        "ended",
+        "failed",
+        None,
+        None,
+    )
+    (detail,) = copy.query(
+        "select detail from attempt_events where attempt_id = ? and kind = 'ended'", (busy_id,)
+    )
+    assert "refused by Asterisk" in detail["detail"], detail["detail"]
+    assert [r["attempt_id"] for r in later] == [copy.attempt_id("reminders", 1, 2)], later
+    assert channels_made(events, later[0]["attempt_id"]) == 1
+    assert statuses(copy) == {"A1": "cancelled"}
