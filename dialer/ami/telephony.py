@@ -7,6 +7,7 @@ import secrets
 from typing import Any
 
 from dialer.ami.connection import AmiActionError, AmiConnection, AmiLinkLost
+from dialer.core.ids import AttemptId
 from dialer.core.outcomes import to_int
 from dialer.core.ports import (
     LiveChannel,
@@ -20,6 +21,7 @@ from dialer.core.privacy import scrub_phones
 log = logging.getLogger("dialer.ami")
 
 OUTCOME_FAMILY = "dialer"
+INSTALLATION_VARIABLE = "DIALER_INSTALLATION"
 
 
 def escape_commas(value: str) -> str:
@@ -33,6 +35,10 @@ def originate_fields(request: OriginateRequest, sender: str = "") -> dict[str, A
     handler = escape_commas(f"dialer-hangup,s,1({request.attempt_id})")
     variables = [f"{name}={escape_commas(value)}" for name, value in request.variables.items()]
     variables.append(f"CHANNEL(hangup_handler_push)={handler}")
+    attempt = AttemptId.try_parse(request.attempt_id)
+    if attempt is not None and attempt.installation:
+        # The dialplan names its recordings' folder by it: each installation sharing the PBX takes its own.
+        variables.append(f"{INSTALLATION_VARIABLE}={attempt.installation}")
     fields: dict[str, Any] = {
         "Action": "Originate",
         "ActionID": f"originate/{request.attempt_id}/{sender}"
