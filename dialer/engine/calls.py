@@ -86,6 +86,8 @@ class CallHandler(Protocol):
 class _Batch:
     changes: AttemptBatch = field(default_factory=AttemptBatch)
     ended: list[AttemptRow] = field(default_factory=list)
+    # Refused: Asterisk made no channel, so the hangup record under this id, if any, is another's to forget.
+    refused: set[str] = field(default_factory=set)
 
 
 class CallDesk:
@@ -201,7 +203,8 @@ class CallDesk:
             if row.attempt_id in ended_ids:
                 log.info("call %s ended: %s", row.attempt_id, row.result)
                 self._notify(row).finished(row)
-                self._to_forget.put_nowait(row.attempt_id)
+                if row.attempt_id not in batch.refused:
+                    self._to_forget.put_nowait(row.attempt_id)
 
     async def _with_recorded_digits(self, facts: Sequence[Fact]) -> list[Fact]:
         """A call followed since a reconnect may have had its key pressed while the link was down; the dialplan's
@@ -262,6 +265,7 @@ class CallDesk:
                 fact = replace(fact, result=CallResult.MACHINE)
             if refused(fact):
                 log.warning("call %s refused by Asterisk (its id in use on the PBX?): no channel", attempt_id)
+                batch.refused.add(attempt_id)
             end = AttemptEnd(
                 attempt_id, fact.at, fact.reason, fact.cause, fact.result, fact.answered, fact.linkedid
             )
