@@ -170,13 +170,17 @@ async def test_two_installations_dial_at_once_and_each_records_only_its_own_call
     for name, home in homes.items():
         expected = {f"A{n}": STATUS[p.key] for n, p in enumerate(patients[name], start=1)}
         assert statuses(home) == expected, f"installation {name}"
+        # One call per patient, each answered: none was refused for an id the other installation had up.
+        results = [r["result"] for r in home.query("select result from attempts order by attempt_id")]
+        assert results == ["answered"] * len(patients[name]), f"installation {name}: {results}"
+        assert len(placed[name]) == len(patients[name])
         for attempt_id in placed[name]:
-            assert attempt_id.startswith(f"{ids[name]}:reminders:"), attempt_id
             assert channels_made(events, attempt_id) == 1, (
                 f"{attempt_id} placed {channels_made(events, attempt_id)}x"
             )
             talk, stored = asterisk_talk_s(events, attempt_id), stored_talk_s(home, attempt_id)
             assert abs(talk - stored) < 1.0, f"{attempt_id}: Asterisk {talk:.2f} s, stored {stored:.2f} s"
+            assert attempt_id.startswith(f"{ids[name]}:reminders:"), attempt_id
         # Nothing of the other installation's calls got into this database, not even as an event.
         other = ids["b" if name == "a" else "a"]
         foreign = home.query("select attempt_id from attempt_events where attempt_id like ?", (f"{other}:%",))
