@@ -107,9 +107,11 @@ class AmiProtocol(asyncio.Protocol):
                 self.pending.pop(action.id, None)
             # OriginateResponse and list items belong to an action, and the intake still sees events.
             if event and frame["Event"] == "OriginateResponse":
-                self.link.sink(frame)
+                self.link.originate_answered(frame)
             return
-        if event:
+        if event and frame["Event"] == "OriginateResponse":
+            self.link.originate_answered(frame)
+        elif event:
             self.link.sink(frame)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -169,6 +171,11 @@ class AmiConnection:
         self._stopping = False
         self.ready = asyncio.Event()
         self.reconnects = 0
+        # The ActionIDs of the Originates this process sent and Asterisk has not answered yet. Asterisk tells
+        # every manager session of every Originate's outcome: another installation's refused call may carry the
+        # Uniqueid of a call of ours, and only the ActionID says whose Originate it answers.
+        self.originates_sent: set[str] = set()
+        self.foreign_originates = 0
 
     def subscribe(self, *, on_up: LinkHook, on_down: LinkHook) -> None:
         """Await `on_up` after each login (a failing one starts a new session) and `on_down` after each loss."""
@@ -289,6 +296,16 @@ class AmiConnection:
             # Asterisk stamped its answer between our send and its arrival: halfway is the best guess.
             self.on_pbx_time(pbx_time, (self.clock.monotonic() - sent) / 2)
 
+    def originate_answered(self, frame: Frame) -> None:
+        """An OriginateResponse: to the intake when it answers one of this process's Originates (on this
+        session or an earlier one), dropped when another manager session sent the Originate."""
+        action_id = frame.get("ActionID", "")
+        if action_id in self.originates_sent:
+            self.originates_sent.discard(action_id)
+            self.sink(frame)
+        else:
+            self.foreign_originates += 1
+
     def link_closed(self, protocol: AmiProtocol, exc: Exception | None) -> None:
         if protocol is self.protocol:
             if exc is not None:
@@ -308,8 +325,13 @@ class AmiConnection:
         """Send one action and wait for its complete answer. Raises AmiActionError on Response: Error."""
         if not self.connected or self.protocol is None:
             raise AmiLinkLost("no AMI link")
+        if fields.get("Action") == "Originate" and fields.get("ActionID"):
+            self.originates_sent.add(str(fields["ActionID"]))
         reply = await asyncio.wait_for(self.protocol.send(Action(fields, as_list=as_list)), timeout)
         first = reply[0] if isinstance(reply, list) else reply
         if first.get("Response") == "Error":
+            self.originates_sent.discard(
+                str(fields.get("ActionID", ""))
+            )  # refused: no OriginateResponse follows
             raise AmiActionError(f"{fields.get('Action')}: {first.get('Message', 'error')}")
         return reply

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from dialer.ami.connection import AmiActionError, AmiConnection, AmiLinkLost
+from dialer.core.ids import AttemptId
 from dialer.core.outcomes import to_int
 from dialer.core.ports import (
     LiveChannel,
@@ -14,10 +16,12 @@ from dialer.core.ports import (
     RecordedOutcome,
     TelephonyUnavailable,
 )
+from dialer.core.privacy import scrub_phones
 
 log = logging.getLogger("dialer.ami")
 
 OUTCOME_FAMILY = "dialer"
+INSTALLATION_VARIABLE = "DIALER_INSTALLATION"
 
 
 def escape_commas(value: str) -> str:
@@ -25,13 +29,21 @@ def escape_commas(value: str) -> str:
     return value.replace(",", "\\,")
 
 
-def originate_fields(request: OriginateRequest) -> dict[str, Any]:
+def originate_fields(request: OriginateRequest, sender: str = "") -> dict[str, Any]:
+    """The Originate action. `sender` (this process's own token) makes its ActionID unique on the PBX, so
+    that its OriginateResponse is told from the answer to any other Originate of the same attempt id."""
     handler = escape_commas(f"dialer-hangup,s,1({request.attempt_id})")
     variables = [f"{name}={escape_commas(value)}" for name, value in request.variables.items()]
     variables.append(f"CHANNEL(hangup_handler_push)={handler}")
+    attempt = AttemptId.try_parse(request.attempt_id)
+    if attempt is not None and attempt.installation:
+        # The dialplan names its recordings' folder by it: each installation sharing the PBX takes its own.
+        variables.append(f"{INSTALLATION_VARIABLE}={attempt.installation}")
     fields: dict[str, Any] = {
         "Action": "Originate",
-        "ActionID": f"originate/{request.attempt_id}",
+        "ActionID": f"originate/{request.attempt_id}/{sender}"
+        if sender
+        else f"originate/{request.attempt_id}",
         "Channel": request.channel,
         "Context": request.context,
         "Exten": request.exten,
@@ -49,14 +61,15 @@ def originate_fields(request: OriginateRequest) -> dict[str, Any]:
 class AmiTelephony:
     def __init__(self, connection: AmiConnection) -> None:
         self.connection = connection
+        self.sender = secrets.token_hex(4)  # this process's, in every Originate's ActionID
 
     async def originate(self, request: OriginateRequest) -> None:
         if not self.connection.connected:
             raise TelephonyUnavailable("no AMI link")
         try:
-            await self.connection.action(originate_fields(request), as_list=False, timeout=15.0)
+            await self.connection.action(originate_fields(request, self.sender), as_list=False, timeout=15.0)
         except AmiActionError as err:
-            raise OriginateRejected(str(err)) from None
+            raise OriginateRejected(scrub_phones(str(err))) from None
         except (AmiLinkLost, TimeoutError):
             # Sent, but the answer is lost. Never resend: the engine reconciles with Asterisk.
             log.warning(

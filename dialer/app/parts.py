@@ -137,6 +137,7 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         users=storage.users,
         clock=clock,
         pbx=telephony if isinstance(telephony, PbxGlobals) else None,
+        installation=installation,
     )
     connection.subscribe(on_up=recordings.link_up, on_down=recordings.link_down)
     return _runtime(basics, storage, connection, worker, room_changed, popups, pages, recordings)

@@ -42,6 +42,9 @@ class AttemptId(_DueTaskKey):
 
     The installation id is made once per database (storage/installation.py), so that installations sharing
     one PBX never reuse each other's ids; an id without one (`reminders:17:2`) is read as of installation "".
+    Asterisk also refuses a ChannelId that is a prefix of a live channel's Uniqueid: the installation ids all
+    have the same width, so no installation's id is a prefix of another's, and one target's attempts are never
+    up at once.
     """
 
     campaign: str

@@ -89,6 +89,9 @@ class _Attempt:
     linkedid: str = ""
     sip: int | None = None  # the trunk's final response (Hangup TechCause); None on Local channels
     early_media: bool = False  # the network played something before any answer (DialState PROGRESS)
+    # From our Originate until its channel's Newchannel: a channel already up with this Uniqueid is someone else's
+    # (a second installation with a copy of this database), and Asterisk will refuse our Originate.
+    awaiting_channel: bool = False
 
     def best_cause(self) -> int | None:
         # A Local channel's first leg often ends with cause 0; the second leg then knows the real reason.
@@ -143,13 +146,14 @@ class CallTracker:
 
     def expect(self, attempt_id: str) -> None:
         """An Originate for this attempt is about to go out."""
-        self._attempts.setdefault(attempt_id, _Attempt(attempt_id))
+        self._attempts.setdefault(attempt_id, _Attempt(attempt_id, awaiting_channel=True))
 
     def adopt(self, attempt_id: str, *, answered: bool, originate_done: bool) -> None:
         """Resume following a call found alive on Asterisk after a reconnect or a restart."""
         self._ended.discard(attempt_id)
         state = self._attempts.setdefault(attempt_id, _Attempt(attempt_id))
         state.channel_seen = True
+        state.awaiting_channel = False
         state.answered = state.answered or answered
         state.originate_done = state.originate_done or originate_done
 
@@ -178,17 +182,23 @@ class CallTracker:
             state = self._attempts[uniqueid] = _Attempt(uniqueid, originate_done=True)
         return state
 
+    def _followed(self, uniqueid: str) -> _Attempt | None:
+        """The attempt whose channel this is; None before our own Newchannel, when the channel is another's."""
+        state = self._lookup(uniqueid)
+        return None if state is None or state.awaiting_channel else state
+
     def _on_newchannel(self, event: Event, now: datetime) -> tuple[Fact, ...]:
         uniqueid = event.get("Uniqueid", "")
         state = self._lookup(uniqueid)
         if state is None:
             return NO_FACTS
         state.channel_seen = True
+        state.awaiting_channel = False
         state.linkedid = event.get("Linkedid", "") or state.linkedid
         return (CallStarted(uniqueid, event_time(event, now), event.get("Channel", "")),)
 
     def _on_newstate(self, event: Event, now: datetime) -> tuple[Fact, ...]:
-        state = self._lookup(event.get("Uniqueid", ""))
+        state = self._followed(event.get("Uniqueid", ""))
         if state is None or state.answered or event.get("ChannelStateDesc") != "Up":
             return NO_FACTS
         state.answered = True
@@ -209,7 +219,7 @@ class CallTracker:
         return tuple(facts)
 
     def _on_talk(self, event: Event, now: datetime) -> tuple[Fact, ...]:
-        state = self._lookup(event.get("Uniqueid", ""))
+        state = self._followed(event.get("Uniqueid", ""))
         if state is None:
             return NO_FACTS
         talking = event.get("Event") == "ChannelTalkingStart"
@@ -219,19 +229,19 @@ class CallTracker:
     def _on_dial_state(self, event: Event, now: datetime) -> tuple[Fact, ...]:
         # An Originate dials its channel itself, so the attempt is the dialled side: DestUniqueid.
         state = self._attempts.get(event.get("DestUniqueid", ""))
-        if state is not None and event.get("DialStatus") == "PROGRESS":
+        if state is not None and not state.awaiting_channel and event.get("DialStatus") == "PROGRESS":
             state.early_media = True
         return NO_FACTS
 
     def _on_user_event(self, event: Event, now: datetime) -> tuple[Fact, ...]:
         kind = event.get("UserEvent")
         if kind == self.machine_event:
-            if self._lookup(event.get("AttemptId", "")) is None:
+            if self._followed(event.get("AttemptId", "")) is None:
                 return NO_FACTS
             return (MachineAnswered(event.get("AttemptId", ""), event_time(event, now)),)
         if kind == self.leg_event:
             attempt_id, status = event.get("AttemptId", ""), event.get("DialStatus", "")
-            if self._lookup(attempt_id) is None or not status:
+            if self._followed(attempt_id) is None or not status:
                 self.stats.malformed += 1
                 return NO_FACTS
             status = leg_status(status, to_int(event.get("Cause")))
@@ -240,7 +250,7 @@ class CallTracker:
             return NO_FACTS
         attempt_id = event.get("AttemptId", "")
         digit = event.get("Digit", "")
-        if self._lookup(attempt_id) is None or len(digit) != 1:
+        if self._followed(attempt_id) is None or len(digit) != 1:
             self.stats.malformed += 1
             return NO_FACTS
         if kind == self.ignored_digit_event:
@@ -248,7 +258,7 @@ class CallTracker:
         return (DigitPressed(attempt_id, digit, event_time(event, now)),)
 
     def _on_queue_join(self, event: Event, now: datetime) -> tuple[Fact, ...]:
-        state = self._lookup(event.get("Uniqueid", ""))
+        state = self._followed(event.get("Uniqueid", ""))
         if state is None:
             return NO_FACTS
         return (JoinedQueue(state.attempt_id, event.get("Queue", ""), event_time(event, now)),)
@@ -257,10 +267,10 @@ class CallTracker:
         uniqueid = event.get("Uniqueid", "")
         if uniqueid.endswith(SECOND_LEG):
             leg = self._attempts.get(uniqueid[: -len(SECOND_LEG)])
-            if leg is not None:
+            if leg is not None and not leg.awaiting_channel:
                 leg.second_leg_cause = to_int(event.get("Cause"))
             return NO_FACTS
-        state = self._lookup(uniqueid)
+        state = self._followed(uniqueid)
         if state is None:
             return NO_FACTS
         state.channel_seen = True

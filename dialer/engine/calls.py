@@ -86,6 +86,8 @@ class CallHandler(Protocol):
 class _Batch:
     changes: AttemptBatch = field(default_factory=AttemptBatch)
     ended: list[AttemptRow] = field(default_factory=list)
+    # Refused: Asterisk made no channel, so the hangup record under this id, if any, is another's to forget.
+    refused: set[str] = field(default_factory=set)
 
 
 class CallDesk:
@@ -155,12 +157,13 @@ class CallDesk:
             return False
         except OriginateRejected as err:
             # Asterisk refused outright: no channel exists, so the attempt ends now as a failed call.
+            log.warning("call %s refused by Asterisk: %s", attempt.attempt_id, err)
             self.intake.tracker.forget(attempt.attempt_id)
             failed = classify(answered=False, reason=0, cause=None)
             now = self.clock.now()
             await self.apply(
                 [CallEnded(attempt.attempt_id, now, False, 0, None, failed, attempt.attempt_id)],
-                details={attempt.attempt_id: str(err)},
+                details={attempt.attempt_id: f"{REFUSED}: {err}"},
             )
         return True
 
@@ -200,7 +203,8 @@ class CallDesk:
             if row.attempt_id in ended_ids:
                 log.info("call %s ended: %s", row.attempt_id, row.result)
                 self._notify(row).finished(row)
-                self._to_forget.put_nowait(row.attempt_id)
+                if row.attempt_id not in batch.refused:
+                    self._to_forget.put_nowait(row.attempt_id)
 
     async def _with_recorded_digits(self, facts: Sequence[Fact]) -> list[Fact]:
         """A call followed since a reconnect may have had its key pressed while the link was down; the dialplan's
@@ -259,6 +263,9 @@ class CallDesk:
             if attempt_id in self._machine_calls:
                 self._machine_calls.discard(attempt_id)
                 fact = replace(fact, result=CallResult.MACHINE)
+            if refused(fact):
+                log.warning("call %s refused by Asterisk (its id in use on the PBX?): no channel", attempt_id)
+                batch.refused.add(attempt_id)
             end = AttemptEnd(
                 attempt_id, fact.at, fact.reason, fact.cause, fact.result, fact.answered, fact.linkedid
             )
@@ -382,9 +389,21 @@ class CallDesk:
         await self.apply(facts, details={attempt.attempt_id: RECOVERED})
 
 
+REFUSED = "refused by Asterisk, no channel made"
+
+
 def _outcome_detail(fact: CallEnded) -> str:
     """The result, and over a trunk the SIP response it came from: the one thing a carrier's support asks for."""
+    if refused(fact):
+        return f"{fact.result.value}, {REFUSED}"
     return fact.result.value if fact.sip is None else f"{fact.result.value}, SIP {fact.sip}"
+
+
+def refused(fact: CallEnded) -> bool:
+    """Asterisk answered our Originate with Failure before any channel of ours existed (Reason 0 and no hangup
+    cause): its id already in use on the PBX, an unknown channel technology. The attempt ends failed, as any
+    call that did not go through: the plan's next call comes at its own time, under a new id."""
+    return not fact.answered and fact.reason == 0 and fact.cause is None
 
 
 class _NoHandler(CallHandler):

@@ -7,17 +7,25 @@ a restart the next sweep takes whatever finished meanwhile. Each file is compres
 play) into `recordings_dir/<clinic>/<yyyy-mm>/`, its row written with the length sox reads from the stored file,
 and the raw file deleted. A file that cannot be read is set aside (`.bad`) and logged without the number.
 
-On each link-up the inbound switches go to dialplan globals (DIALER_RECORDING_<DID> = clinic:record:announce),
-where the inbound dialplan reads them. A global, not AstDB: the DB() function is not writable over AMI (it is
-"dangerous" to Asterisk), and a restarted Asterisk, which forgets globals, is also a new AMI login that sets them
-again. The service's own calls carry their switches as Originate variables instead.
+On each link-up the inbound switches go to dialplan globals (DIALER_RECORDING_<DID> =
+clinic:record:announce:installation), where the inbound dialplan reads them. A global, not AstDB: the DB()
+function is not writable over AMI (it is "dangerous" to Asterisk), and a restarted Asterisk, which forgets
+globals, is also a new AMI login that sets them again. The service's own calls carry their switches as
+Originate variables instead.
+
+Several installations may share one PBX, and so one spool. The dialplan moves each finished file into the
+folder of the installation whose call it was (`done/<installation id>`, from the Originate's DIALER_INSTALLATION
+or the DID's switch), and each service sweeps only its own folder. A DID belongs to one installation: the switch
+is per DID, so two installations serving different clinics never touch each other's. A file left in `done/`
+itself comes from a dialplan or a switch of before installation ids; it is taken only by an installation that
+serves its clinic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -28,6 +36,7 @@ from dialer.core.errors import FieldError, PeerFailed
 from dialer.core.privacy import mask_phone
 from dialer.core.recording import (
     RAW_SUFFIX,
+    SEPARATOR,
     SHORTEST_SECONDS,
     RawRecording,
     RecordingStore,
@@ -98,10 +107,24 @@ def _set_aside(path: Path) -> None:
     path.replace(path.with_name(path.name + ".bad"))
 
 
-def _finished(spool: Path) -> list[Path]:
-    if not spool.is_dir():
+def _raw_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
         return []
-    return sorted(p for p in spool.iterdir() if p.name.endswith(RAW_SUFFIX) and p.is_file())
+    return sorted(p for p in folder.iterdir() if p.name.endswith(RAW_SUFFIX) and p.is_file())
+
+
+def _clinic_in_name(path: Path) -> str:
+    """The clinic a raw file's name gives (its second field), or "" when the name has none."""
+    parts = path.name.split(SEPARATOR)
+    return parts[1] if len(parts) > 1 else ""
+
+
+def finished_files(spool: Path, installation: str, clinics: Collection[str]) -> list[Path]:
+    """The finished recordings this installation takes: its own folder's, and those left in the spool itself
+    (named by no installation) for a clinic it serves."""
+    own = _raw_files(spool / installation) if installation else []
+    unowned = [p for p in _raw_files(spool) if not installation or _clinic_in_name(p) in clinics]
+    return own + unowned
 
 
 def user_of(member: str, clinic_id: str, users: Sequence[UserRow]) -> int | None:
@@ -123,8 +146,12 @@ class RecordingCollector:
         users: Directory,
         clock: Clock,
         pbx: PbxGlobals | None,
+        installation: str = "",
     ) -> None:
         self.settings = settings
+        self.installation = (
+            installation  # names this installation's folder in the spool and its DIDs' switches
+        )
         self.store = store
         self.users = users
         self.clock = clock
@@ -139,6 +166,7 @@ class RecordingCollector:
             return
         for clinic in self.settings.clinics.values():
             value = inbound_switch(clinic.id, clinic.quality.record, clinic.quality.announce)
+            value = f"{value}:{self.installation}" if self.installation else value
             for did in clinic.dids:
                 await self.pbx.set_global(switch_name(did), value)
 
@@ -160,7 +188,9 @@ class RecordingCollector:
         """Take every finished recording in the spool; return how many were registered."""
         if self.spool is None:
             return 0
-        files = await asyncio.to_thread(_finished, self.spool)
+        files = await asyncio.to_thread(
+            finished_files, self.spool, self.installation, frozenset(self.settings.clinics)
+        )
         if not files:
             return 0
         users = await self.users.all()

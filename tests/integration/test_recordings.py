@@ -82,7 +82,8 @@ async def recording_service(
         try:
             await wait_healthy(service.base, timeout=30)
             # The service has told the inbound dialplan this number's switches at its AMI login.
-            expected = f"c1:{int(record)}:{int(record and announce)}"
+            (installation,) = service.home.query("select installation_id from installation")
+            expected = f"c1:{int(record)}:{int(record and announce)}:{installation[0]}"
             await until(lambda: _switch(service, expected), "the DID's recording switch", timeout=15)
             yield service
         finally:
@@ -190,7 +191,7 @@ async def test_an_answered_inbound_call_gives_one_recording_as_long_as_the_conve
         assert abs(seconds - bridged) <= 1.0, (seconds, bridged)
         assert seconds >= TALK - 1
         # The raw file is gone from Asterisk's spool once stored.
-        assert not list((sandbox.sandbox.layout.root / SPOOL / "done").glob(f"*{row['call_ref']}*"))
+        assert not list((sandbox.sandbox.layout.root / SPOOL / "done").rglob(f"*{row['call_ref']}*"))
         # The notice is in the recording: speech at its start, where the administrator's line is silent.
         assert _loudness(stored, 0.6, 1.5) > 0.02
         assert _loudness(stored, seconds - 2, 1.5) < 0.005

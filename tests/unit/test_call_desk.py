@@ -95,8 +95,10 @@ async def test_an_originate_asterisk_refuses_ends_the_attempt_as_failed_and_the_
     end = r.attempts.ends[FIRST]
     assert (end.at, end.reason, end.cause) == (local(11), 0, None)
     assert [e.detail for e in r.attempts.log_of(FIRST) if e.kind == "ended"] == [
-        "Originate: Extension does not exist."
+        "refused by Asterisk, no channel made: Originate: Extension does not exist."
     ]
+    # No channel, so no hangup record of ours: one under this id would be another installation's.
+    assert FIRST not in r.asterisk.forgotten
     # A failed call is a call: the next one keeps the plan's two hours.
     assert [(x.at, x.request.attempt_id) for x in r.asterisk.originates] == [(local(13), SECOND)]
     assert r.pacers["sim"].in_use == 0

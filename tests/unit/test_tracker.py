@@ -106,6 +106,13 @@ def hangup(uid: str, cause: int | str, leg: int = 1) -> Event:
     }
 
 
+def placed(attempt_id: str) -> CallTracker:
+    """A tracker whose Originate for `attempt_id` has made its channel."""
+    t = tracker(attempt_id)
+    t.feed(newchannel(attempt_id), T0)
+    return t
+
+
 def run(t: CallTracker, events: list[Event], start: datetime = T0) -> list[Fact]:
     facts: list[Fact] = []
     for i, event in enumerate(events):
@@ -403,7 +410,7 @@ def test_a_digit_for_an_unknown_attempt_or_with_two_characters_is_dropped_and_co
 
 
 def test_a_second_key_pressed_in_one_go_is_a_fact_of_its_own_not_a_digit() -> None:
-    t = tracker(A)
+    t = placed(A)
     ignored = {**digit(A, "2"), "UserEvent": "DialerDigitIgnored", "Taken": "1"}
     facts = run(t, [digit(A, "1"), ignored])
     assert [type(f) for f in facts] == [DigitPressed, DigitIgnored]
@@ -420,13 +427,13 @@ def test_other_user_events_are_not_malformed() -> None:
 
 
 def test_digits_star_and_hash_pass_as_pressed() -> None:
-    t = tracker(A)
+    t = placed(A)
     facts = run(t, [digit(A, "#"), digit(A, "*"), digit(A, "3")])
     assert [f.digit for f in facts if isinstance(f, DigitPressed)] == ["#", "*", "3"]
 
 
 def test_joining_a_queue_is_reported() -> None:
-    t = tracker(A)
+    t = placed(A)
     facts = t.feed({"Event": "QueueCallerJoin", "Uniqueid": A, "Queue": "reception", "Position": "1"}, T0)
     assert facts == (JoinedQueue(A, "reception", T0),)
 
@@ -601,7 +608,7 @@ def test_any_reordering_subset_and_junk_never_raises_nor_doubles_an_end(
 
 
 def test_talk_on_our_channel_becomes_facts_with_the_stretch_length_and_others_are_ignored() -> None:
-    t = tracker(A)
+    t = placed(A)
     start = {"Event": "ChannelTalkingStart", "Uniqueid": A, "Timestamp": str(T0.timestamp() + 0.6)}
     stop = {
         "Event": "ChannelTalkingStop",
@@ -619,7 +626,7 @@ def test_talk_on_our_channel_becomes_facts_with_the_stretch_length_and_others_ar
 
 
 def test_the_machine_branch_reports_a_machine_for_our_attempt_only() -> None:
-    t = tracker(A)
+    t = placed(A)
     (fact,) = t.feed({"Event": "UserEvent", "UserEvent": "DialerMachine", "AttemptId": A}, T0)
     assert fact == MachineAnswered(A, T0)
     assert t.feed({"Event": "UserEvent", "UserEvent": "DialerMachine", "AttemptId": FOREIGN}, T0) == ()

@@ -194,6 +194,7 @@ def test_a_callbacks_patient_leg_says_when_the_number_does_not_exist(
 ) -> None:
     tracker = CallTracker(is_attempt_id=lambda uid: AttemptId.try_parse(uid) is not None)
     tracker.expect(A)
+    tracker.feed(_newchannel(), T0)
     event = _ev("UserEvent", UserEvent="DialerCallback", AttemptId=A, DialStatus=dial_status, Cause=cause)
     (leg,) = tracker.feed(event, T0)
     assert isinstance(leg, PatientLeg) and leg.status == status
