@@ -219,3 +219,23 @@ def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -
         yield cluster.url(name)
     finally:
         cluster.drop_database(name)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database, whatever `--db` says (for the tests only PostgreSQL concerns)."""
+    name = postgres_cluster.fresh_database()
+    try:
+        yield postgres_cluster.url(name)
+    finally:
+        postgres_cluster.drop_database(name)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `pg` (those only about PostgreSQL) run when PostgreSQL is asked for; skipped otherwise."""
+    if str(config.getoption("--db")) != "sqlite":
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL only: run with --db=postgresql")
+    for item in items:
+        if item.get_closest_marker("pg") is not None:
+            item.add_marker(skip)
