@@ -36,7 +36,8 @@ alternating round by round; the table shows each variant's median.
 
   ... (postgresql)  the same on PostgreSQL (--database-url: a server where the bench may create and drop
                     databases; each replay gets a fresh one, dropped after it), the attempts' batches
-                    through dialer/storage/pgbatch.py.
+                    through dialer/storage/pgbatch.py; "full (pg, SQLAlchemy)" with them through
+                    SQLAlchemy instead, the path that has no fast writer.
 
 Not started, since a replay has no use for them: the worker (nothing is due; it waits for a reconcile that
 only a live link triggers), the lease, the seen-mark and the tracker-expiry timers (1-10 s ticks).
@@ -103,9 +104,11 @@ async def fresh_database(server: str) -> AsyncIterator[str]:
         await admin.dispose()
 
 
-async def run_full_on(server: str, chunks: Sequence[bytes], attempt_ids: Sequence[str], flow: bool) -> Run:
+async def run_full_on(
+    server: str, chunks: Sequence[bytes], attempt_ids: Sequence[str], flow: bool, fast_path: bool = True
+) -> Run:
     async with fresh_database(server) as url:
-        return await run_full(chunks, attempt_ids, flow=flow, database_url=url)
+        return await run_full(chunks, attempt_ids, flow=flow, database_url=url, fast_path=fast_path)
 
 
 def variants(
@@ -123,6 +126,9 @@ def variants(
     if postgres:
         server = postgres
         table["full (postgresql)"] = lambda: run_full_on(server, chunks, attempt_ids, flow=False)
+        table["full (pg, SQLAlchemy)"] = lambda: run_full_on(
+            server, chunks, attempt_ids, flow=False, fast_path=False
+        )
         if with_flow:
             table["full+flow (postgresql)"] = lambda: run_full_on(server, chunks, attempt_ids, flow=True)
     return table
@@ -172,7 +178,12 @@ async def measure(name: str, rounds: int, with_flow: bool, postgres: str | None 
     full = statistics.median(r.seconds for r in runs[FULL])
     verdict = "met" if base / full >= 1.0 else "MISSED"
     print(f"  ratio full intake / bare panoramisk (events/s): {base / full:.2f}  (target >= 1.0: {verdict})")
-    for sqlite_name, pg_name in ((FULL, "full (postgresql)"), ("dialer full+flow", "full+flow (postgresql)")):
+    pairs = (
+        (FULL, "full (postgresql)"),
+        (FULL, "full (pg, SQLAlchemy)"),
+        ("dialer full+flow", "full+flow (postgresql)"),
+    )
+    for sqlite_name, pg_name in pairs:
         if pg_name in runs and sqlite_name in runs:
             on_pg = statistics.median(r.seconds for r in runs[pg_name])
             on_sqlite = statistics.median(r.seconds for r in runs[sqlite_name])
