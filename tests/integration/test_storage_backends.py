@@ -1,4 +1,4 @@
-"""The callback, inbound and service-level stores through `Storage`, on a real SQLite file and (with
+"""The callback, inbound, service-level and user stores through `Storage`, on a real SQLite file and (with
 `--db=postgresql` or `--db=both`) a real PostgreSQL: the same answers from both, instants written in a clinic's
 zone read back as the same aware UTC instants, duplicates ignored, periods half-open."""
 
@@ -11,6 +11,7 @@ import pytest
 
 from dialer.core.inbound import MissReason
 from dialer.core.records import CallbackTask, CloseReason, InboundCallRow, InboundSource, TaskState
+from dialer.core.staff import UserExists
 from dialer.storage.repository import Storage
 
 OMSK = timezone(timedelta(hours=6))
@@ -143,3 +144,53 @@ async def test_the_service_level_reads_a_half_open_period_of_one_clinic(storage:
     ]
     # Ended at or after the instant: the two c1 calls that ended in the last 15 minutes before `end` + 90 s.
     assert await storage.sla.recent("c1", end) == (2, 1)
+
+
+async def test_users_their_clinics_and_sessions(storage: Storage) -> None:
+    users = storage.users
+    ids = {}
+    for name, clinics in (("ivanova", ("c2", "c1")), ("petrova", ("*",)), ("sidorov", ())):
+        ids[name] = await users.add(
+            username=name,
+            display_name=name.title(),
+            role="operator",
+            password_hash="hash",
+            interfaces=("PJSIP/101", "PJSIP/102") if name == "ivanova" else (),
+            clinics=clinics,
+            api_token_hash=f"token-{name}" if name == "petrova" else None,
+            now=T0,
+        )
+    with pytest.raises(UserExists):
+        await users.add(
+            username="ivanova",
+            display_name="",
+            role="operator",
+            password_hash="",
+            interfaces=(),
+            clinics=(),
+            api_token_hash=None,
+            now=T0,
+        )
+    listed = {u.username: (u.clinics, u.interfaces, u.has_api_token) for u in await users.all()}
+    assert listed == {
+        "ivanova": (frozenset({"c1", "c2"}), ("PJSIP/101", "PJSIP/102"), False),
+        "petrova": (frozenset({"*"}), (), True),
+        "sidorov": (frozenset(), (), False),
+    }
+
+    await users.open_session("s-1", ids["ivanova"], "csrf-1", T0, T0 + timedelta(hours=8))
+    await users.open_session("s-2", ids["sidorov"], "csrf-2", T0, T0 + timedelta(minutes=5))
+    found = await users.session("s-1", T0 + timedelta(hours=1))
+    assert found is not None and found[0].clinics == frozenset({"c1", "c2"}) and found[1] == "csrf-1"
+    assert found[0].last_login_at == T0
+    assert await users.session("s-2", T0 + timedelta(minutes=5)) is None  # expired at that instant
+    assert await users.live_sessions({"s-1", "s-2", "s-9"}, T0 + timedelta(minutes=1)) == {
+        "s-1": T0 + timedelta(hours=8),
+        "s-2": T0 + timedelta(minutes=5),
+    }
+    await users.set_disabled("ivanova", True)
+    assert await users.session("s-1", T0 + timedelta(hours=1)) is None
+    assert await users.live_sessions({"s-1"}, T0) == {}
+    assert await users.live_tokens({"token-petrova", "token-x"}) == {"token-petrova"}
+    await users.close_session("s-2")
+    assert await users.live_sessions({"s-2"}, T0) == {}
