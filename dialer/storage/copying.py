@@ -69,14 +69,16 @@ async def _count(conn: AsyncConnection, table: Table) -> int:
     return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
 
 
-async def _copy_rows(source: AsyncConnection, target: AsyncConnection, reader: Table, writer: Table) -> None:
+async def _copy_rows(
+    source: AsyncConnection, target: AsyncConnection, reader: Table, writer: Table, batch: int
+) -> None:
     columns = [c.name for c in writer.columns]
     query = select(*(reader.c[name] for name in columns))
     key = list(reader.primary_key.columns)
     if key:
         query = query.order_by(*key)  # parents of a self-reference come before their children
-    result = await source.stream(query.execution_options(yield_per=BATCH))
-    async for rows in result.partitions(BATCH):
+    result = await source.stream(query.execution_options(yield_per=batch))
+    async for rows in result.partitions(batch):
         await target.execute(insert(writer), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
@@ -106,6 +108,7 @@ async def copy_database(
     target: AsyncEngine,
     *,
     force: bool = False,
+    batch: int = BATCH,
     progress: Callable[[str], None] = lambda _table: None,
 ) -> list[TableCopy]:
     """Copy every row of `source` into `target` (both migrated to the same version), in one transaction on the
@@ -123,7 +126,7 @@ async def copy_database(
             await dst.execute(delete(table))
         for table in tables:
             progress(table.name)
-            await _copy_rows(src, dst, readers[table.name], table)
+            await _copy_rows(src, dst, readers[table.name], table, batch)
         await _reset_sequences(dst, tables)
         copies = [TableCopy(t.name, await _count(src, readers[t.name]), await _count(dst, t)) for t in tables]
         wrong = [c for c in copies if not c.ok]

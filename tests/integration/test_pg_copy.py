@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from dialer.storage import journal_schema
+from dialer.storage.copying import copy_database
 from dialer.storage.installation import installation_id
 from dialer.storage.repository import Storage
 from tests.people_db import Db, Person, add_target, fill
@@ -102,3 +104,28 @@ def test_a_database_in_use_is_refused_unless_forced(tmp_path: Path, postgres_url
     assert to_sqlite.returncode == 2 and "PostgreSQL" in to_sqlite.stderr
     assert missing.returncode == 2 and "нет файла" in missing.stderr
     assert asyncio.run(everything(postgres_url)) == asyncio.run(everything(f"sqlite+aiosqlite:///{file}"))
+
+
+async def test_rows_go_over_in_batches_and_a_failed_copy_leaves_the_target_as_it_was(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    file = tmp_path / "old.db"
+    await seed(file)
+    source, target = await Storage.open(f"sqlite+aiosqlite:///{file}"), await Storage.open(postgres_url)
+    try:
+        copied = await copy_database(source.engine, target.engine, batch=3)  # several batches for most tables
+        assert {c.table: c.target_rows for c in copied}["attempts"] > 3
+        assert all(c.ok for c in copied)
+        # A row the target cannot take (a state the schema refuses) fails the copy: nothing of it is kept.
+        async with source.engine.begin() as conn:
+            await conn.exec_driver_sql("PRAGMA ignore_check_constraints = ON")
+            await conn.exec_driver_sql(
+                "UPDATE attempts SET state = 'lost' WHERE rowid = (SELECT max(rowid) FROM attempts)"
+            )
+        before = await everything(postgres_url)
+        with pytest.raises(IntegrityError):
+            await copy_database(source.engine, target.engine, force=True, batch=3)
+        assert await everything(postgres_url) == before
+    finally:
+        await source.close()
+        await target.close()
