@@ -4,6 +4,8 @@
     .venv/bin/python -m bench.ami_intake --stream ami_dialer_user.bin.gz --rounds 7
     .venv/bin/python -m bench.ami_intake --breakdown            # batches, storage calls, thread hops
     .venv/bin/python -m bench.ami_intake --profile full         # cProfile of one full-intake replay
+    .venv/bin/python -m bench.ami_intake --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+                                                    # dialer full (+flow) on PostgreSQL too, beside SQLite
 
 Every variant is fed the same list of chunks (1-8 KiB, cut at random byte offsets with a fixed seed, so
 frames and Cyrillic letters straddle chunk boundaries as they do on TCP), in the same process, the variants
@@ -32,6 +34,11 @@ alternating round by round; the table shows each variant's median.
   dialer full+flow  the same with the runtime's real ReminderFlow as the handler, timed until its work queue
                     is drained too (each patient's answer written, each target's next step planned).
 
+  ... (postgresql)  the same on PostgreSQL (--database-url: a server where the bench may create and drop
+                    databases; each replay gets a fresh one, dropped after it), the attempts' batches
+                    through dialer/storage/pgbatch.py; "full (pg, SQLAlchemy)" with them through
+                    SQLAlchemy instead, the path that has no fast writer.
+
 Not started, since a replay has no use for them: the worker (nothing is due; it waits for a reconcile that
 only a live link triggers), the lease, the seen-mark and the tracker-expiry timers (1-10 s ticks).
 """
@@ -40,13 +47,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import io
+import itertools
+import os
 import pstats
 import statistics
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.intake.full import Timer, run_full
 from bench.intake.stream import (
@@ -70,9 +84,36 @@ FULL = "dialer full"
 
 
 Variant = Callable[[], Awaitable[Run]]
+_DATABASES = itertools.count(1)
 
 
-def variants(chunks: Sequence[bytes], attempt_ids: Sequence[str], with_flow: bool) -> dict[str, Variant]:
+@contextlib.asynccontextmanager
+async def fresh_database(server: str) -> AsyncIterator[str]:
+    """An empty database on the PostgreSQL `server` for one replay, dropped after it."""
+    name = f"bench_intake_{os.getpid()}_{next(_DATABASES)}"
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f"CREATE DATABASE {name}"))
+        try:
+            yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as conn:
+                await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
+        await admin.dispose()
+
+
+async def run_full_on(
+    server: str, chunks: Sequence[bytes], attempt_ids: Sequence[str], flow: bool, fast_path: bool = True
+) -> Run:
+    async with fresh_database(server) as url:
+        return await run_full(chunks, attempt_ids, flow=flow, database_url=url, fast_path=fast_path)
+
+
+def variants(
+    chunks: Sequence[bytes], attempt_ids: Sequence[str], with_flow: bool, postgres: str | None = None
+) -> dict[str, Variant]:
     table: dict[str, Variant] = {
         BASELINE: lambda: run_panoramisk(chunks),
         "dialer parser": lambda: run_parser(chunks),
@@ -82,17 +123,27 @@ def variants(chunks: Sequence[bytes], attempt_ids: Sequence[str], with_flow: boo
     }
     if with_flow:
         table["dialer full+flow"] = lambda: run_full(chunks, attempt_ids, flow=True)
+    if postgres:
+        server = postgres
+        table["full (postgresql)"] = lambda: run_full_on(server, chunks, attempt_ids, flow=False)
+        table["full (pg, SQLAlchemy)"] = lambda: run_full_on(
+            server, chunks, attempt_ids, flow=False, fast_path=False
+        )
+        if with_flow:
+            table["full+flow (postgresql)"] = lambda: run_full_on(server, chunks, attempt_ids, flow=True)
     return table
 
 
-async def measure(name: str, rounds: int, with_flow: bool) -> None:
+async def measure(name: str, rounds: int, with_flow: bool, postgres: str | None = None) -> None:
     stream = load_stream(name)
     chunks = tcp_chunks(stream)
     attempt_ids = stream_attempts(stream)
     events = count_events(stream)
-    table = variants(chunks, attempt_ids, with_flow)
+    table = variants(chunks, attempt_ids, with_flow, postgres)
     runs: dict[str, list[Run]] = {v: [] for v in table}
     await table[FULL]()  # warm-up: imports, SQLAlchemy's statement cache, first migrations
+    if postgres:
+        await table["full (postgresql)"]()
     for _ in range(rounds):
         for variant, run in table.items():
             runs[variant].append(await run())
@@ -127,6 +178,18 @@ async def measure(name: str, rounds: int, with_flow: bool) -> None:
     full = statistics.median(r.seconds for r in runs[FULL])
     verdict = "met" if base / full >= 1.0 else "MISSED"
     print(f"  ratio full intake / bare panoramisk (events/s): {base / full:.2f}  (target >= 1.0: {verdict})")
+    pairs = (
+        (FULL, "full (postgresql)"),
+        (FULL, "full (pg, SQLAlchemy)"),
+        ("dialer full+flow", "full+flow (postgresql)"),
+    )
+    for sqlite_name, pg_name in pairs:
+        if pg_name in runs and sqlite_name in runs:
+            on_pg = statistics.median(r.seconds for r in runs[pg_name])
+            on_sqlite = statistics.median(r.seconds for r in runs[sqlite_name])
+            print(
+                f"  {pg_name}: {base / on_pg:.2f} x bare panoramisk, {on_sqlite / on_pg:.2f} x the same on SQLite"
+            )
 
 
 async def profile_full(name: str, flow: bool, top: int) -> None:
@@ -190,6 +253,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--breakdown", action="store_true", help="batches and storage calls of one replay instead")
     p.add_argument("--profile", choices=("full", "flow"), help="cProfile one replay instead of the table")
     p.add_argument("--top", type=int, default=35)
+    p.add_argument(
+        "--database-url",
+        help="a PostgreSQL server (postgresql+asyncpg://…) where the bench may create and drop databases: "
+        "the full variants run on it too, beside SQLite",
+    )
     args = p.parse_args(argv)
     names = args.stream or list(STREAMS)
     print(f"ami_intake, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {sys.version.split()[0]}")
@@ -201,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
             if not args.no_flow:
                 asyncio.run(breakdown(name, flow=True))
         else:
-            asyncio.run(measure(name, args.rounds, not args.no_flow))
+            asyncio.run(measure(name, args.rounds, not args.no_flow, args.database_url))
 
 
 if __name__ == "__main__":

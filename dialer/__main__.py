@@ -104,7 +104,13 @@ def parser() -> argparse.ArgumentParser:
     prompts.add_argument("--out", type=Path, default=None, help="папка звуков Asterisk (иначе песочница)")
 
     db = sub.add_parser("db", help="база данных")
-    db.add_argument("action", choices=("upgrade",))
+    db.add_argument("action", choices=("upgrade", "copy-from-sqlite"))
+    db.add_argument(
+        "file", nargs="?", type=Path, help="copy-from-sqlite: файл базы SQLite, откуда копировать"
+    )
+    db.add_argument(
+        "--force", action="store_true", help="copy-from-sqlite: очистить непустую базу перед копированием"
+    )
 
     sub.add_parser(
         "check-config",
@@ -230,6 +236,10 @@ async def _one_shot(args: argparse.Namespace, settings: Settings, out: TextIO) -
         return await accounts.audit(settings, args.since, args.user, out)
     if args.command == "report":
         return await reports.report_sla(settings, args.date, args.clinic, out)
+    if args.command == "db" and args.action == "copy-from-sqlite":
+        from dialer.cli.dbcopy import copy_from_sqlite
+
+        return await copy_from_sqlite(settings, args.file, force=args.force, out=out)
     if args.command == "db":
         return await reports.upgrade_db(settings, out)
     if args.command in ("purge", "patients"):

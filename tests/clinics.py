@@ -157,15 +157,19 @@ async def login(person: Person, base: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def clinic_chain(root: Path, people: list[Person] | None = None) -> AsyncIterator[Chain]:
+async def clinic_chain(
+    root: Path, people: list[Person] | None = None, database_url: str | None = None
+) -> AsyncIterator[Chain]:
     """The service's web app for three clinics, with its staff logged in (or holding their tokens), and a
-    patient with a visit the day after tomorrow and a КОС row in every clinic."""
+    patient with a visit the day after tomorrow and a КОС row in every clinic; on `database_url` when given
+    (the SQLite file in `root` otherwise)."""
     port = free_port()
     home = DialerHome(root)
     home.write(chain_config(port))
     clock = ClinicTime.morning()
     rng = random.Random()
-    async with open_runtime(load_settings(home.config, env={}), clock=clock.clock()) as rt:
+    env = {"DIALER_DATABASE_URL": database_url} if database_url else {}
+    async with open_runtime(load_settings(home.config, env=env), clock=clock.clock()) as rt:
         password_hash = hash_password(PASSWORD)
         cast = people if people is not None else staff()
         for person in cast:

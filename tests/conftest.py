@@ -2,4 +2,4 @@
 
 import tests.hypothesis_profiles  # noqa: F401 - registers and loads the Hypothesis profile before any test
 
-pytest_plugins = ["tests.asterisk_plugin"]
+pytest_plugins = ["tests.asterisk_plugin", "tests.postgres_plugin"]

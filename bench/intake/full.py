@@ -8,7 +8,7 @@ import gc
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -193,13 +193,19 @@ async def run_full(
     flow: bool,
     profile: cProfile.Profile | None = None,
     timer: Timer | None = None,
+    database_url: str | None = None,
+    fast_path: bool = True,
 ) -> Run:
     if not chunks[-1].endswith(FRAME_END):
         raise ValueError("the stream must end at a frame boundary, for the stand-in's answers to follow it")
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
         clinic = ClinicTime.morning()
         settings = bench_settings(Path(tmp), len(attempt_ids), clinic)
+        if database_url:  # an empty database elsewhere (PostgreSQL) instead of the SQLite file in `tmp`
+            settings = replace(settings, service=replace(settings.service, database_url=database_url))
         async with open_runtime(settings, clock=clinic.clock()) as rt:
+            if not fast_path:  # the attempts' batches through SQLAlchemy, as where no fast path exists
+                rt.storage.attempts.batches = None
             await seed_db(rt.storage, settings, attempt_ids, rt.clock.now())
             standin = StandIn()
             open_session(rt, standin)  # the session the calls are placed on, as after a login

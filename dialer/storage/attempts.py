@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dialer.core.outcomes import CallResult
 from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow, Settled
 from dialer.storage.fastbatch import SqliteBatchWriter
+from dialer.storage.pgbatch import PgBatchWriter
 from dialer.storage.schema import attempt_events, attempts
 
 _OPEN = (AttemptState.DIALING.value, AttemptState.ANSWERED.value)
@@ -35,9 +36,10 @@ def attempt_from_row(r: Any) -> AttemptRow:
 
 
 class SqlAttemptStore:
-    def __init__(self, engine: AsyncEngine, batches: SqliteBatchWriter | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, batches: SqliteBatchWriter | PgBatchWriter | None = None) -> None:
         self.engine = engine
-        # On SQLite, `apply` goes through `batches` (fastbatch.py); without it, through SQLAlchemy below.
+        # `apply` goes through `batches` (fastbatch.py on SQLite, pgbatch.py on PostgreSQL); without it, through
+        # SQLAlchemy below.
         self.batches = batches
 
     async def close(self) -> None:

@@ -20,6 +20,7 @@ from dialer.storage.due import SqlDueStore
 from dialer.storage.fastbatch import SqliteBatchWriter
 from dialer.storage.inbound import SqlInboundStore
 from dialer.storage.leases import SqlLeaseStore
+from dialer.storage.pgbatch import PgBatchWriter
 from dialer.storage.recalls import SqlOutboxStore, SqlRecallStore
 from dialer.storage.reminders import SqlReminderStore
 from dialer.storage.reports import SqlReportStore
@@ -61,7 +62,9 @@ class Storage:
         return cls(
             engine=engine,
             due=SqlDueStore(engine),
-            attempts=SqlAttemptStore(engine, SqliteBatchWriter.for_engine(engine)),
+            attempts=SqlAttemptStore(
+                engine, SqliteBatchWriter.for_engine(engine) or PgBatchWriter.for_engine(engine)
+            ),
             reminders=SqlReminderStore(engine),
             sms=SqlSmsStore(engine),
             leases=SqlLeaseStore(engine),

@@ -357,8 +357,8 @@ async def run_matrix(chain: Chain, app: web.Application) -> tuple[int, list[str]
     return sent, wrong
 
 
-async def test_every_route_answers_each_person_as_the_matrix_says(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain:
+async def test_every_route_answers_each_person_as_the_matrix_says(tmp_path: Path, database_url: str) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         app = chain.app
         assert app is not None
         assert table_problems(app) == []

@@ -89,8 +89,10 @@ def inbound_call(key: str, did: str, caller: str, queue: str) -> list[Event]:
     ]
 
 
-async def test_a_call_pops_up_only_for_its_clinic_with_that_clinics_records(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path, cast()) as chain:
+async def test_a_call_pops_up_only_for_its_clinic_with_that_clinics_records(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with clinic_chain(tmp_path, cast(), database_url=database_url) as chain:
         # The same number is a patient of c1 and, under another name, of c2 (a family's shared phone).
         phone = chain.phones["c1"]
         twin = chain.appointment_row("c2", "c2-TWIN", name="Двойникова Ольга")
@@ -132,8 +134,8 @@ async def test_a_call_pops_up_only_for_its_clinic_with_that_clinics_records(tmp_
                 await popups
 
 
-async def test_an_operator_wraps_up_only_their_own_call(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path, cast()) as chain:
+async def test_an_operator_wraps_up_only_their_own_call(tmp_path: Path, database_url: str) -> None:
+    async with clinic_chain(tmp_path, cast(), database_url=database_url) as chain:
         now = chain.time.now()
         op1, op2 = chain.people["op1"], chain.people["op2"]
         theirs = await chain.rt.storage.wrapups.open(
@@ -149,8 +151,8 @@ async def test_an_operator_wraps_up_only_their_own_call(tmp_path: Path) -> None:
             assert r.status == 200, await r.text()
 
 
-async def test_the_live_board_stays_on_the_supervisors_clinics(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain:
+async def test_the_live_board_stays_on_the_supervisors_clinics(tmp_path: Path, database_url: str) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         sup1, sup23 = chain.people["sup1"], chain.people["sup23"]
         async with socket(chain, sup1) as ws:  # no ?clinic=: their own clinic
             assert (await first_message(ws, lambda m: m.get("type") == "board"))["clinic"] == "c1"
@@ -212,8 +214,8 @@ async def test_lists_imports_and_page_filters_hold_only_the_callers_clinics(tmp_
         assert 'value="c3"' in page and 'value="c1"' not in page
 
 
-async def test_report_filters_list_only_the_clinics_operators(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path, cast()) as chain:
+async def test_report_filters_list_only_the_clinics_operators(tmp_path: Path, database_url: str) -> None:
+    async with clinic_chain(tmp_path, cast(), database_url=database_url) as chain:
         sup1 = chain.people["sup1"]
         assert sup1.http is not None
         async with sup1.http.get(f"{chain.base}/supervisor/report", params={"clinic": "c1"}) as r:

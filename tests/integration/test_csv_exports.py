@@ -25,9 +25,8 @@ def rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-async def test_the_kos_export_neutralises_formula_cells_and_keeps_phones_readable(tmp_path: Path) -> None:
-    db_path = tmp_path / "dialer.db"
-    settings = parse_settings({"service": {"database_url": f"sqlite+aiosqlite:///{db_path}"}})
+async def test_the_kos_export_neutralises_formula_cells_and_keeps_phones_readable(database_url: str) -> None:
+    settings = parse_settings({"service": {"database_url": database_url}})
     storage = await Storage.open(settings.service.db_url)
     try:
         await Db(storage.engine).add(
@@ -58,11 +57,10 @@ async def test_the_kos_export_neutralises_formula_cells_and_keeps_phones_readabl
     assert row["doctor"] == "Петров А. Н." and row["moves"] == "0" and row["target_date"] == "2026-12-03"
 
 
-async def test_the_outcomes_export_neutralises_formula_cells(tmp_path: Path) -> None:
-    db_path = tmp_path / "dialer.db"
+async def test_the_outcomes_export_neutralises_formula_cells(database_url: str) -> None:
     settings = parse_settings(
         {
-            "service": {"database_url": f"sqlite+aiosqlite:///{db_path}"},
+            "service": {"database_url": database_url},
             "clinics": [{"id": "c1", "name": "Клиника", "timezone": "Europe/Moscow"}],
         }
     )

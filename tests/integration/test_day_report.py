@@ -273,8 +273,9 @@ def figures(row: dict[str, Any]) -> dict[str, str]:
 
 async def test_every_figure_of_the_day_and_the_week_for_the_clinic_and_one_administrator(
     tmp_path: Path,
+    database_url: str,
 ) -> None:
-    async with clinic_chain(tmp_path) as chain:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         today = chain.time.today
         other = today - timedelta(days=1) if today.weekday() else today + timedelta(days=1)
         await build(chain, today, other)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from dialer.core.records import DueTask, TaskKind
 from dialer.storage.repository import Storage
@@ -11,8 +10,8 @@ from dialer.storage.repository import Storage
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 
 
-async def test_a_cancelled_task_planned_again_comes_due_and_a_done_one_does_not(tmp_path: Path) -> None:
-    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'dialer.db'}")
+async def test_a_cancelled_task_planned_again_comes_due_and_a_done_one_does_not(database_url: str) -> None:
+    storage = await Storage.open(database_url)
     try:
         due = storage.due
         early = DueTask("dial:reminders:1:2", "c1", TaskKind.DIAL, "reminders", 1, NOW)

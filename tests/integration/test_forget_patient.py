@@ -28,8 +28,8 @@ def other() -> Person:
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    store = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'dialer.db'}")
+async def storage(database_url: str) -> AsyncIterator[Storage]:
+    store = await Storage.open(database_url)
     try:
         yield store
     finally:

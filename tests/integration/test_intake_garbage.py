@@ -13,7 +13,6 @@ import random
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -141,9 +140,9 @@ SETTINGS = {
 
 
 @pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
+async def service(database_url: str) -> AsyncIterator[Service]:
     settings = parse_settings(SETTINGS)
-    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    storage = await Storage.open(database_url)
     clock = FakeClock(NOW)
     await storage.sync_clinics(
         [(c.id, c.name, c.timezone.key) for c in settings.clinics.values()], clock.now()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -49,8 +48,8 @@ PHONE = "+79161234567"
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    store = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'dialer.sqlite3'}")
+async def storage(database_url: str) -> AsyncIterator[Storage]:
+    store = await Storage.open(database_url)
     try:
         yield store
     finally:

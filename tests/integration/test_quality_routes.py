@@ -90,8 +90,10 @@ def contact_ids(page: str) -> list[int]:
     return [int(n) for n in re.findall(r'data-contact="(\d+)"', page)]
 
 
-async def test_the_call_log_filters_the_clinics_calls_and_masks_numbers(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain:
+async def test_the_call_log_filters_the_clinics_calls_and_masks_numbers(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         ids = await seed_calls(chain)
         sup = chain.people["sup1"]
         today, yesterday = chain.time.today, chain.time.today - timedelta(days=1)
@@ -143,8 +145,10 @@ async def test_the_call_log_filters_the_clinics_calls_and_masks_numbers(tmp_path
         assert status == 403
 
 
-async def test_a_call_is_scored_rescored_and_bad_input_is_refused_naming_the_field(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain:
+async def test_a_call_is_scored_rescored_and_bad_input_is_refused_naming_the_field(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         ids = await seed_calls(chain)
         sup, path = chain.people["sup1"], f"/supervisor/calls/{ids['booked']}"
         status, card = await fetch(sup, chain, path)
@@ -192,8 +196,10 @@ async def test_a_call_is_scored_rescored_and_bad_input_is_refused_naming_the_fie
         assert (await fetch(sup, chain, "/supervisor/calls/abc"))[0] == 400
 
 
-async def test_the_weekly_scores_show_each_administrator_against_the_goal(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain:
+async def test_the_weekly_scores_show_each_administrator_against_the_goal(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         ids = await seed_calls(chain)
         sup = chain.people["sup1"]
         _, page = await fetch(sup, chain, "/supervisor/quality")
@@ -239,8 +245,9 @@ async def test_the_weekly_scores_show_each_administrator_against_the_goal(tmp_pa
 
 async def test_a_recording_is_served_in_ranges_to_the_clinics_supervisors_and_every_play_is_audited(
     tmp_path: Path,
+    database_url: str,
 ) -> None:
-    async with clinic_chain(tmp_path) as chain:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         ids = await seed_calls(chain)
         sup, path = chain.people["sup1"], f"/recordings/{ids['rec_booked']}"
         whole = (chain.rt.settings.service.recordings_dir / "c1" / "L-1.ogg").read_bytes()
@@ -293,8 +300,8 @@ async def test_a_recording_is_served_in_ranges_to_the_clinics_supervisors_and_ev
         assert (await fetch(sup, chain, "/recordings/999999"))[0] == 404
 
 
-async def test_the_call_log_pages_through_a_busy_day(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain:
+async def test_the_call_log_pages_through_a_busy_day(tmp_path: Path, database_url: str) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         now, op1 = chain.time.now(), chain.people["op1"].user_id
         made = [
             await add_call(

@@ -4,7 +4,6 @@ own progress line counts every clinic."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from dialer.core.appointments import AppointmentRecord
 from dialer.storage.repository import Storage
@@ -31,8 +30,8 @@ def visit(clinic: str, n: int) -> AppointmentRecord:
     )
 
 
-async def test_a_clinic_board_counts_its_own_visits_and_the_service_counts_all(tmp_path: Path) -> None:
-    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'dialer.sqlite3'}")
+async def test_a_clinic_board_counts_its_own_visits_and_the_service_counts_all(database_url: str) -> None:
+    storage = await Storage.open(database_url)
     try:
         await storage.appointments.upsert([visit("c1", n) for n in range(3)] + [visit("c2", 9)], NOW)
         await storage.reminders.ensure_targets(DAY, NOW)

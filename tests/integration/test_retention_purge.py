@@ -42,8 +42,8 @@ def fresh(limit: timedelta) -> datetime:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Db]:
-    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'dialer.db'}")
+async def db(database_url: str) -> AsyncIterator[Db]:
+    storage = await Storage.open(database_url)
     try:
         yield Db(storage.engine)
     finally:

@@ -34,8 +34,8 @@ async def set_skill(chain: Chain, person: Person, clinic: str, user_id: int, wee
         return r.status
 
 
-async def test_the_week_s_proposed_calls_and_the_skill_of_the_week(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain:
+async def test_the_week_s_proposed_calls_and_the_skill_of_the_week(tmp_path: Path, database_url: str) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         op1, sup1, sup23 = chain.people["op1"], chain.people["sup1"], chain.people["sup23"]
         monday = week_start(chain.time.today)
         start, _ = week_bounds(monday, chain.time.tz)
