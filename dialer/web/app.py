@@ -18,6 +18,7 @@ from dialer.web import (
     audit,
     auth,
     calls,
+    calls_csv,
     listening,
     noshow,
     operator,
@@ -148,6 +149,7 @@ def create_app(parts: WebParts) -> web.Application:
     noshow.add_routes(app)
     audit.add_routes(app)
     calls.add_routes(app)
+    calls_csv.add_routes(app)
     quality.add_routes(app)
     recordings.add_routes(app)
     add_openapi(app)

@@ -235,6 +235,7 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/supervisor/audit"): Spec(SUPERVISORS, get_clinic("/supervisor/audit"), 200, 403),
     # Listening and scoring: a call or a recording names its clinic, and one not held does not exist.
     ("GET", "/supervisor/calls"): Spec(SUPERVISORS, get_clinic("/supervisor/calls"), 200, 403),
+    ("GET", "/supervisor/calls.csv"): Spec(SUPERVISORS, get_clinic("/supervisor/calls.csv"), 200, 403),
     ("GET", "/supervisor/calls/{contact_id}"): Spec(SUPERVISORS, call_card, 200, 404),
     ("POST", "/supervisor/calls/{contact_id}/score"): Spec(SUPERVISORS, score_call, 303, 404, tokens=False),
     ("GET", "/supervisor/quality"): Spec(SUPERVISORS, get_clinic("/supervisor/quality"), 200, 403),
