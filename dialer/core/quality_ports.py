@@ -125,7 +125,9 @@ class ScoreStore(Protocol):
         """Keep this scorecard as the call's only one (a rescore replaces the earlier)."""
         ...
 
-    async def scored_between(self, clinic_id: str, start: datetime, end: datetime) -> list[ScoredCall]: ...
+    async def scores_of_calls(self, clinic_id: str, start: datetime, end: datetime) -> list[ScoredCall]:
+        """The scores of the calls made between start and end, whenever they were scored."""
+        ...
 
     async def names(self, clinic_id: str) -> dict[int, str]:
         """The display names of the administrators who have scored calls in this clinic."""
