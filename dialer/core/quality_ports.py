@@ -73,6 +73,7 @@ class Recording:
     size: int | None
     announced: bool
     started_at: datetime
+    phone: str = ""  # the patient's number, to be masked wherever it is shown
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,12 @@ class CallLogStore(Protocol):
         ...
 
     async def recording(self, recording_id: int) -> Recording | None: ...
+
+    async def own_recordings(
+        self, clinic_ids: list[str], user_id: int, since: datetime, limit: int
+    ) -> list[Recording]:
+        """The saved recordings of this administrator's own conversations since `since`, the newest first."""
+        ...
 
     async def operators(self, clinic_id: str) -> list[tuple[int, str]]:
         """The administrators who have calls in this clinic's journal: (user id, display name)."""

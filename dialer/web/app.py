@@ -22,6 +22,7 @@ from dialer.web import (
     listening,
     noshow,
     operator,
+    own_recordings,
     quality,
     recordings,
     sms_receipts,
@@ -152,6 +153,7 @@ def create_app(parts: WebParts) -> web.Application:
     calls_csv.add_routes(app)
     quality.add_routes(app)
     recordings.add_routes(app)
+    own_recordings.add_routes(app)
     add_openapi(app)
     sms_receipts.add_routes(app, list(parts.sms_receipts.verifiers.values()))
     return app
