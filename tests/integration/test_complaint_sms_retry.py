@@ -8,8 +8,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import update
+
 from dialer.core.records import DueTask, TaskKind
-from dialer.engine.complaint_sms import COMPLAINT_SMS
+from dialer.engine.complaint_sms import COMPLAINT_SMS, MOST_TRIES
 from dialer.storage import schema
 from tests.integration.test_wrapup_complaints import SUPERVISOR_PHONE, Desk, desk
 
@@ -78,3 +80,21 @@ async def test_a_complaint_sms_accepted_but_unanswered_is_not_sent_again(tmp_pat
         assert len(d.twilio.messages) == 1  # found at the gateway, not sent again
         [done] = await d.rows(schema.due_tasks)
         assert done.state == "done"
+
+
+async def test_a_complaint_sms_is_given_up_after_its_last_try_and_the_alert_says_so(tmp_path: Path) -> None:
+    async with desk(tmp_path) as d:
+        d.twilio.fail_next(2, status=503)
+        assert (await d.wrap_up(await d.call(), COMPLAINT))[0] == 200
+        task = await due_task(d)
+        async with d.rt.storage.engine.begin() as conn:  # hours of failed tries, as the worker left them
+            await conn.execute(
+                update(schema.due_tasks)
+                .values(tries=MOST_TRIES - 1)
+                .where(schema.due_tasks.c.task_id == task.task_id)
+            )
+        await run_when_due(d, task)
+        [done] = await d.rows(schema.due_tasks)
+        assert done.state == "done" and d.twilio.messages == []
+        detail = await alert_detail(d)
+        assert detail.endswith("SMS старшему администратору не отправлено: шлюз недоступен")
