@@ -69,6 +69,8 @@ async def add_recording(
     at: datetime,
     seconds: float = 4.0,
     file_name: str | None = None,
+    phone: str = "",
+    kind: str = "inbound",
 ) -> int:
     """A recording of the call, its file made under `folder` (the service's recordings folder)."""
     name = file_name if file_name is not None else f"{clinic_id}/{call_ref}.ogg"
@@ -79,10 +81,10 @@ async def add_recording(
             insert(recordings).values(
                 clinic_id=clinic_id,
                 call_ref=call_ref,
-                kind="inbound",
+                kind=kind,
                 user_id=user_id,
                 member="Local/admin1@sandbox-agents",
-                phone="",
+                phone=phone,
                 file_name=name,
                 seconds=seconds,
                 bytes=(folder / name).stat().st_size if (folder / name).is_file() else None,

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.clock import Clock
 from dialer.core.ports import PbxLink, Telephony
+from dialer.core.records import TaskKind
 from dialer.engine.alerts import AlertWatch
 from dialer.engine.board import Board
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.calls import CallDesk
+from dialer.engine.complaint_sms import COMPLAINT_SMS, SupervisorSms
 from dialer.engine.daily import DayJobs, retention_purge
 from dialer.engine.daylists import DayLists
 from dialer.engine.dispatch import AdminDispatcher
@@ -234,6 +236,8 @@ def _flows(
     for flow in (reminders, callbacks, progressive, ivr):
         worker.register_all(flow.due_runners)
         basics.desk.register(flow, flow.campaigns)
+    texts = SupervisorSms(settings=settings, alerts=storage.alerts, sms=sms, due=storage.due, clock=clock)
+    worker.register(TaskKind.SMS, COMPLAINT_SMS, texts.retry)  # a complaint's SMS the gateway could not take
     return reminders, callbacks, progressive, ivr
 
 

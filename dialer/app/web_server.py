@@ -9,6 +9,7 @@ from aiohttp import web
 
 from dialer.app.operations import add_operations
 from dialer.app.parts import Runtime
+from dialer.engine.complaint_sms import SupervisorSms
 from dialer.engine.complaints import ComplaintDesk
 from dialer.sms.factory import build_verifiers
 from dialer.storage.call_log import SqlCallLog
@@ -51,7 +52,13 @@ def build_web_app(rt: Runtime) -> web.Application:
     )
     skills = SqlSkillStore(rt.storage.engine)
     complaints = ComplaintDesk(
-        settings=settings, store=SqlComplaintStore(rt.storage.engine), alerts=rt.storage.alerts, sms=rt.sms
+        settings=settings,
+        store=SqlComplaintStore(rt.storage.engine),
+        alerts=rt.storage.alerts,
+        sms=rt.sms,
+        texts=SupervisorSms(
+            settings=settings, alerts=rt.storage.alerts, sms=rt.sms, due=rt.storage.due, clock=rt.clock
+        ),
     )
     operators = OperatorContext(
         settings=settings,

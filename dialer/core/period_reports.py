@@ -1,5 +1,5 @@
 """What the supervisor's report reads for a period of one or more days: the figures of §14 of the checklist,
-complaints and the QA average included, and the period's no-shows."""
+complaints and the QA average included."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from dialer.core.stores import ReportStore
-from dialer.core.supervision import DayMetrics, NoShowVisit
+from dialer.core.supervision import DayMetrics
 
 
 class PeriodReportStore(ReportStore, Protocol):
@@ -22,5 +22,3 @@ class PeriodReportStore(ReportStore, Protocol):
     ) -> DayMetrics:
         """Contacts, complaints and scores between start and end; visits from first_day for `days` days."""
         ...
-
-    async def no_shows(self, clinic_id: str, first_day: date, days: int) -> list[NoShowVisit]: ...

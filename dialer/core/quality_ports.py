@@ -73,6 +73,7 @@ class Recording:
     size: int | None
     announced: bool
     started_at: datetime
+    phone: str = ""  # the patient's number, to be masked wherever it is shown
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,12 @@ class CallLogStore(Protocol):
 
     async def recording(self, recording_id: int) -> Recording | None: ...
 
+    async def own_recordings(
+        self, clinic_ids: list[str], user_id: int, since: datetime, limit: int
+    ) -> list[Recording]:
+        """The saved recordings of this administrator's own conversations since `since`, the newest first."""
+        ...
+
     async def operators(self, clinic_id: str) -> list[tuple[int, str]]:
         """The administrators who have calls in this clinic's journal: (user id, display name)."""
         ...
@@ -125,7 +132,9 @@ class ScoreStore(Protocol):
         """Keep this scorecard as the call's only one (a rescore replaces the earlier)."""
         ...
 
-    async def scored_between(self, clinic_id: str, start: datetime, end: datetime) -> list[ScoredCall]: ...
+    async def scores_of_calls(self, clinic_id: str, start: datetime, end: datetime) -> list[ScoredCall]:
+        """The scores of the calls made between start and end, whenever they were scored."""
+        ...
 
     async def names(self, clinic_id: str) -> dict[int, str]:
         """The display names of the administrators who have scored calls in this clinic."""

@@ -83,9 +83,11 @@ def recent_weeks(today: date, count: int) -> list[date]:
 
 @dataclass(frozen=True)
 class ScoredCall:
+    """A scored call: whose it was, its total, and when it was made (not when it was scored)."""
+
     user_id: int | None
     total: int
-    scored_at: datetime
+    called_at: datetime
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,11 @@ class WeekScore:
 
 
 def weekly_scores(scored: Iterable[ScoredCall], zone: tzinfo) -> dict[int | None, dict[date, WeekScore]]:
-    """Each administrator's average total per week (the week the call was scored, in the clinic's zone)."""
+    """Each administrator's average total per week: the week the call was made, in the clinic's zone, so that a
+    call of Friday scored on Monday counts in Friday's week."""
     totals: dict[int | None, dict[date, list[int]]] = defaultdict(lambda: defaultdict(list))
     for call in scored:
-        totals[call.user_id][week_of(call.scored_at.astimezone(zone).date())].append(call.total)
+        totals[call.user_id][week_of(call.called_at.astimezone(zone).date())].append(call.total)
     return {
         user: {week: WeekScore(round(sum(t) / len(t), 1), len(t)) for week, t in weeks.items()}
         for user, weeks in totals.items()

@@ -32,19 +32,6 @@ class DayMetrics:
 
 
 @dataclass(frozen=True)
-class NoShowVisit:
-    """A visit the patient did not come to, with what the service knows of it: the clinic's system records no
-    reason, so the reminder's outcome is the nearest thing to one."""
-
-    appointment_id: str
-    visit_at: datetime
-    doctor: str
-    specialty: str
-    reminder_status: str
-    reminder_digit: str | None
-
-
-@dataclass(frozen=True)
 class CallbackAttempt:
     """One call of a missed call's callback, in order."""
 

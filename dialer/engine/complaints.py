@@ -1,5 +1,5 @@
 """A complaint marked in the wrap-up: kept with its contact, and a class A one (quality or safety) told to the
-senior administrator at once, on the board and by SMS, once."""
+senior administrator at once, on the board and by SMS, once (tried again while the gateway cannot take it)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dialer.core.records import WrapupRow
 from dialer.core.staff import UserRow
 from dialer.core.wrapup import MarkedComplaint
 from dialer.engine.alerts import AlertStore, text_supervisor
+from dialer.engine.complaint_sms import SupervisorSms
 from dialer.engine.sms import SmsRetryLater, SmsSender
 from dialer.settings import Settings
 
@@ -21,12 +22,19 @@ log = logging.getLogger("dialer.complaints")
 
 class ComplaintDesk:
     def __init__(
-        self, *, settings: Settings, store: ComplaintStore, alerts: AlertStore, sms: SmsSender
+        self,
+        *,
+        settings: Settings,
+        store: ComplaintStore,
+        alerts: AlertStore,
+        sms: SmsSender,
+        texts: SupervisorSms | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.alerts = alerts
         self.sms = sms
+        self.texts = texts  # with it, an SMS the gateway could not take is tried again
 
     async def record(self, row: WrapupRow, complaint: MarkedComplaint, user: UserRow, now: datetime) -> int:
         complaint_id = await self.store.add(
@@ -49,6 +57,9 @@ class ComplaintDesk:
             return
         text = alert_text(clinic.name, complaint_id, user.display_name)
         alert_id = await self.alerts.raise_(clinic.id, AlertKind.COMPLAINT.value, now, text)
+        if self.texts is not None:
+            await self.texts.first_try(clinic, alert_id, text)
+            return
         try:
             await text_supervisor(self.sms, clinic, alert_id, text)
         except SmsRetryLater as err:

@@ -35,6 +35,10 @@ class SqlAlertStore:
                 .values(cleared_at=at)
             )
 
+    async def note(self, alert_id: int, detail: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(alerts).where(alerts.c.alert_id == alert_id).values(detail=detail))
+
     async def active(self, clinic_id: str | None = None) -> list[AlertRow]:
         query = select(alerts).where(alerts.c.cleared_at.is_(None))
         if clinic_id is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, func, select
@@ -116,6 +117,7 @@ def _recording(row: Any) -> Recording:
         size=row.bytes,
         announced=row.announced,
         started_at=row.started_at,
+        phone=row.phone,
     )
 
 
@@ -190,6 +192,24 @@ class SqlCallLog:
                 await conn.execute(select(recordings).where(recordings.c.recording_id == recording_id))
             ).one_or_none()
         return _recording(row) if row is not None else None
+
+    async def own_recordings(
+        self, clinic_ids: list[str], user_id: int, since: datetime, limit: int
+    ) -> list[Recording]:
+        # By the recording's own administrator: the same test the player applies before it serves the file.
+        query = (
+            select(recordings)
+            .where(
+                recordings.c.clinic_id.in_(clinic_ids),
+                recordings.c.started_at >= since,
+                recordings.c.user_id == user_id,
+                recordings.c.file_name != "",
+            )
+            .order_by(recordings.c.started_at.desc(), recordings.c.recording_id.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return [_recording(r) for r in (await conn.execute(query)).all()]
 
     async def operators(self, clinic_id: str) -> list[tuple[int, str]]:
         async with self.engine.connect() as conn:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dialer.core.outcomes import CallResult
 from dialer.core.records import AttemptState, ReminderStatus
 from dialer.core.staff import ALL_CLINICS, Role
-from dialer.core.supervision import CallbackAttempt, DayMetrics, MissedCall, NoShowVisit, UnreachedVisit
+from dialer.core.supervision import CallbackAttempt, DayMetrics, MissedCall, UnreachedVisit
 from dialer.storage.journal_schema import contacts
 from dialer.storage.quality_reports import QualityFigures, quality_figures
 from dialer.storage.schema import (
@@ -117,27 +117,6 @@ class SqlReportStore:
     ) -> QualityFigures:
         """Complaints by class and the mean scorecard of the period."""
         return await quality_figures(conn, clinic_id, start, end, user_id)
-
-    async def no_shows(self, clinic_id: str, first_day: date, days: int) -> list[NoShowVisit]:
-        query = (
-            select(
-                appointments.c.appointment_id,
-                appointments.c.visit_at,
-                appointments.c.doctor,
-                appointments.c.specialty,
-                appointments.c.reminder_status,
-                appointments.c.reminder_digit,
-            )
-            .where(
-                appointments.c.clinic_id == clinic_id,
-                appointments.c.visit_day >= first_day,
-                appointments.c.visit_day < first_day + timedelta(days=days),
-                appointments.c.attended.is_(False),
-            )
-            .order_by(appointments.c.visit_at)
-        )
-        async with self.engine.connect() as conn:
-            return [NoShowVisit(**r._mapping) for r in await conn.execute(query)]
 
     async def missed_calls(
         self, clinic_id: str, start: datetime, end: datetime, user_id: int | None = None

@@ -18,9 +18,11 @@ from dialer.web import (
     audit,
     auth,
     calls,
+    calls_csv,
     listening,
     noshow,
     operator,
+    own_recordings,
     quality,
     recordings,
     sms_receipts,
@@ -148,8 +150,10 @@ def create_app(parts: WebParts) -> web.Application:
     noshow.add_routes(app)
     audit.add_routes(app)
     calls.add_routes(app)
+    calls_csv.add_routes(app)
     quality.add_routes(app)
     recordings.add_routes(app)
+    own_recordings.add_routes(app)
     add_openapi(app)
     sms_receipts.add_routes(app, list(parts.sms_receipts.verifiers.values()))
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, tzinfo
+from enum import StrEnum
 
 from aiohttp import web
 
@@ -15,14 +16,26 @@ from dialer.web.pages import filters, layout, nav, table
 
 PAGE_ROWS = 500
 
-# Call quality's actions, with their words for the log's page.
-RECORDING_PLAY = "recording_play"
-RECORDING_DOWNLOAD = "recording_download"
-SCORE = "call_score"
-WEB_LABELS = {
-    RECORDING_PLAY: "прослушивание записи",
-    RECORDING_DOWNLOAD: "скачивание записи",
-    SCORE: "оценка звонка",
+
+class PageAction(StrEnum):
+    """What the web pages record beyond `AuditAction`: call quality's and the no-show page's own actions."""
+
+    RECORDING_PLAY = "recording_play"
+    RECORDING_DOWNLOAD = "recording_download"
+    SCORE = "call_score"
+    NOSHOW_REASON = "noshow_reason"
+
+
+RECORDING_PLAY = PageAction.RECORDING_PLAY
+RECORDING_DOWNLOAD = PageAction.RECORDING_DOWNLOAD
+SCORE = PageAction.SCORE
+NOSHOW_REASON = PageAction.NOSHOW_REASON
+# The log's page shows every action in words; a raw action name there means a label is missing.
+WEB_LABELS: dict[str, str] = {
+    PageAction.RECORDING_PLAY: "прослушивание записи",
+    PageAction.RECORDING_DOWNLOAD: "скачивание записи",
+    PageAction.SCORE: "оценка звонка",
+    PageAction.NOSHOW_REASON: "причина неявки",
 }
 
 

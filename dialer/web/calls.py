@@ -61,7 +61,7 @@ def _page_number(request: web.Request) -> int:
     return int(raw)
 
 
-def _query(request: web.Request, clinic: ClinicSettings) -> tuple[CallQuery, date, date, int]:
+def call_query(request: web.Request, clinic: ClinicSettings) -> tuple[CallQuery, date, date, int]:
     first = query_day(request, default=today_in(request, clinic))
     last = query_day(request, "until", default=first)
     if last < first or last - first > MAX_SPAN:
@@ -126,7 +126,7 @@ def _call_row(line: CallLine, clinic: ClinicSettings) -> str:
 async def calls_page(request: web.Request) -> web.Response:
     ctx = request.app[QUALITY]
     clinic = clinic_of(request)
-    query, first, last, number = _query(request, clinic)
+    query, first, last, number = call_query(request, clinic)
     found = await ctx.calls.calls(query)
     operators = [("", "все"), *((str(i), n) for i, n in await ctx.calls.operators(clinic.id))]
     form = filters(
@@ -158,11 +158,18 @@ async def calls_page(request: web.Request) -> web.Response:
     body = (
         f"<h1>Журнал звонков: {escape(clinic.name)}, {period}</h1>"
         + form
-        + f'<p class="muted">Найдено звонков: {found.total}</p>'
+        + f'<p class="muted">Найдено звонков: {found.total} · '
+        + f'<a href="{escape(_csv_url(request))}">Скачать CSV</a></p>'
         + table
         + _pager(request, number, found.total)
     )
     return page(request, "Журнал звонков", body)
+
+
+def _csv_url(request: web.Request) -> str:
+    """The same filters, every page: the CSV has no pages."""
+    url = request.rel_url
+    return str(url.with_path("/supervisor/calls.csv").with_query(url.query).without_query_params("page"))
 
 
 def _pager(request: web.Request, number: int, total: int) -> str:

@@ -31,13 +31,11 @@ from dialer.core.records import ReminderStatus
 from dialer.core.staff import AuditAction, Role
 from dialer.settings import ClinicSettings, Settings
 from dialer.web.access import Scope, add_route, allow, held, one_clinic
-from dialer.web.audit import record
+from dialer.web.audit import NOSHOW_REASON, record
 from dialer.web.auth import csrf_of, user_of
 from dialer.web.pages import filters, layout, nav
 from dialer.web.params import known_clinic, query_day, refusal
 from dialer.web.period_report import Period
-
-NOSHOW_REASON = "noshow_reason"  # the audit log's action for a reason recorded on the page
 
 
 @dataclass

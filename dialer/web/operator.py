@@ -21,6 +21,7 @@ from dialer.settings import Settings
 from dialer.web.access import Scope, add_route, allow
 from dialer.web.auth import AUTH, csrf_of, user_of
 from dialer.web.errors import error_response, errors_response, http_status
+from dialer.web.own_recordings import hearing_clinics
 from dialer.web.pages import operator_html
 from dialer.web.params import path_id
 
@@ -52,6 +53,8 @@ async def operator_page(request: web.Request) -> web.Response:
     )
     html = operator_html(user, csrf_of(request))
     skills = await _own_skills(request.app[OPERATORS], user)
+    if hearing_clinics(request.app[OPERATORS].settings, user) and user.role == Role.OPERATOR:
+        skills += '<p class="own-recordings-link"><a href="/operator/calls">Мои записи разговоров</a></p>'
     html = html.replace(
         '<div id="cards"',
         f'{skills}<script id="form-options" type="application/json">{options}</script><div id="cards"',

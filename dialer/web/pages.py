@@ -87,7 +87,7 @@ def nav(user: UserRow) -> str:
     return (
         '<nav><a href="/supervisor">Сейчас</a><a href="/supervisor/report">Отчёт</a>'
         '<a href="/supervisor/missed">Пропущенные</a><a href="/supervisor/unreached">Не дозвонились</a>'
-        '<a href="/supervisor/noshow">No-show</a>'
+        '<a href="/supervisor/noshow">Неявки</a>'
         '<a href="/supervisor/calls">Звонки</a><a href="/supervisor/quality">Оценка</a>'
         '<a href="/supervisor/listening">Прослушка недели</a>'
         '<a href="/supervisor/audit">Журнал</a></nav>'

@@ -63,7 +63,7 @@ async def quality_page(request: web.Request) -> web.Response:
     weeks = recent_weeks(today, WEEKS_SHOWN)
     start, _ = week_bounds(weeks[0], clinic.timezone)
     _, end = week_bounds(weeks[-1], clinic.timezone)
-    scored = weekly_scores(await ctx.scores.scored_between(clinic.id, start, end), clinic.timezone)
+    scored = weekly_scores(await ctx.scores.scores_of_calls(clinic.id, start, end), clinic.timezone)
     names = await ctx.scores.names(clinic.id)
     goal = clinic.quality.qa_goal
     head = "".join(f"<th>{w:%d.%m}</th>" for w in weeks)
@@ -92,8 +92,9 @@ async def quality_page(request: web.Request) -> web.Response:
                 ("date", "Неделя с датой", request.query.get("date", ""), None),
             ],
         )
-        + f'<p class="muted">Средний балл оценённых звонков за неделю (с понедельника), цель — не ниже {goal} из 100. '
-        'Ниже цели отмечено красным. <a href="/supervisor/calls?scored=no">Звонки без оценки</a> · '
+        + '<p class="muted">Средний балл оценённых звонков за неделю (с понедельника, по дню звонка), '
+        + f"цель — не ниже {goal} из 100. "
+        + 'Ниже цели отмечено красным. <a href="/supervisor/calls?scored=no">Звонки без оценки</a> · '
         '<a href="/supervisor/listening">Прослушка недели</a></p>' + table
     )
     return page(request, "Оценка звонков", body)

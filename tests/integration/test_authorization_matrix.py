@@ -26,6 +26,7 @@ from dialer.core.records import WrapupRow
 from dialer.engine.importing import import_appointments
 from dialer.web.access import RULES, Rule, route_table
 from tests.clinics import TWILIO_TOKEN, Chain, Person, clinic_chain
+from tests.integration.test_own_recordings import let_operators_hear_own
 from tests.quality_calls import add_call, add_recording, make_ogg
 from tests.staff import add_staff
 
@@ -206,6 +207,12 @@ async def someone_elses_recording(chain: Chain, person: Person, clinic: str) -> 
     return Call("GET", f"/recordings/{recording}")
 
 
+async def own_recordings(chain: Chain, person: Person, clinic: str) -> Call:
+    """An administrator's own recordings, where the clinic allows it (refused where not: test_own_recordings)."""
+    let_operators_hear_own(chain, clinic)
+    return Call("GET", "/operator/calls", {"clinic": clinic})
+
+
 async def login_form(chain: Chain, person: Person, clinic: str) -> Call:
     return Call("POST", "/login", data={"username": person.name, "password": "x"})
 
@@ -250,6 +257,7 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/supervisor/audit"): Spec(SUPERVISORS, get_clinic("/supervisor/audit"), 200, 403),
     # Listening and scoring: a call or a recording names its clinic, and one not held does not exist.
     ("GET", "/supervisor/calls"): Spec(SUPERVISORS, get_clinic("/supervisor/calls"), 200, 403),
+    ("GET", "/supervisor/calls.csv"): Spec(SUPERVISORS, get_clinic("/supervisor/calls.csv"), 200, 403),
     ("GET", "/supervisor/calls/{contact_id}"): Spec(SUPERVISORS, call_card, 200, 404),
     ("POST", "/supervisor/calls/{contact_id}/score"): Spec(SUPERVISORS, score_call, 303, 404, tokens=False),
     ("GET", "/supervisor/quality"): Spec(SUPERVISORS, get_clinic("/supervisor/quality"), 200, 403),
@@ -258,6 +266,7 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/recordings/{recording_id}"): Spec(
         EVERYONE, someone_elses_recording, 200, 404, tokens=False, not_theirs=frozenset({OPERATOR})
     ),
+    ("GET", "/operator/calls"): Spec(frozenset({OPERATOR}), own_recordings, 200, 403, tokens=False),
     ("GET", "/supervisor/listening"): Spec(SUPERVISORS, get_clinic("/supervisor/listening"), 200, 403),
     ("POST", "/supervisor/listening/skill"): Spec(SUPERVISORS, skill_of_week, 303, 403),
     # The JSON API: loading lists (calls and SMS follow) is for admins and the clinic's system, row by row

@@ -78,7 +78,7 @@ def test_weeks_start_on_monday_in_the_clinics_zone() -> None:
     assert recent_weeks(date(2026, 12, 3), 3) == [date(2026, 11, 16), date(2026, 11, 23), date(2026, 11, 30)]
 
 
-def test_a_call_scored_on_monday_morning_in_vladivostok_counts_in_that_week_not_utcs() -> None:
+def test_a_call_made_on_monday_morning_in_vladivostok_counts_in_that_week_not_utcs() -> None:
     sunday_utc = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)  # Monday 09:00 in Vladivostok
     scores = weekly_scores([ScoredCall(7, 80, sunday_utc), ScoredCall(7, 91, sunday_utc)], VLADIVOSTOK)
     assert list(scores[7]) == [date(2026, 11, 30)]
