@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dialer.ami.queue_pause import AmiQueuePauses
+from dialer.ami.telephony import AmiTelephony
 from dialer.campaigns.kinds import CampaignKind
+from dialer.core.callback_priority import AheadLog
 from dialer.core.clock import Clock
 from dialer.core.ports import PbxLink, Telephony
 from dialer.engine.alerts import AlertWatch
@@ -26,6 +29,7 @@ from dialer.engine.machines import MachineWatch
 from dialer.engine.pacer import trunk_pacers
 from dialer.engine.popups import Popups
 from dialer.engine.progressive import ProgressiveFlow
+from dialer.engine.queue_jump import QueueJump
 from dialer.engine.recordings import PbxGlobals, RecordingCollector
 from dialer.engine.recovery import LinkRecovery
 from dialer.engine.reminders import ReminderFlow
@@ -72,6 +76,7 @@ class Runtime:
     day_jobs: DayJobs
     health: Health
     recordings: RecordingCollector
+    jump: QueueJump | None = None  # callbacks close to their deadline ahead of the queue
 
 
 def machine_watch(settings: Settings, clock: Clock, telephony: Telephony) -> MachineWatch | None:
@@ -101,10 +106,18 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         push=pages.to_user,
     )
     room_changed = asyncio.Event()  # the progressive flow's: the room to dial may have changed
+    jump_changed = asyncio.Event()
     intake = installation_intake(
-        settings.inbound, installation, clock.now, queue_watchers=[room_changed], ring_listeners=[popups.feed]
+        settings.inbound,
+        installation,
+        clock.now,
+        queue_watchers=[room_changed, jump_changed],
+        ring_listeners=[popups.feed],
     )
     connection, telephony = pbx(intake)
+    jump = _queue_jump(settings, clock, intake, telephony, jump_changed)
+    if jump is not None:
+        connection.subscribe(on_up=jump.link_up, on_down=_nothing)
     desk = CallDesk(
         telephony=telephony,
         attempts=storage.attempts,
@@ -137,7 +150,27 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         pbx=telephony if isinstance(telephony, PbxGlobals) else None,
     )
     connection.subscribe(on_up=recordings.link_up, on_down=recordings.link_down)
-    return _runtime(basics, storage, connection, worker, room_changed, popups, pages, recordings)
+    return _runtime(basics, storage, connection, worker, room_changed, popups, pages, recordings, jump)
+
+
+def _queue_jump(
+    settings: Settings, clock: Clock, intake: Intake, telephony: Telephony, changed: asyncio.Event
+) -> QueueJump | None:
+    """Only the AMI link can pause a queue member."""
+    if not isinstance(telephony, AmiTelephony):
+        return None
+    return QueueJump(
+        queues=intake.queues,
+        pauses=AmiQueuePauses(telephony.connection),
+        clock=clock,
+        margin=settings.callbacks.priority_margin,
+        changed=changed,
+        ahead=AheadLog(),
+    )
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _runtime(
@@ -149,6 +182,7 @@ def _runtime(
     popups: Popups,
     pages: OpenPages,
     recordings: RecordingCollector,
+    jump: QueueJump | None = None,
 ) -> Runtime:
     """The campaigns, the inbound desk, the recovery after link-up, the day's jobs and what the pages show."""
     settings, clock, desk = basics.settings, basics.clock, basics.desk
@@ -160,6 +194,7 @@ def _runtime(
     )
     dispatcher = AdminDispatcher(desk.intake.queues, clock, desk.intake.queues_changed)
     reminders, callbacks, progressive, ivr = _flows(basics, storage, worker, sms, dispatcher, room_changed)
+    callbacks.jump = jump
     inbound = InboundDesk(
         settings=settings, intake=desk.intake, store=storage.inbound, callbacks=callbacks, clock=clock
     )
@@ -192,11 +227,12 @@ def _runtime(
             clock=clock,
         ),
         popups=popups,
-        live=LiveHub(settings, popups, _board(basics, storage), storage.users, pages),
+        live=LiveHub(settings, popups, _board(basics, storage, jump), storage.users, pages),
         webhook=WebhookSender(settings.webhook, storage.outbox, clock),
         day_jobs=day_jobs,
         health=Health(link=link, desk=desk, due=storage.due),
         recordings=recordings,
+        jump=jump,
     )
 
 
@@ -267,7 +303,7 @@ def _day_jobs(
     return DayJobs(lists=lists, daily=purge, clock=clock)
 
 
-def _board(basics: FlowBasics, storage: Storage) -> Board:
+def _board(basics: FlowBasics, storage: Storage, jump: QueueJump | None = None) -> Board:
     return Board(
         settings=basics.settings,
         queues=basics.desk.intake.queues,
@@ -277,4 +313,5 @@ def _board(basics: FlowBasics, storage: Storage) -> Board:
         alerts=storage.alerts,
         users=storage.users,
         clock=basics.clock,
+        ahead=jump.ahead if jump is not None else None,
     )

@@ -38,6 +38,8 @@ class CallbackPolicy:
     priority: Priority = Priority.DEADLINE
     ring_timeout: timedelta = timedelta(seconds=30)  # the patient's phone
     admin_ring: timedelta = timedelta(seconds=20)  # the administrator's phone, before the patient's
+    # From this long before its deadline a first callback goes ahead of the queue's callers (0: never).
+    priority_margin: timedelta = timedelta(minutes=5)
     not_reached_sms: SmsTemplate = SmsTemplate(DEFAULT_NOT_REACHED_SMS)
     after_hours_sms: SmsTemplate = SmsTemplate(DEFAULT_AFTER_HOURS_SMS)
 
