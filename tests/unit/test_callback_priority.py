@@ -4,6 +4,7 @@ the nearest deadline first, only while the clinic may call; and never the last m
 from __future__ import annotations
 
 import random
+import tomllib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +17,9 @@ from dialer.core.callback_priority import (
     next_ahead_of_queue,
     queue_stays_staffed,
 )
+from dialer.core.errors import ConfigError
 from dialer.core.queues import AdminState
+from dialer.settings import parse_settings
 
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
 MARGIN = timedelta(minutes=5)
@@ -101,3 +104,16 @@ def test_the_board_counts_todays_callbacks_ahead_of_the_queue_per_clinic() -> No
     assert [e.task_id for e in log.since("c1", NOW + timedelta(minutes=3))] == [3, 4]
     assert [e.task_id for e in log.since("c2", NOW)] == [9]
     assert log.since("c3", NOW) == []
+
+
+def test_the_margin_is_read_from_the_settings_and_a_bad_one_is_refused() -> None:
+    def parse(text: str) -> timedelta:
+        return parse_settings(tomllib.loads(f"[campaigns.callbacks]\n{text}\n")).callbacks.priority_margin
+
+    assert parse("") == timedelta(minutes=5)
+    assert parse('priority_margin = "2m30s"') == timedelta(minutes=2, seconds=30)
+    assert parse("priority_margin = 0") == timedelta(0)
+    with pytest.raises(ConfigError, match="priority_margin"):
+        parse('priority_margin = "скоро"')
+    with pytest.raises(ConfigError, match="priority_margin"):
+        parse("priority_margin = -60")
