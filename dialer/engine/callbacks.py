@@ -267,9 +267,10 @@ class CallbackFlow(CampaignFlow):
         raise asyncio.CancelledError
 
     def _let_go(self, interface: str, *, answered: bool = True) -> None:
-        self.dispatcher.release(interface, answered=answered)
+        # Our pause first: the dispatcher hands a released administrator out again at once.
         if self.jump is not None:
             self.jump.release(interface)
+        self.dispatcher.release(interface, answered=answered)
 
     async def _place(
         self, job: DueTask, task: CallbackTask, clinic: ClinicSettings, attempt_id: AttemptId, interface: str

@@ -89,6 +89,7 @@ class QueueJump:
         """The callback on this administrator is over (or never placed): lift our pause."""
         if interface in self._held:
             self._held.discard(interface)
+            self.queues.reserved.discard(interface)  # still paused: nobody takes them before the unpause
             self._to_unpause.add(interface)
             self.changed.set()
 
@@ -118,6 +119,8 @@ class QueueJump:
         granted: list[tuple[_Waiter, str]] = []
         while choice := next_ahead_of_queue([w.callback for w in candidates.values()], now, self.margin):
             waiter = candidates.pop(choice.key)
+            if not self.queues.waiting_count(waiter.queues):
+                continue  # nobody to go ahead of: the ordinary hand-out serves it
             states = self.queues.admins(waiter.queues, now)
             free = [
                 i
@@ -139,7 +142,6 @@ class QueueJump:
             self.queues.reserved.discard(interface)
             return
         if waiter.future.done():  # served meanwhile by a free administrator the ordinary way
-            self.queues.reserved.discard(interface)
             self.release(interface)
             return
         self.ahead.add(AheadOfQueue(self.clock.now(), waiter.callback.clinic_id, waiter.task_id, interface))

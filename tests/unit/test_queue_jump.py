@@ -89,6 +89,7 @@ async def test_a_callback_inside_its_margin_takes_the_free_administrator_ahead_o
     (entry,) = jump.ahead.since("c1", NOW)
     assert (entry.task_id, entry.interface, entry.at) == (7, ANNA, NOW)
     jump.release(ANNA)
+    assert ANNA not in queues.reserved
     await clock.settle()
     assert pauses.paused == {}
     assert pauses.calls == [("pause", ANNA), ("unpause", ANNA)]
@@ -157,3 +158,16 @@ async def test_at_start_up_pauses_with_our_reason_are_lifted_and_others_are_kept
     )
     await jump.link_up()
     assert pauses.paused == {BORIS: "обед"}
+
+
+async def test_with_nobody_waiting_in_the_queue_nobody_is_paused(
+    rig: tuple[QueueJump, Pauses, FakeClock, QueueState],
+) -> None:
+    jump, pauses, clock, queues = rig
+    queues.feed({"Event": "QueueCallerLeave", "Queue": QUEUE, "Uniqueid": "caller-1"}, NOW)
+    taking = asyncio.create_task(jump.take(callback(timedelta(minutes=2)), 7, (QUEUE,)))
+    clock.advance(2)
+    await clock.settle()
+    assert not taking.done() and pauses.calls == [] and jump.ahead.since("c1", NOW) == []
+    taking.cancel()
+    await asyncio.gather(taking, return_exceptions=True)
