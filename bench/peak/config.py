@@ -49,7 +49,7 @@ work_for = "{ms(scale.wall(4 * 3600))}"
 priority = "{policy}"
 ring_timeout = "{ms(scale.wall(p.ring_timeout_real))}"
 admin_ring = "{ms(max(3.0, scale.wall(p.admin_ring_real)))}"
-priority_margin = "{ms(scale.wall(PRIORITY_MARGIN_REAL))}"
+priority_margin = "{ms(scale.wall(p.priority_margin_real)) if p.priority_margin_real else "0s"}"
 
 [alerts]
 longest_wait = "{ms(scale.wall(90))}"
@@ -75,9 +75,6 @@ def on_host_clock(rows: list[dict[str, Any]], offset: timedelta) -> list[dict[st
 
 
 QUEUE = "test-reception"
-PRIORITY_MARGIN_REAL = (
-    300.0  # the shipped default: a first callback 5 min before its deadline goes ahead of the queue
-)
 
 
 def ms(seconds: float) -> str:
