@@ -44,11 +44,11 @@ async def test_a_callback_near_its_deadline_takes_the_freed_administrator_before
             await svc.call_in("100", talking_b, patience=120)
             for phone in (talking_a, talking_b):
                 await svc.ami.wait_for(lambda f, p=phone: caller_is(f, "AgentConnect", p), 20)
-            await svc.set_global("SIM_TALK_admin1", "4")  # the callback's talk, once admin1 is free again
             await svc.call_in("100", missed, patience=7)  # waits behind both, gives up: a callback task
             await svc.call_in("100", waiting, patience=90)  # waits in the queue all along
             (task,) = await svc.until(svc.tasks, 20, "the callback task")
             assert task["phone"] == missed
+            await svc.set_global("SIM_TALK_admin1", "4")  # the callback's talk, once admin1 is free again
             await svc.ami.wait_for(lambda f: caller_is(f, "QueueCallerJoin", waiting), 10)
 
             done = await svc.until(
