@@ -67,7 +67,7 @@ def profile_of(args: argparse.Namespace) -> Profile:
         abandon_share=args.abandon,
         talk_real=args.talk,
         no_answer_share=args.no_answer,
-        priority_margin_real=getattr(args, "margin", 5.0) * 60.0,
+        priority_margin_real=getattr(args, "margin", 13.0) * 60.0,
     )
 
 
@@ -199,8 +199,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--margin",
         type=float,
-        default=5.0,
-        help="real minutes before its deadline a first callback goes ahead of the queue (5; 0: never)",
+        default=13.0,
+        help="real minutes before its deadline a first callback goes ahead of the queue (13; 0: never)",
     )
     p.add_argument(
         "--local",

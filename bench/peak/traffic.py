@@ -55,7 +55,7 @@ class Profile:
     ring_timeout_real: float = 30.0  # the patient's phone on a callback (shipped default)
     admin_ring_real: float = 20.0  # the administrator's phone on a callback (shipped default)
     # A first callback this long before its deadline goes ahead of the queue (shipped default; 0: never).
-    priority_margin_real: float = 300.0
+    priority_margin_real: float = 780.0
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,7 @@ def test_the_margin_is_read_from_the_settings_and_a_bad_one_is_refused() -> None
     def parse(text: str) -> timedelta:
         return parse_settings(tomllib.loads(f"[campaigns.callbacks]\n{text}\n")).callbacks.priority_margin
 
-    assert parse("") == timedelta(minutes=5)
+    assert parse("") == timedelta(minutes=13)
     assert parse('priority_margin = "2m30s"') == timedelta(minutes=2, seconds=30)
     assert parse("priority_margin = 0") == timedelta(0)
     with pytest.raises(ConfigError, match="priority_margin"):
