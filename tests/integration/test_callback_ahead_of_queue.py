@@ -108,3 +108,25 @@ async def test_a_callback_near_its_deadline_takes_the_freed_administrator_before
             assert f"callback {task['task_id']} goes ahead of the queue to {ADMIN1}" in log
         finally:
             sandbox.rx("channel request hangup all")
+
+
+async def test_at_start_up_the_service_unpauses_only_the_administrators_it_paused_itself(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    async with running_service(sandbox, tmp_path) as svc:
+        await svc.admins(admin1="answer", admin2="answer")
+        # As a run that was killed in the middle of a callback leaves them; admin2 paused themselves for lunch.
+        for admin, reason in ((ADMIN1, "перезвон"), (ADMIN2, "обед")):
+            reply = await svc.ami.send(
+                "QueuePause", [("Interface", admin), ("Paused", "true"), ("Reason", reason)]
+            )
+            assert reply.get("Response") == "Success", reply
+        await svc.kill()
+        await svc.restart()
+
+        def paused(admin: str) -> bool:
+            status = sandbox.rx(f"queue show {QUEUE}")
+            return "paused" in next(line for line in status.splitlines() if admin in line).lower()
+
+        await svc.until(lambda: not paused(ADMIN1), 20, "admin1 to be unpaused")
+        assert paused(ADMIN2)
