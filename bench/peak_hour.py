@@ -67,6 +67,7 @@ def profile_of(args: argparse.Namespace) -> Profile:
         abandon_share=args.abandon,
         talk_real=args.talk,
         no_answer_share=args.no_answer,
+        priority_margin_real=getattr(args, "margin", 13.0) * 60.0,
     )
 
 
@@ -195,6 +196,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--abandon", type=float, default=0.15, help="share of callers who give up at once (0.15)")
     p.add_argument("--no-answer", type=float, default=0.2, help="share of numbers that ring out (0.2)")
     p.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=13.0,
+        help="real minutes before its deadline a first callback goes ahead of the queue (13; 0: never)",
+    )
     p.add_argument(
         "--local",
         action="store_true",

@@ -49,6 +49,7 @@ work_for = "{ms(scale.wall(4 * 3600))}"
 priority = "{policy}"
 ring_timeout = "{ms(scale.wall(p.ring_timeout_real))}"
 admin_ring = "{ms(max(3.0, scale.wall(p.admin_ring_real)))}"
+priority_margin = "{ms(scale.wall(p.priority_margin_real)) if p.priority_margin_real else "0s"}"
 
 [alerts]
 longest_wait = "{ms(scale.wall(90))}"

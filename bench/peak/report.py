@@ -37,7 +37,8 @@ def header(traffic: Traffic, greeting: float | None) -> list[str]:
         f"  deadline {p.deadline_real / 60:g} min -> {s.wall(p.deadline_real):.1f} s, "
         f"min gap {p.min_gap_real / 60:g} min -> {s.wall(p.min_gap_real):.1f} s, "
         f"patient ring {p.ring_timeout_real:g} s -> {int(s.wall(p.ring_timeout_real))} s "
-        f"(Dial takes whole seconds); callback patients: {100 * (1 - p.no_answer_share):.0f}% answer (…1), "
+        f"(Dial takes whole seconds); ahead of the queue from {p.priority_margin_real / 60:g} min before the "
+        f"deadline (0: never); callback patients: {100 * (1 - p.no_answer_share):.0f}% answer (…1), "
         f"{100 * p.no_answer_share:.0f}% ring out (…3); "
         + (
             "callers on the sandbox's carrier, over the PJSIP trunk both ways"

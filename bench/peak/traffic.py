@@ -54,6 +54,8 @@ class Profile:
     min_gap_real: float = 180.0
     ring_timeout_real: float = 30.0  # the patient's phone on a callback (shipped default)
     admin_ring_real: float = 20.0  # the administrator's phone on a callback (shipped default)
+    # A first callback this long before its deadline goes ahead of the queue (shipped default; 0: never).
+    priority_margin_real: float = 780.0
 
 
 @dataclass(frozen=True)

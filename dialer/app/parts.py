@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dialer.ami.queue_pause import AmiQueuePauses
+from dialer.ami.telephony import AmiTelephony
 from dialer.campaigns.kinds import CampaignKind
+from dialer.core.callback_priority import AheadLog
 from dialer.core.clock import Clock
 from dialer.core.ports import PbxLink, Telephony
 from dialer.core.records import TaskKind
@@ -29,6 +32,7 @@ from dialer.engine.metrics import EventCount
 from dialer.engine.pacer import trunk_pacers
 from dialer.engine.popups import Popups
 from dialer.engine.progressive import ProgressiveFlow
+from dialer.engine.queue_jump import QueueJump
 from dialer.engine.recordings import PbxGlobals, RecordingCollector
 from dialer.engine.recovery import LinkRecovery
 from dialer.engine.reminders import ReminderFlow
@@ -76,6 +80,7 @@ class Runtime:
     health: Health
     recordings: RecordingCollector
     ami_events: EventCount = field(default_factory=EventCount)  # counted by the link's sink (process.py)
+    jump: QueueJump | None = None  # callbacks close to their deadline ahead of the queue
 
 
 def machine_watch(settings: Settings, clock: Clock, telephony: Telephony) -> MachineWatch | None:
@@ -105,10 +110,18 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         push=pages.to_user,
     )
     room_changed = asyncio.Event()  # the progressive flow's: the room to dial may have changed
+    jump_changed = asyncio.Event()
     intake = installation_intake(
-        settings.inbound, installation, clock.now, queue_watchers=[room_changed], ring_listeners=[popups.feed]
+        settings.inbound,
+        installation,
+        clock.now,
+        queue_watchers=[room_changed, jump_changed],
+        ring_listeners=[popups.feed],
     )
     connection, telephony = pbx(intake)
+    jump = _queue_jump(settings, clock, intake, telephony, jump_changed)
+    if jump is not None:
+        connection.subscribe(on_up=jump.link_up, on_down=_nothing)
     desk = CallDesk(
         telephony=telephony,
         attempts=storage.attempts,
@@ -142,7 +155,27 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         installation=installation,
     )
     connection.subscribe(on_up=recordings.link_up, on_down=recordings.link_down)
-    return _runtime(basics, storage, connection, worker, room_changed, popups, pages, recordings)
+    return _runtime(basics, storage, connection, worker, room_changed, popups, pages, recordings, jump)
+
+
+def _queue_jump(
+    settings: Settings, clock: Clock, intake: Intake, telephony: Telephony, changed: asyncio.Event
+) -> QueueJump | None:
+    """Only the AMI link can pause a queue member."""
+    if not isinstance(telephony, AmiTelephony):
+        return None
+    return QueueJump(
+        queues=intake.queues,
+        pauses=AmiQueuePauses(telephony.connection),
+        clock=clock,
+        margin=settings.callbacks.priority_margin,
+        changed=changed,
+        ahead=AheadLog(),
+    )
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _runtime(
@@ -154,6 +187,7 @@ def _runtime(
     popups: Popups,
     pages: OpenPages,
     recordings: RecordingCollector,
+    jump: QueueJump | None = None,
 ) -> Runtime:
     """The campaigns, the inbound desk, the recovery after link-up, the day's jobs and what the pages show."""
     settings, clock, desk = basics.settings, basics.clock, basics.desk
@@ -165,6 +199,7 @@ def _runtime(
     )
     dispatcher = AdminDispatcher(desk.intake.queues, clock, desk.intake.queues_changed)
     reminders, callbacks, progressive, ivr = _flows(basics, storage, worker, sms, dispatcher, room_changed)
+    callbacks.jump = jump
     inbound = InboundDesk(
         settings=settings, intake=desk.intake, store=storage.inbound, callbacks=callbacks, clock=clock
     )
@@ -197,11 +232,12 @@ def _runtime(
             clock=clock,
         ),
         popups=popups,
-        live=LiveHub(settings, popups, _board(basics, storage), storage.users, pages),
+        live=LiveHub(settings, popups, _board(basics, storage, jump), storage.users, pages),
         webhook=WebhookSender(settings.webhook, storage.outbox, clock),
         day_jobs=day_jobs,
         health=Health(link=link, desk=desk, due=storage.due),
         recordings=recordings,
+        jump=jump,
     )
 
 
@@ -274,7 +310,7 @@ def _day_jobs(
     return DayJobs(lists=lists, daily=purge, clock=clock)
 
 
-def _board(basics: FlowBasics, storage: Storage) -> Board:
+def _board(basics: FlowBasics, storage: Storage, jump: QueueJump | None = None) -> Board:
     return Board(
         settings=basics.settings,
         queues=basics.desk.intake.queues,
@@ -284,4 +320,5 @@ def _board(basics: FlowBasics, storage: Storage) -> Board:
         alerts=storage.alerts,
         users=storage.users,
         clock=basics.clock,
+        ahead=jump.ahead if jump is not None else None,
     )

@@ -98,6 +98,8 @@ async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
         group.create_task(rt.intake.expire_forever(rt.clock), name="tracker-expiry"),
         group.create_task(rt.recordings.run(), name="recordings"),
     ]
+    if rt.jump is not None:
+        tasks.append(group.create_task(rt.jump.run(), name="queue-jump"))
     if rt.sms.gateway is not None:
         interval, by_callback = rt.settings.sms.status_poll_interval, bool(rt.settings.service.public_url)
         tasks.append(

@@ -58,6 +58,11 @@ class AlertLine(TypedDict):
     raised_at: str
 
 
+class AheadView(TypedDict):
+    count: int  # today's callbacks that took an administrator ahead of the queue
+    last_at: str | None
+
+
 class BoardMessage(TypedDict):
     type: Literal["board"]
     clinic: str
@@ -70,3 +75,4 @@ class BoardMessage(TypedDict):
     hours: dict[int, FiguresView]
     alerts: list[AlertLine]
     chart: NotRequired[str]  # today by hour as SVG, drawn by the web
+    ahead_of_queue: NotRequired[AheadView]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from dialer.core.alerts import NEWS_KINDS, AlertRow
-from dialer.core.board_view import AdminState, BoardMessage, Funnel, OpenCallback, Tiles
+from dialer.core.board_view import AdminState, AheadView, BoardMessage, Funnel, OpenCallback, Tiles
+from dialer.core.callback_priority import AheadLog, AheadOfQueue
 from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
 from dialer.core.privacy import mask_phone
@@ -38,6 +39,7 @@ class Board:
     alerts: AlertStore
     users: UserStore
     clock: Clock
+    ahead: AheadLog | None = None  # callbacks served ahead of the queue close to their deadline
 
     async def snapshot(self, clinic: ClinicSettings) -> BoardMessage:
         now = self.clock.now()
@@ -67,7 +69,7 @@ class Board:
                 }
             )
         summary = await self.reminders.day_summary(today + timedelta(days=1), clinic.id)
-        return {
+        message: BoardMessage = {
             "type": "board",
             "clinic": clinic.id,
             "at": now.isoformat(),
@@ -93,6 +95,14 @@ class Board:
                 if _current(a, now)
             ],
         }
+        if self.ahead is not None:
+            start_of_day = datetime.combine(today, time(0), clinic.timezone)
+            message["ahead_of_queue"] = _ahead(self.ahead.since(clinic.id, start_of_day))
+        return message
+
+
+def _ahead(entries: list[AheadOfQueue]) -> AheadView:
+    return {"count": len(entries), "last_at": entries[-1].at.isoformat() if entries else None}
 
 
 # A low survey rating or a class A complaint is news, not a condition that clears: the board shows it for a day.

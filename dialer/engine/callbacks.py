@@ -18,6 +18,7 @@ from dialer.campaigns import callbacks as policy_
 from dialer.campaigns.callbacks import patient_leg_result, priority_key
 from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.planner import Dial, SendSms, Stop, StopReason, Target, Wait, next_step
+from dialer.core.callback_priority import WaitingCallback
 from dialer.core.facts import PatientLeg
 from dialer.core.ids import AttemptId, SmsKey, sms_key
 from dialer.core.inbound import MissReason
@@ -37,8 +38,9 @@ from dialer.core.records import (
     TaskState,
 )
 from dialer.core.stores import CallbackStore
-from dialer.engine.dispatch import AdminDispatcher
+from dialer.engine.dispatch import AdminDispatcher, Rank
 from dialer.engine.loops import consume
+from dialer.engine.queue_jump import QueueJump
 from dialer.engine.runner import Call, CampaignFlow, FlowBasics, placed_records
 from dialer.engine.sms import SmsSender, clinic_sms
 from dialer.engine.worker import DueRunners
@@ -76,11 +78,14 @@ class CallbackFlow(CampaignFlow):
         tasks: CallbackStore,
         dispatcher: AdminDispatcher,
         sms: SmsSender,
+        jump: QueueJump | None = None,
     ) -> None:
+        """`jump` holds an administrator for a first callback close to its deadline ahead of the queue."""
         super().__init__(basics, sms)
         self.policy = basics.settings.callbacks
         self.tasks = tasks
         self.dispatcher = dispatcher
+        self.jump = jump
         self.sms = sms
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         self._admin_of: dict[str, str] = {}  # attempt id -> administrator interface rung for it
@@ -217,13 +222,55 @@ class CallbackFlow(CampaignFlow):
                     now=now,
                 )
 
-            interface = await self.dispatcher.acquire(queues, rank)
+            interface = await self._administrator(task, clinic, attempt_id, rank)
         try:
             await self._place(job, task, clinic, attempt_id, interface)
         except BaseException:
             if interface and str(attempt_id) not in self._admin_of:
-                self.dispatcher.release(interface)
+                self._let_go(interface)
             raise
+
+    async def _administrator(
+        self, task: CallbackTask, clinic: ClinicSettings, attempt_id: AttemptId, rank: Rank
+    ) -> str:
+        """The administrator this callback rings: the first free one when nobody waits in the queue, or, close
+        to its deadline, the first one free whoever waits (held out of the queue for it)."""
+        queues = clinic.answer_queues
+        ordinary = asyncio.create_task(self.dispatcher.acquire(queues, rank))
+        if self.jump is None or not self.jump.enabled:
+            return await ordinary
+        now = self.clock.now()
+        waiting = WaitingCallback(
+            key=str(attempt_id),
+            clinic_id=clinic.id,
+            deadline=task.deadline_at,
+            first_attempt=task.first_attempt_at is None and attempt_id.n == 1,
+            open_now=clinic.hours.within(clinic.calling_hours).is_open(now, clinic.timezone),
+        )
+        ahead = asyncio.create_task(self.jump.take(waiting, task.task_id, queues))
+        try:
+            await asyncio.wait((ordinary, ahead), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pending in (ordinary, ahead):
+                pending.cancel()
+            await asyncio.gather(ordinary, ahead, return_exceptions=True)
+        got = {t: t.result() for t in (ordinary, ahead) if not t.cancelled() and t.exception() is None}
+        if ordinary in got:
+            if ahead in got:
+                self._let_go(got[ahead])
+            return got[ordinary]
+        if ahead in got:
+            return got[ahead]
+        for failed in (ordinary, ahead):
+            if not failed.cancelled() and (error := failed.exception()) is not None:
+                raise error
+        raise asyncio.CancelledError
+
+    def _let_go(self, interface: str, *, answered: bool = True) -> None:
+        # Our pause first: the dispatcher hands a released administrator out again at once.
+        if self.jump is not None:
+            self.jump.release(interface)
+        self.dispatcher.release(interface, answered=answered)
 
     async def _place(
         self, job: DueTask, task: CallbackTask, clinic: ClinicSettings, attempt_id: AttemptId, interface: str
@@ -236,7 +283,7 @@ class CallbackFlow(CampaignFlow):
             if task.state is not TaskState.OPEN or not self.runner.still_due(step, rows, attempt_id):
                 await self.runner.drop(job)
                 if interface:
-                    self.dispatcher.release(interface)
+                    self._let_go(interface)
                 await self.plan(job.target_id)
                 return
             campaign = CampaignKind.CALLBACK if interface else CampaignKind.AUTO_CALLBACK
@@ -306,7 +353,7 @@ class CallbackFlow(CampaignFlow):
     def finished(self, attempt: AttemptRow) -> None:
         interface = self._admin_of.pop(attempt.attempt_id, "")
         if interface:
-            self.dispatcher.release(interface, answered=attempt.result is CallResult.ANSWERED)
+            self._let_go(interface, answered=attempt.result is CallResult.ANSWERED)
         self._work.put_nowait(_Work("plan", target_id=attempt.target_id))
 
     async def run(self) -> None:

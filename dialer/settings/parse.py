@@ -99,6 +99,7 @@ def _callbacks(t: Table) -> CallbackPolicy:
             priority=Priority(priority),
             ring_timeout=t.duration("ring_timeout", default.ring_timeout),
             admin_ring=t.duration("admin_ring", default.admin_ring),
+            priority_margin=t.duration("priority_margin", default.priority_margin),
             not_reached_sms=SmsTemplate(t.text("not_reached_sms", default.not_reached_sms.text)),
             after_hours_sms=SmsTemplate(t.text("after_hours_sms", default.after_hours_sms.text)),
         )

@@ -25,6 +25,11 @@
       tile("нарушений срока сегодня", t.breaches, t.breaches === 0),
       tile("перезвон ≤ 15 мин, %", t.callbacks_in_deadline_pct),
     );
+    const ahead = board.ahead_of_queue;
+    if (ahead && ahead.count) {
+      document.getElementById("tiles").append(
+        tile(`перезвон вне очереди сегодня, последний в ${dialer.time(ahead.last_at)}`, ahead.count));
+    }
     document.getElementById("tiles").dataset.missed = String(t.missed_pct);
     const alerts = document.getElementById("alerts");
     alerts.replaceChildren(...board.alerts.map((a) => el("div", "alert", `⚠ ${a.label}: ${a.detail} (с ${dialer.time(a.raised_at)})`)));
