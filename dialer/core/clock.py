@@ -49,12 +49,20 @@ class Clock(Protocol):
         """Wait for `event` or `timeout` seconds, whichever comes first; True when the event came."""
         ...
 
+    def outside(self, instant: datetime) -> datetime:
+        """`instant` as the world outside the service stamps it (an SMS gateway's message times): the same
+        instant, except on a rehearsal's moved clock."""
+        ...
+
 
 class SystemClock:
     """The host's clock: production."""
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def outside(self, instant: datetime) -> datetime:
+        return instant
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -93,6 +101,10 @@ class RehearsalClock(SystemClock):
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
 
+    def outside(self, instant: datetime) -> datetime:
+        # The gateways keep the real time: a message sent at the rehearsal's 11:00 bears the host's hour.
+        return instant - self.offset
+
 
 @dataclass(order=True)
 class _Sleeper:
@@ -122,6 +134,9 @@ class FakeClock:
 
     def monotonic(self) -> float:
         return self._mono
+
+    def outside(self, instant: datetime) -> datetime:
+        return instant
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:

@@ -76,7 +76,7 @@ class SmsSender:
         message = OutgoingSms(key=key, to=row.phone, body=row.body, status_callback=self.callback_url(key))
         if row.created_at < now:
             # This key was written by an earlier run that may have died mid-send: ask before sending again.
-            found = await self.gateway.find_sent(message, row.created_at - LOOKUP_MARGIN)
+            found = await self.gateway.find_sent(message, self.clock.outside(row.created_at) - LOOKUP_MARGIN)
             if found is not None:
                 log.info("sms %s was already accepted as %s; not sending again", key, found.provider_id)
                 await self.store.accepted(key, found.provider_id, found.status, self.clock.now())

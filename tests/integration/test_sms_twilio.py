@@ -13,11 +13,14 @@ import pytest
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from dialer.core.clock import RehearsalClock
 from dialer.core.ports import OutgoingSms, SmsCallbackRejected, SmsError
 from dialer.core.sms import SmsStatus, advance, segments
+from dialer.engine.sms import SmsRetryLater, SmsSender
 from dialer.settings import Secret, SmsSettings, TwilioSettings
 from dialer.sms import TwilioGateway, TwilioStatusVerifier, build_gateway, status_callback_url
 from dialer.sms.twilio import TwilioHttpClient
+from dialer.storage.repository import Storage
 from tests.fakes import CallbackReceiver, free_port
 from tests.fakes.twilio_server import FakeTwilio
 from tests.support import until
@@ -367,3 +370,30 @@ async def test_standalone_server_starts_and_answers() -> None:
     assert receipt.provider_id in log_text and "+7916*****67" in log_text
     assert PATIENT not in log_text
     assert process.returncode == 0
+
+
+async def test_a_rehearsal_finds_its_lost_message_by_the_gateways_own_time(
+    twilio: FakeTwilio, gateway: TwilioGateway, tmp_path: Path
+) -> None:
+    """The service's clock plays another hour (a rehearsal, 8 h ahead of the host) while the gateway stamps
+    its messages in real time: a send whose answer was lost is still found, not sent a second time."""
+    clock = RehearsalClock.reading(datetime.now(UTC) + timedelta(hours=8))
+    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'dialer.db'}")
+    try:
+        sender = SmsSender(gateway=gateway, store=storage.sms, clock=clock, callback_url=lambda key: None)
+        twilio.drop_next()
+        with pytest.raises(SmsRetryLater):
+            await sender.send(
+                key="sms:reminders:1:text", clinic_id="c1", target_id=None, phone=PATIENT, body="Текст"
+            )
+        await asyncio.sleep(
+            0.01
+        )  # the retry comes later than the first try, as the due task's backoff makes it
+        row = await sender.send(
+            key="sms:reminders:1:text", clinic_id="c1", target_id=None, phone=PATIENT, body="Текст"
+        )
+    finally:
+        await storage.close()
+    [message] = twilio.messages
+    assert twilio.create_attempts == 1
+    assert row.provider_id == message.sid and row.status is not SmsStatus.PENDING
