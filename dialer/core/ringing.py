@@ -96,6 +96,11 @@ class RingTracker:
         if name == "AgentCalled":
             self._note_queue(event)
             return self._ring(event, now, event.get("Interface", ""), event.get("DestUniqueid", ""), "queue")
+        if name == "QueueCallerJoin":
+            # Known from the caller's joining, not only from AgentCalled: a member's Local/ channel may dial
+            # the phone (DialBegin) before Asterisk has published the queue's AgentCalled for it.
+            self._note_queue(event)
+            return NO_FACTS
         if name == "Newchannel":
             self._note_did(event)
             return self._our_admin_call(event, now)

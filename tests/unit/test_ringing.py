@@ -65,3 +65,21 @@ def test_numbers_of_calls_whose_end_was_never_seen_do_not_pile_up() -> None:
     (oldest,) = rings.feed(agent_called("0.1"), T0)
     assert isinstance(latest, PhoneRinging) and latest.did == "200"
     assert isinstance(oldest, PhoneRinging) and oldest.did == ""
+
+
+def test_a_members_phone_dialled_before_the_queues_agent_called_still_rings_as_the_queues_call() -> None:
+    """Asterisk may publish the member Local/ channel's DialBegin to the phone before the queue's AgentCalled."""
+    rings = RingTracker(("clinic-inbound",))
+    rings.feed(newchannel("4.1", "4.1", "clinic-inbound", "200"), T0)
+    rings.feed({"Event": "QueueCallerJoin", "Queue": "reception", "Linkedid": "4.1", "Uniqueid": "4.1"}, T0)
+    dial: Event = {
+        "Event": "DialBegin",
+        "Linkedid": "4.1",
+        "Context": "from-queue",
+        "DestChannel": "PJSIP/101-0000002a",
+        "DestUniqueid": "4.9",
+        "CallerIDNum": "79161234567",
+    }
+    (fact,) = rings.feed(dial, T0)
+    assert isinstance(fact, PhoneRinging)
+    assert (fact.interface, fact.kind, fact.queue, fact.did) == (PHONE, "inbound", "reception", "200")
