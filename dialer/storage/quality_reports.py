@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialer.core.quality import ComplaintClass
+from dialer.storage.journal_schema import contacts
 from dialer.storage.quality_schema import call_scores, complaints
 
 
@@ -23,7 +24,8 @@ class QualityFigures(TypedDict):
 async def quality_figures(
     conn: AsyncConnection, clinic_id: str, start: datetime, end: datetime, user_id: int | None
 ) -> QualityFigures:
-    """Complaints marked and calls scored between start and end, the clinic's or one administrator's."""
+    """Complaints marked between start and end, and the scores of the calls made between them (a Friday call
+    scored on Monday counts in Friday's week, as on the weekly scores page), the clinic's or one administrator's."""
     mine = [complaints.c.user_id == user_id] if user_id is not None else []
     by_class = {
         str(r[0]): int(r[1])
@@ -41,10 +43,14 @@ async def quality_figures(
     scored = [call_scores.c.user_id == user_id] if user_id is not None else []
     qa = (
         await conn.execute(
-            select(func.avg(call_scores.c.total), func.count()).where(
+            select(func.avg(call_scores.c.total), func.count())
+            .select_from(call_scores.join(contacts, contacts.c.contact_id == call_scores.c.contact_id))
+            .where(
                 call_scores.c.clinic_id == clinic_id,
+                # A call is scored after it is made: the scores lead, each finding its call by key.
                 call_scores.c.scored_at >= start,
-                call_scores.c.scored_at < end,
+                contacts.c.created_at >= start,
+                contacts.c.created_at < end,
                 *scored,
             )
         )

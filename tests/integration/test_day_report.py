@@ -136,11 +136,12 @@ class Day:
             created_at=self.at(day, 10, self.next()),
         )
 
-    async def score(self, day: date, user: str, total: int) -> None:
+    async def score(self, contact_id: int, day: date, user: str, total: int) -> None:
+        """The supervisor's score of a call, given on `day`: it counts on the day the call was made."""
         await self.db.add(
             quality_schema.call_scores,
             clinic_id="c1",
-            contact_id=10_000 + self.next(),
+            contact_id=contact_id,
             user_id=self.chain.people[user].user_id,
             total=total,
             scored_at=self.at(day, 10, self.next()),
@@ -150,19 +151,21 @@ class Day:
 async def build(chain: Chain, today: date, other: date) -> None:
     """Today: six contacts (op1 four, optoken two), reminders, visits, ten inbound calls with one miss, two
     callbacks (one late), three complaints, three scores. Another day of the same week: one more of several.
-    The week before and clinic c2: rows that must not count."""
+    The week before and clinic c2: rows that must not count, among them a call of the week before scored today."""
     d = Day(chain, Db(chain.rt.storage.engine))
-    for user, result, talk, wrap in (
-        ("op1", "booked", 120, 30),
-        ("op1", "booked", 200, 50),
-        ("op1", "refused", 60, 10),
-        ("op1", "call_again", 100, 20),
-        ("optoken", "booked", 100, 20),
-        ("optoken", "no_result", 40, 0),
-    ):
+    made = [
         await d.contact(today, user, result, talk, wrap)
-    await d.contact(other, "op1", "booked", 300, 60)
-    await d.contact(today - timedelta(days=7), "op1", "refused", 1000, 1000)
+        for user, result, talk, wrap in (
+            ("op1", "booked", 120, 30),
+            ("op1", "booked", 200, 50),
+            ("op1", "refused", 60, 10),
+            ("op1", "call_again", 100, 20),
+            ("optoken", "booked", 100, 20),
+            ("optoken", "no_result", 40, 0),
+        )
+    ]
+    made_other = await d.contact(other, "op1", "booked", 300, 60)
+    made_week_before = await d.contact(today - timedelta(days=7), "op1", "refused", 1000, 1000)
     await d.contact(today, "op1", "booked", 1000, 1000, clinic="c2")
     for digit in ("1", "1", "2"):
         await d.reminder_call(today, digit=digit)
@@ -182,10 +185,10 @@ async def build(chain: Chain, today: date, other: date) -> None:
         await d.complaint(today, user, klass)
     await d.complaint(other, "op1", "B")
     await d.complaint(today, "op1", "A", clinic="c2")
-    for user, total in (("op1", 90), ("op1", 80), ("optoken", 70)):
-        await d.score(today, user, total)
-    await d.score(other, "op1", 100)
-    await d.score(today - timedelta(days=7), "op1", 10)
+    for contact_id, user, total in ((made[0], "op1", 90), (made[1], "op1", 80), (made[4], "optoken", 70)):
+        await d.score(contact_id, today, user, total)
+    await d.score(made_other, other, "op1", 100)
+    await d.score(made_week_before, today, "op1", 10)
 
 
 async def report(chain: Chain, day: date, period: str, operator: str = "") -> dict[str, str]:
