@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -94,7 +95,7 @@ def _beeps(carrier_events: list[tuple[float, Frame]], phone: str) -> list[float]
 
 @pytest.mark.timeout(600)
 async def test_machines_hear_the_message_and_count_apart_people_keep_their_keys(
-    sandbox: SandboxHandle, tmp_path
+    sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
     clinic = ClinicTime.morning()
     tomorrow = (clinic.today + timedelta(days=1)).isoformat()
@@ -183,8 +184,8 @@ async def test_machines_hear_the_message_and_count_apart_people_keep_their_keys(
     beeps = _beeps(carrier_events, phones["voicemail"])
     messages = [_stamp(f) for f in said("DialerMachineMessage", "voicemail")]
     assert len(beeps) == len(messages) == 2, (beeps, messages)
-    for beep, message in zip(sorted(beeps), sorted(messages), strict=True):
-        assert beep + BEEP_S <= message <= beep + BEEP_S + 4.0, (beep, message)
+    for beep, spoken in zip(sorted(beeps), sorted(messages), strict=True):
+        assert beep + BEEP_S <= spoken <= beep + BEEP_S + 4.0, (beep, spoken)
     # The people's keys were taken by the IVR, the early one's at about +1 s.
     for key in ("person", "early"):
         assert [f["Digit"] for f in said("DialerDigit", key)] == ["1"], key
@@ -211,7 +212,7 @@ async def test_machines_hear_the_message_and_count_apart_people_keep_their_keys(
 
 @pytest.mark.timeout(300)
 async def test_a_follow_up_answered_by_an_assistant_hears_the_message_the_survey_leaves_machines_alone(
-    sandbox: SandboxHandle, tmp_path
+    sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
     # The follow-up handles machines by default, the survey does not: the same assistant answers both.
     clinic = ClinicTime.morning()
