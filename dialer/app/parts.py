@@ -247,7 +247,7 @@ def _runtime(
             clock=clock,
         ),
         popups=popups,
-        live=LiveHub(settings, popups, _board(basics, storage, jump), storage.users, pages),
+        live=LiveHub(settings, popups, _board(basics, storage, jump, gates), storage.users, pages),
         webhook=WebhookSender(settings.webhook, storage.outbox, clock),
         day_jobs=day_jobs,
         health=Health(link=link, desk=desk, due=storage.due, gates=gates),
@@ -342,7 +342,9 @@ def _day_jobs(
     return DayJobs(lists=lists, daily=purge, clock=clock)
 
 
-def _board(basics: FlowBasics, storage: Storage, jump: QueueJump | None = None) -> Board:
+def _board(
+    basics: FlowBasics, storage: Storage, jump: QueueJump | None = None, gates: PbxGates | None = None
+) -> Board:
     return Board(
         settings=basics.settings,
         queues=basics.desk.intake.queues,
@@ -353,4 +355,5 @@ def _board(basics: FlowBasics, storage: Storage, jump: QueueJump | None = None) 
         users=storage.users,
         clock=basics.clock,
         ahead=jump.ahead if jump is not None else None,
+        gates=gates,
     )

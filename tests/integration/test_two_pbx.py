@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
+import re
 import signal
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from bench.lib.service import free_port
 from dialer.sandbox import process
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.operators import PASSWORD, Operator
 from tests.reminder_scenario import REMINDERS_UNTIL_DONE, run_cli
 from tests.service_toml import SIM_TRUNK, clinic_entry, service_toml, trunk_table
 from tests.support import DialerHome, appointments_csv, until
@@ -60,9 +64,7 @@ max_channels = 2
 calls_per_second = 10
 ring_timeout = "6s"
 """
-    entry = clinic_entry(
-        clinic, EAST_TRUNK, clinic_id="east", name="Клиника «Восток»", settings='pbx = "east"'
-    )
+    entry = clinic_entry(clinic, EAST_TRUNK, clinic_id="east", name="Восток", settings='pbx = "east"')
     return pbx, trunk, entry
 
 
@@ -79,7 +81,7 @@ def config(
         pbx,
         trunk_table(SIM_TRUNK, max_channels=2, ring_timeout="6s"),
         east_trunk,
-        clinic_entry(clinic, SIM_TRUNK, clinic_id="west", name="Клиника «Запад»"),
+        clinic_entry(clinic, SIM_TRUNK, clinic_id="west", name="Запад"),
         east_clinic,
         f"""
 [campaigns.reminders]
@@ -107,6 +109,53 @@ def rows(phones: dict[str, str], visit_date: str) -> list[dict[str, str]]:
 async def get(url: str) -> tuple[int, dict[str, Any]]:
     async with aiohttp.ClientSession() as http, http.get(url) as r:
         return r.status, dict(await r.json())
+
+
+def add_supervisor(home: DialerHome, username: str, clinic_id: str) -> None:
+    args = ("users", "add", username, "--role", "supervisor", "--name", "Старший Администратор")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dialer",
+            "--config",
+            str(home.config),
+            *args,
+            "--clinic",
+            clinic_id,
+            "--password-stdin",
+        ],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        cwd=home.root,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@contextlib.asynccontextmanager
+async def board_lines(base: str, username: str) -> AsyncIterator[list[str]]:
+    """The PBX-down lines of each board the supervisor's screen gets, as they come."""
+    seen: list[str] = []
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        await Operator(username, http, base).login()
+        async with http.ws_connect(f"{base}/ws") as ws:
+
+            async def listen() -> None:
+                async for message in ws:
+                    data = json.loads(message.data)
+                    if data.get("type") == "board":
+                        seen.extend(d["text"] for d in data.get("pbx_down", []))
+                        seen.append("")  # a board with nothing down, or the end of one that had
+
+            task = asyncio.create_task(listen())
+            try:
+                yield seen
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 def kill(east: SandboxHandle) -> None:
@@ -153,6 +202,8 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
                 home, "import", "appointments", str(tmp_path / "a.csv"), timeout=60
             )
             assert code == 0, out + err
+            add_supervisor(home, "sup-east", "east")
+            add_supervisor(home, "sup-west", "west")
             process_ = await home.start(
                 *REMINDERS_UNTIL_DONE,
                 tomorrow,
@@ -160,6 +211,14 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
                 stderr=asyncio.subprocess.PIPE,
             )
             base = f"http://127.0.0.1:{port}"
+            await until(
+                lambda: home.db.exists() and home.query("select 1 from attempts"),
+                "the first call",
+                timeout=60,
+            )
+            boards = contextlib.AsyncExitStack()
+            east_board = await boards.enter_async_context(board_lines(base, "sup-east"))
+            west_board = await boards.enter_async_context(board_lines(base, "sup-west"))
 
             def of_clinic(clinic_id: str, states: str) -> Callable[[], int]:
                 sql = f"select count(*) n from attempts where clinic_id = ? and state in ({states})"
@@ -185,6 +244,12 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
             east_at_kill = east_attempts()
             status, ready = await get(f"{base}/ready")
             assert (status, ready["reason"]) == (503, "ami east: disconnected")
+            down = await until(
+                lambda: [line for line in east_board if line],
+                "the east board saying east is down",
+                timeout=10,
+            )
+            assert re.fullmatch(r"Нет связи с АТС east с \d\d:\d\d — звонки клиники «Восток» ждут", down[0])
             await until(
                 lambda: west_ended() >= min(PATIENTS, west_before + 2), "west calls going on", timeout=40
             )
@@ -193,6 +258,10 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
 
             await asyncio.to_thread(east.sandbox.up, sys.stderr)
             observers_east.append(await RawAmi.logged_in(east.host, east.port, east.username, east.secret))
+            gone = len(east_board)
+            await until(lambda: "" in east_board[gone:], "the east board clear again", timeout=30)
+            assert not [line for line in west_board if line], "the west board spoke of the other's Asterisk"
+            await boards.aclose()
             out_b, err_b = await asyncio.wait_for(process_.communicate(), 150)
             assert process_.returncode == 0, (out_b + err_b).decode()[-3000:]
     finally:
