@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import random
@@ -30,6 +31,8 @@ import pytest
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
 from bench.lib.service import free_port
+from dialer.cli.check_config import check_config
+from dialer.cli.exits import EXIT_ERROR
 from dialer.sandbox import process
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
@@ -288,3 +291,28 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
     killed = [a for a, state in east_rows.items() if state == "unplaced"]
     assert killed, "no east call was in the air when its Asterisk died"
     assert sorted(east_rows.values()) == sorted(["ended"] * PATIENTS + ["unplaced"] * len(killed))
+
+
+async def test_check_config_logs_in_to_each_asterisk_and_names_the_one_that_fails(
+    sandbox: SandboxHandle, second_sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    clinic = ClinicTime.morning()
+    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
+        text = config(sandbox, second_sandbox, twilio, free_port(), clinic)
+        unused = (
+            f'\n[pbx.spare]\nhost = "127.0.0.1"\nport = {free_port()}\nusername = "dialer"\nsecret = "x"\n'
+        )
+        home = DialerHome(tmp_path)
+        home.write(text.replace("\n[trunks.", unused + "\n[trunks.", 1))
+        out = io.StringIO()
+        code = await check_config(home.config, out)
+    lines = out.getvalue().splitlines()
+    assert code == EXIT_ERROR
+    assert "warning: АТС spare ([pbx.spare]) не указана ни у одной клиники" in lines
+    east = [line for line in lines if line.startswith(("ok: ami east: ", "error: ami east: "))]
+    assert east == [
+        f"ok: ami east: {second_sandbox.host}:{second_sandbox.port} (пользователь dialer): вход выполнен "
+        + east[0].split("вход выполнен ", 1)[1]
+    ]
+    assert [line for line in lines if line.startswith("error: ami spare: ")], lines
+    assert [line for line in lines if line.startswith("ok: ami: ")], lines
