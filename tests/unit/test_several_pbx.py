@@ -1,0 +1,167 @@
+"""Several Asterisks, without any: the [pbx.<name>] settings and their checks, the ids of two Asterisks told
+apart, the per-Asterisk gates, the health and readiness that name each one, and the board's line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tomllib
+from datetime import UTC, datetime
+
+import pytest
+
+from dialer.ami.connection import AmiConnection
+from dialer.ami.several import ChannelPlaces, SeveralLinks, headed, heads_ids
+from dialer.core.board_view import pbx_down_text
+from dialer.core.errors import ConfigError
+from dialer.core.pbx_links import links_by_name
+from dialer.engine.pbx_gates import PbxGates
+from dialer.settings import Settings, parse_settings
+from dialer.settings.pbxes import unused_pbxes
+
+AMI = '[ami]\nhost = "10.0.0.1"\nsecret = "s1"\n'
+EAST = '[pbx.east]\nhost = "10.0.0.2"\nsecret = "s2"\nping_interval = 3\n'
+
+
+def clinic(clinic_id: str, pbx: str = "") -> str:
+    on = f'pbx = "{pbx}"\n' if pbx else ""
+    return f'[[clinics]]\nid = "{clinic_id}"\nname = "Клиника {clinic_id}"\ntimezone = "Europe/Moscow"\n{on}'
+
+
+def parse(*parts: str) -> Settings:
+    return parse_settings(tomllib.loads("\n".join(parts)))
+
+
+def refused(*parts: str) -> str:
+    with pytest.raises(ConfigError) as err:
+        parse(*parts)
+    return str(err.value)
+
+
+# Settings ---------------------------------------------------------------------------------------------------
+
+
+def test_a_single_asterisk_config_reads_as_before() -> None:
+    settings = parse(AMI, clinic("west"))
+    assert list(settings.pbxes) == ["main"]
+    assert settings.pbxes["main"] is settings.ami
+    assert settings.pbx_of("west") == "main"
+
+
+def test_a_clinic_names_its_asterisk_and_each_has_the_keys_of_ami() -> None:
+    settings = parse(AMI, EAST, clinic("west"), clinic("east", "east"))
+    assert list(settings.pbxes) == ["main", "east"]
+    east = settings.pbxes["east"]
+    assert (east.host, east.port, east.secret.value, east.ping_interval) == ("10.0.0.2", 5038, "s2", 3.0)
+    assert (settings.pbx_of("west"), settings.pbx_of("east")) == ("main", "east")
+    assert settings.clinics_on("east") == ("east",)
+    assert "s2" not in repr(settings)
+
+
+def test_an_unknown_asterisk_is_refused_by_the_clinic_that_names_it() -> None:
+    message = refused(AMI, EAST, clinic("west"), clinic("north", "nort"))
+    assert message == "clinics[1].pbx: нет АТС 'nort' (есть: ['east', 'main'])"
+
+
+def test_two_names_for_one_address_are_refused() -> None:
+    message = refused(AMI, '[pbx.east]\nhost = "10.0.0.1"\nsecret = "s2"\n', clinic("w"))
+    assert "10.0.0.1:5038 уже описан как АТС 'main'" in message
+
+
+def test_main_is_not_a_name_for_a_second_asterisk_and_names_are_plain() -> None:
+    assert "занято" in refused(AMI, '[pbx.main]\nhost = "10.0.0.2"\n')
+    assert "латинские буквы" in refused(AMI, '[pbx."во сток"]\nhost = "10.0.0.2"\n')
+
+
+def test_a_second_asterisk_needs_a_host_and_takes_no_unknown_key() -> None:
+    assert refused(AMI, "[pbx.east]\nport = 5039\n").startswith("pbx.east.host: не задан")
+    assert "неизвестные ключи ['hots']" in refused(AMI, '[pbx.east]\nhots = "10.0.0.2"\n')
+
+
+def test_an_asterisk_no_clinic_uses_is_a_warning_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, "dialer.settings"):
+        settings = parse(AMI, EAST, clinic("west"))
+    assert unused_pbxes(settings) == ["east"]
+    assert "АТС east не указана ни у одной клиники" in caplog.text
+
+
+# Ids --------------------------------------------------------------------------------------------------------
+
+
+def test_asterisk_made_ids_of_a_second_asterisk_are_headed_and_ours_are_not() -> None:
+    frame = {
+        "Event": "Newchannel",
+        "Uniqueid": "1764800000.12",
+        "Linkedid": "a48c512c:reminders:3:1",
+        "DestUniqueid": "1764800000.13",
+        "LocalOneLinkedid": "1764800000.11",
+        "Channel": "Local/100@clinic-inbound-00000001;1",
+        "CallerIDNum": "1764800000.1",  # not an id key: left alone
+    }
+    headed_frame = heads_ids(dict(frame), "east")
+    assert headed_frame["Uniqueid"] == "east/1764800000.12"
+    assert headed_frame["DestUniqueid"] == "east/1764800000.13"
+    assert headed_frame["LocalOneLinkedid"] == "east/1764800000.11"
+    assert headed_frame["Linkedid"] == frame["Linkedid"]
+    assert headed_frame["CallerIDNum"] == frame["CallerIDNum"]
+    assert headed("1764800000.12", "main") == "1764800000.12"
+
+
+def test_each_link_heads_its_own_events_and_remembers_where_a_channel_lives() -> None:
+    places = ChannelPlaces()
+    seen: list[dict[str, str]] = []
+    main, east = places.sink("main", seen.append), places.sink("east", seen.append)
+    main({"Event": "Newchannel", "Uniqueid": "1.1", "Channel": "PJSIP/101-0001"})
+    east({"Event": "Newchannel", "Uniqueid": "1.1", "Channel": "PJSIP/201-0001"})
+    assert [f["Uniqueid"] for f in seen] == ["1.1", "east/1.1"]  # the same id on two Asterisks, told apart
+    assert places.on == {"PJSIP/101-0001": "main", "PJSIP/201-0001": "east"}
+    east({"Event": "Hangup", "Uniqueid": "1.1", "Channel": "PJSIP/201-0001"})
+    assert places.on == {"PJSIP/101-0001": "main"}
+
+
+# Gates, health, readiness, board ---------------------------------------------------------------------------
+
+
+async def test_one_asterisk_down_closes_only_its_clinics_gate() -> None:
+    gates = PbxGates({"west": "main", "east": "east"}, ["main", "east"], default="main")
+    assert not gates.any.is_set() and not gates.clinic_ready("west")
+    for name in ("main", "east"):
+        gates.came_up(name)
+        gates.reconciled[name].set()
+    gates.changed()
+    assert gates.all.is_set() and gates.clinic_ready("west") and gates.clinic_ready("east")
+    down_at = datetime(2026, 12, 4, 8, 2, tzinfo=UTC)
+    gates.went_down("east", down_at)
+    assert gates.clinic_ready("west") and not gates.clinic_ready("east")
+    assert gates.any.is_set() and not gates.all.is_set()
+    assert gates.down_since == {"east": down_at}
+    assert gates.clinics_of("east") == ["east"]
+    gates.came_up("east")
+    assert gates.down_since == {}
+    assert not gates.clinic_ready("east")  # up, but its calls not yet reconciled
+    assert gates.clinic_ready("unknown") is True  # a clinic not configured goes through main
+
+
+def link(port: int) -> AmiConnection:
+    return AmiConnection(host="127.0.0.1", port=port, username="u", secret="s", sink=lambda f: None)
+
+
+async def test_several_links_are_seen_one_by_one_and_connected_only_when_all_are() -> None:
+    several = SeveralLinks({"main": link(1), "east": link(2)})
+    each = links_by_name(several, "sandbox")
+    assert list(each) == ["main", "east"]
+    assert not several.connected
+    single = link(3)
+    assert links_by_name(single, "sandbox") == {"sandbox": single}
+    await asyncio.sleep(0)
+
+
+def test_the_board_line_names_the_asterisk_the_time_and_the_clinics_that_wait() -> None:
+    assert (
+        pbx_down_text("east", "11:02", ["«Восток»"])
+        == "Нет связи с АТС east с 11:02 — звонки клиники «Восток» ждут"
+    )
+    assert (
+        pbx_down_text("east", "11:02", ["«Восток»", "«Север»"])
+        == "Нет связи с АТС east с 11:02 — звонки клиник «Восток», «Север» ждут"
+    )
