@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 
 from dialer.ami.connection import AmiConnection, EventSink
 from dialer.ami.parser import Frame
+from dialer.ami.queue_pause import AmiQueuePauses
 from dialer.ami.telephony import AmiTelephony
 from dialer.core.ports import LinkHook, LiveChannel, OriginateRequest, RecordedOutcome, TelephonyUnavailable
 
@@ -57,10 +58,17 @@ class PbxTelephony(AmiTelephony):
 
 
 class ChannelPlaces:
-    """Which Asterisk each live channel is on, as their events said: where a Redirect must go."""
+    """Which Asterisk each live channel is on, and which ones have each queue member, as they said: where a
+    Redirect or a QueuePause must go."""
 
     def __init__(self) -> None:
         self.on: dict[str, str] = {}
+        self.members: dict[str, set[str]] = {}  # a queue member's interface -> the Asterisks that have it
+
+    def member(self, frame: Mapping[str, str], name: str) -> None:
+        interface = frame.get("Interface") or frame.get("Location")
+        if interface and str(frame.get("Event", "")).startswith("QueueMember"):
+            self.members.setdefault(str(interface), set()).add(name)
 
     def sink(self, name: str, then: EventSink) -> EventSink:
         heads = name != MAIN
@@ -71,6 +79,8 @@ class ChannelPlaces:
                 self.on[str(channel)] = name
             elif channel and event == "Hangup":
                 self.on.pop(str(channel), None)
+            else:
+                self.member(frame, name)
             then(heads_ids(frame, name) if heads else frame)
 
         return feed
@@ -154,6 +164,8 @@ class SeveralTelephony:
         items: list[dict[str, str]] = []
         for part in self._connected():
             answer = await part.queue_status()
+            for item in answer:
+                self.places.member(item, part.name)
             items.extend(heads_ids(item, part.name) if part.name != MAIN else item for item in answer)
         return items
 
@@ -161,6 +173,41 @@ class SeveralTelephony:
         for part in self.parts.values():
             await part.set_global(name, value)
 
+    def queue_pauses(self) -> SeveralQueuePauses:
+        return SeveralQueuePauses(
+            {n: AmiQueuePauses(p.connection) for n, p in self.parts.items()}, self.places
+        )
+
     def link_of(self, name: str) -> tuple[AmiConnection, PbxTelephony]:
         part = self._part(name)
         return part.connection, part
+
+
+class SeveralQueuePauses:
+    """QueuePause on the Asterisk whose queues have the member (each that does, if two share an interface name,
+    as two clinics' phones "PJSIP/101" may: then both are paused, never a phone no queue announced)."""
+
+    def __init__(self, parts: Mapping[str, AmiQueuePauses], places: ChannelPlaces) -> None:
+        self.parts = dict(parts)
+        self.places = places
+
+    def _of(self, interface: str) -> list[AmiQueuePauses]:
+        names = self.places.members.get(interface)
+        if not names:
+            raise TelephonyUnavailable("no Asterisk announced this queue member")
+        return [self.parts[name] for name in sorted(names) if name in self.parts]
+
+    async def pause(self, interface: str, reason: str) -> None:
+        for part in self._of(interface):
+            await part.pause(interface, reason)
+
+    async def unpause(self, interface: str) -> None:
+        for part in self._of(interface):
+            await part.unpause(interface)
+
+    async def paused_with(self, reason: str) -> set[str]:
+        paused: set[str] = set()
+        for part in self.parts.values():
+            if part.connection.connected:
+                paused |= await part.paused_with(reason)
+        return paused

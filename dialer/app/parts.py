@@ -13,6 +13,7 @@ from dialer.campaigns.kinds import CampaignKind
 from dialer.core.callback_priority import AheadLog
 from dialer.core.clock import Clock
 from dialer.core.ports import PbxLink, Telephony
+from dialer.core.queue_pauses import QueuePauses
 from dialer.core.records import TaskKind
 from dialer.engine.alerts import AlertWatch
 from dialer.engine.board import Board
@@ -176,11 +177,15 @@ def _queue_jump(
     settings: Settings, clock: Clock, intake: Intake, telephony: Telephony, changed: asyncio.Event
 ) -> QueueJump | None:
     """Only the AMI link can pause a queue member."""
-    if not isinstance(telephony, AmiTelephony):
+    if isinstance(telephony, SeveralTelephony):
+        pauses: QueuePauses = telephony.queue_pauses()
+    elif isinstance(telephony, AmiTelephony):
+        pauses = AmiQueuePauses(telephony.connection)
+    else:
         return None
     return QueueJump(
         queues=intake.queues,
-        pauses=AmiQueuePauses(telephony.connection),
+        pauses=pauses,
         clock=clock,
         margin=settings.callbacks.priority_margin,
         changed=changed,

@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 import pytest
 
 from dialer.ami.connection import AmiConnection
-from dialer.ami.several import ChannelPlaces, SeveralLinks, headed, heads_ids
+from dialer.ami.queue_pause import AmiQueuePauses
+from dialer.ami.several import ChannelPlaces, SeveralLinks, SeveralQueuePauses, headed, heads_ids
 from dialer.core.board_view import pbx_down_text
 from dialer.core.errors import ConfigError
 from dialer.core.pbx_links import links_by_name
+from dialer.core.ports import TelephonyUnavailable
 from dialer.engine.pbx_gates import PbxGates
 from dialer.settings import Settings, parse_settings
 from dialer.settings.pbxes import unused_pbxes
@@ -165,3 +167,19 @@ def test_the_board_line_names_the_asterisk_the_time_and_the_clinics_that_wait() 
         pbx_down_text("east", "11:02", ["«Восток»", "«Север»"])
         == "Нет связи с АТС east с 11:02 — звонки клиник «Восток», «Север» ждут"
     )
+
+
+async def test_a_queue_pause_goes_only_to_the_asterisks_whose_queues_have_the_member() -> None:
+    places = ChannelPlaces()
+    main, east = places.sink("main", lambda f: None), places.sink("east", lambda f: None)
+    main({"Event": "QueueMemberStatus", "Queue": "reception", "Interface": "PJSIP/101"})
+    east({"Event": "QueueMemberAdded", "Queue": "east-reception", "Interface": "PJSIP/201"})
+    east({"Event": "QueueMemberStatus", "Queue": "east-reception", "Interface": "PJSIP/101"})
+    assert places.members == {"PJSIP/101": {"main", "east"}, "PJSIP/201": {"east"}}
+    parts = {"main": AmiQueuePauses(link(1)), "east": AmiQueuePauses(link(2))}
+    pauses = SeveralQueuePauses(parts, places)
+    with pytest.raises(TelephonyUnavailable, match="no Asterisk announced"):
+        await pauses.pause("PJSIP/999", "callback")
+    with pytest.raises(TelephonyUnavailable):  # known on east, whose link is down: not sent anywhere else
+        await pauses.pause("PJSIP/201", "callback")
+    assert await pauses.paused_with("callback") == set()  # no link up: nothing to ask
