@@ -68,7 +68,7 @@ MACHINE_STAGE = "machine"  # the hangup record's stage after the dialplan's mach
 class PbxScope:
     """One of several Asterisks, as a reconciliation sees it: its clinics, its telephony, its gate."""
 
-    clinics: frozenset[str]
+    owns: Callable[[str], bool]  # whether a clinic's calls go through it (a clinic since removed: main's)
     telephony: Telephony
     gate: asyncio.Event
 
@@ -354,7 +354,7 @@ class CallDesk:
             await self.clock.sleep(RECONCILE_SETTLE_SECONDS)
             unseen = await self.attempts.open_attempts()
             if on is not None:
-                unseen = [attempt for attempt in unseen if attempt.clinic_id in on.clinics]
+                unseen = [attempt for attempt in unseen if on.owns(attempt.clinic_id)]
             for pause in (*RECONCILE_RECHECK_SECONDS, None):
                 if not unseen:
                     break

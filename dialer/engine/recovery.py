@@ -73,7 +73,7 @@ class LinkRecovery:
         if pbx is not None:
             self._name, self._gates, self._telephony = pbx
             clinics = self._gates.clinics_of(self._name)
-            self._scope = PbxScope(frozenset(clinics), self._telephony, self._gates.reconciled[self._name])
+            self._scope = PbxScope(self._owns, self._telephony, self._gates.reconciled[self._name])
             self._clinic_ids = clinics
             if self._name != self._gates.default:
                 self._queue_log = ""
@@ -171,6 +171,9 @@ class LinkRecovery:
                     await self._store.mark(recovery._seen_mark, self._clock.now())
 
         await forever("seen-mark", turn, self._clock)
+
+    def _owns(self, clinic_id: str) -> bool:
+        return self._gates is not None and self._gates.pbx_of(clinic_id) == self._name
 
     def watching(self) -> bool:
         """This Asterisk's stream is watched now: its link is up and its calls reconciled."""

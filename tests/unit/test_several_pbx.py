@@ -4,6 +4,7 @@ apart, the per-Asterisk gates, the health and readiness that name each one, and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tomllib
 from datetime import UTC, datetime
@@ -14,13 +15,18 @@ from dialer.ami.connection import AmiConnection
 from dialer.ami.queue_pause import AmiQueuePauses
 from dialer.ami.several import ChannelPlaces, SeveralLinks, SeveralQueuePauses, headed, heads_ids
 from dialer.core.board_view import pbx_down_text
+from dialer.core.clock import FakeClock
 from dialer.core.errors import ConfigError
-from dialer.core.pbx_links import links_by_name
+from dialer.core.pbx_links import PbxAway, links_by_name
 from dialer.core.ports import TelephonyUnavailable
+from dialer.core.records import DueTask, TaskKind
 from dialer.engine.pbx_gates import PbxGates
+from dialer.engine.worker import DueWorker
 from dialer.settings import Settings, parse_settings
 from dialer.settings.pbxes import unused_pbxes
+from tests.fakes.memory import MemoryDueStore
 
+T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 AMI = '[ami]\nhost = "10.0.0.1"\nsecret = "s1"\n'
 EAST = '[pbx.east]\nhost = "10.0.0.2"\nsecret = "s2"\nping_interval = 3\n'
 
@@ -183,3 +189,64 @@ async def test_a_queue_pause_goes_only_to_the_asterisks_whose_queues_have_the_me
     with pytest.raises(TelephonyUnavailable):  # known on east, whose link is down: not sent anywhere else
         await pauses.pause("PJSIP/201", "callback")
     assert await pauses.paused_with("callback") == set()  # no link up: nothing to ask
+
+
+def task(task_id: str, clinic_id: str) -> DueTask:
+    return DueTask(task_id, clinic_id, TaskKind.DIAL, "reminders", 1, T0)
+
+
+async def test_the_worker_holds_the_tasks_of_a_clinic_whose_asterisk_is_away_and_runs_the_others() -> None:
+    clock, due = FakeClock(T0), MemoryDueStore()
+    gates = PbxGates({"west": "main", "east": "east"}, ["main", "east"], default="main")
+    gates.reconciled["main"].set()
+    gates.changed()
+    ran: list[str] = []
+    worker = DueWorker(due=due, clock=clock, ready=gates.any, clinic_ready=gates.clinic_ready)
+
+    async def runner(t: DueTask) -> None:
+        ran.append(t.task_id)
+        await due.finish(t.task_id)
+
+    worker.register(TaskKind.DIAL, "reminders", runner)
+    await due.schedule(task("w1", "west"))
+    await due.schedule(task("e1", "east"))
+    running = asyncio.create_task(worker.run())
+    try:
+        await clock.run_for(10)
+        assert ran == ["w1"]  # west dials; east waits, neither run nor failed
+        assert due.states() == {"w1": "done", "e1": "pending"}
+        assert worker.failures == 0
+        gates.reconciled["east"].set()
+        gates.changed()
+        await clock.run_for(5)
+        assert ran == ["w1", "e1"]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
+async def test_a_task_whose_asterisk_went_away_while_it_waited_for_a_channel_is_put_back_quietly() -> None:
+    clock, due = FakeClock(T0), MemoryDueStore()
+    ready = asyncio.Event()
+    ready.set()
+    tries: list[str] = []
+    worker = DueWorker(due=due, clock=clock, ready=ready)
+
+    async def runner(t: DueTask) -> None:
+        tries.append(t.task_id)
+        if len(tries) == 1:
+            raise PbxAway("the Asterisk of clinic east is away")
+        await due.finish(t.task_id)
+
+    worker.register(TaskKind.DIAL, "reminders", runner)
+    await due.schedule(task("e1", "east"))
+    running = asyncio.create_task(worker.run())
+    try:
+        await clock.run_for(10)
+        assert tries == ["e1", "e1"] and due.states() == {"e1": "done"}
+        assert worker.failures == 0  # not counted, not logged as a failure
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
