@@ -138,9 +138,9 @@ def add_supervisor(home: DialerHome, username: str, clinic_id: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def board_lines(base: str, username: str) -> AsyncIterator[list[str]]:
+async def board_lines(base: str, username: str) -> AsyncIterator[list[list[str]]]:
     """The PBX-down lines of each board the supervisor's screen gets, as they come."""
-    seen: list[str] = []
+    seen: list[list[str]] = []
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         await Operator(username, http, base).login()
         async with http.ws_connect(f"{base}/ws") as ws:
@@ -149,8 +149,7 @@ async def board_lines(base: str, username: str) -> AsyncIterator[list[str]]:
                 async for message in ws:
                     data = json.loads(message.data)
                     if data.get("type") == "board":
-                        seen.extend(d["text"] for d in data.get("pbx_down", []))
-                        seen.append("")  # a board with nothing down, or the end of one that had
+                        seen.append([d["text"] for d in data.get("pbx_down", [])])
 
             task = asyncio.create_task(listen())
             try:
@@ -251,7 +250,7 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
                 scraped = (await r.text()).splitlines()
             assert {'dialer_ami_up{pbx="main"} 1', 'dialer_ami_up{pbx="east"} 0'} <= set(scraped)
             down = await until(
-                lambda: [line for line in east_board if line],
+                lambda: [lines[0] for lines in east_board if lines],
                 "the east board saying east is down",
                 timeout=10,
             )
@@ -265,8 +264,8 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
             await asyncio.to_thread(east.sandbox.up, sys.stderr)
             observers_east.append(await RawAmi.logged_in(east.host, east.port, east.username, east.secret))
             gone = len(east_board)
-            await until(lambda: "" in east_board[gone:], "the east board clear again", timeout=30)
-            assert not [line for line in west_board if line], "the west board spoke of the other's Asterisk"
+            await until(lambda: [] in east_board[gone:], "the east board clear again", timeout=30)
+            assert west_board and not any(west_board), "the west board spoke of the other's Asterisk"
             await boards.aclose()
             out_b, err_b = await asyncio.wait_for(process_.communicate(), 150)
             assert process_.returncode == 0, (out_b + err_b).decode()[-3000:]
