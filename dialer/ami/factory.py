@@ -1,11 +1,12 @@
-"""Building the AMI link and the telephony on it from the [ami] settings."""
+"""Building the AMI link and the telephony on it from the [ami] settings, or one link per Asterisk."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from dialer.ami.connection import AmiConnection, EventSink
+from dialer.ami.several import ChannelPlaces, PbxTelephony, SeveralLinks, SeveralTelephony
 from dialer.ami.telephony import AmiTelephony
 from dialer.core.clock import Clock
 from dialer.settings import AmiSettings
@@ -34,3 +35,30 @@ def build_ami(
         on_pbx_time=on_pbx_time,
     )
     return connection, AmiTelephony(connection)
+
+
+def build_several(
+    pbxes: Mapping[str, AmiSettings],
+    *,
+    pbx_of: Callable[[str], str],
+    sink: EventSink,
+    on_pbx_time: Callable[[float, float], None],
+    clock: Clock,
+    record_to: Path | None = None,
+) -> tuple[SeveralLinks, SeveralTelephony]:
+    """One link per Asterisk (by name), their events into `sink` with ids told apart, and the telephony that
+    sends each action to the Asterisk it concerns. A recording, when asked for, goes to one file each."""
+    places = ChannelPlaces()
+    links: dict[str, AmiConnection] = {}
+    parts: dict[str, PbxTelephony] = {}
+    for name, ami in pbxes.items():
+        link, _ = build_ami(
+            ami,
+            sink=places.sink(name, sink),
+            on_pbx_time=on_pbx_time,
+            clock=clock,
+            record_to=None if record_to is None else record_to.with_name(f"{record_to.name}.{name}"),
+        )
+        links[name] = link
+        parts[name] = PbxTelephony(link, name)
+    return SeveralLinks(links), SeveralTelephony(parts, pbx_of, places)

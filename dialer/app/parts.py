@@ -7,11 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dialer.ami.queue_pause import AmiQueuePauses
+from dialer.ami.several import SeveralTelephony
 from dialer.ami.telephony import AmiTelephony
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.callback_priority import AheadLog
 from dialer.core.clock import Clock
 from dialer.core.ports import PbxLink, Telephony
+from dialer.core.queue_pauses import QueuePauses
 from dialer.core.records import TaskKind
 from dialer.engine.alerts import AlertWatch
 from dialer.engine.board import Board
@@ -30,6 +32,7 @@ from dialer.engine.kos import KosSource
 from dialer.engine.machines import MachineWatch
 from dialer.engine.metrics import EventCount
 from dialer.engine.pacer import trunk_pacers
+from dialer.engine.pbx_gates import PbxGates
 from dialer.engine.popups import Popups
 from dialer.engine.progressive import ProgressiveFlow
 from dialer.engine.queue_jump import QueueJump
@@ -132,11 +135,15 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         installation=installation,
     )
     desk.machines = machine_watch(settings, clock, telephony)
+    gates = pbx_gates(settings, telephony)
+    if gates is not None:
+        desk.clinic_ready = gates.clinic_ready
     worker = DueWorker(
         due=storage.due,
         clock=clock,
-        ready=desk.reconciled,
+        ready=desk.reconciled if gates is None else gates.any,
         max_outstanding=outstanding_for(desk.pacers.values()),
+        clinic_ready=None if gates is None else gates.clinic_ready,
     )
     basics = FlowBasics(
         settings=settings,
@@ -155,18 +162,30 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         installation=installation,
     )
     connection.subscribe(on_up=recordings.link_up, on_down=recordings.link_down)
-    return _runtime(basics, storage, connection, worker, room_changed, popups, pages, recordings, jump)
+    return _runtime(basics, storage, connection, worker, room_changed, popups, pages, recordings, jump, gates)
+
+
+def pbx_gates(settings: Settings, telephony: Telephony) -> PbxGates | None:
+    """With several Asterisks, each one's gate: one down holds only its own clinics."""
+    if not isinstance(telephony, SeveralTelephony):
+        return None
+    clinic_pbx = {clinic.id: clinic.pbx for clinic in settings.clinics.values()}
+    return PbxGates(clinic_pbx, telephony.parts, default=settings.pbx_of(""))
 
 
 def _queue_jump(
     settings: Settings, clock: Clock, intake: Intake, telephony: Telephony, changed: asyncio.Event
 ) -> QueueJump | None:
     """Only the AMI link can pause a queue member."""
-    if not isinstance(telephony, AmiTelephony):
+    if isinstance(telephony, SeveralTelephony):
+        pauses: QueuePauses = telephony.queue_pauses()
+    elif isinstance(telephony, AmiTelephony):
+        pauses = AmiQueuePauses(telephony.connection)
+    else:
         return None
     return QueueJump(
         queues=intake.queues,
-        pauses=AmiQueuePauses(telephony.connection),
+        pauses=pauses,
         clock=clock,
         margin=settings.callbacks.priority_margin,
         changed=changed,
@@ -188,6 +207,7 @@ def _runtime(
     pages: OpenPages,
     recordings: RecordingCollector,
     jump: QueueJump | None = None,
+    gates: PbxGates | None = None,
 ) -> Runtime:
     """The campaigns, the inbound desk, the recovery after link-up, the day's jobs and what the pages show."""
     settings, clock, desk = basics.settings, basics.clock, basics.desk
@@ -220,7 +240,7 @@ def _runtime(
         ivr=ivr,
         dispatcher=dispatcher,
         inbound=inbound,
-        recovery=_recovery(basics, storage, link, inbound),
+        recovery=_recovery(basics, storage, link, inbound, gates),
         alerts=AlertWatch(
             settings=settings,
             queues=desk.intake.queues,
@@ -232,10 +252,10 @@ def _runtime(
             clock=clock,
         ),
         popups=popups,
-        live=LiveHub(settings, popups, _board(basics, storage, jump), storage.users, pages),
+        live=LiveHub(settings, popups, _board(basics, storage, jump, gates), storage.users, pages),
         webhook=WebhookSender(settings.webhook, storage.outbox, clock),
         day_jobs=day_jobs,
-        health=Health(link=link, desk=desk, due=storage.due),
+        health=Health(link=link, desk=desk, due=storage.due, gates=gates),
         recordings=recordings,
         jump=jump,
     )
@@ -277,18 +297,35 @@ def _flows(
     return reminders, callbacks, progressive, ivr
 
 
-def _recovery(basics: FlowBasics, storage: Storage, link: PbxLink, inbound: InboundDesk) -> LinkRecovery:
-    """What the link's loss and return mean for the calls; subscribed to the link, which is built before it."""
-    recovery = LinkRecovery(
-        link=link,
-        desk=basics.desk,
-        store=storage.inbound,
-        inbound=inbound,
-        settings=basics.settings,
-        clock=basics.clock,
-    )
-    link.subscribe(on_up=recovery.link_up, on_down=recovery.link_down)
-    return recovery
+def _recovery(
+    basics: FlowBasics, storage: Storage, link: PbxLink, inbound: InboundDesk, gates: PbxGates | None
+) -> LinkRecovery:
+    """What the link's loss and return mean for the calls; subscribed to the link, which is built before it.
+    With several Asterisks, one recovery each on its own link; the main one's keeps the others' seen marks."""
+    telephony = basics.desk.telephony
+    if gates is None or not isinstance(telephony, SeveralTelephony):
+        names: list[str | None] = [None]
+    else:
+        names = [gates.default, *(name for name in telephony.parts if name != gates.default)]
+    recoveries = []
+    for name in names:
+        own_link, scope = link, None
+        if name is not None and gates is not None and isinstance(telephony, SeveralTelephony):
+            own_link, own = telephony.link_of(name)
+            scope = (name, gates, own)
+        recovery = LinkRecovery(
+            link=link,
+            desk=basics.desk,
+            store=storage.inbound,
+            inbound=inbound,
+            settings=basics.settings,
+            clock=basics.clock,
+            pbx=scope,
+        )
+        own_link.subscribe(on_up=recovery.link_up, on_down=recovery.link_down)
+        recoveries.append(recovery)
+    recoveries[0].others = recoveries[1:]
+    return recoveries[0]
 
 
 def _day_jobs(
@@ -310,7 +347,9 @@ def _day_jobs(
     return DayJobs(lists=lists, daily=purge, clock=clock)
 
 
-def _board(basics: FlowBasics, storage: Storage, jump: QueueJump | None = None) -> Board:
+def _board(
+    basics: FlowBasics, storage: Storage, jump: QueueJump | None = None, gates: PbxGates | None = None
+) -> Board:
     return Board(
         settings=basics.settings,
         queues=basics.desk.intake.queues,
@@ -321,4 +360,5 @@ def _board(basics: FlowBasics, storage: Storage, jump: QueueJump | None = None) 
         users=storage.users,
         clock=basics.clock,
         ahead=jump.ahead if jump is not None else None,
+        gates=gates,
     )

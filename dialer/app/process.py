@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from dialer.ami.connection import EventSink
-from dialer.ami.factory import build_ami
+from dialer.ami.factory import build_ami, build_several
 from dialer.app.parts import Pbx, Runtime, build_runtime
 from dialer.core.clock import Clock
 from dialer.engine.intake import Intake
@@ -28,6 +28,15 @@ def ami_pbx(
     def sink(intake: Intake) -> EventSink:
         return intake.feed if events is None else events.counting(intake.feed)
 
+    if len(settings.pbxes) > 1:
+        return lambda intake: build_several(
+            settings.pbxes,
+            pbx_of=settings.pbx_of,
+            sink=sink(intake),
+            on_pbx_time=intake.pbx_time,
+            clock=clock,
+            record_to=record_to,
+        )
     return lambda intake: build_ami(
         settings.ami, sink=sink(intake), on_pbx_time=intake.pbx_time, clock=clock, record_to=record_to
     )

@@ -26,7 +26,8 @@ from dialer.cli.exits import EXIT_ERROR, EXIT_OK
 from dialer.core.errors import DialerError, PeerFailed
 from dialer.core.privacy import scrub_phones
 from dialer.sandbox import Sandbox, SandboxError
-from dialer.settings import Settings, load_settings
+from dialer.settings import AmiSettings, Settings, load_settings
+from dialer.settings.pbxes import unused_pbxes
 from dialer.sms.twilio import TwilioHttpClient
 from dialer.storage.db import alembic_config, create_engine
 
@@ -56,8 +57,11 @@ async def check_config(path: Path | None, out: TextIO) -> int:
         out.write(Outcome("настройки", False, str(err)).line() + "\n")
         return EXIT_ERROR
     out.write(Outcome("настройки", True, str(settings.source or "по умолчанию")).line() + "\n")
+    for name in unused_pbxes(settings):
+        out.write(f"warning: АТС {name} ([pbx.{name}]) не указана ни у одной клиники\n")
     outcomes = [
         await _run("ami", check_ami(settings)),
+        *[await _run(f"ami {name}", check_ami(settings, pbx)) for name, pbx in settings.pbx.items()],
         await _run("база данных", check_database(settings)),
         await _run(f"sms ({settings.sms.provider})", check_sms(settings)),
     ]
@@ -80,8 +84,9 @@ async def _run(name: str, check: Awaitable[str]) -> Outcome:
 # -- AMI -----------------------------------------------------------------------------------------------
 
 
-async def check_ami(settings: Settings) -> str:
-    ami = settings.ami
+async def check_ami(settings: Settings, pbx: AmiSettings | None = None) -> str:
+    """The login on [ami], or on `pbx`, one of the [pbx.<name>] Asterisks."""
+    ami = pbx or settings.ami
     host, port, username, secret = ami.host, ami.port, ami.username, ami.secret.value
     if ami.use_sandbox:
         try:

@@ -63,6 +63,20 @@ class AheadView(TypedDict):
     last_at: str | None
 
 
+class PbxDown(TypedDict):
+    """One of several Asterisks is unreachable: the clinics whose calls wait for it."""
+
+    pbx: str
+    since: str
+    text: str
+
+
+def pbx_down_text(pbx: str, since: str, clinic_names: list[str]) -> str:
+    """«Нет связи с АТС east с 11:02 — звонки клиник «Восток», «Север» ждут»; `since` is the clinic's HH:MM."""
+    whose = "клиники" if len(clinic_names) == 1 else "клиник"
+    return f"Нет связи с АТС {pbx} с {since} — звонки {whose} {', '.join(clinic_names)} ждут"
+
+
 class BoardMessage(TypedDict):
     type: Literal["board"]
     clinic: str
@@ -76,3 +90,4 @@ class BoardMessage(TypedDict):
     alerts: list[AlertLine]
     chart: NotRequired[str]  # today by hour as SVG, drawn by the web
     ahead_of_queue: NotRequired[AheadView]
+    pbx_down: NotRequired[list[PbxDown]]  # with several Asterisks: this clinic's, while it is down

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
+
+
+class PbxHealth(TypedDict):
+    """One of several Asterisks: its link, whether its calls are reconciled, whose calls go through it."""
+
+    ami: Literal["connected", "disconnected"]
+    reconciled: bool
+    clinics: list[str]
 
 
 class HealthView(TypedDict):
@@ -11,3 +19,4 @@ class HealthView(TypedDict):
     calls_in_flight: int
     inbound_calls_open: int
     due_tasks: int
+    pbx: NotRequired[dict[str, PbxHealth]]  # with several Asterisks, each by its name

@@ -6,7 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from dialer.core.alerts import NEWS_KINDS, AlertRow
-from dialer.core.board_view import AdminState, AheadView, BoardMessage, Funnel, OpenCallback, Tiles
+from dialer.core.board_view import (
+    AdminState,
+    AheadView,
+    BoardMessage,
+    Funnel,
+    OpenCallback,
+    PbxDown,
+    Tiles,
+    pbx_down_text,
+)
 from dialer.core.callback_priority import AheadLog, AheadOfQueue
 from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
@@ -16,6 +25,7 @@ from dialer.core.records import ReminderStatus
 from dialer.core.sla import Figures
 from dialer.core.stores import CallbackStore, ReminderStore, UserStore
 from dialer.engine.alerts import AlertStore
+from dialer.engine.pbx_gates import PbxGates
 from dialer.engine.reports import SlaRows, sla_report
 from dialer.settings import ClinicSettings, Settings
 
@@ -40,6 +50,7 @@ class Board:
     users: UserStore
     clock: Clock
     ahead: AheadLog | None = None  # callbacks served ahead of the queue close to their deadline
+    gates: PbxGates | None = None  # with several Asterisks: which one is down, and since when
 
     async def snapshot(self, clinic: ClinicSettings) -> BoardMessage:
         now = self.clock.now()
@@ -98,7 +109,19 @@ class Board:
         if self.ahead is not None:
             start_of_day = datetime.combine(today, time(0), clinic.timezone)
             message["ahead_of_queue"] = _ahead(self.ahead.since(clinic.id, start_of_day))
+        if self.gates is not None:
+            message["pbx_down"] = self._pbx_down(self.gates, clinic)
         return message
+
+    def _pbx_down(self, gates: PbxGates, clinic: ClinicSettings) -> list[PbxDown]:
+        """The clinic's own Asterisk, while it is down, with every clinic that waits for it."""
+        name = gates.pbx_of(clinic.id)
+        since = gates.down_since.get(name)
+        if since is None:
+            return []
+        at = since.astimezone(clinic.timezone).strftime("%H:%M")
+        names = [f"«{self.settings.clinic(c).name}»" for c in gates.clinics_of(name)]
+        return [{"pbx": name, "since": since.isoformat(), "text": pbx_down_text(name, at, names)}]
 
 
 def _ahead(entries: list[AheadOfQueue]) -> AheadView:

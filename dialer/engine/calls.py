@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -33,6 +33,7 @@ from dialer.core.facts import (
 )
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult, classify
+from dialer.core.pbx_links import PbxAway
 from dialer.core.ports import (
     LiveChannel,
     OriginateRejected,
@@ -61,6 +62,15 @@ RECONCILE_RECHECK_SECONDS = (1.5, 4.0)
 MAX_BATCH = 500
 RECOVERED = "recovered from the dialplan's record"
 MACHINE_STAGE = "machine"  # the hangup record's stage after the dialplan's machine branch
+
+
+@dataclass(frozen=True)
+class PbxScope:
+    """One of several Asterisks, as a reconciliation sees it: its clinics, its telephony, its gate."""
+
+    owns: Callable[[str], bool]  # whether a clinic's calls go through it (a clinic since removed: main's)
+    telephony: Telephony
+    gate: asyncio.Event
 
 
 class CallHandler(Protocol):
@@ -118,6 +128,8 @@ class CallDesk:
         self.reconciled = asyncio.Event()
         self.machines: MachineWatch | None = None  # set when a campaign handles voicemails and assistants
         self._machine_calls: set[str] = set()  # attempts the dialplan's machine branch took
+        # With several Asterisks: whether a clinic's own one is up and reconciled (engine/pbx_gates.py).
+        self.clinic_ready: Callable[[str], bool] | None = None
 
     def register(self, handler: CallHandler, campaigns: Iterable[str]) -> None:
         """Send the facts of these campaigns' calls to `handler`."""
@@ -136,7 +148,10 @@ class CallDesk:
 
     async def place(self, attempt: AttemptRow, request: OriginateRequest, slot: PacerSlot) -> bool:
         """Dial on a pacer slot the caller holds; the desk takes the slot over and gives it back when the call
-        ends. False when nothing was sent."""
+        ends. False when nothing was sent. Raises PbxAway, before writing anything, while the clinic's Asterisk
+        (one of several) is down or not yet reconciled."""
+        if self.clinic_ready is not None and not self.clinic_ready(attempt.clinic_id):
+            raise PbxAway(f"the Asterisk of clinic {attempt.clinic_id} is away")
         held = slot.take()
         self._slots[attempt.attempt_id] = held
         self.events.of_attempt(attempt, "originate", detail=mask_phone(attempt.phone))
@@ -327,30 +342,37 @@ class CallDesk:
 
     # -- reconciliation ---------------------------------------------------------------------------
 
-    async def reconcile(self) -> None:
-        """Ask Asterisk what became of every open attempt. Runs after each (re)connect, before dialling."""
+    async def reconcile(self, on: PbxScope | None = None) -> None:
+        """Ask Asterisk what became of every open attempt. Runs after each (re)connect, before dialling.
+
+        With several Asterisks, `on` names one: only its clinics' attempts are asked about, of it alone, and
+        its own gate is set after; the others' attempts wait for their own Asterisk."""
+        gate = self.reconciled if on is None else on.gate
+        telephony = self.telephony if on is None else on.telephony
         async with self._reconciling:
-            self.reconciled.clear()
+            gate.clear()
             await self.clock.sleep(RECONCILE_SETTLE_SECONDS)
             unseen = await self.attempts.open_attempts()
+            if on is not None:
+                unseen = [attempt for attempt in unseen if on.owns(attempt.clinic_id)]
             for pause in (*RECONCILE_RECHECK_SECONDS, None):
                 if not unseen:
                     break
-                unseen = await self._reconcile_seen(unseen, last_look=pause is None)
+                unseen = await self._reconcile_seen(unseen, telephony, last_look=pause is None)
                 if pause is not None and unseen:
                     await self.clock.sleep(pause)
-            self.reconciled.set()
+            gate.set()
 
-    async def _reconcile_seen(self, attempts: list[AttemptRow], *, last_look: bool) -> list[AttemptRow]:
+    async def _reconcile_seen(
+        self, attempts: list[AttemptRow], telephony: Telephony, *, last_look: bool
+    ) -> list[AttemptRow]:
         """Reconcile the attempts Asterisk knows of; the others are returned to be looked for again, or, at the
         last look, counted as never placed."""
-        live = await self.telephony.live_channels()
+        live = await telephony.live_channels()
         unseen = []
         for attempt in attempts:
             channel = live.get(attempt.attempt_id)
-            recorded = (
-                None if channel is not None else await self.telephony.recorded_outcome(attempt.attempt_id)
-            )
+            recorded = None if channel is not None else await telephony.recorded_outcome(attempt.attempt_id)
             if channel is None and recorded is None and not last_look:
                 unseen.append(attempt)
             else:

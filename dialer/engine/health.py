@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dialer.core.health import HealthView
+from dialer.core.health import HealthView, PbxHealth
+from dialer.core.pbx_links import links_by_name
 from dialer.core.ports import PbxLink
 from dialer.core.stores import DueStore
 from dialer.engine.calls import CallDesk
+from dialer.engine.pbx_gates import PbxGates
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -15,13 +17,28 @@ class Health:
     link: PbxLink
     desk: CallDesk  # its intake keeps the inbound calls
     due: DueStore
+    gates: PbxGates | None = None  # with several Asterisks: each one's state
 
     async def __call__(self) -> HealthView:
         inbound = self.desk.intake.inbound
-        return {
+        view: HealthView = {
             "ami": "connected" if self.link.connected else "disconnected",
             "reconciled": self.desk.reconciled.is_set(),
             "calls_in_flight": self.desk.in_flight,
             "inbound_calls_open": inbound.live_calls if inbound is not None else 0,
             "due_tasks": await self.due.pending_count(),
+        }
+        if self.gates is not None:
+            view["pbx"] = self._each(self.gates)
+        return view
+
+    def _each(self, gates: PbxGates) -> dict[str, PbxHealth]:
+        links = links_by_name(self.link, gates.default)
+        return {
+            name: {
+                "ami": "connected" if link.connected else "disconnected",
+                "reconciled": gates.reconciled[name].is_set(),
+                "clinics": gates.clinics_of(name),
+            }
+            for name, link in links.items()
         }

@@ -20,6 +20,7 @@ from platform import python_version
 from typing import Literal
 
 from dialer.core.metrics import MetricsStore, Series, Tally, one
+from dialer.core.pbx_links import links_by_name
 from dialer.core.ports import PbxLink
 from dialer.core.records import TaskState
 from dialer.core.sla import figures
@@ -73,8 +74,10 @@ class Readiness:
             await asyncio.wait_for(self.store.ping(), DATABASE_TIMEOUT_SECONDS)
         except Exception as exc:  # any failure to answer means not ready; its text may quote values
             return f"database: {type(exc).__name__}"
-        if not self.link.connected:
-            return "ami: disconnected"
+        links = links_by_name(self.link, "")
+        for name, link in links.items():
+            if not link.connected:
+                return f"ami {name}: disconnected" if name else "ami: disconnected"
         if not self.desk.reconciled.is_set():
             return "ami: calls not yet reconciled"
         return None
@@ -96,6 +99,11 @@ class MetricsReport:
     async def series(self) -> list[Series]:
         return self._live() + await self._from_storage()
 
+    def _links(self) -> list[tuple[dict[str, str], PbxLink]]:
+        """Each Asterisk's link with its label: one Asterisk by its host, as always; several by their names."""
+        links = links_by_name(self.link, pbx_name(self.settings))
+        return [({"pbx": name}, link) for name, link in links.items()]
+
     def _live(self) -> list[Series]:
         pbx = {"pbx": pbx_name(self.settings)}
         return [
@@ -109,7 +117,7 @@ class MetricsReport:
                 "ami_up",
                 "gauge",
                 "1 while the AMI link to the PBX is up.",
-                ((pbx, int(self.link.connected)),),
+                tuple((label, int(link.connected)) for label, link in self._links()),
             ),
             Series(
                 "ami_reconciled",

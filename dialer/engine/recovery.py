@@ -3,25 +3,31 @@
 After every (re)connect, what Asterisk has now comes first (the call desk reconciles, the queues are read again),
 then what happened while nobody watched: calls the trackers followed whose Hangup was lost with the link, and the
 queue calls only Asterisk's queue_log knows. Each is counted once; a missed one becomes a callback task.
+
+With several Asterisks there is one recovery per Asterisk, on its own link: its link-up reconciles only its
+clinics' calls and sets only its gate (engine/pbx_gates.py), its gaps are its clinics', its seen mark its own;
+queue_log (one file, on the main Asterisk's host) is read for the main one only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from dialer.core.clock import Clock
 from dialer.core.inbound import InboundEnded
-from dialer.core.ports import PbxLink
+from dialer.core.pbx_links import NamedLinks
+from dialer.core.ports import PbxLink, Telephony
 from dialer.core.queuelog import QueueLogReader, settle_unseen
 from dialer.core.records import InboundSource
 from dialer.core.stores import InboundStore
-from dialer.engine.calls import CallDesk
+from dialer.engine.calls import CallDesk, PbxScope
 from dialer.engine.inbound import InboundDesk
 from dialer.engine.loops import forever
+from dialer.engine.pbx_gates import PbxGates
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.recovery")
@@ -45,7 +51,9 @@ class LinkRecovery:
         inbound: InboundDesk,
         settings: Settings,
         clock: Clock,
+        pbx: tuple[str, PbxGates, Telephony] | None = None,
     ) -> None:
+        """`pbx`, with several Asterisks: this one's name, every Asterisk's gates, and its own telephony."""
         self._link = link
         self._desk = desk
         self._intake = desk.intake
@@ -56,17 +64,36 @@ class LinkRecovery:
         self._clinic_ids = list(settings.clinics) or ["*"]
         self._lost_at: datetime | None = None  # when the link was lost, until link-up has dealt with the gap
         self._unseen: list[InboundEnded] = []  # calls that ended in the gap, not yet told
+        self._telephony: Telephony = desk.telephony
+        self._scope: PbxScope | None = None
+        self._gates: PbxGates | None = None
+        self._name = ""
+        self._seen_mark = SEEN_MARK
+        self.others: list[LinkRecovery] = []  # the other Asterisks' recoveries, whose seen marks this keeps
+        if pbx is not None:
+            self._name, self._gates, self._telephony = pbx
+            clinics = self._gates.clinics_of(self._name)
+            self._scope = PbxScope(self._owns, self._telephony, self._gates.reconciled[self._name])
+            self._clinic_ids = clinics
+            if self._name != self._gates.default:
+                self._queue_log = ""
+                self._seen_mark = f"{SEEN_MARK}:{self._name}"
 
     async def link_up(self) -> None:
         """After every (re)connect: what Asterisk has now comes first, then what happened in the gap."""
-        await self._desk.reconcile()
+        if self._gates is not None:
+            self._gates.came_up(self._name)
+        await self._desk.reconcile(self._scope)
+        if self._gates is not None:
+            self._gates.changed()
+            self._sync_desk_gate()
         self._intake.queues.reset(await self._desk.telephony.queue_status(), self._clock.now())
         self._intake.queues_changed.set()
         await self._calls_gone()
         now = self._clock.now()
         for gap_id, started in await self._store.close_gaps(now):
             log.warning("AMI gap %s from %s closed", gap_id, started.isoformat(timespec="seconds"))
-        seen = await self._store.mark_of(SEEN_MARK)
+        seen = await self._store.mark_of(self._seen_mark)
         first = await self._store.mark_of(FIRST_MARK)
         if first is None:
             await self._store.mark(FIRST_MARK, now)
@@ -74,21 +101,25 @@ class LinkRecovery:
         since = max(seen - RECOVERY_MARGIN, first) if seen is not None and first is not None else None
         await self.recover_misses(since, self._unseen)
         self._unseen = []
-        await self._store.mark(SEEN_MARK, now)
+        await self._store.mark(self._seen_mark, now)
 
     async def link_down(self) -> None:
         now = self._clock.now()
         self._lost_at = self._lost_at or now
-        self._desk.reconciled.clear()
+        if self._gates is None:
+            self._desk.reconciled.clear()
+        else:
+            self._gates.went_down(self._name, now)
+            self._sync_desk_gate()
         for clinic_id in self._clinic_ids:
             await self._store.open_gap(clinic_id, now, "AMI link lost")
 
     async def _calls_gone(self) -> None:
         """Calls the trackers follow that Asterisk no longer has (CoreShowChannels): their Hangup was lost
         with the link. Their pop-ups close now; the inbound ones wait in `_unseen` until they are told."""
-        followed = self._intake.followed_channels()  # before asking: a call that starts meanwhile is not gone
+        followed = self._own(self._intake.followed_channels())  # before asking: one starting now is not gone
         if followed:
-            alive = await self._desk.telephony.live_channels()
+            alive = await self._telephony.live_channels()
             ended = self._intake.gone(followed - alive.keys(), self._lost_at or self._clock.now())
             if ended:
                 log.warning("%d inbound calls ended while the AMI link was down", len(ended))
@@ -135,7 +166,40 @@ class LinkRecovery:
 
         async def turn() -> None:
             await self._clock.sleep(SEEN_MARK_EVERY)
-            if self._link.connected and self._desk.reconciled.is_set():
-                await self._store.mark(SEEN_MARK, self._clock.now())
+            for recovery in (self, *self.others):
+                if recovery.watching():
+                    await self._store.mark(recovery._seen_mark, self._clock.now())
 
         await forever("seen-mark", turn, self._clock)
+
+    def _owns(self, clinic_id: str) -> bool:
+        return self._gates is not None and self._gates.pbx_of(clinic_id) == self._name
+
+    def watching(self) -> bool:
+        """This Asterisk's stream is watched now: its link is up and its calls reconciled."""
+        if self._scope is None:
+            return self._link.connected and self._desk.reconciled.is_set()
+        return self._scope.gate.is_set() and self._own_link_up()
+
+    def _own_link_up(self) -> bool:
+        link = self._link.by_name.get(self._name) if isinstance(self._link, NamedLinks) else self._link
+        return link is not None and link.connected
+
+    def _own(self, channels: frozenset[str]) -> frozenset[str]:
+        """Of the channels the trackers follow, this Asterisk's (the others' ids are headed by their name)."""
+        if self._gates is None:
+            return channels
+        names = self._gates.reconciled.keys()
+        return frozenset(c for c in channels if _owner(c, names, self._gates.default) == self._name)
+
+    def _sync_desk_gate(self) -> None:
+        """The desk's own gate (the health check's "reconciled") is set while every Asterisk's is."""
+        if self._gates is not None and self._gates.all.is_set():
+            self._desk.reconciled.set()
+        else:
+            self._desk.reconciled.clear()
+
+
+def _owner(uniqueid: str, names: Collection[str], default: str) -> str:
+    head, slash, _ = uniqueid.partition("/")
+    return head if slash and head in names else default

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
 from dialer.core.clock import Clock
+from dialer.core.pbx_links import PbxAway
 from dialer.core.privacy import describe_error
 from dialer.core.records import DueTask, TaskKind
 from dialer.core.retry import RetryBackoff
@@ -25,6 +26,7 @@ TaskRunner = Callable[[DueTask], Awaitable[None]]
 DueRunners = tuple[tuple[TaskKind, str, TaskRunner], ...]
 
 IDLE_POLL_SECONDS = 5.0
+PBX_AWAY_RETRY = timedelta(seconds=3)  # how soon a task of a clinic whose Asterisk is away is looked at again
 # A task that raised: tried again soon, then less and less often, at least every five minutes.
 FAILED_TASK_BACKOFF = RetryBackoff(first=timedelta(seconds=5), longest=timedelta(minutes=5), max_doublings=6)
 
@@ -48,11 +50,15 @@ class DueWorker:
         ready: asyncio.Event,
         worker_id: str | None = None,
         max_outstanding: int = 64,
+        clinic_ready: Callable[[str], bool] | None = None,
     ) -> None:
+        """`ready` holds the whole worker; `clinic_ready`, with several Asterisks, holds one clinic's tasks
+        while its own Asterisk is down or not yet reconciled (engine/pbx_gates.py)."""
         self.due = due
         self.clock = clock
         self.worker_id = worker_id or this_process()
         self.ready = ready
+        self.clinic_ready = clinic_ready
         self.max_outstanding = max_outstanding
         self.runners: dict[tuple[TaskKind, str], TaskRunner] = {}
         self._wake = asyncio.Event()
@@ -100,12 +106,18 @@ class DueWorker:
 
     async def _execute(self, task: DueTask) -> None:
         try:
+            if self.clinic_ready is not None and not self.clinic_ready(task.clinic_id):
+                # Its Asterisk is away: the task waits, neither run through a dead link nor counted failed.
+                await self.due.retry_later(task.task_id, self.clock.now() + PBX_AWAY_RETRY)
+                return
             runner = self.runners.get((task.kind, task.campaign))
             if runner is None:
                 log.error("no runner for %s task %s; leaving it pending", task.kind, task.task_id)
                 await self.due.retry_later(task.task_id, self.clock.now() + timedelta(minutes=5))
                 return
             await runner(task)
+        except PbxAway:
+            await self._retry_later(task, PBX_AWAY_RETRY)  # it went away while the task waited for a channel
         except Exception as exc:
             self.failures += 1
             delay = FAILED_TASK_BACKOFF.after(task.tries)

@@ -93,6 +93,7 @@ def _clinic(raw: object, index: int, trunks: Mapping[str, TrunkSettings]) -> Cli
             phone=phone,
             trunk=trunk,
             queue=t.text("queue", "reception"),
+            pbx=t.text("pbx", "main"),
             calendar=_calendar(t),
             list_build_time=t.time_of_day("list_build_time", time(0, 0))
             if t.has("list_build_time")

@@ -65,6 +65,9 @@ class ServiceSettings:
         return f"ServiceSettings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
+DEFAULT_PBX = "main"  # the name of the Asterisk described by [ami]
+
+
 @dataclass(frozen=True)
 class AmiSettings:
     host: str = ""  # empty: use the local Asterisk sandbox
@@ -109,6 +112,7 @@ class ClinicSettings:
     phone: str = ""
     trunk: str = "main"
     queue: str = "reception"
+    pbx: str = "main"  # the Asterisk its calls go through: "main" is [ami], any other a [pbx.<name>]
     calendar: WorkCalendar = WorkCalendar()
     list_build_time: time | None = None  # None: the campaign's own
     dids: tuple[str, ...] = ()  # the numbers patients dial (EXTEN in the inbound context)
@@ -278,6 +282,7 @@ SAME_DAY_PLAN = AttemptPlan(
 class Settings:
     service: ServiceSettings = ServiceSettings()
     ami: AmiSettings = AmiSettings()
+    pbx: Mapping[str, AmiSettings] = field(default_factory=dict)  # more Asterisks besides [ami], by name
     trunks: Mapping[str, TrunkSettings] = field(default_factory=lambda: {"main": TrunkSettings("main")})
     clinics: Mapping[str, ClinicSettings] = field(default_factory=dict)
     reminders: ReminderSettings = ReminderSettings(CUSTOMER_PLAN, SAME_DAY_PLAN)
@@ -322,6 +327,19 @@ class Settings:
             if queue and queue in clinic.answer_queues:
                 return clinic
         return next(iter(self.clinics.values())) if len(self.clinics) == 1 else None
+
+    @property
+    def pbxes(self) -> dict[str, AmiSettings]:
+        """Every Asterisk the service talks to, by name: [ami] is "main"."""
+        return {DEFAULT_PBX: self.ami, **self.pbx}
+
+    def pbx_of(self, clinic_id: str) -> str:
+        """The name of the Asterisk a clinic's calls go through; a clinic not configured goes through "main"."""
+        clinic = self.clinics.get(clinic_id)
+        return clinic.pbx if clinic is not None else DEFAULT_PBX
+
+    def clinics_on(self, pbx: str) -> tuple[str, ...]:
+        return tuple(c.id for c in self.clinics.values() if c.pbx == pbx)
 
     def trunk_for(self, clinic_id: str) -> TrunkSettings:
         return self.trunks[self.clinic(clinic_id).trunk]

@@ -34,6 +34,7 @@ from dialer.settings.model import (
     WaitingListSettings,
     WebhookSettings,
 )
+from dialer.settings.pbxes import parse_pbxes, refuse_unknown_pbx
 from dialer.settings.reader import Table
 
 
@@ -253,7 +254,7 @@ def _log_format(name: str) -> str:
     return name
 
 
-def _ami(t: Table) -> AmiSettings:
+def _ami(t: Table, where: str = "ami") -> AmiSettings:
     ami = t.close(
         AmiSettings(
             host=t.text("host", ""),
@@ -267,7 +268,7 @@ def _ami(t: Table) -> AmiSettings:
     )
     if ami.secret.value.upper().startswith("CHANGE_ME"):
         raise ConfigError(
-            "ami.secret: замените пример из manager_dialer.conf на свой длинный случайный пароль"
+            f"{where}.secret: замените пример из manager_dialer.conf на свой длинный случайный пароль"
         )
     return ami
 
@@ -293,6 +294,7 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
     root = Table(dict(raw), "config")
     service = _service(root.table("service"), source.parent if source else Path.cwd())
     ami = _ami(root.table("ami"))
+    pbx = parse_pbxes(root.table("pbx"), ami, _ami)
     trunks = parse_trunks(root.table("trunks"))
     clinics = parse_clinics(root.items("clinics"), trunks)
     campaigns = root.table("campaigns")
@@ -315,6 +317,7 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
     settings = Settings(
         service=service,
         ami=ami,
+        pbx=pbx,
         trunks=trunks,
         clinics=clinics,
         reminders=reminders,
@@ -333,4 +336,5 @@ def parse_settings(raw: Mapping[str, Any], source: Path | None = None) -> Settin
         source=source,
     )
     refuse_calls_outside_hours(settings)
+    refuse_unknown_pbx(settings)
     return settings

@@ -100,6 +100,11 @@ class Table:
         value = self._get(key)
         return Table(value if value is not None else {}, f"{self._where}.{key}")
 
+    def names(self) -> list[str]:
+        """The keys of this table, each taken as read: for a table of named tables (`[pbx.<name>]`)."""
+        self._used.update(self._raw)
+        return list(self._raw)
+
     def items(self, key: str) -> list[Any]:
         value = self._get(key)
         if value is None:

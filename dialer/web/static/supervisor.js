@@ -32,7 +32,8 @@
     }
     document.getElementById("tiles").dataset.missed = String(t.missed_pct);
     const alerts = document.getElementById("alerts");
-    alerts.replaceChildren(...board.alerts.map((a) => el("div", "alert", `⚠ ${a.label}: ${a.detail} (с ${dialer.time(a.raised_at)})`)));
+    const down = (board.pbx_down || []).map((d) => el("div", "alert pbx-down", `⚠ ${d.text}`));
+    alerts.replaceChildren(...down, ...board.alerts.map((a) => el("div", "alert", `⚠ ${a.label}: ${a.detail} (с ${dialer.time(a.raised_at)})`)));
     const callbacks = document.getElementById("callbacks");
     const head = el("tr"); ["Номер", "Пропущено", "Причина", "Срок", "Осталось"].forEach((h) => head.append(el("th", null, h)));
     callbacks.replaceChildren(head, ...board.callbacks.map((c) => {

@@ -1,0 +1,27 @@
+"""The links to several Asterisks, seen one by one: what the health check, the readiness and the metrics name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+from dialer.core.errors import PeerFailed
+from dialer.core.ports import PbxLink
+
+
+@runtime_checkable
+class NamedLinks(Protocol):
+    """A link made of one link per Asterisk, by the Asterisk's name."""
+
+    @property
+    def by_name(self) -> Mapping[str, PbxLink]: ...
+
+
+def links_by_name(link: PbxLink, single: str) -> dict[str, PbxLink]:
+    """Each Asterisk's link by its name; the only link of a single-Asterisk installation under `single`."""
+    return dict(link.by_name) if isinstance(link, NamedLinks) else {single: link}
+
+
+class PbxAway(PeerFailed):
+    """The clinic's Asterisk is down or its calls not yet reconciled: nothing was written or sent, and the
+    task that wanted to dial waits for it."""
