@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 
 class HealthView(TypedDict):
@@ -11,3 +11,4 @@ class HealthView(TypedDict):
     calls_in_flight: int
     inbound_calls_open: int
     due_tasks: int
+    leader: NotRequired[bool]  # this node holds the dialing lease (the others serve the pages only)
