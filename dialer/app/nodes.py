@@ -154,8 +154,9 @@ class Standby:
             fence = await self._wait_for_lease(ttl)
             for task in drains:
                 task.cancel()
-        self._tell_again()
         log.info("taking over dialing (lease generation %d)", fence.generation)
+        rt.storage.attempts.fence = fence
+        await self._tell_again()
         tasks = await run_leader(rt, self.group, fence)
         tasks += [self.group.create_task(loop()) for loop in self.also_lead]
         self.leader_tasks = tasks
@@ -185,12 +186,15 @@ class Standby:
         while self._recent and now - self._recent[0][0] > KEEP_INBOUND_SECONDS:
             self._recent.popleft()
 
-    def _tell_again(self) -> None:
-        """The kept inbound facts go back in front of what came meanwhile, in their order."""
+    async def _tell_again(self) -> None:
+        """The kept inbound facts, and those that came meanwhile, in their order, before anything else: the
+        recovery from queue_log that follows then knows these calls by their queue channel and adds none twice.
+        """
         queue = self.rt.intake.inbound_facts
-        pending = [queue.get_nowait() for _ in range(queue.qsize())]
-        for _, fact in self._recent:
-            queue.put_nowait(fact)
-        for fact in pending:
-            queue.put_nowait(fact)
+        facts = [fact for _, fact in self._recent] + [queue.get_nowait() for _ in range(queue.qsize())]
         self._recent.clear()
+        for fact in facts:
+            try:
+                await self.rt.inbound.handle(fact)
+            except Exception as err:  # one bad fact never stops the takeover; its text may carry a number
+                log.warning("taking over: an inbound call's fact failed (%s)", type(err).__name__)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import random
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
-from bench.lib.service import SERVICE_LOG, free_port, start_service, stop_service, wait_healthy
+from bench.lib.service import SERVICE_LOG, free_port, service_env, stop_service, wait_healthy
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.inbound_scenario import Service, carrier_phone, service_config
@@ -65,7 +66,32 @@ class Node:
         return path.read_text(errors="replace") if path.exists() else ""
 
     async def start(self) -> None:
-        self.process = await start_service(self.home.root, self.home.config)
+        """`dialer run` as `start_service` starts it, but under a host name of its own (a UTS namespace): the
+        nodes are two machines to each other, so the leader's death is known only by its lease's expiry."""
+        log = (self.home.root / SERVICE_LOG).open("ab")
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+                'hostname "$0" && exec "$@"',
+                f"node-{self.name}",
+                sys.executable,
+                "-m",
+                "dialer",
+                "--config",
+                str(self.home.config),
+                "--log-level",
+                "INFO",
+                "run",
+                cwd=self.home.root,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=log,
+                env=service_env(),
+            )
+        finally:
+            log.close()
 
     async def health(self) -> dict[str, Any] | None:
         with contextlib.suppress(aiohttp.ClientError, ValueError):
@@ -327,7 +353,7 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_nothing_is_l
 
             async def recorded(caller: str = caller) -> list[dict[str, Any]]:
                 return await nodes.rows(
-                    "select c.call_id, c.miss_reason, t.task_id from inbound_calls c "
+                    "select c.call_id, c.miss_reason, c.source, c.queue_channel, t.task_id from inbound_calls c "
                     "left join callback_tasks t on t.task_id = c.task_id where c.caller = :caller",
                     caller=caller,
                 )
