@@ -103,6 +103,14 @@ class Node:
         async with aiohttp.ClientSession() as http, http.get(f"{self.base}/ready") as r:
             return r.status
 
+    async def leader_gauge(self) -> float | None:
+        """`dialer_leader` as Prometheus reads it from this node (open to this machine without a login)."""
+        async with aiohttp.ClientSession() as http, http.get(f"{self.base}/metrics") as r:
+            for line in (await r.text()).splitlines():
+                if line.startswith("dialer_leader "):
+                    return float(line.split()[1])
+        return None
+
     async def kill(self) -> None:
         if self.process is not None and self.process.returncode is None:
             self.process.send_signal(signal.SIGKILL)
@@ -241,6 +249,7 @@ async def two_nodes(
 
             await until(standing_by, "node B up beside the leader, standing by", timeout=30, every=0.3)
             assert (await a.health() or {}).get("leader") is True
+            assert (await a.leader_gauge(), await b.leader_gauge()) == (1, 0)
             assert await b.ready() == 200  # a healthy standby takes the pages' traffic
             yield TwoNodes(a, b, svc_b, observer, twilio, db, phones)
         finally:
@@ -346,6 +355,7 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_nothing_is_l
         await campaign_done(nodes)
         await dialled_once_each(nodes)
         assert (await nodes.b.health() or {}).get("leader") is True
+        await until(lambda: gauge_is(nodes.b, 1), "node B's dialer_leader at 1", timeout=20, every=0.5)
 
         # Every missed call once, with its callback task; the caller's events on Asterisk are of one call.
         for caller in [waiting, *burst]:
@@ -368,6 +378,10 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_nothing_is_l
             }
             assert len(rows) == len(came_in) == 1, (rows, came_in)
             assert rows[0]["miss_reason"] and rows[0]["task_id"] is not None, rows
+
+
+async def gauge_is(node: Node, value: float) -> bool:
+    return await node.leader_gauge() == value
 
 
 async def in_flight_at_least(nodes: TwoNodes, n: int) -> bool:
