@@ -47,20 +47,23 @@ def service_config(
     trunk: str = CARRIER_TRUNK,
     queue_log: bool = True,
     ami_proxy_port: int | None = None,
+    service: str = "",
+    carrier_channels: int = 10,
 ) -> str:
     """The settings of an installation beside the sandbox's PBX: the shipped inbound dialplan and the FreePBX-style
     flows of tests/asterisk/freepbx.conf (their DIDs, from-pstn among the inbound contexts, from-internal where
     the administrators dial out). The clinic calls back over `trunk`: CARRIER_TRUNK, the PJSIP trunk to the
     sandbox's carrier, or SIM_TRUNK, the `Local/` patients, for a test that needs one of theirs. Without
     `queue_log` the service has only its own events to recover missed calls from after a gap in its AMI link
-    (which goes through a proxy at `ami_proxy_port` when given)."""
+    (which goes through a proxy at `ami_proxy_port` when given). `service` is more keys of the [service] table
+    (a shared database, the takeover of two nodes); `carrier_channels` the trunk's channels at once."""
     queue_log_path = sandbox.sandbox.layout.root / "var/log/asterisk/queue_log" if queue_log else ""
-    return service_toml(
+    text = service_toml(
         sandbox,
         twilio,
         port,
         clinic,
-        trunk_table(CARRIER_TRUNK),
+        trunk_table(CARRIER_TRUNK, max_channels=carrier_channels),
         trunk_table(SIM_TRUNK),
         clinic_entry(
             clinic,
@@ -90,6 +93,7 @@ admin_ring = "4s"
 """,
         ami_proxy_port=ami_proxy_port,
     )
+    return text.replace("[service]\n", f"[service]\n{service}", 1)
 
 
 def carrier_phone(far_end: FarEnd, rng: random.Random, key: str = "0") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from dialer.app.nodes import NodeReadiness
 from dialer.app.parts import Runtime
 from dialer.engine.metrics import MetricsReport, Readiness
 from dialer.storage.metrics import SqlMetricsStore
@@ -13,7 +14,7 @@ from dialer.web import metrics, probes
 
 def add_operations(app: web.Application, rt: Runtime) -> None:
     store = SqlMetricsStore(rt.storage.engine)
-    ready: probes.Readiness = Readiness(link=rt.connection, desk=rt.desk, store=store)
+    ready: probes.Readiness = NodeReadiness(rt, Readiness(link=rt.connection, desk=rt.desk, store=store))
     app[probes.READINESS] = ready
     report = MetricsReport(
         settings=rt.settings,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from dialer.ami.queue_pause import AmiQueuePauses
 from dialer.ami.several import SeveralTelephony
 from dialer.ami.telephony import AmiTelephony
+from dialer.app.leadership import GatedLink
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.callback_priority import AheadLog
 from dialer.core.clock import Clock
@@ -311,7 +312,9 @@ def _recovery(
     for name in names:
         own_link, scope = link, None
         if name is not None and gates is not None and isinstance(telephony, SeveralTelephony):
-            own_link, own = telephony.link_of(name)
+            part, own = telephony.link_of(name)
+            # A standby node runs no recovery: each Asterisk's link is held back as the whole one is.
+            own_link = link.part(part) if isinstance(link, GatedLink) else part
             scope = (name, gates, own)
         recovery = LinkRecovery(
             link=link,

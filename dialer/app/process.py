@@ -11,12 +11,15 @@ from pathlib import Path
 
 from dialer.ami.connection import EventSink
 from dialer.ami.factory import build_ami, build_several
+from dialer.app.leadership import GatedLink, Leadership
+from dialer.app.nodes import lead_now, run_every_node
 from dialer.app.parts import Pbx, Runtime, build_runtime
 from dialer.core.clock import Clock
+from dialer.core.ports import PbxLink, Telephony
 from dialer.engine.intake import Intake
 from dialer.engine.metrics import EventCount
 from dialer.environment import clock_for
-from dialer.lease import hold_lease, release_lease, renew_lease
+from dialer.lease import release_lease
 from dialer.settings import Settings
 from dialer.storage.installation import installation_id
 from dialer.storage.repository import Storage
@@ -42,6 +45,16 @@ def ami_pbx(
     )
 
 
+def gated(pbx: Pbx) -> Pbx:
+    """The link's hooks that write (the recovery after link-up, ...) run only while this node leads."""
+
+    def build(intake: Intake) -> tuple[PbxLink, Telephony]:
+        link, telephony = pbx(intake)
+        return GatedLink(link, Leadership()), telephony
+
+    return build
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings,
@@ -61,7 +74,7 @@ async def open_runtime(
     )
     installation = await installation_id(storage.engine, clock.now())
     events = EventCount()
-    pbx = pbx or ami_pbx(settings, clock, record_to, events)
+    pbx = gated(pbx or ami_pbx(settings, clock, record_to, events))
     rt = replace(build_runtime(settings, storage, clock, pbx, installation), ami_events=events)
     # What start-up made (modules, settings, SQLAlchemy's compiled statements) lives as long as the process:
     # moved out of the collector's sight, a full collection walks only what the calls make, and a pop-up
@@ -78,45 +91,14 @@ async def open_runtime(
 
 
 async def run_core(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
-    """Start the long-running parts of a dialing process under the caller's TaskGroup.
+    """Start the long-running parts of a process that dials now, under the caller's TaskGroup.
 
     Each loop survives its own errors (dialer/engine/loops.py: logged, a growing pause, then on), so one
     failing part never ends the group that holds every call. Two stop the service on purpose (ServiceStop):
     "ami" when Asterisk refuses the login, and "lease" when the dialing lease is lost or cannot be renewed
     before it expires, so that no two processes dial the same patients."""
-    holder = rt.worker.worker_id
-    await hold_lease(rt.storage.leases, holder, rt.clock.now())
-    await rt.storage.due.requeue_running()
-    tasks = [
-        group.create_task(rt.connection.run(), name="ami"),
-        group.create_task(rt.desk.run(), name="facts"),
-        group.create_task(rt.events.run(), name="attempt-log"),
-        group.create_task(rt.worker.run(), name="worker"),
-        group.create_task(rt.reminders.run(), name="reminders"),
-        group.create_task(rt.callbacks.run(), name="callbacks"),
-        group.create_task(rt.progressive.run(), name="progressive"),
-        group.create_task(rt.ivr.run(), name="post-visit"),
-        group.create_task(rt.webhook.run(), name="webhook"),
-        group.create_task(rt.inbound.run(), name="inbound"),
-        group.create_task(rt.dispatcher.run(), name="dispatcher"),
-        group.create_task(rt.recovery.keep_seen_mark(), name="seen-mark"),
-        group.create_task(rt.alerts.run(), name="alerts"),
-        group.create_task(rt.popups.run(), name="popups"),
-        group.create_task(rt.live.boards(), name="boards"),
-        group.create_task(renew_lease(rt.storage.leases, holder, rt.clock), name="lease"),
-        group.create_task(rt.intake.expire_forever(rt.clock), name="tracker-expiry"),
-        group.create_task(rt.recordings.run(), name="recordings"),
-    ]
-    if rt.jump is not None:
-        tasks.append(group.create_task(rt.jump.run(), name="queue-jump"))
-    if rt.sms.gateway is not None:
-        interval, by_callback = rt.settings.sms.status_poll_interval, bool(rt.settings.service.public_url)
-        tasks.append(
-            group.create_task(
-                rt.sms.poll_forever(interval, reports_by_callback=by_callback), name="sms-status"
-            )
-        )
-    return tasks
+    leader = await lead_now(rt, group)
+    return run_every_node(rt, group) + leader
 
 
 async def stop_core(rt: Runtime, tasks: list[asyncio.Task[None]]) -> None:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from dialer.app.nodes import NodeHealth
 from dialer.app.operations import add_operations
 from dialer.app.parts import Runtime
 from dialer.engine.complaint_sms import SupervisorSms
@@ -86,7 +87,7 @@ def build_web_app(rt: Runtime) -> web.Application:
             operators=operators,
             supervision=supervision,
             live=rt.live,
-            health=rt.health,
+            health=NodeHealth(rt, rt.health),
             quality=quality,
             listening=ListeningContext(settings=settings, calls=skills, skills=skills, clock=rt.clock),
             noshows=NoShowContext(settings=settings, store=SqlNoShowStore(rt.storage.engine), clock=rt.clock),

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any, TextIO
 
 from dialer.app import Runtime, open_runtime, run_core, stop_core, web_server
+from dialer.app.nodes import Standby, run_every_node
 from dialer.cli.exits import EXIT_OK
 from dialer.core.records import DaySummary, ReminderStatus
 from dialer.core.sms import SmsStatus
@@ -108,8 +109,9 @@ async def serve(
     settings = resolve_ami(settings, out)
     asked_at: float | None = None
     async with open_runtime(settings) as rt, asyncio.TaskGroup() as group:
-        tasks = await run_core(rt, group)
-        tasks.append(group.create_task(rt.day_jobs.run(), name="day-jobs"))
+        # Every node serves the pages; the one that holds the dialing lease also dials (dialer/app/nodes.py).
+        standby = Standby(rt, group, also_lead=[rt.day_jobs.run])
+        tasks = [*run_every_node(rt, group), group.create_task(standby.run(), name="standby")]
         try:
             async with web_server(rt):
                 host, port = settings.service.listen_host, settings.service.listen_port
@@ -123,7 +125,7 @@ async def serve(
                 asked_at = rt.clock.monotonic()
                 log.info("stopping: closing the pages, the link to Asterisk and the loops")
         finally:
-            await stop_core(rt, tasks)
+            await stop_core(rt, tasks + standby.leader_tasks)
         clock = rt.clock
     # Its length in the log: a stop that nears the service manager's grace shows before it is killed.
     if asked_at is not None:

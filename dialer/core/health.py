@@ -20,3 +20,4 @@ class HealthView(TypedDict):
     inbound_calls_open: int
     due_tasks: int
     pbx: NotRequired[dict[str, PbxHealth]]  # with several Asterisks, each by its name
+    leader: NotRequired[bool]  # this node holds the dialing lease (the others serve the pages only)

@@ -136,9 +136,12 @@ class LinkRecovery:
         for call in gap.unseen:
             await self._inbound.ended(call, source=InboundSource.LINK_GAP)
         known = await self._store.known([c.call_id for c in gap.log_only])
+        # A call whose channel is still followed (up when the link came back, its queue given up meanwhile) is
+        # told by the trackers when it ends, under its own id: taken from the log too, it would count twice.
+        following = self._intake.followed_channels()
         recovered = 0
         for call in gap.log_only:
-            if call.call_id not in known:
+            if call.call_id not in known and call.call_id not in following:
                 await self._inbound.ended(call, source=InboundSource.QUEUE_LOG)
                 recovered += 1
         if recovered and start is not None:

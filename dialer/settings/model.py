@@ -44,6 +44,8 @@ class ServiceSettings:
     # Where Asterisk leaves finished conversation recordings, as this service sees the folder (the dialplan's
     # DIALER_RECORDING_DIR + "/done", seen from outside a chroot or over a shared mount); "" = not collected.
     recordings_spool: str = ""
+    # The dialing lease's life: a standby node takes over dialing this long after the leader stopped renewing.
+    takeover: timedelta = timedelta(seconds=10)
 
     @property
     def recordings_dir(self) -> Path:

@@ -241,8 +241,21 @@ def _service(t: Table, base: Path) -> ServiceSettings:
             log_format=_log_format(t.text("log_format", "text")),
             insecure_http=t.flag("insecure_http", False),
             recordings_spool=t.text("recordings_spool", ""),
+            takeover=_takeover(t.duration("takeover", timedelta(seconds=10))),
         )
     )
+
+
+TAKEOVER_RANGE = (timedelta(seconds=2), timedelta(minutes=5))
+
+
+def _takeover(value: timedelta) -> timedelta:
+    """Shorter than 2 s, a busy database's pause looks like a dead leader; longer than 5 min, a dead
+    leader's missed calls wait too long for their callbacks."""
+    low, high = TAKEOVER_RANGE
+    if not low <= value <= high:
+        raise ConfigError(f"service.takeover: от 2 с до 5 мин, а не {value.total_seconds():g} с")
+    return value
 
 
 LOG_FORMATS = ("text", "json")

@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dialer.core.fencing import Fence
 from dialer.core.outcomes import CallResult
 from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, EventRow, Settled
 from dialer.storage.fastbatch import SqliteBatchWriter
+from dialer.storage.leases import check_fence
 from dialer.storage.pgbatch import PgBatchWriter
 from dialer.storage.schema import attempt_events, attempts
 
@@ -41,6 +43,8 @@ class SqlAttemptStore:
         # `apply` goes through `batches` (fastbatch.py on SQLite, pgbatch.py on PostgreSQL); without it, through
         # SQLAlchemy below.
         self.batches = batches
+        # The leader's fencing token (dialer/lease.py): a new attempt is written only while it is current.
+        self.fence: Fence | None = None
 
     async def close(self) -> None:
         if self.batches is not None:
@@ -48,6 +52,7 @@ class SqlAttemptStore:
 
     async def create(self, row: AttemptRow, log: Sequence[EventRow] = ()) -> None:
         async with self.engine.begin() as conn:
+            await check_fence(conn, self.fence)
             await _insert_events(conn, log)
             await conn.execute(
                 insert(attempts).values(

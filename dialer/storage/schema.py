@@ -249,6 +249,8 @@ leases = Table(
     Column("clinic_id", String(64), nullable=False, default="*"),
     Column("holder", String(200), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
+    # Raised at every takeover: the leader's fencing token (dialer/storage/fence.py).
+    Column("generation", Integer, nullable=False, server_default="0"),
 )
 
 # Every inbound call that ended, answered or not: the source of the service-level figures.
