@@ -144,7 +144,15 @@ def instrument(rt: Runtime, standin: StandIn, progress: Progress) -> None:
     standin.on_answer = progress.answered
     hook(rt.desk, "apply", before=lambda facts, details=None: progress.batches.append(len(facts)))
     if progress.flow:
-        hook(rt.reminders, "plan", after=progress.call_planned)
+        follow_up = rt.reminders.follow_up
+
+        async def counted(batch: Sequence[Any]) -> None:
+            await follow_up(batch)
+            for work in batch:
+                if work.digit is None:
+                    progress.call_planned()
+
+        rt.reminders.follow_up = counted  # type: ignore[method-assign]
     else:
         rt.desk.register(NoopHandler(progress.call_finished), (CampaignKind.REMINDERS,))
     if progress.timer is not None:
@@ -258,7 +266,14 @@ class Timer:
 
     CALLS: ClassVar[dict[str, tuple[str, ...]]] = {
         "attempts": ("apply", "create", "get", "history", "append_events"),
-        "reminders": ("target", "set_status", "finish", "open_admin_task"),
+        "reminders": (
+            "target",
+            "set_status",
+            "finish",
+            "open_admin_task",
+            "follow_up_view",
+            "write_follow_ups",
+        ),
         "due": ("schedule", "finish"),
         "sms": ("for_target",),
     }
