@@ -235,6 +235,7 @@ async def run_full(
         async with open_runtime(settings, clock=clock, storage=storage) as rt:
             if not fast_path:  # the attempts' batches through SQLAlchemy, as where no fast path exists
                 rt.storage.attempts.batches = None
+                rt.storage.reminders.batches = None
             await seed_db(rt.storage, settings, attempt_ids, rt.clock.now())
             recorded_sender(rt)
             standin = StandIn()

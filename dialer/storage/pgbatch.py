@@ -28,8 +28,8 @@ _END = (
     " digit = coalesce($7, digit) WHERE attempt_id = $8"
 )
 _LOG = (
-    "INSERT INTO attempt_events (clinic_id, attempt_id, at, kind, uniqueid, linkedid, reason, cause, digit, detail)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    f"INSERT INTO attempt_events ({', '.join(EventRow.COLUMNS)})"
+    f" VALUES ({', '.join(f'${n}' for n in range(1, len(EventRow.COLUMNS) + 1))})"
 )
 
 
@@ -70,24 +70,7 @@ async def _write(conn: Any, batch: AttemptBatch, log: Sequence[EventRow]) -> set
         await conn.executemany(_LEG, [(leg, s.value, a) for a, leg, s in batch.legs])
     ended = await _end_open(conn, batch.ends) if batch.ends else set()
     if log:
-        await conn.executemany(
-            _LOG,
-            [
-                (
-                    r.clinic_id,
-                    r.attempt_id,
-                    r.at,
-                    r.kind,
-                    r.uniqueid,
-                    r.linkedid,
-                    r.reason,
-                    r.cause,
-                    r.digit,
-                    r.detail,
-                )
-                for r in log
-            ],
-        )
+        await conn.executemany(_LOG, [r.values() for r in log])
     return ended
 
 

@@ -15,8 +15,11 @@ from dialer.core.outcomes import CallResult
 from dialer.core.records import DaySummary, ReminderStatus, ReminderTarget, TargetState
 from dialer.core.sms import SmsStatus
 from dialer.core.worklist_states import AdminTaskStatus
+from dialer.storage import fastfollowups
 from dialer.storage.appointments import VISIT_PATIENT
+from dialer.storage.fastbatch import SqliteBatchWriter
 from dialer.storage.followups import read_views, write_follow_ups
+from dialer.storage.pgbatch import PgBatchWriter
 from dialer.storage.schema import admin_tasks, appointments, attempts, patients, sms_messages, targets
 from dialer.storage.targets import finish_target, insert_target, target_row
 from dialer.storage.upsert import insert_ignore
@@ -66,8 +69,10 @@ _TARGET = select(
 
 
 class SqlReminderStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, batches: SqliteBatchWriter | PgBatchWriter | None = None) -> None:
         self.engine = engine
+        # The attempts' fast batch writer: on SQLite the follow-ups go through its connection too.
+        self.batches = batches
 
     async def target(self, target_id: int) -> ReminderTarget | None:
         query = _TARGET.where(targets.c.target_id == target_id)
@@ -87,7 +92,12 @@ class SqlReminderStore:
         return await read_views(self.engine, _TARGET, _target, target_ids)
 
     async def write_follow_ups(self, writes: Sequence[FollowUpWrite]) -> None:
-        await write_follow_ups(self.engine, writes)
+        if not writes:
+            return
+        if isinstance(self.batches, SqliteBatchWriter):
+            await self.batches.run(lambda conn, stamp: fastfollowups.write_follow_ups(conn, writes, stamp))
+        else:
+            await write_follow_ups(self.engine, writes)
 
     async def ensure_targets(
         self, visit_day: date, now: datetime, clinics: Collection[str] | None = None

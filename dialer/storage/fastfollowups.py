@@ -1,0 +1,104 @@
+"""The reminder flow's follow-ups written to SQLite straight through sqlite3, in one hand-off to a thread (on
+fastbatch.py's connection): the statements and stored values of followups.py's SQLAlchemy path, which
+PostgreSQL keeps. Through SQLAlchemy and aiosqlite each statement is several hand-offs, each waiting for the
+GIL while the event loop parses AMI (bench/README.md, ami_intake)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+from dialer.core.followups import FinishTarget, FollowUpWrite, OpenAdminTask, ScheduleDue, SetVisitStatus
+from dialer.core.records import DueState, TargetState
+from dialer.core.worklist_states import AdminTaskStatus
+
+Stamp = Callable[[datetime], str]
+
+_SET_STATUS = (
+    "UPDATE appointments SET reminder_status = coalesce(?, reminder_status),"
+    " reminder_digit = coalesce(?, reminder_digit), updated_at = ? WHERE clinic_id = ? AND appointment_id = ?"
+)
+_ADMIN_TASK = (
+    "INSERT INTO admin_tasks (clinic_id, kind, subject_id, patient_id, source, status, comment, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (clinic_id, kind, subject_id, source) DO NOTHING"
+)
+_DUE = (
+    "INSERT INTO due_tasks (task_id, clinic_id, kind, campaign, target_id, due_at, state, tries, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET due_at = excluded.due_at,"
+    f" state = '{DueState.PENDING.value}'"
+    f" WHERE due_tasks.state IN ('{DueState.PENDING.value}', '{DueState.CANCELLED.value}')"
+)
+_FINAL_STATUS = (
+    "UPDATE appointments SET reminder_status = ?, updated_at = ? WHERE clinic_id = ? AND appointment_id = ?"
+)
+_FINISH = f"UPDATE targets SET state = '{TargetState.DONE.value}', stop_reason = ?, updated_at = ? WHERE target_id = ?"
+
+
+def write_follow_ups(conn: sqlite3.Connection, writes: Sequence[FollowUpWrite], stamp: Stamp) -> None:
+    """Every write, in order (writes of one kind that follow each other as one executemany)."""
+    for kind, run in groupby(writes, key=type):
+        _WRITERS[kind](conn, list(run), stamp)
+
+
+def _statuses(conn: sqlite3.Connection, run: list[Any], stamp: Stamp) -> None:
+    writes: list[SetVisitStatus] = run
+    conn.executemany(
+        _SET_STATUS,
+        [
+            (w.status.value if w.status else None, w.digit, stamp(w.at), w.clinic_id, w.appointment_id)
+            for w in writes
+        ],
+    )
+
+
+def _admin_tasks(conn: sqlite3.Connection, run: list[Any], stamp: Stamp) -> None:
+    writes: list[OpenAdminTask] = run
+    open_ = AdminTaskStatus.OPEN.value
+    conn.executemany(
+        _ADMIN_TASK,
+        [
+            (w.clinic_id, w.kind, w.appointment_id, w.patient_id, w.source, open_, w.comment, stamp(w.at))
+            for w in writes
+        ],
+    )
+
+
+def _due(conn: sqlite3.Connection, run: list[Any], stamp: Stamp) -> None:
+    writes: list[ScheduleDue] = run
+    pending = DueState.PENDING.value
+    conn.executemany(
+        _DUE,
+        [
+            (
+                t.task_id,
+                t.clinic_id,
+                t.kind.value,
+                t.campaign,
+                t.target_id,
+                stamp(t.due_at),
+                pending,
+                t.tries,
+                stamp(t.due_at),
+            )
+            for t in (w.task for w in writes)
+        ],
+    )
+
+
+def _finishes(conn: sqlite3.Connection, run: list[Any], stamp: Stamp) -> None:
+    writes: list[FinishTarget] = run
+    conn.executemany(
+        _FINAL_STATUS, [(w.status.value, stamp(w.at), w.clinic_id, w.appointment_id) for w in writes]
+    )
+    conn.executemany(_FINISH, [(w.reason, stamp(w.at), w.target_id) for w in writes])
+
+
+_WRITERS: dict[type, Callable[[sqlite3.Connection, list[Any], Stamp], None]] = {
+    SetVisitStatus: _statuses,
+    OpenAdminTask: _admin_tasks,
+    ScheduleDue: _due,
+    FinishTarget: _finishes,
+}
