@@ -186,12 +186,22 @@ class ReminderFlow(CampaignFlow):
         waiting, up to a batch, in one transaction."""
 
         async def turn() -> None:
-            batch = [await self._work.get()]
-            while len(batch) < FOLLOW_UP_BATCH and not self._work.empty():
-                batch.append(self._work.get_nowait())
-            await self.follow_up(batch)
+            await self.follow_up([await self._work.get(), *self._waiting(FOLLOW_UP_BATCH - 1)])
 
         await forever("reminders", turn, self.clock)
+
+    async def follow_up_waiting(self) -> int:
+        """Write what is waiting now (up to a batch) as one batch, without waiting for more; how many items."""
+        batch = self._waiting(FOLLOW_UP_BATCH)
+        if batch:
+            await self.follow_up(batch)
+        return len(batch)
+
+    def _waiting(self, most: int) -> list[_Work]:
+        batch: list[_Work] = []
+        while len(batch) < most and not self._work.empty():
+            batch.append(self._work.get_nowait())
+        return batch
 
     async def follow_up(self, batch: Sequence[_Work]) -> None:
         """Read the batch's targets together, decide every item in order in memory, write all of it in one

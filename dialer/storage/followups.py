@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.followups import (
@@ -137,7 +137,8 @@ async def _due(conn: AsyncConnection, run: list[Any]) -> None:
     statement = insert.on_conflict_do_update(
         index_elements=["task_id"],
         set_={"due_at": insert.excluded.due_at, "state": DueState.PENDING.value},
-        where=due_tasks.c.state.in_(_REPLANNABLE),
+        # Two plain comparisons: an IN list would expand, which executemany does not allow.
+        where=or_(*(due_tasks.c.state == state for state in _REPLANNABLE)),
     )
     await conn.execute(
         statement,
