@@ -81,15 +81,21 @@ class SqliteBatchWriter:
         gets the connection and the stamp that stores times as SQLAlchemy does."""
         return await asyncio.to_thread(self._transaction, work)
 
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Another store's reads, in one hand-off to a thread, on one snapshot of the database."""
+        return await asyncio.to_thread(self._transaction, lambda conn, stamp: work(conn), "BEGIN")
+
     def _apply(self, batch: AttemptBatch, log: Sequence[EventRow]) -> set[str]:
         return self._transaction(lambda conn, stamp: self._write(conn, batch, log))
 
-    def _transaction(self, work: Callable[[sqlite3.Connection, Stamp], T]) -> T:
+    def _transaction(
+        self, work: Callable[[sqlite3.Connection, Stamp], T], begin: str = "BEGIN IMMEDIATE"
+    ) -> T:
         with self._lock:
             conn = self._connection()
             # IMMEDIATE: the write lock is waited for (busy timeout) before the still-open SELECT, so that a
             # writer committing in between can not fail this transaction's first write (SQLITE_BUSY_SNAPSHOT).
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(begin)
             try:
                 result = work(conn, self._stamp)
                 conn.execute("COMMIT")

@@ -5,15 +5,23 @@ GIL while the event loop parses AMI (bench/README.md, ami_intake)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections import namedtuple
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 from typing import Any
 
+from sqlalchemy import Select, select
+from sqlalchemy.engine import Dialect
+
 from dialer.core.followups import FinishTarget, FollowUpWrite, OpenAdminTask, ScheduleDue, SetVisitStatus
 from dialer.core.records import DueState, TargetState
 from dialer.core.worklist_states import AdminTaskStatus
+from dialer.storage.followups import ViewRows
+from dialer.storage.schema import attempts, sms_messages
 
 Stamp = Callable[[datetime], str]
 
@@ -102,3 +110,53 @@ _WRITERS: dict[type, Callable[[sqlite3.Connection, list[Any], Stamp], None]] = {
     ScheduleDue: _due,
     FinishTarget: _finishes,
 }
+
+
+class SqliteSelect:
+    """A select compiled once for sqlite3, with a WHERE of its own, its rows made as SQLAlchemy makes them (the
+    columns' own result processors: instants, booleans) and read by column name."""
+
+    def __init__(self, query: Select[Any], dialect: Dialect, tail: str) -> None:
+        self.sql = f"{query.compile(dialect=dialect)} {tail}"
+        columns = list(query.selected_columns)
+        self.processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self.row: Any = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]
+
+    def rows(self, conn: sqlite3.Connection, *params: object) -> list[Any]:
+        make, processors = self.row, self.processors
+        return [
+            make(*(p(v) if p is not None else v for p, v in zip(processors, raw, strict=True)))
+            for raw in conn.execute(self.sql, params)
+        ]
+
+
+_IDS = "(SELECT value FROM json_each(?))"
+
+
+@dataclass(frozen=True)
+class ViewReader:
+    """The reads of followups.read_views, for sqlite3: targets, their SMS, their attempts on one snapshot."""
+
+    targets: SqliteSelect
+    sms: SqliteSelect
+    attempts: SqliteSelect
+
+    @classmethod
+    def compile(cls, target_query: Select[Any], dialect: Dialect) -> ViewReader:
+        return cls(
+            SqliteSelect(target_query, dialect, f"WHERE targets.target_id IN {_IDS}"),
+            SqliteSelect(
+                select(sms_messages.c.target_id, sms_messages.c.status),
+                dialect,
+                f"WHERE sms_messages.target_id IN {_IDS} ORDER BY sms_messages.created_at",
+            ),
+            SqliteSelect(
+                select(attempts),
+                dialect,
+                f"WHERE attempts.target_id IN {_IDS} ORDER BY attempts.target_id, attempts.n",
+            ),
+        )
+
+    def read(self, conn: sqlite3.Connection, target_ids: Collection[int]) -> ViewRows:
+        ids = json.dumps(sorted(set(target_ids)))
+        return ViewRows(self.targets.rows(conn, ids), self.sms.rows(conn, ids), self.attempts.rows(conn, ids))

@@ -7,11 +7,12 @@ store's one-at-a-time methods (reminders.py, due.py), and each is safe to repeat
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Select, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.followups import (
@@ -22,7 +23,7 @@ from dialer.core.followups import (
     SetVisitStatus,
     TargetView,
 )
-from dialer.core.records import DueState, ReminderTarget, TargetState
+from dialer.core.records import AttemptRow, DueState, ReminderTarget, TargetState
 from dialer.core.worklist_states import AdminTaskStatus
 from dialer.storage.attempts import attempt_from_row
 from dialer.storage.schema import admin_tasks, appointments, attempts, due_tasks, sms_messages, targets
@@ -54,34 +55,42 @@ _FINISH = (
 _REPLANNABLE = (DueState.PENDING.value, DueState.CANCELLED.value)
 
 
-async def read_views(
-    engine: AsyncEngine, target_query: Any, target_of: Any, target_ids: Collection[int]
-) -> dict[int, TargetView]:
-    """`target_query` (the store's target select) for all of `target_ids`, their latest SMS and attempts."""
+@dataclass(frozen=True)
+class ViewRows:
+    """What a batch's view is made of: the targets' rows, their SMS (oldest first), their attempts in order."""
+
+    targets: list[Any]
+    sms: list[Any]
+    attempts: list[Any]
+
+    def views(self, target_of: Callable[[Any, str | None], ReminderTarget]) -> dict[int, TargetView]:
+        latest_sms = {int(target_id): str(status) for target_id, status in self.sms}
+        histories: dict[int, list[AttemptRow]] = {}
+        for row in self.attempts:
+            histories.setdefault(int(row.target_id), []).append(attempt_from_row(row))
+        views: dict[int, TargetView] = {}
+        for row in self.targets:
+            target = target_of(row, latest_sms.get(int(row.target_id)))
+            views[target.target_id] = TargetView(target, histories.get(target.target_id, []))
+        return views
+
+
+async def read_views(engine: AsyncEngine, target_query: Select[Any], target_ids: Collection[int]) -> ViewRows:
+    """`target_query` (the store's target select) for all of `target_ids`, their SMS and attempts."""
     ids = sorted(set(target_ids))
     if not ids:
-        return {}
+        return ViewRows([], [], [])
     async with engine.connect() as conn:
         rows = list(await conn.execute(target_query.where(targets.c.target_id.in_(ids))))
-        latest_sms: dict[int, str] = {}
         sms = await conn.execute(
             select(sms_messages.c.target_id, sms_messages.c.status)
             .where(sms_messages.c.target_id.in_(ids))
             .order_by(sms_messages.c.created_at)
         )
-        for target_id, status in sms:
-            latest_sms[int(target_id)] = str(status)
         history = await conn.execute(
             select(attempts).where(attempts.c.target_id.in_(ids)).order_by(attempts.c.target_id, attempts.c.n)
         )
-        histories: dict[int, list[Any]] = {}
-        for row in history:
-            histories.setdefault(int(row.target_id), []).append(attempt_from_row(row))
-    views: dict[int, TargetView] = {}
-    for row in rows:
-        target: ReminderTarget = target_of(row, latest_sms.get(int(row.target_id)))
-        views[target.target_id] = TargetView(target, histories.get(target.target_id, []))
-    return views
+        return ViewRows(rows, list(sms), list(history))
 
 
 async def write_follow_ups(engine: AsyncEngine, writes: Sequence[FollowUpWrite]) -> None:

@@ -73,6 +73,7 @@ class SqlReminderStore:
         self.engine = engine
         # The attempts' fast batch writer: on SQLite the follow-ups go through its connection too.
         self.batches = batches
+        self._view_reader: fastfollowups.ViewReader | None = None
 
     async def target(self, target_id: int) -> ReminderTarget | None:
         query = _TARGET.where(targets.c.target_id == target_id)
@@ -89,7 +90,16 @@ class SqlReminderStore:
         return _target(row, sms)
 
     async def follow_up_view(self, target_ids: Collection[int]) -> Mapping[int, TargetView]:
-        return await read_views(self.engine, _TARGET, _target, target_ids)
+        if not target_ids:
+            return {}
+        if isinstance(self.batches, SqliteBatchWriter):
+            if self._view_reader is None:
+                self._view_reader = fastfollowups.ViewReader.compile(_TARGET, self.engine.dialect)
+            reader = self._view_reader
+            rows = await self.batches.read(lambda conn: reader.read(conn, target_ids))
+        else:
+            rows = await read_views(self.engine, _TARGET, target_ids)
+        return rows.views(_target)
 
     async def write_follow_ups(self, writes: Sequence[FollowUpWrite]) -> None:
         if not writes:

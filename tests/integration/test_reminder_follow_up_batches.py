@@ -25,6 +25,7 @@ from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptSta
 from dialer.engine.reminders import ReminderFlow
 from dialer.settings import Settings, parse_settings
 from dialer.storage.fastbatch import SqliteBatchWriter
+from dialer.storage.reminders import SqlReminderStore
 from dialer.storage.repository import Storage
 
 # target: (attempts placed, the key pressed on the last one, answered)
@@ -201,6 +202,12 @@ async def test_a_cut_batch_leaves_nothing_and_its_replay_dials_and_texts_no_one_
     assert sorted(t[:4] for t in after["due_tasks"]) == sorted(
         [(second_call, "dial", 3, "pending"), (sms, "sms", CUT_TARGET, "pending")]
     )
+
+    # What the flow reads of them is the same whichever path reads it.
+    store = clinic.rt.storage.reminders
+    view = await store.follow_up_view(CALLS)
+    assert sorted(view) == sorted(CALLS) and [len(v.history) for v in view.values()] == [1, 1, 1, 2]
+    assert view == await SqlReminderStore(store.engine).follow_up_view(CALLS)
 
     # The worker dials the third patient and texts the fourth; then the same batch is written once more.
     for task_id, *_ in after["due_tasks"]:
