@@ -1,7 +1,7 @@
 """The reminder flow's follow-ups written to SQLite straight through sqlite3, in one hand-off to a thread (on
-fastbatch.py's connection): the statements and stored values of followups.py's SQLAlchemy path, which
-PostgreSQL keeps. Through SQLAlchemy and aiosqlite each statement is several hand-offs, each waiting for the
-GIL while the event loop parses AMI (bench/README.md, ami_intake)."""
+fastbatch.py's connection), and to PostgreSQL straight on asyncpg (pgbatch.py's): the statements and stored
+values of followups.py's SQLAlchemy path. Through SQLAlchemy and aiosqlite each statement is several
+hand-offs, each waiting for the GIL while the event loop parses AMI (bench/README.md, ami_intake)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from dialer.core.followups import FinishTarget, FollowUpWrite, OpenAdminTask, Sc
 from dialer.core.records import DueState, TargetState
 from dialer.core.worklist_states import AdminTaskStatus
 from dialer.storage.followups import ViewRows
+from dialer.storage.pgbatch import numbered
 from dialer.storage.schema import attempts, sms_messages
 
 Stamp = Callable[[datetime], str]
@@ -45,66 +46,81 @@ _FINAL_STATUS = (
 _FINISH = f"UPDATE targets SET state = '{TargetState.DONE.value}', stop_reason = ?, updated_at = ? WHERE target_id = ?"
 
 
+Statement = tuple[str, list[tuple[object, ...]]]  # the SQL (qmark style) and its rows of parameters
+
+
 def write_follow_ups(conn: sqlite3.Connection, writes: Sequence[FollowUpWrite], stamp: Stamp) -> None:
     """Every write, in order (writes of one kind that follow each other as one executemany)."""
+    for sql, rows in statements(writes, stamp):
+        conn.executemany(sql, rows)
+
+
+async def write_follow_ups_pg(conn: Any, writes: Sequence[FollowUpWrite]) -> None:
+    """The same on an asyncpg connection, each statement prepared once and sent with executemany."""
+    for sql, rows in statements(writes, lambda at: at):
+        await conn.executemany(_PG.setdefault(sql, numbered(sql)), rows)
+
+
+_PG: dict[str, str] = {}
+
+
+def statements(writes: Sequence[FollowUpWrite], stamp: Callable[[datetime], object]) -> list[Statement]:
+    """The statements that write `writes` in order, each with its rows; times as `stamp` makes them."""
+    out: list[Statement] = []
     for kind, run in groupby(writes, key=type):
-        _WRITERS[kind](conn, list(run), stamp)
+        out.extend(_STATEMENTS[kind](list(run), stamp))
+    return out
 
 
-def _statuses(conn: sqlite3.Connection, run: list[Any], stamp: Stamp) -> None:
+def _statuses(run: list[Any], stamp: Callable[[datetime], object]) -> list[Statement]:
     writes: list[SetVisitStatus] = run
-    conn.executemany(
-        _SET_STATUS,
-        [
-            (w.status.value if w.status else None, w.digit, stamp(w.at), w.clinic_id, w.appointment_id)
-            for w in writes
-        ],
-    )
+    rows: list[tuple[object, ...]] = [
+        (w.status.value if w.status else None, w.digit, stamp(w.at), w.clinic_id, w.appointment_id)
+        for w in writes
+    ]
+    return [(_SET_STATUS, rows)]
 
 
-def _admin_tasks(conn: sqlite3.Connection, run: list[Any], stamp: Stamp) -> None:
+def _admin_tasks(run: list[Any], stamp: Callable[[datetime], object]) -> list[Statement]:
     writes: list[OpenAdminTask] = run
     open_ = AdminTaskStatus.OPEN.value
-    conn.executemany(
-        _ADMIN_TASK,
-        [
-            (w.clinic_id, w.kind, w.appointment_id, w.patient_id, w.source, open_, w.comment, stamp(w.at))
-            for w in writes
-        ],
-    )
+    rows: list[tuple[object, ...]] = [
+        (w.clinic_id, w.kind, w.appointment_id, w.patient_id, w.source, open_, w.comment, stamp(w.at))
+        for w in writes
+    ]
+    return [(_ADMIN_TASK, rows)]
 
 
-def _due(conn: sqlite3.Connection, run: list[Any], stamp: Stamp) -> None:
+def _due(run: list[Any], stamp: Callable[[datetime], object]) -> list[Statement]:
     writes: list[ScheduleDue] = run
     pending = DueState.PENDING.value
-    conn.executemany(
-        _DUE,
-        [
-            (
-                t.task_id,
-                t.clinic_id,
-                t.kind.value,
-                t.campaign,
-                t.target_id,
-                stamp(t.due_at),
-                pending,
-                t.tries,
-                stamp(t.due_at),
-            )
-            for t in (w.task for w in writes)
-        ],
-    )
+    rows: list[tuple[object, ...]] = [
+        (
+            t.task_id,
+            t.clinic_id,
+            t.kind.value,
+            t.campaign,
+            t.target_id,
+            stamp(t.due_at),
+            pending,
+            t.tries,
+            stamp(t.due_at),
+        )
+        for t in (w.task for w in writes)
+    ]
+    return [(_DUE, rows)]
 
 
-def _finishes(conn: sqlite3.Connection, run: list[Any], stamp: Stamp) -> None:
+def _finishes(run: list[Any], stamp: Callable[[datetime], object]) -> list[Statement]:
     writes: list[FinishTarget] = run
-    conn.executemany(
-        _FINAL_STATUS, [(w.status.value, stamp(w.at), w.clinic_id, w.appointment_id) for w in writes]
-    )
-    conn.executemany(_FINISH, [(w.reason, stamp(w.at), w.target_id) for w in writes])
+    statuses: list[tuple[object, ...]] = [
+        (w.status.value, stamp(w.at), w.clinic_id, w.appointment_id) for w in writes
+    ]
+    finishes: list[tuple[object, ...]] = [(w.reason, stamp(w.at), w.target_id) for w in writes]
+    return [(_FINAL_STATUS, statuses), (_FINISH, finishes)]
 
 
-_WRITERS: dict[type, Callable[[sqlite3.Connection, list[Any], Stamp], None]] = {
+_STATEMENTS: dict[type, Callable[[list[Any], Callable[[datetime], object]], list[Statement]]] = {
     SetVisitStatus: _statuses,
     OpenAdminTask: _admin_tasks,
     ScheduleDue: _due,

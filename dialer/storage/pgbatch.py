@@ -9,12 +9,14 @@ with plain tuples. The statements and the stored values are those of ``SqlAttemp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.records import AttemptBatch, AttemptEnd, AttemptState, EventRow
+
+T = TypeVar("T")
 
 _OPEN = [AttemptState.DIALING.value, AttemptState.ANSWERED.value]
 _ANSWER = "UPDATE attempts SET state = $1, answered_at = $2 WHERE attempt_id = $3 AND state = $4"
@@ -58,6 +60,20 @@ class PgBatchWriter:
 
     async def close(self) -> None:
         """Nothing of its own to close: the connections are the engine's."""
+
+    async def run(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Another store's writes in one transaction straight on asyncpg: `work` gets the asyncpg connection."""
+        async with self.engine.connect() as conn:
+            fairy = await conn.get_raw_connection()
+            driver: Any = fairy.driver_connection
+            async with driver.transaction():
+                return await work(driver)
+
+
+def numbered(sql: str) -> str:
+    """A qmark-style statement (sqlite3's) in asyncpg's $1, $2 … style; no statement here quotes a '?'."""
+    parts = sql.split("?")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], start=1)) + parts[-1]
 
 
 async def _write(conn: Any, batch: AttemptBatch, log: Sequence[EventRow]) -> set[str]:

@@ -106,6 +106,8 @@ class SqlReminderStore:
             return
         if isinstance(self.batches, SqliteBatchWriter):
             await self.batches.run(lambda conn, stamp: fastfollowups.write_follow_ups(conn, writes, stamp))
+        elif isinstance(self.batches, PgBatchWriter):
+            await self.batches.run(lambda conn: fastfollowups.write_follow_ups_pg(conn, writes))
         else:
             await write_follow_ups(self.engine, writes)
 

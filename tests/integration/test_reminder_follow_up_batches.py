@@ -25,6 +25,7 @@ from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptSta
 from dialer.engine.reminders import ReminderFlow
 from dialer.settings import Settings, parse_settings
 from dialer.storage.fastbatch import SqliteBatchWriter
+from dialer.storage.pgbatch import PgBatchWriter
 from dialer.storage.reminders import SqlReminderStore
 from dialer.storage.repository import Storage
 
@@ -153,9 +154,7 @@ async def clinic(
     request: pytest.FixtureRequest, database_url: str, backend: str, tmp_path: Path
 ) -> AsyncIterator[Clinic]:
     """A clinic's runtime whose four patients' calls have ended; its batches through the driver's own fast
-    path where there is one (SQLite), or through SQLAlchemy."""
-    if backend != "sqlite" and request.param == "fast path":
-        pytest.skip("the follow-ups have a fast path on SQLite only")
+    path (sqlite3, asyncpg), or through SQLAlchemy."""
     time = ClinicTime.morning()
     settings = settings_for(tmp_path, time)
     clock = time.clock()
@@ -169,8 +168,8 @@ async def clinic(
 
 
 async def test_a_cut_batch_leaves_nothing_and_its_replay_dials_and_texts_no_one_twice(clinic: Clinic) -> None:
-    fast = isinstance(clinic.rt.storage.reminders.batches, SqliteBatchWriter)
-    assert fast == (clinic.backend == "sqlite" and clinic.path == "fast path")
+    fast = isinstance(clinic.rt.storage.reminders.batches, (SqliteBatchWriter, PgBatchWriter))
+    assert fast == (clinic.path == "fast path")
     before = await clinic.written()
 
     await clinic.sql(*((SQLITE_CUT,) if clinic.backend == "sqlite" else PG_CUT))
