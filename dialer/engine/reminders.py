@@ -92,8 +92,8 @@ class ReminderFlow(CampaignFlow):
         Safe to repeat."""
         await self.reminders.ensure_targets(visit_day, self.clock.now(), clinics)
         target_ids = await self.reminders.active_targets(visit_day, clinics)
-        for target_id in target_ids:
-            await self.plan(target_id)
+        for start in range(0, len(target_ids), FOLLOW_UP_BATCH):
+            await self.follow_up([_Work.plan_of(t) for t in target_ids[start : start + FOLLOW_UP_BATCH]])
         return len(target_ids)
 
     def _planner_view(self, target: ReminderTarget) -> Target:
