@@ -6,6 +6,8 @@
     .venv/bin/python -m bench.ami_intake --profile full         # cProfile of one full-intake replay
     .venv/bin/python -m bench.ami_intake --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
                                                     # dialer full (+flow) on PostgreSQL too, beside SQLite
+    .venv/bin/python -m bench.ami_intake --throwaway-postgres  # the same on a cluster made for the run
+                                                    # (Debian's postgresql package, as the tests make it)
 
 Every variant is fed the same list of chunks (1-8 KiB, cut at random byte offsets with a fixed seed, so
 frames and Cyrillic letters straddle chunk boundaries as they do on TCP), in the same process, the variants
@@ -258,7 +260,22 @@ def main(argv: list[str] | None = None) -> None:
         help="a PostgreSQL server (postgresql+asyncpg://…) where the bench may create and drop databases: "
         "the full variants run on it too, beside SQLite",
     )
+    p.add_argument(
+        "--throwaway-postgres",
+        action="store_true",
+        help="as --database-url, on a PostgreSQL cluster started for this run and removed after it",
+    )
     args = p.parse_args(argv)
+    if args.throwaway_postgres:
+        from tests.postgres_plugin import start_cluster, stop_cluster
+
+        cluster = start_cluster()
+        try:
+            given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--throwaway-postgres"]
+            main([*given, "--database-url", cluster.url("postgres")])
+        finally:
+            stop_cluster(cluster)
+        return
     names = args.stream or list(STREAMS)
     print(f"ami_intake, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {sys.version.split()[0]}")
     for name in names:

@@ -26,12 +26,14 @@ from bench.intake.variants import (
 from bench.lib.clinic import ClinicTime
 from bench.lib.standin import StandIn, open_session
 from dialer.ami.parser import FRAME_END
+from dialer.ami.telephony import AmiTelephony
 from dialer.app import Runtime, open_runtime
 from dialer.campaigns.kinds import CampaignKind
 from dialer.campaigns.reminders import digit_meaning
 from dialer.core.facts import PatientLeg
 from dialer.core.records import AttemptRow, Settled
 from dialer.storage.repository import Storage
+from dialer.storage.schema import installation
 
 
 class NoopHandler:
@@ -142,12 +144,36 @@ def instrument(rt: Runtime, standin: StandIn, progress: Progress) -> None:
     standin.on_answer = progress.answered
     hook(rt.desk, "apply", before=lambda facts, details=None: progress.batches.append(len(facts)))
     if progress.flow:
-        hook(rt.reminders, "plan", after=progress.call_planned)
+        follow_up = rt.reminders.follow_up
+
+        async def counted(batch: Sequence[Any]) -> None:
+            await follow_up(batch)
+            for work in batch:
+                if work.digit is None:
+                    progress.call_planned()
+
+        rt.reminders.follow_up = counted  # type: ignore[method-assign]
     else:
         rt.desk.register(NoopHandler(progress.call_finished), (CampaignKind.REMINDERS,))
     if progress.timer is not None:
         progress.timer.wrap_storage(rt.storage)
         progress.timer.wrap(rt.desk, "apply", "desk.apply")
+
+
+async def recorded_installation(storage: Storage, now: datetime) -> None:
+    """The installation id the recorded streams' attempt ids carry: none (bench/intake/stream.py). Made before
+    the runtime reads it, so that the desk and the intake take the stream's calls for their own."""
+    async with storage.engine.begin() as conn:
+        await conn.execute(installation.insert().values(slot=1, installation_id="", created_at=now))
+
+
+def recorded_sender(rt: Runtime) -> None:
+    """The recorded streams' OriginateResponses answer ActionIDs without a sender token (originate/<attempt>):
+    the runtime's Originates carry none either, so that it takes those answers for its own."""
+    telephony = rt.desk.telephony
+    if not isinstance(telephony, AmiTelephony):
+        raise TypeError(f"the runtime's telephony is a {type(telephony).__name__}, not the AMI adapter")
+    telephony.sender = ""
 
 
 async def count(rt: Runtime, sql: str) -> int:
@@ -203,10 +229,15 @@ async def run_full(
         settings = bench_settings(Path(tmp), len(attempt_ids), clinic)
         if database_url:  # an empty database elsewhere (PostgreSQL) instead of the SQLite file in `tmp`
             settings = replace(settings, service=replace(settings.service, database_url=database_url))
-        async with open_runtime(settings, clock=clinic.clock()) as rt:
+        clock = clinic.clock()
+        storage = await Storage.open(settings.service.db_url)
+        await recorded_installation(storage, clock.now())
+        async with open_runtime(settings, clock=clock, storage=storage) as rt:
             if not fast_path:  # the attempts' batches through SQLAlchemy, as where no fast path exists
                 rt.storage.attempts.batches = None
+                rt.storage.reminders.batches = None
             await seed_db(rt.storage, settings, attempt_ids, rt.clock.now())
+            recorded_sender(rt)
             standin = StandIn()
             open_session(rt, standin)  # the session the calls are placed on, as after a login
             await place_calls(rt, attempt_ids)
@@ -236,7 +267,14 @@ class Timer:
 
     CALLS: ClassVar[dict[str, tuple[str, ...]]] = {
         "attempts": ("apply", "create", "get", "history", "append_events"),
-        "reminders": ("target", "set_status", "finish", "open_admin_task"),
+        "reminders": (
+            "target",
+            "set_status",
+            "finish",
+            "open_admin_task",
+            "follow_up_view",
+            "write_follow_ups",
+        ),
         "due": ("schedule", "finish"),
         "sms": ("for_target",),
     }

@@ -43,6 +43,10 @@ class SinkFactory:
     def link_closed(self, protocol: object, exc: Exception | None) -> None:
         pass
 
+    def originate_answered(self, frame: Frame) -> None:
+        """Every OriginateResponse to the sink too, as AmiConnection does with those of its own Originates."""
+        self.sink(frame)
+
 
 def dialer_protocol(sink: Callable[[Frame], None]) -> AmiProtocol:
     protocol = AmiProtocol(SinkFactory(sink))  # type: ignore[arg-type]

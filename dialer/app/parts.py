@@ -287,6 +287,7 @@ def _flows(
         reminders=storage.reminders,
         sms=sms,
         on_cancelled=progressive.slot_freed,  # a cancelled visit's time goes to the waiting list
+        follow_ups=storage.reminders,
     )
     callbacks = CallbackFlow(basics=basics, tasks=storage.callbacks, dispatcher=dispatcher, sms=sms)
     ivr = IvrFlow(basics=basics, store=storage.worklists, alerts=storage.alerts, sms=sms)

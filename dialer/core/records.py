@@ -3,9 +3,11 @@ SMS, callback tasks, inbound calls, wrap-ups and what the operator's pop-up show
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
@@ -182,6 +184,35 @@ class EventRow:
     cause: int | None = None
     digit: str | None = None
     detail: str | None = None
+
+    # The columns of the log's INSERT, in this order (dialer/storage/fastbatch.py, pgbatch.py).
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "clinic_id",
+        "attempt_id",
+        "at",
+        "kind",
+        "uniqueid",
+        "linkedid",
+        "reason",
+        "cause",
+        "digit",
+        "detail",
+    )
+
+    def values(self, stamp: Callable[[datetime], object] = lambda at: at) -> tuple[object, ...]:
+        """The row's values in COLUMNS order, its time as `stamp` makes it (a driver's own form)."""
+        return (
+            self.clinic_id,
+            self.attempt_id,
+            stamp(self.at),
+            self.kind,
+            self.uniqueid,
+            self.linkedid,
+            self.reason,
+            self.cause,
+            self.digit,
+            self.detail,
+        )
 
 
 @dataclass(frozen=True)

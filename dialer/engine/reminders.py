@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from dialer.campaigns.kinds import CampaignKind
@@ -15,6 +15,15 @@ from dialer.campaigns.reminders import (
     doctor_prompt,
     reminder_windows,
     status_after_stop,
+)
+from dialer.core.followups import (
+    FinishTarget,
+    FollowUpStore,
+    FollowUpWrite,
+    OpenAdminTask,
+    ScheduleDue,
+    SetVisitStatus,
+    TargetView,
 )
 from dialer.core.ids import AttemptId, SmsKey
 from dialer.core.records import (
@@ -27,8 +36,9 @@ from dialer.core.records import (
 )
 from dialer.core.sms import SmsStatus
 from dialer.core.stores import ReminderStore
-from dialer.engine.loops import consume
-from dialer.engine.runner import Call, CampaignFlow, FlowBasics, placed_records
+from dialer.engine.followup_stores import OneByOne
+from dialer.engine.loops import forever
+from dialer.engine.runner import Call, CampaignFlow, FlowBasics, placed_records, sms_task
 from dialer.engine.sms import SmsSender, clinic_sms
 from dialer.engine.worker import DueRunners
 
@@ -39,6 +49,9 @@ CANCEL_TASK = "reschedule"
 CHECK_PHONE_TASK = "check_phone"
 CHECK_PHONE_COMMENT = "Номер не существует по ответу оператора связи: уточнить телефон пациента"
 CANCEL_COMMENT = "Пациент отменил запись через автоинформатор: перенести визит или внести в лист ожидания"
+# The most finished calls whose follow-ups go in one transaction: enough that a burst of hangups costs a few
+# commits, few enough that one transaction holds the database for milliseconds, not seconds.
+FOLLOW_UP_BATCH = 200
 
 
 class ReminderFlow(CampaignFlow):
@@ -59,9 +72,13 @@ class ReminderFlow(CampaignFlow):
         reminders: ReminderStore,
         sms: SmsSender,
         on_cancelled: Callable[[str, str], Awaitable[object]],
+        follow_ups: FollowUpStore | None = None,
     ) -> None:
         super().__init__(basics, sms)
         self.reminders = reminders
+        # Reads and writes a batch of follow-ups together (one transaction); store by store where the stores
+        # have no such method.
+        self.follow_ups = follow_ups or OneByOne(reminders, basics.attempts, basics.due)
         self.sms = sms
         # Work the call facts ask for, done here rather than on the fact path: digits to write, targets to plan.
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
@@ -75,8 +92,8 @@ class ReminderFlow(CampaignFlow):
         Safe to repeat."""
         await self.reminders.ensure_targets(visit_day, self.clock.now(), clinics)
         target_ids = await self.reminders.active_targets(visit_day, clinics)
-        for target_id in target_ids:
-            await self.plan(target_id)
+        for start in range(0, len(target_ids), FOLLOW_UP_BATCH):
+            await self.follow_up([_Work.plan_of(t) for t in target_ids[start : start + FOLLOW_UP_BATCH]])
         return len(target_ids)
 
     def _planner_view(self, target: ReminderTarget) -> Target:
@@ -106,32 +123,8 @@ class ReminderFlow(CampaignFlow):
         return next_step(self._planner_view(target), placed_records(history), self.clock.now()), history
 
     async def plan(self, target_id: int) -> None:
-        target = await self.reminders.target(target_id)
-        if target is None or not target.active:
-            return
-        step, history = await self._step(target)
-        if isinstance(step, Dial):
-            await self.runner.schedule_dial(self.campaign, target_id, target.clinic_id, step.at, history)
-            self.wake()
-        elif isinstance(step, SendSms):
-            key = SmsKey(self.campaign, target_id, SMS_PURPOSE)
-            await self.runner.schedule_sms(key, target.clinic_id, step.at)
-            self.wake()
-        elif isinstance(step, Stop):
-            last = next((a.result for a in reversed(history) if a.result is not None), None)
-            settled_digit = next((a.digit for a in reversed(history) if a.settled is not Settled.OPEN), None)
-            final = status_after_stop(step.reason, last, settled_digit)
-            now = self.clock.now()
-            if final is ReminderStatus.INVALID_NUMBER:
-                await self.reminders.open_admin_task(
-                    target_id,
-                    CHECK_PHONE_TASK,
-                    f"{CampaignKind.REMINDERS}:{target_id}",
-                    CHECK_PHONE_COMMENT,
-                    now,
-                )
-            await self.reminders.finish(target_id, final, step.reason.value, now)
-            log.info("reminder %s done: %s", target_id, final.value)
+        """Plan the target's next step (a dial, the SMS, or the end) and write it."""
+        await self.follow_up([_Work.plan_of(target_id)])
 
     # -- due tasks --------------------------------------------------------------------------------
 
@@ -179,40 +172,144 @@ class ReminderFlow(CampaignFlow):
 
     def digit_pressed(self, attempt: AttemptRow, digit: str, at: datetime) -> Settled:
         meaning = digit_meaning(digit)
-        self._work.put_nowait(_Work(attempt, digit=digit, at=at))
+        self._work.put_nowait(_Work(attempt.target_id, attempt.attempt_id, digit=digit, at=at))
         return meaning.settled if meaning is not None else Settled.OPEN
 
     def queued(self, attempt: AttemptRow, queue: str, at: datetime) -> None:
         log.info("reminder %s: patient waits for an administrator in queue %s", attempt.target_id, queue)
 
     def finished(self, attempt: AttemptRow) -> None:
-        self._work.put_nowait(_Work(attempt))
+        self._work.put_nowait(_Work(attempt.target_id, attempt.attempt_id))
 
     async def run(self) -> None:
-        """Write the patients' answers and plan the next steps, in the order the calls gave them."""
-        await consume("reminders", self._work, self._follow_up, self.clock)
+        """Write the patients' answers and plan the next steps, in the order the calls gave them: what is
+        waiting, up to a batch, in one transaction."""
 
-    async def _follow_up(self, work: _Work) -> None:
-        if work.digit is not None:
-            await self._record_digit(work.attempt, work.digit, work.at or self.clock.now())
-        else:
-            await self.plan(work.attempt.target_id)
+        async def turn() -> None:
+            await self.follow_up([await self._work.get(), *self._waiting(FOLLOW_UP_BATCH - 1)])
 
-    async def _record_digit(self, attempt: AttemptRow, digit: str, at: datetime) -> None:
+        await forever("reminders", turn, self.clock)
+
+    async def follow_up_waiting(self) -> int:
+        """Write what is waiting now (up to a batch) as one batch, without waiting for more; how many items."""
+        batch = self._waiting(FOLLOW_UP_BATCH)
+        if batch:
+            await self.follow_up(batch)
+        return len(batch)
+
+    def _waiting(self, most: int) -> list[_Work]:
+        batch: list[_Work] = []
+        while len(batch) < most and not self._work.empty():
+            batch.append(self._work.get_nowait())
+        return batch
+
+    async def follow_up(self, batch: Sequence[_Work]) -> None:
+        """Read the batch's targets together, decide every item in order in memory, write all of it in one
+        transaction; then what must follow a commit (the waiting list, the worker's wake-up, the log)."""
+        views = dict(await self.follow_ups.follow_up_view({w.target_id for w in batch}))
+        decided = _Decided()
+        now = self.clock.now()
+        for work in batch:
+            view = views.get(work.target_id)
+            if view is None:
+                continue
+            if work.digit is not None:
+                views[work.target_id] = self._decide_digit(view, work, work.digit, decided, work.at or now)
+            elif view.target.active:
+                views[work.target_id] = self._decide_step(view, now, decided)
+        await self.follow_ups.write_follow_ups(decided.writes)
+        for clinic_id, appointment_id in decided.cancelled:
+            await self.on_cancelled(clinic_id, appointment_id)
+        if decided.due:
+            self.wake()
+        for line, target_id, what in decided.log:
+            log.info(line, target_id, what)
+
+    def _decide_digit(
+        self, view: TargetView, work: _Work, digit: str, decided: _Decided, at: datetime
+    ) -> TargetView:
+        target = view.target
         meaning = digit_meaning(digit)
-        await self.reminders.set_status(attempt.target_id, meaning.status if meaning else None, digit, at)
-        if meaning is not None and meaning.status is ReminderStatus.CANCELLED:
-            await self.reminders.open_admin_task(
-                attempt.target_id, CANCEL_TASK, attempt.attempt_id, CANCEL_COMMENT, at
+        status = meaning.status if meaning is not None else None
+        decided.writes.append(
+            SetVisitStatus(target.target_id, target.clinic_id, target.appointment_id, status, digit, at)
+        )
+        if status is ReminderStatus.CANCELLED:
+            decided.writes.append(
+                OpenAdminTask(
+                    target.target_id,
+                    target.clinic_id,
+                    target.appointment_id,
+                    target.patient_id,
+                    CANCEL_TASK,
+                    work.attempt_id,
+                    CANCEL_COMMENT,
+                    at,
+                )
             )
-            target = await self.reminders.target(attempt.target_id)
-            if target is not None:
-                await self.on_cancelled(target.clinic_id, target.appointment_id)
-        log.info("reminder %s: digit %s", attempt.target_id, digit)
+            decided.cancelled.append((target.clinic_id, target.appointment_id))
+        decided.log.append(("reminder %s: digit %s", target.target_id, digit))
+        if status is None:
+            return view
+        return TargetView(replace(target, status=status), view.history)
+
+    def _decide_step(self, view: TargetView, now: datetime, decided: _Decided) -> TargetView:
+        target, history = view.target, view.history
+        step = next_step(self._planner_view(target), placed_records(history), now)
+        if isinstance(step, Dial):
+            task = self.runner.dial_task(self.campaign, target.target_id, target.clinic_id, step.at, history)
+            decided.writes.append(ScheduleDue(task))
+            decided.due = True
+        elif isinstance(step, SendSms):
+            key = SmsKey(self.campaign, target.target_id, SMS_PURPOSE)
+            decided.writes.append(ScheduleDue(sms_task(key, target.clinic_id, step.at)))
+            decided.due = True
+        elif isinstance(step, Stop):
+            last = next((a.result for a in reversed(history) if a.result is not None), None)
+            settled_digit = next((a.digit for a in reversed(history) if a.settled is not Settled.OPEN), None)
+            final = status_after_stop(step.reason, last, settled_digit)
+            if final is ReminderStatus.INVALID_NUMBER:
+                decided.writes.append(
+                    OpenAdminTask(
+                        target.target_id,
+                        target.clinic_id,
+                        target.appointment_id,
+                        target.patient_id,
+                        CHECK_PHONE_TASK,
+                        f"{CampaignKind.REMINDERS}:{target.target_id}",
+                        CHECK_PHONE_COMMENT,
+                        now,
+                    )
+                )
+            decided.writes.append(
+                FinishTarget(
+                    target.target_id, target.clinic_id, target.appointment_id, final, step.reason.value, now
+                )
+            )
+            decided.log.append(("reminder %s done: %s", target.target_id, final.value))
+            return TargetView(replace(target, status=final, active=False), history)
+        return view
+
+
+@dataclass
+class _Decided:
+    """What a batch's decisions add up to, in the order they were made."""
+
+    writes: list[FollowUpWrite] = field(default_factory=list)
+    cancelled: list[tuple[str, str]] = field(default_factory=list)  # (clinic, appointment) freed
+    log: list[tuple[str, int, str]] = field(default_factory=list)
+    due: bool = False
 
 
 @dataclass(frozen=True)
 class _Work:
-    attempt: AttemptRow
+    """A key the patient pressed on a call (digit), or a target to plan (no digit)."""
+
+    target_id: int
+    attempt_id: str = ""
     digit: str | None = None
     at: datetime | None = None
+
+    @classmethod
+    def plan_of(cls, target_id: int) -> _Work:
+        return cls(target_id)

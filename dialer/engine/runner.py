@@ -51,6 +51,11 @@ def next_attempt_n(history: Sequence[AttemptRow]) -> int:
     return max((row.n for row in history), default=0) + 1
 
 
+def sms_task(key: SmsKey, clinic_id: str, at: datetime) -> DueTask:
+    """The due task that sends the SMS of `key`, under the key's own id: one send per key, ever."""
+    return DueTask(key.due_task_id, clinic_id, TaskKind.SMS, key.campaign, key.target, at)
+
+
 @dataclass(frozen=True, kw_only=True)
 class FlowBasics:
     """What every campaign flow is given: the settings, the attempt and due-task stores, the call desk, the
@@ -98,15 +103,17 @@ class CampaignRunner:
         self, campaign: str, target_id: int, clinic_id: str, at: datetime, history: Sequence[AttemptRow]
     ) -> None:
         """The target's next attempt, due at `at`: one due task per attempt, ever."""
-        attempt = self.desk.attempt_id(campaign, target_id, next_attempt_n(history))
-        await self.due.schedule(
-            DueTask(attempt.due_task_id, clinic_id, TaskKind.DIAL, campaign, target_id, at)
-        )
+        await self.due.schedule(self.dial_task(campaign, target_id, clinic_id, at, history))
 
     async def schedule_sms(self, key: SmsKey, clinic_id: str, at: datetime) -> None:
-        await self.due.schedule(
-            DueTask(key.due_task_id, clinic_id, TaskKind.SMS, key.campaign, key.target, at)
-        )
+        await self.due.schedule(sms_task(key, clinic_id, at))
+
+    def dial_task(
+        self, campaign: str, target_id: int, clinic_id: str, at: datetime, history: Sequence[AttemptRow]
+    ) -> DueTask:
+        """The due task of the target's next attempt, under the attempt's own id."""
+        attempt = self.desk.attempt_id(campaign, target_id, next_attempt_n(history))
+        return DueTask(attempt.due_task_id, clinic_id, TaskKind.DIAL, campaign, target_id, at)
 
     # -- placing ----------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,11 +35,12 @@ _END = (
     " digit = coalesce(?, digit) WHERE attempt_id = ?"
 )
 _LOG = (
-    "INSERT INTO attempt_events (clinic_id, attempt_id, at, kind, uniqueid, linkedid, reason, cause, digit, detail)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO attempt_events ({', '.join(EventRow.COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(EventRow.COLUMNS))})"
 )
 
 Stamp = Callable[[datetime], str]
+T = TypeVar("T")
 
 
 class SqliteBatchWriter:
@@ -74,20 +76,34 @@ class SqliteBatchWriter:
     async def close(self) -> None:
         await asyncio.to_thread(self._close)
 
+    async def run(self, work: Callable[[sqlite3.Connection, Stamp], T]) -> T:
+        """Another store's writes in one transaction on this connection, in one hand-off to a thread: `work`
+        gets the connection and the stamp that stores times as SQLAlchemy does."""
+        return await asyncio.to_thread(self._transaction, work)
+
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Another store's reads, in one hand-off to a thread, on one snapshot of the database."""
+        return await asyncio.to_thread(self._transaction, lambda conn, stamp: work(conn), "BEGIN")
+
     def _apply(self, batch: AttemptBatch, log: Sequence[EventRow]) -> set[str]:
+        return self._transaction(lambda conn, stamp: self._write(conn, batch, log))
+
+    def _transaction(
+        self, work: Callable[[sqlite3.Connection, Stamp], T], begin: str = "BEGIN IMMEDIATE"
+    ) -> T:
         with self._lock:
             conn = self._connection()
             # IMMEDIATE: the write lock is waited for (busy timeout) before the still-open SELECT, so that a
             # writer committing in between can not fail this transaction's first write (SQLITE_BUSY_SNAPSHOT).
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(begin)
             try:
-                ended = self._write(conn, batch, log)
+                result = work(conn, self._stamp)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            return ended
+            return result
 
     def _write(self, conn: sqlite3.Connection, batch: AttemptBatch, log: Sequence[EventRow]) -> set[str]:
         stamp = self._stamp
@@ -100,24 +116,7 @@ class SqliteBatchWriter:
             conn.executemany(_LEG, [(leg, s.value, a) for a, leg, s in batch.legs])
         ended = self._end_open(conn, batch.ends) if batch.ends else set()
         if log:
-            conn.executemany(
-                _LOG,
-                [
-                    (
-                        r.clinic_id,
-                        r.attempt_id,
-                        stamp(r.at),
-                        r.kind,
-                        r.uniqueid,
-                        r.linkedid,
-                        r.reason,
-                        r.cause,
-                        r.digit,
-                        r.detail,
-                    )
-                    for r in log
-                ],
-            )
+            conn.executemany(_LOG, [r.values(stamp) for r in log])
         return ended
 
     def _end_open(self, conn: sqlite3.Connection, ends: Sequence[AttemptEnd]) -> set[str]:

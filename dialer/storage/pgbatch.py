@@ -9,12 +9,14 @@ with plain tuples. The statements and the stored values are those of ``SqlAttemp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.records import AttemptBatch, AttemptEnd, AttemptState, EventRow
+
+T = TypeVar("T")
 
 _OPEN = [AttemptState.DIALING.value, AttemptState.ANSWERED.value]
 _ANSWER = "UPDATE attempts SET state = $1, answered_at = $2 WHERE attempt_id = $3 AND state = $4"
@@ -28,8 +30,8 @@ _END = (
     " digit = coalesce($7, digit) WHERE attempt_id = $8"
 )
 _LOG = (
-    "INSERT INTO attempt_events (clinic_id, attempt_id, at, kind, uniqueid, linkedid, reason, cause, digit, detail)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    f"INSERT INTO attempt_events ({', '.join(EventRow.COLUMNS)})"
+    f" VALUES ({', '.join(f'${n}' for n in range(1, len(EventRow.COLUMNS) + 1))})"
 )
 
 
@@ -59,6 +61,20 @@ class PgBatchWriter:
     async def close(self) -> None:
         """Nothing of its own to close: the connections are the engine's."""
 
+    async def run(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Another store's writes in one transaction straight on asyncpg: `work` gets the asyncpg connection."""
+        async with self.engine.connect() as conn:
+            fairy = await conn.get_raw_connection()
+            driver: Any = fairy.driver_connection
+            async with driver.transaction():
+                return await work(driver)
+
+
+def numbered(sql: str) -> str:
+    """A qmark-style statement (sqlite3's) in asyncpg's $1, $2 … style; no statement here quotes a '?'."""
+    parts = sql.split("?")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], start=1)) + parts[-1]
+
 
 async def _write(conn: Any, batch: AttemptBatch, log: Sequence[EventRow]) -> set[str]:
     dialing, answered = AttemptState.DIALING.value, AttemptState.ANSWERED.value
@@ -70,24 +86,7 @@ async def _write(conn: Any, batch: AttemptBatch, log: Sequence[EventRow]) -> set
         await conn.executemany(_LEG, [(leg, s.value, a) for a, leg, s in batch.legs])
     ended = await _end_open(conn, batch.ends) if batch.ends else set()
     if log:
-        await conn.executemany(
-            _LOG,
-            [
-                (
-                    r.clinic_id,
-                    r.attempt_id,
-                    r.at,
-                    r.kind,
-                    r.uniqueid,
-                    r.linkedid,
-                    r.reason,
-                    r.cause,
-                    r.digit,
-                    r.detail,
-                )
-                for r in log
-            ],
-        )
+        await conn.executemany(_LOG, [r.values() for r in log])
     return ended
 
 

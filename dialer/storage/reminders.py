@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -10,11 +10,16 @@ from sqlalchemy import and_, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
+from dialer.core.followups import FollowUpWrite, TargetView
 from dialer.core.outcomes import CallResult
 from dialer.core.records import DaySummary, ReminderStatus, ReminderTarget, TargetState
 from dialer.core.sms import SmsStatus
 from dialer.core.worklist_states import AdminTaskStatus
+from dialer.storage import fastfollowups
 from dialer.storage.appointments import VISIT_PATIENT
+from dialer.storage.fastbatch import SqliteBatchWriter
+from dialer.storage.followups import read_views, write_follow_ups
+from dialer.storage.pgbatch import PgBatchWriter
 from dialer.storage.schema import admin_tasks, appointments, attempts, patients, sms_messages, targets
 from dialer.storage.targets import finish_target, insert_target, target_row
 from dialer.storage.upsert import insert_ignore
@@ -46,30 +51,32 @@ def _target(r: Any, sms_status: str | None) -> ReminderTarget:
     )
 
 
+_TARGET = select(
+    targets.c.target_id,
+    targets.c.clinic_id,
+    targets.c.state,
+    appointments.c.appointment_id,
+    appointments.c.patient_id,
+    patients.c.phone,
+    appointments.c.visit_at,
+    appointments.c.doctor,
+    appointments.c.high_value,
+    patients.c.consent_call,
+    patients.c.consent_sms,
+    patients.c.do_not_call,
+    appointments.c.reminder_status,
+).select_from(_JOIN)
+
+
 class SqlReminderStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, batches: SqliteBatchWriter | PgBatchWriter | None = None) -> None:
         self.engine = engine
+        # The attempts' fast batch writer: on SQLite the follow-ups go through its connection too.
+        self.batches = batches
+        self._view_reader: fastfollowups.ViewReader | None = None
 
     async def target(self, target_id: int) -> ReminderTarget | None:
-        query = (
-            select(
-                targets.c.target_id,
-                targets.c.clinic_id,
-                targets.c.state,
-                appointments.c.appointment_id,
-                appointments.c.patient_id,
-                patients.c.phone,
-                appointments.c.visit_at,
-                appointments.c.doctor,
-                appointments.c.high_value,
-                patients.c.consent_call,
-                patients.c.consent_sms,
-                patients.c.do_not_call,
-                appointments.c.reminder_status,
-            )
-            .select_from(_JOIN)
-            .where(targets.c.target_id == target_id)
-        )
+        query = _TARGET.where(targets.c.target_id == target_id)
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
             if row is None:
@@ -81,6 +88,28 @@ class SqlReminderStore:
                 .limit(1)
             )
         return _target(row, sms)
+
+    async def follow_up_view(self, target_ids: Collection[int]) -> Mapping[int, TargetView]:
+        if not target_ids:
+            return {}
+        if isinstance(self.batches, SqliteBatchWriter):
+            if self._view_reader is None:
+                self._view_reader = fastfollowups.ViewReader.compile(_TARGET, self.engine.dialect)
+            reader = self._view_reader
+            rows = await self.batches.read(lambda conn: reader.read(conn, target_ids))
+        else:
+            rows = await read_views(self.engine, _TARGET, target_ids)
+        return rows.views(_target)
+
+    async def write_follow_ups(self, writes: Sequence[FollowUpWrite]) -> None:
+        if not writes:
+            return
+        if isinstance(self.batches, SqliteBatchWriter):
+            await self.batches.run(lambda conn, stamp: fastfollowups.write_follow_ups(conn, writes, stamp))
+        elif isinstance(self.batches, PgBatchWriter):
+            await self.batches.run(lambda conn: fastfollowups.write_follow_ups_pg(conn, writes))
+        else:
+            await write_follow_ups(self.engine, writes)
 
     async def ensure_targets(
         self, visit_day: date, now: datetime, clinics: Collection[str] | None = None

@@ -59,13 +59,12 @@ class Storage:
         engine = create_engine(url)
         if run_migrations:
             await migrate(engine)
+        batches = SqliteBatchWriter.for_engine(engine) or PgBatchWriter.for_engine(engine)
         return cls(
             engine=engine,
             due=SqlDueStore(engine),
-            attempts=SqlAttemptStore(
-                engine, SqliteBatchWriter.for_engine(engine) or PgBatchWriter.for_engine(engine)
-            ),
-            reminders=SqlReminderStore(engine),
+            attempts=SqlAttemptStore(engine, batches),
+            reminders=SqlReminderStore(engine, batches),
             sms=SqlSmsStore(engine),
             leases=SqlLeaseStore(engine),
             appointments=SqlAppointmentStore(engine),

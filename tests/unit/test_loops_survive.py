@@ -23,23 +23,31 @@ from dialer.lease import AlreadyDialing
 from dialer.storage.repository import Storage
 from tests.engine_world import MORNING, Flaky, World, replace_store, running_world, world_settings
 
-Trigger = Callable[[World], Awaitable[None]]
+Trigger = Callable[[World, Flaky], Awaitable[None]]
 
 
-async def nothing(world: World) -> None:
+async def nothing(world: World, store: Flaky) -> None:
     """The loop calls its store on its own, every few seconds."""
 
 
-async def a_confirmed_reminder(world: World) -> None:
-    """A patient is called, presses 1 and hangs up: facts to apply, a reminder to finish."""
+async def a_confirmed_reminder(world: World, store: Flaky, arm: int = 0) -> None:
+    """A patient is called, presses 1 and hangs up: facts to apply, a reminder to finish. With `arm`, the
+    store is armed once the call is out, the first time only: the day's list is planned before."""
     count = len(world.pbx.originated)
     await world.book_visit(f"T{count}", f"+7916123456{count}")
     await world.run_until(lambda: len(world.pbx.originated) > count, "Originate")
+    if arm and store.failed == 0:
+        store.arm(arm)
     world.answer_and_confirm(world.pbx.originated[-1].attempt_id)
     await world.run_for(3)
 
 
-async def an_inbound_call(world: World) -> None:
+async def the_answer_kept_on_the_second_try(world: World, store: Flaky) -> None:
+    """A confirmed reminder whose answer and end the reminder loop writes together, and fails to once."""
+    await a_confirmed_reminder(world, store, arm=1)
+
+
+async def an_inbound_call(world: World, store: Flaky) -> None:
     """Someone calls the clinic and hangs up in the greeting: a missed call to record."""
     uid = f"1795600800.{100 + len(world.pbx.originated) + int(world.clock.monotonic())}"
     channel = f"Local/100@clinic-inbound-{uid[-4:]};1"
@@ -59,6 +67,7 @@ class Case:
     method: str
     trigger: Trigger = nothing
     at_start: bool = False  # fail from the very start, before the link is up
+    armed_by_trigger: bool = False  # the trigger arms the store itself
     times: int = 2  # how many calls in a row fail
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -80,7 +89,15 @@ CASES = [
     Case("alerts", "alerts", "alerts", "active", at_start=True),
     Case("lease", "lease", "leases", "renew"),
     Case("facts", "facts", "attempts", "apply", trigger=a_confirmed_reminder, times=1),
-    Case("reminders", "reminders", "reminders", "finish", trigger=a_confirmed_reminder, times=1),
+    Case(
+        "reminders",
+        "reminders",
+        "reminders",
+        "write_follow_ups",
+        trigger=the_answer_kept_on_the_second_try,
+        times=1,
+        armed_by_trigger=True,
+    ),
     Case("inbound", "inbound", "inbound", "record", trigger=an_inbound_call, times=1),
 ]
 
@@ -102,12 +119,12 @@ async def test_a_loop_whose_turn_fails_goes_on_and_so_does_the_service(
         async with running_world(tmp_path, settings, wrap) as world:
             store = flaky[0]
             before = 0 if case.at_start else store.calls
-            if not case.at_start:
+            if not case.at_start and not case.armed_by_trigger:
                 store.arm(case.times)
-            await case.trigger(world)
+            await case.trigger(world, store)
             await world.run_until(lambda: store.failed == case.times, f"{case.store}.{case.method} to fail")
             # The loop goes on: its store is called again, and this time it works.
-            await case.trigger(world)
+            await case.trigger(world, store)
             await world.run_until(
                 lambda: store.calls > before + case.times, f"{case.loop} to go on", limit=180
             )

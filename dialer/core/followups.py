@@ -1,0 +1,83 @@
+"""What the reminder flow writes after its calls: the patients' answers and each target's next step, as data.
+
+The flow decides a whole batch of finished calls in memory and hands the writes to the store in the order it
+decided them; the store applies them in one transaction, so that a batch is written whole or not at all. Every
+write is safe to repeat (statuses and finishes set values, admin tasks and due tasks are keyed): a batch
+replayed after a crash changes nothing twice, and a due task already run stays done, so nobody is dialled or
+texted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from dialer.core.records import AttemptRow, DueTask, ReminderStatus, ReminderTarget
+
+
+@dataclass(frozen=True)
+class SetVisitStatus:
+    """The appointment's reminder status (None: unchanged) and the key the patient pressed (None: unchanged)."""
+
+    target_id: int
+    clinic_id: str
+    appointment_id: str
+    status: ReminderStatus | None
+    digit: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class OpenAdminTask:
+    """A task for the administrators about the target's appointment, once per (kind, source)."""
+
+    target_id: int
+    clinic_id: str
+    appointment_id: str
+    patient_id: str
+    kind: str
+    source: str
+    comment: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ScheduleDue:
+    """The target's next dial or SMS, as a due task under its deterministic id."""
+
+    task: DueTask
+
+
+@dataclass(frozen=True)
+class FinishTarget:
+    """The final reminder status, and no more calls about the target."""
+
+    target_id: int
+    clinic_id: str
+    appointment_id: str
+    status: ReminderStatus
+    reason: str
+    at: datetime
+
+
+FollowUpWrite = SetVisitStatus | OpenAdminTask | ScheduleDue | FinishTarget
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """A target as the flow decides on it: the reminder and its attempts so far, in attempt order."""
+
+    target: ReminderTarget
+    history: list[AttemptRow]
+
+
+class FollowUpStore(Protocol):
+    async def follow_up_view(self, target_ids: Collection[int]) -> Mapping[int, TargetView]:
+        """The targets that exist among `target_ids`, each with its attempts, read together."""
+        ...
+
+    async def write_follow_ups(self, writes: Sequence[FollowUpWrite]) -> None:
+        """Every write, in the order given, in one transaction."""
+        ...

@@ -1,0 +1,178 @@
+"""The reminder flow's follow-ups written to SQLite straight through sqlite3, in one hand-off to a thread (on
+fastbatch.py's connection), and to PostgreSQL straight on asyncpg (pgbatch.py's): the statements and stored
+values of followups.py's SQLAlchemy path. Through SQLAlchemy and aiosqlite each statement is several
+hand-offs, each waiting for the GIL while the event loop parses AMI (bench/README.md, ami_intake)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import namedtuple
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.engine import Dialect
+
+from dialer.core.followups import FinishTarget, FollowUpWrite, OpenAdminTask, ScheduleDue, SetVisitStatus
+from dialer.core.records import DueState, TargetState
+from dialer.core.worklist_states import AdminTaskStatus
+from dialer.storage.followups import ViewRows
+from dialer.storage.pgbatch import numbered
+from dialer.storage.schema import attempts, sms_messages
+
+Stamp = Callable[[datetime], str]
+
+_SET_STATUS = (
+    "UPDATE appointments SET reminder_status = coalesce(?, reminder_status),"
+    " reminder_digit = coalesce(?, reminder_digit), updated_at = ? WHERE clinic_id = ? AND appointment_id = ?"
+)
+_ADMIN_TASK = (
+    "INSERT INTO admin_tasks (clinic_id, kind, subject_id, patient_id, source, status, comment, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (clinic_id, kind, subject_id, source) DO NOTHING"
+)
+_DUE = (
+    "INSERT INTO due_tasks (task_id, clinic_id, kind, campaign, target_id, due_at, state, tries, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET due_at = excluded.due_at,"
+    f" state = '{DueState.PENDING.value}'"
+    f" WHERE due_tasks.state IN ('{DueState.PENDING.value}', '{DueState.CANCELLED.value}')"
+)
+_FINAL_STATUS = (
+    "UPDATE appointments SET reminder_status = ?, updated_at = ? WHERE clinic_id = ? AND appointment_id = ?"
+)
+_FINISH = f"UPDATE targets SET state = '{TargetState.DONE.value}', stop_reason = ?, updated_at = ? WHERE target_id = ?"
+
+
+Statement = tuple[str, list[tuple[object, ...]]]  # the SQL (qmark style) and its rows of parameters
+
+
+def write_follow_ups(conn: sqlite3.Connection, writes: Sequence[FollowUpWrite], stamp: Stamp) -> None:
+    """Every write, in order (writes of one kind that follow each other as one executemany)."""
+    for sql, rows in statements(writes, stamp):
+        conn.executemany(sql, rows)
+
+
+async def write_follow_ups_pg(conn: Any, writes: Sequence[FollowUpWrite]) -> None:
+    """The same on an asyncpg connection, each statement prepared once and sent with executemany."""
+    for sql, rows in statements(writes, lambda at: at):
+        await conn.executemany(_PG.setdefault(sql, numbered(sql)), rows)
+
+
+_PG: dict[str, str] = {}
+
+
+def statements(writes: Sequence[FollowUpWrite], stamp: Callable[[datetime], object]) -> list[Statement]:
+    """The statements that write `writes` in order, each with its rows; times as `stamp` makes them."""
+    out: list[Statement] = []
+    for kind, run in groupby(writes, key=type):
+        out.extend(_STATEMENTS[kind](list(run), stamp))
+    return out
+
+
+def _statuses(run: list[Any], stamp: Callable[[datetime], object]) -> list[Statement]:
+    writes: list[SetVisitStatus] = run
+    rows: list[tuple[object, ...]] = [
+        (w.status.value if w.status else None, w.digit, stamp(w.at), w.clinic_id, w.appointment_id)
+        for w in writes
+    ]
+    return [(_SET_STATUS, rows)]
+
+
+def _admin_tasks(run: list[Any], stamp: Callable[[datetime], object]) -> list[Statement]:
+    writes: list[OpenAdminTask] = run
+    open_ = AdminTaskStatus.OPEN.value
+    rows: list[tuple[object, ...]] = [
+        (w.clinic_id, w.kind, w.appointment_id, w.patient_id, w.source, open_, w.comment, stamp(w.at))
+        for w in writes
+    ]
+    return [(_ADMIN_TASK, rows)]
+
+
+def _due(run: list[Any], stamp: Callable[[datetime], object]) -> list[Statement]:
+    writes: list[ScheduleDue] = run
+    pending = DueState.PENDING.value
+    rows: list[tuple[object, ...]] = [
+        (
+            t.task_id,
+            t.clinic_id,
+            t.kind.value,
+            t.campaign,
+            t.target_id,
+            stamp(t.due_at),
+            pending,
+            t.tries,
+            stamp(t.due_at),
+        )
+        for t in (w.task for w in writes)
+    ]
+    return [(_DUE, rows)]
+
+
+def _finishes(run: list[Any], stamp: Callable[[datetime], object]) -> list[Statement]:
+    writes: list[FinishTarget] = run
+    statuses: list[tuple[object, ...]] = [
+        (w.status.value, stamp(w.at), w.clinic_id, w.appointment_id) for w in writes
+    ]
+    finishes: list[tuple[object, ...]] = [(w.reason, stamp(w.at), w.target_id) for w in writes]
+    return [(_FINAL_STATUS, statuses), (_FINISH, finishes)]
+
+
+_STATEMENTS: dict[type, Callable[[list[Any], Callable[[datetime], object]], list[Statement]]] = {
+    SetVisitStatus: _statuses,
+    OpenAdminTask: _admin_tasks,
+    ScheduleDue: _due,
+    FinishTarget: _finishes,
+}
+
+
+class SqliteSelect:
+    """A select compiled once for sqlite3, with a WHERE of its own, its rows made as SQLAlchemy makes them (the
+    columns' own result processors: instants, booleans) and read by column name."""
+
+    def __init__(self, query: Select[Any], dialect: Dialect, tail: str) -> None:
+        self.sql = f"{query.compile(dialect=dialect)} {tail}"
+        columns = list(query.selected_columns)
+        self.processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self.row: Any = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]
+
+    def rows(self, conn: sqlite3.Connection, *params: object) -> list[Any]:
+        make, processors = self.row, self.processors
+        return [
+            make(*(p(v) if p is not None else v for p, v in zip(processors, raw, strict=True)))
+            for raw in conn.execute(self.sql, params)
+        ]
+
+
+_IDS = "(SELECT value FROM json_each(?))"
+
+
+@dataclass(frozen=True)
+class ViewReader:
+    """The reads of followups.read_views, for sqlite3: targets, their SMS, their attempts on one snapshot."""
+
+    targets: SqliteSelect
+    sms: SqliteSelect
+    attempts: SqliteSelect
+
+    @classmethod
+    def compile(cls, target_query: Select[Any], dialect: Dialect) -> ViewReader:
+        return cls(
+            SqliteSelect(target_query, dialect, f"WHERE targets.target_id IN {_IDS}"),
+            SqliteSelect(
+                select(sms_messages.c.target_id, sms_messages.c.status),
+                dialect,
+                f"WHERE sms_messages.target_id IN {_IDS} ORDER BY sms_messages.created_at",
+            ),
+            SqliteSelect(
+                select(attempts),
+                dialect,
+                f"WHERE attempts.target_id IN {_IDS} ORDER BY attempts.target_id, attempts.n",
+            ),
+        )
+
+    def read(self, conn: sqlite3.Connection, target_ids: Collection[int]) -> ViewRows:
+        ids = json.dumps(sorted(set(target_ids)))
+        return ViewRows(self.targets.rows(conn, ids), self.sms.rows(conn, ids), self.attempts.rows(conn, ids))

@@ -1,0 +1,220 @@
+"""The reminder flow writes a batch of finished calls' follow-ups in one transaction, on a real SQLite file and
+(`--db=postgresql`) on a real PostgreSQL: a batch the database cuts in the middle leaves nothing of itself, the
+same batch written again after the cut is whole, and written once more after the worker has dialled and texted
+it plans no second call and no second SMS.
+
+The cut is the database's own: a trigger that refuses the batch's last row (the SMS of the fourth patient),
+so the transaction fails after six of its seven writes went through."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bench.intake.seed import CLINIC, TRUNK, phone_of, seed_db
+from bench.lib.clinic import ClinicTime
+from dialer.app import Runtime, open_runtime
+from dialer.core.ids import SmsKey
+from dialer.core.outcomes import classify
+from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, Settled
+from dialer.engine.reminders import ReminderFlow
+from dialer.settings import Settings, parse_settings
+from dialer.storage.fastbatch import SqliteBatchWriter
+from dialer.storage.pgbatch import PgBatchWriter
+from dialer.storage.reminders import SqlReminderStore
+from dialer.storage.repository import Storage
+
+# target: (attempts placed, the key pressed on the last one, answered)
+CALLS = {1: (1, "1", True), 2: (1, "2", True), 3: (1, None, False), 4: (2, None, False)}
+CUT_TARGET = 4
+
+SQLITE_CUT = f"""CREATE TRIGGER cut BEFORE INSERT ON due_tasks WHEN NEW.target_id = {CUT_TARGET}
+BEGIN SELECT RAISE(ABORT, 'the batch is cut here'); END"""
+PG_CUT = (
+    f"""CREATE FUNCTION cut() RETURNS trigger AS $$ BEGIN IF NEW.target_id = {CUT_TARGET} THEN
+    RAISE EXCEPTION 'the batch is cut here'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql""",
+    "CREATE TRIGGER cut BEFORE INSERT ON due_tasks FOR EACH ROW EXECUTE FUNCTION cut()",
+)
+PG_MEND = ("DROP TRIGGER cut ON due_tasks", "DROP FUNCTION cut()")
+
+
+def settings_for(home: Path, clinic: ClinicTime) -> Settings:
+    """Two calls a patient in a window open now, then an SMS to one not reached."""
+    local = clinic.local_now()
+    return parse_settings(
+        {
+            "service": {"data_dir": str(home)},
+            "ami": {"host": "127.0.0.1", "secret": "never-connected-here"},
+            "trunks": {TRUNK: {"dial": "Local/{number}@patients", "max_channels": 4}},
+            "clinics": [
+                {
+                    "id": CLINIC,
+                    "name": "Клиника «Улыбка»",
+                    "timezone": str(local.tzinfo),
+                    "phone": "+7 495 123-45-67",
+                    "trunk": TRUNK,
+                    "skip_holidays": False,
+                }
+            ],
+            "campaigns": {
+                "reminders": {
+                    "windows": [
+                        {
+                            "start": (local - timedelta(minutes=30)).strftime("%H:%M:%S"),
+                            "end": (local + timedelta(hours=3)).strftime("%H:%M:%S"),
+                            "attempts": 2,
+                        }
+                    ],
+                    "same_day_confirmation": False,
+                    "sms_when_not_reached": True,
+                }
+            },
+            "sms": {"provider": "none"},
+        }
+    )
+
+
+@dataclass
+class Clinic:
+    rt: Runtime
+    ended: list[AttemptRow]  # each patient's last call, ended
+    backend: str
+    path: str
+
+    @property
+    def flow(self) -> ReminderFlow:
+        return self.rt.reminders
+
+    def calls_finished(self) -> None:
+        """What the call desk tells the flow as the calls end: the key pressed, then the end."""
+        for row in self.ended:
+            digit = CALLS[row.target_id][1]
+            if digit is not None:
+                self.flow.digit_pressed(row, digit, row.created_at + timedelta(seconds=20))
+            self.flow.finished(row)
+
+    async def sql(self, *statements: str) -> None:
+        async with self.rt.storage.engine.begin() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+
+    async def rows(self, query: str) -> list[tuple[object, ...]]:
+        async with self.rt.storage.engine.connect() as conn:
+            return [tuple(r) for r in await conn.execute(text(query))]
+
+    async def written(self) -> dict[str, list[tuple[object, ...]]]:
+        return {
+            "appointments": await self.rows(
+                "select appointment_id, reminder_status, reminder_digit from appointments order by appointment_id"
+            ),
+            "targets": await self.rows(
+                "select target_id, state, stop_reason, updated_at from targets order by target_id"
+            ),
+            "admin_tasks": await self.rows(
+                "select kind, subject_id, source, status from admin_tasks order by task_id"
+            ),
+            "due_tasks": await self.rows(
+                "select task_id, kind, target_id, state, due_at from due_tasks order by task_id"
+            ),
+        }
+
+
+async def place_and_end(rt: Runtime, now: datetime) -> list[AttemptRow]:
+    last: list[AttemptRow] = []
+    for target, (placed, digit, answered) in CALLS.items():
+        for n in range(1, placed + 1):
+            attempt_id = f"reminders:{target}:{n}"
+            row = AttemptRow(
+                attempt_id, CLINIC, target, n, phone_of(target), TRUNK, AttemptState.DIALING, now
+            )
+            await rt.storage.attempts.create(row)
+            result = classify(answered=answered, reason=4 if answered else 3, cause=16 if answered else 19)
+            settled = Settled.FINAL if digit is not None and n == placed else Settled.OPEN
+            await rt.storage.attempts.apply(
+                AttemptBatch(
+                    answered=[(attempt_id, now)] if answered else [],
+                    digits=[(attempt_id, digit, settled)] if digit is not None and n == placed else [],
+                    ends=[
+                        AttemptEnd(attempt_id, now, 4 if answered else 3, 16, result, answered, attempt_id)
+                    ],
+                ),
+                [],
+            )
+        last.append(row)
+    return last
+
+
+@pytest.fixture(params=["fast path", "sqlalchemy"])
+async def clinic(
+    request: pytest.FixtureRequest, database_url: str, backend: str, tmp_path: Path
+) -> AsyncIterator[Clinic]:
+    """A clinic's runtime whose four patients' calls have ended; its batches through the driver's own fast
+    path (sqlite3, asyncpg), or through SQLAlchemy."""
+    time = ClinicTime.morning()
+    settings = settings_for(tmp_path, time)
+    clock = time.clock()
+    storage = await Storage.open(database_url)
+    if request.param == "sqlalchemy":
+        storage.reminders.batches = None
+    async with open_runtime(settings, clock=clock, storage=storage) as rt:
+        await seed_db(storage, settings, [f"reminders:{t}:1" for t in CALLS], clock.now())
+        ended = await place_and_end(rt, clock.now() - timedelta(minutes=20))
+        yield Clinic(rt, ended, backend, request.param)
+
+
+async def test_a_cut_batch_leaves_nothing_and_its_replay_dials_and_texts_no_one_twice(clinic: Clinic) -> None:
+    fast = isinstance(clinic.rt.storage.reminders.batches, (SqliteBatchWriter, PgBatchWriter))
+    assert fast == (clinic.path == "fast path")
+    before = await clinic.written()
+
+    await clinic.sql(*((SQLITE_CUT,) if clinic.backend == "sqlite" else PG_CUT))
+    clinic.calls_finished()
+    with pytest.raises(Exception, match="the batch is cut here"):
+        await clinic.flow.follow_up_waiting()
+    assert await clinic.written() == before  # not the first six writes either
+
+    # Started again: the same calls' follow-ups, now without the cut.
+    await clinic.sql(*(("DROP TRIGGER cut",) if clinic.backend == "sqlite" else PG_MEND))
+    clinic.calls_finished()
+    assert await clinic.flow.follow_up_waiting() == 6
+    after = await clinic.written()
+    assert [a[1:3] for a in after["appointments"]] == [
+        ("confirmed", "1"),
+        ("cancelled", "2"),
+        ("pending", None),
+        ("pending", None),
+    ]
+    assert [t[1:3] for t in after["targets"]] == [
+        ("done", "settled"),
+        ("done", "settled"),
+        ("active", None),
+        ("active", None),
+    ]
+    assert [(t[0], t[2]) for t in after["admin_tasks"]] == [("reschedule", "reminders:2:1")]
+    second_call = clinic.rt.desk.attempt_id("reminders", 3, 2).due_task_id
+    sms = SmsKey("reminders", CUT_TARGET, "not_reached").due_task_id
+    assert sorted(t[:4] for t in after["due_tasks"]) == sorted(
+        [(second_call, "dial", 3, "pending"), (sms, "sms", CUT_TARGET, "pending")]
+    )
+
+    # What the flow reads of them is the same whichever path reads it.
+    store = clinic.rt.storage.reminders
+    view = await store.follow_up_view(CALLS)
+    assert sorted(view) == sorted(CALLS) and [len(v.history) for v in view.values()] == [1, 1, 1, 2]
+    assert view == await SqlReminderStore(store.engine).follow_up_view(CALLS)
+
+    # The worker dials the third patient and texts the fourth; then the same batch is written once more.
+    for task_id, *_ in after["due_tasks"]:
+        await clinic.rt.storage.due.finish(str(task_id))
+    done = await clinic.written()
+    clinic.calls_finished()
+    await clinic.flow.follow_up_waiting()
+    # The answers are written again as they were (the key's time with them); the due tasks stay done: nobody
+    # is dialled or texted again.
+    assert await clinic.written() == done
+    assert await clinic.rt.storage.due.claim_due(clinic.rt.clock.now() + timedelta(days=1), 10, "w") == []
