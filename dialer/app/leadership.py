@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dialer.core.pbx_links import NamedLinks
 from dialer.core.ports import LinkHook, PbxLink
 
 log = logging.getLogger("dialer")
@@ -72,6 +74,11 @@ class GatedLink:
     @property
     def connected(self) -> bool:
         return self.link.connected
+
+    @property
+    def by_name(self) -> Mapping[str, PbxLink]:
+        """Each Asterisk's link, when there are several (the health check and the metrics name them)."""
+        return self.link.by_name if isinstance(self.link, NamedLinks) else {}
 
     async def run(self) -> None:
         await self.link.run()

@@ -19,7 +19,8 @@ class NamedLinks(Protocol):
 
 def links_by_name(link: PbxLink, single: str) -> dict[str, PbxLink]:
     """Each Asterisk's link by its name; the only link of a single-Asterisk installation under `single`."""
-    return dict(link.by_name) if isinstance(link, NamedLinks) else {single: link}
+    named = dict(link.by_name) if isinstance(link, NamedLinks) else {}
+    return named or {single: link}
 
 
 class PbxAway(PeerFailed):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dialer.core.clock import Clock
 from dialer.core.inbound import InboundEnded
-from dialer.core.pbx_links import NamedLinks
+from dialer.core.pbx_links import links_by_name
 from dialer.core.ports import PbxLink, Telephony
 from dialer.core.queuelog import QueueLogReader, settle_unseen
 from dialer.core.records import InboundSource
@@ -185,7 +185,7 @@ class LinkRecovery:
         return self._scope.gate.is_set() and self._own_link_up()
 
     def _own_link_up(self) -> bool:
-        link = self._link.by_name.get(self._name) if isinstance(self._link, NamedLinks) else self._link
+        link = links_by_name(self._link, self._name).get(self._name)
         return link is not None and link.connected
 
     def _own(self, channels: frozenset[str]) -> frozenset[str]:
