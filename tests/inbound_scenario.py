@@ -17,7 +17,7 @@ from typing import Any
 from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
-from bench.lib.service import free_port, start_service, stop_service, wait_healthy
+from bench.lib.service import free_port, service_env, start_service, stop_service, wait_healthy
 from dialer.sandbox.carrier import CARRIER_USERNAME
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
@@ -114,8 +114,14 @@ class Service:
             self.process.send_signal(signal.SIGKILL)
             await self.process.wait()
 
+    def database_env(self) -> dict[str, str] | None:
+        """The service's environment when its database is not the SQLite file under its folder (None: the usual)."""
+        return (
+            service_env({"DIALER_DATABASE_URL": self.home.database_url}) if self.home.database_url else None
+        )
+
     async def restart(self) -> None:
-        self.process = await start_service(self.home.root, self.home.config)
+        self.process = await start_service(self.home.root, self.home.config, self.database_env())
         await wait_healthy(self.base, timeout=30)
 
     async def set_global(self, name: str, value: str) -> None:
@@ -200,13 +206,15 @@ class Service:
 
     def tasks(self) -> list[Any]:
         return (
-            self.home.query("select * from callback_tasks order by task_id") if self.home.db.exists() else []
+            self.home.query("select * from callback_tasks order by task_id")
+            if self.home.has_database()
+            else []
         )
 
     def calls(self) -> list[Any]:
         return (
             self.home.query("select * from inbound_calls order by started_at")
-            if self.home.db.exists()
+            if self.home.has_database()
             else []
         )
 
@@ -225,19 +233,21 @@ async def running_service(
     clinic: ClinicTime | None = None,
     *,
     carrier_ami: bool = False,
+    database_url: str = "",
     **config: Any,
 ) -> AsyncIterator[Service]:
     """`dialer run` on the clinic's clock (by default 11:00 on a working day in Moscow, whatever the host's hour),
     with `service_config(**config)`; `carrier_ami` also logs in to the carrier's AMI, for
     `call_from_public_network`. Nobody is in the reception queue when it starts (a test puts its administrators
-    there), so that no callback rings anyone the test did not expect."""
+    there), so that no callback rings anyone the test did not expect. Its database is `database_url` (the
+    `database_url` fixture's, to run the scenario on each backend), by default the SQLite file under `root`."""
     clinic = clinic or ClinicTime.morning()
     port = free_port()
     async with (
         contextlib.AsyncExitStack() as links,
         FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio,
     ):
-        home = DialerHome(root)
+        home = DialerHome(root, database_url=database_url)
         home.write(service_config(sandbox, twilio, port, clinic, **config))
         ami = await RawAmi.logged_in(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)
         links.push_async_callback(ami.close)
@@ -251,7 +261,7 @@ async def running_service(
         await service.set_global("DIALER_QUEUE_TIMEOUT", "30")
         await service.set_global("DIALER_INBOUND_QUEUE", QUEUE)
         await service.admins()
-        service.process = await start_service(home.root, home.config)
+        service.process = await start_service(home.root, home.config, service.database_env())
         try:
             await wait_healthy(service.base, timeout=30)
             yield service

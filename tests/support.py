@@ -1,4 +1,5 @@
-"""Helpers for tests that run the real `dialer` command against the real sandbox and a real SQLite file."""
+"""Helpers for tests that run the real `dialer` command against the real sandbox and a real database (a SQLite
+file, or PostgreSQL by URL)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import asyncio
 import inspect
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
+
+from tests.db_rows import Record, read_rows
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,10 +59,12 @@ def sim_phone(last_digit: int | str, rng: random.Random | None = None) -> str:
 
 @dataclass
 class DialerHome:
-    """A folder with a dialer.toml, for running the real CLI."""
+    """A folder with a dialer.toml, for running the real CLI; its database is the SQLite file under the folder
+    unless `database_url` names another (then every `dialer` started from here gets it as DIALER_DATABASE_URL)."""
 
     root: Path
     sections: dict[str, str] = field(default_factory=dict)
+    database_url: str = ""
 
     @property
     def config(self) -> Path:
@@ -70,10 +74,24 @@ class DialerHome:
     def db(self) -> Path:
         return self.root / "var" / "dialer.db"
 
+    @property
+    def url(self) -> str:
+        """The database the service started from here writes to."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.db}"
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment of a `dialer` started from here: the caller's, the database's URL, then `extra`."""
+        url = {"DIALER_DATABASE_URL": self.database_url} if self.database_url else {}
+        return {**os.environ, **url, **(extra or {})}
+
+    def has_database(self) -> bool:
+        """Whether there is a database to read yet: the SQLite file appears with the service's first start."""
+        return bool(self.database_url) or self.db.exists()
+
     @classmethod
-    def one_clinic(cls, root: Path) -> DialerHome:
+    def one_clinic(cls, root: Path, database_url: str = "") -> DialerHome:
         """A home with the `ONE_CLINIC` config written."""
-        home = cls(root)
+        home = cls(root, database_url=database_url)
         home.write(ONE_CLINIC)
         return home
 
@@ -90,7 +108,7 @@ class DialerHome:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, **(env or {})},
+            env=self.env(env),
         )
 
     async def start(
@@ -107,7 +125,7 @@ class DialerHome:
             cwd=self.root,
             stdout=stdout,
             stderr=stderr,
-            env={**os.environ, **(env or {})},
+            env=self.env(env),
         )
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -117,13 +135,12 @@ class DialerHome:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, **(env or {})},
+            env=self.env(env),
         )
 
-    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
-        with sqlite3.connect(self.db) as conn:
-            conn.row_factory = sqlite3.Row
-            return list(conn.execute(sql, params))
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[Record]:
+        """The rows `sql` (with `?` placeholders) selects from this home's database, whichever it is."""
+        return read_rows(self.url, sql, params)
 
     def attempt_id(self, campaign: str, target: int, n: int) -> str:
         """An attempt id as this installation's service makes it (its installation id first)."""
