@@ -17,7 +17,7 @@ from typing import Any
 from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
-from bench.lib.service import free_port, service_env, start_service, stop_service, wait_healthy
+from bench.lib.service import free_port, start_service, stop_service, wait_healthy
 from dialer.sandbox.carrier import CARRIER_USERNAME
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
@@ -47,13 +47,15 @@ def service_config(
     trunk: str = CARRIER_TRUNK,
     queue_log: bool = True,
     ami_proxy_port: int | None = None,
+    database_url: str = "",
 ) -> str:
     """The settings of an installation beside the sandbox's PBX: the shipped inbound dialplan and the FreePBX-style
     flows of tests/asterisk/freepbx.conf (their DIDs, from-pstn among the inbound contexts, from-internal where
     the administrators dial out). The clinic calls back over `trunk`: CARRIER_TRUNK, the PJSIP trunk to the
     sandbox's carrier, or SIM_TRUNK, the `Local/` patients, for a test that needs one of theirs. Without
     `queue_log` the service has only its own events to recover missed calls from after a gap in its AMI link
-    (which goes through a proxy at `ami_proxy_port` when given)."""
+    (which goes through a proxy at `ami_proxy_port` when given). Its database is `database_url` when given, so
+    that every `dialer` command run on this config (the service, `users add`, reports) uses the same one."""
     queue_log_path = sandbox.sandbox.layout.root / "var/log/asterisk/queue_log" if queue_log else ""
     return service_toml(
         sandbox,
@@ -89,6 +91,7 @@ admin_ring = "4s"
 {alerts}
 """,
         ami_proxy_port=ami_proxy_port,
+        database_url=database_url,
     )
 
 
@@ -114,14 +117,8 @@ class Service:
             self.process.send_signal(signal.SIGKILL)
             await self.process.wait()
 
-    def database_env(self) -> dict[str, str] | None:
-        """The service's environment when its database is not the SQLite file under its folder (None: the usual)."""
-        return (
-            service_env({"DIALER_DATABASE_URL": self.home.database_url}) if self.home.database_url else None
-        )
-
     async def restart(self) -> None:
-        self.process = await start_service(self.home.root, self.home.config, self.database_env())
+        self.process = await start_service(self.home.root, self.home.config)
         await wait_healthy(self.base, timeout=30)
 
     async def set_global(self, name: str, value: str) -> None:
@@ -248,7 +245,7 @@ async def running_service(
         FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio,
     ):
         home = DialerHome(root, database_url=database_url)
-        home.write(service_config(sandbox, twilio, port, clinic, **config))
+        home.write(service_config(sandbox, twilio, port, clinic, database_url=database_url, **config))
         ami = await RawAmi.logged_in(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)
         links.push_async_callback(ami.close)
         service = Service(home, ami, sandbox, twilio, f"http://127.0.0.1:{port}", clinic)
@@ -261,10 +258,13 @@ async def running_service(
         await service.set_global("DIALER_QUEUE_TIMEOUT", "30")
         await service.set_global("DIALER_INBOUND_QUEUE", QUEUE)
         await service.admins()
-        service.process = await start_service(home.root, home.config, service.database_env())
+        service.process = await start_service(home.root, home.config)
         try:
             await wait_healthy(service.base, timeout=30)
             yield service
+            # Whatever ran on this config wrote to the database it names, not to a SQLite file of its own.
+            if database_url and home.db.exists():
+                raise AssertionError(f"something wrote to {home.db} instead of the test's database")
         finally:
             if service.process is not None:
                 await stop_service(service.process, grace=20)
