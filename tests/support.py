@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from sqlalchemy.engine import make_url
+
 from tests.db_rows import Record, read_rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,7 +88,8 @@ class DialerHome:
 
     def has_database(self) -> bool:
         """Whether there is a database to read yet: the SQLite file appears with the service's first start."""
-        return bool(self.database_url) or self.db.exists()
+        url = make_url(self.url)
+        return url.get_backend_name() != "sqlite" or Path(url.database or "").exists()
 
     @classmethod
     def one_clinic(cls, root: Path, database_url: str = "") -> DialerHome:
@@ -96,6 +99,10 @@ class DialerHome:
         return home
 
     def write(self, text: str) -> None:
+        """The config; its [service] table names this home's `database_url` when it has one, so that whatever
+        reads the config (the CLI, `load_settings`) opens the same database."""
+        if self.database_url and "[service]\n" in text and "database_url" not in text:
+            text = text.replace("[service]\n", f'[service]\ndatabase_url = "{self.database_url}"\n', 1)
         self.root.mkdir(parents=True, exist_ok=True)
         self.config.write_text(text, encoding="utf-8")
 
