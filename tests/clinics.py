@@ -164,7 +164,7 @@ async def clinic_chain(
     patient with a visit the day after tomorrow and a КОС row in every clinic; on `database_url` when given
     (the SQLite file in `root` otherwise)."""
     port = free_port()
-    home = DialerHome(root)
+    home = DialerHome(root, database_url=database_url or "")
     home.write(chain_config(port))
     clock = ClinicTime.morning()
     rng = random.Random()

@@ -49,6 +49,7 @@ def service_config(
     ami_proxy_port: int | None = None,
     service: str = "",
     carrier_channels: int = 10,
+    database_url: str = "",
 ) -> str:
     """The settings of an installation beside the sandbox's PBX: the shipped inbound dialplan and the FreePBX-style
     flows of tests/asterisk/freepbx.conf (their DIDs, from-pstn among the inbound contexts, from-internal where
@@ -56,7 +57,9 @@ def service_config(
     sandbox's carrier, or SIM_TRUNK, the `Local/` patients, for a test that needs one of theirs. Without
     `queue_log` the service has only its own events to recover missed calls from after a gap in its AMI link
     (which goes through a proxy at `ami_proxy_port` when given). `service` is more keys of the [service] table
-    (a shared database, the takeover of two nodes); `carrier_channels` the trunk's channels at once."""
+    (a shared database, the takeover of two nodes); `carrier_channels` the trunk's channels at once. Its database
+    is `database_url` when given, so that every `dialer` command run on this config (the service, `users add`,
+    reports) uses the same one."""
     queue_log_path = sandbox.sandbox.layout.root / "var/log/asterisk/queue_log" if queue_log else ""
     text = service_toml(
         sandbox,
@@ -92,6 +95,7 @@ admin_ring = "4s"
 {alerts}
 """,
         ami_proxy_port=ami_proxy_port,
+        database_url=database_url,
     )
     return text.replace("[service]\n", f"[service]\n{service}", 1)
 
@@ -204,13 +208,15 @@ class Service:
 
     def tasks(self) -> list[Any]:
         return (
-            self.home.query("select * from callback_tasks order by task_id") if self.home.db.exists() else []
+            self.home.query("select * from callback_tasks order by task_id")
+            if self.home.has_database()
+            else []
         )
 
     def calls(self) -> list[Any]:
         return (
             self.home.query("select * from inbound_calls order by started_at")
-            if self.home.db.exists()
+            if self.home.has_database()
             else []
         )
 
@@ -229,20 +235,22 @@ async def running_service(
     clinic: ClinicTime | None = None,
     *,
     carrier_ami: bool = False,
+    database_url: str = "",
     **config: Any,
 ) -> AsyncIterator[Service]:
     """`dialer run` on the clinic's clock (by default 11:00 on a working day in Moscow, whatever the host's hour),
     with `service_config(**config)`; `carrier_ami` also logs in to the carrier's AMI, for
     `call_from_public_network`. Nobody is in the reception queue when it starts (a test puts its administrators
-    there), so that no callback rings anyone the test did not expect."""
+    there), so that no callback rings anyone the test did not expect. Its database is `database_url` (the
+    `database_url` fixture's, to run the scenario on each backend), by default the SQLite file under `root`."""
     clinic = clinic or ClinicTime.morning()
     port = free_port()
     async with (
         contextlib.AsyncExitStack() as links,
         FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio,
     ):
-        home = DialerHome(root)
-        home.write(service_config(sandbox, twilio, port, clinic, **config))
+        home = DialerHome(root, database_url=database_url)
+        home.write(service_config(sandbox, twilio, port, clinic, database_url=database_url, **config))
         ami = await RawAmi.logged_in(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)
         links.push_async_callback(ami.close)
         service = Service(home, ami, sandbox, twilio, f"http://127.0.0.1:{port}", clinic)
@@ -259,6 +267,9 @@ async def running_service(
         try:
             await wait_healthy(service.base, timeout=30)
             yield service
+            # Whatever ran on this config wrote to the database it names, not to a SQLite file of its own.
+            if database_url and home.db.exists():
+                raise AssertionError(f"something wrote to {home.db} instead of the test's database")
         finally:
             if service.process is not None:
                 await stop_service(service.process, grace=20)

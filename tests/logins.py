@@ -114,8 +114,8 @@ class Browser:
 
 
 @contextlib.asynccontextmanager
-async def running_site(tmp_path: Path) -> AsyncIterator[Site]:
-    home = DialerHome.one_clinic(tmp_path)
+async def running_site(tmp_path: Path, database_url: str = "") -> AsyncIterator[Site]:
+    home = DialerHome.one_clinic(tmp_path, database_url)
     settings = load_settings(home.config, env={})
     clock = FakeClock(datetime.now(UTC))
     async with open_runtime(settings, clock=clock) as rt:

@@ -62,10 +62,12 @@ def service_toml(
     clock: ClinicTime,
     *sections: str,
     ami_proxy_port: int | None = None,
+    database_url: str = "",
 ) -> str:
     """The whole file: `sections` (trunks, clinics, campaigns, in the order TOML needs them) between the service's
     own settings and the SMS gateway's. With `ami_proxy_port` the service reaches the sandbox's AMI through a
-    proxy there (tests/ami_proxy.py), which a test cuts."""
+    proxy there (tests/ami_proxy.py), which a test cuts. With `database_url` its database is that one (the
+    `database_url` fixture's) rather than the SQLite file under its folder."""
     body = "".join(sections)
     if ami_proxy_port is None:
         head = service_head(clock, web_port, sandbox)
@@ -74,6 +76,8 @@ def service_toml(
         head = service_head(
             clock, web_port, replace(sandbox, port=ami_proxy_port), "reconnect_max_delay = 1\n"
         )
+    if database_url:
+        head = head.replace("[service]\n", f'[service]\ndatabase_url = "{database_url}"\n', 1)
     return f"""{head}
 {body}
 [sms]

@@ -1,4 +1,5 @@
-"""Helpers for tests that run the real `dialer` command against the real sandbox and a real SQLite file."""
+"""Helpers for tests that run the real `dialer` command against the real sandbox and a real database (a SQLite
+file, or PostgreSQL by URL)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import asyncio
 import inspect
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
+
+from sqlalchemy.engine import make_url
+
+from tests.db_rows import Record, read_rows
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,10 +61,12 @@ def sim_phone(last_digit: int | str, rng: random.Random | None = None) -> str:
 
 @dataclass
 class DialerHome:
-    """A folder with a dialer.toml, for running the real CLI."""
+    """A folder with a dialer.toml, for running the real CLI; its database is the SQLite file under the folder
+    unless `database_url` names another (then every `dialer` started from here gets it as DIALER_DATABASE_URL)."""
 
     root: Path
     sections: dict[str, str] = field(default_factory=dict)
+    database_url: str = ""
 
     @property
     def config(self) -> Path:
@@ -70,14 +76,33 @@ class DialerHome:
     def db(self) -> Path:
         return self.root / "var" / "dialer.db"
 
+    @property
+    def url(self) -> str:
+        """The database the service started from here writes to."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.db}"
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment of a `dialer` started from here: the caller's, the database's URL, then `extra`."""
+        url = {"DIALER_DATABASE_URL": self.database_url} if self.database_url else {}
+        return {**os.environ, **url, **(extra or {})}
+
+    def has_database(self) -> bool:
+        """Whether there is a database to read yet: the SQLite file appears with the service's first start."""
+        url = make_url(self.url)
+        return url.get_backend_name() != "sqlite" or Path(url.database or "").exists()
+
     @classmethod
-    def one_clinic(cls, root: Path) -> DialerHome:
+    def one_clinic(cls, root: Path, database_url: str = "") -> DialerHome:
         """A home with the `ONE_CLINIC` config written."""
-        home = cls(root)
+        home = cls(root, database_url=database_url)
         home.write(ONE_CLINIC)
         return home
 
     def write(self, text: str) -> None:
+        """The config; its [service] table names this home's `database_url` when it has one, so that whatever
+        reads the config (the CLI, `load_settings`) opens the same database."""
+        if self.database_url and "[service]\n" in text and "database_url" not in text:
+            text = text.replace("[service]\n", f'[service]\ndatabase_url = "{self.database_url}"\n', 1)
         self.root.mkdir(parents=True, exist_ok=True)
         self.config.write_text(text, encoding="utf-8")
 
@@ -90,7 +115,7 @@ class DialerHome:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, **(env or {})},
+            env=self.env(env),
         )
 
     async def start(
@@ -107,7 +132,7 @@ class DialerHome:
             cwd=self.root,
             stdout=stdout,
             stderr=stderr,
-            env={**os.environ, **(env or {})},
+            env=self.env(env),
         )
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -117,13 +142,12 @@ class DialerHome:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, **(env or {})},
+            env=self.env(env),
         )
 
-    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
-        with sqlite3.connect(self.db) as conn:
-            conn.row_factory = sqlite3.Row
-            return list(conn.execute(sql, params))
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[Record]:
+        """The rows `sql` (with `?` placeholders) selects from this home's database, whichever it is."""
+        return read_rows(self.url, sql, params)
 
     def attempt_id(self, campaign: str, target: int, n: int) -> str:
         """An attempt id as this installation's service makes it (its installation id first)."""

@@ -12,6 +12,7 @@ from dialer.core.recalls import ALL_FIELDS as RECALL_FIELDS
 from dialer.core.wrapup import FIELDS as WRAPUP_FIELDS
 from dialer.core.wrapup import RESULTS
 from dialer.web.access import add_route, public
+from dialer.web.params import MAX_ID
 
 ERRORS = {
     "type": "object",
@@ -135,7 +136,7 @@ SPEC: dict[str, Any] = {
                         "name": "wrapup_id",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
                     }
                 ],
                 "requestBody": _json_body(

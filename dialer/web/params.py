@@ -18,7 +18,9 @@ from dialer.core.rows import FIRST_DAY, LAST_DAY
 from dialer.settings import ClinicSettings, Settings
 from dialer.web.errors import json_refusal
 
-MAX_ID = 2**63 - 1
+# Row ids are SQL INTEGER: 64 bits on SQLite but 32 on PostgreSQL, where a larger number fails the query itself.
+# Past the smaller range no row can have the id on either.
+MAX_ID = 2**31 - 1
 # ASCII digits only: int() would also take "٣", "1_000" and " +5 ".
 _ID = re.compile(r"[0-9]{1,19}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

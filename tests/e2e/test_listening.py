@@ -19,8 +19,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.anyhour]
 
 async def test_the_senior_administrator_sets_the_skill_of_the_week_and_the_administrator_sees_it(
     tmp_path: Path,
+    database_url: str,
 ) -> None:
-    async with clinic_chain(tmp_path) as chain, chromium() as browser:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain, chromium() as browser:
         op1 = chain.people["op1"]
         start, _ = week_bounds(week_start(chain.time.today), chain.time.tz)
         db = Db(chain.rt.storage.engine)

@@ -14,8 +14,10 @@ from tests.e2e.browser import chromium, logged_in, screenshot_dir
 pytestmark = [pytest.mark.browser]
 
 
-async def test_the_senior_administrator_records_a_reason_and_sees_it_counted(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain, chromium() as browser:
+async def test_the_senior_administrator_records_a_reason_and_sees_it_counted(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain, chromium() as browser:
         day = chain.time.today.isoformat()
         rows = [
             (n, {**chain.appointment_row("c1", a), "visit_date": day, "attended": "нет", **extra})

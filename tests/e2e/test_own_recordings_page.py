@@ -16,8 +16,10 @@ from tests.integration.test_own_recordings import let_operators_hear_own
 pytestmark = [pytest.mark.browser]
 
 
-async def test_an_administrator_plays_their_own_recording_where_the_clinic_allows_it(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain, chromium() as browser:
+async def test_an_administrator_plays_their_own_recording_where_the_clinic_allows_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain, chromium() as browser:
         _, recording, others = await seed(chain)
         _, page = await logged_in(browser, chain.base, "op1", PASSWORD)
         await page.goto(f"{chain.base}/operator")

@@ -41,11 +41,11 @@ async def import_patient(svc, phone: str, name: str, token: str) -> None:  # typ
 
 
 async def test_operators_see_the_caller_and_wrap_up_and_the_supervisor_sees_the_line(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     rng = random.Random()
     phone = sim_phone(3, rng)
-    async with running_service(sandbox, tmp_path) as svc, chromium() as browser:
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc, chromium() as browser:
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
         add_user(svc, "olga", "operator", "Ольга Белова", "Local/admin2@sandbox-agents")
         add_user(svc, "boss", "supervisor", "Елена Старшая")
@@ -114,8 +114,10 @@ async def test_operators_see_the_caller_and_wrap_up_and_the_supervisor_sees_the_
             await boss.screenshot(path=str(shots / "supervisor.png"), full_page=True)
 
 
-async def test_login_is_refused_after_too_many_failures(sandbox: SandboxHandle, tmp_path: Path) -> None:
-    async with running_service(sandbox, tmp_path) as svc, chromium() as browser:
+async def test_login_is_refused_after_too_many_failures(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc, chromium() as browser:
         add_user(svc, "anna", "operator", "Анна", "Local/admin1@sandbox-agents")
         context = await browser.new_context()
         page = await context.new_page()
@@ -136,7 +138,7 @@ async def test_login_is_refused_after_too_many_failures(sandbox: SandboxHandle, 
 
 
 async def test_an_administrator_works_two_kos_calls_from_pop_up_to_wrap_up(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     from tests.kos_scenario import kos_config, webhook_receiver
 
@@ -148,7 +150,9 @@ async def test_an_administrator_works_two_kos_calls_from_pop_up_to_wrap_up(
     names = {first: "Смирнова Анна", second: "Кузнецов Игорь"}
     async with (
         webhook_receiver(fail_first=0) as receiver,
-        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port)) as svc,
+        running_service(
+            sandbox, tmp_path, clinic, extra=kos_config(receiver.port), database_url=database_url
+        ) as svc,
         chromium() as browser,
     ):
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")

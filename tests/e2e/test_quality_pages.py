@@ -49,8 +49,9 @@ async def week_cell(page: Page, user_id: int) -> str:
 
 async def test_the_supervisor_plays_a_recording_scores_the_call_and_sees_the_weekly_score_change(
     tmp_path: Path,
+    database_url: str,
 ) -> None:
-    async with clinic_chain(tmp_path) as chain, chromium() as browser:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain, chromium() as browser:
         contact, _, others = await seed(chain)
         op1 = chain.people["op1"].user_id
         _, boss = await logged_in(browser, chain.base, "sup1", PASSWORD)

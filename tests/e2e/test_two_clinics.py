@@ -111,7 +111,7 @@ async def import_visits(svc: Service, token: str, visits: list[dict[str, str]]) 
 
 
 async def test_clinic_c1_staff_never_see_clinic_c2_patients_while_c2_calls_ring_and_are_missed(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     clock = ClinicTime.morning()
     rng = random.Random()
@@ -122,7 +122,9 @@ async def test_clinic_c1_staff_never_see_clinic_c2_patients_while_c2_calls_ring_
     visit_day = (clock.today + timedelta(days=3)).isoformat()  # no reminder is due today
     visit = {"visit_time": "17:30", "visit_date": visit_day, "doctor": "Иванова Мария Петровна"}
     async with (
-        running_service(sandbox, tmp_path, clock, extra=second_clinic(clock)) as svc,
+        running_service(
+            sandbox, tmp_path, clock, extra=second_clinic(clock), database_url=database_url
+        ) as svc,
         chromium() as browser,
     ):
         add_user(svc, "anna", "operator", "Анна Морозова", "Local/admin1@sandbox-agents", clinics=["c1"])

@@ -62,8 +62,14 @@ async def one_check(site: Site) -> None:
     site.clock.advance(SESSION_CHECK_SECONDS)
 
 
-async def test_disabling_a_user_ends_the_sessions_and_closes_the_open_pages(tmp_path: Path) -> None:
-    async with running_site(tmp_path) as site, site.browser() as anna, site.browser("127.0.0.8") as other:
+async def test_disabling_a_user_ends_the_sessions_and_closes_the_open_pages(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with (
+        running_site(tmp_path, database_url=database_url) as site,
+        site.browser() as anna,
+        site.browser("127.0.0.8") as other,
+    ):
         anna_id = await site.add_user("anna", token=True)
         await site.add_user("boris")
         assert (await anna.login("anna")).status == 303
@@ -88,8 +94,10 @@ async def test_disabling_a_user_ends_the_sessions_and_closes_the_open_pages(tmp_
         assert (await anna.login("anna")).status == 303
 
 
-async def test_a_new_password_ends_the_old_sessions_and_closes_their_pages(tmp_path: Path) -> None:
-    async with running_site(tmp_path) as site, site.browser() as browser:
+async def test_a_new_password_ends_the_old_sessions_and_closes_their_pages(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with running_site(tmp_path, database_url=database_url) as site, site.browser() as browser:
         await site.add_user("anna")
         assert (await browser.login("anna")).status == 303
         async with browser.socket() as page:
@@ -104,8 +112,8 @@ async def test_a_new_password_ends_the_old_sessions_and_closes_their_pages(tmp_p
         assert (await browser.login("anna", "новый-пароль-42")).status == 303
 
 
-async def test_logging_out_closes_the_pages_socket_at_once(tmp_path: Path) -> None:
-    async with running_site(tmp_path) as site, site.browser() as browser:
+async def test_logging_out_closes_the_pages_socket_at_once(tmp_path: Path, database_url: str) -> None:
+    async with running_site(tmp_path, database_url=database_url) as site, site.browser() as browser:
         anna_id = await site.add_user("anna")
         assert (await browser.login("anna")).status == 303
         async with browser.socket() as page:
@@ -114,8 +122,8 @@ async def test_logging_out_closes_the_pages_socket_at_once(tmp_path: Path) -> No
             site.rt.live.to_user(anna_id, {"type": "card", "call": "after-logout"})
 
 
-async def test_an_expired_sessions_socket_is_closed(tmp_path: Path) -> None:
-    async with running_site(tmp_path) as site, site.browser() as browser:
+async def test_an_expired_sessions_socket_is_closed(tmp_path: Path, database_url: str) -> None:
+    async with running_site(tmp_path, database_url=database_url) as site, site.browser() as browser:
         anna_id = await site.add_user("anna")
         assert (await browser.login("anna")).status == 303
         async with browser.socket() as page:
@@ -131,8 +139,14 @@ async def test_an_expired_sessions_socket_is_closed(tmp_path: Path) -> None:
             await assert_closed_for_login(page)
 
 
-async def test_the_audit_log_has_a_line_for_each_action_and_no_patient_data(tmp_path: Path) -> None:
-    async with running_site(tmp_path) as site, site.browser() as anna, site.browser() as boss:
+async def test_the_audit_log_has_a_line_for_each_action_and_no_patient_data(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with (
+        running_site(tmp_path, database_url=database_url) as site,
+        site.browser() as anna,
+        site.browser() as boss,
+    ):
         anna_id = await site.add_user("anna")
         await site.add_user("boss", "supervisor")
         await site.add_user("crm", "admin", token=True)

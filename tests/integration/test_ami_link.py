@@ -52,11 +52,16 @@ same_day_confirmation = false
 
 
 async def prepared_home(
-    tmp_path: Path, port: int, sandbox: SandboxHandle, phone: str, secret: str | None = None
+    tmp_path: Path,
+    port: int,
+    sandbox: SandboxHandle,
+    phone: str,
+    secret: str | None = None,
+    database_url: str = "",
 ) -> tuple[DialerHome, str]:
     clinic = ClinicTime.morning()
     tomorrow = (clinic.today + timedelta(days=1)).isoformat()
-    home = DialerHome(tmp_path)
+    home = DialerHome(tmp_path, database_url=database_url)
     home.write(one_patient_config(port, sandbox, clinic, secret))
     (tmp_path / "a.csv").write_text(
         appointments_csv(
@@ -101,13 +106,15 @@ def channels_of(observer: RawAmi, uniqueid: str) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("down_for", [0.0, 20.0], ids=["call-still-up", "call-ended-while-down"])
 async def test_link_lost_right_after_originate_dials_once_and_keeps_the_result(
-    sandbox: SandboxHandle, tmp_path: Path, down_for: float
+    sandbox: SandboxHandle, tmp_path: Path, down_for: float, database_url: str
 ) -> None:
     proxy = await AmiProxy(sandbox.host, sandbox.port, cut_after_originate=True, refuse_for=down_for).start()
     observer = await observe(sandbox)
     try:
         try:
-            home, day = await prepared_home(tmp_path, proxy.port, sandbox, sim_phone(1))
+            home, day = await prepared_home(
+                tmp_path, proxy.port, sandbox, sim_phone(1), database_url=database_url
+            )
             code, out = await run_campaign(home, day)
             assert code == 0, out
         finally:

@@ -77,8 +77,8 @@ bodies = st.one_of(json_values, objects, st.lists(objects, max_size=5), st.binar
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
-    home = DialerHome.one_clinic(tmp_path)
+async def client(tmp_path: Path, database_url: str) -> AsyncIterator[TestClient]:
+    home = DialerHome.one_clinic(tmp_path, database_url)
     async with open_runtime(load_settings(home.config, env={})) as rt:
         password = hash_password("long enough password")
         await add_staff(rt.storage, "fuzz", password_hash=password, interfaces=("PJSIP/101",), token=True)
@@ -100,7 +100,7 @@ def operations() -> list[tuple[str, str]]:
 FUZZ = settings(
     max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-BIGGEST_ID = 2**63 - 1  # SQLite's INTEGER holds a signed 64-bit number
+BIGGEST_ID = 2**31 - 1  # PostgreSQL's INTEGER holds a signed 32-bit number (SQLite's 64)
 
 
 @pytest.mark.parametrize(("path", "method"), operations())
@@ -206,7 +206,8 @@ async def test_report_pages_answer_bad_filters_without_a_500(
 @pytest.mark.parametrize(
     ("method", "url", "status"),
     [
-        ("POST", f"/api/wrapups/{BIGGEST_ID + 1}", 404),  # past SQLite's range: no row can have it
+        ("POST", f"/api/wrapups/{BIGGEST_ID + 1}", 404),  # past PostgreSQL's range: no row can have it
+        ("POST", f"/api/wrapups/{2**63}", 404),  # past SQLite's too
         ("POST", "/api/wrapups/0", 404),
         ("POST", f"/api/wrapups/{BIGGEST_ID}", 404),  # in range, but there is no such call
         ("POST", "/api/wrapups/٣", 400),  # int() reads Arabic-Indic digits; an id is ASCII digits

@@ -423,11 +423,14 @@ def test_the_matrix_knows_the_difference_between_a_rule_and_its_spec() -> None:
 
 
 async def test_metrics_are_open_to_this_host_without_login_and_closed_when_a_proxy_forwards(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
     """Prometheus beside the service scrapes without a login; the same request forwarded by a reverse proxy on
     this host (the internet, as far as the service can tell) needs the admin's login or token."""
-    async with clinic_chain(tmp_path) as chain, aiohttp.ClientSession() as anonymous:
+    async with (
+        clinic_chain(tmp_path, database_url=database_url) as chain,
+        aiohttp.ClientSession() as anonymous,
+    ):
         async with anonymous.get(chain.base + "/metrics") as here:
             assert here.status == 200 and "dialer_ami_up" in await here.text()
         for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):

@@ -30,12 +30,14 @@ def caller_is(frame: Frame, event: str, phone: str) -> bool:
 
 
 async def test_a_callback_near_its_deadline_takes_the_freed_administrator_before_the_waiting_caller(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     rng = random.Random()
     talking_a, talking_b, missed, waiting = (carrier_phone(FarEnd.PERSON, rng) for _ in range(4))
     # The deadline is a minute and the margin as long: the task is inside its margin from the moment of the miss.
-    async with running_service(sandbox, tmp_path, deadline="60s", extra='priority_margin = "60s"') as svc:
+    async with running_service(
+        sandbox, tmp_path, deadline="60s", extra='priority_margin = "60s"', database_url=database_url
+    ) as svc:
         try:
             await svc.admins(admin1="answer", admin2="answer")
             await svc.set_global("SIM_TALK_admin1", "20")
@@ -111,9 +113,9 @@ async def test_a_callback_near_its_deadline_takes_the_freed_administrator_before
 
 
 async def test_at_start_up_the_service_unpauses_only_the_administrators_it_paused_itself(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
-    async with running_service(sandbox, tmp_path) as svc:
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc:
         await svc.admins(admin1="answer", admin2="answer")
         # As a run that was killed in the middle of a callback leaves them; admin2 paused themselves for lunch.
         for admin, reason in ((ADMIN1, "перезвон"), (ADMIN2, "обед")):

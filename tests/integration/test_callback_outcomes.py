@@ -16,10 +16,10 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
 
 
 async def test_a_callback_to_an_unallocated_number_stops_without_an_sms(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     phone = carrier_phone(FarEnd.UNALLOCATED, random.Random())
-    async with running_service(sandbox, tmp_path) as svc:
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc:
         await svc.admins(admin1="answer")
         await svc.call_in("201", phone, patience=20, context="test-direct")
         done = await svc.until(

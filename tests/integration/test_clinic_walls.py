@@ -166,8 +166,10 @@ async def test_the_live_board_stays_on_the_supervisors_clinics(tmp_path: Path, d
             assert [m for m in await messages(ws, 1.5) if m.get("clinic") == "c1"] == []
 
 
-async def test_lists_imports_and_page_filters_hold_only_the_callers_clinics(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain:
+async def test_lists_imports_and_page_filters_hold_only_the_callers_clinics(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         crm1, sup23 = chain.people["crm1"], chain.people["sup23"]
         assert crm1.http is not None and sup23.http is not None
         rows = [
@@ -223,8 +225,10 @@ async def test_report_filters_list_only_the_clinics_operators(tmp_path: Path, da
         assert "Сотрудник op1" in page and "Сотрудник op2" not in page
 
 
-def test_users_add_takes_several_clinics_and_asks_for_them_where_there_are_several(tmp_path: Path) -> None:
-    home = DialerHome(tmp_path)
+def test_users_add_takes_several_clinics_and_asks_for_them_where_there_are_several(
+    tmp_path: Path, database_url: str
+) -> None:
+    home = DialerHome(tmp_path, database_url=database_url)
     home.write(chain_config(8080))
     made = _add(home, "lena", "supervisor", "--clinic", "c1", "--clinic", "c2")
     assert made.returncode == 0, made.stdout + made.stderr

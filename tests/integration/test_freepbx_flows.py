@@ -32,10 +32,10 @@ async def admins(svc: Service, **modes: str) -> None:
 
 
 async def test_a_queue_call_pops_up_for_the_ringing_administrator_only_and_is_answered(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     caller = sim_phone(1, random.Random())
-    async with running_service(sandbox, tmp_path, carrier_ami=True) as svc:
+    async with running_service(sandbox, tmp_path, carrier_ami=True, database_url=database_url) as svc:
         add_user(svc, "anna", "operator", "Анна Кузнецова", ANNA)
         add_user(svc, "olga", "operator", "Ольга Белова", OLGA)
         add_user(
@@ -70,11 +70,11 @@ async def test_a_queue_call_pops_up_for_the_ringing_administrator_only_and_is_an
 
 
 async def test_freepbx_misses_are_told_apart_and_the_ring_group_pops_up_on_both_phones(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     rng = random.Random()
     abandoned, kept_waiting, rang_out = (sim_phone(1, rng) for _ in range(3))
-    async with running_service(sandbox, tmp_path, carrier_ami=True) as svc:
+    async with running_service(sandbox, tmp_path, carrier_ami=True, database_url=database_url) as svc:
         add_user(svc, "anna", "operator", "Анна Кузнецова", ANNA)
         add_user(svc, "olga", "operator", "Ольга Белова", OLGA)
         await admins(svc, admin7="ring", admin8="ring")  # on shift, nobody picks up

@@ -1,4 +1,5 @@
-"""Importing appointments from a clinic's CSV (the CLI) and from JSON (the API), into a real SQLite file.
+"""Importing appointments from a clinic's CSV (the CLI) and from JSON (the API), into a real SQLite file and a
+real PostgreSQL database.
 Bad rows are reported by row and field; the good rows still go in; nothing is half-written."""
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ EXPECTED_ERRORS = {
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> DialerHome:
-    home = DialerHome(tmp_path)
+def home(tmp_path: Path, database_url: str) -> DialerHome:
+    home = DialerHome(tmp_path, database_url=database_url)
     home.write(CONFIG)
     return home
 
@@ -97,7 +98,7 @@ def test_a_file_without_required_columns_is_refused_whole(home: DialerHome) -> N
     result = home.run("import", "appointments", str(path))
     assert result.returncode == 2
     assert "нет обязательных столбцов: patient_name, visit_date, visit_time, doctor" in result.stdout
-    assert not home.db.exists() or not home.query("select * from appointments")
+    assert not home.has_database() or not home.query("select * from appointments")
 
 
 def test_an_all_good_file_exits_zero(home: DialerHome) -> None:

@@ -81,7 +81,7 @@ async def work_cards(person: Operator, form: Form, done: dict[str, dict[str, Any
 
 
 async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_and_their_results_written_back(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     clinic = ClinicTime.morning()
     today = clinic.today
@@ -100,7 +100,9 @@ async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_
     }
     async with (
         webhook_receiver(fail_first=2) as receiver,
-        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port)) as svc,
+        running_service(
+            sandbox, tmp_path, clinic, extra=kos_config(receiver.port), database_url=database_url
+        ) as svc,
     ):
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
         add_user(svc, "olga", "operator", "Ольга Белова", "Local/admin2@sandbox-agents")
@@ -223,7 +225,7 @@ async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_
 
 
 async def test_remind_later_goes_to_the_diary_and_the_waiting_list_and_a_cancelled_slot_is_offered(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     clinic = ClinicTime.morning()
     today = clinic.today
@@ -235,7 +237,9 @@ async def test_remind_later_goes_to_the_diary_and_the_waiting_list_and_a_cancell
     surgeon = "Сидоров Олег Игоревич"
     async with (
         webhook_receiver(fail_first=0) as receiver,
-        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port)) as svc,
+        running_service(
+            sandbox, tmp_path, clinic, extra=kos_config(receiver.port), database_url=database_url
+        ) as svc,
     ):
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
         token = api_token(svc)
@@ -314,7 +318,7 @@ async def test_remind_later_goes_to_the_diary_and_the_waiting_list_and_a_cancell
 
 
 async def test_the_follow_up_and_survey_ivrs_turn_answers_into_work(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     clinic = ClinicTime.morning()
     yesterday = clinic.today - timedelta(days=1)
@@ -339,7 +343,9 @@ windows = [{ start = "08:00", end = "21:00", attempts = 1 }]
 """
     async with (
         webhook_receiver(fail_first=0) as receiver,
-        running_service(sandbox, tmp_path, clinic, extra=kos_config(receiver.port) + ivr) as svc,
+        running_service(
+            sandbox, tmp_path, clinic, extra=kos_config(receiver.port) + ivr, database_url=database_url
+        ) as svc,
     ):
         token = api_token(svc)
         visits = [

@@ -31,13 +31,15 @@ async def health(svc: Service) -> dict[str, object]:
 
 @pytest.mark.parametrize("queue_log", [True, False], ids=["told-by-queue-log", "without-queue-log"])
 async def test_a_caller_who_hangs_up_while_the_link_is_down_is_missed_once_and_the_card_closes(
-    sandbox: SandboxHandle, tmp_path: Path, queue_log: bool
+    sandbox: SandboxHandle, tmp_path: Path, queue_log: bool, database_url: str
 ) -> None:
     phone = sim_phone(3, random.Random())
     number = phone.lstrip("+")
     proxy = await AmiProxy(sandbox.host, sandbox.port).start()
     try:
-        async with running_service(sandbox, tmp_path, ami_proxy_port=proxy.port, queue_log=queue_log) as svc:
+        async with running_service(
+            sandbox, tmp_path, ami_proxy_port=proxy.port, queue_log=queue_log, database_url=database_url
+        ) as svc:
             add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
             async with operators(svc, "anna") as people:
                 anna = people["anna"]

@@ -13,8 +13,10 @@ from dialer.core.throttle import BY_ADDRESS, BY_NAME
 from tests.logins import PASSWORD, running_site
 
 
-async def test_twenty_wrong_passwords_sent_at_once_are_counted_before_the_hash(tmp_path: Path) -> None:
-    async with running_site(tmp_path) as site:
+async def test_twenty_wrong_passwords_sent_at_once_are_counted_before_the_hash(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with running_site(tmp_path, database_url=database_url) as site:
         await site.add_user("anna")
         async with site.browser("127.0.0.2") as stranger:
             token = await stranger.form_token()
@@ -33,8 +35,10 @@ async def test_twenty_wrong_passwords_sent_at_once_are_counted_before_the_hash(t
             assert (await stranger.login("anna", PASSWORD)).status == 303
 
 
-async def test_a_made_up_name_behind_a_shared_address_locks_nobody_out(tmp_path: Path) -> None:
-    async with running_site(tmp_path) as site:
+async def test_a_made_up_name_behind_a_shared_address_locks_nobody_out(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with running_site(tmp_path, database_url=database_url) as site:
         await site.add_user("boris")
         await site.add_user("vera")
         async with site.browser("127.0.0.5") as ghost, site.browser("127.0.0.5") as colleague:
@@ -58,9 +62,11 @@ async def test_a_made_up_name_behind_a_shared_address_locks_nobody_out(tmp_path:
             assert (await new_browser.login("boris")).status == 303
 
 
-async def test_a_strangers_failures_for_a_known_name_do_not_stop_that_user_for_long(tmp_path: Path) -> None:
+async def test_a_strangers_failures_for_a_known_name_do_not_stop_that_user_for_long(
+    tmp_path: Path, database_url: str
+) -> None:
     async with (
-        running_site(tmp_path) as site,
+        running_site(tmp_path, database_url=database_url) as site,
         site.browser("127.0.0.7") as annas_own,
         site.browser("127.0.0.2") as stranger,
         site.browser("127.0.0.3") as new_place,
@@ -85,9 +91,9 @@ async def test_a_strangers_failures_for_a_known_name_do_not_stop_that_user_for_l
         assert (await new_place.login("anna")).status == 303
 
 
-async def test_an_unknown_name_takes_as_long_as_a_known_one(tmp_path: Path) -> None:
+async def test_an_unknown_name_takes_as_long_as_a_known_one(tmp_path: Path, database_url: str) -> None:
     samples = 7
-    async with running_site(tmp_path) as site:
+    async with running_site(tmp_path, database_url=database_url) as site:
         for i in range(samples):
             await site.add_user(f"known{i}")
         known: list[float] = []
@@ -125,8 +131,8 @@ UNSAFE = [
 ]
 
 
-async def test_only_a_same_site_path_is_followed_after_logging_in(tmp_path: Path) -> None:
-    async with running_site(tmp_path) as site:
+async def test_only_a_same_site_path_is_followed_after_logging_in(tmp_path: Path, database_url: str) -> None:
+    async with running_site(tmp_path, database_url=database_url) as site:
         await site.add_user("boss", "supervisor")
         wrong = []
         for next_url in SAFE + UNSAFE:
@@ -140,8 +146,10 @@ async def test_only_a_same_site_path_is_followed_after_logging_in(tmp_path: Path
         assert wrong == []
 
 
-async def test_a_page_asked_for_before_logging_in_is_carried_through_the_form(tmp_path: Path) -> None:
-    async with running_site(tmp_path) as site, site.browser() as browser:
+async def test_a_page_asked_for_before_logging_in_is_carried_through_the_form(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with running_site(tmp_path, database_url=database_url) as site, site.browser() as browser:
         await site.add_user("boss", "supervisor")
         status, location, _ = await browser.get("/supervisor/missed?clinic=c1&next=//evil.example")
         assert status == 303

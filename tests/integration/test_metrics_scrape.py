@@ -63,10 +63,10 @@ def attempts_in_metrics(samples: Samples) -> dict[tuple[str, str], int]:
 
 
 async def test_the_key_series_follow_a_missed_call_and_its_callback(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     phone = carrier_phone(FarEnd.RINGS_OUT, random.Random())
-    async with running_service(sandbox, tmp_path, deadline="10m") as svc:
+    async with running_service(sandbox, tmp_path, deadline="10m", database_url=database_url) as svc:
         assert await probe(svc.base, "/health") == (200, {"status": "ok"})
         assert await probe(svc.base, "/ready") == (200, {"status": "ready"})
         before = await scrape(svc.base)

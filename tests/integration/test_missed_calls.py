@@ -19,10 +19,10 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
 
 
 async def test_an_abandoned_caller_is_called_back_and_the_task_closes(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     phone = carrier_phone(FarEnd.PERSON, random.Random())  # answers when called
-    async with running_service(sandbox, tmp_path) as svc:
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc:
         await svc.admins(admin1="ring")  # on shift, but does not pick up
         await svc.call_in("100", phone, patience=8)
         (task,) = await svc.until(svc.tasks, 20, "a callback task")
@@ -61,13 +61,13 @@ async def test_an_abandoned_caller_is_called_back_and_the_task_closes(
 
 
 async def test_queue_timeout_direct_dial_ivr_hangup_and_hidden_number(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     rng = random.Random()
     timeout_caller, direct_caller, busy_caller, ivr_caller = (
         carrier_phone(FarEnd.RINGS_OUT, rng) for _ in range(4)
     )
-    async with running_service(sandbox, tmp_path) as svc:
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc:
         await svc.admins(admin1="ring")
         await svc.set_global("DIALER_QUEUE_TIMEOUT", "4")
         await svc.call_in("100", timeout_caller, patience=20)  # stays on: the queue gives up after 4 s
@@ -98,9 +98,11 @@ async def test_queue_timeout_direct_dial_ivr_hangup_and_hidden_number(
         assert {c["did"] for c in calls} == {"100", "201", "202"}
 
 
-async def test_two_misses_from_one_number_make_one_task(sandbox: SandboxHandle, tmp_path: Path) -> None:
+async def test_two_misses_from_one_number_make_one_task(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
     phone = carrier_phone(FarEnd.RINGS_OUT, random.Random())
-    async with running_service(sandbox, tmp_path) as svc:
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc:
         await svc.admins()  # nobody on shift: nobody can call back either
         await svc.call_in("100", phone, patience=1)
         await svc.until(lambda: len(svc.calls()) == 1, 20, "the first miss")
@@ -115,10 +117,10 @@ async def test_two_misses_from_one_number_make_one_task(sandbox: SandboxHandle, 
 
 
 async def test_an_answered_call_makes_no_task_and_closes_the_callers_open_one(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     phone = carrier_phone(FarEnd.RINGS_OUT, random.Random())
-    async with running_service(sandbox, tmp_path) as svc:
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc:
         await svc.admins(admin2="ring")  # on shift, never picks up (the callback to them rings out too)
         await svc.call_in("100", phone, patience=1)
         await svc.until(svc.tasks, 20, "a task")
@@ -137,10 +139,10 @@ async def test_an_answered_call_makes_no_task_and_closes_the_callers_open_one(
 
 
 async def test_an_administrators_own_call_answered_closes_the_task(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     phone = carrier_phone(FarEnd.PERSON, random.Random())  # answers
-    async with running_service(sandbox, tmp_path) as svc:
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc:
         await svc.admins()
         await svc.call_in("100", phone, patience=1)
         await svc.until(svc.tasks, 20, "a task")
@@ -151,9 +153,11 @@ async def test_an_administrators_own_call_answered_closes_the_task(
         assert closed[0]["close_reason"] == "staff_call"
 
 
-async def test_a_callback_not_answered_twice_ends_with_an_sms(sandbox: SandboxHandle, tmp_path: Path) -> None:
+async def test_a_callback_not_answered_twice_ends_with_an_sms(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
     phone = carrier_phone(FarEnd.RINGS_OUT, random.Random())  # never picks up
-    async with running_service(sandbox, tmp_path) as svc:
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc:
         await svc.admins(admin1="answer")
         await svc.set_global("DIALER_QUEUE_TIMEOUT", "30")
         await svc.call_in("201", phone, patience=20, context="test-direct")
@@ -173,13 +177,13 @@ async def test_a_callback_not_answered_twice_ends_with_an_sms(sandbox: SandboxHa
 
 
 async def test_a_call_after_hours_gets_an_sms_at_once_and_a_deadline_from_opening(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     clinic = ClinicTime.morning()
     opening = (clinic.local_now() + timedelta(hours=2)).replace(second=0, microsecond=0)
     hours = f'"пн-вс {opening:%H:%M}-{(opening + timedelta(minutes=30)):%H:%M}"'
     phone = carrier_phone(FarEnd.PERSON, random.Random())
-    async with running_service(sandbox, tmp_path, clinic, hours=hours) as svc:
+    async with running_service(sandbox, tmp_path, clinic, hours=hours, database_url=database_url) as svc:
         await svc.admins(admin1="answer")
         await svc.call_in("100", phone, patience=1)
         (task,) = await svc.until(svc.tasks, 20, "a task")
@@ -193,10 +197,12 @@ async def test_a_call_after_hours_gets_an_sms_at_once_and_a_deadline_from_openin
         assert not svc.home.query("select * from attempts"), "nobody is called back before opening time"
 
 
-async def test_the_services_own_reminder_calls_make_no_task(sandbox: SandboxHandle, tmp_path: Path) -> None:
+async def test_the_services_own_reminder_calls_make_no_task(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
     """A reminder patient who presses 3 waits in the reception queue and gives up: that is our own call, though
     its trunk channel starts in the inbound context, as every call out over the trunk does."""
-    async with running_service(sandbox, tmp_path) as svc:
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc:
         await svc.admins(admin1="ring")
         await svc.set_global("DIALER_QUEUE_TIMEOUT", "3")
         ours = svc.home.attempt_id("reminders", 999, 1)
@@ -227,7 +233,7 @@ async def test_the_services_own_reminder_calls_make_no_task(sandbox: SandboxHand
 
 
 async def test_a_restart_loses_no_missed_call_and_dials_no_callback_twice(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     rng = random.Random()
     before, during, waiting = (
@@ -235,7 +241,7 @@ async def test_a_restart_loses_no_missed_call_and_dials_no_callback_twice(
         carrier_phone(FarEnd.PERSON, rng),
         carrier_phone(FarEnd.PERSON, rng),
     )
-    async with running_service(sandbox, tmp_path, deadline="3m") as svc:
+    async with running_service(sandbox, tmp_path, deadline="3m", database_url=database_url) as svc:
         await svc.admins(admin1="ring")
         for phone in before:
             await svc.call_in("100", phone, patience=8)  # the greeting takes 5 s, then 3 s in the queue

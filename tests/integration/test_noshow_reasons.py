@@ -159,8 +159,10 @@ timezone = "Asia/Omsk"
 """
 
 
-def test_the_file_s_reason_column_takes_any_text_and_never_refuses_a_row(tmp_path: Path) -> None:
-    home = DialerHome(tmp_path)
+def test_the_file_s_reason_column_takes_any_text_and_never_refuses_a_row(
+    tmp_path: Path, database_url: str
+) -> None:
+    home = DialerHome(tmp_path, database_url=database_url)
     home.write(CONFIG)
     path = home.root / "visits.csv"
     header = "ID записи;Клиника;ФИО пациента;Телефон;Дата приёма;Время приёма;Врач;Явка;Причина неявки\n"

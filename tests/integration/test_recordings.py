@@ -53,7 +53,13 @@ def _with_recording(text: str, spool: Path, *, record: bool, announce: bool) -> 
 
 @contextlib.asynccontextmanager
 async def recording_service(
-    sandbox: SandboxHandle, root: Path, *, record: bool, announce: bool, extra: str = ""
+    sandbox: SandboxHandle,
+    root: Path,
+    *,
+    record: bool,
+    announce: bool,
+    extra: str = "",
+    database_url: str = "",
 ) -> AsyncIterator[Service]:
     """`dialer run` beside the sandbox as tests/inbound_scenario.py starts it, with recording set up."""
     clinic = ClinicTime.morning()
@@ -63,10 +69,10 @@ async def recording_service(
         contextlib.AsyncExitStack() as links,
         FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio,
     ):
-        home = DialerHome(root)
+        home = DialerHome(root, database_url=database_url)
         home.write(
             _with_recording(
-                service_config(sandbox, twilio, port, clinic, extra=extra),
+                service_config(sandbox, twilio, port, clinic, extra=extra, database_url=database_url),
                 spool,
                 record=record,
                 announce=announce,
@@ -163,7 +169,7 @@ def _caller() -> str:
 
 
 def _rows(service: Service, caller: str) -> list[Any]:
-    if not service.home.db.exists():
+    if not service.home.has_database():
         return []
     return service.home.query("select * from recordings where phone = ? order by recording_id", (caller,))
 
@@ -171,9 +177,11 @@ def _rows(service: Service, caller: str) -> list[Any]:
 @pytest.mark.asterisk
 @pytest.mark.anyhour
 async def test_an_answered_inbound_call_gives_one_recording_as_long_as_the_conversation_with_the_notice_heard(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
-    async with recording_service(sandbox, tmp_path, record=True, announce=True) as svc:
+    async with recording_service(
+        sandbox, tmp_path, record=True, announce=True, database_url=database_url
+    ) as svc:
         caller = _caller()
         heard = await _talk(svc, caller)
         rows = await until(lambda: _rows(svc, caller), "the recording's row", timeout=60, every=0.5)
@@ -204,9 +212,11 @@ async def test_an_answered_inbound_call_gives_one_recording_as_long_as_the_conve
 @pytest.mark.asterisk
 @pytest.mark.anyhour
 async def test_without_the_notice_the_patient_hears_none_and_the_call_is_still_recorded(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
-    async with recording_service(sandbox, tmp_path, record=True, announce=False) as svc:
+    async with recording_service(
+        sandbox, tmp_path, record=True, announce=False, database_url=database_url
+    ) as svc:
         caller = _caller()
         heard = await _talk(svc, caller)
         rows = await until(lambda: _rows(svc, caller), "the recording's row", timeout=60, every=0.5)
@@ -220,11 +230,13 @@ async def test_without_the_notice_the_patient_hears_none_and_the_call_is_still_r
 @pytest.mark.asterisk
 @pytest.mark.anyhour
 async def test_a_clinic_that_does_not_record_leaves_no_file_and_no_row(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     done = sandbox.sandbox.layout.root / SPOOL / "done"
     before = set(done.glob("*")) if done.is_dir() else set()
-    async with recording_service(sandbox, tmp_path, record=False, announce=True) as svc:
+    async with recording_service(
+        sandbox, tmp_path, record=False, announce=True, database_url=database_url
+    ) as svc:
         caller = _caller()
         await _talk(svc, caller)
         hangup = await svc.ami.wait_for(
@@ -239,14 +251,14 @@ async def test_a_clinic_that_does_not_record_leaves_no_file_and_no_row(
 
 
 async def test_the_retention_purge_deletes_old_recordings_files_and_rows_and_keeps_the_rest(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
-    """On a real SQLite file: a recording a second past `[retention] recordings` goes, file and row; one a second
-    inside stays; a dry run changes neither."""
+    """On a real SQLite file and a real PostgreSQL database: a recording a second past `[retention] recordings`
+    goes, file and row; one a second inside stays; a dry run changes neither."""
     now = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
     policy = RetentionSettings(recordings=timedelta(days=90))
     folder = tmp_path / "recordings"
-    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'dialer.db'}")
+    storage = await Storage.open(database_url)
     try:
         store = SqlRecordingStore(storage.engine)
         kept: dict[str, int] = {}
@@ -279,10 +291,12 @@ async def test_the_retention_purge_deletes_old_recordings_files_and_rows_and_kee
 @pytest.mark.asterisk
 @pytest.mark.anyhour
 async def test_a_callback_answered_by_the_patient_is_recorded_as_long_as_the_conversation(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     phone = carrier_phone(FarEnd.PERSON, random.Random())  # answers when the clinic calls back
-    async with recording_service(sandbox, tmp_path, record=True, announce=True) as svc:
+    async with recording_service(
+        sandbox, tmp_path, record=True, announce=True, database_url=database_url
+    ) as svc:
         await svc.call_in(DID, phone, patience=1)  # nobody on shift: a missed call, a callback task
         await svc.until(svc.tasks, 20, "a callback task")
         await svc.set_global("SIM_VOICE_admin1", "1")
@@ -308,13 +322,18 @@ async def test_a_callback_answered_by_the_patient_is_recorded_as_long_as_the_con
 @pytest.mark.asterisk
 @pytest.mark.anyhour
 async def test_a_kos_call_is_recorded_under_the_administrator_who_took_it(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     phone = carrier_phone(FarEnd.PERSON, random.Random())
     async with (
         webhook_receiver(fail_first=0) as receiver,
         recording_service(
-            sandbox, tmp_path, record=True, announce=False, extra=kos_config(receiver.port)
+            sandbox,
+            tmp_path,
+            record=True,
+            announce=False,
+            extra=kos_config(receiver.port),
+            database_url=database_url,
         ) as svc,
     ):
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents", clinics=["c1"])
@@ -358,12 +377,14 @@ async def _post(svc: Service, token: str, path: str, body: Any) -> tuple[int, An
 @pytest.mark.asterisk
 @pytest.mark.anyhour
 async def test_a_reminder_patient_who_presses_3_is_recorded_with_the_administrator(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     """The reminder IVR's «3» puts the patient in the queue; the conversation with whoever answers is recorded,
     with the switches the service's Originate carries (recording_variables)."""
     phone = carrier_phone(FarEnd.EARLY_PRESSER, random.Random(), "3")  # presses 3, hangs up 6 s later
-    async with recording_service(sandbox, tmp_path, record=True, announce=True) as svc:
+    async with recording_service(
+        sandbox, tmp_path, record=True, announce=True, database_url=database_url
+    ) as svc:
         await svc.set_global("SIM_VOICE_admin1", "1")
         await svc.add_admin("admin1", "answer")
         await svc.set_global("SIM_TALK_admin1", "20")

@@ -2,8 +2,8 @@
 sandbox, over its PJSIP trunk to the carrier (every SIP outcome, people, early pressers, a silent answer), with a
 time-compressed plan, SMS through the official Twilio client to the local fake.
 
-The outcome is asserted twice: from the service's SQLite file and from Asterisk's own events, read by an
-independent AMI connection.
+The outcome is asserted twice: from the service's database (a SQLite file, or PostgreSQL) and from Asterisk's own
+events, read by an independent AMI connection.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
 
 # The campaign alone may take 400 s (its own limit below); it took 95 s on a loaded two-core machine.
 @pytest.mark.timeout(900)
-async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp_path) -> None:
+async def test_every_behaviour_gets_exactly_the_plan(
+    sandbox: SandboxHandle, tmp_path, database_url: str
+) -> None:
     clinic = ClinicTime.morning()
     tomorrow = (clinic.today + timedelta(days=1)).isoformat()
     rng = random.Random()
@@ -44,7 +46,7 @@ async def test_every_behaviour_gets_exactly_the_plan(sandbox: SandboxHandle, tmp
     async with FakeTwilio(
         DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05, undelivered_suffix=phones["3"][-8:]
     ) as twilio:
-        home = DialerHome(tmp_path)
+        home = DialerHome(tmp_path, database_url=database_url)
         home.write(campaign_config(sandbox, twilio, free_port(), clinic, first=(-60, 50), second=(52, 100)))
         csv_path = tmp_path / "appointments.csv"
         csv_path.write_text(

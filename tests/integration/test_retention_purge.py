@@ -276,8 +276,8 @@ async def test_a_dry_run_counts_what_the_purge_does_and_changes_nothing(db: Db) 
     assert (await purge(db.engine, POLICY, NOW)).total == 0  # nothing left to do the second time
 
 
-def test_the_purge_command_and_its_settings(tmp_path: Path) -> None:
-    home = DialerHome(tmp_path)
+def test_the_purge_command_and_its_settings(tmp_path: Path, database_url: str) -> None:
+    home = DialerHome(tmp_path, database_url=database_url)
     home.write(
         '[service]\ndata_dir = "var"\n[[clinics]]\nid = "c1"\nname = "К"\ntimezone = "Europe/Moscow"\n'
         '[retention]\nattempts = "30d"\n'
@@ -299,7 +299,7 @@ async def purges(caplog: pytest.LogCaptureFixture, count: int) -> list[str]:
 
 
 async def test_the_service_purges_every_night_and_logs_counts_only(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, database_url: str
 ) -> None:
     import asyncio
 
@@ -308,7 +308,7 @@ async def test_the_service_purges_every_night_and_logs_counts_only(
     from dialer.engine.daily import run_daily
     from dialer.settings import load_settings
 
-    home = DialerHome(tmp_path)
+    home = DialerHome(tmp_path, database_url=database_url)
     home.write(
         '[service]\ndata_dir = "var"\n[[clinics]]\nid = "c1"\nname = "К"\ntimezone = "Asia/Omsk"\n'
         '[retention]\npurge_time = "03:30"\n'

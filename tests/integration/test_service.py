@@ -21,12 +21,14 @@ from tests.support import DialerHome, ami_section, until
 pytestmark = pytest.mark.asterisk
 
 
-async def test_service_builds_the_list_at_its_time_and_calls(sandbox: SandboxHandle, tmp_path: Path) -> None:
+async def test_service_builds_the_list_at_its_time_and_calls(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
     clinic = ClinicTime.morning()
     now = clinic.now()
     port = free_port()
     serial = random.randrange(10000)  # people on the carrier: one confirms, one cancels
-    home = DialerHome(tmp_path)
+    home = DialerHome(tmp_path, database_url=database_url)
     home.write(f"""
 {clinic.rehearsal()}
 [service]

@@ -20,10 +20,12 @@ pytestmark = pytest.mark.asterisk
 ALERTS = 'waiting_callers = 1\nlongest_wait = "1h"\nmin_calls = 1000\ncallback_due = "0s"\nclear_after = "4s"'
 
 
-async def test_overload_alert_is_raised_once_and_cleared_once(sandbox: SandboxHandle, tmp_path: Path) -> None:
+async def test_overload_alert_is_raised_once_and_cleared_once(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
     rng = random.Random()
     callers = [carrier_phone(FarEnd.RINGS_OUT, rng) for _ in range(2)]
-    async with running_service(sandbox, tmp_path, alerts=ALERTS) as svc:
+    async with running_service(sandbox, tmp_path, alerts=ALERTS, database_url=database_url) as svc:
         await svc.admins(admin1="ring")
         for phone in callers:
             await svc.call_in("100", phone, patience=12)
@@ -64,8 +66,11 @@ async def test_overload_alert_is_raised_once_and_cleared_once(sandbox: SandboxHa
         assert "пропущено, %" in result.stdout and "100.0" in result.stdout
 
 
-async def test_sla_api_refuses_bad_input(sandbox: SandboxHandle, tmp_path: Path) -> None:
-    async with running_service(sandbox, tmp_path) as svc, aiohttp.ClientSession() as http:
+async def test_sla_api_refuses_bad_input(sandbox: SandboxHandle, tmp_path: Path, database_url: str) -> None:
+    async with (
+        running_service(sandbox, tmp_path, database_url=database_url) as svc,
+        aiohttp.ClientSession() as http,
+    ):
         bearer = {"Authorization": f"Bearer {api_token(svc)}"}
         for params in ({"clinic": "nope"}, {"clinic": "c1", "date": "вчера"}):
             async with http.get(f"{svc.base}/api/sla", params=params, headers=bearer) as r:

@@ -63,9 +63,9 @@ async def read_until_closed(ws: aiohttp.ClientWebSocketResponse, first: asyncio.
 
 
 async def test_sigterm_with_live_pages_open_and_a_call_ringing_stops_within_seconds(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
-    async with running_service(sandbox, tmp_path) as svc:
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc:
         add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
         add_user(svc, "boss", "supervisor", "Елена Петрова")
         anna_http, anna = await live_page(svc, "anna")

@@ -291,13 +291,13 @@ async def test_standalone_server_starts_and_answers() -> None:
     assert process.returncode == 0
 
 
-# Delivery reports through the real service: its web app, its SMS sender, its SQLite file ---------------------
+# Delivery reports through the real service: its web app, its SMS sender, its database ------------------------
 
 
 @pytest.fixture
-async def service(tmp_path: Path, aero: FakeSmsAero) -> AsyncIterator[Runtime]:
+async def service(tmp_path: Path, aero: FakeSmsAero, database_url: str) -> AsyncIterator[Runtime]:
     port = free_port()
-    home = DialerHome(tmp_path)
+    home = DialerHome(tmp_path, database_url=database_url)
     home.write(
         f"""
 [service]

@@ -24,7 +24,7 @@ def carrier_number(rng: random.Random, last_two: str) -> str:
 
 
 async def test_an_administrators_calls_out_make_no_missed_call_and_the_answered_one_closes_the_task(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     rng = random.Random()
     patient = carrier_number(rng, "11")  # a person: answers after 2 s
@@ -32,7 +32,7 @@ async def test_an_administrators_calls_out_make_no_missed_call_and_the_answered_
     unanswered = carrier_number(rng, "03")  # rings until the clinic gives up
     marker = carrier_number(rng, "11")
     tag = f"{int(time.time() * 1000) % 10**9:09d}"  # fixed width: a ChannelId must not prefix a live one
-    async with running_service(sandbox, tmp_path, carrier_ami=True) as svc:
+    async with running_service(sandbox, tmp_path, carrier_ami=True, database_url=database_url) as svc:
         await svc.set_global(f"SIM_MODE_{STAFF_PHONE}", "answer")
         await svc.set_global(f"SIM_TALK_{STAFF_PHONE}", "7")  # picks up in 1 s, talks until 8 s
         await svc.set_global("FREEPBX_OUT_RING", "4")

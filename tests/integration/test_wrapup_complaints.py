@@ -94,11 +94,11 @@ class Desk:
 
 
 @contextlib.asynccontextmanager
-async def desk(root: Path) -> AsyncIterator[Desk]:
+async def desk(root: Path, database_url: str = "") -> AsyncIterator[Desk]:
     twilio = await FakeTwilio().start()
     try:
         port = free_port()
-        home = DialerHome(root)
+        home = DialerHome(root, database_url=database_url)
         home.write(config(port, twilio))
         clock = ClinicTime.morning()
         async with open_runtime(load_settings(home.config, env={}), clock=clock.clock()) as rt:
@@ -128,9 +128,9 @@ async def desk(root: Path) -> AsyncIterator[Desk]:
 
 
 async def test_a_class_a_complaint_is_kept_with_its_contact_and_alerts_the_senior_administrator_once(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
-    async with desk(tmp_path) as d:
+    async with desk(tmp_path, database_url=database_url) as d:
         wrapup_id = await d.call()
         form = {"result": "no_result", "complaint_class": "A", "complaint_comment": SECRET}
         assert await d.wrap_up(wrapup_id, form) == (
@@ -162,8 +162,8 @@ async def test_a_class_a_complaint_is_kept_with_its_contact_and_alerts_the_senio
         assert [a["kind"] for a in board["alerts"]] == ["complaint"]
 
 
-async def test_classes_b_and_c_are_kept_without_an_alert(tmp_path: Path) -> None:
-    async with desk(tmp_path) as d:
+async def test_classes_b_and_c_are_kept_without_an_alert(tmp_path: Path, database_url: str) -> None:
+    async with desk(tmp_path, database_url=database_url) as d:
         for klass in ("B", "C"):
             status, _ = await d.wrap_up(
                 await d.call(),
@@ -175,8 +175,10 @@ async def test_classes_b_and_c_are_kept_without_an_alert(tmp_path: Path) -> None
         assert await d.rows(schema.alerts) == [] and d.twilio.messages == []
 
 
-async def test_a_bad_complaint_is_refused_field_by_field_and_nothing_is_saved(tmp_path: Path) -> None:
-    async with desk(tmp_path) as d:
+async def test_a_bad_complaint_is_refused_field_by_field_and_nothing_is_saved(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with desk(tmp_path, database_url=database_url) as d:
         wrapup_id = await d.call()
         for form, field in (
             ({"complaint_class": "D", "complaint_comment": "x"}, "complaint_class"),
