@@ -18,6 +18,7 @@ from bench.popup.costs import CardCosts, card_costs, full_gc
 from bench.popup.phase import run_phase
 from bench.popup.server import Phase, Server
 from bench.web_ami import load_templates
+from bench.web_data import clock_of
 from bench.webdb.indexes import WITHOUT_CARD_INDEXES, take_away
 from bench.webdb.names import SURNAMES
 from bench.webdb.volume import (
@@ -56,7 +57,7 @@ async def serve(
     settings = bench_settings(workdir, db, built.volume, port=port)
     templates = load_templates(args.stream)
     users = [(operator_name(i), PASSWORD) for i in range(min(args.operators, built.volume.operators))]
-    async with open_runtime(settings) as rt:
+    async with open_runtime(settings, clock=clock_of(built)) as rt:
         if args.before_card_indexes:
             await take_away(rt.storage.engine, WITHOUT_CARD_INDEXES)
         idle = asyncio.Event()
