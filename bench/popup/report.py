@@ -93,7 +93,7 @@ def report_push(push: Phase) -> None:
 def report_costs(push: Phase, costs: CardCosts, args: argparse.Namespace) -> None:
     print(
         f"  one card lookup with nothing else running ({len(costs.product)} known numbers): SqlCardStore.card "
-        f"{latency_ms(costs.product)}; the same {costs.statements:.0f} statements through sqlite3 "
+        f"{latency_ms(costs.product)}; the same {costs.statements:.0f} statements through {costs.bare} "
         f"{latency_ms(costs.sqlite)}; "
         f"{costs.hops:.0f} thread round trips per card"
     )

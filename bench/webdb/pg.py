@@ -10,6 +10,8 @@ does, and the database is ANALYZEd once, as autovacuum would have done on a data
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +23,7 @@ from sqlalchemy import Table, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from dialer.storage.copying import _tables
+from dialer.storage.repository import Storage
 from tests.postgres_plugin import TEMPLATE, PostgresCluster, postgres_bin, start_cluster, stop_cluster
 
 BATCH = 50_000
@@ -125,3 +128,29 @@ async def load(
         f"ANALYZE {time.perf_counter() - t1:.1f} s"
     )
     return url
+
+
+def load_file(
+    where: PostgresCluster, name: str, source: Path, workdir: Path, log: Callable[[str], None] = print
+) -> str:
+    """`load` of a generated file as the product would find it: a copy migrated to the newest revision first."""
+    copy = workdir / f"{name}.db"
+    shutil.copyfile(source, copy)
+    try:
+        asyncio.run(_migrate(copy))
+        return asyncio.run(load(where, name, copy, log))
+    finally:
+        for leftover in workdir.glob(f"{name}.db*"):
+            leftover.unlink()
+
+
+async def _migrate(path: Path) -> None:
+    storage = await Storage.open(f"sqlite+aiosqlite:///{path}")
+    await storage.close()
+
+
+def clone(where: PostgresCluster, template: str, name: str) -> str:
+    """A fresh database holding what `template` holds (a file copy: seconds, not a reload)."""
+    where.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    where.sql(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
+    return where.url(name)
