@@ -15,7 +15,7 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event
 
 from dialer.app import Runtime
-from dialer.storage.cards import LAST_CONTACTS, NEXT_VISITS, SqlCardStore
+from dialer.storage.cards import LAST_CONTACTS, NEXT_VISITS, SqlCardStore, _read_card
 from dialer.storage.pgcard import PgCardReader
 
 
@@ -27,6 +27,7 @@ class CardCosts:
     hops: float  # aiosqlite thread hand-offs per card
     full_gc: tuple[int, float, float] = (0, 0.0, 0.0)  # objects tracked; gc.collect() s; after gc.freeze() s
     bare: str = "sqlite3"
+    seven: list[float] | None = None  # PostgreSQL: the card's seven queries through SQLAlchemy, as before
 
 
 def full_gc() -> tuple[int, float, float]:
@@ -55,6 +56,12 @@ async def pg_card_costs(rt: Runtime, phones: list[str], n: int = 200) -> CardCos
         t0 = time.perf_counter()
         await rt.storage.cards.card(phone, rt.clock.now())
         product.append(time.perf_counter() - t0)
+    seven = []
+    for phone in phones[:n]:
+        t0 = time.perf_counter()
+        async with rt.storage.engine.connect() as sa:
+            await sa.run_sync(_read_card, phone, rt.clock.now(), None)
+        seven.append(time.perf_counter() - t0)
     url = rt.storage.engine.url.set(drivername="postgresql")
     conn = await asyncpg.connect(url.render_as_string(hide_password=False))
     raw = []
@@ -65,7 +72,7 @@ async def pg_card_costs(rt: Runtime, phones: list[str], n: int = 200) -> CardCos
             raw.append(time.perf_counter() - t0)
     finally:
         await conn.close()
-    return CardCosts(product, raw, 1.0, 0.0, bare="asyncpg")
+    return CardCosts(product, raw, 1.0, 0.0, bare="asyncpg", seven=seven)
 
 
 async def card_costs(rt: Runtime, db: Path, phones: list[str], n: int = 200) -> CardCosts:
