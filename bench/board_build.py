@@ -4,6 +4,13 @@
     .venv/bin/python -m bench.board_build --builds 100
     .venv/bin/python -m bench.board_build --only large --variants shipped
     .venv/bin/python -m bench.board_build --fresh          # regenerate the cached databases
+    .venv/bin/python -m bench.board_build --database postgresql --size large,10m   # PostgreSQL only, 1M and 10M
+
+`--database both` (the default where Debian's postgresql package is installed) builds on the SQLite file and on
+the same rows in a throwaway PostgreSQL cluster (bench/webdb/pg.py: the cluster the tests start, the database
+migrated by the product, the SQLite file's rows moved in with COPY, then ANALYZE), alternating the two, so each
+PostgreSQL figure has its SQLite twin measured in the same run. `--size 10m` is a chain ten times `large`
+(10,000,000 attempts, 10,000,000 inbound calls): generated once a day into the cache like the others.
 
 The databases come from bench/web_data.py (migrated by the product, then filled through the schema's column
 order; cached in ~/.cache/dialer/bench-web per day): `large` = 1,000,000 attempts and 100,000 missed calls
@@ -42,12 +49,14 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import shutil
 import sqlite3
 import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from datetime import time as dtime
@@ -60,8 +69,9 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.lib.report import quantile
-from bench.web_data import cached
+from bench.web_data import cached, clock_of
 from bench.web_env import busy_check, describe
+from bench.webdb import pg
 from bench.webdb.indexes import WITHOUT_BOARD_INDEXES, take_away
 from bench.webdb.quality import QualityRows, add_quality_rows
 from bench.webdb.volume import Built, Volume, bench_settings
@@ -74,10 +84,13 @@ from dialer.storage.repository import Storage
 from dialer.web.auth import USER
 from dialer.web.charts import hours_svg
 from dialer.web.supervisor import SUPERVISION, report_data
+from tests.postgres_plugin import PostgresCluster
 
 CLINIC = "c1"
 TARGET_MS = 100.0
 VARIANTS = ("before", "shipped")
+BACKENDS = ("sqlite", "postgresql")
+SIZES = {"small": Volume.small, "large": Volume, "10m": Volume.huge}
 
 
 class WithoutQuality(SqlReportStore):
@@ -148,6 +161,7 @@ class Result:
     python: dict[str, float]
     day_rows: tuple[int, int]
     quality_rows: QualityRows
+    backend: str = "sqlite"
 
 
 class Capture:
@@ -197,14 +211,43 @@ async def migrate_copy(url: str) -> float:
     return time.perf_counter() - t0
 
 
-async def run_variant(built: Built, db_name: str, variant: str, builds: int, workdir: Path) -> Result:
+async def explain_pg(rt: Runtime, statements: list[Statement], runs: int = 5) -> None:
+    """Each statement on its own through the runtime's asyncpg connection (median of `runs`), and the plan
+    PostgreSQL's EXPLAIN ANALYZE shows for it."""
+    async with rt.storage.engine.connect() as conn:
+        for s in statements:
+            times = []
+            rows: list[Any] = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                rows = list(await conn.exec_driver_sql(s.sql, s.params))
+                times.append(time.perf_counter() - t0)
+            s.ms, s.rows = 1000 * statistics.median(times), len(rows)
+            plan = await conn.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF, SUMMARY OFF) " + s.sql, s.params)
+            s.plan = [" ".join(str(r[0]).replace("->", "").split()) for r in plan]
+
+
+async def run_variant(
+    built: Built,
+    db_name: str,
+    variant: str,
+    builds: int,
+    workdir: Path,
+    backend: str = "sqlite",
+    cluster: PostgresCluster | None = None,
+) -> Result:
     path = workdir / f"{db_name}-{variant}.db"
     shutil.copyfile(built.path, path)
     settings = bench_settings(workdir, path, built.volume)
     migrated = await migrate_copy(settings.service.db_url)
     quality_rows = add_quality_rows(path)
+    if backend == "postgresql":
+        if cluster is None:
+            raise RuntimeError("PostgreSQL asked for without a cluster")
+        url = await pg.load(cluster, f"bench_{db_name}_{variant}", path)
+        settings = bench_settings(workdir, path, built.volume, database_url=url)
     clinic = settings.clinic(CLINIC)
-    async with open_runtime(settings) as rt:
+    async with open_runtime(settings, clock=clock_of(built)) as rt:
         supervisor = await rt.storage.users.by_name("boss")
         if supervisor is None:
             raise RuntimeError(f"{built.path.name} has no supervisor 'boss': regenerate it with --fresh")
@@ -253,8 +296,14 @@ async def run_variant(built: Built, db_name: str, variant: str, builds: int, wor
         statements = {"board": await capture.during(board), "report": await capture.during(report)}
         due = (await rt.live.board.snapshot(clinic))["campaign"]["due"]
         python, n_calls, n_tasks = await python_side(rt, clinic)
-    for found in statements.values():
-        explain(path, found)
+        if backend == "postgresql":
+            for found in statements.values():
+                await explain_pg(rt, found)
+    if backend == "sqlite":
+        for found in statements.values():
+            explain(path, found)
+    elif cluster is not None:
+        cluster.drop_database(f"bench_{db_name}_{variant}")
     return Result(
         db_name,
         variant,
@@ -269,6 +318,7 @@ async def run_variant(built: Built, db_name: str, variant: str, builds: int, wor
         python,
         (n_calls, n_tasks),
         quality_rows,
+        backend,
     )
 
 
@@ -278,7 +328,9 @@ def short(sql: str, width: int = 150) -> str:
 
 
 def print_result(r: Result, small: Result | None) -> None:
-    print(f"\n### {r.db} DB, {r.variant} (migrating the copy on open: {r.migrate_seconds:.1f} s)")
+    print(
+        f"\n### {r.db} DB, {r.variant}, {r.backend} (migrating the SQLite copy on open: {r.migrate_seconds:.1f} s)"
+    )
     print(
         f"  {'build':<8}{'n':>4}{'first ms':>10}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'vs small p95':>14}"
         "  target p95 < 100 ms"
@@ -307,14 +359,15 @@ def print_result(r: Result, small: Result | None) -> None:
     )
     print(f"  reminder funnel 'due' on c1's board: {r.funnel_due:,} appointments tomorrow")
     print(
-        f"  outside SQLite (median of 20, ms; today's rows for c1: {r.day_rows[0]:,} calls, "
+        f"  outside the database (median of 20, ms; today's rows for c1: {r.day_rows[0]:,} calls, "
         f"{r.day_rows[1]:,} callback tasks):"
     )
     print("    " + "; ".join(f"{k} {v:.1f}" for k, v in r.python.items()))
     for build, found in r.statements.items():
         total = sum(s.ms for s in found)
         print(
-            f"  {build}: {len(found)} statements, {total:.1f} ms in SQLite alone (sqlite3, median of 5 each):"
+            f"  {build}: {len(found)} statements, {total:.1f} ms in the database alone "
+            f"({'sqlite3' if r.backend == 'sqlite' else 'asyncpg'}, median of 5 each):"
         )
         for s in sorted(found, key=lambda s: -s.ms):
             print(f"    {s.ms:8.2f} ms {s.rows:>6} rows  {short(s.sql)}")
@@ -323,21 +376,46 @@ def print_result(r: Result, small: Result | None) -> None:
 
 
 def summary(results: list[Result]) -> None:
-    print("\n## Summary: p95 over the builds (ms); target < 100 ms")
     print(
-        f"  {'DB':<7}{'variant':<10}{'board p50':>10}{'board p95':>10}{'report p50':>11}{'report p95':>11}"
-        f"{'plain p95':>10}"
+        "\n## Summary: p50/p95 over the builds (ms); target p95 < 100 ms; PostgreSQL / SQLite of the same run"
     )
+    print(
+        f"  {'DB':<7}{'variant':<10}{'backend':<12}{'board p50':>10}{'board p95':>10}{'report p50':>11}"
+        f"{'report p95':>11}{'plain p95':>10}{'pg/sqlite p95 board; report':>30}"
+    )
+    twins = {(r.db, r.variant, r.backend): r for r in results}
     for r in results:
         board = f"{1000 * statistics.median(r.board):>10.1f}{1000 * quantile(r.board, 0.95):>10.1f}"
         report = f"{1000 * statistics.median(r.report):>11.1f}{1000 * quantile(r.report, 0.95):>11.1f}"
-        print(f"  {r.db:<7}{r.variant:<10}{board}{report}{1000 * quantile(r.plain, 0.95):>10.1f}")
+        ratio = ""
+        base = twins.get((r.db, r.variant, "sqlite"))
+        if r.backend == "postgresql" and base is not None:
+            ratio = (
+                f"{quantile(r.board, 0.95) / quantile(base.board, 0.95):.2f}; "
+                f"{quantile(r.report, 0.95) / quantile(base.report, 0.95):.2f}"
+            )
+        print(
+            f"  {r.db:<7}{r.variant:<10}{r.backend:<12}{board}{report}"
+            f"{1000 * quantile(r.plain, 0.95):>10.1f}{ratio:>30}"
+        )
+
+
+def backends_of(chosen: str | None) -> tuple[str, ...]:
+    if chosen is None:
+        return BACKENDS if pg.available() else ("sqlite",)
+    return BACKENDS if chosen == "both" else (chosen,)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--builds", type=int, default=50)
-    p.add_argument("--only", choices=("small", "large"))
+    p.add_argument("--only", choices=tuple(SIZES), help="one size (the same as --size NAME)")
+    p.add_argument("--size", default="small,large", help=f"comma-separated, of {tuple(SIZES)}")
+    p.add_argument(
+        "--database",
+        choices=(*BACKENDS, "both"),
+        help="where to build (default: both where a PostgreSQL cluster can be started, else sqlite)",
+    )
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {VARIANTS}")
     p.add_argument("--fresh", action="store_true", help="regenerate the cached databases")
     args = p.parse_args(argv)
@@ -345,28 +423,39 @@ def main(argv: list[str] | None = None) -> None:
     for v in variants:
         if v not in VARIANTS:
             p.error(f"unknown variant {v!r}")
+    sizes = [args.only] if args.only else [s for s in args.size.split(",") if s]
+    for s in sizes:
+        if s not in SIZES:
+            p.error(f"unknown size {s!r}")
+    backends = backends_of(args.database)
+    if "postgresql" in backends and not pg.available():
+        p.error(
+            "PostgreSQL asked for, but Debian's postgresql package is not installed (scripts/setup --test)"
+        )
     busy_check()
-    print(describe("board_build"))
-    dbs = {"small": Volume.small(), "large": Volume()}
+    print(describe("board_build") + f", on {' and '.join(backends)}")
     results: list[Result] = []
-    smalls: dict[str, Result] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-board-") as tmp:
-        for name, volume in dbs.items():
-            if args.only and name != args.only:
-                continue
-            built = cached(volume, fresh=args.fresh)
+    smalls: dict[tuple[str, str], Result] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-board-") as tmp, ExitStack() as stack:
+        cluster = stack.enter_context(pg.cluster()) if "postgresql" in backends else None
+        for name in sizes:
+            built = cached(SIZES[name](), fresh=args.fresh)
             print(
                 f"\n{name} DB: {built.path.name}, generated {built.generated_at:%Y-%m-%d %H:%M} UTC, "
                 + ", ".join(f"{k} {v:,}" for k, v in built.counts.items())
             )
             for variant in variants:
-                r = asyncio.run(run_variant(built, name, variant, args.builds, Path(tmp)))
-                for leftover in Path(tmp).glob("*.db*"):
-                    leftover.unlink()
-                if name == "small":
-                    smalls[variant] = r
-                results.append(r)
-                print_result(r, smalls.get(variant) if name != "small" else None)
+                for backend in backends:
+                    r = asyncio.run(
+                        run_variant(built, name, variant, args.builds, Path(tmp), backend, cluster)
+                    )
+                    for leftover in Path(tmp).glob("*.db*"):
+                        leftover.unlink()
+                    if name == "small":
+                        smalls[(backend, variant)] = r
+                    results.append(r)
+                    print_result(r, smalls.get((backend, variant)) if name != "small" else None)
+                    print(f"  load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     summary(results)
 
 

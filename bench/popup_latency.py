@@ -6,6 +6,11 @@ screen that polls once a second, measured in the same run.
     .venv/bin/python -m bench.popup_latency --db large              # the 3-month DB of bench.board_build
     .venv/bin/python -m bench.popup_latency --db large --before-card-indexes  # the schema before migration 0006
     .venv/bin/python -m bench.popup_latency --popups 2000 --rate 20 --supervisors 1
+    .venv/bin/python -m bench.popup_latency --database both --runs 3 --no-poll   # SQLite and PostgreSQL in turn
+
+`--database postgresql` runs the server on the same rows in a throwaway PostgreSQL cluster (bench/webdb/pg.py:
+loaded once by COPY, each run on a fresh file copy of that database); `both` alternates SQLite and PostgreSQL
+run by run, `--runs` times each, and ends with each backend's runs side by side and their spread.
 
 The server is the product as dialer/app.py wires it: `open_runtime` over a private copy of a generated SQLite
 file (bench/web_data.py: patients, appointments, contacts, callback tasks... and 200 operators made through
@@ -44,21 +49,69 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.lib.report import quantile
 from bench.popup.report import header, report
 from bench.popup.serve import serve
+from bench.popup.server import Phase
 from bench.web_data import cached
 from bench.web_env import busy_check
-from bench.webdb.volume import (
-    Volume,
-)
+from bench.webdb import pg
+from bench.webdb.volume import Volume
+
+BACKENDS = ("sqlite", "postgresql")
+LOADED = "popups_loaded"
+
+
+@dataclass
+class Run:
+    backend: str
+    n: int
+    push: Phase
+    poll: Phase | None
+    lookup_ms: float
+    load: float
+
+
+def ms(values: list[float], q: float) -> float:
+    return 1000 * quantile(values, q) if values else float("nan")
+
+
+def spread(runs: list[Run]) -> None:
+    """Each backend's runs side by side: push p50/p99, and the spread of the p99s."""
+    print("\n## Runs: push latency (ms), AgentCalled bytes -> card frame at the client; target p99 <= 20 ms")
+    print(
+        f"  {'backend':<12}{'run':>4}{'load':>6}{'p50':>8}{'p99':>8}{'max':>8}{'lookup p50':>12}{'poll p99':>10}"
+    )
+    for r in runs:
+        lat = r.push.latencies()
+        poll = ms(r.poll.latencies(), 0.99) if r.poll is not None else float("nan")
+        print(
+            f"  {r.backend:<12}{r.n:>4}{r.load:>6.2f}{ms(lat, 0.5):>8.1f}{ms(lat, 0.99):>8.1f}"
+            f"{1000 * max(lat, default=0):>8.1f}{r.lookup_ms:>12.2f}{poll:>10.0f}"
+        )
+    for backend in BACKENDS:
+        p99s = [ms(r.push.latencies(), 0.99) for r in runs if r.backend == backend]
+        if p99s:
+            met = sum(p <= 20.0 for p in p99s)
+            print(
+                f"  {backend}: p99 {min(p99s):.1f}-{max(p99s):.1f} ms over {len(p99s)} runs "
+                f"(spread {max(p99s) - min(p99s):.1f} ms); target met in {met} of {len(p99s)}"
+            )
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db", choices=("small", "large"), default="small")
+    p.add_argument(
+        "--database", choices=(*BACKENDS, "both"), default="sqlite", help="where the server's rows are"
+    )
+    p.add_argument("--runs", type=int, default=1, help="consecutive runs on each backend")
     p.add_argument(
         "--before-card-indexes",
         action="store_true",
@@ -76,12 +129,30 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=20261125)
     p.add_argument("--fresh", action="store_true", help="regenerate the cached database")
     args = p.parse_args(argv)
+    backends = BACKENDS if args.database == "both" else (args.database,)
+    if "postgresql" in backends and not pg.available():
+        p.error(
+            "PostgreSQL asked for, but Debian's postgresql package is not installed (scripts/setup --test)"
+        )
     busy_check()
     built = cached(Volume.small() if args.db == "small" else Volume(), fresh=args.fresh)
     header(built, args)
-    with tempfile.TemporaryDirectory(prefix="bench-popups-") as tmp:
-        push, poll, costs = asyncio.run(serve(built, args, Path(tmp)))
-    report(push, poll, costs, args)
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="bench-popups-") as tmp, ExitStack() as stack:
+        cluster = stack.enter_context(pg.cluster()) if "postgresql" in backends else None
+        if cluster is not None:
+            pg.load_file(cluster, LOADED, built.path, Path(tmp))
+        for n in range(1, args.runs + 1):
+            for backend in backends:
+                url = pg.clone(cluster, LOADED, "popups_run") if cluster and backend == "postgresql" else None
+                print(f"\n# run {n} on {backend}", flush=True)
+                push, poll, costs = asyncio.run(serve(built, args, Path(tmp), database_url=url))
+                report(push, poll, costs, args)
+                lookup = ms(costs.product, 0.5)
+                runs.append(Run(backend, n, push, poll, lookup, os.getloadavg()[0]))
+                if url is not None and cluster is not None:
+                    cluster.drop_database("popups_run")
+    spread(runs)
 
 
 if __name__ == "__main__":

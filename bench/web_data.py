@@ -7,8 +7,8 @@ SQLAlchemy writes through `UtcDateTime`), in time order as a live service would 
 are created through the product's own `users.add` (scrypt hash), so they can log in through /login.
 
 Shape of the default volume (`Volume()`), four clinics weighted 40/30/20/10 %, Europe/Moscow, 92 days
-ending now (today up to the current minute), working hours 08-20 with morning and late-afternoon peaks,
-Saturday at half and Sunday at 15 % of a weekday:
+ending now (today up to the current minute; "now" is 17:00 in the clinics' zone unless a clock says otherwise),
+working hours 08-20 with morning and late-afternoon peaks, Saturday at half and Sunday at 15 % of a weekday:
 
 * attempts: exactly `attempts` rows: reminder attempts (1-3 per reminder target, on the day before the
   visit, 11-16 and 18-20) and callback attempts (1-2 per callback task);
@@ -33,7 +33,8 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
+from datetime import time as dtime
 from pathlib import Path
 
 from bench.webdb.columns import COLUMNS, ORDER, TIME_COLUMN, statement
@@ -50,7 +51,7 @@ from bench.webdb.volume import (
     operator_interface,
     operator_name,
 )
-from dialer.core.clock import Clock, SystemClock
+from dialer.core.clock import Clock, RehearsalClock
 from dialer.core.passwords import hash_password
 from dialer.storage.journal_schema import all_tables
 from dialer.storage.repository import Storage
@@ -137,6 +138,22 @@ def generate(path: Path, volume: Volume, clock: Clock, log: Callable[[str], None
     return Built(path, volume, now, counts, time.perf_counter() - t0, made)
 
 
+AFTERNOON = dtime(17, 0)
+
+
+def clinic_afternoon(host_now: datetime | None = None) -> RehearsalClock:
+    """A clock reading 17:00 in the clinics' zone on today's date there, then running: the chain is generated
+    and read at that hour whatever the host's, so "today" always holds a working day's calls up to 17:00
+    (read at the host's 04:00 in Moscow, today would be empty)."""
+    today = (host_now or datetime.now(UTC)).astimezone(ZONE).date()
+    return RehearsalClock.reading(datetime.combine(today, AFTERNOON, ZONE), host_now)
+
+
+def clock_of(built: Built) -> RehearsalClock:
+    """A clock reading the moment the chain's rows end, then running: the service as it was then."""
+    return RehearsalClock.reading(built.generated_at)
+
+
 def cached(
     volume: Volume,
     log: Callable[[str], None] = print,
@@ -146,9 +163,9 @@ def cached(
     clock: Clock | None = None,
 ) -> Built:
     """The generated file for this volume and today's date (today's rows end at the time of generation)."""
-    clock = clock or SystemClock()
-    today = clock.now().astimezone(ZONE).date()
-    path = cache / f"web-{volume.key()}-{today.isoformat()}.db"
+    clock = clock or clinic_afternoon()
+    now = clock.now().astimezone(ZONE)
+    path = cache / f"web-{volume.key()}-{now.date().isoformat()}-{now:%H%M}.db"
     meta = path.with_suffix(".json")
     if not fresh and path.exists() and meta.exists():
         m = json.loads(meta.read_text())

@@ -1,4 +1,5 @@
-"""What one patient card costs: the product's lookup against the same statements through sqlite3, and GC."""
+"""What one patient card costs: the product's lookup against the same statements on a bare connection (sqlite3,
+or asyncpg outside the pool and SQLAlchemy on PostgreSQL), and GC."""
 
 from __future__ import annotations
 
@@ -10,19 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite.core
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event
 
 from dialer.app import Runtime
-from dialer.storage.cards import SqlCardStore
+from dialer.storage.cards import LAST_CONTACTS, NEXT_VISITS, SqlCardStore, _read_card
+from dialer.storage.pgcard import PgCardReader
 
 
 @dataclass
 class CardCosts:
     product: list[float]  # SqlCardStore.card, idle (after the phases)
-    sqlite: list[float]  # the same statements through sqlite3, one after the other
+    sqlite: list[float]  # the same statements on a bare connection, one after the other
     statements: float  # per card
     hops: float  # aiosqlite thread hand-offs per card
     full_gc: tuple[int, float, float] = (0, 0.0, 0.0)  # objects tracked; gc.collect() s; after gc.freeze() s
+    bare: str = "sqlite3"
+    seven: list[float] | None = None  # PostgreSQL: the card's seven queries through SQLAlchemy, as before
 
 
 def full_gc() -> tuple[int, float, float]:
@@ -39,6 +44,35 @@ def full_gc() -> tuple[int, float, float]:
     frozen = time.perf_counter() - t0
     gc.unfreeze()
     return objects, full, frozen
+
+
+async def pg_card_costs(rt: Runtime, phones: list[str], n: int = 200) -> CardCosts:
+    """On PostgreSQL: the product's call against its one statement on a bare asyncpg connection."""
+    reader = PgCardReader.for_engine(rt.storage.engine, NEXT_VISITS, LAST_CONTACTS)
+    if reader is None:
+        raise RuntimeError("not a PostgreSQL database over asyncpg")
+    product = []
+    for phone in phones[:n]:
+        t0 = time.perf_counter()
+        await rt.storage.cards.card(phone, rt.clock.now())
+        product.append(time.perf_counter() - t0)
+    seven = []
+    for phone in phones[:n]:
+        t0 = time.perf_counter()
+        async with rt.storage.engine.connect() as sa:
+            await sa.run_sync(_read_card, phone, rt.clock.now(), None)
+        seven.append(time.perf_counter() - t0)
+    url = rt.storage.engine.url.set(drivername="postgresql")
+    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+    raw = []
+    try:
+        for phone in phones[:n]:
+            t0 = time.perf_counter()
+            await conn.fetchrow(reader.statement, phone, None, rt.clock.now())
+            raw.append(time.perf_counter() - t0)
+    finally:
+        await conn.close()
+    return CardCosts(product, raw, 1.0, 0.0, bare="asyncpg", seven=seven)
 
 
 async def card_costs(rt: Runtime, db: Path, phones: list[str], n: int = 200) -> CardCosts:

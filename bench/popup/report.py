@@ -93,10 +93,15 @@ def report_push(push: Phase) -> None:
 def report_costs(push: Phase, costs: CardCosts, args: argparse.Namespace) -> None:
     print(
         f"  one card lookup with nothing else running ({len(costs.product)} known numbers): SqlCardStore.card "
-        f"{latency_ms(costs.product)}; the same {costs.statements:.0f} statements through sqlite3 "
+        f"{latency_ms(costs.product)}; the same {costs.statements:.0f} statements through {costs.bare} "
         f"{latency_ms(costs.sqlite)}; "
         f"{costs.hops:.0f} thread round trips per card"
     )
+    if costs.seven is not None:
+        print(
+            f"  the same cards through the seven queries on SQLAlchemy's asyncio path (the card before it was one "
+            f"statement): {latency_ms(costs.seven)}"
+        )
     objects, full, frozen = costs.full_gc
     print(
         f"  a full GC of the server process: {objects:,} objects tracked, gc.collect() {1000 * full:.0f} ms; "

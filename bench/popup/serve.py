@@ -14,10 +14,11 @@ from pathlib import Path
 from aiohttp import web
 
 from bench.lib.service import free_port
-from bench.popup.costs import CardCosts, card_costs, full_gc
+from bench.popup.costs import CardCosts, card_costs, full_gc, pg_card_costs
 from bench.popup.phase import run_phase
 from bench.popup.server import Phase, Server
 from bench.web_ami import load_templates
+from bench.web_data import clock_of
 from bench.webdb.indexes import WITHOUT_CARD_INDEXES, take_away
 from bench.webdb.names import SURNAMES
 from bench.webdb.volume import (
@@ -47,16 +48,17 @@ def add_poll_route(app: web.Application, rt: Runtime) -> None:
 
 
 async def serve(
-    built: Built, args: argparse.Namespace, workdir: Path
+    built: Built, args: argparse.Namespace, workdir: Path, database_url: str | None = None
 ) -> tuple[Phase, Phase | None, CardCosts]:
+    """One run; on the PostgreSQL database `database_url` (holding the same rows) when given."""
     db = workdir / "popups.db"
     shutil.copyfile(built.path, db)
     phones, names = patient_sample(db, args.seed)
     port = free_port()
-    settings = bench_settings(workdir, db, built.volume, port=port)
+    settings = bench_settings(workdir, db, built.volume, port=port, database_url=database_url)
     templates = load_templates(args.stream)
     users = [(operator_name(i), PASSWORD) for i in range(min(args.operators, built.volume.operators))]
-    async with open_runtime(settings) as rt:
+    async with open_runtime(settings, clock=clock_of(built)) as rt:
         if args.before_card_indexes:
             await take_away(rt.storage.engine, WITHOUT_CARD_INDEXES)
         idle = asyncio.Event()
@@ -81,7 +83,7 @@ async def serve(
                     poll = None if args.no_poll else await run_phase(server, "poll", args, templates, users)
                 finally:
                     await stop_core(rt, tasks)
-            costs = await card_costs(rt, db, phones)
+            costs = await (pg_card_costs(rt, phones) if database_url else card_costs(rt, db, phones))
             costs.full_gc = full_gc()
         finally:
             gc.callbacks.remove(server.on_gc)

@@ -64,6 +64,18 @@ class Volume:
             recalls=500,
         )
 
+    @classmethod
+    def huge(cls) -> Volume:
+        """Ten times the default: 10,000,000 attempts and as many inbound calls, 2,000,000 patients."""
+        return cls(
+            attempts=10_000_000,
+            missed=1_000_000,
+            patients=2_000_000,
+            waiting=80_000,
+            diary=80_000,
+            recalls=300_000,
+        )
+
     def key(self) -> str:
         return (
             f"a{self.attempts}-m{self.missed}-s{self.miss_share}-p{self.patients}-d{self.days}"
@@ -106,12 +118,15 @@ def did_of(clinic_id: str) -> str:
     return f"7495123{int(clinic_id[1:]):04d}"
 
 
-def bench_settings(home: Path, db: Path, volume: Volume, port: int = 8080, **extra: Any) -> Settings:
-    """The clinics of the generated data; no SMS provider; an AMI host that is never connected to."""
+def bench_settings(
+    home: Path, db: Path, volume: Volume, port: int = 8080, *, database_url: str | None = None, **extra: Any
+) -> Settings:
+    """The clinics of the generated data; no SMS provider; an AMI host that is never connected to. The database
+    is the SQLite file `db` unless `database_url` names another (the same rows on PostgreSQL)."""
     raw: dict[str, Any] = {
         "service": {
             "data_dir": str(home),
-            "database_url": f"sqlite+aiosqlite:///{db}",
+            "database_url": database_url or f"sqlite+aiosqlite:///{db}",
             "listen_host": "127.0.0.1",
             "listen_port": port,
         },

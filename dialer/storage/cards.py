@@ -26,6 +26,7 @@ from dialer.core.recalls import RecallStatus
 from dialer.core.records import TaskState
 from dialer.core.worklist_states import DiaryState, WaitingState
 from dialer.storage.journal_schema import contacts, diary, recalls, waiting_list
+from dialer.storage.pgcard import CardRows, PgCardReader
 from dialer.storage.schema import appointments, callback_tasks, patients
 from dialer.storage.sync_reader import sqlite_file_reader
 
@@ -39,6 +40,7 @@ class SqlCardStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._reader = sqlite_file_reader(engine)
+        self._pg = PgCardReader.for_engine(engine, NEXT_VISITS, LAST_CONTACTS)
 
     @property
     def file_reader(self) -> Engine | None:
@@ -48,6 +50,8 @@ class SqlCardStore:
     async def card(self, phone: str, now: datetime, clinic_id: str | None = None) -> PatientCard:
         if self._reader is not None:
             return await asyncio.to_thread(self._read_on_file, phone, now, clinic_id)
+        if self._pg is not None:
+            return _card(phone, await self._pg.rows(phone, now, clinic_id))
         async with self.engine.connect() as conn:
             return await conn.run_sync(_read_card, phone, now, clinic_id)
 
@@ -65,24 +69,32 @@ def _read_card(conn: Connection, phone: str, now: datetime, clinic_id: str | Non
     query = _CardQueries(phone, clinic_id)
     people = _rows(conn, query.people(), CardPatient)
     ids = [p.patient_id for p in people]
-    visits = _rows(conn, query.next_visits(ids, now), CardVisit) if ids else []
-    tasks = _rows(conn, query.open_callback(), CardCallback)
-    recent = _rows(conn, query.last_contacts(), CardContact)
-    waiting = _rows(conn, query.open_waiting(), CardWaiting)
-    planned = _rows(conn, query.open_diary(), CardDiaryEntry)
-    invitations = _rows(conn, query.open_recall(), CardRecall)
-    recall = invitations[0] if invitations else None
+    rows = CardRows(
+        people=people,
+        visits=_rows(conn, query.next_visits(ids, now), CardVisit) if ids else [],
+        tasks=_rows(conn, query.open_callback(), CardCallback),
+        recent=_rows(conn, query.last_contacts(), CardContact),
+        waiting=_rows(conn, query.open_waiting(), CardWaiting),
+        planned=_rows(conn, query.open_diary(), CardDiaryEntry),
+        invitations=_rows(conn, query.open_recall(), CardRecall),
+    )
+    return _card(phone, rows)
+
+
+def _card(phone: str, rows: CardRows) -> PatientCard:
+    people = rows.people
+    recall = rows.invitations[0] if rows.invitations else None
     if not people and recall is not None:
         # Known from the КОС journal though not (yet) from an appointment list.
         people = [CardPatient(recall.clinic_id, recall.patient_id, recall.patient_name, do_not_call=False)]
     return PatientCard(
         phone=phone,
         patients=people,
-        visits=visits,
-        callback=tasks[0] if tasks else None,
-        contacts=recent,
-        waiting_list=waiting,
-        diary=planned,
+        visits=rows.visits,
+        callback=rows.tasks[0] if rows.tasks else None,
+        contacts=rows.recent,
+        waiting_list=rows.waiting,
+        diary=rows.planned,
         recall=recall,
     )
 

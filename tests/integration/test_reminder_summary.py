@@ -1,12 +1,16 @@
-"""The reminder funnel on a real SQLite file: a clinic's board counts that clinic's visits only, the service's
-own progress line counts every clinic."""
+"""The reminder funnel on a real SQLite file (and PostgreSQL with `--db`): a clinic's board counts that clinic's
+visits only, the service's own progress line counts every clinic; calls by state, machines, SMS by status and the
+targets still open are the day's reminders' own."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from sqlalchemy import insert, select, update
+
 from dialer.core.appointments import AppointmentRecord
 from dialer.storage.repository import Storage
+from dialer.storage.schema import attempts, sms_messages, targets
 
 DAY = date(2026, 12, 1)
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -43,3 +47,87 @@ async def test_a_clinic_board_counts_its_own_visits_and_the_service_counts_all(d
         assert (sum(both.statuses.values()), both.active_targets) == (4, 4)
     finally:
         await storage.close()
+
+
+async def test_the_funnel_counts_the_days_calls_machines_sms_and_open_targets(database_url: str) -> None:
+    storage = await Storage.open(database_url)
+    try:
+        await storage.appointments.upsert([visit("c1", n) for n in range(3)] + [visit("c2", 9)], NOW)
+        await storage.reminders.ensure_targets(DAY, NOW)
+        ids = await _target_ids(storage)
+        calls = [  # (appointment, n, state, result)
+            ("c1-0", 1, "ended", "machine"),
+            ("c1-0", 2, "ended", "answered"),
+            ("c1-1", 1, "ended", "machine"),
+            ("c1-2", 1, "dialing", None),
+            ("c2-9", 1, "ended", "machine"),
+        ]
+        async with storage.engine.begin() as conn:
+            await conn.execute(
+                insert(attempts),
+                [
+                    {
+                        "attempt_id": f"{a}:{n}",
+                        "clinic_id": a[:2],
+                        "target_id": ids[a],
+                        "n": n,
+                        "phone": "+79160000000",
+                        "trunk": "t",
+                        "state": state,
+                        "created_at": NOW,
+                        "result": result,
+                    }
+                    for a, n, state, result in calls
+                ],
+            )
+            await conn.execute(
+                insert(sms_messages),
+                [
+                    {
+                        "sms_key": f"sms-{a}",
+                        "clinic_id": a[:2],
+                        "target_id": ids[a],
+                        "phone": "+79160000000",
+                        "body": "напоминание",
+                        "provider": "none",
+                        "status": status,
+                        "created_at": NOW,
+                        "updated_at": NOW,
+                    }
+                    for a, status in (
+                        ("c1-0", "delivered"),
+                        ("c1-1", "delivered"),
+                        ("c1-2", "failed"),
+                        ("c2-9", "sent"),
+                    )
+                ],
+            )
+            await conn.execute(update(targets).where(targets.c.target_id == ids["c1-0"]).values(state="done"))
+        c1 = await storage.reminders.day_summary(DAY, "c1")
+        assert (c1.attempts, c1.machines, c1.sms, c1.active_targets) == (
+            {"ended": 3, "dialing": 1},
+            2,
+            {"delivered": 2, "failed": 1},
+            2,
+        )
+        both = await storage.reminders.day_summary(DAY)
+        assert (both.attempts, both.machines, both.sms, both.active_targets) == (
+            {"ended": 4, "dialing": 1},
+            3,
+            {"delivered": 2, "failed": 1, "sent": 1},
+            3,
+        )
+        other_day = await storage.reminders.day_summary(date(2026, 12, 2), "c1")
+        assert (other_day.attempts, other_day.machines, other_day.sms, other_day.active_targets) == (
+            {},
+            0,
+            {},
+            0,
+        )
+    finally:
+        await storage.close()
+
+
+async def _target_ids(storage: Storage) -> dict[str, int]:
+    async with storage.engine.connect() as conn:
+        return {str(r.subject_id): int(r.target_id) for r in await conn.execute(select(targets))}
