@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.lib.service import SERVICE_LOG, start_service, wait_healthy
 
-STANDBY_REFUSED = ("AlreadyDialing", "dialing lease")
+STANDBY_REFUSED = ("AlreadyDialing", "dialing lease", "is dialing for this database")
 
 
 def rss_mb(pid: int) -> float | None:
