@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench.day.measure import day_figures
 from bench.day.profile import TALK_REAL, hour_loads
-from bench.day.report import body, last_line, load_table
+from bench.day.report import body, last_line, load_table, predicted_in_20s, share
 from bench.day.run import DayDriver, DayRun
 from bench.day.traffic import DayTraffic, Window, generate_day
 from bench.peak_hour import parse_range
@@ -63,6 +63,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--nodes", type=int, choices=(1, 2), default=1)
     p.add_argument("--keep", help="keep the nodes' homes (config, service.log, SQLite) under this path")
     p.add_argument("--save", help="write the raw run (both Asterisks' events, the rows) to this .json.gz")
+    p.add_argument(
+        "--analyze",
+        help="reprint the figures of a --save file, given the run's own options; nothing is dialled",
+    )
     p.add_argument("--force", action="store_true", help="run even though pytest is running")
     return p
 
@@ -92,13 +96,42 @@ def run(args: argparse.Namespace, day: DayTraffic, base: Path) -> DayRun:
         stop_cluster(cluster)
 
 
+def load(path: str) -> DayRun:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        raw = json.load(f)
+    for key in ("events", "carrier_events"):
+        raw[key] = [(at, frame) for at, frame in raw[key]]
+    return DayRun(**raw)
+
+
+def report(args: argparse.Namespace, day: DayTraffic, result: DayRun, what: str) -> None:
+    loads = hour_loads(1000 * args.scale, args.admins, args.talk)
+    figures = day_figures(result, day, loads)
+    print(
+        f"clinic day {args.hours.first:02d}:00-{args.hours.end:02d}:00 x{args.compression:g}, scale {args.scale}, "
+        f"seed {args.seed}, {len(day.traffic.callers)} calls, talk {args.talk[0]:.0f}-{args.talk[1]:.0f} s, "
+        f"{args.admins} administrators, {args.database}, {args.nodes} node(s); {what}"
+    )
+    print("\n".join(load_table(loads, day, args.admins)))
+    print("\n".join(body(figures, result)))
+    print(
+        f"  Erlang C's answered within 20 s for the played calls (the model, no callbacks): "
+        f"{share(predicted_in_20s(loads, day))}"
+    )
+    for line in result.service_errors[:5]:
+        print(f"    {line[:200]}")
+    print(last_line(figures, float("nan")))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    day = generate_day(args.hours, args.scale, args.admins, args.talk, args.compression, args.seed)
+    if args.analyze:
+        report(args, day, load(args.analyze), f"reprinted from {args.analyze}")
+        return
     others = subprocess.run(["pgrep", "-af", "pytest"], capture_output=True, text=True, check=False).stdout
     if others.strip() and not args.force:
         sys.exit("pytest is running: the figures would be skewed; --force")
-    day = generate_day(args.hours, args.scale, args.admins, args.talk, args.compression, args.seed)
-    loads = hour_loads(1000 * args.scale, args.admins, args.talk)
     load_before = load_average()
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="clinic-day-") as tmp:
@@ -107,18 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.save:
         with gzip.open(args.save, "wt", encoding="utf-8") as out:
             json.dump(dataclasses.asdict(result), out)
-    figures = day_figures(result, day, loads)
-    print(
-        f"clinic day {args.hours.first:02d}:00-{args.hours.end:02d}:00 x{args.compression:g}, scale {args.scale}, "
-        f"seed {args.seed}, {len(day.traffic.callers)} calls, talk {args.talk[0]:.0f}-{args.talk[1]:.0f} s, "
-        f"{args.admins} administrators, {args.database}, {args.nodes} node(s); "
-        f"{time.time() - started:.0f} s wall; load average {load_before} before, {load_average()} after"
-    )
-    print("\n".join(load_table(loads, day, args.admins)))
-    print("\n".join(body(figures, result)))
-    for line in result.service_errors[:5]:
-        print(f"    {line[:200]}")
-    print(last_line(figures, float("nan")))
+    what = f"{time.time() - started:.0f} s wall; load average {load_before} before, {load_average()} after"
+    report(args, day, result, what)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from datetime import time as time_of_day
 from zoneinfo import ZoneInfo
 
-from bench.day.profile import HourLoad
+from bench.day.profile import ANSWER_TARGET_S, HourLoad
 from bench.day.run import CALLING_ENDS, DayRun
 from bench.day.traffic import DayTraffic
 from bench.peak.occupancy import event_time
@@ -33,6 +33,8 @@ class DayFigures:
     lost: int
     lost_detail: dict[str, int]
     rss_growth_mb: float
+    answered_in_20s: float  # callers who reached the queue: picked up within 20 (compressed) seconds
+    queued: int
 
     @property
     def callbacks_in_15min(self) -> float:
@@ -89,6 +91,23 @@ def originates(run: DayRun) -> list[tuple[float, str]]:
     return placed
 
 
+def answered_within(run: DayRun, seconds: float) -> tuple[float, int]:
+    """Share of the callers who joined the queue that an administrator picked up within `seconds` (wall) of
+    joining, from the clinic's Asterisk (QueueCallerJoin to AgentConnect, by the caller's number)."""
+    joined: dict[str, float] = {}
+    picked: dict[str, float] = {}
+    for arrived, frame in run.events:
+        name, number = frame.get("Event"), frame.get("CallerIDNum", "")
+        if name == "QueueCallerJoin":
+            joined.setdefault(number, event_time(arrived, frame))
+        elif name == "AgentConnect":
+            picked.setdefault(number, event_time(arrived, frame))
+    if not joined:
+        return math.nan, 0
+    quick = sum(1 for n, at in joined.items() if n in picked and picked[n] - at <= seconds)
+    return quick / len(joined), len(joined)
+
+
 def outside_hours(placed: list[tuple[float, str]], offset_s: float, zone: str) -> int:
     tz = ZoneInfo(zone)
     count = 0
@@ -130,6 +149,7 @@ def day_figures(run: DayRun, day: DayTraffic, loads: list[HourLoad]) -> DayFigur
             missed_cap += 1
             reached_cap += ring
     placed = originates(run)
+    in_20s, queued = answered_within(run, traffic.scale.wall(ANSWER_TARGET_S))
     per_attempt = Counter(uid for _, uid in placed)
     detail = lost(run, {c.digits for c in missed}, connected, answered)
     return DayFigures(
@@ -144,4 +164,6 @@ def day_figures(run: DayRun, day: DayTraffic, loads: list[HourLoad]) -> DayFigur
         lost=sum(detail.values()),
         lost_detail=detail,
         rss_growth_mb=run.rss_growth_mb,
+        answered_in_20s=in_20s,
+        queued=queued,
     )

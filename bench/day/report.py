@@ -30,12 +30,21 @@ def share(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.3f}"
 
 
+def predicted_in_20s(loads: list[HourLoad], day: DayTraffic) -> float:
+    """Erlang C's answered-within-20 s over the played hours, weighted by the calls played in each."""
+    played = [(load, len(day.callers_in(load.hour))) for load in loads if load.hour in day.window.hours]
+    total = sum(n for _, n in played)
+    return sum(load.answered_in_20s * n for load, n in played) / total if total else math.nan
+
+
 def body(figures: DayFigures, run: DayRun) -> list[str]:
     t0 = run.t0
     kill = f"{run.killed_at - t0:.0f} s" if run.killed_at else "never"
     back = f"{run.back_at - run.killed_at:.1f} s later" if run.back_at and run.killed_at else "never"
     return [
         f"  leader SIGKILLed at {kill}, service back {back}; second node: {run.standby}",
+        f"  answered within 20 s: {share(figures.answered_in_20s)} of {figures.queued} callers who reached the "
+        "queue (QueueCallerJoin to AgentConnect)",
         f"  missed callers (the carrier's hang-ups without an administrator): {figures.missed}",
         f"  their phone rung by a callback within 15 min: {figures.reached_in_15} "
         f"({share(figures.callbacks_in_15min)}); answered it: {figures.answered_in_15}",

@@ -176,13 +176,11 @@ class DayDriver(Driver):
     async def _start_standby(self, node: Node, log: Callable[[str], None]) -> None:
         await node.start(healthy=False)
         if await wait_exit(node, 10.0):
-            self.standby = (
-                f"the second node EXITED at start-up (no standby in this build): {node.refused_standby()}"
-            )
-            log(f"  --nodes 2: {self.standby}; the killed leader will be restarted instead")
+            self.standby = f"EXITED at start-up (no standby in this build): {node.refused_standby()}"
+            log(f"  --nodes 2: the second node {self.standby}; the killed leader will be restarted instead")
         else:
-            self.standby = "the second node waits beside the first"
-            log(f"  --nodes 2: {self.standby}")
+            self.standby = "waits beside the first"
+            log(f"  --nodes 2: the second node {self.standby}")
 
     async def _kill_once(self, nodes: list[Node], t0: float, log: Callable[[str], None]) -> None:
         await asyncio.sleep(max(0.0, t0 + self.kill_at - time.time()))
