@@ -62,6 +62,13 @@ RECONCILE_RECHECK_SECONDS = (1.5, 4.0)
 MAX_BATCH = 500
 RECOVERED = "recovered from the dialplan's record"
 MACHINE_STAGE = "machine"  # the hangup record's stage after the dialplan's machine branch
+PHONE_KEYS = frozenset("0123456789*#")
+
+
+def recorded_key(recorded: RecordedOutcome) -> str:
+    """The key the hangup record holds, or "" when it holds none: a callback's record keeps its patient leg's
+    DIALSTATUS (ANSWER, NOANSWER …) in the same field, which is no key and no answer to a menu."""
+    return recorded.digit if len(recorded.digit) == 1 and recorded.digit in PHONE_KEYS else ""
 
 
 @dataclass(frozen=True)
@@ -231,13 +238,9 @@ class CallDesk:
                 attempt = self._open.get(fact.attempt_id)
                 with contextlib.suppress(TelephonyUnavailable):
                     recorded = await self.telephony.recorded_outcome(fact.attempt_id)
-                    if (
-                        recorded
-                        and recorded.digit
-                        and attempt is not None
-                        and attempt.digit != recorded.digit
-                    ):
-                        completed.append(DigitPressed(fact.attempt_id, recorded.digit, fact.at))
+                    key = recorded_key(recorded) if recorded else ""
+                    if key and attempt is not None and attempt.digit != key:
+                        completed.append(DigitPressed(fact.attempt_id, key, fact.at))
             completed.append(fact)
         return completed
 
@@ -400,8 +403,9 @@ class CallDesk:
         now = self.clock.now()
         answered = bool(recorded.stage)
         facts: list[Fact] = []
-        if recorded.digit and attempt.digit != recorded.digit:
-            facts.append(DigitPressed(attempt.attempt_id, recorded.digit, now))
+        key = recorded_key(recorded)
+        if key and attempt.digit != key:
+            facts.append(DigitPressed(attempt.attempt_id, key, now))
         result: CallResult = classify(answered=answered, reason=None, cause=recorded.cause)
         if recorded.stage == MACHINE_STAGE:
             result = CallResult.MACHINE

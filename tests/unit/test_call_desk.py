@@ -14,7 +14,7 @@ import pytest
 
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
-from dialer.core.ports import OriginateRequest
+from dialer.core.ports import OriginateRequest, RecordedOutcome
 from dialer.core.records import AttemptState, ReminderStatus
 from dialer.engine.calls import RECOVERED
 from tests.fakes.memory import Appointment
@@ -172,6 +172,23 @@ async def test_a_call_that_ended_during_the_outage_ends_from_the_dialplans_recor
         (local(13), SECOND),
     ]
     assert r.pacers["sim"].in_use == 0
+
+
+async def test_a_record_whose_key_field_holds_a_dial_status_is_no_key() -> None:
+    # A callback's hangup record keeps its patient leg's DIALSTATUS where a reminder keeps the key; PostgreSQL
+    # refuses "ANSWER" in the one-character digit column, and the link-up that tried it failed for ever.
+    r = rig()
+    r.asterisk.patient(PHONE, NO_ANSWER)
+    r.asterisk.drop_link_after_next_send = True
+    async with running(r):
+        await listed(r)
+        await r.clock.run_until(local(11, 1))
+        r.asterisk.astdb[FIRST] = RecordedOutcome(16, "patient", "ANSWER")
+        r.asterisk.restore_link()
+        await r.clock.run_until(local(11, 2))
+        row = r.attempts.rows[FIRST]
+        assert (row.state, row.digit) == (AttemptState.ENDED, None)
+        assert [e.kind for e in r.attempts.log_of(FIRST) if e.kind == "digit"] == []
 
 
 async def test_a_confirmation_given_during_the_outage_is_read_from_the_dialplans_record() -> None:

@@ -1,0 +1,266 @@
+"""One clinic day on the sandbox: the peak hour's callers and simulated administrators (bench.peak.run) for the
+day's hours, the service as one or two real `dialer run` processes on one database (PostgreSQL or SQLite), the
+leader SIGKILLed once at a seeded moment, and both Asterisks' events kept for the figures.
+
+The service's clock (the product's [rehearsal] setting) is placed so that the clinic's calling hours end
+(21:00 its time) just after the last caller's callback deadline: the day's end and its "no calls after hours"
+rule are inside the run, whatever the host's hour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.day.nodes import Node, rss_growth, sample_memory, wait_exit
+from bench.day.traffic import DayTraffic
+from bench.lib.clinic import ClinicTime
+from bench.lib.rawami import Frame, RawAmi
+from bench.lib.service import free_port
+from bench.peak.config import on_host_clock, service_config
+from bench.peak.run import Driver
+from bench.peak.traffic import Caller
+from dialer.core.calendar import WorkCalendar, working_morning
+from dialer.sandbox import Sandbox
+from dialer.sandbox.carrier import CARRIER_USERNAME
+from dialer.sandbox.sandbox import AmiCredentials
+
+CALLING_ENDS = time_of_day(21, 0)  # the product's default calling hours: 08:00-21:00, the clinic's time
+CLINIC_ZONE = "Asia/Omsk"
+
+
+@dataclass
+class DayRun:
+    t0: float
+    stopped: float
+    offset_s: float  # the service's clock minus the host's
+    zone: str
+    events: list[tuple[float, Frame]]
+    carrier_events: list[tuple[float, Frame]]
+    calls: list[dict[str, Any]]
+    tasks: list[dict[str, Any]]
+    attempts: list[dict[str, Any]]
+    killed_at: float | None
+    back_at: float | None  # the restarted or standby node healthy again
+    standby: str  # what the second node did
+    rss_growth_mb: float
+    rss_samples: int
+    service_errors: list[str] = field(default_factory=list)
+    hung_up: dict[str, int] = field(default_factory=dict)
+
+
+def clinic_clock(seconds_to_close: float) -> ClinicTime:
+    """The clinic's clock reading 21:00 (its zone, a working day) `seconds_to_close` after now."""
+    tz = ZoneInfo(CLINIC_ZONE)
+    host = datetime.now(UTC)
+    close = working_morning(host, tz, WorkCalendar(skip_holidays=False), CALLING_ENDS)
+    return ClinicTime(tz, close - timedelta(seconds=seconds_to_close), host)
+
+
+class DayDriver(Driver):
+    """Plays the day's callers against the service, kills its leader once, and keeps what the world saw."""
+
+    def __init__(
+        self,
+        day: DayTraffic,
+        creds: AmiCredentials,
+        sandbox: Sandbox,
+        root: Path,
+        *,
+        database_url: str | None,
+        nodes: int,
+        kill_at: float,
+    ) -> None:
+        super().__init__(day.traffic, creds, sandbox, root, "deadline")
+        self.day = day
+        self.database_url = database_url or f"sqlite+aiosqlite:///{root / 'var' / 'dialer.db'}"
+        self.on_postgres = database_url is not None
+        self.node_count = nodes
+        self.kill_at = kill_at
+        self.killed_at: float | None = None
+        self.back_at: float | None = None
+        self.standby = "none (--nodes 1): the killed process is restarted at once"
+
+    def _config(self, clinic: ClinicTime, port: int) -> str:
+        text = service_config(self.creds, self.traffic, "deadline", port, clinic)
+        return text.replace("[service]\n", f'[service]\ndatabase_url = "{self.database_url}"\n', 1)
+
+    def _nodes(self, clinic: ClinicTime) -> list[Node]:
+        nodes = []
+        for i in range(1, self.node_count + 1):
+            home = self.root / f"node{i}"
+            home.mkdir(parents=True, exist_ok=True)
+            port = free_port()
+            config = home / "dialer.toml"
+            config.write_text(self._config(clinic, port), encoding="utf-8")
+            nodes.append(Node(f"node{i}", home, config, port, self._env()))
+        return nodes
+
+    def _closing_in(self) -> float:
+        """Wall seconds from now to 21:00 the clinic's time: the last caller's deadline, plus the start-up."""
+        traffic = self.traffic
+        last = max(c.at + c.patience for c in traffic.callers)
+        return 60.0 + last + traffic.scale.wall(traffic.profile.deadline_real) + 10.0
+
+    async def run_day(self, *, log: Callable[[str], None]) -> DayRun:
+        (self.root / "var").mkdir(parents=True, exist_ok=True)
+        clinic = clinic_clock(self._closing_in())
+        nodes = self._nodes(clinic)
+        ami = self.ami = await RawAmi.logged_in(
+            self.creds.host, self.creds.port, self.creds.username, self.creds.secret
+        )
+        saved = {name: await self.getvar(name) for name in ("DIALER_INBOUND_QUEUE", "DIALER_QUEUE_TIMEOUT")}
+        carrier_port = self.sandbox.layout.carrier_ami_port
+        carrier = self.carrier = await RawAmi.logged_in(
+            self.creds.host, carrier_port, CARRIER_USERNAME, self.creds.secret
+        )
+        carrier.listeners.append(self._on_carrier_event)
+        try:
+            left = await self.wait_idle()
+            if left:
+                log(f"warning: {left} channels still up on the sandbox before the day")
+            await self.prepare_sandbox()
+            await nodes[0].start()
+            if len(nodes) > 1:
+                await self._start_standby(nodes[1], log)
+            ami.listeners.append(self._on_event)
+            async with asyncio.TaskGroup() as group:
+                helpers = [
+                    group.create_task(self._set_talk_times()),
+                    group.create_task(sample_memory(nodes)),
+                ]
+                t0 = time.time() + 1.0
+                killer = group.create_task(self._kill_once(nodes, t0, log))
+                ami.events.clear()
+                carrier.events.clear()
+                await self._originate_all(t0)
+                log(f"  {len(self.traffic.callers)} calls placed at {time.time() - t0:.0f} s; draining")
+                await self._drain(t0, log)
+                await killer
+                for helper in helpers:
+                    helper.cancel()
+            stopped = time.time()
+            warm_up = 0.2 * self.traffic.span
+            growth = rss_growth(nodes, warm_up, stopped)
+            for node in nodes:
+                await node.stop()
+            calls, tasks, attempts = await asyncio.to_thread(self._rows_at, clinic.offset)
+            return DayRun(
+                t0, stopped, clinic.offset.total_seconds(), CLINIC_ZONE, list(ami.events),
+                list(carrier.events), calls, tasks, attempts, self.killed_at, self.back_at, self.standby,
+                growth, sum(len(n.rss) for n in nodes), self._node_errors(nodes), dict(self.hung_up),
+            )  # fmt: skip
+        finally:
+            for node in nodes:
+                await node.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.members, 0)
+                for name, value in saved.items():
+                    await self.setvar(name, value)
+            ami.listeners.clear()
+            await ami.close()
+            await carrier.close()
+
+    async def _start_standby(self, node: Node, log: Callable[[str], None]) -> None:
+        await node.start(healthy=False)
+        if await wait_exit(node, 10.0):
+            self.standby = f"EXITED at start-up (no standby in this build): {node.refused_standby()}"
+            log(f"  --nodes 2: the second node {self.standby}; the killed leader will be restarted instead")
+        else:
+            self.standby = "waits beside the first"
+            log(f"  --nodes 2: the second node {self.standby}")
+
+    async def _kill_once(self, nodes: list[Node], t0: float, log: Callable[[str], None]) -> None:
+        await asyncio.sleep(max(0.0, t0 + self.kill_at - time.time()))
+        leader = nodes[0]
+        await leader.kill()
+        self.killed_at = time.time()
+        log(f"  SIGKILL to {leader.name} at {self.killed_at - t0:.0f} s")
+        standby = nodes[1] if len(nodes) > 1 and nodes[1].alive else None
+        if standby is None:
+            await leader.start(timeout=90)
+            self.back_at = time.time()
+            log(f"  {leader.name} restarted, healthy {self.back_at - self.killed_at:.1f} s after the kill")
+            return
+        self.back_at = await self._until_healthy(standby, timeout=120.0)
+        took = f"{self.back_at - self.killed_at:.1f} s" if self.back_at else "never (within 120 s)"
+        log(f"  {standby.name} took over: healthy {took} after the kill")
+        if self.back_at is None:
+            await leader.start(timeout=90)
+            self.back_at = time.time()
+
+    @staticmethod
+    async def _until_healthy(node: Node, timeout: float) -> float | None:
+        end = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < end and node.alive:
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"{node.base}/api/health") as r:
+                        if r.status == 200 and (await r.json()).get("reconciled"):
+                            return time.time()
+                await asyncio.sleep(0.3)
+        return None
+
+    def _node_errors(self, nodes: list[Node]) -> list[str]:
+        errors: list[str] = []
+        for node in nodes:
+            path = node.root / "service.log"
+            if path.exists():
+                lines = path.read_text(errors="replace").splitlines()
+                errors += [f"{node.name}: {x}" for x in lines if " ERROR " in x or "Traceback" in x]
+        return errors
+
+    # -- the database, SQLite or PostgreSQL -----------------------------------------------------------
+
+    def _query(self, sql: str) -> list[dict[str, Any]]:
+        if not self.on_postgres:
+            return super()._query(sql)
+        return asyncio.run(self._pg_query(sql))
+
+    async def _pg_query(self, sql: str) -> list[dict[str, Any]]:
+        engine = create_async_engine(self.database_url)
+        try:
+            async with engine.connect() as conn:
+                result = await conn.execute(text(sql))
+                return [{k: _as_text(v) for k, v in row.items()} for row in result.mappings()]
+        finally:
+            await engine.dispose()
+
+    def _callback_caller(self, attempt_id: str, frame: Frame) -> Caller | None:
+        if self.on_postgres:
+            for key in ("CallerIDNum", "ConnectedLineNum"):
+                caller = self.callers.get(frame.get(key, ""))
+                if caller is not None:
+                    return caller
+            return None
+        return super()._callback_caller(attempt_id, frame)
+
+    def _rows_at(
+        self, offset: timedelta
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        return (
+            on_host_clock(self._query("select * from inbound_calls order by started_at"), offset),
+            on_host_clock(self._query("select * from callback_tasks order by task_id"), offset),
+            on_host_clock(self._query("select * from attempts order by created_at"), offset),
+        )
+
+
+def _as_text(value: Any) -> Any:
+    """PostgreSQL's times as SQLite's: naive UTC text, so the rows read alike from both."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat(sep=" ")
+    return value

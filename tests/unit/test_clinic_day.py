@@ -1,0 +1,99 @@
+"""The clinic day benchmark's pure parts: the hourly load and its capacity verdict, the day's callers, and the
+world's figures read from Asterisk's and the carrier's events."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench.day.measure import day_figures, outside_hours
+from bench.day.profile import DAY_CALLS, HOURLY_SHARE, TALK_REAL, erlang_c, hour_loads
+from bench.day.run import DayRun
+from bench.day.traffic import DayTraffic, Window, generate_day
+
+
+def test_erlang_c_matches_the_textbook_and_is_certain_at_capacity() -> None:
+    assert erlang_c(2.0, 3) == pytest.approx(4 / 9)
+    assert erlang_c(5.0, 5) == 1.0
+    assert erlang_c(0.0, 5) == 0.0
+
+
+def test_the_seeds_day_is_beyond_five_administrators_and_short_talks_are_not() -> None:
+    assert sum(HOURLY_SHARE.values()) == pytest.approx(1.0)
+    seed = hour_loads(DAY_CALLS, 5, TALK_REAL)
+    assert not any(load.in_capacity for load in seed)  # 1,000 calls of 5-7 min need more than 5 people
+    short = hour_loads(DAY_CALLS, 5, (30.0, 50.0))
+    assert all(load.in_capacity for load in short)
+
+
+def test_the_day_follows_the_hours_and_replays_from_its_seed() -> None:
+    day = generate_day(Window(9, 11), 1.0, 5, TALK_REAL, 6.0, seed=3)
+    again = generate_day(Window(9, 11), 1.0, 5, TALK_REAL, 6.0, seed=3)
+    assert day.traffic.callers == again.traffic.callers
+    ats = [c.at for c in day.traffic.callers]
+    assert ats == sorted(ats) and ats[0] >= 0 and ats[-1] <= 2 * 3600 / 6
+    for caller in day.traffic.callers:
+        hour = day.hour_of[caller.index]
+        assert (hour - 9) * 600 <= caller.at <= (hour - 8) * 600
+    # About 120 calls an hour at full scale; a Poisson count stays within a few of its root of that.
+    assert 200 <= len(day.traffic.callers) <= 280
+    with pytest.raises(ValueError, match="outside the clinic's day"):
+        Window(7, 9)
+
+
+def _run(
+    events: list[dict[str, str]], carrier: list[dict[str, str]], tasks: list[dict[str, object]]
+) -> DayRun:
+    return DayRun(
+        t0=0.0, stopped=1.0, offset_s=0.0, zone="UTC", events=[(0.0, e) for e in events],
+        carrier_events=[(0.0, e) for e in carrier], calls=[], tasks=tasks, attempts=[], killed_at=None,
+        back_at=None, standby="", rss_growth_mb=0.0, rss_samples=0,
+    )  # fmt: skip
+
+
+def _small_day() -> DayTraffic:
+    return generate_day(Window(10, 11), 0.05, 5, TALK_REAL, 6.0, seed=1)
+
+
+def test_a_missed_caller_rung_in_time_counts_and_one_rung_late_or_twice_does_not() -> None:
+    day = _small_day()
+    first, second = day.traffic.callers[:2]
+    attempt = "abcd1234:callback:1:1"
+    events = [
+        {"Event": "Newchannel", "Uniqueid": attempt, "Timestamp": "100.0"},
+        {"Event": "Newchannel", "Uniqueid": attempt + ";2", "Timestamp": "100.1"},
+        {"Event": "Newchannel", "Uniqueid": attempt, "Timestamp": "300.0"},  # the same attempt again
+    ]
+    carrier = [
+        {"Event": "Hangup", "Uniqueid": f"peak-dead-{first.index:05d}", "Timestamp": "90.0"},
+        {"Event": "Hangup", "Uniqueid": f"peak-dead-{second.index:05d}", "Timestamp": "90.0"},
+        {
+            "Event": "Newchannel",
+            "Uniqueid": "x1",
+            "Channel": "PJSIP/c-1",
+            "Exten": first.digits,
+            "Timestamp": "150",
+        },
+        # 15 min at x6 is 150 s: the second caller's phone rings 1 s too late.
+        {
+            "Event": "Newchannel",
+            "Uniqueid": "x2",
+            "Channel": "PJSIP/c-2",
+            "Exten": second.digits,
+            "Timestamp": "241",
+        },
+    ]
+    tasks: list[dict[str, object]] = [{"phone": "+" + first.digits, "state": "open", "contacted_at": None}]
+    figures = day_figures(_run(events, carrier, tasks), day, hour_loads(DAY_CALLS, 5, TALK_REAL))
+    assert (figures.missed, figures.reached_in_15) == (2, 1)
+    assert figures.callbacks_in_15min == 0.5
+    assert figures.double_dials == 1 and figures.originates == 2
+    assert figures.lost_detail["missed call without a callback task"] == 1
+    assert math.isnan(figures.in_capacity_share)  # the seed's talks: no hour is in capacity
+
+
+def test_an_originate_after_nine_in_the_evening_is_outside_hours() -> None:
+    evening = 1_764_000_000.0 - 1_764_000_000.0 % 86400 + 20 * 3600 + 59 * 60  # 20:59 UTC
+    placed = [(evening, "a"), (evening + 61.0, "b"), (evening - 13 * 3600, "c")]
+    assert outside_hours(placed, 0.0, "UTC") == 2
