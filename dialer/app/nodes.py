@@ -83,8 +83,11 @@ def run_every_node(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
     ]
 
 
-async def run_leader(rt: Runtime, group: asyncio.TaskGroup, fence: Fence) -> list[asyncio.Task[None]]:
-    """Dialing, the due work, the writes of calls and missed calls, under `fence` from now on."""
+async def run_leader(
+    rt: Runtime, group: asyncio.TaskGroup, fence: Fence, *, taking_over: bool
+) -> list[asyncio.Task[None]]:
+    """Dialing, the due work, the writes of calls and missed calls, under `fence` from now on. `taking_over`:
+    the link is already up, so what a link-up does for the leader (the calls reconciled) is done now."""
     rt.storage.attempts.fence = fence
     await rt.storage.due.requeue_running()
     ttl = takeover_seconds(rt)
@@ -113,7 +116,7 @@ async def run_leader(rt: Runtime, group: asyncio.TaskGroup, fence: Fence) -> lis
                 rt.sms.poll_forever(interval, reports_by_callback=by_callback), name="sms-status"
             )
         )
-    if isinstance(rt.connection, GatedLink):
+    if taking_over and isinstance(rt.connection, GatedLink):
         tasks.append(group.create_task(rt.connection.lead(), name="take-over-calls"))
     return tasks
 
@@ -121,7 +124,11 @@ async def run_leader(rt: Runtime, group: asyncio.TaskGroup, fence: Fence) -> lis
 async def lead_now(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
     """Take the lease or stop (AlreadyDialing), then lead: a process that only dials (`campaign run`)."""
     fence = await hold_lease(rt.storage.leases, rt.worker.worker_id, rt.clock.now(), takeover_seconds(rt))
-    return await run_leader(rt, group, fence)
+    if isinstance(rt.connection, GatedLink):
+        # Leading before the link starts: its first link-up reconciles the calls once. Run again as at a
+        # takeover, the reconcile could meet a call the worker has just placed and whose channel is not up yet.
+        rt.connection.leadership.leading = True
+    return await run_leader(rt, group, fence, taking_over=False)
 
 
 class Standby:
@@ -157,7 +164,7 @@ class Standby:
         log.info("taking over dialing (lease generation %d)", fence.generation)
         rt.storage.attempts.fence = fence
         await self._tell_again()
-        tasks = await run_leader(rt, self.group, fence)
+        tasks = await run_leader(rt, self.group, fence, taking_over=True)
         tasks += [self.group.create_task(loop()) for loop in self.also_lead]
         self.leader_tasks = tasks
 

@@ -145,8 +145,9 @@ class CallTracker:
         return handler(event, now)
 
     def expect(self, attempt_id: str) -> None:
-        """An Originate for this attempt is about to go out."""
-        self._attempts.setdefault(attempt_id, _Attempt(attempt_id, awaiting_channel=True))
+        """An Originate for this attempt is about to go out. What was followed under its id until now was
+        another's channel (an installation with a copy of this database): a new attempt has none yet."""
+        self._attempts[attempt_id] = _Attempt(attempt_id, awaiting_channel=True)
 
     def adopt(self, attempt_id: str, *, answered: bool, originate_done: bool) -> None:
         """Resume following a call found alive on Asterisk after a reconnect or a restart."""

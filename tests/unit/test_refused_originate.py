@@ -62,6 +62,18 @@ def test_a_refused_originate_ends_failed_with_nothing_of_the_live_channel() -> N
     assert refused(end)
 
 
+def test_the_live_channels_events_before_our_originate_are_not_taken_for_ours() -> None:
+    # The copy's call answered after our link came up and before our Originate went out: the tracker followed
+    # it as a call of ours from before a restart; our Originate's attempt starts afresh all the same.
+    t = tracker()
+    feed(t, the_live_calls_events()[:1])
+    t.expect(LIVE)
+    (end,) = feed(t, [*the_live_calls_events()[1:], REFUSAL])
+    assert isinstance(end, CallEnded)
+    assert (end.answered, end.result.value) == (False, "failed")
+    assert refused(end)
+
+
 def test_our_own_channel_is_followed_from_its_newchannel_on() -> None:
     t = tracker()
     t.expect(LIVE)
