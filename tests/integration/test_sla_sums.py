@@ -23,7 +23,9 @@ def _calls(rng: random.Random, clinic: str, start: datetime, n: int) -> list[dic
     rows: list[dict[str, object]] = []
     for i in range(n):
         # The day's edges and hour edges exactly, and some minutes either side of the day.
-        offset = rng.choice([0, 3600, 86_399, 86_400, -1, 1800]) if i % 10 == 0 else rng.uniform(-3600, 90_000)
+        offset = (
+            rng.choice([0, 3600, 86_399, 86_400, -1, 1800]) if i % 10 == 0 else rng.uniform(-3600, 90_000)
+        )
         at = start + timedelta(seconds=offset)
         answered = rng.random() < 0.8
         waited = rng.choice([20.0, 19.9, 20.1, 0.0]) if i % 7 == 0 else round(rng.uniform(0, 90), 2)
