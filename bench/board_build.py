@@ -78,7 +78,8 @@ from bench.webdb.indexes import WITHOUT_BOARD_INDEXES, WITHOUT_DAY_SUMS_INDEX, t
 from bench.webdb.quality import QualityRows, add_quality_rows
 from bench.webdb.volume import Built, Volume, bench_settings
 from dialer.app import Runtime, build_web_app, open_runtime
-from dialer.core.sla import CallStat, TaskStat, by_hour, figures
+from dialer.core.sla import ANSWER_TARGET_SECONDS, CallStat, TaskStat, by_hour, figures
+from dialer.core.sla_sums import hour_starts, summed_day
 from dialer.settings import ClinicSettings
 from dialer.storage.quality_reports import QualityFigures
 from dialer.storage.reports import SqlReportStore
@@ -149,6 +150,13 @@ async def python_side(
         t5 = time.perf_counter()
         users = await rt.storage.users.all()
         t6 = time.perf_counter()
+        hours = hour_starts(start.date(), clinic.timezone)
+        sums = await rt.storage.sla.call_sums(
+            clinic.id, hours, start + timedelta(days=1), ANSWER_TARGET_SECONDS
+        )
+        day_tasks = await rt.storage.sla.task_rows(clinic.id, start, start + timedelta(days=1))
+        summed_day(sums, day_tasks, clinic.timezone, now)
+        t7 = time.perf_counter()
         for key, a, b in (
             ("SlaStore.rows (SQL + rows to CallStat/TaskStat)", t0, t1),
             ("figures (whole day)", t1, t2),
@@ -156,6 +164,7 @@ async def python_side(
             ("hours_svg", t3, t4),
             ("json.dumps", t4, t5),
             (f"users.all ({len(users)} rows)", t5, t6),
+            ("call_sums + task_rows + summed_day (what the board does now)", t6, t7),
         ):
             times.setdefault(key, []).append(b - a)
     return {k: 1000 * statistics.median(v) for k, v in times.items()}, len(calls), len(tasks)
