@@ -56,7 +56,7 @@ class Board:
     async def snapshot(self, clinic: ClinicSettings) -> BoardMessage:
         now = self.clock.now()
         today = now.astimezone(clinic.timezone).date()
-        whole_day, hours = await _service_level(self.sla, clinic, today, now)
+        whole_day, hours = await service_level(self.sla, clinic, today, now)
         queues = clinic.answer_queues
         names = {i: u.display_name for u in await self.users.all() for i in u.interfaces}
         admins: list[AdminState] = [
@@ -125,7 +125,7 @@ class Board:
         return [{"pbx": name, "since": since.isoformat(), "text": pbx_down_text(name, at, names)}]
 
 
-async def _service_level(
+async def service_level(
     store: SlaRows, clinic: ClinicSettings, day: date, now: datetime
 ) -> tuple[Figures, dict[int, Figures]]:
     """Today's whole day and hours: added up by the database where the store can, else from the day's rows."""

@@ -11,12 +11,27 @@ import pytest
 from sqlalchemy import insert
 
 from dialer.core.records import TaskState
-from dialer.core.sla import ANSWER_TARGET_SECONDS, by_hour, figures
+from dialer.core.sla import ANSWER_TARGET_SECONDS, CallStat, TaskStat, by_hour, figures
 from dialer.core.sla_sums import SlaSums, hour_starts, summed_day
+from dialer.engine.board import service_level
+from dialer.engine.reports import SlaRows, sla_report
+from dialer.settings import ClinicSettings
 from dialer.storage.repository import Storage
 from dialer.storage.schema import callback_tasks, inbound_calls
 
 DAY = date(2026, 12, 3)
+
+
+class RowsOnly:
+    """A store that only gives the day's rows."""
+
+    def __init__(self, store: SlaRows) -> None:
+        self.store = store
+
+    async def rows(
+        self, clinic_id: str, start: datetime, end: datetime
+    ) -> tuple[list[CallStat], list[TaskStat]]:
+        return await self.store.rows(clinic_id, start, end)
 
 
 def _calls(rng: random.Random, clinic: str, start: datetime, n: int) -> list[dict[str, object]]:
@@ -91,6 +106,11 @@ async def test_the_summed_day_equals_the_day_read_row_by_row(database_url: str, 
         assert day == figures(calls, tasks, now)
         assert per_hour == by_hour(calls, tasks, tz, now)
         assert len(per_hour) == 24
+        # The board takes the summed way with the real store, and shows what the rows would have shown.
+        clinic = ClinicSettings(id="c1", name="Клиника", timezone=tz)
+        rows_only = await sla_report(RowsOnly(store), clinic, DAY, now)
+        assert await service_level(store, clinic, DAY, now) == (rows_only.whole_day, rows_only.hours)
+        assert not isinstance(RowsOnly(store), SlaSums)
     finally:
         await storage.close()
 
