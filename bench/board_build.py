@@ -39,8 +39,10 @@ Variants (each on its own copy of the same file):
 
   before   without the board indexes of migration 0005: the runtime opens the copy (to the newest
            revision), then the indexes are taken away as that migration's downgrade does.
-  shipped  the schema as the migrations make it now (0005 included). The product never runs ANALYZE, so
-           SQLite plans without statistics in both.
+  rows     the board's service level from the day's rows read into Python (figures, by_hour), without
+           migration 0016's wider day index: the board as it was before the database added the hours up.
+  shipped  the schema as the migrations make it now (0005 and 0016 included). The product never runs ANALYZE,
+           so SQLite plans without statistics in all.
 """
 
 from __future__ import annotations
@@ -72,15 +74,17 @@ from bench.lib.report import quantile
 from bench.web_data import cached, clock_of
 from bench.web_env import busy_check, describe
 from bench.webdb import pg
-from bench.webdb.indexes import WITHOUT_BOARD_INDEXES, take_away
+from bench.webdb.indexes import WITHOUT_BOARD_INDEXES, WITHOUT_DAY_SUMS_INDEX, take_away
 from bench.webdb.quality import QualityRows, add_quality_rows
 from bench.webdb.volume import Built, Volume, bench_settings
 from dialer.app import Runtime, build_web_app, open_runtime
-from dialer.core.sla import by_hour, figures
+from dialer.core.sla import ANSWER_TARGET_SECONDS, CallStat, TaskStat, by_hour, figures
+from dialer.core.sla_sums import hour_starts, summed_day
 from dialer.settings import ClinicSettings
 from dialer.storage.quality_reports import QualityFigures
 from dialer.storage.reports import SqlReportStore
 from dialer.storage.repository import Storage
+from dialer.storage.sla import SqlSlaStore
 from dialer.web.auth import USER
 from dialer.web.charts import hours_svg
 from dialer.web.supervisor import SUPERVISION, report_data
@@ -88,7 +92,7 @@ from tests.postgres_plugin import PostgresCluster
 
 CLINIC = "c1"
 TARGET_MS = 100.0
-VARIANTS = ("before", "shipped")
+VARIANTS = ("before", "rows", "shipped")
 BACKENDS = ("sqlite", "postgresql")
 SIZES = {"small": Volume.small, "large": Volume, "10m": Volume.huge}
 
@@ -100,6 +104,18 @@ class WithoutQuality(SqlReportStore):
         self, conn: AsyncConnection, clinic_id: str, start: datetime, end: datetime, user_id: int | None
     ) -> QualityFigures:
         return QualityFigures(complaints_a=0, complaints_b=0, complaints_c=0, qa_average=None, qa_scored=0)
+
+
+@dataclass(frozen=True)
+class RowsOnly:
+    """The SLA store seen as one that only gives the day's rows: the board adds them up in Python, as it did."""
+
+    store: SqlSlaStore
+
+    async def rows(
+        self, clinic_id: str, start: datetime, end: datetime
+    ) -> tuple[list[CallStat], list[TaskStat]]:
+        return await self.store.rows(clinic_id, start, end)
 
 
 @dataclass
@@ -134,6 +150,13 @@ async def python_side(
         t5 = time.perf_counter()
         users = await rt.storage.users.all()
         t6 = time.perf_counter()
+        hours = hour_starts(start.date(), clinic.timezone)
+        sums = await rt.storage.sla.call_sums(
+            clinic.id, hours, start + timedelta(days=1), ANSWER_TARGET_SECONDS
+        )
+        day_tasks = await rt.storage.sla.task_rows(clinic.id, start, start + timedelta(days=1))
+        summed_day(sums, day_tasks, clinic.timezone, now)
+        t7 = time.perf_counter()
         for key, a, b in (
             ("SlaStore.rows (SQL + rows to CallStat/TaskStat)", t0, t1),
             ("figures (whole day)", t1, t2),
@@ -141,6 +164,7 @@ async def python_side(
             ("hours_svg", t3, t4),
             ("json.dumps", t4, t5),
             (f"users.all ({len(users)} rows)", t5, t6),
+            ("call_sums + task_rows + summed_day (what the board does now)", t6, t7),
         ):
             times.setdefault(key, []).append(b - a)
     return {k: 1000 * statistics.median(v) for k, v in times.items()}, len(calls), len(tasks)
@@ -253,6 +277,9 @@ async def run_variant(
             raise RuntimeError(f"{built.path.name} has no supervisor 'boss': regenerate it with --fresh")
         if variant == "before":
             await take_away(rt.storage.engine, WITHOUT_BOARD_INDEXES)
+        if variant == "rows":
+            await take_away(rt.storage.engine, WITHOUT_DAY_SUMS_INDEX)
+            rt.live.board.sla = RowsOnly(rt.storage.sla)
         app: web.Application = build_web_app(rt)
         today = rt.clock.now().astimezone(clinic.timezone).date().isoformat()
 

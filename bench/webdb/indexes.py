@@ -1,4 +1,4 @@
-"""The indexes of two migrations taken away again: the baselines of the board and pop-up benchmarks.
+"""The indexes of some migrations taken away again: the baselines of the board and pop-up benchmarks.
 
 Only the indexes: the rest of the schema stays at the newest revision, which the product reads.
 """
@@ -16,6 +16,11 @@ WITHOUT_BOARD_INDEXES = (
     "DROP INDEX ix_attempts_ended",
     "CREATE INDEX ix_appointments_day ON appointments (clinic_id, visit_day)",
     "DROP INDEX ix_appointments_visits",
+)
+# What migration 0016_inbound_day_sums's downgrade does.
+WITHOUT_DAY_SUMS_INDEX = (
+    "DROP INDEX ix_inbound_calls_day",
+    "CREATE INDEX ix_inbound_calls_day ON inbound_calls (clinic_id, started_at)",
 )
 # What migration 0006_card_indexes's downgrade does.
 WITHOUT_CARD_INDEXES = (

@@ -5,7 +5,8 @@ Rows are read from the SQLite file through the product's own table definitions (
 UTC datetimes, days as dates, flags as booleans: what SQLAlchemy would write to PostgreSQL) and sent with
 asyncpg's ``copy_records_to_table``, parents before children, in the order the product's copy
 (dialer/storage/copying.py) takes them. The integer keys' sequences are moved past the copied rows, as that copy
-does, and the database is ANALYZEd once, as autovacuum would have done on a database filled over three months.
+does, and the database is VACUUMed and ANALYZEd once, as autovacuum would have done on a database filled over
+three months (the vacuum's visibility map is what lets PostgreSQL answer from a covering index alone).
 """
 
 from __future__ import annotations
@@ -119,13 +120,13 @@ async def load(
         t1 = time.perf_counter()
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.exec_driver_sql("ANALYZE")
+            await conn.exec_driver_sql("VACUUM ANALYZE")
     finally:
         await engine.dispose()
     rows = sum(counts.values())
     log(
         f"  {sqlite_path.name} into PostgreSQL database {name}: {rows:,} rows by COPY in {t1 - t0:.1f} s, "
-        f"ANALYZE {time.perf_counter() - t1:.1f} s"
+        f"VACUUM ANALYZE {time.perf_counter() - t1:.1f} s"
     )
     return url
 

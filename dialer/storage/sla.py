@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from itertools import pairwise
 
-from sqlalchemy import ColumnElement, Table, and_, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, Table, and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.sla import CallStat, TaskStat
+from dialer.core.sla_sums import CallSums, HourStart
 from dialer.storage.schema import callback_tasks, inbound_calls
 
 
@@ -31,18 +34,50 @@ class SqlSlaStore:
                 CallStat(r.started_at, r.answered_at is not None, float(r.waited), bool(r.hidden))
                 for r in calls
             ]
-            tasks = await conn.execute(
-                select(
-                    callback_tasks.c.starts_at,
-                    callback_tasks.c.deadline_at,
-                    callback_tasks.c.first_attempt_at,
-                    callback_tasks.c.contacted_at,
-                ).where(_in_period(callback_tasks, "starts_at", clinic_id, start, end))
-            )
-            task_stats = [
-                TaskStat(r.starts_at, r.deadline_at, r.first_attempt_at, r.contacted_at) for r in tasks
-            ]
+            task_stats = await _tasks(conn, clinic_id, start, end)
         return call_stats, task_stats
+
+    async def call_sums(
+        self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
+    ) -> dict[int, CallSums]:
+        """The clinic's calls added up by the local hour they started in: the hour found by comparing the start
+        with each hour's first instant, which reads the same on SQLite and PostgreSQL in any zone."""
+        if not hours:
+            return {}
+        started = inbound_calls.c.started_at
+        hour = case(
+            *[(started < later.at, earlier.hour) for earlier, later in pairwise(hours)],
+            else_=hours[-1].hour,
+        )
+        answered = inbound_calls.c.answered_at.is_not(None)
+        calls = (
+            select(
+                hour.label("hour"),
+                case((answered, 1), else_=0).label("answered"),
+                case((and_(answered, inbound_calls.c.waited <= target), 1), else_=0).label("in_target"),
+                inbound_calls.c.waited,
+                case((inbound_calls.c.hidden, 1), else_=0).label("hidden"),
+            )
+            .where(_in_period(inbound_calls, "started_at", clinic_id, hours[0].at, end))
+            .subquery()
+        )
+        query = select(
+            calls.c.hour,
+            func.count(),
+            func.sum(calls.c.answered),
+            func.sum(calls.c.in_target),
+            func.sum(calls.c.waited),
+            func.sum(calls.c.hidden),
+        ).group_by(calls.c.hour)
+        async with self.engine.connect() as conn:
+            return {
+                int(r[0]): CallSums(int(r[1]), int(r[2]), int(r[3]), float(r[4]), int(r[5]))
+                for r in await conn.execute(query)
+            }
+
+    async def task_rows(self, clinic_id: str, start: datetime, end: datetime) -> list[TaskStat]:
+        async with self.engine.connect() as conn:
+            return await _tasks(conn, clinic_id, start, end)
 
     async def recent(self, clinic_id: str, since: datetime) -> tuple[int, int]:
         """Calls and misses since an instant (the overload alert's last 15 minutes)."""
@@ -55,6 +90,18 @@ class SqlSlaStore:
                 )
             ).one()
         return int(row[0]), int(row[1])
+
+
+async def _tasks(conn: AsyncConnection, clinic_id: str, start: datetime, end: datetime) -> list[TaskStat]:
+    tasks = await conn.execute(
+        select(
+            callback_tasks.c.starts_at,
+            callback_tasks.c.deadline_at,
+            callback_tasks.c.first_attempt_at,
+            callback_tasks.c.contacted_at,
+        ).where(_in_period(callback_tasks, "starts_at", clinic_id, start, end))
+    )
+    return [TaskStat(r.starts_at, r.deadline_at, r.first_attempt_at, r.contacted_at) for r in tasks]
 
 
 def _in_period(
