@@ -99,7 +99,11 @@ class DayDriver(Driver):
     def _config(self, clinic: ClinicTime, port: int) -> str:
         text = service_config(self.creds, self.traffic, "deadline", port, clinic)
         service = f'[service]\ndatabase_url = "{self.database_url}"\ntakeover = "{TAKEOVER_S:g}s"\n'
-        return text.replace("[service]\n", service, 1)
+        # Asterisk's queue_log tells how the calls that ended while no node watched ended (the leader dead, the
+        # standby not yet leading): an installation sets it, and so does the day.
+        queue_log = self.sandbox.layout.root / "var/log/asterisk/queue_log"
+        text = text.replace("[service]\n", service, 1)
+        return text.replace("[inbound]\n", f'[inbound]\nqueue_log = "{queue_log}"\n', 1)
 
     def _nodes(self, clinic: ClinicTime) -> list[Node]:
         nodes = []
