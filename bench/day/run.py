@@ -55,7 +55,7 @@ class DayRun:
     tasks: list[dict[str, Any]]
     attempts: list[dict[str, Any]]
     killed_at: float | None
-    back_at: float | None  # the restarted or standby node healthy again
+    back_at: float | None  # the restarted node healthy again, or the standby leading
     standby: str  # what the second node did
     rss_growth_mb: float
     rss_samples: int
