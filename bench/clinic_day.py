@@ -2,9 +2,9 @@
 clinic's hourly profile, 5 simulated administrators, the service as real `dialer run` processes on PostgreSQL
 (or SQLite), its leader SIGKILLed once mid-day; figures from the world (the carrier's and Asterisk's records).
 
-    .venv/bin/python -m bench.clinic_day                          # 08-20, ~1,000 calls, x6, PostgreSQL, 1 node
+    .venv/bin/python -m bench.clinic_day                          # 08-20, ~1,000 calls, x6, PostgreSQL, 2 nodes
     .venv/bin/python -m bench.clinic_day --scale 0.2 --hours 10-12  # a quick check: ~46 calls, 20 min
-    .venv/bin/python -m bench.clinic_day --database sqlite --nodes 2
+    .venv/bin/python -m bench.clinic_day --database sqlite --nodes 1  # one node, restarted after the kill
 
 Compression: x6, as bench.peak_hour and for its reason: the sandbox's fixed timings (the 4.4 s greeting, the
 simulated administrators' 1 s ring, the carrier's 2 s ring, Asterisk's whole-second queue rounds) are real
@@ -60,7 +60,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--admins", type=int, default=5, choices=range(1, 10), metavar="1..9")
     p.add_argument("--talk", type=parse_range, default=TALK_REAL, help="talk seconds LOW:HIGH (300:420)")
     p.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
-    p.add_argument("--nodes", type=int, choices=(1, 2), default=1)
+    p.add_argument(
+        "--nodes",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="2: a standby takes over from the killed leader by itself; 1: the leader is restarted (2)",
+    )
     p.add_argument("--keep", help="keep the nodes' homes (config, service.log, SQLite) under this path")
     p.add_argument("--save", help="write the raw run (both Asterisks' events, the rows) to this .json.gz")
     p.add_argument(

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.lib.service import SERVICE_LOG, start_service, wait_healthy
+import aiohttp
+
+from bench.lib.service import SERVICE_LOG, wait_healthy
 
 STANDBY_REFUSED = ("AlreadyDialing", "dialing lease", "is dialing for this database")
 
@@ -47,11 +50,31 @@ class Node:
         return self.process is not None and self.process.returncode is None
 
     async def start(self, *, healthy: bool = True, timeout: float = 60) -> None:
+        """`dialer run` under a host name of its own (a UTS namespace named after the node): two nodes are two
+        machines to each other, so the leader's death is known to the standby only by its lease's expiry."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self.process = await start_service(self.root, self.config, self.env)
+        log = (self.root / SERVICE_LOG).open("ab")
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                "unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', f"day-{self.name}",
+                sys.executable, "-m", "dialer", "--config", str(self.config), "--log-level", "INFO", "run",
+                cwd=self.root, stdout=asyncio.subprocess.DEVNULL, stderr=log, env=self.env,
+            )  # fmt: skip
+        finally:
+            log.close()
         self.started.append(time.time())
         if healthy:
             await wait_healthy(self.base, self.process, root=self.root, timeout=timeout)
+
+    async def health(self) -> dict[str, object] | None:
+        with contextlib.suppress(aiohttp.ClientError, ValueError):
+            async with aiohttp.ClientSession() as http, http.get(f"{self.base}/api/health") as r:
+                return dict(await r.json()) if r.status == 200 else None
+        return None
+
+    def log_text(self) -> str:
+        path = self.root / SERVICE_LOG
+        return path.read_text(errors="replace") if path.exists() else ""
 
     async def kill(self) -> None:
         """SIGKILL: no clean-up at all, as a crash or the OOM killer leaves it."""

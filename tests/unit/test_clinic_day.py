@@ -4,13 +4,20 @@ world's figures read from Asterisk's and the carrier's events."""
 from __future__ import annotations
 
 import math
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from bench.clinic_day import parser
 from bench.day.measure import day_figures, outside_hours
 from bench.day.profile import DAY_CALLS, HOURLY_SHARE, TALK_REAL, erlang_c, hour_loads
-from bench.day.run import DayRun
+from bench.day.run import TAKEOVER_S, DayDriver, DayRun, clinic_clock
 from bench.day.traffic import DayTraffic, Window, generate_day
+from dialer.sandbox import Sandbox
+from dialer.sandbox.layout import ENV_DIR, ENV_PORT, SandboxLayout, repo_config_dir
+from dialer.sandbox.sandbox import AmiCredentials
+from dialer.settings.load import load_settings
 
 
 def test_erlang_c_matches_the_textbook_and_is_certain_at_capacity() -> None:
@@ -97,3 +104,27 @@ def test_an_originate_after_nine_in_the_evening_is_outside_hours() -> None:
     evening = 1_764_000_000.0 - 1_764_000_000.0 % 86400 + 20 * 3600 + 59 * 60  # 20:59 UTC
     placed = [(evening, "a"), (evening + 61.0, "b"), (evening - 13 * 3600, "c")]
     assert outside_hours(placed, 0.0, "UTC") == 2
+
+
+def test_each_node_runs_on_one_database_with_a_short_takeover_and_reads_asterisks_queue_log(
+    tmp_path: Path,
+) -> None:
+    layout = SandboxLayout(tmp_path / "sandbox", repo_config_dir(), 5999)
+    creds = AmiCredentials("127.0.0.1", 5999, "dialer", "secret")
+    url = "postgresql+asyncpg://bench@127.0.0.1:5432/clinic_day"
+    driver = DayDriver(
+        _small_day(), creds, Sandbox(layout), tmp_path, database_url=url, nodes=2, kill_at=60.0
+    )
+    path = tmp_path / "dialer.toml"
+    path.write_text(driver._config(clinic_clock(3600.0), 8080), encoding="utf-8")
+    settings = load_settings(path, {ENV_DIR: str(layout.base), ENV_PORT: "5999"})
+    assert settings.service.database_url == url
+    assert settings.service.takeover == timedelta(seconds=TAKEOVER_S) < timedelta(seconds=10)
+    assert settings.inbound.queue_log == str(layout.root / "var/log/asterisk/queue_log")
+
+
+def test_two_nodes_are_the_default_and_one_is_a_choice() -> None:
+    assert parser().parse_args([]).nodes == 2
+    assert parser().parse_args(["--nodes", "1"]).nodes == 1
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--nodes", "3"])
