@@ -70,7 +70,9 @@ async def _rows(storage: Storage) -> tuple[list[Any], list[Any]]:
     return made, called
 
 
-async def test_two_cancellations_of_one_slot_time_and_one_waiting_patient_make_one_offer(storage: Storage) -> None:
+async def test_two_cancellations_of_one_slot_time_and_one_waiting_patient_make_one_offer(
+    storage: Storage,
+) -> None:
     await _visits(storage, "V-1", "V-2")  # the doctor's two visits at the same time, both cancelled
     await _waiting(storage, "+79161234567")
     made = await storage.worklists.next_offers([("c1", "V-1"), ("c1", "V-2"), ("c1", "V-1")], NOW)
