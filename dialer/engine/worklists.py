@@ -115,6 +115,10 @@ class OfferSource:
         """Offer several freed (clinic, appointment) slots at once, each to its own waiting patient, written
         together; the SMS of each offer once they are stored. The targets whose calls follow."""
         made = await self.store.next_offers(freed, self.clock.now())
+        if len(made) < len(freed):
+            log.info(
+                "%d slots freed; %d offered, the rest has nobody suitable waiting", len(freed), len(made)
+            )
         for clinic_id, offer in made:
             await self._text(clinic_id, offer)
         return [offer.target_id for _, offer in made if offer.target_id is not None]
