@@ -287,6 +287,7 @@ def _flows(
         reminders=storage.reminders,
         sms=sms,
         on_cancelled=progressive.slot_freed,  # a cancelled visit's time goes to the waiting list
+        slots_freed=progressive.slots_freed,  # the same, a batch's cancelled visits at once
         follow_ups=storage.reminders,
     )
     callbacks = CallbackFlow(basics=basics, tasks=storage.callbacks, dispatcher=dispatcher, sms=sms)

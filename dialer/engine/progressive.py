@@ -16,6 +16,7 @@ import asyncio
 import logging
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -75,6 +76,8 @@ class SlotOffers(Source, Protocol):
     """The waiting list: a freed slot is offered by SMS to the next patient, whose target is then called."""
 
     async def slot_freed(self, clinic_id: str, appointment_id: str) -> int | None: ...
+
+    async def slots_freed(self, freed: Sequence[tuple[str, str]]) -> list[int]: ...
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,13 @@ class ProgressiveFlow(CampaignFlow):
             await self._plan_next(
                 self.offers.campaign, await self.offers.slot_freed(clinic_id, appointment_id)
             )
+
+    async def slots_freed(self, freed: Sequence[tuple[str, str]]) -> None:
+        """Several cancelled visits at once, (clinic, appointment) each: their offers made together, then
+        each offer's call planned."""
+        if self.offers is not None and freed:
+            for target_id in await self.offers.slots_freed(freed):
+                await self.plan(self.offers.campaign, target_id)
 
     # -- dialling -------------------------------------------------------------------------------------
 

@@ -73,6 +73,7 @@ class ReminderFlow(CampaignFlow):
         sms: SmsSender,
         on_cancelled: Callable[[str, str], Awaitable[object]],
         follow_ups: FollowUpStore | None = None,
+        slots_freed: Callable[[Sequence[tuple[str, str]]], Awaitable[object]] | None = None,
     ) -> None:
         super().__init__(basics, sms)
         self.reminders = reminders
@@ -84,6 +85,8 @@ class ReminderFlow(CampaignFlow):
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         # A cancelled visit frees its slot for the waiting list: (clinic, appointment id).
         self.on_cancelled = on_cancelled
+        # The same for all the cancelled visits of a batch at once, where the waiting list can take them so.
+        self.slots_freed = slots_freed
 
     # -- planning ---------------------------------------------------------------------------------
 
@@ -218,8 +221,11 @@ class ReminderFlow(CampaignFlow):
             elif view.target.active:
                 views[work.target_id] = self._decide_step(view, now, decided)
         await self.follow_ups.write_follow_ups(decided.writes)
-        for clinic_id, appointment_id in decided.cancelled:
-            await self.on_cancelled(clinic_id, appointment_id)
+        if self.slots_freed is not None and decided.cancelled:
+            await self.slots_freed(decided.cancelled)
+        elif decided.cancelled:
+            for clinic_id, appointment_id in decided.cancelled:
+                await self.on_cancelled(clinic_id, appointment_id)
         if decided.due:
             self.wake()
         for line, target_id, what in decided.log:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -36,6 +37,10 @@ class WorklistStore(Protocol):
     async def diary_done(self, entry_id: int) -> None: ...
 
     async def next_offer(self, clinic_id: str, appointment_id: str, now: datetime) -> OfferMade | None: ...
+
+    async def next_offers(
+        self, freed: Sequence[tuple[str, str]], now: datetime
+    ) -> list[tuple[str, OfferMade]]: ...
 
     async def offer(self, target_id: int) -> Offer | None: ...
 
@@ -99,13 +104,27 @@ class OfferSource:
     async def slot_freed(self, clinic_id: str, appointment_id: str) -> int | None:
         """Offer the slot to the next patient on the waiting list by SMS; the target whose call the
         progressive flow plans next, if anyone waits."""
-        now = self.clock.now()
-        offer = await self.store.next_offer(clinic_id, appointment_id, now)
-        if offer is None:
+        made = await self.store.next_offers([(clinic_id, appointment_id)], self.clock.now())
+        if not made:
             log.info("slot of %s freed; nobody on the waiting list for it", appointment_id)
             return None
-        clinic = self.settings.clinic(clinic_id)
-        body = clinic_sms(self.settings.waiting_list.sms, clinic, offer.slot_at)
+        await self._text(*made[0])
+        return made[0][1].target_id
+
+    async def slots_freed(self, freed: Sequence[tuple[str, str]]) -> list[int]:
+        """Offer several freed (clinic, appointment) slots at once, each to its own waiting patient, written
+        together; the SMS of each offer once they are stored. The targets whose calls follow."""
+        made = await self.store.next_offers(freed, self.clock.now())
+        if len(made) < len(freed):
+            log.info(
+                "%d slots freed; %d offered, the rest has nobody suitable waiting", len(freed), len(made)
+            )
+        for clinic_id, offer in made:
+            await self._text(clinic_id, offer)
+        return [offer.target_id for _, offer in made if offer.target_id is not None]
+
+    async def _text(self, clinic_id: str, offer: OfferMade) -> None:
+        body = clinic_sms(self.settings.waiting_list.sms, self.settings.clinic(clinic_id), offer.slot_at)
         try:
             await self.sms.send(
                 key=sms_key(CampaignKind.OFFER, offer.offer_id, "offer"),
@@ -116,7 +135,6 @@ class OfferSource:
             )
         except SmsRetryLater as err:
             log.warning("offer SMS not sent now (%s); the call still follows", err)
-        return offer.target_id
 
     async def target(self, target_id: int) -> ProgressiveTarget | None:
         offer = await self.store.offer(target_id)

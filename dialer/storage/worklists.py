@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 
 from sqlalchemy import insert, or_, select, update
@@ -15,6 +16,7 @@ from dialer.storage.journal_schema import diary, feedback, offers, waiting_list
 from dialer.storage.schema import appointments, patients, targets
 from dialer.storage.targets import active_id, finish_target, open_target
 from dialer.storage.upsert import insert_ignore
+from dialer.storage.worklists_offers import make_offers
 
 
 class SqlWorklistStore:
@@ -118,64 +120,18 @@ class SqlWorklistStore:
 
     async def next_offer(self, clinic_id: str, appointment_id: str, now: datetime) -> OfferMade | None:
         """Offer the freed slot to the next waiting patient for that doctor and day, by priority."""
+        made = await self.next_offers([(clinic_id, appointment_id)], now)
+        return made[0][1] if made else None
+
+    async def next_offers(
+        self, freed: Sequence[tuple[str, str]], now: datetime
+    ) -> list[tuple[str, OfferMade]]:
+        """Offer several freed (clinic, appointment) slots at once, all or none of them: one read, one
+        transaction. Each offer made with its clinic, in the order the slots were freed."""
+        if not freed:
+            return []
         async with self.engine.begin() as conn:
-            appt = (
-                await conn.execute(
-                    select(appointments).where(
-                        appointments.c.clinic_id == clinic_id, appointments.c.appointment_id == appointment_id
-                    )
-                )
-            ).first()
-            if appt is None:
-                return None
-            offered = select(offers.c.entry_id).where(offers.c.appointment_id == appointment_id)
-            entry = (
-                await conn.execute(
-                    select(waiting_list)
-                    .where(
-                        waiting_list.c.clinic_id == clinic_id,
-                        waiting_list.c.state == WaitingState.OPEN.value,
-                        waiting_list.c.doctor == appt.doctor,
-                        or_(waiting_list.c.wanted_day.is_(None), waiting_list.c.wanted_day == appt.visit_day),
-                        waiting_list.c.entry_id.not_in(offered),
-                    )
-                    .order_by(waiting_list.c.priority.desc(), waiting_list.c.created_at)
-                    .limit(1)
-                )
-            ).first()
-            if entry is None:
-                return None
-            offer_id = int(
-                (
-                    await conn.execute(
-                        insert(offers)
-                        .values(
-                            clinic_id=clinic_id,
-                            appointment_id=appointment_id,
-                            doctor=appt.doctor,
-                            slot_at=appt.visit_at,
-                            entry_id=entry.entry_id,
-                            state=OfferState.OFFERED.value,
-                            sms_at=now,
-                            created_at=now,
-                        )
-                        .returning(offers.c.offer_id)
-                    )
-                ).scalar_one()
-            )
-            target_id = active_id(
-                await open_target(
-                    conn, clinic_id, "offer", str(offer_id), entry.patient_id or "", entry.phone, now
-                )
-            )
-        return OfferMade(
-            offer_id=offer_id,
-            target_id=target_id,
-            phone=entry.phone,
-            slot_at=appt.visit_at,
-            doctor=appt.doctor,
-            entry_id=entry.entry_id,
-        )
+            return await make_offers(conn, freed, now)
 
     async def offer(self, target_id: int) -> Offer | None:
         async with self.engine.connect() as conn:

@@ -1,0 +1,112 @@
+"""Freed slots offered to the waiting list several at once, on a real database (SQLite file; PostgreSQL with
+--db=both): each slot to one patient, each patient one slot, all of a batch or nothing of it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert, select
+
+from dialer.storage.journal_schema import offers, waiting_list
+from dialer.storage.repository import Storage
+from dialer.storage.schema import appointments, targets
+
+NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+SLOT = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+SURGEON = "Иванова А. П."
+
+
+class Cut(Exception):
+    """The process dies between two writes of a batch."""
+
+
+@pytest.fixture
+async def storage(database_url: str) -> AsyncIterator[Storage]:
+    storage = await Storage.open(database_url)
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+async def _visits(storage: Storage, *appointment_ids: str) -> None:
+    async with storage.engine.begin() as conn:
+        for appointment_id in appointment_ids:
+            await conn.execute(
+                insert(appointments).values(
+                    clinic_id="c1",
+                    appointment_id=appointment_id,
+                    patient_id=f"P-{appointment_id}",
+                    visit_at=SLOT,
+                    visit_day=SLOT.date(),
+                    doctor=SURGEON,
+                    imported_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+
+
+async def _waiting(storage: Storage, *phones: str) -> None:
+    async with storage.engine.begin() as conn:
+        for n, phone in enumerate(phones):
+            await conn.execute(
+                insert(waiting_list).values(
+                    clinic_id="c1",
+                    phone=phone,
+                    patient_id=f"W-{n}",
+                    doctor=SURGEON,
+                    created_at=NOW + timedelta(minutes=n),
+                )
+            )
+
+
+async def _rows(storage: Storage) -> tuple[list[Any], list[Any]]:
+    async with storage.engine.connect() as conn:
+        made = list(await conn.execute(select(offers).order_by(offers.c.offer_id)))
+        called = list(await conn.execute(select(targets).where(targets.c.campaign == "offer")))
+    return made, called
+
+
+async def test_two_cancellations_of_one_slot_time_and_one_waiting_patient_make_one_offer(
+    storage: Storage,
+) -> None:
+    await _visits(storage, "V-1", "V-2")  # the doctor's two visits at the same time, both cancelled
+    await _waiting(storage, "+79161234567")
+    made = await storage.worklists.next_offers([("c1", "V-1"), ("c1", "V-2"), ("c1", "V-1")], NOW)
+    assert [(clinic, offer.phone, offer.slot_at) for clinic, offer in made] == [("c1", "+79161234567", SLOT)]
+    rows, called = await _rows(storage)
+    assert [(r.appointment_id, r.state) for r in rows] == [("V-1", "offered")]
+    assert [c.subject_id for c in called] == [str(rows[0].offer_id)]
+    # The same cancellations heard again while the offer is open: the slot is not offered twice.
+    assert await storage.worklists.next_offers([("c1", "V-1"), ("c1", "V-2")], NOW) == []
+    assert len((await _rows(storage))[0]) == 1
+
+
+async def test_a_batch_cut_between_its_writes_leaves_nothing_and_runs_whole_again(storage: Storage) -> None:
+    await _visits(storage, "V-1", "V-2")
+    await _waiting(storage, "+79161234567", "+79167654321")
+    inserts = 0
+
+    def die_on_the_second_offer(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        nonlocal inserts
+        if statement.lstrip().upper().startswith("INSERT INTO OFFERS"):
+            inserts += 1
+            if inserts == 2:
+                raise Cut
+
+    event.listen(storage.engine.sync_engine, "before_cursor_execute", die_on_the_second_offer)
+    try:
+        with pytest.raises(Cut):
+            await storage.worklists.next_offers([("c1", "V-1"), ("c1", "V-2")], NOW)
+    finally:
+        event.remove(storage.engine.sync_engine, "before_cursor_execute", die_on_the_second_offer)
+    assert inserts == 2  # the first offer and its call target were written before the cut
+    assert await _rows(storage) == ([], [])
+    made = await storage.worklists.next_offers([("c1", "V-1"), ("c1", "V-2")], NOW)
+    # Each slot to its own patient, the one who waited longer first.
+    assert [offer.phone for _, offer in made] == ["+79161234567", "+79167654321"]
+    rows, called = await _rows(storage)
+    assert [(r.appointment_id, r.entry_id) for r in rows] == [("V-1", 1), ("V-2", 2)] and len(called) == 2
