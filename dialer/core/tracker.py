@@ -179,8 +179,10 @@ class CallTracker:
     def _lookup(self, uniqueid: str) -> _Attempt | None:
         state = self._attempts.get(uniqueid)
         if state is None and uniqueid and uniqueid not in self._ended and self.is_attempt_id(uniqueid):
-            # A call of ours we did not start in this process (a restart); follow it anyway.
-            state = self._attempts[uniqueid] = _Attempt(uniqueid, originate_done=True)
+            # A call of ours we did not start in this process (a restart); follow it anyway. Whether its
+            # OriginateResponse is still to come is unknown: a call still ringing gets it after its Hangup, and
+            # only its Reason tells the clinic's own ring timeout from the 480 Asterisk then puts on the Hangup.
+            state = self._attempts[uniqueid] = _Attempt(uniqueid)
         return state
 
     def _followed(self, uniqueid: str) -> _Attempt | None:

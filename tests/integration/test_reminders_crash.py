@@ -105,7 +105,10 @@ async def test_sigkill_mid_campaign_loses_nothing_and_repeats_nothing(
             "select reminder_status from appointments where appointment_id = ?", (f"A{digit}",)
         )
         assert appt["reminder_status"] == status, f"patient {digit}"
-        rows = home.query("select attempt_id, state from attempts where target_id = ?", (target,))
+        rows = home.query(
+            "select attempt_id, state, result, reason, cause, settled from attempts where target_id = ?",
+            (target,),
+        )
         assert all(r["state"] in ("ended", "unplaced") for r in rows), (
             f"patient {digit}: {[dict(r) for r in rows]}"
         )

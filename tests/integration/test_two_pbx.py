@@ -277,10 +277,12 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
 
     statuses = {r["appointment_id"]: r["reminder_status"] for r in home.query("select * from appointments")}
     assert statuses == dict.fromkeys(phones, "confirmed")
-    attempts = home.query("select attempt_id, clinic_id, state from attempts order by attempt_id")
+    attempts = home.query(
+        "select attempt_id, clinic_id, state, result, digit, reason, cause from attempts order by attempt_id"
+    )
     west_rows = [r for r in attempts if r["clinic_id"] == "west"]
     # West untouched: one call per patient, each ended as a call, none given up for the other's Asterisk.
-    assert [r["state"] for r in west_rows] == ["ended"] * PATIENTS
+    assert [r["state"] for r in west_rows] == ["ended"] * PATIENTS, [dict(r) for r in west_rows]
     prefix = home.attempt_id("reminders", 0, 0).split(":")[0] + ":reminders:"
     on_west = [u for u in dialled([west_ami], prefix) if not u.endswith(";2")]
     on_east = [u for u in dialled(observers_east, prefix) if not u.endswith(";2")]

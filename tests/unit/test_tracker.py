@@ -443,10 +443,21 @@ def test_joining_a_queue_is_reported() -> None:
 
 def test_after_a_restart_a_hangup_of_ours_still_ends_with_a_fact() -> None:
     t = tracker()  # nothing expected: the process restarted mid-call
-    facts = run(t, [hangup(A, 16, 2), hangup(A, 16)])
-    (end,) = ended(facts)
+    assert not ended(run(t, [hangup(A, 16, 2), hangup(A, 16)]))  # its OriginateResponse may still come
+    (end,) = ended(list(t.expire(T0 + timedelta(seconds=1) + ORIGINATE_RESPONSE_GRACE)))
     assert end.attempt_id == A
     assert end.cause == 16
+    assert t.open_attempts() == []
+
+
+def test_after_a_restart_a_call_that_rang_out_is_no_answer_not_switched_off() -> None:
+    # Still ringing when the process came back: the clinic's ring timeout ends it. Asterisk puts a 480 of its
+    # own on the Hangup and only then sends the OriginateResponse whose Reason 3 says what happened.
+    t = tracker()
+    timed_out = {**hangup(A, 19), "TechCause": "480"}
+    facts = run(t, [timed_out, originate_response(A, "Failure", 3)])
+    (end,) = ended(facts)
+    assert end.result is CallResult.NO_ANSWER
     assert t.open_attempts() == []
 
 
@@ -481,6 +492,7 @@ def test_after_a_restart_an_answered_call_ends_as_answered() -> None:
     # dialled again.
     t = tracker()
     facts = run(t, [newstate_up(A), hangup(A, 16)])
+    facts += t.expire(T0 + timedelta(seconds=1) + ORIGINATE_RESPONSE_GRACE)
     (end,) = ended(facts)
     assert end.answered
     assert end.result is CallResult.ANSWERED
