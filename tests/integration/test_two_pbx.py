@@ -282,7 +282,13 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
     )
     west_rows = [r for r in attempts if r["clinic_id"] == "west"]
     # West untouched: one call per patient, each ended as a call, none given up for the other's Asterisk.
-    assert [r["state"] for r in west_rows] == ["ended"] * PATIENTS, [dict(r) for r in west_rows]
+    west_log = home.query(
+        "select attempt_id, at, kind, digit, detail from attempt_events where clinic_id = 'west' order by event_id"
+    )
+    assert [r["state"] for r in west_rows] == ["ended"] * PATIENTS, (
+        [dict(r) for r in west_rows],
+        [dict(r) for r in west_log],
+    )
     prefix = home.attempt_id("reminders", 0, 0).split(":")[0] + ":reminders:"
     on_west = [u for u in dialled([west_ami], prefix) if not u.endswith(";2")]
     on_east = [u for u in dialled(observers_east, prefix) if not u.endswith(";2")]
