@@ -25,7 +25,7 @@ from dialer.core.fencing import Fence
 from dialer.core.health import HealthView
 from dialer.core.inbound import InboundFact
 from dialer.engine.loops import forever
-from dialer.engine.metrics import Readiness
+from dialer.engine.metrics import Readiness, ReadyState
 from dialer.lease import LEASE, hold_lease, renew_lease, try_lease
 
 log = logging.getLogger("dialer")
@@ -33,7 +33,6 @@ log = logging.getLogger("dialer")
 # A standby keeps the inbound calls that ended lately: after a takeover they are told again (the database
 # counts each call once), so a call the dead leader did not write in its last seconds is not lost.
 KEEP_INBOUND_SECONDS = 120.0
-NOT_RECONCILED = "ami: calls not yet reconciled"  # Readiness's reason (dialer/engine/metrics.py)
 
 
 def leads(rt: Runtime) -> bool:
@@ -49,11 +48,9 @@ class NodeReadiness:
     rt: Runtime
     leader: Readiness
 
-    async def __call__(self) -> str | None:
-        reason = await self.leader()
-        if reason == NOT_RECONCILED and not leads(self.rt):
-            return None
-        return reason
+    async def __call__(self) -> ReadyState:
+        state = await self.leader()
+        return state if leads(self.rt) else state.without_calls()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from dialer.web import metrics, probes
 
 def add_operations(app: web.Application, rt: Runtime) -> None:
     store = SqlMetricsStore(rt.storage.engine)
-    ready: probes.Readiness = NodeReadiness(rt, Readiness(link=rt.connection, desk=rt.desk, store=store))
+    leader = Readiness(link=rt.connection, desk=rt.desk, store=store, gates=rt.health.gates)
+    ready: probes.Readiness = NodeReadiness(rt, leader)
     app[probes.READINESS] = ready
     report = MetricsReport(
         settings=rt.settings,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from dialer.core.health import HealthView, PbxHealth
 from dialer.core.pbx_links import links_by_name
@@ -30,6 +31,7 @@ class Health:
         }
         if self.gates is not None:
             view["pbx"] = self._each(self.gates)
+            view["ami"], view["reconciled"] = _serving(view["pbx"])
         return view
 
     def _each(self, gates: PbxGates) -> dict[str, PbxHealth]:
@@ -42,3 +44,10 @@ class Health:
             }
             for name, link in links.items()
         }
+
+
+def _serving(each: dict[str, PbxHealth]) -> tuple[Literal["connected", "disconnected"], bool]:
+    """With several Asterisks the top line says what /ready says: the service works while one of them is up and
+    reconciled; `pbx` names the others."""
+    up = [pbx for pbx in each.values() if pbx["ami"] == "connected"]
+    return ("connected" if up else "disconnected"), any(pbx["reconciled"] for pbx in up)

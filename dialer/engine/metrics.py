@@ -26,6 +26,7 @@ from dialer.core.records import TaskState
 from dialer.core.sla import figures
 from dialer.core.tracker import Event
 from dialer.engine.calls import CallDesk
+from dialer.engine.pbx_gates import PbxGates
 from dialer.engine.reports import SlaRows
 from dialer.settings import ClinicSettings, Settings
 
@@ -60,27 +61,75 @@ def pbx_name(settings: Settings) -> str:
     return settings.ami.host or "sandbox"
 
 
+NOT_RECONCILED = "ami: calls not yet reconciled"
+ALL_DISCONNECTED = "ami: every Asterisk disconnected"
+
+
+@dataclass(frozen=True)
+class ReadyState:
+    """What /ready answers: `reason` when not ready; ready or not, the Asterisks that are away, by name.
+
+    Nothing in it names a patient or a clinic, only Asterisks.
+    """
+
+    reason: str | None = None
+    disconnected: tuple[str, ...] = ()
+    unreconciled: tuple[str, ...] = ()  # up, but their calls not yet matched to the PBX's
+
+    @property
+    def degraded(self) -> list[str]:
+        return [f"ami {name}: disconnected" for name in self.disconnected] + [
+            f"ami {name}: calls not yet reconciled" for name in self.unreconciled
+        ]
+
+    def without_calls(self) -> ReadyState:
+        """As a node that dials nothing sees it: it has no calls to reconcile."""
+        reason = None if self.reason == NOT_RECONCILED else self.reason
+        return ReadyState(reason, self.disconnected)
+
+
 @dataclass(kw_only=True)
 class Readiness:
-    """Ready for a load balancer's traffic: the database answers, and the AMI link is up and reconciled."""
+    """Ready for a load balancer's traffic: the database answers, and the AMI link is up and reconciled.
+
+    With several Asterisks both nodes of an installation share them all, so one Asterisk down must not take
+    every node out of the balancer: the pages of the clinics on the others still work. Ready then takes one
+    Asterisk up and reconciled, and names the rest as degraded.
+    """
 
     link: PbxLink
     desk: CallDesk
     store: MetricsStore
+    gates: PbxGates | None = None  # with several Asterisks: each one's calls reconciled or not
 
-    async def __call__(self) -> str | None:
-        """None when ready, else the reason, short and free of any data."""
+    async def __call__(self) -> ReadyState:
         try:
             await asyncio.wait_for(self.store.ping(), DATABASE_TIMEOUT_SECONDS)
         except Exception as exc:  # any failure to answer means not ready; its text may quote values
-            return f"database: {type(exc).__name__}"
-        links = links_by_name(self.link, "")
-        for name, link in links.items():
+            return ReadyState(f"database: {type(exc).__name__}")
+        if self.gates is None:
+            return self._one()
+        return self._several(self.gates)
+
+    def _one(self) -> ReadyState:
+        for name, link in links_by_name(self.link, "").items():
             if not link.connected:
-                return f"ami {name}: disconnected" if name else "ami: disconnected"
-        if not self.desk.reconciled.is_set():
-            return "ami: calls not yet reconciled"
-        return None
+                return ReadyState(f"ami {name}: disconnected" if name else "ami: disconnected")
+        return ReadyState(None if self.desk.reconciled.is_set() else NOT_RECONCILED)
+
+    def _several(self, gates: PbxGates) -> ReadyState:
+        links = links_by_name(self.link, gates.default)
+        up = [name for name, link in links.items() if link.connected]
+        down = tuple(name for name in links if name not in up)
+        if not up:
+            return ReadyState(ALL_DISCONNECTED, down)
+        behind = tuple(name for name in up if not _reconciled(gates, name))
+        return ReadyState(NOT_RECONCILED if len(behind) == len(up) else None, down, behind)
+
+
+def _reconciled(gates: PbxGates, name: str) -> bool:
+    gate = gates.reconciled.get(name)
+    return gate is not None and gate.is_set()
 
 
 @dataclass(kw_only=True)

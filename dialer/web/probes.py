@@ -1,6 +1,7 @@
 """The load balancer's probes. /health: the process answers (nothing else is touched, so a slow database
 never gets a live process restarted). /ready: send it traffic, only while the database answers and the AMI
-link is up and reconciled. Neither says anything about patients."""
+link is up and reconciled; with several Asterisks, while one of them is, the others named as degraded.
+Neither says anything about patients."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from dialer.engine.metrics import ReadyState
 from dialer.web.access import add_route, public
 
-# None when ready, else a short reason with no data in it ("ami: disconnected").
-Readiness = Callable[[], Awaitable[str | None]]
+Readiness = Callable[[], Awaitable[ReadyState]]
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 
 
@@ -20,10 +21,13 @@ async def get_health(request: web.Request) -> web.Response:
 
 
 async def get_ready(request: web.Request) -> web.Response:
-    reason = await request.app[READINESS]()
-    if reason is None:
-        return web.json_response({"status": "ready"})
-    return web.json_response({"status": "not ready", "reason": reason}, status=503)
+    state = await request.app[READINESS]()
+    body: dict[str, object] = (
+        {"status": "ready"} if state.reason is None else {"status": "not ready", "reason": state.reason}
+    )
+    if state.degraded:
+        body["degraded"] = state.degraded
+    return web.json_response(body, status=200 if state.reason is None else 503)
 
 
 def add_routes(app: web.Application) -> None:
