@@ -30,6 +30,8 @@ What is timed, each `--builds` times after 3 warm-up builds, alternating:
   plain   the same report without its quality figures (complaints and scorecards not read): what the quality
           part costs, measured in the same run. The copy gets scorecards for 5 % of the administrators'
           contacts and complaints for 1 % (bench/webdb/quality.py) before it is opened.
+  rowwise the same report with its service level from the period's calls read into Python row by row
+          (`figures`), as it was before the database added them up: the baseline of `report`, same run.
 
 Then every SQL statement one board build and one report build executed is captured (SQLAlchemy's
 before_cursor_execute) and re-run on its own through sqlite3 on the same file (median of 5), with its
@@ -186,6 +188,7 @@ class Result:
     day_rows: tuple[int, int]
     quality_rows: QualityRows
     backend: str = "sqlite"
+    rowwise: list[float] = field(default_factory=list)
 
 
 class Capture:
@@ -301,6 +304,16 @@ async def run_variant(
             request[USER] = supervisor
             await report_data(request)
 
+        rowwise_app: web.Application = build_web_app(rt)
+        rowwise_app[SUPERVISION] = replace(rowwise_app[SUPERVISION], sla=RowsOnly(rt.storage.sla))
+
+        async def rowwise() -> None:
+            request = make_mocked_request(
+                "GET", f"/supervisor/report?clinic={CLINIC}&date={today}", app=rowwise_app
+            )
+            request[USER] = supervisor
+            await report_data(request)
+
         async def timed(build: Callable[[], Awaitable[None]]) -> float:
             t0 = time.perf_counter()
             await build()
@@ -311,14 +324,17 @@ async def run_variant(
             await board()
             await report()
             await plain()
+            await rowwise()
         gc.collect()
         board_s: list[float] = []
         report_s: list[float] = []
         plain_s: list[float] = []
+        rowwise_s: list[float] = []
         for _ in range(builds):
             board_s.append(await timed(board))
             report_s.append(await timed(report))
             plain_s.append(await timed(plain))
+            rowwise_s.append(await timed(rowwise))
         capture = Capture(rt)
         statements = {"board": await capture.during(board), "report": await capture.during(report)}
         due = (await rt.live.board.snapshot(clinic))["campaign"]["due"]
@@ -346,6 +362,7 @@ async def run_variant(
         (n_calls, n_tasks),
         quality_rows,
         backend,
+        rowwise_s,
     )
 
 
@@ -366,12 +383,18 @@ def print_result(r: Result, small: Result | None) -> None:
         ("board", r.board, r.first_board),
         ("report", r.report, r.first_report),
         ("plain", r.plain, None),
+        ("rowwise", r.rowwise, None),
     )
     for name, values, first in rows:
         p95 = 1000 * quantile(values, 0.95)
         ratio = ""
         if small is not None:
-            base = {"board": small.board, "report": small.report, "plain": small.plain}[name]
+            base = {
+                "board": small.board,
+                "report": small.report,
+                "plain": small.plain,
+                "rowwise": small.rowwise,
+            }[name]
             ratio = f"{p95 / (1000 * quantile(base, 0.95)):.1f}x"
         print(
             f"  {name:<8}{len(values):>4}{'—' if first is None else f'{1000 * first:.1f}':>10}"
@@ -383,6 +406,11 @@ def print_result(r: Result, small: Result | None) -> None:
         f"  report with its quality figures / without, p95: {with_q:.1f} / {without_q:.1f} ms "
         f"({with_q / without_q:.2f}x; {r.quality_rows.scores:,} scorecards, "
         f"{r.quality_rows.complaints:,} complaints in the file)"
+    )
+    summed, by_row = 1000 * quantile(r.report, 0.95), 1000 * quantile(r.rowwise, 0.95)
+    print(
+        f"  report with its calls added up by the database / read row by row, p95: {summed:.1f} / "
+        f"{by_row:.1f} ms ({summed / by_row:.2f}x)"
     )
     print(f"  reminder funnel 'due' on c1's board: {r.funnel_due:,} appointments tomorrow")
     print(
@@ -408,7 +436,8 @@ def summary(results: list[Result]) -> None:
     )
     print(
         f"  {'DB':<7}{'variant':<10}{'backend':<12}{'board p50':>10}{'board p95':>10}{'report p50':>11}"
-        f"{'report p95':>11}{'plain p95':>10}{'pg/sqlite p95 board; report':>30}"
+        f"{'report p95':>11}{'plain p95':>10}{'rowwise p50':>12}{'rowwise p95':>12}"
+        f"{'pg/sqlite p95 board; report':>30}"
     )
     twins = {(r.db, r.variant, r.backend): r for r in results}
     for r in results:
@@ -423,7 +452,8 @@ def summary(results: list[Result]) -> None:
             )
         print(
             f"  {r.db:<7}{r.variant:<10}{r.backend:<12}{board}{report}"
-            f"{1000 * quantile(r.plain, 0.95):>10.1f}{ratio:>30}"
+            f"{1000 * quantile(r.plain, 0.95):>10.1f}{1000 * statistics.median(r.rowwise):>12.1f}"
+            f"{1000 * quantile(r.rowwise, 0.95):>12.1f}{ratio:>30}"
         )
 
 

@@ -70,6 +70,17 @@ class SlaSums(Protocol):
     async def task_rows(self, clinic_id: str, start: datetime, end: datetime) -> list[TaskStat]: ...
 
 
+@runtime_checkable
+class PeriodSums(Protocol):
+    """A store that adds up a clinic's calls of a whole period itself (SQL), and gives the callback tasks."""
+
+    async def period_sums(self, clinic_id: str, start: datetime, end: datetime, target: float) -> CallSums:
+        """Sums of the clinic's calls started in [start, end)."""
+        ...
+
+    async def task_rows(self, clinic_id: str, start: datetime, end: datetime) -> list[TaskStat]: ...
+
+
 def summed_figures(calls: CallSums, tasks: Sequence[TaskStat], now: datetime) -> Figures:
     """The same figures `figures` gives for the rows these sums were made of."""
     tasks_only = figures([], tasks, now)

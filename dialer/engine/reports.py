@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
-from dialer.core.sla import CallStat, Figures, TaskStat, by_hour, figures
+from dialer.core.sla import ANSWER_TARGET_SECONDS, CallStat, Figures, TaskStat, by_hour, figures
+from dialer.core.sla_sums import PeriodSums, summed_figures
 from dialer.core.supervision import SlaDayView
 from dialer.settings import ClinicSettings
 
@@ -38,3 +39,15 @@ async def sla_report(store: SlaRows, clinic: ClinicSettings, day: date, now: dat
     start = datetime.combine(day, time(0), clinic.timezone)
     calls, tasks = await store.rows(clinic.id, start, start + timedelta(days=1))
     return SlaReport(clinic, day, figures(calls, tasks, now), by_hour(calls, tasks, clinic.timezone, now))
+
+
+async def period_service_level(
+    store: SlaRows, clinic_id: str, start: datetime, end: datetime, now: datetime
+) -> Figures:
+    """The service level of [start, end) as a whole: the calls added up by the database where the store can,
+    else read row by row; the same figures either way."""
+    if not isinstance(store, PeriodSums):
+        calls, tasks = await store.rows(clinic_id, start, end)
+        return figures(calls, tasks, now)
+    sums = await store.period_sums(clinic_id, start, end, ANSWER_TARGET_SECONDS)
+    return summed_figures(sums, await store.task_rows(clinic_id, start, end), now)

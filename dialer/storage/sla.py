@@ -37,6 +37,21 @@ class SqlSlaStore:
             task_stats = await _tasks(conn, clinic_id, start, end)
         return call_stats, task_stats
 
+    async def period_sums(self, clinic_id: str, start: datetime, end: datetime, target: float) -> CallSums:
+        """The clinic's calls of [start, end) added up in one row: a day or a week of the report, whatever the
+        hours or the clock changes in between."""
+        answered = inbound_calls.c.answered_at.is_not(None)
+        query = select(
+            func.count(),
+            func.count().filter(answered),
+            func.count().filter(and_(answered, inbound_calls.c.waited <= target)),
+            func.coalesce(func.sum(inbound_calls.c.waited), 0.0),
+            func.count().filter(inbound_calls.c.hidden),
+        ).where(_in_period(inbound_calls, "started_at", clinic_id, start, end))
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).one()
+        return CallSums(int(row[0]), int(row[1]), int(row[2]), float(row[3]), int(row[4]))
+
     async def call_sums(
         self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
     ) -> dict[int, CallSums]:

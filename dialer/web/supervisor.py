@@ -16,10 +16,9 @@ from dialer.core.inbound import MissReason
 from dialer.core.period_reports import PeriodReportStore
 from dialer.core.privacy import mask_phone
 from dialer.core.records import ReminderStatus, TaskState
-from dialer.core.sla import figures
 from dialer.core.staff import AuditAction, Role
 from dialer.core.supervision import MissedCall
-from dialer.engine.reports import SlaRows
+from dialer.engine.reports import SlaRows, period_service_level
 from dialer.settings import ClinicSettings, Settings
 from dialer.web.access import EVERYONE, Scope, add_route, allow, held, one_clinic
 from dialer.web.audit import record
@@ -75,8 +74,7 @@ async def report_data(request: web.Request) -> tuple[ClinicSettings, date, DayRe
     first = period.first_day(day)
     metrics = await ctx.reports.period_metrics(clinic.id, start, end, first, period.days, operator)
     # The whole period's figures only: the hour-by-hour split the board draws is not in the report.
-    calls, tasks = await ctx.sla.rows(clinic.id, start, end)
-    sla = figures(calls, tasks, ctx.clock.now())
+    sla = await period_service_level(ctx.sla, clinic.id, start, end, ctx.clock.now())
     return clinic, day, DayReport(metrics, sla, clinic.quality.qa_goal)
 
 
