@@ -230,13 +230,20 @@ class Standby:
         log.warning("lost the dialing lease; standing by (%s)", why)
 
     async def _wait_for_lease(self, ttl: float) -> Fence:
-        rt, said = self.rt, False
+        rt, said, away = self.rt, False, False
         while True:
             try:
                 taken = await try_lease(rt.storage.leases, rt.worker.worker_id, rt.clock.now(), ttl)
-            except Exception as err:  # the database away for a moment: try again at the next turn
-                log.warning("standby: cannot ask for the dialing lease (%s)", type(err).__name__)
-                taken = ""
+            except Exception as err:  # the database away for a while: try again at the next turn
+                if not away:  # once per outage: a node cut off for an hour would log every few seconds
+                    log.warning(
+                        "standby: cannot ask for the dialing lease (%s); trying on", type(err).__name__
+                    )
+                away, taken = True, ""
+            else:
+                if away:
+                    log.info("standby: the database answers again")
+                away = False
             if isinstance(taken, Fence):
                 return taken
             if not said and taken:
