@@ -23,6 +23,17 @@ class Leadership:
     leading: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # a takeover and a link-up, one at a time
 
+    async def stand_down(self, within: float) -> bool:
+        """Stop leading: no hook starts from now on. True once the hook in flight, if any, has finished
+        (within `within` seconds), so nothing the leader started on a link-up goes on writing."""
+        self.leading = False
+        try:
+            # Real seconds: the hook waits on a socket (the database, Asterisk), not on the service's clock.
+            async with asyncio.timeout(within), self.lock:
+                return True
+        except TimeoutError:
+            return False
+
 
 class GatedLink:
     """The link as the leader's parts subscribe to it; everything else passes through."""

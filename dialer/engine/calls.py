@@ -343,6 +343,18 @@ class CallDesk:
         # All at once: the answers' waits overlap, a batch's ends cost one round trip, not one each.
         await asyncio.gather(*(forget(attempt_id) for attempt_id in queued))
 
+    def drop_all(self) -> None:
+        """Forget every call in the air and give back their trunk channels, and let the worker wait for the
+        next reconcile: this node no longer dials, and whoever leads next asks Asterisk about these calls."""
+        for attempt_id in {*self._open, *self._slots}:
+            self._release(attempt_id)
+            self.intake.tracker.forget(attempt_id)
+        self._open.clear()
+        self._adopted.clear()
+        self._machine_calls.clear()
+        self.events.drain()  # their lines would be written by a node that no longer holds the lease
+        self.reconciled.clear()
+
     # -- reconciliation ---------------------------------------------------------------------------
 
     async def reconcile(self, on: PbxScope | None = None) -> None:

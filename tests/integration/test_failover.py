@@ -1,7 +1,8 @@
 """Two `dialer run` nodes on one real PostgreSQL and the real Asterisk sandbox: the leader dials a reminder
 campaign, the standby serves the pages. The leader is killed with SIGKILL (or its network to PostgreSQL is cut)
 while calls are up; the standby takes over within `[service] takeover`, reconciles the calls in the air with
-Asterisk and finishes the campaign. Checked against Asterisk's own events: every call has its attempt row,
+Asterisk and finishes the campaign. A leader cut off steps back to standby and lives on, and leads again
+when the other node dies. Checked against Asterisk's own events: every call has its attempt row,
 none was dialled twice, and every missed call is in the database with its callback task.
 
 Marked `pg` and `asterisk`: `scripts/test` runs it after the main run, on PostgreSQL, alone on the sandbox.
@@ -99,6 +100,11 @@ class Node:
                 return dict(await r.json()) if r.status == 200 else None
         return None
 
+    async def alive(self) -> int:
+        """`GET /health`: the process answers, whatever the database."""
+        async with aiohttp.ClientSession() as http, http.get(f"{self.base}/health") as r:
+            return r.status
+
     async def ready(self) -> int:
         async with aiohttp.ClientSession() as http, http.get(f"{self.base}/ready") as r:
             return r.status
@@ -138,6 +144,10 @@ class TcpLine:
         for writer in self._writers:
             writer.transport.abort()
         self._writers.clear()
+
+    def mend(self) -> None:
+        """The network is back: new connections go through again."""
+        self.cut_done = False
 
     async def stop(self) -> None:
         self.cut()
@@ -388,8 +398,13 @@ async def in_flight_at_least(nodes: TwoNodes, n: int) -> bool:
     return await in_flight(nodes) >= n
 
 
+async def leader_is(node: Node, leading: bool) -> bool:
+    health = await node.health()
+    return health is not None and health["leader"] is leading
+
+
 @pytest.mark.timeout(240)
-async def test_a_leader_cut_off_from_postgresql_stops_dialling_and_the_standby_takes_over(
+async def test_a_leader_cut_off_from_postgresql_stands_by_and_leads_again_when_the_other_node_dies(
     sandbox: SandboxHandle, tmp_path: Path, postgres_url: str
 ) -> None:
     line = await TcpLine(make_url(postgres_url).port or 5432).start()
@@ -401,17 +416,44 @@ async def test_a_leader_cut_off_from_postgresql_stops_dialling_and_the_standby_t
             line.cut()
             a = nodes.a
             assert a.process is not None
-            await asyncio.wait_for(a.process.wait(), TAKEOVER + 15)
+
+            def stood_by() -> bool:
+                return "lost the dialing lease; standing by" in a.log()
+
+            await until(stood_by, "node A to stand by", timeout=TAKEOVER + 15, every=0.2)
             stopped = time.monotonic() - cut_at
-            assert a.process.returncode != 0
             assert "could not renew the dialing lease" in a.log(), a.log()[-3000:]
             seconds = await took_over(nodes.b, cut_at, TAKEOVER + 10)
             print(
-                f"\ncut off: the leader stopped after {stopped:.1f} s, the standby took over after {seconds:.1f} s"
+                f"\ncut off: the leader stood by after {stopped:.1f} s, the standby took over after {seconds:.1f} s"
             )
+            # Still cut off, node A lives on and answers, standing by.
+            assert a.process.returncode is None and await a.alive() == 200
             await campaign_done(nodes)
             # The old leader wrote no attempt after the cut, and never dials without one: any Originate of its
             # after the cut would show here as a channel without its row, or as an attempt dialled twice.
             await dialled_once_each(nodes)
+
+            # Its network back, node A serves as a standby beside the new leader.
+            line.mend()
+            await until(lambda: leader_is(a, False), "node A's health, standing by", timeout=20, every=0.3)
+            assert (await a.leader_gauge(), await nodes.b.leader_gauge()) == (0, 1)
+            assert a.process.returncode is None
+
+            # The new leader dies: node A takes the lease again, at a new generation.
+            killed_at = time.monotonic()
+            await nodes.b.kill()
+            await until(
+                lambda: a.log().count("taking over dialing") == 2,
+                "node A to lead again",
+                timeout=TAKEOVER + 10,
+            )
+            again = time.monotonic() - killed_at
+            print(f"node A led again {again:.1f} s after the new leader was killed")
+            await until(lambda: leader_is(a, True), "node A's health, leading", timeout=20, every=0.3)
+            await until(lambda: gauge_is(a, 1), "node A's dialer_leader at 1", timeout=20, every=0.5)
+            (lease,) = await nodes.rows("select holder, generation from leases")
+            assert lease["holder"].startswith("node-a:") and lease["generation"] == 3, lease
+            assert a.process.returncode is None
     finally:
         await line.stop()

@@ -1,10 +1,28 @@
 """The link's hooks that write (the recovery after link-up, the recordings, the queue pauses) run only while
-the node leads, and once at the takeover itself when the link is already up."""
+the node leads, and once at the takeover itself when the link is already up. A node that loses the lease
+steps back to standby in the same process, writes nothing more, and may lead again under a new generation."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dialer.app import open_runtime, stop_core
 from dialer.app.leadership import GatedLink, Leadership
-from dialer.core.ports import LinkHook
+from dialer.app.nodes import NodeHealth, Standby, leads, run_every_node
+from dialer.core.clock import FakeClock
+from dialer.core.fencing import Fence, FencedOut
+from dialer.core.ports import LinkHook, LiveChannel
+from dialer.core.records import AttemptRow, AttemptState
+from dialer.lease import LEASE
+from dialer.storage.repository import Storage
+from tests.engine_world import MORNING, FakePbx, World, world_settings
 
 
 class Link:
@@ -95,3 +113,141 @@ async def test_each_asterisk_of_several_is_held_back_on_standby_and_recovered_at
     assert told == ["west up"]  # west is up: recovered now; east is down: at its own link-up
     await east.come_up()
     assert told == ["west up", "east up"]
+
+
+async def test_a_hook_in_flight_is_waited_for_when_the_node_stands_down_and_a_stuck_one_is_told() -> None:
+    leadership = Leadership(leading=True)
+    release = asyncio.Event()
+
+    async def hook_in_flight() -> None:
+        async with leadership.lock:
+            await release.wait()
+
+    running = asyncio.create_task(hook_in_flight())
+    await asyncio.sleep(0)
+    assert not await leadership.stand_down(within=0.05)  # stuck: the caller must not call it clean
+    assert not leadership.leading  # yet no new hook starts from the first moment
+    release.set()
+    await running
+    assert await leadership.stand_down(within=0.05)
+
+
+@contextlib.asynccontextmanager
+async def one_node(tmp_path: Path) -> AsyncIterator[tuple[World, Standby, asyncio.Task[None]]]:
+    """A `dialer run` node as `serve` builds it (every node's loops and the Standby) on a real SQLite file,
+    a fake Asterisk and a FakeClock; it is alone, so it takes the lease at once."""
+    settings = world_settings(tmp_path, service={"data_dir": str(tmp_path / "var"), "takeover": "3s"})
+    storage = await Storage.open(settings.service.db_url)
+    clock, pbx = FakeClock(MORNING), FakePbx()
+    async with (
+        open_runtime(settings, clock=clock, pbx=pbx, storage=storage) as rt,
+        asyncio.TaskGroup() as group,
+    ):
+        standby = Standby(rt, group)
+        node = group.create_task(standby.run(), name="standby")
+        tasks = [*run_every_node(rt, group), node]
+        world = World(rt, clock, pbx, tasks)
+        try:
+            await world.run_until(lambda: leads(rt) and rt.desk.reconciled.is_set(), "the node leading")
+            yield world, standby, node
+        finally:
+            await asyncio.sleep(0.2)
+            await stop_core(rt, tasks + standby.leader_tasks)
+
+
+async def attempts(world: World) -> list[dict[str, Any]]:
+    return [dict(r) for r in await world.db("select attempt_id, state from attempts order by attempt_id")]
+
+
+async def test_a_leader_whose_lease_is_taken_stands_by_forgets_its_calls_and_can_lead_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="dialer")
+    async with one_node(tmp_path) as (world, standby, node):
+        rt, first = world.rt, rt_fence(world)
+        await world.book_visit("A-1", "+79161234567")
+        await world.run_until(lambda: world.pbx.originated, "the first call in the air")
+        (call,) = world.pbx.originated
+        world.pbx.channels[call.attempt_id] = LiveChannel(call.attempt_id, "Local/x@patients-0001;1", "Up")
+
+        # Another node takes the lease (this one looks paused to it): at the next renewal this one finds out.
+        other = "node-b:4242:feedface"
+        taken = await rt.storage.leases.take(LEASE, other, world.clock.now(), 3.0, steal_from=first.holder)
+        assert isinstance(taken, Fence) and taken.generation == first.generation + 1
+        await world.run_until(lambda: "lost the dialing lease; standing by" in caplog.text, "the step back")
+
+        assert not leads(rt) and not node.done() and not world.task("ami").done()
+        assert rt.storage.attempts.fence is not None and rt.storage.attempts.fence.standby
+        assert rt.desk.in_flight == 0 and [p.in_use for p in rt.desk.pacers.values()] == [0]
+        assert not rt.desk.reconciled.is_set()  # a later takeover reconciles before anything is dialled
+        assert standby.leader_tasks == []
+        health = await NodeHealth(rt, rt.health)()
+        assert health["leader"] is False
+
+        # Standing by, it writes nothing while the other node leads: the patient's answer is not recorded here
+        # (the leader asks Asterisk), and no attempt can be written under any fence of this node's.
+        answered, ended = call_events(call.attempt_id)
+        world.pbx.emit(*answered)
+        await other_leads(world, taken, seconds=30)
+        assert await attempts(world) == [{"attempt_id": call.attempt_id, "state": "dialing"}]
+        assert len(world.pbx.originated) == 1 and not leads(rt)
+        for fence in (first, rt_fence(world)):
+            with pytest.raises(FencedOut):
+                await rt.storage.attempts.create(_row(f"{call.attempt_id}-{fence.generation}", world), [])
+
+        # The other node dies: its lease expires and this one leads again, under a new generation, and
+        # asks Asterisk about the call it had forgotten, then follows it to its end.
+        await world.run_until(lambda: len(standby.generations) == 2 and leads(rt), "leading again", limit=60)
+        assert standby.generations == [first.generation, taken.generation + 1]
+        assert rt_fence(world).generation == taken.generation + 1
+        await world.run_until(lambda: rt.desk.in_flight == 1, "the call in the air adopted again")
+        assert (await NodeHealth(rt, rt.health)())["leader"] is True
+        world.pbx.emit(*ended)
+        await world.run_until(lambda: rt.desk.in_flight == 0, "the call's end")
+        assert await attempts(world) == [{"attempt_id": call.attempt_id, "state": "ended"}]
+        assert len(world.pbx.originated) == 1
+
+
+async def other_leads(world: World, fence: Fence, *, seconds: float) -> None:
+    """Another node holds the lease for `seconds` of the service's time, renewing it as a leader does."""
+    for _ in range(int(seconds)):
+        assert await world.rt.storage.leases.renew(fence, world.clock.now(), 3.0)
+        await world.run_for(1)
+
+
+def call_events(attempt_id: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The patient answers; later presses 1 and hangs up: the events Asterisk 22 sends for that."""
+    leg1, leg2 = "Local/x@patients-0001;1", "Local/x@patients-0001;2"
+    answered = [
+        {"Event": "Newchannel", "Channel": leg1, "Uniqueid": attempt_id, "Linkedid": attempt_id},
+        {"Event": "Newchannel", "Channel": leg2, "Uniqueid": f"{attempt_id};2", "Linkedid": attempt_id},
+        {"Event": "Newstate", "Channel": leg1, "ChannelStateDesc": "Up", "Uniqueid": attempt_id,
+         "Linkedid": attempt_id},
+        {"Event": "OriginateResponse", "Response": "Success", "Reason": "4", "Uniqueid": attempt_id,
+         "Channel": leg1},
+    ]  # fmt: skip
+    ended = [
+        {"Event": "UserEvent", "UserEvent": "DialerDigit", "Channel": leg2, "Uniqueid": f"{attempt_id};2",
+         "AttemptId": attempt_id, "Digit": "1"},
+        {"Event": "Hangup", "Channel": leg1, "Uniqueid": attempt_id, "Linkedid": attempt_id, "Cause": "16"},
+    ]  # fmt: skip
+    return answered, ended
+
+
+def rt_fence(world: World) -> Fence:
+    fence = world.rt.storage.attempts.fence
+    assert fence is not None
+    return fence
+
+
+def _row(attempt_id: str, world: World) -> AttemptRow:
+    return AttemptRow(
+        attempt_id=attempt_id,
+        clinic_id="c1",
+        target_id=1,
+        n=9,
+        phone="+79161234567",
+        trunk="sim",
+        state=AttemptState.DIALING,
+        created_at=world.clock.now(),
+    )
