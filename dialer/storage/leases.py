@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -63,8 +63,12 @@ class SqlLeaseStore:
         return None if isinstance(taken, Fence) else taken
 
     async def release(self, name: str, holder: str) -> None:
+        """Free the lease for anyone at once. The row stays, so the next holder's generation is still higher
+        than every one before it and no fence of an earlier holder can ever be current again."""
         async with self.engine.begin() as conn:
-            await conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+            await conn.execute(
+                update(leases).where(leases.c.name == name, leases.c.holder == holder).values(holder="")
+            )
 
 
 async def check_fence(conn: AsyncConnection, fence: Fence | None) -> None:

@@ -115,3 +115,22 @@ async def test_a_takeover_waits_for_a_write_already_fenced_and_the_next_write_is
         assert await written(storage) == ["inst:reminders:1:1"]
     finally:
         await storage.close()
+
+
+async def test_a_released_lease_is_taken_again_at_a_higher_generation(database_url: str) -> None:
+    # A clean stop frees the lease for the standby at once; the generation still only rises, so a node
+    # restarted under the same name never holds a fence an earlier leader held.
+    storage = await Storage.open(database_url)
+    try:
+        leases = storage.leases
+        first = await leases.take("dialing", OLD, NOW, TTL)
+        assert isinstance(first, Fence) and first.generation == 1
+        await leases.release("dialing", OLD)
+        second = await leases.take("dialing", NEW, NOW + timedelta(seconds=1), TTL)  # free before its expiry
+        assert isinstance(second, Fence) and second.generation == 2
+        await leases.release("dialing", NEW)
+        again = await leases.take("dialing", OLD, NOW + timedelta(seconds=2), TTL)
+        assert isinstance(again, Fence) and again.generation == 3
+        assert not await leases.renew(first, NOW + timedelta(seconds=3), TTL)
+    finally:
+        await storage.close()

@@ -106,4 +106,5 @@ same_day_confirmation = false
         code = await asyncio.wait_for(process.wait(), 20)
         _, err = await process.communicate()
     assert code == 0, err.decode()[-2000:]
-    assert not home.query("select * from leases"), "the dialing lease was not released on SIGTERM"
+    holders = [r["holder"] for r in home.query("select holder from leases")]
+    assert holders == [""], f"the dialing lease was not released on SIGTERM: {holders}"
