@@ -188,8 +188,11 @@ class InboundStore(Protocol):
 
     async def mark_of(self, name: str) -> datetime | None: ...
 
-    async def close_gaps(self, at: datetime) -> list[tuple[int, datetime]]:
-        """Close every open gap; returns (gap id, started_at) of each."""
+    async def close_gaps(
+        self, at: datetime, clinic_ids: Collection[str] | None = None
+    ) -> list[tuple[int, datetime]]:
+        """Close the open gaps of these clinics, or of every clinic when None (a single Asterisk's link is
+        every clinic's); returns (gap id, started_at) of each closed."""
         ...
 
 

@@ -143,6 +143,7 @@ class MetricsReport:
     sla: SlaRows
     holder: str  # this process's name in the dialing lease
     events: EventCount
+    gates: PbxGates | None = None  # with several Asterisks: whether each one's calls are reconciled
     _stored: tuple[float, list[Series]] | None = field(default=None, init=False)
 
     async def series(self) -> list[Series]:
@@ -152,6 +153,13 @@ class MetricsReport:
         """Each Asterisk's link with its label: one Asterisk by its host, as always; several by their names."""
         links = links_by_name(self.link, pbx_name(self.settings))
         return [({"pbx": name}, link) for name, link in links.items()]
+
+    def _reconciled(self) -> tuple[tuple[dict[str, str], int], ...]:
+        """One Asterisk's by its host, as always; several each by its name, as ami_up names them: one still
+        reconciling after its reconnect does not hide behind, nor hold back, the others."""
+        if self.gates is None:
+            return (({"pbx": pbx_name(self.settings)}, int(self.desk.reconciled.is_set())),)
+        return tuple(({"pbx": name}, int(gate.is_set())) for name, gate in self.gates.reconciled.items())
 
     def _live(self) -> list[Series]:
         pbx = {"pbx": pbx_name(self.settings)}
@@ -172,7 +180,7 @@ class MetricsReport:
                 "ami_reconciled",
                 "gauge",
                 "1 once the calls in the air were matched to the PBX's after the last (re)connect.",
-                ((pbx, int(self.desk.reconciled.is_set())),),
+                self._reconciled(),
             ),
             Series(
                 "ami_events_received_total",

@@ -5,7 +5,8 @@ then what happened while nobody watched: calls the trackers followed whose Hangu
 queue calls only Asterisk's queue_log knows. Each is counted once; a missed one becomes a callback task.
 
 With several Asterisks there is one recovery per Asterisk, on its own link: its link-up reconciles only its
-clinics' calls and sets only its gate (engine/pbx_gates.py), its gaps are its clinics', its seen mark its own;
+clinics' calls and sets only its gate (engine/pbx_gates.py), its gaps are its clinics' (it opens and closes
+only theirs: west coming back leaves east's outage open while east is away), its seen mark its own;
 queue_log (one file, on the main Asterisk's host) is read for the main one only.
 """
 
@@ -62,6 +63,9 @@ class LinkRecovery:
         self._clock = clock
         self._queue_log = settings.inbound.queue_log
         self._clinic_ids = list(settings.clinics) or ["*"]
+        # The gaps a link-up closes: a single Asterisk's link is every clinic's, so all of them, those of
+        # clinics no longer configured too; one of several closes only its own clinics' (the others may be down).
+        self._gap_clinics: list[str] | None = None
         self._lost_at: datetime | None = None  # when the link was lost, until link-up has dealt with the gap
         self._unseen: list[InboundEnded] = []  # calls that ended in the gap, not yet told
         self._telephony: Telephony = desk.telephony
@@ -75,6 +79,7 @@ class LinkRecovery:
             clinics = self._gates.clinics_of(self._name)
             self._scope = PbxScope(self._owns, self._telephony, self._gates.reconciled[self._name])
             self._clinic_ids = clinics
+            self._gap_clinics = clinics
             if self._name != self._gates.default:
                 self._queue_log = ""
                 self._seen_mark = f"{SEEN_MARK}:{self._name}"
@@ -91,7 +96,7 @@ class LinkRecovery:
         self._intake.queues_changed.set()
         await self._calls_gone()
         now = self._clock.now()
-        for gap_id, started in await self._store.close_gaps(now):
+        for gap_id, started in await self._store.close_gaps(now, self._gap_clinics):
             log.warning("AMI gap %s from %s closed", gap_id, started.isoformat(timespec="seconds"))
         seen = await self._store.mark_of(self._seen_mark)
         first = await self._store.mark_of(FIRST_MARK)

@@ -70,15 +70,19 @@ class SqlInboundStore:
                 ).scalar_one()
             )
 
-    async def close_gaps(self, at: datetime) -> list[tuple[int, datetime]]:
+    async def close_gaps(
+        self, at: datetime, clinic_ids: Collection[str] | None = None
+    ) -> list[tuple[int, datetime]]:
+        if clinic_ids is not None and not clinic_ids:
+            return []
+        query = select(ami_gaps.c.gap_id, ami_gaps.c.started_at).where(ami_gaps.c.ended_at.is_(None))
+        if clinic_ids is not None:
+            query = query.where(ami_gaps.c.clinic_id.in_(list(clinic_ids)))
         async with self.engine.begin() as conn:
-            rows = list(
-                await conn.execute(
-                    select(ami_gaps.c.gap_id, ami_gaps.c.started_at).where(ami_gaps.c.ended_at.is_(None))
-                )
-            )
+            rows = list(await conn.execute(query))
             if rows:
-                await conn.execute(update(ami_gaps).where(ami_gaps.c.ended_at.is_(None)).values(ended_at=at))
+                closing = [r.gap_id for r in rows]  # those read, not any opened since
+                await conn.execute(update(ami_gaps).where(ami_gaps.c.gap_id.in_(closing)).values(ended_at=at))
         return [(int(r.gap_id), r.started_at) for r in rows]
 
     async def mark(self, name: str, at: datetime) -> None:

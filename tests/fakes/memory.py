@@ -492,10 +492,12 @@ class MemoryInboundStore:
     async def mark_of(self, name: str) -> datetime | None:
         return self.marks.get(name)
 
-    async def close_gaps(self, at: datetime) -> list[tuple[int, datetime]]:
+    async def close_gaps(
+        self, at: datetime, clinic_ids: Collection[str] | None = None
+    ) -> list[tuple[int, datetime]]:
         closed = []
         for gap_id, (clinic_id, started, reason, ended) in self.gaps.items():
-            if ended is None:
+            if ended is None and (clinic_ids is None or clinic_id in clinic_ids):
                 self.gaps[gap_id] = (clinic_id, started, reason, at)
                 closed.append((gap_id, started))
         return closed
