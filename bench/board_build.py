@@ -289,30 +289,21 @@ async def run_variant(
         async def board() -> None:
             await rt.live.push_board(CLINIC)
 
-        async def report() -> None:
-            request = make_mocked_request("GET", f"/supervisor/report?clinic={CLINIC}&date={today}", app=app)
-            request[USER] = supervisor  # the report is built for the logged-in supervisor of the chain
-            await report_data(request)
+        def report_on(on: web.Application) -> Callable[[], Awaitable[None]]:
+            async def build() -> None:
+                request = make_mocked_request(
+                    "GET", f"/supervisor/report?clinic={CLINIC}&date={today}", app=on
+                )
+                request[USER] = supervisor  # the report is built for the logged-in supervisor of the chain
+                await report_data(request)
+
+            return build
 
         plain_app: web.Application = build_web_app(rt)
         plain_app[SUPERVISION] = replace(plain_app[SUPERVISION], reports=WithoutQuality(rt.storage.engine))
-
-        async def plain() -> None:
-            request = make_mocked_request(
-                "GET", f"/supervisor/report?clinic={CLINIC}&date={today}", app=plain_app
-            )
-            request[USER] = supervisor
-            await report_data(request)
-
         rowwise_app: web.Application = build_web_app(rt)
         rowwise_app[SUPERVISION] = replace(rowwise_app[SUPERVISION], sla=RowsOnly(rt.storage.sla))
-
-        async def rowwise() -> None:
-            request = make_mocked_request(
-                "GET", f"/supervisor/report?clinic={CLINIC}&date={today}", app=rowwise_app
-            )
-            request[USER] = supervisor
-            await report_data(request)
+        report, plain, rowwise = report_on(app), report_on(plain_app), report_on(rowwise_app)
 
         async def timed(build: Callable[[], Awaitable[None]]) -> float:
             t0 = time.perf_counter()

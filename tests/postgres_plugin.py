@@ -18,11 +18,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from dialer.storage.repository import Storage
 
 TEMPLATE = "dialer_template"
 BACKENDS = ("sqlite", "postgresql")
@@ -219,6 +221,16 @@ def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -
         yield cluster.url(name)
     finally:
         cluster.drop_database(name)
+
+
+@pytest.fixture
+async def storage(database_url: str) -> AsyncIterator[Storage]:
+    """The product's storage opened on `database_url`, closed after the test."""
+    store = await Storage.open(database_url)
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @pytest.fixture

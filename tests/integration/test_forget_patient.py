@@ -4,11 +4,8 @@ trace in any table, nor in the database's files, and nobody else's rows change."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pytest
 
 from dialer.storage import journal_schema, quality_schema
 from dialer.storage.forgetting import forget
@@ -25,15 +22,6 @@ def forgotten() -> Person:
 
 def other() -> Person:
     return Person("Y", "+79031112233", "Кузнецов Игорь Петрович")
-
-
-@pytest.fixture
-async def storage(database_url: str) -> AsyncIterator[Storage]:
-    store = await Storage.open(database_url)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def snapshot(db: Db, person: Person) -> dict[str, list[dict[str, object]]]:

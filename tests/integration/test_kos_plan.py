@@ -8,12 +8,9 @@ reason «не дозвонились».
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
-
-import pytest
 
 from bench.lib.carrier_numbers import TRUNK_DIAL
 from dialer.core.clock import FakeClock
@@ -45,15 +42,6 @@ CONFIG = {
 # A Monday, 08:00 in Moscow: before the calling window opens.
 MONDAY = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
 PHONE = "+79161234567"
-
-
-@pytest.fixture
-async def storage(database_url: str) -> AsyncIterator[Storage]:
-    store = await Storage.open(database_url)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def flow(storage: Storage, clock: FakeClock) -> tuple[ProgressiveFlow, KosSource, DiarySource]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,15 +20,6 @@ SURGEON = "Иванова А. П."
 
 class Cut(Exception):
     """The process dies between two writes of a batch."""
-
-
-@pytest.fixture
-async def storage(database_url: str) -> AsyncIterator[Storage]:
-    storage = await Storage.open(database_url)
-    try:
-        yield storage
-    finally:
-        await storage.close()
 
 
 async def _visits(storage: Storage, *appointment_ids: str) -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from dialer.core.clock import FakeClock
@@ -40,15 +39,6 @@ def two_asterisks() -> Settings:
     """West (and north) on the main Asterisk, east on its own."""
     text = "\n".join([MAIN, EAST, clinic("west"), clinic("north"), clinic("east", "east")])
     return parse_settings(tomllib.loads(text))
-
-
-@pytest.fixture
-async def storage(database_url: str) -> AsyncIterator[Storage]:
-    store = await Storage.open(database_url)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def gaps(storage: Storage) -> Gaps:

@@ -4,7 +4,6 @@ zone read back as the same aware UTC instants, duplicates ignored, periods half-
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -17,15 +16,6 @@ from dialer.storage.repository import Storage
 OMSK = timezone(timedelta(hours=6))
 T0 = datetime(2026, 12, 2, 9, 0, 0, 250000, tzinfo=OMSK)
 PHONE = "+79131234567"
-
-
-@pytest.fixture
-async def storage(database_url: str) -> AsyncIterator[Storage]:
-    store = await Storage.open(database_url)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def missed(task_at: datetime, clinic: str = "c1", phone: str = PHONE) -> CallbackTask:
