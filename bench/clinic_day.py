@@ -125,7 +125,13 @@ def report(args: argparse.Namespace, day: DayTraffic, result: DayRun, what: str)
     loads = hour_loads(1000 * args.scale, args.admins, args.talk)
     figures = day_figures(result, day, loads)
     outbound = outbound_figures(
-        result.events, result.carrier_events, result.attempts, result.sms, result.lists, result.recall_rows
+        result.events,
+        result.carrier_events,
+        result.attempts,
+        result.sms,
+        result.lists,
+        result.recall_rows,
+        result.reminder_rows,
     )
     figures = dataclasses.replace(figures, double_dials=figures.double_dials + outbound.dialled_at_once)
     print(

@@ -29,6 +29,8 @@ class OutboundFigures:
     no_consent_texted: int
     wrong_numbers: int
     wrong_numbers_texted: int
+    untexted_by_behaviour: dict[str, int]  # the unreached without exactly one SMS, by what their far end does
+    reminder_status: dict[str, int]  # the service's own record of the reminders
     recalls: int
     recalls_answered: int  # the carrier saw their phone picked up
     recalls_with_admin: int  # the answered call shared a bridge with a simulated administrator
@@ -121,6 +123,7 @@ def outbound_figures(
     sms: list[dict[str, str]],
     lists: dict[str, list[Row]],
     recall_rows: list[dict[str, Any]],
+    reminder_rows: list[dict[str, Any]],
 ) -> OutboundFigures:
     reminders, recalls = lists.get("reminders", []), lists.get("recalls", [])
     phone_of = {str(a["attempt_id"]): _digits(str(a["phone"])) for a in attempts}
@@ -143,6 +146,10 @@ def outbound_figures(
         ),
         wrong_numbers=len(wrong),
         wrong_numbers_texted=sum(texts[_digits(r["phone"])] > 0 for r in wrong),
+        untexted_by_behaviour=dict(
+            Counter(r["behaviour"] for r in unreached if texts[_digits(r["phone"])] != 1)
+        ),
+        reminder_status=dict(Counter(str(r.get("reminder_status", "")) for r in reminder_rows)),
         recalls=len(recalls),
         recalls_answered=len(answered_numbers(carrier_events, recall_numbers)),
         recalls_with_admin=len(admin & recall_numbers),
@@ -161,6 +168,8 @@ def outbound_lines(f: OutboundFigures) -> list[str]:
         f"{f.unreached_texted_twice} (the Twilio-compatible server's messages, by number)",
         f"    no SMS consent yet texted: {f.no_consent_texted}; wrong numbers: {f.wrong_numbers}, texted: "
         f"{f.wrong_numbers_texted}",
+        f"    not reached without exactly one SMS, by far end: {f.untexted_by_behaviour}",
+        f"    the service's record of the reminders: {f.reminder_status}",
         f"  КОС recalls: {f.recalls}; picked up (the carrier): {f.recalls_answered}; in a bridge with an "
         f"administrator (the clinic's Asterisk): {f.recalls_with_admin}; texted: {f.recalls_texted}",
         f"    the service's record of the round: {f.recall_status}",

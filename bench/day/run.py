@@ -69,6 +69,7 @@ class DayRun:
     sms: list[dict[str, str]] = field(default_factory=list)  # what the Twilio-compatible server took
     lists: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # reminders, recalls: the patients
     recall_rows: list[dict[str, Any]] = field(default_factory=list)
+    reminder_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def clinic_clock(seconds_to_close: float) -> ClinicTime:
@@ -188,6 +189,9 @@ class DayDriver(Driver):
                 await node.stop()
             calls, tasks, attempts = await asyncio.to_thread(self._rows_at, clinic.offset)
             recalls = await asyncio.to_thread(self._query, "select external_id, status, reason from recalls")
+            reminders = await asyncio.to_thread(
+                self._query, "select appointment_id, reminder_status, reminder_digit from appointments"
+            )
             lists = {
                 "reminders": [vars_of(p) for p in self.outbound.reminders],
                 "recalls": [vars_of(p) for p in self.outbound.recalls],
@@ -196,7 +200,7 @@ class DayDriver(Driver):
                 t0, stopped, clinic.offset.total_seconds(), CLINIC_ZONE, list(ami.events),
                 list(carrier.events), calls, tasks, attempts, self.killed_at, self.back_at, self.standby,
                 growth, sum(len(n.rss) for n in nodes), self._node_errors(nodes), dict(self.hung_up),
-                received(self.twilio), lists, recalls,
+                received(self.twilio), lists, recalls, reminders,
             )  # fmt: skip
         finally:
             for node in nodes:
