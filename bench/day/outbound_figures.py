@@ -22,7 +22,9 @@ Row = dict[str, str]
 @dataclass(frozen=True)
 class OutboundFigures:
     reminders: int
-    reached: int  # a menu key arrived from their phone
+    reached: int  # their phone pressed a menu key on a call from the clinic (the carrier)
+    heard: int  # the clinic's IVR read a menu key on a call to them (the clinic's Asterisk)
+    heard_not_pressed: int
     unreached: int  # never answered, or answered without a key (wrong numbers and no-consent rows aside)
     unreached_texted_once: int
     unreached_texted_twice: int
@@ -47,16 +49,29 @@ def _digits(phone: str) -> str:
     return "".join(ch for ch in phone if ch.isdigit())
 
 
-def keyed_attempts(events: list[tuple[float, Frame]]) -> set[str]:
-    """Attempt ids whose channel received a menu key from the far end (DTMFEnd, Direction Received)."""
+def pressed(carrier_events: list[tuple[float, Frame]], numbers: set[str]) -> set[str]:
+    """Numbers whose phone pressed a menu key on a call from the clinic: the carrier's far end ran SendDTMF
+    with a key 1-3 on the channel that rang that number."""
+    number_of: dict[str, str] = {}
     keyed = set()
-    for _, frame in events:
-        if frame.get("Event") != "DTMFEnd" or frame.get("Direction") != "Received":
-            continue
-        uniqueid = frame.get("Uniqueid", "")
-        if frame.get("Digit") in MENU_KEYS and AttemptId.try_parse(uniqueid) is not None:
-            keyed.add(uniqueid)
+    for _, frame in carrier_events:
+        name, uniqueid = frame.get("Event"), frame.get("Uniqueid", "")
+        if name == "Newchannel" and _digits(frame.get("Exten", "")) in numbers:
+            number_of[uniqueid] = _digits(frame.get("Exten", ""))
+        elif name == "Newexten" and frame.get("Application") == "SendDTMF" and uniqueid in number_of:
+            keyed.update([number_of[uniqueid]] if frame.get("AppData", "")[:1] in MENU_KEYS else [])
     return keyed
+
+
+def heard(events: list[tuple[float, Frame]]) -> set[str]:
+    """Attempt ids whose IVR read a menu key: the clinic's Asterisk's DialerDigit user event."""
+    return {
+        frame.get("AttemptId", "")
+        for _, frame in events
+        if frame.get("Event") == "UserEvent"
+        and frame.get("UserEvent") == "DialerDigit"
+        and frame.get("Digit") in MENU_KEYS
+    }
 
 
 def with_admin(events: list[tuple[float, Frame]]) -> set[str]:
@@ -127,7 +142,9 @@ def outbound_figures(
 ) -> OutboundFigures:
     reminders, recalls = lists.get("reminders", []), lists.get("recalls", [])
     phone_of = {str(a["attempt_id"]): _digits(str(a["phone"])) for a in attempts}
-    reached = {phone_of.get(uid, "") for uid in keyed_attempts(events)}
+    reminder_numbers = {_digits(r["phone"]) for r in reminders}
+    reached = pressed(carrier_events, reminder_numbers)
+    heard_from = {phone_of.get(uid, "") for uid in heard(events)} & reminder_numbers
     texts = Counter(_digits(m["to"]) for m in sms)
     consenting = [r for r in reminders if r["behaviour"] not in ("no SMS consent", "wrong number")]
     unreached = [r for r in consenting if _digits(r["phone"]) not in reached]
@@ -137,7 +154,9 @@ def outbound_figures(
     admin = {phone_of.get(uid, "") for uid in with_admin(events)}
     return OutboundFigures(
         reminders=len(reminders),
-        reached=len(reached & {_digits(r["phone"]) for r in reminders}),
+        reached=len(reached),
+        heard=len(heard_from),
+        heard_not_pressed=len(heard_from - reached),
         unreached=len(unreached),
         unreached_texted_once=sum(texts[_digits(r["phone"])] == 1 for r in unreached),
         unreached_texted_twice=sum(texts[_digits(r["phone"])] > 1 for r in unreached),
@@ -162,8 +181,10 @@ def outbound_figures(
 def outbound_lines(f: OutboundFigures) -> list[str]:
     rate = "n/a" if math.isnan(f.unreached_texted) else f"{f.unreached_texted:.3f}"
     return [
-        f"  reminders: {f.reminders}; a menu key came from {f.reached} phones (the clinic's Asterisk: DTMF "
-        f"from the far end); not reached: {f.unreached} (wrong numbers and no-SMS-consent rows aside)",
+        f"  reminders: {f.reminders}; their phone pressed 1-3 on a call from the clinic (the carrier): {f.reached}; "
+        f"the clinic's IVR read 1-3 from them: {f.heard} ({f.heard_not_pressed} not pressed)",
+        f"    not reached (never answered or no key; wrong numbers and rows without SMS consent aside): "
+        f"{f.unreached}",
         f"    not reached, texted exactly once: {f.unreached_texted_once} ({rate}), more than once: "
         f"{f.unreached_texted_twice} (the Twilio-compatible server's messages, by number)",
         f"    no SMS consent yet texted: {f.no_consent_texted}; wrong numbers: {f.wrong_numbers}, texted: "
