@@ -15,8 +15,8 @@ The outbound lists play beside the inbound calls: tomorrow's 300 reminders and t
 --scale 1.0; scaled like the calls), imported with `dialer import`, on carrier numbers whose far ends behave as
 patients do (bench/day/outbound.py), dialled by the nodes in windows placed inside the played hours, the SMS
 taken by a local Twilio-compatible server. `reminders_unreached_texted` is the share of the reminder patients
-the calls did not reach (no menu key from their phone on the clinic's Asterisk; wrong numbers and rows without
-SMS consent aside) that the server got exactly one SMS for.
+the calls did not reach (their phone on the carrier pressed no menu key on a call from the clinic; wrong
+numbers and rows without SMS consent aside) that the server got exactly one SMS for.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The outbound lists' figures from the world: whom the reminder calls reached (a menu key arriving on the
-clinic's Asterisk from the patient's phone), who got an SMS (what the Twilio-compatible server took, by
+"""The outbound lists' figures from the world: whom the reminder calls reached (the patient's phone on the
+carrier pressing a menu key on a call from the clinic), who got an SMS (what the Twilio-compatible server took, by
 number), and whether one patient's phone was rung twice at once (the carrier's channels to it). The service's
 rows serve only as the directory from an attempt id to the number it dialled. Pure."""
 
