@@ -11,7 +11,12 @@ simulated administrators' 1 s ring, the carrier's 2 s ring, Asterisk's whole-sec
 seconds; at x6 they stand for 6-26 s of the clinic's time, at x12 the queue's own timings left the
 administrators idle for a quarter of the hour. A whole day is therefore 2 h of wall time.
 
-Reminders and KOS recalls are not yet played: `reminders_unreached_texted` prints n/a.
+The outbound lists play beside the inbound calls: tomorrow's 300 reminders and today's 100 КОС recalls (at
+--scale 1.0; scaled like the calls), imported with `dialer import`, on carrier numbers whose far ends behave as
+patients do (bench/day/outbound.py), dialled by the nodes in windows placed inside the played hours, the SMS
+taken by a local Twilio-compatible server. `reminders_unreached_texted` is the share of the reminder patients
+the calls did not reach (their phone on the carrier pressed no menu key on a call from the clinic; wrong
+numbers and rows without SMS consent aside) that the server got exactly one SMS for.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ import time
 from pathlib import Path
 
 from bench.day.measure import day_figures
+from bench.day.outbound import generate_outbound
+from bench.day.outbound_figures import outbound_figures, outbound_lines
 from bench.day.profile import TALK_REAL, hour_loads
 from bench.day.report import body, last_line, load_table, predicted_in_20s, share
 from bench.day.run import DayDriver, DayRun
@@ -85,7 +92,11 @@ async def play(args: argparse.Namespace, day: DayTraffic, base: Path, database_u
     box = Sandbox()
     creds = box.credentials() if box.is_running() else box.up(sys.stderr)
     kill_at = random.Random(args.seed).uniform(0.4, 0.6) * day.traffic.span
-    driver = DayDriver(day, creds, box, base, database_url=database_url, nodes=args.nodes, kill_at=kill_at)
+    taken = {c.digits for c in day.traffic.callers}
+    outbound = generate_outbound(args.scale, args.seed, taken)
+    driver = DayDriver(
+        day, creds, box, base, database_url=database_url, nodes=args.nodes, kill_at=kill_at, outbound=outbound
+    )
     return await driver.run_day(log=log)
 
 
@@ -113,6 +124,16 @@ def load(path: str) -> DayRun:
 def report(args: argparse.Namespace, day: DayTraffic, result: DayRun, what: str) -> None:
     loads = hour_loads(1000 * args.scale, args.admins, args.talk)
     figures = day_figures(result, day, loads)
+    outbound = outbound_figures(
+        result.events,
+        result.carrier_events,
+        result.attempts,
+        result.sms,
+        result.lists,
+        result.recall_rows,
+        result.reminder_rows,
+    )
+    figures = dataclasses.replace(figures, double_dials=figures.double_dials + outbound.dialled_at_once)
     print(
         f"clinic day {args.hours.first:02d}:00-{args.hours.end:02d}:00 x{args.compression:g}, scale {args.scale}, "
         f"seed {args.seed}, {len(day.traffic.callers)} calls, talk {args.talk[0]:.0f}-{args.talk[1]:.0f} s, "
@@ -120,13 +141,14 @@ def report(args: argparse.Namespace, day: DayTraffic, result: DayRun, what: str)
     )
     print("\n".join(load_table(loads, day, args.admins)))
     print("\n".join(body(figures, result)))
+    print("\n".join(outbound_lines(outbound)))
     print(
         f"  Erlang C's answered within 20 s for the played calls (the model, no callbacks): "
         f"{share(predicted_in_20s(loads, day))}"
     )
     for line in result.service_errors[:5]:
         print(f"    {line[:200]}")
-    print(last_line(figures, float("nan")))
+    print(last_line(figures, outbound.unreached_texted))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 from bench.day.profile import ANSWER_TARGET_S, HourLoad
 from bench.day.run import CALLING_ENDS, DayRun
 from bench.day.traffic import DayTraffic
+from bench.lib.rawami import Frame
+from bench.peak.config import CALLBACK_CAMPAIGNS
 from bench.peak.occupancy import event_time
 from dialer.core.ids import AttemptId
 
@@ -47,9 +49,20 @@ class DayFigures:
         )
 
 
+def list_call(frame: Frame) -> bool:
+    """A call of the outbound lists (reminders, КОС): its patient's channel, an attempt of a campaign other than
+    the callbacks, joins the same queue as the callers (without their number) but is not one of them."""
+    attempt = AttemptId.try_parse(frame.get("Uniqueid", "").split(";", maxsplit=1)[0])
+    return attempt is not None and attempt.campaign not in CALLBACK_CAMPAIGNS
+
+
 def connected_numbers(run: DayRun) -> set[str]:
     """Callers an administrator picked up in the queue (AgentConnect carries the caller's number)."""
-    return {f.get("CallerIDNum", "") for _, f in run.events if f.get("Event") == "AgentConnect"}
+    return {
+        f.get("CallerIDNum", "")
+        for _, f in run.events
+        if f.get("Event") == "AgentConnect" and not list_call(f)
+    }
 
 
 def hangups(run: DayRun) -> dict[int, float]:
@@ -98,6 +111,8 @@ def answered_within(run: DayRun, seconds: float) -> tuple[float, int]:
     picked: dict[str, float] = {}
     for arrived, frame in run.events:
         name, number = frame.get("Event"), frame.get("CallerIDNum", "")
+        if list_call(frame):
+            continue
         if name == "QueueCallerJoin":
             joined.setdefault(number, event_time(arrived, frame))
         elif name == "AgentConnect":

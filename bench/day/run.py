@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.day.nodes import Node, rss_growth, sample_memory, wait_exit
+from bench.day.outbound import OutboundDay, Windows
+from bench.day.outbound_run import import_lists, received, with_outbound
 from bench.day.traffic import DayTraffic
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import Frame, RawAmi
@@ -35,12 +38,14 @@ from dialer.core.calendar import WorkCalendar, working_morning
 from dialer.sandbox import Sandbox
 from dialer.sandbox.carrier import CARRIER_USERNAME
 from dialer.sandbox.sandbox import AmiCredentials
+from tests.fakes.twilio_server import FakeTwilio
 
 CALLING_ENDS = time_of_day(21, 0)  # the product's default calling hours: 08:00-21:00, the clinic's time
 CLINIC_ZONE = "Asia/Omsk"
 # The standby takes over when the leader's lease is this old: 3 real seconds, about 18 s of the clinic's time at
 # x6 (the product's default is 10 s).
 TAKEOVER_S = 3.0
+NO_LISTS = OutboundDay((), ())
 
 
 @dataclass
@@ -61,6 +66,10 @@ class DayRun:
     rss_samples: int
     service_errors: list[str] = field(default_factory=list)
     hung_up: dict[str, int] = field(default_factory=dict)
+    sms: list[dict[str, str]] = field(default_factory=list)  # what the Twilio-compatible server took
+    lists: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # reminders, recalls: the patients
+    recall_rows: list[dict[str, Any]] = field(default_factory=list)
+    reminder_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def clinic_clock(seconds_to_close: float) -> ClinicTime:
@@ -84,6 +93,7 @@ class DayDriver(Driver):
         database_url: str | None,
         nodes: int,
         kill_at: float,
+        outbound: OutboundDay = NO_LISTS,
     ) -> None:
         super().__init__(day.traffic, creds, sandbox, root, "deadline")
         self.day = day
@@ -95,6 +105,9 @@ class DayDriver(Driver):
         self.back_at: float | None = None
         self.standby = "none (--nodes 1): the killed process is restarted at once"
         self.took_over_by = ""  # what told the standby's takeover: its log line or its /api/health
+        self.outbound = outbound
+        self.windows = Windows.for_span(day.traffic.span, 60.0)
+        self.twilio = FakeTwilio()
 
     def _config(self, clinic: ClinicTime, port: int) -> str:
         text = service_config(self.creds, self.traffic, "deadline", port, clinic)
@@ -103,7 +116,9 @@ class DayDriver(Driver):
         # standby not yet leading): an installation sets it, and so does the day.
         queue_log = self.sandbox.layout.root / "var/log/asterisk/queue_log"
         text = text.replace("[service]\n", service, 1)
-        return text.replace("[inbound]\n", f'[inbound]\nqueue_log = "{queue_log}"\n', 1)
+        text = text.replace("[inbound]\n", f'[inbound]\nqueue_log = "{queue_log}"\n', 1)
+        min_gap = self.traffic.scale.wall(self.traffic.profile.min_gap_real)
+        return with_outbound(text, self.twilio, clinic, self.windows, min_gap)
 
     def _nodes(self, clinic: ClinicTime) -> list[Node]:
         nodes = []
@@ -124,7 +139,9 @@ class DayDriver(Driver):
 
     async def run_day(self, *, log: Callable[[str], None]) -> DayRun:
         (self.root / "var").mkdir(parents=True, exist_ok=True)
+        await self.twilio.start()
         clinic = clinic_clock(self._closing_in())
+        started = time.time()
         nodes = self._nodes(clinic)
         ami = self.ami = await RawAmi.logged_in(
             self.creds.host, self.creds.port, self.creds.username, self.creds.secret
@@ -140,6 +157,11 @@ class DayDriver(Driver):
             if left:
                 log(f"warning: {left} channels still up on the sandbox before the day")
             await self.prepare_sandbox()
+            first = nodes[0]
+            for line in await import_lists(
+                self.outbound, clinic, first.root, first.config, first.env, sys.executable
+            ):
+                log(f"  {line}")
             await nodes[0].start()
             if len(nodes) > 1:
                 await self._start_standby(nodes[1], log)
@@ -156,6 +178,7 @@ class DayDriver(Driver):
                 await self._originate_all(t0)
                 log(f"  {len(self.traffic.callers)} calls placed at {time.time() - t0:.0f} s; draining")
                 await self._drain(t0, log)
+                await self._outbound_done(started, log)
                 await killer
                 for helper in helpers:
                     helper.cancel()
@@ -165,10 +188,19 @@ class DayDriver(Driver):
             for node in nodes:
                 await node.stop()
             calls, tasks, attempts = await asyncio.to_thread(self._rows_at, clinic.offset)
+            recalls = await asyncio.to_thread(self._query, "select external_id, status, reason from recalls")
+            reminders = await asyncio.to_thread(
+                self._query, "select appointment_id, reminder_status, reminder_digit from appointments"
+            )
+            lists = {
+                "reminders": [vars_of(p) for p in self.outbound.reminders],
+                "recalls": [vars_of(p) for p in self.outbound.recalls],
+            }
             return DayRun(
                 t0, stopped, clinic.offset.total_seconds(), CLINIC_ZONE, list(ami.events),
                 list(carrier.events), calls, tasks, attempts, self.killed_at, self.back_at, self.standby,
                 growth, sum(len(n.rss) for n in nodes), self._node_errors(nodes), dict(self.hung_up),
+                received(self.twilio), lists, recalls, reminders,
             )  # fmt: skip
         finally:
             for node in nodes:
@@ -180,6 +212,14 @@ class DayDriver(Driver):
             ami.listeners.clear()
             await ami.close()
             await carrier.close()
+            await self.twilio.stop()
+
+    async def _outbound_done(self, started: float, log: Callable[[str], None]) -> None:
+        """Past the reminder plan's last window and the КОС round, with time for the last SMS."""
+        end = started + max(self.windows.second[1], self.windows.recalls[1]) + 30.0
+        if end > time.time():
+            log(f"  waiting {end - time.time():.0f} s more for the reminder plan's end and its SMS")
+            await asyncio.sleep(end - time.time())
 
     async def _start_standby(self, node: Node, log: Callable[[str], None]) -> None:
         await node.start(healthy=False)
@@ -271,6 +311,10 @@ class DayDriver(Driver):
             on_host_clock(self._query("select * from callback_tasks order by task_id"), offset),
             on_host_clock(self._query("select * from attempts order by created_at"), offset),
         )
+
+
+def vars_of(patient: Any) -> dict[str, str]:
+    return {"row_id": patient.row_id, "phone": patient.phone, "behaviour": patient.behaviour}
 
 
 def _as_text(value: Any) -> Any:
