@@ -3,6 +3,9 @@
 Each line is ``epoch|callid|queue|agent|event|data…``. A caller's ENTERQUEUE (with the caller id) and the
 line that ends their wait tell what happened: CONNECT (answered), ABANDON (hung up waiting),
 EXITWITHTIMEOUT or EXITEMPTY (the queue gave up). Calls that never reached a queue are not in this log.
+
+The dialer's own calls wait in the same queues (a reminder patient who pressed 3, a КОС patient, an automatic
+callback), under their attempt ids: they are outbound calls, followed as attempts, never inbound ones.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from dialer.core.ids import AttemptId
 from dialer.core.inbound import InboundEnded, MissReason, caller_number
 from dialer.core.outcomes import to_int
 
@@ -52,7 +56,7 @@ class QueueLogReader:
                 self.skipped += 1
                 continue
             callid, queue, agent, event, data = parts[1], parts[2], parts[3], parts[4], parts[5:]
-            if event == "ENTERQUEUE" and at >= self.since:
+            if event == "ENTERQUEUE" and at >= self.since and AttemptId.try_parse(callid) is None:
                 self._entries[callid] = _Entry(
                     callid, queue, at, caller_number(data[1] if len(data) > 1 else "")
                 )

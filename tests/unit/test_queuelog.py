@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dialer.core.ids import AttemptId
 from dialer.core.inbound import MissReason
 from dialer.core.queuelog import QueueLogReader
 
@@ -91,6 +92,22 @@ def test_a_hidden_caller_has_an_empty_number() -> None:
             "1795600910|1795600909.1|reception|NONE|ENTERQUEUE|||1\n"
             "1795600915|1795600909.1|reception|NONE|ABANDON|1|1|5\n")  # fmt: skip
     assert [c.caller for c in read(text).calls()] == ["", ""]
+
+
+def test_the_dialers_own_calls_in_a_queue_are_no_inbound_calls() -> None:
+    """A КОС patient left waiting, a reminder patient who pressed 3, an automatic callback: each joined the queue
+    from one of the dialer's calls, under its attempt id, this installation's or another's on the same PBX."""
+    ours = [
+        str(AttemptId("kos", 7, 1, "a1b2c3d4")),
+        str(AttemptId("reminders", 3, 2, "ffee0011")),
+        str(AttemptId("autocb", 5, 1, "a1b2c3d4")),
+    ]
+    lines = "".join(
+        f"1795600746|{callid}|reception|NONE|ENTERQUEUE||79161110009|1\n"
+        f"1795600751|{callid}|reception|NONE|EXITWITHTIMEOUT|1|1|5\n"
+        for callid in ours
+    )
+    assert [c.call_id for c in read(lines + LOG).calls()] == [c.call_id for c in read(LOG).calls()]
 
 
 def test_lines_before_since_are_ignored() -> None:
