@@ -21,5 +21,15 @@ ADMINISTRATOR_TAKES = (CampaignKind.KOS, CampaignKind.DIARY, CampaignKind.OFFER)
 # Post-visit IVR calls: the patient answers with a key.
 POST_VISIT = (CampaignKind.FOLLOWUP, CampaignKind.SURVEY)
 
+# What an administrator's desk phone shows beside the patient's number when one of the dialer's calls reaches it
+# through a queue, in place of the clinic's own number the patient was called from.
+SHOWN_ON_PHONE: dict[str, str] = {
+    CampaignKind.REMINDERS: "Напоминание",
+    CampaignKind.AUTO_CALLBACK: "Перезвон",
+    CampaignKind.KOS: "КОС",
+    CampaignKind.DIARY: "Ежедневник",
+    CampaignKind.OFFER: "Лист ожидания",
+}
+
 # Every kind: an attempt id whose campaign is none of these is not one of the service's calls.
 EVERY_KIND = frozenset(CampaignKind)

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from dialer.campaigns.kinds import SHOWN_ON_PHONE
 from dialer.campaigns.messages import GATEWAY_DOWN_BACKOFF
 from dialer.campaigns.planner import Dial, Step
 from dialer.campaigns.reminders import clinic_prompt
@@ -178,6 +179,7 @@ class CampaignRunner:
             caller_id=trunk.caller_id,
             variables={
                 "DIALER_ATTEMPT": str(attempt_id),
+                "DIALER_SHOWN_AS": SHOWN_ON_PHONE.get(attempt_id.campaign, ""),
                 **self.recording_variables(attempt_id, clinic_id, phone),
                 **(variables or {}),
             },

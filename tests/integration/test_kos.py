@@ -184,6 +184,13 @@ async def test_kos_calls_are_paced_by_free_administrators_bridged_with_the_card_
             assert pacing.connected[call] == interfaces[card["operator"]], (call, pacing.connected)
             assert card["card"]["recall"]["comment"] == comments[card["phone"]]
             assert card["card"]["recall"]["doctor"] == DOCTOR
+        # The administrators' phones were offered the patient's number and «КОС», not the clinic's own number.
+        offered = {
+            e["Uniqueid"]: (e.get("CallerIDNum"), e.get("CallerIDName"))
+            for _, e in events
+            if e.get("Event") == "AgentCalled" and e.get("Uniqueid") in done
+        }
+        assert offered == {call: (card["phone"].lstrip("+"), "КОС") for call, card in done.items()}
         # Progressive pacing: never more patients waiting than free administrators × 1.0.
         assert pacing.violations == []
         assert 1 <= pacing.most_waiting <= 2 and pacing.most_in_air <= 2
