@@ -17,6 +17,7 @@ import pytest
 
 from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
+from tests.ami_proxy import AmiProxy
 from tests.asterisk_plugin import SandboxHandle
 from tests.inbound_scenario import QUEUE, Service, running_service
 from tests.kos_scenario import kos_config, replay_pacing, webhook_receiver
@@ -410,3 +411,59 @@ windows = [{ start = "08:00", end = "21:00", attempts = 1 }]
         )
         for sms in [m for m in svc.twilio.messages if m.to == "+79169990011"]:
             assert "низкая оценка" in sms.body and "Пациент" not in sms.body
+
+
+async def test_a_kos_patient_left_waiting_in_the_queue_is_no_inbound_call_after_the_link_comes_back(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
+    """Asterisk's queue_log holds the КОС patient's wait like any caller's; the service reads that log back at a
+    link-up for the calls it did not see. The dropped patient is the dialer's own call: no inbound call, no
+    callback to them or to the clinic's own number."""
+    clinic = ClinicTime.morning()
+    phone = carrier_phone(CarrierPatient(FarEnd.PERSON), random.Random())
+    proxy = await AmiProxy(sandbox.host, sandbox.port).start()
+    try:
+        async with (
+            webhook_receiver(fail_first=0) as receiver,
+            running_service(
+                sandbox,
+                tmp_path,
+                clinic,
+                extra=kos_config(receiver.port, wait="3s"),
+                ami_proxy_port=proxy.port,
+                queue_log=True,
+                database_url=database_url,
+            ) as svc,
+        ):
+            add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
+            token = api_token(svc)
+            await svc.admins(admin1="ring")  # free, so the patient is dialled; she never picks up
+            status, reply = await post(
+                svc, token, "/api/kos", [recall_row(1, phone, clinic.today, "Контроль")]
+            )
+            assert status == 200, reply
+            dropped = await svc.ami.wait_for(
+                lambda f: f.get("Event") == "UserEvent" and f.get("DialStatus") == "DROPPED", 90
+            )
+            await svc.admins()  # nobody on shift: no second call while the link is cut
+            joined = [
+                e
+                for _, e in svc.ami.events
+                if e.get("Event") == "QueueCallerJoin" and e.get("Linkedid") == dropped["AttemptId"]
+            ]
+            assert joined, "the patient never waited in the queue"
+
+            connections = proxy.connections
+            proxy.cut(refuse_for=120)
+            await asyncio.sleep(2)
+            proxy.reopen()
+            await svc.until(lambda: proxy.connections > connections, 30, "the link back")
+            await svc.until(
+                lambda: svc.home.query("select 1 from ami_gaps where ended_at is not null"),
+                30,
+                "the link-up closing its gap",
+            )
+            await asyncio.sleep(3)  # queue_log is read right after the gap closes
+            assert svc.calls() == [] and svc.tasks() == []
+    finally:
+        await proxy.stop()
