@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import random
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,6 +250,7 @@ async def running_service(
         contextlib.AsyncExitStack() as links,
         FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio,
     ):
+        await no_calls_left(sandbox)
         home = DialerHome(root, database_url=database_url)
         home.write(service_config(sandbox, twilio, port, clinic, database_url=database_url, **config))
         ami = await RawAmi.logged_in(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)
@@ -274,6 +276,18 @@ async def running_service(
             if service.process is not None:
                 await stop_service(service.process, grace=20)
             await service.admins()
+
+
+async def no_calls_left(sandbox: SandboxHandle, timeout: float = 10) -> None:
+    """Hang up whatever an earlier test left on the shared sandbox and its carrier: a caller still waiting in the
+    reception queue would be followed by this test's service as one of its clinic's calls."""
+    for rx in (sandbox.rx, sandbox.sandbox.carrier_rx):
+        await asyncio.to_thread(rx, "channel request hangup all")
+    deadline = time.monotonic() + timeout
+    while (left := await asyncio.to_thread(sandbox.rx, "core show channels count")).split()[0] != "0":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the sandbox still has calls up: {left.strip()}")
+        await asyncio.sleep(0.2)
 
 
 Check = Callable[[], Awaitable[bool]]
