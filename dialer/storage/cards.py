@@ -5,8 +5,10 @@ shows that clinic's records only, though the same number may be a patient's of a
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from dataclasses import fields
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, and_, select, true
@@ -28,6 +30,7 @@ from dialer.core.worklist_states import DiaryState, WaitingState
 from dialer.storage.journal_schema import contacts, diary, recalls, waiting_list
 from dialer.storage.pgcard import CardRows, PgCardReader
 from dialer.storage.schema import appointments, callback_tasks, patients
+from dialer.storage.sqlitecard import SqliteCardReader
 from dialer.storage.sync_reader import sqlite_file_reader
 
 LAST_CONTACTS = 5
@@ -40,6 +43,11 @@ class SqlCardStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._reader = sqlite_file_reader(engine)
+        self._inline = (
+            None
+            if self._reader is None or self._reader.url.database is None
+            else SqliteCardReader(Path(self._reader.url.database), NEXT_VISITS, LAST_CONTACTS)
+        )
         self._pg = PgCardReader.for_engine(engine, NEXT_VISITS, LAST_CONTACTS)
 
     @property
@@ -48,6 +56,11 @@ class SqlCardStore:
         return self._reader
 
     async def card(self, phone: str, now: datetime, clinic_id: str | None = None) -> PatientCard:
+        if self._inline is not None:
+            try:
+                return _card(phone, self._inline.rows(phone, now, clinic_id))
+            except sqlite3.OperationalError:
+                pass  # the file is busy (a checkpoint, a recovery): the thread below may wait for it
         if self._reader is not None:
             return await asyncio.to_thread(self._read_on_file, phone, now, clinic_id)
         if self._pg is not None:
@@ -61,6 +74,8 @@ class SqlCardStore:
             return _read_card(conn, phone, now, clinic_id)
 
     async def close(self) -> None:
+        if self._inline is not None:
+            self._inline.close()
         if self._reader is not None:
             await asyncio.to_thread(self._reader.dispose)
 

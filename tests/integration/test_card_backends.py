@@ -1,9 +1,11 @@
-"""The caller's pop-up card through `Storage`, on a real SQLite file and (with `--db=postgresql` or `--db=both`) a
-real PostgreSQL, where it is read in one statement: the same card from both, with the clinic's wall, the limits
-and the orders of each part, and on PostgreSQL the same card as the seven queries give on the same rows."""
+"""The caller's pop-up card through `Storage`, on a real SQLite file (read by sqlite3 on the event loop) and (with
+`--db=postgresql` or `--db=both`) a real PostgreSQL, where it is read in one statement: the same card from both,
+with the clinic's wall, the limits and the orders of each part, and on each the same card as the seven queries
+give through SQLAlchemy on the same rows."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -15,6 +17,7 @@ from dialer.storage.cards import _read_card
 from dialer.storage.journal_schema import contacts, diary, recalls, waiting_list
 from dialer.storage.repository import Storage
 from dialer.storage.schema import appointments, callback_tasks, patients
+from dialer.storage.sqlitecard import SqliteCardReader
 
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
 PHONE = "+79131234567"
@@ -223,3 +226,23 @@ async def test_the_card_is_the_one_the_seven_queries_give(storage: Storage) -> N
         for clinic in ("c1", "c2", None):
             expected = await through_seven_queries(storage, phone, clinic)
             assert await storage.cards.card(phone, NOW, clinic) == expected, (phone, clinic)
+
+
+async def test_a_card_the_loop_cannot_read_at_once_is_read_through_a_thread(
+    storage: Storage, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a SQLite file the card is read on the event loop with no busy wait; when that read finds the file busy
+    (a checkpoint, a recovery after a crash) it is read again through the thread that may wait."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the read on the event loop is SQLite's")
+    expected = await through_seven_queries(storage, PHONE, "c1")
+    assert await storage.cards.card(PHONE, NOW, "c1") == expected
+    busy: list[str] = []
+
+    def locked(phone: str, now: datetime, clinic_id: str | None) -> None:
+        busy.append(phone)
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(SqliteCardReader, "rows", lambda self, *args: locked(*args))
+    assert await storage.cards.card(PHONE, NOW, "c1") == expected
+    assert busy == [PHONE]
