@@ -7,10 +7,13 @@ screen that polls once a second, measured in the same run.
     .venv/bin/python -m bench.popup_latency --db large --before-card-indexes  # the schema before migration 0006
     .venv/bin/python -m bench.popup_latency --popups 2000 --rate 20 --supervisors 1
     .venv/bin/python -m bench.popup_latency --database both --runs 3 --no-poll   # SQLite and PostgreSQL in turn
+    .venv/bin/python -m bench.popup_latency --database sqlite,sqlite-thread --runs 3 --no-poll
 
 `--database postgresql` runs the server on the same rows in a throwaway PostgreSQL cluster (bench/webdb/pg.py:
 loaded once by COPY, each run on a fresh file copy of that database); `both` alternates SQLite and PostgreSQL
-run by run, `--runs` times each, and ends with each backend's runs side by side and their spread.
+run by run, `--runs` times each, and ends with each backend's runs side by side and their spread. A comma list
+alternates the backends it names; `sqlite-thread` is the SQLite server reading its cards through a worker
+thread (the path a busy file takes) instead of on the event loop: the baseline of the loop's read.
 
 The server is the product as dialer/app.py wires it: `open_runtime` over a private copy of a generated SQLite
 file (bench/web_data.py: patients, appointments, contacts, callback tasks... and 200 operators made through
@@ -57,14 +60,14 @@ from pathlib import Path
 
 from bench.lib.report import quantile
 from bench.popup.report import header, report
-from bench.popup.serve import serve
+from bench.popup.serve import THREAD, serve
 from bench.popup.server import Phase
 from bench.web_data import cached
 from bench.web_env import busy_check
 from bench.webdb import pg
 from bench.webdb.volume import Volume
 
-BACKENDS = ("sqlite", "postgresql")
+BACKENDS = ("sqlite", THREAD, "postgresql")
 LOADED = "popups_loaded"
 
 
@@ -109,7 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db", choices=("small", "large"), default="small")
     p.add_argument(
-        "--database", choices=(*BACKENDS, "both"), default="sqlite", help="where the server's rows are"
+        "--database",
+        default="sqlite",
+        help=f"where the server's rows are: one or a comma list of {', '.join(BACKENDS)}; both: sqlite,postgresql",
     )
     p.add_argument("--runs", type=int, default=1, help="consecutive runs on each backend")
     p.add_argument(
@@ -129,7 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=20261125)
     p.add_argument("--fresh", action="store_true", help="regenerate the cached database")
     args = p.parse_args(argv)
-    backends = BACKENDS if args.database == "both" else (args.database,)
+    backends = ("sqlite", "postgresql") if args.database == "both" else tuple(args.database.split(","))
+    if unknown := set(backends) - set(BACKENDS):
+        p.error(f"--database: unknown {', '.join(sorted(unknown))}; one of {', '.join(BACKENDS)} or both")
     if "postgresql" in backends and not pg.available():
         p.error(
             "PostgreSQL asked for, but Debian's postgresql package is not installed (scripts/setup --test)"
@@ -146,7 +153,9 @@ def main(argv: list[str] | None = None) -> None:
             for backend in backends:
                 url = pg.clone(cluster, LOADED, "popups_run") if cluster and backend == "postgresql" else None
                 print(f"\n# run {n} on {backend}", flush=True)
-                push, poll, costs = asyncio.run(serve(built, args, Path(tmp), database_url=url))
+                push, poll, costs = asyncio.run(
+                    serve(built, args, Path(tmp), database_url=url, variant=backend)
+                )
                 report(push, poll, costs, args)
                 lookup = ms(costs.product, 0.5)
                 runs.append(Run(backend, n, push, poll, lookup, os.getloadavg()[0]))

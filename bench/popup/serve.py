@@ -47,10 +47,14 @@ def add_poll_route(app: web.Application, rt: Runtime) -> None:
     add_route(app, "GET", "/bench/poll", poll, allow(Role.OPERATOR))
 
 
+THREAD = "sqlite-thread"
+
+
 async def serve(
-    built: Built, args: argparse.Namespace, workdir: Path, database_url: str | None = None
+    built: Built, args: argparse.Namespace, workdir: Path, database_url: str | None = None, variant: str = ""
 ) -> tuple[Phase, Phase | None, CardCosts]:
-    """One run; on the PostgreSQL database `database_url` (holding the same rows) when given."""
+    """One run; on the PostgreSQL database `database_url` (holding the same rows) when given; with `variant`
+    THREAD, a SQLite server reads its cards through a worker thread instead of on the event loop."""
     db = workdir / "popups.db"
     shutil.copyfile(built.path, db)
     phones, names = patient_sample(db, args.seed)
@@ -59,6 +63,8 @@ async def serve(
     templates = load_templates(args.stream)
     users = [(operator_name(i), PASSWORD) for i in range(min(args.operators, built.volume.operators))]
     async with open_runtime(settings, clock=clock_of(built)) as rt:
+        if variant == THREAD:
+            rt.storage.cards.read_through_thread()
         if args.before_card_indexes:
             await take_away(rt.storage.engine, WITHOUT_CARD_INDEXES)
         idle = asyncio.Event()
