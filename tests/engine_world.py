@@ -248,19 +248,28 @@ class World:
 
     def answer_and_confirm(self, attempt_id: str) -> None:
         """The patient answers, presses 1 and hangs up: the events Asterisk 22 sends for that."""
-        leg1, leg2 = "Local/x@patients-0001;1", "Local/x@patients-0001;2"
-        self.pbx.emit(
-            {"Event": "Newchannel", "Channel": leg1, "Uniqueid": attempt_id, "Linkedid": attempt_id},
-            {"Event": "Newchannel", "Channel": leg2, "Uniqueid": f"{attempt_id};2", "Linkedid": attempt_id},
-            {"Event": "Newstate", "Channel": leg1, "ChannelStateDesc": "Up", "Uniqueid": attempt_id,
-             "Linkedid": attempt_id},
-            {"Event": "OriginateResponse", "Response": "Success", "Reason": "4", "Uniqueid": attempt_id,
-             "Channel": leg1},
-            {"Event": "UserEvent", "UserEvent": "DialerDigit", "Channel": leg2, "Uniqueid": f"{attempt_id};2",
-             "AttemptId": attempt_id, "Digit": "1"},
-            {"Event": "Hangup", "Channel": leg1, "Uniqueid": attempt_id, "Linkedid": attempt_id,
-             "Cause": "16"},
-        )  # fmt: skip
+        answered, ended = confirming_call(attempt_id)
+        self.pbx.emit(*answered, *ended)
+
+
+def confirming_call(attempt_id: str) -> tuple[list[Event], list[Event]]:
+    """The events Asterisk 22 sends for a patient who answers, then later presses 1 and hangs up: until the
+    answer, and after it."""
+    leg1, leg2 = "Local/x@patients-0001;1", "Local/x@patients-0001;2"
+    answered: list[Event] = [
+        {"Event": "Newchannel", "Channel": leg1, "Uniqueid": attempt_id, "Linkedid": attempt_id},
+        {"Event": "Newchannel", "Channel": leg2, "Uniqueid": f"{attempt_id};2", "Linkedid": attempt_id},
+        {"Event": "Newstate", "Channel": leg1, "ChannelStateDesc": "Up", "Uniqueid": attempt_id,
+         "Linkedid": attempt_id},
+        {"Event": "OriginateResponse", "Response": "Success", "Reason": "4", "Uniqueid": attempt_id,
+         "Channel": leg1},
+    ]  # fmt: skip
+    ended: list[Event] = [
+        {"Event": "UserEvent", "UserEvent": "DialerDigit", "Channel": leg2, "Uniqueid": f"{attempt_id};2",
+         "AttemptId": attempt_id, "Digit": "1"},
+        {"Event": "Hangup", "Channel": leg1, "Uniqueid": attempt_id, "Linkedid": attempt_id, "Cause": "16"},
+    ]  # fmt: skip
+    return answered, ended
 
 
 async def _value(value: object) -> object:

@@ -22,7 +22,7 @@ from dialer.core.ports import LinkHook, LiveChannel
 from dialer.core.records import AttemptRow, AttemptState
 from dialer.lease import LEASE
 from dialer.storage.repository import Storage
-from tests.engine_world import MORNING, FakePbx, World, world_settings
+from tests.engine_world import MORNING, FakePbx, World, confirming_call, world_settings
 
 
 class Link:
@@ -186,7 +186,7 @@ async def test_a_leader_whose_lease_is_taken_stands_by_forgets_its_calls_and_can
 
         # Standing by, it writes nothing while the other node leads: the patient's answer is not recorded here
         # (the leader asks Asterisk), and no attempt can be written under any fence of this node's.
-        answered, ended = call_events(call.attempt_id)
+        answered, ended = confirming_call(call.attempt_id)
         world.pbx.emit(*answered)
         await other_leads(world, taken, seconds=30)
         assert await attempts(world) == [{"attempt_id": call.attempt_id, "state": "dialing"}]
@@ -213,25 +213,6 @@ async def other_leads(world: World, fence: Fence, *, seconds: float) -> None:
     for _ in range(int(seconds)):
         assert await world.rt.storage.leases.renew(fence, world.clock.now(), 3.0)
         await world.run_for(1)
-
-
-def call_events(attempt_id: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """The patient answers; later presses 1 and hangs up: the events Asterisk 22 sends for that."""
-    leg1, leg2 = "Local/x@patients-0001;1", "Local/x@patients-0001;2"
-    answered = [
-        {"Event": "Newchannel", "Channel": leg1, "Uniqueid": attempt_id, "Linkedid": attempt_id},
-        {"Event": "Newchannel", "Channel": leg2, "Uniqueid": f"{attempt_id};2", "Linkedid": attempt_id},
-        {"Event": "Newstate", "Channel": leg1, "ChannelStateDesc": "Up", "Uniqueid": attempt_id,
-         "Linkedid": attempt_id},
-        {"Event": "OriginateResponse", "Response": "Success", "Reason": "4", "Uniqueid": attempt_id,
-         "Channel": leg1},
-    ]  # fmt: skip
-    ended = [
-        {"Event": "UserEvent", "UserEvent": "DialerDigit", "Channel": leg2, "Uniqueid": f"{attempt_id};2",
-         "AttemptId": attempt_id, "Digit": "1"},
-        {"Event": "Hangup", "Channel": leg1, "Uniqueid": attempt_id, "Linkedid": attempt_id, "Cause": "16"},
-    ]  # fmt: skip
-    return answered, ended
 
 
 def rt_fence(world: World) -> Fence:

@@ -22,11 +22,8 @@ from tests.fakes.rig import build, clinic_settings
 T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 
 
-class Link:
-    """A link that is up or down as the test says."""
-
-    def __init__(self, connected: bool = True) -> None:
-        self.connected = connected
+class Idle:
+    """A link's life cycle that does nothing: these tests only read whether it is up."""
 
     def subscribe(self, *, on_up: LinkHook, on_down: LinkHook) -> None:
         pass
@@ -38,7 +35,14 @@ class Link:
         pass
 
 
-class Links:
+class Link(Idle):
+    """A link that is up or down as the test says."""
+
+    def __init__(self, connected: bool = True) -> None:
+        self.connected = connected
+
+
+class Links(Idle):
     """Several Asterisks' links seen as one, as dialer/ami/several.py shows them: up while all are."""
 
     def __init__(self, by_name: Mapping[str, PbxLink]) -> None:
@@ -47,15 +51,6 @@ class Links:
     @property
     def connected(self) -> bool:
         return all(link.connected for link in self.by_name.values())
-
-    def subscribe(self, *, on_up: LinkHook, on_down: LinkHook) -> None:
-        pass
-
-    async def run(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
 
 
 class Store:
