@@ -16,30 +16,24 @@ clinic); a Redirect goes to the Asterisk whose events announced the channel; wha
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable, Mapping
 
 from dialer.ami.connection import AmiConnection, EventSink
 from dialer.ami.parser import Frame
 from dialer.ami.queue_pause import AmiQueuePauses
 from dialer.ami.telephony import AmiTelephony
+from dialer.core.pbx_links import ASTERISK_ID, MAIN, headed
 from dialer.core.ports import LinkHook, LiveChannel, OriginateRequest, RecordedOutcome, TelephonyUnavailable
 
-MAIN = "main"
-_ASTERISK_ID = re.compile(r"^\d+\.\d+$")
 CLINIC_VARIABLE = "DIALER_CLINIC"
 
 
 def heads_ids(frame: Frame, name: str) -> Frame:
     """The frame with every Asterisk-made Uniqueid/Linkedid (of any channel it names) headed by `name`."""
     for key, value in frame.items():
-        if (key.endswith("Uniqueid") or key.endswith("Linkedid")) and _ASTERISK_ID.match(str(value)):
+        if (key.endswith("Uniqueid") or key.endswith("Linkedid")) and ASTERISK_ID.match(str(value)):
             frame[key] = f"{name}/{value}"
     return frame
-
-
-def headed(uniqueid: str, name: str) -> str:
-    return f"{name}/{uniqueid}" if name != MAIN and _ASTERISK_ID.match(uniqueid) else uniqueid
 
 
 class PbxTelephony(AmiTelephony):

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 from dialer.core.errors import PeerFailed
 from dialer.core.ports import PbxLink
+
+MAIN = "main"
+ASTERISK_ID = re.compile(r"^\d+\.\d+$")
+
+
+def headed(uniqueid: str, name: str) -> str:
+    """An id Asterisk made (`1764800000.12`) as the service knows it: headed by its Asterisk's name
+    (`east/1764800000.12`), except `main`'s. The service's own call ids are left as they are."""
+    return f"{name}/{uniqueid}" if name != MAIN and ASTERISK_ID.match(uniqueid) else uniqueid
 
 
 @runtime_checkable

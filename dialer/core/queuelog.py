@@ -40,6 +40,8 @@ class QueueLogReader:
     since: datetime
     # Asterisk's epoch seconds onto the service's time line (core/pbxtime.py); the same clock by default.
     to_service: Callable[[float], datetime] = lambda stamp: datetime.fromtimestamp(stamp, UTC)
+    # The callid as the service knows it: headed by its Asterisk's name but for main's (core/pbx_links.py).
+    head: Callable[[str], str] = lambda callid: callid
     skipped: int = 0
     _entries: dict[str, _Entry] = field(default_factory=dict)
 
@@ -58,7 +60,7 @@ class QueueLogReader:
             callid, queue, agent, event, data = parts[1], parts[2], parts[3], parts[4], parts[5:]
             if event == "ENTERQUEUE" and at >= self.since and AttemptId.try_parse(callid) is None:
                 self._entries[callid] = _Entry(
-                    callid, queue, at, caller_number(data[1] if len(data) > 1 else "")
+                    self.head(callid), queue, at, caller_number(data[1] if len(data) > 1 else "")
                 )
             elif event in _ENDINGS and callid in self._entries:
                 self._end(self._entries[callid], event, at, agent, data)

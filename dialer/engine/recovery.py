@@ -6,8 +6,9 @@ queue calls only Asterisk's queue_log knows. Each is counted once; a missed one 
 
 With several Asterisks there is one recovery per Asterisk, on its own link: its link-up reconciles only its
 clinics' calls and sets only its gate (engine/pbx_gates.py), its gaps are its clinics' (it opens and closes
-only theirs: west coming back leaves east's outage open while east is away), its seen mark its own;
-queue_log (one file, on the main Asterisk's host) is read for the main one only.
+only theirs: west coming back leaves east's outage open while east is away), its seen mark its own, and its
+queue_log its own (main's `[inbound] queue_log`, another's `[pbx.<name>] queue_log`), whose ids are headed
+as that Asterisk's events are.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from dialer.core.clock import Clock
 from dialer.core.inbound import InboundEnded
-from dialer.core.pbx_links import links_by_name
+from dialer.core.pbx_links import MAIN, headed, links_by_name
 from dialer.core.ports import PbxLink, Telephony
 from dialer.core.queuelog import QueueLogReader, settle_unseen
 from dialer.core.records import InboundSource
@@ -81,7 +82,7 @@ class LinkRecovery:
             self._clinic_ids = clinics
             self._gap_clinics = clinics
             if self._name != self._gates.default:
-                self._queue_log = ""
+                self._queue_log = settings.pbxes[self._name].queue_log
                 self._seen_mark = f"{SEEN_MARK}:{self._name}"
 
     async def link_up(self) -> None:
@@ -165,7 +166,10 @@ class LinkRecovery:
         except OSError as err:
             log.warning("cannot read queue_log %s to recover missed calls: %s", self._queue_log, err)
             return []
-        reader = QueueLogReader(since, to_service=self._intake.timebase.to_service)
+        name = self._name or MAIN
+        reader = QueueLogReader(
+            since, to_service=self._intake.timebase.to_service, head=lambda callid: headed(callid, name)
+        )
         reader.feed(text.splitlines())
         return reader.calls()
 

@@ -79,6 +79,8 @@ class AmiSettings:
     ping_interval: float = 10.0
     connect_timeout: float = 5.0
     reconnect_max_delay: float = 30.0
+    # A [pbx.<name>]'s queue_log, read like [inbound] queue_log (main's) after its link was down; "" = off.
+    queue_log: str = ""
 
     @property
     def use_sandbox(self) -> bool:

@@ -1,8 +1,10 @@
 """Several Asterisks: `[ami]` is the one named "main", each `[pbx.<name>]` one more, with the same keys.
 
-A clinic names its Asterisk with `pbx = "<name>"`. A name no table describes is an error; two names for one
-host:port would open two links to the same Asterisk and dial through both, so that is an error too. An
-Asterisk no clinic uses is only a warning: it may be set up before its clinics move to it.
+Each may name its own `queue_log` (that Asterisk's file where the service can read it), read after its link was
+down as `[inbound] queue_log` is for main. A clinic names its Asterisk with `pbx = "<name>"`. A name no table
+describes is an error; two names for one host:port would open two links to the same Asterisk and dial through
+both, so that is an error too. An Asterisk no clinic uses is only a warning: it may be set up before its
+clinics move to it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 from dialer.core.errors import ConfigError
 from dialer.settings.model import DEFAULT_PBX, AmiSettings, Settings
@@ -32,7 +35,9 @@ def parse_pbxes(
             raise ConfigError(f"[{where}]: имя {DEFAULT_PBX!r} занято АТС из [ami]; выберите другое")
         if not _NAME.match(name):
             raise ConfigError(f"[{where}]: имя АТС — латинские буквы, цифры, «-» и «_», до 32 знаков")
-        pbx = parse_one(t.table(name), where)
+        table = t.table(name)
+        queue_log = table.text("queue_log", "")  # [ami] has none: main's is [inbound] queue_log
+        pbx = replace(parse_one(table, where), queue_log=queue_log)
         if not pbx.host:
             raise ConfigError(f"{where}.host: не задан (песочница бывает только у [ami])")
         pbxes[name] = pbx

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from dialer.core.ids import AttemptId
 from dialer.core.inbound import MissReason
+from dialer.core.pbx_links import MAIN, headed
 from dialer.core.queuelog import QueueLogReader
 
 
@@ -185,3 +186,19 @@ def test_any_lines_never_raise(lines: list[str]) -> None:
     reader = read("\n".join([*lines, *LOG.splitlines()]), since=at(0))
     assert len(reader.calls()) >= 0
     assert reader.skipped <= len(lines) + len(LOG.splitlines())
+
+
+def test_a_second_asterisks_queue_log_gives_its_ids_headed_as_its_events_are() -> None:
+    reader = QueueLogReader(SINCE, head=lambda callid: headed(callid, "east"))
+    reader.feed(LOG.splitlines())
+    calls = reader.calls()
+    assert sorted(c.call_id for c in calls) == [
+        "east/1795600746.1727",
+        "east/1795600783.1735",
+        "east/1795600795.1740",
+    ]
+    assert all(c.queue_channel == c.call_id for c in calls)
+    assert {c.call_id: c.miss for c in calls}["east/1795600795.1740"] is MissReason.ABANDONED
+    main = QueueLogReader(SINCE, head=lambda callid: headed(callid, MAIN))
+    main.feed(LOG.splitlines())
+    assert sorted(c.call_id for c in main.calls()) == sorted(c.call_id for c in read(LOG).calls())

@@ -13,11 +13,11 @@ import pytest
 
 from dialer.ami.connection import AmiConnection
 from dialer.ami.queue_pause import AmiQueuePauses
-from dialer.ami.several import ChannelPlaces, SeveralLinks, SeveralQueuePauses, headed, heads_ids
+from dialer.ami.several import ChannelPlaces, SeveralLinks, SeveralQueuePauses, heads_ids
 from dialer.core.board_view import pbx_down_text
 from dialer.core.clock import FakeClock
 from dialer.core.errors import ConfigError
-from dialer.core.pbx_links import PbxAway, links_by_name
+from dialer.core.pbx_links import PbxAway, headed, links_by_name
 from dialer.core.ports import TelephonyUnavailable
 from dialer.core.records import DueTask, TaskKind
 from dialer.engine.pbx_gates import PbxGates
@@ -64,6 +64,13 @@ def test_a_clinic_names_its_asterisk_and_each_has_the_keys_of_ami() -> None:
     assert (settings.pbx_of("west"), settings.pbx_of("east")) == ("main", "east")
     assert settings.clinics_on("east") == ("east",)
     assert "s2" not in repr(settings)
+
+
+def test_a_second_asterisk_names_its_own_queue_log_and_main_keeps_it_in_inbound() -> None:
+    settings = parse(AMI, EAST + 'queue_log = "/srv/east/queue_log"\n', clinic("east", "east"))
+    assert settings.pbxes["east"].queue_log == "/srv/east/queue_log"
+    assert settings.pbxes["main"].queue_log == ""  # main's is [inbound] queue_log
+    assert "неизвестные ключи ['queue_log']" in refused(AMI + 'queue_log = "/x"\n', clinic("west"))
 
 
 def test_an_unknown_asterisk_is_refused_by_the_clinic_that_names_it() -> None:
