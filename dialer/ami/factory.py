@@ -41,21 +41,22 @@ def build_several(
     pbxes: Mapping[str, AmiSettings],
     *,
     pbx_of: Callable[[str], str],
-    sink: EventSink,
-    on_pbx_time: Callable[[float, float], None],
+    sink: Callable[[str], EventSink],
+    on_pbx_time: Callable[[str], Callable[[float, float], None]],
     clock: Clock,
     record_to: Path | None = None,
 ) -> tuple[SeveralLinks, SeveralTelephony]:
-    """One link per Asterisk (by name), their events into `sink` with ids told apart, and the telephony that
-    sends each action to the Asterisk it concerns. A recording, when asked for, goes to one file each."""
+    """One link per Asterisk (by name), its events into `sink(name)` with ids told apart and its clock to
+    `on_pbx_time(name)`, and the telephony that sends each action to the Asterisk it concerns. A recording,
+    when asked for, goes to one file each."""
     places = ChannelPlaces()
     links: dict[str, AmiConnection] = {}
     parts: dict[str, PbxTelephony] = {}
     for name, ami in pbxes.items():
         link, _ = build_ami(
             ami,
-            sink=places.sink(name, sink),
-            on_pbx_time=on_pbx_time,
+            sink=places.sink(name, sink(name)),
+            on_pbx_time=on_pbx_time(name),
             clock=clock,
             record_to=None if record_to is None else record_to.with_name(f"{record_to.name}.{name}"),
         )

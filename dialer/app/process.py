@@ -28,20 +28,20 @@ from dialer.storage.repository import Storage
 def ami_pbx(
     settings: Settings, clock: Clock, record_to: Path | None = None, events: EventCount | None = None
 ) -> Pbx:
-    def sink(intake: Intake) -> EventSink:
-        return intake.feed if events is None else events.counting(intake.feed)
+    def counted(feed: EventSink) -> EventSink:
+        return feed if events is None else events.counting(feed)
 
     if len(settings.pbxes) > 1:
         return lambda intake: build_several(
             settings.pbxes,
             pbx_of=settings.pbx_of,
-            sink=sink(intake),
-            on_pbx_time=intake.pbx_time,
+            sink=lambda name: counted(intake.sink_of(name)),
+            on_pbx_time=intake.pbx_time_of,
             clock=clock,
             record_to=record_to,
         )
     return lambda intake: build_ami(
-        settings.ami, sink=sink(intake), on_pbx_time=intake.pbx_time, clock=clock, record_to=record_to
+        settings.ami, sink=counted(intake.feed), on_pbx_time=intake.pbx_time, clock=clock, record_to=record_to
     )
 
 

@@ -17,6 +17,7 @@ from dialer.core.facts import Fact
 from dialer.core.inbound import InboundEnded, InboundFact
 from dialer.core.inbound_tracker import InboundTracker
 from dialer.core.ownership import OurAttempts
+from dialer.core.pbx_links import MAIN
 from dialer.core.pbxtime import PbxTimebase
 from dialer.core.queues import QueueState
 from dialer.core.ringing import RingFact, RingTracker
@@ -43,7 +44,9 @@ class Intake:
         self.inbound = inbound
         self.queues = queues or QueueState()
         self.now = now
-        self.timebase = PbxTimebase()
+        self.timebase = PbxTimebase()  # the main (or only) Asterisk's clock
+        # Each Asterisk's clock by its name: two hosts' clocks need not agree (engine/recovery.py reads its own).
+        self.timebases: dict[str, PbxTimebase] = {MAIN: self.timebase}
         self.facts: asyncio.Queue[Fact] = asyncio.Queue()
         self.inbound_facts: asyncio.Queue[InboundFact] = asyncio.Queue()
         self.queues_changed = asyncio.Event()
@@ -55,8 +58,21 @@ class Intake:
         """Asterisk's clock, as an AMI Ping answer gave it."""
         self.timebase.pinged(pbx_time, latency, self.now())
 
-    def feed(self, event: Event) -> None:
-        now = self.timebase.event_time(event.pop("Timestamp", None), self.now())
+    def timebase_of(self, pbx: str) -> PbxTimebase:
+        return self.timebases.setdefault(pbx, PbxTimebase())
+
+    def pbx_time_of(self, pbx: str) -> Callable[[float, float], None]:
+        """Where the Ping answers of the Asterisk named `pbx` go: its own clock."""
+        timebase = self.timebase_of(pbx)
+        return lambda pbx_time, latency: timebase.pinged(pbx_time, latency, self.now())
+
+    def sink_of(self, pbx: str) -> Callable[[Event], None]:
+        """Where the events of the Asterisk named `pbx` go: timed by its own clock."""
+        timebase = self.timebase_of(pbx)
+        return lambda event: self.feed(event, timebase)
+
+    def feed(self, event: Event, timebase: PbxTimebase | None = None) -> None:
+        now = (timebase or self.timebase).event_time(event.pop("Timestamp", None), self.now())
         for fact in self.tracker.feed(event, now):
             self.facts.put_nowait(fact)
         if self.inbound is not None:

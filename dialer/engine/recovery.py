@@ -8,7 +8,7 @@ With several Asterisks there is one recovery per Asterisk, on its own link: its 
 clinics' calls and sets only its gate (engine/pbx_gates.py), its gaps are its clinics' (it opens and closes
 only theirs: west coming back leaves east's outage open while east is away), its seen mark its own, and its
 queue_log its own (main's `[inbound] queue_log`, another's `[pbx.<name>] queue_log`), whose ids are headed
-as that Asterisk's events are.
+as that Asterisk's events are and whose stamps are read on that Asterisk's clock.
 """
 
 from __future__ import annotations
@@ -168,7 +168,9 @@ class LinkRecovery:
             return []
         name = self._name or MAIN
         reader = QueueLogReader(
-            since, to_service=self._intake.timebase.to_service, head=lambda callid: headed(callid, name)
+            since,
+            to_service=self._intake.timebase_of(name).to_service,
+            head=lambda callid: headed(callid, name),
         )
         reader.feed(text.splitlines())
         return reader.calls()

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from dialer.core.inbound import InboundStarted
+from dialer.core.pbx_links import MAIN
 from dialer.core.pbxtime import PbxTimebase
 from dialer.core.queuelog import QueueLogReader
+from dialer.engine.intake import installation_intake
+from dialer.settings import InboundSettings
 
 # The service's clock is set to a clinic morning; Asterisk's host says the evening before.
 SERVICE_NOW = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)  # 11:00 in Moscow
@@ -59,3 +63,24 @@ def test_queue_log_lines_are_read_on_the_service_clock() -> None:
     plain = QueueLogReader(since)
     plain.feed(lines)
     assert plain.calls() == []
+
+
+def test_each_asterisk_has_its_own_clock_and_its_events_are_timed_by_it() -> None:
+    """Main's host runs on the service's clock; east's is two hours and a half behind. Each one's pings and
+    events move only its own offset, and a call on east starts on the service's time line."""
+    intake = installation_intake(InboundSettings(), "inst0001", lambda: SERVICE_NOW)
+    intake.pbx_time_of(MAIN)(SERVICE_NOW.timestamp(), 0.0)
+    east_now = SERVICE_NOW.timestamp() - 9000
+    intake.pbx_time_of("east")(east_now, 0.0)
+    assert intake.timebase is intake.timebase_of(MAIN)
+    assert intake.timebase.offset == timedelta(0)
+    assert intake.timebase_of("east").offset == timedelta(seconds=9000)
+    intake.sink_of("east")(
+        {"Event": "Newchannel", "Channel": "Local/100@clinic-inbound-00000001;2", "Context": "clinic-inbound",
+         "Exten": "100", "ChannelState": "4", "Uniqueid": "east/1.2", "Linkedid": "east/1.2",
+         "Timestamp": f"{east_now - 3:.6f}"}
+    )  # fmt: skip
+    started = intake.inbound_facts.get_nowait()
+    assert isinstance(started, InboundStarted)
+    assert started.at == SERVICE_NOW - timedelta(seconds=3)
+    assert intake.timebase.offset == timedelta(0)  # main's clock untouched by east's event
