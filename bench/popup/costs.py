@@ -78,7 +78,7 @@ async def pg_card_costs(rt: Runtime, phones: list[str], n: int = 200) -> CardCos
 async def card_costs(rt: Runtime, db: Path, phones: list[str], n: int = 200) -> CardCosts:
     """One card lookup taken apart, with nothing else running: the product's call against the bare SQLite work
     of the same statements, and how many statements and thread round trips (aiosqlite's, or the one of the
-    synchronous read) it takes."""
+    synchronous read; none on the event loop) it takes."""
     captured: list[list[tuple[str, tuple[Any, ...]]]] = []
 
     def before(
@@ -95,10 +95,14 @@ async def card_costs(rt: Runtime, db: Path, phones: list[str], n: int = 200) -> 
         hops += 1
         return await original(conn, fn, *a, **kw)
 
-    # The product reads cards on a synchronous engine of their own where the database is a SQLite file.
-    reader = rt.storage.cards.file_reader
+    # The product reads cards on the event loop where the database is a SQLite file (a thread when that file is
+    # busy, or in the sqlite-thread variant: a synchronous engine of their own).
+    on_loop = rt.storage.cards.loop_reader
+    reader = None if on_loop is not None else rt.storage.cards.file_reader
     engine = reader if reader is not None else rt.storage.engine.sync_engine
     event.listen(engine, "before_cursor_execute", before)
+    if on_loop is not None:
+        on_loop.trace(lambda sql: captured[-1].append((sql, ())) if sql.startswith("SELECT") else None)
     cls._execute = counted
     product = []
     try:
@@ -113,6 +117,8 @@ async def card_costs(rt: Runtime, db: Path, phones: list[str], n: int = 200) -> 
     finally:
         cls._execute = original
         event.remove(engine, "before_cursor_execute", before)
+        if on_loop is not None:
+            on_loop.trace(None)
     raw = []
     con = sqlite3.connect(db)
     try:

@@ -55,6 +55,11 @@ class SqlCardStore:
         """The synchronous engine the cards are read with on a SQLite file; None on the asyncio path."""
         return self._reader
 
+    @property
+    def loop_reader(self) -> SqliteCardReader | None:
+        """The reader on the event loop, where the cards are read that way (a SQLite file)."""
+        return self._inline
+
     def read_through_thread(self) -> None:
         """Read every card on a SQLite file through the thread, as a busy file is read (a benchmark's baseline)."""
         if self._inline is not None:

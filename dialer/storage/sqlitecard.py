@@ -146,5 +146,9 @@ class SqliteCardReader:
             invitations=found[_RECALL],
         )
 
+    def trace(self, statement: Callable[[str], None] | None) -> None:
+        """Each statement run, with its values in place, to `statement` (None: stop): a benchmark's view."""
+        self._conn.set_trace_callback(statement)
+
     def close(self) -> None:
         self._conn.close()
