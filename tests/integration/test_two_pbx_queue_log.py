@@ -53,7 +53,10 @@ reconnect_max_delay = 1
 queue_log = "{queue_log_of(east)}"
 """,
         trunk_table(SIM_TRUNK),
-        trunk_table("sim_east"),
+        """
+[trunks.sim_east]
+dial = "Local/{number}@patients"
+""",
         clinic_entry(clinic, SIM_TRUNK, clinic_id="west", name="Запад"),
         clinic_entry(
             clinic,
@@ -115,8 +118,12 @@ async def test_callers_who_give_up_on_the_second_asterisk_while_its_link_is_down
     try:
         await east_ami.send("Setvar", [("Variable", "DIALER_QUEUE_TIMEOUT"), ("Value", "60")])
         await east_ami.send("Setvar", [("Variable", "DIALER_INBOUND_QUEUE"), ("Value", QUEUE)])
-        for admin in ADMINS:  # nobody answers «Восток»'s queue
+        for admin in ADMINS:
             east.rx(f"queue remove member Local/{admin}@sandbox-agents from {QUEUE}")
+        # One administrator of «Восток» on shift, whose phone rings and is never picked up: the queue takes
+        # callers (it refuses them with nobody in it), and nobody answers them.
+        await east_ami.send("Setvar", [("Variable", "SIM_MODE_admin1"), ("Value", "ring")])
+        east.rx(f"queue add member Local/admin1@sandbox-agents to {QUEUE}")
         async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
             home = DialerHome(tmp_path)
             home.write(config(west, east, proxy.port, twilio, port))
@@ -133,6 +140,8 @@ async def test_callers_who_give_up_on_the_second_asterisk_while_its_link_is_down
             await gave_up(east_ami, first)
             await call_in(east_ami, unseen, patience=8)  # joins and gives up while nobody watches
             second = await gave_up_after_joining(east_ami, unseen)
+            # Off shift before the link is back: the callbacks wait, and ring nobody meanwhile.
+            east.rx(f"queue remove member Local/admin1@sandbox-agents from {QUEUE}")
             connections = proxy.connections
             proxy.reopen()
 
@@ -155,6 +164,7 @@ async def test_callers_who_give_up_on_the_second_asterisk_while_its_link_is_down
             await asyncio.sleep(3)
             assert len(calls(home)) == 2  # and nothing is told twice a little later
     finally:
+        east.rx(f"queue remove member Local/admin1@sandbox-agents from {QUEUE}")
         if process is not None:
             await stop_service(process)
         await proxy.stop()
