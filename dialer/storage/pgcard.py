@@ -1,5 +1,5 @@
 """The pop-up card read on PostgreSQL in one statement, one round trip: PostgreSQL's counterpart of
-sync_reader.py.
+sqlitecard.py.
 
 Through SQLAlchemy the card's seven queries are seven round trips to the server, plus the transaction's BEGIN
 and ROLLBACK: each one a wait on the event loop, which under a busy AMI intake is what makes a pop-up late. Here

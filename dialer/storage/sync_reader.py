@@ -3,8 +3,9 @@
 Through SQLAlchemy's asyncio layer and aiosqlite, every statement is a hand-off to aiosqlite's thread and back,
 and under load each hand-off waits for the event loop and the GIL: a pop-up card's seven small indexed queries
 took ~12 ms that way, against ~0.1 ms for the same statements run back to back. A read that runs all its
-statements in one ``asyncio.to_thread`` on this engine pays one hand-off. PostgreSQL (asyncpg) has no such
-thread, so it keeps the asyncio path.
+statements in one ``asyncio.to_thread`` on this engine pays one hand-off. The pop-up card goes further and
+reads on the event loop itself (sqlitecard.py), coming here only when the file is busy. PostgreSQL (asyncpg)
+has no such thread, so it keeps the asyncio path.
 """
 
 from __future__ import annotations
