@@ -28,14 +28,14 @@ from dialer.storage.repository import Storage
 def ami_pbx(
     settings: Settings, clock: Clock, record_to: Path | None = None, events: EventCount | None = None
 ) -> Pbx:
-    def counted(feed: EventSink) -> EventSink:
-        return feed if events is None else events.counting(feed)
+    def counted(feed: EventSink, pbx: str = "") -> EventSink:
+        return feed if events is None else events.counting(feed, pbx)
 
     if len(settings.pbxes) > 1:
         return lambda intake: build_several(
             settings.pbxes,
             pbx_of=settings.pbx_of,
-            sink=lambda name: counted(intake.sink_of(name)),
+            sink=lambda name: counted(intake.sink_of(name), name),
             on_pbx_time=intake.pbx_time_of,
             clock=clock,
             record_to=record_to,

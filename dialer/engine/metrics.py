@@ -40,13 +40,25 @@ class EventCount:
 
     def __init__(self) -> None:
         self.received = 0
+        self.by_pbx: dict[str, int] = {}  # with several Asterisks: each one's events, by its name
 
-    def counting(self, sink: Callable[[Event], None]) -> Callable[[Event], None]:
-        def count(event: Event) -> None:
+    def counting(self, sink: Callable[[Event], None], pbx: str = "") -> Callable[[Event], None]:
+        """`sink`, counting each event; with `pbx`, under that Asterisk's name too."""
+        if not pbx:
+
+            def count(event: Event) -> None:
+                self.received += 1
+                sink(event)
+
+            return count
+        self.by_pbx.setdefault(pbx, 0)
+
+        def count_of(event: Event) -> None:
             self.received += 1
+            self.by_pbx[pbx] += 1
             sink(event)
 
-        return count
+        return count_of
 
 
 def version() -> str:
@@ -185,8 +197,10 @@ class MetricsReport:
             Series(
                 "ami_events_received_total",
                 "counter",
-                "AMI events received by this process.",
-                ((pbx, self.events.received),),
+                "AMI events received by this process, by Asterisk.",
+                tuple(({"pbx": n}, c) for n, c in self.events.by_pbx.items())
+                if self.events.by_pbx
+                else ((pbx, self.events.received),),
             ),
             one("calls_in_flight", "gauge", "Outbound calls placed and not yet ended.", self.desk.in_flight),
         ]

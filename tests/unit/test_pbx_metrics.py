@@ -105,6 +105,23 @@ async def test_each_asterisk_says_whether_its_calls_are_reconciled_under_its_own
     assert samples["dialer_ami_reconciled"] == [({"pbx": "main"}, 0.0), ({"pbx": "east"}, 1.0)]
 
 
+async def test_each_asterisks_events_are_counted_under_its_name() -> None:
+    config = settings(MAIN, EAST, WEST, EAST_CLINIC)
+    gates = PbxGates({"west": "main", "east": "east"}, ["main", "east"], default="main")
+    metrics = report(config, SeveralLinks({"main": connection(1), "east": connection(2)}), gates)
+    told: list[dict[str, str]] = []
+    main_sink, east_sink = (
+        metrics.events.counting(told.append, "main"),
+        metrics.events.counting(told.append, "east"),
+    )
+    for _ in range(3):
+        main_sink({"Event": "Newchannel"})
+    east_sink({"Event": "Hangup"})
+    _, samples = await scraped(metrics)
+    assert samples["dialer_ami_events_received"] == [({"pbx": "main"}, 3.0), ({"pbx": "east"}, 1.0)]
+    assert len(told) == 4 and metrics.events.received == 4
+
+
 async def test_one_asterisk_is_reported_under_its_host_as_before() -> None:
     config = settings(MAIN, WEST)
     metrics = report(config, connection(1), None)
@@ -115,3 +132,6 @@ async def test_one_asterisk_is_reported_under_its_host_as_before() -> None:
     assert samples["dialer_ami_reconciled"] == [({"pbx": "10.0.0.1"}, 1.0)]
     assert samples["dialer_ami_up"] == [({"pbx": "10.0.0.1"}, 0.0)]
     assert 'dialer_ami_reconciled{pbx="10.0.0.1"} 1\n' in text
+    metrics.events.counting(lambda event: None)({"Event": "Newchannel"})
+    _, samples = await scraped(metrics)
+    assert samples["dialer_ami_events_received"] == [({"pbx": "10.0.0.1"}, 1.0)]
