@@ -71,7 +71,7 @@ class InboundDesk:
                 self.callbacks.contact(phone, CloseReason.STAFF_CALL, fact.at)
 
     async def ended(self, fact: InboundEnded, source: InboundSource = InboundSource.LIVE) -> None:
-        clinic = self.settings.clinic_for_call(fact.did, fact.queue)
+        clinic = self.settings.clinic_for_call(fact.did, fact.queue, fact.call_id)
         if clinic is None:
             log.info("inbound call %s to %s matches no clinic; not counted", fact.call_id, fact.did)
             return

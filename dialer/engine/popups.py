@@ -183,7 +183,7 @@ class Popups:
             if attempt is not None:
                 return attempt.phone, attempt.clinic_id
             return e164_or_empty(fact.caller), ""
-        clinic = self.settings.clinic_for_call(fact.did, fact.queue)
+        clinic = self.settings.clinic_for_call(fact.did, fact.queue, fact.call_key)
         return e164_or_empty(fact.caller), clinic.id if clinic is not None else ""
 
     async def _answered(self, fact: PhoneAnswered) -> None:

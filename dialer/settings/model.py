@@ -322,15 +322,23 @@ class Settings:
     def list_build_time(self, clinic_id: str) -> time:
         return self.clinic(clinic_id).list_build_time or self.reminders.list_build_time
 
-    def clinic_for_call(self, did: str, queue: str) -> ClinicSettings | None:
-        """The clinic an inbound call belongs to: by the number dialled, else by its queue, else the only one."""
-        for clinic in self.clinics.values():
+    def clinic_for_call(self, did: str, queue: str, call_id: str = "") -> ClinicSettings | None:
+        """The clinic an inbound call belongs to: by the number dialled, else by its queue, else the only one.
+
+        With several Asterisks, among the clinics of the Asterisk the call came through (its `call_id`'s head,
+        `east/…`; none for main's): two Asterisks' clinics may well both have a queue called «400»."""
+        clinics = list(self.clinics.values())
+        if self.pbx and call_id:
+            head, slash, _ = call_id.partition("/")
+            pbx = head if slash and head in self.pbx else DEFAULT_PBX
+            clinics = [c for c in clinics if c.pbx == pbx]
+        for clinic in clinics:
             if did and did in clinic.dids:
                 return clinic
-        for clinic in self.clinics.values():
+        for clinic in clinics:
             if queue and queue in clinic.answer_queues:
                 return clinic
-        return next(iter(self.clinics.values())) if len(self.clinics) == 1 else None
+        return clinics[0] if len(clinics) == 1 else None
 
     @property
     def pbxes(self) -> dict[str, AmiSettings]:

@@ -73,6 +73,19 @@ def test_a_second_asterisk_names_its_own_queue_log_and_main_keeps_it_in_inbound(
     assert "неизвестные ключи ['queue_log']" in refused(AMI + 'queue_log = "/x"\n', clinic("west"))
 
 
+def test_an_inbound_call_belongs_to_a_clinic_of_the_asterisk_it_came_through() -> None:
+    queue = 'queues = ["400"]\n'
+    settings = parse(AMI, EAST, clinic("west") + queue, clinic("east", "east") + queue)
+    by_queue = settings.clinic_for_call
+    assert by_queue("", "400", "1764800000.12") == settings.clinics["west"]  # main's ids are not headed
+    assert by_queue("", "400", "east/1764800000.12") == settings.clinics["east"]
+    # An Asterisk with one clinic counts its calls as that clinic's, as a single-clinic installation does.
+    assert by_queue("", "401", "east/1764800000.12") == settings.clinics["east"]
+    assert by_queue("", "401", "1764800000.12") == settings.clinics["west"]
+    single = parse(AMI, clinic("west"))
+    assert single.clinic_for_call("", "", "1764800000.12") == single.clinics["west"]  # the only one
+
+
 def test_an_unknown_asterisk_is_refused_by_the_clinic_that_names_it() -> None:
     message = refused(AMI, EAST, clinic("west"), clinic("north", "nort"))
     assert message == "clinics[1].pbx: нет АТС 'nort' (есть: ['east', 'main'])"
