@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Protocol, runtime_checkable
 
 from dialer.core.errors import PeerFailed
@@ -17,6 +17,12 @@ def headed(uniqueid: str, name: str) -> str:
     """An id Asterisk made (`1764800000.12`) as the service knows it: headed by its Asterisk's name
     (`east/1764800000.12`), except `main`'s. The service's own call ids are left as they are."""
     return f"{name}/{uniqueid}" if name != MAIN and ASTERISK_ID.match(uniqueid) else uniqueid
+
+
+def asterisk_of(uniqueid: str, names: Collection[str], default: str = MAIN) -> str:
+    """The Asterisk an id came from: the name heading it (`east/…`), else `default` (main's ids are bare)."""
+    head, slash, _ = uniqueid.partition("/")
+    return head if slash and head in names else default
 
 
 @runtime_checkable

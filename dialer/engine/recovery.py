@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from dialer.core.clock import Clock
 from dialer.core.inbound import InboundEnded
-from dialer.core.pbx_links import MAIN, headed, links_by_name
+from dialer.core.pbx_links import MAIN, asterisk_of, headed, links_by_name
 from dialer.core.ports import PbxLink, Telephony
 from dialer.core.queuelog import QueueLogReader, settle_unseen
 from dialer.core.records import InboundSource
@@ -204,7 +204,7 @@ class LinkRecovery:
         if self._gates is None:
             return channels
         names = self._gates.reconciled.keys()
-        return frozenset(c for c in channels if _owner(c, names, self._gates.default) == self._name)
+        return frozenset(c for c in channels if asterisk_of(c, names, self._gates.default) == self._name)
 
     def _sync_desk_gate(self) -> None:
         """The desk's own gate (the health check's "reconciled") is set while every Asterisk's is."""
@@ -212,8 +212,3 @@ class LinkRecovery:
             self._desk.reconciled.set()
         else:
             self._desk.reconciled.clear()
-
-
-def _owner(uniqueid: str, names: Collection[str], default: str) -> str:
-    head, slash, _ = uniqueid.partition("/")
-    return head if slash and head in names else default

@@ -14,6 +14,7 @@ from dialer.campaigns.plan import AttemptPlan, WindowRule, window_rule
 from dialer.core.calendar import WorkCalendar
 from dialer.core.errors import ConfigError
 from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours, OpeningHours
+from dialer.core.pbx_links import asterisk_of
 from dialer.core.privacy import mask_url_password
 from dialer.core.quality import CRITERIA, QA_GOAL, Criterion
 from dialer.core.wrapup import Reasons
@@ -329,8 +330,7 @@ class Settings:
         `east/…`; none for main's): two Asterisks' clinics may well both have a queue called «400»."""
         clinics = list(self.clinics.values())
         if self.pbx and call_id:
-            head, slash, _ = call_id.partition("/")
-            pbx = head if slash and head in self.pbx else DEFAULT_PBX
+            pbx = asterisk_of(call_id, self.pbx, DEFAULT_PBX)
             clinics = [c for c in clinics if c.pbx == pbx]
         for clinic in clinics:
             if did and did in clinic.dids:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from dialer.core.cards import (
     CardCallback,
@@ -33,8 +33,6 @@ from dialer.core.recalls import RecallStatus
 from dialer.core.records import TaskState
 from dialer.core.worklist_states import DiaryState, WaitingState
 from dialer.storage.pgcard import CardRows
-
-Row = TypeVar("Row")
 
 # How SQLAlchemy's DateTime keeps an instant on SQLite (naive UTC, types.UtcDateTime): text in time order.
 _STORED_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
