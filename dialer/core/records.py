@@ -334,6 +334,14 @@ class CallbackTask:
     close_reason: CloseReason | None = None
 
 
+@dataclass(frozen=True)
+class MissTaken:
+    """A missed call stored with its callback task: a task opened for it (`opened`), or the caller's open one."""
+
+    task: CallbackTask
+    opened: bool
+
+
 class InboundSource(StrEnum):
     """How the service learnt of an inbound call: live from the AMI stream, or recovered after a gap."""
 

@@ -19,6 +19,7 @@ from dialer.core.records import (
     DueTask,
     EventRow,
     InboundCallRow,
+    MissTaken,
     OutcomeRow,
     ReminderStatus,
     ReminderTarget,
@@ -154,11 +155,10 @@ class RecallImportStore(Protocol):
 class CallbackStore(Protocol):
     async def open_task(self, clinic_id: str, phone: str) -> CallbackTask | None: ...
 
-    async def create_task(self, task: CallbackTask, now: datetime) -> CallbackTask:
-        """Insert the task and its calling target (campaign "callback"); returns it with both ids."""
+    async def record_miss(self, call: InboundCallRow, task: CallbackTask, now: datetime) -> MissTaken | None:
+        """Store the missed call once, with `task` (and its calling target) opened for it, or the miss counted
+        into the caller's open task, all or nothing; None when the call was stored before."""
         ...
-
-    async def add_miss(self, task_id: int, missed_at: datetime) -> None: ...
 
     async def task(self, task_id: int) -> CallbackTask | None: ...
 
@@ -177,8 +177,6 @@ class InboundStore(Protocol):
     async def record(self, row: InboundCallRow) -> bool:
         """Store a finished inbound call once; False if this call id was already stored."""
         ...
-
-    async def set_task(self, call_id: str, task_id: int) -> None: ...
 
     async def known(self, call_ids: Collection[str]) -> set[str]: ...
 

@@ -33,6 +33,8 @@ from dialer.core.records import (
     CallbackTask,
     CloseReason,
     DueTask,
+    InboundCallRow,
+    MissTaken,
     Settled,
     TaskKind,
     TaskState,
@@ -92,53 +94,61 @@ class CallbackFlow(CampaignFlow):
 
     # -- new misses and contacts --------------------------------------------------------------------
 
-    async def register_miss(
-        self, clinic: ClinicSettings, phone: str, call_id: str, missed_at: datetime, reason: MissReason
-    ) -> CallbackTask:
-        """A missed call from this patient: open a callback task, or count it into the open one."""
-        existing = await self.tasks.open_task(clinic.id, phone)
-        if existing is not None:
-            await self.tasks.add_miss(existing.task_id, missed_at)
-            log.info("callback %s: another missed call from %s", existing.task_id, mask_phone(phone))
-            return existing
+    async def register_miss(self, clinic: ClinicSettings, call: InboundCallRow) -> MissTaken | None:
+        """A missed call from a patient: store it with a callback task opened for it, or counted into the
+        caller's open one. None when the call was stored before (a replay)."""
+        assert call.miss_reason is not None, "an answered call opens no callback"
         timing = policy_.timing(
-            missed_at,
+            call.ended_at,
             self.policy,
             clinic.hours,
             clinic.timezone,
             clinic.callback_deadline,
             clinic.calling_hours,
         )
-        task = await self.tasks.create_task(
-            CallbackTask(
-                task_id=0,
-                clinic_id=clinic.id,
-                phone=phone,
-                state=TaskState.OPEN,
-                reason=MissReason.AFTER_HOURS.value if timing.after_hours else reason.value,
-                missed_count=1,
-                first_call_id=call_id,
-                first_missed_at=missed_at,
-                last_missed_at=missed_at,
-                starts_at=timing.starts_at,
-                deadline_at=timing.deadline,
-                after_hours=timing.after_hours,
-                target_id=None,
-            ),
-            self.clock.now(),
+        reason = MissReason.AFTER_HOURS if timing.after_hours else call.miss_reason
+        opening = CallbackTask(
+            task_id=0,
+            clinic_id=clinic.id,
+            phone=call.caller,
+            state=TaskState.OPEN,
+            reason=reason.value,
+            missed_count=1,
+            first_call_id=call.call_id,
+            first_missed_at=call.ended_at,
+            last_missed_at=call.ended_at,
+            starts_at=timing.starts_at,
+            deadline_at=timing.deadline,
+            after_hours=timing.after_hours,
+            target_id=None,
         )
+        taken = await self.tasks.record_miss(call, opening, self.clock.now())
+        if taken is None:
+            return None
+        task = taken.task
+        if not taken.opened:
+            log.info("callback %s: another missed call from %s", task.task_id, mask_phone(call.caller))
+            return taken
         log.info(
             "callback %s for %s: missed (%s), deadline %s",
             task.task_id,
-            mask_phone(phone),
+            mask_phone(call.caller),
             task.reason,
             task.deadline_at.isoformat(timespec="seconds"),
         )
-        if timing.after_hours and task.target_id is not None:
+        await self._first_steps(task)
+        return taken
+
+    async def _first_steps(self, task: CallbackTask) -> None:
+        """An open task's first due tasks: the after-hours SMS, and its first attempt."""
+        if task.target_id is None:
+            return
+        if (
+            task.after_hours
+            and await self.sms.store.get(sms_key(CampaignKind.CALLBACK, task.target_id, AFTER_HOURS)) is None
+        ):
             await self._schedule_sms(task, AFTER_HOURS, self.clock.now())
-        if task.target_id is not None:
-            await self.plan(task.target_id)
-        return task
+        await self.plan(task.target_id)
 
     def contact(self, phone: str, reason: CloseReason, at: datetime) -> None:
         """Any real contact with this number closes its open callback tasks."""
@@ -357,7 +367,14 @@ class CallbackFlow(CampaignFlow):
         self._work.put_nowait(_Work("plan", target_id=attempt.target_id))
 
     async def run(self) -> None:
+        await self.resume()
         await consume("callbacks", self._work, self._follow_up, self.clock)
+
+    async def resume(self) -> None:
+        """Plan every open task again on taking up the work: a task stored just before a crash or a hand-over
+        may not have its due tasks yet. Planning is idempotent (due tasks go by the attempt's own id)."""
+        for task in await self.tasks.open_tasks():
+            await self._first_steps(task)
 
     async def _follow_up(self, work: _Work) -> None:
         if work.kind == "close" and work.reason is not None:

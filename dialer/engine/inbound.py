@@ -95,13 +95,12 @@ class InboundDesk:
             source=source,
             queue_channel=fact.queue_channel,
         )
+        # A replay, or a call recovered and then seen live, finds its id stored and is left alone.
+        if miss is not None and phone:
+            if await self.callbacks.register_miss(clinic, row) is not None:
+                log.info("missed call %s from %s: %s", fact.call_id, mask_phone(phone), miss.value)
+            return
         if not await self.store.record(row):
-            return  # seen before (a replay, or recovered and then seen live)
-        if miss is None:
             return
-        if not phone:
+        if miss is not None:
             log.info("missed call %s from a hidden number: counted, cannot be called back", fact.call_id)
-            return
-        log.info("missed call %s from %s: %s", fact.call_id, mask_phone(phone), miss.value)
-        task = await self.callbacks.register_miss(clinic, phone, fact.call_id, fact.ended_at, miss)
-        await self.store.set_task(fact.call_id, task.task_id)

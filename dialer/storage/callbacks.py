@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
-from dialer.core.records import CallbackTask, CloseReason, TaskState
-from dialer.storage.schema import callback_tasks, targets
+from dialer.core.records import CallbackTask, CloseReason, InboundCallRow, MissTaken, TaskState
+from dialer.storage.inbound import record_call
+from dialer.storage.schema import callback_tasks, inbound_calls, targets
 from dialer.storage.targets import finish_target, target_row
 
 
@@ -36,6 +37,40 @@ def task_from_row(r: Any) -> CallbackTask:
     )
 
 
+async def _open(conn: AsyncConnection, task: CallbackTask, now: datetime) -> int:
+    """Insert the task and its calling target (campaign "callback"); returns the task's id."""
+    task_id: int = (
+        await conn.execute(
+            insert(callback_tasks)
+            .values(
+                clinic_id=task.clinic_id,
+                phone=task.phone,
+                state=TaskState.OPEN.value,
+                reason=task.reason,
+                missed_count=1,
+                first_call_id=task.first_call_id,
+                first_missed_at=task.first_missed_at,
+                last_missed_at=task.last_missed_at,
+                starts_at=task.starts_at,
+                deadline_at=task.deadline_at,
+                after_hours=task.after_hours,
+            )
+            .returning(callback_tasks.c.task_id)
+        )
+    ).scalar_one()
+    target_id = (
+        await conn.execute(
+            insert(targets)
+            .values(**target_row(task.clinic_id, CampaignKind.CALLBACK, str(task_id), "", task.phone, now))
+            .returning(targets.c.target_id)
+        )
+    ).scalar_one()
+    await conn.execute(
+        update(callback_tasks).where(callback_tasks.c.task_id == task_id).values(target_id=target_id)
+    )
+    return task_id
+
+
 class SqlCallbackStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -52,59 +87,41 @@ class SqlCallbackStore:
             callback_tasks.c.state == TaskState.OPEN.value,
         )
 
-    async def create_task(self, task: CallbackTask, now: datetime) -> CallbackTask:
+    async def record_miss(self, call: InboundCallRow, task: CallbackTask, now: datetime) -> MissTaken | None:
+        """The missed call, and `task` opened for it or the miss counted into the caller's open task, in one
+        transaction: a crash leaves both or neither, so a missed call never stays without its callback.
+        None when the call was stored before."""
         async with self.engine.begin() as conn:
-            task_id = (
-                await conn.execute(
-                    insert(callback_tasks)
-                    .values(
-                        clinic_id=task.clinic_id,
-                        phone=task.phone,
-                        state=TaskState.OPEN.value,
-                        reason=task.reason,
-                        missed_count=1,
-                        first_call_id=task.first_call_id,
-                        first_missed_at=task.first_missed_at,
-                        last_missed_at=task.last_missed_at,
-                        starts_at=task.starts_at,
-                        deadline_at=task.deadline_at,
-                        after_hours=task.after_hours,
-                    )
-                    .returning(callback_tasks.c.task_id)
-                )
-            ).scalar_one()
-            target_id = (
-                await conn.execute(
-                    insert(targets)
-                    .values(
-                        **target_row(task.clinic_id, CampaignKind.CALLBACK, str(task_id), "", task.phone, now)
-                    )
-                    .returning(targets.c.target_id)
-                )
-            ).scalar_one()
-            await conn.execute(
-                update(callback_tasks).where(callback_tasks.c.task_id == task_id).values(target_id=target_id)
-            )
+            if not await record_call(conn, call):
+                return None
             row = (
+                await conn.execute(
+                    select(callback_tasks).where(
+                        callback_tasks.c.clinic_id == task.clinic_id,
+                        callback_tasks.c.phone == task.phone,
+                        callback_tasks.c.state == TaskState.OPEN.value,
+                    )
+                )
+            ).first()
+            if row is None:
+                task_id = await _open(conn, task, now)
+            else:
+                task_id = row.task_id
+                await conn.execute(
+                    update(callback_tasks)
+                    .where(callback_tasks.c.task_id == task_id)
+                    .values(
+                        missed_count=callback_tasks.c.missed_count + 1,
+                        last_missed_at=max(row.last_missed_at, task.last_missed_at),
+                    )
+                )
+            await conn.execute(
+                update(inbound_calls).where(inbound_calls.c.call_id == call.call_id).values(task_id=task_id)
+            )
+            stored = (
                 await conn.execute(select(callback_tasks).where(callback_tasks.c.task_id == task_id))
             ).one()
-        return task_from_row(row)
-
-    async def add_miss(self, task_id: int, missed_at: datetime) -> None:
-        async with self.engine.begin() as conn:
-            last = (
-                await conn.execute(
-                    select(callback_tasks.c.last_missed_at).where(callback_tasks.c.task_id == task_id)
-                )
-            ).scalar()
-            await conn.execute(
-                update(callback_tasks)
-                .where(callback_tasks.c.task_id == task_id)
-                .values(
-                    missed_count=callback_tasks.c.missed_count + 1,
-                    last_missed_at=max(last, missed_at) if last else missed_at,
-                )
-            )
+        return MissTaken(task_from_row(stored), opened=row is None)
 
     async def task(self, task_id: int) -> CallbackTask | None:
         return await self._task_where(callback_tasks.c.task_id == task_id)

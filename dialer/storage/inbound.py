@@ -6,11 +6,35 @@ from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.records import InboundCallRow
 from dialer.storage.schema import ami_gaps, inbound_calls, marks
 from dialer.storage.upsert import insert_dialect, insert_ignore
+
+
+async def record_call(conn: AsyncConnection, row: InboundCallRow) -> bool:
+    """Store a finished inbound call once, in the caller's transaction; False if its id was stored before."""
+    result = await conn.execute(
+        insert_ignore(conn, inbound_calls, ["call_id"]).values(
+            call_id=row.call_id,
+            clinic_id=row.clinic_id,
+            did=row.did,
+            queue=row.queue,
+            caller=row.caller,
+            hidden=row.hidden,
+            started_at=row.started_at,
+            answered_at=row.answered_at,
+            ended_at=row.ended_at,
+            waited=row.waited,
+            answered_by=row.answered_by,
+            miss_reason=row.miss_reason,
+            task_id=row.task_id,
+            source=row.source,
+            queue_channel=row.queue_channel,
+        )
+    )
+    return bool(result.rowcount)
 
 
 class SqlInboundStore:
@@ -19,32 +43,7 @@ class SqlInboundStore:
 
     async def record(self, row: InboundCallRow) -> bool:
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                insert_ignore(conn, inbound_calls, ["call_id"]).values(
-                    call_id=row.call_id,
-                    clinic_id=row.clinic_id,
-                    did=row.did,
-                    queue=row.queue,
-                    caller=row.caller,
-                    hidden=row.hidden,
-                    started_at=row.started_at,
-                    answered_at=row.answered_at,
-                    ended_at=row.ended_at,
-                    waited=row.waited,
-                    answered_by=row.answered_by,
-                    miss_reason=row.miss_reason,
-                    task_id=row.task_id,
-                    source=row.source,
-                    queue_channel=row.queue_channel,
-                )
-            )
-        return bool(result.rowcount)
-
-    async def set_task(self, call_id: str, task_id: int) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(inbound_calls).where(inbound_calls.c.call_id == call_id).values(task_id=task_id)
-            )
+            return await record_call(conn, row)
 
     async def known(self, call_ids: Collection[str]) -> set[str]:
         if not call_ids:

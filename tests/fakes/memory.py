@@ -27,6 +27,7 @@ from dialer.core.records import (
     DueTask,
     EventRow,
     InboundCallRow,
+    MissTaken,
     ReminderStatus,
     ReminderTarget,
     SmsRow,
@@ -402,8 +403,9 @@ class MemoryReminderStore:
 
 
 class MemoryCallbackStore:
-    def __init__(self, ids: TargetIds) -> None:
+    def __init__(self, ids: TargetIds, calls: MemoryInboundStore) -> None:
         self.ids = ids
+        self.calls = calls
         self.tasks: dict[int, CallbackTask] = {}
         self._task_ids = itertools.count(1)
 
@@ -417,19 +419,24 @@ class MemoryCallbackStore:
             None,
         )
 
-    async def create_task(self, task: CallbackTask, now: datetime) -> CallbackTask:
-        task_id = next(self._task_ids)
-        stored = replace(
-            task, task_id=task_id, state=TaskState.OPEN, missed_count=1, target_id=self.ids.take()
-        )
-        self.tasks[task_id] = stored
-        return stored
-
-    async def add_miss(self, task_id: int, missed_at: datetime) -> None:
-        t = self.tasks[task_id]
-        self.tasks[task_id] = replace(
-            t, missed_count=t.missed_count + 1, last_missed_at=max(t.last_missed_at, missed_at)
-        )
+    async def record_miss(self, call: InboundCallRow, task: CallbackTask, now: datetime) -> MissTaken | None:
+        if not await self.calls.record(call):
+            return None
+        existing = await self.open_task(task.clinic_id, task.phone)
+        if existing is None:
+            task_id = next(self._task_ids)
+            stored = replace(
+                task, task_id=task_id, state=TaskState.OPEN, missed_count=1, target_id=self.ids.take()
+            )
+        else:
+            stored = replace(
+                existing,
+                missed_count=existing.missed_count + 1,
+                last_missed_at=max(existing.last_missed_at, task.last_missed_at),
+            )
+        self.tasks[stored.task_id] = stored
+        self.calls.calls[call.call_id] = replace(call, task_id=stored.task_id)
+        return MissTaken(stored, opened=existing is None)
 
     async def task(self, task_id: int) -> CallbackTask | None:
         return self.tasks.get(task_id)
@@ -474,9 +481,6 @@ class MemoryInboundStore:
             return False
         self.calls[row.call_id] = row
         return True
-
-    async def set_task(self, call_id: str, task_id: int) -> None:
-        self.calls[call_id] = replace(self.calls[call_id], task_id=task_id)
 
     async def known(self, call_ids: Collection[str]) -> set[str]:
         return {c for c in call_ids if c in self.calls}

@@ -169,9 +169,9 @@ def build(settings: Settings, start: datetime) -> Rig:
 
     reminders = ReminderFlow(basics=basics, reminders=reminder_store, sms=sms, on_cancelled=slot_freed)
     dispatcher = AdminDispatcher(intake.queues, clock, intake.queues_changed)
-    callback_store = MemoryCallbackStore(ids)
-    callbacks = CallbackFlow(basics=basics, tasks=callback_store, dispatcher=dispatcher, sms=sms)
     inbound_store = MemoryInboundStore()
+    callback_store = MemoryCallbackStore(ids, inbound_store)
+    callbacks = CallbackFlow(basics=basics, tasks=callback_store, dispatcher=dispatcher, sms=sms)
     inbound = InboundDesk(
         settings=settings, intake=intake, store=inbound_store, callbacks=callbacks, clock=clock
     )

@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import func, select, text
 
 from dialer.core.inbound import MissReason
 from dialer.core.records import CallbackTask, CloseReason, InboundCallRow, InboundSource, TaskState
 from dialer.core.staff import UserExists
 from dialer.storage.repository import Storage
+from dialer.storage.schema import callback_tasks, inbound_calls
 
 OMSK = timezone(timedelta(hours=6))
 T0 = datetime(2026, 12, 2, 9, 0, 0, 250000, tzinfo=OMSK)
@@ -57,16 +59,32 @@ def call(
     )
 
 
+async def task_of(storage: Storage, call_id: str) -> int | None:
+    async with storage.engine.connect() as conn:
+        return (
+            await conn.execute(select(inbound_calls.c.task_id).where(inbound_calls.c.call_id == call_id))
+        ).scalar_one_or_none()
+
+
 async def test_a_callback_task_lives_its_life_with_its_instants_intact(storage: Storage) -> None:
     tasks = storage.callbacks
-    made = await tasks.create_task(missed(T0), T0)
-    other = await tasks.create_task(missed(T0 + timedelta(minutes=1), clinic="c2"), T0)
+    first = await tasks.record_miss(call("m.1", T0, answered=False), missed(T0), T0)
+    elsewhere = call("m.2", T0 + timedelta(minutes=1), answered=False, clinic="c2")
+    second = await tasks.record_miss(elsewhere, missed(T0 + timedelta(minutes=1), clinic="c2"), T0)
+    assert first is not None and second is not None and first.opened and second.opened
+    made, other = first.task, second.task
     assert made.task_id != other.task_id and made.target_id is not None
     assert made.first_missed_at == T0 and made.first_missed_at.tzinfo is UTC
     assert made.deadline_at == T0 + timedelta(minutes=15)
+    assert await task_of(storage, "m.1") == made.task_id
 
-    await tasks.add_miss(made.task_id, T0 + timedelta(minutes=3))
-    await tasks.add_miss(made.task_id, T0 + timedelta(minutes=2))  # a late report never moves it back
+    # The same caller again: counted into the open task, not a second one; a replayed call changes nothing.
+    for call_id, minutes in (("m.3", 3), ("m.4", 2)):  # a late report never moves the last miss back
+        at = T0 + timedelta(minutes=minutes)
+        again = await tasks.record_miss(call(call_id, at, answered=False), missed(at), T0)
+        assert again is not None and not again.opened and again.task.task_id == made.task_id
+        assert await task_of(storage, call_id) == made.task_id
+    assert await tasks.record_miss(call("m.1", T0, answered=False), missed(T0), T0) is None
     await tasks.first_attempt(made.task_id, T0 + timedelta(minutes=4))
     await tasks.first_attempt(made.task_id, T0 + timedelta(minutes=5))  # the first stays the first
     found = await tasks.open_task("c1", PHONE)
@@ -84,6 +102,41 @@ async def test_a_callback_task_lives_its_life_with_its_instants_intact(storage: 
     assert done.close_reason is CloseReason.CALLBACK_ANSWERED
     assert await tasks.open_task("c1", PHONE) is None
     assert made.target_id is not None and await tasks.task_for_target(made.target_id) == done
+
+
+# The callback's calling target cannot be written: the database refuses it, as on a full disk.
+REFUSE = {
+    "sqlite": ("CREATE TRIGGER refuse BEFORE INSERT ON targets BEGIN SELECT RAISE(ABORT, 'disk full'); END",),
+    "postgresql": (
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse BEFORE INSERT ON targets FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ),
+}
+ALLOW = {
+    "sqlite": ("DROP TRIGGER refuse",),
+    "postgresql": ("DROP TRIGGER refuse ON targets", "DROP FUNCTION refuse()"),
+}
+
+
+async def test_a_missed_call_is_stored_with_its_callback_or_not_at_all(storage: Storage) -> None:
+    dialect = storage.engine.dialect.name
+    async with storage.engine.begin() as conn:
+        for statement in REFUSE[dialect]:
+            await conn.execute(text(statement))
+    missed_call = call("m.9", T0, answered=False)
+    with pytest.raises(Exception, match="disk full"):
+        await storage.callbacks.record_miss(missed_call, missed(T0), T0)
+    async with storage.engine.connect() as conn:
+        calls = (await conn.execute(select(func.count()).select_from(inbound_calls))).scalar_one()
+        opened = (await conn.execute(select(func.count()).select_from(callback_tasks))).scalar_one()
+    assert (calls, opened) == (0, 0)  # not the call without its callback, which a replay would then skip
+
+    async with storage.engine.begin() as conn:
+        for statement in ALLOW[dialect]:
+            await conn.execute(text(statement))
+    taken = await storage.callbacks.record_miss(missed_call, missed(T0), T0)
+    assert taken is not None and taken.opened and taken.task.target_id is not None
+    assert await task_of(storage, "m.9") == taken.task.task_id
 
 
 async def test_inbound_calls_are_recorded_once_and_found_by_either_id(storage: Storage) -> None:
@@ -109,6 +162,8 @@ async def test_inbound_calls_are_recorded_once_and_found_by_either_id(storage: S
 
 async def test_the_service_level_reads_a_half_open_period_of_one_clinic(storage: Storage) -> None:
     start, end = T0, T0 + timedelta(hours=1)
+    # The callback tasks of two of the missed calls: one opened in the period, one at its end.
+    opening = {2: missed(start + timedelta(minutes=30)), 4: missed(end, phone="+79130000000")}
     for n, (at, answered, clinic) in enumerate(
         [
             (start - timedelta(microseconds=1), True, "c1"),  # before the period
@@ -119,9 +174,11 @@ async def test_the_service_level_reads_a_half_open_period_of_one_clinic(storage:
             (start + timedelta(minutes=10), False, "c2"),  # another clinic's
         ]
     ):
-        assert await storage.inbound.record(call(f"call.{n}", at, answered=answered, clinic=clinic))
-    await storage.callbacks.create_task(missed(start + timedelta(minutes=30)), start)
-    await storage.callbacks.create_task(missed(end, phone="+79130000000"), start)
+        row = call(f"call.{n}", at, answered=answered, clinic=clinic)
+        if n in opening:
+            assert await storage.callbacks.record_miss(row, opening[n], start) is not None
+        else:
+            assert await storage.inbound.record(row)
 
     calls, tasks = await storage.sla.rows("c1", start, end)
     assert sorted((c.started_at, c.answered, c.waited) for c in calls) == [

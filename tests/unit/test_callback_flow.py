@@ -16,11 +16,11 @@ import pytest
 from dialer.core.inbound import InboundAnswered, MissReason
 from dialer.core.outcomes import CallResult
 from dialer.core.queues import INUSE, NOT_INUSE
-from dialer.core.records import CallbackTask, CloseReason, TaskState
+from dialer.core.records import CallbackTask, CloseReason, InboundCallRow, InboundSource, TaskState
 from dialer.core.sla import TaskStat, figures
 from dialer.engine.board import risk
 from tests.fakes.pbx import ANSWERS, NO_ANSWER
-from tests.fakes.rig import Rig, build, clinic_settings, running
+from tests.fakes.rig import CLINIC, Rig, build, clinic_settings, running
 
 MSK = ZoneInfo("Europe/Moscow")
 DAY = date(2026, 12, 2)  # a Wednesday
@@ -42,8 +42,11 @@ def no_errors(caplog: pytest.LogCaptureFixture) -> object:
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
-def clinic(mode: str = "agent_first", *busy: str) -> Rig:
-    rig = build(clinic_settings(hours=["пн-пт 08:00-20:00"], callback_mode=mode), start=local(11, 59, 59))
+NOON = local(11, 59, 59)  # the rig's start: the link comes up at 12:00
+
+
+def clinic(mode: str = "agent_first", *busy: str, start: datetime = NOON) -> Rig:
+    rig = build(clinic_settings(hours=["пн-пт 08:00-20:00"], callback_mode=mode), start=start)
     for interface, name in ((ANNA, "Анна"), (BORIS, "Борис")):
         rig.asterisk.admin(interface, name, status=INUSE if interface in busy else NOT_INUSE)
     return rig
@@ -217,3 +220,74 @@ async def test_a_patient_who_calls_in_and_is_answered_closes_the_task_and_is_not
     assert rig.asterisk.originates == []
     assert rig.gateway.sent == []
     assert rig.intake.queues.reserved == set()  # the waiting callback gave Anna back
+
+
+def stored_before_a_crash(at: datetime, *, after_hours: bool = False) -> tuple[InboundCallRow, CallbackTask]:
+    """A missed call and its task as a service leaves them when it stops right after storing them, before
+    planning anything."""
+    call = InboundCallRow(
+        call_id="1795600700.5",
+        clinic_id=CLINIC,
+        did="100",
+        queue="reception",
+        caller=PHONE,
+        hidden=False,
+        started_at=at - timedelta(seconds=40),
+        answered_at=None,
+        ended_at=at,
+        waited=40.0,
+        answered_by="",
+        miss_reason=MissReason.AFTER_HOURS if after_hours else MissReason.ABANDONED,
+        source=InboundSource.LIVE,
+    )
+    starts = local(8) if after_hours else at  # after hours: the next morning's opening
+    task = CallbackTask(
+        task_id=0,
+        clinic_id=call.clinic_id,
+        phone=PHONE,
+        state=TaskState.OPEN,
+        reason=str(call.miss_reason),
+        missed_count=1,
+        first_call_id=call.call_id,
+        first_missed_at=at,
+        last_missed_at=at,
+        starts_at=starts,
+        deadline_at=starts + timedelta(minutes=15),
+        after_hours=after_hours,
+        target_id=None,
+    )
+    return call, task
+
+
+async def test_a_task_stored_just_before_a_crash_is_called_back_once_the_service_is_back() -> None:
+    rig = clinic("agent_first")
+    rig.asterisk.patient(PHONE, NO_ANSWER)
+    call, task = stored_before_a_crash(local(11, 58))
+    taken = await rig.callback_store.record_miss(call, task, local(11, 58))
+    assert taken is not None and rig.due.rows == {}
+    async with running(rig, tickers=True):
+        await rig.clock.run_until(local(12, 1))
+        await rig.callbacks.resume()  # taking the work up again plans nothing twice
+        await rig.clock.run_until(local(12, 2))
+    t = taken.task.target_id
+    assert [c.request.attempt_id for c in rig.asterisk.originates] == [f"callback:{t}:1"]
+    assert rig.asterisk.originates[0].at < local(12, 0, 5)
+
+
+async def test_an_after_hours_task_stored_just_before_a_crash_still_gets_its_one_sms() -> None:
+    rig = clinic("agent_first", start=local(7, 29, 59))  # back the next morning, before the clinic opens
+    rig.asterisk.patient(PHONE, NO_ANSWER)
+    evening = local(21) - timedelta(days=1)
+    call, task = stored_before_a_crash(evening, after_hours=True)
+    taken = await rig.callback_store.record_miss(call, task, evening)
+    assert taken is not None
+    async with running(rig, tickers=True):
+        await rig.clock.run_until(local(7, 45))
+        kinds = sorted(r.task.kind.value for r in rig.due.rows.values())
+        assert kinds == ["dial", "sms"]  # planned on taking up the work
+        await rig.callbacks.resume()
+        await rig.clock.run_until(local(8, 1))
+    t = taken.task.target_id
+    assert [s.sms.key for s in rig.gateway.sent] == [f"sms:callback:{t}:after_hours"]
+    # The callback itself waits for the opening.
+    assert [(c.at, c.request.attempt_id) for c in rig.asterisk.originates] == [(local(8), f"callback:{t}:1")]

@@ -48,7 +48,7 @@ async def the_answer_kept_on_the_second_try(world: World, store: Flaky) -> None:
 
 
 async def an_inbound_call(world: World, store: Flaky) -> None:
-    """Someone calls the clinic and hangs up in the greeting: a missed call to record."""
+    """Someone calls the clinic and hangs up in the greeting: a missed call to record with its callback."""
     uid = f"1795600800.{100 + len(world.pbx.originated) + int(world.clock.monotonic())}"
     channel = f"Local/100@clinic-inbound-{uid[-4:]};1"
     world.pbx.emit(
@@ -98,7 +98,7 @@ CASES = [
         times=1,
         armed_by_trigger=True,
     ),
-    Case("inbound", "inbound", "inbound", "record", trigger=an_inbound_call, times=1),
+    Case("inbound", "inbound", "callbacks", "record_miss", trigger=an_inbound_call, times=1),
 ]
 
 
