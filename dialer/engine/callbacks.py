@@ -51,6 +51,7 @@ from dialer.settings import ClinicSettings
 log = logging.getLogger("dialer.callbacks")
 
 NOT_REACHED, AFTER_HOURS = "not_reached", "after_hours"
+FOLLOW_UP_TRIES = 4  # a closing or a planning that fails is tried again after 1, 2 and 4 s
 
 
 @dataclass(frozen=True)
@@ -368,7 +369,8 @@ class CallbackFlow(CampaignFlow):
 
     async def run(self) -> None:
         await self.resume()
-        await consume("callbacks", self._work, self._follow_up, self.clock)
+        # Closing a task and planning one are idempotent: after a failure they are simply tried again.
+        await consume("callbacks", self._work, self._follow_up, self.clock, tries=FOLLOW_UP_TRIES)
 
     async def resume(self) -> None:
         """Plan every open task again on taking up the work: a task stored just before a crash or a hand-over

@@ -20,6 +20,9 @@ from dialer.settings import Settings
 
 log = logging.getLogger("dialer.inbound")
 
+# A finished call's storing is tried this many times (after pauses of 1, 2 and 4 s) before it is given up.
+STORE_TRIES = 4
+
 LiveListener = Callable[[InboundFact], None]
 
 
@@ -49,13 +52,17 @@ class InboundDesk:
         self.callbacks = callbacks
         self.clock = clock
         self.listeners: list[LiveListener] = []  # the operators' pop-ups and the supervisor's screen
+        self._heard: InboundFact | None = None
 
     async def run(self) -> None:
-        await consume("inbound", self.intake.inbound_facts, self._take, self.clock)
+        # A missed call is stored with its callback all or nothing, so storing it again after a failure is safe.
+        await consume("inbound", self.intake.inbound_facts, self._take, self.clock, tries=STORE_TRIES)
 
     async def _take(self, fact: InboundFact) -> None:
-        for listener in self.listeners:
-            listener(fact)
+        if fact is not self._heard:  # a fact handled again after a failure has been told already
+            self._heard = fact
+            for listener in self.listeners:
+                listener(fact)
         await self.handle(fact)
 
     async def handle(self, fact: InboundFact) -> None:

@@ -66,12 +66,23 @@ async def forever(name: str, turn: Callable[[], Awaitable[object]], clock: Clock
 
 
 async def consume(
-    name: str, queue: asyncio.Queue[T], handle: Callable[[T], Awaitable[object]], clock: Clock
+    name: str,
+    queue: asyncio.Queue[T],
+    handle: Callable[[T], Awaitable[object]],
+    clock: Clock,
+    *,
+    tries: int = 1,
 ) -> NoReturn:
-    """Handle a queue's items one by one, for ever. An item whose handling fails is dropped (not named in the
-    log: items carry callers' numbers); the next one is handled after the pause."""
+    """Handle a queue's items one by one, for ever. An item whose handling fails is handled again after the
+    pause, up to `tries` times in all (a database locked for a moment), then dropped; it is not named in the
+    log: items carry callers' numbers. Only a handler that may run twice for one item asks for more than one."""
+    retrying: tuple[T, int] | None = None
 
     async def turn() -> None:
-        await handle(await queue.get())
+        nonlocal retrying
+        item, tried = retrying if retrying is not None else (await queue.get(), 0)
+        retrying = (item, tried + 1) if tried + 1 < tries else None
+        await handle(item)
+        retrying = None
 
     await forever(name, turn, clock)

@@ -69,6 +69,7 @@ class Case:
     at_start: bool = False  # fail from the very start, before the link is up
     armed_by_trigger: bool = False  # the trigger arms the store itself
     times: int = 2  # how many calls in a row fail
+    kept: str = ""  # for a loop that tries an item again: a query counting what both triggers stored
     settings: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
@@ -98,7 +99,15 @@ CASES = [
         times=1,
         armed_by_trigger=True,
     ),
-    Case("inbound", "inbound", "callbacks", "record_miss", trigger=an_inbound_call, times=1),
+    Case(
+        "inbound",
+        "inbound",
+        "callbacks",
+        "record_miss",
+        trigger=an_inbound_call,
+        times=1,
+        kept="select count(*) as n from inbound_calls join callback_tasks using (task_id)",
+    ),
 ]
 
 
@@ -128,6 +137,8 @@ async def test_a_loop_whose_turn_fails_goes_on_and_so_does_the_service(
             await world.run_until(
                 lambda: store.calls > before + case.times, f"{case.loop} to go on", limit=180
             )
+            if case.kept:  # the item that failed was stored on its next try, not dropped
+                assert (await world.db(case.kept))[0]["n"] == 2
             # And so does the service: a call is placed, its facts applied, the patient's answer kept.
             placed = len(world.pbx.originated)
             await world.book_visit("LAST", "+79160000001")
@@ -222,3 +233,32 @@ async def test_consume_drops_the_item_that_failed_unnamed_and_handles_the_next(
     (record,) = [r for r in caplog.records if r.name == "dialer.loops"]
     assert "things: a turn failed" in record.getMessage() and "ValueError" in record.getMessage()
     assert "bad item" not in record.getMessage() and record.exc_info is None
+
+
+async def test_consume_with_tries_handles_a_failed_item_again_then_drops_it_if_it_keeps_failing() -> None:
+    import asyncio
+
+    clock = FakeClock(MORNING)
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    handled: list[tuple[str, float]] = []
+    failing = {"locked": 1, "broken": 99}  # how many times each fails before it works
+
+    async def handle(item: str) -> None:
+        handled.append((item, clock.monotonic()))
+        if failing.get(item, 0) > 0:
+            failing[item] -= 1
+            raise OSError("database is locked")
+
+    for item in ("locked", "broken", "next"):
+        queue.put_nowait(item)
+    loop = asyncio.ensure_future(consume("things", queue, handle, clock, tries=3))
+    await clock.run_for(30)
+    loop.cancel()
+    assert handled == [
+        ("locked", 0.0),
+        ("locked", 1.0),  # again after the first pause, and it works
+        ("broken", 1.0),
+        ("broken", 2.0),
+        ("broken", 4.0),  # three tries in all, then given up
+        ("next", 8.0),
+    ]
