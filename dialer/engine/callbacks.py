@@ -56,7 +56,7 @@ FOLLOW_UP_TRIES = 4  # a closing or a planning that fails is tried again after 1
 
 @dataclass(frozen=True)
 class _Work:
-    kind: str  # plan | close
+    kind: str  # open | plan | close
     target_id: int = 0
     phone: str = ""
     reason: CloseReason | None = None
@@ -137,7 +137,8 @@ class CallbackFlow(CampaignFlow):
             task.reason,
             task.deadline_at.isoformat(timespec="seconds"),
         )
-        await self._first_steps(task)
+        # Planned by the callbacks' own loop, which tries again when a write fails: the call is stored already.
+        self._work.put_nowait(_Work("open", target_id=task.target_id or 0))
         return taken
 
     async def _first_steps(self, task: CallbackTask) -> None:
@@ -381,6 +382,10 @@ class CallbackFlow(CampaignFlow):
     async def _follow_up(self, work: _Work) -> None:
         if work.kind == "close" and work.reason is not None:
             await self._close_by_phone(work.phone, work.reason, work.at or self.clock.now())
+        elif work.kind == "open":
+            task = await self.tasks.task_for_target(work.target_id)
+            if task is not None and task.state is TaskState.OPEN:
+                await self._first_steps(task)
         else:
             await self.plan(work.target_id)
 

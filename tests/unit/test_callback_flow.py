@@ -16,7 +16,7 @@ import pytest
 from dialer.core.inbound import InboundAnswered, MissReason
 from dialer.core.outcomes import CallResult
 from dialer.core.queues import INUSE, NOT_INUSE
-from dialer.core.records import CallbackTask, CloseReason, InboundCallRow, InboundSource, TaskState
+from dialer.core.records import CallbackTask, CloseReason, DueTask, InboundCallRow, InboundSource, TaskState
 from dialer.core.sla import TaskStat, figures
 from dialer.engine.board import risk
 from tests.fakes.pbx import ANSWERS, NO_ANSWER
@@ -291,3 +291,29 @@ async def test_an_after_hours_task_stored_just_before_a_crash_still_gets_its_one
     assert [s.sms.key for s in rig.gateway.sent] == [f"sms:callback:{t}:after_hours"]
     # The callback itself waits for the opening.
     assert [(c.at, c.request.attempt_id) for c in rig.asterisk.originates] == [(local(8), f"callback:{t}:1")]
+
+
+async def test_a_callback_whose_first_planning_fails_is_planned_on_the_next_try(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rig = clinic("agent_first")
+    rig.asterisk.patient(PHONE, NO_ANSWER)
+    schedule, refused = rig.due.schedule, []
+
+    async def locked_once(task: DueTask) -> None:
+        if not refused:
+            refused.append(task.task_id)
+            raise OSError("database is locked")
+        await schedule(task)
+
+    rig.due.schedule = locked_once  # type: ignore[method-assign]
+    async with running(rig, tickers=True):
+        task = await missed_call(rig)
+        await rig.clock.run_until(MISSED_AT + timedelta(seconds=10))
+    t = task.target_id
+    assert refused == [f"dial:callback:{t}:1"]
+    assert [c.request.attempt_id for c in rig.asterisk.originates] == [f"callback:{t}:1"]
+    assert rig.asterisk.originates[0].at <= MISSED_AT + timedelta(seconds=2)  # after the loop's 1 s pause
+    (failure,) = [r.getMessage() for r in caplog.records if r.name == "dialer.loops"]
+    assert failure.startswith("callbacks: a turn failed (1 in a row): OSError")
+    caplog.clear()  # the one error expected here
