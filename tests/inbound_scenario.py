@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
-from bench.lib.rawami import RawAmi
+from bench.lib.rawami import Frame, RawAmi
 from bench.lib.service import free_port, start_service, stop_service, wait_healthy
 from dialer.sandbox.carrier import CARRIER_USERNAME
 from tests.asterisk_plugin import SandboxHandle
@@ -291,3 +291,25 @@ async def no_calls_left(sandbox: SandboxHandle, timeout: float = 10) -> None:
 
 
 Check = Callable[[], Awaitable[bool]]
+
+
+async def call_in(ami: RawAmi, caller: str, patience: float) -> None:
+    """A patient calls DID 100 of the Asterisk behind `ami` and stays on the line `patience` seconds at most."""
+    reply = await ami.send(
+        "Originate",
+        [
+            ("Channel", "Local/100@clinic-inbound"),
+            ("Application", "Wait"),
+            ("Data", str(patience)),
+            ("Async", "true"),
+            ("CallerID", f'"Пациент" <{caller.lstrip("+")}>'),
+        ],
+    )
+    assert reply.get("Response") == "Success", reply
+
+
+async def in_queue(ami: RawAmi, caller: str) -> Frame:
+    """The caller's QueueCallerJoin, as that Asterisk tells it."""
+    return await ami.wait_for(
+        lambda f: f.get("Event") == "QueueCallerJoin" and f.get("CallerIDNum") == caller.lstrip("+"), 20
+    )

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from tests.inbound_scenario import Service
+from tests.support import DialerHome
 
 PASSWORD = "пароль-для-теста"
 
@@ -22,17 +23,29 @@ PASSWORD = "пароль-для-теста"
 def add_user(
     svc: Service, username: str, role: str, name: str, phone: str | None = None, clinics: Sequence[str] = ()
 ) -> None:
+    add_user_to(svc.home, username, role, name, phone, clinics)
+
+
+def add_user_to(
+    home: DialerHome,
+    username: str,
+    role: str,
+    name: str,
+    phone: str | None = None,
+    clinics: Sequence[str] = (),
+) -> None:
+    """`dialer users add` on the installation in `home`, with the tests' password."""
     args = ["users", "add", username, "--role", role, "--name", name, "--password-stdin"]
     if phone:
         args += ["--phone", phone]
     for clinic in clinics:
         args += ["--clinic", clinic]
     result = subprocess.run(
-        [sys.executable, "-m", "dialer", "--config", str(svc.home.config), *args],
+        [sys.executable, "-m", "dialer", "--config", str(home.config), *args],
         input=PASSWORD + "\n",
         capture_output=True,
         text=True,
-        cwd=svc.home.root,
+        cwd=home.root,
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -61,5 +61,5 @@ def build_several(
             record_to=None if record_to is None else record_to.with_name(f"{record_to.name}.{name}"),
         )
         links[name] = link
-        parts[name] = PbxTelephony(link, name)
+        parts[name] = PbxTelephony(link, name, places)
     return SeveralLinks(links), SeveralTelephony(parts, pbx_of, places)

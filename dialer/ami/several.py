@@ -39,9 +39,10 @@ def heads_ids(frame: Frame, name: str) -> Frame:
 class PbxTelephony(AmiTelephony):
     """One Asterisk's telephony, its channel ids headed as its events are."""
 
-    def __init__(self, connection: AmiConnection, name: str) -> None:
+    def __init__(self, connection: AmiConnection, name: str, places: ChannelPlaces) -> None:
         super().__init__(connection)
         self.name = name
+        self.places = places
 
     async def live_channels(self) -> dict[str, LiveChannel]:
         live = await super().live_channels()
@@ -49,6 +50,13 @@ class PbxTelephony(AmiTelephony):
             headed(uid, self.name): LiveChannel(headed(uid, self.name), ch.channel, ch.state)
             for uid, ch in live.items()
         }
+
+    async def queue_status(self) -> list[dict[str, str]]:
+        """Its queues' state, ids headed; each member noted as this Asterisk's (where a QueuePause goes)."""
+        answer = await super().queue_status()
+        for item in answer:
+            self.places.member(item, self.name)
+        return [heads_ids(item, self.name) for item in answer] if self.name != MAIN else answer
 
 
 class ChannelPlaces:
@@ -157,10 +165,7 @@ class SeveralTelephony:
     async def queue_status(self) -> list[dict[str, str]]:
         items: list[dict[str, str]] = []
         for part in self._connected():
-            answer = await part.queue_status()
-            for item in answer:
-                self.places.member(item, part.name)
-            items.extend(heads_ids(item, part.name) if part.name != MAIN else item for item in answer)
+            items.extend(await part.queue_status())
         return items
 
     async def set_global(self, name: str, value: str) -> None:

@@ -19,6 +19,12 @@ def headed(uniqueid: str, name: str) -> str:
     return f"{name}/{uniqueid}" if name != MAIN and ASTERISK_ID.match(uniqueid) else uniqueid
 
 
+def queue_key(queue: str, name: str) -> str:
+    """A queue as the live queue state knows it: headed by its Asterisk's name (`east/400`), except `main`'s.
+    Two Asterisks may each have a queue «400», with their own callers and administrators."""
+    return queue if name == MAIN else f"{name}/{queue}"
+
+
 def asterisk_of(uniqueid: str, names: Collection[str], default: str = MAIN) -> str:
     """The Asterisk an id came from: the name heading it (`east/…`), else `default` (main's ids are bare)."""
     head, slash, _ = uniqueid.partition("/")

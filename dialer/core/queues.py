@@ -1,6 +1,8 @@
 """Who is free to talk and who is waiting: the live state of the clinic's queues, from AMI events.
 
-Fed by QueueStatus (at start and after every reconnect) and by the queue events as they come. Pure.
+Fed by QueueStatus (at start and after every reconnect) and by the queue events as they come. Pure. With
+several Asterisks, each one's queues are kept apart under their keys (core/pbx_links.queue_key): a clinic asks
+about its own Asterisk's queues, and a reconnect starts again only that Asterisk's part.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from dialer.core.outcomes import to_int
+from dialer.core.pbx_links import MAIN, headed, queue_key
 from dialer.core.tracker import Event, event_time
 
 # A wait longer than a day is garbage, not a caller.
@@ -74,39 +77,45 @@ class QueueState:
         default_factory=dict
     )  # queue -> caller uniqueid -> joined
     reserved: set[str] = field(default_factory=set)  # interfaces the dialer is calling right now
+    asterisk_of_queue: dict[str, str] = field(default_factory=dict)  # queue key -> the Asterisk's name
 
-    def feed(self, event: Event, now: datetime) -> bool:
-        """Apply one event; True if the state changed."""
+    def feed(self, event: Event, now: datetime, pbx: str = MAIN) -> bool:
+        """Apply one event of the Asterisk named `pbx`; True if the state changed."""
         name = event.get("Event", "")
+        queue = event.get("Queue", "")
+        if not queue:
+            return False
+        key = queue_key(queue, pbx)
+        self.asterisk_of_queue[key] = pbx
         if name in ("QueueMemberAdded", "QueueMember", "QueueMemberStatus", "QueueMemberPause"):
-            return self._member(event, now)
+            return self._member(key, event, now)
         if name == "QueueMemberRemoved":
-            return self.members.pop((event.get("Queue", ""), event.get("Interface", "")), None) is not None
+            return self.members.pop((key, event.get("Interface", "")), None) is not None
+        uniqueid = headed(event.get("Uniqueid", ""), pbx)
         if name in ("QueueCallerJoin", "QueueEntry"):
-            queue, uniqueid = event.get("Queue", ""), event.get("Uniqueid", "")
-            if queue and uniqueid:
-                self.waiting.setdefault(queue, {}).setdefault(uniqueid, _joined(event, now))
+            if uniqueid:
+                self.waiting.setdefault(key, {}).setdefault(uniqueid, _joined(event, now))
                 return True
             return False
         if name in {"QueueCallerLeave", "QueueCallerAbandon"}:
-            return (
-                self.waiting.get(event.get("Queue", ""), {}).pop(event.get("Uniqueid", ""), None) is not None
-            )
+            return self.waiting.get(key, {}).pop(uniqueid, None) is not None
         return False
 
-    def reset(self, events: Iterable[Event], now: datetime) -> None:
-        """Start again from a QueueStatus answer (after a reconnect nothing earlier can be trusted)."""
-        self.members.clear()
-        self.waiting.clear()
+    def reset(self, events: Iterable[Event], now: datetime, pbx: str = MAIN) -> None:
+        """Start the Asterisk's part again from its QueueStatus answer (after a reconnect nothing earlier can be
+        trusted); the other Asterisks' parts stay as they are."""
+        theirs = {key for key, owner in self.asterisk_of_queue.items() if owner == pbx}
+        self.members = {k: m for k, m in self.members.items() if k[0] not in theirs}
+        self.waiting = {k: w for k, w in self.waiting.items() if k not in theirs}
         for event in events:
-            self.feed(event, now)
+            self.feed(event, now, pbx)
 
-    def _member(self, event: Event, now: datetime) -> bool:
-        queue, interface = event.get("Queue", ""), event.get("Interface", "") or event.get("Location", "")
-        if not queue or not interface:
+    def _member(self, key: str, event: Event, now: datetime) -> bool:
+        interface = event.get("Interface", "") or event.get("Location", "")
+        if not interface:
             return False
         member = self.members.setdefault(
-            (queue, interface), Member(queue, interface, event.get("MemberName", ""))
+            (key, interface), Member(key, interface, event.get("MemberName", ""))
         )
         status = to_int(event.get("Status"))
         if status is not None:

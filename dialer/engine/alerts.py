@@ -92,7 +92,7 @@ class AlertWatch:
 
     async def observe(self, clinic: ClinicSettings) -> Observation:
         now = self.clock.now()
-        queues = clinic.answer_queues
+        queues = clinic.live_queues
         calls, missed = await self.recent.recent(clinic.id, now - RECENT)
         soon = now + self.settings.alerts.callback_due
         nobody_free = not self.callbacks.dispatcher.free(queues)

@@ -57,7 +57,7 @@ class Board:
         now = self.clock.now()
         today = now.astimezone(clinic.timezone).date()
         whole_day, hours = await service_level(self.sla, clinic, today, now)
-        queues = clinic.answer_queues
+        queues = clinic.live_queues
         names = {i: u.display_name for u in await self.users.all() for i in u.interfaces}
         admins: list[AdminState] = [
             {"interface": i, "name": names.get(i, i), "state": s.value, "label": s.label}

@@ -218,7 +218,7 @@ class CallbackFlow(CampaignFlow):
         if task is None or attempt_id is None:
             return
         clinic = self.settings.clinic(task.clinic_id)
-        queues = clinic.answer_queues
+        queues = clinic.live_queues
         auto = clinic.callback_mode == "auto" and not self.dispatcher.free(queues)
         interface = ""
         if not auto:
@@ -247,7 +247,7 @@ class CallbackFlow(CampaignFlow):
     ) -> str:
         """The administrator this callback rings: the first free one when nobody waits in the queue, or, close
         to its deadline, the first one free whoever waits (held out of the queue for it)."""
-        queues = clinic.answer_queues
+        queues = clinic.live_queues
         ordinary = asyncio.create_task(self.dispatcher.acquire(queues, rank))
         if self.jump is None or not self.jump.enabled:
             return await ordinary

@@ -68,17 +68,18 @@ class Intake:
 
     def sink_of(self, pbx: str) -> Callable[[Event], None]:
         """Where the events of the Asterisk named `pbx` go: timed by its own clock."""
-        timebase = self.timebase_of(pbx)
-        return lambda event: self.feed(event, timebase)
+        self.timebase_of(pbx)
+        return lambda event: self.feed(event, pbx)
 
-    def feed(self, event: Event, timebase: PbxTimebase | None = None) -> None:
-        now = (timebase or self.timebase).event_time(event.pop("Timestamp", None), self.now())
+    def feed(self, event: Event, pbx: str = MAIN) -> None:
+        """One event of the Asterisk named `pbx`, timed by its clock; its queues kept apart from the others'."""
+        now = self.timebases[pbx].event_time(event.pop("Timestamp", None), self.now())
         for fact in self.tracker.feed(event, now):
             self.facts.put_nowait(fact)
         if self.inbound is not None:
             for inbound_fact in self.inbound.feed(event, now):
                 self.inbound_facts.put_nowait(inbound_fact)
-        if self.queues.feed(event, now):
+        if self.queues.feed(event, now, pbx):
             self.queues_changed.set()
             for watcher in self.queue_watchers:
                 watcher.set()

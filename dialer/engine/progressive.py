@@ -136,7 +136,7 @@ class ProgressiveFlow(CampaignFlow):
         if self.dispatcher.waiting:
             return False  # missed-call callbacks come first
         talking = set(self._talking.values())
-        free = len([i for i in self.dispatcher.free(clinic.answer_queues) if i not in talking])
+        free = len([i for i in self.dispatcher.free(clinic.live_queues) if i not in talking])
         over_cap = self._over_drop_cap(clinic_id)
         if self.settings.kos.pacing == "predictive":
             return self.pacer(clinic_id).may_dial(self.clock.now(), free, cautious=over_cap)

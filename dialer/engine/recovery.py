@@ -93,7 +93,7 @@ class LinkRecovery:
         if self._gates is not None:
             self._gates.changed()
             self._sync_desk_gate()
-        self._intake.queues.reset(await self._desk.telephony.queue_status(), self._clock.now())
+        self._intake.queues.reset(await self._telephony.queue_status(), self._clock.now(), self._name or MAIN)
         self._intake.queues_changed.set()
         await self._calls_gone()
         now = self._clock.now()

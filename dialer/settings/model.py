@@ -14,7 +14,7 @@ from dialer.campaigns.plan import AttemptPlan, WindowRule, window_rule
 from dialer.core.calendar import WorkCalendar
 from dialer.core.errors import ConfigError
 from dialer.core.hours import DEFAULT_CALLING_HOURS, CallingHours, OpeningHours
-from dialer.core.pbx_links import asterisk_of
+from dialer.core.pbx_links import asterisk_of, queue_key
 from dialer.core.privacy import mask_url_password
 from dialer.core.quality import CRITERIA, QA_GOAL, Criterion
 from dialer.core.wrapup import Reasons
@@ -136,6 +136,11 @@ class ClinicSettings:
     @property
     def answer_queues(self) -> tuple[str, ...]:
         return self.queues or (self.queue,)
+
+    @property
+    def live_queues(self) -> tuple[str, ...]:
+        """The answer queues as the live queue state keys them: its own Asterisk's, not a namesake's."""
+        return tuple(queue_key(q, self.pbx) for q in self.answer_queues)
 
 
 @dataclass(frozen=True)

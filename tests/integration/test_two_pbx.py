@@ -18,7 +18,6 @@ import os
 import random
 import re
 import signal
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -36,7 +35,7 @@ from dialer.cli.exits import EXIT_ERROR
 from dialer.sandbox import process
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.operators import PASSWORD, Operator
+from tests.operators import Operator, add_user_to
 from tests.reminder_scenario import REMINDERS_UNTIL_DONE, run_cli
 from tests.service_toml import SIM_TRUNK, clinic_entry, service_toml, trunk_table
 from tests.support import DialerHome, appointments_csv, until
@@ -114,29 +113,6 @@ async def get(url: str) -> tuple[int, dict[str, Any]]:
         return r.status, dict(await r.json())
 
 
-def add_supervisor(home: DialerHome, username: str, clinic_id: str) -> None:
-    args = ("users", "add", username, "--role", "supervisor", "--name", "Старший Администратор")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dialer",
-            "--config",
-            str(home.config),
-            *args,
-            "--clinic",
-            clinic_id,
-            "--password-stdin",
-        ],
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        cwd=home.root,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 @contextlib.asynccontextmanager
 async def board_lines(base: str, username: str) -> AsyncIterator[list[list[str]]]:
     """The PBX-down lines of each board the supervisor's screen gets, as they come."""
@@ -204,8 +180,8 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
                 home, "import", "appointments", str(tmp_path / "a.csv"), timeout=60
             )
             assert code == 0, out + err
-            add_supervisor(home, "sup-east", "east")
-            add_supervisor(home, "sup-west", "west")
+            add_user_to(home, "sup-east", "supervisor", "Старший Администратор", clinics=["east"])
+            add_user_to(home, "sup-west", "supervisor", "Старший Администратор", clinics=["west"])
             process_ = await home.start(
                 *REMINDERS_UNTIL_DONE,
                 tomorrow,

@@ -24,7 +24,7 @@ from bench.lib.service import free_port, start_service, stop_service, wait_healt
 from tests.ami_proxy import AmiProxy
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.inbound_scenario import ADMINS, QUEUE, no_calls_left
+from tests.inbound_scenario import ADMINS, QUEUE, call_in, in_queue, no_calls_left
 from tests.service_toml import SIM_TRUNK, clinic_entry, service_toml, trunk_table
 from tests.support import DialerHome, sim_phone, until
 
@@ -70,26 +70,6 @@ dial = "Local/{number}@patients"
 contexts = ["clinic-inbound"]
 queue_log = "{queue_log_of(west)}"
 """,
-    )
-
-
-async def call_in(ami: RawAmi, caller: str, patience: float) -> None:
-    reply = await ami.send(
-        "Originate",
-        [
-            ("Channel", "Local/100@clinic-inbound"),
-            ("Application", "Wait"),
-            ("Data", str(patience)),
-            ("Async", "true"),
-            ("CallerID", f'"Пациент" <{caller.lstrip("+")}>'),
-        ],
-    )
-    assert reply.get("Response") == "Success", reply
-
-
-async def in_queue(ami: RawAmi, caller: str) -> Frame:
-    return await ami.wait_for(
-        lambda f: f.get("Event") == "QueueCallerJoin" and f.get("CallerIDNum") == caller.lstrip("+"), 20
     )
 
 

@@ -342,3 +342,25 @@ def test_garbage_never_raises_and_the_answers_stay_sane(stream: list[tuple[str, 
     assert set(s.free(queues, now)) == {i for i, state in admins.items() if state is AdminState.FREE}
     assert s.waiting_count(queues) >= 0
     assert s.longest_wait(queues, now) >= 0.0 or s.waiting_count(queues) > 0
+
+
+def test_two_asterisks_queues_of_one_name_are_kept_apart_and_reset_one_by_one() -> None:
+    """Main's and east's clinics both answer from a «reception» with an administrator on extension A1."""
+    s = QueueState()
+    east = ("east/reception",)
+    s.feed(member_event("QueueMemberAdded"), T0)
+    s.feed(member_event("QueueMemberAdded", status=INUSE), T0, "east")
+    s.feed(caller_event("QueueCallerJoin", "east/1795600100.7"), T0, "east")  # headed as east's events are
+    assert (s.admins(Q, T0), s.admins(east, T0)) == ({A1: AdminState.FREE}, {A1: AdminState.TALKING})
+    assert (s.waiting_count(Q), s.waiting_count(east)) == (0, 1)
+
+    # East's link comes back: its QueueStatus answer (ids not headed yet) replaces east's part only.
+    s.reset([queue_member(A1, NOT_INUSE), queue_entry("1795600100.9", wait=5)], T0, "east")
+    assert (s.admins(Q, T0), s.admins(east, T0)) == ({A1: AdminState.FREE}, {A1: AdminState.FREE})
+    assert s.waiting_count(east) == 1
+    # Its caller leaves, as east's live event names them: the same caller, found.
+    assert s.feed(caller_event("QueueCallerLeave", "east/1795600100.9"), T0, "east")
+    assert s.waiting_count(east) == 0
+    # Main's link comes back with nobody in its queue: east's administrator stays.
+    s.reset([], T0)
+    assert (s.admins(Q, T0), s.admins(east, T0)) == ({}, {A1: AdminState.FREE})

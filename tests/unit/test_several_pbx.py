@@ -20,9 +20,10 @@ from dialer.core.errors import ConfigError
 from dialer.core.pbx_links import PbxAway, headed, links_by_name
 from dialer.core.ports import TelephonyUnavailable
 from dialer.core.records import DueTask, TaskKind
+from dialer.engine.intake import installation_intake
 from dialer.engine.pbx_gates import PbxGates
 from dialer.engine.worker import DueWorker
-from dialer.settings import Settings, parse_settings
+from dialer.settings import InboundSettings, Settings, parse_settings
 from dialer.settings.pbxes import unused_pbxes
 from tests.fakes.memory import MemoryDueStore
 
@@ -84,6 +85,29 @@ def test_an_inbound_call_belongs_to_a_clinic_of_the_asterisk_it_came_through() -
     assert by_queue("", "401", "1764800000.12") == settings.clinics["west"]
     single = parse(AMI, clinic("west"))
     assert single.clinic_for_call("", "", "1764800000.12") == single.clinics["west"]  # the only one
+
+
+def test_each_clinic_sees_the_live_queue_of_its_own_asterisk_not_a_namesake() -> None:
+    """Both Asterisks have a queue «400» with an administrator on PJSIP/101; a caller waits on east."""
+    queue = 'queues = ["400"]\n'
+    settings = parse(AMI, EAST, clinic("west") + queue, clinic("east", "east") + queue)
+    west, east = settings.clinics["west"], settings.clinics["east"]
+    intake = installation_intake(InboundSettings(), "inst0001", lambda: T0)
+    member = {"Event": "QueueMemberStatus", "Queue": "400", "Interface": "PJSIP/101", "Paused": "0"}
+    places = ChannelPlaces()
+    places.sink("main", intake.sink_of("main"))({**member, "Status": "1"})
+    on_east = places.sink("east", intake.sink_of("east"))
+    on_east({**member, "Status": "2"})
+    on_east({"Event": "QueueCallerJoin", "Queue": "400", "Uniqueid": "1764800000.12", "Channel": "PJSIP/t-1"})
+    queues = intake.queues
+    assert (west.live_queues, east.live_queues) == (("400",), ("east/400",))
+    assert (queues.waiting_count(west.live_queues), queues.waiting_count(east.live_queues)) == (0, 1)
+    assert queues.free(west.live_queues, T0) == ["PJSIP/101"]  # main's is free; east's namesake talks
+    assert queues.free(east.live_queues, T0) == []
+    on_east(
+        {"Event": "QueueCallerLeave", "Queue": "400", "Uniqueid": "1764800000.12", "Channel": "PJSIP/t-1"}
+    )
+    assert queues.waiting_count(east.live_queues) == 0
 
 
 def test_an_unknown_asterisk_is_refused_by_the_clinic_that_names_it() -> None:
