@@ -78,6 +78,8 @@ class QueueState:
     )  # queue -> caller uniqueid -> joined
     reserved: set[str] = field(default_factory=set)  # interfaces the dialer is calling right now
     asterisk_of_queue: dict[str, str] = field(default_factory=dict)  # queue key -> the Asterisk's name
+    # Per Asterisk whose QueueStatus is on its way: the events applied meanwhile, applied again after it.
+    meanwhile: dict[str, list[tuple[Event, datetime]]] = field(default_factory=dict)
 
     def feed(self, event: Event, now: datetime, pbx: str = MAIN) -> bool:
         """Apply one event of the Asterisk named `pbx`; True if the state changed."""
@@ -85,6 +87,8 @@ class QueueState:
         queue = event.get("Queue", "")
         if not queue:
             return False
+        if pbx in self.meanwhile:
+            self.meanwhile[pbx].append((event, now))
         key = queue_key(queue, pbx)
         self.asterisk_of_queue[key] = pbx
         if name in ("QueueMemberAdded", "QueueMember", "QueueMemberStatus", "QueueMemberPause"):
@@ -101,14 +105,27 @@ class QueueState:
             return self.waiting.get(key, {}).pop(uniqueid, None) is not None
         return False
 
+    def asking(self, pbx: str = MAIN) -> None:
+        """The Asterisk's QueueStatus is asked for: keep its queue events from now until `reset` or `not_asking`."""
+        self.meanwhile[pbx] = []
+
+    def not_asking(self, pbx: str = MAIN) -> None:
+        """The QueueStatus never came (the link went again): the events kept meanwhile are applied already."""
+        self.meanwhile.pop(pbx, None)
+
     def reset(self, events: Iterable[Event], now: datetime, pbx: str = MAIN) -> None:
         """Start the Asterisk's part again from its QueueStatus answer (after a reconnect nothing earlier can be
-        trusted); the other Asterisks' parts stay as they are."""
+        trusted); the other Asterisks' parts stay as they are. The events that came while the answer was on its
+        way are applied again after it: a member removed meanwhile may still be in the answer, and each
+        member's and caller's last event is at least as new as the answer."""
         theirs = {key for key, owner in self.asterisk_of_queue.items() if owner == pbx}
         self.members = {k: m for k, m in self.members.items() if k[0] not in theirs}
         self.waiting = {k: w for k, w in self.waiting.items() if k not in theirs}
+        later = self.meanwhile.pop(pbx, [])
         for event in events:
             self.feed(event, now, pbx)
+        for event, at in later:
+            self.feed(event, at, pbx)
 
     def _member(self, key: str, event: Event, now: datetime) -> bool:
         interface = event.get("Interface", "") or event.get("Location", "")

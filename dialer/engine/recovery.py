@@ -93,7 +93,7 @@ class LinkRecovery:
         if self._gates is not None:
             self._gates.changed()
             self._sync_desk_gate()
-        self._intake.queues.reset(await self._telephony.queue_status(), self._clock.now(), self._name or MAIN)
+        await self._queues_again()
         self._intake.queues_changed.set()
         await self._calls_gone()
         now = self._clock.now()
@@ -108,6 +108,17 @@ class LinkRecovery:
         await self.recover_misses(since, self._unseen)
         self._unseen = []
         await self._store.mark(self._seen_mark, now)
+
+    async def _queues_again(self) -> None:
+        """This Asterisk's part of the live queue state, from its QueueStatus and what came while it was asked."""
+        queues, pbx = self._intake.queues, self._name or MAIN
+        queues.asking(pbx)
+        try:
+            status = await self._telephony.queue_status()
+        except BaseException:
+            queues.not_asking(pbx)
+            raise
+        queues.reset(status, self._clock.now(), pbx)
 
     async def link_down(self) -> None:
         now = self._clock.now()

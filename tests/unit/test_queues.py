@@ -364,3 +364,27 @@ def test_two_asterisks_queues_of_one_name_are_kept_apart_and_reset_one_by_one() 
     # Main's link comes back with nobody in its queue: east's administrator stays.
     s.reset([], T0)
     assert (s.admins(Q, T0), s.admins(east, T0)) == ({}, {A1: AdminState.FREE})
+
+
+def test_what_changes_while_the_queue_status_is_on_its_way_is_not_undone_by_it() -> None:
+    """A member is taken out of the queue and a caller leaves while QueueStatus is asked for; Asterisk's answer
+    was put together before, and still has both."""
+    s = QueueState()
+    s.feed(member_event("QueueMemberAdded"), T0)
+    s.feed(member_event("QueueMemberAdded", A2), T0)
+    s.asking()
+    assert s.feed(member_event("QueueMemberRemoved", A2), T0)
+    s.feed(caller_event("QueueCallerJoin", "1795600100.4"), T0)
+    s.feed(caller_event("QueueCallerLeave", "1795600100.4"), T0 + timedelta(seconds=3))
+    s.feed(status_of(A1, INUSE), T0 + timedelta(seconds=4))
+    answer = [queue_member(A1, NOT_INUSE), queue_member(A2), queue_entry("1795600100.4", wait=2)]
+    s.reset(answer, T0 + timedelta(seconds=5))
+    assert s.admins(Q, T0 + timedelta(seconds=5)) == {A1: AdminState.TALKING}
+    assert s.waiting_count(Q) == 0
+    # Asked for again, and the answer never comes (the link went): what came meanwhile stays applied, once.
+    s.asking()
+    s.feed(member_event("QueueMemberAdded", A2), T0)
+    s.not_asking()
+    assert s.meanwhile == {}
+    s.reset([queue_member(A1, INUSE), queue_member(A2)], T0)
+    assert s.admins(Q, T0) == {A1: AdminState.TALKING, A2: AdminState.FREE}
