@@ -108,6 +108,7 @@ class Service:
     protocol: AmiProtocol
     wire: Wire
     inbound: InboundDesk
+    callbacks: CallbackFlow
     telephony: NoTelephony
 
     def receive(self, chunks: list[bytes]) -> None:
@@ -115,9 +116,11 @@ class Service:
             self.protocol.data_received(chunk)
 
     async def settle(self) -> None:
-        """Hand every inbound fact to the desk, as its run() loop would (but letting errors out)."""
+        """Hand every inbound fact to the desk, as its run() loop would (but letting errors out); then plan the
+        open callbacks, as the callbacks' loop does on taking up the work."""
         while not self.intake.inbound_facts.empty():
             await self.inbound.handle(self.intake.inbound_facts.get_nowait())
+        await self.callbacks.resume()
 
     async def calls(self) -> dict[str, dict[str, object]]:
         async with self.storage.engine.connect() as conn:
@@ -186,7 +189,7 @@ async def service(database_url: str) -> AsyncIterator[Service]:
     protocol = AmiProtocol(Link(intake.feed))  # type: ignore[arg-type]
     protocol.connection_made(wire)
     try:
-        yield Service(settings, storage, intake, protocol, wire, inbound, telephony)
+        yield Service(settings, storage, intake, protocol, wire, inbound, callbacks, telephony)
     finally:
         await storage.close()
 
