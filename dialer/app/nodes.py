@@ -118,6 +118,7 @@ async def run_leader(
         group.create_task(rt.ivr.run(), name="post-visit"),
         group.create_task(rt.webhook.run(), name="webhook"),
         group.create_task(rt.inbound.run(), name="inbound"),
+        group.create_task(rt.inbound.keep_trying_held(), name="inbound-held"),
         group.create_task(rt.dispatcher.run(), name="dispatcher"),
         group.create_task(rt.recovery.keep_seen_mark(), name="seen-mark"),
         group.create_task(rt.alerts.run(), name="alerts"),

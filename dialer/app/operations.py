@@ -27,6 +27,7 @@ def add_operations(app: web.Application, rt: Runtime) -> None:
         sla=rt.storage.sla,
         holder=rt.worker.worker_id,
         events=rt.ami_events,
+        held=lambda: len(rt.inbound.held),
         gates=rt.health.gates,
     )
     gather: metrics.Gather = report.series

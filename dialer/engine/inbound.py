@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from dialer.core.clock import Clock
 from dialer.core.errors import FieldError
@@ -15,13 +16,15 @@ from dialer.core.records import CloseReason, InboundCallRow, InboundSource
 from dialer.core.stores import InboundStore
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.intake import Intake
-from dialer.engine.loops import consume
+from dialer.engine.loops import consume, forever
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.inbound")
 
-# A finished call's storing is tried this many times (after pauses of 1, 2 and 4 s) before it is given up.
+# A finished call's storing is tried this many times (after pauses of 1, 2 and 4 s) before it is held aside.
 STORE_TRIES = 4
+# How often the calls held aside are tried again: the database may be away for minutes (a restart, a failover).
+HELD_RETRY_EVERY = 30.0
 
 LiveListener = Callable[[InboundFact], None]
 
@@ -53,10 +56,48 @@ class InboundDesk:
         self.clock = clock
         self.listeners: list[LiveListener] = []  # the operators' pop-ups and the supervisor's screen
         self._heard: InboundFact | None = None
+        # Finished calls not stored after STORE_TRIES, by call id: tried again until they are.
+        self.held: dict[str, InboundEnded] = {}
 
     async def run(self) -> None:
         # A missed call is stored with its callback all or nothing, so storing it again after a failure is safe.
-        await consume("inbound", self.intake.inbound_facts, self._take, self.clock, tries=STORE_TRIES)
+        await consume(
+            "inbound",
+            self.intake.inbound_facts,
+            self._take,
+            self.clock,
+            tries=STORE_TRIES,
+            give_up=self._hold,
+        )
+
+    def _hold(self, fact: InboundFact) -> None:
+        if isinstance(fact, InboundEnded):
+            self.held[fact.call_id] = fact
+            log.warning(
+                "inbound call %s not stored after %d tries; held, tried again every %.0f s (%d held)",
+                fact.call_id,
+                STORE_TRIES,
+                HELD_RETRY_EVERY,
+                len(self.held),
+            )
+
+    async def keep_trying_held(self) -> None:
+        """Store the calls held aside, oldest first, until each is stored. The next ones wait on the live path
+        meanwhile, never behind them."""
+
+        async def turn() -> None:
+            await self.clock.sleep(HELD_RETRY_EVERY)
+            for call_id, fact in sorted(self.held.items(), key=lambda item: item[1].started_at):
+                await self.ended(fact)
+                del self.held[call_id]
+                log.info("inbound call %s held aside is stored now (%d still held)", call_id, len(self.held))
+
+        await forever("inbound-held", turn, self.clock)
+
+    def watched_until(self, now: datetime) -> datetime:
+        """Until when the calls seen are safe in the database: a call held aside began before, and a restart
+        must read it from queue_log again if the process dies before it is stored."""
+        return min([now, *(fact.started_at for fact in self.held.values())])
 
     async def _take(self, fact: InboundFact) -> None:
         if fact is not self._heard:  # a fact handled again after a failure has been told already

@@ -72,17 +72,25 @@ async def consume(
     clock: Clock,
     *,
     tries: int = 1,
+    give_up: Callable[[T], None] | None = None,
 ) -> NoReturn:
     """Handle a queue's items one by one, for ever. An item whose handling fails is handled again after the
-    pause, up to `tries` times in all (a database locked for a moment), then dropped; it is not named in the
-    log: items carry callers' numbers. Only a handler that may run twice for one item asks for more than one."""
+    pause, up to `tries` times in all (a database locked for a moment), then handed to `give_up` (which keeps
+    it elsewhere) or dropped; it is not named in the log: items carry callers' numbers. Only a handler that
+    may run twice for one item asks for more than one."""
     retrying: tuple[T, int] | None = None
 
     async def turn() -> None:
         nonlocal retrying
         item, tried = retrying if retrying is not None else (await queue.get(), 0)
-        retrying = (item, tried + 1) if tried + 1 < tries else None
-        await handle(item)
+        last = tried + 1 >= tries
+        retrying = None if last else (item, tried + 1)
+        try:
+            await handle(item)
+        except Exception as error:
+            if last and give_up is not None and not must_stop(error):
+                give_up(item)
+            raise
         retrying = None
 
     await forever(name, turn, clock)

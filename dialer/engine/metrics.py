@@ -155,6 +155,7 @@ class MetricsReport:
     sla: SlaRows
     holder: str  # this process's name in the dialing lease
     events: EventCount
+    held: Callable[[], int] = lambda: 0  # finished inbound calls not yet stored (the database away)
     gates: PbxGates | None = None  # with several Asterisks: whether each one's calls are reconciled
     _stored: tuple[float, list[Series]] | None = field(default=None, init=False)
 
@@ -203,6 +204,12 @@ class MetricsReport:
                 else ((pbx, self.events.received),),
             ),
             one("calls_in_flight", "gauge", "Outbound calls placed and not yet ended.", self.desk.in_flight),
+            one(
+                "inbound_calls_held",
+                "gauge",
+                "Finished inbound calls this process could not store yet (the database away); tried again.",
+                self.held(),
+            ),
         ]
 
     async def _from_storage(self) -> list[Series]:

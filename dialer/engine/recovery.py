@@ -187,13 +187,16 @@ class LinkRecovery:
         return reader.calls()
 
     async def keep_seen_mark(self) -> None:
-        """Remember until when the AMI stream was watched, so a restart knows what to recover."""
+        """Remember until when the AMI stream was watched and its calls stored, so a restart knows what to
+        recover."""
 
         async def turn() -> None:
             await self._clock.sleep(SEEN_MARK_EVERY)
             for recovery in (self, *self.others):
                 if recovery.watching():
-                    await self._store.mark(recovery._seen_mark, self._clock.now())
+                    await self._store.mark(
+                        recovery._seen_mark, self._inbound.watched_until(self._clock.now())
+                    )
 
         await forever("seen-mark", turn, self._clock)
 

@@ -105,6 +105,7 @@ async def test_the_key_series_follow_a_missed_call_and_its_callback(
         assert value(samples, "dialer_missed_calls_today", clinic="c1") == 1
         assert value(samples, "dialer_callbacks_in_deadline_ratio", clinic="c1") == 1.0  # first call in time
         assert value(samples, "dialer_calls_in_flight") is not None
+        assert value(samples, "dialer_inbound_calls_held") == 0  # every finished call stored
         (build,) = samples["dialer_build_info"]
         assert dict(build)["version"]
         text = json.dumps({k: [sorted(s) for s in v] for k, v in samples.items()})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ import pytest
 
 from dialer.core.clock import FakeClock
 from dialer.core.errors import ServiceStop
+from dialer.engine.inbound import STORE_TRIES
 from dialer.engine.loops import consume, forever, pause_after
+from dialer.engine.recovery import SEEN_MARK_EVERY
 from dialer.lease import AlreadyDialing
 from dialer.storage.repository import Storage
 from tests.engine_world import MORNING, Flaky, World, replace_store, running_world, world_settings
@@ -262,3 +265,70 @@ async def test_consume_with_tries_handles_a_failed_item_again_then_drops_it_if_i
         ("broken", 4.0),  # three tries in all, then given up
         ("next", 8.0),
     ]
+
+
+async def test_a_missed_call_the_database_refuses_for_minutes_is_held_and_stored_when_it_takes_writes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Longer than the desk's own tries (a PostgreSQL restart, a failover): the call is held aside, tried
+    again, and stored with its callback once the database is back. Meanwhile the seen mark stays before it, so
+    that a restart would read it from queue_log again; /metrics counts it."""
+    flaky: list[Flaky] = []
+
+    def wrap(storage: Storage) -> Storage:
+        flaky.append(Flaky(storage.callbacks, "record_miss"))
+        return replace_store(storage, "callbacks", flaky[0])
+
+    stored = "select count(*) as n from inbound_calls join callback_tasks using (task_id)"
+    with caplog.at_level(logging.INFO, logger="dialer.inbound"):
+        async with running_world(tmp_path, world_settings(tmp_path), wrap) as world:
+            store = flaky[0]
+            store.arm(STORE_TRIES + 3)  # the desk's tries, then the held call's first tries too
+            started = world.clock.now()
+            await an_inbound_call(world, store)
+            await world.run_until(lambda: world.rt.inbound.held, "the call held aside")
+            assert store.failed == STORE_TRIES
+            await world.run_for(2 * SEEN_MARK_EVERY)
+            (mark,) = await world.db("select at from marks where name = 'ami_seen'")
+            assert aware(mark["at"]) <= started + timedelta(seconds=1)  # not past the held call
+            assert (await world.db(stored))[0]["n"] == 0
+
+            # Another caller meanwhile is not kept waiting behind the held one.
+            store_after = store.calls
+            await an_inbound_call(world, store)
+            await world.run_until(lambda: store.calls > store_after, "the next call's store")
+
+            await world.run_until(lambda: not world.rt.inbound.held, "the held call stored", limit=600)
+            assert store.failed == STORE_TRIES + 3
+            assert (await world.db(stored))[0]["n"] == 2
+            await world.run_for(2 * SEEN_MARK_EVERY)
+            (mark,) = await world.db("select at from marks where name = 'ami_seen'")
+            assert aware(mark["at"]) > world.clock.now() - timedelta(seconds=2 * SEEN_MARK_EVERY)
+    held = [r.getMessage() for r in caplog.records if "held" in r.getMessage()]
+    assert held and "not stored after 4 tries" in held[0] and "79161234599" not in " ".join(held)
+
+
+def aware(value: Any) -> datetime:
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+async def test_consume_hands_an_item_that_keeps_failing_to_give_up() -> None:
+    import asyncio
+
+    clock = FakeClock(MORNING)
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    given_up: list[str] = []
+    handled: list[str] = []
+
+    async def handle(item: str) -> None:
+        handled.append(item)
+        if item == "broken":
+            raise OSError("database is locked")
+
+    for item in ("broken", "next"):
+        queue.put_nowait(item)
+    loop = asyncio.ensure_future(consume("things", queue, handle, clock, tries=2, give_up=given_up.append))
+    await clock.run_for(30)
+    loop.cancel()
+    assert handled == ["broken", "broken", "next"] and given_up == ["broken"]
