@@ -76,7 +76,7 @@ class QueueState:
     waiting: dict[str, dict[str, datetime]] = field(
         default_factory=dict
     )  # queue -> caller uniqueid -> joined
-    reserved: set[str] = field(default_factory=set)  # interfaces the dialer is calling right now
+    reserved: set[str] = field(default_factory=set)  # the administrators the dialer is calling now, by `seat`
     asterisk_of_queue: dict[str, str] = field(default_factory=dict)  # queue key -> the Asterisk's name
     # Per Asterisk whose QueueStatus is on its way: the events applied meanwhile, applied again after it.
     meanwhile: dict[str, list[tuple[Event, datetime]]] = field(default_factory=dict)
@@ -152,12 +152,20 @@ class QueueState:
         for member in self.members.values():
             if member.queue in queues:
                 state = member.state(now)
-                if member.interface in self.reserved and state is AdminState.FREE:
+                seat = queue_key(member.interface, self.asterisk_of_queue.get(member.queue, MAIN))
+                if seat in self.reserved and state is AdminState.FREE:
                     state = AdminState.RINGING
                 current = states.get(member.interface)
                 if current is None or order.index(state) > order.index(current):
                     states[member.interface] = state
         return states
+
+    def seat(self, interface: str, queues: Collection[str]) -> str:
+        """An administrator of these queues as the service's reservations and rests know them: the interface
+        headed by its Asterisk's name, as the queues are. Two Asterisks may each have a «PJSIP/101»; ringing
+        one for a callback leaves the other free. A clinic's queues are all on its own Asterisk."""
+        pbx = next((self.asterisk_of_queue[q] for q in queues if q in self.asterisk_of_queue), MAIN)
+        return queue_key(interface, pbx)
 
     def free(self, queues: Collection[str], now: datetime) -> list[str]:
         return [i for i, s in self.admins(queues, now).items() if s is AdminState.FREE]

@@ -91,7 +91,8 @@ class CallbackFlow(CampaignFlow):
         self.jump = jump
         self.sms = sms
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
-        self._admin_of: dict[str, str] = {}  # attempt id -> administrator interface rung for it
+        # attempt id -> the administrator rung for it (their interface) and the queues they were taken from
+        self._admin_of: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     # -- new misses and contacts --------------------------------------------------------------------
 
@@ -239,7 +240,7 @@ class CallbackFlow(CampaignFlow):
             await self._place(job, task, clinic, attempt_id, interface)
         except BaseException:
             if interface and str(attempt_id) not in self._admin_of:
-                self._let_go(interface)
+                self._let_go(interface, clinic.live_queues)
             raise
 
     async def _administrator(
@@ -269,7 +270,7 @@ class CallbackFlow(CampaignFlow):
         got = {t: t.result() for t in (ordinary, ahead) if not t.cancelled() and t.exception() is None}
         if ordinary in got:
             if ahead in got:
-                self._let_go(got[ahead])
+                self._let_go(got[ahead], queues)
             return got[ordinary]
         if ahead in got:
             return got[ahead]
@@ -278,11 +279,11 @@ class CallbackFlow(CampaignFlow):
                 raise error
         raise asyncio.CancelledError
 
-    def _let_go(self, interface: str, *, answered: bool = True) -> None:
+    def _let_go(self, interface: str, queues: tuple[str, ...], *, answered: bool = True) -> None:
         # Our pause first: the dispatcher hands a released administrator out again at once.
         if self.jump is not None:
-            self.jump.release(interface)
-        self.dispatcher.release(interface, answered=answered)
+            self.jump.release(interface, queues)
+        self.dispatcher.release(interface, queues, answered=answered)
 
     async def _place(
         self, job: DueTask, task: CallbackTask, clinic: ClinicSettings, attempt_id: AttemptId, interface: str
@@ -295,14 +296,14 @@ class CallbackFlow(CampaignFlow):
             if task.state is not TaskState.OPEN or not self.runner.still_due(step, rows, attempt_id):
                 await self.runner.drop(job)
                 if interface:
-                    self._let_go(interface)
+                    self._let_go(interface, clinic.live_queues)
                 await self.plan(job.target_id)
                 return
             campaign = CampaignKind.CALLBACK if interface else CampaignKind.AUTO_CALLBACK
             real_id = attempt_id.with_campaign(campaign)
             call = self._call(clinic, task, real_id, interface)
             if interface:
-                self._admin_of[str(real_id)] = interface
+                self._admin_of[str(real_id)] = (interface, clinic.live_queues)
             await self.tasks.first_attempt(task.task_id, self.clock.now())
             await self.runner.place(job, real_id, call, slot)
 
@@ -363,9 +364,9 @@ class CallbackFlow(CampaignFlow):
         return settled
 
     def finished(self, attempt: AttemptRow) -> None:
-        interface = self._admin_of.pop(attempt.attempt_id, "")
-        if interface:
-            self._let_go(interface, answered=attempt.result is CallResult.ANSWERED)
+        rung = self._admin_of.pop(attempt.attempt_id, None)
+        if rung is not None:
+            self._let_go(*rung, answered=attempt.result is CallResult.ANSWERED)
         self._work.put_nowait(_Work("plan", target_id=attempt.target_id))
 
     async def run(self) -> None:

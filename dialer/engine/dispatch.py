@@ -44,7 +44,7 @@ class AdminDispatcher:
         self.changed = changed
         self._waiting: list[_Waiter] = []
         self._seq = itertools.count()
-        self._resting: dict[str, datetime] = {}
+        self._resting: dict[str, datetime] = {}  # by seat (QueueState.seat)
 
     @property
     def waiting(self) -> int:
@@ -54,10 +54,14 @@ class AdminDispatcher:
         now = self.clock.now()
         if self.queues.waiting_count(queues):
             return []
-        return [i for i in self.queues.free(queues, now) if self._resting.get(i, now) <= now]
+        return [
+            i
+            for i in self.queues.free(queues, now)
+            if self._resting.get(self.queues.seat(i, queues), now) <= now
+        ]
 
     async def acquire(self, queues: Sequence[str], rank: Rank) -> str:
-        """Wait for a free administrator of these queues; the interface is reserved until `release`."""
+        """Wait for a free administrator of these queues; they are reserved until `release`."""
         waiter = _Waiter(rank, next(self._seq), tuple(queues), asyncio.get_running_loop().create_future())
         self._waiting.append(waiter)
         self._assign()
@@ -65,13 +69,15 @@ class AdminDispatcher:
             return await waiter.future
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled():
-                self.release(waiter.future.result())
+                self.release(waiter.future.result(), queues)
             raise
 
-    def release(self, interface: str, *, answered: bool = True) -> None:
-        self.queues.reserved.discard(interface)
+    def release(self, interface: str, queues: Sequence[str], *, answered: bool = True) -> None:
+        """Give back the administrator `acquire` gave for these queues."""
+        seat = self.queues.seat(interface, queues)
+        self.queues.reserved.discard(seat)
         if not answered:
-            self._resting[interface] = self.clock.now() + REST_AFTER_NO_ANSWER
+            self._resting[seat] = self.clock.now() + REST_AFTER_NO_ANSWER
             log.info("administrator %s did not pick up a callback; resting a minute", interface)
         self._assign()
 
@@ -82,7 +88,7 @@ class AdminDispatcher:
         for waiter in live:
             free = self.free(waiter.queues)
             if free:
-                self.queues.reserved.add(free[0])
+                self.queues.reserved.add(self.queues.seat(free[0], waiter.queues))
                 waiter.future.set_result(free[0])
             else:
                 self._waiting.append(waiter)

@@ -80,16 +80,17 @@ class QueueJump:
             return await waiter.future
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled():
-                self.release(waiter.future.result())
+                self.release(waiter.future.result(), queues)
             raise
         finally:
             self._waiting.pop(key, None)
 
-    def release(self, interface: str) -> None:
-        """The callback on this administrator is over (or never placed): lift our pause."""
+    def release(self, interface: str, queues: tuple[str, ...]) -> None:
+        """The callback on this administrator of these queues is over (or never placed): lift our pause."""
         if interface in self._held:
             self._held.discard(interface)
-            self.queues.reserved.discard(interface)  # still paused: nobody takes them before the unpause
+            # Still paused: nobody takes them before the unpause.
+            self.queues.reserved.discard(self.queues.seat(interface, queues))
             self._to_unpause.add(interface)
             self.changed.set()
 
@@ -128,7 +129,7 @@ class QueueJump:
                 if i not in self._held and i not in self._to_unpause and queue_stays_staffed(states, i)
             ]
             if free:
-                self.queues.reserved.add(free[0])
+                self.queues.reserved.add(self.queues.seat(free[0], waiter.queues))
                 self._held.add(free[0])
                 granted.append((waiter, free[0]))
         return granted
@@ -139,10 +140,10 @@ class QueueJump:
         except TelephonyUnavailable as err:
             log.warning("administrator %s not paused for a callback: %s", interface, err)
             self._held.discard(interface)
-            self.queues.reserved.discard(interface)
+            self.queues.reserved.discard(self.queues.seat(interface, waiter.queues))
             return
         if waiter.future.done():  # served meanwhile by a free administrator the ordinary way
-            self.release(interface)
+            self.release(interface, waiter.queues)
             return
         self.ahead.add(AheadOfQueue(self.clock.now(), waiter.callback.clinic_id, waiter.task_id, interface))
         log.info("callback %s goes ahead of the queue to %s", waiter.task_id, interface)

@@ -88,7 +88,7 @@ async def test_a_callback_inside_its_margin_takes_the_free_administrator_ahead_o
     assert ANNA in queues.reserved
     (entry,) = jump.ahead.since("c1", NOW)
     assert (entry.task_id, entry.interface, entry.at) == (7, ANNA, NOW)
-    jump.release(ANNA)
+    jump.release(ANNA, (QUEUE,))
     assert ANNA not in queues.reserved
     await clock.settle()
     assert pauses.paused == {}
@@ -136,7 +136,7 @@ async def test_a_failed_pause_holds_nobody_and_a_lost_unpause_is_made_at_link_up
     await clock.settle()
     assert taking.result() == ANNA
     pauses.down = True
-    jump.release(ANNA)
+    jump.release(ANNA, (QUEUE,))
     clock.advance(1)
     await clock.settle()
     assert pauses.paused == {ANNA: PAUSE_REASON}  # the link is down: still paused
