@@ -190,15 +190,17 @@ async def timed_replay(
 ) -> tuple[float, float]:
     """The replay with the intake's tasks of `run_core` running; its wall and CPU seconds."""
     cuts = frame_cuts(chunks)
-    gc.collect()
-    if profile is not None:
-        profile.enable()
-    if progress.timer is not None:
-        progress.timer.start()
-    c0, t0 = time.process_time(), time.perf_counter()
     async with asyncio.TaskGroup() as group:
         loops = (rt.desk, rt.events, rt.reminders, rt.callbacks, rt.inbound, rt.dispatcher)
         tasks = [group.create_task(loop.run()) for loop in loops]
+        # Their start-up work (the open callbacks planned again) comes before the stream, as in service.
+        await rt.callbacks.resumed.wait()
+        gc.collect()
+        if profile is not None:
+            profile.enable()
+        if progress.timer is not None:
+            progress.timer.start()
+        c0, t0 = time.process_time(), time.perf_counter()
         fed = f"stream fed ({len(chunks)} chunks)"
         await asyncio.wait_for(replay(rt, standin, chunks, cuts, progress, lambda: progress.mark(fed)), 300)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0

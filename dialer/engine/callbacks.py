@@ -41,7 +41,7 @@ from dialer.core.records import (
 )
 from dialer.core.stores import CallbackStore
 from dialer.engine.dispatch import AdminDispatcher, Rank
-from dialer.engine.loops import consume
+from dialer.engine.loops import consume, until_done
 from dialer.engine.queue_jump import QueueJump
 from dialer.engine.runner import Call, CampaignFlow, FlowBasics, placed_records
 from dialer.engine.sms import SmsSender, clinic_sms
@@ -91,6 +91,7 @@ class CallbackFlow(CampaignFlow):
         self.jump = jump
         self.sms = sms
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
+        self.resumed = asyncio.Event()  # the open tasks found at start-up are planned
         # attempt id -> the administrator rung for it (their interface) and the queues they were taken from
         self._admin_of: dict[str, tuple[str, tuple[str, ...]]] = {}
 
@@ -370,7 +371,9 @@ class CallbackFlow(CampaignFlow):
         self._work.put_nowait(_Work("plan", target_id=attempt.target_id))
 
     async def run(self) -> None:
-        await self.resume()
+        # Tried until it works: a database away at start-up delays the callbacks, it does not stop the service.
+        await until_done("callbacks", self.resume, self.clock)
+        self.resumed.set()
         # Closing a task and planning one are idempotent: after a failure they are simply tried again.
         await consume("callbacks", self._work, self._follow_up, self.clock, tries=FOLLOW_UP_TRIES)
 

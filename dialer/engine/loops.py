@@ -49,20 +49,37 @@ async def forever(name: str, turn: Callable[[], Awaitable[object]], clock: Clock
         try:
             await turn()
         except Exception as error:
-            if must_stop(error):
-                raise
             failures += 1
-            pause = pause_after(failures)
-            log.error(
-                "%s: a turn failed (%d in a row): %s; going on in %.0f s",
-                name,
-                failures,
-                describe_error(error),
-                pause,
-            )
-            await clock.sleep(pause)
+            await _after_failure(name, failures, error, clock)
         else:
             failures = 0
+
+
+async def _after_failure(name: str, failures: int, error: Exception, clock: Clock) -> None:
+    """Log the `failures`-th error in a row and wait the pause after it; a ServiceStop goes on up."""
+    if must_stop(error):
+        raise error
+    pause = pause_after(failures)
+    log.error(
+        "%s: a turn failed (%d in a row): %s; going on in %.0f s",
+        name,
+        failures,
+        describe_error(error),
+        pause,
+    )
+    await clock.sleep(pause)
+
+
+async def until_done(name: str, step: Callable[[], Awaitable[object]], clock: Clock) -> None:
+    """Run `step` until it works once; an error is logged and it is run again after a growing pause."""
+    failures = 0
+    while True:
+        try:
+            await step()
+            return
+        except Exception as error:
+            failures += 1
+            await _after_failure(name, failures, error, clock)
 
 
 async def consume(

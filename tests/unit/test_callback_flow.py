@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -317,3 +318,35 @@ async def test_a_callback_whose_first_planning_fails_is_planned_on_the_next_try(
     (failure,) = [r.getMessage() for r in caplog.records if r.name == "dialer.loops"]
     assert failure.startswith("callbacks: a turn failed (1 in a row): OSError")
     caplog.clear()  # the one error expected here
+
+
+async def test_a_database_away_at_start_up_delays_the_resumed_callbacks_without_stopping_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rig = clinic("agent_first")
+    rig.asterisk.patient(PHONE, NO_ANSWER)
+    call, task = stored_before_a_crash(local(11, 58))
+    taken = await rig.callback_store.record_miss(call, task, local(11, 58))
+    assert taken is not None
+    open_tasks, refused = rig.callback_store.open_tasks, []
+
+    async def away_twice() -> Any:
+        if len(refused) < 2:
+            refused.append(rig.clock.now())
+            raise OSError("connection refused")
+        return await open_tasks()
+
+    rig.callback_store.open_tasks = away_twice  # type: ignore[method-assign]
+    async with running(rig, tickers=True):
+        await rig.clock.run_until(local(12, 1))
+        assert rig.callbacks.resumed.is_set()
+    t = taken.task.target_id
+    assert [c.request.attempt_id for c in rig.asterisk.originates] == [f"callback:{t}:1"]
+    # Asked again after 1 s, then 2 s: the first call is placed once it answers.
+    assert rig.asterisk.originates[0].at < local(12, 0, 5)
+    failures = [r.getMessage() for r in caplog.records if r.name == "dialer.loops"]
+    assert [f[:40] for f in failures] == [
+        "callbacks: a turn failed (1 in a row): O",
+        "callbacks: a turn failed (2 in a row): O",
+    ]
+    caplog.clear()
