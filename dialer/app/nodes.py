@@ -271,6 +271,7 @@ class Standby:
                 await self.rt.inbound.handle(fact)
             except Exception as err:  # one bad fact never stops the takeover; its text may carry a number
                 log.warning("taking over: an inbound call's fact failed (%s)", type(err).__name__)
+                self.rt.inbound.hold(fact)  # a finished call is stored later, as the desk's own are
 
 
 def first_reason(lost: BaseExceptionGroup[AlreadyDialing | FencedOut]) -> str:

@@ -67,16 +67,16 @@ class InboundDesk:
             self._take,
             self.clock,
             tries=STORE_TRIES,
-            give_up=self._hold,
+            give_up=self.hold,
         )
 
-    def _hold(self, fact: InboundFact) -> None:
+    def hold(self, fact: InboundFact) -> None:
+        """Keep a finished call the database refused, to store it later (`keep_trying_held`)."""
         if isinstance(fact, InboundEnded):
             self.held[fact.call_id] = fact
             log.warning(
-                "inbound call %s not stored after %d tries; held, tried again every %.0f s (%d held)",
+                "inbound call %s not stored; held, tried again every %.0f s (%d held)",
                 fact.call_id,
-                STORE_TRIES,
                 HELD_RETRY_EVERY,
                 len(self.held),
             )

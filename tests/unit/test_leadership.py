@@ -238,3 +238,45 @@ def _row(attempt_id: str, world: World) -> AttemptRow:
         state=AttemptState.DIALING,
         created_at=world.clock.now(),
     )
+
+
+async def test_a_missed_call_told_again_at_the_takeover_that_the_database_refuses_is_held_and_stored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A call that ended while this node stood by is told again when it takes over; the database refusing it
+    then does not lose it: it is held and stored on a later try."""
+    caplog.set_level(logging.INFO, logger="dialer")
+    async with one_node(tmp_path) as (world, standby, _node):
+        rt, first = world.rt, rt_fence(world)
+        other = "node-b:4242:feedface"
+        taken = await rt.storage.leases.take(LEASE, other, world.clock.now(), 3.0, steal_from=first.holder)
+        assert isinstance(taken, Fence)
+        await world.run_until(lambda: "lost the dialing lease; standing by" in caplog.text, "the step back")
+
+        uid = "1795600800.301"
+        channel = "Local/100@clinic-inbound-0301;1"
+        world.pbx.emit(
+            {"Event": "Newchannel", "Channel": channel, "Uniqueid": uid, "Linkedid": uid,
+             "Context": "clinic-inbound", "Exten": "100", "CallerIDNum": "79161234598"},
+            {"Event": "Hangup", "Channel": channel, "Uniqueid": uid, "Linkedid": uid, "Cause": "16"},
+        )  # fmt: skip
+        await other_leads(world, taken, seconds=5)
+        record_miss, refused = rt.callbacks.tasks.record_miss, []
+
+        async def away_twice(*args: Any) -> Any:
+            if len(refused) < 2:
+                refused.append(args)
+                raise OSError("connection refused")
+            return await record_miss(*args)
+
+        rt.callbacks.tasks.record_miss = away_twice  # type: ignore[method-assign]
+        await world.run_until(lambda: len(standby.generations) == 2, "leading again", limit=60)
+        await world.run_until(lambda: len(refused) == 2, "the call told again, and refused twice", limit=120)
+        stored = "select count(*) as n from inbound_calls join callback_tasks using (task_id)"
+
+        async def in_database() -> bool:
+            return (await world.db(stored))[0]["n"] == 1
+
+        await world.run_until(in_database, "the held call stored", limit=120)
+        assert not rt.inbound.held
+    assert "taking over: an inbound call's fact failed (OSError)" in caplog.text
