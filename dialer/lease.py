@@ -20,7 +20,7 @@ from typing import Any
 
 from dialer.core.clock import Clock
 from dialer.core.errors import ServiceStop
-from dialer.core.fencing import Fence
+from dialer.core.fencing import Fence, Tenure
 from dialer.core.privacy import describe_error
 from dialer.sandbox.procs import pid_exists
 from dialer.storage.leases import SqlLeaseStore
@@ -60,12 +60,17 @@ async def hold_lease(leases: SqlLeaseStore, holder: str, now: datetime, ttl: flo
     return taken
 
 
-async def renew_lease(leases: SqlLeaseStore, fence: Fence, clock: Clock, ttl: float) -> None:
+async def renew_lease(
+    leases: SqlLeaseStore, fence: Fence, clock: Clock, ttl: float, tenure: Tenure | None = None
+) -> None:
     """Renew every third of the lease's life until it is lost (AlreadyDialing). A failed renewal is tried
     again every tenth of it, and each waits no longer than what is left: the holder stops at two thirds of
-    the life at the latest, however the database fails (an error at once, or no answer at all)."""
+    the life at the latest, however the database fails (an error at once, or no answer at all). `tenure` is
+    told each renewal (the lease was just taken when this starts)."""
     give_up_after = ttl * 2 / 3
     renewed = clock.monotonic()
+    tenure = tenure if tenure is not None else Tenure()
+    tenure.renewed, tenure.good_for = renewed, give_up_after
     failures = 0
     while True:
         left = renewed + give_up_after - clock.monotonic()
@@ -92,6 +97,7 @@ async def renew_lease(leases: SqlLeaseStore, fence: Fence, clock: Clock, ttl: fl
         if not held:
             raise AlreadyDialing("lost the dialing lease to another process; stopping so no one dials twice")
         renewed, failures = clock.monotonic(), 0
+        tenure.renewed = renewed
         await clock.sleep(ttl / 3)
 
 

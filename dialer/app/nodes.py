@@ -22,7 +22,7 @@ from typing import Any
 
 from dialer.app.leadership import GatedLink
 from dialer.app.parts import Runtime
-from dialer.core.fencing import Fence, FencedOut
+from dialer.core.fencing import Fence, FencedOut, Tenure
 from dialer.core.health import HealthView
 from dialer.core.inbound import InboundFact
 from dialer.engine.loops import forever
@@ -92,7 +92,7 @@ async def keep_lease(rt: Runtime, fence: Fence, *, step_back: bool) -> None:
     """Renew the lease until it is lost (AlreadyDialing). `step_back`: the node stops writing at that very
     moment, before the other leader's loops are even cancelled."""
     try:
-        await renew_lease(rt.storage.leases, fence, rt.clock, takeover_seconds(rt))
+        await renew_lease(rt.storage.leases, fence, rt.clock, takeover_seconds(rt), rt.desk.tenure)
     except AlreadyDialing:
         if step_back:
             stop_writing(rt)
@@ -106,6 +106,7 @@ async def run_leader(
     the link is already up, so what a link-up does for the leader (the calls reconciled) is done now, and a
     lost lease is stepped back from (a standby's takeover), not the end of the process."""
     rt.storage.attempts.fence = fence
+    rt.desk.tenure = Tenure(rt.clock.monotonic(), takeover_seconds(rt) * 2 / 3)
     await rt.storage.due.requeue_running()
     tasks = [
         group.create_task(keep_lease(rt, fence, step_back=taking_over), name="lease"),

@@ -31,6 +31,7 @@ from dialer.core.facts import (
     MachineAnswered,
     PatientLeg,
 )
+from dialer.core.fencing import Tenure
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult, classify
 from dialer.core.pbx_links import PbxAway
@@ -137,6 +138,8 @@ class CallDesk:
         self._machine_calls: set[str] = set()  # attempts the dialplan's machine branch took
         # With several Asterisks: whether a clinic's own one is up and reconciled (engine/pbx_gates.py).
         self.clinic_ready: Callable[[str], bool] | None = None
+        # The dialing lease's tenure while this process leads under one; with none, nothing is checked.
+        self.tenure: Tenure | None = None
 
     def register(self, handler: CallHandler, campaigns: Iterable[str]) -> None:
         """Send the facts of these campaigns' calls to `handler`."""
@@ -171,6 +174,11 @@ class CallDesk:
         self.intake.tracker.expect(attempt.attempt_id)
         # The call rate is kept on the wire: the token is taken after the write, right before sending.
         await held.start_token()
+        if self.tenure is not None and not self.tenure.fresh(self.clock.monotonic()):
+            # Paused past the lease since the row was written: another node may lead by now, and may dial
+            # this patient. Nothing is sent; the plan goes on, and its next attempt's row is fenced.
+            await self._unplaced(attempt, "the dialing lease was not renewed in time")
+            return False
         log.info("dial %s to %s", attempt.attempt_id, mask_phone(attempt.phone))
         try:
             await self.telephony.originate(request)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from dialer.core.fencing import Tenure
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
 from dialer.core.ports import OriginateRequest, RecordedOutcome
@@ -300,3 +301,40 @@ async def test_a_quick_pair_takes_the_first_key_and_logs_the_second() -> None:
         ("digit_ignored", "5"),
     ]
     assert [e.detail for e in log if e.kind == "digit_ignored"] == ["taken 2"]
+
+
+class PausedOnce(Tenure):
+    """The process was paused past its lease once, between an attempt's row and its Originate."""
+
+    def __init__(self) -> None:
+        super().__init__(renewed=0.0, good_for=1e9)
+        self.asked: list[float] = []
+
+    def fresh(self, monotonic_now: float) -> bool:
+        self.asked.append(monotonic_now)
+        return len(self.asked) > 1
+
+
+async def test_a_leader_paused_past_its_lease_after_writing_the_row_sends_nothing_for_it() -> None:
+    r = rig()
+    r.asterisk.patient(PHONE, NO_ANSWER)
+    r.desk.tenure = tenure = PausedOnce()
+    async with running(r):
+        await listed(r)
+        await r.clock.run_until(local(11, 5))
+
+    assert r.attempts.rows[FIRST].state is AttemptState.UNPLACED
+    assert [e.detail for e in r.attempts.log_of(FIRST) if e.kind == "unplaced"] == [
+        "the dialing lease was not renewed in time"
+    ]
+    # Renewed meanwhile (the lease still its own), the plan goes on; had another node taken the lease, the
+    # next attempt's row would be fenced out.
+    assert [x.request.attempt_id for x in r.asterisk.originates] == [SECOND]
+    assert len(tenure.asked) == 2
+    sent_once(r)
+
+
+def test_a_tenure_is_fresh_for_two_thirds_of_the_lease_from_its_last_renewal() -> None:
+    tenure = Tenure(renewed=100.0, good_for=20.0)
+    assert tenure.fresh(119.9) and not tenure.fresh(120.0)
+    assert not Tenure().fresh(0.0)  # never renewed: nothing may be sent under it

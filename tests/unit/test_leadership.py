@@ -280,3 +280,12 @@ async def test_a_missed_call_told_again_at_the_takeover_that_the_database_refuse
         await world.run_until(in_database, "the held call stored", limit=120)
         assert not rt.inbound.held
     assert "taking over: an inbound call's fact failed (OSError)" in caplog.text
+
+
+async def test_the_leaders_tenure_is_kept_fresh_by_its_renewals(tmp_path: Path) -> None:
+    async with one_node(tmp_path) as (world, _standby, _node):
+        tenure = world.rt.desk.tenure
+        assert tenure is not None and tenure.good_for == 2.0  # two thirds of the 3 s takeover
+        for _ in range(5):
+            await world.run_for(2.5)  # longer than the tenure: only renewals keep it fresh
+            assert tenure.fresh(world.clock.monotonic())
