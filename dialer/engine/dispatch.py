@@ -37,6 +37,16 @@ class _Waiter:
     future: asyncio.Future[str]
 
 
+async def granted(future: asyncio.Future[str], give_back: Callable[[str], None]) -> str:
+    """The administrator handed to a waiting callback; one handed to it just as it is cancelled is given back."""
+    try:
+        return await future
+    except asyncio.CancelledError:
+        if future.done() and not future.cancelled():
+            give_back(future.result())
+        raise
+
+
 class AdminDispatcher:
     def __init__(self, queues: QueueState, clock: Clock, changed: asyncio.Event) -> None:
         self.queues = queues
@@ -65,12 +75,7 @@ class AdminDispatcher:
         waiter = _Waiter(rank, next(self._seq), tuple(queues), asyncio.get_running_loop().create_future())
         self._waiting.append(waiter)
         self._assign()
-        try:
-            return await waiter.future
-        except asyncio.CancelledError:
-            if waiter.future.done() and not waiter.future.cancelled():
-                self.release(waiter.future.result(), queues)
-            raise
+        return await granted(waiter.future, lambda interface: self.release(interface, queues))
 
     def release(self, interface: str, queues: Sequence[str], *, answered: bool = True) -> None:
         """Give back the administrator `acquire` gave for these queues."""

@@ -27,6 +27,7 @@ from dialer.core.clock import Clock
 from dialer.core.ports import TelephonyUnavailable
 from dialer.core.queue_pauses import QueuePauses
 from dialer.core.queues import QueueState
+from dialer.engine.dispatch import granted
 from dialer.engine.loops import forever
 
 log = logging.getLogger("dialer.queue_jump")
@@ -77,11 +78,7 @@ class QueueJump:
         self._waiting[key] = waiter
         self.changed.set()
         try:
-            return await waiter.future
-        except asyncio.CancelledError:
-            if waiter.future.done() and not waiter.future.cancelled():
-                self.release(waiter.future.result(), queues)
-            raise
+            return await granted(waiter.future, lambda interface: self.release(interface, queues))
         finally:
             self._waiting.pop(key, None)
 
