@@ -142,14 +142,16 @@ class InboundCall:
     ) -> bytes:
         channel, uniqueid = self._chan(leg)
         agent = leg == 2
+        # A call the carrier offers is created ringing (state 4), as the product tells it from a leg it dials.
+        state = ("5", "Ringing") if agent else ("4", "Ring") if name == "Newchannel" else ("6", "Up")
         return frame(
             [
                 ("Event", name),
                 ("Privilege", privilege),
                 ("Timestamp", f"{stamp:.6f}"),
                 ("Channel", channel),
-                ("ChannelState", "6" if not agent else "5"),
-                ("ChannelStateDesc", "Up" if not agent else "Ringing"),
+                ("ChannelState", state[0]),
+                ("ChannelStateDesc", state[1]),
                 ("CallerIDNum", self.caller),
                 ("CallerIDName", self.name),
                 ("ConnectedLineNum", "<unknown>"),

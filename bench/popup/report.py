@@ -68,12 +68,12 @@ def report_load(push: Phase, args: argparse.Namespace) -> None:
 def report_push(push: Phase) -> None:
     lat = push.latencies()
     measured = push.measured()
+    to_push = [p.pushed - p.t0 for p in measured if p.pushed]
     print(
         f"\n## Pop-up over WebSocket: AgentCalled bytes -> card frame at the operator's client ({len(lat)} of "
-        f"{len(measured)} received)"
+        f"{len(measured)} received, {len(to_push)} pushed)"
     )
     print(f"  latency              {latency_ms(lat)}")
-    to_push = [p.pushed - p.t0 for p in measured if p.pushed]
     to_client = [p.received - p.pushed for p in measured if p.pushed and p.received]
     print(
         f"    bytes -> pushed    {latency_ms(to_push)}   (parse, trackers, Popups queue, card lookup, json)"
@@ -114,6 +114,8 @@ def report_costs(push: Phase, costs: CardCosts, args: argparse.Namespace) -> Non
     )
     lat = push.latencies()
     verdict = "met" if lat and 1000 * quantile(lat, 0.99) < TARGET_P99_MS else "MISSED"
+    if push.missing():
+        verdict = f"MISSED ({push.missing()} of {len(push.measured())} cards never reached their operator)"
     print(f"  target p99 < {TARGET_P99_MS:.0f} ms: {verdict}")
 
 

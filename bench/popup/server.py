@@ -65,6 +65,10 @@ class Phase:
     def measured(self) -> list[Popup]:
         return [p for p in self.popups if p.measured]
 
+    def missing(self) -> int:
+        """Measured pop-ups whose card never reached the operator's client: each one a failure, not a sample."""
+        return sum(1 for p in self.measured() if not p.received)
+
     def latencies(self, *, from_due: bool = False) -> list[float]:
         return [p.received - (p.due if from_due else p.t0) for p in self.measured() if p.received]
 
