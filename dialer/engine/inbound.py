@@ -82,8 +82,8 @@ class InboundDesk:
             )
 
     async def keep_trying_held(self) -> None:
-        """Store the calls held aside, oldest first, until each is stored. The next ones wait on the live path
-        meanwhile, never behind them."""
+        """Store the calls held aside, oldest first, until each is stored. New calls go on being stored as they
+        end meanwhile, not behind these."""
 
         async def turn() -> None:
             await self.clock.sleep(HELD_RETRY_EVERY)
