@@ -109,6 +109,15 @@ def inbound_switch(clinic_id: str, record: bool, announce: bool) -> str:
 
 
 @dataclass(frozen=True)
+class KeptFile:
+    """A recording's compressed file as kept: its name relative to the recordings folder, length and size."""
+
+    file_name: str
+    seconds: float
+    size: int
+
+
+@dataclass(frozen=True)
 class StoredRecording:
     """A recording's row: the compressed file, relative to the recordings folder, and what it holds."""
 
@@ -128,13 +137,10 @@ class StoredRecording:
 
 
 class RecordingStore(Protocol):
-    async def insert(self, raw: RawRecording, user_id: int | None) -> int:
-        """The recording's row, its file still to come; the same call, member and start give the same row."""
+    async def keep(self, raw: RawRecording, user_id: int | None, file: KeptFile) -> int:
+        """The recording's row with its file, written together: no page ever lists a recording without one.
+        The same call, member and start give the same row."""
         ...
-
-    async def finish(
-        self, recording_id: int, *, file_name: str, seconds: float, size: int, ended_at: datetime
-    ) -> None: ...
 
     async def get(self, recording_id: int) -> StoredRecording | None: ...
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -38,6 +37,7 @@ from dialer.core.recording import (
     RAW_SUFFIX,
     SEPARATOR,
     SHORTEST_SECONDS,
+    KeptFile,
     RawRecording,
     RecordingStore,
     inbound_switch,
@@ -231,14 +231,8 @@ class RecordingCollector:
         await compress(path, target)
         seconds = await seconds_of(target)
         size = (await asyncio.to_thread(target.stat)).st_size
-        recording_id = await self.store.insert(raw, user_of(raw.member, raw.clinic_id, users))
-        await self.store.finish(
-            recording_id,
-            file_name=str(relative),
-            seconds=seconds,
-            size=size,
-            ended_at=raw.started_at + timedelta(seconds=seconds),
-        )
+        kept = KeptFile(file_name=str(relative), seconds=seconds, size=size)
+        await self.store.keep(raw, user_of(raw.member, raw.clinic_id, users), kept)
         await asyncio.to_thread(path.unlink)
         log.info("recordings: call %s (%s) stored, %.1f s, %d bytes", raw.call_ref, raw.kind, seconds, size)
         return True

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.core.recording import RawRecording, StoredRecording
+from dialer.core.recording import KeptFile, RawRecording, StoredRecording
 from dialer.storage.quality_schema import recordings
 
 
@@ -34,15 +34,24 @@ class SqlRecordingStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def insert(self, raw: RawRecording, user_id: int | None) -> int:
+    async def keep(self, raw: RawRecording, user_id: int | None, file: KeptFile) -> int:
         same = select(recordings.c.recording_id).where(
             recordings.c.call_ref == raw.call_ref,
             recordings.c.member == raw.member,
             recordings.c.started_at == raw.started_at,
         )
+        kept = {
+            "file_name": file.file_name,
+            "seconds": file.seconds,
+            "bytes": file.size,
+            "ended_at": raw.started_at + timedelta(seconds=file.seconds),
+        }
         async with self.engine.begin() as conn:
             found = (await conn.execute(same)).scalar_one_or_none()
-            if found is not None:
+            if found is not None:  # the same file kept again (a crash before its spool copy was removed)
+                await conn.execute(
+                    update(recordings).where(recordings.c.recording_id == found).values(**kept)
+                )
                 return int(found)
             result = await conn.execute(
                 insert(recordings)
@@ -53,23 +62,13 @@ class SqlRecordingStore:
                     user_id=user_id,
                     member=raw.member,
                     phone=raw.phone,
-                    file_name="",
                     announced=raw.announced,
                     started_at=raw.started_at,
+                    **kept,
                 )
                 .returning(recordings.c.recording_id)
             )
             return int(result.scalar_one())
-
-    async def finish(
-        self, recording_id: int, *, file_name: str, seconds: float, size: int, ended_at: datetime
-    ) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(recordings)
-                .where(recordings.c.recording_id == recording_id)
-                .values(file_name=file_name, seconds=seconds, bytes=size, ended_at=ended_at)
-            )
 
     async def get(self, recording_id: int) -> StoredRecording | None:
         async with self.engine.connect() as conn:

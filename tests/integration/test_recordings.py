@@ -24,7 +24,7 @@ from bench.lib.carrier_numbers import TRUNK_DIAL, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
 from bench.lib.service import free_port, start_service, stop_service, wait_healthy
-from dialer.core.recording import RawRecording, recording_variables
+from dialer.core.recording import KeptFile, RawRecording, recording_variables
 from dialer.settings import RetentionSettings
 from dialer.storage.recordings import SqlRecordingStore
 from dialer.storage.repository import Storage
@@ -250,6 +250,29 @@ async def test_a_clinic_that_does_not_record_leaves_no_file_and_no_row(
         assert after == before
 
 
+async def test_a_recording_is_kept_with_its_file_in_one_write_and_kept_again_in_the_same_row(
+    database_url: str,
+) -> None:
+    """On a real SQLite file and a real PostgreSQL database: the row comes with its file's name, length and
+    size (a page never lists one without its file); the same call kept again, after a crash before its spool
+    copy was removed, is the same row."""
+    storage = await Storage.open(database_url)
+    try:
+        store = SqlRecordingStore(storage.engine)
+        started = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+        raw = RawRecording("kos", "c1", "call-1", "PJSIP/101", started, False, "79161230001")
+        first = await store.keep(raw, None, KeptFile(file_name="a.ogg", seconds=12.5, size=2000))
+        again = await store.keep(raw, None, KeptFile(file_name="a.ogg", seconds=12.5, size=2001))
+        assert again == first
+        row = await store.get(first)
+        assert row is not None
+        assert (row.file_name, row.seconds, row.bytes) == ("a.ogg", 12.5, 2001)
+        assert row.ended_at == started + timedelta(seconds=12.5)
+        assert len(await store.for_day("c1", started, started + timedelta(days=1))) == 1
+    finally:
+        await storage.close()
+
+
 async def test_the_retention_purge_deletes_old_recordings_files_and_rows_and_keeps_the_rest(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -270,8 +293,7 @@ async def test_the_retention_purge_deletes_old_recordings_files_and_rows_and_kee
             name = raw.stored_name(started)
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(b"OggS" + bytes(100))
-            kept[label] = await store.insert(raw, None)
-            await store.finish(kept[label], file_name=str(name), seconds=5.0, size=104, ended_at=started)
+            kept[label] = await store.keep(raw, None, KeptFile(file_name=str(name), seconds=5.0, size=104))
         files = sorted(folder.rglob("*.ogg"))
         dry = await purge(storage.engine, policy, now, dry_run=True, recordings_dir=folder)
         assert dry.counts.get("recordings") == 1
