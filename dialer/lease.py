@@ -60,17 +60,19 @@ async def hold_lease(leases: SqlLeaseStore, holder: str, now: datetime, ttl: flo
     return taken
 
 
-async def renew_lease(
-    leases: SqlLeaseStore, fence: Fence, clock: Clock, ttl: float, tenure: Tenure | None = None
-) -> None:
+def tenure_of_new_lease(clock: Clock, ttl: float) -> Tenure:
+    """The tenure of a lease just taken or renewed: good for two thirds of its life `ttl`, so the holder
+    stops acting on it while the other nodes still see it held."""
+    return Tenure(clock.monotonic(), ttl * 2 / 3)
+
+
+async def renew_lease(leases: SqlLeaseStore, fence: Fence, clock: Clock, ttl: float, tenure: Tenure) -> None:
     """Renew every third of the lease's life until it is lost (AlreadyDialing). A failed renewal is tried
-    again every tenth of it, and each waits no longer than what is left: the holder stops at two thirds of
-    the life at the latest, however the database fails (an error at once, or no answer at all). `tenure` is
-    told each renewal (the lease was just taken when this starts)."""
-    give_up_after = ttl * 2 / 3
-    renewed = clock.monotonic()
-    tenure = tenure if tenure is not None else Tenure()
-    tenure.renewed, tenure.good_for = renewed, give_up_after
+    again every tenth of it, and each waits no longer than what is left of `tenure`: the holder stops when it
+    runs out at the latest, however the database fails (an error at once, or no answer at all). `tenure` is
+    the one made when the lease was taken (`tenure_of_new_lease`), and is told each renewal."""
+    give_up_after = tenure.good_for
+    renewed = tenure.renewed
     failures = 0
     while True:
         left = renewed + give_up_after - clock.monotonic()

@@ -27,7 +27,7 @@ from dialer.core.health import HealthView
 from dialer.core.inbound import InboundFact
 from dialer.engine.loops import forever
 from dialer.engine.metrics import Readiness, ReadyState
-from dialer.lease import LEASE, AlreadyDialing, hold_lease, renew_lease, try_lease
+from dialer.lease import LEASE, AlreadyDialing, hold_lease, renew_lease, tenure_of_new_lease, try_lease
 
 log = logging.getLogger("dialer")
 
@@ -88,11 +88,11 @@ def stop_writing(rt: Runtime) -> None:
         rt.connection.leadership.leading = False
 
 
-async def keep_lease(rt: Runtime, fence: Fence, *, step_back: bool) -> None:
-    """Renew the lease until it is lost (AlreadyDialing). `step_back`: the node stops writing at that very
-    moment, before the other leader's loops are even cancelled."""
+async def keep_lease(rt: Runtime, fence: Fence, tenure: Tenure, *, step_back: bool) -> None:
+    """Renew the lease until it is lost (AlreadyDialing), telling `tenure` each renewal. `step_back`: the
+    node stops writing at that very moment, before the other leader's loops are even cancelled."""
     try:
-        await renew_lease(rt.storage.leases, fence, rt.clock, takeover_seconds(rt), rt.desk.tenure)
+        await renew_lease(rt.storage.leases, fence, rt.clock, takeover_seconds(rt), tenure)
     except AlreadyDialing:
         if step_back:
             stop_writing(rt)
@@ -106,10 +106,10 @@ async def run_leader(
     the link is already up, so what a link-up does for the leader (the calls reconciled) is done now, and a
     lost lease is stepped back from (a standby's takeover), not the end of the process."""
     rt.storage.attempts.fence = fence
-    rt.desk.tenure = Tenure(rt.clock.monotonic(), takeover_seconds(rt) * 2 / 3)
+    tenure = rt.desk.tenure = tenure_of_new_lease(rt.clock, takeover_seconds(rt))
     await rt.storage.due.requeue_running()
     tasks = [
-        group.create_task(keep_lease(rt, fence, step_back=taking_over), name="lease"),
+        group.create_task(keep_lease(rt, fence, tenure, step_back=taking_over), name="lease"),
         group.create_task(rt.desk.run(), name="facts"),
         group.create_task(rt.events.run(), name="attempt-log"),
         group.create_task(rt.worker.run(), name="worker"),

@@ -32,7 +32,7 @@ class FencedOut(ServiceStop):
 @dataclass
 class Tenure:
     """How long this node may still act on its lease, by its own monotonic clock: from its last renewal
-    (`renewed`) for `good_for` seconds, two thirds of the lease's life. The database's fence stops an old
+    (`renewed`) for `good_for` seconds, less than the lease's life. The database's fence stops an old
     leader's attempt rows; this stops what follows a row already written (the Originate), when the process
     was paused past its lease between the two and has not yet seen it lost."""
 
