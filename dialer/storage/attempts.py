@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Insert, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.fencing import Fence
@@ -37,6 +37,21 @@ def attempt_from_row(r: Any) -> AttemptRow:
     )
 
 
+def new_attempt(row: AttemptRow) -> Insert:
+    """The statement that writes `row` as a new, open attempt; run it only after the fence's check."""
+    return insert(attempts).values(
+        attempt_id=row.attempt_id,
+        clinic_id=row.clinic_id,
+        target_id=row.target_id,
+        n=row.n,
+        phone=row.phone,
+        trunk=row.trunk,
+        state=row.state.value,
+        created_at=row.created_at,
+        settled=Settled.OPEN.value,
+    )
+
+
 class SqlAttemptStore:
     def __init__(self, engine: AsyncEngine, batches: SqliteBatchWriter | PgBatchWriter | None = None) -> None:
         self.engine = engine
@@ -54,19 +69,7 @@ class SqlAttemptStore:
         async with self.engine.begin() as conn:
             await check_fence(conn, self.fence)
             await _insert_events(conn, log)
-            await conn.execute(
-                insert(attempts).values(
-                    attempt_id=row.attempt_id,
-                    clinic_id=row.clinic_id,
-                    target_id=row.target_id,
-                    n=row.n,
-                    phone=row.phone,
-                    trunk=row.trunk,
-                    state=row.state.value,
-                    created_at=row.created_at,
-                    settled=Settled.OPEN.value,
-                )
-            )
+            await conn.execute(new_attempt(row))
 
     async def get(self, attempt_id: str) -> AttemptRow | None:
         async with self.engine.connect() as conn:

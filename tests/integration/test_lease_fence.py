@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 
 from dialer.core.fencing import Fence, FencedOut
 from dialer.core.records import AttemptRow, AttemptState
+from dialer.storage.attempts import new_attempt
 from dialer.storage.leases import check_fence
 from dialer.storage.repository import Storage
 from dialer.storage.schema import attempts, targets
@@ -90,19 +91,7 @@ async def test_a_takeover_waits_for_a_write_already_fenced_and_the_next_write_is
         async with storage.engine.connect() as conn:
             transaction = await conn.begin()
             await check_fence(conn, old)
-            row = attempt(1)
-            await conn.execute(
-                insert(attempts).values(
-                    attempt_id=row.attempt_id,
-                    clinic_id=row.clinic_id,
-                    target_id=row.target_id,
-                    n=row.n,
-                    phone=row.phone,
-                    trunk=row.trunk,
-                    state=row.state.value,
-                    created_at=row.created_at,
-                )
-            )
+            await conn.execute(new_attempt(attempt(1)))
             takeover = asyncio.create_task(leases.take("dialing", NEW, NOW + timedelta(seconds=TTL + 1), TTL))
             await asyncio.sleep(0.5)
             assert not takeover.done()  # held behind the fenced write
