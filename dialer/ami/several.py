@@ -22,7 +22,7 @@ from dialer.ami.connection import AmiConnection, EventSink
 from dialer.ami.parser import Frame
 from dialer.ami.queue_pause import AmiQueuePauses
 from dialer.ami.telephony import AmiTelephony
-from dialer.core.pbx_links import ASTERISK_ID, MAIN, headed
+from dialer.core.pbx_links import ASTERISK_ID, MAIN, headed, queue_key, unheaded
 from dialer.core.ports import LinkHook, LiveChannel, OriginateRequest, RecordedOutcome, TelephonyUnavailable
 
 CLINIC_VARIABLE = "DIALER_CLINIC"
@@ -183,30 +183,30 @@ class SeveralTelephony:
 
 
 class SeveralQueuePauses:
-    """QueuePause on the Asterisk whose queues have the member (each that does, if two share an interface name,
-    as two clinics' phones "PJSIP/101" may: then both are paused, never a phone no queue announced)."""
+    """QueuePause on the seat's own Asterisk, and only once its queues announced the member there: two
+    clinics' phones "PJSIP/101" on two Asterisks are paused apart, and a phone no queue announced never."""
 
     def __init__(self, parts: Mapping[str, AmiQueuePauses], places: ChannelPlaces) -> None:
         self.parts = dict(parts)
         self.places = places
 
-    def _of(self, interface: str) -> list[AmiQueuePauses]:
-        names = self.places.members.get(interface)
-        if not names:
+    def _of(self, seat: str) -> tuple[AmiQueuePauses, str]:
+        name, interface = unheaded(seat, self.parts)
+        if name not in self.places.members.get(interface, ()) or name not in self.parts:
             raise TelephonyUnavailable("no Asterisk announced this queue member")
-        return [self.parts[name] for name in sorted(names) if name in self.parts]
+        return self.parts[name], interface
 
-    async def pause(self, interface: str, reason: str) -> None:
-        for part in self._of(interface):
-            await part.pause(interface, reason)
+    async def pause(self, seat: str, reason: str) -> None:
+        part, interface = self._of(seat)
+        await part.pause(interface, reason)
 
-    async def unpause(self, interface: str) -> None:
-        for part in self._of(interface):
-            await part.unpause(interface)
+    async def unpause(self, seat: str) -> None:
+        part, interface = self._of(seat)
+        await part.unpause(interface)
 
     async def paused_with(self, reason: str) -> set[str]:
         paused: set[str] = set()
-        for part in self.parts.values():
+        for name, part in self.parts.items():
             if part.connection.connected:
-                paused |= await part.paused_with(reason)
+                paused |= {queue_key(interface, name) for interface in await part.paused_with(reason)}
         return paused

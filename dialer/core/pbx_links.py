@@ -25,6 +25,12 @@ def queue_key(queue: str, name: str) -> str:
     return queue if name == MAIN else f"{name}/{queue}"
 
 
+def unheaded(key: str, names: Collection[str]) -> tuple[str, str]:
+    """A key made by `queue_key` as (its Asterisk's name, the name that Asterisk knows)."""
+    name = asterisk_of(key, names)
+    return name, key if name == MAIN else key.removeprefix(f"{name}/")
+
+
 def asterisk_of(uniqueid: str, names: Collection[str], default: str = MAIN) -> str:
     """The Asterisk an id came from: the name heading it (`east/…`), else `default` (main's ids are bare)."""
     head, slash, _ = uniqueid.partition("/")

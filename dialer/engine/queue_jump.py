@@ -63,6 +63,7 @@ class QueueJump:
         self.ahead = ahead
         self._waiting: dict[str, _Waiter] = {}
         self._seq = itertools.count()
+        # Seats (QueueState.seat), as the pauses name them.
         self._held: set[str] = set()  # paused by us for a callback that is still on
         self._to_unpause: set[str] = set()
 
@@ -84,11 +85,12 @@ class QueueJump:
 
     def release(self, interface: str, queues: tuple[str, ...]) -> None:
         """The callback on this administrator of these queues is over (or never placed): lift our pause."""
-        if interface in self._held:
-            self._held.discard(interface)
+        seat = self.queues.seat(interface, queues)
+        if seat in self._held:
+            self._held.discard(seat)
             # Still paused: nobody takes them before the unpause.
-            self.queues.reserved.discard(self.queues.seat(interface, queues))
-            self._to_unpause.add(interface)
+            self.queues.reserved.discard(seat)
+            self._to_unpause.add(seat)
             self.changed.set()
 
     async def link_up(self) -> None:
@@ -120,24 +122,27 @@ class QueueJump:
             if not self.queues.waiting_count(waiter.queues):
                 continue  # nobody to go ahead of: the ordinary hand-out serves it
             states = self.queues.admins(waiter.queues, now)
+            ours = self._held | self._to_unpause
             free = [
                 i
                 for i in self.queues.free(waiter.queues, now)
-                if i not in self._held and i not in self._to_unpause and queue_stays_staffed(states, i)
+                if self.queues.seat(i, waiter.queues) not in ours and queue_stays_staffed(states, i)
             ]
             if free:
-                self.queues.reserved.add(self.queues.seat(free[0], waiter.queues))
-                self._held.add(free[0])
+                seat = self.queues.seat(free[0], waiter.queues)
+                self.queues.reserved.add(seat)
+                self._held.add(seat)
                 granted.append((waiter, free[0]))
         return granted
 
     async def _grant(self, waiter: _Waiter, interface: str) -> None:
+        seat = self.queues.seat(interface, waiter.queues)
         try:
-            await self.pauses.pause(interface, PAUSE_REASON)
+            await self.pauses.pause(seat, PAUSE_REASON)
         except TelephonyUnavailable as err:
-            log.warning("administrator %s not paused for a callback: %s", interface, err)
-            self._held.discard(interface)
-            self.queues.reserved.discard(self.queues.seat(interface, waiter.queues))
+            log.warning("administrator %s not paused for a callback: %s", seat, err)
+            self._held.discard(seat)
+            self.queues.reserved.discard(seat)
             return
         if waiter.future.done():  # served meanwhile by a free administrator the ordinary way
             self.release(interface, waiter.queues)
@@ -147,10 +152,10 @@ class QueueJump:
         waiter.future.set_result(interface)
 
     async def _unpause_all(self) -> None:
-        for interface in sorted(self._to_unpause - self._held):
+        for seat in sorted(self._to_unpause - self._held):
             try:
-                await self.pauses.unpause(interface)
+                await self.pauses.unpause(seat)
             except TelephonyUnavailable as err:
-                log.warning("administrator %s still paused for a callback: %s", interface, err)
+                log.warning("administrator %s still paused for a callback: %s", seat, err)
                 return  # tried again at the next turn or link-up
-            self._to_unpause.discard(interface)
+            self._to_unpause.discard(seat)

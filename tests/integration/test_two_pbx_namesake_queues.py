@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +134,54 @@ async def test_each_supervisor_sees_the_queue_of_her_own_asterisk_not_its_namesa
 
 async def _both_free(base: str) -> bool:
     return [seen(await board(base, u)) for u in ("sup-west", "sup-east")] == [(0, {ADMIN1: "free"})] * 2
+
+
+def paused_reason(box: SandboxHandle, interface: str) -> str | None:
+    """The member's pause as its Asterisk's queue shows it: the reason, "" for none given, None if not paused."""
+    line = next(line for line in box.rx(f"queue show {QUEUE}").splitlines() if interface in line)
+    if "paused" not in line.lower():
+        return None
+    reason = re.search(r"paused:(\S*)", line, re.IGNORECASE)
+    return reason.group(1).strip() if reason else ""
+
+
+async def test_at_start_up_only_the_asterisk_whose_administrator_the_service_paused_is_unpaused(
+    sandbox: SandboxHandle, second_sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    """East's admin1 was left paused «перезвон» by a run killed during a callback; west's admin1, her namesake,
+    paused herself for lunch. The next start lifts east's pause only: an unpause names an interface, and sent
+    to west it would end her lunch."""
+    west, east = sandbox, second_sandbox
+    west_ami = await RawAmi.logged_in(west.host, west.port, west.username, west.secret)
+    east_ami = await RawAmi.logged_in(east.host, east.port, east.username, east.secret)
+    port = free_port()
+    process = None
+    try:
+        for box, ami, reason in ((west, west_ami, "обед"), (east, east_ami, "перезвон")):
+            for admin in ADMINS:
+                box.rx(f"queue remove member Local/{admin}@sandbox-agents from {QUEUE}")
+            box.rx(f"queue add member {ADMIN1} to {QUEUE}")
+            reply = await ami.send(
+                "QueuePause", [("Interface", ADMIN1), ("Paused", "true"), ("Reason", reason)]
+            )
+            assert reply.get("Response") == "Success", reply
+        assert (paused_reason(west, ADMIN1), paused_reason(east, ADMIN1)) == ("обед", "перезвон")
+        async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
+            home = DialerHome(tmp_path)
+            home.write(config(west, east, twilio, port))
+            base = f"http://127.0.0.1:{port}"
+            process = await start_service(home.root, home.config)
+            await wait_healthy(base, timeout=30)
+
+            async def east_unpaused() -> bool:
+                return paused_reason(east, ADMIN1) is None
+
+            await until(east_unpaused, "east's admin1 unpaused", timeout=20, every=0.5)
+            assert paused_reason(west, ADMIN1) == "обед"
+    finally:
+        for box in (west, east):
+            box.rx(f"queue remove member {ADMIN1} from {QUEUE}")
+        if process is not None:
+            await stop_service(process)
+        await west_ami.close()
+        await east_ami.close()

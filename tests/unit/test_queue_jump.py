@@ -11,8 +11,9 @@ import pytest
 
 from dialer.core.callback_priority import PAUSE_REASON, AheadLog, WaitingCallback
 from dialer.core.clock import FakeClock
+from dialer.core.pbx_links import queue_key
 from dialer.core.ports import TelephonyUnavailable
-from dialer.core.queues import INUSE, NOT_INUSE, QueueState
+from dialer.core.queues import INUSE, NOT_INUSE, AdminState, QueueState
 from dialer.engine.queue_jump import QueueJump
 
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
@@ -171,3 +172,34 @@ async def test_with_nobody_waiting_in_the_queue_nobody_is_paused(
     assert not taking.done() and pauses.calls == [] and jump.ahead.since("c1", NOW) == []
     taking.cancel()
     await asyncio.gather(taking, return_exceptions=True)
+
+
+async def test_a_namesake_on_another_asterisk_is_neither_paused_nor_unpaused_for_this_ones_callback() -> None:
+    """West and east each have a queue «400» with a «PJSIP/101» and a «PJSIP/102» in it: a callback ahead of
+    west's queue pauses west's 101 alone, and its end unpauses west's alone; east's 101 keeps taking east's
+    callers."""
+    clock, queues, pauses = FakeClock(NOW), QueueState(), Pauses()
+    for pbx in ("west", "east"):
+        for interface, status in ((ANNA, NOT_INUSE), (BORIS, INUSE)):
+            queues.feed({**member(interface, status), "Interface": interface}, NOW, pbx)
+        queues.feed({"Event": "QueueCallerJoin", "Queue": QUEUE, "Uniqueid": f"{pbx}-caller"}, NOW, pbx)
+    west, east = (queue_key(QUEUE, "west"),), (queue_key(QUEUE, "east"),)
+    jump = QueueJump(
+        queues=queues,
+        pauses=pauses,
+        clock=clock,
+        margin=timedelta(minutes=5),
+        changed=asyncio.Event(),
+        ahead=AheadLog(),
+    )
+    runner = asyncio.create_task(jump.run())
+    try:
+        got = await asyncio.wait_for(jump.take(callback(timedelta(minutes=2)), 7, west), 1)
+        assert got == ANNA and pauses.paused == {f"west/{ANNA}": PAUSE_REASON}
+        assert queues.admins(east, NOW)[ANNA] is AdminState.FREE
+        jump.release(ANNA, west)
+        await clock.settle()
+        assert pauses.calls == [("pause", f"west/{ANNA}"), ("unpause", f"west/{ANNA}")]
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)

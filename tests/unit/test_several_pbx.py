@@ -219,20 +219,36 @@ def test_the_board_line_names_the_asterisk_the_time_and_the_clinics_that_wait() 
     )
 
 
-async def test_a_queue_pause_goes_only_to_the_asterisks_whose_queues_have_the_member() -> None:
+class SentPauses(AmiQueuePauses):
+    """One Asterisk's QueuePause actions as sent, its link taken as up."""
+
+    def __init__(self) -> None:
+        super().__init__(link(0))
+        self.sent: list[tuple[str, bool]] = []
+
+    async def _set(self, interface: str, paused: bool, reason: str) -> None:
+        self.sent.append((interface, paused))
+
+
+async def test_a_queue_pause_goes_only_to_the_seats_asterisk_once_its_queues_announced_the_member() -> None:
     places = ChannelPlaces()
     main, east = places.sink("main", lambda f: None), places.sink("east", lambda f: None)
     main({"Event": "QueueMemberStatus", "Queue": "reception", "Interface": "PJSIP/101"})
     east({"Event": "QueueMemberAdded", "Queue": "east-reception", "Interface": "PJSIP/201"})
     east({"Event": "QueueMemberStatus", "Queue": "east-reception", "Interface": "PJSIP/101"})
     assert places.members == {"PJSIP/101": {"main", "east"}, "PJSIP/201": {"east"}}
-    parts = {"main": AmiQueuePauses(link(1)), "east": AmiQueuePauses(link(2))}
-    pauses = SeveralQueuePauses(parts, places)
-    with pytest.raises(TelephonyUnavailable, match="no Asterisk announced"):
-        await pauses.pause("PJSIP/999", "callback")
-    with pytest.raises(TelephonyUnavailable):  # known on east, whose link is down: not sent anywhere else
-        await pauses.pause("PJSIP/201", "callback")
-    assert await pauses.paused_with("callback") == set()  # no link up: nothing to ask
+    sent = {"main": SentPauses(), "east": SentPauses()}
+    pauses = SeveralQueuePauses(sent, places)
+    await pauses.pause("east/PJSIP/101", "callback")  # east's 101, not main's namesake
+    await pauses.unpause("PJSIP/101")  # main's 101, not east's
+    assert sent["east"].sent == [("PJSIP/101", True)] and sent["main"].sent == [("PJSIP/101", False)]
+    for never_announced in ("PJSIP/999", "PJSIP/201", "west/PJSIP/101"):
+        with pytest.raises(TelephonyUnavailable, match="no Asterisk announced"):
+            await pauses.pause(never_announced, "callback")
+    down = SeveralQueuePauses({"main": AmiQueuePauses(link(1)), "east": AmiQueuePauses(link(2))}, places)
+    with pytest.raises(TelephonyUnavailable):  # east's, whose link is down: not sent anywhere else
+        await down.pause("east/PJSIP/201", "callback")
+    assert await down.paused_with("callback") == set()  # no link up: nothing to ask
 
 
 def task(task_id: str, clinic_id: str) -> DueTask:
