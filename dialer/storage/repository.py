@@ -78,7 +78,7 @@ class Storage:
             reports=SqlReportStore(engine),
             recalls=SqlRecallStore(engine),
             outbox=SqlOutboxStore(engine),
-            worklists=SqlWorklistStore(engine),
+            worklists=SqlWorklistStore(engine, batches),
             audit=SqlAuditLog(engine),
         )
 

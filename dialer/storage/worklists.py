@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, datetime
 
@@ -12,16 +13,26 @@ from dialer.core.records import TargetState
 from dialer.core.worklist_states import DiaryState, OfferState, WaitingState
 from dialer.core.worklists import DiaryEntry, Offer, OfferMade, TargetRow
 from dialer.storage.appointments import VISIT_PATIENT
+from dialer.storage.fastbatch import SqliteBatchWriter
 from dialer.storage.journal_schema import diary, feedback, offers, waiting_list
+from dialer.storage.pgbatch import PgBatchWriter
 from dialer.storage.schema import appointments, patients, targets
 from dialer.storage.targets import active_id, finish_target, open_target
 from dialer.storage.upsert import insert_ignore
 from dialer.storage.worklists_offers import make_offers
 
+# Anyone open on the waiting list of these clinics (a JSON array), read before an offer's transaction.
+_ANYONE_WAITS_SQLITE = (
+    "SELECT 1 FROM waiting_list WHERE state = ? AND clinic_id IN (SELECT value FROM json_each(?)) LIMIT 1"
+)
+_ANYONE_WAITS_PG = "SELECT 1 FROM waiting_list WHERE state = $1 AND clinic_id = ANY($2::text[]) LIMIT 1"
+
 
 class SqlWorklistStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, batches: SqliteBatchWriter | PgBatchWriter | None = None) -> None:
         self.engine = engine
+        # Reads straight on sqlite3 or asyncpg (fastbatch.py, pgbatch.py): one hand-off, not one per statement.
+        self.batches = batches
 
     async def target(self, target_id: int) -> TargetRow | None:
         async with self.engine.connect() as conn:
@@ -128,10 +139,29 @@ class SqlWorklistStore:
     ) -> list[tuple[str, OfferMade]]:
         """Offer several freed (clinic, appointment) slots at once, all or none of them: one read, one
         transaction. Each offer made with its clinic, in the order the slots were freed."""
-        if not freed:
+        if not freed or not await self._anyone_waits({clinic for clinic, _ in freed}):
             return []
         async with self.engine.begin() as conn:
             return await make_offers(conn, freed, now)
+
+    async def _anyone_waits(self, clinics: set[str]) -> bool:
+        """Whether anyone is open on these clinics' waiting lists: most cancellations free a slot nobody waits
+        for, and are answered by this one read rather than a whole offer's transaction."""
+        state, wanted = WaitingState.OPEN.value, sorted(clinics)
+        if isinstance(self.batches, SqliteBatchWriter):
+            found = await self.batches.read(
+                lambda conn: conn.execute(_ANYONE_WAITS_SQLITE, (state, json.dumps(wanted))).fetchone()
+            )
+        elif isinstance(self.batches, PgBatchWriter):
+            found = await self.batches.run(lambda conn: conn.fetchval(_ANYONE_WAITS_PG, state, wanted))
+        else:
+            async with self.engine.connect() as conn:
+                found = await conn.scalar(
+                    select(waiting_list.c.entry_id)
+                    .where(waiting_list.c.state == state, waiting_list.c.clinic_id.in_(wanted))
+                    .limit(1)
+                )
+        return found is not None
 
     async def offer(self, target_id: int) -> Offer | None:
         async with self.engine.connect() as conn:

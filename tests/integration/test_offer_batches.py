@@ -39,12 +39,12 @@ async def _visits(storage: Storage, *appointment_ids: str) -> None:
             )
 
 
-async def _waiting(storage: Storage, *phones: str) -> None:
+async def _waiting(storage: Storage, *phones: str, clinic_id: str = "c1") -> None:
     async with storage.engine.begin() as conn:
         for n, phone in enumerate(phones):
             await conn.execute(
                 insert(waiting_list).values(
-                    clinic_id="c1",
+                    clinic_id=clinic_id,
                     phone=phone,
                     patient_id=f"W-{n}",
                     doctor=SURGEON,
@@ -100,3 +100,27 @@ async def test_a_batch_cut_between_its_writes_leaves_nothing_and_runs_whole_agai
     assert [offer.phone for _, offer in made] == ["+79161234567", "+79167654321"]
     rows, called = await _rows(storage)
     assert [(r.appointment_id, r.entry_id) for r in rows] == [("V-1", 1), ("V-2", 2)] and len(called) == 2
+
+
+async def test_a_slot_nobody_of_its_clinic_waits_for_is_answered_without_an_offers_transaction(
+    storage: Storage,
+) -> None:
+    """Another clinic's waiting patient is no one to offer c1's slot to; with nobody of c1 waiting, no
+    transaction is opened for it. Once a c1 patient waits, the slot is offered to them."""
+    await _visits(storage, "V-1")
+    await _waiting(storage, "+79161234567", clinic_id="c2")
+    begun = 0
+
+    def count(conn: Any) -> None:
+        nonlocal begun
+        begun += 1
+
+    event.listen(storage.engine.sync_engine, "begin", count)
+    try:
+        assert await storage.worklists.next_offers([("c1", "V-1")], NOW) == []
+        assert begun == 0
+        await _waiting(storage, "+79167654321")
+        made = await storage.worklists.next_offers([("c1", "V-1")], NOW)
+    finally:
+        event.remove(storage.engine.sync_engine, "begin", count)
+    assert [(clinic, offer.phone) for clinic, offer in made] == [("c1", "+79167654321")] and begun >= 1
