@@ -85,6 +85,12 @@ class AmiProtocol(asyncio.Protocol):
         self.wire.write(str(action).encode("utf-8"))
         return cast("asyncio.Future[Any]", action.future)
 
+    def tell(self, action: Any) -> None:
+        """Write one panoramisk Action nobody waits for: its answer, unclaimed, is dropped as it comes."""
+        if self.wire is None or self.closed:
+            raise AmiLinkLost("no AMI link")
+        self.wire.write(str(action).encode("utf-8"))
+
     def data_received(self, data: bytes) -> None:
         recorder = self.link.recorder
         if recorder is not None:
@@ -318,6 +324,12 @@ class AmiConnection:
         self._link_down.set()
         if self.protocol is not None:
             self.protocol.close()
+
+    def tell(self, fields: dict[str, Any]) -> None:
+        """Send one action without waiting for its answer: for housekeeping whose failure changes nothing."""
+        if not self.connected or self.protocol is None:
+            raise AmiLinkLost("no AMI link")
+        self.protocol.tell(Action(fields, as_list=False))
 
     async def action(
         self, fields: dict[str, Any], *, as_list: bool | None = None, timeout: float = 10.0

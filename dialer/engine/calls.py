@@ -338,18 +338,11 @@ class CallDesk:
             self._notify(row).finished(row)
 
     async def _forget_finished(self) -> None:
-        """Delete the hangup handler's AstDB record of each stored call, off the fact path (one batch)."""
-
-        async def forget(attempt_id: str) -> None:
-            # Without a link the record stays: harmless, it is only ever read for open attempts.
-            with contextlib.suppress(TelephonyUnavailable):
-                await self.telephony.forget_outcome(attempt_id)
-
-        queued = [await self._to_forget.get()]
-        while not self._to_forget.empty():
-            queued.append(self._to_forget.get_nowait())
-        # All at once: the answers' waits overlap, a batch's ends cost one round trip, not one each.
-        await asyncio.gather(*(forget(attempt_id) for attempt_id in queued))
+        """Delete the hangup handler's AstDB record of each stored call, off the fact path."""
+        attempt_id = await self._to_forget.get()
+        # Without a link the record stays: harmless, it is only ever read for open attempts.
+        with contextlib.suppress(TelephonyUnavailable):
+            await self.telephony.forget_outcome(attempt_id)
 
     def drop_all(self) -> None:
         """Forget every call in the air and give back their trunk channels, and let the worker wait for the
