@@ -5,6 +5,7 @@
     .venv/bin/python -m bench.board_build --only large --variants shipped
     .venv/bin/python -m bench.board_build --fresh          # regenerate the cached databases
     .venv/bin/python -m bench.board_build --database postgresql --size large,10m   # PostgreSQL only, 1M and 10M
+    .venv/bin/python -m bench.board_build --size large --day 2026-12-02   # the chain ending on a Wednesday at 17:00
 
 `--database both` (the default where Debian's postgresql package is installed) builds on the SQLite file and on
 the same rows in a throwaway PostgreSQL cluster (bench/webdb/pg.py: the cluster the tests start, the database
@@ -39,12 +40,15 @@ EXPLAIN QUERY PLAN: which query costs what, and why.
 
 Variants (each on its own copy of the same file):
 
-  before   without the board indexes of migration 0005: the runtime opens the copy (to the newest
-           revision), then the indexes are taken away as that migration's downgrade does.
+  before   without the board indexes of migration 0005 (nor 0017's): the runtime opens the copy (to the
+           newest revision), then the indexes are taken away as those migrations' downgrades do.
   rows     the board's service level from the day's rows read into Python (figures, by_hour), without
            migration 0016's wider day index: the board as it was before the database added the hours up.
-  shipped  the schema as the migrations make it now (0005 and 0016 included). The product never runs ANALYZE,
-           so SQLite plans without statistics in all.
+  narrow   without migration 0017's covering indexes (the day's visits with their reminder status and
+           attendance, the calls by target with state and result, the SMS by target with status): the funnel
+           and the report's visits fetching a row for each visit, call and message, as before them.
+  shipped  the schema as the migrations make it now (0005, 0016 and 0017 included). The product never runs
+           ANALYZE, so SQLite plans without statistics in all.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any
@@ -73,13 +77,19 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.lib.report import quantile
-from bench.web_data import cached, clock_of
+from bench.web_data import AFTERNOON, cached, clock_of
 from bench.web_env import busy_check, describe
 from bench.webdb import pg
-from bench.webdb.indexes import WITHOUT_BOARD_INDEXES, WITHOUT_DAY_SUMS_INDEX, take_away
+from bench.webdb.indexes import (
+    WITHOUT_BOARD_INDEXES,
+    WITHOUT_DAY_SUMS_INDEX,
+    WITHOUT_FUNNEL_INDEXES,
+    take_away,
+)
 from bench.webdb.quality import QualityRows, add_quality_rows
-from bench.webdb.volume import Built, Volume, bench_settings
+from bench.webdb.volume import CACHE, ZONE, Built, Volume, bench_settings
 from dialer.app import Runtime, build_web_app, open_runtime
+from dialer.core.clock import RehearsalClock
 from dialer.core.sla import ANSWER_TARGET_SECONDS, CallStat, TaskStat, by_hour, figures
 from dialer.core.sla_sums import hour_starts, summed_day
 from dialer.settings import ClinicSettings
@@ -94,7 +104,7 @@ from tests.postgres_plugin import PostgresCluster
 
 CLINIC = "c1"
 TARGET_MS = 100.0
-VARIANTS = ("before", "rows", "shipped")
+VARIANTS = ("before", "rows", "narrow", "shipped")
 BACKENDS = ("sqlite", "postgresql")
 SIZES = {"small": Volume.small, "large": Volume, "10m": Volume.huge}
 
@@ -153,10 +163,9 @@ async def python_side(
         users = await rt.storage.users.all()
         t6 = time.perf_counter()
         hours = hour_starts(start.date(), clinic.timezone)
-        sums = await rt.storage.sla.call_sums(
+        sums, day_tasks = await rt.storage.sla.day_sums(
             clinic.id, hours, start + timedelta(days=1), ANSWER_TARGET_SECONDS
         )
-        day_tasks = await rt.storage.sla.task_rows(clinic.id, start, start + timedelta(days=1))
         summed_day(sums, day_tasks, clinic.timezone, now)
         t7 = time.perf_counter()
         for key, a, b in (
@@ -166,7 +175,7 @@ async def python_side(
             ("hours_svg", t3, t4),
             ("json.dumps", t4, t5),
             (f"users.all ({len(users)} rows)", t5, t6),
-            ("call_sums + task_rows + summed_day (what the board does now)", t6, t7),
+            ("day_sums + summed_day (what the board does now)", t6, t7),
         ):
             times.setdefault(key, []).append(b - a)
     return {k: 1000 * statistics.median(v) for k, v in times.items()}, len(calls), len(tasks)
@@ -278,6 +287,8 @@ async def run_variant(
         supervisor = await rt.storage.users.by_name("boss")
         if supervisor is None:
             raise RuntimeError(f"{built.path.name} has no supervisor 'boss': regenerate it with --fresh")
+        if variant in ("before", "narrow"):
+            await take_away(rt.storage.engine, WITHOUT_FUNNEL_INDEXES)
         if variant == "before":
             await take_away(rt.storage.engine, WITHOUT_BOARD_INDEXES)
         if variant == "rows":
@@ -466,6 +477,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {VARIANTS}")
     p.add_argument("--fresh", action="store_true", help="regenerate the cached databases")
+    p.add_argument(
+        "--day",
+        type=date.fromisoformat,
+        help="end the chain at 17:00 of this day in the clinics' zone (default: today there)",
+    )
     args = p.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
     for v in variants:
@@ -487,7 +503,16 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-board-") as tmp, ExitStack() as stack:
         cluster = stack.enter_context(pg.cluster()) if "postgresql" in backends else None
         for name in sizes:
-            built = cached(SIZES[name](), fresh=args.fresh)
+            built = (
+                cached(SIZES[name](), fresh=args.fresh)
+                if args.day is None
+                else cached(
+                    SIZES[name](),
+                    fresh=args.fresh,
+                    cache=CACHE.with_name("bench-web-days"),
+                    clock=RehearsalClock.reading(datetime.combine(args.day, AFTERNOON, ZONE)),
+                )
+            )
             print(
                 f"\n{name} DB: {built.path.name}, generated {built.generated_at:%Y-%m-%d %H:%M} UTC, "
                 + ", ".join(f"{k} {v:,}" for k, v in built.counts.items())

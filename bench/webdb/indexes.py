@@ -22,6 +22,14 @@ WITHOUT_DAY_SUMS_INDEX = (
     "DROP INDEX ix_inbound_calls_day",
     "CREATE INDEX ix_inbound_calls_day ON inbound_calls (clinic_id, started_at)",
 )
+# What migration 0017_funnel_covering_indexes's downgrade does.
+WITHOUT_FUNNEL_INDEXES = (
+    "DROP INDEX ix_sms_messages_target",
+    "CREATE INDEX ix_sms_messages_target ON sms_messages (target_id)",
+    "DROP INDEX ix_attempts_target_state",
+    "DROP INDEX ix_appointments_visits",
+    "CREATE INDEX ix_appointments_visits ON appointments (clinic_id, visit_day, appointment_id, patient_id)",
+)
 # What migration 0006_card_indexes's downgrade does.
 WITHOUT_CARD_INDEXES = (
     "DROP INDEX ix_recalls_phone",

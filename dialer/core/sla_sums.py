@@ -61,24 +61,23 @@ def hour_starts(day: date, tz: ZoneInfo) -> list[HourStart]:
 class SlaSums(Protocol):
     """A store that adds up a clinic's calls by local hour itself (SQL), and gives the callback tasks."""
 
-    async def call_sums(
+    async def day_sums(
         self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
-    ) -> dict[int, CallSums]:
-        """Sums of the clinic's calls started in [hours[0].at, end), by the hour each started in."""
+    ) -> tuple[dict[int, CallSums], list[TaskStat]]:
+        """Sums of the clinic's calls started in [hours[0].at, end), by the hour each started in, and the
+        callback tasks that start in that span: read together, as one look at the day."""
         ...
-
-    async def task_rows(self, clinic_id: str, start: datetime, end: datetime) -> list[TaskStat]: ...
 
 
 @runtime_checkable
 class PeriodSums(Protocol):
     """A store that adds up a clinic's calls of a whole period itself (SQL), and gives the callback tasks."""
 
-    async def period_sums(self, clinic_id: str, start: datetime, end: datetime, target: float) -> CallSums:
-        """Sums of the clinic's calls started in [start, end)."""
+    async def period_sums_and_tasks(
+        self, clinic_id: str, start: datetime, end: datetime, target: float
+    ) -> tuple[CallSums, list[TaskStat]]:
+        """Sums of the clinic's calls started in [start, end), and the callback tasks that start in it."""
         ...
-
-    async def task_rows(self, clinic_id: str, start: datetime, end: datetime) -> list[TaskStat]: ...
 
 
 def summed_figures(calls: CallSums, tasks: Sequence[TaskStat], now: datetime) -> Figures:

@@ -203,6 +203,11 @@ class UserStore(Protocol):
 
     async def all(self) -> list[UserRow]: ...
 
+    async def interface_names(self) -> dict[str, str]:
+        """Each phone interface with its user's display name: the name of the user last by username where two
+        users list the same interface, as `all`'s order gives it."""
+        ...
+
     async def open_session(
         self, token_hash: str, user_id: int, csrf: str, now: datetime, expires: datetime
     ) -> None: ...

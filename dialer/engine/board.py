@@ -58,7 +58,7 @@ class Board:
         today = now.astimezone(clinic.timezone).date()
         whole_day, hours = await service_level(self.sla, clinic, today, now)
         queues = clinic.live_queues
-        names = {i: u.display_name for u in await self.users.all() for i in u.interfaces}
+        names = await self.users.interface_names()
         admins: list[AdminState] = [
             {"interface": i, "name": names.get(i, i), "state": s.value, "label": s.label}
             for i, s in sorted(self.queues.admins(queues, now).items())
@@ -134,8 +134,7 @@ async def service_level(
         return report.whole_day, report.hours
     hours = hour_starts(day, clinic.timezone)
     end = datetime.combine(day + timedelta(days=1), time(0), clinic.timezone)
-    sums = await store.call_sums(clinic.id, hours, end, ANSWER_TARGET_SECONDS)
-    tasks = await store.task_rows(clinic.id, hours[0].at, end)
+    sums, tasks = await store.day_sums(clinic.id, hours, end, ANSWER_TARGET_SECONDS)
     return summed_day(sums, tasks, clinic.timezone, now)
 
 

@@ -49,5 +49,5 @@ async def period_service_level(
     if not isinstance(store, PeriodSums):
         calls, tasks = await store.rows(clinic_id, start, end)
         return figures(calls, tasks, now)
-    sums = await store.period_sums(clinic_id, start, end, ANSWER_TARGET_SECONDS)
-    return summed_figures(sums, await store.task_rows(clinic_id, start, end), now)
+    sums, tasks = await store.period_sums_and_tasks(clinic_id, start, end, ANSWER_TARGET_SECONDS)
+    return summed_figures(sums, tasks, now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.outcomes import CallResult
@@ -65,25 +65,26 @@ class SqlReportStore:
                     ).where(*in_day)
                 )
             ).one()
-            confirmations = await conn.scalar(
-                select(func.count())
-                .select_from(attempts.join(targets, targets.c.target_id == attempts.c.target_id))
-                .where(
-                    attempts.c.clinic_id == clinic_id,
-                    targets.c.campaign == "reminders",
-                    attempts.c.digit == "1",
-                    attempts.c.ended_at >= start,
-                    attempts.c.ended_at < end,
-                )
+            # The period's ended calls are read once for both counts; only a call the patient confirmed on
+            # looks its target up, to count the reminders' confirmations alone.
+            reminder = (
+                exists()
+                .where(targets.c.target_id == attempts.c.target_id, targets.c.campaign == "reminders")
+                .correlate(attempts)
             )
-            machines = await conn.scalar(
-                select(func.count()).where(
-                    attempts.c.clinic_id == clinic_id,
-                    attempts.c.result == CallResult.MACHINE.value,
-                    attempts.c.ended_at >= start,
-                    attempts.c.ended_at < end,
+            calls = (
+                await conn.execute(
+                    select(
+                        func.count().filter(and_(attempts.c.digit == "1", reminder)),
+                        func.count().filter(attempts.c.result == CallResult.MACHINE.value),
+                    ).where(
+                        attempts.c.clinic_id == clinic_id,
+                        attempts.c.ended_at >= start,
+                        attempts.c.ended_at < end,
+                    )
                 )
-            )
+            ).one()
+            confirmations, machines = calls[0], calls[1]
             visits = (
                 await conn.execute(
                     select(

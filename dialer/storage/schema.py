@@ -86,8 +86,17 @@ appointments = Table(
     Column("imported_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     # A day's visits with the keys their targets and patients are joined on, so the board's reminder funnel is
-    # driven from the day's visits and never from every target of the clinic.
-    Index("ix_appointments_visits", "clinic_id", "visit_day", "appointment_id", "patient_id"),
+    # driven from the day's visits and never from every target of the clinic; with the status and attendance
+    # the board and the daily report count, so those counts never fetch a visit's row.
+    Index(
+        "ix_appointments_visits",
+        "clinic_id",
+        "visit_day",
+        "appointment_id",
+        "patient_id",
+        "reminder_status",
+        "attended",
+    ),
     Index("ix_appointments_patient", "patient_id", "visit_at"),  # the card's next visits
     one_of("reminder_status", ReminderStatus),
 )
@@ -138,6 +147,8 @@ attempts = Table(
     Index("ix_attempts_state", "state"),
     Index("ix_attempts_ended", "clinic_id", "ended_at"),  # the daily report's confirmations
     Index("ix_attempts_created", "created_at"),  # the retention purge
+    # The reminder funnel counts a day's targets' calls by state, and the machines among them, from here alone.
+    Index("ix_attempts_target_state", "target_id", "state", "result"),
 )
 
 attempt_events = Table(
@@ -193,7 +204,7 @@ sms_messages = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_sms_provider_id", "provider", "provider_id"),
-    Index("ix_sms_messages_target", "target_id"),  # the board's reminder funnel
+    Index("ix_sms_messages_target", "target_id", "status"),  # the board's reminder funnel, by status
     Index("ix_sms_messages_created", "created_at"),  # the retention purge
     one_of("status", SmsStatus),
 )

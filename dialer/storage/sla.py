@@ -40,55 +40,32 @@ class SqlSlaStore:
     async def period_sums(self, clinic_id: str, start: datetime, end: datetime, target: float) -> CallSums:
         """The clinic's calls of [start, end) added up in one row: a day or a week of the report, whatever the
         hours or the clock changes in between."""
-        answered = inbound_calls.c.answered_at.is_not(None)
-        query = select(
-            func.count(),
-            func.count().filter(answered),
-            func.count().filter(and_(answered, inbound_calls.c.waited <= target)),
-            func.coalesce(func.sum(inbound_calls.c.waited), 0.0),
-            func.count().filter(inbound_calls.c.hidden),
-        ).where(_in_period(inbound_calls, "started_at", clinic_id, start, end))
         async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).one()
-        return CallSums(int(row[0]), int(row[1]), int(row[2]), float(row[3]), int(row[4]))
+            return await _period_sums(conn, clinic_id, start, end, target)
+
+    async def period_sums_and_tasks(
+        self, clinic_id: str, start: datetime, end: datetime, target: float
+    ) -> tuple[CallSums, list[TaskStat]]:
+        """`period_sums` and `task_rows` of the same period on one connection."""
+        async with self.engine.connect() as conn:
+            sums = await _period_sums(conn, clinic_id, start, end, target)
+            return sums, await _tasks(conn, clinic_id, start, end)
 
     async def call_sums(
         self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
     ) -> dict[int, CallSums]:
         """The clinic's calls added up by the local hour they started in: the hour found by comparing the start
         with each hour's first instant, which reads the same on SQLite and PostgreSQL in any zone."""
-        if not hours:
-            return {}
-        started = inbound_calls.c.started_at
-        hour = case(
-            *[(started < later.at, earlier.hour) for earlier, later in pairwise(hours)],
-            else_=hours[-1].hour,
-        )
-        answered = inbound_calls.c.answered_at.is_not(None)
-        calls = (
-            select(
-                hour.label("hour"),
-                case((answered, 1), else_=0).label("answered"),
-                case((and_(answered, inbound_calls.c.waited <= target), 1), else_=0).label("in_target"),
-                inbound_calls.c.waited,
-                case((inbound_calls.c.hidden, 1), else_=0).label("hidden"),
-            )
-            .where(_in_period(inbound_calls, "started_at", clinic_id, hours[0].at, end))
-            .subquery()
-        )
-        query = select(
-            calls.c.hour,
-            func.count(),
-            func.sum(calls.c.answered),
-            func.sum(calls.c.in_target),
-            func.sum(calls.c.waited),
-            func.sum(calls.c.hidden),
-        ).group_by(calls.c.hour)
         async with self.engine.connect() as conn:
-            return {
-                int(r[0]): CallSums(int(r[1]), int(r[2]), int(r[3]), float(r[4]), int(r[5]))
-                for r in await conn.execute(query)
-            }
+            return await _call_sums(conn, clinic_id, hours, end, target)
+
+    async def day_sums(
+        self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
+    ) -> tuple[dict[int, CallSums], list[TaskStat]]:
+        """`call_sums` and the `task_rows` from the first hour to `end`, on one connection."""
+        async with self.engine.connect() as conn:
+            sums = await _call_sums(conn, clinic_id, hours, end, target)
+            return sums, await _tasks(conn, clinic_id, hours[0].at, end) if hours else []
 
     async def task_rows(self, clinic_id: str, start: datetime, end: datetime) -> list[TaskStat]:
         async with self.engine.connect() as conn:
@@ -105,6 +82,57 @@ class SqlSlaStore:
                 )
             ).one()
         return int(row[0]), int(row[1])
+
+
+async def _period_sums(
+    conn: AsyncConnection, clinic_id: str, start: datetime, end: datetime, target: float
+) -> CallSums:
+    answered = inbound_calls.c.answered_at.is_not(None)
+    query = select(
+        func.count(),
+        func.count().filter(answered),
+        func.count().filter(and_(answered, inbound_calls.c.waited <= target)),
+        func.coalesce(func.sum(inbound_calls.c.waited), 0.0),
+        func.count().filter(inbound_calls.c.hidden),
+    ).where(_in_period(inbound_calls, "started_at", clinic_id, start, end))
+    row = (await conn.execute(query)).one()
+    return CallSums(int(row[0]), int(row[1]), int(row[2]), float(row[3]), int(row[4]))
+
+
+async def _call_sums(
+    conn: AsyncConnection, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
+) -> dict[int, CallSums]:
+    if not hours:
+        return {}
+    started = inbound_calls.c.started_at
+    hour = case(
+        *[(started < later.at, earlier.hour) for earlier, later in pairwise(hours)],
+        else_=hours[-1].hour,
+    )
+    answered = inbound_calls.c.answered_at.is_not(None)
+    calls = (
+        select(
+            hour.label("hour"),
+            case((answered, 1), else_=0).label("answered"),
+            case((and_(answered, inbound_calls.c.waited <= target), 1), else_=0).label("in_target"),
+            inbound_calls.c.waited,
+            case((inbound_calls.c.hidden, 1), else_=0).label("hidden"),
+        )
+        .where(_in_period(inbound_calls, "started_at", clinic_id, hours[0].at, end))
+        .subquery()
+    )
+    query = select(
+        calls.c.hour,
+        func.count(),
+        func.sum(calls.c.answered),
+        func.sum(calls.c.in_target),
+        func.sum(calls.c.waited),
+        func.sum(calls.c.hidden),
+    ).group_by(calls.c.hour)
+    return {
+        int(r[0]): CallSums(int(r[1]), int(r[2]), int(r[3]), float(r[4]), int(r[5]))
+        for r in await conn.execute(query)
+    }
 
 
 async def _tasks(conn: AsyncConnection, clinic_id: str, start: datetime, end: datetime) -> list[TaskStat]:

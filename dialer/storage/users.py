@@ -133,6 +133,18 @@ class SqlUserStore:
         async with self.engine.connect() as conn:
             return [_user(r) for r in await conn.execute(_users().order_by(users.c.username))]
 
+    async def interface_names(self) -> dict[str, str]:
+        # Only the two columns the board shows, without the clinics `all` gathers for every user.
+        query = (
+            select(users.c.display_name, users.c.interfaces)
+            .where(users.c.interfaces != "")
+            .order_by(users.c.username)
+        )
+        async with self.engine.connect() as conn:
+            return {
+                i: r.display_name for r in await conn.execute(query) for i in r.interfaces.splitlines() if i
+            }
+
     async def open_session(
         self, token_hash: str, user_id: int, csrf: str, now: datetime, expires: datetime
     ) -> None:

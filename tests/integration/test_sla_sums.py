@@ -103,6 +103,10 @@ async def test_the_summed_day_equals_the_day_read_row_by_row(database_url: str, 
         hours = hour_starts(DAY, tz)
         sums = await store.call_sums("c1", hours, end, ANSWER_TARGET_SECONDS)
         day, per_hour = summed_day(sums, await store.task_rows("c1", start, end), tz, now)
+        assert await store.day_sums("c1", hours, end, ANSWER_TARGET_SECONDS) == (
+            sums,
+            await store.task_rows("c1", start, end),
+        )
         assert day == figures(calls, tasks, now)
         assert per_hour == by_hour(calls, tasks, tz, now)
         assert len(per_hour) == 24
