@@ -1,5 +1,6 @@
-"""The call log as CSV, over a real socket to the app as the service builds it, on a real SQLite file: the
-same filters as the log's page, every page at once, times in the clinic's zone, numbers masked, audited."""
+"""The call log as CSV, over a real socket to the app as the service builds it, on a real database (a SQLite
+file; PostgreSQL with --db=postgresql): the same filters as the log's page, every page at once, times in the
+clinic's zone, numbers masked, audited."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ async def csv_rows(person: Person, chain: Chain, **params: str) -> list[dict[str
     return list(csv.DictReader(io.StringIO(text)))
 
 
-async def test_the_call_log_csv_follows_the_pages_filters_in_the_clinics_zone(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain:
+async def test_the_call_log_csv_follows_the_pages_filters_in_the_clinics_zone(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         ids = await seed_calls(chain)
         sup, now = chain.people["sup1"], chain.time.now()
         await SqlScoreStore(chain.rt.storage.engine).save(
@@ -81,8 +84,8 @@ async def test_the_call_log_csv_follows_the_pages_filters_in_the_clinics_zone(tm
         assert 'href="/supervisor/calls.csv?kind=kos"' in page
 
 
-async def test_the_call_log_csv_holds_every_page(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain:
+async def test_the_call_log_csv_holds_every_page(tmp_path: Path, database_url: str) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         now, op1 = chain.time.now(), chain.people["op1"].user_id
         for n in range(55):
             await add_call(

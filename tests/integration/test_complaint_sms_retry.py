@@ -1,7 +1,8 @@
 """A class A complaint's SMS to the senior administrator when the gateway fails: the local Twilio-compatible
 server refuses (HTTP 503) or cuts the answer, the board's alert says the SMS is not sent and when it is tried
 again, the due task retries with a growing wait, and the message goes out exactly once. The web app and the
-worker's runner as the service builds them, a real SQLite file, real sockets."""
+worker's runner as the service builds them, a real database (a SQLite file; PostgreSQL with --db=postgresql),
+real sockets."""
 
 from __future__ import annotations
 
@@ -36,9 +37,9 @@ async def alert_detail(d: Desk) -> str:
 
 
 async def test_a_complaint_sms_the_gateway_refused_is_retried_with_backoff_and_sent_once(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
-    async with desk(tmp_path) as d:
+    async with desk(tmp_path, database_url=database_url) as d:
         d.twilio.fail_next(2, status=503)
         before = d.time.now()
         assert (await d.wrap_up(await d.call(), COMPLAINT))[0] == 200  # the wrap-up is saved all the same
@@ -68,8 +69,10 @@ async def test_a_complaint_sms_the_gateway_refused_is_retried_with_backoff_and_s
         assert len(d.twilio.messages) == 1
 
 
-async def test_a_complaint_sms_accepted_but_unanswered_is_not_sent_again(tmp_path: Path) -> None:
-    async with desk(tmp_path) as d:
+async def test_a_complaint_sms_accepted_but_unanswered_is_not_sent_again(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with desk(tmp_path, database_url=database_url) as d:
         d.twilio.drop_next(1)  # Twilio takes the message, the answer is lost on the way
         assert (await d.wrap_up(await d.call(), COMPLAINT))[0] == 200
         assert len(d.twilio.messages) == 1
@@ -81,8 +84,10 @@ async def test_a_complaint_sms_accepted_but_unanswered_is_not_sent_again(tmp_pat
         assert done.state == "done"
 
 
-async def test_a_complaint_sms_is_given_up_after_its_last_try_and_the_alert_says_so(tmp_path: Path) -> None:
-    async with desk(tmp_path) as d:
+async def test_a_complaint_sms_is_given_up_after_its_last_try_and_the_alert_says_so(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with desk(tmp_path, database_url=database_url) as d:
         d.twilio.fail_next(2, status=503)
         assert (await d.wrap_up(await d.call(), COMPLAINT))[0] == 200
         task = await due_task(d)

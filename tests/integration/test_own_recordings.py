@@ -1,6 +1,7 @@
 """An administrator's own recordings page, over a real socket to the app as the service builds it, on a real
-SQLite file with real Ogg Vorbis files made by sox: refused while the clinic does not allow it; where it does,
-their own saved recordings of the last 30 days only, each playable by them."""
+database (a SQLite file; PostgreSQL with --db=postgresql) with real Ogg Vorbis files made by sox: refused while
+the clinic does not allow it; where it does, their own saved recordings of the last 30 days only, each playable
+by them."""
 
 from __future__ import annotations
 
@@ -31,8 +32,10 @@ def listed(page: str) -> list[int]:
     return [int(n) for n in re.findall(r'data-recording="(\d+)"', page)]
 
 
-async def test_an_operator_hears_their_own_calls_only_where_the_clinic_allows_it(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain:
+async def test_an_operator_hears_their_own_calls_only_where_the_clinic_allows_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         ids = await seed_calls(chain)
         op1, engine = chain.people["op1"], chain.rt.storage.engine
         folder, now = chain.rt.settings.service.recordings_dir, chain.time.now()

@@ -1,5 +1,6 @@
-"""The weekly scores count a call in the week it was made, not the week it was scored: a hand-built fortnight
-of calls and scores in a real SQLite file, read through the weekly page over a real socket."""
+"""The weekly scores count a call in the week it was made, not the week it was scored: a hand-built fortnight of
+calls and scores in a real database (a SQLite file; PostgreSQL with --db=postgresql), read through the weekly
+page over a real socket."""
 
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ def week_cells(page: str, user_id: int) -> dict[str, str]:
     return dict(zip(weeks, cells, strict=False))
 
 
-async def test_a_friday_call_scored_on_monday_counts_in_fridays_week(tmp_path: Path) -> None:
-    async with clinic_chain(tmp_path) as chain:
+async def test_a_friday_call_scored_on_monday_counts_in_fridays_week(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         engine, op1 = chain.rt.storage.engine, chain.people["op1"].user_id
         sup = chain.people["sup1"]
         zone = chain.rt.settings.clinics["c1"].timezone  # Moscow
