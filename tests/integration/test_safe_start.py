@@ -1,6 +1,7 @@
-"""Safe by default, through the real command, web app and SQLite file: no start on example secrets or cleartext
-to the network, Secure cookies and HSTS behind https, the database readable by the service's user only, and
-old password hashes moved to the current cost at the next login."""
+"""Safe by default, through the real command and web app on a real database (a SQLite file; PostgreSQL with
+--db=postgresql): no start on example secrets or cleartext to the network, Secure cookies and HSTS behind https,
+the SQLite file readable by the service's user only, and old password hashes moved to the current cost at the
+next login."""
 
 from __future__ import annotations
 
@@ -33,18 +34,27 @@ def old_hash(password: str) -> str:
     return f"scrypt$16384$8$1${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
-def test_the_example_config_as_shipped_does_not_start(tmp_path: Path) -> None:
-    home = DialerHome(tmp_path)
+def refused_before_anything_was_made(home: DialerHome) -> None:
+    """No data folder (so no SQLite file), and a database that was there before (PostgreSQL's, migrated) left
+    as it was: no clinic synced, no installation id made."""
+    assert not (home.root / "var").exists()
+    if home.has_database():
+        assert home.query("select * from clinics") == []
+        assert home.query("select * from installation") == []
+
+
+def test_the_example_config_as_shipped_does_not_start(tmp_path: Path, database_url: str) -> None:
+    home = DialerHome(tmp_path, database_url=database_url)
     example = (REPO / "config" / "dialer.example.toml").read_text(encoding="utf-8")
     home.write(example.replace('data_dir = "/var/lib/dialer"', 'data_dir = "var"'))
     result = home.run("run", timeout=60)
     assert result.returncode == 2
     assert "Ошибка в настройках: ami.secret" in result.stderr
-    assert not (tmp_path / "var").exists()  # refused before anything was made
+    refused_before_anything_was_made(home)
 
 
-def test_listening_on_every_address_without_https_does_not_start(tmp_path: Path) -> None:
-    home = DialerHome(tmp_path)
+def test_listening_on_every_address_without_https_does_not_start(tmp_path: Path, database_url: str) -> None:
+    home = DialerHome(tmp_path, database_url=database_url)
     home.write(
         '[service]\ndata_dir = "var"\nlisten_host = "0.0.0.0"\npublic_url = "http://192.168.1.10:8080"\n'
         '[ami]\nhost = "10.0.0.5"\nsecret = "Zq3vJ8pX1mWc5Rt7YhKs"\n'
@@ -52,9 +62,11 @@ def test_listening_on_every_address_without_https_does_not_start(tmp_path: Path)
     result = home.run("run", timeout=60)
     assert result.returncode == 2
     assert "без шифрования" in result.stderr and "insecure_http = true" in result.stderr
+    refused_before_anything_was_made(home)
 
 
 async def test_the_database_and_its_folder_are_for_the_services_user_only(tmp_path: Path) -> None:
+    """SQLite only: the file and its folder are the database there; PostgreSQL's files are its server's."""
     path = tmp_path / "data" / "dialer.db"
     storage = await Storage.open(f"sqlite+aiosqlite:///{path}")
     await storage.sync_clinics([("c1", "Клиника", "Europe/Moscow")], SystemClock().now())
@@ -71,8 +83,10 @@ async def test_the_database_and_its_folder_are_for_the_services_user_only(tmp_pa
 
 
 @pytest.fixture
-async def web(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[tuple[TestClient, Storage]]:
-    home = DialerHome(tmp_path)
+async def web(
+    tmp_path: Path, database_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[TestClient, Storage]]:
+    home = DialerHome(tmp_path, database_url=database_url)
     home.write(
         f'[service]\ndata_dir = "var"\npublic_url = "{request.param}"\n'
         '[[clinics]]\nid = "c1"\nname = "Клиника"\ntimezone = "Europe/Moscow"\n'
