@@ -1,7 +1,7 @@
 """`dialer check-config` against the real peers: the sandbox's Asterisk (a login with the right secret and one
-with a wrong one), a real SQLite file (missing, then made by `dialer db upgrade`), and the local
-Twilio-compatible and SMS Aero servers. Nobody is called and nothing is sent: checked on the fakes' own
-counters and on the lines printed."""
+with a wrong one), a real database (a SQLite file, missing; PostgreSQL with --db=postgresql, a database with
+nothing in it; then made by `dialer db upgrade`), and the local Twilio-compatible and SMS Aero servers. Nobody
+is called and nothing is sent: checked on the fakes' own counters and on the lines printed."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from bench.lib.clinic import ClinicTime
 from bench.lib.service import free_port, service_env
@@ -26,14 +30,57 @@ from tests.service_toml import SIM_TRUNK, clinic_entry, service_toml, trunk_tabl
 pytestmark = [pytest.mark.asterisk]
 
 
-def write_config(path: Path, sandbox: SandboxHandle, twilio: FakeTwilio) -> Path:
+def write_config(path: Path, sandbox: SandboxHandle, twilio: FakeTwilio, database_url: str) -> Path:
     clinic = ClinicTime.morning()
-    text = service_toml(
-        sandbox, twilio, free_port(), clinic, trunk_table(SIM_TRUNK), clinic_entry(clinic, SIM_TRUNK)
+    toml = service_toml(
+        sandbox,
+        twilio,
+        free_port(),
+        clinic,
+        trunk_table(SIM_TRUNK),
+        clinic_entry(clinic, SIM_TRUNK),
+        database_url=database_url,
     )
     config = path / "dialer.toml"
-    config.write_text(text, encoding="utf-8")
+    config.write_text(toml, encoding="utf-8")
     return config
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    url = make_url(database_url)
+    return Path(url.database or "") if url.get_backend_name() == "sqlite" else None
+
+
+async def tables(database_url: str) -> set[str]:
+    """The tables in the database (on SQLite, one whose file is there: opening a missing one would make it)."""
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def is_unmade(database_url: str) -> bool:
+    """Nothing made yet: no SQLite file at all; on PostgreSQL, not one table."""
+    file = sqlite_file(database_url)
+    if file is not None:
+        return not file.exists()
+    return await tables(database_url) == set()
+
+
+async def not_made_yet(database_url: str) -> None:
+    """The database as it is before `dialer db upgrade`: no SQLite file; on PostgreSQL, the database its
+    administrator made, with nothing in it (the test's own is a migrated copy: emptied here)."""
+    if sqlite_file(database_url) is None:
+        engine = create_async_engine(database_url, poolclass=NullPool)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("drop schema public cascade"))
+                await conn.execute(text("create schema public"))
+        finally:
+            await engine.dispose()
+    assert await is_unmade(database_url)
 
 
 async def checked(config: Path) -> tuple[int, list[str]]:
@@ -43,10 +90,11 @@ async def checked(config: Path) -> tuple[int, list[str]]:
 
 
 async def test_every_check_passes_once_the_database_is_made_and_nobody_is_called(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
-        config = write_config(tmp_path, sandbox, twilio)
+        config = write_config(tmp_path, sandbox, twilio, database_url)
+        await not_made_yet(database_url)
         code, lines = await checked(config)
         assert code == 2
         assert lines[0].startswith("ok: настройки: ")
@@ -54,24 +102,24 @@ async def test_every_check_passes_once_the_database_is_made_and_nobody_is_called
             f"ok: ami: {sandbox.host}:{sandbox.port} (пользователь {sandbox.username})"
         )
         assert lines[2].startswith("error: база данных: ") and "dialer db upgrade" in lines[2]
-        assert not (tmp_path / "var" / "dialer.db").exists()  # checked, not made
+        assert await is_unmade(database_url)  # checked, not made
         assert lines[3].startswith("ok: sms (twilio): Twilio: учётная запись")
 
         await upgrade_db(load_settings(config), io.StringIO())
         code, lines = await checked(config)
         assert code == 0, lines
         assert [line.split(":")[0] for line in lines] == ["ok"] * 4
-        assert "схема актуальна" in lines[2]
+        assert "схема актуальна" in lines[2] and "alembic_version" in await tables(database_url)
         assert twilio.messages == [] and twilio.create_attempts == 0
         assert sandbox.secret not in "\n".join(lines) and DEFAULT_AUTH_TOKEN not in "\n".join(lines)
 
 
 async def test_a_wrong_ami_secret_and_a_wrong_twilio_token_each_fail_with_their_reason(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
         wrong = replace(sandbox, secret="not-the-secret")
-        config = write_config(tmp_path, wrong, twilio)
+        config = write_config(tmp_path, wrong, twilio, database_url)
         text = config.read_text(encoding="utf-8")
         config.write_text(text.replace(DEFAULT_AUTH_TOKEN, "wrong-token"), encoding="utf-8")
         code, lines = await checked(config)
@@ -84,14 +132,14 @@ async def test_a_wrong_ami_secret_and_a_wrong_twilio_token_each_fail_with_their_
 
 
 async def test_a_closed_ami_port_bad_settings_and_smsaero_credentials(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     closed = replace(sandbox, port=free_port())
     async with (
         FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio,
         FakeSmsAero("clinic@example.ru", "aero-key") as aero,
     ):
-        config = write_config(tmp_path, closed, twilio)
+        config = write_config(tmp_path, closed, twilio, database_url)
         code, lines = await checked(config)
         assert (
             code == 2 and f"error: ami: 127.0.0.1:{closed.port}" in lines[1] and "нет соединения" in lines[1]
@@ -120,10 +168,11 @@ api_base = "{aero.url}/v2"
 
 
 async def test_the_command_line_prints_the_lines_and_exits_non_zero(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
-        config = write_config(tmp_path, sandbox, twilio)
+        config = write_config(tmp_path, sandbox, twilio, database_url)
+        await not_made_yet(database_url)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
