@@ -52,8 +52,6 @@ class SqliteBatchWriter:
         self._conn: sqlite3.Connection | None = None
         # Pool threads take turns on the one connection; a cancelled caller's transaction still runs to its end.
         self._lock = threading.Lock()
-        # The reads' own connection, used only from the event loop's thread (see `read`).
-        self._loop_conn: sqlite3.Connection | None = None
 
     @classmethod
     def for_engine(cls, engine: AsyncEngine) -> SqliteBatchWriter | None:
@@ -84,27 +82,8 @@ class SqliteBatchWriter:
         return await asyncio.to_thread(self._transaction, work)
 
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Another store's reads, on one snapshot of the database. They run on the event loop itself: a few
-        indexed reads cost less there than a hand-off to a thread, which under a busy AMI intake waits for the
-        GIL. The file is in WAL mode, so a reader never waits for the writer; a read that would wait (a
-        checkpoint, a recovery after a crash) fails at once, and goes through the thread instead."""
-        try:
-            return self._read_here(work)
-        except sqlite3.OperationalError:
-            return await asyncio.to_thread(self._transaction, lambda conn, stamp: work(conn), "BEGIN")
-
-    def _read_here(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._loop_conn is None:
-            # No busy wait: a read that would wait fails at once.
-            self._loop_conn = sqlite3.connect(
-                self.path, timeout=0, isolation_level=None, check_same_thread=False
-            )
-        conn = self._loop_conn
-        conn.execute("BEGIN")
-        try:
-            return work(conn)
-        finally:
-            conn.execute("COMMIT")
+        """Another store's reads, in one hand-off to a thread, on one snapshot of the database."""
+        return await asyncio.to_thread(self._transaction, lambda conn, stamp: work(conn), "BEGIN")
 
     def _apply(self, batch: AttemptBatch, log: Sequence[EventRow]) -> set[str]:
         return self._transaction(lambda conn, stamp: self._write(conn, batch, log))
@@ -169,7 +148,6 @@ class SqliteBatchWriter:
 
     def _close(self) -> None:
         with self._lock:
-            for conn in (self._conn, self._loop_conn):
-                if conn is not None:
-                    conn.close()
-            self._conn = self._loop_conn = None
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

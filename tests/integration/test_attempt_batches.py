@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -203,31 +202,6 @@ async def test_a_writer_holding_the_database_is_waited_for(both: tuple[Storage, 
     assert row.state is AttemptState.ENDED
     _, _, events = await read_back(storage)
     assert [r["kind"] for r in events] == ["other", "ended"]
-
-
-async def test_a_read_is_made_on_the_loop_and_in_a_thread_only_when_the_file_is_busy(
-    both: tuple[Storage, Storage], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A few indexed reads run on the event loop's own thread, with no hand-off; when the file would make
-    that read wait (a checkpoint, a recovery), it fails at once and the same read is made in a thread."""
-    storage, _ = both
-    writer = storage.attempts.batches
-    assert isinstance(writer, SqliteBatchWriter)
-    threads: list[int] = []
-
-    def count(conn: sqlite3.Connection) -> int:
-        threads.append(threading.get_ident())
-        return int(conn.execute("SELECT count(*) FROM attempts").fetchone()[0])
-
-    assert await writer.read(count) == len(IDS)
-    assert threads == [threading.get_ident()]
-
-    def busy(work: object) -> int:
-        raise sqlite3.OperationalError("database is locked")
-
-    monkeypatch.setattr(writer, "_read_here", busy)
-    assert await writer.read(count) == len(IDS)
-    assert len(threads) == 2 and threads[1] != threading.get_ident()
 
 
 @pytest.mark.parametrize(
