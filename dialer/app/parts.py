@@ -366,4 +366,5 @@ def _board(
         clock=basics.clock,
         ahead=jump.ahead if jump is not None else None,
         gates=gates,
+        reads=storage.board,
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from dialer.core.alerts import NEWS_KINDS, AlertRow
+from dialer.core.board_reads import BoardReads
 from dialer.core.board_view import (
     AdminState,
     AheadView,
@@ -21,7 +22,7 @@ from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
 from dialer.core.privacy import mask_phone
 from dialer.core.queues import QueueState
-from dialer.core.records import ReminderStatus
+from dialer.core.records import CallbackTask, DaySummary, ReminderStatus
 from dialer.core.sla import ANSWER_TARGET_SECONDS, Figures
 from dialer.core.sla_sums import SlaSums, hour_starts, summed_day
 from dialer.core.stores import CallbackStore, ReminderStore, UserStore
@@ -40,6 +41,18 @@ def risk(seconds_left: float) -> str:
     return "amber" if seconds_left < RISK_AMBER.total_seconds() else "green"
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What a board shows from the database: today's figures, and the rows behind its other parts."""
+
+    whole_day: Figures
+    hours: dict[int, Figures]
+    names: dict[str, str]
+    open_tasks: list[CallbackTask]
+    funnel: DaySummary
+    alerts: list[AlertRow]
+
+
 @dataclass
 class Board:
     settings: Settings
@@ -52,19 +65,19 @@ class Board:
     clock: Clock
     ahead: AheadLog | None = None  # callbacks served ahead of the queue close to their deadline
     gates: PbxGates | None = None  # with several Asterisks: which one is down, and since when
+    reads: BoardReads | None = None  # the stores' rows for a board in one read, where the database has them
 
     async def snapshot(self, clinic: ClinicSettings) -> BoardMessage:
         now = self.clock.now()
         today = now.astimezone(clinic.timezone).date()
-        whole_day, hours = await service_level(self.sla, clinic, today, now)
+        read = await self._read(clinic, today, now)
         queues = clinic.live_queues
-        names = await self.users.interface_names()
         admins: list[AdminState] = [
-            {"interface": i, "name": names.get(i, i), "state": s.value, "label": s.label}
+            {"interface": i, "name": read.names.get(i, i), "state": s.value, "label": s.label}
             for i, s in sorted(self.queues.admins(queues, now).items())
         ]
         open_tasks: list[OpenCallback] = []
-        for task in await self.tasks.open_tasks(clinic.id):
+        for task in read.open_tasks:
             left = (task.deadline_at - now).total_seconds()
             open_tasks.append(
                 {
@@ -80,14 +93,14 @@ class Board:
                     "attempted": task.first_attempt_at is not None,
                 }
             )
-        summary = await self.reminders.day_summary(today + timedelta(days=1), clinic.id)
+        summary = read.funnel
         message: BoardMessage = {
             "type": "board",
             "clinic": clinic.id,
             "at": now.isoformat(),
             "tz": clinic.timezone.key,
             "tiles": _tiles(
-                whole_day,
+                read.whole_day,
                 self.queues.waiting_count(queues),
                 self.queues.longest_wait(queues, now),
                 len(open_tasks),
@@ -95,7 +108,7 @@ class Board:
             "callbacks": open_tasks,
             "admins": admins,
             "campaign": _funnel(summary.statuses, summary.attempts, summary.sms, summary.total),
-            "hours": {h: f.as_dict() for h, f in hours.items()},
+            "hours": {h: f.as_dict() for h, f in read.hours.items()},
             "alerts": [
                 {
                     "kind": a.kind.value,
@@ -103,7 +116,7 @@ class Board:
                     "detail": a.detail,
                     "raised_at": a.raised_at.isoformat(),
                 }
-                for a in await self.alerts.active(clinic.id)
+                for a in read.alerts
                 if _current(a, now)
             ],
         }
@@ -113,6 +126,26 @@ class Board:
         if self.gates is not None:
             message["pbx_down"] = self._pbx_down(self.gates, clinic)
         return message
+
+    async def _read(self, clinic: ClinicSettings, today: date, now: datetime) -> _Read:
+        """The board's rows in one read where the database gives them so and today's calls come summed, else
+        store by store."""
+        tomorrow = today + timedelta(days=1)
+        if self.reads is not None and isinstance(self.sla, SlaSums):
+            hours = hour_starts(today, clinic.timezone)
+            end = datetime.combine(tomorrow, time(0), clinic.timezone)
+            rows = await self.reads.board_rows(clinic.id, hours, end, ANSWER_TARGET_SECONDS, tomorrow)
+            whole_day, by_hour = summed_day(rows.sums, rows.tasks, clinic.timezone, now)
+            return _Read(whole_day, by_hour, rows.names, rows.open_tasks, rows.funnel, rows.alerts)
+        whole_day, by_hour = await service_level(self.sla, clinic, today, now)
+        return _Read(
+            whole_day,
+            by_hour,
+            await self.users.interface_names(),
+            await self.tasks.open_tasks(clinic.id),
+            await self.reminders.day_summary(tomorrow, clinic.id),
+            await self.alerts.active(clinic.id),
+        )
 
     def _pbx_down(self, gates: PbxGates, clinic: ClinicSettings) -> list[PbxDown]:
         """The clinic's own Asterisk, while it is down, with every clinic that waits for it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.alerts import AlertKind, AlertRow
 from dialer.storage.schema import alerts
@@ -40,9 +40,14 @@ class SqlAlertStore:
             await conn.execute(update(alerts).where(alerts.c.alert_id == alert_id).values(detail=detail))
 
     async def active(self, clinic_id: str | None = None) -> list[AlertRow]:
-        query = select(alerts).where(alerts.c.cleared_at.is_(None))
-        if clinic_id is not None:
-            query = query.where(alerts.c.clinic_id == clinic_id)
         async with self.engine.connect() as conn:
-            rows = await conn.execute(query.order_by(alerts.c.raised_at))
-        return [AlertRow(r.alert_id, r.clinic_id, AlertKind(r.kind), r.raised_at, r.detail) for r in rows]
+            return await active_alerts(conn, clinic_id)
+
+
+async def active_alerts(conn: AsyncConnection, clinic_id: str | None = None) -> list[AlertRow]:
+    """The alerts not cleared yet, oldest first; of one clinic when named."""
+    query = select(alerts).where(alerts.c.cleared_at.is_(None))
+    if clinic_id is not None:
+        query = query.where(alerts.c.clinic_id == clinic_id)
+    rows = await conn.execute(query.order_by(alerts.c.raised_at))
+    return [AlertRow(r.alert_id, r.clinic_id, AlertKind(r.kind), r.raised_at, r.detail) for r in rows]

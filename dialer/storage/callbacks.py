@@ -159,10 +159,13 @@ class SqlCallbackStore:
         return True
 
     async def open_tasks(self, clinic_id: str | None = None) -> list[CallbackTask]:
-        query = select(callback_tasks).where(callback_tasks.c.state == TaskState.OPEN.value)
-        if clinic_id is not None:
-            query = query.where(callback_tasks.c.clinic_id == clinic_id)
         async with self.engine.connect() as conn:
-            return [
-                task_from_row(r) for r in await conn.execute(query.order_by(callback_tasks.c.deadline_at))
-            ]
+            return await open_tasks(conn, clinic_id)
+
+
+async def open_tasks(conn: AsyncConnection, clinic_id: str | None = None) -> list[CallbackTask]:
+    """The open callback tasks, the nearest deadline first; of one clinic when named."""
+    query = select(callback_tasks).where(callback_tasks.c.state == TaskState.OPEN.value)
+    if clinic_id is not None:
+        query = query.where(callback_tasks.c.clinic_id == clinic_id)
+    return [task_from_row(r) for r in await conn.execute(query.order_by(callback_tasks.c.deadline_at))]

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, CompoundSelect, and_, func, literal, select, true, union_all, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.followups import FollowUpWrite, TargetView
@@ -215,34 +215,33 @@ class SqlReminderStore:
     async def day_summary(self, visit_day: date, clinic_id: str | None = None) -> DaySummary:
         """Counts for the progress line: reminder statuses, calls in the air, SMS by status; of one clinic
         when named (a clinic's board), of all of them otherwise (the service's own progress line)."""
-        day = [appointments.c.visit_day == visit_day]
-        if clinic_id is not None:
-            day.append(appointments.c.clinic_id == clinic_id)
         async with self.engine.connect() as conn:
-            statuses = await conn.execute(
-                select(appointments.c.reminder_status, func.count())
-                .where(*day)
-                .group_by(appointments.c.reminder_status)
-            )
-            counts = await conn.execute(_day_counts(day))
-            calls: dict[str, int] = {}
-            sms: dict[str, int] = {}
-            machines = active = 0
-            for kind, key, n, machine in counts:
-                if kind == "attempt":
-                    calls[str(key)] = int(n)
-                    machines += int(machine)
-                elif kind == "sms":
-                    sms[str(key)] = int(n)
-                elif key == TargetState.ACTIVE.value:
-                    active = int(n)
-            return DaySummary(
-                statuses={str(k): int(v) for k, v in statuses},
-                attempts=calls,
-                sms=sms,
-                active_targets=active,
-                machines=machines,
-            )
+            return await day_summary(conn, visit_day, clinic_id)
+
+
+async def day_summary(conn: AsyncConnection, visit_day: date, clinic_id: str | None = None) -> DaySummary:
+    """`SqlReminderStore.day_summary` on a connection the caller holds."""
+    day = [appointments.c.visit_day == visit_day]
+    if clinic_id is not None:
+        day.append(appointments.c.clinic_id == clinic_id)
+    statuses = await conn.execute(
+        select(appointments.c.reminder_status, func.count())
+        .where(*day)
+        .group_by(appointments.c.reminder_status)
+    )
+    by_status = {str(k): int(v) for k, v in statuses}
+    calls: dict[str, int] = {}
+    sms: dict[str, int] = {}
+    machines = active = 0
+    for kind, key, n, machine in await conn.execute(_day_counts(day)):
+        if kind == "attempt":
+            calls[str(key)] = int(n)
+            machines += int(machine)
+        elif kind == "sms":
+            sms[str(key)] = int(n)
+        elif key == TargetState.ACTIVE.value:
+            active = int(n)
+    return DaySummary(statuses=by_status, attempts=calls, sms=sms, active_targets=active, machines=machines)
 
 
 def _day_counts(day: list[ColumnElement[bool]]) -> CompoundSelect[Any]:

@@ -13,6 +13,7 @@ from dialer.storage.alerts import SqlAlertStore
 from dialer.storage.appointments import SqlAppointmentStore
 from dialer.storage.attempts import SqlAttemptStore
 from dialer.storage.audit import SqlAuditLog
+from dialer.storage.board import SqlBoardReads
 from dialer.storage.callbacks import SqlCallbackStore
 from dialer.storage.cards import SqlCardStore
 from dialer.storage.db import create_engine, migrate
@@ -44,6 +45,7 @@ class Storage:
     callbacks: SqlCallbackStore
     inbound: SqlInboundStore
     sla: SqlSlaStore
+    board: SqlBoardReads
     alerts: SqlAlertStore
     users: SqlUserStore
     cards: SqlCardStore
@@ -71,6 +73,7 @@ class Storage:
             callbacks=SqlCallbackStore(engine),
             inbound=SqlInboundStore(engine),
             sla=SqlSlaStore(engine),
+            board=SqlBoardReads(engine),
             alerts=SqlAlertStore(engine),
             users=SqlUserStore(engine),
             cards=SqlCardStore(engine),

@@ -34,22 +34,22 @@ class SqlSlaStore:
                 CallStat(r.started_at, r.answered_at is not None, float(r.waited), bool(r.hidden))
                 for r in calls
             ]
-            task_stats = await _tasks(conn, clinic_id, start, end)
-        return call_stats, task_stats
+            tasks = await task_stats(conn, clinic_id, start, end)
+        return call_stats, tasks
 
     async def period_sums(self, clinic_id: str, start: datetime, end: datetime, target: float) -> CallSums:
         """The clinic's calls of [start, end) added up in one row: a day or a week of the report, whatever the
         hours or the clock changes in between."""
         async with self.engine.connect() as conn:
-            return await _period_sums(conn, clinic_id, start, end, target)
+            return await period_sums(conn, clinic_id, start, end, target)
 
     async def period_sums_and_tasks(
         self, clinic_id: str, start: datetime, end: datetime, target: float
     ) -> tuple[CallSums, list[TaskStat]]:
         """`period_sums` and `task_rows` of the same period on one connection."""
         async with self.engine.connect() as conn:
-            sums = await _period_sums(conn, clinic_id, start, end, target)
-            return sums, await _tasks(conn, clinic_id, start, end)
+            sums = await period_sums(conn, clinic_id, start, end, target)
+            return sums, await task_stats(conn, clinic_id, start, end)
 
     async def call_sums(
         self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
@@ -57,19 +57,19 @@ class SqlSlaStore:
         """The clinic's calls added up by the local hour they started in: the hour found by comparing the start
         with each hour's first instant, which reads the same on SQLite and PostgreSQL in any zone."""
         async with self.engine.connect() as conn:
-            return await _call_sums(conn, clinic_id, hours, end, target)
+            return await call_sums(conn, clinic_id, hours, end, target)
 
     async def day_sums(
         self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
     ) -> tuple[dict[int, CallSums], list[TaskStat]]:
         """`call_sums` and the `task_rows` from the first hour to `end`, on one connection."""
         async with self.engine.connect() as conn:
-            sums = await _call_sums(conn, clinic_id, hours, end, target)
-            return sums, await _tasks(conn, clinic_id, hours[0].at, end) if hours else []
+            sums = await call_sums(conn, clinic_id, hours, end, target)
+            return sums, await task_stats(conn, clinic_id, hours[0].at, end) if hours else []
 
     async def task_rows(self, clinic_id: str, start: datetime, end: datetime) -> list[TaskStat]:
         async with self.engine.connect() as conn:
-            return await _tasks(conn, clinic_id, start, end)
+            return await task_stats(conn, clinic_id, start, end)
 
     async def recent(self, clinic_id: str, since: datetime) -> tuple[int, int]:
         """Calls and misses since an instant (the overload alert's last 15 minutes)."""
@@ -84,9 +84,10 @@ class SqlSlaStore:
         return int(row[0]), int(row[1])
 
 
-async def _period_sums(
+async def period_sums(
     conn: AsyncConnection, clinic_id: str, start: datetime, end: datetime, target: float
 ) -> CallSums:
+    """`SqlSlaStore.period_sums` on a connection the caller holds."""
     answered = inbound_calls.c.answered_at.is_not(None)
     query = select(
         func.count(),
@@ -99,9 +100,10 @@ async def _period_sums(
     return CallSums(int(row[0]), int(row[1]), int(row[2]), float(row[3]), int(row[4]))
 
 
-async def _call_sums(
+async def call_sums(
     conn: AsyncConnection, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
 ) -> dict[int, CallSums]:
+    """`SqlSlaStore.call_sums` on a connection the caller holds."""
     if not hours:
         return {}
     started = inbound_calls.c.started_at
@@ -135,7 +137,8 @@ async def _call_sums(
     }
 
 
-async def _tasks(conn: AsyncConnection, clinic_id: str, start: datetime, end: datetime) -> list[TaskStat]:
+async def task_stats(conn: AsyncConnection, clinic_id: str, start: datetime, end: datetime) -> list[TaskStat]:
+    """The clinic's callback tasks that start in [start, end)."""
     tasks = await conn.execute(
         select(
             callback_tasks.c.starts_at,

@@ -134,16 +134,8 @@ class SqlUserStore:
             return [_user(r) for r in await conn.execute(_users().order_by(users.c.username))]
 
     async def interface_names(self) -> dict[str, str]:
-        # Only the two columns the board shows, without the clinics `all` gathers for every user.
-        query = (
-            select(users.c.display_name, users.c.interfaces)
-            .where(users.c.interfaces != "")
-            .order_by(users.c.username)
-        )
         async with self.engine.connect() as conn:
-            return {
-                i: r.display_name for r in await conn.execute(query) for i in r.interfaces.splitlines() if i
-            }
+            return await interface_names(conn)
 
     async def open_session(
         self, token_hash: str, user_id: int, csrf: str, now: datetime, expires: datetime
@@ -229,3 +221,14 @@ async def _update_user(conn: AsyncConnection, username: str, **values: Any) -> i
     )
     user_id: int | None = result.scalar_one_or_none()
     return user_id
+
+
+async def interface_names(conn: AsyncConnection) -> dict[str, str]:
+    """Each phone interface with its user's display name, the later username's where two list the same one."""
+    # Only the two columns the board shows, without the clinics `all` gathers for every user.
+    query = (
+        select(users.c.display_name, users.c.interfaces)
+        .where(users.c.interfaces != "")
+        .order_by(users.c.username)
+    )
+    return {i: r.display_name for r in await conn.execute(query) for i in r.interfaces.splitlines() if i}

@@ -4,11 +4,15 @@ targets still open are the day's reminders' own."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
 
+from dialer.core.alerts import AlertKind
 from dialer.core.appointments import AppointmentRecord
+from dialer.core.sla import ANSWER_TARGET_SECONDS
+from dialer.core.sla_sums import hour_starts
 from dialer.storage.repository import Storage
 from dialer.storage.schema import attempts, sms_messages, targets
 
@@ -117,6 +121,7 @@ async def test_the_funnel_counts_the_days_calls_machines_sms_and_open_targets(da
             {"delivered": 2, "failed": 1, "sent": 1},
             3,
         )
+        await _the_board_reads_the_same_in_one_go(storage)
         other_day = await storage.reminders.day_summary(date(2026, 12, 2), "c1")
         assert (other_day.attempts, other_day.machines, other_day.sms, other_day.active_targets) == (
             {},
@@ -131,3 +136,27 @@ async def test_the_funnel_counts_the_days_calls_machines_sms_and_open_targets(da
 async def _target_ids(storage: Storage) -> dict[str, int]:
     async with storage.engine.connect() as conn:
         return {str(r.subject_id): int(r.target_id) for r in await conn.execute(select(targets))}
+
+
+async def _the_board_reads_the_same_in_one_go(storage: Storage) -> None:
+    """A board's rows read on one connection are what each store gives on its own."""
+    await storage.users.add(
+        username="op",
+        display_name="Оператор",
+        role="operator",
+        password_hash="x",
+        interfaces=("PJSIP/101", "PJSIP/102"),
+        clinics=["c1"],
+        api_token_hash=None,
+        now=NOW,
+    )
+    await storage.alerts.raise_("c1", AlertKind.WAITING.value, NOW, "много ждущих")
+    tz = ZoneInfo("Europe/Moscow")
+    hours = hour_starts(DAY, tz)
+    end = datetime.combine(DAY + timedelta(days=1), time(0), tz)
+    rows = await storage.board.board_rows("c1", hours, end, ANSWER_TARGET_SECONDS, DAY)
+    assert (rows.sums, rows.tasks) == await storage.sla.day_sums("c1", hours, end, ANSWER_TARGET_SECONDS)
+    assert rows.open_tasks == await storage.callbacks.open_tasks("c1")
+    assert rows.funnel == await storage.reminders.day_summary(DAY, "c1")
+    assert rows.alerts == await storage.alerts.active("c1") != []
+    assert rows.names == {"PJSIP/101": "Оператор", "PJSIP/102": "Оператор"}
