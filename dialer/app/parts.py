@@ -47,6 +47,7 @@ from dialer.engine.worklists import DiarySource, OfferSource
 from dialer.personal_data import daily_purge
 from dialer.settings import Settings
 from dialer.sms.factory import build_gateway, status_callback_url
+from dialer.storage.held_calls import HELD_CALLS_FILE, HeldCallsFile
 from dialer.storage.recordings import SqlRecordingStore
 from dialer.storage.repository import Storage
 from dialer.web.live import LiveHub, OpenPages
@@ -222,7 +223,12 @@ def _runtime(
     reminders, callbacks, progressive, ivr = _flows(basics, storage, worker, sms, dispatcher, room_changed)
     callbacks.jump = jump
     inbound = InboundDesk(
-        settings=settings, intake=desk.intake, store=storage.inbound, callbacks=callbacks, clock=clock
+        settings=settings,
+        intake=desk.intake,
+        store=storage.inbound,
+        callbacks=callbacks,
+        clock=clock,
+        spool=HeldCallsFile(settings.service.data_dir / HELD_CALLS_FILE),
     )
     day_jobs = _day_jobs(basics, storage, reminders, progressive, ivr)
     return Runtime(

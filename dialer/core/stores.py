@@ -8,6 +8,7 @@ from typing import Protocol
 
 from dialer.core.appointments import AppointmentRecord
 from dialer.core.cards import PatientCard
+from dialer.core.inbound import InboundEnded
 from dialer.core.recalls import RecallRecord
 from dialer.core.records import (
     AttemptBatch,
@@ -171,6 +172,19 @@ class CallbackStore(Protocol):
         ...
 
     async def open_tasks(self, clinic_id: str | None = None) -> list[CallbackTask]: ...
+
+
+class HeldCallsSpool(Protocol):
+    """Where the finished calls the database refused are kept until it takes them, so that a restart meanwhile
+    loses none: outside the database, which is the thing away."""
+
+    def save(self, calls: Collection[InboundEnded]) -> None:
+        """Keep exactly these calls (none: nothing kept). Raises OSError when it cannot."""
+        ...
+
+    def load(self) -> list[InboundEnded]:
+        """The calls kept by the last `save`, also of an earlier run."""
+        ...
 
 
 class InboundStore(Protocol):

@@ -13,7 +13,7 @@ from dialer.core.inbound import InboundAnswered, InboundEnded, InboundFact, Miss
 from dialer.core.phones import normalize_phone
 from dialer.core.privacy import mask_phone
 from dialer.core.records import CloseReason, InboundCallRow, InboundSource
-from dialer.core.stores import InboundStore
+from dialer.core.stores import HeldCallsSpool, InboundStore
 from dialer.engine.callbacks import CallbackFlow
 from dialer.engine.intake import Intake
 from dialer.engine.loops import consume, forever
@@ -48,7 +48,9 @@ class InboundDesk:
         store: InboundStore,
         callbacks: CallbackFlow,
         clock: Clock,
+        spool: HeldCallsSpool | None = None,
     ) -> None:
+        """`spool`: where the calls held aside are kept through a restart; without it, in memory only."""
         self.settings = settings
         self.intake = intake
         self.store = store
@@ -57,7 +59,10 @@ class InboundDesk:
         self.listeners: list[LiveListener] = []  # the operators' pop-ups and the supervisor's screen
         self._heard: InboundFact | None = None
         # Finished calls not stored after STORE_TRIES, by call id: tried again until they are.
-        self.held: dict[str, InboundEnded] = {}
+        self.spool = spool
+        self.held: dict[str, InboundEnded] = {call.call_id: call for call in spool.load()} if spool else {}
+        if self.held:
+            log.warning("%d inbound calls held aside by an earlier run; tried again", len(self.held))
 
     async def run(self) -> None:
         # A missed call is stored with its callback all or nothing, so storing it again after a failure is safe.
@@ -74,6 +79,7 @@ class InboundDesk:
         """Keep a finished call the database refused, to store it later (`keep_trying_held`)."""
         if isinstance(fact, InboundEnded):
             self.held[fact.call_id] = fact
+            self._keep_held()
             log.warning(
                 "inbound call %s not stored; held, tried again every %.0f s (%d held)",
                 fact.call_id,
@@ -90,9 +96,19 @@ class InboundDesk:
             for call_id, fact in sorted(self.held.items(), key=lambda item: item[1].started_at):
                 await self.ended(fact)
                 del self.held[call_id]
+                self._keep_held()
                 log.info("inbound call %s held aside is stored now (%d still held)", call_id, len(self.held))
 
         await forever("inbound-held", turn, self.clock)
+
+    def _keep_held(self) -> None:
+        if self.spool is None:
+            return
+        try:
+            self.spool.save(list(self.held.values()))
+        except OSError as err:
+            # Still held in memory, and read from queue_log again after a restart (`watched_until`).
+            log.error("inbound calls held aside not kept on disk: %s", type(err).__name__)
 
     def watched_until(self, now: datetime) -> datetime:
         """Until when the calls seen are safe in the database: a call held aside began before, and a restart

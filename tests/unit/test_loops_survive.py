@@ -23,6 +23,7 @@ from dialer.engine.inbound import STORE_TRIES
 from dialer.engine.loops import consume, forever, pause_after
 from dialer.engine.recovery import SEEN_MARK_EVERY
 from dialer.lease import AlreadyDialing
+from dialer.storage.held_calls import HELD_CALLS_FILE
 from dialer.storage.repository import Storage
 from tests.engine_world import MORNING, Flaky, World, replace_store, running_world, world_settings
 
@@ -306,6 +307,31 @@ async def test_a_missed_call_the_database_refuses_for_minutes_is_held_and_stored
             assert aware(mark["at"]) > world.clock.now() - timedelta(seconds=2 * SEEN_MARK_EVERY)
     held = [r.getMessage() for r in caplog.records if "held" in r.getMessage()]
     assert held and "not stored; held" in held[0] and "79161234599" not in " ".join(held)
+
+
+async def test_a_held_call_outlives_the_process_and_the_next_run_stores_it(tmp_path: Path) -> None:
+    """The database is away until the process ends (killed, or restarted for an update): the call held aside
+    was kept in the data folder, readable by the service alone, and the next run stores it with its callback,
+    once."""
+    flaky: list[Flaky] = []
+
+    def wrap(storage: Storage) -> Storage:
+        flaky.append(Flaky(storage.callbacks, "record_miss"))
+        return replace_store(storage, "callbacks", flaky[0])
+
+    kept = tmp_path / "var" / HELD_CALLS_FILE
+    stored = "select count(*) as n from inbound_calls join callback_tasks using (task_id)"
+    async with running_world(tmp_path, world_settings(tmp_path), wrap) as world:
+        flaky[0].arm(10_000)  # the database takes nothing until this run ends
+        await an_inbound_call(world, flaky[0])
+        await world.run_until(lambda: world.rt.inbound.held, "the call held aside")
+        assert kept.stat().st_mode & 0o777 == 0o600
+        assert (await world.db(stored))[0]["n"] == 0
+    async with running_world(tmp_path, world_settings(tmp_path)) as world:
+        assert len(world.rt.inbound.held) == 1
+        await world.run_until(lambda: not world.rt.inbound.held, "the held call stored", limit=600)
+        assert (await world.db(stored))[0]["n"] == 1
+        assert not kept.exists()
 
 
 def aware(value: Any) -> datetime:
