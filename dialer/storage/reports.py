@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, case, exists, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.core.outcomes import CallResult
@@ -66,7 +66,8 @@ class SqlReportStore:
                 )
             ).one()
             # The period's ended calls are read once for both counts; only a call the patient confirmed on
-            # looks its target up, to count the reminders' confirmations alone.
+            # looks its target up, to count the reminders' confirmations alone (CASE, because PostgreSQL may
+            # run the lookup first in an AND, and then for every call).
             reminder = (
                 exists()
                 .where(targets.c.target_id == attempts.c.target_id, targets.c.campaign == "reminders")
@@ -75,7 +76,7 @@ class SqlReportStore:
             calls = (
                 await conn.execute(
                     select(
-                        func.count().filter(and_(attempts.c.digit == "1", reminder)),
+                        func.count().filter(case((attempts.c.digit == "1", reminder), else_=false())),
                         func.count().filter(attempts.c.result == CallResult.MACHINE.value),
                     ).where(
                         attempts.c.clinic_id == clinic_id,
