@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -57,11 +58,10 @@ def member(interface: str, status: int) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-async def rig() -> AsyncIterator[tuple[QueueJump, Pauses, FakeClock, QueueState]]:
-    clock, queues, pauses = FakeClock(NOW), QueueState(), Pauses()
-    queues.reset([member(ANNA, NOT_INUSE), member(BORIS, INUSE)], NOW)
-    queues.feed({"Event": "QueueCallerJoin", "Queue": QUEUE, "Uniqueid": "caller-1"}, NOW)
+@asynccontextmanager
+async def running_jump(queues: QueueState) -> AsyncIterator[tuple[QueueJump, Pauses, FakeClock]]:
+    """The queue jump over these queues, with a five-minute margin, running until the block ends."""
+    clock, pauses = FakeClock(NOW), Pauses()
     jump = QueueJump(
         queues=queues,
         pauses=pauses,
@@ -71,9 +71,20 @@ async def rig() -> AsyncIterator[tuple[QueueJump, Pauses, FakeClock, QueueState]
         ahead=AheadLog(),
     )
     runner = asyncio.create_task(jump.run())
-    yield jump, pauses, clock, queues
-    runner.cancel()
-    await asyncio.gather(runner, return_exceptions=True)
+    try:
+        yield jump, pauses, clock
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[tuple[QueueJump, Pauses, FakeClock, QueueState]]:
+    queues = QueueState()
+    queues.reset([member(ANNA, NOT_INUSE), member(BORIS, INUSE)], NOW)
+    queues.feed({"Event": "QueueCallerJoin", "Queue": QUEUE, "Uniqueid": "caller-1"}, NOW)
+    async with running_jump(queues) as (jump, pauses, clock):
+        yield jump, pauses, clock, queues
 
 
 def callback(left: timedelta) -> WaitingCallback:
@@ -147,18 +158,10 @@ async def test_a_failed_pause_holds_nobody_and_a_lost_unpause_is_made_at_link_up
 
 
 async def test_at_start_up_pauses_with_our_reason_are_lifted_and_others_are_kept() -> None:
-    pauses = Pauses()
-    pauses.paused = {ANNA: PAUSE_REASON, BORIS: "обед"}
-    jump = QueueJump(
-        queues=QueueState(),
-        pauses=pauses,
-        clock=FakeClock(NOW),
-        margin=timedelta(minutes=5),
-        changed=asyncio.Event(),
-        ahead=AheadLog(),
-    )
-    await jump.link_up()
-    assert pauses.paused == {BORIS: "обед"}
+    async with running_jump(QueueState()) as (jump, pauses, _):
+        pauses.paused = {ANNA: PAUSE_REASON, BORIS: "обед"}
+        await jump.link_up()
+        assert pauses.paused == {BORIS: "обед"}
 
 
 async def test_with_nobody_waiting_in_the_queue_nobody_is_paused(
@@ -178,28 +181,16 @@ async def test_a_namesake_on_another_asterisk_is_neither_paused_nor_unpaused_for
     """West and east each have a queue «400» with a «PJSIP/101» and a «PJSIP/102» in it: a callback ahead of
     west's queue pauses west's 101 alone, and its end unpauses west's alone; east's 101 keeps taking east's
     callers."""
-    clock, queues, pauses = FakeClock(NOW), QueueState(), Pauses()
+    queues = QueueState()
     for pbx in ("west", "east"):
         for interface, status in ((ANNA, NOT_INUSE), (BORIS, INUSE)):
             queues.feed({**member(interface, status), "Interface": interface}, NOW, pbx)
         queues.feed({"Event": "QueueCallerJoin", "Queue": QUEUE, "Uniqueid": f"{pbx}-caller"}, NOW, pbx)
     west, east = (queue_key(QUEUE, "west"),), (queue_key(QUEUE, "east"),)
-    jump = QueueJump(
-        queues=queues,
-        pauses=pauses,
-        clock=clock,
-        margin=timedelta(minutes=5),
-        changed=asyncio.Event(),
-        ahead=AheadLog(),
-    )
-    runner = asyncio.create_task(jump.run())
-    try:
+    async with running_jump(queues) as (jump, pauses, clock):
         got = await asyncio.wait_for(jump.take(callback(timedelta(minutes=2)), 7, west), 1)
         assert got == ANNA and pauses.paused == {f"west/{ANNA}": PAUSE_REASON}
         assert queues.admins(east, NOW)[ANNA] is AdminState.FREE
         jump.release(ANNA, west)
         await clock.settle()
         assert pauses.calls == [("pause", f"west/{ANNA}"), ("unpause", f"west/{ANNA}")]
-    finally:
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
