@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -128,9 +128,9 @@ _STATEMENTS: dict[type, Callable[[list[Any], Callable[[datetime], object]], list
 }
 
 
-class SqliteSelect:
-    """A select compiled once for sqlite3, with a WHERE of its own, its rows made as SQLAlchemy makes them (the
-    columns' own result processors: instants, booleans) and read by column name."""
+class CompiledSelect:
+    """A select compiled once for the driver itself (sqlite3 or asyncpg), with a WHERE of its own, its rows made
+    as SQLAlchemy makes them (the columns' own result processors: instants, booleans) and read by column name."""
 
     def __init__(self, query: Select[Any], dialect: Dialect, tail: str) -> None:
         self.sql = f"{query.compile(dialect=dialect)} {tail}"
@@ -138,41 +138,61 @@ class SqliteSelect:
         self.processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
         self.row: Any = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]
 
-    def rows(self, conn: sqlite3.Connection, *params: object) -> list[Any]:
+    def made(self, raw_rows: Iterable[Sequence[Any]]) -> list[Any]:
         make, processors = self.row, self.processors
         return [
             make(*(p(v) if p is not None else v for p, v in zip(processors, raw, strict=True)))
-            for raw in conn.execute(self.sql, params)
+            for raw in raw_rows
         ]
 
+    def rows(self, conn: sqlite3.Connection, *params: object) -> list[Any]:
+        return self.made(conn.execute(self.sql, params))
 
-_IDS = "(SELECT value FROM json_each(?))"
+    async def rows_pg(self, conn: Any, *params: object) -> list[Any]:
+        return self.made(await conn.fetch(self.sql, *params))
+
+
+_IDS_SQLITE = "(SELECT value FROM json_each(?))"
+_IDS_PG = "(SELECT unnest($1::integer[]))"
 
 
 @dataclass(frozen=True)
 class ViewReader:
-    """The reads of followups.read_views, for sqlite3: targets, their SMS, their attempts on one snapshot."""
+    """The reads of followups.read_views straight on the driver: targets, their SMS, their attempts."""
 
-    targets: SqliteSelect
-    sms: SqliteSelect
-    attempts: SqliteSelect
+    targets: CompiledSelect
+    sms: CompiledSelect
+    attempts: CompiledSelect
 
     @classmethod
     def compile(cls, target_query: Select[Any], dialect: Dialect) -> ViewReader:
+        ids = _IDS_PG if dialect.name == "postgresql" else _IDS_SQLITE
         return cls(
-            SqliteSelect(target_query, dialect, f"WHERE targets.target_id IN {_IDS}"),
-            SqliteSelect(
+            CompiledSelect(
+                target_query, dialect, f"WHERE targets.target_id IN {ids} ORDER BY targets.target_id"
+            ),
+            CompiledSelect(
                 select(sms_messages.c.target_id, sms_messages.c.status),
                 dialect,
-                f"WHERE sms_messages.target_id IN {_IDS} ORDER BY sms_messages.created_at",
+                f"WHERE sms_messages.target_id IN {ids} ORDER BY sms_messages.created_at",
             ),
-            SqliteSelect(
+            CompiledSelect(
                 select(attempts),
                 dialect,
-                f"WHERE attempts.target_id IN {_IDS} ORDER BY attempts.target_id, attempts.n",
+                f"WHERE attempts.target_id IN {ids} ORDER BY attempts.target_id, attempts.n",
             ),
         )
 
     def read(self, conn: sqlite3.Connection, target_ids: Collection[int]) -> ViewRows:
+        """On sqlite3, on one snapshot (the caller's transaction)."""
         ids = json.dumps(sorted(set(target_ids)))
         return ViewRows(self.targets.rows(conn, ids), self.sms.rows(conn, ids), self.attempts.rows(conn, ids))
+
+    async def read_pg(self, conn: Any, target_ids: Collection[int]) -> ViewRows:
+        """On an asyncpg connection, as read_views reads them through SQLAlchemy."""
+        ids = sorted(set(target_ids))
+        return ViewRows(
+            await self.targets.rows_pg(conn, ids),
+            await self.sms.rows_pg(conn, ids),
+            await self.attempts.rows_pg(conn, ids),
+        )

@@ -81,7 +81,9 @@ async def read_views(engine: AsyncEngine, target_query: Select[Any], target_ids:
     if not ids:
         return ViewRows([], [], [])
     async with engine.connect() as conn:
-        rows = list(await conn.execute(target_query.where(targets.c.target_id.in_(ids))))
+        rows = list(
+            await conn.execute(target_query.where(targets.c.target_id.in_(ids)).order_by(targets.c.target_id))
+        )
         sms = await conn.execute(
             select(sms_messages.c.target_id, sms_messages.c.status)
             .where(sms_messages.c.target_id.in_(ids))

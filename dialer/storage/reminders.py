@@ -92,13 +92,16 @@ class SqlReminderStore:
     async def follow_up_view(self, target_ids: Collection[int]) -> Mapping[int, TargetView]:
         if not target_ids:
             return {}
+        if self.batches is None:
+            rows = await read_views(self.engine, _TARGET, target_ids)
+            return rows.views(_target)
+        if self._view_reader is None:
+            self._view_reader = fastfollowups.ViewReader.compile(_TARGET, self.engine.dialect)
+        reader = self._view_reader
         if isinstance(self.batches, SqliteBatchWriter):
-            if self._view_reader is None:
-                self._view_reader = fastfollowups.ViewReader.compile(_TARGET, self.engine.dialect)
-            reader = self._view_reader
             rows = await self.batches.read(lambda conn: reader.read(conn, target_ids))
         else:
-            rows = await read_views(self.engine, _TARGET, target_ids)
+            rows = await self.batches.run(lambda conn: reader.read_pg(conn, target_ids))
         return rows.views(_target)
 
     async def write_follow_ups(self, writes: Sequence[FollowUpWrite]) -> None:
