@@ -28,6 +28,7 @@ from dialer.ami.parser import Frame, FrameParser, FrameTooLarge
 from dialer.core.clock import Clock, SystemClock
 from dialer.core.errors import PeerFailed, ServiceStop
 from dialer.core.privacy import describe_error
+from dialer.core.tracker import ORIGINATE_RESPONSE_ELSEWHERE
 
 log = logging.getLogger("dialer.ami")
 
@@ -303,14 +304,16 @@ class AmiConnection:
             self.on_pbx_time(pbx_time, (self.clock.monotonic() - sent) / 2)
 
     def originate_answered(self, frame: Frame) -> None:
-        """An OriginateResponse: to the intake when it answers one of this process's Originates (on this
-        session or an earlier one), dropped when another manager session sent the Originate."""
+        """An OriginateResponse: to the intake as it is when it answers one of this process's Originates (on
+        this session or an earlier one), and marked as sent elsewhere when another manager session sent the
+        Originate (a process that died, whose calls this one took over; or another installation)."""
         action_id = frame.get("ActionID", "")
         if action_id in self.originates_sent:
             self.originates_sent.discard(action_id)
             self.sink(frame)
         else:
             self.foreign_originates += 1
+            self.sink({**frame, "Event": ORIGINATE_RESPONSE_ELSEWHERE})
 
     def link_closed(self, protocol: AmiProtocol, exc: Exception | None) -> None:
         if protocol is self.protocol:

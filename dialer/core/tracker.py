@@ -31,6 +31,10 @@ SECOND_LEG = ";2"
 
 # How long an attempt whose channel is gone waits for its OriginateResponse before it is closed anyway.
 ORIGINATE_RESPONSE_GRACE = timedelta(seconds=3)
+# The event the AMI link makes of an OriginateResponse to an Originate another process sent. Asterisk tells every
+# manager session; it counts only for a call this process took over from one that died (its Reason 3 is what tells
+# the clinic's own ring timeout from a phone switched off), never for a call this process placed itself.
+ORIGINATE_RESPONSE_ELSEWHERE = "OriginateResponseElsewhere"
 # How many ended calls (attempt ids, inbound Linkedids) are remembered to ignore their late events: hours of
 # calls at full pace.
 ENDED_MEMORY = 10_000
@@ -92,6 +96,9 @@ class _Attempt:
     # From our Originate until its channel's Newchannel: a channel already up with this Uniqueid is someone else's
     # (a second installation with a copy of this database), and Asterisk will refuse our Originate.
     awaiting_channel: bool = False
+    # Placed by another process of this installation (before a restart or a takeover): its OriginateResponse goes
+    # to the link as sent elsewhere, and is still this call's.
+    adopted: bool = False
 
     def best_cause(self) -> int | None:
         # A Local channel's first leg often ends with cause 0; the second leg then knows the real reason.
@@ -126,6 +133,7 @@ class CallTracker:
             "Newchannel": self._on_newchannel,
             "Newstate": self._on_newstate,
             "OriginateResponse": self._on_originate_response,
+            ORIGINATE_RESPONSE_ELSEWHERE: self._on_originate_response_elsewhere,
             "DialState": self._on_dial_state,
             "UserEvent": self._on_user_event,
             "QueueCallerJoin": self._on_queue_join,
@@ -152,7 +160,7 @@ class CallTracker:
     def adopt(self, attempt_id: str, *, answered: bool, originate_done: bool) -> None:
         """Resume following a call found alive on Asterisk after a reconnect or a restart."""
         self._ended.discard(attempt_id)
-        state = self._attempts.setdefault(attempt_id, _Attempt(attempt_id))
+        state = self._attempts.setdefault(attempt_id, _Attempt(attempt_id, adopted=True))
         state.channel_seen = True
         state.awaiting_channel = False
         state.answered = state.answered or answered
@@ -182,7 +190,7 @@ class CallTracker:
             # A call of ours we did not start in this process (a restart); follow it anyway. Whether its
             # OriginateResponse is still to come is unknown: a call still ringing gets it after its Hangup, and
             # only its Reason tells the clinic's own ring timeout from the 480 Asterisk then puts on the Hangup.
-            state = self._attempts[uniqueid] = _Attempt(uniqueid)
+            state = self._attempts[uniqueid] = _Attempt(uniqueid, adopted=True)
         return state
 
     def _followed(self, uniqueid: str) -> _Attempt | None:
@@ -220,6 +228,12 @@ class CallTracker:
         if state.hangup_at is not None or (not state.channel_seen and event.get("Response") == "Failure"):
             facts.append(self._end(state, state.hangup_at or event_time(event, now)))
         return tuple(facts)
+
+    def _on_originate_response_elsewhere(self, event: Event, now: datetime) -> tuple[Fact, ...]:
+        state = self._lookup(event.get("Uniqueid", ""))
+        if state is None or not state.adopted:
+            return NO_FACTS
+        return self._on_originate_response(event, now)
 
     def _on_talk(self, event: Event, now: datetime) -> tuple[Fact, ...]:
         state = self._followed(event.get("Uniqueid", ""))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
 from bench.lib.service import free_port
@@ -27,6 +28,7 @@ from tests.reminder_scenario import (
     scenario_phones,
     scenario_rows,
 )
+from tests.service_toml import CARRIER_TRUNK, clinic_entry, service_toml, trunk_table
 from tests.support import DialerHome, appointments_csv, until
 
 pytestmark = pytest.mark.asterisk
@@ -137,3 +139,66 @@ async def test_sigkill_mid_campaign_loses_nothing_and_repeats_nothing(
             row["attempt_id"],
             kinds,
         )
+
+
+@pytest.mark.timeout(300)
+async def test_a_call_still_ringing_at_the_kill_that_rings_out_after_the_restart_is_no_answer(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
+    """The restarted run takes over the call its dead predecessor placed. Asterisk's answer to that Originate
+    (Reason 3: the clinic's ring timeout) goes to every manager session: without it, the 480 Asterisk puts on
+    the hangup reads as «абонент недоступен», and the patient's next call waits an hour."""
+    clinic = ClinicTime.morning()
+    tomorrow = (clinic.today + timedelta(days=1)).isoformat()
+    phone = CarrierPatient(FarEnd.RINGS_OUT).number(random.randrange(10000))
+    observer = await RawAmi.connect(sandbox.host, sandbox.port)
+    await observer.login(sandbox.username, sandbox.secret)
+    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
+        home = DialerHome(tmp_path, database_url=database_url)
+        window = f'{{start="{clinic.hhmmss(-60)}", end="{clinic.hhmmss(600)}", attempts=1}}'
+        home.write(
+            service_toml(
+                sandbox,
+                twilio,
+                free_port(),
+                clinic,
+                # Long enough for a killed run to be back before Asterisk gives up ringing.
+                trunk_table(CARRIER_TRUNK, ring_timeout="25s"),
+                clinic_entry(clinic, CARRIER_TRUNK),
+                f"[campaigns.reminders]\nwindows = [{window}]\nsame_day_confirmation = false\n",
+            )
+        )
+        row = {
+            "appointment_id": "A3",
+            "clinic": "c1",
+            "patient_name": "Пациент Тестовый",
+            "phone": phone,
+            "visit_date": tomorrow,
+            "visit_time": "10:30",
+            "doctor": "Иванова Мария Петровна",
+        }
+        (tmp_path / "a.csv").write_text(appointments_csv([row]), encoding="utf-8")
+        code, out, err = await run_cli(home, "import", "appointments", str(tmp_path / "a.csv"), timeout=60)
+        assert code == 0, out + err
+
+        first = await start_run(home, tomorrow)
+        assert await kill_when(first, home, "select 1 from attempts where state = 'dialing'", timeout=60)
+        (attempt,) = [r["attempt_id"] for r in home.query("select attempt_id from attempts")]
+        restarted_at = time.time()
+        second = await start_run(home, tomorrow)
+        await until(lambda: home.query(ENDED, (attempt,)), "the adopted call's end in storage", timeout=90)
+        second.send_signal(signal.SIGTERM)
+        await second.wait()
+    rang_out = [
+        (at, f) for at, f in observer.events if f.get("Event") == "Hangup" and f.get("Uniqueid") == attempt
+    ]
+    await observer.close()
+    assert rang_out and rang_out[0][0] > restarted_at, (
+        "the call ended before the restart: nothing was taken over"
+    )
+    assert rang_out[0][1].get("TechCause") == "480"  # what Asterisk's own give-up looks like on the hangup
+    (ended,) = home.query(ENDED, (attempt,))
+    assert ended["result"] == "no_answer", dict(ended)
+
+
+ENDED = "select result, reason, cause from attempts where attempt_id = ? and state = 'ended'"

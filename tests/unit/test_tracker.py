@@ -22,7 +22,12 @@ from dialer.core.facts import (
 )
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
-from dialer.core.tracker import ORIGINATE_RESPONSE_GRACE, CallTracker, Event
+from dialer.core.tracker import (
+    ORIGINATE_RESPONSE_ELSEWHERE,
+    ORIGINATE_RESPONSE_GRACE,
+    CallTracker,
+    Event,
+)
 
 A = "reminders:17:2"
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -71,9 +76,10 @@ def newstate_up(uid: str, leg: int = 1) -> Event:
     }
 
 
-def originate_response(uid: str, response: str, reason: int | str) -> Event:
+def originate_response(uid: str, response: str, reason: int | str, *, elsewhere: bool = False) -> Event:
+    """`elsewhere`: as the link passes on the answer to an Originate another process sent (one that died)."""
     return {
-        "Event": "OriginateResponse",
+        "Event": ORIGINATE_RESPONSE_ELSEWHERE if elsewhere else "OriginateResponse",
         "ActionID": f"originate-{uid}",
         "Response": response,
         "Channel": _channel(uid, 1),
@@ -453,17 +459,45 @@ def test_after_a_restart_a_hangup_of_ours_still_ends_with_a_fact() -> None:
 def test_after_a_restart_a_call_that_rang_out_is_no_answer_not_switched_off() -> None:
     # Still ringing when the process came back: the clinic's ring timeout ends it. Asterisk puts a 480 of its
     # own on the Hangup and only then sends the OriginateResponse whose Reason 3 says what happened.
+    # The dead process sent the Originate, so the link passes its answer on as sent elsewhere.
     t = tracker()
     timed_out = {**hangup(A, 19), "TechCause": "480"}
-    facts = run(t, [timed_out, originate_response(A, "Failure", 3)])
+    facts = run(t, [timed_out, originate_response(A, "Failure", 3, elsewhere=True)])
     (end,) = ended(facts)
     assert end.result is CallResult.NO_ANSWER
     assert t.open_attempts() == []
 
 
+def test_a_call_adopted_ringing_at_reconcile_that_rings_out_is_no_answer() -> None:
+    t = tracker()
+    t.adopt(A, answered=False, originate_done=False)
+    timed_out = {**hangup(A, 19), "TechCause": "480"}
+    assert not ended(run(t, [timed_out]))  # its Reason is still to come
+    (end,) = ended(run(t, [originate_response(A, "Failure", 3, elsewhere=True)]))
+    assert end.result is CallResult.NO_ANSWER
+
+
+def test_a_switched_off_phone_adopted_at_reconcile_stays_unavailable() -> None:
+    t = tracker()
+    t.adopt(A, answered=False, originate_done=False)
+    refused = {**hangup(A, 19), "TechCause": "480"}
+    (end,) = ended(run(t, [refused, originate_response(A, "Failure", 0, elsewhere=True)]))
+    assert end.result is CallResult.UNAVAILABLE
+
+
+def test_an_answer_sent_elsewhere_never_ends_a_call_this_process_placed() -> None:
+    # A second installation with a copy of this database dials the same id: Asterisk refuses one of the two,
+    # and that refusal, told to every session, is not the end of the call this process placed and follows.
+    t = placed(A)
+    assert run(t, [originate_response(A, "Failure", 0, elsewhere=True)]) == []
+    assert t.open_attempts() == [A]
+    (end,) = ended(run(t, [newstate_up(A), hangup(A, 16), originate_response(A, "Success", 4)]))
+    assert end.result is CallResult.ANSWERED
+
+
 def test_after_a_restart_an_originate_failure_of_ours_ends_with_a_fact() -> None:
     t = tracker()
-    (end,) = ended(list(t.feed(originate_response("reminders:5:1", "Failure", 5), T0)))
+    (end,) = ended(list(t.feed(originate_response("reminders:5:1", "Failure", 5, elsewhere=True), T0)))
     assert end.attempt_id == "reminders:5:1"
     assert end.result is CallResult.BUSY
 
@@ -472,7 +506,7 @@ def test_after_a_restart_a_busy_call_ends_once() -> None:
     # The Newchannel went by before the restart. Asterisk's own busy order then follows: the Failure ends
     # the attempt at once (no channel seen), and the ;1 Hangup must not start and end it a second time.
     t = tracker()
-    facts = run(t, [originate_response(A, "Failure", 5), hangup(A, 0), hangup(A, 17, 2)])
+    facts = run(t, [originate_response(A, "Failure", 5, elsewhere=True), hangup(A, 0), hangup(A, 17, 2)])
     assert [(e.attempt_id, e.result) for e in ended(facts)] == [(A, CallResult.BUSY)]
     assert t.open_attempts() == []
 
