@@ -27,7 +27,7 @@ _PLACEHOLDER = re.compile(r"\?")
 class Record(dict[str, Any]):
     """A row by column name (`r["phone"]`, `dict(r)`) and by position (`r[0]`), as sqlite3.Row reads."""
 
-    def __getitem__(self, key: str | int) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: str | int) -> Any:
         if isinstance(key, int):
             return list(self.values())[key]
         return super().__getitem__(key)

@@ -307,4 +307,6 @@ async def running_world(
 
 
 def replace_store(storage: Storage, name: str, store: object) -> Storage:
-    return dataclasses.replace(storage, **{name: store})
+    # Which store's type `store` must have depends on `name`, so the change is checked when it is made.
+    changes: dict[str, Any] = {name: store}
+    return dataclasses.replace(storage, **changes)

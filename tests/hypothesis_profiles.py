@@ -26,4 +26,4 @@ settings.load_profile(PROFILE)
 
 def examples(usual: int) -> int:
     """A fuzz test's number of cases: its usual count in the test command, more in the long profile."""
-    return max(usual, settings.default.max_examples) if PROFILE == LONG else usual
+    return max(usual, settings().max_examples) if PROFILE == LONG else usual

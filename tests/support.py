@@ -12,7 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, overload
 
 from sqlalchemy.engine import make_url
 
@@ -35,6 +35,12 @@ timezone = "Europe/Moscow"
 """
 
 
+@overload
+async def until(
+    check: Callable[[], Awaitable[T]], what: str, *, timeout: float = 10.0, every: float = 0.1
+) -> T: ...
+@overload
+async def until(check: Callable[[], T], what: str, *, timeout: float = 10.0, every: float = 0.1) -> T: ...
 async def until(
     check: Callable[[], T | Awaitable[T]], what: str, *, timeout: float = 10.0, every: float = 0.1
 ) -> T:

@@ -206,12 +206,14 @@ class MemorySmsStore:
         self.errors[sms_key] = error
 
     async def apply_status(
-        self, provider: str, provider_id: str, status: SmsStatus, error: str, now: datetime
+        self, provider: str, provider_id: str, status: SmsStatus, error: str, now: datetime, key: str = ""
     ) -> SmsRow | None:
-        for key, row in self.rows.items():
-            if row.provider == provider and row.provider_id == provider_id:
-                self.rows[key] = replace(row, status=advance(row.status, status))
-                return self.rows[key]
+        # As the SQL store: with `key`, only that message, and only if the id is its own or not known yet.
+        for sms_key, row in self.rows.items():
+            ours = row.provider_id == provider_id or (bool(key) and row.provider_id is None)
+            if row.provider == provider and ours and (not key or sms_key == key):
+                self.rows[sms_key] = replace(row, status=advance(row.status, status))
+                return self.rows[sms_key]
         return None
 
     async def unsettled(self) -> list[SmsRow]:
@@ -578,7 +580,8 @@ class MemoryRecallStore:
     async def change(
         self, recall_id: int, change: RecallChange, *, now: datetime, close_target: int, event: dict[str, Any]
     ) -> None:
-        row = self.recalls[recall_id] = replace(self.recalls[recall_id], **status_change(change))
+        fields: dict[str, Any] = status_change(change)
+        row = self.recalls[recall_id] = replace(self.recalls[recall_id], **fields)
         r = self.rounds[close_target]
         r.state, r.stop_reason = "done", change.status.value
         self.webhook.append({**event, **row.public()})

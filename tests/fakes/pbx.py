@@ -410,7 +410,7 @@ class FakeAsterisk:
         call.stage = "intro"
         if patient.digit:
             await self._wait(patient.press_after)
-            taken, *quick = patient.digit
+            taken, quick = patient.digit[0], patient.digit[1:]
             call.digit = taken
             call.stage = {"1": "confirmed", "2": "cancelled", "3": "queue"}.get(taken, "menu")
             self._user_event(first, call, "DialerDigit", Digit=taken)

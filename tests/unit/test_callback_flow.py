@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -299,7 +298,8 @@ async def test_a_callback_whose_first_planning_fails_is_planned_on_the_next_try(
 ) -> None:
     rig = clinic("agent_first")
     rig.asterisk.patient(PHONE, NO_ANSWER)
-    schedule, refused = rig.due.schedule, []
+    schedule = rig.due.schedule
+    refused: list[str] = []
 
     async def locked_once(task: DueTask) -> None:
         if not refused:
@@ -328,13 +328,14 @@ async def test_a_database_away_at_start_up_delays_the_resumed_callbacks_without_
     call, task = stored_before_a_crash(local(11, 58))
     taken = await rig.callback_store.record_miss(call, task, local(11, 58))
     assert taken is not None
-    open_tasks, refused = rig.callback_store.open_tasks, []
+    open_tasks = rig.callback_store.open_tasks
+    refused: list[datetime] = []
 
-    async def away_twice() -> Any:
+    async def away_twice(clinic_id: str | None = None) -> list[CallbackTask]:
         if len(refused) < 2:
             refused.append(rig.clock.now())
             raise OSError("connection refused")
-        return await open_tasks()
+        return await open_tasks(clinic_id)
 
     rig.callback_store.open_tasks = away_twice  # type: ignore[method-assign]
     async with running(rig, tickers=True):

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from dialer.app.nodes import NodeHealth, Standby, leads, run_every_node
 from dialer.core.clock import FakeClock
 from dialer.core.fencing import Fence, FencedOut
 from dialer.core.ports import LinkHook, LiveChannel
-from dialer.core.records import AttemptRow, AttemptState
+from dialer.core.records import AttemptRow, AttemptState, CallbackTask, InboundCallRow, MissTaken
 from dialer.lease import LEASE
 from dialer.storage.repository import Storage
 from tests.engine_world import MORNING, FakePbx, World, confirming_call, world_settings
@@ -261,13 +262,14 @@ async def test_a_missed_call_told_again_at_the_takeover_that_the_database_refuse
             {"Event": "Hangup", "Channel": channel, "Uniqueid": uid, "Linkedid": uid, "Cause": "16"},
         )  # fmt: skip
         await other_leads(world, taken, seconds=5)
-        record_miss, refused = rt.callbacks.tasks.record_miss, []
+        record_miss = rt.callbacks.tasks.record_miss
+        refused: list[tuple[InboundCallRow, CallbackTask, datetime]] = []
 
-        async def away_twice(*args: Any) -> Any:
+        async def away_twice(call: InboundCallRow, task: CallbackTask, now: datetime) -> MissTaken | None:
             if len(refused) < 2:
-                refused.append(args)
+                refused.append((call, task, now))
                 raise OSError("connection refused")
-            return await record_miss(*args)
+            return await record_miss(call, task, now)
 
         rt.callbacks.tasks.record_miss = away_twice  # type: ignore[method-assign]
         await world.run_until(lambda: len(standby.generations) == 2, "leading again", limit=60)
@@ -275,7 +277,7 @@ async def test_a_missed_call_told_again_at_the_takeover_that_the_database_refuse
         stored = "select count(*) as n from inbound_calls join callback_tasks using (task_id)"
 
         async def in_database() -> bool:
-            return (await world.db(stored))[0]["n"] == 1
+            return bool((await world.db(stored))[0]["n"] == 1)
 
         await world.run_until(in_database, "the held call stored", limit=120)
         assert not rt.inbound.held

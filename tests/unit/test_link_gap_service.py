@@ -6,8 +6,8 @@ closes on the administrator's screen."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from dialer.core.cards import PopupMessage
 from dialer.core.ports import LiveChannel
 from dialer.core.staff import UserRow
 from dialer.core.tracker import Event
@@ -23,13 +23,13 @@ def live(event: Event) -> Event:
     return {k: v for k, v in event.items() if k != "Timestamp"}
 
 
-async def operator_watching(world: World, call: Call) -> tuple[int, list[dict[str, Any]]]:
+async def operator_watching(world: World, call: Call) -> tuple[int, list[PopupMessage]]:
     """An administrator on `call`'s ringing phone, with the messages their open page would get."""
     anna = await add_staff(
         world.rt.storage, "anna", interfaces=(call.interface,), display_name="Анна", now=world.clock.now()
     )
     user_id = anna.user_id
-    pushed: list[dict[str, Any]] = []
+    pushed: list[PopupMessage] = []
     world.rt.popups.push = lambda user, message: pushed.append(message) if user == user_id else None
     await world.run_for(3)  # a phone that rings soon after the pop-ups last looked is looked up again
     return user_id, pushed
@@ -55,8 +55,8 @@ async def gap(world: World, *, seconds: float = 30) -> None:
     await world.restore_link()
 
 
-def cards(pushed: list[dict[str, Any]], call: Call) -> list[str]:
-    return [m.get("state", m["type"]) for m in pushed if m.get("call") == call.linkedid]
+def cards(pushed: list[PopupMessage], call: Call) -> list[str]:
+    return [m["state"] if m["type"] == "card" else m["type"] for m in pushed if m["call"] == call.linkedid]
 
 
 async def test_a_caller_who_hung_up_in_the_gap_is_a_missed_call_called_back_and_the_card_closes(

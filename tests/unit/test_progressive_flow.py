@@ -14,8 +14,8 @@ from dialer.core.outcomes import CallResult
 from dialer.core.ports import OriginateRequest
 from dialer.core.queues import INUSE, NOT_INUSE
 from dialer.core.recalls import RecallRecord, RecallStatus
-from dialer.core.records import WrapupRow
-from dialer.core.staff import UserRow
+from dialer.core.records import WrapupRow, WrapupState
+from dialer.core.staff import Role, UserRow
 from dialer.core.wrapup import WrapupForm
 from tests.fakes.pbx import NO_ANSWER, Patient
 from tests.fakes.rig import CLINIC, Rig, build, clinic_settings, running
@@ -122,7 +122,7 @@ async def test_patients_are_dialled_only_for_a_free_administrator_one_after_anot
 async def test_never_more_patients_in_the_air_than_free_administrators_times_the_ratio(
     ratio: float, admins: int, in_air: int
 ) -> None:
-    rig = kos_rig(6, ratio, **{f"a10{i}": NOT_INUSE for i in range(1, admins + 1)})
+    rig = kos_rig(6, ratio, "progressive", **{f"a10{i}": NOT_INUSE for i in range(1, admins + 1)})
     for n in range(1, 7):
         rig.asterisk.patient(phone(n), NO_ANSWER)  # each rings its 30 s, keeping its place in the air
     watch = Watch(rig)
@@ -190,12 +190,22 @@ async def test_a_patient_not_reached_in_three_calls_is_moved_a_week_and_a_wrappe
         await rig.clock.run_until(local(11, 5))
         # Anna saves her wrap-up of the connected call: booked for the 9th.
         row = WrapupRow(
-            1, CLINIC, 7, "kos:1:1", phone(1), "out", "kos", local(11), local(11), local(11, 1), "pending"
+            1,
+            CLINIC,
+            7,
+            "kos:1:1",
+            phone(1),
+            "out",
+            "kos",
+            local(11),
+            local(11),
+            local(11, 1),
+            WrapupState.PENDING,
         )
         form = WrapupForm(
             result="booked", reason="", comment="записан на контроль", visit_day=date(2026, 12, 9)
         )
-        user = UserRow(7, "anna", "Анна", "operator", "", (ANNA,), CLINIC, False)
+        user = UserRow(7, "anna", "Анна", Role.OPERATOR, "", (ANNA,), frozenset({CLINIC}), False)
         await rig.progressive.wrapped_up(row, form, user)
         await rig.clock.run_until(local(19, 30))
 
