@@ -364,13 +364,8 @@ def _board(
     return Board(
         settings=basics.settings,
         queues=basics.desk.intake.queues,
-        sla=storage.sla,
-        tasks=storage.callbacks,
-        reminders=storage.reminders,
-        alerts=storage.alerts,
-        users=storage.users,
+        reads=storage.board,
         clock=basics.clock,
         ahead=jump.ahead if jump is not None else None,
         gates=gates,
-        reads=storage.board,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from dialer.core.sla import Figures, TaskStat, _pct, figures
@@ -57,19 +57,6 @@ def hour_starts(day: date, tz: ZoneInfo) -> list[HourStart]:
     return starts
 
 
-@runtime_checkable
-class SlaSums(Protocol):
-    """A store that adds up a clinic's calls by local hour itself (SQL), and gives the callback tasks."""
-
-    async def day_sums(
-        self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
-    ) -> tuple[dict[int, CallSums], list[TaskStat]]:
-        """Sums of the clinic's calls started in [hours[0].at, end), by the hour each started in, and the
-        callback tasks that start in that span: read together, as one look at the day."""
-        ...
-
-
-@runtime_checkable
 class PeriodSums(Protocol):
     """A store that adds up a clinic's calls of a whole period itself (SQL), and gives the callback tasks."""
 

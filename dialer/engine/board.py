@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from dialer.core.alerts import NEWS_KINDS, AlertRow
 from dialer.core.board_reads import BoardReads
@@ -22,13 +22,10 @@ from dialer.core.clock import Clock
 from dialer.core.inbound import MissReason
 from dialer.core.privacy import mask_phone
 from dialer.core.queues import QueueState
-from dialer.core.records import CallbackTask, DaySummary, ReminderStatus
+from dialer.core.records import ReminderStatus
 from dialer.core.sla import ANSWER_TARGET_SECONDS, Figures
-from dialer.core.sla_sums import SlaSums, hour_starts, summed_day
-from dialer.core.stores import CallbackStore, ReminderStore, UserStore
-from dialer.engine.alerts import AlertStore
+from dialer.core.sla_sums import hour_starts, summed_day
 from dialer.engine.pbx_gates import PbxGates
-from dialer.engine.reports import SlaRows, sla_report
 from dialer.settings import ClinicSettings, Settings
 
 MISSED_TARGET = (5.0, 8.0)  # the checklist's goal for missed calls, per cent
@@ -41,36 +38,23 @@ def risk(seconds_left: float) -> str:
     return "amber" if seconds_left < RISK_AMBER.total_seconds() else "green"
 
 
-@dataclass(frozen=True)
-class _Read:
-    """What a board shows from the database: today's figures, and the rows behind its other parts."""
-
-    whole_day: Figures
-    hours: dict[int, Figures]
-    names: dict[str, str]
-    open_tasks: list[CallbackTask]
-    funnel: DaySummary
-    alerts: list[AlertRow]
-
-
 @dataclass
 class Board:
     settings: Settings
     queues: QueueState
-    sla: SlaRows
-    tasks: CallbackStore
-    reminders: ReminderStore
-    alerts: AlertStore
-    users: UserStore
+    reads: BoardReads  # the database's rows behind one board, read together
     clock: Clock
     ahead: AheadLog | None = None  # callbacks served ahead of the queue close to their deadline
     gates: PbxGates | None = None  # with several Asterisks: which one is down, and since when
-    reads: BoardReads | None = None  # the stores' rows for a board in one read, where the database has them
 
     async def snapshot(self, clinic: ClinicSettings) -> BoardMessage:
         now = self.clock.now()
         today = now.astimezone(clinic.timezone).date()
-        read = await self._read(clinic, today, now)
+        tomorrow = today + timedelta(days=1)
+        end = datetime.combine(tomorrow, time(0), clinic.timezone)
+        hours = hour_starts(today, clinic.timezone)
+        read = await self.reads.board_rows(clinic.id, hours, end, ANSWER_TARGET_SECONDS, tomorrow)
+        whole_day, by_hour = summed_day(read.sums, read.tasks, clinic.timezone, now)
         queues = clinic.live_queues
         admins: list[AdminState] = [
             {"interface": i, "name": read.names.get(i, i), "state": s.value, "label": s.label}
@@ -100,7 +84,7 @@ class Board:
             "at": now.isoformat(),
             "tz": clinic.timezone.key,
             "tiles": _tiles(
-                read.whole_day,
+                whole_day,
                 self.queues.waiting_count(queues),
                 self.queues.longest_wait(queues, now),
                 len(open_tasks),
@@ -108,7 +92,7 @@ class Board:
             "callbacks": open_tasks,
             "admins": admins,
             "campaign": _funnel(summary.statuses, summary.attempts, summary.sms, summary.total),
-            "hours": {h: f.as_dict() for h, f in read.hours.items()},
+            "hours": {h: f.as_dict() for h, f in by_hour.items()},
             "alerts": [
                 {
                     "kind": a.kind.value,
@@ -127,26 +111,6 @@ class Board:
             message["pbx_down"] = self._pbx_down(self.gates, clinic)
         return message
 
-    async def _read(self, clinic: ClinicSettings, today: date, now: datetime) -> _Read:
-        """The board's rows in one read where the database gives them so and today's calls come summed, else
-        store by store."""
-        tomorrow = today + timedelta(days=1)
-        if self.reads is not None and isinstance(self.sla, SlaSums):
-            hours = hour_starts(today, clinic.timezone)
-            end = datetime.combine(tomorrow, time(0), clinic.timezone)
-            rows = await self.reads.board_rows(clinic.id, hours, end, ANSWER_TARGET_SECONDS, tomorrow)
-            whole_day, by_hour = summed_day(rows.sums, rows.tasks, clinic.timezone, now)
-            return _Read(whole_day, by_hour, rows.names, rows.open_tasks, rows.funnel, rows.alerts)
-        whole_day, by_hour = await service_level(self.sla, clinic, today, now)
-        return _Read(
-            whole_day,
-            by_hour,
-            await self.users.interface_names(),
-            await self.tasks.open_tasks(clinic.id),
-            await self.reminders.day_summary(tomorrow, clinic.id),
-            await self.alerts.active(clinic.id),
-        )
-
     def _pbx_down(self, gates: PbxGates, clinic: ClinicSettings) -> list[PbxDown]:
         """The clinic's own Asterisk, while it is down, with every clinic that waits for it."""
         name = gates.pbx_of(clinic.id)
@@ -156,19 +120,6 @@ class Board:
         at = since.astimezone(clinic.timezone).strftime("%H:%M")
         names = [f"«{self.settings.clinic(c).name}»" for c in gates.clinics_of(name)]
         return [{"pbx": name, "since": since.isoformat(), "text": pbx_down_text(name, at, names)}]
-
-
-async def service_level(
-    store: SlaRows, clinic: ClinicSettings, day: date, now: datetime
-) -> tuple[Figures, dict[int, Figures]]:
-    """Today's whole day and hours: added up by the database where the store can, else from the day's rows."""
-    if not isinstance(store, SlaSums):
-        report = await sla_report(store, clinic, day, now)
-        return report.whole_day, report.hours
-    hours = hour_starts(day, clinic.timezone)
-    end = datetime.combine(day + timedelta(days=1), time(0), clinic.timezone)
-    sums, tasks = await store.day_sums(clinic.id, hours, end, ANSWER_TARGET_SECONDS)
-    return summed_day(sums, tasks, clinic.timezone, now)
 
 
 def _ahead(entries: list[AheadOfQueue]) -> AheadView:

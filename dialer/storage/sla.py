@@ -51,22 +51,6 @@ class SqlSlaStore:
             sums = await period_sums(conn, clinic_id, start, end, target)
             return sums, await task_stats(conn, clinic_id, start, end)
 
-    async def call_sums(
-        self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
-    ) -> dict[int, CallSums]:
-        """The clinic's calls added up by the local hour they started in: the hour found by comparing the start
-        with each hour's first instant, which reads the same on SQLite and PostgreSQL in any zone."""
-        async with self.engine.connect() as conn:
-            return await call_sums(conn, clinic_id, hours, end, target)
-
-    async def day_sums(
-        self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
-    ) -> tuple[dict[int, CallSums], list[TaskStat]]:
-        """`call_sums` and the `task_rows` from the first hour to `end`, on one connection."""
-        async with self.engine.connect() as conn:
-            sums = await call_sums(conn, clinic_id, hours, end, target)
-            return sums, await task_stats(conn, clinic_id, hours[0].at, end) if hours else []
-
     async def task_rows(self, clinic_id: str, start: datetime, end: datetime) -> list[TaskStat]:
         async with self.engine.connect() as conn:
             return await task_stats(conn, clinic_id, start, end)

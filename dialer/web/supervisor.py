@@ -16,9 +16,10 @@ from dialer.core.inbound import MissReason
 from dialer.core.period_reports import PeriodReportStore
 from dialer.core.privacy import mask_phone
 from dialer.core.records import ReminderStatus, TaskState
+from dialer.core.sla_sums import PeriodSums
 from dialer.core.staff import AuditAction, Role
 from dialer.core.supervision import MissedCall
-from dialer.engine.reports import SlaRows, period_service_level
+from dialer.engine.reports import period_service_level
 from dialer.settings import ClinicSettings, Settings
 from dialer.web.access import EVERYONE, Scope, add_route, allow, held, one_clinic
 from dialer.web.audit import record
@@ -32,7 +33,7 @@ from dialer.web.period_report import REPORT_ROWS, DayReport, Period
 class SupervisorContext:
     settings: Settings
     reports: PeriodReportStore
-    sla: SlaRows
+    sla: PeriodSums
     clock: Clock
 
 

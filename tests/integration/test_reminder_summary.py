@@ -11,8 +11,8 @@ from sqlalchemy import insert, select, update
 
 from dialer.core.alerts import AlertKind
 from dialer.core.appointments import AppointmentRecord
-from dialer.core.sla import ANSWER_TARGET_SECONDS
-from dialer.core.sla_sums import hour_starts
+from dialer.core.sla import ANSWER_TARGET_SECONDS, by_hour, figures
+from dialer.core.sla_sums import hour_starts, summed_day
 from dialer.storage.repository import Storage
 from dialer.storage.schema import attempts, sms_messages, targets
 
@@ -155,7 +155,12 @@ async def _the_board_reads_the_same_in_one_go(storage: Storage) -> None:
     hours = hour_starts(DAY, tz)
     end = datetime.combine(DAY + timedelta(days=1), time(0), tz)
     rows = await storage.board.board_rows("c1", hours, end, ANSWER_TARGET_SECONDS, DAY)
-    assert (rows.sums, rows.tasks) == await storage.sla.day_sums("c1", hours, end, ANSWER_TARGET_SECONDS)
+    calls, tasks = await storage.sla.rows("c1", hours[0].at, end)
+    assert rows.tasks == tasks
+    assert summed_day(rows.sums, rows.tasks, tz, NOW) == (
+        figures(calls, tasks, NOW),
+        by_hour(calls, tasks, tz, NOW),
+    )
     assert rows.open_tasks == await storage.callbacks.open_tasks("c1")
     assert rows.funnel == await storage.reminders.day_summary(DAY, "c1")
     assert rows.alerts == await storage.alerts.active("c1") != []

@@ -11,27 +11,12 @@ import pytest
 from sqlalchemy import insert
 
 from dialer.core.records import TaskState
-from dialer.core.sla import ANSWER_TARGET_SECONDS, CallStat, TaskStat, by_hour, figures
-from dialer.core.sla_sums import SlaSums, hour_starts, summed_day
-from dialer.engine.board import service_level
-from dialer.engine.reports import SlaRows, sla_report
-from dialer.settings import ClinicSettings
+from dialer.core.sla import ANSWER_TARGET_SECONDS, by_hour, figures
+from dialer.core.sla_sums import hour_starts, summed_day
 from dialer.storage.repository import Storage
 from dialer.storage.schema import callback_tasks, inbound_calls
 
 DAY = date(2026, 12, 3)
-
-
-class RowsOnly:
-    """A store that only gives the day's rows."""
-
-    def __init__(self, store: SlaRows) -> None:
-        self.store = store
-
-    async def rows(
-        self, clinic_id: str, start: datetime, end: datetime
-    ) -> tuple[list[CallStat], list[TaskStat]]:
-        return await self.store.rows(clinic_id, start, end)
 
 
 def _calls(rng: random.Random, clinic: str, start: datetime, n: int) -> list[dict[str, object]]:
@@ -96,24 +81,14 @@ async def test_the_summed_day_equals_the_day_read_row_by_row(database_url: str, 
             for clinic, n in (("c1", 1500), ("c2", 300)):  # c2's calls must not count into c1's day
                 await conn.execute(insert(inbound_calls), _calls(rng, clinic, start, n))
                 await conn.execute(insert(callback_tasks), _tasks(rng, clinic, start, n // 10))
-        store = storage.sla
-        assert isinstance(store, SlaSums)
-        calls, tasks = await store.rows("c1", start, end)
+        calls, tasks = await storage.sla.rows("c1", start, end)
         assert len(calls) > 1000 and tasks
         hours = hour_starts(DAY, tz)
-        sums = await store.call_sums("c1", hours, end, ANSWER_TARGET_SECONDS)
-        day, per_hour = summed_day(sums, await store.task_rows("c1", start, end), tz, now)
-        assert await store.day_sums("c1", hours, end, ANSWER_TARGET_SECONDS) == (
-            sums,
-            await store.task_rows("c1", start, end),
-        )
+        board = await storage.board.board_rows("c1", hours, end, ANSWER_TARGET_SECONDS, DAY)
+        assert board.tasks == tasks
+        day, per_hour = summed_day(board.sums, board.tasks, tz, now)
         assert day == figures(calls, tasks, now)
         assert per_hour == by_hour(calls, tasks, tz, now)
         assert len(per_hour) == 24
-        # The board takes the summed way with the real store, and shows what the rows would have shown.
-        clinic = ClinicSettings(id="c1", name="Клиника", timezone=tz)
-        rows_only = await sla_report(RowsOnly(store), clinic, DAY, now)
-        assert await service_level(store, clinic, DAY, now) == (rows_only.whole_day, rows_only.hours)
-        assert not isinstance(RowsOnly(store), SlaSums)
     finally:
         await storage.close()
