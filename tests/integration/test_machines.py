@@ -95,7 +95,7 @@ def _beeps(carrier_events: list[tuple[float, Frame]], phone: str) -> list[float]
 
 @pytest.mark.timeout(600)
 async def test_machines_hear_the_message_and_count_apart_people_keep_their_keys(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     clinic = ClinicTime.morning()
     tomorrow = (clinic.today + timedelta(days=1)).isoformat()
@@ -105,7 +105,7 @@ async def test_machines_hear_the_message_and_count_apart_people_keep_their_keys(
     observer = await RawAmi.logged_in(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)
     carrier = await RawAmi.logged_in(sandbox.host, layout.carrier_ami_port, CARRIER_USERNAME, sandbox.secret)
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
-        home = DialerHome(tmp_path)
+        home = DialerHome(tmp_path, database_url=database_url)
         home.write(_config(sandbox, twilio, free_port(), clinic))
         rows = [
             {
@@ -195,7 +195,7 @@ async def test_machines_hear_the_message_and_count_apart_people_keep_their_keys(
         assert "Иванова" not in message.body and "Клиника «Улыбка»" in message.body
 
     # The day report counts the machines apart; the list of visits not reached shows them per visit.
-    storage = await Storage.open(f"sqlite+aiosqlite:///{home.db}", run_migrations=False)
+    storage = await Storage.open(home.url, run_migrations=False)
     try:
         today = clinic.local_now()
         start = today.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -212,7 +212,7 @@ async def test_machines_hear_the_message_and_count_apart_people_keep_their_keys(
 
 @pytest.mark.timeout(300)
 async def test_a_follow_up_answered_by_an_assistant_hears_the_message_the_survey_leaves_machines_alone(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     # The follow-up handles machines by default, the survey does not: the same assistant answers both.
     clinic = ClinicTime.morning()
@@ -230,7 +230,7 @@ windows = [{ start = "08:00", end = "21:00", attempts = 1 }]
     observer = await RawAmi.logged_in(sandbox.host, sandbox.port, sandbox.username, sandbox.secret)
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
         port = free_port()
-        home = DialerHome(tmp_path)
+        home = DialerHome(tmp_path, database_url=database_url)
         home.write(_config(sandbox, twilio, port, clinic) + post_visit)
         visit = {
             "appointment_id": "V-1",
