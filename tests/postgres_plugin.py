@@ -224,6 +224,20 @@ def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -
 
 
 @pytest.fixture
+def second_database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[str]:
+    """Another fresh database of the same backend as `database_url`: a second installation's own."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'second.db'}"
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    name = cluster.fresh_database()
+    try:
+        yield cluster.url(name)
+    finally:
+        cluster.drop_database(name)
+
+
+@pytest.fixture
 async def storage(database_url: str) -> AsyncIterator[Storage]:
     """The product's storage opened on `database_url`, closed after the test."""
     store = await Storage.open(database_url)

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
 from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
 from bench.lib.rawami import RawAmi
 from bench.lib.service import free_port
+from dialer.storage.repository import Storage
+from dialer.storage.schema import installation as installation_table
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.reminder_scenario import REMINDERS_UNTIL_DONE, campaign_config, run_cli
@@ -62,22 +64,33 @@ async def installation(
     twilio: FakeTwilio,
     clinic: ClinicTime,
     appointments: list[dict[str, str]],
+    database_url: str,
     installation_id: str | None = None,
 ) -> DialerHome:
     """A home with its own database and the day's appointments in it; `installation_id` forces the id a copy of
     another installation's database would carry."""
-    home = DialerHome(root)
+    home = DialerHome(root, database_url=database_url)
+    if installation_id is not None:
+        await given_installation_id(home.url, installation_id)
     home.write(campaign_config(sandbox, twilio, free_port(), clinic, first=(-60, 60), second=(62, 110)))
     (root / "a.csv").write_text(appointments_csv(appointments), encoding="utf-8")
     code, out, err = await run_cli(home, "import", "appointments", str(root / "a.csv"), timeout=60)
     assert code == 0, out + err
-    if installation_id is not None:
-        with sqlite3.connect(home.db) as conn:
-            conn.execute(
-                "insert into installation (slot, installation_id, created_at) values (1, ?, ?)",
-                (installation_id, datetime.now(UTC).isoformat(" ")),
-            )
     return home
+
+
+async def given_installation_id(url: str, installation_id: str) -> None:
+    """The database made (migrated) with this installation id already in it, as in a copy of another's."""
+    storage = await Storage.open(url)
+    try:
+        async with storage.engine.begin() as conn:
+            await conn.execute(
+                insert(installation_table).values(
+                    slot=1, installation_id=installation_id, created_at=datetime.now(UTC)
+                )
+            )
+    finally:
+        await storage.close()
 
 
 async def run_reminders(home: DialerHome, day: str) -> asyncio.subprocess.Process:
@@ -138,7 +151,7 @@ async def observed(sandbox: SandboxHandle) -> RawAmi:
 # Both runs together took about 30 s on a loaded two-core machine.
 @pytest.mark.timeout(240)
 async def test_two_installations_dial_at_once_and_each_records_only_its_own_calls(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str, second_database_url: str
 ) -> None:
     clinic = ClinicTime.morning()
     day = (clinic.today + timedelta(days=1)).isoformat()
@@ -149,8 +162,9 @@ async def test_two_installations_dial_at_once_and_each_records_only_its_own_call
     lists = {name: rows(them, numbers, day) for name, them in patients.items()}
     observer = await observed(sandbox)
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
+        urls = {"a": database_url, "b": second_database_url}
         homes = {
-            name: await installation(tmp_path / name, sandbox, twilio, clinic, appointments)
+            name: await installation(tmp_path / name, sandbox, twilio, clinic, appointments, urls[name])
             for name, appointments in lists.items()
         }
         started = time.monotonic()
@@ -193,7 +207,7 @@ async def test_two_installations_dial_at_once_and_each_records_only_its_own_call
 # About 30 s: the first installation's call, and the second one's next call after the refused one.
 @pytest.mark.timeout(240)
 async def test_an_originate_refused_for_an_id_in_use_fails_that_attempt_and_leaves_the_live_call_to_its_owner(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str, second_database_url: str
 ) -> None:
     clinic = ClinicTime.morning()
     day = (clinic.today + timedelta(days=1)).isoformat()
@@ -202,10 +216,16 @@ async def test_an_originate_refused_for_an_id_in_use_fails_that_attempt_and_leav
     observer = await observed(sandbox)
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
         first = await installation(
-            tmp_path / "a", sandbox, twilio, clinic, rows([CONFIRMS], numbers, day), shared_id
+            tmp_path / "a", sandbox, twilio, clinic, rows([CONFIRMS], numbers, day), database_url, shared_id
         )
         copy = await installation(
-            tmp_path / "b", sandbox, twilio, clinic, rows([CANCELS], numbers, day), shared_id
+            tmp_path / "b",
+            sandbox,
+            twilio,
+            clinic,
+            rows([CANCELS], numbers, day),
+            second_database_url,
+            shared_id,
         )
         busy_id = first.attempt_id("reminders", 1, 1)
         assert copy.attempt_id("reminders", 1, 1) == busy_id
