@@ -35,14 +35,21 @@ timezone = "Europe/Moscow"
 """
 
 
+# Only a true answer is returned, so never None.
 @overload
 async def until(
-    check: Callable[[], Awaitable[T]], what: str, *, timeout: float = 10.0, every: float = 0.1
+    check: Callable[[], Awaitable[T | None]], what: str, *, timeout: float = 10.0, every: float = 0.1
 ) -> T: ...
 @overload
-async def until(check: Callable[[], T], what: str, *, timeout: float = 10.0, every: float = 0.1) -> T: ...
 async def until(
-    check: Callable[[], T | Awaitable[T]], what: str, *, timeout: float = 10.0, every: float = 0.1
+    check: Callable[[], T | None], what: str, *, timeout: float = 10.0, every: float = 0.1
+) -> T: ...
+async def until(
+    check: Callable[[], T | Awaitable[T | None] | None],
+    what: str,
+    *,
+    timeout: float = 10.0,
+    every: float = 0.1,
 ) -> T:
     """Ask `check` (a plain or a coroutine function) every `every` seconds until its answer is true, and return
     that answer; fail the test, naming `what`, when `timeout` seconds pass first."""
@@ -50,7 +57,7 @@ async def until(
     deadline = loop.time() + timeout
     while True:
         answer = check()
-        value: T = await answer if inspect.isawaitable(answer) else answer
+        value: T | None = await answer if inspect.isawaitable(answer) else answer
         if value:
             return value
         if loop.time() > deadline:

@@ -131,6 +131,7 @@ class FakeAsterisk:
         self._live: dict[str, _Leg] = {}
         self._seq = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = asyncio.Event()
 
     # -- the test's controls ---------------------------------------------------------------------
 
@@ -168,6 +169,22 @@ class FakeAsterisk:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- the link (PbxLink): it goes and comes back by drop_link and restore_link ----------------
+
+    def subscribe(self, *, on_up: Hook, on_down: Hook) -> None:
+        self.on_up.append(on_up)
+        self.on_down.append(on_down)
+
+    @property
+    def connected(self) -> bool:
+        return self.linked
+
+    async def run(self) -> None:
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        self._stopped.set()
 
     # -- the Telephony port ----------------------------------------------------------------------
 
