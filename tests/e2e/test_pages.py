@@ -128,7 +128,7 @@ async def test_login_is_refused_after_too_many_failures(
             await page.fill('input[name="password"]', "неправильный")
             async with page.expect_navigation() as nav:
                 await page.click('button[type="submit"]')
-            statuses.append((await nav.value).status)  # type: ignore[union-attr]
+            statuses.append((await nav.value).status)
         assert statuses[:5] == [401] * 5 and statuses[5] == 429
         assert "Слишком много" in await page.content()
         # The right password waits its turn too, from a new browser: 5 s after the fifth failure (slowed, not
@@ -179,7 +179,7 @@ async def test_an_administrator_works_two_kos_calls_from_pop_up_to_wrap_up(
         ):
             assert r.status == 200, await r.text()
         shots = screenshot_dir()
-        worked = []
+        worked: list[str] = []
         for _ in range(2):
             # The patient is bridged to Anna: the card says why we call and shows the doctor's proposal.
             card = anna.locator(".card.active")

@@ -17,7 +17,7 @@ import pytest
 
 from dialer import accounts
 from dialer.cli import audit, lists
-from dialer.core.records import WrapupRow
+from dialer.core.records import WrapupRow, WrapupState
 from dialer.web.auth import SESSION_LIFETIME
 from dialer.web.live import ENDED, SESSION_CHECK_SECONDS
 from tests.logins import PASSWORD, Browser, Site, running_site
@@ -77,7 +77,7 @@ async def test_disabling_a_user_ends_the_sessions_and_closes_the_open_pages(
         bearer = {"Authorization": f"Bearer {site.tokens['anna']}"}
         assert (await anna.get("/", headers=bearer))[0] == 303  # her token works
         async with anna.socket() as page, other.socket() as boris_page:
-            site.rt.live.to_user(anna_id, {"type": "card", "call": "c-1"})
+            site.rt.live.to_user(anna_id, {"type": "close", "call": "c-1"})
             assert json.loads((await next_message(page)).data)["call"] == "c-1"
             out = await run_cli(site, "users", "disable", "anna")
             assert "отключён; завершено сессий: 1" in out
@@ -119,7 +119,7 @@ async def test_logging_out_closes_the_pages_socket_at_once(tmp_path: Path, datab
         async with browser.socket() as page:
             await browser.logout()  # no clock tick: this process ended the session itself
             await assert_closed_for_login(page)
-            site.rt.live.to_user(anna_id, {"type": "card", "call": "after-logout"})
+            site.rt.live.to_user(anna_id, {"type": "close", "call": "after-logout"})
 
 
 async def test_an_expired_sessions_socket_is_closed(tmp_path: Path, database_url: str) -> None:
@@ -131,10 +131,10 @@ async def test_an_expired_sessions_socket_is_closed(tmp_path: Path, database_url
             site.clock.advance(SESSION_LIFETIME - timedelta(minutes=1))
             # The loops the jump woke (the session check among them) are done once they sleep again.
             await until(lambda: site.clock.sleepers >= asleep, "the session check to run (and find it open)")
-            site.rt.live.to_user(anna_id, {"type": "card", "call": "still-on"})
+            site.rt.live.to_user(anna_id, {"type": "close", "call": "still-on"})
             assert json.loads((await next_message(page)).data)["call"] == "still-on"
             site.clock.advance(timedelta(minutes=1))
-            site.rt.live.to_user(anna_id, {"type": "card", "call": "too-late"})  # past expiry: not sent
+            site.rt.live.to_user(anna_id, {"type": "close", "call": "too-late"})  # past expiry: not sent
             await one_check(site)
             await assert_closed_for_login(page)
 
@@ -247,7 +247,9 @@ async def test_the_audit_log_has_a_line_for_each_action_and_no_patient_data(
 async def wrap_up_a_call(site: Site, browser: Browser, user_id: int) -> None:
     now = site.clock.now()
     row = await site.rt.storage.wrapups.open(
-        WrapupRow(0, "c1", user_id, "call-1", "+79161234567", "in", "inbound", now, now, None, "pending")
+        WrapupRow(
+            0, "c1", user_id, "call-1", "+79161234567", "in", "inbound", now, now, None, WrapupState.PENDING
+        )
     )
     await site.rt.storage.wrapups.ended(row.wrapup_id, now)
     async with browser.http.post(

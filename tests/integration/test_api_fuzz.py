@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web import Application, Request
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,9 @@ from dialer.web.openapi import SPEC
 from tests.hypothesis_profiles import examples
 from tests.staff import add_staff
 from tests.support import DialerHome
+
+# The test client of the service's web app.
+AppClient = TestClient[Request, Application]
 
 scalars = st.one_of(
     st.none(),
@@ -77,7 +81,7 @@ bodies = st.one_of(json_values, objects, st.lists(objects, max_size=5), st.binar
 
 
 @pytest.fixture
-async def client(tmp_path: Path, database_url: str) -> AsyncIterator[TestClient]:
+async def client(tmp_path: Path, database_url: str) -> AsyncIterator[AppClient]:
     home = DialerHome.one_clinic(tmp_path, database_url)
     async with open_runtime(load_settings(home.config, env={})) as rt:
         password = hash_password("long enough password")
@@ -118,7 +122,7 @@ BIGGEST_ID = 2**31 - 1  # PostgreSQL's INTEGER holds a signed 32-bit number (SQL
     wrapup_id=st.one_of(st.integers(), st.text(max_size=10)),
 )
 async def test_no_input_makes_a_500(
-    client: TestClient, path: str, method: str, body: Any, query: dict[str, str], wrapup_id: Any
+    client: AppClient, path: str, method: str, body: Any, query: dict[str, str], wrapup_id: Any
 ) -> None:
     url = path.replace("{wrapup_id}", str(wrapup_id).replace("/", "") or "0")
     data = body if isinstance(body, bytes) else json.dumps(body)
@@ -140,13 +144,13 @@ async def test_no_input_makes_a_500(
     )
 )
 async def test_the_login_form_answers_bad_input_without_a_500(
-    client: TestClient, form: dict[str, str]
+    client: AppClient, form: dict[str, str]
 ) -> None:
     response = await client.post("/login", data=form, allow_redirects=False, headers={"Authorization": ""})
     assert response.status in (303, 401, 403, 429), response.status
 
 
-async def login(client: TestClient, username: str, password: str) -> str:
+async def login(client: AppClient, username: str, password: str) -> str:
     """Log in through the form as a browser does; returns the session's CSRF token."""
     page = await client.get("/login", headers={"Authorization": ""})
     token = (await page.text()).split('name="csrf" value="')[1].split('"')[0]
@@ -161,7 +165,7 @@ async def login(client: TestClient, username: str, password: str) -> str:
     return (await home.text()).split('<meta name="csrf" content="')[1].split('"')[0]
 
 
-async def test_a_change_without_the_csrf_token_is_refused(client: TestClient) -> None:
+async def test_a_change_without_the_csrf_token_is_refused(client: AppClient) -> None:
     csrf = await login(client, "fuzz", "long enough password")
     no_token = await client.post(
         "/api/wrapups/1", json={"result": "no_result"}, headers={"Authorization": ""}
@@ -196,7 +200,7 @@ async def test_a_change_without_the_csrf_token_is_refused(client: TestClient) ->
     query=st.dictionaries(st.sampled_from(["date", "clinic", "operator"]), query_values, max_size=3),
 )
 async def test_report_pages_answer_bad_filters_without_a_500(
-    client: TestClient, path: str, query: dict[str, str]
+    client: AppClient, path: str, query: dict[str, str]
 ) -> None:
     response = await client.get(path, params=query, headers={"Authorization": f"Bearer {client.boss_token}"})  # type: ignore[attr-defined]
     assert response.status < 500, (path, query, response.status)
@@ -227,7 +231,7 @@ async def test_report_pages_answer_bad_filters_without_a_500(
     ],
 )
 async def test_ids_dates_and_clinics_are_checked_at_the_edge(
-    client: TestClient, method: str, url: str, status: int
+    client: AppClient, method: str, url: str, status: int
 ) -> None:
     headers: dict[str, str] = {}
     if url.startswith(("/supervisor", "/api/sla")):

@@ -22,7 +22,8 @@ from twilio.request_validator import RequestValidator
 from bench.lib.service import free_port
 from dialer.app import build_web_app
 from dialer.core.quality import CRITERIA
-from dialer.core.records import WrapupRow
+from dialer.core.records import WrapupRow, WrapupState
+from dialer.core.staff import Role
 from dialer.engine.importing import import_appointments
 from dialer.web.access import RULES, Rule, route_table
 from tests.clinics import TWILIO_TOKEN, Chain, Person, clinic_chain
@@ -30,7 +31,7 @@ from tests.integration.test_own_recordings import let_operators_hear_own
 from tests.quality_calls import add_call, add_recording, make_ogg
 from tests.staff import add_staff
 
-OPERATOR, SUPERVISOR, ADMIN = "operator", "supervisor", "admin"
+OPERATOR, SUPERVISOR, ADMIN = Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN
 EVERYONE = frozenset({OPERATOR, SUPERVISOR, ADMIN})
 SUPERVISORS = frozenset({SUPERVISOR, ADMIN})
 LOGIN = "login"  # 401, or a page's redirect to the login form
@@ -154,7 +155,7 @@ async def wrap_up(chain: Chain, person: Person, clinic: str) -> Call:
             now,
             now,
             None,
-            "pending",
+            WrapupState.PENDING,
         )
     )
     await chain.rt.storage.wrapups.ended(row.wrapup_id, now)

@@ -4,6 +4,7 @@ unpaused when it ends; the waiting caller is answered after it. Asserted against
 
 from __future__ import annotations
 
+import functools
 import random
 from pathlib import Path
 
@@ -45,7 +46,7 @@ async def test_a_callback_near_its_deadline_takes_the_freed_administrator_before
             await svc.call_in("100", talking_a, patience=120)
             await svc.call_in("100", talking_b, patience=120)
             for phone in (talking_a, talking_b):
-                await svc.ami.wait_for(lambda f, p=phone: caller_is(f, "AgentConnect", p), 20)
+                await svc.ami.wait_for(functools.partial(caller_is, event="AgentConnect", phone=phone), 20)
             await svc.call_in("100", missed, patience=7)  # waits behind both, gives up: a callback task
             await svc.call_in("100", waiting, patience=90)  # waits in the queue all along
             (task,) = await svc.until(svc.tasks, 20, "the callback task")

@@ -9,9 +9,10 @@ import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
 from dialer.core.cards import PatientCard
 from dialer.storage.cards import _read_card
@@ -44,7 +45,7 @@ async def fill(storage: Storage) -> None:
     """Two clinics share the number (a family: two patients in c1, one in c2); more of everything than a card
     shows, and rows of another number and closed rows it must not show."""
     people = [("c1", "p1", "Яковлева Анна"), ("c1", "p2", "Абрамов Пётр"), ("c2", "q1", "Борисова Вера")]
-    rows = {
+    rows: dict[Table, list[dict[str, Any]]] = {
         patients: [
             {
                 "clinic_id": c,

@@ -19,7 +19,7 @@ import aiohttp
 from alembic import command
 from sqlalchemy import create_engine, text
 
-from dialer.core.records import WrapupRow
+from dialer.core.records import WrapupRow, WrapupState
 from dialer.core.tracker import Event
 from dialer.engine.importing import import_appointments
 from dialer.storage.db import alembic_config
@@ -140,7 +140,17 @@ async def test_an_operator_wraps_up_only_their_own_call(tmp_path: Path, database
         op1, op2 = chain.people["op1"], chain.people["op2"]
         theirs = await chain.rt.storage.wrapups.open(
             WrapupRow(
-                0, "c1", op1.user_id, "call-1", chain.phones["c1"], "in", "inbound", now, now, None, "pending"
+                0,
+                "c1",
+                op1.user_id,
+                "call-1",
+                chain.phones["c1"],
+                "in",
+                "inbound",
+                now,
+                now,
+                None,
+                WrapupState.PENDING,
             )
         )
         assert op2.http is not None and op1.http is not None

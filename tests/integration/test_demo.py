@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.asterisk
 # A whole reminder day, with up to 240 s allowed between two of its lines; it took 106 s on a loaded
 # two-core machine.
 @pytest.mark.timeout(900)
-async def test_the_demo_plays_a_clinic_day_and_keeps_serving(sandbox: SandboxHandle, tmp_path) -> None:
+async def test_the_demo_plays_a_clinic_day_and_keeps_serving(sandbox: SandboxHandle, tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
-from bench.lib.rawami import RawAmi
+from bench.lib.rawami import Frame, RawAmi
 from bench.lib.service import SERVICE_LOG, free_port, service_env, stop_service, wait_healthy
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
@@ -380,12 +380,11 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_nothing_is_l
 
             await until(recorded, f"the missed call from {number[-4:]}", timeout=20, every=0.3)
             rows = await recorded()
-            came_in = {
-                f["Linkedid"]
-                for f in nodes.observer.matching(
-                    lambda f, n=number: f.get("CallerIDNum") == n and "Linkedid" in f
-                )
-            }
+
+            def theirs(f: Frame, n: str = number) -> bool:
+                return f.get("CallerIDNum") == n and "Linkedid" in f
+
+            came_in = {f["Linkedid"] for f in nodes.observer.matching(theirs)}
             assert len(rows) == len(came_in) == 1, (rows, came_in)
             assert rows[0]["miss_reason"] and rows[0]["task_id"] is not None, rows
 

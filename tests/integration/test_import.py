@@ -5,10 +5,12 @@ Bad rows are reported by row and field; the good rows still go in; nothing is ha
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web import Application, Request
 
 from dialer.app import build_web_app, open_runtime
 from dialer.core.passwords import hash_password
@@ -16,6 +18,10 @@ from dialer.settings import load_settings
 from tests.staff import add_staff
 from tests.support import DialerHome
 
+# The test client of the service's web app.
+AppClient = TestClient[Request, Application]
+# The client, and the days each import told the day's lists about.
+Api = tuple[AppClient, list[set[date]]]
 CONFIG = """
 [service]
 data_dir = "var"
@@ -112,14 +118,14 @@ def test_an_all_good_file_exits_zero(home: DialerHome) -> None:
 
 
 @pytest.fixture
-async def api(home: DialerHome) -> AsyncIterator[tuple[TestClient, list[set[object]]]]:
+async def api(home: DialerHome) -> AsyncIterator[Api]:
     """The real web app of a service built on this config (nothing dialled: the AMI link is never started),
     called with an API token as the clinic's own software would."""
     settings = load_settings(home.config, env={})
     async with open_runtime(settings) as rt:
-        imported: list[set[object]] = []
+        imported: list[set[date]] = []
 
-        async def on_imported(days: set[object]) -> None:
+        async def on_imported(days: set[date]) -> None:
             imported.append(days)
 
         rt.day_jobs.lists.on_imported = on_imported  # type: ignore[method-assign]
@@ -147,7 +153,7 @@ def as_json(row: str) -> dict[str, str]:
 
 
 async def test_json_import_answers_400_with_every_error_and_keeps_the_good_rows(
-    api, home: DialerHome
+    api: Api, home: DialerHome
 ) -> None:
     client, imported = api
     response = await client.post("/api/appointments", json={"appointments": [as_json(r) for r in ROWS]})
@@ -162,14 +168,14 @@ async def test_json_import_answers_400_with_every_error_and_keeps_the_good_rows(
 
 
 @pytest.mark.parametrize("body", [b"not json", b'{"appointments": 5}', b"[1, 2]", b"\xff\xfe", b"{}"])
-async def test_json_import_refuses_malformed_bodies_with_400(api, body: bytes) -> None:
+async def test_json_import_refuses_malformed_bodies_with_400(api: Api, body: bytes) -> None:
     client, _ = api
     response = await client.post("/api/appointments", data=body, headers={"Content-Type": "application/json"})
     assert response.status == 400
     assert (await response.json())["errors"]
 
 
-async def test_json_import_names_unknown_fields(api) -> None:
+async def test_json_import_names_unknown_fields(api: Api) -> None:
     client, _ = api
     row = as_json(ROWS[0]) | {"diagnosis": "кариес"}
     response = await client.post("/api/appointments", json=[row])
@@ -178,7 +184,7 @@ async def test_json_import_names_unknown_fields(api) -> None:
     assert error["field"] == "diagnosis" and error["row"] == 1
 
 
-async def test_listing_refuses_a_bad_date_or_clinic(api) -> None:
+async def test_listing_refuses_a_bad_date_or_clinic(api: Api) -> None:
     client, _ = api
     assert (await client.get("/api/appointments", params={"date": "завтра"})).status == 400
     assert (await client.get("/api/appointments", params={"date": "2026-11-26", "clinic": "x"})).status == 400
@@ -257,7 +263,7 @@ def test_kos_csv_with_bad_rows_reports_each_imports_the_rest_and_exports_back(ho
     assert stored["K2"]["planned"] == 0
 
 
-async def test_kos_json_import_gives_the_same_errors_as_the_csv(api, home: DialerHome) -> None:
+async def test_kos_json_import_gives_the_same_errors_as_the_csv(api: Api, home: DialerHome) -> None:
     client, _ = api
     body = [dict(zip(KOS_KEYS, row.split(";"), strict=True)) for row in KOS_ROWS]
     response = await client.post("/api/kos", json={"recalls": body})
@@ -274,7 +280,7 @@ async def test_kos_json_import_gives_the_same_errors_as_the_csv(api, home: Diale
         assert refused.status == 400 and (await refused.json())["errors"]
 
 
-async def test_cancelling_a_visit_from_the_ui_checks_its_input(api, home: DialerHome) -> None:
+async def test_cancelling_a_visit_from_the_ui_checks_its_input(api: Api, home: DialerHome) -> None:
     client, _ = api
     await client.post("/api/appointments", json=[as_json(ROWS[0])])
     ok = await client.post("/api/appointments/cancel", json={"clinic": "omsk", "appointment_id": "1001"})

@@ -26,7 +26,7 @@ from dialer.engine.worklists import DiarySource
 from dialer.settings import parse_settings
 from dialer.storage.repository import Storage
 
-CONFIG = {
+CONFIG: dict[str, Any] = {
     # What a clinic's trunk dials (nothing is dialled here: the plan only names the trunk on each attempt).
     "trunks": {"carrier": {"dial": TRUNK_DIAL}},
     "clinics": [{"id": "c1", "name": "Клиника", "timezone": "Europe/Moscow", "trunk": "carrier"}],
@@ -164,7 +164,7 @@ async def test_a_patient_never_reached_moves_a_week_three_times_then_is_refused(
 
 async def test_the_plan_calls_only_the_senior_administrators_number_a_day(storage: Storage) -> None:
     clock = FakeClock(MONDAY)
-    settings = {**CONFIG, "clinics": [{**CONFIG["clinics"][0], "kos_per_day": 2}]}  # type: ignore[dict-item]
+    settings = {**CONFIG, "clinics": [{**CONFIG["clinics"][0], "kos_per_day": 2}]}
     kos = KosSource(settings=parse_settings(settings), recalls=storage.recalls, clock=clock)
     records = [
         RecallRecord(

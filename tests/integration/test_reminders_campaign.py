@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -35,7 +36,7 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
 # The campaign alone may take 400 s (its own limit below); it took 95 s on a loaded two-core machine.
 @pytest.mark.timeout(900)
 async def test_every_behaviour_gets_exactly_the_plan(
-    sandbox: SandboxHandle, tmp_path, database_url: str
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     clinic = ClinicTime.morning()
     tomorrow = (clinic.today + timedelta(days=1)).isoformat()

@@ -70,14 +70,14 @@ async def test_the_summed_report_equals_the_period_read_row_by_row(
             for name, n in (("c1", 1500), ("c2", 300)):  # c2's calls must not count into c1's report
                 for first in range(period.days):
                     opening = start + timedelta(days=first)
-                    calls = _calls(rng, name, opening, n // period.days)
-                    for row in calls:
+                    call_rows = _calls(rng, name, opening, n // period.days)
+                    for row in call_rows:
                         row["call_id"] = f"{row['call_id']}-{first}"
-                    await conn.execute(insert(inbound_calls), calls)
-                    tasks = _tasks(rng, name, opening, n // 10 // period.days)
-                    for row in tasks:
+                    await conn.execute(insert(inbound_calls), call_rows)
+                    task_rows = _tasks(rng, name, opening, n // 10 // period.days)
+                    for row in task_rows:
                         row["first_call_id"] = f"{row['first_call_id']}-{first}"
-                    await conn.execute(insert(callback_tasks), tasks)
+                    await conn.execute(insert(callback_tasks), task_rows)
             # The night the clocks go back: 02:30 comes twice, and the second is an hour after the first.
             last = period.first_day(day) + timedelta(days=period.days - 1)
             twice = datetime.combine(last, time(2, 30), tz)

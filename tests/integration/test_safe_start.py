@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web import Application, Request
 
 from dialer.app import build_web_app, open_runtime
 from dialer.core.clock import SystemClock
@@ -23,6 +24,8 @@ from dialer.storage.repository import Storage
 from tests.staff import add_staff
 from tests.support import DialerHome
 
+# The test client of the service's web app.
+AppClient = TestClient[Request, Application]
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "long enough password"
 
@@ -85,7 +88,7 @@ async def test_the_database_and_its_folder_are_for_the_services_user_only(tmp_pa
 @pytest.fixture
 async def web(
     tmp_path: Path, database_url: str, request: pytest.FixtureRequest
-) -> AsyncIterator[tuple[TestClient, Storage]]:
+) -> AsyncIterator[tuple[AppClient, Storage]]:
     home = DialerHome(tmp_path, database_url=database_url)
     home.write(
         f'[service]\ndata_dir = "var"\npublic_url = "{request.param}"\n'
@@ -98,7 +101,7 @@ async def web(
             yield client, rt.storage
 
 
-async def log_in(client: TestClient) -> tuple[str, str]:
+async def log_in(client: AppClient) -> tuple[str, str]:
     """The login page's and the login's Set-Cookie headers."""
     page = await client.get("/login")
     token = (await page.text()).split('name="csrf" value="')[1].split('"')[0]
@@ -114,7 +117,7 @@ async def log_in(client: TestClient) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("web", ["https://dialer.clinic.ru"], indirect=True)
-async def test_behind_https_cookies_are_secure_and_pages_send_hsts(web: tuple[TestClient, Storage]) -> None:
+async def test_behind_https_cookies_are_secure_and_pages_send_hsts(web: tuple[AppClient, Storage]) -> None:
     client, _ = web
     form_cookie, session_cookie = await log_in(client)
     assert "Secure" in form_cookie and "Secure" in session_cookie and "HttpOnly" in session_cookie
@@ -123,7 +126,7 @@ async def test_behind_https_cookies_are_secure_and_pages_send_hsts(web: tuple[Te
 
 
 @pytest.mark.parametrize("web", ["http://127.0.0.1:8080"], indirect=True)
-async def test_on_plain_http_there_is_no_hsts(web: tuple[TestClient, Storage]) -> None:
+async def test_on_plain_http_there_is_no_hsts(web: tuple[AppClient, Storage]) -> None:
     client, _ = web
     _, session_cookie = await log_in(client)
     assert "Secure" not in session_cookie
@@ -132,7 +135,7 @@ async def test_on_plain_http_there_is_no_hsts(web: tuple[TestClient, Storage]) -
 
 @pytest.mark.parametrize("web", ["http://127.0.0.1:8080"], indirect=True)
 async def test_an_old_password_hash_is_moved_to_the_current_cost_at_login(
-    web: tuple[TestClient, Storage],
+    web: tuple[AppClient, Storage],
 ) -> None:
     client, storage = web
     await log_in(client)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -336,8 +336,8 @@ async def status_of(rt: Runtime, key: str) -> SmsStatus:
     return row.status
 
 
-async def post(url: str, form: dict[str, str]) -> int:
-    async with aiohttp.ClientSession() as http, http.post(url, data=form) as response:
+async def post(url: str, form: Mapping[str, str]) -> int:
+    async with aiohttp.ClientSession() as http, http.post(url, data=dict(form)) as response:
         return response.status
 
 

@@ -211,7 +211,7 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
             # East is down: the service says so, and west's calls go on meanwhile.
             async def east_down() -> bool:
                 _, health = await get(f"{base}/api/health")
-                each = health.get("pbx", {})
+                each: dict[str, dict[str, str]] = health.get("pbx", {})
                 return (
                     each.get("east", {}).get("ami") == "disconnected" and each["main"]["ami"] == "connected"
                 )

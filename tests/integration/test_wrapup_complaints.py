@@ -18,7 +18,7 @@ from bench.lib.clinic import ClinicTime
 from bench.lib.service import free_port
 from dialer.app import Runtime, open_runtime, web_server
 from dialer.core.passwords import hash_password
-from dialer.core.records import WrapupRow
+from dialer.core.records import WrapupRow, WrapupState
 from dialer.settings import load_settings
 from dialer.storage import journal_schema, quality_schema, schema
 from tests.clinics import PASSWORD, Person, login
@@ -75,7 +75,7 @@ class Desk:
         row = await self.rt.storage.wrapups.open(
             WrapupRow(
                 0, "c1", self.op.user_id, f"call-{self.calls}", PATIENT_PHONE, "in", "inbound", now, now, None,
-                "pending",
+                WrapupState.PENDING,
             )
         )  # fmt: skip
         await self.rt.storage.wrapups.ended(row.wrapup_id, now)
