@@ -1,9 +1,11 @@
 """A clinic chain's database for the web benchmarks: ~3 months of rows, written straight into SQLite.
 
 The file is migrated by the product (`Storage.open` runs Alembic to head, indexes as shipped), then filled
-with plain `sqlite3.executemany` in the column order of dialer/storage/schema.py (every column is looked up
-in the schema's Table, and the text encoding of instants, days and booleans is checked against what
-SQLAlchemy writes through `UtcDateTime`), in time order as a live service would have written them. Users
+in the column order of dialer/storage/schema.py (every column is looked up in the schema's Table, and the text
+encoding of instants, days and booleans is checked against what SQLAlchemy writes through `UtcDateTime`), in
+time order as a live service would have written them. The rows are made in chunks and appended to a scratch
+file as they are made (`Stage`), then written into the migrated file table by table in time order, sorted by
+SQLite on disk: memory stays at the patients and the window's call instants whatever the size (10M included). Users
 are created through the product's own `users.add` (scrypt hash), so they can log in through /login.
 
 Shape of the default volume (`Volume()`), four clinics weighted 40/30/20/10 %, Europe/Moscow, 92 days
@@ -36,6 +38,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 
 from bench.webdb.columns import COLUMNS, ORDER, TIME_COLUMN, statement
 from bench.webdb.names import NAMES, SURNAMES
@@ -57,20 +60,52 @@ from dialer.storage.journal_schema import all_tables
 from dialer.storage.repository import Storage
 
 
-def load(path: Path, rows: Rows) -> dict[str, int]:
+class Stage:
+    """A scratch SQLite file the rows are appended to as they are made, one untyped table per generated table:
+    its rowids keep the order they were made in, so `load` can write each table in time order from disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.unlink(missing_ok=True)
+        self.db = sqlite3.connect(path)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.inserts: dict[str, str] = {}
+        for name, columns in COLUMNS.items():
+            self.db.execute(f"CREATE TABLE {name} ({', '.join(columns)})")
+            self.inserts[name] = statement(all_tables().tables[name], columns)
+
+    def add(self, name: str, rows: list[tuple[Any, ...]]) -> None:
+        self.db.executemany(self.inserts[name], rows)
+
+    def close(self) -> None:
+        self.db.commit()
+        self.db.close()
+
+
+def load(path: Path, stage: Path) -> dict[str, int]:
+    """The staged rows into the migrated file, table by table in time order (rows of the same instant, and rows
+    of tables without one, in the order they were made: what a stable sort of the whole table gave). SQLite
+    sorts on disk, so no table is ever held in memory."""
     db = sqlite3.connect(path)
-    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA journal_mode=OFF")  # a failed load is regenerated; no journal as large as the file
     db.execute("PRAGMA synchronous=OFF")
+    # 2 GB: the indexes' out-of-order inserts (phones, targets) hit memory, not the disk
+    db.execute("PRAGMA cache_size=-2000000")
+    db.execute("PRAGMA threads=2")
+    db.execute("ATTACH DATABASE ? AS stage", (str(stage),))
     counts: dict[str, int] = {}
-    with db:
-        for name in ORDER:
-            data = rows.tables[name]
-            if name in TIME_COLUMN:
-                i = COLUMNS[name].index(TIME_COLUMN[name])
-                data.sort(key=lambda r, i=i: r[i] or "")  # type: ignore[misc]
-            db.executemany(statement(all_tables().tables[name], COLUMNS[name]), data)
-            counts[name] = len(data)
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for name in ORDER:
+        columns = ", ".join(COLUMNS[name])
+        statement(all_tables().tables[name], COLUMNS[name])  # every column is the schema's
+        order = f"COALESCE({TIME_COLUMN[name]}, ''), rowid" if name in TIME_COLUMN else "rowid"
+        with db:
+            cursor = db.execute(
+                f"INSERT INTO main.{name} ({columns}) SELECT {columns} FROM stage.{name} ORDER BY {order}"
+            )
+        counts[name] = cursor.rowcount
+    db.execute("DETACH DATABASE stage")
+    db.execute("PRAGMA journal_mode=WAL")  # what the product's file is in
     db.close()
     return counts
 
@@ -120,11 +155,14 @@ def generate(path: Path, volume: Volume, clock: Clock, log: Callable[[str], None
     for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         stale.unlink(missing_ok=True)
     asyncio.run(migrate(path))
-    rows = Rows(volume, now)
-    rows.build()
-    log(f"  rows made in {time.perf_counter() - t0:.1f} s; writing {path}")
-    counts = load(path, rows)
-    del rows
+    stage = Stage(path.with_name(path.name + "-stage"))
+    try:
+        Rows(volume, now, sink=stage.add).build()
+        stage.close()
+        log(f"  rows made and staged in {time.perf_counter() - t0:.1f} s; writing {path} in time order")
+        counts = load(path, stage.path)
+    finally:
+        stage.path.unlink(missing_ok=True)
 
     async def users() -> list[tuple[str, int, str]]:
         storage = await Storage.open(f"sqlite+aiosqlite:///{path}", run_migrations=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,13 +16,24 @@ from bench.webdb.volume import (
     ts,
 )
 
+# Where made rows go once they are handed over: a table's name and its rows, in the order they were made.
+Sink = Callable[[str, list[tuple[Any, ...]]], None]
+
+
+SPILL_EVERY = 20_000  # items (patients, calls, appointments) between two spills: a few MB of rows in memory
+
 
 class RowsBase:
-    """The rows made so far (every table's rows as tuples, in the column order of `COLUMNS`), the patients,
-    and the makers that several tables share: a clinic by weight, a mobile number, an attempt, an SMS."""
+    """The rows made and not yet handed to the sink (every table's rows as tuples, in the column order of
+    `COLUMNS`), the patients, and the makers that several tables share: a clinic by weight, a mobile number, an
+    attempt, an SMS.
 
-    def __init__(self, volume: Volume, now: datetime) -> None:
+    With a sink, `spill` hands the rows over and forgets them, so a chain of any size is made in bounded memory;
+    without one, every row stays in `tables` (the small chains of the tests)."""
+
+    def __init__(self, volume: Volume, now: datetime, sink: Sink | None = None) -> None:
         self.v = volume
+        self.sink = sink
         self.now = now
         self.t_now = now.timestamp()
         self.rng = random.Random(volume.seed)
@@ -32,6 +44,22 @@ class RowsBase:
         self.target_seq = 0
         self.task_seq = 0
         self.attempts_made = 0
+        self.spilled: dict[str, int] = {name: 0 for name in COLUMNS}
+
+    def made(self, name: str) -> int:
+        """How many rows of the table have been made, handed over or not."""
+        return self.spilled[name] + len(self.tables[name])
+
+    def spill(self) -> None:
+        """Every row made so far to the sink. Called only between whole items (a call with its callback, an
+        appointment with its reminder), never while a maker may still amend the last row it appended."""
+        if self.sink is None:
+            return
+        for name, rows in self.tables.items():
+            if rows:
+                self.sink(name, rows)
+                self.spilled[name] += len(rows)
+                self.tables[name] = []
 
     def clinic(self) -> str:
         r = self.rng.random()
@@ -47,15 +75,16 @@ class RowsBase:
 
     def make_patients(self) -> None:
         rng = self.rng
-        rows = self.tables["patients"]
         for i in range(self.v.patients):
+            if i % SPILL_EVERY == 0:
+                self.spill()
             clinic = self.clinic()
             phone = self.patients[-1].phone if self.patients and rng.random() < 0.05 else self.mobile()
             p = Patient(clinic, f"P{i:07d}", phone)
             self.patients.append(p)
             self.by_clinic.setdefault(clinic, []).append(p)
             name = f"{rng.choice(SURNAMES)} {rng.choice(NAMES)} {rng.choice(PATRONYMICS)}"
-            rows.append(
+            self.tables["patients"].append(
                 (
                     clinic,
                     p.patient_id,

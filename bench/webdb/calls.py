@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bench.webdb.base import RowsBase
+from bench.webdb.base import SPILL_EVERY, RowsBase
 from bench.webdb.hours import local_day
 from bench.webdb.volume import (
     QUEUE,
@@ -39,6 +39,8 @@ class CallRows(RowsBase):
         starts = self.hours.instants(total)
         missed = set(rng.sample(range(total), v.missed))
         for i, started in enumerate(starts):
+            if i % SPILL_EVERY == 0:
+                self.spill()
             clinic = self.clinic()
             r = rng.random()
             if r < 0.05:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from bench.webdb.base import Patient, RowsBase
+from bench.webdb.base import SPILL_EVERY, Patient, RowsBase
 from bench.webdb.hours import local_at
 from bench.webdb.names import DOCTORS
 from bench.webdb.volume import (
@@ -28,7 +28,9 @@ class ReminderRows(RowsBase):
             day = self.hours.first_day + timedelta(days=d)
             days += [day] * int(per_day * WEEKDAY[day.weekday()] / 0.8)
         rng.shuffle(days)
-        for day in days:
+        for i, day in enumerate(days):
+            if i % SPILL_EVERY == 0:
+                self.spill()
             self.appointment(day, budget)
 
     def appointment(self, day: date, budget: int) -> None:
@@ -45,7 +47,7 @@ class ReminderRows(RowsBase):
             status, digit = self.reminder(p, day, call_day, budget)
         if past:
             attended = None if rng.random() < 0.05 else int(status != "cancelled" and rng.random() > 0.1)
-        appointment_id = f"B{len(self.tables['appointments']):07d}"
+        appointment_id = f"B{self.made('appointments'):07d}"
         imported = local_at(day - timedelta(days=rng.randint(2, 20)), 9.0)
         self.tables["appointments"].append(
             (

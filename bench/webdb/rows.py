@@ -25,6 +25,7 @@ class Rows(CallRows, ReminderRows):
         self.make_lists()
         self.make_recalls()
         self.make_alerts()
+        self.spill()
 
     def make_lists(self) -> None:
         rng = self.rng
