@@ -155,7 +155,7 @@ def dialled(observers: list[RawAmi], prefix: str) -> list[str]:
 
 @pytest.mark.timeout(240)
 async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_is_back(
-    sandbox: SandboxHandle, second_sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, second_sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     west, east = sandbox, second_sandbox
     clinic = ClinicTime.morning()
@@ -173,7 +173,7 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
     process_ = None
     try:
         async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
-            home = DialerHome(tmp_path)
+            home = DialerHome(tmp_path, database_url=database_url)
             home.write(config(west, east, twilio, port, clinic))
             (tmp_path / "a.csv").write_text(appointments_csv(rows(phones, tomorrow)), encoding="utf-8")
             code, out, err = await run_cli(
@@ -190,7 +190,7 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
             )
             base = f"http://127.0.0.1:{port}"
             await until(
-                lambda: home.db.exists() and home.query("select 1 from attempts"),
+                lambda: home.has_database() and home.query("select 1 from attempts"),
                 "the first call",
                 timeout=60,
             )
@@ -200,7 +200,7 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
 
             def of_clinic(clinic_id: str, states: str) -> Callable[[], int]:
                 sql = f"select count(*) n from attempts where clinic_id = ? and state in ({states})"
-                return lambda: int(home.query(sql, (clinic_id,))[0]["n"]) if home.db.exists() else 0
+                return lambda: int(home.query(sql, (clinic_id,))[0]["n"]) if home.has_database() else 0
 
             east_in_air = of_clinic("east", "'dialing', 'answered'")
             west_ended = of_clinic("west", "'ended'")
@@ -280,7 +280,7 @@ async def test_one_asterisk_down_holds_only_its_clinics_and_they_resume_once_it_
 
 
 async def test_check_config_logs_in_to_each_asterisk_and_names_the_one_that_fails(
-    sandbox: SandboxHandle, second_sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, second_sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     clinic = ClinicTime.morning()
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
@@ -288,7 +288,7 @@ async def test_check_config_logs_in_to_each_asterisk_and_names_the_one_that_fail
         unused = (
             f'\n[pbx.spare]\nhost = "127.0.0.1"\nport = {free_port()}\nusername = "dialer"\nsecret = "x"\n'
         )
-        home = DialerHome(tmp_path)
+        home = DialerHome(tmp_path, database_url=database_url)
         home.write(text.replace("\n[trunks.", unused + "\n[trunks.", 1))
         out = io.StringIO()
         code = await check_config(home.config, out)

@@ -82,7 +82,7 @@ def seen(message: dict[str, Any]) -> tuple[int, dict[str, str]]:
 
 
 async def test_each_supervisor_sees_the_queue_of_her_own_asterisk_not_its_namesake(
-    sandbox: SandboxHandle, second_sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, second_sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     west, east = sandbox, second_sandbox
     caller = sim_phone(3, random.Random())
@@ -103,7 +103,7 @@ async def test_each_supervisor_sees_the_queue_of_her_own_asterisk_not_its_namesa
         await east_ami.send("Setvar", [("Variable", "SIM_MODE_admin1"), ("Value", "ring")])
         east.rx(f"queue add member {ADMIN1} to {QUEUE}")
         async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
-            home = DialerHome(tmp_path)
+            home = DialerHome(tmp_path, database_url=database_url)
             home.write(config(west, east, twilio, port))
             add_user_to(home, "sup-west", "supervisor", "Старший администратор", clinics=["west"])
             add_user_to(home, "sup-east", "supervisor", "Старший администратор", clinics=["east"])
@@ -146,7 +146,7 @@ def paused_reason(box: SandboxHandle, interface: str) -> str | None:
 
 
 async def test_at_start_up_only_the_asterisk_whose_administrator_the_service_paused_is_unpaused(
-    sandbox: SandboxHandle, second_sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, second_sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     """East's admin1 was left paused «перезвон» by a run killed during a callback; west's admin1, her namesake,
     paused herself for lunch. The next start lifts east's pause only: an unpause names an interface, and sent
@@ -167,7 +167,7 @@ async def test_at_start_up_only_the_asterisk_whose_administrator_the_service_pau
             assert reply.get("Response") == "Success", reply
         assert (paused_reason(west, ADMIN1), paused_reason(east, ADMIN1)) == ("обед", "перезвон")
         async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
-            home = DialerHome(tmp_path)
+            home = DialerHome(tmp_path, database_url=database_url)
             home.write(config(west, east, twilio, port))
             base = f"http://127.0.0.1:{port}"
             process = await start_service(home.root, home.config)

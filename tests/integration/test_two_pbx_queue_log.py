@@ -85,7 +85,7 @@ async def health(base: str) -> dict[str, Any]:
 
 
 async def test_callers_who_give_up_on_the_second_asterisk_while_its_link_is_down_are_told_by_its_queue_log(
-    sandbox: SandboxHandle, second_sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, second_sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     west, east = sandbox, second_sandbox
     rng = random.Random()
@@ -105,7 +105,7 @@ async def test_callers_who_give_up_on_the_second_asterisk_while_its_link_is_down
         await east_ami.send("Setvar", [("Variable", "SIM_MODE_admin1"), ("Value", "ring")])
         east.rx(f"queue add member Local/admin1@sandbox-agents to {QUEUE}")
         async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
-            home = DialerHome(tmp_path)
+            home = DialerHome(tmp_path, database_url=database_url)
             home.write(config(west, east, proxy.port, twilio, port))
             base = f"http://127.0.0.1:{port}"
             process = await start_service(home.root, home.config)
