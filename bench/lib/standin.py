@@ -11,7 +11,6 @@ from typing import Any
 from bench.lib.rawami import parse_frame
 from dialer.ami.connection import AmiConnection, AmiProtocol
 from dialer.app import Runtime
-from dialer.app.leadership import GatedLink
 
 # What Asterisk 22 answers to the actions the runtime sends during a replay.
 ANSWERS = {"Originate": "Originate successfully queued", "Setvar": "Variable Set"}
@@ -19,10 +18,9 @@ BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 
 
 def ami_connection(rt: Runtime) -> AmiConnection:
-    """The runtime's link to Asterisk as the AMI adapter that `open_runtime` builds for a real installation."""
-    link = rt.connection
-    while isinstance(link, GatedLink):  # the leader's view of the link: the adapter is underneath
-        link = link.link
+    """The runtime's link to Asterisk as the AMI adapter that `open_runtime` builds for a real installation
+    (under the leader's gate)."""
+    link = rt.connection.link
     if not isinstance(link, AmiConnection):
         raise TypeError(f"the runtime's PBX link is a {type(link).__name__}, not the AMI adapter")
     return link

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dialer.app.leadership import GatedLink
 from dialer.app.parts import Runtime
 from dialer.core.fencing import Fence, FencedOut, Tenure
 from dialer.core.health import HealthView
@@ -37,8 +36,8 @@ KEEP_INBOUND_SECONDS = 120.0
 
 
 def leads(rt: Runtime) -> bool:
-    """Whether this node dials now (a process built without `open_runtime`'s gate always does)."""
-    return not isinstance(rt.connection, GatedLink) or rt.connection.leadership.leading
+    """Whether this node dials now."""
+    return rt.connection.leadership.leading
 
 
 @dataclass(frozen=True)
@@ -84,8 +83,7 @@ def run_every_node(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
 def stop_writing(rt: Runtime) -> None:
     """No attempt is written and no link hook starts from now on: the fence is one that is never current."""
     rt.storage.attempts.fence = Fence(LEASE, rt.worker.worker_id, 0)
-    if isinstance(rt.connection, GatedLink):
-        rt.connection.leadership.leading = False
+    rt.connection.leadership.leading = False
 
 
 async def keep_lease(rt: Runtime, fence: Fence, tenure: Tenure, *, step_back: bool) -> None:
@@ -134,7 +132,7 @@ async def run_leader(
                 rt.sms.poll_forever(interval, reports_by_callback=by_callback), name="sms-status"
             )
         )
-    if taking_over and isinstance(rt.connection, GatedLink):
+    if taking_over:
         tasks.append(group.create_task(rt.connection.lead(), name="take-over-calls"))
     return tasks
 
@@ -143,10 +141,9 @@ async def lead_now(rt: Runtime, group: asyncio.TaskGroup) -> list[asyncio.Task[N
     """Take the lease or stop (AlreadyDialing), then lead: a process that only dials (`campaign run`). It
     stops when it loses the lease too: with no pages to serve, standing by would only hide a stopped run."""
     fence = await hold_lease(rt.storage.leases, rt.worker.worker_id, rt.clock.now(), takeover_seconds(rt))
-    if isinstance(rt.connection, GatedLink):
-        # Leading before the link starts: its first link-up reconciles the calls once. Run again as at a
-        # takeover, the reconcile could meet a call the worker has just placed and whose channel is not up yet.
-        rt.connection.leadership.leading = True
+    # Leading before the link starts: its first link-up reconciles the calls once. Run again as at a
+    # takeover, the reconcile could meet a call the worker has just placed and whose channel is not up yet.
+    rt.connection.leadership.leading = True
     return await run_leader(rt, group, fence, taking_over=False)
 
 
@@ -215,7 +212,7 @@ class Standby:
         self.leader_tasks = []
         stop_writing(rt)
         link = rt.connection
-        if isinstance(link, GatedLink) and not await link.leadership.stand_down(takeover_seconds(rt)):
+        if not await link.leadership.stand_down(takeover_seconds(rt)):
             # A link-up step the leader started (a reconcile, the recovery from queue_log) is still waiting on
             # the database or Asterisk: it could write, or refill the calls forgotten here, after the step
             # back. Only the end of the process stops it for sure, so the process ends, as before.

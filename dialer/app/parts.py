@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from dialer.ami.queue_pause import AmiQueuePauses
 from dialer.ami.several import SeveralTelephony
 from dialer.ami.telephony import AmiTelephony
-from dialer.app.leadership import GatedLink
+from dialer.app.leadership import GatedLink, Leadership
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.callback_priority import AheadLog
 from dialer.core.clock import Clock
@@ -65,7 +65,7 @@ class Runtime:
     storage: Storage
     clock: Clock
     intake: Intake
-    connection: PbxLink
+    connection: GatedLink  # its link-up hooks that write run only while this node leads
     desk: CallDesk
     events: EventLog
     sms: SmsSender
@@ -123,7 +123,8 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         queue_watchers=[room_changed, jump_changed],
         ring_listeners=[popups.feed],
     )
-    connection, telephony = pbx(intake)
+    link, telephony = pbx(intake)
+    connection = GatedLink(link, Leadership())
     jump = _queue_jump(settings, clock, intake, telephony, jump_changed)
     if jump is not None:
         connection.subscribe(on_up=jump.link_up, on_down=_nothing)
@@ -202,7 +203,7 @@ async def _nothing() -> None:
 def _runtime(
     basics: FlowBasics,
     storage: Storage,
-    link: PbxLink,
+    link: GatedLink,
     worker: DueWorker,
     room_changed: asyncio.Event,
     popups: Popups,
@@ -307,7 +308,7 @@ def _flows(
 
 
 def _recovery(
-    basics: FlowBasics, storage: Storage, link: PbxLink, inbound: InboundDesk, gates: PbxGates | None
+    basics: FlowBasics, storage: Storage, link: GatedLink, inbound: InboundDesk, gates: PbxGates | None
 ) -> LinkRecovery:
     """What the link's loss and return mean for the calls; subscribed to the link, which is built before it.
     With several Asterisks, one recovery each on its own link; the main one's keeps the others' seen marks."""
@@ -322,7 +323,7 @@ def _recovery(
         if name is not None and gates is not None and isinstance(telephony, SeveralTelephony):
             part, own = telephony.link_of(name)
             # A standby node runs no recovery: each Asterisk's link is held back as the whole one is.
-            own_link = link.part(part) if isinstance(link, GatedLink) else part
+            own_link = link.part(part)
             scope = (name, gates, own)
         recovery = LinkRecovery(
             link=link,

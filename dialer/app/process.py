@@ -11,12 +11,9 @@ from pathlib import Path
 
 from dialer.ami.connection import EventSink
 from dialer.ami.factory import build_ami, build_several
-from dialer.app.leadership import GatedLink, Leadership
 from dialer.app.nodes import lead_now, run_every_node
 from dialer.app.parts import Pbx, Runtime, build_runtime
 from dialer.core.clock import Clock
-from dialer.core.ports import PbxLink, Telephony
-from dialer.engine.intake import Intake
 from dialer.engine.metrics import EventCount
 from dialer.environment import clock_for
 from dialer.lease import release_lease
@@ -45,16 +42,6 @@ def ami_pbx(
     )
 
 
-def gated(pbx: Pbx) -> Pbx:
-    """The link's hooks that write (the recovery after link-up, ...) run only while this node leads."""
-
-    def build(intake: Intake) -> tuple[PbxLink, Telephony]:
-        link, telephony = pbx(intake)
-        return GatedLink(link, Leadership()), telephony
-
-    return build
-
-
 @asynccontextmanager
 async def open_runtime(
     settings: Settings,
@@ -74,7 +61,7 @@ async def open_runtime(
     )
     installation = await installation_id(storage.engine, clock.now())
     events = EventCount()
-    pbx = gated(pbx or ami_pbx(settings, clock, record_to, events))
+    pbx = pbx or ami_pbx(settings, clock, record_to, events)
     rt = replace(build_runtime(settings, storage, clock, pbx, installation), ami_events=events)
     # What start-up made (modules, settings, SQLAlchemy's compiled statements) lives as long as the process:
     # moved out of the collector's sight, a full collection walks only what the calls make, and a pop-up
