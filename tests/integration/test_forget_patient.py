@@ -163,11 +163,11 @@ async def test_nothing_forgotten_stays_in_the_database_files(tmp_path: Path) -> 
         assert mark.encode() not in files, mark
 
 
-def test_the_command_prints_what_it_erased_per_table(tmp_path: Path) -> None:
-    home = DialerHome.one_clinic(tmp_path)
+def test_the_command_prints_what_it_erased_per_table(tmp_path: Path, database_url: str) -> None:
+    home = DialerHome.one_clinic(tmp_path, database_url)
 
     async def seed() -> None:
-        storage = await Storage.open(f"sqlite+aiosqlite:///{home.db}")
+        storage = await Storage.open(home.url)
         try:
             await fill(Db(storage.engine), forgotten(), AT)
             await fill(Db(storage.engine), other(), AT)

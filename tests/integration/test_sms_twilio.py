@@ -373,27 +373,21 @@ async def test_standalone_server_starts_and_answers() -> None:
 
 
 async def test_a_rehearsal_finds_its_lost_message_by_the_gateways_own_time(
-    twilio: FakeTwilio, gateway: TwilioGateway, tmp_path: Path
+    twilio: FakeTwilio, gateway: TwilioGateway, storage: Storage
 ) -> None:
     """The service's clock plays another hour (a rehearsal, 8 h ahead of the host) while the gateway stamps
     its messages in real time: a send whose answer was lost is still found, not sent a second time."""
     clock = RehearsalClock.reading(datetime.now(UTC) + timedelta(hours=8))
-    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'dialer.db'}")
-    try:
-        sender = SmsSender(gateway=gateway, store=storage.sms, clock=clock, callback_url=lambda key: None)
-        twilio.drop_next()
-        with pytest.raises(SmsRetryLater):
-            await sender.send(
-                key="sms:reminders:1:text", clinic_id="c1", target_id=None, phone=PATIENT, body="Текст"
-            )
-        await asyncio.sleep(
-            0.01
-        )  # the retry comes later than the first try, as the due task's backoff makes it
-        row = await sender.send(
+    sender = SmsSender(gateway=gateway, store=storage.sms, clock=clock, callback_url=lambda key: None)
+    twilio.drop_next()
+    with pytest.raises(SmsRetryLater):
+        await sender.send(
             key="sms:reminders:1:text", clinic_id="c1", target_id=None, phone=PATIENT, body="Текст"
         )
-    finally:
-        await storage.close()
+    await asyncio.sleep(0.01)  # the retry comes later than the first try, as the due task's backoff makes it
+    row = await sender.send(
+        key="sms:reminders:1:text", clinic_id="c1", target_id=None, phone=PATIENT, body="Текст"
+    )
     [message] = twilio.messages
     assert twilio.create_attempts == 1
     assert row.provider_id == message.sid and row.status is not SmsStatus.PENDING
