@@ -209,11 +209,10 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         stop_cluster(cluster)
 
 
-@pytest.fixture
-def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database of the chosen backend, migrated when on PostgreSQL (Storage.open migrates both)."""
+def fresh_database(request: pytest.FixtureRequest, backend: str, sqlite_file: Path) -> Iterator[str]:
+    """A fresh, empty database of `backend` (migrated when on PostgreSQL), dropped after the test."""
     if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'dialer.db'}"
+        yield f"sqlite+aiosqlite:///{sqlite_file}"
         return
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
     name = cluster.fresh_database()
@@ -221,20 +220,18 @@ def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -
         yield cluster.url(name)
     finally:
         cluster.drop_database(name)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of the chosen backend, migrated when on PostgreSQL (Storage.open migrates both)."""
+    yield from fresh_database(request, backend, tmp_path / "dialer.db")
 
 
 @pytest.fixture
 def second_database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[str]:
     """Another fresh database of the same backend as `database_url`: a second installation's own."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'second.db'}"
-        return
-    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    name = cluster.fresh_database()
-    try:
-        yield cluster.url(name)
-    finally:
-        cluster.drop_database(name)
+    yield from fresh_database(request, backend, tmp_path / "second.db")
 
 
 @pytest.fixture
