@@ -20,6 +20,7 @@ from bench.lib.clinic import ClinicTime
 from bench.lib.service import free_port
 from dialer.app import Runtime, open_runtime, web_server
 from dialer.core.passwords import hash_password
+from dialer.core.records import WrapupRow, WrapupState
 from dialer.engine.importing import import_appointments, import_recalls
 from dialer.settings import load_settings
 from tests.staff import add_staff
@@ -132,6 +133,24 @@ class Chain:
             "visit_time": "17:30",
             "doctor": "Иванова Мария Петровна",
         }
+
+    async def pending_wrapup(self, clinic: str, user_id: int, call_id: str) -> WrapupRow:
+        """An inbound call of the clinic's patient that `user_id` answered, its wrap-up not filled in yet."""
+        now = self.time.now()
+        row = WrapupRow(
+            0,
+            clinic,
+            user_id,
+            call_id,
+            self.phones[clinic],
+            "in",
+            "inbound",
+            now,
+            now,
+            None,
+            WrapupState.PENDING,
+        )
+        return await self.rt.storage.wrapups.open(row)
 
     def recall_row(self, clinic: str, recall_id: str) -> dict[str, Any]:
         return {

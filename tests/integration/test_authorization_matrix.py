@@ -22,7 +22,6 @@ from twilio.request_validator import RequestValidator
 from bench.lib.service import free_port
 from dialer.app import build_web_app
 from dialer.core.quality import CRITERIA
-from dialer.core.records import WrapupRow, WrapupState
 from dialer.core.staff import Role
 from dialer.engine.importing import import_appointments
 from dialer.web.access import RULES, Rule, route_table
@@ -141,24 +140,9 @@ async def cancel(chain: Chain, person: Person, clinic: str) -> Call:
 
 async def wrap_up(chain: Chain, person: Person, clinic: str) -> Call:
     """A call this person answered (someone's, for the anonymous), in the clinic given, waiting for its wrap-up."""
-    now = chain.time.now()
     owner = person.user_id or chain.people["op1"].user_id
-    row = await chain.rt.storage.wrapups.open(
-        WrapupRow(
-            0,
-            clinic,
-            owner,
-            chain.next_id("call"),
-            chain.phones[clinic],
-            "in",
-            "inbound",
-            now,
-            now,
-            None,
-            WrapupState.PENDING,
-        )
-    )
-    await chain.rt.storage.wrapups.ended(row.wrapup_id, now)
+    row = await chain.pending_wrapup(clinic, owner, chain.next_id("call"))
+    await chain.rt.storage.wrapups.ended(row.wrapup_id, chain.time.now())
     return Call("POST", f"/api/wrapups/{row.wrapup_id}", json={"result": "no_result"})
 
 

@@ -19,7 +19,6 @@ import aiohttp
 from alembic import command
 from sqlalchemy import create_engine, text
 
-from dialer.core.records import WrapupRow, WrapupState
 from dialer.core.tracker import Event
 from dialer.engine.importing import import_appointments
 from dialer.storage.db import alembic_config
@@ -136,23 +135,8 @@ async def test_a_call_pops_up_only_for_its_clinic_with_that_clinics_records(
 
 async def test_an_operator_wraps_up_only_their_own_call(tmp_path: Path, database_url: str) -> None:
     async with clinic_chain(tmp_path, cast(), database_url=database_url) as chain:
-        now = chain.time.now()
         op1, op2 = chain.people["op1"], chain.people["op2"]
-        theirs = await chain.rt.storage.wrapups.open(
-            WrapupRow(
-                0,
-                "c1",
-                op1.user_id,
-                "call-1",
-                chain.phones["c1"],
-                "in",
-                "inbound",
-                now,
-                now,
-                None,
-                WrapupState.PENDING,
-            )
-        )
+        theirs = await chain.pending_wrapup("c1", op1.user_id, "call-1")
         assert op2.http is not None and op1.http is not None
         url = f"{chain.base}/api/wrapups/{theirs.wrapup_id}"
         async with op2.http.post(url, json={"result": "no_result"}, headers=op2.headers()) as r:
