@@ -32,6 +32,21 @@ def port_is_free(port: int, host: str = AMI_HOST) -> bool:
     return True
 
 
+# A stopped Asterisk's port can stay taken a moment after its process is gone (its connections still closing,
+# a child exiting): a start right after a stop waits this long for it before it calls the port another's.
+PORT_RELEASE_SECONDS = 3.0
+
+
+def port_frees(port: int, within: float = PORT_RELEASE_SECONDS, host: str = AMI_HOST) -> bool:
+    """True once nothing listens on host:port, looked at again for up to `within` seconds."""
+    deadline = time.monotonic() + within
+    while not port_is_free(port, host):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def port_busy_message(port: int) -> str:
     return (
         f"Port {port} on {AMI_HOST} is already taken by another program; stop it "
@@ -140,7 +155,7 @@ def wait_ready(
 
 def start(instance: AsteriskInstance, secret: str, username: str) -> None:
     """Start one Asterisk of the sandbox and wait until `username` can log in; stopped again if it cannot."""
-    if not port_is_free(instance.ami_port):
+    if not port_frees(instance.ami_port):
         raise SandboxError(port_busy_message(instance.ami_port))
     pid = spawn(instance)
     try:

@@ -158,7 +158,7 @@ class Sandbox:
         layout = self.layout
         running = bool(process.asterisk_pids(layout.clinic))
         # Before any build: a busy port would only fail the start a minute later.
-        if not running and not process.port_is_free(layout.ami_port):
+        if not running and not process.port_frees(layout.ami_port):
             raise SandboxError(process.port_busy_message(layout.ami_port))
         problem = build.root_problem(layout)
         if problem:
