@@ -22,9 +22,14 @@ started), for clinic c1 (the largest, 40 %).
 
 What is timed, each `--builds` times after 3 warm-up builds, alternating:
 
-  board   LiveHub.push_board("c1"): Board.snapshot (SLA report of today, users, open callbacks, the reminder
-          funnel of tomorrow's visits of c1, active alerts) + the hours chart (SVG) + json.dumps: what the
-          service does every second for each clinic a supervisor watches (no socket attached, nothing sent).
+  board   LiveHub.push_board("c1"): Board.snapshot (SLA report of today, users, open callbacks, active alerts,
+          the latest count of the reminder funnel of tomorrow's visits of c1) + the hours chart (SVG) +
+          json.dumps: what the service does every second for each clinic a supervisor watches (no socket
+          attached, nothing sent). The funnel is counted in the background when its count is due
+          (dialer/engine/funnel_watch.py), so some of these builds run beside a count.
+  funnel  one count of that funnel (SqlBoardReads.funnel), as the background does it.
+  counted the board followed by a count of the funnel, awaited: a build as it was when each build counted
+          the funnel itself, the baseline of `board`, same run.
   report  dialer.web.supervisor.report_data on a mocked GET /supervisor/report?clinic=c1 (today): the whole
           end-of-day report (contacts, visits, confirmations, complaints by class, the QA average, the
           SlaReport's whole day), as the report page and its CSV get it.
@@ -170,7 +175,7 @@ async def python_side(
         t6 = time.perf_counter()
         hours = hour_starts(start.date(), clinic.timezone)
         end = start + timedelta(days=1)
-        rows = await rt.storage.board.board_rows(clinic.id, hours, end, ANSWER_TARGET_SECONDS, end.date())
+        rows = await rt.storage.board.board_rows(clinic.id, hours, end, ANSWER_TARGET_SECONDS)
         summed_day(rows.sums, rows.tasks, clinic.timezone, now)
         t7 = time.perf_counter()
         for key, a, b in (
@@ -203,6 +208,8 @@ class Result:
     quality_rows: QualityRows
     backend: str = "sqlite"
     rowwise: list[float] = field(default_factory=list)
+    funnel: list[float] = field(default_factory=list)
+    counted: list[float] = field(default_factory=list)
 
 
 class Capture:
@@ -302,6 +309,15 @@ async def run_variant(
         async def board() -> None:
             await rt.live.push_board(CLINIC)
 
+        tomorrow = rt.clock.now().astimezone(clinic.timezone).date() + timedelta(days=1)
+
+        async def funnel() -> None:
+            await rt.storage.board.funnel(CLINIC, tomorrow)
+
+        async def counted() -> None:
+            await board()
+            await funnel()
+
         def report_on(on: web.Application) -> Callable[[], Awaitable[None]]:
             async def build() -> None:
                 request = make_mocked_request(
@@ -329,18 +345,27 @@ async def run_variant(
             await report()
             await plain()
             await rowwise()
+            await counted()
         gc.collect()
         board_s: list[float] = []
         report_s: list[float] = []
         plain_s: list[float] = []
         rowwise_s: list[float] = []
+        funnel_s: list[float] = []
+        counted_s: list[float] = []
         for _ in range(builds):
             board_s.append(await timed(board))
             report_s.append(await timed(report))
             plain_s.append(await timed(plain))
             rowwise_s.append(await timed(rowwise))
+            funnel_s.append(await timed(funnel))
+            counted_s.append(await timed(counted))
         capture = Capture(rt)
-        statements = {"board": await capture.during(board), "report": await capture.during(report)}
+        statements = {
+            "board": await capture.during(board),
+            "funnel": await capture.during(funnel),
+            "report": await capture.during(report),
+        }
         due = (await rt.live.board.snapshot(clinic))["campaign"]["due"]
         python, n_calls, n_tasks = await python_side(rt, clinic)
         if backend == "postgresql":
@@ -367,6 +392,8 @@ async def run_variant(
         quality_rows,
         backend,
         rowwise_s,
+        funnel_s,
+        counted_s,
     )
 
 
@@ -388,6 +415,8 @@ def print_result(r: Result, small: Result | None) -> None:
         ("report", r.report, r.first_report),
         ("plain", r.plain, None),
         ("rowwise", r.rowwise, None),
+        ("funnel", r.funnel, None),
+        ("counted", r.counted, None),
     )
     for name, values, first in rows:
         p95 = 1000 * quantile(values, 0.95)
@@ -398,6 +427,8 @@ def print_result(r: Result, small: Result | None) -> None:
                 "report": small.report,
                 "plain": small.plain,
                 "rowwise": small.rowwise,
+                "funnel": small.funnel,
+                "counted": small.counted,
             }[name]
             ratio = f"{p95 / (1000 * quantile(base, 0.95)):.1f}x"
         print(
@@ -441,7 +472,7 @@ def summary(results: list[Result]) -> None:
     print(
         f"  {'DB':<7}{'variant':<10}{'backend':<12}{'board p50':>10}{'board p95':>10}{'report p50':>11}"
         f"{'report p95':>11}{'plain p95':>10}{'rowwise p50':>12}{'rowwise p95':>12}"
-        f"{'pg/sqlite p95 board; report':>30}"
+        f"{'funnel p95':>11}{'counted p95':>12}{'pg/sqlite p95 board; report':>30}"
     )
     twins = {(r.db, r.variant, r.backend): r for r in results}
     for r in results:
@@ -457,7 +488,8 @@ def summary(results: list[Result]) -> None:
         print(
             f"  {r.db:<7}{r.variant:<10}{r.backend:<12}{board}{report}"
             f"{1000 * quantile(r.plain, 0.95):>10.1f}{1000 * statistics.median(r.rowwise):>12.1f}"
-            f"{1000 * quantile(r.rowwise, 0.95):>12.1f}{ratio:>30}"
+            f"{1000 * quantile(r.rowwise, 0.95):>12.1f}{1000 * quantile(r.funnel, 0.95):>11.1f}"
+            f"{1000 * quantile(r.counted, 0.95):>12.1f}{ratio:>30}"
         )
 
 

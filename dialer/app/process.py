@@ -72,6 +72,7 @@ async def open_runtime(
         yield rt
     finally:
         await rt.events.flush()
+        await rt.live.board.funnels.close()
         if rt.sms.gateway is not None:
             await rt.sms.gateway.close()
         await storage.close()

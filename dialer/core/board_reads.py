@@ -16,20 +16,24 @@ from dialer.core.sla_sums import CallSums, HourStart
 @dataclass(frozen=True)
 class BoardRows:
     """The clinic's rows behind one board: today's calls added up by hour and its callback tasks, the open
-    callbacks, the reminder funnel of a visit day, the alerts not cleared, and who sits at each phone."""
+    callbacks, the alerts not cleared, and who sits at each phone."""
 
     sums: dict[int, CallSums]
     tasks: list[TaskStat]
     open_tasks: list[CallbackTask]
-    funnel: DaySummary
     alerts: list[AlertRow]
     names: dict[str, str]
 
 
 class BoardReads(Protocol):
     async def board_rows(
-        self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float, funnel_day: date
+        self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
     ) -> BoardRows:
         """Everything in `BoardRows` for the clinic, read together: the calls and tasks of [hours[0].at, end)
-        with the target wait, the funnel of the visits of `funnel_day`."""
+        with the target wait."""
+        ...
+
+    async def funnel(self, clinic_id: str, visit_day: date) -> DaySummary:
+        """The reminder funnel of the clinic's visits of `visit_day`: read on its own, as it is counted apart
+        from the board's other rows (dialer/engine/funnel_watch.py)."""
         ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from dialer.core.alerts import NEWS_KINDS, AlertRow
@@ -25,6 +25,7 @@ from dialer.core.queues import QueueState
 from dialer.core.records import ReminderStatus
 from dialer.core.sla import ANSWER_TARGET_SECONDS, Figures
 from dialer.core.sla_sums import hour_starts, summed_day
+from dialer.engine.funnel_watch import FunnelWatch
 from dialer.engine.pbx_gates import PbxGates
 from dialer.settings import ClinicSettings, Settings
 
@@ -46,6 +47,10 @@ class Board:
     clock: Clock
     ahead: AheadLog | None = None  # callbacks served ahead of the queue close to their deadline
     gates: PbxGates | None = None  # with several Asterisks: which one is down, and since when
+    funnels: FunnelWatch = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.funnels = FunnelWatch(self.reads.funnel, self.clock)
 
     async def snapshot(self, clinic: ClinicSettings) -> BoardMessage:
         now = self.clock.now()
@@ -53,7 +58,8 @@ class Board:
         tomorrow = today + timedelta(days=1)
         end = datetime.combine(tomorrow, time(0), clinic.timezone)
         hours = hour_starts(today, clinic.timezone)
-        read = await self.reads.board_rows(clinic.id, hours, end, ANSWER_TARGET_SECONDS, tomorrow)
+        read = await self.reads.board_rows(clinic.id, hours, end, ANSWER_TARGET_SECONDS)
+        summary = await self.funnels.summary(clinic.id, tomorrow)
         whole_day, by_hour = summed_day(read.sums, read.tasks, clinic.timezone, now)
         queues = clinic.live_queues
         admins: list[AdminState] = [
@@ -77,7 +83,6 @@ class Board:
                     "attempted": task.first_attempt_at is not None,
                 }
             )
-        summary = read.funnel
         message: BoardMessage = {
             "type": "board",
             "clinic": clinic.id,

@@ -4,6 +4,9 @@ The board is built every second for each clinic a supervisor watches. Read store
 reads took a connection of its own, and with it a pool checkout and a rollback on return (with a ping on
 PostgreSQL) and, on SQLite, the hand-offs to aiosqlite's thread: round trips that wait for the event loop on a
 busy service. Here the same statements run one after the other on one connection.
+
+The reminder funnel is read apart, on its own connection: it is counted beside the board, not at each build
+(dialer/engine/funnel_watch.py).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.board_reads import BoardRows
+from dialer.core.records import DaySummary
 from dialer.core.sla_sums import HourStart
 from dialer.storage.alerts import active_alerts
 from dialer.storage.callbacks import open_tasks
@@ -27,7 +31,7 @@ class SqlBoardReads:
         self.engine = engine
 
     async def board_rows(
-        self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float, funnel_day: date
+        self, clinic_id: str, hours: Sequence[HourStart], end: datetime, target: float
     ) -> BoardRows:
         async with self.engine.connect() as conn:
             sums = await call_sums(conn, clinic_id, hours, end, target)
@@ -36,7 +40,10 @@ class SqlBoardReads:
                 sums=sums,
                 tasks=tasks,
                 open_tasks=await open_tasks(conn, clinic_id),
-                funnel=await day_summary(conn, funnel_day, clinic_id),
                 alerts=await active_alerts(conn, clinic_id),
                 names=await interface_names(conn),
             )
+
+    async def funnel(self, clinic_id: str, visit_day: date) -> DaySummary:
+        async with self.engine.connect() as conn:
+            return await day_summary(conn, visit_day, clinic_id)

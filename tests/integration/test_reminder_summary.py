@@ -154,7 +154,7 @@ async def _the_board_reads_the_same_in_one_go(storage: Storage) -> None:
     tz = ZoneInfo("Europe/Moscow")
     hours = hour_starts(DAY, tz)
     end = datetime.combine(DAY + timedelta(days=1), time(0), tz)
-    rows = await storage.board.board_rows("c1", hours, end, ANSWER_TARGET_SECONDS, DAY)
+    rows = await storage.board.board_rows("c1", hours, end, ANSWER_TARGET_SECONDS)
     calls, tasks = await storage.sla.rows("c1", hours[0].at, end)
     assert rows.tasks == tasks
     assert summed_day(rows.sums, rows.tasks, tz, NOW) == (
@@ -162,6 +162,6 @@ async def _the_board_reads_the_same_in_one_go(storage: Storage) -> None:
         by_hour(calls, tasks, tz, NOW),
     )
     assert rows.open_tasks == await storage.callbacks.open_tasks("c1")
-    assert rows.funnel == await storage.reminders.day_summary(DAY, "c1")
+    assert await storage.board.funnel("c1", DAY) == await storage.reminders.day_summary(DAY, "c1")
     assert rows.alerts == await storage.alerts.active("c1") != []
     assert rows.names == {"PJSIP/101": "Оператор", "PJSIP/102": "Оператор"}

@@ -84,7 +84,7 @@ async def test_the_summed_day_equals_the_day_read_row_by_row(database_url: str, 
         calls, tasks = await storage.sla.rows("c1", start, end)
         assert len(calls) > 1000 and tasks
         hours = hour_starts(DAY, tz)
-        board = await storage.board.board_rows("c1", hours, end, ANSWER_TARGET_SECONDS, DAY)
+        board = await storage.board.board_rows("c1", hours, end, ANSWER_TARGET_SECONDS)
         assert board.tasks == tasks
         day, per_hour = summed_day(board.sums, board.tasks, tz, now)
         assert day == figures(calls, tasks, now)
