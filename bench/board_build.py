@@ -45,13 +45,14 @@ EXPLAIN QUERY PLAN: which query costs what, and why.
 
 Variants (each on its own copy of the same file):
 
-  before   without the board indexes of migration 0005 (nor 0017's): the runtime opens the copy (to the
-           newest revision), then the indexes are taken away as those migrations' downgrades do.
-  narrow   without migration 0017's covering indexes (the day's visits with their reminder status and
-           attendance, the calls by target with state and result, the SMS by target with status): the funnel
-           and the report's visits fetching a row for each visit, call and message, as before them.
-  shipped  the schema as the migrations make it now (0005, 0016 and 0017 included). The product never runs
-           ANALYZE, so SQLite plans without statistics in all.
+  before   without the board indexes of migration 0005 (nor 0017's and 0018's): the runtime opens the copy
+           (to the newest revision), then the indexes are taken away as those migrations' downgrades do.
+  narrow   without the covering indexes of migrations 0017 (the day's visits with their reminder status and
+           attendance, the calls by target with state and result, the SMS by target with status) and 0018 (the
+           ended calls with the key pressed, result and target; the scorecards by clinic and time): the funnel
+           and the report fetching a row for each visit, call, message and scorecard, as before them.
+  shipped  the schema as the migrations make it now (0005, 0016, 0017 and 0018 included). The product never
+           runs ANALYZE, so SQLite plans without statistics in all.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ from bench.webdb import pg
 from bench.webdb.indexes import (
     WITHOUT_BOARD_INDEXES,
     WITHOUT_FUNNEL_INDEXES,
+    WITHOUT_REPORT_INDEXES,
     take_away,
 )
 from bench.webdb.quality import QualityRows, add_quality_rows
@@ -300,6 +302,7 @@ async def run_variant(
         if supervisor is None:
             raise RuntimeError(f"{built.path.name} has no supervisor 'boss': regenerate it with --fresh")
         if variant in ("before", "narrow"):
+            await take_away(rt.storage.engine, WITHOUT_REPORT_INDEXES)
             await take_away(rt.storage.engine, WITHOUT_FUNNEL_INDEXES)
         if variant == "before":
             await take_away(rt.storage.engine, WITHOUT_BOARD_INDEXES)

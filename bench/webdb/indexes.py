@@ -30,6 +30,12 @@ WITHOUT_FUNNEL_INDEXES = (
     "DROP INDEX ix_appointments_visits",
     "CREATE INDEX ix_appointments_visits ON appointments (clinic_id, visit_day, appointment_id, patient_id)",
 )
+# What migration 0018_report_covering_indexes's downgrade does.
+WITHOUT_REPORT_INDEXES = (
+    "DROP INDEX ix_call_scores_day",
+    "DROP INDEX ix_attempts_ended",
+    "CREATE INDEX ix_attempts_ended ON attempts (clinic_id, ended_at)",
+)
 # What migration 0006_card_indexes's downgrade does.
 WITHOUT_CARD_INDEXES = (
     "DROP INDEX ix_recalls_phone",

@@ -48,6 +48,9 @@ call_scores = Table(
     Column("scored_at", UtcDateTime(), nullable=False),
     UniqueConstraint("contact_id", name="uq_call_scores_contact"),
     Index("ix_call_scores_week", "clinic_id", "user_id", "scored_at"),
+    Index(
+        "ix_call_scores_day", "clinic_id", "scored_at", "contact_id", "total"
+    ),  # the daily report's QA average
 )
 
 # «Навык недели»: the skill the senior administrator picked for one administrator at the weekly listening.

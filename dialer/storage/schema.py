@@ -145,7 +145,8 @@ attempts = Table(
     UniqueConstraint("target_id", "n", name="uq_attempts_target_n"),
     one_of("state", AttemptState),
     Index("ix_attempts_state", "state"),
-    Index("ix_attempts_ended", "clinic_id", "ended_at"),  # the daily report's confirmations
+    # The daily report's confirmations and machines, from here alone.
+    Index("ix_attempts_ended", "clinic_id", "ended_at", "digit", "result", "target_id"),
     Index("ix_attempts_created", "created_at"),  # the retention purge
     # The reminder funnel counts a day's targets' calls by state, and the machines among them, from here alone.
     Index("ix_attempts_target_state", "target_id", "state", "result"),
