@@ -17,11 +17,6 @@ WITHOUT_BOARD_INDEXES = (
     "CREATE INDEX ix_appointments_day ON appointments (clinic_id, visit_day)",
     "DROP INDEX ix_appointments_visits",
 )
-# What migration 0016_inbound_day_sums's downgrade does.
-WITHOUT_DAY_SUMS_INDEX = (
-    "DROP INDEX ix_inbound_calls_day",
-    "CREATE INDEX ix_inbound_calls_day ON inbound_calls (clinic_id, started_at)",
-)
 # What migration 0017_funnel_covering_indexes's downgrade does.
 WITHOUT_FUNNEL_INDEXES = (
     "DROP INDEX ix_sms_messages_target",
