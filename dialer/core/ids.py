@@ -72,6 +72,12 @@ class AttemptId(_DueTaskKey):
         except DialerError:
             return None
 
+    @staticmethod
+    def like_campaign(campaign: str) -> tuple[str, str]:
+        """SQL LIKE patterns of the ids of the attempts filed under `campaign`, with an installation and
+        without: a count by campaign answered from an index of the ids, with no target looked up."""
+        return f"{campaign}{_SEPARATOR}%", f"%{_SEPARATOR}{campaign}{_SEPARATOR}%"
+
     def with_campaign(self, campaign: str) -> AttemptId:
         """The same attempt filed under another campaign (a callback that dials the patient first)."""
         return AttemptId(campaign, self.target, self.n, self.installation)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, exists, false, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dialer.campaigns.kinds import CampaignKind
+from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
 from dialer.core.records import AttemptState, ReminderStatus
 from dialer.core.staff import ALL_CLINICS, Role
@@ -65,18 +67,16 @@ class SqlReportStore:
                     ).where(*in_day)
                 )
             ).one()
-            # The period's ended calls are read once for both counts; only a call the patient confirmed on
-            # looks its target up, to count the reminders' confirmations alone (CASE, because PostgreSQL may
-            # run the lookup first in an AND, and then for every call).
-            reminder = (
-                exists()
-                .where(targets.c.target_id == attempts.c.target_id, targets.c.campaign == "reminders")
-                .correlate(attempts)
+            # The period's ended calls are read once for both counts, from their index alone: a reminder's
+            # call is told by its id, which names its campaign. Looking each confirming call's target up
+            # instead was 15,000 lookups a day on a chain's busiest clinic, most of the report's time.
+            reminder = or_(
+                *(attempts.c.attempt_id.like(p) for p in AttemptId.like_campaign(CampaignKind.REMINDERS))
             )
             calls = (
                 await conn.execute(
                     select(
-                        func.count().filter(case((attempts.c.digit == "1", reminder), else_=false())),
+                        func.count().filter(and_(attempts.c.digit == "1", reminder)),
                         func.count().filter(attempts.c.result == CallResult.MACHINE.value),
                     ).where(
                         attempts.c.clinic_id == clinic_id,

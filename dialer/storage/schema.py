@@ -146,7 +146,7 @@ attempts = Table(
     one_of("state", AttemptState),
     Index("ix_attempts_state", "state"),
     # The daily report's confirmations and machines, from here alone.
-    Index("ix_attempts_ended", "clinic_id", "ended_at", "digit", "result", "target_id"),
+    Index("ix_attempts_ended", "clinic_id", "ended_at", "digit", "result", "attempt_id"),
     Index("ix_attempts_created", "created_at"),  # the retention purge
     # The reminder funnel counts a day's targets' calls by state, and the machines among them, from here alone.
     Index("ix_attempts_target_state", "target_id", "state", "result"),

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from dialer.core.ids import AttemptId
 from dialer.storage import journal_schema, quality_schema, schema
 from tests.clinics import Chain, clinic_chain
 from tests.people_db import Db
@@ -25,7 +26,7 @@ class Day:
     chain: Chain
     db: Db
     serial: int = 0
-    target: int = 0
+    targets: dict[str, int] = field(default_factory=dict)
     contacts: list[int] = field(default_factory=list)
 
     def at(self, day: date, hh: int, mm: int = 0) -> datetime:
@@ -51,12 +52,23 @@ class Day:
         )
         return int(contact_id)
 
-    async def reminder_call(self, day: date, *, digit: str | None, result: str = "answered") -> None:
-        if not self.target:
-            self.target = await self.db.add(
+    async def reminder_call(
+        self,
+        day: date,
+        *,
+        digit: str | None,
+        result: str = "answered",
+        campaign: str = "reminders",
+        installation: str = "3f9a0c1d",
+    ) -> None:
+        """A call of `campaign` under the id the service gives it (of an installation, or an older id without
+        one): the report tells a reminder's confirmation by it."""
+        target = self.targets.get(campaign)
+        if target is None:
+            target = self.targets[campaign] = await self.db.add(
                 schema.targets,
                 clinic_id="c1",
-                campaign="reminders",
+                campaign=campaign,
                 subject_id="hand-built",
                 patient_id="P-1",
                 phone="+79160000001",
@@ -66,9 +78,9 @@ class Day:
         n = self.next()
         await self.db.add(
             schema.attempts,
-            attempt_id=f"hand:{n}",
+            attempt_id=str(AttemptId(campaign, target, n, installation)),
             clinic_id="c1",
-            target_id=self.target,
+            target_id=target,
             n=n,
             phone="+79160000001",
             trunk="main",
@@ -169,6 +181,8 @@ async def build(chain: Chain, today: date, other: date) -> None:
     await d.contact(today, "op1", "booked", 1000, 1000, clinic="c2")
     for digit in ("1", "1", "2"):
         await d.reminder_call(today, digit=digit)
+    await d.reminder_call(today, digit="1", installation="")  # a reminder dialled before installation ids
+    await d.reminder_call(today, digit="1", campaign="survey")  # a rating of 1, not a confirmation
     await d.reminder_call(today, digit=None, result="machine")
     await d.reminder_call(other, digit="1")
     for attended in (True, True, False, None):
@@ -208,7 +222,7 @@ CLINIC_DAY = {
     "contacts": "6",
     "bookings": "3",
     "conversion_pct": "50.0",
-    "confirmations": "2",
+    "confirmations": "3",
     "machines": "1",
     "no_show": "1",
     "no_show_pct": "33.3",
@@ -243,7 +257,7 @@ CLINIC_WEEK = CLINIC_DAY | {
     "contacts": "7",
     "bookings": "4",
     "conversion_pct": "57.1",
-    "confirmations": "3",
+    "confirmations": "4",
     "no_show": "2",
     "no_show_pct": "50.0",
     "missed_pct": "8.3",
