@@ -46,4 +46,8 @@ class SqlBoardReads:
 
     async def funnel(self, clinic_id: str, visit_day: date) -> DaySummary:
         async with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # A count in the background takes one core: PostgreSQL would otherwise give it parallel
+                # workers, and on a small server they take every core from the pages and the call intake.
+                await conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
             return await day_summary(conn, visit_day, clinic_id)
