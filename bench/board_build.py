@@ -266,6 +266,10 @@ async def explain_pg(rt: Runtime, statements: list[Statement], runs: int = 5) ->
     PostgreSQL's EXPLAIN ANALYZE shows for it."""
     async with rt.storage.engine.connect() as conn:
         for s in statements:
+            if s.sql.startswith("SET "):  # a setting of the transaction, for the statements after it
+                await conn.exec_driver_sql(s.sql, s.params)
+                s.plan = ["(a setting)"]
+                continue
             times = []
             rows: list[Any] = []
             for _ in range(runs):
