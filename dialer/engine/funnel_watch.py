@@ -1,11 +1,11 @@
 """The reminder funnel on the live board: counted beside the board, never in its way.
 
 The funnel counts a visit day's reminders: every visit of the day with its calls and its messages. On a chain's
-busiest clinic (some 38,000 visits tomorrow) that is half a second on PostgreSQL, ten times what the rest of a
-board reads, and the board is built every second. The funnel moves a call at a time, so each board shows the
-latest count, and the next count starts in the background once the last one is older than ten times what it
-took (and at least a second): on a clinic of ordinary size the funnel is a second behind the calls, as it always
-was; on the busiest it is five seconds behind and its counting takes a tenth of one database connection.
+busiest clinic (some 38,000 visits tomorrow) that is over half a second on PostgreSQL, ten times what the rest
+of a board reads, and the board is built every second. The funnel moves a call at a time, so each board shows
+the latest count, and the next count starts in the background once the last one is older than ten times what
+it took (and at least a second): on a clinic of ordinary size the funnel is a second behind the calls, as it
+always was; on the busiest about seven seconds, and its counting takes a tenth of one database connection.
 Only the first board of a clinic's day waits for its count.
 """
 
