@@ -75,7 +75,8 @@ class AttemptId(_DueTaskKey):
     @staticmethod
     def like_campaign(campaign: str) -> tuple[str, str]:
         """SQL LIKE patterns of the ids of the attempts filed under `campaign`, with an installation and
-        without: a count by campaign answered from an index of the ids, with no target looked up."""
+        without: a count by campaign answered from an index of the ids, with no target looked up. They hold
+        because an installation id is 8 hex digits, never a campaign's name."""
         return f"{campaign}{_SEPARATOR}%", f"%{_SEPARATOR}{campaign}{_SEPARATOR}%"
 
     def with_campaign(self, campaign: str) -> AttemptId:
