@@ -21,7 +21,8 @@ recordings = Table(
     Column("user_id", Integer, nullable=True),  # the administrator, when their extension is known
     Column("member", String(80), nullable=False, default=""),  # the queue member or phone that talked
     Column("phone", String(20), nullable=False, default=""),  # the patient's number
-    Column("file_name", String(200), nullable=False, default=""),  # "" while Asterisk is still writing it
+    # Written with the row, once the compressed file is in the folder: a row never names a file still being made.
+    Column("file_name", String(200), nullable=False, default=""),
     Column("seconds", Float, nullable=True),
     Column("bytes", Integer, nullable=True),
     Column("announced", Boolean, nullable=False, default=False),  # the patient heard the recording notice
