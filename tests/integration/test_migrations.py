@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from dialer.storage.db import alembic_config, migrate, sqlite_pragmas
+from dialer.storage.db import MigrationError, alembic_config, migrate, sqlite_pragmas
 from dialer.storage.db import create_engine as create_service_engine
 from dialer.storage.journal_schema import all_tables
 from dialer.storage.types import UtcDateTime
@@ -196,3 +196,38 @@ async def test_the_upgrade_rebuilds_tables_that_other_rows_point_at(tmp_path: Pa
         for name in linked:
             assert (await conn.execute(select(metadata.tables[name]))).all() == before[name]
     await service_engine.dispose()
+
+
+async def test_an_upgrade_that_would_leave_rows_pointing_at_nothing_is_rolled_back_and_a_current_one_skips_the_check(
+    tmp_path: Path,
+) -> None:
+    """The whole-file foreign key check runs when a migration ran (it reads every row that points at another, too
+    long to repeat at every start of a large installation): a call whose target is gone stops the upgrade, and the
+    file stays at the revision before. At the newest revision nothing runs and nothing is checked."""
+    url = f"sqlite:///{tmp_path / 'dialer.sqlite3'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        heads = ScriptDirectory.from_config(alembic_config()).get_revision("head")
+        assert heads is not None and isinstance(heads.down_revision, str)
+        previous = heads.down_revision
+        step(connection, previous)
+        # The service keeps foreign keys on; a row pointing at nothing only comes from outside it.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.execute(
+            metadata.tables["attempts"].insert(), [a_row(metadata.tables["attempts"], target_id=99)]
+        )
+
+    def revision() -> str | None:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    service_engine = create_service_engine(url.replace("sqlite://", "sqlite+aiosqlite://"))
+    with pytest.raises(MigrationError, match="rows pointing at nothing in attempts"):
+        await migrate(service_engine)
+    assert revision() == previous
+    with engine.begin() as connection:
+        step(connection, "head")
+    await migrate(service_engine)  # nothing to run: the start does not read the whole file
+    assert revision() == heads.revision
+    await service_engine.dispose()
+    engine.dispose()
