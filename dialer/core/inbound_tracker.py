@@ -109,6 +109,11 @@ class InboundTracker:
             "Hangup": self._on_hangup,
         }
 
+    @property
+    def events(self) -> frozenset[str]:
+        """The names of the events this tracker reads; it ignores every other."""
+        return frozenset(self._handlers)
+
     def feed(self, event: Event, now: datetime) -> tuple[InboundFact, ...]:
         handler = self._handlers.get(event.get("Event", ""))
         return handler(event, now) if handler is not None else NO_FACTS

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
 
 from dialer.core.inbound import caller_number
 from dialer.core.inbound_tracker import arrives
@@ -84,6 +85,20 @@ class _Ring:
 
 @dataclass
 class RingTracker:
+    # The names of the events `feed` reads; it ignores every other (the intake passes those over).
+    events: ClassVar[frozenset[str]] = frozenset(
+        {
+            "AgentCalled",
+            "QueueCallerJoin",
+            "Newchannel",
+            "DialBegin",
+            "AgentConnect",
+            "DialEnd",
+            "AgentRingNoAnswer",
+            "AgentDump",
+            "Hangup",
+        }
+    )
     inbound_contexts: Collection[str]
     campaign_of: Callable[[str], str | None] = lambda uniqueid: None  # "reminders", "callback"… for our ids
     _rings: dict[tuple[str, str], _Ring] = field(default_factory=dict)  # (call_key, interface) -> ring
@@ -93,6 +108,8 @@ class RingTracker:
 
     def feed(self, event: Event, now: datetime) -> tuple[RingFact, ...]:
         name = event.get("Event", "")
+        if name not in self.events:
+            return NO_FACTS
         if name == "AgentCalled":
             self._note_queue(event)
             return self._ring(event, now, event.get("Interface", ""), event.get("DestUniqueid", ""), "queue")

@@ -144,6 +144,11 @@ class CallTracker:
 
     # -- public surface -------------------------------------------------------------------------
 
+    @property
+    def events(self) -> frozenset[str]:
+        """The names of the events this tracker reads; it ignores every other."""
+        return frozenset(self._handlers)
+
     def feed(self, event: Event, now: datetime) -> tuple[Fact, ...]:
         self.stats.events += 1
         handler = self._handlers.get(event.get("Event", ""))
@@ -151,6 +156,11 @@ class CallTracker:
             self.stats.ignored += 1
             return NO_FACTS
         return handler(event, now)
+
+    def passed_over(self) -> None:
+        """An event the intake did not feed here, because no tracker reads its name: counted as ignored."""
+        self.stats.events += 1
+        self.stats.ignored += 1
 
     def expect(self, attempt_id: str) -> None:
         """An Originate for this attempt is about to go out. What was followed under its id until now was

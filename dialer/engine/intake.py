@@ -53,6 +53,11 @@ class Intake:
         self.queue_watchers = tuple(queue_watchers)
         self.rings = rings
         self.ring_listeners = tuple(ring_listeners)
+        # The event names some tracker reads (the queues read every event with a Queue header besides). Most of
+        # a call's events are read by none (NewCallerid, NewConnectedLine, the hangup requests...): they are
+        # passed over before they are timed, which is most of what an event costs here.
+        self.read = tracker.events | (inbound.events if inbound is not None else frozenset())
+        self.read |= rings.events if rings is not None else frozenset()
 
     def pbx_time(self, pbx_time: float, latency: float) -> None:
         """Asterisk's clock, as an AMI Ping answer gave it."""
@@ -73,6 +78,9 @@ class Intake:
 
     def feed(self, event: Event, pbx: str = MAIN) -> None:
         """One event of the Asterisk named `pbx`, timed by its clock; its queues kept apart from the others'."""
+        if event.get("Event") not in self.read and "Queue" not in event:
+            self.tracker.passed_over()
+            return
         now = self.timebases[pbx].event_time(event.pop("Timestamp", None), self.now())
         for fact in self.tracker.feed(event, now):
             self.facts.put_nowait(fact)
