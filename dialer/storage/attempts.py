@@ -20,6 +20,28 @@ from dialer.storage.schema import attempt_events, attempts
 _OPEN = (AttemptState.DIALING.value, AttemptState.ANSWERED.value)
 
 
+# The columns an AttemptRow is made of: a row read for one is not made to carry (and convert) the rest.
+ATTEMPT_ROW = select(
+    *(
+        attempts.c[name]
+        for name in (
+            "attempt_id",
+            "clinic_id",
+            "target_id",
+            "n",
+            "phone",
+            "trunk",
+            "state",
+            "created_at",
+            "result",
+            "digit",
+            "settled",
+            "leg_status",
+        )
+    )
+)
+
+
 def attempt_from_row(r: Any) -> AttemptRow:
     return AttemptRow(
         attempt_id=r.attempt_id,
@@ -73,19 +95,19 @@ class SqlAttemptStore:
 
     async def get(self, attempt_id: str) -> AttemptRow | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(attempts).where(attempts.c.attempt_id == attempt_id))).first()
+            row = (await conn.execute(ATTEMPT_ROW.where(attempts.c.attempt_id == attempt_id))).first()
         return attempt_from_row(row) if row else None
 
     async def history(self, target_id: int) -> list[AttemptRow]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                select(attempts).where(attempts.c.target_id == target_id).order_by(attempts.c.n)
+                ATTEMPT_ROW.where(attempts.c.target_id == target_id).order_by(attempts.c.n)
             )
             return [attempt_from_row(r) for r in rows]
 
     async def open_attempts(self) -> list[AttemptRow]:
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(attempts).where(attempts.c.state.in_(_OPEN)))
+            rows = await conn.execute(ATTEMPT_ROW.where(attempts.c.state.in_(_OPEN)))
             return [attempt_from_row(r) for r in rows]
 
     async def apply(self, batch: AttemptBatch, log: Sequence[EventRow] = ()) -> set[str]:

@@ -20,9 +20,10 @@ from sqlalchemy.engine import Dialect
 from dialer.core.followups import FinishTarget, FollowUpWrite, OpenAdminTask, ScheduleDue, SetVisitStatus
 from dialer.core.records import DueState, TargetState
 from dialer.core.worklist_states import AdminTaskStatus
+from dialer.storage.attempts import ATTEMPT_ROW
 from dialer.storage.followups import ViewRows
 from dialer.storage.pgbatch import numbered
-from dialer.storage.schema import attempts, sms_messages
+from dialer.storage.schema import sms_messages
 
 Stamp = Callable[[datetime], str]
 
@@ -177,7 +178,7 @@ class ViewReader:
                 f"WHERE sms_messages.target_id IN {ids} ORDER BY sms_messages.created_at",
             ),
             CompiledSelect(
-                select(attempts),
+                ATTEMPT_ROW,
                 dialect,
                 f"WHERE attempts.target_id IN {ids} ORDER BY attempts.target_id, attempts.n",
             ),

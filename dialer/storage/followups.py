@@ -25,7 +25,7 @@ from dialer.core.followups import (
 )
 from dialer.core.records import AttemptRow, DueState, ReminderTarget, TargetState
 from dialer.core.worklist_states import AdminTaskStatus
-from dialer.storage.attempts import attempt_from_row
+from dialer.storage.attempts import ATTEMPT_ROW, attempt_from_row
 from dialer.storage.schema import admin_tasks, appointments, attempts, due_tasks, sms_messages, targets
 from dialer.storage.upsert import insert_dialect, insert_ignore
 
@@ -90,7 +90,7 @@ async def read_views(engine: AsyncEngine, target_query: Select[Any], target_ids:
             .order_by(sms_messages.c.created_at)
         )
         history = await conn.execute(
-            select(attempts).where(attempts.c.target_id.in_(ids)).order_by(attempts.c.target_id, attempts.c.n)
+            ATTEMPT_ROW.where(attempts.c.target_id.in_(ids)).order_by(attempts.c.target_id, attempts.c.n)
         )
         return ViewRows(rows, list(sms), list(history))
 

@@ -73,7 +73,10 @@ class SqlReminderStore:
         self.engine = engine
         # The attempts' fast batch writer: on SQLite the follow-ups go through its connection too.
         self.batches = batches
-        self._view_reader: fastfollowups.ViewReader | None = None
+        # Compiled once, with the store, so that no batch of follow-ups waits for SQLAlchemy's compiler.
+        self._view_reader = (
+            fastfollowups.ViewReader.compile(_TARGET, engine.dialect) if batches is not None else None
+        )
 
     async def target(self, target_id: int) -> ReminderTarget | None:
         query = _TARGET.where(targets.c.target_id == target_id)
@@ -92,12 +95,10 @@ class SqlReminderStore:
     async def follow_up_view(self, target_ids: Collection[int]) -> Mapping[int, TargetView]:
         if not target_ids:
             return {}
-        if self.batches is None:
+        reader = self._view_reader
+        if self.batches is None or reader is None:
             rows = await read_views(self.engine, _TARGET, target_ids)
             return rows.views(_target)
-        if self._view_reader is None:
-            self._view_reader = fastfollowups.ViewReader.compile(_TARGET, self.engine.dialect)
-        reader = self._view_reader
         if isinstance(self.batches, SqliteBatchWriter):
             rows = await self.batches.read(lambda conn: reader.read(conn, target_ids))
         else:
