@@ -39,6 +39,7 @@ class SinkFactory:
 
     sink: Callable[[Frame], None]
     recorder: None = None
+    reads: None = None  # every event parsed whole, as bare panoramisk does
 
     def link_closed(self, protocol: object, exc: Exception | None) -> None:
         pass

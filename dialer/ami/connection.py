@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
 
@@ -67,14 +67,14 @@ class AmiProtocol(asyncio.Protocol):
 
     def __init__(self, link: AmiConnection) -> None:
         self.link = link
-        self.parser = FrameParser()
+        self.parser = FrameParser(link.reads)
         self.pending: dict[str, Any] = {}  # ActionID -> panoramisk Action, until its answer is complete
         self.wire: Wire | None = None
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.wire = cast(Wire, transport)
-        self.parser = FrameParser()
+        self.parser = FrameParser(self.link.reads)
         self.pending = {}
         self.closed = False
 
@@ -156,12 +156,16 @@ class AmiConnection:
         record_to: Path | None = None,
         clock: Clock | None = None,
         on_pbx_time: Callable[[float, float], None] | None = None,
+        reads: Collection[str] | None = None,
     ) -> None:
+        """`reads`: the names of the events whose headers `sink` reads (None: every event's); the others reach
+        it by their name alone (parser.py)."""
         self.host = host
         self.port = port
         self.username = username
         self.secret = secret
         self.sink = sink
+        self.reads = None if reads is None else frozenset(reads)
         self.ping_interval = ping_interval
         self.connect_timeout = connect_timeout
         self.reconnect_max_delay = reconnect_max_delay

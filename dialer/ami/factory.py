@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from dialer.ami.connection import AmiConnection, EventSink
@@ -19,8 +19,10 @@ def build_ami(
     on_pbx_time: Callable[[float, float], None],
     clock: Clock,
     record_to: Path | None = None,
+    reads: Collection[str] | None = None,
 ) -> tuple[AmiConnection, AmiTelephony]:
-    """The connection (its events to `sink`, Asterisk's clock to `on_pbx_time`) and the telephony on it."""
+    """The connection (its events to `sink`, those named in `reads` whole; Asterisk's clock to `on_pbx_time`)
+    and the telephony on it."""
     connection = AmiConnection(
         host=ami.host,
         port=ami.port,
@@ -33,6 +35,7 @@ def build_ami(
         record_to=record_to,
         clock=clock,
         on_pbx_time=on_pbx_time,
+        reads=reads,
     )
     return connection, AmiTelephony(connection)
 
@@ -45,6 +48,7 @@ def build_several(
     on_pbx_time: Callable[[str], Callable[[float, float], None]],
     clock: Clock,
     record_to: Path | None = None,
+    reads: Collection[str] | None = None,
 ) -> tuple[SeveralLinks, SeveralTelephony]:
     """One link per Asterisk (by name), its events into `sink(name)` with ids told apart and its clock to
     `on_pbx_time(name)`, and the telephony that sends each action to the Asterisk it concerns. A recording,
@@ -59,6 +63,7 @@ def build_several(
             on_pbx_time=on_pbx_time(name),
             clock=clock,
             record_to=None if record_to is None else record_to.with_name(f"{record_to.name}.{name}"),
+            reads=None if reads is None else {*reads, *ChannelPlaces.READS},
         )
         links[name] = link
         parts[name] = PbxTelephony(link, name, places)

@@ -63,6 +63,9 @@ class ChannelPlaces:
     """Which Asterisk each live channel is on, and which ones have each queue member, as they said: where a
     Redirect or a QueuePause must go."""
 
+    # The events `sink` reads besides those with a Queue header (a link's parser gives every one of those).
+    READS = frozenset({"Newchannel", "Hangup"})
+
     def __init__(self) -> None:
         self.on: dict[str, str] = {}
         self.members: dict[str, set[str]] = {}  # a queue member's interface -> the Asterisks that have it

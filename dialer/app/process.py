@@ -36,9 +36,15 @@ def ami_pbx(
             on_pbx_time=intake.pbx_time_of,
             clock=clock,
             record_to=record_to,
+            reads=intake.read,
         )
     return lambda intake: build_ami(
-        settings.ami, sink=counted(intake.feed), on_pbx_time=intake.pbx_time, clock=clock, record_to=record_to
+        settings.ami,
+        sink=counted(intake.feed),
+        on_pbx_time=intake.pbx_time,
+        clock=clock,
+        record_to=record_to,
+        reads=intake.read,
     )
 
 

@@ -6,9 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dialer.ami.connection import AmiConnection
+from dialer.ami.factory import build_several
+from dialer.ami.several import ChannelPlaces
+from dialer.app.process import ami_pbx
+from dialer.core.clock import FakeClock
 from dialer.core.queues import NOT_INUSE
 from dialer.engine.intake import Intake, installation_intake
-from dialer.settings import InboundSettings
+from dialer.settings import AmiSettings, InboundSettings, Settings
 
 NOW = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 STAMP = str((NOW - timedelta(seconds=2)).timestamp())
@@ -71,3 +76,20 @@ def test_a_queue_event_no_tracker_names_still_reaches_the_queue_state() -> None:
     )
     assert i.queues_changed.is_set()
     assert ("reception", ADMIN) in i.queues.members
+
+
+def test_the_ami_link_parses_whole_only_what_the_intake_reads() -> None:
+    i = intake()
+    link, _ = ami_pbx(Settings(), FakeClock(NOW))(i)
+    assert isinstance(link, AmiConnection) and link.reads == i.read
+    links, _ = build_several(
+        {"main": AmiSettings(host="10.0.0.1"), "east": AmiSettings(host="10.0.0.2")},
+        pbx_of=lambda clinic: "main",
+        sink=i.sink_of,
+        on_pbx_time=i.pbx_time_of,
+        clock=FakeClock(NOW),
+        reads=i.read,
+    )
+    for each in links.by_name.values():
+        # what the links' own channel places read (where a Redirect goes), besides the intake's
+        assert each.reads is not None and each.reads >= i.read | ChannelPlaces.READS

@@ -210,6 +210,56 @@ def test_any_single_cut_keeps_the_name(cut: int) -> None:
     assert frames[0]["CallerIDName"] == NAME
 
 
+# Events nobody reads ---------------------------------------------------------------------------------
+
+NEWCALLERID = (
+    f"Event: NewCallerid\r\nChannel: Local/79161234567@patients-00000001;1\r\nCallerIDName: {NAME}\r\n\r\n"
+).encode()
+LIST_ITEM = b"Event: CoreShowChannel\r\nActionID: dialer-7\r\nChannel: PJSIP/trunk-00000002\r\n\r\n"
+QUEUE_STATUS = b"Event: QueueMemberStatus\r\nQueue: reception\r\nInterface: Local/admin1@agents\r\n\r\n"
+ALONE = b"Event: FullyBooted\r\n\r\n"
+MIXED = BANNER + NEWCHANNEL + NEWCALLERID + LIST_ITEM + QUEUE_STATUS + ALONE + HANGUP
+
+
+def test_an_event_whose_name_is_not_read_comes_out_by_its_name_alone() -> None:
+    frames = FrameParser(reads={"Newchannel", "Hangup"}).feed(MIXED)
+    assert [f["Event"] for f in frames] == [
+        "Newchannel",
+        "NewCallerid",
+        "CoreShowChannel",
+        "QueueMemberStatus",
+        "FullyBooted",
+        "Hangup",
+    ]
+    assert frames[1] == {"Event": "NewCallerid"}  # the name (and whatever else it held) not even decoded
+    assert frames[4] == {"Event": "FullyBooted"}
+    assert frames[0]["CallerIDName"] == NAME and frames[5]["Cause"] == "16"
+
+
+def test_an_answer_to_an_action_and_a_queue_event_are_read_whatever_their_name() -> None:
+    frames = FrameParser(reads=set()).feed(MIXED)
+    assert frames[2] == {
+        "Event": "CoreShowChannel",
+        "ActionID": "dialer-7",
+        "Channel": "PJSIP/trunk-00000002",
+    }
+    assert frames[3]["Interface"] == "Local/admin1@agents"
+
+
+def test_without_reads_every_event_is_read_whole() -> None:
+    assert FrameParser().feed(MIXED) == FrameParser(
+        reads={f["Event"] for f in FrameParser().feed(MIXED)}
+    ).feed(MIXED)
+    assert FrameParser().feed(MIXED)[1]["CallerIDName"] == NAME
+
+
+@given(cuts=st.lists(st.integers(min_value=0, max_value=len(MIXED)), max_size=12))
+@settings(max_examples=100, deadline=None)
+def test_any_split_passes_over_the_same_events(cuts: list[int]) -> None:
+    reads = {"Newchannel", "Hangup"}
+    assert feed_all(FrameParser(reads), split_at(MIXED, cuts)) == FrameParser(reads).feed(MIXED)
+
+
 # The defect we guard against: panoramisk decodes each TCP chunk on its own ----------------------------
 
 
