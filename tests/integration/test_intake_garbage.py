@@ -89,10 +89,12 @@ class Wire(asyncio.Transport):
 
 
 class Link:
-    """What AmiProtocol needs of its AmiConnection: where events go, no recorder, and a close hook."""
+    """What AmiProtocol needs of its AmiConnection: where events go, the names read whole (as the service's link
+    has them), no recorder, and a close hook."""
 
-    def __init__(self, sink: object) -> None:
+    def __init__(self, sink: object, reads: frozenset[str]) -> None:
         self.sink = sink
+        self.reads = reads
         self.recorder = None
         self.lost: list[Exception | None] = []
 
@@ -186,7 +188,7 @@ async def service(database_url: str) -> AsyncIterator[Service]:
         settings=settings, intake=intake, store=storage.inbound, callbacks=callbacks, clock=clock
     )
     wire = Wire()
-    protocol = AmiProtocol(Link(intake.feed))  # type: ignore[arg-type]
+    protocol = AmiProtocol(Link(intake.feed, intake.read))  # type: ignore[arg-type]
     protocol.connection_made(wire)
     try:
         yield Service(settings, storage, intake, protocol, wire, inbound, callbacks, telephony)
