@@ -53,9 +53,9 @@ class Intake:
         self.queue_watchers = tuple(queue_watchers)
         self.rings = rings
         self.ring_listeners = tuple(ring_listeners)
-        # The event names some tracker reads (the queues read every event with a Queue header besides). Most of
+        # The event names some tracker reads (the queues read every event with a Queue header besides). Many of
         # a call's events are read by none (NewCallerid, NewConnectedLine, the hangup requests...): they are
-        # passed over before they are timed, which is most of what an event costs here.
+        # passed over untimed and unseen by the trackers, and the AMI link does not even parse them (parser.py).
         self.read = tracker.events | (inbound.events if inbound is not None else frozenset())
         self.read |= rings.events if rings is not None else frozenset()
 
