@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import ClassVar, Self
 
 from dialer.core.errors import DialerError
@@ -59,18 +60,14 @@ class AttemptId(_DueTaskKey):
 
     @classmethod
     def parse(cls, text: str) -> AttemptId:
-        parts = text.split(_SEPARATOR)
-        installation = parts.pop(0) if len(parts) == 4 and parts[0].isalnum() else ""
-        if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or not parts[2].isdigit():
+        parsed = _attempt_id(text)
+        if parsed is None:
             raise DialerError(f"not an attempt id: {text!r}")
-        return cls(parts[0], int(parts[1]), int(parts[2]), installation)
+        return parsed
 
     @classmethod
     def try_parse(cls, text: str) -> AttemptId | None:
-        try:
-            return cls.parse(text)
-        except DialerError:
-            return None
+        return _attempt_id(text)
 
     @staticmethod
     def like_campaign(campaign: str) -> tuple[str, str]:
@@ -82,6 +79,21 @@ class AttemptId(_DueTaskKey):
     def with_campaign(self, campaign: str) -> AttemptId:
         """The same attempt filed under another campaign (a callback that dials the patient first)."""
         return AttemptId(campaign, self.target, self.n, self.installation)
+
+
+# Each of a call's events names its channel's Uniqueid, and each of its facts its attempt: the same few ids are
+# read again and again, and each is read the same way every time.
+@lru_cache(maxsize=4096)
+def _attempt_id(text: str) -> AttemptId | None:
+    parts = text.split(_SEPARATOR)
+    installation = parts.pop(0) if len(parts) == 4 and parts[0].isalnum() else ""
+    if len(parts) != 3 or not parts[0] or not _number(parts[1]) or not _number(parts[2]):
+        return None
+    return AttemptId(parts[0], int(parts[1]), int(parts[2]), installation)
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # "²" is a digit to str.isdigit, and no number to int()
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,7 @@ class SmsKey(_DueTaskKey):
     @classmethod
     def parse(cls, text: str) -> SmsKey:
         parts = text.split(_SEPARATOR)
-        if len(parts) != 4 or parts[0] != _SMS or not parts[2].isdigit() or not parts[3]:
+        if len(parts) != 4 or parts[0] != _SMS or not _number(parts[2]) or not parts[3]:
             raise DialerError(f"not an SMS key: {text!r}")
         return cls(parts[1], int(parts[2]), parts[3])
 
