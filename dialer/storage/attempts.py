@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -21,25 +22,7 @@ _OPEN = (AttemptState.DIALING.value, AttemptState.ANSWERED.value)
 
 
 # The columns an AttemptRow is made of: a row read for one is not made to carry (and convert) the rest.
-ATTEMPT_ROW = select(
-    *(
-        attempts.c[name]
-        for name in (
-            "attempt_id",
-            "clinic_id",
-            "target_id",
-            "n",
-            "phone",
-            "trunk",
-            "state",
-            "created_at",
-            "result",
-            "digit",
-            "settled",
-            "leg_status",
-        )
-    )
-)
+ATTEMPT_ROW = select(*(attempts.c[f.name] for f in fields(AttemptRow)))
 
 
 def attempt_from_row(r: Any) -> AttemptRow:
