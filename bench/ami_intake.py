@@ -227,7 +227,9 @@ async def breakdown(name: str, flow: bool) -> None:
         f"in {len(sizes)} batches (facts per batch median {statistics.median(sizes):.0f}, max {max(sizes)}), "
         f"{timer.hops:,} aiosqlite thread round trips ({timer.hops / max(run.facts, 1):.1f} per fact)"
     )
-    print("  timeline, ms from the first chunk (desk batches and their commits; marks):")
+    print(
+        "  timeline, ms from the first chunk (desk batches and their commits, the flow's reads and writes; marks):"
+    )
     sizes_left = list(run.batches or [])
     lines: list[tuple[float, str]] = [
         (at, f"{1000 * at:8.2f}            {label}") for label, at in timer.marks
@@ -237,6 +239,10 @@ async def breakdown(name: str, flow: bool) -> None:
             what = f"desk batch of {sizes_left.pop(0) if sizes_left else '?'} facts"
         elif label == "attempts.apply":
             what = "  AttemptStore.apply (one transaction)"
+        elif label == "reminders.follow_up_view":
+            what = "flow: its batch's views read"
+        elif label == "reminders.write_follow_ups":
+            what = "flow: its batch's follow-ups written"
         else:
             continue
         lines.append((t0, f"{1000 * t0:8.2f} -{1000 * t1:8.2f}  {what} ({1000 * (t1 - t0):.2f} ms)"))

@@ -7,11 +7,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from dialer.core.inbound import MissReason
 from dialer.core.outcomes import CallResult
 from dialer.core.sms import SmsStatus
+
+Row = TypeVar("Row")
+
+
+def _changed(row: Row, changes: dict[str, Any]) -> Row:
+    """A copy of a frozen row with some fields changed. dataclasses.replace does the same through the class's
+    __init__ and costs about four times as much; the desk and the flow copy a row for each fact they read. The
+    rows copied so have no __post_init__ to skip."""
+    copy: Row = object.__new__(type(row))
+    copy.__dict__.update(row.__dict__, **changes)
+    return copy
 
 
 class TaskKind(StrEnum):
@@ -100,6 +111,9 @@ class ReminderTarget:
     active: bool
     sms_status: SmsStatus | None
 
+    def with_status(self, status: ReminderStatus, *, active: bool | None = None) -> ReminderTarget:
+        return _changed(self, {"status": status, "active": self.active if active is None else active})
+
 
 class Settled(StrEnum):
     """How an answered call ended the conversation, as far as the plan is concerned."""
@@ -138,6 +152,18 @@ class AttemptRow:
     digit: str | None = None
     settled: Settled = Settled.OPEN
     leg_status: str | None = None
+
+    def answered(self) -> AttemptRow:
+        return _changed(self, {"state": AttemptState.ANSWERED})
+
+    def with_digit(self, digit: str, settled: Settled) -> AttemptRow:
+        return _changed(self, {"digit": digit, "settled": settled})
+
+    def with_leg(self, leg_status: str, settled: Settled) -> AttemptRow:
+        return _changed(self, {"leg_status": leg_status, "settled": settled})
+
+    def ended(self, result: CallResult) -> AttemptRow:
+        return _changed(self, {"state": AttemptState.ENDED, "result": result})
 
     def as_record(self) -> AttemptRecord:
         in_flight = self.state in (AttemptState.DIALING, AttemptState.ANSWERED)

@@ -270,12 +270,12 @@ class CallDesk:
             self.events.of_attempt(attempt, "channel", at=fact.at, detail=fact.channel.split("/")[0])
         elif isinstance(fact, CallAnswered):
             batch.changes.answered.append((attempt_id, fact.at))
-            self._open[attempt_id] = replace(attempt, state=AttemptState.ANSWERED)
+            self._open[attempt_id] = attempt.answered()
             self.events.of_attempt(attempt, "answered", at=fact.at)
         elif isinstance(fact, DigitPressed):
             settled = self._notify(attempt).digit_pressed(attempt, fact.digit, fact.at)
             batch.changes.digits.append((attempt_id, fact.digit, settled))
-            self._open[attempt_id] = replace(attempt, digit=fact.digit, settled=settled)
+            self._open[attempt_id] = attempt.with_digit(fact.digit, settled)
             self.events.of_attempt(attempt, "digit", at=fact.at, digit=fact.digit)
         elif isinstance(fact, DigitIgnored):
             log.info("call %s: key %s ignored, %s was taken first", attempt_id, fact.digit, fact.taken)
@@ -285,7 +285,7 @@ class CallDesk:
         elif isinstance(fact, PatientLeg):
             settled = self._notify(attempt).patient_leg(attempt, fact)
             batch.changes.legs.append((attempt_id, fact.status, settled))
-            self._open[attempt_id] = replace(attempt, leg_status=fact.status, settled=settled)
+            self._open[attempt_id] = attempt.with_leg(fact.status, settled)
             self.events.of_attempt(attempt, "patient_leg", at=fact.at, detail=fact.status)
         elif isinstance(fact, JoinedQueue):
             self.events.of_attempt(attempt, "queue", at=fact.at, detail=fact.queue)
@@ -303,7 +303,7 @@ class CallDesk:
                 attempt_id, fact.at, fact.reason, fact.cause, fact.result, fact.answered, fact.linkedid
             )
             batch.changes.ends.append(end)
-            batch.ended.append(replace(attempt, state=AttemptState.ENDED, result=fact.result))
+            batch.ended.append(attempt.ended(fact.result))
             self.events.of_attempt(
                 attempt,
                 "ended",

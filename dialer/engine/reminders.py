@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from dialer.campaigns.kinds import CampaignKind
@@ -52,6 +52,8 @@ CANCEL_COMMENT = "Пациент отменил запись через авто
 # The most finished calls whose follow-ups go in one transaction: enough that a burst of hangups costs a few
 # commits, few enough that one transaction holds the database for milliseconds, not seconds.
 FOLLOW_UP_BATCH = 200
+# The most targets whose appointment the flow remembers (a day's reminders of a large chain fit).
+KNOWN_VISITS = 20_000
 
 
 class ReminderFlow(CampaignFlow):
@@ -85,6 +87,9 @@ class ReminderFlow(CampaignFlow):
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         # A cancelled visit frees its slot for the waiting list: (clinic, appointment id).
         self.on_cancelled = on_cancelled
+        # Each target's appointment, which never changes, as (clinic, appointment id): a confirming key is
+        # written from it without reading the target again (its call read it to dial).
+        self._visits: dict[int, tuple[str, str]] = {}
         # The same for all the cancelled visits of a batch at once, where the waiting list can take them so.
         self.slots_freed = slots_freed
 
@@ -136,6 +141,7 @@ class ReminderFlow(CampaignFlow):
         attempt_id = await self.runner.claim(task, target is not None and target.active)
         if target is None or attempt_id is None:
             return
+        self._know_visit(target)
         async with self.runner.slot(target.clinic_id) as slot:
             # Decide again now that a channel is free: the window may have closed while we waited.
             step, history = await self._step(target)
@@ -208,15 +214,24 @@ class ReminderFlow(CampaignFlow):
 
     async def follow_up(self, batch: Sequence[_Work]) -> None:
         """Read the batch's targets together, decide every item in order in memory, write all of it in one
-        transaction; then what must follow a commit (the waiting list, the worker's wake-up, the log)."""
-        views = dict(await self.follow_ups.follow_up_view({w.target_id for w in batch}))
+        transaction; then what must follow a commit (the waiting list, the worker's wake-up, the log).
+        A key that only changes the visit's status needs no read where the flow knows the visit."""
+        to_read = {w.target_id for w in batch if self._must_read(w)}
+        views = dict(await self.follow_ups.follow_up_view(to_read)) if to_read else {}
+        for read in views.values():
+            self._know_visit(read.target)
         decided = _Decided()
         now = self.clock.now()
         for work in batch:
             view = views.get(work.target_id)
-            if view is None:
+            if work.digit is not None and view is None and not self._must_read(work):
+                clinic_id, appointment_id = self._visits[work.target_id]
+                self._decide_key(
+                    work.target_id, clinic_id, appointment_id, work.digit, decided, work.at or now
+                )
+            elif view is None:
                 continue
-            if work.digit is not None:
+            elif work.digit is not None:
                 views[work.target_id] = self._decide_digit(view, work, work.digit, decided, work.at or now)
             elif view.target.active:
                 views[work.target_id] = self._decide_step(view, now, decided)
@@ -231,14 +246,36 @@ class ReminderFlow(CampaignFlow):
         for line, target_id, what in decided.log:
             log.info(line, target_id, what)
 
+    def _must_read(self, work: _Work) -> bool:
+        """Whether the item is decided on the target as stored: a step to plan, a key whose visit the flow does
+        not know, or a cancelling key (its task for the administrators names the patient, who must still be
+        on file)."""
+        if work.digit is None or work.target_id not in self._visits:
+            return True
+        meaning = digit_meaning(work.digit)
+        return meaning is not None and meaning.status is ReminderStatus.CANCELLED
+
+    def _know_visit(self, target: ReminderTarget) -> None:
+        if target.target_id not in self._visits and len(self._visits) >= KNOWN_VISITS:
+            del self._visits[next(iter(self._visits))]  # the longest known
+        self._visits[target.target_id] = (target.clinic_id, target.appointment_id)
+
+    def _decide_key(
+        self, target_id: int, clinic_id: str, appointment_id: str, digit: str, decided: _Decided, at: datetime
+    ) -> ReminderStatus | None:
+        """The visit's status and key as the patient pressed it; the status the key sets, if any."""
+        meaning = digit_meaning(digit)
+        status = meaning.status if meaning is not None else None
+        decided.writes.append(SetVisitStatus(target_id, clinic_id, appointment_id, status, digit, at))
+        decided.log.append(("reminder %s: digit %s", target_id, digit))
+        return status
+
     def _decide_digit(
         self, view: TargetView, work: _Work, digit: str, decided: _Decided, at: datetime
     ) -> TargetView:
         target = view.target
-        meaning = digit_meaning(digit)
-        status = meaning.status if meaning is not None else None
-        decided.writes.append(
-            SetVisitStatus(target.target_id, target.clinic_id, target.appointment_id, status, digit, at)
+        status = self._decide_key(
+            target.target_id, target.clinic_id, target.appointment_id, digit, decided, at
         )
         if status is ReminderStatus.CANCELLED:
             decided.writes.append(
@@ -254,10 +291,9 @@ class ReminderFlow(CampaignFlow):
                 )
             )
             decided.cancelled.append((target.clinic_id, target.appointment_id))
-        decided.log.append(("reminder %s: digit %s", target.target_id, digit))
         if status is None:
             return view
-        return TargetView(replace(target, status=status), view.history)
+        return TargetView(target.with_status(status), view.history)
 
     def _decide_step(self, view: TargetView, now: datetime, decided: _Decided) -> TargetView:
         target, history = view.target, view.history
@@ -293,7 +329,7 @@ class ReminderFlow(CampaignFlow):
                 )
             )
             decided.log.append(("reminder %s done: %s", target.target_id, final.value))
-            return TargetView(replace(target, status=final, active=False), history)
+            return TargetView(target.with_status(final, active=False), history)
         return view
 
 

@@ -136,15 +136,23 @@ class CompiledSelect:
     def __init__(self, query: Select[Any], dialect: Dialect, tail: str) -> None:
         self.sql = f"{query.compile(dialect=dialect)} {tail}"
         columns = list(query.selected_columns)
-        self.processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        # Only the columns whose stored value needs converting (instants, booleans) are touched: the row is
+        # made at the driver's speed, not a Python call per column.
+        self.converted = [(i, p) for i, p in enumerate(processors) if p is not None]
         self.row: Any = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]
 
     def made(self, raw_rows: Iterable[Sequence[Any]]) -> list[Any]:
-        make, processors = self.row, self.processors
-        return [
-            make(*(p(v) if p is not None else v for p, v in zip(processors, raw, strict=True)))
-            for raw in raw_rows
-        ]
+        make, converted = self.row._make, self.converted
+        if not converted:
+            return [make(raw) for raw in raw_rows]
+        rows = []
+        for raw in raw_rows:
+            values = list(raw)
+            for i, convert in converted:
+                values[i] = convert(values[i])
+            rows.append(make(values))
+        return rows
 
     def rows(self, conn: sqlite3.Connection, *params: object) -> list[Any]:
         return self.made(conn.execute(self.sql, params))

@@ -8,8 +8,8 @@ so the transaction fails after six of its seven writes went through."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,9 +19,11 @@ from sqlalchemy import text
 from bench.intake.seed import CLINIC, TRUNK, phone_of, seed_db
 from bench.lib.clinic import ClinicTime
 from dialer.app import Runtime, open_runtime
+from dialer.core.followups import TargetView
 from dialer.core.ids import SmsKey
 from dialer.core.outcomes import classify
 from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, Settled
+from dialer.engine import reminders as reminder_engine
 from dialer.engine.reminders import ReminderFlow
 from dialer.settings import Settings, parse_settings
 from dialer.storage.fastbatch import SqliteBatchWriter
@@ -85,6 +87,17 @@ class Clinic:
     ended: list[AttemptRow]  # each patient's last call, ended
     backend: str
     path: str
+    read: list[set[int]] = field(default_factory=list)  # the targets of each view the flow read
+
+    def __post_init__(self) -> None:
+        store = self.rt.storage.reminders
+        read_view = store.follow_up_view
+
+        async def counted(target_ids: Collection[int]) -> Mapping[int, TargetView]:
+            self.read.append(set(target_ids))
+            return await read_view(target_ids)
+
+        store.follow_up_view = counted  # type: ignore[method-assign]
 
     @property
     def flow(self) -> ReminderFlow:
@@ -218,3 +231,43 @@ async def test_a_cut_batch_leaves_nothing_and_its_replay_dials_and_texts_no_one_
     # is dialled or texted again.
     assert await clinic.written() == done
     assert await clinic.rt.storage.due.claim_due(clinic.rt.clock.now() + timedelta(days=1), 10, "w") == []
+
+
+async def key_pressed(clinic: Clinic, target_id: int, digit: str) -> None:
+    row = clinic.ended[target_id - 1]
+    clinic.flow.digit_pressed(row, digit, clinic.rt.clock.now())
+    assert await clinic.flow.follow_up_waiting() == 1
+
+
+async def test_a_key_on_a_visit_the_flow_knows_is_written_without_reading_the_target(clinic: Clinic) -> None:
+    """The flow remembers each target's appointment from reading it (to dial it, or to plan it): a later
+    confirming key is written straight to that appointment. A cancelling key is still decided on the target as
+    stored, for its task names the patient; so is a key on a visit the flow does not know (another node dialled
+    it, or the flow has forgotten it)."""
+    await key_pressed(clinic, 3, "1")  # not known yet: read
+    await key_pressed(clinic, 3, "3")  # known from that read: not read again
+    clinic.flow.finished(clinic.ended[3])  # a step to plan: read, and known from now on
+    assert await clinic.flow.follow_up_waiting() == 1
+    await key_pressed(clinic, 4, "1")
+    await key_pressed(clinic, 4, "2")  # cancelling: read although known
+    assert clinic.read == [{3}, {4}, {4}]
+
+    written = await clinic.written()
+    assert [a[1:3] for a in written["appointments"][2:]] == [("to_admin", "3"), ("cancelled", "2")]
+    assert [(t[0], t[1], t[2]) for t in written["admin_tasks"]] == [("reschedule", "B4", "reminders:4:2")]
+
+
+async def test_the_flow_forgets_the_longest_known_visit_first(
+    clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reminder_engine, "KNOWN_VISITS", 2)
+    for target_id in (1, 2, 3):
+        clinic.flow.finished(clinic.ended[target_id - 1])
+        await clinic.flow.follow_up_waiting()
+    clinic.read.clear()
+    await key_pressed(clinic, 3, "1")
+    await key_pressed(clinic, 2, "1")
+    await key_pressed(clinic, 1, "1")  # forgotten when the third was learnt: read again
+    assert clinic.read == [{1}]
+    written = await clinic.written()
+    assert [a[1:3] for a in written["appointments"][:3]] == [("confirmed", "1")] * 3
