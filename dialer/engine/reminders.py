@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from dialer.campaigns.kinds import CampaignKind
+from dialer.campaigns.plan import Window
 from dialer.campaigns.planner import Dial, SendSms, Stop, Target, Wait, next_step
 from dialer.campaigns.reminders import (
     digit_meaning,
@@ -41,6 +42,7 @@ from dialer.engine.loops import forever
 from dialer.engine.runner import Call, CampaignFlow, FlowBasics, placed_records, sms_task
 from dialer.engine.sms import SmsSender, clinic_sms
 from dialer.engine.worker import DueRunners
+from dialer.settings import Settings
 
 log = logging.getLogger("dialer.reminders")
 
@@ -50,7 +52,8 @@ CHECK_PHONE_TASK = "check_phone"
 CHECK_PHONE_COMMENT = "Номер не существует по ответу оператора связи: уточнить телефон пациента"
 CANCEL_COMMENT = "Пациент отменил запись через автоинформатор: перенести визит или внести в лист ожидания"
 # The most finished calls whose follow-ups go in one transaction: enough that a burst of hangups costs a few
-# commits, few enough that one transaction holds the database for milliseconds, not seconds.
+# commits, few enough that one transaction holds the database for milliseconds, not seconds. The keys pressed
+# on them ride along uncounted, up to as many again: a key is one row to write, mostly with nothing to read.
 FOLLOW_UP_BATCH = 200
 # The most targets whose appointment the flow remembers (a day's reminders of a large chain fit).
 KNOWN_VISITS = 20_000
@@ -90,6 +93,9 @@ class ReminderFlow(CampaignFlow):
         # Each target's appointment, which never changes, as (clinic, appointment id): a confirming key is
         # written from it without reading the target again (its call read it to dial).
         self._visits: dict[int, tuple[str, str]] = {}
+        # Calling windows by (clinic, visit time, high value), for the settings they were worked out under.
+        self._windows: dict[tuple[str, datetime, bool], tuple[Window, ...]] = {}
+        self._windows_for: Settings | None = None
         # The same for all the cancelled visits of a batch at once, where the waiting list can take them so.
         self.slots_freed = slots_freed
 
@@ -107,24 +113,37 @@ class ReminderFlow(CampaignFlow):
     def _planner_view(self, target: ReminderTarget) -> Target:
         clinic = self.settings.clinic(target.clinic_id)
         plan = self.settings.reminders.plan
-        windows = reminder_windows(
-            plan,
-            self.settings.reminders.same_day,
-            target.visit_at,
-            clinic.timezone,
-            clinic.calendar,
-            target.high_value,
-        )
         return Target(
             zone=clinic.timezone,
             calling_hours=clinic.calling_hours,
-            windows=windows,
+            windows=self._windows_of(target),
             may_call=target.consent_call and not target.do_not_call,
             may_sms=target.consent_sms,
             sms_done=target.sms_status not in (None, SmsStatus.PENDING),
             retry_when_no_digit=plan.retry_when_no_digit,
             sms_when_not_reached=plan.sms_when_not_reached,
         )
+
+    def _windows_of(self, target: ReminderTarget) -> tuple[Window, ...]:
+        """The visit's calling windows, worked out once per visit time: a burst of finished calls plans many
+        visits of the same hours, and each working out walks the clinic's calendar and time zone."""
+        settings = self.settings
+        if settings is not self._windows_for or len(self._windows) >= KNOWN_VISITS:
+            self._windows, self._windows_for = {}, settings
+        key = (target.clinic_id, target.visit_at, target.high_value)
+        windows = self._windows.get(key)
+        if windows is None:
+            clinic = settings.clinic(target.clinic_id)
+            windows = reminder_windows(
+                settings.reminders.plan,
+                settings.reminders.same_day,
+                target.visit_at,
+                clinic.timezone,
+                clinic.calendar,
+                target.high_value,
+            )
+            self._windows[key] = windows
+        return windows
 
     async def _step(self, target: ReminderTarget) -> tuple[Dial | SendSms | Wait | Stop, list[AttemptRow]]:
         history = await self.attempts.history(target.target_id)
@@ -195,21 +214,24 @@ class ReminderFlow(CampaignFlow):
         waiting, up to a batch, in one transaction."""
 
         async def turn() -> None:
-            await self.follow_up([await self._work.get(), *self._waiting(FOLLOW_UP_BATCH - 1)])
+            await self.follow_up(self._waiting([await self._work.get()]))
 
         await forever("reminders", turn, self.clock)
 
     async def follow_up_waiting(self) -> int:
         """Write what is waiting now (up to a batch) as one batch, without waiting for more; how many items."""
-        batch = self._waiting(FOLLOW_UP_BATCH)
+        batch = self._waiting([])
         if batch:
             await self.follow_up(batch)
         return len(batch)
 
-    def _waiting(self, most: int) -> list[_Work]:
-        batch: list[_Work] = []
-        while len(batch) < most and not self._work.empty():
-            batch.append(self._work.get_nowait())
+    def _waiting(self, batch: list[_Work]) -> list[_Work]:
+        """`batch` and the items waiting after it, up to a batch of finished calls with their keys."""
+        finished = sum(w.digit is None for w in batch)
+        while finished < FOLLOW_UP_BATCH and len(batch) < 2 * FOLLOW_UP_BATCH and not self._work.empty():
+            work = self._work.get_nowait()
+            batch.append(work)
+            finished += work.digit is None
         return batch
 
     async def follow_up(self, batch: Sequence[_Work]) -> None:

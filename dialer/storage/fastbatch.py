@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.records import AttemptBatch, AttemptEnd, AttemptState, EventRow
 from dialer.storage.db import sqlite_pragmas
-from dialer.storage.schema import attempts
+from dialer.storage.types import sqlite_instant
 
 # As the engine's connections (db.py): a writer holding the database is waited for, not failed on.
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -60,12 +60,7 @@ class SqliteBatchWriter:
         url = engine.url
         if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or url.query:
             return None
-        dialect = engine.dialect
-        # The very bind processor SQLAlchemy applies to UtcDateTime columns: the stored text is the same.
-        stamp = attempts.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-        if stamp is None:
-            raise TypeError("UtcDateTime has no bind processor on SQLite")
-        return cls(url.database, stamp)
+        return cls(url.database, sqlite_instant)
 
     async def apply(self, batch: AttemptBatch, log: Sequence[EventRow]) -> set[str]:
         """One transaction: the batch's changes and the log rows. Returns the attempts this batch ended."""

@@ -271,3 +271,24 @@ async def test_the_flow_forgets_the_longest_known_visit_first(
     assert clinic.read == [{1}]
     written = await clinic.written()
     assert [a[1:3] for a in written["appointments"][:3]] == [("confirmed", "1")] * 3
+
+
+async def test_a_batch_holds_a_batch_of_finished_calls_with_the_keys_pressed_among_them(
+    clinic: Clinic,
+) -> None:
+    most = reminder_engine.FOLLOW_UP_BATCH
+    confirmed, unanswered = clinic.ended[0], clinic.ended[2]
+    for _ in range(50):
+        clinic.flow.digit_pressed(confirmed, "1", clinic.rt.clock.now())
+    for _ in range(most + 50):
+        clinic.flow.finished(unanswered)
+    assert await clinic.flow.follow_up_waiting() == 50 + most  # the keys ride along uncounted
+    assert await clinic.flow.follow_up_waiting() == 50
+    for _ in range(2 * most + 50):  # keys alone: at most as many again as finished calls
+        clinic.flow.digit_pressed(confirmed, "1", clinic.rt.clock.now())
+    assert await clinic.flow.follow_up_waiting() == 2 * most
+    assert await clinic.flow.follow_up_waiting() == 50
+    assert await clinic.flow.follow_up_waiting() == 0
+    written = await clinic.written()
+    assert written["appointments"][0][1:3] == ("confirmed", "1")
+    assert [t[2] for t in written["due_tasks"]] == [3]  # the one next call, planned once
