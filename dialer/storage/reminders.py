@@ -32,6 +32,11 @@ _JOIN = targets.join(
 ).join(patients, VISIT_PATIENT)
 
 
+# Stored states read back by a dict lookup, as attempts.py reads an attempt's.
+_STATUSES = {s.value: s for s in ReminderStatus}
+_SMS_STATUSES = {s.value: s for s in SmsStatus}
+
+
 def _target(r: Any, sms_status: str | None) -> ReminderTarget:
     return ReminderTarget(
         target_id=r.target_id,
@@ -45,9 +50,9 @@ def _target(r: Any, sms_status: str | None) -> ReminderTarget:
         consent_call=r.consent_call,
         consent_sms=r.consent_sms,
         do_not_call=r.do_not_call,
-        status=ReminderStatus(r.reminder_status),
+        status=_STATUSES[r.reminder_status],
         active=r.state == TargetState.ACTIVE.value,
-        sms_status=SmsStatus(sms_status) if sms_status else None,
+        sms_status=_SMS_STATUSES[sms_status] if sms_status else None,
     )
 
 
