@@ -34,7 +34,8 @@ alternating round by round; the table shows each variant's median.
                     replaced by a no-op (digit meaning only, no I/O). Timed until every call's end is
                     committed and the campaign told, and every AstDB record forgotten.
   dialer full+flow  the same with the runtime's real ReminderFlow as the handler, timed until its work queue
-                    is drained too (each patient's answer written, each target's next step planned).
+                    is drained too (each patient's answer written, each target's next step planned,
+                    each visit a patient cancelled offered to the waiting list).
 
   ... (postgresql)  the same on PostgreSQL (--database-url: a server where the bench may create and drop
                     databases; each replay gets a fresh one, dropped after it), the attempts' batches

@@ -59,7 +59,8 @@ class NoopHandler:
 @dataclass
 class Progress:
     """What the replay waits for: every call's end committed and told, every AstDB record forgotten, and
-    (with the flow) every target's follow-up done."""
+    (with the flow) every target's follow-up done; then (replay) every cancelled visit offered to the waiting
+    list."""
 
     calls: int
     flow: bool
@@ -137,6 +138,9 @@ async def replay(
     standin.live = True  # the stream ends at a frame boundary (run_full checks): answers go out as they come
     standin.deliver()
     await progress.done.wait()
+    if progress.flow:
+        await rt.reminders.freed_slots_offered()
+        progress.mark("every cancelled visit offered to the waiting list")
 
 
 def instrument(rt: Runtime, standin: StandIn, progress: Progress) -> None:

@@ -90,6 +90,9 @@ class ReminderFlow(CampaignFlow):
         self._work: asyncio.Queue[_Work] = asyncio.Queue()
         # A cancelled visit frees its slot for the waiting list: (clinic, appointment id).
         self.on_cancelled = on_cancelled
+        # A batch's cancelled visits, offered by a loop of their own: an offer's SMS goes out to the gateway
+        # there and then, and the next batch of follow-ups must not wait on it.
+        self._freed: asyncio.Queue[list[tuple[str, str]]] = asyncio.Queue()
         # Each target's appointment, which never changes, as (clinic, appointment id): a confirming key is
         # written from it without reading the target again (its call read it to dial).
         self._visits: dict[int, tuple[str, str]] = {}
@@ -211,12 +214,30 @@ class ReminderFlow(CampaignFlow):
 
     async def run(self) -> None:
         """Write the patients' answers and plan the next steps, in the order the calls gave them: what is
-        waiting, up to a batch, in one transaction."""
+        waiting, up to a batch, in one transaction. Beside it, offer the visits they cancelled to the waiting
+        list."""
 
         async def turn() -> None:
             await self.follow_up(self._waiting([await self._work.get()]))
 
-        await forever("reminders", turn, self.clock)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(forever("reminders-freed-slots", self._offer_freed, self.clock))
+            await forever("reminders", turn, self.clock)
+
+    async def _offer_freed(self) -> None:
+        cancelled = await self._freed.get()
+        try:
+            if self.slots_freed is not None:
+                await self.slots_freed(cancelled)
+            else:
+                for clinic_id, appointment_id in cancelled:
+                    await self.on_cancelled(clinic_id, appointment_id)
+        finally:
+            self._freed.task_done()
+
+    async def freed_slots_offered(self) -> None:
+        """Wait until every visit cancelled so far has been offered to the waiting list (or failed to be)."""
+        await self._freed.join()
 
     async def follow_up_waiting(self) -> int:
         """Write what is waiting now (up to a batch) as one batch, without waiting for more; how many items."""
@@ -236,7 +257,8 @@ class ReminderFlow(CampaignFlow):
 
     async def follow_up(self, batch: Sequence[_Work]) -> None:
         """Read the batch's targets together, decide every item in order in memory, write all of it in one
-        transaction; then what must follow a commit (the waiting list, the worker's wake-up, the log).
+        transaction; then what must follow a commit (the cancelled visits handed on to be offered, the
+        worker's wake-up, the log).
         A key that only changes the visit's status needs no read where the flow knows the visit."""
         to_read = {w.target_id for w in batch if self._must_read(w)}
         views = dict(await self.follow_ups.follow_up_view(to_read)) if to_read else {}
@@ -258,11 +280,8 @@ class ReminderFlow(CampaignFlow):
             elif view.target.active:
                 views[work.target_id] = self._decide_step(view, now, decided)
         await self.follow_ups.write_follow_ups(decided.writes)
-        if self.slots_freed is not None and decided.cancelled:
-            await self.slots_freed(decided.cancelled)
-        elif decided.cancelled:
-            for clinic_id, appointment_id in decided.cancelled:
-                await self.on_cancelled(clinic_id, appointment_id)
+        if decided.cancelled:
+            self._freed.put_nowait(decided.cancelled)
         if decided.due:
             self.wake()
         for line, target_id, what in decided.log:

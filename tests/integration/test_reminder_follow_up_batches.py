@@ -8,7 +8,9 @@ so the transaction fails after six of its seven writes went through."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -292,3 +294,37 @@ async def test_a_batch_holds_a_batch_of_finished_calls_with_the_keys_pressed_amo
     written = await clinic.written()
     assert written["appointments"][0][1:3] == ("confirmed", "1")
     assert [t[2] for t in written["due_tasks"]] == [3]  # the one next call, planned once
+
+
+async def test_the_next_batch_does_not_wait_for_the_waiting_lists_offer(clinic: Clinic) -> None:
+    """A cancelled visit is offered to the waiting list by a loop beside the follow-ups: an offer's SMS goes to
+    the gateway there and then, and a slow gateway must not hold up the next patients' answers and calls."""
+    gateway_answers = asyncio.Event()
+    offered: list[list[tuple[str, str]]] = []
+
+    async def slow_offers(freed: Sequence[tuple[str, str]]) -> None:
+        await gateway_answers.wait()
+        offered.append(list(freed))
+
+    clinic.flow.slots_freed = slow_offers
+    running = asyncio.create_task(clinic.flow.run())
+    try:
+        clinic.flow.digit_pressed(clinic.ended[1], "2", clinic.rt.clock.now())
+        clinic.flow.finished(clinic.ended[1])
+        async with asyncio.timeout(10):
+            while not (await clinic.written())["admin_tasks"]:
+                await asyncio.sleep(0.01)
+        clinic.flow.finished(clinic.ended[2])  # the next batch, the offer still at the gateway
+        second_call = clinic.rt.desk.attempt_id("reminders", 3, 2).due_task_id
+        async with asyncio.timeout(10):
+            while second_call not in [t[0] for t in (await clinic.written())["due_tasks"]]:
+                await asyncio.sleep(0.01)
+        assert offered == []
+        gateway_answers.set()
+        async with asyncio.timeout(10):
+            await clinic.flow.freed_slots_offered()
+        assert offered == [[(CLINIC, "B2")]]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
