@@ -11,13 +11,19 @@ from collections import namedtuple
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.engine import Dialect
 
-from dialer.core.followups import FinishTarget, FollowUpWrite, OpenAdminTask, ScheduleDue, SetVisitStatus
+from dialer.core.followups import (
+    FinishTarget,
+    FollowUpWrite,
+    OpenAdminTask,
+    ScheduleDue,
+    SetVisitStatus,
+    in_kind_runs,
+)
 from dialer.core.records import DueState, TargetState
 from dialer.core.worklist_states import AdminTaskStatus
 from dialer.storage.attempts import ATTEMPT_ROW
@@ -51,7 +57,7 @@ Statement = tuple[str, list[tuple[object, ...]]]  # the SQL (qmark style) and it
 
 
 def write_follow_ups(conn: sqlite3.Connection, writes: Sequence[FollowUpWrite], stamp: Stamp) -> None:
-    """Every write, in order (writes of one kind that follow each other as one executemany)."""
+    """Every write, in runs of one kind (core/followups.in_kind_runs), each run one executemany."""
     for sql, rows in statements(writes, stamp):
         conn.executemany(sql, rows)
 
@@ -68,8 +74,8 @@ _PG: dict[str, str] = {}
 def statements(writes: Sequence[FollowUpWrite], stamp: Callable[[datetime], object]) -> list[Statement]:
     """The statements that write `writes` in order, each with its rows; times as `stamp` makes them."""
     out: list[Statement] = []
-    for kind, run in groupby(writes, key=type):
-        out.extend(_STATEMENTS[kind](list(run), stamp))
+    for run in in_kind_runs(writes):
+        out.extend(_STATEMENTS[type(run[0])](run, stamp))
     return out
 
 

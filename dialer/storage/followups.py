@@ -1,15 +1,14 @@
 """The reminder flow's batches: its targets read together, its follow-ups written in one transaction.
 
-Writes of one kind that follow each other go as one executemany; the order between kinds is kept, so that a
-target's final status is written after the key that led to it. The statements set the same values as the
-store's one-at-a-time methods (reminders.py, due.py), and each is safe to repeat.
+The writes go in runs of one kind, each run one executemany; each target's own writes keep their order, so
+that its final status is written after the key that led to it (core/followups.in_kind_runs). The statements
+set the same values as the store's one-at-a-time methods (reminders.py, due.py), and each is safe to repeat.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, or_, select, update
@@ -22,6 +21,7 @@ from dialer.core.followups import (
     ScheduleDue,
     SetVisitStatus,
     TargetView,
+    in_kind_runs,
 )
 from dialer.core.records import AttemptRow, DueState, ReminderTarget, TargetState
 from dialer.core.worklist_states import AdminTaskStatus
@@ -100,8 +100,8 @@ async def write_follow_ups(engine: AsyncEngine, writes: Sequence[FollowUpWrite])
     if not writes:
         return
     async with engine.begin() as conn:
-        for kind, run in groupby(writes, key=type):
-            await _WRITERS[kind](conn, list(run))
+        for run in in_kind_runs(writes):
+            await _WRITERS[type(run[0])](conn, run)
 
 
 async def _statuses(conn: AsyncConnection, run: list[Any]) -> None:

@@ -1,0 +1,83 @@
+"""A batch of follow-ups is written in runs of one kind, as few as each target's own order allows: on
+PostgreSQL each run is a round trip. Each target's writes keep their order; other targets' writes may pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from itertools import pairwise
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dialer.core.followups import (
+    FinishTarget,
+    FollowUpWrite,
+    OpenAdminTask,
+    ScheduleDue,
+    SetVisitStatus,
+    in_kind_runs,
+)
+from dialer.core.records import DueTask, ReminderStatus, TaskKind
+
+AT = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
+
+
+def key(target: int, digit: str = "1") -> SetVisitStatus:
+    return SetVisitStatus(target, "c1", f"B{target}", ReminderStatus.CONFIRMED, digit, AT)
+
+
+def admin_task(target: int) -> OpenAdminTask:
+    return OpenAdminTask(target, "c1", f"B{target}", f"P{target}", "reschedule", f"src{target}", "", AT)
+
+
+def due(target: int) -> ScheduleDue:
+    return ScheduleDue(DueTask(f"reminders:{target}:2", "c1", TaskKind.DIAL, "reminders", target, AT))
+
+
+def finish(target: int) -> FinishTarget:
+    return FinishTarget(target, "c1", f"B{target}", ReminderStatus.CONFIRMED, "settled", AT)
+
+
+def target_of(write: FollowUpWrite) -> int:
+    return write.task.target_id if isinstance(write, ScheduleDue) else write.target_id
+
+
+def flat(runs: Sequence[Sequence[FollowUpWrite]]) -> list[FollowUpWrite]:
+    return [w for run in runs for w in run]
+
+
+def test_a_burst_of_keys_and_hangups_is_a_few_runs_not_one_per_call() -> None:
+    writes: list[FollowUpWrite] = []
+    for target in range(1, 101):
+        if target % 3 == 0:
+            writes += [key(target, "2"), admin_task(target), finish(target)]
+        elif target % 3 == 1:
+            writes += [key(target), finish(target)]
+        else:
+            writes.append(due(target))
+    runs = in_kind_runs(writes)
+    assert [type(run[0]) for run in runs] == [SetVisitStatus, ScheduleDue, OpenAdminTask, FinishTarget]
+    assert sorted(map(id, flat(runs))) == sorted(map(id, writes))
+
+
+def test_a_targets_final_status_follows_its_key_even_where_others_finish_first() -> None:
+    writes: list[FollowUpWrite] = [finish(1), key(2), finish(2)]
+    assert flat(in_kind_runs(writes)) == [key(2), finish(1), finish(2)]
+
+
+KINDS: tuple[Callable[[int], FollowUpWrite], ...] = (key, admin_task, due, finish)
+
+
+@given(st.lists(st.tuples(st.sampled_from(KINDS), st.integers(min_value=1, max_value=6)), max_size=40))
+def test_every_write_is_kept_and_each_targets_own_order_too(
+    made: list[tuple[Callable[[int], FollowUpWrite], int]],
+) -> None:
+    writes = [make(target) for make, target in made]
+    runs = in_kind_runs(writes)
+    assert all(run and all(type(w) is type(run[0]) for w in run) for run in runs)
+    assert all(type(a[0]) is not type(b[0]) for a, b in pairwise(runs))
+    out = flat(runs)
+    assert sorted(map(id, out)) == sorted(map(id, writes))
+    for target in {target_of(w) for w in writes}:
+        assert [w for w in out if target_of(w) == target] == [w for w in writes if target_of(w) == target]
