@@ -55,7 +55,8 @@ CANCEL_COMMENT = "Пациент отменил запись через авто
 # commits, few enough that one transaction holds the database for milliseconds, not seconds. The keys pressed
 # on them ride along uncounted, up to as many again: a key is one row to write, mostly with nothing to read.
 FOLLOW_UP_BATCH = 200
-# The most targets whose appointment the flow remembers (a day's reminders of a large chain fit).
+# The most visits the flow remembers, each kind apart (a target's appointment; the calling windows of a visit
+# time): a day's reminders of a large chain fit.
 KNOWN_VISITS = 20_000
 
 

@@ -72,7 +72,7 @@ _PG: dict[str, str] = {}
 
 
 def statements(writes: Sequence[FollowUpWrite], stamp: Callable[[datetime], object]) -> list[Statement]:
-    """The statements that write `writes` in order, each with its rows; times as `stamp` makes them."""
+    """The statements that write `writes` in runs of one kind, each with its rows; times as `stamp` makes them."""
     out: list[Statement] = []
     for run in in_kind_runs(writes):
         out.extend(_STATEMENTS[type(run[0])](run, stamp))
