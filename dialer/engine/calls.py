@@ -137,6 +137,9 @@ class CallDesk:
         self._adopted: set[str] = set()  # calls found up after a reconnect: their gap may hold a key press
         self._reconciling = asyncio.Lock()
         self.reconciled = asyncio.Event()
+        # Set while no facts wait and no batch of them is being written (between_bursts).
+        self._quiet = asyncio.Event()
+        self._quiet.set()
         self.machines: MachineWatch | None = None  # set when a campaign handles voicemails and assistants
         self._machine_calls: set[str] = set()  # attempts the dialplan's machine branch took
         # With several Asterisks: whether a clinic's own one is up and reconciled (engine/pbx_gates.py).
@@ -213,16 +216,30 @@ class CallDesk:
 
     async def _apply_batch(self) -> None:
         facts = [await self.intake.facts.get()]
-        # Turns of the loop until QUIET_TURNS in a row bring nothing: socket reads already received add their
-        # facts to this batch, so a backlog commits as a few large transactions, not as many small ones. A live
-        # call's fact meets quiet turns at once (microseconds) and is written without waiting.
-        quiet = 0
-        while len(facts) < MAX_BATCH and quiet < QUIET_TURNS:
-            await asyncio.sleep(0)
-            quiet = quiet + 1 if self.intake.facts.empty() else 0
-            while not self.intake.facts.empty() and len(facts) < MAX_BATCH:
-                facts.append(self.intake.facts.get_nowait())
-        await self.apply(facts)
+        self._quiet.clear()
+        try:
+            # Turns of the loop until QUIET_TURNS in a row bring nothing: socket reads already received add
+            # their facts to this batch, so a backlog commits as a few large transactions, not as many small
+            # ones. A live call's fact meets quiet turns at once (microseconds) and is written without waiting.
+            quiet = 0
+            while len(facts) < MAX_BATCH and quiet < QUIET_TURNS:
+                await asyncio.sleep(0)
+                quiet = quiet + 1 if self.intake.facts.empty() else 0
+                while not self.intake.facts.empty() and len(facts) < MAX_BATCH:
+                    facts.append(self.intake.facts.get_nowait())
+            await self.apply(facts)
+        finally:
+            if self.intake.facts.empty():
+                self._quiet.set()
+
+    async def between_bursts(self, longest: float) -> None:
+        """Return once no facts wait and none are being written, or after `longest` seconds of a desk that
+        stays busy. The campaigns' follow-ups wait for it: a burst of facts is committed before it is planned,
+        in fewer and larger batches, and the follow-ups' writes do not hold the database while the desk's
+        commit waits."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(longest):
+                await self._quiet.wait()
 
     async def apply(self, facts: Sequence[Fact], details: Mapping[str, str] | None = None) -> None:
         """Apply facts in memory, commit them in one transaction, then tell the campaigns."""

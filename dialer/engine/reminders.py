@@ -55,6 +55,9 @@ CANCEL_COMMENT = "Пациент отменил запись через авто
 # commits, few enough that one transaction holds the database for milliseconds, not seconds. The keys pressed
 # on them ride along uncounted, up to as many again: a key is one row to write, mostly with nothing to read.
 FOLLOW_UP_BATCH = 200
+# The longest the follow-ups wait for the call desk to commit a burst of facts before they go ahead anyway: a
+# follow-up plans a call minutes away, the desk keeps pace with Asterisk.
+DESK_FIRST_SECONDS = 0.2
 # The most visits the flow remembers, each kind apart (a target's appointment; the calling windows of a visit
 # time): a day's reminders of a large chain fit.
 KNOWN_VISITS = 20_000
@@ -219,7 +222,9 @@ class ReminderFlow(CampaignFlow):
         list."""
 
         async def turn() -> None:
-            await self.follow_up(self._waiting([await self._work.get()]))
+            first = await self._work.get()
+            await self.desk.between_bursts(DESK_FIRST_SECONDS)
+            await self.follow_up(self._waiting([first]))
 
         async with asyncio.TaskGroup() as group:
             group.create_task(forever("reminders-freed-slots", self._offer_freed, self.clock))

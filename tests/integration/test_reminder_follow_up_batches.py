@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -21,6 +22,7 @@ from sqlalchemy import text
 from bench.intake.seed import CLINIC, TRUNK, phone_of, seed_db
 from bench.lib.clinic import ClinicTime
 from dialer.app import Runtime, open_runtime
+from dialer.core.facts import CallAnswered
 from dialer.core.followups import TargetView
 from dialer.core.ids import SmsKey
 from dialer.core.outcomes import classify
@@ -328,3 +330,47 @@ async def test_the_next_batch_does_not_wait_for_the_waiting_lists_offer(clinic: 
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
+
+
+async def test_the_follow_ups_wait_for_the_desk_to_commit_a_burst_but_not_for_ever(
+    clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the call desk writes a batch of facts, the flow does not start its own: the burst is committed
+    before it is planned, and the flow's write does not hold the database while the desk's commit waits. A desk
+    that stays busy is waited for only so long."""
+    rt = clinic.rt
+    store_answers = asyncio.Event()
+    apply = rt.desk.attempts.apply
+
+    async def slow_apply(batch: AttemptBatch, log: Sequence[Any]) -> set[str]:
+        await store_answers.wait()
+        return await apply(batch, log)
+
+    monkeypatch.setattr(rt.desk.attempts, "apply", slow_apply)
+    monkeypatch.setattr(reminder_engine, "DESK_FIRST_SECONDS", 30.0)
+    async with asyncio.timeout(5):
+        await rt.desk.between_bursts(30.0)  # nothing to write: at once
+
+    live = AttemptRow("reminders:1:5", CLINIC, 1, 5, phone_of(1), TRUNK, AttemptState.DIALING, rt.clock.now())
+    await rt.storage.attempts.create(live)
+    loops = [asyncio.create_task(rt.desk.run()), asyncio.create_task(clinic.flow.run())]
+    try:
+        rt.intake.facts.put_nowait(CallAnswered(live.attempt_id, rt.clock.now()))
+        clinic.flow.finished(clinic.ended[2])  # a step to plan while the desk writes
+        await asyncio.sleep(0.2)
+        second_call = rt.desk.attempt_id("reminders", 3, 2).due_task_id
+        assert [t[0] for t in (await clinic.written())["due_tasks"]] == []
+        async with asyncio.timeout(5):
+            await rt.desk.between_bursts(0.05)  # the desk still busy: given up on after a while
+
+        store_answers.set()
+        async with asyncio.timeout(10):
+            while second_call not in [t[0] for t in (await clinic.written())["due_tasks"]]:
+                await asyncio.sleep(0.01)
+        assert (await rt.storage.attempts.get(live.attempt_id)).state is AttemptState.ANSWERED  # type: ignore[union-attr]
+    finally:
+        for loop in loops:
+            loop.cancel()
+        for loop in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
