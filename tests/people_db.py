@@ -182,6 +182,12 @@ async def fill(db: Db, p: Person, at: datetime) -> None:
     reminder = await add_target(db, p, "reminders", p.appointment_id, at)
     await add_target(db, p, "followup", p.appointment_id, at)
     await db.add(
+        journal_schema.freed_slots,  # cancelled on the reminder call; its slot not yet offered
+        clinic_id=p.clinic,
+        appointment_id=p.appointment_id,
+        freed_at=at,
+    )
+    await db.add(
         journal_schema.feedback,
         clinic_id=p.clinic,
         appointment_id=p.appointment_id,

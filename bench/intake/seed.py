@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, text
 
 from bench.campaign import CYRILLIC_CALLER_ID
 from bench.lib.clinic import ClinicTime
@@ -145,6 +145,10 @@ async def seed_db(storage: Storage, settings: Settings, attempt_ids: Sequence[st
                 for a in ids
             ],
         )
+        if conn.dialect.name == "postgresql":  # the ids were given, not drawn: targets opened later follow them
+            await conn.execute(
+                text("SELECT setval(pg_get_serial_sequence('targets', 'target_id'), max(target_id)) FROM targets")
+            )
 
 
 async def place_calls(rt: Runtime, attempt_ids: Sequence[str]) -> None:

@@ -295,6 +295,7 @@ def _flows(
         sms=sms,
         on_cancelled=progressive.slot_freed,  # a cancelled visit's time goes to the waiting list
         slots_freed=progressive.slots_freed,  # the same, a batch's cancelled visits at once
+        unoffered=storage.worklists.unoffered_slots,  # those a stop kept from being offered
         follow_ups=storage.reminders,
     )
     callbacks = CallbackFlow(basics=basics, tasks=storage.callbacks, dispatcher=dispatcher, sms=sms)

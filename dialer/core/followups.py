@@ -2,7 +2,7 @@
 
 The flow decides a whole batch of finished calls in memory and hands the writes to the store in the order it
 decided them; the store applies them in one transaction, so that a batch is written whole or not at all. Every
-write is safe to repeat (statuses and finishes set values, admin tasks and due tasks are keyed): a batch
+write is safe to repeat (statuses and finishes set values, admin tasks, freed slots and due tasks are keyed): a batch
 replayed after a crash changes nothing twice, and a due task already run stays done, so nobody is dialled or
 texted twice.
 """
@@ -63,10 +63,29 @@ class FinishTarget:
     at: datetime
 
 
-FollowUpWrite = SetVisitStatus | OpenAdminTask | ScheduleDue | FinishTarget
+@dataclass(frozen=True)
+class FreeSlot:
+    """A cancelled visit whose slot is to be offered to the waiting list, kept until it has been."""
+
+    target_id: int
+    clinic_id: str
+    appointment_id: str
+    at: datetime
+
+
+FollowUpWrite = SetVisitStatus | OpenAdminTask | ScheduleDue | FinishTarget | FreeSlot
 
 # The order kinds go in among writes that may move past each other.
-_KIND_ORDER: dict[type, int] = {SetVisitStatus: 0, OpenAdminTask: 1, ScheduleDue: 2, FinishTarget: 3}
+_KIND_ORDER: dict[type, int] = {
+    SetVisitStatus: 0,
+    OpenAdminTask: 1,
+    FreeSlot: 2,
+    ScheduleDue: 3,
+    FinishTarget: 4,
+}
+# Kinds whose rows no other kind of write touches (each its own table, each row keyed): they need no place in
+# their target's order.
+_ANY_PLACE: frozenset[type] = frozenset({OpenAdminTask, FreeSlot})
 
 
 def in_kind_runs(writes: Sequence[FollowUpWrite]) -> list[list[FollowUpWrite]]:
@@ -76,14 +95,19 @@ def in_kind_runs(writes: Sequence[FollowUpWrite]) -> list[list[FollowUpWrite]]:
     A target's writes keep their order: its final status after the key that led to it. Writes of different
     targets touch different rows (each target has its own appointment, its own due tasks and its own admin
     tasks), so they may pass each other: the n-th writes of all targets go before the (n+1)-th, kind by kind.
+    An admin task or a freed slot goes with the first writes whatever its place.
     """
     nth: dict[int, int] = {}
     ranked: list[tuple[int, int, int, FollowUpWrite]] = []
     for i, write in enumerate(writes):
-        target_id = write.task.target_id if isinstance(write, ScheduleDue) else write.target_id
-        rank = nth.get(target_id, 0)
-        nth[target_id] = rank + 1
-        ranked.append((rank, _KIND_ORDER[type(write)], i, write))
+        kind = type(write)
+        if kind in _ANY_PLACE:
+            rank = 0
+        else:
+            target_id = write.task.target_id if isinstance(write, ScheduleDue) else write.target_id
+            rank = nth.get(target_id, 0)
+            nth[target_id] = rank + 1
+        ranked.append((rank, _KIND_ORDER[kind], i, write))
     ranked.sort(key=lambda r: (r[0], r[1], r[2]))
     return [list(run) for _, run in groupby((r[3] for r in ranked), key=type)]
 

@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dialer.core.followups import (
     FinishTarget,
     FollowUpWrite,
+    FreeSlot,
     OpenAdminTask,
     ScheduleDue,
     SetVisitStatus,
@@ -43,3 +44,5 @@ class OneByOne:
                 await self.due.schedule(write.task)
             elif isinstance(write, FinishTarget):
                 await self.reminders.finish(write.target_id, write.status, write.reason, write.at)
+            elif isinstance(write, FreeSlot):
+                pass  # these stores keep no freed slots: the flow offers them from memory only

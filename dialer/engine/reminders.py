@@ -21,6 +21,7 @@ from dialer.core.followups import (
     FinishTarget,
     FollowUpStore,
     FollowUpWrite,
+    FreeSlot,
     OpenAdminTask,
     ScheduleDue,
     SetVisitStatus,
@@ -83,6 +84,7 @@ class ReminderFlow(CampaignFlow):
         on_cancelled: Callable[[str, str], Awaitable[object]],
         follow_ups: FollowUpStore | None = None,
         slots_freed: Callable[[Sequence[tuple[str, str]]], Awaitable[object]] | None = None,
+        unoffered: Callable[[], Awaitable[Sequence[tuple[str, str]]]] | None = None,
     ) -> None:
         super().__init__(basics, sms)
         self.reminders = reminders
@@ -97,6 +99,10 @@ class ReminderFlow(CampaignFlow):
         # A batch's cancelled visits, offered by a loop of their own: an offer's SMS goes out to the gateway
         # there and then, and the next batch of follow-ups must not wait on it.
         self._freed: asyncio.Queue[list[tuple[str, str]]] = asyncio.Queue()
+        # The cancelled visits stored but never offered (the service stopped, an offer failed): read at every
+        # start, and after an offer failed.
+        self.unoffered = unoffered
+        self._read_unoffered = True
         # Each target's appointment, which never changes, as (clinic, appointment id): a confirming key is
         # written from it without reading the target again (its call read it to dial).
         self._visits: dict[int, tuple[str, str]] = {}
@@ -222,10 +228,13 @@ class ReminderFlow(CampaignFlow):
         list."""
 
         async def turn() -> None:
+            if self._read_unoffered:  # before this loop's own cancellations, so that none is queued twice
+                await self._queue_unoffered()
             first = await self._work.get()
             await self.desk.between_bursts(DESK_FIRST_SECONDS)
             await self.follow_up(self._waiting([first]))
 
+        self._read_unoffered = True
         async with asyncio.TaskGroup() as group:
             group.create_task(forever("reminders-freed-slots", self._offer_freed, self.clock))
             await forever("reminders", turn, self.clock)
@@ -238,8 +247,21 @@ class ReminderFlow(CampaignFlow):
             else:
                 for clinic_id, appointment_id in cancelled:
                     await self.on_cancelled(clinic_id, appointment_id)
+        except Exception:
+            self._read_unoffered = True  # the slots not handed over are still stored: read them again
+            raise
         finally:
             self._freed.task_done()
+
+    async def _queue_unoffered(self) -> None:
+        """Queue the cancelled visits whose slots were stored but never handed to the waiting list. A slot
+        queued twice is offered once: the offer's own transaction sees it taken."""
+        left = list(await self.unoffered()) if self.unoffered is not None else []
+        self._read_unoffered = False
+        if left:
+            log.info("%d cancelled visits not yet offered to the waiting list; offering them now", len(left))
+        for start in range(0, len(left), FOLLOW_UP_BATCH):
+            self._freed.put_nowait(left[start : start + FOLLOW_UP_BATCH])
 
     async def freed_slots_offered(self) -> None:
         """Wait until every visit cancelled so far has been offered to the waiting list (or failed to be)."""
@@ -337,6 +359,7 @@ class ReminderFlow(CampaignFlow):
                     at,
                 )
             )
+            decided.writes.append(FreeSlot(target.target_id, target.clinic_id, target.appointment_id, at))
             decided.cancelled.append((target.clinic_id, target.appointment_id))
         if status is None:
             return view

@@ -15,7 +15,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Table, delete, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dialer.storage.journal_schema import diary, feedback, offers, recalls, waiting_list, webhook_outbox
+from dialer.storage.journal_schema import (
+    diary,
+    feedback,
+    freed_slots,
+    offers,
+    recalls,
+    waiting_list,
+    webhook_outbox,
+)
 from dialer.storage.noshow_schema import noshow_reasons
 from dialer.storage.schema import (
     alerts,
@@ -142,8 +150,8 @@ async def targets_by_subject(
 
 
 async def erase_visits(conn: AsyncConnection, visits: Keys) -> Counter[str]:
-    """Visits (clinic, appointment_id) with their calls, SMS, follow-up answers, low-rating alerts and no-show
-    reasons."""
+    """Visits (clinic, appointment_id) with their calls, SMS, follow-up answers, low-rating alerts, no-show
+    reasons and freed slots not yet offered."""
     done: Counter[str] = Counter()
     pairs = [(str(c), str(a)) for c, a in visits]
     target_ids: list[int] = []
@@ -161,6 +169,9 @@ async def erase_visits(conn: AsyncConnection, visits: Keys) -> Counter[str]:
         # Why they did not come: the comment may speak of the patient.
         of_visits = tuple_(noshow_reasons.c.clinic_id, noshow_reasons.c.appointment_id).in_(part)
         done["noshow_reasons"] += (await conn.execute(delete(noshow_reasons).where(of_visits))).rowcount
+    for part in slices(pairs):
+        freed = tuple_(freed_slots.c.clinic_id, freed_slots.c.appointment_id).in_(part)
+        done["freed_slots"] += (await conn.execute(delete(freed_slots).where(freed))).rowcount
     for part in slices(pairs):
         match = tuple_(appointments.c.clinic_id, appointments.c.appointment_id).in_(part)
         done["appointments"] += (await conn.execute(delete(appointments).where(match))).rowcount

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Dialect
 from dialer.core.followups import (
     FinishTarget,
     FollowUpWrite,
+    FreeSlot,
     OpenAdminTask,
     ScheduleDue,
     SetVisitStatus,
@@ -40,6 +41,10 @@ _SET_STATUS = (
 _ADMIN_TASK = (
     "INSERT INTO admin_tasks (clinic_id, kind, subject_id, patient_id, source, status, comment, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (clinic_id, kind, subject_id, source) DO NOTHING"
+)
+_FREED = (
+    "INSERT INTO freed_slots (clinic_id, appointment_id, freed_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (clinic_id, appointment_id) DO NOTHING"
 )
 _DUE = (
     "INSERT INTO due_tasks (task_id, clinic_id, kind, campaign, target_id, due_at, state, tries, updated_at)"
@@ -98,6 +103,11 @@ def _admin_tasks(run: list[Any], stamp: Callable[[datetime], object]) -> list[St
     return [(_ADMIN_TASK, rows)]
 
 
+def _freed(run: list[Any], stamp: Callable[[datetime], object]) -> list[Statement]:
+    writes: list[FreeSlot] = run
+    return [(_FREED, [(w.clinic_id, w.appointment_id, stamp(w.at)) for w in writes])]
+
+
 def _due(run: list[Any], stamp: Callable[[datetime], object]) -> list[Statement]:
     writes: list[ScheduleDue] = run
     pending = DueState.PENDING.value
@@ -130,6 +140,7 @@ def _finishes(run: list[Any], stamp: Callable[[datetime], object]) -> list[State
 _STATEMENTS: dict[type, Callable[[list[Any], Callable[[datetime], object]], list[Statement]]] = {
     SetVisitStatus: _statuses,
     OpenAdminTask: _admin_tasks,
+    FreeSlot: _freed,
     ScheduleDue: _due,
     FinishTarget: _finishes,
 }

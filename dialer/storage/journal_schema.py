@@ -1,5 +1,6 @@
-"""The clinic's journal tables: contacts, waiting list, diary, wrapups, КОС recalls, their webhook outbox, feedback and
-offers, on the one `metadata` of schema; and `all_tables()`, that metadata with every table on it."""
+"""The clinic's journal tables: contacts, waiting list, diary, wrapups, КОС recalls, their webhook outbox, feedback,
+offers and the freed slots waiting for them, on the one `metadata` of schema; and `all_tables()`, that metadata
+with every table on it."""
 
 from __future__ import annotations
 
@@ -176,6 +177,16 @@ offers = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("appointment_id", "entry_id", name="uq_offers_slot_entry"),
     one_of("state", OfferState),
+)
+
+# A visit the patient cancelled on a reminder call, written with the cancellation and kept until its slot has
+# been handed to the waiting list: a stop between the two leaves the slot to be offered at the next start.
+freed_slots = Table(
+    "freed_slots",
+    metadata,
+    Column("clinic_id", String(64), primary_key=True),
+    Column("appointment_id", String(64), primary_key=True),
+    Column("freed_at", UtcDateTime(), nullable=False),
 )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.records import TargetState
@@ -14,7 +16,7 @@ from dialer.core.worklist_states import DiaryState, OfferState, WaitingState
 from dialer.core.worklists import DiaryEntry, Offer, OfferMade, TargetRow
 from dialer.storage.appointments import VISIT_PATIENT
 from dialer.storage.fastbatch import SqliteBatchWriter
-from dialer.storage.journal_schema import diary, feedback, offers, waiting_list
+from dialer.storage.journal_schema import diary, feedback, freed_slots, offers, waiting_list
 from dialer.storage.pgbatch import PgBatchWriter
 from dialer.storage.schema import appointments, patients, targets
 from dialer.storage.targets import active_id, finish_target, open_target
@@ -26,6 +28,8 @@ _ANYONE_WAITS_SQLITE = (
     "SELECT 1 FROM waiting_list WHERE state = ? AND clinic_id IN (SELECT value FROM json_each(?)) LIMIT 1"
 )
 _ANYONE_WAITS_PG = "SELECT 1 FROM waiting_list WHERE state = $1 AND clinic_id = ANY($2::text[]) LIMIT 1"
+_HANDED_OVER_SQLITE = "DELETE FROM freed_slots WHERE clinic_id = ? AND appointment_id = ?"
+_HANDED_OVER_PG = "DELETE FROM freed_slots WHERE clinic_id = $1 AND appointment_id = $2"
 
 
 class SqlWorklistStore:
@@ -138,30 +142,68 @@ class SqlWorklistStore:
         self, freed: Sequence[tuple[str, str]], now: datetime
     ) -> list[tuple[str, OfferMade]]:
         """Offer several freed (clinic, appointment) slots at once, all or none of them: one read, one
-        transaction. Each offer made with its clinic, in the order the slots were freed."""
-        if not freed or not await self._anyone_waits({clinic for clinic, _ in freed}):
+        transaction. Each offer made with its clinic, in the order the slots were freed. The slots are handed
+        over in the same transaction: they leave `freed_slots`, offered or not."""
+        if not freed or await self._handed_over_if_nobody_waits(freed):
             return []
         async with self.engine.begin() as conn:
-            return await make_offers(conn, freed, now)
-
-    async def _anyone_waits(self, clinics: set[str]) -> bool:
-        """Whether anyone is open on these clinics' waiting lists: most cancellations free a slot nobody waits
-        for, and are answered by this one read rather than a whole offer's transaction."""
-        state, wanted = WaitingState.OPEN.value, sorted(clinics)
-        if isinstance(self.batches, SqliteBatchWriter):
-            found = await self.batches.read(
-                lambda conn: conn.execute(_ANYONE_WAITS_SQLITE, (state, json.dumps(wanted))).fetchone()
-            )
-        elif isinstance(self.batches, PgBatchWriter):
-            found = await self.batches.run(lambda conn: conn.fetchval(_ANYONE_WAITS_PG, state, wanted))
-        else:
-            async with self.engine.connect() as conn:
-                found = await conn.scalar(
-                    select(waiting_list.c.entry_id)
-                    .where(waiting_list.c.state == state, waiting_list.c.clinic_id.in_(wanted))
-                    .limit(1)
+            made = await make_offers(conn, freed, now)
+            await conn.execute(
+                delete(freed_slots).where(
+                    tuple_(freed_slots.c.clinic_id, freed_slots.c.appointment_id).in_(list(freed))
                 )
-        return found is not None
+            )
+            return made
+
+    async def _handed_over_if_nobody_waits(self, freed: Sequence[tuple[str, str]]) -> bool:
+        """Whether nobody is open on the freed slots' clinics' waiting lists, in which case the slots are handed
+        over (removed from `freed_slots`) in the same transaction: most cancellations free a slot nobody waits
+        for, and are answered by this one hand-off rather than a whole offer's transaction."""
+        state, wanted = WaitingState.OPEN.value, sorted({clinic for clinic, _ in freed})
+        keys = list(freed)
+        if isinstance(self.batches, SqliteBatchWriter):
+
+            def on_sqlite(conn: sqlite3.Connection, stamp: object) -> bool:
+                if conn.execute(_ANYONE_WAITS_SQLITE, (state, json.dumps(wanted))).fetchone() is not None:
+                    return False
+                conn.executemany(_HANDED_OVER_SQLITE, keys)
+                return True
+
+            return await self.batches.run(on_sqlite)
+        if isinstance(self.batches, PgBatchWriter):
+
+            async def on_pg(conn: Any) -> bool:
+                if await conn.fetchval(_ANYONE_WAITS_PG, state, wanted) is not None:
+                    return False
+                await conn.executemany(_HANDED_OVER_PG, keys)
+                return True
+
+            return await self.batches.run(on_pg)
+        async with self.engine.begin() as conn:
+            found = await conn.scalar(
+                select(waiting_list.c.entry_id)
+                .where(waiting_list.c.state == state, waiting_list.c.clinic_id.in_(wanted))
+                .limit(1)
+            )
+            if found is not None:
+                return False
+            await conn.execute(
+                delete(freed_slots).where(
+                    tuple_(freed_slots.c.clinic_id, freed_slots.c.appointment_id).in_(keys)
+                )
+            )
+            return True
+
+    async def unoffered_slots(self) -> list[tuple[str, str]]:
+        """The cancelled visits whose slots were never handed to the waiting list (the service stopped first),
+        as (clinic, appointment), oldest first."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(freed_slots.c.clinic_id, freed_slots.c.appointment_id).order_by(
+                    freed_slots.c.freed_at, freed_slots.c.clinic_id, freed_slots.c.appointment_id
+                )
+            )
+            return [(r.clinic_id, r.appointment_id) for r in rows]
 
     async def offer(self, target_id: int) -> Offer | None:
         async with self.engine.connect() as conn:

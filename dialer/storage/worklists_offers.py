@@ -21,9 +21,9 @@ from dialer.storage.targets import active_id, open_target
 async def make_offers(
     conn: AsyncConnection, freed: Sequence[tuple[str, str]], now: datetime
 ) -> list[tuple[str, OfferMade]]:
-    """Offer each freed (clinic, appointment) slot to its next waiting patient; the offers made, each with its
-    clinic, in order."""
-    slots = await _freed_slots(conn, freed)
+    """Offer each freed (clinic, appointment) slot still to come to its next waiting patient; the offers made,
+    each with its clinic, in order."""
+    slots = [slot for slot in await _freed_slots(conn, freed) if slot.slot_at > now]
     if not slots:
         return []
     waiting = await _waiting(conn, slots)

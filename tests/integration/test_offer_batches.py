@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, insert, select
 
-from dialer.storage.journal_schema import offers, waiting_list
+from dialer.storage.journal_schema import freed_slots, offers, waiting_list
 from dialer.storage.repository import Storage
 from dialer.storage.schema import appointments, targets
 
@@ -124,3 +124,23 @@ async def test_a_slot_nobody_of_its_clinic_waits_for_is_answered_without_an_offe
     finally:
         event.remove(storage.engine.sync_engine, "begin", count)
     assert [(clinic, offer.phone) for clinic, offer in made] == [("c1", "+79167654321")] and begun >= 1
+
+
+async def test_slots_leave_the_freed_list_when_handed_over_and_a_past_slot_is_offered_to_no_one(
+    storage: Storage,
+) -> None:
+    """The freed slots are handed over in the offer's own transaction, offered or not. A slot whose time has
+    passed (the service was down past it) is handed over and offered to no one."""
+    await _visits(storage, "V-1", "V-2")
+    await _waiting(storage, "+79161234567")
+    async with storage.engine.begin() as conn:
+        for appointment_id in ("V-1", "V-2"):
+            await conn.execute(
+                insert(freed_slots).values(clinic_id="c1", appointment_id=appointment_id, freed_at=NOW)
+            )
+    assert await storage.worklists.unoffered_slots() == [("c1", "V-1"), ("c1", "V-2")]
+    assert await storage.worklists.next_offers([("c1", "V-1")], SLOT + timedelta(minutes=1)) == []
+    assert await storage.worklists.unoffered_slots() == [("c1", "V-2")]
+    made = await storage.worklists.next_offers([("c1", "V-2")], NOW)
+    assert [offer.phone for _, offer in made] == ["+79161234567"]
+    assert await storage.worklists.unoffered_slots() == []

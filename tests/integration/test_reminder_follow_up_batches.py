@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from bench.intake.seed import CLINIC, TRUNK, phone_of, seed_db
 from bench.lib.clinic import ClinicTime
@@ -31,6 +31,7 @@ from dialer.engine import reminders as reminder_engine
 from dialer.engine.reminders import ReminderFlow
 from dialer.settings import Settings, parse_settings
 from dialer.storage.fastbatch import SqliteBatchWriter
+from dialer.storage.journal_schema import waiting_list
 from dialer.storage.pgbatch import PgBatchWriter
 from dialer.storage.reminders import SqlReminderStore
 from dialer.storage.repository import Storage
@@ -374,3 +375,105 @@ async def test_the_follow_ups_wait_for_the_desk_to_commit_a_burst_but_not_for_ev
         for loop in loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
+
+
+async def add_waiting_patient(clinic: Clinic, appointment_id: str) -> None:
+    """A patient on the waiting list for the doctor of `appointment_id`, any day."""
+    (doctor,) = (
+        await clinic.rows(f"select doctor from appointments where appointment_id = '{appointment_id}'")
+    )[0]
+    async with clinic.rt.storage.engine.begin() as conn:
+        await conn.execute(
+            insert(waiting_list).values(
+                clinic_id=CLINIC,
+                phone="+79160000001",
+                patient_id="W-1",
+                doctor=doctor,
+                created_at=clinic.rt.clock.now() - timedelta(days=3),
+            )
+        )
+
+
+async def run_flow_until(clinic: Clinic, done: Callable[[], Awaitable[bool]]) -> None:
+    """The flow's loops running until `done` holds, then stopped as a service stop cancels them."""
+    running = asyncio.create_task(clinic.flow.run())
+    try:
+        async with asyncio.timeout(10):
+            while not await done():
+                await asyncio.sleep(0.01)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
+async def test_a_slot_a_stop_kept_from_the_waiting_list_is_offered_at_the_next_start_once(
+    clinic: Clinic,
+) -> None:
+    """A cancelled visit is stored with its cancellation as a slot to offer, and leaves that list in the
+    transaction that hands it to the waiting list. The service stopped with the offer still at the gateway: the
+    next start offers it, and the start after that offers nothing again."""
+    await add_waiting_patient(clinic, "B2")
+    offer = clinic.rt.reminders.slots_freed
+    stuck = asyncio.Event()
+
+    async def gateway_never_answers(freed: Sequence[tuple[str, str]]) -> None:
+        stuck.set()
+        await asyncio.Event().wait()
+
+    clinic.flow.slots_freed = gateway_never_answers
+    clinic.flow.digit_pressed(clinic.ended[1], "2", clinic.rt.clock.now())
+
+    async def offer_stuck() -> bool:
+        return stuck.is_set()
+
+    await run_flow_until(clinic, offer_stuck)
+    assert await clinic.rows("select clinic_id, appointment_id from freed_slots") == [(CLINIC, "B2")]
+    assert await clinic.rows("select * from offers") == []
+
+    clinic.flow.slots_freed = offer  # started again, the gateway answering
+
+    async def offered() -> bool:
+        return bool(await clinic.rows("select appointment_id from offers"))
+
+    await run_flow_until(clinic, offered)
+    await run_flow_until(clinic, offered)  # and again: nothing left to offer
+    offers = await clinic.rows("select appointment_id, state from offers")
+    assert offers == [("B2", "offered")]
+    assert await clinic.rows("select campaign from targets where campaign = 'offer'") == [("offer",)]
+    assert await clinic.rows("select * from freed_slots") == []
+
+
+async def test_an_offer_that_fails_is_tried_again_from_what_is_stored(clinic: Clinic) -> None:
+    """The offer's transaction fails (the database refuses it): the slot stays stored, and the flow reads it
+    again with its next batch and offers it then."""
+    await add_waiting_patient(clinic, "B2")
+    offer = clinic.rt.reminders.slots_freed
+    tries: list[list[tuple[str, str]]] = []
+
+    async def refused_once(freed: Sequence[tuple[str, str]]) -> object:
+        tries.append(list(freed))
+        if len(tries) == 1:
+            raise OSError("the database went away")
+        return await offer(freed)  # type: ignore[misc]
+
+    clinic.flow.slots_freed = refused_once
+    clinic.flow.digit_pressed(clinic.ended[1], "2", clinic.rt.clock.now())
+
+    async def offered() -> bool:
+        if len(tries) == 1 and clinic.flow._work.empty():
+            clinic.flow.finished(clinic.ended[2])  # the next batch reads the stored slots again
+        return bool(await clinic.rows("select appointment_id from offers"))
+
+    await run_flow_until(clinic, offered)
+    assert tries == [[(CLINIC, "B2")], [(CLINIC, "B2")]]
+    assert await clinic.rows("select * from freed_slots") == []
+
+
+async def test_a_slot_nobody_waits_for_is_handed_over_and_not_kept(clinic: Clinic) -> None:
+    clinic.flow.digit_pressed(clinic.ended[1], "2", clinic.rt.clock.now())
+    assert await clinic.flow.follow_up_waiting() == 1
+    assert await clinic.rows("select appointment_id from freed_slots") == [("B2",)]
+    await clinic.rt.reminders.slots_freed([(CLINIC, "B2")])  # type: ignore[misc]
+    assert await clinic.rows("select * from freed_slots") == []
+    assert await clinic.rows("select * from offers") == []
