@@ -113,12 +113,12 @@ async def test_the_key_series_follow_a_missed_call_and_its_callback(
 
 
 async def test_a_service_whose_asterisk_is_down_is_live_but_not_ready(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     clinic = ClinicTime.morning()
     port = free_port()
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
-        home = DialerHome(tmp_path)
+        home = DialerHome(tmp_path, database_url=database_url)
         config = service_config(sandbox, twilio, port, clinic, ami_proxy_port=free_port())  # nothing listens
         home.write(config.replace("[service]\n", '[service]\nlog_format = "json"\n', 1))
         process = await start_service(home.root, home.config)

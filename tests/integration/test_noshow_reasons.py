@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,9 +64,9 @@ async def reasons(chain: Chain) -> dict[str, dict[str, Any]]:
 
 
 async def test_reasons_from_the_file_and_the_form_counted_on_the_week_s_page_and_in_its_csv(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
-    async with clinic_chain(tmp_path) as chain:
+    async with clinic_chain(tmp_path, database_url=database_url) as chain:
         sup1, sup23, op1 = chain.people["sup1"], chain.people["sup23"], chain.people["op1"]
         day = chain.time.today.isoformat()
         visit = {"visit_date": day, "attended": "нет"}
@@ -190,12 +189,8 @@ POLICY = RetentionSettings(appointments=timedelta(days=40), comments=timedelta(d
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Db]:
-    storage = await Storage.open(f"sqlite+aiosqlite:///{tmp_path / 'dialer.db'}")
-    try:
-        yield Db(storage.engine)
-    finally:
-        await storage.close()
+def db(storage: Storage) -> Db:
+    return Db(storage.engine)
 
 
 async def test_the_purge_takes_reasons_with_their_visits_and_their_comments_earlier(db: Db) -> None:

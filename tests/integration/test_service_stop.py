@@ -93,11 +93,11 @@ async def test_sigterm_with_live_pages_open_and_a_call_ringing_stops_within_seco
 
 
 async def test_sigterm_while_asterisk_cannot_be_reached_stops_within_seconds(
-    sandbox: SandboxHandle, tmp_path: Path
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
 ) -> None:
     nobody = free_port()  # as with the PBX down: every connect is refused, the link waits and tries again
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, step_delay=0.05) as twilio:
-        home = DialerHome(tmp_path)
+        home = DialerHome(tmp_path, database_url=database_url)
         config = service_config(sandbox, twilio, free_port(), ClinicTime.morning())
         home.write(re.sub(rf"(?m)^port = {sandbox.port}$", f"port = {nobody}", config))
         process = await start_service(home.root, home.config)
