@@ -45,7 +45,7 @@ class WorklistStore(Protocol):
     async def offer(self, target_id: int) -> Offer | None: ...
 
     async def offer_state(
-        self, offer_id: int, state: OfferState, entry_state: WaitingState | None = None
+        self, offer_id: int, state: OfferState, now: datetime, entry_state: WaitingState | None = None
     ) -> None: ...
 
 
@@ -153,7 +153,7 @@ class OfferSource:
         await self.store.close_target(target_id, "contacted" if contacted else reason.value, self.clock.now())
         if contacted:
             return None
-        await self.store.offer_state(offer.offer_id, OfferState.EXPIRED)
+        await self.store.offer_state(offer.offer_id, OfferState.EXPIRED, self.clock.now())
         return await self.slot_freed(offer.clinic_id, offer.appointment_id)
 
     async def wrapped_up(self, target_id: int, form: WrapupForm, operator: str) -> int | None:
@@ -161,7 +161,9 @@ class OfferSource:
         if offer is None:
             return None
         if form.result == "booked":
-            await self.store.offer_state(offer.offer_id, OfferState.BOOKED, entry_state=WaitingState.BOOKED)
+            await self.store.offer_state(
+                offer.offer_id, OfferState.BOOKED, self.clock.now(), entry_state=WaitingState.BOOKED
+            )
             return None
-        await self.store.offer_state(offer.offer_id, OfferState.DECLINED)
+        await self.store.offer_state(offer.offer_id, OfferState.DECLINED, self.clock.now())
         return await self.slot_freed(offer.clinic_id, offer.appointment_id)

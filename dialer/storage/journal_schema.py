@@ -179,8 +179,9 @@ offers = Table(
     one_of("state", OfferState),
 )
 
-# A visit the patient cancelled on a reminder call, written with the cancellation and kept until its slot has
-# been handed to the waiting list: a stop between the two leaves the slot to be offered at the next start.
+# A slot free for the waiting list: a visit the patient cancelled on a reminder call, or one whose offer was
+# declined or expired. Written with the cancellation (or the offer's end) and kept until the slot has been handed
+# to the waiting list: a stop between the two leaves the slot to be offered at the next start.
 freed_slots = Table(
     "freed_slots",
     metadata,

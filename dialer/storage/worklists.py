@@ -225,15 +225,17 @@ class SqlWorklistStore:
         )
 
     async def offer_state(
-        self, offer_id: int, state: OfferState, entry_state: WaitingState | None = None
+        self, offer_id: int, state: OfferState, now: datetime, entry_state: WaitingState | None = None
     ) -> None:
+        """The offer's new state (and its waiting-list entry's). A declined or expired offer frees its slot
+        again: kept in `freed_slots` in the same transaction, until the next offer's transaction takes it."""
         async with self.engine.begin() as conn:
             row = (
                 await conn.execute(
                     update(offers)
                     .where(offers.c.offer_id == offer_id)
                     .values(state=state.value)
-                    .returning(offers.c.entry_id)
+                    .returning(offers.c.entry_id, offers.c.clinic_id, offers.c.appointment_id)
                 )
             ).one()
             if entry_state is not None:
@@ -241,6 +243,12 @@ class SqlWorklistStore:
                     update(waiting_list)
                     .where(waiting_list.c.entry_id == row.entry_id)
                     .values(state=entry_state.value)
+                )
+            if state in (OfferState.DECLINED, OfferState.EXPIRED):
+                await conn.execute(
+                    insert_ignore(conn, freed_slots, ["clinic_id", "appointment_id"]).values(
+                        clinic_id=row.clinic_id, appointment_id=row.appointment_id, freed_at=now
+                    )
                 )
 
     # -- post-visit IVRs ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, insert, select
 
+from dialer.core.worklist_states import OfferState, WaitingState
 from dialer.storage.journal_schema import freed_slots, offers, waiting_list
 from dialer.storage.repository import Storage
 from dialer.storage.schema import appointments, targets
@@ -143,4 +144,33 @@ async def test_slots_leave_the_freed_list_when_handed_over_and_a_past_slot_is_of
     assert await storage.worklists.unoffered_slots() == [("c1", "V-2")]
     made = await storage.worklists.next_offers([("c1", "V-2")], NOW)
     assert [offer.phone for _, offer in made] == ["+79161234567"]
+    assert await storage.worklists.unoffered_slots() == []
+
+
+async def test_a_declined_or_expired_offer_frees_its_slot_again_until_the_next_offer_takes_it(
+    storage: Storage,
+) -> None:
+    """The slot of an offer that ends unbooked is stored as free with the offer's end, in one transaction: a
+    stop before the next offer leaves it for the next start (`unoffered_slots`). A booked one frees nothing."""
+    await _visits(storage, "V-1", "V-2")
+    await _waiting(storage, "+79161234567", "+79167654321", "+79165550000")
+    first = await storage.worklists.next_offers([("c1", "V-1"), ("c1", "V-2")], NOW)
+    (_, declined), (_, booked) = first
+    await storage.worklists.offer_state(declined.offer_id, OfferState.DECLINED, NOW)
+    await storage.worklists.offer_state(
+        booked.offer_id, OfferState.BOOKED, NOW, entry_state=WaitingState.BOOKED
+    )
+    assert await storage.worklists.unoffered_slots() == [("c1", "V-1")]  # as a stop here would leave it
+    again = await storage.worklists.next_offers(await storage.worklists.unoffered_slots(), NOW)
+    assert [(offer.phone, offer.slot_at) for _, offer in again] == [("+79165550000", SLOT)]
+    assert await storage.worklists.unoffered_slots() == []
+    rows, _ = await _rows(storage)
+    assert [(r.appointment_id, r.state) for r in rows] == [
+        ("V-1", "declined"),
+        ("V-2", "booked"),
+        ("V-1", "offered"),
+    ]
+    # The third offer expires too, with nobody left to ask: the slot is handed over and not kept.
+    await storage.worklists.offer_state(again[0][1].offer_id, OfferState.EXPIRED, NOW)
+    assert await storage.worklists.next_offers(await storage.worklists.unoffered_slots(), NOW) == []
     assert await storage.worklists.unoffered_slots() == []
