@@ -99,8 +99,8 @@ class ReminderFlow(CampaignFlow):
         # A batch's cancelled visits, offered by a loop of their own: an offer's SMS goes out to the gateway
         # there and then, and the next batch of follow-ups must not wait on it.
         self._freed: asyncio.Queue[list[tuple[str, str]]] = asyncio.Queue()
-        # The cancelled visits stored but never offered (the service stopped, an offer failed): read at every
-        # start, and after an offer failed.
+        # The freed slots stored but never offered (the service stopped, an offer failed): read at every start,
+        # and after an offer failed. A declined or expired offer's slot is among them too.
         self.unoffered = unoffered
         self._read_unoffered = True
         # Each target's appointment, which never changes, as (clinic, appointment id): a confirming key is
@@ -254,12 +254,12 @@ class ReminderFlow(CampaignFlow):
             self._freed.task_done()
 
     async def _queue_unoffered(self) -> None:
-        """Queue the cancelled visits whose slots were stored but never handed to the waiting list. A slot
-        queued twice is offered once: the offer's own transaction sees it taken."""
+        """Queue the freed slots stored but never handed to the waiting list. A slot queued twice is offered
+        once: the offer's own transaction sees it taken."""
         left = list(await self.unoffered()) if self.unoffered is not None else []
         self._read_unoffered = False
         if left:
-            log.info("%d cancelled visits not yet offered to the waiting list; offering them now", len(left))
+            log.info("%d freed slots not yet offered to the waiting list; offering them now", len(left))
         for start in range(0, len(left), FOLLOW_UP_BATCH):
             self._freed.put_nowait(left[start : start + FOLLOW_UP_BATCH])
 

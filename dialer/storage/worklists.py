@@ -195,8 +195,8 @@ class SqlWorklistStore:
             return True
 
     async def unoffered_slots(self) -> list[tuple[str, str]]:
-        """The cancelled visits whose slots were never handed to the waiting list (the service stopped first),
-        as (clinic, appointment), oldest first."""
+        """The freed slots never handed to the waiting list (the service stopped first), as (clinic,
+        appointment), oldest first."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(freed_slots.c.clinic_id, freed_slots.c.appointment_id).order_by(

@@ -1,8 +1,9 @@
 """freed slots kept until the waiting list has them
 
 A visit cancelled on a reminder call is now also written to `freed_slots`, in the same transaction as the
-cancellation, and removed in the transaction that hands its slot to the waiting list. A stop between the two
-(the offers wait behind a slow SMS gateway) leaves the slot there, and the next start offers it.
+cancellation, and so is the slot of an offer declined or expired, with the offer's end; each is removed in the
+transaction that hands the slot to the waiting list. A stop between the two (the offers wait behind a slow SMS
+gateway) leaves the slot there, and the next start offers it.
 
 Revision ID: 0019
 Revises: 0018
