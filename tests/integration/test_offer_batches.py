@@ -174,3 +174,18 @@ async def test_a_declined_or_expired_offer_frees_its_slot_again_until_the_next_o
     await storage.worklists.offer_state(again[0][1].offer_id, OfferState.EXPIRED, NOW)
     assert await storage.worklists.next_offers(await storage.worklists.unoffered_slots(), NOW) == []
     assert await storage.worklists.unoffered_slots() == []
+
+
+async def test_a_visit_the_clinic_cancels_is_stored_as_a_freed_slot_with_the_cancellation(
+    storage: Storage,
+) -> None:
+    """`POST /api/appointments/cancel` cancels through the store, then offers: the cancellation's own
+    transaction keeps the time as free, so a stop before the offer leaves it for the next start."""
+    await _visits(storage, "V-1")
+    await _waiting(storage, "+79161234567")
+    assert await storage.appointments.cancel("c1", "V-1", NOW)
+    assert not await storage.appointments.cancel("c1", "V-1", NOW)  # once
+    assert await storage.worklists.unoffered_slots() == [("c1", "V-1")]
+    made = await storage.worklists.next_offers(await storage.worklists.unoffered_slots(), NOW)
+    assert [offer.phone for _, offer in made] == ["+79161234567"]
+    assert await storage.worklists.unoffered_slots() == []
