@@ -145,9 +145,13 @@ async def seed_db(storage: Storage, settings: Settings, attempt_ids: Sequence[st
                 for a in ids
             ],
         )
-        if conn.dialect.name == "postgresql":  # the ids were given, not drawn: targets opened later follow them
+        if (
+            conn.dialect.name == "postgresql"
+        ):  # the ids were given, not drawn: targets opened later follow them
             await conn.execute(
-                text("SELECT setval(pg_get_serial_sequence('targets', 'target_id'), max(target_id)) FROM targets")
+                text(
+                    "SELECT setval(pg_get_serial_sequence('targets', 'target_id'), max(target_id)) FROM targets"
+                )
             )
 
 
