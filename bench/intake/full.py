@@ -197,8 +197,10 @@ async def timed_replay(
     async with asyncio.TaskGroup() as group:
         loops = (rt.desk, rt.events, rt.reminders, rt.callbacks, rt.inbound, rt.dispatcher)
         tasks = [group.create_task(loop.run()) for loop in loops]
-        # Their start-up work (the open callbacks planned again) comes before the stream, as in service.
+        # Their start-up work (the open callbacks planned again, the freed slots a stop left queued to be
+        # offered) comes before the stream, as in service.
         await rt.callbacks.resumed.wait()
+        await rt.reminders.resumed.wait()
         gc.collect()
         if profile is not None:
             profile.enable()

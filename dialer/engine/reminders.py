@@ -103,6 +103,7 @@ class ReminderFlow(CampaignFlow):
         # and after an offer failed. A declined or expired offer's slot is among them too.
         self.unoffered = unoffered
         self._read_unoffered = True
+        self.resumed = asyncio.Event()  # the slots a stop left unoffered are queued again
         # Each target's appointment, which never changes, as (clinic, appointment id): a confirming key is
         # written from it without reading the target again (its call read it to dial).
         self._visits: dict[int, tuple[str, str]] = {}
@@ -235,6 +236,7 @@ class ReminderFlow(CampaignFlow):
             await self.follow_up(self._waiting([first]))
 
         self._read_unoffered = True
+        self.resumed.clear()
         async with asyncio.TaskGroup() as group:
             group.create_task(forever("reminders-freed-slots", self._offer_freed, self.clock))
             await forever("reminders", turn, self.clock)
@@ -262,6 +264,7 @@ class ReminderFlow(CampaignFlow):
             log.info("%d freed slots not yet offered to the waiting list; offering them now", len(left))
         for start in range(0, len(left), FOLLOW_UP_BATCH):
             self._freed.put_nowait(left[start : start + FOLLOW_UP_BATCH])
+        self.resumed.set()
 
     async def freed_slots_offered(self) -> None:
         """Wait until every visit cancelled so far has been offered to the waiting list (or failed to be)."""

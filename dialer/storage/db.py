@@ -56,7 +56,9 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    # LIFO: the connection just returned is taken again, with its prepared statements (asyncpg keeps them per
+    # connection), rather than each checkout going round the pool to one that has not seen them.
+    return create_async_engine(url, pool_pre_ping=True, pool_use_lifo=True, hide_parameters=True)
 
 
 def alembic_config() -> Config:
