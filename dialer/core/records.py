@@ -56,6 +56,15 @@ class DueTask:
     due_at: datetime
     tries: int = 0
 
+    @property
+    def share(self) -> WorkShare:
+        return (self.kind, self.campaign)
+
+
+# One flow's dial or SMS tasks: the worker gives each its own room, so that a backlog in one (callbacks waiting
+# for a free administrator) never holds back another (a reminder window).
+WorkShare = tuple[TaskKind, str]
+
 
 class ReminderStatus(StrEnum):
     """The appointment's reminder status, as the administrators see it."""

@@ -27,6 +27,7 @@ from dialer.core.records import (
     SmsRow,
     TaskState,
     UpsertCounts,
+    WorkShare,
     WrapupRow,
 )
 from dialer.core.sms import SmsStatus
@@ -39,9 +40,13 @@ class DueStore(Protocol):
         """Insert the task, or move a still-pending one to the new due_at. A finished task stays finished."""
         ...
 
-    async def claim_due(self, now: datetime, limit: int, worker: str) -> list[DueTask]: ...
+    async def claim_due(self, now: datetime, rooms: Mapping[WorkShare, int], worker: str) -> list[DueTask]:
+        """Claim for `worker` the tasks due by `now`, oldest first within each share, at most its room."""
+        ...
 
-    async def next_due_at(self) -> datetime | None: ...
+    async def next_due_at(self, shares: Collection[WorkShare]) -> datetime | None:
+        """The earliest due_at among the pending tasks of these shares."""
+        ...
 
     async def finish(self, task_id: str, *, cancelled: bool = False) -> None: ...
 

@@ -7,13 +7,14 @@ import logging
 import os
 import socket
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
 from dialer.core.clock import Clock
 from dialer.core.pbx_links import PbxAway
 from dialer.core.privacy import describe_error
-from dialer.core.records import DueTask, TaskKind
+from dialer.core.records import DueTask, TaskKind, WorkShare
 from dialer.core.retry import RetryBackoff
 from dialer.core.stores import DueStore
 from dialer.engine.loops import forever
@@ -37,7 +38,7 @@ def this_process() -> str:
 
 
 def outstanding_for(pacers: Iterable[TrunkPacer]) -> int:
-    """How many due tasks run at once: twice the channels of all the trunks, and 16 more."""
+    """How many due tasks of one share run at once: twice the channels of all the trunks, and 16 more."""
     return 2 * sum(p.max_channels for p in pacers) + 16
 
 
@@ -52,17 +53,19 @@ class DueWorker:
         max_outstanding: int = 64,
         clinic_ready: Callable[[str], bool] | None = None,
     ) -> None:
-        """`ready` holds the whole worker; `clinic_ready`, with several Asterisks, holds one clinic's tasks
-        while its own Asterisk is down or not yet reconciled (engine/pbx_gates.py)."""
+        """`max_outstanding` is the room of each share (one flow's dial or SMS tasks), so that callbacks waiting
+        for an administrator never keep a reminder window from its calls. `ready` holds the whole worker;
+        `clinic_ready`, with several Asterisks, holds one clinic's tasks while its own Asterisk is down or not yet
+        reconciled (engine/pbx_gates.py)."""
         self.due = due
         self.clock = clock
         self.worker_id = worker_id or this_process()
         self.ready = ready
         self.clinic_ready = clinic_ready
         self.max_outstanding = max_outstanding
-        self.runners: dict[tuple[TaskKind, str], TaskRunner] = {}
+        self.runners: dict[WorkShare, TaskRunner] = {}
         self._wake = asyncio.Event()
-        self._outstanding = 0
+        self._outstanding: Counter[WorkShare] = Counter()
         self.failures = 0
 
     def register(self, kind: TaskKind, campaign: str, runner: TaskRunner) -> None:
@@ -75,31 +78,30 @@ class DueWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    @property
-    def busy(self) -> int:
-        return self._outstanding
+    def _rooms(self) -> dict[WorkShare, int]:
+        rooms = {share: self.max_outstanding - self._outstanding[share] for share in self.runners}
+        return {share: room for share, room in rooms.items() if room > 0}
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
 
             async def turn() -> None:
                 await self.ready.wait()
-                room = self.max_outstanding - self._outstanding
-                tasks = await self.due.claim_due(self.clock.now(), room, self.worker_id) if room > 0 else []
+                rooms = self._rooms()
+                tasks = await self.due.claim_due(self.clock.now(), rooms, self.worker_id) if rooms else []
                 for task in tasks:
-                    self._outstanding += 1
+                    self._outstanding[task.share] += 1
                     group.create_task(self._execute(task), name=task.task_id)
                 await self._sleep()
 
             await forever("worker", turn, self.clock)
 
     async def _sleep(self) -> None:
-        next_at = await self.due.next_due_at()
+        # A share without room waits for one of its tasks to end (which wakes us), not for its due rows.
+        next_at = await self.due.next_due_at(self._rooms().keys())
         delay = IDLE_POLL_SECONDS
         if next_at is not None:
             delay = min(delay, max(0.0, (next_at - self.clock.now()).total_seconds()))
-        if self._outstanding >= self.max_outstanding:
-            delay = IDLE_POLL_SECONDS
         # A row due now that another run holds must not spin us.
         await self.clock.wait_for(self._wake, max(delay, 0.02))
         self._wake.clear()
@@ -110,12 +112,7 @@ class DueWorker:
                 # Its Asterisk is away: the task waits, neither run through a dead link nor counted failed.
                 await self.due.retry_later(task.task_id, self.clock.now() + PBX_AWAY_RETRY)
                 return
-            runner = self.runners.get((task.kind, task.campaign))
-            if runner is None:
-                log.error("no runner for %s task %s; leaving it pending", task.kind, task.task_id)
-                await self.due.retry_later(task.task_id, self.clock.now() + timedelta(minutes=5))
-                return
-            await runner(task)
+            await self.runners[task.share](task)
         except PbxAway:
             await self._retry_later(task, PBX_AWAY_RETRY)  # it went away while the task waited for a channel
         except Exception as exc:
@@ -129,7 +126,7 @@ class DueWorker:
             )
             await self._retry_later(task, delay)
         finally:
-            self._outstanding -= 1
+            self._outstanding[task.share] -= 1
             self._wake.set()
 
     async def _retry_later(self, task: DueTask, delay: timedelta) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, and_, func, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.core.records import DueState, DueTask, TaskKind
+from dialer.core.records import DueState, DueTask, TaskKind, WorkShare
 from dialer.storage.schema import due_tasks
 from dialer.storage.upsert import insert_ignore
 
@@ -43,15 +44,17 @@ class SqlDueStore:
                     .values(due_at=task.due_at, state=DueState.PENDING.value)
                 )
 
-    async def claim_due(self, now: datetime, limit: int, worker: str) -> list[DueTask]:
+    async def claim_due(self, now: datetime, rooms: Mapping[WorkShare, int], worker: str) -> list[DueTask]:
+        picks = [
+            self._due_of(share, now).order_by(due_tasks.c.due_at).limit(room)
+            for share, room in rooms.items()
+            if room > 0
+        ]
+        if not picks:
+            return []
+        # Each share's pick is limited on its own: one share's backlog must not take another's room.
+        ids = picks[0] if len(picks) == 1 else union_all(*(select(p.subquery().c.task_id) for p in picks))
         async with self.engine.begin() as conn:
-            ids = (
-                select(due_tasks.c.task_id)
-                .where(due_tasks.c.state == DueState.PENDING.value, due_tasks.c.due_at <= now)
-                .order_by(due_tasks.c.due_at)
-                .limit(limit)
-                .scalar_subquery()
-            )
             rows = await conn.execute(
                 update(due_tasks)
                 .where(due_tasks.c.task_id.in_(ids), due_tasks.c.state == DueState.PENDING.value)
@@ -64,10 +67,25 @@ class SqlDueStore:
             ]
         return sorted(claimed, key=lambda t: (t.due_at, t.task_id))
 
-    async def next_due_at(self) -> datetime | None:
+    @staticmethod
+    def _due_of(share: WorkShare, now: datetime) -> Select[tuple[str]]:
+        kind, campaign = share
+        return select(due_tasks.c.task_id).where(
+            due_tasks.c.state == DueState.PENDING.value,
+            due_tasks.c.due_at <= now,
+            due_tasks.c.kind == kind.value,
+            due_tasks.c.campaign == campaign,
+        )
+
+    async def next_due_at(self, shares: Collection[WorkShare]) -> datetime | None:
+        if not shares:
+            return None
+        of_shares = or_(*(and_(due_tasks.c.kind == k.value, due_tasks.c.campaign == c) for k, c in shares))
         async with self.engine.connect() as conn:
             value = await conn.scalar(
-                select(func.min(due_tasks.c.due_at)).where(due_tasks.c.state == DueState.PENDING.value)
+                select(func.min(due_tasks.c.due_at)).where(
+                    due_tasks.c.state == DueState.PENDING.value, of_shares
+                )
             )
         return value  # type: ignore[no-any-return]
 

@@ -8,7 +8,7 @@ ever, a closed callback task stays closed. Nothing here sleeps or reads the time
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -32,6 +32,7 @@ from dialer.core.records import (
     ReminderTarget,
     SmsRow,
     TaskState,
+    WorkShare,
 )
 from dialer.core.sms import SmsStatus, advance
 
@@ -71,17 +72,21 @@ class MemoryDueStore:
             row.task = replace(row.task, due_at=task.due_at)
             row.state = "pending"
 
-    async def claim_due(self, now: datetime, limit: int, worker: str) -> list[DueTask]:
+    async def claim_due(self, now: datetime, rooms: Mapping[WorkShare, int], worker: str) -> list[DueTask]:
         due = sorted(
             (r for r in self.rows.values() if r.state == "pending" and r.task.due_at <= now),
             key=lambda r: (r.task.due_at, r.task.task_id),
-        )[:limit]
+        )
+        taken: list[DueTask] = []
         for row in due:
-            row.state, row.claimed_by = "running", worker
-        return [r.task for r in due]
+            if sum(t.share == row.task.share for t in taken) < rooms.get(row.task.share, 0):
+                row.state, row.claimed_by = "running", worker
+                taken.append(row.task)
+        return taken
 
-    async def next_due_at(self) -> datetime | None:
-        return min((r.task.due_at for r in self.rows.values() if r.state == "pending"), default=None)
+    async def next_due_at(self, shares: Collection[WorkShare]) -> datetime | None:
+        pending = (r.task for r in self.rows.values() if r.state == "pending")
+        return min((t.due_at for t in pending if t.share in shares), default=None)
 
     async def finish(self, task_id: str, *, cancelled: bool = False) -> None:
         self.rows[task_id].state = "cancelled" if cancelled else "done"

@@ -27,7 +27,7 @@ async def due_task(d: Desk) -> DueTask:
 
 async def run_when_due(d: Desk, task: DueTask) -> None:
     """What the worker does when the task's time comes: claim it, and hand it to the runner registered for it."""
-    [claimed] = await d.rt.storage.due.claim_due(task.due_at, 10, "test-worker")
+    [claimed] = await d.rt.storage.due.claim_due(task.due_at, {task.share: 10}, "test-worker")
     await d.rt.worker.runners[(TaskKind.SMS, COMPLAINT_SMS)](claimed)
 
 

@@ -17,7 +17,7 @@ from dialer.core.clock import FakeClock
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import CallResult
 from dialer.core.recalls import RecallRecord, RecallStatus
-from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState
+from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, TaskKind
 from dialer.core.wrapup import WrapupForm
 from dialer.engine.kos import KosSource
 from dialer.engine.progressive import ProgressiveFlow
@@ -74,10 +74,10 @@ def move_to(clock: FakeClock, at: datetime) -> None:
 
 async def due_dials(storage: Storage, campaign: str) -> list[tuple[str, datetime]]:
     far = datetime(2100, 1, 1, tzinfo=UTC)
-    tasks = await storage.due.claim_due(far, 100, "test")
+    tasks = await storage.due.claim_due(far, {(TaskKind.DIAL, campaign): 100}, "test")
     for task in tasks:
         await storage.due.finish(task.task_id, cancelled=True)
-    return [(t.task_id, t.due_at) for t in tasks if t.campaign == campaign]
+    return [(t.task_id, t.due_at) for t in tasks]
 
 
 async def call_not_answered(storage: Storage, task_id: str, at: datetime) -> None:
