@@ -42,6 +42,7 @@ class KosSource:
         self.settings = settings
         self.recalls = recalls
         self.clock = clock
+        self._not_called: set[int] = set()
 
     def _today(self, clinic_id: str) -> date:
         return self.clock.now().astimezone(self.settings.clinic(clinic_id).timezone).date()
@@ -64,7 +65,7 @@ class KosSource:
         windows = resolve_day_windows((self.settings.kos.round_window,), day, clinic.timezone)
         return ProgressiveTarget(target_id, recall.clinic_id, recall.phone, tuple(windows), current)
 
-    async def stopped(self, target_id: int, reason: StopReason, contacted: bool) -> None:
+    async def stopped(self, target_id: int, reason: StopReason, contacted: bool, calls: int) -> None:
         found = await self.recalls.by_target(target_id)
         if found is None or not found[1]:
             return
@@ -72,6 +73,16 @@ class KosSource:
         now = self.clock.now()
         if contacted:
             await self.recalls.close_round(target_id, "contacted", now)  # the administrator's wrap-up decides
+            return
+        if reason is StopReason.NOT_REACHED and calls == 0:
+            # No administrator was free all through the window: the patient was not tried, so the round is
+            # neither counted nor moved a week; it stays open and goes on at the next day's plan. Every sweep
+            # of the day comes back here; it is said once.
+            if target_id not in self._not_called:
+                self._not_called.add(target_id)
+                log.info(
+                    "recall %s: not called today, no administrator free; goes on tomorrow", recall.recall_id
+                )
             return
         kos = self.settings.kos
         today = self._today(recall.clinic_id)

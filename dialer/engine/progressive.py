@@ -65,7 +65,9 @@ class Source(Protocol):
 
     async def target(self, target_id: int) -> ProgressiveTarget | None: ...
 
-    async def stopped(self, target_id: int, reason: StopReason, contacted: bool) -> int | None: ...
+    async def stopped(self, target_id: int, reason: StopReason, contacted: bool, calls: int) -> int | None:
+        """The plan stopped after `calls` calls placed to this target."""
+        ...
 
     async def day_targets(self, clinic_id: str, now: datetime) -> list[int]: ...
 
@@ -193,7 +195,8 @@ class ProgressiveFlow(CampaignFlow):
             self.wake()
         elif isinstance(step, Stop):
             contacted = step.reason is StopReason.SETTLED
-            await self._plan_next(campaign, await source.stopped(target_id, step.reason, contacted))
+            stopped = await source.stopped(target_id, step.reason, contacted, len(records))
+            await self._plan_next(campaign, stopped)
         elif isinstance(step, SendSms | Wait):
             return
 

@@ -53,11 +53,11 @@ same_day_confirmation = false
         for caller in callers:  # nobody on shift: each gives up in the greeting and waits for a callback
             await svc.call_in("100", caller, patience=1)
 
-        def waiting() -> list[object]:
-            rows = svc.home.query(
+        def waiting() -> bool:
+            (row,) = svc.home.query(
                 "select count(*) as n from due_tasks where campaign = 'callback' and state = 'running'"
             )
-            return rows if rows[0]["n"] >= 38 else []
+            return bool(row["n"] >= 38)
 
         await until(waiting, "the worker's whole room of callbacks waiting for an administrator", timeout=90)
 

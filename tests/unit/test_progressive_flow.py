@@ -234,3 +234,32 @@ async def test_a_patient_not_reached_in_three_calls_is_moved_a_week_and_a_wrappe
         ("K-1", "booked"),
         ("K-2", "call"),
     ]
+
+
+async def test_a_patient_never_called_because_nobody_was_free_is_not_counted_unreached_and_is_called_next_day(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "dialer.kos")
+    rig = kos_rig(1, a101=INUSE)  # Anna talks all day long
+    rig.asterisk.patient(phone(1), PICKS_UP)
+    async with running(rig):
+        assert await rig.progressive.prepare_day() == 1
+        rig.worker.wake()
+        await rig.clock.run_until(local(19, 30))
+        for _ in range(3):  # the sweeps after the window
+            await rig.progressive.prepare_day()
+        assert rig.asterisk.originates == []
+        waiting = rig.recall_store.recalls[1]
+        # Not a round «не дозвонились»: no move, no count, nothing sent to the clinic's system.
+        assert (waiting.status, waiting.target_day, waiting.moves) == (RecallStatus.CALL, DAY, 0)
+        assert rig.recall_store.webhook == []
+        assert sum("not called today" in r.getMessage() for r in caplog.records) == 1
+        rig.asterisk.set_status(ANNA, NOT_INUSE)
+        await rig.clock.run_until(local(10, 0) + timedelta(days=1))
+        assert await rig.progressive.prepare_day() == 1
+        rig.worker.wake()
+        await rig.clock.run_until(local(10, 5) + timedelta(days=1))
+
+    assert [(c.at, c.request.attempt_id) for c in rig.asterisk.originates] == [
+        (local(10, 0) + timedelta(days=1), "kos:1:1")
+    ]
