@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.appointments import AppointmentRecord
 from dialer.core.records import AttemptState, OutcomeRow, ReminderStatus, TargetState, UpsertCounts
-from dialer.storage.journal_schema import freed_slots
+from dialer.storage.freed import keep_freed
 from dialer.storage.noshows import put_imported
 from dialer.storage.schema import appointments, attempts, patients, sms_messages, targets
 from dialer.storage.targets import REMINDER_TARGET
-from dialer.storage.upsert import insert_dialect, insert_ignore, upsert_clinic_rows
+from dialer.storage.upsert import insert_dialect, upsert_clinic_rows
 
 # A visit's patient: the same clinic, the same patient id (the patient's row has the phone and the consents).
 VISIT_PATIENT = and_(
@@ -92,11 +92,7 @@ class SqlAppointmentStore:
                 .values(state=TargetState.DONE.value, stop_reason="cancelled", updated_at=now)
             )
             # Its time is free for the waiting list until an offer's transaction takes it (worklists.py).
-            await conn.execute(
-                insert_ignore(conn, freed_slots, ["clinic_id", "appointment_id"]).values(
-                    clinic_id=clinic_id, appointment_id=appointment_id, freed_at=now
-                )
-            )
+            await keep_freed(conn, [(clinic_id, appointment_id, now)])
         return True
 
     async def days(self) -> list[date]:

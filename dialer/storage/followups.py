@@ -27,7 +27,7 @@ from dialer.core.followups import (
 from dialer.core.records import AttemptRow, DueState, ReminderTarget, TargetState
 from dialer.core.worklist_states import AdminTaskStatus
 from dialer.storage.attempts import ATTEMPT_ROW, attempt_from_row
-from dialer.storage.journal_schema import freed_slots
+from dialer.storage.freed import keep_freed
 from dialer.storage.schema import admin_tasks, appointments, attempts, due_tasks, sms_messages, targets
 from dialer.storage.upsert import insert_dialect, insert_ignore
 
@@ -145,10 +145,7 @@ async def _admin_tasks(conn: AsyncConnection, run: list[Any]) -> None:
 
 async def _freed(conn: AsyncConnection, run: list[Any]) -> None:
     writes: list[FreeSlot] = run
-    await conn.execute(
-        insert_ignore(conn, freed_slots, ["clinic_id", "appointment_id"]),
-        [{"clinic_id": w.clinic_id, "appointment_id": w.appointment_id, "freed_at": w.at} for w in writes],
-    )
+    await keep_freed(conn, [(w.clinic_id, w.appointment_id, w.at) for w in writes])
 
 
 async def _due(conn: AsyncConnection, run: list[Any]) -> None:

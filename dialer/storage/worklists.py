@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, tuple_, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.core.records import TargetState
@@ -16,6 +16,7 @@ from dialer.core.worklist_states import DiaryState, OfferState, WaitingState
 from dialer.core.worklists import DiaryEntry, Offer, OfferMade, TargetRow
 from dialer.storage.appointments import VISIT_PATIENT
 from dialer.storage.fastbatch import SqliteBatchWriter
+from dialer.storage.freed import hand_over, keep_freed
 from dialer.storage.journal_schema import diary, feedback, freed_slots, offers, waiting_list
 from dialer.storage.pgbatch import PgBatchWriter
 from dialer.storage.schema import appointments, patients, targets
@@ -148,11 +149,7 @@ class SqlWorklistStore:
             return []
         async with self.engine.begin() as conn:
             made = await make_offers(conn, freed, now)
-            await conn.execute(
-                delete(freed_slots).where(
-                    tuple_(freed_slots.c.clinic_id, freed_slots.c.appointment_id).in_(list(freed))
-                )
-            )
+            await hand_over(conn, freed)
             return made
 
     async def _handed_over_if_nobody_waits(self, freed: Sequence[tuple[str, str]]) -> bool:
@@ -187,11 +184,7 @@ class SqlWorklistStore:
             )
             if found is not None:
                 return False
-            await conn.execute(
-                delete(freed_slots).where(
-                    tuple_(freed_slots.c.clinic_id, freed_slots.c.appointment_id).in_(keys)
-                )
-            )
+            await hand_over(conn, keys)
             return True
 
     async def unoffered_slots(self) -> list[tuple[str, str]]:
@@ -245,11 +238,7 @@ class SqlWorklistStore:
                     .values(state=entry_state.value)
                 )
             if state in (OfferState.DECLINED, OfferState.EXPIRED):
-                await conn.execute(
-                    insert_ignore(conn, freed_slots, ["clinic_id", "appointment_id"]).values(
-                        clinic_id=row.clinic_id, appointment_id=row.appointment_id, freed_at=now
-                    )
-                )
+                await keep_freed(conn, [(row.clinic_id, row.appointment_id, now)])
 
     # -- post-visit IVRs ------------------------------------------------------------------------------
 
