@@ -68,12 +68,12 @@ def bench_sandbox(port: int) -> Sandbox:
     shipped = REPO / "config" / "asterisk"
     (overlay / "config" / "asterisk").mkdir(parents=True, exist_ok=True)
     (overlay / "tests" / "asterisk").mkdir(parents=True, exist_ok=True)
-    for path in shipped.glob("*.conf"):
+    for path in shipped.glob("*.conf*"):  # the trunk's .sample too, which the sandbox fills in
         text = path.read_text(encoding="utf-8")
         if path.name == "manager_dialer.conf":
             text += BENCH_USER_CONF
         (overlay / "config" / "asterisk" / path.name).write_text(text, encoding="utf-8")
-    for path in (REPO / "tests" / "asterisk").glob("*.conf"):
+    for path in (REPO / "tests" / "asterisk").glob("*.conf*"):
         shutil.copy(path, overlay / "tests" / "asterisk" / path.name)
     return Sandbox(SandboxLayout(base=cache / "bench-sandbox", config_dir=overlay / "config", ami_port=port))
 
