@@ -172,6 +172,24 @@ def ami_section(host: str, port: int, username: str, secret: str) -> str:
     return f'[ami]\nhost = "{host}"\nport = {port}\nusername = "{username}"\nsecret = "{secret}"\nping_interval = 2\n'
 
 
+def visits_csv(phones: dict[str, str], visit_date: str) -> str:
+    """One visit of clinic c1 at 10:30 on `visit_date` per (appointment id, phone), as `dialer import` reads it."""
+    return appointments_csv(
+        [
+            {
+                "appointment_id": key,
+                "clinic": "c1",
+                "patient_name": f"Пациент {key}",
+                "phone": phone,
+                "visit_date": visit_date,
+                "visit_time": "10:30",
+                "doctor": "Иванова Мария Петровна",
+            }
+            for key, phone in phones.items()
+        ]
+    )
+
+
 def appointments_csv(rows: Sequence[dict[str, str]]) -> str:
     header = [
         "appointment_id",

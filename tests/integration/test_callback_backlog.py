@@ -17,7 +17,7 @@ from bench.lib.clinic import ClinicTime
 from tests.asterisk_plugin import SandboxHandle
 from tests.inbound_scenario import running_service
 from tests.reminder_scenario import run_cli
-from tests.support import appointments_csv, until
+from tests.support import until, visits_csv
 
 pytestmark = pytest.mark.asterisk
 
@@ -63,19 +63,7 @@ same_day_confirmation = false
 
         serials = rng.sample(range(10000), len(PATIENTS))
         phones = {key: p.number(s) for (key, (p, _)), s in zip(PATIENTS.items(), serials, strict=True)}
-        rows = [
-            {
-                "appointment_id": key,
-                "clinic": "c1",
-                "patient_name": f"Пациент {key}",
-                "phone": phone,
-                "visit_date": tomorrow,
-                "visit_time": "10:30",
-                "doctor": "Иванова Мария Петровна",
-            }
-            for key, phone in phones.items()
-        ]
-        (tmp_path / "visits.csv").write_text(appointments_csv(rows), encoding="utf-8")
+        (tmp_path / "visits.csv").write_text(visits_csv(phones, tomorrow), encoding="utf-8")
         code, out, err = await run_cli(
             svc.home, "import", "appointments", str(tmp_path / "visits.csv"), timeout=60
         )

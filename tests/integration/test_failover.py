@@ -37,7 +37,7 @@ from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, F
 from tests.inbound_scenario import Service, carrier_phone, service_config
 from tests.operators import add_user, operators
 from tests.reminder_scenario import run_cli
-from tests.support import DialerHome, appointments_csv, until
+from tests.support import DialerHome, until, visits_csv
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pg]
 
@@ -233,19 +233,7 @@ async def two_nodes(
         await svc_b.set_global("DIALER_QUEUE_TIMEOUT", "30")
         await svc_b.set_global("DIALER_INBOUND_QUEUE", "test-reception")
         await svc_b.admins()
-        rows = [
-            {
-                "appointment_id": key,
-                "clinic": "c1",
-                "patient_name": f"Пациент {key}",
-                "phone": phone,
-                "visit_date": tomorrow,
-                "visit_time": "10:30",
-                "doctor": "Иванова Мария Петровна",
-            }
-            for key, phone in phones.items()
-        ]
-        (root / "visits.csv").write_text(appointments_csv(rows), encoding="utf-8")
+        (root / "visits.csv").write_text(visits_csv(phones, tomorrow), encoding="utf-8")
         code, out, err = await run_cli(b.home, "import", "appointments", str(root / "visits.csv"), timeout=60)
         assert code == 0, out + err
         try:
