@@ -75,6 +75,26 @@ def recorded_key(recorded: RecordedOutcome) -> str:
     return recorded.digit if len(recorded.digit) == 1 and recorded.digit in PHONE_KEYS else ""
 
 
+def recorded_leg(recorded: RecordedOutcome) -> str:
+    """The second leg's status the hangup record holds (a callback's patient DIALSTATUS, a progressive call's
+    CONNECTED or DROPPED), or "" when it holds a key or nothing."""
+    status = recorded.digit
+    return status if len(status) > 1 and status.isascii() and status.isalpha() and status.isupper() else ""
+
+
+def recorded_facts(attempt: AttemptRow, recorded: RecordedOutcome, at: datetime) -> list[Fact]:
+    """What the hangup record knows of an attempt and the attempt does not: a key pressed, or the second leg
+    decided, while nobody followed the call (the patient of a callback may answer during a takeover)."""
+    facts: list[Fact] = []
+    key = recorded_key(recorded)
+    if key and attempt.digit != key:
+        facts.append(DigitPressed(attempt.attempt_id, key, at))
+    leg = recorded_leg(recorded)
+    if leg and attempt.leg_status is None:
+        facts.append(PatientLeg(attempt.attempt_id, leg, at))
+    return facts
+
+
 @dataclass(frozen=True)
 class PbxScope:
     """One of several Asterisks, as a reconciliation sees it: its clinics, its telephony, its gate."""
@@ -244,7 +264,7 @@ class CallDesk:
     async def apply(self, facts: Sequence[Fact], details: Mapping[str, str] | None = None) -> None:
         """Apply facts in memory, commit them in one transaction, then tell the campaigns."""
         if self._adopted:
-            facts = await self._with_recorded_digits(facts)
+            facts = await self._with_recorded_facts(facts)
         batch = _Batch()
         for fact in facts:
             attempt = self._open.get(fact.attempt_id) or await self._load(fact.attempt_id)
@@ -260,9 +280,9 @@ class CallDesk:
                 if row.attempt_id not in batch.refused:
                     self._to_forget.put_nowait(row.attempt_id)
 
-    async def _with_recorded_digits(self, facts: Sequence[Fact]) -> list[Fact]:
-        """A call followed since a reconnect may have had its key pressed while the link was down; the dialplan's
-        hangup record, written before the Hangup event, still has it."""
+    async def _with_recorded_facts(self, facts: Sequence[Fact]) -> list[Fact]:
+        """A call followed since a reconnect or a takeover may have had its key pressed, or its second leg
+        answered, while nobody watched; the dialplan's hangup record, written before the Hangup event, has it."""
         completed: list[Fact] = []
         for fact in facts:
             if isinstance(fact, CallEnded) and fact.attempt_id in self._adopted:
@@ -270,9 +290,8 @@ class CallDesk:
                 attempt = self._open.get(fact.attempt_id)
                 with contextlib.suppress(TelephonyUnavailable):
                     recorded = await self.telephony.recorded_outcome(fact.attempt_id)
-                    key = recorded_key(recorded) if recorded else ""
-                    if key and attempt is not None and attempt.digit != key:
-                        completed.append(DigitPressed(fact.attempt_id, key, fact.at))
+                    if recorded is not None and attempt is not None:
+                        completed.extend(recorded_facts(attempt, recorded, fact.at))
             completed.append(fact)
         return completed
 
@@ -439,10 +458,7 @@ class CallDesk:
         self.intake.tracker.forget(attempt.attempt_id)
         now = self.clock.now()
         answered = bool(recorded.stage)
-        facts: list[Fact] = []
-        key = recorded_key(recorded)
-        if key and attempt.digit != key:
-            facts.append(DigitPressed(attempt.attempt_id, key, now))
+        facts = recorded_facts(attempt, recorded, now)
         result: CallResult = classify(answered=answered, reason=None, cause=recorded.cause)
         if recorded.stage == MACHINE_STAGE:
             result = CallResult.MACHINE

@@ -1,0 +1,68 @@
+"""A callback the patient answers while no service follows it (the leader killed between the administrator's
+pick-up and the patient's, the standby or the restarted service not yet in charge) is contact all the same: the
+service in charge learns the patient's answer from the dialplan's hangup record, closes the task, and never rings
+the patient again. Once with the call still up when the service comes back, once with it over."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from bench.lib.carrier_numbers import FarEnd
+from tests.asterisk_plugin import SandboxHandle
+from tests.inbound_scenario import carrier_phone, running_service
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
+
+
+@pytest.mark.parametrize("still_up", [True, False], ids=["up-at-restart", "over-at-restart"])
+async def test_a_patient_who_answers_a_callback_while_no_service_follows_it_is_reached_once(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str, still_up: bool
+) -> None:
+    phone = carrier_phone(FarEnd.PERSON, random.Random())  # rings 2 s, then answers
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc:
+        await svc.admins(admin1="answer")
+        await svc.set_global("SIM_TALK_admin1", "30" if still_up else "4")
+        await svc.call_in("201", phone, patience=20, context="test-direct")
+        # The administrator has picked up, so the patient's phone is about to ring: the service dies now.
+        (attempt,) = await svc.until(
+            lambda: svc.home.query("select attempt_id, leg_status from attempts where state = 'answered'"),
+            60,
+            "the administrator's pick-up",
+        )
+        await svc.kill()
+        assert svc.home.query("select leg_status from attempts")[0]["leg_status"] is None, (
+            "the patient's answer was seen before the kill: the scenario did not happen"
+        )
+        await svc.ami.wait_for(
+            lambda f: (
+                f.get("UserEvent") == "DialerCallback"
+                and f.get("AttemptId") == attempt["attempt_id"]
+                and f.get("DialStatus") == "ANSWER"
+            ),
+            15,
+        )
+        if not still_up:
+            await svc.hung_up(attempt["attempt_id"], timeout=15)
+        await svc.restart()
+        if still_up:
+            live = svc.ami.matching(
+                lambda f: f.get("Event") == "Hangup" and f.get("Uniqueid") == attempt["attempt_id"]
+            )
+            assert not live, "the call ended before the service came back"
+        (task,) = await svc.until(
+            lambda: [t for t in svc.tasks() if t["state"] != "open"], 60, "the task to close"
+        )
+        assert (task["state"], task["close_reason"]) == ("contacted", "callback_answered")
+        attempts = svc.home.query("select attempt_id, leg_status, result from attempts")
+        assert [(a["attempt_id"], a["leg_status"], a["result"]) for a in attempts] == [
+            (attempt["attempt_id"], "ANSWER", "answered")
+        ]
+    # Asterisk rang the patient once: one Dial from the administrator's leg to the trunk.
+    dials = svc.ami.matching(
+        lambda f: f.get("Event") == "DialBegin" and phone.lstrip("+") in f.get("DialString", "")
+    )
+    assert len(dials) == 1, dials
+    assert not [m for m in svc.twilio.messages if m.to == phone]
