@@ -58,6 +58,10 @@ class DueStore(Protocol):
 
     async def pending_count(self, kind: str | None = None) -> int: ...
 
+    async def pending_by_share(self) -> dict[tuple[str, str], int]:
+        """How many tasks wait, by (kind, campaign) as stored: a kind or campaign the code no longer knows too."""
+        ...
+
 
 class AttemptStore(Protocol):
     async def create(self, row: AttemptRow, log: Sequence[EventRow] = ()) -> None:

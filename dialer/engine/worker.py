@@ -83,10 +83,15 @@ class DueWorker:
         return {share: room for share, room in rooms.items() if room > 0}
 
     async def run(self) -> None:
+        told = False
         async with asyncio.TaskGroup() as group:
 
             async def turn() -> None:
+                nonlocal told
                 await self.ready.wait()
+                if not told:
+                    await self._tell_unrun()
+                    told = True
                 rooms = self._rooms()
                 tasks = await self.due.claim_due(self.clock.now(), rooms, self.worker_id) if rooms else []
                 for task in tasks:
@@ -95,6 +100,19 @@ class DueWorker:
                 await self._sleep()
 
             await forever("worker", turn, self.clock)
+
+    async def _tell_unrun(self) -> None:
+        """Say once which waiting tasks no flow of this service runs (a campaign kind since removed, a flow turned
+        off): they stay pending, untouched, and would otherwise wait without a word."""
+        run = {(kind.value, campaign) for kind, campaign in self.runners}
+        for (kind, campaign), waiting in sorted((await self.due.pending_by_share()).items()):
+            if (kind, campaign) not in run:
+                log.warning(
+                    "%d %s tasks of campaign %s wait, but this service runs no flow for them; they stay pending",
+                    waiting,
+                    kind,
+                    campaign,
+                )
 
     async def _sleep(self) -> None:
         # A share without room waits for one of its tasks to end (which wakes us), not for its due rows.

@@ -126,3 +126,12 @@ class SqlDueStore:
             query = query.where(due_tasks.c.kind == kind)
         async with self.engine.connect() as conn:
             return int(await conn.scalar(query) or 0)
+
+    async def pending_by_share(self) -> dict[tuple[str, str], int]:
+        query = (
+            select(due_tasks.c.kind, due_tasks.c.campaign, func.count())
+            .where(due_tasks.c.state == DueState.PENDING.value)
+            .group_by(due_tasks.c.kind, due_tasks.c.campaign)
+        )
+        async with self.engine.connect() as conn:
+            return {(kind, campaign): int(n) for kind, campaign, n in await conn.execute(query)}

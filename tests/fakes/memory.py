@@ -8,6 +8,7 @@ ever, a closed callback task stays closed. Nothing here sleeps or reads the time
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -108,6 +109,12 @@ class MemoryDueStore:
             for r in self.rows.values()
             if r.state in ("pending", "running") and (kind is None or r.task.kind.value == kind)
         )
+
+    async def pending_by_share(self) -> dict[tuple[str, str], int]:
+        counts: Counter[tuple[str, str]] = Counter(
+            (r.task.kind.value, r.task.campaign) for r in self.rows.values() if r.state == "pending"
+        )
+        return dict(counts)
 
     def states(self, prefix: str = "") -> dict[str, str]:
         return {k: r.state for k, r in self.rows.items() if k.startswith(prefix)}

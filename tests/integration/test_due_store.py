@@ -63,5 +63,7 @@ async def test_a_backlog_of_one_share_leaves_the_others_their_room(database_url:
         assert await due.claim_due(later, {callbacks: 0, reminders: 0}, "w") == []
         (last,) = await due.claim_due(later, {reminders: 5}, "w")
         assert last.task_id == "dial:reminders:2:1"
+        # What waits, by share: the claimed ones are running, not waiting.
+        assert await due.pending_by_share() == {("dial", "callbacks"): 25}
     finally:
         await storage.close()

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from dialer.core.clock import FakeClock
 from dialer.core.records import DueTask, TaskKind
@@ -71,3 +74,35 @@ async def test_callbacks_waiting_for_an_administrator_leave_the_reminders_their_
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
+
+
+async def test_tasks_no_flow_runs_stay_pending_and_are_named_once(caplog: pytest.LogCaptureFixture) -> None:
+    clock, due = FakeClock(T0), MemoryDueStore()
+    ready = asyncio.Event()
+    ready.set()
+    worker = DueWorker(due=due, clock=clock, ready=ready)
+    dialled: list[str] = []
+
+    async def reminder(t: DueTask) -> None:
+        dialled.append(t.task_id)
+        await due.finish(t.task_id)
+
+    worker.register(TaskKind.DIAL, "reminders", reminder)
+    # A campaign kind the clinic ran before an upgrade that dropped it: its rows are still in the table.
+    for n in range(3):
+        await due.schedule(DueTask(f"old{n}", "c1", TaskKind.DIAL, "survey", n, T0 - timedelta(hours=1)))
+    await due.schedule(DueTask("rem0", "c1", TaskKind.DIAL, "reminders", 100, T0))
+    running = asyncio.create_task(worker.run())
+    try:
+        with caplog.at_level(logging.WARNING, logger="dialer.worker"):
+            await clock.run_for(30)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert dialled == ["rem0"]
+    assert due.states("old") == {f"old{n}": "pending" for n in range(3)}
+    told = [r.getMessage() for r in caplog.records if r.name == "dialer.worker"]
+    assert told == [
+        "3 dial tasks of campaign survey wait, but this service runs no flow for them; they stay pending"
+    ]
