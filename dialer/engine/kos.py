@@ -42,7 +42,8 @@ class KosSource:
         self.settings = settings
         self.recalls = recalls
         self.clock = clock
-        self._not_called: set[int] = set()
+        # The recalls told "not called today", by the clinic's day they were told on: said once a day each.
+        self._not_called: dict[int, date] = {}
 
     def _today(self, clinic_id: str) -> date:
         return self.clock.now().astimezone(self.settings.clinic(clinic_id).timezone).date()
@@ -77,9 +78,11 @@ class KosSource:
         if reason is StopReason.NOT_REACHED and calls == 0:
             # No administrator was free all through the window: the patient was not tried, so the round is
             # neither counted nor moved a week; it stays open and goes on at the next day's plan. Every sweep
-            # of the day comes back here; it is said once.
-            if target_id not in self._not_called:
-                self._not_called.add(target_id)
+            # of the day comes back here; it is said once that day.
+            today = self._today(recall.clinic_id)
+            if self._not_called.get(target_id) != today:
+                self._not_called = {t: d for t, d in self._not_called.items() if d >= today}
+                self._not_called[target_id] = today
                 log.info(
                     "recall %s: not called today, no administrator free; goes on tomorrow", recall.recall_id
                 )

@@ -240,26 +240,30 @@ async def test_a_patient_never_called_because_nobody_was_free_is_not_counted_unr
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "dialer.kos")
-    rig = kos_rig(1, a101=INUSE)  # Anna talks all day long
+    rig = kos_rig(1, a101=INUSE)  # Anna talks all day long, two days running
     rig.asterisk.patient(phone(1), PICKS_UP)
     async with running(rig):
-        assert await rig.progressive.prepare_day() == 1
-        rig.worker.wake()
-        await rig.clock.run_until(local(19, 30))
-        for _ in range(3):  # the sweeps after the window
-            await rig.progressive.prepare_day()
-        assert rig.asterisk.originates == []
-        waiting = rig.recall_store.recalls[1]
-        # Not a round «не дозвонились»: no move, no count, nothing sent to the clinic's system.
-        assert (waiting.status, waiting.target_day, waiting.moves) == (RecallStatus.CALL, DAY, 0)
-        assert rig.recall_store.webhook == []
-        assert sum("not called today" in r.getMessage() for r in caplog.records) == 1
+        for day in range(2):
+            if day:
+                await rig.clock.run_until(local(10, 0) + timedelta(days=day))
+            assert await rig.progressive.prepare_day() == 1
+            rig.worker.wake()
+            await rig.clock.run_until(local(19, 30) + timedelta(days=day))
+            for _ in range(3):  # the sweeps after the window
+                await rig.progressive.prepare_day()
+            assert rig.asterisk.originates == []
+            waiting = rig.recall_store.recalls[1]
+            # Not a round «не дозвонились»: no move, no count, nothing sent to the clinic's system.
+            assert (waiting.status, waiting.target_day, waiting.moves) == (RecallStatus.CALL, DAY, 0)
+            assert rig.recall_store.webhook == []
+            # Said once a day, however many sweeps come back to it.
+            assert sum("not called today" in r.getMessage() for r in caplog.records) == day + 1
         rig.asterisk.set_status(ANNA, NOT_INUSE)
-        await rig.clock.run_until(local(10, 0) + timedelta(days=1))
+        await rig.clock.run_until(local(10, 0) + timedelta(days=2))
         assert await rig.progressive.prepare_day() == 1
         rig.worker.wake()
-        await rig.clock.run_until(local(10, 5) + timedelta(days=1))
+        await rig.clock.run_until(local(10, 5) + timedelta(days=2))
 
     assert [(c.at, c.request.attempt_id) for c in rig.asterisk.originates] == [
-        (local(10, 0) + timedelta(days=1), "kos:1:1")
+        (local(10, 0) + timedelta(days=2), "kos:1:1")
     ]
