@@ -211,15 +211,23 @@ async def profile_full(name: str, flow: bool, top: int) -> None:
         print(out.getvalue())
 
 
-async def breakdown(name: str, flow: bool) -> None:
-    """Where one full replay's wall time goes: batches, storage calls, aiosqlite's thread round trips."""
+async def breakdown(name: str, flow: bool, postgres: str | None = None) -> None:
+    """Where one full replay's wall time goes: batches, storage calls, aiosqlite's thread round trips; on
+    PostgreSQL with `postgres` (a server, as for --database-url)."""
     stream = load_stream(name)
     chunks, attempt_ids = tcp_chunks(stream), stream_attempts(stream)
-    await run_full(chunks, attempt_ids, flow=flow)
+
+    async def replay(timer: Timer | None = None) -> Run:
+        if postgres is None:
+            return await run_full(chunks, attempt_ids, flow=flow, timer=timer)
+        async with fresh_database(postgres) as url:
+            return await run_full(chunks, attempt_ids, flow=flow, database_url=url, timer=timer)
+
+    await replay()
     timer = Timer()
     restore = timer.count_hops()
     try:
-        run = await run_full(chunks, attempt_ids, flow=flow, timer=timer)
+        run = await replay(timer)
     finally:
         restore()
     sizes = run.batches or [0]
@@ -289,9 +297,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.profile:
             asyncio.run(profile_full(name, args.profile == "flow", args.top))
         elif args.breakdown:
-            asyncio.run(breakdown(name, flow=False))
+            asyncio.run(breakdown(name, flow=False, postgres=args.database_url))
             if not args.no_flow:
-                asyncio.run(breakdown(name, flow=True))
+                asyncio.run(breakdown(name, flow=True, postgres=args.database_url))
         else:
             asyncio.run(measure(name, args.rounds, not args.no_flow, args.database_url))
 
