@@ -58,7 +58,20 @@ def create_engine(url: str) -> AsyncEngine:
         return engine
     # LIFO: the connection just returned is taken again, with its prepared statements (asyncpg keeps them per
     # connection), rather than each checkout going round the pool to one that has not seen them.
-    return create_async_engine(url, pool_pre_ping=True, pool_use_lifo=True, hide_parameters=True)
+    engine = create_async_engine(url, pool_pre_ping=True, pool_use_lifo=True, hide_parameters=True)
+    if engine.dialect.driver == "asyncpg":
+        event.listen(engine.sync_engine, "connect", asyncpg_types_learnt)
+    return engine
+
+
+# asyncpg asks the server how to decode a type it has no codec of its own for, once per connection, with a query
+# that takes ~8 ms: an array of rows (the pop-up card's one statement, storage/pgcard.py) is such a type. A new
+# connection learns it here, so that the first card it reads is as quick as the others.
+_TYPES_TO_LEARN = "SELECT ARRAY(SELECT ROW(1))"
+
+
+def asyncpg_types_learnt(dbapi_connection: Any, _record: object) -> None:
+    dbapi_connection.run_async(lambda conn: conn.fetch(_TYPES_TO_LEARN))
 
 
 def alembic_config() -> Config:

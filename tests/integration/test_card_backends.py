@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import Table, insert
 
@@ -256,3 +257,34 @@ async def read_while_busy(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(SqliteCardReader, "rows", lambda self, *args: locked(*args))
     assert await storage.cards.card(PHONE, NOW, "c1") == expected
     assert busy == [PHONE]
+
+
+@pytest.mark.pg
+async def test_a_new_postgresql_connection_reads_its_first_card_without_asking_the_server_for_types(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncpg learns how to decode an array of rows (the card's one statement) by a query to the server, ~8 ms,
+    once per connection; a connection the pool makes has learnt it before it is handed out."""
+    storage = await Storage.open(postgres_url)
+    try:
+        await fill(storage)
+        await first_card_of_a_new_connection(storage, monkeypatch)
+    finally:
+        await storage.close()
+
+
+async def first_card_of_a_new_connection(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    await storage.engine.dispose()  # the next checkout makes a new connection
+    async with storage.engine.connect():
+        pass
+    asked: list[object] = []
+    introspect = asyncpg.connection.Connection._introspect_types
+
+    async def counted(self: Any, typeoids: Any, timeout: Any) -> Any:
+        asked.append(typeoids)
+        return await introspect(self, typeoids, timeout)
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "_introspect_types", counted)
+    card = await storage.cards.card(PHONE, NOW, "c1")
+    assert len(card.patients) == 2
+    assert asked == []
