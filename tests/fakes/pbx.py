@@ -491,7 +491,7 @@ class FakeAsterisk:
         if reached is None:
             return
         call, first, second = reached
-        call.stage = "queue"
+        call.stage, call.digit = "queue", "ANSWER"
         self._user_event(first, call, "DialerCallback", DialStatus="ANSWER")
         queue = request.variables.get("DIALER_QUEUE") or "reception"
         self._queue("QueueCallerJoin", first, queue)

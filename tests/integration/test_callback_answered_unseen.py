@@ -1,7 +1,8 @@
 """A callback the patient answers while no service follows it (the leader killed between the administrator's
-pick-up and the patient's, the standby or the restarted service not yet in charge) is contact all the same: the
-service in charge learns the patient's answer from the dialplan's hangup record, closes the task, and never rings
-the patient again. Once with the call still up when the service comes back, once with it over."""
+pick-up and the patient's, or between the Originate and the patient's answer in automatic mode; the standby or
+the restarted service not yet in charge) is contact all the same: the service in charge learns the patient's
+answer from the dialplan's hangup record, closes the task, and never rings the patient again. Administrator
+first: once with the call still up when the service comes back, once with it over."""
 
 from __future__ import annotations
 
@@ -65,4 +66,46 @@ async def test_a_patient_who_answers_a_callback_while_no_service_follows_it_is_r
         lambda f: f.get("Event") == "DialBegin" and phone.lstrip("+") in f.get("DialString", "")
     )
     assert len(dials) == 1, dials
+    assert not [m for m in svc.twilio.messages if m.to == phone]
+
+
+async def test_a_patient_who_answers_an_automatic_callback_while_no_service_follows_it_is_reached_once(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
+    """Automatic mode (nobody free: the patient is dialled first and waits in the queue): the patient answers
+    while the service is down and hangs up before it is back; the service reads the answer from the record."""
+    phone = carrier_phone(FarEnd.PERSON, random.Random())
+    async with running_service(sandbox, tmp_path, database_url=database_url, mode="auto") as svc:
+        await svc.call_in("201", phone, patience=20, context="test-direct")
+        (attempt,) = await svc.until(
+            lambda: svc.home.query("select attempt_id from attempts where state = 'dialing'"),
+            60,
+            "the callback placed",
+        )
+        await svc.kill()
+        assert svc.home.query("select leg_status from attempts")[0]["leg_status"] is None, (
+            "the patient's answer was seen before the kill: the scenario did not happen"
+        )
+        await svc.ami.wait_for(
+            lambda f: (
+                f.get("UserEvent") == "DialerCallback"
+                and f.get("AttemptId") == attempt["attempt_id"]
+                and f.get("DialStatus") == "ANSWER"
+            ),
+            15,
+        )
+        (channel,) = svc.ami.matching(
+            lambda f: f.get("Event") == "Newchannel" and f.get("Uniqueid") == attempt["attempt_id"]
+        )
+        await svc.ami.send("Hangup", [("Channel", channel["Channel"])])  # the patient is gone meanwhile
+        await svc.hung_up(attempt["attempt_id"], timeout=15)
+        await svc.restart()
+        (task,) = await svc.until(
+            lambda: [t for t in svc.tasks() if t["state"] != "open"], 60, "the task to close"
+        )
+        assert (task["state"], task["close_reason"]) == ("contacted", "callback_answered")
+        attempts = svc.home.query("select attempt_id, leg_status, result from attempts")
+        assert [(a["attempt_id"], a["leg_status"], a["result"]) for a in attempts] == [
+            (attempt["attempt_id"], "ANSWER", "answered")
+        ]
     assert not [m for m in svc.twilio.messages if m.to == phone]
