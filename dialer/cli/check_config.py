@@ -1,16 +1,17 @@
 """`dialer check-config`: before the first start (and after every change), check what the service will need,
 without calling anyone or sending anything: the settings file, the AMI login on the PBX (Login, then Logoff;
 nothing is originated), the database and its migrations (read, never changed), and the SMS gateway's
-credentials (an account or authorisation request, never a message). One line per check; exit 0 only if all
-pass. Secrets never appear: the database URL's password is masked, and no answer's text is shown unscrubbed."""
+credentials (an account or authorisation request, never a message), and that each PBX runs the dialplan this
+service came with. One line per check; exit 0 only if all pass. Secrets never appear: the database URL's
+password is masked, and no answer's text is shown unscrubbed."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
-from collections.abc import Awaitable, Callable
-from contextlib import suppress
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -23,9 +24,11 @@ from sqlalchemy.engine import make_url
 from twilio.rest import Client
 
 from dialer.cli.exits import EXIT_ERROR, EXIT_OK
+from dialer.core.dialplan_version import VERSION_CONTEXT, dialplan_version
 from dialer.core.errors import DialerError, PeerFailed
 from dialer.core.privacy import scrub_phones
 from dialer.sandbox import Sandbox, SandboxError
+from dialer.sandbox.layout import repo_config_dir
 from dialer.settings import AmiSettings, Settings, load_settings
 from dialer.settings.pbxes import unused_pbxes
 from dialer.sms.twilio import TwilioHttpClient
@@ -61,7 +64,12 @@ async def check_config(path: Path | None, out: TextIO) -> int:
         out.write(f"warning: АТС {name} ([pbx.{name}]) не указана ни у одной клиники\n")
     outcomes = [
         await _run("ami", check_ami(settings)),
+        await _run("диалплан", check_dialplan(settings)),
         *[await _run(f"ami {name}", check_ami(settings, pbx)) for name, pbx in settings.pbx.items()],
+        *[
+            await _run(f"диалплан {name}", check_dialplan(settings, pbx))
+            for name, pbx in settings.pbx.items()
+        ],
         await _run("база данных", check_database(settings)),
         await _run(f"sms ({settings.sms.provider})", check_sms(settings)),
     ]
@@ -86,6 +94,49 @@ async def _run(name: str, check: Awaitable[str]) -> Outcome:
 
 async def check_ami(settings: Settings, pbx: AmiSettings | None = None) -> str:
     """The login on [ami], or on `pbx`, one of the [pbx.<name>] Asterisks."""
+    async with _ami_session(settings, pbx) as session:
+        return f"{session.where}: вход выполнен ({session.banner})"
+
+
+DIALPLAN_FILE = "extensions_dialer.conf"
+_RELOAD = f"скопируйте config/asterisk/{DIALPLAN_FILE} на АТС (в /etc/asterisk) и выполните «dialplan reload»"
+
+
+async def check_dialplan(settings: Settings, pbx: AmiSettings | None = None) -> str:
+    """That the PBX runs the dialplan this service came with (its version context, AMI ShowDialPlan)."""
+    shipped_file = repo_config_dir() / "asterisk" / DIALPLAN_FILE
+    try:
+        shipped = dialplan_version(shipped_file.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise CheckFailed(f"нет файла {shipped_file} ({type(err).__name__}), не с чем сравнить") from None
+    async with _ami_session(settings, pbx) as session:
+        answer, listed = await _listing(
+            session, {"Action": "ShowDialPlan", "Context": VERSION_CONTEXT}, "ShowDialPlanComplete"
+        )
+    if answer.get("Response") != "Success":
+        message = answer.get("Message", "без объяснения")
+        if "find context" in message:
+            raise CheckFailed(
+                f"на АТС нет {DIALPLAN_FILE} этой версии или новее (нет {VERSION_CONTEXT}): {_RELOAD}"
+            )
+        raise CheckFailed(f"АТС не показала диалплан: {message}")
+    installed = next((e.get("AppData", "") for e in listed if e.get("Application") == "NoOp"), "")
+    if installed != shipped:
+        raise CheckFailed(f"на АТС {DIALPLAN_FILE} версии {installed or '?'}, у сервиса {shipped}: {_RELOAD}")
+    return f"{DIALPLAN_FILE} версии {shipped}, как у сервиса"
+
+
+@dataclass(frozen=True)
+class _Session:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    where: str
+    banner: str
+
+
+@asynccontextmanager
+async def _ami_session(settings: Settings, pbx: AmiSettings | None) -> AsyncIterator[_Session]:
+    """A logged-in AMI session on [ami] or `pbx`, logged off and closed after."""
     ami = pbx or settings.ami
     host, port, username, secret = ami.host, ami.port, ami.username, ami.secret.value
     if ami.use_sandbox:
@@ -108,11 +159,26 @@ async def check_ami(settings: Settings, pbx: AmiSettings | None = None) -> str:
         answer = await _action(reader, writer, {"Action": "Login", "Username": username, "Secret": secret})
         if answer.get("Response") != "Success":
             raise CheckFailed(f"{where}: Asterisk отклонил вход: {answer.get('Message', 'без объяснения')}")
+        yield _Session(reader, writer, where, banner)
         await _action(reader, writer, {"Action": "Logoff"})
     finally:
         writer.close()
         await _closed(writer)
-    return f"{where}: вход выполнен ({banner})"
+
+
+async def _listing(
+    session: _Session, fields: dict[str, str], complete: str
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """An action whose answer is a list of events: the answer, and the events up to `complete` (none when the
+    answer is an error)."""
+    answer = await _action(session.reader, session.writer, fields)
+    listed: list[dict[str, str]] = []
+    while answer.get("Response") == "Success":
+        frame = await _frame(session.reader)
+        if frame.get("Event") == complete:
+            break
+        listed.append(frame)
+    return answer, listed
 
 
 async def _action(
@@ -125,12 +191,14 @@ async def _action(
     )
     await writer.drain()
     while True:
-        raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT_SECONDS)
-        frame = dict(
-            line.split(": ", 1) for line in raw.decode(errors="replace").split("\r\n") if ": " in line
-        )
+        frame = await _frame(reader)
         if "Response" in frame:  # an answer (events carry Event instead)
             return frame
+
+
+async def _frame(reader: asyncio.StreamReader) -> dict[str, str]:
+    raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT_SECONDS)
+    return dict(line.split(": ", 1) for line in raw.decode(errors="replace").split("\r\n") if ": " in line)
 
 
 async def _closed(writer: asyncio.StreamWriter) -> None:

@@ -21,6 +21,8 @@ from bench.lib.clinic import ClinicTime
 from bench.lib.service import free_port, service_env
 from dialer.cli.check_config import check_config
 from dialer.cli.reports import upgrade_db
+from dialer.core.dialplan_version import dialplan_version
+from dialer.sandbox.layout import ENV_CONFIG_DIR
 from dialer.settings import load_settings
 from tests.asterisk_plugin import SandboxHandle
 from tests.fakes.smsaero_server import FakeSmsAero
@@ -28,6 +30,9 @@ from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, F
 from tests.service_toml import SIM_TRUNK, clinic_entry, service_toml, trunk_table
 
 pytestmark = [pytest.mark.asterisk]
+
+SHIPPED = Path(__file__).resolve().parents[2] / "config" / "asterisk"
+SHIPPED_VERSION = dialplan_version((SHIPPED / "extensions_dialer.conf").read_text(encoding="utf-8"))
 
 
 def write_config(path: Path, sandbox: SandboxHandle, twilio: FakeTwilio, database_url: str) -> Path:
@@ -101,15 +106,16 @@ async def test_every_check_passes_once_the_database_is_made_and_nobody_is_called
         assert lines[1].startswith(
             f"ok: ami: {sandbox.host}:{sandbox.port} (пользователь {sandbox.username})"
         )
-        assert lines[2].startswith("error: база данных: ") and "dialer db upgrade" in lines[2]
+        assert lines[2] == f"ok: диалплан: extensions_dialer.conf версии {SHIPPED_VERSION}, как у сервиса"
+        assert lines[3].startswith("error: база данных: ") and "dialer db upgrade" in lines[3]
         assert await is_unmade(database_url)  # checked, not made
-        assert lines[3].startswith("ok: sms (twilio): Twilio: учётная запись")
+        assert lines[4].startswith("ok: sms (twilio): Twilio: учётная запись")
 
         await upgrade_db(load_settings(config), io.StringIO())
         code, lines = await checked(config)
         assert code == 0, lines
-        assert [line.split(":")[0] for line in lines] == ["ok"] * 4
-        assert "схема актуальна" in lines[2] and "alembic_version" in await tables(database_url)
+        assert [line.split(":")[0] for line in lines] == ["ok"] * 5
+        assert "схема актуальна" in lines[3] and "alembic_version" in await tables(database_url)
         assert twilio.messages == [] and twilio.create_attempts == 0
         assert sandbox.secret not in "\n".join(lines) and DEFAULT_AUTH_TOKEN not in "\n".join(lines)
 
@@ -144,6 +150,7 @@ async def test_a_closed_ami_port_bad_settings_and_smsaero_credentials(
         assert (
             code == 2 and f"error: ami: 127.0.0.1:{closed.port}" in lines[1] and "нет соединения" in lines[1]
         )
+        assert lines[2].startswith("error: диалплан: ") and "нет соединения" in lines[2]
 
         text = config.read_text(encoding="utf-8").split("[sms]")[0]
         for key, expected in (
@@ -159,7 +166,7 @@ api_base = "{aero.url}/v2"
 """
             config.write_text(text + aero_section, encoding="utf-8")
             _, lines = await checked(config)
-            assert lines[3].startswith(expected), lines
+            assert lines[4].startswith(expected), lines
         assert aero.messages == []
 
         config.write_text(text + "[service.extra]\nunknown = 1\n", encoding="utf-8")
@@ -185,4 +192,26 @@ async def test_the_command_line_prints_the_lines_and_exits_non_zero(
         )
         out, _ = await process.communicate()
         assert process.returncode == 2
-        assert [line.split(":")[0] for line in out.decode().splitlines()] == ["ok", "ok", "error", "ok"]
+        assert [line.split(":")[0] for line in out.decode().splitlines()] == ["ok", "ok", "ok", "error", "ok"]
+
+
+async def test_a_pbx_running_another_version_of_the_dialplan_fails_with_what_to_do(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service upgraded, the PBX not: the service's copy of the dialplan (here one with a line changed) is
+    not the one the sandbox's Asterisk has loaded."""
+    newer = tmp_path / "config"
+    (newer / "asterisk").mkdir(parents=True)
+    text = (SHIPPED / "extensions_dialer.conf").read_text(encoding="utf-8")
+    changed = text.replace("DialStatus: ANSWER", "DialStatus: ANSWERED", 1)
+    (newer / "asterisk" / "extensions_dialer.conf").write_text(changed, encoding="utf-8")
+    monkeypatch.setenv(ENV_CONFIG_DIR, str(newer))
+    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
+        config = write_config(tmp_path, sandbox, twilio, database_url)
+        code, lines = await checked(config)
+    assert code == 2
+    assert lines[2] == (
+        f"error: диалплан: на АТС extensions_dialer.conf версии {SHIPPED_VERSION}, у сервиса "
+        f"{dialplan_version(changed)}: скопируйте config/asterisk/extensions_dialer.conf на АТС (в /etc/asterisk) "
+        "и выполните «dialplan reload»"
+    )
