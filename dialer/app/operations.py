@@ -28,6 +28,7 @@ def add_operations(app: web.Application, rt: Runtime) -> None:
         holder=rt.worker.worker_id,
         events=rt.ami_events,
         held=lambda: len(rt.inbound.held),
+        dialplan=rt.dialplan.current if rt.dialplan is not None else dict,
         gates=rt.health.gates,
     )
     gather: metrics.Gather = report.series

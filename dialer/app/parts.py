@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 
+from dialer.ami.connection import AmiConnection
+from dialer.ami.dialplan import loaded_dialplan_version
 from dialer.ami.queue_pause import AmiQueuePauses
 from dialer.ami.several import SeveralTelephony
 from dialer.ami.telephony import AmiTelephony
@@ -13,6 +17,7 @@ from dialer.app.leadership import GatedLink, Leadership
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.callback_priority import AheadLog
 from dialer.core.clock import Clock
+from dialer.core.pbx_links import links_by_name
 from dialer.core.ports import PbxLink, Telephony
 from dialer.core.queue_pauses import QueuePauses
 from dialer.core.records import TaskKind
@@ -23,6 +28,7 @@ from dialer.engine.calls import CallDesk
 from dialer.engine.complaint_sms import COMPLAINT_SMS, SupervisorSms
 from dialer.engine.daily import DayJobs, retention_purge
 from dialer.engine.daylists import DayLists
+from dialer.engine.dialplan_watch import DialplanWatch
 from dialer.engine.dispatch import AdminDispatcher
 from dialer.engine.eventlog import EventLog
 from dialer.engine.health import Health
@@ -31,7 +37,7 @@ from dialer.engine.intake import Intake, installation_intake
 from dialer.engine.ivr import IvrFlow
 from dialer.engine.kos import KosSource
 from dialer.engine.machines import MachineWatch
-from dialer.engine.metrics import EventCount
+from dialer.engine.metrics import EventCount, pbx_name
 from dialer.engine.pacer import trunk_pacers
 from dialer.engine.pbx_gates import PbxGates
 from dialer.engine.popups import Popups
@@ -45,6 +51,7 @@ from dialer.engine.sms import SmsSender
 from dialer.engine.worker import DueWorker, outstanding_for
 from dialer.engine.worklists import DiarySource, OfferSource
 from dialer.personal_data import daily_purge
+from dialer.sandbox.asterisk_conf import shipped_dialplan_version
 from dialer.settings import Settings
 from dialer.sms.factory import build_gateway, status_callback_url
 from dialer.storage.held_calls import HELD_CALLS_FILE, HeldCallsFile
@@ -52,6 +59,8 @@ from dialer.storage.recordings import SqlRecordingStore
 from dialer.storage.repository import Storage
 from dialer.web.live import LiveHub, OpenPages
 from dialer.webhook import WebhookSender
+
+log = logging.getLogger("dialer.app")
 
 # The link to Asterisk and its telephony, given the intake: the AMI adapter (process.py `ami_pbx`) or a fake.
 Pbx = Callable[[Intake], tuple[PbxLink, Telephony]]
@@ -86,6 +95,7 @@ class Runtime:
     recordings: RecordingCollector
     ami_events: EventCount = field(default_factory=EventCount)  # counted by the link's sink (process.py)
     jump: QueueJump | None = None  # callbacks close to their deadline ahead of the queue
+    dialplan: DialplanWatch | None = None  # whether each PBX runs this service's dialplan
 
 
 def machine_watch(settings: Settings, clock: Clock, telephony: Telephony) -> MachineWatch | None:
@@ -124,6 +134,7 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         ring_listeners=[popups.feed],
     )
     link, telephony = pbx(intake)
+    dialplan = dialplan_watch(settings, link)
     connection = GatedLink(link, Leadership())
     jump = _queue_jump(settings, clock, intake, telephony, jump_changed)
     if jump is not None:
@@ -165,7 +176,27 @@ def build_runtime(settings: Settings, storage: Storage, clock: Clock, pbx: Pbx, 
         installation=installation,
     )
     connection.subscribe(on_up=recordings.link_up, on_down=recordings.link_down)
-    return _runtime(basics, storage, connection, worker, room_changed, popups, pages, recordings, jump, gates)
+    runtime = _runtime(
+        basics, storage, connection, worker, room_changed, popups, pages, recordings, jump, gates
+    )
+    return replace(runtime, dialplan=dialplan)
+
+
+def dialplan_watch(settings: Settings, link: PbxLink) -> DialplanWatch | None:
+    """Every node asks each PBX, at each link-up, which dialplan it runs (not only the leader: any node's
+    /metrics shows it). None where the service has no copy of its dialplan to compare with."""
+    try:
+        shipped = shipped_dialplan_version()
+    except OSError as err:
+        log.warning(
+            "no copy of extensions_dialer.conf beside the service (%s): its version is not checked", err
+        )
+        return None
+    watch = DialplanWatch(shipped)
+    for name, one in links_by_name(link, pbx_name(settings)).items():
+        if isinstance(one, AmiConnection):
+            one.subscribe(on_up=watch.hook(name, partial(loaded_dialplan_version, one)), on_down=_nothing)
+    return watch
 
 
 def pbx_gates(settings: Settings, telephony: Telephony) -> PbxGates | None:

@@ -24,10 +24,11 @@ from sqlalchemy.engine import make_url
 from twilio.rest import Client
 
 from dialer.cli.exits import EXIT_ERROR, EXIT_OK
-from dialer.core.dialplan_version import VERSION_CONTEXT, dialplan_version
+from dialer.core.dialplan_version import VERSION_CONTEXT
 from dialer.core.errors import DialerError, PeerFailed
 from dialer.core.privacy import scrub_phones
 from dialer.sandbox import Sandbox, SandboxError
+from dialer.sandbox.asterisk_conf import DIALER_DIALPLAN, shipped_dialplan_version
 from dialer.sandbox.layout import repo_config_dir
 from dialer.settings import AmiSettings, Settings, load_settings
 from dialer.settings.pbxes import unused_pbxes
@@ -98,17 +99,17 @@ async def check_ami(settings: Settings, pbx: AmiSettings | None = None) -> str:
         return f"{session.where}: вход выполнен ({session.banner})"
 
 
-DIALPLAN_FILE = "extensions_dialer.conf"
+DIALPLAN_FILE = DIALER_DIALPLAN
 _RELOAD = f"скопируйте config/asterisk/{DIALPLAN_FILE} на АТС (в /etc/asterisk) и выполните «dialplan reload»"
 
 
 async def check_dialplan(settings: Settings, pbx: AmiSettings | None = None) -> str:
     """That the PBX runs the dialplan this service came with (its version context, AMI ShowDialPlan)."""
-    shipped_file = repo_config_dir() / "asterisk" / DIALPLAN_FILE
     try:
-        shipped = dialplan_version(shipped_file.read_text(encoding="utf-8"))
+        shipped = shipped_dialplan_version()
     except OSError as err:
-        raise CheckFailed(f"нет файла {shipped_file} ({type(err).__name__}), не с чем сравнить") from None
+        missing = repo_config_dir() / "asterisk" / DIALPLAN_FILE
+        raise CheckFailed(f"нет файла {missing} ({type(err).__name__}), не с чем сравнить") from None
     async with _ami_session(settings, pbx) as session:
         answer, listed = await _listing(
             session, {"Action": "ShowDialPlan", "Context": VERSION_CONTEXT}, "ShowDialPlanComplete"

@@ -12,7 +12,7 @@ events are counted in memory where they enter the intake: nothing stores them.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from importlib import metadata
@@ -156,6 +156,7 @@ class MetricsReport:
     holder: str  # this process's name in the dialing lease
     events: EventCount
     held: Callable[[], int] = lambda: 0  # finished inbound calls not yet stored (the database away)
+    dialplan: Callable[[], Mapping[str, int]] = dict  # each PBX: 1 if it runs this service's dialplan, else 0
     gates: PbxGates | None = None  # with several Asterisks: whether each one's calls are reconciled
     _stored: tuple[float, list[Series]] | None = field(default=None, init=False)
 
@@ -202,6 +203,13 @@ class MetricsReport:
                 tuple(({"pbx": n}, c) for n, c in self.events.by_pbx.items())
                 if self.events.by_pbx
                 else ((pbx, self.events.received),),
+            ),
+            Series(
+                "dialplan_current",
+                "gauge",
+                "1 while the PBX runs this service's version of extensions_dialer.conf, 0 while another or none;"
+                " asked at each link-up.",
+                tuple(({"pbx": name}, current) for name, current in sorted(self.dialplan().items())),
             ),
             one("calls_in_flight", "gauge", "Outbound calls placed and not yet ended.", self.desk.in_flight),
             one(

@@ -14,9 +14,11 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from dialer.sandbox.layout import AMI_HOST, SandboxError, SandboxLayout
+from dialer.core.dialplan_version import dialplan_version
+from dialer.sandbox.layout import AMI_HOST, SandboxError, SandboxLayout, repo_config_dir
 
-SHIPPED_DIALPLAN = ("extensions_dialer.conf", "extensions_inbound.conf")
+DIALER_DIALPLAN = "extensions_dialer.conf"
+SHIPPED_DIALPLAN = (DIALER_DIALPLAN, "extensions_inbound.conf")
 SHIPPED_FILES = (*SHIPPED_DIALPLAN, "manager_dialer.conf", "queues_dialer.conf")
 # The trunk a real installation has too, shipped as a sample because its carrier's address is the clinic's own.
 TRUNK_SAMPLE = "pjsip_trunk.conf.sample"
@@ -363,3 +365,9 @@ def install_dir(etc: Path, files: Mapping[str, str], secret_files: tuple[str, ..
         shutil.rmtree(etc)
     staging.rename(etc)
     return changed
+
+
+def shipped_dialplan_version(config_dir: Path | None = None) -> str:
+    """The version of the service's own extensions_dialer.conf (core/dialplan_version.py); OSError without it."""
+    folder = config_dir or repo_config_dir()
+    return dialplan_version((folder / "asterisk" / DIALER_DIALPLAN).read_text(encoding="utf-8"))

@@ -90,6 +90,9 @@ async def test_the_key_series_follow_a_missed_call_and_its_callback(
         samples = await until(agrees, "the attempts in /metrics as in the database", timeout=15, every=1)
         assert value(samples, "dialer_ami_up", pbx=sandbox.host) == 1
         assert value(samples, "dialer_ami_reconciled", pbx=sandbox.host) == 1
+        assert (
+            value(samples, "dialer_dialplan_current", pbx=sandbox.host) == 1
+        )  # the sandbox runs the shipped one
         assert value(samples, "dialer_leader") == 1
         events = value(samples, "dialer_ami_events_received_total", pbx=sandbox.host)
         assert events is not None and events > events_before + 10  # a call in and a callback out: many events
@@ -145,3 +148,35 @@ async def test_a_service_whose_asterisk_is_down_is_live_but_not_ready(
     lines = (home.root / SERVICE_LOG).read_text(encoding="utf-8").splitlines()
     logged = [json.loads(line) for line in lines if line.startswith("{")]
     assert logged and all({"ts", "level", "logger", "message"} <= set(entry) for entry in logged)
+
+
+async def test_a_pbx_left_on_another_dialplan_is_named_in_the_log_and_in_metrics(
+    sandbox: SandboxHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service upgraded, the PBX not: the service's own copy of extensions_dialer.conf (here one with a line
+    changed) is not what the sandbox's Asterisk has loaded."""
+    shipped = Path(__file__).resolve().parents[2] / "config" / "asterisk" / "extensions_dialer.conf"
+    newer = tmp_path / "newer"
+    (newer / "asterisk").mkdir(parents=True)
+    text = shipped.read_text(encoding="utf-8")
+    (newer / "asterisk" / "extensions_dialer.conf").write_text(
+        text.replace("DialStatus: ANSWER", "DialStatus: ANSWERED", 1), encoding="utf-8"
+    )
+    monkeypatch.setenv("DIALER_ASTERISK_CONFIG_DIR", str(newer))
+    async with running_service(sandbox, tmp_path / "svc") as svc:
+        samples = await until(
+            lambda: scrape_when(svc.base, "dialer_dialplan_current"),
+            "the dialplan's check",
+            timeout=15,
+            every=0.5,
+        )
+        assert value(samples, "dialer_dialplan_current", pbx=sandbox.host) == 0
+        log_text = (svc.home.root / SERVICE_LOG).read_text(encoding="utf-8")
+        told = [line for line in log_text.splitlines() if "runs extensions_dialer.conf version" in line]
+        assert len(told) == 1, told
+        assert "copy the service's config/asterisk/extensions_dialer.conf" in told[0]
+
+
+async def scrape_when(base: str, name: str) -> Samples | None:
+    samples = await scrape(base)
+    return samples if samples.get(name) else None
