@@ -13,9 +13,43 @@ import pytest
 
 from bench.lib.carrier_numbers import FarEnd
 from tests.asterisk_plugin import SandboxHandle
-from tests.inbound_scenario import carrier_phone, running_service
+from tests.inbound_scenario import Service, carrier_phone, running_service
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
+
+
+async def killed_before_the_patient_answers(svc: Service, state: str, what: str) -> str:
+    """SIGKILL the service as soon as the callback's attempt is in `state`, check that the patient's answer came
+    after it, and wait for that answer on Asterisk; the attempt's id."""
+    (attempt,) = await svc.until(
+        lambda: svc.home.query("select attempt_id from attempts where state = ?", (state,)), 60, what
+    )
+    await svc.kill()
+    assert svc.home.query("select leg_status from attempts")[0]["leg_status"] is None, (
+        "the patient's answer was seen before the kill: the scenario did not happen"
+    )
+    attempt_id = str(attempt["attempt_id"])
+    await svc.ami.wait_for(
+        lambda f: (
+            f.get("UserEvent") == "DialerCallback"
+            and f.get("AttemptId") == attempt_id
+            and f.get("DialStatus") == "ANSWER"
+        ),
+        15,
+    )
+    return attempt_id
+
+
+async def reached_once(svc: Service, attempt_id: str) -> None:
+    """The task closed as answered, on that one attempt, its patient's leg answered."""
+    (task,) = await svc.until(
+        lambda: [t for t in svc.tasks() if t["state"] != "open"], 60, "the task to close"
+    )
+    assert (task["state"], task["close_reason"]) == ("contacted", "callback_answered")
+    attempts = svc.home.query("select attempt_id, leg_status, result from attempts")
+    assert [(a["attempt_id"], a["leg_status"], a["result"]) for a in attempts] == [
+        (attempt_id, "ANSWER", "answered")
+    ]
 
 
 @pytest.mark.parametrize("still_up", [True, False], ids=["up-at-restart", "over-at-restart"])
@@ -28,39 +62,14 @@ async def test_a_patient_who_answers_a_callback_while_no_service_follows_it_is_r
         await svc.set_global("SIM_TALK_admin1", "30" if still_up else "4")
         await svc.call_in("201", phone, patience=20, context="test-direct")
         # The administrator has picked up, so the patient's phone is about to ring: the service dies now.
-        (attempt,) = await svc.until(
-            lambda: svc.home.query("select attempt_id, leg_status from attempts where state = 'answered'"),
-            60,
-            "the administrator's pick-up",
-        )
-        await svc.kill()
-        assert svc.home.query("select leg_status from attempts")[0]["leg_status"] is None, (
-            "the patient's answer was seen before the kill: the scenario did not happen"
-        )
-        await svc.ami.wait_for(
-            lambda f: (
-                f.get("UserEvent") == "DialerCallback"
-                and f.get("AttemptId") == attempt["attempt_id"]
-                and f.get("DialStatus") == "ANSWER"
-            ),
-            15,
-        )
+        attempt_id = await killed_before_the_patient_answers(svc, "answered", "the administrator's pick-up")
         if not still_up:
-            await svc.hung_up(attempt["attempt_id"], timeout=15)
+            await svc.hung_up(attempt_id, timeout=15)
         await svc.restart()
         if still_up:
-            live = svc.ami.matching(
-                lambda f: f.get("Event") == "Hangup" and f.get("Uniqueid") == attempt["attempt_id"]
-            )
+            live = svc.ami.matching(lambda f: f.get("Event") == "Hangup" and f.get("Uniqueid") == attempt_id)
             assert not live, "the call ended before the service came back"
-        (task,) = await svc.until(
-            lambda: [t for t in svc.tasks() if t["state"] != "open"], 60, "the task to close"
-        )
-        assert (task["state"], task["close_reason"]) == ("contacted", "callback_answered")
-        attempts = svc.home.query("select attempt_id, leg_status, result from attempts")
-        assert [(a["attempt_id"], a["leg_status"], a["result"]) for a in attempts] == [
-            (attempt["attempt_id"], "ANSWER", "answered")
-        ]
+        await reached_once(svc, attempt_id)
     # Asterisk rang the patient once: one Dial from the administrator's leg to the trunk.
     dials = svc.ami.matching(
         lambda f: f.get("Event") == "DialBegin" and phone.lstrip("+") in f.get("DialString", "")
@@ -77,35 +86,12 @@ async def test_a_patient_who_answers_an_automatic_callback_while_no_service_foll
     phone = carrier_phone(FarEnd.PERSON, random.Random())
     async with running_service(sandbox, tmp_path, database_url=database_url, mode="auto") as svc:
         await svc.call_in("201", phone, patience=20, context="test-direct")
-        (attempt,) = await svc.until(
-            lambda: svc.home.query("select attempt_id from attempts where state = 'dialing'"),
-            60,
-            "the callback placed",
-        )
-        await svc.kill()
-        assert svc.home.query("select leg_status from attempts")[0]["leg_status"] is None, (
-            "the patient's answer was seen before the kill: the scenario did not happen"
-        )
-        await svc.ami.wait_for(
-            lambda f: (
-                f.get("UserEvent") == "DialerCallback"
-                and f.get("AttemptId") == attempt["attempt_id"]
-                and f.get("DialStatus") == "ANSWER"
-            ),
-            15,
-        )
+        attempt_id = await killed_before_the_patient_answers(svc, "dialing", "the callback placed")
         (channel,) = svc.ami.matching(
-            lambda f: f.get("Event") == "Newchannel" and f.get("Uniqueid") == attempt["attempt_id"]
+            lambda f: f.get("Event") == "Newchannel" and f.get("Uniqueid") == attempt_id
         )
         await svc.ami.send("Hangup", [("Channel", channel["Channel"])])  # the patient is gone meanwhile
-        await svc.hung_up(attempt["attempt_id"], timeout=15)
+        await svc.hung_up(attempt_id, timeout=15)
         await svc.restart()
-        (task,) = await svc.until(
-            lambda: [t for t in svc.tasks() if t["state"] != "open"], 60, "the task to close"
-        )
-        assert (task["state"], task["close_reason"]) == ("contacted", "callback_answered")
-        attempts = svc.home.query("select attempt_id, leg_status, result from attempts")
-        assert [(a["attempt_id"], a["leg_status"], a["result"]) for a in attempts] == [
-            (attempt["attempt_id"], "ANSWER", "answered")
-        ]
+        await reached_once(svc, attempt_id)
     assert not [m for m in svc.twilio.messages if m.to == phone]
