@@ -28,8 +28,8 @@ async def test_the_call_log_csv_follows_the_pages_filters_in_the_clinics_zone(
     tmp_path: Path, database_url: str
 ) -> None:
     async with clinic_chain(tmp_path, database_url=database_url) as chain:
-        ids = await seed_calls(chain)
         sup, now = chain.people["sup1"], chain.time.now()
+        ids = await seed_calls(chain, now)
         await SqlScoreStore(chain.rt.storage.engine).save(
             NewScore(
                 clinic_id="c1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -41,10 +41,12 @@ async def post_form(person: Person, chain: Chain, path: str, form: dict[str, str
         return r.status, r.headers.get("Location", ""), await r.text()
 
 
-async def seed_calls(chain: Chain) -> dict[str, int]:
+async def seed_calls(chain: Chain, now: datetime | None = None) -> dict[str, int]:
     """c1: op1's booked inbound call (recorded, 4 s), op1's short КОС refusal, optoken's long callback;
-    c2: one call of its own. Contact ids by name."""
-    engine, folder, now = chain.rt.storage.engine, chain.rt.settings.service.recordings_dir, chain.time.now()
+    c2: one call of its own; their times counted back from `now` (the chain's clock by default: a test that
+    checks the times passes the `now` it checks them against). Contact ids by name."""
+    engine, folder = chain.rt.storage.engine, chain.rt.settings.service.recordings_dir
+    now = now or chain.time.now()
     op1, other = chain.people["op1"].user_id, chain.people["optoken"].user_id
     phone = chain.phones["c1"]
     ids = {
