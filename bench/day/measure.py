@@ -139,10 +139,13 @@ def lost(
     tasks = {str(t["phone"]).lstrip("+"): t for t in run.tasks}
     logged = {str(c["caller"]).lstrip("+") for c in run.calls}
     contacted = {n for n, t in tasks.items() if t["state"] == "contacted" or t.get("contacted_at")}
+    # A callback whose patient picked up only after the run stopped the service (the drain's cap) was seen by
+    # no node: it is the run's end, not a loss.
+    answered_in_run = {n for n, times in answered.items() if any(t <= run.stopped for t in times)}
     return {
         "missed call without a callback task": len(missed - tasks.keys()),
         "answered call not in the journal": len(connected - logged),
-        "answered callback not recorded as contact": len((answered.keys() & tasks.keys()) - contacted),
+        "answered callback not recorded as contact": len((answered_in_run & tasks.keys()) - contacted),
     }
 
 

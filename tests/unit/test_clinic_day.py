@@ -50,10 +50,13 @@ def test_the_day_follows_the_hours_and_replays_from_its_seed() -> None:
 
 
 def _run(
-    events: list[dict[str, str]], carrier: list[dict[str, str]], tasks: list[dict[str, object]]
+    events: list[dict[str, str]],
+    carrier: list[dict[str, str]],
+    tasks: list[dict[str, object]],
+    stopped: float = 1.0,
 ) -> DayRun:
     return DayRun(
-        t0=0.0, stopped=1.0, offset_s=0.0, zone="UTC", events=[(0.0, e) for e in events],
+        t0=0.0, stopped=stopped, offset_s=0.0, zone="UTC", events=[(0.0, e) for e in events],
         carrier_events=[(0.0, e) for e in carrier], calls=[], tasks=tasks, attempts=[], killed_at=None,
         back_at=None, standby="", rss_growth_mb=0.0, rss_samples=0,
     )  # fmt: skip
@@ -128,3 +131,29 @@ def test_two_nodes_are_the_default_and_one_is_a_choice() -> None:
     assert parser().parse_args(["--nodes", "1"]).nodes == 1
     with pytest.raises(SystemExit):
         parser().parse_args(["--nodes", "3"])
+
+
+@pytest.mark.parametrize(("answered_at", "lost"), [(400.0, 1), (500.5, 0)])
+def test_a_callback_answered_but_not_recorded_is_lost_unless_it_was_answered_after_the_run_stopped(
+    answered_at: float, lost: int
+) -> None:
+    day = _small_day()
+    caller = day.traffic.callers[0]
+    carrier = [
+        {
+            "Event": "Newchannel",
+            "Uniqueid": "x1",
+            "Channel": "PJSIP/c-1",
+            "Exten": caller.digits,
+            "Timestamp": "398",
+        },
+        {
+            "Event": "Newstate",
+            "Channel": "PJSIP/c-1",
+            "ChannelStateDesc": "Up",
+            "Timestamp": str(answered_at),
+        },
+    ]
+    tasks: list[dict[str, object]] = [{"phone": "+" + caller.digits, "state": "open", "contacted_at": None}]
+    figures = day_figures(_run([], carrier, tasks, stopped=500.0), day, hour_loads(DAY_CALLS, 5, TALK_REAL))
+    assert figures.lost_detail["answered callback not recorded as contact"] == lost
