@@ -99,8 +99,9 @@ async def check_ami(settings: Settings, pbx: AmiSettings | None = None) -> str:
         return f"{session.where}: вход выполнен ({session.banner})"
 
 
-DIALPLAN_FILE = DIALER_DIALPLAN
-_RELOAD = f"скопируйте config/asterisk/{DIALPLAN_FILE} на АТС (в /etc/asterisk) и выполните «dialplan reload»"
+_RELOAD = (
+    f"скопируйте config/asterisk/{DIALER_DIALPLAN} на АТС (в /etc/asterisk) и выполните «dialplan reload»"
+)
 
 
 async def check_dialplan(settings: Settings, pbx: AmiSettings | None = None) -> str:
@@ -108,7 +109,7 @@ async def check_dialplan(settings: Settings, pbx: AmiSettings | None = None) -> 
     try:
         shipped = shipped_dialplan_version()
     except OSError as err:
-        missing = repo_config_dir() / "asterisk" / DIALPLAN_FILE
+        missing = repo_config_dir() / "asterisk" / DIALER_DIALPLAN
         raise CheckFailed(f"нет файла {missing} ({type(err).__name__}), не с чем сравнить") from None
     async with _ami_session(settings, pbx) as session:
         answer, listed = await _listing(
@@ -118,13 +119,15 @@ async def check_dialplan(settings: Settings, pbx: AmiSettings | None = None) -> 
         message = answer.get("Message", "без объяснения")
         if "find context" in message:
             raise CheckFailed(
-                f"на АТС нет {DIALPLAN_FILE} этой версии или новее (нет {VERSION_CONTEXT}): {_RELOAD}"
+                f"на АТС нет {DIALER_DIALPLAN} этой версии или новее (нет {VERSION_CONTEXT}): {_RELOAD}"
             )
         raise CheckFailed(f"АТС не показала диалплан: {message}")
     installed = next((e.get("AppData", "") for e in listed if e.get("Application") == "NoOp"), "")
     if installed != shipped:
-        raise CheckFailed(f"на АТС {DIALPLAN_FILE} версии {installed or '?'}, у сервиса {shipped}: {_RELOAD}")
-    return f"{DIALPLAN_FILE} версии {shipped}, как у сервиса"
+        raise CheckFailed(
+            f"на АТС {DIALER_DIALPLAN} версии {installed or '?'}, у сервиса {shipped}: {_RELOAD}"
+        )
+    return f"{DIALER_DIALPLAN} версии {shipped}, как у сервиса"
 
 
 @dataclass(frozen=True)
