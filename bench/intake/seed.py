@@ -13,6 +13,14 @@ from bench.campaign import CYRILLIC_CALLER_ID
 from bench.lib.clinic import ClinicTime
 from dialer.app import Runtime
 from dialer.campaigns.kinds import CampaignKind
+from dialer.core.followups import (
+    FinishTarget,
+    FollowUpWrite,
+    FreeSlot,
+    OpenAdminTask,
+    ScheduleDue,
+    SetVisitStatus,
+)
 from dialer.core.ids import AttemptId
 from dialer.core.outcomes import classify
 from dialer.core.records import (
@@ -22,12 +30,14 @@ from dialer.core.records import (
     AttemptState,
     DueTask,
     EventRow,
+    ReminderStatus,
     Settled,
     TaskKind,
 )
 from dialer.settings import Settings, parse_settings
+from dialer.storage.journal_schema import freed_slots
 from dialer.storage.repository import Storage
-from dialer.storage.schema import appointments, attempt_events, patients, targets
+from dialer.storage.schema import admin_tasks, appointments, attempt_events, due_tasks, patients, targets
 from dialer.storage.schema import attempts as attempts_table
 
 TRUNK = "sim"
@@ -214,9 +224,37 @@ async def warm_statements(storage: Storage, attempt_ids: Sequence[str]) -> None:
     async with storage.engine.begin() as conn:
         await conn.execute(delete(attempt_events).where(attempt_events.c.attempt_id.in_(ids)))
         await conn.execute(delete(attempts_table).where(attempts_table.c.attempt_id.in_(ids)))
+    await warm_follow_ups(storage, target, now)
     if storage.engine.dialect.name == "sqlite":
         # The seeding's pages written back to the file now, as a running service's earlier writes are: else
         # the checkpoint SQLite makes at the first commit past 1,000 pages in its WAL falls in the replay and
         # charges it with the seeding's write-back (about 6 ms of a replay of ~60).
         async with storage.engine.connect() as conn:
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+# Made up for the warm-up: no such targets or visit exist, so that its updates change nothing.
+_WARM_TARGETS = (10**9, 10**9 + 1)
+_WARM_VISIT = "warm-up"
+
+
+async def warm_follow_ups(storage: Storage, target: int, now: datetime) -> None:
+    """Warm the reminder flow's batch up the same way: its view read of one real target, and one write of every
+    kind for two made-up targets (runs of two rows), whose inserted rows are deleted again. On PostgreSQL a cold
+    statement costs a prepare round trip on the connection; a running service's pooled connections have them."""
+    await storage.reminders.follow_up_view([target])
+    writes: list[FollowUpWrite] = []
+    for made_up in _WARM_TARGETS:
+        due = DueTask(f"warm-up:{made_up}", CLINIC, TaskKind.DIAL, CampaignKind.REMINDERS, made_up, now)
+        writes += [
+            SetVisitStatus(made_up, CLINIC, _WARM_VISIT, ReminderStatus.CONFIRMED, "1", now),
+            OpenAdminTask(made_up, CLINIC, _WARM_VISIT, _WARM_VISIT, "warm-up", str(made_up), "", now),
+            FreeSlot(made_up, CLINIC, f"{_WARM_VISIT}:{made_up}", now),
+            ScheduleDue(due),
+            FinishTarget(made_up, CLINIC, _WARM_VISIT, ReminderStatus.CONFIRMED, "warm-up", now),
+        ]
+    await storage.reminders.write_follow_ups(writes)
+    async with storage.engine.begin() as conn:
+        await conn.execute(delete(admin_tasks).where(admin_tasks.c.subject_id == _WARM_VISIT))
+        await conn.execute(delete(freed_slots).where(freed_slots.c.appointment_id.like(f"{_WARM_VISIT}:%")))
+        await conn.execute(delete(due_tasks).where(due_tasks.c.target_id.in_(_WARM_TARGETS)))
