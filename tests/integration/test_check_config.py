@@ -215,3 +215,26 @@ async def test_a_pbx_running_another_version_of_the_dialplan_fails_with_what_to_
         f"{dialplan_version(changed)}: скопируйте config/asterisk/extensions_dialer.conf на АТС (в /etc/asterisk) "
         "и выполните «dialplan reload»"
     )
+
+
+async def test_a_pbx_whose_dialplan_is_older_than_the_version_context_fails_with_what_to_do(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
+    """An Asterisk still on an extensions_dialer.conf from before the file stated its version: Asterisk answers
+    ShowDialPlan that it cannot find the context. Here the sandbox's loaded dialplan loses that context (the
+    CLI's «dialplan remove context»), and gets it back by the reload the message asks for."""
+    assert "Removed context" in sandbox.rx("dialplan remove context dialer-dialplan-version")
+    try:
+        async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
+            config = write_config(tmp_path, sandbox, twilio, database_url)
+            code, lines = await checked(config)
+    finally:
+        sandbox.rx("dialplan reload")
+    assert code == 2
+    assert lines[2] == (
+        "error: диалплан: на АТС нет extensions_dialer.conf этой версии или новее (нет dialer-dialplan-version): "
+        "скопируйте config/asterisk/extensions_dialer.conf на АТС (в /etc/asterisk) и выполните «dialplan reload»"
+    )
+    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
+        code, lines = await checked(write_config(tmp_path, sandbox, twilio, database_url))
+    assert lines[2] == f"ok: диалплан: extensions_dialer.conf версии {SHIPPED_VERSION}, как у сервиса"
