@@ -35,7 +35,9 @@ alternating round by round; the table shows each variant's median.
                     committed and the campaign told, and every AstDB record forgotten.
   dialer full+flow  the same with the runtime's real ReminderFlow as the handler, timed until its work queue
                     is drained too (each patient's answer written, each target's next step planned,
-                    each visit a patient cancelled offered to the waiting list).
+                    each visit a patient cancelled offered to the waiting list). The flow's statements
+                    (its view read, a write of each kind) are run once before the clock starts, as the
+                    desk's are: a running service has them prepared on its connections.
 
   ... (postgresql)  the same on PostgreSQL (--database-url: a server where the bench may create and drop
                     databases; each replay gets a fresh one, dropped after it), the attempts' batches
