@@ -29,7 +29,7 @@ from dialer.core.records import DueState, TargetState
 from dialer.core.worklist_states import AdminTaskStatus
 from dialer.storage.attempts import ATTEMPT_ROW
 from dialer.storage.followups import ViewRows
-from dialer.storage.pgbatch import numbered
+from dialer.storage.pgbatch import numbered, text_columns
 from dialer.storage.schema import sms_messages
 
 Stamp = Callable[[datetime], str]
@@ -68,12 +68,55 @@ def write_follow_ups(conn: sqlite3.Connection, writes: Sequence[FollowUpWrite], 
 
 
 async def write_follow_ups_pg(conn: Any, writes: Sequence[FollowUpWrite]) -> None:
-    """The same on an asyncpg connection, each statement prepared once and sent with executemany."""
+    """The same on an asyncpg connection: an update of many rows as one statement over arrays (pgbatch.py), the
+    rest each prepared once and sent with executemany."""
     for sql, rows in statements(writes, lambda at: at):
-        await conn.executemany(_PG.setdefault(sql, numbered(sql)), rows)
+        in_one = _PG_IN_ONE.get(sql)
+        if in_one is not None and in_one.each_row_once(rows):
+            await conn.execute(in_one.sql, *text_columns(rows))
+        else:
+            await conn.executemany(_PG.setdefault(sql, numbered(sql)), rows)
 
 
 _PG: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class _InOne:
+    """A statement's PostgreSQL twin over unnested text arrays, and the fields that name the row it updates."""
+
+    sql: str
+    key: tuple[int, ...]
+
+    def each_row_once(self, rows: Sequence[tuple[object, ...]]) -> bool:
+        """Whether no row is named twice: one statement updates a row once, where a statement per row, in order,
+        lets the later one build on the earlier (the key's coalesce)."""
+        keys = {tuple(row[i] for i in self.key) for row in rows}
+        return len(keys) == len(rows)
+
+
+_VISIT_UNNESTED = "WHERE a.clinic_id = v.clinic_id AND a.appointment_id = v.appointment_id"
+_PG_IN_ONE = {
+    _SET_STATUS: _InOne(
+        "UPDATE appointments AS a SET reminder_status = coalesce(v.status, a.reminder_status),"
+        " reminder_digit = coalesce(v.digit, a.reminder_digit), updated_at = v.at::timestamptz"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"
+        f" AS v(status, digit, at, clinic_id, appointment_id) {_VISIT_UNNESTED}",
+        (3, 4),
+    ),
+    _FINAL_STATUS: _InOne(
+        "UPDATE appointments AS a SET reminder_status = v.status, updated_at = v.at::timestamptz"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+        f" AS v(status, at, clinic_id, appointment_id) {_VISIT_UNNESTED}",
+        (2, 3),
+    ),
+    _FINISH: _InOne(
+        f"UPDATE targets AS t SET state = '{TargetState.DONE.value}', stop_reason = v.reason,"
+        " updated_at = v.at::timestamptz FROM unnest($1::text[], $2::text[], $3::text[]) AS v(reason, at, target_id)"
+        " WHERE t.target_id = v.target_id::integer",
+        (2,),
+    ),
+}
 
 
 def statements(writes: Sequence[FollowUpWrite], stamp: Callable[[datetime], object]) -> list[Statement]:

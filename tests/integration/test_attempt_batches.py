@@ -48,13 +48,28 @@ def logged(attempt_id: str, seconds: float, kind: str, **fields: Any) -> EventRo
 
 
 # Every statement of a batch at least once: answers, digits, legs, ends (with and without a digit, of answered and
-# of dialing attempts), replayed facts for attempts already ended, a batch of log rows only, an empty batch.
+# of dialing attempts), an attempt twice in one batch, replayed facts for attempts already ended, a batch of log
+# rows only, an empty batch.
 BATCHES: list[tuple[AttemptBatch, list[EventRow]]] = [
     (
         AttemptBatch(
-            answered=[(IDS[0], at(1.5)), (IDS[1], at(2.000001).astimezone(UTC))],
-            digits=[(IDS[0], "1", Settled.CONFIRMED)],
-            legs=[(IDS[2], "BUSY", Settled.OPEN)],
+            # Twice in one batch: the first answer counts, the last key and the last leg stand.
+            answered=[
+                (IDS[0], at(1.5)),
+                (IDS[1], at(2.000001).astimezone(UTC)),
+                (IDS[3], at(2.5)),
+                (IDS[3], at(2.7)),
+            ],
+            digits=[
+                (IDS[0], "1", Settled.CONFIRMED),
+                (IDS[2], "4", Settled.OPEN),
+                (IDS[2], "7", Settled.OPEN),
+            ],
+            legs=[
+                (IDS[2], "BUSY", Settled.OPEN),
+                (IDS[4], "NOANSWER", Settled.OPEN),
+                (IDS[4], "BUSY", Settled.OPEN),
+            ],
         ),
         [
             logged(IDS[0], 0.25, "channel", detail="Local"),
@@ -69,6 +84,7 @@ BATCHES: list[tuple[AttemptBatch, list[EventRow]]] = [
                 end(IDS[1], 21.5, CallResult.ANSWERED, digit="5"),
                 end(IDS[2], 22, CallResult.BUSY),
                 end(IDS[4], 23, CallResult.NO_ANSWER),
+                end(IDS[4], 24, CallResult.BUSY),  # twice in one batch: the last stands
             ]
         ),
         [logged(IDS[0], 20, "ended", reason=16, cause=16), logged(IDS[2], 22, "ended", reason=3, cause=17)],
@@ -83,6 +99,20 @@ BATCHES: list[tuple[AttemptBatch, list[EventRow]]] = [
     (AttemptBatch(), [logged(IDS[3], 50, "note", detail="log rows only")]),
     (AttemptBatch(), []),
 ]
+
+
+# What BATCHES leave: (state, result, digit, settled, leg status) per attempt.
+STATES_AFTER = {
+    IDS[0]: (AttemptState.ENDED, CallResult.ANSWERED, "1", Settled.CONFIRMED, None),
+    IDS[1]: (AttemptState.ENDED, CallResult.ANSWERED, "5", Settled.OPEN, None),
+    IDS[2]: (AttemptState.ENDED, CallResult.BUSY, "7", Settled.OPEN, "BUSY"),
+    IDS[3]: (AttemptState.ENDED, CallResult.CONGESTION, "2", Settled.OPEN, None),
+    IDS[4]: (AttemptState.ENDED, CallResult.BUSY, None, Settled.OPEN, "BUSY"),
+}
+
+
+def states_of(history: list[AttemptRow]) -> dict[str, tuple[object, ...]]:
+    return {r.attempt_id: (r.state, r.result, r.digit, r.settled, r.leg_status) for r in history}
 
 
 async def open_storage(path: Path) -> Storage:
@@ -169,14 +199,8 @@ async def test_the_fast_path_stores_what_the_sqlalchemy_path_stores(
         ("ended", at(22)),
         ("note", at(50)),
     ]
-    states = {r.attempt_id: (r.state, r.result, r.digit, r.settled, r.leg_status) for r in history}
-    assert states == {
-        IDS[0]: (AttemptState.ENDED, CallResult.ANSWERED, "1", Settled.CONFIRMED, None),
-        IDS[1]: (AttemptState.ENDED, CallResult.ANSWERED, "5", Settled.OPEN, None),
-        IDS[2]: (AttemptState.ENDED, CallResult.BUSY, None, Settled.OPEN, "BUSY"),
-        IDS[3]: (AttemptState.ENDED, CallResult.CONGESTION, "2", Settled.OPEN, None),
-        IDS[4]: (AttemptState.ENDED, CallResult.NO_ANSWER, None, Settled.OPEN, None),
-    }
+    assert states_of(history) == STATES_AFTER
+    assert rows[3]["answered_at"] == at(2.5) and rows[4]["ended_at"] == at(24)
 
 
 async def test_a_writer_holding_the_database_is_waited_for(both: tuple[Storage, Storage]) -> None:

@@ -9,13 +9,21 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import insert
 
-from dialer.core.outcomes import CallResult
-from dialer.core.records import AttemptRow, AttemptState, Settled
+from dialer.core.records import AttemptRow, AttemptState
 from dialer.storage.attempts import SqlAttemptStore
 from dialer.storage.pgbatch import PgBatchWriter
 from dialer.storage.repository import Storage
 from dialer.storage.schema import targets
-from tests.integration.test_attempt_batches import BATCHES, CLINIC, IDS, T0, at, read_back
+from tests.integration.test_attempt_batches import (
+    BATCHES,
+    CLINIC,
+    IDS,
+    STATES_AFTER,
+    T0,
+    at,
+    read_back,
+    states_of,
+)
 from tests.postgres_plugin import PostgresCluster
 
 pytestmark = pytest.mark.pg
@@ -79,11 +87,5 @@ async def test_the_fast_path_stores_what_the_sqlalchemy_path_stores(both: tuple[
         ("ended", at(22)),
         ("note", at(50)),
     ]
-    states = {r.attempt_id: (r.state, r.result, r.digit, r.settled, r.leg_status) for r in history}
-    assert states == {
-        IDS[0]: (AttemptState.ENDED, CallResult.ANSWERED, "1", Settled.CONFIRMED, None),
-        IDS[1]: (AttemptState.ENDED, CallResult.ANSWERED, "5", Settled.OPEN, None),
-        IDS[2]: (AttemptState.ENDED, CallResult.BUSY, None, Settled.OPEN, "BUSY"),
-        IDS[3]: (AttemptState.ENDED, CallResult.CONGESTION, "2", Settled.OPEN, None),
-        IDS[4]: (AttemptState.ENDED, CallResult.NO_ANSWER, None, Settled.OPEN, None),
-    }
+    assert states_of(history) == STATES_AFTER
+    assert rows[3]["answered_at"] == at(2.5) and rows[4]["ended_at"] == at(24)

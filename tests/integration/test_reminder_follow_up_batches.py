@@ -23,10 +23,10 @@ from bench.intake.seed import CLINIC, TRUNK, phone_of, seed_db
 from bench.lib.clinic import ClinicTime
 from dialer.app import Runtime, open_runtime
 from dialer.core.facts import CallAnswered
-from dialer.core.followups import TargetView
+from dialer.core.followups import FinishTarget, SetVisitStatus, TargetView
 from dialer.core.ids import SmsKey
 from dialer.core.outcomes import classify
-from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, Settled
+from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, ReminderStatus, Settled
 from dialer.engine import reminders as reminder_engine
 from dialer.engine.reminders import ReminderFlow
 from dialer.settings import Settings, parse_settings
@@ -482,3 +482,26 @@ async def test_a_slot_nobody_waits_for_is_handed_over_and_not_kept(clinic: Clini
     await clinic.rt.reminders.slots_freed([(CLINIC, "B2")])  # type: ignore[misc]
     assert await clinic.rows("select * from freed_slots") == []
     assert await clinic.rows("select * from offers") == []
+
+
+async def test_writes_naming_one_visit_twice_in_a_run_build_on_each_other_as_one_by_one(
+    clinic: Clinic,
+) -> None:
+    """Two targets' keys on one appointment fall in one run of the batch (each target's first write). Written one
+    after the other, the second key keeps the status the first set (it sets none): on PostgreSQL such a run goes
+    row by row, not as one statement over unnested rows, which would apply only one of the two."""
+    at = clinic.rt.clock.now()
+    await clinic.rt.storage.reminders.write_follow_ups(
+        [
+            SetVisitStatus(1, CLINIC, "B1", ReminderStatus.CONFIRMED, "1", at),
+            SetVisitStatus(2, CLINIC, "B1", None, "3", at + timedelta(seconds=1)),
+            FinishTarget(3, CLINIC, "B3", ReminderStatus.NOT_REACHED, "no_answer", at),
+        ]
+    )
+    written = await clinic.written()
+    assert [a[:3] for a in written["appointments"]][:3] == [
+        ("B1", "confirmed", "3"),
+        ("B2", "pending", None),
+        ("B3", "not_reached", None),
+    ]
+    assert [t[:3] for t in written["targets"]][2] == (3, "done", "no_answer")
