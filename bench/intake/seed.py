@@ -225,6 +225,11 @@ async def warm_statements(storage: Storage, attempt_ids: Sequence[str]) -> None:
         await conn.execute(delete(attempt_events).where(attempt_events.c.attempt_id.in_(ids)))
         await conn.execute(delete(attempts_table).where(attempts_table.c.attempt_id.in_(ids)))
     await warm_follow_ups(storage, target, now)
+    if storage.engine.dialect.name == "postgresql":
+        # The seeded tables' statistics, as autovacuum gathers them within a minute of the seeding: without
+        # them the planner takes each table for nearly empty and joins the flow's 150 targets by nested loops.
+        async with storage.engine.connect() as conn:
+            await conn.execute(text("ANALYZE"))
     if storage.engine.dialect.name == "sqlite":
         # The seeding's pages written back to the file now, as a running service's earlier writes are: else
         # the checkpoint SQLite makes at the first commit past 1,000 pages in its WAL falls in the replay and
@@ -233,28 +238,31 @@ async def warm_statements(storage: Storage, attempt_ids: Sequence[str]) -> None:
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-# Made up for the warm-up: no such targets or visit exist, so that its updates change nothing.
+# Made up for the warm-up: no such targets or visits exist, so that its updates change nothing.
 _WARM_TARGETS = (10**9, 10**9 + 1)
 _WARM_VISIT = "warm-up"
 
 
 async def warm_follow_ups(storage: Storage, target: int, now: datetime) -> None:
     """Warm the reminder flow's batch up the same way: its view read of one real target, and one write of every
-    kind for two made-up targets (runs of two rows), whose inserted rows are deleted again. On PostgreSQL a cold
-    statement costs a prepare round trip on the connection; a running service's pooled connections have them."""
+    kind for two made-up targets, each with a visit of its own (a run of two rows that name two rows: the form a
+    batch takes), whose inserted rows are deleted again. On PostgreSQL a cold statement costs a prepare round
+    trip on the connection; a running service's pooled connections have them."""
     await storage.reminders.follow_up_view([target])
     writes: list[FollowUpWrite] = []
     for made_up in _WARM_TARGETS:
-        due = DueTask(f"warm-up:{made_up}", CLINIC, TaskKind.DIAL, CampaignKind.REMINDERS, made_up, now)
+        visit = f"{_WARM_VISIT}:{made_up}"
+        due = DueTask(f"{_WARM_VISIT}:{made_up}", CLINIC, TaskKind.DIAL, CampaignKind.REMINDERS, made_up, now)
         writes += [
-            SetVisitStatus(made_up, CLINIC, _WARM_VISIT, ReminderStatus.CONFIRMED, "1", now),
-            OpenAdminTask(made_up, CLINIC, _WARM_VISIT, _WARM_VISIT, "warm-up", str(made_up), "", now),
-            FreeSlot(made_up, CLINIC, f"{_WARM_VISIT}:{made_up}", now),
+            SetVisitStatus(made_up, CLINIC, visit, ReminderStatus.CONFIRMED, "1", now),
+            OpenAdminTask(made_up, CLINIC, visit, visit, _WARM_VISIT, str(made_up), "", now),
+            FreeSlot(made_up, CLINIC, visit, now),
             ScheduleDue(due),
-            FinishTarget(made_up, CLINIC, _WARM_VISIT, ReminderStatus.CONFIRMED, "warm-up", now),
+            FinishTarget(made_up, CLINIC, visit, ReminderStatus.CONFIRMED, _WARM_VISIT, now),
         ]
     await storage.reminders.write_follow_ups(writes)
+    made_up_visit = f"{_WARM_VISIT}:%"
     async with storage.engine.begin() as conn:
-        await conn.execute(delete(admin_tasks).where(admin_tasks.c.subject_id == _WARM_VISIT))
-        await conn.execute(delete(freed_slots).where(freed_slots.c.appointment_id.like(f"{_WARM_VISIT}:%")))
+        await conn.execute(delete(admin_tasks).where(admin_tasks.c.subject_id.like(made_up_visit)))
+        await conn.execute(delete(freed_slots).where(freed_slots.c.appointment_id.like(made_up_visit)))
         await conn.execute(delete(due_tasks).where(due_tasks.c.target_id.in_(_WARM_TARGETS)))
