@@ -140,8 +140,12 @@ class AmiTelephony:
 
 
 def parse_outcome(value: str) -> RecordedOutcome:
-    """Parse ``cause=16;stage=menu;digit=1`` as written by the dialplan's dialer-hangup handler."""
+    """Parse ``cause=16;stage=menu;digit=1;leg_cause=`` as written by the dialplan's dialer-hangup handler (a
+    record of an older dialplan has no leg_cause)."""
     fields = dict(part.partition("=")[::2] for part in value.split(";") if "=" in part)
     return RecordedOutcome(
-        cause=to_int(fields.get("cause")), stage=fields.get("stage", ""), digit=fields.get("digit", "")
+        cause=to_int(fields.get("cause")),
+        stage=fields.get("stage", ""),
+        digit=fields.get("digit", ""),
+        leg_cause=to_int(fields.get("leg_cause")),
     )

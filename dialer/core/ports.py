@@ -110,6 +110,7 @@ class RecordedOutcome:
     cause: int | None
     stage: str
     digit: str
+    leg_cause: int | None = None  # a callback's patient's channel's hangup cause (digit holds its DIALSTATUS)
 
 
 class TelephonyUnavailable(PeerFailed):

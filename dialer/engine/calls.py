@@ -46,6 +46,7 @@ from dialer.core.ports import (
 from dialer.core.privacy import mask_phone
 from dialer.core.records import AttemptBatch, AttemptEnd, AttemptRow, AttemptState, Settled
 from dialer.core.stores import AttemptStore
+from dialer.core.tracker import leg_status
 from dialer.engine.eventlog import EventLog
 from dialer.engine.intake import Intake
 from dialer.engine.loops import forever
@@ -76,10 +77,13 @@ def recorded_key(recorded: RecordedOutcome) -> str:
 
 
 def recorded_leg(recorded: RecordedOutcome) -> str:
-    """The second leg's status the hangup record holds (a callback's patient DIALSTATUS, a progressive call's
-    CONNECTED or DROPPED), or "" when it holds a key or nothing."""
+    """The second leg's status the hangup record holds (a callback's patient DIALSTATUS made exact by the patient's
+    hangup cause, as the live event is; a progressive call's CONNECTED or DROPPED), or "" when it holds a key or
+    nothing."""
     status = recorded.digit
-    return status if len(status) > 1 and status.isascii() and status.isalpha() and status.isupper() else ""
+    if len(status) > 1 and status.isascii() and status.isalpha() and status.isupper():
+        return leg_status(status, recorded.leg_cause)
+    return ""
 
 
 def recorded_facts(attempt: AttemptRow, recorded: RecordedOutcome, at: datetime) -> list[Fact]:

@@ -95,3 +95,39 @@ async def test_a_patient_who_answers_an_automatic_callback_while_no_service_foll
         await svc.restart()
         await reached_once(svc, attempt_id)
     assert not [m for m in svc.twilio.messages if m.to == phone]
+
+
+async def test_a_callback_to_an_unknown_number_refused_while_no_service_follows_it_is_not_rung_again(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
+    """The service dies while the administrator's phone rings; the administrator picks up, the carrier refuses
+    the patient's number (404) and the call ends, all before the service is back. The restarted service reads
+    the refusal and the patient's hangup cause from the hangup record: a wrong number, as when it follows the call
+    (test_callback_outcomes), not a patient to ring again, and no SMS to it."""
+    phone = carrier_phone(FarEnd.UNALLOCATED, random.Random())
+    async with running_service(sandbox, tmp_path, database_url=database_url) as svc:
+        await svc.admins(admin1="answer")  # rings 1 s, then picks up
+        await svc.call_in("201", phone, patience=20, context="test-direct")
+        (attempt,) = await svc.until(
+            lambda: svc.home.query("select attempt_id from attempts where state = 'dialing'"),
+            60,
+            "the callback",
+        )
+        await svc.kill()
+        attempt_id = str(attempt["attempt_id"])
+        assert svc.home.query("select state from attempts")[0]["state"] == "dialing", (
+            "the administrator's pick-up was seen before the kill: the scenario did not happen"
+        )
+        refused = await svc.ami.wait_for(
+            lambda f: f.get("UserEvent") == "DialerCallback" and f.get("AttemptId") == attempt_id, 15
+        )
+        assert refused.get("DialStatus") != "ANSWER"
+        await svc.hung_up(attempt_id, timeout=15)
+        await svc.restart()
+        (task,) = await svc.until(
+            lambda: [t for t in svc.tasks() if t["state"] != "open"], 60, "the task to end"
+        )
+        assert task["state"] == "not_reached"
+        attempts = svc.home.query("select attempt_id, leg_status from attempts order by n")
+        assert [(a["attempt_id"], a["leg_status"]) for a in attempts] == [(attempt_id, "UNALLOCATED")]
+    assert not [m for m in svc.twilio.messages if m.to == phone]
