@@ -201,17 +201,17 @@ def _digits(result: CallResult) -> list[str]:
 # digits, record).
 ANSWERED = ("Success", "4", "16", "16")
 EXPECTED: dict[str, tuple[tuple[str, str, str, str], list[str], str]] = {
-    "1": (ANSWERED, ["1"], "cause=16;stage=confirmed;digit=1"),
+    "1": (ANSWERED, ["1"], "cause=16;stage=confirmed;digit=1;leg_cause="),
     # Busy and congestion reach Asterisk on the patient's half only: the IVR half hangs up with cause 0.
-    "2": (("Failure", "5", "0", "17"), [], "cause=0;stage=;digit="),
-    "3": (("Failure", "3", "19", "19"), [], "cause=19;stage=;digit="),
-    "4": (("Failure", "8", "0", "34"), [], "cause=0;stage=;digit="),
-    "5": (ANSWERED, ["2"], "cause=16;stage=cancelled;digit=2"),
-    "6": (ANSWERED, ["3"], "cause=16;stage=queue;digit=3"),
+    "2": (("Failure", "5", "0", "17"), [], "cause=0;stage=;digit=;leg_cause="),
+    "3": (("Failure", "3", "19", "19"), [], "cause=19;stage=;digit=;leg_cause="),
+    "4": (("Failure", "8", "0", "34"), [], "cause=0;stage=;digit=;leg_cause="),
+    "5": (ANSWERED, ["2"], "cause=16;stage=cancelled;digit=2;leg_cause="),
+    "6": (ANSWERED, ["3"], "cause=16;stage=queue;digit=3;leg_cause="),
     # Hangs up 4 s after answering, while the IVR is still reading the date.
-    "7": (ANSWERED, [], "cause=16;stage=intro;digit="),
-    "8": (ANSWERED, ["9"], "cause=16;stage=no_digit;digit=9"),
-    "0": (("Failure", "0", "1", "1"), [], "cause=1;stage=;digit="),
+    "7": (ANSWERED, [], "cause=16;stage=intro;digit=;leg_cause="),
+    "8": (ANSWERED, ["9"], "cause=16;stage=no_digit;digit=9;leg_cause="),
+    "0": (("Failure", "0", "1", "1"), [], "cause=1;stage=;digit=;leg_cause="),
 }
 
 
@@ -240,16 +240,16 @@ def test_first_call_of_the_day_rings_out_then_the_patient_answers(calls: dict[st
     assert (first.originate["Response"], first.originate["Reason"]) == ("Failure", "3")
     assert first.ivr_hangup["Cause"] == "19"
     assert _digits(first) == []
-    assert first.record == "cause=19;stage=;digit="
+    assert first.record == "cause=19;stage=;digit=;leg_cause="
     assert (second.originate["Response"], second.originate["Reason"]) == ("Success", "4")
     assert _digits(second) == ["1"]
-    assert second.record == "cause=16;stage=confirmed;digit=1"
+    assert second.record == "cause=16;stage=confirmed;digit=1;leg_cause="
 
 
 def test_digit_three_reaches_the_reception_queue(calls: dict[str, list[CallResult]]) -> None:
     result = calls["c3"][0]
     assert _digits(result) == ["3"]
-    assert result.record == "cause=16;stage=queue;digit=3"
+    assert result.record == "cause=16;stage=queue;digit=3;leg_cause="
     events = [frame["Event"] for frame in result.queue_events]
     assert events[0] == "QueueCallerJoin"
     assert {"AgentCalled", "AgentConnect", "AgentComplete", "QueueCallerLeave"} <= set(events)
@@ -261,7 +261,7 @@ def test_the_carriers_people_confirm_and_cancel(calls: dict[str, list[CallResult
         result = calls[case][0]
         assert (result.originate["Response"], result.originate["Reason"]) == ("Success", "4"), case
         assert _digits(result) == [digit], case
-        assert result.record == f"cause=16;stage={stage};digit={digit}", case
+        assert result.record == f"cause=16;stage={stage};digit={digit};leg_cause=", case
 
 
 def test_a_confirm_call_ends_soon_after_the_key(calls: dict[str, list[CallResult]]) -> None:
@@ -322,7 +322,7 @@ def test_digit_three_with_nobody_to_answer_promises_a_call_back(
 ) -> None:
     result = calls["c3-empty"][0]
     assert _digits(result) == ["3"]
-    assert result.record == "cause=16;stage=queue;digit=3"
+    assert result.record == "cause=16;stage=queue;digit=3;leg_cause="
     # joinempty keeps the patient out of a queue where nobody can answer: no hold music, no QueueCallerJoin.
     assert result.queue_events == []
     assert _heard(sandbox, result)[-2:] == ["dialer/reminder-connecting", "dialer/reminder-callback"]
@@ -532,4 +532,4 @@ def test_a_key_read_but_not_yet_reported_is_reported_by_the_hangup_handler(sandb
     assert event["AttemptId"] == attempt
     # The UserEvent comes before the Hangup, where the service's tracker still follows the call.
     assert float(event["Timestamp"]) <= float(result.ivr_hangup["Timestamp"])
-    assert result.record == "cause=16;stage=intro;digit=2"
+    assert result.record == "cause=16;stage=intro;digit=2;leg_cause="
