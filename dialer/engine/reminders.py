@@ -205,6 +205,12 @@ class ReminderFlow(CampaignFlow):
         if target is None or not target.active:
             await self.due.finish(task.task_id, cancelled=True)
             return
+        if not target.consent_sms:
+            # Consent is read again at sending: the schedule may have come again without it since the plan.
+            log.info("reminder %s: the patient has no SMS consent now; the SMS is not sent", target.target_id)
+            await self.due.finish(task.task_id, cancelled=True)
+            await self.plan(target.target_id)
+            return
         clinic = self.settings.clinic(target.clinic_id)
         body = clinic_sms(self.settings.reminders.sms, clinic, target.visit_at)
         if await self.runner.send_sms(task, clinic_id=target.clinic_id, phone=target.phone, body=body):

@@ -505,3 +505,26 @@ async def test_writes_naming_one_visit_twice_in_a_run_build_on_each_other_as_one
         ("B3", "not_reached", None),
     ]
     assert [t[:3] for t in written["targets"]][2] == (3, "done", "no_answer")
+
+
+async def test_an_sms_planned_before_the_patient_withdrew_sms_consent_is_not_sent(clinic: Clinic) -> None:
+    """The fourth patient, not reached, is to be texted. Before the SMS is due the clinic's schedule comes again
+    with «согласие на смс: нет»: the SMS is not sent, not even recorded as skipped, and the reminder ends as not
+    reached."""
+    clinic.calls_finished()
+    await clinic.flow.follow_up_waiting()
+    await clinic.sql(
+        "UPDATE patients SET consent_sms = false WHERE patient_id ="
+        f" (SELECT patient_id FROM targets WHERE target_id = {CUT_TARGET})"
+    )
+    due = await clinic.rt.storage.due.claim_due(
+        clinic.rt.clock.now() + timedelta(days=1), dict.fromkeys(clinic.rt.worker.runners, 10), "w"
+    )
+    sms_task = SmsKey("reminders", CUT_TARGET, "not_reached").due_task_id
+    (task,) = [t for t in due if t.task_id == sms_task]
+    await clinic.flow.run_sms(task)
+    assert await clinic.rows(f"SELECT count(*) FROM sms_messages WHERE target_id = {CUT_TARGET}") == [(0,)]
+    assert await clinic.rows(f"SELECT state FROM due_tasks WHERE task_id = '{sms_task}'") == [("cancelled",)]
+    written = await clinic.written()
+    assert written["appointments"][CUT_TARGET - 1][1] == "not_reached"
+    assert written["targets"][CUT_TARGET - 1][1] == "done"
