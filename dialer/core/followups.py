@@ -10,7 +10,7 @@ texted twice.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import groupby
 from typing import Protocol
@@ -53,7 +53,8 @@ class ScheduleDue:
 
 @dataclass(frozen=True)
 class FinishTarget:
-    """The final reminder status, and no more calls about the target."""
+    """The final reminder status, and no more calls about the target; with the key pressed on the call that led
+    to it when the two are written as one (keys_into_finishes; None: the visit's key stays as it is)."""
 
     target_id: int
     clinic_id: str
@@ -61,6 +62,7 @@ class FinishTarget:
     status: ReminderStatus
     reason: str
     at: datetime
+    digit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,31 @@ def in_kind_runs(writes: Sequence[FollowUpWrite]) -> list[list[FollowUpWrite]]:
         ranked.append((rank, _KIND_ORDER[kind], i, write))
     ranked.sort(key=lambda r: (r[0], r[1], r[2]))
     return [list(run) for _, run in groupby((r[3] for r in ranked), key=type)]
+
+
+def keys_into_finishes(writes: Sequence[FollowUpWrite]) -> list[FollowUpWrite]:
+    """The writes with each visit's key folded into the finish that follows it: the visit's row is updated once,
+    not twice, and left as the two writes in order leave it (the final status overwrites the key's status, the
+    key stays). A burst of finished calls (a backlog read at once) brings most keys beside their call's finish.
+
+    Of two keys before one finish, the last is folded: the first stays, and the finish's key builds on it. Only
+    keys and finishes touch the visit's row, so the writes between them do not matter.
+    """
+    out: list[FollowUpWrite | None] = list(writes)
+    keys: dict[
+        tuple[str, str], tuple[int, SetVisitStatus]
+    ] = {}  # visit -> its last key not yet folded, its place
+    for i, write in enumerate(writes):
+        if isinstance(write, SetVisitStatus):
+            keys[(write.clinic_id, write.appointment_id)] = (i, write)
+        elif (
+            isinstance(write, FinishTarget)
+            and (found := keys.pop((write.clinic_id, write.appointment_id), None)) is not None
+        ):
+            k, key = found
+            digit = write.digit if write.digit is not None else key.digit
+            out[k], out[i] = None, replace(write, digit=digit)
+    return [w for w in out if w is not None]
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ class OneByOne:
             elif isinstance(write, ScheduleDue):
                 await self.due.schedule(write.task)
             elif isinstance(write, FinishTarget):
+                if write.digit is not None:
+                    await self.reminders.set_status(write.target_id, None, write.digit, write.at)
                 await self.reminders.finish(write.target_id, write.status, write.reason, write.at)
             elif isinstance(write, FreeSlot):
                 pass  # these stores keep no freed slots: the flow offers them from memory only

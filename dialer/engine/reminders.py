@@ -26,6 +26,7 @@ from dialer.core.followups import (
     ScheduleDue,
     SetVisitStatus,
     TargetView,
+    keys_into_finishes,
 )
 from dialer.core.ids import AttemptId, SmsKey
 from dialer.core.records import (
@@ -316,7 +317,7 @@ class ReminderFlow(CampaignFlow):
                 views[work.target_id] = self._decide_digit(view, work, work.digit, decided, work.at or now)
             elif view.target.active:
                 views[work.target_id] = self._decide_step(view, now, decided)
-        await self.follow_ups.write_follow_ups(decided.writes)
+        await self.follow_ups.write_follow_ups(keys_into_finishes(decided.writes))
         if decided.cancelled:
             self._freed.put_nowait(decided.cancelled)
         if decided.due:

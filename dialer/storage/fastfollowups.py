@@ -53,7 +53,8 @@ _DUE = (
     f" WHERE due_tasks.state IN ('{DueState.PENDING.value}', '{DueState.CANCELLED.value}')"
 )
 _FINAL_STATUS = (
-    "UPDATE appointments SET reminder_status = ?, updated_at = ? WHERE clinic_id = ? AND appointment_id = ?"
+    "UPDATE appointments SET reminder_status = ?, reminder_digit = coalesce(?, reminder_digit), updated_at = ?"
+    " WHERE clinic_id = ? AND appointment_id = ?"
 )
 _FINISH = f"UPDATE targets SET state = '{TargetState.DONE.value}', stop_reason = ?, updated_at = ? WHERE target_id = ?"
 
@@ -105,10 +106,11 @@ _PG_IN_ONE = {
         (3, 4),
     ),
     _FINAL_STATUS: _InOne(
-        "UPDATE appointments AS a SET reminder_status = v.status, updated_at = v.at::timestamptz"
-        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
-        f" AS v(status, at, clinic_id, appointment_id) {_VISIT_UNNESTED}",
-        (2, 3),
+        "UPDATE appointments AS a SET reminder_status = v.status,"
+        " reminder_digit = coalesce(v.digit, a.reminder_digit), updated_at = v.at::timestamptz"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"
+        f" AS v(status, digit, at, clinic_id, appointment_id) {_VISIT_UNNESTED}",
+        (3, 4),
     ),
     _FINISH: _InOne(
         f"UPDATE targets AS t SET state = '{TargetState.DONE.value}', stop_reason = v.reason,"
@@ -174,7 +176,7 @@ def _due(run: list[Any], stamp: Callable[[datetime], object]) -> list[Statement]
 def _finishes(run: list[Any], stamp: Callable[[datetime], object]) -> list[Statement]:
     writes: list[FinishTarget] = run
     statuses: list[tuple[object, ...]] = [
-        (w.status.value, stamp(w.at), w.clinic_id, w.appointment_id) for w in writes
+        (w.status.value, w.digit, stamp(w.at), w.clinic_id, w.appointment_id) for w in writes
     ]
     finishes: list[tuple[object, ...]] = [(w.reason, stamp(w.at), w.target_id) for w in writes]
     return [(_FINAL_STATUS, statuses), (_FINISH, finishes)]

@@ -47,7 +47,11 @@ _SET_STATUS = (
 _FINAL_STATUS = (
     update(appointments)
     .where(*_VISIT)
-    .values(reminder_status=bindparam("b_status"), updated_at=bindparam("b_at"))
+    .values(
+        reminder_status=bindparam("b_status"),
+        reminder_digit=func.coalesce(bindparam("b_digit"), appointments.c.reminder_digit),
+        updated_at=bindparam("b_at"),
+    )
 )
 _FINISH = (
     update(targets)
@@ -186,6 +190,7 @@ async def _finishes(conn: AsyncConnection, run: list[Any]) -> None:
                 "b_clinic": w.clinic_id,
                 "b_appointment": w.appointment_id,
                 "b_status": w.status.value,
+                "b_digit": w.digit,
                 "b_at": w.at,
             }
             for w in writes

@@ -3,8 +3,8 @@
 same batch written again after the cut is whole, and written once more after the worker has dialled and texted
 it plans no second call and no second SMS.
 
-The cut is the database's own: a trigger that refuses the batch's last row (the SMS of the fourth patient),
-so the transaction fails after six of its seven writes went through."""
+The cut is the database's own: a trigger that refuses the SMS of the fourth patient, so the transaction fails
+with the batch's admin task, freed slot and first due task already written in it."""
 
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ async def test_a_cut_batch_leaves_nothing_and_its_replay_dials_and_texts_no_one_
     clinic.calls_finished()
     with pytest.raises(Exception, match="the batch is cut here"):
         await clinic.flow.follow_up_waiting()
-    assert await clinic.written() == before  # not the first six writes either
+    assert await clinic.written() == before  # not the writes before the cut either
 
     # Started again: the same calls' follow-ups, now without the cut.
     await clinic.sql(*(("DROP TRIGGER cut",) if clinic.backend == "sqlite" else PG_MEND))

@@ -1,6 +1,7 @@
 """A batch of follow-ups is written in runs of one kind, as few as each target's own order allows: on
 PostgreSQL each run is a round trip. Each target's writes keep their order, but for its admin tasks and freed
-slots, whose rows nothing else touches; other targets' writes may pass."""
+slots, whose rows nothing else touches; other targets' writes may pass. A key its target's finish follows is
+written with the finish, leaving the visit as the two would."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from dialer.core.followups import (
     ScheduleDue,
     SetVisitStatus,
     in_kind_runs,
+    keys_into_finishes,
 )
 from dialer.core.records import DueTask, ReminderStatus, TaskKind
 
@@ -99,3 +101,64 @@ def test_every_write_is_kept_and_each_targets_own_order_too(
             if target_of(w) == target and type(w) in (SetVisitStatus, ScheduleDue, FinishTarget)
         ]
         assert [w for w in out if w in ordered] == ordered
+
+
+def no_key(target: int) -> SetVisitStatus:
+    return SetVisitStatus(target, "c1", f"B{target}", ReminderStatus.CALLING, None, AT)
+
+
+def test_a_key_its_finish_follows_is_written_with_the_finish() -> None:
+    writes: list[FollowUpWrite] = [key(1, "2"), admin_task(1), freed(1), key(2), finish(2), finish(1)]
+    assert keys_into_finishes(writes) == [
+        admin_task(1),
+        freed(1),
+        FinishTarget(2, "c1", "B2", ReminderStatus.CONFIRMED, "settled", AT, digit="1"),
+        FinishTarget(1, "c1", "B1", ReminderStatus.CONFIRMED, "settled", AT, digit="2"),
+    ]
+
+
+def test_of_two_keys_before_a_finish_the_last_is_written_with_it() -> None:
+    two_keys: list[FollowUpWrite] = [key(1, "1"), key(1, "3"), finish(1)]
+    assert keys_into_finishes(two_keys) == [
+        key(1, "1"),
+        FinishTarget(1, "c1", "B1", ReminderStatus.CONFIRMED, "settled", AT, digit="3"),
+    ]
+    assert keys_into_finishes([no_key(1), finish(1)]) == [finish(1)]
+
+
+Visits = dict[str, tuple[str | None, str | None]]  # appointment -> (reminder status, key)
+
+
+def visits_after(writes: Sequence[FollowUpWrite]) -> Visits:
+    """What the statements leave on the appointments, each write in the order given."""
+    visits: Visits = {}
+    for w in writes:
+        if isinstance(w, SetVisitStatus):
+            status, digit = visits.get(w.appointment_id, (None, None))
+            visits[w.appointment_id] = (w.status.value if w.status else status, w.digit or digit)
+        elif isinstance(w, FinishTarget):
+            _, digit = visits.get(w.appointment_id, (None, None))
+            visits[w.appointment_id] = (w.status.value, w.digit or digit)
+    return visits
+
+
+KEYS: tuple[Callable[[int], FollowUpWrite], ...] = (
+    *KINDS,
+    no_key,
+    lambda target: key(target, "3"),
+)
+
+
+@given(st.lists(st.tuples(st.sampled_from(KEYS), st.integers(min_value=1, max_value=4)), max_size=30))
+def test_folding_keys_into_finishes_leaves_every_visit_as_the_writes_one_by_one(
+    made: list[tuple[Callable[[int], FollowUpWrite], int]],
+) -> None:
+    writes = [make(target) for make, target in made]
+    folded = keys_into_finishes(writes)
+    assert visits_after(flat(in_kind_runs(folded))) == visits_after(writes)
+    assert [w for w in folded if not isinstance(w, (SetVisitStatus, FinishTarget))] == [
+        w for w in writes if not isinstance(w, (SetVisitStatus, FinishTarget))
+    ]
+    assert sum(isinstance(w, FinishTarget) for w in folded) == sum(
+        isinstance(w, FinishTarget) for w in writes
+    )
