@@ -123,9 +123,8 @@ def keys_into_finishes(writes: Sequence[FollowUpWrite]) -> list[FollowUpWrite]:
     keys and finishes touch the visit's row, so the writes between them do not matter.
     """
     out: list[FollowUpWrite | None] = list(writes)
-    keys: dict[
-        tuple[str, str], tuple[int, SetVisitStatus]
-    ] = {}  # visit -> its last key not yet folded, its place
+    # (clinic, appointment) -> the visit's last key not yet folded, and its place
+    keys: dict[tuple[str, str], tuple[int, SetVisitStatus]] = {}
     for i, write in enumerate(writes):
         if isinstance(write, SetVisitStatus):
             keys[(write.clinic_id, write.appointment_id)] = (i, write)

@@ -50,9 +50,8 @@ class SqliteBatchWriter:
         self.path = path
         self._stamp = stamp
         self._conn: sqlite3.Connection | None = None
-        self._loop_conn: sqlite3.Connection | None = (
-            None  # the reads', used from the event loop's thread only
-        )
+        # The reads' connection, used from the event loop's thread only.
+        self._loop_conn: sqlite3.Connection | None = None
         # Pool threads take turns on the one connection; a cancelled caller's transaction still runs to its end.
         self._lock = threading.Lock()
 
