@@ -50,8 +50,6 @@ class SqliteBatchWriter:
         self.path = path
         self._stamp = stamp
         self._conn: sqlite3.Connection | None = None
-        # The reads' connection, used from the event loop's thread only.
-        self._loop_conn: sqlite3.Connection | None = None
         # Pool threads take turns on the one connection; a cancelled caller's transaction still runs to its end.
         self._lock = threading.Lock()
 
@@ -79,27 +77,8 @@ class SqliteBatchWriter:
         return await asyncio.to_thread(self._transaction, work)
 
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Another store's reads on one snapshot of the database, on the event loop's own thread: during a burst
-        of AMI a thread handed the read gets the GIL only once the loop idles, so it would start after the
-        burst. The file is in WAL mode, where a reader does not wait for the writer; a read that would wait (a
-        checkpoint, a recovery after a crash) fails at once there and is read through a thread instead."""
-        try:
-            return self._read_here(work)
-        except sqlite3.OperationalError:
-            return await asyncio.to_thread(self._transaction, lambda conn, stamp: work(conn), "BEGIN")
-
-    def _read_here(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._loop_conn is None:
-            # No busy wait: the event loop must never sleep on a lock.
-            self._loop_conn = sqlite3.connect(
-                self.path, timeout=0, isolation_level=None, check_same_thread=False
-            )
-        conn = self._loop_conn
-        conn.execute("BEGIN")
-        try:
-            return work(conn)
-        finally:
-            conn.execute("COMMIT")
+        """Another store's reads, in one hand-off to a thread, on one snapshot of the database."""
+        return await asyncio.to_thread(self._transaction, lambda conn, stamp: work(conn), "BEGIN")
 
     def _apply(self, batch: AttemptBatch, log: Sequence[EventRow]) -> set[str]:
         return self._transaction(lambda conn, stamp: self._write(conn, batch, log))
@@ -164,7 +143,6 @@ class SqliteBatchWriter:
 
     def _close(self) -> None:
         with self._lock:
-            for conn in (self._conn, self._loop_conn):
-                if conn is not None:
-                    conn.close()
-            self._conn = self._loop_conn = None
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

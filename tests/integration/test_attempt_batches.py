@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -239,30 +238,3 @@ async def test_no_fast_path_where_a_second_connection_would_not_share_the_databa
         assert SqliteBatchWriter.for_engine(engine) is None
     finally:
         await engine.dispose()
-
-
-async def test_a_read_is_made_on_the_event_loop_and_one_that_would_wait_in_a_thread(tmp_path: Path) -> None:
-    """The fast path's reads run on the event loop's own thread, on a connection that never waits for a lock.
-    A read that fails there as SQLite fails a read that would wait ("database is locked") is made again in a
-    thread, where waiting is allowed."""
-    storage = await open_storage(tmp_path / "fast.db")
-    writer = storage.attempts.batches
-    assert isinstance(writer, SqliteBatchWriter)
-    loop_thread = threading.get_ident()
-    busy_on_the_loop = False
-
-    def read(conn: sqlite3.Connection) -> tuple[int, int]:
-        if busy_on_the_loop and threading.get_ident() == loop_thread:
-            raise sqlite3.OperationalError("database is locked")
-        (attempts_stored,) = conn.execute("SELECT count(*) FROM attempts").fetchone()
-        return attempts_stored, threading.get_ident()
-
-    try:
-        assert await writer.read(read) == (len(IDS), loop_thread)
-        busy_on_the_loop = True
-        stored, thread = await writer.read(read)
-        assert stored == len(IDS) and thread != loop_thread
-        busy_on_the_loop = False
-        assert await writer.read(read) == (len(IDS), loop_thread)
-    finally:
-        await storage.close()
