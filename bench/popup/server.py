@@ -92,6 +92,7 @@ class Server:
         self.stalls: list[tuple[float, float, bool]] = []
         self.gc_pauses: list[float] = []
         self._gc_start = 0.0
+        self.measured_from = 0.0  # perf_counter of the last reset: a lag sample begun before is the ramp's
         self.seq = 0
         self.id_base = int(time.time())
         self.perf0, self.wall0 = time.perf_counter(), time.time()
@@ -140,6 +141,7 @@ class Server:
 
     def reset_measures(self) -> None:
         """Forget what the ramp left in the measures: the phase counts from here."""
+        self.measured_from = time.perf_counter()
         self.lag.clear()
         self.stalls.clear()
         self.gc_pauses.clear()
@@ -172,6 +174,8 @@ class Server:
             t, c, g = time.perf_counter(), time.thread_time(), gc.get_stats()[2]["collections"]
             await asyncio.sleep(every)
             lag = time.perf_counter() - t - every
+            if t < self.measured_from:
+                continue  # this sleep began before the reset: what blocked it then is the bench's own setup
             self.lag.append(lag)
             if (
                 lag > 0.020
