@@ -4,7 +4,8 @@ The first attempt goes out as soon as an administrator of the clinic is free: th
 when they pick up the patient is dialled and bridged to them. When nobody is free and the clinic allows it,
 the patient is dialled first and, answering, waits at the head of the reception queue. A task closes on the
 first real contact: the callback answered, the patient calling in and being answered, or an administrator's
-own call to the number answered.
+own call to the number answered. A number whose patient said no to SMS (the schedule's «согласие на смс») gets
+the calls and no SMS.
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ class CallbackFlow(CampaignFlow):
         if (
             task.after_hours
             and await self.sms.store.get(sms_key(CampaignKind.CALLBACK, task.target_id, AFTER_HOURS)) is None
+            and not await self.tasks.declines_sms(task.clinic_id, task.phone)
         ):
             await self._schedule_sms(task, AFTER_HOURS, self.clock.now())
         await self.plan(task.target_id)
@@ -182,7 +184,7 @@ class CallbackFlow(CampaignFlow):
             calling_hours=clinic.calling_hours,
             windows=windows,
             may_call=True,
-            may_sms=True,
+            may_sms=not await self.tasks.declines_sms(task.clinic_id, task.phone),
             sms_done=sms_done,
             retry_when_no_digit=True,
             sms_when_not_reached=True,
@@ -346,6 +348,16 @@ class CallbackFlow(CampaignFlow):
         purpose = SmsKey.of_due_task(job.task_id).purpose
         if task is None or (purpose == NOT_REACHED and task.state is not TaskState.OPEN):
             await self.due.finish(job.task_id, cancelled=True)
+            return
+        if await self.tasks.declines_sms(task.clinic_id, task.phone):
+            # Read again at sending: a schedule imported since the plan may have brought the patient's «нет».
+            log.info(
+                "callback %s: the patient on this number has no SMS consent; the SMS is not sent",
+                task.task_id,
+            )
+            await self.due.finish(job.task_id, cancelled=True)
+            if purpose == NOT_REACHED:
+                await self.plan(job.target_id)
             return
         clinic = self.settings.clinic(task.clinic_id)
         template = self.policy.after_hours_sms if purpose == AFTER_HOURS else self.policy.not_reached_sms

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dialer.campaigns.kinds import CampaignKind
 from dialer.core.records import CallbackTask, CloseReason, InboundCallRow, MissTaken, TaskState
 from dialer.storage.inbound import record_call
-from dialer.storage.schema import callback_tasks, inbound_calls, targets
+from dialer.storage.schema import callback_tasks, inbound_calls, patients, targets
 from dialer.storage.targets import finish_target, target_row
 
 
@@ -122,6 +122,19 @@ class SqlCallbackStore:
                 await conn.execute(select(callback_tasks).where(callback_tasks.c.task_id == task_id))
             ).one()
         return MissTaken(task_from_row(stored), opened=row is None)
+
+    async def declines_sms(self, clinic_id: str, phone: str) -> bool:
+        async with self.engine.connect() as conn:
+            declined = await conn.execute(
+                select(patients.c.patient_id)
+                .where(
+                    patients.c.clinic_id == clinic_id,
+                    patients.c.phone == phone,
+                    patients.c.consent_sms.is_(False),
+                )
+                .limit(1)
+            )
+            return declined.first() is not None
 
     async def task(self, task_id: int) -> CallbackTask | None:
         return await self._task_where(callback_tasks.c.task_id == task_id)

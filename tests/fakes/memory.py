@@ -422,6 +422,7 @@ class MemoryCallbackStore:
         self.calls = calls
         self.tasks: dict[int, CallbackTask] = {}
         self._task_ids = itertools.count(1)
+        self.declining_sms: set[tuple[str, str]] = set()  # (clinic, phone) of patients who said no to SMS
 
     async def open_task(self, clinic_id: str, phone: str) -> CallbackTask | None:
         return next(
@@ -451,6 +452,9 @@ class MemoryCallbackStore:
         self.tasks[stored.task_id] = stored
         self.calls.calls[call.call_id] = replace(call, task_id=stored.task_id)
         return MissTaken(stored, opened=existing is None)
+
+    async def declines_sms(self, clinic_id: str, phone: str) -> bool:
+        return (clinic_id, phone) in self.declining_sms
 
     async def task(self, task_id: int) -> CallbackTask | None:
         return self.tasks.get(task_id)

@@ -14,6 +14,7 @@ from bench.lib.carrier_numbers import TRUNK_DIAL, FarEnd
 from bench.lib.clinic import ClinicTime
 from tests.asterisk_plugin import SandboxHandle
 from tests.inbound_scenario import carrier_phone, running_service
+from tests.support import appointments_csv
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
 
@@ -195,6 +196,54 @@ async def test_a_call_after_hours_gets_an_sms_at_once_and_a_deadline_from_openin
         message = await svc.until(lambda: [m for m in svc.twilio.messages if m.to == phone], 20, "the SMS")
         assert "нерабочее время" in message[0].body and f"{opening:%H:%M}" in message[0].body
         assert not svc.home.query("select * from attempts"), "nobody is called back before opening time"
+
+
+async def test_a_caller_on_file_who_said_no_to_sms_gets_no_after_hours_sms(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
+    clinic = ClinicTime.morning()
+    opening = (clinic.local_now() + timedelta(hours=2)).replace(second=0, microsecond=0)
+    hours = f'"пн-вс {opening:%H:%M}-{(opening + timedelta(minutes=30)):%H:%M}"'
+    rng = random.Random()
+    declined, stranger = carrier_phone(FarEnd.PERSON, rng), carrier_phone(FarEnd.PERSON, rng)
+    schedule = tmp_path / "schedule.csv"
+    schedule.write_text(  # a visit a month away: no reminder is due meanwhile
+        appointments_csv(
+            [
+                {
+                    "appointment_id": "7001",
+                    "clinic": "c1",
+                    "patient_name": "Пациент 7001",
+                    "phone": declined,
+                    "visit_date": f"{clinic.today + timedelta(days=30):%Y-%m-%d}",
+                    "visit_time": "10:30",
+                    "doctor": "Иванова Мария Петровна",
+                    "consent_sms": "нет",
+                }
+            ]
+        ),
+        encoding="utf-8",
+    )
+    async with running_service(sandbox, tmp_path, clinic, hours=hours, database_url=database_url) as svc:
+        imported = svc.home.run("import", "appointments", str(schedule))
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        await svc.admins(admin1="answer")
+        await svc.call_in("100", declined, patience=1)
+        await svc.call_in("100", stranger, patience=1)
+        tasks = await svc.until(lambda: len(svc.tasks()) == 2 and svc.tasks(), 20, "two tasks")
+        assert {t["phone"]: t["reason"] for t in tasks} == {declined: "after_hours", stranger: "after_hours"}
+        await svc.until(
+            lambda: [m for m in svc.twilio.messages if m.to == stranger], 20, "the stranger's SMS"
+        )
+        texted = svc.home.query("select target_id from sms_messages")
+        dial_planned = svc.home.query(
+            "select target_id from due_tasks where kind = 'dial' and campaign = 'callback'"
+        )
+        assert [m.to for m in svc.twilio.messages] == [stranger]
+    targets = {t["phone"]: t["target_id"] for t in tasks}
+    assert [r["target_id"] for r in texted] == [targets[stranger]]
+    # The caller who said no to SMS is still called back at opening.
+    assert {r["target_id"] for r in dial_planned} == set(targets.values())
 
 
 async def test_the_services_own_reminder_calls_make_no_task(

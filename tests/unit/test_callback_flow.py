@@ -15,6 +15,7 @@ import pytest
 
 from dialer.core.inbound import InboundAnswered, MissReason
 from dialer.core.outcomes import CallResult
+from dialer.core.ports import SmsError
 from dialer.core.queues import INUSE, NOT_INUSE
 from dialer.core.records import CallbackTask, CloseReason, DueTask, InboundCallRow, InboundSource, TaskState
 from dialer.core.sla import TaskStat, figures
@@ -291,6 +292,57 @@ async def test_an_after_hours_task_stored_just_before_a_crash_still_gets_its_one
     assert [s.sms.key for s in rig.gateway.sent] == [f"sms:callback:{t}:after_hours"]
     # The callback itself waits for the opening.
     assert [(c.at, c.request.attempt_id) for c in rig.asterisk.originates] == [(local(8), f"callback:{t}:1")]
+
+
+async def test_a_patient_who_said_no_to_sms_is_called_back_twice_and_not_texted() -> None:
+    rig = clinic("agent_first")
+    rig.asterisk.patient(PHONE, NO_ANSWER)
+    rig.callback_store.declining_sms.add((CLINIC, PHONE))  # «согласие на смс: нет» in the schedule
+    async with running(rig, tickers=True):
+        task = await missed_call(rig)
+        await rig.clock.run_until(local(12, 30))
+
+    t = task.target_id
+    assert [c.request.attempt_id for c in rig.asterisk.originates] == [f"callback:{t}:1", f"callback:{t}:2"]
+    assert rig.gateway.sent == []
+    done = rig.callback_store.tasks[task.task_id]
+    assert (done.state, done.close_reason) == (TaskState.NOT_REACHED.value, CloseReason.NOT_REACHED.value)
+    assert [r for r in rig.due.rows.values() if r.task.kind.value == "sms"] == []
+
+
+async def test_an_after_hours_caller_who_said_no_to_sms_gets_no_sms_and_is_called_back_at_opening() -> None:
+    rig = clinic("agent_first", start=local(7, 29, 59))
+    rig.asterisk.patient(PHONE, NO_ANSWER)
+    rig.callback_store.declining_sms.add((CLINIC, PHONE))
+    evening = local(21) - timedelta(days=1)
+    call, task = stored_before_a_crash(evening, after_hours=True)
+    taken = await rig.callback_store.record_miss(call, task, evening)
+    assert taken is not None
+    async with running(rig, tickers=True):
+        await rig.clock.run_until(local(8, 1))
+    t = taken.task.target_id
+    assert rig.gateway.sent == []
+    assert [(c.at, c.request.attempt_id) for c in rig.asterisk.originates] == [(local(8), f"callback:{t}:1")]
+
+
+async def test_an_sms_planned_before_the_patient_said_no_to_sms_is_not_sent() -> None:
+    rig = clinic("agent_first")
+    rig.asterisk.patient(PHONE, NO_ANSWER)
+    rig.gateway.refuse = SmsError("503 from the gateway", retryable=True)  # the SMS waits, planned
+    async with running(rig, tickers=True):
+        task = await missed_call(rig)
+        await rig.clock.run_until(local(12, 10))
+        (row,) = [r for r in rig.due.rows.values() if r.task.kind.value == "sms"]
+        assert row.state == "pending" and row.task.tries >= 1
+        rig.callback_store.declining_sms.add((CLINIC, PHONE))  # the schedule comes again with «нет»
+        rig.gateway.refuse = None
+        await rig.clock.run_until(local(12, 30))
+
+    assert rig.gateway.sent == []
+    assert row.state == "cancelled"
+    assert len(rig.asterisk.originates) == 2
+    done = rig.callback_store.tasks[task.task_id]
+    assert (done.state, done.close_reason) == (TaskState.NOT_REACHED.value, CloseReason.NOT_REACHED.value)
 
 
 async def test_a_callback_whose_first_planning_fails_is_planned_on_the_next_try(
