@@ -11,8 +11,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from dialer.core.clock import Clock, SystemClock
 from dialer.core.errors import PeerFailed
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -58,10 +60,48 @@ def create_engine(url: str) -> AsyncEngine:
         return engine
     # LIFO: the connection just returned is taken again, with its prepared statements (asyncpg keeps them per
     # connection), rather than each checkout going round the pool to one that has not seen them.
-    engine = create_async_engine(url, pool_pre_ping=True, pool_use_lifo=True, hide_parameters=True)
-    if engine.dialect.driver == "asyncpg":
-        event.listen(engine.sync_engine, "connect", asyncpg_types_learnt)
+    if parsed.get_driver_name() != "asyncpg":
+        return create_async_engine(url, pool_pre_ping=True, pool_use_lifo=True, hide_parameters=True)
+    engine = create_async_engine(url, pool_use_lifo=True, hide_parameters=True)
+    event.listen(engine.sync_engine, "connect", asyncpg_types_learnt)
+    links = IdleLinks(SystemClock())
+    event.listen(engine.sync_engine, "connect", links.note_returned)
+    event.listen(engine.sync_engine, "checkin", links.note_returned)
+    event.listen(engine.sync_engine, "checkout", links.refuse_dead_connection)
     return engine
+
+
+# SQLAlchemy's pre-ping costs three round trips on asyncpg (BEGIN, a query, ROLLBACK) at every checkout: on a busy
+# event loop each one waits its turn, and a pop-up's card is one statement. A connection the server closed (a
+# restart, a failover, an administrator's kill) is known to asyncpg as soon as the loop has read the close, so it
+# is refused for free; only one idle long enough for a firewall to have dropped it silently is pinged, once.
+IDLE_BEFORE_PING = 30.0  # seconds
+# A link cut without a close answers nothing: after this the pool opens a new connection instead.
+PING_TIMEOUT = 5.0  # seconds
+
+
+class IdleLinks:
+    """How long each pooled connection has lain idle, on the host's monotonic clock: a network link's idleness,
+    which no rehearsal's time bears on."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def note_returned(self, _dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = self.clock.monotonic()
+
+    def refuse_dead_connection(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        """Raising DisconnectionError makes the pool drop this connection and hand out another (a new one if need
+        be)."""
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this connection")
+        if self.clock.monotonic() - record.info.get("returned_at", 0.0) < IDLE_BEFORE_PING:
+            return
+        try:
+            dbapi_connection.run_async(lambda conn: conn.fetchrow(";", timeout=PING_TIMEOUT))
+        except Exception as error:  # whatever the dead link raises: the pool tries the next connection
+            raise DisconnectionError("an idle connection did not answer") from error
+        record.info["returned_at"] = self.clock.monotonic()
 
 
 # asyncpg asks the server how to decode a type it has no codec of its own for, once per connection, with a query

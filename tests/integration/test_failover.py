@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from tests.inbound_scenario import Service, carrier_phone, service_config
 from tests.operators import add_user, operators
 from tests.reminder_scenario import run_cli
 from tests.support import DialerHome, until, visits_csv
+from tests.tcp_line import TcpLine
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pg]
 
@@ -121,54 +122,6 @@ class Node:
         if self.process is not None and self.process.returncode is None:
             self.process.send_signal(signal.SIGKILL)
             await self.process.wait()
-
-
-@dataclass
-class TcpLine:
-    """A TCP forwarder on loopback in front of PostgreSQL, whose `cut` drops every connection and refuses new
-    ones: the node's network to the database is gone, while the node itself runs on."""
-
-    upstream_port: int
-    port: int = 0
-    cut_done: bool = False
-    _server: asyncio.Server | None = None
-    _writers: list[asyncio.StreamWriter] = field(default_factory=list)
-
-    async def start(self) -> TcpLine:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    def cut(self) -> None:
-        self.cut_done = True
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-
-    def mend(self) -> None:
-        """The network is back: new connections go through again."""
-        self.cut_done = False
-
-    async def stop(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.cut_done:
-            writer.transport.abort()
-            return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        self._writers += [writer, up_writer]
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError, OSError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.transport.abort()
-
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
 
 
 @dataclass
