@@ -2,6 +2,9 @@
 wrap-up. Cards follow the ring facts; a wrap-up is stored from the moment the call is answered, so a page
 reload or a second tab never loses it.
 
+Each call's facts are handled in order, and calls apart from one another: a card never waits for another
+call's wrap-up to be written, nor for a database hiccup met by another call.
+
 A card belongs to the clinic of its call (the dialer's own call: its attempt's; a patient's: the number they
 dialled, else the queue) and goes only to the users of that clinic whose phone rings, with that clinic's
 records only. A call of no known clinic goes only to users of every clinic."""
@@ -13,15 +16,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 
 from dialer.core.cards import CardMessage, CardState, CloseMessage, PatientCard, PopupMessage
 from dialer.core.clock import Clock
+from dialer.core.privacy import describe_error
 from dialer.core.records import WrapupRow, WrapupState
 from dialer.core.ringing import CallGone, PhoneAnswered, PhoneRinging, PhoneStopped, RingFact
 from dialer.core.staff import UserRow
 from dialer.core.stores import AttemptStore, CardStore, UserStore, WrapupStore
 from dialer.engine.inbound import e164_or_empty
-from dialer.engine.loops import consume, forever
+from dialer.engine.loops import forever
 from dialer.settings import Settings
 
 log = logging.getLogger("dialer.popups")
@@ -96,6 +101,9 @@ class Popups:
     _users: dict[int, UserRow] = field(default_factory=dict)
     _live: dict[int, dict[str, Card]] = field(default_factory=dict)
     _refreshed: float = -1e9
+    _calls: dict[str, asyncio.Task[None]] = field(
+        default_factory=dict
+    )  # call key -> its last fact's handling
 
     def feed(self, fact: RingFact) -> None:
         """Called from the intake, on the AMI protocol's path: only queue the fact."""
@@ -119,7 +127,26 @@ class Popups:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(forever("operators", self._refresh_turn, self.clock))
-            await consume("popups", self._queue, self.handle, self.clock)
+            while True:
+                fact = await self._queue.get()
+                key = fact.call_key
+                task = group.create_task(self._after(self._calls.get(key), fact))
+                self._calls[key] = task
+                task.add_done_callback(partial(self._forget, key))
+
+    def _forget(self, key: str, done: asyncio.Task[None]) -> None:
+        if self._calls.get(key) is done:
+            del self._calls[key]
+
+    async def _after(self, before: asyncio.Task[None] | None, fact: RingFact) -> None:
+        """Handle `fact` once the call's fact before it is handled. A fact that fails is logged and left: the
+        call's next fact (its answer, its end) is still handled."""
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            await self.handle(fact)
+        except Exception as error:
+            log.error("popups: a %s failed: %s", type(fact).__name__, describe_error(error))
 
     async def _refresh_turn(self) -> None:
         """Who has which phone: now, then every REFRESH_OPERATORS_SECONDS."""
