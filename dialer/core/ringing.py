@@ -37,6 +37,19 @@ class PhoneRinging:
 
 
 @dataclass(frozen=True, slots=True)
+class CallerWaiting:
+    """A caller joined a queue: no phone rings yet, but one will, and their card can be read meanwhile."""
+
+    call_key: str
+    caller: str
+    kind: str
+    queue: str
+    ref: str
+    at: datetime
+    did: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class PhoneAnswered:
     interface: str
     call_key: str
@@ -54,7 +67,7 @@ class PhoneStopped:
 
 @dataclass(frozen=True, slots=True)
 class CallGone:
-    """The call is over for everyone (its first channel hung up)."""
+    """The call is over for everyone (its first channel hung up): it rang a phone or waited in a queue."""
 
     call_key: str
     at: datetime
@@ -64,7 +77,7 @@ class CallGone:
 _KINDS = {"reminders": "reminder", "callback": "callback", "autocb": "callback"}
 
 MAX_DIDS = 10_000
-RingFact = PhoneRinging | PhoneAnswered | PhoneStopped | CallGone
+RingFact = CallerWaiting | PhoneRinging | PhoneAnswered | PhoneStopped | CallGone
 NO_FACTS: tuple[RingFact, ...] = ()
 
 
@@ -116,8 +129,9 @@ class RingTracker:
         if name == "QueueCallerJoin":
             # Known from the caller's joining, not only from AgentCalled: a member's Local/ channel may dial
             # the phone (DialBegin) before Asterisk has published the queue's AgentCalled for it.
-            self._note_queue(event)
-            return NO_FACTS
+            if not self._note_queue(event):
+                return NO_FACTS
+            return (self._waiting(event, now),)
         if name == "Newchannel":
             self._note_did(event)
             return self._our_admin_call(event, now)
@@ -134,17 +148,21 @@ class RingTracker:
         return NO_FACTS
 
     def channels(self) -> frozenset[str]:
-        """The channels this tracker follows now: each call's first channel, and each phone rung for it."""
-        return frozenset(key for key, _ in self._rings) | frozenset(self._by_dest)
+        """The channels this tracker follows now: each call's first channel (rung for, or waiting in a queue),
+        and each phone rung for it."""
+        return frozenset(key for key, _ in self._rings) | frozenset(self._queued) | frozenset(self._by_dest)
 
     def gone(self, dead: Collection[str], last_seen: datetime) -> tuple[RingFact, ...]:
         """After the AMI link came back: these channels are no longer on Asterisk (their Hangup was lost with
         the link). A call whose first channel is gone is over for everyone; a phone whose ringing channel is
         gone, unanswered, no longer rings."""
         facts: list[RingFact] = []
-        for call_key in sorted({key for key, _ in self._rings if key in dead}):
+        calls = {key for key, _ in self._rings if key in dead} | {key for key in self._queued if key in dead}
+        for call_key in sorted(calls):
             for key in [k for k in self._rings if k[0] == call_key]:
                 del self._rings[key]
+            self._queued.pop(call_key, None)
+            self._dids.pop(call_key, None)
             facts.append(CallGone(call_key, last_seen))
         for dest in [d for d in self._by_dest if d in dead]:
             call_key, interface = self._by_dest.pop(dest)
@@ -199,13 +217,28 @@ class RingTracker:
             del self._dids[next(iter(self._dids))]
         self._dids[call_key] = event.get("Exten", "")
 
-    def _note_queue(self, event: Event) -> None:
+    def _note_queue(self, event: Event) -> bool:
+        """Note the queue a call waits in; whether the call was not known to wait before."""
         call_key = event.get("Linkedid", "")
         if not call_key or call_key in self._queued:
-            return
+            return False
         if len(self._queued) >= MAX_DIDS:
             del self._queued[next(iter(self._queued))]
         self._queued[call_key] = event.get("Queue", "")
+        return True
+
+    def _waiting(self, event: Event, now: datetime) -> CallerWaiting:
+        call_key = event.get("Linkedid", "")
+        kind, ref = self._kind(call_key, "inbound")
+        return CallerWaiting(
+            call_key,
+            caller_number(event.get("CallerIDNum", "")),
+            kind,
+            event.get("Queue", ""),
+            ref,
+            event_time(event, now),
+            self._dids.get(call_key, ""),
+        )
 
     def _our_admin_call(self, event: Event, now: datetime) -> tuple[RingFact, ...]:
         uniqueid = event.get("Uniqueid", "")
@@ -281,10 +314,11 @@ class RingTracker:
         uniqueid = event.get("Uniqueid", "")
         call_key = event.get("Linkedid", "")
         self._by_dest.pop(uniqueid, None)
-        if uniqueid == call_key:
-            self._dids.pop(call_key, None)
-            self._queued.pop(call_key, None)
-        if uniqueid != call_key or not any(key == call_key for key, _ in self._rings):
+        if uniqueid != call_key:
+            return NO_FACTS
+        self._dids.pop(call_key, None)
+        waited = self._queued.pop(call_key, None) is not None
+        if not waited and not any(key == call_key for key, _ in self._rings):
             return NO_FACTS
         for key in [k for k in self._rings if k[0] == call_key]:
             del self._rings[key]

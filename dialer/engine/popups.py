@@ -5,6 +5,10 @@ reload or a second tab never loses it.
 Each call's facts are handled in order, and calls apart from one another: a card never waits for another
 call's wrap-up to be written, nor for a database hiccup met by another call.
 
+A caller's card is read while they wait in the queue (a greeting, an announcement, other callers before them),
+so the phone that rings shows it at once; a card read more than CARD_FRESH_SECONDS before the ring is read
+again.
+
 A card belongs to the clinic of its call (the dialer's own call: its attempt's; a patient's: the number they
 dialled, else the queue) and goes only to the users of that clinic whose phone rings, with that clinic's
 records only. A call of no known clinic goes only to users of every clinic."""
@@ -22,7 +26,14 @@ from dialer.core.cards import CardMessage, CardState, CloseMessage, PatientCard,
 from dialer.core.clock import Clock
 from dialer.core.privacy import describe_error
 from dialer.core.records import WrapupRow, WrapupState
-from dialer.core.ringing import CallGone, PhoneAnswered, PhoneRinging, PhoneStopped, RingFact
+from dialer.core.ringing import (
+    CallerWaiting,
+    CallGone,
+    PhoneAnswered,
+    PhoneRinging,
+    PhoneStopped,
+    RingFact,
+)
 from dialer.core.staff import UserRow
 from dialer.core.stores import AttemptStore, CardStore, UserStore, WrapupStore
 from dialer.engine.inbound import e164_or_empty
@@ -34,6 +45,8 @@ log = logging.getLogger("dialer.popups")
 Push = Callable[[int, PopupMessage], None]
 REFRESH_OPERATORS_SECONDS = 30.0
 UNKNOWN_PHONE_RECHECK_SECONDS = 2.0
+CARD_FRESH_SECONDS = 60.0
+MAX_READ_CARDS = 10_000  # calls whose end was never seen go first
 
 REASONS = {
     "inbound": "Входящий звонок",
@@ -53,6 +66,16 @@ OFFERS = {
     "diary": "Позвоните по комментарию в ежедневнике; договоритесь о записи или о новой дате звонка.",
     "offer": "Предложите освободившееся время; если не подходит — оставьте в листе ожидания.",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ReadCard:
+    """Who a call is from, as read for its card: the phone, the call's clinic and the patient's records."""
+
+    phone: str
+    clinic_id: str
+    patient: PatientCard | None
+    read_at: float  # the clock's monotonic seconds
 
 
 @dataclass
@@ -104,6 +127,7 @@ class Popups:
     _calls: dict[str, asyncio.Task[None]] = field(
         default_factory=dict
     )  # call key -> its last fact's handling
+    _read: dict[str, ReadCard] = field(default_factory=dict)  # call key -> its card, read ahead of the ring
 
     def feed(self, fact: RingFact) -> None:
         """Called from the intake, on the AMI protocol's path: only queue the fact."""
@@ -154,7 +178,9 @@ class Popups:
         await self.clock.sleep(REFRESH_OPERATORS_SECONDS)
 
     async def handle(self, fact: RingFact) -> None:
-        if isinstance(fact, PhoneRinging):
+        if isinstance(fact, CallerWaiting):
+            await self._read_ahead(fact)
+        elif isinstance(fact, PhoneRinging):
             await self._ringing(fact)
         elif isinstance(fact, PhoneAnswered):
             await self._answered(fact)
@@ -163,13 +189,39 @@ class Popups:
                 if self._live.get(user_id, {}).pop(fact.call_key, None) is not None:
                     self.push(user_id, _closed(fact.call_key))
         elif isinstance(fact, CallGone):
+            self._read.pop(fact.call_key, None)
             await self._gone(fact)
+
+    async def _read_ahead(self, fact: CallerWaiting) -> None:
+        """Read the waiting caller's card now, if any user could be shown it."""
+        phone, clinic_id = await self._caller(fact)
+        if any(user.holds(clinic_id) for user in self._users.values()):
+            await self._read_card(fact.call_key, phone, clinic_id)
+
+    async def _read_card(self, call_key: str, phone: str, clinic_id: str) -> ReadCard:
+        patient = await self.cards.card(phone, self.clock.now(), clinic_id or None) if phone else None
+        read = ReadCard(phone, clinic_id, patient, self.clock.monotonic())
+        self._read.pop(call_key, None)
+        if len(self._read) >= MAX_READ_CARDS:
+            del self._read[next(iter(self._read))]
+        self._read[call_key] = read
+        return read
+
+    async def _card_of(self, fact: PhoneRinging) -> ReadCard:
+        """The ringing call's card: read ahead while the caller waited, or by another phone rung for the same
+        call, if fresh; else read now."""
+        read = self._read.get(fact.call_key)
+        if read is not None and self.clock.monotonic() - read.read_at <= CARD_FRESH_SECONDS:
+            return read
+        phone, clinic_id = await self._caller(fact)
+        return await self._read_card(fact.call_key, phone, clinic_id)
 
     async def _ringing(self, fact: PhoneRinging) -> None:
         users = await self._users_of_phone(fact.interface)
         if not users:
             return
-        phone, clinic_id = await self._caller(fact)
+        read = await self._card_of(fact)
+        phone, clinic_id = read.phone, read.clinic_id
         # Only the users of the call's clinic get its card, even when a phone is shared across clinics.
         users = {u for u in users if u in self._users and self._users[u].holds(clinic_id)}
         if not users:
@@ -181,7 +233,6 @@ class Popups:
             )
             return
         now = self.clock.now()
-        patient = await self.cards.card(phone, now, clinic_id or None) if phone else None
         card = Card(
             fact.call_key,
             fact.interface,
@@ -189,7 +240,7 @@ class Popups:
             phone,
             CardState.RINGING,
             fact.at,
-            patient,
+            read.patient,
             clinic_id=clinic_id,
         )
         for user_id in users:
@@ -203,7 +254,7 @@ class Popups:
             users = self._by_interface.get(interface)
         return users
 
-    async def _caller(self, fact: PhoneRinging) -> tuple[str, str]:
+    async def _caller(self, fact: PhoneRinging | CallerWaiting) -> tuple[str, str]:
         """The phone and clinic a card shows: our own call's attempt, or the caller and the number dialled."""
         if fact.ref:
             attempt = await self.attempts.get(fact.ref)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from dialer.core.ringing import MAX_DIDS, CallGone, PhoneRinging, RingTracker
+from dialer.core.ringing import MAX_DIDS, CallerWaiting, CallGone, PhoneRinging, RingTracker
 from dialer.core.tracker import Event
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -83,3 +83,34 @@ def test_a_members_phone_dialled_before_the_queues_agent_called_still_rings_as_t
     (fact,) = rings.feed(dial, T0)
     assert isinstance(fact, PhoneRinging)
     assert (fact.interface, fact.kind, fact.queue, fact.did) == (PHONE, "inbound", "reception", "200")
+
+
+def joins(linkedid: str, uniqueid: str) -> Event:
+    return {
+        "Event": "QueueCallerJoin",
+        "Queue": "reception",
+        "Linkedid": linkedid,
+        "Uniqueid": uniqueid,
+        "CallerIDNum": "79161234567",
+    }
+
+
+def test_a_caller_joining_a_queue_is_waiting_once_and_gone_when_they_hang_up_before_any_ring() -> None:
+    rings = RingTracker(("clinic-inbound",))
+    rings.feed(newchannel("5.1", "5.1", "clinic-inbound", "200"), T0)
+    (waiting,) = rings.feed(joins("5.1", "5.2"), T0)
+    assert waiting == CallerWaiting("5.1", "79161234567", "inbound", "reception", "", T0, "200")
+    assert rings.feed(joins("5.1", "5.2"), T0) == ()  # joining again (another queue's turn) is no news
+    assert "5.1" in rings.channels()
+    assert rings.feed({"Event": "Hangup", "Uniqueid": "5.2", "Linkedid": "5.1"}, T0) == ()
+    (gone,) = rings.feed({"Event": "Hangup", "Uniqueid": "5.1", "Linkedid": "5.1"}, T0)
+    assert gone == CallGone("5.1", T0)
+    assert rings.channels() == frozenset()
+
+
+def test_a_waiting_caller_whose_channel_ended_while_the_link_was_down_is_gone() -> None:
+    rings = RingTracker(("clinic-inbound",))
+    rings.feed(joins("6.1", "6.2"), T0)
+    rings.feed(joins("7.1", "7.2"), T0)
+    assert rings.gone({"6.1"}, T0) == (CallGone("6.1", T0),)
+    assert rings.channels() == frozenset({"7.1"})

@@ -1,0 +1,84 @@
+"""A caller's card is read while they wait in the queue, so the administrator's phone shows it as it starts to
+ring; on a FakeClock with a fake Asterisk and the service's own SQLite storage (tests/engine_world.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from dialer.core.cards import PatientCard
+from dialer.core.clock import Clock
+from dialer.core.stores import CardStore
+from dialer.engine.popups import CARD_FRESH_SECONDS, REFRESH_OPERATORS_SECONDS
+from tests.engine_world import World, running_world, world_settings
+from tests.unit.test_inbound import Call
+from tests.unit.test_link_gap_service import cards, live, operator_watching
+
+
+@dataclass
+class CountedCards:
+    """The service's card store, noting the clock's time of every read."""
+
+    inner: CardStore
+    clock: Clock
+    reads: list[datetime] = field(default_factory=list)
+
+    async def card(self, phone: str, now: datetime, clinic_id: str | None = None) -> PatientCard:
+        self.reads.append(self.clock.now())
+        return await self.inner.card(phone, now, clinic_id)
+
+
+async def counted(world: World) -> CountedCards:
+    """Count the card reads from the pop-ups' next look at who has which phone on."""
+    await world.run_for(REFRESH_OPERATORS_SECONDS + 1)
+    store = CountedCards(world.rt.popups.cards, world.clock)
+    world.rt.popups.cards = store
+    return store
+
+
+async def test_the_card_is_read_while_the_caller_waits_and_the_ring_shows_it_without_another_read(
+    tmp_path: Path,
+) -> None:
+    call = Call(caller="79161110001")
+    async with running_world(tmp_path, world_settings(tmp_path)) as world:
+        _, pushed = await operator_watching(world, call)
+        store = await counted(world)
+        world.pbx.emit(*map(live, [*call.arrive(), *call.join()]))
+        await world.run_until(lambda: len(store.reads) == 1, "the card read while the caller waits")
+        read_at = store.reads[0]
+        await world.run_for(20)  # the caller hears the queue's announcement
+        world.pbx.emit(*map(live, call.ring_agent()))
+        await world.run_until(lambda: cards(pushed, call) == ["ringing"], "the ringing card")
+
+        assert store.reads == [read_at]
+        (message,) = pushed
+        assert message["type"] == "card" and message["phone"] == "+79161110001"
+
+
+async def test_a_caller_who_waited_long_has_the_card_read_again_when_a_phone_rings(tmp_path: Path) -> None:
+    call = Call(caller="79161110002")
+    async with running_world(tmp_path, world_settings(tmp_path)) as world:
+        _, pushed = await operator_watching(world, call)
+        store = await counted(world)
+        world.pbx.emit(*map(live, [*call.arrive(), *call.join()]))
+        await world.run_until(lambda: len(store.reads) == 1, "the card read while the caller waits")
+        await world.run_for(CARD_FRESH_SECONDS + 5)  # the administrator may have booked them a visit since
+        world.pbx.emit(*map(live, call.ring_agent()))
+        await world.run_until(lambda: cards(pushed, call) == ["ringing"], "the ringing card")
+
+        assert len(store.reads) == 2
+        assert store.reads[1] - store.reads[0] > timedelta(seconds=CARD_FRESH_SECONDS)
+
+
+async def test_a_call_for_no_user_of_this_service_is_not_read_ahead(tmp_path: Path) -> None:
+    call = Call(caller="79161110003")
+    async with running_world(tmp_path, world_settings(tmp_path)) as world:
+        store = await counted(world)  # nobody has a user here: no card can be shown to anyone
+        world.pbx.emit(*map(live, [*call.arrive(), *call.join()]))
+        await world.run_until(
+            lambda: world.rt.intake.inbound is not None and world.rt.intake.inbound.live_calls == 1,
+            "the call followed",
+        )
+        await world.run_for(5)
+        assert store.reads == []
