@@ -38,7 +38,8 @@ class PhoneRinging:
 
 @dataclass(frozen=True, slots=True)
 class CallerWaiting:
-    """A caller joined a queue: no phone rings yet, but one will, and their card can be read meanwhile."""
+    """A caller is on the line and no phone rings for them yet: they arrived from outside (and hear the
+    greeting), or joined a queue. A phone may ring soon, and their card can be read meanwhile."""
 
     call_key: str
     caller: str
@@ -133,8 +134,9 @@ class RingTracker:
                 return NO_FACTS
             return (self._waiting(event, now),)
         if name == "Newchannel":
-            self._note_did(event)
-            return self._our_admin_call(event, now)
+            arrived = self._note_did(event)
+            ours = self._our_admin_call(event, now)
+            return ours if ours or not arrived else (self._waiting(event, now),)
         if name == "DialBegin":
             return self._direct(event, now)
         if name == "AgentConnect":
@@ -148,16 +150,18 @@ class RingTracker:
         return NO_FACTS
 
     def channels(self) -> frozenset[str]:
-        """The channels this tracker follows now: each call's first channel (rung for, or waiting in a queue),
-        and each phone rung for it."""
-        return frozenset(key for key, _ in self._rings) | frozenset(self._queued) | frozenset(self._by_dest)
+        """The channels this tracker follows now: each call's first channel (arrived from outside, waiting
+        in a queue, or rung for), and each phone rung for it."""
+        calls = frozenset(key for key, _ in self._rings) | frozenset(self._dids) | frozenset(self._queued)
+        return calls | frozenset(self._by_dest)
 
     def gone(self, dead: Collection[str], last_seen: datetime) -> tuple[RingFact, ...]:
         """After the AMI link came back: these channels are no longer on Asterisk (their Hangup was lost with
         the link). A call whose first channel is gone is over for everyone; a phone whose ringing channel is
         gone, unanswered, no longer rings."""
         facts: list[RingFact] = []
-        calls = {key for key, _ in self._rings if key in dead} | {key for key in self._queued if key in dead}
+        calls = {key for key, _ in self._rings} | set(self._dids) | set(self._queued)
+        calls &= set(dead)
         for call_key in sorted(calls):
             for key in [k for k in self._rings if k[0] == call_key]:
                 del self._rings[key]
@@ -202,9 +206,10 @@ class RingTracker:
             ),
         )
 
-    def _note_did(self, event: Event) -> None:
+    def _note_did(self, event: Event) -> bool:
         """A call's first channel created in an inbound context: its extension is the number dialled, which
-        tells the clinic the call is for (one Asterisk may answer several clinics' numbers)."""
+        tells the clinic the call is for (one Asterisk may answer several clinics' numbers). Whether this is
+        such a channel."""
         call_key = event.get("Linkedid", "")
         if (
             not call_key
@@ -212,10 +217,11 @@ class RingTracker:
             or event.get("Context", "") not in self.inbound_contexts
             or not arrives(event)  # a leg dialled out over the trunk, created in its inbound context
         ):
-            return
+            return False
         if len(self._dids) >= MAX_DIDS:  # calls whose end was never seen (a lost link) go first
             del self._dids[next(iter(self._dids))]
         self._dids[call_key] = event.get("Exten", "")
+        return True
 
     def _note_queue(self, event: Event) -> bool:
         """Note the queue a call waits in; whether the call was not known to wait before."""
@@ -316,9 +322,9 @@ class RingTracker:
         self._by_dest.pop(uniqueid, None)
         if uniqueid != call_key:
             return NO_FACTS
-        self._dids.pop(call_key, None)
+        arrived = self._dids.pop(call_key, None) is not None
         waited = self._queued.pop(call_key, None) is not None
-        if not waited and not any(key == call_key for key, _ in self._rings):
+        if not arrived and not waited and not any(key == call_key for key, _ in self._rings):
             return NO_FACTS
         for key in [k for k in self._rings if k[0] == call_key]:
             del self._rings[key]

@@ -5,9 +5,9 @@ reload or a second tab never loses it.
 Each call's facts are handled in order, and calls apart from one another: a card never waits for another
 call's wrap-up to be written, nor for a database hiccup met by another call.
 
-A caller's card is read while they wait in the queue (a greeting, an announcement, other callers before them),
-so the phone that rings shows it at once; a card read more than CARD_FRESH_SECONDS before the ring is read
-again.
+A caller's card is read while they wait for a phone to ring (the greeting, the queue's announcement, the callers
+before them), so the phone that rings shows it at once. It is read again at the ring when it is more than
+CARD_FRESH_SECONDS old or the queue turned out to be another clinic's than the number dialled.
 
 A card belongs to the clinic of its call (the dialer's own call: its attempt's; a patient's: the number they
 dialled, else the queue) and goes only to the users of that clinic whose phone rings, with that clinic's
@@ -193,10 +193,19 @@ class Popups:
             await self._gone(fact)
 
     async def _read_ahead(self, fact: CallerWaiting) -> None:
-        """Read the waiting caller's card now, if any user could be shown it."""
+        """Read the waiting caller's card now, if it shows a number any user could be shown; once per call,
+        unless the queue they joined tells another clinic than the number they dialled."""
         phone, clinic_id = await self._caller(fact)
-        if any(user.holds(clinic_id) for user in self._users.values()):
+        if not phone or not any(user.holds(clinic_id) for user in self._users.values()):
+            return
+        if self._fresh(fact.call_key, phone, clinic_id) is None:
             await self._read_card(fact.call_key, phone, clinic_id)
+
+    def _fresh(self, call_key: str, phone: str, clinic_id: str) -> ReadCard | None:
+        read = self._read.get(call_key)
+        if read is None or (read.phone, read.clinic_id) != (phone, clinic_id):
+            return None
+        return read if self.clock.monotonic() - read.read_at <= CARD_FRESH_SECONDS else None
 
     async def _read_card(self, call_key: str, phone: str, clinic_id: str) -> ReadCard:
         patient = await self.cards.card(phone, self.clock.now(), clinic_id or None) if phone else None
@@ -209,12 +218,10 @@ class Popups:
 
     async def _card_of(self, fact: PhoneRinging) -> ReadCard:
         """The ringing call's card: read ahead while the caller waited, or by another phone rung for the same
-        call, if fresh; else read now."""
-        read = self._read.get(fact.call_key)
-        if read is not None and self.clock.monotonic() - read.read_at <= CARD_FRESH_SECONDS:
-            return read
+        call, if fresh and of the same number and clinic; else read now."""
         phone, clinic_id = await self._caller(fact)
-        return await self._read_card(fact.call_key, phone, clinic_id)
+        read = self._fresh(fact.call_key, phone, clinic_id)
+        return read if read is not None else await self._read_card(fact.call_key, phone, clinic_id)
 
     async def _ringing(self, fact: PhoneRinging) -> None:
         users = await self._users_of_phone(fact.interface)

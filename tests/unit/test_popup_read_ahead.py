@@ -82,3 +82,20 @@ async def test_a_call_for_no_user_of_this_service_is_not_read_ahead(tmp_path: Pa
         )
         await world.run_for(5)
         assert store.reads == []
+
+
+async def test_a_caller_whose_number_shows_on_arrival_is_read_during_the_greeting_once(
+    tmp_path: Path,
+) -> None:
+    """A carrier's call shows the caller's number on its first channel: the card is read while the greeting
+    plays, and the queue's free administrator is rung at once after it."""
+    call = Call(caller="79161110004")
+    async with running_world(tmp_path, world_settings(tmp_path)) as world:
+        _, pushed = await operator_watching(world, call)
+        store = await counted(world)
+        world.pbx.emit(live(call.leg(1, 0, "Newchannel")))
+        await world.run_until(lambda: len(store.reads) == 1, "the card read during the greeting")
+        world.pbx.emit(*map(live, [call.leg(2, 0, "Newchannel"), *call.join(), *call.ring_agent()]))
+        await world.run_until(lambda: cards(pushed, call) == ["ringing"], "the ringing card")
+
+        assert len(store.reads) == 1

@@ -114,3 +114,13 @@ def test_a_waiting_caller_whose_channel_ended_while_the_link_was_down_is_gone() 
     rings.feed(joins("7.1", "7.2"), T0)
     assert rings.gone({"6.1"}, T0) == (CallGone("6.1", T0),)
     assert rings.channels() == frozenset({"7.1"})
+
+
+def test_a_caller_arriving_from_outside_is_waiting_and_gone_at_their_hangup_even_if_nothing_rang() -> None:
+    rings = RingTracker(("clinic-inbound",))
+    (waiting,) = rings.feed(newchannel("8.1", "8.1", "clinic-inbound", "200"), T0)
+    assert waiting == CallerWaiting("8.1", "79161234567", "inbound", "", "", T0, "200")
+    assert rings.feed(newchannel("8.2", "8.1", "clinic-inbound", "s"), T0) == ()  # a later leg
+    assert rings.feed(newchannel("9.1", "9.1", "from-internal", "101"), T0) == ()  # staff's own call
+    (gone,) = rings.feed({"Event": "Hangup", "Uniqueid": "8.1", "Linkedid": "8.1"}, T0)
+    assert gone == CallGone("8.1", T0)
