@@ -68,7 +68,8 @@ class PhoneStopped:
 
 @dataclass(frozen=True, slots=True)
 class CallGone:
-    """The call is over for everyone (its first channel hung up): it rang a phone or waited in a queue."""
+    """The call is over for everyone (its first channel hung up): it arrived from outside, waited in a queue
+    or rang a phone."""
 
     call_key: str
     at: datetime
