@@ -160,7 +160,7 @@ async def run_phase(
             background.started - calls0,
         )
         lag, pauses, lookups = list(server.lag), list(server.gc_pauses), list(server.lookups)
-        stalls = list(server.stalls)
+        stalls, connects = list(server.stalls), server.connects
         result = await close_clients(proc)
         stop_lag.set()
     await lagging
@@ -185,4 +185,5 @@ async def run_phase(
         ready["login_s"],
         login_lag,
         stalls,
+        connects,
     )

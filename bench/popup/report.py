@@ -81,6 +81,7 @@ def report_push(push: Phase) -> None:
     print(
         f"    card lookup        {latency_ms(push.lookups)}   (SqlCardStore.card, every lookup of the phase)"
     )
+    print(f"    database connections opened by the pool during the phase: {push.connects}")
     print(f"    pushed -> client   {latency_ms(to_client)}   (outbox, writer task, TCP, client loop)")
     late = [p.t0 - p.due for p in measured if p.t0]
     print(f"    (timer lateness before data_received: {latency_ms(late)}; not counted above)")

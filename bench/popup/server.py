@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event
+
 from bench.lib.standin import StandIn, open_session
 from bench.web_ami import InboundCall, Timeline
 from bench.webdb.volume import (
@@ -61,6 +63,7 @@ class Phase:
     login_s: float = 0.0
     login_lag: list[float] = field(default_factory=list)
     stalls: list[tuple[float, float, bool]] = field(default_factory=list)
+    connects: int = 0  # database connections the pool opened during the phase
 
     def measured(self) -> list[Popup]:
         return [p for p in self.popups if p.measured]
@@ -130,7 +133,13 @@ class Server:
         self.lookups: list[float] = []
         self.last_lookup = 0.0
         cards.card = timed_card  # type: ignore[method-assign]
+        self.connects = 0
+        event.listen(cards.engine.sync_engine, "connect", self.on_connect)
         gc.callbacks.append(self.on_gc)
+
+    def on_connect(self, *_: object) -> None:
+        """The pool opened a connection: one more beyond those it keeps when a burst takes them all."""
+        self.connects += 1
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
         """gc.callbacks hook: the pauses of the collector while the phase runs."""
@@ -146,6 +155,7 @@ class Server:
         self.stalls.clear()
         self.gc_pauses.clear()
         self.lookups.clear()
+        self.connects = 0
 
     def feed(self, data: bytes) -> None:
         if self.session is None:
