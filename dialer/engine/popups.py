@@ -47,6 +47,10 @@ REFRESH_OPERATORS_SECONDS = 30.0
 UNKNOWN_PHONE_RECHECK_SECONDS = 2.0
 CARD_FRESH_SECONDS = 60.0
 MAX_READ_CARDS = 10_000  # calls whose end was never seen go first
+# A burst of arriving callers must not take every pooled database connection (the pool would open more, each a
+# connect and a login, while a ringing phone's read waits): past this many reads ahead at once, a caller's card is
+# read when they join the queue, or at the ring.
+MAX_READS_AHEAD = 2
 
 REASONS = {
     "inbound": "Входящий звонок",
@@ -128,6 +132,7 @@ class Popups:
         default_factory=dict
     )  # call key -> its last fact's handling
     _read: dict[str, ReadCard] = field(default_factory=dict)  # call key -> its card, read ahead of the ring
+    _reading_ahead: int = 0
 
     def feed(self, fact: RingFact) -> None:
         """Called from the intake, on the AMI protocol's path: only queue the fact."""
@@ -193,13 +198,19 @@ class Popups:
             await self._gone(fact)
 
     async def _read_ahead(self, fact: CallerWaiting) -> None:
-        """Read the waiting caller's card now, if it shows a number any user could be shown; once per call,
-        unless the queue they joined tells another clinic than the number they dialled."""
+        """Read the waiting caller's card now, if it shows a number any user could be shown and fewer than
+        MAX_READS_AHEAD are being read; once per call, unless the queue they joined tells another clinic than the
+        number they dialled."""
         phone, clinic_id = await self._caller(fact)
         if not phone or not any(user.holds(clinic_id) for user in self._users.values()):
             return
-        if self._fresh(fact.call_key, phone, clinic_id) is None:
+        if self._fresh(fact.call_key, phone, clinic_id) is not None or self._reading_ahead >= MAX_READS_AHEAD:
+            return
+        self._reading_ahead += 1
+        try:
             await self._read_card(fact.call_key, phone, clinic_id)
+        finally:
+            self._reading_ahead -= 1
 
     def _fresh(self, call_key: str, phone: str, clinic_id: str) -> ReadCard | None:
         read = self._read.get(call_key)

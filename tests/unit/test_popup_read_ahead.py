@@ -3,6 +3,7 @@ ring; on a FakeClock with a fake Asterisk and the service's own SQLite storage (
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from dialer.core.cards import PatientCard
 from dialer.core.clock import Clock
 from dialer.core.stores import CardStore
-from dialer.engine.popups import CARD_FRESH_SECONDS, REFRESH_OPERATORS_SECONDS
+from dialer.engine.popups import CARD_FRESH_SECONDS, MAX_READS_AHEAD, REFRESH_OPERATORS_SECONDS
 from tests.engine_world import World, running_world, world_settings
 from tests.unit.test_inbound import Call
 from tests.unit.test_link_gap_service import cards, live, operator_watching
@@ -26,6 +27,20 @@ class CountedCards:
 
     async def card(self, phone: str, now: datetime, clinic_id: str | None = None) -> PatientCard:
         self.reads.append(self.clock.now())
+        return await self.inner.card(phone, now, clinic_id)
+
+
+@dataclass
+class HeldCards:
+    """The service's card store with every read held until let go: a database slow to answer a burst."""
+
+    inner: CardStore
+    phones: list[str] = field(default_factory=list)  # whose read has begun
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def card(self, phone: str, now: datetime, clinic_id: str | None = None) -> PatientCard:
+        self.phones.append(phone)
+        await self.go.wait()
         return await self.inner.card(phone, now, clinic_id)
 
 
@@ -99,3 +114,26 @@ async def test_a_caller_whose_number_shows_on_arrival_is_read_during_the_greetin
         await world.run_until(lambda: cards(pushed, call) == ["ringing"], "the ringing card")
 
         assert len(store.reads) == 1
+
+
+async def test_a_burst_of_arrivals_reads_only_a_few_cards_ahead_and_the_others_when_they_join_the_queue(
+    tmp_path: Path,
+) -> None:
+    """Reads ahead are a head start, not a claim on the database: while MAX_READS_AHEAD are under way, another
+    arriving caller is passed over, and their card is read when they join the queue."""
+    calls = [Call(seq=1726 + 10 * n, caller=f"7916111002{n}") for n in range(MAX_READS_AHEAD + 2)]
+    async with running_world(tmp_path, world_settings(tmp_path)) as world:
+        await operator_watching(world, calls[0])
+        await world.run_for(REFRESH_OPERATORS_SECONDS + 1)
+        store = HeldCards(world.rt.popups.cards)
+        world.rt.popups.cards = store
+        world.pbx.emit(*(live(call.leg(1, 0, "Newchannel")) for call in calls))
+        await world.run_until(lambda: len(store.phones) == MAX_READS_AHEAD, "the reads ahead begun")
+        await world.run_for(5)
+        assert len(store.phones) == MAX_READS_AHEAD
+
+        store.go.set()
+        last = calls[-1]
+        world.pbx.emit(*map(live, [last.leg(2, 0, "Newchannel"), *last.join()]))
+        await world.run_until(lambda: f"+{last.caller}" in store.phones, "the passed-over caller's card read")
+        assert store.phones.count(f"+{last.caller}") == 1
