@@ -80,6 +80,7 @@ class ReadCard:
     clinic_id: str
     patient: PatientCard | None
     read_at: float  # the clock's monotonic seconds
+    ref: str = ""  # the dialer's own call: the attempt its phone and clinic were read from
 
 
 @dataclass
@@ -208,7 +209,7 @@ class Popups:
             return
         self._reading_ahead += 1
         try:
-            await self._read_card(fact.call_key, phone, clinic_id)
+            await self._read_card(fact.call_key, phone, clinic_id, fact.ref)
         finally:
             self._reading_ahead -= 1
 
@@ -216,11 +217,14 @@ class Popups:
         read = self._read.get(call_key)
         if read is None or (read.phone, read.clinic_id) != (phone, clinic_id):
             return None
-        return read if self.clock.monotonic() - read.read_at <= CARD_FRESH_SECONDS else None
+        return read if self._young(read) else None
 
-    async def _read_card(self, call_key: str, phone: str, clinic_id: str) -> ReadCard:
+    def _young(self, read: ReadCard) -> bool:
+        return self.clock.monotonic() - read.read_at <= CARD_FRESH_SECONDS
+
+    async def _read_card(self, call_key: str, phone: str, clinic_id: str, ref: str = "") -> ReadCard:
         patient = await self.cards.card(phone, self.clock.now(), clinic_id or None) if phone else None
-        read = ReadCard(phone, clinic_id, patient, self.clock.monotonic())
+        read = ReadCard(phone, clinic_id, patient, self.clock.monotonic(), ref)
         self._read.pop(call_key, None)
         if len(self._read) >= MAX_READ_CARDS:
             del self._read[next(iter(self._read))]
@@ -229,10 +233,14 @@ class Popups:
 
     async def _card_of(self, fact: PhoneRinging) -> ReadCard:
         """The ringing call's card: read ahead while the caller waited, or by another phone rung for the same
-        call, if fresh and of the same number and clinic; else read now."""
+        call, if fresh and of the same number and clinic; else read now. The dialer's own call keeps the phone
+        and clinic of its attempt, so a card read for that attempt needs no second look at it."""
+        read = self._read.get(fact.call_key)
+        if fact.ref and read is not None and read.ref == fact.ref and self._young(read):
+            return read
         phone, clinic_id = await self._caller(fact)
         read = self._fresh(fact.call_key, phone, clinic_id)
-        return read if read is not None else await self._read_card(fact.call_key, phone, clinic_id)
+        return read if read is not None else await self._read_card(fact.call_key, phone, clinic_id, fact.ref)
 
     async def _ringing(self, fact: PhoneRinging) -> None:
         users = await self._users_of_phone(fact.interface)

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from dialer.core.cards import PatientCard
 from dialer.core.clock import Clock
-from dialer.core.stores import CardStore
+from dialer.core.records import AttemptRow
+from dialer.core.stores import AttemptStore, CardStore
+from dialer.core.tracker import Event
 from dialer.engine.popups import CARD_FRESH_SECONDS, MAX_READS_AHEAD, REFRESH_OPERATORS_SECONDS
-from tests.engine_world import World, running_world, world_settings
+from tests.engine_world import World, confirming_call, running_world, world_settings
 from tests.unit.test_inbound import Call
 from tests.unit.test_link_gap_service import cards, live, operator_watching
 
@@ -42,6 +44,18 @@ class HeldCards:
         self.phones.append(phone)
         await self.go.wait()
         return await self.inner.card(phone, now, clinic_id)
+
+
+@dataclass
+class LookedUpAttempts:
+    """The service's attempts, noting each one the pop-ups look up."""
+
+    inner: AttemptStore
+    ids: list[str] = field(default_factory=list)
+
+    async def get(self, attempt_id: str) -> AttemptRow | None:
+        self.ids.append(attempt_id)
+        return await self.inner.get(attempt_id)
 
 
 async def counted(world: World) -> CountedCards:
@@ -137,3 +151,36 @@ async def test_a_burst_of_arrivals_reads_only_a_few_cards_ahead_and_the_others_w
         world.pbx.emit(*map(live, [last.leg(2, 0, "Newchannel"), *last.join()]))
         await world.run_until(lambda: f"+{last.caller}" in store.phones, "the passed-over caller's card read")
         assert store.phones.count(f"+{last.caller}") == 1
+
+
+def of_our_call(event: Event, attempt_id: str) -> Event:
+    """An event of the dialer's own call: Asterisk ties its channels to the attempt's channel id."""
+    return {**live(event), "Linkedid": attempt_id}
+
+
+async def test_a_reminder_patient_who_asks_for_an_administrator_rings_with_the_card_read_while_they_waited(
+    tmp_path: Path,
+) -> None:
+    """A patient who pressed 3 waits in the queue: the attempt and the card are read then, and the phone that
+    rings shows the attempt's patient without looking the attempt up again."""
+    queue = Call()
+    async with running_world(tmp_path, world_settings(tmp_path)) as world:
+        _, pushed = await operator_watching(world, queue)
+        await world.book_visit("A-1", "+79161234567")
+        await world.run_until(lambda: world.pbx.originated, "the reminder call in the air")
+        attempt_id = world.pbx.originated[0].attempt_id
+        await world.run_for(REFRESH_OPERATORS_SECONDS + 1)
+        looked_up = LookedUpAttempts(world.rt.popups.attempts)
+        world.rt.popups.attempts = looked_up
+        answered, _ = confirming_call(attempt_id)
+        world.pbx.emit(*answered, *(of_our_call(e, attempt_id) for e in queue.join()))
+        await world.run_until(lambda: looked_up.ids == [attempt_id], "the attempt read while the patient waits")
+        await world.run_for(10)
+        world.pbx.emit(*(of_our_call(e, attempt_id) for e in queue.ring_agent()))
+        await world.run_until(
+            lambda: [m["type"] for m in pushed if m["call"] == attempt_id] == ["card"], "the ringing card"
+        )
+
+        assert looked_up.ids == [attempt_id]
+        (message,) = [m for m in pushed if m["call"] == attempt_id]
+        assert message["type"] == "card" and message["kind"] == "reminder" and message["phone"] == "+79161234567"
