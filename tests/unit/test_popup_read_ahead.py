@@ -11,7 +11,7 @@ from pathlib import Path
 from dialer.core.cards import PatientCard
 from dialer.core.clock import Clock
 from dialer.core.records import AttemptRow
-from dialer.core.stores import AttemptStore, CardStore
+from dialer.core.stores import CardStore
 from dialer.core.tracker import Event
 from dialer.engine.popups import CARD_FRESH_SECONDS, MAX_READS_AHEAD, REFRESH_OPERATORS_SECONDS
 from tests.engine_world import World, confirming_call, running_world, world_settings
@@ -46,16 +46,18 @@ class HeldCards:
         return await self.inner.card(phone, now, clinic_id)
 
 
-@dataclass
-class LookedUpAttempts:
-    """The service's attempts, noting each one the pop-ups look up."""
+def looked_up_attempts(world: World) -> list[str]:
+    """Note each attempt the pop-ups look up in the service's own store."""
+    store = world.rt.popups.attempts
+    ids: list[str] = []
+    get = store.get
 
-    inner: AttemptStore
-    ids: list[str] = field(default_factory=list)
+    async def noted(attempt_id: str) -> AttemptRow | None:
+        ids.append(attempt_id)
+        return await get(attempt_id)
 
-    async def get(self, attempt_id: str) -> AttemptRow | None:
-        self.ids.append(attempt_id)
-        return await self.inner.get(attempt_id)
+    store.get = noted  # type: ignore[method-assign]
+    return ids
 
 
 async def counted(world: World) -> CountedCards:
@@ -170,17 +172,18 @@ async def test_a_reminder_patient_who_asks_for_an_administrator_rings_with_the_c
         await world.run_until(lambda: world.pbx.originated, "the reminder call in the air")
         attempt_id = world.pbx.originated[0].attempt_id
         await world.run_for(REFRESH_OPERATORS_SECONDS + 1)
-        looked_up = LookedUpAttempts(world.rt.popups.attempts)
-        world.rt.popups.attempts = looked_up
+        looked_up = looked_up_attempts(world)
         answered, _ = confirming_call(attempt_id)
         world.pbx.emit(*answered, *(of_our_call(e, attempt_id) for e in queue.join()))
-        await world.run_until(lambda: looked_up.ids == [attempt_id], "the attempt read while the patient waits")
+        await world.run_until(lambda: looked_up == [attempt_id], "the attempt read while the patient waits")
         await world.run_for(10)
         world.pbx.emit(*(of_our_call(e, attempt_id) for e in queue.ring_agent()))
         await world.run_until(
             lambda: [m["type"] for m in pushed if m["call"] == attempt_id] == ["card"], "the ringing card"
         )
 
-        assert looked_up.ids == [attempt_id]
+        assert looked_up == [attempt_id]
         (message,) = [m for m in pushed if m["call"] == attempt_id]
-        assert message["type"] == "card" and message["kind"] == "reminder" and message["phone"] == "+79161234567"
+        assert (
+            message["type"] == "card" and message["kind"] == "reminder" and message["phone"] == "+79161234567"
+        )
