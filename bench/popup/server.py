@@ -138,7 +138,7 @@ class Server:
         gc.callbacks.append(self.on_gc)
 
     def on_connect(self, *_: object) -> None:
-        """The pool opened a connection: one more beyond those it keeps when a burst takes them all."""
+        """The pool opened a connection. Once the ramp has filled the pool, each one is a burst that took them all."""
         self.connects += 1
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
