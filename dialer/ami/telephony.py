@@ -21,6 +21,7 @@ from dialer.core.privacy import scrub_phones
 log = logging.getLogger("dialer.ami")
 
 OUTCOME_FAMILY = "dialer"
+FIRST_REFUSAL = 300  # SIP responses below are provisional or success
 INSTALLATION_VARIABLE = "DIALER_INSTALLATION"
 
 
@@ -140,12 +141,15 @@ class AmiTelephony:
 
 
 def parse_outcome(value: str) -> RecordedOutcome:
-    """Parse ``cause=16;stage=menu;digit=1;leg_cause=`` as written by the dialplan's dialer-hangup handler (a
-    record of an older dialplan has no leg_cause)."""
+    """Parse ``cause=19;stage=;digit=;leg_cause=;sip=480`` as written by the dialplan's dialer-hangup handler (a
+    record of an older dialplan has no leg_cause or sip)."""
     fields = dict(part.partition("=")[::2] for part in value.split(";") if "=" in part)
+    sip = to_int(fields.get("sip"))
     return RecordedOutcome(
         cause=to_int(fields.get("cause")),
         stage=fields.get("stage", ""),
         digit=fields.get("digit", ""),
         leg_cause=to_int(fields.get("leg_cause")),
+        # The channel keeps the last response it had: a 180 when the clinic stopped ringing, a 200 once answered.
+        sip=sip if sip is not None and sip >= FIRST_REFUSAL else None,
     )

@@ -111,6 +111,7 @@ class RecordedOutcome:
     stage: str
     digit: str
     leg_cause: int | None = None  # a callback's patient's channel's hangup cause (digit holds its DIALSTATUS)
+    sip: int | None = None  # the trunk's refusal (480 switched off, 486 busy …), if any
 
 
 class TelephonyUnavailable(PeerFailed):

@@ -463,11 +463,20 @@ class CallDesk:
         now = self.clock.now()
         answered = bool(recorded.stage)
         facts = recorded_facts(attempt, recorded, now)
-        result: CallResult = classify(answered=answered, reason=None, cause=recorded.cause)
+        result: CallResult = classify(answered=answered, reason=None, cause=recorded.cause, sip=recorded.sip)
         if recorded.stage == MACHINE_STAGE:
             result = CallResult.MACHINE
         facts.append(
-            CallEnded(attempt.attempt_id, now, answered, None, recorded.cause, result, attempt.attempt_id)
+            CallEnded(
+                attempt.attempt_id,
+                now,
+                answered,
+                None,
+                recorded.cause,
+                result,
+                attempt.attempt_id,
+                recorded.sip,
+            )
         )
         await self.apply(facts, details={attempt.attempt_id: RECOVERED})
 

@@ -24,6 +24,9 @@ import pytest
 
 from bench.lib.carrier_numbers import TRUNK_DIAL, CarrierPatient, FarEnd
 from bench.lib.rawami import Frame, RawAmi
+from dialer.ami.telephony import parse_outcome
+from dialer.core.outcomes import CallResult as Outcome
+from dialer.core.outcomes import classify
 from dialer.prompts import build_prompts, doctor_prompt_name
 from tests.asterisk_plugin import SandboxHandle
 from tests.timed_patients import Timed
@@ -83,6 +86,7 @@ async def call(
     context: str = "dialer-reminder",
     visit: datetime = VISIT,
     dial: str = TRUNK_DIAL,
+    ring_ms: int = RING_OUT_MS,
 ) -> CallResult:
     """Originate one reminder (or post-visit) call as the service does, and gather everything it produced."""
     started = time.monotonic()
@@ -95,7 +99,7 @@ async def call(
             ("Priority", "1"),
             ("Async", "true"),
             ("ChannelId", attempt),
-            ("Timeout", str(RING_OUT_MS)),
+            ("Timeout", str(ring_ms)),
             ("Variable", f"DIALER_ATTEMPT={attempt}"),
             ("Variable", f"DIALER_APPT_TS={int(visit.timestamp())}"),
             ("Variable", "DIALER_TZ=Asia/Omsk"),
@@ -165,6 +169,10 @@ async def run_all(handle: SandboxHandle, middle: str) -> dict[str, list[CallResu
         jobs["c3"] = call(ami, _person("3", serial), f"{prefix}:c3:1")
         # Presses 3 too, but for a queue nobody can answer.
         jobs["c3-empty"] = call(ami, _person("3", (serial + 1) % 10000), f"{prefix}:c3e:1", queue="sim-empty")
+        # The carrier's refusals, rung longer than the switched-off announcement (up to 4.6 s) lasts.
+        for key, (far_end, _, _) in REFUSALS.items():
+            number = CarrierPatient(far_end).number(serial).lstrip("+")
+            jobs[key] = call(ami, number, f"{prefix}:{key}:1", ring_ms=REFUSAL_RING_MS)
         singles, day_patient = await asyncio.gather(
             asyncio.gather(*jobs.values()), _second_day_patient(ami, numbers["9"], prefix)
         )
@@ -192,6 +200,30 @@ def calls(sandbox: SandboxHandle) -> dict[str, list[CallResult]]:
                 sandbox.rx(f"database del patients-seen {key.rsplit('/', 1)[1]}")
 
 
+# The carrier's refusals by far end: the SIP response the hangup record keeps, and what the service makes of
+# that record after a restart.
+REFUSAL_RING_MS = 8000
+REFUSALS: dict[str, tuple[FarEnd, str, Outcome]] = {
+    "off": (FarEnd.SWITCHED_OFF, "480", Outcome.UNAVAILABLE),
+    "busy": (FarEnd.BUSY, "486", Outcome.BUSY),
+    "unallocated": (FarEnd.UNALLOCATED, "404", Outcome.INVALID_NUMBER),
+    "congested": (FarEnd.CONGESTION, "503", Outcome.CONGESTION),
+    # The clinic's own ring timeout: the last response the channel had was the ringing.
+    "rings-out": (FarEnd.RINGS_OUT, "180", Outcome.NO_ANSWER),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_the_hangup_record_keeps_the_carriers_refusal(calls: dict[str, list[CallResult]], case: str) -> None:
+    # A call that ends while the service is down or restarting is known from this record alone; its Q.850
+    # cause says 19 both for a phone switched off and for one nobody answers.
+    _, sip, outcome = REFUSALS[case]
+    result = calls[case][0]
+    assert result.record is not None and result.record.endswith(f";sip={sip}"), result.record
+    recorded = parse_outcome(result.record)
+    assert classify(answered=False, reason=None, cause=recorded.cause, sip=recorded.sip) is outcome
+
+
 def _digits(result: CallResult) -> list[str]:
     return [frame["Digit"] for frame in result.digits]
 
@@ -201,17 +233,17 @@ def _digits(result: CallResult) -> list[str]:
 # digits, record).
 ANSWERED = ("Success", "4", "16", "16")
 EXPECTED: dict[str, tuple[tuple[str, str, str, str], list[str], str]] = {
-    "1": (ANSWERED, ["1"], "cause=16;stage=confirmed;digit=1;leg_cause="),
+    "1": (ANSWERED, ["1"], "cause=16;stage=confirmed;digit=1;leg_cause=;sip="),
     # Busy and congestion reach Asterisk on the patient's half only: the IVR half hangs up with cause 0.
-    "2": (("Failure", "5", "0", "17"), [], "cause=0;stage=;digit=;leg_cause="),
-    "3": (("Failure", "3", "19", "19"), [], "cause=19;stage=;digit=;leg_cause="),
-    "4": (("Failure", "8", "0", "34"), [], "cause=0;stage=;digit=;leg_cause="),
-    "5": (ANSWERED, ["2"], "cause=16;stage=cancelled;digit=2;leg_cause="),
-    "6": (ANSWERED, ["3"], "cause=16;stage=queue;digit=3;leg_cause="),
+    "2": (("Failure", "5", "0", "17"), [], "cause=0;stage=;digit=;leg_cause=;sip="),
+    "3": (("Failure", "3", "19", "19"), [], "cause=19;stage=;digit=;leg_cause=;sip="),
+    "4": (("Failure", "8", "0", "34"), [], "cause=0;stage=;digit=;leg_cause=;sip="),
+    "5": (ANSWERED, ["2"], "cause=16;stage=cancelled;digit=2;leg_cause=;sip="),
+    "6": (ANSWERED, ["3"], "cause=16;stage=queue;digit=3;leg_cause=;sip="),
     # Hangs up 4 s after answering, while the IVR is still reading the date.
-    "7": (ANSWERED, [], "cause=16;stage=intro;digit=;leg_cause="),
-    "8": (ANSWERED, ["9"], "cause=16;stage=no_digit;digit=9;leg_cause="),
-    "0": (("Failure", "0", "1", "1"), [], "cause=1;stage=;digit=;leg_cause="),
+    "7": (ANSWERED, [], "cause=16;stage=intro;digit=;leg_cause=;sip="),
+    "8": (ANSWERED, ["9"], "cause=16;stage=no_digit;digit=9;leg_cause=;sip="),
+    "0": (("Failure", "0", "1", "1"), [], "cause=1;stage=;digit=;leg_cause=;sip="),
 }
 
 
@@ -240,16 +272,16 @@ def test_first_call_of_the_day_rings_out_then_the_patient_answers(calls: dict[st
     assert (first.originate["Response"], first.originate["Reason"]) == ("Failure", "3")
     assert first.ivr_hangup["Cause"] == "19"
     assert _digits(first) == []
-    assert first.record == "cause=19;stage=;digit=;leg_cause="
+    assert first.record == "cause=19;stage=;digit=;leg_cause=;sip="
     assert (second.originate["Response"], second.originate["Reason"]) == ("Success", "4")
     assert _digits(second) == ["1"]
-    assert second.record == "cause=16;stage=confirmed;digit=1;leg_cause="
+    assert second.record == "cause=16;stage=confirmed;digit=1;leg_cause=;sip="
 
 
 def test_digit_three_reaches_the_reception_queue(calls: dict[str, list[CallResult]]) -> None:
     result = calls["c3"][0]
     assert _digits(result) == ["3"]
-    assert result.record == "cause=16;stage=queue;digit=3;leg_cause="
+    assert result.record == "cause=16;stage=queue;digit=3;leg_cause=;sip=200"
     events = [frame["Event"] for frame in result.queue_events]
     assert events[0] == "QueueCallerJoin"
     assert {"AgentCalled", "AgentConnect", "AgentComplete", "QueueCallerLeave"} <= set(events)
@@ -261,7 +293,7 @@ def test_the_carriers_people_confirm_and_cancel(calls: dict[str, list[CallResult
         result = calls[case][0]
         assert (result.originate["Response"], result.originate["Reason"]) == ("Success", "4"), case
         assert _digits(result) == [digit], case
-        assert result.record == f"cause=16;stage={stage};digit={digit};leg_cause=", case
+        assert result.record == f"cause=16;stage={stage};digit={digit};leg_cause=;sip=200", case
 
 
 def test_a_confirm_call_ends_soon_after_the_key(calls: dict[str, list[CallResult]]) -> None:
@@ -322,7 +354,7 @@ def test_digit_three_with_nobody_to_answer_promises_a_call_back(
 ) -> None:
     result = calls["c3-empty"][0]
     assert _digits(result) == ["3"]
-    assert result.record == "cause=16;stage=queue;digit=3;leg_cause="
+    assert result.record == "cause=16;stage=queue;digit=3;leg_cause=;sip=200"
     # joinempty keeps the patient out of a queue where nobody can answer: no hold music, no QueueCallerJoin.
     assert result.queue_events == []
     assert _heard(sandbox, result)[-2:] == ["dialer/reminder-connecting", "dialer/reminder-callback"]
@@ -532,4 +564,4 @@ def test_a_key_read_but_not_yet_reported_is_reported_by_the_hangup_handler(sandb
     assert event["AttemptId"] == attempt
     # The UserEvent comes before the Hangup, where the service's tracker still follows the call.
     assert float(event["Timestamp"]) <= float(result.ivr_hangup["Timestamp"])
-    assert result.record == "cause=16;stage=intro;digit=2;leg_cause="
+    assert result.record == "cause=16;stage=intro;digit=2;leg_cause=;sip=200"

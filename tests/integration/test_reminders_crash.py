@@ -201,4 +201,60 @@ async def test_a_call_still_ringing_at_the_kill_that_rings_out_after_the_restart
     assert ended["result"] == "no_answer", dict(ended)
 
 
+@pytest.mark.timeout(300)
+async def test_a_switched_off_phone_whose_call_ended_while_no_run_was_up_is_unavailable_after_the_restart(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
+    """Nobody heard the carrier's 480: the call ended between the kill and the restart. The restarted run knows
+    it from the dialplan's hangup record alone, whose Q.850 cause (19) a phone nobody answers has too; taken for
+    «не берёт трубку», the patient would be called again within seconds instead of in an hour."""
+    clinic = ClinicTime.morning()
+    tomorrow = (clinic.today + timedelta(days=1)).isoformat()
+    phone = CarrierPatient(FarEnd.SWITCHED_OFF).number(random.randrange(10000))
+    observer = await RawAmi.connect(sandbox.host, sandbox.port)
+    await observer.login(sandbox.username, sandbox.secret)
+    async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
+        home = DialerHome(tmp_path, database_url=database_url)
+        window = f'{{start="{clinic.hhmmss(-60)}", end="{clinic.hhmmss(600)}", attempts=2, min_gap="3s"}}'
+        home.write(
+            service_toml(
+                sandbox,
+                twilio,
+                free_port(),
+                clinic,
+                trunk_table(CARRIER_TRUNK, ring_timeout="8s"),
+                clinic_entry(clinic, CARRIER_TRUNK),
+                f"[campaigns.reminders]\nwindows = [{window}]\nsame_day_confirmation = false\n",
+            )
+        )
+        row = {
+            "appointment_id": "A5",
+            "clinic": "c1",
+            "patient_name": "Пациент Тестовый",
+            "phone": phone,
+            "visit_date": tomorrow,
+            "visit_time": "10:30",
+            "doctor": "Иванова Мария Петровна",
+        }
+        (tmp_path / "a.csv").write_text(appointments_csv([row]), encoding="utf-8")
+        code, out, err = await run_cli(home, "import", "appointments", str(tmp_path / "a.csv"), timeout=60)
+        assert code == 0, out + err
+
+        first = await start_run(home, tomorrow)
+        assert await kill_when(first, home, "select 1 from attempts where state = 'dialing'", timeout=60)
+        (attempt,) = [r["attempt_id"] for r in home.query("select attempt_id from attempts")]
+        await until(lambda: observer.hung_up([attempt]), "the carrier's refusal, with no run up", timeout=30)
+        # An hour's wait runs past the window: the run ends with the patient texted.
+        second = await start_run(home, tomorrow)
+        assert await asyncio.wait_for(second.wait(), timeout=120) == 0
+        texted = [m for m in twilio.messages if m.to == phone]
+    (refusal,) = observer.matching(lambda f: f.get("Event") == "Hangup" and f.get("Uniqueid") == attempt)
+    await observer.close()
+    assert refusal.get("TechCause") == "480"
+    (ended,) = home.query(ENDED, (attempt,))
+    assert ended["result"] == "unavailable", dict(ended)
+    assert [r["attempt_id"] for r in home.query("select attempt_id from attempts")] == [attempt]
+    assert len(texted) == 1
+
+
 ENDED = "select result, reason, cause from attempts where attempt_id = ? and state = 'ended'"

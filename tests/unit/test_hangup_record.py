@@ -26,3 +26,12 @@ def test_a_record_of_an_older_dialplan_or_of_a_reminder_has_no_leg_cause() -> No
     assert older.leg_cause is None and recorded_leg(older) == "CHANUNAVAIL"
     reminder = parse_outcome("cause=16;stage=confirmed;digit=1;leg_cause=")
     assert (reminder.digit, reminder.leg_cause, recorded_leg(reminder)) == ("1", None, "")
+
+
+def test_the_trunks_refusal_is_kept_and_a_provisional_or_success_response_is_not() -> None:
+    assert parse_outcome("cause=19;stage=;digit=;leg_cause=;sip=480").sip == 480
+    # The clinic stopped ringing: the channel's last response was the 180.
+    assert parse_outcome("cause=19;stage=;digit=;leg_cause=;sip=180").sip is None
+    assert parse_outcome("cause=16;stage=confirmed;digit=1;leg_cause=;sip=200").sip is None
+    assert parse_outcome("cause=16;stage=intro;digit=;leg_cause=;sip=").sip is None
+    assert parse_outcome("cause=19;stage=;digit=;leg_cause=").sip is None  # an older dialplan's record
