@@ -10,6 +10,7 @@ from dialer.core.wrapup import WrapupForm
 
 NO_ANSWER_REASON = "не берёт трубку"
 NO_RESULT_REASON = "просто позвонил без результата"
+NOBODY_FREE_REASON = "ответил, но все администраторы были заняты"
 
 
 def round_day(target_day: date, today: date) -> date:
@@ -26,6 +27,16 @@ def after_round_unreached(
         return RecallChange(RecallStatus.REFUSED, reason=NOT_REACHED, moves=moved.moves)
     return RecallChange(
         RecallStatus.CALL, reason=NO_ANSWER_REASON, target_day=moved.target_day, moves=moved.moves
+    )
+
+
+def after_round_nobody_free(target_day: date, today: date, gap_days: int) -> RecallChange:
+    """A round whose call the patient answered while no administrator was free to take it (they heard the
+    apology): the date moves on as after an unanswered round, but the move is the clinic's and does not count
+    toward Отказ «не дозвонились»."""
+    day = round_day(target_day, today)
+    return RecallChange(
+        RecallStatus.CALL, reason=NOBODY_FREE_REASON, target_day=day + timedelta(days=gap_days or 1)
     )
 
 

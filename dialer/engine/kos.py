@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from typing import Protocol
 
 from dialer.campaigns.kinds import CampaignKind
-from dialer.campaigns.kos import after_round_unreached, after_wrapup, round_day
+from dialer.campaigns.kos import after_round_nobody_free, after_round_unreached, after_wrapup, round_day
 from dialer.campaigns.plan import resolve_day_windows
 from dialer.campaigns.planner import StopReason
 from dialer.core.clock import Clock
@@ -66,7 +66,9 @@ class KosSource:
         windows = resolve_day_windows((self.settings.kos.round_window,), day, clinic.timezone)
         return ProgressiveTarget(target_id, recall.clinic_id, recall.phone, tuple(windows), current)
 
-    async def stopped(self, target_id: int, reason: StopReason, contacted: bool, calls: int) -> None:
+    async def stopped(
+        self, target_id: int, reason: StopReason, contacted: bool, calls: int, *, picked_up: bool
+    ) -> None:
         found = await self.recalls.by_target(target_id)
         if found is None or not found[1]:
             return
@@ -89,6 +91,15 @@ class KosSource:
             return
         kos = self.settings.kos
         today = self._today(recall.clinic_id)
+        if picked_up:
+            change = after_round_nobody_free(recall.target_day, today, kos.gap.days)
+            await self._change(recall, change, target_id, {"source": "dialer"})
+            log.warning(
+                "recall %s: answered, but no administrator was free; moved to %s, not counted as unreached",
+                recall.recall_id,
+                change.target_day,
+            )
+            return
         change = after_round_unreached(recall.moves, recall.target_day, today, kos.moves, kos.gap.days)
         await self._change(recall, change, target_id, {"source": "dialer"})
         if change.status is RecallStatus.REFUSED:

@@ -65,8 +65,11 @@ class Source(Protocol):
 
     async def target(self, target_id: int) -> ProgressiveTarget | None: ...
 
-    async def stopped(self, target_id: int, reason: StopReason, contacted: bool, calls: int) -> int | None:
-        """The plan stopped after `calls` calls placed to this target."""
+    async def stopped(
+        self, target_id: int, reason: StopReason, contacted: bool, calls: int, *, picked_up: bool
+    ) -> int | None:
+        """The plan stopped after `calls` calls placed to this target; `picked_up`: the patient answered one of
+        them, whether or not an administrator was free to take it."""
         ...
 
     async def day_targets(self, clinic_id: str, now: datetime) -> list[int]: ...
@@ -195,7 +198,10 @@ class ProgressiveFlow(CampaignFlow):
             self.wake()
         elif isinstance(step, Stop):
             contacted = step.reason is StopReason.SETTLED
-            stopped = await source.stopped(target_id, step.reason, contacted, len(records))
+            picked_up = any(row.result is CallResult.ANSWERED for row in rows)
+            stopped = await source.stopped(
+                target_id, step.reason, contacted, len(records), picked_up=picked_up
+            )
             await self._plan_next(campaign, stopped)
         elif isinstance(step, SendSms | Wait):
             return

@@ -73,7 +73,9 @@ class DiarySource:
         active = entry.target_state is TargetState.ACTIVE and entry.state is DiaryState.OPEN
         return ProgressiveTarget(target_id, entry.clinic_id, entry.phone, tuple(windows), active)
 
-    async def stopped(self, target_id: int, reason: StopReason, contacted: bool, calls: int) -> None:
+    async def stopped(
+        self, target_id: int, reason: StopReason, contacted: bool, calls: int, *, picked_up: bool
+    ) -> None:
         entry = await self.store.diary_entry(target_id)
         if entry is None:
             return
@@ -146,7 +148,9 @@ class OfferSource:
         active = offer.target_state is TargetState.ACTIVE and offer.state is OfferState.OFFERED
         return ProgressiveTarget(target_id, offer.clinic_id, offer.phone, windows, active)
 
-    async def stopped(self, target_id: int, reason: StopReason, contacted: bool, calls: int) -> int | None:
+    async def stopped(
+        self, target_id: int, reason: StopReason, contacted: bool, calls: int, *, picked_up: bool
+    ) -> int | None:
         offer = await self.store.offer(target_id)
         if offer is None:
             return None

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from dialer.campaigns.kos import NO_ANSWER_REASON, after_round_unreached, after_wrapup, round_day
+from dialer.campaigns.kos import (
+    NO_ANSWER_REASON,
+    NOBODY_FREE_REASON,
+    after_round_nobody_free,
+    after_round_unreached,
+    after_wrapup,
+    round_day,
+)
 from dialer.core.recalls import NOT_REACHED, RecallStatus
 from dialer.core.wrapup import WrapupForm
 
@@ -40,3 +47,13 @@ def test_wrapups_become_the_journals_statuses() -> None:
     again = after_wrapup(WrapupForm("call_again", "", ""), MONDAY, 7)
     assert again.status is RecallStatus.CALL and again.target_day == date(2026, 3, 9)
     assert again.reason and again.moves is None
+
+
+def test_a_round_answered_while_nobody_was_free_moves_the_date_but_not_the_count() -> None:
+    change = after_round_nobody_free(MONDAY, date(2026, 3, 4), gap_days=7)
+    assert (change.status, change.reason, change.target_day, change.moves) == (
+        RecallStatus.CALL,
+        NOBODY_FREE_REASON,
+        date(2026, 3, 11),
+        None,  # the recall's count of moves stays as it was
+    )

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from dialer.campaigns.kos import NOBODY_FREE_REASON
 from dialer.core.outcomes import CallResult
 from dialer.core.ports import OriginateRequest
 from dialer.core.queues import INUSE, NOT_INUSE
@@ -267,3 +268,33 @@ async def test_a_patient_never_called_because_nobody_was_free_is_not_counted_unr
     assert [(c.at, c.request.attempt_id) for c in rig.asterisk.originates] == [
         (local(10, 0) + timedelta(days=2), "kos:1:1")
     ]
+
+
+async def test_a_patient_who_answered_while_nobody_was_free_is_moved_a_week_without_counting_toward_a_refusal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Anna's phone is free whenever a patient is dialled, but she never takes the call: every patient who
+    # answers waits the 4 s, hears the apology and is let go. The patient did pick up; «не берёт трубку»
+    # would be untrue, and three such rounds would end in Отказ «не дозвонились» for the clinic's want of hands.
+    caplog.set_level(logging.INFO, "dialer.kos")
+    rig = build(clinic_settings(campaigns={"kos": {"pacing": "progressive"}}), start=local(10, 59, 59))
+    rig.asterisk.admin(ANNA, "Администратор 101", status=NOT_INUSE, picks_up_after=None)
+    rig.recall_store.add(recall(1))
+    rig.asterisk.patient(phone(1), PICKS_UP)
+    async with running(rig):
+        assert await rig.progressive.prepare_day() == 1
+        rig.worker.wake()
+        await rig.clock.run_until(local(19, 30))
+        await rig.progressive.prepare_day()  # the sweep after the window ends the round
+
+    rows = rig.attempts.of_target(1)
+    assert rows and {(r.result, r.leg_status) for r in rows} == {(CallResult.ANSWERED, "DROPPED")}
+    moved = rig.recall_store.recalls[1]
+    assert (moved.status, moved.target_day, moved.moves, moved.reason) == (
+        RecallStatus.CALL,
+        DAY + timedelta(days=7),
+        0,
+        NOBODY_FREE_REASON,
+    )
+    assert [(e["recall_id"], e["status"]) for e in rig.recall_store.webhook] == [("K-1", "call")]
+    assert sum("no administrator was free" in r.getMessage() for r in caplog.records) == 1
