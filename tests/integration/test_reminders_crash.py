@@ -52,6 +52,52 @@ async def kill_when(process: asyncio.subprocess.Process, home: DialerHome, sql: 
     return False
 
 
+async def one_patient_home(
+    sandbox: SandboxHandle,
+    twilio: FakeTwilio,
+    home: DialerHome,
+    clinic: ClinicTime,
+    phone: str,
+    *,
+    ring_timeout: str,
+    window: str,
+) -> str:
+    """One clinic on the carrier's trunk and one reminder patient imported; returns the visit's date."""
+    tomorrow = (clinic.today + timedelta(days=1)).isoformat()
+    home.write(
+        service_toml(
+            sandbox,
+            twilio,
+            free_port(),
+            clinic,
+            trunk_table(CARRIER_TRUNK, ring_timeout=ring_timeout),
+            clinic_entry(clinic, CARRIER_TRUNK),
+            f"[campaigns.reminders]\nwindows = [{window}]\nsame_day_confirmation = false\n",
+        )
+    )
+    row = {
+        "appointment_id": "A1",
+        "clinic": "c1",
+        "patient_name": "Пациент Тестовый",
+        "phone": phone,
+        "visit_date": tomorrow,
+        "visit_time": "10:30",
+        "doctor": "Иванова Мария Петровна",
+    }
+    (home.root / "a.csv").write_text(appointments_csv([row]), encoding="utf-8")
+    code, out, err = await run_cli(home, "import", "appointments", str(home.root / "a.csv"), timeout=60)
+    assert code == 0, out + err
+    return tomorrow
+
+
+async def killed_while_dialing(home: DialerHome, day: str) -> str:
+    """Start a run and SIGKILL it as soon as its one call is dialling; returns that call's attempt id."""
+    run = await start_run(home, day)
+    assert await kill_when(run, home, "select 1 from attempts where state = 'dialing'", timeout=60)
+    (attempt,) = [r["attempt_id"] for r in home.query("select attempt_id from attempts")]
+    return str(attempt)
+
+
 # Three runs with their own limits of 60, 150 and 300 s; the whole took 99 s on a loaded two-core machine.
 @pytest.mark.timeout(900)
 async def test_sigkill_mid_campaign_loses_nothing_and_repeats_nothing(
@@ -149,41 +195,22 @@ async def test_a_call_still_ringing_at_the_kill_that_rings_out_after_the_restart
     (Reason 3: the clinic's ring timeout) goes to every manager session: without it, the 480 Asterisk puts on
     the hangup reads as «абонент недоступен», and the patient's next call waits an hour."""
     clinic = ClinicTime.morning()
-    tomorrow = (clinic.today + timedelta(days=1)).isoformat()
     phone = CarrierPatient(FarEnd.RINGS_OUT).number(random.randrange(10000))
     observer = await RawAmi.connect(sandbox.host, sandbox.port)
     await observer.login(sandbox.username, sandbox.secret)
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
         home = DialerHome(tmp_path, database_url=database_url)
-        window = f'{{start="{clinic.hhmmss(-60)}", end="{clinic.hhmmss(600)}", attempts=1}}'
-        home.write(
-            service_toml(
-                sandbox,
-                twilio,
-                free_port(),
-                clinic,
-                # Long enough for a killed run to be back before Asterisk gives up ringing.
-                trunk_table(CARRIER_TRUNK, ring_timeout="25s"),
-                clinic_entry(clinic, CARRIER_TRUNK),
-                f"[campaigns.reminders]\nwindows = [{window}]\nsame_day_confirmation = false\n",
-            )
+        tomorrow = await one_patient_home(
+            sandbox,
+            twilio,
+            home,
+            clinic,
+            phone,
+            # Long enough for a killed run to be back before Asterisk gives up ringing.
+            ring_timeout="25s",
+            window=f'{{start="{clinic.hhmmss(-60)}", end="{clinic.hhmmss(600)}", attempts=1}}',
         )
-        row = {
-            "appointment_id": "A3",
-            "clinic": "c1",
-            "patient_name": "Пациент Тестовый",
-            "phone": phone,
-            "visit_date": tomorrow,
-            "visit_time": "10:30",
-            "doctor": "Иванова Мария Петровна",
-        }
-        (tmp_path / "a.csv").write_text(appointments_csv([row]), encoding="utf-8")
-        code, out, err = await run_cli(home, "import", "appointments", str(tmp_path / "a.csv"), timeout=60)
-        assert code == 0, out + err
-
-        first = await start_run(home, tomorrow)
-        assert await kill_when(first, home, "select 1 from attempts where state = 'dialing'", timeout=60)
-        (attempt,) = [r["attempt_id"] for r in home.query("select attempt_id from attempts")]
+        attempt = await killed_while_dialing(home, tomorrow)
         restarted_at = time.time()
         second = await start_run(home, tomorrow)
         await until(lambda: home.query(ENDED, (attempt,)), "the adopted call's end in storage", timeout=90)
@@ -209,40 +236,21 @@ async def test_a_switched_off_phone_whose_call_ended_while_no_run_was_up_is_unav
     it from the dialplan's hangup record alone, whose Q.850 cause (19) a phone nobody answers has too; taken for
     «не берёт трубку», the patient would be called again within seconds instead of in an hour."""
     clinic = ClinicTime.morning()
-    tomorrow = (clinic.today + timedelta(days=1)).isoformat()
     phone = CarrierPatient(FarEnd.SWITCHED_OFF).number(random.randrange(10000))
     observer = await RawAmi.connect(sandbox.host, sandbox.port)
     await observer.login(sandbox.username, sandbox.secret)
     async with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN) as twilio:
         home = DialerHome(tmp_path, database_url=database_url)
-        window = f'{{start="{clinic.hhmmss(-60)}", end="{clinic.hhmmss(600)}", attempts=2, min_gap="3s"}}'
-        home.write(
-            service_toml(
-                sandbox,
-                twilio,
-                free_port(),
-                clinic,
-                trunk_table(CARRIER_TRUNK, ring_timeout="8s"),
-                clinic_entry(clinic, CARRIER_TRUNK),
-                f"[campaigns.reminders]\nwindows = [{window}]\nsame_day_confirmation = false\n",
-            )
+        tomorrow = await one_patient_home(
+            sandbox,
+            twilio,
+            home,
+            clinic,
+            phone,
+            ring_timeout="8s",
+            window=f'{{start="{clinic.hhmmss(-60)}", end="{clinic.hhmmss(600)}", attempts=2, min_gap="3s"}}',
         )
-        row = {
-            "appointment_id": "A5",
-            "clinic": "c1",
-            "patient_name": "Пациент Тестовый",
-            "phone": phone,
-            "visit_date": tomorrow,
-            "visit_time": "10:30",
-            "doctor": "Иванова Мария Петровна",
-        }
-        (tmp_path / "a.csv").write_text(appointments_csv([row]), encoding="utf-8")
-        code, out, err = await run_cli(home, "import", "appointments", str(tmp_path / "a.csv"), timeout=60)
-        assert code == 0, out + err
-
-        first = await start_run(home, tomorrow)
-        assert await kill_when(first, home, "select 1 from attempts where state = 'dialing'", timeout=60)
-        (attempt,) = [r["attempt_id"] for r in home.query("select attempt_id from attempts")]
+        attempt = await killed_while_dialing(home, tomorrow)
         await until(lambda: observer.hung_up([attempt]), "the carrier's refusal, with no run up", timeout=30)
         # An hour's wait runs past the window: the run ends with the patient texted.
         second = await start_run(home, tomorrow)

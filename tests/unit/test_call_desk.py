@@ -175,38 +175,37 @@ async def test_a_call_that_ended_during_the_outage_ends_from_the_dialplans_recor
     assert r.pacers["sim"].in_use == 0
 
 
-async def test_a_phone_switched_off_during_the_outage_is_unavailable_from_the_records_sip_response() -> None:
-    # Its Q.850 cause is 19, as for a phone nobody answers; only the 480 says it was off, and an unreachable
-    # patient's next call waits an hour where one who did not pick up is called again soon.
+async def ended_unseen_with_record(record: RecordedOutcome) -> Rig:
+    """The first call rings out while the link is down, its hangup record replaced by `record`; the link comes
+    back and the call desk reads its end from that record."""
     r = rig()
     r.asterisk.patient(PHONE, NO_ANSWER)
     r.asterisk.drop_link_after_next_send = True
     async with running(r):
         await listed(r)
         await r.clock.run_until(local(11, 1))
-        r.asterisk.astdb[FIRST] = RecordedOutcome(19, "", "", sip=480)
+        r.asterisk.astdb[FIRST] = record
         r.asterisk.restore_link()
         await r.clock.run_until(local(11, 2))
-        row = r.attempts.rows[FIRST]
-        assert (row.state, row.result) == (AttemptState.ENDED, CallResult.UNAVAILABLE)
-        assert r.attempts.ends[FIRST].cause == 19
+    return r
+
+
+async def test_a_phone_switched_off_during_the_outage_is_unavailable_from_the_records_sip_response() -> None:
+    # Its Q.850 cause is 19, as for a phone nobody answers; only the 480 says it was off, and an unreachable
+    # patient's next call waits an hour where one who did not pick up is called again soon.
+    r = await ended_unseen_with_record(RecordedOutcome(19, "", "", sip=480))
+    row = r.attempts.rows[FIRST]
+    assert (row.state, row.result) == (AttemptState.ENDED, CallResult.UNAVAILABLE)
+    assert r.attempts.ends[FIRST].cause == 19
 
 
 async def test_a_record_whose_key_field_holds_a_dial_status_is_no_key() -> None:
     # A callback's hangup record keeps its patient leg's DIALSTATUS where a reminder keeps the key; PostgreSQL
     # refuses "ANSWER" in the one-character digit column, and the link-up that tried it failed for ever.
-    r = rig()
-    r.asterisk.patient(PHONE, NO_ANSWER)
-    r.asterisk.drop_link_after_next_send = True
-    async with running(r):
-        await listed(r)
-        await r.clock.run_until(local(11, 1))
-        r.asterisk.astdb[FIRST] = RecordedOutcome(16, "patient", "ANSWER")
-        r.asterisk.restore_link()
-        await r.clock.run_until(local(11, 2))
-        row = r.attempts.rows[FIRST]
-        assert (row.state, row.digit) == (AttemptState.ENDED, None)
-        assert [e.kind for e in r.attempts.log_of(FIRST) if e.kind == "digit"] == []
+    r = await ended_unseen_with_record(RecordedOutcome(16, "patient", "ANSWER"))
+    row = r.attempts.rows[FIRST]
+    assert (row.state, row.digit) == (AttemptState.ENDED, None)
+    assert [e.kind for e in r.attempts.log_of(FIRST) if e.kind == "digit"] == []
 
 
 async def test_a_confirmation_given_during_the_outage_is_read_from_the_dialplans_record() -> None:
