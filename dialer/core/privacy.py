@@ -21,7 +21,9 @@ def mask_phone(phone: str) -> str:
     return f"{prefix}{head}{'*' * (len(digits) - 6)}{tail}"
 
 
-_PHONE_LIKE = re.compile(r"\+?\d[\d\s()-]{5,}\d")
+# Not glued to a hex letter or another digit: a hash or a version (the dialplan's 2072140210e5) holds long digit
+# runs too, and masking part of it leaves nothing to compare. Without the digits, a shorter run inside would match.
+_PHONE_LIKE = re.compile(r"(?<![0-9a-fA-F])\+?\d[\d\s()-]{5,}\d(?![0-9a-fA-F])")
 _URL_SECRET_PARAMS = frozenset({"password", "passwd", "pwd"})
 _MAX_CHAIN = 3
 _MAX_TEXT = 200

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from dialer.core.errors import FieldError
 from dialer.core.phones import dial_forms, display_phone, normalize_phone
-from dialer.core.privacy import mask_phone
+from dialer.core.privacy import mask_phone, scrub_phones
 
 
 @pytest.mark.parametrize(
@@ -148,3 +148,19 @@ def test_mask_phone_never_reveals_more_than_four_plus_two_digits(phone: str) -> 
 def test_mask_phone_never_reveals_more_than_six_digits_of_any_text(phone: str) -> None:
     masked = mask_phone(phone)
     assert sum(c.isdigit() for c in masked) <= 6
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        ("звонок на +7 916 123-45-67 не прошёл", "звонок на +7916*****67 не прошёл"),
+        ("PJSIP/79161234567@trunk", "PJSIP/7916*****67@trunk"),
+        ("tel:89161234567, 84951234567", "tel:8916*****67, 8495*****67"),
+        ("номер79161234567г", "номер7916*****67г"),
+        # A hash or a version holds long digit runs: they are no phone, and must stay whole to be compared.
+        ("у сервиса 2072140210e5, на АТС 3d7012a7ef98", "у сервиса 2072140210e5, на АТС 3d7012a7ef98"),
+        ("PJSIP/trunk-0000001a", "PJSIP/trunk-0000001a"),
+    ],
+)
+def test_scrubbing_masks_phones_in_text_but_not_hex_words(text: str, scrubbed: str) -> None:
+    assert scrub_phones(text) == scrubbed
