@@ -341,11 +341,17 @@ class Popups:
     async def snapshot(self, user: UserRow) -> list[CardMessage]:
         """What a page that (re)connects must show: the calls in progress and the wrap-ups not yet saved, of
         the clinics the user holds now."""
-        now = self.clock.now()
+        wrapups = await self.unsaved_wrapups(user)
         messages = self.in_progress(user)
         shown = {m["call"] for m in messages}
+        return messages + [m for m in wrapups if m["call"] not in shown]
+
+    async def unsaved_wrapups(self, user: UserRow) -> list[CardMessage]:
+        """The user's wrap-ups not yet saved, of the clinics the user holds now, as their cards."""
+        now = self.clock.now()
+        messages: list[CardMessage] = []
         for row in await self.wrapups.pending(user.user_id):
-            if row.call_ref not in shown and user.holds(row.clinic_id):
+            if user.holds(row.clinic_id):
                 patient = await self.cards.card(row.phone, now, row.clinic_id or None) if row.phone else None
                 card = Card(
                     row.call_ref,

@@ -69,6 +69,8 @@ class _Socket:
     expires_at: datetime | None = None  # the session's end, as last checked (None: an API token)
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # the session ended: the handler closes
     closed: asyncio.Event = field(default_factory=asyncio.Event)  # the handler is done with the socket
+    # An operator's page being caught up: the pop-ups pushed meanwhile, (call, text), wait here (see catch_up).
+    held: list[tuple[str, str]] | None = None
 
     def send(self, text: str) -> None:
         with contextlib.suppress(asyncio.QueueFull):  # a browser that stopped reading gets no more
@@ -84,7 +86,10 @@ class OpenPages:
     def to_user(self, user_id: int, message: PopupMessage) -> None:
         text = as_json(message)
         for socket in self.by_user.get(user_id, ()):
-            socket.send(text)
+            if socket.held is not None:
+                socket.held.append((message["call"], text))
+            else:
+                socket.send(text)
 
 
 @dataclass
@@ -138,7 +143,7 @@ class LiveHub:
             ).id
         ws = web.WebSocketResponse(heartbeat=20, timeout=CLOSE_ANSWER_SECONDS)
         await ws.prepare(request)
-        socket = _Socket(ws, user, supervisor, request[CREDENTIAL], clinic)
+        socket = _Socket(ws, user, supervisor, request[CREDENTIAL], clinic, held=None if supervisor else [])
         self.pages.by_user[user.user_id].add(socket)
         writer = asyncio.create_task(self._write(socket))
         try:
@@ -147,8 +152,7 @@ class LiveHub:
                     self._boards.add(socket)
                     await self.push_board(socket.clinic, only=socket)
                 else:
-                    for card in await self.popups.snapshot(user):
-                        socket.send(as_json(card))
+                    await self._catch_up(socket)
                 await self._read(socket)
             if socket.ended.is_set():
                 # Closed here, by the task that reads: the browser's answer to the close is awaited, so it
@@ -164,6 +168,24 @@ class LiveHub:
                 await writer
             socket.closed.set()
         return ws
+
+    async def _catch_up(self, socket: _Socket) -> None:
+        """An operator's page that just opened gets the calls in progress and the wrap-ups not yet saved, then
+        live pop-ups. The socket is among the user's pages from its handshake on, so that no pop-up is lost while
+        the wrap-ups are read; what is pushed meanwhile is held, and sent after the catch-up unless the call is
+        still in progress: then the catch-up's card, read after it, is newer. So a call is never shown twice, nor
+        a card's older state after its newer one, nor a card after its close."""
+        wrapups = await self.popups.unsaved_wrapups(socket.user)
+        # From here on nothing awaits: no pop-up can come between the calls read and the socket going live.
+        live = self.popups.in_progress(socket.user)
+        held, socket.held = socket.held or [], None
+        in_progress = {card["call"] for card in live}
+        pushed = [(call, text) for call, text in held if call not in in_progress]
+        seen = in_progress | {call for call, _ in pushed}
+        for card in [*live, *(card for card in wrapups if card["call"] not in seen)]:
+            socket.send(as_json(card))
+        for _, text in pushed:
+            socket.send(text)
 
     async def _read(self, socket: _Socket) -> None:
         """The browser's messages, until it goes away, its session ends (the session is checked on each) or the
