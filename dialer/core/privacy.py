@@ -21,17 +21,34 @@ def mask_phone(phone: str) -> str:
     return f"{prefix}{head}{'*' * (len(digits) - 6)}{tail}"
 
 
-# Not glued to a hex letter or another digit: a hash or a version (the dialplan's 2072140210e5) holds long digit
-# runs too, and masking part of it leaves nothing to compare. Without the digits, a shorter run inside would match.
-_PHONE_LIKE = re.compile(r"(?<![0-9a-fA-F])\+?\d[\d\s()-]{5,}\d(?![0-9a-fA-F])")
+_PHONE_LIKE = re.compile(r"\+?\d[\d\s()-]{5,}\d")
+_HEX_WORD = re.compile(r"[0-9a-fA-F]+")
 _URL_SECRET_PARAMS = frozenset({"password", "passwd", "pwd"})
 _MAX_CHAIN = 3
 _MAX_TEXT = 200
 
 
 def scrub_phones(text: str) -> str:
-    """`text` with every phone-like run of digits masked."""
-    return _PHONE_LIKE.sub(lambda m: mask_phone(m.group()), text)
+    """`text` with every phone-like run of digits masked, but for a run inside a hexadecimal word."""
+    return _PHONE_LIKE.sub(_masked, text)
+
+
+def _masked(found: re.Match[str]) -> str:
+    # A hash or a version (the dialplan's 2072140210e5) holds long digit runs too, and masking part of it leaves
+    # nothing to compare; a phone glued to a word that is not hexadecimal (phone79161234567) is still masked.
+    text, start, end = found.string, found.start(), found.end()
+    while start > 0 and _is_word_char(text[start - 1]):
+        start -= 1
+    while end < len(text) and _is_word_char(text[end]):
+        end += 1
+    word = text[start:end]
+    if word != found.group() and _HEX_WORD.fullmatch(word):
+        return found.group()
+    return mask_phone(found.group())
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isascii() and char.isalnum()
 
 
 def mask_url_password(url: str) -> str:

@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +33,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import aiohttp
 
 from dialer.core.ports import OutgoingSms, SmsCallbackRejected, SmsError, SmsReceipt, SmsStatusUpdate
-from dialer.core.privacy import mask_phone
+from dialer.core.privacy import mask_phone, scrub_phones
 from dialer.core.sms import SmsStatus
 from dialer.settings import SmsAeroSettings
 
@@ -55,7 +54,6 @@ _FAILED_CODES = frozenset({2, 6})
 
 _CLOCK_SKEW_S = 120.0
 _FIND_MAX_PAGES = 5
-_PHONE_LIKE = re.compile(r"\+?\d[\d\s()-]{5,}\d")
 
 
 def map_smsaero_status(value: object) -> SmsStatus:
@@ -93,10 +91,6 @@ def signed_callback_url(url: str, key: str, api_key: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def scrub(text: str) -> str:
-    return _PHONE_LIKE.sub(lambda m: mask_phone(m.group()), text)
-
-
 def _number(e164: str) -> int:
     """SMS Aero wants the number as digits without "+" (its own clients send an integer)."""
     digits = "".join(c for c in e164 if c.isdigit())
@@ -118,7 +112,7 @@ def _unwrap(path: str, status: int, text: str) -> Any:
         raise SmsError(f"smsaero {path}: HTTP {status}, unexpected answer", retryable=status < 400)
     if status >= 400 or not payload.get("success"):
         reason = payload.get("message") or payload.get("reason") or payload.get("result") or "unknown error"
-        raise SmsError(f"smsaero {path}: HTTP {status}: {scrub(str(reason))}", retryable=False)
+        raise SmsError(f"smsaero {path}: HTTP {status}: {scrub_phones(str(reason))}", retryable=False)
     return payload.get("data")
 
 

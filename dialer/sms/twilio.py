@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -26,7 +25,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from dialer.core.ports import OutgoingSms, SmsCallbackRejected, SmsError, SmsReceipt, SmsStatusUpdate
-from dialer.core.privacy import mask_phone
+from dialer.core.privacy import mask_phone, scrub_phones
 from dialer.core.sms import SmsStatus
 from dialer.settings import TwilioSettings
 
@@ -66,8 +65,6 @@ _FIND_PAGE_SIZE = 20
 # settings are the only source of configuration here. Non-empty: the SDK reads os.environ instead of {}.
 _NO_ENVIRONMENT = {"DIALER": "settings-only"}
 
-_PHONE_LIKE = re.compile(r"\+?\d[\d\s()-]{5,}\d")
-
 
 def map_twilio_status(value: object) -> SmsStatus:
     """Our status for a Twilio status. Unknown ones count as queued, which never moves a status back."""
@@ -76,11 +73,6 @@ def map_twilio_status(value: object) -> SmsStatus:
         log.warning("unknown twilio message status %r, treated as queued", value)
         return SmsStatus.QUEUED
     return status
-
-
-def scrub(text: str) -> str:
-    """Twilio's error messages quote the number ("The 'To' number +7916... is not valid"): mask it."""
-    return _PHONE_LIKE.sub(lambda m: mask_phone(m.group()), text)
 
 
 def basic_auth_header(login: str, password: str) -> str:
@@ -165,7 +157,9 @@ def _transient(status: int) -> bool:
 
 def _rest_error(what: str, status: int, code: object, message: str) -> SmsError:
     retryable = _transient(status)
-    return SmsError(f"twilio {what}: HTTP {status}, code {code}: {scrub(message)}", retryable=retryable)
+    return SmsError(
+        f"twilio {what}: HTTP {status}, code {code}: {scrub_phones(message)}", retryable=retryable
+    )
 
 
 async def _guarded(what: str, call: Awaitable[T]) -> T:
@@ -181,7 +175,7 @@ async def _guarded(what: str, call: Awaitable[T]) -> T:
         status = _http_status(exc)
         retryable = status is None or _transient(status)
         raise SmsError(
-            f"twilio {what}: {scrub(str(exc.args[0]) if exc.args else '')} (HTTP {status})",
+            f"twilio {what}: {scrub_phones(str(exc.args[0]) if exc.args else '')} (HTTP {status})",
             retryable=retryable,
         ) from None
     except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError

@@ -160,6 +160,10 @@ def test_mask_phone_never_reveals_more_than_six_digits_of_any_text(phone: str) -
         # A hash or a version holds long digit runs: they are no phone, and must stay whole to be compared.
         ("у сервиса 2072140210e5, на АТС 3d7012a7ef98", "у сервиса 2072140210e5, на АТС 3d7012a7ef98"),
         ("PJSIP/trunk-0000001a", "PJSIP/trunk-0000001a"),
+        # Glued to a word that is not hexadecimal, digits are still a phone.
+        ("phone79161234567 busy", "phone7916*****67 busy"),
+        ("caller=abc79161234567x", "caller=abc7916*****67x"),
+        ("id 7916123456789abc", "id 7916123456789abc"),
     ],
 )
 def test_scrubbing_masks_phones_in_text_but_not_hex_words(text: str, scrubbed: str) -> None:

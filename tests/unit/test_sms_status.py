@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from twilio.rest.api.v2010.account.message import MessageInstance
 
 from dialer.core.errors import ConfigError
+from dialer.core.privacy import scrub_phones
 from dialer.core.sms import SmsStatus, advance, segments
 from dialer.settings import Secret, SmsAeroSettings, SmsSettings, TwilioSettings
 from dialer.sms import (
@@ -22,7 +23,7 @@ from dialer.sms import (
     status_callback_url,
 )
 from dialer.sms.smsaero import callback_token, map_smsaero_status, signed_callback_url
-from dialer.sms.twilio import TWILIO_STATUSES, map_twilio_status, scrub
+from dialer.sms.twilio import TWILIO_STATUSES, map_twilio_status
 
 FINAL = [SmsStatus.DELIVERED, SmsStatus.UNDELIVERED, SmsStatus.FAILED, SmsStatus.SKIPPED]
 
@@ -134,7 +135,7 @@ def test_smsaero_statuses(code: object, ours: SmsStatus) -> None:
 
 
 def test_error_texts_lose_the_phone_number() -> None:
-    text = scrub("The 'To' number +79161234567 is not a valid phone number.")
+    text = scrub_phones("The 'To' number +79161234567 is not a valid phone number.")
     assert "+79161234567" not in text and "+7916*****67" in text
 
 
