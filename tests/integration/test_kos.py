@@ -17,6 +17,7 @@ import pytest
 
 from bench.lib.carrier_numbers import CarrierPatient, FarEnd
 from bench.lib.clinic import ClinicTime
+from dialer.campaigns.kos import NOBODY_FREE_REASON
 from tests.ami_proxy import AmiProxy
 from tests.asterisk_plugin import SandboxHandle
 from tests.inbound_scenario import QUEUE, Service, running_service
@@ -411,6 +412,48 @@ windows = [{ start = "08:00", end = "21:00", attempts = 1 }]
         )
         for sms in [m for m in svc.twilio.messages if m.to == "+79169990011"]:
             assert "низкая оценка" in sms.body and "Пациент" not in sms.body
+
+
+async def test_a_kos_patient_who_answers_while_no_administrator_takes_the_call_is_moved_without_counting(
+    sandbox: SandboxHandle, tmp_path: Path, database_url: str
+) -> None:
+    """The administrator's phone is free, so the patient is dialled, but she never takes the call: the patient
+    picks up on the carrier, waits in the queue, hears the apology and is let go, on both of the round's calls.
+    That round ends as the clinic's want of hands, not «не берёт трубку»: the date moves by the gap, the count
+    of moves toward Отказ «не дозвонились» stays, and the clinic's system is told once."""
+    clinic = ClinicTime.morning()
+    phone = carrier_phone(CarrierPatient(FarEnd.PERSON), random.Random())
+    async with (
+        webhook_receiver(fail_first=0) as receiver,
+        running_service(
+            sandbox, tmp_path, clinic, extra=kos_config(receiver.port, wait="3s"), database_url=database_url
+        ) as svc,
+    ):
+        add_user(svc, "anna", "operator", "Анна Кузнецова", "Local/admin1@sandbox-agents")
+        token = api_token(svc)
+        await svc.admins(admin1="ring")
+        status, reply = await post(svc, token, "/api/kos", [recall_row(1, phone, clinic.today, "Контроль")])
+        assert status == 200, reply
+        await svc.until(
+            lambda: svc.home.query("select 1 from recalls where reason != ''"), 120, "the round's end"
+        )
+        await svc.until(receiver.accepted, 30, "the webhook")
+        journal = {r["recall_id"]: r for r in (await get(svc, token, "/api/kos"))["recalls"]}
+        attempts = {r["attempt_id"] for r in svc.home.query("select attempt_id from attempts")}
+        events = [e for _, e in svc.ami.events]
+
+    # Asterisk's own account: both calls reached the queue and were let go unanswered by an administrator.
+    dropped = {
+        e["AttemptId"] for e in events if e.get("Event") == "UserEvent" and e.get("DialStatus") == "DROPPED"
+    }
+    assert len(attempts) == 2 and dropped == attempts
+    assert not [e for e in events if e.get("Event") == "AgentConnect" and e.get("Linkedid") in attempts]
+    recall = journal["K-1"]
+    assert (recall["status_label"], recall["reason"], recall["moves"]) == ("Звать", NOBODY_FREE_REASON, 0)
+    assert recall["target_date"] == (clinic.today + timedelta(days=7)).isoformat()
+    assert [(r["body"]["data"]["recall_id"], r["body"]["data"]["status"]) for r in receiver.accepted()] == [
+        ("K-1", "call")
+    ]
 
 
 async def test_a_kos_patient_left_waiting_in_the_queue_is_no_inbound_call_after_the_link_comes_back(
