@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -131,6 +132,19 @@ def rss_growth(nodes: list[Node], warm_up: float, until: float) -> float:
                 continue
             growth.append(samples[-1][1] - warm[0])
     return max(growth) if growth else float("nan")
+
+
+def rss_course(nodes: list[Node], t0: float, until: float, every: float = 10.0) -> list[dict[str, Any]]:
+    """Each process's RSS over its life, a sample every `every` s: {"node", "pid", "samples": [[s from t0, MB]]}."""
+    course: list[dict[str, Any]] = []
+    for node in nodes:
+        by_pid: dict[int, list[list[float]]] = {}
+        for at, pid, mb in node.rss:
+            kept = by_pid.setdefault(pid, [])
+            if at <= until and (not kept or at - t0 >= kept[-1][0] + every):
+                kept.append([round(at - t0, 1), round(mb, 1)])
+        course += [{"node": node.name, "pid": pid, "samples": samples} for pid, samples in by_pid.items()]
+    return course
 
 
 async def wait_exit(node: Node, seconds: float) -> bool:

@@ -55,8 +55,26 @@ def body(figures: DayFigures, run: DayRun) -> list[str]:
         f"  lost: {figures.lost} {figures.lost_detail}",
         f"  rss growth after warm-up: {figures.rss_growth_mb:.1f} MB ({run.rss_samples} samples); "
         f"service ERROR lines: {len(run.service_errors)}",
+        *rss_lines(run),
         f"  rows: {len(run.calls)} calls, {len(run.tasks)} callback tasks, {len(run.attempts)} attempts",
     ]
+
+
+def rss_lines(run: DayRun) -> list[str]:
+    """Each process's RSS at its start, at each quarter of its life and at its end, and its growth over the last
+    half: a leak grows through the last half, a cache or a new role (the standby taking over) levels off."""
+    lines = []
+    for process in run.rss_course:
+        samples = process["samples"]
+        if len(samples) < 5:
+            continue
+        points = [samples[round(q * (len(samples) - 1) / 4)] for q in range(5)]
+        course = " → ".join(f"{mb:.0f}" for _, mb in points)
+        lines.append(
+            f"    {process['node']} (pid {process['pid']}), {points[0][0]:.0f}-{points[-1][0]:.0f} s: {course} MB; "
+            f"last half {points[-1][1] - points[2][1]:+.1f} MB"
+        )
+    return lines
 
 
 def last_line(figures: DayFigures, reminders_texted: float) -> str:

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.day.nodes import Node, rss_growth, sample_memory, wait_exit
+from bench.day.nodes import Node, rss_course, rss_growth, sample_memory, wait_exit
 from bench.day.outbound import OutboundDay, Windows
 from bench.day.outbound_run import import_lists, received, with_outbound
 from bench.day.traffic import DayTraffic
@@ -70,6 +70,7 @@ class DayRun:
     lists: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # reminders, recalls: the patients
     recall_rows: list[dict[str, Any]] = field(default_factory=list)
     reminder_rows: list[dict[str, Any]] = field(default_factory=list)
+    rss_course: list[dict[str, Any]] = field(default_factory=list)  # bench.day.nodes.rss_course
 
 
 def clinic_clock(seconds_to_close: float) -> ClinicTime:
@@ -200,7 +201,7 @@ class DayDriver(Driver):
                 t0, stopped, clinic.offset.total_seconds(), CLINIC_ZONE, list(ami.events),
                 list(carrier.events), calls, tasks, attempts, self.killed_at, self.back_at, self.standby,
                 growth, sum(len(n.rss) for n in nodes), self._node_errors(nodes), dict(self.hung_up),
-                received(self.twilio), lists, recalls, reminders,
+                received(self.twilio), lists, recalls, reminders, rss_course(nodes, t0, stopped),
             )  # fmt: skip
         finally:
             for node in nodes:

@@ -11,7 +11,9 @@ import pytest
 
 from bench.clinic_day import parser
 from bench.day.measure import day_figures, outside_hours
+from bench.day.nodes import Node, rss_course
 from bench.day.profile import DAY_CALLS, HOURLY_SHARE, TALK_REAL, erlang_c, hour_loads
+from bench.day.report import rss_lines
 from bench.day.run import TAKEOVER_S, DayDriver, DayRun, clinic_clock
 from bench.day.traffic import DayTraffic, Window, generate_day
 from dialer.sandbox import Sandbox
@@ -157,3 +159,21 @@ def test_a_callback_answered_but_not_recorded_is_lost_unless_it_was_answered_aft
     tasks: list[dict[str, object]] = [{"phone": "+" + caller.digits, "state": "open", "contacted_at": None}]
     figures = day_figures(_run([], carrier, tasks, stopped=500.0), day, hour_loads(DAY_CALLS, 5, TALK_REAL))
     assert figures.lost_detail["answered callback not recorded as contact"] == lost
+
+
+def test_each_processs_memory_is_shown_by_quarters_with_the_growth_of_its_last_half() -> None:
+    leader, standby = (Node(name, Path(name), Path("c"), 0, {}) for name in ("a", "b"))
+    t0 = 1000.0
+    leader.rss = [(t0 + s, 11, 100.0 + s / 10) for s in range(0, 401)]  # grows all its life: 40 MB
+    standby.rss = [(t0 + s, 12, 90.0 if s < 200 else 120.0) for s in range(0, 801)]  # one step at takeover
+    course = rss_course([leader, standby], t0, until=t0 + 800)
+    assert [(p["node"], p["pid"], len(p["samples"])) for p in course] == [("a", 11, 41), ("b", 12, 81)]
+    run = DayRun(
+        t0=t0, stopped=t0 + 800, offset_s=0.0, zone="Asia/Omsk", events=[], carrier_events=[], calls=[],
+        tasks=[], attempts=[], killed_at=None, back_at=None, standby="", rss_growth_mb=0.0, rss_samples=0,
+        rss_course=course,
+    )  # fmt: skip
+    assert rss_lines(run) == [
+        "    a (pid 11), 0-400 s: 100 → 110 → 120 → 130 → 140 MB; last half +20.0 MB",
+        "    b (pid 12), 0-800 s: 90 → 120 → 120 → 120 → 120 MB; last half +0.0 MB",
+    ]
