@@ -160,6 +160,7 @@ async def run_phase(
             background.started - calls0,
         )
         lag, pauses, lookups = list(server.lag), list(server.gc_pauses), list(server.lookups)
+        lookups_for = {fact: list(times) for fact, times in server.lookups_for.items()}
         stalls, connects = list(server.stalls), server.connects
         result = await close_clients(proc)
         stop_lag.set()
@@ -181,6 +182,7 @@ async def run_phase(
         nbytes,
         calls,
         lookups,
+        lookups_for,
         polls,
         ready["login_s"],
         login_lag,

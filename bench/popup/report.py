@@ -81,6 +81,9 @@ def report_push(push: Phase) -> None:
     print(
         f"    card lookup        {latency_ms(push.lookups)}   (SqlCardStore.card, every lookup of the phase)"
     )
+    for fact, what in (("PhoneRinging", "for a ring"), ("CallerWaiting", "read ahead"), ("other", "other")):
+        if push.lookups_for.get(fact):
+            print(f"      {what:<17}{latency_ms(push.lookups_for[fact])}")
     print(f"    database connections opened by the pool during the phase: {push.connects}")
     print(f"    pushed -> client   {latency_ms(to_client)}   (outbox, writer task, TCP, client loop)")
     late = [p.t0 - p.due for p in measured if p.t0]

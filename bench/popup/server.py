@@ -4,6 +4,7 @@ timed."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import random
 import time
@@ -24,8 +25,12 @@ from bench.webdb.volume import (
 from dialer.ami.connection import AmiProtocol
 from dialer.app import Runtime
 from dialer.core.cards import PatientCard, PopupMessage
+from dialer.core.ringing import RingFact
 
 TICK = 0.010
+# The fact whose handling reads a card: a PhoneRinging's read is on the pop-up's path, a CallerWaiting's is the
+# read ahead while the caller waits; any other read (a page's catch-up) is "other".
+READ_FOR: contextvars.ContextVar[str] = contextvars.ContextVar("read_for", default="other")
 
 
 RAMP_SECONDS = 15.0  # background calls last ~13 s: by then the other traffic is at its steady state
@@ -59,6 +64,7 @@ class Phase:
     background_bytes: int
     background_calls: int
     lookups: list[float]
+    lookups_for: dict[str, list[float]]  # the same by the fact that read the card (READ_FOR)
     poll_rtts: list[float] = field(default_factory=list)
     login_s: float = 0.0
     login_lag: list[float] = field(default_factory=list)
@@ -119,6 +125,13 @@ class Server:
             original(user_id, message)
 
         self.rt.popups.push = push
+        handle = self.rt.popups.handle
+
+        async def handle_marked(fact: RingFact) -> None:
+            READ_FOR.set(type(fact).__name__)  # each fact is handled in a task of its own: its context only
+            await handle(fact)
+
+        self.rt.popups.handle = handle_marked  # type: ignore[method-assign]
         cards = self.rt.storage.cards
         card = cards.card
 
@@ -129,8 +142,10 @@ class Server:
             finally:
                 self.last_lookup = time.perf_counter() - t0
                 self.lookups.append(self.last_lookup)
+                self.lookups_for.setdefault(READ_FOR.get(), []).append(self.last_lookup)
 
         self.lookups: list[float] = []
+        self.lookups_for: dict[str, list[float]] = {}
         self.last_lookup = 0.0
         cards.card = timed_card  # type: ignore[method-assign]
         self.connects = 0
@@ -155,6 +170,7 @@ class Server:
         self.stalls.clear()
         self.gc_pauses.clear()
         self.lookups.clear()
+        self.lookups_for.clear()
         self.connects = 0
 
     def feed(self, data: bytes) -> None:
