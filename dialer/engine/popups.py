@@ -317,7 +317,8 @@ class Popups:
 
     async def _gone(self, fact: CallGone) -> None:
         now = self.clock.now()
-        for user_id, cards in self._live.items():
+        # A copy: writing a wrap-up's end awaits, and meanwhile another call may ring a user with no card yet.
+        for user_id, cards in list(self._live.items()):
             card = cards.pop(fact.call_key, None)
             if card is None:
                 continue
