@@ -83,7 +83,8 @@ def report_push(push: Phase) -> None:
     )
     for fact, what in (("PhoneRinging", "for a ring"), ("CallerWaiting", "read ahead"), ("other", "other")):
         if push.lookups_for.get(fact):
-            print(f"      {what:<17}{latency_ms(push.lookups_for[fact])}")
+            times = push.lookups_for[fact]
+            print(f"      {what:<17}{latency_ms(times)}   ({len(times)} reads)")
     print(f"    database connections opened by the pool during the phase: {push.connects}")
     print(f"    pushed -> client   {latency_ms(to_client)}   (outbox, writer task, TCP, client loop)")
     late = [p.t0 - p.due for p in measured if p.t0]
