@@ -69,7 +69,7 @@ class _Socket:
     expires_at: datetime | None = None  # the session's end, as last checked (None: an API token)
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # the session ended: the handler closes
     closed: asyncio.Event = field(default_factory=asyncio.Event)  # the handler is done with the socket
-    # An operator's page being caught up: the pop-ups pushed meanwhile, (call, text), wait here (see catch_up).
+    # An operator's page being caught up: the pop-ups pushed meanwhile, (call, text), wait here (see LiveHub._catch_up).
     held: list[tuple[str, str]] | None = None
 
     def send(self, text: str) -> None:
