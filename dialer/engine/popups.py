@@ -339,14 +339,6 @@ class Popups:
             if user.holds(card.clinic_id)
         ]
 
-    async def snapshot(self, user: UserRow) -> list[CardMessage]:
-        """What a page that (re)connects must show: the calls in progress and the wrap-ups not yet saved, of
-        the clinics the user holds now."""
-        wrapups = await self.unsaved_wrapups(user)
-        messages = self.in_progress(user)
-        shown = {m["call"] for m in messages}
-        return messages + [m for m in wrapups if m["call"] not in shown]
-
     async def unsaved_wrapups(self, user: UserRow) -> list[CardMessage]:
         """The user's wrap-ups not yet saved, of the clinics the user holds now, as their cards."""
         now = self.clock.now()

@@ -85,7 +85,8 @@ async def test_a_caller_who_hung_up_in_the_gap_is_a_missed_call_called_back_and_
         assert not world.rt.intake.followed_channels()
         await world.run_until(lambda: cards(pushed, call) == ["ringing", "close"], "the card to close")
         # Nor does a page opened later show it.
-        assert await world.rt.popups.snapshot(await the_user(world, user_id)) == []
+        user = await the_user(world, user_id)  # a page opening now: nothing in progress, no wrap-up waiting
+        assert world.rt.popups.in_progress(user) == [] and await world.rt.popups.unsaved_wrapups(user) == []
         assert (await world.rt.health())["inbound_calls_open"] == 0
 
 
@@ -137,7 +138,9 @@ async def test_an_answered_call_that_ended_in_the_gap_goes_to_wrap_up_and_is_not
         assert await world.db("select * from callback_tasks") == []
         await world.run_until(lambda: cards(pushed, call)[-1:] == ["wrapup"], "the card in wrap-up")
         # The administrator still records the outcome.
-        (card,) = await world.rt.popups.snapshot(await the_user(world, user_id))
+        user = await the_user(world, user_id)
+        assert world.rt.popups.in_progress(user) == []
+        (card,) = await world.rt.popups.unsaved_wrapups(user)
         assert card["state"] == "wrapup" and card["wrapup_id"]
 
 
