@@ -23,6 +23,7 @@ def mask_phone(phone: str) -> str:
 
 _PHONE_LIKE = re.compile(r"\+?\d[\d\s()-]{5,}\d")
 _HEX_WORD = re.compile(r"[0-9a-fA-F]+")
+_RUSSIAN_NUMBER = re.compile(r"[78]\d{10}")  # 7 or 8, then the ten digits of a number in Russia
 _URL_SECRET_PARAMS = frozenset({"password", "passwd", "pwd"})
 _MAX_CHAIN = 3
 _MAX_TEXT = 200
@@ -35,14 +36,16 @@ def scrub_phones(text: str) -> str:
 
 def _masked(found: re.Match[str]) -> str:
     # A hash or a version (the dialplan's 2072140210e5) holds long digit runs too, and masking part of it leaves
-    # nothing to compare; a phone glued to a word that is not hexadecimal (phone79161234567) is still masked.
+    # nothing to compare; a phone glued to a word that is not hexadecimal (phone79161234567) is still masked, and
+    # so is a whole Russian number glued to one that is (abc79161234567): a leaked phone costs more than a hash
+    # shown in part.
     text, start, end = found.string, found.start(), found.end()
     while start > 0 and _is_word_char(text[start - 1]):
         start -= 1
     while end < len(text) and _is_word_char(text[end]):
         end += 1
     word = text[start:end]
-    if word != found.group() and _HEX_WORD.fullmatch(word):
+    if word != found.group() and _HEX_WORD.fullmatch(word) and not _RUSSIAN_NUMBER.fullmatch(found.group()):
         return found.group()
     return mask_phone(found.group())
 

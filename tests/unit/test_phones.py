@@ -163,6 +163,9 @@ def test_mask_phone_never_reveals_more_than_six_digits_of_any_text(phone: str) -
         # Glued to a word that is not hexadecimal, digits are still a phone.
         ("phone79161234567 busy", "phone7916*****67 busy"),
         ("caller=abc79161234567x", "caller=abc7916*****67x"),
+        # A whole Russian number is a phone even glued to a word of hexadecimal letters.
+        ("caller abc79161234567", "caller abc7916*****67"),
+        ("from 89161234567ab", "from 8916*****67ab"),
         ("id 7916123456789abc", "id 7916123456789abc"),
     ],
 )
