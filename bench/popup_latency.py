@@ -8,12 +8,15 @@ screen that polls once a second, measured in the same run.
     .venv/bin/python -m bench.popup_latency --popups 2000 --rate 20 --supervisors 1
     .venv/bin/python -m bench.popup_latency --database both --runs 3 --no-poll   # SQLite and PostgreSQL in turn
     .venv/bin/python -m bench.popup_latency --database sqlite,sqlite-thread --runs 3 --no-poll
+    .venv/bin/python -m bench.popup_latency --database postgresql,postgresql-pool5 --runs 3 --db large --no-poll
 
 `--database postgresql` runs the server on the same rows in a throwaway PostgreSQL cluster (bench/webdb/pg.py:
 loaded once by COPY, each run on a fresh file copy of that database); `both` alternates SQLite and PostgreSQL
 run by run, `--runs` times each, and ends with each backend's runs side by side and their spread. A comma list
 alternates the backends it names; `sqlite-thread` is the SQLite server reading its cards through a worker
-thread (the path a busy file takes) instead of on the event loop: the baseline of the loop's read.
+thread (the path a busy file takes) instead of on the event loop: the baseline of the loop's read;
+`postgresql-pool5` is the PostgreSQL server with the pool SQLAlchemy keeps by default (five connections, ten more
+closed again when given back): the baseline of the pool the product keeps.
 
 The server is the product as dialer/app.py wires it: `open_runtime` over a private copy of a generated SQLite
 file (bench/web_data.py: patients, appointments, contacts, callback tasks... and 200 operators made through
@@ -60,14 +63,14 @@ from pathlib import Path
 
 from bench.lib.report import quantile
 from bench.popup.report import header, report
-from bench.popup.serve import THREAD, serve
+from bench.popup.serve import POOL5, THREAD, serve
 from bench.popup.server import Phase
 from bench.web_data import cached
 from bench.web_env import busy_check
 from bench.webdb import pg
 from bench.webdb.volume import Volume
 
-BACKENDS = ("sqlite", THREAD, "postgresql")
+BACKENDS = ("sqlite", THREAD, "postgresql", POOL5)
 LOADED = "popups_loaded"
 
 
@@ -139,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     backends = ("sqlite", "postgresql") if args.database == "both" else tuple(args.database.split(","))
     if unknown := set(backends) - set(BACKENDS):
         p.error(f"--database: unknown {', '.join(sorted(unknown))}; one of {', '.join(BACKENDS)} or both")
-    if "postgresql" in backends and not pg.available():
+    on_postgresql = "postgresql" in backends or POOL5 in backends
+    if on_postgresql and not pg.available():
         p.error(
             "PostgreSQL asked for, but Debian's postgresql package is not installed (scripts/setup --test)"
         )
@@ -148,12 +152,12 @@ def main(argv: list[str] | None = None) -> None:
     header(built, args)
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bench-popups-") as tmp, ExitStack() as stack:
-        cluster = stack.enter_context(pg.cluster()) if "postgresql" in backends else None
+        cluster = stack.enter_context(pg.cluster()) if on_postgresql else None
         if cluster is not None:
             pg.load_file(cluster, LOADED, built.path, Path(tmp))
         for n in range(1, args.runs + 1):
             for backend in backends:
-                url = pg.clone(cluster, LOADED, "popups_run") if cluster and backend == "postgresql" else None
+                url = pg.clone(cluster, LOADED, "popups_run") if cluster and backend != "sqlite" else None
                 print(f"\n# run {n} on {backend}", flush=True)
                 push, poll, costs = asyncio.run(
                     serve(built, args, Path(tmp), database_url=url, variant=backend)

@@ -161,7 +161,7 @@ async def run_phase(
         )
         lag, pauses, lookups = list(server.lag), list(server.gc_pauses), list(server.lookups)
         lookups_for = {fact: list(times) for fact, times in server.lookups_for.items()}
-        stalls, connects = list(server.stalls), server.connects
+        stalls, connects, most_in_use = list(server.stalls), server.connects, server.most_in_use
         result = await close_clients(proc)
         stop_lag.set()
     await lagging
@@ -188,4 +188,5 @@ async def run_phase(
         login_lag,
         stalls,
         connects,
+        most_in_use,
     )

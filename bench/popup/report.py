@@ -85,7 +85,10 @@ def report_push(push: Phase) -> None:
         if push.lookups_for.get(fact):
             times = push.lookups_for[fact]
             print(f"      {what:<17}{latency_ms(times)}   ({len(times)} reads)")
-    print(f"    database connections opened by the pool during the phase: {push.connects}")
+    print(
+        f"    database connections opened by the pool during the phase: {push.connects}; "
+        f"the most in use at once: {push.most_in_use}"
+    )
     print(f"    pushed -> client   {latency_ms(to_client)}   (outbox, writer task, TCP, client loop)")
     late = [p.t0 - p.due for p in measured if p.t0]
     print(f"    (timer lateness before data_received: {latency_ms(late)}; not counted above)")

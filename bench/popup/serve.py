@@ -30,6 +30,7 @@ from bench.webdb.volume import (
 from dialer.app import Runtime, build_web_app, open_runtime, run_core, stop_core
 from dialer.app.web_server import PAGES_CLOSE_SECONDS
 from dialer.core.staff import Role
+from dialer.storage import db as storage_db
 from dialer.web.access import add_route, allow
 from dialer.web.auth import user_of
 
@@ -48,13 +49,16 @@ def add_poll_route(app: web.Application, rt: Runtime) -> None:
 
 
 THREAD = "sqlite-thread"
+POOL5 = "postgresql-pool5"
+SHIPPED_POOL = storage_db.PG_POOL_KEPT
 
 
 async def serve(
     built: Built, args: argparse.Namespace, workdir: Path, database_url: str | None = None, variant: str = ""
 ) -> tuple[Phase, Phase | None, CardCosts]:
     """One run; on the PostgreSQL database `database_url` (holding the same rows) when given; with `variant`
-    THREAD, a SQLite server reads its cards through a worker thread instead of on the event loop."""
+    THREAD, a SQLite server reads its cards through a worker thread instead of on the event loop; with POOL5, the
+    PostgreSQL pool keeps five connections, as SQLAlchemy does unless told otherwise."""
     db = workdir / "popups.db"
     shutil.copyfile(built.path, db)
     phones, names = patient_sample(db, args.seed)
@@ -62,6 +66,7 @@ async def serve(
     settings = bench_settings(workdir, db, built.volume, port=port, database_url=database_url)
     templates = load_templates(args.stream)
     users = [(operator_name(i), PASSWORD) for i in range(min(args.operators, built.volume.operators))]
+    storage_db.PG_POOL_KEPT = 5 if variant == POOL5 else SHIPPED_POOL  # read as the runtime opens its engine
     async with open_runtime(settings, clock=clock_of(built)) as rt:
         if variant == THREAD:
             rt.storage.cards.read_through_thread()

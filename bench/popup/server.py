@@ -70,6 +70,7 @@ class Phase:
     login_lag: list[float] = field(default_factory=list)
     stalls: list[tuple[float, float, bool]] = field(default_factory=list)
     connects: int = 0  # database connections the pool opened during the phase
+    most_in_use: int = 0  # the most connections checked out of the pool at once during the phase
 
     def measured(self) -> list[Popup]:
         return [p for p in self.popups if p.measured]
@@ -149,12 +150,22 @@ class Server:
         self.last_lookup = 0.0
         cards.card = timed_card  # type: ignore[method-assign]
         self.connects = 0
+        self.in_use = self.most_in_use = 0
         event.listen(cards.engine.sync_engine, "connect", self.on_connect)
+        event.listen(cards.engine.sync_engine, "checkout", self.on_checkout)
+        event.listen(cards.engine.sync_engine, "checkin", self.on_checkin)
         gc.callbacks.append(self.on_gc)
 
     def on_connect(self, *_: object) -> None:
         """The pool opened a connection. Once the ramp has filled the pool, each one is a burst that took them all."""
         self.connects += 1
+
+    def on_checkout(self, *_: object) -> None:
+        self.in_use += 1
+        self.most_in_use = max(self.most_in_use, self.in_use)
+
+    def on_checkin(self, *_: object) -> None:
+        self.in_use -= 1
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
         """gc.callbacks hook: the pauses of the collector while the phase runs."""
@@ -172,6 +183,7 @@ class Server:
         self.lookups.clear()
         self.lookups_for.clear()
         self.connects = 0
+        self.most_in_use = self.in_use
 
     def feed(self, data: bytes) -> None:
         if self.session is None:

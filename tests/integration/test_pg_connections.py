@@ -1,6 +1,6 @@
 """The PostgreSQL pool's connections on a real PostgreSQL, through a line the test controls: a checkout costs no
 round trip of its own, and a connection the server closed, or one an idle link lost without a word, is replaced
-without the statement that took it failing."""
+without the statement that took it failing; the connections of a busy moment stay open for the next one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -72,3 +72,23 @@ async def test_a_connection_an_idle_link_lost_silently_is_pinged_and_replaced(
     monkeypatch.setattr(db, "PING_TIMEOUT", 0.5)
     second = await asyncio.wait_for(backend_pid(engine), 10)
     assert second != first
+
+
+async def test_the_connections_a_busy_moment_opened_serve_the_next_without_a_connect(engine: AsyncEngine) -> None:
+    opened = 0
+
+    def count(*_: object) -> None:
+        nonlocal opened
+        opened += 1
+
+    event.listen(engine.sync_engine, "connect", count)
+
+    async def hold_one() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_sleep(0.1)"))
+
+    busy = db.PG_POOL_KEPT
+    await asyncio.gather(*(hold_one() for _ in range(busy)))
+    assert opened == busy
+    await asyncio.gather(*(hold_one() for _ in range(busy)))
+    assert opened == busy  # each one was kept when given back, not closed and opened again
