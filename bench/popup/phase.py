@@ -189,4 +189,5 @@ async def run_phase(
         stalls,
         connects,
         most_in_use,
+        server.most_in_use_before,
     )

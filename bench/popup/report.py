@@ -87,7 +87,8 @@ def report_push(push: Phase) -> None:
             print(f"      {what:<17}{latency_ms(times)}   ({len(times)} reads)")
     print(
         f"    database connections opened by the pool during the phase: {push.connects}; "
-        f"the most in use at once: {push.most_in_use}"
+        f"the most in use at once: {push.most_in_use} (before the phase, while the operators logged in: "
+        f"{push.most_in_use_before})"
     )
     print(f"    pushed -> client   {latency_ms(to_client)}   (outbox, writer task, TCP, client loop)")
     late = [p.t0 - p.due for p in measured if p.t0]

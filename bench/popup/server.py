@@ -71,6 +71,7 @@ class Phase:
     stalls: list[tuple[float, float, bool]] = field(default_factory=list)
     connects: int = 0  # database connections the pool opened during the phase
     most_in_use: int = 0  # the most connections checked out of the pool at once during the phase
+    most_in_use_before: int = 0  # the same from the server's start to the phase: the operators' logins
 
     def measured(self) -> list[Popup]:
         return [p for p in self.popups if p.measured]
@@ -150,7 +151,7 @@ class Server:
         self.last_lookup = 0.0
         cards.card = timed_card  # type: ignore[method-assign]
         self.connects = 0
-        self.in_use = self.most_in_use = 0
+        self.in_use = self.most_in_use = self.most_in_use_before = 0
         event.listen(cards.engine.sync_engine, "connect", self.on_connect)
         event.listen(cards.engine.sync_engine, "checkout", self.on_checkout)
         event.listen(cards.engine.sync_engine, "checkin", self.on_checkin)
@@ -183,6 +184,7 @@ class Server:
         self.lookups.clear()
         self.lookups_for.clear()
         self.connects = 0
+        self.most_in_use_before = max(self.most_in_use_before, self.most_in_use)
         self.most_in_use = self.in_use
 
     def feed(self, data: bytes) -> None:

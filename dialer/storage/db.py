@@ -73,10 +73,11 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
-# A busy node's web pages, pop-up cards, call writes and due work hold up to about fifteen connections at once.
-# The pool keeps that many open: a connection beyond the kept ones is closed when it is given back, so with
-# SQLAlchemy's five each burst paid a connect, a login and a type lookup again while a ringing phone's card
-# waited. The burst allowance is for the rare moment beyond; per node that is at most 25 of PostgreSQL's 100.
+# A node serving 200 operators beside 50 calls a second holds six or seven connections at its busiest moments.
+# SQLAlchemy's pool keeps five and closes each one beyond that when it is given back, so every such moment paid a
+# connect, a login and a type lookup again, while a card read ahead for a waiting caller waited up to ~120 ms.
+# Kept: twice that peak, for a larger chain; the burst allowance is for the rare moment beyond. Per node that is
+# at most 25 of PostgreSQL's default 100.
 PG_POOL_KEPT = 15
 PG_POOL_BURST = 10
 

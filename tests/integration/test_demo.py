@@ -13,7 +13,7 @@ import pytest
 
 from tests.asterisk_plugin import SandboxHandle
 
-pytestmark = pytest.mark.asterisk
+pytestmark = [pytest.mark.asterisk, pytest.mark.anyhour]
 
 
 # A whole reminder day, with up to 240 s allowed between two of its lines; it took 106 s on a loaded
