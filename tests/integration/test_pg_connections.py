@@ -74,7 +74,9 @@ async def test_a_connection_an_idle_link_lost_silently_is_pinged_and_replaced(
     assert second != first
 
 
-async def test_the_connections_a_busy_moment_opened_serve_the_next_without_a_connect(engine: AsyncEngine) -> None:
+async def test_the_connections_a_busy_moment_opened_serve_the_next_without_a_connect(
+    engine: AsyncEngine,
+) -> None:
     opened = 0
 
     def count(*_: object) -> None:
