@@ -19,8 +19,9 @@ from typing import TextIO
 import aiohttp
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
 from twilio.rest import Client
 
 from dialer.cli.exits import EXIT_ERROR, EXIT_OK
@@ -33,7 +34,7 @@ from dialer.sandbox.layout import repo_config_dir
 from dialer.settings import AmiSettings, Settings, load_settings
 from dialer.settings.pbxes import unused_pbxes
 from dialer.sms.twilio import TwilioHttpClient
-from dialer.storage.db import alembic_config, create_engine
+from dialer.storage.db import PG_POOL_BURST, PG_POOL_KEPT, alembic_config, create_engine
 
 TIMEOUT_SECONDS = 10.0
 SMSAERO_API = "https://gate.smsaero.ru/v2"
@@ -221,6 +222,7 @@ async def check_database(settings: Settings) -> str:
     try:
         async with engine.connect() as conn:
             current = await conn.run_sync(_current_heads)
+            room = await _server_connections(conn) if conn.dialect.name == "postgresql" else None
     except Exception as err:  # a driver's error text may carry the URL or values: its type only
         raise CheckFailed(f"{shown}: не открывается ({type(err).__name__})") from None
     finally:
@@ -231,7 +233,32 @@ async def check_database(settings: Settings) -> str:
         raise CheckFailed(
             f"{shown}: схема {have}, нужна {', '.join(sorted(newest))}: выполните `dialer db upgrade`"
         )
-    return f"{shown}: открывается, схема актуальна ({', '.join(sorted(newest))})"
+    line = f"{shown}: открывается, схема актуальна ({', '.join(sorted(newest))})"
+    return line if room is None else f"{line}; {connection_room(*room, shown=shown)}"
+
+
+async def _server_connections(conn: AsyncConnection) -> tuple[int, int]:
+    """PostgreSQL's connections open to ordinary users, and how many of them are taken now (this one too)."""
+    allowed = int(await conn.scalar(text("SHOW max_connections")) or 0)
+    reserved = int(await conn.scalar(text("SHOW superuser_reserved_connections")) or 0)
+    taken = await conn.scalar(
+        text("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+    )
+    return allowed - reserved, int(taken or 0)
+
+
+def connection_room(allowed: int, taken: int, *, shown: str) -> str:
+    """What the server's connections leave a node, whose pool may hold PG_POOL_KEPT and PG_POOL_BURST more.
+
+    Only a server that could not take one node's pool even empty is an error: the ones taken now may be this
+    node's own, or another node's that the service counts on anyway."""
+    node = PG_POOL_KEPT + PG_POOL_BURST
+    if allowed < node:
+        raise CheckFailed(
+            f"{shown}: PostgreSQL принимает {allowed} соединений, а узлу сервиса нужно до {node}: "
+            "увеличьте max_connections"
+        )
+    return f"соединений: сервер принимает {allowed}, занято {taken}, узлу нужно до {node}"
 
 
 def _missing_sqlite_file(db_url: str) -> bool:
